@@ -1,0 +1,180 @@
+//! Events: everything a pair's order book says. Each carries `(pair, seq)`
+//! with `seq` contiguous per pair, so any consumer can detect gaps and drop
+//! duplicates.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ClientOrderId, CommandKind, OrderId, OrderSize, OrderType, Price, Qty, RejectCode, Seq, Side,
+    Symbol, TimeInForce, Timestamp, TradeId, UserId,
+};
+
+/// An order entered the book's processing (it may still trade, rest, or be
+/// canceled by its own rules in the same command).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Accepted {
+    /// The order.
+    pub order_id: OrderId,
+    /// Its client order id, if any.
+    pub client_order_id: Option<ClientOrderId>,
+    /// Its owner.
+    pub user: UserId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Limit (with price) or market.
+    pub order_type: OrderType,
+    /// GTC, IOC or FOK.
+    pub time_in_force: TimeInForce,
+    /// Maker only.
+    pub post_only: bool,
+    /// Base quantity or quote amount.
+    pub size: OrderSize,
+}
+
+/// A command was refused; nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rejected {
+    /// Who sent the command.
+    pub user: UserId,
+    /// Which kind of command it was.
+    pub command: CommandKind,
+    /// The new order's id, or the targeted order's id when named by id.
+    pub order_id: Option<OrderId>,
+    /// The new order's or the targeted order's client order id, when given.
+    pub client_order_id: Option<ClientOrderId>,
+    /// Why.
+    pub code: RejectCode,
+}
+
+/// Two orders traded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Trade {
+    /// Deterministic: the `seq` of this event.
+    pub trade_id: TradeId,
+    /// The maker's price.
+    pub price: Price,
+    /// Base quantity traded.
+    pub qty: Qty,
+    /// The side of the incoming (aggressing) order.
+    pub taker_side: Side,
+    /// The resting order.
+    pub maker_order_id: OrderId,
+    /// Its owner.
+    pub maker_user: UserId,
+    /// What remains open of the maker after this trade.
+    pub maker_remaining: Qty,
+    /// The incoming order.
+    pub taker_order_id: OrderId,
+    /// Its owner.
+    pub taker_user: UserId,
+    /// What remains of the taker after this trade: base quantity, or for a
+    /// quote-sized market buy the unspent quote amount (rounded down).
+    pub taker_remaining: OrderSize,
+}
+
+/// Why an order left the book (or never rested) without filling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CancelReason {
+    /// The owner asked.
+    UserRequest,
+    /// The unfilled rest of an IOC or market order.
+    IocRemainder,
+    /// A FOK order that could not fill completely; nothing traded.
+    FokNotFillable,
+    /// Self-trade prevention.
+    SelfTradePrevention,
+    /// A post-only order that would have taken liquidity; nothing traded.
+    PostOnlyWouldCross,
+    /// The owner's cancel-all.
+    CancelAll,
+}
+
+/// An order (or its unfilled rest) was canceled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Canceled {
+    /// The order.
+    pub order_id: OrderId,
+    /// Its client order id, if any.
+    pub client_order_id: Option<ClientOrderId>,
+    /// Its owner.
+    pub user: UserId,
+    /// Buy or sell.
+    pub side: Side,
+    /// What was canceled: open base quantity, or unspent quote amount.
+    pub remaining: OrderSize,
+    /// Why.
+    pub reason: CancelReason,
+}
+
+/// An open order's quantity and/or price changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Amended {
+    /// The order.
+    pub order_id: OrderId,
+    /// Its client order id, if any.
+    pub client_order_id: Option<ClientOrderId>,
+    /// Its owner.
+    pub user: UserId,
+    /// Buy or sell.
+    pub side: Side,
+    /// The limit price now.
+    pub price: Price,
+    /// The total quantity now (filled plus open).
+    pub qty: Qty,
+    /// The open quantity now.
+    pub remaining: Qty,
+    /// False when the order went to the back of its level.
+    pub priority_kept: bool,
+}
+
+/// A price level's total open quantity changed. Zero removes the level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BookDelta {
+    /// Bid or ask.
+    pub side: Side,
+    /// The level.
+    pub price: Price,
+    /// The level's new total open quantity.
+    pub qty: Qty,
+}
+
+/// The summary that ends a cancel-all (after one `Canceled` per order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CanceledAll {
+    /// Whose orders.
+    pub user: UserId,
+    /// How many were canceled.
+    pub count: u32,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventBody {
+    /// See [`Accepted`].
+    Accepted(Accepted),
+    /// See [`Rejected`].
+    Rejected(Rejected),
+    /// See [`Trade`].
+    Trade(Trade),
+    /// See [`Canceled`].
+    Canceled(Canceled),
+    /// See [`Amended`].
+    Amended(Amended),
+    /// See [`BookDelta`].
+    BookDelta(BookDelta),
+    /// See [`CanceledAll`].
+    CanceledAll(CanceledAll),
+}
+
+/// One output of a pair's order book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Event {
+    /// The pair.
+    pub pair: Symbol,
+    /// Position in the pair's event stream, contiguous from 1.
+    pub seq: Seq,
+    /// The timestamp of the command that caused it.
+    pub timestamp: Timestamp,
+    /// What happened.
+    pub body: EventBody,
+}

@@ -1,0 +1,29 @@
+//! The vocabulary every process shares: identifiers, fixed-point numbers,
+//! commands, events, reject codes and the binary codec.
+//!
+//! Architecture Invariant: no floating point and no I/O here; everything is
+//! plain data with serde derives, so the engine, the gateway, the logs and the
+//! store agree on one definition.
+
+mod codec;
+mod command;
+mod event;
+mod fixed;
+mod ids;
+mod reject;
+
+pub use codec::{CodecError, FORMAT_VERSION, MAX_MESSAGE_BYTES, decode, encode, encode_into};
+pub use command::{
+    Amend, Command, CommandBody, CommandKind, NewOrder, OrderRef, OrderSize, OrderType, Side,
+    StpMode, TimeInForce,
+};
+pub use event::{
+    Accepted, Amended, BookDelta, CancelReason, Canceled, CanceledAll, Event, EventBody, Rejected,
+    Trade,
+};
+pub use fixed::{
+    DecimalError, MAX_DECIMAL_LEN, MAX_SCALE, Price, Qty, QuoteQty, format_decimal, parse_decimal,
+    pow10,
+};
+pub use ids::{ClientOrderId, IdError, OrderId, Seq, Symbol, Timestamp, TradeId, UserId};
+pub use reject::RejectCode;

@@ -1,0 +1,277 @@
+//! Codec properties: every command and event survives a round trip through
+//! the binary and the JSON encodings; arbitrary bytes decode to an error,
+//! never a panic.
+
+use proptest::prelude::*;
+use proto::*;
+
+fn symbol() -> impl Strategy<Value = Symbol> {
+    ("[A-Z0-9]{1,7}", "[A-Z0-9]{1,7}")
+        .prop_map(|(b, q)| Symbol::new(&format!("{b}-{q}")).expect("valid by construction"))
+}
+
+fn client_id() -> impl Strategy<Value = Option<ClientOrderId>> {
+    proptest::option::of(
+        "[A-Za-z0-9._:/-]{1,36}".prop_map(|s| ClientOrderId::new(&s).expect("valid")),
+    )
+}
+
+fn side() -> impl Strategy<Value = Side> {
+    prop_oneof![Just(Side::Buy), Just(Side::Sell)]
+}
+
+fn tif() -> impl Strategy<Value = TimeInForce> {
+    prop_oneof![
+        Just(TimeInForce::Gtc),
+        Just(TimeInForce::Ioc),
+        Just(TimeInForce::Fok)
+    ]
+}
+
+fn stp() -> impl Strategy<Value = StpMode> {
+    prop_oneof![
+        Just(StpMode::None),
+        Just(StpMode::CancelTaker),
+        Just(StpMode::CancelMaker),
+        Just(StpMode::CancelBoth)
+    ]
+}
+
+fn size() -> impl Strategy<Value = OrderSize> {
+    prop_oneof![
+        any::<u64>().prop_map(|q| OrderSize::Base(Qty(q))),
+        any::<u64>().prop_map(|q| OrderSize::Quote(QuoteQty(q))),
+    ]
+}
+
+fn order_type() -> impl Strategy<Value = OrderType> {
+    prop_oneof![
+        any::<u64>().prop_map(|p| OrderType::Limit { price: Price(p) }),
+        Just(OrderType::Market)
+    ]
+}
+
+fn order_ref() -> impl Strategy<Value = OrderRef> {
+    prop_oneof![
+        any::<u64>().prop_map(|id| OrderRef::Id(OrderId(id))),
+        "[a-z0-9]{1,36}".prop_map(|s| OrderRef::Client(ClientOrderId::new(&s).expect("valid"))),
+    ]
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    let new_order = (
+        any::<u64>(),
+        client_id(),
+        side(),
+        order_type(),
+        tif(),
+        any::<bool>(),
+        proptest::option::of(stp()),
+        size(),
+    )
+        .prop_map(|(id, cid, side, order_type, tif, post_only, stp, size)| {
+            CommandBody::NewOrder(NewOrder {
+                order_id: OrderId(id),
+                client_order_id: cid,
+                side,
+                order_type,
+                time_in_force: tif,
+                post_only,
+                stp,
+                size,
+            })
+        });
+    let body = prop_oneof![
+        new_order,
+        order_ref().prop_map(|target| CommandBody::Cancel { target }),
+        (
+            order_ref(),
+            proptest::option::of(any::<u64>()),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(|(target, q, p)| CommandBody::Amend(Amend {
+                target,
+                new_qty: q.map(Qty),
+                new_price: p.map(Price),
+            })),
+        Just(CommandBody::CancelAll),
+    ];
+    (symbol(), any::<u64>(), any::<u64>(), body).prop_map(|(pair, user, ts, body)| Command {
+        pair,
+        user: UserId(user),
+        timestamp: Timestamp(ts),
+        body,
+    })
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    let body = prop_oneof![
+        (any::<u64>(), client_id(), any::<u64>(), side(), order_type(), tif(), any::<bool>(), size())
+            .prop_map(|(id, cid, u, side, order_type, tif, post_only, size)| {
+                EventBody::Accepted(Accepted {
+                    order_id: OrderId(id),
+                    client_order_id: cid,
+                    user: UserId(u),
+                    side,
+                    order_type,
+                    time_in_force: tif,
+                    post_only,
+                    size,
+                })
+            }),
+        (any::<u64>(), proptest::option::of(any::<u64>()), client_id(), 0..RejectCode::ALL.len())
+            .prop_map(|(u, id, cid, i)| EventBody::Rejected(Rejected {
+                user: UserId(u),
+                command: CommandKind::Amend,
+                order_id: id.map(OrderId),
+                client_order_id: cid,
+                code: RejectCode::ALL[i],
+            })),
+        (any::<[u64; 8]>(), side(), size()).prop_map(|(n, side, rem)| EventBody::Trade(Trade {
+            trade_id: TradeId(n[0]),
+            price: Price(n[1]),
+            qty: Qty(n[2]),
+            taker_side: side,
+            maker_order_id: OrderId(n[3]),
+            maker_user: UserId(n[4]),
+            maker_remaining: Qty(n[5]),
+            taker_order_id: OrderId(n[6]),
+            taker_user: UserId(n[7]),
+            taker_remaining: rem,
+        })),
+        (any::<u64>(), client_id(), any::<u64>(), side(), size()).prop_map(
+            |(id, cid, u, side, rem)| EventBody::Canceled(Canceled {
+                order_id: OrderId(id),
+                client_order_id: cid,
+                user: UserId(u),
+                side,
+                remaining: rem,
+                reason: CancelReason::SelfTradePrevention,
+            })
+        ),
+        (any::<[u64; 5]>(), client_id(), side(), any::<bool>()).prop_map(|(n, cid, side, kept)| {
+            EventBody::Amended(Amended {
+                order_id: OrderId(n[0]),
+                client_order_id: cid,
+                user: UserId(n[1]),
+                side,
+                price: Price(n[2]),
+                qty: Qty(n[3]),
+                remaining: Qty(n[4]),
+                priority_kept: kept,
+            })
+        }),
+        (side(), any::<u64>(), any::<u64>()).prop_map(|(side, p, q)| EventBody::BookDelta(
+            BookDelta {
+                side,
+                price: Price(p),
+                qty: Qty(q)
+            }
+        )),
+        (any::<u64>(), any::<u32>()).prop_map(|(u, count)| EventBody::CanceledAll(CanceledAll {
+            user: UserId(u),
+            count
+        })),
+    ];
+    (symbol(), any::<u64>(), any::<u64>(), body).prop_map(|(pair, seq, ts, body)| Event {
+        pair,
+        seq: Seq(seq),
+        timestamp: Timestamp(ts),
+        body,
+    })
+}
+
+proptest! {
+    #[test]
+    fn commands_round_trip(cmd in command()) {
+        let bytes = encode(&cmd).unwrap();
+        prop_assert_eq!(decode::<Command>(&bytes), Ok(cmd));
+        let json = serde_json::to_string(&cmd).unwrap();
+        prop_assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), cmd);
+    }
+
+    #[test]
+    fn events_round_trip(ev in event()) {
+        let bytes = encode(&ev).unwrap();
+        prop_assert_eq!(decode::<Event>(&bytes), Ok(ev));
+        let json = serde_json::to_string(&ev).unwrap();
+        prop_assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), ev);
+    }
+
+    #[test]
+    fn event_batches_round_trip(evs in proptest::collection::vec(event(), 0..50)) {
+        let bytes = encode(&evs).unwrap();
+        prop_assert_eq!(decode::<Vec<Event>>(&bytes), Ok(evs));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode::<Command>(&bytes);
+        let _ = decode::<Event>(&bytes);
+        let _ = decode::<Vec<Event>>(&bytes);
+    }
+
+    #[test]
+    fn corrupted_encodings_never_panic(cmd in command(), at in any::<usize>(), byte in any::<u8>()) {
+        let mut bytes = encode(&cmd).unwrap();
+        let i = at % bytes.len();
+        bytes[i] = byte;
+        let _ = decode::<Command>(&bytes);
+        bytes.truncate(i);
+        let _ = decode::<Command>(&bytes);
+    }
+}
+
+#[test]
+fn rejects_wrong_version_trailing_bytes_and_empty() {
+    let cmd = Command {
+        pair: Symbol::new("BTC-EUR").unwrap(),
+        user: UserId(7),
+        timestamp: Timestamp(1),
+        body: CommandBody::CancelAll,
+    };
+    let mut bytes = encode(&cmd).unwrap();
+    assert_eq!(decode::<Command>(&[]), Err(CodecError::Empty));
+    bytes.push(0);
+    assert_eq!(decode::<Command>(&bytes), Err(CodecError::TrailingBytes(1)));
+    bytes.pop();
+    bytes[0] = FORMAT_VERSION + 1;
+    assert_eq!(
+        decode::<Command>(&bytes),
+        Err(CodecError::UnsupportedVersion(FORMAT_VERSION + 1))
+    );
+}
+
+#[test]
+fn rejects_oversized_input_and_huge_length_prefixes() {
+    let big = vec![FORMAT_VERSION; MAX_MESSAGE_BYTES + 1];
+    assert_eq!(
+        decode::<Vec<Event>>(&big),
+        Err(CodecError::TooLarge(MAX_MESSAGE_BYTES + 1))
+    );
+    // A vector claiming 2^60 elements must fail fast without allocating them.
+    let mut claim = vec![FORMAT_VERSION, 255];
+    claim.extend_from_slice(&(1u64 << 60).to_le_bytes());
+    assert!(matches!(
+        decode::<Vec<Event>>(&claim),
+        Err(CodecError::Malformed(_))
+    ));
+}
+
+#[test]
+fn invalid_identifiers_inside_messages_are_rejected() {
+    let cmd = Command {
+        pair: Symbol::new("BTC-EUR").unwrap(),
+        user: UserId(7),
+        timestamp: Timestamp(1),
+        body: CommandBody::CancelAll,
+    };
+    let mut bytes = encode(&cmd).unwrap();
+    // Byte 1 is the symbol's length prefix, then its text: make it lower case.
+    assert_eq!(&bytes[2..9], b"BTC-EUR");
+    bytes[2] = b'b';
+    assert!(matches!(
+        decode::<Command>(&bytes),
+        Err(CodecError::Malformed(_))
+    ));
+}
