@@ -10,6 +10,7 @@ mod command;
 mod event;
 mod fixed;
 mod ids;
+mod pair;
 mod reject;
 
 pub use codec::{CodecError, FORMAT_VERSION, MAX_MESSAGE_BYTES, decode, encode, encode_into};
@@ -26,4 +27,5 @@ pub use fixed::{
     pow10,
 };
 pub use ids::{ClientOrderId, IdError, OrderId, Seq, Symbol, Timestamp, TradeId, UserId};
+pub use pair::{PairConfig, PairConfigError};
 pub use reject::RejectCode;

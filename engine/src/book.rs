@@ -1,0 +1,859 @@
+//! The fast order book of one pair.
+//!
+//! Layout: orders and price levels live in slabs and link by `u32` index.
+//! Each level is a doubly linked FIFO of its orders; each side maps price to
+//! level in a `BTreeMap`. So: cancel by id is a hash lookup plus O(1)
+//! unlinking (a `BTreeMap` removal only when the level empties), the best
+//! price is the first or last key (O(log levels)), and resting an order
+//! allocates nothing once the slabs have grown to the book's working size.
+//!
+//! Event order, which the reference book in the tests reproduces exactly:
+//! a new order emits `Accepted`, then for each level it reaches, in price
+//! priority, its `Trade`s and self-trade-prevention `Canceled`s in FIFO
+//! order followed by one `BookDelta` for that level; then either a
+//! `BookDelta` where its rest joins the book or a `Canceled` for its rest.
+
+use std::collections::BTreeMap;
+
+use proto::{
+    Accepted, Amend, Amended, BookDelta, CancelReason, Canceled, CanceledAll, ClientOrderId,
+    Command, CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize,
+    OrderType, PairConfig, PairConfigError, Price, Qty, QuoteQty, RejectCode, Rejected, Seq, Side,
+    StpMode, Symbol, TimeInForce, Timestamp, Trade, TradeId, UserId,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::hash::IdMap;
+use crate::slab::{NIL, Slab};
+use crate::validate;
+
+/// An open order as it rests on the book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestingOrder {
+    /// The order.
+    pub order_id: OrderId,
+    /// Its client order id, if any.
+    pub client_order_id: Option<ClientOrderId>,
+    /// Its owner.
+    pub user: UserId,
+    /// Bid or ask.
+    pub side: Side,
+    /// Its limit price.
+    pub price: Price,
+    /// Total quantity (filled plus open).
+    pub qty: Qty,
+    /// Open quantity.
+    pub remaining: Qty,
+    /// Maker only.
+    pub post_only: bool,
+    /// Its own self-trade-prevention mode, if it chose one.
+    pub stp: Option<StpMode>,
+}
+
+/// One price level of an L2 view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepthLevel {
+    /// The price.
+    pub price: Price,
+    /// Total open quantity at that price.
+    pub qty: Qty,
+}
+
+/// Top-of-book view: best levels first on each side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Depth {
+    /// The `seq` of the last event applied to the book this view reflects.
+    pub last_seq: Seq,
+    /// Highest price first.
+    pub bids: Vec<DepthLevel>,
+    /// Lowest price first.
+    pub asks: Vec<DepthLevel>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Order {
+    data: RestingOrder,
+    /// Arrival counter: strictly increasing along a level's FIFO.
+    arrival: u64,
+    level: u32,
+    prev: u32,
+    next: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    price: Price,
+    total: Qty,
+    head: u32,
+    tail: u32,
+}
+
+/// What is left for an incoming order to fill.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    Base(u64),
+    /// Unspent quote amount at scale `price_scale + qty_scale`, so that every
+    /// `price * qty` subtracts exactly.
+    Quote(u128),
+}
+
+/// An incoming order (new, or amended to lose priority) while it matches.
+#[derive(Debug, Clone, Copy)]
+struct Taker {
+    order_id: OrderId,
+    client_order_id: Option<ClientOrderId>,
+    user: UserId,
+    side: Side,
+    limit: Option<Price>,
+    budget: Budget,
+    stp: StpMode,
+}
+
+/// Appends events with contiguous `seq` numbers.
+struct Out<'a> {
+    pair: Symbol,
+    timestamp: Timestamp,
+    seq: u64,
+    events: &'a mut Vec<Event>,
+}
+
+impl Out<'_> {
+    #[inline]
+    fn next_seq(&self) -> Seq {
+        Seq(self.seq + 1)
+    }
+
+    #[inline]
+    fn emit(&mut self, body: EventBody) {
+        self.seq += 1;
+        self.events.push(Event {
+            pair: self.pair,
+            seq: Seq(self.seq),
+            timestamp: self.timestamp,
+            body,
+        });
+    }
+}
+
+/// True when an order on `side` limited at `limit` may trade at `price`.
+#[inline]
+fn crosses(side: Side, limit: Price, price: Price) -> bool {
+    match side {
+        Side::Buy => limit >= price,
+        Side::Sell => limit <= price,
+    }
+}
+
+/// The order book of one pair: a pure state machine. Feed it commands in log
+/// order with [`OrderBook::apply`]; it appends the events they cause.
+#[derive(Debug, Clone)]
+pub struct OrderBook {
+    config: PairConfig,
+    last_seq: u64,
+    arrivals: u64,
+    orders: Slab<Order>,
+    levels: Slab<Level>,
+    bids: BTreeMap<Price, u32>,
+    asks: BTreeMap<Price, u32>,
+    by_id: IdMap<OrderId, u32>,
+    by_client_id: IdMap<(UserId, ClientOrderId), u32>,
+}
+
+impl OrderBook {
+    /// An empty book for a pair.
+    pub fn new(config: PairConfig) -> Result<Self, PairConfigError> {
+        config.validate()?;
+        Ok(OrderBook {
+            config,
+            last_seq: 0,
+            arrivals: 0,
+            orders: Slab::default(),
+            levels: Slab::default(),
+            bids: BTreeMap::new(),
+            asks: BTreeMap::new(),
+            by_id: IdMap::default(),
+            by_client_id: IdMap::default(),
+        })
+    }
+
+    /// The pair's rules.
+    pub fn config(&self) -> &PairConfig {
+        &self.config
+    }
+
+    /// The `seq` of the last event emitted (0 before any).
+    pub fn last_seq(&self) -> Seq {
+        Seq(self.last_seq)
+    }
+
+    /// Number of open orders.
+    pub fn open_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// An open order by id.
+    pub fn order(&self, id: OrderId) -> Option<RestingOrder> {
+        self.by_id.get(&id).map(|&i| self.orders[i].data)
+    }
+
+    /// Highest bid price.
+    pub fn best_bid(&self) -> Option<Price> {
+        self.bids.last_key_value().map(|(p, _)| *p)
+    }
+
+    /// Lowest ask price.
+    pub fn best_ask(&self) -> Option<Price> {
+        self.asks.first_key_value().map(|(p, _)| *p)
+    }
+
+    /// The best `limit` levels of each side.
+    pub fn depth(&self, limit: usize) -> Depth {
+        let level = |&i: &u32| DepthLevel {
+            price: self.levels[i].price,
+            qty: self.levels[i].total,
+        };
+        Depth {
+            last_seq: self.last_seq(),
+            bids: self.bids.values().rev().take(limit).map(level).collect(),
+            asks: self.asks.values().take(limit).map(level).collect(),
+        }
+    }
+
+    /// Every open order in canonical order: bids best price first, then asks
+    /// best price first, each level in time priority.
+    pub fn resting_orders(&self) -> impl Iterator<Item = RestingOrder> + '_ {
+        self.bids
+            .values()
+            .rev()
+            .chain(self.asks.values())
+            .flat_map(move |&l| self.level_orders(l).map(move |i| self.orders[i].data))
+    }
+
+    fn level_orders(&self, level: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut cur = self.levels[level].head;
+        std::iter::from_fn(move || {
+            (cur != NIL).then(|| {
+                let i = cur;
+                cur = self.orders[i].next;
+                i
+            })
+        })
+    }
+
+    /// Applies one command, appending the events it causes to `events`.
+    /// Every command emits at least one event.
+    pub fn apply(&mut self, cmd: &Command, events: &mut Vec<Event>) {
+        let mut out = Out {
+            pair: self.config.symbol,
+            timestamp: cmd.timestamp,
+            seq: self.last_seq,
+            events,
+        };
+        let result = if cmd.pair != self.config.symbol {
+            Err(RejectCode::UnknownPair)
+        } else {
+            match &cmd.body {
+                CommandBody::NewOrder(o) => self.new_order(cmd.user, o, &mut out),
+                CommandBody::Cancel { target } => self.cancel(cmd.user, *target, &mut out),
+                CommandBody::Amend(a) => self.amend(cmd.user, a, &mut out),
+                CommandBody::CancelAll => {
+                    self.cancel_all(cmd.user, &mut out);
+                    Ok(())
+                }
+            }
+        };
+        if let Err(code) = result {
+            let (order_id, client_order_id) = match cmd.body {
+                CommandBody::NewOrder(o) => (Some(o.order_id), o.client_order_id),
+                CommandBody::Cancel { target } | CommandBody::Amend(Amend { target, .. }) => {
+                    match target {
+                        OrderRef::Id(id) => (Some(id), None),
+                        OrderRef::Client(cid) => (None, Some(cid)),
+                    }
+                }
+                CommandBody::CancelAll => (None, None),
+            };
+            out.emit(EventBody::Rejected(Rejected {
+                user: cmd.user,
+                command: cmd.body.kind(),
+                order_id,
+                client_order_id,
+                code,
+            }));
+        }
+        self.last_seq = out.seq;
+    }
+
+    /// Convenience for tests and tools: the events of one command.
+    pub fn apply_one(&mut self, cmd: &Command) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.apply(cmd, &mut events);
+        events
+    }
+
+    fn new_order(&mut self, user: UserId, o: &NewOrder, out: &mut Out<'_>) -> Result<(), RejectCode> {
+        validate::new_order(&self.config, o)?;
+        if self.by_id.contains_key(&o.order_id) {
+            return Err(RejectCode::DuplicateOrderId);
+        }
+        if let Some(cid) = o.client_order_id
+            && self.by_client_id.contains_key(&(user, cid))
+        {
+            return Err(RejectCode::DuplicateClientOrderId);
+        }
+        let limit = match o.order_type {
+            OrderType::Limit { price } => Some(price),
+            OrderType::Market => None,
+        };
+        let may_rest = limit.is_some() && o.time_in_force == TimeInForce::Gtc;
+        if may_rest && self.orders.len() >= self.config.max_open_orders as usize {
+            return Err(RejectCode::BookFull);
+        }
+        out.emit(EventBody::Accepted(Accepted {
+            order_id: o.order_id,
+            client_order_id: o.client_order_id,
+            user,
+            side: o.side,
+            order_type: o.order_type,
+            time_in_force: o.time_in_force,
+            post_only: o.post_only,
+            size: o.size,
+        }));
+        let mut taker = Taker {
+            order_id: o.order_id,
+            client_order_id: o.client_order_id,
+            user,
+            side: o.side,
+            limit,
+            budget: match o.size {
+                OrderSize::Base(q) => Budget::Base(q.0),
+                OrderSize::Quote(q) => {
+                    Budget::Quote(u128::from(q.0) * proto::pow10(self.config.qty_scale))
+                }
+            },
+            stp: o.stp.unwrap_or(self.config.default_stp),
+        };
+        if o.post_only && self.would_take(&taker) {
+            self.cancel_taker(&taker, CancelReason::PostOnlyWouldCross, out);
+            return Ok(());
+        }
+        if o.time_in_force == TimeInForce::Fok && !self.fok_fillable(&taker) {
+            self.cancel_taker(&taker, CancelReason::FokNotFillable, out);
+            return Ok(());
+        }
+        if self.take(&mut taker, out) {
+            self.cancel_taker(&taker, CancelReason::SelfTradePrevention, out);
+        } else if let (Budget::Base(rest), Some(price), true) = (taker.budget, limit, may_rest) {
+            if rest > 0 {
+                let qty = match o.size {
+                    OrderSize::Base(q) => q,
+                    OrderSize::Quote(_) => Qty(rest),
+                };
+                self.rest(
+                    RestingOrder {
+                        order_id: o.order_id,
+                        client_order_id: o.client_order_id,
+                        user,
+                        side: o.side,
+                        price,
+                        qty,
+                        remaining: Qty(rest),
+                        post_only: o.post_only,
+                        stp: o.stp,
+                    },
+                    out,
+                );
+            }
+        } else {
+            self.cancel_taker(&taker, CancelReason::IocRemainder, out);
+        }
+        Ok(())
+    }
+
+    /// Emits `Canceled` for the taker's unfilled rest, if it has one.
+    fn cancel_taker(&mut self, t: &Taker, reason: CancelReason, out: &mut Out<'_>) {
+        let remaining = match t.budget {
+            Budget::Base(0) => return,
+            Budget::Base(q) => OrderSize::Base(Qty(q)),
+            Budget::Quote(e) => match self.quote_units(e) {
+                0 => return,
+                q => OrderSize::Quote(QuoteQty(q)),
+            },
+        };
+        out.emit(EventBody::Canceled(Canceled {
+            order_id: t.order_id,
+            client_order_id: t.client_order_id,
+            user: t.user,
+            side: t.side,
+            remaining,
+            reason,
+        }));
+    }
+
+    /// An exact quote amount in whole price units, rounded down.
+    fn quote_units(&self, exact: u128) -> u64 {
+        u64::try_from(exact / proto::pow10(self.config.qty_scale)).unwrap_or(u64::MAX)
+    }
+
+    /// The best level of the side `t` trades against, if `t` may trade there.
+    fn best_for(&self, t: &Taker) -> Option<(Price, u32)> {
+        let best = match t.side {
+            Side::Buy => self.asks.first_key_value(),
+            Side::Sell => self.bids.last_key_value(),
+        };
+        let (&price, &level) = best?;
+        match t.limit {
+            Some(limit) if !crosses(t.side, limit, price) => None,
+            _ => Some((price, level)),
+        }
+    }
+
+    fn would_take(&self, t: &Taker) -> bool {
+        self.best_for(t).is_some()
+    }
+
+    /// How much base quantity `t` may still take at `price`.
+    fn capacity(&self, t: &Taker, price: Price) -> u64 {
+        match t.budget {
+            Budget::Base(q) => q,
+            Budget::Quote(e) => {
+                let q = u64::try_from(e / u128::from(price.0)).unwrap_or(u64::MAX);
+                q - q % self.config.lot_size.0
+            }
+        }
+    }
+
+    /// Walks the book the way [`Self::take`] would, without changing it: can a
+    /// FOK order fill completely? Own orders end the walk where self-trade
+    /// prevention would cancel the taker, and are skipped where it would
+    /// cancel them instead.
+    fn fok_fillable(&self, t: &Taker) -> bool {
+        let Budget::Base(mut need) = t.budget else {
+            return false;
+        };
+        let levels: Box<dyn Iterator<Item = (&Price, &u32)>> = match t.side {
+            Side::Buy => Box::new(self.asks.iter()),
+            Side::Sell => Box::new(self.bids.iter().rev()),
+        };
+        for (&price, &level) in levels {
+            if t.limit.is_some_and(|limit| !crosses(t.side, limit, price)) {
+                return false;
+            }
+            for i in self.level_orders(level) {
+                let m = &self.orders[i].data;
+                if m.user == t.user && t.stp != StpMode::None {
+                    if t.stp == StpMode::CancelMaker {
+                        continue;
+                    }
+                    return false;
+                }
+                need -= need.min(m.remaining.0);
+                if need == 0 {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Matches `t` against the opposite side. Returns true when self-trade
+    /// prevention canceled the taker (its rest must then be canceled).
+    fn take(&mut self, t: &mut Taker, out: &mut Out<'_>) -> bool {
+        loop {
+            let Some((price, level)) = self.best_for(t) else {
+                return false;
+            };
+            if self.capacity(t, price) == 0 {
+                return false;
+            }
+            let (mut stp_hit, mut touched) = (false, false);
+            let mut cur = self.levels[level].head;
+            while cur != NIL {
+                let cap = self.capacity(t, price);
+                if cap == 0 {
+                    break;
+                }
+                let maker = self.orders[cur];
+                let m = maker.data;
+                if m.user == t.user && t.stp != StpMode::None {
+                    if t.stp == StpMode::CancelTaker {
+                        stp_hit = true;
+                        break;
+                    }
+                    self.unlink(cur);
+                    touched = true;
+                    out.emit(EventBody::Canceled(Canceled {
+                        order_id: m.order_id,
+                        client_order_id: m.client_order_id,
+                        user: m.user,
+                        side: m.side,
+                        remaining: OrderSize::Base(m.remaining),
+                        reason: CancelReason::SelfTradePrevention,
+                    }));
+                    if t.stp == StpMode::CancelBoth {
+                        stp_hit = true;
+                        break;
+                    }
+                    cur = maker.next;
+                    continue;
+                }
+                let fill = cap.min(m.remaining.0);
+                touched = true;
+                let maker_remaining = Qty(m.remaining.0 - fill);
+                self.orders[cur].data.remaining = maker_remaining;
+                self.levels[level].total.0 -= fill;
+                t.budget = match t.budget {
+                    Budget::Base(q) => Budget::Base(q - fill),
+                    Budget::Quote(e) => Budget::Quote(e - u128::from(price.0) * u128::from(fill)),
+                };
+                out.emit(EventBody::Trade(Trade {
+                    trade_id: TradeId(out.next_seq().0),
+                    price,
+                    qty: Qty(fill),
+                    taker_side: t.side,
+                    maker_order_id: m.order_id,
+                    maker_user: m.user,
+                    maker_remaining,
+                    taker_order_id: t.order_id,
+                    taker_user: t.user,
+                    taker_remaining: match t.budget {
+                        Budget::Base(q) => OrderSize::Base(Qty(q)),
+                        Budget::Quote(e) => OrderSize::Quote(QuoteQty(self.quote_units(e))),
+                    },
+                }));
+                if maker_remaining.is_zero() {
+                    self.unlink(cur);
+                }
+                cur = maker.next;
+            }
+            let level_exhausted = self.levels[level].head == NIL;
+            if touched {
+                self.level_changed(level, t.side.opposite(), out);
+            }
+            if stp_hit {
+                return true;
+            }
+            if !level_exhausted {
+                // The taker ran out (of quantity or of budget for one more lot).
+                return false;
+            }
+        }
+    }
+
+    /// Puts an order at the back of its price level.
+    fn rest(&mut self, data: RestingOrder, out: &mut Out<'_>) {
+        let level = self.insert(data);
+        self.level_changed(level, data.side, out);
+    }
+
+    /// Links an order at the back of its level (creating the level), and
+    /// indexes it. Emits nothing.
+    fn insert(&mut self, data: RestingOrder) -> u32 {
+        let side_map = match data.side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        let levels = &mut self.levels;
+        let level = *side_map.entry(data.price).or_insert_with(|| {
+            levels.insert(Level {
+                price: data.price,
+                total: Qty::ZERO,
+                head: NIL,
+                tail: NIL,
+            })
+        });
+        self.arrivals += 1;
+        let tail = self.levels[level].tail;
+        let i = self.orders.insert(Order {
+            data,
+            arrival: self.arrivals,
+            level,
+            prev: tail,
+            next: NIL,
+        });
+        if tail == NIL {
+            self.levels[level].head = i;
+        } else {
+            self.orders[tail].next = i;
+        }
+        let l = &mut self.levels[level];
+        l.tail = i;
+        l.total.0 += data.remaining.0;
+        self.by_id.insert(data.order_id, i);
+        if let Some(cid) = data.client_order_id {
+            self.by_client_id.insert((data.user, cid), i);
+        }
+        level
+    }
+
+    /// Unlinks order `i` from its level and the indexes, and frees its slot.
+    /// The level stays (possibly empty) until [`Self::level_changed`].
+    fn unlink(&mut self, i: u32) {
+        let o = self.orders[i];
+        if o.prev == NIL {
+            self.levels[o.level].head = o.next;
+        } else {
+            self.orders[o.prev].next = o.next;
+        }
+        if o.next == NIL {
+            self.levels[o.level].tail = o.prev;
+        } else {
+            self.orders[o.next].prev = o.prev;
+        }
+        self.levels[o.level].total.0 -= o.data.remaining.0;
+        self.by_id.remove(&o.data.order_id);
+        if let Some(cid) = o.data.client_order_id {
+            self.by_client_id.remove(&(o.data.user, cid));
+        }
+        self.orders.remove(i);
+    }
+
+    /// Emits the level's new total and drops the level if it emptied.
+    fn level_changed(&mut self, level: u32, side: Side, out: &mut Out<'_>) {
+        let l = self.levels[level];
+        out.emit(EventBody::BookDelta(BookDelta {
+            side,
+            price: l.price,
+            qty: l.total,
+        }));
+        if l.head == NIL {
+            match side {
+                Side::Buy => self.bids.remove(&l.price),
+                Side::Sell => self.asks.remove(&l.price),
+            };
+            self.levels.remove(level);
+        }
+    }
+
+    /// Finds the user's open order named by `target`.
+    fn find(&self, user: UserId, target: OrderRef) -> Result<u32, RejectCode> {
+        let i = match target {
+            OrderRef::Id(id) => *self.by_id.get(&id).ok_or(RejectCode::UnknownOrder)?,
+            OrderRef::Client(cid) => *self
+                .by_client_id
+                .get(&(user, cid))
+                .ok_or(RejectCode::UnknownOrder)?,
+        };
+        if self.orders[i].data.user != user {
+            return Err(RejectCode::NotOrderOwner);
+        }
+        Ok(i)
+    }
+
+    fn cancel(&mut self, user: UserId, target: OrderRef, out: &mut Out<'_>) -> Result<(), RejectCode> {
+        let i = self.find(user, target)?;
+        self.cancel_resting(i, CancelReason::UserRequest, out);
+        Ok(())
+    }
+
+    fn cancel_resting(&mut self, i: u32, reason: CancelReason, out: &mut Out<'_>) {
+        let o = self.orders[i];
+        self.unlink(i);
+        out.emit(EventBody::Canceled(Canceled {
+            order_id: o.data.order_id,
+            client_order_id: o.data.client_order_id,
+            user: o.data.user,
+            side: o.data.side,
+            remaining: OrderSize::Base(o.data.remaining),
+            reason,
+        }));
+        self.level_changed(o.level, o.data.side, out);
+    }
+
+    fn cancel_all(&mut self, user: UserId, out: &mut Out<'_>) {
+        let mine: Vec<OrderId> = self
+            .resting_orders()
+            .filter(|o| o.user == user)
+            .map(|o| o.order_id)
+            .collect();
+        for id in &mine {
+            if let Some(&i) = self.by_id.get(id) {
+                self.cancel_resting(i, CancelReason::CancelAll, out);
+            }
+        }
+        out.emit(EventBody::CanceledAll(CanceledAll {
+            user,
+            count: u32::try_from(mine.len()).unwrap_or(u32::MAX),
+        }));
+    }
+
+    fn amend(&mut self, user: UserId, a: &Amend, out: &mut Out<'_>) -> Result<(), RejectCode> {
+        let i = self.find(user, a.target)?;
+        let o = self.orders[i].data;
+        if a.new_qty.is_none() && a.new_price.is_none() {
+            return Err(RejectCode::NothingToAmend);
+        }
+        if let Some(p) = a.new_price {
+            validate::price(&self.config, p)?;
+        }
+        if let Some(q) = a.new_qty {
+            validate::qty(&self.config, q)?;
+        }
+        let price = a.new_price.unwrap_or(o.price);
+        let qty = a.new_qty.unwrap_or(o.qty);
+        validate::notional(&self.config, price, qty)?;
+        let filled = o.qty.0 - o.remaining.0;
+        if qty.0 <= filled {
+            return Err(RejectCode::AmendBelowFilled);
+        }
+        let remaining = Qty(qty.0 - filled);
+        let mut taker = Taker {
+            order_id: o.order_id,
+            client_order_id: o.client_order_id,
+            user,
+            side: o.side,
+            limit: Some(price),
+            budget: Budget::Base(remaining.0),
+            stp: o.stp.unwrap_or(self.config.default_stp),
+        };
+        if o.post_only && price != o.price && self.would_take(&taker) {
+            return Err(RejectCode::PostOnlyWouldCross);
+        }
+        let priority_kept = price == o.price && remaining <= o.remaining;
+        out.emit(EventBody::Amended(Amended {
+            order_id: o.order_id,
+            client_order_id: o.client_order_id,
+            user,
+            side: o.side,
+            price,
+            qty,
+            remaining,
+            priority_kept,
+        }));
+        let level = self.orders[i].level;
+        if priority_kept {
+            let cut = o.remaining.0 - remaining.0;
+            let order = &mut self.orders[i].data;
+            order.qty = qty;
+            order.remaining = remaining;
+            self.levels[level].total.0 -= cut;
+            if cut > 0 {
+                self.level_changed(level, o.side, out);
+            }
+            return Ok(());
+        }
+        self.unlink(i);
+        self.level_changed(level, o.side, out);
+        if self.take(&mut taker, out) {
+            self.cancel_taker(&taker, CancelReason::SelfTradePrevention, out);
+        } else if let Budget::Base(rest) = taker.budget
+            && rest > 0
+        {
+            self.rest(
+                RestingOrder {
+                    price,
+                    qty,
+                    remaining: Qty(rest),
+                    ..o
+                },
+                out,
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks the book's internal consistency; for tests and after a restore.
+    /// Verifies: levels sorted and non-empty with correct totals, FIFO links
+    /// consistent in both directions, arrival order increasing along each
+    /// level, indexes matching the orders, and the book not crossed.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut count = 0usize;
+        let mut with_cid = 0usize;
+        for (side, map) in [(Side::Buy, &self.bids), (Side::Sell, &self.asks)] {
+            for (&price, &level) in map {
+                let l = self.levels[level];
+                if l.price != price {
+                    return Err(format!("{side:?} level keyed {price} holds price {}", l.price));
+                }
+                if l.head == NIL {
+                    return Err(format!("{side:?} level {price} is empty"));
+                }
+                let (mut sum, mut prev, mut last_arrival) = (0u64, NIL, 0u64);
+                for i in self.level_orders(level) {
+                    let o = self.orders[i];
+                    let d = o.data;
+                    if o.prev != prev || o.level != level || d.side != side || d.price != price {
+                        return Err(format!("order {} is mislinked at {side:?} {price}", d.order_id));
+                    }
+                    if o.arrival <= last_arrival {
+                        return Err(format!("order {} breaks FIFO at {side:?} {price}", d.order_id));
+                    }
+                    if d.remaining.is_zero() || d.remaining > d.qty {
+                        return Err(format!("order {} has remaining {} of {}", d.order_id, d.remaining, d.qty));
+                    }
+                    if self.by_id.get(&d.order_id) != Some(&i) {
+                        return Err(format!("order {} missing from the id index", d.order_id));
+                    }
+                    if let Some(cid) = d.client_order_id {
+                        with_cid += 1;
+                        if self.by_client_id.get(&(d.user, cid)) != Some(&i) {
+                            return Err(format!("order {} missing from the client id index", d.order_id));
+                        }
+                    }
+                    sum += d.remaining.0;
+                    prev = i;
+                    last_arrival = o.arrival;
+                    count += 1;
+                }
+                if l.tail != prev {
+                    return Err(format!("{side:?} level {price} tail is not its last order"));
+                }
+                if sum != l.total.0 {
+                    return Err(format!("{side:?} level {price} total {} != sum {sum}", l.total));
+                }
+            }
+        }
+        if count != self.orders.len() || count != self.by_id.len() {
+            return Err(format!(
+                "{count} linked orders, {} in slab, {} indexed",
+                self.orders.len(),
+                self.by_id.len()
+            ));
+        }
+        if with_cid != self.by_client_id.len() {
+            return Err(format!("{with_cid} client ids, {} indexed", self.by_client_id.len()));
+        }
+        if self.levels.len() != self.bids.len() + self.asks.len() {
+            return Err("leaked price levels".into());
+        }
+        if let (Some(bid), Some(ask)) = (self.best_bid(), self.best_ask())
+            && bid >= ask
+        {
+            return Err(format!("crossed book: bid {bid} >= ask {ask}"));
+        }
+        Ok(())
+    }
+
+    /// Rebuilds a book from canonical parts (see [`crate::snapshot`]).
+    pub(crate) fn from_parts(
+        config: PairConfig,
+        last_seq: Seq,
+        orders: &[RestingOrder],
+    ) -> Result<Self, String> {
+        let mut book = OrderBook::new(config).map_err(|e| e.to_string())?;
+        book.last_seq = last_seq.0;
+        for o in orders {
+            if book.by_id.contains_key(&o.order_id) {
+                return Err(format!("duplicate order id {}", o.order_id));
+            }
+            if let Some(cid) = o.client_order_id
+                && book.by_client_id.contains_key(&(o.user, cid))
+            {
+                return Err(format!("duplicate client order id {cid}"));
+            }
+            if o.price.is_zero() || o.remaining.is_zero() || o.remaining > o.qty {
+                return Err(format!("order {} has invalid price or quantity", o.order_id));
+            }
+            if book.orders.len() >= book.config.max_open_orders as usize {
+                return Err("more orders than max_open_orders".into());
+            }
+            book.insert(*o);
+        }
+        book.check_invariants()?;
+        // Canonical order is best-first; a level's FIFO must also come back intact.
+        if !book.resting_orders().eq(orders.iter().copied()) {
+            return Err("orders are not in canonical order".into());
+        }
+        Ok(book)
+    }
+}

@@ -1,0 +1,74 @@
+//! Stateless checks of a command against the pair's rules (reject codes
+//! `2xx`). Checks that need the book's state (`3xx`) live in the book.
+
+use proto::{NewOrder, OrderSize, OrderType, PairConfig, Price, Qty, RejectCode, Side, TimeInForce};
+
+/// Checks a new order's shape, price and size against the pair's rules, in
+/// a fixed order so that an order with several faults always gets the same code.
+pub fn new_order(config: &PairConfig, order: &NewOrder) -> Result<(), RejectCode> {
+    let is_market = order.order_type == OrderType::Market;
+    if is_market && order.time_in_force == TimeInForce::Gtc {
+        return Err(RejectCode::InvalidTimeInForce);
+    }
+    if order.post_only && (is_market || order.time_in_force != TimeInForce::Gtc) {
+        return Err(RejectCode::PostOnlyNotAllowed);
+    }
+    if let OrderSize::Quote(_) = order.size
+        && (!is_market || order.side != Side::Buy || order.time_in_force != TimeInForce::Ioc)
+    {
+        return Err(RejectCode::QuoteSizeNotAllowed);
+    }
+    if let OrderType::Limit { price } = order.order_type {
+        self::price(config, price)?;
+    }
+    match order.size {
+        OrderSize::Base(qty) => {
+            self::qty(config, qty)?;
+            if let OrderType::Limit { price } = order.order_type {
+                notional(config, price, qty)?;
+            }
+        }
+        OrderSize::Quote(amount) => {
+            if amount.is_zero() || amount < config.min_notional {
+                return Err(RejectCode::NotionalBelowMin);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A limit price: positive and on the tick.
+pub fn price(config: &PairConfig, price: Price) -> Result<(), RejectCode> {
+    if price.is_zero() {
+        return Err(RejectCode::PriceZero);
+    }
+    if price.0 % config.tick_size.0 != 0 {
+        return Err(RejectCode::PriceOffTick);
+    }
+    Ok(())
+}
+
+/// An order's total quantity: on the lot, within the pair's limits.
+pub fn qty(config: &PairConfig, qty: Qty) -> Result<(), RejectCode> {
+    if qty.0 % config.lot_size.0 != 0 {
+        return Err(RejectCode::QtyOffLot);
+    }
+    if qty < config.min_qty {
+        return Err(RejectCode::QtyBelowMin);
+    }
+    if qty > config.max_qty {
+        return Err(RejectCode::QtyAboveMax);
+    }
+    Ok(())
+}
+
+/// Price times quantity at least the pair's minimum notional. Computed
+/// exactly in `u128` at scale `price_scale + qty_scale`.
+pub fn notional(config: &PairConfig, price: Price, qty: Qty) -> Result<(), RejectCode> {
+    let value = u128::from(price.0) * u128::from(qty.0);
+    let min = u128::from(config.min_notional.0) * proto::pow10(config.qty_scale);
+    if value < min {
+        return Err(RejectCode::NotionalBelowMin);
+    }
+    Ok(())
+}

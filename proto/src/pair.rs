@@ -1,0 +1,129 @@
+//! A pair's trading rules. Shared by the engine (which enforces them) and the
+//! API edge (which parses decimals at the pair's scales and publishes them).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{MAX_SCALE, Price, Qty, QuoteQty, StpMode, Symbol};
+
+/// The rules of one trading pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairConfig {
+    /// The pair, e.g. `BTC-EUR`.
+    pub symbol: Symbol,
+    /// Decimals of a price (and of a quote amount): 2 means prices are in cents.
+    pub price_scale: u8,
+    /// Decimals of a base quantity: 8 means quantities are in satoshis.
+    pub qty_scale: u8,
+    /// Every price is a multiple of this (in price units).
+    pub tick_size: Price,
+    /// Every quantity is a multiple of this (in quantity units).
+    pub lot_size: Qty,
+    /// Smallest order quantity.
+    pub min_qty: Qty,
+    /// Largest order quantity.
+    pub max_qty: Qty,
+    /// Smallest order value, price times quantity, in price units; also the
+    /// smallest quote amount of a market buy by quote.
+    pub min_notional: QuoteQty,
+    /// Self-trade prevention when an order does not choose.
+    pub default_stp: StpMode,
+    /// Most open orders the book holds; further resting orders are rejected.
+    pub max_open_orders: u32,
+}
+
+/// A [`PairConfig`] value that cannot work, naming the field and the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairConfigError(pub String);
+
+impl fmt::Display for PairConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PairConfigError {}
+
+impl PairConfig {
+    /// Checks that the rules are usable together.
+    pub fn validate(&self) -> Result<(), PairConfigError> {
+        let s = self.symbol;
+        let bad = |msg: String| Err(PairConfigError(format!("pair {s}: {msg}")));
+        if self.price_scale > MAX_SCALE || self.qty_scale > MAX_SCALE {
+            return bad(format!(
+                "price_scale {} and qty_scale {} must be at most {MAX_SCALE}",
+                self.price_scale, self.qty_scale
+            ));
+        }
+        if self.tick_size.is_zero() {
+            return bad("tick_size must be greater than zero".into());
+        }
+        if self.lot_size.is_zero() {
+            return bad("lot_size must be greater than zero".into());
+        }
+        if self.min_qty < self.lot_size || self.min_qty.0 % self.lot_size.0 != 0 {
+            return bad(format!(
+                "min_qty {} must be a positive multiple of lot_size {}",
+                self.min_qty, self.lot_size
+            ));
+        }
+        if self.max_qty < self.min_qty {
+            return bad(format!(
+                "max_qty {} is below min_qty {}",
+                self.max_qty, self.min_qty
+            ));
+        }
+        if self.max_open_orders == 0 {
+            return bad("max_open_orders must be greater than zero".into());
+        }
+        // Level and book totals are u64: a full book of maximal orders must fit.
+        if u128::from(self.max_qty.0) * u128::from(self.max_open_orders) > u128::from(u64::MAX) {
+            return bad(format!(
+                "max_qty {} times max_open_orders {} exceeds 2^64",
+                self.max_qty, self.max_open_orders
+            ));
+        }
+        Ok(())
+    }
+
+    /// A permissive config for tests and examples: scales 0, tick and lot 1.
+    pub fn simple(symbol: Symbol) -> Self {
+        PairConfig {
+            symbol,
+            price_scale: 0,
+            qty_scale: 0,
+            tick_size: Price(1),
+            lot_size: Qty(1),
+            min_qty: Qty(1),
+            max_qty: Qty(1_000_000_000_000),
+            min_notional: QuoteQty(0),
+            default_stp: StpMode::None,
+            max_open_orders: 1_000_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_names_the_bad_value() {
+        let ok = PairConfig::simple(Symbol::new("BTC-EUR").unwrap());
+        assert_eq!(ok.validate(), Ok(()));
+        let cases: Vec<(PairConfig, &str)> = vec![
+            (PairConfig { tick_size: Price(0), ..ok.clone() }, "tick_size"),
+            (PairConfig { lot_size: Qty(0), ..ok.clone() }, "lot_size"),
+            (PairConfig { lot_size: Qty(3), min_qty: Qty(4), ..ok.clone() }, "min_qty 4"),
+            (PairConfig { max_qty: Qty(0), ..ok.clone() }, "max_qty 0"),
+            (PairConfig { price_scale: 19, ..ok.clone() }, "price_scale 19"),
+            (PairConfig { max_open_orders: 0, ..ok.clone() }, "max_open_orders"),
+        ];
+        for (cfg, needle) in cases {
+            let err = cfg.validate().unwrap_err().0;
+            assert!(err.contains(needle) && err.contains("BTC-EUR"), "{err}");
+        }
+    }
+}
