@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 
 use proto::{
     Accepted, Amend, Amended, BookDelta, CancelReason, Canceled, CanceledAll, ClientOrderId,
-    Command, CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize,
-    OrderType, PairConfig, PairConfigError, Price, Qty, QuoteQty, RejectCode, Rejected, Seq, Side,
-    StpMode, Symbol, TimeInForce, Timestamp, Trade, TradeId, UserId,
+    Command, CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType,
+    PairConfig, PairConfigError, Price, Qty, QuoteQty, RejectCode, Rejected, Seq, Side, StpMode,
+    Symbol, TimeInForce, Timestamp, Trade, TradeId, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -291,7 +291,12 @@ impl OrderBook {
         events
     }
 
-    fn new_order(&mut self, user: UserId, o: &NewOrder, out: &mut Out<'_>) -> Result<(), RejectCode> {
+    fn new_order(
+        &mut self,
+        user: UserId,
+        o: &NewOrder,
+        out: &mut Out<'_>,
+    ) -> Result<(), RejectCode> {
         validate::new_order(&self.config, o)?;
         if self.by_id.contains_key(&o.order_id) {
             return Err(RejectCode::DuplicateOrderId);
@@ -640,7 +645,12 @@ impl OrderBook {
         Ok(i)
     }
 
-    fn cancel(&mut self, user: UserId, target: OrderRef, out: &mut Out<'_>) -> Result<(), RejectCode> {
+    fn cancel(
+        &mut self,
+        user: UserId,
+        target: OrderRef,
+        out: &mut Out<'_>,
+    ) -> Result<(), RejectCode> {
         let i = self.find(user, target)?;
         self.cancel_resting(i, CancelReason::UserRequest, out);
         Ok(())
@@ -763,7 +773,10 @@ impl OrderBook {
             for (&price, &level) in map {
                 let l = self.levels[level];
                 if l.price != price {
-                    return Err(format!("{side:?} level keyed {price} holds price {}", l.price));
+                    return Err(format!(
+                        "{side:?} level keyed {price} holds price {}",
+                        l.price
+                    ));
                 }
                 if l.head == NIL {
                     return Err(format!("{side:?} level {price} is empty"));
@@ -773,13 +786,22 @@ impl OrderBook {
                     let o = self.orders[i];
                     let d = o.data;
                     if o.prev != prev || o.level != level || d.side != side || d.price != price {
-                        return Err(format!("order {} is mislinked at {side:?} {price}", d.order_id));
+                        return Err(format!(
+                            "order {} is mislinked at {side:?} {price}",
+                            d.order_id
+                        ));
                     }
                     if o.arrival <= last_arrival {
-                        return Err(format!("order {} breaks FIFO at {side:?} {price}", d.order_id));
+                        return Err(format!(
+                            "order {} breaks FIFO at {side:?} {price}",
+                            d.order_id
+                        ));
                     }
                     if d.remaining.is_zero() || d.remaining > d.qty {
-                        return Err(format!("order {} has remaining {} of {}", d.order_id, d.remaining, d.qty));
+                        return Err(format!(
+                            "order {} has remaining {} of {}",
+                            d.order_id, d.remaining, d.qty
+                        ));
                     }
                     if self.by_id.get(&d.order_id) != Some(&i) {
                         return Err(format!("order {} missing from the id index", d.order_id));
@@ -787,7 +809,10 @@ impl OrderBook {
                     if let Some(cid) = d.client_order_id {
                         with_cid += 1;
                         if self.by_client_id.get(&(d.user, cid)) != Some(&i) {
-                            return Err(format!("order {} missing from the client id index", d.order_id));
+                            return Err(format!(
+                                "order {} missing from the client id index",
+                                d.order_id
+                            ));
                         }
                     }
                     sum += d.remaining.0;
@@ -799,7 +824,10 @@ impl OrderBook {
                     return Err(format!("{side:?} level {price} tail is not its last order"));
                 }
                 if sum != l.total.0 {
-                    return Err(format!("{side:?} level {price} total {} != sum {sum}", l.total));
+                    return Err(format!(
+                        "{side:?} level {price} total {} != sum {sum}",
+                        l.total
+                    ));
                 }
             }
         }
@@ -811,7 +839,10 @@ impl OrderBook {
             ));
         }
         if with_cid != self.by_client_id.len() {
-            return Err(format!("{with_cid} client ids, {} indexed", self.by_client_id.len()));
+            return Err(format!(
+                "{with_cid} client ids, {} indexed",
+                self.by_client_id.len()
+            ));
         }
         if self.levels.len() != self.bids.len() + self.asks.len() {
             return Err("leaked price levels".into());
@@ -842,7 +873,10 @@ impl OrderBook {
                 return Err(format!("duplicate client order id {cid}"));
             }
             if o.price.is_zero() || o.remaining.is_zero() || o.remaining > o.qty {
-                return Err(format!("order {} has invalid price or quantity", o.order_id));
+                return Err(format!(
+                    "order {} has invalid price or quantity",
+                    o.order_id
+                ));
             }
             if book.orders.len() >= book.config.max_open_orders as usize {
                 return Err("more orders than max_open_orders".into());

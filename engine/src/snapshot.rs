@@ -97,7 +97,8 @@ impl OrderBook {
                 found: body.pair,
             });
         }
-        OrderBook::from_parts(config, body.last_seq, &body.orders).map_err(SnapshotError::Inconsistent)
+        OrderBook::from_parts(config, body.last_seq, &body.orders)
+            .map_err(SnapshotError::Inconsistent)
     }
 
     /// A 64-bit hash of the whole state (FNV-1a over the snapshot bytes):

@@ -1,7 +1,9 @@
 //! Stateless checks of a command against the pair's rules (reject codes
 //! `2xx`). Checks that need the book's state (`3xx`) live in the book.
 
-use proto::{NewOrder, OrderSize, OrderType, PairConfig, Price, Qty, RejectCode, Side, TimeInForce};
+use proto::{
+    NewOrder, OrderSize, OrderType, PairConfig, Price, Qty, RejectCode, Side, TimeInForce,
+};
 
 /// Checks a new order's shape, price and size against the pair's rules, in
 /// a fixed order so that an order with several faults always gets the same code.
@@ -42,7 +44,7 @@ pub fn price(config: &PairConfig, price: Price) -> Result<(), RejectCode> {
     if price.is_zero() {
         return Err(RejectCode::PriceZero);
     }
-    if price.0 % config.tick_size.0 != 0 {
+    if !price.0.is_multiple_of(config.tick_size.0) {
         return Err(RejectCode::PriceOffTick);
     }
     Ok(())
@@ -50,7 +52,7 @@ pub fn price(config: &PairConfig, price: Price) -> Result<(), RejectCode> {
 
 /// An order's total quantity: on the lot, within the pair's limits.
 pub fn qty(config: &PairConfig, qty: Qty) -> Result<(), RejectCode> {
-    if qty.0 % config.lot_size.0 != 0 {
+    if !qty.0.is_multiple_of(config.lot_size.0) {
         return Err(RejectCode::QtyOffLot);
     }
     if qty < config.min_qty {

@@ -38,14 +38,20 @@ fn restore_at_random_points_matches_uninterrupted_run() {
         let live_events: Vec<Vec<u8>> = cmds.iter().map(|c| encoded(&live.apply_one(c))).collect();
 
         // Crash and restore several times along the way.
-        let mut cuts: Vec<usize> = (0..3).map(|_| rng.below(cmds.len() as u64) as usize).collect();
+        let mut cuts: Vec<usize> = (0..3)
+            .map(|_| rng.below(cmds.len() as u64) as usize)
+            .collect();
         cuts.sort();
         let mut book = OrderBook::new(config.clone()).expect("valid config");
         for (i, cmd) in cmds.iter().enumerate() {
             if cuts.contains(&i) {
                 let hash = book.state_hash();
                 book = OrderBook::restore(config.clone(), &book.snapshot()).expect("restores");
-                assert_eq!(book.state_hash(), hash, "seed {seed}: hash changed by restore at {i}");
+                assert_eq!(
+                    book.state_hash(),
+                    hash,
+                    "seed {seed}: hash changed by restore at {i}"
+                );
             }
             assert_eq!(
                 encoded(&book.apply_one(cmd)),

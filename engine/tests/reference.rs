@@ -60,7 +60,12 @@ impl Naive {
 
     /// Resting orders of `side` in priority order.
     fn sorted(&self, side: Side) -> Vec<(RestingOrder, u64)> {
-        let mut v: Vec<_> = self.book.iter().copied().filter(|(o, _)| o.side == side).collect();
+        let mut v: Vec<_> = self
+            .book
+            .iter()
+            .copied()
+            .filter(|(o, _)| o.side == side)
+            .collect();
         v.sort_by_key(|(o, arrival)| {
             let price_rank = match side {
                 Side::Buy => u64::MAX - o.price.0,
@@ -81,7 +86,11 @@ impl Naive {
     }
 
     fn remove(&mut self, id: OrderId) -> RestingOrder {
-        let i = self.book.iter().position(|(o, _)| o.order_id == id).expect("resting");
+        let i = self
+            .book
+            .iter()
+            .position(|(o, _)| o.order_id == id)
+            .expect("resting");
         self.book.remove(i).0
     }
 
@@ -130,7 +139,10 @@ impl Naive {
 
     fn cancel_taker(&mut self, t: &NaiveTaker, reason: CancelReason) {
         let remaining = self.remaining(t);
-        if matches!(remaining, OrderSize::Base(Qty(0)) | OrderSize::Quote(QuoteQty(0))) {
+        if matches!(
+            remaining,
+            OrderSize::Base(Qty(0)) | OrderSize::Quote(QuoteQty(0))
+        ) {
             return;
         }
         self.emit(EventBody::Canceled(Canceled {
@@ -197,7 +209,9 @@ impl Naive {
                 let maker_remaining = Qty(m.remaining.0 - fill);
                 if maker_remaining.is_zero() {
                     self.remove(m.order_id);
-                } else if let Some(entry) = self.book.iter_mut().find(|(o, _)| o.order_id == m.order_id) {
+                } else if let Some(entry) =
+                    self.book.iter_mut().find(|(o, _)| o.order_id == m.order_id)
+                {
                     entry.0.remaining = maker_remaining;
                 }
                 let trade_id = TradeId(self.seq + 1);
@@ -217,7 +231,11 @@ impl Naive {
             }
             let left = self.level_qty(opp, price);
             if touched {
-                self.emit(EventBody::BookDelta(BookDelta { side: opp, price, qty: left }));
+                self.emit(EventBody::BookDelta(BookDelta {
+                    side: opp,
+                    price,
+                    qty: left,
+                }));
             }
             if stp_hit {
                 return true;
@@ -252,7 +270,11 @@ impl Naive {
         self.arrivals += 1;
         self.book.push((o, self.arrivals));
         let qty = self.level_qty(o.side, o.price);
-        self.emit(EventBody::BookDelta(BookDelta { side: o.side, price: o.price, qty }));
+        self.emit(EventBody::BookDelta(BookDelta {
+            side: o.side,
+            price: o.price,
+            qty,
+        }));
     }
 
     fn would_take(&self, side: Side, limit: Price) -> bool {
@@ -280,7 +302,11 @@ impl Naive {
                         reason: CancelReason::UserRequest,
                     }));
                     let qty = self.level_qty(o.side, o.price);
-                    self.emit(EventBody::BookDelta(BookDelta { side: o.side, price: o.price, qty }));
+                    self.emit(EventBody::BookDelta(BookDelta {
+                        side: o.side,
+                        price: o.price,
+                        qty,
+                    }));
                 }),
                 CommandBody::Amend(a) => self.amend(cmd.user, a),
                 CommandBody::CancelAll => {
@@ -302,7 +328,11 @@ impl Naive {
                             reason: CancelReason::CancelAll,
                         }));
                         let qty = self.level_qty(o.side, o.price);
-                        self.emit(EventBody::BookDelta(BookDelta { side: o.side, price: o.price, qty }));
+                        self.emit(EventBody::BookDelta(BookDelta {
+                            side: o.side,
+                            price: o.price,
+                            qty,
+                        }));
                     }
                     self.emit(EventBody::CanceledAll(CanceledAll {
                         user: cmd.user,
@@ -315,10 +345,20 @@ impl Naive {
         if let Err(code) = result {
             let (order_id, client_order_id) = match cmd.body {
                 CommandBody::NewOrder(o) => (Some(o.order_id), o.client_order_id),
-                CommandBody::Cancel { target: OrderRef::Id(id) }
-                | CommandBody::Amend(Amend { target: OrderRef::Id(id), .. }) => (Some(id), None),
-                CommandBody::Cancel { target: OrderRef::Client(c) }
-                | CommandBody::Amend(Amend { target: OrderRef::Client(c), .. }) => (None, Some(c)),
+                CommandBody::Cancel {
+                    target: OrderRef::Id(id),
+                }
+                | CommandBody::Amend(Amend {
+                    target: OrderRef::Id(id),
+                    ..
+                }) => (Some(id), None),
+                CommandBody::Cancel {
+                    target: OrderRef::Client(c),
+                }
+                | CommandBody::Amend(Amend {
+                    target: OrderRef::Client(c),
+                    ..
+                }) => (None, Some(c)),
                 CommandBody::CancelAll => (None, None),
             };
             self.emit(EventBody::Rejected(Rejected {
@@ -443,13 +483,21 @@ impl Naive {
             }
             if remaining != o.remaining {
                 let q = self.level_qty(o.side, o.price);
-                self.emit(EventBody::BookDelta(BookDelta { side: o.side, price: o.price, qty: q }));
+                self.emit(EventBody::BookDelta(BookDelta {
+                    side: o.side,
+                    price: o.price,
+                    qty: q,
+                }));
             }
             return Ok(());
         }
         self.remove(o.order_id);
         let q = self.level_qty(o.side, o.price);
-        self.emit(EventBody::BookDelta(BookDelta { side: o.side, price: o.price, qty: q }));
+        self.emit(EventBody::BookDelta(BookDelta {
+            side: o.side,
+            price: o.price,
+            qty: q,
+        }));
         let mut t = NaiveTaker {
             id: o.order_id,
             cid: o.client_order_id,
@@ -463,7 +511,12 @@ impl Naive {
         if self.take(&mut t) {
             self.cancel_taker(&t, CancelReason::SelfTradePrevention);
         } else if let Some(rest @ 1..) = t.base {
-            self.rest(RestingOrder { price, qty, remaining: Qty(rest), ..o });
+            self.rest(RestingOrder {
+                price,
+                qty,
+                remaining: Qty(rest),
+                ..o
+            });
         }
         Ok(())
     }
@@ -518,7 +571,8 @@ fn compare(mix: Mix, seed: u64, config: &PairConfig, n: usize) {
         fast.apply(&cmd, &mut events);
         let expected = naive.apply(&cmd);
         assert_eq!(
-            events, expected,
+            events,
+            expected,
             "seed {seed}, {mix:?}, command {i}: {cmd:?}\nfast:  {:#?}\nnaive: {:#?}",
             events.iter().map(render).collect::<Vec<_>>(),
             expected.iter().map(render).collect::<Vec<_>>()
@@ -527,11 +581,19 @@ fn compare(mix: Mix, seed: u64, config: &PairConfig, n: usize) {
             panic!("seed {seed}, {mix:?}, command {i}: {cmd:?}: {e}");
         }
         if i % 50 == 0 {
-            assert_eq!(fast.resting_orders().collect::<Vec<_>>(), naive.resting(), "seed {seed} at {i}");
+            assert_eq!(
+                fast.resting_orders().collect::<Vec<_>>(),
+                naive.resting(),
+                "seed {seed} at {i}"
+            );
         }
         generator.observe(&events);
     }
-    assert_eq!(fast.resting_orders().collect::<Vec<_>>(), naive.resting(), "seed {seed} at end");
+    assert_eq!(
+        fast.resting_orders().collect::<Vec<_>>(),
+        naive.resting(),
+        "seed {seed} at end"
+    );
 }
 
 #[test]

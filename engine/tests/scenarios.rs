@@ -116,7 +116,11 @@ fn scenarios() {
     let files = scenario_files();
     let mut failures = Vec::new();
     for path in &files {
-        let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         match run(path) {
             Err(e) => failures.push(format!("{name}: {e}")),
             Ok((_, m)) if m.is_empty() => {}

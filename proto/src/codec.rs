@@ -54,9 +54,8 @@ impl std::error::Error for CodecError {}
 pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     let start = out.len();
     out.push(FORMAT_VERSION);
-    bincode::serde::encode_into_std_write(value, out, config()).map_err(|e| {
-        CodecError::Malformed(e.to_string())
-    })?;
+    bincode::serde::encode_into_std_write(value, out, config())
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
     let len = out.len() - start;
     if len > MAX_MESSAGE_BYTES {
         out.truncate(start);

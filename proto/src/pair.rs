@@ -63,7 +63,7 @@ impl PairConfig {
         if self.lot_size.is_zero() {
             return bad("lot_size must be greater than zero".into());
         }
-        if self.min_qty < self.lot_size || self.min_qty.0 % self.lot_size.0 != 0 {
+        if self.min_qty < self.lot_size || !self.min_qty.0.is_multiple_of(self.lot_size.0) {
             return bad(format!(
                 "min_qty {} must be a positive multiple of lot_size {}",
                 self.min_qty, self.lot_size
@@ -114,12 +114,49 @@ mod tests {
         let ok = PairConfig::simple(Symbol::new("BTC-EUR").unwrap());
         assert_eq!(ok.validate(), Ok(()));
         let cases: Vec<(PairConfig, &str)> = vec![
-            (PairConfig { tick_size: Price(0), ..ok.clone() }, "tick_size"),
-            (PairConfig { lot_size: Qty(0), ..ok.clone() }, "lot_size"),
-            (PairConfig { lot_size: Qty(3), min_qty: Qty(4), ..ok.clone() }, "min_qty 4"),
-            (PairConfig { max_qty: Qty(0), ..ok.clone() }, "max_qty 0"),
-            (PairConfig { price_scale: 19, ..ok.clone() }, "price_scale 19"),
-            (PairConfig { max_open_orders: 0, ..ok.clone() }, "max_open_orders"),
+            (
+                PairConfig {
+                    tick_size: Price(0),
+                    ..ok.clone()
+                },
+                "tick_size",
+            ),
+            (
+                PairConfig {
+                    lot_size: Qty(0),
+                    ..ok.clone()
+                },
+                "lot_size",
+            ),
+            (
+                PairConfig {
+                    lot_size: Qty(3),
+                    min_qty: Qty(4),
+                    ..ok.clone()
+                },
+                "min_qty 4",
+            ),
+            (
+                PairConfig {
+                    max_qty: Qty(0),
+                    ..ok.clone()
+                },
+                "max_qty 0",
+            ),
+            (
+                PairConfig {
+                    price_scale: 19,
+                    ..ok.clone()
+                },
+                "price_scale 19",
+            ),
+            (
+                PairConfig {
+                    max_open_orders: 0,
+                    ..ok.clone()
+                },
+                "max_open_orders",
+            ),
         ];
         for (cfg, needle) in cases {
             let err = cfg.validate().unwrap_err().0;

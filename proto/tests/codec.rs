@@ -106,7 +106,16 @@ fn command() -> impl Strategy<Value = Command> {
 
 fn event() -> impl Strategy<Value = Event> {
     let body = prop_oneof![
-        (any::<u64>(), client_id(), any::<u64>(), side(), order_type(), tif(), any::<bool>(), size())
+        (
+            any::<u64>(),
+            client_id(),
+            any::<u64>(),
+            side(),
+            order_type(),
+            tif(),
+            any::<bool>(),
+            size()
+        )
             .prop_map(|(id, cid, u, side, order_type, tif, post_only, size)| {
                 EventBody::Accepted(Accepted {
                     order_id: OrderId(id),
@@ -119,7 +128,12 @@ fn event() -> impl Strategy<Value = Event> {
                     size,
                 })
             }),
-        (any::<u64>(), proptest::option::of(any::<u64>()), client_id(), 0..RejectCode::ALL.len())
+        (
+            any::<u64>(),
+            proptest::option::of(any::<u64>()),
+            client_id(),
+            0..RejectCode::ALL.len()
+        )
             .prop_map(|(u, id, cid, i)| EventBody::Rejected(Rejected {
                 user: UserId(u),
                 command: CommandKind::Amend,

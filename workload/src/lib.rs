@@ -241,7 +241,11 @@ impl Generator {
     }
 
     fn side(&mut self) -> Side {
-        if self.rng.percent(50) { Side::Buy } else { Side::Sell }
+        if self.rng.percent(50) {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
     }
 
     fn limit(&mut self, side: Side, price: Price, qty: Qty, tif: TimeInForce) -> CommandBody {
@@ -261,14 +265,19 @@ impl Generator {
         self.drift();
         let user = UserId(self.rng.range(1, 1_000));
         let roll = self.rng.below(100);
-        let few = self.live.len() < TARGET_RESTING;
+        // Steer the book towards its target size: more new orders below it,
+        // cancels instead of new orders well above it.
+        let n = self.live.len();
+        let new_gtc = n == 0
+            || (n < TARGET_RESTING && roll < 15)
+            || (n <= TARGET_RESTING * 6 / 5 && roll < 9);
         let side = self.side();
-        if roll < 9 || (few && roll < 15) || self.live.is_empty() {
+        if new_gtc {
             let price = self.passive_price(side);
             let qty = self.lots(1, 100);
             return (user, self.limit(side, price, qty, TimeInForce::Gtc));
         }
-        if roll < 12 {
+        if (9..12).contains(&roll) {
             let price = self.aggressive_price(side);
             let qty = self.lots(1, 150);
             return (user, self.limit(side, price, qty, TimeInForce::Ioc));
@@ -279,7 +288,12 @@ impl Generator {
             return (user, self.limit(side, price, qty, TimeInForce::Gtc));
         };
         if roll < 18 {
-            return (o.user, CommandBody::Cancel { target: OrderRef::Id(o.id) });
+            return (
+                o.user,
+                CommandBody::Cancel {
+                    target: OrderRef::Id(o.id),
+                },
+            );
         }
         // Move: mostly a few ticks within its own half, sometimes across.
         let step = self.rng.range(1, 8) * self.tick;
@@ -333,7 +347,12 @@ impl Generator {
             return (user, CommandBody::CancelAll);
         };
         if roll < 90 {
-            return (o.user, CommandBody::Cancel { target: OrderRef::Id(o.id) });
+            return (
+                o.user,
+                CommandBody::Cancel {
+                    target: OrderRef::Id(o.id),
+                },
+            );
         }
         let body = if self.rng.percent(50) {
             let qty = self.lots(1, 50);
@@ -506,6 +525,9 @@ mod tests {
         for _ in 0..100_000 {
             counts[r.below(10) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (9_000..11_000).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (9_000..11_000).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

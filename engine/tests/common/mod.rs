@@ -323,7 +323,9 @@ impl Ledger {
                     }
                 }
                 EventBody::Canceled(c) => {
-                    if let (Some(o), OrderSize::Base(q)) = (self.orders.get_mut(&c.order_id), c.remaining) {
+                    if let (Some(o), OrderSize::Base(q)) =
+                        (self.orders.get_mut(&c.order_id), c.remaining)
+                    {
                         o.2 += q.0;
                     }
                 }
@@ -352,7 +354,8 @@ impl Ledger {
             }
         }
         // Orders that are done no longer need tracking.
-        self.orders.retain(|id, o| book.order(*id).is_some() || o.1 + o.2 != o.0);
+        self.orders
+            .retain(|id, o| book.order(*id).is_some() || o.1 + o.2 != o.0);
         Ok(())
     }
 }

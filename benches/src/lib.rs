@@ -1,0 +1,92 @@
+//! Shared set-up for the core benchmarks: recorded command streams and
+//! pre-filled books, so that every benchmark replays exactly the same input.
+
+use engine::OrderBook;
+use proto::{
+    Command, CommandBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType, PairConfig, Price,
+    Qty, Side, Symbol, TimeInForce, Timestamp, UserId,
+};
+use workload::{Generator, Mix};
+
+/// The pair every benchmark trades: integer ticks and lots, large limits.
+pub fn bench_config() -> PairConfig {
+    PairConfig {
+        max_open_orders: 4_000_000,
+        ..PairConfig::simple(Symbol::new("BTC-EUR").expect("valid symbol"))
+    }
+}
+
+/// Records `n` commands of `mix`, letting the generator see the book's
+/// events as it would live, after `warmup` commands that build the book.
+/// Returns the book state after the warm-up and the commands after it.
+pub fn recorded(mix: Mix, seed: u64, warmup: usize, n: usize) -> (OrderBook, Vec<Command>) {
+    let config = bench_config();
+    let mut book = OrderBook::new(config.clone()).expect("valid config");
+    let mut generator = Generator::new(mix, seed, &config);
+    let mut events = Vec::new();
+    for _ in 0..warmup {
+        let cmd = generator.next_command();
+        events.clear();
+        book.apply(&cmd, &mut events);
+        generator.observe(&events);
+    }
+    let start = book.clone();
+    let cmds = (0..n)
+        .map(|_| {
+            let cmd = generator.next_command();
+            events.clear();
+            book.apply(&cmd, &mut events);
+            generator.observe(&events);
+            cmd
+        })
+        .collect();
+    (start, cmds)
+}
+
+/// A GTC limit order.
+pub fn limit(id: u64, user: u64, side: Side, price: u64, qty: u64) -> Command {
+    Command {
+        pair: bench_config().symbol,
+        user: UserId(user),
+        timestamp: Timestamp(id),
+        body: CommandBody::NewOrder(NewOrder {
+            order_id: OrderId(id),
+            client_order_id: None,
+            side,
+            order_type: OrderType::Limit {
+                price: Price(price),
+            },
+            time_in_force: TimeInForce::Gtc,
+            post_only: false,
+            stp: None,
+            size: OrderSize::Base(Qty(qty)),
+        }),
+    }
+}
+
+/// A cancel by order id.
+pub fn cancel(id: u64, user: u64) -> Command {
+    Command {
+        pair: bench_config().symbol,
+        user: UserId(user),
+        timestamp: Timestamp(id),
+        body: CommandBody::Cancel {
+            target: OrderRef::Id(OrderId(id)),
+        },
+    }
+}
+
+/// A book with `levels` ask levels from price 10_001 up, `per_level` orders
+/// of quantity 10 each, ids from 1.
+pub fn ask_ladder(levels: u64, per_level: u64) -> OrderBook {
+    let mut book = OrderBook::new(bench_config()).expect("valid config");
+    let mut events = Vec::new();
+    let mut id = 1;
+    for l in 0..levels {
+        for _ in 0..per_level {
+            book.apply(&limit(id, 1, Side::Sell, 10_001 + l, 10), &mut events);
+            id += 1;
+        }
+    }
+    book
+}
