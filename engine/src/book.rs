@@ -706,6 +706,9 @@ impl OrderBook {
         if qty.0 <= filled {
             return Err(RejectCode::AmendBelowFilled);
         }
+        if price == o.price && qty == o.qty {
+            return Err(RejectCode::NothingToAmend);
+        }
         let remaining = Qty(qty.0 - filled);
         let mut taker = Taker {
             order_id: o.order_id,
@@ -743,6 +746,12 @@ impl OrderBook {
             return Ok(());
         }
         self.unlink(i);
+        if price == o.price {
+            // A quantity increase: to the back of the same level, which it
+            // cannot cross from. One delta, and the level never looks empty.
+            self.rest(RestingOrder { qty, remaining, ..o }, out);
+            return Ok(());
+        }
         self.level_changed(level, o.side, out);
         if self.take(&mut taker, out) {
             self.cancel_taker(&taker, CancelReason::SelfTradePrevention, out);

@@ -464,6 +464,9 @@ impl Naive {
         if o.post_only && price != o.price && self.would_take(o.side, price) {
             return Err(RejectCode::PostOnlyWouldCross);
         }
+        if price == o.price && qty == o.qty {
+            return Err(RejectCode::NothingToAmend);
+        }
         let remaining = Qty(qty.0 - filled);
         let kept = price == o.price && remaining <= o.remaining;
         self.emit(EventBody::Amended(Amended {
@@ -492,6 +495,14 @@ impl Naive {
             return Ok(());
         }
         self.remove(o.order_id);
+        if price == o.price {
+            self.rest(RestingOrder {
+                qty,
+                remaining,
+                ..o
+            });
+            return Ok(());
+        }
         let q = self.level_qty(o.side, o.price);
         self.emit(EventBody::BookDelta(BookDelta {
             side: o.side,

@@ -63,7 +63,7 @@ reject_codes! {
     PostOnlyNotAllowed = 207, "Post-only requires a limit GTC order.";
     /// A quote amount is for market IOC buys only.
     QuoteSizeNotAllowed = 208, "A quote amount is only allowed on market IOC buys.";
-    /// An amend that changes neither quantity nor price.
+    /// An amend that names no change, or only the values the order already has.
     NothingToAmend = 209, "Amend changes neither quantity nor price.";
     /// A limit price of zero.
     PriceZero = 210, "Price must be greater than zero.";
