@@ -78,8 +78,11 @@ pub fn cancel(id: u64, user: u64) -> Command {
 
 /// A book with `levels` ask levels from price 10_001 up, `per_level` orders
 /// of quantity 10 each, ids from 1.
+/// The book has room to grow, so one more order does not measure a table
+/// resize.
 pub fn ask_ladder(levels: u64, per_level: u64) -> OrderBook {
-    let mut book = OrderBook::new(bench_config()).expect("valid config");
+    let room = (levels * per_level * 2) as usize;
+    let mut book = OrderBook::with_capacity(bench_config(), room).expect("valid config");
     let mut events = Vec::new();
     let mut id = 1;
     for l in 0..levels {

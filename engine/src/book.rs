@@ -176,6 +176,17 @@ impl OrderBook {
         })
     }
 
+    /// An empty book with room for `orders` open orders before any of its
+    /// tables grows, so that a book sized for its working set never allocates.
+    pub fn with_capacity(config: PairConfig, orders: usize) -> Result<Self, PairConfigError> {
+        let mut book = OrderBook::new(config)?;
+        book.orders = Slab::with_capacity(orders);
+        book.levels = Slab::with_capacity(orders);
+        book.by_id.reserve(orders);
+        book.by_client_id.reserve(orders);
+        Ok(book)
+    }
+
     /// The pair's rules.
     pub fn config(&self) -> &PairConfig {
         &self.config
@@ -749,7 +760,14 @@ impl OrderBook {
         if price == o.price {
             // A quantity increase: to the back of the same level, which it
             // cannot cross from. One delta, and the level never looks empty.
-            self.rest(RestingOrder { qty, remaining, ..o }, out);
+            self.rest(
+                RestingOrder {
+                    qty,
+                    remaining,
+                    ..o
+                },
+                out,
+            );
             return Ok(());
         }
         self.level_changed(level, o.side, out);

@@ -5,7 +5,7 @@
 /// The index that means "no slot".
 pub(crate) const NIL: u32 = u32::MAX;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Slab<T> {
     slots: Vec<T>,
     free: Vec<u32>,
@@ -20,7 +20,27 @@ impl<T> Default for Slab<T> {
     }
 }
 
+// By hand, because a derived clone would shrink capacity to the length, and
+// the clone's next insert would then move every slot.
+impl<T: Clone> Clone for Slab<T> {
+    fn clone(&self) -> Self {
+        let mut slots = Vec::with_capacity(self.slots.capacity());
+        slots.extend_from_slice(&self.slots);
+        let mut free = Vec::with_capacity(self.free.capacity());
+        free.extend_from_slice(&self.free);
+        Slab { slots, free }
+    }
+}
+
 impl<T> Slab<T> {
+    /// An empty slab with room for `n` values before it reallocates.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Slab {
+            slots: Vec::with_capacity(n),
+            free: Vec::new(),
+        }
+    }
+
     /// Stores `value` in a free slot (or a new one) and returns its index.
     pub(crate) fn insert(&mut self, value: T) -> u32 {
         match self.free.pop() {
