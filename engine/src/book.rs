@@ -359,12 +359,11 @@ impl OrderBook {
         }
         if self.take(&mut taker, out) {
             self.cancel_taker(&taker, CancelReason::SelfTradePrevention, out);
-        } else if let (Budget::Base(rest), Some(price), true) = (taker.budget, limit, may_rest) {
+        } else if let (true, Some(price), OrderSize::Base(qty), Budget::Base(rest)) =
+            (may_rest, limit, o.size, taker.budget)
+        {
+            // Only limit GTC orders get here, and validation keeps those base-sized.
             if rest > 0 {
-                let qty = match o.size {
-                    OrderSize::Base(q) => q,
-                    OrderSize::Quote(_) => Qty(rest),
-                };
                 self.rest(
                     RestingOrder {
                         order_id: o.order_id,
