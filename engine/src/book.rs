@@ -93,8 +93,12 @@ struct Level {
 enum Budget {
     Base(u64),
     /// Unspent quote amount at scale `price_scale + qty_scale`, so that every
-    /// `price * qty` subtracts exactly.
-    Quote(u128),
+    /// `price * qty` subtracts exactly, and the base quantity it may still
+    /// take (the pair's `max_qty` in whole lots, like any other order).
+    Quote {
+        exact: u128,
+        base_left: u64,
+    },
 }
 
 /// An incoming order (new, or amended to lose priority) while it matches.
@@ -344,7 +348,11 @@ impl OrderBook {
             budget: match o.size {
                 OrderSize::Base(q) => Budget::Base(q.0),
                 OrderSize::Quote(q) => {
-                    Budget::Quote(u128::from(q.0) * proto::pow10(self.config.qty_scale))
+                    let (max, lot) = (self.config.max_qty.0, self.config.lot_size.0);
+                    Budget::Quote {
+                        exact: u128::from(q.0) * proto::pow10(self.config.qty_scale),
+                        base_left: max - max % lot,
+                    }
                 }
             },
             stp: o.stp.unwrap_or(self.config.default_stp),
@@ -390,7 +398,7 @@ impl OrderBook {
         let remaining = match t.budget {
             Budget::Base(0) => return,
             Budget::Base(q) => OrderSize::Base(Qty(q)),
-            Budget::Quote(e) => match self.quote_units(e) {
+            Budget::Quote { exact: e, .. } => match self.quote_units(e) {
                 0 => return,
                 q => OrderSize::Quote(QuoteQty(q)),
             },
@@ -431,9 +439,9 @@ impl OrderBook {
     fn capacity(&self, t: &Taker, price: Price) -> u64 {
         match t.budget {
             Budget::Base(q) => q,
-            Budget::Quote(e) => {
-                let q = u64::try_from(e / u128::from(price.0)).unwrap_or(u64::MAX);
-                q - q % self.config.lot_size.0
+            Budget::Quote { exact, base_left } => {
+                let q = u64::try_from(exact / u128::from(price.0)).unwrap_or(u64::MAX);
+                (q - q % self.config.lot_size.0).min(base_left)
             }
         }
     }
@@ -519,7 +527,10 @@ impl OrderBook {
                 self.levels[level].total.0 -= fill;
                 t.budget = match t.budget {
                     Budget::Base(q) => Budget::Base(q - fill),
-                    Budget::Quote(e) => Budget::Quote(e - u128::from(price.0) * u128::from(fill)),
+                    Budget::Quote { exact, base_left } => Budget::Quote {
+                        exact: exact - u128::from(price.0) * u128::from(fill),
+                        base_left: base_left - fill,
+                    },
                 };
                 out.emit(EventBody::Trade(Trade {
                     trade_id: TradeId(out.next_seq().0),
@@ -533,7 +544,9 @@ impl OrderBook {
                     taker_user: t.user,
                     taker_remaining: match t.budget {
                         Budget::Base(q) => OrderSize::Base(Qty(q)),
-                        Budget::Quote(e) => OrderSize::Quote(QuoteQty(self.quote_units(e))),
+                        Budget::Quote { exact, .. } => {
+                            OrderSize::Quote(QuoteQty(self.quote_units(exact)))
+                        }
                     },
                 }));
                 if maker_remaining.is_zero() {
@@ -888,6 +901,10 @@ impl OrderBook {
         orders: &[RestingOrder],
     ) -> Result<Self, String> {
         let mut book = OrderBook::new(config).map_err(|e| e.to_string())?;
+        // Leaves room for every seq this book could still emit.
+        if last_seq.0 > u64::MAX / 2 {
+            return Err(format!("last seq {last_seq} is out of range"));
+        }
         book.last_seq = last_seq.0;
         for o in orders {
             if book.by_id.contains_key(&o.order_id) {
@@ -898,7 +915,17 @@ impl OrderBook {
             {
                 return Err(format!("duplicate client order id {cid}"));
             }
-            if o.price.is_zero() || o.remaining.is_zero() || o.remaining > o.qty {
+            // Quantities within the pair's maximum keep every level total in
+            // u64 (see `PairConfig::validate`).
+            let (tick, lot) = (book.config.tick_size.0, book.config.lot_size.0);
+            if o.price.is_zero()
+                || o.remaining.is_zero()
+                || o.remaining > o.qty
+                || o.qty > book.config.max_qty
+                || !o.price.0.is_multiple_of(tick)
+                || !o.qty.0.is_multiple_of(lot)
+                || !o.remaining.0.is_multiple_of(lot)
+            {
                 return Err(format!(
                     "order {} has invalid price or quantity",
                     o.order_id

@@ -1,7 +1,9 @@
-//! A fast hasher for the book's id indexes. The keys are order ids and
-//! client order ids chosen by our own gateway, not by an attacker who could
-//! flood a bucket, and lookups never affect output order, so a multiply-rotate
-//! hash (as in rustc's FxHash) is safe here and several times faster than SipHash.
+//! A fast hasher for the book's id indexes. Lookups never affect output
+//! order, so a multiply-rotate hash (as in rustc's FxHash) is deterministic
+//! enough and several times faster than SipHash. Order ids come from our own
+//! gateway; client order ids come from traders, who could choose colliding
+//! ones to slow their own pair's lookups. That costs speed, never
+//! correctness, and is bounded by the per-user rate limits at the gateway.
 
 use std::hash::{BuildHasherDefault, Hasher};
 

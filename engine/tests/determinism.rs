@@ -112,3 +112,37 @@ fn corrupt_snapshots_are_refused_not_panicked_on() {
         }
     }
 }
+
+#[test]
+fn snapshots_that_break_the_pairs_rules_are_refused() {
+    let mut config = default_config();
+    let mut book = OrderBook::new(config.clone()).expect("valid config");
+    book.apply_one(&parse_command("new o=1 u=1 sell limit p=7 q=3", config.symbol, 1).unwrap());
+    let bytes = book.snapshot();
+    // The same order under a tick of 5 and a lot of 5 is off both.
+    config.tick_size = proto::Price(5);
+    config.lot_size = proto::Qty(5);
+    config.min_qty = proto::Qty(5);
+    assert!(matches!(
+        OrderBook::restore(config, &bytes),
+        Err(SnapshotError::Inconsistent(_))
+    ));
+}
+
+#[test]
+fn a_snapshot_whose_seq_cannot_advance_is_refused() {
+    let config = default_config();
+    let book = OrderBook::new(config.clone()).expect("valid config");
+    let mut bytes = book.snapshot();
+    // Layout: version, symbol length and text, then last_seq as a varint (0).
+    let at = 2 + config.symbol.as_str().len();
+    assert_eq!(bytes[at], 0);
+    bytes.splice(
+        at..=at,
+        [0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+    );
+    assert!(matches!(
+        OrderBook::restore(config, &bytes),
+        Err(SnapshotError::Inconsistent(_))
+    ));
+}

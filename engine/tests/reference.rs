@@ -33,6 +33,8 @@ struct NaiveTaker {
     /// Base quantity left, or exact quote budget (scale price+qty) left.
     base: Option<u64>,
     quote: u128,
+    /// Base quantity a quote-sized order has bought so far.
+    quote_taken: u64,
     stp: StpMode,
 }
 
@@ -123,7 +125,8 @@ impl Naive {
             Some(q) => q,
             None => {
                 let q = (t.quote / u128::from(price.0)).min(u128::from(u64::MAX)) as u64;
-                q / self.config.lot_size.0 * self.config.lot_size.0
+                let lot = self.config.lot_size.0;
+                (q / lot * lot).min(self.config.max_qty.0 / lot * lot - t.quote_taken)
             }
         }
     }
@@ -204,7 +207,10 @@ impl Naive {
                 touched = true;
                 match &mut t.base {
                     Some(q) => *q -= fill,
-                    None => t.quote -= u128::from(price.0) * u128::from(fill),
+                    None => {
+                        t.quote -= u128::from(price.0) * u128::from(fill);
+                        t.quote_taken += fill;
+                    }
                 }
                 let maker_remaining = Qty(m.remaining.0 - fill);
                 if maker_remaining.is_zero() {
@@ -415,6 +421,7 @@ impl Naive {
             limit,
             base,
             quote,
+            quote_taken: 0,
             stp: o.stp.unwrap_or(self.config.default_stp),
         };
         if o.post_only && limit.is_some_and(|l| self.would_take(o.side, l)) {
@@ -517,6 +524,7 @@ impl Naive {
             limit: Some(price),
             base: Some(remaining.0),
             quote: 0,
+            quote_taken: 0,
             stp: o.stp.unwrap_or(self.config.default_stp),
         };
         if self.take(&mut t) {
