@@ -16,10 +16,10 @@
 use std::collections::BTreeMap;
 
 use proto::{
-    Accepted, Amend, Amended, BookDelta, CancelReason, Canceled, CanceledAll, ClientOrderId,
-    Command, CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType,
-    PairConfig, PairConfigError, Price, Qty, QuoteQty, RejectCode, Rejected, Seq, Side, StpMode,
-    Symbol, TimeInForce, Timestamp, Trade, TradeId, UserId,
+    Amend, Amended, BookDelta, CancelReason, Canceled, CanceledAll, ClientOrderId, Command,
+    CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType, PairConfig,
+    PairConfigError, Price, Qty, QuoteQty, RejectCode, Seq, Side, StpMode, Symbol, TimeInForce,
+    Timestamp, Trade, TradeId, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +48,20 @@ pub struct RestingOrder {
     pub post_only: bool,
     /// Its own self-trade-prevention mode, if it chose one.
     pub stp: Option<StpMode>,
+}
+
+impl RestingOrder {
+    /// The event saying this order's open quantity was canceled.
+    pub fn canceled(&self, reason: CancelReason) -> EventBody {
+        EventBody::Canceled(Canceled {
+            order_id: self.order_id,
+            client_order_id: self.client_order_id,
+            user: self.user,
+            side: self.side,
+            remaining: OrderSize::Base(self.remaining),
+            reason,
+        })
+    }
 }
 
 /// One price level of an L2 view.
@@ -278,23 +292,7 @@ impl OrderBook {
             }
         };
         if let Err(code) = result {
-            let (order_id, client_order_id) = match cmd.body {
-                CommandBody::NewOrder(o) => (Some(o.order_id), o.client_order_id),
-                CommandBody::Cancel { target } | CommandBody::Amend(Amend { target, .. }) => {
-                    match target {
-                        OrderRef::Id(id) => (Some(id), None),
-                        OrderRef::Client(cid) => (None, Some(cid)),
-                    }
-                }
-                CommandBody::CancelAll => (None, None),
-            };
-            out.emit(EventBody::Rejected(Rejected {
-                user: cmd.user,
-                command: cmd.body.kind(),
-                order_id,
-                client_order_id,
-                code,
-            }));
+            out.emit(EventBody::Rejected(cmd.rejected(code)));
         }
         self.last_seq = out.seq;
     }
@@ -329,16 +327,7 @@ impl OrderBook {
         if may_rest && self.orders.len() >= self.config.max_open_orders as usize {
             return Err(RejectCode::BookFull);
         }
-        out.emit(EventBody::Accepted(Accepted {
-            order_id: o.order_id,
-            client_order_id: o.client_order_id,
-            user,
-            side: o.side,
-            order_type: o.order_type,
-            time_in_force: o.time_in_force,
-            post_only: o.post_only,
-            size: o.size,
-        }));
+        out.emit(EventBody::Accepted(o.accepted(user)));
         let mut taker = Taker {
             order_id: o.order_id,
             client_order_id: o.client_order_id,
@@ -505,14 +494,7 @@ impl OrderBook {
                     }
                     self.unlink(cur);
                     touched = true;
-                    out.emit(EventBody::Canceled(Canceled {
-                        order_id: m.order_id,
-                        client_order_id: m.client_order_id,
-                        user: m.user,
-                        side: m.side,
-                        remaining: OrderSize::Base(m.remaining),
-                        reason: CancelReason::SelfTradePrevention,
-                    }));
+                    out.emit(m.canceled(CancelReason::SelfTradePrevention));
                     if t.stp == StpMode::CancelBoth {
                         stp_hit = true;
                         break;
@@ -682,14 +664,7 @@ impl OrderBook {
     fn cancel_resting(&mut self, i: u32, reason: CancelReason, out: &mut Out<'_>) {
         let o = self.orders[i];
         self.unlink(i);
-        out.emit(EventBody::Canceled(Canceled {
-            order_id: o.data.order_id,
-            client_order_id: o.data.client_order_id,
-            user: o.data.user,
-            side: o.data.side,
-            remaining: OrderSize::Base(o.data.remaining),
-            reason,
-        }));
+        out.emit(o.data.canceled(reason));
         self.level_changed(o.level, o.data.side, out);
     }
 

@@ -189,14 +189,7 @@ impl Naive {
                     }
                     self.remove(m.order_id);
                     touched = true;
-                    self.emit(EventBody::Canceled(Canceled {
-                        order_id: m.order_id,
-                        client_order_id: m.client_order_id,
-                        user: m.user,
-                        side: m.side,
-                        remaining: OrderSize::Base(m.remaining),
-                        reason: CancelReason::SelfTradePrevention,
-                    }));
+                    self.emit(m.canceled(CancelReason::SelfTradePrevention));
                     if t.stp == StpMode::CancelBoth {
                         stp_hit = true;
                         break;
@@ -272,15 +265,22 @@ impl Naive {
         false
     }
 
+    /// Emits the level's total as it is now.
+    fn delta(&mut self, side: Side, price: Price) {
+        let qty = self.level_qty(side, price);
+        self.emit(EventBody::BookDelta(BookDelta { side, price, qty }));
+    }
+
+    fn cancel_resting(&mut self, o: RestingOrder, reason: CancelReason) {
+        self.remove(o.order_id);
+        self.emit(o.canceled(reason));
+        self.delta(o.side, o.price);
+    }
+
     fn rest(&mut self, o: RestingOrder) {
         self.arrivals += 1;
         self.book.push((o, self.arrivals));
-        let qty = self.level_qty(o.side, o.price);
-        self.emit(EventBody::BookDelta(BookDelta {
-            side: o.side,
-            price: o.price,
-            qty,
-        }));
+        self.delta(o.side, o.price);
     }
 
     fn would_take(&self, side: Side, limit: Price) -> bool {
@@ -297,23 +297,9 @@ impl Naive {
         } else {
             match cmd.body {
                 CommandBody::NewOrder(o) => self.new_order(cmd.user, o),
-                CommandBody::Cancel { target } => self.find(cmd.user, target).map(|o| {
-                    self.remove(o.order_id);
-                    self.emit(EventBody::Canceled(Canceled {
-                        order_id: o.order_id,
-                        client_order_id: o.client_order_id,
-                        user: o.user,
-                        side: o.side,
-                        remaining: OrderSize::Base(o.remaining),
-                        reason: CancelReason::UserRequest,
-                    }));
-                    let qty = self.level_qty(o.side, o.price);
-                    self.emit(EventBody::BookDelta(BookDelta {
-                        side: o.side,
-                        price: o.price,
-                        qty,
-                    }));
-                }),
+                CommandBody::Cancel { target } => self
+                    .find(cmd.user, target)
+                    .map(|o| self.cancel_resting(o, CancelReason::UserRequest)),
                 CommandBody::Amend(a) => self.amend(cmd.user, a),
                 CommandBody::CancelAll => {
                     let mine: Vec<RestingOrder> = self
@@ -324,21 +310,7 @@ impl Naive {
                         .filter(|o| o.user == cmd.user)
                         .collect();
                     for o in &mine {
-                        self.remove(o.order_id);
-                        self.emit(EventBody::Canceled(Canceled {
-                            order_id: o.order_id,
-                            client_order_id: o.client_order_id,
-                            user: o.user,
-                            side: o.side,
-                            remaining: OrderSize::Base(o.remaining),
-                            reason: CancelReason::CancelAll,
-                        }));
-                        let qty = self.level_qty(o.side, o.price);
-                        self.emit(EventBody::BookDelta(BookDelta {
-                            side: o.side,
-                            price: o.price,
-                            qty,
-                        }));
+                        self.cancel_resting(*o, CancelReason::CancelAll);
                     }
                     self.emit(EventBody::CanceledAll(CanceledAll {
                         user: cmd.user,
@@ -349,31 +321,7 @@ impl Naive {
             }
         };
         if let Err(code) = result {
-            let (order_id, client_order_id) = match cmd.body {
-                CommandBody::NewOrder(o) => (Some(o.order_id), o.client_order_id),
-                CommandBody::Cancel {
-                    target: OrderRef::Id(id),
-                }
-                | CommandBody::Amend(Amend {
-                    target: OrderRef::Id(id),
-                    ..
-                }) => (Some(id), None),
-                CommandBody::Cancel {
-                    target: OrderRef::Client(c),
-                }
-                | CommandBody::Amend(Amend {
-                    target: OrderRef::Client(c),
-                    ..
-                }) => (None, Some(c)),
-                CommandBody::CancelAll => (None, None),
-            };
-            self.emit(EventBody::Rejected(Rejected {
-                user: cmd.user,
-                command: cmd.body.kind(),
-                order_id,
-                client_order_id,
-                code,
-            }));
+            self.emit(EventBody::Rejected(cmd.rejected(code)));
         }
         std::mem::take(&mut self.out)
     }
@@ -399,16 +347,7 @@ impl Naive {
         if gtc_limit && self.book.len() >= self.config.max_open_orders as usize {
             return Err(RejectCode::BookFull);
         }
-        self.emit(EventBody::Accepted(Accepted {
-            order_id: o.order_id,
-            client_order_id: o.client_order_id,
-            user,
-            side: o.side,
-            order_type: o.order_type,
-            time_in_force: o.time_in_force,
-            post_only: o.post_only,
-            size: o.size,
-        }));
+        self.emit(EventBody::Accepted(o.accepted(user)));
         let (base, quote) = match o.size {
             OrderSize::Base(q) => (Some(q.0), 0),
             OrderSize::Quote(q) => (None, u128::from(q.0) * pow10(self.config.qty_scale)),
@@ -492,12 +431,7 @@ impl Naive {
                 e.0.remaining = remaining;
             }
             if remaining != o.remaining {
-                let q = self.level_qty(o.side, o.price);
-                self.emit(EventBody::BookDelta(BookDelta {
-                    side: o.side,
-                    price: o.price,
-                    qty: q,
-                }));
+                self.delta(o.side, o.price);
             }
             return Ok(());
         }
@@ -510,12 +444,7 @@ impl Naive {
             });
             return Ok(());
         }
-        let q = self.level_qty(o.side, o.price);
-        self.emit(EventBody::BookDelta(BookDelta {
-            side: o.side,
-            price: o.price,
-            qty: q,
-        }));
+        self.delta(o.side, o.price);
         let mut t = NaiveTaker {
             id: o.order_id,
             cid: o.client_order_id,

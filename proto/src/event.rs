@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ClientOrderId, CommandKind, OrderId, OrderSize, OrderType, Price, Qty, RejectCode, Seq, Side,
-    Symbol, TimeInForce, Timestamp, TradeId, UserId,
+    ClientOrderId, Command, CommandBody, CommandKind, NewOrder, OrderId, OrderRef, OrderSize,
+    OrderType, Price, Qty, RejectCode, Seq, Side, Symbol, TimeInForce, Timestamp, TradeId, UserId,
 };
 
 /// An order entered the book's processing (it may still trade, rest, or be
@@ -177,4 +177,44 @@ pub struct Event {
     pub timestamp: Timestamp,
     /// What happened.
     pub body: EventBody,
+}
+
+impl NewOrder {
+    /// The `Accepted` event for this order placed by `user`.
+    pub fn accepted(&self, user: UserId) -> Accepted {
+        Accepted {
+            order_id: self.order_id,
+            client_order_id: self.client_order_id,
+            user,
+            side: self.side,
+            order_type: self.order_type,
+            time_in_force: self.time_in_force,
+            post_only: self.post_only,
+            size: self.size,
+        }
+    }
+}
+
+impl Command {
+    /// The `Rejected` event refusing this command with `code`; it names the
+    /// new order, or the targeted order as the command named it.
+    pub fn rejected(&self, code: RejectCode) -> Rejected {
+        let (order_id, client_order_id) = match self.body {
+            CommandBody::NewOrder(o) => (Some(o.order_id), o.client_order_id),
+            CommandBody::Cancel { target } | CommandBody::Amend(crate::Amend { target, .. }) => {
+                match target {
+                    OrderRef::Id(id) => (Some(id), None),
+                    OrderRef::Client(cid) => (None, Some(cid)),
+                }
+            }
+            CommandBody::CancelAll => (None, None),
+        };
+        Rejected {
+            user: self.user,
+            command: self.body.kind(),
+            order_id,
+            client_order_id,
+            code,
+        }
+    }
 }
