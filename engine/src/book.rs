@@ -251,11 +251,16 @@ impl OrderBook {
     /// Every open order in canonical order: bids best price first, then asks
     /// best price first, each level in time priority.
     pub fn resting_orders(&self) -> impl Iterator<Item = RestingOrder> + '_ {
+        self.slots_in_order().map(|i| self.orders[i].data)
+    }
+
+    /// The slots of all open orders, in canonical order.
+    fn slots_in_order(&self) -> impl Iterator<Item = u32> + '_ {
         self.bids
             .values()
             .rev()
             .chain(self.asks.values())
-            .flat_map(move |&l| self.level_orders(l).map(move |i| self.orders[i].data))
+            .flat_map(|&l| self.level_orders(l))
     }
 
     fn level_orders(&self, level: u32) -> impl Iterator<Item = u32> + '_ {
@@ -440,13 +445,22 @@ impl OrderBook {
     /// prevention would cancel the taker, and are skipped where it would
     /// cancel them instead.
     fn fok_fillable(&self, t: &Taker) -> bool {
-        let Budget::Base(mut need) = t.budget else {
+        let Budget::Base(need) = t.budget else {
             return false;
         };
-        let levels: Box<dyn Iterator<Item = (&Price, &u32)>> = match t.side {
-            Side::Buy => Box::new(self.asks.iter()),
-            Side::Sell => Box::new(self.bids.iter().rev()),
-        };
+        match t.side {
+            Side::Buy => self.fok_walk(t, need, self.asks.iter()),
+            Side::Sell => self.fok_walk(t, need, self.bids.iter().rev()),
+        }
+    }
+
+    /// [`Self::fok_fillable`] over the opposite side's levels, best first.
+    fn fok_walk<'a>(
+        &self,
+        t: &Taker,
+        mut need: u64,
+        levels: impl Iterator<Item = (&'a Price, &'a u32)>,
+    ) -> bool {
         for (&price, &level) in levels {
             if t.limit.is_some_and(|limit| !crosses(t.side, limit, price)) {
                 return false;
@@ -669,15 +683,13 @@ impl OrderBook {
     }
 
     fn cancel_all(&mut self, user: UserId, out: &mut Out<'_>) {
-        let mine: Vec<OrderId> = self
-            .resting_orders()
-            .filter(|o| o.user == user)
-            .map(|o| o.order_id)
+        // Canceling frees slots but fills none, so the collected slots stay valid.
+        let mine: Vec<u32> = self
+            .slots_in_order()
+            .filter(|&i| self.orders[i].data.user == user)
             .collect();
-        for id in &mine {
-            if let Some(&i) = self.by_id.get(id) {
-                self.cancel_resting(i, CancelReason::CancelAll, out);
-            }
+        for &i in &mine {
+            self.cancel_resting(i, CancelReason::CancelAll, out);
         }
         out.emit(EventBody::CanceledAll(CanceledAll {
             user,
