@@ -3,8 +3,8 @@
 
 use engine::OrderBook;
 use proto::{
-    Command, CommandBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType, PairConfig, Price,
-    Qty, Side, Symbol, TimeInForce, Timestamp, UserId,
+    Amend, Command, CommandBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType, PairConfig,
+    Price, Qty, Side, Symbol, TimeInForce, Timestamp, UserId,
 };
 use workload::{Generator, Mix};
 
@@ -73,6 +73,18 @@ pub fn cancel(id: u64, user: u64) -> Command {
         body: CommandBody::Cancel {
             target: OrderRef::Id(OrderId(id)),
         },
+    }
+}
+
+/// An amend by order id.
+pub fn amend(id: u64, user: u64, new_qty: Option<Qty>, new_price: Option<Price>) -> Command {
+    Command {
+        body: CommandBody::Amend(Amend {
+            target: OrderRef::Id(OrderId(id)),
+            new_qty,
+            new_price,
+        }),
+        ..cancel(id, user)
     }
 }
 
