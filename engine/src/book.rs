@@ -570,39 +570,18 @@ impl OrderBook {
         self.level_changed(level, data.side, out);
     }
 
-    /// Links an order at the back of its level (creating the level), and
-    /// indexes it. Emits nothing.
+    /// Stores and indexes a new order at the back of its level (creating the
+    /// level). Emits nothing.
     fn insert(&mut self, data: RestingOrder) -> u32 {
-        let side_map = match data.side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
-        };
-        let levels = &mut self.levels;
-        let level = *side_map.entry(data.price).or_insert_with(|| {
-            levels.insert(Level {
-                price: data.price,
-                total: Qty::ZERO,
-                head: NIL,
-                tail: NIL,
-            })
-        });
-        self.arrivals += 1;
-        let tail = self.levels[level].tail;
+        let level = self.level_at(data.side, data.price);
         let i = self.orders.insert(Order {
             data,
-            arrival: self.arrivals,
+            arrival: 0,
             level,
-            prev: tail,
+            prev: NIL,
             next: NIL,
         });
-        if tail == NIL {
-            self.levels[level].head = i;
-        } else {
-            self.orders[tail].next = i;
-        }
-        let l = &mut self.levels[level];
-        l.tail = i;
-        l.total.0 += data.remaining.0;
+        self.attach(i, level);
         self.by_id.insert(data.order_id, i);
         if let Some(cid) = data.client_order_id {
             self.by_client_id.insert((data.user, cid), i);
@@ -610,9 +589,46 @@ impl OrderBook {
         level
     }
 
-    /// Unlinks order `i` from its level and the indexes, and frees its slot.
-    /// The level stays (possibly empty) until [`Self::level_changed`].
-    fn unlink(&mut self, i: u32) {
+    /// The level of `side` at `price`, created empty if there is none.
+    fn level_at(&mut self, side: Side, price: Price) -> u32 {
+        let side_map = match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        let levels = &mut self.levels;
+        *side_map.entry(price).or_insert_with(|| {
+            levels.insert(Level {
+                price,
+                total: Qty::ZERO,
+                head: NIL,
+                tail: NIL,
+            })
+        })
+    }
+
+    /// Links stored order `i` at the back of `level`, as its newest arrival.
+    fn attach(&mut self, i: u32, level: u32) {
+        self.arrivals += 1;
+        let tail = self.levels[level].tail;
+        let o = &mut self.orders[i];
+        o.arrival = self.arrivals;
+        o.level = level;
+        o.prev = tail;
+        o.next = NIL;
+        let remaining = o.data.remaining.0;
+        if tail == NIL {
+            self.levels[level].head = i;
+        } else {
+            self.orders[tail].next = i;
+        }
+        let l = &mut self.levels[level];
+        l.tail = i;
+        l.total.0 += remaining;
+    }
+
+    /// Unlinks order `i` from its level, which stays (possibly empty) until
+    /// [`Self::level_changed`]. The order keeps its slot and index entries.
+    fn detach(&mut self, i: u32) {
         let o = self.orders[i];
         if o.prev == NIL {
             self.levels[o.level].head = o.next;
@@ -625,11 +641,22 @@ impl OrderBook {
             self.orders[o.next].prev = o.prev;
         }
         self.levels[o.level].total.0 -= o.data.remaining.0;
-        self.by_id.remove(&o.data.order_id);
-        if let Some(cid) = o.data.client_order_id {
-            self.by_client_id.remove(&(o.data.user, cid));
+    }
+
+    /// Drops a detached order from the indexes and frees its slot.
+    fn forget(&mut self, i: u32) {
+        let d = self.orders[i].data;
+        self.by_id.remove(&d.order_id);
+        if let Some(cid) = d.client_order_id {
+            self.by_client_id.remove(&(d.user, cid));
         }
         self.orders.remove(i);
+    }
+
+    /// Removes order `i` from the book: [`Self::detach`] then [`Self::forget`].
+    fn unlink(&mut self, i: u32) {
+        self.detach(i);
+        self.forget(i);
     }
 
     /// Emits the level's new total and drops the level if it emptied.
@@ -755,35 +782,35 @@ impl OrderBook {
             }
             return Ok(());
         }
-        self.unlink(i);
+        // The order keeps its slot and index entries while it moves; only its
+        // place in a level changes.
+        self.detach(i);
+        let order = &mut self.orders[i].data;
+        order.price = price;
+        order.qty = qty;
+        order.remaining = remaining;
         if price == o.price {
             // A quantity increase: to the back of the same level, which it
             // cannot cross from. One delta, and the level never looks empty.
-            self.rest(
-                RestingOrder {
-                    qty,
-                    remaining,
-                    ..o
-                },
-                out,
-            );
+            self.attach(i, level);
+            self.level_changed(level, o.side, out);
             return Ok(());
         }
         self.level_changed(level, o.side, out);
+        // Detached, the order is in no level while it matches, so it cannot
+        // meet itself.
         if self.take(&mut taker, out) {
+            self.forget(i);
             self.cancel_taker(&taker, CancelReason::SelfTradePrevention, out);
         } else if let Budget::Base(rest) = taker.budget
             && rest > 0
         {
-            self.rest(
-                RestingOrder {
-                    price,
-                    qty,
-                    remaining: Qty(rest),
-                    ..o
-                },
-                out,
-            );
+            self.orders[i].data.remaining = Qty(rest);
+            let level = self.level_at(o.side, price);
+            self.attach(i, level);
+            self.level_changed(level, o.side, out);
+        } else {
+            self.forget(i);
         }
         Ok(())
     }
