@@ -119,11 +119,6 @@ impl Generator {
         }
     }
 
-    /// How many of its orders the generator believes are open.
-    pub fn live_orders(&self) -> usize {
-        self.live.len()
-    }
-
     /// The next command.
     pub fn next_command(&mut self) -> Command {
         self.timestamp += 1_000;
