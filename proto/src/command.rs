@@ -167,3 +167,52 @@ impl CommandBody {
         }
     }
 }
+
+/// The names the API and the store use for an enum's values (Binance's).
+macro_rules! wire_names {
+    ($ty:ident { $($variant:ident = $name:literal),* $(,)? }) => {
+        impl $ty {
+            /// The wire name, e.g. `BUY`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)*
+                }
+            }
+
+            /// The value a wire name stands for; exact, case-sensitive.
+            pub fn from_name(s: &str) -> Option<Self> {
+                match s {
+                    $($name => Some($ty::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+wire_names!(Side { Buy = "BUY", Sell = "SELL" });
+wire_names!(TimeInForce { Gtc = "GTC", Ioc = "IOC", Fok = "FOK" });
+wire_names!(StpMode {
+    None = "NONE",
+    CancelTaker = "EXPIRE_TAKER",
+    CancelMaker = "EXPIRE_MAKER",
+    CancelBoth = "EXPIRE_BOTH",
+});
+
+impl OrderType {
+    /// `LIMIT` or `MARKET`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OrderType::Limit { .. } => "LIMIT",
+            OrderType::Market => "MARKET",
+        }
+    }
+
+    /// The limit price, if any.
+    pub fn price(&self) -> Option<Price> {
+        match self {
+            OrderType::Limit { price } => Some(*price),
+            OrderType::Market => None,
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! `trade`: a command-line client of the exchange. Credentials come from
+//! `EXCHANGE_API_KEY` and `EXCHANGE_API_SECRET` (printed by
+//! `exchange keys create`), the address from `EXCHANGE_URL`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use client::{Answer, Client, Credentials};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser)]
+#[command(
+    name = "trade",
+    version,
+    about = "Trade on the exchange from the command line."
+)]
+struct Cli {
+    /// The exchange's address.
+    #[arg(
+        long,
+        env = "EXCHANGE_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    url: String,
+    /// API key.
+    #[arg(long, env = "EXCHANGE_API_KEY", global = true, hide_env_values = true)]
+    api_key: Option<String>,
+    /// API secret.
+    #[arg(
+        long,
+        env = "EXCHANGE_API_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    secret: Option<String>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Places an order: `trade place BTC-EUR BUY 0.01 --price 30000`.
+    Place {
+        symbol: String,
+        /// BUY or SELL.
+        side: String,
+        /// Base quantity.
+        quantity: String,
+        /// Limit price; without it, a market order.
+        #[arg(long)]
+        price: Option<String>,
+        /// GTC (limit default), IOC (market default) or FOK.
+        #[arg(long)]
+        tif: Option<String>,
+        /// Maker only.
+        #[arg(long)]
+        post_only: bool,
+        /// Your own id for the order.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// ACK (answer once logged) or RESULT (answer with the outcome).
+        #[arg(long)]
+        resp: Option<String>,
+    },
+    /// Cancels an order by id (or --client-id).
+    Cancel {
+        symbol: String,
+        order_id: Option<u64>,
+        #[arg(long)]
+        client_id: Option<String>,
+    },
+    /// Changes an order's total quantity and/or price.
+    Amend {
+        symbol: String,
+        order_id: u64,
+        #[arg(long)]
+        quantity: Option<String>,
+        #[arg(long)]
+        price: Option<String>,
+    },
+    /// Shows one of your orders.
+    Order { symbol: String, order_id: u64 },
+    /// Lists your open orders.
+    Open { symbol: Option<String> },
+    /// Cancels all your open orders (on one pair, or everywhere).
+    CancelAll { symbol: Option<String> },
+    /// Shows the order book.
+    Depth {
+        symbol: String,
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+    },
+    /// Shows recent trades.
+    Trades {
+        symbol: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Shows your trades.
+    MyTrades { symbol: String },
+    /// Prints stream messages: `trade watch BTC-EUR@depth BTC-EUR@trade`;
+    /// with credentials, your execution reports too.
+    Watch {
+        streams: Vec<String>,
+        /// Stop after this many messages.
+        #[arg(long)]
+        count: Option<usize>,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let creds = match (cli.api_key, cli.secret) {
+        (Some(api_key), Some(secret)) => Some(Credentials { api_key, secret }),
+        _ => None,
+    };
+    let c = Client::new(&cli.url, creds);
+    let result = match cli.command {
+        Cmd::Place {
+            symbol,
+            side,
+            quantity,
+            price,
+            tif,
+            post_only,
+            client_id,
+            resp,
+        } => {
+            let mut o = json!({
+                "symbol": symbol,
+                "side": side,
+                "type": if price.is_some() { "LIMIT" } else { "MARKET" },
+                "quantity": quantity,
+            });
+            if let Some(p) = price {
+                o["price"] = json!(p);
+            }
+            if let Some(t) = tif {
+                o["timeInForce"] = json!(t);
+            }
+            if post_only {
+                o["postOnly"] = json!(true);
+            }
+            if let Some(id) = client_id {
+                o["clientOrderId"] = json!(id);
+            }
+            if let Some(r) = resp {
+                o["newOrderRespType"] = json!(r);
+            }
+            c.place(&o).await
+        }
+        Cmd::Cancel {
+            symbol,
+            order_id,
+            client_id,
+        } => {
+            let q = match (order_id, client_id) {
+                (Some(id), _) => format!("symbol={symbol}&orderId={id}"),
+                (None, Some(cid)) => format!("symbol={symbol}&origClientOrderId={cid}"),
+                (None, None) => {
+                    eprintln!("error: give an order id or --client-id");
+                    return ExitCode::from(2);
+                }
+            };
+            c.signed(Method::DELETE, "/api/v1/order", &q, None).await
+        }
+        Cmd::Amend {
+            symbol,
+            order_id,
+            quantity,
+            price,
+        } => {
+            let mut b = json!({"symbol": symbol, "orderId": order_id});
+            if let Some(q) = quantity {
+                b["quantity"] = json!(q);
+            }
+            if let Some(p) = price {
+                b["price"] = json!(p);
+            }
+            c.signed(Method::PUT, "/api/v1/order", "", Some(&b)).await
+        }
+        Cmd::Order { symbol, order_id } => {
+            c.signed(
+                Method::GET,
+                "/api/v1/order",
+                &format!("symbol={symbol}&orderId={order_id}"),
+                None,
+            )
+            .await
+        }
+        Cmd::Open { symbol } => {
+            let q = symbol.map(|s| format!("symbol={s}")).unwrap_or_default();
+            c.signed(Method::GET, "/api/v1/openOrders", &q, None).await
+        }
+        Cmd::CancelAll { symbol } => {
+            let q = symbol.map(|s| format!("symbol={s}")).unwrap_or_default();
+            c.signed(Method::DELETE, "/api/v1/openOrders", &q, None)
+                .await
+        }
+        Cmd::Depth { symbol, limit } => {
+            c.get("/api/v1/depth", &format!("symbol={symbol}&limit={limit}"))
+                .await
+        }
+        Cmd::Trades { symbol, limit } => {
+            c.get("/api/v1/trades", &format!("symbol={symbol}&limit={limit}"))
+                .await
+        }
+        Cmd::MyTrades { symbol } => {
+            c.signed(
+                Method::GET,
+                "/api/v1/myTrades",
+                &format!("symbol={symbol}"),
+                None,
+            )
+            .await
+        }
+        Cmd::Watch { streams, count } => return watch(&c, streams, count).await,
+    };
+    match result {
+        Ok(a) => print_answer(&a),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_answer(a: &Answer) -> ExitCode {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&a.body).unwrap_or_default()
+    );
+    if a.status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("HTTP {}", a.status);
+        ExitCode::FAILURE
+    }
+}
+
+async fn watch(c: &Client, streams: Vec<String>, count: Option<usize>) -> ExitCode {
+    let (mut ws, _) = match tokio_tungstenite::connect_async(c.ws_url()).await {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut requests = vec![json!({"method": "SUBSCRIBE", "params": streams, "id": 1})];
+    requests.extend(c.ws_login(2));
+    for r in requests {
+        if ws.send(Message::text(r.to_string())).await.is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    let mut seen = 0;
+    while let Some(Ok(m)) = ws.next().await {
+        match m {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
+                println!("{v}");
+                seen += 1;
+                if count.is_some_and(|n| seen >= n) {
+                    break;
+                }
+            }
+            Message::Close(f) => {
+                eprintln!("closed: {f:?}");
+                break;
+            }
+            _ => {}
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,287 @@
+//! The exchange's configuration: a TOML file (optional) with environment
+//! overrides, checked by `validate` with messages that name the bad value.
+
+use std::path::{Path, PathBuf};
+
+use gateway::GatewayConfig;
+use proto::{PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
+use runtime::RuntimeConfig;
+use serde::Deserialize;
+
+/// Everything the `exchange` binary reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the gateway listens on (`EXCHANGE_LISTEN`).
+    pub listen: String,
+    /// Directory of the SQLite store when `database_url` is not set
+    /// (`EXCHANGE_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...` (`DATABASE_URL`); by default an
+    /// SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// Connections in the store's pool.
+    pub db_connections: u32,
+    /// Log filter, in `tracing` syntax (`RUST_LOG` overrides).
+    pub log: String,
+    /// Queue bounds and cadences of the engine side.
+    pub runtime: RuntimeSection,
+    /// Bounds and timeouts of the gateway.
+    pub gateway: GatewayConfig,
+    /// The traded pairs.
+    pub pairs: Vec<PairSection>,
+}
+
+/// The engine side's bounds; see [`RuntimeConfig`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSection {
+    /// Submissions waiting for the journal writer.
+    pub journal_queue: usize,
+    /// Commands journaled per transaction, at most.
+    pub journal_batch: usize,
+    /// Commands waiting for a pair's actor.
+    pub actor_queue: usize,
+    /// Event records waiting for the dispatcher and for the persister.
+    pub output_queue: usize,
+    /// Event records stored per transaction, at most.
+    pub persister_batch: usize,
+    /// Commands between two snapshots of a book.
+    pub snapshot_every: u64,
+    /// Orders each book preallocates.
+    pub book_capacity: usize,
+}
+
+impl Default for RuntimeSection {
+    fn default() -> Self {
+        RuntimeSection {
+            journal_queue: 16_384,
+            journal_batch: 2_048,
+            actor_queue: 16_384,
+            output_queue: 16_384,
+            persister_batch: 4_096,
+            snapshot_every: 10_000,
+            book_capacity: 65_536,
+        }
+    }
+}
+
+/// One pair, with decimals as strings at the pair's scales.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairSection {
+    /// `BASE-QUOTE`.
+    pub symbol: String,
+    /// Decimals of prices.
+    pub price_scale: u8,
+    /// Decimals of quantities.
+    pub qty_scale: u8,
+    /// Price increment, e.g. `"0.01"`.
+    pub tick_size: String,
+    /// Quantity increment.
+    pub lot_size: String,
+    /// Smallest order quantity.
+    pub min_qty: String,
+    /// Largest order quantity.
+    pub max_qty: String,
+    /// Smallest order value, in the quote currency.
+    pub min_notional: String,
+    /// `NONE`, `EXPIRE_TAKER`, `EXPIRE_MAKER` or `EXPIRE_BOTH`.
+    #[serde(default = "default_stp")]
+    pub default_stp: String,
+    /// Most open orders on the book.
+    #[serde(default = "default_max_open")]
+    pub max_open_orders: u32,
+}
+
+fn default_stp() -> String {
+    "NONE".into()
+}
+
+fn default_max_open() -> u32 {
+    1_000_000
+}
+
+fn demo_pair(
+    symbol: &str,
+    price_scale: u8,
+    tick: &str,
+    lot: &str,
+    max: &str,
+    notional: &str,
+) -> PairSection {
+    PairSection {
+        symbol: symbol.into(),
+        price_scale,
+        qty_scale: 8,
+        tick_size: tick.into(),
+        lot_size: lot.into(),
+        min_qty: lot.into(),
+        max_qty: max.into(),
+        min_notional: notional.into(),
+        default_stp: default_stp(),
+        max_open_orders: default_max_open(),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            db_connections: 8,
+            log: "info".into(),
+            runtime: RuntimeSection::default(),
+            gateway: GatewayConfig::default(),
+            pairs: vec![
+                demo_pair("BTC-EUR", 2, "0.01", "0.00001", "1000", "1"),
+                demo_pair("ETH-EUR", 2, "0.01", "0.0001", "10000", "1"),
+                demo_pair("ETH-BTC", 6, "0.000001", "0.0001", "10000", "0.0001"),
+            ],
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` if given (else the defaults), then applies the
+    /// environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config, String> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| format!("config {}: {e}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Ok(v) = std::env::var("EXCHANGE_LISTEN") {
+            cfg.listen = v;
+        }
+        if let Ok(v) = std::env::var("EXCHANGE_DATA_DIR") {
+            cfg.data_dir = PathBuf::from(v);
+        }
+        if let Ok(v) = std::env::var("DATABASE_URL")
+            && !v.is_empty()
+        {
+            cfg.database_url = Some(v);
+        }
+        Ok(cfg)
+    }
+
+    /// The store URL: the configured one, or the SQLite file in `data_dir`.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("exchange.sqlite").display()
+            )
+        })
+    }
+
+    /// The pairs as the engine takes them, each checked.
+    pub fn pair_configs(&self) -> Result<Vec<PairConfig>, String> {
+        let mut out: Vec<PairConfig> = Vec::new();
+        for p in &self.pairs {
+            let symbol =
+                Symbol::new(&p.symbol).map_err(|e| format!("pairs: {:?}: {e}", p.symbol))?;
+            if out.iter().any(|o| o.symbol == symbol) {
+                return Err(format!("pairs: {symbol} is listed twice"));
+            }
+            let field = |name: &str, v: &str, scale: u8| {
+                proto::parse_decimal(v, scale)
+                    .map_err(|e| format!("pair {symbol}: {name} {v:?}: {e}"))
+            };
+            let cfg = PairConfig {
+                symbol,
+                price_scale: p.price_scale,
+                qty_scale: p.qty_scale,
+                tick_size: Price(field("tick_size", &p.tick_size, p.price_scale)?),
+                lot_size: Qty(field("lot_size", &p.lot_size, p.qty_scale)?),
+                min_qty: Qty(field("min_qty", &p.min_qty, p.qty_scale)?),
+                max_qty: Qty(field("max_qty", &p.max_qty, p.qty_scale)?),
+                min_notional: QuoteQty(field("min_notional", &p.min_notional, p.price_scale)?),
+                default_stp: StpMode::from_name(&p.default_stp).ok_or_else(|| {
+                    format!("pair {symbol}: default_stp {:?}: NONE, EXPIRE_TAKER, EXPIRE_MAKER or EXPIRE_BOTH", p.default_stp)
+                })?,
+                max_open_orders: p.max_open_orders,
+            };
+            cfg.validate().map_err(|e| e.to_string())?;
+            out.push(cfg);
+        }
+        if out.is_empty() {
+            return Err("pairs: at least one pair is needed".into());
+        }
+        Ok(out)
+    }
+
+    /// The runtime's config for `pairs`.
+    pub fn runtime_config(&self, pairs: Vec<PairConfig>) -> RuntimeConfig {
+        let r = &self.runtime;
+        RuntimeConfig {
+            pairs,
+            journal_queue: r.journal_queue,
+            journal_batch: r.journal_batch,
+            actor_queue: r.actor_queue,
+            output_queue: r.output_queue,
+            persister_batch: r.persister_batch,
+            snapshot_every: r.snapshot_every,
+            book_capacity: r.book_capacity,
+        }
+    }
+
+    /// Checks every value; the message names the first bad one.
+    pub fn validate(&self) -> Result<Vec<PairConfig>, String> {
+        self.listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| format!("listen {:?}: {e}", self.listen))?;
+        if self.db_connections == 0 {
+            return Err("db_connections must be greater than zero".into());
+        }
+        let r = &self.runtime;
+        for (name, v) in [
+            ("journal_queue", r.journal_queue as u64),
+            ("journal_batch", r.journal_batch as u64),
+            ("actor_queue", r.actor_queue as u64),
+            ("output_queue", r.output_queue as u64),
+            ("persister_batch", r.persister_batch as u64),
+            ("snapshot_every", r.snapshot_every),
+        ] {
+            if v == 0 {
+                return Err(format!("runtime.{name} must be greater than zero"));
+            }
+        }
+        self.gateway.validate()?;
+        self.pair_configs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let pairs = Config::default().validate().unwrap();
+        assert_eq!(pairs.len(), 3);
+        assert_eq!(pairs[0].tick_size, Price(1));
+    }
+
+    #[test]
+    fn errors_name_the_bad_value() {
+        let mut c = Config::default();
+        c.pairs[1].tick_size = "0.001".into();
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("ETH-EUR") && e.contains("tick_size"), "{e}");
+        let mut c = Config::default();
+        c.runtime.actor_queue = 0;
+        assert!(c.validate().unwrap_err().contains("runtime.actor_queue"));
+        let c = Config {
+            listen: "nowhere".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("nowhere"));
+        let bad: Result<Config, _> = toml::from_str("listne = \"x\"");
+        assert!(bad.unwrap_err().to_string().contains("listne"));
+    }
+}

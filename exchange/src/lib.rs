@@ -1,0 +1,102 @@
+//! Wires the embedded exchange together: store, runtime, gateway, HTTP
+//! server, and the order in which they stop.
+
+pub mod config;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gateway::{Gateway, GatewayMetrics, MarketData, OrderIds};
+use runtime::{Exchange, RuntimeMetrics};
+use store::Store;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+pub use config::Config;
+
+/// A running embedded exchange.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the gateway listens.
+    pub addr: SocketAddr,
+    /// The store it writes (for checks and key management).
+    pub store: Store,
+    exchange: Arc<Exchange>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the exchange described by `config`: recovers every book, then
+/// serves HTTP. Listening on port 0 picks a free port (see [`Running::addr`]).
+pub async fn start(config: &Config) -> Result<Running, String> {
+    let pairs = config.validate()?;
+    let url = config.database_url();
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("data_dir {}: {e}", config.data_dir.display()))?;
+    }
+    let store = Store::connect(&url, config.db_connections)
+        .await
+        .map_err(|e| format!("store {url}: {e}"))?;
+    let registry = prometheus::Registry::new();
+    let rm = RuntimeMetrics::register(&registry).map_err(|e| e.to_string())?;
+    let gm = GatewayMetrics::register(&registry).map_err(|e| e.to_string())?;
+    let market = Arc::new(MarketData::new(&pairs, config.gateway.ws_buffer));
+    let exchange = Exchange::start(
+        store.clone(),
+        config.runtime_config(pairs.clone()),
+        market.clone(),
+        rm,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let exchange = Arc::new(exchange);
+    let ids = OrderIds::new(store.max_order_id().await.map_err(|e| e.to_string())?);
+    let (stop, stop_rx) = watch::channel(false);
+    let gw = Gateway::new(
+        config.gateway.clone(),
+        exchange.clone(),
+        store.clone(),
+        market,
+        pairs,
+        ids,
+        registry,
+        gm,
+        stop_rx.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("listen {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = gw.router();
+    let mut stopping = stop_rx;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    info!(%addr, store = %url, "exchange listening");
+    Ok(Running {
+        addr,
+        store,
+        exchange,
+        stop,
+        server,
+    })
+}
+
+impl Running {
+    /// Stops intake (the listener and every stream), lets queued commands
+    /// reach their books and every event reach the store, snapshots the
+    /// books, and closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.exchange.shutdown().await;
+        self.store.close().await;
+        info!("exchange stopped");
+    }
+}

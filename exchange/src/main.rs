@@ -1,0 +1,169 @@
+//! `exchange`: with no arguments, the embedded exchange on 127.0.0.1:8080.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use exchange::Config;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "exchange",
+    version,
+    about = "A spot exchange: matching engine, gateway and store."
+)]
+struct Cli {
+    /// A TOML config file; without one, the built-in defaults (three demo pairs).
+    #[arg(long, short, env = "EXCHANGE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs the embedded exchange (the default): gateway, engines and store in one process.
+    Run,
+    /// Manages API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCmd,
+    },
+    /// Prints the effective configuration's pairs and store, after validation.
+    CheckConfig,
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Creates a key for a user (created if new) and prints the key and its secret once.
+    Create {
+        /// The user's name.
+        #[arg(long)]
+        user: String,
+    },
+    /// Revokes a key.
+    Revoke {
+        /// The API key.
+        key: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command.unwrap_or(Cmd::Run) {
+            Cmd::Run => run(&config).await,
+            Cmd::Keys { action } => keys(&config, action).await,
+            Cmd::CheckConfig => {
+                let pairs = config.validate()?;
+                println!("store: {}", config.database_url());
+                for p in pairs {
+                    println!("pair: {p:?}");
+                }
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: &Config) -> Result<(), String> {
+    let running = exchange::start(config).await?;
+    println!("exchange listening on http://{}", running.addr);
+    println!("  store: {}", config.database_url());
+    println!(
+        "  pairs: {}",
+        config
+            .pairs
+            .iter()
+            .map(|p| p.symbol.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("  create an API key: cargo run --release -- keys create --user alice");
+    println!("  stop: Ctrl-C (drains queues, stores fills, snapshots books)");
+    shutdown_signal().await;
+    println!("stopping...");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn keys(config: &Config, action: KeysCmd) -> Result<(), String> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("data_dir: {e}"))?;
+    }
+    let store = store::Store::connect(&config.database_url(), 1)
+        .await
+        .map_err(|e| e.to_string())?;
+    match action {
+        KeysCmd::Create { user } => {
+            if user.is_empty() || user.len() > 64 {
+                return Err("--user must be 1 to 64 characters".into());
+            }
+            let key = store
+                .create_api_key(&user, gateway::now_ns())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("user:    {} (id {})", user, key.user);
+            println!("api key: {}", key.api_key);
+            println!("secret:  {}", key.secret);
+            println!("(the secret is shown only now; keep it)");
+        }
+        KeysCmd::Revoke { key } => {
+            let found = store
+                .revoke_api_key(&key)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", if found { "revoked" } else { "no such key" });
+        }
+    }
+    store.close().await;
+    Ok(())
+}

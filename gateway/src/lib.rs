@@ -1,0 +1,228 @@
+//! The HTTP and WebSocket edge of the exchange: Binance-shaped REST with
+//! signed requests, market-data and user streams, rate limits, load-shedding,
+//! health and metrics.
+//!
+//! Architecture Invariant: nothing reaches the command log unless it parsed,
+//! validated against the pair's rules, authenticated, and passed every
+//! admission bound. A refused request leaves no trace but a metric, so the
+//! client may retry it unchanged.
+
+mod auth;
+mod errors;
+mod limits;
+mod market;
+mod metrics;
+mod rest;
+mod ws;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use proto::{OrderId, PairConfig, Symbol};
+use runtime::Exchange;
+use serde::Deserialize;
+use store::Store;
+use tokio::sync::watch;
+
+pub use auth::{API_KEY_HEADER, sign};
+pub use errors::{ApiError, code};
+pub use limits::ShedReason;
+pub use market::{MarketData, StreamMessage};
+pub use metrics::GatewayMetrics;
+
+/// The gateway's bounds and timeouts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Requests per second each API key may make, on average.
+    pub rate_limit_per_sec: u32,
+    /// Requests an API key may make at once after being idle.
+    pub rate_limit_burst: u32,
+    /// New orders and amends between intake and answer, process-wide.
+    pub max_in_flight: usize,
+    /// The same, per pair.
+    pub max_in_flight_per_pair: usize,
+    /// Cancels between intake and answer, process-wide (a separate budget).
+    pub max_in_flight_cancels: usize,
+    /// New orders for a pair are shed (503) while more than this many of its
+    /// commands are logged but not yet applied by its engine.
+    pub max_pair_lag: u64,
+    /// New orders are shed while the store trails a pair's engine by more
+    /// than this many events.
+    pub max_persister_lag: u64,
+    /// How long a `RESULT` request waits for the engine.
+    pub result_timeout_ms: u64,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Stream messages a WebSocket client may fall behind by before it is
+    /// disconnected.
+    pub ws_buffer: usize,
+    /// Seconds between server pings on a WebSocket.
+    pub ws_ping_secs: u64,
+    /// The `Retry-After` sent with 503s.
+    pub retry_after_secs: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            rate_limit_per_sec: 2_000,
+            rate_limit_burst: 4_000,
+            max_in_flight: 8_192,
+            max_in_flight_per_pair: 4_096,
+            max_in_flight_cancels: 4_096,
+            max_pair_lag: 20_000,
+            max_persister_lag: 500_000,
+            result_timeout_ms: 5_000,
+            max_body_bytes: 16 * 1024,
+            ws_buffer: 8_192,
+            ws_ping_secs: 20,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Checks that every bound is usable, naming the bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("rate_limit_per_sec", self.rate_limit_per_sec as u64),
+            ("rate_limit_burst", self.rate_limit_burst as u64),
+            ("max_in_flight", self.max_in_flight as u64),
+            ("max_in_flight_per_pair", self.max_in_flight_per_pair as u64),
+            ("max_in_flight_cancels", self.max_in_flight_cancels as u64),
+            ("max_pair_lag", self.max_pair_lag),
+            ("max_persister_lag", self.max_persister_lag),
+            ("result_timeout_ms", self.result_timeout_ms),
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("ws_buffer", self.ws_buffer as u64),
+            ("ws_ping_secs", self.ws_ping_secs),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("gateway.{name} must be greater than zero"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Order ids: unique per process start and increasing. Seeded from the wall
+/// clock in milliseconds times 1,000 (and above every stored id), so ids stay
+/// below 2^53, exact in JavaScript clients, until the year 2255.
+#[derive(Debug)]
+pub struct OrderIds(AtomicU64);
+
+impl OrderIds {
+    /// Starts above `max_stored` and above the clock.
+    pub fn new(max_stored: u64) -> Self {
+        OrderIds(AtomicU64::new(
+            (now_ns() / 1_000_000 * 1_000).max(max_stored + 1),
+        ))
+    }
+
+    fn next(&self) -> OrderId {
+        OrderId(self.0.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Nanoseconds since the Unix epoch.
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct Gateway {
+    config: GatewayConfig,
+    exchange: Arc<Exchange>,
+    store: Store,
+    market: Arc<MarketData>,
+    pairs: HashMap<Symbol, PairConfig>,
+    /// In the configured order, for `exchangeInfo`.
+    pair_list: Vec<PairConfig>,
+    keys: auth::KeyCache,
+    rate: limits::RateLimiter,
+    in_flight: limits::InFlight,
+    ids: OrderIds,
+    metrics: GatewayMetrics,
+    registry: prometheus::Registry,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Gateway {
+    /// A gateway in front of `exchange`. `market` must be the observer the
+    /// exchange was started with. `shutdown` turning true closes streams.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: GatewayConfig,
+        exchange: Arc<Exchange>,
+        store: Store,
+        market: Arc<MarketData>,
+        pairs: Vec<PairConfig>,
+        ids: OrderIds,
+        registry: prometheus::Registry,
+        metrics: GatewayMetrics,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Gateway> {
+        let symbols: Vec<Symbol> = pairs.iter().map(|p| p.symbol).collect();
+        let limit = |name: &str, v: u64| {
+            metrics.limits.with_label_values(&[name]).set(v as i64);
+        };
+        limit("rate_limit_per_sec", config.rate_limit_per_sec.into());
+        limit("rate_limit_burst", config.rate_limit_burst.into());
+        limit("max_in_flight", config.max_in_flight as u64);
+        limit(
+            "max_in_flight_per_pair",
+            config.max_in_flight_per_pair as u64,
+        );
+        limit("max_in_flight_cancels", config.max_in_flight_cancels as u64);
+        limit("max_pair_lag", config.max_pair_lag);
+        limit("max_persister_lag", config.max_persister_lag);
+        limit("ws_buffer", config.ws_buffer as u64);
+        Arc::new(Gateway {
+            keys: auth::KeyCache::new(store.clone()),
+            rate: limits::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst),
+            in_flight: limits::InFlight::new(
+                config.max_in_flight,
+                config.max_in_flight_cancels,
+                config.max_in_flight_per_pair,
+                &symbols,
+            ),
+            pairs: pairs.iter().map(|p| (p.symbol, p.clone())).collect(),
+            pair_list: pairs,
+            config,
+            exchange,
+            store,
+            market,
+            ids,
+            metrics,
+            registry,
+            shutdown,
+        })
+    }
+
+    /// The HTTP routes.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .merge(rest::routes())
+            .route("/ws", get(ws::upgrade))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                rest::count_requests,
+            ))
+            .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
+            .with_state(self.clone())
+    }
+
+    fn result_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.result_timeout_ms)
+    }
+}

@@ -1,0 +1,865 @@
+//! REST handlers. Signed endpoints take `timestamp`, `recvWindow` and
+//! `signature` in the query string; `POST` and `PUT` take a JSON body.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use proto::{
+    Amend, ClientOrderId, Command, CommandBody, EventBody, NewOrder, OrderId, OrderRef, OrderSize,
+    OrderType, PairConfig, Price, Qty, QuoteQty, Side, StpMode, Symbol, TimeInForce, Timestamp,
+};
+use runtime::{EventRecord, SubmitError};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use store::{Batch, FillRow, OrderLookup, OrderRow};
+
+use crate::auth::{API_KEY_HEADER, Caller};
+use crate::errors::{ApiError, code};
+use crate::limits::ShedReason;
+use crate::{Gateway, now_ns};
+
+type App = State<Arc<Gateway>>;
+type ApiResult = Result<Response, ApiError>;
+
+pub(crate) fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/time", get(time))
+        .route("/api/v1/exchangeInfo", get(exchange_info))
+        .route("/api/v1/depth", get(depth))
+        .route("/api/v1/trades", get(trades))
+        .route(
+            "/api/v1/order",
+            get(query_order)
+                .post(new_order)
+                .delete(cancel_order)
+                .put(amend_order),
+        )
+        .route("/api/v1/openOrders", get(open_orders).delete(cancel_all))
+        .route("/api/v1/myTrades", get(my_trades))
+        .fallback(|| async {
+            ApiError::new(code::UNKNOWN_PARAM, "No such endpoint.")
+                .with_status(StatusCode::NOT_FOUND)
+        })
+}
+
+impl ApiError {
+    fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+/// Counts every answer by route and status.
+pub(crate) async fn count_requests(State(gw): App, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let resp = next.run(req).await;
+    gw.metrics
+        .requests
+        .with_label_values(&[&route, resp.status().as_str()])
+        .inc();
+    resp
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(gw): App) -> Response {
+    let halted: Vec<String> = gw
+        .exchange
+        .pairs()
+        .filter(|p| p.is_halted())
+        .map(|p| p.config.symbol.to_string())
+        .collect();
+    if halted.is_empty() && !*gw.shutdown.borrow() {
+        (StatusCode::OK, Json(json!({"ready": true}))).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "halted": halted, "stopping": *gw.shutdown.borrow()})),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(gw): App) -> Response {
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&gw.registry.gather())
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn time() -> Json<Value> {
+    Json(json!({"serverTime": now_ns() / 1_000_000}))
+}
+
+fn pair_json(p: &PairConfig, trading: bool) -> Value {
+    let (base, quote) = p.symbol.as_str().split_once('-').unwrap_or_default();
+    json!({
+        "symbol": p.symbol.as_str(),
+        "status": if trading { "TRADING" } else { "HALT" },
+        "baseAsset": base,
+        "quoteAsset": quote,
+        "pricePrecision": p.price_scale,
+        "quantityPrecision": p.qty_scale,
+        "tickSize": p.tick_size.to_decimal(p.price_scale),
+        "stepSize": p.lot_size.to_decimal(p.qty_scale),
+        "minQty": p.min_qty.to_decimal(p.qty_scale),
+        "maxQty": p.max_qty.to_decimal(p.qty_scale),
+        "minNotional": p.min_notional.to_decimal(p.price_scale),
+        "orderTypes": ["LIMIT", "MARKET"],
+        "timeInForce": ["GTC", "IOC", "FOK"],
+        "selfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+        "defaultSelfTradePreventionMode": p.default_stp.as_str(),
+    })
+}
+
+async fn exchange_info(State(gw): App) -> Json<Value> {
+    let symbols: Vec<Value> = gw
+        .pair_list
+        .iter()
+        .map(|p| {
+            let trading = gw.exchange.pair(p.symbol).is_some_and(|s| !s.is_halted());
+            pair_json(p, trading)
+        })
+        .collect();
+    Json(json!({"timezone": "UTC", "serverTime": now_ns() / 1_000_000, "symbols": symbols}))
+}
+
+/// Parses a query string into `T`; unknown or malformed parameters get a code.
+fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| param_error(&e.to_string()))
+}
+
+/// Maps a serde message to the closest code.
+fn param_error(msg: &str) -> ApiError {
+    let code = if msg.contains("missing field") {
+        code::MISSING_PARAM
+    } else if msg.contains("unknown field") {
+        code::UNKNOWN_PARAM
+    } else if msg.contains("invalid digit")
+        || msg.contains("invalid type")
+        || msg.contains("invalid value")
+    {
+        code::ILLEGAL_CHARS
+    } else if msg.contains("number too large") {
+        code::BAD_NUMBER
+    } else {
+        code::MALFORMED_JSON
+    };
+    ApiError::new(code, msg.to_string())
+}
+
+fn symbol<'a>(gw: &'a Gateway, s: &str) -> Result<&'a PairConfig, ApiError> {
+    Symbol::new(s)
+        .ok()
+        .and_then(|s| gw.pairs.get(&s))
+        .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))
+}
+
+fn enum_value<T>(field: &str, value: &str, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
+    parse(value)
+        .ok_or_else(|| ApiError::new(code::BAD_ENUM, format!("Invalid {field}: {value:?}.")))
+}
+
+fn client_id(field: &str, s: &str) -> Result<ClientOrderId, ApiError> {
+    ClientOrderId::new(s).map_err(|e| ApiError::new(code::ILLEGAL_CHARS, format!("{field}: {e}")))
+}
+
+fn limit(v: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match v {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::new(
+            code::BAD_NUMBER,
+            format!("limit must be 1 to {max}."),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DepthQuery {
+    symbol: String,
+    limit: Option<u32>,
+}
+
+async fn depth(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> ApiResult {
+    let _ = headers;
+    let q: DepthQuery = query(uri.query())?;
+    let p = symbol(&gw, &q.symbol)?;
+    let n = limit(q.limit, 100, 5_000)?;
+    let d = gw
+        .market
+        .depth(p.symbol, n as usize)
+        .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))?;
+    Ok(Json(json!({
+        "lastUpdateId": d.last_update_id.0,
+        "bids": crate::market::levels(&d.bids, p),
+        "asks": crate::market::levels(&d.asks, p),
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TradesQuery {
+    symbol: String,
+    limit: Option<u32>,
+}
+
+fn fill_json(f: &FillRow, p: &PairConfig) -> Value {
+    json!({
+        "id": f.seq.0,
+        "price": f.price.to_decimal(p.price_scale),
+        "qty": f.qty.to_decimal(p.qty_scale),
+        "quoteQty": QuoteQty(f.quote_qty).to_decimal(p.price_scale),
+        "time": f.timestamp.0 / 1_000_000,
+        "isBuyerMaker": f.taker_side == Side::Sell,
+    })
+}
+
+async fn trades(State(gw): App, uri: axum::http::Uri) -> ApiResult {
+    let q: TradesQuery = query(uri.query())?;
+    let p = symbol(&gw, &q.symbol)?;
+    let n = limit(q.limit, 500, 1_000)?;
+    let rows = gw
+        .store
+        .trades(p.symbol, n)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(rows.iter().map(|f| fill_json(f, p)).collect::<Vec<_>>()).into_response())
+}
+
+/// Authenticates and rate-limits a signed request.
+async fn signed(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Caller, ApiError> {
+    let key = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok());
+    let caller = gw
+        .keys
+        .verify(key, query.unwrap_or(""), body, now_ns() / 1_000_000)
+        .await?;
+    if let Err(wait) = gw.rate.check(&caller.api_key, Instant::now()) {
+        gw.metrics
+            .shed
+            .with_label_values(&[ShedReason::RateLimit.as_str()])
+            .inc();
+        return Err(ApiError::retry(
+            code::TOO_MANY_REQUESTS,
+            "Too many requests; slow down.",
+            wait,
+        ));
+    }
+    Ok(caller)
+}
+
+/// The body of a `POST`/`PUT`: it must be JSON and within the size limit.
+fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return Err(ApiError::new(
+            code::BAD_CONTENT_TYPE,
+            "Content-Type must be application/json.",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| param_error(&e.to_string()))
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(code::BODY_TOO_LARGE, "Request body too large.")
+        } else {
+            ApiError::new(code::MALFORMED_JSON, format!("Unreadable body: {e}"))
+        }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NewOrderRequest {
+    symbol: String,
+    side: String,
+    #[serde(rename = "type")]
+    order_type: String,
+    time_in_force: Option<String>,
+    quantity: Option<String>,
+    quote_order_qty: Option<String>,
+    price: Option<String>,
+    client_order_id: Option<String>,
+    #[serde(default)]
+    post_only: bool,
+    self_trade_prevention: Option<String>,
+    new_order_resp_type: Option<String>,
+}
+
+/// `ACK`: answer when the command is in the log. `RESULT` (the default):
+/// answer with the engine's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RespType {
+    Ack,
+    Result,
+}
+
+fn resp_type(s: Option<&str>) -> Result<RespType, ApiError> {
+    match s {
+        None | Some("RESULT") => Ok(RespType::Result),
+        Some("ACK") => Ok(RespType::Ack),
+        Some(other) => Err(ApiError::new(
+            code::BAD_ENUM,
+            format!("Invalid newOrderRespType: {other:?}; ACK or RESULT."),
+        )),
+    }
+}
+
+fn new_order_command(
+    gw: &Gateway,
+    r: &NewOrderRequest,
+) -> Result<(PairConfig, NewOrder), ApiError> {
+    let p = symbol(gw, &r.symbol)?.clone();
+    let side = enum_value("side", &r.side, Side::from_name)?;
+    let order_type = match (r.order_type.as_str(), &r.price) {
+        ("LIMIT", Some(price)) => OrderType::Limit {
+            price: Price::parse_positive(price, p.price_scale)
+                .map_err(|e| ApiError::decimal("price", e))?,
+        },
+        ("LIMIT", None) => {
+            return Err(ApiError::new(
+                code::MISSING_PARAM,
+                "A LIMIT order needs a price.",
+            ));
+        }
+        ("MARKET", None) => OrderType::Market,
+        ("MARKET", Some(_)) => {
+            return Err(ApiError::new(
+                code::BAD_PARAM_COMBINATION,
+                "A MARKET order takes no price.",
+            ));
+        }
+        (other, _) => {
+            return Err(ApiError::new(
+                code::BAD_ENUM,
+                format!("Invalid type: {other:?}; LIMIT or MARKET."),
+            ));
+        }
+    };
+    let time_in_force = match &r.time_in_force {
+        Some(t) => enum_value("timeInForce", t, TimeInForce::from_name)?,
+        None if order_type == OrderType::Market => TimeInForce::Ioc,
+        None => TimeInForce::Gtc,
+    };
+    let size = match (&r.quantity, &r.quote_order_qty) {
+        (Some(q), None) => OrderSize::Base(
+            Qty::parse_positive(q, p.qty_scale).map_err(|e| ApiError::decimal("quantity", e))?,
+        ),
+        (None, Some(q)) => OrderSize::Quote(
+            QuoteQty::parse_positive(q, p.price_scale)
+                .map_err(|e| ApiError::decimal("quoteOrderQty", e))?,
+        ),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                code::BAD_PARAM_COMBINATION,
+                "Send quantity or quoteOrderQty, not both.",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::new(
+                code::MISSING_PARAM,
+                "Mandatory parameter 'quantity' (or 'quoteOrderQty') was not sent.",
+            ));
+        }
+    };
+    let order = NewOrder {
+        order_id: gw.ids.next(),
+        client_order_id: r
+            .client_order_id
+            .as_deref()
+            .map(|c| client_id("clientOrderId", c))
+            .transpose()?,
+        side,
+        order_type,
+        time_in_force,
+        post_only: r.post_only,
+        stp: r
+            .self_trade_prevention
+            .as_deref()
+            .map(|s| enum_value("selfTradePrevention", s, StpMode::from_name))
+            .transpose()?,
+        size,
+    };
+    // The engine checks again; refusing here keeps invalid orders out of the log.
+    engine::validate::new_order(&p, &order).map_err(ApiError::rejected)?;
+    Ok((p, order))
+}
+
+/// Admission for one command, then the log; returns the outcome when asked.
+async fn submit(
+    gw: &Gateway,
+    cmd: Command,
+    mode: RespType,
+) -> Result<(u64, Option<Arc<EventRecord>>), ApiError> {
+    let started = Instant::now();
+    let pair = gw
+        .exchange
+        .pair(cmd.pair)
+        .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))?;
+    let shed = |reason: ShedReason| {
+        gw.metrics.shed.with_label_values(&[reason.as_str()]).inc();
+        let (code, msg) = match reason {
+            ShedReason::Halted => (
+                code::PAIR_HALTED,
+                "Trading on this pair is halted.".to_string(),
+            ),
+            _ => (
+                code::OVERLOADED,
+                format!("Overloaded ({}); retry later.", reason.as_str()),
+            ),
+        };
+        ApiError::retry(code, msg, gw.config.retry_after_secs)
+    };
+    if pair.is_halted() {
+        return Err(shed(ShedReason::Halted));
+    }
+    let risk_reducing = matches!(
+        cmd.body,
+        CommandBody::Cancel { .. } | CommandBody::CancelAll
+    );
+    // Held until the answer is sent.
+    let _permits = if risk_reducing {
+        (Some(gw.in_flight.cancel().map_err(shed)?), None, None)
+    } else {
+        if pair.lag() > gw.config.max_pair_lag {
+            return Err(shed(ShedReason::PairLag));
+        }
+        if pair.persister_lag() > gw.config.max_persister_lag {
+            return Err(shed(ShedReason::PersisterLag));
+        }
+        let (process, per_pair) = gw.in_flight.order(cmd.pair).map_err(shed)?;
+        (None, Some(process), per_pair)
+    };
+    let kind = if risk_reducing { "cancels" } else { "orders" };
+    let gauge = gw.metrics.in_flight.with_label_values(&[kind]);
+    gauge.inc();
+    let result = async {
+        let submitted = gw.exchange.submit(cmd, mode == RespType::Result).await.map_err(|e| match e {
+            SubmitError::UnknownPair => ApiError::new(code::BAD_SYMBOL, "Invalid symbol."),
+            SubmitError::Halted => ApiError::retry(code::PAIR_HALTED, "Trading on this pair is halted.", gw.config.retry_after_secs),
+            SubmitError::ShuttingDown => ApiError::retry(code::OVERLOADED, "The exchange is shutting down.", gw.config.retry_after_secs),
+            SubmitError::Store(e) => ApiError::internal(e),
+        })?;
+        let outcome = match submitted.outcome {
+            None => None,
+            Some(rx) => match tokio::time::timeout(gw.result_timeout(), rx).await {
+                Ok(Ok(record)) => Some(record),
+                _ => {
+                    return Err(ApiError::new(
+                        code::RESULT_TIMEOUT,
+                        format!("The command is in the log at position {}, but its outcome did not arrive in time; query the order.", submitted.position),
+                    ));
+                }
+            },
+        };
+        Ok((submitted.position, outcome))
+    }
+    .await;
+    gauge.dec();
+    let mode_label = if mode == RespType::Ack {
+        "ack"
+    } else {
+        "result"
+    };
+    gw.metrics
+        .latency
+        .with_label_values(&[mode_label])
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+fn command(pair: Symbol, caller: &Caller, body: CommandBody) -> Command {
+    Command {
+        pair,
+        user: caller.user,
+        timestamp: Timestamp(now_ns()),
+        body,
+    }
+}
+
+/// The first rejection in a record, if the command was refused.
+fn rejection(record: &EventRecord) -> Option<ApiError> {
+    record.events.iter().find_map(|e| match e.body {
+        EventBody::Rejected(r) => Some(ApiError::rejected(r.code)),
+        _ => None,
+    })
+}
+
+fn order_json(o: &OrderRow, p: &PairConfig) -> Value {
+    json!({
+        "symbol": o.pair.as_str(),
+        "orderId": o.order_id.0,
+        "clientOrderId": o.client_order_id.map(|c| c.as_str().to_string()),
+        "price": o.price.map(|x| x.to_decimal(p.price_scale)),
+        "origQty": o.orig_qty.map(|x| x.to_decimal(p.qty_scale)),
+        "origQuoteOrderQty": o.orig_quote_qty.map(|x| QuoteQty(x).to_decimal(p.price_scale)),
+        "executedQty": o.executed_qty.to_decimal(p.qty_scale),
+        "cummulativeQuoteQty": QuoteQty(o.cum_quote_qty).to_decimal(p.price_scale),
+        "status": o.status.as_str(),
+        "timeInForce": o.time_in_force,
+        "type": o.order_type,
+        "side": o.side.as_str(),
+        "postOnly": o.post_only,
+        "time": o.created_at.0 / 1_000_000,
+        "updateTime": o.updated_at.0 / 1_000_000,
+    })
+}
+
+/// The fills of a record, as the taker saw them.
+fn fills_json(batch: &Batch, p: &PairConfig) -> Value {
+    Value::Array(
+        batch
+            .fills()
+            .iter()
+            .map(|f| {
+                json!({
+                    "price": f.price.to_decimal(p.price_scale),
+                    "qty": f.qty.to_decimal(p.qty_scale),
+                    "tradeId": f.seq.0,
+                    "makerOrderId": f.maker_order_id.0,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn fold(record: &EventRecord, p: &PairConfig) -> Batch {
+    let mut batch = Batch::default();
+    let mut seq = proto::Seq(0);
+    batch.add_events(p.qty_scale, &mut seq, &record.events);
+    batch
+}
+
+async fn new_order(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body_bytes(body)?;
+    let caller = signed(&gw, &headers, uri.query(), &body).await?;
+    let req: NewOrderRequest = json_body(&headers, &body)?;
+    let mode = resp_type(req.new_order_resp_type.as_deref())?;
+    let (p, order) = new_order_command(&gw, &req)?;
+    let cmd = command(p.symbol, &caller, CommandBody::NewOrder(order));
+    let (position, outcome) = submit(&gw, cmd, mode).await?;
+    let ack = json!({
+        "symbol": p.symbol.as_str(),
+        "orderId": order.order_id.0,
+        "clientOrderId": order.client_order_id.map(|c| c.as_str().to_string()),
+        "transactTime": cmd.timestamp.0 / 1_000_000,
+        "logPosition": position,
+    });
+    let Some(record) = outcome else {
+        return Ok(Json(ack).into_response());
+    };
+    if let Some(e) = rejection(&record) {
+        return Err(e);
+    }
+    let batch = fold(&record, &p);
+    let mut out = batch
+        .new_order(p.symbol, order.order_id)
+        .map(|o| order_json(o, &p))
+        .unwrap_or(ack);
+    out["transactTime"] = json!(cmd.timestamp.0 / 1_000_000);
+    out["fills"] = fills_json(&batch, &p);
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct OrderQuery {
+    symbol: String,
+    order_id: Option<u64>,
+    orig_client_order_id: Option<String>,
+    new_order_resp_type: Option<String>,
+    // Checked by the signature verification, before parsing.
+    #[serde(rename = "timestamp")]
+    _timestamp: Option<String>,
+    #[serde(rename = "recvWindow")]
+    _recv_window: Option<String>,
+    #[serde(rename = "signature")]
+    _signature: Option<String>,
+}
+
+fn order_ref(order_id: Option<u64>, cid: Option<&str>) -> Result<OrderRef, ApiError> {
+    match (order_id, cid) {
+        (Some(id), None) => Ok(OrderRef::Id(OrderId(id))),
+        (None, Some(c)) => Ok(OrderRef::Client(client_id("origClientOrderId", c)?)),
+        (Some(_), Some(_)) => Err(ApiError::new(
+            code::BAD_PARAM_COMBINATION,
+            "Send orderId or origClientOrderId, not both.",
+        )),
+        (None, None) => Err(ApiError::new(
+            code::MISSING_PARAM,
+            "Either orderId or origClientOrderId must be sent.",
+        )),
+    }
+}
+
+async fn cancel_order(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> ApiResult {
+    let caller = signed(&gw, &headers, uri.query(), b"").await?;
+    let q: OrderQuery = query(uri.query())?;
+    let p = symbol(&gw, &q.symbol)?.clone();
+    let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
+    let mode = resp_type(q.new_order_resp_type.as_deref())?;
+    let cmd = command(p.symbol, &caller, CommandBody::Cancel { target });
+    let (position, outcome) = submit(&gw, cmd, mode).await?;
+    let Some(record) = outcome else {
+        return Ok(
+            Json(json!({"symbol": p.symbol.as_str(), "logPosition": position})).into_response(),
+        );
+    };
+    if let Some(e) = rejection(&record) {
+        return Err(e);
+    }
+    let canceled = record.events.iter().find_map(|e| match e.body {
+        EventBody::Canceled(c) => Some(c),
+        _ => None,
+    });
+    let Some(c) = canceled else {
+        return Err(ApiError::internal("a cancel without a Canceled event"));
+    };
+    let remaining = match c.remaining {
+        OrderSize::Base(q) => q.to_decimal(p.qty_scale),
+        OrderSize::Quote(q) => q.to_decimal(p.price_scale),
+    };
+    Ok(Json(json!({
+        "symbol": p.symbol.as_str(),
+        "orderId": c.order_id.0,
+        "clientOrderId": c.client_order_id.map(|x| x.as_str().to_string()),
+        "side": c.side.as_str(),
+        "status": "CANCELED",
+        "canceledQty": remaining,
+        "transactTime": cmd.timestamp.0 / 1_000_000,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AmendRequest {
+    symbol: String,
+    order_id: Option<u64>,
+    orig_client_order_id: Option<String>,
+    quantity: Option<String>,
+    price: Option<String>,
+    new_order_resp_type: Option<String>,
+}
+
+async fn amend_order(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body_bytes(body)?;
+    let caller = signed(&gw, &headers, uri.query(), &body).await?;
+    let r: AmendRequest = json_body(&headers, &body)?;
+    let p = symbol(&gw, &r.symbol)?.clone();
+    let target = order_ref(r.order_id, r.orig_client_order_id.as_deref())?;
+    let mode = resp_type(r.new_order_resp_type.as_deref())?;
+    let new_qty = r
+        .quantity
+        .as_deref()
+        .map(|q| Qty::parse_positive(q, p.qty_scale).map_err(|e| ApiError::decimal("quantity", e)))
+        .transpose()?;
+    let new_price = r
+        .price
+        .as_deref()
+        .map(|q| Price::parse_positive(q, p.price_scale).map_err(|e| ApiError::decimal("price", e)))
+        .transpose()?;
+    if new_qty.is_none() && new_price.is_none() {
+        return Err(ApiError::new(
+            code::MISSING_PARAM,
+            "An amend needs quantity, price or both.",
+        ));
+    }
+    if let Some(q) = new_qty {
+        engine::validate::qty(&p, q).map_err(ApiError::rejected)?;
+    }
+    if let Some(x) = new_price {
+        engine::validate::price(&p, x).map_err(ApiError::rejected)?;
+    }
+    let cmd = command(
+        p.symbol,
+        &caller,
+        CommandBody::Amend(Amend {
+            target,
+            new_qty,
+            new_price,
+        }),
+    );
+    let (position, outcome) = submit(&gw, cmd, mode).await?;
+    let Some(record) = outcome else {
+        return Ok(
+            Json(json!({"symbol": p.symbol.as_str(), "logPosition": position})).into_response(),
+        );
+    };
+    if let Some(e) = rejection(&record) {
+        return Err(e);
+    }
+    let Some(a) = record.events.iter().find_map(|e| match e.body {
+        EventBody::Amended(a) => Some(a),
+        _ => None,
+    }) else {
+        return Err(ApiError::internal("an amend without an Amended event"));
+    };
+    let batch = fold(&record, &p);
+    Ok(Json(json!({
+        "symbol": p.symbol.as_str(),
+        "orderId": a.order_id.0,
+        "clientOrderId": a.client_order_id.map(|x| x.as_str().to_string()),
+        "price": a.price.to_decimal(p.price_scale),
+        "origQty": a.qty.to_decimal(p.qty_scale),
+        "leavesQty": a.remaining.to_decimal(p.qty_scale),
+        "priorityKept": a.priority_kept,
+        "fills": fills_json(&batch, &p),
+        "transactTime": cmd.timestamp.0 / 1_000_000,
+    }))
+    .into_response())
+}
+
+async fn query_order(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> ApiResult {
+    let caller = signed(&gw, &headers, uri.query(), b"").await?;
+    let q: OrderQuery = query(uri.query())?;
+    let p = symbol(&gw, &q.symbol)?;
+    let lookup = match order_ref(q.order_id, q.orig_client_order_id.as_deref())? {
+        OrderRef::Id(id) => OrderLookup::Id(id),
+        OrderRef::Client(c) => OrderLookup::Client(c),
+    };
+    let row = gw
+        .store
+        .order(p.symbol, caller.user, lookup)
+        .await
+        .map_err(ApiError::internal)?;
+    let row = row.ok_or_else(|| ApiError::new(code::NO_SUCH_ORDER, "Order does not exist."))?;
+    Ok(Json(order_json(&row, p)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AccountQuery {
+    symbol: Option<String>,
+    limit: Option<u32>,
+    new_order_resp_type: Option<String>,
+    // Checked by the signature verification, before parsing.
+    #[serde(rename = "timestamp")]
+    _timestamp: Option<String>,
+    #[serde(rename = "recvWindow")]
+    _recv_window: Option<String>,
+    #[serde(rename = "signature")]
+    _signature: Option<String>,
+}
+
+async fn open_orders(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> ApiResult {
+    let caller = signed(&gw, &headers, uri.query(), b"").await?;
+    let q: AccountQuery = query(uri.query())?;
+    let pair = q
+        .symbol
+        .as_deref()
+        .map(|s| symbol(&gw, s).map(|p| p.symbol))
+        .transpose()?;
+    let rows = gw
+        .store
+        .open_orders(caller.user, pair)
+        .await
+        .map_err(ApiError::internal)?;
+    let out: Vec<Value> = rows
+        .iter()
+        .filter_map(|o| gw.pairs.get(&o.pair).map(|p| order_json(o, p)))
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+async fn cancel_all(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> ApiResult {
+    let caller = signed(&gw, &headers, uri.query(), b"").await?;
+    let q: AccountQuery = query(uri.query())?;
+    let mode = resp_type(q.new_order_resp_type.as_deref())?;
+    let pairs: Vec<Symbol> = match q.symbol.as_deref() {
+        Some(s) => vec![symbol(&gw, s)?.symbol],
+        None => gw.pair_list.iter().map(|p| p.symbol).collect(),
+    };
+    let mut per_pair = Vec::new();
+    for pair in pairs {
+        let (position, outcome) =
+            submit(&gw, command(pair, &caller, CommandBody::CancelAll), mode).await?;
+        let count = outcome.and_then(|r| {
+            r.events.iter().find_map(|e| match e.body {
+                EventBody::CanceledAll(c) => Some(c.count),
+                _ => None,
+            })
+        });
+        per_pair.push(json!({"symbol": pair.as_str(), "logPosition": position, "canceled": count}));
+    }
+    Ok(Json(json!({"pairs": per_pair})).into_response())
+}
+
+async fn my_trades(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> ApiResult {
+    let caller = signed(&gw, &headers, uri.query(), b"").await?;
+    let q: AccountQuery = query(uri.query())?;
+    let Some(s) = q.symbol.as_deref() else {
+        return Err(ApiError::new(
+            code::MISSING_PARAM,
+            "Mandatory parameter 'symbol' was not sent.",
+        ));
+    };
+    let p = symbol(&gw, s)?;
+    let n = limit(q.limit, 500, 1_000)?;
+    let rows = gw
+        .store
+        .user_trades(caller.user, p.symbol, n)
+        .await
+        .map_err(ApiError::internal)?;
+    let out: Vec<Value> = rows
+        .iter()
+        .map(|f| {
+            let maker = f.maker_user == caller.user;
+            let mut v = fill_json(f, p);
+            v["orderId"] = json!(if maker {
+                f.maker_order_id.0
+            } else {
+                f.taker_order_id.0
+            });
+            v["isMaker"] = json!(maker);
+            v["isBuyer"] = json!((f.taker_side == Side::Buy) != maker);
+            v
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}

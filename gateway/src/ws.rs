@@ -1,0 +1,228 @@
+//! The WebSocket endpoint `/ws`.
+//!
+//! Client messages (JSON text):
+//! - `{"method": "SUBSCRIBE", "params": ["BTC-EUR@depth", "BTC-EUR@trade"], "id": 1}`
+//! - `{"method": "UNSUBSCRIBE", "params": [...], "id": 2}`
+//! - `{"method": "LOGIN", "params": {"apiKey": "...", "timestamp": 1700000000000,
+//!   "signature": "..."}, "id": 3}`: the signature signs
+//!   `apiKey=KEY&timestamp=MS`. After it, the user's execution reports arrive.
+//!
+//! Answers: `{"result": null, "id": 1}` or `{"error": {"code": ..., "msg": ...}, "id": 1}`.
+//! A client that falls more than `ws_buffer` messages behind is closed with
+//! code 1008 and the reason `slow consumer`: the engine never waits for it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use proto::{Symbol, UserId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::errors::{ApiError, code};
+use crate::{Gateway, StreamMessage, now_ns};
+
+/// Largest client message accepted.
+const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+
+pub(crate) async fn upgrade(
+    State(gw): State<Arc<Gateway>>,
+    _headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| session(gw, socket))
+}
+
+#[derive(Deserialize)]
+struct ClientMessage {
+    method: String,
+    #[serde(default)]
+    params: Value,
+    #[serde(default)]
+    id: Value,
+}
+
+#[derive(Default)]
+struct Subscriptions {
+    depth: HashSet<Symbol>,
+    trades: HashSet<Symbol>,
+    user: Option<UserId>,
+}
+
+impl Subscriptions {
+    fn wants(&self, m: &StreamMessage) -> Option<Utf8Bytes> {
+        let (ok, text) = match m {
+            StreamMessage::Depth { pair, text } => (self.depth.contains(pair), text),
+            StreamMessage::Trade { pair, text } => (self.trades.contains(pair), text),
+            StreamMessage::User { user, text } => (self.user == Some(*user), text),
+        };
+        ok.then(|| Utf8Bytes::from(text.as_ref()))
+    }
+}
+
+fn error(id: &Value, e: ApiError) -> Message {
+    Message::text(json!({"error": {"code": e.code, "msg": e.msg}, "id": id}).to_string())
+}
+
+async fn handle(gw: &Gateway, subs: &mut Subscriptions, text: &str) -> Message {
+    let msg: ClientMessage = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => {
+            return error(
+                &Value::Null,
+                ApiError::new(code::MALFORMED_JSON, e.to_string()),
+            );
+        }
+    };
+    let id = msg.id.clone();
+    let result = match msg.method.as_str() {
+        "SUBSCRIBE" | "UNSUBSCRIBE" => subscribe(gw, subs, &msg),
+        "LOGIN" => login(gw, subs, &msg.params).await,
+        other => Err(ApiError::new(
+            code::BAD_ENUM,
+            format!("Unknown method {other:?}."),
+        )),
+    };
+    match result {
+        Ok(()) => Message::text(json!({"result": null, "id": id}).to_string()),
+        Err(e) => error(&id, e),
+    }
+}
+
+fn subscribe(gw: &Gateway, subs: &mut Subscriptions, msg: &ClientMessage) -> Result<(), ApiError> {
+    let add = msg.method == "SUBSCRIBE";
+    let streams = msg
+        .params
+        .as_array()
+        .ok_or_else(|| ApiError::new(code::MISSING_PARAM, "params must be a list of streams."))?;
+    for s in streams {
+        let name = s.as_str().unwrap_or("");
+        let (pair, kind) = name.split_once('@').ok_or_else(|| {
+            ApiError::new(
+                code::ILLEGAL_CHARS,
+                format!("Bad stream {name:?}: PAIR@depth or PAIR@trade."),
+            )
+        })?;
+        let pair = Symbol::new(pair)
+            .ok()
+            .filter(|p| gw.pairs.contains_key(p))
+            .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))?;
+        let set = match kind {
+            "depth" => &mut subs.depth,
+            "trade" => &mut subs.trades,
+            _ => {
+                return Err(ApiError::new(
+                    code::BAD_ENUM,
+                    format!("Unknown stream {kind:?}: depth or trade."),
+                ));
+            }
+        };
+        if add {
+            set.insert(pair);
+        } else {
+            set.remove(&pair);
+        }
+    }
+    Ok(())
+}
+
+async fn login(gw: &Gateway, subs: &mut Subscriptions, params: &Value) -> Result<(), ApiError> {
+    let key = params["apiKey"].as_str();
+    let ts = params["timestamp"]
+        .as_u64()
+        .ok_or_else(|| ApiError::new(code::MISSING_PARAM, "timestamp (ms) is required."))?;
+    let sig = params["signature"].as_str().unwrap_or("");
+    let query = format!(
+        "apiKey={}&timestamp={ts}&signature={sig}",
+        key.unwrap_or("")
+    );
+    let caller = gw
+        .keys
+        .verify(key, &query, b"", now_ns() / 1_000_000)
+        .await?;
+    subs.user = Some(caller.user);
+    Ok(())
+}
+
+async fn session(gw: Arc<Gateway>, socket: WebSocket) {
+    gw.metrics.ws_clients.inc();
+    let reason = run_session(&gw, socket).await;
+    gw.metrics.ws_clients.dec();
+    gw.metrics.ws_disconnects.with_label_values(&[reason]).inc();
+}
+
+/// Serves one connection until it ends; returns why it ended.
+async fn run_session(gw: &Gateway, socket: WebSocket) -> &'static str {
+    let (mut tx, mut rx) = socket.split();
+    let mut stream = gw.market.subscribe();
+    let mut subs = Subscriptions::default();
+    let mut shutdown = gw.shutdown.clone();
+    let ping_every = Duration::from_secs(gw.config.ws_ping_secs);
+    let mut ping = tokio::time::interval(ping_every);
+    ping.tick().await;
+    let mut missed_pongs = 0u32;
+    let close = |code: u16, reason: &'static str| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        }))
+    };
+    loop {
+        tokio::select! {
+            m = stream.recv() => match m {
+                Ok(m) => {
+                    if let Some(text) = subs.wants(&m)
+                        && tx.send(Message::Text(text)).await.is_err()
+                    {
+                        return "send_failed";
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    let _ = tx.send(close(1008, "slow consumer")).await;
+                    return "slow_consumer";
+                }
+                Err(RecvError::Closed) => {
+                    let _ = tx.send(close(1001, "server stopping")).await;
+                    return "server_stopping";
+                }
+            },
+            m = rx.next() => match m {
+                Some(Ok(Message::Text(t))) => {
+                    let answer = handle(gw, &mut subs, t.as_str()).await;
+                    if tx.send(answer).await.is_err() {
+                        return "send_failed";
+                    }
+                }
+                Some(Ok(Message::Pong(_))) => missed_pongs = 0,
+                Some(Ok(Message::Ping(_))) => {}
+                Some(Ok(Message::Binary(_))) => {
+                    let _ = tx.send(close(1003, "text messages only")).await;
+                    return "bad_message";
+                }
+                Some(Ok(Message::Close(_))) | None => return "client_closed",
+                Some(Err(_)) => return "protocol_error",
+            },
+            _ = ping.tick() => {
+                missed_pongs += 1;
+                if missed_pongs > 3 {
+                    let _ = tx.send(close(1011, "no pong")).await;
+                    return "no_pong";
+                }
+                if tx.send(Message::Ping(Default::default())).await.is_err() {
+                    return "send_failed";
+                }
+            }
+            _ = shutdown.changed() => {
+                let _ = tx.send(close(1001, "server stopping")).await;
+                return "server_stopping";
+            }
+        }
+    }
+}

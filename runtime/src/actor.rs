@@ -1,0 +1,130 @@
+//! One pair's actor: the single writer of its book, on its own thread.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use engine::OrderBook;
+use proto::{Command, EventBody};
+use store::SnapshotRow;
+use tokio::sync::mpsc;
+use tracing::error;
+
+use crate::{EventRecord, PairStatus, RuntimeMetrics};
+
+/// What actors hand to the dispatcher, in order per pair.
+#[derive(Debug)]
+pub(crate) enum Output {
+    /// One command's events.
+    Record(Arc<EventRecord>),
+    /// A snapshot covering every record before it.
+    Snapshot(SnapshotRow),
+}
+
+/// The snapshot row of `book` after the command at `position`.
+pub(crate) fn snapshot_row(book: &OrderBook, position: u64, taken_at: u64) -> SnapshotRow {
+    SnapshotRow {
+        pair: book.config().symbol,
+        position,
+        seq: book.last_seq(),
+        state_hash: book.state_hash(),
+        data: book.snapshot(),
+        taken_at,
+    }
+}
+
+fn event_kind(body: &EventBody) -> &'static str {
+    match body {
+        EventBody::Accepted(_) => "accepted",
+        EventBody::Rejected(_) => "rejected",
+        EventBody::Trade(_) => "trade",
+        EventBody::Canceled(_) => "canceled",
+        EventBody::Amended(_) => "amended",
+        EventBody::BookDelta(_) => "book_delta",
+        EventBody::CanceledAll(_) => "canceled_all",
+    }
+}
+
+/// Starts the actor thread for `book`, whose last applied command is at
+/// `position`. It applies commands from `input` until that closes, then
+/// takes a final snapshot. A panic in the book halts this pair only.
+pub(crate) fn spawn(
+    mut book: OrderBook,
+    mut position: u64,
+    status: Arc<PairStatus>,
+    mut input: mpsc::Receiver<(u64, Command)>,
+    output: mpsc::Sender<Output>,
+    snapshot_every: u64,
+    metrics: RuntimeMetrics,
+) -> std::thread::JoinHandle<()> {
+    let pair = book.config().symbol;
+    let run = move || {
+        let label = pair.as_str();
+        let accepted = metrics.commands.with_label_values(&[label, "accepted"]);
+        let rejected = metrics.commands.with_label_values(&[label, "rejected"]);
+        let kinds = [
+            "accepted",
+            "rejected",
+            "trade",
+            "canceled",
+            "amended",
+            "book_delta",
+            "canceled_all",
+        ]
+        .map(|k| (k, metrics.events.with_label_values(&[label, k])));
+        let mut since_snapshot = 0u64;
+        let mut last_ts = 0u64;
+        while let Some((pos, cmd)) = input.blocking_recv() {
+            let mut events = Vec::with_capacity(8);
+            if catch_unwind(AssertUnwindSafe(|| book.apply(&cmd, &mut events))).is_err() {
+                error!(%pair, position = pos, "the book panicked; the pair is halted");
+                status.halted.store(true, Ordering::Release);
+                metrics.halted.with_label_values(&[label]).set(1);
+                return;
+            }
+            position = pos;
+            last_ts = cmd.timestamp.0;
+            status.applied.store(pos, Ordering::Release);
+            status
+                .engine_seq
+                .store(book.last_seq().0, Ordering::Release);
+            if events
+                .iter()
+                .any(|e| matches!(e.body, EventBody::Rejected(_)))
+            {
+                rejected.inc();
+            } else {
+                accepted.inc();
+            }
+            for e in &events {
+                let kind = event_kind(&e.body);
+                if let Some((_, c)) = kinds.iter().find(|(k, _)| *k == kind) {
+                    c.inc();
+                }
+            }
+            let record = Arc::new(EventRecord {
+                pair,
+                position: pos,
+                events,
+            });
+            if output.blocking_send(Output::Record(record)).is_err() {
+                return;
+            }
+            since_snapshot += 1;
+            if since_snapshot >= snapshot_every {
+                since_snapshot = 0;
+                let snap = snapshot_row(&book, position, last_ts);
+                if output.blocking_send(Output::Snapshot(snap)).is_err() {
+                    return;
+                }
+            }
+        }
+        if since_snapshot > 0 {
+            let _ = output.blocking_send(Output::Snapshot(snapshot_row(&book, position, last_ts)));
+        }
+    };
+    std::thread::Builder::new()
+        .name(format!("actor-{pair}"))
+        .spawn(run)
+        .unwrap_or_else(|e| panic!("cannot start the actor thread of {pair}: {e}"))
+}

@@ -1,0 +1,558 @@
+//! The embedded runtime's handle: start (with recovery), submit, shutdown.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use engine::{Depth, OrderBook};
+use proto::{Command, Event, PairConfig, Seq, Symbol};
+use store::{Batch, Store, StoreError};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::RuntimeMetrics;
+use crate::actor::{self, Output};
+use crate::persister;
+
+/// The bounds and cadences of the embedded runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The pairs to trade.
+    pub pairs: Vec<PairConfig>,
+    /// Most submissions waiting for the journal writer.
+    pub journal_queue: usize,
+    /// Most commands journaled in one transaction.
+    pub journal_batch: usize,
+    /// Most commands journaled and waiting for their pair's actor.
+    pub actor_queue: usize,
+    /// Most event records waiting for the dispatcher, and then for the persister.
+    pub output_queue: usize,
+    /// Most event records stored in one transaction.
+    pub persister_batch: usize,
+    /// An actor snapshots its book after this many commands.
+    pub snapshot_every: u64,
+    /// Orders each book preallocates room for.
+    pub book_capacity: usize,
+}
+
+/// What one command caused: all its events, in seq order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    /// The pair.
+    pub pair: Symbol,
+    /// The command's position in the pair's command log.
+    pub position: u64,
+    /// The events, contiguous in seq.
+    pub events: Vec<Event>,
+}
+
+/// Sees every pair's state after recovery and then every event record, in
+/// order per pair, on the dispatcher's task. Must be quick and must not block.
+pub trait Observer: Send + Sync + 'static {
+    /// The pair's book after recovery, before any new command.
+    fn on_start(&self, pair: &PairConfig, depth: Depth);
+    /// One command's events.
+    fn on_record(&self, record: &Arc<EventRecord>);
+}
+
+/// A pair's live counters, readable by the gateway for load-shedding.
+#[derive(Debug)]
+pub struct PairStatus {
+    /// The pair's rules.
+    pub config: PairConfig,
+    pub(crate) appended: AtomicU64,
+    pub(crate) applied: AtomicU64,
+    pub(crate) engine_seq: AtomicU64,
+    pub(crate) persisted_seq: AtomicU64,
+    pub(crate) halted: AtomicBool,
+}
+
+impl PairStatus {
+    fn new(config: PairConfig, position: u64, seq: Seq) -> Self {
+        PairStatus {
+            config,
+            appended: AtomicU64::new(position),
+            applied: AtomicU64::new(position),
+            engine_seq: AtomicU64::new(seq.0),
+            persisted_seq: AtomicU64::new(seq.0),
+            halted: AtomicBool::new(false),
+        }
+    }
+
+    /// Commands journaled and not yet applied.
+    pub fn lag(&self) -> u64 {
+        let applied = self.applied.load(Ordering::Acquire);
+        self.appended
+            .load(Ordering::Acquire)
+            .saturating_sub(applied)
+    }
+
+    /// Events emitted and not yet stored.
+    pub fn persister_lag(&self) -> u64 {
+        let stored = self.persisted_seq.load(Ordering::Acquire);
+        self.engine_seq
+            .load(Ordering::Acquire)
+            .saturating_sub(stored)
+    }
+
+    /// The last event seq the pair's engine emitted.
+    pub fn engine_seq(&self) -> Seq {
+        Seq(self.engine_seq.load(Ordering::Acquire))
+    }
+
+    /// True once the pair's actor stopped on a fault; it takes no commands.
+    pub fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+}
+
+/// A command in the log.
+#[derive(Debug)]
+pub struct Submitted {
+    /// Its position in the pair's command log.
+    pub position: u64,
+    /// Its events, when they were asked for.
+    pub outcome: Option<oneshot::Receiver<Arc<EventRecord>>>,
+}
+
+/// Why a command was not logged. Nothing was written in every case, so the
+/// sender may retry it as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The pair is not traded here.
+    UnknownPair,
+    /// The pair's actor stopped on a fault.
+    Halted,
+    /// The runtime is shutting down.
+    ShuttingDown,
+    /// The journal could not be written.
+    Store(String),
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::UnknownPair => f.write_str("unknown pair"),
+            SubmitError::Halted => f.write_str("pair halted"),
+            SubmitError::ShuttingDown => f.write_str("shutting down"),
+            SubmitError::Store(e) => write!(f, "journal write failed: {e}"),
+        }
+    }
+}
+
+/// Why the runtime could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The store failed.
+    Store(StoreError),
+    /// A pair's stored state cannot be used.
+    Recovery(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Store(e) => write!(f, "{e}"),
+            StartError::Recovery(m) => write!(f, "recovery: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<StoreError> for StartError {
+    fn from(e: StoreError) -> Self {
+        StartError::Store(e)
+    }
+}
+
+struct JournalRequest {
+    cmd: Command,
+    want_outcome: bool,
+    reply: oneshot::Sender<Result<Submitted, SubmitError>>,
+}
+
+type Waiters = Arc<Mutex<HashMap<(Symbol, u64), oneshot::Sender<Arc<EventRecord>>>>>;
+
+struct Tasks {
+    journal: JoinHandle<()>,
+    actors: Vec<std::thread::JoinHandle<()>>,
+    dispatcher: JoinHandle<()>,
+    persister: JoinHandle<()>,
+}
+
+/// The running embedded exchange core.
+pub struct Exchange {
+    journal: mpsc::Sender<JournalRequest>,
+    pairs: HashMap<Symbol, Arc<PairStatus>>,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Option<Tasks>>,
+}
+
+impl fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exchange")
+            .field("pairs", &self.pairs.len())
+            .finish()
+    }
+}
+
+/// Commands replayed per journal read during recovery.
+const REPLAY_PAGE: u32 = 10_000;
+
+/// Restores a pair's book from its snapshot and replays the journal after
+/// it, storing any events the persister had not stored before the stop.
+async fn recover(
+    store: &Store,
+    config: &PairConfig,
+    capacity: usize,
+    last_seq: &mut Seq,
+) -> Result<(OrderBook, u64), StartError> {
+    let pair = config.symbol;
+    let bad = |m: String| StartError::Recovery(format!("pair {pair}: {m}"));
+    let (mut book, mut position) = match store.latest_snapshot(pair).await? {
+        Some(s) => {
+            let book = OrderBook::restore(config.clone(), &s.data)
+                .map_err(|e| bad(format!("snapshot at position {}: {e}", s.position)))?;
+            if book.state_hash() != s.state_hash {
+                return Err(bad(format!(
+                    "snapshot at position {} does not match its state hash",
+                    s.position
+                )));
+            }
+            (book, s.position)
+        }
+        None => (
+            OrderBook::with_capacity(config.clone(), capacity).map_err(|e| bad(e.to_string()))?,
+            0,
+        ),
+    };
+    let snapshot_position = position;
+    let mut events = Vec::new();
+    loop {
+        let page = store.commands_after(pair, position, REPLAY_PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        let mut batch = Batch::default();
+        for (p, body) in page {
+            if p != position + 1 {
+                return Err(bad(format!("journal gap: position {p} after {position}")));
+            }
+            let cmd: Command =
+                proto::decode(&body).map_err(|e| bad(format!("journal position {p}: {e}")))?;
+            events.clear();
+            book.apply(&cmd, &mut events);
+            batch.add_events(config.qty_scale, last_seq, &events);
+            position = p;
+        }
+        store.write_batch(&batch).await?;
+    }
+    if *last_seq > book.last_seq() {
+        return Err(bad(format!(
+            "the store holds events up to seq {} but the journal rebuilds only {}",
+            last_seq,
+            book.last_seq()
+        )));
+    }
+    if position > snapshot_position {
+        info!(%pair, from = snapshot_position, to = position, "replayed the journal");
+        let mut batch = Batch::default();
+        batch.add_snapshot(actor::snapshot_row(&book, position, 0));
+        store.write_batch(&batch).await?;
+    }
+    Ok((book, position))
+}
+
+impl Exchange {
+    /// Recovers every pair (snapshot, then journal replay) and starts the
+    /// actors, the dispatcher and the persister.
+    pub async fn start(
+        store: Store,
+        config: RuntimeConfig,
+        observer: Arc<dyn Observer>,
+        metrics: RuntimeMetrics,
+    ) -> Result<Exchange, StartError> {
+        let mut persisted = store.last_seqs().await?;
+        let journal_positions = store.last_positions().await?;
+        for pair in journal_positions.keys() {
+            if !config.pairs.iter().any(|p| p.symbol == *pair) {
+                warn!(%pair, "the journal holds commands for a pair that is not configured");
+            }
+        }
+        let (out_tx, out_rx) = mpsc::channel::<Output>(config.output_queue);
+        let mut pairs = HashMap::new();
+        let mut actor_inputs = HashMap::new();
+        let mut actors = Vec::new();
+        for pc in &config.pairs {
+            let sym = pc.symbol;
+            let mut last_seq = persisted.get(&sym).copied().unwrap_or_default();
+            let (book, position) = recover(&store, pc, config.book_capacity, &mut last_seq).await?;
+            persisted.insert(sym, last_seq);
+            observer.on_start(pc, book.depth(usize::MAX));
+            let status = Arc::new(PairStatus::new(pc.clone(), position, book.last_seq()));
+            let label = [sym.as_str()];
+            metrics
+                .queue_capacity
+                .with_label_values(&label)
+                .set(config.actor_queue as i64);
+            metrics.queue_depth.with_label_values(&label).set(0);
+            metrics.halted.with_label_values(&label).set(0);
+            metrics.persister_lag.with_label_values(&label).set(0);
+            let (tx, rx) = mpsc::channel(config.actor_queue);
+            actor_inputs.insert(sym, tx);
+            actors.push(actor::spawn(
+                book,
+                position,
+                status.clone(),
+                rx,
+                out_tx.clone(),
+                config.snapshot_every,
+                metrics.clone(),
+            ));
+            pairs.insert(sym, status);
+        }
+        drop(out_tx);
+
+        let waiters: Waiters = Arc::default();
+        let (persist_tx, persist_rx) = mpsc::channel(config.output_queue);
+        let persister = tokio::spawn(persister::run(
+            store.clone(),
+            persist_rx,
+            persisted,
+            pairs.clone(),
+            config.persister_batch,
+            metrics.clone(),
+        ));
+        let dispatcher = tokio::spawn(dispatch(
+            out_rx,
+            persist_tx,
+            observer,
+            waiters.clone(),
+            pairs.clone(),
+            metrics.clone(),
+        ));
+        let (journal_tx, journal_rx) = mpsc::channel(config.journal_queue);
+        let (stop, stop_rx) = watch::channel(false);
+        let journal = tokio::spawn(journal_writer(
+            store,
+            journal_rx,
+            stop_rx,
+            actor_inputs,
+            pairs.clone(),
+            waiters,
+            config.journal_batch,
+            metrics,
+        ));
+        Ok(Exchange {
+            journal: journal_tx,
+            pairs,
+            stop,
+            tasks: Mutex::new(Some(Tasks {
+                journal,
+                actors,
+                dispatcher,
+                persister,
+            })),
+        })
+    }
+
+    /// Journals `cmd`; returns once it is durably in the command log. With
+    /// `want_outcome`, the result also carries a receiver of its events.
+    pub async fn submit(&self, cmd: Command, want_outcome: bool) -> Result<Submitted, SubmitError> {
+        let status = self.pairs.get(&cmd.pair).ok_or(SubmitError::UnknownPair)?;
+        if status.is_halted() {
+            return Err(SubmitError::Halted);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.journal
+            .send(JournalRequest {
+                cmd,
+                want_outcome,
+                reply,
+            })
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        rx.await.map_err(|_| SubmitError::ShuttingDown)?
+    }
+
+    /// A pair's live counters.
+    pub fn pair(&self, pair: Symbol) -> Option<&Arc<PairStatus>> {
+        self.pairs.get(&pair)
+    }
+
+    /// Every pair's live counters.
+    pub fn pairs(&self) -> impl Iterator<Item = &Arc<PairStatus>> {
+        self.pairs.values()
+    }
+
+    /// Submissions waiting for the journal writer.
+    pub fn journal_queue_depth(&self) -> usize {
+        self.journal.max_capacity() - self.journal.capacity()
+    }
+
+    /// Stops taking commands, lets every queued command reach its book and
+    /// every event reach the store, snapshots every book, and returns when
+    /// all of that is done. Later calls return at once.
+    pub async fn shutdown(&self) {
+        let tasks = self.tasks.lock().ok().and_then(|mut t| t.take());
+        let Some(tasks) = tasks else { return };
+        let _ = self.stop.send(true);
+        let _ = tasks.journal.await;
+        for a in tasks.actors {
+            let _ = tokio::task::spawn_blocking(move || a.join()).await;
+        }
+        let _ = tasks.dispatcher.await;
+        let _ = tasks.persister.await;
+        info!("runtime stopped: queues drained, books snapshotted, events stored");
+    }
+}
+
+/// Journals submissions in group commits, then hands each to its actor.
+#[allow(clippy::too_many_arguments)]
+async fn journal_writer(
+    store: Store,
+    mut rx: mpsc::Receiver<JournalRequest>,
+    mut stop: watch::Receiver<bool>,
+    actors: HashMap<Symbol, mpsc::Sender<(u64, Command)>>,
+    pairs: HashMap<Symbol, Arc<PairStatus>>,
+    waiters: Waiters,
+    max_batch: usize,
+    metrics: RuntimeMetrics,
+) {
+    let mut next: HashMap<Symbol, u64> = pairs
+        .iter()
+        .map(|(s, p)| (*s, p.appended.load(Ordering::Acquire)))
+        .collect();
+    let mut requests = Vec::with_capacity(max_batch);
+    let mut rows = Vec::with_capacity(max_batch);
+    loop {
+        let first = tokio::select! {
+            r = rx.recv() => r,
+            _ = stop.changed() => {
+                // Refuse new submissions; those already queued still go in.
+                rx.close();
+                continue;
+            }
+        };
+        let Some(first) = first else { break };
+        requests.push(first);
+        while requests.len() < max_batch {
+            match rx.try_recv() {
+                Ok(r) => requests.push(r),
+                Err(_) => break,
+            }
+        }
+        rows.clear();
+        let mut assigned = Vec::with_capacity(requests.len());
+        for r in requests.drain(..) {
+            let (Some(pos), Some(status)) = (next.get_mut(&r.cmd.pair), pairs.get(&r.cmd.pair))
+            else {
+                let _ = r.reply.send(Err(SubmitError::UnknownPair));
+                continue;
+            };
+            if status.is_halted() {
+                let _ = r.reply.send(Err(SubmitError::Halted));
+                continue;
+            }
+            let body = match proto::encode(&r.cmd) {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = r.reply.send(Err(SubmitError::Store(e.to_string())));
+                    continue;
+                }
+            };
+            *pos += 1;
+            rows.push((r.cmd.pair, *pos, body));
+            assigned.push((*pos, r));
+        }
+        if assigned.is_empty() {
+            continue;
+        }
+        metrics.batches.with_label_values(&["journal"]).inc();
+        if let Err(e) = store.append_commands(&rows).await {
+            error!(error = %e, "journal write failed; the batch is refused");
+            // Nothing of the batch was written: hand its positions out again.
+            for (pair, pos) in next.iter_mut() {
+                if let Some(status) = pairs.get(pair) {
+                    *pos = status.appended.load(Ordering::Acquire);
+                }
+            }
+            for (_, r) in assigned {
+                let _ = r.reply.send(Err(SubmitError::Store(e.to_string())));
+            }
+            continue;
+        }
+        for (position, r) in assigned {
+            let pair = r.cmd.pair;
+            let outcome = r.want_outcome.then(|| {
+                let (tx, rx) = oneshot::channel();
+                if let Ok(mut w) = waiters.lock() {
+                    w.insert((pair, position), tx);
+                }
+                rx
+            });
+            if let Some(status) = pairs.get(&pair) {
+                status.appended.store(position, Ordering::Release);
+                metrics
+                    .queue_depth
+                    .with_label_values(&[pair.as_str()])
+                    .set(status.lag() as i64);
+            }
+            if let Some(actor) = actors.get(&pair)
+                && actor.send((position, r.cmd)).await.is_err()
+            {
+                // The actor halted after this command was journaled; a
+                // restart replays it.
+                warn!(%pair, position, "journaled a command for a halted pair");
+            }
+            let _ = r.reply.send(Ok(Submitted { position, outcome }));
+        }
+    }
+}
+
+/// Fans each actor output out to the observer and the waiting requests, then
+/// hands it to the persister.
+async fn dispatch(
+    mut rx: mpsc::Receiver<Output>,
+    persist: mpsc::Sender<Output>,
+    observer: Arc<dyn Observer>,
+    waiters: Waiters,
+    pairs: HashMap<Symbol, Arc<PairStatus>>,
+    metrics: RuntimeMetrics,
+) {
+    while let Some(out) = rx.recv().await {
+        if let Output::Record(record) = &out {
+            observer.on_record(record);
+            let waiter = waiters
+                .lock()
+                .ok()
+                .and_then(|mut w| w.remove(&(record.pair, record.position)));
+            if let Some(w) = waiter {
+                let _ = w.send(record.clone());
+            }
+            if let Some(status) = pairs.get(&record.pair) {
+                let label = [record.pair.as_str()];
+                metrics
+                    .queue_depth
+                    .with_label_values(&label)
+                    .set(status.lag() as i64);
+                metrics
+                    .persister_lag
+                    .with_label_values(&label)
+                    .set(status.persister_lag() as i64);
+            }
+        }
+        if persist.send(out).await.is_err() {
+            error!("the persister stopped; events are no longer stored");
+            // Keep draining so the actors can finish; the journal still
+            // holds every command, and a restart stores what is missing.
+        }
+    }
+}
+
+/// How long the persister waits before retrying a failed transaction.
+pub(crate) const RETRY_DELAY: Duration = Duration::from_millis(200);

@@ -1,0 +1,28 @@
+//! Runs the matching core in embedded mode: a command log journaled in the
+//! store, one single-writer actor thread per pair, a dispatcher that fans the
+//! actors' events out to observers and waiters, and a batching persister.
+//!
+//! ```text
+//! submit --> journal writer --(bounded, per pair)--> actor --(bounded)--> dispatcher --(bounded)--> persister
+//!            (group commit)                          (book)               observers, RESULT waiters
+//! ```
+//!
+//! Architecture Invariant: a command is acknowledged only after the
+//! transaction that journals it committed, and it reaches its actor only
+//! after that. Replaying the journal from a snapshot's position rebuilds the
+//! book exactly (the engine is deterministic), so a restart loses nothing
+//! that was acknowledged.
+//!
+//! Architecture Invariant: every queue is bounded. A slow persister stalls
+//! the dispatcher, then the actors, then the journal writer; the gateway sees
+//! the growing lag and sheds new orders before anything grows without bound.
+
+mod actor;
+mod exchange;
+mod metrics;
+mod persister;
+
+pub use exchange::{
+    EventRecord, Exchange, Observer, PairStatus, RuntimeConfig, StartError, SubmitError, Submitted,
+};
+pub use metrics::RuntimeMetrics;

@@ -1,0 +1,79 @@
+//! API keys: a public key naming a user, and a secret that signs requests.
+
+use proto::UserId;
+use sqlx::Row;
+
+use crate::{Store, StoreError, from_db, to_db};
+
+/// A key as created: the secret is shown once, to whoever created it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Sent with every signed request.
+    pub api_key: String,
+    /// Signs requests (HMAC-SHA256); never sent.
+    pub secret: String,
+    /// The account it acts for.
+    pub user: UserId,
+}
+
+fn random_hex(bytes: usize) -> Result<String, StoreError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf)
+        .map_err(|e| StoreError::Corrupt(format!("no randomness available: {e}")))?;
+    Ok(hex::encode(buf))
+}
+
+impl Store {
+    /// Creates a key for the user called `name`, creating the user first if
+    /// there is none by that name.
+    pub async fn create_api_key(&self, name: &str, now_ns: u64) -> Result<ApiKey, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name.to_string())
+        .bind(to_db(now_ns)?)
+        .execute(&mut *tx)
+        .await?;
+        let user: i64 = sqlx::query("SELECT user_id FROM users WHERE name = $1")
+            .bind(name.to_string())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let key = ApiKey {
+            api_key: random_hex(16)?,
+            secret: random_hex(32)?,
+            user: UserId(from_db(user)?),
+        };
+        sqlx::query(
+            "INSERT INTO api_keys (api_key, secret, user_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(key.api_key.clone())
+        .bind(key.secret.clone())
+        .bind(user)
+        .bind(to_db(now_ns)?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    /// The secret and user of `api_key`, if it exists.
+    pub async fn api_key(&self, api_key: &str) -> Result<Option<(String, UserId)>, StoreError> {
+        let row = sqlx::query("SELECT secret, user_id FROM api_keys WHERE api_key = $1")
+            .bind(api_key.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, UserId(from_db(r.try_get(1)?)?))))
+            .transpose()
+    }
+
+    /// Deletes a key; true if it existed.
+    pub async fn revoke_api_key(&self, api_key: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM api_keys WHERE api_key = $1")
+            .bind(api_key.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

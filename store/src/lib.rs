@@ -1,0 +1,415 @@
+//! Persistence through sqlx, in an SQLite file (embedded mode, the default)
+//! or Postgres (a `postgres://` URL). One schema, migrated per backend; the
+//! queries are portable SQL with `$n` placeholders, numbered in the order
+//! they appear (SQLite binds them by first appearance).
+//!
+//! Architecture Invariant: writes are idempotent on `(pair, seq)`. The
+//! persister skips events at or below the pair's recorded `last_seq` and
+//! advances it in the same transaction as the rows those events produce.
+
+mod fold;
+mod keys;
+mod queries;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use proto::{Seq, Symbol};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor, Row};
+
+pub use fold::{Batch, FillRow, OrderRow, OrderStatus, quote_value};
+pub use keys::ApiKey;
+pub use queries::OrderLookup;
+
+/// What went wrong in the store.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The database refused or failed.
+    Db(sqlx::Error),
+    /// A migration failed.
+    Migrate(sqlx::migrate::MigrateError),
+    /// A stored value does not fit its type (a corrupt or foreign row).
+    Corrupt(String),
+    /// The URL names neither SQLite nor Postgres.
+    UnsupportedUrl(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Db(e) => write!(f, "database: {e}"),
+            StoreError::Migrate(e) => write!(f, "migration: {e}"),
+            StoreError::Corrupt(m) => write!(f, "corrupt row: {m}"),
+            StoreError::UnsupportedUrl(u) => write!(
+                f,
+                "unsupported database URL {u:?}: expected sqlite://PATH or postgres://..."
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Db(e)
+    }
+}
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A file, embedded in the process.
+    Sqlite,
+    /// A server (Aurora-compatible).
+    Postgres,
+}
+
+/// A pair's latest snapshot and the command-log position it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRow {
+    /// The pair.
+    pub pair: Symbol,
+    /// The last command-log position applied to the book.
+    pub position: u64,
+    /// The book's last event seq.
+    pub seq: Seq,
+    /// The book's state hash, checked on restore.
+    pub state_hash: u64,
+    /// The serialized book.
+    pub data: Vec<u8>,
+    /// When it was taken, nanoseconds since the epoch.
+    pub taken_at: u64,
+}
+
+/// A pool on one database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Most rows in one multi-row statement: keeps the bind count under every
+/// backend's limit.
+const ROWS_PER_STATEMENT: usize = 200;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// `u64` domain value to a database integer.
+pub(crate) fn to_db(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} does not fit a BIGINT")))
+}
+
+/// Database integer back to a `u64` domain value.
+pub(crate) fn from_db(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
+}
+
+pub(crate) fn symbol(s: &str) -> Result<Symbol, StoreError> {
+    Symbol::new(s).map_err(|_| StoreError::Corrupt(format!("bad symbol {s:?}")))
+}
+
+/// `($1, $2, $3), ($4, $5, $6), ...` for `rows` rows of `cols` columns.
+pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` creates the file; `postgres://...`)
+    /// and brings the schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; NORMAL
+                        // syncs at checkpoints, enough for a WAL database to
+                        // survive a process crash.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            conn.execute(pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(StoreError::Migrate)?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Appends commands to the journal in one transaction: `(pair, position,
+    /// encoded command)`. Positions are per pair, contiguous from 1.
+    pub async fn append_commands(&self, rows: &[(Symbol, u64, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO commands (pair, position, body) VALUES {}",
+                placeholders(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(&sql);
+            for (pair, position, body) in chunk {
+                q = q
+                    .bind(pair.as_str().to_string())
+                    .bind(to_db(*position)?)
+                    .bind(body.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The journal's commands for `pair` after `position`, oldest first, at
+    /// most `limit`.
+    pub async fn commands_after(
+        &self,
+        pair: Symbol,
+        position: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT position, body FROM commands WHERE pair = $1 AND position > $2 \
+             ORDER BY position LIMIT $3",
+        )
+        .bind(pair.as_str().to_string())
+        .bind(to_db(position)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((from_db(r.try_get(0)?)?, r.try_get::<Vec<u8>, _>(1)?)))
+            .collect()
+    }
+
+    /// The last journal position per pair (or the snapshot's, when the journal
+    /// was trimmed up to it).
+    pub async fn last_positions(&self) -> Result<HashMap<Symbol, u64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT pair, MAX(position) FROM commands GROUP BY pair \
+             UNION ALL SELECT pair, position FROM snapshots",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let pair = symbol(&r.try_get::<String, _>(0)?)?;
+            let pos = from_db(r.try_get(1)?)?;
+            let e = out.entry(pair).or_insert(0);
+            *e = pos.max(*e);
+        }
+        Ok(out)
+    }
+
+    /// The latest snapshot of `pair`, if one was taken.
+    pub async fn latest_snapshot(&self, pair: Symbol) -> Result<Option<SnapshotRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT position, seq, state_hash, data, taken_at FROM snapshots WHERE pair = $1",
+        )
+        .bind(pair.as_str().to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(SnapshotRow {
+                pair,
+                position: from_db(r.try_get(0)?)?,
+                seq: Seq(from_db(r.try_get(1)?)?),
+                // The hash is stored bit for bit in a signed column.
+                state_hash: r.try_get::<i64, _>(2)? as u64,
+                data: r.try_get(3)?,
+                taken_at: from_db(r.try_get(4)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The last persisted event seq per pair.
+    pub async fn last_seqs(&self) -> Result<HashMap<Symbol, Seq>, StoreError> {
+        let rows = sqlx::query("SELECT pair, last_seq FROM progress")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    symbol(&r.try_get::<String, _>(0)?)?,
+                    Seq(from_db(r.try_get(1)?)?),
+                ))
+            })
+            .collect()
+    }
+
+    /// Writes a batch in one transaction: fills, order states, snapshots (and
+    /// the journal trimmed up to them) and the new `last_seq` of each pair.
+    pub async fn write_batch(&self, batch: &Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in batch.fills.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO fills (pair, seq, price, qty, quote_qty, taker_side, maker_order_id, \
+                 maker_user, taker_order_id, taker_user, ts) VALUES {} \
+                 ON CONFLICT (pair, seq) DO NOTHING",
+                placeholders(chunk.len(), 11)
+            );
+            let mut q = sqlx::query(&sql);
+            for f in chunk {
+                q = q
+                    .bind(f.pair.as_str().to_string())
+                    .bind(to_db(f.seq.0)?)
+                    .bind(to_db(f.price.0)?)
+                    .bind(to_db(f.qty.0)?)
+                    .bind(to_db(f.quote_qty)?)
+                    .bind(f.taker_side.as_str())
+                    .bind(to_db(f.maker_order_id.0)?)
+                    .bind(to_db(f.maker_user.0)?)
+                    .bind(to_db(f.taker_order_id.0)?)
+                    .bind(to_db(f.taker_user.0)?)
+                    .bind(to_db(f.timestamp.0)?);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let new_orders: Vec<&OrderRow> = batch.new_orders.values().collect();
+        for chunk in new_orders.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO orders (pair, order_id, client_order_id, user_id, side, order_type, \
+                 time_in_force, post_only, price, orig_qty, orig_quote_qty, executed_qty, \
+                 cum_quote_qty, status, created_at, updated_at) VALUES {} \
+                 ON CONFLICT (pair, order_id) DO NOTHING",
+                placeholders(chunk.len(), 16)
+            );
+            let mut q = sqlx::query(&sql);
+            for o in chunk {
+                q = q
+                    .bind(o.pair.as_str().to_string())
+                    .bind(to_db(o.order_id.0)?)
+                    .bind(o.client_order_id.map(|c| c.as_str().to_string()))
+                    .bind(to_db(o.user.0)?)
+                    .bind(o.side.as_str())
+                    .bind(o.order_type.as_str())
+                    .bind(o.time_in_force.as_str())
+                    .bind(i64::from(o.post_only))
+                    .bind(o.price.map(|p| to_db(p.0)).transpose()?)
+                    .bind(o.orig_qty.map(|q| to_db(q.0)).transpose()?)
+                    .bind(o.orig_quote_qty.map(to_db).transpose()?)
+                    .bind(to_db(o.executed_qty.0)?)
+                    .bind(to_db(o.cum_quote_qty)?)
+                    .bind(o.status.as_str())
+                    .bind(to_db(o.created_at.0)?)
+                    .bind(to_db(o.updated_at.0)?);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for ((pair, order_id), u) in &batch.updates {
+            sqlx::query(
+                "UPDATE orders SET executed_qty = executed_qty + $1, \
+                 cum_quote_qty = cum_quote_qty + $2, status = COALESCE($3, status), \
+                 price = COALESCE($4, price), orig_qty = COALESCE($5, orig_qty), updated_at = $6 \
+                 WHERE pair = $7 AND order_id = $8",
+            )
+            .bind(to_db(u.executed_delta)?)
+            .bind(to_db(u.quote_delta)?)
+            .bind(u.status.map(OrderStatus::as_str))
+            .bind(u.price.map(|p| to_db(p.0)).transpose()?)
+            .bind(u.orig_qty.map(|q| to_db(q.0)).transpose()?)
+            .bind(to_db(u.updated_at.0)?)
+            .bind(pair.as_str().to_string())
+            .bind(to_db(order_id.0)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for s in batch.snapshots.values() {
+            sqlx::query(
+                "INSERT INTO snapshots (pair, position, seq, state_hash, data, taken_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (pair) DO UPDATE SET \
+                 position = excluded.position, seq = excluded.seq, \
+                 state_hash = excluded.state_hash, data = excluded.data, \
+                 taken_at = excluded.taken_at",
+            )
+            .bind(s.pair.as_str().to_string())
+            .bind(to_db(s.position)?)
+            .bind(to_db(s.seq.0)?)
+            .bind(s.state_hash as i64)
+            .bind(s.data.clone())
+            .bind(to_db(s.taken_at)?)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM commands WHERE pair = $1 AND position <= $2")
+                .bind(s.pair.as_str().to_string())
+                .bind(to_db(s.position)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (pair, seq) in &batch.progress {
+            sqlx::query(
+                "INSERT INTO progress (pair, last_seq) VALUES ($1, $2) \
+                 ON CONFLICT (pair) DO UPDATE SET last_seq = excluded.last_seq",
+            )
+            .bind(pair.as_str().to_string())
+            .bind(to_db(seq.0)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_in_order() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}

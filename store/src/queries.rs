@@ -1,0 +1,198 @@
+//! The read paths: order status and trade history come from the store, not
+//! from the engine, and trail it by the persister's lag.
+
+use proto::{ClientOrderId, OrderId, Price, Qty, Seq, Side, Symbol, Timestamp, UserId};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{FillRow, OrderRow, OrderStatus, Store, StoreError, from_db, symbol, to_db};
+
+/// How a query names an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderLookup {
+    /// By order id.
+    Id(OrderId),
+    /// By the owner's client order id (the most recent order with it).
+    Client(ClientOrderId),
+}
+
+const ORDER_COLUMNS: &str = "pair, order_id, client_order_id, user_id, side, order_type, \
+    time_in_force, post_only, price, orig_qty, orig_quote_qty, executed_qty, cum_quote_qty, \
+    status, created_at, updated_at";
+
+const FILL_COLUMNS: &str = "pair, seq, price, qty, quote_qty, taker_side, maker_order_id, \
+    maker_user, taker_order_id, taker_user, ts";
+
+fn status(s: &str) -> Result<OrderStatus, StoreError> {
+    [
+        OrderStatus::New,
+        OrderStatus::PartiallyFilled,
+        OrderStatus::Filled,
+        OrderStatus::Canceled,
+        OrderStatus::Expired,
+        OrderStatus::ExpiredInMatch,
+    ]
+    .into_iter()
+    .find(|st| st.as_str() == s)
+    .ok_or_else(|| StoreError::Corrupt(format!("unknown order status {s:?}")))
+}
+
+fn side(s: &str) -> Result<Side, StoreError> {
+    Side::from_name(s).ok_or_else(|| StoreError::Corrupt(format!("unknown side {s:?}")))
+}
+
+fn opt_u64(r: &AnyRow, i: usize) -> Result<Option<u64>, StoreError> {
+    r.try_get::<Option<i64>, _>(i)?.map(from_db).transpose()
+}
+
+fn u64_at(r: &AnyRow, i: usize) -> Result<u64, StoreError> {
+    from_db(r.try_get(i)?)
+}
+
+fn order_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
+    let client_order_id = r
+        .try_get::<Option<String>, _>(2)?
+        .map(|c| {
+            ClientOrderId::new(&c)
+                .map_err(|_| StoreError::Corrupt(format!("bad client order id {c:?}")))
+        })
+        .transpose()?;
+    Ok(OrderRow {
+        pair: symbol(&r.try_get::<String, _>(0)?)?,
+        order_id: OrderId(u64_at(r, 1)?),
+        client_order_id,
+        user: UserId(u64_at(r, 3)?),
+        side: side(&r.try_get::<String, _>(4)?)?,
+        order_type: r.try_get(5)?,
+        time_in_force: r.try_get(6)?,
+        post_only: r.try_get::<i64, _>(7)? != 0,
+        price: opt_u64(r, 8)?.map(Price),
+        orig_qty: opt_u64(r, 9)?.map(Qty),
+        orig_quote_qty: opt_u64(r, 10)?,
+        executed_qty: Qty(u64_at(r, 11)?),
+        cum_quote_qty: u64_at(r, 12)?,
+        status: status(&r.try_get::<String, _>(13)?)?,
+        created_at: Timestamp(u64_at(r, 14)?),
+        updated_at: Timestamp(u64_at(r, 15)?),
+    })
+}
+
+fn fill_row(r: &AnyRow) -> Result<FillRow, StoreError> {
+    Ok(FillRow {
+        pair: symbol(&r.try_get::<String, _>(0)?)?,
+        seq: Seq(u64_at(r, 1)?),
+        price: Price(u64_at(r, 2)?),
+        qty: Qty(u64_at(r, 3)?),
+        quote_qty: u64_at(r, 4)?,
+        taker_side: side(&r.try_get::<String, _>(5)?)?,
+        maker_order_id: OrderId(u64_at(r, 6)?),
+        maker_user: UserId(u64_at(r, 7)?),
+        taker_order_id: OrderId(u64_at(r, 8)?),
+        taker_user: UserId(u64_at(r, 9)?),
+        timestamp: Timestamp(u64_at(r, 10)?),
+    })
+}
+
+impl Store {
+    /// One of `user`'s orders on `pair`.
+    pub async fn order(
+        &self,
+        pair: Symbol,
+        user: UserId,
+        lookup: OrderLookup,
+    ) -> Result<Option<OrderRow>, StoreError> {
+        let (filter, order) = match lookup {
+            OrderLookup::Id(_) => ("order_id = $3", ""),
+            OrderLookup::Client(_) => (
+                "client_order_id = $3",
+                " ORDER BY created_at DESC, order_id DESC LIMIT 1",
+            ),
+        };
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE pair = $1 AND user_id = $2 AND {filter}{order}"
+        );
+        let q = sqlx::query(&sql)
+            .bind(pair.as_str().to_string())
+            .bind(to_db(user.0)?);
+        let q = match lookup {
+            OrderLookup::Id(id) => q.bind(to_db(id.0)?),
+            OrderLookup::Client(cid) => q.bind(cid.as_str().to_string()),
+        };
+        q.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(order_row)
+            .transpose()
+    }
+
+    /// `user`'s open orders, on one pair or all, oldest first.
+    pub async fn open_orders(
+        &self,
+        user: UserId,
+        pair: Option<Symbol>,
+    ) -> Result<Vec<OrderRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 \
+             AND status IN ('NEW', 'PARTIALLY_FILLED') AND ($2 = '' OR pair = $2) \
+             ORDER BY created_at, order_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(to_db(user.0)?)
+            .bind(pair.map(|p| p.as_str().to_string()).unwrap_or_default())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(order_row).collect()
+    }
+
+    /// The most recent trades of `pair`, newest first.
+    pub async fn trades(&self, pair: Symbol, limit: u32) -> Result<Vec<FillRow>, StoreError> {
+        let sql =
+            format!("SELECT {FILL_COLUMNS} FROM fills WHERE pair = $1 ORDER BY seq DESC LIMIT $2");
+        let rows = sqlx::query(&sql)
+            .bind(pair.as_str().to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(fill_row).collect()
+    }
+
+    /// `user`'s most recent trades on `pair`, as maker or taker, newest first.
+    pub async fn user_trades(
+        &self,
+        user: UserId,
+        pair: Symbol,
+        limit: u32,
+    ) -> Result<Vec<FillRow>, StoreError> {
+        let sql = format!(
+            "SELECT {FILL_COLUMNS} FROM fills WHERE pair = $1 \
+             AND (maker_user = $2 OR taker_user = $2) ORDER BY seq DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(pair.as_str().to_string())
+            .bind(to_db(user.0)?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(fill_row).collect()
+    }
+
+    /// All fills of `pair` in seq order: for checks and audits.
+    pub async fn all_fills(&self, pair: Symbol) -> Result<Vec<FillRow>, StoreError> {
+        let sql = format!("SELECT {FILL_COLUMNS} FROM fills WHERE pair = $1 ORDER BY seq");
+        let rows = sqlx::query(&sql)
+            .bind(pair.as_str().to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(fill_row).collect()
+    }
+}
+
+impl Store {
+    /// The largest order id ever stored, or 0.
+    pub async fn max_order_id(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT MAX(order_id) FROM orders")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(opt_u64(&row, 0)?.unwrap_or(0))
+    }
+}
