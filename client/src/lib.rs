@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use reqwest::{Method, StatusCode};
+pub use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 /// Credentials: an API key and its secret.
@@ -64,6 +64,11 @@ impl Client {
             credentials: Some(credentials),
             ..self.clone()
         }
+    }
+
+    /// The API key in use, if any.
+    pub fn api_key(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|c| c.api_key.as_str())
     }
 
     /// An unsigned `GET` of `path?query`.
