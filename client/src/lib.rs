@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use reqwest::{Method, StatusCode};
+pub use reqwest::{Client as HttpClient, Method, StatusCode};
 use serde_json::Value;
 
 /// Credentials: an API key and its secret.
