@@ -404,16 +404,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_number_in_order() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-    }
-}
-
 /// Creates the Postgres database `name` through `admin_url` (a connection to
 /// any existing database) and returns the URL of the new one: for a fresh,
 /// isolated database per test run or first-time setup.
@@ -433,4 +423,14 @@ pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<Str
         .rsplit_once('/')
         .map_or(admin_url, |(base, _)| base);
     Ok(format!("{base}/{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_in_order() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
 }
