@@ -102,6 +102,21 @@ enum Cmd {
     },
     /// Shows your trades.
     MyTrades { symbol: String },
+    /// Measures: sends `orders` limit orders around a mid price from
+    /// `connections` concurrent workers (closed loop: each waits for its
+    /// answer), alternating buys and sells so that about half trade, and
+    /// prints the rate and the answer latency. Needs credentials.
+    Bench {
+        #[arg(long, default_value = "BTC-EUR")]
+        symbol: String,
+        #[arg(long, default_value_t = 100_000)]
+        orders: u64,
+        #[arg(long, default_value_t = 64)]
+        connections: u64,
+        /// ACK or RESULT.
+        #[arg(long, default_value = "ACK")]
+        resp: String,
+    },
     /// Prints stream messages: `trade watch BTC-EUR@depth BTC-EUR@trade`;
     /// with credentials, your execution reports too.
     Watch {
@@ -220,6 +235,14 @@ async fn main() -> ExitCode {
             .await
         }
         Cmd::Watch { streams, count } => return watch(&c, streams, count).await,
+        Cmd::Bench {
+            symbol,
+            orders,
+            connections,
+            resp,
+        } => {
+            return bench(&c, symbol, orders, connections, resp).await;
+        }
     };
     match result {
         Ok(a) => print_answer(&a),
@@ -276,5 +299,61 @@ async fn watch(c: &Client, streams: Vec<String>, count: Option<usize>) -> ExitCo
             _ => {}
         }
     }
+    ExitCode::SUCCESS
+}
+
+async fn bench(
+    c: &Client,
+    symbol: String,
+    orders: u64,
+    connections: u64,
+    resp: String,
+) -> ExitCode {
+    let started = std::time::Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..connections.max(1) {
+        let (c, symbol, resp) = (c.clone(), symbol.clone(), resp.clone());
+        let n = orders / connections.max(1);
+        workers.push(tokio::spawn(async move {
+            let mut hist =
+                hdrhistogram::Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!());
+            let mut failed = 0u64;
+            for i in 0..n {
+                let k = w * 7919 + i;
+                let side = if k % 2 == 0 { "BUY" } else { "SELL" };
+                // Prices straddle the mid so that about half the orders cross.
+                let price = 30_000 + (k * 31) % 20;
+                let price = if side == "BUY" { price } else { price + 5 };
+                let order = json!({"symbol": symbol, "side": side, "type": "LIMIT",
+                    "quantity": "0.001", "price": price.to_string(), "newOrderRespType": resp});
+                let t = std::time::Instant::now();
+                match c.place(&order).await {
+                    Ok(a) if a.status.is_success() => {
+                        let _ = hist.record(t.elapsed().as_micros() as u64);
+                    }
+                    _ => failed += 1,
+                }
+            }
+            (hist, failed)
+        }));
+    }
+    let mut all = hdrhistogram::Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!());
+    let mut failed = 0;
+    for w in workers {
+        if let Ok((h, f)) = w.await {
+            let _ = all.add(&h);
+            failed += f;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} orders ok, {failed} failed, in {secs:.2} s: {:.0} orders/s; latency p50 {} us, p99 {} us, p99.9 {} us, max {} us",
+        all.len(),
+        all.len() as f64 / secs,
+        all.value_at_quantile(0.5),
+        all.value_at_quantile(0.99),
+        all.value_at_quantile(0.999),
+        all.max()
+    );
     ExitCode::SUCCESS
 }
