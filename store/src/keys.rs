@@ -27,7 +27,7 @@ impl Store {
     /// Creates a key for the user called `name`, creating the user first if
     /// there is none by that name.
     pub async fn create_api_key(&self, name: &str, now_ns: u64) -> Result<ApiKey, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO users (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
@@ -72,7 +72,7 @@ impl Store {
     pub async fn revoke_api_key(&self, api_key: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM api_keys WHERE api_key = $1")
             .bind(api_key.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }

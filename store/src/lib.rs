@@ -86,7 +86,13 @@ pub struct SnapshotRow {
 /// A pool on one database.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads, and on Postgres also writes.
     pool: AnyPool,
+    /// Writes. On SQLite a single connection: SQLite has one write lock, and
+    /// writers that contend for it sleep in its busy handler for
+    /// milliseconds, while waiting for this pool's one connection is a
+    /// fair async queue.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -147,34 +153,43 @@ impl Store {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_string(),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; NORMAL
-                        // syncs at checkpoints, enough for a WAL database to
-                        // survive a process crash.
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA busy_timeout = 10000",
-                            "PRAGMA foreign_keys = ON",
-                        ] {
-                            conn.execute(pragma).await?;
-                        }
+        let options = AnyPoolOptions::new().after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers run beside the one writer; NORMAL
+                    // syncs at checkpoints, enough for a WAL database to
+                    // survive a process crash.
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = NORMAL",
+                        "PRAGMA busy_timeout = 10000",
+                        "PRAGMA foreign_keys = ON",
+                    ] {
+                        conn.execute(pragma).await?;
                     }
-                    Ok(())
-                })
+                }
+                Ok(())
             })
+        });
+        let pool = options
+            .clone()
+            .max_connections(max_connections)
             .connect(&url)
             .await?;
+        let writer = match backend {
+            Backend::Sqlite => options.max_connections(1).connect(&url).await?,
+            Backend::Postgres => pool.clone(),
+        };
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&pool).await.map_err(StoreError::Migrate)?;
-        Ok(Store { pool, backend })
+        migrator.run(&writer).await.map_err(StoreError::Migrate)?;
+        Ok(Store {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// Which database this is.
@@ -184,13 +199,14 @@ impl Store {
 
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
     /// Appends commands to the journal in one transaction: `(pair, position,
     /// encoded command)`. Positions are per pair, contiguous from 1.
     pub async fn append_commands(&self, rows: &[(Symbol, u64, Vec<u8>)]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO commands (pair, position, body) VALUES {}",
@@ -293,7 +309,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for chunk in batch.fills.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO fills (pair, seq, price, qty, quote_qty, taker_side, maker_order_id, \
