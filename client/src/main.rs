@@ -302,6 +302,11 @@ async fn watch(c: &Client, streams: Vec<String>, count: Option<usize>) -> ExitCo
     ExitCode::SUCCESS
 }
 
+/// Microseconds, three significant figures.
+fn latency_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new(3).expect("3 significant figures is a valid precision")
+}
+
 async fn bench(
     c: &Client,
     symbol: String,
@@ -315,8 +320,7 @@ async fn bench(
         let (c, symbol, resp) = (c.clone(), symbol.clone(), resp.clone());
         let n = orders / connections.max(1);
         workers.push(tokio::spawn(async move {
-            let mut hist =
-                hdrhistogram::Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!());
+            let mut hist = latency_histogram();
             let mut failed = 0u64;
             for i in 0..n {
                 let k = w * 7919 + i;
@@ -337,7 +341,7 @@ async fn bench(
             (hist, failed)
         }));
     }
-    let mut all = hdrhistogram::Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!());
+    let mut all = latency_histogram();
     let mut failed = 0;
     for w in workers {
         if let Ok((h, f)) = w.await {

@@ -22,11 +22,14 @@ pub(crate) const MAX_RECV_WINDOW_MS: u64 = 60_000;
 /// Receive window when the request names none, in milliseconds.
 pub(crate) const DEFAULT_RECV_WINDOW_MS: u64 = 5_000;
 
+/// An HMAC-SHA256 keyed by `secret`.
+fn keyed(secret: &str) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length")
+}
+
 /// The hex HMAC-SHA256 of `payload` under `secret`.
 pub fn sign(secret: &str, payload: &[u8]) -> String {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    let mut mac = keyed(secret);
     mac.update(payload);
     hex::encode(mac.finalize().into_bytes())
 }
@@ -138,8 +141,7 @@ impl KeyCache {
                 "Signature for this request is not valid.",
             )
         })?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        let mut mac = keyed(&secret);
         mac.update(signed.as_bytes());
         mac.update(body);
         // Constant-time comparison.
