@@ -25,45 +25,11 @@ pub struct Config {
     /// Log filter, in `tracing` syntax (`RUST_LOG` overrides).
     pub log: String,
     /// Queue bounds and cadences of the engine side.
-    pub runtime: RuntimeSection,
+    pub runtime: RuntimeConfig,
     /// Bounds and timeouts of the gateway.
     pub gateway: GatewayConfig,
     /// The traded pairs.
     pub pairs: Vec<PairSection>,
-}
-
-/// The engine side's bounds; see [`RuntimeConfig`].
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RuntimeSection {
-    /// Submissions waiting for the journal writer.
-    pub journal_queue: usize,
-    /// Commands journaled per transaction, at most.
-    pub journal_batch: usize,
-    /// Commands waiting for a pair's actor.
-    pub actor_queue: usize,
-    /// Event records waiting for the dispatcher and for the persister.
-    pub output_queue: usize,
-    /// Event records stored per transaction, at most.
-    pub persister_batch: usize,
-    /// Commands between two snapshots of a book.
-    pub snapshot_every: u64,
-    /// Orders each book preallocates.
-    pub book_capacity: usize,
-}
-
-impl Default for RuntimeSection {
-    fn default() -> Self {
-        RuntimeSection {
-            journal_queue: 16_384,
-            journal_batch: 2_048,
-            actor_queue: 16_384,
-            output_queue: 16_384,
-            persister_batch: 4_096,
-            snapshot_every: 10_000,
-            book_capacity: 65_536,
-        }
-    }
 }
 
 /// One pair, with decimals as strings at the pair's scales.
@@ -132,7 +98,7 @@ impl Default for Config {
             database_url: None,
             db_connections: 8,
             log: "info".into(),
-            runtime: RuntimeSection::default(),
+            runtime: RuntimeConfig::default(),
             gateway: GatewayConfig::default(),
             pairs: vec![
                 demo_pair("BTC-EUR", 2, "0.01", "0.00001", "1000", "1"),
@@ -215,21 +181,6 @@ impl Config {
         Ok(out)
     }
 
-    /// The runtime's config for `pairs`.
-    pub fn runtime_config(&self, pairs: Vec<PairConfig>) -> RuntimeConfig {
-        let r = &self.runtime;
-        RuntimeConfig {
-            pairs,
-            journal_queue: r.journal_queue,
-            journal_batch: r.journal_batch,
-            actor_queue: r.actor_queue,
-            output_queue: r.output_queue,
-            persister_batch: r.persister_batch,
-            snapshot_every: r.snapshot_every,
-            book_capacity: r.book_capacity,
-        }
-    }
-
     /// Checks every value; the message names the first bad one.
     pub fn validate(&self) -> Result<Vec<PairConfig>, String> {
         self.listen
@@ -238,19 +189,7 @@ impl Config {
         if self.db_connections == 0 {
             return Err("db_connections must be greater than zero".into());
         }
-        let r = &self.runtime;
-        for (name, v) in [
-            ("journal_queue", r.journal_queue as u64),
-            ("journal_batch", r.journal_batch as u64),
-            ("actor_queue", r.actor_queue as u64),
-            ("output_queue", r.output_queue as u64),
-            ("persister_batch", r.persister_batch as u64),
-            ("snapshot_every", r.snapshot_every),
-        ] {
-            if v == 0 {
-                return Err(format!("runtime.{name} must be greater than zero"));
-            }
-        }
+        self.runtime.validate()?;
         self.gateway.validate()?;
         self.pair_configs()
     }

@@ -45,7 +45,8 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let market = Arc::new(MarketData::new(&pairs, config.gateway.ws_buffer));
     let exchange = Exchange::start(
         store.clone(),
-        config.runtime_config(pairs.clone()),
+        &pairs,
+        config.runtime.clone(),
         market.clone(),
         rm,
     )

@@ -420,7 +420,8 @@ fn new_order_command(
     Ok((p, order))
 }
 
-/// Admission for one command, then the log; returns the outcome when asked.
+/// Admission for one command, then the log; returns the outcome when asked,
+/// or the engine's rejection as the error.
 async fn submit(
     gw: &Gateway,
     cmd: Command,
@@ -478,7 +479,10 @@ async fn submit(
         let outcome = match submitted.outcome {
             None => None,
             Some(rx) => match tokio::time::timeout(gw.result_timeout(), rx).await {
-                Ok(Ok(record)) => Some(record),
+                Ok(Ok(record)) => match rejection(&record) {
+                    Some(e) => return Err(e),
+                    None => Some(record),
+                },
                 _ => {
                     return Err(ApiError::new(
                         code::RESULT_TIMEOUT,
@@ -588,9 +592,6 @@ async fn new_order(
     let Some(record) = outcome else {
         return Ok(Json(ack).into_response());
     };
-    if let Some(e) = rejection(&record) {
-        return Err(e);
-    }
     let batch = fold(&record, &p);
     let mut out = batch
         .new_order(p.symbol, order.order_id)
@@ -645,9 +646,6 @@ async fn cancel_order(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) 
             Json(json!({"symbol": p.symbol.as_str(), "logPosition": position})).into_response(),
         );
     };
-    if let Some(e) = rejection(&record) {
-        return Err(e);
-    }
     let canceled = record.events.iter().find_map(|e| match e.body {
         EventBody::Canceled(c) => Some(c),
         _ => None,
@@ -731,9 +729,6 @@ async fn amend_order(
             Json(json!({"symbol": p.symbol.as_str(), "logPosition": position})).into_response(),
         );
     };
-    if let Some(e) = rejection(&record) {
-        return Err(e);
-    }
     let Some(a) = record.events.iter().find_map(|e| match e.body {
         EventBody::Amended(a) => Some(a),
         _ => None,

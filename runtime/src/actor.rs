@@ -33,15 +33,26 @@ pub(crate) fn snapshot_row(book: &OrderBook, position: u64, taken_at: u64) -> Sn
     }
 }
 
-fn event_kind(body: &EventBody) -> &'static str {
+/// The `kind` label of each event, indexed by [`event_kind`].
+const EVENT_KINDS: [&str; 7] = [
+    "accepted",
+    "rejected",
+    "trade",
+    "canceled",
+    "amended",
+    "book_delta",
+    "canceled_all",
+];
+
+fn event_kind(body: &EventBody) -> usize {
     match body {
-        EventBody::Accepted(_) => "accepted",
-        EventBody::Rejected(_) => "rejected",
-        EventBody::Trade(_) => "trade",
-        EventBody::Canceled(_) => "canceled",
-        EventBody::Amended(_) => "amended",
-        EventBody::BookDelta(_) => "book_delta",
-        EventBody::CanceledAll(_) => "canceled_all",
+        EventBody::Accepted(_) => 0,
+        EventBody::Rejected(_) => 1,
+        EventBody::Trade(_) => 2,
+        EventBody::Canceled(_) => 3,
+        EventBody::Amended(_) => 4,
+        EventBody::BookDelta(_) => 5,
+        EventBody::CanceledAll(_) => 6,
     }
 }
 
@@ -62,16 +73,7 @@ pub(crate) fn spawn(
         let label = pair.as_str();
         let accepted = metrics.commands.with_label_values(&[label, "accepted"]);
         let rejected = metrics.commands.with_label_values(&[label, "rejected"]);
-        let kinds = [
-            "accepted",
-            "rejected",
-            "trade",
-            "canceled",
-            "amended",
-            "book_delta",
-            "canceled_all",
-        ]
-        .map(|k| (k, metrics.events.with_label_values(&[label, k])));
+        let kinds = EVENT_KINDS.map(|k| metrics.events.with_label_values(&[label, k]));
         let mut since_snapshot = 0u64;
         let mut last_ts = 0u64;
         while let Some((pos, cmd)) = input.blocking_recv() {
@@ -97,10 +99,7 @@ pub(crate) fn spawn(
                 accepted.inc();
             }
             for e in &events {
-                let kind = event_kind(&e.body);
-                if let Some((_, c)) = kinds.iter().find(|(k, _)| *k == kind) {
-                    c.inc();
-                }
+                kinds[event_kind(&e.body)].inc();
             }
             let record = Arc::new(EventRecord {
                 pair,

@@ -8,20 +8,22 @@ use std::time::Duration;
 
 use engine::{Depth, OrderBook};
 use proto::{Command, Event, PairConfig, Seq, Symbol};
+use serde::Deserialize;
 use store::{Batch, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
+
+use prometheus::IntGauge;
 
 use crate::RuntimeMetrics;
 use crate::actor::{self, Output};
 use crate::persister;
 
 /// The bounds and cadences of the embedded runtime.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
-    /// The pairs to trade.
-    pub pairs: Vec<PairConfig>,
     /// Most submissions waiting for the journal writer.
     pub journal_queue: usize,
     /// Most commands journaled in one transaction.
@@ -36,6 +38,39 @@ pub struct RuntimeConfig {
     pub snapshot_every: u64,
     /// Orders each book preallocates room for.
     pub book_capacity: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            journal_queue: 16_384,
+            journal_batch: 2_048,
+            actor_queue: 16_384,
+            output_queue: 16_384,
+            persister_batch: 4_096,
+            snapshot_every: 10_000,
+            book_capacity: 65_536,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Checks that every bound is usable, naming the bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("journal_queue", self.journal_queue as u64),
+            ("journal_batch", self.journal_batch as u64),
+            ("actor_queue", self.actor_queue as u64),
+            ("output_queue", self.output_queue as u64),
+            ("persister_batch", self.persister_batch as u64),
+            ("snapshot_every", self.snapshot_every),
+        ] {
+            if v == 0 {
+                return Err(format!("runtime.{name} must be greater than zero"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What one command caused: all its events, in seq order.
@@ -68,18 +103,32 @@ pub struct PairStatus {
     pub(crate) engine_seq: AtomicU64,
     pub(crate) persisted_seq: AtomicU64,
     pub(crate) halted: AtomicBool,
+    /// This pair's series, resolved once: no label lookup per command.
+    queue_depth: IntGauge,
+    persister_lag: IntGauge,
 }
 
 impl PairStatus {
-    fn new(config: PairConfig, position: u64, seq: Seq) -> Self {
-        PairStatus {
-            config,
+    fn new(config: PairConfig, position: u64, seq: Seq, metrics: &RuntimeMetrics) -> Self {
+        let label = [config.symbol.as_str()];
+        let status = PairStatus {
             appended: AtomicU64::new(position),
             applied: AtomicU64::new(position),
             engine_seq: AtomicU64::new(seq.0),
             persisted_seq: AtomicU64::new(seq.0),
             halted: AtomicBool::new(false),
-        }
+            queue_depth: metrics.queue_depth.with_label_values(&label),
+            persister_lag: metrics.persister_lag.with_label_values(&label),
+            config,
+        };
+        status.update_gauges();
+        status
+    }
+
+    /// Sets the pair's lag gauges from its counters.
+    pub(crate) fn update_gauges(&self) {
+        self.queue_depth.set(self.lag() as i64);
+        self.persister_lag.set(self.persister_lag() as i64);
     }
 
     /// Commands journaled and not yet applied.
@@ -272,6 +321,7 @@ impl Exchange {
     /// actors, the dispatcher and the persister.
     pub async fn start(
         store: Store,
+        pairs: &[PairConfig],
         config: RuntimeConfig,
         observer: Arc<dyn Observer>,
         metrics: RuntimeMetrics,
@@ -279,29 +329,32 @@ impl Exchange {
         let mut persisted = store.last_seqs().await?;
         let journal_positions = store.last_positions().await?;
         for pair in journal_positions.keys() {
-            if !config.pairs.iter().any(|p| p.symbol == *pair) {
+            if !pairs.iter().any(|p| p.symbol == *pair) {
                 warn!(%pair, "the journal holds commands for a pair that is not configured");
             }
         }
         let (out_tx, out_rx) = mpsc::channel::<Output>(config.output_queue);
-        let mut pairs = HashMap::new();
+        let mut statuses = HashMap::new();
         let mut actor_inputs = HashMap::new();
         let mut actors = Vec::new();
-        for pc in &config.pairs {
+        for pc in pairs {
             let sym = pc.symbol;
             let mut last_seq = persisted.get(&sym).copied().unwrap_or_default();
             let (book, position) = recover(&store, pc, config.book_capacity, &mut last_seq).await?;
             persisted.insert(sym, last_seq);
             observer.on_start(pc, book.depth(usize::MAX));
-            let status = Arc::new(PairStatus::new(pc.clone(), position, book.last_seq()));
+            let status = Arc::new(PairStatus::new(
+                pc.clone(),
+                position,
+                book.last_seq(),
+                &metrics,
+            ));
             let label = [sym.as_str()];
             metrics
                 .queue_capacity
                 .with_label_values(&label)
                 .set(config.actor_queue as i64);
-            metrics.queue_depth.with_label_values(&label).set(0);
             metrics.halted.with_label_values(&label).set(0);
-            metrics.persister_lag.with_label_values(&label).set(0);
             let (tx, rx) = mpsc::channel(config.actor_queue);
             actor_inputs.insert(sym, tx);
             actors.push(actor::spawn(
@@ -313,9 +366,10 @@ impl Exchange {
                 config.snapshot_every,
                 metrics.clone(),
             ));
-            pairs.insert(sym, status);
+            statuses.insert(sym, status);
         }
         drop(out_tx);
+        let pairs = statuses;
 
         let waiters: Waiters = Arc::default();
         let (persist_tx, persist_rx) = mpsc::channel(config.output_queue);
@@ -333,7 +387,6 @@ impl Exchange {
             observer,
             waiters.clone(),
             pairs.clone(),
-            metrics.clone(),
         ));
         let (journal_tx, journal_rx) = mpsc::channel(config.journal_queue);
         let (stop, stop_rx) = watch::channel(false);
@@ -497,10 +550,7 @@ async fn journal_writer(
             });
             if let Some(status) = pairs.get(&pair) {
                 status.appended.store(position, Ordering::Release);
-                metrics
-                    .queue_depth
-                    .with_label_values(&[pair.as_str()])
-                    .set(status.lag() as i64);
+                status.update_gauges();
             }
             if let Some(actor) = actors.get(&pair)
                 && actor.send((position, r.cmd)).await.is_err()
@@ -522,7 +572,6 @@ async fn dispatch(
     observer: Arc<dyn Observer>,
     waiters: Waiters,
     pairs: HashMap<Symbol, Arc<PairStatus>>,
-    metrics: RuntimeMetrics,
 ) {
     while let Some(out) = rx.recv().await {
         if let Output::Record(record) = &out {
@@ -535,15 +584,7 @@ async fn dispatch(
                 let _ = w.send(record.clone());
             }
             if let Some(status) = pairs.get(&record.pair) {
-                let label = [record.pair.as_str()];
-                metrics
-                    .queue_depth
-                    .with_label_values(&label)
-                    .set(status.lag() as i64);
-                metrics
-                    .persister_lag
-                    .with_label_values(&label)
-                    .set(status.persister_lag() as i64);
+                status.update_gauges();
             }
         }
         if persist.send(out).await.is_err() {

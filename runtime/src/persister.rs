@@ -48,10 +48,7 @@ pub(crate) async fn run(
         for (pair, status) in &pairs {
             if let Some(seq) = last_seqs.get(pair) {
                 status.persisted_seq.store(seq.0, Ordering::Release);
-                metrics
-                    .persister_lag
-                    .with_label_values(&[pair.as_str()])
-                    .set(status.persister_lag() as i64);
+                status.update_gauges();
             }
         }
     }

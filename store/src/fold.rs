@@ -30,6 +30,21 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every status.
+    pub const ALL: [OrderStatus; 6] = [
+        OrderStatus::New,
+        OrderStatus::PartiallyFilled,
+        OrderStatus::Filled,
+        OrderStatus::Canceled,
+        OrderStatus::Expired,
+        OrderStatus::ExpiredInMatch,
+    ];
+
+    /// The status a stored name stands for.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
     /// The stored and published name.
     pub fn as_str(self) -> &'static str {
         match self {

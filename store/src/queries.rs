@@ -24,17 +24,8 @@ const FILL_COLUMNS: &str = "pair, seq, price, qty, quote_qty, taker_side, maker_
     maker_user, taker_order_id, taker_user, ts";
 
 fn status(s: &str) -> Result<OrderStatus, StoreError> {
-    [
-        OrderStatus::New,
-        OrderStatus::PartiallyFilled,
-        OrderStatus::Filled,
-        OrderStatus::Canceled,
-        OrderStatus::Expired,
-        OrderStatus::ExpiredInMatch,
-    ]
-    .into_iter()
-    .find(|st| st.as_str() == s)
-    .ok_or_else(|| StoreError::Corrupt(format!("unknown order status {s:?}")))
+    OrderStatus::from_name(s)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown order status {s:?}")))
 }
 
 fn side(s: &str) -> Result<Side, StoreError> {
