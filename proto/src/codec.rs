@@ -54,8 +54,10 @@ impl std::error::Error for CodecError {}
 pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     let start = out.len();
     out.push(FORMAT_VERSION);
-    bincode::serde::encode_into_std_write(value, out, config())
-        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if let Err(e) = bincode::serde::encode_into_std_write(value, out, config()) {
+        out.truncate(start);
+        return Err(CodecError::Malformed(e.to_string()));
+    }
     let len = out.len() - start;
     if len > MAX_MESSAGE_BYTES {
         out.truncate(start);
@@ -73,17 +75,38 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
 
 /// Decodes exactly one value from `bytes`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (&version, payload) = bytes.split_first().ok_or(CodecError::Empty)?;
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(CodecError::TooLarge(bytes.len()));
     }
+    match decode_first(bytes)? {
+        (value, used) if used == bytes.len() => Ok(value),
+        (_, used) => Err(CodecError::TrailingBytes(bytes.len() - used)),
+    }
+}
+
+/// Decodes a run of encodings written back to back (by [`encode_into`] on
+/// one buffer): each encoding knows its own end, so a run needs no framing,
+/// and a single encoding is a run of one.
+pub fn decode_run<T: DeserializeOwned>(mut bytes: &[u8]) -> Result<Vec<T>, CodecError> {
+    if bytes.is_empty() {
+        return Err(CodecError::Empty);
+    }
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let (value, used) = decode_first(bytes)?;
+        out.push(value);
+        bytes = &bytes[used..];
+    }
+    Ok(out)
+}
+
+/// The first value in `bytes` and how many bytes it took.
+fn decode_first<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
+    let (&version, payload) = bytes.split_first().ok_or(CodecError::Empty)?;
     if version != FORMAT_VERSION {
         return Err(CodecError::UnsupportedVersion(version));
     }
     let (value, used) = bincode::serde::decode_from_slice(payload, config())
         .map_err(|e| CodecError::Malformed(e.to_string()))?;
-    match payload.len() - used {
-        0 => Ok(value),
-        extra => Err(CodecError::TrailingBytes(extra)),
-    }
+    Ok((value, used + 1))
 }

@@ -13,7 +13,9 @@ mod ids;
 mod pair;
 mod reject;
 
-pub use codec::{CodecError, FORMAT_VERSION, MAX_MESSAGE_BYTES, decode, encode, encode_into};
+pub use codec::{
+    CodecError, FORMAT_VERSION, MAX_MESSAGE_BYTES, decode, decode_run, encode, encode_into,
+};
 pub use command::{
     Amend, Command, CommandBody, CommandKind, NewOrder, OrderRef, OrderSize, OrderType, Side,
     StpMode, TimeInForce,

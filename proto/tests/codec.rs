@@ -219,7 +219,21 @@ proptest! {
     }
 
     #[test]
+    fn runs_of_commands_round_trip(cmds in proptest::collection::vec(command(), 1..40)) {
+        let mut run = Vec::new();
+        for c in &cmds {
+            encode_into(c, &mut run).unwrap();
+        }
+        prop_assert_eq!(decode_run::<Command>(&run), Ok(cmds.clone()));
+        // A run cut anywhere but at an encoding's end is an error, not a shorter run.
+        let one = encode(&cmds[0]).unwrap();
+        prop_assert_eq!(decode_run::<Command>(&one), Ok(vec![cmds[0].clone()]));
+        prop_assert!(decode_run::<Command>(&one[..one.len() - 1]).is_err());
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode_run::<Command>(&bytes);
         let _ = decode::<Command>(&bytes);
         let _ = decode::<Event>(&bytes);
         let _ = decode::<Vec<Event>>(&bytes);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use engine::{Depth, OrderBook};
 use proto::{Command, Event, PairConfig, Seq, Symbol};
 use serde::Deserialize;
-use store::{Batch, Store, StoreError};
+use store::{Batch, CommandRun, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -249,8 +249,8 @@ impl fmt::Debug for Exchange {
     }
 }
 
-/// Commands replayed per journal read during recovery.
-const REPLAY_PAGE: u32 = 10_000;
+/// Journal runs (group commits) replayed per read during recovery.
+const REPLAY_PAGE: u32 = 64;
 
 /// Restores a pair's book from its snapshot and replays the journal after
 /// it, storing any events the persister had not stored before the stop.
@@ -287,12 +287,10 @@ async fn recover(
             break;
         }
         let mut batch = Batch::default();
-        for (p, body) in page {
+        for (p, cmd) in page {
             if p != position + 1 {
                 return Err(bad(format!("journal gap: position {p} after {position}")));
             }
-            let cmd: Command =
-                proto::decode(&body).map_err(|e| bad(format!("journal position {p}: {e}")))?;
             events.clear();
             book.apply(&cmd, &mut events);
             batch.add_events(config.qty_scale, last_seq, &events);
@@ -481,7 +479,7 @@ async fn journal_writer(
         .map(|(s, p)| (*s, p.appended.load(Ordering::Acquire)))
         .collect();
     let mut requests = Vec::with_capacity(max_batch);
-    let mut rows = Vec::with_capacity(max_batch);
+    let mut runs: Vec<CommandRun> = Vec::new();
     loop {
         let first = tokio::select! {
             r = rx.recv() => r,
@@ -499,7 +497,7 @@ async fn journal_writer(
                 Err(_) => break,
             }
         }
-        rows.clear();
+        runs.clear();
         let mut assigned = Vec::with_capacity(requests.len());
         for r in requests.drain(..) {
             let (Some(pos), Some(status)) = (next.get_mut(&r.cmd.pair), pairs.get(&r.cmd.pair))
@@ -511,22 +509,35 @@ async fn journal_writer(
                 let _ = r.reply.send(Err(SubmitError::Halted));
                 continue;
             }
-            let body = match proto::encode(&r.cmd) {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = r.reply.send(Err(SubmitError::Store(e.to_string())));
-                    continue;
+            let position = *pos + 1;
+            // One run per pair per batch: its positions are contiguous.
+            let i = match runs.iter().position(|run| run.pair == r.cmd.pair) {
+                Some(i) => i,
+                None => {
+                    runs.push(CommandRun {
+                        pair: r.cmd.pair,
+                        first_position: position,
+                        last_position: position - 1,
+                        body: Vec::new(),
+                    });
+                    runs.len() - 1
                 }
             };
-            *pos += 1;
-            rows.push((r.cmd.pair, *pos, body));
-            assigned.push((*pos, r));
+            let run = &mut runs[i];
+            if let Err(e) = proto::encode_into(&r.cmd, &mut run.body) {
+                let _ = r.reply.send(Err(SubmitError::Store(e.to_string())));
+                continue;
+            }
+            run.last_position = position;
+            *pos = position;
+            assigned.push((position, r));
         }
+        runs.retain(|run| run.last_position >= run.first_position);
         if assigned.is_empty() {
             continue;
         }
         metrics.batches.with_label_values(&["journal"]).inc();
-        if let Err(e) = store.append_commands(&rows).await {
+        if let Err(e) = store.append_commands(&runs).await {
             error!(error = %e, "journal write failed; the batch is refused");
             // Nothing of the batch was written: hand its positions out again.
             for (pair, pos) in next.iter_mut() {

@@ -1,7 +1,9 @@
 //! Persistence through sqlx, in an SQLite file (embedded mode, the default)
 //! or Postgres (a `postgres://` URL). One schema, migrated per backend; the
 //! queries are portable SQL with `$n` placeholders, numbered in the order
-//! they appear (SQLite binds them by first appearance).
+//! they appear (SQLite binds them by first appearance). Multi-row statements
+//! use plain `?` on SQLite instead: SQLite resolves each `$n` by a linear
+//! search of the statement's names, quadratic in a 2,000-parameter insert.
 //!
 //! Architecture Invariant: writes are idempotent on `(pair, seq)`. The
 //! persister skips events at or below the pair's recorded `last_seq` and
@@ -14,7 +16,7 @@ mod queries;
 use std::collections::HashMap;
 use std::fmt;
 
-use proto::{Seq, Symbol};
+use proto::{Command, Seq, Symbol};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor, Row};
 
@@ -64,6 +66,20 @@ pub enum Backend {
     Sqlite,
     /// A server (Aurora-compatible).
     Postgres,
+}
+
+/// Commands of one pair at contiguous journal positions, encoded back to
+/// back ([`proto::encode_into`] on one buffer): one journal row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRun {
+    /// The pair.
+    pub pair: Symbol,
+    /// The first command's position.
+    pub first_position: u64,
+    /// The last command's position.
+    pub last_position: u64,
+    /// The encodings.
+    pub body: Vec<u8>,
 }
 
 /// A pair's latest snapshot and the command-log position it covers.
@@ -117,8 +133,9 @@ pub(crate) fn symbol(s: &str) -> Result<Symbol, StoreError> {
     Symbol::new(s).map_err(|_| StoreError::Corrupt(format!("bad symbol {s:?}")))
 }
 
-/// `($1, $2, $3), ($4, $5, $6), ...` for `rows` rows of `cols` columns.
-pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
+/// `($1, $2, $3), ($4, $5, $6), ...` for `rows` rows of `cols` columns, or
+/// with `?` for each on SQLite.
+pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -129,8 +146,13 @@ pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
         }
         s.push(')');
     }
@@ -203,21 +225,21 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Appends commands to the journal in one transaction: `(pair, position,
-    /// encoded command)`. Positions are per pair, contiguous from 1.
-    pub async fn append_commands(&self, rows: &[(Symbol, u64, Vec<u8>)]) -> Result<(), StoreError> {
+    /// Appends runs of commands to the journal in one transaction.
+    pub async fn append_commands(&self, runs: &[CommandRun]) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in runs.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "INSERT INTO commands (pair, position, body) VALUES {}",
-                placeholders(chunk.len(), 3)
+                "INSERT INTO journal (pair, first_position, last_position, body) VALUES {}",
+                placeholders(self.backend, chunk.len(), 4)
             );
             let mut q = sqlx::query(&sql);
-            for (pair, position, body) in chunk {
+            for run in chunk {
                 q = q
-                    .bind(pair.as_str().to_string())
-                    .bind(to_db(*position)?)
-                    .bind(body.clone());
+                    .bind(run.pair.as_str().to_string())
+                    .bind(to_db(run.first_position)?)
+                    .bind(to_db(run.last_position)?)
+                    .bind(run.body.clone());
             }
             q.execute(&mut *tx).await?;
         }
@@ -225,33 +247,46 @@ impl Store {
         Ok(())
     }
 
-    /// The journal's commands for `pair` after `position`, oldest first, at
-    /// most `limit`.
+    /// The journal's commands for `pair` after `position`, oldest first,
+    /// from at most `max_runs` runs.
     pub async fn commands_after(
         &self,
         pair: Symbol,
         position: u64,
-        limit: u32,
-    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        max_runs: u32,
+    ) -> Result<Vec<(u64, Command)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT position, body FROM commands WHERE pair = $1 AND position > $2 \
-             ORDER BY position LIMIT $3",
+            "SELECT first_position, last_position, body FROM journal \
+             WHERE pair = $1 AND last_position > $2 ORDER BY first_position LIMIT $3",
         )
         .bind(pair.as_str().to_string())
         .bind(to_db(position)?)
-        .bind(i64::from(limit))
+        .bind(i64::from(max_runs))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| Ok((from_db(r.try_get(0)?)?, r.try_get::<Vec<u8>, _>(1)?)))
-            .collect()
+        let mut out = Vec::new();
+        for r in rows {
+            let first = from_db(r.try_get(0)?)?;
+            let last = from_db(r.try_get(1)?)?;
+            let body: Vec<u8> = r.try_get(2)?;
+            let corrupt = |m: String| {
+                StoreError::Corrupt(format!("journal of {pair} at {first}..={last}: {m}"))
+            };
+            let cmds: Vec<Command> =
+                proto::decode_run(&body).map_err(|e| corrupt(e.to_string()))?;
+            if cmds.len() as u64 != last.saturating_sub(first) + 1 {
+                return Err(corrupt(format!("holds {} commands", cmds.len())));
+            }
+            out.extend((first..).zip(cmds).filter(|(p, _)| *p > position));
+        }
+        Ok(out)
     }
 
     /// The last journal position per pair (or the snapshot's, when the journal
     /// was trimmed up to it).
     pub async fn last_positions(&self) -> Result<HashMap<Symbol, u64>, StoreError> {
         let rows = sqlx::query(
-            "SELECT pair, MAX(position) FROM commands GROUP BY pair \
+            "SELECT pair, MAX(last_position) FROM journal GROUP BY pair \
              UNION ALL SELECT pair, position FROM snapshots",
         )
         .fetch_all(&self.pool)
@@ -315,7 +350,7 @@ impl Store {
                 "INSERT INTO fills (pair, seq, price, qty, quote_qty, taker_side, maker_order_id, \
                  maker_user, taker_order_id, taker_user, ts) VALUES {} \
                  ON CONFLICT (pair, seq) DO NOTHING",
-                placeholders(chunk.len(), 11)
+                placeholders(self.backend, chunk.len(), 11)
             );
             let mut q = sqlx::query(&sql);
             for f in chunk {
@@ -341,7 +376,7 @@ impl Store {
                  time_in_force, post_only, price, orig_qty, orig_quote_qty, executed_qty, \
                  cum_quote_qty, status, created_at, updated_at) VALUES {} \
                  ON CONFLICT (pair, order_id) DO NOTHING",
-                placeholders(chunk.len(), 16)
+                placeholders(self.backend, chunk.len(), 16)
             );
             let mut q = sqlx::query(&sql);
             for o in chunk {
@@ -365,23 +400,33 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        for ((pair, order_id), u) in &batch.updates {
-            sqlx::query(
-                "UPDATE orders SET executed_qty = executed_qty + $1, \
-                 cum_quote_qty = cum_quote_qty + $2, status = COALESCE($3, status), \
-                 price = COALESCE($4, price), orig_qty = COALESCE($5, orig_qty), updated_at = $6 \
-                 WHERE pair = $7 AND order_id = $8",
-            )
-            .bind(to_db(u.executed_delta)?)
-            .bind(to_db(u.quote_delta)?)
-            .bind(u.status.map(OrderStatus::as_str))
-            .bind(u.price.map(|p| to_db(p.0)).transpose()?)
-            .bind(u.orig_qty.map(|q| to_db(q.0)).transpose()?)
-            .bind(to_db(u.updated_at.0)?)
-            .bind(pair.as_str().to_string())
-            .bind(to_db(order_id.0)?)
-            .execute(&mut *tx)
-            .await?;
+        let updates: Vec<_> = batch.updates.iter().collect();
+        for chunk in updates.chunks(ROWS_PER_STATEMENT) {
+            // One statement per chunk; VALUES columns are named column1.. on
+            // both backends.
+            let sql = format!(
+                "UPDATE orders SET executed_qty = orders.executed_qty + u.column3, \
+                 cum_quote_qty = orders.cum_quote_qty + u.column4, \
+                 status = COALESCE(u.column5, orders.status), \
+                 price = COALESCE(u.column6, orders.price), \
+                 orig_qty = COALESCE(u.column7, orders.orig_qty), updated_at = u.column8 \
+                 FROM (VALUES {}) AS u \
+                 WHERE orders.pair = u.column1 AND orders.order_id = u.column2",
+                placeholders(self.backend, chunk.len(), 8)
+            );
+            let mut q = sqlx::query(&sql);
+            for ((pair, order_id), u) in chunk {
+                q = q
+                    .bind(pair.as_str().to_string())
+                    .bind(to_db(order_id.0)?)
+                    .bind(to_db(u.executed_delta)?)
+                    .bind(to_db(u.quote_delta)?)
+                    .bind(u.status.map(OrderStatus::as_str))
+                    .bind(u.price.map(|p| to_db(p.0)).transpose()?)
+                    .bind(u.orig_qty.map(|q| to_db(q.0)).transpose()?)
+                    .bind(to_db(u.updated_at.0)?);
+            }
+            q.execute(&mut *tx).await?;
         }
         for s in batch.snapshots.values() {
             sqlx::query(
@@ -399,7 +444,7 @@ impl Store {
             .bind(to_db(s.taken_at)?)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM commands WHERE pair = $1 AND position <= $2")
+            sqlx::query("DELETE FROM journal WHERE pair = $1 AND last_position <= $2")
                 .bind(s.pair.as_str().to_string())
                 .bind(to_db(s.position)?)
                 .execute(&mut *tx)
@@ -447,6 +492,10 @@ mod tests {
 
     #[test]
     fn placeholders_number_in_order() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(
+            placeholders(Backend::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
     }
 }
