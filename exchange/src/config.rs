@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cluster::KafkaConfig;
 use gateway::GatewayConfig;
 use proto::{PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
 use runtime::RuntimeConfig;
@@ -28,6 +29,8 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// Bounds and timeouts of the gateway.
     pub gateway: GatewayConfig,
+    /// Brokers and topics of the distributed mode.
+    pub kafka: KafkaConfig,
     /// The traded pairs.
     pub pairs: Vec<PairSection>,
 }
@@ -58,6 +61,9 @@ pub struct PairSection {
     /// Most open orders on the book.
     #[serde(default = "default_max_open")]
     pub max_open_orders: u32,
+    /// The pair's partition of both Kafka topics (distributed mode).
+    #[serde(default)]
+    pub partition: Option<i32>,
 }
 
 fn default_stp() -> String {
@@ -87,6 +93,7 @@ fn demo_pair(
         min_notional: notional.into(),
         default_stp: default_stp(),
         max_open_orders: default_max_open(),
+        partition: None,
     }
 }
 
@@ -100,6 +107,7 @@ impl Default for Config {
             log: "info".into(),
             runtime: RuntimeConfig::default(),
             gateway: GatewayConfig::default(),
+            kafka: KafkaConfig::default(),
             pairs: vec![
                 demo_pair("BTC-EUR", 2, "0.01", "0.00001", "1000", "1"),
                 demo_pair("ETH-EUR", 2, "0.01", "0.0001", "10000", "1"),
@@ -110,16 +118,23 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads `path` if given (else the defaults), then applies the
-    /// environment overrides.
+    /// Reads `path` if given, else the TOML text in `EXCHANGE_CONFIG_TOML`
+    /// (for containers), else the defaults; then applies the environment
+    /// overrides.
     pub fn load(path: Option<&Path>) -> Result<Config, String> {
-        let mut cfg = match path {
-            Some(p) => {
+        let inline = std::env::var("EXCHANGE_CONFIG_TOML")
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        let mut cfg = match (path, inline) {
+            (Some(p), _) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
                 toml::from_str(&text).map_err(|e| format!("config {}: {e}", p.display()))?
             }
-            None => Config::default(),
+            (None, Some(text)) => {
+                toml::from_str(&text).map_err(|e| format!("EXCHANGE_CONFIG_TOML: {e}"))?
+            }
+            (None, None) => Config::default(),
         };
         if let Ok(v) = std::env::var("EXCHANGE_LISTEN") {
             cfg.listen = v;
@@ -132,7 +147,41 @@ impl Config {
         {
             cfg.database_url = Some(v);
         }
+        if let Ok(password) = std::env::var("DATABASE_PASSWORD")
+            && !password.is_empty()
+            && let Some(url) = &cfg.database_url
+        {
+            cfg.database_url = Some(with_password(url, &password)?);
+        }
+        if let Ok(v) = std::env::var("KAFKA_BROKERS")
+            && !v.is_empty()
+        {
+            cfg.kafka.brokers = v;
+        }
+        if let Ok(v) = std::env::var("KAFKA_SECURITY_PROTOCOL")
+            && !v.is_empty()
+        {
+            cfg.kafka.security_protocol = v;
+        }
         Ok(cfg)
+    }
+
+    /// The pairs with their partitions, checked: distributed mode needs
+    /// every pair mapped, partitions 0..n-1 each once.
+    pub fn partitions(&self) -> Result<cluster::Partitions, String> {
+        self.kafka.validate()?;
+        let configs = self.validate()?;
+        let mut mapped = Vec::new();
+        for (section, config) in self.pairs.iter().zip(configs) {
+            let p = section.partition.ok_or_else(|| {
+                format!(
+                    "pair {}: partition is needed in distributed mode",
+                    section.symbol
+                )
+            })?;
+            mapped.push((config, p));
+        }
+        cluster::Partitions::new(&mapped)
     }
 
     /// The store URL: the configured one, or the SQLite file in `data_dir`.
@@ -195,6 +244,27 @@ impl Config {
     }
 }
 
+/// `url` with `password` set (percent-encoded) in its user part: the URL
+/// comes from the environment, the password from a secret store.
+fn with_password(url: &str, password: &str) -> Result<String, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| "DATABASE_URL: expected scheme://user@host/db".to_string())?;
+    let (user, host) = rest
+        .split_once('@')
+        .ok_or_else(|| "DATABASE_URL: a user is needed with DATABASE_PASSWORD".to_string())?;
+    let user = user.split(':').next().unwrap_or(user);
+    let mut encoded = String::new();
+    for b in password.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(format!("{scheme}://{user}:{encoded}@{host}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +290,17 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().unwrap_err().contains("nowhere"));
+        assert_eq!(
+            with_password("postgres://ex@db:5432/ex", "p@ss word").unwrap(),
+            "postgres://ex:p%40ss%20word@db:5432/ex"
+        );
+        let c = Config::default();
+        assert!(c.partitions().unwrap_err().contains("partition is needed"));
+        let mut c = Config::default();
+        for (i, p) in c.pairs.iter_mut().enumerate() {
+            p.partition = Some(i as i32 % 2);
+        }
+        assert!(c.partitions().unwrap_err().contains("partition 0"));
         let bad: Result<Config, _> = toml::from_str("listne = \"x\"");
         assert!(bad.unwrap_err().to_string().contains("listne"));
     }

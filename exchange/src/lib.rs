@@ -2,6 +2,7 @@
 //! server, and the order in which they stop.
 
 pub mod config;
+pub mod roles;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

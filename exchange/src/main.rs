@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use exchange::Config;
+use exchange::roles::Role;
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
@@ -35,6 +36,23 @@ enum Cmd {
     },
     /// Prints the effective configuration's pairs and store, after validation.
     CheckConfig,
+    /// Distributed mode: a stateless gateway on the Kafka logs.
+    Gateway,
+    /// Distributed mode: a matching engine for the partitions its group assigns.
+    Engine,
+    /// Distributed mode: stores the event log in the database.
+    Persister,
+    /// Distributed mode: manages the Kafka topics.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicsCmd {
+    /// Creates `orders` and `events` with one partition per pair.
+    Create,
 }
 
 #[derive(Subcommand)]
@@ -77,6 +95,12 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Cmd::Run) {
             Cmd::Run => run(&config).await,
             Cmd::Keys { action } => keys(&config, action).await,
+            Cmd::Gateway => role(Role::Gateway, &config).await,
+            Cmd::Engine => role(Role::Engine, &config).await,
+            Cmd::Persister => role(Role::Persister, &config).await,
+            Cmd::Topics {
+                action: TopicsCmd::Create,
+            } => exchange::roles::create_topics(&config).await,
             Cmd::CheckConfig => {
                 let pairs = config.validate()?;
                 println!("store: {}", config.database_url());
@@ -115,6 +139,18 @@ async fn run(config: &Config) -> Result<(), String> {
     println!("stopping...");
     running.shutdown().await;
     Ok(())
+}
+
+async fn role(role: Role, config: &Config) -> Result<(), String> {
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    exchange::roles::run(role, config, stop_rx, |addr| {
+        println!("{role:?} listening on http://{addr}");
+    })
+    .await
 }
 
 async fn shutdown_signal() {

@@ -24,16 +24,17 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use proto::{OrderId, PairConfig, Symbol};
-use runtime::Exchange;
+use runtime::CommandLog;
 use serde::Deserialize;
 use store::Store;
 use tokio::sync::watch;
 
-pub use auth::{API_KEY_HEADER, sign};
+pub use auth::{API_KEY_HEADER, Caller, KeyCache, sign};
 pub use errors::{ApiError, code};
 pub use limits::ShedReason;
 pub use market::{MarketData, StreamMessage};
 pub use metrics::GatewayMetrics;
+pub use rest::{NewOrderRequest, new_order_command};
 
 /// The gateway's bounds and timeouts.
 #[derive(Debug, Clone, Deserialize)]
@@ -116,18 +117,37 @@ impl GatewayConfig {
 /// clock in milliseconds times 1,000 (and above every stored id), so ids stay
 /// below 2^53, exact in JavaScript clients, until the year 2255.
 #[derive(Debug)]
-pub struct OrderIds(AtomicU64);
+pub struct OrderIds {
+    next: AtomicU64,
+    /// Bits below the counter that hold `instance`.
+    shift: u32,
+    instance: u64,
+}
 
 impl OrderIds {
-    /// Starts above `max_stored` and above the clock.
+    /// Starts above `max_stored` and above the clock: for the one gateway
+    /// of the embedded exchange.
     pub fn new(max_stored: u64) -> Self {
-        OrderIds(AtomicU64::new(
-            (now_ns() / 1_000_000 * 1_000).max(max_stored + 1),
-        ))
+        OrderIds {
+            next: AtomicU64::new((now_ns() / 1_000_000 * 1_000).max(max_stored + 1)),
+            shift: 0,
+            instance: 0,
+        }
+    }
+
+    /// For one of several gateways: ids end in the gateway's own 10-bit
+    /// `instance` number, so no two gateways hand out the same id.
+    pub fn for_instance(max_stored: u64, instance: u16) -> Self {
+        OrderIds {
+            next: AtomicU64::new((now_ns() / 1_000_000 * 1_000).max((max_stored >> 10) + 1)),
+            shift: 10,
+            instance: u64::from(instance) & 0x3ff,
+        }
     }
 
     fn next(&self) -> OrderId {
-        OrderId(self.0.fetch_add(1, Ordering::Relaxed))
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        OrderId((n << self.shift) | self.instance)
     }
 }
 
@@ -142,7 +162,7 @@ pub fn now_ns() -> u64 {
 #[derive(Debug)]
 pub struct Gateway {
     config: GatewayConfig,
-    exchange: Arc<Exchange>,
+    exchange: Arc<dyn CommandLog>,
     store: Store,
     market: Arc<MarketData>,
     pairs: HashMap<Symbol, PairConfig>,
@@ -158,12 +178,12 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway in front of `exchange`. `market` must be the observer the
-    /// exchange was started with. `shutdown` turning true closes streams.
+    /// A gateway in front of `exchange` (the embedded journal or the Kafka
+    /// log). `market` must be the observer that sees its events. `shutdown` turning true closes streams.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: GatewayConfig,
-        exchange: Arc<Exchange>,
+        exchange: Arc<dyn CommandLog>,
         store: Store,
         market: Arc<MarketData>,
         pairs: Vec<PairConfig>,

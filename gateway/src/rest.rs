@@ -85,6 +85,7 @@ async fn readyz(State(gw): App) -> Response {
     let halted: Vec<String> = gw
         .exchange
         .pairs()
+        .into_iter()
         .filter(|p| p.is_halted())
         .map(|p| p.config.symbol.to_string())
         .collect();
@@ -303,9 +304,11 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+/// The JSON body of `POST /api/v1/order`, as parsed before validation.
+/// Public for benchmarks of the request path.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct NewOrderRequest {
+pub struct NewOrderRequest {
     symbol: String,
     side: String,
     #[serde(rename = "type")]
@@ -340,7 +343,10 @@ fn resp_type(s: Option<&str>) -> Result<RespType, ApiError> {
     }
 }
 
-fn new_order_command(
+/// Validates a parsed order body against its pair's rules and turns it into
+/// the engine's `NewOrder` (taking the next order id). Public for
+/// benchmarks of the request path.
+pub fn new_order_command(
     gw: &Gateway,
     r: &NewOrderRequest,
 ) -> Result<(PairConfig, NewOrder), ApiError> {

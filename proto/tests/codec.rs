@@ -227,7 +227,7 @@ proptest! {
         prop_assert_eq!(decode_run::<Command>(&run), Ok(cmds.clone()));
         // A run cut anywhere but at an encoding's end is an error, not a shorter run.
         let one = encode(&cmds[0]).unwrap();
-        prop_assert_eq!(decode_run::<Command>(&one), Ok(vec![cmds[0].clone()]));
+        prop_assert_eq!(decode_run::<Command>(&one), Ok(vec![cmds[0]]));
         prop_assert!(decode_run::<Command>(&one[..one.len() - 1]).is_err());
     }
 

@@ -14,7 +14,7 @@ use crate::{EventRecord, PairStatus, RuntimeMetrics};
 
 /// What actors hand to the dispatcher, in order per pair.
 #[derive(Debug)]
-pub(crate) enum Output {
+pub enum Output {
     /// One command's events.
     Record(Arc<EventRecord>),
     /// A snapshot covering every record before it.
@@ -22,7 +22,7 @@ pub(crate) enum Output {
 }
 
 /// The snapshot row of `book` after the command at `position`.
-pub(crate) fn snapshot_row(book: &OrderBook, position: u64, taken_at: u64) -> SnapshotRow {
+pub fn snapshot_row(book: &OrderBook, position: u64, taken_at: u64) -> SnapshotRow {
     SnapshotRow {
         pair: book.config().symbol,
         position,
@@ -59,7 +59,7 @@ fn event_kind(body: &EventBody) -> usize {
 /// Starts the actor thread for `book`, whose last applied command is at
 /// `position`. It applies commands from `input` until that closes, then
 /// takes a final snapshot. A panic in the book halts this pair only.
-pub(crate) fn spawn(
+pub fn spawn(
     mut book: OrderBook,
     mut position: u64,
     status: Arc<PairStatus>,

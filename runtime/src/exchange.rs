@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -109,7 +111,8 @@ pub struct PairStatus {
 }
 
 impl PairStatus {
-    fn new(config: PairConfig, position: u64, seq: Seq, metrics: &RuntimeMetrics) -> Self {
+    /// A pair whose log is at `position` and whose engine emitted up to `seq`.
+    pub fn new(config: PairConfig, position: u64, seq: Seq, metrics: &RuntimeMetrics) -> Self {
         let label = [config.symbol.as_str()];
         let status = PairStatus {
             appended: AtomicU64::new(position),
@@ -129,6 +132,31 @@ impl PairStatus {
     pub(crate) fn update_gauges(&self) {
         self.queue_depth.set(self.lag() as i64);
         self.persister_lag.set(self.persister_lag() as i64);
+    }
+
+    /// Records that the command at `position` is in the log.
+    pub fn logged(&self, position: u64) {
+        self.appended.fetch_max(position, Ordering::AcqRel);
+        self.update_gauges();
+    }
+
+    /// Records that the engine applied the command at `position`, emitting
+    /// events up to `seq`.
+    pub fn applied(&self, position: u64, seq: Seq) {
+        self.applied.fetch_max(position, Ordering::AcqRel);
+        self.engine_seq.fetch_max(seq.0, Ordering::AcqRel);
+        self.update_gauges();
+    }
+
+    /// Records that the store holds the pair's events up to `seq`.
+    pub fn persisted(&self, seq: Seq) {
+        self.persisted_seq.fetch_max(seq.0, Ordering::AcqRel);
+        self.update_gauges();
+    }
+
+    /// The position of the last command the engine applied.
+    pub fn applied_position(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
     }
 
     /// Commands journaled and not yet applied.
@@ -157,6 +185,22 @@ impl PairStatus {
         self.halted.load(Ordering::Acquire)
     }
 }
+
+/// Where the gateway sends commands: the embedded journal ([`Exchange`]) or,
+/// in distributed mode, the Kafka command log.
+pub trait CommandLog: Send + Sync + fmt::Debug + 'static {
+    /// Appends `cmd`; returns once it is durably in the log. With
+    /// `want_outcome`, the result also carries a receiver of its events.
+    fn submit(&self, cmd: Command, want_outcome: bool) -> SubmitFuture<'_>;
+    /// A pair's live counters.
+    fn pair(&self, pair: Symbol) -> Option<&Arc<PairStatus>>;
+    /// Every pair's live counters.
+    fn pairs(&self) -> Vec<Arc<PairStatus>>;
+}
+
+/// What [`CommandLog::submit`] returns.
+pub type SubmitFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Submitted, SubmitError>> + Send + 'a>>;
 
 /// A command in the log.
 #[derive(Debug)]
@@ -413,7 +457,11 @@ impl Exchange {
 
     /// Journals `cmd`; returns once it is durably in the command log. With
     /// `want_outcome`, the result also carries a receiver of its events.
-    pub async fn submit(&self, cmd: Command, want_outcome: bool) -> Result<Submitted, SubmitError> {
+    pub async fn submit_command(
+        &self,
+        cmd: Command,
+        want_outcome: bool,
+    ) -> Result<Submitted, SubmitError> {
         let status = self.pairs.get(&cmd.pair).ok_or(SubmitError::UnknownPair)?;
         if status.is_halted() {
             return Err(SubmitError::Halted);
@@ -428,16 +476,6 @@ impl Exchange {
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
         rx.await.map_err(|_| SubmitError::ShuttingDown)?
-    }
-
-    /// A pair's live counters.
-    pub fn pair(&self, pair: Symbol) -> Option<&Arc<PairStatus>> {
-        self.pairs.get(&pair)
-    }
-
-    /// Every pair's live counters.
-    pub fn pairs(&self) -> impl Iterator<Item = &Arc<PairStatus>> {
-        self.pairs.values()
     }
 
     /// Submissions waiting for the journal writer.
@@ -459,6 +497,20 @@ impl Exchange {
         let _ = tasks.dispatcher.await;
         let _ = tasks.persister.await;
         info!("runtime stopped: queues drained, books snapshotted, events stored");
+    }
+}
+
+impl CommandLog for Exchange {
+    fn submit(&self, cmd: Command, want_outcome: bool) -> SubmitFuture<'_> {
+        Box::pin(self.submit_command(cmd, want_outcome))
+    }
+
+    fn pair(&self, pair: Symbol) -> Option<&Arc<PairStatus>> {
+        self.pairs.get(&pair)
+    }
+
+    fn pairs(&self) -> Vec<Arc<PairStatus>> {
+        self.pairs.values().cloned().collect()
     }
 }
 

@@ -22,7 +22,9 @@ mod exchange;
 mod metrics;
 mod persister;
 
+pub use actor::{Output, snapshot_row, spawn as spawn_actor};
 pub use exchange::{
-    EventRecord, Exchange, Observer, PairStatus, RuntimeConfig, StartError, SubmitError, Submitted,
+    CommandLog, EventRecord, Exchange, Observer, PairStatus, RuntimeConfig, StartError,
+    SubmitError, SubmitFuture, Submitted,
 };
 pub use metrics::RuntimeMetrics;

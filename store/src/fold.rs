@@ -159,6 +159,7 @@ pub struct Batch {
     pub(crate) updates: BTreeMap<(Symbol, OrderId), OrderUpdate>,
     pub(crate) snapshots: BTreeMap<Symbol, SnapshotRow>,
     pub(crate) progress: BTreeMap<Symbol, Seq>,
+    pub(crate) log_offsets: BTreeMap<(String, i32), u64>,
 }
 
 /// `price * qty` in price units, for a pair whose quantities have `qty_scale`
@@ -171,7 +172,14 @@ pub fn quote_value(price: Price, qty: Qty, qty_scale: u8) -> u64 {
 impl Batch {
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.progress.is_empty() && self.snapshots.is_empty()
+        self.progress.is_empty() && self.snapshots.is_empty() && self.log_offsets.is_empty()
+    }
+
+    /// Records that the records of `topic`'s `partition` before `next` are
+    /// in this batch: stored with its rows, so a restart resumes there.
+    pub fn set_log_offset(&mut self, topic: &str, partition: i32, next: u64) {
+        self.log_offsets
+            .insert((topic.to_string(), partition), next);
     }
 
     /// The fills, in seq order.

@@ -428,13 +428,16 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
+        // A snapshot never replaces a newer one: an engine that lost its
+        // pair may store its final snapshot after the new owner's.
         for s in batch.snapshots.values() {
             sqlx::query(
                 "INSERT INTO snapshots (pair, position, seq, state_hash, data, taken_at) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (pair) DO UPDATE SET \
                  position = excluded.position, seq = excluded.seq, \
                  state_hash = excluded.state_hash, data = excluded.data, \
-                 taken_at = excluded.taken_at",
+                 taken_at = excluded.taken_at \
+                 WHERE excluded.position > snapshots.position",
             )
             .bind(s.pair.as_str().to_string())
             .bind(to_db(s.position)?)
@@ -450,6 +453,17 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        for ((topic, partition), next) in &batch.log_offsets {
+            sqlx::query(
+                "INSERT INTO log_offsets (topic, partition, next_offset) VALUES ($1, $2, $3) \
+                 ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+            )
+            .bind(topic.clone())
+            .bind(i64::from(*partition))
+            .bind(to_db(*next)?)
+            .execute(&mut *tx)
+            .await?;
+        }
         for (pair, seq) in &batch.progress {
             sqlx::query(
                 "INSERT INTO progress (pair, last_seq) VALUES ($1, $2) \
@@ -462,6 +476,37 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// The next offset to read of each partition of `topic`, as stored by
+    /// [`Batch::set_log_offset`].
+    pub async fn log_offsets(&self, topic: &str) -> Result<HashMap<i32, u64>, StoreError> {
+        let rows = sqlx::query("SELECT partition, next_offset FROM log_offsets WHERE topic = $1")
+            .bind(topic.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let partition = i32::try_from(r.try_get::<i64, _>(0)?)
+                .map_err(|_| StoreError::Corrupt("partition out of range".into()))?;
+            out.insert(partition, from_db(r.try_get(1)?)?);
+        }
+        Ok(out)
+    }
+
+    /// A number for a starting process of `role`, unique among the last
+    /// 1,024 registered.
+    pub async fn register_instance(&self, role: &str, now: u64) -> Result<u16, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO instances (role, started_at) VALUES ($1, $2) RETURNING instance_id",
+        )
+        .bind(role.to_string())
+        .bind(to_db(now)?)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok((from_db(row.try_get(0)?)? % 1024) as u16)
     }
 }
 

@@ -1,0 +1,183 @@
+//! Criterion benchmarks of the gateway's request path for a new order, the
+//! work done on every `POST /api/v1/order` before and after the command
+//! log: parse the JSON body, check the HMAC signature (key cached), validate
+//! the order into the engine's command, and encode the `ACK` answer.
+//! Run: `cargo bench -p benches --bench gateway`.
+//!
+//! The gateway is real (over an SQLite store in a scratch directory, its
+//! pairs' actors idle); nothing is submitted to the log.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gateway::{
+    ApiError, Caller, Gateway, GatewayConfig, GatewayMetrics, KeyCache, MarketData,
+    NewOrderRequest, OrderIds, new_order_command,
+};
+use proto::{NewOrder, PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
+use runtime::{Exchange, RuntimeConfig, RuntimeMetrics};
+use serde_json::json;
+use store::Store;
+
+/// A limit order as a client sends it.
+const BODY: &[u8] = br#"{"symbol":"BTC-EUR","side":"BUY","type":"LIMIT","timeInForce":"GTC","quantity":"0.01000000","price":"30000.00","clientOrderId":"bench-1","newOrderRespType":"ACK"}"#;
+/// The request's timestamp; the check is given the same clock.
+const NOW_MS: u64 = 1_700_000_000_000;
+
+fn btc_eur() -> PairConfig {
+    PairConfig {
+        symbol: Symbol::new("BTC-EUR").expect("valid symbol"),
+        price_scale: 2,
+        qty_scale: 8,
+        tick_size: Price(1),
+        lot_size: Qty(1_000),
+        min_qty: Qty(1_000),
+        max_qty: Qty(100_000_000_000),
+        min_notional: QuoteQty(100),
+        default_stp: StpMode::None,
+        max_open_orders: 1_000_000,
+    }
+}
+
+struct Setup {
+    gateway: Arc<Gateway>,
+    keys: KeyCache,
+    api_key: String,
+    /// `timestamp=...&signature=...` for [`BODY`].
+    query: String,
+    secret: String,
+    _runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn setup() -> Setup {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let (gateway, keys, api_key, secret) = runtime.block_on(async {
+        let store = Store::connect(&url, 1).await.expect("store");
+        let registry = prometheus::Registry::new();
+        let rm = RuntimeMetrics::register(&registry).expect("metrics");
+        let gm = GatewayMetrics::register(&registry).expect("metrics");
+        let pairs = vec![btc_eur()];
+        let market = Arc::new(MarketData::new(&pairs, 1_024));
+        let exchange = Exchange::start(
+            store.clone(),
+            &pairs,
+            RuntimeConfig::default(),
+            market.clone(),
+            rm,
+        )
+        .await
+        .expect("exchange");
+        let key = store.create_api_key("bench", 1).await.expect("key");
+        let gateway = Gateway::new(
+            GatewayConfig::default(),
+            Arc::new(exchange),
+            store.clone(),
+            market,
+            pairs,
+            OrderIds::new(0),
+            registry,
+            gm,
+            stop_rx,
+        );
+        (gateway, KeyCache::new(store), key.api_key, key.secret)
+    });
+    let signed = format!("timestamp={NOW_MS}");
+    let mut payload = signed.clone().into_bytes();
+    payload.extend_from_slice(BODY);
+    let query = format!("{signed}&signature={}", gateway::sign(&secret, &payload));
+    let s = Setup {
+        gateway,
+        keys,
+        api_key,
+        query,
+        secret,
+        _runtime: runtime,
+        _dir: dir,
+        _stop: stop,
+    };
+    // The first check loads the key from the store; later ones hit the cache.
+    let first = s
+        ._runtime
+        .block_on(s.keys.verify(Some(&s.api_key), &s.query, BODY, NOW_MS));
+    first.expect("the signature checks");
+    s
+}
+
+/// Runs a future that completes without waiting (a cached key check).
+fn ready<T>(f: impl Future<Output = T>) -> T {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the key is cached: the check does not wait"),
+    }
+}
+
+fn verify(s: &Setup) -> Result<Caller, ApiError> {
+    ready(s.keys.verify(Some(&s.api_key), &s.query, BODY, NOW_MS))
+}
+
+/// The `ACK` answer, built as the handler builds it.
+fn encode_ack(p: &PairConfig, order: &NewOrder) -> Vec<u8> {
+    let ack = json!({
+        "symbol": p.symbol.as_str(),
+        "orderId": order.order_id.0,
+        "clientOrderId": order.client_order_id.map(|c| c.as_str().to_string()),
+        "transactTime": NOW_MS,
+        "logPosition": 123_456u64,
+    });
+    serde_json::to_vec(&ack).expect("encodes")
+}
+
+fn request_path(c: &mut Criterion) {
+    let s = setup();
+    let req: NewOrderRequest = serde_json::from_slice(BODY).expect("parses");
+    let (pair, order) = new_order_command(&s.gateway, &req).expect("valid");
+
+    let mut g = c.benchmark_group("gateway");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse_order_json", |b| {
+        b.iter(|| {
+            black_box(serde_json::from_slice::<NewOrderRequest>(black_box(BODY)).expect("parses"))
+        })
+    });
+    g.bench_function("verify_signature", |b| {
+        b.iter(|| black_box(verify(&s).expect("checks")))
+    });
+    g.bench_function("validate_order", |b| {
+        b.iter(|| black_box(new_order_command(&s.gateway, black_box(&req)).expect("valid")))
+    });
+    g.bench_function("encode_ack", |b| {
+        b.iter(|| black_box(encode_ack(&pair, black_box(&order))))
+    });
+    g.bench_function("sign_request", |b| {
+        let mut payload = format!("timestamp={NOW_MS}").into_bytes();
+        payload.extend_from_slice(BODY);
+        b.iter(|| black_box(gateway::sign(&s.secret, black_box(&payload))))
+    });
+    // All four, in the handler's order: signature, body, validation, answer.
+    g.bench_function("request_path", |b| {
+        b.iter(|| {
+            let caller = verify(&s).expect("checks");
+            let req: NewOrderRequest = serde_json::from_slice(black_box(BODY)).expect("parses");
+            let (pair, order) = new_order_command(&s.gateway, &req).expect("valid");
+            black_box((caller.user, encode_ack(&pair, &order)))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, request_path);
+criterion_main!(benches);

@@ -1,0 +1,469 @@
+//! `exchange engine`: owns the partitions the consumer group assigns it and
+//! runs one actor per pair on them, restoring each from its snapshot.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use engine::OrderBook;
+use prometheus::{IntGaugeVec, Opts, Registry};
+use proto::{Command, PairConfig, Symbol};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use runtime::{Output, PairStatus, RuntimeConfig, RuntimeMetrics};
+use store::{Batch, Store};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+
+use crate::{EventBatch, KafkaConfig, Partitions};
+
+/// How long a failed send or store write waits before its retry.
+const RETRY_DELAY: Duration = Duration::from_millis(200);
+
+/// A partition may lag this many records and still count as caught up.
+const READY_LAG: i64 = 1_000;
+
+/// Records partitions taken away by a rebalance, for the main loop to stop
+/// their actors.
+struct EngineContext {
+    revoked: Mutex<Vec<i32>>,
+}
+
+impl ClientContext for EngineContext {}
+
+impl ConsumerContext for EngineContext {
+    fn pre_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                info!(partitions = ?parts, "partitions revoked");
+                if let Ok(mut r) = self.revoked.lock() {
+                    r.extend(parts);
+                }
+            }
+            Rebalance::Assign(tpl) => {
+                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                info!(partitions = ?parts, "partitions assigned");
+            }
+            Rebalance::Error(e) => warn!(error = %e, "rebalance failed"),
+        }
+    }
+}
+
+/// The engine's live state, for readiness and metrics.
+#[derive(Debug)]
+pub struct Engine {
+    ready: AtomicBool,
+    consumer_lag: IntGaugeVec,
+    snapshot_age: IntGaugeVec,
+    replayed: IntGaugeVec,
+}
+
+impl Engine {
+    /// Registers the engine's gauges.
+    pub fn register(registry: &Registry) -> Result<Arc<Engine>, prometheus::Error> {
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "matching_consumer_lag",
+                "Commands in the partition not yet applied by this engine.",
+            ),
+            &["partition"],
+        )?;
+        let snapshot_age = IntGaugeVec::new(
+            Opts::new(
+                "matching_snapshot_age_seconds",
+                "Seconds since the pair's last stored snapshot.",
+            ),
+            &["pair"],
+        )?;
+        let replayed = IntGaugeVec::new(
+            Opts::new(
+                "matching_replay_position",
+                "The last position applied per pair (replay progress after a restore).",
+            ),
+            &["pair"],
+        )?;
+        registry.register(Box::new(consumer_lag.clone()))?;
+        registry.register(Box::new(snapshot_age.clone()))?;
+        registry.register(Box::new(replayed.clone()))?;
+        Ok(Arc::new(Engine {
+            ready: AtomicBool::new(false),
+            consumer_lag,
+            snapshot_age,
+            replayed,
+        }))
+    }
+
+    /// True when every owned partition is caught up.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+struct Actor {
+    input: mpsc::Sender<(u64, Command)>,
+    /// The last position handed to the actor.
+    sent: u64,
+    thread: std::thread::JoinHandle<()>,
+    status: Arc<PairStatus>,
+}
+
+/// Restores `config`'s book from its latest snapshot (or empty) and starts
+/// its actor.
+async fn start_actor(
+    store: &Store,
+    config: &PairConfig,
+    rc: &RuntimeConfig,
+    output: mpsc::Sender<Output>,
+    metrics: &RuntimeMetrics,
+) -> Result<Actor, String> {
+    let pair = config.symbol;
+    let (book, position) = match store
+        .latest_snapshot(pair)
+        .await
+        .map_err(|e| format!("pair {pair}: reading the snapshot: {e}"))?
+    {
+        Some(s) => {
+            let book = OrderBook::restore(config.clone(), &s.data)
+                .map_err(|e| format!("pair {pair}: snapshot at {}: {e}", s.position))?;
+            if book.state_hash() != s.state_hash {
+                return Err(format!(
+                    "pair {pair}: snapshot at {} does not match its state hash",
+                    s.position
+                ));
+            }
+            (book, s.position)
+        }
+        None => (
+            OrderBook::with_capacity(config.clone(), rc.book_capacity)
+                .map_err(|e| format!("pair {pair}: {e}"))?,
+            0,
+        ),
+    };
+    info!(%pair, position, "restored; replaying the log after the snapshot");
+    let status = Arc::new(PairStatus::new(
+        config.clone(),
+        position,
+        book.last_seq(),
+        metrics,
+    ));
+    metrics.halted.with_label_values(&[pair.as_str()]).set(0);
+    let (tx, rx) = mpsc::channel(rc.actor_queue);
+    let thread = runtime::spawn_actor(
+        book,
+        position,
+        status.clone(),
+        rx,
+        output,
+        rc.snapshot_every,
+        metrics.clone(),
+    );
+    Ok(Actor {
+        input: tx,
+        sent: position,
+        thread,
+        status,
+    })
+}
+
+/// Runs the engine role until `stop` turns true: joins the group, applies
+/// commands, emits events, stores snapshots and commits the positions they
+/// cover. On stop every actor takes a final snapshot.
+pub async fn run_engine(
+    kafka: KafkaConfig,
+    store: Store,
+    partitions: Partitions,
+    rc: RuntimeConfig,
+    metrics: RuntimeMetrics,
+    engine: Arc<Engine>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let consumer: StreamConsumer<EngineContext> = kafka
+        .consumer_config(&kafka.engine_group)
+        .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (kafka.session_timeout_ms / 3).to_string(),
+        )
+        .create_with_context(EngineContext {
+            revoked: Mutex::new(Vec::new()),
+        })
+        .map_err(|e| format!("kafka consumer: {e}"))?;
+    consumer
+        .subscribe(&[&kafka.orders_topic])
+        .map_err(|e| format!("subscribe to {}: {e}", kafka.orders_topic))?;
+    let consumer = Arc::new(consumer);
+    let producer = kafka.producer()?;
+    let (out_tx, out_rx) = mpsc::channel::<Output>(rc.output_queue);
+    let snapshots: Arc<Mutex<HashMap<Symbol, Instant>>> = Arc::default();
+    let emitter = tokio::spawn(emit(
+        out_rx,
+        producer,
+        consumer.clone(),
+        store.clone(),
+        kafka.clone(),
+        partitions.clone(),
+        snapshots.clone(),
+    ));
+    let mut actors: HashMap<i32, Actor> = HashMap::new();
+    let mut watch_tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let msg = tokio::select! {
+            _ = stop.changed() => break,
+            _ = watch_tick.tick() => {
+                stop_revoked(&consumer, &mut actors);
+                report(&consumer, &kafka, &actors, &engine, &snapshots).await;
+                continue;
+            }
+            m = consumer.recv() => m,
+        };
+        stop_revoked(&consumer, &mut actors);
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "consuming the command log");
+                continue;
+            }
+        };
+        let partition = msg.partition();
+        let position = msg.offset() as u64 + 1;
+        let Some(config) = partitions.pair(partition) else {
+            warn!(partition, "a partition with no pair is ignored");
+            continue;
+        };
+        let actor = match actors.entry(partition) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let a = start_actor(&store, config, &rc, out_tx.clone(), &metrics).await?;
+                v.insert(a)
+            }
+        };
+        if position <= actor.sent {
+            continue; // covered by the snapshot, or a redelivery
+        }
+        if position > actor.sent + 1 {
+            // The group's committed offset is ahead of the stored snapshot:
+            // read the log again from the snapshot on.
+            warn!(
+                partition,
+                from = actor.sent,
+                to = position,
+                "gap after the snapshot; seeking back"
+            );
+            if let Err(e) = consumer.seek(
+                &kafka.orders_topic,
+                partition,
+                Offset::Offset(actor.sent as i64),
+                Duration::from_secs(5),
+            ) {
+                return Err(format!(
+                    "partition {partition}: seeking to {}: {e}",
+                    actor.sent
+                ));
+            }
+            continue;
+        }
+        let cmd = match msg.payload().map(proto::decode::<Command>) {
+            Some(Ok(c)) if c.pair == config.symbol => c,
+            Some(Ok(c)) => {
+                warn!(partition, position, pair = %c.pair, "a command for another pair is skipped");
+                continue;
+            }
+            Some(Err(e)) => {
+                warn!(partition, position, error = %e, "an undecodable command is skipped");
+                continue;
+            }
+            None => continue,
+        };
+        actor.sent = position;
+        actor.status.logged(position);
+        // Waiting here pauses consumption while this actor is full: the
+        // broker holds the backlog, not this process.
+        if actor.input.send((position, cmd)).await.is_err() {
+            warn!(
+                partition,
+                "the pair is halted; its commands wait in the log"
+            );
+        }
+    }
+    info!("engine stopping: final snapshots");
+    drop(out_tx);
+    for (_, a) in actors.drain() {
+        drop(a.input);
+        let _ = tokio::task::spawn_blocking(move || a.thread.join()).await;
+    }
+    let _ = emitter.await;
+    consumer.unsubscribe();
+    Ok(())
+}
+
+/// Stops the actors of revoked partitions; each takes a final snapshot.
+fn stop_revoked(consumer: &StreamConsumer<EngineContext>, actors: &mut HashMap<i32, Actor>) {
+    let revoked: Vec<i32> = consumer
+        .context()
+        .revoked
+        .lock()
+        .map(|mut r| std::mem::take(&mut *r))
+        .unwrap_or_default();
+    for p in revoked {
+        if let Some(a) = actors.remove(&p) {
+            info!(partition = p, pair = %a.status.config.symbol, "stopping the actor of a revoked partition");
+            // Dropping the input ends the thread after its final snapshot.
+            drop(a.input);
+        }
+    }
+}
+
+/// Updates lag and snapshot-age gauges and readiness.
+async fn report(
+    consumer: &Arc<StreamConsumer<EngineContext>>,
+    kafka: &KafkaConfig,
+    actors: &HashMap<i32, Actor>,
+    engine: &Arc<Engine>,
+    snapshots: &Arc<Mutex<HashMap<Symbol, Instant>>>,
+) {
+    let owned: Vec<(i32, u64, Symbol)> = actors
+        .iter()
+        .map(|(p, a)| (*p, a.status.applied_position(), a.status.config.symbol))
+        .collect();
+    let c = consumer.clone();
+    let topic = kafka.orders_topic.clone();
+    let lags = tokio::task::spawn_blocking(move || {
+        owned
+            .into_iter()
+            .filter_map(|(p, applied, pair)| {
+                let (_, high) = c.fetch_watermarks(&topic, p, Duration::from_secs(2)).ok()?;
+                Some((p, high - applied as i64, pair))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let mut ready = consumer
+        .assignment()
+        .is_ok_and(|a| a.count() == actors.len())
+        || actors.is_empty();
+    for (p, lag, pair) in &lags {
+        engine
+            .consumer_lag
+            .with_label_values(&[&p.to_string()])
+            .set(*lag);
+        ready &= *lag <= READY_LAG;
+        if let Some(a) = actors.get(p) {
+            engine
+                .replayed
+                .with_label_values(&[pair.as_str()])
+                .set(a.status.applied_position() as i64);
+        }
+    }
+    if let Ok(s) = snapshots.lock() {
+        for (pair, at) in s.iter() {
+            engine
+                .snapshot_age
+                .with_label_values(&[pair.as_str()])
+                .set(at.elapsed().as_secs() as i64);
+        }
+    }
+    engine.ready.store(ready, Ordering::Release);
+}
+
+/// Sends the actors' events to the events topic, one record per run of a
+/// pair's commands, every send awaited in order; stores each snapshot after
+/// the events before it were sent, then commits the position it covers.
+async fn emit(
+    mut input: mpsc::Receiver<Output>,
+    producer: FutureProducer,
+    consumer: Arc<StreamConsumer<EngineContext>>,
+    store: Store,
+    kafka: KafkaConfig,
+    partitions: Partitions,
+    snapshots: Arc<Mutex<HashMap<Symbol, Instant>>>,
+) {
+    let mut items = Vec::with_capacity(1024);
+    let mut pending: Vec<EventBatch> = Vec::new();
+    while input.recv_many(&mut items, 1024).await > 0 {
+        for item in items.drain(..) {
+            match item {
+                Output::Record(r) => match pending.iter_mut().find(|b| b.pair == r.pair) {
+                    Some(b) => b.records.push((r.position, r.events.clone())),
+                    None => pending.push(EventBatch {
+                        pair: r.pair,
+                        records: vec![(r.position, r.events.clone())],
+                    }),
+                },
+                Output::Snapshot(s) => {
+                    // The snapshot covers events that must be in the log first.
+                    send_all(&producer, &kafka, &partitions, &mut pending).await;
+                    let mut batch = Batch::default();
+                    let (pair, position) = (s.pair, s.position);
+                    batch.add_snapshot(s);
+                    while let Err(e) = store.write_batch(&batch).await {
+                        error!(%pair, error = %e, "storing a snapshot failed; retrying");
+                        tokio::time::sleep(RETRY_DELAY).await;
+                    }
+                    if let Ok(mut s) = snapshots.lock() {
+                        s.insert(pair, Instant::now());
+                    }
+                    if let Some(p) = partitions.of(pair) {
+                        let mut tpl = TopicPartitionList::new();
+                        // The committed offset is the next one to read.
+                        if tpl
+                            .add_partition_offset(
+                                &kafka.orders_topic,
+                                p,
+                                Offset::Offset(position as i64),
+                            )
+                            .is_ok()
+                            && let Err(e) = consumer.commit(&tpl, CommitMode::Async)
+                        {
+                            // Harmless: a restore starts from the snapshot anyway.
+                            warn!(%pair, error = %e, "committing the snapshot's position failed");
+                        }
+                    }
+                }
+            }
+        }
+        send_all(&producer, &kafka, &partitions, &mut pending).await;
+    }
+}
+
+/// Sends every pending batch; retries until the broker takes it.
+async fn send_all(
+    producer: &FutureProducer,
+    kafka: &KafkaConfig,
+    partitions: &Partitions,
+    pending: &mut Vec<EventBatch>,
+) {
+    for batch in pending.drain(..) {
+        let Some(partition) = partitions.of(batch.pair) else {
+            continue;
+        };
+        let payload = match proto::encode(&batch) {
+            Ok(p) => p,
+            Err(e) => {
+                error!(pair = %batch.pair, error = %e, "an event batch cannot be encoded");
+                continue;
+            }
+        };
+        loop {
+            let record = FutureRecord::to(&kafka.events_topic)
+                .partition(partition)
+                .key(batch.pair.as_str())
+                .payload(&payload);
+            match producer.send(record, Duration::from_secs(5)).await {
+                Ok(_) => break,
+                Err((e, _)) => {
+                    error!(pair = %batch.pair, error = %e, "sending events failed; retrying");
+                    tokio::time::sleep(RETRY_DELAY).await;
+                }
+            }
+        }
+    }
+}

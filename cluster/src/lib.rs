@@ -1,0 +1,244 @@
+//! Distributed mode: the command log and the event log in Kafka, and the
+//! three roles around them.
+//!
+//! ```text
+//! gateways --(orders topic, partition = pair)--> engines --(events topic, same partition)--> persister --> Postgres
+//!    ^                                                         |
+//!    +------------------- events (RESULT answers, streams) -----+
+//! ```
+//!
+//! Architecture Invariant: a command's position in its pair's log is its
+//! Kafka offset + 1, in every process. A snapshot records the position it
+//! covers; an engine that restores it skips every record at or below it, so
+//! replaying from any snapshot, or from offset zero, rebuilds the same book.
+//!
+//! Architecture Invariant: every consumer of the events topic de-duplicates
+//! by `(pair, seq)`. An engine that takes over a pair replays from the last
+//! snapshot and may emit again what its predecessor emitted; the engine is
+//! deterministic, so those records are identical and dropped.
+
+mod engine;
+mod log;
+mod persister;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use proto::{Event, PairConfig, Symbol};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::FutureProducer;
+use serde::{Deserialize, Serialize};
+
+pub use engine::{Engine, run_engine};
+pub use log::{KafkaLog, start_kafka_log};
+pub use persister::run_persister;
+
+/// How to reach the brokers, and the topic layout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma-separated (`KAFKA_BROKERS`).
+    pub brokers: String,
+    /// `plaintext`, or `ssl` on MSK (`KAFKA_SECURITY_PROTOCOL`).
+    pub security_protocol: String,
+    /// The command log.
+    pub orders_topic: String,
+    /// The event log.
+    pub events_topic: String,
+    /// The engines' consumer group.
+    pub engine_group: String,
+    /// Replicas per partition when `topics create` makes the topics.
+    pub replication_factor: i32,
+    /// How long the producer waits to fill a batch; small, for latency.
+    pub linger_ms: u32,
+    /// How long a silent engine keeps its partitions: the floor of a pair's
+    /// unavailability when its engine dies.
+    pub session_timeout_ms: u32,
+    /// How long a send may take, retries included, before it fails.
+    pub send_timeout_ms: u32,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            security_protocol: "plaintext".into(),
+            orders_topic: "orders".into(),
+            events_topic: "events".into(),
+            engine_group: "engines".into(),
+            replication_factor: 1,
+            linger_ms: 1,
+            session_timeout_ms: 6_000,
+            send_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// Checks the values, naming the bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.brokers.trim().is_empty() {
+            return Err("kafka.brokers is empty".into());
+        }
+        if !matches!(self.security_protocol.as_str(), "plaintext" | "ssl") {
+            return Err(format!(
+                "kafka.security_protocol {:?}: expected plaintext or ssl",
+                self.security_protocol
+            ));
+        }
+        for (name, topic) in [
+            ("orders_topic", &self.orders_topic),
+            ("events_topic", &self.events_topic),
+            ("engine_group", &self.engine_group),
+        ] {
+            if topic.is_empty() {
+                return Err(format!("kafka.{name} is empty"));
+            }
+        }
+        if self.orders_topic == self.events_topic {
+            return Err("kafka.orders_topic and kafka.events_topic must differ".into());
+        }
+        if self.replication_factor < 1 {
+            return Err("kafka.replication_factor must be at least 1".into());
+        }
+        if self.session_timeout_ms < 1_000 {
+            return Err("kafka.session_timeout_ms must be at least 1000".into());
+        }
+        Ok(())
+    }
+
+    fn client(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("security.protocol", &self.security_protocol)
+            .set("log_level", "4");
+        c
+    }
+
+    /// An idempotent producer that waits for every in-sync replica.
+    pub fn producer(&self) -> Result<FutureProducer, String> {
+        self.client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", self.linger_ms.to_string())
+            .set("message.timeout.ms", self.send_timeout_ms.to_string())
+            .create()
+            .map_err(|e| format!("kafka producer: {e}"))
+    }
+
+    /// Consumer settings shared by every role: offsets are stored by the
+    /// roles themselves, never committed automatically.
+    fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut c = self.client();
+        c.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "10");
+        c
+    }
+}
+
+/// The explicit pair-to-partition map: partition `i` of both topics belongs
+/// to one pair, never `hash % n`.
+#[derive(Debug, Clone)]
+pub struct Partitions {
+    by_pair: HashMap<Symbol, i32>,
+    by_partition: HashMap<i32, PairConfig>,
+}
+
+impl Partitions {
+    /// Every partition from 0 to n-1 exactly once, each with one pair.
+    pub fn new(pairs: &[(PairConfig, i32)]) -> Result<Partitions, String> {
+        let mut by_pair = HashMap::new();
+        let mut by_partition = HashMap::new();
+        for (pc, p) in pairs {
+            if *p < 0 || *p as usize >= pairs.len() {
+                return Err(format!(
+                    "pair {}: partition {p} is outside 0..{}",
+                    pc.symbol,
+                    pairs.len()
+                ));
+            }
+            if let Some(other) = by_partition.insert(*p, pc.clone()) {
+                return Err(format!(
+                    "pairs {} and {} both map to partition {p}",
+                    other.symbol, pc.symbol
+                ));
+            }
+            by_pair.insert(pc.symbol, *p);
+        }
+        Ok(Partitions {
+            by_pair,
+            by_partition,
+        })
+    }
+
+    /// The partition of `pair`.
+    pub fn of(&self, pair: Symbol) -> Option<i32> {
+        self.by_pair.get(&pair).copied()
+    }
+
+    /// The pair of `partition`.
+    pub fn pair(&self, partition: i32) -> Option<&PairConfig> {
+        self.by_partition.get(&partition)
+    }
+
+    /// How many partitions each topic needs.
+    pub fn count(&self) -> i32 {
+        self.by_partition.len() as i32
+    }
+
+    /// Every `(partition, pair)`.
+    pub fn iter(&self) -> impl Iterator<Item = (i32, &PairConfig)> {
+        self.by_partition.iter().map(|(p, c)| (*p, c))
+    }
+}
+
+/// One record of the events topic: the events of a run of one pair's
+/// commands, each with the command's position. Batching is what makes the
+/// broker's per-record cost affordable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventBatch {
+    /// The pair.
+    pub pair: Symbol,
+    /// `(position, events)` per command, in order.
+    pub records: Vec<(u64, Vec<Event>)>,
+}
+
+/// Creates the two topics with one partition per pair (an existing topic is
+/// left as it is, and reported).
+pub async fn create_topics(kafka: &KafkaConfig, partitions: &Partitions) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = kafka
+        .client()
+        .create()
+        .map_err(|e| format!("kafka admin client: {e}"))?;
+    let topics: Vec<NewTopic<'_>> = [&kafka.orders_topic, &kafka.events_topic]
+        .into_iter()
+        .map(|t| {
+            NewTopic::new(
+                t,
+                partitions.count(),
+                TopicReplication::Fixed(kafka.replication_factor),
+            )
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(&topics, &opts)
+        .await
+        .map_err(|e| format!("create topics: {e}"))?;
+    for r in results {
+        match r {
+            Ok(name) => println!("created topic {name} ({} partitions)", partitions.count()),
+            Err((name, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
+                println!("topic {name} exists")
+            }
+            Err((name, code)) => return Err(format!("create topic {name}: {code}")),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! The gateway's side of the Kafka logs: commands go to the orders topic
+//! (acknowledged once the broker has them), and the events topic feeds the
+//! RESULT answers, the market-data streams and the per-pair lag.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use engine::OrderBook;
+use proto::{Command, Seq, Symbol};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use runtime::{
+    CommandLog, EventRecord, Observer, PairStatus, RuntimeMetrics, SubmitError, SubmitFuture,
+    Submitted,
+};
+use store::Store;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+use crate::{EventBatch, KafkaConfig, Partitions};
+
+/// Records kept per pair for a RESULT request registered after its events
+/// arrived (the events can overtake the broker's acknowledgement).
+const RECENT: usize = 4_096;
+
+#[derive(Default)]
+struct Waiters {
+    pending: HashMap<(Symbol, u64), oneshot::Sender<Arc<EventRecord>>>,
+    recent: HashMap<Symbol, VecDeque<Arc<EventRecord>>>,
+}
+
+impl Waiters {
+    fn register(&mut self, pair: Symbol, position: u64) -> oneshot::Receiver<Arc<EventRecord>> {
+        let (tx, rx) = oneshot::channel();
+        let early = self
+            .recent
+            .get(&pair)
+            .and_then(|r| r.iter().find(|rec| rec.position == position));
+        match early {
+            Some(rec) => {
+                let _ = tx.send(rec.clone());
+            }
+            None => {
+                self.pending.insert((pair, position), tx);
+            }
+        }
+        rx
+    }
+
+    fn complete(&mut self, record: &Arc<EventRecord>) {
+        match self.pending.remove(&(record.pair, record.position)) {
+            Some(tx) => {
+                let _ = tx.send(record.clone());
+            }
+            None => {
+                let recent = self.recent.entry(record.pair).or_default();
+                if recent.len() == RECENT {
+                    recent.pop_front();
+                }
+                recent.push_back(record.clone());
+            }
+        }
+    }
+}
+
+/// The command log in Kafka, as the gateway sees it.
+pub struct KafkaLog {
+    producer: FutureProducer,
+    topic: String,
+    partitions: Partitions,
+    statuses: HashMap<Symbol, Arc<PairStatus>>,
+    waiters: Arc<Mutex<Waiters>>,
+}
+
+impl fmt::Debug for KafkaLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaLog")
+            .field("topic", &self.topic)
+            .field("pairs", &self.statuses.len())
+            .finish()
+    }
+}
+
+impl KafkaLog {
+    async fn send(&self, cmd: Command, want_outcome: bool) -> Result<Submitted, SubmitError> {
+        let pair = cmd.pair;
+        let (Some(partition), Some(status)) = (self.partitions.of(pair), self.statuses.get(&pair))
+        else {
+            return Err(SubmitError::UnknownPair);
+        };
+        let payload = proto::encode(&cmd).map_err(|e| SubmitError::Store(e.to_string()))?;
+        let record = FutureRecord::to(&self.topic)
+            .partition(partition)
+            .key(pair.as_str())
+            .payload(&payload);
+        let delivery = self
+            .producer
+            .send(record, Duration::from_secs(1))
+            .await
+            .map_err(|(e, _)| SubmitError::Store(e.to_string()))?;
+        let position = delivery.offset as u64 + 1;
+        status.logged(position);
+        let outcome = want_outcome.then(|| match self.waiters.lock() {
+            Ok(mut w) => w.register(pair, position),
+            Err(_) => oneshot::channel().1,
+        });
+        Ok(Submitted { position, outcome })
+    }
+}
+
+impl CommandLog for KafkaLog {
+    fn submit(&self, cmd: Command, want_outcome: bool) -> SubmitFuture<'_> {
+        Box::pin(self.send(cmd, want_outcome))
+    }
+
+    fn pair(&self, pair: Symbol) -> Option<&Arc<PairStatus>> {
+        self.statuses.get(&pair)
+    }
+
+    fn pairs(&self) -> Vec<Arc<PairStatus>> {
+        self.statuses.values().cloned().collect()
+    }
+}
+
+/// Starts the gateway's Kafka log: each pair's book view from its latest
+/// snapshot, then the events topic from the beginning (records the snapshot
+/// covers are dropped by seq), feeding `observer` and the RESULT waiters.
+pub async fn start_kafka_log(
+    kafka: &KafkaConfig,
+    store: &Store,
+    partitions: Partitions,
+    observer: Arc<dyn Observer>,
+    metrics: &RuntimeMetrics,
+) -> Result<(Arc<KafkaLog>, JoinHandle<()>), String> {
+    let mut statuses = HashMap::new();
+    let mut seen: HashMap<Symbol, Seq> = HashMap::new();
+    for (_, config) in partitions.iter() {
+        let pair = config.symbol;
+        let (book, position) = match store
+            .latest_snapshot(pair)
+            .await
+            .map_err(|e| format!("pair {pair}: {e}"))?
+        {
+            Some(s) => (
+                OrderBook::restore(config.clone(), &s.data)
+                    .map_err(|e| format!("pair {pair}: snapshot: {e}"))?,
+                s.position,
+            ),
+            None => (
+                OrderBook::new(config.clone()).map_err(|e| format!("pair {pair}: {e}"))?,
+                0,
+            ),
+        };
+        observer.on_start(config, book.depth(usize::MAX));
+        seen.insert(pair, book.last_seq());
+        statuses.insert(
+            pair,
+            Arc::new(PairStatus::new(
+                config.clone(),
+                position,
+                book.last_seq(),
+                metrics,
+            )),
+        );
+    }
+    let consumer: StreamConsumer = kafka
+        .consumer_config("gateways")
+        .create()
+        .map_err(|e| format!("kafka consumer: {e}"))?;
+    let mut tpl = TopicPartitionList::new();
+    for (p, _) in partitions.iter() {
+        tpl.add_partition_offset(&kafka.events_topic, p, Offset::Beginning)
+            .map_err(|e| format!("partition {p}: {e}"))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| format!("assigning {}: {e}", kafka.events_topic))?;
+    let log = Arc::new(KafkaLog {
+        producer: kafka.producer()?,
+        topic: kafka.orders_topic.clone(),
+        partitions: partitions.clone(),
+        statuses: statuses.clone(),
+        waiters: Arc::default(),
+    });
+    let waiters = log.waiters.clone();
+    let follower = tokio::spawn(async move {
+        loop {
+            let msg = match consumer.recv().await {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(error = %e, "consuming the event log");
+                    continue;
+                }
+            };
+            let Some(Ok(batch)) = msg.payload().map(proto::decode::<EventBatch>) else {
+                warn!(
+                    partition = msg.partition(),
+                    offset = msg.offset(),
+                    "a bad event record is skipped"
+                );
+                continue;
+            };
+            let (Some(status), Some(last)) = (statuses.get(&batch.pair), seen.get_mut(&batch.pair))
+            else {
+                continue;
+            };
+            for (position, events) in batch.records {
+                // A record whose events were all seen is a replay's duplicate.
+                let Some(seq) = events.last().map(|e| e.seq) else {
+                    continue;
+                };
+                if seq <= *last {
+                    continue;
+                }
+                *last = seq;
+                let record = Arc::new(EventRecord {
+                    pair: batch.pair,
+                    position,
+                    events,
+                });
+                observer.on_record(&record);
+                status.applied(position, seq);
+                if let Ok(mut w) = waiters.lock() {
+                    w.complete(&record);
+                }
+            }
+        }
+    });
+    Ok((log, follower))
+}

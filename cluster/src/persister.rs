@@ -1,0 +1,102 @@
+//! `exchange persister`: stores the events topic in Postgres. Each
+//! transaction holds a batch's rows and the offsets after it, so a restart
+//! resumes exactly where the store left off; `(pair, seq)` drops duplicates.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use proto::{Seq, Symbol};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use runtime::RuntimeMetrics;
+use store::{Batch, Store};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::{EventBatch, KafkaConfig, Partitions};
+
+/// How long the persister waits for more records before writing a batch.
+const BATCH_WINDOW: Duration = Duration::from_millis(5);
+
+/// Runs the persister until `stop` turns true; what was read is stored
+/// before it returns.
+pub async fn run_persister(
+    kafka: KafkaConfig,
+    store: Store,
+    partitions: Partitions,
+    max_batch: usize,
+    metrics: RuntimeMetrics,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let consumer: StreamConsumer = kafka
+        .consumer_config("persister")
+        .create()
+        .map_err(|e| format!("kafka consumer: {e}"))?;
+    let stored = store
+        .log_offsets(&kafka.events_topic)
+        .await
+        .map_err(|e| format!("reading the stored offsets: {e}"))?;
+    let mut tpl = TopicPartitionList::new();
+    for (p, _) in partitions.iter() {
+        let offset = stored
+            .get(&p)
+            .map_or(Offset::Beginning, |o| Offset::Offset(*o as i64));
+        tpl.add_partition_offset(&kafka.events_topic, p, offset)
+            .map_err(|e| format!("partition {p}: {e}"))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| format!("assigning {}: {e}", kafka.events_topic))?;
+    info!(offsets = ?stored, "persister resuming");
+    let mut last_seqs: HashMap<Symbol, Seq> = store
+        .last_seqs()
+        .await
+        .map_err(|e| format!("reading progress: {e}"))?;
+    loop {
+        let first = tokio::select! {
+            _ = stop.changed() => break,
+            m = consumer.recv() => m,
+        };
+        let mut batch = Batch::default();
+        let mut count = 0;
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Ok(m) => {
+                    let partition = m.partition();
+                    match partitions.pair(partition) {
+                        Some(config) => match m.payload().map(proto::decode::<EventBatch>) {
+                            Some(Ok(b)) if b.pair == config.symbol => {
+                                let last = last_seqs.entry(b.pair).or_default();
+                                for (_, events) in &b.records {
+                                    batch.add_events(config.qty_scale, last, events);
+                                }
+                            }
+                            _ => warn!(
+                                partition,
+                                offset = m.offset(),
+                                "a bad event record is skipped"
+                            ),
+                        },
+                        None => warn!(partition, "a partition with no pair is skipped"),
+                    }
+                    batch.set_log_offset(&kafka.events_topic, partition, m.offset() as u64 + 1);
+                    count += 1;
+                }
+                Err(e) => warn!(error = %e, "consuming the event log"),
+            }
+            if count < max_batch {
+                next = tokio::time::timeout(BATCH_WINDOW, consumer.recv())
+                    .await
+                    .ok();
+            }
+        }
+        metrics.batches.with_label_values(&["persister"]).inc();
+        while let Err(e) = store.write_batch(&batch).await {
+            error!(error = %e, "storing a batch failed; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! Where requests go. A target has one path for every request,
+//! [`Target::submit`]; a new target (the direct `kafka` mode that feeds the
+//! command log) is a new variant of [`Target`] with its own `submit`.
+//!
+//! The `http` target sends each request over one of a bounded number of
+//! keep-alive HTTP/1.1 connections. A request waits for a free connection
+//! when all are busy; that wait is part of its latency, because latency is
+//! counted from the planned send time.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::flow::{Method, Request};
+use crate::scenario::HttpClient;
+use crate::sign::{Credentials, Signer, now_ms};
+
+/// An answer from the target.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The HTTP status (or its equivalent).
+    pub status: u16,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitError {
+    /// No answer before the deadline.
+    Timeout,
+    /// The connection failed; the reason is a short fixed label.
+    Transport(&'static str),
+}
+
+/// The system under test, behind one `submit` path.
+#[derive(Debug)]
+pub enum Target {
+    /// The gateway over HTTP.
+    Http(HttpTarget),
+}
+
+impl Target {
+    /// Sends `req` and waits for its answer until `deadline`.
+    pub async fn submit(&self, req: &Request, deadline: Instant) -> Result<Answer, SubmitError> {
+        match self {
+            Target::Http(t) => t.submit(req, deadline).await,
+        }
+    }
+
+    /// Opens connections ahead of the run, so the first requests do not
+    /// pay for them.
+    pub async fn warm_up(&self) -> Result<(), String> {
+        match self {
+            Target::Http(t) => t.warm_up().await,
+        }
+    }
+
+    /// Connections opened after the warm-up (after a failure or a timeout).
+    pub fn reconnects(&self) -> u64 {
+        match self {
+            Target::Http(t) => t.reconnects.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The gateway over HTTP/1.1 keep-alive connections.
+#[derive(Debug)]
+pub struct HttpTarget {
+    addr: SocketAddr,
+    authority: String,
+    base: String,
+    signers: Vec<Signer>,
+    slots: Semaphore,
+    connections: usize,
+    transport: Transport,
+    warmed: std::sync::atomic::AtomicBool,
+    reconnects: AtomicU64,
+}
+
+enum Transport {
+    Hyper(Mutex<Vec<SendRequest<Full<Bytes>>>>),
+    Reqwest(reqwest::Client),
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Hyper(_) => f.write_str("Hyper"),
+            Transport::Reqwest(_) => f.write_str("Reqwest"),
+        }
+    }
+}
+
+impl HttpTarget {
+    /// A target at `addr` (checked loopback), `authority` for the `Host`
+    /// header, with one signer per user and at most `connections` requests
+    /// in flight.
+    pub fn new(
+        addr: SocketAddr,
+        authority: &str,
+        users: &[Credentials],
+        connections: usize,
+        client: HttpClient,
+    ) -> Result<HttpTarget, String> {
+        let transport = match client {
+            HttpClient::Hyper => Transport::Hyper(Mutex::new(Vec::with_capacity(connections))),
+            HttpClient::Reqwest => Transport::Reqwest(
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .tcp_nodelay(true)
+                    .pool_max_idle_per_host(connections)
+                    .build()
+                    .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
+            ),
+        };
+        Ok(HttpTarget {
+            addr,
+            authority: authority.to_string(),
+            base: format!("http://{addr}"),
+            signers: users.iter().map(Signer::new).collect(),
+            slots: Semaphore::new(connections),
+            connections,
+            transport,
+            warmed: false.into(),
+            reconnects: AtomicU64::new(0),
+        })
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, SubmitError> {
+        if self.warmed.load(Ordering::Relaxed) {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|_| SubmitError::Transport("connect"))?;
+        let _ = stream.set_nodelay(true);
+        let (send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|_| SubmitError::Transport("handshake"))?;
+        // The connection's I/O runs in its own task; it ends when `send` is
+        // dropped or the server closes.
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(send)
+    }
+
+    async fn warm_up(&self) -> Result<(), String> {
+        if let Transport::Hyper(idle) = &self.transport {
+            let mut opened = Vec::with_capacity(self.connections);
+            for _ in 0..self.connections {
+                opened.push(
+                    self.connect()
+                        .await
+                        .map_err(|e| format!("cannot connect to {}: {e:?}", self.addr))?,
+                );
+            }
+            if let Ok(mut idle) = idle.lock() {
+                idle.extend(opened);
+            }
+        }
+        self.warmed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn submit(&self, req: &Request, deadline: Instant) -> Result<Answer, SubmitError> {
+        let signer = self
+            .signers
+            .get(req.user)
+            .ok_or(SubmitError::Transport("no_such_user"))?;
+        let send = async {
+            // Held until the answer is read: bounds requests in flight to the
+            // number of connections.
+            let _slot = self
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| SubmitError::Transport("closed"))?;
+            // Signed when actually sent, so the timestamp is fresh.
+            let path = signer.sign(req.path, &req.query, &req.body, now_ms());
+            match &self.transport {
+                Transport::Hyper(idle) => self.send_hyper(idle, signer, req, path).await,
+                Transport::Reqwest(c) => self.send_reqwest(c, signer, req, &path).await,
+            }
+        };
+        match tokio::time::timeout_at(deadline, send).await {
+            Ok(r) => r,
+            Err(_) => Err(SubmitError::Timeout),
+        }
+    }
+
+    async fn send_hyper(
+        &self,
+        idle: &Mutex<Vec<SendRequest<Full<Bytes>>>>,
+        signer: &Signer,
+        req: &Request,
+        path: String,
+    ) -> Result<Answer, SubmitError> {
+        let reuse = idle.lock().ok().and_then(|mut v| v.pop());
+        let mut conn = match reuse {
+            Some(c) if !c.is_closed() => c,
+            _ => self.connect().await?,
+        };
+        conn.ready()
+            .await
+            .map_err(|_| SubmitError::Transport("not_ready"))?;
+        let mut builder = hyper::Request::builder()
+            .method(match req.method {
+                Method::Post => hyper::Method::POST,
+                Method::Put => hyper::Method::PUT,
+                Method::Delete => hyper::Method::DELETE,
+            })
+            .uri(path)
+            .header(hyper::header::HOST, &self.authority)
+            .header("x-api-key", &signer.api_key);
+        if !req.body.is_empty() {
+            builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let request = builder
+            .body(Full::new(req.body.clone()))
+            .map_err(|_| SubmitError::Transport("bad_request"))?;
+        let resp = conn
+            .send_request(request)
+            .await
+            .map_err(|_| SubmitError::Transport("send"))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|_| SubmitError::Transport("read_body"))?
+            .to_bytes();
+        // Only a connection whose answer was read completely goes back.
+        if let Ok(mut v) = idle.lock() {
+            v.push(conn);
+        }
+        Ok(Answer { status, body })
+    }
+
+    async fn send_reqwest(
+        &self,
+        client: &reqwest::Client,
+        signer: &Signer,
+        req: &Request,
+        path: &str,
+    ) -> Result<Answer, SubmitError> {
+        let method = match req.method {
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut r = client
+            .request(method, format!("{}{path}", self.base))
+            .header(reqwest::header::HOST, &self.authority)
+            .header("x-api-key", &signer.api_key);
+        if !req.body.is_empty() {
+            r = r
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(req.body.clone());
+        }
+        let resp = r.send().await.map_err(|_| SubmitError::Transport("send"))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|_| SubmitError::Transport("read_body"))?;
+        Ok(Answer { status, body })
+    }
+}

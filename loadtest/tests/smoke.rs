@@ -1,0 +1,122 @@
+//! Runs the smoke scenario for about two seconds at about 200 requests/s
+//! against a real exchange started in this process (port 0, SQLite in a
+//! scratch directory), with keys made through the store.
+
+use std::path::Path;
+use std::time::Duration;
+
+use loadtest::sign::Credentials;
+use loadtest::{RunOptions, Scenario};
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_shipped_exchange_config_is_valid() {
+    let config = exchange::Config::load(Some(&manifest_dir().join("exchange.toml")))
+        .expect("loadtest/exchange.toml parses");
+    config.validate().expect("and is valid");
+    assert!(config.gateway.rate_limit_per_sec >= 1_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_scenario_against_a_real_exchange() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = exchange::Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().join("data"),
+        log: "warn".into(),
+        ..exchange::Config::default()
+    };
+    config.gateway.rate_limit_per_sec = 1_000_000;
+    config.gateway.rate_limit_burst = 1_000_000;
+    let running = exchange::start(&config).await.expect("exchange starts");
+
+    let mut scenario =
+        Scenario::load(&manifest_dir().join("scenarios/smoke.toml")).expect("smoke.toml");
+    scenario.url =
+        loadtest::loopback::check_url(&format!("http://{}", running.addr)).expect("loopback");
+    scenario.phases[0].rate = 200;
+    scenario.phases[0].duration = Duration::from_secs(2);
+    let mut keys = Vec::new();
+    for i in 0..scenario.users.count {
+        let k = running
+            .store
+            .create_api_key(&format!("smoke-{i}"), 1)
+            .await
+            .expect("key");
+        keys.push(Credentials {
+            api_key: k.api_key,
+            secret: k.secret,
+        });
+    }
+    let out = dir.path().join("results");
+    let result = loadtest::run(
+        &scenario,
+        &RunOptions {
+            out_dir: out.clone(),
+            credentials: Some(keys),
+            quiet: false,
+        },
+    )
+    .await
+    .expect("the run completes");
+    println!("{}", loadtest::summary(&result));
+
+    let q = &result.requests;
+    assert_eq!(q.planned, 400);
+    assert_eq!(q.dispatched, 400);
+    let ended: u64 = q.outcomes.values().sum();
+    assert_eq!(ended, 400, "every request ended: {:?}", q.outcomes);
+    assert!(q.outcomes["accepted"] > 200, "{:?}", q.outcomes);
+    assert_eq!(q.outcomes["error"], 0, "{:?} {:?}", q.outcomes, q.failures);
+    assert_eq!(q.outcomes["timeout"], 0, "{:?}", q.outcomes);
+    assert_eq!(q.outcomes["shed"], 0, "{:?}", q.outcomes);
+    // Cancels and amends found resting orders to act on.
+    assert!(q.by_kind["cancel"]["accepted"] > 0, "{:?}", q.by_kind);
+    assert!(q.by_kind["amend"]["accepted"] > 0, "{:?}", q.by_kind);
+
+    let depth = result.depth.as_ref().expect("the depth subscriber ran");
+    assert_eq!(depth.gaps, 0, "{depth:?}");
+    for p in &depth.pairs {
+        assert_eq!(p.counts.gaps, 0, "{p:?}");
+        assert_eq!(p.book_matches_at_end, Some(true), "{p:?}");
+    }
+    assert!(
+        depth.pairs.iter().any(|p| p.counts.applied > 0),
+        "{depth:?}"
+    );
+
+    let engine = result.engine.as_ref().expect("metrics scraped");
+    assert!(
+        engine.commands_total >= q.outcomes["accepted"],
+        "every accepted request is a command: {engine:?}"
+    );
+    assert!(engine.events_total > engine.commands_total, "{engine:?}");
+    assert!(
+        engine.counts.events.get("trade").copied().unwrap_or(0) > 0,
+        "{engine:?}"
+    );
+
+    for f in [
+        "result.json",
+        "report.html",
+        "histograms.hlog",
+        "histograms/answered.hgrm",
+    ] {
+        let path = out.join(f);
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0, "{} was written", path.display());
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).expect("read result.json"))
+            .expect("result.json is JSON");
+    assert_eq!(json["requests"]["planned"], 400);
+    assert!(json["definitions"]["event"].is_string());
+    let html = std::fs::read_to_string(out.join("report.html")).expect("read report.html");
+    assert!(html.contains("<svg"), "charts are inline SVG");
+    assert!(html.matches("<svg").count() >= 4);
+
+    running.shutdown().await;
+}
