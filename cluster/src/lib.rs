@@ -242,3 +242,43 @@ pub async fn create_topics(kafka: &KafkaConfig, partitions: &Partitions) -> Resu
     }
     Ok(())
 }
+
+/// Every command in `partition` of the command log, from offset zero to the
+/// current end, with its position: for replays and audits.
+pub async fn read_log(
+    kafka: &KafkaConfig,
+    partition: i32,
+) -> Result<Vec<(u64, proto::Command)>, String> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    let consumer: StreamConsumer = kafka
+        .consumer_config("replay")
+        .create()
+        .map_err(|e| format!("kafka consumer: {e}"))?;
+    let topic = kafka.orders_topic.clone();
+    let (low, high) = consumer
+        .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+        .map_err(|e| format!("{topic}/{partition}: {e}"))?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, partition, rdkafka::Offset::Offset(low))
+        .map_err(|e| e.to_string())?;
+    consumer.assign(&tpl).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut next = low;
+    while next < high {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .map_err(|_| format!("{topic}/{partition}: no record at offset {next} within 30 s"))?
+            .map_err(|e| format!("{topic}/{partition}: {e}"))?;
+        next = m.offset() + 1;
+        let cmd = m
+            .payload()
+            .map(proto::decode::<proto::Command>)
+            .transpose()
+            .map_err(|e| format!("{topic}/{partition} offset {}: {e}", m.offset()))?;
+        if let Some(cmd) = cmd {
+            out.push((next as u64, cmd));
+        }
+    }
+    Ok(out)
+}

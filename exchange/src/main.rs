@@ -42,6 +42,13 @@ enum Cmd {
     Engine,
     /// Distributed mode: stores the event log in the database.
     Persister,
+    /// Distributed mode: replays a pair's whole command log from offset zero
+    /// and prints the book's position, last seq and state hash.
+    Replay {
+        /// The pair, e.g. BTC-EUR.
+        #[arg(long)]
+        pair: String,
+    },
     /// Distributed mode: manages the Kafka topics.
     Topics {
         #[command(subcommand)]
@@ -101,6 +108,7 @@ fn main() -> ExitCode {
             Cmd::Topics {
                 action: TopicsCmd::Create,
             } => exchange::roles::create_topics(&config).await,
+            Cmd::Replay { pair } => replay(&config, &pair).await,
             Cmd::CheckConfig => {
                 let pairs = config.validate()?;
                 println!("store: {}", config.database_url());
@@ -151,6 +159,30 @@ async fn role(role: Role, config: &Config) -> Result<(), String> {
         println!("{role:?} listening on http://{addr}");
     })
     .await
+}
+
+async fn replay(config: &Config, pair: &str) -> Result<(), String> {
+    let partitions = config.partitions()?;
+    let symbol = proto::Symbol::new(pair).map_err(|e| format!("--pair {pair:?}: {e}"))?;
+    let (partition, pc) = partitions
+        .iter()
+        .find(|(_, c)| c.symbol == symbol)
+        .ok_or_else(|| format!("--pair {pair}: not configured"))?;
+    let log = cluster::read_log(&config.kafka, partition).await?;
+    let mut book = engine::OrderBook::new(pc.clone()).map_err(|e| e.to_string())?;
+    let mut events = Vec::new();
+    for (_, cmd) in &log {
+        if cmd.pair == symbol {
+            events.clear();
+            book.apply(cmd, &mut events);
+        }
+    }
+    let position = log.last().map_or(0, |(p, _)| *p);
+    println!("pair:       {symbol}");
+    println!("position:   {position}");
+    println!("last seq:   {}", book.last_seq());
+    println!("state hash: {:016x}", book.state_hash());
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,449 @@
+//! Distributed mode with the real broker (Tansu), real Postgres and every
+//! role in its own process. Skipped (with a note) when the broker binary or
+//! Postgres is missing, except under CI=true, where that fails the test.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use client::{Client, Credentials};
+use futures_util::{SinkExt, StreamExt};
+use proto::{Seq, Symbol};
+use serde_json::{Value, json};
+use store::{Batch, Store};
+use tokio_tungstenite::tungstenite::Message;
+
+const BIN: &str = env!("CARGO_BIN_EXE_exchange");
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The pinned broker, installed by `scripts/broker.sh install`.
+fn tansu() -> Option<PathBuf> {
+    let home = std::env::var("HOME")
+        .ok()
+        .map(|h| Path::new(&h).join(".cargo/bin/tansu"));
+    let found = std::env::var("PATH")
+        .ok()
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("tansu"))
+                .find(|t| t.is_file())
+        })
+        .or(home.filter(|h| h.is_file()));
+    if found.is_none() {
+        assert!(
+            !in_ci(),
+            "tansu is required in CI: run scripts/broker.sh install"
+        );
+        eprintln!("SKIPPED: no tansu binary (scripts/broker.sh install builds it)");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A child process killed when dropped.
+struct Proc {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the graceful stop.
+    fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{} did not stop on SIGTERM within 30 s", self.addr);
+    }
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    db: String,
+    broker_port: u16,
+    tansu: PathBuf,
+}
+
+impl Cluster {
+    fn new(tansu: PathBuf, db: String) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let broker_port = free_port();
+        let config = dir.path().join("cluster.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+log = "warn,cluster=info"
+[kafka]
+brokers = "127.0.0.1:{broker_port}"
+session_timeout_ms = 6000
+[runtime]
+snapshot_every = 150
+[gateway]
+rate_limit_per_sec = 100000
+rate_limit_burst = 100000
+max_pair_lag = 1000000
+[[pairs]]
+symbol = "BTC-EUR"
+partition = 0
+price_scale = 2
+qty_scale = 8
+tick_size = "0.01"
+lot_size = "0.001"
+min_qty = "0.001"
+max_qty = "100"
+min_notional = "1"
+[[pairs]]
+symbol = "ETH-EUR"
+partition = 1
+price_scale = 2
+qty_scale = 8
+tick_size = "0.01"
+lot_size = "0.001"
+min_qty = "0.001"
+max_qty = "100"
+min_notional = "1"
+"#
+            ),
+        )
+        .unwrap();
+        Cluster {
+            dir,
+            config,
+            db,
+            broker_port,
+            tansu,
+        }
+    }
+
+    fn broker(&self) -> Proc {
+        let log = std::fs::File::create(self.dir.path().join("tansu.log")).unwrap();
+        let url = format!("tcp://127.0.0.1:{}", self.broker_port);
+        let child = Command::new(&self.tansu)
+            .current_dir(self.dir.path())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.broker_port)).is_err() {
+            assert!(Instant::now() < deadline, "the broker did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Proc { child, addr: url }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("EXCHANGE_CONFIG", &self.config)
+            .env("DATABASE_URL", &self.db)
+            .env("EXCHANGE_LISTEN", "127.0.0.1:0")
+            .env_remove("EXCHANGE_CONFIG_TOML")
+            .env_remove("KAFKA_BROKERS");
+        c
+    }
+
+    /// Starts a role and waits until its /readyz answers 200.
+    async fn role(&self, role: &str, name: &str) -> Proc {
+        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        let mut child = self
+            .command(&[role])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .filter(|a| a.contains(':'))
+            .unwrap_or_else(|| panic!("{name}: no address in {line:?}; see {name}.log"))
+            .to_string();
+        let proc = Proc { child, addr };
+        let http = client::HttpClient::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = http
+                .get(format!("http://{}/readyz", proc.addr))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return proc;
+            }
+            assert!(Instant::now() < deadline, "{name} not ready within 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn kafka(&self) -> cluster::KafkaConfig {
+        cluster::KafkaConfig {
+            brokers: format!("127.0.0.1:{}", self.broker_port),
+            ..cluster::KafkaConfig::default()
+        }
+    }
+}
+
+fn signed(url: &str, key: &store::ApiKey) -> Client {
+    Client::new(
+        url,
+        Some(Credentials {
+            api_key: key.api_key.clone(),
+            secret: key.secret.clone(),
+        }),
+    )
+}
+
+type Trades = std::sync::Arc<std::sync::Mutex<Vec<u64>>>;
+
+/// Collects the trade ids a gateway's stream shows for BTC-EUR.
+async fn trade_stream(addr: &str) -> Trades {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        json!({"method": "SUBSCRIBE", "params": ["BTC-EUR@trade"], "id": 1}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let trades = Trades::default();
+    let sink = trades.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Message::Text(t) = msg
+                && let Ok(v) = serde_json::from_str::<Value>(&t)
+                && v["e"] == "trade"
+            {
+                sink.lock().unwrap().push(v["t"].as_u64().unwrap());
+            }
+        }
+    });
+    trades
+}
+
+/// What `trades` holds once it has `n` ids (or after 30 s).
+async fn first_n(trades: &Trades, n: usize) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while trades.lock().unwrap().len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    trades.lock().unwrap().clone()
+}
+
+/// The fills an uninterrupted run over the same command log produces, and
+/// the book's final state hash and position.
+async fn replay(cluster: &Cluster, pair: Symbol) -> (Vec<store::FillRow>, u64, u64) {
+    let config = exchange::Config::load(Some(&cluster.config)).unwrap();
+    let pc = config
+        .pair_configs()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.symbol == pair)
+        .unwrap();
+    let log = cluster::read_log(&cluster.kafka(), 0).await.unwrap();
+    let qty_scale = pc.qty_scale;
+    let mut book = engine::OrderBook::new(pc).unwrap();
+    let mut batch = Batch::default();
+    let mut last = Seq(0);
+    let mut events = Vec::new();
+    for (_, cmd) in &log {
+        events.clear();
+        book.apply(cmd, &mut events);
+        batch.add_events(qty_scale, &mut last, &events);
+    }
+    let position = log.last().map_or(0, |(p, _)| *p);
+    (batch.fills().to_vec(), book.state_hash(), position)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
+    let Some(tansu) = tansu() else { return };
+    let Some(db) = common::fresh_postgres().await else {
+        return;
+    };
+    let cluster = Cluster::new(tansu, db.clone());
+    eprintln!("cluster logs in {}", cluster.dir.path().display());
+    let _broker = cluster.broker();
+    let created = cluster.command(&["topics", "create"]).output().unwrap();
+    assert!(created.status.success(), "{created:?}");
+
+    let persister = cluster.role("persister", "persister").await;
+    let engine_a = cluster.role("engine", "engine-a").await;
+    let engine_b = cluster.role("engine", "engine-b").await;
+    let g1 = cluster.role("gateway", "gateway-1").await;
+    let g2 = cluster.role("gateway", "gateway-2").await;
+    let store = Store::connect(&db, 2).await.unwrap();
+    let alice = store.create_api_key("alice", 1).await.unwrap();
+    let bob = store.create_api_key("bob", 1).await.unwrap();
+    let clients = [
+        signed(&format!("http://{}", g1.addr), &alice),
+        signed(&format!("http://{}", g2.addr), &bob),
+        signed(&format!("http://{}", g2.addr), &alice),
+        signed(&format!("http://{}", g1.addr), &bob),
+    ];
+    let ws1 = trade_stream(&g1.addr).await;
+    let ws2 = trade_stream(&g2.addr).await;
+
+    // A seeded stream of crossing limit orders through both gateways, with
+    // the engine that owns BTC-EUR killed and the persister killed and
+    // restarted in the middle.
+    let owner = |addr: &str| {
+        let addr = addr.to_string();
+        async move {
+            let text = reqwest_text(&format!("http://{addr}/metrics")).await;
+            text.contains("matching_commands_total{pair=\"BTC-EUR\"")
+        }
+    };
+    let mut seed = 0x5eed_u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    let orders: Vec<Value> = (0..400)
+        .map(|_| {
+            let side = if next() % 2 == 0 { "BUY" } else { "SELL" };
+            let price = 30_000 + (next() % 20) as i64 - 10;
+            let qty = 1 + next() % 5;
+            json!({"symbol": "BTC-EUR", "side": side, "type": "LIMIT",
+                   "quantity": format!("0.00{qty}"), "price": format!("{price}.00"),
+                   "newOrderRespType": "ACK"})
+        })
+        .collect();
+    let mut engines = vec![Some(engine_a), Some(engine_b)];
+    let mut persister = Some(persister);
+    let mut killed_at = None;
+    for (i, chunk) in orders.chunks(20).enumerate() {
+        let sends = chunk.iter().enumerate().map(|(j, o)| {
+            let c = &clients[(i + j) % clients.len()];
+            async move { c.place(o).await.unwrap() }
+        });
+        for answer in futures_util::future::join_all(sends).await {
+            assert_eq!(answer.status.as_u16(), 200, "{:?}", answer.body);
+        }
+        eprintln!("sent {} orders", (i + 1) * 20);
+        if i == 6 {
+            // Kill -9 whichever engine owns BTC-EUR now.
+            for _ in 0..50 {
+                for slot in engines.iter_mut() {
+                    let addr = slot.as_ref().unwrap().addr.clone();
+                    if killed_at.is_none() && owner(&addr).await {
+                        slot.take().unwrap().kill_9();
+                        killed_at = Some(Instant::now());
+                    }
+                }
+                if killed_at.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(killed_at.is_some(), "no engine reported owning BTC-EUR");
+        }
+        if i == 10 {
+            persister.take().unwrap().kill_9();
+        }
+        if i == 13 {
+            persister = Some(cluster.role("persister", "persister-2").await);
+        }
+    }
+
+    // Every fill in Postgres is exactly one of the uninterrupted replay's.
+    let btc = Symbol::new("BTC-EUR").unwrap();
+    let (expected, hash, position) = replay(&cluster, btc).await;
+    assert!(
+        expected.len() > 50,
+        "the load should trade: {}",
+        expected.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let stored = loop {
+        let stored = store.all_fills(btc).await.unwrap();
+        if stored.len() >= expected.len() || Instant::now() > deadline {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!("stored {} fills of {}", stored.len(), expected.len());
+    let unavailable = killed_at.map(|t| t.elapsed());
+    assert_eq!(stored.len(), expected.len(), "fills stored vs replayed");
+    assert_eq!(stored, expected, "stored fills differ from the replay");
+
+    // Both gateways' streams show the same trades, each once, in order.
+    let trade_ids: Vec<u64> = expected.iter().map(|f| f.seq.0).collect();
+    let (s1, s2) = (
+        first_n(&ws1, trade_ids.len()).await,
+        first_n(&ws2, trade_ids.len()).await,
+    );
+    assert_eq!(s1, trade_ids, "gateway 1's trade stream");
+    assert_eq!(s2, trade_ids, "gateway 2's trade stream");
+
+    // A graceful stop snapshots the book; its hash equals the replay's.
+    drop((g1, g2));
+    for e in engines.into_iter().flatten() {
+        e.terminate();
+    }
+    let snap = store.latest_snapshot(btc).await.unwrap().unwrap();
+    assert_eq!(
+        snap.position, position,
+        "the final snapshot covers the whole log"
+    );
+    assert_eq!(
+        snap.state_hash, hash,
+        "live engine and replay from offset zero differ"
+    );
+    eprintln!(
+        "BTC-EUR fills: {}, engine killed {unavailable:?} before the fills converged",
+        expected.len()
+    );
+}
+
+async fn reqwest_text(url: &str) -> String {
+    match client::HttpClient::new().get(url).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
