@@ -14,6 +14,7 @@
 //! Scenarios are TOML files ([`scenario`], `loadtest/scenarios/`); a run
 //! writes `result.json`, `report.html` and the raw histograms ([`report`]).
 
+pub mod broker;
 pub mod depth;
 pub mod fixed;
 pub mod flow;

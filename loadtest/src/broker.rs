@@ -1,0 +1,81 @@
+//! The broker's ceiling on this machine: encoded commands produced with the
+//! exchange's own client settings (idempotent, acks=all, every send awaited),
+//! then consumed back, with the same client the engines use.
+
+use std::time::{Duration, Instant};
+
+use cluster::{KafkaConfig, Partitions};
+use futures_util::StreamExt;
+use proto::{PairConfig, Symbol};
+use rdkafka::producer::FutureRecord;
+use workload::{Generator, Mix};
+
+/// What [`ceiling`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Ceiling {
+    /// Records sent.
+    pub records: usize,
+    /// Records per second acknowledged by the broker.
+    pub produce_per_sec: f64,
+    /// Records per second read back.
+    pub consume_per_sec: f64,
+    /// Records per second over produce and consume together.
+    pub combined_per_sec: f64,
+}
+
+/// Produces `records` commands to a fresh one-partition topic with
+/// `in_flight` sends outstanding, then reads them all back.
+pub async fn ceiling(brokers: &str, records: usize, in_flight: usize) -> Result<Ceiling, String> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let kafka = KafkaConfig {
+        brokers: brokers.to_string(),
+        orders_topic: format!("ceiling-commands-{stamp}"),
+        events_topic: format!("ceiling-events-{stamp}"),
+        ..KafkaConfig::default()
+    };
+    let pair = PairConfig::simple(Symbol::new("BTC-EUR").map_err(|e| e.to_string())?);
+    let partitions = Partitions::new(&[(pair.clone(), 0)])?;
+    cluster::create_topics(&kafka, &partitions).await?;
+    let producer = kafka.producer()?;
+    // Retail-mix commands: the sizes the engines' log really carries.
+    let mut commands = Generator::new(Mix::Retail, 7, &pair);
+    let payloads: Vec<Vec<u8>> = (0..records)
+        .map(|_| proto::encode(&commands.next_command()).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    let topic = kafka.orders_topic.clone();
+    let mut sends = futures_util::stream::iter(payloads.iter().map(|p| {
+        let producer = &producer;
+        let topic = &topic;
+        async move {
+            producer
+                .send(
+                    FutureRecord::<str, _>::to(topic).partition(0).payload(p),
+                    Duration::from_secs(5),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|(e, _)| e.to_string())
+        }
+    }))
+    .buffered(in_flight.max(1));
+    while let Some(r) = sends.next().await {
+        r?;
+    }
+    let produced = started.elapsed();
+    let read_start = Instant::now();
+    let back = cluster::read_log(&kafka, 0).await?;
+    let consumed = read_start.elapsed();
+    if back.len() != records {
+        return Err(format!("read back {} of {records} records", back.len()));
+    }
+    let rate = |d: Duration| records as f64 / d.as_secs_f64();
+    Ok(Ceiling {
+        records,
+        produce_per_sec: rate(produced),
+        consume_per_sec: rate(consumed),
+        combined_per_sec: rate(produced + consumed),
+    })
+}
