@@ -173,7 +173,10 @@ fn broker(brokers: &str, records: usize, in_flight: usize) -> ExitCode {
         eprintln!("error: {b} is not a loopback address");
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
