@@ -49,6 +49,12 @@ pub async fn run_persister(
         .assign(&tpl)
         .map_err(|e| format!("assigning {}: {e}", kafka.events_topic))?;
     info!(offsets = ?stored, "persister resuming");
+    // The next offset to store per partition, for the lag gauge.
+    let mut next_offsets: HashMap<i32, i64> = partitions
+        .iter()
+        .map(|(p, _)| (p, stored.get(&p).map_or(0, |o| *o as i64)))
+        .collect();
+    let mut lag_tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_seqs: HashMap<Symbol, Seq> = store
         .last_seqs()
         .await
@@ -56,6 +62,10 @@ pub async fn run_persister(
     loop {
         let first = tokio::select! {
             _ = stop.changed() => break,
+            _ = lag_tick.tick() => {
+                report_lag(&consumer, &kafka, &partitions, &next_offsets, &metrics);
+                continue;
+            }
             m = consumer.recv() => m,
         };
         let mut batch = Batch::default();
@@ -82,6 +92,7 @@ pub async fn run_persister(
                         None => warn!(partition, "a partition with no pair is skipped"),
                     }
                     batch.set_log_offset(&kafka.events_topic, partition, m.offset() as u64 + 1);
+                    next_offsets.insert(partition, m.offset() + 1);
                     count += 1;
                 }
                 Err(e) => warn!(error = %e, "consuming the event log"),
@@ -99,4 +110,28 @@ pub async fn run_persister(
         }
     }
     Ok(())
+}
+
+/// Sets `matching_persister_lag_events{pair}` to the event records in the
+/// log that are not stored yet (high watermark minus the next offset).
+fn report_lag(
+    consumer: &StreamConsumer,
+    kafka: &KafkaConfig,
+    partitions: &Partitions,
+    next_offsets: &HashMap<i32, i64>,
+    metrics: &RuntimeMetrics,
+) {
+    for (p, config) in partitions.iter() {
+        // A blocking round trip to the broker, once a second, on the task
+        // that has nothing else to do while it waits.
+        if let Ok((_, high)) =
+            consumer.fetch_watermarks(&kafka.events_topic, p, Duration::from_millis(500))
+        {
+            let next = next_offsets.get(&p).copied().unwrap_or(0);
+            metrics
+                .persister_lag
+                .with_label_values(&[config.symbol.as_str()])
+                .set((high - next).max(0));
+        }
+    }
 }
