@@ -26,7 +26,8 @@ start() {
   fi
   # The sqlite path is relative to the working directory; advertise
   # 127.0.0.1, not localhost.
-  (cd "$dir" && nohup tansu broker \
+  (cd "$dir" || exit 1
+   nohup tansu broker \
       --listener-url "tcp://127.0.0.1:$port" \
       --advertised-listener-url "tcp://127.0.0.1:$port" \
       --storage-engine sqlite://tansu.db >tansu.log 2>&1 &
