@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::OrderBook;
 use prometheus::{IntGaugeVec, Opts, Registry};
 use proto::{Command, PairConfig, Symbol};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -125,28 +124,9 @@ async fn start_actor(
     metrics: &RuntimeMetrics,
 ) -> Result<Actor, String> {
     let pair = config.symbol;
-    let (book, position) = match store
-        .latest_snapshot(pair)
+    let (book, position) = runtime::restore_book(store, config, rc.book_capacity)
         .await
-        .map_err(|e| format!("pair {pair}: reading the snapshot: {e}"))?
-    {
-        Some(s) => {
-            let book = OrderBook::restore(config.clone(), &s.data)
-                .map_err(|e| format!("pair {pair}: snapshot at {}: {e}", s.position))?;
-            if book.state_hash() != s.state_hash {
-                return Err(format!(
-                    "pair {pair}: snapshot at {} does not match its state hash",
-                    s.position
-                ));
-            }
-            (book, s.position)
-        }
-        None => (
-            OrderBook::with_capacity(config.clone(), rc.book_capacity)
-                .map_err(|e| format!("pair {pair}: {e}"))?,
-            0,
-        ),
-    };
+        .map_err(|e| e.to_string())?;
     info!(%pair, position, "restored; replaying the log after the snapshot");
     let status = Arc::new(PairStatus::new(
         config.clone(),
@@ -391,13 +371,17 @@ async fn emit(
     while input.recv_many(&mut items, 1024).await > 0 {
         for item in items.drain(..) {
             match item {
-                Output::Record(r) => match pending.iter_mut().find(|b| b.pair == r.pair) {
-                    Some(b) => b.records.push((r.position, r.events.clone())),
-                    None => pending.push(EventBatch {
-                        pair: r.pair,
-                        records: vec![(r.position, r.events.clone())],
-                    }),
-                },
+                Output::Record(r) => {
+                    // The emitter holds the only reference: no copy.
+                    let r = Arc::try_unwrap(r).unwrap_or_else(|shared| (*shared).clone());
+                    match pending.iter_mut().find(|b| b.pair == r.pair) {
+                        Some(b) => b.records.push((r.position, r.events)),
+                        None => pending.push(EventBatch {
+                            pair: r.pair,
+                            records: vec![(r.position, r.events)],
+                        }),
+                    }
+                }
                 Output::Snapshot(s) => {
                     // The snapshot covers events that must be in the log first.
                     send_all(&producer, &kafka, &partitions, &mut pending).await;

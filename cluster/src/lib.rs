@@ -282,3 +282,23 @@ pub async fn read_log(
     }
     Ok(out)
 }
+
+/// Replays `partition` of the command log from offset zero into an empty
+/// book of `config`, handing each command's events to `on_events`; returns
+/// the book and the last position. What an uninterrupted engine would hold.
+pub async fn replay_log(
+    kafka: &KafkaConfig,
+    partition: i32,
+    config: &PairConfig,
+    mut on_events: impl FnMut(&[Event]),
+) -> Result<(::engine::OrderBook, u64), String> {
+    let log = read_log(kafka, partition).await?;
+    let mut book = ::engine::OrderBook::new(config.clone()).map_err(|e| e.to_string())?;
+    let mut events = Vec::new();
+    for (_, cmd) in log.iter().filter(|(_, c)| c.pair == config.symbol) {
+        events.clear();
+        book.apply(cmd, &mut events);
+        on_events(&events);
+    }
+    Ok((book, log.last().map_or(0, |(p, _)| *p)))
+}

@@ -7,7 +7,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine::OrderBook;
 use proto::{Command, Seq, Symbol};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -24,24 +23,22 @@ use tracing::warn;
 
 use crate::{EventBatch, KafkaConfig, Partitions};
 
-/// Records kept per pair for a RESULT request registered after its events
+/// Records kept for a RESULT request registered after its events
 /// arrived (the events can overtake the broker's acknowledgement).
 const RECENT: usize = 4_096;
 
 #[derive(Default)]
 struct Waiters {
     pending: HashMap<(Symbol, u64), oneshot::Sender<Arc<EventRecord>>>,
-    recent: HashMap<Symbol, VecDeque<Arc<EventRecord>>>,
+    /// The last [`RECENT`] records nobody waited for, oldest first in `order`.
+    recent: HashMap<(Symbol, u64), Arc<EventRecord>>,
+    order: VecDeque<(Symbol, u64)>,
 }
 
 impl Waiters {
     fn register(&mut self, pair: Symbol, position: u64) -> oneshot::Receiver<Arc<EventRecord>> {
         let (tx, rx) = oneshot::channel();
-        let early = self
-            .recent
-            .get(&pair)
-            .and_then(|r| r.iter().find(|rec| rec.position == position));
-        match early {
+        match self.recent.get(&(pair, position)) {
             Some(rec) => {
                 let _ = tx.send(rec.clone());
             }
@@ -53,16 +50,19 @@ impl Waiters {
     }
 
     fn complete(&mut self, record: &Arc<EventRecord>) {
-        match self.pending.remove(&(record.pair, record.position)) {
+        let key = (record.pair, record.position);
+        match self.pending.remove(&key) {
             Some(tx) => {
                 let _ = tx.send(record.clone());
             }
             None => {
-                let recent = self.recent.entry(record.pair).or_default();
-                if recent.len() == RECENT {
-                    recent.pop_front();
+                if self.order.len() == RECENT
+                    && let Some(old) = self.order.pop_front()
+                {
+                    self.recent.remove(&old);
                 }
-                recent.push_back(record.clone());
+                self.order.push_back(key);
+                self.recent.insert(key, record.clone());
             }
         }
     }
@@ -141,21 +141,10 @@ pub async fn start_kafka_log(
     let mut seen: HashMap<Symbol, Seq> = HashMap::new();
     for (_, config) in partitions.iter() {
         let pair = config.symbol;
-        let (book, position) = match store
-            .latest_snapshot(pair)
+        // Capacity 0: this book only gives the depth to start the views from.
+        let (book, position) = runtime::restore_book(store, config, 0)
             .await
-            .map_err(|e| format!("pair {pair}: {e}"))?
-        {
-            Some(s) => (
-                OrderBook::restore(config.clone(), &s.data)
-                    .map_err(|e| format!("pair {pair}: snapshot: {e}"))?,
-                s.position,
-            ),
-            None => (
-                OrderBook::new(config.clone()).map_err(|e| format!("pair {pair}: {e}"))?,
-                0,
-            ),
-        };
+            .map_err(|e| e.to_string())?;
         observer.on_start(config, book.depth(usize::MAX));
         seen.insert(pair, book.last_seq());
         statuses.insert(

@@ -168,16 +168,7 @@ async fn replay(config: &Config, pair: &str) -> Result<(), String> {
         .iter()
         .find(|(_, c)| c.symbol == symbol)
         .ok_or_else(|| format!("--pair {pair}: not configured"))?;
-    let log = cluster::read_log(&config.kafka, partition).await?;
-    let mut book = engine::OrderBook::new(pc.clone()).map_err(|e| e.to_string())?;
-    let mut events = Vec::new();
-    for (_, cmd) in &log {
-        if cmd.pair == symbol {
-            events.clear();
-            book.apply(cmd, &mut events);
-        }
-    }
-    let position = log.last().map_or(0, |(p, _)| *p);
+    let (book, position) = cluster::replay_log(&config.kafka, partition, pc, |_| {}).await?;
     println!("pair:       {symbol}");
     println!("position:   {position}");
     println!("last seq:   {}", book.last_seq());

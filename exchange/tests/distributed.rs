@@ -283,18 +283,14 @@ async fn replay(cluster: &Cluster, pair: Symbol) -> (Vec<store::FillRow>, u64, u
         .into_iter()
         .find(|p| p.symbol == pair)
         .unwrap();
-    let log = cluster::read_log(&cluster.kafka(), 0).await.unwrap();
     let qty_scale = pc.qty_scale;
-    let mut book = engine::OrderBook::new(pc).unwrap();
     let mut batch = Batch::default();
     let mut last = Seq(0);
-    let mut events = Vec::new();
-    for (_, cmd) in &log {
-        events.clear();
-        book.apply(cmd, &mut events);
-        batch.add_events(qty_scale, &mut last, &events);
-    }
-    let position = log.last().map_or(0, |(p, _)| *p);
+    let (book, position) = cluster::replay_log(&cluster.kafka(), 0, &pc, |events| {
+        batch.add_events(qty_scale, &mut last, events)
+    })
+    .await
+    .unwrap();
     (batch.fills().to_vec(), book.state_hash(), position)
 }
 

@@ -296,6 +296,34 @@ impl fmt::Debug for Exchange {
 /// Journal runs (group commits) replayed per read during recovery.
 const REPLAY_PAGE: u32 = 64;
 
+/// A pair's book from its latest stored snapshot, checked against the
+/// snapshot's state hash, or an empty book; and the log position it covers.
+pub async fn restore_book(
+    store: &Store,
+    config: &PairConfig,
+    capacity: usize,
+) -> Result<(OrderBook, u64), StartError> {
+    let pair = config.symbol;
+    let bad = |m: String| StartError::Recovery(format!("pair {pair}: {m}"));
+    match store.latest_snapshot(pair).await? {
+        Some(s) => {
+            let book = OrderBook::restore(config.clone(), &s.data)
+                .map_err(|e| bad(format!("snapshot at position {}: {e}", s.position)))?;
+            if book.state_hash() != s.state_hash {
+                return Err(bad(format!(
+                    "snapshot at position {} does not match its state hash",
+                    s.position
+                )));
+            }
+            Ok((book, s.position))
+        }
+        None => Ok((
+            OrderBook::with_capacity(config.clone(), capacity).map_err(|e| bad(e.to_string()))?,
+            0,
+        )),
+    }
+}
+
 /// Restores a pair's book from its snapshot and replays the journal after
 /// it, storing any events the persister had not stored before the stop.
 async fn recover(
@@ -306,23 +334,7 @@ async fn recover(
 ) -> Result<(OrderBook, u64), StartError> {
     let pair = config.symbol;
     let bad = |m: String| StartError::Recovery(format!("pair {pair}: {m}"));
-    let (mut book, mut position) = match store.latest_snapshot(pair).await? {
-        Some(s) => {
-            let book = OrderBook::restore(config.clone(), &s.data)
-                .map_err(|e| bad(format!("snapshot at position {}: {e}", s.position)))?;
-            if book.state_hash() != s.state_hash {
-                return Err(bad(format!(
-                    "snapshot at position {} does not match its state hash",
-                    s.position
-                )));
-            }
-            (book, s.position)
-        }
-        None => (
-            OrderBook::with_capacity(config.clone(), capacity).map_err(|e| bad(e.to_string()))?,
-            0,
-        ),
-    };
+    let (mut book, mut position) = restore_book(store, config, capacity).await?;
     let snapshot_position = position;
     let mut events = Vec::new();
     loop {

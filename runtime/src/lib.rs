@@ -25,6 +25,6 @@ mod persister;
 pub use actor::{Output, snapshot_row, spawn as spawn_actor};
 pub use exchange::{
     CommandLog, EventRecord, Exchange, Observer, PairStatus, RuntimeConfig, StartError,
-    SubmitError, SubmitFuture, Submitted,
+    SubmitError, SubmitFuture, Submitted, restore_book,
 };
 pub use metrics::RuntimeMetrics;

@@ -338,6 +338,35 @@ impl Store {
             .collect()
     }
 
+    /// The next offset to read of each partition of `topic`, as stored by
+    /// [`Batch::set_log_offset`].
+    pub async fn log_offsets(&self, topic: &str) -> Result<HashMap<i32, u64>, StoreError> {
+        let rows = sqlx::query("SELECT partition, next_offset FROM log_offsets WHERE topic = $1")
+            .bind(topic.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let partition = i32::try_from(r.try_get::<i64, _>(0)?)
+                .map_err(|_| StoreError::Corrupt("partition out of range".into()))?;
+            out.insert(partition, from_db(r.try_get(1)?)?);
+        }
+        Ok(out)
+    }
+
+    /// A number for a starting process of `role`, unique among the last
+    /// 1,024 registered.
+    pub async fn register_instance(&self, role: &str, now: u64) -> Result<u16, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO instances (role, started_at) VALUES ($1, $2) RETURNING instance_id",
+        )
+        .bind(role.to_string())
+        .bind(to_db(now)?)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok((from_db(row.try_get(0)?)? % 1024) as u16)
+    }
+
     /// Writes a batch in one transaction: fills, order states, snapshots (and
     /// the journal trimmed up to them) and the new `last_seq` of each pair.
     pub async fn write_batch(&self, batch: &Batch) -> Result<(), StoreError> {
@@ -476,37 +505,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
-    }
-}
-
-impl Store {
-    /// The next offset to read of each partition of `topic`, as stored by
-    /// [`Batch::set_log_offset`].
-    pub async fn log_offsets(&self, topic: &str) -> Result<HashMap<i32, u64>, StoreError> {
-        let rows = sqlx::query("SELECT partition, next_offset FROM log_offsets WHERE topic = $1")
-            .bind(topic.to_string())
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out = HashMap::new();
-        for r in rows {
-            let partition = i32::try_from(r.try_get::<i64, _>(0)?)
-                .map_err(|_| StoreError::Corrupt("partition out of range".into()))?;
-            out.insert(partition, from_db(r.try_get(1)?)?);
-        }
-        Ok(out)
-    }
-
-    /// A number for a starting process of `role`, unique among the last
-    /// 1,024 registered.
-    pub async fn register_instance(&self, role: &str, now: u64) -> Result<u16, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO instances (role, started_at) VALUES ($1, $2) RETURNING instance_id",
-        )
-        .bind(role.to_string())
-        .bind(to_db(now)?)
-        .fetch_one(&self.writer)
-        .await?;
-        Ok((from_db(row.try_get(0)?)? % 1024) as u16)
     }
 }
 
