@@ -5,7 +5,9 @@
 #   scripts/cluster.sh down    (stops everything; data stays in target/cluster)
 #   scripts/cluster.sh reset   (down, then deletes the data and the database)
 # Environment: PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
-# CLUSTER_DIR (default target/cluster), GATEWAY_LISTEN (default 127.0.0.1:8080).
+# CLUSTER_DIR (default target/cluster), GATEWAY_LISTEN (default 127.0.0.1:8080),
+# CLUSTER_CONFIG (a config file to use instead of the one written here, e.g.
+# loadtest/cluster.toml; it must keep kafka.brokers = 127.0.0.1:9092).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${CLUSTER_DIR:-$ROOT/target/cluster}
@@ -80,7 +82,11 @@ start_role() {
 up() {
   mkdir -p "$DIR"
   (cd "$ROOT" && cargo build --release --locked -p exchange)
-  write_config
+  if [ -n "${CLUSTER_CONFIG:-}" ]; then
+    cp "$CLUSTER_CONFIG" "$EXCHANGE_CONFIG"
+  else
+    write_config
+  fi
   if ! psql "$PG_ADMIN_URL" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
     psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $DB"
   fi

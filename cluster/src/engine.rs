@@ -63,6 +63,7 @@ pub struct Engine {
     consumer_lag: IntGaugeVec,
     snapshot_age: IntGaugeVec,
     replayed: IntGaugeVec,
+    owned: IntGaugeVec,
 }
 
 impl Engine {
@@ -89,6 +90,14 @@ impl Engine {
             ),
             &["pair"],
         )?;
+        let owned = IntGaugeVec::new(
+            Opts::new(
+                "matching_pair_owned",
+                "1 for each pair whose actor runs in this engine (series of other pairs are absent).",
+            ),
+            &["pair"],
+        )?;
+        registry.register(Box::new(owned.clone()))?;
         registry.register(Box::new(consumer_lag.clone()))?;
         registry.register(Box::new(snapshot_age.clone()))?;
         registry.register(Box::new(replayed.clone()))?;
@@ -97,6 +106,7 @@ impl Engine {
             consumer_lag,
             snapshot_age,
             replayed,
+            owned,
         }))
     }
 
@@ -330,6 +340,13 @@ async fn report(
         .assignment()
         .is_ok_and(|a| a.count() == actors.len())
         || actors.is_empty();
+    engine.owned.reset();
+    for a in actors.values() {
+        engine
+            .owned
+            .with_label_values(&[a.status.config.symbol.as_str()])
+            .set(1);
+    }
     for (p, lag, pair) in &lags {
         engine
             .consumer_lag

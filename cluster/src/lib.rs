@@ -128,9 +128,10 @@ impl KafkaConfig {
             .map_err(|e| format!("kafka producer: {e}"))
     }
 
-    /// Consumer settings shared by every role: offsets are stored by the
-    /// roles themselves, never committed automatically.
-    fn consumer_config(&self, group: &str) -> ClientConfig {
+    /// Consumer settings shared by every role (and the load tester's
+    /// direct target): offsets are stored by the roles themselves, never
+    /// committed automatically.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
         let mut c = self.client();
         c.set("group.id", group)
             .set("enable.auto.commit", "false")

@@ -294,6 +294,27 @@ async fn replay(cluster: &Cluster, pair: Symbol) -> (Vec<store::FillRow>, u64, u
     (batch.fills().to_vec(), book.state_hash(), position)
 }
 
+/// A seeded stream of BTC-EUR limit orders around one price, so that about
+/// half of them trade.
+fn crossing_orders(mut seed: u64, n: usize) -> Vec<Value> {
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    (0..n)
+        .map(|_| {
+            let side = if next() % 2 == 0 { "BUY" } else { "SELL" };
+            let price = 30_000 + (next() % 20) as i64 - 10;
+            let qty = 1 + next() % 5;
+            json!({"symbol": "BTC-EUR", "side": side, "type": "LIMIT",
+                   "quantity": format!("0.00{qty}"), "price": format!("{price}.00"),
+                   "newOrderRespType": "ACK"})
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     let Some(tansu) = tansu() else { return };
@@ -333,23 +354,7 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
             text.contains("matching_commands_total{pair=\"BTC-EUR\"")
         }
     };
-    let mut seed = 0x5eed_u64;
-    let mut next = move || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        seed >> 33
-    };
-    let orders: Vec<Value> = (0..400)
-        .map(|_| {
-            let side = if next() % 2 == 0 { "BUY" } else { "SELL" };
-            let price = 30_000 + (next() % 20) as i64 - 10;
-            let qty = 1 + next() % 5;
-            json!({"symbol": "BTC-EUR", "side": side, "type": "LIMIT",
-                   "quantity": format!("0.00{qty}"), "price": format!("{price}.00"),
-                   "newOrderRespType": "ACK"})
-        })
-        .collect();
+    let orders = crossing_orders(0x5eed, 400);
     let mut engines = vec![Some(engine_a), Some(engine_b)];
     let mut persister = Some(persister);
     let mut killed_at = None;
@@ -442,4 +447,134 @@ async fn reqwest_text(url: &str) -> String {
         Ok(r) => r.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     }
+}
+
+/// Sends `orders` through `clients` in rounds of 20 at once; returns the ids
+/// of the orders the gateway acknowledged and the statuses of the others.
+async fn send_all(clients: &[Client], orders: &[Value]) -> (Vec<u64>, Vec<u16>) {
+    let mut acked = Vec::new();
+    let mut refused = Vec::new();
+    for chunk in orders.chunks(20) {
+        let sends = chunk.iter().enumerate().map(|(j, o)| {
+            let c = &clients[j % clients.len()];
+            async move { c.place(o).await.unwrap() }
+        });
+        for answer in futures_util::future::join_all(sends).await {
+            match answer.status.as_u16() {
+                200 => acked.push(answer.body["orderId"].as_u64().unwrap()),
+                s => refused.push(s),
+            }
+        }
+    }
+    (acked, refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_loses_nothing_acknowledged() {
+    let Some(tansu) = tansu() else { return };
+    let Some(db) = common::fresh_postgres().await else {
+        return;
+    };
+    let cluster = Cluster::new(tansu, db.clone());
+    eprintln!("cluster logs in {}", cluster.dir.path().display());
+    let broker = cluster.broker();
+    let created = cluster.command(&["topics", "create"]).output().unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let _persister = cluster.role("persister", "persister").await;
+    let engine = cluster.role("engine", "engine").await;
+    let gateway = cluster.role("gateway", "gateway").await;
+    let store = Store::connect(&db, 2).await.unwrap();
+    let url = format!("http://{}", gateway.addr);
+    let clients = [
+        signed(&url, &store.create_api_key("alice", 1).await.unwrap()),
+        signed(&url, &store.create_api_key("bob", 1).await.unwrap()),
+    ];
+    let ws = trade_stream(&gateway.addr).await;
+    let orders = crossing_orders(0xb10c, 300);
+
+    // Before: everything is acknowledged.
+    let (mut acked, refused) = send_all(&clients, &orders[..100]).await;
+    assert!(refused.is_empty(), "before the restart: {refused:?}");
+
+    // Kill -9 the broker with orders in flight; start it again on the same
+    // storage two seconds later. Orders sent meanwhile are either
+    // acknowledged (the producer retries until the broker is back) or
+    // refused; a refused one may or may not be in the log, an acknowledged
+    // one must be.
+    broker.kill_9();
+    let during = {
+        let clients = clients.clone();
+        let orders = orders[100..200].to_vec();
+        tokio::spawn(async move { send_all(&clients, &orders).await })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _broker = cluster.broker();
+    let (ids, refused) = during.await.unwrap();
+    eprintln!(
+        "during the restart: {} acknowledged, refused {refused:?}",
+        ids.len()
+    );
+    acked.extend(ids);
+
+    // After: the gateway, the engine and the persister recovered by
+    // themselves; new orders are acknowledged again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for o in &orders[200..] {
+        loop {
+            let answer = clients[0].place(o).await.unwrap();
+            if answer.status.as_u16() == 200 {
+                acked.push(answer.body["orderId"].as_u64().unwrap());
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still refused 60 s after the restart: {:?}",
+                answer.body
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // Every acknowledged order is in the command log, exactly once.
+    let log = cluster::read_log(&cluster.kafka(), 0).await.unwrap();
+    let mut logged = std::collections::HashMap::<u64, usize>::new();
+    for (_, cmd) in &log {
+        if let proto::CommandBody::NewOrder(o) = &cmd.body {
+            *logged.entry(o.order_id.0).or_default() += 1;
+        }
+    }
+    for id in &acked {
+        assert_eq!(logged.get(id), Some(&1), "acknowledged order {id} in the log");
+    }
+
+    // The fills stored and streamed are exactly the replay's.
+    let btc = Symbol::new("BTC-EUR").unwrap();
+    let (expected, hash, position) = replay(&cluster, btc).await;
+    assert!(expected.len() > 30, "the load should trade: {}", expected.len());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stored = loop {
+        let stored = store.all_fills(btc).await.unwrap();
+        if stored.len() >= expected.len() || Instant::now() > deadline {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(stored, expected, "stored fills differ from the replay");
+    let trade_ids: Vec<u64> = expected.iter().map(|f| f.seq.0).collect();
+    assert_eq!(
+        first_n(&ws, trade_ids.len()).await,
+        trade_ids,
+        "the gateway's trade stream"
+    );
+    drop(gateway);
+    engine.terminate();
+    let snap = store.latest_snapshot(btc).await.unwrap().unwrap();
+    assert_eq!(snap.position, position, "the final snapshot covers the log");
+    assert_eq!(snap.state_hash, hash, "live engine and replay differ");
+    eprintln!(
+        "{} orders acknowledged, {} commands logged, {} fills",
+        acked.len(),
+        log.len(),
+        expected.len()
+    );
 }

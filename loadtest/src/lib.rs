@@ -17,6 +17,7 @@
 pub mod broker;
 pub mod depth;
 pub mod fixed;
+pub mod kafka;
 pub mod flow;
 pub mod keys;
 pub mod loopback;

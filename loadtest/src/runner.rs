@@ -16,12 +16,12 @@ use tokio::time::Instant;
 use crate::depth::{DepthReport, Subscriber};
 use crate::flow::{Flow, Group, Kind, PairRules, Request};
 use crate::metrics::EngineCounts;
-use crate::scenario::{Mix, PairFile, Scenario, TargetKind};
+use crate::scenario::{Mix, PairFile, RespType, Scenario, TargetKind};
 use crate::schedule::Schedule;
 use crate::sign::Credentials;
 use crate::stats::{Outcome, Percentiles, Recorder};
 use crate::target::{HttpTarget, SubmitError, Target};
-use crate::{keys, loopback, procfs};
+use crate::{kafka, keys, loopback, procfs};
 
 /// What the caller adds to a scenario.
 #[derive(Debug, Clone, Default)]
@@ -360,16 +360,26 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
         .map_err(|e| format!("GET {url}: not JSON: {e}"))
 }
 
-async fn scrape(http: &reqwest::Client, base: &str) -> Result<EngineCounts, String> {
-    let url = format!("{base}/metrics");
-    let text = http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?
-        .text()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
+/// The engine counters of every endpoint, summed (one per engine process
+/// in distributed mode).
+async fn scrape(
+    http: &reqwest::Client,
+    endpoints: &[loopback::LoopbackTarget],
+) -> Result<EngineCounts, String> {
+    let mut text = String::new();
+    for e in endpoints {
+        let url = format!("{}/metrics", e.base);
+        let t = http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?
+            .text()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        text.push_str(&t);
+        text.push('\n');
+    }
     Ok(EngineCounts::from_text(&text))
 }
 
@@ -416,10 +426,26 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
         }
     };
 
-    // Set-up: the pairs' rules, the users' keys, connections.
-    let info = get_json(&http, &format!("{base}/api/v1/exchangeInfo")).await?;
-    let rules = PairRules::from_exchange_info(&info)?;
+    // Set-up: the pairs' rules, the users' keys, connections. The direct
+    // target takes the rules from the cluster's config and needs no keys.
+    let cluster = match (scenario.target, &scenario.exchange.config) {
+        (TargetKind::Kafka, Some(path)) => Some(kafka::cluster_config(path, &scenario.brokers)?),
+        _ => None,
+    };
+    let rules = match &cluster {
+        Some((_, pairs)) => pairs.iter().map(|(c, _)| kafka::rules(c)).collect(),
+        None => {
+            let info = get_json(&http, &format!("{base}/api/v1/exchangeInfo")).await?;
+            PairRules::from_exchange_info(&info)?
+        }
+    };
     let credentials = match &opts.credentials {
+        _ if cluster.is_some() => (0..scenario.users.count)
+            .map(|i| Credentials {
+                api_key: format!("direct-{i}"),
+                secret: String::new(),
+            })
+            .collect(),
         Some(c) if c.len() >= scenario.users.count => c[..scenario.users.count].to_vec(),
         Some(c) => {
             return Err(format!(
@@ -457,8 +483,11 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
         scenario.seed,
         scenario.resp_type,
     )?;
-    let target = match scenario.target {
-        TargetKind::Http => Target::Http(HttpTarget::new(
+    let target = match cluster {
+        Some((kafka, pairs)) => Target::Kafka(
+            kafka::KafkaTarget::new(&kafka, pairs, scenario.resp_type == RespType::Result).await?,
+        ),
+        None => Target::Http(HttpTarget::new(
             addr,
             &scenario.url.authority,
             &credentials,
@@ -470,6 +499,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
 
     let (pid, found_by) = match scenario.exchange.pid {
         Some(p) => (Some(p), "given"),
+        // Engines are several processes; give one with `--pid` to watch it.
+        None if scenario.target == TargetKind::Kafka => (None, "not given"),
         None => (procfs::find_listener(addr.port()), "listening port"),
     };
 
@@ -487,8 +518,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
     }
 
     // Scraped last, so the window is the run's and not the set-up's.
-    let before = if scenario.exchange.scrape_metrics {
-        Some(scrape(&http, &base).await)
+    let before = if scenario.exchange.scrape_metrics && !scenario.metrics.is_empty() {
+        Some(scrape(&http, &scenario.metrics).await)
     } else {
         None
     };
@@ -578,18 +609,18 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
     let (engine, engine_error) = match before {
         None => (
             None,
-            Some("not scraped (scrape_metrics = false)".to_string()),
+            Some("not scraped (scrape_metrics = false, or no metrics endpoint)".to_string()),
         ),
         Some(Err(e)) => (None, Some(e)),
         Some(Ok(before)) => {
-            let mut after = scrape(&http, &base).await;
+            let mut after = scrape(&http, &scenario.metrics).await;
             let settle = Instant::now() + Duration::from_secs(10);
             while let Ok(a) = &after
                 && (a.queue_depth > 0 || a.persister_lag > 0)
                 && Instant::now() < settle
             {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                after = scrape(&http, &base).await;
+                after = scrape(&http, &scenario.metrics).await;
             }
             match after {
                 Ok(after) => {

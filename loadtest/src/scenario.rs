@@ -23,6 +23,10 @@ pub const MAX_RATE: u64 = 1_000_000;
 pub enum TargetKind {
     /// The gateway over HTTP with keep-alive connections.
     Http,
+    /// The command log itself: commands produced straight to the `orders`
+    /// topic, answers read from the `events` topic. Measures the engines and
+    /// the broker without HTTP.
+    Kafka,
 }
 
 /// Which HTTP client library the `http` target uses.
@@ -66,12 +70,18 @@ struct File {
     /// What the scenario is for.
     #[serde(default)]
     description: String,
-    /// `http` (the only target for now).
+    /// `http` or `kafka`.
     #[serde(default = "default_target")]
     target: String,
     /// The exchange's base URL; loopback only.
     #[serde(default = "default_url")]
     url: String,
+    /// For `kafka`: the bootstrap brokers, loopback only.
+    #[serde(default = "default_brokers")]
+    brokers: String,
+    /// `/metrics` endpoints whose engine counters are summed for the
+    /// report; by default the target URL (`http`) or none (`kafka`).
+    metrics: Option<Vec<String>>,
     /// Seeds every random choice of the order flow.
     #[serde(default = "default_seed")]
     seed: u64,
@@ -309,6 +319,9 @@ fn yes() -> bool {
 fn default_target() -> String {
     "http".into()
 }
+fn default_brokers() -> String {
+    "127.0.0.1:9092".into()
+}
 fn default_url() -> String {
     "http://127.0.0.1:8080".into()
 }
@@ -358,6 +371,10 @@ pub struct Scenario {
     pub target: TargetKind,
     /// The checked URL.
     pub url: LoopbackTarget,
+    /// For `kafka`: the checked bootstrap brokers.
+    pub brokers: String,
+    /// Where the engine counters are scraped (summed).
+    pub metrics: Vec<LoopbackTarget>,
     /// Seeds the order flow.
     pub seed: u64,
     /// `ACK` or `RESULT`.
@@ -415,16 +432,32 @@ impl Scenario {
         let f: File = toml::from_str(text).map_err(|e| e.to_string())?;
         let target = match f.target.as_str() {
             "http" => TargetKind::Http,
-            "kafka" => {
-                return Err(
-                    "target = \"kafka\" (direct mode, feeding the command log) is not \
-                            available yet: it comes with the Kafka layer; use target = \"http\""
-                        .into(),
-                );
-            }
-            other => return Err(format!("target {other:?}: unknown; use \"http\"")),
+            "kafka" => TargetKind::Kafka,
+            other => return Err(format!("target {other:?}: unknown; use \"http\" or \"kafka\"")),
         };
         let url = loopback::check_url(&f.url)?;
+        let brokers = f
+            .brokers
+            .split(',')
+            .map(|b| loopback::check_url(&format!("http://{}", b.trim())).map(|_| b.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("brokers {:?}: {e}", f.brokers))?
+            .join(",");
+        if target == TargetKind::Kafka && f.exchange.config.is_none() {
+            return Err(
+                "target = \"kafka\" needs [exchange] config: the cluster's config file \
+                 names the pairs, their partitions and the topics"
+                    .into(),
+            );
+        }
+        let metrics = match (f.metrics, target) {
+            (Some(m), _) => m
+                .iter()
+                .map(|u| loopback::check_url(u))
+                .collect::<Result<Vec<_>, _>>()?,
+            (None, TargetKind::Http) => vec![url.clone()],
+            (None, TargetKind::Kafka) => Vec::new(),
+        };
         let positive = [
             ("connections", f.connections as u64),
             ("timeout_ms", f.timeout_ms),
@@ -550,6 +583,8 @@ impl Scenario {
             description: f.description,
             target,
             url,
+            brokers,
+            metrics,
             seed: f.seed,
             resp_type: f.resp_type,
             http_client: f.http_client,
@@ -569,7 +604,8 @@ impl Scenario {
 
     /// The pairs the depth subscriber syncs.
     pub fn depth_pairs(&self) -> Vec<String> {
-        if !self.depth.enabled {
+        // The direct target has no gateway to sync a book from.
+        if !self.depth.enabled || self.target == TargetKind::Kafka {
             return Vec::new();
         }
         if self.depth.pairs.is_empty() {
@@ -679,13 +715,25 @@ mod tests {
     }
 
     #[test]
-    fn kafka_target_is_refused_clearly() {
+    fn kafka_target_needs_the_cluster_config_and_loopback_brokers() {
         let e = Scenario::parse(&format!("target = \"kafka\"\n{MINIMAL}"), "k")
-            .expect_err("kafka is not there yet");
-        assert!(
-            e.contains("kafka") && e.contains("not available yet"),
-            "{e}"
-        );
+            .expect_err("no config");
+        assert!(e.contains("[exchange] config"), "{e}");
+        let with_config = "[exchange]\nconfig = \"cluster.toml\"\n";
+        let s = Scenario::parse(
+            &format!("target = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\n{MINIMAL}{with_config}"),
+            "k",
+        )
+        .expect("valid");
+        assert_eq!(s.target, TargetKind::Kafka);
+        assert_eq!(s.brokers, "127.0.0.1:9092");
+        assert!(s.metrics.is_empty() && s.depth_pairs().is_empty());
+        let e = Scenario::parse(
+            &format!("target = \"kafka\"\nbrokers = \"10.0.0.1:9092\"\n{MINIMAL}{with_config}"),
+            "k",
+        )
+        .expect_err("not loopback");
+        assert!(e.contains("brokers") && e.contains("non-loopback"), "{e}");
         let e =
             Scenario::parse(&format!("target = \"grpc\"\n{MINIMAL}"), "k").expect_err("unknown");
         assert!(e.contains("grpc"), "{e}");

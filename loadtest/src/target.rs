@@ -1,6 +1,6 @@
 //! Where requests go. A target has one path for every request,
-//! [`Target::submit`]; a new target (the direct `kafka` mode that feeds the
-//! command log) is a new variant of [`Target`] with its own `submit`.
+//! [`Target::submit`]: the gateway over HTTP, or the command log in Kafka
+//! directly ([`crate::kafka::KafkaTarget`]).
 //!
 //! The `http` target sends each request over one of a bounded number of
 //! keep-alive HTTP/1.1 connections. A request waits for a free connection
@@ -44,6 +44,8 @@ pub enum SubmitError {
 pub enum Target {
     /// The gateway over HTTP.
     Http(HttpTarget),
+    /// The command log, without the gateway.
+    Kafka(crate::kafka::KafkaTarget),
 }
 
 impl Target {
@@ -51,6 +53,7 @@ impl Target {
     pub async fn submit(&self, req: &Request, deadline: Instant) -> Result<Answer, SubmitError> {
         match self {
             Target::Http(t) => t.submit(req, deadline).await,
+            Target::Kafka(t) => t.submit(req, deadline).await,
         }
     }
 
@@ -59,6 +62,7 @@ impl Target {
     pub async fn warm_up(&self) -> Result<(), String> {
         match self {
             Target::Http(t) => t.warm_up().await,
+            Target::Kafka(_) => Ok(()),
         }
     }
 
@@ -66,6 +70,7 @@ impl Target {
     pub fn reconnects(&self) -> u64 {
         match self {
             Target::Http(t) => t.reconnects.load(Ordering::Relaxed),
+            Target::Kafka(_) => 0,
         }
     }
 }

@@ -1,0 +1,380 @@
+//! The direct target: each request becomes the command a gateway would
+//! write, produced straight to its pair's partition of the `orders` topic
+//! with the exchange's own producer settings; its answer is the engine's
+//! events record for that command, read from the `events` topic. No HTTP,
+//! no signing, no gateway: what is measured is the broker and the engines.
+//!
+//! `ACK` answers once the broker acknowledged the command; `RESULT` once
+//! its events came back. Rejections carry the status and code the gateway
+//! would give (`gateway::ApiError::rejected`), so outcomes are counted the
+//! same way as over HTTP.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cluster::{EventBatch, KafkaConfig};
+use proto::{
+    Amend, Command, CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize,
+    OrderType, PairConfig, Price, Qty, Side, Symbol, TimeInForce, Timestamp, UserId,
+};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Deserialize;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::flow::{Kind, PairRules, Request};
+use crate::target::{Answer, SubmitError};
+
+/// Users of the direct target: `FIRST_USER + index`, apart from the ids
+/// `exchange keys create` hands out from 1.
+const FIRST_USER: u64 = 1 << 40;
+
+/// Records kept for a command whose events arrived before its broker
+/// acknowledgement (the engine can be that quick).
+const EARLY: usize = 65_536;
+
+#[derive(Default)]
+struct Waiters {
+    pending: HashMap<(Symbol, u64), oneshot::Sender<Vec<Event>>>,
+    early: HashMap<(Symbol, u64), Vec<Event>>,
+    early_order: VecDeque<(Symbol, u64)>,
+}
+
+/// The command log as a load-test target.
+pub struct KafkaTarget {
+    producer: FutureProducer,
+    topic: String,
+    /// By the flow's pair index: the pair's rules and its partition.
+    pairs: Vec<(PairConfig, i32)>,
+    want_events: bool,
+    next_id: AtomicU64,
+    waiters: Arc<Mutex<Waiters>>,
+    follower: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for KafkaTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaTarget")
+            .field("topic", &self.topic)
+            .field("pairs", &self.pairs.len())
+            .finish()
+    }
+}
+
+impl Drop for KafkaTarget {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+/// The cluster's pairs and topics, from the exchange's own config file.
+pub fn cluster_config(
+    path: &Path,
+    brokers: &str,
+) -> Result<(KafkaConfig, Vec<(PairConfig, i32)>), String> {
+    let config = exchange::Config::load(Some(path))?;
+    let partitions = config.partitions()?;
+    let mut pairs: Vec<(PairConfig, i32)> = partitions
+        .iter()
+        .map(|(p, c)| (c.clone(), p))
+        .collect();
+    pairs.sort_by_key(|(_, p)| *p);
+    let kafka = KafkaConfig {
+        brokers: brokers.to_string(),
+        ..config.kafka
+    };
+    Ok((kafka, pairs))
+}
+
+/// The flow's view of a pair's rules.
+pub fn rules(config: &PairConfig) -> PairRules {
+    PairRules {
+        symbol: config.symbol.as_str().to_string(),
+        price_scale: config.price_scale.into(),
+        qty_scale: config.qty_scale.into(),
+        tick: config.tick_size.0,
+        lot: config.lot_size.0,
+        min_qty: config.min_qty.0,
+        max_qty: config.max_qty.0,
+        min_notional: config.min_notional.0,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderBody {
+    side: String,
+    #[serde(rename = "type")]
+    order_type: String,
+    time_in_force: Option<String>,
+    quantity: String,
+    price: Option<String>,
+    #[serde(default)]
+    post_only: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AmendBody {
+    order_id: u64,
+    quantity: Option<String>,
+    price: Option<String>,
+}
+
+fn now() -> Timestamp {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    Timestamp(ns)
+}
+
+impl KafkaTarget {
+    /// Connects to the brokers and follows the events topic from its end.
+    /// `pairs` are in the flow's pair order.
+    pub async fn new(
+        kafka: &KafkaConfig,
+        pairs: Vec<(PairConfig, i32)>,
+        want_events: bool,
+    ) -> Result<KafkaTarget, String> {
+        let producer = kafka.producer()?;
+        let consumer: StreamConsumer = kafka
+            .consumer_config("loadtest")
+            .create()
+            .map_err(|e| format!("kafka consumer: {e}"))?;
+        let mut tpl = TopicPartitionList::new();
+        for (_, p) in &pairs {
+            tpl.add_partition_offset(&kafka.events_topic, *p, Offset::End)
+                .map_err(|e| format!("partition {p}: {e}"))?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|e| format!("assigning {}: {e}", kafka.events_topic))?;
+        let waiters: Arc<Mutex<Waiters>> = Arc::default();
+        let follower = tokio::spawn(follow(consumer, waiters.clone(), want_events));
+        // Above every id a gateway hands out today (ms since the epoch times
+        // 1,000, plus a counter): no clash with orders resting from earlier.
+        let first_id = (now().0 / 1_000_000 + 86_400_000) * 1_000;
+        Ok(KafkaTarget {
+            producer,
+            topic: kafka.orders_topic.clone(),
+            pairs,
+            want_events,
+            next_id: AtomicU64::new(first_id),
+            waiters,
+            follower,
+        })
+    }
+
+    /// The command `req` stands for, stamped now.
+    fn command(&self, req: &Request) -> Result<(Command, i32), String> {
+        let (config, partition) = self
+            .pairs
+            .get(req.pair)
+            .ok_or_else(|| format!("pair index {} is not in the cluster", req.pair))?;
+        let bad = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+        let price = |s: &str| Price::parse_positive(s, config.price_scale).map_err(|e| bad("price", &e));
+        let qty = |s: &str| Qty::parse_positive(s, config.qty_scale).map_err(|e| bad("quantity", &e));
+        let body = match req.kind {
+            Kind::Cancel => {
+                let id = req
+                    .query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("orderId="))
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("a cancel without orderId")?;
+                CommandBody::Cancel {
+                    target: OrderRef::Id(OrderId(id)),
+                }
+            }
+            Kind::Amend => {
+                let a: AmendBody =
+                    serde_json::from_slice(&req.body).map_err(|e| bad("amend", &e))?;
+                CommandBody::Amend(Amend {
+                    target: OrderRef::Id(OrderId(a.order_id)),
+                    new_qty: a.quantity.as_deref().map(qty).transpose()?,
+                    new_price: a.price.as_deref().map(price).transpose()?,
+                })
+            }
+            _ => {
+                let o: OrderBody =
+                    serde_json::from_slice(&req.body).map_err(|e| bad("order", &e))?;
+                let order_type = match (o.order_type.as_str(), o.price.as_deref()) {
+                    ("LIMIT", Some(p)) => OrderType::Limit { price: price(p)? },
+                    _ => OrderType::Market,
+                };
+                let time_in_force = match o.time_in_force.as_deref() {
+                    Some("GTC") => TimeInForce::Gtc,
+                    Some("FOK") => TimeInForce::Fok,
+                    _ => TimeInForce::Ioc,
+                };
+                CommandBody::NewOrder(NewOrder {
+                    order_id: OrderId(self.next_id.fetch_add(1, Ordering::Relaxed)),
+                    client_order_id: None,
+                    side: if o.side == "BUY" { Side::Buy } else { Side::Sell },
+                    order_type,
+                    time_in_force,
+                    post_only: o.post_only,
+                    stp: None,
+                    size: OrderSize::Base(qty(&o.quantity)?),
+                })
+            }
+        };
+        let cmd = Command {
+            pair: config.symbol,
+            user: UserId(FIRST_USER + req.user as u64),
+            timestamp: now(),
+            body,
+        };
+        Ok((cmd, *partition))
+    }
+
+    /// Produces `req`'s command and waits for the broker (`ACK`) or for the
+    /// engine's events (`RESULT`) until `deadline`.
+    pub async fn submit(&self, req: &Request, deadline: Instant) -> Result<Answer, SubmitError> {
+        let (cmd, partition) = match self.command(req) {
+            Ok(c) => c,
+            // The flow only writes valid requests; this is a harness bug.
+            Err(e) => {
+                return Ok(Answer {
+                    status: 400,
+                    body: Bytes::from(serde_json::json!({"code": -1, "msg": e}).to_string()),
+                });
+            }
+        };
+        let payload = proto::encode(&cmd).map_err(|_| SubmitError::Transport("encode"))?;
+        let record = FutureRecord::to(&self.topic)
+            .partition(partition)
+            .key(cmd.pair.as_str())
+            .payload(&payload);
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let delivery = tokio::time::timeout(wait, self.producer.send(record, wait))
+            .await
+            .map_err(|_| SubmitError::Timeout)?
+            .map_err(|_| SubmitError::Transport("produce"))?;
+        let position = delivery.offset as u64 + 1;
+        let order_id = match cmd.body {
+            CommandBody::NewOrder(o) => Some(o.order_id),
+            _ => None,
+        };
+        if !self.want_events {
+            return Ok(answer(200, order_id, None));
+        }
+        let rx = {
+            let mut w = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            let (tx, rx) = oneshot::channel();
+            match w.early.remove(&(cmd.pair, position)) {
+                Some(events) => {
+                    let _ = tx.send(events);
+                }
+                None => {
+                    w.pending.insert((cmd.pair, position), tx);
+                }
+            }
+            rx
+        };
+        let events = match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(events)) => events,
+            Ok(Err(_)) => return Err(SubmitError::Transport("events follower stopped")),
+            Err(_) => {
+                let mut w = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+                w.pending.remove(&(cmd.pair, position));
+                return Err(SubmitError::Timeout);
+            }
+        };
+        if let Some(reject) = events.iter().find_map(|e| match e.body {
+            EventBody::Rejected(r) => Some(r.code),
+            _ => None,
+        }) {
+            let e = gateway::ApiError::rejected(reject);
+            return Ok(Answer {
+                status: e.status.as_u16(),
+                body: Bytes::from(serde_json::json!({"code": e.code, "msg": e.msg}).to_string()),
+            });
+        }
+        Ok(answer(200, order_id, order_id.map(|id| status_of(id, &events))))
+    }
+}
+
+/// What a new order's status is after its own command: the gateway's
+/// names, enough for the flow to know whether it rests.
+fn status_of(id: OrderId, events: &[Event]) -> &'static str {
+    let mut status = "NEW";
+    for e in events {
+        match &e.body {
+            EventBody::Trade(t) if t.taker_order_id == id => {
+                let left = match t.taker_remaining {
+                    OrderSize::Base(q) => q.0,
+                    OrderSize::Quote(q) => q.0,
+                };
+                status = if left == 0 {
+                    "FILLED"
+                } else {
+                    "PARTIALLY_FILLED"
+                };
+            }
+            EventBody::Canceled(c) if c.order_id == id => status = "EXPIRED",
+            _ => {}
+        }
+    }
+    status
+}
+
+fn answer(status: u16, order_id: Option<OrderId>, order_status: Option<&str>) -> Answer {
+    let body = match (order_id, order_status) {
+        (Some(id), Some(s)) => serde_json::json!({"orderId": id.0, "status": s}),
+        (Some(id), None) => serde_json::json!({"orderId": id.0}),
+        _ => serde_json::json!({}),
+    };
+    Answer {
+        status,
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+/// Hands each events record to the request waiting for it.
+async fn follow(consumer: StreamConsumer, waiters: Arc<Mutex<Waiters>>, want_events: bool) {
+    loop {
+        let msg = match consumer.recv().await {
+            Ok(m) => m,
+            Err(_) => {
+                // The broker is away; the client reconnects by itself.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if !want_events {
+            continue;
+        }
+        let Some(Ok(batch)) = msg.payload().map(proto::decode::<EventBatch>) else {
+            continue;
+        };
+        let mut w = waiters.lock().unwrap_or_else(|e| e.into_inner());
+        for (position, events) in batch.records {
+            let key = (batch.pair, position);
+            match w.pending.remove(&key) {
+                Some(tx) => {
+                    let _ = tx.send(events);
+                }
+                None => {
+                    // Not asked for yet (or a new owner's replay of an
+                    // answered one): keep it for a while.
+                    if w.early_order.len() == EARLY
+                        && let Some(old) = w.early_order.pop_front()
+                    {
+                        w.early.remove(&old);
+                    }
+                    w.early_order.push_back(key);
+                    w.early.insert(key, events);
+                }
+            }
+        }
+    }
+}
