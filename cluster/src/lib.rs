@@ -58,6 +58,12 @@ pub struct KafkaConfig {
     pub session_timeout_ms: u32,
     /// How long a send may take, retries included, before it fails.
     pub send_timeout_ms: u32,
+    /// The longest a consumer's fetch waits for records (`fetch.wait.max.ms`).
+    /// Kafka answers as soon as records arrive, so this costs nothing there;
+    /// Tansu 0.6 always waits this long and runs a storage query per fetch,
+    /// so there it is both a floor on each hop's latency and, through the
+    /// polling rate, the broker's idle CPU.
+    pub fetch_wait_ms: u32,
 }
 
 impl Default for KafkaConfig {
@@ -72,6 +78,7 @@ impl Default for KafkaConfig {
             linger_ms: 1,
             session_timeout_ms: 6_000,
             send_timeout_ms: 30_000,
+            fetch_wait_ms: 10,
         }
     }
 }
@@ -102,6 +109,9 @@ impl KafkaConfig {
         }
         if self.replication_factor < 1 {
             return Err("kafka.replication_factor must be at least 1".into());
+        }
+        if !(1..=10_000).contains(&self.fetch_wait_ms) {
+            return Err("kafka.fetch_wait_ms must be 1 to 10000".into());
         }
         if self.session_timeout_ms < 1_000 {
             return Err("kafka.session_timeout_ms must be at least 1000".into());
@@ -138,7 +148,7 @@ impl KafkaConfig {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "10");
+            .set("fetch.wait.max.ms", self.fetch_wait_ms.to_string());
         c
     }
 }

@@ -23,7 +23,7 @@ use proto::{
 };
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Deserialize;
 use tokio::sync::oneshot;
@@ -144,14 +144,39 @@ impl KafkaTarget {
         pairs: Vec<(PairConfig, i32)>,
         want_events: bool,
     ) -> Result<KafkaTarget, String> {
-        let producer = kafka.producer()?;
+        let producer: FutureProducer = kafka.producer()?;
         let consumer: StreamConsumer = kafka
             .consumer_config("loadtest")
             .create()
             .map_err(|e| format!("kafka consumer: {e}"))?;
+        // Resolved here, not by the first requests: the topics' metadata
+        // and where the events topic ends now.
+        let (producer, consumer, ends) = tokio::task::spawn_blocking({
+            let kafka = kafka.clone();
+            let parts: Vec<i32> = pairs.iter().map(|(_, p)| *p).collect();
+            move || {
+                let wait = Duration::from_secs(10);
+                producer
+                    .client()
+                    .fetch_metadata(Some(&kafka.orders_topic), wait)
+                    .map_err(|e| format!("{}: {e}", kafka.orders_topic))?;
+                let ends = parts
+                    .iter()
+                    .map(|&p| {
+                        consumer
+                            .fetch_watermarks(&kafka.events_topic, p, wait)
+                            .map(|(_, high)| (p, high))
+                            .map_err(|e| format!("{}/{p}: {e}", kafka.events_topic))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                Ok::<_, String>((producer, consumer, ends))
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())??;
         let mut tpl = TopicPartitionList::new();
-        for (_, p) in &pairs {
-            tpl.add_partition_offset(&kafka.events_topic, *p, Offset::End)
+        for (p, end) in ends {
+            tpl.add_partition_offset(&kafka.events_topic, p, Offset::Offset(end))
                 .map_err(|e| format!("partition {p}: {e}"))?;
         }
         consumer
