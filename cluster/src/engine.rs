@@ -72,7 +72,7 @@ impl Engine {
         let consumer_lag = IntGaugeVec::new(
             Opts::new(
                 "matching_consumer_lag",
-                "Commands in the partition not yet applied by this engine.",
+                "Records of the partition's command log not yet applied by this engine.",
             ),
             &["partition"],
         )?;
@@ -120,6 +120,10 @@ struct Actor {
     input: mpsc::Sender<(u64, Command)>,
     /// The last position handed to the actor.
     sent: u64,
+    /// The offset of the next record to read: the one after the last read,
+    /// or after a restore the one holding the snapshot's position (the
+    /// snapshot may cover only part of it).
+    next_offset: i64,
     thread: std::thread::JoinHandle<()>,
     status: Arc<PairStatus>,
 }
@@ -158,6 +162,7 @@ async fn start_actor(
     Ok(Actor {
         input: tx,
         sent: position,
+        next_offset: crate::record_offset(position),
         thread,
         status,
     })
@@ -209,7 +214,7 @@ pub async fn run_engine(
             _ = stop.changed() => break,
             _ = watch_tick.tick() => {
                 stop_revoked(&consumer, &mut actors);
-                report(&consumer, &kafka, &actors, &engine, &snapshots).await;
+                report(&consumer, &kafka, &actors, &engine, &metrics, &snapshots).await;
                 continue;
             }
             m = consumer.recv() => m,
@@ -223,7 +228,7 @@ pub async fn run_engine(
             }
         };
         let partition = msg.partition();
-        let position = msg.offset() as u64 + 1;
+        let offset = msg.offset();
         let Some(config) = partitions.pair(partition) else {
             warn!(partition, "a partition with no pair is ignored");
             continue;
@@ -235,52 +240,59 @@ pub async fn run_engine(
                 v.insert(a)
             }
         };
-        if position <= actor.sent {
+        if offset < actor.next_offset {
             continue; // covered by the snapshot, or a redelivery
         }
-        if position > actor.sent + 1 {
+        if offset > actor.next_offset {
             // The group's committed offset is ahead of the stored snapshot:
             // read the log again from the snapshot on.
             warn!(
                 partition,
-                from = actor.sent,
-                to = position,
+                from = actor.next_offset,
+                to = offset,
                 "gap after the snapshot; seeking back"
             );
             if let Err(e) = consumer.seek(
                 &kafka.orders_topic,
                 partition,
-                Offset::Offset(actor.sent as i64),
+                Offset::Offset(actor.next_offset),
                 Duration::from_secs(5),
             ) {
                 return Err(format!(
                     "partition {partition}: seeking to {}: {e}",
-                    actor.sent
+                    actor.next_offset
                 ));
             }
             continue;
         }
-        let cmd = match msg.payload().map(proto::decode::<Command>) {
-            Some(Ok(c)) if c.pair == config.symbol => c,
-            Some(Ok(c)) => {
-                warn!(partition, position, pair = %c.pair, "a command for another pair is skipped");
-                continue;
-            }
+        actor.next_offset = offset + 1;
+        let cmds = match msg.payload().map(proto::decode_run::<Command>) {
+            Some(Ok(c)) => c,
             Some(Err(e)) => {
-                warn!(partition, position, error = %e, "an undecodable command is skipped");
+                warn!(partition, offset, error = %e, "an undecodable record is skipped");
                 continue;
             }
             None => continue,
         };
-        actor.sent = position;
-        actor.status.logged(position);
-        // Waiting here pauses consumption while this actor is full: the
-        // broker holds the backlog, not this process.
-        if actor.input.send((position, cmd)).await.is_err() {
-            warn!(
-                partition,
-                "the pair is halted; its commands wait in the log"
-            );
+        for (i, cmd) in cmds.into_iter().enumerate() {
+            let position = crate::position(offset, i);
+            if position <= actor.sent {
+                continue; // the part of the record the snapshot covers
+            }
+            if cmd.pair != config.symbol {
+                warn!(partition, position, pair = %cmd.pair, "a command for another pair is skipped");
+                continue;
+            }
+            actor.sent = position;
+            // Waiting here pauses consumption while this actor is full: the
+            // broker holds the backlog, not this process.
+            if actor.input.send((position, cmd)).await.is_err() {
+                warn!(
+                    partition,
+                    "the pair is halted; its commands wait in the log"
+                );
+                break;
+            }
         }
     }
     info!("engine stopping: final snapshots");
@@ -317,6 +329,7 @@ async fn report(
     kafka: &KafkaConfig,
     actors: &HashMap<i32, Actor>,
     engine: &Arc<Engine>,
+    metrics: &RuntimeMetrics,
     snapshots: &Arc<Mutex<HashMap<Symbol, Instant>>>,
 ) {
     let owned: Vec<(i32, u64, Symbol)> = actors
@@ -330,7 +343,13 @@ async fn report(
             .into_iter()
             .filter_map(|(p, applied, pair)| {
                 let (_, high) = c.fetch_watermarks(&topic, p, Duration::from_secs(2)).ok()?;
-                Some((p, high - applied as i64, pair))
+                // Records after the one holding the last applied command.
+                let done = if applied == 0 {
+                    0
+                } else {
+                    crate::record_offset(applied) + 1
+                };
+                Some((p, high - done, pair))
             })
             .collect::<Vec<_>>()
     })
@@ -342,10 +361,14 @@ async fn report(
         || actors.is_empty();
     engine.owned.reset();
     for a in actors.values() {
-        engine
-            .owned
-            .with_label_values(&[a.status.config.symbol.as_str()])
-            .set(1);
+        let label = [a.status.config.symbol.as_str()];
+        engine.owned.with_label_values(&label).set(1);
+        // Positions are not contiguous here: the depth is the queue's own.
+        let depth = a.input.max_capacity() - a.input.capacity();
+        metrics
+            .queue_depth
+            .with_label_values(&label)
+            .set(depth as i64);
     }
     for (p, lag, pair) in &lags {
         engine
@@ -414,12 +437,14 @@ async fn emit(
                     }
                     if let Some(p) = partitions.of(pair) {
                         let mut tpl = TopicPartitionList::new();
-                        // The committed offset is the next one to read.
+                        // The committed offset is the next one to read: the
+                        // record holding the snapshot's last command, which
+                        // may hold more.
                         if tpl
                             .add_partition_offset(
                                 &kafka.orders_topic,
                                 p,
-                                Offset::Offset(position as i64),
+                                Offset::Offset(crate::record_offset(position)),
                             )
                             .is_ok()
                             && let Err(e) = consumer.commit(&tpl, CommitMode::Async)

@@ -7,16 +7,19 @@
 //!    +------------------- events (RESULT answers, streams) -----+
 //! ```
 //!
-//! Architecture Invariant: a command's position in its pair's log is its
-//! Kafka offset + 1, in every process. A snapshot records the position it
-//! covers; an engine that restores it skips every record at or below it, so
-//! replaying from any snapshot, or from offset zero, rebuilds the same book.
+//! Architecture Invariant: a command's position in its pair's log is
+//! derived from its record's Kafka offset and its index in the record
+//! ([`position`]), the same in every process. A snapshot records the
+//! position it covers; an engine that restores it skips every command at or
+//! below it, so replaying from any snapshot, or from offset zero, rebuilds
+//! the same book.
 //!
 //! Architecture Invariant: every consumer of the events topic de-duplicates
 //! by `(pair, seq)`. An engine that takes over a pair replays from the last
 //! snapshot and may emit again what its predecessor emitted; the engine is
 //! deterministic, so those records are identical and dropped.
 
+mod commands;
 mod engine;
 mod log;
 mod persister;
@@ -31,6 +34,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::FutureProducer;
 use serde::{Deserialize, Serialize};
 
+pub use commands::{CommandWriter, RUN_MAX, position, record_offset};
 pub use engine::{Engine, run_engine};
 pub use log::{KafkaLog, start_kafka_log};
 pub use persister::run_persister;
@@ -255,7 +259,8 @@ pub async fn create_topics(kafka: &KafkaConfig, partitions: &Partitions) -> Resu
 }
 
 /// Every command in `partition` of the command log, from offset zero to the
-/// current end, with its position: for replays and audits.
+/// current end, with its position: for replays and audits. A record that
+/// does not decode is an error: a replay must not skip commands.
 pub async fn read_log(
     kafka: &KafkaConfig,
     partition: i32,
@@ -282,13 +287,13 @@ pub async fn read_log(
             .map_err(|_| format!("{topic}/{partition}: no record at offset {next} within 30 s"))?
             .map_err(|e| format!("{topic}/{partition}: {e}"))?;
         next = m.offset() + 1;
-        let cmd = m
+        let cmds = m
             .payload()
-            .map(proto::decode::<proto::Command>)
+            .map(proto::decode_run::<proto::Command>)
             .transpose()
             .map_err(|e| format!("{topic}/{partition} offset {}: {e}", m.offset()))?;
-        if let Some(cmd) = cmd {
-            out.push((next as u64, cmd));
+        for (i, cmd) in cmds.into_iter().flatten().enumerate() {
+            out.push((position(m.offset(), i), cmd));
         }
     }
     Ok(out)

@@ -5,12 +5,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use proto::{Command, Seq, Symbol};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+
 use rdkafka::{Offset, TopicPartitionList};
 use runtime::{
     CommandLog, EventRecord, Observer, PairStatus, RuntimeMetrics, SubmitError, SubmitFuture,
@@ -21,7 +20,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use crate::{EventBatch, KafkaConfig, Partitions};
+use crate::{CommandWriter, EventBatch, KafkaConfig, Partitions};
 
 /// Records kept for a RESULT request registered after its events
 /// arrived (the events can overtake the broker's acknowledgement).
@@ -69,10 +68,12 @@ impl Waiters {
 }
 
 /// The command log in Kafka, as the gateway sees it.
+///
+/// Its pairs' `PairStatus` counts records of the command log, not
+/// positions (which are not contiguous): a pair's lag, and so shedding by
+/// `max_pair_lag`, is in records, each of up to [`crate::RUN_MAX`] commands.
 pub struct KafkaLog {
-    producer: FutureProducer,
-    topic: String,
-    partitions: Partitions,
+    writer: Arc<CommandWriter>,
     statuses: HashMap<Symbol, Arc<PairStatus>>,
     waiters: Arc<Mutex<Waiters>>,
 }
@@ -80,7 +81,7 @@ pub struct KafkaLog {
 impl fmt::Debug for KafkaLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KafkaLog")
-            .field("topic", &self.topic)
+            .field("writer", &self.writer)
             .field("pairs", &self.statuses.len())
             .finish()
     }
@@ -89,22 +90,11 @@ impl fmt::Debug for KafkaLog {
 impl KafkaLog {
     async fn send(&self, cmd: Command, want_outcome: bool) -> Result<Submitted, SubmitError> {
         let pair = cmd.pair;
-        let (Some(partition), Some(status)) = (self.partitions.of(pair), self.statuses.get(&pair))
-        else {
+        let Some(status) = self.statuses.get(&pair) else {
             return Err(SubmitError::UnknownPair);
         };
-        let payload = proto::encode(&cmd).map_err(|e| SubmitError::Store(e.to_string()))?;
-        let record = FutureRecord::to(&self.topic)
-            .partition(partition)
-            .key(pair.as_str())
-            .payload(&payload);
-        let delivery = self
-            .producer
-            .send(record, Duration::from_secs(1))
-            .await
-            .map_err(|(e, _)| SubmitError::Store(e.to_string()))?;
-        let position = delivery.offset as u64 + 1;
-        status.logged(position);
+        let position = self.writer.write(&cmd).await.map_err(SubmitError::Store)?;
+        status.logged(records_through(position));
         let outcome = want_outcome.then(|| match self.waiters.lock() {
             Ok(mut w) => w.register(pair, position),
             Err(_) => oneshot::channel().1,
@@ -124,6 +114,15 @@ impl CommandLog for KafkaLog {
 
     fn pairs(&self) -> Vec<Arc<PairStatus>> {
         self.statuses.values().cloned().collect()
+    }
+}
+
+/// Records of the command log up to the one holding `position`.
+fn records_through(position: u64) -> u64 {
+    if position == 0 {
+        0
+    } else {
+        crate::record_offset(position) as u64 + 1
     }
 }
 
@@ -151,7 +150,7 @@ pub async fn start_kafka_log(
             pair,
             Arc::new(PairStatus::new(
                 config.clone(),
-                position,
+                records_through(position),
                 book.last_seq(),
                 metrics,
             )),
@@ -170,9 +169,7 @@ pub async fn start_kafka_log(
         .assign(&tpl)
         .map_err(|e| format!("assigning {}: {e}", kafka.events_topic))?;
     let log = Arc::new(KafkaLog {
-        producer: kafka.producer()?,
-        topic: kafka.orders_topic.clone(),
-        partitions: partitions.clone(),
+        writer: CommandWriter::new(kafka, &partitions)?,
         statuses: statuses.clone(),
         waiters: Arc::default(),
     });
@@ -213,7 +210,7 @@ pub async fn start_kafka_log(
                     events,
                 });
                 observer.on_record(&record);
-                status.applied(position, seq);
+                status.applied(records_through(position), seq);
                 if let Ok(mut w) = waiters.lock() {
                     w.complete(&record);
                 }

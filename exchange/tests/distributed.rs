@@ -544,13 +544,21 @@ async fn a_broker_restart_loses_nothing_acknowledged() {
         }
     }
     for id in &acked {
-        assert_eq!(logged.get(id), Some(&1), "acknowledged order {id} in the log");
+        assert_eq!(
+            logged.get(id),
+            Some(&1),
+            "acknowledged order {id} in the log"
+        );
     }
 
     // The fills stored and streamed are exactly the replay's.
     let btc = Symbol::new("BTC-EUR").unwrap();
     let (expected, hash, position) = replay(&cluster, btc).await;
-    assert!(expected.len() > 30, "the load should trade: {}", expected.len());
+    assert!(
+        expected.len() > 30,
+        "the load should trade: {}",
+        expected.len()
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let stored = loop {
         let stored = store.all_fills(btc).await.unwrap();
@@ -571,10 +579,16 @@ async fn a_broker_restart_loses_nothing_acknowledged() {
     let snap = store.latest_snapshot(btc).await.unwrap().unwrap();
     assert_eq!(snap.position, position, "the final snapshot covers the log");
     assert_eq!(snap.state_hash, hash, "live engine and replay differ");
+    let mut records: Vec<i64> = log
+        .iter()
+        .map(|(p, _)| cluster::record_offset(*p))
+        .collect();
+    records.dedup();
     eprintln!(
-        "{} orders acknowledged, {} commands logged, {} fills",
+        "{} orders acknowledged, {} commands logged in {} records, {} fills",
         acked.len(),
         log.len(),
+        records.len(),
         expected.len()
     );
 }

@@ -1,7 +1,9 @@
 //! The direct target: each request becomes the command a gateway would
-//! write, produced straight to its pair's partition of the `orders` topic
-//! with the exchange's own producer settings; its answer is the engine's
-//! events record for that command, read from the `events` topic. No HTTP,
+//! write, appended to its pair's partition of the `orders` topic by the
+//! gateway's own writer (`cluster::CommandWriter`: the exchange's producer
+//! settings, a pair's commands coalesced while a record is in flight); its
+//! answer is the engine's events record for that command, read from the
+//! `events` topic. No HTTP,
 //! no signing, no gateway: what is measured is the broker and the engines.
 //!
 //! `ACK` answers once the broker acknowledged the command; `RESULT` once
@@ -16,14 +18,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cluster::{EventBatch, KafkaConfig};
+use cluster::{CommandWriter, EventBatch, KafkaConfig, Partitions};
 use proto::{
     Amend, Command, CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize,
     OrderType, PairConfig, Price, Qty, Side, Symbol, TimeInForce, Timestamp, UserId,
 };
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Deserialize;
 use tokio::sync::oneshot;
@@ -50,8 +52,7 @@ struct Waiters {
 
 /// The command log as a load-test target.
 pub struct KafkaTarget {
-    producer: FutureProducer,
-    topic: String,
+    writer: Arc<CommandWriter>,
     /// By the flow's pair index: the pair's rules and its partition.
     pairs: Vec<(PairConfig, i32)>,
     want_events: bool,
@@ -63,7 +64,7 @@ pub struct KafkaTarget {
 impl std::fmt::Debug for KafkaTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaTarget")
-            .field("topic", &self.topic)
+            .field("writer", &self.writer)
             .field("pairs", &self.pairs.len())
             .finish()
     }
@@ -82,10 +83,8 @@ pub fn cluster_config(
 ) -> Result<(KafkaConfig, Vec<(PairConfig, i32)>), String> {
     let config = exchange::Config::load(Some(path))?;
     let partitions = config.partitions()?;
-    let mut pairs: Vec<(PairConfig, i32)> = partitions
-        .iter()
-        .map(|(p, c)| (c.clone(), p))
-        .collect();
+    let mut pairs: Vec<(PairConfig, i32)> =
+        partitions.iter().map(|(p, c)| (c.clone(), p)).collect();
     pairs.sort_by_key(|(_, p)| *p);
     let kafka = KafkaConfig {
         brokers: brokers.to_string(),
@@ -144,19 +143,22 @@ impl KafkaTarget {
         pairs: Vec<(PairConfig, i32)>,
         want_events: bool,
     ) -> Result<KafkaTarget, String> {
-        let producer: FutureProducer = kafka.producer()?;
+        let partitions = Partitions::new(&pairs)?;
+        let writer = CommandWriter::new(kafka, &partitions)?;
         let consumer: StreamConsumer = kafka
             .consumer_config("loadtest")
             .create()
             .map_err(|e| format!("kafka consumer: {e}"))?;
         // Resolved here, not by the first requests: the topics' metadata
         // and where the events topic ends now.
-        let (producer, consumer, ends) = tokio::task::spawn_blocking({
+        let (consumer, ends) = tokio::task::spawn_blocking({
             let kafka = kafka.clone();
+            let writer = writer.clone();
             let parts: Vec<i32> = pairs.iter().map(|(_, p)| *p).collect();
             move || {
                 let wait = Duration::from_secs(10);
-                producer
+                writer
+                    .producer()
                     .client()
                     .fetch_metadata(Some(&kafka.orders_topic), wait)
                     .map_err(|e| format!("{}: {e}", kafka.orders_topic))?;
@@ -169,7 +171,7 @@ impl KafkaTarget {
                             .map_err(|e| format!("{}/{p}: {e}", kafka.events_topic))
                     })
                     .collect::<Result<Vec<_>, String>>()?;
-                Ok::<_, String>((producer, consumer, ends))
+                Ok::<_, String>((consumer, ends))
             }
         })
         .await
@@ -188,8 +190,7 @@ impl KafkaTarget {
         // 1,000, plus a counter): no clash with orders resting from earlier.
         let first_id = (now().0 / 1_000_000 + 86_400_000) * 1_000;
         Ok(KafkaTarget {
-            producer,
-            topic: kafka.orders_topic.clone(),
+            writer,
             pairs,
             want_events,
             next_id: AtomicU64::new(first_id),
@@ -199,14 +200,16 @@ impl KafkaTarget {
     }
 
     /// The command `req` stands for, stamped now.
-    fn command(&self, req: &Request) -> Result<(Command, i32), String> {
-        let (config, partition) = self
+    fn command(&self, req: &Request) -> Result<Command, String> {
+        let (config, _) = self
             .pairs
             .get(req.pair)
             .ok_or_else(|| format!("pair index {} is not in the cluster", req.pair))?;
         let bad = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
-        let price = |s: &str| Price::parse_positive(s, config.price_scale).map_err(|e| bad("price", &e));
-        let qty = |s: &str| Qty::parse_positive(s, config.qty_scale).map_err(|e| bad("quantity", &e));
+        let price =
+            |s: &str| Price::parse_positive(s, config.price_scale).map_err(|e| bad("price", &e));
+        let qty =
+            |s: &str| Qty::parse_positive(s, config.qty_scale).map_err(|e| bad("quantity", &e));
         let body = match req.kind {
             Kind::Cancel => {
                 let id = req
@@ -243,7 +246,11 @@ impl KafkaTarget {
                 CommandBody::NewOrder(NewOrder {
                     order_id: OrderId(self.next_id.fetch_add(1, Ordering::Relaxed)),
                     client_order_id: None,
-                    side: if o.side == "BUY" { Side::Buy } else { Side::Sell },
+                    side: if o.side == "BUY" {
+                        Side::Buy
+                    } else {
+                        Side::Sell
+                    },
                     order_type,
                     time_in_force,
                     post_only: o.post_only,
@@ -252,19 +259,18 @@ impl KafkaTarget {
                 })
             }
         };
-        let cmd = Command {
+        Ok(Command {
             pair: config.symbol,
             user: UserId(FIRST_USER + req.user as u64),
             timestamp: now(),
             body,
-        };
-        Ok((cmd, *partition))
+        })
     }
 
     /// Produces `req`'s command and waits for the broker (`ACK`) or for the
     /// engine's events (`RESULT`) until `deadline`.
     pub async fn submit(&self, req: &Request, deadline: Instant) -> Result<Answer, SubmitError> {
-        let (cmd, partition) = match self.command(req) {
+        let cmd = match self.command(req) {
             Ok(c) => c,
             // The flow only writes valid requests; this is a harness bug.
             Err(e) => {
@@ -274,17 +280,10 @@ impl KafkaTarget {
                 });
             }
         };
-        let payload = proto::encode(&cmd).map_err(|_| SubmitError::Transport("encode"))?;
-        let record = FutureRecord::to(&self.topic)
-            .partition(partition)
-            .key(cmd.pair.as_str())
-            .payload(&payload);
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let delivery = tokio::time::timeout(wait, self.producer.send(record, wait))
+        let position = tokio::time::timeout_at(deadline, self.writer.write(&cmd))
             .await
             .map_err(|_| SubmitError::Timeout)?
             .map_err(|_| SubmitError::Transport("produce"))?;
-        let position = delivery.offset as u64 + 1;
         let order_id = match cmd.body {
             CommandBody::NewOrder(o) => Some(o.order_id),
             _ => None,
@@ -324,7 +323,11 @@ impl KafkaTarget {
                 body: Bytes::from(serde_json::json!({"code": e.code, "msg": e.msg}).to_string()),
             });
         }
-        Ok(answer(200, order_id, order_id.map(|id| status_of(id, &events))))
+        Ok(answer(
+            200,
+            order_id,
+            order_id.map(|id| status_of(id, &events)),
+        ))
     }
 }
 

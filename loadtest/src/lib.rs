@@ -17,8 +17,8 @@
 pub mod broker;
 pub mod depth;
 pub mod fixed;
-pub mod kafka;
 pub mod flow;
+pub mod kafka;
 pub mod keys;
 pub mod loopback;
 pub mod metrics;

@@ -433,7 +433,11 @@ impl Scenario {
         let target = match f.target.as_str() {
             "http" => TargetKind::Http,
             "kafka" => TargetKind::Kafka,
-            other => return Err(format!("target {other:?}: unknown; use \"http\" or \"kafka\"")),
+            other => {
+                return Err(format!(
+                    "target {other:?}: unknown; use \"http\" or \"kafka\""
+                ));
+            }
         };
         let url = loopback::check_url(&f.url)?;
         let brokers = f
@@ -716,8 +720,8 @@ mod tests {
 
     #[test]
     fn kafka_target_needs_the_cluster_config_and_loopback_brokers() {
-        let e = Scenario::parse(&format!("target = \"kafka\"\n{MINIMAL}"), "k")
-            .expect_err("no config");
+        let e =
+            Scenario::parse(&format!("target = \"kafka\"\n{MINIMAL}"), "k").expect_err("no config");
         assert!(e.contains("[exchange] config"), "{e}");
         let with_config = "[exchange]\nconfig = \"cluster.toml\"\n";
         let s = Scenario::parse(

@@ -1,0 +1,170 @@
+//! Writing the command log: a pair's commands coalesced into records, and
+//! the positions that name them.
+//!
+//! While one record of a pair is on its way to the broker, the pair's new
+//! commands wait, and all of them go as the next record, their encodings
+//! back to back (`proto::decode_run` reads them). At low load a record holds
+//! one command and nothing waits; under load a record holds what arrived
+//! during one broker round trip. The local broker's cost is per record, so
+//! this is what lets commands per second exceed its records per second.
+//!
+//! Architecture Invariant: command `i` (from 0) of the record at `offset` is
+//! at position `offset * RUN_MAX + i + 1`. Positions grow with the log and
+//! are the same in every process, so snapshots, RESULT waiters and replays
+//! agree on them; they are not contiguous.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proto::{Command, Symbol};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::oneshot;
+
+use crate::{KafkaConfig, Partitions};
+
+/// Most commands in one record of the command log.
+pub const RUN_MAX: usize = 1024;
+
+/// Most bytes of encoded commands in one record (Kafka's default largest
+/// message is 1 MiB).
+const RECORD_BYTES: usize = 512 * 1024;
+
+/// The position of command `index` of the record at `offset`.
+pub fn position(offset: i64, index: usize) -> u64 {
+    offset.max(0) as u64 * RUN_MAX as u64 + index as u64 + 1
+}
+
+/// The offset of the record that holds `position` (at least 1).
+pub fn record_offset(position: u64) -> i64 {
+    (position.saturating_sub(1) / RUN_MAX as u64) as i64
+}
+
+type Reply = oneshot::Sender<Result<u64, String>>;
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<(Vec<u8>, Reply)>,
+    /// A record of this pair is on its way; its sender takes the next.
+    sending: bool,
+}
+
+/// Appends commands to the command log, each pair's coalesced.
+pub struct CommandWriter {
+    producer: FutureProducer,
+    topic: String,
+    queues: HashMap<Symbol, (i32, Mutex<Queue>)>,
+}
+
+impl fmt::Debug for CommandWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandWriter")
+            .field("topic", &self.topic)
+            .field("pairs", &self.queues.len())
+            .finish()
+    }
+}
+
+impl CommandWriter {
+    /// A writer of `kafka`'s orders topic, with the idempotent producer.
+    pub fn new(kafka: &KafkaConfig, partitions: &Partitions) -> Result<Arc<CommandWriter>, String> {
+        Ok(Arc::new(CommandWriter {
+            producer: kafka.producer()?,
+            topic: kafka.orders_topic.clone(),
+            queues: partitions
+                .iter()
+                .map(|(p, c)| (c.symbol, (p, Mutex::new(Queue::default()))))
+                .collect(),
+        }))
+    }
+
+    /// The producer, for warming it up.
+    pub fn producer(&self) -> &FutureProducer {
+        &self.producer
+    }
+
+    /// Appends `cmd` and returns its position once the broker has it.
+    pub async fn write(self: &Arc<Self>, cmd: &Command) -> Result<u64, String> {
+        let Some((_, queue)) = self.queues.get(&cmd.pair) else {
+            return Err(format!("pair {} has no partition", cmd.pair));
+        };
+        let bytes = proto::encode(cmd).map_err(|e| e.to_string())?;
+        let (tx, rx) = oneshot::channel();
+        let start = {
+            let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+            q.waiting.push_back((bytes, tx));
+            !std::mem::replace(&mut q.sending, true)
+        };
+        if start {
+            tokio::spawn(self.clone().send_records(cmd.pair));
+        }
+        rx.await
+            .map_err(|_| "the command log writer stopped".to_string())?
+    }
+
+    /// Sends the pair's waiting commands, a record at a time, until none
+    /// wait.
+    async fn send_records(self: Arc<Self>, pair: Symbol) {
+        let Some((partition, queue)) = self.queues.get(&pair) else {
+            return;
+        };
+        let mut body = Vec::new();
+        let mut replies = Vec::with_capacity(RUN_MAX);
+        loop {
+            body.clear();
+            {
+                let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                while replies.len() < RUN_MAX
+                    && let Some((bytes, _)) = q.waiting.front()
+                    && (body.is_empty() || body.len() + bytes.len() <= RECORD_BYTES)
+                {
+                    let Some((bytes, reply)) = q.waiting.pop_front() else {
+                        break;
+                    };
+                    body.extend_from_slice(&bytes);
+                    replies.push(reply);
+                }
+                if replies.is_empty() {
+                    q.sending = false;
+                    return;
+                }
+            }
+            let record = FutureRecord::to(&self.topic)
+                .partition(*partition)
+                .key(pair.as_str())
+                .payload(&body);
+            match self.producer.send(record, Duration::from_secs(1)).await {
+                Ok(delivery) => {
+                    for (i, reply) in replies.drain(..).enumerate() {
+                        let _ = reply.send(Ok(position(delivery.offset, i)));
+                    }
+                }
+                Err((e, _)) => {
+                    let e = e.to_string();
+                    for reply in replies.drain(..) {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_grow_with_the_log_and_name_their_record() {
+        assert_eq!(position(0, 0), 1);
+        assert_eq!(position(0, RUN_MAX - 1), RUN_MAX as u64);
+        assert_eq!(position(1, 0), RUN_MAX as u64 + 1);
+        for (offset, index) in [(0, 0), (0, 7), (5, 0), (5, RUN_MAX - 1), (1 << 40, 3)] {
+            let p = position(offset, index);
+            assert_eq!(record_offset(p), offset, "{offset}/{index}");
+            assert!(p > position(offset - 1, RUN_MAX - 1) || offset == 0);
+        }
+        assert_eq!(record_offset(0), 0);
+    }
+}
