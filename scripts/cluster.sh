@@ -23,6 +23,9 @@ write_config() {
 # Written by scripts/cluster.sh. Each pair owns one partition of both topics.
 [kafka]
 brokers = "127.0.0.1:9092"
+# Tansu waits the whole fetch wait on every fetch and queries its storage
+# each time: 10 ms (the default, right for Kafka) costs it a core while idle.
+fetch_wait_ms = 25
 
 [[pairs]]
 symbol = "BTC-EUR"

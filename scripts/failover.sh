@@ -51,4 +51,7 @@ lat = r["latency_us"]["answered"]
 t = r["requests"]["outcomes"]
 print(f"answered p50 {lat['p50']/1000:.1f} ms, p99 {lat['p99']/1000:.1f} ms, "
       f"max {lat['max']/1000:.0f} ms (the pair's unavailability); outcomes {t}")
+if t.get("timeout"):
+    print(f"{t['timeout']} requests timed out (the gateway's RESULT timeout is 504 after "
+          "5 s): the pair was unavailable for longer than that")
 PY

@@ -187,6 +187,10 @@ pub async fn run_engine(
             "heartbeat.interval.ms",
             (kafka.session_timeout_ms / 3).to_string(),
         )
+        // Incremental rebalances: only the partitions that move stop. With
+        // the eager protocol, Tansu 0.6 gave a dead engine's partitions back
+        // to it, and its pairs stayed unavailable.
+        .set("partition.assignment.strategy", "cooperative-sticky")
         .create_with_context(EngineContext {
             revoked: Mutex::new(Vec::new()),
         })
@@ -332,33 +336,55 @@ async fn report(
     metrics: &RuntimeMetrics,
     snapshots: &Arc<Mutex<HashMap<Symbol, Instant>>>,
 ) {
-    let owned: Vec<(i32, u64, Symbol)> = actors
-        .iter()
-        .map(|(p, a)| (*p, a.status.applied_position(), a.status.config.symbol))
+    // Every assigned partition, with the records done: after the one
+    // holding the last applied command, or before the consumer's position
+    // when no command arrived yet (its actor starts with the first).
+    let positions = consumer.position().unwrap_or_default();
+    let assigned: Vec<(i32, i64)> = consumer
+        .assignment()
+        .map(|a| {
+            a.elements()
+                .iter()
+                .map(|e| e.partition())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            let done = match actors.get(&p) {
+                Some(a) if a.status.applied_position() > 0 => {
+                    crate::record_offset(a.status.applied_position()) + 1
+                }
+                Some(_) => 0,
+                None => match positions
+                    .find_partition(&kafka.orders_topic, p)
+                    .map(|e| e.offset())
+                {
+                    Some(Offset::Offset(o)) => o,
+                    _ => 0,
+                },
+            };
+            (p, done)
+        })
         .collect();
     let c = consumer.clone();
     let topic = kafka.orders_topic.clone();
     let lags = tokio::task::spawn_blocking(move || {
-        owned
+        assigned
             .into_iter()
-            .filter_map(|(p, applied, pair)| {
-                let (_, high) = c.fetch_watermarks(&topic, p, Duration::from_secs(2)).ok()?;
-                // Records after the one holding the last applied command.
-                let done = if applied == 0 {
-                    0
-                } else {
-                    crate::record_offset(applied) + 1
-                };
-                Some((p, high - done, pair))
+            .map(|(p, done)| {
+                let high = c
+                    .fetch_watermarks(&topic, p, Duration::from_secs(2))
+                    .map_or(i64::MAX, |(_, high)| high);
+                (p, high.saturating_sub(done))
             })
             .collect::<Vec<_>>()
     })
     .await
     .unwrap_or_default();
-    let mut ready = consumer
-        .assignment()
-        .is_ok_and(|a| a.count() == actors.len())
-        || actors.is_empty();
+    // Ready once every assigned partition is caught up (an engine still
+    // joining the group has none yet).
+    let mut ready = true;
     engine.owned.reset();
     for a in actors.values() {
         let label = [a.status.config.symbol.as_str()];
@@ -370,7 +396,7 @@ async fn report(
             .with_label_values(&label)
             .set(depth as i64);
     }
-    for (p, lag, pair) in &lags {
+    for (p, lag) in &lags {
         engine
             .consumer_lag
             .with_label_values(&[&p.to_string()])
@@ -379,7 +405,7 @@ async fn report(
         if let Some(a) = actors.get(p) {
             engine
                 .replayed
-                .with_label_values(&[pair.as_str()])
+                .with_label_values(&[a.status.config.symbol.as_str()])
                 .set(a.status.applied_position() as i64);
         }
     }

@@ -128,6 +128,10 @@ impl KafkaConfig {
         c.set("bootstrap.servers", &self.brokers)
             .set("security.protocol", &self.security_protocol)
             .set("log_level", "4");
+        // librdkafka's own debug contexts (e.g. `cgrp,fetch`) for diagnosis.
+        if let Ok(debug) = std::env::var("KAFKA_DEBUG") {
+            c.set("debug", debug).set("log_level", "7");
+        }
         c
     }
 

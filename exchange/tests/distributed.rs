@@ -194,7 +194,14 @@ min_notional = "1"
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let mut reader = BufReader::new(stdout);
+        reader.read_line(&mut line).unwrap();
+        // The rest of stdout (the logs) goes to the role's log file.
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join(format!("{name}.log")))
+            .unwrap();
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut log));
         let addr = line
             .trim()
             .rsplit("http://")
