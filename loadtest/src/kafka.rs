@@ -205,65 +205,8 @@ impl KafkaTarget {
             .pairs
             .get(req.pair)
             .ok_or_else(|| format!("pair index {} is not in the cluster", req.pair))?;
-        let bad = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
-        let price =
-            |s: &str| Price::parse_positive(s, config.price_scale).map_err(|e| bad("price", &e));
-        let qty =
-            |s: &str| Qty::parse_positive(s, config.qty_scale).map_err(|e| bad("quantity", &e));
-        let body = match req.kind {
-            Kind::Cancel => {
-                let id = req
-                    .query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("orderId="))
-                    .and_then(|v| v.parse().ok())
-                    .ok_or("a cancel without orderId")?;
-                CommandBody::Cancel {
-                    target: OrderRef::Id(OrderId(id)),
-                }
-            }
-            Kind::Amend => {
-                let a: AmendBody =
-                    serde_json::from_slice(&req.body).map_err(|e| bad("amend", &e))?;
-                CommandBody::Amend(Amend {
-                    target: OrderRef::Id(OrderId(a.order_id)),
-                    new_qty: a.quantity.as_deref().map(qty).transpose()?,
-                    new_price: a.price.as_deref().map(price).transpose()?,
-                })
-            }
-            _ => {
-                let o: OrderBody =
-                    serde_json::from_slice(&req.body).map_err(|e| bad("order", &e))?;
-                let order_type = match (o.order_type.as_str(), o.price.as_deref()) {
-                    ("LIMIT", Some(p)) => OrderType::Limit { price: price(p)? },
-                    _ => OrderType::Market,
-                };
-                let time_in_force = match o.time_in_force.as_deref() {
-                    Some("GTC") => TimeInForce::Gtc,
-                    Some("FOK") => TimeInForce::Fok,
-                    _ => TimeInForce::Ioc,
-                };
-                CommandBody::NewOrder(NewOrder {
-                    order_id: OrderId(self.next_id.fetch_add(1, Ordering::Relaxed)),
-                    client_order_id: None,
-                    side: if o.side == "BUY" {
-                        Side::Buy
-                    } else {
-                        Side::Sell
-                    },
-                    order_type,
-                    time_in_force,
-                    post_only: o.post_only,
-                    stp: None,
-                    size: OrderSize::Base(qty(&o.quantity)?),
-                })
-            }
-        };
-        Ok(Command {
-            pair: config.symbol,
-            user: UserId(FIRST_USER + req.user as u64),
-            timestamp: now(),
-            body,
+        command_of(req, config, || {
+            OrderId(self.next_id.fetch_add(1, Ordering::Relaxed))
         })
     }
 
@@ -329,6 +272,72 @@ impl KafkaTarget {
             order_id.map(|id| status_of(id, &events)),
         ))
     }
+}
+
+/// The command a gateway would write for `req` on `config`'s pair; a new
+/// order takes its id from `next_id`.
+fn command_of(
+    req: &Request,
+    config: &PairConfig,
+    next_id: impl FnOnce() -> OrderId,
+) -> Result<Command, String> {
+    let bad = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+    let price =
+        |s: &str| Price::parse_positive(s, config.price_scale).map_err(|e| bad("price", &e));
+    let qty = |s: &str| Qty::parse_positive(s, config.qty_scale).map_err(|e| bad("quantity", &e));
+    let body = match req.kind {
+        Kind::Cancel => {
+            let id = req
+                .query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("orderId="))
+                .and_then(|v| v.parse().ok())
+                .ok_or("a cancel without orderId")?;
+            CommandBody::Cancel {
+                target: OrderRef::Id(OrderId(id)),
+            }
+        }
+        Kind::Amend => {
+            let a: AmendBody = serde_json::from_slice(&req.body).map_err(|e| bad("amend", &e))?;
+            CommandBody::Amend(Amend {
+                target: OrderRef::Id(OrderId(a.order_id)),
+                new_qty: a.quantity.as_deref().map(qty).transpose()?,
+                new_price: a.price.as_deref().map(price).transpose()?,
+            })
+        }
+        _ => {
+            let o: OrderBody = serde_json::from_slice(&req.body).map_err(|e| bad("order", &e))?;
+            let order_type = match (o.order_type.as_str(), o.price.as_deref()) {
+                ("LIMIT", Some(p)) => OrderType::Limit { price: price(p)? },
+                _ => OrderType::Market,
+            };
+            let time_in_force = match o.time_in_force.as_deref() {
+                Some("GTC") => TimeInForce::Gtc,
+                Some("FOK") => TimeInForce::Fok,
+                _ => TimeInForce::Ioc,
+            };
+            CommandBody::NewOrder(NewOrder {
+                order_id: next_id(),
+                client_order_id: None,
+                side: if o.side == "BUY" {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                },
+                order_type,
+                time_in_force,
+                post_only: o.post_only,
+                stp: None,
+                size: OrderSize::Base(qty(&o.quantity)?),
+            })
+        }
+    };
+    Ok(Command {
+        pair: config.symbol,
+        user: UserId(FIRST_USER + req.user as u64),
+        timestamp: now(),
+        body,
+    })
 }
 
 /// What a new order's status is after its own command: the gateway's
@@ -404,5 +413,160 @@ async fn follow(consumer: StreamConsumer, waiters: Arc<Mutex<Waiters>>, want_eve
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{Follow, Method};
+    use proto::{CancelReason, Canceled, Seq, Trade, TradeId};
+
+    fn btc() -> PairConfig {
+        let mut c = PairConfig::simple(Symbol::new("BTC-EUR").expect("symbol"));
+        c.price_scale = 2;
+        c.qty_scale = 8;
+        c
+    }
+
+    fn request(kind: Kind, method: Method, query: &str, body: &str) -> Request {
+        Request {
+            kind,
+            user: 3,
+            pair: 0,
+            method,
+            path: "/api/v1/order",
+            query: query.into(),
+            body: Bytes::from(body.to_string()),
+            follow: Follow::Nothing,
+        }
+    }
+
+    #[test]
+    fn requests_become_the_gateways_commands() {
+        let limit = request(
+            Kind::Limit,
+            Method::Post,
+            "",
+            r#"{"symbol":"BTC-EUR","side":"SELL","type":"LIMIT","timeInForce":"GTC","quantity":"0.5","price":"30000.25","newOrderRespType":"RESULT"}"#,
+        );
+        let cmd = command_of(&limit, &btc(), || OrderId(77)).expect("valid");
+        assert_eq!(cmd.user, UserId(FIRST_USER + 3));
+        let CommandBody::NewOrder(o) = cmd.body else {
+            panic!("{cmd:?}")
+        };
+        assert_eq!(o.order_id, OrderId(77));
+        assert_eq!(o.side, Side::Sell);
+        assert_eq!(o.time_in_force, TimeInForce::Gtc);
+        assert_eq!(
+            o.order_type,
+            OrderType::Limit {
+                price: Price(3_000_025)
+            }
+        );
+        assert_eq!(o.size, OrderSize::Base(Qty(50_000_000)));
+
+        let market = request(
+            Kind::Market,
+            Method::Post,
+            "",
+            r#"{"symbol":"BTC-EUR","side":"BUY","type":"MARKET","quantity":"0.001","newOrderRespType":"ACK"}"#,
+        );
+        let body = command_of(&market, &btc(), || OrderId(78))
+            .expect("valid")
+            .body;
+        let CommandBody::NewOrder(o) = body else {
+            panic!("{body:?}")
+        };
+        assert_eq!(
+            (o.order_type, o.time_in_force, o.side),
+            (OrderType::Market, TimeInForce::Ioc, Side::Buy)
+        );
+
+        let cancel = request(
+            Kind::Cancel,
+            Method::Delete,
+            "symbol=BTC-EUR&orderId=42&newOrderRespType=RESULT",
+            "",
+        );
+        let body = command_of(&cancel, &btc(), || OrderId(0))
+            .expect("valid")
+            .body;
+        assert_eq!(
+            body,
+            CommandBody::Cancel {
+                target: OrderRef::Id(OrderId(42))
+            }
+        );
+
+        let amend = request(
+            Kind::Amend,
+            Method::Put,
+            "",
+            r#"{"symbol":"BTC-EUR","orderId":42,"price":"29999.00","newOrderRespType":"RESULT"}"#,
+        );
+        let body = command_of(&amend, &btc(), || OrderId(0))
+            .expect("valid")
+            .body;
+        assert_eq!(
+            body,
+            CommandBody::Amend(Amend {
+                target: OrderRef::Id(OrderId(42)),
+                new_qty: None,
+                new_price: Some(Price(2_999_900)),
+            })
+        );
+
+        let bad = request(Kind::Limit, Method::Post, "", r#"{"side":"BUY"}"#);
+        assert!(command_of(&bad, &btc(), || OrderId(1)).is_err());
+    }
+
+    fn event(seq: u64, body: EventBody) -> Event {
+        Event {
+            pair: Symbol::new("BTC-EUR").expect("symbol"),
+            seq: Seq(seq),
+            timestamp: Timestamp(0),
+            body,
+        }
+    }
+
+    fn trade(seq: u64, taker: u64, left: u64) -> Event {
+        event(
+            seq,
+            EventBody::Trade(Trade {
+                trade_id: TradeId(seq),
+                price: Price(1),
+                qty: Qty(1),
+                taker_side: Side::Buy,
+                maker_order_id: OrderId(1),
+                maker_user: UserId(1),
+                maker_remaining: Qty(0),
+                taker_order_id: OrderId(taker),
+                taker_user: UserId(2),
+                taker_remaining: OrderSize::Base(Qty(left)),
+            }),
+        )
+    }
+
+    #[test]
+    fn a_new_orders_status_says_whether_it_rests() {
+        let id = OrderId(9);
+        assert_eq!(status_of(id, &[]), "NEW");
+        assert_eq!(status_of(id, &[trade(1, 9, 5)]), "PARTIALLY_FILLED");
+        assert_eq!(status_of(id, &[trade(1, 9, 5), trade(2, 9, 0)]), "FILLED");
+        // Another order's trade says nothing about this one.
+        assert_eq!(status_of(id, &[trade(1, 8, 0)]), "NEW");
+        let expired = event(
+            3,
+            EventBody::Canceled(Canceled {
+                order_id: id,
+                client_order_id: None,
+                user: UserId(2),
+                side: Side::Buy,
+                remaining: OrderSize::Base(Qty(5)),
+                reason: CancelReason::IocRemainder,
+            }),
+        );
+        assert_eq!(status_of(id, &[trade(1, 9, 5), expired]), "EXPIRED");
     }
 }
