@@ -820,6 +820,11 @@ mod tests {
             }
         }
         seen.sort();
-        assert_eq!(seen, ["smoke", "soak", "spike", "steady", "step"]);
+        assert_eq!(
+            seen,
+            [
+                "cluster", "direct", "failover", "knee", "smoke", "soak", "spike", "steady", "step"
+            ]
+        );
     }
 }
