@@ -518,8 +518,9 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
     }
 
     // Scraped last, so the window is the run's and not the set-up's.
-    let before = if scenario.exchange.scrape_metrics && !scenario.metrics.is_empty() {
-        Some(scrape(&http, &scenario.metrics).await)
+    let endpoints = scenario.metrics_endpoints();
+    let before = if scenario.exchange.scrape_metrics && !endpoints.is_empty() {
+        Some(scrape(&http, &endpoints).await)
     } else {
         None
     };
@@ -613,14 +614,14 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
         ),
         Some(Err(e)) => (None, Some(e)),
         Some(Ok(before)) => {
-            let mut after = scrape(&http, &scenario.metrics).await;
+            let mut after = scrape(&http, &endpoints).await;
             let settle = Instant::now() + Duration::from_secs(10);
             while let Ok(a) = &after
                 && (a.queue_depth > 0 || a.persister_lag > 0)
                 && Instant::now() < settle
             {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                after = scrape(&http, &scenario.metrics).await;
+                after = scrape(&http, &endpoints).await;
             }
             match after {
                 Ok(after) => {

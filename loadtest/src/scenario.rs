@@ -373,7 +373,8 @@ pub struct Scenario {
     pub url: LoopbackTarget,
     /// For `kafka`: the checked bootstrap brokers.
     pub brokers: String,
-    /// Where the engine counters are scraped (summed).
+    /// Where the engine counters are scraped (summed); when empty, the
+    /// target URL for `http` (see [`Scenario::metrics_endpoints`]).
     pub metrics: Vec<LoopbackTarget>,
     /// Seeds the order flow.
     pub seed: u64,
@@ -454,14 +455,12 @@ impl Scenario {
                     .into(),
             );
         }
-        let metrics = match (f.metrics, target) {
-            (Some(m), _) => m
-                .iter()
-                .map(|u| loopback::check_url(u))
-                .collect::<Result<Vec<_>, _>>()?,
-            (None, TargetKind::Http) => vec![url.clone()],
-            (None, TargetKind::Kafka) => Vec::new(),
-        };
+        let metrics = f
+            .metrics
+            .unwrap_or_default()
+            .iter()
+            .map(|u| loopback::check_url(u))
+            .collect::<Result<Vec<_>, _>>()?;
         let positive = [
             ("connections", f.connections as u64),
             ("timeout_ms", f.timeout_ms),
@@ -604,6 +603,15 @@ impl Scenario {
             flow: f.flow,
             depth: f.depth,
         })
+    }
+
+    /// The `/metrics` endpoints whose engine counters are summed: the
+    /// listed ones, or the target URL of an `http` scenario.
+    pub fn metrics_endpoints(&self) -> Vec<LoopbackTarget> {
+        match (self.metrics.is_empty(), self.target) {
+            (true, TargetKind::Http) => vec![self.url.clone()],
+            _ => self.metrics.clone(),
+        }
     }
 
     /// The pairs the depth subscriber syncs.
