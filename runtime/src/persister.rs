@@ -22,10 +22,24 @@ pub(crate) async fn run(
     mut last_seqs: HashMap<Symbol, Seq>,
     pairs: HashMap<Symbol, Arc<PairStatus>>,
     max_batch: usize,
+    linger: std::time::Duration,
     metrics: RuntimeMetrics,
 ) {
     let mut items = Vec::with_capacity(max_batch);
     while input.recv_many(&mut items, max_batch).await > 0 {
+        // Nothing waits for the store (answers come from the engine), so
+        // let a few more records arrive: at low rates this turns a
+        // transaction per record, and the thread wake-ups of each of its
+        // statements, into a transaction per `linger`.
+        if !linger.is_zero() && items.len() < max_batch {
+            tokio::time::sleep(linger).await;
+            while items.len() < max_batch {
+                match input.try_recv() {
+                    Ok(item) => items.push(item),
+                    Err(_) => break,
+                }
+            }
+        }
         let mut batch = Batch::default();
         for item in items.drain(..) {
             match item {
