@@ -155,3 +155,70 @@ async fn kill_9_and_restart_keeps_fills_orders_and_books() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// SIGTERM right after a burst of acknowledged orders: the process drains
+/// every queue, stores every event, snapshots the book, and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_queues_stores_events_and_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = create_key(dir.path(), "alice");
+    let (mut child, url) = start(dir.path());
+    let a = Client::new(&url, Some(alice));
+    // Crossing orders answered at ACK: many are journaled but not yet
+    // applied or stored when the signal arrives.
+    let orders: Vec<Value> = (0..200u32)
+        .map(|i| {
+            let side = if i % 2 == 0 { "SELL" } else { "BUY" };
+            let price = 30_000 + (i * 7919) % 20;
+            json!({"symbol": "BTC-EUR", "side": side, "type": "LIMIT", "quantity": "0.01",
+                   "price": price.to_string(), "selfTradePrevention": "NONE",
+                   "newOrderRespType": "ACK"})
+        })
+        .collect();
+    for chunk in orders.chunks(50) {
+        let answers = futures_util::future::join_all(chunk.iter().map(|o| a.place(o))).await;
+        for r in answers {
+            let r = r.unwrap();
+            assert!(r.status.is_success(), "{:?}", r.body);
+        }
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit 30 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+
+    let url = format!("sqlite://{}", dir.path().join("exchange.sqlite").display());
+    let store = store::Store::connect(&url, 1).await.unwrap();
+    let btc = proto::Symbol::new("BTC-EUR").unwrap();
+    let snap = store
+        .latest_snapshot(btc)
+        .await
+        .unwrap()
+        .expect("a final snapshot");
+    assert_eq!(
+        snap.position, 200,
+        "the final snapshot covers every acknowledged order"
+    );
+    assert_eq!(
+        store.last_seqs().await.unwrap().get(&btc),
+        Some(&snap.seq),
+        "every event of the book is stored"
+    );
+    assert!(
+        !store.all_fills(btc).await.unwrap().is_empty(),
+        "the orders traded"
+    );
+}
