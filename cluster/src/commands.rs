@@ -41,6 +41,16 @@ pub fn record_offset(position: u64) -> i64 {
     (position.saturating_sub(1) / RUN_MAX as u64) as i64
 }
 
+/// How many records of the log are done once `position` is: those up to
+/// and including the one that holds it (0 before any).
+pub fn records_through(position: u64) -> u64 {
+    if position == 0 {
+        0
+    } else {
+        record_offset(position) as u64 + 1
+    }
+}
+
 type Reply = oneshot::Sender<Result<u64, String>>;
 
 #[derive(Default)]
@@ -166,5 +176,8 @@ mod tests {
             assert!(p > position(offset - 1, RUN_MAX - 1) || offset == 0);
         }
         assert_eq!(record_offset(0), 0);
+        assert_eq!(records_through(0), 0);
+        assert_eq!(records_through(position(0, 3)), 1);
+        assert_eq!(records_through(position(4, 0)), 5);
     }
 }

@@ -352,10 +352,7 @@ async fn report(
         .into_iter()
         .map(|p| {
             let done = match actors.get(&p) {
-                Some(a) if a.status.applied_position() > 0 => {
-                    crate::record_offset(a.status.applied_position()) + 1
-                }
-                Some(_) => 0,
+                Some(a) => crate::records_through(a.status.applied_position()) as i64,
                 None => match positions
                     .find_partition(&kafka.orders_topic, p)
                     .map(|e| e.offset())

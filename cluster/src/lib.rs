@@ -34,9 +34,9 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::FutureProducer;
 use serde::{Deserialize, Serialize};
 
-pub use commands::{CommandWriter, RUN_MAX, position, record_offset};
+pub use commands::{CommandWriter, RUN_MAX, position, record_offset, records_through};
 pub use engine::{Engine, run_engine};
-pub use log::{KafkaLog, start_kafka_log};
+pub use log::{KafkaLog, Waiters, start_kafka_log};
 pub use persister::run_persister;
 
 /// How to reach the brokers, and the topic layout.

@@ -20,14 +20,18 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use crate::{CommandWriter, EventBatch, KafkaConfig, Partitions};
+use crate::{CommandWriter, EventBatch, KafkaConfig, Partitions, records_through};
 
 /// Records kept for a RESULT request registered after its events
 /// arrived (the events can overtake the broker's acknowledgement).
 const RECENT: usize = 4_096;
 
-#[derive(Default)]
-struct Waiters {
+/// Requests waiting for the events record of a command position, matched
+/// as records arrive from the events topic; a record that arrives first is
+/// kept a while for its request. Shared by the gateway and the load
+/// tester's direct target.
+#[derive(Debug, Default)]
+pub struct Waiters {
     pending: HashMap<(Symbol, u64), oneshot::Sender<Arc<EventRecord>>>,
     /// The last [`RECENT`] records nobody waited for, oldest first in `order`.
     recent: HashMap<(Symbol, u64), Arc<EventRecord>>,
@@ -35,7 +39,13 @@ struct Waiters {
 }
 
 impl Waiters {
-    fn register(&mut self, pair: Symbol, position: u64) -> oneshot::Receiver<Arc<EventRecord>> {
+    /// The receiver of `(pair, position)`'s events record.
+    pub fn register(&mut self, pair: Symbol, position: u64) -> oneshot::Receiver<Arc<EventRecord>> {
+        // Requests that gave up (timed out) leave closed senders behind when
+        // their record never comes: drop them before they pile up.
+        if self.pending.len() >= 4 * RECENT {
+            self.pending.retain(|_, tx| !tx.is_closed());
+        }
         let (tx, rx) = oneshot::channel();
         match self.recent.get(&(pair, position)) {
             Some(rec) => {
@@ -48,7 +58,8 @@ impl Waiters {
         rx
     }
 
-    fn complete(&mut self, record: &Arc<EventRecord>) {
+    /// Hands `record` to its request, or keeps it for one still to come.
+    pub fn complete(&mut self, record: &Arc<EventRecord>) {
         let key = (record.pair, record.position);
         match self.pending.remove(&key) {
             Some(tx) => {
@@ -114,15 +125,6 @@ impl CommandLog for KafkaLog {
 
     fn pairs(&self) -> Vec<Arc<PairStatus>> {
         self.statuses.values().cloned().collect()
-    }
-}
-
-/// Records of the command log up to the one holding `position`.
-fn records_through(position: u64) -> u64 {
-    if position == 0 {
-        0
-    } else {
-        crate::record_offset(position) as u64 + 1
     }
 }
 

@@ -11,24 +11,23 @@
 //! would give (`gateway::ApiError::rejected`), so outcomes are counted the
 //! same way as over HTTP.
 
-use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cluster::{CommandWriter, EventBatch, KafkaConfig, Partitions};
+use cluster::{CommandWriter, EventBatch, KafkaConfig, Partitions, Waiters};
 use proto::{
     Amend, Command, CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize,
-    OrderType, PairConfig, Price, Qty, Side, Symbol, TimeInForce, Timestamp, UserId,
+    OrderType, PairConfig, Price, Qty, Side, TimeInForce, Timestamp, UserId,
 };
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
+use runtime::EventRecord;
 use serde::Deserialize;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -39,26 +38,15 @@ use crate::target::{Answer, SubmitError};
 /// `exchange keys create` hands out from 1.
 const FIRST_USER: u64 = 1 << 40;
 
-/// Records kept for a command whose events arrived before its broker
-/// acknowledgement (the engine can be that quick).
-const EARLY: usize = 65_536;
-
-#[derive(Default)]
-struct Waiters {
-    pending: HashMap<(Symbol, u64), oneshot::Sender<Vec<Event>>>,
-    early: HashMap<(Symbol, u64), Vec<Event>>,
-    early_order: VecDeque<(Symbol, u64)>,
-}
-
 /// The command log as a load-test target.
 pub struct KafkaTarget {
     writer: Arc<CommandWriter>,
     /// By the flow's pair index: the pair's rules and its partition.
     pairs: Vec<(PairConfig, i32)>,
-    want_events: bool,
     next_id: AtomicU64,
     waiters: Arc<Mutex<Waiters>>,
-    follower: JoinHandle<()>,
+    /// Reads the events topic; only for `RESULT`.
+    follower: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for KafkaTarget {
@@ -72,7 +60,9 @@ impl std::fmt::Debug for KafkaTarget {
 
 impl Drop for KafkaTarget {
     fn drop(&mut self) {
-        self.follower.abort();
+        if let Some(f) = &self.follower {
+            f.abort();
+        }
     }
 }
 
@@ -128,16 +118,9 @@ struct AmendBody {
     price: Option<String>,
 }
 
-fn now() -> Timestamp {
-    let ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    Timestamp(ns)
-}
-
 impl KafkaTarget {
-    /// Connects to the brokers and follows the events topic from its end.
-    /// `pairs` are in the flow's pair order.
+    /// Connects to the brokers and, for `RESULT`, follows the events topic
+    /// from its end. `pairs` are in the flow's pair order.
     pub async fn new(
         kafka: &KafkaConfig,
         pairs: Vec<(PairConfig, i32)>,
@@ -145,10 +128,15 @@ impl KafkaTarget {
     ) -> Result<KafkaTarget, String> {
         let partitions = Partitions::new(&pairs)?;
         let writer = CommandWriter::new(kafka, &partitions)?;
-        let consumer: StreamConsumer = kafka
-            .consumer_config("loadtest")
-            .create()
-            .map_err(|e| format!("kafka consumer: {e}"))?;
+        let consumer: Option<StreamConsumer> = if want_events {
+            let c = kafka
+                .consumer_config("loadtest")
+                .create()
+                .map_err(|e| format!("kafka consumer: {e}"))?;
+            Some(c)
+        } else {
+            None
+        };
         // Resolved here, not by the first requests: the topics' metadata
         // and where the events topic ends now.
         let (consumer, ends) = tokio::task::spawn_blocking({
@@ -162,37 +150,41 @@ impl KafkaTarget {
                     .client()
                     .fetch_metadata(Some(&kafka.orders_topic), wait)
                     .map_err(|e| format!("{}: {e}", kafka.orders_topic))?;
-                let ends = parts
-                    .iter()
-                    .map(|&p| {
-                        consumer
+                let mut ends = Vec::new();
+                if let Some(c) = &consumer {
+                    for &p in &parts {
+                        let (_, high) = c
                             .fetch_watermarks(&kafka.events_topic, p, wait)
-                            .map(|(_, high)| (p, high))
-                            .map_err(|e| format!("{}/{p}: {e}", kafka.events_topic))
-                    })
-                    .collect::<Result<Vec<_>, String>>()?;
+                            .map_err(|e| format!("{}/{p}: {e}", kafka.events_topic))?;
+                        ends.push((p, high));
+                    }
+                }
                 Ok::<_, String>((consumer, ends))
             }
         })
         .await
         .map_err(|e| e.to_string())??;
-        let mut tpl = TopicPartitionList::new();
-        for (p, end) in ends {
-            tpl.add_partition_offset(&kafka.events_topic, p, Offset::Offset(end))
-                .map_err(|e| format!("partition {p}: {e}"))?;
-        }
-        consumer
-            .assign(&tpl)
-            .map_err(|e| format!("assigning {}: {e}", kafka.events_topic))?;
         let waiters: Arc<Mutex<Waiters>> = Arc::default();
-        let follower = tokio::spawn(follow(consumer, waiters.clone(), want_events));
+        let follower = match consumer {
+            Some(consumer) => {
+                let mut tpl = TopicPartitionList::new();
+                for (p, end) in ends {
+                    tpl.add_partition_offset(&kafka.events_topic, p, Offset::Offset(end))
+                        .map_err(|e| format!("partition {p}: {e}"))?;
+                }
+                consumer
+                    .assign(&tpl)
+                    .map_err(|e| format!("assigning {}: {e}", kafka.events_topic))?;
+                Some(tokio::spawn(follow(consumer, waiters.clone())))
+            }
+            None => None,
+        };
         // Above every id a gateway hands out today (ms since the epoch times
         // 1,000, plus a counter): no clash with orders resting from earlier.
-        let first_id = (now().0 / 1_000_000 + 86_400_000) * 1_000;
+        let first_id = (gateway::now_ns() / 1_000_000 + 86_400_000) * 1_000;
         Ok(KafkaTarget {
             writer,
             pairs,
-            want_events,
             next_id: AtomicU64::new(first_id),
             waiters,
             follower,
@@ -231,31 +223,20 @@ impl KafkaTarget {
             CommandBody::NewOrder(o) => Some(o.order_id),
             _ => None,
         };
-        if !self.want_events {
+        if self.follower.is_none() {
             return Ok(answer(200, order_id, None));
         }
-        let rx = {
-            let mut w = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-            let (tx, rx) = oneshot::channel();
-            match w.early.remove(&(cmd.pair, position)) {
-                Some(events) => {
-                    let _ = tx.send(events);
-                }
-                None => {
-                    w.pending.insert((cmd.pair, position), tx);
-                }
-            }
-            rx
-        };
-        let events = match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(events)) => events,
+        let rx = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .register(cmd.pair, position);
+        let record = match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(record)) => record,
             Ok(Err(_)) => return Err(SubmitError::Transport("events follower stopped")),
-            Err(_) => {
-                let mut w = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-                w.pending.remove(&(cmd.pair, position));
-                return Err(SubmitError::Timeout);
-            }
+            Err(_) => return Err(SubmitError::Timeout),
         };
+        let events = &record.events;
         if let Some(reject) = events.iter().find_map(|e| match e.body {
             EventBody::Rejected(r) => Some(r.code),
             _ => None,
@@ -269,7 +250,7 @@ impl KafkaTarget {
         Ok(answer(
             200,
             order_id,
-            order_id.map(|id| status_of(id, &events)),
+            order_id.map(|id| status_of(id, events)),
         ))
     }
 }
@@ -335,7 +316,7 @@ fn command_of(
     Ok(Command {
         pair: config.symbol,
         user: UserId(FIRST_USER + req.user as u64),
-        timestamp: now(),
+        timestamp: Timestamp(gateway::now_ns()),
         body,
     })
 }
@@ -377,7 +358,7 @@ fn answer(status: u16, order_id: Option<OrderId>, order_status: Option<&str>) ->
 }
 
 /// Hands each events record to the request waiting for it.
-async fn follow(consumer: StreamConsumer, waiters: Arc<Mutex<Waiters>>, want_events: bool) {
+async fn follow(consumer: StreamConsumer, waiters: Arc<Mutex<Waiters>>) {
     loop {
         let msg = match consumer.recv().await {
             Ok(m) => m,
@@ -387,31 +368,16 @@ async fn follow(consumer: StreamConsumer, waiters: Arc<Mutex<Waiters>>, want_eve
                 continue;
             }
         };
-        if !want_events {
-            continue;
-        }
         let Some(Ok(batch)) = msg.payload().map(proto::decode::<EventBatch>) else {
             continue;
         };
         let mut w = waiters.lock().unwrap_or_else(|e| e.into_inner());
         for (position, events) in batch.records {
-            let key = (batch.pair, position);
-            match w.pending.remove(&key) {
-                Some(tx) => {
-                    let _ = tx.send(events);
-                }
-                None => {
-                    // Not asked for yet (or a new owner's replay of an
-                    // answered one): keep it for a while.
-                    if w.early_order.len() == EARLY
-                        && let Some(old) = w.early_order.pop_front()
-                    {
-                        w.early.remove(&old);
-                    }
-                    w.early_order.push_back(key);
-                    w.early.insert(key, events);
-                }
-            }
+            w.complete(&Arc::new(EventRecord {
+                pair: batch.pair,
+                position,
+                events,
+            }));
         }
     }
 }
@@ -420,7 +386,7 @@ async fn follow(consumer: StreamConsumer, waiters: Arc<Mutex<Waiters>>, want_eve
 mod tests {
     use super::*;
     use crate::flow::{Follow, Method};
-    use proto::{CancelReason, Canceled, Seq, Trade, TradeId};
+    use proto::{CancelReason, Canceled, Seq, Symbol, Trade, TradeId};
 
     fn btc() -> PairConfig {
         let mut c = PairConfig::simple(Symbol::new("BTC-EUR").expect("symbol"));
