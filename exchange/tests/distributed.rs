@@ -147,6 +147,19 @@ min_notional = "1"
         }
     }
 
+    /// A cluster with its broker running and its topics created, or `None`
+    /// (the test is skipped) without the broker binary or Postgres.
+    async fn start() -> Option<(Cluster, Proc)> {
+        let tansu = tansu()?;
+        let db = common::fresh_postgres().await?;
+        let cluster = Cluster::new(tansu, db);
+        eprintln!("cluster logs in {}", cluster.dir.path().display());
+        let broker = cluster.broker();
+        let created = cluster.command(&["topics", "create"]).output().unwrap();
+        assert!(created.status.success(), "{created:?}");
+        Some((cluster, broker))
+    }
+
     fn broker(&self) -> Proc {
         let log = std::fs::File::create(self.dir.path().join("tansu.log")).unwrap();
         let url = format!("tcp://127.0.0.1:{}", self.broker_port);
@@ -301,6 +314,18 @@ async fn replay(cluster: &Cluster, pair: Symbol) -> (Vec<store::FillRow>, u64, u
     (batch.fills().to_vec(), book.state_hash(), position)
 }
 
+/// The pair's fills in Postgres once there are `n` (or after 90 s).
+async fn stored_fills(store: &Store, pair: Symbol, n: usize) -> Vec<store::FillRow> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let stored = store.all_fills(pair).await.unwrap();
+        if stored.len() >= n || Instant::now() > deadline {
+            return stored;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A seeded stream of BTC-EUR limit orders around one price, so that about
 /// half of them trade.
 fn crossing_orders(mut seed: u64, n: usize) -> Vec<Value> {
@@ -324,15 +349,10 @@ fn crossing_orders(mut seed: u64, n: usize) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
-    let Some(tansu) = tansu() else { return };
-    let Some(db) = common::fresh_postgres().await else {
+    let Some((cluster, _broker)) = Cluster::start().await else {
         return;
     };
-    let cluster = Cluster::new(tansu, db.clone());
-    eprintln!("cluster logs in {}", cluster.dir.path().display());
-    let _broker = cluster.broker();
-    let created = cluster.command(&["topics", "create"]).output().unwrap();
-    assert!(created.status.success(), "{created:?}");
+    let db = cluster.db.clone();
 
     let persister = cluster.role("persister", "persister").await;
     let engine_a = cluster.role("engine", "engine-a").await;
@@ -407,14 +427,7 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
         "the load should trade: {}",
         expected.len()
     );
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let stored = loop {
-        let stored = store.all_fills(btc).await.unwrap();
-        if stored.len() >= expected.len() || Instant::now() > deadline {
-            break stored;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let stored = stored_fills(&store, btc, expected.len()).await;
     eprintln!("stored {} fills of {}", stored.len(), expected.len());
     let unavailable = killed_at.map(|t| t.elapsed());
     assert_eq!(stored.len(), expected.len(), "fills stored vs replayed");
@@ -478,15 +491,10 @@ async fn send_all(clients: &[Client], orders: &[Value]) -> (Vec<u64>, Vec<u16>) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_loses_nothing_acknowledged() {
-    let Some(tansu) = tansu() else { return };
-    let Some(db) = common::fresh_postgres().await else {
+    let Some((cluster, broker)) = Cluster::start().await else {
         return;
     };
-    let cluster = Cluster::new(tansu, db.clone());
-    eprintln!("cluster logs in {}", cluster.dir.path().display());
-    let broker = cluster.broker();
-    let created = cluster.command(&["topics", "create"]).output().unwrap();
-    assert!(created.status.success(), "{created:?}");
+    let db = cluster.db.clone();
     let _persister = cluster.role("persister", "persister").await;
     let engine = cluster.role("engine", "engine").await;
     let gateway = cluster.role("gateway", "gateway").await;
@@ -566,14 +574,7 @@ async fn a_broker_restart_loses_nothing_acknowledged() {
         "the load should trade: {}",
         expected.len()
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let stored = loop {
-        let stored = store.all_fills(btc).await.unwrap();
-        if stored.len() >= expected.len() || Instant::now() > deadline {
-            break stored;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let stored = stored_fills(&store, btc, expected.len()).await;
     assert_eq!(stored, expected, "stored fills differ from the replay");
     let trade_ids: Vec<u64> = expected.iter().map(|f| f.seq.0).collect();
     assert_eq!(
