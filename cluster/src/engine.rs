@@ -1,22 +1,24 @@
-//! `exchange engine`: owns the partitions the consumer group assigns it and
-//! runs one actor per pair on them, restoring each from its snapshot.
+//! `exchange engine`: runs one actor per pair whose lease it holds (see
+//! `ownership`), restoring each from its snapshot and reading the pair's
+//! partition of the command log from the position the snapshot covers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus::{IntGaugeVec, Opts, Registry};
 use proto::{Command, PairConfig, Symbol};
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use runtime::{Output, PairStatus, RuntimeConfig, RuntimeMetrics};
 use store::{Batch, Store};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
+use crate::ownership::{EngineConfig, Observer, moves};
 use crate::{EventBatch, KafkaConfig, Partitions};
 
 /// How long a failed send or store write waits before its retry.
@@ -24,37 +26,6 @@ const RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// A partition may lag this many records and still count as caught up.
 const READY_LAG: i64 = 1_000;
-
-/// Records partitions taken away by a rebalance, for the main loop to stop
-/// their actors.
-struct EngineContext {
-    revoked: Mutex<Vec<i32>>,
-}
-
-impl ClientContext for EngineContext {}
-
-impl ConsumerContext for EngineContext {
-    fn pre_rebalance(
-        &self,
-        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
-        rebalance: &Rebalance<'_>,
-    ) {
-        match rebalance {
-            Rebalance::Revoke(tpl) => {
-                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                info!(partitions = ?parts, "partitions revoked");
-                if let Ok(mut r) = self.revoked.lock() {
-                    r.extend(parts);
-                }
-            }
-            Rebalance::Assign(tpl) => {
-                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                info!(partitions = ?parts, "partitions assigned");
-            }
-            Rebalance::Error(e) => warn!(error = %e, "rebalance failed"),
-        }
-    }
-}
 
 /// The engine's live state, for readiness and metrics.
 #[derive(Debug)]
@@ -168,11 +139,25 @@ async fn start_actor(
     })
 }
 
-/// Runs the engine role until `stop` turns true: joins the group, applies
+/// A change of the pairs this engine runs, from the lease keeper to the
+/// main loop.
+#[derive(Debug)]
+enum Change {
+    /// The lease of the pair on this partition was taken: start its actor.
+    Start(i32),
+    /// Stop the actor; then release the lease if `release` (a planned
+    /// hand-over), or not (the lease was lost to another engine).
+    Stop { partition: i32, release: bool },
+}
+
+/// Runs the engine role until `stop` turns true: holds leases, applies
 /// commands, emits events, stores snapshots and commits the positions they
-/// cover. On stop every actor takes a final snapshot.
+/// cover. On stop every actor takes a final snapshot, and then the engine
+/// releases its leases.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_engine(
     kafka: KafkaConfig,
+    config: EngineConfig,
     store: Store,
     partitions: Partitions,
     rc: RuntimeConfig,
@@ -180,24 +165,26 @@ pub async fn run_engine(
     engine: Arc<Engine>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let consumer: StreamConsumer<EngineContext> = kafka
+    // Unique per process start: a restarted engine is a new member.
+    let me = format!(
+        "{}-{}-{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "engine".into()),
+        std::process::id(),
+        gateway::now_ns()
+    );
+    let mut pairs: Vec<(i32, Symbol)> = partitions.iter().map(|(p, c)| (p, c.symbol)).collect();
+    pairs.sort_unstable();
+    let symbols: Vec<Symbol> = pairs.iter().map(|(_, s)| *s).collect();
+    store
+        .ensure_leases(&symbols)
+        .await
+        .map_err(|e| format!("lease rows: {e}"))?;
+    // Partitions are assigned by this engine, not by a group: the group id
+    // only names whose offsets the commits record.
+    let consumer: StreamConsumer = kafka
         .consumer_config(&kafka.engine_group)
-        .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
-        .set(
-            "heartbeat.interval.ms",
-            (kafka.session_timeout_ms / 3).to_string(),
-        )
-        // Incremental rebalances: only the partitions that move stop. With
-        // the eager protocol, Tansu 0.6 gave a dead engine's partitions back
-        // to it, and its pairs stayed unavailable.
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .create_with_context(EngineContext {
-            revoked: Mutex::new(Vec::new()),
-        })
+        .create()
         .map_err(|e| format!("kafka consumer: {e}"))?;
-    consumer
-        .subscribe(&[&kafka.orders_topic])
-        .map_err(|e| format!("subscribe to {}: {e}", kafka.orders_topic))?;
     let consumer = Arc::new(consumer);
     let producer = kafka.producer()?;
     let (out_tx, out_rx) = mpsc::channel::<Output>(rc.output_queue);
@@ -211,19 +198,35 @@ pub async fn run_engine(
         partitions.clone(),
         snapshots.clone(),
     ));
+    let (change_tx, mut changes) = mpsc::unbounded_channel();
+    info!(engine = %me, lease_ms = config.lease_ms, "joining the engines");
+    let keeper = tokio::spawn(keep_leases(
+        store.clone(),
+        me.clone(),
+        symbols,
+        partitions.clone(),
+        config,
+        change_tx,
+    ));
     let mut actors: HashMap<i32, Actor> = HashMap::new();
     let mut watch_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let msg = tokio::select! {
             _ = stop.changed() => break,
             _ = watch_tick.tick() => {
-                stop_revoked(&consumer, &mut actors);
                 report(&consumer, &kafka, &actors, &engine, &metrics, &snapshots).await;
+                continue;
+            }
+            change = changes.recv() => {
+                let Some(change) = change else {
+                    return Err("the lease keeper stopped".into());
+                };
+                apply_change(change, &mut actors, &store, &me, &partitions, &rc, &out_tx, &metrics).await?;
+                assign(&consumer, &kafka.orders_topic, &actors)?;
                 continue;
             }
             m = consumer.recv() => m,
         };
-        stop_revoked(&consumer, &mut actors);
         let msg = match msg {
             Ok(m) => m,
             Err(e) => {
@@ -233,28 +236,21 @@ pub async fn run_engine(
         };
         let partition = msg.partition();
         let offset = msg.offset();
-        let Some(config) = partitions.pair(partition) else {
-            warn!(partition, "a partition with no pair is ignored");
-            continue;
+        let Some(actor) = actors.get_mut(&partition) else {
+            continue; // fetched before its actor stopped
         };
-        let actor = match actors.entry(partition) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let a = start_actor(&store, config, &rc, out_tx.clone(), &metrics).await?;
-                v.insert(a)
-            }
-        };
+        let pair = actor.status.config.symbol;
         if offset < actor.next_offset {
             continue; // covered by the snapshot, or a redelivery
         }
         if offset > actor.next_offset {
-            // The group's committed offset is ahead of the stored snapshot:
-            // read the log again from the snapshot on.
+            // Not expected (every assignment names the next offset), but
+            // never skip a command: read again from the one needed.
             warn!(
                 partition,
                 from = actor.next_offset,
                 to = offset,
-                "gap after the snapshot; seeking back"
+                "gap in the command log; seeking back"
             );
             if let Err(e) = consumer.seek(
                 &kafka.orders_topic,
@@ -283,13 +279,14 @@ pub async fn run_engine(
             if position <= actor.sent {
                 continue; // the part of the record the snapshot covers
             }
-            if cmd.pair != config.symbol {
+            if cmd.pair != pair {
                 warn!(partition, position, pair = %cmd.pair, "a command for another pair is skipped");
                 continue;
             }
             actor.sent = position;
             // Waiting here pauses consumption while this actor is full: the
-            // broker holds the backlog, not this process.
+            // broker holds the backlog, not this process. Leases are kept
+            // by their own task meanwhile.
             if actor.input.send((position, cmd)).await.is_err() {
                 warn!(
                     partition,
@@ -306,30 +303,161 @@ pub async fn run_engine(
         let _ = tokio::task::spawn_blocking(move || a.thread.join()).await;
     }
     let _ = emitter.await;
-    consumer.unsubscribe();
+    // Heartbeats run until the final snapshots are stored; then the leases
+    // go back at once, so the other engines take the pairs without waiting.
+    keeper.abort();
+    if let Err(e) = store.leave(&me).await {
+        warn!(error = %e, "releasing the leases failed; they expire instead");
+    }
     Ok(())
 }
 
-/// Stops the actors of revoked partitions; each takes a final snapshot.
-fn stop_revoked(consumer: &StreamConsumer<EngineContext>, actors: &mut HashMap<i32, Actor>) {
-    let revoked: Vec<i32> = consumer
-        .context()
-        .revoked
-        .lock()
-        .map(|mut r| std::mem::take(&mut *r))
-        .unwrap_or_default();
-    for p in revoked {
-        if let Some(a) = actors.remove(&p) {
-            info!(partition = p, pair = %a.status.config.symbol, "stopping the actor of a revoked partition");
+/// Starts or stops an actor as the lease keeper says.
+#[allow(clippy::too_many_arguments)]
+async fn apply_change(
+    change: Change,
+    actors: &mut HashMap<i32, Actor>,
+    store: &Store,
+    me: &str,
+    partitions: &Partitions,
+    rc: &RuntimeConfig,
+    output: &mpsc::Sender<Output>,
+    metrics: &RuntimeMetrics,
+) -> Result<(), String> {
+    match change {
+        Change::Start(partition) => {
+            let Some(config) = partitions.pair(partition) else {
+                return Ok(());
+            };
+            if !actors.contains_key(&partition) {
+                let a = start_actor(store, config, rc, output.clone(), metrics).await?;
+                actors.insert(partition, a);
+            }
+        }
+        Change::Stop { partition, release } => {
+            let Some(a) = actors.remove(&partition) else {
+                return Ok(());
+            };
+            let pair = a.status.config.symbol;
+            info!(partition, %pair, release, "stopping the pair's actor");
             // Dropping the input ends the thread after its final snapshot.
             drop(a.input);
+            let (store, me) = (store.clone(), me.to_string());
+            tokio::spawn(async move {
+                let _ = tokio::task::spawn_blocking(move || a.thread.join()).await;
+                if release && let Err(e) = store.release_lease(pair, &me).await {
+                    warn!(%pair, error = %e, "releasing a lease failed; it expires instead");
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads exactly the partitions of the running actors, each from the next
+/// record its actor needs.
+fn assign(
+    consumer: &StreamConsumer,
+    topic: &str,
+    actors: &HashMap<i32, Actor>,
+) -> Result<(), String> {
+    let mut tpl = TopicPartitionList::new();
+    for (p, a) in actors {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(a.next_offset))
+            .map_err(|e| format!("partition {p}: {e}"))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| format!("assigning {topic}: {e}"))
+}
+
+/// Renews this engine's leases every heartbeat, reads everyone's, and
+/// tells the main loop which actors to start and stop.
+async fn keep_leases(
+    store: Store,
+    me: String,
+    pairs: Vec<Symbol>,
+    partitions: Partitions,
+    config: EngineConfig,
+    changes: mpsc::UnboundedSender<Change>,
+) {
+    let mut observer = Observer::new(Duration::from_millis(config.lease_ms.into()));
+    let mut held: HashSet<Symbol> = HashSet::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(config.heartbeat_ms.into()));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let send = |change: Change| changes.send(change).is_ok();
+    loop {
+        tick.tick().await;
+        let still: HashSet<Symbol> = match store.heartbeat(&me).await {
+            Ok(s) => s.into_iter().collect(),
+            Err(e) => {
+                warn!(error = %e, "heartbeat failed");
+                observer.reset();
+                continue;
+            }
+        };
+        for lost in held.difference(&still) {
+            warn!(pair = %lost, "lease lost to another engine");
+            if let Some(partition) = partitions.of(*lost)
+                && !send(Change::Stop {
+                    partition,
+                    release: false,
+                })
+            {
+                return;
+            }
+        }
+        held.retain(|p| still.contains(p));
+        let (members, leases) = match store.ownership().await {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(error = %e, "reading the leases failed");
+                observer.reset();
+                continue;
+            }
+        };
+        let now = Instant::now();
+        observer.observe(&members, now);
+        let live = observer.live(&me, now);
+        let planned = moves(&me, &pairs, &leases, &live, &held);
+        for pair in planned.release {
+            held.remove(&pair);
+            info!(%pair, "handing the pair over");
+            if let Some(partition) = partitions.of(pair)
+                && !send(Change::Stop {
+                    partition,
+                    release: true,
+                })
+            {
+                return;
+            }
+        }
+        for lease in planned.take {
+            match store.take_lease(&lease, &me).await {
+                Ok(true) => {
+                    info!(pair = %lease.pair, from = ?lease.owner, "lease taken");
+                    held.insert(lease.pair);
+                    if let Some(partition) = partitions.of(lease.pair)
+                        && !send(Change::Start(partition))
+                    {
+                        return;
+                    }
+                }
+                Ok(false) => {} // another engine was first
+                Err(e) => warn!(pair = %lease.pair, error = %e, "taking a lease failed"),
+            }
+        }
+        for (id, beat) in observer.dead(&me, now) {
+            if let Err(e) = store.forget_member(&id, beat).await {
+                warn!(member = %id, error = %e, "removing a silent engine failed");
+            }
         }
     }
 }
 
 /// Updates lag and snapshot-age gauges and readiness.
 async fn report(
-    consumer: &Arc<StreamConsumer<EngineContext>>,
+    consumer: &Arc<StreamConsumer>,
     kafka: &KafkaConfig,
     actors: &HashMap<i32, Actor>,
     engine: &Arc<Engine>,
@@ -423,7 +551,7 @@ async fn report(
 async fn emit(
     mut input: mpsc::Receiver<Output>,
     producer: FutureProducer,
-    consumer: Arc<StreamConsumer<EngineContext>>,
+    consumer: Arc<StreamConsumer>,
     store: Store,
     kafka: KafkaConfig,
     partitions: Partitions,

@@ -22,6 +22,7 @@
 mod commands;
 mod engine;
 mod log;
+mod ownership;
 mod persister;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 pub use commands::{CommandWriter, RUN_MAX, position, record_offset, records_through};
 pub use engine::{Engine, run_engine};
 pub use log::{KafkaLog, Waiters, start_kafka_log};
+pub use ownership::EngineConfig;
 pub use persister::run_persister;
 
 /// How to reach the brokers, and the topic layout.
@@ -51,15 +53,14 @@ pub struct KafkaConfig {
     pub orders_topic: String,
     /// The event log.
     pub events_topic: String,
-    /// The engines' consumer group.
+    /// The group id under which engines commit the offsets their snapshots
+    /// cover (for operators' lag tools; engines assign partitions
+    /// themselves).
     pub engine_group: String,
     /// Replicas per partition when `topics create` makes the topics.
     pub replication_factor: i32,
     /// How long the producer waits to fill a batch; small, for latency.
     pub linger_ms: u32,
-    /// How long a silent engine keeps its partitions: the floor of a pair's
-    /// unavailability when its engine dies.
-    pub session_timeout_ms: u32,
     /// How long a send may take, retries included, before it fails.
     pub send_timeout_ms: u32,
     /// The longest a consumer's fetch waits for records (`fetch.wait.max.ms`).
@@ -80,7 +81,6 @@ impl Default for KafkaConfig {
             engine_group: "engines".into(),
             replication_factor: 1,
             linger_ms: 1,
-            session_timeout_ms: 6_000,
             send_timeout_ms: 30_000,
             fetch_wait_ms: 10,
         }
@@ -116,9 +116,6 @@ impl KafkaConfig {
         }
         if !(1..=10_000).contains(&self.fetch_wait_ms) {
             return Err("kafka.fetch_wait_ms must be 1 to 10000".into());
-        }
-        if self.session_timeout_ms < 1_000 {
-            return Err("kafka.session_timeout_ms must be at least 1000".into());
         }
         Ok(())
     }

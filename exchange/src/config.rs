@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cluster::KafkaConfig;
+use cluster::{EngineConfig, KafkaConfig};
 use gateway::GatewayConfig;
 use proto::{PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
 use runtime::RuntimeConfig;
@@ -31,6 +31,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// Brokers and topics of the distributed mode.
     pub kafka: KafkaConfig,
+    /// Lease cadence of the distributed mode's engines.
+    pub engine: EngineConfig,
     /// The traded pairs.
     pub pairs: Vec<PairSection>,
 }
@@ -108,6 +110,7 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             gateway: GatewayConfig::default(),
             kafka: KafkaConfig::default(),
+            engine: EngineConfig::default(),
             pairs: vec![
                 demo_pair("BTC-EUR", 2, "0.01", "0.00001", "1000", "1"),
                 demo_pair("ETH-EUR", 2, "0.01", "0.0001", "10000", "1"),
@@ -170,6 +173,7 @@ impl Config {
     /// every pair mapped, partitions 0..n-1 each once.
     pub fn partitions(&self) -> Result<cluster::Partitions, String> {
         self.kafka.validate()?;
+        self.engine.validate()?;
         let configs = self.validate()?;
         let mut mapped = Vec::new();
         for (section, config) in self.pairs.iter().zip(configs) {

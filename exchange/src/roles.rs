@@ -106,6 +106,7 @@ pub async fn run(
             on_listen(addr);
             let r = cluster::run_engine(
                 config.kafka.clone(),
+                config.engine.clone(),
                 store.clone(),
                 partitions,
                 config.runtime.clone(),

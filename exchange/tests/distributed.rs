@@ -107,7 +107,9 @@ impl Cluster {
 log = "warn,cluster=info"
 [kafka]
 brokers = "127.0.0.1:{broker_port}"
-session_timeout_ms = 6000
+[engine]
+lease_ms = 1000
+heartbeat_ms = 200
 [runtime]
 snapshot_every = 150
 [gateway]

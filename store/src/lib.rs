@@ -11,6 +11,7 @@
 
 mod fold;
 mod keys;
+mod leases;
 mod queries;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use fold::{Batch, FillRow, OrderRow, OrderStatus, quote_value};
 pub use keys::ApiKey;
+pub use leases::{Lease, Member};
 pub use queries::OrderLookup;
 
 /// What went wrong in the store.
