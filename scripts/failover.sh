@@ -5,8 +5,9 @@
 # orders for BTC-EUR at 200/s for 30 s), kills -9 the engine that owns
 # BTC-EUR 10 s in, and restarts it afterwards. The scenario's maximum
 # latency is the pair's unavailability: the orders planned at the kill wait
-# until the surviving engine has the partition, restored the snapshot and
-# replayed the log after it.
+# until the surviving engine has seen the dead one's heartbeat stand still
+# for a lease period, taken the lease, restored the snapshot and replayed
+# the log after it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${CLUSTER_DIR:-$ROOT/target/cluster}
@@ -41,7 +42,8 @@ for _ in $(seq 1 300); do
 done
 echo "$(date +%T.%N | cut -c1-12) engine-$(owner || echo '?') owns BTC-EUR (as reported once a second)"
 wait "$LT"
-# The dead engine comes back as a spare; the group rebalances again.
+# The dead engine comes back as a new member; the survivor hands one pair
+# back to it (the plan keeps loads even).
 EXCHANGE_LISTEN=127.0.0.1:$((9101 + n)) nohup "$BIN" engine >>"$DIR/engine-$n.log" 2>&1 &
 echo $! >"$DIR/engine-$n.pid"
 python3 - "$OUT/result.json" <<'PY'

@@ -18,7 +18,7 @@ use store::{Batch, Store};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use crate::ownership::{EngineConfig, Observer, moves};
+use crate::ownership::{EngineConfig, Liveness, moves};
 use crate::{EventBatch, KafkaConfig, Partitions};
 
 /// How long a failed send or store write waits before its retry.
@@ -381,7 +381,7 @@ async fn keep_leases(
     config: EngineConfig,
     changes: mpsc::UnboundedSender<Change>,
 ) {
-    let mut observer = Observer::new(Duration::from_millis(config.lease_ms.into()));
+    let mut liveness = Liveness::new(Duration::from_millis(config.lease_ms.into()));
     let mut held: HashSet<Symbol> = HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(config.heartbeat_ms.into()));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -392,7 +392,7 @@ async fn keep_leases(
             Ok(s) => s.into_iter().collect(),
             Err(e) => {
                 warn!(error = %e, "heartbeat failed");
-                observer.reset();
+                liveness.reset();
                 continue;
             }
         };
@@ -412,13 +412,13 @@ async fn keep_leases(
             Ok(v) => v,
             Err(e) => {
                 warn!(error = %e, "reading the leases failed");
-                observer.reset();
+                liveness.reset();
                 continue;
             }
         };
         let now = Instant::now();
-        observer.observe(&members, now);
-        let live = observer.live(&me, now);
+        liveness.observe(&members, now);
+        let live = liveness.live(&me, now);
         let planned = moves(&me, &pairs, &leases, &live, &held);
         for pair in planned.release {
             held.remove(&pair);
@@ -447,7 +447,7 @@ async fn keep_leases(
                 Err(e) => warn!(pair = %lease.pair, error = %e, "taking a lease failed"),
             }
         }
-        for (id, beat) in observer.dead(&me, now) {
+        for (id, beat) in liveness.dead(&me, now) {
             if let Err(e) = store.forget_member(&id, beat).await {
                 warn!(member = %id, error = %e, "removing a silent engine failed");
             }

@@ -59,15 +59,15 @@ impl EngineConfig {
 
 /// What this engine has seen of the others' beats, by its own clock.
 #[derive(Debug)]
-pub(crate) struct Observer {
+pub(crate) struct Liveness {
     lease: Duration,
     /// Per member: the last beat seen and when it was first seen.
     seen: HashMap<String, (u64, Instant)>,
 }
 
-impl Observer {
-    pub(crate) fn new(lease: Duration) -> Observer {
-        Observer {
+impl Liveness {
+    pub(crate) fn new(lease: Duration) -> Liveness {
+        Liveness {
             lease,
             seen: HashMap::new(),
         }
@@ -345,7 +345,7 @@ mod tests {
     #[test]
     fn silence_is_judged_by_the_observers_clock() {
         let lease = Duration::from_millis(1_000);
-        let mut o = Observer::new(lease);
+        let mut o = Liveness::new(lease);
         let t0 = Instant::now();
         let member = |beat| Member {
             id: "b".into(),

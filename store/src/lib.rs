@@ -227,25 +227,40 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Appends runs of commands to the journal in one transaction.
+    /// Appends runs of commands to the journal atomically.
     pub async fn append_commands(&self, runs: &[CommandRun]) -> Result<(), StoreError> {
+        if runs.len() <= ROWS_PER_STATEMENT {
+            // One statement is atomic on its own: no BEGIN and COMMIT, whose
+            // round trips to SQLite's worker thread cost more than the insert
+            // (the common case: one run per pair of a group commit).
+            return self.insert_runs(runs, &self.writer).await;
+        }
         let mut tx = self.writer.begin().await?;
         for chunk in runs.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO journal (pair, first_position, last_position, body) VALUES {}",
-                placeholders(self.backend, chunk.len(), 4)
-            );
-            let mut q = sqlx::query(&sql);
-            for run in chunk {
-                q = q
-                    .bind(run.pair.as_str().to_string())
-                    .bind(to_db(run.first_position)?)
-                    .bind(to_db(run.last_position)?)
-                    .bind(run.body.clone());
-            }
-            q.execute(&mut *tx).await?;
+            self.insert_runs(chunk, &mut *tx).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_runs<'e>(
+        &self,
+        runs: &[CommandRun],
+        on: impl Executor<'e, Database = sqlx::Any>,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO journal (pair, first_position, last_position, body) VALUES {}",
+            placeholders(self.backend, runs.len(), 4)
+        );
+        let mut q = sqlx::query(&sql);
+        for run in runs {
+            q = q
+                .bind(run.pair.as_str().to_string())
+                .bind(to_db(run.first_position)?)
+                .bind(to_db(run.last_position)?)
+                .bind(run.body.clone());
+        }
+        q.execute(on).await?;
         Ok(())
     }
 
