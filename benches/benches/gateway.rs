@@ -74,6 +74,7 @@ fn setup() -> Setup {
         let exchange = Exchange::start(
             store.clone(),
             &pairs,
+            &dir.path().join("journal"),
             RuntimeConfig::default(),
             market.clone(),
             rm,

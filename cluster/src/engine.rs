@@ -2,12 +2,12 @@
 //! `ownership`), restoring each from its snapshot and reading the pair's
 //! partition of the command log from the position the snapshot covers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use prometheus::{IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntGaugeVec, Opts, Registry};
 use proto::{Command, PairConfig, Symbol};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -35,6 +35,7 @@ pub struct Engine {
     snapshot_age: IntGaugeVec,
     replayed: IntGaugeVec,
     owned: IntGaugeVec,
+    pauses: IntCounter,
 }
 
 impl Engine {
@@ -68,6 +69,11 @@ impl Engine {
             ),
             &["pair"],
         )?;
+        let pauses = IntCounter::new(
+            "matching_partition_pauses_total",
+            "Times a partition's fetching was paused because its actor's queue was full.",
+        )?;
+        registry.register(Box::new(pauses.clone()))?;
         registry.register(Box::new(owned.clone()))?;
         registry.register(Box::new(consumer_lag.clone()))?;
         registry.register(Box::new(snapshot_age.clone()))?;
@@ -78,6 +84,7 @@ impl Engine {
             snapshot_age,
             replayed,
             owned,
+            pauses,
         }))
     }
 
@@ -89,8 +96,12 @@ impl Engine {
 
 struct Actor {
     input: mpsc::Sender<(u64, Command)>,
-    /// The last position handed to the actor.
+    /// The last position read for the actor (handed over or in `backlog`).
     sent: u64,
+    /// Commands read while the actor's queue was full, oldest first: at
+    /// most the rest of one record plus what the consumer had fetched
+    /// before the partition was paused.
+    backlog: VecDeque<(u64, Command)>,
     /// The offset of the next record to read: the one after the last read,
     /// or after a restore the one holding the snapshot's position (the
     /// snapshot may cover only part of it).
@@ -133,6 +144,7 @@ async fn start_actor(
     Ok(Actor {
         input: tx,
         sent: position,
+        backlog: VecDeque::new(),
         next_offset: crate::record_offset(position),
         thread,
         status,
@@ -225,6 +237,16 @@ pub async fn run_engine(
                 assign(&consumer, &kafka.orders_topic, &actors)?;
                 continue;
             }
+            // While a partition is paused, offer its backlog to the actor
+            // every millisecond; resume once it is all handed over.
+            _ = tokio::time::sleep(Duration::from_millis(1)), if actors.values().any(|a| !a.backlog.is_empty()) => {
+                for (p, a) in actors.iter_mut() {
+                    if !a.backlog.is_empty() && feed(a) {
+                        pause(&consumer, &kafka.orders_topic, *p, false);
+                    }
+                }
+                continue;
+            }
             m = consumer.recv() => m,
         };
         let msg = match msg {
@@ -274,6 +296,7 @@ pub async fn run_engine(
             }
             None => continue,
         };
+        let was_paused = !actor.backlog.is_empty();
         for (i, cmd) in cmds.into_iter().enumerate() {
             let position = crate::position(offset, i);
             if position <= actor.sent {
@@ -284,16 +307,13 @@ pub async fn run_engine(
                 continue;
             }
             actor.sent = position;
-            // Waiting here pauses consumption while this actor is full: the
-            // broker holds the backlog, not this process. Leases are kept
-            // by their own task meanwhile.
-            if actor.input.send((position, cmd)).await.is_err() {
-                warn!(
-                    partition,
-                    "the pair is halted; its commands wait in the log"
-                );
-                break;
-            }
+            actor.backlog.push_back((position, cmd));
+        }
+        if !feed(actor) && !was_paused {
+            // The actor is full: stop fetching its partition, not the
+            // others; the broker holds the backlog, not this process.
+            pause(&consumer, &kafka.orders_topic, partition, true);
+            engine.pauses.inc();
         }
     }
     info!("engine stopping: final snapshots");
@@ -310,6 +330,42 @@ pub async fn run_engine(
         warn!(error = %e, "releasing the leases failed; they expire instead");
     }
     Ok(())
+}
+
+/// Hands the actor's backlog to its queue while there is room; true once
+/// the backlog is empty (or the pair halted: its commands wait in the log).
+fn feed(actor: &mut Actor) -> bool {
+    while let Some(item) = actor.backlog.pop_front() {
+        match actor.input.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                actor.backlog.push_front(item);
+                return false;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                warn!(
+                    pair = %actor.status.config.symbol,
+                    "the pair is halted; its commands wait in the log"
+                );
+                actor.backlog.clear();
+            }
+        }
+    }
+    true
+}
+
+/// Pauses or resumes fetching one partition.
+fn pause(consumer: &StreamConsumer, topic: &str, partition: i32, paused: bool) {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let done = if paused {
+        consumer.pause(&tpl)
+    } else {
+        consumer.resume(&tpl)
+    };
+    if let Err(e) = done {
+        warn!(partition, paused, error = %e, "pausing or resuming a partition failed");
+    }
 }
 
 /// Starts or stops an actor as the lease keeper says.
@@ -514,8 +570,9 @@ async fn report(
     for a in actors.values() {
         let label = [a.status.config.symbol.as_str()];
         engine.owned.with_label_values(&label).set(1);
-        // Positions are not contiguous here: the depth is the queue's own.
-        let depth = a.input.max_capacity() - a.input.capacity();
+        // Positions are not contiguous here: the depth is the queue's own,
+        // plus what waits for room in it.
+        let depth = a.input.max_capacity() - a.input.capacity() + a.backlog.len();
         metrics
             .queue_depth
             .with_label_values(&label)

@@ -33,10 +33,10 @@ pub struct Running {
 pub async fn start(config: &Config) -> Result<Running, String> {
     let pairs = config.validate()?;
     let url = config.database_url();
-    if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("data_dir {}: {e}", config.data_dir.display()))?;
-    }
+    // The journal is always here; the SQLite store too, unless a database
+    // URL names another.
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("data_dir {}: {e}", config.data_dir.display()))?;
     let store = Store::connect(&url, config.db_connections)
         .await
         .map_err(|e| format!("store {url}: {e}"))?;
@@ -47,6 +47,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let exchange = Exchange::start(
         store.clone(),
         &pairs,
+        &config.data_dir.join("journal"),
         config.runtime.clone(),
         market.clone(),
         rm,

@@ -112,6 +112,9 @@ lease_ms = 1000
 heartbeat_ms = 200
 [runtime]
 snapshot_every = 150
+# Small enough that a replay fills an actor's queue: the engine pauses that
+# partition and resumes it, and the fills must still be exact.
+actor_queue = 8
 [gateway]
 rate_limit_per_sec = 100000
 rate_limit_burst = 100000
@@ -443,6 +446,17 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     );
     assert_eq!(s1, trade_ids, "gateway 1's trade stream");
     assert_eq!(s2, trade_ids, "gateway 2's trade stream");
+
+    // The survivor's replay filled BTC-EUR's queue: the partition was
+    // paused and resumed on the way to the exact fills above.
+    let survivor = engines.iter().flatten().next().unwrap();
+    let metrics = reqwest_text(&format!("http://{}/metrics", survivor.addr)).await;
+    let pauses: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("matching_partition_pauses_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(pauses > 0, "no partition was paused:\n{metrics}");
 
     // A graceful stop snapshots the book; its hash equals the replay's.
     drop((g1, g2));

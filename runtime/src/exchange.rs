@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,7 @@ use std::time::Duration;
 use engine::{Depth, OrderBook};
 use proto::{Command, Event, PairConfig, Seq, Symbol};
 use serde::Deserialize;
-use store::{Batch, CommandRun, Store, StoreError};
+use store::{Batch, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -20,6 +21,7 @@ use prometheus::IntGauge;
 
 use crate::RuntimeMetrics;
 use crate::actor::{self, Output};
+use crate::journal::{Journal, JournalError, Run};
 use crate::persister;
 
 /// The bounds and cadences of the embedded runtime.
@@ -109,6 +111,8 @@ pub struct PairStatus {
     pub(crate) applied: AtomicU64,
     pub(crate) engine_seq: AtomicU64,
     pub(crate) persisted_seq: AtomicU64,
+    /// The position the pair's latest stored snapshot covers.
+    pub(crate) snapshot_position: AtomicU64,
     pub(crate) halted: AtomicBool,
     /// This pair's series, resolved once: no label lookup per command.
     queue_depth: IntGauge,
@@ -124,6 +128,7 @@ impl PairStatus {
             applied: AtomicU64::new(position),
             engine_seq: AtomicU64::new(seq.0),
             persisted_seq: AtomicU64::new(seq.0),
+            snapshot_position: AtomicU64::new(position),
             halted: AtomicBool::new(false),
             queue_depth: metrics.queue_depth.with_label_values(&label),
             persister_lag: metrics.persister_lag.with_label_values(&label),
@@ -248,6 +253,8 @@ pub enum StartError {
     Store(StoreError),
     /// A pair's stored state cannot be used.
     Recovery(String),
+    /// The journal cannot be read or opened.
+    Journal(JournalError),
 }
 
 impl fmt::Display for StartError {
@@ -255,6 +262,7 @@ impl fmt::Display for StartError {
         match self {
             StartError::Store(e) => write!(f, "{e}"),
             StartError::Recovery(m) => write!(f, "recovery: {m}"),
+            StartError::Journal(e) => write!(f, "{e}"),
         }
     }
 }
@@ -298,8 +306,12 @@ impl fmt::Debug for Exchange {
     }
 }
 
-/// Journal runs (group commits) replayed per read during recovery.
+/// Journal rows read per query when replaying the journal table older
+/// versions wrote.
 const REPLAY_PAGE: u32 = 64;
+
+/// Replayed commands whose events are stored per transaction.
+const REPLAY_BATCH: usize = 4_096;
 
 /// A pair's book from its latest stored snapshot, checked against the
 /// snapshot's state hash, or an empty book; and the log position it covers.
@@ -329,65 +341,74 @@ pub async fn restore_book(
     }
 }
 
-/// Restores a pair's book from its snapshot and replays the journal after
-/// it, storing any events the persister had not stored before the stop.
-async fn recover(
+/// Applies `cmds` (the commands after `position`, in order) to `book`,
+/// storing the events the persister had not stored before the stop.
+async fn replay(
     store: &Store,
-    config: &PairConfig,
-    capacity: usize,
+    book: &mut OrderBook,
+    position: &mut u64,
     last_seq: &mut Seq,
-) -> Result<(OrderBook, u64), StartError> {
-    let pair = config.symbol;
-    let bad = |m: String| StartError::Recovery(format!("pair {pair}: {m}"));
-    let (mut book, mut position) = restore_book(store, config, capacity).await?;
-    let snapshot_position = position;
+    cmds: Vec<(u64, Command)>,
+) -> Result<(), StartError> {
+    let config = book.config().clone();
     let mut events = Vec::new();
-    loop {
-        let page = store.commands_after(pair, position, REPLAY_PAGE).await?;
-        if page.is_empty() {
-            break;
+    let mut batch = Batch::default();
+    let count = cmds.len();
+    for (i, (p, cmd)) in cmds.into_iter().enumerate() {
+        if p != *position + 1 {
+            return Err(StartError::Recovery(format!(
+                "pair {}: journal gap: position {p} after {position}",
+                config.symbol
+            )));
         }
-        let mut batch = Batch::default();
-        for (p, cmd) in page {
-            if p != position + 1 {
-                return Err(bad(format!("journal gap: position {p} after {position}")));
-            }
-            events.clear();
-            book.apply(&cmd, &mut events);
-            batch.add_events(config.qty_scale, last_seq, &events);
-            position = p;
+        events.clear();
+        book.apply(&cmd, &mut events);
+        batch.add_events(config.qty_scale, last_seq, &events);
+        *position = p;
+        if (i + 1) % REPLAY_BATCH == 0 || i + 1 == count {
+            store.write_batch(&batch).await?;
+            batch = Batch::default();
         }
-        store.write_batch(&batch).await?;
     }
-    if *last_seq > book.last_seq() {
-        return Err(bad(format!(
-            "the store holds events up to seq {} but the journal rebuilds only {}",
-            last_seq,
-            book.last_seq()
-        )));
-    }
-    if position > snapshot_position {
-        info!(%pair, from = snapshot_position, to = position, "replayed the journal");
-        let mut batch = Batch::default();
-        batch.add_snapshot(actor::snapshot_row(&book, position, 0));
-        store.write_batch(&batch).await?;
-    }
-    Ok((book, position))
+    Ok(())
 }
 
 impl Exchange {
     /// Recovers every pair (snapshot, then journal replay) and starts the
-    /// actors, the dispatcher and the persister.
+    /// actors, the dispatcher and the persister. The journal lives in
+    /// `journal_dir`.
     pub async fn start(
         store: Store,
         pairs: &[PairConfig],
+        journal_dir: &Path,
         config: RuntimeConfig,
         observer: Arc<dyn Observer>,
         metrics: RuntimeMetrics,
     ) -> Result<Exchange, StartError> {
         let mut persisted = store.last_seqs().await?;
-        let journal_positions = store.last_positions().await?;
-        for pair in journal_positions.keys() {
+        // Each book from its snapshot, then the journal table that versions
+        // before the file journal wrote (empty once snapshots covered it).
+        let mut restored = Vec::with_capacity(pairs.len());
+        let mut after = HashMap::new();
+        for pc in pairs {
+            let sym = pc.symbol;
+            let mut last_seq = persisted.get(&sym).copied().unwrap_or_default();
+            let (mut book, snapshot_position) =
+                restore_book(&store, pc, config.book_capacity).await?;
+            let mut position = snapshot_position;
+            loop {
+                let page = store.commands_after(sym, position, REPLAY_PAGE).await?;
+                if page.is_empty() {
+                    break;
+                }
+                replay(&store, &mut book, &mut position, &mut last_seq, page).await?;
+            }
+            after.insert(sym, position);
+            restored.push((pc, book, snapshot_position, position, last_seq));
+        }
+        let (journal, mut tail) =
+            Journal::open(journal_dir, &after).map_err(StartError::Journal)?;
+        for pair in tail.keys() {
             if !pairs.iter().any(|p| p.symbol == *pair) {
                 warn!(%pair, "the journal holds commands for a pair that is not configured");
             }
@@ -396,10 +417,22 @@ impl Exchange {
         let mut statuses = HashMap::new();
         let mut actor_inputs = HashMap::new();
         let mut actors = Vec::new();
-        for pc in pairs {
+        for (pc, mut book, snapshot_position, mut position, mut last_seq) in restored {
             let sym = pc.symbol;
-            let mut last_seq = persisted.get(&sym).copied().unwrap_or_default();
-            let (book, position) = recover(&store, pc, config.book_capacity, &mut last_seq).await?;
+            let cmds = tail.remove(&sym).unwrap_or_default();
+            replay(&store, &mut book, &mut position, &mut last_seq, cmds).await?;
+            if last_seq > book.last_seq() {
+                return Err(StartError::Recovery(format!(
+                    "pair {sym}: the store holds events up to seq {last_seq} but the journal rebuilds only {}",
+                    book.last_seq()
+                )));
+            }
+            if position > snapshot_position {
+                info!(pair = %sym, from = snapshot_position, to = position, "replayed the journal");
+                let mut batch = Batch::default();
+                batch.add_snapshot(actor::snapshot_row(&book, position, 0));
+                store.write_batch(&batch).await?;
+            }
             persisted.insert(sym, last_seq);
             observer.on_start(pc, book.depth(usize::MAX));
             let status = Arc::new(PairStatus::new(
@@ -451,7 +484,7 @@ impl Exchange {
         let (journal_tx, journal_rx) = mpsc::channel(config.journal_queue);
         let (stop, stop_rx) = watch::channel(false);
         let journal = tokio::spawn(journal_writer(
-            store,
+            journal,
             journal_rx,
             stop_rx,
             actor_inputs,
@@ -535,7 +568,7 @@ impl CommandLog for Exchange {
 /// Journals submissions in group commits, then hands each to its actor.
 #[allow(clippy::too_many_arguments)]
 async fn journal_writer(
-    store: Store,
+    mut journal: Journal,
     mut rx: mpsc::Receiver<JournalRequest>,
     mut stop: watch::Receiver<bool>,
     actors: HashMap<Symbol, mpsc::Sender<(u64, Command)>>,
@@ -549,7 +582,8 @@ async fn journal_writer(
         .map(|(s, p)| (*s, p.appended.load(Ordering::Acquire)))
         .collect();
     let mut requests = Vec::with_capacity(max_batch);
-    let mut runs: Vec<CommandRun> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
+    let mut group_commits = 0u64;
     loop {
         let first = tokio::select! {
             r = rx.recv() => r,
@@ -584,10 +618,10 @@ async fn journal_writer(
             let i = match runs.iter().position(|run| run.pair == r.cmd.pair) {
                 Some(i) => i,
                 None => {
-                    runs.push(CommandRun {
+                    runs.push(Run {
                         pair: r.cmd.pair,
                         first_position: position,
-                        last_position: position - 1,
+                        count: 0,
                         body: Vec::new(),
                     });
                     runs.len() - 1
@@ -598,16 +632,18 @@ async fn journal_writer(
                 let _ = r.reply.send(Err(SubmitError::Store(e.to_string())));
                 continue;
             }
-            run.last_position = position;
+            run.count += 1;
             *pos = position;
             assigned.push((position, r));
         }
-        runs.retain(|run| run.last_position >= run.first_position);
+        runs.retain(|run| run.count > 0);
         if assigned.is_empty() {
             continue;
         }
         metrics.batches.with_label_values(&["journal"]).inc();
-        if let Err(e) = store.append_commands(&runs).await {
+        // A write of a few KiB into the page cache: done here, on this
+        // task, rather than paying two thread switches to hand it off.
+        if let Err(e) = journal.append(&runs) {
             error!(error = %e, "journal write failed; the batch is refused");
             // Nothing of the batch was written: hand its positions out again.
             for (pair, pos) in next.iter_mut() {
@@ -642,8 +678,19 @@ async fn journal_writer(
             }
             let _ = r.reply.send(Ok(Submitted { position, outcome }));
         }
+        group_commits += 1;
+        if group_commits % TRIM_EVERY == 0 {
+            journal.trim(|pair| {
+                pairs
+                    .get(&pair)
+                    .map_or(0, |s| s.snapshot_position.load(Ordering::Acquire))
+            });
+        }
     }
 }
+
+/// Group commits between looks for journal segments the snapshots cover.
+const TRIM_EVERY: u64 = 1_024;
 
 /// Fans each actor output out to the observer and the waiting requests, then
 /// hands it to the persister.

@@ -1,15 +1,15 @@
-//! Runs the matching core in embedded mode: a command log journaled in the
-//! store, one single-writer actor thread per pair, a dispatcher that fans the
-//! actors' events out to observers and waiters, and a batching persister.
+//! Runs the matching core in embedded mode: a command log journaled in
+//! append-only files, one single-writer actor thread per pair, a dispatcher
+//! that fans the actors' events out to observers and waiters, and a batching
+//! persister.
 //!
 //! ```text
 //! submit --> journal writer --(bounded, per pair)--> actor --(bounded)--> dispatcher --(bounded)--> persister
 //!            (group commit)                          (book)               observers, RESULT waiters
 //! ```
 //!
-//! Architecture Invariant: a command is acknowledged only after the
-//! transaction that journals it committed, and it reaches its actor only
-//! after that. Replaying the journal from a snapshot's position rebuilds the
+//! Architecture Invariant: a command is acknowledged only after the write
+//! that journals it returned, and it reaches its actor only after that. Replaying the journal from a snapshot's position rebuilds the
 //! book exactly (the engine is deterministic), so a restart loses nothing
 //! that was acknowledged.
 //!
@@ -19,6 +19,7 @@
 
 mod actor;
 mod exchange;
+mod journal;
 mod metrics;
 mod persister;
 
@@ -27,4 +28,5 @@ pub use exchange::{
     CommandLog, EventRecord, Exchange, Observer, PairStatus, RuntimeConfig, StartError,
     SubmitError, SubmitFuture, Submitted, restore_book,
 };
+pub use journal::JournalError;
 pub use metrics::RuntimeMetrics;

@@ -41,6 +41,7 @@ pub(crate) async fn run(
             }
         }
         let mut batch = Batch::default();
+        let mut snapshots = Vec::new();
         for item in items.drain(..) {
             match item {
                 Output::Record(r) => {
@@ -51,13 +52,24 @@ pub(crate) async fn run(
                     let last = last_seqs.entry(r.pair).or_default();
                     batch.add_events(status.config.qty_scale, last, &r.events);
                 }
-                Output::Snapshot(s) => batch.add_snapshot(s),
+                Output::Snapshot(s) => {
+                    snapshots.push((s.pair, s.position));
+                    batch.add_snapshot(s);
+                }
             }
         }
         metrics.batches.with_label_values(&["persister"]).inc();
         while let Err(e) = store.write_batch(&batch).await {
             error!(error = %e, "storing a batch failed; retrying");
             tokio::time::sleep(RETRY_DELAY).await;
+        }
+        // The journal writer deletes segments the stored snapshots cover.
+        for (pair, position) in snapshots {
+            if let Some(status) = pairs.get(&pair) {
+                status
+                    .snapshot_position
+                    .fetch_max(position, Ordering::AcqRel);
+            }
         }
         for (pair, status) in &pairs {
             if let Some(seq) = last_seqs.get(pair) {

@@ -70,20 +70,6 @@ pub enum Backend {
     Postgres,
 }
 
-/// Commands of one pair at contiguous journal positions, encoded back to
-/// back ([`proto::encode_into`] on one buffer): one journal row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandRun {
-    /// The pair.
-    pub pair: Symbol,
-    /// The first command's position.
-    pub first_position: u64,
-    /// The last command's position.
-    pub last_position: u64,
-    /// The encodings.
-    pub body: Vec<u8>,
-}
-
 /// A pair's latest snapshot and the command-log position it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotRow {
@@ -227,45 +213,9 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Appends runs of commands to the journal atomically.
-    pub async fn append_commands(&self, runs: &[CommandRun]) -> Result<(), StoreError> {
-        if runs.len() <= ROWS_PER_STATEMENT {
-            // One statement is atomic on its own: no BEGIN and COMMIT, whose
-            // round trips to SQLite's worker thread cost more than the insert
-            // (the common case: one run per pair of a group commit).
-            return self.insert_runs(runs, &self.writer).await;
-        }
-        let mut tx = self.writer.begin().await?;
-        for chunk in runs.chunks(ROWS_PER_STATEMENT) {
-            self.insert_runs(chunk, &mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn insert_runs<'e>(
-        &self,
-        runs: &[CommandRun],
-        on: impl Executor<'e, Database = sqlx::Any>,
-    ) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO journal (pair, first_position, last_position, body) VALUES {}",
-            placeholders(self.backend, runs.len(), 4)
-        );
-        let mut q = sqlx::query(&sql);
-        for run in runs {
-            q = q
-                .bind(run.pair.as_str().to_string())
-                .bind(to_db(run.first_position)?)
-                .bind(to_db(run.last_position)?)
-                .bind(run.body.clone());
-        }
-        q.execute(on).await?;
-        Ok(())
-    }
-
-    /// The journal's commands for `pair` after `position`, oldest first,
-    /// from at most `max_runs` runs.
+    /// The commands for `pair` after `position` in the journal table, oldest
+    /// first, from at most `max_runs` rows. Versions before the file journal
+    /// wrote it; recovery still reads what snapshots do not cover yet.
     pub async fn commands_after(
         &self,
         pair: Symbol,
@@ -295,25 +245,6 @@ impl Store {
                 return Err(corrupt(format!("holds {} commands", cmds.len())));
             }
             out.extend((first..).zip(cmds).filter(|(p, _)| *p > position));
-        }
-        Ok(out)
-    }
-
-    /// The last journal position per pair (or the snapshot's, when the journal
-    /// was trimmed up to it).
-    pub async fn last_positions(&self) -> Result<HashMap<Symbol, u64>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT pair, MAX(last_position) FROM journal GROUP BY pair \
-             UNION ALL SELECT pair, position FROM snapshots",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = HashMap::new();
-        for r in rows {
-            let pair = symbol(&r.try_get::<String, _>(0)?)?;
-            let pos = from_db(r.try_get(1)?)?;
-            let e = out.entry(pair).or_insert(0);
-            *e = pos.max(*e);
         }
         Ok(out)
     }
