@@ -174,6 +174,12 @@ impl Store {
                         "PRAGMA synchronous = NORMAL",
                         "PRAGMA busy_timeout = 10000",
                         "PRAGMA foreign_keys = ON",
+                        // 64 MiB of page cache: the order and fill indexes
+                        // stay in memory instead of being read back per
+                        // transaction.
+                        "PRAGMA cache_size = -65536",
+                        // Statement journals of multi-row upserts in memory.
+                        "PRAGMA temp_store = MEMORY",
                     ] {
                         conn.execute(pragma).await?;
                     }
