@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use proto::{Command, Seq, Symbol};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -128,6 +129,9 @@ impl CommandLog for KafkaLog {
     }
 }
 
+/// How often a gateway reads the persister's progress from the store.
+const PERSISTED_POLL: Duration = Duration::from_secs(1);
+
 /// Starts the gateway's Kafka log: each pair's book view from its latest
 /// snapshot, then the events topic from the beginning (records the snapshot
 /// covers are dropped by seq), feeding `observer` and the RESULT waiters.
@@ -176,9 +180,29 @@ pub async fn start_kafka_log(
         waiters: Arc::default(),
     });
     let waiters = log.waiters.clone();
+    let store = store.clone();
     let follower = tokio::spawn(async move {
+        // The persister is another process: its progress is what the store
+        // says, read once a second (the gateway sheds on it).
+        let mut progress = tokio::time::interval(PERSISTED_POLL);
         loop {
-            let msg = match consumer.recv().await {
+            let msg = tokio::select! {
+                m = consumer.recv() => m,
+                _ = progress.tick() => {
+                    match store.last_seqs().await {
+                        Ok(stored) => {
+                            for (pair, seq) in stored {
+                                if let Some(status) = statuses.get(&pair) {
+                                    status.persisted(seq);
+                                }
+                            }
+                        }
+                        Err(e) => warn!(error = %e, "reading the persister's progress"),
+                    }
+                    continue;
+                }
+            };
+            let msg = match msg {
                 Ok(m) => m,
                 Err(e) => {
                     warn!(error = %e, "consuming the event log");

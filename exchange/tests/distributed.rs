@@ -447,6 +447,23 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     assert_eq!(s1, trade_ids, "gateway 1's trade stream");
     assert_eq!(s2, trade_ids, "gateway 2's trade stream");
 
+    // Each gateway sees the persister's progress (another process) and so
+    // its persister lag returns to zero; were it stuck, the gateways would
+    // shed every order once the events since their start passed the bound.
+    for g in [&g1, &g2] {
+        let url = format!("http://{}/metrics", g.addr);
+        common::eventually(|| {
+            let url = url.clone();
+            async move {
+                let text = reqwest_text(&url).await;
+                text.lines()
+                    .any(|l| l == "matching_persister_lag_events{pair=\"BTC-EUR\"} 0")
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+
     // The survivor's replay filled BTC-EUR's queue: the partition was
     // paused and resumed on the way to the exact fills above.
     let survivor = engines.iter().flatten().next().unwrap();
