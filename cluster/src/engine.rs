@@ -385,9 +385,8 @@ async fn apply_change(
             let Some(config) = partitions.pair(partition) else {
                 return Ok(());
             };
-            if !actors.contains_key(&partition) {
-                let a = start_actor(store, config, rc, output.clone(), metrics).await?;
-                actors.insert(partition, a);
+            if let std::collections::hash_map::Entry::Vacant(slot) = actors.entry(partition) {
+                slot.insert(start_actor(store, config, rc, output.clone(), metrics).await?);
             }
         }
         Change::Stop { partition, release } => {

@@ -679,7 +679,7 @@ async fn journal_writer(
             let _ = r.reply.send(Ok(Submitted { position, outcome }));
         }
         group_commits += 1;
-        if group_commits % TRIM_EVERY == 0 {
+        if group_commits.is_multiple_of(TRIM_EVERY) {
             journal.trim(|pair| {
                 pairs
                     .get(&pair)
