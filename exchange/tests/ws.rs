@@ -178,3 +178,79 @@ async fn ws_user_stream_after_login_and_bad_requests() {
     assert_eq!(report["i"], placed.body["orderId"]);
     ex.running.shutdown().await;
 }
+
+/// A client that subscribes and then stops reading is dropped as a slow
+/// consumer once a message cannot reach its socket in time; trading goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_and_trading_goes_on() {
+    let ex = common::start_with(|c| {
+        c.gateway.ws_send_timeout_ms = 200;
+        c.gateway.rate_limit_per_sec = 1_000_000;
+        c.gateway.rate_limit_burst = 1_000_000;
+    })
+    .await;
+    let alice = ex.user("alice").await;
+    let bob = ex.user("bob").await;
+    // A tiny receive window, so that the server's writes stall soon.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4_096).unwrap();
+    let tcp = socket.connect(ex.running.addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(ex.public().ws_url(), tcp)
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        json!({"method": "SUBSCRIBE", "params": ["BTC-EUR@depth", "BTC-EUR@trade"], "id": 1})
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut ws).await.expect("subscribe answer")["id"], 1);
+    // From here on the client reads nothing. The server's socket takes up
+    // to its send buffer (4 MiB by default on Linux) before a write stalls:
+    // about 18,000 orders here.
+    let dropped = || async {
+        let text = client::HttpClient::new()
+            .get(format!("{}/metrics", ex.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.contains("gateway_ws_disconnects_total{reason=\"slow_consumer\"} 1")
+    };
+    let mut placed = 0;
+    while !dropped().await {
+        assert!(placed < 100_000, "not dropped after {placed} orders");
+        let orders = (0..100).map(|i| {
+            let (user, side) = if i % 2 == 0 {
+                (&alice, "SELL")
+            } else {
+                (&bob, "BUY")
+            };
+            async move {
+                let price = format!("{}", 30_000 + i % 7);
+                user.place(&common::limit(side, "0.001", &price))
+                    .await
+                    .unwrap()
+            }
+        });
+        for answer in futures_util::future::join_all(orders).await {
+            assert_eq!(answer.status.as_u16(), 200, "{:?}", answer.body);
+        }
+        placed += 100;
+    }
+    eprintln!("dropped as a slow consumer after {placed} orders");
+    // The exchange still answers, and the dropped client finds its
+    // connection gone once it reads again.
+    let answer = alice
+        .place(&common::limit("SELL", "0.001", "31000"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status.as_u16(), 200);
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection stayed open");
+}

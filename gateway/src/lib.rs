@@ -67,6 +67,10 @@ pub struct GatewayConfig {
     pub ws_buffer: usize,
     /// Seconds between server pings on a WebSocket.
     pub ws_ping_secs: u64,
+    /// How long one message may wait for a WebSocket client to take it
+    /// before the client is dropped as a slow consumer (a client that
+    /// stopped reading would otherwise hold its session forever).
+    pub ws_send_timeout_ms: u64,
     /// The `Retry-After` sent with 503s.
     pub retry_after_secs: u32,
 }
@@ -85,6 +89,7 @@ impl Default for GatewayConfig {
             max_body_bytes: 16 * 1024,
             ws_buffer: 8_192,
             ws_ping_secs: 20,
+            ws_send_timeout_ms: 5_000,
             retry_after_secs: 1,
         }
     }
@@ -105,6 +110,7 @@ impl GatewayConfig {
             ("max_body_bytes", self.max_body_bytes as u64),
             ("ws_buffer", self.ws_buffer as u64),
             ("ws_ping_secs", self.ws_ping_secs),
+            ("ws_send_timeout_ms", self.ws_send_timeout_ms),
         ];
         for (name, v) in positive {
             if v == 0 {

@@ -9,7 +9,9 @@
 //!
 //! Answers: `{"result": null, "id": 1}` or `{"error": {"code": ..., "msg": ...}, "id": 1}`.
 //! A client that falls more than `ws_buffer` messages behind is closed with
-//! code 1008 and the reason `slow consumer`: the engine never waits for it.
+//! code 1008 and the reason `slow consumer`; one that stops reading, so that
+//! a message cannot be handed to its socket within `ws_send_timeout_ms`, is
+//! dropped (counted with the same reason). The engine never waits for it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use proto::{Symbol, UserId};
 use serde::Deserialize;
@@ -158,6 +161,21 @@ async fn session(gw: Arc<Gateway>, socket: WebSocket) {
     gw.metrics.ws_disconnects.with_label_values(&[reason]).inc();
 }
 
+/// Hands `m` to the client's socket. A send that cannot finish within
+/// `limit` means the client stopped reading: its socket is full, so not even
+/// a close frame would reach it.
+async fn send_within(
+    tx: &mut SplitSink<WebSocket, Message>,
+    m: Message,
+    limit: Duration,
+) -> Result<(), &'static str> {
+    match tokio::time::timeout(limit, tx.send(m)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err("send_failed"),
+        Err(_) => Err("slow_consumer"),
+    }
+}
+
 /// Serves one connection until it ends; returns why it ended.
 async fn run_session(gw: &Gateway, socket: WebSocket) -> &'static str {
     let (mut tx, mut rx) = socket.split();
@@ -174,36 +192,37 @@ async fn run_session(gw: &Gateway, socket: WebSocket) -> &'static str {
             reason: Utf8Bytes::from_static(reason),
         }))
     };
+    let send_timeout = Duration::from_millis(gw.config.ws_send_timeout_ms);
     loop {
         tokio::select! {
             m = stream.recv() => match m {
                 Ok(m) => {
                     if let Some(text) = subs.wants(&m)
-                        && tx.send(Message::Text(text)).await.is_err()
+                        && let Err(reason) = send_within(&mut tx, Message::Text(text), send_timeout).await
                     {
-                        return "send_failed";
+                        return reason;
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
-                    let _ = tx.send(close(1008, "slow consumer")).await;
+                    let _ = send_within(&mut tx, close(1008, "slow consumer"), send_timeout).await;
                     return "slow_consumer";
                 }
                 Err(RecvError::Closed) => {
-                    let _ = tx.send(close(1001, "server stopping")).await;
+                    let _ = send_within(&mut tx, close(1001, "server stopping"), send_timeout).await;
                     return "server_stopping";
                 }
             },
             m = rx.next() => match m {
                 Some(Ok(Message::Text(t))) => {
                     let answer = handle(gw, &mut subs, t.as_str()).await;
-                    if tx.send(answer).await.is_err() {
-                        return "send_failed";
+                    if let Err(reason) = send_within(&mut tx, answer, send_timeout).await {
+                        return reason;
                     }
                 }
                 Some(Ok(Message::Pong(_))) => missed_pongs = 0,
                 Some(Ok(Message::Ping(_))) => {}
                 Some(Ok(Message::Binary(_))) => {
-                    let _ = tx.send(close(1003, "text messages only")).await;
+                    let _ = send_within(&mut tx, close(1003, "text messages only"), send_timeout).await;
                     return "bad_message";
                 }
                 Some(Ok(Message::Close(_))) | None => return "client_closed",
@@ -212,15 +231,15 @@ async fn run_session(gw: &Gateway, socket: WebSocket) -> &'static str {
             _ = ping.tick() => {
                 missed_pongs += 1;
                 if missed_pongs > 3 {
-                    let _ = tx.send(close(1011, "no pong")).await;
+                    let _ = send_within(&mut tx, close(1011, "no pong"), send_timeout).await;
                     return "no_pong";
                 }
-                if tx.send(Message::Ping(Default::default())).await.is_err() {
-                    return "send_failed";
+                if let Err(reason) = send_within(&mut tx, Message::Ping(Default::default()), send_timeout).await {
+                    return reason;
                 }
             }
             _ = shutdown.changed() => {
-                let _ = tx.send(close(1001, "server stopping")).await;
+                let _ = send_within(&mut tx, close(1001, "server stopping"), send_timeout).await;
                 return "server_stopping";
             }
         }
