@@ -102,6 +102,8 @@ struct Actor {
     /// most the rest of one record plus what the consumer had fetched
     /// before the partition was paused.
     backlog: VecDeque<(u64, Command)>,
+    /// The position of the snapshot the actor started from.
+    restored: u64,
     /// The offset of the next record to read: the one after the last read,
     /// or after a restore the one holding the snapshot's position (the
     /// snapshot may cover only part of it).
@@ -145,11 +147,19 @@ async fn start_actor(
         input: tx,
         sent: position,
         backlog: VecDeque::new(),
+        restored: position,
         next_offset: crate::record_offset(position),
         thread,
         status,
     })
 }
+
+/// When, and at which position, each pair's last snapshot was stored.
+type Snapshots = Arc<Mutex<HashMap<Symbol, (Instant, u64)>>>;
+
+/// How long a hand-over waits for the final snapshot to be stored before it
+/// releases the lease anyway (the next owner then replays a little more).
+const HANDOVER_WAIT: Duration = Duration::from_secs(5);
 
 /// A change of the pairs this engine runs, from the lease keeper to the
 /// main loop.
@@ -200,7 +210,7 @@ pub async fn run_engine(
     let consumer = Arc::new(consumer);
     let producer = kafka.producer()?;
     let (out_tx, out_rx) = mpsc::channel::<Output>(rc.output_queue);
-    let snapshots: Arc<Mutex<HashMap<Symbol, Instant>>> = Arc::default();
+    let snapshots: Snapshots = Arc::default();
     let emitter = tokio::spawn(emit(
         out_rx,
         producer,
@@ -233,7 +243,7 @@ pub async fn run_engine(
                 let Some(change) = change else {
                     return Err("the lease keeper stopped".into());
                 };
-                apply_change(change, &mut actors, &store, &me, &partitions, &rc, &out_tx, &metrics).await?;
+                apply_change(change, &mut actors, &store, &me, &partitions, &rc, &out_tx, &metrics, &snapshots).await?;
                 assign(&consumer, &kafka.orders_topic, &actors)?;
                 continue;
             }
@@ -379,6 +389,7 @@ async fn apply_change(
     rc: &RuntimeConfig,
     output: &mpsc::Sender<Output>,
     metrics: &RuntimeMetrics,
+    snapshots: &Snapshots,
 ) -> Result<(), String> {
     match change {
         Change::Start(partition) => {
@@ -397,10 +408,30 @@ async fn apply_change(
             info!(partition, %pair, release, "stopping the pair's actor");
             // Dropping the input ends the thread after its final snapshot.
             drop(a.input);
-            let (store, me) = (store.clone(), me.to_string());
+            let (store, me, snapshots) = (store.clone(), me.to_string(), snapshots.clone());
+            let (status, restored) = (a.status.clone(), a.restored);
             tokio::spawn(async move {
                 let _ = tokio::task::spawn_blocking(move || a.thread.join()).await;
-                if release && let Err(e) = store.release_lease(pair, &me).await {
+                if !release {
+                    return;
+                }
+                // Hand over once the final snapshot is stored (after the
+                // events before it were sent): the next owner restores
+                // exactly where this actor stopped.
+                let last = status.applied_position();
+                let stored = || {
+                    last <= restored
+                        || snapshots
+                            .lock()
+                            .ok()
+                            .and_then(|s| s.get(&pair).map(|(_, p)| *p))
+                            .is_some_and(|p| p >= last)
+                };
+                let waiting = Instant::now();
+                while !stored() && waiting.elapsed() < HANDOVER_WAIT {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                if let Err(e) = store.release_lease(pair, &me).await {
                     warn!(%pair, error = %e, "releasing a lease failed; it expires instead");
                 }
             });
@@ -517,7 +548,7 @@ async fn report(
     actors: &HashMap<i32, Actor>,
     engine: &Arc<Engine>,
     metrics: &RuntimeMetrics,
-    snapshots: &Arc<Mutex<HashMap<Symbol, Instant>>>,
+    snapshots: &Snapshots,
 ) {
     // Every assigned partition, with the records done: after the one
     // holding the last applied command, or before the consumer's position
@@ -591,7 +622,7 @@ async fn report(
         }
     }
     if let Ok(s) = snapshots.lock() {
-        for (pair, at) in s.iter() {
+        for (pair, (at, _)) in s.iter() {
             engine
                 .snapshot_age
                 .with_label_values(&[pair.as_str()])
@@ -611,7 +642,7 @@ async fn emit(
     store: Store,
     kafka: KafkaConfig,
     partitions: Partitions,
-    snapshots: Arc<Mutex<HashMap<Symbol, Instant>>>,
+    snapshots: Snapshots,
 ) {
     let mut items = Vec::with_capacity(1024);
     let mut pending: Vec<EventBatch> = Vec::new();
@@ -640,7 +671,7 @@ async fn emit(
                         tokio::time::sleep(RETRY_DELAY).await;
                     }
                     if let Ok(mut s) = snapshots.lock() {
-                        s.insert(pair, Instant::now());
+                        s.insert(pair, (Instant::now(), position));
                     }
                     if let Some(p) = partitions.of(pair) {
                         let mut tpl = TopicPartitionList::new();
