@@ -55,7 +55,10 @@ type Reply = oneshot::Sender<Result<u64, String>>;
 
 #[derive(Default)]
 struct Queue {
-    waiting: VecDeque<(Vec<u8>, Reply)>,
+    /// The waiting commands' encodings, back to back, oldest first.
+    bytes: Vec<u8>,
+    /// Per waiting command: its encoding's length and who waits for it.
+    waiting: VecDeque<(usize, Reply)>,
     /// A record of this pair is on its way; its sender takes the next.
     sending: bool,
 }
@@ -99,11 +102,15 @@ impl CommandWriter {
         let Some((_, queue)) = self.queues.get(&cmd.pair) else {
             return Err(format!("pair {} has no partition", cmd.pair));
         };
-        let bytes = proto::encode(cmd).map_err(|e| e.to_string())?;
         let (tx, rx) = oneshot::channel();
         let start = {
             let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
-            q.waiting.push_back((bytes, tx));
+            // Encoded straight into the pair's buffer: no allocation per
+            // command.
+            let before = q.bytes.len();
+            proto::encode_into(cmd, &mut q.bytes).map_err(|e| e.to_string())?;
+            let len = q.bytes.len() - before;
+            q.waiting.push_back((len, tx));
             !std::mem::replace(&mut q.sending, true)
         };
         if start {
@@ -125,20 +132,23 @@ impl CommandWriter {
             body.clear();
             {
                 let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                let mut take = 0;
                 while replies.len() < RUN_MAX
-                    && let Some((bytes, _)) = q.waiting.front()
-                    && (body.is_empty() || body.len() + bytes.len() <= RECORD_BYTES)
+                    && let Some(&(len, _)) = q.waiting.front()
+                    && (take == 0 || take + len <= RECORD_BYTES)
                 {
-                    let Some((bytes, reply)) = q.waiting.pop_front() else {
+                    let Some((_, reply)) = q.waiting.pop_front() else {
                         break;
                     };
-                    body.extend_from_slice(&bytes);
+                    take += len;
                     replies.push(reply);
                 }
                 if replies.is_empty() {
                     q.sending = false;
                     return;
                 }
+                body.extend_from_slice(&q.bytes[..take]);
+                q.bytes.drain(..take);
             }
             let record = FutureRecord::to(&self.topic)
                 .partition(*partition)

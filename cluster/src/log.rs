@@ -181,28 +181,31 @@ pub async fn start_kafka_log(
     });
     let waiters = log.waiters.clone();
     let store = store.clone();
-    let follower = tokio::spawn(async move {
-        // The persister is another process: its progress is what the store
-        // says, read once a second (the gateway sheds on it).
-        let mut progress = tokio::time::interval(PERSISTED_POLL);
-        loop {
-            let msg = tokio::select! {
-                m = consumer.recv() => m,
-                _ = progress.tick() => {
-                    match store.last_seqs().await {
-                        Ok(stored) => {
-                            for (pair, seq) in stored {
-                                if let Some(status) = statuses.get(&pair) {
-                                    status.persisted(seq);
-                                }
+    // The persister is another process: its progress is what the store
+    // says, read once a second (the gateway sheds on it). Polled beside the
+    // follower, so a slow query never holds up the events.
+    let progress = {
+        let statuses = statuses.clone();
+        async move {
+            let mut tick = tokio::time::interval(PERSISTED_POLL);
+            loop {
+                tick.tick().await;
+                match store.last_seqs().await {
+                    Ok(stored) => {
+                        for (pair, seq) in stored {
+                            if let Some(status) = statuses.get(&pair) {
+                                status.persisted(seq);
                             }
                         }
-                        Err(e) => warn!(error = %e, "reading the persister's progress"),
                     }
-                    continue;
+                    Err(e) => warn!(error = %e, "reading the persister's progress"),
                 }
-            };
-            let msg = match msg {
+            }
+        }
+    };
+    let follow = async move {
+        loop {
+            let msg = match consumer.recv().await {
                 Ok(m) => m,
                 Err(e) => {
                     warn!(error = %e, "consuming the event log");
@@ -241,6 +244,12 @@ pub async fn start_kafka_log(
                     w.complete(&record);
                 }
             }
+        }
+    };
+    let follower = tokio::spawn(async move {
+        tokio::select! {
+            () = progress => {}
+            () = follow => {}
         }
     });
     Ok((log, follower))

@@ -41,6 +41,18 @@ async fn next_json(
     }
 }
 
+/// Subscribes to BTC-EUR's depth and trades, as request 1.
+async fn subscribe_btc_eur(
+    ws: &mut (impl SinkExt<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin),
+) {
+    ws.send(Message::text(
+        json!({"method": "SUBSCRIBE", "params": ["BTC-EUR@depth", "BTC-EUR@trade"], "id": 1})
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_depth_sync_matches_rest_depth() {
     let ex = common::start().await;
@@ -60,12 +72,7 @@ async fn ws_depth_sync_matches_rest_depth() {
     let (mut ws, _) = tokio_tungstenite::connect_async(ex.public().ws_url())
         .await
         .unwrap();
-    ws.send(Message::text(
-        json!({"method": "SUBSCRIBE", "params": ["BTC-EUR@depth", "BTC-EUR@trade"], "id": 1})
-            .to_string(),
-    ))
-    .await
-    .unwrap();
+    subscribe_btc_eur(&mut ws).await;
     let mut buffered = Vec::new();
     loop {
         let m = next_json(&mut ws).await.expect("subscribe answer");
@@ -198,12 +205,7 @@ async fn a_client_that_stops_reading_is_dropped_and_trading_goes_on() {
     let (mut ws, _) = tokio_tungstenite::client_async(ex.public().ws_url(), tcp)
         .await
         .unwrap();
-    ws.send(Message::text(
-        json!({"method": "SUBSCRIBE", "params": ["BTC-EUR@depth", "BTC-EUR@trade"], "id": 1})
-            .to_string(),
-    ))
-    .await
-    .unwrap();
+    subscribe_btc_eur(&mut ws).await;
     assert_eq!(next_json(&mut ws).await.expect("subscribe answer")["id"], 1);
     // From here on the client reads nothing. The server's socket takes up
     // to its send buffer (4 MiB by default on Linux) before a write stalls:

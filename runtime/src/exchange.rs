@@ -601,7 +601,11 @@ async fn journal_writer(
                 Err(_) => break,
             }
         }
-        runs.clear();
+        // The runs (one per pair) keep their buffers from batch to batch.
+        for run in &mut runs {
+            run.count = 0;
+            run.body.clear();
+        }
         let mut assigned = Vec::with_capacity(requests.len());
         for r in requests.drain(..) {
             let (Some(pos), Some(status)) = (next.get_mut(&r.cmd.pair), pairs.get(&r.cmd.pair))
@@ -628,6 +632,9 @@ async fn journal_writer(
                 }
             };
             let run = &mut runs[i];
+            if run.count == 0 {
+                run.first_position = position;
+            }
             if let Err(e) = proto::encode_into(&r.cmd, &mut run.body) {
                 let _ = r.reply.send(Err(SubmitError::Store(e.to_string())));
                 continue;
@@ -636,7 +643,6 @@ async fn journal_writer(
             *pos = position;
             assigned.push((position, r));
         }
-        runs.retain(|run| run.count > 0);
         if assigned.is_empty() {
             continue;
         }

@@ -239,11 +239,13 @@ impl Journal {
         Ok((journal, tail))
     }
 
-    /// Appends `runs` with one write. On failure nothing of them stays in
-    /// the journal: a partial write is cut off again.
+    /// Appends `runs` (those with commands) with one write. On failure
+    /// nothing of them stays in the journal: a partial write is cut off
+    /// again.
     pub(crate) fn append(&mut self, runs: &[Run]) -> Result<(), JournalError> {
+        let runs = || runs.iter().filter(|run| run.count > 0);
         self.buf.clear();
-        for run in runs {
+        for run in runs() {
             encode_record(run, &mut self.buf);
         }
         let path = segment_path(&self.dir, self.index);
@@ -265,7 +267,7 @@ impl Journal {
         }
         self.size += self.buf.len() as u64;
         let last = self.segments.entry(self.index).or_default();
-        for run in runs {
+        for run in runs() {
             last.insert(run.pair, run.first_position + u64::from(run.count) - 1);
         }
         if self.size >= SEGMENT_BYTES {
@@ -358,7 +360,9 @@ mod tests {
         let (mut j, tail) = Journal::open(dir.path(), &HashMap::new()).unwrap();
         assert!(tail.is_empty());
         j.append(&[run(btc, 1, 3), run(eth, 1, 2)]).unwrap();
-        j.append(&[run(btc, 4, 1)]).unwrap();
+        // A run without commands (a pair with none in this group) is not
+        // written.
+        j.append(&[run(btc, 4, 1), run(eth, 3, 0)]).unwrap();
         drop(j);
         let after = HashMap::from([(btc, 2)]);
         let (mut j, tail) = Journal::open(dir.path(), &after).unwrap();

@@ -2,6 +2,8 @@
 //! the taker saw, heartbeats renew exactly the holder's leases, and leaving
 //! frees them.
 
+mod common;
+
 use proto::Symbol;
 use store::Store;
 
@@ -66,22 +68,8 @@ async fn sqlite_leases() {
 
 #[tokio::test]
 async fn postgres_leases() {
-    let admin = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("store_test_{}_{nanos}", std::process::id());
-    let url = match store::create_postgres_database(&admin, &name).await {
-        Ok(url) => url,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("Postgres is required in CI: {admin}: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: Postgres not reachable at {admin}: {e}");
-            return;
-        }
+    let Some(url) = common::fresh_postgres().await else {
+        return;
     };
     leases_change_hands_only_by_compare_and_set(Store::connect(&url, 2).await.unwrap()).await;
 }
