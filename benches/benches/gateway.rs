@@ -37,7 +37,9 @@ fn btc_eur() -> PairConfig {
         lot_size: Qty(1_000),
         min_qty: Qty(1_000),
         max_qty: Qty(100_000_000_000),
+        max_price: Price(1_000_000_000),
         min_notional: QuoteQty(100),
+        max_notional: QuoteQty(10_000_000_000),
         default_stp: StpMode::None,
         max_open_orders: 1_000_000,
     }

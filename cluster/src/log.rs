@@ -200,6 +200,17 @@ pub async fn start_kafka_log(
                     }
                     Err(e) => warn!(error = %e, "reading the persister's progress"),
                 }
+                // A pair the persister halted takes no more commands.
+                match store.halted_pairs().await {
+                    Ok(halts) => {
+                        for h in halts {
+                            if let Some(status) = statuses.get(&h.pair) {
+                                status.halt(format!("halted by the store: {}", h.reason));
+                            }
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "reading the halted pairs"),
+                }
             }
         }
     };

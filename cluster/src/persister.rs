@@ -2,7 +2,7 @@
 //! transaction holds a batch's rows and the offsets after it, so a restart
 //! resumes exactly where the store left off; `(pair, seq)` drops duplicates.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use proto::{Seq, Symbol};
@@ -12,7 +12,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use runtime::RuntimeMetrics;
 use store::{Batch, Store};
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::{EventBatch, KafkaConfig, Partitions};
 
@@ -59,6 +59,15 @@ pub async fn run_persister(
         .last_seqs()
         .await
         .map_err(|e| format!("reading progress: {e}"))?;
+    // Pairs whose events the store refused: their partitions are not read
+    // past the refused records, so resuming them stores every event.
+    let mut halted: HashSet<Symbol> = store
+        .halted_pairs()
+        .await
+        .map_err(|e| format!("reading halted pairs: {e}"))?
+        .into_iter()
+        .map(|h| h.pair)
+        .collect();
     loop {
         let first = tokio::select! {
             _ = stop.changed() => break,
@@ -68,11 +77,16 @@ pub async fn run_persister(
             }
             m = consumer.recv() => m,
         };
+        let stored = last_seqs.clone();
         let mut batch = Batch::default();
         let mut count = 0;
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
+                Ok(m)
+                    if partitions
+                        .pair(m.partition())
+                        .is_some_and(|c| halted.contains(&c.symbol)) => {}
                 Ok(m) => {
                     let partition = m.partition();
                     match partitions.pair(partition) {
@@ -104,9 +118,11 @@ pub async fn run_persister(
             }
         }
         metrics.batches.with_label_values(&["persister"]).inc();
-        while let Err(e) = store.write_batch(&batch).await {
-            error!(error = %e, "storing a batch failed; retrying");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        let pair_of = |_: &str, p: i32| partitions.pair(p).map(|c| c.symbol);
+        for halt in runtime::store_batch(&store, batch, &stored, pair_of).await {
+            // Gateways read the halt from the store and refuse the pair.
+            last_seqs.insert(halt.pair, halt.seq);
+            halted.insert(halt.pair);
         }
     }
     Ok(())

@@ -407,9 +407,11 @@ impl OrderBook {
         }));
     }
 
-    /// An exact quote amount in whole price units, rounded down.
+    /// An exact unspent quote amount in whole price units, rounded down. It
+    /// only ever shrinks from the order's quote amount, a `u64`.
     fn quote_units(&self, exact: u128) -> u64 {
-        u64::try_from(exact / proto::pow10(self.config.qty_scale)).unwrap_or(u64::MAX)
+        u64::try_from(exact / proto::pow10(self.config.qty_scale))
+            .expect("unspent quote never exceeds the order's quote amount")
     }
 
     /// The best level of the side `t` trades against, if `t` may trade there.
@@ -434,8 +436,9 @@ impl OrderBook {
         match t.budget {
             Budget::Base(q) => q,
             Budget::Quote { exact, base_left } => {
-                let q = u64::try_from(exact / u128::from(price.0)).unwrap_or(u64::MAX);
-                (q - q % self.config.lot_size.0).min(base_left)
+                let affordable = (exact / u128::from(price.0)).min(u128::from(base_left));
+                let q = u64::try_from(affordable).expect("at most base_left, a u64");
+                q - q % self.config.lot_size.0
             }
         }
     }
@@ -685,8 +688,10 @@ impl OrderBook {
                 .get(&(user, cid))
                 .ok_or(RejectCode::UnknownOrder)?,
         };
+        // Another user's order is answered exactly like one that does not
+        // exist: the answer must not tell which ids are live.
         if self.orders[i].data.user != user {
-            return Err(RejectCode::NotOrderOwner);
+            return Err(RejectCode::UnknownOrder);
         }
         Ok(i)
     }
@@ -929,13 +934,15 @@ impl OrderBook {
             {
                 return Err(format!("duplicate client order id {cid}"));
             }
-            // Quantities within the pair's maximum keep every level total in
-            // u64 (see `PairConfig::validate`).
+            // Quantities and prices within the pair's maxima keep every level
+            // total in u64 and every fill's value in range (see
+            // `PairConfig::validate`).
             let (tick, lot) = (book.config.tick_size.0, book.config.lot_size.0);
             if o.price.is_zero()
                 || o.remaining.is_zero()
                 || o.remaining > o.qty
                 || o.qty > book.config.max_qty
+                || o.price > book.config.max_price
                 || !o.price.0.is_multiple_of(tick)
                 || !o.qty.0.is_multiple_of(lot)
                 || !o.remaining.0.is_multiple_of(lot)

@@ -34,15 +34,21 @@ pub fn new_order(config: &PairConfig, order: &NewOrder) -> Result<(), RejectCode
             if amount.is_zero() || amount < config.min_notional {
                 return Err(RejectCode::NotionalBelowMin);
             }
+            if amount > config.max_notional {
+                return Err(RejectCode::NotionalAboveMax);
+            }
         }
     }
     Ok(())
 }
 
-/// A limit price: positive and on the tick.
+/// A limit price: positive, on the tick, at most the pair's maximum.
 pub fn price(config: &PairConfig, price: Price) -> Result<(), RejectCode> {
     if price.is_zero() {
         return Err(RejectCode::PriceZero);
+    }
+    if price > config.max_price {
+        return Err(RejectCode::PriceAboveMax);
     }
     if !price.0.is_multiple_of(config.tick_size.0) {
         return Err(RejectCode::PriceOffTick);
@@ -64,13 +70,16 @@ pub fn qty(config: &PairConfig, qty: Qty) -> Result<(), RejectCode> {
     Ok(())
 }
 
-/// Price times quantity at least the pair's minimum notional. Computed
-/// exactly in `u128` at scale `price_scale + qty_scale`.
+/// Price times quantity within the pair's minimum and maximum notional.
+/// Computed exactly in `u128` at scale `price_scale + qty_scale`.
 pub fn notional(config: &PairConfig, price: Price, qty: Qty) -> Result<(), RejectCode> {
     let value = u128::from(price.0) * u128::from(qty.0);
-    let min = u128::from(config.min_notional.0) * proto::pow10(config.qty_scale);
-    if value < min {
+    let scale = proto::pow10(config.qty_scale);
+    if value < u128::from(config.min_notional.0) * scale {
         return Err(RejectCode::NotionalBelowMin);
+    }
+    if value > u128::from(config.max_notional.0) * scale {
+        return Err(RejectCode::NotionalAboveMax);
     }
     Ok(())
 }

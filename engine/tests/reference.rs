@@ -107,7 +107,7 @@ impl Naive {
             })
             .ok_or(RejectCode::UnknownOrder)?;
         if o.user != user {
-            return Err(RejectCode::NotOrderOwner);
+            return Err(RejectCode::UnknownOrder);
         }
         Ok(o)
     }

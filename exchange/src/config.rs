@@ -55,8 +55,17 @@ pub struct PairSection {
     pub min_qty: String,
     /// Largest order quantity.
     pub max_qty: String,
+    /// Largest limit price. Default: the highest price on the tick at which
+    /// an order of `max_qty` is still worth at most `proto::MAX_VALUE`
+    /// price units, so no value the pair produces overflows.
+    #[serde(default)]
+    pub max_price: Option<String>,
     /// Smallest order value, in the quote currency.
     pub min_notional: String,
+    /// Largest order value (and market buy quote amount), in the quote
+    /// currency. Default: no limit below the one `max_price` already sets.
+    #[serde(default)]
+    pub max_notional: Option<String>,
     /// `NONE`, `EXPIRE_TAKER`, `EXPIRE_MAKER` or `EXPIRE_BOTH`.
     #[serde(default = "default_stp")]
     pub default_stp: String,
@@ -76,13 +85,23 @@ fn default_max_open() -> u32 {
     1_000_000
 }
 
+/// A demo pair: `(tick, max_price)`, `(lot, max_qty)` and
+/// `(min_notional, max_notional)`.
+/// The highest price on `tick` at which `max_qty` is worth at most
+/// [`proto::MAX_VALUE`] price units: the default `max_price`.
+fn widest_max_price(tick: Price, max_qty: Qty, qty_scale: u8) -> Price {
+    let cap = u128::from(proto::MAX_VALUE);
+    let by_value = cap * proto::pow10(qty_scale) / u128::from(max_qty.0.max(1));
+    let p = u64::try_from(by_value.min(cap)).unwrap_or(proto::MAX_VALUE);
+    Price(p - p % tick.0.max(1))
+}
+
 fn demo_pair(
     symbol: &str,
     price_scale: u8,
-    tick: &str,
-    lot: &str,
-    max: &str,
-    notional: &str,
+    (tick, max_price): (&str, &str),
+    (lot, max): (&str, &str),
+    (notional, max_notional): (&str, &str),
 ) -> PairSection {
     PairSection {
         symbol: symbol.into(),
@@ -92,7 +111,9 @@ fn demo_pair(
         lot_size: lot.into(),
         min_qty: lot.into(),
         max_qty: max.into(),
+        max_price: Some(max_price.into()),
         min_notional: notional.into(),
+        max_notional: Some(max_notional.into()),
         default_stp: default_stp(),
         max_open_orders: default_max_open(),
         partition: None,
@@ -112,9 +133,27 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             engine: EngineConfig::default(),
             pairs: vec![
-                demo_pair("BTC-EUR", 2, "0.01", "0.00001", "1000", "1"),
-                demo_pair("ETH-EUR", 2, "0.01", "0.0001", "10000", "1"),
-                demo_pair("ETH-BTC", 6, "0.000001", "0.0001", "10000", "0.0001"),
+                demo_pair(
+                    "BTC-EUR",
+                    2,
+                    ("0.01", "10000000"),
+                    ("0.00001", "1000"),
+                    ("1", "100000000"),
+                ),
+                demo_pair(
+                    "ETH-EUR",
+                    2,
+                    ("0.01", "1000000"),
+                    ("0.0001", "10000"),
+                    ("1", "100000000"),
+                ),
+                demo_pair(
+                    "ETH-BTC",
+                    6,
+                    ("0.000001", "100"),
+                    ("0.0001", "10000"),
+                    ("0.0001", "10000"),
+                ),
             ],
         }
     }
@@ -211,15 +250,27 @@ impl Config {
                 proto::parse_decimal(v, scale)
                     .map_err(|e| format!("pair {symbol}: {name} {v:?}: {e}"))
             };
+            let tick_size = Price(field("tick_size", &p.tick_size, p.price_scale)?);
+            let max_qty = Qty(field("max_qty", &p.max_qty, p.qty_scale)?);
+            let max_price = match &p.max_price {
+                Some(v) => Price(field("max_price", v, p.price_scale)?),
+                None => widest_max_price(tick_size, max_qty, p.qty_scale),
+            };
+            let max_notional = match &p.max_notional {
+                Some(v) => QuoteQty(field("max_notional", v, p.price_scale)?),
+                None => QuoteQty(proto::MAX_VALUE),
+            };
             let cfg = PairConfig {
                 symbol,
                 price_scale: p.price_scale,
                 qty_scale: p.qty_scale,
-                tick_size: Price(field("tick_size", &p.tick_size, p.price_scale)?),
+                tick_size,
                 lot_size: Qty(field("lot_size", &p.lot_size, p.qty_scale)?),
                 min_qty: Qty(field("min_qty", &p.min_qty, p.qty_scale)?),
-                max_qty: Qty(field("max_qty", &p.max_qty, p.qty_scale)?),
+                max_qty,
+                max_price,
                 min_notional: QuoteQty(field("min_notional", &p.min_notional, p.price_scale)?),
+                max_notional,
                 default_stp: StpMode::from_name(&p.default_stp).ok_or_else(|| {
                     format!("pair {symbol}: default_stp {:?}: NONE, EXPIRE_TAKER, EXPIRE_MAKER or EXPIRE_BOTH", p.default_stp)
                 })?,
@@ -307,5 +358,21 @@ mod tests {
         assert!(c.partitions().unwrap_err().contains("partition 0"));
         let bad: Result<Config, _> = toml::from_str("listne = \"x\"");
         assert!(bad.unwrap_err().to_string().contains("listne"));
+    }
+
+    #[test]
+    fn the_default_max_price_is_the_widest_that_stays_in_range() {
+        let mut c = Config::default();
+        c.pairs[0].max_price = None;
+        c.pairs[0].max_notional = None;
+        let pair = c.validate().unwrap()[0].clone();
+        let value = |p: Price| u128::from(p.0) * u128::from(pair.max_qty.0) / 100_000_000;
+        assert!(value(pair.max_price) <= u128::from(proto::MAX_VALUE));
+        assert!(value(Price(pair.max_price.0 + 1)) > u128::from(proto::MAX_VALUE));
+        assert_eq!(pair.max_price.0 % pair.tick_size.0, 0);
+        assert_eq!(pair.max_notional, QuoteQty(proto::MAX_VALUE));
+        c.pairs[0].max_price = Some("100000000000000000".into());
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("BTC-EUR") && e.contains("max_price"), "{e}");
     }
 }

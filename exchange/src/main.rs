@@ -49,6 +49,11 @@ enum Cmd {
         #[arg(long)]
         pair: String,
     },
+    /// Pairs the store halted: why, and letting them start again.
+    Pairs {
+        #[command(subcommand)]
+        action: PairsCmd,
+    },
     /// Distributed mode: manages the Kafka topics.
     Topics {
         #[command(subcommand)]
@@ -60,6 +65,18 @@ enum Cmd {
 enum TopicsCmd {
     /// Creates `orders` and `events` with one partition per pair.
     Create,
+}
+
+#[derive(Subcommand)]
+enum PairsCmd {
+    /// Lists the pairs halted because their events could not be stored, and why.
+    Halted,
+    /// Lets a halted pair start again: its journal is replayed at the next
+    /// start (restart the exchange, or the distributed roles, afterwards).
+    Resume {
+        /// The pair, e.g. BTC-EUR.
+        pair: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +119,7 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Cmd::Run) {
             Cmd::Run => run(&config).await,
             Cmd::Keys { action } => keys(&config, action).await,
+            Cmd::Pairs { action } => pairs(&config, action).await,
             Cmd::Gateway => role(Role::Gateway, &config).await,
             Cmd::Engine => role(Role::Engine, &config).await,
             Cmd::Persister => role(Role::Persister, &config).await,
@@ -197,13 +215,47 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn keys(config: &Config, action: KeysCmd) -> Result<(), String> {
+/// The configured store, for the operator commands.
+async fn open_store(config: &Config) -> Result<store::Store, String> {
     if config.database_url.is_none() {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("data_dir: {e}"))?;
     }
-    let store = store::Store::connect(&config.database_url(), 1)
+    store::Store::connect(&config.database_url(), 1)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+async fn pairs(config: &Config, action: PairsCmd) -> Result<(), String> {
+    let store = open_store(config).await?;
+    match action {
+        PairsCmd::Halted => {
+            let halts = store.halted_pairs().await.map_err(|e| e.to_string())?;
+            if halts.is_empty() {
+                println!("no pair is halted");
+            }
+            for h in halts {
+                println!("{}\tafter seq {}\t{}", h.pair, h.seq, h.reason);
+            }
+        }
+        PairsCmd::Resume { pair } => {
+            let pair = proto::Symbol::new(&pair).map_err(|e| format!("{pair:?}: {e}"))?;
+            let found = store.resume_pair(pair).await.map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                if found {
+                    "resumed at the next start"
+                } else {
+                    "not halted"
+                }
+            );
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn keys(config: &Config, action: KeysCmd) -> Result<(), String> {
+    let store = open_store(config).await?;
     match action {
         KeysCmd::Create { user } => {
             if user.is_empty() || user.len() > 64 {

@@ -82,21 +82,20 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(gw): App) -> Response {
-    let halted: Vec<String> = gw
-        .exchange
-        .pairs()
-        .into_iter()
-        .filter(|p| p.is_halted())
-        .map(|p| p.config.symbol.to_string())
-        .collect();
+    let mut halted = Vec::new();
+    let mut reasons = serde_json::Map::new();
+    for p in gw.exchange.pairs().into_iter().filter(|p| p.is_halted()) {
+        let pair = p.config.symbol.to_string();
+        reasons.insert(pair.clone(), json!(p.halt_reason()));
+        halted.push(pair);
+    }
     if halted.is_empty() && !*gw.shutdown.borrow() {
         (StatusCode::OK, Json(json!({"ready": true}))).into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"ready": false, "halted": halted, "stopping": *gw.shutdown.borrow()})),
-        )
-            .into_response()
+        let stopping = *gw.shutdown.borrow();
+        let body =
+            json!({"ready": false, "halted": halted, "reasons": reasons, "stopping": stopping});
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }
 

@@ -11,6 +11,13 @@ use serde::{Deserialize, Serialize};
 /// `price * qty` comfortably inside `u128`.
 pub const MAX_SCALE: u8 = 18;
 
+/// Largest price, quantity or quote amount anything in the system holds:
+/// `i64::MAX`, so every value fits a signed 64-bit column (Postgres
+/// `BIGINT`, SQLite `INTEGER`) as it is. A pair's config is refused unless
+/// its largest order, at its largest price, stays at or below this
+/// ([`crate::PairConfig::validate`]); so nothing the engine emits can exceed it.
+pub const MAX_VALUE: u64 = i64::MAX as u64;
+
 /// Longest decimal string accepted, so a hostile input costs nothing to reject.
 pub const MAX_DECIMAL_LEN: usize = 40;
 

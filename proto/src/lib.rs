@@ -25,8 +25,8 @@ pub use event::{
     Trade,
 };
 pub use fixed::{
-    DecimalError, MAX_DECIMAL_LEN, MAX_SCALE, Price, Qty, QuoteQty, format_decimal, parse_decimal,
-    pow10,
+    DecimalError, MAX_DECIMAL_LEN, MAX_SCALE, MAX_VALUE, Price, Qty, QuoteQty, format_decimal,
+    parse_decimal, pow10,
 };
 pub use ids::{ClientOrderId, IdError, OrderId, Seq, Symbol, Timestamp, TradeId, UserId};
 pub use pair::{PairConfig, PairConfigError};

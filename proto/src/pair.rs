@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{MAX_SCALE, Price, Qty, QuoteQty, StpMode, Symbol};
+use crate::{MAX_SCALE, MAX_VALUE, Price, Qty, QuoteQty, StpMode, Symbol, pow10};
 
 /// The rules of one trading pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,9 +25,14 @@ pub struct PairConfig {
     pub min_qty: Qty,
     /// Largest order quantity.
     pub max_qty: Qty,
+    /// Largest limit price.
+    pub max_price: Price,
     /// Smallest order value, price times quantity, in price units; also the
     /// smallest quote amount of a market buy by quote.
     pub min_notional: QuoteQty,
+    /// Largest order value of a limit order, and largest quote amount of a
+    /// market buy by quote, in price units.
+    pub max_notional: QuoteQty,
     /// Self-trade prevention when an order does not choose.
     pub default_stp: StpMode,
     /// Most open orders the book holds; further resting orders are rejected.
@@ -75,6 +80,21 @@ impl PairConfig {
                 self.max_qty, self.min_qty
             ));
         }
+        if self.max_price < self.tick_size {
+            return bad(format!(
+                "max_price {} is below tick_size {}",
+                self.max_price, self.tick_size
+            ));
+        }
+        if self.max_notional.is_zero() || self.max_notional < self.min_notional {
+            return bad(format!(
+                "max_notional {} must be positive and at least min_notional {}",
+                self.max_notional, self.min_notional
+            ));
+        }
+        if let Some(msg) = self.value_range_fault() {
+            return bad(msg);
+        }
         if self.max_open_orders == 0 {
             return bad("max_open_orders must be greater than zero".into());
         }
@@ -88,6 +108,32 @@ impl PairConfig {
         Ok(())
     }
 
+    /// Why some value this pair can produce would exceed [`MAX_VALUE`], if
+    /// one could. An order's filled quote value is at most its quantity
+    /// times the highest price on the book, so bounding `max_price` times
+    /// `max_qty` bounds every fill, every order's cumulative quote amount and
+    /// every stored row.
+    fn value_range_fault(&self) -> Option<String> {
+        let max = u128::from(MAX_VALUE);
+        for (name, v) in [
+            ("max_qty", self.max_qty.0),
+            ("max_price", self.max_price.0),
+            ("max_notional", self.max_notional.0),
+        ] {
+            if u128::from(v) > max {
+                return Some(format!("{name} {v} exceeds {MAX_VALUE}"));
+            }
+        }
+        let largest =
+            u128::from(self.max_price.0) * u128::from(self.max_qty.0) / pow10(self.qty_scale);
+        (largest > max).then(|| {
+            format!(
+                "max_price {} times max_qty {} is {largest} price units, above {MAX_VALUE}",
+                self.max_price, self.max_qty
+            )
+        })
+    }
+
     /// A permissive config for tests and examples: scales 0, tick and lot 1.
     pub fn simple(symbol: Symbol) -> Self {
         PairConfig {
@@ -98,7 +144,9 @@ impl PairConfig {
             lot_size: Qty(1),
             min_qty: Qty(1),
             max_qty: Qty(1_000_000_000_000),
+            max_price: Price(1_000_000),
             min_notional: QuoteQty(0),
+            max_notional: QuoteQty(MAX_VALUE),
             default_stp: StpMode::None,
             max_open_orders: 1_000_000,
         }
@@ -156,6 +204,34 @@ mod tests {
                     ..ok.clone()
                 },
                 "max_open_orders",
+            ),
+            (
+                PairConfig {
+                    max_price: Price(0),
+                    ..ok.clone()
+                },
+                "max_price 0",
+            ),
+            (
+                PairConfig {
+                    max_notional: QuoteQty(0),
+                    ..ok.clone()
+                },
+                "max_notional 0",
+            ),
+            (
+                PairConfig {
+                    max_price: Price(MAX_VALUE / 1_000_000_000_000 + 1),
+                    ..ok.clone()
+                },
+                "times max_qty",
+            ),
+            (
+                PairConfig {
+                    max_notional: QuoteQty(MAX_VALUE + 1),
+                    ..ok.clone()
+                },
+                "max_notional 9223372036854775808 exceeds",
             ),
         ];
         for (cfg, needle) in cases {

@@ -67,6 +67,10 @@ reject_codes! {
     NothingToAmend = 209, "Amend changes neither quantity nor price.";
     /// A limit price of zero.
     PriceZero = 210, "Price must be greater than zero.";
+    /// The limit price is above the pair's maximum price.
+    PriceAboveMax = 211, "Price is above the maximum.";
+    /// Price times quantity (or the quote amount) is above the pair's maximum notional.
+    NotionalAboveMax = 212, "Order value is above the maximum notional.";
 
     /// An open order already has this order id.
     DuplicateOrderId = 301, "Duplicate order id.";
@@ -74,7 +78,9 @@ reject_codes! {
     DuplicateClientOrderId = 302, "Duplicate client order id.";
     /// No open order matches (never existed, filled, or canceled).
     UnknownOrder = 303, "Unknown order.";
-    /// The order belongs to another user.
+    /// Retired: the book answers [`RejectCode::UnknownOrder`] for another
+    /// user's order, so that nobody can learn which ids exist. The number
+    /// stays reserved.
     NotOrderOwner = 304, "Order belongs to another user.";
     /// The book holds as many orders as its configured maximum.
     BookFull = 305, "Order book is full.";

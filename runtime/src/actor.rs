@@ -80,8 +80,9 @@ pub fn spawn(
             let mut events = Vec::with_capacity(8);
             if catch_unwind(AssertUnwindSafe(|| book.apply(&cmd, &mut events))).is_err() {
                 error!(%pair, position = pos, "the book panicked; the pair is halted");
-                status.halted.store(true, Ordering::Release);
-                metrics.halted.with_label_values(&[label]).set(1);
+                status.halt(format!(
+                    "the book failed applying the command at position {pos}"
+                ));
                 return;
             }
             position = pos;

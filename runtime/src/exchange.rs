@@ -114,9 +114,12 @@ pub struct PairStatus {
     /// The position the pair's latest stored snapshot covers.
     pub(crate) snapshot_position: AtomicU64,
     pub(crate) halted: AtomicBool,
+    /// Why the pair is halted, once it is.
+    halt_reason: Mutex<Option<String>>,
     /// This pair's series, resolved once: no label lookup per command.
     queue_depth: IntGauge,
     persister_lag: IntGauge,
+    halted_gauge: IntGauge,
 }
 
 impl PairStatus {
@@ -130,12 +133,30 @@ impl PairStatus {
             persisted_seq: AtomicU64::new(seq.0),
             snapshot_position: AtomicU64::new(position),
             halted: AtomicBool::new(false),
+            halt_reason: Mutex::new(None),
             queue_depth: metrics.queue_depth.with_label_values(&label),
             persister_lag: metrics.persister_lag.with_label_values(&label),
+            halted_gauge: metrics.halted.with_label_values(&label),
             config,
         };
+        status.halted_gauge.set(0);
         status.update_gauges();
         status
+    }
+
+    /// Stops the pair taking commands, for `reason` (shown by `/readyz` and
+    /// counted in `matching_pair_halted`). The first reason is kept.
+    pub fn halt(&self, reason: impl Into<String>) {
+        if let Ok(mut r) = self.halt_reason.lock() {
+            r.get_or_insert_with(|| reason.into());
+        }
+        self.halted.store(true, Ordering::Release);
+        self.halted_gauge.set(1);
+    }
+
+    /// Why the pair is halted, if it is.
+    pub fn halt_reason(&self) -> Option<String> {
+        self.halt_reason.lock().ok().and_then(|r| r.clone())
     }
 
     /// Sets the pair's lag gauges from its counters.
@@ -386,15 +407,29 @@ impl Exchange {
         metrics: RuntimeMetrics,
     ) -> Result<Exchange, StartError> {
         let mut persisted = store.last_seqs().await?;
+        let mut halts: HashMap<Symbol, String> = store
+            .halted_pairs()
+            .await?
+            .into_iter()
+            .map(|h| (h.pair, h.reason))
+            .collect();
         // Each book from its snapshot, then the journal table that versions
         // before the file journal wrote (empty once snapshots covered it).
         let mut restored = Vec::with_capacity(pairs.len());
         let mut after = HashMap::new();
+        let mut held = Vec::new();
         for pc in pairs {
             let sym = pc.symbol;
             let mut last_seq = persisted.get(&sym).copied().unwrap_or_default();
             let (mut book, snapshot_position) =
                 restore_book(&store, pc, config.book_capacity).await?;
+            if let Some(reason) = halts.remove(&sym) {
+                // Not replayed: its journal is kept for when it resumes.
+                warn!(pair = %sym, %reason, "the pair is halted; `exchange pairs resume` restarts it");
+                after.insert(sym, snapshot_position);
+                held.push((pc, book, snapshot_position, last_seq, reason));
+                continue;
+            }
             let mut position = snapshot_position;
             loop {
                 let page = store.commands_after(sym, position, REPLAY_PAGE).await?;
@@ -446,7 +481,6 @@ impl Exchange {
                 .queue_capacity
                 .with_label_values(&label)
                 .set(config.actor_queue as i64);
-            metrics.halted.with_label_values(&label).set(0);
             let (tx, rx) = mpsc::channel(config.actor_queue);
             actor_inputs.insert(sym, tx);
             actors.push(actor::spawn(
@@ -461,6 +495,13 @@ impl Exchange {
             statuses.insert(sym, status);
         }
         drop(out_tx);
+        for (pc, book, position, last_seq, reason) in held {
+            tail.remove(&pc.symbol);
+            observer.on_start(pc, book.depth(usize::MAX));
+            let status = Arc::new(PairStatus::new(pc.clone(), position, last_seq, &metrics));
+            status.halt(format!("halted by the store: {reason}"));
+            statuses.insert(pc.symbol, status);
+        }
         let pairs = statuses;
 
         let waiters: Waiters = Arc::default();

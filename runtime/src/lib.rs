@@ -30,3 +30,4 @@ pub use exchange::{
 };
 pub use journal::JournalError;
 pub use metrics::RuntimeMetrics;
+pub use persister::store_batch;

@@ -2,6 +2,7 @@
 //! new orders in their state at the end of the batch, and changes to orders
 //! that were already stored. Pure: no database here.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use proto::{
@@ -160,13 +161,16 @@ pub struct Batch {
     pub(crate) snapshots: BTreeMap<Symbol, SnapshotRow>,
     pub(crate) progress: BTreeMap<Symbol, Seq>,
     pub(crate) log_offsets: BTreeMap<(String, i32), u64>,
+    /// Pairs whose events produced a value no column can hold, with why;
+    /// writing the batch refuses them (see [`crate::StoreError::Unstorable`]).
+    pub(crate) faults: BTreeMap<Symbol, String>,
 }
 
 /// `price * qty` in price units, for a pair whose quantities have `qty_scale`
-/// decimals; saturates (only absurd configs get near it).
-pub fn quote_value(price: Price, qty: Qty, qty_scale: u8) -> u64 {
-    let v = u128::from(price.0) * u128::from(qty.0) / pow10(qty_scale);
-    u64::try_from(v).unwrap_or(u64::MAX)
+/// decimals, rounded down; `None` above `u64`. A validated pair config keeps
+/// every trade's value within [`proto::MAX_VALUE`].
+pub fn quote_value(price: Price, qty: Qty, qty_scale: u8) -> Option<u64> {
+    u64::try_from(u128::from(price.0) * u128::from(qty.0) / pow10(qty_scale)).ok()
 }
 
 impl Batch {
@@ -235,7 +239,10 @@ impl Batch {
                     );
                 }
                 EventBody::Trade(t) => {
-                    let quote = quote_value(t.price, t.qty, qty_scale);
+                    let Some(quote) = quote_value(t.price, t.qty, qty_scale) else {
+                        self.fault(e.pair, format!("trade {} is worth over 2^64", e.seq));
+                        continue;
+                    };
                     self.fills.push(FillRow {
                         pair: e.pair,
                         seq: e.seq,
@@ -249,36 +256,7 @@ impl Batch {
                         taker_user: t.taker_user,
                         timestamp: ts,
                     });
-                    let maker_status = if t.maker_remaining.is_zero() {
-                        OrderStatus::Filled
-                    } else {
-                        OrderStatus::PartiallyFilled
-                    };
-                    let taker_status = match t.taker_remaining {
-                        OrderSize::Base(q) if q.is_zero() => OrderStatus::Filled,
-                        OrderSize::Quote(q) if q.is_zero() => OrderStatus::Filled,
-                        _ => OrderStatus::PartiallyFilled,
-                    };
-                    for (id, status) in [
-                        (t.maker_order_id, maker_status),
-                        (t.taker_order_id, taker_status),
-                    ] {
-                        self.change(
-                            e.pair,
-                            id,
-                            ts,
-                            |o| {
-                                o.executed_qty = Qty(o.executed_qty.0 + t.qty.0);
-                                o.cum_quote_qty = o.cum_quote_qty.saturating_add(quote);
-                                o.status = status;
-                            },
-                            |u| {
-                                u.executed_delta += t.qty.0;
-                                u.quote_delta = u.quote_delta.saturating_add(quote);
-                                u.status = Some(status);
-                            },
-                        );
-                    }
+                    self.add_trade_to_orders(e, &t, quote);
                 }
                 EventBody::Canceled(c) => {
                     let status = OrderStatus::after_cancel(c.reason);
@@ -321,6 +299,94 @@ impl Batch {
                 OrderStatus::Filled
             };
         }
+    }
+
+    /// A trade's fill, quantity and value added to both of its orders.
+    fn add_trade_to_orders(&mut self, e: &Event, t: &proto::Trade, quote: u64) {
+        let maker_status = if t.maker_remaining.is_zero() {
+            OrderStatus::Filled
+        } else {
+            OrderStatus::PartiallyFilled
+        };
+        let taker_status = match t.taker_remaining {
+            OrderSize::Base(q) if q.is_zero() => OrderStatus::Filled,
+            OrderSize::Quote(q) if q.is_zero() => OrderStatus::Filled,
+            _ => OrderStatus::PartiallyFilled,
+        };
+        // Checked sums: an order's value never saturates into a wrong figure.
+        let overflow = Cell::new(false);
+        let add = |sum: &mut u64| match sum.checked_add(quote) {
+            Some(v) => *sum = v,
+            None => overflow.set(true),
+        };
+        for (id, status) in [
+            (t.maker_order_id, maker_status),
+            (t.taker_order_id, taker_status),
+        ] {
+            self.change(
+                e.pair,
+                id,
+                e.timestamp,
+                |o| {
+                    o.executed_qty = Qty(o.executed_qty.0 + t.qty.0);
+                    add(&mut o.cum_quote_qty);
+                    o.status = status;
+                },
+                |u| {
+                    u.executed_delta += t.qty.0;
+                    add(&mut u.quote_delta);
+                    u.status = Some(status);
+                },
+            );
+        }
+        if overflow.get() {
+            self.fault(
+                e.pair,
+                format!("an order's value passes 2^64 at trade {}", e.seq),
+            );
+        }
+    }
+
+    /// Marks `pair` as not storable; the first reason is kept.
+    fn fault(&mut self, pair: Symbol, reason: String) {
+        self.faults.entry(pair).or_insert(reason);
+    }
+
+    /// The batch cut into one batch per pair, so that one pair's rows can
+    /// be stored without another's. A log offset goes with the pair
+    /// `pair_of(topic, partition)` names (its offset must not pass events
+    /// that were not stored); one that names no pair is dropped, and its
+    /// records are read again after a restart.
+    pub fn split_by_pair(
+        self,
+        pair_of: impl Fn(&str, i32) -> Option<Symbol>,
+    ) -> BTreeMap<Symbol, Batch> {
+        let mut out: BTreeMap<Symbol, Batch> = BTreeMap::new();
+        for ((topic, partition), next) in self.log_offsets {
+            if let Some(pair) = pair_of(&topic, partition) {
+                let b = out.entry(pair).or_default();
+                b.log_offsets.insert((topic, partition), next);
+            }
+        }
+        for f in self.fills {
+            out.entry(f.pair).or_default().fills.push(f);
+        }
+        for (k, v) in self.new_orders {
+            out.entry(k.0).or_default().new_orders.insert(k, v);
+        }
+        for (k, v) in self.updates {
+            out.entry(k.0).or_default().updates.insert(k, v);
+        }
+        for (k, v) in self.snapshots {
+            out.entry(k).or_default().snapshots.insert(k, v);
+        }
+        for (k, v) in self.progress {
+            out.entry(k).or_default().progress.insert(k, v);
+        }
+        for (k, v) in self.faults {
+            out.entry(k).or_default().faults.insert(k, v);
+        }
+        out
     }
 
     /// Applies a change to an order: to its row if this batch created it,

@@ -10,6 +10,7 @@
 //! advances it in the same transaction as the rows those events produce.
 
 mod fold;
+mod halts;
 mod keys;
 mod leases;
 mod queries;
@@ -22,6 +23,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use fold::{Batch, FillRow, OrderRow, OrderStatus, quote_value};
+pub use halts::HaltedPair;
 pub use keys::ApiKey;
 pub use leases::{Lease, Member};
 pub use queries::OrderLookup;
@@ -35,6 +37,8 @@ pub enum StoreError {
     Migrate(sqlx::migrate::MigrateError),
     /// A stored value does not fit its type (a corrupt or foreign row).
     Corrupt(String),
+    /// A value to store does not fit its column; retrying cannot help.
+    Unstorable(String),
     /// The URL names neither SQLite nor Postgres.
     UnsupportedUrl(String),
 }
@@ -45,6 +49,7 @@ impl fmt::Display for StoreError {
             StoreError::Db(e) => write!(f, "database: {e}"),
             StoreError::Migrate(e) => write!(f, "migration: {e}"),
             StoreError::Corrupt(m) => write!(f, "corrupt row: {m}"),
+            StoreError::Unstorable(m) => write!(f, "cannot be stored: {m}"),
             StoreError::UnsupportedUrl(u) => write!(
                 f,
                 "unsupported database URL {u:?}: expected sqlite://PATH or postgres://..."
@@ -54,6 +59,36 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+impl StoreError {
+    /// True when writing the same rows again must fail the same way: a
+    /// value out of range, or a row the database refuses by its data or its
+    /// constraints. False for what may pass on a retry: lost connections,
+    /// timeouts, a busy or read-only database (an Aurora failover), a full
+    /// disk.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StoreError::Corrupt(_) | StoreError::Unstorable(_) => true,
+            StoreError::Db(sqlx::Error::Database(e)) => {
+                let code = e.code().unwrap_or_default();
+                if e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some()
+                {
+                    // SQLSTATE class 22 data exception, 23 integrity
+                    // constraint violation, P0001 raised by a trigger.
+                    code.starts_with("22") || code.starts_with("23") || code == "P0001"
+                } else {
+                    // SQLite's primary result code is the low byte of the
+                    // extended one: TOOBIG 18, CONSTRAINT 19 (triggers'
+                    // RAISE(ABORT) included), MISMATCH 20, RANGE 25.
+                    code.parse::<i32>()
+                        .is_ok_and(|c| matches!(c & 0xff, 18 | 19 | 20 | 25))
+                }
+            }
+            _ => false,
+        }
+    }
+}
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
@@ -109,7 +144,7 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 
 /// `u64` domain value to a database integer.
 pub(crate) fn to_db(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} does not fit a BIGINT")))
+    i64::try_from(v).map_err(|_| StoreError::Unstorable(format!("{v} does not fit a BIGINT")))
 }
 
 /// Database integer back to a `u64` domain value.
@@ -324,6 +359,9 @@ impl Store {
     /// Writes a batch in one transaction: fills, order states, snapshots (and
     /// the journal trimmed up to them) and the new `last_seq` of each pair.
     pub async fn write_batch(&self, batch: &Batch) -> Result<(), StoreError> {
+        if let Some((pair, why)) = batch.faults.first_key_value() {
+            return Err(StoreError::Unstorable(format!("{pair}: {why}")));
+        }
         if batch.is_empty() {
             return Ok(());
         }

@@ -92,6 +92,12 @@ impl Store {
         user: UserId,
         lookup: OrderLookup,
     ) -> Result<Option<OrderRow>, StoreError> {
+        // Stored ids are database integers: a larger id names no order.
+        if let OrderLookup::Id(id) = lookup
+            && i64::try_from(id.0).is_err()
+        {
+            return Ok(None);
+        }
         let (filter, order) = match lookup {
             OrderLookup::Id(_) => ("order_id = $3", ""),
             OrderLookup::Client(_) => (

@@ -160,6 +160,8 @@ pub fn parse_config(line: &str) -> Result<PairConfig, String> {
     c.min_qty = Qty(num(&kv, "min_qty")?.unwrap_or(c.min_qty.0));
     c.max_qty = Qty(num(&kv, "max_qty")?.unwrap_or(c.max_qty.0));
     c.min_notional = QuoteQty(num(&kv, "min_notional")?.unwrap_or(c.min_notional.0));
+    c.max_price = Price(num(&kv, "max_price")?.unwrap_or(c.max_price.0));
+    c.max_notional = QuoteQty(num(&kv, "max_notional")?.unwrap_or(c.max_notional.0));
     c.max_open_orders = num(&kv, "max_orders")?.map_or(c.max_open_orders, |v| v as u32);
     if let Some(v) = kv.get("stp") {
         c.default_stp = stp(v)?;
