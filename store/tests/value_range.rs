@@ -1,0 +1,220 @@
+//! Every value the engine can emit fits the store: random streams of orders
+//! at the edges of extreme pair configs (largest quantities at the largest
+//! prices, whose values reach `proto::MAX_VALUE`) run through validation and
+//! matching, are stored in SQLite and Postgres, and read back unchanged.
+
+use std::collections::BTreeMap;
+
+use engine::OrderBook;
+use proto::{
+    Command, CommandBody, EventBody, MAX_VALUE, NewOrder, OrderId, OrderRef, OrderSize, OrderType,
+    PairConfig, Price, Qty, QuoteQty, Seq, Side, Symbol, TimeInForce, Timestamp, UserId,
+};
+use store::{Batch, OrderLookup, Store};
+
+/// Pairs whose largest order at the largest price is worth `MAX_VALUE`
+/// price units, or just under it.
+fn extreme_configs() -> Vec<PairConfig> {
+    let base = PairConfig::simple(Symbol::new("MAX-EUR").unwrap());
+    let widest = |c: &PairConfig| {
+        let p = u128::from(MAX_VALUE) * proto::pow10(c.qty_scale) / u128::from(c.max_qty.0);
+        Price(u64::try_from(p.min(u128::from(MAX_VALUE))).unwrap())
+    };
+    let mut out = Vec::new();
+    // Level totals are u64, so `max_qty * max_open_orders` stays under 2^64.
+    for (price_scale, qty_scale, max_qty, max_open_orders) in [
+        (0, 0, 1u64 << 32, 1_000),
+        (2, 8, 10_000_000_000_000_000, 1_000),
+        (18, 18, 9_000_000_000_000_000, 1_000),
+        (0, 0, MAX_VALUE, 2),
+        (0, 0, 1, 1_000),
+    ] {
+        let mut c = PairConfig {
+            price_scale,
+            qty_scale,
+            max_qty: Qty(max_qty),
+            max_notional: QuoteQty(MAX_VALUE),
+            max_open_orders,
+            ..base.clone()
+        };
+        c.max_price = widest(&c);
+        c.validate().unwrap();
+        out.push(c);
+    }
+    out
+}
+
+/// xorshift64*: a seeded stream, so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A value at an edge of `1..=max` (or past it), or anywhere in it.
+    fn edgy(&mut self, max: u64) -> u64 {
+        match self.next() % 8 {
+            0 => 1,
+            1 => 2,
+            2 => max.saturating_sub(1).max(1),
+            3 => max,
+            4 => max.saturating_add(1),
+            5 => u64::MAX,
+            6 => 1 << 63,
+            _ => 1 + self.next() % max,
+        }
+    }
+}
+
+fn command(rng: &mut Rng, c: &PairConfig, n: u64) -> Command {
+    let user = UserId(1 + rng.next() % 3);
+    let side = if rng.next() % 2 == 0 {
+        Side::Buy
+    } else {
+        Side::Sell
+    };
+    let body = match rng.next() % 10 {
+        0 => CommandBody::Cancel {
+            target: OrderRef::Id(OrderId(1 + rng.next() % n)),
+        },
+        1 | 2 => CommandBody::NewOrder(NewOrder {
+            order_id: OrderId(n),
+            client_order_id: None,
+            side,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Ioc,
+            post_only: false,
+            stp: None,
+            size: if side == Side::Buy && rng.next() % 2 == 0 {
+                OrderSize::Quote(QuoteQty(rng.edgy(c.max_notional.0)))
+            } else {
+                OrderSize::Base(Qty(rng.edgy(c.max_qty.0)))
+            },
+        }),
+        _ => CommandBody::NewOrder(NewOrder {
+            order_id: OrderId(n),
+            client_order_id: None,
+            side,
+            order_type: OrderType::Limit {
+                price: Price(rng.edgy(c.max_price.0)),
+            },
+            time_in_force: if rng.next() % 4 == 0 {
+                TimeInForce::Ioc
+            } else {
+                TimeInForce::Gtc
+            },
+            post_only: false,
+            stp: None,
+            size: OrderSize::Base(Qty(rng.edgy(c.max_qty.0))),
+        }),
+    };
+    Command {
+        pair: c.symbol,
+        user,
+        timestamp: Timestamp(1_700_000_000_000_000_000 + n),
+        body,
+    }
+}
+
+/// Per order: owner, filled quantity, filled value.
+type Expected = BTreeMap<OrderId, (UserId, u128, u128)>;
+
+/// Runs a random stream on config `i` into `store` and checks what it holds.
+async fn run_one(store: &Store, i: usize) {
+    {
+        let config = extreme_configs().swap_remove(i);
+        let mut book = OrderBook::new(config.clone()).unwrap();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ i as u64);
+        let mut last_seq = Seq(0);
+        let mut expected = Expected::new();
+        let mut trades = 0;
+        for chunk in 0..20u64 {
+            let mut batch = Batch::default();
+            for k in 1..=50u64 {
+                let cmd = command(&mut rng, &config, chunk * 50 + k);
+                let events = book.apply_one(&cmd);
+                for e in &events {
+                    match e.body {
+                        EventBody::Accepted(a) => {
+                            expected.insert(a.order_id, (a.user, 0, 0));
+                        }
+                        EventBody::Trade(t) => {
+                            trades += 1;
+                            let value = u128::from(t.price.0) * u128::from(t.qty.0)
+                                / proto::pow10(config.qty_scale);
+                            assert!(value <= u128::from(MAX_VALUE), "{t:?}");
+                            for id in [t.maker_order_id, t.taker_order_id] {
+                                let o = expected.get_mut(&id).unwrap();
+                                o.1 += u128::from(t.qty.0);
+                                o.2 += value;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                batch.add_events(config.qty_scale, &mut last_seq, &events);
+            }
+            store.write_batch(&batch).await.unwrap();
+        }
+        assert!(trades > 20, "config {i}: only {trades} trades");
+        check_stored(store, &book, &config, &expected).await;
+    }
+}
+
+async fn check_stored(store: &Store, book: &OrderBook, c: &PairConfig, expected: &Expected) {
+    assert_eq!(store.last_seqs().await.unwrap()[&c.symbol], book.last_seq());
+    for f in store.all_fills(c.symbol).await.unwrap() {
+        let value = u128::from(f.price.0) * u128::from(f.qty.0) / proto::pow10(c.qty_scale);
+        assert_eq!(u128::from(f.quote_qty), value, "{f:?}");
+        assert!(f.price <= c.max_price && f.qty <= c.max_qty, "{f:?}");
+    }
+    for (&id, &(user, qty, value)) in expected {
+        let row = store
+            .order(c.symbol, user, OrderLookup::Id(id))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("order {id} not stored"));
+        assert_eq!(u128::from(row.executed_qty.0), qty, "{row:?}");
+        assert_eq!(u128::from(row.cum_quote_qty), value, "{row:?}");
+    }
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_values_round_trip_through_sqlite() {
+    for i in 0..extreme_configs().len() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        run_one(&store, i).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_values_round_trip_through_postgres() {
+    let admin = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    for i in 0..extreme_configs().len() {
+        let name = format!("store_range_{}_{i}_{}", std::process::id(), now_nanos());
+        let url = match store::create_postgres_database(&admin, &name).await {
+            Ok(url) => url,
+            Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("Postgres is required in CI: {admin}: {e}")
+            }
+            Err(e) => return eprintln!("SKIPPED: Postgres not reachable at {admin}: {e}"),
+        };
+        let store = Store::connect(&url, 2).await.unwrap();
+        run_one(&store, i).await;
+    }
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
