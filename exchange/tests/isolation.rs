@@ -1,0 +1,162 @@
+//! "Not yours" and "does not exist" look the same on every surface: REST
+//! answers and the user stream. A user probing another user's order ids or
+//! client order ids learns nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use client::{Client, Method};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// What a probe may legitimately differ in: the time, the sequence number
+/// and the id the prober sent themselves.
+fn normalized(mut v: Value) -> Value {
+    for k in ["E", "seq", "i", "c", "orderId", "origClientOrderId"] {
+        if let Some(o) = v.as_object_mut()
+            && o.contains_key(k)
+        {
+            o.insert(k.into(), json!("<sent>"));
+        }
+    }
+    v
+}
+
+/// Each probe against an existing order of alice's (`real`) and against
+/// one that does not exist (`made_up`), as (method, path, query, body).
+fn probes(real: u64, made_up: u64) -> Vec<[(Method, String, String, Option<Value>); 2]> {
+    let by_id = |id: u64| format!("symbol=BTC-EUR&orderId={id}");
+    let by_cid = |c: &str| format!("symbol=BTC-EUR&origClientOrderId={c}");
+    let amend = |target: Value| {
+        let mut b = json!({"symbol": "BTC-EUR", "quantity": "0.2"});
+        b.as_object_mut()
+            .unwrap()
+            .extend(target.as_object().unwrap().clone());
+        Some(b)
+    };
+    let path = "/api/v1/order".to_string();
+    vec![
+        [
+            (Method::GET, path.clone(), by_id(real), None),
+            (Method::GET, path.clone(), by_id(made_up), None),
+        ],
+        [
+            (Method::GET, path.clone(), by_cid("alice-1"), None),
+            (Method::GET, path.clone(), by_cid("nobody-1"), None),
+        ],
+        [
+            (Method::DELETE, path.clone(), by_id(real), None),
+            (Method::DELETE, path.clone(), by_id(made_up), None),
+        ],
+        [
+            (Method::DELETE, path.clone(), by_cid("alice-1"), None),
+            (Method::DELETE, path.clone(), by_cid("nobody-1"), None),
+        ],
+        [
+            (
+                Method::PUT,
+                path.clone(),
+                String::new(),
+                amend(json!({"orderId": real})),
+            ),
+            (
+                Method::PUT,
+                path.clone(),
+                String::new(),
+                amend(json!({"orderId": made_up})),
+            ),
+        ],
+        [
+            (
+                Method::PUT,
+                path.clone(),
+                String::new(),
+                amend(json!({"origClientOrderId": "alice-1"})),
+            ),
+            (
+                Method::PUT,
+                path,
+                String::new(),
+                amend(json!({"origClientOrderId": "nobody-1"})),
+            ),
+        ],
+    ]
+}
+
+async fn stream_reports(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(300), ws.next()).await {
+        if let Message::Text(t) = m
+            && let Ok(v) = serde_json::from_str::<Value>(t.as_str())
+            && v["e"] == "executionReport"
+        {
+            out.push(normalized(v));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_order_looks_like_no_order_on_rest_and_stream() {
+    let ex = common::start().await;
+    let alice = ex.user("alice").await;
+    let bob: Client = ex.user("bob").await;
+    let mut order = common::limit("SELL", "0.1", "30000");
+    order["clientOrderId"] = json!("alice-1");
+    let placed = alice.place(&order).await.unwrap();
+    let real = placed.body["orderId"].as_u64().unwrap();
+    let made_up = real + 1_000_003;
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(bob.ws_url())
+        .await
+        .unwrap();
+    ws.send(Message::text(bob.ws_login(1).unwrap().to_string()))
+        .await
+        .unwrap();
+    let login = stream_reports(&mut ws).await;
+    assert!(login.is_empty(), "{login:?}");
+
+    let mut probed = 0;
+    for pair in probes(real, made_up) {
+        let mut seen = Vec::new();
+        for (method, path, query, body) in pair {
+            let r = bob
+                .signed(method.clone(), &path, &query, body.as_ref())
+                .await
+                .unwrap();
+            let reports = stream_reports(&mut ws).await;
+            seen.push((
+                r.status,
+                normalized(r.body),
+                reports,
+                format!("{method} {query} {body:?}"),
+            ));
+        }
+        let (a, b) = (&seen[0], &seen[1]);
+        assert!(a.0.is_client_error(), "{}: {:?}", a.3, a.1);
+        // Cancels and amends reach the engine, whose refusal is streamed.
+        if !a.3.starts_with("GET") {
+            assert_eq!(a.2.len(), 1, "{}: {:?}", a.3, a.2);
+        }
+        assert_eq!((a.0, &a.1, &a.2), (b.0, &b.1, &b.2), "{} vs {}", a.3, b.3);
+        probed += 1;
+    }
+    assert_eq!(probed, 6);
+    // Alice's order is untouched, and her own cancel still works.
+    let q = format!("symbol=BTC-EUR&orderId={real}");
+    let r = alice
+        .signed(Method::GET, "/api/v1/order", &q, None)
+        .await
+        .unwrap();
+    assert_eq!(r.body["status"], "NEW", "{:?}", r.body);
+    let r = alice
+        .signed(Method::DELETE, "/api/v1/order", &q, None)
+        .await
+        .unwrap();
+    assert_eq!(r.body["status"], "CANCELED", "{:?}", r.body);
+    ex.running.shutdown().await;
+}
