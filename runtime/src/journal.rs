@@ -146,6 +146,8 @@ pub(crate) struct Journal {
     /// Set when a failed write could not be cut off: anything written after
     /// a torn record would be lost at the next start, so nothing is.
     broken: bool,
+    /// Whether each append returns only once the data is on the device.
+    fsync: bool,
 }
 
 /// What opening the journal found: per pair, the commands after the
@@ -235,8 +237,33 @@ impl Journal {
             segments,
             buf: Vec::new(),
             broken: false,
+            fsync: false,
         };
         Ok((journal, tail))
+    }
+
+    /// With `on`, every append returns only after `fdatasync`: an
+    /// acknowledged command then survives a power loss, not only the
+    /// process being killed. New segments are made durable in the directory too.
+    pub(crate) fn set_fsync(&mut self, on: bool) -> Result<(), JournalError> {
+        self.fsync = on;
+        if on {
+            self.sync_dir()?;
+        }
+        Ok(())
+    }
+
+    /// Whether appends wait for the device.
+    pub(crate) fn syncs(&self) -> bool {
+        self.fsync
+    }
+
+    /// Makes the segment files' names durable (a new file is in its
+    /// directory only once the directory is synced).
+    fn sync_dir(&self) -> Result<(), JournalError> {
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| JournalError::Io(self.dir.clone(), e))
     }
 
     /// Appends `runs` (those with commands) with one write. On failure
@@ -255,7 +282,17 @@ impl Journal {
                 io::Error::other("an earlier write failed and could not be cut off"),
             ));
         }
-        if let Err(e) = self.file.write_all(&self.buf) {
+        let written = self.file.write_all(&self.buf);
+        // After a failed fdatasync the kernel may have dropped the dirty
+        // pages: the bytes are treated as not written, and cut off.
+        let synced = || {
+            if self.fsync {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        };
+        if let Err(e) = written.and_then(|()| synced()) {
             if let Err(cut) = self.file.set_len(self.size) {
                 self.broken = true;
                 return Err(JournalError::Io(
@@ -287,6 +324,9 @@ impl Journal {
         self.index = index;
         self.size = 0;
         self.segments.insert(index, HashMap::new());
+        if self.fsync {
+            self.sync_dir()?;
+        }
         Ok(())
     }
 
@@ -416,5 +456,23 @@ mod tests {
             matches!(err, JournalError::Corrupt(_, at, _) if at as usize == first_len),
             "{err}"
         );
+    }
+
+    #[test]
+    fn with_fsync_every_append_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let btc = Symbol::new("BTC-EUR").unwrap();
+        let (mut j, _) = Journal::open(dir.path(), &HashMap::new()).unwrap();
+        j.set_fsync(true).unwrap();
+        assert!(j.syncs());
+        for first in (1..=30).step_by(3) {
+            j.append(&[run(btc, first, 3)]).unwrap();
+        }
+        j.rotate().unwrap();
+        j.append(&[run(btc, 31, 1)]).unwrap();
+        drop(j);
+        let (_, tail) = Journal::open(dir.path(), &HashMap::new()).unwrap();
+        let got: Vec<u64> = tail[&btc].iter().map(|(p, _)| *p).collect();
+        assert_eq!(got, (1..=31).collect::<Vec<_>>());
     }
 }
