@@ -101,6 +101,14 @@ async fn every_boundary_value_is_refused_with_a_code_or_stored() {
     })
     .await;
     assert_eq!(stored["cummulativeQuoteQty"], "100000000.00");
+    // The ceilings are published.
+    let info = ex.public().get("/api/v1/exchangeInfo", "").await.unwrap();
+    let btc = &info.body["symbols"][0];
+    assert_eq!(
+        (&btc["maxPrice"], &btc["maxNotional"]),
+        (&json!("10000000.00"), &json!("100000000.00"))
+    );
+    assert_eq!(btc["filters"][0]["maxPrice"], "10000000.00", "{btc}");
     // Liquidity for market orders to take.
     let r = bob.place(&limit("SELL", "0.5", "30000")).await.unwrap();
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);

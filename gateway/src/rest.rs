@@ -112,6 +112,22 @@ async fn time() -> Json<Value> {
 
 fn pair_json(p: &PairConfig, trading: bool) -> Value {
     let (base, quote) = p.symbol.as_str().split_once('-').unwrap_or_default();
+    let (price, qty) = (
+        |v: Price| v.to_decimal(p.price_scale),
+        |v: Qty| v.to_decimal(p.qty_scale),
+    );
+    let notional = |v: QuoteQty| v.to_decimal(p.price_scale);
+    // Binance's filter shapes; every limit a new order is checked against.
+    let filters = json!([
+        {"filterType": "PRICE_FILTER", "minPrice": price(p.tick_size),
+         "maxPrice": price(p.max_price), "tickSize": price(p.tick_size)},
+        {"filterType": "LOT_SIZE", "minQty": qty(p.min_qty), "maxQty": qty(p.max_qty),
+         "stepSize": qty(p.lot_size)},
+        {"filterType": "NOTIONAL", "minNotional": notional(p.min_notional),
+         "applyMinToMarket": false, "maxNotional": notional(p.max_notional),
+         "applyMaxToMarket": false, "avgPriceMins": 0},
+        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": p.max_open_orders},
+    ]);
     json!({
         "symbol": p.symbol.as_str(),
         "status": if trading { "TRADING" } else { "HALT" },
@@ -123,7 +139,10 @@ fn pair_json(p: &PairConfig, trading: bool) -> Value {
         "stepSize": p.lot_size.to_decimal(p.qty_scale),
         "minQty": p.min_qty.to_decimal(p.qty_scale),
         "maxQty": p.max_qty.to_decimal(p.qty_scale),
-        "minNotional": p.min_notional.to_decimal(p.price_scale),
+        "maxPrice": price(p.max_price),
+        "minNotional": notional(p.min_notional),
+        "maxNotional": notional(p.max_notional),
+        "filters": filters,
         "orderTypes": ["LIMIT", "MARKET"],
         "timeInForce": ["GTC", "IOC", "FOK"],
         "selfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
