@@ -24,9 +24,12 @@ fn normalized(mut v: Value) -> Value {
     v
 }
 
+/// One request: method, path, query, JSON body.
+type Probe = (Method, String, String, Option<Value>);
+
 /// Each probe against an existing order of alice's (`real`) and against
-/// one that does not exist (`made_up`), as (method, path, query, body).
-fn probes(real: u64, made_up: u64) -> Vec<[(Method, String, String, Option<Value>); 2]> {
+/// one that does not exist (`made_up`).
+fn probes(real: u64, made_up: u64) -> Vec<[Probe; 2]> {
     let by_id = |id: u64| format!("symbol=BTC-EUR&orderId={id}");
     let by_cid = |c: &str| format!("symbol=BTC-EUR&origClientOrderId={c}");
     let amend = |target: Value| {

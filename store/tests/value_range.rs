@@ -72,7 +72,7 @@ impl Rng {
 
 fn command(rng: &mut Rng, c: &PairConfig, n: u64) -> Command {
     let user = UserId(1 + rng.next() % 3);
-    let side = if rng.next() % 2 == 0 {
+    let side = if rng.next().is_multiple_of(2) {
         Side::Buy
     } else {
         Side::Sell
@@ -89,7 +89,7 @@ fn command(rng: &mut Rng, c: &PairConfig, n: u64) -> Command {
             time_in_force: TimeInForce::Ioc,
             post_only: false,
             stp: None,
-            size: if side == Side::Buy && rng.next() % 2 == 0 {
+            size: if side == Side::Buy && rng.next().is_multiple_of(2) {
                 OrderSize::Quote(QuoteQty(rng.edgy(c.max_notional.0)))
             } else {
                 OrderSize::Base(Qty(rng.edgy(c.max_qty.0)))
@@ -102,7 +102,7 @@ fn command(rng: &mut Rng, c: &PairConfig, n: u64) -> Command {
             order_type: OrderType::Limit {
                 price: Price(rng.edgy(c.max_price.0)),
             },
-            time_in_force: if rng.next() % 4 == 0 {
+            time_in_force: if rng.next().is_multiple_of(4) {
                 TimeInForce::Ioc
             } else {
                 TimeInForce::Gtc
