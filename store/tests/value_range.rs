@@ -218,3 +218,54 @@ fn now_nanos() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+/// Events no validated pair can produce (a fill worth more than 2^64), as a
+/// foreign or corrupt log could hold them: refused with a permanent error,
+/// never stored as a saturated figure, and confined to their pair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_past_u64_is_refused_for_its_pair_alone() {
+    use proto::{Event, Trade, TradeId};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = Store::connect(&url, 2).await.unwrap();
+    let (bad, good) = (
+        Symbol::new("BAD-EUR").unwrap(),
+        Symbol::new("GOOD-EUR").unwrap(),
+    );
+    let trade = |pair, price| Event {
+        pair,
+        seq: Seq(1),
+        timestamp: Timestamp(1),
+        body: EventBody::Trade(Trade {
+            trade_id: TradeId(1),
+            price: Price(price),
+            qty: Qty(4),
+            taker_side: Side::Buy,
+            maker_order_id: OrderId(1),
+            maker_user: UserId(1),
+            maker_remaining: Qty(0),
+            taker_order_id: OrderId(2),
+            taker_user: UserId(2),
+            taker_remaining: OrderSize::Base(Qty(0)),
+        }),
+    };
+    let mut batch = Batch::default();
+    batch.add_events(0, &mut Seq(0), &[trade(bad, u64::MAX / 2)]);
+    batch.add_events(0, &mut Seq(0), &[trade(good, 100)]);
+    let e = store.write_batch(&batch).await.unwrap_err();
+    assert!(e.is_permanent(), "{e}");
+    assert!(e.to_string().contains("BAD-EUR"), "{e}");
+    let mut parts = batch.split_by_pair(|_, _| None);
+    assert!(
+        store
+            .write_batch(&parts.remove(&bad).unwrap())
+            .await
+            .is_err()
+    );
+    store
+        .write_batch(&parts.remove(&good).unwrap())
+        .await
+        .unwrap();
+    assert!(store.all_fills(bad).await.unwrap().is_empty());
+    assert_eq!(store.all_fills(good).await.unwrap()[0].quote_qty, 400);
+}
