@@ -448,9 +448,8 @@ impl Exchange {
             after.insert(sym, position);
             restored.push((pc, book, snapshot_position, position, last_seq));
         }
-        let (journal, mut tail) =
+        let (mut journal, mut tail) =
             Journal::open(journal_dir, &after).map_err(StartError::Journal)?;
-        let mut journal = journal;
         journal
             .set_fsync(config.journal_fsync)
             .map_err(StartError::Journal)?;
