@@ -83,7 +83,7 @@ async fn bad_orders_get_4xx_with_codes() {
         ("/api/v1/depth", "symbol=BTC-EUR&extra=1", -1101),
         ("/api/v1/trades", "symbol=BTC-EUR&limit=5000", -1112),
     ];
-    for (path, q, code) in queries {
+    for (path, q, code) in queries.clone() {
         let r = ex.public().get(path, q).await.unwrap();
         assert_eq!(
             (r.status, r.code()),
@@ -114,7 +114,7 @@ async fn bad_orders_get_4xx_with_codes() {
         ),
         (Method::GET, "/api/v1/myTrades", "", -1102),
     ];
-    for (m, path, q, code) in signed {
+    for (m, path, q, code) in signed.clone() {
         let r = alice.signed(m.clone(), path, q, None).await.unwrap();
         assert_eq!(r.code(), Some(code), "{m} {path}?{q}: {:?}", r.body);
         assert!(r.status.is_client_error());
@@ -142,6 +142,10 @@ async fn bad_orders_get_4xx_with_codes() {
         .await
         .unwrap();
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    println!(
+        "bad_input: {} order, query and signed-request cases",
+        cases.len() + queries.len() + signed.len() + 2
+    );
     ex.running.shutdown().await;
 }
 
@@ -563,6 +567,10 @@ async fn websocket_streams_and_connections_are_bounded() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(ok, "a closed connection's place was not freed");
+    println!(
+        "bad_input: {} stream and connection bound cases",
+        steps.len() + 2
+    );
     ex.running.shutdown().await;
 }
 

@@ -285,9 +285,10 @@ impl Gateway {
     }
 
     /// The HTTP routes, with the layers every request passes (outermost
-    /// first): every error answer made `{code,msg}` JSON, the request-head
-    /// bounds, the request count, the body deadline and size limit. Serve
-    /// it with [`serve`] for the header read timeout.
+    /// first): every error answer made `{code,msg}` JSON, the request
+    /// count (refusals included), the request-head bounds, the body
+    /// deadline and size limit. Serve it with [`serve`] for the header read
+    /// timeout.
     pub fn router(self: &Arc<Self>) -> Router {
         use axum::middleware::{from_fn, from_fn_with_state};
         let body_timeout = Duration::from_millis(self.config.body_read_timeout_ms);
@@ -296,8 +297,8 @@ impl Gateway {
             .route("/ws", get(ws::upgrade))
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
             .layer(from_fn_with_state(body_timeout, serve::body_deadline))
-            .layer(from_fn_with_state(self.clone(), rest::count_requests))
             .layer(from_fn(serve::head_limits))
+            .layer(from_fn_with_state(self.clone(), rest::count_requests))
             .layer(from_fn(errors::json_errors))
             .with_state(self.clone())
     }
