@@ -83,7 +83,7 @@ async fn bad_orders_get_4xx_with_codes() {
         ("/api/v1/depth", "symbol=BTC-EUR&extra=1", -1101),
         ("/api/v1/trades", "symbol=BTC-EUR&limit=5000", -1112),
     ];
-    for (path, q, code) in queries.clone() {
+    for (path, q, code) in queries {
         let r = ex.public().get(path, q).await.unwrap();
         assert_eq!(
             (r.status, r.code()),
