@@ -108,6 +108,8 @@ fn close_for(e: axum::Error) -> Option<(u16, String)> {
     use tungstenite::Error as E;
     use tungstenite::error::CapacityError;
     let inner = e.into_inner();
+    // Our `tungstenite` must be the version axum uses, or nothing downcasts
+    // and every error becomes 1002: `bad_input`'s frame classes catch that.
     let Some(e) = inner.downcast_ref::<E>() else {
         return Some((1002, truncate(format!("protocol error: {inner}"))));
     };
