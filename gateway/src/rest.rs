@@ -875,3 +875,36 @@ async fn my_trades(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> 
         .collect();
     Ok(Json(out).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_media_type;
+
+    #[test]
+    fn json_media_type_is_matched_exactly() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+            "application/json; charset=utf8; q=1",
+            "  application/json  ",
+        ] {
+            assert!(is_json_media_type(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "application/jsonx",
+            "application/json-patch+json",
+            "application/json5",
+            "application/json; charset=iso-8859-1",
+            "application/json;",
+            "application/json; charset",
+            "application/json; =utf-8",
+            "text/json",
+            "application/x-www-form-urlencoded",
+        ] {
+            assert!(!is_json_media_type(bad), "{bad:?}");
+        }
+    }
+}

@@ -385,3 +385,17 @@ async fn run_session(gw: &Gateway, socket: WebSocket) -> &'static str {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        assert_eq!(truncate("short".into()), "short");
+        assert_eq!(truncate("x".repeat(200)).len(), 123);
+        // Never cut inside a character: 'é' is two bytes.
+        let cut = truncate("é".repeat(100));
+        assert!(cut.len() <= 123 && cut.chars().all(|c| c == 'é'));
+    }
+}
