@@ -74,13 +74,10 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let app = gw.router();
     let mut stopping = stop_rx;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let timeouts = config.gateway.serve_timeouts();
+    let server = tokio::spawn(gateway::serve(listener, app, timeouts, async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    }));
     info!(%addr, store = %url, "exchange listening");
     Ok(Running {
         addr,

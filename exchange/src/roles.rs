@@ -90,12 +90,12 @@ pub async fn run(
             );
             on_listen(addr);
             let mut stopping = stop;
-            let served = axum::serve(listener, gw.router())
-                .with_graceful_shutdown(async move {
-                    let _ = stopping.wait_for(|s| *s).await;
-                })
-                .await
-                .map_err(|e| e.to_string());
+            let timeouts = config.gateway.serve_timeouts();
+            let served = gateway::serve(listener, gw.router(), timeouts, async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            })
+            .await
+            .map_err(|e| e.to_string());
             follower.abort();
             served
         }
@@ -184,11 +184,13 @@ fn serve_health(
             ),
         )
         .with_state((ready, registry));
+    // Internal, but on a port all the same: the gateway's header timeout
+    // keeps a stalled scraper from holding a connection.
+    let timeouts = gateway::GatewayConfig::default().serve_timeouts();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
+        let _ = gateway::serve(listener, app, timeouts, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
     })
 }

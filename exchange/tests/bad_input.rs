@@ -114,7 +114,7 @@ async fn bad_orders_get_4xx_with_codes() {
         ),
         (Method::GET, "/api/v1/myTrades", "", -1102),
     ];
-    for (m, path, q, code) in signed {
+    for (m, path, q, code) in signed.clone() {
         let r = alice.signed(m.clone(), path, q, None).await.unwrap();
         assert_eq!(r.code(), Some(code), "{m} {path}?{q}: {:?}", r.body);
         assert!(r.status.is_client_error());
@@ -142,6 +142,10 @@ async fn bad_orders_get_4xx_with_codes() {
         .await
         .unwrap();
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    println!(
+        "bad_input: {} order, query and signed-request cases",
+        cases.len() + queries.len() + signed.len() + 2
+    );
     ex.running.shutdown().await;
 }
 
@@ -154,4 +158,499 @@ fn now_ms() -> u64 {
 
 fn reqwest_client() -> client::HttpClient {
     client::HttpClient::new()
+}
+
+// ---------------------------------------------------------------------------
+// Classes of the HTTP edge: every route x method, the request head's limits,
+// content types, and every WebSocket frame class. Each test prints how many
+// cases it ran (`cargo test --test bad_input -- --nocapture`).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::raw;
+use tokio::io::AsyncWriteExt;
+
+const ROUTES: [&str; 11] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/v1/time",
+    "/api/v1/exchangeInfo",
+    "/api/v1/depth",
+    "/api/v1/trades",
+    "/api/v1/order",
+    "/api/v1/openOrders",
+    "/api/v1/myTrades",
+    "/ws",
+];
+
+const UNKNOWN_PATHS: [&str; 9] = [
+    "/",
+    "/api",
+    "/api/v1",
+    "/api/v1/",
+    "/api/v1/nope",
+    "/api/v2/order",
+    "/api/v1/order/1",
+    "/api/v1/ORDER",
+    "/%ff%fe",
+];
+
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+
+/// An error answer is `{code,msg}` JSON; a HEAD answer has no body, so its
+/// status and content type stand for it.
+fn assert_json_error(case: &str, method: &str, r: &raw::RawResponse) {
+    assert!(r.status >= 400, "{case}: status {}", r.status);
+    assert!(r.status < 500, "{case}: server error {}", r.status);
+    let ct = r.header("content-type").unwrap_or("");
+    assert!(
+        ct.starts_with("application/json"),
+        "{case}: content-type {ct:?}"
+    );
+    if method != "HEAD" {
+        assert!(
+            r.is_code_msg(),
+            "{case}: body {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}
+
+async fn send(addr: SocketAddr, method: &str, target: &str, extra: &str) -> raw::RawResponse {
+    let req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Length: 0\r\n\r\n"
+    );
+    raw::request(addr, req.as_bytes()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_and_method_answers_json() {
+    let ex = common::start().await;
+    let addr = ex.running.addr;
+    let mut cases = 0;
+    for path in ROUTES.iter().chain(UNKNOWN_PATHS.iter()) {
+        for method in METHODS {
+            let r = send(addr, method, path, "").await;
+            let case = format!("{method} {path}");
+            cases += 1;
+            // Public GETs (and their HEADs) succeed without parameters on
+            // some routes; everything else is an error, and a JSON one.
+            if r.status < 400 {
+                assert!(
+                    matches!(method, "GET" | "HEAD") && ROUTES.contains(path),
+                    "{case}: {}",
+                    r.status
+                );
+                continue;
+            }
+            assert_json_error(&case, method, &r);
+            if UNKNOWN_PATHS.contains(path) {
+                assert_eq!(r.status, 404, "{case}");
+            }
+            if r.status == 405 {
+                assert!(r.header("allow").is_some(), "{case}: no Allow header");
+                if method != "HEAD" {
+                    assert_eq!(r.json().unwrap()["code"], -1020, "{case}");
+                }
+            }
+        }
+    }
+    // The finding: PATCH /api/v1/order answered 405 with an empty body.
+    let r = send(addr, "PATCH", "/api/v1/order", "").await;
+    assert_eq!(
+        (r.status, r.json().unwrap()["code"].as_i64()),
+        (405, Some(-1020))
+    );
+    println!("bad_input: {cases} route x method cases");
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_head_limits_and_bad_upgrades_answer_json() {
+    let ex = common::start().await;
+    let addr = ex.running.addr;
+    let long = |n: usize| format!("/api/v1/depth?symbol=BTC-EUR&x={}", "a".repeat(n));
+    let many: String = (0..65).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let big = format!("X-Big: {}\r\n", "b".repeat(20 * 1024));
+    let cases: Vec<(&str, &str, String, String, u16, i64)> = vec![
+        ("URI just over 8 KiB", "GET", long(8 * 1024), String::new(), 414, -1042),
+        ("URI of 60 KiB", "GET", long(60 * 1024), String::new(), 414, -1042),
+        ("URI too long on POST", "POST", long(9000), String::new(), 414, -1042),
+        ("URI too long, unknown path", "GET", format!("/{}", "p".repeat(9000)), String::new(), 414, -1042),
+        ("65 headers", "GET", "/api/v1/time".into(), many.clone(), 431, -1043),
+        ("65 headers, unknown path", "DELETE", "/nope".into(), many, 431, -1043),
+        ("a 20 KiB header", "GET", "/api/v1/time".into(), big.clone(), 431, -1043),
+        ("a 20 KiB header on /ws", "GET", "/ws".into(), big, 431, -1043),
+        ("GET /ws, no upgrade headers", "GET", "/ws".into(), String::new(), 400, -1044),
+        ("GET /ws, upgrade without key", "GET", "/ws".into(),
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n".into(), 400, -1044),
+        ("GET /ws, wrong version", "GET", "/ws".into(),
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n".into(), 400, -1044),
+        ("GET /ws, upgrade to h2c", "GET", "/ws".into(),
+            "Upgrade: h2c\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n".into(), 400, -1044),
+        ("POST /ws with upgrade headers", "POST", "/ws".into(),
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n".into(), 405, -1020),
+    ];
+    for (name, method, target, extra, status, code) in &cases {
+        let r = send(addr, method, target, extra).await;
+        assert_eq!(
+            r.status,
+            *status,
+            "{name}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_json_error(name, method, &r);
+        assert_eq!(r.json().unwrap()["code"].as_i64(), Some(*code), "{name}");
+    }
+    // Past hyper's own bounds (64 KiB of head) the answer is hyper's bare
+    // one: a 4xx and a closed connection, never a hang or a 5xx.
+    let r = send(addr, "GET", &long(70 * 1024), "").await;
+    assert!((400..500).contains(&r.status), "{}", r.status);
+    println!(
+        "bad_input: {} request-head and upgrade cases",
+        cases.len() + 1
+    );
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_types_are_matched_exactly() {
+    let ex = common::start().await;
+    let key = ex.running.store.create_api_key("ct", 1).await.unwrap();
+    let body =
+        r#"{"symbol":"BTC-EUR","side":"BUY","type":"LIMIT","quantity":"0.1","price":"30000"}"#;
+    let accepted = [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF-8",
+        "application/json; charset=\"utf-8\"",
+        "APPLICATION/JSON",
+        "Application/Json; Charset=utf-8",
+        " application/json ",
+    ];
+    let refused = [
+        "application/jsonx",
+        "application/json-patch+json",
+        "application/json-patch",
+        "application/json; charset=latin1",
+        "application/json;",
+        "application/json; charset",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "text/json",
+        "json",
+        "",
+    ];
+    let http = client::HttpClient::new();
+    let post = |ct: Option<&'static str>| {
+        let ts = now_ms();
+        let q = format!("timestamp={ts}");
+        let mut payload = q.clone().into_bytes();
+        payload.extend_from_slice(body.as_bytes());
+        let sig = gateway::sign(&key.secret, &payload);
+        let mut req = http
+            .post(format!("{}/api/v1/order?{q}&signature={sig}", ex.url))
+            .header(gateway::API_KEY_HEADER, key.api_key.clone())
+            .body(body);
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        req.send()
+    };
+    for ct in accepted {
+        let r = post(Some(ct)).await.unwrap();
+        assert_eq!(r.status(), 200, "{ct:?}: {:?}", r.text().await);
+    }
+    for ct in refused.iter().map(|c| Some(*c)).chain([None]) {
+        let r = post(ct).await.unwrap();
+        assert_eq!(r.status(), 415, "{ct:?}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["code"], -1132, "{ct:?}");
+    }
+    println!(
+        "bad_input: {} content-type cases",
+        accepted.len() + refused.len() + 1
+    );
+    ex.running.shutdown().await;
+}
+
+/// A WebSocket frame class and the close code it must get.
+struct FrameCase {
+    name: &'static str,
+    bytes: Vec<u8>,
+    close: u16,
+}
+
+fn frame_cases() -> Vec<FrameCase> {
+    use raw::{frame, frame_header};
+    let case = |name, bytes, close| FrameCase { name, bytes, close };
+    let mut fragmented = frame(0x01, true, &[b' '; 3000]);
+    fragmented.extend(frame(0x00, true, &[b' '; 3000]));
+    let mut interleaved = frame(0x01, true, b"[");
+    interleaved.extend(frame(0x81, true, b"{}"));
+    let mut after_bad = frame(0x81, true, b"{}");
+    after_bad.extend(frame(0x83, true, b"x"));
+    vec![
+        case(
+            "1 MiB text frame (header only)",
+            frame_header(0x81, true, 1 << 20),
+            1009,
+        ),
+        case(
+            "15 MiB text frame (header only)",
+            frame_header(0x81, true, 15 << 20),
+            1009,
+        ),
+        case("2^63-byte frame", frame_header(0x82, true, 1 << 63), 1009),
+        case("frame of limit + 1", frame(0x81, true, &[b' '; 4097]), 1009),
+        case("fragmented message over the limit", fragmented, 1009),
+        case(
+            "invalid UTF-8 text",
+            frame(0x81, true, &[0xff, 0xfe, 0xfd]),
+            1007,
+        ),
+        case(
+            "truncated UTF-8 sequence",
+            frame(0x81, true, &[b'{', 0xe2, 0x82]),
+            1007,
+        ),
+        case("unmasked client frame", frame(0x81, false, b"{}"), 1002),
+        case("reserved data opcode 3", frame(0x83, true, b"x"), 1002),
+        case("reserved data opcode 7", frame(0x87, true, b"x"), 1002),
+        case("reserved control opcode 11", frame(0x8b, true, b""), 1002),
+        case("RSV1 bit set", frame(0xc1, true, b"{}"), 1002),
+        case("RSV3 bit set", frame(0x91, true, b"{}"), 1002),
+        case(
+            "continuation without a start",
+            frame(0x80, true, b"x"),
+            1002,
+        ),
+        case("new message inside a fragmented one", interleaved, 1002),
+        case("ping of 126 bytes", frame(0x89, true, &[0; 126]), 1002),
+        case("fragmented ping", frame(0x09, true, b"p"), 1002),
+        case("close with a 1-byte payload", frame(0x88, true, &[3]), 1002),
+        case("binary message", frame(0x82, true, b"{}"), 1003),
+        case("bad opcode after a good frame", after_bad, 1002),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_frame_classes_get_close_codes() {
+    let ex = common::start().await;
+    let addr = ex.running.addr;
+    let cases = frame_cases();
+    for c in &cases {
+        let mut s = raw::ws_connect(addr).await;
+        s.write_all(&c.bytes).await.unwrap();
+        let got = raw::close_code(&mut s).await;
+        let (code, reason) = got.unwrap_or_else(|| panic!("{}: no close frame", c.name));
+        assert_eq!(code, c.close, "{}: {reason}", c.name);
+        assert!(!reason.is_empty(), "{}: no reason", c.name);
+        assert!(
+            raw::closed_within(&mut s, Duration::from_secs(5)).await,
+            "{}",
+            c.name
+        );
+    }
+    // Messages the server answers in JSON, keeping the connection.
+    let mut s = raw::ws_connect(addr).await;
+    let many: Vec<String> = (0..1000).map(|_| String::new()).collect();
+    let answers = [
+        ("not JSON", "hello".to_string(), Some(-1105)),
+        (
+            "unknown method",
+            r#"{"method":"FLY","id":1}"#.into(),
+            Some(-1116),
+        ),
+        (
+            "params not a list",
+            r#"{"method":"SUBSCRIBE","params":"x","id":2}"#.into(),
+            Some(-1102),
+        ),
+        (
+            "bad stream",
+            r#"{"method":"SUBSCRIBE","params":["BTC-EUR"],"id":3}"#.into(),
+            Some(-1100),
+        ),
+        (
+            "unknown symbol",
+            r#"{"method":"SUBSCRIBE","params":["X-Y@depth"],"id":4}"#.into(),
+            Some(-1121),
+        ),
+        (
+            "unknown kind",
+            r#"{"method":"SUBSCRIBE","params":["BTC-EUR@kline"],"id":5}"#.into(),
+            Some(-1116),
+        ),
+        (
+            "1,000 streams",
+            serde_json::json!({"method":"SUBSCRIBE","params":many,"id":6}).to_string(),
+            Some(-1191),
+        ),
+        (
+            "LOGIN without timestamp",
+            r#"{"method":"LOGIN","params":{},"id":7}"#.into(),
+            Some(-1102),
+        ),
+        (
+            "valid SUBSCRIBE",
+            r#"{"method":"SUBSCRIBE","params":["BTC-EUR@depth"],"id":8}"#.into(),
+            None,
+        ),
+    ];
+    for (name, msg, code) in &answers {
+        s.write_all(&raw::text(msg)).await.unwrap();
+        let v = raw::read_text(&mut s)
+            .await
+            .unwrap_or_else(|| panic!("{name}: no answer"));
+        assert_eq!(v["error"]["code"].as_i64(), *code, "{name}: {v}");
+    }
+    println!(
+        "bad_input: {} WebSocket frame classes, {} message cases",
+        cases.len(),
+        answers.len()
+    );
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_streams_and_connections_are_bounded() {
+    let ex = common::start_with(|c| {
+        c.gateway.ws_max_streams = 3;
+        c.gateway.max_ws_connections = 2;
+    })
+    .await;
+    let addr = ex.running.addr;
+    let mut a = raw::ws_connect(addr).await;
+    let sub = |id: u32, streams: &[&str]| {
+        raw::text(
+            &serde_json::json!({"method": "SUBSCRIBE", "params": streams, "id": id}).to_string(),
+        )
+    };
+    let steps: [(&[&str], Option<i64>); 5] = [
+        (
+            &[
+                "BTC-EUR@depth",
+                "BTC-EUR@trade",
+                "ETH-EUR@depth",
+                "ETH-EUR@trade",
+            ],
+            Some(-1191),
+        ),
+        (&["BTC-EUR@depth", "BTC-EUR@trade"], None),
+        (&["BTC-EUR@depth", "ETH-EUR@depth"], None),
+        (&["ETH-EUR@trade"], Some(-1191)),
+        (&["BTC-EUR@trade"], None),
+    ];
+    for (i, (streams, code)) in steps.iter().enumerate() {
+        a.write_all(&sub(i as u32, streams)).await.unwrap();
+        let v = raw::read_text(&mut a).await.unwrap();
+        assert_eq!(v["error"]["code"].as_i64(), *code, "step {i}: {v}");
+    }
+    // Two connections open: the third upgrade is refused in JSON.
+    let _b = raw::ws_connect(addr).await;
+    let (r, _) = raw::ws_try_connect(addr).await;
+    assert_eq!(r.status, 503);
+    assert!(r.is_code_msg(), "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json().unwrap()["code"], -1008);
+    assert!(r.header("retry-after").is_some());
+    // A closed connection frees its place.
+    drop(a);
+    let mut ok = false;
+    for _ in 0..100 {
+        if raw::ws_try_connect(addr).await.0.status == 101 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "a closed connection's place was not freed");
+    println!(
+        "bad_input: {} stream and connection bound cases",
+        steps.len() + 2
+    );
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_clients_are_cut_off() {
+    let ex = common::start_with(|c| {
+        c.gateway.header_read_timeout_ms = 300;
+        c.gateway.body_read_timeout_ms = 300;
+    })
+    .await;
+    let addr = ex.running.addr;
+    let bound = Duration::from_secs(3);
+    let head = |len: usize| {
+        format!(
+            "POST /api/v1/order?timestamp=1&signature=x HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    let stalls: Vec<(&str, Vec<u8>)> = vec![
+        ("nothing sent", vec![]),
+        ("half a request line", b"GET /api/v1/ti".to_vec()),
+        (
+            "headers without the blank line",
+            format!("GET /api/v1/time HTTP/1.1\r\nHost: {addr}\r\n").into_bytes(),
+        ),
+    ];
+    for (name, bytes) in &stalls {
+        let t = Instant::now();
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(bytes).await.unwrap();
+        assert!(
+            raw::closed_within(&mut s, bound).await,
+            "{name}: still open"
+        );
+        println!("{name}: closed after {:?}", t.elapsed());
+    }
+    // A body that stops short, and one that trickles past its deadline:
+    // 408 {code,msg}, then the connection closes.
+    let mut bodies = 0;
+    for trickle in [false, true] {
+        let t = Instant::now();
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(head(100).as_bytes()).await.unwrap();
+        s.write_all(b"{\"symbol\":").await.unwrap();
+        if trickle {
+            for _ in 0..8 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if s.write_all(b" ").await.is_err() {
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(
+            bound,
+            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut out),
+        )
+        .await;
+        assert!(
+            read.is_ok(),
+            "trickle={trickle}: still open after {bound:?}"
+        );
+        let r = raw::parse(&out);
+        assert_eq!(
+            r.status,
+            408,
+            "trickle={trickle}: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        assert_eq!(r.json().unwrap()["code"], -1041);
+        assert!(r.is_code_msg());
+        println!(
+            "stalled body (trickle={trickle}): 408 after {:?}",
+            t.elapsed()
+        );
+        bodies += 1;
+    }
+    // A prompt client is unaffected.
+    let r = ex.public().get("/api/v1/time", "").await.unwrap();
+    assert_eq!(r.status, 200);
+    println!("bad_input: {} stalled-client cases", stalls.len() + bodies);
+    ex.running.shutdown().await;
 }

@@ -73,6 +73,24 @@ codes! {
     OVERLOADED = (-1008, SERVICE_UNAVAILABLE);
     /// The pair's engine stopped on a fault.
     PAIR_HALTED = (-1009, SERVICE_UNAVAILABLE);
+    /// The method is not served on this path (the `Allow` header lists
+    /// those that are). Binance's UNSUPPORTED_OPERATION.
+    UNSUPPORTED_OPERATION = (-1020, METHOD_NOT_ALLOWED);
+    /// No endpoint at this path. Codes -1040 to -1049 are this exchange's
+    /// own, for answers of the HTTP layer that Binance has no code for.
+    NO_SUCH_ENDPOINT = (-1040, NOT_FOUND);
+    /// The request body did not arrive within `body_read_timeout_ms`; the
+    /// connection is closed.
+    REQUEST_TIMEOUT = (-1041, REQUEST_TIMEOUT);
+    /// The request target (path and query) is longer than allowed.
+    URI_TOO_LONG = (-1042, URI_TOO_LONG);
+    /// Too many request headers, or too many bytes of them.
+    HEADERS_TOO_LARGE = (-1043, REQUEST_HEADER_FIELDS_TOO_LARGE);
+    /// A request to `/ws` that is not a valid WebSocket upgrade.
+    BAD_UPGRADE = (-1044, BAD_REQUEST);
+    /// An HTTP-level refusal with no more specific code (the status says
+    /// which); the message carries the framework's reason.
+    BAD_HTTP_REQUEST = (-1045, BAD_REQUEST);
     /// The request's timestamp is outside its receive window.
     STALE_TIMESTAMP = (-1021, UNAUTHORIZED);
     /// The signature does not match.
@@ -99,6 +117,8 @@ codes! {
     BODY_TOO_LARGE = (-1131, PAYLOAD_TOO_LARGE);
     /// The body must be `application/json`.
     BAD_CONTENT_TYPE = (-1132, UNSUPPORTED_MEDIA_TYPE);
+    /// A WebSocket SUBSCRIBE names more streams than a connection may hold.
+    TOO_MANY_SUBSCRIPTIONS = (-1191, BAD_REQUEST);
     /// No such order (among the caller's own).
     NO_SUCH_ORDER = (-2013, NOT_FOUND);
     /// The API key header is missing or malformed.
@@ -108,6 +128,12 @@ codes! {
 }
 
 impl ApiError {
+    /// The same error answered with another HTTP status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     /// An error with one of the gateway's codes.
     pub fn new(code: i32, msg: impl Into<String>) -> Self {
         ApiError {
@@ -163,4 +189,62 @@ impl ApiError {
         tracing::error!(error = %e, "internal error");
         ApiError::new(code::UNKNOWN, "Internal error; try again.")
     }
+}
+
+/// The code for an error answer that carries no `{code,msg}` body yet: one
+/// the framework produced (a 405, an extractor's rejection).
+fn code_for_status(status: StatusCode) -> i32 {
+    match status {
+        StatusCode::NOT_FOUND => code::NO_SUCH_ENDPOINT,
+        StatusCode::METHOD_NOT_ALLOWED => code::UNSUPPORTED_OPERATION,
+        StatusCode::REQUEST_TIMEOUT => code::REQUEST_TIMEOUT,
+        StatusCode::PAYLOAD_TOO_LARGE => code::BODY_TOO_LARGE,
+        StatusCode::URI_TOO_LONG => code::URI_TOO_LONG,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => code::BAD_CONTENT_TYPE,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => code::HEADERS_TOO_LARGE,
+        StatusCode::TOO_MANY_REQUESTS => code::TOO_MANY_REQUESTS,
+        StatusCode::SERVICE_UNAVAILABLE => code::OVERLOADED,
+        s if s.is_server_error() => code::UNKNOWN,
+        _ => code::BAD_HTTP_REQUEST,
+    }
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(crate::rest::is_json_media_type)
+}
+
+/// The outermost layer: every error answer leaves as `{code,msg}` JSON,
+/// whoever produced it. Handlers answer with [`ApiError`]; this catches what
+/// the framework answers by itself (405 with its `Allow` header, extractor
+/// rejections in plain text), keeping status and headers, replacing only the
+/// body. The framework's text becomes the message.
+pub(crate) async fn json_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&resp) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    // Framework error bodies are short texts; a cap keeps a surprise small.
+    let text = axum::body::to_bytes(body, 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let msg = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("Error").to_string(),
+        t => t.to_string(),
+    };
+    let fresh = ApiError::new(code_for_status(status), msg).with_status(status);
+    let mut json = fresh.into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    *json.headers_mut() = std::mem::take(&mut parts.headers);
+    json
 }

@@ -13,6 +13,7 @@ mod limits;
 mod market;
 mod metrics;
 mod rest;
+mod serve;
 mod ws;
 
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ use proto::{OrderId, PairConfig, Symbol};
 use runtime::CommandLog;
 use serde::Deserialize;
 use store::Store;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 pub use auth::{API_KEY_HEADER, Caller, KeyCache, sign};
 pub use errors::{ApiError, code};
@@ -35,6 +36,11 @@ pub use limits::ShedReason;
 pub use market::{MarketData, StreamMessage};
 pub use metrics::GatewayMetrics;
 pub use rest::{NewOrderRequest, new_order_command};
+pub use serve::{
+    HYPER_MAX_BUF, HYPER_MAX_HEADERS, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES, ServeTimeouts,
+    serve,
+};
+pub use ws::{MAX_CLIENT_FRAME, MAX_CLIENT_MESSAGE, MAX_WRITE_BUFFER};
 
 /// The gateway's bounds and timeouts.
 #[derive(Debug, Clone, Deserialize)]
@@ -71,6 +77,23 @@ pub struct GatewayConfig {
     /// before the client is dropped as a slow consumer (a client that
     /// stopped reading would otherwise hold its session forever).
     pub ws_send_timeout_ms: u64,
+    /// WebSocket connections open at once, per process; an upgrade past it
+    /// gets 503 `{code,msg}`. With the per-connection buffers bounded (see
+    /// the README), this bounds the memory WebSocket clients can take.
+    pub max_ws_connections: usize,
+    /// Streams one WebSocket connection may subscribe to, in one SUBSCRIBE
+    /// and in all; past it the SUBSCRIBE is refused with code -1191.
+    pub ws_max_streams: usize,
+    /// Time a client has to send a whole request head (request line and
+    /// headers), and the longest a keep-alive connection may sit idle; then
+    /// the connection is closed. 5 s: a head is at most 16 KiB, seconds of
+    /// work even on a slow link, and an idle connection costs a socket.
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a whole request body once its head
+    /// arrived; then the answer is 408 and the connection is closed. 10 s:
+    /// a body is at most `max_body_bytes` (16 KiB), which even 16 kbit/s
+    /// delivers in 8 s, while a stalled body holds a connection and a task.
+    pub body_read_timeout_ms: u64,
     /// The `Retry-After` sent with 503s.
     pub retry_after_secs: u32,
 }
@@ -90,6 +113,10 @@ impl Default for GatewayConfig {
             ws_buffer: 8_192,
             ws_ping_secs: 20,
             ws_send_timeout_ms: 5_000,
+            max_ws_connections: 4_096,
+            ws_max_streams: 256,
+            header_read_timeout_ms: 5_000,
+            body_read_timeout_ms: 10_000,
             retry_after_secs: 1,
         }
     }
@@ -111,6 +138,10 @@ impl GatewayConfig {
             ("ws_buffer", self.ws_buffer as u64),
             ("ws_ping_secs", self.ws_ping_secs),
             ("ws_send_timeout_ms", self.ws_send_timeout_ms),
+            ("max_ws_connections", self.max_ws_connections as u64),
+            ("ws_max_streams", self.ws_max_streams as u64),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -118,6 +149,14 @@ impl GatewayConfig {
             }
         }
         Ok(())
+    }
+
+    /// The timeouts [`serve`] applies.
+    pub fn serve_timeouts(&self) -> ServeTimeouts {
+        ServeTimeouts {
+            header_read: Duration::from_millis(self.header_read_timeout_ms),
+            body_read: Duration::from_millis(self.body_read_timeout_ms),
+        }
     }
 }
 
@@ -183,6 +222,8 @@ pub struct Gateway {
     metrics: GatewayMetrics,
     registry: prometheus::Registry,
     shutdown: watch::Receiver<bool>,
+    /// One permit per open WebSocket connection.
+    ws_connections: Arc<Semaphore>,
 }
 
 impl Gateway {
@@ -215,6 +256,11 @@ impl Gateway {
         limit("max_pair_lag", config.max_pair_lag);
         limit("max_persister_lag", config.max_persister_lag);
         limit("ws_buffer", config.ws_buffer as u64);
+        limit("max_ws_connections", config.max_ws_connections as u64);
+        limit("ws_max_streams", config.ws_max_streams as u64);
+        limit("header_read_timeout_ms", config.header_read_timeout_ms);
+        limit("body_read_timeout_ms", config.body_read_timeout_ms);
+        limit("max_body_bytes", config.max_body_bytes as u64);
         Arc::new(Gateway {
             keys: auth::KeyCache::new(store.clone()),
             rate: limits::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst),
@@ -226,6 +272,7 @@ impl Gateway {
             ),
             pairs: pairs.iter().map(|p| (p.symbol, p.clone())).collect(),
             pair_list: pairs,
+            ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
             config,
             exchange,
             store,
@@ -237,16 +284,22 @@ impl Gateway {
         })
     }
 
-    /// The HTTP routes.
+    /// The HTTP routes, with the layers every request passes (outermost
+    /// first): every error answer made `{code,msg}` JSON, the request
+    /// count (refusals included), the request-head bounds, the body
+    /// deadline and size limit. Serve it with [`serve`] for the header read
+    /// timeout.
     pub fn router(self: &Arc<Self>) -> Router {
+        use axum::middleware::{from_fn, from_fn_with_state};
+        let body_timeout = Duration::from_millis(self.config.body_read_timeout_ms);
         Router::new()
             .merge(rest::routes())
             .route("/ws", get(ws::upgrade))
-            .layer(axum::middleware::from_fn_with_state(
-                self.clone(),
-                rest::count_requests,
-            ))
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
+            .layer(from_fn_with_state(body_timeout, serve::body_deadline))
+            .layer(from_fn(serve::head_limits))
+            .layer(from_fn_with_state(self.clone(), rest::count_requests))
+            .layer(from_fn(errors::json_errors))
             .with_state(self.clone())
     }
 

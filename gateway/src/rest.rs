@@ -49,17 +49,7 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         )
         .route("/api/v1/openOrders", get(open_orders).delete(cancel_all))
         .route("/api/v1/myTrades", get(my_trades))
-        .fallback(|| async {
-            ApiError::new(code::UNKNOWN_PARAM, "No such endpoint.")
-                .with_status(StatusCode::NOT_FOUND)
-        })
-}
-
-impl ApiError {
-    fn with_status(mut self, status: StatusCode) -> Self {
-        self.status = status;
-        self
-    }
+        .fallback(|| async { ApiError::new(code::NO_SUCH_ENDPOINT, "No such endpoint.") })
 }
 
 /// Counts every answer by route and status.
@@ -299,17 +289,38 @@ fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T,
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !ct
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("application/json")
-    {
+    if !is_json_media_type(ct) {
         return Err(ApiError::new(
             code::BAD_CONTENT_TYPE,
-            "Content-Type must be application/json.",
+            "Content-Type must be application/json (optionally with charset=utf-8).",
         ));
     }
     serde_json::from_slice(body).map_err(|e| param_error(&e.to_string()))
+}
+
+/// Whether a `Content-Type` names JSON: the media type `application/json`
+/// exactly, in any letter case (RFC 9110 makes type and subtype
+/// case-insensitive), with optional `name=value` parameters of which a
+/// `charset` must be UTF-8, the only encoding JSON has (RFC 8259). A prefix
+/// is not enough: `application/jsonx` is another type.
+pub(crate) fn is_json_media_type(ct: &str) -> bool {
+    let mut parts = ct.split(';');
+    let essence = parts.next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return false;
+    }
+    parts.all(|param| {
+        let Some((name, value)) = param.split_once('=') else {
+            return false;
+        };
+        let (name, value) = (name.trim(), value.trim().trim_matches('"'));
+        let token = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic());
+        token(name)
+            && token(value)
+            && (!name.eq_ignore_ascii_case("charset")
+                || value.eq_ignore_ascii_case("utf-8")
+                || value.eq_ignore_ascii_case("utf8"))
+    })
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -881,4 +892,37 @@ async fn my_trades(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> 
         })
         .collect();
     Ok(Json(out).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_media_type;
+
+    #[test]
+    fn json_media_type_is_matched_exactly() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+            "application/json; charset=utf8; q=1",
+            "  application/json  ",
+        ] {
+            assert!(is_json_media_type(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "application/jsonx",
+            "application/json-patch+json",
+            "application/json5",
+            "application/json; charset=iso-8859-1",
+            "application/json;",
+            "application/json; charset",
+            "application/json; =utf-8",
+            "text/json",
+            "application/x-www-form-urlencoded",
+        ] {
+            assert!(!is_json_media_type(bad), "{bad:?}");
+        }
+    }
 }

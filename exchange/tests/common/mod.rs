@@ -1,6 +1,8 @@
 //! Starting an exchange in-process on a free port, with its own store.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod raw;
+
 use std::time::Duration;
 
 use client::{Client, Credentials};
