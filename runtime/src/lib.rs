@@ -28,5 +28,5 @@ pub use exchange::{
     CommandLog, EventRecord, Exchange, Observer, PairStatus, RuntimeConfig, StartError,
     SubmitError, SubmitFuture, Submitted, restore_book,
 };
-pub use journal::JournalError;
+pub use journal::{JournalError, scan_segment};
 pub use metrics::RuntimeMetrics;
