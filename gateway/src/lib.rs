@@ -34,7 +34,7 @@ pub use errors::{ApiError, code};
 pub use limits::ShedReason;
 pub use market::{MarketData, StreamMessage};
 pub use metrics::GatewayMetrics;
-pub use rest::{NewOrderRequest, new_order_command};
+pub use rest::{NewOrderRequest, RawRoute, command_from_raw, new_order_command};
 
 /// The gateway's bounds and timeouts.
 #[derive(Debug, Clone, Deserialize)]
