@@ -465,7 +465,11 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     }
 
     // A key revoked in the store stops working on both gateways within
-    // 1 s (both used it above, so both cached it); the other key works.
+    // 1 s (both use it just before, so both hold it fresh in their
+    // caches); the other key keeps working.
+    for c in [&clients[0], &clients[2]] {
+        common::works(c).await;
+    }
     assert!(store.revoke_api_key(&alice.api_key).await.unwrap());
     let revoked = Instant::now();
     for c in [&clients[0], &clients[2]] {
