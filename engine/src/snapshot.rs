@@ -97,8 +97,16 @@ impl OrderBook {
                 found: body.pair,
             });
         }
-        OrderBook::from_parts(config, body.last_seq, &body.orders)
-            .map_err(SnapshotError::Inconsistent)
+        let book = OrderBook::from_parts(config, body.last_seq, &body.orders)
+            .map_err(SnapshotError::Inconsistent)?;
+        // One state, one encoding: the state hash is a hash of these bytes,
+        // so a snapshot that decodes but is not what the book would write
+        // (a varint in a longer form than needed, orders out of canonical
+        // order) is refused rather than restored under another hash.
+        if book.snapshot() != bytes {
+            return Err(SnapshotError::Malformed("not in canonical form".into()));
+        }
+        Ok(book)
     }
 
     /// A 64-bit hash of the whole state (FNV-1a over the snapshot bytes):

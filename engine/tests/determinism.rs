@@ -146,3 +146,20 @@ fn a_snapshot_whose_seq_cannot_advance_is_refused() {
         Err(SnapshotError::Inconsistent(_))
     ));
 }
+
+/// Found by the `snapshot` fuzz target: a count written as a longer varint
+/// than needed (`251, 0, 0` for 0) decoded to the same book, whose own
+/// snapshot, and so its state hash, then differed from the stored bytes.
+#[test]
+fn a_snapshot_not_in_canonical_form_is_refused() {
+    let config = default_config();
+    let book = OrderBook::new(config.clone()).expect("valid config");
+    let mut bytes = book.snapshot();
+    assert_eq!(bytes.last(), Some(&0), "ends with the order count, 0");
+    bytes.pop();
+    bytes.extend_from_slice(&[251, 0, 0]);
+    assert!(matches!(
+        OrderBook::restore(config, &bytes),
+        Err(SnapshotError::Malformed(_))
+    ));
+}

@@ -464,6 +464,22 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
         .await;
     }
 
+    // A key revoked in the store stops working on both gateways within
+    // 1 s (both use it just before, so both hold it fresh in their
+    // caches); the other key keeps working.
+    for c in [&clients[0], &clients[2]] {
+        common::works(c).await;
+    }
+    assert!(store.revoke_api_key(&alice.api_key).await.unwrap());
+    let revoked = Instant::now();
+    for c in [&clients[0], &clients[2]] {
+        let took = common::refused_within_1s(c, revoked).await;
+        eprintln!("revoked key refused after {took:?}");
+    }
+    for c in [&clients[1], &clients[3]] {
+        common::works(c).await;
+    }
+
     // The survivor's replay filled BTC-EUR's queue: the partition was
     // paused and resumed on the way to the exact fills above.
     let survivor = engines.iter().flatten().next().unwrap();

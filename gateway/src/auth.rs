@@ -5,11 +5,13 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use proto::UserId;
 use sha2::Sha256;
 use store::Store;
+use tokio::sync::Semaphore;
 
 use crate::errors::{ApiError, code};
 
@@ -34,12 +36,40 @@ pub fn sign(secret: &str, payload: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Known keys, cached after their first use; keys are never changed in
-/// place, only created and revoked.
+/// How long a cached answer about a key (its secret, or that it does not
+/// exist) is trusted. Revocation deletes the key's row, by any process
+/// (`exchange keys revoke`, another gateway's operator); the next request
+/// after this age asks the store again, so a revoked key stops working
+/// within this plus one store query, well inside the promised second.
+pub(crate) const KEY_TTL: Duration = Duration::from_millis(500);
+
+/// Cached answers at most: an entry older than [`KEY_TTL`] is worthless
+/// (it is asked again anyway), so a full cache first drops those, and when
+/// all are fresh a new answer is not cached. This bounds what a flood of
+/// made-up keys can make the gateway hold.
+const MAX_CACHED_KEYS: usize = 65_536;
+
+/// Store queries for keys in flight at once, per gateway: a flood of
+/// unknown keys costs the store at most this many concurrent point
+/// queries, and requests for the same stale key wait for the first one's
+/// answer instead of asking again.
+const MAX_KEY_LOOKUPS: usize = 4;
+
+/// What the store said about a key, and when.
+#[derive(Debug, Clone)]
+struct Cached {
+    found: Option<(String, UserId)>,
+    checked: Instant,
+}
+
+/// Keys as the store knew them at most [`KEY_TTL`] ago, known and unknown
+/// alike: a request costs a map lookup, and each key one store query per
+/// [`KEY_TTL`] while it is in use.
 #[derive(Debug)]
 pub struct KeyCache {
     store: Store,
-    keys: RwLock<HashMap<String, (String, UserId)>>,
+    keys: RwLock<HashMap<String, Cached>>,
+    lookups: Semaphore,
 }
 
 /// The authenticated caller.
@@ -57,20 +87,49 @@ impl KeyCache {
         KeyCache {
             store,
             keys: RwLock::default(),
+            lookups: Semaphore::new(MAX_KEY_LOOKUPS),
         }
     }
 
+    /// The cached answer for `key` if it is younger than [`KEY_TTL`].
+    fn fresh(&self, key: &str, now: Instant) -> Option<Option<(String, UserId)>> {
+        let keys = self.keys.read().ok()?;
+        let hit = keys.get(key)?;
+        (now.saturating_duration_since(hit.checked) < KEY_TTL).then(|| hit.found.clone())
+    }
+
+    fn remember(&self, key: &str, found: Option<(String, UserId)>, now: Instant) {
+        let Ok(mut keys) = self.keys.write() else {
+            return;
+        };
+        if keys.len() >= MAX_CACHED_KEYS && !keys.contains_key(key) {
+            keys.retain(|_, c| now.saturating_duration_since(c.checked) < KEY_TTL);
+            if keys.len() >= MAX_CACHED_KEYS {
+                return;
+            }
+        }
+        keys.insert(
+            key.to_string(),
+            Cached {
+                found,
+                checked: now,
+            },
+        );
+    }
+
     async fn lookup(&self, key: &str) -> Result<(String, UserId), ApiError> {
-        if let Some(hit) = self.keys.read().ok().and_then(|k| k.get(key).cloned()) {
-            return Ok(hit);
+        let unknown = || ApiError::new(code::UNKNOWN_API_KEY, "Invalid API key.");
+        if let Some(found) = self.fresh(key, Instant::now()) {
+            return found.ok_or_else(unknown);
+        }
+        let _permit = self.lookups.acquire().await.map_err(ApiError::internal)?;
+        // Another request may have asked while this one waited.
+        if let Some(found) = self.fresh(key, Instant::now()) {
+            return found.ok_or_else(unknown);
         }
         let found = self.store.api_key(key).await.map_err(ApiError::internal)?;
-        let found =
-            found.ok_or_else(|| ApiError::new(code::UNKNOWN_API_KEY, "Invalid API key."))?;
-        if let Ok(mut k) = self.keys.write() {
-            k.insert(key.to_string(), found.clone());
-        }
-        Ok(found)
+        self.remember(key, found.clone(), Instant::now());
+        found.ok_or_else(unknown)
     }
 
     /// Checks a signed request: `api_key` from the header, the raw query
@@ -83,58 +142,11 @@ impl KeyCache {
         body: &[u8],
         now_ms: u64,
     ) -> Result<Caller, ApiError> {
-        let api_key = api_key
-            .filter(|k| {
-                !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_alphanumeric())
-            })
-            .ok_or_else(|| {
-                ApiError::new(
-                    code::BAD_API_KEY_FORMAT,
-                    "Missing or malformed X-API-KEY header.",
-                )
-            })?;
-        let (signed, signature) = query
-            .rsplit_once("&signature=")
-            .or_else(|| query.strip_prefix("signature=").map(|s| ("", s)))
-            .ok_or_else(|| {
-                ApiError::new(
-                    code::MISSING_PARAM,
-                    "Mandatory parameter 'signature' was not sent; it must come last.",
-                )
-            })?;
-        let mut timestamp = None;
-        let mut window = DEFAULT_RECV_WINDOW_MS;
-        for (k, v) in signed.split('&').filter_map(|kv| kv.split_once('=')) {
-            match k {
-                "timestamp" => timestamp = v.parse::<u64>().ok(),
-                "recvWindow" => {
-                    window = v
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|w| (1..=MAX_RECV_WINDOW_MS).contains(w))
-                        .ok_or_else(|| {
-                            ApiError::new(
-                                code::BAD_NUMBER,
-                                format!("recvWindow must be 1 to {MAX_RECV_WINDOW_MS} ms."),
-                            )
-                        })?
-                }
-                _ => {}
-            }
-        }
-        let timestamp = timestamp.ok_or_else(|| {
-            ApiError::new(
-                code::MISSING_PARAM,
-                "Mandatory parameter 'timestamp' was not sent or is not a number.",
-            )
-        })?;
-        // Binance's rule: not more than 1 s ahead, not older than the window.
-        if timestamp > now_ms + 1_000 || now_ms.saturating_sub(timestamp) > window {
-            return Err(ApiError::new(
-                code::STALE_TIMESTAMP,
-                "Timestamp for this request is outside of the recvWindow.",
-            ));
-        }
+        let SignedQuery {
+            api_key,
+            signed,
+            signature,
+        } = signed_query(api_key, query, now_ms)?;
         let (secret, user) = self.lookup(api_key).await?;
         let expected = hex::decode(signature).map_err(|_| {
             ApiError::new(
@@ -156,5 +168,135 @@ impl KeyCache {
             user,
             api_key: api_key.to_string(),
         })
+    }
+}
+
+/// The parts of a signed request that the signature covers, checked for
+/// form and freshness (everything but the key's secret).
+#[derive(Debug)]
+pub(crate) struct SignedQuery<'a> {
+    pub(crate) api_key: &'a str,
+    /// The query before `&signature=`.
+    pub(crate) signed: &'a str,
+    /// The hex signature.
+    pub(crate) signature: &'a str,
+}
+
+/// Checks the key's form, splits off the signature and checks `timestamp`
+/// and `recvWindow` against `now_ms`: no store, so the fuzz target of the
+/// request path runs it as the handler does.
+pub(crate) fn signed_query<'a>(
+    api_key: Option<&'a str>,
+    query: &'a str,
+    now_ms: u64,
+) -> Result<SignedQuery<'a>, ApiError> {
+    let api_key = api_key
+        .filter(|k| !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .ok_or_else(|| {
+            ApiError::new(
+                code::BAD_API_KEY_FORMAT,
+                "Missing or malformed X-API-KEY header.",
+            )
+        })?;
+    let (signed, signature) = query
+        .rsplit_once("&signature=")
+        .or_else(|| query.strip_prefix("signature=").map(|s| ("", s)))
+        .ok_or_else(|| {
+            ApiError::new(
+                code::MISSING_PARAM,
+                "Mandatory parameter 'signature' was not sent; it must come last.",
+            )
+        })?;
+    let mut timestamp = None;
+    let mut window = DEFAULT_RECV_WINDOW_MS;
+    for (k, v) in signed.split('&').filter_map(|kv| kv.split_once('=')) {
+        match k {
+            "timestamp" => timestamp = v.parse::<u64>().ok(),
+            "recvWindow" => {
+                window = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|w| (1..=MAX_RECV_WINDOW_MS).contains(w))
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            code::BAD_NUMBER,
+                            format!("recvWindow must be 1 to {MAX_RECV_WINDOW_MS} ms."),
+                        )
+                    })?
+            }
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or_else(|| {
+        ApiError::new(
+            code::MISSING_PARAM,
+            "Mandatory parameter 'timestamp' was not sent or is not a number.",
+        )
+    })?;
+    // Binance's rule: not more than 1 s ahead, not older than the window.
+    if timestamp > now_ms + 1_000 || now_ms.saturating_sub(timestamp) > window {
+        return Err(ApiError::new(
+            code::STALE_TIMESTAMP,
+            "Timestamp for this request is outside of the recvWindow.",
+        ));
+    }
+    Ok(SignedQuery {
+        api_key,
+        signed,
+        signature,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn cache() -> (KeyCache, Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("keys.db").display());
+        let store = Store::connect(&url, 1).await.unwrap();
+        (KeyCache::new(store.clone()), store, dir)
+    }
+
+    async fn check(keys: &KeyCache, key: &str, secret: &str) -> Result<Caller, ApiError> {
+        let now = 1_700_000_000_000u64;
+        let query = format!("timestamp={now}");
+        let sig = sign(secret, query.as_bytes());
+        keys.verify(Some(key), &format!("{query}&signature={sig}"), b"", now)
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_revoked_key_is_refused_once_its_entry_is_older_than_the_ttl() {
+        let (keys, store, _dir) = cache().await;
+        let k = store.create_api_key("alice", 1).await.unwrap();
+        assert_eq!(
+            check(&keys, &k.api_key, &k.secret).await.unwrap().user,
+            k.user
+        );
+        assert!(store.revoke_api_key(&k.api_key).await.unwrap());
+        tokio::time::sleep(KEY_TTL + Duration::from_millis(50)).await;
+        let refused = check(&keys, &k.api_key, &k.secret).await.unwrap_err();
+        assert_eq!(refused.code, code::UNKNOWN_API_KEY);
+    }
+
+    #[tokio::test]
+    async fn unknown_keys_are_remembered_and_the_cache_is_bounded() {
+        let (keys, _store, _dir) = cache().await;
+        let now = Instant::now();
+        for i in 0..MAX_CACHED_KEYS {
+            keys.remember(&format!("k{i}"), None, now);
+        }
+        // An unknown key is answered from memory while fresh.
+        assert_eq!(keys.fresh("k1", now), Some(None));
+        // Full of fresh entries: a new answer is not kept.
+        keys.remember("more", None, now);
+        assert_eq!(keys.fresh("more", now), None);
+        let len = || keys.keys.read().unwrap().len();
+        assert_eq!(len(), MAX_CACHED_KEYS);
+        // Once they are stale they make room.
+        keys.remember("later", None, now + KEY_TTL);
+        assert_eq!(len(), 1);
+        assert_eq!(keys.fresh("k1", now + KEY_TTL), None);
     }
 }

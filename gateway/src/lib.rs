@@ -35,7 +35,7 @@ pub use errors::{ApiError, code};
 pub use limits::ShedReason;
 pub use market::{MarketData, StreamMessage};
 pub use metrics::GatewayMetrics;
-pub use rest::{NewOrderRequest, new_order_command};
+pub use rest::{NewOrderRequest, RawRoute, command_from_raw, new_order_command};
 pub use serve::{
     HYPER_MAX_BUF, HYPER_MAX_HEADERS, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES, ServeTimeouts,
     serve,

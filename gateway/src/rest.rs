@@ -31,6 +31,10 @@ use crate::{Gateway, now_ns};
 type App = State<Arc<Gateway>>;
 type ApiResult = Result<Response, ApiError>;
 
+mod raw;
+
+pub use raw::{RawRoute, command_from_raw};
+
 pub(crate) fn routes() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/healthz", get(healthz))
@@ -380,6 +384,17 @@ pub fn new_order_command(
     r: &NewOrderRequest,
 ) -> Result<(PairConfig, NewOrder), ApiError> {
     let p = symbol(gw, &r.symbol)?.clone();
+    let order = new_order_for(&p, r, || gw.ids.next())?;
+    Ok((p, order))
+}
+
+/// [`new_order_command`] once the pair is known; `next_id` is called only
+/// for an order that parsed.
+fn new_order_for(
+    p: &PairConfig,
+    r: &NewOrderRequest,
+    next_id: impl FnOnce() -> OrderId,
+) -> Result<NewOrder, ApiError> {
     let side = enum_value("side", &r.side, Side::from_name)?;
     let order_type = match (r.order_type.as_str(), &r.price) {
         ("LIMIT", Some(price)) => OrderType::Limit {
@@ -433,7 +448,7 @@ pub fn new_order_command(
         }
     };
     let order = NewOrder {
-        order_id: gw.ids.next(),
+        order_id: next_id(),
         client_order_id: r
             .client_order_id
             .as_deref()
@@ -451,8 +466,8 @@ pub fn new_order_command(
         size,
     };
     // The engine checks again; refusing here keeps invalid orders out of the log.
-    engine::validate::new_order(&p, &order).map_err(ApiError::rejected)?;
-    Ok((p, order))
+    engine::validate::new_order(p, &order).map_err(ApiError::rejected)?;
+    Ok(order)
 }
 
 /// Admission for one command, then the log; returns the outcome when asked,

@@ -125,11 +125,50 @@ fn decode_record(bytes: &[u8]) -> Result<Option<(Run, Vec<Command>, usize)>, Str
         count: u32::from_le_bytes(count),
         body: payload[fixed..].to_vec(),
     };
+    // Positions start at 1, and the one after a run's last must exist (it
+    // is the next to write): a record that says otherwise would make the
+    // reader's position arithmetic overflow.
+    if run.first_position == 0 || run.count == 0 {
+        return Err("a record without commands or at position 0".into());
+    }
+    if run
+        .first_position
+        .checked_add(u64::from(run.count))
+        .is_none()
+    {
+        return Err("positions past the end of the range".into());
+    }
     let cmds: Vec<Command> = proto::decode_run(&run.body).map_err(|e| e.to_string())?;
     if cmds.len() != run.count as usize {
         return Err(format!("holds {} commands, says {}", cmds.len(), run.count));
     }
     Ok(Some((run, cmds, HEADER + len)))
+}
+
+/// Reads one segment's bytes, calling `each(pair, position, command)` for
+/// every command in order. Returns how many bytes are whole
+/// records: less than `bytes.len()` when the rest is a torn write (which
+/// only the last segment may have). An error is a record that checks out
+/// but does not decode, with its offset. Public for the fuzz target
+/// `journal_segment`.
+pub fn scan_segment(
+    bytes: &[u8],
+    mut each: impl FnMut(Symbol, u64, Command),
+) -> Result<usize, (usize, String)> {
+    let mut at = 0usize;
+    while at < bytes.len() {
+        match decode_record(&bytes[at..]).map_err(|m| (at, m))? {
+            Some((run, cmds, used)) => {
+                // `decode_record` checked that every position fits.
+                for (i, cmd) in (0u64..).zip(cmds) {
+                    each(run.pair, run.first_position + i, cmd);
+                }
+                at += used;
+            }
+            None => break,
+        }
+    }
+    Ok(at)
 }
 
 /// The open journal: the segment being appended to, and what the earlier
@@ -183,41 +222,32 @@ impl Journal {
         for (i, &index) in indexes.iter().enumerate() {
             let path = segment_path(dir, index);
             let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
-            let mut at = 0usize;
             let mut last = HashMap::new();
-            while at < bytes.len() {
-                let corrupt = |m: String| JournalError::Corrupt(path.clone(), at as u64, m);
-                match decode_record(&bytes[at..]).map_err(corrupt)? {
-                    Some((run, cmds, used)) => {
-                        let end = run.first_position + u64::from(run.count) - 1;
-                        last.insert(run.pair, end);
-                        let from = after.get(&run.pair).copied().unwrap_or(0);
-                        let out = tail.entry(run.pair).or_default();
-                        for (p, cmd) in (run.first_position..).zip(cmds) {
-                            if p > from {
-                                out.push((p, cmd));
-                            }
-                        }
-                        at += used;
-                    }
-                    None if i + 1 == indexes.len() => {
-                        // A torn last write: never acknowledged.
-                        tracing::warn!(
-                            segment = %path.display(),
-                            at,
-                            cut = bytes.len() - at,
-                            "cutting a torn record off the journal"
-                        );
-                        let f = OpenOptions::new()
-                            .write(true)
-                            .open(&path)
-                            .map_err(|e| io(&path, e))?;
-                        f.set_len(at as u64).map_err(|e| io(&path, e))?;
-                        f.sync_all().map_err(|e| io(&path, e))?;
-                        break;
-                    }
-                    None => return Err(corrupt("a bad record before the last segment".into())),
+            let whole = scan_segment(&bytes, |pair, position, cmd| {
+                last.insert(pair, position);
+                if position > after.get(&pair).copied().unwrap_or(0) {
+                    tail.entry(pair).or_default().push((position, cmd));
                 }
+            })
+            .map_err(|(at, m)| JournalError::Corrupt(path.clone(), at as u64, m))?;
+            if whole < bytes.len() {
+                if i + 1 < indexes.len() {
+                    let m = "a bad record before the last segment".into();
+                    return Err(JournalError::Corrupt(path, whole as u64, m));
+                }
+                // A torn last write: never acknowledged.
+                tracing::warn!(
+                    segment = %path.display(),
+                    at = whole,
+                    cut = bytes.len() - whole,
+                    "cutting a torn record off the journal"
+                );
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| io(&path, e))?;
+                f.set_len(whole as u64).map_err(|e| io(&path, e))?;
+                f.sync_all().map_err(|e| io(&path, e))?;
             }
             segments.insert(index, last);
         }
@@ -474,5 +504,41 @@ mod tests {
         let (_, tail) = Journal::open(dir.path(), &HashMap::new()).unwrap();
         let got: Vec<u64> = tail[&btc].iter().map(|(p, _)| *p).collect();
         assert_eq!(got, (1..=31).collect::<Vec<_>>());
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+
+    fn record(first: u64, count: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let run = Run {
+            pair: Symbol::new("BTC-EUR").unwrap(),
+            first_position: first,
+            count,
+            body: Vec::new(),
+        };
+        encode_record(&run, &mut out);
+        out
+    }
+
+    /// Found while writing the fuzz target: a checksummed record at
+    /// position 0 or without commands made `first + count - 1` underflow,
+    /// and one ending past `u64::MAX` overflowed the position range, a
+    /// panic at start instead of a corruption error.
+    #[test]
+    fn records_whose_positions_do_not_exist_are_corrupt_not_a_panic() {
+        for (first, count) in [(0, 0), (1, 0), (0, 1), (u64::MAX, 1), (u64::MAX - 1, 2)] {
+            let bytes = record(first, count);
+            let got = scan_segment(&bytes, |_, _, _| panic!("nothing decodes"));
+            assert!(got.is_err(), "{first} {count}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn a_scan_stops_at_a_torn_record() {
+        assert_eq!(scan_segment(&[1, 2, 3], |_, _, _| {}), Ok(0));
+        assert_eq!(scan_segment(&[], |_, _, _| {}), Ok(0));
     }
 }

@@ -28,6 +28,6 @@ pub use exchange::{
     CommandLog, EventRecord, Exchange, Observer, PairStatus, RuntimeConfig, StartError,
     SubmitError, SubmitFuture, Submitted, restore_book,
 };
-pub use journal::JournalError;
+pub use journal::{JournalError, scan_segment};
 pub use metrics::RuntimeMetrics;
 pub use persister::store_batch;

@@ -104,3 +104,34 @@ pub async fn fresh_postgres() -> Option<String> {
         }
     }
 }
+
+/// Waits for `c`'s key, revoked at `revoked`, to be refused (401 / -2015)
+/// and panics if it still works past 1 s. Returns how long it took.
+pub async fn refused_within_1s(c: &Client, revoked: std::time::Instant) -> Duration {
+    loop {
+        let r = c
+            .signed(client::Method::GET, "/api/v1/openOrders", "", None)
+            .await
+            .unwrap();
+        if r.status == client::StatusCode::UNAUTHORIZED {
+            assert_eq!(r.code(), Some(-2015), "{:?}", r.body);
+            return revoked.elapsed();
+        }
+        assert_eq!(r.status, client::StatusCode::OK, "{:?}", r.body);
+        let waited = revoked.elapsed();
+        assert!(
+            waited < Duration::from_secs(1),
+            "a revoked key still works after {waited:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A signed `GET /api/v1/openOrders` answers 200.
+pub async fn works(c: &Client) {
+    let r = c
+        .signed(client::Method::GET, "/api/v1/openOrders", "", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, client::StatusCode::OK, "{:?}", r.body);
+}

@@ -1,0 +1,84 @@
+//! Revocation in embedded mode: `exchange keys revoke`, a separate process
+//! on the same SQLite file, stops a key the gateway has cached within 1 s.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use client::{Client, Credentials};
+
+const BIN: &str = env!("CARGO_BIN_EXE_exchange");
+
+fn keys(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("keys")
+        .args(args)
+        .env("EXCHANGE_DATA_DIR", dir)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn credentials(created: &str) -> Credentials {
+    let field = |name: &str| {
+        created
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    Credentials {
+        api_key: field("api key:"),
+        secret: field("secret:"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_by_the_cli_stops_within_1s() {
+    let ex = common::start().await;
+    let dir = ex.config.data_dir.clone();
+    let alice = Client::new(
+        &ex.url,
+        Some(credentials(&keys(&dir, &["create", "--user", "alice"]))),
+    );
+    let bob = Client::new(
+        &ex.url,
+        Some(credentials(&keys(&dir, &["create", "--user", "bob"]))),
+    );
+    // Both keys are in use, so cached.
+    common::works(&alice).await;
+    common::works(&bob).await;
+    let key = alice.api_key().unwrap().to_string();
+    assert_eq!(keys(&dir, &["revoke", &key]).trim(), "revoked");
+    let took = common::refused_within_1s(&alice, Instant::now()).await;
+    eprintln!("revoked key refused after {took:?}");
+    common::works(&bob).await;
+    // It stays refused, however often it is tried.
+    for _ in 0..20 {
+        let r = alice
+            .signed(client::Method::GET, "/api/v1/openOrders", "", None)
+            .await
+            .unwrap();
+        assert_eq!(r.code(), Some(-2015));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_while_unused_is_refused_at_its_next_use() {
+    let ex = common::start().await;
+    let alice = ex.user("alice").await;
+    common::works(&alice).await;
+    let key = alice.api_key().unwrap().to_string();
+    assert!(ex.running.store.revoke_api_key(&key).await.unwrap());
+    // Unused for longer than the cache trusts an entry.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let r = alice
+        .signed(client::Method::GET, "/api/v1/openOrders", "", None)
+        .await
+        .unwrap();
+    assert_eq!(r.code(), Some(-2015), "{:?}", r.body);
+}

@@ -1,0 +1,179 @@
+//! Writes the seed corpus: `seeds DIR` fills `DIR/<target>/` with a few
+//! valid inputs per fuzz target. Deterministic, so rerunning it changes
+//! nothing; `scripts/fuzz.sh seeds` runs it.
+
+use std::path::Path;
+
+use engine::OrderBook;
+use exchange_fuzz::{NOW_MS, pair};
+use proto::{
+    Amend, ClientOrderId, Command, CommandBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType,
+    Price, Qty, QuoteQty, Side, StpMode, TimeInForce, Timestamp, UserId,
+};
+
+fn cmd(user: u64, body: CommandBody) -> Command {
+    Command {
+        pair: pair().symbol,
+        user: UserId(user),
+        timestamp: Timestamp(NOW_MS * 1_000_000),
+        body,
+    }
+}
+
+fn limit(id: u64, user: u64, side: Side, price: u64, qty: u64) -> Command {
+    cmd(
+        user,
+        CommandBody::NewOrder(NewOrder {
+            order_id: OrderId(id),
+            client_order_id: ClientOrderId::new(&format!("c{id}")).ok(),
+            side,
+            order_type: OrderType::Limit {
+                price: Price(price),
+            },
+            time_in_force: TimeInForce::Gtc,
+            post_only: false,
+            stp: Some(StpMode::CancelTaker),
+            size: OrderSize::Base(Qty(qty)),
+        }),
+    )
+}
+
+fn commands() -> Vec<Command> {
+    let market = NewOrder {
+        order_id: OrderId(9),
+        client_order_id: None,
+        side: Side::Buy,
+        order_type: OrderType::Market,
+        time_in_force: TimeInForce::Ioc,
+        post_only: false,
+        stp: None,
+        size: OrderSize::Quote(QuoteQty(100_000)),
+    };
+    vec![
+        limit(1, 1, Side::Buy, 10_000, 100),
+        limit(2, 1, Side::Buy, 9_995, 50),
+        limit(3, 2, Side::Sell, 10_005, 30),
+        limit(4, 2, Side::Sell, 10_010, 200),
+        limit(5, 3, Side::Sell, 10_000, 40),
+        cmd(3, CommandBody::NewOrder(market)),
+        cmd(
+            1,
+            CommandBody::Amend(Amend {
+                target: OrderRef::Id(OrderId(2)),
+                new_qty: Some(Qty(40)),
+                new_price: Some(Price(9_990)),
+            }),
+        ),
+        cmd(
+            2,
+            CommandBody::Cancel {
+                target: OrderRef::Client(ClientOrderId::new("c3").expect("valid")),
+            },
+        ),
+        cmd(1, CommandBody::CancelAll),
+    ]
+}
+
+fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
+    let dir = dir.join(target);
+    std::fs::create_dir_all(&dir).expect("corpus directory");
+    std::fs::write(dir.join(name), bytes).expect("seed written");
+}
+
+/// One journal record as `runtime/src/journal.rs` documents it.
+fn record(first: u64, cmds: &[Command]) -> Vec<u8> {
+    let symbol = pair().symbol;
+    let mut payload = vec![symbol.as_str().len() as u8];
+    payload.extend_from_slice(symbol.as_str().as_bytes());
+    payload.extend_from_slice(&first.to_le_bytes());
+    payload.extend_from_slice(&(cmds.len() as u32).to_le_bytes());
+    for c in cmds {
+        proto::encode_into(c, &mut payload).expect("encodes");
+    }
+    let sum = payload.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let mut out = (payload.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&sum.to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn engine_seeds(dir: &Path) {
+    let mut book = OrderBook::new(pair()).expect("a valid pair");
+    write(dir, "snapshot", "empty", &book.snapshot());
+    let mut events = Vec::new();
+    for (i, c) in commands().iter().enumerate() {
+        write(
+            dir,
+            "codec",
+            &format!("command-{i}"),
+            &proto::encode(c).expect("encodes"),
+        );
+        events.clear();
+        book.apply(c, &mut events);
+        // The events of the commands that trade cover every kind.
+        let trades = i == 4 || i == 5;
+        for (j, e) in events.iter().enumerate().filter(|_| trades) {
+            let name = format!("event-{i}-{j}");
+            write(dir, "codec", &name, &proto::encode(e).expect("encodes"));
+        }
+        if i == 4 || i == 6 {
+            write(dir, "snapshot", &format!("after-{i}"), &book.snapshot());
+        }
+    }
+    let all = commands();
+    write(dir, "journal_segment", "one-record", &record(1, &all[..1]));
+    let mut two = record(1, &all[..5]);
+    two.extend(record(6, &all[5..]));
+    write(dir, "journal_segment", "two-records", &two);
+    two.truncate(two.len() - 3);
+    write(dir, "journal_segment", "torn-tail", &two);
+}
+
+fn text_seeds(dir: &Path) {
+    let decimals: [(u8, &str); 6] = [
+        (0, "12345"),
+        (2, "100.05"),
+        (4, "0.0010"),
+        (8, "1.50000000"),
+        (18, "18.446744073709551615"),
+        (2, "184467440737095516.15"),
+    ];
+    for (i, (scale, s)) in decimals.iter().enumerate() {
+        let mut bytes = vec![*scale];
+        bytes.extend_from_slice(s.as_bytes());
+        write(dir, "decimal", &format!("decimal-{i}"), &bytes);
+    }
+    let signed = format!("timestamp={NOW_MS}&recvWindow=5000&signature=00");
+    let orders = [
+        r#"{"symbol":"BTC-EUR","side":"BUY","type":"LIMIT","timeInForce":"GTC","quantity":"0.0100","price":"100.05","clientOrderId":"a1","newOrderRespType":"ACK"}"#,
+        r#"{"symbol":"BTC-EUR","side":"SELL","type":"MARKET","quantity":"1.0000","selfTradePrevention":"EXPIRE_MAKER"}"#,
+        r#"{"symbol":"BTC-EUR","side":"BUY","type":"MARKET","timeInForce":"FOK","quoteOrderQty":"250.00"}"#,
+        r#"{"symbol":"BTC-EUR","side":"SELL","type":"LIMIT","quantity":"0.0010","price":"99.95","postOnly":true}"#,
+    ];
+    for (i, body) in orders.iter().enumerate() {
+        let bytes = format!("\x00{signed}\n{body}");
+        write(dir, "rest_request", &format!("order-{i}"), bytes.as_bytes());
+    }
+    let cancels = ["orderId=42", "origClientOrderId=a1&newOrderRespType=RESULT"];
+    for (i, q) in cancels.iter().enumerate() {
+        let bytes = format!("\x01symbol=BTC-EUR&{q}&timestamp={NOW_MS}&signature=00");
+        write(
+            dir,
+            "rest_request",
+            &format!("cancel-{i}"),
+            bytes.as_bytes(),
+        );
+    }
+}
+
+fn main() {
+    let Some(dir) = std::env::args_os().nth(1) else {
+        eprintln!("usage: seeds DIR");
+        std::process::exit(2);
+    };
+    let dir = Path::new(&dir);
+    engine_seeds(dir);
+    text_seeds(dir);
+}

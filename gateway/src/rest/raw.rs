@@ -1,0 +1,132 @@
+//! The request path from raw bytes to a [`Command`], without HTTP, keys or
+//! a store: what the `POST` and `DELETE /api/v1/order` handlers do before
+//! they submit, for the fuzz target `rest_request` (`fuzz/`).
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use proto::{Command, CommandBody, OrderId, PairConfig, Symbol, UserId};
+
+use super::{
+    NewOrderRequest, OrderQuery, command, json_body, new_order_for, order_ref, query, resp_type,
+};
+use crate::auth::{Caller, signed_query};
+use crate::errors::{ApiError, code};
+
+/// Which handler a raw request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawRoute {
+    /// `POST /api/v1/order`: a JSON body.
+    NewOrder,
+    /// `DELETE /api/v1/order`: everything in the query.
+    Cancel,
+}
+
+/// The command a request would submit, or the error it is answered with.
+/// `query` is the raw query string (signature included, not checked: the
+/// key's secret is the store's), `content_type` the header's value, `now_ms`
+/// the server's clock. The order id is 1 and the user 1.
+pub fn command_from_raw(
+    pairs: &[PairConfig],
+    route: RawRoute,
+    query_string: &str,
+    content_type: &str,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<Command, ApiError> {
+    signed_query(Some("fuzz"), query_string, now_ms)?;
+    let caller = Caller {
+        user: UserId(1),
+        api_key: "fuzz".into(),
+    };
+    let pair = |s: &str| {
+        Symbol::new(s)
+            .ok()
+            .and_then(|s| pairs.iter().find(|p| p.symbol == s))
+            .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))
+    };
+    match route {
+        RawRoute::NewOrder => {
+            let mut headers = HeaderMap::new();
+            let ct = HeaderValue::from_str(content_type)
+                .map_err(|_| ApiError::new(code::BAD_CONTENT_TYPE, "Bad Content-Type."))?;
+            headers.insert(header::CONTENT_TYPE, ct);
+            let req: NewOrderRequest = json_body(&headers, body)?;
+            resp_type(req.new_order_resp_type.as_deref())?;
+            let p = pair(&req.symbol)?;
+            let order = new_order_for(p, &req, || OrderId(1))?;
+            Ok(command(p.symbol, &caller, CommandBody::NewOrder(order)))
+        }
+        RawRoute::Cancel => {
+            let q: OrderQuery = query(Some(query_string))?;
+            let p = pair(&q.symbol)?;
+            let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
+            resp_type(q.new_order_resp_type.as_deref())?;
+            Ok(command(p.symbol, &caller, CommandBody::Cancel { target }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::{OrderRef, Price, Qty};
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn pairs() -> Vec<PairConfig> {
+        vec![PairConfig {
+            price_scale: 2,
+            qty_scale: 4,
+            ..PairConfig::simple(Symbol::new("BTC-EUR").unwrap())
+        }]
+    }
+
+    #[test]
+    fn raw_requests_become_the_handlers_commands_or_their_errors() {
+        let q = format!("timestamp={NOW}&signature=00");
+        let body = br#"{"symbol":"BTC-EUR","side":"BUY","type":"LIMIT","quantity":"0.0100","price":"100.05"}"#;
+        let cmd = command_from_raw(
+            &pairs(),
+            RawRoute::NewOrder,
+            &q,
+            "application/json",
+            body,
+            NOW,
+        )
+        .unwrap();
+        let CommandBody::NewOrder(o) = cmd.body else {
+            panic!("{cmd:?}");
+        };
+        assert_eq!(
+            o.order_type,
+            proto::OrderType::Limit {
+                price: Price(10_005)
+            }
+        );
+        assert_eq!(o.size, proto::OrderSize::Base(Qty(100)));
+        let cancel = format!("symbol=BTC-EUR&orderId=7&{q}");
+        let cmd = command_from_raw(&pairs(), RawRoute::Cancel, &cancel, "", b"", NOW).unwrap();
+        let target = OrderRef::Id(OrderId(7));
+        assert_eq!(cmd.body, CommandBody::Cancel { target });
+        // Stale, unsigned, not JSON, unknown pair: the handlers' codes.
+        let refused = |route, q: &str, ct: &str, body: &[u8]| {
+            command_from_raw(&pairs(), route, q, ct, body, NOW)
+                .unwrap_err()
+                .code
+        };
+        let stale = format!("timestamp={}&signature=00", NOW - 60_000);
+        assert_eq!(
+            refused(RawRoute::NewOrder, &stale, "application/json", body),
+            code::STALE_TIMESTAMP
+        );
+        assert_eq!(
+            refused(RawRoute::Cancel, "symbol=BTC-EUR&orderId=7", "", b""),
+            code::MISSING_PARAM
+        );
+        assert_eq!(
+            refused(RawRoute::NewOrder, &q, "text/plain", body),
+            code::BAD_CONTENT_TYPE
+        );
+        let eth = format!("symbol=ETH-EUR&orderId=7&{q}");
+        assert_eq!(refused(RawRoute::Cancel, &eth, "", b""), code::BAD_SYMBOL);
+    }
+}
