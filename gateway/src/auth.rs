@@ -132,6 +132,12 @@ impl KeyCache {
         found.ok_or_else(unknown)
     }
 
+    /// True once the store no longer knows `key` (it was revoked), as seen
+    /// within [`KEY_TTL`]. A store that does not answer revokes nothing.
+    pub(crate) async fn is_revoked(&self, key: &str) -> bool {
+        matches!(self.lookup(key).await, Err(e) if e.code == code::UNKNOWN_API_KEY)
+    }
+
     /// Checks a signed request: `api_key` from the header, the raw query
     /// string and body; `now_ms` is the server's clock. Public for
     /// benchmarks of the request path.

@@ -150,6 +150,8 @@ struct Subscriptions {
     depth: HashSet<Symbol>,
     trades: HashSet<Symbol>,
     user: Option<UserId>,
+    /// The key the user logged in with: re-checked while the session lasts.
+    api_key: Option<String>,
 }
 
 impl Subscriptions {
@@ -283,6 +285,7 @@ async fn login(gw: &Gateway, subs: &mut Subscriptions, params: &Value) -> Result
         .verify(key, &query, b"", now_ns() / 1_000_000)
         .await?;
     subs.user = Some(caller.user);
+    subs.api_key = Some(caller.api_key);
     Ok(())
 }
 
@@ -325,8 +328,18 @@ async fn run_session(gw: &Gateway, socket: WebSocket) -> &'static str {
         }))
     };
     let send_timeout = Duration::from_millis(gw.config.ws_send_timeout_ms);
+    // A revoked key ends its user stream as it ends its REST access.
+    let mut key_check = tokio::time::interval(crate::auth::KEY_TTL);
     loop {
         tokio::select! {
+            _ = key_check.tick(), if subs.api_key.is_some() => {
+                if let Some(key) = &subs.api_key
+                    && gw.keys.is_revoked(key).await
+                {
+                    let _ = send_within(&mut tx, close(1008, "API key revoked"), send_timeout).await;
+                    return "key_revoked";
+                }
+            }
             m = stream.recv() => match m {
                 Ok(m) => {
                     if let Some(text) = subs.wants(&m)
