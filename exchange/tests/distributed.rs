@@ -376,6 +376,16 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     let ws1 = trade_stream(&g1.addr).await;
     let ws2 = trade_stream(&g2.addr).await;
 
+    // From here on the store refuses ETH-EUR's order rows: the persister
+    // halts that pair alone, and BTC-EUR's load, kills and restarts below
+    // must come out exact all the same.
+    refuse_eth_orders(&db).await;
+    let refused = clients[1].place(&eth_order()).await.unwrap();
+    assert_eq!(refused.status.as_u16(), 200, "{:?}", refused.body);
+    for g in [&g1, &g2] {
+        eth_halted_on(&g.addr).await;
+    }
+
     // A seeded stream of crossing limit orders through both gateways, with
     // the engine that owns BTC-EUR killed and the persister killed and
     // restarted in the middle.
@@ -480,6 +490,19 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
         common::works(c).await;
     }
 
+    // ETH-EUR stayed halted through the persister's restart, with nothing
+    // of it stored after the refusal; its orders are refused.
+    let halts = store.halted_pairs().await.unwrap();
+    assert_eq!(halts.len(), 1, "{halts:?}");
+    assert_eq!(halts[0].pair.as_str(), "ETH-EUR");
+    let r = clients[1].place(&eth_order()).await.unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (503, Some(-1009)),
+        "{:?}",
+        r.body
+    );
+
     // The survivor's replay filled BTC-EUR's queue: the partition was
     // paused and resumed on the way to the exact fills above.
     let survivor = engines.iter().flatten().next().unwrap();
@@ -509,6 +532,40 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
         "BTC-EUR fills: {}, engine killed {unavailable:?} before the fills converged",
         expected.len()
     );
+}
+
+/// Makes the store refuse every new ETH-EUR order row, as a value or
+/// constraint the database cannot take would.
+async fn refuse_eth_orders(db: &str) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(db).await.unwrap();
+    for sql in [
+        "CREATE FUNCTION refuse_eth() RETURNS trigger AS $$ BEGIN \
+         RAISE EXCEPTION 'injected failure'; END; $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_eth BEFORE INSERT ON orders FOR EACH ROW \
+         WHEN (NEW.pair = 'ETH-EUR') EXECUTE FUNCTION refuse_eth()",
+    ] {
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    }
+}
+
+fn eth_order() -> Value {
+    json!({"symbol": "ETH-EUR", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "100"})
+}
+
+/// Waits until the gateway at `addr` reports ETH-EUR halted by the store.
+async fn eth_halted_on(addr: &str) {
+    let url = format!("http://{addr}/readyz");
+    common::eventually(|| {
+        let url = url.clone();
+        async move {
+            let body: Value = serde_json::from_str(&reqwest_text(&url).await).ok()?;
+            let why = body["reasons"]["ETH-EUR"].as_str()?;
+            assert!(why.contains("injected failure"), "{body}");
+            Some(())
+        }
+    })
+    .await;
 }
 
 async fn reqwest_text(url: &str) -> String {

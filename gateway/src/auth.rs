@@ -3,8 +3,8 @@
 //! `signature` last in the query string, the hex HMAC-SHA256, keyed by the
 //! secret, of everything before `&signature=` followed by the raw body.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -36,14 +36,21 @@ pub fn sign(secret: &str, payload: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// How long a cached answer about a key (its secret, or that it does not
-/// exist) is trusted. Revocation deletes the key's row, by any process
-/// (`exchange keys revoke`, another gateway's operator); the next request
-/// after this age asks the store again, so a revoked key stops working
-/// within this plus one store query, well inside the promised second.
-pub(crate) const KEY_TTL: Duration = Duration::from_millis(500);
+/// Age after which a cached answer about a key (its secret, or that it
+/// does not exist) is asked again, in the background: the request that
+/// notices is still answered from the cache, so a key in use never waits
+/// for the store. Revocation deletes the key's row, by any process
+/// (`exchange keys revoke`, another gateway's operator); a key in use sees
+/// it within this plus one store query.
+pub(crate) const KEY_REFRESH: Duration = Duration::from_millis(300);
 
-/// Cached answers at most: an entry older than [`KEY_TTL`] is worthless
+/// Age after which a cached answer is not used at all: the request asks
+/// the store and waits. So no answer older than this is ever trusted, and
+/// a revoked key stops within it everywhere, well inside the promised
+/// second, whether it was in use or not.
+pub(crate) const KEY_EXPIRY: Duration = Duration::from_millis(800);
+
+/// Cached answers at most: an entry older than [`KEY_EXPIRY`] is worthless
 /// (it is asked again anyway), so a full cache first drops those, and when
 /// all are fresh a new answer is not cached. This bounds what a flood of
 /// made-up keys can make the gateway hold.
@@ -62,14 +69,51 @@ struct Cached {
     checked: Instant,
 }
 
-/// Keys as the store knew them at most [`KEY_TTL`] ago, known and unknown
-/// alike: a request costs a map lookup, and each key one store query per
-/// [`KEY_TTL`] while it is in use.
+/// Keys as the store knew them at most [`KEY_EXPIRY`] ago, known and
+/// unknown alike: a request costs a map lookup, and each key in use one
+/// background store query per [`KEY_REFRESH`].
 #[derive(Debug)]
 pub struct KeyCache {
     store: Store,
+    shared: Arc<Shared>,
+}
+
+/// What the background refreshes share with the cache.
+#[derive(Debug)]
+struct Shared {
     keys: RwLock<HashMap<String, Cached>>,
     lookups: Semaphore,
+    /// Keys whose background refresh is in flight: one at a time per key.
+    refreshing: Mutex<HashSet<String>>,
+}
+
+impl Shared {
+    /// The cached answer for `key` and its age, if younger than [`KEY_EXPIRY`].
+    fn cached(&self, key: &str, now: Instant) -> Option<(Option<(String, UserId)>, Duration)> {
+        let keys = self.keys.read().ok()?;
+        let hit = keys.get(key)?;
+        let age = now.saturating_duration_since(hit.checked);
+        (age < KEY_EXPIRY).then(|| (hit.found.clone(), age))
+    }
+
+    fn remember(&self, key: &str, found: Option<(String, UserId)>, now: Instant) {
+        let Ok(mut keys) = self.keys.write() else {
+            return;
+        };
+        if keys.len() >= MAX_CACHED_KEYS && !keys.contains_key(key) {
+            keys.retain(|_, c| now.saturating_duration_since(c.checked) < KEY_EXPIRY);
+            if keys.len() >= MAX_CACHED_KEYS {
+                return;
+            }
+        }
+        keys.insert(
+            key.to_string(),
+            Cached {
+                found,
+                checked: now,
+            },
+        );
+    }
 }
 
 /// The authenticated caller.
@@ -86,54 +130,59 @@ impl KeyCache {
     pub fn new(store: Store) -> Self {
         KeyCache {
             store,
-            keys: RwLock::default(),
-            lookups: Semaphore::new(MAX_KEY_LOOKUPS),
+            shared: Arc::new(Shared {
+                keys: RwLock::default(),
+                lookups: Semaphore::new(MAX_KEY_LOOKUPS),
+                refreshing: Mutex::default(),
+            }),
         }
-    }
-
-    /// The cached answer for `key` if it is younger than [`KEY_TTL`].
-    fn fresh(&self, key: &str, now: Instant) -> Option<Option<(String, UserId)>> {
-        let keys = self.keys.read().ok()?;
-        let hit = keys.get(key)?;
-        (now.saturating_duration_since(hit.checked) < KEY_TTL).then(|| hit.found.clone())
-    }
-
-    fn remember(&self, key: &str, found: Option<(String, UserId)>, now: Instant) {
-        let Ok(mut keys) = self.keys.write() else {
-            return;
-        };
-        if keys.len() >= MAX_CACHED_KEYS && !keys.contains_key(key) {
-            keys.retain(|_, c| now.saturating_duration_since(c.checked) < KEY_TTL);
-            if keys.len() >= MAX_CACHED_KEYS {
-                return;
-            }
-        }
-        keys.insert(
-            key.to_string(),
-            Cached {
-                found,
-                checked: now,
-            },
-        );
     }
 
     async fn lookup(&self, key: &str) -> Result<(String, UserId), ApiError> {
         let unknown = || ApiError::new(code::UNKNOWN_API_KEY, "Invalid API key.");
-        if let Some(found) = self.fresh(key, Instant::now()) {
+        if let Some((found, age)) = self.shared.cached(key, Instant::now()) {
+            if age >= KEY_REFRESH {
+                self.refresh_in_background(key);
+            }
             return found.ok_or_else(unknown);
         }
-        let _permit = self.lookups.acquire().await.map_err(ApiError::internal)?;
+        let shared = &self.shared;
+        let _permit = shared.lookups.acquire().await.map_err(ApiError::internal)?;
         // Another request may have asked while this one waited.
-        if let Some(found) = self.fresh(key, Instant::now()) {
+        if let Some((found, _)) = shared.cached(key, Instant::now()) {
             return found.ok_or_else(unknown);
         }
         let found = self.store.api_key(key).await.map_err(ApiError::internal)?;
-        self.remember(key, found.clone(), Instant::now());
+        shared.remember(key, found.clone(), Instant::now());
         found.ok_or_else(unknown)
     }
 
+    /// Asks the store about `key` again without anyone waiting, unless a
+    /// refresh of it is already on its way. A failed refresh changes
+    /// nothing: the entry then expires and the next request asks itself.
+    fn refresh_in_background(&self, key: &str) {
+        let Ok(mut refreshing) = self.shared.refreshing.lock() else {
+            return;
+        };
+        if !refreshing.insert(key.to_string()) {
+            return;
+        }
+        drop(refreshing);
+        let (store, shared, key) = (self.store.clone(), self.shared.clone(), key.to_string());
+        tokio::spawn(async move {
+            if let Ok(_permit) = shared.lookups.acquire().await
+                && let Ok(found) = store.api_key(&key).await
+            {
+                shared.remember(&key, found, Instant::now());
+            }
+            if let Ok(mut r) = shared.refreshing.lock() {
+                r.remove(&key);
+            }
+        });
+    }
+
     /// True once the store no longer knows `key` (it was revoked), as seen
-    /// within [`KEY_TTL`]. A store that does not answer revokes nothing.
+    /// within [`KEY_EXPIRY`]. A store that does not answer revokes nothing.
     pub(crate) async fn is_revoked(&self, key: &str) -> bool {
         matches!(self.lookup(key).await, Err(e) if e.code == code::UNKNOWN_API_KEY)
     }
@@ -273,7 +322,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_revoked_key_is_refused_once_its_entry_is_older_than_the_ttl() {
+    async fn a_revoked_key_in_use_is_refused_after_one_background_refresh() {
         let (keys, store, _dir) = cache().await;
         let k = store.create_api_key("alice", 1).await.unwrap();
         assert_eq!(
@@ -281,7 +330,23 @@ mod tests {
             k.user
         );
         assert!(store.revoke_api_key(&k.api_key).await.unwrap());
-        tokio::time::sleep(KEY_TTL + Duration::from_millis(50)).await;
+        // Past the refresh age the cached answer still serves, and starts a
+        // refresh in the background...
+        tokio::time::sleep(KEY_REFRESH + Duration::from_millis(20)).await;
+        assert!(check(&keys, &k.api_key, &k.secret).await.is_ok());
+        // ...whose answer the next request sees.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let refused = check(&keys, &k.api_key, &k.secret).await.unwrap_err();
+        assert_eq!(refused.code, code::UNKNOWN_API_KEY);
+    }
+
+    #[tokio::test]
+    async fn a_revoked_key_left_unused_is_refused_once_its_entry_expired() {
+        let (keys, store, _dir) = cache().await;
+        let k = store.create_api_key("alice", 1).await.unwrap();
+        assert!(check(&keys, &k.api_key, &k.secret).await.is_ok());
+        assert!(store.revoke_api_key(&k.api_key).await.unwrap());
+        tokio::time::sleep(KEY_EXPIRY + Duration::from_millis(20)).await;
         let refused = check(&keys, &k.api_key, &k.secret).await.unwrap_err();
         assert_eq!(refused.code, code::UNKNOWN_API_KEY);
     }
@@ -289,20 +354,21 @@ mod tests {
     #[tokio::test]
     async fn unknown_keys_are_remembered_and_the_cache_is_bounded() {
         let (keys, _store, _dir) = cache().await;
+        let shared = &keys.shared;
         let now = Instant::now();
         for i in 0..MAX_CACHED_KEYS {
-            keys.remember(&format!("k{i}"), None, now);
+            shared.remember(&format!("k{i}"), None, now);
         }
         // An unknown key is answered from memory while fresh.
-        assert_eq!(keys.fresh("k1", now), Some(None));
+        assert_eq!(shared.cached("k1", now), Some((None, Duration::ZERO)));
         // Full of fresh entries: a new answer is not kept.
-        keys.remember("more", None, now);
-        assert_eq!(keys.fresh("more", now), None);
-        let len = || keys.keys.read().unwrap().len();
+        shared.remember("more", None, now);
+        assert_eq!(shared.cached("more", now), None);
+        let len = || shared.keys.read().unwrap().len();
         assert_eq!(len(), MAX_CACHED_KEYS);
-        // Once they are stale they make room.
-        keys.remember("later", None, now + KEY_TTL);
+        // Once they expired they make room.
+        shared.remember("later", None, now + KEY_EXPIRY);
         assert_eq!(len(), 1);
-        assert_eq!(keys.fresh("k1", now + KEY_TTL), None);
+        assert_eq!(shared.cached("k1", now + KEY_EXPIRY), None);
     }
 }

@@ -329,7 +329,7 @@ async fn run_session(gw: &Gateway, socket: WebSocket) -> &'static str {
     };
     let send_timeout = Duration::from_millis(gw.config.ws_send_timeout_ms);
     // A revoked key ends its user stream as it ends its REST access.
-    let mut key_check = tokio::time::interval(crate::auth::KEY_TTL);
+    let mut key_check = tokio::time::interval(crate::auth::KEY_REFRESH);
     loop {
         tokio::select! {
             _ = key_check.tick(), if subs.api_key.is_some() => {
