@@ -4,6 +4,7 @@
 mod common;
 
 use client::StatusCode;
+use common::now_ms;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -254,11 +255,4 @@ async fn every_auth_fault_on_every_signed_route_has_its_code() {
     assert_eq!(open.body, json!([]), "{:?}", open.body);
     eprintln!("{cases} auth fault cases");
     ex.running.shutdown().await;
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use client::{Method, StatusCode};
+use common::now_ms;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_orders_get_4xx_with_codes() {
@@ -147,13 +148,6 @@ async fn bad_orders_get_4xx_with_codes() {
         cases.len() + queries.len() + signed.len() + 2
     );
     ex.running.shutdown().await;
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 fn reqwest_client() -> client::HttpClient {

@@ -2,6 +2,8 @@
 //! open orders and books are as before, no fill doubled, and the restored
 //! book keeps trading.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -39,18 +41,7 @@ fn create_key(dir: &std::path::Path, user: &str) -> Credentials {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    Credentials {
-        api_key: field("api key:"),
-        secret: field("secret:"),
-    }
+    common::printed_credentials(&String::from_utf8(out.stdout).unwrap())
 }
 
 async fn state(c: &Client) -> (Value, Value, Value) {

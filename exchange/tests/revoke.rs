@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use client::{Client, Credentials};
+use client::Client;
 
 const BIN: &str = env!("CARGO_BIN_EXE_exchange");
 
@@ -22,32 +22,23 @@ fn keys(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn credentials(created: &str) -> Credentials {
-    let field = |name: &str| {
-        created
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    Credentials {
-        api_key: field("api key:"),
-        secret: field("secret:"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_by_the_cli_stops_within_1s() {
     let ex = common::start().await;
     let dir = ex.config.data_dir.clone();
     let alice = Client::new(
         &ex.url,
-        Some(credentials(&keys(&dir, &["create", "--user", "alice"]))),
+        Some(common::printed_credentials(&keys(
+            &dir,
+            &["create", "--user", "alice"],
+        ))),
     );
     let bob = Client::new(
         &ex.url,
-        Some(credentials(&keys(&dir, &["create", "--user", "bob"]))),
+        Some(common::printed_credentials(&keys(
+            &dir,
+            &["create", "--user", "bob"],
+        ))),
     );
     // Both keys are in use, so cached.
     common::works(&alice).await;

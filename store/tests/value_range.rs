@@ -11,6 +11,7 @@ use proto::{
     PairConfig, Price, Qty, QuoteQty, Seq, Side, Symbol, TimeInForce, Timestamp, UserId,
 };
 use store::{Batch, OrderLookup, Store};
+use workload::Rng;
 
 /// Pairs whose largest order at the largest price is worth `MAX_VALUE`
 /// price units, or just under it.
@@ -44,42 +45,30 @@ fn extreme_configs() -> Vec<PairConfig> {
     out
 }
 
-/// xorshift64*: a seeded stream, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A value at an edge of `1..=max` (or past it), or anywhere in it.
-    fn edgy(&mut self, max: u64) -> u64 {
-        match self.next() % 8 {
-            0 => 1,
-            1 => 2,
-            2 => max.saturating_sub(1).max(1),
-            3 => max,
-            4 => max.saturating_add(1),
-            5 => u64::MAX,
-            6 => 1 << 63,
-            _ => 1 + self.next() % max,
-        }
+/// A value at an edge of `1..=max` (or past it), or anywhere in it.
+fn edgy(rng: &mut Rng, max: u64) -> u64 {
+    match rng.below(8) {
+        0 => 1,
+        1 => 2,
+        2 => max.saturating_sub(1).max(1),
+        3 => max,
+        4 => max.saturating_add(1),
+        5 => u64::MAX,
+        6 => 1 << 63,
+        _ => rng.range(1, max),
     }
 }
 
 fn command(rng: &mut Rng, c: &PairConfig, n: u64) -> Command {
-    let user = UserId(1 + rng.next() % 3);
-    let side = if rng.next().is_multiple_of(2) {
+    let user = UserId(rng.range(1, 3));
+    let side = if rng.percent(50) {
         Side::Buy
     } else {
         Side::Sell
     };
-    let body = match rng.next() % 10 {
+    let body = match rng.below(10) {
         0 => CommandBody::Cancel {
-            target: OrderRef::Id(OrderId(1 + rng.next() % n)),
+            target: OrderRef::Id(OrderId(rng.range(1, n))),
         },
         1 | 2 => CommandBody::NewOrder(NewOrder {
             order_id: OrderId(n),
@@ -89,10 +78,10 @@ fn command(rng: &mut Rng, c: &PairConfig, n: u64) -> Command {
             time_in_force: TimeInForce::Ioc,
             post_only: false,
             stp: None,
-            size: if side == Side::Buy && rng.next().is_multiple_of(2) {
-                OrderSize::Quote(QuoteQty(rng.edgy(c.max_notional.0)))
+            size: if side == Side::Buy && rng.percent(50) {
+                OrderSize::Quote(QuoteQty(edgy(rng, c.max_notional.0)))
             } else {
-                OrderSize::Base(Qty(rng.edgy(c.max_qty.0)))
+                OrderSize::Base(Qty(edgy(rng, c.max_qty.0)))
             },
         }),
         _ => CommandBody::NewOrder(NewOrder {
@@ -100,16 +89,16 @@ fn command(rng: &mut Rng, c: &PairConfig, n: u64) -> Command {
             client_order_id: None,
             side,
             order_type: OrderType::Limit {
-                price: Price(rng.edgy(c.max_price.0)),
+                price: Price(edgy(rng, c.max_price.0)),
             },
-            time_in_force: if rng.next().is_multiple_of(4) {
+            time_in_force: if rng.percent(25) {
                 TimeInForce::Ioc
             } else {
                 TimeInForce::Gtc
             },
             post_only: false,
             stp: None,
-            size: OrderSize::Base(Qty(rng.edgy(c.max_qty.0))),
+            size: OrderSize::Base(Qty(edgy(rng, c.max_qty.0))),
         }),
     };
     Command {
@@ -128,7 +117,7 @@ async fn run_one(store: &Store, i: usize) {
     {
         let config = extreme_configs().swap_remove(i);
         let mut book = OrderBook::new(config.clone()).unwrap();
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ i as u64);
+        let mut rng = Rng::new(0x5eed ^ i as u64);
         let mut last_seq = Seq(0);
         let mut expected = Expected::new();
         let mut trades = 0;

@@ -135,3 +135,27 @@ pub async fn works(c: &Client) {
         .unwrap();
     assert_eq!(r.status, client::StatusCode::OK, "{:?}", r.body);
 }
+
+/// The wall clock in milliseconds, as requests are signed with.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The key and secret that `exchange keys create` printed.
+pub fn printed_credentials(output: &str) -> Credentials {
+    let field = |name: &str| {
+        output
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    Credentials {
+        api_key: field("api key:"),
+        secret: field("secret:"),
+    }
+}
