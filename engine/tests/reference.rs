@@ -561,3 +561,43 @@ fn benchmark_mixes_match_the_reference() {
         compare(Mix::Retail, seed, &config, 4_000);
     }
 }
+
+/// Every scenario file's commands through both books: the fast book's
+/// events are checked against the file by `scenarios.rs`, and here the
+/// naive book must emit the same events and hold the same orders.
+#[test]
+fn every_scenario_file_matches_the_reference() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 59, "{} scenario files", files.len());
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.display();
+        let config = text
+            .lines()
+            .find(|l| l.starts_with("config"))
+            .map_or_else(default_config, |l| parse_config(l).unwrap());
+        let mut fast = OrderBook::new(config.clone()).unwrap();
+        let mut naive = Naive::new(config.clone());
+        let commands = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("> "))
+            .map(str::trim);
+        let mut steps = 0;
+        for line in commands {
+            steps += 1;
+            if line == "depth" || line == "orders" {
+                continue;
+            }
+            let cmd = parse_command(line, config.symbol, steps).unwrap();
+            assert_eq!(fast.apply_one(&cmd), naive.apply(&cmd), "{name}: `{line}`");
+            let resting: Vec<_> = fast.resting_orders().collect();
+            assert_eq!(resting, naive.resting(), "{name}: after `{line}`");
+        }
+    }
+}
