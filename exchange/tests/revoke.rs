@@ -111,3 +111,27 @@ async fn a_revoked_key_ends_its_user_stream_within_1s() {
         revoked.elapsed()
     );
 }
+
+#[test]
+fn the_pairs_command_refuses_bad_names_and_says_what_it_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("pairs")
+            .args(args)
+            .env("EXCHANGE_DATA_DIR", dir.path())
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["halted"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no pair is halted");
+    let out = run(&["resume", "ETH-EUR"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "not halted");
+    for bad in ["btc/eur", "", "A-B-C-D-E-F-G-H-I-J-K", "ETH EUR"] {
+        let out = run(&["resume", bad]);
+        assert!(!out.status.success(), "{bad:?}: {out:?}");
+        assert!(!out.stderr.is_empty(), "{bad:?}: no message");
+    }
+}
