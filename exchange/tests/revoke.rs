@@ -126,7 +126,10 @@ fn the_pairs_command_refuses_bad_names_and_says_what_it_did() {
     };
     let out = run(&["halted"]);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no pair is halted");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "no pair is halted"
+    );
     let out = run(&["resume", "ETH-EUR"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "not halted");
     for bad in ["btc/eur", "", "A-B-C-D-E-F-G-H-I-J-K", "ETH EUR"] {
