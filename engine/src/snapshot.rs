@@ -112,12 +112,6 @@ impl OrderBook {
     /// A 64-bit hash of the whole state (FNV-1a over the snapshot bytes):
     /// stable across runs, processes and versions of the same format.
     pub fn state_hash(&self) -> u64 {
-        fnv1a(&self.snapshot())
+        proto::fnv1a(&self.snapshot())
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }

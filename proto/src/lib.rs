@@ -9,6 +9,7 @@ mod codec;
 mod command;
 mod event;
 mod fixed;
+mod hash;
 mod ids;
 mod pair;
 mod reject;
@@ -28,6 +29,7 @@ pub use fixed::{
     DecimalError, MAX_DECIMAL_LEN, MAX_SCALE, MAX_VALUE, Price, Qty, QuoteQty, format_decimal,
     parse_decimal, pow10,
 };
+pub use hash::fnv1a;
 pub use ids::{ClientOrderId, IdError, OrderId, Seq, Symbol, Timestamp, TradeId, UserId};
 pub use pair::{PairConfig, PairConfigError};
 pub use reject::RejectCode;

@@ -27,7 +27,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use proto::{Command, Symbol};
+use proto::{Command, Symbol, fnv1a};
 
 /// A new segment is started past this size.
 const SEGMENT_BYTES: u64 = 64 << 20;
@@ -64,15 +64,6 @@ pub(crate) struct Run {
     pub(crate) first_position: u64,
     pub(crate) count: u32,
     pub(crate) body: Vec<u8>,
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 fn encode_record(run: &Run, out: &mut Vec<u8>) {
