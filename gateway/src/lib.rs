@@ -182,13 +182,14 @@ impl OrderIds {
         }
     }
 
-    /// For one of several gateways: ids end in the gateway's own 10-bit
+    /// For one of several gateways: ids end in the gateway's own
     /// `instance` number, so no two gateways hand out the same id.
-    pub fn for_instance(max_stored: u64, instance: u16) -> Self {
+    pub fn for_instance(max_stored: u64, instance: proto::InstanceId) -> Self {
+        let shift = proto::InstanceId::BITS;
         OrderIds {
-            next: AtomicU64::new((now_ns() / 1_000_000 * 1_000).max((max_stored >> 10) + 1)),
-            shift: 10,
-            instance: u64::from(instance) & 0x3ff,
+            next: AtomicU64::new((now_ns() / 1_000_000 * 1_000).max((max_stored >> shift) + 1)),
+            shift,
+            instance: u64::from(instance.get()),
         }
     }
 

@@ -207,6 +207,45 @@ int_id!(
     Timestamp
 );
 
+/// The number of a gateway among several: every order id a gateway of the
+/// distributed exchange assigns ends in its instance number, so no two
+/// gateways ever hand out the same id. The store hands the numbers out
+/// (unique among the last [`InstanceId::COUNT`] registered); the gateway puts
+/// them in the low [`InstanceId::BITS`] bits of its order ids.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct InstanceId(u16);
+
+impl InstanceId {
+    /// Bits of an order id that hold the instance number.
+    pub const BITS: u32 = 10;
+    /// How many distinct instance numbers there are.
+    pub const COUNT: u64 = 1 << Self::BITS;
+
+    /// The instance number for the `n`th registration: registrations cycle
+    /// through the [`InstanceId::COUNT`] numbers.
+    pub fn from_registration(n: u64) -> InstanceId {
+        // Below COUNT (1,024) after the modulo, so it fits in a u16.
+        InstanceId((n % Self::COUNT) as u16)
+    }
+
+    /// The number, below [`InstanceId::COUNT`].
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InstanceId({})", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +289,15 @@ mod tests {
         let ab = ClientOrderId::new("ab").unwrap();
         let b = ClientOrderId::new("b").unwrap();
         assert!(a < ab && ab < b);
+    }
+
+    #[test]
+    fn instance_ids_cycle_through_ten_bits() {
+        assert_eq!(InstanceId::COUNT, 1024);
+        assert_eq!(InstanceId::from_registration(5).get(), 5);
+        assert_eq!(InstanceId::from_registration(1023).get(), 1023);
+        assert_eq!(InstanceId::from_registration(1024).get(), 0);
+        assert_eq!(InstanceId::from_registration(u64::MAX).get(), 1023);
     }
 
     #[test]

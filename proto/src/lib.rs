@@ -30,6 +30,8 @@ pub use fixed::{
     parse_decimal, pow10,
 };
 pub use hash::fnv1a;
-pub use ids::{ClientOrderId, IdError, OrderId, Seq, Symbol, Timestamp, TradeId, UserId};
+pub use ids::{
+    ClientOrderId, IdError, InstanceId, OrderId, Seq, Symbol, Timestamp, TradeId, UserId,
+};
 pub use pair::{PairConfig, PairConfigError};
 pub use reject::RejectCode;

@@ -344,8 +344,12 @@ impl Store {
     }
 
     /// A number for a starting process of `role`, unique among the last
-    /// 1,024 registered.
-    pub async fn register_instance(&self, role: &str, now: u64) -> Result<u16, StoreError> {
+    /// [`proto::InstanceId::COUNT`] registered.
+    pub async fn register_instance(
+        &self,
+        role: &str,
+        now: u64,
+    ) -> Result<proto::InstanceId, StoreError> {
         let row = sqlx::query(
             "INSERT INTO instances (role, started_at) VALUES ($1, $2) RETURNING instance_id",
         )
@@ -353,7 +357,9 @@ impl Store {
         .bind(to_db(now)?)
         .fetch_one(&self.writer)
         .await?;
-        Ok((from_db(row.try_get(0)?)? % 1024) as u16)
+        Ok(proto::InstanceId::from_registration(from_db(
+            row.try_get(0)?,
+        )?))
     }
 
     /// Writes a batch in one transaction: fills, order states, snapshots (and
