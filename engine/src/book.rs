@@ -24,6 +24,7 @@ use proto::{
 use serde::{Deserialize, Serialize};
 
 use crate::hash::IdMap;
+use crate::inconsistency::Inconsistency;
 use crate::slab::{NIL, Slab};
 use crate::validate;
 
@@ -824,53 +825,46 @@ impl OrderBook {
     /// Verifies: levels sorted and non-empty with correct totals, FIFO links
     /// consistent in both directions, arrival order increasing along each
     /// level, indexes matching the orders, and the book not crossed.
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub fn check_invariants(&self) -> Result<(), Inconsistency> {
         let mut count = 0usize;
         let mut with_cid = 0usize;
         for (side, map) in [(Side::Buy, &self.bids), (Side::Sell, &self.asks)] {
             for (&price, &level) in map {
                 let l = self.levels[level];
                 if l.price != price {
-                    return Err(format!(
-                        "{side:?} level keyed {price} holds price {}",
-                        l.price
-                    ));
+                    return Err(Inconsistency::LevelPrice {
+                        side,
+                        key: price,
+                        held: l.price,
+                    });
                 }
                 if l.head == NIL {
-                    return Err(format!("{side:?} level {price} is empty"));
+                    return Err(Inconsistency::EmptyLevel(side, price));
                 }
                 let (mut sum, mut prev, mut last_arrival) = (0u64, NIL, 0u64);
                 for i in self.level_orders(level) {
                     let o = self.orders[i];
                     let d = o.data;
                     if o.prev != prev || o.level != level || d.side != side || d.price != price {
-                        return Err(format!(
-                            "order {} is mislinked at {side:?} {price}",
-                            d.order_id
-                        ));
+                        return Err(Inconsistency::Mislinked(d.order_id, side, price));
                     }
                     if o.arrival <= last_arrival {
-                        return Err(format!(
-                            "order {} breaks FIFO at {side:?} {price}",
-                            d.order_id
-                        ));
+                        return Err(Inconsistency::FifoBroken(d.order_id, side, price));
                     }
                     if d.remaining.is_zero() || d.remaining > d.qty {
-                        return Err(format!(
-                            "order {} has remaining {} of {}",
-                            d.order_id, d.remaining, d.qty
-                        ));
+                        return Err(Inconsistency::Remaining {
+                            order: d.order_id,
+                            remaining: d.remaining,
+                            qty: d.qty,
+                        });
                     }
                     if self.by_id.get(&d.order_id) != Some(&i) {
-                        return Err(format!("order {} missing from the id index", d.order_id));
+                        return Err(Inconsistency::NotIndexed(d.order_id));
                     }
                     if let Some(cid) = d.client_order_id {
                         with_cid += 1;
                         if self.by_client_id.get(&(d.user, cid)) != Some(&i) {
-                            return Err(format!(
-                                "order {} missing from the client id index",
-                                d.order_id
-                            ));
+                            return Err(Inconsistency::ClientIdNotIndexed(d.order_id));
                         }
                     }
                     sum += d.remaining.0;
@@ -879,36 +873,38 @@ impl OrderBook {
                     count += 1;
                 }
                 if l.tail != prev {
-                    return Err(format!("{side:?} level {price} tail is not its last order"));
+                    return Err(Inconsistency::Tail(side, price));
                 }
                 if sum != l.total.0 {
-                    return Err(format!(
-                        "{side:?} level {price} total {} != sum {sum}",
-                        l.total
-                    ));
+                    return Err(Inconsistency::Total {
+                        side,
+                        price,
+                        total: l.total,
+                        sum,
+                    });
                 }
             }
         }
         if count != self.orders.len() || count != self.by_id.len() {
-            return Err(format!(
-                "{count} linked orders, {} in slab, {} indexed",
-                self.orders.len(),
-                self.by_id.len()
-            ));
+            return Err(Inconsistency::OrderCount {
+                linked: count,
+                stored: self.orders.len(),
+                indexed: self.by_id.len(),
+            });
         }
         if with_cid != self.by_client_id.len() {
-            return Err(format!(
-                "{with_cid} client ids, {} indexed",
-                self.by_client_id.len()
-            ));
+            return Err(Inconsistency::ClientIdCount {
+                linked: with_cid,
+                indexed: self.by_client_id.len(),
+            });
         }
         if self.levels.len() != self.bids.len() + self.asks.len() {
-            return Err("leaked price levels".into());
+            return Err(Inconsistency::LeakedLevels);
         }
         if let (Some(bid), Some(ask)) = (self.best_bid(), self.best_ask())
             && bid >= ask
         {
-            return Err(format!("crossed book: bid {bid} >= ask {ask}"));
+            return Err(Inconsistency::Crossed { bid, ask });
         }
         Ok(())
     }
@@ -918,21 +914,21 @@ impl OrderBook {
         config: PairConfig,
         last_seq: Seq,
         orders: &[RestingOrder],
-    ) -> Result<Self, String> {
-        let mut book = OrderBook::new(config).map_err(|e| e.to_string())?;
+    ) -> Result<Self, Inconsistency> {
+        let mut book = OrderBook::new(config).map_err(Inconsistency::Config)?;
         // Leaves room for every seq this book could still emit.
         if last_seq.0 > u64::MAX / 2 {
-            return Err(format!("last seq {last_seq} is out of range"));
+            return Err(Inconsistency::LastSeq(last_seq));
         }
         book.last_seq = last_seq.0;
         for o in orders {
             if book.by_id.contains_key(&o.order_id) {
-                return Err(format!("duplicate order id {}", o.order_id));
+                return Err(Inconsistency::DuplicateOrderId(o.order_id));
             }
             if let Some(cid) = o.client_order_id
                 && book.by_client_id.contains_key(&(o.user, cid))
             {
-                return Err(format!("duplicate client order id {cid}"));
+                return Err(Inconsistency::DuplicateClientOrderId(cid));
             }
             // Quantities and prices within the pair's maxima keep every level
             // total in u64 and every fill's value in range (see
@@ -947,20 +943,17 @@ impl OrderBook {
                 || !o.qty.0.is_multiple_of(lot)
                 || !o.remaining.0.is_multiple_of(lot)
             {
-                return Err(format!(
-                    "order {} has invalid price or quantity",
-                    o.order_id
-                ));
+                return Err(Inconsistency::InvalidOrder(o.order_id));
             }
             if book.orders.len() >= book.config.max_open_orders as usize {
-                return Err("more orders than max_open_orders".into());
+                return Err(Inconsistency::TooManyOrders);
             }
             book.insert(*o);
         }
         book.check_invariants()?;
         // Canonical order is best-first; a level's FIFO must also come back intact.
         if !book.resting_orders().eq(orders.iter().copied()) {
-            return Err("orders are not in canonical order".into());
+            return Err(Inconsistency::NotCanonical);
         }
         Ok(book)
     }

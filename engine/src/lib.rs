@@ -8,9 +8,11 @@
 
 mod book;
 mod hash;
+mod inconsistency;
 mod slab;
 mod snapshot;
 pub mod validate;
 
 pub use book::{Depth, DepthLevel, OrderBook, RestingOrder};
+pub use inconsistency::Inconsistency;
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_VERSION, SnapshotError};

@@ -9,6 +9,7 @@ use proto::{PairConfig, Seq, Symbol};
 use serde::{Deserialize, Serialize};
 
 use crate::book::{OrderBook, RestingOrder};
+use crate::inconsistency::Inconsistency;
 
 /// First byte of a snapshot; bumped on any incompatible change.
 pub const SNAPSHOT_VERSION: u8 = 1;
@@ -39,7 +40,7 @@ pub enum SnapshotError {
         found: Symbol,
     },
     /// Decodes, but is not a consistent book under this config.
-    Inconsistent(String),
+    Inconsistent(Inconsistency),
 }
 
 impl fmt::Display for SnapshotError {

@@ -1,13 +1,111 @@
 //! The exchange's configuration: a TOML file (optional) with environment
 //! overrides, checked by `validate` with messages that name the bad value.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use cluster::{EngineConfig, KafkaConfig};
-use gateway::GatewayConfig;
-use proto::{PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
+use gateway::{GatewayConfig, GatewayConfigError};
+use proto::{
+    DecimalError, IdError, PairConfig, PairConfigError, Price, Qty, QuoteQty, StpMode, Symbol,
+};
 use runtime::RuntimeConfig;
 use serde::Deserialize;
+
+/// Why the configuration cannot be read or is refused; the message names the
+/// bad value and where it came from.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The config file cannot be read.
+    Read(PathBuf, std::io::Error),
+    /// The config file is not valid TOML for [`Config`].
+    ParseFile(PathBuf, toml::de::Error),
+    /// `EXCHANGE_CONFIG_TOML` is not valid TOML for [`Config`].
+    ParseInline(toml::de::Error),
+    /// `DATABASE_URL` cannot take `DATABASE_PASSWORD`: what it lacks.
+    DatabaseUrl(&'static str),
+    /// `listen` is not a socket address.
+    Listen(String, std::net::AddrParseError),
+    /// `db_connections` is zero.
+    DbConnections,
+    /// A bound of the `runtime` section (that crate reports a message).
+    Runtime(String),
+    /// A bound of the `gateway` section.
+    Gateway(GatewayConfigError),
+    /// The `kafka` or `engine` section, or the pairs' partitions, as the
+    /// cluster crate reports them (a message).
+    Cluster(String),
+    /// A pair's symbol is not `BASE-QUOTE`.
+    Symbol(String, IdError),
+    /// A pair is listed twice.
+    DuplicatePair(Symbol),
+    /// No pairs are configured.
+    NoPairs,
+    /// A pair's decimal field does not parse at the pair's scale.
+    Decimal {
+        /// The pair.
+        pair: Symbol,
+        /// The field, as named in the file.
+        field: &'static str,
+        /// The text given.
+        value: String,
+        /// Why it does not parse.
+        error: DecimalError,
+    },
+    /// A pair's `default_stp` is not a mode's name.
+    DefaultStp(Symbol, String),
+    /// A pair's values do not fit together.
+    Pair(PairConfigError),
+    /// Distributed mode needs the pair's partition.
+    NoPartition(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read(p, e) => write!(f, "cannot read config {}: {e}", p.display()),
+            ConfigError::ParseFile(p, e) => write!(f, "config {}: {e}", p.display()),
+            ConfigError::ParseInline(e) => write!(f, "EXCHANGE_CONFIG_TOML: {e}"),
+            ConfigError::DatabaseUrl(what) => write!(f, "DATABASE_URL: {what}"),
+            ConfigError::Listen(v, e) => write!(f, "listen {v:?}: {e}"),
+            ConfigError::DbConnections => f.write_str("db_connections must be greater than zero"),
+            ConfigError::Runtime(m) | ConfigError::Cluster(m) => f.write_str(m),
+            ConfigError::Gateway(e) => e.fmt(f),
+            ConfigError::Symbol(v, e) => write!(f, "pairs: {v:?}: {e}"),
+            ConfigError::DuplicatePair(s) => write!(f, "pairs: {s} is listed twice"),
+            ConfigError::NoPairs => f.write_str("pairs: at least one pair is needed"),
+            ConfigError::Decimal {
+                pair,
+                field,
+                value,
+                error,
+            } => write!(f, "pair {pair}: {field} {value:?}: {error}"),
+            ConfigError::DefaultStp(pair, v) => write!(
+                f,
+                "pair {pair}: default_stp {v:?}: NONE, EXPIRE_TAKER, EXPIRE_MAKER or EXPIRE_BOTH"
+            ),
+            ConfigError::Pair(e) => e.fmt(f),
+            ConfigError::NoPartition(pair) => {
+                write!(f, "pair {pair}: partition is needed in distributed mode")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Read(_, e) => Some(e),
+            ConfigError::ParseFile(_, e) | ConfigError::ParseInline(e) => Some(e),
+            ConfigError::Listen(_, e) => Some(e),
+            ConfigError::Gateway(e) => Some(e),
+            ConfigError::Symbol(_, e) => Some(e),
+            ConfigError::Decimal { error, .. } => Some(error),
+            ConfigError::Pair(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Everything the `exchange` binary reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -163,19 +261,17 @@ impl Config {
     /// Reads `path` if given, else the TOML text in `EXCHANGE_CONFIG_TOML`
     /// (for containers), else the defaults; then applies the environment
     /// overrides.
-    pub fn load(path: Option<&Path>) -> Result<Config, String> {
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let inline = std::env::var("EXCHANGE_CONFIG_TOML")
             .ok()
             .filter(|t| !t.trim().is_empty());
         let mut cfg = match (path, inline) {
             (Some(p), _) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
-                toml::from_str(&text).map_err(|e| format!("config {}: {e}", p.display()))?
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.into(), e))?;
+                toml::from_str(&text).map_err(|e| ConfigError::ParseFile(p.into(), e))?
             }
-            (None, Some(text)) => {
-                toml::from_str(&text).map_err(|e| format!("EXCHANGE_CONFIG_TOML: {e}"))?
-            }
+            (None, Some(text)) => toml::from_str(&text).map_err(ConfigError::ParseInline)?,
             (None, None) => Config::default(),
         };
         if let Ok(v) = std::env::var("EXCHANGE_LISTEN") {
@@ -210,21 +306,18 @@ impl Config {
 
     /// The pairs with their partitions, checked: distributed mode needs
     /// every pair mapped, partitions 0..n-1 each once.
-    pub fn partitions(&self) -> Result<cluster::Partitions, String> {
-        self.kafka.validate()?;
-        self.engine.validate()?;
+    pub fn partitions(&self) -> Result<cluster::Partitions, ConfigError> {
+        self.kafka.validate().map_err(ConfigError::Cluster)?;
+        self.engine.validate().map_err(ConfigError::Cluster)?;
         let configs = self.validate()?;
         let mut mapped = Vec::new();
         for (section, config) in self.pairs.iter().zip(configs) {
-            let p = section.partition.ok_or_else(|| {
-                format!(
-                    "pair {}: partition is needed in distributed mode",
-                    section.symbol
-                )
-            })?;
+            let p = section
+                .partition
+                .ok_or_else(|| ConfigError::NoPartition(section.symbol.clone()))?;
             mapped.push((config, p));
         }
-        cluster::Partitions::new(&mapped)
+        cluster::Partitions::new(&mapped).map_err(ConfigError::Cluster)
     }
 
     /// The store URL: the configured one, or the SQLite file in `data_dir`.
@@ -238,17 +331,21 @@ impl Config {
     }
 
     /// The pairs as the engine takes them, each checked.
-    pub fn pair_configs(&self) -> Result<Vec<PairConfig>, String> {
+    pub fn pair_configs(&self) -> Result<Vec<PairConfig>, ConfigError> {
         let mut out: Vec<PairConfig> = Vec::new();
         for p in &self.pairs {
             let symbol =
-                Symbol::new(&p.symbol).map_err(|e| format!("pairs: {:?}: {e}", p.symbol))?;
+                Symbol::new(&p.symbol).map_err(|e| ConfigError::Symbol(p.symbol.clone(), e))?;
             if out.iter().any(|o| o.symbol == symbol) {
-                return Err(format!("pairs: {symbol} is listed twice"));
+                return Err(ConfigError::DuplicatePair(symbol));
             }
-            let field = |name: &str, v: &str, scale: u8| {
-                proto::parse_decimal(v, scale)
-                    .map_err(|e| format!("pair {symbol}: {name} {v:?}: {e}"))
+            let field = |name: &'static str, v: &str, scale: u8| {
+                proto::parse_decimal(v, scale).map_err(|error| ConfigError::Decimal {
+                    pair: symbol,
+                    field: name,
+                    value: v.to_string(),
+                    error,
+                })
             };
             let tick_size = Price(field("tick_size", &p.tick_size, p.price_scale)?);
             let max_qty = Qty(field("max_qty", &p.max_qty, p.qty_scale)?);
@@ -271,43 +368,42 @@ impl Config {
                 max_price,
                 min_notional: QuoteQty(field("min_notional", &p.min_notional, p.price_scale)?),
                 max_notional,
-                default_stp: StpMode::from_name(&p.default_stp).ok_or_else(|| {
-                    format!("pair {symbol}: default_stp {:?}: NONE, EXPIRE_TAKER, EXPIRE_MAKER or EXPIRE_BOTH", p.default_stp)
-                })?,
+                default_stp: StpMode::from_name(&p.default_stp)
+                    .ok_or_else(|| ConfigError::DefaultStp(symbol, p.default_stp.clone()))?,
                 max_open_orders: p.max_open_orders,
             };
-            cfg.validate().map_err(|e| e.to_string())?;
+            cfg.validate().map_err(ConfigError::Pair)?;
             out.push(cfg);
         }
         if out.is_empty() {
-            return Err("pairs: at least one pair is needed".into());
+            return Err(ConfigError::NoPairs);
         }
         Ok(out)
     }
 
     /// Checks every value; the message names the first bad one.
-    pub fn validate(&self) -> Result<Vec<PairConfig>, String> {
+    pub fn validate(&self) -> Result<Vec<PairConfig>, ConfigError> {
         self.listen
             .parse::<std::net::SocketAddr>()
-            .map_err(|e| format!("listen {:?}: {e}", self.listen))?;
+            .map_err(|e| ConfigError::Listen(self.listen.clone(), e))?;
         if self.db_connections == 0 {
-            return Err("db_connections must be greater than zero".into());
+            return Err(ConfigError::DbConnections);
         }
-        self.runtime.validate()?;
-        self.gateway.validate()?;
+        self.runtime.validate().map_err(ConfigError::Runtime)?;
+        self.gateway.validate().map_err(ConfigError::Gateway)?;
         self.pair_configs()
     }
 }
 
 /// `url` with `password` set (percent-encoded) in its user part: the URL
 /// comes from the environment, the password from a secret store.
-fn with_password(url: &str, password: &str) -> Result<String, String> {
+fn with_password(url: &str, password: &str) -> Result<String, ConfigError> {
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| "DATABASE_URL: expected scheme://user@host/db".to_string())?;
-    let (user, host) = rest
-        .split_once('@')
-        .ok_or_else(|| "DATABASE_URL: a user is needed with DATABASE_PASSWORD".to_string())?;
+        .ok_or(ConfigError::DatabaseUrl("expected scheme://user@host/db"))?;
+    let (user, host) = rest.split_once('@').ok_or(ConfigError::DatabaseUrl(
+        "a user is needed with DATABASE_PASSWORD",
+    ))?;
     let user = user.split(':').next().unwrap_or(user);
     let mut encoded = String::new();
     for b in password.bytes() {
@@ -335,27 +431,42 @@ mod tests {
     fn errors_name_the_bad_value() {
         let mut c = Config::default();
         c.pairs[1].tick_size = "0.001".into();
-        let e = c.validate().unwrap_err();
+        let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("ETH-EUR") && e.contains("tick_size"), "{e}");
         let mut c = Config::default();
         c.runtime.actor_queue = 0;
-        assert!(c.validate().unwrap_err().contains("runtime.actor_queue"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("runtime.actor_queue")
+        );
         let c = Config {
             listen: "nowhere".into(),
             ..Config::default()
         };
-        assert!(c.validate().unwrap_err().contains("nowhere"));
+        assert!(c.validate().unwrap_err().to_string().contains("nowhere"));
         assert_eq!(
             with_password("postgres://ex@db:5432/ex", "p@ss word").unwrap(),
             "postgres://ex:p%40ss%20word@db:5432/ex"
         );
         let c = Config::default();
-        assert!(c.partitions().unwrap_err().contains("partition is needed"));
+        assert!(
+            c.partitions()
+                .unwrap_err()
+                .to_string()
+                .contains("partition is needed")
+        );
         let mut c = Config::default();
         for (i, p) in c.pairs.iter_mut().enumerate() {
             p.partition = Some(i as i32 % 2);
         }
-        assert!(c.partitions().unwrap_err().contains("partition 0"));
+        assert!(
+            c.partitions()
+                .unwrap_err()
+                .to_string()
+                .contains("partition 0")
+        );
         let bad: Result<Config, _> = toml::from_str("listne = \"x\"");
         assert!(bad.unwrap_err().to_string().contains("listne"));
     }
@@ -372,7 +483,7 @@ mod tests {
         assert_eq!(pair.max_price.0 % pair.tick_size.0, 0);
         assert_eq!(pair.max_notional, QuoteQty(proto::MAX_VALUE));
         c.pairs[0].max_price = Some("100000000000000000".into());
-        let e = c.validate().unwrap_err();
+        let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("BTC-EUR") && e.contains("max_price"), "{e}");
     }
 }

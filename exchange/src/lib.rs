@@ -2,6 +2,7 @@
 //! server, and the order in which they stop.
 
 pub mod config;
+mod error;
 pub mod roles;
 
 use std::net::SocketAddr;
@@ -14,7 +15,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 
-pub use config::Config;
+pub use config::{Config, ConfigError};
+pub use error::StartError;
 
 /// A running embedded exchange.
 #[derive(Debug)]
@@ -30,19 +32,19 @@ pub struct Running {
 
 /// Starts the exchange described by `config`: recovers every book, then
 /// serves HTTP. Listening on port 0 picks a free port (see [`Running::addr`]).
-pub async fn start(config: &Config) -> Result<Running, String> {
-    let pairs = config.validate()?;
+pub async fn start(config: &Config) -> Result<Running, StartError> {
+    let pairs = config.validate().map_err(StartError::Config)?;
     let url = config.database_url();
     // The journal is always here; the SQLite store too, unless a database
     // URL names another.
     std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("data_dir {}: {e}", config.data_dir.display()))?;
+        .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
     let store = Store::connect(&url, config.db_connections)
         .await
-        .map_err(|e| format!("store {url}: {e}"))?;
+        .map_err(|e| StartError::Connect(url.clone(), e))?;
     let registry = prometheus::Registry::new();
-    let rm = RuntimeMetrics::register(&registry).map_err(|e| e.to_string())?;
-    let gm = GatewayMetrics::register(&registry).map_err(|e| e.to_string())?;
+    let rm = RuntimeMetrics::register(&registry).map_err(StartError::Metrics)?;
+    let gm = GatewayMetrics::register(&registry).map_err(StartError::Metrics)?;
     let market = Arc::new(MarketData::new(&pairs, config.gateway.ws_buffer));
     let exchange = Exchange::start(
         store.clone(),
@@ -53,9 +55,9 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         rm,
     )
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(StartError::Runtime)?;
     let exchange = Arc::new(exchange);
-    let ids = OrderIds::new(store.max_order_id().await.map_err(|e| e.to_string())?);
+    let ids = OrderIds::new(store.max_order_id().await.map_err(StartError::Store)?);
     let (stop, stop_rx) = watch::channel(false);
     let gw = Gateway::new(
         config.gateway.clone(),
@@ -70,8 +72,10 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     );
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
-        .map_err(|e| format!("listen {}: {e}", config.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|e| StartError::Listen(config.listen.clone(), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(config.listen.clone(), e))?;
     let app = gw.router();
     let mut stopping = stop_rx;
     let timeouts = config.gateway.serve_timeouts();

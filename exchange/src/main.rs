@@ -128,7 +128,7 @@ fn main() -> ExitCode {
             } => exchange::roles::create_topics(&config).await,
             Cmd::Replay { pair } => replay(&config, &pair).await,
             Cmd::CheckConfig => {
-                let pairs = config.validate()?;
+                let pairs = config.validate().map_err(|e| e.to_string())?;
                 println!("store: {}", config.database_url());
                 for p in pairs {
                     println!("pair: {p:?}");
@@ -147,7 +147,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: &Config) -> Result<(), String> {
-    let running = exchange::start(config).await?;
+    let running = exchange::start(config).await.map_err(|e| e.to_string())?;
     println!("exchange listening on http://{}", running.addr);
     println!("  store: {}", config.database_url());
     println!(
@@ -180,7 +180,7 @@ async fn role(role: Role, config: &Config) -> Result<(), String> {
 }
 
 async fn replay(config: &Config, pair: &str) -> Result<(), String> {
-    let partitions = config.partitions()?;
+    let partitions = config.partitions().map_err(|e| e.to_string())?;
     let symbol = proto::Symbol::new(pair).map_err(|e| format!("--pair {pair:?}: {e}"))?;
     let (partition, pc) = partitions
         .iter()

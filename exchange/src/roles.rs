@@ -54,8 +54,8 @@ pub async fn run(
     stop: watch::Receiver<bool>,
     on_listen: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), String> {
-    let partitions = config.partitions()?;
-    let pairs = config.validate()?;
+    let partitions = config.partitions().map_err(|e| e.to_string())?;
+    let pairs = config.validate().map_err(|e| e.to_string())?;
     let store = connect(config).await?;
     let registry = Registry::new();
     let rm = RuntimeMetrics::register(&registry).map_err(|e| e.to_string())?;
@@ -143,7 +143,7 @@ pub async fn run(
 
 /// Creates the topics: one partition per pair.
 pub async fn create_topics(config: &Config) -> Result<(), String> {
-    let partitions: Partitions = config.partitions()?;
+    let partitions: Partitions = config.partitions().map_err(|e| e.to_string())?;
     cluster::create_topics(&config.kafka, &partitions).await
 }
 

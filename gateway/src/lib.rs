@@ -124,7 +124,7 @@ impl Default for GatewayConfig {
 
 impl GatewayConfig {
     /// Checks that every bound is usable, naming the bad one.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), GatewayConfigError> {
         let positive = [
             ("rate_limit_per_sec", self.rate_limit_per_sec as u64),
             ("rate_limit_burst", self.rate_limit_burst as u64),
@@ -145,7 +145,7 @@ impl GatewayConfig {
         ];
         for (name, v) in positive {
             if v == 0 {
-                return Err(format!("gateway.{name} must be greater than zero"));
+                return Err(GatewayConfigError::Zero(name));
             }
         }
         Ok(())
@@ -159,6 +159,25 @@ impl GatewayConfig {
         }
     }
 }
+
+/// Why a [`GatewayConfig`] is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayConfigError {
+    /// A bound that must be positive is zero; named as in the config file.
+    Zero(&'static str),
+}
+
+impl std::fmt::Display for GatewayConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GatewayConfigError::Zero(name) => {
+                write!(f, "gateway.{name} must be greater than zero")
+            }
+        }
+    }
+}
+
+impl std::error::Error for GatewayConfigError {}
 
 /// Order ids: unique per process start and increasing. Seeded from the wall
 /// clock in milliseconds times 1,000 (and above every stored id), so ids stay

@@ -71,8 +71,8 @@ pub fn cluster_config(
     path: &Path,
     brokers: &str,
 ) -> Result<(KafkaConfig, Vec<(PairConfig, i32)>), String> {
-    let config = exchange::Config::load(Some(path))?;
-    let partitions = config.partitions()?;
+    let config = exchange::Config::load(Some(path)).map_err(|e| e.to_string())?;
+    let partitions = config.partitions().map_err(|e| e.to_string())?;
     let mut pairs: Vec<(PairConfig, i32)> =
         partitions.iter().map(|(p, c)| (c.clone(), p)).collect();
     pairs.sort_by_key(|(_, p)| *p);

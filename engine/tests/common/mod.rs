@@ -343,7 +343,7 @@ impl Ledger {
                 _ => {}
             }
         }
-        book.check_invariants()?;
+        book.check_invariants().map_err(|e| e.to_string())?;
         if book.last_seq().0 != self.last_seq {
             return Err("book's last seq differs from its last event".into());
         }
