@@ -304,3 +304,173 @@ impl Observer for MarketData {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proto::{
+        Accepted, Amended, BookDelta, CancelReason, Canceled, ClientOrderId, Event, OrderId,
+        OrderType, QuoteQty, RejectCode, Rejected, TimeInForce, Trade, TradeId,
+    };
+
+    use super::*;
+
+    fn pair() -> PairConfig {
+        PairConfig {
+            price_scale: 2,
+            qty_scale: 4,
+            ..PairConfig::simple(Symbol::new("BTC-EUR").unwrap())
+        }
+    }
+
+    fn event(seq: u64, body: EventBody) -> Event {
+        Event {
+            pair: pair().symbol,
+            seq: Seq(seq),
+            timestamp: Timestamp(1_700_000_000_123_456_789),
+            body,
+        }
+    }
+
+    /// One record with every kind of event the streams report.
+    fn record() -> EventRecord {
+        let cid = Some(ClientOrderId::new("my-1").unwrap());
+        let trade = Trade {
+            trade_id: TradeId(3),
+            price: Price(10_005),
+            qty: Qty(100),
+            taker_side: Side::Buy,
+            maker_order_id: OrderId(7),
+            maker_user: UserId(2),
+            maker_remaining: Qty(50),
+            taker_order_id: OrderId(9),
+            taker_user: UserId(1),
+            taker_remaining: OrderSize::Base(Qty(0)),
+        };
+        let bodies = [
+            EventBody::Accepted(Accepted {
+                order_id: OrderId(9),
+                client_order_id: cid,
+                user: UserId(1),
+                side: Side::Buy,
+                order_type: OrderType::Limit {
+                    price: Price(10_005),
+                },
+                time_in_force: TimeInForce::Gtc,
+                post_only: false,
+                size: OrderSize::Base(Qty(100)),
+            }),
+            EventBody::Trade(trade),
+            EventBody::BookDelta(BookDelta {
+                side: Side::Sell,
+                price: Price(10_005),
+                qty: Qty(50),
+            }),
+            EventBody::Accepted(Accepted {
+                order_id: OrderId(10),
+                client_order_id: None,
+                user: UserId(1),
+                side: Side::Buy,
+                order_type: OrderType::Market,
+                time_in_force: TimeInForce::Ioc,
+                post_only: false,
+                size: OrderSize::Quote(QuoteQty(25_000)),
+            }),
+            EventBody::Trade(Trade {
+                trade_id: TradeId(5),
+                taker_order_id: OrderId(10),
+                taker_remaining: OrderSize::Quote(QuoteQty(19_997)),
+                ..trade
+            }),
+            EventBody::BookDelta(BookDelta {
+                side: Side::Sell,
+                price: Price(10_005),
+                qty: Qty(0),
+            }),
+            EventBody::Canceled(Canceled {
+                order_id: OrderId(10),
+                client_order_id: None,
+                user: UserId(1),
+                side: Side::Buy,
+                remaining: OrderSize::Quote(QuoteQty(19_997)),
+                reason: CancelReason::IocRemainder,
+            }),
+            EventBody::Canceled(Canceled {
+                order_id: OrderId(4),
+                client_order_id: cid,
+                user: UserId(3),
+                side: Side::Sell,
+                remaining: OrderSize::Base(Qty(20)),
+                reason: CancelReason::UserRequest,
+            }),
+            EventBody::Amended(Amended {
+                order_id: OrderId(6),
+                client_order_id: cid,
+                user: UserId(3),
+                side: Side::Buy,
+                price: Price(9_990),
+                qty: Qty(300),
+                remaining: Qty(200),
+                priority_kept: true,
+            }),
+            EventBody::BookDelta(BookDelta {
+                side: Side::Buy,
+                price: Price(9_990),
+                qty: Qty(200),
+            }),
+            EventBody::Rejected(Rejected {
+                user: UserId(4),
+                command: proto::CommandKind::Cancel,
+                order_id: None,
+                client_order_id: cid,
+                code: RejectCode::UnknownOrder,
+            }),
+        ];
+        EventRecord {
+            pair: pair().symbol,
+            position: 1,
+            events: bodies
+                .into_iter()
+                .enumerate()
+                .map(|(i, b)| event(i as u64 + 1, b))
+                .collect(),
+        }
+    }
+
+    fn text(m: &StreamMessage) -> String {
+        let (to, text) = match m {
+            StreamMessage::Depth { pair, text } => (format!("depth {pair}"), text),
+            StreamMessage::Trade { pair, text } => (format!("trade {pair}"), text),
+            StreamMessage::User { user, text } => (format!("user {user}"), text),
+        };
+        format!("{to} {text}")
+    }
+
+    /// The exact bytes of every stream message: clients parse these, so a
+    /// change of a name or a value's format must be deliberate.
+    #[test]
+    fn stream_messages_keep_their_exact_bytes() {
+        let market = MarketData::new(&[pair()], 64);
+        let mut rx = market.subscribe();
+        market.on_record(&Arc::new(record()));
+        let mut got = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            got.push(text(&m));
+        }
+        let want = [
+            r#"depth BTC-EUR {"E":1700000000123,"U":1,"a":[["100.05","0.0000"]],"b":[["99.90","0.0200"]],"e":"depthUpdate","s":"BTC-EUR","u":11}"#,
+            r#"user 1 {"E":1700000000123,"Q":null,"S":"BUY","c":"my-1","e":"executionReport","f":"GTC","i":9,"o":"LIMIT","p":"100.05","q":"0.0100","s":"BTC-EUR","seq":1,"u":1,"x":"NEW"}"#,
+            r#"trade BTC-EUR {"E":1700000000123,"T":1700000000123,"e":"trade","m":false,"p":"100.05","q":"0.0100","s":"BTC-EUR","t":3}"#,
+            r#"user 2 {"E":1700000000123,"L":"100.05","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"s":"BTC-EUR","seq":2,"t":3,"u":2,"x":"TRADE"}"#,
+            r#"user 1 {"E":1700000000123,"L":"100.05","S":"BUY","c":null,"e":"executionReport","i":9,"l":"0.0100","leaves":"0.0000","leavesQuote":null,"m":false,"s":"BTC-EUR","seq":2,"t":3,"u":1,"x":"TRADE"}"#,
+            r#"user 1 {"E":1700000000123,"Q":"250.00","S":"BUY","c":null,"e":"executionReport","f":"IOC","i":10,"o":"MARKET","p":null,"q":null,"s":"BTC-EUR","seq":4,"u":1,"x":"NEW"}"#,
+            r#"trade BTC-EUR {"E":1700000000123,"T":1700000000123,"e":"trade","m":false,"p":"100.05","q":"0.0100","s":"BTC-EUR","t":5}"#,
+            r#"user 2 {"E":1700000000123,"L":"100.05","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"s":"BTC-EUR","seq":5,"t":5,"u":2,"x":"TRADE"}"#,
+            r#"user 1 {"E":1700000000123,"L":"100.05","S":"BUY","c":null,"e":"executionReport","i":10,"l":"0.0100","leaves":null,"leavesQuote":"199.97","m":false,"s":"BTC-EUR","seq":5,"t":5,"u":1,"x":"TRADE"}"#,
+            r#"user 1 {"E":1700000000123,"S":"BUY","X":"EXPIRED","c":null,"e":"executionReport","i":10,"reason":"IocRemainder","s":"BTC-EUR","seq":7,"u":1,"x":"EXPIRED"}"#,
+            r#"user 3 {"E":1700000000123,"S":"SELL","X":"CANCELED","c":"my-1","e":"executionReport","i":4,"reason":"UserRequest","s":"BTC-EUR","seq":8,"u":3,"x":"CANCELED"}"#,
+            r#"user 3 {"E":1700000000123,"S":"BUY","c":"my-1","e":"executionReport","i":6,"leaves":"0.0200","p":"99.90","priorityKept":true,"q":"0.0300","s":"BTC-EUR","seq":9,"u":3,"x":"AMENDMENT"}"#,
+            r#"user 4 {"E":1700000000123,"c":"my-1","e":"executionReport","i":0,"r":-303,"rMsg":"Unknown order.","s":"BTC-EUR","seq":11,"u":4,"x":"REJECTED"}"#,
+        ];
+        assert_eq!(got, want);
+    }
+}
