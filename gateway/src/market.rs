@@ -10,10 +10,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use engine::Depth;
-use proto::{EventBody, OrderSize, PairConfig, Price, Qty, Seq, Side, Symbol, Timestamp, UserId};
+use proto::{Event, EventBody, PairConfig, Price, Qty, Seq, Side, Symbol, UserId};
 use runtime::{EventRecord, Observer};
-use serde_json::{Value, json};
+use serde::Serialize;
 use tokio::sync::broadcast;
+
+mod messages;
+
+pub(crate) use messages::levels;
+use messages::{
+    AmendReport, CancelReport, DepthUpdate, NewReport, RejectReport, TradeMessage, TradeReport,
+};
 
 /// One message for WebSocket clients: to a pair's depth or trade
 /// subscribers, or to one user.
@@ -69,10 +76,6 @@ pub struct DepthView {
     pub asks: Vec<(Price, Qty)>,
 }
 
-fn ms(ts: Timestamp) -> u64 {
-    ts.0 / 1_000_000
-}
-
 impl MarketData {
     /// Views for `pairs`; `stream_capacity` bounds how far a WebSocket client
     /// may fall behind before it is disconnected.
@@ -112,22 +115,33 @@ impl MarketData {
         // No receiver is not an error: nobody is watching.
         let _ = self.stream.send(msg);
     }
-}
 
-/// `[["price", "qty"], ...]` at the pair's scales.
-pub(crate) fn levels(levels: &[(Price, Qty)], cfg: &PairConfig) -> Value {
-    Value::Array(
-        levels
-            .iter()
-            .map(|(p, q)| json!([p.to_decimal(cfg.price_scale), q.to_decimal(cfg.qty_scale)]))
-            .collect(),
-    )
-}
+    /// The trade and execution-report messages of one event.
+    fn publish_event(&self, pair: &Symbol, cfg: &PairConfig, e: &Event) {
+        match &e.body {
+            EventBody::Trade(t) => {
+                if let Some(text) = text(&TradeMessage::new(e, t, pair, cfg)) {
+                    self.publish(StreamMessage::Trade { pair: *pair, text });
+                }
+                let [maker, taker] = TradeReport::pair(e, t, pair, cfg);
+                self.publish_report(t.maker_user, &maker);
+                self.publish_report(t.taker_user, &taker);
+            }
+            EventBody::Accepted(a) => self.publish_report(a.user, &NewReport::new(e, a, pair, cfg)),
+            EventBody::Canceled(c) => self.publish_report(c.user, &CancelReport::new(e, c, pair)),
+            EventBody::Amended(a) => {
+                self.publish_report(a.user, &AmendReport::new(e, a, pair, cfg))
+            }
+            EventBody::Rejected(r) => self.publish_report(r.user, &RejectReport::new(e, r, pair)),
+            EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
+        }
+    }
 
-fn size_json(size: OrderSize, cfg: &PairConfig) -> (Value, Value) {
-    match size {
-        OrderSize::Base(q) => (json!(q.to_decimal(cfg.qty_scale)), Value::Null),
-        OrderSize::Quote(q) => (Value::Null, json!(q.to_decimal(cfg.price_scale))),
+    /// An execution report to its order's owner.
+    fn publish_report(&self, user: UserId, report: &impl Serialize) {
+        if let Some(text) = text(report) {
+            self.publish(StreamMessage::User { user, text });
+        }
     }
 }
 
@@ -151,165 +165,80 @@ impl Observer for MarketData {
             return;
         };
         let watched = self.stream.receiver_count() > 0;
-        let pair = record.pair;
-        let (mut bids, mut asks) = (Vec::new(), Vec::new());
         let Ok(mut v) = view.lock() else { return };
-        for e in &record.events {
-            if let EventBody::BookDelta(d) = e.body {
-                let side = match d.side {
-                    Side::Buy => &mut v.bids,
-                    Side::Sell => &mut v.asks,
-                };
-                if d.qty.is_zero() {
-                    side.remove(&d.price);
-                } else {
-                    side.insert(d.price, d.qty);
-                }
-                let out = match d.side {
-                    Side::Buy => &mut bids,
-                    Side::Sell => &mut asks,
-                };
-                // A later delta of the same level in the record supersedes.
-                out.retain(|(p, _)| *p != d.price);
-                out.push((d.price, d.qty));
-            }
-        }
+        let (bids, asks) = v.apply_deltas(&record.events);
         v.last_seq = last.seq;
         // Depth messages are published only when a level changed; the next
-        // one's `U` still starts right after the previous one's `u`.
+        // one's `U` still starts right after the previous one's `u`. Under
+        // the view's lock, so a REST depth is never between two messages.
         if watched && (!bids.is_empty() || !asks.is_empty()) {
-            let text = json!({
-                "e": "depthUpdate",
-                "E": ms(last.timestamp),
-                "s": pair.as_str(),
-                "U": v.published.0 + 1,
-                "u": last.seq.0,
-                "b": levels(&bids, cfg),
-                "a": levels(&asks, cfg),
-            });
-            self.publish(StreamMessage::Depth {
-                pair,
-                text: text.to_string().into(),
-            });
+            let msg = DepthUpdate {
+                event_time: messages::ms(last.timestamp),
+                first_seq: v.published.0 + 1,
+                asks: levels(&asks, cfg),
+                bids: levels(&bids, cfg),
+                event: "depthUpdate",
+                symbol: record.pair.as_str(),
+                last_seq: last.seq.0,
+            };
+            if let Some(text) = text(&msg) {
+                self.publish(StreamMessage::Depth {
+                    pair: record.pair,
+                    text,
+                });
+            }
             v.published = last.seq;
         }
         drop(v);
-        if !watched {
-            return;
-        }
-        for e in &record.events {
-            let ts = ms(e.timestamp);
-            let base =
-                |user: UserId, order_id: u64, cid: Option<proto::ClientOrderId>, kind: &str| {
-                    json!({
-                        "e": "executionReport",
-                        "E": ts,
-                        "s": pair.as_str(),
-                        "seq": e.seq.0,
-                        "x": kind,
-                        "i": order_id,
-                        "c": cid.map(|c| c.as_str().to_string()),
-                        "u": user.0,
-                    })
-                };
-            let mut reports: Vec<(UserId, Value)> = Vec::new();
-            match e.body {
-                EventBody::Trade(t) => {
-                    self.publish(StreamMessage::Trade {
-                        pair,
-                        text: json!({
-                            "e": "trade",
-                            "E": ts,
-                            "s": pair.as_str(),
-                            "t": t.trade_id.0,
-                            "p": t.price.to_decimal(cfg.price_scale),
-                            "q": t.qty.to_decimal(cfg.qty_scale),
-                            "T": ts,
-                            "m": t.taker_side == Side::Sell,
-                        })
-                        .to_string()
-                        .into(),
-                    });
-                    let mut maker = base(t.maker_user, t.maker_order_id.0, None, "TRADE");
-                    maker["S"] = json!(t.taker_side.opposite().as_str());
-                    maker["L"] = json!(t.price.to_decimal(cfg.price_scale));
-                    maker["l"] = json!(t.qty.to_decimal(cfg.qty_scale));
-                    maker["t"] = json!(t.trade_id.0);
-                    maker["m"] = json!(true);
-                    maker["leaves"] = json!(t.maker_remaining.to_decimal(cfg.qty_scale));
-                    let mut taker = base(t.taker_user, t.taker_order_id.0, None, "TRADE");
-                    taker["S"] = json!(t.taker_side.as_str());
-                    taker["L"] = maker["L"].clone();
-                    taker["l"] = maker["l"].clone();
-                    taker["t"] = json!(t.trade_id.0);
-                    taker["m"] = json!(false);
-                    let (leaves, leaves_quote) = size_json(t.taker_remaining, cfg);
-                    taker["leaves"] = leaves;
-                    taker["leavesQuote"] = leaves_quote;
-                    reports.push((t.maker_user, maker));
-                    reports.push((t.taker_user, taker));
-                }
-                EventBody::Accepted(a) => {
-                    let mut r = base(a.user, a.order_id.0, a.client_order_id, "NEW");
-                    r["S"] = json!(a.side.as_str());
-                    r["o"] = json!(a.order_type.name());
-                    r["f"] = json!(a.time_in_force.as_str());
-                    r["p"] = json!(a.order_type.price().map(|p| p.to_decimal(cfg.price_scale)));
-                    let (q, quote) = size_json(a.size, cfg);
-                    r["q"] = q;
-                    r["Q"] = quote;
-                    reports.push((a.user, r));
-                }
-                EventBody::Canceled(c) => {
-                    let status = store::OrderStatus::after_cancel(c.reason);
-                    let kind = if status == store::OrderStatus::Canceled {
-                        "CANCELED"
-                    } else {
-                        "EXPIRED"
-                    };
-                    let mut r = base(c.user, c.order_id.0, c.client_order_id, kind);
-                    r["S"] = json!(c.side.as_str());
-                    r["X"] = json!(status.as_str());
-                    r["reason"] = json!(format!("{:?}", c.reason));
-                    reports.push((c.user, r));
-                }
-                EventBody::Amended(a) => {
-                    let mut r = base(a.user, a.order_id.0, a.client_order_id, "AMENDMENT");
-                    r["S"] = json!(a.side.as_str());
-                    r["p"] = json!(a.price.to_decimal(cfg.price_scale));
-                    r["q"] = json!(a.qty.to_decimal(cfg.qty_scale));
-                    r["leaves"] = json!(a.remaining.to_decimal(cfg.qty_scale));
-                    r["priorityKept"] = json!(a.priority_kept);
-                    reports.push((a.user, r));
-                }
-                EventBody::Rejected(rj) => {
-                    let mut r = base(
-                        rj.user,
-                        rj.order_id.map_or(0, |o| o.0),
-                        rj.client_order_id,
-                        "REJECTED",
-                    );
-                    r["r"] = json!(-i32::from(rj.code.code()));
-                    r["rMsg"] = json!(rj.code.message());
-                    reports.push((rj.user, r));
-                }
-                EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
-            }
-            for (user, r) in reports {
-                self.publish(StreamMessage::User {
-                    user,
-                    text: r.to_string().into(),
-                });
+        if watched {
+            for e in &record.events {
+                self.publish_event(&record.pair, cfg, e);
             }
         }
     }
 }
 
+/// Price levels and their totals.
+type LevelTotals = Vec<(Price, Qty)>;
+
+impl PairView {
+    /// Applies a record's book deltas to the view; returns the levels they
+    /// changed, `(bids, asks)`, each at its last total in the record.
+    fn apply_deltas(&mut self, events: &[Event]) -> (LevelTotals, LevelTotals) {
+        let (mut bids, mut asks) = (Vec::new(), Vec::new());
+        for e in events {
+            let EventBody::BookDelta(d) = e.body else {
+                continue;
+            };
+            let (side, out) = match d.side {
+                Side::Buy => (&mut self.bids, &mut bids),
+                Side::Sell => (&mut self.asks, &mut asks),
+            };
+            if d.qty.is_zero() {
+                side.remove(&d.price);
+            } else {
+                side.insert(d.price, d.qty);
+            }
+            // A later delta of the same level in the record supersedes.
+            out.retain(|(p, _)| *p != d.price);
+            out.push((d.price, d.qty));
+        }
+        (bids, asks)
+    }
+}
+
+/// A message as JSON text. The messages are plain structs of strings,
+/// numbers and booleans, so serializing them cannot fail; `None` would be a
+/// bug, and the message is then dropped rather than sent malformed.
+fn text(msg: &impl Serialize) -> Option<Arc<str>> {
+    serde_json::to_string(msg).ok().map(Arc::from)
+}
+
 #[cfg(test)]
 mod tests {
     use proto::{
-        Accepted, Amended, BookDelta, CancelReason, Canceled, ClientOrderId, Event, OrderId,
-        OrderType, QuoteQty, RejectCode, Rejected, TimeInForce, Trade, TradeId,
+        Accepted, Amended, BookDelta, CancelReason, Canceled, ClientOrderId, OrderId, OrderSize,
+        OrderType, QuoteQty, RejectCode, Rejected, TimeInForce, Timestamp, Trade, TradeId,
     };
 
     use super::*;
@@ -331,10 +260,8 @@ mod tests {
         }
     }
 
-    /// One record with every kind of event the streams report.
-    fn record() -> EventRecord {
-        let cid = Some(ClientOrderId::new("my-1").unwrap());
-        let trade = Trade {
+    fn trade() -> Trade {
+        Trade {
             trade_id: TradeId(3),
             price: Price(10_005),
             qty: Qty(100),
@@ -345,7 +272,13 @@ mod tests {
             taker_order_id: OrderId(9),
             taker_user: UserId(1),
             taker_remaining: OrderSize::Base(Qty(0)),
-        };
+        }
+    }
+
+    /// One record with every kind of event the streams report.
+    fn record() -> EventRecord {
+        let cid = Some(ClientOrderId::new("my-1").unwrap());
+        let trade = trade();
         let bodies = [
             EventBody::Accepted(Accepted {
                 order_id: OrderId(9),
