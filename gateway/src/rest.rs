@@ -249,6 +249,20 @@ fn fill_json(f: &FillRow, p: &PairConfig) -> Value {
     })
 }
 
+/// A trade as one of its sides sees it.
+fn account_trade_json(f: &FillRow, p: &PairConfig, user: proto::UserId) -> Value {
+    let maker = f.maker_user == user;
+    let mut v = fill_json(f, p);
+    v["orderId"] = json!(if maker {
+        f.maker_order_id.0
+    } else {
+        f.taker_order_id.0
+    });
+    v["isMaker"] = json!(maker);
+    v["isBuyer"] = json!((f.taker_side == Side::Buy) != maker);
+    v
+}
+
 async fn trades(State(gw): App, uri: axum::http::Uri) -> ApiResult {
     let q: TradesQuery = query(uri.query())?;
     let p = symbol(&gw, &q.symbol)?;
@@ -893,28 +907,93 @@ async fn my_trades(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> 
         .map_err(ApiError::internal)?;
     let out: Vec<Value> = rows
         .iter()
-        .map(|f| {
-            let maker = f.maker_user == caller.user;
-            let mut v = fill_json(f, p);
-            v["orderId"] = json!(if maker {
-                f.maker_order_id.0
-            } else {
-                f.taker_order_id.0
-            });
-            v["isMaker"] = json!(maker);
-            v["isBuyer"] = json!((f.taker_side == Side::Buy) != maker);
-            v
-        })
+        .map(|f| account_trade_json(f, p, caller.user))
         .collect();
     Ok(Json(out).into_response())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_json_media_type;
+    use proto::{ClientOrderId, Seq, UserId};
+    use store::OrderStatus;
+
+    use super::*;
+
+    fn pair() -> PairConfig {
+        PairConfig {
+            price_scale: 2,
+            qty_scale: 4,
+            ..PairConfig::simple(Symbol::new("BTC-EUR").unwrap())
+        }
+    }
+
+    fn fill() -> FillRow {
+        FillRow {
+            pair: pair().symbol,
+            seq: Seq(12),
+            price: Price(10_005),
+            qty: Qty(100),
+            quote_qty: 1_000_500,
+            taker_side: Side::Sell,
+            maker_order_id: OrderId(7),
+            maker_user: UserId(2),
+            taker_order_id: OrderId(9),
+            taker_user: UserId(1),
+            timestamp: Timestamp(1_700_000_000_123_456_789),
+        }
+    }
+
+    fn order(quote_sized: bool) -> OrderRow {
+        OrderRow {
+            pair: pair().symbol,
+            order_id: OrderId(9),
+            client_order_id: (!quote_sized).then(|| ClientOrderId::new("my-1").unwrap()),
+            user: UserId(1),
+            side: Side::Buy,
+            order_type: if quote_sized { "MARKET" } else { "LIMIT" }.into(),
+            time_in_force: if quote_sized { "IOC" } else { "GTC" }.into(),
+            post_only: !quote_sized,
+            price: (!quote_sized).then_some(Price(10_005)),
+            orig_qty: (!quote_sized).then_some(Qty(300)),
+            orig_quote_qty: quote_sized.then_some(25_000),
+            executed_qty: Qty(100),
+            cum_quote_qty: 1_000_500,
+            status: OrderStatus::PartiallyFilled,
+            created_at: Timestamp(1_700_000_000_123_456_789),
+            updated_at: Timestamp(1_700_000_001_000_000_000),
+        }
+    }
+
+    /// The exact bytes of the market and account payloads: clients parse
+    /// these, so a change of a name or a value's format must be deliberate.
+    #[test]
+    fn payloads_keep_their_exact_bytes() {
+        let p = pair();
+        let got = [
+            serde_json::to_string(&pair_json(&p, true)).unwrap(),
+            serde_json::to_string(&pair_json(&p, false)).unwrap(),
+            serde_json::to_string(&fill_json(&fill(), &p)).unwrap(),
+            serde_json::to_string(&account_trade_json(&fill(), &p, UserId(2))).unwrap(),
+            serde_json::to_string(&account_trade_json(&fill(), &p, UserId(1))).unwrap(),
+            serde_json::to_string(&order_json(&order(false), &p)).unwrap(),
+            serde_json::to_string(&order_json(&order(true), &p)).unwrap(),
+        ];
+        let want = [
+            r#"{"baseAsset":"BTC","defaultSelfTradePreventionMode":"NONE","filters":[{"filterType":"PRICE_FILTER","maxPrice":"10000.00","minPrice":"0.01","tickSize":"0.01"},{"filterType":"LOT_SIZE","maxQty":"100000000.0000","minQty":"0.0001","stepSize":"0.0001"},{"applyMaxToMarket":false,"applyMinToMarket":false,"avgPriceMins":0,"filterType":"NOTIONAL","maxNotional":"92233720368547758.07","minNotional":"0.00"},{"filterType":"MAX_NUM_ORDERS","maxNumOrders":1000000}],"maxNotional":"92233720368547758.07","maxPrice":"10000.00","maxQty":"100000000.0000","minNotional":"0.00","minQty":"0.0001","orderTypes":["LIMIT","MARKET"],"pricePrecision":2,"quantityPrecision":4,"quoteAsset":"EUR","selfTradePreventionModes":["NONE","EXPIRE_TAKER","EXPIRE_MAKER","EXPIRE_BOTH"],"status":"TRADING","stepSize":"0.0001","symbol":"BTC-EUR","tickSize":"0.01","timeInForce":["GTC","IOC","FOK"]}"#,
+            r#"{"baseAsset":"BTC","defaultSelfTradePreventionMode":"NONE","filters":[{"filterType":"PRICE_FILTER","maxPrice":"10000.00","minPrice":"0.01","tickSize":"0.01"},{"filterType":"LOT_SIZE","maxQty":"100000000.0000","minQty":"0.0001","stepSize":"0.0001"},{"applyMaxToMarket":false,"applyMinToMarket":false,"avgPriceMins":0,"filterType":"NOTIONAL","maxNotional":"92233720368547758.07","minNotional":"0.00"},{"filterType":"MAX_NUM_ORDERS","maxNumOrders":1000000}],"maxNotional":"92233720368547758.07","maxPrice":"10000.00","maxQty":"100000000.0000","minNotional":"0.00","minQty":"0.0001","orderTypes":["LIMIT","MARKET"],"pricePrecision":2,"quantityPrecision":4,"quoteAsset":"EUR","selfTradePreventionModes":["NONE","EXPIRE_TAKER","EXPIRE_MAKER","EXPIRE_BOTH"],"status":"HALT","stepSize":"0.0001","symbol":"BTC-EUR","tickSize":"0.01","timeInForce":["GTC","IOC","FOK"]}"#,
+            r#"{"id":12,"isBuyerMaker":true,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
+            r#"{"id":12,"isBuyer":true,"isBuyerMaker":true,"isMaker":true,"orderId":7,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
+            r#"{"id":12,"isBuyer":false,"isBuyerMaker":true,"isMaker":false,"orderId":9,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
+            r#"{"clientOrderId":"my-1","cummulativeQuoteQty":"10005.00","executedQty":"0.0100","orderId":9,"origQty":"0.0300","origQuoteOrderQty":null,"postOnly":true,"price":"100.05","side":"BUY","status":"PARTIALLY_FILLED","symbol":"BTC-EUR","time":1700000000123,"timeInForce":"GTC","type":"LIMIT","updateTime":1700000001000}"#,
+            r#"{"clientOrderId":null,"cummulativeQuoteQty":"10005.00","executedQty":"0.0100","orderId":9,"origQty":null,"origQuoteOrderQty":"250.00","postOnly":false,"price":null,"side":"BUY","status":"PARTIALLY_FILLED","symbol":"BTC-EUR","time":1700000000123,"timeInForce":"IOC","type":"MARKET","updateTime":1700000001000}"#,
+        ];
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn json_media_type_is_matched_exactly() {
+        use super::is_json_media_type;
+
         for ok in [
             "application/json",
             "Application/JSON",
