@@ -17,10 +17,10 @@ use tokio::sync::broadcast;
 
 mod messages;
 
-pub(crate) use messages::levels;
 use messages::{
     AmendReport, CancelReport, DepthUpdate, NewReport, RejectReport, TradeMessage, TradeReport,
 };
+pub(crate) use messages::{Levels, levels};
 
 /// One message for WebSocket clients: to a pair's depth or trade
 /// subscribers, or to one user.

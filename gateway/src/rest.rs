@@ -21,7 +21,7 @@ use runtime::{EventRecord, SubmitError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use store::{Batch, FillRow, OrderLookup, OrderRow};
+use store::{Batch, OrderLookup};
 
 use crate::auth::{API_KEY_HEADER, Caller};
 use crate::errors::{ApiError, code};
@@ -31,7 +31,10 @@ use crate::{Gateway, now_ns};
 type App = State<Arc<Gateway>>;
 type ApiResult = Result<Response, ApiError>;
 
+mod bodies;
 mod raw;
+
+use bodies::{AccountTrade, DepthBody, ExchangeInfo, OrderBody, PairInfo, PublicTrade};
 
 pub use raw::{RawRoute, command_from_raw};
 
@@ -104,56 +107,21 @@ async fn time() -> Json<Value> {
     Json(json!({"serverTime": now_ns() / 1_000_000}))
 }
 
-fn pair_json(p: &PairConfig, trading: bool) -> Value {
-    let (base, quote) = p.symbol.as_str().split_once('-').unwrap_or_default();
-    let (price, qty) = (
-        |v: Price| v.to_decimal(p.price_scale),
-        |v: Qty| v.to_decimal(p.qty_scale),
-    );
-    let notional = |v: QuoteQty| v.to_decimal(p.price_scale);
-    // Binance's filter shapes; every limit a new order is checked against.
-    let filters = json!([
-        {"filterType": "PRICE_FILTER", "minPrice": price(p.tick_size),
-         "maxPrice": price(p.max_price), "tickSize": price(p.tick_size)},
-        {"filterType": "LOT_SIZE", "minQty": qty(p.min_qty), "maxQty": qty(p.max_qty),
-         "stepSize": qty(p.lot_size)},
-        {"filterType": "NOTIONAL", "minNotional": notional(p.min_notional),
-         "applyMinToMarket": false, "maxNotional": notional(p.max_notional),
-         "applyMaxToMarket": false, "avgPriceMins": 0},
-        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": p.max_open_orders},
-    ]);
-    json!({
-        "symbol": p.symbol.as_str(),
-        "status": if trading { "TRADING" } else { "HALT" },
-        "baseAsset": base,
-        "quoteAsset": quote,
-        "pricePrecision": p.price_scale,
-        "quantityPrecision": p.qty_scale,
-        "tickSize": p.tick_size.to_decimal(p.price_scale),
-        "stepSize": p.lot_size.to_decimal(p.qty_scale),
-        "minQty": p.min_qty.to_decimal(p.qty_scale),
-        "maxQty": p.max_qty.to_decimal(p.qty_scale),
-        "maxPrice": price(p.max_price),
-        "minNotional": notional(p.min_notional),
-        "maxNotional": notional(p.max_notional),
-        "filters": filters,
-        "orderTypes": ["LIMIT", "MARKET"],
-        "timeInForce": ["GTC", "IOC", "FOK"],
-        "selfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
-        "defaultSelfTradePreventionMode": p.default_stp.as_str(),
-    })
-}
-
-async fn exchange_info(State(gw): App) -> Json<Value> {
-    let symbols: Vec<Value> = gw
+async fn exchange_info(State(gw): App) -> Response {
+    let symbols = gw
         .pair_list
         .iter()
         .map(|p| {
             let trading = gw.exchange.pair(p.symbol).is_some_and(|s| !s.is_halted());
-            pair_json(p, trading)
+            PairInfo::new(p, trading)
         })
         .collect();
-    Json(json!({"timezone": "UTC", "serverTime": now_ns() / 1_000_000, "symbols": symbols}))
+    Json(ExchangeInfo {
+        server_time: now_ns() / 1_000_000,
+        symbols,
+        timezone: "UTC",
+    })
+    .into_response()
 }
 
 /// Parses a query string into `T`; unknown or malformed parameters get a code.
@@ -223,12 +191,7 @@ async fn depth(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> ApiR
         .market
         .depth(p.symbol, n as usize)
         .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))?;
-    Ok(Json(json!({
-        "lastUpdateId": d.last_update_id.0,
-        "bids": crate::market::levels(&d.bids, p),
-        "asks": crate::market::levels(&d.asks, p),
-    }))
-    .into_response())
+    Ok(Json(DepthBody::new(&d, p)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -236,31 +199,6 @@ async fn depth(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> ApiR
 struct TradesQuery {
     symbol: String,
     limit: Option<u32>,
-}
-
-fn fill_json(f: &FillRow, p: &PairConfig) -> Value {
-    json!({
-        "id": f.seq.0,
-        "price": f.price.to_decimal(p.price_scale),
-        "qty": f.qty.to_decimal(p.qty_scale),
-        "quoteQty": QuoteQty(f.quote_qty).to_decimal(p.price_scale),
-        "time": f.timestamp.0 / 1_000_000,
-        "isBuyerMaker": f.taker_side == Side::Sell,
-    })
-}
-
-/// A trade as one of its sides sees it.
-fn account_trade_json(f: &FillRow, p: &PairConfig, user: proto::UserId) -> Value {
-    let maker = f.maker_user == user;
-    let mut v = fill_json(f, p);
-    v["orderId"] = json!(if maker {
-        f.maker_order_id.0
-    } else {
-        f.taker_order_id.0
-    });
-    v["isMaker"] = json!(maker);
-    v["isBuyer"] = json!((f.taker_side == Side::Buy) != maker);
-    v
 }
 
 async fn trades(State(gw): App, uri: axum::http::Uri) -> ApiResult {
@@ -272,7 +210,8 @@ async fn trades(State(gw): App, uri: axum::http::Uri) -> ApiResult {
         .trades(p.symbol, n)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(rows.iter().map(|f| fill_json(f, p)).collect::<Vec<_>>()).into_response())
+    let out: Vec<PublicTrade> = rows.iter().map(|f| PublicTrade::new(f, p)).collect();
+    Ok(Json(out).into_response())
 }
 
 /// Authenticates and rate-limits a signed request.
@@ -588,26 +527,6 @@ fn rejection(record: &EventRecord) -> Option<ApiError> {
     })
 }
 
-fn order_json(o: &OrderRow, p: &PairConfig) -> Value {
-    json!({
-        "symbol": o.pair.as_str(),
-        "orderId": o.order_id.0,
-        "clientOrderId": o.client_order_id.map(|c| c.as_str().to_string()),
-        "price": o.price.map(|x| x.to_decimal(p.price_scale)),
-        "origQty": o.orig_qty.map(|x| x.to_decimal(p.qty_scale)),
-        "origQuoteOrderQty": o.orig_quote_qty.map(|x| QuoteQty(x).to_decimal(p.price_scale)),
-        "executedQty": o.executed_qty.to_decimal(p.qty_scale),
-        "cummulativeQuoteQty": QuoteQty(o.cum_quote_qty).to_decimal(p.price_scale),
-        "status": o.status.as_str(),
-        "timeInForce": o.time_in_force,
-        "type": o.order_type,
-        "side": o.side.as_str(),
-        "postOnly": o.post_only,
-        "time": o.created_at.0 / 1_000_000,
-        "updateTime": o.updated_at.0 / 1_000_000,
-    })
-}
-
 /// The fills of a record, as the taker saw them.
 fn fills_json(batch: &Batch, p: &PairConfig) -> Value {
     Value::Array(
@@ -659,7 +578,7 @@ async fn new_order(
     let batch = fold(&record, &p);
     let mut out = batch
         .new_order(p.symbol, order.order_id)
-        .map(|o| order_json(o, &p))
+        .map(|o| json!(OrderBody::new(o, &p)))
         .unwrap_or(ack);
     out["transactTime"] = json!(cmd.timestamp.0 / 1_000_000);
     out["fills"] = fills_json(&batch, &p);
@@ -828,7 +747,7 @@ async fn query_order(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -
         .await
         .map_err(ApiError::internal)?;
     let row = row.ok_or_else(|| ApiError::new(code::NO_SUCH_ORDER, "Order does not exist."))?;
-    Ok(Json(order_json(&row, p)).into_response())
+    Ok(Json(OrderBody::new(&row, p)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -859,9 +778,9 @@ async fn open_orders(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -
         .open_orders(caller.user, pair)
         .await
         .map_err(ApiError::internal)?;
-    let out: Vec<Value> = rows
+    let out: Vec<OrderBody> = rows
         .iter()
-        .filter_map(|o| gw.pairs.get(&o.pair).map(|p| order_json(o, p)))
+        .filter_map(|o| gw.pairs.get(&o.pair).map(|p| OrderBody::new(o, p)))
         .collect();
     Ok(Json(out).into_response())
 }
@@ -905,9 +824,9 @@ async fn my_trades(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> 
         .user_trades(caller.user, p.symbol, n)
         .await
         .map_err(ApiError::internal)?;
-    let out: Vec<Value> = rows
+    let out: Vec<AccountTrade> = rows
         .iter()
-        .map(|f| account_trade_json(f, p, caller.user))
+        .map(|f| AccountTrade::new(f, p, caller.user))
         .collect();
     Ok(Json(out).into_response())
 }
@@ -915,7 +834,7 @@ async fn my_trades(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> 
 #[cfg(test)]
 mod tests {
     use proto::{ClientOrderId, Seq, UserId};
-    use store::OrderStatus;
+    use store::{FillRow, OrderRow, OrderStatus};
 
     use super::*;
 
@@ -970,13 +889,13 @@ mod tests {
     fn payloads_keep_their_exact_bytes() {
         let p = pair();
         let got = [
-            serde_json::to_string(&pair_json(&p, true)).unwrap(),
-            serde_json::to_string(&pair_json(&p, false)).unwrap(),
-            serde_json::to_string(&fill_json(&fill(), &p)).unwrap(),
-            serde_json::to_string(&account_trade_json(&fill(), &p, UserId(2))).unwrap(),
-            serde_json::to_string(&account_trade_json(&fill(), &p, UserId(1))).unwrap(),
-            serde_json::to_string(&order_json(&order(false), &p)).unwrap(),
-            serde_json::to_string(&order_json(&order(true), &p)).unwrap(),
+            serde_json::to_string(&PairInfo::new(&p, true)).unwrap(),
+            serde_json::to_string(&PairInfo::new(&p, false)).unwrap(),
+            serde_json::to_string(&PublicTrade::new(&fill(), &p)).unwrap(),
+            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(2))).unwrap(),
+            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(1))).unwrap(),
+            serde_json::to_string(&OrderBody::new(&order(false), &p)).unwrap(),
+            serde_json::to_string(&OrderBody::new(&order(true), &p)).unwrap(),
         ];
         let want = [
             r#"{"baseAsset":"BTC","defaultSelfTradePreventionMode":"NONE","filters":[{"filterType":"PRICE_FILTER","maxPrice":"10000.00","minPrice":"0.01","tickSize":"0.01"},{"filterType":"LOT_SIZE","maxQty":"100000000.0000","minQty":"0.0001","stepSize":"0.0001"},{"applyMaxToMarket":false,"applyMinToMarket":false,"avgPriceMins":0,"filterType":"NOTIONAL","maxNotional":"92233720368547758.07","minNotional":"0.00"},{"filterType":"MAX_NUM_ORDERS","maxNumOrders":1000000}],"maxNotional":"92233720368547758.07","maxPrice":"10000.00","maxQty":"100000000.0000","minNotional":"0.00","minQty":"0.0001","orderTypes":["LIMIT","MARKET"],"pricePrecision":2,"quantityPrecision":4,"quoteAsset":"EUR","selfTradePreventionModes":["NONE","EXPIRE_TAKER","EXPIRE_MAKER","EXPIRE_BOTH"],"status":"TRADING","stepSize":"0.0001","symbol":"BTC-EUR","tickSize":"0.01","timeInForce":["GTC","IOC","FOK"]}"#,
