@@ -1,0 +1,125 @@
+//! The row-writing steps of [`crate::Store::write_batch`], each a set of
+//! multi-row statements of at most [`ROWS_PER_STATEMENT`] rows inside the
+//! batch's transaction.
+
+use std::collections::BTreeMap;
+
+use proto::{OrderId, Symbol};
+use sqlx::AnyConnection;
+
+use crate::fold::OrderUpdate;
+use crate::{
+    Backend, FillRow, OrderRow, OrderStatus, ROWS_PER_STATEMENT, StoreError, placeholders, to_db,
+};
+
+/// Inserts trades; one already stored (same pair and seq) is left as is.
+pub(crate) async fn insert_fills(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    fills: &[FillRow],
+) -> Result<(), StoreError> {
+    for chunk in fills.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO fills (pair, seq, price, qty, quote_qty, taker_side, maker_order_id, \
+             maker_user, taker_order_id, taker_user, ts) VALUES {} \
+             ON CONFLICT (pair, seq) DO NOTHING",
+            placeholders(backend, chunk.len(), 11)
+        );
+        let mut q = sqlx::query(&sql);
+        for f in chunk {
+            q = q
+                .bind(f.pair.as_str().to_string())
+                .bind(to_db(f.seq.0)?)
+                .bind(to_db(f.price.0)?)
+                .bind(to_db(f.qty.0)?)
+                .bind(to_db(f.quote_qty)?)
+                .bind(f.taker_side.as_str())
+                .bind(to_db(f.maker_order_id.0)?)
+                .bind(to_db(f.maker_user.0)?)
+                .bind(to_db(f.taker_order_id.0)?)
+                .bind(to_db(f.taker_user.0)?)
+                .bind(to_db(f.timestamp.0)?);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Inserts orders first seen in this batch; one already stored is left as
+/// is.
+pub(crate) async fn insert_new_orders(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    new_orders: &BTreeMap<(Symbol, OrderId), OrderRow>,
+) -> Result<(), StoreError> {
+    let new_orders: Vec<&OrderRow> = new_orders.values().collect();
+    for chunk in new_orders.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO orders (pair, order_id, client_order_id, user_id, side, order_type, \
+             time_in_force, post_only, price, orig_qty, orig_quote_qty, executed_qty, \
+             cum_quote_qty, status, created_at, updated_at) VALUES {} \
+             ON CONFLICT (pair, order_id) DO NOTHING",
+            placeholders(backend, chunk.len(), 16)
+        );
+        let mut q = sqlx::query(&sql);
+        for o in chunk {
+            q = q
+                .bind(o.pair.as_str().to_string())
+                .bind(to_db(o.order_id.0)?)
+                .bind(o.client_order_id.map(|c| c.as_str().to_string()))
+                .bind(to_db(o.user.0)?)
+                .bind(o.side.as_str())
+                .bind(o.order_type.as_str())
+                .bind(o.time_in_force.as_str())
+                .bind(i64::from(o.post_only))
+                .bind(o.price.map(|p| to_db(p.0)).transpose()?)
+                .bind(o.orig_qty.map(|q| to_db(q.0)).transpose()?)
+                .bind(o.orig_quote_qty.map(to_db).transpose()?)
+                .bind(to_db(o.executed_qty.0)?)
+                .bind(to_db(o.cum_quote_qty)?)
+                .bind(o.status.as_str())
+                .bind(to_db(o.created_at.0)?)
+                .bind(to_db(o.updated_at.0)?);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Applies changes to orders stored by earlier batches: fills add to the
+/// executed totals, the rest replace.
+pub(crate) async fn update_orders(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    updates: &BTreeMap<(Symbol, OrderId), OrderUpdate>,
+) -> Result<(), StoreError> {
+    let updates: Vec<_> = updates.iter().collect();
+    for chunk in updates.chunks(ROWS_PER_STATEMENT) {
+        // One statement per chunk; VALUES columns are named column1.. on
+        // both backends.
+        let sql = format!(
+            "UPDATE orders SET executed_qty = orders.executed_qty + u.column3, \
+             cum_quote_qty = orders.cum_quote_qty + u.column4, \
+             status = COALESCE(u.column5, orders.status), \
+             price = COALESCE(u.column6, orders.price), \
+             orig_qty = COALESCE(u.column7, orders.orig_qty), updated_at = u.column8 \
+             FROM (VALUES {}) AS u \
+             WHERE orders.pair = u.column1 AND orders.order_id = u.column2",
+            placeholders(backend, chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql);
+        for ((pair, order_id), u) in chunk {
+            q = q
+                .bind(pair.as_str().to_string())
+                .bind(to_db(order_id.0)?)
+                .bind(to_db(u.executed_delta)?)
+                .bind(to_db(u.quote_delta)?)
+                .bind(u.status.map(OrderStatus::as_str))
+                .bind(u.price.map(|p| to_db(p.0)).transpose()?)
+                .bind(u.orig_qty.map(|q| to_db(q.0)).transpose()?)
+                .bind(to_db(u.updated_at.0)?);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
