@@ -390,83 +390,14 @@ impl Generator {
             .percent(30)
             .then(|| ClientOrderId::new(self.rng.pick(&["a", "b", "c", "d"])).ok())
             .flatten();
-        let target = |g: &mut Generator| -> OrderRef {
-            match g.random_live() {
-                Some(o) if g.rng.percent(90) => match o.cid {
-                    Some(c) if g.rng.percent(50) => OrderRef::Client(c),
-                    _ => OrderRef::Id(o.id),
-                },
-                _ => OrderRef::Id(OrderId(g.rng.range(1, g.next_order_id + 1))),
-            }
-        };
-        // Commands act for the target's owner most of the time.
-        let owner = |g: &mut Generator, r: OrderRef| -> UserId {
-            let found = match r {
-                OrderRef::Id(id) => g.position.get(&id).map(|&i| g.live[i].user),
-                OrderRef::Client(_) => None,
-            };
-            match found {
-                Some(u) if g.rng.percent(90) => u,
-                _ => user,
-            }
-        };
         match roll {
-            0..=54 => {
-                let market = self.rng.percent(15);
-                let tif = self.rng.pick(&[
-                    TimeInForce::Gtc,
-                    TimeInForce::Gtc,
-                    TimeInForce::Gtc,
-                    TimeInForce::Ioc,
-                    TimeInForce::Fok,
-                ]);
-                let quote = market && side == Side::Buy && self.rng.percent(40);
-                let order_id = if self.rng.percent(2) {
-                    // Reuse a live order's id: must be rejected as a duplicate.
-                    match target(self) {
-                        OrderRef::Id(id) => id,
-                        OrderRef::Client(_) => OrderId(1),
-                    }
-                } else {
-                    self.order_id()
-                };
-                let body = CommandBody::NewOrder(NewOrder {
-                    order_id,
-                    client_order_id: cid,
-                    side,
-                    order_type: if market {
-                        OrderType::Market
-                    } else {
-                        OrderType::Limit { price }
-                    },
-                    time_in_force: if market && !self.rng.percent(5) && tif == TimeInForce::Gtc {
-                        TimeInForce::Ioc
-                    } else {
-                        tif
-                    },
-                    post_only: self.rng.percent(10),
-                    stp: self.rng.percent(50).then(|| {
-                        self.rng.pick(&[
-                            StpMode::None,
-                            StpMode::CancelTaker,
-                            StpMode::CancelMaker,
-                            StpMode::CancelBoth,
-                        ])
-                    }),
-                    size: if quote {
-                        OrderSize::Quote(QuoteQty(self.rng.range(1, 3_000)))
-                    } else {
-                        OrderSize::Base(qty)
-                    },
-                });
-                (user, body)
-            }
+            0..=54 => (user, self.chaos_new_order(side, price, qty, cid)),
             55..=69 => {
-                let t = target(self);
-                (owner(self, t), CommandBody::Cancel { target: t })
+                let t = self.chaos_target();
+                (self.chaos_owner(t, user), CommandBody::Cancel { target: t })
             }
             70..=98 => {
-                let t = target(self);
+                let t = self.chaos_target();
                 let (new_qty, new_price) = match self.rng.below(4) {
                     0 => (Some(qty), None),
                     1 => (None, Some(price)),
@@ -474,7 +405,7 @@ impl Generator {
                     _ => (None, None),
                 };
                 (
-                    owner(self, t),
+                    self.chaos_owner(t, user),
                     CommandBody::Amend(Amend {
                         target: t,
                         new_qty,
@@ -484,9 +415,93 @@ impl Generator {
             }
             _ if self.rng.percent(30) => (user, CommandBody::CancelAll),
             _ => {
-                let t = target(self);
-                (owner(self, t), CommandBody::Cancel { target: t })
+                let t = self.chaos_target();
+                (self.chaos_owner(t, user), CommandBody::Cancel { target: t })
             }
+        }
+    }
+
+    /// A chaos new order: any type, time in force, size and flags, with the
+    /// odd duplicate id. The draws are in a fixed order: a seed's stream of
+    /// commands must not change.
+    fn chaos_new_order(
+        &mut self,
+        side: Side,
+        price: Price,
+        qty: Qty,
+        cid: Option<ClientOrderId>,
+    ) -> CommandBody {
+        let market = self.rng.percent(15);
+        let tif = self.rng.pick(&[
+            TimeInForce::Gtc,
+            TimeInForce::Gtc,
+            TimeInForce::Gtc,
+            TimeInForce::Ioc,
+            TimeInForce::Fok,
+        ]);
+        let quote = market && side == Side::Buy && self.rng.percent(40);
+        let order_id = if self.rng.percent(2) {
+            // Reuse a live order's id: must be rejected as a duplicate.
+            match self.chaos_target() {
+                OrderRef::Id(id) => id,
+                OrderRef::Client(_) => OrderId(1),
+            }
+        } else {
+            self.order_id()
+        };
+        CommandBody::NewOrder(NewOrder {
+            order_id,
+            client_order_id: cid,
+            side,
+            order_type: if market {
+                OrderType::Market
+            } else {
+                OrderType::Limit { price }
+            },
+            time_in_force: if market && !self.rng.percent(5) && tif == TimeInForce::Gtc {
+                TimeInForce::Ioc
+            } else {
+                tif
+            },
+            post_only: self.rng.percent(10),
+            stp: self.rng.percent(50).then(|| {
+                self.rng.pick(&[
+                    StpMode::None,
+                    StpMode::CancelTaker,
+                    StpMode::CancelMaker,
+                    StpMode::CancelBoth,
+                ])
+            }),
+            size: if quote {
+                OrderSize::Quote(QuoteQty(self.rng.range(1, 3_000)))
+            } else {
+                OrderSize::Base(qty)
+            },
+        })
+    }
+
+    /// An order for a chaos cancel or amend to name: mostly a live one (by
+    /// id or client id), else any id handed out so far.
+    fn chaos_target(&mut self) -> OrderRef {
+        match self.random_live() {
+            Some(o) if self.rng.percent(90) => match o.cid {
+                Some(c) if self.rng.percent(50) => OrderRef::Client(c),
+                _ => OrderRef::Id(o.id),
+            },
+            _ => OrderRef::Id(OrderId(self.rng.range(1, self.next_order_id + 1))),
+        }
+    }
+
+    /// Who sends a command naming `target`: its owner most of the time,
+    /// else `other`.
+    fn chaos_owner(&mut self, target: OrderRef, other: UserId) -> UserId {
+        let found = match target {
+            OrderRef::Id(id) => self.position.get(&id).map(|&i| self.live[i].user),
+            OrderRef::Client(_) => None,
+        };
+        match found {
+            Some(u) if self.rng.percent(90) => u,
+            _ => other,
         }
     }
 }
