@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::sign::Credentials;
+use clientkit::Credentials;
 
 /// Subprocesses run at once while creating keys.
 const PARALLEL: usize = 4;

@@ -27,10 +27,10 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;
-pub mod sign;
 pub mod stats;
 pub mod target;
 
+pub use clientkit::Credentials;
 pub use runner::{RunOptions, RunResult, run, run_blocking};
 pub use scenario::Scenario;
 

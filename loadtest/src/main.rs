@@ -141,7 +141,7 @@ fn main() -> ExitCode {
                 PathBuf::from("target/loadtest-results").join(format!(
                     "{}-{}",
                     s.name,
-                    loadtest::sign::now_ms() / 1_000
+                    clientkit::now_ms() / 1_000
                 ))
             });
             let opts = RunOptions {

@@ -18,10 +18,10 @@ use crate::flow::{Flow, Group, Kind, PairRules, Request};
 use crate::metrics::EngineCounts;
 use crate::scenario::{Mix, PairFile, RespType, Scenario, TargetKind};
 use crate::schedule::Schedule;
-use crate::sign::Credentials;
 use crate::stats::{Outcome, Percentiles, Recorder};
 use crate::target::{HttpTarget, SubmitError, Target};
 use crate::{kafka, keys, loopback, procfs};
+use clientkit::Credentials;
 
 /// What the caller adds to a scenario.
 #[derive(Debug, Clone, Default)]
@@ -541,7 +541,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
     let rss_start = pid.and_then(procfs::rss_kib);
     let cpu_start = pid.and_then(procfs::cpu_seconds);
     let self_cpu_start = procfs::self_cpu_seconds();
-    let started_unix_ms = crate::sign::now_ms();
+    let started_unix_ms = clientkit::now_ms();
     say(&format!(
         "{}: {} requests over {:.0} s to {base} ({} users, {} connections, {}, {:?}); exchange pid {}",
         scenario.name,

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::flow::{Method, Request};
 use crate::scenario::HttpClient;
-use crate::sign::{Credentials, Signer, now_ms};
+use clientkit::{API_KEY_HEADER, Credentials, Signer, now_ms};
 
 /// An answer from the target.
 #[derive(Debug, Clone)]
@@ -225,7 +225,7 @@ impl HttpTarget {
             })
             .uri(path)
             .header(hyper::header::HOST, &self.authority)
-            .header("x-api-key", &signer.api_key);
+            .header(API_KEY_HEADER, &signer.api_key);
         if !req.body.is_empty() {
             builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
         }
@@ -265,7 +265,7 @@ impl HttpTarget {
         let mut r = client
             .request(method, format!("{}{path}", self.base))
             .header(reqwest::header::HOST, &self.authority)
-            .header("x-api-key", &signer.api_key);
+            .header(API_KEY_HEADER, &signer.api_key);
         if !req.body.is_empty() {
             r = r
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
