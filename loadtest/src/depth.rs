@@ -24,8 +24,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::fixed;
 use crate::flow::PairRules;
+use clientkit::decimal;
 
 /// One depth diff, prices and quantities as integers at the pair's scales.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,8 +350,8 @@ fn levels(raw: &[(&str, &str)], r: &PairRules) -> Option<Vec<(u64, u64)>> {
     raw.iter()
         .map(|(p, q)| {
             Some((
-                fixed::to_scale(p, r.price_scale)?,
-                fixed::to_scale(q, r.qty_scale)?,
+                decimal::to_scale(p, r.price_scale).ok()?,
+                decimal::to_scale(q, r.qty_scale).ok()?,
             ))
         })
         .collect()

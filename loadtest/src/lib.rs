@@ -16,7 +16,6 @@
 
 pub mod broker;
 pub mod depth;
-pub mod fixed;
 pub mod flow;
 pub mod kafka;
 pub mod keys;

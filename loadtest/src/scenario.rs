@@ -636,7 +636,7 @@ fn check_flow(f: &FlowFile) -> Result<(), String> {
         if f.pairs[..i].iter().any(|q| q.symbol == p.symbol) {
             return Err(format!("flow.pairs: {} is listed twice", p.symbol));
         }
-        if crate::fixed::parse(&p.mid).is_none_or(|(v, _)| v == 0) {
+        if !clientkit::decimal::is_positive(&p.mid) {
             return Err(format!(
                 "flow.pairs: {}: mid {:?} is not a positive decimal",
                 p.symbol, p.mid
