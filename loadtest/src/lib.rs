@@ -14,15 +14,14 @@
 //! Scenarios are TOML files ([`scenario`], `loadtest/scenarios/`); a run
 //! writes `result.json`, `report.html` and the raw histograms ([`report`]).
 
-pub mod broker;
 pub mod depth;
 pub mod flow;
-pub mod kafka;
 pub mod keys;
 pub mod loopback;
 pub mod metrics;
 pub mod procfs;
 pub mod report;
+pub mod result;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;
@@ -30,7 +29,8 @@ pub mod stats;
 pub mod target;
 
 pub use clientkit::Credentials;
-pub use runner::{RunOptions, RunResult, run, run_blocking};
+pub use result::RunResult;
+pub use runner::{RunOptions, SuppliedTarget, run, run_blocking, run_supplied};
 pub use scenario::Scenario;
 
 /// The end-of-run summary for a terminal.

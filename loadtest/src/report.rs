@@ -19,7 +19,7 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use plotters::prelude::*;
 
 use crate::flow::Group;
-use crate::runner::{RunResult, TimelinePoint};
+use crate::result::{RunResult, TimelinePoint};
 use crate::schedule::Schedule;
 use crate::stats::{Outcome, Percentiles, Recorder, hgrm};
 

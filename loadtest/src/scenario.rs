@@ -23,10 +23,12 @@ pub const MAX_RATE: u64 = 1_000_000;
 pub enum TargetKind {
     /// The gateway over HTTP with keep-alive connections.
     Http,
-    /// The command log itself: commands produced straight to the `orders`
-    /// topic, answers read from the `events` topic. Measures the engines and
-    /// the broker without HTTP.
-    Kafka,
+    /// A target another tool supplies and runs with
+    /// [`crate::runner::run_supplied`] (`kafkaload run`: commands produced
+    /// straight to the command log, answers read from the events topic);
+    /// its settings are the file's `[direct]` table, which loadtest passes
+    /// on unread. No gateway: no depth sync, no keys.
+    Direct,
 }
 
 /// Which HTTP client library the `http` target uses.
@@ -70,17 +72,17 @@ struct File {
     /// What the scenario is for.
     #[serde(default)]
     description: String,
-    /// `http` or `kafka`.
+    /// `http` or `direct`.
     #[serde(default = "default_target")]
     target: String,
     /// The exchange's base URL; loopback only.
     #[serde(default = "default_url")]
     url: String,
-    /// For `kafka`: the bootstrap brokers, loopback only.
-    #[serde(default = "default_brokers")]
-    brokers: String,
+    /// For `direct`: the supplying tool's settings, not read here.
+    #[serde(default)]
+    direct: toml::Table,
     /// `/metrics` endpoints whose engine counters are summed for the
-    /// report; by default the target URL (`http`) or none (`kafka`).
+    /// report; by default the target URL (`http`) or none (`direct`).
     metrics: Option<Vec<String>>,
     /// Seeds every random choice of the order flow.
     #[serde(default = "default_seed")]
@@ -319,9 +321,6 @@ fn yes() -> bool {
 fn default_target() -> String {
     "http".into()
 }
-fn default_brokers() -> String {
-    "127.0.0.1:9092".into()
-}
 fn default_url() -> String {
     "http://127.0.0.1:8080".into()
 }
@@ -371,8 +370,9 @@ pub struct Scenario {
     pub target: TargetKind,
     /// The checked URL.
     pub url: LoopbackTarget,
-    /// For `kafka`: the checked bootstrap brokers.
-    pub brokers: String,
+    /// For `direct`: the `[direct]` table, for the tool that supplies the
+    /// target to read.
+    pub direct: toml::Table,
     /// Where the engine counters are scraped (summed); when empty, the
     /// target URL for `http` (see [`Scenario::metrics_endpoints`]).
     pub metrics: Vec<LoopbackTarget>,
@@ -433,28 +433,17 @@ impl Scenario {
         let f: File = toml::from_str(text).map_err(|e| e.to_string())?;
         let target = match f.target.as_str() {
             "http" => TargetKind::Http,
-            "kafka" => TargetKind::Kafka,
+            "direct" => TargetKind::Direct,
             other => {
                 return Err(format!(
-                    "target {other:?}: unknown; use \"http\" or \"kafka\""
+                    "target {other:?}: unknown; use \"http\" or \"direct\""
                 ));
             }
         };
-        let url = loopback::check_url(&f.url)?;
-        let brokers = f
-            .brokers
-            .split(',')
-            .map(|b| loopback::check_url(&format!("http://{}", b.trim())).map(|_| b.trim()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("brokers {:?}: {e}", f.brokers))?
-            .join(",");
-        if target == TargetKind::Kafka && f.exchange.config.is_none() {
-            return Err(
-                "target = \"kafka\" needs [exchange] config: the cluster's config file \
-                 names the pairs, their partitions and the topics"
-                    .into(),
-            );
+        if target == TargetKind::Http && !f.direct.is_empty() {
+            return Err("[direct] is for target = \"direct\"".into());
         }
+        let url = loopback::check_url(&f.url)?;
         let metrics = f
             .metrics
             .unwrap_or_default()
@@ -586,7 +575,7 @@ impl Scenario {
             description: f.description,
             target,
             url,
-            brokers,
+            direct: f.direct,
             metrics,
             seed: f.seed,
             resp_type: f.resp_type,
@@ -617,7 +606,7 @@ impl Scenario {
     /// The pairs the depth subscriber syncs.
     pub fn depth_pairs(&self) -> Vec<String> {
         // The direct target has no gateway to sync a book from.
-        if !self.depth.enabled || self.target == TargetKind::Kafka {
+        if !self.depth.enabled || self.target == TargetKind::Direct {
             return Vec::new();
         }
         if self.depth.pairs.is_empty() {
@@ -727,25 +716,21 @@ mod tests {
     }
 
     #[test]
-    fn kafka_target_needs_the_cluster_config_and_loopback_brokers() {
-        let e =
-            Scenario::parse(&format!("target = \"kafka\"\n{MINIMAL}"), "k").expect_err("no config");
-        assert!(e.contains("[exchange] config"), "{e}");
-        let with_config = "[exchange]\nconfig = \"cluster.toml\"\n";
+    fn a_direct_target_is_passed_on_unread() {
         let s = Scenario::parse(
-            &format!("target = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\n{MINIMAL}{with_config}"),
+            &format!("target = \"direct\"\n{MINIMAL}[direct]\nbrokers = \"127.0.0.1:9092\"\n"),
             "k",
         )
         .expect("valid");
-        assert_eq!(s.target, TargetKind::Kafka);
-        assert_eq!(s.brokers, "127.0.0.1:9092");
+        assert_eq!(s.target, TargetKind::Direct);
+        assert_eq!(
+            s.direct.get("brokers").and_then(|b| b.as_str()),
+            Some("127.0.0.1:9092")
+        );
         assert!(s.metrics.is_empty() && s.depth_pairs().is_empty());
-        let e = Scenario::parse(
-            &format!("target = \"kafka\"\nbrokers = \"10.0.0.1:9092\"\n{MINIMAL}{with_config}"),
-            "k",
-        )
-        .expect_err("not loopback");
-        assert!(e.contains("brokers") && e.contains("non-loopback"), "{e}");
+        let e = Scenario::parse(&format!("{MINIMAL}[direct]\nbrokers = \"x\"\n"), "k")
+            .expect_err("[direct] on http");
+        assert!(e.contains("[direct]"), "{e}");
         let e =
             Scenario::parse(&format!("target = \"grpc\"\n{MINIMAL}"), "k").expect_err("unknown");
         assert!(e.contains("grpc"), "{e}");
