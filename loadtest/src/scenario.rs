@@ -446,130 +446,16 @@ impl Scenario {
         let url = loopback::check_url(&f.url)?;
         let metrics = f
             .metrics
+            .as_deref()
             .unwrap_or_default()
             .iter()
             .map(|u| loopback::check_url(u))
             .collect::<Result<Vec<_>, _>>()?;
-        let positive = [
-            ("connections", f.connections as u64),
-            ("timeout_ms", f.timeout_ms),
-            ("threads", f.threads as u64),
-            ("max_requests", f.max_requests),
-            ("max_outstanding", f.max_outstanding as u64),
-            ("users.count", f.users.count as u64),
-            ("flow.size_multiple", f.flow.size_multiple),
-        ];
-        for (name, v) in positive {
-            if v == 0 {
-                return Err(format!("{name} must be greater than zero"));
-            }
-        }
-        let limits = [
-            ("connections", f.connections as u64, 10_000),
-            ("timeout_ms", f.timeout_ms, 120_000),
-            ("threads", f.threads as u64, 64),
-            ("users.count", f.users.count as u64, 10_000),
-            ("flow.size_multiple", f.flow.size_multiple, 1_000),
-            ("flow.marketable_pct", f.flow.marketable_pct.into(), 100),
-            ("dispatch_quantum_us", f.dispatch_quantum_us, 10_000),
-        ];
-        for (name, v, max) in limits {
-            if v > max {
-                return Err(format!("{name} = {v} is above the limit of {max}"));
-            }
-        }
-        if f.users.name_prefix.is_empty()
-            || f.users.name_prefix.len() > 40
-            || !f
-                .users
-                .name_prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(format!(
-                "users.name_prefix {:?}: 1 to 40 letters, digits, '-' or '_'",
-                f.users.name_prefix
-            ));
-        }
-        let (phases, step) = match (&f.step, f.phases.is_empty()) {
-            (Some(_), false) => {
-                return Err("give either [[phases]] or [step], not both".into());
-            }
-            (None, true) => return Err("no [[phases]] and no [step]: nothing to run".into()),
-            (None, false) => {
-                let mut phases = Vec::new();
-                for (i, p) in f.phases.iter().enumerate() {
-                    let name = p.name.clone().unwrap_or_else(|| format!("phase {}", i + 1));
-                    phases.push(Phase {
-                        duration: seconds(&format!("phases[{i}].duration_s"), p.duration_s)?,
-                        rate: p.rate,
-                        name,
-                    });
-                }
-                (phases, None)
-            }
-            (Some(s), true) => {
-                if s.start_rate == 0 || s.max_steps == 0 {
-                    return Err(
-                        "step.start_rate and step.max_steps must be greater than zero".into(),
-                    );
-                }
-                let bound = if s.p99_bound_ms.is_finite() && s.p99_bound_ms > 0.0 {
-                    Duration::from_secs_f64(s.p99_bound_ms / 1_000.0)
-                } else {
-                    return Err(format!(
-                        "step.p99_bound_ms must be positive, not {}",
-                        s.p99_bound_ms
-                    ));
-                };
-                let d = seconds("step.step_duration_s", s.step_duration_s)?;
-                let phases = (0..u64::from(s.max_steps))
-                    .map(|k| {
-                        let rate = s.start_rate.saturating_add(k.saturating_mul(s.step_rate));
-                        Phase {
-                            name: format!("step {}", k + 1),
-                            rate,
-                            duration: d,
-                        }
-                    })
-                    .collect();
-                (phases, Some(StepRule { p99_bound: bound }))
-            }
-        };
-        let mut total_time = Duration::ZERO;
-        let mut total_requests = 0u64;
-        for p in &phases {
-            if p.rate > MAX_RATE {
-                return Err(format!(
-                    "phase {:?}: rate {} is above the limit of {MAX_RATE}/s",
-                    p.name, p.rate
-                ));
-            }
-            total_time += p.duration;
-            total_requests += (p.rate as f64 * p.duration.as_secs_f64()) as u64;
-        }
-        if total_time > MAX_DURATION {
-            return Err(format!(
-                "the phases last {:.0} s, above the limit of {} s",
-                total_time.as_secs_f64(),
-                MAX_DURATION.as_secs()
-            ));
-        }
-        if total_requests > f.max_requests {
-            return Err(format!(
-                "the phases plan {total_requests} requests, above max_requests = {}",
-                f.max_requests
-            ));
-        }
+        check_numbers(&f)?;
+        let (phases, step) = schedule(&f)?;
+        check_bounds(&phases, f.max_requests)?;
         check_flow(&f.flow)?;
-        for p in &f.depth.pairs {
-            if !f.flow.pairs.iter().any(|q| &q.symbol == p) {
-                return Err(format!("depth.pairs: {p:?} is not one of flow.pairs"));
-            }
-        }
-        if !(1..=5_000).contains(&f.depth.snapshot_limit) {
-            return Err("depth.snapshot_limit must be 1 to 5000".into());
-        }
+        check_depth(&f)?;
         Ok(Scenario {
             name: f.name.unwrap_or_else(|| default_name.to_string()),
             description: f.description,
@@ -615,6 +501,142 @@ impl Scenario {
             self.depth.pairs.clone()
         }
     }
+}
+
+/// The counts and sizes that must be positive and bounded.
+fn check_numbers(f: &File) -> Result<(), String> {
+    let positive = [
+        ("connections", f.connections as u64),
+        ("timeout_ms", f.timeout_ms),
+        ("threads", f.threads as u64),
+        ("max_requests", f.max_requests),
+        ("max_outstanding", f.max_outstanding as u64),
+        ("users.count", f.users.count as u64),
+        ("flow.size_multiple", f.flow.size_multiple),
+    ];
+    for (name, v) in positive {
+        if v == 0 {
+            return Err(format!("{name} must be greater than zero"));
+        }
+    }
+    let limits = [
+        ("connections", f.connections as u64, 10_000),
+        ("timeout_ms", f.timeout_ms, 120_000),
+        ("threads", f.threads as u64, 64),
+        ("users.count", f.users.count as u64, 10_000),
+        ("flow.size_multiple", f.flow.size_multiple, 1_000),
+        ("flow.marketable_pct", f.flow.marketable_pct.into(), 100),
+        ("dispatch_quantum_us", f.dispatch_quantum_us, 10_000),
+    ];
+    for (name, v, max) in limits {
+        if v > max {
+            return Err(format!("{name} = {v} is above the limit of {max}"));
+        }
+    }
+    if f.users.name_prefix.is_empty()
+        || f.users.name_prefix.len() > 40
+        || !f
+            .users
+            .name_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "users.name_prefix {:?}: 1 to 40 letters, digits, '-' or '_'",
+            f.users.name_prefix
+        ));
+    }
+    Ok(())
+}
+
+/// The phases: explicit, or a step-up's.
+fn schedule(f: &File) -> Result<(Vec<Phase>, Option<StepRule>), String> {
+    match (&f.step, f.phases.is_empty()) {
+        (Some(_), false) => {
+            return Err("give either [[phases]] or [step], not both".into());
+        }
+        (None, true) => return Err("no [[phases]] and no [step]: nothing to run".into()),
+        (None, false) => {
+            let mut phases = Vec::new();
+            for (i, p) in f.phases.iter().enumerate() {
+                let name = p.name.clone().unwrap_or_else(|| format!("phase {}", i + 1));
+                phases.push(Phase {
+                    duration: seconds(&format!("phases[{i}].duration_s"), p.duration_s)?,
+                    rate: p.rate,
+                    name,
+                });
+            }
+            Ok((phases, None))
+        }
+        (Some(s), true) => {
+            if s.start_rate == 0 || s.max_steps == 0 {
+                return Err("step.start_rate and step.max_steps must be greater than zero".into());
+            }
+            let bound = if s.p99_bound_ms.is_finite() && s.p99_bound_ms > 0.0 {
+                Duration::from_secs_f64(s.p99_bound_ms / 1_000.0)
+            } else {
+                return Err(format!(
+                    "step.p99_bound_ms must be positive, not {}",
+                    s.p99_bound_ms
+                ));
+            };
+            let d = seconds("step.step_duration_s", s.step_duration_s)?;
+            let phases = (0..u64::from(s.max_steps))
+                .map(|k| {
+                    let rate = s.start_rate.saturating_add(k.saturating_mul(s.step_rate));
+                    Phase {
+                        name: format!("step {}", k + 1),
+                        rate,
+                        duration: d,
+                    }
+                })
+                .collect();
+            Ok((phases, Some(StepRule { p99_bound: bound })))
+        }
+    }
+}
+
+/// Every run is bounded in rate, time and requests.
+fn check_bounds(phases: &[Phase], max_requests: u64) -> Result<(), String> {
+    let mut total_time = Duration::ZERO;
+    let mut total_requests = 0u64;
+    for p in phases {
+        if p.rate > MAX_RATE {
+            return Err(format!(
+                "phase {:?}: rate {} is above the limit of {MAX_RATE}/s",
+                p.name, p.rate
+            ));
+        }
+        total_time += p.duration;
+        total_requests += (p.rate as f64 * p.duration.as_secs_f64()) as u64;
+    }
+    if total_time > MAX_DURATION {
+        return Err(format!(
+            "the phases last {:.0} s, above the limit of {} s",
+            total_time.as_secs_f64(),
+            MAX_DURATION.as_secs()
+        ));
+    }
+    if total_requests > max_requests {
+        return Err(format!(
+            "the phases plan {total_requests} requests, above max_requests = {}",
+            max_requests
+        ));
+    }
+    Ok(())
+}
+
+/// The depth subscriber's pairs are the flow's.
+fn check_depth(f: &File) -> Result<(), String> {
+    for p in &f.depth.pairs {
+        if !f.flow.pairs.iter().any(|q| &q.symbol == p) {
+            return Err(format!("depth.pairs: {p:?} is not one of flow.pairs"));
+        }
+    }
+    if !(1..=5_000).contains(&f.depth.snapshot_limit) {
+        return Err("depth.snapshot_limit must be 1 to 5000".into());
+    }
+    Ok(())
 }
 
 fn check_flow(f: &FlowFile) -> Result<(), String> {
