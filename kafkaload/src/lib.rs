@@ -31,7 +31,7 @@ pub enum Error {
     /// The broker gave back other than what was sent.
     Mismatch(String),
     /// The load test itself failed.
-    Run(String),
+    Run(loadtest::RunError),
 }
 
 impl Error {
@@ -46,10 +46,24 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Settings(e) | Error::Mismatch(e) | Error::Run(e) => f.write_str(e),
+            Error::Settings(e) | Error::Mismatch(e) => f.write_str(e),
+            Error::Run(e) => e.fmt(f),
             Error::Kafka { what, detail } => write!(f, "{what}: {detail}"),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Run(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<loadtest::RunError> for Error {
+    fn from(e: loadtest::RunError) -> Self {
+        Error::Run(e)
+    }
+}

@@ -157,9 +157,7 @@ fn run(path: &std::path::Path, args: RunArgs) -> ExitCode {
             rules,
             target: Box::new(target),
         };
-        loadtest::run_supplied(&s, &opts, supplied)
-            .await
-            .map_err(|e| kafkaload::Error::Run(e.to_string()))
+        Ok::<_, kafkaload::Error>(loadtest::run_supplied(&s, &opts, supplied).await?)
     });
     match result {
         Ok(r) => {

@@ -33,7 +33,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 use runtime::EventRecord;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -223,7 +223,10 @@ impl Target for KafkaTarget {
 fn refusal(e: &ApiError) -> Answer {
     Answer {
         status: e.status.as_u16(),
-        body: Bytes::from(serde_json::json!({"code": e.code, "msg": e.msg}).to_string()),
+        body: json_body(&ErrorAnswer {
+            code: e.code,
+            msg: &e.msg,
+        }),
     }
 }
 
@@ -344,15 +347,35 @@ fn status_of(id: OrderId, events: &[Event]) -> &'static str {
     status
 }
 
+/// The part of the gateway's answer to a new order that the flow reads.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderAnswer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a str>,
+}
+
+/// The gateway's error body.
+#[derive(Serialize)]
+struct ErrorAnswer<'a> {
+    code: i32,
+    msg: &'a str,
+}
+
+fn json_body(body: &impl Serialize) -> Bytes {
+    // Plain structs of numbers and strings always encode.
+    Bytes::from(serde_json::to_vec(body).unwrap_or_default())
+}
+
 fn answer(status: u16, order_id: Option<OrderId>, order_status: Option<&str>) -> Answer {
-    let body = match (order_id, order_status) {
-        (Some(id), Some(s)) => serde_json::json!({"orderId": id.0, "status": s}),
-        (Some(id), None) => serde_json::json!({"orderId": id.0}),
-        _ => serde_json::json!({}),
-    };
     Answer {
         status,
-        body: Bytes::from(body.to_string()),
+        body: json_body(&OrderAnswer {
+            order_id: order_id.map(|id| id.0),
+            status: order_id.and(order_status),
+        }),
     }
 }
 

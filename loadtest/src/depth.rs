@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
+pub use crate::error::DepthError;
 use crate::flow::PairRules;
 use clientkit::decimal;
 
@@ -358,13 +359,14 @@ fn levels(raw: &[(&str, &str)], r: &PairRules) -> Option<Vec<(u64, u64)>> {
 }
 
 /// Parses a REST depth answer at the pair's scales.
-pub fn parse_snapshot(v: &Value, r: &PairRules) -> Result<Snapshot, String> {
-    let side = |name: &str| -> Result<Vec<(u64, u64)>, String> {
+pub fn parse_snapshot(v: &Value, r: &PairRules) -> Result<Snapshot, DepthError> {
+    let side = |name: &str| -> Result<Vec<(u64, u64)>, DepthError> {
         let raw: Vec<(String, String)> = serde_json::from_value(v[name].clone())
             .map_err(|e| format!("depth {}: {name}: {e}", r.symbol))?;
         let borrowed: Vec<(&str, &str)> =
             raw.iter().map(|(p, q)| (p.as_str(), q.as_str())).collect();
-        levels(&borrowed, r).ok_or_else(|| format!("depth {}: bad level in {name}", r.symbol))
+        levels(&borrowed, r)
+            .ok_or_else(|| DepthError::from(format!("depth {}: bad level in {name}", r.symbol)))
     };
     Ok(Snapshot {
         last_update_id: v["lastUpdateId"]
@@ -450,12 +452,14 @@ impl Subscriber {
 
     /// Ends the run: compares each local book with a fresh snapshot, then
     /// closes.
-    pub async fn finish(self) -> Result<DepthReport, String> {
+    pub async fn finish(self) -> Result<DepthReport, DepthError> {
         let _ = self.stop.send(true);
         match tokio::time::timeout(Duration::from_secs(20), self.task).await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(format!("depth subscriber failed: {e}")),
-            Err(_) => Err("depth subscriber did not finish within 20 s".into()),
+            Ok(Err(e)) => Err(DepthError::from(format!("depth subscriber failed: {e}"))),
+            Err(_) => Err(DepthError::from(
+                "depth subscriber did not finish within 20 s",
+            )),
         }
     }
 }
@@ -465,7 +469,7 @@ async fn fetch_snapshot(
     base: String,
     pair: PairRules,
     limit: u32,
-) -> Result<Snapshot, String> {
+) -> Result<Snapshot, DepthError> {
     let url = format!("{base}/api/v1/depth?symbol={}&limit={limit}", pair.symbol);
     let v: Value = http
         .get(&url)
@@ -499,7 +503,7 @@ enum Fetch {
 /// may still be missing diffs in flight.
 const FINAL_ATTEMPTS: u32 = 20;
 
-type Fetches = JoinSet<(usize, Fetch, Result<Snapshot, String>)>;
+type Fetches = JoinSet<(usize, Fetch, Result<Snapshot, DepthError>)>;
 
 type WsRead = futures_util::stream::SplitStream<
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
@@ -732,7 +736,11 @@ impl Syncer {
     }
 
     /// A snapshot arrived (or could not be fetched).
-    fn on_fetched(&mut self, c: &mut Connection, done: (usize, Fetch, Result<Snapshot, String>)) {
+    fn on_fetched(
+        &mut self,
+        c: &mut Connection,
+        done: (usize, Fetch, Result<Snapshot, DepthError>),
+    ) {
         let (i, why, snap) = done;
         let p = &mut self.pairs[i];
         match (snap, why) {
@@ -758,7 +766,7 @@ impl Syncer {
                 }
             }
             (Err(e), why) => {
-                self.close_reasons.push(e);
+                self.close_reasons.push(e.to_string());
                 let retry = match why {
                     Fetch::Sync => Some(Fetch::Sync),
                     Fetch::Final(n) if n + 1 < FINAL_ATTEMPTS => Some(Fetch::Final(n + 1)),

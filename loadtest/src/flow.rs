@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use workload::Rng;
 
+pub use crate::error::FlowError;
 use crate::scenario::{FlowFile, RespType};
 use clientkit::decimal;
 
@@ -182,7 +183,7 @@ struct InfoSymbol {
 
 impl PairRules {
     /// The rules of every pair in an `exchangeInfo` answer.
-    pub fn from_exchange_info(info: &Value) -> Result<Vec<PairRules>, String> {
+    pub fn from_exchange_info(info: &Value) -> Result<Vec<PairRules>, FlowError> {
         let symbols = info["symbols"]
             .as_array()
             .ok_or("exchangeInfo: no \"symbols\" list")?;
@@ -210,7 +211,10 @@ impl PairRules {
                     symbol: s.symbol,
                 };
                 if r.tick == 0 || r.lot == 0 || r.max_qty < r.min_qty {
-                    return Err(format!("exchangeInfo: {}: unusable rules {r:?}", r.symbol));
+                    return Err(FlowError::from(format!(
+                        "exchangeInfo: {}: unusable rules {r:?}",
+                        r.symbol
+                    )));
                 }
                 Ok(r)
             })
@@ -323,7 +327,7 @@ impl Flow {
         users: usize,
         seed: u64,
         resp: RespType,
-    ) -> Result<Flow, String> {
+    ) -> Result<Flow, FlowError> {
         let mut pairs = Vec::new();
         for p in &cfg.pairs {
             let r = rules.iter().find(|r| r.symbol == p.symbol).ok_or_else(|| {
@@ -360,7 +364,7 @@ impl Flow {
         );
         let total: f64 = weights.iter().sum();
         if total <= 0.0 {
-            return Err("flow.pairs: the weights add up to zero".into());
+            return Err(FlowError::from("flow.pairs: the weights add up to zero"));
         }
         let mut acc = 0u64;
         let pair_weights = weights

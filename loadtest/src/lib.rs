@@ -15,6 +15,7 @@
 //! writes `result.json`, `report.html` and the raw histograms ([`report`]).
 
 pub mod depth;
+pub mod error;
 pub mod flow;
 pub mod keys;
 pub mod loopback;
@@ -30,6 +31,7 @@ pub mod summary;
 pub mod target;
 
 pub use clientkit::Credentials;
+pub use error::RunError;
 pub use result::RunResult;
 pub use runner::{RunOptions, SuppliedTarget, run, run_blocking, run_supplied};
 pub use scenario::Scenario;

@@ -18,13 +18,17 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use plotters::prelude::*;
 
+pub use crate::error::ReportError;
 use crate::flow::Group;
 use crate::result::{RunResult, TimelinePoint};
 use crate::schedule::Schedule;
 use crate::stats::{Outcome, Percentiles, Recorder, hgrm};
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    std::fs::write(path, bytes).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes every output file into `dir` and lists them in `result.files`.
@@ -33,10 +37,12 @@ pub fn write_all(
     rec: &Recorder,
     schedule: &Schedule,
     dir: &Path,
-) -> Result<(), String> {
+) -> Result<(), ReportError> {
     let hist_dir = dir.join("histograms");
-    std::fs::create_dir_all(&hist_dir)
-        .map_err(|e| format!("cannot create {}: {e}", hist_dir.display()))?;
+    std::fs::create_dir_all(&hist_dir).map_err(|source| ReportError::Write {
+        path: hist_dir.clone(),
+        source,
+    })?;
     let all = rec.overall();
     let _ = write(
         &hist_dir.join("answered.hgrm"),
@@ -77,8 +83,7 @@ pub fn write_all(
     result
         .files
         .insert("result_json", dir.join("result.json").display().to_string());
-    let json = serde_json::to_vec_pretty(&*result)
-        .map_err(|e| format!("cannot encode the result: {e}"))?;
+    let json = serde_json::to_vec_pretty(&*result).map_err(ReportError::Encode)?;
     write(&dir.join("result.json"), &json)?;
     write(&dir.join("report.html"), html(result).as_bytes())?;
     Ok(())
@@ -88,7 +93,7 @@ fn interval_log(
     rec: &Recorder,
     schedule: &Schedule,
     started_unix_ms: u64,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, ReportError> {
     let mut buf = Vec::new();
     let mut serializer = V2DeflateSerializer::new();
     let start = UNIX_EPOCH + Duration::from_millis(started_unix_ms);
@@ -100,7 +105,7 @@ fn interval_log(
             .with_base_time(start)
             .with_max_value_divisor(1_000.0)
             .begin_log_with(&mut buf, &mut serializer)
-            .map_err(|e| format!("histogram log: {e}"))?;
+            .map_err(|e| ReportError::Histograms(e.to_string()))?;
         for (i, s) in rec.seconds.iter().enumerate() {
             if !s.answered.is_empty() {
                 w.write_histogram(
@@ -109,7 +114,7 @@ fn interval_log(
                     Duration::from_secs(1),
                     None,
                 )
-                .map_err(|e| format!("histogram log: {e}"))?;
+                .map_err(|e| ReportError::Histograms(e.to_string()))?;
             }
         }
         for (i, ps) in rec.phases.iter().enumerate() {
@@ -124,7 +129,7 @@ fn interval_log(
                     }
                     let tag = format!("p{}.{}.{}", i + 1, g.as_str(), o.as_str());
                     w.write_histogram(h, from, to.saturating_sub(from), Tag::new(&tag))
-                        .map_err(|e| format!("histogram log: {e}"))?;
+                        .map_err(|e| ReportError::Histograms(e.to_string()))?;
                 }
             }
         }
@@ -139,6 +144,10 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Why plotters could not draw a chart; the report says so in its place.
+#[derive(Debug)]
+struct DrawError(String);
+
 type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
 /// A line chart as SVG text; `log_y` for latencies.
@@ -147,7 +156,7 @@ fn chart(title: &str, y_desc: &str, series: &[Series<'_>], log_y: bool) -> Strin
     let drawn = draw(&mut svg, title, y_desc, series, log_y);
     match drawn {
         Ok(()) => svg,
-        Err(e) => format!("<p>chart {} not drawn: {}</p>", esc(title), esc(&e)),
+        Err(DrawError(e)) => format!("<p>chart {} not drawn: {}</p>", esc(title), esc(&e)),
     }
 }
 
@@ -157,8 +166,8 @@ fn draw(
     y_desc: &str,
     series: &[Series<'_>],
     log_y: bool,
-) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+) -> Result<(), DrawError> {
+    let err = |e: &dyn std::fmt::Display| DrawError(e.to_string());
     let x_max = series
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.0))

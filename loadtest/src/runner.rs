@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::depth::{DepthReport, Subscriber};
+pub use crate::error::RunError;
 use crate::flow::{Flow, Group, Kind, PairRules, Request};
 use crate::loopback::LoopbackTarget;
 use crate::metrics::EngineCounts;
@@ -82,14 +83,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, RunError> {
     http.get(url)
         .send()
         .await
-        .map_err(|e| format!("GET {url}: {e} (is the exchange running?)"))?
+        .map_err(|e| RunError::Exchange(format!("GET {url}: {e} (is the exchange running?)")))?
         .json()
         .await
-        .map_err(|e| format!("GET {url}: not JSON: {e}"))
+        .map_err(|e| RunError::Exchange(format!("GET {url}: not JSON: {e}")))
 }
 
 /// The engine counters of every endpoint, summed (one per engine process
@@ -97,7 +98,7 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
 async fn scrape(
     http: &reqwest::Client,
     endpoints: &[LoopbackTarget],
-) -> Result<EngineCounts, String> {
+) -> Result<EngineCounts, RunError> {
     let mut text = String::new();
     for e in endpoints {
         let url = format!("{}/metrics", e.base);
@@ -105,10 +106,10 @@ async fn scrape(
             .get(&url)
             .send()
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?
+            .map_err(|e| RunError::Exchange(format!("GET {url}: {e}")))?
             .text()
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
+            .map_err(|e| RunError::Exchange(format!("GET {url}: {e}")))?;
         text.push_str(&t);
         text.push('\n');
     }
@@ -128,7 +129,7 @@ fn ms(us: u64) -> f64 {
 }
 
 /// The async runtime a scenario runs on: its thread count, timers and I/O.
-pub fn runtime(scenario: &Scenario) -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime(scenario: &Scenario) -> Result<tokio::runtime::Runtime, RunError> {
     if scenario.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -139,23 +140,23 @@ pub fn runtime(scenario: &Scenario) -> Result<tokio::runtime::Runtime, String> {
             .enable_all()
             .build()
     }
-    .map_err(|e| format!("cannot start the async runtime: {e}"))
+    .map_err(|e| RunError::Harness(format!("cannot start the async runtime: {e}")))
 }
 
 /// Runs `scenario`; blocks until done. Builds its own async runtime with
 /// the scenario's thread count.
-pub fn run_blocking(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, String> {
+pub fn run_blocking(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, RunError> {
     runtime(scenario)?.block_on(run(scenario, opts))
 }
 
 /// Runs an `http` scenario on the current async runtime.
-pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, String> {
+pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, RunError> {
     if scenario.target == TargetKind::Direct {
-        return Err(
+        return Err(RunError::Refused(
             "target = \"direct\" is run by the tool that supplies the target \
              (kafkaload run SCENARIO)"
                 .into(),
-        );
+        ));
     }
     run_stages(scenario, opts, None).await
 }
@@ -166,12 +167,12 @@ pub async fn run_supplied(
     scenario: &Scenario,
     opts: &RunOptions,
     supplied: SuppliedTarget,
-) -> Result<RunResult, String> {
+) -> Result<RunResult, RunError> {
     if scenario.target != TargetKind::Direct {
-        return Err(format!(
+        return Err(RunError::Refused(format!(
             "a supplied target runs target = \"direct\" scenarios, not {:?}",
             scenario.target
-        ));
+        )));
     }
     run_stages(scenario, opts, Some(supplied)).await
 }
@@ -180,7 +181,7 @@ async fn run_stages(
     scenario: &Scenario,
     opts: &RunOptions,
     supplied: Option<SuppliedTarget>,
-) -> Result<RunResult, String> {
+) -> Result<RunResult, RunError> {
     let ready = setup(scenario, opts, supplied).await?;
     let sent = send(scenario, opts, ready)?;
     let drained = drain(scenario, sent).await?;
@@ -209,7 +210,7 @@ struct Context {
     depth: Option<Subscriber>,
     endpoints: Vec<LoopbackTarget>,
     /// The first `/metrics` scrape, when asked for.
-    before: Option<Result<EngineCounts, String>>,
+    before: Option<Result<EngineCounts, RunError>>,
     before_at: Instant,
 }
 
@@ -225,13 +226,13 @@ async fn setup(
     scenario: &Scenario,
     opts: &RunOptions,
     supplied: Option<SuppliedTarget>,
-) -> Result<Ready, String> {
+) -> Result<Ready, RunError> {
     let addr = loopback::resolve(&scenario.url).await?;
     let base = scenario.url.base.clone();
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        .map_err(|e| RunError::Harness(format!("cannot build the HTTP client: {e}")))?;
     // A supplied target brings its pairs' rules and needs no keys.
     let (rules, users, target) = match supplied {
         Some(s) => (s.rules, scenario.users.count, s.target),
@@ -250,7 +251,7 @@ async fn setup(
         scenario.seed,
         scenario.resp_type,
     )?;
-    target.warm_up().await.map_err(|e| e.to_string())?;
+    target.warm_up().await?;
     let process = watched(scenario, addr);
     let depth = start_depth(scenario, opts, &base, &rules).await;
     // Scraped last, so the window is the run's and not the set-up's.
@@ -277,14 +278,14 @@ async fn setup(
 }
 
 /// The users' keys: the caller's, or created with `exchange keys create`.
-async fn credentials(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<Credentials>, String> {
+async fn credentials(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<Credentials>, RunError> {
     match &opts.credentials {
         Some(c) if c.len() >= scenario.users.count => Ok(c[..scenario.users.count].to_vec()),
-        Some(c) => Err(format!(
+        Some(c) => Err(RunError::Refused(format!(
             "{} keys given for {} users",
             c.len(),
             scenario.users.count
-        )),
+        ))),
         None => {
             let binary = scenario
                 .exchange
@@ -303,11 +304,12 @@ async fn credentials(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<Crede
                 ),
             );
             let config = scenario.exchange.config.clone();
-            tokio::task::spawn_blocking(move || {
+            let keys = tokio::task::spawn_blocking(move || {
                 keys::create_keys(&binary, config.as_deref(), &names)
             })
             .await
-            .map_err(|e| format!("key creation failed: {e}"))?
+            .map_err(|e| RunError::Harness(format!("key creation failed: {e}")))??;
+            Ok(keys)
         }
     }
 }
@@ -316,15 +318,14 @@ fn http_target(
     scenario: &Scenario,
     addr: SocketAddr,
     credentials: &[Credentials],
-) -> Result<Box<dyn Target>, String> {
+) -> Result<Box<dyn Target>, RunError> {
     let t = HttpTarget::new(
         addr,
         &scenario.url.authority,
         credentials,
         scenario.connections,
         scenario.http_client,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(Box::new(t))
 }
 
@@ -384,7 +385,7 @@ struct Sent {
 }
 
 /// Stage 2: the dispatcher thread, the ticker and Ctrl-C, started.
-fn send(scenario: &Scenario, opts: &RunOptions, ready: Ready) -> Result<Sent, String> {
+fn send(scenario: &Scenario, opts: &RunOptions, ready: Ready) -> Result<Sent, RunError> {
     let Ready { ctx, flow, target } = ready;
     let schedule = Schedule::new(scenario.phases.clone());
     let shared = Arc::new(Shared {
@@ -458,7 +459,7 @@ fn send(scenario: &Scenario, opts: &RunOptions, ready: Ready) -> Result<Sent, St
                 let _ = sent_all.send(());
             }
         })
-        .map_err(|e| format!("cannot start the dispatcher thread: {e}"))?;
+        .map_err(|e| RunError::Harness(format!("cannot start the dispatcher thread: {e}")))?;
     Ok(Sent {
         ctx,
         shared,
@@ -485,13 +486,14 @@ struct Drained {
     cpu_end: Option<f64>,
     rss_end: Option<u64>,
     step_verdicts: Vec<StepVerdict>,
-    engine: Result<EngineReport, String>,
+    /// The engine's counts, or why there are none.
+    engine: Result<EngineReport, RunError>,
     depth: Option<DepthReport>,
 }
 
 /// Stage 3: waits for every request to end (each by its deadline), then
 /// for the engine to settle, and collects the depth subscriber's verdict.
-async fn drain(scenario: &Scenario, sent: Sent) -> Result<Drained, String> {
+async fn drain(scenario: &Scenario, sent: Sent) -> Result<Drained, RunError> {
     let Sent {
         ctx,
         shared,
@@ -514,6 +516,7 @@ async fn drain(scenario: &Scenario, sent: Sent) -> Result<Drained, String> {
     let cpu_end = pid.and_then(procfs::cpu_seconds);
     ctrl_c.abort();
     let step_verdicts = ticker.await.unwrap_or_default();
+    // Missing engine counts do not fail the run: the report says why.
     let engine = engine_report(&ctx).await;
     let depth = match ctx.depth {
         Some(d) => Some(d.finish().await?),
@@ -540,12 +543,14 @@ async fn drain(scenario: &Scenario, sent: Sent) -> Result<Drained, String> {
 /// The engine's counts over the run. The engine may still apply what was
 /// logged (ACK mode): its queues are given time to empty before the second
 /// scrape.
-async fn engine_report(ctx: &Context) -> Result<EngineReport, String> {
+async fn engine_report(ctx: &Context) -> Result<EngineReport, RunError> {
     let before = match &ctx.before {
         None => {
-            return Err("not scraped (scrape_metrics = false, or no metrics endpoint)".into());
+            return Err(RunError::Exchange(
+                "not scraped (scrape_metrics = false, or no metrics endpoint)".into(),
+            ));
         }
-        Some(Err(e)) => return Err(e.clone()),
+        Some(Err(e)) => return Err(RunError::Exchange(e.to_string())),
         Some(Ok(before)) => before,
     };
     let mut after = scrape(&ctx.http, &ctx.endpoints).await;
@@ -578,11 +583,11 @@ async fn engine_report(ctx: &Context) -> Result<EngineReport, String> {
 }
 
 /// Stage 4: the figures, then the files.
-fn report(scenario: &Scenario, opts: &RunOptions, d: Drained) -> Result<RunResult, String> {
+fn report(scenario: &Scenario, opts: &RunOptions, d: Drained) -> Result<RunResult, RunError> {
     let rec = lock(&d.shared.recorder);
-    let (engine, engine_error) = match d.engine.clone() {
-        Ok(e) => (Some(e), None),
-        Err(e) => (None, Some(e)),
+    let (engine, engine_error) = match &d.engine {
+        Ok(e) => (Some(e.clone()), None),
+        Err(e) => (None, Some(e.to_string())),
     };
     let requests = totals(&d, &rec);
     let ended = rec.overall().total();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::ScenarioError;
 use crate::loopback::{self, LoopbackTarget};
 use crate::schedule::Phase;
 
@@ -406,42 +407,43 @@ pub struct Scenario {
     pub depth: DepthFile,
 }
 
-fn seconds(what: &str, s: f64) -> Result<Duration, String> {
+fn seconds(what: &str, s: f64) -> Result<Duration, ScenarioError> {
     if !(s.is_finite() && s > 0.0) {
-        return Err(format!(
+        return Err(ScenarioError::from(format!(
             "{what} must be a positive number of seconds, not {s}"
-        ));
+        )));
     }
-    Duration::try_from_secs_f64(s).map_err(|e| format!("{what} = {s}: {e}"))
+    Duration::try_from_secs_f64(s).map_err(|e| ScenarioError::from(format!("{what} = {s}: {e}")))
 }
 
 impl Scenario {
     /// Reads and checks a scenario file.
-    pub fn load(path: &Path) -> Result<Scenario, String> {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into());
-        Scenario::parse(&text, &stem).map_err(|e| format!("scenario {}: {e}", path.display()))
+        Scenario::parse(&text, &stem)
+            .map_err(|e| ScenarioError::from(format!("scenario {}: {e}", path.display())))
     }
 
     /// Parses and checks scenario text; `default_name` names it when the
     /// text does not.
-    pub fn parse(text: &str, default_name: &str) -> Result<Scenario, String> {
+    pub fn parse(text: &str, default_name: &str) -> Result<Scenario, ScenarioError> {
         let f: File = toml::from_str(text).map_err(|e| e.to_string())?;
         let target = match f.target.as_str() {
             "http" => TargetKind::Http,
             "direct" => TargetKind::Direct,
             other => {
-                return Err(format!(
+                return Err(ScenarioError::from(format!(
                     "target {other:?}: unknown; use \"http\" or \"direct\""
-                ));
+                )));
             }
         };
         if target == TargetKind::Http && !f.direct.is_empty() {
-            return Err("[direct] is for target = \"direct\"".into());
+            return Err(ScenarioError::from("[direct] is for target = \"direct\""));
         }
         let url = loopback::check_url(&f.url)?;
         let metrics = f
@@ -504,7 +506,7 @@ impl Scenario {
 }
 
 /// The counts and sizes that must be positive and bounded.
-fn check_numbers(f: &File) -> Result<(), String> {
+fn check_numbers(f: &File) -> Result<(), ScenarioError> {
     let positive = [
         ("connections", f.connections as u64),
         ("timeout_ms", f.timeout_ms),
@@ -516,7 +518,9 @@ fn check_numbers(f: &File) -> Result<(), String> {
     ];
     for (name, v) in positive {
         if v == 0 {
-            return Err(format!("{name} must be greater than zero"));
+            return Err(ScenarioError::from(format!(
+                "{name} must be greater than zero"
+            )));
         }
     }
     let limits = [
@@ -530,7 +534,9 @@ fn check_numbers(f: &File) -> Result<(), String> {
     ];
     for (name, v, max) in limits {
         if v > max {
-            return Err(format!("{name} = {v} is above the limit of {max}"));
+            return Err(ScenarioError::from(format!(
+                "{name} = {v} is above the limit of {max}"
+            )));
         }
     }
     if f.users.name_prefix.is_empty()
@@ -541,21 +547,27 @@ fn check_numbers(f: &File) -> Result<(), String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(format!(
+        return Err(ScenarioError::from(format!(
             "users.name_prefix {:?}: 1 to 40 letters, digits, '-' or '_'",
             f.users.name_prefix
-        ));
+        )));
     }
     Ok(())
 }
 
 /// The phases: explicit, or a step-up's.
-fn schedule(f: &File) -> Result<(Vec<Phase>, Option<StepRule>), String> {
+fn schedule(f: &File) -> Result<(Vec<Phase>, Option<StepRule>), ScenarioError> {
     match (&f.step, f.phases.is_empty()) {
         (Some(_), false) => {
-            return Err("give either [[phases]] or [step], not both".into());
+            return Err(ScenarioError::from(
+                "give either [[phases]] or [step], not both",
+            ));
         }
-        (None, true) => return Err("no [[phases]] and no [step]: nothing to run".into()),
+        (None, true) => {
+            return Err(ScenarioError::from(
+                "no [[phases]] and no [step]: nothing to run",
+            ));
+        }
         (None, false) => {
             let mut phases = Vec::new();
             for (i, p) in f.phases.iter().enumerate() {
@@ -570,15 +582,17 @@ fn schedule(f: &File) -> Result<(Vec<Phase>, Option<StepRule>), String> {
         }
         (Some(s), true) => {
             if s.start_rate == 0 || s.max_steps == 0 {
-                return Err("step.start_rate and step.max_steps must be greater than zero".into());
+                return Err(ScenarioError::from(
+                    "step.start_rate and step.max_steps must be greater than zero",
+                ));
             }
             let bound = if s.p99_bound_ms.is_finite() && s.p99_bound_ms > 0.0 {
                 Duration::from_secs_f64(s.p99_bound_ms / 1_000.0)
             } else {
-                return Err(format!(
+                return Err(ScenarioError::from(format!(
                     "step.p99_bound_ms must be positive, not {}",
                     s.p99_bound_ms
-                ));
+                )));
             };
             let d = seconds("step.step_duration_s", s.step_duration_s)?;
             let phases = (0..u64::from(s.max_steps))
@@ -597,69 +611,78 @@ fn schedule(f: &File) -> Result<(Vec<Phase>, Option<StepRule>), String> {
 }
 
 /// Every run is bounded in rate, time and requests.
-fn check_bounds(phases: &[Phase], max_requests: u64) -> Result<(), String> {
+fn check_bounds(phases: &[Phase], max_requests: u64) -> Result<(), ScenarioError> {
     let mut total_time = Duration::ZERO;
     let mut total_requests = 0u64;
     for p in phases {
         if p.rate > MAX_RATE {
-            return Err(format!(
+            return Err(ScenarioError::from(format!(
                 "phase {:?}: rate {} is above the limit of {MAX_RATE}/s",
                 p.name, p.rate
-            ));
+            )));
         }
         total_time += p.duration;
         total_requests += (p.rate as f64 * p.duration.as_secs_f64()) as u64;
     }
     if total_time > MAX_DURATION {
-        return Err(format!(
+        return Err(ScenarioError::from(format!(
             "the phases last {:.0} s, above the limit of {} s",
             total_time.as_secs_f64(),
             MAX_DURATION.as_secs()
-        ));
+        )));
     }
     if total_requests > max_requests {
-        return Err(format!(
+        return Err(ScenarioError::from(format!(
             "the phases plan {total_requests} requests, above max_requests = {}",
             max_requests
-        ));
+        )));
     }
     Ok(())
 }
 
 /// The depth subscriber's pairs are the flow's.
-fn check_depth(f: &File) -> Result<(), String> {
+fn check_depth(f: &File) -> Result<(), ScenarioError> {
     for p in &f.depth.pairs {
         if !f.flow.pairs.iter().any(|q| &q.symbol == p) {
-            return Err(format!("depth.pairs: {p:?} is not one of flow.pairs"));
+            return Err(ScenarioError::from(format!(
+                "depth.pairs: {p:?} is not one of flow.pairs"
+            )));
         }
     }
     if !(1..=5_000).contains(&f.depth.snapshot_limit) {
-        return Err("depth.snapshot_limit must be 1 to 5000".into());
+        return Err(ScenarioError::from(
+            "depth.snapshot_limit must be 1 to 5000",
+        ));
     }
     Ok(())
 }
 
-fn check_flow(f: &FlowFile) -> Result<(), String> {
+fn check_flow(f: &FlowFile) -> Result<(), ScenarioError> {
     if f.pairs.is_empty() {
-        return Err("flow.pairs: at least one pair is needed".into());
+        return Err(ScenarioError::from(
+            "flow.pairs: at least one pair is needed",
+        ));
     }
     for (i, p) in f.pairs.iter().enumerate() {
         if f.pairs[..i].iter().any(|q| q.symbol == p.symbol) {
-            return Err(format!("flow.pairs: {} is listed twice", p.symbol));
+            return Err(ScenarioError::from(format!(
+                "flow.pairs: {} is listed twice",
+                p.symbol
+            )));
         }
         if !clientkit::decimal::is_positive(&p.mid) {
-            return Err(format!(
+            return Err(ScenarioError::from(format!(
                 "flow.pairs: {}: mid {:?} is not a positive decimal",
                 p.symbol, p.mid
-            ));
+            )));
         }
         if let Some(w) = p.weight
             && !(w.is_finite() && w >= 0.0)
         {
-            return Err(format!(
+            return Err(ScenarioError::from(format!(
                 "flow.pairs: {}: weight {w} must be zero or positive",
                 p.symbol
-            ));
+            )));
         }
     }
     let finite = [
@@ -670,7 +693,9 @@ fn check_flow(f: &FlowFile) -> Result<(), String> {
     ];
     for (name, v, lo, hi) in finite {
         if !(v.is_finite() && (lo..=hi).contains(&v)) {
-            return Err(format!("{name} = {v}: must be {lo} to {hi}"));
+            return Err(ScenarioError::from(format!(
+                "{name} = {v}: must be {lo} to {hi}"
+            )));
         }
     }
     let m = &f.mix;
@@ -687,7 +712,7 @@ fn check_flow(f: &FlowFile) -> Result<(), String> {
     .map(|&w| u64::from(w))
     .sum::<u64>();
     if total == 0 {
-        return Err("flow.mix: every weight is zero".into());
+        return Err(ScenarioError::from("flow.mix: every weight is zero"));
     }
     Ok(())
 }
@@ -751,17 +776,20 @@ mod tests {
         );
         assert!(s.metrics.is_empty() && s.depth_pairs().is_empty());
         let e = Scenario::parse(&format!("{MINIMAL}[direct]\nbrokers = \"x\"\n"), "k")
-            .expect_err("[direct] on http");
+            .expect_err("[direct] on http")
+            .to_string();
         assert!(e.contains("[direct]"), "{e}");
-        let e =
-            Scenario::parse(&format!("target = \"grpc\"\n{MINIMAL}"), "k").expect_err("unknown");
+        let e = Scenario::parse(&format!("target = \"grpc\"\n{MINIMAL}"), "k")
+            .expect_err("unknown")
+            .to_string();
         assert!(e.contains("grpc"), "{e}");
     }
 
     #[test]
     fn non_loopback_urls_are_refused() {
         let e = Scenario::parse(&format!("url = \"http://10.1.2.3:8080\"\n{MINIMAL}"), "x")
-            .expect_err("not loopback");
+            .expect_err("not loopback")
+            .to_string();
         assert!(e.contains("non-loopback"), "{e}");
     }
 
@@ -792,7 +820,7 @@ mod tests {
             } else {
                 format!("{prefix}{MINIMAL}")
             };
-            let e = Scenario::parse(&text, "x").expect_err(prefix);
+            let e = Scenario::parse(&text, "x").expect_err(prefix).to_string();
             assert!(e.contains(needle), "{prefix:?}: {e}");
         }
     }
@@ -800,26 +828,33 @@ mod tests {
     #[test]
     fn runs_are_bounded() {
         let e = Scenario::parse("[[phases]]\nrate = 1000\nduration_s = 10000\n", "x")
-            .expect_err("too long");
+            .expect_err("too long")
+            .to_string();
         assert!(e.contains("limit"), "{e}");
         let e = Scenario::parse(
             "max_requests = 1000\n[[phases]]\nrate = 1000\nduration_s = 2\n",
             "x",
         )
-        .expect_err("too many");
+        .expect_err("too many")
+        .to_string();
         assert!(e.contains("max_requests"), "{e}");
         let e = Scenario::parse("[[phases]]\nrate = 2000000\nduration_s = 1\n", "x")
-            .expect_err("too fast");
+            .expect_err("too fast")
+            .to_string();
         assert!(e.contains("rate"), "{e}");
-        let e = Scenario::parse("[[phases]]\nrate = 10\nduration_s = 0\n", "x").expect_err("empty");
+        let e = Scenario::parse("[[phases]]\nrate = 10\nduration_s = 0\n", "x")
+            .expect_err("empty")
+            .to_string();
         assert!(e.contains("duration_s"), "{e}");
-        let e = Scenario::parse("", "x").expect_err("nothing to run");
+        let e = Scenario::parse("", "x")
+            .expect_err("nothing to run")
+            .to_string();
         assert!(e.contains("nothing to run"), "{e}");
         let e = Scenario::parse(
             "[[phases]]\nrate = 10\nduration_s = 1\n[step]\nstart_rate = 1\nstep_rate = 1\nstep_duration_s = 1\nmax_steps = 1\np99_bound_ms = 1\n",
             "x",
         )
-        .expect_err("both");
+        .expect_err("both").to_string();
         assert!(e.contains("not both"), "{e}");
     }
 
