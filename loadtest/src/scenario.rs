@@ -558,16 +558,12 @@ fn check_numbers(f: &File) -> Result<(), ScenarioError> {
 /// The phases: explicit, or a step-up's.
 fn schedule(f: &File) -> Result<(Vec<Phase>, Option<StepRule>), ScenarioError> {
     match (&f.step, f.phases.is_empty()) {
-        (Some(_), false) => {
-            return Err(ScenarioError::from(
-                "give either [[phases]] or [step], not both",
-            ));
-        }
-        (None, true) => {
-            return Err(ScenarioError::from(
-                "no [[phases]] and no [step]: nothing to run",
-            ));
-        }
+        (Some(_), false) => Err(ScenarioError::from(
+            "give either [[phases]] or [step], not both",
+        )),
+        (None, true) => Err(ScenarioError::from(
+            "no [[phases]] and no [step]: nothing to run",
+        )),
         (None, false) => {
             let mut phases = Vec::new();
             for (i, p) in f.phases.iter().enumerate() {
