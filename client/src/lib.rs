@@ -2,19 +2,10 @@
 //! gateway checks them: `timestamp` and `signature` in the query string, the
 //! signature over the query before it and the raw body.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+pub use clientkit::Credentials;
+use clientkit::{API_KEY_HEADER, now_ms};
 pub use reqwest::{Client as HttpClient, Method, StatusCode};
 use serde_json::Value;
-
-/// Credentials: an API key and its secret.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    /// The public key.
-    pub api_key: String,
-    /// The signing secret.
-    pub secret: String,
-}
 
 /// An answer: the HTTP status and the JSON body (or the text as a string).
 #[derive(Debug, Clone)]
@@ -40,12 +31,6 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     credentials: Option<Credentials>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Client {
@@ -104,24 +89,24 @@ impl Client {
         body: &str,
         timestamp_ms: u64,
     ) -> Result<Answer, reqwest::Error> {
-        let mut q = query.to_string();
-        if !q.is_empty() {
-            q.push('&');
-        }
-        q.push_str(&format!("timestamp={timestamp_ms}"));
-        let (key, signature) = match &self.credentials {
-            Some(c) => {
-                let mut payload = q.clone().into_bytes();
-                payload.extend_from_slice(body.as_bytes());
-                (c.api_key.clone(), gateway::sign(&c.secret, &payload))
+        let (key, signed) = match &self.credentials {
+            Some(c) => (
+                c.api_key.clone(),
+                clientkit::Signer::new(c).signed_query(query, body.as_bytes(), timestamp_ms),
+            ),
+            // Unsigned on purpose: what the gateway says to a request
+            // without a key.
+            None => {
+                let mut q = query.to_string();
+                if !q.is_empty() {
+                    q.push('&');
+                }
+                q.push_str(&format!("timestamp={timestamp_ms}&signature="));
+                (String::new(), q)
             }
-            None => (String::new(), String::new()),
         };
-        let url = format!("{}{path}?{q}&signature={signature}", self.base);
-        let mut req = self
-            .http
-            .request(method, url)
-            .header(gateway::API_KEY_HEADER, key);
+        let url = format!("{}{path}?{signed}", self.base);
+        let mut req = self.http.request(method, url).header(API_KEY_HEADER, key);
         if !body.is_empty() {
             req = req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -161,10 +146,7 @@ impl Client {
     pub fn ws_login(&self, id: u64) -> Option<Value> {
         let c = self.credentials.as_ref()?;
         let ts = now_ms();
-        let signature = gateway::sign(
-            &c.secret,
-            format!("apiKey={}&timestamp={ts}", c.api_key).as_bytes(),
-        );
+        let signature = c.ws_login_signature(ts);
         Some(serde_json::json!({
             "method": "LOGIN",
             "params": {"apiKey": c.api_key, "timestamp": ts, "signature": signature},

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use client::{Answer, Client, Credentials};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -41,31 +41,35 @@ struct Cli {
     command: Cmd,
 }
 
+/// `trade place`'s arguments.
+#[derive(Args)]
+struct PlaceArgs {
+    symbol: String,
+    /// BUY or SELL.
+    side: String,
+    /// Base quantity.
+    quantity: String,
+    /// Limit price; without it, a market order.
+    #[arg(long)]
+    price: Option<String>,
+    /// GTC (limit default), IOC (market default) or FOK.
+    #[arg(long)]
+    tif: Option<String>,
+    /// Maker only.
+    #[arg(long)]
+    post_only: bool,
+    /// Your own id for the order.
+    #[arg(long)]
+    client_id: Option<String>,
+    /// ACK (answer once logged) or RESULT (answer with the outcome).
+    #[arg(long)]
+    resp: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Places an order: `trade place BTC-EUR BUY 0.01 --price 30000`.
-    Place {
-        symbol: String,
-        /// BUY or SELL.
-        side: String,
-        /// Base quantity.
-        quantity: String,
-        /// Limit price; without it, a market order.
-        #[arg(long)]
-        price: Option<String>,
-        /// GTC (limit default), IOC (market default) or FOK.
-        #[arg(long)]
-        tif: Option<String>,
-        /// Maker only.
-        #[arg(long)]
-        post_only: bool,
-        /// Your own id for the order.
-        #[arg(long)]
-        client_id: Option<String>,
-        /// ACK (answer once logged) or RESULT (answer with the outcome).
-        #[arg(long)]
-        resp: Option<String>,
-    },
+    Place(PlaceArgs),
     /// Cancels an order by id (or --client-id).
     Cancel {
         symbol: String,
@@ -136,39 +140,60 @@ async fn main() -> ExitCode {
     };
     let c = Client::new(&cli.url, creds);
     let result = match cli.command {
-        Cmd::Place {
+        Cmd::Watch { streams, count } => return watch(&c, streams, count).await,
+        Cmd::Bench {
             symbol,
-            side,
-            quantity,
-            price,
-            tif,
-            post_only,
-            client_id,
+            orders,
+            connections,
             resp,
         } => {
-            let mut o = json!({
-                "symbol": symbol,
-                "side": side,
-                "type": if price.is_some() { "LIMIT" } else { "MARKET" },
-                "quantity": quantity,
-            });
-            if let Some(p) = price {
-                o["price"] = json!(p);
-            }
-            if let Some(t) = tif {
-                o["timeInForce"] = json!(t);
-            }
-            if post_only {
-                o["postOnly"] = json!(true);
-            }
-            if let Some(id) = client_id {
-                o["clientOrderId"] = json!(id);
-            }
-            if let Some(r) = resp {
-                o["newOrderRespType"] = json!(r);
-            }
-            c.place(&o).await
+            return bench(&c, symbol, orders, connections, resp).await;
         }
+        cmd => match request(&c, cmd).await {
+            Some(r) => r,
+            None => return ExitCode::from(2),
+        },
+    };
+    match result {
+        Ok(a) => print_answer(&a),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The body of `POST /api/v1/order` for `trade place`.
+fn order_body(a: PlaceArgs) -> Value {
+    let mut o = json!({
+        "symbol": a.symbol,
+        "side": a.side,
+        "type": if a.price.is_some() { "LIMIT" } else { "MARKET" },
+        "quantity": a.quantity,
+    });
+    if let Some(p) = a.price {
+        o["price"] = json!(p);
+    }
+    if let Some(t) = a.tif {
+        o["timeInForce"] = json!(t);
+    }
+    if a.post_only {
+        o["postOnly"] = json!(true);
+    }
+    if let Some(id) = a.client_id {
+        o["clientOrderId"] = json!(id);
+    }
+    if let Some(r) = a.resp {
+        o["newOrderRespType"] = json!(r);
+    }
+    o
+}
+
+/// The one request a command makes; `None` (said on stderr) when its
+/// arguments are not enough.
+async fn request(c: &Client, cmd: Cmd) -> Option<Result<Answer, reqwest::Error>> {
+    let r = match cmd {
+        Cmd::Place(a) => c.place(&order_body(a)).await,
         Cmd::Cancel {
             symbol,
             order_id,
@@ -179,7 +204,7 @@ async fn main() -> ExitCode {
                 (None, Some(cid)) => format!("symbol={symbol}&origClientOrderId={cid}"),
                 (None, None) => {
                     eprintln!("error: give an order id or --client-id");
-                    return ExitCode::from(2);
+                    return None;
                 }
             };
             c.signed(Method::DELETE, "/api/v1/order", &q, None).await
@@ -234,23 +259,9 @@ async fn main() -> ExitCode {
             )
             .await
         }
-        Cmd::Watch { streams, count } => return watch(&c, streams, count).await,
-        Cmd::Bench {
-            symbol,
-            orders,
-            connections,
-            resp,
-        } => {
-            return bench(&c, symbol, orders, connections, resp).await;
-        }
+        Cmd::Watch { .. } | Cmd::Bench { .. } => return None,
     };
-    match result {
-        Ok(a) => print_answer(&a),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    Some(r)
 }
 
 fn print_answer(a: &Answer) -> ExitCode {

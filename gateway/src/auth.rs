@@ -7,34 +7,22 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use proto::UserId;
-use sha2::Sha256;
 use store::Store;
 use tokio::sync::Semaphore;
 
 use crate::errors::{ApiError, code};
 
-/// Header that carries the API key.
-pub const API_KEY_HEADER: &str = "x-api-key";
+// The header and the signature are clientkit's, so the gateway checks
+// exactly what clients produce.
+pub use clientkit::{API_KEY_HEADER, sign};
 
 /// Longest receive window a request may ask for, in milliseconds.
 pub(crate) const MAX_RECV_WINDOW_MS: u64 = 60_000;
 
 /// Receive window when the request names none, in milliseconds.
 pub(crate) const DEFAULT_RECV_WINDOW_MS: u64 = 5_000;
-
-/// An HMAC-SHA256 keyed by `secret`.
-fn keyed(secret: &str) -> Hmac<Sha256> {
-    Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length")
-}
-
-/// The hex HMAC-SHA256 of `payload` under `secret`.
-pub fn sign(secret: &str, payload: &[u8]) -> String {
-    let mut mac = keyed(secret);
-    mac.update(payload);
-    hex::encode(mac.finalize().into_bytes())
-}
 
 /// Age after which a cached answer about a key (its secret, or that it
 /// does not exist) is asked again, in the background: the request that
@@ -209,7 +197,7 @@ impl KeyCache {
                 "Signature for this request is not valid.",
             )
         })?;
-        let mut mac = keyed(&secret);
+        let mut mac = clientkit::keyed(&secret);
         mac.update(signed.as_bytes());
         mac.update(body);
         // Constant-time comparison.

@@ -24,8 +24,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::fixed;
+pub use crate::error::DepthError;
 use crate::flow::PairRules;
+use clientkit::decimal;
 
 /// One depth diff, prices and quantities as integers at the pair's scales.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,21 +351,22 @@ fn levels(raw: &[(&str, &str)], r: &PairRules) -> Option<Vec<(u64, u64)>> {
     raw.iter()
         .map(|(p, q)| {
             Some((
-                fixed::to_scale(p, r.price_scale)?,
-                fixed::to_scale(q, r.qty_scale)?,
+                decimal::to_scale(p, r.price_scale).ok()?,
+                decimal::to_scale(q, r.qty_scale).ok()?,
             ))
         })
         .collect()
 }
 
 /// Parses a REST depth answer at the pair's scales.
-pub fn parse_snapshot(v: &Value, r: &PairRules) -> Result<Snapshot, String> {
-    let side = |name: &str| -> Result<Vec<(u64, u64)>, String> {
+pub fn parse_snapshot(v: &Value, r: &PairRules) -> Result<Snapshot, DepthError> {
+    let side = |name: &str| -> Result<Vec<(u64, u64)>, DepthError> {
         let raw: Vec<(String, String)> = serde_json::from_value(v[name].clone())
             .map_err(|e| format!("depth {}: {name}: {e}", r.symbol))?;
         let borrowed: Vec<(&str, &str)> =
             raw.iter().map(|(p, q)| (p.as_str(), q.as_str())).collect();
-        levels(&borrowed, r).ok_or_else(|| format!("depth {}: bad level in {name}", r.symbol))
+        levels(&borrowed, r)
+            .ok_or_else(|| DepthError::from(format!("depth {}: bad level in {name}", r.symbol)))
     };
     Ok(Snapshot {
         last_update_id: v["lastUpdateId"]
@@ -450,12 +452,14 @@ impl Subscriber {
 
     /// Ends the run: compares each local book with a fresh snapshot, then
     /// closes.
-    pub async fn finish(self) -> Result<DepthReport, String> {
+    pub async fn finish(self) -> Result<DepthReport, DepthError> {
         let _ = self.stop.send(true);
         match tokio::time::timeout(Duration::from_secs(20), self.task).await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(format!("depth subscriber failed: {e}")),
-            Err(_) => Err("depth subscriber did not finish within 20 s".into()),
+            Ok(Err(e)) => Err(DepthError::from(format!("depth subscriber failed: {e}"))),
+            Err(_) => Err(DepthError::from(
+                "depth subscriber did not finish within 20 s",
+            )),
         }
     }
 }
@@ -465,7 +469,7 @@ async fn fetch_snapshot(
     base: String,
     pair: PairRules,
     limit: u32,
-) -> Result<Snapshot, String> {
+) -> Result<Snapshot, DepthError> {
     let url = format!("{base}/api/v1/depth?symbol={}&limit={limit}", pair.symbol);
     let v: Value = http
         .get(&url)
@@ -499,7 +503,70 @@ enum Fetch {
 /// may still be missing diffs in flight.
 const FINAL_ATTEMPTS: u32 = 20;
 
-type Fetches = JoinSet<(usize, Fetch, Result<Snapshot, String>)>;
+type Fetches = JoinSet<(usize, Fetch, Result<Snapshot, DepthError>)>;
+
+type WsRead = futures_util::stream::SplitStream<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+>;
+type WsWrite = futures_util::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Message,
+>;
+
+/// Fetches REST snapshots in the background.
+struct Snapshots {
+    http: reqwest::Client,
+    base: String,
+    limit: u32,
+}
+
+impl Snapshots {
+    /// Fetches pair `i`'s snapshot into `fetches`; a later final attempt
+    /// waits 100 ms first, for diffs still in flight.
+    fn fetch(&self, fetches: &mut Fetches, i: usize, rules: &PairRules, why: Fetch) {
+        let (http, base, rules, limit) = (
+            self.http.clone(),
+            self.base.clone(),
+            rules.clone(),
+            self.limit,
+        );
+        fetches.spawn(async move {
+            if let Fetch::Final(n) = why
+                && n > 0
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (i, why, fetch_snapshot(http, base, rules, limit).await)
+        });
+    }
+}
+
+/// How a connection ended.
+enum End {
+    /// Lost: connect again.
+    Reconnect,
+    /// The final comparison is done.
+    Done,
+}
+
+/// One connection's state.
+struct Connection {
+    fetches: Fetches,
+    /// The SUBSCRIBE was answered: diffs flow.
+    subscribed: bool,
+    /// Final comparisons still running.
+    final_pending: usize,
+}
+
+/// The subscriber's state across connections.
+struct Syncer {
+    snapshots: Snapshots,
+    pairs: Vec<Pair>,
+    close_reasons: Vec<String>,
+    live_gaps: Arc<AtomicU64>,
+    synced: watch::Sender<usize>,
+    stopping: bool,
+}
 
 async fn run(
     base: String,
@@ -514,183 +581,236 @@ async fn run(
         .build()
         .unwrap_or_default();
     let ws_url = format!("{}/ws", base.replacen("http://", "ws://", 1));
-    let mut pairs: Vec<Pair> = rules
-        .into_iter()
-        .map(|rules| Pair {
-            rules,
-            sync: DepthSync::new(limit as usize),
-            disconnects: 0,
-            matches: None,
-            compared: 0,
-        })
-        .collect();
-    let fetch = |fetches: &mut Fetches, i: usize, rules: &PairRules, why: Fetch| {
-        let (http, base, rules) = (http.clone(), base.clone(), rules.clone());
-        fetches.spawn(async move {
-            if let Fetch::Final(n) = why
-                && n > 0
-            {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            (i, why, fetch_snapshot(http, base, rules, limit).await)
-        });
+    let mut s = Syncer {
+        snapshots: Snapshots { http, base, limit },
+        pairs: rules
+            .into_iter()
+            .map(|rules| Pair {
+                rules,
+                sync: DepthSync::new(limit as usize),
+                disconnects: 0,
+                matches: None,
+                compared: 0,
+            })
+            .collect(),
+        close_reasons: Vec::new(),
+        live_gaps,
+        synced,
+        stopping: false,
     };
-    let mut close_reasons = Vec::new();
-    let mut stopping = false;
     let mut attempts = 0;
-    'connection: while attempts < 20 && !stopping {
+    while attempts < 20 && !s.stopping {
         attempts += 1;
-        let ws = match tokio_tungstenite::connect_async(ws_url.as_str()).await {
+        let Some((tx, rx)) = s.connect(&ws_url).await else {
+            continue;
+        };
+        let end = s.follow(rx, &mut stop).await;
+        // The write half lives as long as the connection is followed.
+        drop(tx);
+        if let End::Done = end {
+            break;
+        }
+    }
+    s.report()
+}
+
+impl Syncer {
+    /// Connects and subscribes to every pair's diffs; each pair starts
+    /// over (its counts kept).
+    async fn connect(&mut self, ws_url: &str) -> Option<(WsWrite, WsRead)> {
+        let ws = match tokio_tungstenite::connect_async(ws_url).await {
             Ok((ws, _)) => ws,
             Err(e) => {
-                close_reasons.push(format!("connect: {e}"));
+                self.close_reasons.push(format!("connect: {e}"));
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
+                return None;
             }
         };
-        let (mut tx, mut rx) = ws.split();
-        let streams: Vec<String> = pairs
+        let (mut tx, rx) = ws.split();
+        let streams: Vec<String> = self
+            .pairs
             .iter()
             .map(|p| format!("{}@depth", p.rules.symbol))
             .collect();
         let sub = serde_json::json!({"method": "SUBSCRIBE", "params": streams, "id": 1});
         if tx.send(Message::text(sub.to_string())).await.is_err() {
-            continue;
+            return None;
         }
-        for p in &mut pairs {
+        let limit = self.snapshots.limit as usize;
+        for p in &mut self.pairs {
             p.sync = DepthSync {
                 counts: p.sync.counts,
-                ..DepthSync::new(limit as usize)
+                ..DepthSync::new(limit)
             };
         }
-        let mut fetches = Fetches::new();
-        let mut subscribed = false;
-        let mut final_pending = 0usize;
+        Some((tx, rx))
+    }
+
+    /// Follows one connection until it is lost or the final comparison is
+    /// done.
+    async fn follow(&mut self, mut rx: WsRead, stop: &mut watch::Receiver<bool>) -> End {
+        let mut c = Connection {
+            fetches: Fetches::new(),
+            subscribed: false,
+            final_pending: 0,
+        };
         loop {
             tokio::select! {
                 m = rx.next() => {
                     let text = match m {
                         Some(Ok(Message::Text(t))) => t,
                         Some(Ok(Message::Close(f))) => {
-                            close_reasons.push(format!("closed by the server: {f:?}"));
-                            for p in &mut pairs { p.disconnects += 1; }
-                            continue 'connection;
+                            return self.lost(format!("closed by the server: {f:?}"));
                         }
                         Some(Ok(_)) => continue,
-                        Some(Err(e)) => {
-                            close_reasons.push(format!("read: {e}"));
-                            for p in &mut pairs { p.disconnects += 1; }
-                            continue 'connection;
-                        }
-                        None => {
-                            close_reasons.push("stream ended".into());
-                            for p in &mut pairs { p.disconnects += 1; }
-                            continue 'connection;
-                        }
+                        Some(Err(e)) => return self.lost(format!("read: {e}")),
+                        None => return self.lost("stream ended".into()),
                     };
-                    if !subscribed {
-                        // The answer to SUBSCRIBE: from now on every diff
-                        // arrives, so a snapshot taken now can be joined.
-                        if text.as_str().contains("\"result\"") {
-                            subscribed = true;
-                            for (i, p) in pairs.iter_mut().enumerate() {
-                                if p.sync.want_snapshot() {
-                                    fetch(&mut fetches, i, &p.rules, Fetch::Sync);
-                                }
-                            }
-                        }
-                        continue;
-                    }
-                    let Ok(w) = serde_json::from_str::<WireDiff<'_>>(text.as_str()) else {
-                        continue;
-                    };
-                    let Some(i) = pairs.iter().position(|p| p.rules.symbol == w.symbol) else {
-                        continue;
-                    };
-                    let p = &mut pairs[i];
-                    let (Some(bids), Some(asks)) =
-                        (levels(&w.bids, &p.rules), levels(&w.asks, &p.rules))
-                    else {
-                        continue;
-                    };
-                    let action = p.sync.on_diff(Diff { first: w.first, last: w.last, bids, asks });
-                    if action == Action::FetchSnapshot && p.sync.want_snapshot() {
-                        fetch(&mut fetches, i, &p.rules, Fetch::Sync);
-                    }
-                    live_gaps.store(
-                        pairs.iter().map(|p| p.sync.counts.gaps).sum(),
-                        Ordering::Relaxed,
-                    );
+                    self.on_text(&mut c, text.as_str());
                 }
-                Some(done) = fetches.join_next() => {
-                    let Ok((i, why, snap)) = done else { continue };
-                    let p = &mut pairs[i];
-                    match (snap, why) {
-                        (Ok(s), Fetch::Sync) => {
-                            if p.sync.on_snapshot(s) == Action::FetchSnapshot
-                                && p.sync.want_snapshot()
-                            {
-                                fetch(&mut fetches, i, &p.rules, Fetch::Sync);
-                            }
-                            let _ = synced.send(pairs.iter().filter(|p| p.sync.is_synced()).count());
-                        }
-                        (Ok(s), Fetch::Final(n)) => {
-                            let (equal, compared) = p.sync.matches(&s);
-                            p.compared = compared;
-                            if equal || n + 1 >= FINAL_ATTEMPTS || !p.sync.is_synced() {
-                                p.matches = p.sync.is_synced().then_some(equal);
-                                final_pending -= 1;
-                            } else {
-                                // Diffs may still be on the way: look again.
-                                fetch(&mut fetches, i, &p.rules, Fetch::Final(n + 1));
-                            }
-                        }
-                        (Err(e), why) => {
-                            close_reasons.push(e);
-                            let retry = match why {
-                                Fetch::Sync => Some(Fetch::Sync),
-                                Fetch::Final(n) if n + 1 < FINAL_ATTEMPTS => Some(Fetch::Final(n + 1)),
-                                Fetch::Final(_) => None,
-                            };
-                            match retry {
-                                Some(w) => fetch(&mut fetches, i, &p.rules, w),
-                                None => final_pending -= 1,
-                            }
-                        }
-                    }
-                    if stopping && final_pending == 0 {
-                        break 'connection;
+                Some(done) = c.fetches.join_next() => {
+                    let Ok(done) = done else { continue };
+                    self.on_fetched(&mut c, done);
+                    if self.stopping && c.final_pending == 0 {
+                        return End::Done;
                     }
                 }
-                _ = stop.changed(), if !stopping => {
-                    stopping = true;
-                    for (i, p) in pairs.iter().enumerate() {
-                        if p.sync.is_synced() {
-                            final_pending += 1;
-                            fetch(&mut fetches, i, &p.rules, Fetch::Final(0));
-                        }
-                    }
-                    if final_pending == 0 {
-                        break 'connection;
+                _ = stop.changed(), if !self.stopping => {
+                    if self.on_stop(&mut c) {
+                        return End::Done;
                     }
                 }
             }
         }
     }
-    let gaps = pairs.iter().map(|p| p.sync.counts.gaps).sum();
-    DepthReport {
-        pairs: pairs
-            .into_iter()
-            .map(|p| PairReport {
-                symbol: p.rules.symbol,
-                counts: p.sync.counts,
-                disconnects: p.disconnects,
-                book_matches_at_end: p.matches,
-                levels_compared: p.compared,
-            })
-            .collect(),
-        gaps,
-        close_reasons,
+
+    fn lost(&mut self, why: String) -> End {
+        self.close_reasons.push(why);
+        for p in &mut self.pairs {
+            p.disconnects += 1;
+        }
+        End::Reconnect
+    }
+
+    /// A text message: the answer to SUBSCRIBE, or a diff.
+    fn on_text(&mut self, c: &mut Connection, text: &str) {
+        if !c.subscribed {
+            // The answer to SUBSCRIBE: from now on every diff arrives, so a
+            // snapshot taken now can be joined.
+            if text.contains("\"result\"") {
+                c.subscribed = true;
+                for (i, p) in self.pairs.iter_mut().enumerate() {
+                    if p.sync.want_snapshot() {
+                        self.snapshots
+                            .fetch(&mut c.fetches, i, &p.rules, Fetch::Sync);
+                    }
+                }
+            }
+            return;
+        }
+        let Ok(w) = serde_json::from_str::<WireDiff<'_>>(text) else {
+            return;
+        };
+        let Some(i) = self.pairs.iter().position(|p| p.rules.symbol == w.symbol) else {
+            return;
+        };
+        let p = &mut self.pairs[i];
+        let (Some(bids), Some(asks)) = (levels(&w.bids, &p.rules), levels(&w.asks, &p.rules))
+        else {
+            return;
+        };
+        let action = p.sync.on_diff(Diff {
+            first: w.first,
+            last: w.last,
+            bids,
+            asks,
+        });
+        if action == Action::FetchSnapshot && p.sync.want_snapshot() {
+            self.snapshots
+                .fetch(&mut c.fetches, i, &p.rules, Fetch::Sync);
+        }
+        self.live_gaps.store(
+            self.pairs.iter().map(|p| p.sync.counts.gaps).sum(),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// A snapshot arrived (or could not be fetched).
+    fn on_fetched(
+        &mut self,
+        c: &mut Connection,
+        done: (usize, Fetch, Result<Snapshot, DepthError>),
+    ) {
+        let (i, why, snap) = done;
+        let p = &mut self.pairs[i];
+        match (snap, why) {
+            (Ok(s), Fetch::Sync) => {
+                if p.sync.on_snapshot(s) == Action::FetchSnapshot && p.sync.want_snapshot() {
+                    self.snapshots
+                        .fetch(&mut c.fetches, i, &p.rules, Fetch::Sync);
+                }
+                let _ = self
+                    .synced
+                    .send(self.pairs.iter().filter(|p| p.sync.is_synced()).count());
+            }
+            (Ok(s), Fetch::Final(n)) => {
+                let (equal, compared) = p.sync.matches(&s);
+                p.compared = compared;
+                if equal || n + 1 >= FINAL_ATTEMPTS || !p.sync.is_synced() {
+                    p.matches = p.sync.is_synced().then_some(equal);
+                    c.final_pending -= 1;
+                } else {
+                    // Diffs may still be on the way: look again.
+                    self.snapshots
+                        .fetch(&mut c.fetches, i, &p.rules, Fetch::Final(n + 1));
+                }
+            }
+            (Err(e), why) => {
+                self.close_reasons.push(e.to_string());
+                let retry = match why {
+                    Fetch::Sync => Some(Fetch::Sync),
+                    Fetch::Final(n) if n + 1 < FINAL_ATTEMPTS => Some(Fetch::Final(n + 1)),
+                    Fetch::Final(_) => None,
+                };
+                match retry {
+                    Some(w) => self.snapshots.fetch(&mut c.fetches, i, &p.rules, w),
+                    None => c.final_pending -= 1,
+                }
+            }
+        }
+    }
+
+    /// The run ends: compare every synced pair with a fresh snapshot.
+    /// True when there is nothing to compare.
+    fn on_stop(&mut self, c: &mut Connection) -> bool {
+        self.stopping = true;
+        for (i, p) in self.pairs.iter().enumerate() {
+            if p.sync.is_synced() {
+                c.final_pending += 1;
+                self.snapshots
+                    .fetch(&mut c.fetches, i, &p.rules, Fetch::Final(0));
+            }
+        }
+        c.final_pending == 0
+    }
+
+    fn report(self) -> DepthReport {
+        let gaps = self.pairs.iter().map(|p| p.sync.counts.gaps).sum();
+        DepthReport {
+            pairs: self
+                .pairs
+                .into_iter()
+                .map(|p| PairReport {
+                    symbol: p.rules.symbol,
+                    counts: p.sync.counts,
+                    disconnects: p.disconnects,
+                    book_matches_at_end: p.matches,
+                    levels_compared: p.compared,
+                })
+                .collect(),
+            gaps,
+            close_reasons: self.close_reasons,
+        }
     }
 }
 

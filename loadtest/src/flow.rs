@@ -15,8 +15,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use workload::Rng;
 
-use crate::fixed;
+pub use crate::error::FlowError;
 use crate::scenario::{FlowFile, RespType};
+use clientkit::decimal;
 
 /// What a request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -152,9 +153,9 @@ pub struct PairRules {
     /// `BASE-QUOTE`.
     pub symbol: String,
     /// Decimals of prices.
-    pub price_scale: u32,
+    pub price_scale: u8,
     /// Decimals of quantities.
-    pub qty_scale: u32,
+    pub qty_scale: u8,
     /// Price increment.
     pub tick: u64,
     /// Quantity increment.
@@ -171,8 +172,8 @@ pub struct PairRules {
 #[serde(rename_all = "camelCase")]
 struct InfoSymbol {
     symbol: String,
-    price_precision: u32,
-    quantity_precision: u32,
+    price_precision: u8,
+    quantity_precision: u8,
     tick_size: String,
     step_size: String,
     min_qty: String,
@@ -182,7 +183,7 @@ struct InfoSymbol {
 
 impl PairRules {
     /// The rules of every pair in an `exchangeInfo` answer.
-    pub fn from_exchange_info(info: &Value) -> Result<Vec<PairRules>, String> {
+    pub fn from_exchange_info(info: &Value) -> Result<Vec<PairRules>, FlowError> {
         let symbols = info["symbols"]
             .as_array()
             .ok_or("exchangeInfo: no \"symbols\" list")?;
@@ -191,8 +192,8 @@ impl PairRules {
             .map(|s| {
                 let s: InfoSymbol = serde_json::from_value(s.clone())
                     .map_err(|e| format!("exchangeInfo: unexpected pair entry: {e}"))?;
-                let field = |name: &str, v: &str, scale: u32| {
-                    fixed::to_scale(v, scale).ok_or_else(|| {
+                let field = |name: &str, v: &str, scale: u8| {
+                    decimal::to_scale(v, scale).map_err(|_| {
                         format!(
                             "exchangeInfo: {}: {name} {v:?} is not a decimal at scale {scale}",
                             s.symbol
@@ -210,7 +211,10 @@ impl PairRules {
                     symbol: s.symbol,
                 };
                 if r.tick == 0 || r.lot == 0 || r.max_qty < r.min_qty {
-                    return Err(format!("exchangeInfo: {}: unusable rules {r:?}", r.symbol));
+                    return Err(FlowError::from(format!(
+                        "exchangeInfo: {}: unusable rules {r:?}",
+                        r.symbol
+                    )));
                 }
                 Ok(r)
             })
@@ -323,7 +327,7 @@ impl Flow {
         users: usize,
         seed: u64,
         resp: RespType,
-    ) -> Result<Flow, String> {
+    ) -> Result<Flow, FlowError> {
         let mut pairs = Vec::new();
         for p in &cfg.pairs {
             let r = rules.iter().find(|r| r.symbol == p.symbol).ok_or_else(|| {
@@ -337,7 +341,8 @@ impl Flow {
                         .join(", ")
                 )
             })?;
-            let mid = fixed::to_scale(&p.mid, r.price_scale)
+            let mid = decimal::to_scale(&p.mid, r.price_scale)
+                .ok()
                 .filter(|&m| m >= 10 * r.tick)
                 .ok_or_else(|| {
                     format!(
@@ -359,7 +364,7 @@ impl Flow {
         );
         let total: f64 = weights.iter().sum();
         if total <= 0.0 {
-            return Err("flow.pairs: the weights add up to zero".into());
+            return Err(FlowError::from("flow.pairs: the weights add up to zero"));
         }
         let mut acc = 0u64;
         let pair_weights = weights
@@ -412,7 +417,7 @@ impl Flow {
             .map(|p| {
                 (
                     p.rules.symbol.clone(),
-                    fixed::format(p.mid, p.rules.price_scale),
+                    decimal::format(p.mid, p.rules.price_scale),
                 )
             })
             .collect()
@@ -490,7 +495,7 @@ impl Flow {
         let r = &self.pairs[pair].rules;
         let by_qty = r.min_qty.div_ceil(r.lot);
         let notional_qty = ceil_div(
-            u128::from(r.min_notional) * 10u128.pow(r.qty_scale),
+            u128::from(r.min_notional) * 10u128.pow(u32::from(r.qty_scale)),
             u128::from(price.max(1)),
         );
         let by_notional = ceil_div(notional_qty, u128::from(r.lot)) as u64;
@@ -577,13 +582,13 @@ impl Flow {
         let sizing_price = price.unwrap_or(self.pairs[pair].mid);
         let qty = self.qty(pair, sizing_price);
         let r = &self.pairs[pair].rules;
-        let q = fixed::format(qty, r.qty_scale);
+        let q = decimal::format(qty, r.qty_scale);
         let body = match price {
             Some(p) => format!(
                 r#"{{"symbol":"{}","side":"{}","type":"LIMIT","timeInForce":"{tif}","quantity":"{q}","price":"{}"{},"newOrderRespType":"{}"}}"#,
                 r.symbol,
                 side.as_str(),
-                fixed::format(p, r.price_scale),
+                decimal::format(p, r.price_scale),
                 if post_only { r#","postOnly":true"# } else { "" },
                 self.resp,
             ),
@@ -652,9 +657,9 @@ impl Flow {
         }
         let r = &self.pairs[o.pair].rules;
         let change = if price != o.price {
-            format!(r#""price":"{}""#, fixed::format(price, r.price_scale))
+            format!(r#""price":"{}""#, decimal::format(price, r.price_scale))
         } else {
-            format!(r#""quantity":"{}""#, fixed::format(qty, r.qty_scale))
+            format!(r#""quantity":"{}""#, decimal::format(qty, r.qty_scale))
         };
         Request {
             kind: Kind::Amend,
@@ -815,15 +820,17 @@ mod tests {
             }
             let v: Value = serde_json::from_slice(&req.body).expect("JSON");
             let rule = &r[req.pair];
-            let qty = fixed::to_scale(v["quantity"].as_str().expect("qty"), rule.qty_scale)
+            let qty = decimal::to_scale(v["quantity"].as_str().expect("qty"), rule.qty_scale)
                 .expect("at scale");
             assert_eq!(qty % rule.lot, 0);
             assert!(qty >= rule.min_qty && qty <= rule.max_qty);
             if let Some(p) = v["price"].as_str() {
-                let price = fixed::to_scale(p, rule.price_scale).expect("at scale");
+                let price = decimal::to_scale(p, rule.price_scale).expect("at scale");
                 assert_eq!(price % rule.tick, 0);
                 let value = u128::from(price) * u128::from(qty);
-                assert!(value >= u128::from(rule.min_notional) * 10u128.pow(rule.qty_scale));
+                assert!(
+                    value >= u128::from(rule.min_notional) * 10u128.pow(u32::from(rule.qty_scale))
+                );
             }
         }
     }

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::sign::Credentials;
+use clientkit::Credentials;
+
+pub use crate::error::KeysError;
 
 /// Subprocesses run at once while creating keys.
 const PARALLEL: usize = 4;
@@ -17,7 +19,7 @@ const PARALLEL: usize = 4;
 /// api key: 0123abcd...
 /// secret:  4567ef01...
 /// ```
-pub fn parse_keys_output(stdout: &str) -> Result<Credentials, String> {
+pub fn parse_keys_output(stdout: &str) -> Result<Credentials, KeysError> {
     let field = |label: &str| {
         stdout
             .lines()
@@ -28,33 +30,34 @@ pub fn parse_keys_output(stdout: &str) -> Result<Credentials, String> {
     };
     match (field("api key:"), field("secret:")) {
         (Some(api_key), Some(secret)) => Ok(Credentials { api_key, secret }),
-        _ => Err(format!(
-            "cannot find \"api key:\" and \"secret:\" in the output of keys create: {:?}",
-            stdout.chars().take(300).collect::<String>()
-        )),
+        _ => Err(KeysError::Output(stdout.chars().take(300).collect())),
     }
 }
 
 /// Creates one key for `user` by running `binary`.
-pub fn create_key(binary: &Path, config: Option<&Path>, user: &str) -> Result<Credentials, String> {
+pub fn create_key(
+    binary: &Path,
+    config: Option<&Path>,
+    user: &str,
+) -> Result<Credentials, KeysError> {
     let mut cmd = Command::new(binary);
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
     cmd.args(["keys", "create", "--user", user]);
-    let out = cmd.output().map_err(|e| {
-        format!(
-            "cannot run {} (set [exchange] binary in the scenario or --exchange-bin): {e}",
-            binary.display()
-        )
+    let out = cmd.output().map_err(|e| KeysError::Spawn {
+        binary: binary.to_path_buf(),
+        detail: e.to_string(),
     })?;
     if !out.status.success() {
-        return Err(format!(
-            "{} keys create --user {user} failed ({}): {}",
-            binary.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(KeysError::Failed {
+            command: format!("{} keys create --user {user}", binary.display()),
+            detail: format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
     }
     parse_keys_output(&String::from_utf8_lossy(&out.stdout))
 }
@@ -65,9 +68,9 @@ pub fn create_keys(
     binary: &Path,
     config: Option<&Path>,
     users: &[String],
-) -> Result<Vec<Credentials>, String> {
+) -> Result<Vec<Credentials>, KeysError> {
     let chunk = users.len().div_ceil(PARALLEL).max(1);
-    let results: Vec<Result<Vec<Credentials>, String>> = std::thread::scope(|s| {
+    let results: Vec<Result<Vec<Credentials>, KeysError>> = std::thread::scope(|s| {
         let handles: Vec<_> = users
             .chunks(chunk)
             .map(|names| {
@@ -81,10 +84,7 @@ pub fn create_keys(
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("a key-creating thread panicked".into()))
-            })
+            .map(|h| h.join().unwrap_or(Err(KeysError::Panicked)))
             .collect()
     });
     let mut keys = Vec::with_capacity(users.len());
@@ -132,9 +132,13 @@ mod tests {
         let got: Vec<&str> = keys.iter().map(|k| k.api_key.as_str()).collect();
         assert_eq!(got, ["keyu0", "keyu1", "keyu2", "keyu3", "keyu4", "keyu5"]);
         assert_eq!(keys[2].secret, "secu2");
-        let e = create_keys(&script, None, &names).expect_err("no --config: exit 3");
+        let e = create_keys(&script, None, &names)
+            .expect_err("no --config: exit 3")
+            .to_string();
         assert!(e.contains("failed"), "{e}");
-        let e = create_key(&dir.path().join("missing"), None, "x").expect_err("no binary");
+        let e = create_key(&dir.path().join("missing"), None, "x")
+            .expect_err("no binary")
+            .to_string();
         assert!(e.contains("cannot run"), "{e}");
     }
 }

@@ -4,6 +4,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+pub use crate::error::LoopbackError;
+
 /// A checked target: where to connect and what to send as `Host`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoopbackTarget {
@@ -19,27 +21,29 @@ pub struct LoopbackTarget {
 
 /// Parses `url` and refuses anything but plain HTTP to a loopback host. Does
 /// not resolve names: see [`resolve`].
-pub fn check_url(url: &str) -> Result<LoopbackTarget, String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("target {url:?}: only http:// URLs are supported (the harness does no TLS)")
-    })?;
+pub fn check_url(url: &str) -> Result<LoopbackTarget, LoopbackError> {
+    let bad = |why: String| LoopbackError::Url {
+        url: url.to_string(),
+        why,
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| bad("only http:// URLs are supported (the harness does no TLS)".into()))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let path = &rest[authority.len()..];
     if !(path.is_empty() || path == "/") {
-        return Err(format!(
-            "target {url:?}: give the exchange's base URL, without a path"
-        ));
+        return Err(bad("give the exchange's base URL, without a path".into()));
     }
     if authority.contains('@') {
-        return Err(format!("target {url:?}: user info is not allowed"));
+        return Err(bad("user info is not allowed".into()));
     }
-    let (host, port) = split_host_port(authority)
-        .ok_or_else(|| format!("target {url:?}: cannot parse host and port"))?;
+    let (host, port) =
+        split_host_port(authority).ok_or_else(|| bad("cannot parse host and port".into()))?;
     if !is_loopback_host(&host) {
-        return Err(format!(
-            "target {url:?}: refusing a non-loopback host {host:?}; the load tester only \
+        return Err(bad(format!(
+            "refusing a non-loopback host {host:?}; the load tester only \
              sends to 127.0.0.0/8, [::1] or localhost"
-        ));
+        )));
     }
     Ok(LoopbackTarget {
         base: format!("http://{authority}"),
@@ -99,16 +103,19 @@ pub fn is_loopback_ip(ip: IpAddr) -> bool {
 
 /// The socket address to connect to; every address the host resolves to
 /// must be loopback (a `localhost` entry pointing elsewhere is refused).
-pub async fn resolve(t: &LoopbackTarget) -> Result<SocketAddr, String> {
+pub async fn resolve(t: &LoopbackTarget) -> Result<SocketAddr, LoopbackError> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&t.authority)
         .await
-        .map_err(|e| format!("cannot resolve {}: {e}", t.authority))?
+        .map_err(|e| LoopbackError::Resolve {
+            authority: t.authority.clone(),
+            detail: e.to_string(),
+        })?
         .collect();
     if let Some(bad) = addrs.iter().find(|a| !is_loopback_ip(a.ip())) {
-        return Err(format!(
-            "{} resolves to {bad}, which is not a loopback address; refusing",
-            t.host
-        ));
+        return Err(LoopbackError::NotLoopback {
+            host: t.host.clone(),
+            addr: bad.to_string(),
+        });
     }
     // Prefer IPv4: the exchange listens on 127.0.0.1 by default.
     addrs
@@ -116,7 +123,7 @@ pub async fn resolve(t: &LoopbackTarget) -> Result<SocketAddr, String> {
         .find(|a| a.is_ipv4())
         .or_else(|| addrs.first())
         .copied()
-        .ok_or_else(|| format!("{} resolves to no address", t.host))
+        .ok_or_else(|| LoopbackError::NoAddress(t.host.clone()))
 }
 
 #[cfg(test)]

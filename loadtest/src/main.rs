@@ -45,19 +45,6 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
-    /// Measures the local broker's ceiling: commands produced with the
-    /// exchange's Kafka settings, then consumed back.
-    Broker {
-        /// Bootstrap servers (loopback).
-        #[arg(long, default_value = "127.0.0.1:9092")]
-        brokers: String,
-        /// Records to send.
-        #[arg(long, default_value_t = 20_000)]
-        records: usize,
-        /// Sends outstanding at once.
-        #[arg(long, default_value_t = 64)]
-        in_flight: usize,
-    },
     /// Parses and checks a scenario file, and prints its phases.
     Check {
         /// The scenario file.
@@ -67,11 +54,6 @@ enum Cmd {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Cmd::Broker {
-            brokers,
-            records,
-            in_flight,
-        } => broker(&brokers, records, in_flight),
         Cmd::Check { scenario } => match Scenario::load(&scenario) {
             Ok(s) => {
                 let schedule = loadtest::schedule::Schedule::new(s.phases.clone());
@@ -141,7 +123,7 @@ fn main() -> ExitCode {
                 PathBuf::from("target/loadtest-results").join(format!(
                     "{}-{}",
                     s.name,
-                    loadtest::sign::now_ms() / 1_000
+                    clientkit::now_ms() / 1_000
                 ))
             });
             let opts = RunOptions {
@@ -159,41 +141,6 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
-        }
-    }
-}
-
-fn broker(brokers: &str, records: usize, in_flight: usize) -> ExitCode {
-    // Load goes to loopback addresses only.
-    let remote = brokers.split(',').find(|b| {
-        let host = b.rsplit_once(':').map_or(*b, |(h, _)| h);
-        !loadtest::loopback::is_loopback_host(host.trim_matches(['[', ']']))
-    });
-    if let Some(b) = remote {
-        eprintln!("error: {b} is not a loopback address");
-        return ExitCode::from(2);
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(loadtest::broker::ceiling(brokers, records, in_flight)) {
-        Ok(c) => {
-            println!(
-                "{} records: produce {:.0}/s, consume {:.0}/s, produce-then-consume {:.0}/s",
-                c.records, c.produce_per_sec, c.consume_per_sec, c.combined_per_sec
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
         }
     }
 }

@@ -18,13 +18,17 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use plotters::prelude::*;
 
+pub use crate::error::ReportError;
 use crate::flow::Group;
-use crate::runner::{RunResult, TimelinePoint};
+use crate::result::{RunResult, TimelinePoint};
 use crate::schedule::Schedule;
 use crate::stats::{Outcome, Percentiles, Recorder, hgrm};
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    std::fs::write(path, bytes).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes every output file into `dir` and lists them in `result.files`.
@@ -33,10 +37,12 @@ pub fn write_all(
     rec: &Recorder,
     schedule: &Schedule,
     dir: &Path,
-) -> Result<(), String> {
+) -> Result<(), ReportError> {
     let hist_dir = dir.join("histograms");
-    std::fs::create_dir_all(&hist_dir)
-        .map_err(|e| format!("cannot create {}: {e}", hist_dir.display()))?;
+    std::fs::create_dir_all(&hist_dir).map_err(|source| ReportError::Write {
+        path: hist_dir.clone(),
+        source,
+    })?;
     let all = rec.overall();
     let _ = write(
         &hist_dir.join("answered.hgrm"),
@@ -77,8 +83,7 @@ pub fn write_all(
     result
         .files
         .insert("result_json", dir.join("result.json").display().to_string());
-    let json = serde_json::to_vec_pretty(&*result)
-        .map_err(|e| format!("cannot encode the result: {e}"))?;
+    let json = serde_json::to_vec_pretty(&*result).map_err(ReportError::Encode)?;
     write(&dir.join("result.json"), &json)?;
     write(&dir.join("report.html"), html(result).as_bytes())?;
     Ok(())
@@ -88,7 +93,7 @@ fn interval_log(
     rec: &Recorder,
     schedule: &Schedule,
     started_unix_ms: u64,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, ReportError> {
     let mut buf = Vec::new();
     let mut serializer = V2DeflateSerializer::new();
     let start = UNIX_EPOCH + Duration::from_millis(started_unix_ms);
@@ -100,7 +105,7 @@ fn interval_log(
             .with_base_time(start)
             .with_max_value_divisor(1_000.0)
             .begin_log_with(&mut buf, &mut serializer)
-            .map_err(|e| format!("histogram log: {e}"))?;
+            .map_err(|e| ReportError::Histograms(e.to_string()))?;
         for (i, s) in rec.seconds.iter().enumerate() {
             if !s.answered.is_empty() {
                 w.write_histogram(
@@ -109,7 +114,7 @@ fn interval_log(
                     Duration::from_secs(1),
                     None,
                 )
-                .map_err(|e| format!("histogram log: {e}"))?;
+                .map_err(|e| ReportError::Histograms(e.to_string()))?;
             }
         }
         for (i, ps) in rec.phases.iter().enumerate() {
@@ -124,7 +129,7 @@ fn interval_log(
                     }
                     let tag = format!("p{}.{}.{}", i + 1, g.as_str(), o.as_str());
                     w.write_histogram(h, from, to.saturating_sub(from), Tag::new(&tag))
-                        .map_err(|e| format!("histogram log: {e}"))?;
+                        .map_err(|e| ReportError::Histograms(e.to_string()))?;
                 }
             }
         }
@@ -139,6 +144,10 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Why plotters could not draw a chart; the report says so in its place.
+#[derive(Debug)]
+struct DrawError(String);
+
 type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
 /// A line chart as SVG text; `log_y` for latencies.
@@ -147,7 +156,7 @@ fn chart(title: &str, y_desc: &str, series: &[Series<'_>], log_y: bool) -> Strin
     let drawn = draw(&mut svg, title, y_desc, series, log_y);
     match drawn {
         Ok(()) => svg,
-        Err(e) => format!("<p>chart {} not drawn: {}</p>", esc(title), esc(&e)),
+        Err(DrawError(e)) => format!("<p>chart {} not drawn: {}</p>", esc(title), esc(&e)),
     }
 }
 
@@ -157,8 +166,8 @@ fn draw(
     y_desc: &str,
     series: &[Series<'_>],
     log_y: bool,
-) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+) -> Result<(), DrawError> {
+    let err = |e: &dyn std::fmt::Display| DrawError(e.to_string());
     let x_max = series
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.0))
@@ -262,12 +271,27 @@ fn pct_row(name: &str, p: &Percentiles) -> String {
 
 const PCT_HEAD: &str = "<tr><th></th><th>count</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>";
 
-/// The HTML report.
+/// The HTML report: one section after the other.
 pub fn html(r: &RunResult) -> String {
     let mut h = String::new();
+    html_head(&mut h, r);
+    html_requests(&mut h, r);
+    html_latency(&mut h, r);
+    html_phases(&mut h, r);
+    html_step(&mut h, r);
+    html_engine(&mut h, r);
+    html_depth(&mut h, r);
+    html_processes(&mut h, r);
+    html_charts(&mut h, r);
+    html_definitions(&mut h, r);
+    h
+}
+
+/// The page head and the run's settings.
+fn html_head(h: &mut String, r: &RunResult) {
     let s = &r.scenario;
     let _ = write!(
-        h,
+        *h,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>loadtest: {name}</title>\
          <style>body{{font-family:sans-serif;margin:24px;max-width:1000px}}\
          table{{border-collapse:collapse;margin:8px 0 16px}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
@@ -278,7 +302,7 @@ pub fn html(r: &RunResult) -> String {
         desc = esc(&s.description)
     );
     let _ = write!(
-        h,
+        *h,
         "<p>Target <code>{}</code> at {} ({}, {} client, {} connections, {} harness thread(s), \
          {} users, timeout {} ms, seed {}). Ran {:.1} s.{}</p>",
         esc(&format!("{:?}", s.target).to_lowercase()),
@@ -296,11 +320,13 @@ pub fn html(r: &RunResult) -> String {
             .map(|w| format!(" <b>Stopped early:</b> {}.", esc(w)))
             .unwrap_or_default()
     );
+}
 
-    // Requests.
+/// Counts by outcome and by request kind.
+fn html_requests(h: &mut String, r: &RunResult) {
     let q = &r.requests;
     let _ = write!(
-        h,
+        *h,
         "<h2>Requests</h2><table><tr><th>planned</th><th>dispatched</th>{}<th>offered/s</th><th>ended/s</th><th>accepted/s</th></tr><tr><td>{}</td><td>{}</td>",
         q.outcomes
             .keys()
@@ -310,38 +336,40 @@ pub fn html(r: &RunResult) -> String {
         q.dispatched
     );
     for v in q.outcomes.values() {
-        let _ = write!(h, "<td>{v}</td>");
+        let _ = write!(*h, "<td>{v}</td>");
     }
     let _ = write!(
-        h,
+        *h,
         "<td>{:.0}</td><td>{:.0}</td><td>{:.0}</td></tr></table>",
         q.offered_rate, q.achieved_rate, q.accepted_rate
     );
-    let _ = write!(h, "<table><tr><th>kind</th>");
+    let _ = write!(*h, "<table><tr><th>kind</th>");
     for o in Outcome::ALL {
-        let _ = write!(h, "<th>{}</th>", o.as_str());
+        let _ = write!(*h, "<th>{}</th>", o.as_str());
     }
     h.push_str("</tr>");
     for (k, m) in &q.by_kind {
-        let _ = write!(h, "<tr><td>{k}</td>");
+        let _ = write!(*h, "<tr><td>{k}</td>");
         for o in Outcome::ALL {
-            let _ = write!(h, "<td>{}</td>", m.get(o.as_str()).copied().unwrap_or(0));
+            let _ = write!(*h, "<td>{}</td>", m.get(o.as_str()).copied().unwrap_or(0));
         }
         h.push_str("</tr>");
     }
     h.push_str("</table>");
     if !q.error_codes.is_empty() || !q.failures.is_empty() {
         let _ = write!(
-            h,
+            *h,
             "<p>Error codes: {}. Without an answer: {}.</p>",
             esc(&format!("{:?}", q.error_codes)),
             esc(&format!("{:?}", q.failures))
         );
     }
+}
 
-    // Latency.
+/// Latency percentiles by group and outcome.
+fn html_latency(h: &mut String, r: &RunResult) {
     let _ = write!(
-        h,
+        *h,
         "<h2>Latency (ms, from the planned send time)</h2><table>{PCT_HEAD}{}",
         pct_row("answered (accepted + rejected)", &r.latency_us.answered)
     );
@@ -354,17 +382,19 @@ pub fn html(r: &RunResult) -> String {
         }
     }
     h.push_str("</table>");
+}
 
-    // Phases.
+/// Per phase: outcomes, cancels, p99 and RSS.
+fn html_phases(h: &mut String, r: &RunResult) {
     let _ = write!(
-        h,
+        *h,
         "<h2>Phases</h2><table><tr><th>phase</th><th>rate</th><th>s</th><th>planned</th><th>accepted</th><th>rejected</th><th>shed</th><th>error</th><th>timeout</th><th>orders accepted p99 ms</th><th>cancels accepted / rejected / shed</th><th>p99 answered+timeout ms</th><th>RSS max MiB</th></tr>"
     );
     for p in &r.phases {
         let o = |k: &str| p.outcomes.get(k).copied().unwrap_or(0);
         let c = |k: &str| p.cancel_outcomes.get(k).copied().unwrap_or(0);
         let _ = write!(
-            h,
+            *h,
             "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {}</td><td>{:.2}</td><td>{}</td></tr>",
             esc(&p.name),
             p.rate,
@@ -389,9 +419,13 @@ pub fn html(r: &RunResult) -> String {
         );
     }
     h.push_str("</table>");
+}
+
+/// The step-up's bound, knee and verdicts.
+fn html_step(h: &mut String, r: &RunResult) {
     if let Some(st) = &r.step {
         let _ = write!(
-            h,
+            *h,
             "<h2>Step-up</h2><p>Bound: p99 &le; {:.1} ms and at most {:.1}% shed, failed or timed out. \
              Knee: <b>{}</b>{}.</p><table><tr><th>step</th><th>rate</th><th>p99 ms</th><th>not answered %</th><th></th></tr>",
             st.p99_bound_ms,
@@ -406,7 +440,7 @@ pub fn html(r: &RunResult) -> String {
         );
         for v in &st.steps {
             let _ = write!(
-                h,
+                *h,
                 "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td class=\"{}\">{}</td></tr>",
                 esc(&v.name),
                 v.rate,
@@ -418,13 +452,15 @@ pub fn html(r: &RunResult) -> String {
         }
         h.push_str("</table>");
     }
+}
 
-    // Engine.
+/// The engine's commands and events from `/metrics`.
+fn html_engine(h: &mut String, r: &RunResult) {
     h.push_str("<h2>Engine: commands and events</h2>");
     match &r.engine {
         Some(e) => {
             let _ = write!(
-                h,
+                *h,
                 "<p>From <code>/metrics</code> before and after ({:.1} s apart). A <i>command</i> is a \
                  request applied by a pair's engine; an <i>event</i> is one output of the engine for a \
                  command (fills, cancels, book changes, acceptances, rejections).</p>\
@@ -439,7 +475,7 @@ pub fn html(r: &RunResult) -> String {
             );
             for (k, v) in &e.counts.events {
                 let _ = write!(
-                    h,
+                    *h,
                     "<tr><td>&nbsp;&nbsp;event {}</td><td>{}</td><td>{:.0}</td></tr>",
                     esc(k),
                     v,
@@ -448,14 +484,14 @@ pub fn html(r: &RunResult) -> String {
             }
             for (k, v) in &e.counts.commands {
                 let _ = write!(
-                    h,
+                    *h,
                     "<tr><td>&nbsp;&nbsp;command {}</td><td>{}</td><td></td></tr>",
                     esc(k),
                     v
                 );
             }
             let _ = write!(
-                h,
+                *h,
                 "<tr><td>commands + events</td><td>{}</td><td>{:.0}</td></tr></table>",
                 e.commands_total + e.events_total,
                 e.commands_and_events_per_minute
@@ -463,24 +499,26 @@ pub fn html(r: &RunResult) -> String {
         }
         None => {
             let _ = write!(
-                h,
+                *h,
                 "<p>Not available: {}</p>",
                 esc(r.engine_error.as_deref().unwrap_or("unknown"))
             );
         }
     }
+}
 
-    // Depth sync.
+/// The depth subscriber's findings.
+fn html_depth(h: &mut String, r: &RunResult) {
     if let Some(d) = &r.depth {
         let _ = write!(
-            h,
+            *h,
             "<h2>Depth sync</h2><p>Sequence gaps: <b class=\"{}\">{}</b></p><table><tr><th>pair</th><th>diffs</th><th>applied</th><th>dropped</th><th>gaps</th><th>snapshots</th><th>stale snapshots</th><th>disconnects</th><th>book = REST at end</th></tr>",
             if d.gaps == 0 { "ok" } else { "bad" },
             d.gaps
         );
         for p in &d.pairs {
             let _ = write!(
-                h,
+                *h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&p.symbol),
                 p.counts.diffs,
@@ -499,8 +537,10 @@ pub fn html(r: &RunResult) -> String {
         }
         h.push_str("</table>");
     }
+}
 
-    // Processes.
+/// The exchange's and the harness's cost.
+fn html_processes(h: &mut String, r: &RunResult) {
     h.push_str("<h2>Processes</h2><table><tr><th></th><th>CPU s</th><th>CPU us/request</th><th>RSS start / max / end MiB</th></tr>");
     let mib = |k: Option<u64>| {
         k.map(|k| format!("{:.0}", k as f64 / 1024.0))
@@ -509,7 +549,7 @@ pub fn html(r: &RunResult) -> String {
     let f2 = |x: Option<f64>| x.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
     if let Some(p) = &r.exchange_process {
         let _ = write!(
-            h,
+            *h,
             "<tr><td>exchange (pid {}, {})</td><td>{}</td><td>{}</td><td>{} / {} / {}</td></tr>",
             p.pid,
             p.found_by,
@@ -521,7 +561,7 @@ pub fn html(r: &RunResult) -> String {
         );
     }
     let _ = write!(
-        h,
+        *h,
         "<tr><td>harness</td><td>{}</td><td>{}</td><td></td></tr></table>\
          <p>Harness dispatch lag (ms): p50 {:.2}, p99 {:.2}, max {:.2}; reconnects {}; most outstanding {}.</p>",
         f2(r.harness.cpu_s),
@@ -532,8 +572,10 @@ pub fn html(r: &RunResult) -> String {
         r.harness.reconnects,
         r.harness.max_outstanding
     );
+}
 
-    // Charts.
+/// The charts over time.
+fn html_charts(h: &mut String, r: &RunResult) {
     let t = &r.timeline;
     let lat = |f: fn(&Percentiles) -> u64| {
         points(t, move |p| {
@@ -582,6 +624,11 @@ pub fn html(r: &RunResult) -> String {
         ],
         false,
     ));
+    html_failure_charts(h, t);
+}
+
+/// The charts of what was not accepted, and of the exchange's memory.
+fn html_failure_charts(h: &mut String, t: &[TimelinePoint]) {
     h.push_str(&chart(
         "Shed, rejected, failed (requests per second)",
         "requests/s",
@@ -634,16 +681,17 @@ pub fn html(r: &RunResult) -> String {
             false,
         ));
     }
+}
 
-    // Definitions and files.
+/// What the words mean, and the files written.
+fn html_definitions(h: &mut String, r: &RunResult) {
     h.push_str("<h2>Definitions</h2><dl>");
     for (k, v) in &r.definitions {
-        let _ = write!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(v));
+        let _ = write!(*h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(v));
     }
     h.push_str("</dl><h2>Files</h2><ul>");
     for (k, v) in &r.files {
-        let _ = write!(h, "<li>{}: <code>{}</code></li>", esc(k), esc(v));
+        let _ = write!(*h, "<li>{}: <code>{}</code></li>", esc(k), esc(v));
     }
     h.push_str("</ul></body></html>\n");
-    h
 }

@@ -1,27 +1,42 @@
-//! One run of a scenario: set-up (exchange info, users' keys, connections,
-//! the depth subscriber, a first `/metrics` scrape), the open-loop
-//! dispatcher, the once-a-second progress line and samples, the drain, and
-//! the result.
+//! One run of a scenario, in named stages:
+//!
+//! 1. [`setup`]: the pairs' rules (exchange info, or the supplied target's),
+//!    the users' keys, the target and its connections, the depth
+//!    subscriber, the exchange process to watch, a first `/metrics` scrape.
+//! 2. [`send`]: the open-loop dispatcher on its own thread, the
+//!    once-a-second progress line and samples, until the schedule ends or
+//!    the run is stopped.
+//! 3. [`drain`]: every request ends by its deadline; the engine settles and
+//!    is scraped again; the depth subscriber's verdict.
+//! 4. [`report`]: the figures ([`crate::result`]) and the files
+//!    ([`crate::report`]).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::depth::{DepthReport, Subscriber};
+pub use crate::error::RunError;
 use crate::flow::{Flow, Group, Kind, PairRules, Request};
+use crate::loopback::LoopbackTarget;
 use crate::metrics::EngineCounts;
-use crate::scenario::{Mix, PairFile, RespType, Scenario, TargetKind};
+use crate::result::{
+    ByOutcome, DEFINITIONS, EngineReport, HarnessReport, Latencies, PhasePlan, PhaseReport,
+    ProcessReport, RunResult, ScenarioInfo, StepReport, StepVerdict, TimelinePoint, Totals,
+};
+use crate::scenario::{Scenario, TargetKind};
 use crate::schedule::Schedule;
-use crate::sign::Credentials;
-use crate::stats::{Outcome, Percentiles, Recorder};
+use crate::stats::{Outcome, Percentiles, PhaseStats, Recorder};
 use crate::target::{HttpTarget, SubmitError, Target};
-use crate::{kafka, keys, loopback, procfs};
+use crate::{keys, loopback, procfs};
+use clientkit::Credentials;
 
 /// What the caller adds to a scenario.
 #[derive(Debug, Clone, Default)]
@@ -35,297 +50,15 @@ pub struct RunOptions {
     pub quiet: bool,
 }
 
-/// The definitions a reader needs, written into every result.
-pub const DEFINITIONS: [(&str, &str); 5] = [
-    (
-        "request",
-        "one signed HTTP call to the gateway: a new order (limit, market, IOC, FOK, post-only), \
-         an amend or a cancel",
-    ),
-    (
-        "command",
-        "a request that passed the gateway and was applied by a pair's engine \
-         (matching_commands_total, by result: accepted or rejected by the book)",
-    ),
-    (
-        "event",
-        "one output of the engine for a command (matching_events_total, by kind): accepted, \
-         rejected, trade (a fill), canceled, amended, book_delta (a price level changed), \
-         canceled_all; every command emits at least one",
-    ),
-    (
-        "latency",
-        "from the request's planned send time on the open-loop schedule to its answer, in \
-         microseconds; waits for a free connection and harness lag are included",
-    ),
-    (
-        "outcome",
-        "accepted: 2xx; rejected: 4xx from validation or the engine; shed: 429 or 503; error: \
-         transport failure, 401/403, other 5xx, or not sent (harness_overflow); timeout: no \
-         answer within timeout_ms, or 504",
-    ),
-];
-
-/// The scenario as run.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScenarioInfo {
-    /// Its name.
-    pub name: String,
-    /// What it is for.
-    pub description: String,
-    /// The target kind.
-    pub target: TargetKind,
-    /// The exchange's URL.
-    pub url: String,
-    /// The flow's seed.
-    pub seed: u64,
-    /// `ACK` or `RESULT`.
-    pub resp_type: String,
-    /// The HTTP client library.
-    pub http_client: String,
-    /// Keep-alive connections.
-    pub connections: usize,
-    /// Harness worker threads.
-    pub threads: usize,
-    /// Answer deadline.
-    pub timeout_ms: u64,
-    /// Simulated users.
-    pub users: usize,
-    /// Traded pairs and weights.
-    pub pairs: Vec<PairFile>,
-    /// Request mix.
-    pub mix: Mix,
-    /// Phases as planned.
-    pub phases: Vec<PhasePlan>,
-}
-
-/// One planned phase.
-#[derive(Debug, Clone, Serialize)]
-pub struct PhasePlan {
-    /// Its name.
-    pub name: String,
-    /// Requests per second.
-    pub rate: u64,
-    /// Seconds.
-    pub duration_s: f64,
-    /// Requests planned.
-    pub planned: u64,
-}
-
-/// Counts over the whole run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Totals {
-    /// Requests on the schedule.
-    pub planned: u64,
-    /// Requests dispatched (sent or counted as `harness_overflow`).
-    pub dispatched: u64,
-    /// Requests that ended, by outcome.
-    pub outcomes: BTreeMap<&'static str, u64>,
-    /// Per request kind, by outcome.
-    pub by_kind: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
-    /// Error codes of non-2xx answers, with their count.
-    pub error_codes: BTreeMap<String, u64>,
-    /// Requests without an answer, by reason.
-    pub failures: BTreeMap<&'static str, u64>,
-    /// Requests that ended per second of the sending window.
-    pub achieved_rate: f64,
-    /// Accepted requests per second of the sending window.
-    pub accepted_rate: f64,
-    /// The offered rate: dispatched per second of the sending window.
-    pub offered_rate: f64,
-}
-
-/// Latency percentiles (us) by outcome.
-pub type ByOutcome = BTreeMap<&'static str, Percentiles>;
-
-/// Latencies over the whole run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Latencies {
-    /// Everything the engine path answered (accepted or rejected).
-    pub answered: Percentiles,
-    /// New orders and amends.
-    pub orders: ByOutcome,
-    /// Cancels.
-    pub cancels: ByOutcome,
-}
-
-/// One phase's result.
-#[derive(Debug, Clone, Serialize)]
-pub struct PhaseReport {
-    /// Its name.
-    pub name: String,
-    /// Offered rate.
-    pub rate: u64,
-    /// Planned seconds.
-    pub duration_s: f64,
-    /// Requests planned.
-    pub planned: u64,
-    /// Requests that ended, by outcome.
-    pub outcomes: BTreeMap<&'static str, u64>,
-    /// Cancels that ended, by outcome.
-    pub cancel_outcomes: BTreeMap<&'static str, u64>,
-    /// Accepted and rejected, both groups.
-    pub answered: Percentiles,
-    /// New orders and amends by outcome (admitted orders: `accepted`).
-    pub orders: ByOutcome,
-    /// Cancels by outcome.
-    pub cancels: ByOutcome,
-    /// p99 (us) of the answers and timeouts: the step rule's figure.
-    pub p99_answered_or_timeout_us: u64,
-    /// Percent of ended requests shed, failed or timed out.
-    pub not_answered_pct: f64,
-    /// The exchange's largest sampled RSS in this phase, KiB.
-    pub rss_kib_max: Option<u64>,
-}
-
-/// The step-up's verdict.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepReport {
-    /// The bound on a step's p99.
-    pub p99_bound_ms: f64,
-    /// A step also fails when more than this percent of its requests are
-    /// shed, failed or timed out.
-    pub max_not_answered_pct: f64,
-    /// Each step evaluated: name, rate, p99 (ms), not answered (%), passed.
-    pub steps: Vec<StepVerdict>,
-    /// The last step under the bound before the first that broke it.
-    pub knee_rate: Option<u64>,
-    /// Its name.
-    pub knee_phase: Option<String>,
-    /// The first step that broke the bound.
-    pub broken_at: Option<String>,
-}
-
-/// One step's verdict.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepVerdict {
-    /// The step.
-    pub name: String,
-    /// Its rate.
-    pub rate: u64,
-    /// p99 of answers and timeouts, ms.
-    pub p99_ms: f64,
-    /// Percent shed, failed or timed out.
-    pub not_answered_pct: f64,
-    /// Under the bound.
-    pub passed: bool,
-}
-
-/// Engine-side counts over the run, from `/metrics`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EngineReport {
-    /// Seconds between the two scrapes.
-    pub window_s: f64,
-    /// Commands applied.
-    pub commands_total: u64,
-    /// Events emitted (all kinds).
-    pub events_total: u64,
-    /// Commands per minute over the window.
-    pub commands_per_minute: f64,
-    /// Events per minute over the window.
-    pub events_per_minute: f64,
-    /// Commands plus events per minute.
-    pub commands_and_events_per_minute: f64,
-    /// Events per minute by kind.
-    pub events_per_minute_by_kind: BTreeMap<String, f64>,
-    /// The counters' changes.
-    pub counts: EngineCounts,
-}
-
-/// The exchange process, when its pid is known.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProcessReport {
-    /// Its pid.
-    pub pid: u32,
-    /// How it was found: `given` or `listening port`.
-    pub found_by: &'static str,
-    /// RSS before the run, KiB.
-    pub rss_kib_start: Option<u64>,
-    /// Largest sampled RSS, KiB.
-    pub rss_kib_max: Option<u64>,
-    /// RSS after the run, KiB.
-    pub rss_kib_end: Option<u64>,
-    /// CPU seconds it used during the run.
-    pub cpu_s: Option<f64>,
-    /// Its CPU per ended request, us.
-    pub cpu_us_per_request: Option<f64>,
-}
-
-/// The harness's own cost.
-#[derive(Debug, Clone, Serialize)]
-pub struct HarnessReport {
-    /// CPU seconds of this process during the run.
-    pub cpu_s: Option<f64>,
-    /// Its CPU per dispatched request, us (includes the depth subscriber).
-    pub cpu_us_per_request: Option<f64>,
-    /// How late requests were dispatched after their planned time, us.
-    pub dispatch_lag_us: Percentiles,
-    /// Connections re-opened during the run.
-    pub reconnects: u64,
-    /// Most requests outstanding at once.
-    pub max_outstanding: usize,
-}
-
-/// One second of the time line.
-#[derive(Debug, Clone, Serialize)]
-pub struct TimelinePoint {
-    /// Seconds from the start (the end of this second).
-    pub t_s: u64,
-    /// The schedule's rate in this second.
-    pub offered_rate: u64,
-    /// Requests dispatched.
-    pub dispatched: u64,
-    /// Requests that ended, by outcome.
-    pub accepted: u64,
-    /// Rejected.
-    pub rejected: u64,
-    /// Shed.
-    pub shed: u64,
-    /// Errors.
-    pub errors: u64,
-    /// Timeouts.
-    pub timeouts: u64,
-    /// Percentiles of the answered latency (us), 2 significant figures.
-    pub latency_us: Percentiles,
-    /// The exchange's RSS, KiB.
-    pub rss_kib: Option<u64>,
-}
-
-/// Everything a run produced.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunResult {
-    /// The scenario.
-    pub scenario: ScenarioInfo,
-    /// What the words mean.
-    pub definitions: BTreeMap<&'static str, &'static str>,
-    /// Wall-clock start, ms since the epoch.
-    pub started_unix_ms: u64,
-    /// Seconds from the first planned request to the last answer.
-    pub elapsed_s: f64,
-    /// Why the run stopped before the end of the schedule, if it did.
-    pub stopped_early: Option<String>,
-    /// Counts.
-    pub requests: Totals,
-    /// Latencies.
-    pub latency_us: Latencies,
-    /// Per phase.
-    pub phases: Vec<PhaseReport>,
-    /// The step-up's verdict.
-    pub step: Option<StepReport>,
-    /// Engine counts (commands, events).
-    pub engine: Option<EngineReport>,
-    /// Why the engine counts are missing, if they are.
-    pub engine_error: Option<String>,
-    /// The depth subscriber's findings.
-    pub depth: Option<DepthReport>,
-    /// The exchange process.
-    pub exchange_process: Option<ProcessReport>,
-    /// The harness's cost.
-    pub harness: HarnessReport,
-    /// Per second.
-    pub timeline: Vec<TimelinePoint>,
-    /// Files written, by role.
-    pub files: BTreeMap<&'static str, String>,
+/// A target built outside loadtest, for a `target = "direct"` scenario:
+/// requests go to it instead of the gateway.
+#[derive(Debug)]
+pub struct SuppliedTarget {
+    /// The rules of the pairs it trades, in its pair order (a request's
+    /// `pair` indexes this list).
+    pub rules: Vec<PairRules>,
+    /// The target.
+    pub target: Box<dyn Target>,
 }
 
 /// A step fails above this share of requests not answered.
@@ -334,7 +67,7 @@ const STEP_MAX_NOT_ANSWERED_PCT: f64 = 1.0;
 struct Shared {
     recorder: Mutex<Recorder>,
     flow: Mutex<Flow>,
-    target: Target,
+    target: Box<dyn Target>,
     outstanding: AtomicUsize,
     max_outstanding: AtomicUsize,
     dispatched: AtomicU64,
@@ -350,22 +83,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, RunError> {
     http.get(url)
         .send()
         .await
-        .map_err(|e| format!("GET {url}: {e} (is the exchange running?)"))?
+        .map_err(|e| RunError::Exchange(format!("GET {url}: {e} (is the exchange running?)")))?
         .json()
         .await
-        .map_err(|e| format!("GET {url}: not JSON: {e}"))
+        .map_err(|e| RunError::Exchange(format!("GET {url}: not JSON: {e}")))
 }
 
 /// The engine counters of every endpoint, summed (one per engine process
 /// in distributed mode).
 async fn scrape(
     http: &reqwest::Client,
-    endpoints: &[loopback::LoopbackTarget],
-) -> Result<EngineCounts, String> {
+    endpoints: &[LoopbackTarget],
+) -> Result<EngineCounts, RunError> {
     let mut text = String::new();
     for e in endpoints {
         let url = format!("{}/metrics", e.base);
@@ -373,10 +106,10 @@ async fn scrape(
             .get(&url)
             .send()
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?
+            .map_err(|e| RunError::Exchange(format!("GET {url}: {e}")))?
             .text()
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
+            .map_err(|e| RunError::Exchange(format!("GET {url}: {e}")))?;
         text.push_str(&t);
         text.push('\n');
     }
@@ -395,10 +128,9 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1_000.0
 }
 
-/// Runs `scenario`; blocks until done. Builds its own async runtime with
-/// the scenario's thread count.
-pub fn run_blocking(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, String> {
-    let rt = if scenario.threads <= 1 {
+/// The async runtime a scenario runs on: its thread count, timers and I/O.
+pub fn runtime(scenario: &Scenario) -> Result<tokio::runtime::Runtime, RunError> {
+    if scenario.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -408,52 +140,152 @@ pub fn run_blocking(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult,
             .enable_all()
             .build()
     }
-    .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    rt.block_on(run(scenario, opts))
+    .map_err(|e| RunError::Harness(format!("cannot start the async runtime: {e}")))
 }
 
-/// Runs `scenario` on the current async runtime.
-pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, String> {
+/// Runs `scenario`; blocks until done. Builds its own async runtime with
+/// the scenario's thread count.
+pub fn run_blocking(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, RunError> {
+    runtime(scenario)?.block_on(run(scenario, opts))
+}
+
+/// Runs an `http` scenario on the current async runtime.
+pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, RunError> {
+    if scenario.target == TargetKind::Direct {
+        return Err(RunError::Refused(
+            "target = \"direct\" is run by the tool that supplies the target \
+             (kafkaload run SCENARIO)"
+                .into(),
+        ));
+    }
+    run_stages(scenario, opts, None).await
+}
+
+/// Runs a `direct` scenario against `supplied` on the current async
+/// runtime.
+pub async fn run_supplied(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    supplied: SuppliedTarget,
+) -> Result<RunResult, RunError> {
+    if scenario.target != TargetKind::Direct {
+        return Err(RunError::Refused(format!(
+            "a supplied target runs target = \"direct\" scenarios, not {:?}",
+            scenario.target
+        )));
+    }
+    run_stages(scenario, opts, Some(supplied)).await
+}
+
+async fn run_stages(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    supplied: Option<SuppliedTarget>,
+) -> Result<RunResult, RunError> {
+    let ready = setup(scenario, opts, supplied).await?;
+    let sent = send(scenario, opts, ready)?;
+    let drained = drain(scenario, sent).await?;
+    report(scenario, opts, drained)
+}
+
+fn say(opts: &RunOptions, s: &str) {
+    if !opts.quiet {
+        eprintln!("{s}");
+    }
+}
+
+/// What the set-up hands to the sending stage.
+struct Ready {
+    ctx: Context,
+    flow: Flow,
+    target: Box<dyn Target>,
+}
+
+/// What the run knows of its surroundings, from set-up to report.
+struct Context {
+    base: String,
+    http: reqwest::Client,
+    users: usize,
+    process: Watched,
+    depth: Option<Subscriber>,
+    endpoints: Vec<LoopbackTarget>,
+    /// The first `/metrics` scrape, when asked for.
+    before: Option<Result<EngineCounts, RunError>>,
+    before_at: Instant,
+}
+
+/// The exchange process whose RSS and CPU are sampled, if known.
+#[derive(Debug, Clone, Copy)]
+struct Watched {
+    pid: Option<u32>,
+    found_by: &'static str,
+}
+
+/// Stage 1: everything before the first request.
+async fn setup(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    supplied: Option<SuppliedTarget>,
+) -> Result<Ready, RunError> {
     let addr = loopback::resolve(&scenario.url).await?;
     let base = scenario.url.base.clone();
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-    let say = |s: &str| {
-        if !opts.quiet {
-            eprintln!("{s}");
-        }
-    };
-
-    // Set-up: the pairs' rules, the users' keys, connections. The direct
-    // target takes the rules from the cluster's config and needs no keys.
-    let cluster = match (scenario.target, &scenario.exchange.config) {
-        (TargetKind::Kafka, Some(path)) => Some(kafka::cluster_config(path, &scenario.brokers)?),
-        _ => None,
-    };
-    let rules = match &cluster {
-        Some((_, pairs)) => pairs.iter().map(|(c, _)| kafka::rules(c)).collect(),
+        .map_err(|e| RunError::Harness(format!("cannot build the HTTP client: {e}")))?;
+    // A supplied target brings its pairs' rules and needs no keys.
+    let (rules, users, target) = match supplied {
+        Some(s) => (s.rules, scenario.users.count, s.target),
         None => {
             let info = get_json(&http, &format!("{base}/api/v1/exchangeInfo")).await?;
-            PairRules::from_exchange_info(&info)?
+            let rules = PairRules::from_exchange_info(&info)?;
+            let credentials = credentials(scenario, opts).await?;
+            let target = http_target(scenario, addr, &credentials)?;
+            (rules, credentials.len(), target)
         }
     };
-    let credentials = match &opts.credentials {
-        _ if cluster.is_some() => (0..scenario.users.count)
-            .map(|i| Credentials {
-                api_key: format!("direct-{i}"),
-                secret: String::new(),
-            })
-            .collect(),
-        Some(c) if c.len() >= scenario.users.count => c[..scenario.users.count].to_vec(),
-        Some(c) => {
-            return Err(format!(
-                "{} keys given for {} users",
-                c.len(),
-                scenario.users.count
-            ));
-        }
+    let flow = Flow::new(
+        &scenario.flow,
+        &rules,
+        users,
+        scenario.seed,
+        scenario.resp_type,
+    )?;
+    target.warm_up().await?;
+    let process = watched(scenario, addr);
+    let depth = start_depth(scenario, opts, &base, &rules).await;
+    // Scraped last, so the window is the run's and not the set-up's.
+    let endpoints = scenario.metrics_endpoints();
+    let before = if scenario.exchange.scrape_metrics && !endpoints.is_empty() {
+        Some(scrape(&http, &endpoints).await)
+    } else {
+        None
+    };
+    Ok(Ready {
+        ctx: Context {
+            base,
+            http,
+            users,
+            process,
+            depth,
+            endpoints,
+            before,
+            before_at: Instant::now(),
+        },
+        flow,
+        target,
+    })
+}
+
+/// The users' keys: the caller's, or created with `exchange keys create`.
+async fn credentials(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<Credentials>, RunError> {
+    match &opts.credentials {
+        Some(c) if c.len() >= scenario.users.count => Ok(c[..scenario.users.count].to_vec()),
+        Some(c) => Err(RunError::Refused(format!(
+            "{} keys given for {} users",
+            c.len(),
+            scenario.users.count
+        ))),
         None => {
             let binary = scenario
                 .exchange
@@ -463,69 +295,98 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
             let names: Vec<String> = (1..=scenario.users.count)
                 .map(|i| format!("{}-{i}", scenario.users.name_prefix))
                 .collect();
-            say(&format!(
-                "creating {} API keys with {} keys create ...",
-                names.len(),
-                binary.display()
-            ));
+            say(
+                opts,
+                &format!(
+                    "creating {} API keys with {} keys create ...",
+                    names.len(),
+                    binary.display()
+                ),
+            );
             let config = scenario.exchange.config.clone();
-            tokio::task::spawn_blocking(move || {
+            let keys = tokio::task::spawn_blocking(move || {
                 keys::create_keys(&binary, config.as_deref(), &names)
             })
             .await
-            .map_err(|e| format!("key creation failed: {e}"))??
+            .map_err(|e| RunError::Harness(format!("key creation failed: {e}")))??;
+            Ok(keys)
         }
-    };
-    let flow = Flow::new(
-        &scenario.flow,
-        &rules,
-        credentials.len(),
-        scenario.seed,
-        scenario.resp_type,
-    )?;
-    let target = match cluster {
-        Some((kafka, pairs)) => Target::Kafka(
-            kafka::KafkaTarget::new(&kafka, pairs, scenario.resp_type == RespType::Result).await?,
-        ),
-        None => Target::Http(HttpTarget::new(
-            addr,
-            &scenario.url.authority,
-            &credentials,
-            scenario.connections,
-            scenario.http_client,
-        )?),
-    };
-    target.warm_up().await?;
+    }
+}
 
+fn http_target(
+    scenario: &Scenario,
+    addr: SocketAddr,
+    credentials: &[Credentials],
+) -> Result<Box<dyn Target>, RunError> {
+    let t = HttpTarget::new(
+        addr,
+        &scenario.url.authority,
+        credentials,
+        scenario.connections,
+        scenario.http_client,
+    )?;
+    Ok(Box::new(t))
+}
+
+fn watched(scenario: &Scenario, addr: SocketAddr) -> Watched {
     let (pid, found_by) = match scenario.exchange.pid {
         Some(p) => (Some(p), "given"),
         // Engines are several processes; give one with `--pid` to watch it.
-        None if scenario.target == TargetKind::Kafka => (None, "not given"),
+        None if scenario.target == TargetKind::Direct => (None, "not given"),
         None => (procfs::find_listener(addr.port()), "listening port"),
     };
+    Watched { pid, found_by }
+}
 
+async fn start_depth(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    base: &str,
+    rules: &[PairRules],
+) -> Option<Subscriber> {
     let depth_rules: Vec<PairRules> = scenario
         .depth_pairs()
         .iter()
         .filter_map(|s| rules.iter().find(|r| &r.symbol == s).cloned())
         .collect();
-    let mut depth = (!depth_rules.is_empty())
-        .then(|| Subscriber::start(&base, depth_rules, scenario.depth.snapshot_limit));
-    if let Some(d) = &mut depth
-        && !d.ready(Duration::from_secs(5)).await
-    {
-        say("warning: the depth subscriber has not synced every pair after 5 s; going on");
+    if depth_rules.is_empty() {
+        return None;
     }
+    let mut d = Subscriber::start(base, depth_rules, scenario.depth.snapshot_limit);
+    if !d.ready(Duration::from_secs(5)).await {
+        say(
+            opts,
+            "warning: the depth subscriber has not synced every pair after 5 s; going on",
+        );
+    }
+    Some(d)
+}
 
-    // Scraped last, so the window is the run's and not the set-up's.
-    let endpoints = scenario.metrics_endpoints();
-    let before = if scenario.exchange.scrape_metrics && !endpoints.is_empty() {
-        Some(scrape(&http, &endpoints).await)
-    } else {
-        None
-    };
-    let before_at = Instant::now();
+/// The process's and the harness's counters when sending began.
+#[derive(Debug, Clone, Copy)]
+struct Baseline {
+    rss: Option<u64>,
+    cpu: Option<f64>,
+    self_cpu: Option<f64>,
+    unix_ms: u64,
+}
 
+/// What the sending stage hands to the drain.
+struct Sent {
+    ctx: Context,
+    shared: Arc<Shared>,
+    schedule: Schedule,
+    start: Instant,
+    baseline: Baseline,
+    ticker: JoinHandle<Vec<StepVerdict>>,
+    ctrl_c: JoinHandle<()>,
+    dispatched_all: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// Stage 2: the dispatcher thread, the ticker and Ctrl-C, started.
+fn send(scenario: &Scenario, opts: &RunOptions, ready: Ready) -> Result<Sent, RunError> {
+    let Ready { ctx, flow, target } = ready;
     let schedule = Schedule::new(scenario.phases.clone());
     let shared = Arc::new(Shared {
         recorder: Mutex::new(Recorder::new(schedule.phases().len())),
@@ -538,32 +399,39 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
         drained: AtomicBool::new(false),
         stop_reason: Mutex::new(None),
     });
-    let rss_start = pid.and_then(procfs::rss_kib);
-    let cpu_start = pid.and_then(procfs::cpu_seconds);
-    let self_cpu_start = procfs::self_cpu_seconds();
-    let started_unix_ms = crate::sign::now_ms();
-    say(&format!(
-        "{}: {} requests over {:.0} s to {base} ({} users, {} connections, {}, {:?}); exchange pid {}",
-        scenario.name,
-        schedule.total(),
-        schedule.duration().as_secs_f64(),
-        credentials.len(),
-        scenario.connections,
-        scenario.resp_type.as_str(),
-        scenario.http_client,
-        pid.map_or("unknown".to_string(), |p| p.to_string()),
-    ));
-
+    let pid = ctx.process.pid;
+    let baseline = Baseline {
+        rss: pid.and_then(procfs::rss_kib),
+        cpu: pid.and_then(procfs::cpu_seconds),
+        self_cpu: procfs::self_cpu_seconds(),
+        unix_ms: clientkit::now_ms(),
+    };
+    say(
+        opts,
+        &format!(
+            "{}: {} requests over {:.0} s to {} ({} users, {} connections, {}, {:?}); exchange pid {}",
+            scenario.name,
+            schedule.total(),
+            schedule.duration().as_secs_f64(),
+            ctx.base,
+            ctx.users,
+            scenario.connections,
+            scenario.resp_type.as_str(),
+            scenario.http_client,
+            pid.map_or("unknown".to_string(), |p| p.to_string()),
+        ),
+    );
     let start = Instant::now() + Duration::from_millis(20);
-    let gaps = depth.as_ref().map(|d| d.gaps.clone());
     let ticker = tokio::spawn(tick(
         shared.clone(),
         schedule.clone(),
-        scenario.step.as_ref().map(|s| s.p99_bound),
-        start,
-        pid,
-        gaps,
-        opts.quiet,
+        Watch {
+            step_bound: scenario.step.as_ref().map(|s| s.p99_bound),
+            start,
+            pid,
+            gaps: ctx.depth.as_ref().map(|d| d.gaps.clone()),
+            quiet: opts.quiet,
+        },
     ));
     let ctrl_c = {
         let shared = shared.clone();
@@ -591,9 +459,52 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
                 let _ = sent_all.send(());
             }
         })
-        .map_err(|e| format!("cannot start the dispatcher thread: {e}"))?;
+        .map_err(|e| RunError::Harness(format!("cannot start the dispatcher thread: {e}")))?;
+    Ok(Sent {
+        ctx,
+        shared,
+        schedule,
+        start,
+        baseline,
+        ticker,
+        ctrl_c,
+        dispatched_all,
+    })
+}
+
+/// What the drain hands to the report.
+struct Drained {
+    shared: Arc<Shared>,
+    schedule: Schedule,
+    users: usize,
+    base: String,
+    process: Watched,
+    baseline: Baseline,
+    start: Instant,
+    end: Instant,
+    self_cpu_end: Option<f64>,
+    cpu_end: Option<f64>,
+    rss_end: Option<u64>,
+    step_verdicts: Vec<StepVerdict>,
+    /// The engine's counts, or why there are none.
+    engine: Result<EngineReport, RunError>,
+    depth: Option<DepthReport>,
+}
+
+/// Stage 3: waits for every request to end (each by its deadline), then
+/// for the engine to settle, and collects the depth subscriber's verdict.
+async fn drain(scenario: &Scenario, sent: Sent) -> Result<Drained, RunError> {
+    let Sent {
+        ctx,
+        shared,
+        schedule,
+        start,
+        baseline,
+        ticker,
+        ctrl_c,
+        dispatched_all,
+    } = sent;
     let _ = dispatched_all.await;
-    // Drain: every request ends by its deadline.
     let drain_deadline = Instant::now() + scenario.timeout + Duration::from_secs(2);
     while shared.outstanding.load(Ordering::Relaxed) > 0 && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -601,115 +512,162 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
     let end = Instant::now();
     shared.drained.store(true, Ordering::Relaxed);
     let self_cpu_end = procfs::self_cpu_seconds();
+    let pid = ctx.process.pid;
     let cpu_end = pid.and_then(procfs::cpu_seconds);
     ctrl_c.abort();
     let step_verdicts = ticker.await.unwrap_or_default();
-
-    // The engine may still apply what was logged (ACK mode): wait for its
-    // queues to empty before the second scrape.
-    let (engine, engine_error) = match before {
-        None => (
-            None,
-            Some("not scraped (scrape_metrics = false, or no metrics endpoint)".to_string()),
-        ),
-        Some(Err(e)) => (None, Some(e)),
-        Some(Ok(before)) => {
-            let mut after = scrape(&http, &endpoints).await;
-            let settle = Instant::now() + Duration::from_secs(10);
-            while let Ok(a) = &after
-                && (a.queue_depth > 0 || a.persister_lag > 0)
-                && Instant::now() < settle
-            {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                after = scrape(&http, &endpoints).await;
-            }
-            match after {
-                Ok(after) => {
-                    let window = before_at.elapsed().as_secs_f64().max(1e-3);
-                    let counts = after.since(&before);
-                    let per_min = |n: u64| n as f64 * 60.0 / window;
-                    (
-                        Some(EngineReport {
-                            window_s: window,
-                            commands_total: counts.total_commands(),
-                            events_total: counts.total_events(),
-                            commands_per_minute: per_min(counts.total_commands()),
-                            events_per_minute: per_min(counts.total_events()),
-                            commands_and_events_per_minute: per_min(
-                                counts.total_commands() + counts.total_events(),
-                            ),
-                            events_per_minute_by_kind: counts
-                                .events
-                                .iter()
-                                .map(|(k, v)| (k.clone(), per_min(*v)))
-                                .collect(),
-                            counts,
-                        }),
-                        None,
-                    )
-                }
-                Err(e) => (None, Some(e)),
-            }
-        }
-    };
-    let depth = match depth {
+    // Missing engine counts do not fail the run: the report says why.
+    let engine = engine_report(&ctx).await;
+    let depth = match ctx.depth {
         Some(d) => Some(d.finish().await?),
         None => None,
     };
-    let rss_end = pid.and_then(procfs::rss_kib);
+    Ok(Drained {
+        shared,
+        schedule,
+        users: ctx.users,
+        base: ctx.base,
+        process: ctx.process,
+        baseline,
+        start,
+        end,
+        self_cpu_end,
+        cpu_end,
+        rss_end: pid.and_then(procfs::rss_kib),
+        step_verdicts,
+        engine,
+        depth,
+    })
+}
 
-    let rec = lock(&shared.recorder);
-    let stopped_early = lock(&shared.stop_reason).clone();
-    let dispatched = shared.dispatched.load(Ordering::Relaxed);
+/// The engine's counts over the run. The engine may still apply what was
+/// logged (ACK mode): its queues are given time to empty before the second
+/// scrape.
+async fn engine_report(ctx: &Context) -> Result<EngineReport, RunError> {
+    let before = match &ctx.before {
+        None => {
+            return Err(RunError::Exchange(
+                "not scraped (scrape_metrics = false, or no metrics endpoint)".into(),
+            ));
+        }
+        Some(Err(e)) => return Err(RunError::Exchange(e.to_string())),
+        Some(Ok(before)) => before,
+    };
+    let mut after = scrape(&ctx.http, &ctx.endpoints).await;
+    let settle = Instant::now() + Duration::from_secs(10);
+    while let Ok(a) = &after
+        && (a.queue_depth > 0 || a.persister_lag > 0)
+        && Instant::now() < settle
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = scrape(&ctx.http, &ctx.endpoints).await;
+    }
+    let after = after?;
+    let window = ctx.before_at.elapsed().as_secs_f64().max(1e-3);
+    let counts = after.since(before);
+    let per_min = |n: u64| n as f64 * 60.0 / window;
+    Ok(EngineReport {
+        window_s: window,
+        commands_total: counts.total_commands(),
+        events_total: counts.total_events(),
+        commands_per_minute: per_min(counts.total_commands()),
+        events_per_minute: per_min(counts.total_events()),
+        commands_and_events_per_minute: per_min(counts.total_commands() + counts.total_events()),
+        events_per_minute_by_kind: counts
+            .events
+            .iter()
+            .map(|(k, v)| (k.clone(), per_min(*v)))
+            .collect(),
+        counts,
+    })
+}
+
+/// Stage 4: the figures, then the files.
+fn report(scenario: &Scenario, opts: &RunOptions, d: Drained) -> Result<RunResult, RunError> {
+    let rec = lock(&d.shared.recorder);
+    let (engine, engine_error) = match &d.engine {
+        Ok(e) => (Some(e.clone()), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let requests = totals(&d, &rec);
+    let ended = rec.overall().total();
+    let mut result = RunResult {
+        scenario: scenario_info(scenario, &d),
+        definitions: DEFINITIONS.into_iter().collect(),
+        started_unix_ms: d.baseline.unix_ms,
+        elapsed_s: d.end.saturating_duration_since(d.start).as_secs_f64(),
+        stopped_early: lock(&d.shared.stop_reason).clone(),
+        requests,
+        latency_us: latencies(&rec.overall()),
+        phases: phase_reports(&d.schedule, &rec),
+        step: step_report(scenario, &d.step_verdicts),
+        engine,
+        engine_error,
+        depth: d.depth.clone(),
+        exchange_process: process_report(&d, &rec, ended),
+        harness: harness_report(&d, &rec),
+        timeline: timeline(&d.schedule, &rec),
+        files: BTreeMap::new(),
+    };
+    crate::report::write_all(&mut result, &rec, &d.schedule, &opts.out_dir)?;
+    Ok(result)
+}
+
+fn outcome_map(counts: impl Fn(Outcome) -> u64) -> BTreeMap<&'static str, u64> {
+    Outcome::ALL
+        .iter()
+        .map(|&o| (o.as_str(), counts(o)))
+        .collect()
+}
+
+fn by_outcome(ps: &PhaseStats, g: Group) -> ByOutcome {
+    Outcome::ALL
+        .iter()
+        .filter(|&&o| !ps.of(g, o).is_empty())
+        .map(|&o| (o.as_str(), Percentiles::of(ps.of(g, o))))
+        .collect()
+}
+
+fn totals(d: &Drained, rec: &Recorder) -> Totals {
     let all = rec.overall();
+    let dispatched = d.shared.dispatched.load(Ordering::Relaxed);
     let send_window = rec
         .seconds
         .iter()
         .rposition(|s| s.sent > 0)
         .map_or(1.0, |i| (i + 1) as f64)
-        .min(end.saturating_duration_since(start).as_secs_f64().max(1e-3));
-    let outcome_map = |counts: &dyn Fn(Outcome) -> u64| -> BTreeMap<&'static str, u64> {
-        Outcome::ALL
-            .iter()
-            .map(|&o| (o.as_str(), counts(o)))
-            .collect()
-    };
-    let by_outcome = |ps: &crate::stats::PhaseStats, g: Group| -> ByOutcome {
-        Outcome::ALL
-            .iter()
-            .filter(|&&o| !ps.of(g, o).is_empty())
-            .map(|&o| (o.as_str(), Percentiles::of(ps.of(g, o))))
-            .collect()
-    };
-    let requests = Totals {
-        planned: schedule.total(),
+        .min(
+            d.end
+                .saturating_duration_since(d.start)
+                .as_secs_f64()
+                .max(1e-3),
+        );
+    Totals {
+        planned: d.schedule.total(),
         dispatched,
-        outcomes: outcome_map(&|o| all.count(o)),
+        outcomes: outcome_map(|o| all.count(o)),
         by_kind: Kind::ALL
             .iter()
-            .map(|&k| {
-                (
-                    k.as_str(),
-                    Outcome::ALL
-                        .iter()
-                        .map(|&o| (o.as_str(), all.kinds[k.index()][o.index()]))
-                        .collect(),
-                )
-            })
+            .map(|&k| (k.as_str(), outcome_map(|o| all.kinds[k.index()][o.index()])))
             .collect(),
         error_codes: rec.codes.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
         failures: rec.failures.clone(),
         achieved_rate: all.total() as f64 / send_window,
         accepted_rate: all.count(Outcome::Accepted) as f64 / send_window,
         offered_rate: dispatched as f64 / send_window,
-    };
-    let latency_us = Latencies {
+    }
+}
+
+fn latencies(all: &PhaseStats) -> Latencies {
+    Latencies {
         answered: Percentiles::of(&all.answered()),
-        orders: by_outcome(&all, Group::Orders),
-        cancels: by_outcome(&all, Group::Cancels),
-    };
-    let phases: Vec<PhaseReport> = rec
-        .phases
+        orders: by_outcome(all, Group::Orders),
+        cancels: by_outcome(all, Group::Cancels),
+    }
+}
+
+fn phase_reports(schedule: &Schedule, rec: &Recorder) -> Vec<PhaseReport> {
+    rec.phases
         .iter()
         .enumerate()
         .map(|(i, ps)| {
@@ -731,8 +689,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
                 rate: p.rate,
                 duration_s: p.duration.as_secs_f64(),
                 planned: schedule.phase_count(i),
-                outcomes: outcome_map(&|o| ps.count(o)),
-                cancel_outcomes: outcome_map(&|o| ps.kinds[Kind::Cancel.index()][o.index()]),
+                outcomes: outcome_map(|o| ps.count(o)),
+                cancel_outcomes: outcome_map(|o| ps.kinds[Kind::Cancel.index()][o.index()]),
                 answered: Percentiles::of(&ps.answered()),
                 orders: by_outcome(ps, Group::Orders),
                 cancels: by_outcome(ps, Group::Cancels),
@@ -741,25 +699,29 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
                 rss_kib_max: rss,
             }
         })
-        .collect();
-    let step = scenario.step.as_ref().map(|rule| {
-        let broken = step_verdicts.iter().position(|v| !v.passed);
-        let knee = match broken {
-            Some(0) => None,
-            Some(b) => step_verdicts.get(b - 1),
-            None => step_verdicts.last(),
-        };
-        StepReport {
-            p99_bound_ms: rule.p99_bound.as_secs_f64() * 1_000.0,
-            max_not_answered_pct: STEP_MAX_NOT_ANSWERED_PCT,
-            knee_rate: knee.map(|k| k.rate),
-            knee_phase: knee.map(|k| k.name.clone()),
-            broken_at: broken.map(|b| step_verdicts[b].name.clone()),
-            steps: step_verdicts.clone(),
-        }
-    });
-    let timeline: Vec<TimelinePoint> = rec
-        .seconds
+        .collect()
+}
+
+fn step_report(scenario: &Scenario, verdicts: &[StepVerdict]) -> Option<StepReport> {
+    let rule = scenario.step.as_ref()?;
+    let broken = verdicts.iter().position(|v| !v.passed);
+    let knee = match broken {
+        Some(0) => None,
+        Some(b) => verdicts.get(b - 1),
+        None => verdicts.last(),
+    };
+    Some(StepReport {
+        p99_bound_ms: rule.p99_bound.as_secs_f64() * 1_000.0,
+        max_not_answered_pct: STEP_MAX_NOT_ANSWERED_PCT,
+        knee_rate: knee.map(|k| k.rate),
+        knee_phase: knee.map(|k| k.name.clone()),
+        broken_at: broken.map(|b| verdicts[b].name.clone()),
+        steps: verdicts.to_vec(),
+    })
+}
+
+fn timeline(schedule: &Schedule, rec: &Recorder) -> Vec<TimelinePoint> {
+    rec.seconds
         .iter()
         .enumerate()
         .map(|(i, s)| TimelinePoint {
@@ -774,86 +736,76 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, St
             latency_us: Percentiles::of(&s.answered),
             rss_kib: s.rss_kib,
         })
-        .collect();
-    let ended = all.total();
-    let exchange_process = pid.map(|pid| {
-        let cpu = cpu_start.zip(cpu_end).map(|(a, b)| b - a);
-        ProcessReport {
-            pid,
-            found_by,
-            rss_kib_start: rss_start,
-            rss_kib_max: rec
-                .seconds
-                .iter()
-                .filter_map(|s| s.rss_kib)
-                .chain(rss_start)
-                .chain(rss_end)
-                .max(),
-            rss_kib_end: rss_end,
-            cpu_s: cpu,
-            cpu_us_per_request: cpu.filter(|_| ended > 0).map(|c| c * 1e6 / ended as f64),
-        }
-    });
-    let self_cpu = self_cpu_start.zip(self_cpu_end).map(|(a, b)| b - a);
-    let harness = HarnessReport {
+        .collect()
+}
+
+fn process_report(d: &Drained, rec: &Recorder, ended: u64) -> Option<ProcessReport> {
+    let pid = d.process.pid?;
+    let cpu = d.baseline.cpu.zip(d.cpu_end).map(|(a, b)| b - a);
+    Some(ProcessReport {
+        pid,
+        found_by: d.process.found_by,
+        rss_kib_start: d.baseline.rss,
+        rss_kib_max: rec
+            .seconds
+            .iter()
+            .filter_map(|s| s.rss_kib)
+            .chain(d.baseline.rss)
+            .chain(d.rss_end)
+            .max(),
+        rss_kib_end: d.rss_end,
+        cpu_s: cpu,
+        cpu_us_per_request: cpu.filter(|_| ended > 0).map(|c| c * 1e6 / ended as f64),
+    })
+}
+
+fn harness_report(d: &Drained, rec: &Recorder) -> HarnessReport {
+    let dispatched = d.shared.dispatched.load(Ordering::Relaxed);
+    let self_cpu = d.baseline.self_cpu.zip(d.self_cpu_end).map(|(a, b)| b - a);
+    HarnessReport {
         cpu_s: self_cpu,
         cpu_us_per_request: self_cpu
             .filter(|_| dispatched > 0)
             .map(|c| c * 1e6 / dispatched as f64),
         dispatch_lag_us: Percentiles::of(&rec.dispatch_lag),
-        reconnects: shared.target.reconnects(),
-        max_outstanding: shared.max_outstanding.load(Ordering::Relaxed),
-    };
-    let mut result = RunResult {
-        scenario: ScenarioInfo {
-            name: scenario.name.clone(),
-            description: scenario.description.clone(),
-            target: scenario.target,
-            url: base.clone(),
-            seed: scenario.seed,
-            resp_type: scenario.resp_type.as_str().into(),
-            http_client: format!("{:?}", scenario.http_client).to_lowercase(),
-            connections: scenario.connections,
-            threads: scenario.threads,
-            timeout_ms: scenario.timeout.as_millis() as u64,
-            users: credentials.len(),
-            pairs: scenario.flow.pairs.clone(),
-            mix: scenario.flow.mix.clone(),
-            phases: schedule
-                .phases()
-                .iter()
-                .enumerate()
-                .map(|(i, p)| PhasePlan {
-                    name: p.name.clone(),
-                    rate: p.rate,
-                    duration_s: p.duration.as_secs_f64(),
-                    planned: schedule.phase_count(i),
-                })
-                .collect(),
-        },
-        definitions: DEFINITIONS.into_iter().collect(),
-        started_unix_ms,
-        elapsed_s: end.saturating_duration_since(start).as_secs_f64(),
-        stopped_early,
-        requests,
-        latency_us,
-        phases,
-        step,
-        engine,
-        engine_error,
-        depth,
-        exchange_process,
-        harness,
-        timeline,
-        files: BTreeMap::new(),
-    };
-    crate::report::write_all(&mut result, &rec, &schedule, &opts.out_dir)?;
-    Ok(result)
+        reconnects: d.shared.target.reconnects(),
+        max_outstanding: d.shared.max_outstanding.load(Ordering::Relaxed),
+    }
+}
+
+fn scenario_info(scenario: &Scenario, d: &Drained) -> ScenarioInfo {
+    let schedule = &d.schedule;
+    ScenarioInfo {
+        name: scenario.name.clone(),
+        description: scenario.description.clone(),
+        target: scenario.target,
+        url: d.base.clone(),
+        seed: scenario.seed,
+        resp_type: scenario.resp_type.as_str().into(),
+        http_client: format!("{:?}", scenario.http_client).to_lowercase(),
+        connections: scenario.connections,
+        threads: scenario.threads,
+        timeout_ms: scenario.timeout.as_millis() as u64,
+        users: d.users,
+        pairs: scenario.flow.pairs.clone(),
+        mix: scenario.flow.mix.clone(),
+        phases: schedule
+            .phases()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PhasePlan {
+                name: p.name.clone(),
+                rate: p.rate,
+                duration_s: p.duration.as_secs_f64(),
+                planned: schedule.phase_count(i),
+            })
+            .collect(),
+    }
 }
 
 /// The step rule's figures for a phase: p99 (us) over answers and timeouts,
 /// and the percent of requests shed, failed or timed out.
-fn step_figures(ps: &crate::stats::PhaseStats) -> (u64, f64) {
+fn step_figures(ps: &PhaseStats) -> (u64, f64) {
     let mut h = ps.answered();
     for g in Group::ALL {
         let _ = h.add(ps.of(g, Outcome::Timeout));
@@ -1009,26 +961,31 @@ async fn request(
     shared.outstanding.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Once a second: samples the exchange's RSS, prints progress, and judges
-/// finished steps; stops the run at the first step over the bound.
-/// Returns the step verdicts.
-async fn tick(
-    shared: Arc<Shared>,
-    schedule: Schedule,
+/// What the ticker watches besides the shared state.
+struct Watch {
+    /// The step rule's bound on p99, for a step-up.
     step_bound: Option<Duration>,
     start: Instant,
     pid: Option<u32>,
+    /// The depth subscriber's gap counter.
     gaps: Option<Arc<AtomicU64>>,
     quiet: bool,
-) -> Vec<StepVerdict> {
-    let mut verdicts: Vec<StepVerdict> = Vec::new();
-    let mut judged = 0usize;
+}
+
+/// Once a second: samples the exchange's RSS, prints progress, and judges
+/// finished steps; stops the run at the first step over the bound.
+/// Returns the step verdicts.
+async fn tick(shared: Arc<Shared>, schedule: Schedule, w: Watch) -> Vec<StepVerdict> {
+    let mut judge = Judge {
+        verdicts: Vec::new(),
+        judged: 0,
+    };
     let mut second = 1u64;
     let total = schedule.total();
     loop {
-        tokio::time::sleep_until(start + Duration::from_secs(second)).await;
+        tokio::time::sleep_until(w.start + Duration::from_secs(second)).await;
         let elapsed = Duration::from_secs(second);
-        let rss = pid.and_then(procfs::rss_kib);
+        let rss = w.pid.and_then(procfs::rss_kib);
         let dispatched = shared.dispatched.load(Ordering::Relaxed);
         let outstanding = shared.outstanding.load(Ordering::Relaxed);
         let stopped = shared.stop.load(Ordering::Relaxed);
@@ -1042,7 +999,7 @@ async fn tick(
             }
             let done = rec.done();
             let Some(sec) = rec.seconds.get(s) else {
-                return verdicts;
+                return judge.verdicts;
             };
             let answered = sec.counts.iter().sum::<u64>();
             let p99 = if sec.answered.is_empty() {
@@ -1061,72 +1018,105 @@ async fn tick(
                 sec.counts[3],
                 sec.counts[4],
                 ms(p99),
-                gaps.as_ref()
+                w.gaps
+                    .as_ref()
                     .map(|g| format!(" | gaps {}", g.load(Ordering::Relaxed)))
                     .unwrap_or_default(),
                 rss.map(|r| format!(" | rss {} MiB", r / 1024))
                     .unwrap_or_default(),
             );
-            // Judge steps whose requests have all ended.
-            if let Some(bound) = step_bound {
-                while judged < schedule.phases().len() {
-                    let Some((_, end)) = schedule.phase_bounds(judged) else {
-                        break;
-                    };
-                    let ps = &rec.phases[judged];
-                    let complete = ps.total() >= schedule.phase_count(judged);
-                    if elapsed < end || !(complete || finished) {
-                        break;
-                    }
-                    if ps.total() == 0 {
-                        // Never sent (the run stopped before it).
-                        judged = schedule.phases().len();
-                        break;
-                    }
-                    let (p99, not_answered) = step_figures(ps);
-                    let p = &schedule.phases()[judged];
-                    let passed = p99 <= bound.as_micros() as u64
-                        && not_answered <= STEP_MAX_NOT_ANSWERED_PCT;
-                    verdicts.push(StepVerdict {
-                        name: p.name.clone(),
-                        rate: p.rate,
-                        p99_ms: ms(p99),
-                        not_answered_pct: (not_answered * 100.0).round() / 100.0,
-                        passed,
-                    });
-                    if !quiet {
-                        eprintln!(
-                            "  {}: p99 {:.2} ms, {:.2}% not answered: {}",
-                            p.name,
-                            ms(p99),
-                            not_answered,
-                            if passed {
-                                "under the bound"
-                            } else {
-                                "BROKE the bound"
-                            }
-                        );
-                    }
-                    judged += 1;
-                    if !passed && !shared.stop.swap(true, Ordering::Relaxed) {
-                        *lock(&shared.stop_reason) = Some(format!(
-                            "{} broke the bound: p99 {:.2} ms (bound {:.2} ms), {:.2}% not answered",
-                            p.name,
-                            ms(p99),
-                            bound.as_secs_f64() * 1e3,
-                            not_answered
-                        ));
-                    }
-                }
+            if let Some(bound) = w.step_bound {
+                let now = Now { elapsed, finished };
+                judge.steps(&shared, &schedule, &rec, bound, now, w.quiet);
             }
             line
         };
-        if !quiet {
+        if !w.quiet {
             eprintln!("{line}");
         }
         if finished {
-            return verdicts;
+            return judge.verdicts;
         }
         second += 1;
+    }
+}
+
+/// Where the run is, for judging steps.
+#[derive(Debug, Clone, Copy)]
+struct Now {
+    /// Seconds since the start.
+    elapsed: Duration,
+    /// Every request has ended (or the run gave up waiting).
+    finished: bool,
+}
+
+/// The step rule's verdicts so far.
+struct Judge {
+    verdicts: Vec<StepVerdict>,
+    /// Phases judged.
+    judged: usize,
+}
+
+impl Judge {
+    /// Judges the steps whose requests have all ended; stops the run at the
+    /// first over the bound.
+    fn steps(
+        &mut self,
+        shared: &Shared,
+        schedule: &Schedule,
+        rec: &Recorder,
+        bound: Duration,
+        now: Now,
+        quiet: bool,
+    ) {
+        while self.judged < schedule.phases().len() {
+            let Some((_, end)) = schedule.phase_bounds(self.judged) else {
+                break;
+            };
+            let ps = &rec.phases[self.judged];
+            let complete = ps.total() >= schedule.phase_count(self.judged);
+            if now.elapsed < end || !(complete || now.finished) {
+                break;
+            }
+            if ps.total() == 0 {
+                // Never sent (the run stopped before it).
+                self.judged = schedule.phases().len();
+                break;
+            }
+            let (p99, not_answered) = step_figures(ps);
+            let p = &schedule.phases()[self.judged];
+            let passed =
+                p99 <= bound.as_micros() as u64 && not_answered <= STEP_MAX_NOT_ANSWERED_PCT;
+            self.verdicts.push(StepVerdict {
+                name: p.name.clone(),
+                rate: p.rate,
+                p99_ms: ms(p99),
+                not_answered_pct: (not_answered * 100.0).round() / 100.0,
+                passed,
+            });
+            if !quiet {
+                eprintln!(
+                    "  {}: p99 {:.2} ms, {:.2}% not answered: {}",
+                    p.name,
+                    ms(p99),
+                    not_answered,
+                    if passed {
+                        "under the bound"
+                    } else {
+                        "BROKE the bound"
+                    }
+                );
+            }
+            self.judged += 1;
+            if !passed && !shared.stop.swap(true, Ordering::Relaxed) {
+                *lock(&shared.stop_reason) = Some(format!(
+                    "{} broke the bound: p99 {:.2} ms (bound {:.2} ms), {:.2}% not answered",
+                    p.name,
+                    ms(p99),
+                    bound.as_secs_f64() * 1e3,
+                    not_answered
+                ));
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::ScenarioError;
 use crate::loopback::{self, LoopbackTarget};
 use crate::schedule::Phase;
 
@@ -23,10 +24,12 @@ pub const MAX_RATE: u64 = 1_000_000;
 pub enum TargetKind {
     /// The gateway over HTTP with keep-alive connections.
     Http,
-    /// The command log itself: commands produced straight to the `orders`
-    /// topic, answers read from the `events` topic. Measures the engines and
-    /// the broker without HTTP.
-    Kafka,
+    /// A target another tool supplies and runs with
+    /// [`crate::runner::run_supplied`] (`kafkaload run`: commands produced
+    /// straight to the command log, answers read from the events topic);
+    /// its settings are the file's `[direct]` table, which loadtest passes
+    /// on unread. No gateway: no depth sync, no keys.
+    Direct,
 }
 
 /// Which HTTP client library the `http` target uses.
@@ -70,17 +73,17 @@ struct File {
     /// What the scenario is for.
     #[serde(default)]
     description: String,
-    /// `http` or `kafka`.
+    /// `http` or `direct`.
     #[serde(default = "default_target")]
     target: String,
     /// The exchange's base URL; loopback only.
     #[serde(default = "default_url")]
     url: String,
-    /// For `kafka`: the bootstrap brokers, loopback only.
-    #[serde(default = "default_brokers")]
-    brokers: String,
+    /// For `direct`: the supplying tool's settings, not read here.
+    #[serde(default)]
+    direct: toml::Table,
     /// `/metrics` endpoints whose engine counters are summed for the
-    /// report; by default the target URL (`http`) or none (`kafka`).
+    /// report; by default the target URL (`http`) or none (`direct`).
     metrics: Option<Vec<String>>,
     /// Seeds every random choice of the order flow.
     #[serde(default = "default_seed")]
@@ -319,9 +322,6 @@ fn yes() -> bool {
 fn default_target() -> String {
     "http".into()
 }
-fn default_brokers() -> String {
-    "127.0.0.1:9092".into()
-}
 fn default_url() -> String {
     "http://127.0.0.1:8080".into()
 }
@@ -371,8 +371,9 @@ pub struct Scenario {
     pub target: TargetKind,
     /// The checked URL.
     pub url: LoopbackTarget,
-    /// For `kafka`: the checked bootstrap brokers.
-    pub brokers: String,
+    /// For `direct`: the `[direct]` table, for the tool that supplies the
+    /// target to read.
+    pub direct: toml::Table,
     /// Where the engine counters are scraped (summed); when empty, the
     /// target URL for `http` (see [`Scenario::metrics_endpoints`]).
     pub metrics: Vec<LoopbackTarget>,
@@ -406,187 +407,63 @@ pub struct Scenario {
     pub depth: DepthFile,
 }
 
-fn seconds(what: &str, s: f64) -> Result<Duration, String> {
+fn seconds(what: &str, s: f64) -> Result<Duration, ScenarioError> {
     if !(s.is_finite() && s > 0.0) {
-        return Err(format!(
+        return Err(ScenarioError::from(format!(
             "{what} must be a positive number of seconds, not {s}"
-        ));
+        )));
     }
-    Duration::try_from_secs_f64(s).map_err(|e| format!("{what} = {s}: {e}"))
+    Duration::try_from_secs_f64(s).map_err(|e| ScenarioError::from(format!("{what} = {s}: {e}")))
 }
 
 impl Scenario {
     /// Reads and checks a scenario file.
-    pub fn load(path: &Path) -> Result<Scenario, String> {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into());
-        Scenario::parse(&text, &stem).map_err(|e| format!("scenario {}: {e}", path.display()))
+        Scenario::parse(&text, &stem)
+            .map_err(|e| ScenarioError::from(format!("scenario {}: {e}", path.display())))
     }
 
     /// Parses and checks scenario text; `default_name` names it when the
     /// text does not.
-    pub fn parse(text: &str, default_name: &str) -> Result<Scenario, String> {
+    pub fn parse(text: &str, default_name: &str) -> Result<Scenario, ScenarioError> {
         let f: File = toml::from_str(text).map_err(|e| e.to_string())?;
         let target = match f.target.as_str() {
             "http" => TargetKind::Http,
-            "kafka" => TargetKind::Kafka,
+            "direct" => TargetKind::Direct,
             other => {
-                return Err(format!(
-                    "target {other:?}: unknown; use \"http\" or \"kafka\""
-                ));
+                return Err(ScenarioError::from(format!(
+                    "target {other:?}: unknown; use \"http\" or \"direct\""
+                )));
             }
         };
-        let url = loopback::check_url(&f.url)?;
-        let brokers = f
-            .brokers
-            .split(',')
-            .map(|b| loopback::check_url(&format!("http://{}", b.trim())).map(|_| b.trim()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("brokers {:?}: {e}", f.brokers))?
-            .join(",");
-        if target == TargetKind::Kafka && f.exchange.config.is_none() {
-            return Err(
-                "target = \"kafka\" needs [exchange] config: the cluster's config file \
-                 names the pairs, their partitions and the topics"
-                    .into(),
-            );
+        if target == TargetKind::Http && !f.direct.is_empty() {
+            return Err(ScenarioError::from("[direct] is for target = \"direct\""));
         }
+        let url = loopback::check_url(&f.url)?;
         let metrics = f
             .metrics
+            .as_deref()
             .unwrap_or_default()
             .iter()
             .map(|u| loopback::check_url(u))
             .collect::<Result<Vec<_>, _>>()?;
-        let positive = [
-            ("connections", f.connections as u64),
-            ("timeout_ms", f.timeout_ms),
-            ("threads", f.threads as u64),
-            ("max_requests", f.max_requests),
-            ("max_outstanding", f.max_outstanding as u64),
-            ("users.count", f.users.count as u64),
-            ("flow.size_multiple", f.flow.size_multiple),
-        ];
-        for (name, v) in positive {
-            if v == 0 {
-                return Err(format!("{name} must be greater than zero"));
-            }
-        }
-        let limits = [
-            ("connections", f.connections as u64, 10_000),
-            ("timeout_ms", f.timeout_ms, 120_000),
-            ("threads", f.threads as u64, 64),
-            ("users.count", f.users.count as u64, 10_000),
-            ("flow.size_multiple", f.flow.size_multiple, 1_000),
-            ("flow.marketable_pct", f.flow.marketable_pct.into(), 100),
-            ("dispatch_quantum_us", f.dispatch_quantum_us, 10_000),
-        ];
-        for (name, v, max) in limits {
-            if v > max {
-                return Err(format!("{name} = {v} is above the limit of {max}"));
-            }
-        }
-        if f.users.name_prefix.is_empty()
-            || f.users.name_prefix.len() > 40
-            || !f
-                .users
-                .name_prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(format!(
-                "users.name_prefix {:?}: 1 to 40 letters, digits, '-' or '_'",
-                f.users.name_prefix
-            ));
-        }
-        let (phases, step) = match (&f.step, f.phases.is_empty()) {
-            (Some(_), false) => {
-                return Err("give either [[phases]] or [step], not both".into());
-            }
-            (None, true) => return Err("no [[phases]] and no [step]: nothing to run".into()),
-            (None, false) => {
-                let mut phases = Vec::new();
-                for (i, p) in f.phases.iter().enumerate() {
-                    let name = p.name.clone().unwrap_or_else(|| format!("phase {}", i + 1));
-                    phases.push(Phase {
-                        duration: seconds(&format!("phases[{i}].duration_s"), p.duration_s)?,
-                        rate: p.rate,
-                        name,
-                    });
-                }
-                (phases, None)
-            }
-            (Some(s), true) => {
-                if s.start_rate == 0 || s.max_steps == 0 {
-                    return Err(
-                        "step.start_rate and step.max_steps must be greater than zero".into(),
-                    );
-                }
-                let bound = if s.p99_bound_ms.is_finite() && s.p99_bound_ms > 0.0 {
-                    Duration::from_secs_f64(s.p99_bound_ms / 1_000.0)
-                } else {
-                    return Err(format!(
-                        "step.p99_bound_ms must be positive, not {}",
-                        s.p99_bound_ms
-                    ));
-                };
-                let d = seconds("step.step_duration_s", s.step_duration_s)?;
-                let phases = (0..u64::from(s.max_steps))
-                    .map(|k| {
-                        let rate = s.start_rate.saturating_add(k.saturating_mul(s.step_rate));
-                        Phase {
-                            name: format!("step {}", k + 1),
-                            rate,
-                            duration: d,
-                        }
-                    })
-                    .collect();
-                (phases, Some(StepRule { p99_bound: bound }))
-            }
-        };
-        let mut total_time = Duration::ZERO;
-        let mut total_requests = 0u64;
-        for p in &phases {
-            if p.rate > MAX_RATE {
-                return Err(format!(
-                    "phase {:?}: rate {} is above the limit of {MAX_RATE}/s",
-                    p.name, p.rate
-                ));
-            }
-            total_time += p.duration;
-            total_requests += (p.rate as f64 * p.duration.as_secs_f64()) as u64;
-        }
-        if total_time > MAX_DURATION {
-            return Err(format!(
-                "the phases last {:.0} s, above the limit of {} s",
-                total_time.as_secs_f64(),
-                MAX_DURATION.as_secs()
-            ));
-        }
-        if total_requests > f.max_requests {
-            return Err(format!(
-                "the phases plan {total_requests} requests, above max_requests = {}",
-                f.max_requests
-            ));
-        }
+        check_numbers(&f)?;
+        let (phases, step) = schedule(&f)?;
+        check_bounds(&phases, f.max_requests)?;
         check_flow(&f.flow)?;
-        for p in &f.depth.pairs {
-            if !f.flow.pairs.iter().any(|q| &q.symbol == p) {
-                return Err(format!("depth.pairs: {p:?} is not one of flow.pairs"));
-            }
-        }
-        if !(1..=5_000).contains(&f.depth.snapshot_limit) {
-            return Err("depth.snapshot_limit must be 1 to 5000".into());
-        }
+        check_depth(&f)?;
         Ok(Scenario {
             name: f.name.unwrap_or_else(|| default_name.to_string()),
             description: f.description,
             target,
             url,
-            brokers,
+            direct: f.direct,
             metrics,
             seed: f.seed,
             resp_type: f.resp_type,
@@ -617,7 +494,7 @@ impl Scenario {
     /// The pairs the depth subscriber syncs.
     pub fn depth_pairs(&self) -> Vec<String> {
         // The direct target has no gateway to sync a book from.
-        if !self.depth.enabled || self.target == TargetKind::Kafka {
+        if !self.depth.enabled || self.target == TargetKind::Direct {
             return Vec::new();
         }
         if self.depth.pairs.is_empty() {
@@ -628,27 +505,180 @@ impl Scenario {
     }
 }
 
-fn check_flow(f: &FlowFile) -> Result<(), String> {
+/// The counts and sizes that must be positive and bounded.
+fn check_numbers(f: &File) -> Result<(), ScenarioError> {
+    let positive = [
+        ("connections", f.connections as u64),
+        ("timeout_ms", f.timeout_ms),
+        ("threads", f.threads as u64),
+        ("max_requests", f.max_requests),
+        ("max_outstanding", f.max_outstanding as u64),
+        ("users.count", f.users.count as u64),
+        ("flow.size_multiple", f.flow.size_multiple),
+    ];
+    for (name, v) in positive {
+        if v == 0 {
+            return Err(ScenarioError::from(format!(
+                "{name} must be greater than zero"
+            )));
+        }
+    }
+    let limits = [
+        ("connections", f.connections as u64, 10_000),
+        ("timeout_ms", f.timeout_ms, 120_000),
+        ("threads", f.threads as u64, 64),
+        ("users.count", f.users.count as u64, 10_000),
+        ("flow.size_multiple", f.flow.size_multiple, 1_000),
+        ("flow.marketable_pct", f.flow.marketable_pct.into(), 100),
+        ("dispatch_quantum_us", f.dispatch_quantum_us, 10_000),
+    ];
+    for (name, v, max) in limits {
+        if v > max {
+            return Err(ScenarioError::from(format!(
+                "{name} = {v} is above the limit of {max}"
+            )));
+        }
+    }
+    if f.users.name_prefix.is_empty()
+        || f.users.name_prefix.len() > 40
+        || !f
+            .users
+            .name_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ScenarioError::from(format!(
+            "users.name_prefix {:?}: 1 to 40 letters, digits, '-' or '_'",
+            f.users.name_prefix
+        )));
+    }
+    Ok(())
+}
+
+/// The phases: explicit, or a step-up's.
+fn schedule(f: &File) -> Result<(Vec<Phase>, Option<StepRule>), ScenarioError> {
+    match (&f.step, f.phases.is_empty()) {
+        (Some(_), false) => Err(ScenarioError::from(
+            "give either [[phases]] or [step], not both",
+        )),
+        (None, true) => Err(ScenarioError::from(
+            "no [[phases]] and no [step]: nothing to run",
+        )),
+        (None, false) => {
+            let mut phases = Vec::new();
+            for (i, p) in f.phases.iter().enumerate() {
+                let name = p.name.clone().unwrap_or_else(|| format!("phase {}", i + 1));
+                phases.push(Phase {
+                    duration: seconds(&format!("phases[{i}].duration_s"), p.duration_s)?,
+                    rate: p.rate,
+                    name,
+                });
+            }
+            Ok((phases, None))
+        }
+        (Some(s), true) => {
+            if s.start_rate == 0 || s.max_steps == 0 {
+                return Err(ScenarioError::from(
+                    "step.start_rate and step.max_steps must be greater than zero",
+                ));
+            }
+            let bound = if s.p99_bound_ms.is_finite() && s.p99_bound_ms > 0.0 {
+                Duration::from_secs_f64(s.p99_bound_ms / 1_000.0)
+            } else {
+                return Err(ScenarioError::from(format!(
+                    "step.p99_bound_ms must be positive, not {}",
+                    s.p99_bound_ms
+                )));
+            };
+            let d = seconds("step.step_duration_s", s.step_duration_s)?;
+            let phases = (0..u64::from(s.max_steps))
+                .map(|k| {
+                    let rate = s.start_rate.saturating_add(k.saturating_mul(s.step_rate));
+                    Phase {
+                        name: format!("step {}", k + 1),
+                        rate,
+                        duration: d,
+                    }
+                })
+                .collect();
+            Ok((phases, Some(StepRule { p99_bound: bound })))
+        }
+    }
+}
+
+/// Every run is bounded in rate, time and requests.
+fn check_bounds(phases: &[Phase], max_requests: u64) -> Result<(), ScenarioError> {
+    let mut total_time = Duration::ZERO;
+    let mut total_requests = 0u64;
+    for p in phases {
+        if p.rate > MAX_RATE {
+            return Err(ScenarioError::from(format!(
+                "phase {:?}: rate {} is above the limit of {MAX_RATE}/s",
+                p.name, p.rate
+            )));
+        }
+        total_time += p.duration;
+        total_requests += (p.rate as f64 * p.duration.as_secs_f64()) as u64;
+    }
+    if total_time > MAX_DURATION {
+        return Err(ScenarioError::from(format!(
+            "the phases last {:.0} s, above the limit of {} s",
+            total_time.as_secs_f64(),
+            MAX_DURATION.as_secs()
+        )));
+    }
+    if total_requests > max_requests {
+        return Err(ScenarioError::from(format!(
+            "the phases plan {total_requests} requests, above max_requests = {}",
+            max_requests
+        )));
+    }
+    Ok(())
+}
+
+/// The depth subscriber's pairs are the flow's.
+fn check_depth(f: &File) -> Result<(), ScenarioError> {
+    for p in &f.depth.pairs {
+        if !f.flow.pairs.iter().any(|q| &q.symbol == p) {
+            return Err(ScenarioError::from(format!(
+                "depth.pairs: {p:?} is not one of flow.pairs"
+            )));
+        }
+    }
+    if !(1..=5_000).contains(&f.depth.snapshot_limit) {
+        return Err(ScenarioError::from(
+            "depth.snapshot_limit must be 1 to 5000",
+        ));
+    }
+    Ok(())
+}
+
+fn check_flow(f: &FlowFile) -> Result<(), ScenarioError> {
     if f.pairs.is_empty() {
-        return Err("flow.pairs: at least one pair is needed".into());
+        return Err(ScenarioError::from(
+            "flow.pairs: at least one pair is needed",
+        ));
     }
     for (i, p) in f.pairs.iter().enumerate() {
         if f.pairs[..i].iter().any(|q| q.symbol == p.symbol) {
-            return Err(format!("flow.pairs: {} is listed twice", p.symbol));
+            return Err(ScenarioError::from(format!(
+                "flow.pairs: {} is listed twice",
+                p.symbol
+            )));
         }
-        if crate::fixed::parse(&p.mid).is_none_or(|(v, _)| v == 0) {
-            return Err(format!(
+        if !clientkit::decimal::is_positive(&p.mid) {
+            return Err(ScenarioError::from(format!(
                 "flow.pairs: {}: mid {:?} is not a positive decimal",
                 p.symbol, p.mid
-            ));
+            )));
         }
         if let Some(w) = p.weight
             && !(w.is_finite() && w >= 0.0)
         {
-            return Err(format!(
+            return Err(ScenarioError::from(format!(
                 "flow.pairs: {}: weight {w} must be zero or positive",
                 p.symbol
-            ));
+            )));
         }
     }
     let finite = [
@@ -659,7 +689,9 @@ fn check_flow(f: &FlowFile) -> Result<(), String> {
     ];
     for (name, v, lo, hi) in finite {
         if !(v.is_finite() && (lo..=hi).contains(&v)) {
-            return Err(format!("{name} = {v}: must be {lo} to {hi}"));
+            return Err(ScenarioError::from(format!(
+                "{name} = {v}: must be {lo} to {hi}"
+            )));
         }
     }
     let m = &f.mix;
@@ -676,7 +708,7 @@ fn check_flow(f: &FlowFile) -> Result<(), String> {
     .map(|&w| u64::from(w))
     .sum::<u64>();
     if total == 0 {
-        return Err("flow.mix: every weight is zero".into());
+        return Err(ScenarioError::from("flow.mix: every weight is zero"));
     }
     Ok(())
 }
@@ -727,34 +759,33 @@ mod tests {
     }
 
     #[test]
-    fn kafka_target_needs_the_cluster_config_and_loopback_brokers() {
-        let e =
-            Scenario::parse(&format!("target = \"kafka\"\n{MINIMAL}"), "k").expect_err("no config");
-        assert!(e.contains("[exchange] config"), "{e}");
-        let with_config = "[exchange]\nconfig = \"cluster.toml\"\n";
+    fn a_direct_target_is_passed_on_unread() {
         let s = Scenario::parse(
-            &format!("target = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\n{MINIMAL}{with_config}"),
+            &format!("target = \"direct\"\n{MINIMAL}[direct]\nbrokers = \"127.0.0.1:9092\"\n"),
             "k",
         )
         .expect("valid");
-        assert_eq!(s.target, TargetKind::Kafka);
-        assert_eq!(s.brokers, "127.0.0.1:9092");
+        assert_eq!(s.target, TargetKind::Direct);
+        assert_eq!(
+            s.direct.get("brokers").and_then(|b| b.as_str()),
+            Some("127.0.0.1:9092")
+        );
         assert!(s.metrics.is_empty() && s.depth_pairs().is_empty());
-        let e = Scenario::parse(
-            &format!("target = \"kafka\"\nbrokers = \"10.0.0.1:9092\"\n{MINIMAL}{with_config}"),
-            "k",
-        )
-        .expect_err("not loopback");
-        assert!(e.contains("brokers") && e.contains("non-loopback"), "{e}");
-        let e =
-            Scenario::parse(&format!("target = \"grpc\"\n{MINIMAL}"), "k").expect_err("unknown");
+        let e = Scenario::parse(&format!("{MINIMAL}[direct]\nbrokers = \"x\"\n"), "k")
+            .expect_err("[direct] on http")
+            .to_string();
+        assert!(e.contains("[direct]"), "{e}");
+        let e = Scenario::parse(&format!("target = \"grpc\"\n{MINIMAL}"), "k")
+            .expect_err("unknown")
+            .to_string();
         assert!(e.contains("grpc"), "{e}");
     }
 
     #[test]
     fn non_loopback_urls_are_refused() {
         let e = Scenario::parse(&format!("url = \"http://10.1.2.3:8080\"\n{MINIMAL}"), "x")
-            .expect_err("not loopback");
+            .expect_err("not loopback")
+            .to_string();
         assert!(e.contains("non-loopback"), "{e}");
     }
 
@@ -785,7 +816,7 @@ mod tests {
             } else {
                 format!("{prefix}{MINIMAL}")
             };
-            let e = Scenario::parse(&text, "x").expect_err(prefix);
+            let e = Scenario::parse(&text, "x").expect_err(prefix).to_string();
             assert!(e.contains(needle), "{prefix:?}: {e}");
         }
     }
@@ -793,26 +824,33 @@ mod tests {
     #[test]
     fn runs_are_bounded() {
         let e = Scenario::parse("[[phases]]\nrate = 1000\nduration_s = 10000\n", "x")
-            .expect_err("too long");
+            .expect_err("too long")
+            .to_string();
         assert!(e.contains("limit"), "{e}");
         let e = Scenario::parse(
             "max_requests = 1000\n[[phases]]\nrate = 1000\nduration_s = 2\n",
             "x",
         )
-        .expect_err("too many");
+        .expect_err("too many")
+        .to_string();
         assert!(e.contains("max_requests"), "{e}");
         let e = Scenario::parse("[[phases]]\nrate = 2000000\nduration_s = 1\n", "x")
-            .expect_err("too fast");
+            .expect_err("too fast")
+            .to_string();
         assert!(e.contains("rate"), "{e}");
-        let e = Scenario::parse("[[phases]]\nrate = 10\nduration_s = 0\n", "x").expect_err("empty");
+        let e = Scenario::parse("[[phases]]\nrate = 10\nduration_s = 0\n", "x")
+            .expect_err("empty")
+            .to_string();
         assert!(e.contains("duration_s"), "{e}");
-        let e = Scenario::parse("", "x").expect_err("nothing to run");
+        let e = Scenario::parse("", "x")
+            .expect_err("nothing to run")
+            .to_string();
         assert!(e.contains("nothing to run"), "{e}");
         let e = Scenario::parse(
             "[[phases]]\nrate = 10\nduration_s = 1\n[step]\nstart_rate = 1\nstep_rate = 1\nstep_duration_s = 1\nmax_steps = 1\np99_bound_ms = 1\n",
             "x",
         )
-        .expect_err("both");
+        .expect_err("both").to_string();
         assert!(e.contains("not both"), "{e}");
     }
 

@@ -1,13 +1,16 @@
 //! Where requests go. A target has one path for every request,
-//! [`Target::submit`]: the gateway over HTTP, or the command log in Kafka
-//! directly ([`crate::kafka::KafkaTarget`]).
+//! [`Target::submit`]. loadtest itself has one, the gateway over HTTP
+//! ([`HttpTarget`]); other tools supply their own (the command log in
+//! Kafka, `kafkaload`) and run it with [`crate::runner::run_supplied`].
 //!
 //! The `http` target sends each request over one of a bounded number of
 //! keep-alive HTTP/1.1 connections. A request waits for a free connection
 //! when all are busy; that wait is part of its latency, because latency is
 //! counted from the planned send time.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::flow::{Method, Request};
 use crate::scenario::HttpClient;
-use crate::sign::{Credentials, Signer, now_ms};
+use clientkit::{API_KEY_HEADER, Credentials, Signer, now_ms};
 
 /// An answer from the target.
 #[derive(Debug, Clone)]
@@ -39,39 +42,53 @@ pub enum SubmitError {
     Transport(&'static str),
 }
 
-/// The system under test, behind one `submit` path.
+/// Why a target could not be set up.
 #[derive(Debug)]
-pub enum Target {
-    /// The gateway over HTTP.
-    Http(HttpTarget),
-    /// The command log, without the gateway.
-    Kafka(crate::kafka::KafkaTarget),
+pub enum TargetError {
+    /// The HTTP client library refused its settings.
+    Client(String),
+    /// The target could not be reached.
+    Connect {
+        /// Where.
+        addr: String,
+        /// Why (the transport's label).
+        why: String,
+    },
 }
 
-impl Target {
-    /// Sends `req` and waits for its answer until `deadline`.
-    pub async fn submit(&self, req: &Request, deadline: Instant) -> Result<Answer, SubmitError> {
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Target::Http(t) => t.submit(req, deadline).await,
-            Target::Kafka(t) => t.submit(req, deadline).await,
+            TargetError::Client(e) => write!(f, "cannot build the HTTP client: {e}"),
+            TargetError::Connect { addr, why } => write!(f, "cannot connect to {addr}: {why}"),
         }
     }
+}
+
+impl std::error::Error for TargetError {}
+
+/// A future a target returns: boxed, so targets can be chosen at run time
+/// (`Box<dyn Target>`) by whoever builds them.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The system under test, behind one `submit` path.
+pub trait Target: Send + Sync + std::fmt::Debug {
+    /// Sends `req` and waits for its answer until `deadline`.
+    fn submit<'a>(
+        &'a self,
+        req: &'a Request,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<Answer, SubmitError>>;
 
     /// Opens connections ahead of the run, so the first requests do not
     /// pay for them.
-    pub async fn warm_up(&self) -> Result<(), String> {
-        match self {
-            Target::Http(t) => t.warm_up().await,
-            Target::Kafka(_) => Ok(()),
-        }
+    fn warm_up(&self) -> BoxFuture<'_, Result<(), TargetError>> {
+        Box::pin(async { Ok(()) })
     }
 
     /// Connections opened after the warm-up (after a failure or a timeout).
-    pub fn reconnects(&self) -> u64 {
-        match self {
-            Target::Http(t) => t.reconnects.load(Ordering::Relaxed),
-            Target::Kafka(_) => 0,
-        }
+    fn reconnects(&self) -> u64 {
+        0
     }
 }
 
@@ -113,7 +130,7 @@ impl HttpTarget {
         users: &[Credentials],
         connections: usize,
         client: HttpClient,
-    ) -> Result<HttpTarget, String> {
+    ) -> Result<HttpTarget, TargetError> {
         let transport = match client {
             HttpClient::Hyper => Transport::Hyper(Mutex::new(Vec::with_capacity(connections))),
             HttpClient::Reqwest => Transport::Reqwest(
@@ -122,7 +139,7 @@ impl HttpTarget {
                     .tcp_nodelay(true)
                     .pool_max_idle_per_host(connections)
                     .build()
-                    .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
+                    .map_err(|e| TargetError::Client(e.to_string()))?,
             ),
         };
         Ok(HttpTarget {
@@ -158,15 +175,14 @@ impl HttpTarget {
         Ok(send)
     }
 
-    async fn warm_up(&self) -> Result<(), String> {
+    async fn open_all(&self) -> Result<(), TargetError> {
         if let Transport::Hyper(idle) = &self.transport {
             let mut opened = Vec::with_capacity(self.connections);
             for _ in 0..self.connections {
-                opened.push(
-                    self.connect()
-                        .await
-                        .map_err(|e| format!("cannot connect to {}: {e:?}", self.addr))?,
-                );
+                opened.push(self.connect().await.map_err(|e| TargetError::Connect {
+                    addr: self.addr.to_string(),
+                    why: format!("{e:?}"),
+                })?);
             }
             if let Ok(mut idle) = idle.lock() {
                 idle.extend(opened);
@@ -176,7 +192,7 @@ impl HttpTarget {
         Ok(())
     }
 
-    async fn submit(&self, req: &Request, deadline: Instant) -> Result<Answer, SubmitError> {
+    async fn send(&self, req: &Request, deadline: Instant) -> Result<Answer, SubmitError> {
         let signer = self
             .signers
             .get(req.user)
@@ -225,7 +241,7 @@ impl HttpTarget {
             })
             .uri(path)
             .header(hyper::header::HOST, &self.authority)
-            .header("x-api-key", &signer.api_key);
+            .header(API_KEY_HEADER, &signer.api_key);
         if !req.body.is_empty() {
             builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
         }
@@ -265,7 +281,7 @@ impl HttpTarget {
         let mut r = client
             .request(method, format!("{}{path}", self.base))
             .header(reqwest::header::HOST, &self.authority)
-            .header("x-api-key", &signer.api_key);
+            .header(API_KEY_HEADER, &signer.api_key);
         if !req.body.is_empty() {
             r = r
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -278,5 +294,23 @@ impl HttpTarget {
             .await
             .map_err(|_| SubmitError::Transport("read_body"))?;
         Ok(Answer { status, body })
+    }
+}
+
+impl Target for HttpTarget {
+    fn submit<'a>(
+        &'a self,
+        req: &'a Request,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<Answer, SubmitError>> {
+        Box::pin(self.send(req, deadline))
+    }
+
+    fn warm_up(&self) -> BoxFuture<'_, Result<(), TargetError>> {
+        Box::pin(self.open_all())
+    }
+
+    fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
     }
 }

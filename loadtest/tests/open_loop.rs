@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use loadtest::sign::Credentials;
+use loadtest::Credentials;
 use loadtest::{RunOptions, Scenario};
 use serde_json::json;
 

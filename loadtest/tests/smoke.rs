@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use loadtest::sign::Credentials;
+use loadtest::Credentials;
 use loadtest::{RunOptions, Scenario};
 
 fn manifest_dir() -> &'static Path {

@@ -138,24 +138,10 @@ pub async fn works(c: &Client) {
 
 /// The wall clock in milliseconds, as requests are signed with.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    clientkit::now_ms()
 }
 
 /// The key and secret that `exchange keys create` printed.
 pub fn printed_credentials(output: &str) -> Credentials {
-    let field = |name: &str| {
-        output
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    Credentials {
-        api_key: field("api key:"),
-        secret: field("secret:"),
-    }
+    Credentials::from_printed(output).expect("`keys create` printed an api key and a secret")
 }

@@ -1,38 +1,43 @@
-//! The direct target: each request becomes the command a gateway would
-//! write, appended to its pair's partition of the `orders` topic by the
-//! gateway's own writer (`cluster::CommandWriter`: the exchange's producer
-//! settings, a pair's commands coalesced while a record is in flight); its
-//! answer is the engine's events record for that command, read from the
-//! `events` topic. No HTTP,
-//! no signing, no gateway: what is measured is the broker and the engines.
+//! The direct target: each request is rendered as the gateway would
+//! receive it (its query signed and stamped, its JSON body) and turned into
+//! a command by the gateway's own mapping (`gateway::command_from_raw`), so
+//! a request the gateway would refuse is refused here with the same status
+//! and code. The command is appended to its pair's partition of the
+//! `orders` topic by the gateway's own writer (`cluster::CommandWriter`:
+//! the exchange's producer settings, a pair's commands coalesced while a
+//! record is in flight); its answer is the engine's events record for that
+//! command, read from the `events` topic. No HTTP server, no keys: what is
+//! measured is the broker and the engines.
 //!
 //! `ACK` answers once the broker acknowledged the command; `RESULT` once
 //! its events came back. Rejections carry the status and code the gateway
 //! would give (`gateway::ApiError::rejected`), so outcomes are counted the
 //! same way as over HTTP.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use clientkit::{Credentials, Signer};
 use cluster::{CommandWriter, EventBatch, KafkaConfig, Partitions, Waiters};
+use gateway::{ApiError, RawRoute, code};
+use loadtest::flow::{Kind, Request};
+use loadtest::target::{Answer, BoxFuture, SubmitError, Target};
 use proto::{
-    Amend, Command, CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize,
-    OrderType, PairConfig, Price, Qty, Side, TimeInForce, Timestamp, UserId,
+    Amend, Command, CommandBody, Event, EventBody, OrderId, OrderRef, OrderSize, PairConfig, Price,
+    Qty, Symbol, Timestamp, UserId,
 };
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 use runtime::EventRecord;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::flow::{Kind, PairRules, Request};
-use crate::target::{Answer, SubmitError};
+use crate::Error;
 
 /// Users of the direct target: `FIRST_USER + index`, apart from the ids
 /// `exchange keys create` hands out from 1.
@@ -41,8 +46,11 @@ const FIRST_USER: u64 = 1 << 40;
 /// The command log as a load-test target.
 pub struct KafkaTarget {
     writer: Arc<CommandWriter>,
-    /// By the flow's pair index: the pair's rules and its partition.
-    pairs: Vec<(PairConfig, i32)>,
+    /// The cluster's pairs, as the gateway's mapping looks them up.
+    pairs: Vec<PairConfig>,
+    /// Signs the rendered requests: the mapping wants a signed query, as
+    /// the gateway receives it (it does not check the signature).
+    signer: Signer,
     next_id: AtomicU64,
     waiters: Arc<Mutex<Waiters>>,
     /// Reads the events topic; only for `RESULT`.
@@ -66,56 +74,15 @@ impl Drop for KafkaTarget {
     }
 }
 
-/// The cluster's pairs and topics, from the exchange's own config file.
-pub fn cluster_config(
-    path: &Path,
-    brokers: &str,
-) -> Result<(KafkaConfig, Vec<(PairConfig, i32)>), String> {
-    let config = exchange::Config::load(Some(path)).map_err(|e| e.to_string())?;
-    let partitions = config.partitions().map_err(|e| e.to_string())?;
-    let mut pairs: Vec<(PairConfig, i32)> =
-        partitions.iter().map(|(p, c)| (c.clone(), p)).collect();
-    pairs.sort_by_key(|(_, p)| *p);
-    let kafka = KafkaConfig {
-        brokers: brokers.to_string(),
-        ..config.kafka
-    };
-    Ok((kafka, pairs))
-}
-
-/// The flow's view of a pair's rules.
-pub fn rules(config: &PairConfig) -> PairRules {
-    PairRules {
-        symbol: config.symbol.as_str().to_string(),
-        price_scale: config.price_scale.into(),
-        qty_scale: config.qty_scale.into(),
-        tick: config.tick_size.0,
-        lot: config.lot_size.0,
-        min_qty: config.min_qty.0,
-        max_qty: config.max_qty.0,
-        min_notional: config.min_notional.0,
-    }
-}
-
+/// The body of `PUT /api/v1/order`, as the gateway reads it.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OrderBody {
-    side: String,
-    #[serde(rename = "type")]
-    order_type: String,
-    time_in_force: Option<String>,
-    quantity: String,
-    price: Option<String>,
-    #[serde(default)]
-    post_only: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AmendBody {
+    symbol: String,
     order_id: u64,
     quantity: Option<String>,
     price: Option<String>,
+    new_order_resp_type: Option<String>,
 }
 
 impl KafkaTarget {
@@ -125,14 +92,16 @@ impl KafkaTarget {
         kafka: &KafkaConfig,
         pairs: Vec<(PairConfig, i32)>,
         want_events: bool,
-    ) -> Result<KafkaTarget, String> {
-        let partitions = Partitions::new(&pairs)?;
-        let writer = CommandWriter::new(kafka, &partitions)?;
+    ) -> Result<KafkaTarget, Error> {
+        let partitions =
+            Partitions::new(&pairs).map_err(|e| Error::Settings(format!("partitions: {e}")))?;
+        let writer = CommandWriter::new(kafka, &partitions)
+            .map_err(|e| Error::kafka("the command writer", e))?;
         let consumer: Option<StreamConsumer> = if want_events {
             let c = kafka
-                .consumer_config("loadtest")
+                .consumer_config("kafkaload")
                 .create()
-                .map_err(|e| format!("kafka consumer: {e}"))?;
+                .map_err(|e| Error::kafka("kafka consumer", e))?;
             Some(c)
         } else {
             None
@@ -149,32 +118,32 @@ impl KafkaTarget {
                     .producer()
                     .client()
                     .fetch_metadata(Some(&kafka.orders_topic), wait)
-                    .map_err(|e| format!("{}: {e}", kafka.orders_topic))?;
+                    .map_err(|e| Error::kafka(&kafka.orders_topic, e))?;
                 let mut ends = Vec::new();
                 if let Some(c) = &consumer {
                     for &p in &parts {
                         let (_, high) = c
                             .fetch_watermarks(&kafka.events_topic, p, wait)
-                            .map_err(|e| format!("{}/{p}: {e}", kafka.events_topic))?;
+                            .map_err(|e| Error::kafka(format!("{}/{p}", kafka.events_topic), e))?;
                         ends.push((p, high));
                     }
                 }
-                Ok::<_, String>((consumer, ends))
+                Ok::<_, Error>((consumer, ends))
             }
         })
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| Error::kafka("resolving the topics", e))??;
         let waiters: Arc<Mutex<Waiters>> = Arc::default();
         let follower = match consumer {
             Some(consumer) => {
                 let mut tpl = TopicPartitionList::new();
                 for (p, end) in ends {
                     tpl.add_partition_offset(&kafka.events_topic, p, Offset::Offset(end))
-                        .map_err(|e| format!("partition {p}: {e}"))?;
+                        .map_err(|e| Error::kafka(format!("partition {p}"), e))?;
                 }
                 consumer
                     .assign(&tpl)
-                    .map_err(|e| format!("assigning {}: {e}", kafka.events_topic))?;
+                    .map_err(|e| Error::kafka(format!("assigning {}", kafka.events_topic), e))?;
                 Some(tokio::spawn(follow(consumer, waiters.clone())))
             }
             None => None,
@@ -184,36 +153,25 @@ impl KafkaTarget {
         let first_id = (gateway::now_ns() / 1_000_000 + 86_400_000) * 1_000;
         Ok(KafkaTarget {
             writer,
-            pairs,
+            pairs: pairs.into_iter().map(|(c, _)| c).collect(),
+            signer: Signer::new(&Credentials {
+                api_key: "kafkaload".into(),
+                secret: String::new(),
+            }),
             next_id: AtomicU64::new(first_id),
             waiters,
             follower,
         })
     }
 
-    /// The command `req` stands for, stamped now.
-    fn command(&self, req: &Request) -> Result<Command, String> {
-        let (config, _) = self
-            .pairs
-            .get(req.pair)
-            .ok_or_else(|| format!("pair index {} is not in the cluster", req.pair))?;
-        command_of(req, config, || {
-            OrderId(self.next_id.fetch_add(1, Ordering::Relaxed))
-        })
-    }
-
     /// Produces `req`'s command and waits for the broker (`ACK`) or for the
     /// engine's events (`RESULT`) until `deadline`.
-    pub async fn submit(&self, req: &Request, deadline: Instant) -> Result<Answer, SubmitError> {
-        let cmd = match self.command(req) {
+    async fn send(&self, req: &Request, deadline: Instant) -> Result<Answer, SubmitError> {
+        let next_id = || OrderId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let cmd = match command_of(req, &self.pairs, &self.signer, next_id) {
             Ok(c) => c,
-            // The flow only writes valid requests; this is a harness bug.
-            Err(e) => {
-                return Ok(Answer {
-                    status: 400,
-                    body: Bytes::from(serde_json::json!({"code": -1, "msg": e}).to_string()),
-                });
-            }
+            // What the gateway would answer; counted like any refusal.
+            Err(e) => return Ok(refusal(&e)),
         };
         let position = tokio::time::timeout_at(deadline, self.writer.write(&cmd))
             .await
@@ -241,11 +199,7 @@ impl KafkaTarget {
             EventBody::Rejected(r) => Some(r.code),
             _ => None,
         }) {
-            let e = gateway::ApiError::rejected(reject);
-            return Ok(Answer {
-                status: e.status.as_u16(),
-                body: Bytes::from(serde_json::json!({"code": e.code, "msg": e.msg}).to_string()),
-            });
+            return Ok(refusal(&ApiError::rejected(reject)));
         }
         Ok(answer(
             200,
@@ -255,69 +209,117 @@ impl KafkaTarget {
     }
 }
 
-/// The command a gateway would write for `req` on `config`'s pair; a new
-/// order takes its id from `next_id`.
+impl Target for KafkaTarget {
+    fn submit<'a>(
+        &'a self,
+        req: &'a Request,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<Answer, SubmitError>> {
+        Box::pin(self.send(req, deadline))
+    }
+}
+
+/// The gateway's answer to a request it refuses.
+fn refusal(e: &ApiError) -> Answer {
+    Answer {
+        status: e.status.as_u16(),
+        body: json_body(&ErrorAnswer {
+            code: e.code,
+            msg: &e.msg,
+        }),
+    }
+}
+
+/// The command the gateway would write for `req`, or the error it would
+/// answer: the request rendered as the gateway receives it (query stamped
+/// now and signed by `signer`, JSON body) and mapped by the gateway's own
+/// code. The user is the request's; a new order takes its id from
+/// `next_id`.
 fn command_of(
     req: &Request,
-    config: &PairConfig,
+    pairs: &[PairConfig],
+    signer: &Signer,
     next_id: impl FnOnce() -> OrderId,
-) -> Result<Command, String> {
-    let bad = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
-    let price =
-        |s: &str| Price::parse_positive(s, config.price_scale).map_err(|e| bad("price", &e));
-    let qty = |s: &str| Qty::parse_positive(s, config.qty_scale).map_err(|e| bad("quantity", &e));
-    let body = match req.kind {
+) -> Result<Command, ApiError> {
+    let now_ms = clientkit::now_ms();
+    let mut cmd = match req.kind {
         Kind::Cancel => {
-            let id = req
-                .query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("orderId="))
-                .and_then(|v| v.parse().ok())
-                .ok_or("a cancel without orderId")?;
-            CommandBody::Cancel {
-                target: OrderRef::Id(OrderId(id)),
-            }
+            let query = signer.signed_query(&req.query, b"", now_ms);
+            gateway::command_from_raw(pairs, RawRoute::Cancel, &query, JSON, b"", now_ms)?
         }
-        Kind::Amend => {
-            let a: AmendBody = serde_json::from_slice(&req.body).map_err(|e| bad("amend", &e))?;
-            CommandBody::Amend(Amend {
-                target: OrderRef::Id(OrderId(a.order_id)),
-                new_qty: a.quantity.as_deref().map(qty).transpose()?,
-                new_price: a.price.as_deref().map(price).transpose()?,
-            })
-        }
+        Kind::Amend => amend_command(req, pairs)?,
         _ => {
-            let o: OrderBody = serde_json::from_slice(&req.body).map_err(|e| bad("order", &e))?;
-            let order_type = match (o.order_type.as_str(), o.price.as_deref()) {
-                ("LIMIT", Some(p)) => OrderType::Limit { price: price(p)? },
-                _ => OrderType::Market,
-            };
-            let time_in_force = match o.time_in_force.as_deref() {
-                Some("GTC") => TimeInForce::Gtc,
-                Some("FOK") => TimeInForce::Fok,
-                _ => TimeInForce::Ioc,
-            };
-            CommandBody::NewOrder(NewOrder {
-                order_id: next_id(),
-                client_order_id: None,
-                side: if o.side == "BUY" {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                },
-                order_type,
-                time_in_force,
-                post_only: o.post_only,
-                stp: None,
-                size: OrderSize::Base(qty(&o.quantity)?),
-            })
+            let query = signer.signed_query(&req.query, &req.body, now_ms);
+            let cmd = gateway::command_from_raw(
+                pairs,
+                RawRoute::NewOrder,
+                &query,
+                JSON,
+                &req.body,
+                now_ms,
+            )?;
+            with_order_id(cmd, next_id())
         }
     };
+    cmd.user = UserId(FIRST_USER + req.user as u64);
+    Ok(cmd)
+}
+
+const JSON: &str = "application/json";
+
+/// `cmd` with the harness's order id: the mapping numbers every order 1.
+fn with_order_id(mut cmd: Command, id: OrderId) -> Command {
+    if let CommandBody::NewOrder(o) = &mut cmd.body {
+        o.order_id = id;
+    }
+    cmd
+}
+
+/// An amend as the gateway's `PUT /api/v1/order` reads it: the body's
+/// fields strictly, the numbers at the pair's scales, the gateway's errors.
+/// (`gateway::command_from_raw` has no amend route; the engine checks the
+/// pair's rules again and rejects with the same codes.)
+fn amend_command(req: &Request, pairs: &[PairConfig]) -> Result<Command, ApiError> {
+    let a: AmendBody = serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::new(code::MALFORMED_JSON, format!("amend: {e}")))?;
+    let p = Symbol::new(&a.symbol)
+        .ok()
+        .and_then(|s| pairs.iter().find(|p| p.symbol == s))
+        .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))?;
+    if let Some(t) = a.new_order_resp_type.as_deref()
+        && t != "ACK"
+        && t != "RESULT"
+    {
+        return Err(ApiError::new(
+            code::BAD_ENUM,
+            format!("Invalid newOrderRespType: {t:?}; ACK or RESULT."),
+        ));
+    }
+    let new_qty = a
+        .quantity
+        .as_deref()
+        .map(|q| Qty::parse_positive(q, p.qty_scale).map_err(|e| ApiError::decimal("quantity", e)))
+        .transpose()?;
+    let new_price = a
+        .price
+        .as_deref()
+        .map(|x| Price::parse_positive(x, p.price_scale).map_err(|e| ApiError::decimal("price", e)))
+        .transpose()?;
+    if new_qty.is_none() && new_price.is_none() {
+        return Err(ApiError::new(
+            code::MISSING_PARAM,
+            "An amend needs quantity, price or both.",
+        ));
+    }
     Ok(Command {
-        pair: config.symbol,
-        user: UserId(FIRST_USER + req.user as u64),
+        pair: p.symbol,
+        user: UserId(0),
         timestamp: Timestamp(gateway::now_ns()),
-        body,
+        body: CommandBody::Amend(Amend {
+            target: OrderRef::Id(OrderId(a.order_id)),
+            new_qty,
+            new_price,
+        }),
     })
 }
 
@@ -345,15 +347,35 @@ fn status_of(id: OrderId, events: &[Event]) -> &'static str {
     status
 }
 
+/// The part of the gateway's answer to a new order that the flow reads.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderAnswer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a str>,
+}
+
+/// The gateway's error body.
+#[derive(Serialize)]
+struct ErrorAnswer<'a> {
+    code: i32,
+    msg: &'a str,
+}
+
+fn json_body(body: &impl Serialize) -> Bytes {
+    // Plain structs of numbers and strings always encode.
+    Bytes::from(serde_json::to_vec(body).unwrap_or_default())
+}
+
 fn answer(status: u16, order_id: Option<OrderId>, order_status: Option<&str>) -> Answer {
-    let body = match (order_id, order_status) {
-        (Some(id), Some(s)) => serde_json::json!({"orderId": id.0, "status": s}),
-        (Some(id), None) => serde_json::json!({"orderId": id.0}),
-        _ => serde_json::json!({}),
-    };
     Answer {
         status,
-        body: Bytes::from(body.to_string()),
+        body: json_body(&OrderAnswer {
+            order_id: order_id.map(|id| id.0),
+            status: order_id.and(order_status),
+        }),
     }
 }
 
@@ -385,14 +407,23 @@ async fn follow(consumer: StreamConsumer, waiters: Arc<Mutex<Waiters>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{Follow, Method};
-    use proto::{CancelReason, Canceled, Seq, Symbol, Trade, TradeId};
+    use loadtest::flow::{Follow, Method};
+    use proto::{CancelReason, Canceled, OrderType, Seq, Side, TimeInForce, Trade, TradeId};
 
     fn btc() -> PairConfig {
         let mut c = PairConfig::simple(Symbol::new("BTC-EUR").expect("symbol"));
         c.price_scale = 2;
         c.qty_scale = 8;
+        // The gateway checks the pair's rules: room for BTC's prices.
+        c.max_price = Price(100_000_000);
         c
+    }
+
+    fn signer() -> Signer {
+        Signer::new(&Credentials {
+            api_key: "k".into(),
+            secret: String::new(),
+        })
     }
 
     fn request(kind: Kind, method: Method, query: &str, body: &str) -> Request {
@@ -416,7 +447,7 @@ mod tests {
             "",
             r#"{"symbol":"BTC-EUR","side":"SELL","type":"LIMIT","timeInForce":"GTC","quantity":"0.5","price":"30000.25","newOrderRespType":"RESULT"}"#,
         );
-        let cmd = command_of(&limit, &btc(), || OrderId(77)).expect("valid");
+        let cmd = command_of(&limit, &[btc()], &signer(), || OrderId(77)).expect("valid");
         assert_eq!(cmd.user, UserId(FIRST_USER + 3));
         let CommandBody::NewOrder(o) = cmd.body else {
             panic!("{cmd:?}")
@@ -438,7 +469,7 @@ mod tests {
             "",
             r#"{"symbol":"BTC-EUR","side":"BUY","type":"MARKET","quantity":"0.001","newOrderRespType":"ACK"}"#,
         );
-        let body = command_of(&market, &btc(), || OrderId(78))
+        let body = command_of(&market, &[btc()], &signer(), || OrderId(78))
             .expect("valid")
             .body;
         let CommandBody::NewOrder(o) = body else {
@@ -455,7 +486,7 @@ mod tests {
             "symbol=BTC-EUR&orderId=42&newOrderRespType=RESULT",
             "",
         );
-        let body = command_of(&cancel, &btc(), || OrderId(0))
+        let body = command_of(&cancel, &[btc()], &signer(), || OrderId(0))
             .expect("valid")
             .body;
         assert_eq!(
@@ -471,7 +502,7 @@ mod tests {
             "",
             r#"{"symbol":"BTC-EUR","orderId":42,"price":"29999.00","newOrderRespType":"RESULT"}"#,
         );
-        let body = command_of(&amend, &btc(), || OrderId(0))
+        let body = command_of(&amend, &[btc()], &signer(), || OrderId(0))
             .expect("valid")
             .body;
         assert_eq!(
@@ -484,7 +515,30 @@ mod tests {
         );
 
         let bad = request(Kind::Limit, Method::Post, "", r#"{"side":"BUY"}"#);
-        assert!(command_of(&bad, &btc(), || OrderId(1)).is_err());
+        assert!(command_of(&bad, &[btc()], &signer(), || OrderId(1)).is_err());
+
+        // The gateway's mapping, not a lenient one: a side that is not BUY
+        // is refused with the gateway's code, not sent as a SELL.
+        let hold = request(
+            Kind::Limit,
+            Method::Post,
+            "",
+            r#"{"symbol":"BTC-EUR","side":"HOLD","type":"LIMIT","timeInForce":"GTC","quantity":"0.5","price":"30000.25"}"#,
+        );
+        let e = command_of(&hold, &[btc()], &signer(), || OrderId(1)).expect_err("bad side");
+        assert_eq!((e.status.as_u16(), e.code), (400, code::BAD_ENUM));
+        let answer = refusal(&e);
+        assert_eq!(answer.status, 400);
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).expect("JSON");
+        assert_eq!(body["code"], code::BAD_ENUM);
+        // An amend is read as strictly.
+        let amend = request(
+            Kind::Amend,
+            Method::Put,
+            "",
+            r#"{"symbol":"BTC-EUR","orderId":42,"colour":"red"}"#,
+        );
+        assert!(command_of(&amend, &[btc()], &signer(), || OrderId(0)).is_err());
     }
 
     fn event(seq: u64, body: EventBody) -> Event {

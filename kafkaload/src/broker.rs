@@ -10,6 +10,8 @@ use proto::{PairConfig, Symbol};
 use rdkafka::producer::FutureRecord;
 use workload::{Generator, Mix};
 
+use crate::Error;
+
 /// What [`ceiling`] measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Ceiling {
@@ -25,24 +27,31 @@ pub struct Ceiling {
 
 /// Produces `records` commands to a fresh one-partition topic with
 /// `in_flight` sends outstanding, then reads them all back.
-pub async fn ceiling(brokers: &str, records: usize, in_flight: usize) -> Result<Ceiling, String> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+pub async fn ceiling(brokers: &str, records: usize, in_flight: usize) -> Result<Ceiling, Error> {
+    let stamp = clientkit::now_ms();
     let kafka = KafkaConfig {
         brokers: brokers.to_string(),
         orders_topic: format!("ceiling-commands-{stamp}"),
         events_topic: format!("ceiling-events-{stamp}"),
         ..KafkaConfig::default()
     };
-    let pair = PairConfig::simple(Symbol::new("BTC-EUR").map_err(|e| e.to_string())?);
-    let partitions = Partitions::new(&[(pair.clone(), 0)])?;
-    cluster::create_topics(&kafka, &partitions).await?;
-    let producer = kafka.producer()?;
+    let pair = PairConfig::simple(
+        Symbol::new("BTC-EUR").map_err(|e| Error::Settings(format!("BTC-EUR: {e}")))?,
+    );
+    let partitions = Partitions::new(&[(pair.clone(), 0)])
+        .map_err(|e| Error::Settings(format!("partitions: {e}")))?;
+    cluster::create_topics(&kafka, &partitions)
+        .await
+        .map_err(|e| Error::kafka("creating the topics", e))?;
+    let producer = kafka
+        .producer()
+        .map_err(|e| Error::kafka("the producer", e))?;
     // Retail-mix commands: the sizes the engines' log really carries.
     let mut commands = Generator::new(Mix::Retail, 7, &pair);
     let payloads: Vec<Vec<u8>> = (0..records)
-        .map(|_| proto::encode(&commands.next_command()).map_err(|e| e.to_string()))
+        .map(|_| {
+            proto::encode(&commands.next_command()).map_err(|e| Error::Settings(e.to_string()))
+        })
         .collect::<Result<_, _>>()?;
     let started = Instant::now();
     let topic = kafka.orders_topic.clone();
@@ -57,7 +66,7 @@ pub async fn ceiling(brokers: &str, records: usize, in_flight: usize) -> Result<
                 )
                 .await
                 .map(|_| ())
-                .map_err(|(e, _)| e.to_string())
+                .map_err(|(e, _)| Error::kafka(format!("sending to {topic}"), e))
         }
     }))
     .buffered(in_flight.max(1));
@@ -66,10 +75,15 @@ pub async fn ceiling(brokers: &str, records: usize, in_flight: usize) -> Result<
     }
     let produced = started.elapsed();
     let read_start = Instant::now();
-    let back = cluster::read_log(&kafka, 0).await?;
+    let back = cluster::read_log(&kafka, 0)
+        .await
+        .map_err(|e| Error::kafka("reading the records back", e))?;
     let consumed = read_start.elapsed();
     if back.len() != records {
-        return Err(format!("read back {} of {records} records", back.len()));
+        return Err(Error::Mismatch(format!(
+            "read back {} of {records} records",
+            back.len()
+        )));
     }
     let rate = |d: Duration| records as f64 / d.as_secs_f64();
     Ok(Ceiling {
