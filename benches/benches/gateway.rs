@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gateway::{
-    ApiError, Caller, Gateway, GatewayConfig, GatewayMetrics, KeyCache, MarketData,
+    ApiError, Caller, Gateway, GatewayConfig, GatewayMetrics, GatewayParts, KeyCache, MarketData,
     NewOrderRequest, OrderIds, new_order_command,
 };
 use proto::{NewOrder, PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
@@ -84,17 +84,17 @@ fn setup() -> Setup {
         .await
         .expect("exchange");
         let key = store.create_api_key("bench", 1).await.expect("key");
-        let gateway = Gateway::new(
-            GatewayConfig::default(),
-            Arc::new(exchange),
-            store.clone(),
+        let gateway = Gateway::new(GatewayParts {
+            config: GatewayConfig::default(),
+            log: Arc::new(exchange),
+            store: store.clone(),
             market,
             pairs,
-            OrderIds::new(0),
+            ids: OrderIds::new(0),
             registry,
-            gm,
-            stop_rx,
-        );
+            metrics: gm,
+            shutdown: stop_rx,
+        });
         (gateway, KeyCache::new(store), key.api_key, key.secret)
     });
     let signed = format!("timestamp={NOW_MS}");

@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use commandlog::{LagUnit, PairStatus};
 use prometheus::{IntCounter, IntGaugeVec, Opts, Registry};
 use proto::{Command, PairConfig, Symbol};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use runtime::{Output, PairStatus, RuntimeConfig, RuntimeMetrics};
+use runtime::{Output, RuntimeConfig, RuntimeMetrics};
 use store::{Batch, Store};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
@@ -126,11 +127,12 @@ async fn start_actor(
         .await
         .map_err(|e| e.to_string())?;
     info!(%pair, position, "restored; replaying the log after the snapshot");
+    // Counts positions: the engine reads its lag from the broker instead.
     let status = Arc::new(PairStatus::new(
         config.clone(),
+        LagUnit::Commands,
         position,
         book.last_seq(),
-        metrics,
     ));
     metrics.halted.with_label_values(&[pair.as_str()]).set(0);
     let (tx, rx) = mpsc::channel(rc.actor_queue);
@@ -192,7 +194,7 @@ pub async fn run_engine(
         "{}-{}-{}",
         std::env::var("HOSTNAME").unwrap_or_else(|_| "engine".into()),
         std::process::id(),
-        gateway::now_ns()
+        commandlog::now_ns()
     );
     let mut pairs: Vec<(i32, Symbol)> = partitions.iter().map(|(p, c)| (p, c.symbol)).collect();
     pairs.sort_unstable();
@@ -607,6 +609,7 @@ async fn report(
             .queue_depth
             .with_label_values(&label)
             .set(depth as i64);
+        metrics.observe_halt(&a.status);
     }
     for (p, lag) in &lags {
         engine

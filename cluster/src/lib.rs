@@ -35,9 +35,10 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::FutureProducer;
 use serde::{Deserialize, Serialize};
 
+pub use commandlog::{EventRecord, Waiters};
 pub use commands::{CommandWriter, RUN_MAX, position, record_offset, records_through};
 pub use engine::{Engine, run_engine};
-pub use log::{KafkaLog, Waiters, start_kafka_log};
+pub use log::{KafkaLog, start_kafka_log};
 pub use ownership::EngineConfig;
 pub use persister::run_persister;
 

@@ -2,7 +2,7 @@
 //! (acknowledged once the broker has them), and the events topic feeds the
 //! RESULT answers, the market-data streams and the per-pair lag.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,11 +11,11 @@ use proto::{Command, Seq, Symbol};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 
-use rdkafka::{Offset, TopicPartitionList};
-use runtime::{
-    CommandLog, EventRecord, Observer, PairStatus, RuntimeMetrics, SubmitError, SubmitFuture,
-    Submitted,
+use commandlog::{
+    CommandLog, EventRecord, LagUnit, Observer, PairStatus, SubmitError, SubmitFuture, Submitted,
+    Waiters,
 };
+use rdkafka::{Offset, TopicPartitionList};
 use store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -23,67 +23,12 @@ use tracing::warn;
 
 use crate::{CommandWriter, EventBatch, KafkaConfig, Partitions, records_through};
 
-/// Records kept for a RESULT request registered after its events
-/// arrived (the events can overtake the broker's acknowledgement).
-const RECENT: usize = 4_096;
-
-/// Requests waiting for the events record of a command position, matched
-/// as records arrive from the events topic; a record that arrives first is
-/// kept a while for its request. Shared by the gateway and the load
-/// tester's direct target.
-#[derive(Debug, Default)]
-pub struct Waiters {
-    pending: HashMap<(Symbol, u64), oneshot::Sender<Arc<EventRecord>>>,
-    /// The last [`RECENT`] records nobody waited for, oldest first in `order`.
-    recent: HashMap<(Symbol, u64), Arc<EventRecord>>,
-    order: VecDeque<(Symbol, u64)>,
-}
-
-impl Waiters {
-    /// The receiver of `(pair, position)`'s events record.
-    pub fn register(&mut self, pair: Symbol, position: u64) -> oneshot::Receiver<Arc<EventRecord>> {
-        // Requests that gave up (timed out) leave closed senders behind when
-        // their record never comes: drop them before they pile up.
-        if self.pending.len() >= 4 * RECENT {
-            self.pending.retain(|_, tx| !tx.is_closed());
-        }
-        let (tx, rx) = oneshot::channel();
-        match self.recent.get(&(pair, position)) {
-            Some(rec) => {
-                let _ = tx.send(rec.clone());
-            }
-            None => {
-                self.pending.insert((pair, position), tx);
-            }
-        }
-        rx
-    }
-
-    /// Hands `record` to its request, or keeps it for one still to come.
-    pub fn complete(&mut self, record: &Arc<EventRecord>) {
-        let key = (record.pair, record.position);
-        match self.pending.remove(&key) {
-            Some(tx) => {
-                let _ = tx.send(record.clone());
-            }
-            None => {
-                if self.order.len() == RECENT
-                    && let Some(old) = self.order.pop_front()
-                {
-                    self.recent.remove(&old);
-                }
-                self.order.push_back(key);
-                self.recent.insert(key, record.clone());
-            }
-        }
-    }
-}
-
 /// The command log in Kafka, as the gateway sees it.
 ///
 /// Its pairs' `PairStatus` counts records of the command log, not
-/// positions (which are not contiguous): a pair's lag, and so shedding by
-/// `max_pair_lag`, is in records, each of up to [`crate::RUN_MAX`] commands.
+/// positions (which are not contiguous): a pair's lag is
+/// [`commandlog::Lag::Records`], each of up to [`crate::RUN_MAX`] commands,
+/// and the gateway sheds on `max_pair_lag_records`.
 pub struct KafkaLog {
     writer: Arc<CommandWriter>,
     statuses: HashMap<Symbol, Arc<PairStatus>>,
@@ -140,7 +85,6 @@ pub async fn start_kafka_log(
     store: &Store,
     partitions: Partitions,
     observer: Arc<dyn Observer>,
-    metrics: &RuntimeMetrics,
 ) -> Result<(Arc<KafkaLog>, JoinHandle<()>), String> {
     let mut statuses = HashMap::new();
     let mut seen: HashMap<Symbol, Seq> = HashMap::new();
@@ -156,9 +100,9 @@ pub async fn start_kafka_log(
             pair,
             Arc::new(PairStatus::new(
                 config.clone(),
+                LagUnit::Records,
                 records_through(position),
                 book.last_seq(),
-                metrics,
             )),
         );
     }

@@ -7,7 +7,7 @@ pub mod roles;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use gateway::{Gateway, GatewayMetrics, MarketData, OrderIds};
+use gateway::{Gateway, GatewayMetrics, GatewayParts, MarketData, OrderIds};
 use runtime::{Exchange, RuntimeMetrics};
 use store::Store;
 use tokio::sync::watch;
@@ -57,17 +57,17 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let exchange = Arc::new(exchange);
     let ids = OrderIds::new(store.max_order_id().await.map_err(|e| e.to_string())?);
     let (stop, stop_rx) = watch::channel(false);
-    let gw = Gateway::new(
-        config.gateway.clone(),
-        exchange.clone(),
-        store.clone(),
+    let gw = Gateway::new(GatewayParts {
+        config: config.gateway.clone(),
+        log: exchange.clone(),
+        store: store.clone(),
         market,
         pairs,
         ids,
         registry,
-        gm,
-        stop_rx.clone(),
-    );
+        metrics: gm,
+        shutdown: stop_rx.clone(),
+    });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("listen {}: {e}", config.listen))?;

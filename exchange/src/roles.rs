@@ -10,9 +10,10 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use cluster::{Engine, Partitions};
-use gateway::{Gateway, GatewayMetrics, MarketData, OrderIds};
+use commandlog::CommandLog;
+use gateway::{Gateway, GatewayMetrics, GatewayParts, MarketData, OrderIds};
 use prometheus::{Encoder, Registry, TextEncoder};
-use runtime::{CommandLog, RuntimeMetrics};
+use runtime::RuntimeMetrics;
 use store::Store;
 use tokio::sync::watch;
 use tracing::info;
@@ -69,25 +70,26 @@ pub async fn run(
             let gm = GatewayMetrics::register(&registry).map_err(|e| e.to_string())?;
             let market = Arc::new(MarketData::new(&pairs, config.gateway.ws_buffer));
             let (log, follower) =
-                cluster::start_kafka_log(&config.kafka, &store, partitions, market.clone(), &rm)
-                    .await?;
+                cluster::start_kafka_log(&config.kafka, &store, partitions, market.clone()).await?;
             let instance = store
                 .register_instance("gateway", gateway::now_ns())
                 .await
                 .map_err(|e| e.to_string())?;
             let max_id = store.max_order_id().await.map_err(|e| e.to_string())?;
             let log: Arc<dyn CommandLog> = log;
-            let gw = Gateway::new(
-                config.gateway.clone(),
+            // The persister's progress and the halts, as this gateway sees them.
+            let gauges = rm.watch(log.pairs(), std::time::Duration::from_secs(1));
+            let gw = Gateway::new(GatewayParts {
+                config: config.gateway.clone(),
                 log,
-                store.clone(),
+                store: store.clone(),
                 market,
                 pairs,
-                OrderIds::for_instance(max_id, instance),
+                ids: OrderIds::for_instance(max_id, instance),
                 registry,
-                gm,
-                stop.clone(),
-            );
+                metrics: gm,
+                shutdown: stop.clone(),
+            });
             on_listen(addr);
             let mut stopping = stop;
             let timeouts = config.gateway.serve_timeouts();
@@ -97,6 +99,7 @@ pub async fn run(
             .await
             .map_err(|e| e.to_string());
             follower.abort();
+            gauges.abort();
             served
         }
         Role::Engine => {

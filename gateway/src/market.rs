@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use commandlog::{EventRecord, Observer};
 use engine::Depth;
 use proto::{EventBody, OrderSize, PairConfig, Price, Qty, Seq, Side, Symbol, Timestamp, UserId};
-use runtime::{EventRecord, Observer};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cluster::{CommandWriter, EventBatch, KafkaConfig, Partitions, Waiters};
+use cluster::{CommandWriter, EventBatch, EventRecord, KafkaConfig, Partitions, Waiters};
 use proto::{
     Amend, Command, CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize,
     OrderType, PairConfig, Price, Qty, Side, TimeInForce, Timestamp, UserId,
@@ -26,7 +26,6 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
-use runtime::EventRecord;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;

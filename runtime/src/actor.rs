@@ -2,7 +2,6 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use engine::OrderBook;
 use proto::{Command, EventBody};
@@ -10,7 +9,9 @@ use store::SnapshotRow;
 use tokio::sync::mpsc;
 use tracing::error;
 
-use crate::{EventRecord, PairStatus, RuntimeMetrics};
+use commandlog::{EventRecord, PairStatus};
+
+use crate::RuntimeMetrics;
 
 /// What actors hand to the dispatcher, in order per pair.
 #[derive(Debug)]
@@ -83,14 +84,12 @@ pub fn spawn(
                 status.halt(format!(
                     "the book failed applying the command at position {pos}"
                 ));
+                metrics.observe_halt(&status);
                 return;
             }
             position = pos;
             last_ts = cmd.timestamp.0;
-            status.applied.store(pos, Ordering::Release);
-            status
-                .engine_seq
-                .store(book.last_seq().0, Ordering::Release);
+            status.set_applied(pos, book.last_seq());
             if events
                 .iter()
                 .any(|e| matches!(e.body, EventBody::Rejected(_)))

@@ -2,22 +2,20 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine::{Depth, OrderBook};
-use proto::{Command, Event, PairConfig, Seq, Symbol};
+use commandlog::{
+    CommandLog, LagUnit, Observer, PairStatus, SubmitError, SubmitFuture, Submitted, Waiters,
+};
+use engine::OrderBook;
+use proto::{Command, PairConfig, Seq, Symbol};
 use serde::Deserialize;
 use store::{Batch, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
-
-use prometheus::IntGauge;
 
 use crate::RuntimeMetrics;
 use crate::actor::{self, Output};
@@ -89,191 +87,6 @@ impl RuntimeConfig {
     }
 }
 
-/// What one command caused: all its events, in seq order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRecord {
-    /// The pair.
-    pub pair: Symbol,
-    /// The command's position in the pair's command log.
-    pub position: u64,
-    /// The events, contiguous in seq.
-    pub events: Vec<Event>,
-}
-
-/// Sees every pair's state after recovery and then every event record, in
-/// order per pair, on the dispatcher's task. Must be quick and must not block.
-pub trait Observer: Send + Sync + 'static {
-    /// The pair's book after recovery, before any new command.
-    fn on_start(&self, pair: &PairConfig, depth: Depth);
-    /// One command's events.
-    fn on_record(&self, record: &Arc<EventRecord>);
-}
-
-/// A pair's live counters, readable by the gateway for load-shedding.
-#[derive(Debug)]
-pub struct PairStatus {
-    /// The pair's rules.
-    pub config: PairConfig,
-    pub(crate) appended: AtomicU64,
-    pub(crate) applied: AtomicU64,
-    pub(crate) engine_seq: AtomicU64,
-    pub(crate) persisted_seq: AtomicU64,
-    /// The position the pair's latest stored snapshot covers.
-    pub(crate) snapshot_position: AtomicU64,
-    pub(crate) halted: AtomicBool,
-    /// Why the pair is halted, once it is.
-    halt_reason: Mutex<Option<String>>,
-    /// This pair's series, resolved once: no label lookup per command.
-    queue_depth: IntGauge,
-    persister_lag: IntGauge,
-    halted_gauge: IntGauge,
-}
-
-impl PairStatus {
-    /// A pair whose log is at `position` and whose engine emitted up to `seq`.
-    pub fn new(config: PairConfig, position: u64, seq: Seq, metrics: &RuntimeMetrics) -> Self {
-        let label = [config.symbol.as_str()];
-        let status = PairStatus {
-            appended: AtomicU64::new(position),
-            applied: AtomicU64::new(position),
-            engine_seq: AtomicU64::new(seq.0),
-            persisted_seq: AtomicU64::new(seq.0),
-            snapshot_position: AtomicU64::new(position),
-            halted: AtomicBool::new(false),
-            halt_reason: Mutex::new(None),
-            queue_depth: metrics.queue_depth.with_label_values(&label),
-            persister_lag: metrics.persister_lag.with_label_values(&label),
-            halted_gauge: metrics.halted.with_label_values(&label),
-            config,
-        };
-        status.halted_gauge.set(0);
-        status.update_gauges();
-        status
-    }
-
-    /// Stops the pair taking commands, for `reason` (shown by `/readyz` and
-    /// counted in `matching_pair_halted`). The first reason is kept.
-    pub fn halt(&self, reason: impl Into<String>) {
-        if let Ok(mut r) = self.halt_reason.lock() {
-            r.get_or_insert_with(|| reason.into());
-        }
-        self.halted.store(true, Ordering::Release);
-        self.halted_gauge.set(1);
-    }
-
-    /// Why the pair is halted, if it is.
-    pub fn halt_reason(&self) -> Option<String> {
-        self.halt_reason.lock().ok().and_then(|r| r.clone())
-    }
-
-    /// Sets the pair's lag gauges from its counters.
-    pub(crate) fn update_gauges(&self) {
-        self.queue_depth.set(self.lag() as i64);
-        self.persister_lag.set(self.persister_lag() as i64);
-    }
-
-    /// Records that the command at `position` is in the log.
-    pub fn logged(&self, position: u64) {
-        self.appended.fetch_max(position, Ordering::AcqRel);
-        self.update_gauges();
-    }
-
-    /// Records that the engine applied the command at `position`, emitting
-    /// events up to `seq`.
-    pub fn applied(&self, position: u64, seq: Seq) {
-        self.applied.fetch_max(position, Ordering::AcqRel);
-        self.engine_seq.fetch_max(seq.0, Ordering::AcqRel);
-        self.update_gauges();
-    }
-
-    /// Records that the store holds the pair's events up to `seq`.
-    pub fn persisted(&self, seq: Seq) {
-        self.persisted_seq.fetch_max(seq.0, Ordering::AcqRel);
-        self.update_gauges();
-    }
-
-    /// The position of the last command the engine applied.
-    pub fn applied_position(&self) -> u64 {
-        self.applied.load(Ordering::Acquire)
-    }
-
-    /// Commands journaled and not yet applied.
-    pub fn lag(&self) -> u64 {
-        let applied = self.applied.load(Ordering::Acquire);
-        self.appended
-            .load(Ordering::Acquire)
-            .saturating_sub(applied)
-    }
-
-    /// Events emitted and not yet stored.
-    pub fn persister_lag(&self) -> u64 {
-        let stored = self.persisted_seq.load(Ordering::Acquire);
-        self.engine_seq
-            .load(Ordering::Acquire)
-            .saturating_sub(stored)
-    }
-
-    /// The last event seq the pair's engine emitted.
-    pub fn engine_seq(&self) -> Seq {
-        Seq(self.engine_seq.load(Ordering::Acquire))
-    }
-
-    /// True once the pair's actor stopped on a fault; it takes no commands.
-    pub fn is_halted(&self) -> bool {
-        self.halted.load(Ordering::Acquire)
-    }
-}
-
-/// Where the gateway sends commands: the embedded journal ([`Exchange`]) or,
-/// in distributed mode, the Kafka command log.
-pub trait CommandLog: Send + Sync + fmt::Debug + 'static {
-    /// Appends `cmd`; returns once it is durably in the log. With
-    /// `want_outcome`, the result also carries a receiver of its events.
-    fn submit(&self, cmd: Command, want_outcome: bool) -> SubmitFuture<'_>;
-    /// A pair's live counters.
-    fn pair(&self, pair: Symbol) -> Option<&Arc<PairStatus>>;
-    /// Every pair's live counters.
-    fn pairs(&self) -> Vec<Arc<PairStatus>>;
-}
-
-/// What [`CommandLog::submit`] returns.
-pub type SubmitFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Submitted, SubmitError>> + Send + 'a>>;
-
-/// A command in the log.
-#[derive(Debug)]
-pub struct Submitted {
-    /// Its position in the pair's command log.
-    pub position: u64,
-    /// Its events, when they were asked for.
-    pub outcome: Option<oneshot::Receiver<Arc<EventRecord>>>,
-}
-
-/// Why a command was not logged. Nothing was written in every case, so the
-/// sender may retry it as it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubmitError {
-    /// The pair is not traded here.
-    UnknownPair,
-    /// The pair's actor stopped on a fault.
-    Halted,
-    /// The runtime is shutting down.
-    ShuttingDown,
-    /// The journal could not be written.
-    Store(String),
-}
-
-impl fmt::Display for SubmitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SubmitError::UnknownPair => f.write_str("unknown pair"),
-            SubmitError::Halted => f.write_str("pair halted"),
-            SubmitError::ShuttingDown => f.write_str("shutting down"),
-            SubmitError::Store(e) => write!(f, "journal write failed: {e}"),
-        }
-    }
-}
-
 /// Why the runtime could not start.
 #[derive(Debug)]
 pub enum StartError {
@@ -309,9 +122,8 @@ struct JournalRequest {
     reply: oneshot::Sender<Result<Submitted, SubmitError>>,
 }
 
-type Waiters = Arc<Mutex<HashMap<(Symbol, u64), oneshot::Sender<Arc<EventRecord>>>>>;
-
 struct Tasks {
+    gauges: JoinHandle<()>,
     journal: JoinHandle<()>,
     actors: Vec<std::thread::JoinHandle<()>>,
     dispatcher: JoinHandle<()>,
@@ -324,6 +136,7 @@ pub struct Exchange {
     pairs: HashMap<Symbol, Arc<PairStatus>>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Option<Tasks>>,
+    metrics: RuntimeMetrics,
 }
 
 impl fmt::Debug for Exchange {
@@ -482,9 +295,9 @@ impl Exchange {
             observer.on_start(pc, book.depth(usize::MAX));
             let status = Arc::new(PairStatus::new(
                 pc.clone(),
+                LagUnit::Commands,
                 position,
                 book.last_seq(),
-                &metrics,
             ));
             let label = [sym.as_str()];
             metrics
@@ -508,13 +321,21 @@ impl Exchange {
         for (pc, book, position, last_seq, reason) in held {
             tail.remove(&pc.symbol);
             observer.on_start(pc, book.depth(usize::MAX));
-            let status = Arc::new(PairStatus::new(pc.clone(), position, last_seq, &metrics));
+            let status = Arc::new(PairStatus::new(
+                pc.clone(),
+                LagUnit::Commands,
+                position,
+                last_seq,
+            ));
             status.halt(format!("halted by the store: {reason}"));
+            metrics.observe(&status);
             statuses.insert(pc.symbol, status);
         }
         let pairs = statuses;
 
-        let waiters: Waiters = Arc::default();
+        // Registered before the command reaches its actor: no record can
+        // come first, so none is kept for a late request.
+        let waiters = Arc::new(Mutex::new(Waiters::new(0)));
         let (persist_tx, persist_rx) = mpsc::channel(config.output_queue);
         let persister = tokio::spawn(persister::run(
             store.clone(),
@@ -525,13 +346,7 @@ impl Exchange {
             Duration::from_millis(config.persister_linger_ms),
             metrics.clone(),
         ));
-        let dispatcher = tokio::spawn(dispatch(
-            out_rx,
-            persist_tx,
-            observer,
-            waiters.clone(),
-            pairs.clone(),
-        ));
+        let dispatcher = tokio::spawn(dispatch(out_rx, persist_tx, observer, waiters.clone()));
         let (journal_tx, journal_rx) = mpsc::channel(config.journal_queue);
         let (stop, stop_rx) = watch::channel(false);
         let journal = tokio::spawn(journal_writer(
@@ -542,13 +357,16 @@ impl Exchange {
             pairs.clone(),
             waiters,
             config.journal_batch,
-            metrics,
+            metrics.clone(),
         ));
+        let gauges = metrics.watch(pairs.values().cloned().collect(), GAUGE_PERIOD);
         Ok(Exchange {
             journal: journal_tx,
             pairs,
             stop,
+            metrics,
             tasks: Mutex::new(Some(Tasks {
+                gauges,
                 journal,
                 actors,
                 dispatcher,
@@ -598,6 +416,10 @@ impl Exchange {
         }
         let _ = tasks.dispatcher.await;
         let _ = tasks.persister.await;
+        tasks.gauges.abort();
+        for status in self.pairs.values() {
+            self.metrics.observe(status);
+        }
         info!("runtime stopped: queues drained, books snapshotted, events stored");
     }
 }
@@ -624,13 +446,13 @@ async fn journal_writer(
     mut stop: watch::Receiver<bool>,
     actors: HashMap<Symbol, mpsc::Sender<(u64, Command)>>,
     pairs: HashMap<Symbol, Arc<PairStatus>>,
-    waiters: Waiters,
+    waiters: Arc<Mutex<Waiters>>,
     max_batch: usize,
     metrics: RuntimeMetrics,
 ) {
     let mut next: HashMap<Symbol, u64> = pairs
         .iter()
-        .map(|(s, p)| (*s, p.appended.load(Ordering::Acquire)))
+        .map(|(s, p)| (*s, p.logged_position()))
         .collect();
     let mut requests = Vec::with_capacity(max_batch);
     let mut runs: Vec<Run> = Vec::new();
@@ -716,7 +538,7 @@ async fn journal_writer(
             // Nothing of the batch was written: hand its positions out again.
             for (pair, pos) in next.iter_mut() {
                 if let Some(status) = pairs.get(pair) {
-                    *pos = status.appended.load(Ordering::Acquire);
+                    *pos = status.logged_position();
                 }
             }
             for (_, r) in assigned {
@@ -726,16 +548,12 @@ async fn journal_writer(
         }
         for (position, r) in assigned {
             let pair = r.cmd.pair;
-            let outcome = r.want_outcome.then(|| {
-                let (tx, rx) = oneshot::channel();
-                if let Ok(mut w) = waiters.lock() {
-                    w.insert((pair, position), tx);
-                }
-                rx
+            let outcome = r.want_outcome.then(|| match waiters.lock() {
+                Ok(mut w) => w.register(pair, position),
+                Err(_) => oneshot::channel().1,
             });
             if let Some(status) = pairs.get(&pair) {
-                status.appended.store(position, Ordering::Release);
-                status.update_gauges();
+                status.set_logged(position);
             }
             if let Some(actor) = actors.get(&pair)
                 && actor.send((position, r.cmd)).await.is_err()
@@ -748,14 +566,13 @@ async fn journal_writer(
         }
         group_commits += 1;
         if group_commits.is_multiple_of(TRIM_EVERY) {
-            journal.trim(|pair| {
-                pairs
-                    .get(&pair)
-                    .map_or(0, |s| s.snapshot_position.load(Ordering::Acquire))
-            });
+            journal.trim(|pair| pairs.get(&pair).map_or(0, |s| s.snapshot_position()));
         }
     }
 }
+
+/// How often the pairs' gauges are set from their counters.
+const GAUGE_PERIOD: Duration = Duration::from_secs(1);
 
 /// Group commits between looks for journal segments the snapshots cover.
 const TRIM_EVERY: u64 = 1_024;
@@ -766,21 +583,13 @@ async fn dispatch(
     mut rx: mpsc::Receiver<Output>,
     persist: mpsc::Sender<Output>,
     observer: Arc<dyn Observer>,
-    waiters: Waiters,
-    pairs: HashMap<Symbol, Arc<PairStatus>>,
+    waiters: Arc<Mutex<Waiters>>,
 ) {
     while let Some(out) = rx.recv().await {
         if let Output::Record(record) = &out {
             observer.on_record(record);
-            let waiter = waiters
-                .lock()
-                .ok()
-                .and_then(|mut w| w.remove(&(record.pair, record.position)));
-            if let Some(w) = waiter {
-                let _ = w.send(record.clone());
-            }
-            if let Some(status) = pairs.get(&record.pair) {
-                status.update_gauges();
+            if let Ok(mut w) = waiters.lock() {
+                w.complete(record);
             }
         }
         if persist.send(out).await.is_err() {

@@ -24,10 +24,7 @@ mod metrics;
 mod persister;
 
 pub use actor::{Output, snapshot_row, spawn as spawn_actor};
-pub use exchange::{
-    CommandLog, EventRecord, Exchange, Observer, PairStatus, RuntimeConfig, StartError,
-    SubmitError, SubmitFuture, Submitted, restore_book,
-};
+pub use exchange::{Exchange, RuntimeConfig, StartError, restore_book};
 pub use journal::{JournalError, scan_segment};
 pub use metrics::RuntimeMetrics;
 pub use persister::store_batch;

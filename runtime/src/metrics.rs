@@ -1,7 +1,12 @@
 //! The runtime's Prometheus series. Labels are bounded: pairs come from the
 //! config, results and event kinds from fixed lists.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use commandlog::{Lag, PairStatus};
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use tokio::task::JoinHandle;
 
 /// Counters and gauges the runtime updates; registered on the process's
 /// registry, rendered by whoever serves `/metrics`.
@@ -81,4 +86,46 @@ impl RuntimeMetrics {
         registry.register(Box::new(m.batches.clone()))?;
         Ok(m)
     }
+}
+
+impl RuntimeMetrics {
+    /// Sets `status`'s gauges from its counters: the actor queue's depth
+    /// when its lag counts commands, the persister's lag, and the halt.
+    pub fn observe(&self, status: &PairStatus) {
+        let label = [status.config.symbol.as_str()];
+        if let Lag::Commands(n) = status.lag() {
+            self.queue_depth.with_label_values(&label).set(gauge(n));
+        }
+        self.persister_lag
+            .with_label_values(&label)
+            .set(gauge(status.persister_lag()));
+        self.observe_halt(status);
+    }
+
+    /// Sets `status`'s `matching_pair_halted`.
+    pub fn observe_halt(&self, status: &PairStatus) {
+        self.halted
+            .with_label_values(&[status.config.symbol.as_str()])
+            .set(i64::from(status.is_halted()));
+    }
+
+    /// Sets the gauges of `pairs` every `period` until the task is
+    /// aborted: the counters are atomics the hot path bumps, the gauges a
+    /// sample of them.
+    pub fn watch(&self, pairs: Vec<Arc<PairStatus>>, period: Duration) -> JoinHandle<()> {
+        let metrics = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                for p in &pairs {
+                    metrics.observe(p);
+                }
+            }
+        })
+    }
+}
+
+fn gauge(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -9,7 +9,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use proto::{Seq, Symbol};
 use store::{Batch, HaltedPair, Store, StoreError};
@@ -18,7 +17,9 @@ use tracing::{error, warn};
 
 use crate::actor::Output;
 use crate::exchange::RETRY_DELAY;
-use crate::{PairStatus, RuntimeMetrics};
+use commandlog::PairStatus;
+
+use crate::RuntimeMetrics;
 
 /// Runs until `input` closes and everything received is stored.
 pub(crate) async fn run(
@@ -73,6 +74,7 @@ pub(crate) async fn run(
         for halt in store_batch(&store, batch, &stored, |_, _| None).await {
             if let Some(status) = pairs.get(&halt.pair) {
                 status.halt(format!("events could not be stored: {}", halt.reason));
+                metrics.observe_halt(status);
             }
             last_seqs.insert(halt.pair, halt.seq);
             halted.insert(halt.pair);
@@ -80,15 +82,13 @@ pub(crate) async fn run(
         // The journal writer deletes segments the stored snapshots cover.
         for (pair, position) in snapshots {
             if let Some(status) = pairs.get(&pair).filter(|_| !halted.contains(&pair)) {
-                status
-                    .snapshot_position
-                    .fetch_max(position, Ordering::AcqRel);
+                status.snapshot_stored(position);
             }
         }
         for (pair, status) in &pairs {
             if let Some(seq) = last_seqs.get(pair) {
-                status.persisted_seq.store(seq.0, Ordering::Release);
-                status.update_gauges();
+                status.persisted(*seq);
+                metrics.observe(status);
             }
         }
     }
@@ -119,7 +119,7 @@ pub async fn store_batch(
             pair,
             seq: stored.get(&pair).copied().unwrap_or_default(),
             reason: e.to_string(),
-            halted_at: now_ns(),
+            halted_at: commandlog::now_ns(),
         };
         while let Err(e) = store.halt_pair(&halt).await {
             error!(%pair, error = %e, "recording the halt failed; retrying");
@@ -145,10 +145,4 @@ async fn write_retrying(store: &Store, batch: &Batch) -> Result<(), StoreError> 
             }
         }
     }
-}
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
