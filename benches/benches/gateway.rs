@@ -18,8 +18,9 @@ use gateway::{
     ApiError, Caller, Gateway, GatewayConfig, GatewayMetrics, GatewayParts, KeyCache, MarketData,
     NewOrderRequest, OrderIds, new_order_command,
 };
+use pipeline::{PipelineMetrics, RuntimeConfig};
 use proto::{NewOrder, PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
-use runtime::{Exchange, RuntimeConfig, RuntimeMetrics};
+use runtime::Exchange;
 use serde_json::json;
 use store::Store;
 
@@ -69,7 +70,7 @@ fn setup() -> Setup {
     let (gateway, keys, api_key, secret) = runtime.block_on(async {
         let store = Store::connect(&url, 1).await.expect("store");
         let registry = prometheus::Registry::new();
-        let rm = RuntimeMetrics::register(&registry).expect("metrics");
+        let rm = PipelineMetrics::register(&registry).expect("metrics");
         let gm = GatewayMetrics::register(&registry).expect("metrics");
         let pairs = vec![btc_eur()];
         let market = Arc::new(MarketData::new(&pairs, 1_024));

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use cluster::{EngineConfig, KafkaConfig};
 use gateway::GatewayConfig;
+use pipeline::RuntimeConfig;
 use proto::{PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
-use runtime::RuntimeConfig;
 use serde::Deserialize;
 
 /// Everything the `exchange` binary reads.
@@ -224,7 +224,7 @@ impl Config {
             })?;
             mapped.push((config, p));
         }
-        cluster::Partitions::new(&mapped)
+        Ok(cluster::Partitions::new(&mapped)?)
     }
 
     /// The store URL: the configured one, or the SQLite file in `data_dir`.

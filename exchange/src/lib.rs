@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gateway::{Gateway, GatewayMetrics, GatewayParts, MarketData, OrderIds};
-use runtime::{Exchange, RuntimeMetrics};
+use pipeline::PipelineMetrics;
+use runtime::Exchange;
 use store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -41,7 +42,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         .await
         .map_err(|e| format!("store {url}: {e}"))?;
     let registry = prometheus::Registry::new();
-    let rm = RuntimeMetrics::register(&registry).map_err(|e| e.to_string())?;
+    let rm = PipelineMetrics::register(&registry).map_err(|e| e.to_string())?;
     let gm = GatewayMetrics::register(&registry).map_err(|e| e.to_string())?;
     let market = Arc::new(MarketData::new(&pairs, config.gateway.ws_buffer));
     let exchange = Exchange::start(

@@ -9,11 +9,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use cluster::EngineParts;
 use cluster::{Engine, Partitions};
 use commandlog::CommandLog;
 use gateway::{Gateway, GatewayMetrics, GatewayParts, MarketData, OrderIds};
+use pipeline::PipelineMetrics;
 use prometheus::{Encoder, Registry, TextEncoder};
-use runtime::RuntimeMetrics;
 use store::Store;
 use tokio::sync::watch;
 use tracing::info;
@@ -59,7 +60,7 @@ pub async fn run(
     let pairs = config.validate()?;
     let store = connect(config).await?;
     let registry = Registry::new();
-    let rm = RuntimeMetrics::register(&registry).map_err(|e| e.to_string())?;
+    let rm = PipelineMetrics::register(&registry).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("listen {}: {e}", config.listen))?;
@@ -107,17 +108,18 @@ pub async fn run(
             let ready = engine.clone();
             let health = serve_health(listener, registry, move || ready.is_ready(), stop.clone());
             on_listen(addr);
-            let r = cluster::run_engine(
-                config.kafka.clone(),
-                config.engine.clone(),
-                store.clone(),
+            let parts = EngineParts {
+                kafka: config.kafka.clone(),
+                config: config.engine.clone(),
+                store: store.clone(),
                 partitions,
-                config.runtime.clone(),
-                rm,
+                runtime: config.runtime.clone(),
+                metrics: rm,
                 engine,
-                stop,
-            )
-            .await;
+            };
+            let r = cluster::run_engine(parts, stop)
+                .await
+                .map_err(|e| e.to_string());
             health.abort();
             r
         }
@@ -134,7 +136,8 @@ pub async fn run(
                 rm,
                 stop,
             )
-            .await;
+            .await
+            .map_err(|e| e.to_string());
             health.abort();
             r
         }
@@ -147,7 +150,7 @@ pub async fn run(
 /// Creates the topics: one partition per pair.
 pub async fn create_topics(config: &Config) -> Result<(), String> {
     let partitions: Partitions = config.partitions()?;
-    cluster::create_topics(&config.kafka, &partitions).await
+    Ok(cluster::create_topics(&config.kafka, &partitions).await?)
 }
 
 type Ready = Arc<dyn Fn() -> bool + Send + Sync>;

@@ -1,4 +1,5 @@
-//! The embedded runtime's handle: start (with recovery), submit, shutdown.
+//! The embedded runtime's handle: start (recover, then run), submit,
+//! shutdown.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,83 +10,20 @@ use std::time::Duration;
 use commandlog::{
     CommandLog, LagUnit, Observer, PairStatus, SubmitError, SubmitFuture, Submitted, Waiters,
 };
-use engine::OrderBook;
-use proto::{Command, PairConfig, Seq, Symbol};
-use serde::Deserialize;
-use store::{Batch, Store, StoreError};
+use pipeline::{Output, Persister, PipelineMetrics, RestoreError, RuntimeConfig, Stored};
+use proto::{Command, PairConfig, Symbol};
+use store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
-use crate::RuntimeMetrics;
-use crate::actor::{self, Output};
-use crate::journal::{Journal, JournalError, Run};
-use crate::persister;
+use crate::dispatch::{Dispatcher, Queue};
+use crate::journal::{Journal, JournalError};
+use crate::recovery::{self, HeldPair, PairBook};
+use crate::writer::{JournalRequest, JournalWriter};
 
-/// The bounds and cadences of the embedded runtime.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RuntimeConfig {
-    /// Most submissions waiting for the journal writer.
-    pub journal_queue: usize,
-    /// Most commands journaled in one transaction.
-    pub journal_batch: usize,
-    /// Most commands journaled and waiting for their pair's actor.
-    pub actor_queue: usize,
-    /// Most event records waiting for the dispatcher, and then for the persister.
-    pub output_queue: usize,
-    /// Most event records stored in one transaction.
-    pub persister_batch: usize,
-    /// How long the persister lets records gather before a transaction
-    /// (0: none). Answers never wait for it; it trades a little persister
-    /// lag for far fewer transactions at low and medium rates.
-    pub persister_linger_ms: u64,
-    /// An actor snapshots its book after this many commands.
-    pub snapshot_every: u64,
-    /// Orders each book preallocates room for.
-    pub book_capacity: usize,
-    /// `fdatasync` the journal after each group commit, before answering.
-    /// Off: an acknowledged command survives the process being killed (it
-    /// is in the kernel), not a power loss of the machine. On: it survives
-    /// both, at the cost of one device flush per group commit (see the
-    /// README for the measured cost).
-    pub journal_fsync: bool,
-}
-
-impl Default for RuntimeConfig {
-    fn default() -> Self {
-        RuntimeConfig {
-            journal_queue: 16_384,
-            journal_batch: 2_048,
-            actor_queue: 16_384,
-            output_queue: 16_384,
-            persister_batch: 4_096,
-            persister_linger_ms: 2,
-            snapshot_every: 10_000,
-            book_capacity: 65_536,
-            journal_fsync: false,
-        }
-    }
-}
-
-impl RuntimeConfig {
-    /// Checks that every bound is usable, naming the bad one.
-    pub fn validate(&self) -> Result<(), String> {
-        for (name, v) in [
-            ("journal_queue", self.journal_queue as u64),
-            ("journal_batch", self.journal_batch as u64),
-            ("actor_queue", self.actor_queue as u64),
-            ("output_queue", self.output_queue as u64),
-            ("persister_batch", self.persister_batch as u64),
-            ("snapshot_every", self.snapshot_every),
-        ] {
-            if v == 0 {
-                return Err(format!("runtime.{name} must be greater than zero"));
-            }
-        }
-        Ok(())
-    }
-}
+/// How often the pairs' gauges are set from their counters.
+const GAUGE_PERIOD: Duration = Duration::from_secs(1);
 
 /// Why the runtime could not start.
 #[derive(Debug)]
@@ -96,6 +34,9 @@ pub enum StartError {
     Recovery(String),
     /// The journal cannot be read or opened.
     Journal(JournalError),
+    /// The store's legacy journal table still holds commands, which this
+    /// version does not replay.
+    LegacyJournal,
 }
 
 impl fmt::Display for StartError {
@@ -104,6 +45,12 @@ impl fmt::Display for StartError {
             StartError::Store(e) => write!(f, "{e}"),
             StartError::Recovery(m) => write!(f, "recovery: {m}"),
             StartError::Journal(e) => write!(f, "{e}"),
+            StartError::LegacyJournal => f.write_str(
+                "the store's journal table still holds commands written by a version before \
+                 the file journal, and this version no longer replays it: start the previous \
+                 version once on this data (its snapshots then cover the table and empty it), \
+                 stop it cleanly, then start this one",
+            ),
         }
     }
 }
@@ -116,10 +63,13 @@ impl From<StoreError> for StartError {
     }
 }
 
-struct JournalRequest {
-    cmd: Command,
-    want_outcome: bool,
-    reply: oneshot::Sender<Result<Submitted, SubmitError>>,
+impl From<RestoreError> for StartError {
+    fn from(e: RestoreError) -> Self {
+        match e {
+            RestoreError::Store(e) => StartError::Store(e),
+            e @ RestoreError::Book { .. } => StartError::Recovery(e.to_string()),
+        }
+    }
 }
 
 struct Tasks {
@@ -136,7 +86,7 @@ pub struct Exchange {
     pairs: HashMap<Symbol, Arc<PairStatus>>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Option<Tasks>>,
-    metrics: RuntimeMetrics,
+    metrics: PipelineMetrics,
 }
 
 impl fmt::Debug for Exchange {
@@ -147,71 +97,12 @@ impl fmt::Debug for Exchange {
     }
 }
 
-/// Journal rows read per query when replaying the journal table older
-/// versions wrote.
-const REPLAY_PAGE: u32 = 64;
-
-/// Replayed commands whose events are stored per transaction.
-const REPLAY_BATCH: usize = 4_096;
-
-/// A pair's book from its latest stored snapshot, checked against the
-/// snapshot's state hash, or an empty book; and the log position it covers.
-pub async fn restore_book(
-    store: &Store,
-    config: &PairConfig,
-    capacity: usize,
-) -> Result<(OrderBook, u64), StartError> {
-    let pair = config.symbol;
-    let bad = |m: String| StartError::Recovery(format!("pair {pair}: {m}"));
-    match store.latest_snapshot(pair).await? {
-        Some(s) => {
-            let book = OrderBook::restore(config.clone(), &s.data)
-                .map_err(|e| bad(format!("snapshot at position {}: {e}", s.position)))?;
-            if book.state_hash() != s.state_hash {
-                return Err(bad(format!(
-                    "snapshot at position {} does not match its state hash",
-                    s.position
-                )));
-            }
-            Ok((book, s.position))
-        }
-        None => Ok((
-            OrderBook::with_capacity(config.clone(), capacity).map_err(|e| bad(e.to_string()))?,
-            0,
-        )),
-    }
-}
-
-/// Applies `cmds` (the commands after `position`, in order) to `book`,
-/// storing the events the persister had not stored before the stop.
-async fn replay(
-    store: &Store,
-    book: &mut OrderBook,
-    position: &mut u64,
-    last_seq: &mut Seq,
-    cmds: Vec<(u64, Command)>,
-) -> Result<(), StartError> {
-    let config = book.config().clone();
-    let mut events = Vec::new();
-    let mut batch = Batch::default();
-    let count = cmds.len();
-    for (i, (p, cmd)) in cmds.into_iter().enumerate() {
-        if p != *position + 1 {
-            return Err(StartError::Recovery(format!(
-                "pair {}: journal gap: position {p} after {position}",
-                config.symbol
-            )));
-        }
-        events.clear();
-        book.apply(&cmd, &mut events);
-        batch.add_events(config.qty_scale, last_seq, &events);
-        *position = p;
-        if (i + 1) % REPLAY_BATCH == 0 || i + 1 == count {
-            store.write_batch(&batch).await?;
-            batch = Batch::default();
-        }
-    }
-    Ok(())
+/// The running pairs' actors, and every pair's counters.
+struct Actors {
+    inputs: HashMap<Symbol, mpsc::Sender<(u64, Command)>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    statuses: HashMap<Symbol, Arc<PairStatus>>,
+    output: mpsc::Receiver<Output>,
 }
 
 impl Exchange {
@@ -224,45 +115,14 @@ impl Exchange {
         journal_dir: &Path,
         config: RuntimeConfig,
         observer: Arc<dyn Observer>,
-        metrics: RuntimeMetrics,
+        metrics: PipelineMetrics,
     ) -> Result<Exchange, StartError> {
-        let mut persisted = store.last_seqs().await?;
-        let mut halts: HashMap<Symbol, String> = store
-            .halted_pairs()
-            .await?
-            .into_iter()
-            .map(|h| (h.pair, h.reason))
-            .collect();
-        // Each book from its snapshot, then the journal table that versions
-        // before the file journal wrote (empty once snapshots covered it).
-        let mut restored = Vec::with_capacity(pairs.len());
-        let mut after = HashMap::new();
-        let mut held = Vec::new();
-        for pc in pairs {
-            let sym = pc.symbol;
-            let mut last_seq = persisted.get(&sym).copied().unwrap_or_default();
-            let (mut book, snapshot_position) =
-                restore_book(&store, pc, config.book_capacity).await?;
-            if let Some(reason) = halts.remove(&sym) {
-                // Not replayed: its journal is kept for when it resumes.
-                warn!(pair = %sym, %reason, "the pair is halted; `exchange pairs resume` restarts it");
-                after.insert(sym, snapshot_position);
-                held.push((pc, book, snapshot_position, last_seq, reason));
-                continue;
-            }
-            let mut position = snapshot_position;
-            loop {
-                let page = store.commands_after(sym, position, REPLAY_PAGE).await?;
-                if page.is_empty() {
-                    break;
-                }
-                replay(&store, &mut book, &mut position, &mut last_seq, page).await?;
-            }
-            after.insert(sym, position);
-            restored.push((pc, book, snapshot_position, position, last_seq));
-        }
-        let (mut journal, mut tail) =
-            Journal::open(journal_dir, &after).map_err(StartError::Journal)?;
+        // Restore: each book from its snapshot.
+        recovery::refuse_legacy_journal(&store).await?;
+        let mut restored = recovery::restore(&store, pairs, config.book_capacity).await?;
+        // Replay: the journal after each snapshot.
+        let (mut journal, tail) =
+            Journal::open(journal_dir, &restored.positions()).map_err(StartError::Journal)?;
         journal
             .set_fsync(config.journal_fsync)
             .map_err(StartError::Journal)?;
@@ -271,96 +131,95 @@ impl Exchange {
                 warn!(%pair, "the journal holds commands for a pair that is not configured");
             }
         }
-        let (out_tx, out_rx) = mpsc::channel::<Output>(config.output_queue);
-        let mut statuses = HashMap::new();
-        let mut actor_inputs = HashMap::new();
-        let mut actors = Vec::new();
-        for (pc, mut book, snapshot_position, mut position, mut last_seq) in restored {
-            let sym = pc.symbol;
-            let cmds = tail.remove(&sym).unwrap_or_default();
-            replay(&store, &mut book, &mut position, &mut last_seq, cmds).await?;
-            if last_seq > book.last_seq() {
-                return Err(StartError::Recovery(format!(
-                    "pair {sym}: the store holds events up to seq {last_seq} but the journal rebuilds only {}",
-                    book.last_seq()
-                )));
-            }
-            if position > snapshot_position {
-                info!(pair = %sym, from = snapshot_position, to = position, "replayed the journal");
-                let mut batch = Batch::default();
-                batch.add_snapshot(actor::snapshot_row(&book, position, 0));
-                store.write_batch(&batch).await?;
-            }
-            persisted.insert(sym, last_seq);
-            observer.on_start(pc, book.depth(usize::MAX));
-            let status = Arc::new(PairStatus::new(
-                pc.clone(),
-                LagUnit::Commands,
-                position,
-                book.last_seq(),
-            ));
-            let label = [sym.as_str()];
-            metrics
-                .queue_capacity
-                .with_label_values(&label)
-                .set(config.actor_queue as i64);
-            let (tx, rx) = mpsc::channel(config.actor_queue);
-            actor_inputs.insert(sym, tx);
-            actors.push(actor::spawn(
-                book,
-                position,
-                status.clone(),
-                rx,
-                out_tx.clone(),
-                config.snapshot_every,
-                metrics.clone(),
-            ));
-            statuses.insert(sym, status);
-        }
-        drop(out_tx);
-        for (pc, book, position, last_seq, reason) in held {
-            tail.remove(&pc.symbol);
-            observer.on_start(pc, book.depth(usize::MAX));
-            let status = Arc::new(PairStatus::new(
-                pc.clone(),
-                LagUnit::Commands,
-                position,
-                last_seq,
-            ));
-            status.halt(format!("halted by the store: {reason}"));
-            metrics.observe(&status);
-            statuses.insert(pc.symbol, status);
-        }
-        let pairs = statuses;
+        recovery::replay_tail(&store, &mut restored.running, tail).await?;
+        // Run.
+        let stored_seqs = restored
+            .running
+            .iter()
+            .map(|p| (p.config.symbol, p.stored_seq))
+            .chain(
+                restored
+                    .held
+                    .iter()
+                    .map(|p| (p.config.symbol, p.stored_seq)),
+            )
+            .collect();
+        let actors = spawn_actors(
+            restored.running,
+            restored.held,
+            &config,
+            &*observer,
+            &metrics,
+        );
+        Ok(Exchange::run(
+            store,
+            journal,
+            actors,
+            stored_seqs,
+            config,
+            observer,
+            metrics,
+        ))
+    }
 
+    /// Starts the dispatcher, the persister, the journal writer and the
+    /// gauges around the running actors.
+    fn run(
+        store: Store,
+        journal: Journal,
+        actors: Actors,
+        stored_seqs: HashMap<Symbol, proto::Seq>,
+        config: RuntimeConfig,
+        observer: Arc<dyn Observer>,
+        metrics: PipelineMetrics,
+    ) -> Exchange {
+        let pairs = actors.statuses;
         // Registered before the command reaches its actor: no record can
         // come first, so none is kept for a late request.
         let waiters = Arc::new(Mutex::new(Waiters::new(0)));
-        let (persist_tx, persist_rx) = mpsc::channel(config.output_queue);
-        let persister = tokio::spawn(persister::run(
-            store.clone(),
-            persist_rx,
-            persisted,
-            pairs.clone(),
-            config.persister_batch,
-            Duration::from_millis(config.persister_linger_ms),
-            metrics.clone(),
+        let (persist_tx, persist_rx) = mpsc::channel::<Stored>(config.output_queue);
+        let persister = Persister {
+            store,
+            qty_scales: pairs
+                .iter()
+                .map(|(s, p)| (*s, p.config.qty_scale))
+                .collect(),
+            last_seqs: stored_seqs,
+            halted: Default::default(),
+            max_batch: config.persister_batch,
+            log: None,
+            metrics: metrics.clone(),
+        };
+        let queue = Queue {
+            input: persist_rx,
+            linger: Duration::from_millis(config.persister_linger_ms),
+            pairs: pairs.clone(),
+            metrics: metrics.clone(),
+        };
+        let persister = tokio::spawn(persister.run(queue));
+        let dispatcher = Dispatcher {
+            observer,
+            waiters: waiters.clone(),
+            persist: persist_tx,
+        };
+        let dispatcher = tokio::spawn(pipeline::drain(
+            actors.output,
+            dispatcher,
+            config.output_queue,
         ));
-        let dispatcher = tokio::spawn(dispatch(out_rx, persist_tx, observer, waiters.clone()));
         let (journal_tx, journal_rx) = mpsc::channel(config.journal_queue);
         let (stop, stop_rx) = watch::channel(false);
-        let journal = tokio::spawn(journal_writer(
+        let writer = JournalWriter {
             journal,
-            journal_rx,
-            stop_rx,
-            actor_inputs,
-            pairs.clone(),
+            actors: actors.inputs,
+            pairs: pairs.clone(),
             waiters,
-            config.journal_batch,
-            metrics.clone(),
-        ));
+            max_batch: config.journal_batch,
+            metrics: metrics.clone(),
+        };
+        let journal = tokio::spawn(writer.run(journal_rx, stop_rx));
         let gauges = metrics.watch(pairs.values().cloned().collect(), GAUGE_PERIOD);
-        Ok(Exchange {
+        Exchange {
             journal: journal_tx,
             pairs,
             stop,
@@ -368,11 +227,11 @@ impl Exchange {
             tasks: Mutex::new(Some(Tasks {
                 gauges,
                 journal,
-                actors,
+                actors: actors.threads,
                 dispatcher,
                 persister,
             })),
-        })
+        }
     }
 
     /// Journals `cmd`; returns once it is durably in the command log. With
@@ -438,167 +297,60 @@ impl CommandLog for Exchange {
     }
 }
 
-/// Journals submissions in group commits, then hands each to its actor.
-#[allow(clippy::too_many_arguments)]
-async fn journal_writer(
-    mut journal: Journal,
-    mut rx: mpsc::Receiver<JournalRequest>,
-    mut stop: watch::Receiver<bool>,
-    actors: HashMap<Symbol, mpsc::Sender<(u64, Command)>>,
-    pairs: HashMap<Symbol, Arc<PairStatus>>,
-    waiters: Arc<Mutex<Waiters>>,
-    max_batch: usize,
-    metrics: RuntimeMetrics,
-) {
-    let mut next: HashMap<Symbol, u64> = pairs
-        .iter()
-        .map(|(s, p)| (*s, p.logged_position()))
-        .collect();
-    let mut requests = Vec::with_capacity(max_batch);
-    let mut runs: Vec<Run> = Vec::new();
-    let mut group_commits = 0u64;
-    // `block_in_place` needs a multi-threaded runtime; elsewhere the flush
-    // simply blocks this task.
-    let fsync = journal.syncs()
-        && tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread;
-    loop {
-        let first = tokio::select! {
-            r = rx.recv() => r,
-            _ = stop.changed() => {
-                // Refuse new submissions; those already queued still go in.
-                rx.close();
-                continue;
-            }
-        };
-        let Some(first) = first else { break };
-        requests.push(first);
-        while requests.len() < max_batch {
-            match rx.try_recv() {
-                Ok(r) => requests.push(r),
-                Err(_) => break,
-            }
-        }
-        // The runs (one per pair) keep their buffers from batch to batch.
-        for run in &mut runs {
-            run.count = 0;
-            run.body.clear();
-        }
-        let mut assigned = Vec::with_capacity(requests.len());
-        for r in requests.drain(..) {
-            let (Some(pos), Some(status)) = (next.get_mut(&r.cmd.pair), pairs.get(&r.cmd.pair))
-            else {
-                let _ = r.reply.send(Err(SubmitError::UnknownPair));
-                continue;
-            };
-            if status.is_halted() {
-                let _ = r.reply.send(Err(SubmitError::Halted));
-                continue;
-            }
-            let position = *pos + 1;
-            // One run per pair per batch: its positions are contiguous.
-            let i = match runs.iter().position(|run| run.pair == r.cmd.pair) {
-                Some(i) => i,
-                None => {
-                    runs.push(Run {
-                        pair: r.cmd.pair,
-                        first_position: position,
-                        count: 0,
-                        body: Vec::new(),
-                    });
-                    runs.len() - 1
-                }
-            };
-            let run = &mut runs[i];
-            if run.count == 0 {
-                run.first_position = position;
-            }
-            if let Err(e) = proto::encode_into(&r.cmd, &mut run.body) {
-                let _ = r.reply.send(Err(SubmitError::Store(e.to_string())));
-                continue;
-            }
-            run.count += 1;
-            *pos = position;
-            assigned.push((position, r));
-        }
-        if assigned.is_empty() {
-            continue;
-        }
-        metrics.batches.with_label_values(&["journal"]).inc();
-        // A write of a few KiB into the page cache: done here, on this
-        // task, rather than paying two thread switches to hand it off. With
-        // fsync it waits for the device, so other tasks move off this thread.
-        let appended = if fsync {
-            tokio::task::block_in_place(|| journal.append(&runs))
-        } else {
-            journal.append(&runs)
-        };
-        if let Err(e) = appended {
-            error!(error = %e, "journal write failed; the batch is refused");
-            // Nothing of the batch was written: hand its positions out again.
-            for (pair, pos) in next.iter_mut() {
-                if let Some(status) = pairs.get(pair) {
-                    *pos = status.logged_position();
-                }
-            }
-            for (_, r) in assigned {
-                let _ = r.reply.send(Err(SubmitError::Store(e.to_string())));
-            }
-            continue;
-        }
-        for (position, r) in assigned {
-            let pair = r.cmd.pair;
-            let outcome = r.want_outcome.then(|| match waiters.lock() {
-                Ok(mut w) => w.register(pair, position),
-                Err(_) => oneshot::channel().1,
-            });
-            if let Some(status) = pairs.get(&pair) {
-                status.set_logged(position);
-            }
-            if let Some(actor) = actors.get(&pair)
-                && actor.send((position, r.cmd)).await.is_err()
-            {
-                // The actor halted after this command was journaled; a
-                // restart replays it.
-                warn!(%pair, position, "journaled a command for a halted pair");
-            }
-            let _ = r.reply.send(Ok(Submitted { position, outcome }));
-        }
-        group_commits += 1;
-        if group_commits.is_multiple_of(TRIM_EVERY) {
-            journal.trim(|pair| pairs.get(&pair).map_or(0, |s| s.snapshot_position()));
-        }
+/// Starts an actor per running pair and the counters of every pair; held
+/// pairs start halted, with no actor.
+fn spawn_actors(
+    running: Vec<PairBook>,
+    held: Vec<HeldPair>,
+    config: &RuntimeConfig,
+    observer: &dyn Observer,
+    metrics: &PipelineMetrics,
+) -> Actors {
+    let (out_tx, output) = mpsc::channel::<Output>(config.output_queue);
+    let mut actors = Actors {
+        inputs: HashMap::new(),
+        threads: Vec::new(),
+        statuses: HashMap::new(),
+        output,
+    };
+    for p in running {
+        let sym = p.config.symbol;
+        observer.on_start(&p.config, p.book.depth(usize::MAX));
+        let status = Arc::new(PairStatus::new(
+            p.config,
+            LagUnit::Commands,
+            p.position,
+            p.book.last_seq(),
+        ));
+        metrics
+            .queue_capacity
+            .with_label_values(&[sym.as_str()])
+            .set(i64::try_from(config.actor_queue).unwrap_or(i64::MAX));
+        let (tx, rx) = mpsc::channel(config.actor_queue);
+        actors.inputs.insert(sym, tx);
+        actors.threads.push(pipeline::spawn_actor(
+            p.book,
+            p.position,
+            status.clone(),
+            rx,
+            out_tx.clone(),
+            config.snapshot_every,
+            metrics.clone(),
+        ));
+        actors.statuses.insert(sym, status);
     }
-}
-
-/// How often the pairs' gauges are set from their counters.
-const GAUGE_PERIOD: Duration = Duration::from_secs(1);
-
-/// Group commits between looks for journal segments the snapshots cover.
-const TRIM_EVERY: u64 = 1_024;
-
-/// Fans each actor output out to the observer and the waiting requests, then
-/// hands it to the persister.
-async fn dispatch(
-    mut rx: mpsc::Receiver<Output>,
-    persist: mpsc::Sender<Output>,
-    observer: Arc<dyn Observer>,
-    waiters: Arc<Mutex<Waiters>>,
-) {
-    while let Some(out) = rx.recv().await {
-        if let Output::Record(record) = &out {
-            observer.on_record(record);
-            if let Ok(mut w) = waiters.lock() {
-                w.complete(record);
-            }
-        }
-        if persist.send(out).await.is_err() {
-            error!("the persister stopped; events are no longer stored");
-            // Keep draining so the actors can finish; the journal still
-            // holds every command, and a restart stores what is missing.
-        }
+    for p in held {
+        observer.on_start(&p.config, p.book.depth(usize::MAX));
+        let sym = p.config.symbol;
+        let status = Arc::new(PairStatus::new(
+            p.config,
+            LagUnit::Commands,
+            p.position,
+            p.stored_seq,
+        ));
+        status.halt(format!("halted by the store: {}", p.reason));
+        metrics.observe(&status);
+        actors.statuses.insert(sym, status);
     }
+    actors
 }
-
-/// How long the persister waits before retrying a failed transaction.
-pub(crate) const RETRY_DELAY: Duration = Duration::from_millis(200);
