@@ -67,6 +67,11 @@ pub async fn run_persister(
         metrics: metrics.clone(),
     };
     let source = EventsTopic {
+        halted: partitions
+            .iter()
+            .filter(|(_, c)| persister.halted.contains(&c.symbol))
+            .map(|(p, _)| p)
+            .collect(),
         next_offsets: partitions
             .iter()
             .map(|(p, _)| (p, stored.get(&p).map_or(0, |o| *o as i64)))
@@ -116,6 +121,8 @@ struct EventsTopic {
     lag_tick: tokio::time::Interval,
     /// The next offset to store per partition, for the lag gauge.
     next_offsets: HashMap<i32, i64>,
+    /// Partitions of halted pairs: not read past their refused records.
+    halted: HashSet<i32>,
 }
 
 impl Source for EventsTopic {
@@ -129,21 +136,29 @@ impl Source for EventsTopic {
         };
         // Borrowed from the consumer, each message is taken apart before
         // the next is read.
-        let (partitions, offsets) = (&self.partitions, &mut self.next_offsets);
-        let mut count = take(partitions, offsets, first, items);
+        let mut read = Read {
+            partitions: &self.partitions,
+            halted: &self.halted,
+            next_offsets: &mut self.next_offsets,
+        };
+        let mut count = read.take(first, items);
         while count < max {
             let Ok(next) = tokio::time::timeout(BATCH_WINDOW, self.consumer.recv()).await else {
                 break;
             };
-            count += take(partitions, offsets, next, items);
+            count += read.take(next, items);
         }
         true
     }
 
     fn stored(&mut self, _: &HashMap<Symbol, Seq>, _: &[(Symbol, u64)]) {}
 
-    fn halted(&mut self, _: &HaltedPair) {
-        // Gateways read the halt from the store and refuse the pair.
+    fn halted(&mut self, halt: &HaltedPair) {
+        // Gateways read the halt from the store and refuse the pair; here
+        // its partition is read no further.
+        if let Some(p) = self.partitions.of(halt.pair) {
+            self.halted.insert(p);
+        }
     }
 }
 
@@ -170,39 +185,47 @@ impl EventsTopic {
     }
 }
 
-/// The items of one record of the events topic; 1 when it was a record.
-fn take(
-    partitions: &Partitions,
-    next_offsets: &mut HashMap<i32, i64>,
-    msg: KafkaResult<BorrowedMessage<'_>>,
-    items: &mut Vec<Stored>,
-) -> usize {
-    let m = match msg {
-        Ok(m) => m,
-        Err(e) => {
-            warn!(error = %e, "consuming the event log");
-            return 0;
+/// What reading a record of the events topic needs, borrowed from the
+/// source while its consumer is borrowed for the next one.
+struct Read<'a> {
+    partitions: &'a Partitions,
+    halted: &'a HashSet<i32>,
+    next_offsets: &'a mut HashMap<i32, i64>,
+}
+
+impl Read<'_> {
+    /// The items of one record of the events topic; 1 when it was a record.
+    fn take(&mut self, msg: KafkaResult<BorrowedMessage<'_>>, items: &mut Vec<Stored>) -> usize {
+        let m = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "consuming the event log");
+                return 0;
+            }
+        };
+        let partition = m.partition();
+        if self.halted.contains(&partition) {
+            return 1;
         }
-    };
-    let partition = m.partition();
-    match partitions.pair(partition) {
-        Some(config) => match m.payload().map(proto::decode::<EventBatch>) {
-            Some(Ok(b)) if b.pair == config.symbol => items.push(Stored::Records {
-                pair: b.pair,
-                records: b.records,
-            }),
-            _ => warn!(
-                partition,
-                offset = m.offset(),
-                "a bad event record is skipped"
-            ),
-        },
-        None => warn!(partition, "a partition with no pair is skipped"),
+        match self.partitions.pair(partition) {
+            Some(config) => match m.payload().map(proto::decode::<EventBatch>) {
+                Some(Ok(b)) if b.pair == config.symbol => items.push(Stored::Records {
+                    pair: b.pair,
+                    records: b.records,
+                }),
+                _ => warn!(
+                    partition,
+                    offset = m.offset(),
+                    "a bad event record is skipped"
+                ),
+            },
+            None => warn!(partition, "a partition with no pair is skipped"),
+        }
+        items.push(Stored::Offset {
+            partition,
+            next: m.offset() as u64 + 1,
+        });
+        self.next_offsets.insert(partition, m.offset() + 1);
+        1
     }
-    items.push(Stored::Offset {
-        partition,
-        next: m.offset() as u64 + 1,
-    });
-    next_offsets.insert(partition, m.offset() + 1);
-    1
 }

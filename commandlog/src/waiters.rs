@@ -6,7 +6,7 @@ use std::sync::Arc;
 use proto::Symbol;
 use tokio::sync::oneshot;
 
-use crate::EventRecord;
+use crate::port::EventRecord;
 
 /// Records a [`Waiters::default`] keeps for a request registered after its
 /// events arrived (over Kafka the events can overtake the broker's

@@ -12,7 +12,7 @@ use store::{SnapshotRow, Store, StoreError};
 use tokio::sync::mpsc;
 use tracing::error;
 
-use crate::PipelineMetrics;
+use crate::metrics::PipelineMetrics;
 
 /// What actors hand to their event sink, in order per pair.
 #[derive(Debug)]

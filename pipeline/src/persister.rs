@@ -20,7 +20,7 @@ use proto::{Event, Seq, Symbol};
 use store::{Batch, HaltedPair, SnapshotRow, Store, StoreError};
 use tracing::{error, warn};
 
-use crate::PipelineMetrics;
+use crate::metrics::PipelineMetrics;
 
 /// How long a failed store write or broker send waits before its retry,
 /// everywhere in the pipeline.

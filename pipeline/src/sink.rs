@@ -8,7 +8,7 @@ use commandlog::EventRecord;
 use store::SnapshotRow;
 use tokio::sync::mpsc;
 
-use crate::Output;
+use crate::actor::Output;
 
 /// Takes the actors' output in order per pair. Every method may wait (for
 /// a bounded queue, a broker, the store): the actors then wait for room in

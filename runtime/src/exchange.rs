@@ -10,67 +10,21 @@ use std::time::Duration;
 use commandlog::{
     CommandLog, LagUnit, Observer, PairStatus, SubmitError, SubmitFuture, Submitted, Waiters,
 };
-use pipeline::{Output, Persister, PipelineMetrics, RestoreError, RuntimeConfig, Stored};
+use pipeline::{Output, Persister, PipelineMetrics, RuntimeConfig, Stored};
 use proto::{Command, PairConfig, Symbol};
-use store::{Store, StoreError};
+use store::Store;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::dispatch::{Dispatcher, Queue};
-use crate::journal::{Journal, JournalError};
+use crate::error::StartError;
+use crate::journal::Journal;
 use crate::recovery::{self, HeldPair, PairBook};
 use crate::writer::{JournalRequest, JournalWriter};
 
 /// How often the pairs' gauges are set from their counters.
 const GAUGE_PERIOD: Duration = Duration::from_secs(1);
-
-/// Why the runtime could not start.
-#[derive(Debug)]
-pub enum StartError {
-    /// The store failed.
-    Store(StoreError),
-    /// A pair's stored state cannot be used.
-    Recovery(String),
-    /// The journal cannot be read or opened.
-    Journal(JournalError),
-    /// The store's legacy journal table still holds commands, which this
-    /// version does not replay.
-    LegacyJournal,
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Store(e) => write!(f, "{e}"),
-            StartError::Recovery(m) => write!(f, "recovery: {m}"),
-            StartError::Journal(e) => write!(f, "{e}"),
-            StartError::LegacyJournal => f.write_str(
-                "the store's journal table still holds commands written by a version before \
-                 the file journal, and this version no longer replays it: start the previous \
-                 version once on this data (its snapshots then cover the table and empty it), \
-                 stop it cleanly, then start this one",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
-
-impl From<StoreError> for StartError {
-    fn from(e: StoreError) -> Self {
-        StartError::Store(e)
-    }
-}
-
-impl From<RestoreError> for StartError {
-    fn from(e: RestoreError) -> Self {
-        match e {
-            RestoreError::Store(e) => StartError::Store(e),
-            e @ RestoreError::Book { .. } => StartError::Recovery(e.to_string()),
-        }
-    }
-}
 
 struct Tasks {
     gauges: JoinHandle<()>,

@@ -19,10 +19,12 @@
 //! the growing lag and sheds new orders before anything grows without bound.
 
 mod dispatch;
+mod error;
 mod exchange;
 mod journal;
 mod recovery;
 mod writer;
 
-pub use exchange::{Exchange, StartError};
+pub use error::StartError;
+pub use exchange::Exchange;
 pub use journal::{BadRecord, JournalError, scan_segment};

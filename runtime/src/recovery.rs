@@ -9,7 +9,7 @@ use proto::{Command, PairConfig, Seq, Symbol};
 use store::{Batch, Store};
 use tracing::{info, warn};
 
-use crate::exchange::StartError;
+use crate::error::StartError;
 
 /// Replayed commands whose events are stored per transaction.
 const REPLAY_BATCH: usize = 4_096;
