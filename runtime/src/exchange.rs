@@ -23,6 +23,10 @@ use crate::journal::Journal;
 use crate::recovery::{self, HeldPair, PairBook};
 use crate::writer::{JournalRequest, JournalWriter};
 
+/// Actor outputs the dispatcher takes at a time (it forwards each at once;
+/// this only sizes its buffer).
+const DISPATCH_BATCH: usize = 1_024;
+
 /// How often the pairs' gauges are set from their counters.
 const GAUGE_PERIOD: Duration = Duration::from_secs(1);
 
@@ -156,11 +160,7 @@ impl Exchange {
             waiters: waiters.clone(),
             persist: persist_tx,
         };
-        let dispatcher = tokio::spawn(pipeline::drain(
-            actors.output,
-            dispatcher,
-            config.output_queue,
-        ));
+        let dispatcher = tokio::spawn(pipeline::drain(actors.output, dispatcher, DISPATCH_BATCH));
         let (journal_tx, journal_rx) = mpsc::channel(config.journal_queue);
         let (stop, stop_rx) = watch::channel(false);
         let writer = JournalWriter {
