@@ -15,11 +15,12 @@ use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gateway::{
-    ApiError, Caller, Gateway, GatewayConfig, GatewayMetrics, KeyCache, MarketData,
+    ApiError, Caller, Gateway, GatewayConfig, GatewayMetrics, GatewayParts, KeyCache, MarketData,
     NewOrderRequest, OrderIds, new_order_command,
 };
+use pipeline::{PipelineMetrics, RuntimeConfig};
 use proto::{NewOrder, PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
-use runtime::{Exchange, RuntimeConfig, RuntimeMetrics};
+use runtime::Exchange;
 use serde_json::json;
 use store::Store;
 
@@ -69,7 +70,7 @@ fn setup() -> Setup {
     let (gateway, keys, api_key, secret) = runtime.block_on(async {
         let store = Store::connect(&url, 1).await.expect("store");
         let registry = prometheus::Registry::new();
-        let rm = RuntimeMetrics::register(&registry).expect("metrics");
+        let rm = PipelineMetrics::register(&registry).expect("metrics");
         let gm = GatewayMetrics::register(&registry).expect("metrics");
         let pairs = vec![btc_eur()];
         let market = Arc::new(MarketData::new(&pairs, 1_024));
@@ -84,17 +85,17 @@ fn setup() -> Setup {
         .await
         .expect("exchange");
         let key = store.create_api_key("bench", 1).await.expect("key");
-        let gateway = Gateway::new(
-            GatewayConfig::default(),
-            Arc::new(exchange),
-            store.clone(),
+        let gateway = Gateway::new(GatewayParts {
+            config: GatewayConfig::default(),
+            log: Arc::new(exchange),
+            store: store.clone(),
             market,
             pairs,
-            OrderIds::new(0),
+            ids: OrderIds::new(0),
             registry,
-            gm,
-            stop_rx,
-        );
+            metrics: gm,
+            shutdown: stop_rx,
+        });
         (gateway, KeyCache::new(store), key.api_key, key.secret)
     });
     let signed = format!("timestamp={NOW_MS}");

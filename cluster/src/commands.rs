@@ -19,10 +19,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proto::{Command, Symbol};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::oneshot;
 
-use crate::{KafkaConfig, Partitions};
+use crate::error::ClusterError;
+use crate::kafka::{KafkaConfig, Partitions};
 
 /// Most commands in one record of the command log.
 pub const RUN_MAX: usize = 1024;
@@ -51,7 +53,7 @@ pub fn records_through(position: u64) -> u64 {
     }
 }
 
-type Reply = oneshot::Sender<Result<u64, String>>;
+type Reply = oneshot::Sender<Result<u64, KafkaError>>;
 
 #[derive(Default)]
 struct Queue {
@@ -81,7 +83,10 @@ impl fmt::Debug for CommandWriter {
 
 impl CommandWriter {
     /// A writer of `kafka`'s orders topic, with the idempotent producer.
-    pub fn new(kafka: &KafkaConfig, partitions: &Partitions) -> Result<Arc<CommandWriter>, String> {
+    pub fn new(
+        kafka: &KafkaConfig,
+        partitions: &Partitions,
+    ) -> Result<Arc<CommandWriter>, ClusterError> {
         Ok(Arc::new(CommandWriter {
             producer: kafka.producer()?,
             topic: kafka.orders_topic.clone(),
@@ -98,9 +103,12 @@ impl CommandWriter {
     }
 
     /// Appends `cmd` and returns its position once the broker has it.
-    pub async fn write(self: &Arc<Self>, cmd: &Command) -> Result<u64, String> {
+    pub async fn write(self: &Arc<Self>, cmd: &Command) -> Result<u64, ClusterError> {
         let Some((_, queue)) = self.queues.get(&cmd.pair) else {
-            return Err(format!("pair {} has no partition", cmd.pair));
+            return Err(ClusterError::Config(format!(
+                "pair {} has no partition",
+                cmd.pair
+            )));
         };
         let (tx, rx) = oneshot::channel();
         let start = {
@@ -108,7 +116,8 @@ impl CommandWriter {
             // Encoded straight into the pair's buffer: no allocation per
             // command.
             let before = q.bytes.len();
-            proto::encode_into(cmd, &mut q.bytes).map_err(|e| e.to_string())?;
+            proto::encode_into(cmd, &mut q.bytes)
+                .map_err(|e| ClusterError::Log(format!("encoding a command: {e}")))?;
             let len = q.bytes.len() - before;
             q.waiting.push_back((len, tx));
             !std::mem::replace(&mut q.sending, true)
@@ -117,7 +126,8 @@ impl CommandWriter {
             tokio::spawn(self.clone().send_records(cmd.pair));
         }
         rx.await
-            .map_err(|_| "the command log writer stopped".to_string())?
+            .map_err(|_| ClusterError::Stopped("the command log writer"))?
+            .map_err(|e| ClusterError::kafka("sending to the command log", e))
     }
 
     /// Sends the pair's waiting commands, a record at a time, until none
@@ -161,7 +171,6 @@ impl CommandWriter {
                     }
                 }
                 Err((e, _)) => {
-                    let e = e.to_string();
                     for reply in replies.drain(..) {
                         let _ = reply.send(Err(e.clone()));
                     }

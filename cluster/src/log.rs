@@ -2,7 +2,7 @@
 //! (acknowledged once the broker has them), and the events topic feeds the
 //! RESULT answers, the market-data streams and the per-pair lag.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,79 +11,26 @@ use proto::{Command, Seq, Symbol};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 
-use rdkafka::{Offset, TopicPartitionList};
-use runtime::{
-    CommandLog, EventRecord, Observer, PairStatus, RuntimeMetrics, SubmitError, SubmitFuture,
-    Submitted,
+use commandlog::{
+    CommandLog, EventRecord, LagUnit, Observer, PairStatus, SubmitError, SubmitFuture, Submitted,
+    Waiters,
 };
+use rdkafka::{Offset, TopicPartitionList};
 use store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use crate::{CommandWriter, EventBatch, KafkaConfig, Partitions, records_through};
-
-/// Records kept for a RESULT request registered after its events
-/// arrived (the events can overtake the broker's acknowledgement).
-const RECENT: usize = 4_096;
-
-/// Requests waiting for the events record of a command position, matched
-/// as records arrive from the events topic; a record that arrives first is
-/// kept a while for its request. Shared by the gateway and the load
-/// tester's direct target.
-#[derive(Debug, Default)]
-pub struct Waiters {
-    pending: HashMap<(Symbol, u64), oneshot::Sender<Arc<EventRecord>>>,
-    /// The last [`RECENT`] records nobody waited for, oldest first in `order`.
-    recent: HashMap<(Symbol, u64), Arc<EventRecord>>,
-    order: VecDeque<(Symbol, u64)>,
-}
-
-impl Waiters {
-    /// The receiver of `(pair, position)`'s events record.
-    pub fn register(&mut self, pair: Symbol, position: u64) -> oneshot::Receiver<Arc<EventRecord>> {
-        // Requests that gave up (timed out) leave closed senders behind when
-        // their record never comes: drop them before they pile up.
-        if self.pending.len() >= 4 * RECENT {
-            self.pending.retain(|_, tx| !tx.is_closed());
-        }
-        let (tx, rx) = oneshot::channel();
-        match self.recent.get(&(pair, position)) {
-            Some(rec) => {
-                let _ = tx.send(rec.clone());
-            }
-            None => {
-                self.pending.insert((pair, position), tx);
-            }
-        }
-        rx
-    }
-
-    /// Hands `record` to its request, or keeps it for one still to come.
-    pub fn complete(&mut self, record: &Arc<EventRecord>) {
-        let key = (record.pair, record.position);
-        match self.pending.remove(&key) {
-            Some(tx) => {
-                let _ = tx.send(record.clone());
-            }
-            None => {
-                if self.order.len() == RECENT
-                    && let Some(old) = self.order.pop_front()
-                {
-                    self.recent.remove(&old);
-                }
-                self.order.push_back(key);
-                self.recent.insert(key, record.clone());
-            }
-        }
-    }
-}
+use crate::commands::{CommandWriter, records_through};
+use crate::error::ClusterError;
+use crate::kafka::{EventBatch, KafkaConfig, Partitions};
 
 /// The command log in Kafka, as the gateway sees it.
 ///
 /// Its pairs' `PairStatus` counts records of the command log, not
-/// positions (which are not contiguous): a pair's lag, and so shedding by
-/// `max_pair_lag`, is in records, each of up to [`crate::RUN_MAX`] commands.
+/// positions (which are not contiguous): a pair's lag is
+/// [`commandlog::Lag::Records`], each of up to [`crate::RUN_MAX`] commands,
+/// and the gateway sheds on `max_pair_lag_records`.
 pub struct KafkaLog {
     writer: Arc<CommandWriter>,
     statuses: HashMap<Symbol, Arc<PairStatus>>,
@@ -105,7 +52,11 @@ impl KafkaLog {
         let Some(status) = self.statuses.get(&pair) else {
             return Err(SubmitError::UnknownPair);
         };
-        let position = self.writer.write(&cmd).await.map_err(SubmitError::Store)?;
+        let position = self
+            .writer
+            .write(&cmd)
+            .await
+            .map_err(|e| SubmitError::Store(e.to_string()))?;
         status.logged(records_through(position));
         let outcome = want_outcome.then(|| match self.waiters.lock() {
             Ok(mut w) => w.register(pair, position),
@@ -132,6 +83,9 @@ impl CommandLog for KafkaLog {
 /// How often a gateway reads the persister's progress from the store.
 const PERSISTED_POLL: Duration = Duration::from_secs(1);
 
+/// Each pair's counters and the last seq its view holds.
+type Views = (HashMap<Symbol, Arc<PairStatus>>, HashMap<Symbol, Seq>);
+
 /// Starts the gateway's Kafka log: each pair's book view from its latest
 /// snapshot, then the events topic from the beginning (records the snapshot
 /// covers are dropped by seq), feeding `observer` and the RESULT waiters.
@@ -140,123 +94,19 @@ pub async fn start_kafka_log(
     store: &Store,
     partitions: Partitions,
     observer: Arc<dyn Observer>,
-    metrics: &RuntimeMetrics,
-) -> Result<(Arc<KafkaLog>, JoinHandle<()>), String> {
-    let mut statuses = HashMap::new();
-    let mut seen: HashMap<Symbol, Seq> = HashMap::new();
-    for (_, config) in partitions.iter() {
-        let pair = config.symbol;
-        // Capacity 0: this book only gives the depth to start the views from.
-        let (book, position) = runtime::restore_book(store, config, 0)
-            .await
-            .map_err(|e| e.to_string())?;
-        observer.on_start(config, book.depth(usize::MAX));
-        seen.insert(pair, book.last_seq());
-        statuses.insert(
-            pair,
-            Arc::new(PairStatus::new(
-                config.clone(),
-                records_through(position),
-                book.last_seq(),
-                metrics,
-            )),
-        );
-    }
-    let consumer: StreamConsumer = kafka
-        .consumer_config("gateways")
-        .create()
-        .map_err(|e| format!("kafka consumer: {e}"))?;
-    let mut tpl = TopicPartitionList::new();
-    for (p, _) in partitions.iter() {
-        tpl.add_partition_offset(&kafka.events_topic, p, Offset::Beginning)
-            .map_err(|e| format!("partition {p}: {e}"))?;
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(|e| format!("assigning {}: {e}", kafka.events_topic))?;
+) -> Result<(Arc<KafkaLog>, JoinHandle<()>), ClusterError> {
+    let (statuses, seen) = restore_views(store, &partitions, &*observer).await?;
+    let consumer = events_consumer(kafka, &partitions)?;
     let log = Arc::new(KafkaLog {
         writer: CommandWriter::new(kafka, &partitions)?,
         statuses: statuses.clone(),
         waiters: Arc::default(),
     });
-    let waiters = log.waiters.clone();
-    let store = store.clone();
     // The persister is another process: its progress is what the store
-    // says, read once a second (the gateway sheds on it). Polled beside the
-    // follower, so a slow query never holds up the events.
-    let progress = {
-        let statuses = statuses.clone();
-        async move {
-            let mut tick = tokio::time::interval(PERSISTED_POLL);
-            loop {
-                tick.tick().await;
-                match store.last_seqs().await {
-                    Ok(stored) => {
-                        for (pair, seq) in stored {
-                            if let Some(status) = statuses.get(&pair) {
-                                status.persisted(seq);
-                            }
-                        }
-                    }
-                    Err(e) => warn!(error = %e, "reading the persister's progress"),
-                }
-                // A pair the persister halted takes no more commands.
-                match store.halted_pairs().await {
-                    Ok(halts) => {
-                        for h in halts {
-                            if let Some(status) = statuses.get(&h.pair) {
-                                status.halt(format!("halted by the store: {}", h.reason));
-                            }
-                        }
-                    }
-                    Err(e) => warn!(error = %e, "reading the halted pairs"),
-                }
-            }
-        }
-    };
-    let follow = async move {
-        loop {
-            let msg = match consumer.recv().await {
-                Ok(m) => m,
-                Err(e) => {
-                    warn!(error = %e, "consuming the event log");
-                    continue;
-                }
-            };
-            let Some(Ok(batch)) = msg.payload().map(proto::decode::<EventBatch>) else {
-                warn!(
-                    partition = msg.partition(),
-                    offset = msg.offset(),
-                    "a bad event record is skipped"
-                );
-                continue;
-            };
-            let (Some(status), Some(last)) = (statuses.get(&batch.pair), seen.get_mut(&batch.pair))
-            else {
-                continue;
-            };
-            for (position, events) in batch.records {
-                // A record whose events were all seen is a replay's duplicate.
-                let Some(seq) = events.last().map(|e| e.seq) else {
-                    continue;
-                };
-                if seq <= *last {
-                    continue;
-                }
-                *last = seq;
-                let record = Arc::new(EventRecord {
-                    pair: batch.pair,
-                    position,
-                    events,
-                });
-                observer.on_record(&record);
-                status.applied(records_through(position), seq);
-                if let Ok(mut w) = waiters.lock() {
-                    w.complete(&record);
-                }
-            }
-        }
-    };
+    // says, polled beside the follower, so a slow query never holds up the
+    // events.
+    let progress = follow_progress(store.clone(), statuses.clone());
+    let follow = follow_events(consumer, statuses, seen, observer, log.waiters.clone());
     let follower = tokio::spawn(async move {
         tokio::select! {
             () = progress => {}
@@ -264,4 +114,133 @@ pub async fn start_kafka_log(
         }
     });
     Ok((log, follower))
+}
+
+/// Each pair's book view from its latest snapshot, handed to `observer`.
+async fn restore_views(
+    store: &Store,
+    partitions: &Partitions,
+    observer: &dyn Observer,
+) -> Result<Views, ClusterError> {
+    let mut statuses = HashMap::new();
+    let mut seen: HashMap<Symbol, Seq> = HashMap::new();
+    for (_, config) in partitions.iter() {
+        let pair = config.symbol;
+        // Capacity 0: this book only gives the depth to start the views from.
+        let (book, position) = pipeline::restore_book(store, config, 0).await?;
+        observer.on_start(config, book.depth(usize::MAX));
+        seen.insert(pair, book.last_seq());
+        statuses.insert(
+            pair,
+            Arc::new(PairStatus::new(
+                config.clone(),
+                LagUnit::Records,
+                records_through(position),
+                book.last_seq(),
+            )),
+        );
+    }
+    Ok((statuses, seen))
+}
+
+/// A consumer of every partition of the events topic, from the beginning.
+fn events_consumer(
+    kafka: &KafkaConfig,
+    partitions: &Partitions,
+) -> Result<StreamConsumer, ClusterError> {
+    let consumer: StreamConsumer = kafka
+        .consumer_config("gateways")
+        .create()
+        .map_err(|e| ClusterError::kafka("kafka consumer", e))?;
+    let mut tpl = TopicPartitionList::new();
+    for (p, _) in partitions.iter() {
+        tpl.add_partition_offset(&kafka.events_topic, p, Offset::Beginning)
+            .map_err(|e| ClusterError::kafka(format!("partition {p}"), e))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| ClusterError::kafka(format!("assigning {}", kafka.events_topic), e))?;
+    Ok(consumer)
+}
+
+/// Reads the persister's progress and the halts from the store once a
+/// second (the gateway sheds on them), forever.
+async fn follow_progress(store: Store, statuses: HashMap<Symbol, Arc<PairStatus>>) {
+    let mut tick = tokio::time::interval(PERSISTED_POLL);
+    loop {
+        tick.tick().await;
+        match store.last_seqs().await {
+            Ok(stored) => {
+                for (pair, seq) in stored {
+                    if let Some(status) = statuses.get(&pair) {
+                        status.persisted(seq);
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "reading the persister's progress"),
+        }
+        // A pair the persister halted takes no more commands.
+        match store.halted_pairs().await {
+            Ok(halts) => {
+                for h in halts {
+                    if let Some(status) = statuses.get(&h.pair) {
+                        status.halt(format!("halted by the store: {}", h.reason));
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "reading the halted pairs"),
+        }
+    }
+}
+
+/// Hands each new record of the events topic to `observer` and its
+/// waiting request, forever.
+async fn follow_events(
+    consumer: StreamConsumer,
+    statuses: HashMap<Symbol, Arc<PairStatus>>,
+    mut seen: HashMap<Symbol, Seq>,
+    observer: Arc<dyn Observer>,
+    waiters: Arc<Mutex<Waiters>>,
+) {
+    loop {
+        let msg = match consumer.recv().await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "consuming the event log");
+                continue;
+            }
+        };
+        let Some(Ok(batch)) = msg.payload().map(proto::decode::<EventBatch>) else {
+            warn!(
+                partition = msg.partition(),
+                offset = msg.offset(),
+                "a bad event record is skipped"
+            );
+            continue;
+        };
+        let (Some(status), Some(last)) = (statuses.get(&batch.pair), seen.get_mut(&batch.pair))
+        else {
+            continue;
+        };
+        for (position, events) in batch.records {
+            // A record whose events were all seen is a replay's duplicate.
+            let Some(seq) = events.last().map(|e| e.seq) else {
+                continue;
+            };
+            if seq <= *last {
+                continue;
+            }
+            *last = seq;
+            let record = Arc::new(EventRecord {
+                pair: batch.pair,
+                position,
+                events,
+            });
+            observer.on_record(&record);
+            status.applied(records_through(position), seq);
+            if let Ok(mut w) = waiters.lock() {
+                w.complete(&record);
+            }
+        }
+    }
 }

@@ -19,6 +19,8 @@ use proto::Symbol;
 use serde::Deserialize;
 use store::{Lease, Member};
 
+use crate::error::ClusterError;
+
 /// The engines' lease cadence.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -41,17 +43,19 @@ impl Default for EngineConfig {
 
 impl EngineConfig {
     /// Checks the values, naming the bad one.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ClusterError> {
         if self.heartbeat_ms < 10 {
-            return Err("engine.heartbeat_ms must be at least 10".into());
+            return Err(ClusterError::Config(
+                "engine.heartbeat_ms must be at least 10".into(),
+            ));
         }
         // Three missed beats before a lease is judged lost: one slow store
         // round trip must not move a pair.
         if self.lease_ms < self.heartbeat_ms.saturating_mul(3) {
-            return Err(format!(
+            return Err(ClusterError::Config(format!(
                 "engine.lease_ms ({}) must be at least 3 x engine.heartbeat_ms ({})",
                 self.lease_ms, self.heartbeat_ms
-            ));
+            )));
         }
         Ok(())
     }

@@ -1,20 +1,23 @@
-//! `exchange persister`: stores the events topic in Postgres. Each
-//! transaction holds a batch's rows and the offsets after it, so a restart
-//! resumes exactly where the store left off; `(pair, seq)` drops duplicates.
+//! `exchange persister`: stores the events topic, through the pipeline's
+//! persister loop. Each transaction holds a batch's rows and the offsets
+//! after it, so a restart resumes exactly where the store left off;
+//! `(pair, seq)` drops duplicates.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use pipeline::{EventLog, Persister, PipelineMetrics, Source, Stored};
 use proto::{Seq, Symbol};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use runtime::RuntimeMetrics;
-use store::{Batch, Store};
+use store::{HaltedPair, Store};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::{EventBatch, KafkaConfig, Partitions};
+use crate::error::ClusterError;
+use crate::kafka::{EventBatch, KafkaConfig, Partitions};
 
 /// How long the persister waits for more records before writing a batch.
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
@@ -26,128 +29,203 @@ pub async fn run_persister(
     store: Store,
     partitions: Partitions,
     max_batch: usize,
-    metrics: RuntimeMetrics,
-    mut stop: watch::Receiver<bool>,
-) -> Result<(), String> {
-    let consumer: StreamConsumer = kafka
-        .consumer_config("persister")
-        .create()
-        .map_err(|e| format!("kafka consumer: {e}"))?;
+    metrics: PipelineMetrics,
+    stop: watch::Receiver<bool>,
+) -> Result<(), ClusterError> {
     let stored = store
         .log_offsets(&kafka.events_topic)
         .await
-        .map_err(|e| format!("reading the stored offsets: {e}"))?;
+        .map_err(|e| ClusterError::store("reading the stored offsets", e))?;
+    let consumer = assign(&kafka, &partitions, &stored)?;
+    info!(offsets = ?stored, "persister resuming");
+    let last_seqs = store
+        .last_seqs()
+        .await
+        .map_err(|e| ClusterError::store("reading progress", e))?;
+    // Pairs whose events the store refused: their partitions are not read
+    // past the refused records, so resuming them stores every event.
+    let halted: HashSet<Symbol> = store
+        .halted_pairs()
+        .await
+        .map_err(|e| ClusterError::store("reading halted pairs", e))?
+        .into_iter()
+        .map(|h| h.pair)
+        .collect();
+    let persister = Persister {
+        store,
+        qty_scales: partitions
+            .iter()
+            .map(|(_, c)| (c.symbol, c.qty_scale))
+            .collect(),
+        last_seqs,
+        halted,
+        max_batch,
+        log: Some(EventLog {
+            topic: kafka.events_topic.clone(),
+            partitions: partitions.iter().map(|(p, c)| (p, c.symbol)).collect(),
+        }),
+        metrics: metrics.clone(),
+    };
+    let source = EventsTopic {
+        halted: partitions
+            .iter()
+            .filter(|(_, c)| persister.halted.contains(&c.symbol))
+            .map(|(p, _)| p)
+            .collect(),
+        next_offsets: partitions
+            .iter()
+            .map(|(p, _)| (p, stored.get(&p).map_or(0, |o| *o as i64)))
+            .collect(),
+        consumer,
+        kafka,
+        partitions,
+        metrics,
+        stop,
+        lag_tick: tokio::time::interval(Duration::from_secs(1)),
+    };
+    persister.run(source).await;
+    Ok(())
+}
+
+/// A consumer of the events topic, each partition from its stored offset.
+fn assign(
+    kafka: &KafkaConfig,
+    partitions: &Partitions,
+    stored: &HashMap<i32, u64>,
+) -> Result<StreamConsumer, ClusterError> {
+    let consumer: StreamConsumer = kafka
+        .consumer_config("persister")
+        .create()
+        .map_err(|e| ClusterError::kafka("kafka consumer", e))?;
     let mut tpl = TopicPartitionList::new();
     for (p, _) in partitions.iter() {
         let offset = stored
             .get(&p)
             .map_or(Offset::Beginning, |o| Offset::Offset(*o as i64));
         tpl.add_partition_offset(&kafka.events_topic, p, offset)
-            .map_err(|e| format!("partition {p}: {e}"))?;
+            .map_err(|e| ClusterError::kafka(format!("partition {p}"), e))?;
     }
     consumer
         .assign(&tpl)
-        .map_err(|e| format!("assigning {}: {e}", kafka.events_topic))?;
-    info!(offsets = ?stored, "persister resuming");
-    // The next offset to store per partition, for the lag gauge.
-    let mut next_offsets: HashMap<i32, i64> = partitions
-        .iter()
-        .map(|(p, _)| (p, stored.get(&p).map_or(0, |o| *o as i64)))
-        .collect();
-    let mut lag_tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last_seqs: HashMap<Symbol, Seq> = store
-        .last_seqs()
-        .await
-        .map_err(|e| format!("reading progress: {e}"))?;
-    // Pairs whose events the store refused: their partitions are not read
-    // past the refused records, so resuming them stores every event.
-    let mut halted: HashSet<Symbol> = store
-        .halted_pairs()
-        .await
-        .map_err(|e| format!("reading halted pairs: {e}"))?
-        .into_iter()
-        .map(|h| h.pair)
-        .collect();
-    loop {
-        let first = tokio::select! {
-            _ = stop.changed() => break,
-            _ = lag_tick.tick() => {
-                report_lag(&consumer, &kafka, &partitions, &next_offsets, &metrics);
-                continue;
-            }
-            m = consumer.recv() => m,
-        };
-        let stored = last_seqs.clone();
-        let mut batch = Batch::default();
-        let mut count = 0;
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Ok(m)
-                    if partitions
-                        .pair(m.partition())
-                        .is_some_and(|c| halted.contains(&c.symbol)) => {}
-                Ok(m) => {
-                    let partition = m.partition();
-                    match partitions.pair(partition) {
-                        Some(config) => match m.payload().map(proto::decode::<EventBatch>) {
-                            Some(Ok(b)) if b.pair == config.symbol => {
-                                let last = last_seqs.entry(b.pair).or_default();
-                                for (_, events) in &b.records {
-                                    batch.add_events(config.qty_scale, last, events);
-                                }
-                            }
-                            _ => warn!(
-                                partition,
-                                offset = m.offset(),
-                                "a bad event record is skipped"
-                            ),
-                        },
-                        None => warn!(partition, "a partition with no pair is skipped"),
-                    }
-                    batch.set_log_offset(&kafka.events_topic, partition, m.offset() as u64 + 1);
-                    next_offsets.insert(partition, m.offset() + 1);
-                    count += 1;
-                }
-                Err(e) => warn!(error = %e, "consuming the event log"),
-            }
-            if count < max_batch {
-                next = tokio::time::timeout(BATCH_WINDOW, consumer.recv())
-                    .await
-                    .ok();
-            }
-        }
-        metrics.batches.with_label_values(&["persister"]).inc();
-        let pair_of = |_: &str, p: i32| partitions.pair(p).map(|c| c.symbol);
-        for halt in runtime::store_batch(&store, batch, &stored, pair_of).await {
-            // Gateways read the halt from the store and refuse the pair.
-            last_seqs.insert(halt.pair, halt.seq);
-            halted.insert(halt.pair);
-        }
-    }
-    Ok(())
+        .map_err(|e| ClusterError::kafka(format!("assigning {}", kafka.events_topic), e))?;
+    Ok(consumer)
 }
 
-/// Sets `matching_persister_lag_events{pair}` to the event records in the
-/// log that are not stored yet (high watermark minus the next offset).
-fn report_lag(
-    consumer: &StreamConsumer,
-    kafka: &KafkaConfig,
-    partitions: &Partitions,
-    next_offsets: &HashMap<i32, i64>,
-    metrics: &RuntimeMetrics,
-) {
-    for (p, config) in partitions.iter() {
-        // A blocking round trip to the broker, once a second, on the task
-        // that has nothing else to do while it waits.
-        if let Ok((_, high)) =
-            consumer.fetch_watermarks(&kafka.events_topic, p, Duration::from_millis(500))
-        {
-            let next = next_offsets.get(&p).copied().unwrap_or(0);
-            metrics
-                .persister_lag
-                .with_label_values(&[config.symbol.as_str()])
-                .set((high - next).max(0));
+/// The events topic as the persister's source.
+struct EventsTopic {
+    consumer: StreamConsumer,
+    kafka: KafkaConfig,
+    partitions: Partitions,
+    metrics: PipelineMetrics,
+    stop: watch::Receiver<bool>,
+    lag_tick: tokio::time::Interval,
+    /// The next offset to store per partition, for the lag gauge.
+    next_offsets: HashMap<i32, i64>,
+    /// Partitions of halted pairs: not read past their refused records.
+    halted: HashSet<i32>,
+}
+
+impl Source for EventsTopic {
+    async fn fill(&mut self, items: &mut Vec<Stored>, max: usize) -> bool {
+        let first = loop {
+            tokio::select! {
+                _ = self.stop.changed() => return false,
+                _ = self.lag_tick.tick() => self.report_lag(),
+                m = self.consumer.recv() => break m,
+            }
+        };
+        // Borrowed from the consumer, each message is taken apart before
+        // the next is read.
+        let mut read = Read {
+            partitions: &self.partitions,
+            halted: &self.halted,
+            next_offsets: &mut self.next_offsets,
+        };
+        let mut count = read.take(first, items);
+        while count < max {
+            let Ok(next) = tokio::time::timeout(BATCH_WINDOW, self.consumer.recv()).await else {
+                break;
+            };
+            count += read.take(next, items);
         }
+        true
+    }
+
+    fn stored(&mut self, _: &HashMap<Symbol, Seq>, _: &[(Symbol, u64)]) {}
+
+    fn halted(&mut self, halt: &HaltedPair) {
+        // Gateways read the halt from the store and refuse the pair; here
+        // its partition is read no further.
+        if let Some(p) = self.partitions.of(halt.pair) {
+            self.halted.insert(p);
+        }
+    }
+}
+
+impl EventsTopic {
+    /// Sets `matching_persister_lag_events{pair}` to the event records in
+    /// the log that are not stored yet (high watermark minus the next
+    /// offset).
+    fn report_lag(&self) {
+        for (p, config) in self.partitions.iter() {
+            // A blocking round trip to the broker, once a second, on the
+            // task that has nothing else to do while it waits.
+            if let Ok((_, high)) = self.consumer.fetch_watermarks(
+                &self.kafka.events_topic,
+                p,
+                Duration::from_millis(500),
+            ) {
+                let next = self.next_offsets.get(&p).copied().unwrap_or(0);
+                self.metrics
+                    .persister_lag
+                    .with_label_values(&[config.symbol.as_str()])
+                    .set((high - next).max(0));
+            }
+        }
+    }
+}
+
+/// What reading a record of the events topic needs, borrowed from the
+/// source while its consumer is borrowed for the next one.
+struct Read<'a> {
+    partitions: &'a Partitions,
+    halted: &'a HashSet<i32>,
+    next_offsets: &'a mut HashMap<i32, i64>,
+}
+
+impl Read<'_> {
+    /// The items of one record of the events topic; 1 when it was a record.
+    fn take(&mut self, msg: KafkaResult<BorrowedMessage<'_>>, items: &mut Vec<Stored>) -> usize {
+        let m = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "consuming the event log");
+                return 0;
+            }
+        };
+        let partition = m.partition();
+        if self.halted.contains(&partition) {
+            return 1;
+        }
+        match self.partitions.pair(partition) {
+            Some(config) => match m.payload().map(proto::decode::<EventBatch>) {
+                Some(Ok(b)) if b.pair == config.symbol => items.push(Stored::Records {
+                    pair: b.pair,
+                    records: b.records,
+                }),
+                _ => warn!(
+                    partition,
+                    offset = m.offset(),
+                    "a bad event record is skipped"
+                ),
+            },
+            None => warn!(partition, "a partition with no pair is skipped"),
+        }
+        items.push(Stored::Offset {
+            partition,
+            next: m.offset() as u64 + 1,
+        });
+        self.next_offsets.insert(partition, m.offset() + 1);
+        1
     }
 }

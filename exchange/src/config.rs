@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use cluster::{EngineConfig, KafkaConfig};
 use gateway::{GatewayConfig, GatewayConfigError};
+use pipeline::RuntimeConfig;
 use proto::{
     DecimalError, IdError, PairConfig, PairConfigError, Price, Qty, QuoteQty, StpMode, Symbol,
 };
-use runtime::RuntimeConfig;
 use serde::Deserialize;
 
 /// Why the configuration cannot be read or is refused; the message names the
@@ -28,13 +28,12 @@ pub enum ConfigError {
     Listen(String, std::net::AddrParseError),
     /// `db_connections` is zero.
     DbConnections,
-    /// A bound of the `runtime` section (that crate reports a message).
-    Runtime(String),
+    /// A bound of the `runtime` section.
+    Runtime(pipeline::ConfigError),
     /// A bound of the `gateway` section.
     Gateway(GatewayConfigError),
-    /// The `kafka` or `engine` section, or the pairs' partitions, as the
-    /// cluster crate reports them (a message).
-    Cluster(String),
+    /// The `kafka` or `engine` section, or the pairs' partitions.
+    Cluster(cluster::ClusterError),
     /// A pair's symbol is not `BASE-QUOTE`.
     Symbol(String, IdError),
     /// A pair is listed twice.
@@ -69,7 +68,8 @@ impl fmt::Display for ConfigError {
             ConfigError::DatabaseUrl(what) => write!(f, "DATABASE_URL: {what}"),
             ConfigError::Listen(v, e) => write!(f, "listen {v:?}: {e}"),
             ConfigError::DbConnections => f.write_str("db_connections must be greater than zero"),
-            ConfigError::Runtime(m) | ConfigError::Cluster(m) => f.write_str(m),
+            ConfigError::Runtime(e) => write!(f, "{e}"),
+            ConfigError::Cluster(e) => write!(f, "{e}"),
             ConfigError::Gateway(e) => e.fmt(f),
             ConfigError::Symbol(v, e) => write!(f, "pairs: {v:?}: {e}"),
             ConfigError::DuplicatePair(s) => write!(f, "pairs: {s} is listed twice"),

@@ -8,8 +8,9 @@ pub mod roles;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use gateway::{Gateway, GatewayMetrics, MarketData, OrderIds};
-use runtime::{Exchange, RuntimeMetrics};
+use gateway::{Gateway, GatewayMetrics, GatewayParts, MarketData, OrderIds};
+use pipeline::PipelineMetrics;
+use runtime::Exchange;
 use store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -43,7 +44,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         .await
         .map_err(|e| StartError::Connect(url.clone(), e))?;
     let registry = prometheus::Registry::new();
-    let rm = RuntimeMetrics::register(&registry).map_err(StartError::Metrics)?;
+    let rm = PipelineMetrics::register(&registry).map_err(StartError::Metrics)?;
     let gm = GatewayMetrics::register(&registry).map_err(StartError::Metrics)?;
     let market = Arc::new(MarketData::new(&pairs, config.gateway.ws_buffer));
     let exchange = Exchange::start(
@@ -59,17 +60,17 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let exchange = Arc::new(exchange);
     let ids = OrderIds::new(store.max_order_id().await.map_err(StartError::Store)?);
     let (stop, stop_rx) = watch::channel(false);
-    let gw = Gateway::new(
-        config.gateway.clone(),
-        exchange.clone(),
-        store.clone(),
+    let gw = Gateway::new(GatewayParts {
+        config: config.gateway.clone(),
+        log: exchange.clone(),
+        store: store.clone(),
         market,
         pairs,
         ids,
         registry,
-        gm,
-        stop_rx.clone(),
-    );
+        metrics: gm,
+        shutdown: stop_rx.clone(),
+    });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| StartError::Listen(config.listen.clone(), e))?;

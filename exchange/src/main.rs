@@ -38,7 +38,7 @@ enum Cmd {
     CheckConfig,
     /// Distributed mode: a stateless gateway on the Kafka logs.
     Gateway,
-    /// Distributed mode: a matching engine for the partitions its group assigns.
+    /// Distributed mode: a matching engine for the pairs whose leases it holds (engines share the pairs by leases in the store).
     Engine,
     /// Distributed mode: stores the event log in the database.
     Persister,

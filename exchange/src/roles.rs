@@ -9,10 +9,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use cluster::EngineParts;
 use cluster::{Engine, Partitions};
-use gateway::{Gateway, GatewayMetrics, MarketData, OrderIds};
+use commandlog::CommandLog;
+use gateway::{Gateway, GatewayMetrics, GatewayParts, MarketData, OrderIds};
+use pipeline::PipelineMetrics;
 use prometheus::{Encoder, Registry, TextEncoder};
-use runtime::{CommandLog, RuntimeMetrics};
 use store::Store;
 use tokio::sync::watch;
 use tracing::info;
@@ -47,6 +49,17 @@ async fn connect(config: &Config) -> Result<Store, String> {
         .map_err(|e| format!("store: {e}"))
 }
 
+/// What every role starts with.
+struct Started {
+    store: Store,
+    registry: Registry,
+    metrics: PipelineMetrics,
+    listener: tokio::net::TcpListener,
+    addr: std::net::SocketAddr,
+    partitions: Partitions,
+    pairs: Vec<proto::PairConfig>,
+}
+
 /// Runs `role` until `stop` turns true; `on_listen` gets the bound address.
 pub async fn run(
     role: Role,
@@ -58,93 +71,138 @@ pub async fn run(
     let pairs = config.validate().map_err(|e| e.to_string())?;
     let store = connect(config).await?;
     let registry = Registry::new();
-    let rm = RuntimeMetrics::register(&registry).map_err(|e| e.to_string())?;
+    let metrics = PipelineMetrics::register(&registry).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("listen {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     info!(role = role.name(), %addr, brokers = %config.kafka.brokers, "starting");
+    let started = Started {
+        store: store.clone(),
+        registry,
+        metrics,
+        listener,
+        addr,
+        partitions,
+        pairs,
+    };
     let result = match role {
-        Role::Gateway => {
-            let gm = GatewayMetrics::register(&registry).map_err(|e| e.to_string())?;
-            let market = Arc::new(MarketData::new(&pairs, config.gateway.ws_buffer));
-            let (log, follower) =
-                cluster::start_kafka_log(&config.kafka, &store, partitions, market.clone(), &rm)
-                    .await?;
-            let instance = store
-                .register_instance("gateway", gateway::now_ns())
-                .await
-                .map_err(|e| e.to_string())?;
-            let max_id = store.max_order_id().await.map_err(|e| e.to_string())?;
-            let log: Arc<dyn CommandLog> = log;
-            let gw = Gateway::new(
-                config.gateway.clone(),
-                log,
-                store.clone(),
-                market,
-                pairs,
-                OrderIds::for_instance(max_id, instance),
-                registry,
-                gm,
-                stop.clone(),
-            );
-            on_listen(addr);
-            let mut stopping = stop;
-            let timeouts = config.gateway.serve_timeouts();
-            let served = gateway::serve(listener, gw.router(), timeouts, async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            })
-            .await
-            .map_err(|e| e.to_string());
-            follower.abort();
-            served
-        }
-        Role::Engine => {
-            let engine = Engine::register(&registry).map_err(|e| e.to_string())?;
-            let ready = engine.clone();
-            let health = serve_health(listener, registry, move || ready.is_ready(), stop.clone());
-            on_listen(addr);
-            let r = cluster::run_engine(
-                config.kafka.clone(),
-                config.engine.clone(),
-                store.clone(),
-                partitions,
-                config.runtime.clone(),
-                rm,
-                engine,
-                stop,
-            )
-            .await;
-            health.abort();
-            r
-        }
-        Role::Persister => {
-            // Ready once its partitions are assigned, which run_persister
-            // does before reading; it has no state to catch up on.
-            let health = serve_health(listener, registry, || true, stop.clone());
-            on_listen(addr);
-            let r = cluster::run_persister(
-                config.kafka.clone(),
-                store.clone(),
-                partitions,
-                config.runtime.persister_batch,
-                rm,
-                stop,
-            )
-            .await;
-            health.abort();
-            r
-        }
+        Role::Gateway => run_gateway(config, started, stop, on_listen).await,
+        Role::Engine => run_engine(config, started, stop, on_listen).await,
+        Role::Persister => run_persister(config, started, stop, on_listen).await,
     };
     store.close().await;
     info!(role = role.name(), "stopped");
     result
 }
 
+/// The gateway role: the HTTP and WebSocket edge in front of the Kafka log.
+async fn run_gateway(
+    config: &Config,
+    s: Started,
+    stop: watch::Receiver<bool>,
+    on_listen: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), String> {
+    let gm = GatewayMetrics::register(&s.registry).map_err(|e| e.to_string())?;
+    let market = Arc::new(MarketData::new(&s.pairs, config.gateway.ws_buffer));
+    let (log, follower) =
+        cluster::start_kafka_log(&config.kafka, &s.store, s.partitions, market.clone()).await?;
+    let instance = s
+        .store
+        .register_instance("gateway", gateway::now_ns())
+        .await
+        .map_err(|e| e.to_string())?;
+    let max_id = s.store.max_order_id().await.map_err(|e| e.to_string())?;
+    let log: Arc<dyn CommandLog> = log;
+    // The persister's progress and the halts, as this gateway sees them.
+    let gauges = s
+        .metrics
+        .watch(log.pairs(), std::time::Duration::from_secs(1));
+    let gw = Gateway::new(GatewayParts {
+        config: config.gateway.clone(),
+        log,
+        store: s.store.clone(),
+        market,
+        pairs: s.pairs,
+        ids: OrderIds::for_instance(max_id, instance),
+        registry: s.registry,
+        metrics: gm,
+        shutdown: stop.clone(),
+    });
+    on_listen(s.addr);
+    let mut stopping = stop;
+    let timeouts = config.gateway.serve_timeouts();
+    let served = gateway::serve(s.listener, gw.router(), timeouts, async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    })
+    .await
+    .map_err(|e| e.to_string());
+    follower.abort();
+    gauges.abort();
+    served
+}
+
+/// The engine role, with its health port.
+async fn run_engine(
+    config: &Config,
+    s: Started,
+    stop: watch::Receiver<bool>,
+    on_listen: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), String> {
+    let engine = Engine::register(&s.registry).map_err(|e| e.to_string())?;
+    let ready = engine.clone();
+    let health = serve_health(
+        s.listener,
+        s.registry,
+        move || ready.is_ready(),
+        stop.clone(),
+    );
+    on_listen(s.addr);
+    let parts = EngineParts {
+        kafka: config.kafka.clone(),
+        config: config.engine.clone(),
+        store: s.store,
+        partitions: s.partitions,
+        runtime: config.runtime.clone(),
+        metrics: s.metrics,
+        engine,
+    };
+    let r = cluster::run_engine(parts, stop)
+        .await
+        .map_err(|e| e.to_string());
+    health.abort();
+    r
+}
+
+/// The persister role, with its health port.
+async fn run_persister(
+    config: &Config,
+    s: Started,
+    stop: watch::Receiver<bool>,
+    on_listen: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), String> {
+    // Ready once its partitions are assigned, which run_persister does
+    // before reading; it has no state to catch up on.
+    let health = serve_health(s.listener, s.registry, || true, stop.clone());
+    on_listen(s.addr);
+    let r = cluster::run_persister(
+        config.kafka.clone(),
+        s.store,
+        s.partitions,
+        config.runtime.persister_batch,
+        s.metrics,
+        stop,
+    )
+    .await
+    .map_err(|e| e.to_string());
+    health.abort();
+    r
+}
+
 /// Creates the topics: one partition per pair.
 pub async fn create_topics(config: &Config) -> Result<(), String> {
     let partitions: Partitions = config.partitions().map_err(|e| e.to_string())?;
-    cluster::create_topics(&config.kafka, &partitions).await
+    Ok(cluster::create_topics(&config.kafka, &partitions).await?)
 }
 
 type Ready = Arc<dyn Fn() -> bool + Send + Sync>;

@@ -19,18 +19,20 @@ mod ws;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use commandlog::{CommandLog, Lag};
 use proto::{OrderId, PairConfig, Symbol};
-use runtime::CommandLog;
 use serde::Deserialize;
 use store::Store;
 use tokio::sync::{Semaphore, watch};
 
 pub use auth::{API_KEY_HEADER, Caller, KeyCache, sign};
+/// The wall clock that stamps commands (re-exported for the gateway's users).
+pub use commandlog::now_ns;
 pub use errors::{ApiError, code};
 pub use limits::ShedReason;
 pub use market::{MarketData, StreamMessage};
@@ -59,8 +61,14 @@ pub struct GatewayConfig {
     /// Cancels between intake and answer, process-wide (a separate budget).
     pub max_in_flight_cancels: usize,
     /// New orders for a pair are shed (503) while more than this many of its
-    /// commands are logged but not yet applied by its engine.
+    /// commands are logged but not yet applied by its engine. The embedded
+    /// journal counts commands.
     pub max_pair_lag: u64,
+    /// The same bound in distributed mode, where the Kafka command log
+    /// counts records (each of up to `cluster::RUN_MAX` commands), not
+    /// commands: new orders are shed while more than this many records of
+    /// a pair's log are not yet applied.
+    pub max_pair_lag_records: u64,
     /// New orders are shed while the store trails a pair's engine by more
     /// than this many events.
     pub max_persister_lag: u64,
@@ -107,6 +115,7 @@ impl Default for GatewayConfig {
             max_in_flight_per_pair: 512,
             max_in_flight_cancels: 1_024,
             max_pair_lag: 20_000,
+            max_pair_lag_records: 20_000,
             max_persister_lag: 500_000,
             result_timeout_ms: 5_000,
             max_body_bytes: 16 * 1024,
@@ -132,6 +141,7 @@ impl GatewayConfig {
             ("max_in_flight_per_pair", self.max_in_flight_per_pair as u64),
             ("max_in_flight_cancels", self.max_in_flight_cancels as u64),
             ("max_pair_lag", self.max_pair_lag),
+            ("max_pair_lag_records", self.max_pair_lag_records),
             ("max_persister_lag", self.max_persister_lag),
             ("result_timeout_ms", self.result_timeout_ms),
             ("max_body_bytes", self.max_body_bytes as u64),
@@ -149,6 +159,14 @@ impl GatewayConfig {
             }
         }
         Ok(())
+    }
+
+    /// True when `lag` passes the bound for its unit.
+    pub fn pair_lag_exceeded(&self, lag: Lag) -> bool {
+        match lag {
+            Lag::Commands(n) => n > self.max_pair_lag,
+            Lag::Records(n) => n > self.max_pair_lag_records,
+        }
     }
 
     /// The timeouts [`serve`] applies.
@@ -218,18 +236,12 @@ impl OrderIds {
     }
 }
 
-/// Nanoseconds since the Unix epoch.
-pub fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// Everything a request handler needs.
 #[derive(Debug)]
 pub struct Gateway {
     config: GatewayConfig,
-    exchange: Arc<dyn CommandLog>,
+    /// Where commands go: the embedded journal or the Kafka command log.
+    log: Arc<dyn CommandLog>,
     store: Store,
     market: Arc<MarketData>,
     pairs: HashMap<Symbol, PairConfig>,
@@ -246,21 +258,43 @@ pub struct Gateway {
     ws_connections: Arc<Semaphore>,
 }
 
+/// What a [`Gateway`] is made of.
+#[derive(Debug)]
+pub struct GatewayParts {
+    /// Its bounds and timeouts.
+    pub config: GatewayConfig,
+    /// The command log it submits to: the embedded journal or the Kafka log.
+    pub log: Arc<dyn CommandLog>,
+    /// The store it answers queries and authenticates from.
+    pub store: Store,
+    /// The observer that sees `log`'s events.
+    pub market: Arc<MarketData>,
+    /// The pairs traded, in the configured order.
+    pub pairs: Vec<PairConfig>,
+    /// Where new order ids come from.
+    pub ids: OrderIds,
+    /// What `/metrics` renders.
+    pub registry: prometheus::Registry,
+    /// The gateway's own series, registered on `registry`.
+    pub metrics: GatewayMetrics,
+    /// Turning true closes the streams.
+    pub shutdown: watch::Receiver<bool>,
+}
+
 impl Gateway {
-    /// A gateway in front of `exchange` (the embedded journal or the Kafka
-    /// log). `market` must be the observer that sees its events. `shutdown` turning true closes streams.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        config: GatewayConfig,
-        exchange: Arc<dyn CommandLog>,
-        store: Store,
-        market: Arc<MarketData>,
-        pairs: Vec<PairConfig>,
-        ids: OrderIds,
-        registry: prometheus::Registry,
-        metrics: GatewayMetrics,
-        shutdown: watch::Receiver<bool>,
-    ) -> Arc<Gateway> {
+    /// A gateway in front of `parts.log`.
+    pub fn new(parts: GatewayParts) -> Arc<Gateway> {
+        let GatewayParts {
+            config,
+            log,
+            store,
+            market,
+            pairs,
+            ids,
+            registry,
+            metrics,
+            shutdown,
+        } = parts;
         let symbols: Vec<Symbol> = pairs.iter().map(|p| p.symbol).collect();
         let limit = |name: &str, v: u64| {
             metrics.limits.with_label_values(&[name]).set(v as i64);
@@ -274,6 +308,7 @@ impl Gateway {
         );
         limit("max_in_flight_cancels", config.max_in_flight_cancels as u64);
         limit("max_pair_lag", config.max_pair_lag);
+        limit("max_pair_lag_records", config.max_pair_lag_records);
         limit("max_persister_lag", config.max_persister_lag);
         limit("ws_buffer", config.ws_buffer as u64);
         limit("max_ws_connections", config.max_ws_connections as u64);
@@ -294,7 +329,7 @@ impl Gateway {
             pair_list: pairs,
             ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
             config,
-            exchange,
+            log,
             store,
             market,
             ids,

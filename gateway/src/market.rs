@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use commandlog::{EventRecord, Observer};
 use engine::Depth;
 use proto::{Event, EventBody, PairConfig, Price, Qty, Seq, Side, Symbol, UserId};
-use runtime::{EventRecord, Observer};
 use serde::Serialize;
 use tokio::sync::broadcast;
 

@@ -13,11 +13,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use commandlog::{EventRecord, SubmitError};
 use proto::{
     Amend, ClientOrderId, Command, CommandBody, EventBody, NewOrder, OrderId, OrderRef, OrderSize,
     OrderType, PairConfig, Price, Qty, QuoteQty, Side, StpMode, Symbol, TimeInForce, Timestamp,
 };
-use runtime::{EventRecord, SubmitError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -81,7 +81,7 @@ async fn healthz() -> &'static str {
 async fn readyz(State(gw): App) -> Response {
     let mut halted = Vec::new();
     let mut reasons = serde_json::Map::new();
-    for p in gw.exchange.pairs().into_iter().filter(|p| p.is_halted()) {
+    for p in gw.log.pairs().into_iter().filter(|p| p.is_halted()) {
         let pair = p.config.symbol.to_string();
         reasons.insert(pair.clone(), json!(p.halt_reason()));
         halted.push(pair);
@@ -112,7 +112,7 @@ async fn exchange_info(State(gw): App) -> Response {
         .pair_list
         .iter()
         .map(|p| {
-            let trading = gw.exchange.pair(p.symbol).is_some_and(|s| !s.is_halted());
+            let trading = gw.log.pair(p.symbol).is_some_and(|s| !s.is_halted());
             PairInfo::new(p, trading)
         })
         .collect();
@@ -432,7 +432,7 @@ async fn submit(
 ) -> Result<(u64, Option<Arc<EventRecord>>), ApiError> {
     let started = Instant::now();
     let pair = gw
-        .exchange
+        .log
         .pair(cmd.pair)
         .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))?;
     let shed = |reason: ShedReason| {
@@ -460,7 +460,7 @@ async fn submit(
     let _permits = if risk_reducing {
         (Some(gw.in_flight.cancel().map_err(shed)?), None, None)
     } else {
-        if pair.lag() > gw.config.max_pair_lag {
+        if gw.config.pair_lag_exceeded(pair.lag()) {
             return Err(shed(ShedReason::PairLag));
         }
         if pair.persister_lag() > gw.config.max_persister_lag {
@@ -473,7 +473,7 @@ async fn submit(
     let gauge = gw.metrics.in_flight.with_label_values(&[kind]);
     gauge.inc();
     let result = async {
-        let submitted = gw.exchange.submit(cmd, mode == RespType::Result).await.map_err(|e| match e {
+        let submitted = gw.log.submit(cmd, mode == RespType::Result).await.map_err(|e| match e {
             SubmitError::UnknownPair => ApiError::new(code::BAD_SYMBOL, "Invalid symbol."),
             SubmitError::Halted => ApiError::retry(code::PAIR_HALTED, "Trading on this pair is halted.", gw.config.retry_after_secs),
             SubmitError::ShuttingDown => ApiError::retry(code::OVERLOADED, "The exchange is shutting down.", gw.config.retry_after_secs),

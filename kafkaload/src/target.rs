@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clientkit::{Credentials, Signer};
-use cluster::{CommandWriter, EventBatch, KafkaConfig, Partitions, Waiters};
+use cluster::{CommandWriter, EventBatch, EventRecord, KafkaConfig, Partitions, Waiters};
 use gateway::{ApiError, RawRoute, code};
 use loadtest::flow::{Kind, Request};
 use loadtest::target::{Answer, BoxFuture, SubmitError, Target};
@@ -32,7 +32,6 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
-use runtime::EventRecord;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;

@@ -41,7 +41,48 @@ pub enum JournalError {
     /// The file system failed.
     Io(PathBuf, io::Error),
     /// A record before the end does not check out.
-    Corrupt(PathBuf, u64, String),
+    Corrupt(PathBuf, u64, BadRecord),
+}
+
+/// What is wrong with a record whose checksum checks out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadRecord {
+    /// It holds no bytes.
+    Empty,
+    /// It ends inside its header.
+    ShortHeader,
+    /// Its pair is not a symbol.
+    BadPair,
+    /// It holds no commands, or starts at position 0.
+    NoCommands,
+    /// Its positions run past the end of the range.
+    PastRange,
+    /// Its commands do not decode.
+    Undecodable(String),
+    /// It holds another number of commands than it says.
+    Count {
+        /// Commands decoded.
+        holds: usize,
+        /// Commands the header says.
+        says: u32,
+    },
+    /// A segment before the last one ends in a torn record.
+    TornBeforeLast,
+}
+
+impl fmt::Display for BadRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadRecord::Empty => f.write_str("empty record"),
+            BadRecord::ShortHeader => f.write_str("record shorter than its header"),
+            BadRecord::BadPair => f.write_str("bad pair"),
+            BadRecord::NoCommands => f.write_str("a record without commands or at position 0"),
+            BadRecord::PastRange => f.write_str("positions past the end of the range"),
+            BadRecord::Undecodable(e) => write!(f, "{e}"),
+            BadRecord::Count { holds, says } => write!(f, "holds {holds} commands, says {says}"),
+            BadRecord::TornBeforeLast => f.write_str("a bad record before the last segment"),
+        }
+    }
 }
 
 impl fmt::Display for JournalError {
@@ -84,7 +125,7 @@ fn encode_record(run: &Run, out: &mut Vec<u8>) {
 /// The record at the start of `bytes` and its length; `None` when the
 /// bytes end before the record does or its checksum fails (a torn write);
 /// an error when it checks out but does not decode.
-fn decode_record(bytes: &[u8]) -> Result<Option<(Run, Vec<Command>, usize)>, String> {
+fn decode_record(bytes: &[u8]) -> Result<Option<(Run, Vec<Command>, usize)>, BadRecord> {
     if bytes.len() < HEADER {
         return Ok(None);
     }
@@ -97,15 +138,13 @@ fn decode_record(bytes: &[u8]) -> Result<Option<(Run, Vec<Command>, usize)>, Str
     if fnv1a(payload) != u64::from_le_bytes(sum) {
         return Ok(None);
     }
-    let pair_len = *payload.first().ok_or("empty record")? as usize;
+    let pair_len = *payload.first().ok_or(BadRecord::Empty)? as usize;
     let fixed = 1 + pair_len + 12;
-    let head = payload
-        .get(..fixed)
-        .ok_or("record shorter than its header")?;
+    let head = payload.get(..fixed).ok_or(BadRecord::ShortHeader)?;
     let pair = std::str::from_utf8(&head[1..1 + pair_len])
         .ok()
         .and_then(|s| Symbol::new(s).ok())
-        .ok_or("bad pair")?;
+        .ok_or(BadRecord::BadPair)?;
     let mut first = [0u8; 8];
     first.copy_from_slice(&head[1 + pair_len..1 + pair_len + 8]);
     let mut count = [0u8; 4];
@@ -120,18 +159,22 @@ fn decode_record(bytes: &[u8]) -> Result<Option<(Run, Vec<Command>, usize)>, Str
     // is the next to write): a record that says otherwise would make the
     // reader's position arithmetic overflow.
     if run.first_position == 0 || run.count == 0 {
-        return Err("a record without commands or at position 0".into());
+        return Err(BadRecord::NoCommands);
     }
     if run
         .first_position
         .checked_add(u64::from(run.count))
         .is_none()
     {
-        return Err("positions past the end of the range".into());
+        return Err(BadRecord::PastRange);
     }
-    let cmds: Vec<Command> = proto::decode_run(&run.body).map_err(|e| e.to_string())?;
+    let cmds: Vec<Command> =
+        proto::decode_run(&run.body).map_err(|e| BadRecord::Undecodable(e.to_string()))?;
     if cmds.len() != run.count as usize {
-        return Err(format!("holds {} commands, says {}", cmds.len(), run.count));
+        return Err(BadRecord::Count {
+            holds: cmds.len(),
+            says: run.count,
+        });
     }
     Ok(Some((run, cmds, HEADER + len)))
 }
@@ -145,7 +188,7 @@ fn decode_record(bytes: &[u8]) -> Result<Option<(Run, Vec<Command>, usize)>, Str
 pub fn scan_segment(
     bytes: &[u8],
     mut each: impl FnMut(Symbol, u64, Command),
-) -> Result<usize, (usize, String)> {
+) -> Result<usize, (usize, BadRecord)> {
     let mut at = 0usize;
     while at < bytes.len() {
         match decode_record(&bytes[at..]).map_err(|m| (at, m))? {
@@ -223,7 +266,7 @@ impl Journal {
             .map_err(|(at, m)| JournalError::Corrupt(path.clone(), at as u64, m))?;
             if whole < bytes.len() {
                 if i + 1 < indexes.len() {
-                    let m = "a bad record before the last segment".into();
+                    let m = BadRecord::TornBeforeLast;
                     return Err(JournalError::Corrupt(path, whole as u64, m));
                 }
                 // A torn last write: never acknowledged.

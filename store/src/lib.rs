@@ -19,7 +19,7 @@ mod write;
 use std::collections::HashMap;
 use std::fmt;
 
-use proto::{Command, Seq, Symbol};
+use proto::{Seq, Symbol};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor, Row};
 
@@ -255,40 +255,16 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// The commands for `pair` after `position` in the journal table, oldest
-    /// first, from at most `max_runs` rows. Versions before the file journal
-    /// wrote it; recovery still reads what snapshots do not cover yet.
-    pub async fn commands_after(
-        &self,
-        pair: Symbol,
-        position: u64,
-        max_runs: u32,
-    ) -> Result<Vec<(u64, Command)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT first_position, last_position, body FROM journal \
-             WHERE pair = $1 AND last_position > $2 ORDER BY first_position LIMIT $3",
-        )
-        .bind(pair.as_str().to_string())
-        .bind(to_db(position)?)
-        .bind(i64::from(max_runs))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::new();
-        for r in rows {
-            let first = from_db(r.try_get(0)?)?;
-            let last = from_db(r.try_get(1)?)?;
-            let body: Vec<u8> = r.try_get(2)?;
-            let corrupt = |m: String| {
-                StoreError::Corrupt(format!("journal of {pair} at {first}..={last}: {m}"))
-            };
-            let cmds: Vec<Command> =
-                proto::decode_run(&body).map_err(|e| corrupt(e.to_string()))?;
-            if cmds.len() as u64 != last.saturating_sub(first) + 1 {
-                return Err(corrupt(format!("holds {} commands", cmds.len())));
-            }
-            out.extend((first..).zip(cmds).filter(|(p, _)| *p > position));
-        }
-        Ok(out)
+    /// True when the journal table that versions before the file journal
+    /// wrote still holds commands. This version no longer replays it: a
+    /// data directory with such rows must first be started once by the
+    /// previous version, whose snapshots then cover (and delete) them.
+    pub async fn has_legacy_journal(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM (SELECT 1 FROM journal LIMIT 1) AS j")
+            .fetch_one(&self.pool)
+            .await?;
+        let n: i64 = row.try_get(0)?;
+        Ok(n > 0)
     }
 
     /// The latest snapshot of `pair`, if one was taken.
@@ -395,11 +371,6 @@ impl Store {
             .bind(to_db(s.taken_at)?)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM journal WHERE pair = $1 AND last_position <= $2")
-                .bind(s.pair.as_str().to_string())
-                .bind(to_db(s.position)?)
-                .execute(&mut *tx)
-                .await?;
         }
         for ((topic, partition), next) in &batch.log_offsets {
             sqlx::query(

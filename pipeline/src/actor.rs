@@ -1,18 +1,20 @@
-//! One pair's actor: the single writer of its book, on its own thread.
+//! One pair's actor: the single writer of its book, on its own thread;
+//! restored from the pair's latest snapshot, checked by its state hash.
 
+use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
+use commandlog::{EventRecord, PairStatus};
 use engine::OrderBook;
-use proto::{Command, EventBody};
-use store::SnapshotRow;
+use proto::{Command, EventBody, PairConfig, Symbol};
+use store::{SnapshotRow, Store, StoreError};
 use tokio::sync::mpsc;
 use tracing::error;
 
-use crate::{EventRecord, PairStatus, RuntimeMetrics};
+use crate::metrics::PipelineMetrics;
 
-/// What actors hand to the dispatcher, in order per pair.
+/// What actors hand to their event sink, in order per pair.
 #[derive(Debug)]
 pub enum Output {
     /// One command's events.
@@ -66,7 +68,7 @@ pub fn spawn(
     mut input: mpsc::Receiver<(u64, Command)>,
     output: mpsc::Sender<Output>,
     snapshot_every: u64,
-    metrics: RuntimeMetrics,
+    metrics: PipelineMetrics,
 ) -> std::thread::JoinHandle<()> {
     let pair = book.config().symbol;
     let run = move || {
@@ -83,14 +85,12 @@ pub fn spawn(
                 status.halt(format!(
                     "the book failed applying the command at position {pos}"
                 ));
+                metrics.observe_halt(&status);
                 return;
             }
             position = pos;
             last_ts = cmd.timestamp.0;
-            status.applied.store(pos, Ordering::Release);
-            status
-                .engine_seq
-                .store(book.last_seq().0, Ordering::Release);
+            status.set_applied(pos, book.last_seq());
             if events
                 .iter()
                 .any(|e| matches!(e.body, EventBody::Rejected(_)))
@@ -127,4 +127,64 @@ pub fn spawn(
         .name(format!("actor-{pair}"))
         .spawn(run)
         .unwrap_or_else(|e| panic!("cannot start the actor thread of {pair}: {e}"))
+}
+
+/// Why a pair's book could not be restored.
+#[derive(Debug)]
+pub enum RestoreError {
+    /// The store could not be read.
+    Store(StoreError),
+    /// The latest snapshot does not decode, or does not match its state
+    /// hash, or the pair's rules make no book.
+    Book {
+        /// The pair.
+        pair: Symbol,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreError::Store(e) => write!(f, "{e}"),
+            RestoreError::Book { pair, reason } => write!(f, "pair {pair}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for RestoreError {}
+
+impl From<StoreError> for RestoreError {
+    fn from(e: StoreError) -> Self {
+        RestoreError::Store(e)
+    }
+}
+
+/// A pair's book from its latest stored snapshot, checked against the
+/// snapshot's state hash, or an empty book; and the log position it covers.
+pub async fn restore_book(
+    store: &Store,
+    config: &PairConfig,
+    capacity: usize,
+) -> Result<(OrderBook, u64), RestoreError> {
+    let pair = config.symbol;
+    let bad = |reason: String| RestoreError::Book { pair, reason };
+    match store.latest_snapshot(pair).await? {
+        Some(s) => {
+            let book = OrderBook::restore(config.clone(), &s.data)
+                .map_err(|e| bad(format!("snapshot at position {}: {e}", s.position)))?;
+            if book.state_hash() != s.state_hash {
+                return Err(bad(format!(
+                    "snapshot at position {} does not match its state hash",
+                    s.position
+                )));
+            }
+            Ok((book, s.position))
+        }
+        None => Ok((
+            OrderBook::with_capacity(config.clone(), capacity).map_err(|e| bad(e.to_string()))?,
+            0,
+        )),
+    }
 }

@@ -1,33 +1,44 @@
-//! The runtime's Prometheus series. Labels are bounded: pairs come from the
-//! config, results and event kinds from fixed lists.
+//! The pipeline's Prometheus series, in both modes. Labels are bounded:
+//! pairs come from the config, results, writers and event kinds from fixed
+//! lists. The pairs' gauges are samples of their [`PairStatus`] counters.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use commandlog::{Lag, PairStatus};
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use tokio::task::JoinHandle;
 
-/// Counters and gauges the runtime updates; registered on the process's
+/// Counters and gauges the pipeline updates; registered on the process's
 /// registry, rendered by whoever serves `/metrics`.
 #[derive(Debug, Clone)]
-pub struct RuntimeMetrics {
+pub struct PipelineMetrics {
     /// `matching_commands_total{pair,result}`: commands applied, by outcome
-    /// (`accepted`, `rejected`, or the kind of a cancel/amend that succeeded).
+    /// (`accepted`, or `rejected` when any of its events is a rejection).
     pub commands: IntCounterVec,
     /// `matching_events_total{pair,kind}`: events emitted, by kind.
     pub events: IntCounterVec,
-    /// `matching_actor_queue_depth{pair}`: commands journaled but not yet applied.
+    /// `matching_actor_queue_depth{pair}`: commands logged and not yet
+    /// applied (embedded); in distributed mode the engine's actor queue plus
+    /// what waits for room in it.
     pub queue_depth: IntGaugeVec,
     /// `matching_actor_queue_capacity{pair}`: the bound of that queue.
     pub queue_capacity: IntGaugeVec,
-    /// `matching_persister_lag_events{pair}`: events emitted but not yet stored.
+    /// `matching_persister_lag_events{pair}`: events emitted and not yet
+    /// stored (in the distributed persister: records of the events topic
+    /// not yet stored).
     pub persister_lag: IntGaugeVec,
-    /// `matching_pair_halted{pair}`: 1 when the pair's actor stopped on a fault.
+    /// `matching_pair_halted{pair}`: 1 when the pair stopped on a fault.
     pub halted: IntGaugeVec,
-    /// `matching_journal_batches_total` and `matching_persister_batches_total`.
+    /// `matching_store_batches_total{writer}`: the journal writer's group
+    /// commits (`journal`) and the persister's transactions (`persister`).
     pub batches: IntCounterVec,
 }
 
-impl RuntimeMetrics {
+impl PipelineMetrics {
     /// Creates the series and registers them on `registry`.
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let m = RuntimeMetrics {
+        let m = PipelineMetrics {
             commands: IntCounterVec::new(
                 Opts::new("matching_commands_total", "Commands applied by the engine."),
                 &["pair", "result"],
@@ -81,4 +92,46 @@ impl RuntimeMetrics {
         registry.register(Box::new(m.batches.clone()))?;
         Ok(m)
     }
+}
+
+impl PipelineMetrics {
+    /// Sets `status`'s gauges from its counters: the actor queue's depth
+    /// when its lag counts commands, the persister's lag, and the halt.
+    pub fn observe(&self, status: &PairStatus) {
+        let label = [status.config.symbol.as_str()];
+        if let Lag::Commands(n) = status.lag() {
+            self.queue_depth.with_label_values(&label).set(gauge(n));
+        }
+        self.persister_lag
+            .with_label_values(&label)
+            .set(gauge(status.persister_lag()));
+        self.observe_halt(status);
+    }
+
+    /// Sets `status`'s `matching_pair_halted`.
+    pub fn observe_halt(&self, status: &PairStatus) {
+        self.halted
+            .with_label_values(&[status.config.symbol.as_str()])
+            .set(i64::from(status.is_halted()));
+    }
+
+    /// Sets the gauges of `pairs` every `period` until the task is
+    /// aborted: the counters are atomics the hot path bumps, the gauges a
+    /// sample of them.
+    pub fn watch(&self, pairs: Vec<Arc<PairStatus>>, period: Duration) -> JoinHandle<()> {
+        let metrics = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                for p in &pairs {
+                    metrics.observe(p);
+                }
+            }
+        })
+    }
+}
+
+fn gauge(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -1,0 +1,196 @@
+//! How to reach the brokers, the topics' layout (one partition per pair),
+//! and the events topic's record.
+
+use std::collections::HashMap;
+
+use proto::{Event, PairConfig, Symbol};
+use rdkafka::ClientConfig;
+use rdkafka::producer::FutureProducer;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ClusterError;
+
+/// How to reach the brokers, and the topic layout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma-separated (`KAFKA_BROKERS`).
+    pub brokers: String,
+    /// `plaintext`, or `ssl` on MSK (`KAFKA_SECURITY_PROTOCOL`).
+    pub security_protocol: String,
+    /// The command log.
+    pub orders_topic: String,
+    /// The event log.
+    pub events_topic: String,
+    /// The group id under which engines commit the offsets their snapshots
+    /// cover (for operators' lag tools; engines assign partitions
+    /// themselves).
+    pub engine_group: String,
+    /// Replicas per partition when `topics create` makes the topics.
+    pub replication_factor: i32,
+    /// How long the producer waits to fill a batch; small, for latency.
+    pub linger_ms: u32,
+    /// How long a send may take, retries included, before it fails.
+    pub send_timeout_ms: u32,
+    /// The longest a consumer's fetch waits for records (`fetch.wait.max.ms`).
+    /// Kafka answers as soon as records arrive, so this costs nothing there;
+    /// Tansu 0.6 always waits this long and runs a storage query per fetch,
+    /// so there it is both a floor on each hop's latency and, through the
+    /// polling rate, the broker's idle CPU.
+    pub fetch_wait_ms: u32,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            security_protocol: "plaintext".into(),
+            orders_topic: "orders".into(),
+            events_topic: "events".into(),
+            engine_group: "engines".into(),
+            replication_factor: 1,
+            linger_ms: 1,
+            send_timeout_ms: 30_000,
+            fetch_wait_ms: 10,
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// Checks the values, naming the bad one.
+    pub fn validate(&self) -> Result<(), ClusterError> {
+        let bad = |m: String| Err(ClusterError::Config(m));
+        if self.brokers.trim().is_empty() {
+            return bad("kafka.brokers is empty".into());
+        }
+        if !matches!(self.security_protocol.as_str(), "plaintext" | "ssl") {
+            return bad(format!(
+                "kafka.security_protocol {:?}: expected plaintext or ssl",
+                self.security_protocol
+            ));
+        }
+        for (name, topic) in [
+            ("orders_topic", &self.orders_topic),
+            ("events_topic", &self.events_topic),
+            ("engine_group", &self.engine_group),
+        ] {
+            if topic.is_empty() {
+                return bad(format!("kafka.{name} is empty"));
+            }
+        }
+        if self.orders_topic == self.events_topic {
+            return bad("kafka.orders_topic and kafka.events_topic must differ".into());
+        }
+        if self.replication_factor < 1 {
+            return bad("kafka.replication_factor must be at least 1".into());
+        }
+        if !(1..=10_000).contains(&self.fetch_wait_ms) {
+            return bad("kafka.fetch_wait_ms must be 1 to 10000".into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn client(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("security.protocol", &self.security_protocol)
+            .set("log_level", "4");
+        // librdkafka's own debug contexts (e.g. `cgrp,fetch`) for diagnosis.
+        if let Ok(debug) = std::env::var("KAFKA_DEBUG") {
+            c.set("debug", debug).set("log_level", "7");
+        }
+        c
+    }
+
+    /// An idempotent producer that waits for every in-sync replica.
+    pub fn producer(&self) -> Result<FutureProducer, ClusterError> {
+        self.client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", self.linger_ms.to_string())
+            .set("message.timeout.ms", self.send_timeout_ms.to_string())
+            .create()
+            .map_err(|e| ClusterError::kafka("kafka producer", e))
+    }
+
+    /// Consumer settings shared by every role (and the load tester's
+    /// direct target): offsets are stored by the roles themselves, never
+    /// committed automatically.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut c = self.client();
+        c.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", self.fetch_wait_ms.to_string());
+        c
+    }
+}
+
+/// The explicit pair-to-partition map: partition `i` of both topics belongs
+/// to one pair, never `hash % n`.
+#[derive(Debug, Clone)]
+pub struct Partitions {
+    by_pair: HashMap<Symbol, i32>,
+    by_partition: HashMap<i32, PairConfig>,
+}
+
+impl Partitions {
+    /// Every partition from 0 to n-1 exactly once, each with one pair.
+    pub fn new(pairs: &[(PairConfig, i32)]) -> Result<Partitions, ClusterError> {
+        let mut by_pair = HashMap::new();
+        let mut by_partition = HashMap::new();
+        for (pc, p) in pairs {
+            if *p < 0 || *p as usize >= pairs.len() {
+                return Err(ClusterError::Config(format!(
+                    "pair {}: partition {p} is outside 0..{}",
+                    pc.symbol,
+                    pairs.len()
+                )));
+            }
+            if let Some(other) = by_partition.insert(*p, pc.clone()) {
+                return Err(ClusterError::Config(format!(
+                    "pairs {} and {} both map to partition {p}",
+                    other.symbol, pc.symbol
+                )));
+            }
+            by_pair.insert(pc.symbol, *p);
+        }
+        Ok(Partitions {
+            by_pair,
+            by_partition,
+        })
+    }
+
+    /// The partition of `pair`.
+    pub fn of(&self, pair: Symbol) -> Option<i32> {
+        self.by_pair.get(&pair).copied()
+    }
+
+    /// The pair of `partition`.
+    pub fn pair(&self, partition: i32) -> Option<&PairConfig> {
+        self.by_partition.get(&partition)
+    }
+
+    /// How many partitions each topic needs.
+    pub fn count(&self) -> i32 {
+        self.by_partition.len() as i32
+    }
+
+    /// Every `(partition, pair)`.
+    pub fn iter(&self) -> impl Iterator<Item = (i32, &PairConfig)> {
+        self.by_partition.iter().map(|(p, c)| (*p, c))
+    }
+}
+
+/// One record of the events topic: the events of a run of one pair's
+/// commands, each with the command's position. Batching is what makes the
+/// broker's per-record cost affordable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventBatch {
+    /// The pair.
+    pub pair: Symbol,
+    /// `(position, events)` per command, in order.
+    pub records: Vec<(u64, Vec<Event>)>,
+}

@@ -1,0 +1,121 @@
+//! Tools on the topics: creating them, and reading the command log back
+//! for replays and audits.
+
+use std::time::Duration;
+
+use proto::{Event, PairConfig};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+
+use crate::commands::position;
+use crate::error::ClusterError;
+use crate::kafka::{KafkaConfig, Partitions};
+
+/// Creates the two topics with one partition per pair (an existing topic is
+/// left as it is, and reported).
+pub async fn create_topics(
+    kafka: &KafkaConfig,
+    partitions: &Partitions,
+) -> Result<(), ClusterError> {
+    let admin: AdminClient<DefaultClientContext> = kafka
+        .client()
+        .create()
+        .map_err(|e| ClusterError::kafka("kafka admin client", e))?;
+    let topics: Vec<NewTopic<'_>> = [&kafka.orders_topic, &kafka.events_topic]
+        .into_iter()
+        .map(|t| {
+            NewTopic::new(
+                t,
+                partitions.count(),
+                TopicReplication::Fixed(kafka.replication_factor),
+            )
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(&topics, &opts)
+        .await
+        .map_err(|e| ClusterError::kafka("create topics", e))?;
+    for r in results {
+        match r {
+            Ok(name) => println!("created topic {name} ({} partitions)", partitions.count()),
+            Err((name, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
+                println!("topic {name} exists")
+            }
+            Err((name, code)) => {
+                return Err(ClusterError::Log(format!("create topic {name}: {code}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every command in `partition` of the command log, from offset zero to the
+/// current end, with its position: for replays and audits. A record that
+/// does not decode is an error: a replay must not skip commands.
+pub async fn read_log(
+    kafka: &KafkaConfig,
+    partition: i32,
+) -> Result<Vec<(u64, proto::Command)>, ClusterError> {
+    let consumer: StreamConsumer = kafka
+        .consumer_config("replay")
+        .create()
+        .map_err(|e| ClusterError::kafka("kafka consumer", e))?;
+    let topic = kafka.orders_topic.clone();
+    let (low, high) = consumer
+        .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+        .map_err(|e| ClusterError::kafka(format!("{topic}/{partition}"), e))?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, partition, rdkafka::Offset::Offset(low))
+        .map_err(|e| ClusterError::kafka(format!("{topic}/{partition}"), e))?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| ClusterError::kafka(format!("assigning {topic}/{partition}"), e))?;
+    let mut out = Vec::new();
+    let mut next = low;
+    while next < high {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .map_err(|_| {
+                ClusterError::Log(format!(
+                    "{topic}/{partition}: no record at offset {next} within 30 s"
+                ))
+            })?
+            .map_err(|e| ClusterError::kafka(format!("{topic}/{partition}"), e))?;
+        next = m.offset() + 1;
+        let cmds = m
+            .payload()
+            .map(proto::decode_run::<proto::Command>)
+            .transpose()
+            .map_err(|e| {
+                ClusterError::Log(format!("{topic}/{partition} offset {}: {e}", m.offset()))
+            })?;
+        for (i, cmd) in cmds.into_iter().flatten().enumerate() {
+            out.push((position(m.offset(), i), cmd));
+        }
+    }
+    Ok(out)
+}
+
+/// Replays `partition` of the command log from offset zero into an empty
+/// book of `config`, handing each command's events to `on_events`; returns
+/// the book and the last position. What an uninterrupted engine would hold.
+pub async fn replay_log(
+    kafka: &KafkaConfig,
+    partition: i32,
+    config: &PairConfig,
+    mut on_events: impl FnMut(&[Event]),
+) -> Result<(::engine::OrderBook, u64), ClusterError> {
+    let log = read_log(kafka, partition).await?;
+    let mut book = ::engine::OrderBook::new(config.clone())
+        .map_err(|e| ClusterError::Config(format!("pair {}: {e}", config.symbol)))?;
+    let mut events = Vec::new();
+    for (_, cmd) in log.iter().filter(|(_, c)| c.pair == config.symbol) {
+        events.clear();
+        book.apply(cmd, &mut events);
+        on_events(&events);
+    }
+    Ok((book, log.last().map_or(0, |(p, _)| *p)))
+}

@@ -1,0 +1,215 @@
+//! A pair's live counters: written by its backend, read by the gateway
+//! (load-shedding, `/readyz`) and by whoever exports metrics.
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use proto::{PairConfig, Seq};
+
+/// What a pair's log counts when it says how far its engine trails it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LagUnit {
+    /// Commands: the embedded journal numbers them contiguously.
+    Commands,
+    /// Records of the Kafka command log, each of one or more commands:
+    /// positions there are not contiguous, so commands cannot be counted
+    /// from them.
+    Records,
+}
+
+/// How far a pair's engine trails its log, with the unit it is counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lag {
+    /// Commands logged and not yet applied.
+    Commands(u64),
+    /// Records of the command log written and not yet fully applied.
+    Records(u64),
+}
+
+impl Lag {
+    /// The count, whatever its unit.
+    pub fn count(self) -> u64 {
+        match self {
+            Lag::Commands(n) | Lag::Records(n) => n,
+        }
+    }
+}
+
+impl fmt::Display for Lag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lag::Commands(n) => write!(f, "{n} commands"),
+            Lag::Records(n) => write!(f, "{n} records"),
+        }
+    }
+}
+
+/// A pair's live counters. Positions are in the unit of [`LagUnit`]: the
+/// backend that creates the status feeds it positions (embedded) or record
+/// counts (Kafka) accordingly.
+#[derive(Debug)]
+pub struct PairStatus {
+    /// The pair's rules.
+    pub config: PairConfig,
+    unit: LagUnit,
+    logged: AtomicU64,
+    applied: AtomicU64,
+    engine_seq: AtomicU64,
+    persisted_seq: AtomicU64,
+    /// The position the pair's latest stored snapshot covers.
+    snapshot_position: AtomicU64,
+    halted: AtomicBool,
+    /// Why the pair is halted, once it is; the first reason is kept.
+    halt_reason: OnceLock<String>,
+}
+
+impl PairStatus {
+    /// A pair whose log is at `logged` (in `unit`) and whose engine emitted
+    /// up to `seq`, all of it applied and stored.
+    pub fn new(config: PairConfig, unit: LagUnit, logged: u64, seq: Seq) -> Self {
+        PairStatus {
+            config,
+            unit,
+            logged: AtomicU64::new(logged),
+            applied: AtomicU64::new(logged),
+            engine_seq: AtomicU64::new(seq.0),
+            persisted_seq: AtomicU64::new(seq.0),
+            snapshot_position: AtomicU64::new(logged),
+            halted: AtomicBool::new(false),
+            halt_reason: OnceLock::new(),
+        }
+    }
+
+    /// What the lag counts.
+    pub fn unit(&self) -> LagUnit {
+        self.unit
+    }
+
+    /// Stops the pair taking commands, for `reason` (shown by `/readyz`).
+    /// The first reason is kept.
+    pub fn halt(&self, reason: impl Into<String>) {
+        let _ = self.halt_reason.set(reason.into());
+        self.halted.store(true, Ordering::Release);
+    }
+
+    /// Why the pair is halted, if it is.
+    pub fn halt_reason(&self) -> Option<String> {
+        self.halt_reason.get().cloned()
+    }
+
+    /// True once the pair stopped on a fault; it takes no commands.
+    pub fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
+    /// Records that the log reached `position` (never moves back).
+    pub fn logged(&self, position: u64) {
+        self.logged.fetch_max(position, Ordering::AcqRel);
+    }
+
+    /// Sets the log's position: for its single writer, which may also move
+    /// it back when a write it counted failed.
+    pub fn set_logged(&self, position: u64) {
+        self.logged.store(position, Ordering::Release);
+    }
+
+    /// The position the log reached.
+    pub fn logged_position(&self) -> u64 {
+        self.logged.load(Ordering::Acquire)
+    }
+
+    /// Records that the engine applied up to `position`, emitting events up
+    /// to `seq` (never moves back; for readers of the event log).
+    pub fn applied(&self, position: u64, seq: Seq) {
+        self.applied.fetch_max(position, Ordering::AcqRel);
+        self.engine_seq.fetch_max(seq.0, Ordering::AcqRel);
+    }
+
+    /// The same for the pair's actor, its only writer: plain stores, no
+    /// read-modify-write on the hot path.
+    pub fn set_applied(&self, position: u64, seq: Seq) {
+        self.applied.store(position, Ordering::Release);
+        self.engine_seq.store(seq.0, Ordering::Release);
+    }
+
+    /// The position of the last command the engine applied.
+    pub fn applied_position(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    /// Records that the store holds the pair's events up to `seq`.
+    pub fn persisted(&self, seq: Seq) {
+        self.persisted_seq.fetch_max(seq.0, Ordering::AcqRel);
+    }
+
+    /// Records that a snapshot covering `position` is stored.
+    pub fn snapshot_stored(&self, position: u64) {
+        self.snapshot_position.fetch_max(position, Ordering::AcqRel);
+    }
+
+    /// The position the latest stored snapshot covers.
+    pub fn snapshot_position(&self) -> u64 {
+        self.snapshot_position.load(Ordering::Acquire)
+    }
+
+    /// How far the engine trails the log, in the log's unit.
+    pub fn lag(&self) -> Lag {
+        let applied = self.applied.load(Ordering::Acquire);
+        let n = self.logged.load(Ordering::Acquire).saturating_sub(applied);
+        match self.unit {
+            LagUnit::Commands => Lag::Commands(n),
+            LagUnit::Records => Lag::Records(n),
+        }
+    }
+
+    /// Events emitted and not yet stored.
+    pub fn persister_lag(&self) -> u64 {
+        let stored = self.persisted_seq.load(Ordering::Acquire);
+        self.engine_seq
+            .load(Ordering::Acquire)
+            .saturating_sub(stored)
+    }
+
+    /// The last event seq the pair's engine emitted.
+    pub fn engine_seq(&self) -> Seq {
+        Seq(self.engine_seq.load(Ordering::Acquire))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::Symbol;
+
+    fn pair() -> PairConfig {
+        PairConfig::simple(Symbol::new("BTC-EUR").unwrap())
+    }
+
+    #[test]
+    fn the_lag_names_its_unit() {
+        let s = PairStatus::new(pair(), LagUnit::Commands, 10, Seq(5));
+        assert_eq!(s.lag(), Lag::Commands(0));
+        s.logged(14);
+        assert_eq!(s.lag(), Lag::Commands(4));
+        s.set_applied(13, Seq(9));
+        assert_eq!(s.lag(), Lag::Commands(1));
+        assert_eq!(s.persister_lag(), 4);
+        s.persisted(Seq(9));
+        assert_eq!(s.persister_lag(), 0);
+        let r = PairStatus::new(pair(), LagUnit::Records, 3, Seq(0));
+        r.logged(5);
+        assert_eq!(r.lag(), Lag::Records(2));
+        assert_eq!(r.lag().count(), 2);
+    }
+
+    #[test]
+    fn the_first_halt_reason_is_kept() {
+        let s = PairStatus::new(pair(), LagUnit::Commands, 0, Seq(0));
+        assert!(!s.is_halted());
+        s.halt("first");
+        s.halt("second");
+        assert!(s.is_halted());
+        assert_eq!(s.halt_reason().as_deref(), Some("first"));
+    }
+}

@@ -1,0 +1,160 @@
+//! Recovery, in stages: refuse a data directory this version cannot read,
+//! restore each book from its snapshot, then replay the journal after it.
+
+use std::collections::HashMap;
+
+use engine::OrderBook;
+use pipeline::restore_book;
+use proto::{Command, PairConfig, Seq, Symbol};
+use store::{Batch, Store};
+use tracing::{info, warn};
+
+use crate::error::StartError;
+
+/// Replayed commands whose events are stored per transaction.
+const REPLAY_BATCH: usize = 4_096;
+
+/// A pair that runs: its book, where its snapshot and its log are, and the
+/// last event seq the store holds.
+pub(crate) struct PairBook {
+    pub(crate) config: PairConfig,
+    pub(crate) book: OrderBook,
+    pub(crate) snapshot_position: u64,
+    pub(crate) position: u64,
+    pub(crate) stored_seq: Seq,
+}
+
+/// A pair the store records as halted: restored, not replayed (its journal
+/// is kept for when it resumes), and started halted.
+pub(crate) struct HeldPair {
+    pub(crate) config: PairConfig,
+    pub(crate) book: OrderBook,
+    pub(crate) position: u64,
+    pub(crate) stored_seq: Seq,
+    pub(crate) reason: String,
+}
+
+/// Every configured pair, restored from its snapshot.
+pub(crate) struct Restored {
+    pub(crate) running: Vec<PairBook>,
+    pub(crate) held: Vec<HeldPair>,
+}
+
+impl Restored {
+    /// The position each pair's journal is read after.
+    pub(crate) fn positions(&self) -> HashMap<Symbol, u64> {
+        let running = self.running.iter().map(|p| (p.config.symbol, p.position));
+        let held = self.held.iter().map(|p| (p.config.symbol, p.position));
+        running.chain(held).collect()
+    }
+}
+
+/// Refuses a store whose legacy journal table still holds commands: this
+/// version replays only the file journal, so those commands would be lost.
+pub(crate) async fn refuse_legacy_journal(store: &Store) -> Result<(), StartError> {
+    if store.has_legacy_journal().await? {
+        return Err(StartError::LegacyJournal);
+    }
+    Ok(())
+}
+
+/// Restores every pair's book from its latest snapshot.
+pub(crate) async fn restore(
+    store: &Store,
+    pairs: &[PairConfig],
+    capacity: usize,
+) -> Result<Restored, StartError> {
+    let stored = store.last_seqs().await?;
+    let mut halts: HashMap<Symbol, String> = store
+        .halted_pairs()
+        .await?
+        .into_iter()
+        .map(|h| (h.pair, h.reason))
+        .collect();
+    let mut restored = Restored {
+        running: Vec::with_capacity(pairs.len()),
+        held: Vec::new(),
+    };
+    for config in pairs {
+        let sym = config.symbol;
+        let stored_seq = stored.get(&sym).copied().unwrap_or_default();
+        let (book, position) = restore_book(store, config, capacity).await?;
+        if let Some(reason) = halts.remove(&sym) {
+            warn!(pair = %sym, %reason, "the pair is halted; `exchange pairs resume` restarts it");
+            restored.held.push(HeldPair {
+                config: config.clone(),
+                book,
+                position,
+                stored_seq,
+                reason,
+            });
+            continue;
+        }
+        restored.running.push(PairBook {
+            config: config.clone(),
+            book,
+            snapshot_position: position,
+            position,
+            stored_seq,
+        });
+    }
+    Ok(restored)
+}
+
+/// Applies the journal's commands after each running pair's snapshot,
+/// storing the events the persister had not stored before the stop, and
+/// snapshots every pair that moved.
+pub(crate) async fn replay_tail(
+    store: &Store,
+    running: &mut [PairBook],
+    mut tail: HashMap<Symbol, Vec<(u64, Command)>>,
+) -> Result<(), StartError> {
+    for p in running.iter_mut() {
+        let sym = p.config.symbol;
+        let cmds = tail.remove(&sym).unwrap_or_default();
+        replay(store, p, cmds).await?;
+        if p.stored_seq > p.book.last_seq() {
+            return Err(StartError::Recovery(format!(
+                "pair {sym}: the store holds events up to seq {} but the journal rebuilds only {}",
+                p.stored_seq,
+                p.book.last_seq()
+            )));
+        }
+        if p.position > p.snapshot_position {
+            info!(pair = %sym, from = p.snapshot_position, to = p.position, "replayed the journal");
+            let mut batch = Batch::default();
+            batch.add_snapshot(pipeline::snapshot_row(&p.book, p.position, 0));
+            store.write_batch(&batch).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies `cmds` (the commands after `p.position`, in order) to `p.book`.
+async fn replay(
+    store: &Store,
+    p: &mut PairBook,
+    cmds: Vec<(u64, Command)>,
+) -> Result<(), StartError> {
+    let qty_scale = p.config.qty_scale;
+    let mut events = Vec::new();
+    let mut batch = Batch::default();
+    let count = cmds.len();
+    for (i, (position, cmd)) in cmds.into_iter().enumerate() {
+        if position != p.position + 1 {
+            return Err(StartError::Recovery(format!(
+                "pair {}: journal gap: position {position} after {}",
+                p.config.symbol, p.position
+            )));
+        }
+        events.clear();
+        p.book.apply(&cmd, &mut events);
+        batch.add_events(qty_scale, &mut p.stored_seq, &events);
+        p.position = position;
+        if (i + 1) % REPLAY_BATCH == 0 || i + 1 == count {
+            store.write_batch(&batch).await?;
+            batch = Batch::default();
+        }
+    }
+    Ok(())
+}
