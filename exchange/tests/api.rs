@@ -6,6 +6,10 @@ use client::{Method, StatusCode};
 use common::{eventually, limit, start, start_with};
 use serde_json::{Value, json};
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one trading session, read top to bottom"
+)]
 async fn trading_flow(ex: &common::TestExchange) {
     let alice = ex.user("alice").await;
     let bob = ex.user("bob").await;

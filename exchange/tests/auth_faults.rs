@@ -22,6 +22,7 @@ struct Parts {
 
 type Fault = (&'static str, fn(&mut Parts, u64), u16, i64);
 
+#[expect(clippy::too_many_lines, reason = "a table of faulty requests")]
 fn faults() -> Vec<Fault> {
     vec![
         ("no key header", |p, _| p.key = None, 401, -2014),

@@ -7,7 +7,10 @@ use client::{Method, StatusCode};
 use common::now_ms;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[expect(clippy::too_many_lines, reason = "a table of bad requests, read top to bottom")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "a table of bad requests, read top to bottom"
+)]
 async fn bad_orders_get_4xx_with_codes() {
     let ex = common::start().await;
     let alice = ex.user("alice").await;

@@ -353,7 +353,10 @@ fn crossing_orders(mut seed: u64, n: usize) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[expect(clippy::too_many_lines, reason = "one story: a cluster, kill -9, failover, then the same run uninterrupted")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one story: a cluster, kill -9, failover, then the same run uninterrupted"
+)]
 async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     let Some((cluster, _broker)) = Cluster::start().await else {
         return;
