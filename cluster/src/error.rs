@@ -76,11 +76,3 @@ impl From<RestoreError> for ClusterError {
         ClusterError::Restore(e)
     }
 }
-
-/// For binaries and tools that report errors as text: `?` keeps working
-/// in functions returning `Result<_, String>`.
-impl From<ClusterError> for String {
-    fn from(e: ClusterError) -> String {
-        e.to_string()
-    }
-}

@@ -1,11 +1,13 @@
-//! Why the embedded exchange did not start.
+//! Why the embedded exchange or a distributed role did not start, or
+//! stopped on an error.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
 
-/// Why [`crate::start`] failed; the message names the step and the value.
+/// Why [`crate::start`] or [`crate::roles::run`] failed; the message names
+/// the step and the value.
 #[derive(Debug)]
 pub enum StartError {
     /// The configuration is refused.
@@ -22,6 +24,10 @@ pub enum StartError {
     Runtime(runtime::StartError),
     /// The listen address cannot be bound.
     Listen(String, std::io::Error),
+    /// The Kafka side of a distributed role failed.
+    Cluster(cluster::ClusterError),
+    /// Serving HTTP failed.
+    Serve(std::io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -34,6 +40,8 @@ impl fmt::Display for StartError {
             StartError::Metrics(e) => e.fmt(f),
             StartError::Runtime(e) => e.fmt(f),
             StartError::Listen(addr, e) => write!(f, "listen {addr}: {e}"),
+            StartError::Cluster(e) => e.fmt(f),
+            StartError::Serve(e) => write!(f, "serving HTTP: {e}"),
         }
     }
 }
@@ -46,6 +54,14 @@ impl std::error::Error for StartError {
             StartError::Connect(_, e) | StartError::Store(e) => Some(e),
             StartError::Metrics(e) => Some(e),
             StartError::Runtime(e) => Some(e),
+            StartError::Cluster(e) => Some(e),
+            StartError::Serve(e) => Some(e),
         }
+    }
+}
+
+impl From<cluster::ClusterError> for StartError {
+    fn from(e: cluster::ClusterError) -> Self {
+        StartError::Cluster(e)
     }
 }

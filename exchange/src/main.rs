@@ -125,7 +125,9 @@ fn main() -> ExitCode {
             Cmd::Persister => role(Role::Persister, &config).await,
             Cmd::Topics {
                 action: TopicsCmd::Create,
-            } => exchange::roles::create_topics(&config).await,
+            } => exchange::roles::create_topics(&config)
+                .await
+                .map_err(|e| e.to_string()),
             Cmd::Replay { pair } => replay(&config, &pair).await,
             Cmd::CheckConfig => {
                 let pairs = config.validate().map_err(|e| e.to_string())?;
@@ -177,6 +179,7 @@ async fn role(role: Role, config: &Config) -> Result<(), String> {
         println!("{role:?} listening on http://{addr}");
     })
     .await
+    .map_err(|e| e.to_string())
 }
 
 async fn replay(config: &Config, pair: &str) -> Result<(), String> {
@@ -186,7 +189,9 @@ async fn replay(config: &Config, pair: &str) -> Result<(), String> {
         .iter()
         .find(|(_, c)| c.symbol == symbol)
         .ok_or_else(|| format!("--pair {pair}: not configured"))?;
-    let (book, position) = cluster::replay_log(&config.kafka, partition, pc, |_| {}).await?;
+    let (book, position) = cluster::replay_log(&config.kafka, partition, pc, |_| {})
+        .await
+        .map_err(|e| e.to_string())?;
     println!("pair:       {symbol}");
     println!("position:   {position}");
     println!("last seq:   {}", book.last_seq());

@@ -19,7 +19,7 @@ use store::Store;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::Config;
+use crate::{Config, StartError};
 
 /// A distributed-mode process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,11 +42,11 @@ impl Role {
     }
 }
 
-async fn connect(config: &Config) -> Result<Store, String> {
+async fn connect(config: &Config) -> Result<Store, StartError> {
     let url = config.database_url();
     Store::connect(&url, config.db_connections)
         .await
-        .map_err(|e| format!("store: {e}"))
+        .map_err(|e| StartError::Connect(url.clone(), e))
 }
 
 /// What every role starts with.
@@ -66,16 +66,17 @@ pub async fn run(
     config: &Config,
     stop: watch::Receiver<bool>,
     on_listen: impl FnOnce(std::net::SocketAddr),
-) -> Result<(), String> {
-    let partitions = config.partitions().map_err(|e| e.to_string())?;
-    let pairs = config.validate().map_err(|e| e.to_string())?;
+) -> Result<(), StartError> {
+    let partitions = config.partitions().map_err(StartError::Config)?;
+    let pairs = config.validate().map_err(StartError::Config)?;
     let store = connect(config).await?;
     let registry = Registry::new();
-    let metrics = PipelineMetrics::register(&registry).map_err(|e| e.to_string())?;
+    let metrics = PipelineMetrics::register(&registry).map_err(StartError::Metrics)?;
+    let listen = |e| StartError::Listen(config.listen.clone(), e);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
-        .map_err(|e| format!("listen {}: {e}", config.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(listen)?;
+    let addr = listener.local_addr().map_err(listen)?;
     info!(role = role.name(), %addr, brokers = %config.kafka.brokers, "starting");
     let started = Started {
         store: store.clone(),
@@ -102,8 +103,8 @@ async fn run_gateway(
     s: Started,
     stop: watch::Receiver<bool>,
     on_listen: impl FnOnce(std::net::SocketAddr),
-) -> Result<(), String> {
-    let gm = GatewayMetrics::register(&s.registry).map_err(|e| e.to_string())?;
+) -> Result<(), StartError> {
+    let gm = GatewayMetrics::register(&s.registry).map_err(StartError::Metrics)?;
     let market = Arc::new(MarketData::new(&s.pairs, config.gateway.ws_buffer));
     let (log, follower) =
         cluster::start_kafka_log(&config.kafka, &s.store, s.partitions, market.clone()).await?;
@@ -111,8 +112,8 @@ async fn run_gateway(
         .store
         .register_instance("gateway", gateway::now_ns())
         .await
-        .map_err(|e| e.to_string())?;
-    let max_id = s.store.max_order_id().await.map_err(|e| e.to_string())?;
+        .map_err(StartError::Store)?;
+    let max_id = s.store.max_order_id().await.map_err(StartError::Store)?;
     let log: Arc<dyn CommandLog> = log;
     // The persister's progress and the halts, as this gateway sees them.
     let gauges = s
@@ -136,7 +137,7 @@ async fn run_gateway(
         let _ = stopping.wait_for(|s| *s).await;
     })
     .await
-    .map_err(|e| e.to_string());
+    .map_err(StartError::Serve);
     follower.abort();
     gauges.abort();
     served
@@ -148,8 +149,8 @@ async fn run_engine(
     s: Started,
     stop: watch::Receiver<bool>,
     on_listen: impl FnOnce(std::net::SocketAddr),
-) -> Result<(), String> {
-    let engine = Engine::register(&s.registry).map_err(|e| e.to_string())?;
+) -> Result<(), StartError> {
+    let engine = Engine::register(&s.registry).map_err(StartError::Metrics)?;
     let ready = engine.clone();
     let health = serve_health(
         s.listener,
@@ -169,7 +170,7 @@ async fn run_engine(
     };
     let r = cluster::run_engine(parts, stop)
         .await
-        .map_err(|e| e.to_string());
+        .map_err(StartError::Cluster);
     health.abort();
     r
 }
@@ -180,7 +181,7 @@ async fn run_persister(
     s: Started,
     stop: watch::Receiver<bool>,
     on_listen: impl FnOnce(std::net::SocketAddr),
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     // Ready once its partitions are assigned, which run_persister does
     // before reading; it has no state to catch up on.
     let health = serve_health(s.listener, s.registry, || true, stop.clone());
@@ -194,14 +195,14 @@ async fn run_persister(
         stop,
     )
     .await
-    .map_err(|e| e.to_string());
+    .map_err(StartError::Cluster);
     health.abort();
     r
 }
 
 /// Creates the topics: one partition per pair.
-pub async fn create_topics(config: &Config) -> Result<(), String> {
-    let partitions: Partitions = config.partitions().map_err(|e| e.to_string())?;
+pub async fn create_topics(config: &Config) -> Result<(), StartError> {
+    let partitions: Partitions = config.partitions().map_err(StartError::Config)?;
     Ok(cluster::create_topics(&config.kafka, &partitions).await?)
 }
 
