@@ -1,5 +1,5 @@
-//! The REST request path from raw bytes to a command, as the `POST` and
-//! `DELETE /api/v1/order` handlers parse it: never a panic; a command it
+//! The REST request path from raw bytes to a command, as the `POST`, `PUT`
+//! and `DELETE /api/v1/order` handlers parse it: never a panic; a command it
 //! makes passes the engine's checks, survives the codec, and applies to a
 //! book.
 #![no_main]
@@ -13,10 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&route, rest)) = data.split_first() else {
         return;
     };
-    let route = if route & 1 == 0 {
-        RawRoute::NewOrder
-    } else {
-        RawRoute::Cancel
+    let route = match route % 3 {
+        0 => RawRoute::NewOrder,
+        1 => RawRoute::Cancel,
+        _ => RawRoute::Amend,
     };
     let (query, body) = match rest.iter().position(|&b| b == b'\n') {
         Some(i) => (&rest[..i], &rest[i + 1..]),

@@ -166,6 +166,14 @@ fn text_seeds(dir: &Path) {
             bytes.as_bytes(),
         );
     }
+    let amends = [
+        r#"{"symbol":"BTC-EUR","orderId":42,"quantity":"0.0050"}"#,
+        r#"{"symbol":"BTC-EUR","origClientOrderId":"a1","price":"100.10","newOrderRespType":"RESULT"}"#,
+    ];
+    for (i, body) in amends.iter().enumerate() {
+        let bytes = format!("\x02{signed}\n{body}");
+        write(dir, "rest_request", &format!("amend-{i}"), bytes.as_bytes());
+    }
 }
 
 fn main() {

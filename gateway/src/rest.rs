@@ -663,18 +663,10 @@ struct AmendRequest {
     new_order_resp_type: Option<String>,
 }
 
-async fn amend_order(
-    State(gw): App,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
-    let body = body_bytes(body)?;
-    let caller = signed(&gw, &headers, uri.query(), &body).await?;
-    let r: AmendRequest = json_body(&headers, &body)?;
-    let p = symbol(&gw, &r.symbol)?.clone();
+/// The amend `r` asks of an order on `p`, checked against the pair's rules
+/// as a new order's quantity and price would be.
+fn amend_for(p: &PairConfig, r: &AmendRequest) -> Result<Amend, ApiError> {
     let target = order_ref(r.order_id, r.orig_client_order_id.as_deref())?;
-    let mode = resp_type(r.new_order_resp_type.as_deref())?;
     let new_qty = r
         .quantity
         .as_deref()
@@ -692,20 +684,30 @@ async fn amend_order(
         ));
     }
     if let Some(q) = new_qty {
-        engine::validate::qty(&p, q).map_err(ApiError::rejected)?;
+        engine::validate::qty(p, q).map_err(ApiError::rejected)?;
     }
     if let Some(x) = new_price {
-        engine::validate::price(&p, x).map_err(ApiError::rejected)?;
+        engine::validate::price(p, x).map_err(ApiError::rejected)?;
     }
-    let cmd = command(
-        p.symbol,
-        &caller,
-        CommandBody::Amend(Amend {
-            target,
-            new_qty,
-            new_price,
-        }),
-    );
+    Ok(Amend {
+        target,
+        new_qty,
+        new_price,
+    })
+}
+
+async fn amend_order(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body_bytes(body)?;
+    let caller = signed(&gw, &headers, uri.query(), &body).await?;
+    let r: AmendRequest = json_body(&headers, &body)?;
+    let p = symbol(&gw, &r.symbol)?.clone();
+    let mode = resp_type(r.new_order_resp_type.as_deref())?;
+    let cmd = command(p.symbol, &caller, CommandBody::Amend(amend_for(&p, &r)?));
     let (position, outcome) = submit(&gw, cmd, mode).await?;
     let Some(record) = outcome else {
         return Ok(

@@ -21,18 +21,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use clientkit::{Credentials, Signer};
 use cluster::{CommandWriter, EventBatch, EventRecord, KafkaConfig, Partitions, Waiters};
-use gateway::{ApiError, RawRoute, code};
+use gateway::{ApiError, RawRoute};
 use loadtest::flow::{Kind, Request};
 use loadtest::target::{Answer, BoxFuture, SubmitError, Target};
-use proto::{
-    Amend, Command, CommandBody, Event, EventBody, OrderId, OrderRef, OrderSize, PairConfig, Price,
-    Qty, Symbol, Timestamp, UserId,
-};
+use proto::{Command, CommandBody, Event, EventBody, OrderId, OrderSize, PairConfig, UserId};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -71,17 +68,6 @@ impl Drop for KafkaTarget {
             f.abort();
         }
     }
-}
-
-/// The body of `PUT /api/v1/order`, as the gateway reads it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AmendBody {
-    symbol: String,
-    order_id: u64,
-    quantity: Option<String>,
-    price: Option<String>,
-    new_order_resp_type: Option<String>,
 }
 
 impl KafkaTarget {
@@ -246,7 +232,10 @@ fn command_of(
             let query = signer.signed_query(&req.query, b"", now_ms);
             gateway::command_from_raw(pairs, RawRoute::Cancel, &query, JSON, b"", now_ms)?
         }
-        Kind::Amend => amend_command(req, pairs)?,
+        Kind::Amend => {
+            let query = signer.signed_query(&req.query, &req.body, now_ms);
+            gateway::command_from_raw(pairs, RawRoute::Amend, &query, JSON, &req.body, now_ms)?
+        }
         _ => {
             let query = signer.signed_query(&req.query, &req.body, now_ms);
             let cmd = gateway::command_from_raw(
@@ -272,54 +261,6 @@ fn with_order_id(mut cmd: Command, id: OrderId) -> Command {
         o.order_id = id;
     }
     cmd
-}
-
-/// An amend as the gateway's `PUT /api/v1/order` reads it: the body's
-/// fields strictly, the numbers at the pair's scales, the gateway's errors.
-/// (`gateway::command_from_raw` has no amend route; the engine checks the
-/// pair's rules again and rejects with the same codes.)
-fn amend_command(req: &Request, pairs: &[PairConfig]) -> Result<Command, ApiError> {
-    let a: AmendBody = serde_json::from_slice(&req.body)
-        .map_err(|e| ApiError::new(code::MALFORMED_JSON, format!("amend: {e}")))?;
-    let p = Symbol::new(&a.symbol)
-        .ok()
-        .and_then(|s| pairs.iter().find(|p| p.symbol == s))
-        .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))?;
-    if let Some(t) = a.new_order_resp_type.as_deref()
-        && t != "ACK"
-        && t != "RESULT"
-    {
-        return Err(ApiError::new(
-            code::BAD_ENUM,
-            format!("Invalid newOrderRespType: {t:?}; ACK or RESULT."),
-        ));
-    }
-    let new_qty = a
-        .quantity
-        .as_deref()
-        .map(|q| Qty::parse_positive(q, p.qty_scale).map_err(|e| ApiError::decimal("quantity", e)))
-        .transpose()?;
-    let new_price = a
-        .price
-        .as_deref()
-        .map(|x| Price::parse_positive(x, p.price_scale).map_err(|e| ApiError::decimal("price", e)))
-        .transpose()?;
-    if new_qty.is_none() && new_price.is_none() {
-        return Err(ApiError::new(
-            code::MISSING_PARAM,
-            "An amend needs quantity, price or both.",
-        ));
-    }
-    Ok(Command {
-        pair: p.symbol,
-        user: UserId(0),
-        timestamp: Timestamp(gateway::now_ns()),
-        body: CommandBody::Amend(Amend {
-            target: OrderRef::Id(OrderId(a.order_id)),
-            new_qty,
-            new_price,
-        }),
-    })
 }
 
 /// What a new order's status is after its own command: the gateway's
@@ -406,8 +347,12 @@ async fn follow(consumer: StreamConsumer, waiters: Arc<Mutex<Waiters>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway::code;
     use loadtest::flow::{Follow, Method};
-    use proto::{CancelReason, Canceled, OrderType, Seq, Side, TimeInForce, Trade, TradeId};
+    use proto::{
+        Amend, CancelReason, Canceled, OrderRef, OrderType, Price, Qty, Seq, Side, Symbol,
+        TimeInForce, Timestamp, Trade, TradeId,
+    };
 
     fn btc() -> PairConfig {
         let mut c = PairConfig::simple(Symbol::new("BTC-EUR").expect("symbol"));

@@ -1,12 +1,15 @@
 //! The request path from raw bytes to a [`Command`], without HTTP, keys or
-//! a store: what the `POST` and `DELETE /api/v1/order` handlers do before
-//! they submit, for the fuzz target `rest_request` (`fuzz/`).
+//! a store: what the `POST`, `PUT` and `DELETE /api/v1/order` handlers do
+//! before they submit, for the fuzz target `rest_request` (`fuzz/`) and for
+//! the direct load target (`kafkaload`), which so refuses what the gateway
+//! refuses.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use proto::{Command, CommandBody, OrderId, PairConfig, Symbol, UserId};
 
 use super::{
-    NewOrderRequest, OrderQuery, command, json_body, new_order_for, order_ref, query, resp_type,
+    AmendRequest, NewOrderRequest, OrderQuery, amend_for, command, json_body, new_order_for,
+    order_ref, query, resp_type,
 };
 use crate::auth::{Caller, signed_query};
 use crate::errors::{ApiError, code};
@@ -18,6 +21,8 @@ pub enum RawRoute {
     NewOrder,
     /// `DELETE /api/v1/order`: everything in the query.
     Cancel,
+    /// `PUT /api/v1/order`: a JSON body.
+    Amend,
 }
 
 /// The command a request would submit, or the error it is answered with.
@@ -45,11 +50,7 @@ pub fn command_from_raw(
     };
     match route {
         RawRoute::NewOrder => {
-            let mut headers = HeaderMap::new();
-            let ct = HeaderValue::from_str(content_type)
-                .map_err(|_| ApiError::new(code::BAD_CONTENT_TYPE, "Bad Content-Type."))?;
-            headers.insert(header::CONTENT_TYPE, ct);
-            let req: NewOrderRequest = json_body(&headers, body)?;
+            let req: NewOrderRequest = json_body(&content_type_only(content_type)?, body)?;
             resp_type(req.new_order_resp_type.as_deref())?;
             let p = pair(&req.symbol)?;
             let order = new_order_for(p, &req, || OrderId(1))?;
@@ -62,7 +63,23 @@ pub fn command_from_raw(
             resp_type(q.new_order_resp_type.as_deref())?;
             Ok(command(p.symbol, &caller, CommandBody::Cancel { target }))
         }
+        RawRoute::Amend => {
+            let req: AmendRequest = json_body(&content_type_only(content_type)?, body)?;
+            let p = pair(&req.symbol)?;
+            resp_type(req.new_order_resp_type.as_deref())?;
+            let amend = amend_for(p, &req)?;
+            Ok(command(p.symbol, &caller, CommandBody::Amend(amend)))
+        }
     }
+}
+
+/// Headers holding only `content_type`, as a handler's body parser reads them.
+fn content_type_only(content_type: &str) -> Result<HeaderMap, ApiError> {
+    let mut headers = HeaderMap::new();
+    let ct = HeaderValue::from_str(content_type)
+        .map_err(|_| ApiError::new(code::BAD_CONTENT_TYPE, "Bad Content-Type."))?;
+    headers.insert(header::CONTENT_TYPE, ct);
+    Ok(headers)
 }
 
 #[cfg(test)]
@@ -128,5 +145,29 @@ mod tests {
         );
         let eth = format!("symbol=ETH-EUR&orderId=7&{q}");
         assert_eq!(refused(RawRoute::Cancel, &eth, "", b""), code::BAD_SYMBOL);
+        // Amends: the handler's mapping and its codes.
+        let amend = br#"{"symbol":"BTC-EUR","orderId":7,"price":"100.10"}"#;
+        let cmd = command_from_raw(
+            &pairs(),
+            RawRoute::Amend,
+            &q,
+            "application/json",
+            amend,
+            NOW,
+        )
+        .unwrap();
+        let expected = proto::Amend {
+            target: OrderRef::Id(OrderId(7)),
+            new_qty: None,
+            new_price: Some(Price(10_010)),
+        };
+        assert_eq!(cmd.body, CommandBody::Amend(expected));
+        let neither = br#"{"symbol":"BTC-EUR","orderId":7}"#;
+        assert_eq!(
+            refused(RawRoute::Amend, &q, "application/json", neither),
+            code::MISSING_PARAM
+        );
+        let unknown = br#"{"symbol":"BTC-EUR","orderId":7,"price":"1.00","side":"BUY"}"#;
+        assert_ne!(refused(RawRoute::Amend, &q, "application/json", unknown), 0);
     }
 }
