@@ -191,7 +191,7 @@ pub enum RunError {
     /// The pairs' rules or the order flow.
     Flow(FlowError),
     /// The target could not be set up.
-    Target(crate::target::TargetError),
+    Target(TargetError),
     /// The depth subscriber failed.
     Depth(DepthError),
     /// The harness itself: its async runtime or its threads.
@@ -242,7 +242,7 @@ run_error_from!(
     LoopbackError => Loopback,
     KeysError => Keys,
     FlowError => Flow,
-    crate::target::TargetError => Target,
+    TargetError => Target,
     DepthError => Depth,
     ReportError => Report
 );
@@ -252,3 +252,28 @@ impl From<LoopbackError> for ScenarioError {
         ScenarioError(e.to_string())
     }
 }
+
+/// Why a target could not be set up.
+#[derive(Debug)]
+pub enum TargetError {
+    /// The HTTP client library refused its settings.
+    Client(String),
+    /// The target could not be reached.
+    Connect {
+        /// Where.
+        addr: String,
+        /// Why (the transport's label).
+        why: String,
+    },
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetError::Client(e) => write!(f, "cannot build the HTTP client: {e}"),
+            TargetError::Connect { addr, why } => write!(f, "cannot connect to {addr}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for TargetError {}

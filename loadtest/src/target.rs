@@ -42,30 +42,7 @@ pub enum SubmitError {
     Transport(&'static str),
 }
 
-/// Why a target could not be set up.
-#[derive(Debug)]
-pub enum TargetError {
-    /// The HTTP client library refused its settings.
-    Client(String),
-    /// The target could not be reached.
-    Connect {
-        /// Where.
-        addr: String,
-        /// Why (the transport's label).
-        why: String,
-    },
-}
-
-impl std::fmt::Display for TargetError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TargetError::Client(e) => write!(f, "cannot build the HTTP client: {e}"),
-            TargetError::Connect { addr, why } => write!(f, "cannot connect to {addr}: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for TargetError {}
+pub use crate::error::TargetError;
 
 /// A future a target returns: boxed, so targets can be chosen at run time
 /// (`Box<dyn Target>`) by whoever builds them.
