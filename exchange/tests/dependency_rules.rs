@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Deterministic core: no clock, no randomness, no I/O.
     ("proto", &[]),
     ("engine", &["proto"]),
+    ("accounts", &["proto"]),
     ("workload", &["proto"]),
     ("benches", &["proto", "engine", "workload"]),
     ("store", &["proto"]),

@@ -1,0 +1,151 @@
+//! The invariant every state of a shard keeps, checked from scratch.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use proto::UserId;
+
+use crate::{AssetId, Shard};
+
+/// A broken invariant: a bug, or (for [`AuditError::Debt`]) a fill its hold
+/// did not cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditError {
+    /// For `asset`, the accounts (fee account included) do not hold
+    /// deposits - withdrawals + received - sent.
+    Conservation {
+        /// The asset.
+        asset: AssetId,
+        /// Sum of free + locked over all accounts, fee account included.
+        held: u128,
+        /// What the flows say it should be (can be negative only by a bug).
+        expected: i128,
+    },
+    /// A user's `locked` differs from the sum of their orders' holds.
+    Locked {
+        /// The user.
+        user: UserId,
+        /// The asset.
+        asset: AssetId,
+        /// What the account says.
+        locked: u128,
+        /// What the holds add up to.
+        holds: u128,
+    },
+    /// A user owes the shard.
+    Debt {
+        /// The user.
+        user: UserId,
+        /// The asset.
+        asset: AssetId,
+        /// How much.
+        debt: u128,
+    },
+}
+
+impl fmt::Display for AuditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditError::Conservation {
+                asset,
+                held,
+                expected,
+            } => write!(
+                f,
+                "asset {}: accounts hold {held}, flows say {expected}",
+                asset.0
+            ),
+            AuditError::Locked {
+                user,
+                asset,
+                locked,
+                holds,
+            } => write!(
+                f,
+                "user {user} asset {}: locked {locked} but holds sum to {holds}",
+                asset.0
+            ),
+            AuditError::Debt { user, asset, debt } => {
+                write!(f, "user {user} asset {}: owes {debt}", asset.0)
+            }
+        }
+    }
+}
+
+impl std::error::Error for AuditError {}
+
+impl Shard {
+    /// Checks, for every asset, that the accounts (fee accounts included)
+    /// hold exactly deposits - withdrawals + received - sent (a single
+    /// shard holding both sides of every trade has received == sent), that
+    /// each user's `locked` equals the sum of their orders' holds, and that
+    /// nobody owes anything. Returns every failure found.
+    pub fn audit(&self) -> Result<(), Vec<AuditError>> {
+        let s = &self.state;
+        let mut errors = Vec::new();
+        let mut held: Vec<i128> = s.fee_accounts.iter().map(|&v| to_i128(v)).collect();
+        for (&(user, asset), b) in &s.balances {
+            let i = usize::from(asset.0);
+            held[i] += to_i128(b.free) + to_i128(b.locked) - to_i128(b.debt);
+            if b.debt > 0 {
+                errors.push(AuditError::Debt {
+                    user,
+                    asset,
+                    debt: b.debt,
+                });
+            }
+        }
+        for (i, (t, &held)) in s.totals.iter().zip(&held).enumerate() {
+            let expected = to_i128(t.deposits) - to_i128(t.withdrawals) + to_i128(t.received)
+                - to_i128(t.sent);
+            if held != expected {
+                errors.push(AuditError::Conservation {
+                    asset: AssetId(u16::try_from(i).unwrap_or(u16::MAX)),
+                    held: u128::try_from(held).unwrap_or(0),
+                    expected,
+                });
+            }
+        }
+        let mut holds: BTreeMap<(UserId, AssetId), u128> = BTreeMap::new();
+        for (&(pi, _), h) in &s.holds {
+            let p = &s.pairs[usize::from(pi)];
+            let asset = match h.side {
+                proto::Side::Buy => p.quote,
+                proto::Side::Sell => p.base,
+            };
+            *holds.entry((h.user, asset)).or_default() += h.amount;
+        }
+        for (&(user, asset), b) in &s.balances {
+            let sum = holds.remove(&(user, asset)).unwrap_or(0);
+            if b.locked != sum {
+                errors.push(AuditError::Locked {
+                    user,
+                    asset,
+                    locked: b.locked,
+                    holds: sum,
+                });
+            }
+        }
+        for ((user, asset), sum) in holds {
+            if sum > 0 {
+                errors.push(AuditError::Locked {
+                    user,
+                    asset,
+                    locked: 0,
+                    holds: sum,
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Amounts stay far below `i128::MAX` (they come from `u64` products); a
+/// larger one saturates, which the comparison then reports.
+fn to_i128(v: u128) -> i128 {
+    i128::try_from(v).unwrap_or(i128::MAX)
+}

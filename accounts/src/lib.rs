@@ -1,0 +1,48 @@
+//! Balances, pre-trade risk and settlement: the state machine of one risk
+//! shard, the single writer of its users' accounts.
+//!
+//! A [`Shard`] applies [`Input`]s in order; each yields at least one
+//! [`Output`], and a refused input changes nothing. Inputs are operator
+//! movements (deposit, withdraw), pre-trade checks (place, amend) and the
+//! pair engines' events fed back for settlement.
+//!
+//! Architecture Invariant: no I/O, no clock, no randomness and no randomly
+//! seeded hash map (see `clippy.toml`): the same inputs from the same
+//! snapshot give the same outputs and the same [`Shard::state_hash`].
+//!
+//! Rules, as implemented:
+//! - **Assets and scales.** Each pair `BASE-QUOTE` names two assets. One scale
+//!   per asset: a base asset counts in units of `10^-qty_scale`, a quote asset
+//!   in units of `10^-(price_scale + qty_scale)`, the unit in which
+//!   `price * qty` is exact, so a trade's notional never rounds. A pair set in
+//!   which one asset would get two scales is refused ([`ConfigError`]).
+//! - **Fees** are paid in the quote asset by both sides, at the order's own
+//!   rates ([`Fees`], carried by [`Place`]): `fee = floor(notional * bps /
+//!   10_000)`. Rounding down makes the fees of a split fill never exceed the
+//!   fee of the whole, so a hold sized for the whole at the taker rate always
+//!   covers every partial fill; the fee account is credited exactly the
+//!   amounts debited. A maker rate above the taker rate is refused.
+//! - **Holds.** A limit buy locks `price * qty + fee(taker)` in quote; a sell
+//!   locks `qty` in base; a market buy by quote locks the quote amount plus
+//!   its taker fee; a market buy by base locks an explicit budget. After each
+//!   fill a limit order's hold is cut to what its rest still needs at its
+//!   limit price (this releases price improvement at once); when an order
+//!   ends, all of its hold is released.
+//! - **Shards.** A shard settles only the sides of a trade whose order it
+//!   holds: every order of its users was placed through it, so holding the
+//!   order is holding the user. Value that leaves or enters a shard with a
+//!   counterparty's leg is counted per asset ([`AssetTotals`]), which makes
+//!   conservation checkable per shard.
+
+mod audit;
+mod shard;
+mod snapshot;
+mod types;
+
+pub use audit::AuditError;
+pub use shard::Shard;
+pub use snapshot::{SNAPSHOT_VERSION, SnapshotError};
+pub use types::{
+    Amend, AssetId, AssetInfo, AssetTotals, Balance, ConfigError, Duplicate, Fees, Hold, HoldKind,
+    Input, Output, Place, Reference, RiskCode, Role,
+};

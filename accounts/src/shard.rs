@@ -1,0 +1,742 @@
+//! The shard: accounts, holds and the rules that move them (see the crate docs).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proto::{
+    CommandKind, EventBody, OrderId, OrderSize, OrderType, PairConfig, Price, Qty, Seq, Side,
+    Symbol, Trade, UserId,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{
+    Amend, AssetId, AssetInfo, AssetTotals, Balance, ConfigError, Duplicate, Hold, HoldKind, Input,
+    Output, Place, Reference, RiskCode, Role,
+};
+
+/// Basis points in one.
+const BPS: u128 = 10_000;
+
+/// One pair as the shard sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PairEntry {
+    pub(crate) symbol: Symbol,
+    pub(crate) base: AssetId,
+    pub(crate) quote: AssetId,
+    pub(crate) qty_scale: u8,
+    /// The last engine event settled; older ones are duplicates.
+    pub(crate) last_seq: Seq,
+}
+
+/// Everything a snapshot carries: ordered maps only, so its encoding (and
+/// so the state hash) is canonical.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub(crate) assets: Vec<AssetInfo>,
+    pub(crate) pairs: Vec<PairEntry>,
+    pub(crate) balances: BTreeMap<(UserId, AssetId), Balance>,
+    /// The fee account of each asset, by asset index.
+    pub(crate) fee_accounts: Vec<u128>,
+    pub(crate) totals: Vec<AssetTotals>,
+    /// Keyed by pair index and order id.
+    pub(crate) holds: BTreeMap<(u16, OrderId), Hold>,
+    pub(crate) references: BTreeSet<Reference>,
+}
+
+/// The state machine of one risk shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    pub(crate) state: State,
+}
+
+/// `floor(notional * bps / 10_000)` without an intermediate product that
+/// could overflow: exact for every `u128` notional.
+pub(crate) fn fee(notional: u128, bps: u16) -> u128 {
+    let bps = u128::from(bps);
+    notional / BPS * bps + notional % BPS * bps / BPS
+}
+
+/// What a buy of `qty` at `price` may cost at most, fee at `bps` included.
+fn buy_need(price: Price, qty: Qty, bps: u16) -> Option<u128> {
+    let notional = u128::from(price.0) * u128::from(qty.0);
+    notional.checked_add(fee(notional, bps))
+}
+
+impl Hold {
+    /// What the order needs locked if it is `qty` in total at `price`.
+    fn need_at(&self, qty: Qty, price: Price) -> Option<u128> {
+        let filled = self.qty.0.saturating_sub(self.remaining.0);
+        let rest = Qty(qty.0.saturating_sub(filled));
+        match (self.side, self.kind) {
+            (Side::Buy, HoldKind::Limit { .. }) => buy_need(price, rest, self.fees.taker_bps),
+            (Side::Sell, _) => Some(u128::from(rest.0)),
+            // Spent down, never re-sized.
+            (Side::Buy, _) => Some(self.amount),
+        }
+    }
+
+    /// What the order needs now: enough for its current state and for every
+    /// amend the engine may still apply.
+    fn need(&self) -> Option<u128> {
+        let price = match self.kind {
+            HoldKind::Limit { price } => price,
+            _ => Price::ZERO,
+        };
+        let mut need = self.need_at(self.qty, price)?;
+        for &(q, p) in &self.pending {
+            need = need.max(self.need_at(q, p)?);
+        }
+        Some(need)
+    }
+
+    /// The largest quantity and price among the current state and pending amends.
+    fn widest(&self, price: Price) -> (Qty, Price) {
+        self.pending
+            .iter()
+            .fold((self.qty, price), |(q, p), &(pq, pp)| {
+                (q.max(pq), p.max(pp))
+            })
+    }
+}
+
+impl Shard {
+    /// A shard trading `pairs`, with no accounts yet.
+    pub fn new(pairs: &[PairConfig]) -> Result<Shard, ConfigError> {
+        let mut assets: Vec<AssetInfo> = Vec::new();
+        let mut entries: Vec<PairEntry> = Vec::new();
+        for p in pairs {
+            let bad = ConfigError::BadSymbol(p.symbol);
+            let (base, quote) = p.symbol.as_str().split_once('-').ok_or(bad.clone())?;
+            if base.is_empty() || quote.is_empty() || base == quote || quote.contains('-') {
+                return Err(bad);
+            }
+            if entries.iter().any(|e| e.symbol == p.symbol)
+                || entries.len() >= usize::from(u16::MAX)
+            {
+                return Err(ConfigError::DuplicatePair(p.symbol));
+            }
+            let quote_scale = p
+                .price_scale
+                .checked_add(p.qty_scale)
+                .ok_or(ConfigError::TooLarge(p.symbol))?;
+            let base = asset_index(&mut assets, base, p.qty_scale, p.symbol)?;
+            let quote = asset_index(&mut assets, quote, quote_scale, p.symbol)?;
+            entries.push(PairEntry {
+                symbol: p.symbol,
+                base,
+                quote,
+                qty_scale: p.qty_scale,
+                last_seq: Seq(0),
+            });
+        }
+        let n = assets.len();
+        Ok(Shard {
+            state: State {
+                assets,
+                pairs: entries,
+                balances: BTreeMap::new(),
+                fee_accounts: vec![0; n],
+                totals: vec![AssetTotals::default(); n],
+                holds: BTreeMap::new(),
+                references: BTreeSet::new(),
+            },
+        })
+    }
+
+    /// The asset table, indexed by [`AssetId`].
+    pub fn assets(&self) -> &[AssetInfo] {
+        &self.state.assets
+    }
+
+    /// The id of the asset called `name`.
+    pub fn asset_id(&self, name: &str) -> Option<AssetId> {
+        let i = self.state.assets.iter().position(|a| a.name == name)?;
+        u16::try_from(i).ok().map(AssetId)
+    }
+
+    /// The base and quote asset of `pair`.
+    pub fn pair_assets(&self, pair: Symbol) -> Option<(AssetId, AssetId)> {
+        let p = self.state.pairs.iter().find(|p| p.symbol == pair)?;
+        Some((p.base, p.quote))
+    }
+
+    /// The last engine event of `pair` settled.
+    pub fn last_seq(&self, pair: Symbol) -> Option<Seq> {
+        self.state
+            .pairs
+            .iter()
+            .find(|p| p.symbol == pair)
+            .map(|p| p.last_seq)
+    }
+
+    /// `user`'s account in `asset` (zero if it has none).
+    pub fn balance(&self, user: UserId, asset: AssetId) -> Balance {
+        self.state
+            .balances
+            .get(&(user, asset))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Every account with its owner and asset, in order.
+    pub fn balances(&self) -> impl Iterator<Item = (UserId, AssetId, Balance)> + '_ {
+        self.state.balances.iter().map(|(&(u, a), &b)| (u, a, b))
+    }
+
+    /// The fee account of `asset`.
+    pub fn fee_account(&self, asset: AssetId) -> u128 {
+        self.state
+            .fee_accounts
+            .get(usize::from(asset.0))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The flows that changed the shard's total of `asset`.
+    pub fn totals(&self, asset: AssetId) -> AssetTotals {
+        self.state
+            .totals
+            .get(usize::from(asset.0))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The hold of an open order of `pair`.
+    pub fn hold(&self, pair: Symbol, order_id: OrderId) -> Option<&Hold> {
+        let pi = self.pair_index(pair)?;
+        self.state.holds.get(&(pi, order_id))
+    }
+
+    /// Number of open orders holding funds.
+    pub fn open_holds(&self) -> usize {
+        self.state.holds.len()
+    }
+
+    fn pair_index(&self, pair: Symbol) -> Option<u16> {
+        let i = self.state.pairs.iter().position(|p| p.symbol == pair)?;
+        u16::try_from(i).ok()
+    }
+
+    /// Applies one input, appending what it caused to `out` (at least one output).
+    pub fn apply(&mut self, input: &Input, out: &mut Vec<Output>) {
+        let result = match input {
+            Input::Deposit {
+                user,
+                asset,
+                amount,
+                reference,
+            } => self.deposit(*user, *asset, *amount, *reference, out),
+            Input::Withdraw {
+                user,
+                asset,
+                amount,
+                reference,
+            } => self.withdraw(*user, *asset, *amount, *reference, out),
+            Input::Place(p) => self.place(p, out),
+            Input::Amend(a) => self.amend(a, out),
+            Input::Settle(e) => self.settle(e, out),
+        };
+        if let Err(code) = result {
+            out.push(Output::Rejected(code));
+        }
+    }
+
+    /// [`Shard::apply`] returning a fresh vector.
+    pub fn apply_one(&mut self, input: &Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.apply(input, &mut out);
+        out
+    }
+
+    fn known_asset(&self, asset: AssetId) -> Result<usize, RiskCode> {
+        let i = usize::from(asset.0);
+        if i < self.state.assets.len() {
+            Ok(i)
+        } else {
+            Err(RiskCode::UnknownAsset)
+        }
+    }
+
+    fn deposit(
+        &mut self,
+        user: UserId,
+        asset: AssetId,
+        amount: u128,
+        reference: Reference,
+        out: &mut Vec<Output>,
+    ) -> Result<(), RiskCode> {
+        let i = self.known_asset(asset)?;
+        if amount == 0 {
+            return Err(RiskCode::ZeroAmount);
+        }
+        if self.state.references.contains(&reference) {
+            out.push(Output::Duplicate(Duplicate::Reference(reference)));
+            return Ok(());
+        }
+        let free = self.balance(user, asset).free.checked_add(amount);
+        let total = self.state.totals[i].deposits.checked_add(amount);
+        let (Some(free), Some(total)) = (free, total) else {
+            return Err(RiskCode::Overflow);
+        };
+        self.state.balances.entry((user, asset)).or_default().free = free;
+        self.state.totals[i].deposits = total;
+        self.state.references.insert(reference);
+        out.push(Output::Deposited {
+            user,
+            asset,
+            amount,
+            reference,
+        });
+        Ok(())
+    }
+
+    fn withdraw(
+        &mut self,
+        user: UserId,
+        asset: AssetId,
+        amount: u128,
+        reference: Reference,
+        out: &mut Vec<Output>,
+    ) -> Result<(), RiskCode> {
+        let i = self.known_asset(asset)?;
+        if amount == 0 {
+            return Err(RiskCode::ZeroAmount);
+        }
+        if self.state.references.contains(&reference) {
+            out.push(Output::Duplicate(Duplicate::Reference(reference)));
+            return Ok(());
+        }
+        let free = self
+            .balance(user, asset)
+            .free
+            .checked_sub(amount)
+            .ok_or(RiskCode::InsufficientBalance)?;
+        // Withdrawals never exceed deposits plus receipts, so this cannot overflow.
+        let total = self.state.totals[i].withdrawals.checked_add(amount);
+        let total = total.ok_or(RiskCode::Overflow)?;
+        self.state.balances.entry((user, asset)).or_default().free = free;
+        self.state.totals[i].withdrawals = total;
+        self.state.references.insert(reference);
+        out.push(Output::Withdrew {
+            user,
+            asset,
+            amount,
+            reference,
+        });
+        Ok(())
+    }
+
+    /// The hold a new order needs: its kind, asset, amount and base quantity.
+    fn size_hold(&self, pi: u16, p: &Place) -> Result<(HoldKind, AssetId, u128, Qty), RiskCode> {
+        let pair = &self.state.pairs[usize::from(pi)];
+        let quote_exact = |q: u64| u128::from(q) * proto::pow10(pair.qty_scale);
+        let with_fee = |n: u128| {
+            n.checked_add(fee(n, p.fees.taker_bps))
+                .ok_or(RiskCode::Overflow)
+        };
+        let o = &p.order;
+        match (o.side, o.order_type, o.size) {
+            (Side::Buy, OrderType::Limit { price }, OrderSize::Base(q)) => {
+                let need = buy_need(price, q, p.fees.taker_bps).ok_or(RiskCode::Overflow)?;
+                Ok((HoldKind::Limit { price }, pair.quote, need, q))
+            }
+            (Side::Buy, _, OrderSize::Quote(q)) => Ok((
+                HoldKind::MarketBuy,
+                pair.quote,
+                with_fee(quote_exact(q.0))?,
+                Qty::ZERO,
+            )),
+            (Side::Buy, OrderType::Market, OrderSize::Base(q)) => {
+                let budget = p.budget.ok_or(RiskCode::BudgetRequired)?;
+                Ok((HoldKind::MarketBuy, pair.quote, quote_exact(budget.0), q))
+            }
+            (Side::Sell, OrderType::Limit { price }, OrderSize::Base(q)) => {
+                Ok((HoldKind::Limit { price }, pair.base, u128::from(q.0), q))
+            }
+            (Side::Sell, OrderType::Market, OrderSize::Base(q)) => {
+                Ok((HoldKind::MarketSell, pair.base, u128::from(q.0), q))
+            }
+            // Only market buys may be sized in quote; the engine refuses
+            // this too, and its base need is unknowable.
+            (Side::Sell, _, OrderSize::Quote(_)) => Err(RiskCode::UnsupportedOrder),
+        }
+    }
+
+    fn place(&mut self, p: &Place, out: &mut Vec<Output>) -> Result<(), RiskCode> {
+        let pi = self.pair_index(p.pair).ok_or(RiskCode::UnknownPair)?;
+        if p.fees.taker_bps > 10_000 || p.fees.maker_bps > p.fees.taker_bps {
+            return Err(RiskCode::BadFees);
+        }
+        let key = (pi, p.order.order_id);
+        if self.state.holds.contains_key(&key) {
+            return Err(RiskCode::DuplicateOrder);
+        }
+        let (kind, asset, amount, qty) = self.size_hold(pi, p)?;
+        self.lock(p.user, asset, amount)?;
+        self.state.holds.insert(
+            key,
+            Hold {
+                user: p.user,
+                side: p.order.side,
+                kind,
+                qty,
+                remaining: qty,
+                fees: p.fees,
+                amount,
+                pending: Vec::new(),
+            },
+        );
+        out.push(Output::Locked {
+            user: p.user,
+            asset,
+            pair: p.pair,
+            order_id: p.order.order_id,
+            amount,
+        });
+        Ok(())
+    }
+
+    /// Moves `amount` from free to locked, or refuses without a change.
+    fn lock(&mut self, user: UserId, asset: AssetId, amount: u128) -> Result<(), RiskCode> {
+        let b = self.balance(user, asset);
+        let free = b.free.checked_sub(amount);
+        let free = free.ok_or(RiskCode::InsufficientBalance)?;
+        let locked = b.locked.checked_add(amount).ok_or(RiskCode::Overflow)?;
+        if amount > 0 {
+            let e = self.state.balances.entry((user, asset)).or_default();
+            e.free = free;
+            e.locked = locked;
+        }
+        Ok(())
+    }
+
+    /// An amend up locks the difference now. An amend down releases nothing
+    /// yet: the engine may still refuse it, and until it confirms with
+    /// `Amended` the order may trade at its current size.
+    fn amend(&mut self, a: &Amend, out: &mut Vec<Output>) -> Result<(), RiskCode> {
+        let pi = self.pair_index(a.pair).ok_or(RiskCode::UnknownPair)?;
+        let key = (pi, a.order_id);
+        let hold = self.state.holds.get(&key).ok_or(RiskCode::UnknownOrder)?;
+        if hold.user != a.user {
+            return Err(RiskCode::NotOwner);
+        }
+        let HoldKind::Limit { price } = hold.kind else {
+            return Err(RiskCode::NotAmendable);
+        };
+        let (widest_qty, widest_price) = hold.widest(price);
+        let qty = a.new_qty.unwrap_or(widest_qty);
+        let price = a.new_price.unwrap_or(widest_price);
+        if qty.0 <= hold.qty.0 - hold.remaining.0 {
+            return Err(RiskCode::AmendBelowFilled);
+        }
+        let mut wider = hold.clone();
+        wider.pending.push((qty, price));
+        let need = wider.need().ok_or(RiskCode::Overflow)?;
+        let extra = need.saturating_sub(hold.amount);
+        let (user, asset) = (hold.user, self.hold_asset(pi, hold.side));
+        self.lock(user, asset, extra)?;
+        wider.amount += extra;
+        self.state.holds.insert(key, wider);
+        out.push(Output::Locked {
+            user,
+            asset,
+            pair: a.pair,
+            order_id: a.order_id,
+            amount: extra,
+        });
+        Ok(())
+    }
+
+    fn hold_asset(&self, pi: u16, side: Side) -> AssetId {
+        let p = &self.state.pairs[usize::from(pi)];
+        match side {
+            Side::Buy => p.quote,
+            Side::Sell => p.base,
+        }
+    }
+
+    fn settle(&mut self, e: &proto::Event, out: &mut Vec<Output>) -> Result<(), RiskCode> {
+        let pi = self.pair_index(e.pair).ok_or(RiskCode::UnknownPair)?;
+        let entry = &mut self.state.pairs[usize::from(pi)];
+        if e.seq <= entry.last_seq {
+            out.push(Output::Duplicate(Duplicate::Settle {
+                pair: e.pair,
+                seq: e.seq,
+            }));
+            return Ok(());
+        }
+        entry.last_seq = e.seq;
+        match &e.body {
+            EventBody::Trade(t) => {
+                self.settle_side(pi, t, Role::Maker, out);
+                self.settle_side(pi, t, Role::Taker, out);
+            }
+            EventBody::Canceled(c) => self.end(pi, c.order_id, c.user, out),
+            EventBody::Rejected(r) => match (r.command, r.order_id) {
+                (CommandKind::NewOrder, Some(id)) => self.end(pi, id, r.user, out),
+                (CommandKind::Amend, Some(id)) => self.amend_answered(pi, id, r.user, None, out),
+                _ => {}
+            },
+            EventBody::Amended(a) => {
+                let state = (a.qty, a.remaining, a.price);
+                self.amend_answered(pi, a.order_id, a.user, Some(state), out);
+            }
+            EventBody::Accepted(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
+        }
+        out.push(Output::Settled {
+            pair: e.pair,
+            seq: e.seq,
+        });
+        Ok(())
+    }
+
+    /// The engine answered the oldest pending amend of an order: applied
+    /// (with the order's new state) or refused. Either way the hold shrinks
+    /// to what is still needed.
+    fn amend_answered(
+        &mut self,
+        pi: u16,
+        id: OrderId,
+        user: UserId,
+        applied: Option<(Qty, Qty, Price)>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(hold) = self.state.holds.get_mut(&(pi, id)) else {
+            return;
+        };
+        if hold.user != user {
+            return;
+        }
+        if !hold.pending.is_empty() {
+            hold.pending.remove(0);
+        }
+        if let (Some((qty, remaining, price)), HoldKind::Limit { .. }) = (applied, hold.kind) {
+            hold.qty = qty;
+            hold.remaining = remaining;
+            hold.kind = HoldKind::Limit { price };
+        }
+        self.trim(pi, id, out);
+    }
+
+    /// Releases what an open order's hold holds beyond its need.
+    fn trim(&mut self, pi: u16, id: OrderId, out: &mut Vec<Output>) {
+        let Some(hold) = self.state.holds.get_mut(&(pi, id)) else {
+            return;
+        };
+        let need = hold.need().unwrap_or(hold.amount);
+        let excess = hold.amount.saturating_sub(need);
+        if excess == 0 {
+            return;
+        }
+        hold.amount -= excess;
+        let (user, side) = (hold.user, hold.side);
+        self.release(pi, id, user, side, excess, out);
+    }
+
+    fn release(
+        &mut self,
+        pi: u16,
+        order_id: OrderId,
+        user: UserId,
+        side: Side,
+        amount: u128,
+        out: &mut Vec<Output>,
+    ) {
+        let asset = self.hold_asset(pi, side);
+        let b = self.state.balances.entry((user, asset)).or_default();
+        // A hold's amount is always part of its owner's locked (see audit).
+        b.locked = b.locked.saturating_sub(amount);
+        b.free = b.free.saturating_add(amount);
+        out.push(Output::Released {
+            user,
+            asset,
+            pair: self.state.pairs[usize::from(pi)].symbol,
+            order_id,
+            amount,
+        });
+    }
+
+    /// The order ended: all of its hold goes back to free.
+    fn end(&mut self, pi: u16, id: OrderId, user: UserId, out: &mut Vec<Output>) {
+        let key = (pi, id);
+        if self.state.holds.get(&key).is_none_or(|h| h.user != user) {
+            return;
+        }
+        if let Some(hold) = self.state.holds.remove(&key)
+            && hold.amount > 0
+        {
+            self.release(pi, id, hold.user, hold.side, hold.amount, out);
+        }
+    }
+
+    /// Settles one side of a trade if this shard holds its order.
+    fn settle_side(&mut self, pi: u16, t: &Trade, role: Role, out: &mut Vec<Output>) {
+        let (id, user, ended) = match role {
+            Role::Maker => (t.maker_order_id, t.maker_user, t.maker_remaining.is_zero()),
+            Role::Taker => (
+                t.taker_order_id,
+                t.taker_user,
+                matches!(
+                    t.taker_remaining,
+                    OrderSize::Base(Qty::ZERO) | OrderSize::Quote(proto::QuoteQty::ZERO)
+                ),
+            ),
+        };
+        let key = (pi, id);
+        let Some(hold) = self.state.holds.get(&key).filter(|h| h.user == user) else {
+            return;
+        };
+        let (side, fees) = (hold.side, hold.fees);
+        let bps = match role {
+            Role::Maker => fees.maker_bps,
+            Role::Taker => fees.taker_bps,
+        };
+        let base = u128::from(t.qty.0);
+        let quote = u128::from(t.price.0) * base;
+        let charged = fee(quote, bps);
+        let pair = &self.state.pairs[usize::from(pi)];
+        let (symbol, base_asset, quote_asset) = (pair.symbol, pair.base, pair.quote);
+        let (paid_asset, paid, got_asset, got) = match side {
+            Side::Buy => (quote_asset, quote + charged, base_asset, base),
+            Side::Sell => (base_asset, base, quote_asset, quote - charged),
+        };
+        self.spend_hold(key, user, paid_asset, paid, out);
+        credit(&mut self.state, user, got_asset, got);
+        let fa = &mut self.state.fee_accounts[usize::from(quote_asset.0)];
+        *fa = fa.saturating_add(charged);
+        let (sent, received) = match side {
+            Side::Buy => ((quote_asset, quote), (base_asset, base)),
+            Side::Sell => ((base_asset, base), (quote_asset, quote)),
+        };
+        let totals = &mut self.state.totals;
+        let s = &mut totals[usize::from(sent.0.0)].sent;
+        *s = s.saturating_add(sent.1);
+        let r = &mut totals[usize::from(received.0.0)].received;
+        *r = r.saturating_add(received.1);
+        out.push(Output::Filled {
+            user,
+            pair: symbol,
+            order_id: id,
+            trade_id: t.trade_id,
+            role,
+            side,
+            base,
+            quote,
+            fee: charged,
+        });
+        self.after_fill(pi, id, role, t, ended, out);
+    }
+
+    /// Pays `amount` out of an order's hold; a shortfall comes from free, then debt.
+    fn spend_hold(
+        &mut self,
+        key: (u16, OrderId),
+        user: UserId,
+        asset: AssetId,
+        amount: u128,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(hold) = self.state.holds.get_mut(&key) else {
+            return;
+        };
+        let from_hold = hold.amount.min(amount);
+        hold.amount -= from_hold;
+        let b = self.state.balances.entry((user, asset)).or_default();
+        b.locked = b.locked.saturating_sub(from_hold);
+        let short = amount - from_hold;
+        if short > 0 {
+            let from_free = b.free.min(short);
+            b.free -= from_free;
+            b.debt = b.debt.saturating_add(short - from_free);
+            out.push(Output::Shortfall {
+                user,
+                asset,
+                from_free,
+                debt: short - from_free,
+            });
+        }
+    }
+
+    /// Updates an order's open quantity after a fill; ends it or trims its hold.
+    fn after_fill(
+        &mut self,
+        pi: u16,
+        id: OrderId,
+        role: Role,
+        t: &Trade,
+        ended: bool,
+        out: &mut Vec<Output>,
+    ) {
+        if let Some(hold) = self.state.holds.get_mut(&(pi, id)) {
+            match (role, t.taker_remaining) {
+                (Role::Maker, _) => hold.remaining = t.maker_remaining,
+                (Role::Taker, OrderSize::Base(r)) => hold.remaining = r,
+                (Role::Taker, OrderSize::Quote(_)) => {}
+            }
+            let user = hold.user;
+            if ended {
+                self.end(pi, id, user, out);
+            } else {
+                self.trim(pi, id, out);
+            }
+        }
+    }
+}
+
+/// Adds to `user`'s free `asset`, paying off debt first.
+fn credit(state: &mut State, user: UserId, asset: AssetId, amount: u128) {
+    let b = state.balances.entry((user, asset)).or_default();
+    let to_debt = b.debt.min(amount);
+    b.debt -= to_debt;
+    b.free = b.free.saturating_add(amount - to_debt);
+}
+
+/// The index of asset `name`, added with `scale` if new; one scale per asset.
+fn asset_index(
+    assets: &mut Vec<AssetInfo>,
+    name: &str,
+    scale: u8,
+    pair: Symbol,
+) -> Result<AssetId, ConfigError> {
+    let i = match assets.iter().position(|a| a.name == name) {
+        Some(i) if assets[i].scale != scale => {
+            return Err(ConfigError::ScaleConflict {
+                asset: name.to_owned(),
+                first: assets[i].scale,
+                second: scale,
+            });
+        }
+        Some(i) => i,
+        None => {
+            assets.push(AssetInfo {
+                name: name.to_owned(),
+                scale,
+            });
+            assets.len() - 1
+        }
+    };
+    u16::try_from(i)
+        .map(AssetId)
+        .map_err(|_| ConfigError::TooLarge(pair))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fee;
+
+    #[test]
+    fn fee_is_the_exact_floor_even_near_the_top_of_u128() {
+        assert_eq!(fee(9_999, 1), 0);
+        assert_eq!(fee(10_000, 1), 1);
+        assert_eq!(fee(19_999, 1), 1);
+        assert_eq!(fee(1_000_000, 25), 2_500);
+        assert_eq!(fee(12_345, 10_000), 12_345);
+        let big = u128::MAX;
+        assert_eq!(fee(big, 10_000), big);
+        assert_eq!(fee(big, 5_000), big / 2);
+        for n in [1u128, 7, 9_999, 10_001, 123_456_789, u128::from(u64::MAX)] {
+            for bps in [0u16, 1, 7, 25, 9_999, 10_000] {
+                assert_eq!(fee(n, bps), n * u128::from(bps) / 10_000, "{n} at {bps}");
+            }
+        }
+    }
+}

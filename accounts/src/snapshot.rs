@@ -1,0 +1,73 @@
+//! Snapshots: the whole state as canonical bytes. The state hash is FNV-1a
+//! of these bytes, so two shards with the same hash hold the same state.
+
+use std::fmt;
+
+use crate::Shard;
+use crate::shard::State;
+
+/// The format version, the first byte of every snapshot.
+pub const SNAPSHOT_VERSION: u8 = 1;
+
+/// Snapshot bytes that cannot be restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotError {
+    /// Another format version (or no bytes).
+    UnsupportedVersion(Option<u8>),
+    /// The bytes do not decode to a state, or not in canonical form.
+    Malformed(String),
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::UnsupportedVersion(v) => write!(f, "unsupported snapshot version {v:?}"),
+            SnapshotError::Malformed(m) => write!(f, "malformed snapshot: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+impl Shard {
+    /// The state as bytes: a version byte, then bincode of ordered maps.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut out = vec![SNAPSHOT_VERSION];
+        // Encoding plain data into a Vec cannot fail; if a serde impl ever
+        // did, the truncated bytes make restore fail loudly.
+        if let Err(e) = bincode::serde::encode_into_std_write(
+            &self.state,
+            &mut out,
+            bincode::config::standard(),
+        ) {
+            debug_assert!(false, "snapshot encoding failed: {e}");
+            out.truncate(1);
+        }
+        out
+    }
+
+    /// Rebuilds a shard from [`Shard::snapshot`] bytes.
+    pub fn restore(bytes: &[u8]) -> Result<Shard, SnapshotError> {
+        match bytes.first() {
+            Some(&SNAPSHOT_VERSION) => {}
+            other => return Err(SnapshotError::UnsupportedVersion(other.copied())),
+        }
+        let (state, used): (State, usize) =
+            bincode::serde::decode_from_slice(&bytes[1..], bincode::config::standard())
+                .map_err(|e| SnapshotError::Malformed(e.to_string()))?;
+        if used != bytes.len() - 1 {
+            return Err(SnapshotError::Malformed("trailing bytes".into()));
+        }
+        let shard = Shard { state };
+        // One state, one encoding: the hash must not depend on how it was written.
+        if shard.snapshot() != bytes {
+            return Err(SnapshotError::Malformed("not in canonical form".into()));
+        }
+        Ok(shard)
+    }
+
+    /// FNV-1a of the snapshot bytes: stable across runs and processes.
+    pub fn state_hash(&self) -> u64 {
+        proto::fnv1a(&self.snapshot())
+    }
+}
