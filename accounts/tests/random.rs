@@ -1,0 +1,302 @@
+//! Random multi-user, multi-pair streams from `workload` through real order
+//! books, each order checked by the shard first and every event settled back:
+//! the audit holds after every input (see `common`), a snapshot restored at a
+//! random point continues with identical outputs and hash, and two shards
+//! splitting the users end with the same balances as one.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use accounts::{Amend, AssetId, Fees, Input, Output, Place, Reference, Shard};
+use common::{Harness, sym};
+use proto::{
+    Command, CommandBody, Event, EventBody, OrderRef, OrderSize, OrderType, PairConfig, QuoteQty,
+    RejectCode, Seq, Side, UserId,
+};
+use workload::{Generator, Mix, Rng};
+
+fn pairs() -> Vec<PairConfig> {
+    ["BTC-EUR", "ETH-EUR", "ETH-BTC"]
+        .into_iter()
+        .map(|s| PairConfig::simple(sym(s)))
+        .collect()
+}
+
+struct Run {
+    h: Harness,
+    gens: Vec<Generator>,
+    rng: Rng,
+    funded: BTreeSet<u64>,
+    next_ref: u64,
+    placed: u64,
+    refused: u64,
+}
+
+impl Run {
+    fn new(mix: Mix, seed: u64) -> Run {
+        let pairs = pairs();
+        Run {
+            h: Harness::new(&pairs),
+            gens: pairs
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Generator::new(mix, seed * 10 + i as u64, p))
+                .collect(),
+            rng: Rng::new(seed ^ 0xacc0),
+            funded: BTreeSet::new(),
+            next_ref: 0,
+            placed: 0,
+            refused: 0,
+        }
+    }
+
+    /// Deposits or withdraws a random amount of a random asset.
+    fn movement(&mut self, user: u64, deposit: bool) {
+        self.next_ref += 1;
+        let asset = AssetId(self.rng.below(3) as u16);
+        let amount = if self.rng.percent(30) {
+            u128::from(self.rng.range(1_000_000_000, 10_000_000_000))
+        } else {
+            u128::from(self.rng.range(0, 3_000_000))
+        };
+        let (user, reference) = (UserId(user), Reference(self.next_ref));
+        self.h.input(if deposit {
+            Input::Deposit {
+                user,
+                asset,
+                amount,
+                reference,
+            }
+        } else {
+            Input::Withdraw {
+                user,
+                asset,
+                amount,
+                reference,
+            }
+        });
+        // Now and then the operator retries: a duplicate.
+        if self.rng.percent(5) {
+            let last = *self.h.inputs.last().expect("just applied");
+            self.h.input(last);
+        }
+    }
+
+    fn step(&mut self) {
+        if !self.funded.is_empty() && self.rng.percent(5) {
+            let users: Vec<u64> = self.funded.iter().copied().collect();
+            let user = self.rng.pick(&users);
+            let deposit = self.rng.percent(50);
+            self.movement(user, deposit);
+            return;
+        }
+        let k = self.rng.below(self.gens.len() as u64) as usize;
+        let cmd = self.gens[k].next_command();
+        if self.funded.insert(cmd.user.0) {
+            for _ in 0..3 {
+                self.movement(cmd.user.0, true);
+            }
+        }
+        let events = match cmd.body {
+            CommandBody::NewOrder(o) => self.place(&cmd, o),
+            CommandBody::Amend(a) => self.amend(&cmd, a),
+            CommandBody::Cancel { .. } | CommandBody::CancelAll => self.h.run(&cmd),
+        };
+        self.gens[k].observe(&events);
+    }
+
+    fn place(&mut self, cmd: &Command, o: proto::NewOrder) -> Vec<Event> {
+        let taker_bps = self.rng.range(0, 50) as u16;
+        let fees = Fees {
+            maker_bps: self.rng.range(0, u64::from(taker_bps)) as u16,
+            taker_bps,
+        };
+        let budget = match (o.side, o.order_type, o.size) {
+            // The worst case at the pair's highest price: the engine does
+            // not stop a base-sized market buy at its budget yet.
+            (Side::Buy, OrderType::Market, OrderSize::Base(q)) => {
+                Some(QuoteQty(q.0.saturating_mul(1_000_000).saturating_mul(2)))
+            }
+            _ => None,
+        };
+        let out = self.h.input(Input::Place(Place {
+            pair: cmd.pair,
+            user: cmd.user,
+            order: o,
+            budget,
+            fees,
+        }));
+        if let [Output::Rejected(_)] = out[..] {
+            self.refused += 1;
+            // Tell the generator the order never happened.
+            return vec![Event {
+                pair: cmd.pair,
+                seq: Seq(0),
+                timestamp: cmd.timestamp,
+                body: EventBody::Rejected(cmd.rejected(RejectCode::ALL[0])),
+            }];
+        }
+        self.placed += 1;
+        self.h.run(cmd)
+    }
+
+    /// Amends go by order id: a client id is resolved first, as the gateway would.
+    fn amend(&mut self, cmd: &Command, a: proto::Amend) -> Vec<Event> {
+        let id = match a.target {
+            OrderRef::Id(id) => Some(id),
+            OrderRef::Client(c) => self.h.books[&cmd.pair]
+                .resting_orders()
+                .find(|o| o.user == cmd.user && o.client_order_id == Some(c))
+                .map(|o| o.order_id),
+        };
+        let Some(order_id) = id else {
+            // Unknown to the book: it refuses, and nothing needs a hold.
+            return self.h.run(cmd);
+        };
+        let out = self.h.input(Input::Amend(Amend {
+            pair: cmd.pair,
+            user: cmd.user,
+            order_id,
+            new_qty: a.new_qty,
+            new_price: a.new_price,
+        }));
+        if let [Output::Rejected(_)] = out[..] {
+            return Vec::new();
+        }
+        let body = CommandBody::Amend(proto::Amend {
+            target: OrderRef::Id(order_id),
+            ..a
+        });
+        self.h.run(&Command { body, ..*cmd })
+    }
+}
+
+/// Replays `inputs` on two shards, users split by parity (engine events go
+/// to both), and checks them against the single shard.
+fn split_matches(one: &Shard, inputs: &[Input]) {
+    let pairs = pairs();
+    let mut shards = [
+        Shard::new(&pairs).expect("pairs"),
+        Shard::new(&pairs).expect("pairs"),
+    ];
+    let mut lockstep = Shard::new(&pairs).expect("pairs");
+    for i in inputs {
+        // Order ids are unique per pair, not per shard: a shard sees only its
+        // users' holds, so a (chaos) id reused across shards is caught by the
+        // engine instead, whose reject releases the hold. This replay has no
+        // engine, so those places are left out.
+        let answer = lockstep.apply_one(i);
+        if answer == [Output::Rejected(accounts::RiskCode::DuplicateOrder)] {
+            continue;
+        }
+        let user = match i {
+            Input::Deposit { user, .. } | Input::Withdraw { user, .. } => Some(*user),
+            Input::Place(p) => Some(p.user),
+            Input::Amend(a) => Some(a.user),
+            Input::Settle(_) => None,
+        };
+        match user {
+            Some(u) => {
+                shards[(u.0 % 2) as usize].apply_one(i);
+            }
+            None => {
+                for s in &mut shards {
+                    s.apply_one(i);
+                }
+            }
+        }
+    }
+    for (user, asset, b) in one.balances() {
+        assert_eq!(
+            shards[(user.0 % 2) as usize].balance(user, asset),
+            b,
+            "user {user}"
+        );
+    }
+    for s in &shards {
+        assert_eq!(s.audit(), Ok(()));
+    }
+    for a in 0..3 {
+        let asset = AssetId(a);
+        assert_eq!(
+            shards[0].fee_account(asset) + shards[1].fee_account(asset),
+            one.fee_account(asset)
+        );
+        let (t0, t1) = (shards[0].totals(asset), shards[1].totals(asset));
+        assert_eq!(
+            t0.sent + t1.sent,
+            t0.received + t1.received,
+            "what one sends the other receives"
+        );
+    }
+}
+
+fn run(mix: Mix, seed: u64, steps: usize) {
+    let mut r = Run::new(mix, seed);
+    let cut = r.rng.below(steps as u64) as usize;
+    let mut snapshot = None;
+    for i in 0..steps {
+        if i == cut {
+            snapshot = Some((r.h.shard.snapshot(), r.h.inputs.len(), r.h.outputs.len()));
+        }
+        r.step();
+    }
+    assert!(
+        r.placed > 0 && r.refused > 0,
+        "{mix:?}: placed {} refused {}",
+        r.placed,
+        r.refused
+    );
+    let count = |f: fn(&Output) -> bool| r.h.outputs.iter().filter(|o| f(o)).count();
+    let fills = count(|o| matches!(o, Output::Filled { .. }));
+    let short = count(|o| matches!(o, Output::Rejected(accounts::RiskCode::InsufficientBalance)));
+    let amends =
+        r.h.inputs
+            .iter()
+            .filter(|i| matches!(i, Input::Amend(_)))
+            .count();
+    let duplicates = count(|o| matches!(o, Output::Duplicate(_)));
+    println!(
+        "{mix:?} seed {seed}: {fills} fills, {short} insufficient, {amends} amends, {duplicates} duplicates"
+    );
+    assert!(
+        fills > 0 && short > 0 && duplicates > 0,
+        "{mix:?}: the stream exercises settlement and refusals"
+    );
+    let totals = r.h.shard.totals(AssetId(0));
+    assert_eq!(
+        totals.sent, totals.received,
+        "one shard holds both sides of every trade"
+    );
+    let (bytes, from_input, from_output) = snapshot.expect("cut below steps");
+    let mut restored = Shard::restore(&bytes).expect("restore");
+    let mut outputs = Vec::new();
+    for i in &r.h.inputs[from_input..] {
+        restored.apply(i, &mut outputs);
+    }
+    assert_eq!(outputs, r.h.outputs[from_output..], "{mix:?} seed {seed}");
+    assert_eq!(restored.state_hash(), r.h.shard.state_hash());
+    split_matches(&r.h.shard, &r.h.inputs);
+}
+
+#[test]
+fn chaos_streams_keep_the_books_balanced() {
+    for seed in 1..=4 {
+        run(Mix::Chaos, seed, 3_000);
+    }
+}
+
+#[test]
+fn retail_streams_keep_the_books_balanced() {
+    for seed in 1..=2 {
+        run(Mix::Retail, seed, 2_000);
+    }
+}
+
+#[test]
+fn exchange_core_streams_keep_the_books_balanced() {
+    for seed in 1..=2 {
+        run(Mix::ExchangeCore, seed, 3_000);
+    }
+}
