@@ -425,7 +425,7 @@ impl Shard {
         let (widest_qty, widest_price) = hold.widest(price);
         let qty = a.new_qty.unwrap_or(widest_qty);
         let price = a.new_price.unwrap_or(widest_price);
-        if qty.0 <= hold.qty.0 - hold.remaining.0 {
+        if qty.0 <= hold.qty.0.saturating_sub(hold.remaining.0) {
             return Err(RiskCode::AmendBelowFilled);
         }
         let mut wider = hold.clone();
@@ -595,8 +595,12 @@ impl Shard {
         let charged = fee(quote, bps);
         let pair = &self.state.pairs[usize::from(pi)];
         let (symbol, base_asset, quote_asset) = (pair.symbol, pair.base, pair.quote);
+        // Settlement cannot refuse what the engine did, so its sums must not
+        // fail. They stay far below `u128::MAX` (the engine's value range
+        // keeps a notional near `i64::MAX` at the quote scale), and a
+        // saturation would break conservation, which the audit reports.
         let (paid_asset, paid, got_asset, got) = match side {
-            Side::Buy => (quote_asset, quote + charged, base_asset, base),
+            Side::Buy => (quote_asset, quote.saturating_add(charged), base_asset, base),
             Side::Sell => (base_asset, base, quote_asset, quote - charged),
         };
         self.spend_hold(key, user, paid_asset, paid, out);
