@@ -879,3 +879,107 @@ fn pair_sets_that_would_give_an_asset_two_scales_are_refused() {
         Err(ConfigError::DuplicatePair(btc_eur.symbol))
     );
 }
+
+fn amend_input(user: u64, id: u64, qty: Option<u64>, price: Option<u64>) -> Input {
+    Input::Amend(accounts::Amend {
+        pair: sym("BTC-EUR"),
+        user: UserId(user),
+        order_id: OrderId(id),
+        new_qty: qty.map(Qty),
+        new_price: price.map(Price),
+    })
+}
+
+fn amend_command(user: u64, id: u64, qty: Option<u64>, price: Option<u64>) -> proto::Command {
+    common::command(
+        sym("BTC-EUR"),
+        user,
+        proto::CommandBody::Amend(proto::Amend {
+            target: proto::OrderRef::Id(OrderId(id)),
+            new_qty: qty.map(Qty),
+            new_price: price.map(Price),
+        }),
+    )
+}
+
+#[test]
+fn a_pending_amend_stays_covered_while_earlier_fills_settle() {
+    let pair = sym("BTC-EUR");
+    let mut h = market_harness();
+    h.deposit(1, "EUR", 100_000);
+    h.deposit(2, "BTC", 100);
+    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), None, NO_FEES)
+        .expect("bid");
+    // The shard passes an amend to 20; before the book applies it, a sell
+    // placed earlier fills 4.
+    assert!(matches!(
+        h.input(amend_input(1, 1, Some(20), None))[..],
+        [Output::Locked { amount: 10_000, .. }]
+    ));
+    h.place(
+        pair,
+        2,
+        limit_tif(2, Side::Sell, 1_000, 4, TimeInForce::Ioc),
+        None,
+        NO_FEES,
+    )
+    .expect("ask");
+    // Paid 4,000; the amended order will have 16 open: 16,000 stays locked.
+    assert_eq!(h.locked(1, "EUR"), 16_000);
+    h.run(&amend_command(1, 1, Some(20), None));
+    assert_eq!(h.locked(1, "EUR"), 16_000);
+    assert_eq!(
+        h.shard.hold(pair, OrderId(1)).map(|x| x.remaining),
+        Some(Qty(16))
+    );
+}
+
+#[test]
+fn pending_amends_are_covered_in_any_combination_the_engine_may_apply() {
+    let pair = sym("BTC-EUR");
+    let mut h = market_harness();
+    h.deposit(1, "EUR", 100_000_000);
+    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), None, NO_FEES)
+        .expect("bid");
+    // First a price the book will refuse (above its maximum), then a
+    // quantity change with the price left as is: until the first is
+    // answered, the second may apply at either price.
+    h.input(amend_input(1, 1, None, Some(2_000_000)));
+    assert_eq!(h.locked(1, "EUR"), 20_000_000);
+    h.input(amend_input(1, 1, Some(12), None));
+    assert_eq!(h.locked(1, "EUR"), 24_000_000);
+    let refused = h.run(&amend_command(1, 1, None, Some(2_000_000)));
+    assert!(matches!(refused[0].body, EventBody::Rejected(_)));
+    // The second was recorded at the widest price it might meet, and stays
+    // covered so until the book answers it.
+    assert_eq!(h.locked(1, "EUR"), 24_000_000);
+    h.run(&amend_command(1, 1, Some(12), None));
+    assert_eq!(h.locked(1, "EUR"), 12_000);
+    assert_eq!(h.free(1, "EUR"), 100_000_000 - 12_000);
+    assert!(
+        h.shard
+            .hold(pair, OrderId(1))
+            .is_some_and(|x| x.pending.is_empty())
+    );
+}
+
+#[test]
+fn self_trades_settle_both_sides_on_one_account() {
+    let pair = sym("BTC-EUR");
+    let mut h = market_harness();
+    h.deposit(1, "EUR", 10_000);
+    h.deposit(1, "BTC", 10);
+    h.place(pair, 1, limit(1, Side::Sell, 1_000, 5), None, FEES)
+        .expect("ask");
+    h.place(
+        pair,
+        1,
+        with_stp(limit(2, Side::Buy, 1_000, 5), StpMode::None),
+        None,
+        FEES,
+    )
+    .expect("bid");
+    // Base comes back; quote pays both fees: 5 (maker) + 10 (taker).
+    assert_eq!((h.free(1, "BTC"), h.free(1, "EUR")), (10, 10_000 - 15));
+    assert_eq!(h.fee_account("EUR"), 15);
+}
