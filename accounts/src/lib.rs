@@ -41,7 +41,7 @@ mod types;
 
 pub use audit::AuditError;
 pub use shard::Shard;
-pub use snapshot::{SNAPSHOT_VERSION, SnapshotError};
+pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_VERSION, SnapshotError};
 pub use types::{
     Amend, AssetId, AssetInfo, AssetTotals, Balance, ConfigError, Duplicate, Fees, Hold, HoldKind,
     Input, Output, Place, Reference, RiskCode, Role,

@@ -9,6 +9,10 @@ use crate::shard::State;
 /// The format version, the first byte of every snapshot.
 pub const SNAPSHOT_VERSION: u8 = 1;
 
+/// The most bytes a restore decodes: a length prefix in damaged bytes cannot
+/// make it allocate more. Far above a shard of millions of accounts.
+pub const MAX_SNAPSHOT_BYTES: usize = 1 << 30;
+
 /// Snapshot bytes that cannot be restored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotError {
@@ -52,9 +56,11 @@ impl Shard {
             Some(&SNAPSHOT_VERSION) => {}
             other => return Err(SnapshotError::UnsupportedVersion(other.copied())),
         }
-        let (state, used): (State, usize) =
-            bincode::serde::decode_from_slice(&bytes[1..], bincode::config::standard())
-                .map_err(|e| SnapshotError::Malformed(e.to_string()))?;
+        let (state, used): (State, usize) = bincode::serde::decode_from_slice(
+            &bytes[1..],
+            bincode::config::standard().with_limit::<MAX_SNAPSHOT_BYTES>(),
+        )
+        .map_err(|e| SnapshotError::Malformed(e.to_string()))?;
         if used != bytes.len() - 1 {
             return Err(SnapshotError::Malformed("trailing bytes".into()));
         }

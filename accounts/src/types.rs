@@ -142,7 +142,9 @@ pub enum Output {
     Duplicate(Duplicate),
     /// The input was refused; nothing changed.
     Rejected(RiskCode),
-    /// `amount` moved from free to locked for an order.
+    /// `amount` moved from free to locked for an order (zero for an amend
+    /// that needs no more: what it frees is released when the engine
+    /// confirms it).
     Locked {
         /// The owner.
         user: UserId,
