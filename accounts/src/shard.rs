@@ -349,6 +349,14 @@ impl Shard {
                 let budget = p.budget.ok_or(RiskCode::BudgetRequired)?;
                 Ok((HoldKind::MarketBuy, pair.quote, quote_exact(budget.0), q))
             }
+            // The engine spends at most `budget` on fills; the taker fee on
+            // the whole budget covers the fees of any split of it.
+            (Side::Buy, OrderType::Market, OrderSize::BaseWithin { qty, budget }) => Ok((
+                HoldKind::MarketBuy,
+                pair.quote,
+                with_fee(quote_exact(budget.0))?,
+                qty,
+            )),
             (Side::Sell, OrderType::Limit { price }, OrderSize::Base(q)) => {
                 Ok((HoldKind::Limit { price }, pair.base, u128::from(q.0), q))
             }
@@ -358,6 +366,8 @@ impl Shard {
             // Only market buys may be sized in quote; the engine refuses
             // this too, and its base need is unknowable.
             (Side::Sell, _, OrderSize::Quote(_)) => Err(RiskCode::UnsupportedOrder),
+            // A budget is for market buys only; the engine refuses the rest.
+            (_, _, OrderSize::BaseWithin { .. }) => Err(RiskCode::UnsupportedOrder),
         }
     }
 
@@ -673,7 +683,9 @@ impl Shard {
         if let Some(hold) = self.state.holds.get_mut(&(pi, id)) {
             match (role, t.taker_remaining) {
                 (Role::Maker, _) => hold.remaining = t.maker_remaining,
-                (Role::Taker, OrderSize::Base(r)) => hold.remaining = r,
+                (Role::Taker, OrderSize::Base(r) | OrderSize::BaseWithin { qty: r, .. }) => {
+                    hold.remaining = r;
+                }
                 (Role::Taker, OrderSize::Quote(_)) => {}
             }
             let user = hold.user;

@@ -12,6 +12,16 @@
 //! priority, its `Trade`s and self-trade-prevention `Canceled`s in FIFO
 //! order followed by one `BookDelta` for that level; then either a
 //! `BookDelta` where its rest joins the book or a `Canceled` for its rest.
+//!
+//! A market buy sized `BaseWithin { qty, budget }` matches like a base-sized
+//! one, except that before each fill it takes only the whole lots whose cost
+//! at the maker's price fits its unspent budget (exact, at scale
+//! `price_scale + qty_scale`). It stops when `qty` is filled, when the budget
+//! cannot pay for one more lot at the best price, or when the book runs out;
+//! its rest is then canceled like any IOC remainder. A FOK walk honours the
+//! budget the same way. Its `Trade::taker_remaining` and the `Canceled` for
+//! its rest report the unfilled base quantity (`OrderSize::Base`), never the
+//! unspent budget: the order is for a quantity, the budget only caps it.
 
 use std::collections::BTreeMap;
 
@@ -114,6 +124,35 @@ enum Budget {
         exact: u128,
         base_left: u64,
     },
+    /// Base quantity left and the unspent quote budget, exact as for `Quote`.
+    Within {
+        base: u64,
+        exact: u128,
+    },
+}
+
+impl Budget {
+    /// What is left after buying or selling `fill` at `price`. The caller
+    /// never fills beyond [`OrderBook::capacity`], so nothing underflows.
+    fn spend(self, price: Price, fill: u64) -> Budget {
+        let cost = || u128::from(price.0) * u128::from(fill);
+        match self {
+            Budget::Base(q) => Budget::Base(q - fill),
+            Budget::Quote { exact, base_left } => Budget::Quote {
+                exact: exact - cost(),
+                base_left: base_left - fill,
+            },
+            Budget::Within { base, exact } => Budget::Within {
+                base: base - fill,
+                exact: exact - cost(),
+            },
+        }
+    }
+
+    /// True when the whole base quantity has been filled.
+    fn filled(self) -> bool {
+        matches!(self, Budget::Base(0) | Budget::Within { base: 0, .. })
+    }
 }
 
 /// An incoming order (new, or amended to lose priority) while it matches.
@@ -342,6 +381,10 @@ impl OrderBook {
             limit,
             budget: match o.size {
                 OrderSize::Base(q) => Budget::Base(q.0),
+                OrderSize::BaseWithin { qty, budget } => Budget::Within {
+                    base: qty.0,
+                    exact: u128::from(budget.0) * proto::pow10(self.config.qty_scale),
+                },
                 OrderSize::Quote(q) => {
                     let (max, lot) = (self.config.max_qty.0, self.config.lot_size.0);
                     Budget::Quote {
@@ -390,14 +433,13 @@ impl OrderBook {
 
     /// Emits `Canceled` for the taker's unfilled rest, if it has one.
     fn cancel_taker(&mut self, t: &Taker, reason: CancelReason, out: &mut Out<'_>) {
-        let remaining = match t.budget {
-            Budget::Base(0) => return,
-            Budget::Base(q) => OrderSize::Base(Qty(q)),
-            Budget::Quote { exact: e, .. } => match self.quote_units(e) {
-                0 => return,
-                q => OrderSize::Quote(QuoteQty(q)),
-            },
-        };
+        let remaining = self.remaining(t.budget);
+        if matches!(
+            remaining,
+            OrderSize::Base(Qty::ZERO) | OrderSize::Quote(QuoteQty::ZERO)
+        ) {
+            return;
+        }
         out.emit(EventBody::Canceled(Canceled {
             order_id: t.order_id,
             client_order_id: t.client_order_id,
@@ -406,6 +448,15 @@ impl OrderBook {
             remaining,
             reason,
         }));
+    }
+
+    /// What an event reports as left of a taker: base quantity, or for a
+    /// quote-sized order the unspent quote amount (rounded down).
+    fn remaining(&self, b: Budget) -> OrderSize {
+        match b {
+            Budget::Base(base) | Budget::Within { base, .. } => OrderSize::Base(Qty(base)),
+            Budget::Quote { exact, .. } => OrderSize::Quote(QuoteQty(self.quote_units(exact))),
+        }
     }
 
     /// An exact unspent quote amount in whole price units, rounded down. It
@@ -432,16 +483,17 @@ impl OrderBook {
         self.best_for(t).is_some()
     }
 
-    /// How much base quantity `t` may still take at `price`.
-    fn capacity(&self, t: &Taker, price: Price) -> u64 {
-        match t.budget {
-            Budget::Base(q) => q,
-            Budget::Quote { exact, base_left } => {
-                let affordable = (exact / u128::from(price.0)).min(u128::from(base_left));
-                let q = u64::try_from(affordable).expect("at most base_left, a u64");
-                q - q % self.config.lot_size.0
-            }
-        }
+    /// How much base quantity a taker with `budget` may still take at
+    /// `price`: whole lots only where a quote amount bounds it.
+    fn capacity(&self, budget: Budget, price: Price) -> u64 {
+        let (exact, most) = match budget {
+            Budget::Base(q) => return q,
+            Budget::Quote { exact, base_left } => (exact, base_left),
+            Budget::Within { base, exact } => (exact, base),
+        };
+        let affordable = (exact / u128::from(price.0)).min(u128::from(most));
+        let q = u64::try_from(affordable).expect("at most a u64 base quantity");
+        q - q % self.config.lot_size.0
     }
 
     /// Walks the book the way [`Self::take`] would, without changing it: can a
@@ -449,22 +501,19 @@ impl OrderBook {
     /// prevention would cancel the taker, and are skipped where it would
     /// cancel them instead.
     fn fok_fillable(&self, t: &Taker) -> bool {
-        let Budget::Base(need) = t.budget else {
+        // Validation keeps quote-sized orders IOC.
+        if let Budget::Quote { .. } = t.budget {
             return false;
-        };
+        }
         match t.side {
-            Side::Buy => self.fok_walk(t, need, self.asks.iter()),
-            Side::Sell => self.fok_walk(t, need, self.bids.iter().rev()),
+            Side::Buy => self.fok_walk(t, self.asks.iter()),
+            Side::Sell => self.fok_walk(t, self.bids.iter().rev()),
         }
     }
 
     /// [`Self::fok_fillable`] over the opposite side's levels, best first.
-    fn fok_walk<'a>(
-        &self,
-        t: &Taker,
-        mut need: u64,
-        levels: impl Iterator<Item = (&'a Price, &'a u32)>,
-    ) -> bool {
+    fn fok_walk<'a>(&self, t: &Taker, levels: impl Iterator<Item = (&'a Price, &'a u32)>) -> bool {
+        let mut budget = t.budget;
         for (&price, &level) in levels {
             if t.limit.is_some_and(|limit| !crosses(t.side, limit, price)) {
                 return false;
@@ -477,8 +526,14 @@ impl OrderBook {
                     }
                     return false;
                 }
-                need -= need.min(m.remaining.0);
-                if need == 0 {
+                // Zero means a budget that cannot pay for one more lot here,
+                // nor at any later (worse) level.
+                let cap = self.capacity(budget, price);
+                if cap == 0 {
+                    return false;
+                }
+                budget = budget.spend(price, cap.min(m.remaining.0));
+                if budget.filled() {
                     return true;
                 }
             }
@@ -493,13 +548,13 @@ impl OrderBook {
             let Some((price, level)) = self.best_for(t) else {
                 return false;
             };
-            if self.capacity(t, price) == 0 {
+            if self.capacity(t.budget, price) == 0 {
                 return false;
             }
             let (mut stp_hit, mut touched) = (false, false);
             let mut cur = self.levels[level].head;
             while cur != NIL {
-                let cap = self.capacity(t, price);
+                let cap = self.capacity(t.budget, price);
                 if cap == 0 {
                     break;
                 }
@@ -525,13 +580,7 @@ impl OrderBook {
                 let maker_remaining = Qty(m.remaining.0 - fill);
                 self.orders[cur].data.remaining = maker_remaining;
                 self.levels[level].total.0 -= fill;
-                t.budget = match t.budget {
-                    Budget::Base(q) => Budget::Base(q - fill),
-                    Budget::Quote { exact, base_left } => Budget::Quote {
-                        exact: exact - u128::from(price.0) * u128::from(fill),
-                        base_left: base_left - fill,
-                    },
-                };
+                t.budget = t.budget.spend(price, fill);
                 out.emit(EventBody::Trade(Trade {
                     trade_id: TradeId(out.next_seq().0),
                     price,
@@ -542,12 +591,7 @@ impl OrderBook {
                     maker_remaining,
                     taker_order_id: t.order_id,
                     taker_user: t.user,
-                    taker_remaining: match t.budget {
-                        Budget::Base(q) => OrderSize::Base(Qty(q)),
-                        Budget::Quote { exact, .. } => {
-                            OrderSize::Quote(QuoteQty(self.quote_units(exact)))
-                        }
-                    },
+                    taker_remaining: self.remaining(t.budget),
                 }));
                 if maker_remaining.is_zero() {
                     self.unlink(cur);

@@ -2,7 +2,7 @@
 //! `2xx`). Checks that need the book's state (`3xx`) live in the book.
 
 use proto::{
-    NewOrder, OrderSize, OrderType, PairConfig, Price, Qty, RejectCode, Side, TimeInForce,
+    NewOrder, OrderSize, OrderType, PairConfig, Price, Qty, QuoteQty, RejectCode, Side, TimeInForce,
 };
 
 /// Checks a new order's shape, price and size against the pair's rules, in
@@ -20,6 +20,13 @@ pub fn new_order(config: &PairConfig, order: &NewOrder) -> Result<(), RejectCode
     {
         return Err(RejectCode::QuoteSizeNotAllowed);
     }
+    // A budget bounds what a buy spends; it has no meaning for a sell, and a
+    // limit price already bounds a limit buy.
+    if let OrderSize::BaseWithin { .. } = order.size
+        && (!is_market || order.side != Side::Buy)
+    {
+        return Err(RejectCode::QuoteSizeNotAllowed);
+    }
     if let OrderType::Limit { price } = order.order_type {
         self::price(config, price)?;
     }
@@ -30,14 +37,23 @@ pub fn new_order(config: &PairConfig, order: &NewOrder) -> Result<(), RejectCode
                 notional(config, price, qty)?;
             }
         }
-        OrderSize::Quote(amount) => {
-            if amount.is_zero() || amount < config.min_notional {
-                return Err(RejectCode::NotionalBelowMin);
-            }
-            if amount > config.max_notional {
-                return Err(RejectCode::NotionalAboveMax);
-            }
+        OrderSize::Quote(amount) => quote_amount(config, amount)?,
+        OrderSize::BaseWithin { qty, budget } => {
+            self::qty(config, qty)?;
+            quote_amount(config, budget)?;
         }
+    }
+    Ok(())
+}
+
+/// A quote amount an order may spend (a quote-sized order's amount or a
+/// base-sized order's budget): positive, within the pair's notional limits.
+pub fn quote_amount(config: &PairConfig, amount: QuoteQty) -> Result<(), RejectCode> {
+    if amount.is_zero() || amount < config.min_notional {
+        return Err(RejectCode::NotionalBelowMin);
+    }
+    if amount > config.max_notional {
+        return Err(RejectCode::NotionalAboveMax);
     }
     Ok(())
 }

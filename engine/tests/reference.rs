@@ -35,6 +35,8 @@ struct NaiveTaker {
     quote: u128,
     /// Base quantity a quote-sized order has bought so far.
     quote_taken: u64,
+    /// A base-sized order's unspent quote budget (scale price+qty), if any.
+    within: Option<u128>,
     stp: StpMode,
 }
 
@@ -122,7 +124,14 @@ impl Naive {
 
     fn cap(&self, t: &NaiveTaker, price: Price) -> u64 {
         match t.base {
-            Some(q) => q,
+            Some(q) => match t.within {
+                None => q,
+                Some(b) => {
+                    let lots = b / u128::from(price.0) / u128::from(self.config.lot_size.0);
+                    let q = u128::from(q).min(lots * u128::from(self.config.lot_size.0));
+                    u64::try_from(q).unwrap()
+                }
+            },
             None => {
                 let q = (t.quote / u128::from(price.0)).min(u128::from(u64::MAX)) as u64;
                 let lot = self.config.lot_size.0;
@@ -198,6 +207,9 @@ impl Naive {
                 }
                 let fill = cap.min(m.remaining.0);
                 touched = true;
+                if let Some(b) = &mut t.within {
+                    *b -= u128::from(price.0) * u128::from(fill);
+                }
                 match &mut t.base {
                     Some(q) => *q -= fill,
                     None => {
@@ -246,6 +258,7 @@ impl Naive {
     }
 
     fn fok_fillable(&self, t: &NaiveTaker) -> bool {
+        let mut t = *t;
         let mut need = t.base.unwrap_or(u64::MAX);
         for (m, _) in self.sorted(t.side.opposite()) {
             if !Self::crosses(t.side, t.limit, m.price) {
@@ -257,7 +270,17 @@ impl Naive {
                 }
                 return false;
             }
-            need -= need.min(m.remaining.0);
+            let fill = need.min(m.remaining.0);
+            if let Some(b) = t.within {
+                // Buying at ever higher prices: once a lot here is beyond
+                // the budget, so is every later one.
+                let cost = u128::from(m.price.0) * u128::from(fill);
+                if cost > b {
+                    return false;
+                }
+                t.within = Some(b - cost);
+            }
+            need -= fill;
             if need == 0 {
                 return true;
             }
@@ -348,9 +371,13 @@ impl Naive {
             return Err(RejectCode::BookFull);
         }
         self.emit(EventBody::Accepted(o.accepted(user)));
-        let (base, quote) = match o.size {
-            OrderSize::Base(q) => (Some(q.0), 0),
-            OrderSize::Quote(q) => (None, u128::from(q.0) * pow10(self.config.qty_scale)),
+        let scale = pow10(self.config.qty_scale);
+        let (base, quote, within) = match o.size {
+            OrderSize::Base(q) => (Some(q.0), 0, None),
+            OrderSize::Quote(q) => (None, u128::from(q.0) * scale, None),
+            OrderSize::BaseWithin { qty, budget } => {
+                (Some(qty.0), 0, Some(u128::from(budget.0) * scale))
+            }
         };
         let mut t = NaiveTaker {
             id: o.order_id,
@@ -361,6 +388,7 @@ impl Naive {
             base,
             quote,
             quote_taken: 0,
+            within,
             stp: o.stp.unwrap_or(self.config.default_stp),
         };
         if o.post_only && limit.is_some_and(|l| self.would_take(o.side, l)) {
@@ -454,6 +482,7 @@ impl Naive {
             base: Some(remaining.0),
             quote: 0,
             quote_taken: 0,
+            within: None,
             stp: o.stp.unwrap_or(self.config.default_stp),
         };
         if self.take(&mut t) {
@@ -505,6 +534,60 @@ fn configs() -> Vec<PairConfig> {
     ]
 }
 
+/// A small deterministic stream private to this test, so that the workload
+/// generator's own streams stay exactly as they are.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Gives some base-sized orders a quote budget: mostly market buys, with a
+/// budget around what the quantity costs at the best ask (from too little
+/// for one lot to plenty), and now and then an order the engine must refuse
+/// (a sell, a limit order, a zero budget).
+fn with_budget(mut cmd: Command, book: &OrderBook, rng: &mut SplitMix) -> Command {
+    let CommandBody::NewOrder(o) = &mut cmd.body else {
+        return cmd;
+    };
+    let OrderSize::Base(qty) = o.size else {
+        return cmd;
+    };
+    let market_buy = o.order_type == OrderType::Market && o.side == Side::Buy;
+    let pick = rng.below(100);
+    if !(market_buy && pick < 40 || pick < 2) {
+        return cmd;
+    }
+    let scale = pow10(book.config().qty_scale);
+    let budget = match (rng.below(20), book.best_ask()) {
+        (0, _) => 0,
+        (_, None) => rng.below(3_000) + 1,
+        (_, Some(ask)) => {
+            let at_best = u128::from(ask.0) * u128::from(qty.0) / scale;
+            let scaled = at_best * u128::from(rng.below(250) + 1) / 100;
+            // Chaos quantities reach the extremes; a huge budget is still a case.
+            u64::try_from(scaled)
+                .unwrap_or(u64::MAX)
+                .saturating_add(rng.below(50))
+        }
+    };
+    o.size = OrderSize::BaseWithin {
+        qty,
+        budget: QuoteQty(budget),
+    };
+    cmd
+}
+
 /// Runs `n` commands of `mix` through both books; every event must match,
 /// and the open orders must match every 50 commands and at the end.
 fn compare(mix: Mix, seed: u64, config: &PairConfig, n: usize) {
@@ -513,8 +596,9 @@ fn compare(mix: Mix, seed: u64, config: &PairConfig, n: usize) {
     let mut generator = Generator::new(mix, seed, config);
     let mut ledger = Ledger::default();
     let mut events = Vec::new();
+    let mut budgets = SplitMix(seed);
     for i in 0..n {
-        let cmd = generator.next_command();
+        let cmd = with_budget(generator.next_command(), &fast, &mut budgets);
         events.clear();
         fast.apply(&cmd, &mut events);
         let expected = naive.apply(&cmd);

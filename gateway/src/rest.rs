@@ -637,7 +637,9 @@ async fn cancel_order(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) 
         return Err(ApiError::internal("a cancel without a Canceled event"));
     };
     let remaining = match c.remaining {
-        OrderSize::Base(q) => q.to_decimal(p.qty_scale),
+        // The REST mapping never sends a budget, but a canceled rest of one
+        // is base quantity all the same.
+        OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => q.to_decimal(p.qty_scale),
         OrderSize::Quote(q) => q.to_decimal(p.price_scale),
     };
     Ok(Json(json!({

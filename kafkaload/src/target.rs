@@ -271,7 +271,7 @@ fn status_of(id: OrderId, events: &[Event]) -> &'static str {
         match &e.body {
             EventBody::Trade(t) if t.taker_order_id == id => {
                 let left = match t.taker_remaining {
-                    OrderSize::Base(q) => q.0,
+                    OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => q.0,
                     OrderSize::Quote(q) => q.0,
                 };
                 status = if left == 0 {

@@ -68,6 +68,15 @@ pub enum OrderSize {
     Base(Qty),
     /// For market buys only: spend at most this much quote currency.
     Quote(QuoteQty),
+    /// For market buys only: buy `qty` of the base asset, spending at most
+    /// `budget` of quote currency (same unit as [`OrderSize::Quote`]), fees
+    /// excluded. Last, so the earlier variants keep their encoded indexes.
+    BaseWithin {
+        /// The base quantity wanted.
+        qty: Qty,
+        /// The most quote currency its fills may cost.
+        budget: QuoteQty,
+    },
 }
 
 /// Names an existing order.
@@ -96,7 +105,8 @@ pub struct NewOrder {
     pub post_only: bool,
     /// Overrides the pair's default self-trade-prevention mode.
     pub stp: Option<StpMode>,
-    /// Base quantity, or quote amount for a market buy.
+    /// Base quantity, or quote amount (or base quantity within a quote
+    /// budget) for a market buy.
     pub size: OrderSize,
 }
 

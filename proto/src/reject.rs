@@ -61,7 +61,8 @@ reject_codes! {
     InvalidTimeInForce = 206, "Market orders must be IOC or FOK.";
     /// Post-only is for limit GTC orders only.
     PostOnlyNotAllowed = 207, "Post-only requires a limit GTC order.";
-    /// A quote amount is for market IOC buys only.
+    /// A quote amount is for market IOC buys only, and a quote budget for
+    /// market buys only.
     QuoteSizeNotAllowed = 208, "A quote amount is only allowed on market IOC buys.";
     /// An amend that names no change, or only the values the order already has.
     NothingToAmend = 209, "Amend changes neither quantity nor price.";

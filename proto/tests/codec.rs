@@ -41,6 +41,10 @@ fn size() -> impl Strategy<Value = OrderSize> {
     prop_oneof![
         any::<u64>().prop_map(|q| OrderSize::Base(Qty(q))),
         any::<u64>().prop_map(|q| OrderSize::Quote(QuoteQty(q))),
+        (any::<u64>(), any::<u64>()).prop_map(|(q, b)| OrderSize::BaseWithin {
+            qty: Qty(q),
+            budget: QuoteQty(b),
+        }),
     ]
 }
 

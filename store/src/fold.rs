@@ -211,7 +211,10 @@ impl Batch {
             match e.body {
                 EventBody::Accepted(a) => {
                     let (orig_qty, orig_quote_qty) = match a.size {
-                        OrderSize::Base(q) => (Some(q), None),
+                        // A budget caps what the order spends; it is sized in base.
+                        OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => {
+                            (Some(q), None)
+                        }
                         OrderSize::Quote(q) => (None, Some(q.0)),
                     };
                     let market = a.order_type.price().is_none();

@@ -32,6 +32,7 @@ fn size_str(s: OrderSize) -> String {
     match s {
         OrderSize::Base(q) => format!("q={q}"),
         OrderSize::Quote(q) => format!("quote={q}"),
+        OrderSize::BaseWithin { qty, budget } => format!("q={qty} budget={budget}"),
     }
 }
 
@@ -223,9 +224,13 @@ pub fn parse_command(line: &str, pair: Symbol, timestamp: u64) -> Result<Command
             } else {
                 TimeInForce::Gtc
             };
-            let size = match num(&kv, "quote")? {
-                Some(q) => OrderSize::Quote(QuoteQty(q)),
-                None => OrderSize::Base(Qty(need(&kv, "q")?)),
+            let size = match (num(&kv, "quote")?, num(&kv, "budget")?) {
+                (Some(q), _) => OrderSize::Quote(QuoteQty(q)),
+                (None, Some(b)) => OrderSize::BaseWithin {
+                    qty: Qty(need(&kv, "q")?),
+                    budget: QuoteQty(b),
+                },
+                (None, None) => OrderSize::Base(Qty(need(&kv, "q")?)),
             };
             CommandBody::NewOrder(NewOrder {
                 order_id: OrderId(need(&kv, "o")?),
@@ -293,6 +298,9 @@ pub fn render_orders(book: &OrderBook) -> Vec<String> {
 pub struct Ledger {
     /// order id -> (submitted, filled, canceled); base-sized orders only.
     orders: BTreeMap<OrderId, (u64, u64, u64)>,
+    /// order id -> unspent quote budget at scale price+qty, for orders sized
+    /// within a budget: no fill may cost more than is left.
+    budgets: BTreeMap<OrderId, u128>,
     last_seq: u64,
 }
 
@@ -309,11 +317,18 @@ impl Ledger {
             }
             self.last_seq = e.seq.0;
             match &e.body {
-                EventBody::Accepted(a) => {
-                    if let OrderSize::Base(q) = a.size {
+                EventBody::Accepted(a) => match a.size {
+                    OrderSize::Base(q) => {
                         self.orders.insert(a.order_id, (q.0, 0, 0));
                     }
-                }
+                    OrderSize::BaseWithin { qty, budget } => {
+                        self.orders.insert(a.order_id, (qty.0, 0, 0));
+                        let scale = proto::pow10(book.config().qty_scale);
+                        self.budgets
+                            .insert(a.order_id, u128::from(budget.0) * scale);
+                    }
+                    OrderSize::Quote(_) => {}
+                },
                 EventBody::Trade(t) => {
                     if t.trade_id.0 != e.seq.0 {
                         return Err("trade id is not its seq".into());
@@ -322,6 +337,12 @@ impl Ledger {
                         if let Some(o) = self.orders.get_mut(&id) {
                             o.1 += t.qty.0;
                         }
+                    }
+                    if let Some(left) = self.budgets.get_mut(&t.taker_order_id) {
+                        let cost = u128::from(t.price.0) * u128::from(t.qty.0);
+                        *left = left
+                            .checked_sub(cost)
+                            .ok_or_else(|| format!("{} overspent its budget", t.taker_order_id))?;
                     }
                 }
                 EventBody::Canceled(c) => {

@@ -32,7 +32,10 @@ pub(crate) fn ms(ts: proto::Timestamp) -> u64 {
 /// is sized in as a decimal, the other null.
 fn size(size: OrderSize, cfg: &PairConfig) -> (Option<String>, Option<String>) {
     match size {
-        OrderSize::Base(q) => (Some(q.to_decimal(cfg.qty_scale)), None),
+        // A budget only caps the order's spend: it is sized in base.
+        OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => {
+            (Some(q.to_decimal(cfg.qty_scale)), None)
+        }
         OrderSize::Quote(q) => (None, Some(q.to_decimal(cfg.price_scale))),
     }
 }
