@@ -24,7 +24,9 @@
 //!   amounts debited. A maker rate above the taker rate is refused.
 //! - **Holds.** A limit buy locks `price * qty + fee(taker)` in quote; a sell
 //!   locks `qty` in base; a market buy by quote locks the quote amount plus
-//!   its taker fee; a market buy by base locks an explicit budget. After each
+//!   its taker fee; a market buy by base must carry a budget
+//!   ([`proto::OrderSize::BaseWithin`]), which the engine never exceeds, and
+//!   locks it plus its taker fee. After each
 //!   fill a limit order's hold is cut to what its rest still needs at its
 //!   limit price (this releases price improvement at once); when an order
 //!   ends, all of its hold is released.

@@ -345,10 +345,8 @@ impl Shard {
                 with_fee(quote_exact(q.0))?,
                 Qty::ZERO,
             )),
-            (Side::Buy, OrderType::Market, OrderSize::Base(q)) => {
-                let budget = p.budget.ok_or(RiskCode::BudgetRequired)?;
-                Ok((HoldKind::MarketBuy, pair.quote, quote_exact(budget.0), q))
-            }
+            // Nothing would bound what it spends.
+            (Side::Buy, OrderType::Market, OrderSize::Base(_)) => Err(RiskCode::BudgetRequired),
             // The engine spends at most `budget` on fills; the taker fee on
             // the whole budget covers the fees of any split of it.
             (Side::Buy, OrderType::Market, OrderSize::BaseWithin { qty, budget }) => Ok((

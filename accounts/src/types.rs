@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use proto::{NewOrder, OrderId, Price, Qty, QuoteQty, Seq, Side, Symbol, TradeId, UserId};
+use proto::{NewOrder, OrderId, Price, Qty, Seq, Side, Symbol, TradeId, UserId};
 
 /// An asset, by its index in the shard's asset table (see [`crate::Shard::assets`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -47,11 +47,10 @@ pub struct Place {
     pub pair: Symbol,
     /// The owner.
     pub user: UserId,
-    /// The order as it will be sent to the pair's engine.
+    /// The order as it will be sent to the pair's engine. A market buy by
+    /// base quantity must be [`proto::OrderSize::BaseWithin`]: its budget is
+    /// what the engine may spend on its fills, so it is what the hold covers.
     pub order: NewOrder,
-    /// For a market buy by base quantity only: the most quote (at the pair's
-    /// price scale, like [`QuoteQty`]) it may spend, fees included.
-    pub budget: Option<QuoteQty>,
     /// The rates this order will be charged.
     pub fees: Fees,
 }
@@ -245,7 +244,8 @@ pub enum RiskCode {
     UnknownOrder,
     /// An amend by someone else than the order's owner.
     NotOwner,
-    /// A market buy by base quantity without a budget.
+    /// A market buy by base quantity without a budget
+    /// ([`proto::OrderSize::Base`] instead of `BaseWithin`).
     BudgetRequired,
     /// A maker rate above the taker rate, or a rate above 10,000 bps.
     BadFees,
@@ -253,7 +253,8 @@ pub enum RiskCode {
     NotAmendable,
     /// An amend below what has already filled.
     AmendBelowFilled,
-    /// A sell sized in quote: only market buys may be (the engine agrees).
+    /// A sell sized in quote, or a sell or limit order with a budget: only
+    /// market buys may be (the engine agrees).
     UnsupportedOrder,
     /// An amount beyond `u128`.
     Overflow,

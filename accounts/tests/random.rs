@@ -112,19 +112,26 @@ impl Run {
             maker_bps: self.rng.range(0, u64::from(taker_bps)) as u16,
             taker_bps,
         };
-        let budget = match (o.side, o.order_type, o.size) {
-            // The worst case at the pair's highest price: the engine does
-            // not stop a base-sized market buy at its budget yet.
-            (Side::Buy, OrderType::Market, OrderSize::Base(q)) => {
-                Some(QuoteQty(q.0.saturating_mul(1_000_000).saturating_mul(2)))
+        let (o, cmd) = match (o.side, o.order_type, o.size) {
+            // A market buy by base needs a budget: from too little for one
+            // lot up to the pair's worst case. The engine stops at it, and the
+            // hold must cover every fill it allows.
+            (Side::Buy, OrderType::Market, OrderSize::Base(qty)) => {
+                let budget = QuoteQty(qty.0.saturating_mul(self.rng.range(1, 2_000_000)));
+                let o = proto::NewOrder {
+                    size: OrderSize::BaseWithin { qty, budget },
+                    ..o
+                };
+                let body = CommandBody::NewOrder(o);
+                (o, Command { body, ..*cmd })
             }
-            _ => None,
+            _ => (o, *cmd),
         };
+        let cmd = &cmd;
         let out = self.h.input(Input::Place(Place {
             pair: cmd.pair,
             user: cmd.user,
             order: o,
-            budget,
             fees,
         }));
         if let [Output::Rejected(_)] = out[..] {

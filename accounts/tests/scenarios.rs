@@ -97,14 +97,8 @@ fn deposits_and_withdrawals_refuse_zero_unknown_assets_overdrafts_and_repeats() 
 fn withdraw_takes_only_from_free() {
     let mut h = market_harness();
     h.deposit(1, "BTC", 10);
-    h.place(
-        sym("BTC-EUR"),
-        1,
-        limit(1, Side::Sell, 100, 7),
-        None,
-        NO_FEES,
-    )
-    .expect("sell");
+    h.place(sym("BTC-EUR"), 1, limit(1, Side::Sell, 100, 7), NO_FEES)
+        .expect("sell");
     assert_eq!((h.free(1, "BTC"), h.locked(1, "BTC")), (3, 7));
     let btc = h.asset("BTC").0;
     assert_eq!(
@@ -136,17 +130,17 @@ fn every_order_type_is_refused_without_funds_and_accepted_at_the_exact_need() {
     // Limit buy 10 @ 1,000 with a 0.2% taker fee needs 10,000 + 20.
     h.deposit(1, "EUR", 10_019);
     assert_eq!(
-        h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), None, FEES),
+        h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), FEES),
         Err(RiskCode::InsufficientBalance)
     );
     h.deposit(1, "EUR", 1);
-    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), None, FEES)
+    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), FEES)
         .expect("exact need");
     assert_eq!((h.free(1, "EUR"), h.locked(1, "EUR")), (0, 10_020));
     // Sells lock base, limit or market.
     h.deposit(2, "BTC", 4);
     assert_eq!(
-        h.place(pair, 2, limit(2, Side::Sell, 2_000, 5), None, FEES),
+        h.place(pair, 2, limit(2, Side::Sell, 2_000, 5), FEES),
         Err(RiskCode::InsufficientBalance)
     );
     assert_eq!(
@@ -154,7 +148,6 @@ fn every_order_type_is_refused_without_funds_and_accepted_at_the_exact_need() {
             pair,
             2,
             market(3, Side::Sell, OrderSize::Base(Qty(5))),
-            None,
             FEES
         ),
         Err(RiskCode::InsufficientBalance)
@@ -163,25 +156,40 @@ fn every_order_type_is_refused_without_funds_and_accepted_at_the_exact_need() {
     h.deposit(3, "EUR", 5_009);
     let by_quote = market(4, Side::Buy, OrderSize::Quote(QuoteQty(5_000)));
     assert_eq!(
-        h.place(pair, 3, by_quote, None, FEES),
+        h.place(pair, 3, by_quote, FEES),
         Err(RiskCode::InsufficientBalance)
     );
-    // Market buy by base: needs a budget, and the budget must be free.
+    // Market buy by base: needs a budget, and the budget plus its taker
+    // fee must be free.
     let by_base = market(5, Side::Buy, OrderSize::Base(Qty(3)));
     assert_eq!(
-        h.place(pair, 3, by_base, None, FEES),
+        h.place(pair, 3, by_base, FEES),
         Err(RiskCode::BudgetRequired)
     );
+    let within = OrderSize::BaseWithin {
+        qty: Qty(3),
+        budget: QuoteQty(5_000),
+    };
     assert_eq!(
-        h.place(pair, 3, by_base, Some(QuoteQty(5_010)), FEES),
+        h.place(pair, 3, market(5, Side::Buy, within), FEES),
         Err(RiskCode::InsufficientBalance)
+    );
+    // A budget on a sell or on a limit order is never accepted.
+    assert_eq!(
+        h.place(pair, 2, market(7, Side::Sell, within), FEES),
+        Err(RiskCode::UnsupportedOrder)
+    );
+    let limit_within = proto::NewOrder {
+        size: within,
+        ..limit(8, Side::Buy, 100, 3)
+    };
+    assert_eq!(
+        h.place(pair, 3, limit_within, FEES),
+        Err(RiskCode::UnsupportedOrder)
     );
     // A quote-sized sell is never accepted.
     let bad = market(6, Side::Sell, OrderSize::Quote(QuoteQty(1)));
-    assert_eq!(
-        h.place(pair, 2, bad, None, FEES),
-        Err(RiskCode::UnsupportedOrder)
-    );
+    assert_eq!(h.place(pair, 2, bad, FEES), Err(RiskCode::UnsupportedOrder));
     assert_eq!(
         h.locked(2, "BTC") + h.locked(3, "EUR"),
         0,
@@ -201,7 +209,6 @@ fn places_refuse_unknown_pairs_bad_fees_and_duplicate_ids() {
             pair: sym("ETH-EUR"),
             user: UserId(1),
             order: sell,
-            budget: None,
             fees: FEES
         })),
         vec![Output::Rejected(RiskCode::UnknownPair)]
@@ -211,22 +218,16 @@ fn places_refuse_unknown_pairs_bad_fees_and_duplicate_ids() {
         taker_bps: 20,
     };
     assert_eq!(
-        h.place(pair, 1, sell, None, maker_above_taker),
+        h.place(pair, 1, sell, maker_above_taker),
         Err(RiskCode::BadFees)
     );
     let over_all = Fees {
         maker_bps: 0,
         taker_bps: 10_001,
     };
-    assert_eq!(
-        h.place(pair, 1, sell, None, over_all),
-        Err(RiskCode::BadFees)
-    );
-    h.place(pair, 1, sell, None, FEES).expect("first");
-    assert_eq!(
-        h.place(pair, 1, sell, None, FEES),
-        Err(RiskCode::DuplicateOrder)
-    );
+    assert_eq!(h.place(pair, 1, sell, over_all), Err(RiskCode::BadFees));
+    h.place(pair, 1, sell, FEES).expect("first");
+    assert_eq!(h.place(pair, 1, sell, FEES), Err(RiskCode::DuplicateOrder));
     assert_eq!(h.locked(1, "BTC"), 1);
 }
 
@@ -236,16 +237,16 @@ fn cancel_releases_everything_and_a_full_fill_settles_with_fees() {
     let mut h = market_harness();
     h.deposit(1, "EUR", 1_000_000);
     h.deposit(2, "BTC", 100);
-    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), None, FEES)
+    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), FEES)
         .expect("buy");
     h.cancel(pair, 1, 1);
     assert_eq!((h.free(1, "EUR"), h.locked(1, "EUR")), (1_000_000, 0));
     assert_eq!(h.shard.open_holds(), 0);
 
     // Maker sells 10 @ 1,000; the taker buys them all.
-    h.place(pair, 2, limit(2, Side::Sell, 1_000, 10), None, FEES)
+    h.place(pair, 2, limit(2, Side::Sell, 1_000, 10), FEES)
         .expect("sell");
-    h.place(pair, 1, limit(3, Side::Buy, 1_000, 10), None, FEES)
+    h.place(pair, 1, limit(3, Side::Buy, 1_000, 10), FEES)
         .expect("buy");
     // Buyer (taker, 0.2%): pays 10,000 + 20. Seller (maker, 0.1%): gets 10,000 - 10.
     assert_eq!(
@@ -266,13 +267,12 @@ fn partial_fills_keep_exactly_what_the_rest_needs() {
     let mut h = market_harness();
     h.deposit(1, "EUR", 1_000_000);
     h.deposit(2, "BTC", 100);
-    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), None, FEES)
+    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), FEES)
         .expect("buy");
     h.place(
         pair,
         2,
         limit_tif(2, Side::Sell, 1_000, 4, TimeInForce::Ioc),
-        None,
         FEES,
     )
     .expect("sell");
@@ -299,10 +299,10 @@ fn price_improvement_is_released_at_the_fill() {
     let mut h = market_harness();
     h.deposit(1, "EUR", 100_000);
     h.deposit(2, "BTC", 100);
-    h.place(pair, 2, limit(1, Side::Sell, 900, 5), None, NO_FEES)
+    h.place(pair, 2, limit(1, Side::Sell, 900, 5), NO_FEES)
         .expect("ask");
     // Buy 10 @ 1,000 locks 10,000; 5 fill at 900, the rest of 5 needs 5,000.
-    h.place(pair, 1, limit(2, Side::Buy, 1_000, 10), None, NO_FEES)
+    h.place(pair, 1, limit(2, Side::Buy, 1_000, 10), NO_FEES)
         .expect("bid");
     assert_eq!(h.locked(1, "EUR"), 5_000);
     assert_eq!(h.free(1, "EUR"), 100_000 - 4_500 - 5_000);
@@ -315,7 +315,7 @@ fn ioc_fok_post_only_and_stp_endings_release_their_holds() {
     h.deposit(1, "EUR", 100_000);
     h.deposit(2, "BTC", 100);
     h.deposit(1, "BTC", 100);
-    h.place(pair, 2, limit(1, Side::Sell, 1_000, 3), None, FEES)
+    h.place(pair, 2, limit(1, Side::Sell, 1_000, 3), FEES)
         .expect("ask");
     // IOC for 5: 3 fill, the rest is canceled and released.
     let ev = h
@@ -323,7 +323,6 @@ fn ioc_fok_post_only_and_stp_endings_release_their_holds() {
             pair,
             1,
             limit_tif(2, Side::Buy, 1_000, 5, TimeInForce::Ioc),
-            None,
             FEES,
         )
         .expect("ioc");
@@ -333,14 +332,13 @@ fn ioc_fok_post_only_and_stp_endings_release_their_holds() {
     assert_eq!(h.locked(1, "EUR"), 0);
     assert_eq!(h.free(1, "EUR"), 100_000 - 3_006);
     // FOK that cannot fill: nothing trades, all released.
-    h.place(pair, 2, limit(3, Side::Sell, 1_000, 2), None, FEES)
+    h.place(pair, 2, limit(3, Side::Sell, 1_000, 2), FEES)
         .expect("ask");
     let ev = h
         .place(
             pair,
             1,
             limit_tif(4, Side::Buy, 1_000, 5, TimeInForce::Fok),
-            None,
             FEES,
         )
         .expect("fok");
@@ -353,13 +351,13 @@ fn ioc_fok_post_only_and_stp_endings_release_their_holds() {
         post_only: true,
         ..limit(5, Side::Buy, 1_000, 1)
     };
-    let ev = h.place(pair, 1, post, None, FEES).expect("post-only");
+    let ev = h.place(pair, 1, post, FEES).expect("post-only");
     assert!(ev.iter().any(
         |e| matches!(e.body, EventBody::Canceled(c) if c.reason == CancelReason::PostOnlyWouldCross)
     ));
     assert_eq!(h.locked(1, "EUR"), 0);
     // Self-trade prevention cancels user 1's own resting sell (maker side).
-    h.place(pair, 1, limit(6, Side::Sell, 990, 2), None, FEES)
+    h.place(pair, 1, limit(6, Side::Sell, 990, 2), FEES)
         .expect("own ask");
     assert_eq!(h.locked(1, "BTC"), 2);
     let ev = h
@@ -367,7 +365,6 @@ fn ioc_fok_post_only_and_stp_endings_release_their_holds() {
             pair,
             1,
             with_stp(limit(7, Side::Buy, 990, 2), StpMode::CancelBoth),
-            None,
             FEES,
         )
         .expect("stp");
@@ -387,13 +384,13 @@ fn an_order_the_engine_rejects_releases_its_hold() {
     h.deposit(1, "BTC", 10);
     // Quantity zero passes the shard (it locks nothing) and the book refuses it.
     let ev = h
-        .place(pair, 1, limit(1, Side::Sell, 100, 0), None, FEES)
+        .place(pair, 1, limit(1, Side::Sell, 100, 0), FEES)
         .expect("shard");
     assert!(matches!(ev[0].body, EventBody::Rejected(_)));
     // A price above the pair's maximum: locked, then released on the reject.
     h.deposit(2, "EUR", 100_000_000);
     let ev = h
-        .place(pair, 2, limit(2, Side::Buy, 2_000_000, 1), None, FEES)
+        .place(pair, 2, limit(2, Side::Buy, 2_000_000, 1), FEES)
         .expect("shard");
     assert!(matches!(ev[0].body, EventBody::Rejected(_)));
     assert_eq!((h.locked(2, "EUR"), h.free(2, "EUR")), (0, 100_000_000));
@@ -405,7 +402,7 @@ fn amend_up_locks_first_and_amend_down_releases_when_confirmed() {
     let pair = sym("BTC-EUR");
     let mut h = market_harness();
     h.deposit(1, "EUR", 15_000);
-    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), None, NO_FEES)
+    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), NO_FEES)
         .expect("buy");
     assert_eq!(
         h.amend(pair, 1, 1, Some(16), None),
@@ -429,7 +426,6 @@ fn amend_up_locks_first_and_amend_down_releases_when_confirmed() {
         pair,
         2,
         limit_tif(2, Side::Sell, 600, 2, TimeInForce::Ioc),
-        None,
         NO_FEES,
     )
     .expect("hit");
@@ -445,7 +441,7 @@ fn an_amend_the_engine_refuses_gives_back_what_it_locked() {
     let pair = sym("BTC-EUR");
     let mut h = market_harness();
     h.deposit(1, "EUR", 100_000);
-    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), None, NO_FEES)
+    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), NO_FEES)
         .expect("buy");
     // Above the pair's maximum quantity? No: above its maximum price.
     let ev = h.amend(pair, 1, 1, None, Some(2_000_000)).err();
@@ -467,7 +463,7 @@ fn amends_of_sells_move_base() {
     let pair = sym("BTC-EUR");
     let mut h = market_harness();
     h.deposit(1, "BTC", 10);
-    h.place(pair, 1, limit(1, Side::Sell, 1_000, 4), None, NO_FEES)
+    h.place(pair, 1, limit(1, Side::Sell, 1_000, 4), NO_FEES)
         .expect("sell");
     h.amend(pair, 1, 1, Some(10), None).expect("up");
     assert_eq!(h.locked(1, "BTC"), 10);
@@ -482,7 +478,6 @@ fn amends_of_sells_move_base() {
             pair,
             1,
             market(2, Side::Sell, OrderSize::Base(Qty(9))),
-            None,
             NO_FEES
         )
         .map(|_| ()),
@@ -502,14 +497,13 @@ fn market_buy_by_quote_spends_at_most_its_amount_and_releases_the_rest() {
     let mut h = market_harness();
     h.deposit(1, "EUR", 100_000);
     h.deposit(2, "BTC", 100);
-    h.place(pair, 2, limit(1, Side::Sell, 300, 10), None, FEES)
+    h.place(pair, 2, limit(1, Side::Sell, 300, 10), FEES)
         .expect("ask");
     // 1,000 of quote (plus its 2 of fee): buys 3 @ 300 = 900, fee 1; 100 left over.
     h.place(
         pair,
         1,
         market(2, Side::Buy, OrderSize::Quote(QuoteQty(1_000))),
-        None,
         FEES,
     )
     .expect("buy");
@@ -532,7 +526,7 @@ fn market_buy_by_quote_at_scale_converts_the_quote_amount_exactly() {
     h.deposit(1, "EUR", 1_000 * 1_000);
     h.deposit(2, "BTC", 100);
     let s = sym("BTC-EUR");
-    h.place(s, 2, limit(1, Side::Sell, 250, 7), None, NO_FEES)
+    h.place(s, 2, limit(1, Side::Sell, 250, 7), NO_FEES)
         .expect("ask");
     // 10.00 EUR = 1,000 price units = 1,000,000 at scale 5; buys 7 lots of
     // 0.001 @ 2.50 = 1,750 at scale 5.
@@ -540,7 +534,6 @@ fn market_buy_by_quote_at_scale_converts_the_quote_amount_exactly() {
         s,
         1,
         market(2, Side::Buy, OrderSize::Quote(QuoteQty(1_000))),
-        None,
         NO_FEES,
     )
     .expect("buy");
@@ -555,15 +548,21 @@ fn market_buy_by_base_spends_within_its_budget_and_releases_the_rest() {
     let mut h = market_harness();
     h.deposit(1, "EUR", 100_000);
     h.deposit(2, "BTC", 100);
-    h.place(pair, 2, limit(1, Side::Sell, 300, 2), None, FEES)
+    h.place(pair, 2, limit(1, Side::Sell, 300, 2), FEES)
         .expect("ask");
-    h.place(pair, 2, limit(2, Side::Sell, 310, 2), None, FEES)
+    h.place(pair, 2, limit(2, Side::Sell, 310, 2), FEES)
         .expect("ask");
     h.place(
         pair,
         1,
-        market(3, Side::Buy, OrderSize::Base(Qty(3))),
-        Some(QuoteQty(5_000)),
+        market(
+            3,
+            Side::Buy,
+            OrderSize::BaseWithin {
+                qty: Qty(3),
+                budget: QuoteQty(5_000),
+            },
+        ),
         FEES,
     )
     .expect("buy");
@@ -574,41 +573,47 @@ fn market_buy_by_base_spends_within_its_budget_and_releases_the_rest() {
 }
 
 #[test]
-fn a_budget_the_engine_overruns_is_taken_from_free_and_then_becomes_debt() {
+fn a_market_buy_by_base_stops_at_its_budget_and_its_hold_covers_the_fees() {
     let pair = sym("BTC-EUR");
-    let mut h = Harness::new(&[btc_eur()]);
-    h.deposit(1, "EUR", 650);
+    let mut h = market_harness();
+    // Budget 600 plus floor(600 * 20 / 10,000) = 1 of taker fee.
+    h.deposit(1, "EUR", 601);
     h.deposit(2, "BTC", 100);
-    h.place(pair, 2, limit(1, Side::Sell, 300, 2), None, NO_FEES)
-        .expect("ask");
-    // The engine does not yet stop a base-sized market buy at its budget.
-    let out = h.shard.apply_one(&Input::Place(accounts::Place {
+    for (id, price) in [(1, 300), (2, 300), (3, 310)] {
+        h.place(pair, 2, limit(id, Side::Sell, price, 1), FEES)
+            .expect("ask");
+    }
+    let order = market(
+        4,
+        Side::Buy,
+        OrderSize::BaseWithin {
+            qty: Qty(3),
+            budget: QuoteQty(600),
+        },
+    );
+    let locked = h.shard.apply_one(&Input::Place(accounts::Place {
         pair,
         user: UserId(1),
-        order: market(2, Side::Buy, OrderSize::Base(Qty(2))),
-        budget: Some(QuoteQty(500)),
-        fees: NO_FEES,
+        order,
+        fees: FEES,
     }));
-    assert!(matches!(out[..], [Output::Locked { amount: 500, .. }]));
-    let cmd = common::command(
-        pair,
-        1,
-        proto::CommandBody::NewOrder(market(2, Side::Buy, OrderSize::Base(Qty(2)))),
-    );
+    assert!(matches!(locked[..], [Output::Locked { amount: 601, .. }]));
+    let cmd = common::command(pair, 1, proto::CommandBody::NewOrder(order));
     let events = h.books.get_mut(&pair).expect("book").apply_one(&cmd);
     let mut outs = Vec::new();
     for e in &events {
         h.shard.apply(&Input::Settle(*e), &mut outs);
     }
-    assert!(outs.iter().any(|o| matches!(
-        o,
-        Output::Shortfall {
-            from_free: 100,
-            debt: 0,
-            ..
-        }
+    // 1 @ 300 twice spends the budget; the lot at 310 is beyond it, so the
+    // last 1 is canceled. Each fill's fee rounds to 0, and the unused fee
+    // allowance is released with the rest of the hold.
+    assert!(events.iter().any(|e| matches!(
+        e.body,
+        EventBody::Canceled(c) if c.reason == CancelReason::IocRemainder
+            && c.remaining == OrderSize::Base(Qty(1))
     )));
-    assert_eq!((h.free(1, "EUR"), h.locked(1, "EUR")), (50, 0));
+    assert_eq!(h.free(1, "BTC"), 2);
+    assert_eq!((h.free(1, "EUR"), h.locked(1, "EUR")), (1, 0));
     assert_eq!(h.shard.audit(), Ok(()));
 }
 
@@ -619,19 +624,19 @@ fn fees_round_down_tiny_trades_pay_nothing_and_the_fee_account_gets_exactly_what
     h.deposit(1, "EUR", 1_000_000);
     h.deposit(2, "BTC", 1_000);
     // 1 @ 49 at 20 bps: 0.098, rounds to 0 for both sides.
-    h.place(pair, 2, limit(1, Side::Sell, 49, 1), None, FEES)
+    h.place(pair, 2, limit(1, Side::Sell, 49, 1), FEES)
         .expect("ask");
-    h.place(pair, 1, limit(2, Side::Buy, 49, 1), None, FEES)
+    h.place(pair, 1, limit(2, Side::Buy, 49, 1), FEES)
         .expect("bid");
     assert_eq!(h.fee_account("EUR"), 0);
     assert_eq!(h.free(1, "EUR"), 1_000_000 - 49);
     // A buy of 10 split into ten fills of 1 @ 1,000 at 20 bps: each fee
     // floor(2) = 2, total 20 = the fee the hold reserved for the whole.
     for i in 0..10 {
-        h.place(pair, 2, limit(10 + i, Side::Sell, 1_000, 1), None, FEES)
+        h.place(pair, 2, limit(10 + i, Side::Sell, 1_000, 1), FEES)
             .expect("ask");
     }
-    h.place(pair, 1, limit(30, Side::Buy, 1_000, 10), None, FEES)
+    h.place(pair, 1, limit(30, Side::Buy, 1_000, 10), FEES)
         .expect("bid");
     let paid_by_users: u128 = h
         .outputs
@@ -672,9 +677,9 @@ fn fees_at_the_largest_sizes_stay_exact() {
         maker_bps: 7,
         taker_bps: 9_999,
     };
-    h.place(pair, 2, limit(1, Side::Sell, price, qty), None, fees)
+    h.place(pair, 2, limit(1, Side::Sell, price, qty), fees)
         .expect("ask");
-    h.place(pair, 1, limit(2, Side::Buy, price, qty), None, fees)
+    h.place(pair, 1, limit(2, Side::Buy, price, qty), fees)
         .expect("bid");
     assert_eq!(h.free(2, "EUR"), notional - maker_fee);
     assert_eq!(h.free(1, "EUR"), funds - notional - taker_fee);
@@ -688,10 +693,10 @@ fn settle_ignores_repeated_and_older_seqs() {
     let mut h = market_harness();
     h.deposit(1, "EUR", 10_000);
     h.deposit(2, "BTC", 10);
-    h.place(pair, 2, limit(1, Side::Sell, 1_000, 5), None, FEES)
+    h.place(pair, 2, limit(1, Side::Sell, 1_000, 5), FEES)
         .expect("ask");
     let events = h
-        .place(pair, 1, limit(2, Side::Buy, 1_000, 5), None, FEES)
+        .place(pair, 1, limit(2, Side::Buy, 1_000, 5), FEES)
         .expect("bid");
     let before = h.shard.state_hash();
     for e in &events {
@@ -717,7 +722,7 @@ fn every_engine_event_is_acknowledged() {
     let mut h = market_harness();
     h.deposit(2, "BTC", 10);
     let events = h
-        .place(pair, 2, limit(1, Side::Sell, 1_000, 5), None, FEES)
+        .place(pair, 2, limit(1, Side::Sell, 1_000, 5), FEES)
         .expect("ask");
     let settled = h
         .outputs
@@ -758,7 +763,6 @@ fn two_shards_each_settle_their_own_side_and_together_match_one() {
             pair,
             user: UserId(user),
             order,
-            budget: None,
             fees: FEES,
         })
     };
@@ -803,13 +807,13 @@ fn a_restored_snapshot_continues_identically() {
     let mut h = market_harness();
     h.deposit(1, "EUR", 100_000);
     h.deposit(2, "BTC", 100);
-    h.place(pair, 2, limit(1, Side::Sell, 1_000, 5), None, FEES)
+    h.place(pair, 2, limit(1, Side::Sell, 1_000, 5), FEES)
         .expect("ask");
     let bytes = h.shard.snapshot();
     let mut restored = Shard::restore(&bytes).expect("restore");
     assert_eq!(restored.state_hash(), h.shard.state_hash());
     let from = h.inputs.len();
-    h.place(pair, 1, limit(2, Side::Buy, 1_000, 8), None, FEES)
+    h.place(pair, 1, limit(2, Side::Buy, 1_000, 8), FEES)
         .expect("bid");
     h.deposit(3, "BTC", 1);
     let mut outputs = Vec::new();
@@ -908,7 +912,7 @@ fn a_pending_amend_stays_covered_while_earlier_fills_settle() {
     let mut h = market_harness();
     h.deposit(1, "EUR", 100_000);
     h.deposit(2, "BTC", 100);
-    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), None, NO_FEES)
+    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), NO_FEES)
         .expect("bid");
     // The shard passes an amend to 20; before the book applies it, a sell
     // placed earlier fills 4.
@@ -920,7 +924,6 @@ fn a_pending_amend_stays_covered_while_earlier_fills_settle() {
         pair,
         2,
         limit_tif(2, Side::Sell, 1_000, 4, TimeInForce::Ioc),
-        None,
         NO_FEES,
     )
     .expect("ask");
@@ -939,7 +942,7 @@ fn pending_amends_are_covered_in_any_combination_the_engine_may_apply() {
     let pair = sym("BTC-EUR");
     let mut h = market_harness();
     h.deposit(1, "EUR", 100_000_000);
-    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), None, NO_FEES)
+    h.place(pair, 1, limit(1, Side::Buy, 1_000, 10), NO_FEES)
         .expect("bid");
     // First a price the book will refuse (above its maximum), then a
     // quantity change with the price left as is: until the first is
@@ -969,13 +972,12 @@ fn self_trades_settle_both_sides_on_one_account() {
     let mut h = market_harness();
     h.deposit(1, "EUR", 10_000);
     h.deposit(1, "BTC", 10);
-    h.place(pair, 1, limit(1, Side::Sell, 1_000, 5), None, FEES)
+    h.place(pair, 1, limit(1, Side::Sell, 1_000, 5), FEES)
         .expect("ask");
     h.place(
         pair,
         1,
         with_stp(limit(2, Side::Buy, 1_000, 5), StpMode::None),
-        None,
         FEES,
     )
     .expect("bid");

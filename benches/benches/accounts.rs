@@ -62,7 +62,6 @@ fn place(id: u64, user: u64, side: Side, qty: u64) -> Input {
             stp: None,
             size: OrderSize::Base(Qty(qty)),
         },
-        budget: None,
         fees: FEES,
     })
 }

@@ -14,7 +14,7 @@ use accounts::{Amend, AssetId, Fees, Input, Output, Place, Reference, RiskCode, 
 use engine::OrderBook;
 use proto::{
     Command, CommandBody, Event, NewOrder, OrderId, OrderRef, OrderSize, OrderType, PairConfig,
-    Price, Qty, QuoteQty, Side, StpMode, Symbol, TimeInForce, Timestamp, UserId,
+    Price, Qty, Side, StpMode, Symbol, TimeInForce, Timestamp, UserId,
 };
 
 /// The shard, its books, and every input it was given.
@@ -104,14 +104,12 @@ impl Harness {
         pair: Symbol,
         user: u64,
         order: NewOrder,
-        budget: Option<QuoteQty>,
         fees: Fees,
     ) -> Result<Vec<Event>, RiskCode> {
         let out = self.input(Input::Place(Place {
             pair,
             user: UserId(user),
             order,
-            budget,
             fees,
         }));
         if let [Output::Rejected(code)] = out[..] {
