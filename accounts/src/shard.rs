@@ -611,7 +611,7 @@ impl Shard {
             Side::Buy => (quote_asset, quote.saturating_add(charged), base_asset, base),
             Side::Sell => (base_asset, base, quote_asset, quote - charged),
         };
-        self.spend_hold(key, user, paid_asset, paid, out);
+        self.spend_hold(key, user, paid_asset, paid);
         credit(&mut self.state, user, got_asset, got);
         let fa = &mut self.state.fee_accounts[usize::from(quote_asset.0)];
         *fa = fa.saturating_add(charged);
@@ -638,15 +638,12 @@ impl Shard {
         self.after_fill(pi, id, role, t, ended, out);
     }
 
-    /// Pays `amount` out of an order's hold; a shortfall comes from free, then debt.
-    fn spend_hold(
-        &mut self,
-        key: (u16, OrderId),
-        user: UserId,
-        asset: AssetId,
-        amount: u128,
-        out: &mut Vec<Output>,
-    ) {
+    /// Pays `amount` out of an order's hold. Every hold covers what its order
+    /// can still cost (a market buy by base included: the engine never spends
+    /// beyond its budget), so the hold always suffices; were it ever short,
+    /// the unpaid part would show as a conservation failure in the audit
+    /// rather than be taken from elsewhere.
+    fn spend_hold(&mut self, key: (u16, OrderId), user: UserId, asset: AssetId, amount: u128) {
         let Some(hold) = self.state.holds.get_mut(&key) else {
             return;
         };
@@ -654,18 +651,6 @@ impl Shard {
         hold.amount -= from_hold;
         let b = self.state.balances.entry((user, asset)).or_default();
         b.locked = b.locked.saturating_sub(from_hold);
-        let short = amount - from_hold;
-        if short > 0 {
-            let from_free = b.free.min(short);
-            b.free -= from_free;
-            b.debt = b.debt.saturating_add(short - from_free);
-            out.push(Output::Shortfall {
-                user,
-                asset,
-                from_free,
-                debt: short - from_free,
-            });
-        }
     }
 
     /// Updates an order's open quantity after a fill; ends it or trims its hold.
@@ -696,12 +681,10 @@ impl Shard {
     }
 }
 
-/// Adds to `user`'s free `asset`, paying off debt first.
+/// Adds to `user`'s free `asset`.
 fn credit(state: &mut State, user: UserId, asset: AssetId, amount: u128) {
     let b = state.balances.entry((user, asset)).or_default();
-    let to_debt = b.debt.min(amount);
-    b.debt -= to_debt;
-    b.free = b.free.saturating_add(amount - to_debt);
+    b.free = b.free.saturating_add(amount);
 }
 
 /// The index of asset `name`, added with `scale` if new; one scale per asset.

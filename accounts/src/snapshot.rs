@@ -7,7 +7,8 @@ use crate::Shard;
 use crate::shard::State;
 
 /// The format version, the first byte of every snapshot.
-pub const SNAPSHOT_VERSION: u8 = 1;
+/// Version 2: balances no longer carry a debt, which no input can cause.
+pub const SNAPSHOT_VERSION: u8 = 2;
 
 /// The most bytes a restore decodes: a length prefix in damaged bytes cannot
 /// make it allocate more. Far above a shard of millions of accounts.

@@ -190,19 +190,6 @@ pub enum Output {
         /// Fee in the quote asset, credited to its fee account.
         fee: u128,
     },
-    /// A fill cost more than its order's hold (only a market buy by base
-    /// whose engine does not yet stop at the budget can): the rest was taken
-    /// from `free`, and what `free` lacked became debt.
-    Shortfall {
-        /// The owner.
-        user: UserId,
-        /// Which asset.
-        asset: AssetId,
-        /// Taken from free.
-        from_free: u128,
-        /// Added to debt.
-        debt: u128,
-    },
     /// An engine event was applied (possibly changing nothing here).
     Settled {
         /// The pair.
@@ -277,8 +264,6 @@ pub struct Balance {
     pub free: u128,
     /// Held for open orders.
     pub locked: u128,
-    /// Owed after a [`Output::Shortfall`]; zero while holds are honoured.
-    pub debt: u128,
 }
 
 /// How a hold is sized.
