@@ -256,6 +256,26 @@ impl Shard {
         }
     }
 
+    /// What a deposit and a withdrawal check first: the asset's index, or
+    /// `None` once a reused reference was answered as a duplicate.
+    fn movement(
+        &self,
+        asset: AssetId,
+        amount: u128,
+        reference: Reference,
+        out: &mut Vec<Output>,
+    ) -> Result<Option<usize>, RiskCode> {
+        let i = self.known_asset(asset)?;
+        if amount == 0 {
+            return Err(RiskCode::ZeroAmount);
+        }
+        if self.state.references.contains(&reference) {
+            out.push(Output::Duplicate(Duplicate::Reference(reference)));
+            return Ok(None);
+        }
+        Ok(Some(i))
+    }
+
     fn deposit(
         &mut self,
         user: UserId,
@@ -264,14 +284,9 @@ impl Shard {
         reference: Reference,
         out: &mut Vec<Output>,
     ) -> Result<(), RiskCode> {
-        let i = self.known_asset(asset)?;
-        if amount == 0 {
-            return Err(RiskCode::ZeroAmount);
-        }
-        if self.state.references.contains(&reference) {
-            out.push(Output::Duplicate(Duplicate::Reference(reference)));
+        let Some(i) = self.movement(asset, amount, reference, out)? else {
             return Ok(());
-        }
+        };
         let free = self.balance(user, asset).free.checked_add(amount);
         let total = self.state.totals[i].deposits.checked_add(amount);
         let (Some(free), Some(total)) = (free, total) else {
@@ -297,14 +312,9 @@ impl Shard {
         reference: Reference,
         out: &mut Vec<Output>,
     ) -> Result<(), RiskCode> {
-        let i = self.known_asset(asset)?;
-        if amount == 0 {
-            return Err(RiskCode::ZeroAmount);
-        }
-        if self.state.references.contains(&reference) {
-            out.push(Output::Duplicate(Duplicate::Reference(reference)));
+        let Some(i) = self.movement(asset, amount, reference, out)? else {
             return Ok(());
-        }
+        };
         let free = self
             .balance(user, asset)
             .free
