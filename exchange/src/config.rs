@@ -472,6 +472,33 @@ mod tests {
     }
 
     #[test]
+    fn the_lag_bounds_are_checked_per_unit() {
+        // Each bound: 0 refused by name, 1 and u64::MAX accepted.
+        for key in ["max_pair_lag", "max_pair_lag_records"] {
+            for (value, ok) in [("0", false), ("1", true), ("18446744073709551615", true)] {
+                let text = format!("[gateway]\n{key} = {value}");
+                let parsed: Result<Config, _> = toml::from_str(&text);
+                if let Ok(c) = parsed {
+                    let checked = c.validate().map(|_| ()).map_err(|e| e.to_string());
+                    assert_eq!(checked.is_ok(), ok, "{key} = {value}: {checked:?}");
+                    if let Err(e) = checked {
+                        assert!(e.contains(key), "{e}");
+                    }
+                } else {
+                    // toml's integers are i64: u64::MAX does not parse.
+                    assert_eq!(value, "18446744073709551615", "{key} = {value}");
+                }
+            }
+            // Wrong types and negatives are refused when parsing, naming the key.
+            for value in ["\"20000\"", "-1", "1.5", "true"] {
+                let text = format!("[gateway]\n{key} = {value}");
+                let e = toml::from_str::<Config>(&text).unwrap_err().to_string();
+                assert!(e.contains(key), "{key} = {value}: {e}");
+            }
+        }
+    }
+
+    #[test]
     fn the_default_max_price_is_the_widest_that_stays_in_range() {
         let mut c = Config::default();
         c.pairs[0].max_price = None;

@@ -167,7 +167,50 @@ mod tests {
             refused(RawRoute::Amend, &q, "application/json", neither),
             code::MISSING_PARAM
         );
-        let unknown = br#"{"symbol":"BTC-EUR","orderId":7,"price":"1.00","side":"BUY"}"#;
-        assert_ne!(refused(RawRoute::Amend, &q, "application/json", unknown), 0);
+        // Each class of bad amend gets the handler's code.
+        let json = "application/json";
+        let cases: [(&[u8], i32); 9] = [
+            (
+                br#"{"symbol":"BTC-EUR","orderId":7,"price":"1.00","side":"BUY"}"#,
+                code::UNKNOWN_PARAM,
+            ),
+            (
+                br#"{"symbol":"BTC-EUR","orderId":"7","price":"1.00"}"#,
+                code::ILLEGAL_CHARS,
+            ),
+            (
+                br#"{"symbol":"BTC-EUR","orderId":-1,"price":"1.00"}"#,
+                code::ILLEGAL_CHARS,
+            ),
+            (
+                br#"{"symbol":"BTC-EUR","price":"1.00"}"#,
+                code::MISSING_PARAM,
+            ),
+            (
+                br#"{"symbol":"BTC-EUR","orderId":7,"origClientOrderId":"a","price":"1.00"}"#,
+                code::BAD_PARAM_COMBINATION,
+            ),
+            (
+                br#"{"symbol":"ETH-EUR","orderId":7,"price":"1.00"}"#,
+                code::BAD_SYMBOL,
+            ),
+            (
+                br#"{"symbol":"BTC-EUR","orderId":7,"newOrderRespType":"FULL","price":"1.00"}"#,
+                code::BAD_ENUM,
+            ),
+            (
+                br#"{"symbol":"BTC-EUR","orderId":7,"quantity":"0"}"#,
+                ApiError::decimal("quantity", proto::DecimalError::Zero).code,
+            ),
+            (b"{", code::MALFORMED_JSON),
+        ];
+        for (body, expected) in cases {
+            let got = refused(RawRoute::Amend, &q, json, body);
+            assert_eq!(got, expected, "{}", String::from_utf8_lossy(body));
+        }
+        assert_eq!(
+            refused(RawRoute::Amend, &q, "text/plain", amend),
+            code::BAD_CONTENT_TYPE
+        );
     }
 }
