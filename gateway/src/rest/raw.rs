@@ -145,6 +145,16 @@ mod tests {
         );
         let eth = format!("symbol=ETH-EUR&orderId=7&{q}");
         assert_eq!(refused(RawRoute::Cancel, &eth, "", b""), code::BAD_SYMBOL);
+    }
+
+    #[test]
+    fn raw_amends_map_like_the_handler_or_get_its_codes() {
+        let q = format!("timestamp={NOW}&signature=00");
+        let refused = |route, q: &str, ct: &str, body: &[u8]| {
+            command_from_raw(&pairs(), route, q, ct, body, NOW)
+                .unwrap_err()
+                .code
+        };
         // Amends: the handler's mapping and its codes.
         let amend = br#"{"symbol":"BTC-EUR","orderId":7,"price":"100.10"}"#;
         let cmd = command_from_raw(
