@@ -81,6 +81,7 @@ fn setup() -> Setup {
             RuntimeConfig::default(),
             market.clone(),
             rm,
+            None,
         )
         .await
         .expect("exchange");

@@ -10,11 +10,16 @@
 //! Architecture Invariant: nothing here knows Prometheus or a backend's
 //! storage. The counters are atomics; whoever exports metrics reads them.
 
+mod accounts;
 mod clock;
 mod port;
 mod status;
 mod waiters;
 
+pub use accounts::{
+    AccountUpdate, Accounts, AssetAudit, AuditFuture, AuditReport, Movement, MovementFuture,
+    MovementKind, MovementOutcome, SharedAccountUpdate, asset_by_name,
+};
 pub use clock::now_ns;
 pub use port::{CommandLog, EventRecord, Observer, SubmitError, SubmitFuture, Submitted};
 pub use status::{Lag, LagUnit, PairStatus};

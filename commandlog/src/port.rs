@@ -5,10 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use accounts::{AssetId, Balance, RiskCode};
 use engine::Depth;
-use proto::{Command, Event, PairConfig, Symbol};
+use proto::{Command, Event, PairConfig, Symbol, UserId};
 use tokio::sync::oneshot;
 
+use crate::accounts::{AccountUpdate, Accounts};
 use crate::status::PairStatus;
 
 /// What one command caused: all its events, in seq order.
@@ -30,6 +32,13 @@ pub trait Observer: Send + Sync + 'static {
     fn on_start(&self, pair: &PairConfig, depth: Depth);
     /// One command's events.
     fn on_record(&self, record: &Arc<EventRecord>);
+    /// Every account's balances after recovery, before any new input
+    /// (only where there is a risk stage).
+    fn on_accounts_start(&self, _balances: &[(UserId, AssetId, Balance)]) {}
+    /// One user's balances after a change the risk stage logged. For a
+    /// command's own changes this comes before its record's
+    /// [`Observer::on_record`] returns to the request waiting for it.
+    fn on_account(&self, _update: &Arc<AccountUpdate>) {}
 }
 
 /// Where the gateway sends commands: the embedded journal or, in
@@ -42,11 +51,16 @@ pub trait CommandLog: Send + Sync + fmt::Debug + 'static {
     fn pair(&self, pair: Symbol) -> Option<&Arc<PairStatus>>;
     /// Every pair's live counters.
     fn pairs(&self) -> Vec<Arc<PairStatus>>;
+    /// The risk stage, when accounts are enabled. Without one, orders are
+    /// not checked for funds.
+    fn accounts(&self) -> Option<&dyn Accounts> {
+        None
+    }
 }
 
-/// What [`CommandLog::submit`] returns.
-pub type SubmitFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Submitted, SubmitError>> + Send + 'a>>;
+/// What [`CommandLog::submit`] (and the port's other writes) return.
+pub type SubmitFuture<'a, T = Submitted> =
+    Pin<Box<dyn Future<Output = Result<T, SubmitError>> + Send + 'a>>;
 
 /// A command in the log.
 #[derive(Debug)]
@@ -69,6 +83,10 @@ pub enum SubmitError {
     ShuttingDown,
     /// The log could not be written (the message says why).
     Store(String),
+    /// The risk stage refused it (for an order: its worst case is not
+    /// covered by the user's free balance, or the order is not one the
+    /// shard can hold funds for).
+    Refused(RiskCode),
 }
 
 impl fmt::Display for SubmitError {
@@ -78,6 +96,7 @@ impl fmt::Display for SubmitError {
             SubmitError::Halted => f.write_str("pair halted"),
             SubmitError::ShuttingDown => f.write_str("shutting down"),
             SubmitError::Store(e) => write!(f, "command log write failed: {e}"),
+            SubmitError::Refused(code) => write!(f, "refused by the risk stage: {code:?}"),
         }
     }
 }

@@ -57,6 +57,10 @@ pub enum ConfigError {
     Pair(PairConfigError),
     /// Distributed mode needs the pair's partition.
     NoPartition(String),
+    /// A pair's fee rates: maker above taker, or above 10,000 bps.
+    Fees(Symbol),
+    /// The `accounts` section (the message names the key and value).
+    Accounts(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -88,6 +92,11 @@ impl fmt::Display for ConfigError {
             ConfigError::NoPartition(pair) => {
                 write!(f, "pair {pair}: partition is needed in distributed mode")
             }
+            ConfigError::Fees(pair) => write!(
+                f,
+                "pair {pair}: maker_fee_bps must be at most taker_fee_bps, and taker_fee_bps at most 10000"
+            ),
+            ConfigError::Accounts(m) => f.write_str(m),
         }
     }
 }
@@ -131,8 +140,45 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Lease cadence of the distributed mode's engines.
     pub engine: EngineConfig,
+    /// Balances, pre-trade risk and settlement.
+    pub accounts: AccountsSection,
     /// The traded pairs.
     pub pairs: Vec<PairSection>,
+}
+
+/// The `[accounts]` section: the risk stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsSection {
+    /// Check every order's worst case against the user's balance before it
+    /// reaches its book, and settle every trade. Off, the exchange holds no
+    /// money (the mode the knee is compared against).
+    pub enabled: bool,
+    /// Risk-stage inputs between snapshots of the shard.
+    pub snapshot_every: u64,
+    /// Local demos only: what every user is credited, once, the first time
+    /// one of their keys is used (asset name to decimal amount). Refused
+    /// unless `listen` is a loopback address.
+    pub demo_funding: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for AccountsSection {
+    fn default() -> Self {
+        AccountsSection {
+            enabled: true,
+            snapshot_every: 100_000,
+            demo_funding: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// What a run without any configuration credits each new user: enough to
+/// follow the README's walkthrough.
+pub fn demo_funding() -> std::collections::BTreeMap<String, String> {
+    [("EUR", "100000"), ("BTC", "10"), ("ETH", "100")]
+        .into_iter()
+        .map(|(a, v)| (a.to_string(), v.to_string()))
+        .collect()
 }
 
 /// One pair, with decimals as strings at the pair's scales.
@@ -173,6 +219,17 @@ pub struct PairSection {
     /// The pair's partition of both Kafka topics (distributed mode).
     #[serde(default)]
     pub partition: Option<i32>,
+    /// Fee charged to the resting side of a trade, in basis points of its
+    /// value, paid in the quote asset. At most `taker_fee_bps`.
+    #[serde(default = "default_fee_bps")]
+    pub maker_fee_bps: u16,
+    /// Fee charged to the incoming side, in basis points; at most 10,000.
+    #[serde(default = "default_fee_bps")]
+    pub taker_fee_bps: u16,
+}
+
+fn default_fee_bps() -> u16 {
+    10
 }
 
 fn default_stp() -> String {
@@ -215,6 +272,8 @@ fn demo_pair(
         default_stp: default_stp(),
         max_open_orders: default_max_open(),
         partition: None,
+        maker_fee_bps: default_fee_bps(),
+        taker_fee_bps: default_fee_bps(),
     }
 }
 
@@ -230,6 +289,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             kafka: KafkaConfig::default(),
             engine: EngineConfig::default(),
+            accounts: AccountsSection::default(),
             pairs: vec![
                 demo_pair(
                     "BTC-EUR",
@@ -272,7 +332,13 @@ impl Config {
                 toml::from_str(&text).map_err(|e| ConfigError::ParseFile(p.into(), e))?
             }
             (None, Some(text)) => toml::from_str(&text).map_err(ConfigError::ParseInline)?,
-            (None, None) => Config::default(),
+            (None, None) => Config {
+                accounts: AccountsSection {
+                    demo_funding: demo_funding(),
+                    ..AccountsSection::default()
+                },
+                ..Config::default()
+            },
         };
         if let Ok(v) = std::env::var("EXCHANGE_LISTEN") {
             cfg.listen = v;
@@ -391,7 +457,57 @@ impl Config {
         }
         self.runtime.validate().map_err(ConfigError::Runtime)?;
         self.gateway.validate().map_err(ConfigError::Gateway)?;
-        self.pair_configs()
+        let pairs = self.pair_configs()?;
+        self.fees()?;
+        self.validate_accounts()?;
+        Ok(pairs)
+    }
+
+    /// Each pair's fee rates, checked.
+    pub fn fees(&self) -> Result<Vec<(Symbol, accounts::Fees)>, ConfigError> {
+        self.pairs
+            .iter()
+            .map(|p| {
+                let symbol =
+                    Symbol::new(&p.symbol).map_err(|e| ConfigError::Symbol(p.symbol.clone(), e))?;
+                if p.maker_fee_bps > p.taker_fee_bps || p.taker_fee_bps > 10_000 {
+                    return Err(ConfigError::Fees(symbol));
+                }
+                let fees = accounts::Fees {
+                    maker_bps: p.maker_fee_bps,
+                    taker_bps: p.taker_fee_bps,
+                };
+                Ok((symbol, fees))
+            })
+            .collect()
+    }
+
+    fn validate_accounts(&self) -> Result<(), ConfigError> {
+        let a = &self.accounts;
+        if a.snapshot_every == 0 {
+            return Err(ConfigError::Accounts(
+                "accounts.snapshot_every must be at least 1".into(),
+            ));
+        }
+        if a.demo_funding.is_empty() {
+            return Ok(());
+        }
+        if !a.enabled {
+            return Err(ConfigError::Accounts(
+                "accounts.demo_funding needs accounts.enabled = true".into(),
+            ));
+        }
+        let loopback = self
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|addr| addr.ip().is_loopback());
+        if !loopback {
+            return Err(ConfigError::Accounts(format!(
+                "accounts.demo_funding credits every new user: it is for local demos only, and listen = {:?} is not a loopback address",
+                self.listen
+            )));
+        }
+        Ok(())
     }
 }
 

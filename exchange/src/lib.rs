@@ -31,6 +31,18 @@ pub struct Running {
     server: JoinHandle<std::io::Result<()>>,
 }
 
+/// The risk stage's settings, when accounts are enabled.
+fn risk_settings(config: &Config) -> Result<Option<runtime::RiskSettings>, StartError> {
+    if !config.accounts.enabled {
+        return Ok(None);
+    }
+    let fees = config.fees().map_err(StartError::Config)?;
+    Ok(Some(runtime::RiskSettings {
+        fees: fees.into_iter().collect(),
+        snapshot_every: config.accounts.snapshot_every,
+    }))
+}
+
 /// Starts the exchange described by `config`: recovers every book, then
 /// serves HTTP. Listening on port 0 picks a free port (see [`Running::addr`]).
 pub async fn start(config: &Config) -> Result<Running, StartError> {
@@ -54,6 +66,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         config.runtime.clone(),
         market.clone(),
         rm,
+        risk_settings(config)?,
     )
     .await
     .map_err(StartError::Runtime)?;

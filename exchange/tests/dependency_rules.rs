@@ -19,13 +19,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("benches", &["proto", "engine", "workload"]),
     ("store", &["proto"]),
     // The port: what the gateway sees of a command log.
-    ("commandlog", &["proto", "engine"]),
+    ("commandlog", &["proto", "engine", "accounts"]),
     // What both backends share: actor shell, event sink, persister.
     ("pipeline", &["proto", "engine", "store", "commandlog"]),
     // The two backends.
     (
         "runtime",
-        &["proto", "engine", "store", "commandlog", "pipeline"],
+        &[
+            "proto",
+            "engine",
+            "accounts",
+            "store",
+            "commandlog",
+            "pipeline",
+        ],
     ),
     (
         "cluster",
@@ -34,7 +41,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Order entry and market data over HTTP: the port and the store's reads.
     (
         "gateway",
-        &["proto", "engine", "store", "commandlog", "clientkit"],
+        &[
+            "proto",
+            "engine",
+            "accounts",
+            "store",
+            "commandlog",
+            "clientkit",
+        ],
     ),
     // Clients.
     ("clientkit", &["proto"]),
@@ -59,6 +73,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "proto",
             "engine",
+            "accounts",
             "store",
             "commandlog",
             "pipeline",

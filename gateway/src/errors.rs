@@ -3,6 +3,7 @@
 //! one exists; the engine's reject reasons are sent as their own number,
 //! negated (`-302` for a duplicate client order id), so every code is stable.
 
+use accounts::RiskCode;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -119,6 +120,10 @@ codes! {
     BAD_CONTENT_TYPE = (-1132, UNSUPPORTED_MEDIA_TYPE);
     /// A WebSocket SUBSCRIBE names more streams than a connection may hold.
     TOO_MANY_SUBSCRIPTIONS = (-1191, BAD_REQUEST);
+    /// The risk stage refused a new order or an amend: Binance's
+    /// NEW_ORDER_REJECTED, whose message says why (for a lack of funds:
+    /// "Account has insufficient balance for requested action.").
+    ORDER_REFUSED = (-2010, BAD_REQUEST);
     /// No such order (among the caller's own).
     NO_SUCH_ORDER = (-2013, NOT_FOUND);
     /// The API key header is missing or malformed.
@@ -169,6 +174,31 @@ impl ApiError {
             msg: reject.message().to_string(),
             retry_after: None,
         }
+    }
+
+    /// The risk stage refused the command; nothing reached the pair's log.
+    pub fn refused(risk: RiskCode) -> Self {
+        let msg = match risk {
+            // Not yours and does not exist must look the same.
+            RiskCode::UnknownOrder | RiskCode::NotOwner => {
+                return ApiError::rejected(RejectCode::UnknownOrder);
+            }
+            RiskCode::InsufficientBalance => {
+                "Account has insufficient balance for requested action."
+            }
+            RiskCode::NotAmendable => "Only limit orders can be amended.",
+            RiskCode::AmendBelowFilled => "The new quantity is below what has already filled.",
+            RiskCode::UnsupportedOrder | RiskCode::BudgetRequired => {
+                "This order type is not supported for this side."
+            }
+            RiskCode::Overflow => "The order's value is too large.",
+            RiskCode::ZeroAmount
+            | RiskCode::UnknownAsset
+            | RiskCode::UnknownPair
+            | RiskCode::DuplicateOrder
+            | RiskCode::BadFees => "The order was refused.",
+        };
+        ApiError::new(code::ORDER_REFUSED, msg)
     }
 
     /// A decimal field that does not parse at the pair's scale.

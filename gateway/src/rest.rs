@@ -478,6 +478,7 @@ async fn submit(
             SubmitError::Halted => ApiError::retry(code::PAIR_HALTED, "Trading on this pair is halted.", gw.config.retry_after_secs),
             SubmitError::ShuttingDown => ApiError::retry(code::OVERLOADED, "The exchange is shutting down.", gw.config.retry_after_secs),
             SubmitError::Store(e) => ApiError::internal(e),
+            SubmitError::Refused(risk) => ApiError::refused(risk),
         })?;
         let outcome = match submitted.outcome {
             None => None,

@@ -21,6 +21,7 @@ use crate::dispatch::{Dispatcher, Queue};
 use crate::error::StartError;
 use crate::journal::Journal;
 use crate::recovery::{self, HeldPair, PairBook};
+use crate::risk::RiskSettings;
 use crate::writer::{JournalRequest, JournalWriter};
 
 /// Actor outputs the dispatcher takes at a time (it forwards each at once;
@@ -74,6 +75,7 @@ impl Exchange {
         config: RuntimeConfig,
         observer: Arc<dyn Observer>,
         metrics: PipelineMetrics,
+        risk: Option<RiskSettings>,
     ) -> Result<Exchange, StartError> {
         // Restore: each book from its snapshot.
         recovery::refuse_legacy_journal(&store).await?;

@@ -23,8 +23,10 @@ mod error;
 mod exchange;
 mod journal;
 mod recovery;
+mod risk;
 mod writer;
 
 pub use error::StartError;
 pub use exchange::Exchange;
 pub use journal::{BadRecord, JournalError, scan_segment};
+pub use risk::RiskSettings;
