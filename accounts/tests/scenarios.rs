@@ -123,6 +123,32 @@ fn deposits_beyond_u128_are_refused_whole() {
     assert_eq!(h.free(2, "EUR"), 0);
 }
 
+/// The shard accepts deposits up to `u128::MAX`, but `Shard::audit` sums in
+/// `i128` and saturates at `i128::MAX`: once an asset's totals pass it, a
+/// shard whose books balance fails the audit (and real imbalances above it
+/// would go unseen). The test above passes only because both sides of the
+/// comparison saturate alike. Bug in `accounts/src/audit.rs` (`to_i128`);
+/// un-ignore once the audit counts in wider arithmetic or deposits above
+/// `i128::MAX` are refused.
+#[test]
+#[ignore = "bug: Shard::audit saturates at i128::MAX (accounts/src/audit.rs)"]
+fn the_audit_holds_for_totals_above_i128_max() {
+    let mut shard = Shard::new(&[btc_eur()]).expect("pair");
+    let eur = shard.asset_id("EUR").expect("EUR").0;
+    for input in [
+        deposit_input(1, eur, 100, 1),
+        withdraw_input(1, eur, 100, 2),
+        deposit_input(2, eur, u128::MAX - 100, 3),
+    ] {
+        assert!(!matches!(
+            shard.apply_one(&input)[..],
+            [Output::Rejected(_)]
+        ));
+    }
+    // Held: u128::MAX - 100. Flows: u128::MAX - 100 + 0 - 0. They agree.
+    assert_eq!(shard.audit(), Ok(()));
+}
+
 #[test]
 fn every_order_type_is_refused_without_funds_and_accepted_at_the_exact_need() {
     let pair = sym("BTC-EUR");
