@@ -1,18 +1,21 @@
 //! Random multi-user, multi-pair streams from `workload` through real order
 //! books, each order checked by the shard first and every event settled back:
-//! the audit holds after every input (see `common`), a snapshot restored at a
-//! random point continues with identical outputs and hash, and two shards
-//! splitting the users end with the same balances as one.
+//! the audit holds after every input (see `common`), each user's `locked` is
+//! the sum of their orders' holds (recomputed here from the holds), a
+//! snapshot restored at any of several random points continues with
+//! identical outputs, balances and hash, and two shards splitting the users
+//! end with the same balances as one. Every mix runs on pairs at unit scales
+//! and on pairs at different scales sharing their assets.
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use accounts::{Amend, AssetId, Fees, Input, Output, Place, Reference, Shard};
 use common::{Harness, sym};
 use proto::{
-    Command, CommandBody, Event, EventBody, OrderRef, OrderSize, OrderType, PairConfig, QuoteQty,
-    RejectCode, Seq, Side, UserId,
+    Command, CommandBody, Event, EventBody, OrderId, OrderRef, OrderSize, OrderType, PairConfig,
+    QuoteQty, RejectCode, Seq, Side, Symbol, UserId,
 };
 use workload::{Generator, Mix, Rng};
 
@@ -23,21 +26,39 @@ fn pairs() -> Vec<PairConfig> {
         .collect()
 }
 
+/// The same three pairs at different scales: BTC counts in 10^-4 (BTC-EUR's
+/// quantity, ETH-BTC's 1 + 3 quote digits), EUR in 10^-6 (2 + 4 and 3 + 3),
+/// ETH in 10^-3. A quote-sized or budgeted buy converts at its own pair's
+/// quantity scale.
+fn scaled_pairs() -> Vec<PairConfig> {
+    [("BTC-EUR", 2, 4), ("ETH-EUR", 3, 3), ("ETH-BTC", 1, 3)]
+        .into_iter()
+        .map(|(s, price_scale, qty_scale)| PairConfig {
+            price_scale,
+            qty_scale,
+            ..PairConfig::simple(sym(s))
+        })
+        .collect()
+}
+
 struct Run {
     h: Harness,
     gens: Vec<Generator>,
     rng: Rng,
     funded: BTreeSet<u64>,
+    /// Every order the shard ever locked for, to recompute `locked` from holds.
+    orders: BTreeSet<(Symbol, OrderId)>,
+    /// How far `h.outputs` has been scanned for `Locked`.
+    scanned: usize,
     next_ref: u64,
     placed: u64,
     refused: u64,
 }
 
 impl Run {
-    fn new(mix: Mix, seed: u64) -> Run {
-        let pairs = pairs();
+    fn new(mix: Mix, seed: u64, pairs: &[PairConfig]) -> Run {
         Run {
-            h: Harness::new(&pairs),
+            h: Harness::new(pairs),
             gens: pairs
                 .iter()
                 .enumerate()
@@ -45,6 +66,8 @@ impl Run {
                 .collect(),
             rng: Rng::new(seed ^ 0xacc0),
             funded: BTreeSet::new(),
+            orders: BTreeSet::new(),
+            scanned: 0,
             next_ref: 0,
             placed: 0,
             refused: 0,
@@ -81,6 +104,34 @@ impl Run {
             let last = *self.h.inputs.last().expect("just applied");
             self.h.input(last);
         }
+    }
+
+    /// Each user's `locked` equals the sum of their open orders' holds,
+    /// recomputed from the holds themselves (independently of the audit).
+    fn check_holds(&mut self) {
+        for o in &self.h.outputs[self.scanned..] {
+            if let Output::Locked { pair, order_id, .. } = *o {
+                self.orders.insert((pair, order_id));
+            }
+        }
+        self.scanned = self.h.outputs.len();
+        let shard = &self.h.shard;
+        let mut sums: BTreeMap<(UserId, AssetId), u128> = BTreeMap::new();
+        self.orders.retain(|&(pair, id)| {
+            let Some(hold) = shard.hold(pair, id) else {
+                return false;
+            };
+            let (base, quote) = shard.pair_assets(pair).expect("pair");
+            let asset = if hold.side == Side::Buy { quote } else { base };
+            *sums.entry((hold.user, asset)).or_default() += hold.amount;
+            true
+        });
+        assert_eq!(self.orders.len(), shard.open_holds(), "every hold is known");
+        for (user, asset, b) in shard.balances() {
+            let sum = sums.remove(&(user, asset)).unwrap_or(0);
+            assert_eq!(b.locked, sum, "user {user} asset {}", asset.0);
+        }
+        assert!(sums.values().all(|&s| s == 0), "holds without accounts");
     }
 
     fn step(&mut self) {
@@ -181,13 +232,12 @@ impl Run {
 
 /// Replays `inputs` on two shards, users split by parity (engine events go
 /// to both), and checks them against the single shard.
-fn split_matches(one: &Shard, inputs: &[Input]) {
-    let pairs = pairs();
+fn split_matches(one: &Shard, inputs: &[Input], pairs: &[PairConfig]) {
     let mut shards = [
-        Shard::new(&pairs).expect("pairs"),
-        Shard::new(&pairs).expect("pairs"),
+        Shard::new(pairs).expect("pairs"),
+        Shard::new(pairs).expect("pairs"),
     ];
-    let mut lockstep = Shard::new(&pairs).expect("pairs");
+    let mut lockstep = Shard::new(pairs).expect("pairs");
     for i in inputs {
         // Order ids are unique per pair, not per shard: a shard sees only its
         // users' holds, so a (chaos) id reused across shards is caught by the
@@ -239,16 +289,46 @@ fn split_matches(one: &Shard, inputs: &[Input]) {
     }
 }
 
-fn run(mix: Mix, seed: u64, steps: usize) {
-    let mut r = Run::new(mix, seed);
-    let cut = r.rng.below(steps as u64) as usize;
-    let mut snapshot = None;
+/// Replays the inputs after a cut from the snapshot taken there: the same
+/// outputs, balances, fee accounts, totals and state hash as the run.
+fn replay_from(r: &Run, cut: &(Vec<u8>, usize, usize), label: &str) {
+    let (bytes, from_input, from_output) = cut;
+    let mut restored = Shard::restore(bytes).expect("restore");
+    let mut outputs = Vec::new();
+    for i in &r.h.inputs[*from_input..] {
+        restored.apply(i, &mut outputs);
+    }
+    let one = &r.h.shard;
+    assert!(outputs == r.h.outputs[*from_output..], "{label}: outputs");
+    assert!(restored.balances().eq(one.balances()), "{label}: balances");
+    for a in 0..one.assets().len() {
+        let asset = AssetId(u16::try_from(a).expect("few assets"));
+        assert_eq!(restored.fee_account(asset), one.fee_account(asset));
+        assert_eq!(restored.totals(asset), one.totals(asset));
+    }
+    assert_eq!(restored.state_hash(), one.state_hash(), "{label}: hash");
+}
+
+/// One stream of `steps` commands; snapshots at three random cut points.
+fn run(mix: Mix, seed: u64, steps: usize, pairs: &[PairConfig]) {
+    let mut r = Run::new(mix, seed, pairs);
+    // Drawn apart from the stream's own randomness, which stays as it was.
+    let mut cut_rng = Rng::new(seed ^ 0xc075);
+    let mut cuts: Vec<usize> = (0..3)
+        .map(|_| cut_rng.below(steps as u64) as usize)
+        .collect();
+    cuts.sort_unstable();
+    let mut snapshots = Vec::new();
     for i in 0..steps {
-        if i == cut {
-            snapshot = Some((r.h.shard.snapshot(), r.h.inputs.len(), r.h.outputs.len()));
+        if cuts.contains(&i) {
+            snapshots.push((r.h.shard.snapshot(), r.h.inputs.len(), r.h.outputs.len()));
         }
         r.step();
+        if i % 64 == 0 {
+            r.check_holds();
+        }
     }
+    r.check_holds();
     assert!(
         r.placed > 0 && r.refused > 0,
         "{mix:?}: placed {} refused {}",
@@ -276,34 +356,46 @@ fn run(mix: Mix, seed: u64, steps: usize) {
         totals.sent, totals.received,
         "one shard holds both sides of every trade"
     );
-    let (bytes, from_input, from_output) = snapshot.expect("cut below steps");
-    let mut restored = Shard::restore(&bytes).expect("restore");
-    let mut outputs = Vec::new();
-    for i in &r.h.inputs[from_input..] {
-        restored.apply(i, &mut outputs);
+    for (k, cut) in snapshots.iter().enumerate() {
+        replay_from(&r, cut, &format!("{mix:?} seed {seed} cut {}", cuts[k]));
     }
-    assert_eq!(outputs, r.h.outputs[from_output..], "{mix:?} seed {seed}");
-    assert_eq!(restored.state_hash(), r.h.shard.state_hash());
-    split_matches(&r.h.shard, &r.h.inputs);
+    split_matches(&r.h.shard, &r.h.inputs, pairs);
 }
 
 #[test]
 fn chaos_streams_keep_the_books_balanced() {
     for seed in 1..=4 {
-        run(Mix::Chaos, seed, 3_000);
+        run(Mix::Chaos, seed, 3_000, &pairs());
     }
 }
 
 #[test]
 fn retail_streams_keep_the_books_balanced() {
     for seed in 1..=2 {
-        run(Mix::Retail, seed, 2_000);
+        run(Mix::Retail, seed, 2_000, &pairs());
     }
 }
 
 #[test]
 fn exchange_core_streams_keep_the_books_balanced() {
     for seed in 1..=2 {
-        run(Mix::ExchangeCore, seed, 3_000);
+        run(Mix::ExchangeCore, seed, 3_000, &pairs());
     }
+}
+
+// The same mixes on pairs at different scales. Retail streams have the most
+// users (so the slowest audits): fewer steps there bound the runtime.
+#[test]
+fn chaos_streams_at_different_scales_keep_the_books_balanced() {
+    run(Mix::Chaos, 1, 2_000, &scaled_pairs());
+}
+
+#[test]
+fn retail_streams_at_different_scales_keep_the_books_balanced() {
+    run(Mix::Retail, 1, 1_200, &scaled_pairs());
+}
+
+#[test]
+fn exchange_core_streams_at_different_scales_keep_the_books_balanced() {
+    run(Mix::ExchangeCore, 1, 2_000, &scaled_pairs());
 }
