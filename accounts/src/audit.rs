@@ -125,8 +125,10 @@ impl Shard {
     }
 }
 
-/// Amounts stay far below `i128::MAX` (they come from `u64` products); a
-/// larger one saturates, which the comparison then reports.
+/// An asset's deposits are capped at `i128::MAX` (`Shard::apply` refuses a
+/// deposit beyond it), and every balance and flow is at most its deposits
+/// plus what other shards sent; a larger value saturates, which the
+/// comparison then reports.
 fn to_i128(v: u128) -> i128 {
     i128::try_from(v).unwrap_or(i128::MAX)
 }

@@ -288,7 +288,12 @@ impl Shard {
             return Ok(());
         };
         let free = self.balance(user, asset).free.checked_add(amount);
-        let total = self.state.totals[i].deposits.checked_add(amount);
+        // The audit sums signed flows: an asset's deposits stay within
+        // `i128`, so every sum it takes is exact.
+        let total = self.state.totals[i]
+            .deposits
+            .checked_add(amount)
+            .filter(|&t| i128::try_from(t).is_ok());
         let (Some(free), Some(total)) = (free, total) else {
             return Err(RiskCode::Overflow);
         };

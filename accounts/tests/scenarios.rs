@@ -4,7 +4,7 @@
 mod common;
 
 use accounts::{
-    ConfigError, Duplicate, Fees, Input, Output, Reference, RiskCode, Shard, SnapshotError,
+    AssetId, ConfigError, Duplicate, Fees, Input, Output, Reference, RiskCode, Shard, SnapshotError,
 };
 use common::{Harness, btc_eur, limit, limit_tif, market, sym, with_stp};
 use proto::{
@@ -112,9 +112,9 @@ fn withdraw_takes_only_from_free() {
 }
 
 #[test]
-fn deposits_beyond_u128_are_refused_whole() {
+fn deposits_beyond_the_cap_are_refused_whole() {
     let mut h = market_harness();
-    h.deposit(1, "EUR", u128::MAX);
+    h.deposit(1, "EUR", u128::try_from(i128::MAX).expect("positive"));
     let eur = h.asset("EUR").0;
     assert_eq!(
         h.input(deposit_input(2, eur, 1, 77)),
@@ -123,30 +123,31 @@ fn deposits_beyond_u128_are_refused_whole() {
     assert_eq!(h.free(2, "EUR"), 0);
 }
 
-/// The shard accepts deposits up to `u128::MAX`, but `Shard::audit` sums in
-/// `i128` and saturates at `i128::MAX`: once an asset's totals pass it, a
-/// shard whose books balance fails the audit (and real imbalances above it
-/// would go unseen). The test above passes only because both sides of the
-/// comparison saturate alike. Bug in `accounts/src/audit.rs` (`to_i128`);
-/// un-ignore once the audit counts in wider arithmetic or deposits above
-/// `i128::MAX` are refused.
+/// An asset's deposits stop at `i128::MAX`, so the audit's signed sums are
+/// exact: a deposit past it is refused whole.
 #[test]
-#[ignore = "bug: Shard::audit saturates at i128::MAX (accounts/src/audit.rs)"]
-fn the_audit_holds_for_totals_above_i128_max() {
+fn deposits_past_i128_are_refused_and_the_audit_stays_exact() {
     let mut shard = Shard::new(&[btc_eur()]).expect("pair");
     let eur = shard.asset_id("EUR").expect("EUR").0;
+    let cap = u128::try_from(i128::MAX).expect("positive");
     for input in [
         deposit_input(1, eur, 100, 1),
         withdraw_input(1, eur, 100, 2),
-        deposit_input(2, eur, u128::MAX - 100, 3),
+        deposit_input(2, eur, cap - 100, 3),
     ] {
         assert!(!matches!(
             shard.apply_one(&input)[..],
             [Output::Rejected(_)]
         ));
     }
-    // Held: u128::MAX - 100. Flows: u128::MAX - 100 + 0 - 0. They agree.
+    // Deposits now total exactly i128::MAX: one more unit is refused whole.
+    assert_eq!(
+        shard.apply_one(&deposit_input(3, eur, 1, 4)),
+        vec![Output::Rejected(RiskCode::Overflow)]
+    );
     assert_eq!(shard.audit(), Ok(()));
+    // Held: i128::MAX - 100 in user 2's account. Flows agree exactly.
+    assert_eq!(shard.balance(UserId(2), AssetId(eur)).free, cap - 100);
 }
 
 #[test]
