@@ -20,6 +20,11 @@ const PARALLEL: usize = 4;
 /// secret:  4567ef01...
 /// ```
 pub fn parse_keys_output(stdout: &str) -> Result<Credentials, KeysError> {
+    parse_credentials(stdout, "api key:")
+}
+
+/// The key after `key_label` and the secret after `secret:` in `stdout`.
+fn parse_credentials(stdout: &str, key_label: &str) -> Result<Credentials, KeysError> {
     let field = |label: &str| {
         stdout
             .lines()
@@ -28,10 +33,34 @@ pub fn parse_keys_output(stdout: &str) -> Result<Credentials, KeysError> {
             .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric()))
             .map(str::to_string)
     };
-    match (field("api key:"), field("secret:")) {
+    match (field(key_label), field("secret:")) {
         (Some(api_key), Some(secret)) => Ok(Credentials { api_key, secret }),
         _ => Err(KeysError::Output(stdout.chars().take(300).collect())),
     }
+}
+
+/// Runs `binary [--config C] ARGS` and returns what it printed.
+fn run_exchange(binary: &Path, config: Option<&Path>, args: &[&str]) -> Result<String, KeysError> {
+    let mut cmd = Command::new(binary);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.args(args);
+    let out = cmd.output().map_err(|e| KeysError::Spawn {
+        binary: binary.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    if !out.status.success() {
+        return Err(KeysError::Failed {
+            command: format!("{} {}", binary.display(), args.join(" ")),
+            detail: format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Creates one key for `user` by running `binary`.
@@ -40,26 +69,19 @@ pub fn create_key(
     config: Option<&Path>,
     user: &str,
 ) -> Result<Credentials, KeysError> {
-    let mut cmd = Command::new(binary);
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
-    }
-    cmd.args(["keys", "create", "--user", user]);
-    let out = cmd.output().map_err(|e| KeysError::Spawn {
-        binary: binary.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    if !out.status.success() {
-        return Err(KeysError::Failed {
-            command: format!("{} keys create --user {user}", binary.display()),
-            detail: format!(
-                "{}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        });
-    }
-    parse_keys_output(&String::from_utf8_lossy(&out.stdout))
+    let out = run_exchange(binary, config, &["keys", "create", "--user", user])?;
+    parse_keys_output(&out)
+}
+
+/// Creates an operator's admin key (it signs the admin API, which funds
+/// the users): `exchange admin-keys create --name NAME`.
+pub fn create_admin_key(
+    binary: &Path,
+    config: Option<&Path>,
+    name: &str,
+) -> Result<Credentials, KeysError> {
+    let out = run_exchange(binary, config, &["admin-keys", "create", "--name", name])?;
+    parse_credentials(&out, "admin key:")
 }
 
 /// Creates a key for each of `users`, a few subprocesses at a time; the

@@ -17,6 +17,7 @@
 pub mod depth;
 pub mod error;
 pub mod flow;
+pub mod funding;
 pub mod keys;
 pub mod loopback;
 pub mod metrics;

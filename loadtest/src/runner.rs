@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use crate::depth::{DepthReport, Subscriber};
 pub use crate::error::RunError;
 use crate::flow::{Flow, Group, Kind, PairRules, Request};
+use crate::funding::{self, Funded};
 use crate::loopback::LoopbackTarget;
 use crate::metrics::EngineCounts;
 use crate::result::{
@@ -239,7 +240,10 @@ async fn setup(
         None => {
             let info = get_json(&http, &format!("{base}/api/v1/exchangeInfo")).await?;
             let rules = PairRules::from_exchange_info(&info)?;
-            let credentials = credentials(scenario, opts).await?;
+            let (credentials, created) = credentials(scenario, opts).await?;
+            if let Some(names) = created {
+                fund_users(scenario, opts, &http, &info, &names).await?;
+            }
             let target = http_target(scenario, addr, &credentials)?;
             (rules, credentials.len(), target)
         }
@@ -277,21 +281,61 @@ async fn setup(
     })
 }
 
-/// The users' keys: the caller's, or created with `exchange keys create`.
-async fn credentials(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<Credentials>, RunError> {
+/// The path of the `exchange` binary that creates keys.
+fn exchange_binary(scenario: &Scenario) -> PathBuf {
+    scenario
+        .exchange
+        .binary
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/release/exchange"))
+}
+
+/// Credits the users the harness created (see [`funding`]).
+async fn fund_users(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    http: &reqwest::Client,
+    info: &serde_json::Value,
+    names: &[String],
+) -> Result<(), RunError> {
+    let amount = scenario.users.funding.trim();
+    if amount.trim_start_matches(['0', '.']).is_empty() {
+        return Ok(());
+    }
+    let assets = funding::assets(info);
+    let binary = exchange_binary(scenario);
+    let config = scenario.exchange.config.as_deref();
+    let base = &scenario.url.base;
+    let funded = funding::fund(http, base, (&binary, config), names, &assets, amount).await?;
+    let line = match funded {
+        Funded::Users { deposits, assets } => format!(
+            "funded {} users with {amount} of {} ({deposits} deposits)",
+            names.len(),
+            assets.join(", ")
+        ),
+        Funded::NotNeeded => "the exchange holds no money: users not funded".into(),
+    };
+    say(opts, &line);
+    Ok(())
+}
+
+/// The users' keys: the caller's, or created with `exchange keys create`
+/// (then with the users' names, to fund them).
+async fn credentials(
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> Result<(Vec<Credentials>, Option<Vec<String>>), RunError> {
     match &opts.credentials {
-        Some(c) if c.len() >= scenario.users.count => Ok(c[..scenario.users.count].to_vec()),
+        Some(c) if c.len() >= scenario.users.count => {
+            Ok((c[..scenario.users.count].to_vec(), None))
+        }
         Some(c) => Err(RunError::Refused(format!(
             "{} keys given for {} users",
             c.len(),
             scenario.users.count
         ))),
         None => {
-            let binary = scenario
-                .exchange
-                .binary
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("target/release/exchange"));
+            let binary = exchange_binary(scenario);
             let names: Vec<String> = (1..=scenario.users.count)
                 .map(|i| format!("{}-{i}", scenario.users.name_prefix))
                 .collect();
@@ -304,12 +348,13 @@ async fn credentials(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<Crede
                 ),
             );
             let config = scenario.exchange.config.clone();
+            let created = names.clone();
             let keys = tokio::task::spawn_blocking(move || {
                 keys::create_keys(&binary, config.as_deref(), &names)
             })
             .await
             .map_err(|e| RunError::Harness(format!("key creation failed: {e}")))??;
-            Ok(keys)
+            Ok((keys, Some(created)))
         }
     }
 }

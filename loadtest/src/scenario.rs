@@ -179,6 +179,9 @@ pub struct UsersFile {
     pub count: usize,
     /// Their names are `PREFIX-N`.
     pub name_prefix: String,
+    /// What each user the harness creates is credited in every asset before
+    /// the run, when the exchange holds money (a decimal; `"0"`: nothing).
+    pub funding: String,
 }
 
 impl Default for UsersFile {
@@ -186,6 +189,7 @@ impl Default for UsersFile {
         UsersFile {
             count: 100,
             name_prefix: "loadtest".into(),
+            funding: "1000000000".into(),
         }
     }
 }
