@@ -9,13 +9,18 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use commandlog::{EventRecord, Observer};
+use accounts::{AssetId, Balance, Fees};
+use commandlog::{AccountUpdate, EventRecord, Observer};
 use engine::Depth;
 use proto::{Event, EventBody, PairConfig, Price, Qty, Seq, Side, Symbol, UserId};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+mod account;
 mod messages;
+
+pub use account::AccountSnapshot;
+pub(crate) use account::AccountViews;
 
 use messages::{
     AmendReport, CancelReport, DepthUpdate, NewReport, RejectReport, TradeMessage, TradeReport,
@@ -40,7 +45,7 @@ pub enum StreamMessage {
         /// The JSON text.
         text: Arc<str>,
     },
-    /// An execution report for `user`.
+    /// An execution report or account message for `user`.
     User {
         /// The owner of the order.
         user: UserId,
@@ -63,6 +68,11 @@ struct PairView {
 pub struct MarketData {
     pairs: HashMap<Symbol, (PairConfig, Mutex<PairView>)>,
     stream: broadcast::Sender<StreamMessage>,
+    /// Each pair's fee rates, for the commission in execution reports; a
+    /// pair without (accounts disabled) reports `"0"`.
+    fees: HashMap<Symbol, Fees>,
+    /// Every user's balances, from the risk stage's updates.
+    accounts: AccountViews,
 }
 
 /// A depth answer: levels best first, as decimal strings.
@@ -80,13 +90,33 @@ impl MarketData {
     /// Views for `pairs`; `stream_capacity` bounds how far a WebSocket client
     /// may fall behind before it is disconnected.
     pub fn new(pairs: &[PairConfig], stream_capacity: usize) -> Self {
+        // The risk stage derives its asset table from the same pairs with
+        // the same function; a pair set it refuses has no accounts at all.
+        let assets = accounts::Shard::new(pairs)
+            .map(|s| s.assets().to_vec())
+            .unwrap_or_default();
         MarketData {
             pairs: pairs
                 .iter()
                 .map(|p| (p.symbol, (p.clone(), Mutex::new(PairView::default()))))
                 .collect(),
             stream: broadcast::channel(stream_capacity).0,
+            fees: HashMap::new(),
+            accounts: AccountViews::new(assets),
         }
+    }
+
+    /// The same views, reporting commission at `fees` (the pairs' rates,
+    /// when accounts are enabled).
+    pub fn with_fees(mut self, fees: &[(Symbol, Fees)]) -> Self {
+        self.fees = fees.iter().copied().collect();
+        self
+    }
+
+    /// `user`'s balances in every asset, as the risk stage last published
+    /// them (zeros for an account it never mentioned).
+    pub fn account(&self, user: UserId) -> AccountSnapshot {
+        self.accounts.snapshot(user)
     }
 
     /// A new receiver of every stream message from now on.
@@ -123,7 +153,8 @@ impl MarketData {
                 if let Some(text) = text(&TradeMessage::new(e, t, pair, cfg)) {
                     self.publish(StreamMessage::Trade { pair: *pair, text });
                 }
-                let [maker, taker] = TradeReport::pair(e, t, pair, cfg);
+                let fees = self.fees.get(pair).copied();
+                let [maker, taker] = TradeReport::pair(e, t, pair, cfg, fees);
                 self.publish_report(t.maker_user, &maker);
                 self.publish_report(t.taker_user, &taker);
             }
@@ -154,6 +185,23 @@ impl Observer for MarketData {
             v.asks = depth.asks.iter().map(|l| (l.price, l.qty)).collect();
             v.last_seq = depth.last_seq;
             v.published = depth.last_seq;
+        }
+    }
+
+    fn on_accounts_start(&self, balances: &[(UserId, AssetId, Balance)]) {
+        self.accounts.start(balances);
+    }
+
+    fn on_account(&self, update: &Arc<AccountUpdate>) {
+        self.accounts.apply(update);
+        if self.stream.receiver_count() == 0 {
+            return;
+        }
+        for text in self.accounts.messages(update) {
+            self.publish(StreamMessage::User {
+                user: update.user,
+                text: Arc::from(text),
+            });
         }
     }
 
