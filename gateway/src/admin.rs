@@ -314,3 +314,72 @@ async fn audit(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> ApiR
     body["msg"] = json!("The audit found a failure; see failures.");
     Ok((StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assets() -> Vec<AssetInfo> {
+        vec![
+            AssetInfo {
+                name: "BTC".into(),
+                scale: 8,
+            },
+            AssetInfo {
+                name: "EUR".into(),
+                scale: 10,
+            },
+        ]
+    }
+
+    fn code_of<T: std::fmt::Debug>(r: Result<T, ApiError>) -> i32 {
+        r.expect_err("refused").code
+    }
+
+    /// Every class of bad movement input has its own stable code.
+    #[test]
+    fn bad_movement_inputs_have_their_codes() {
+        let a = assets();
+        let eur = &a[1];
+        assert_eq!(amount("1000", eur).unwrap(), 10_000_000_000_000);
+        assert_eq!(amount("0.0000000001", eur).unwrap(), 1);
+        assert_eq!(code_of(amount("0", eur)), code::BAD_NUMBER);
+        assert_eq!(code_of(amount("0.0000", eur)), code::BAD_NUMBER);
+        assert_eq!(code_of(amount("-5", eur)), code::BAD_NUMBER);
+        assert_eq!(
+            code_of(amount("0.00000000001", eur)),
+            code::TOO_MANY_DECIMALS
+        );
+        assert_eq!(code_of(amount("1e3", eur)), code::ILLEGAL_CHARS);
+        assert_eq!(code_of(amount("", eur)), code::MISSING_PARAM);
+        assert_eq!(
+            code_of(amount("99999999999999999999999", eur)),
+            code::BAD_NUMBER
+        );
+        assert_eq!(asset(&a, "EUR").unwrap().0, accounts::AssetId(1));
+        assert_eq!(code_of(asset(&a, "DOGE")), code::UNKNOWN_ASSET);
+        assert_eq!(code_of(asset(&a, "eur")), code::UNKNOWN_ASSET);
+        assert!(check_reference("wire-2024-01").is_ok());
+        assert_eq!(code_of(check_reference("")), code::MISSING_PARAM);
+        assert_eq!(code_of(check_reference("a b")), code::ILLEGAL_CHARS);
+        assert_eq!(
+            code_of(check_reference(&"x".repeat(MAX_REFERENCE_LEN + 1))),
+            code::ILLEGAL_CHARS
+        );
+        let refused = movement_refused(RiskCode::InsufficientBalance);
+        assert_eq!(refused.code, code::ORDER_REFUSED);
+        assert_eq!(
+            refused.msg,
+            "Account has insufficient balance for requested action."
+        );
+        assert_eq!(
+            movement_refused(RiskCode::ZeroAmount).code,
+            code::BAD_NUMBER
+        );
+        assert_eq!(
+            movement_refused(RiskCode::UnknownAsset).code,
+            code::UNKNOWN_ASSET
+        );
+        assert_eq!(movement_refused(RiskCode::Overflow).code, code::BAD_NUMBER);
+    }
+}

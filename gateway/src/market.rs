@@ -289,6 +289,8 @@ mod tests {
         OrderType, QuoteQty, RejectCode, Rejected, TimeInForce, Timestamp, Trade, TradeId,
     };
 
+    use serde_json::json;
+
     use super::*;
 
     fn pair() -> PairConfig {
@@ -441,17 +443,83 @@ mod tests {
             r#"depth BTC-EUR {"E":1700000000123,"U":1,"a":[["100.05","0.0000"]],"b":[["99.90","0.0200"]],"e":"depthUpdate","s":"BTC-EUR","u":11}"#,
             r#"user 1 {"E":1700000000123,"Q":null,"S":"BUY","c":"my-1","e":"executionReport","f":"GTC","i":9,"o":"LIMIT","p":"100.05","q":"0.0100","s":"BTC-EUR","seq":1,"u":1,"x":"NEW"}"#,
             r#"trade BTC-EUR {"E":1700000000123,"T":1700000000123,"e":"trade","m":false,"p":"100.05","q":"0.0100","s":"BTC-EUR","t":3}"#,
-            r#"user 2 {"E":1700000000123,"L":"100.05","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"s":"BTC-EUR","seq":2,"t":3,"u":2,"x":"TRADE"}"#,
-            r#"user 1 {"E":1700000000123,"L":"100.05","S":"BUY","c":null,"e":"executionReport","i":9,"l":"0.0100","leaves":"0.0000","leavesQuote":null,"m":false,"s":"BTC-EUR","seq":2,"t":3,"u":1,"x":"TRADE"}"#,
+            r#"user 2 {"E":1700000000123,"L":"100.05","N":"EUR","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"n":"0","s":"BTC-EUR","seq":2,"t":3,"u":2,"x":"TRADE"}"#,
+            r#"user 1 {"E":1700000000123,"L":"100.05","N":"EUR","S":"BUY","c":null,"e":"executionReport","i":9,"l":"0.0100","leaves":"0.0000","leavesQuote":null,"m":false,"n":"0","s":"BTC-EUR","seq":2,"t":3,"u":1,"x":"TRADE"}"#,
             r#"user 1 {"E":1700000000123,"Q":"250.00","S":"BUY","c":null,"e":"executionReport","f":"IOC","i":10,"o":"MARKET","p":null,"q":null,"s":"BTC-EUR","seq":4,"u":1,"x":"NEW"}"#,
             r#"trade BTC-EUR {"E":1700000000123,"T":1700000000123,"e":"trade","m":false,"p":"100.05","q":"0.0100","s":"BTC-EUR","t":5}"#,
-            r#"user 2 {"E":1700000000123,"L":"100.05","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"s":"BTC-EUR","seq":5,"t":5,"u":2,"x":"TRADE"}"#,
-            r#"user 1 {"E":1700000000123,"L":"100.05","S":"BUY","c":null,"e":"executionReport","i":10,"l":"0.0100","leaves":null,"leavesQuote":"199.97","m":false,"s":"BTC-EUR","seq":5,"t":5,"u":1,"x":"TRADE"}"#,
+            r#"user 2 {"E":1700000000123,"L":"100.05","N":"EUR","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"n":"0","s":"BTC-EUR","seq":5,"t":5,"u":2,"x":"TRADE"}"#,
+            r#"user 1 {"E":1700000000123,"L":"100.05","N":"EUR","S":"BUY","c":null,"e":"executionReport","i":10,"l":"0.0100","leaves":null,"leavesQuote":"199.97","m":false,"n":"0","s":"BTC-EUR","seq":5,"t":5,"u":1,"x":"TRADE"}"#,
             r#"user 1 {"E":1700000000123,"S":"BUY","X":"EXPIRED","c":null,"e":"executionReport","i":10,"reason":"IocRemainder","s":"BTC-EUR","seq":7,"u":1,"x":"EXPIRED"}"#,
             r#"user 3 {"E":1700000000123,"S":"SELL","X":"CANCELED","c":"my-1","e":"executionReport","i":4,"reason":"UserRequest","s":"BTC-EUR","seq":8,"u":3,"x":"CANCELED"}"#,
             r#"user 3 {"E":1700000000123,"S":"BUY","c":"my-1","e":"executionReport","i":6,"leaves":"0.0200","p":"99.90","priorityKept":true,"q":"0.0300","s":"BTC-EUR","seq":9,"u":3,"x":"AMENDMENT"}"#,
             r#"user 4 {"E":1700000000123,"c":"my-1","e":"executionReport","i":0,"r":-303,"rMsg":"Unknown order.","s":"BTC-EUR","seq":11,"u":4,"x":"REJECTED"}"#,
         ];
         assert_eq!(got, want);
+    }
+
+    /// With fees, each side of a trade reports its own role's commission.
+    #[test]
+    fn trade_reports_carry_each_sides_commission() {
+        let fees = accounts::Fees {
+            maker_bps: 5,
+            taker_bps: 10,
+        };
+        let market = MarketData::new(&[pair()], 64).with_fees(&[(pair().symbol, fees)]);
+        let mut rx = market.subscribe();
+        market.on_record(&Arc::new(record()));
+        let mut commissions = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            let v: serde_json::Value = serde_json::from_str(&text(&m)[7..]).unwrap_or_default();
+            if v["x"] == "TRADE" {
+                commissions.push((v["m"].as_bool(), v["n"].clone(), v["N"].clone()));
+            }
+        }
+        // 100.05 x 0.0100 = 1.000500 EUR: 5 bps floor to 0.000500, 10 bps
+        // to 0.001000.
+        let maker = (Some(true), json!("0.000500"), json!("EUR"));
+        let taker = (Some(false), json!("0.001000"), json!("EUR"));
+        assert_eq!(commissions, [maker.clone(), taker.clone(), maker, taker]);
+    }
+
+    /// Balances from the risk stage: the view answers them, and a logged-in
+    /// user gets `balanceUpdate` for a movement and `outboundAccountPosition`.
+    #[test]
+    fn account_updates_are_kept_and_streamed() {
+        let market = MarketData::new(&[pair()], 64);
+        let b = |free, locked| Balance { free, locked };
+        market.on_accounts_start(&[(UserId(1), AssetId(0), b(5, 0))]);
+        let mut rx = market.subscribe();
+        market.on_account(&Arc::new(AccountUpdate {
+            user: UserId(1),
+            time_ns: 1_700_000_000_123_456_789,
+            balances: vec![(AssetId(1), b(1_500_000, 0))],
+            movement: Some((AssetId(1), 1_500_000)),
+        }));
+        let got: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|m| text(&m))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                r#"user 1 {"E":1700000000123,"T":1700000000123,"a":"EUR","d":"1.500000","e":"balanceUpdate"}"#,
+                r#"user 1 {"B":[{"a":"EUR","f":"1.500000","l":"0.000000"}],"E":1700000000123,"e":"outboundAccountPosition","u":1700000000123}"#,
+            ]
+        );
+        let account = market.account(UserId(1));
+        assert_eq!(account.update_time, 1_700_000_000_123);
+        let balances: Vec<_> = account
+            .balances
+            .iter()
+            .map(|(a, b)| (a.name.as_str(), a.scale, b.free))
+            .collect();
+        assert_eq!(balances, [("BTC", 4, 5), ("EUR", 6, 1_500_000)]);
+        // A user never mentioned has zeros in every asset.
+        assert!(
+            market
+                .account(UserId(9))
+                .balances
+                .iter()
+                .all(|(_, b)| b.free == 0)
+        );
     }
 }
