@@ -116,13 +116,23 @@ enum AdminKeysCmd {
 #[derive(Args, Debug)]
 struct AdminArgs {
     /// The exchange's URL; by default the config's `listen` address.
-    #[arg(long, env = "EXCHANGE_URL")]
+    #[arg(long, env = "EXCHANGE_URL", global = true)]
     url: Option<String>,
     /// The admin key (`exchange admin-keys create`).
-    #[arg(long, env = "EXCHANGE_ADMIN_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "EXCHANGE_ADMIN_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     admin_key: Option<String>,
     /// The admin key's secret.
-    #[arg(long, env = "EXCHANGE_ADMIN_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "EXCHANGE_ADMIN_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     admin_secret: Option<String>,
 }
 
