@@ -96,6 +96,8 @@ fn setup() -> Setup {
             registry,
             metrics: gm,
             shutdown: stop_rx,
+            fees: Vec::new(),
+            demo_funding: Vec::new(),
         });
         (gateway, KeyCache::new(store), key.api_key, key.secret)
     });

@@ -3,7 +3,7 @@
 //! signature over the query before it and the raw body.
 
 pub use clientkit::Credentials;
-use clientkit::{API_KEY_HEADER, now_ms};
+use clientkit::{ADMIN_KEY_HEADER, API_KEY_HEADER, now_ms};
 pub use reqwest::{Client as HttpClient, Method, StatusCode};
 use serde_json::Value;
 
@@ -31,6 +31,8 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     credentials: Option<Credentials>,
+    /// The header the key goes in: a trader's or an operator's.
+    key_header: &'static str,
 }
 
 impl Client {
@@ -40,6 +42,16 @@ impl Client {
             base: base.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
             credentials,
+            key_header: API_KEY_HEADER,
+        }
+    }
+
+    /// A client of the operators' API (`/admin/v1/...`) at `base`: the
+    /// same signing, with an admin key in the admin key header.
+    pub fn admin(base: &str, credentials: Credentials) -> Self {
+        Client {
+            key_header: ADMIN_KEY_HEADER,
+            ..Client::new(base, Some(credentials))
         }
     }
 
@@ -106,7 +118,7 @@ impl Client {
             }
         };
         let url = format!("{}{path}?{signed}", self.base);
-        let mut req = self.http.request(method, url).header(API_KEY_HEADER, key);
+        let mut req = self.http.request(method, url).header(self.key_header, key);
         if !body.is_empty() {
             req = req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")

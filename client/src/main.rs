@@ -106,6 +106,8 @@ enum Cmd {
     },
     /// Shows your trades.
     MyTrades { symbol: String },
+    /// Shows your balances (non-zero ones): `GET /api/v1/account`.
+    Balance,
     /// Measures: sends `orders` limit orders around a mid price from
     /// `connections` concurrent workers (closed loop: each waits for its
     /// answer), alternating buys and sells so that about half trade, and
@@ -141,6 +143,7 @@ async fn main() -> ExitCode {
     let c = Client::new(&cli.url, creds);
     let result = match cli.command {
         Cmd::Watch { streams, count } => return watch(&c, streams, count).await,
+        Cmd::Balance => return balance(&c).await,
         Cmd::Bench {
             symbol,
             orders,
@@ -259,9 +262,52 @@ async fn request(c: &Client, cmd: Cmd) -> Option<Result<Answer, reqwest::Error>>
             )
             .await
         }
-        Cmd::Watch { .. } | Cmd::Bench { .. } => return None,
+        Cmd::Watch { .. } | Cmd::Bench { .. } | Cmd::Balance => return None,
     };
     Some(r)
+}
+
+/// `trade balance`: the non-zero balances, one asset a line.
+async fn balance(c: &Client) -> ExitCode {
+    let a = match c
+        .signed(
+            Method::GET,
+            "/api/v1/account",
+            "omitZeroBalances=true",
+            None,
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !a.status.is_success() {
+        return print_answer(&a);
+    }
+    print!("{}", balance_lines(&a.body));
+    ExitCode::SUCCESS
+}
+
+/// The account answer's balances as `ASSET  free F  locked L` lines, or
+/// a line saying there are none.
+fn balance_lines(account: &Value) -> String {
+    let mut out = String::new();
+    for b in account["balances"].as_array().into_iter().flatten() {
+        let field = |k: &str| b[k].as_str().unwrap_or("?").to_string();
+        out.push_str(&format!(
+            "{:<6} free {:>24}  locked {:>24}\n",
+            field("asset"),
+            field("free"),
+            field("locked")
+        ));
+    }
+    if out.is_empty() {
+        out.push_str("no balances\n");
+    }
+    out
 }
 
 fn print_answer(a: &Answer) -> ExitCode {
@@ -371,4 +417,23 @@ async fn bench(
         all.max()
     );
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balance_prints_one_line_per_asset() {
+        let account = json!({"balances": [
+            {"asset": "BTC", "free": "1.50000000", "locked": "0.00000000"},
+            {"asset": "EUR", "free": "10.0000000000", "locked": "2.0000000000"},
+        ]});
+        let text = balance_lines(&account);
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.starts_with("BTC"));
+        assert!(text.contains("2.0000000000"));
+        assert_eq!(balance_lines(&json!({"balances": []})), "no balances\n");
+        assert!(Cli::try_parse_from(["trade", "balance"]).is_ok());
+    }
 }

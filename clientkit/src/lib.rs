@@ -20,6 +20,12 @@ use sha2::Sha256;
 /// Header that carries the API key.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
+/// Header that carries an operator's admin key. Admin requests are signed
+/// exactly like trading requests, with the admin key's secret; the gateway
+/// checks this header against admin keys only, and [`API_KEY_HEADER`]
+/// against trading keys only.
+pub const ADMIN_KEY_HEADER: &str = "x-admin-key";
+
 /// Query parameter with the request's time in milliseconds since the epoch.
 pub const TIMESTAMP_PARAM: &str = "timestamp";
 

@@ -463,6 +463,35 @@ impl Config {
         Ok(pairs)
     }
 
+    /// The fee rates the gateway reports commission at: the pairs' rates
+    /// when accounts are enabled, none otherwise (commission `"0"`).
+    pub fn charged_fees(&self) -> Result<Vec<(Symbol, accounts::Fees)>, ConfigError> {
+        if self.accounts.enabled {
+            self.fees()
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    /// `accounts.demo_funding` as amounts at each asset's scale, read with
+    /// the running risk stage's asset table; empty when there is none.
+    pub fn demo_credits(
+        &self,
+        assets: &[accounts::AssetInfo],
+    ) -> Result<Vec<(accounts::AssetId, u128)>, ConfigError> {
+        let a = &self.accounts;
+        if !a.enabled || a.demo_funding.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries: Vec<(String, String)> = a
+            .demo_funding
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        gateway::parse_demo_funding(&entries, assets)
+            .map_err(|e| ConfigError::Accounts(e.to_string()))
+    }
+
     /// Each pair's fee rates, checked.
     pub fn fees(&self) -> Result<Vec<(Symbol, accounts::Fees)>, ConfigError> {
         self.pairs

@@ -3,11 +3,13 @@
 
 pub mod config;
 mod error;
+pub mod operator;
 pub mod roles;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use commandlog::CommandLog;
 use gateway::{Gateway, GatewayMetrics, GatewayParts, MarketData, OrderIds};
 use pipeline::PipelineMetrics;
 use runtime::Exchange;
@@ -58,7 +60,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let registry = prometheus::Registry::new();
     let rm = PipelineMetrics::register(&registry).map_err(StartError::Metrics)?;
     let gm = GatewayMetrics::register(&registry).map_err(StartError::Metrics)?;
-    let market = Arc::new(MarketData::new(&pairs, config.gateway.ws_buffer));
+    let fees = config.charged_fees().map_err(StartError::Config)?;
+    let market = Arc::new(MarketData::new(&pairs, config.gateway.ws_buffer).with_fees(&fees));
     let exchange = Exchange::start(
         store.clone(),
         &pairs,
@@ -71,6 +74,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     .await
     .map_err(StartError::Runtime)?;
     let exchange = Arc::new(exchange);
+    // Read with the risk stage's own asset table; no risk stage, no funding.
+    let demo_funding = match exchange.accounts() {
+        Some(a) => config
+            .demo_credits(a.assets())
+            .map_err(StartError::Config)?,
+        None => Vec::new(),
+    };
     let ids = OrderIds::new(store.max_order_id().await.map_err(StartError::Store)?);
     let (stop, stop_rx) = watch::channel(false);
     let gw = Gateway::new(GatewayParts {
@@ -83,6 +93,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         registry,
         metrics: gm,
         shutdown: stop_rx.clone(),
+        fees,
+        demo_funding,
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use exchange::Config;
 use exchange::roles::Role;
 use tracing_subscriber::EnvFilter;
@@ -33,6 +33,24 @@ enum Cmd {
     Keys {
         #[command(subcommand)]
         action: KeysCmd,
+    },
+    /// Manages operators' admin keys (they sign the admin API, never trade).
+    AdminKeys {
+        #[command(subcommand)]
+        action: AdminKeysCmd,
+    },
+    /// Deposits, withdrawals and balances, through a running exchange's admin API.
+    Accounts {
+        #[command(subcommand)]
+        action: AccountsCmd,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Audits a running exchange's accounts; exits non-zero when the audit
+    /// fails or cannot run.
+    Audit {
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Prints the effective configuration's pairs and store, after validation.
     CheckConfig,
@@ -80,6 +98,76 @@ enum PairsCmd {
 }
 
 #[derive(Subcommand)]
+enum AdminKeysCmd {
+    /// Creates an admin key and prints it and its secret once.
+    Create {
+        /// Who holds it (for the records).
+        #[arg(long)]
+        name: String,
+    },
+    /// Revokes an admin key.
+    Revoke {
+        /// The admin key.
+        key: String,
+    },
+}
+
+/// Where the admin API is and how to sign for it.
+#[derive(Args, Debug)]
+struct AdminArgs {
+    /// The exchange's URL; by default the config's `listen` address.
+    #[arg(long, env = "EXCHANGE_URL", global = true)]
+    url: Option<String>,
+    /// The admin key (`exchange admin-keys create`).
+    #[arg(
+        long,
+        env = "EXCHANGE_ADMIN_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    admin_key: Option<String>,
+    /// The admin key's secret.
+    #[arg(
+        long,
+        env = "EXCHANGE_ADMIN_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    admin_secret: Option<String>,
+}
+
+/// A movement's arguments.
+#[derive(Args, Debug)]
+struct MovementCli {
+    /// The user's name.
+    #[arg(long)]
+    user: String,
+    /// The asset, e.g. EUR.
+    #[arg(long)]
+    asset: String,
+    /// The amount, a decimal at most at the asset's scale.
+    #[arg(long)]
+    amount: String,
+    /// Your reference: repeating a movement with the same one changes nothing.
+    #[arg(long = "ref")]
+    reference: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountsCmd {
+    /// Credits a user's free balance.
+    Deposit(MovementCli),
+    /// Debits a user's free balance (never what open orders hold).
+    Withdraw(MovementCli),
+    /// Shows a user's balances.
+    Balances {
+        /// The user's name.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCmd {
     /// Creates a key for a user (created if new) and prints the key and its secret once.
     Create {
@@ -119,6 +207,9 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Cmd::Run) {
             Cmd::Run => run(&config).await,
             Cmd::Keys { action } => keys(&config, action).await,
+            Cmd::AdminKeys { action } => admin_keys(&config, action).await,
+            Cmd::Accounts { action, admin } => accounts(&config, action, admin).await,
+            Cmd::Audit { admin } => audit(&config, admin).await,
             Cmd::Pairs { action } => pairs(&config, action).await,
             Cmd::Gateway => role(Role::Gateway, &config).await,
             Cmd::Engine => role(Role::Engine, &config).await,
@@ -285,4 +376,204 @@ async fn keys(config: &Config, action: KeysCmd) -> Result<(), String> {
     }
     store.close().await;
     Ok(())
+}
+
+async fn admin_keys(config: &Config, action: AdminKeysCmd) -> Result<(), String> {
+    let store = open_store(config).await?;
+    match action {
+        AdminKeysCmd::Create { name } => {
+            if name.is_empty() || name.len() > 64 {
+                return Err("--name must be 1 to 64 characters".into());
+            }
+            let key = store
+                .create_admin_key(&name, gateway::now_ns())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("name:      {name}");
+            println!("admin key: {}", key.admin_key);
+            println!("secret:    {}", key.secret);
+            println!("(the secret is shown only now; keep it)");
+        }
+        AdminKeysCmd::Revoke { key } => {
+            let found = store
+                .revoke_admin_key(&key)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", if found { "revoked" } else { "no such key" });
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// The admin API's address and key, from the flags, the environment or
+/// the config.
+fn admin_target(config: &Config, a: AdminArgs) -> Result<exchange::operator::AdminTarget, String> {
+    let (Some(api_key), Some(secret)) = (a.admin_key, a.admin_secret) else {
+        return Err(
+            "an admin key is needed: --admin-key and --admin-secret, or EXCHANGE_ADMIN_KEY and EXCHANGE_ADMIN_SECRET (exchange admin-keys create --name NAME)"
+                .into(),
+        );
+    };
+    Ok(exchange::operator::AdminTarget {
+        url: a
+            .url
+            .unwrap_or_else(|| exchange::operator::url_for_listen(&config.listen)),
+        credentials: client::Credentials { api_key, secret },
+    })
+}
+
+/// The answer as pretty JSON; an error answer is an error.
+fn print_json(a: &client::Answer) -> Result<(), String> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&a.body).unwrap_or_default()
+    );
+    if a.status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}", a.status))
+    }
+}
+
+async fn accounts(config: &Config, action: AccountsCmd, admin: AdminArgs) -> Result<(), String> {
+    use exchange::operator::{MovementArgs, MovementKind};
+    let target = admin_target(config, admin)?;
+    let movement = |kind, m: MovementCli| MovementArgs {
+        kind,
+        user: m.user,
+        asset: m.asset,
+        amount: m.amount,
+        reference: m.reference,
+    };
+    let answer = match action {
+        AccountsCmd::Deposit(m) => {
+            exchange::operator::movement(&target, &movement(MovementKind::Deposit, m)).await
+        }
+        AccountsCmd::Withdraw(m) => {
+            exchange::operator::movement(&target, &movement(MovementKind::Withdraw, m)).await
+        }
+        AccountsCmd::Balances { user } => exchange::operator::balances(&target, &user).await,
+    }
+    .map_err(|e| format!("{}: {e}", target.url))?;
+    print_json(&answer)
+}
+
+async fn audit(config: &Config, admin: AdminArgs) -> Result<(), String> {
+    let target = admin_target(config, admin)?;
+    let answer = exchange::operator::audit(&target)
+        .await
+        .map_err(|e| format!("{}: {e}", target.url))?;
+    let (text, passed) = exchange::operator::audit_text(&answer);
+    print!("{text}");
+    if passed {
+        Ok(())
+    } else {
+        Err("the audit did not pass".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("exchange").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn deposit_and_withdraw_take_user_asset_amount_and_ref() {
+        let cli = parse(&[
+            "accounts",
+            "deposit",
+            "--user",
+            "alice",
+            "--asset",
+            "EUR",
+            "--amount",
+            "1000",
+            "--ref",
+            "wire-1",
+            "--url",
+            "http://x:1",
+            "--admin-key",
+            "k",
+            "--admin-secret",
+            "s",
+        ])
+        .unwrap();
+        let Some(Cmd::Accounts { action, admin }) = cli.command else {
+            panic!("not accounts");
+        };
+        let AccountsCmd::Deposit(m) = action else {
+            panic!("not a deposit");
+        };
+        assert_eq!(
+            (
+                m.user.as_str(),
+                m.asset.as_str(),
+                m.amount.as_str(),
+                m.reference.as_str()
+            ),
+            ("alice", "EUR", "1000", "wire-1")
+        );
+        assert_eq!(admin.url.as_deref(), Some("http://x:1"));
+        assert_eq!(admin.admin_key.as_deref(), Some("k"));
+        let cli = parse(&[
+            "accounts", "withdraw", "--user", "bob", "--asset", "BTC", "--amount", "0.5", "--ref",
+            "out-7",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Cmd::Accounts { action: AccountsCmd::Withdraw(ref m), .. }) if m.reference == "out-7"
+        ));
+        // Every movement field is required.
+        assert!(
+            parse(&[
+                "accounts", "deposit", "--user", "a", "--asset", "EUR", "--amount", "1"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "accounts", "withdraw", "--user", "a", "--asset", "EUR", "--ref", "r"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn audit_and_admin_keys_parse() {
+        let cli = parse(&["audit", "--admin-key", "k", "--admin-secret", "s"]).unwrap();
+        assert!(matches!(cli.command, Some(Cmd::Audit { .. })));
+        let cli = parse(&["admin-keys", "create", "--name", "ops"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Cmd::AdminKeys { action: AdminKeysCmd::Create { ref name } }) if name == "ops"
+        ));
+        assert!(parse(&["admin-keys", "revoke", "abc"]).is_ok());
+        assert!(parse(&["audit", "--bogus"]).is_err());
+    }
+
+    #[test]
+    fn the_admin_target_needs_a_key_and_defaults_to_listen() {
+        let config = Config::default();
+        let none = AdminArgs {
+            url: None,
+            admin_key: None,
+            admin_secret: None,
+        };
+        assert!(admin_target(&config, none).is_err());
+        let t = admin_target(
+            &config,
+            AdminArgs {
+                url: None,
+                admin_key: Some("k".into()),
+                admin_secret: Some("s".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(t.url, "http://127.0.0.1:8080");
+    }
 }

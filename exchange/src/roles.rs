@@ -129,6 +129,10 @@ async fn run_gateway(
         registry: s.registry,
         metrics: gm,
         shutdown: stop.clone(),
+        // No risk stage behind the Kafka log yet: no commission, no demo
+        // funding, and the accounts routes answer that accounts are off.
+        fees: Vec::new(),
+        demo_funding: Vec::new(),
     });
     on_listen(s.addr);
     let mut stopping = stop;

@@ -67,10 +67,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "exchange",
         ],
     ),
-    // The composition root: every role in one binary.
+    // The composition root: every role in one binary. It links `client`
+    // because `exchange accounts` and `exchange audit` are clients of a
+    // running exchange's admin API, signed as every client signs.
     (
         "exchange",
         &[
+            "client",
             "proto",
             "engine",
             "accounts",

@@ -2,6 +2,11 @@
 //! `timestamp` (milliseconds) and optional `recvWindow` in the query string;
 //! `signature` last in the query string, the hex HMAC-SHA256, keyed by the
 //! secret, of everything before `&signature=` followed by the raw body.
+//!
+//! Operators' requests (`/admin/v1/...`) are signed the same way with an
+//! admin key in the `X-ADMIN-KEY` header. Each header is checked against
+//! its own table through its own cache, so a trading key is unknown to
+//! the admin API and an admin key unknown to the trading API.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -16,7 +21,7 @@ use crate::errors::{ApiError, code};
 
 // The header and the signature are clientkit's, so the gateway checks
 // exactly what clients produce.
-pub use clientkit::{API_KEY_HEADER, sign};
+pub use clientkit::{ADMIN_KEY_HEADER, API_KEY_HEADER, sign};
 
 /// Longest receive window a request may ask for, in milliseconds.
 pub(crate) const MAX_RECV_WINDOW_MS: u64 = 60_000;
@@ -50,10 +55,31 @@ const MAX_CACHED_KEYS: usize = 65_536;
 /// answer instead of asking again.
 const MAX_KEY_LOOKUPS: usize = 4;
 
+/// Which table a cache's keys live in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    /// `api_keys`: a user's trading keys.
+    Trading,
+    /// `admin_keys`: operators' keys.
+    Admin,
+}
+
+/// Who a key acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Holder {
+    /// A trading key's account.
+    User(UserId),
+    /// An admin key's holder, by name.
+    Operator(String),
+}
+
+/// A key's secret and holder.
+type Found = Option<(String, Holder)>;
+
 /// What the store said about a key, and when.
 #[derive(Debug, Clone)]
 struct Cached {
-    found: Option<(String, UserId)>,
+    found: Found,
     checked: Instant,
 }
 
@@ -63,7 +89,31 @@ struct Cached {
 #[derive(Debug)]
 pub struct KeyCache {
     store: Store,
+    kind: KeyKind,
     shared: Arc<Shared>,
+}
+
+/// An authenticated operator (an admin key's holder).
+#[derive(Debug, Clone)]
+pub struct Operator {
+    /// The name the key was created for.
+    pub name: String,
+    /// The key used, for rate limits.
+    pub admin_key: String,
+}
+
+/// What `kind`'s table says about `key`.
+async fn fetch(store: &Store, kind: KeyKind, key: &str) -> Result<Found, store::StoreError> {
+    Ok(match kind {
+        KeyKind::Trading => store
+            .api_key(key)
+            .await?
+            .map(|(secret, user)| (secret, Holder::User(user))),
+        KeyKind::Admin => store
+            .admin_key(key)
+            .await?
+            .map(|(secret, name)| (secret, Holder::Operator(name))),
+    })
 }
 
 /// What the background refreshes share with the cache.
@@ -77,14 +127,14 @@ struct Shared {
 
 impl Shared {
     /// The cached answer for `key` and its age, if younger than [`KEY_EXPIRY`].
-    fn cached(&self, key: &str, now: Instant) -> Option<(Option<(String, UserId)>, Duration)> {
+    fn cached(&self, key: &str, now: Instant) -> Option<(Found, Duration)> {
         let keys = self.keys.read().ok()?;
         let hit = keys.get(key)?;
         let age = now.saturating_duration_since(hit.checked);
         (age < KEY_EXPIRY).then(|| (hit.found.clone(), age))
     }
 
-    fn remember(&self, key: &str, found: Option<(String, UserId)>, now: Instant) {
+    fn remember(&self, key: &str, found: Found, now: Instant) {
         let Ok(mut keys) = self.keys.write() else {
             return;
         };
@@ -114,10 +164,20 @@ pub struct Caller {
 }
 
 impl KeyCache {
-    /// An empty cache over `store`.
+    /// An empty cache of trading keys over `store`.
     pub fn new(store: Store) -> Self {
+        KeyCache::of(store, KeyKind::Trading)
+    }
+
+    /// An empty cache of admin keys over `store`.
+    pub fn admin(store: Store) -> Self {
+        KeyCache::of(store, KeyKind::Admin)
+    }
+
+    fn of(store: Store, kind: KeyKind) -> Self {
         KeyCache {
             store,
+            kind,
             shared: Arc::new(Shared {
                 keys: RwLock::default(),
                 lookups: Semaphore::new(MAX_KEY_LOOKUPS),
@@ -126,8 +186,16 @@ impl KeyCache {
         }
     }
 
-    async fn lookup(&self, key: &str) -> Result<(String, UserId), ApiError> {
-        let unknown = || ApiError::new(code::UNKNOWN_API_KEY, "Invalid API key.");
+    /// The error for a key this cache's table does not hold.
+    fn unknown(&self) -> ApiError {
+        match self.kind {
+            KeyKind::Trading => ApiError::new(code::UNKNOWN_API_KEY, "Invalid API key."),
+            KeyKind::Admin => ApiError::new(code::UNKNOWN_ADMIN_KEY, "Invalid admin key."),
+        }
+    }
+
+    async fn lookup(&self, key: &str) -> Result<(String, Holder), ApiError> {
+        let unknown = || self.unknown();
         if let Some((found, age)) = self.shared.cached(key, Instant::now()) {
             if age >= KEY_REFRESH {
                 self.refresh_in_background(key);
@@ -140,7 +208,9 @@ impl KeyCache {
         if let Some((found, _)) = shared.cached(key, Instant::now()) {
             return found.ok_or_else(unknown);
         }
-        let found = self.store.api_key(key).await.map_err(ApiError::internal)?;
+        let found = fetch(&self.store, self.kind, key)
+            .await
+            .map_err(ApiError::internal)?;
         shared.remember(key, found.clone(), Instant::now());
         found.ok_or_else(unknown)
     }
@@ -157,9 +227,10 @@ impl KeyCache {
         }
         drop(refreshing);
         let (store, shared, key) = (self.store.clone(), self.shared.clone(), key.to_string());
+        let kind = self.kind;
         tokio::spawn(async move {
             if let Ok(_permit) = shared.lookups.acquire().await
-                && let Ok(found) = store.api_key(&key).await
+                && let Ok(found) = fetch(&store, kind, &key).await
             {
                 shared.remember(&key, found, Instant::now());
             }
@@ -172,7 +243,8 @@ impl KeyCache {
     /// True once the store no longer knows `key` (it was revoked), as seen
     /// within [`KEY_EXPIRY`]. A store that does not answer revokes nothing.
     pub(crate) async fn is_revoked(&self, key: &str) -> bool {
-        matches!(self.lookup(key).await, Err(e) if e.code == code::UNKNOWN_API_KEY)
+        let unknown = self.unknown().code;
+        matches!(self.lookup(key).await, Err(e) if e.code == unknown)
     }
 
     /// Checks a signed request: `api_key` from the header, the raw query
@@ -185,12 +257,46 @@ impl KeyCache {
         body: &[u8],
         now_ms: u64,
     ) -> Result<Caller, ApiError> {
+        match self.check(api_key, query, body, now_ms).await? {
+            (api_key, Holder::User(user)) => Ok(Caller { user, api_key }),
+            (_, Holder::Operator(_)) => Err(self.unknown()),
+        }
+    }
+
+    /// Checks a signed admin request, as [`KeyCache::verify`] checks a
+    /// trading one; only a cache made by [`KeyCache::admin`] knows admin keys.
+    pub async fn verify_admin(
+        &self,
+        admin_key: Option<&str>,
+        query: &str,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<Operator, ApiError> {
+        match self.check(admin_key, query, body, now_ms).await? {
+            (admin_key, Holder::Operator(name)) => Ok(Operator { name, admin_key }),
+            (_, Holder::User(_)) => Err(self.unknown()),
+        }
+    }
+
+    /// The key and its holder, once the request's form, freshness and
+    /// signature are checked.
+    async fn check(
+        &self,
+        api_key: Option<&str>,
+        query: &str,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(String, Holder), ApiError> {
+        let header = match self.kind {
+            KeyKind::Trading => "X-API-KEY",
+            KeyKind::Admin => "X-ADMIN-KEY",
+        };
         let SignedQuery {
             api_key,
             signed,
             signature,
-        } = signed_query(api_key, query, now_ms)?;
-        let (secret, user) = self.lookup(api_key).await?;
+        } = signed_query_for(header, api_key, query, now_ms)?;
+        let (secret, holder) = self.lookup(api_key).await?;
         let expected = hex::decode(signature).map_err(|_| {
             ApiError::new(
                 code::BAD_SIGNATURE,
@@ -207,10 +313,7 @@ impl KeyCache {
                 "Signature for this request is not valid.",
             )
         })?;
-        Ok(Caller {
-            user,
-            api_key: api_key.to_string(),
-        })
+        Ok((api_key.to_string(), holder))
     }
 }
 
@@ -233,12 +336,22 @@ pub(crate) fn signed_query<'a>(
     query: &'a str,
     now_ms: u64,
 ) -> Result<SignedQuery<'a>, ApiError> {
+    signed_query_for("X-API-KEY", api_key, query, now_ms)
+}
+
+/// [`signed_query`] with the key from `header` (named in the refusal).
+fn signed_query_for<'a>(
+    header: &str,
+    api_key: Option<&'a str>,
+    query: &'a str,
+    now_ms: u64,
+) -> Result<SignedQuery<'a>, ApiError> {
     let api_key = api_key
         .filter(|k| !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_alphanumeric()))
         .ok_or_else(|| {
             ApiError::new(
                 code::BAD_API_KEY_FORMAT,
-                "Missing or malformed X-API-KEY header.",
+                format!("Missing or malformed {header} header."),
             )
         })?;
     let (signed, signature) = query

@@ -92,6 +92,19 @@ codes! {
     /// An HTTP-level refusal with no more specific code (the status says
     /// which); the message carries the framework's reason.
     BAD_HTTP_REQUEST = (-1045, BAD_REQUEST);
+    /// The admin key does not exist (a trading key is not an admin key).
+    /// Codes -1050 to -1059 are this exchange's own, for the operators'
+    /// API and accounts.
+    UNKNOWN_ADMIN_KEY = (-1050, UNAUTHORIZED);
+    /// Accounts are not enabled on this exchange: no balances, movements
+    /// or audit.
+    ACCOUNTS_DISABLED = (-1051, NOT_IMPLEMENTED);
+    /// The asset is not one of the traded pairs' assets.
+    UNKNOWN_ASSET = (-1052, BAD_REQUEST);
+    /// No user by that name.
+    UNKNOWN_USER = (-1053, BAD_REQUEST);
+    /// The audit ran and found a failure; the body carries the report.
+    AUDIT_FAILED = (-1054, INTERNAL_SERVER_ERROR);
     /// The request's timestamp is outside its receive window.
     STALE_TIMESTAMP = (-1021, UNAUTHORIZED);
     /// The signature does not match.

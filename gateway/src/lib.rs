@@ -7,11 +7,14 @@
 //! admission bound. A refused request leaves no trace but a metric, so the
 //! client may retry it unchanged.
 
+mod admin;
 mod auth;
+mod demo;
 mod errors;
 mod limits;
 mod market;
 mod metrics;
+mod money;
 mod rest;
 mod serve;
 mod ws;
@@ -21,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use accounts::Fees;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -30,12 +34,13 @@ use serde::Deserialize;
 use store::Store;
 use tokio::sync::{Semaphore, watch};
 
-pub use auth::{API_KEY_HEADER, Caller, KeyCache, sign};
+pub use auth::{ADMIN_KEY_HEADER, API_KEY_HEADER, Caller, KeyCache, Operator, sign};
 /// The wall clock that stamps commands (re-exported for the gateway's users).
 pub use commandlog::now_ns;
+pub use demo::{DemoFundingError, demo_reference, parse_demo_funding};
 pub use errors::{ApiError, code};
 pub use limits::ShedReason;
-pub use market::{MarketData, StreamMessage};
+pub use market::{AccountSnapshot, MarketData, StreamMessage};
 pub use metrics::GatewayMetrics;
 pub use rest::{NewOrderRequest, RawRoute, command_from_raw, new_order_command};
 pub use serve::{
@@ -248,6 +253,13 @@ pub struct Gateway {
     /// In the configured order, for `exchangeInfo`.
     pair_list: Vec<PairConfig>,
     keys: auth::KeyCache,
+    /// Operators' keys: a cache of their own table.
+    admin_keys: auth::KeyCache,
+    /// Each pair's fee rates when accounts are enabled; a pair without
+    /// reports commission `"0"`.
+    fees: HashMap<Symbol, Fees>,
+    /// Credits for new users on a local demo exchange.
+    demo: demo::DemoFunding,
     rate: limits::RateLimiter,
     in_flight: limits::InFlight,
     ids: OrderIds,
@@ -279,6 +291,12 @@ pub struct GatewayParts {
     pub metrics: GatewayMetrics,
     /// Turning true closes the streams.
     pub shutdown: watch::Receiver<bool>,
+    /// Each pair's fee rates, when accounts are enabled (empty otherwise:
+    /// commission is then reported as `"0"`).
+    pub fees: Vec<(Symbol, Fees)>,
+    /// Demo funding, already checked against the assets (see
+    /// [`parse_demo_funding`]); empty for none.
+    pub demo_funding: Vec<(accounts::AssetId, u128)>,
 }
 
 impl Gateway {
@@ -294,6 +312,8 @@ impl Gateway {
             registry,
             metrics,
             shutdown,
+            fees,
+            demo_funding,
         } = parts;
         let symbols: Vec<Symbol> = pairs.iter().map(|p| p.symbol).collect();
         let limit = |name: &str, v: u64| {
@@ -318,6 +338,9 @@ impl Gateway {
         limit("max_body_bytes", config.max_body_bytes as u64);
         Arc::new(Gateway {
             keys: auth::KeyCache::new(store.clone()),
+            admin_keys: auth::KeyCache::admin(store.clone()),
+            fees: fees.into_iter().collect(),
+            demo: demo::DemoFunding::new(demo_funding),
             rate: limits::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst),
             in_flight: limits::InFlight::new(
                 config.max_in_flight,
@@ -349,6 +372,7 @@ impl Gateway {
         let body_timeout = Duration::from_millis(self.config.body_read_timeout_ms);
         Router::new()
             .merge(rest::routes())
+            .merge(admin::routes())
             .route("/ws", get(ws::upgrade))
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
             .layer(from_fn_with_state(body_timeout, serve::body_deadline))
@@ -356,6 +380,11 @@ impl Gateway {
             .layer(from_fn_with_state(self.clone(), rest::count_requests))
             .layer(from_fn(errors::json_errors))
             .with_state(self.clone())
+    }
+
+    /// The fee rates of `pair`, when the exchange charges fees.
+    fn fees(&self, pair: Symbol) -> Option<Fees> {
+        self.fees.get(&pair).copied()
     }
 
     fn result_timeout(&self) -> Duration {

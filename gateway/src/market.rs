@@ -9,13 +9,18 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use commandlog::{EventRecord, Observer};
+use accounts::{AssetId, Balance, Fees};
+use commandlog::{AccountUpdate, EventRecord, Observer};
 use engine::Depth;
 use proto::{Event, EventBody, PairConfig, Price, Qty, Seq, Side, Symbol, UserId};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+mod account;
 mod messages;
+
+pub use account::AccountSnapshot;
+pub(crate) use account::AccountViews;
 
 use messages::{
     AmendReport, CancelReport, DepthUpdate, NewReport, RejectReport, TradeMessage, TradeReport,
@@ -40,7 +45,7 @@ pub enum StreamMessage {
         /// The JSON text.
         text: Arc<str>,
     },
-    /// An execution report for `user`.
+    /// An execution report or account message for `user`.
     User {
         /// The owner of the order.
         user: UserId,
@@ -63,6 +68,11 @@ struct PairView {
 pub struct MarketData {
     pairs: HashMap<Symbol, (PairConfig, Mutex<PairView>)>,
     stream: broadcast::Sender<StreamMessage>,
+    /// Each pair's fee rates, for the commission in execution reports; a
+    /// pair without (accounts disabled) reports `"0"`.
+    fees: HashMap<Symbol, Fees>,
+    /// Every user's balances, from the risk stage's updates.
+    accounts: AccountViews,
 }
 
 /// A depth answer: levels best first, as decimal strings.
@@ -80,13 +90,33 @@ impl MarketData {
     /// Views for `pairs`; `stream_capacity` bounds how far a WebSocket client
     /// may fall behind before it is disconnected.
     pub fn new(pairs: &[PairConfig], stream_capacity: usize) -> Self {
+        // The risk stage derives its asset table from the same pairs with
+        // the same function; a pair set it refuses has no accounts at all.
+        let assets = accounts::Shard::new(pairs)
+            .map(|s| s.assets().to_vec())
+            .unwrap_or_default();
         MarketData {
             pairs: pairs
                 .iter()
                 .map(|p| (p.symbol, (p.clone(), Mutex::new(PairView::default()))))
                 .collect(),
             stream: broadcast::channel(stream_capacity).0,
+            fees: HashMap::new(),
+            accounts: AccountViews::new(assets),
         }
+    }
+
+    /// The same views, reporting commission at `fees` (the pairs' rates,
+    /// when accounts are enabled).
+    pub fn with_fees(mut self, fees: &[(Symbol, Fees)]) -> Self {
+        self.fees = fees.iter().copied().collect();
+        self
+    }
+
+    /// `user`'s balances in every asset, as the risk stage last published
+    /// them (zeros for an account it never mentioned).
+    pub fn account(&self, user: UserId) -> AccountSnapshot {
+        self.accounts.snapshot(user)
     }
 
     /// A new receiver of every stream message from now on.
@@ -123,7 +153,8 @@ impl MarketData {
                 if let Some(text) = text(&TradeMessage::new(e, t, pair, cfg)) {
                     self.publish(StreamMessage::Trade { pair: *pair, text });
                 }
-                let [maker, taker] = TradeReport::pair(e, t, pair, cfg);
+                let fees = self.fees.get(pair).copied();
+                let [maker, taker] = TradeReport::pair(e, t, pair, cfg, fees);
                 self.publish_report(t.maker_user, &maker);
                 self.publish_report(t.taker_user, &taker);
             }
@@ -154,6 +185,23 @@ impl Observer for MarketData {
             v.asks = depth.asks.iter().map(|l| (l.price, l.qty)).collect();
             v.last_seq = depth.last_seq;
             v.published = depth.last_seq;
+        }
+    }
+
+    fn on_accounts_start(&self, balances: &[(UserId, AssetId, Balance)]) {
+        self.accounts.start(balances);
+    }
+
+    fn on_account(&self, update: &Arc<AccountUpdate>) {
+        self.accounts.apply(update);
+        if self.stream.receiver_count() == 0 {
+            return;
+        }
+        for text in self.accounts.messages(update) {
+            self.publish(StreamMessage::User {
+                user: update.user,
+                text: Arc::from(text),
+            });
         }
     }
 
@@ -240,6 +288,8 @@ mod tests {
         Accepted, Amended, BookDelta, CancelReason, Canceled, ClientOrderId, OrderId, OrderSize,
         OrderType, QuoteQty, RejectCode, Rejected, TimeInForce, Timestamp, Trade, TradeId,
     };
+
+    use serde_json::json;
 
     use super::*;
 
@@ -393,17 +443,83 @@ mod tests {
             r#"depth BTC-EUR {"E":1700000000123,"U":1,"a":[["100.05","0.0000"]],"b":[["99.90","0.0200"]],"e":"depthUpdate","s":"BTC-EUR","u":11}"#,
             r#"user 1 {"E":1700000000123,"Q":null,"S":"BUY","c":"my-1","e":"executionReport","f":"GTC","i":9,"o":"LIMIT","p":"100.05","q":"0.0100","s":"BTC-EUR","seq":1,"u":1,"x":"NEW"}"#,
             r#"trade BTC-EUR {"E":1700000000123,"T":1700000000123,"e":"trade","m":false,"p":"100.05","q":"0.0100","s":"BTC-EUR","t":3}"#,
-            r#"user 2 {"E":1700000000123,"L":"100.05","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"s":"BTC-EUR","seq":2,"t":3,"u":2,"x":"TRADE"}"#,
-            r#"user 1 {"E":1700000000123,"L":"100.05","S":"BUY","c":null,"e":"executionReport","i":9,"l":"0.0100","leaves":"0.0000","leavesQuote":null,"m":false,"s":"BTC-EUR","seq":2,"t":3,"u":1,"x":"TRADE"}"#,
+            r#"user 2 {"E":1700000000123,"L":"100.05","N":"EUR","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"n":"0","s":"BTC-EUR","seq":2,"t":3,"u":2,"x":"TRADE"}"#,
+            r#"user 1 {"E":1700000000123,"L":"100.05","N":"EUR","S":"BUY","c":null,"e":"executionReport","i":9,"l":"0.0100","leaves":"0.0000","leavesQuote":null,"m":false,"n":"0","s":"BTC-EUR","seq":2,"t":3,"u":1,"x":"TRADE"}"#,
             r#"user 1 {"E":1700000000123,"Q":"250.00","S":"BUY","c":null,"e":"executionReport","f":"IOC","i":10,"o":"MARKET","p":null,"q":null,"s":"BTC-EUR","seq":4,"u":1,"x":"NEW"}"#,
             r#"trade BTC-EUR {"E":1700000000123,"T":1700000000123,"e":"trade","m":false,"p":"100.05","q":"0.0100","s":"BTC-EUR","t":5}"#,
-            r#"user 2 {"E":1700000000123,"L":"100.05","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"s":"BTC-EUR","seq":5,"t":5,"u":2,"x":"TRADE"}"#,
-            r#"user 1 {"E":1700000000123,"L":"100.05","S":"BUY","c":null,"e":"executionReport","i":10,"l":"0.0100","leaves":null,"leavesQuote":"199.97","m":false,"s":"BTC-EUR","seq":5,"t":5,"u":1,"x":"TRADE"}"#,
+            r#"user 2 {"E":1700000000123,"L":"100.05","N":"EUR","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"n":"0","s":"BTC-EUR","seq":5,"t":5,"u":2,"x":"TRADE"}"#,
+            r#"user 1 {"E":1700000000123,"L":"100.05","N":"EUR","S":"BUY","c":null,"e":"executionReport","i":10,"l":"0.0100","leaves":null,"leavesQuote":"199.97","m":false,"n":"0","s":"BTC-EUR","seq":5,"t":5,"u":1,"x":"TRADE"}"#,
             r#"user 1 {"E":1700000000123,"S":"BUY","X":"EXPIRED","c":null,"e":"executionReport","i":10,"reason":"IocRemainder","s":"BTC-EUR","seq":7,"u":1,"x":"EXPIRED"}"#,
             r#"user 3 {"E":1700000000123,"S":"SELL","X":"CANCELED","c":"my-1","e":"executionReport","i":4,"reason":"UserRequest","s":"BTC-EUR","seq":8,"u":3,"x":"CANCELED"}"#,
             r#"user 3 {"E":1700000000123,"S":"BUY","c":"my-1","e":"executionReport","i":6,"leaves":"0.0200","p":"99.90","priorityKept":true,"q":"0.0300","s":"BTC-EUR","seq":9,"u":3,"x":"AMENDMENT"}"#,
             r#"user 4 {"E":1700000000123,"c":"my-1","e":"executionReport","i":0,"r":-303,"rMsg":"Unknown order.","s":"BTC-EUR","seq":11,"u":4,"x":"REJECTED"}"#,
         ];
         assert_eq!(got, want);
+    }
+
+    /// With fees, each side of a trade reports its own role's commission.
+    #[test]
+    fn trade_reports_carry_each_sides_commission() {
+        let fees = accounts::Fees {
+            maker_bps: 5,
+            taker_bps: 10,
+        };
+        let market = MarketData::new(&[pair()], 64).with_fees(&[(pair().symbol, fees)]);
+        let mut rx = market.subscribe();
+        market.on_record(&Arc::new(record()));
+        let mut commissions = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            let v: serde_json::Value = serde_json::from_str(&text(&m)[7..]).unwrap_or_default();
+            if v["x"] == "TRADE" {
+                commissions.push((v["m"].as_bool(), v["n"].clone(), v["N"].clone()));
+            }
+        }
+        // 100.05 x 0.0100 = 1.000500 EUR: 5 bps floor to 0.000500, 10 bps
+        // to 0.001000.
+        let maker = (Some(true), json!("0.000500"), json!("EUR"));
+        let taker = (Some(false), json!("0.001000"), json!("EUR"));
+        assert_eq!(commissions, [maker.clone(), taker.clone(), maker, taker]);
+    }
+
+    /// Balances from the risk stage: the view answers them, and a logged-in
+    /// user gets `balanceUpdate` for a movement and `outboundAccountPosition`.
+    #[test]
+    fn account_updates_are_kept_and_streamed() {
+        let market = MarketData::new(&[pair()], 64);
+        let b = |free, locked| Balance { free, locked };
+        market.on_accounts_start(&[(UserId(1), AssetId(0), b(5, 0))]);
+        let mut rx = market.subscribe();
+        market.on_account(&Arc::new(AccountUpdate {
+            user: UserId(1),
+            time_ns: 1_700_000_000_123_456_789,
+            balances: vec![(AssetId(1), b(1_500_000, 0))],
+            movement: Some((AssetId(1), 1_500_000)),
+        }));
+        let got: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|m| text(&m))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                r#"user 1 {"E":1700000000123,"T":1700000000123,"a":"EUR","d":"1.500000","e":"balanceUpdate"}"#,
+                r#"user 1 {"B":[{"a":"EUR","f":"1.500000","l":"0.000000"}],"E":1700000000123,"e":"outboundAccountPosition","u":1700000000123}"#,
+            ]
+        );
+        let account = market.account(UserId(1));
+        assert_eq!(account.update_time, 1_700_000_000_123);
+        let balances: Vec<_> = account
+            .balances
+            .iter()
+            .map(|(a, b)| (a.name.as_str(), a.scale, b.free))
+            .collect();
+        assert_eq!(balances, [("BTC", 4, 5), ("EUR", 6, 1_500_000)]);
+        // A user never mentioned has zeros in every asset.
+        assert!(
+            market
+                .account(UserId(9))
+                .balances
+                .iter()
+                .all(|(_, b)| b.free == 0)
+        );
     }
 }

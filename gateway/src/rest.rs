@@ -31,6 +31,7 @@ use crate::{Gateway, now_ns};
 type App = State<Arc<Gateway>>;
 type ApiResult = Result<Response, ApiError>;
 
+pub(crate) mod account;
 mod bodies;
 mod raw;
 
@@ -56,6 +57,7 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         )
         .route("/api/v1/openOrders", get(open_orders).delete(cancel_all))
         .route("/api/v1/myTrades", get(my_trades))
+        .route("/api/v1/account", get(account::account))
         .fallback(|| async { ApiError::new(code::NO_SUCH_ENDPOINT, "No such endpoint.") })
 }
 
@@ -125,7 +127,7 @@ async fn exchange_info(State(gw): App) -> Response {
 }
 
 /// Parses a query string into `T`; unknown or malformed parameters get a code.
-fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
+pub(crate) fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
     serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| param_error(&e.to_string()))
 }
 
@@ -214,7 +216,8 @@ async fn trades(State(gw): App, uri: axum::http::Uri) -> ApiResult {
     Ok(Json(out).into_response())
 }
 
-/// Authenticates and rate-limits a signed request.
+/// Authenticates and rate-limits a signed request; on a demo exchange, a
+/// user's first request in this process is funded first.
 async fn signed(
     gw: &Gateway,
     headers: &HeaderMap,
@@ -237,11 +240,15 @@ async fn signed(
             wait,
         ));
     }
+    gw.demo.fund(gw.log.accounts(), caller.user).await;
     Ok(caller)
 }
 
 /// The body of a `POST`/`PUT`: it must be JSON and within the size limit.
-fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -280,7 +287,7 @@ pub(crate) fn is_json_media_type(ct: &str) -> bool {
     })
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(code::BODY_TOO_LARGE, "Request body too large.")
@@ -528,8 +535,10 @@ fn rejection(record: &EventRecord) -> Option<ApiError> {
     })
 }
 
-/// The fills of a record, as the taker saw them.
-fn fills_json(batch: &Batch, p: &PairConfig) -> Value {
+/// The fills of a record, as the taker saw them: with the taker's
+/// commission, in the quote asset.
+fn fills_json(batch: &Batch, p: &PairConfig, fees: Option<accounts::Fees>) -> Value {
+    let taker_rate = crate::money::rate(fees, false);
     Value::Array(
         batch
             .fills()
@@ -538,6 +547,8 @@ fn fills_json(batch: &Batch, p: &PairConfig) -> Value {
                 json!({
                     "price": f.price.to_decimal(p.price_scale),
                     "qty": f.qty.to_decimal(p.qty_scale),
+                    "commission": crate::money::commission_text(p, f.price, f.qty, taker_rate),
+                    "commissionAsset": crate::money::quote_asset(p),
                     "tradeId": f.seq.0,
                     "makerOrderId": f.maker_order_id.0,
                 })
@@ -582,7 +593,7 @@ async fn new_order(
         .map(|o| json!(OrderBody::new(o, &p)))
         .unwrap_or(ack);
     out["transactTime"] = json!(cmd.timestamp.0 / 1_000_000);
-    out["fills"] = fills_json(&batch, &p);
+    out["fills"] = fills_json(&batch, &p, gw.fees(p.symbol));
     Ok(Json(out).into_response())
 }
 
@@ -732,7 +743,7 @@ async fn amend_order(
         "origQty": a.qty.to_decimal(p.qty_scale),
         "leavesQty": a.remaining.to_decimal(p.qty_scale),
         "priorityKept": a.priority_kept,
-        "fills": fills_json(&batch, &p),
+        "fills": fills_json(&batch, &p, gw.fees(p.symbol)),
         "transactTime": cmd.timestamp.0 / 1_000_000,
     }))
     .into_response())
@@ -829,9 +840,10 @@ async fn my_trades(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> 
         .user_trades(caller.user, p.symbol, n)
         .await
         .map_err(ApiError::internal)?;
+    let fees = gw.fees(p.symbol);
     let out: Vec<AccountTrade> = rows
         .iter()
-        .map(|f| AccountTrade::new(f, p, caller.user))
+        .map(|f| AccountTrade::new(f, p, caller.user, fees))
         .collect();
     Ok(Json(out).into_response())
 }
@@ -848,6 +860,14 @@ mod tests {
             price_scale: 2,
             qty_scale: 4,
             ..PairConfig::simple(Symbol::new("BTC-EUR").unwrap())
+        }
+    }
+
+    /// 5 bps for makers, 10 for takers.
+    fn fees() -> accounts::Fees {
+        accounts::Fees {
+            maker_bps: 5,
+            taker_bps: 10,
         }
     }
 
@@ -897,8 +917,12 @@ mod tests {
             serde_json::to_string(&PairInfo::new(&p, true)).unwrap(),
             serde_json::to_string(&PairInfo::new(&p, false)).unwrap(),
             serde_json::to_string(&PublicTrade::new(&fill(), &p)).unwrap(),
-            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(2))).unwrap(),
-            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(1))).unwrap(),
+            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(2), None)).unwrap(),
+            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(1), None)).unwrap(),
+            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(2), Some(fees())))
+                .unwrap(),
+            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(1), Some(fees())))
+                .unwrap(),
             serde_json::to_string(&OrderBody::new(&order(false), &p)).unwrap(),
             serde_json::to_string(&OrderBody::new(&order(true), &p)).unwrap(),
         ];
@@ -906,8 +930,10 @@ mod tests {
             r#"{"baseAsset":"BTC","defaultSelfTradePreventionMode":"NONE","filters":[{"filterType":"PRICE_FILTER","maxPrice":"10000.00","minPrice":"0.01","tickSize":"0.01"},{"filterType":"LOT_SIZE","maxQty":"100000000.0000","minQty":"0.0001","stepSize":"0.0001"},{"applyMaxToMarket":false,"applyMinToMarket":false,"avgPriceMins":0,"filterType":"NOTIONAL","maxNotional":"92233720368547758.07","minNotional":"0.00"},{"filterType":"MAX_NUM_ORDERS","maxNumOrders":1000000}],"maxNotional":"92233720368547758.07","maxPrice":"10000.00","maxQty":"100000000.0000","minNotional":"0.00","minQty":"0.0001","orderTypes":["LIMIT","MARKET"],"pricePrecision":2,"quantityPrecision":4,"quoteAsset":"EUR","selfTradePreventionModes":["NONE","EXPIRE_TAKER","EXPIRE_MAKER","EXPIRE_BOTH"],"status":"TRADING","stepSize":"0.0001","symbol":"BTC-EUR","tickSize":"0.01","timeInForce":["GTC","IOC","FOK"]}"#,
             r#"{"baseAsset":"BTC","defaultSelfTradePreventionMode":"NONE","filters":[{"filterType":"PRICE_FILTER","maxPrice":"10000.00","minPrice":"0.01","tickSize":"0.01"},{"filterType":"LOT_SIZE","maxQty":"100000000.0000","minQty":"0.0001","stepSize":"0.0001"},{"applyMaxToMarket":false,"applyMinToMarket":false,"avgPriceMins":0,"filterType":"NOTIONAL","maxNotional":"92233720368547758.07","minNotional":"0.00"},{"filterType":"MAX_NUM_ORDERS","maxNumOrders":1000000}],"maxNotional":"92233720368547758.07","maxPrice":"10000.00","maxQty":"100000000.0000","minNotional":"0.00","minQty":"0.0001","orderTypes":["LIMIT","MARKET"],"pricePrecision":2,"quantityPrecision":4,"quoteAsset":"EUR","selfTradePreventionModes":["NONE","EXPIRE_TAKER","EXPIRE_MAKER","EXPIRE_BOTH"],"status":"HALT","stepSize":"0.0001","symbol":"BTC-EUR","tickSize":"0.01","timeInForce":["GTC","IOC","FOK"]}"#,
             r#"{"id":12,"isBuyerMaker":true,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
-            r#"{"id":12,"isBuyer":true,"isBuyerMaker":true,"isMaker":true,"orderId":7,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
-            r#"{"id":12,"isBuyer":false,"isBuyerMaker":true,"isMaker":false,"orderId":9,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
+            r#"{"commission":"0","commissionAsset":"EUR","id":12,"isBuyer":true,"isBuyerMaker":true,"isMaker":true,"orderId":7,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
+            r#"{"commission":"0","commissionAsset":"EUR","id":12,"isBuyer":false,"isBuyerMaker":true,"isMaker":false,"orderId":9,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
+            r#"{"commission":"0.000500","commissionAsset":"EUR","id":12,"isBuyer":true,"isBuyerMaker":true,"isMaker":true,"orderId":7,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
+            r#"{"commission":"0.001000","commissionAsset":"EUR","id":12,"isBuyer":false,"isBuyerMaker":true,"isMaker":false,"orderId":9,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
             r#"{"clientOrderId":"my-1","cummulativeQuoteQty":"10005.00","executedQty":"0.0100","orderId":9,"origQty":"0.0300","origQuoteOrderQty":null,"postOnly":true,"price":"100.05","side":"BUY","status":"PARTIALLY_FILLED","symbol":"BTC-EUR","time":1700000000123,"timeInForce":"GTC","type":"LIMIT","updateTime":1700000001000}"#,
             r#"{"clientOrderId":null,"cummulativeQuoteQty":"10005.00","executedQty":"0.0100","orderId":9,"origQty":null,"origQuoteOrderQty":"250.00","postOnly":false,"price":null,"side":"BUY","status":"PARTIALLY_FILLED","symbol":"BTC-EUR","time":1700000000123,"timeInForce":"IOC","type":"MARKET","updateTime":1700000001000}"#,
         ];

@@ -5,7 +5,10 @@
 //! - `{"method": "UNSUBSCRIBE", "params": [...], "id": 2}`
 //! - `{"method": "LOGIN", "params": {"apiKey": "...", "timestamp": 1700000000000,
 //!   "signature": "..."}, "id": 3}`: the signature signs
-//!   `apiKey=KEY&timestamp=MS`. After it, the user's execution reports arrive.
+//!   `apiKey=KEY&timestamp=MS`. After it, the user's execution reports
+//!   arrive, and with accounts enabled `outboundAccountPosition` after every
+//!   change of the user's balances and `balanceUpdate` for a deposit or
+//!   withdrawal.
 //!
 //! Answers: `{"result": null, "id": 1}` or `{"error": {"code": ..., "msg": ...}, "id": 1}`.
 //! A client that falls more than `ws_buffer` messages behind is closed with
@@ -284,6 +287,7 @@ async fn login(gw: &Gateway, subs: &mut Subscriptions, params: &Value) -> Result
         .keys
         .verify(key, &query, b"", now_ns() / 1_000_000)
         .await?;
+    gw.demo.fund(gw.log.accounts(), caller.user).await;
     subs.user = Some(caller.user);
     subs.api_key = Some(caller.api_key);
     Ok(())

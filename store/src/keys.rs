@@ -16,7 +16,7 @@ pub struct ApiKey {
     pub user: UserId,
 }
 
-fn random_hex(bytes: usize) -> Result<String, StoreError> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, StoreError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf)
         .map_err(|e| StoreError::Corrupt(format!("no randomness available: {e}")))?;

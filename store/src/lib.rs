@@ -9,6 +9,7 @@
 //! persister skips events at or below the pair's recorded `last_seq` and
 //! advances it in the same transaction as the rows those events produce.
 
+mod admin;
 mod fold;
 mod halts;
 mod keys;
@@ -23,6 +24,7 @@ use proto::{Seq, Symbol};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor, Row};
 
+pub use admin::AdminKey;
 pub use fold::{Batch, FillRow, OrderRow, OrderStatus, quote_value};
 pub use halts::HaltedPair;
 pub use keys::ApiKey;

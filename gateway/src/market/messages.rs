@@ -6,11 +6,19 @@
 //! replaced wrote them in, so the bytes on the wire did not change; the
 //! test in `market.rs` pins them.
 
+use accounts::Fees;
 use proto::{
     Accepted, Amended, Canceled, ClientOrderId, Event, OrderSize, PairConfig, Price, Qty, Rejected,
     Side, Symbol, Trade,
 };
 use serde::Serialize;
+
+use crate::money::{commission_text, rate};
+
+/// The quote asset of `BASE-QUOTE`.
+fn quote_of(symbol: &Symbol) -> &str {
+    symbol.as_str().split_once('-').map_or("", |(_, q)| q)
+}
 
 /// `[["price", "qty"], ...]` at the pair's scales.
 pub(crate) type Levels = Vec<[String; 2]>;
@@ -107,6 +115,9 @@ pub(crate) struct TradeReport<'a> {
     event_time: u64,
     #[serde(rename = "L")]
     price: String,
+    /// The commission's asset: the pair's quote asset.
+    #[serde(rename = "N")]
+    commission_asset: &'a str,
     #[serde(rename = "S")]
     side: &'static str,
     #[serde(rename = "c")]
@@ -126,6 +137,10 @@ pub(crate) struct TradeReport<'a> {
     leaves_quote: Option<Option<String>>,
     #[serde(rename = "m")]
     is_maker: bool,
+    /// The commission this side paid, at the quote asset's scale (`"0"`
+    /// with accounts disabled).
+    #[serde(rename = "n")]
+    commission: String,
     #[serde(rename = "s")]
     symbol: &'a str,
     seq: u64,
@@ -139,19 +154,32 @@ pub(crate) struct TradeReport<'a> {
 
 impl<'a> TradeReport<'a> {
     /// The maker's and the taker's reports of trade `t`.
-    pub(crate) fn pair(e: &Event, t: &Trade, symbol: &'a Symbol, cfg: &PairConfig) -> [Self; 2] {
+    pub(crate) fn pair(
+        e: &Event,
+        t: &Trade,
+        symbol: &'a Symbol,
+        cfg: &PairConfig,
+        fees: Option<Fees>,
+    ) -> [Self; 2] {
         let (leaves, leaves_quote) = size(t.taker_remaining, cfg);
-        let maker = TradeReport::side(e, t, symbol, cfg, t.taker_side.opposite());
+        let maker = TradeReport::side(e, t, symbol, cfg, t.taker_side.opposite(), fees);
         let taker = TradeReport {
             leaves,
             leaves_quote: Some(leaves_quote),
-            ..TradeReport::side(e, t, symbol, cfg, t.taker_side)
+            ..TradeReport::side(e, t, symbol, cfg, t.taker_side, fees)
         };
         [maker, taker]
     }
 
     /// The report of the `side` of trade `t`, with the maker's `leaves`.
-    fn side(e: &Event, t: &Trade, symbol: &'a Symbol, cfg: &PairConfig, side: Side) -> Self {
+    fn side(
+        e: &Event,
+        t: &Trade,
+        symbol: &'a Symbol,
+        cfg: &PairConfig,
+        side: Side,
+        fees: Option<Fees>,
+    ) -> Self {
         let is_maker = side != t.taker_side;
         let (order_id, user) = if is_maker {
             (t.maker_order_id, t.maker_user)
@@ -161,6 +189,7 @@ impl<'a> TradeReport<'a> {
         TradeReport {
             event_time: ms(e.timestamp),
             price: t.price.to_decimal(cfg.price_scale),
+            commission_asset: quote_of(symbol),
             side: side.as_str(),
             // Trades do not carry client order ids.
             client_order_id: None,
@@ -170,6 +199,7 @@ impl<'a> TradeReport<'a> {
             leaves: Some(t.maker_remaining.to_decimal(cfg.qty_scale)),
             leaves_quote: None,
             is_maker,
+            commission: commission_text(cfg, t.price, t.qty, rate(fees, is_maker)),
             symbol: symbol.as_str(),
             seq: e.seq.0,
             trade_id: t.trade_id.0,

@@ -6,11 +6,13 @@
 //! replaced wrote them in, so the bytes on the wire did not change; the
 //! test in `rest.rs` pins them.
 
+use accounts::Fees;
 use proto::{PairConfig, Price, Qty, QuoteQty, Side, UserId};
 use serde::Serialize;
 use store::{FillRow, OrderRow};
 
 use crate::market::{DepthView, Levels, levels};
+use crate::money::{commission_text, quote_asset, rate};
 
 /// Milliseconds since the Unix epoch, as the answers carry time.
 fn ms(ts: proto::Timestamp) -> u64 {
@@ -185,6 +187,11 @@ impl PublicTrade {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct AccountTrade {
+    /// What this side paid, at the quote asset's scale (`"0"` with
+    /// accounts disabled).
+    commission: String,
+    /// The pair's quote asset.
+    commission_asset: String,
     id: u64,
     is_buyer: bool,
     is_buyer_maker: bool,
@@ -197,11 +204,14 @@ pub(super) struct AccountTrade {
 }
 
 impl AccountTrade {
-    /// Trade `f` as `user` (its maker or its taker) saw it.
-    pub(super) fn new(f: &FillRow, p: &PairConfig, user: UserId) -> Self {
+    /// Trade `f` as `user` (its maker or its taker) saw it; `fees` are the
+    /// pair's rates, when the exchange charges fees.
+    pub(super) fn new(f: &FillRow, p: &PairConfig, user: UserId, fees: Option<Fees>) -> Self {
         let public = PublicTrade::new(f, p);
         let maker = f.maker_user == user;
         AccountTrade {
+            commission: commission_text(p, f.price, f.qty, rate(fees, maker)),
+            commission_asset: quote_asset(p).to_string(),
             id: public.id,
             is_buyer: (f.taker_side == Side::Buy) != maker,
             is_buyer_maker: public.is_buyer_maker,

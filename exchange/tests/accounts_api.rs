@@ -1,0 +1,441 @@
+//! The accounts surfaces end to end: admin keys kept apart from trading
+//! keys, the admin API's answers for every bad input, `GET /api/v1/account`,
+//! commission in fills and trades, the user stream's account messages and
+//! the operator commands.
+//!
+//! Tests marked `ignore` need the embedded risk stage (`runtime`'s
+//! implementation of `commandlog::Accounts`): without it the exchange has
+//! no accounts and these surfaces answer -1051. Run them with
+//! `cargo test -p exchange --test accounts_api -- --include-ignored` once
+//! it is in.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use client::{Answer, Client, Credentials, Method, StatusCode};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const BIN: &str = env!("CARGO_BIN_EXE_exchange");
+
+/// An exchange with accounts as asked; demo funding off unless a test sets it.
+async fn start(accounts: bool) -> common::TestExchange {
+    common::start_with(|c| {
+        c.accounts.enabled = accounts;
+        c.accounts.demo_funding.clear();
+    })
+    .await
+}
+
+/// A new admin key's client.
+async fn admin(ex: &common::TestExchange) -> Client {
+    let k = ex.running.store.create_admin_key("ops", 1).await.unwrap();
+    Client::admin(
+        &ex.url,
+        Credentials {
+            api_key: k.admin_key,
+            secret: k.secret,
+        },
+    )
+}
+
+async fn post(c: &Client, path: &str, body: Value) -> Answer {
+    c.signed(Method::POST, path, "", Some(&body)).await.unwrap()
+}
+
+async fn get(c: &Client, path: &str, query: &str) -> Answer {
+    c.signed(Method::GET, path, query, None).await.unwrap()
+}
+
+fn movement(user: &str, asset: &str, amount: &str, r: &str) -> Value {
+    json!({"user": user, "asset": asset, "amount": amount, "ref": r})
+}
+
+fn assert_error(a: &Answer, status: StatusCode, code: i64) {
+    assert_eq!((a.status, a.code()), (status, Some(code)), "{:?}", a.body);
+    assert!(a.body["msg"].is_string(), "{:?}", a.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_and_trading_keys_are_refused_on_each_others_routes() {
+    let ex = start(false).await;
+    let ops = admin(&ex).await;
+    let alice = ex.user("alice").await;
+    let alice_key = alice.api_key().unwrap().to_string();
+    let ops_creds = {
+        let k = ex.running.store.create_admin_key("ops2", 1).await.unwrap();
+        Credentials {
+            api_key: k.admin_key,
+            secret: k.secret,
+        }
+    };
+    // A trading key, signed correctly, in the admin header: unknown there.
+    let trading_as_admin = Client::admin(
+        &ex.url,
+        Credentials {
+            api_key: alice_key.clone(),
+            secret: String::new(),
+        },
+    );
+    let a = get(&trading_as_admin, "/admin/v1/audit", "").await;
+    assert_error(&a, StatusCode::UNAUTHORIZED, -1050);
+    // The trading client itself on an admin route: no admin header at all.
+    let a = get(&alice, "/admin/v1/audit", "").await;
+    assert_error(&a, StatusCode::UNAUTHORIZED, -2014);
+    assert!(a.body["msg"].as_str().unwrap().contains("X-ADMIN-KEY"));
+    // An admin key as a trading key: unknown to the trading API.
+    let admin_as_trader = Client::new(&ex.url, Some(ops_creds.clone()));
+    let a = get(&admin_as_trader, "/api/v1/openOrders", "").await;
+    assert_error(&a, StatusCode::UNAUTHORIZED, -2015);
+    let a = get(&admin_as_trader, "/api/v1/account", "").await;
+    assert_error(&a, StatusCode::UNAUTHORIZED, -2015);
+    // A bad signature with a real admin key.
+    let forged = Client::admin(
+        &ex.url,
+        Credentials {
+            api_key: ops_creds.api_key.clone(),
+            secret: "not-the-secret".into(),
+        },
+    );
+    let a = post(
+        &forged,
+        "/admin/v1/deposit",
+        movement("alice", "EUR", "1", "r"),
+    )
+    .await;
+    assert_error(&a, StatusCode::UNAUTHORIZED, -1022);
+    // The real admin key passes authentication; with accounts off the
+    // answer says so.
+    let a = get(&ops, "/admin/v1/audit", "").await;
+    assert_error(&a, StatusCode::NOT_IMPLEMENTED, -1051);
+    // A revoked admin key stops working.
+    assert!(
+        ex.running
+            .store
+            .revoke_admin_key(&ops_creds.api_key)
+            .await
+            .unwrap()
+    );
+    let revoked = Client::admin(&ex.url, ops_creds);
+    common::eventually(|| async {
+        (get(&revoked, "/admin/v1/audit", "").await.code() == Some(-1050)).then_some(())
+    })
+    .await;
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_accounts_disabled_every_accounts_surface_says_so() {
+    let ex = start(false).await;
+    let ops = admin(&ex).await;
+    let alice = ex.user("alice").await;
+    for path in ["/admin/v1/deposit", "/admin/v1/withdraw"] {
+        let a = post(&ops, path, movement("alice", "EUR", "1", "r-1")).await;
+        assert_error(&a, StatusCode::NOT_IMPLEMENTED, -1051);
+    }
+    let a = get(&ops, "/admin/v1/balances", "user=alice").await;
+    assert_error(&a, StatusCode::NOT_IMPLEMENTED, -1051);
+    let a = get(&alice, "/api/v1/account", "").await;
+    assert_error(&a, StatusCode::NOT_IMPLEMENTED, -1051);
+    // Unsigned: an authentication error first, never the account.
+    let a = get(&ex.public(), "/api/v1/account", "").await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{:?}", a.body);
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_accounts_disabled_fills_and_trades_carry_a_zero_commission() {
+    let ex = start(false).await;
+    let (alice, bob) = (ex.user("alice").await, ex.user("bob").await);
+    let a = bob
+        .place(&common::limit("SELL", "0.5", "30000"))
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let a = alice
+        .place(&common::limit("BUY", "0.2", "30100"))
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let fill = &a.body["fills"][0];
+    assert_eq!(fill["commission"], "0", "{fill:?}");
+    assert_eq!(fill["commissionAsset"], "EUR");
+    let trades = common::eventually(|| async {
+        let t = get(&alice, "/api/v1/myTrades", "symbol=BTC-EUR").await;
+        t.body.as_array().filter(|a| !a.is_empty()).cloned()
+    })
+    .await;
+    assert_eq!(trades[0]["commission"], "0");
+    assert_eq!(trades[0]["commissionAsset"], "EUR");
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_audit_exits_non_zero_when_it_cannot_run() {
+    let ex = start(false).await;
+    let k = ex.running.store.create_admin_key("ops", 1).await.unwrap();
+    let out = Command::new(BIN)
+        .args(["audit", "--url", &ex.url])
+        .env("EXCHANGE_ADMIN_KEY", &k.admin_key)
+        .env("EXCHANGE_ADMIN_SECRET", &k.secret)
+        .env_remove("EXCHANGE_CONFIG")
+        .env_remove("EXCHANGE_CONFIG_TOML")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("-1051"), "{stdout}");
+    // Without an admin key it does not even ask.
+    let out = Command::new(BIN)
+        .args(["audit", "--url", &ex.url])
+        .env_remove("EXCHANGE_ADMIN_KEY")
+        .env_remove("EXCHANGE_ADMIN_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin key"));
+    // `admin-keys create` prints a key the API accepts.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["admin-keys", "create", "--name", "ops"])
+        .env("EXCHANGE_DATA_DIR", dir.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("admin key: ") && text.contains("secret:"),
+        "{text}"
+    );
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the embedded risk stage"]
+async fn every_bad_admin_input_has_its_code() {
+    let ex = start(true).await;
+    let ops = admin(&ex).await;
+    ex.user("alice").await;
+    let dep = "/admin/v1/deposit";
+    let cases = [
+        (movement("alice", "EUR", "0", "z"), -1112),
+        (movement("alice", "EUR", "-5", "n"), -1112),
+        (movement("alice", "EUR", "1.00000000001", "d"), -1111),
+        (movement("alice", "DOGE", "1", "a"), -1052),
+        (movement("nobody", "EUR", "1", "u"), -1053),
+        (movement("alice", "EUR", "abc", "x"), -1100),
+        (movement("alice", "EUR", "1", ""), -1102),
+    ];
+    for (body, code) in cases {
+        let a = post(&ops, dep, body.clone()).await;
+        assert_error(&a, StatusCode::BAD_REQUEST, code);
+    }
+    let a = post(&ops, dep, json!({"user": "alice", "asset": "EUR"})).await;
+    assert_error(&a, StatusCode::BAD_REQUEST, -1102);
+    // A deposit, then the same reference again: a duplicate, same status.
+    let first = post(&ops, dep, movement("alice", "EUR", "1000", "wire-1")).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    assert_eq!(first.body["duplicate"], false);
+    assert_eq!(first.body["free"], "1000.0000000000");
+    let again = post(&ops, dep, movement("alice", "EUR", "1000", "wire-1")).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(again.body["duplicate"], true);
+    // Withdrawing more than is free.
+    let a = post(
+        &ops,
+        "/admin/v1/withdraw",
+        movement("alice", "EUR", "1000.01", "out-1"),
+    )
+    .await;
+    assert_error(&a, StatusCode::BAD_REQUEST, -2010);
+    assert_eq!(
+        a.body["msg"],
+        "Account has insufficient balance for requested action."
+    );
+    let a = post(
+        &ops,
+        "/admin/v1/withdraw",
+        movement("alice", "EUR", "400", "out-2"),
+    )
+    .await;
+    assert_eq!(a.body["free"], "600.0000000000", "{:?}", a.body);
+    let b = get(
+        &ops,
+        "/admin/v1/balances",
+        "user=alice&omitZeroBalances=true",
+    )
+    .await;
+    assert_eq!(b.body["balances"][0]["asset"], "EUR", "{:?}", b.body);
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the embedded risk stage"]
+async fn deposit_trade_and_see_balances_fees_and_the_audit() {
+    let ex = start(true).await;
+    let ops = admin(&ex).await;
+    let (alice, bob) = (ex.user("alice").await, ex.user("bob").await);
+    let dep = "/admin/v1/deposit";
+    assert!(
+        post(&ops, dep, movement("alice", "EUR", "10000", "a-eur"))
+            .await
+            .status
+            .is_success()
+    );
+    assert!(
+        post(&ops, dep, movement("bob", "BTC", "1", "b-btc"))
+            .await
+            .status
+            .is_success()
+    );
+    // Unfunded orders are refused before they reach the book.
+    let carol = ex.user("carol").await;
+    let a = carol
+        .place(&common::limit("BUY", "0.1", "100"))
+        .await
+        .unwrap();
+    assert_error(&a, StatusCode::BAD_REQUEST, -2010);
+    let a = bob
+        .place(&common::limit("SELL", "0.5", "30000"))
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let a = alice
+        .place(&common::limit("BUY", "0.2", "30100"))
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    // 6,000 EUR at the default 10 bps taker rate: 6 EUR.
+    assert_eq!(a.body["fills"][0]["commission"], "6.0000000000");
+    let account = get(&alice, "/api/v1/account", "").await;
+    assert_eq!(account.status, StatusCode::OK, "{:?}", account.body);
+    for field in [
+        "makerCommission",
+        "takerCommission",
+        "commissionRates",
+        "canTrade",
+        "canWithdraw",
+        "canDeposit",
+        "brokered",
+        "requireSelfTradePrevention",
+        "preventSor",
+        "updateTime",
+        "accountType",
+        "balances",
+        "permissions",
+        "uid",
+    ] {
+        assert!(
+            account.body.get(field).is_some(),
+            "{field} missing: {:?}",
+            account.body
+        );
+    }
+    let balance = |asset: &str| {
+        account.body["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["asset"] == asset)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(balance("BTC")["free"], "0.20000000");
+    // 10,000 - 6,000 - 6.
+    assert_eq!(balance("EUR")["free"], "3994.0000000000");
+    let bob_trades = common::eventually(|| async {
+        let t = get(&bob, "/api/v1/myTrades", "symbol=BTC-EUR").await;
+        t.body.as_array().filter(|a| !a.is_empty()).cloned()
+    })
+    .await;
+    assert_eq!(bob_trades[0]["commission"], "6.0000000000");
+    let audit = get(&ops, "/admin/v1/audit", "").await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    assert_eq!(audit.body["passed"], true);
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the embedded risk stage"]
+async fn the_user_stream_reports_movements_and_positions() {
+    let ex = start(true).await;
+    let ops = admin(&ex).await;
+    let alice = ex.user("alice").await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(alice.ws_url())
+        .await
+        .unwrap();
+    ws.send(Message::text(alice.ws_login(1).unwrap().to_string()))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut ws).await.unwrap()["id"], 1);
+    let a = post(
+        &ops,
+        "/admin/v1/deposit",
+        movement("alice", "EUR", "250", "s-1"),
+    )
+    .await;
+    assert!(a.status.is_success(), "{:?}", a.body);
+    let update = next_json(&mut ws).await.expect("balanceUpdate");
+    assert_eq!(update["e"], "balanceUpdate");
+    assert_eq!(update["a"], "EUR");
+    assert_eq!(update["d"], "250.0000000000");
+    assert!(update["E"].is_u64() && update["T"].is_u64());
+    let position = next_json(&mut ws).await.expect("outboundAccountPosition");
+    assert_eq!(position["e"], "outboundAccountPosition");
+    assert!(position["u"].is_u64());
+    assert_eq!(
+        position["B"],
+        json!([{"a": "EUR", "f": "250.0000000000", "l": "0.0000000000"}])
+    );
+    // An order's hold is a position change too.
+    alice
+        .place(&common::limit("BUY", "0.001", "100"))
+        .await
+        .unwrap();
+    let mut saw_lock = false;
+    while let Some(m) = next_json(&mut ws).await {
+        if m["e"] == "outboundAccountPosition" {
+            saw_lock = m["B"][0]["l"] != "0.0000000000";
+            break;
+        }
+    }
+    assert!(saw_lock);
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the embedded risk stage"]
+async fn demo_funding_credits_a_new_user_once() {
+    let ex = common::start_with(|c| {
+        c.accounts.enabled = true;
+        c.accounts.demo_funding = [("EUR".to_string(), "1000".to_string())].into();
+    })
+    .await;
+    let alice = ex.user("alice").await;
+    let first = get(&alice, "/api/v1/account", "omitZeroBalances=true").await;
+    assert_eq!(
+        first.body["balances"],
+        json!([{"asset": "EUR", "free": "1000.0000000000", "locked": "0.0000000000"}]),
+        "{:?}",
+        first.body
+    );
+    let second = get(&alice, "/api/v1/account", "omitZeroBalances=true").await;
+    assert_eq!(second.body["balances"], first.body["balances"]);
+    ex.running.shutdown().await;
+}
+
+async fn next_json(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).ok(),
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}

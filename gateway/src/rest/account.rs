@@ -1,0 +1,190 @@
+//! `GET /api/v1/account`: the caller's balances in Binance's "Account
+//! information" shape, from the view the gateway keeps of the risk stage's
+//! updates.
+
+use axum::Json;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiResult, App, query, signed};
+use crate::errors::{ApiError, code};
+use crate::market::AccountSnapshot;
+use crate::money::{decimal, rate_text};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AccountQuery {
+    omit_zero_balances: Option<bool>,
+    // Checked by the signature verification, before parsing.
+    #[serde(rename = "timestamp")]
+    _timestamp: Option<String>,
+    #[serde(rename = "recvWindow")]
+    _recv_window: Option<String>,
+    #[serde(rename = "signature")]
+    _signature: Option<String>,
+}
+
+/// Binance's answer, field names exactly; the rates are those of the
+/// exchange's first pair (every account pays its pairs' rates).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AccountBody {
+    maker_commission: u16,
+    taker_commission: u16,
+    buyer_commission: u16,
+    seller_commission: u16,
+    commission_rates: CommissionRates,
+    can_trade: bool,
+    can_withdraw: bool,
+    can_deposit: bool,
+    brokered: bool,
+    require_self_trade_prevention: bool,
+    prevent_sor: bool,
+    update_time: u64,
+    account_type: &'static str,
+    balances: Vec<AssetBalance>,
+    permissions: [&'static str; 1],
+    uid: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct CommissionRates {
+    maker: String,
+    taker: String,
+    buyer: String,
+    seller: String,
+}
+
+/// One asset's balance as decimal strings at the asset's scale.
+#[derive(Debug, Serialize)]
+pub(crate) struct AssetBalance {
+    pub(crate) asset: String,
+    pub(crate) free: String,
+    pub(crate) locked: String,
+}
+
+/// The balances of `account`, all or only the non-zero ones.
+pub(crate) fn balances(account: &AccountSnapshot, omit_zero: bool) -> Vec<AssetBalance> {
+    account
+        .balances
+        .iter()
+        .filter(|(_, b)| !omit_zero || b.free != 0 || b.locked != 0)
+        .map(|(info, b)| AssetBalance {
+            asset: info.name.clone(),
+            free: decimal(b.free, info.scale),
+            locked: decimal(b.locked, info.scale),
+        })
+        .collect()
+}
+
+impl AccountBody {
+    /// `uid`'s answer at rates `(maker_bps, taker_bps)`.
+    pub(crate) fn new(
+        uid: u64,
+        account: &AccountSnapshot,
+        (maker, taker): (u16, u16),
+        omit_zero: bool,
+    ) -> Self {
+        AccountBody {
+            maker_commission: maker,
+            taker_commission: taker,
+            buyer_commission: 0,
+            seller_commission: 0,
+            commission_rates: CommissionRates {
+                maker: rate_text(maker),
+                taker: rate_text(taker),
+                buyer: rate_text(0),
+                seller: rate_text(0),
+            },
+            can_trade: true,
+            can_withdraw: true,
+            can_deposit: true,
+            brokered: false,
+            require_self_trade_prevention: false,
+            prevent_sor: false,
+            update_time: account.update_time,
+            account_type: "SPOT",
+            balances: balances(account, omit_zero),
+            permissions: ["SPOT"],
+            uid,
+        }
+    }
+}
+
+pub(super) async fn account(
+    axum::extract::State(gw): App,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> ApiResult {
+    let caller = signed(&gw, &headers, uri.query(), b"").await?;
+    let q: AccountQuery = query(uri.query())?;
+    if gw.log.accounts().is_none() {
+        return Err(accounts_disabled());
+    }
+    let rates = gw
+        .pair_list
+        .first()
+        .and_then(|p| gw.fees(p.symbol))
+        .map_or((0, 0), |f| (f.maker_bps, f.taker_bps));
+    let snapshot = gw.market.account(caller.user);
+    let body = AccountBody::new(
+        caller.user.0,
+        &snapshot,
+        rates,
+        q.omit_zero_balances.unwrap_or(false),
+    );
+    Ok(Json(body).into_response())
+}
+
+/// The answer of every accounts surface when the exchange runs without a
+/// risk stage.
+pub(crate) fn accounts_disabled() -> ApiError {
+    ApiError::new(
+        code::ACCOUNTS_DISABLED,
+        "Accounts are not enabled on this exchange ([accounts] enabled = false).",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use accounts::{AssetInfo, Balance};
+
+    use super::*;
+
+    #[test]
+    fn the_account_answer_has_binances_shape() {
+        let snapshot = AccountSnapshot {
+            balances: vec![
+                (
+                    AssetInfo {
+                        name: "BTC".into(),
+                        scale: 8,
+                    },
+                    Balance {
+                        free: 150_000_000,
+                        locked: 1,
+                    },
+                ),
+                (
+                    AssetInfo {
+                        name: "EUR".into(),
+                        scale: 10,
+                    },
+                    Balance::default(),
+                ),
+            ],
+            update_time: 1_700_000_000_123,
+        };
+        let all = serde_json::to_string(&AccountBody::new(7, &snapshot, (5, 10), false)).unwrap();
+        assert_eq!(
+            all,
+            r#"{"makerCommission":5,"takerCommission":10,"buyerCommission":0,"sellerCommission":0,"commissionRates":{"maker":"0.00050000","taker":"0.00100000","buyer":"0.00000000","seller":"0.00000000"},"canTrade":true,"canWithdraw":true,"canDeposit":true,"brokered":false,"requireSelfTradePrevention":false,"preventSor":false,"updateTime":1700000000123,"accountType":"SPOT","balances":[{"asset":"BTC","free":"1.50000000","locked":"0.00000001"},{"asset":"EUR","free":"0.0000000000","locked":"0.0000000000"}],"permissions":["SPOT"],"uid":7}"#
+        );
+        let some = serde_json::to_value(AccountBody::new(7, &snapshot, (5, 10), true)).unwrap();
+        assert_eq!(
+            some["balances"],
+            serde_json::json!([{"asset": "BTC", "free": "1.50000000", "locked": "0.00000001"}])
+        );
+    }
+}
