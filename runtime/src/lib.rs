@@ -24,6 +24,7 @@ mod exchange;
 mod journal;
 mod recovery;
 mod risk;
+mod sequencer;
 mod writer;
 
 pub use error::StartError;

@@ -14,6 +14,7 @@ mod halts;
 mod keys;
 mod leases;
 mod queries;
+mod risk;
 mod write;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ pub use halts::HaltedPair;
 pub use keys::ApiKey;
 pub use leases::{Lease, Member};
 pub use queries::OrderLookup;
+pub use risk::RiskSnapshotRow;
 
 /// What went wrong in the store.
 #[derive(Debug)]
