@@ -769,6 +769,34 @@ fn asset_index(
 #[cfg(test)]
 mod tests {
     use super::fee;
+    use crate::{Input, Reference, RiskCode, Shard};
+    use proto::{PairConfig, QuoteQty, Symbol, UserId};
+
+    #[test]
+    fn a_market_buy_budget_is_the_most_the_free_quote_pays_with_its_fee() {
+        let pair = Symbol::new("BTC-EUR").unwrap();
+        let mut shard = Shard::new(&[PairConfig::simple(pair)]).unwrap();
+        let eur = shard.asset_id("EUR").unwrap();
+        let user = UserId(1);
+        let none = shard.market_buy_budget(user, pair, 20, QuoteQty(1_000));
+        assert_eq!(none, Err(RiskCode::InsufficientBalance));
+        shard.apply_one(&Input::Deposit {
+            user,
+            asset: eur,
+            amount: 96_994,
+            reference: Reference(1),
+        });
+        // 96_801 + floor(96_801 * 20 / 10_000) = 96_994; one more is 96_995.
+        let b = shard.market_buy_budget(user, pair, 20, QuoteQty(u64::MAX));
+        assert_eq!(b, Ok(QuoteQty(96_801)));
+        assert_eq!(
+            shard.market_buy_budget(user, pair, 20, QuoteQty(500)),
+            Ok(QuoteQty(500))
+        );
+        let other = Symbol::new("ETH-EUR").unwrap();
+        let unknown = shard.market_buy_budget(user, other, 20, QuoteQty(5));
+        assert_eq!(unknown, Err(RiskCode::UnknownPair));
+    }
 
     #[test]
     fn fee_is_the_exact_floor_even_near_the_top_of_u128() {

@@ -661,6 +661,43 @@ mod tests {
     }
 
     #[test]
+    fn the_risk_stream_reads_back_after_its_position_and_holds_its_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let btc = Symbol::new("BTC-EUR").unwrap();
+        let input = |r: u64| Input::Deposit {
+            user: UserId(1),
+            asset: accounts::AssetId(0),
+            amount: 5,
+            reference: accounts::Reference(r),
+        };
+        let risk = |first: u64, n: u64| {
+            let mut run = RiskRun {
+                first_position: first,
+                count: n as u32,
+                body: Vec::new(),
+            };
+            for r in first..first + n {
+                proto::encode_into(&input(r), &mut run.body).unwrap();
+            }
+            run
+        };
+        let (mut j, _, _) = Journal::open(dir.path(), &HashMap::new(), 0).unwrap();
+        j.append(Some(&risk(1, 2)), &[run(btc, 1, 1)]).unwrap();
+        j.append(Some(&risk(3, 1)), &[]).unwrap();
+        drop(j);
+        let (mut j, tail, risk_tail) = Journal::open(dir.path(), &HashMap::new(), 1).unwrap();
+        assert_eq!(tail[&btc].len(), 1);
+        let got: Vec<(u64, Input)> = risk_tail;
+        assert_eq!(got, vec![(2, input(2)), (3, input(3))]);
+        // The pairs' snapshots cover the first segment, the risk snapshot
+        // not yet: it stays until that does too.
+        j.trim(|_| 1, 2);
+        assert_eq!(j.segment_count(), 2);
+        j.trim(|_| 1, 3);
+        assert_eq!(j.segment_count(), 1);
+    }
+
+    #[test]
     fn with_fsync_every_append_is_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let btc = Symbol::new("BTC-EUR").unwrap();
