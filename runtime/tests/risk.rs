@@ -210,18 +210,16 @@ fn journal_bytes(dir: &Path) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn orders_are_checked_settled_and_published() {
+async fn refusals_leave_nothing_in_the_journal_and_movements_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let books = Arc::new(Books::default());
-    let (ex, store) = start(dir.path(), &Setup::default(), books.clone()).await;
+    let (ex, _store) = start(dir.path(), &Setup::default(), books.clone()).await;
     let (btc_a, eur) = (asset(&ex, "BTC"), asset(&ex, "EUR"));
-    let (alice, bob, carol) = (1, 2, 3);
-
     // A sell without funds is refused and leaves nothing in the journal.
     let before = journal_bytes(dir.path());
     let pos = ex.pair(btc()).unwrap().logged_position();
     let got = ex
-        .submit(order(btc(), alice, 1, Side::Sell, Some(1_000), 4), false)
+        .submit(order(btc(), 1, 1, Side::Sell, Some(1_000), 4), false)
         .await;
     assert_eq!(
         got.unwrap_err(),
@@ -229,9 +227,8 @@ async fn orders_are_checked_settled_and_published() {
     );
     assert_eq!(journal_bytes(dir.path()), before);
     assert_eq!(ex.pair(btc()).unwrap().logged_position(), pos);
-
     // Deposits, once per reference.
-    let applied = deposit(&ex, alice, btc_a, 10, 1).await;
+    let applied = deposit(&ex, 1, btc_a, 10, 1).await;
     assert_eq!(
         applied,
         MovementOutcome::Applied(Balance {
@@ -239,14 +236,35 @@ async fn orders_are_checked_settled_and_published() {
             locked: 0
         })
     );
+    let grown = journal_bytes(dir.path());
+    assert!(grown > before);
     assert_eq!(
-        deposit(&ex, alice, btc_a, 10, 1).await,
+        deposit(&ex, 1, btc_a, 10, 1).await,
         MovementOutcome::Duplicate
     );
-    deposit(&ex, bob, eur, 100_000, 2).await;
-    assert_eq!(books.get(alice, btc_a).free, 10);
-    assert_eq!(books.movements.lock().unwrap().len(), 2);
+    assert_eq!(journal_bytes(dir.path()), grown);
+    assert_eq!(books.get(1, btc_a).free, 10);
+    assert_eq!(books.movements.lock().unwrap().len(), 1);
+    // Withdrawals never take more than free.
+    deposit(&ex, 2, eur, 500, 2).await;
+    let w = move_funds(&ex, MovementKind::Withdraw, 2, eur, 501, 3).await;
+    assert_eq!(w, MovementOutcome::Refused(RiskCode::InsufficientBalance));
+    let w = move_funds(&ex, MovementKind::Withdraw, 2, eur, 500, 4).await;
+    assert_eq!(w, MovementOutcome::Applied(Balance { free: 0, locked: 0 }));
+    let last = books.movements.lock().unwrap().last().unwrap().movement;
+    assert_eq!(last, Some((eur, -500)));
+    ex.shutdown().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trades_settle_exactly_and_market_buys_get_a_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let books = Arc::new(Books::default());
+    let (ex, store) = start(dir.path(), &Setup::default(), books.clone()).await;
+    let (btc_a, eur) = (asset(&ex, "BTC"), asset(&ex, "EUR"));
+    let (alice, bob) = (1, 2);
+    deposit(&ex, alice, btc_a, 10, 1).await;
+    deposit(&ex, bob, eur, 100_000, 2).await;
     // Alice sells 4 at 1000, Bob takes 3: he pays 3000 + 6 (20 bps), she
     // gets 3000 - 3 (10 bps), the fee account 9.
     run(&ex, order(btc(), alice, 1, Side::Sell, Some(1_000), 4))
@@ -280,7 +298,6 @@ async fn orders_are_checked_settled_and_published() {
     // A cancel releases the rest.
     run(&ex, cancel(btc(), alice, 1)).await.unwrap();
     assert_eq!(books.get(alice, btc_a), Balance { free: 7, locked: 0 });
-
     // A market buy by quantity gets the free quote as its budget and
     // releases what its fill did not spend: 2 at 1500 cost 3000 + 6.
     run(&ex, order(btc(), alice, 3, Side::Sell, Some(1_500), 2))
@@ -316,20 +333,37 @@ async fn orders_are_checked_settled_and_published() {
     assert_eq!(books.get(alice, btc_a), Balance { free: 5, locked: 0 });
     // A market buy with nothing to spend is refused.
     let got = ex
-        .submit(order(btc(), carol, 5, Side::Buy, None, 1), false)
+        .submit(order(btc(), 3, 5, Side::Buy, None, 1), false)
         .await;
     assert_eq!(
         got.unwrap_err(),
         SubmitError::Refused(RiskCode::InsufficientBalance)
     );
+    let report = ex.accounts().unwrap().audit().await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let eur_line = report.assets.iter().find(|a| a.asset == "EUR").unwrap();
+    assert_eq!((eur_line.fees, eur_line.held), (18, 100_000));
+    ex.shutdown().await;
+    // A restart restores the same accounts from the final snapshot.
+    let snap = store.latest_risk_snapshot(0).await.unwrap().unwrap();
+    assert_eq!(Shard::restore(&snap.bytes).unwrap().fee_account(eur), 18);
+    let books2 = Arc::new(Books::default());
+    let (ex, _) = start(dir.path(), &Setup::default(), books2.clone()).await;
+    assert_eq!(*books2.starts.lock().unwrap(), 1);
+    assert_eq!(
+        *books2.balances.lock().unwrap(),
+        *books.balances.lock().unwrap()
+    );
+    ex.shutdown().await;
+}
 
-    // Withdrawals never take more than free.
-    let w = move_funds(&ex, MovementKind::Withdraw, bob, eur, 93_989, 3).await;
-    assert_eq!(w, MovementOutcome::Refused(RiskCode::InsufficientBalance));
-    let w = move_funds(&ex, MovementKind::Withdraw, bob, eur, 93_988, 4).await;
-    assert_eq!(w, MovementOutcome::Applied(Balance { free: 0, locked: 0 }));
-
-    // An amend up must be affordable; a smaller one passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amend_up_must_be_affordable() {
+    let dir = tempfile::tempdir().unwrap();
+    let books = Arc::new(Books::default());
+    let (ex, _store) = start(dir.path(), &Setup::default(), books.clone()).await;
+    let eur = asset(&ex, "EUR");
+    let carol = 3;
     deposit(&ex, carol, eur, 1_000, 5).await;
     run(&ex, order(btc(), carol, 6, Side::Buy, Some(900), 1))
         .await
@@ -341,6 +375,7 @@ async fn orders_are_checked_settled_and_published() {
             locked: 901
         }
     );
+    let pos = ex.pair(btc()).unwrap().logged_position();
     let got = ex
         .submit(amend(btc(), carol, 6, Some(2), None), false)
         .await;
@@ -348,6 +383,7 @@ async fn orders_are_checked_settled_and_published() {
         got.unwrap_err(),
         SubmitError::Refused(RiskCode::InsufficientBalance)
     );
+    assert_eq!(ex.pair(btc()).unwrap().logged_position(), pos);
     run(&ex, amend(btc(), carol, 6, None, Some(950)))
         .await
         .unwrap();
@@ -358,26 +394,9 @@ async fn orders_are_checked_settled_and_published() {
             locked: 951
         }
     );
-
     let report = ex.accounts().unwrap().audit().await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    let eur_line = report.assets.iter().find(|a| a.asset == "EUR").unwrap();
-    assert_eq!(eur_line.fees, 18);
-    assert_eq!(eur_line.held, 100_000 + 1_000 - 93_988);
     assert_eq!(report.open_holds, 1);
-    ex.shutdown().await;
-
-    // A restart restores the same accounts from the final snapshot.
-    let snap = store.latest_risk_snapshot(0).await.unwrap().unwrap();
-    let shard = Shard::restore(&snap.bytes).unwrap();
-    assert_eq!(shard.fee_account(eur), 18);
-    let books2 = Arc::new(Books::default());
-    let (ex, _) = start(dir.path(), &Setup::default(), books2.clone()).await;
-    assert_eq!(*books2.starts.lock().unwrap(), 1);
-    assert_eq!(
-        *books2.balances.lock().unwrap(),
-        *books.balances.lock().unwrap()
-    );
     ex.shutdown().await;
 }
 
