@@ -21,6 +21,10 @@ export EXCHANGE_CONFIG=$DIR/cluster.toml
 write_config() {
   cat >"$EXCHANGE_CONFIG" <<TOML
 # Written by scripts/cluster.sh. Each pair owns one partition of both topics.
+[accounts]
+# The distributed roles have no risk stage yet.
+enabled = false
+
 [kafka]
 brokers = "127.0.0.1:9092"
 # Tansu waits the whole fetch wait on every fetch and queries its storage

@@ -216,6 +216,46 @@ impl Shard {
         u16::try_from(i).ok()
     }
 
+    /// The budget a market buy of `pair` by base quantity gets from its
+    /// owner's free quote balance: the largest `b` (in the unit of
+    /// [`proto::OrderSize::Quote`]) at most `cap` whose hold, `b` plus the
+    /// taker fee on it at `taker_bps`, the free balance covers. So a market
+    /// buy by quantity may spend up to the whole free quote balance; what
+    /// its fills do not spend is released when it ends, at once (it never
+    /// rests). Pure: it changes nothing; the [`Input::Place`] carrying the
+    /// budget locks it. Refused with `InsufficientBalance` when no budget
+    /// above zero fits.
+    pub fn market_buy_budget(
+        &self,
+        user: UserId,
+        pair: Symbol,
+        taker_bps: u16,
+        cap: proto::QuoteQty,
+    ) -> Result<proto::QuoteQty, RiskCode> {
+        let pi = self.pair_index(pair).ok_or(RiskCode::UnknownPair)?;
+        let p = &self.state.pairs[usize::from(pi)];
+        let free = self.balance(user, p.quote).free;
+        let unit = proto::pow10(p.qty_scale);
+        let hold = |b: u64| {
+            let n = u128::from(b) * unit;
+            n.checked_add(fee(n, taker_bps))
+        };
+        let fits = |b: u64| hold(b).is_some_and(|h| h <= free);
+        // `hold` grows with `b`: the largest fitting budget by bisection.
+        let (mut lo, mut hi) = (0u64, cap.0);
+        if fits(hi) {
+            lo = hi;
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if fits(mid) { lo = mid } else { hi = mid - 1 }
+        }
+        if lo == 0 {
+            return Err(RiskCode::InsufficientBalance);
+        }
+        Ok(proto::QuoteQty(lo))
+    }
+
     /// Applies one input, appending what it caused to `out` (at least one output).
     pub fn apply(&mut self, input: &Input, out: &mut Vec<Output>) {
         let result = match input {
@@ -734,6 +774,34 @@ fn asset_index(
 #[cfg(test)]
 mod tests {
     use super::fee;
+    use crate::{Input, Reference, RiskCode, Shard};
+    use proto::{PairConfig, QuoteQty, Symbol, UserId};
+
+    #[test]
+    fn a_market_buy_budget_is_the_most_the_free_quote_pays_with_its_fee() {
+        let pair = Symbol::new("BTC-EUR").unwrap();
+        let mut shard = Shard::new(&[PairConfig::simple(pair)]).unwrap();
+        let eur = shard.asset_id("EUR").unwrap();
+        let user = UserId(1);
+        let none = shard.market_buy_budget(user, pair, 20, QuoteQty(1_000));
+        assert_eq!(none, Err(RiskCode::InsufficientBalance));
+        shard.apply_one(&Input::Deposit {
+            user,
+            asset: eur,
+            amount: 96_994,
+            reference: Reference(1),
+        });
+        // 96_801 + floor(96_801 * 20 / 10_000) = 96_994; one more is 96_995.
+        let b = shard.market_buy_budget(user, pair, 20, QuoteQty(u64::MAX));
+        assert_eq!(b, Ok(QuoteQty(96_801)));
+        assert_eq!(
+            shard.market_buy_budget(user, pair, 20, QuoteQty(500)),
+            Ok(QuoteQty(500))
+        );
+        let other = Symbol::new("ETH-EUR").unwrap();
+        let unknown = shard.market_buy_budget(user, other, 20, QuoteQty(5));
+        assert_eq!(unknown, Err(RiskCode::UnknownPair));
+    }
 
     #[test]
     fn fee_is_the_exact_floor_even_near_the_top_of_u128() {

@@ -28,6 +28,9 @@ pub enum StartError {
     Cluster(cluster::ClusterError),
     /// Serving HTTP failed.
     Serve(std::io::Error),
+    /// A distributed role with `[accounts] enabled`: the risk stage runs
+    /// only embedded so far.
+    AccountsDistributed,
 }
 
 impl fmt::Display for StartError {
@@ -42,6 +45,10 @@ impl fmt::Display for StartError {
             StartError::Listen(addr, e) => write!(f, "listen {addr}: {e}"),
             StartError::Cluster(e) => e.fmt(f),
             StartError::Serve(e) => write!(f, "serving HTTP: {e}"),
+            StartError::AccountsDistributed => f.write_str(
+                "the distributed roles have no risk stage yet: set `[accounts] enabled = false` \
+                 in the config (balances are checked and settled only by the embedded exchange)",
+            ),
         }
     }
 }
@@ -56,6 +63,7 @@ impl std::error::Error for StartError {
             StartError::Runtime(e) => Some(e),
             StartError::Cluster(e) => Some(e),
             StartError::Serve(e) => Some(e),
+            StartError::AccountsDistributed => None,
         }
     }
 }

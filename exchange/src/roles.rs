@@ -69,6 +69,9 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let partitions = config.partitions().map_err(StartError::Config)?;
     let pairs = config.validate().map_err(StartError::Config)?;
+    if config.accounts.enabled {
+        return Err(StartError::AccountsDistributed);
+    }
     let store = connect(config).await?;
     let registry = Registry::new();
     let metrics = PipelineMetrics::register(&registry).map_err(StartError::Metrics)?;

@@ -105,6 +105,8 @@ impl Cluster {
             format!(
                 r#"
 log = "warn,cluster=info"
+[accounts]
+enabled = false
 [kafka]
 brokers = "127.0.0.1:{broker_port}"
 [engine]

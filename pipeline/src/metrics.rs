@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use commandlog::{Lag, PairStatus};
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tokio::task::JoinHandle;
 
 /// Counters and gauges the pipeline updates; registered on the process's
@@ -33,6 +33,15 @@ pub struct PipelineMetrics {
     /// `matching_store_batches_total{writer}`: the journal writer's group
     /// commits (`journal`) and the persister's transactions (`persister`).
     pub batches: IntCounterVec,
+    /// `risk_inputs_total{kind}`: inputs the risk stage journaled, by kind
+    /// (`deposit`, `withdraw`, `place`, `amend`, `settle`).
+    pub risk_inputs: IntCounterVec,
+    /// `risk_refusals_total{code}`: inputs the risk stage refused, by its
+    /// code in snake case (`insufficient_balance`, ...).
+    pub risk_refusals: IntCounterVec,
+    /// `risk_snapshot_age_inputs`: risk inputs applied since the shard's
+    /// last snapshot.
+    pub risk_snapshot_age: IntGauge,
 }
 
 impl PipelineMetrics {
@@ -82,8 +91,23 @@ impl PipelineMetrics {
                 ),
                 &["writer"],
             )?,
+            risk_inputs: IntCounterVec::new(
+                Opts::new("risk_inputs_total", "Inputs the risk stage journaled."),
+                &["kind"],
+            )?,
+            risk_refusals: IntCounterVec::new(
+                Opts::new("risk_refusals_total", "Inputs the risk stage refused."),
+                &["code"],
+            )?,
+            risk_snapshot_age: IntGauge::new(
+                "risk_snapshot_age_inputs",
+                "Risk inputs applied since the shard's last snapshot.",
+            )?,
         };
         registry.register(Box::new(m.commands.clone()))?;
+        registry.register(Box::new(m.risk_inputs.clone()))?;
+        registry.register(Box::new(m.risk_refusals.clone()))?;
+        registry.register(Box::new(m.risk_snapshot_age.clone()))?;
         registry.register(Box::new(m.events.clone()))?;
         registry.register(Box::new(m.queue_depth.clone()))?;
         registry.register(Box::new(m.queue_capacity.clone()))?;

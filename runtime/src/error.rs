@@ -19,6 +19,23 @@ pub enum StartError {
     /// The store's legacy journal table still holds commands, which this
     /// version does not replay.
     LegacyJournal,
+    /// The pairs make no accounts shard (an asset with two scales, ...).
+    RiskConfig(accounts::ConfigError),
+    /// The latest risk snapshot cannot be used.
+    RiskSnapshot {
+        /// The risk-stream position it covers.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The risk stream does not replay: a gap, or an input the shard
+    /// refuses (it journals only inputs it accepted), which is corruption.
+    RiskReplay {
+        /// The input's position in the risk stream.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for StartError {
@@ -27,6 +44,16 @@ impl fmt::Display for StartError {
             StartError::Store(e) => write!(f, "{e}"),
             StartError::Recovery(m) => write!(f, "recovery: {m}"),
             StartError::Journal(e) => write!(f, "{e}"),
+            StartError::RiskConfig(e) => write!(f, "accounts: {e}"),
+            StartError::RiskSnapshot { position, reason } => {
+                write!(f, "the risk snapshot at position {position}: {reason}")
+            }
+            StartError::RiskReplay { position, reason } => {
+                write!(
+                    f,
+                    "the journal's risk stream at position {position}: {reason}"
+                )
+            }
             StartError::LegacyJournal => f.write_str(
                 "the store's journal table still holds commands written by a version before \
                  the file journal, and this version no longer replays it: start the previous \

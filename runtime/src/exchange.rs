@@ -7,8 +7,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::sync::atomic::AtomicU64;
+
+use accounts::{AssetInfo, Fees};
 use commandlog::{
-    CommandLog, LagUnit, Observer, PairStatus, SubmitError, SubmitFuture, Submitted, Waiters,
+    Accounts, AuditFuture, CommandLog, LagUnit, Movement, MovementFuture, Observer, PairStatus,
+    SubmitError, SubmitFuture, Submitted, Waiters,
 };
 use pipeline::{Output, Persister, PipelineMetrics, RuntimeConfig, Stored};
 use proto::{Command, PairConfig, Symbol};
@@ -21,8 +25,13 @@ use crate::dispatch::{Dispatcher, Queue};
 use crate::error::StartError;
 use crate::journal::Journal;
 use crate::recovery::{self, HeldPair, PairBook};
-use crate::risk::RiskSettings;
+use crate::risk::{RiskSettings, RiskStage};
+use crate::sequencer::{self, Request, Sequencer};
 use crate::writer::{JournalRequest, JournalWriter};
+
+/// Risk snapshots waiting to be stored; one more due while one waits is
+/// skipped (the next comes `snapshot_every` inputs later).
+const RISK_SNAPSHOT_QUEUE: usize = 1;
 
 /// Actor outputs the dispatcher takes at a time (it forwards each at once;
 /// this only sizes its buffer).
@@ -35,17 +44,36 @@ struct Tasks {
     gauges: JoinHandle<()>,
     journal: JoinHandle<()>,
     actors: Vec<std::thread::JoinHandle<()>>,
-    dispatcher: JoinHandle<()>,
+    /// Without the risk stage only: the journal writer reads the actors'
+    /// outputs when it is on.
+    dispatcher: Option<JoinHandle<()>>,
     persister: JoinHandle<()>,
+    /// With the risk stage only.
+    risk_snapshots: Option<JoinHandle<()>>,
+}
+
+/// Where requests enter: the plain journal writer, or the one that runs
+/// the risk stage too.
+enum Intake {
+    Plain(mpsc::Sender<JournalRequest>),
+    Risk(mpsc::Sender<Request>),
+}
+
+/// What the port's accounts side answers without the writer.
+#[derive(Debug)]
+struct RiskInfo {
+    assets: Vec<AssetInfo>,
+    fees: HashMap<Symbol, Fees>,
 }
 
 /// The running embedded exchange core.
 pub struct Exchange {
-    journal: mpsc::Sender<JournalRequest>,
+    intake: Intake,
     pairs: HashMap<Symbol, Arc<PairStatus>>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Option<Tasks>>,
     metrics: PipelineMetrics,
+    risk: Option<RiskInfo>,
 }
 
 impl fmt::Debug for Exchange {
@@ -67,7 +95,8 @@ struct Actors {
 impl Exchange {
     /// Recovers every pair (snapshot, then journal replay) and starts the
     /// actors, the dispatcher and the persister. The journal lives in
-    /// `journal_dir`.
+    /// `journal_dir`. With `risk`, recovers the accounts shard too (see
+    /// `recovery`) and runs it in the journal writer.
     pub async fn start(
         store: Store,
         pairs: &[PairConfig],
@@ -77,12 +106,18 @@ impl Exchange {
         metrics: PipelineMetrics,
         risk: Option<RiskSettings>,
     ) -> Result<Exchange, StartError> {
-        // Restore: each book from its snapshot.
+        // Restore: each book from its snapshot, the shard from its own.
         recovery::refuse_legacy_journal(&store).await?;
         let mut restored = recovery::restore(&store, pairs, config.book_capacity).await?;
+        let shard = match &risk {
+            Some(_) => Some(recovery::restore_shard(&store, pairs).await?),
+            None => None,
+        };
+        let risk_snapshot = shard.as_ref().map_or(0, |(_, position)| *position);
         // Replay: the journal after each snapshot.
-        let (mut journal, tail) =
-            Journal::open(journal_dir, &restored.positions()).map_err(StartError::Journal)?;
+        let (mut journal, tail, risk_tail) =
+            Journal::open(journal_dir, &restored.positions(), risk_snapshot)
+                .map_err(StartError::Journal)?;
         journal
             .set_fsync(config.journal_fsync)
             .map_err(StartError::Journal)?;
@@ -91,7 +126,25 @@ impl Exchange {
                 warn!(%pair, "the journal holds commands for a pair that is not configured");
             }
         }
-        recovery::replay_tail(&store, &mut restored.running, tail).await?;
+        let mut stage = match (shard, risk) {
+            (Some((mut shard, position)), Some(settings)) => {
+                let position = recovery::replay_risk(&mut shard, position, risk_tail)?;
+                let mut stage = RiskStage::new(shard, position, pairs, settings, metrics.clone());
+                stage.start_group();
+                Some(stage)
+            }
+            _ => None,
+        };
+        recovery::replay_tail(&store, &mut restored.running, tail, stage.as_mut()).await?;
+        if let Some(stage) = &mut stage {
+            // The replay's settlements, before anything new.
+            journal
+                .append(Some(&stage.run), &[])
+                .map_err(StartError::Journal)?;
+            stage.start_group();
+            observer.on_accounts_start(&stage.shard.balances().collect::<Vec<_>>());
+        }
+        recovery::snapshot_replayed(&store, &restored.running).await?;
         // Run.
         let stored_seqs = restored
             .running
@@ -111,7 +164,7 @@ impl Exchange {
             &*observer,
             &metrics,
         );
-        Ok(Exchange::run(
+        let parts = Parts {
             store,
             journal,
             actors,
@@ -119,79 +172,18 @@ impl Exchange {
             config,
             observer,
             metrics,
-        ))
-    }
-
-    /// Starts the dispatcher, the persister, the journal writer and the
-    /// gauges around the running actors.
-    fn run(
-        store: Store,
-        journal: Journal,
-        actors: Actors,
-        stored_seqs: HashMap<Symbol, proto::Seq>,
-        config: RuntimeConfig,
-        observer: Arc<dyn Observer>,
-        metrics: PipelineMetrics,
-    ) -> Exchange {
-        let pairs = actors.statuses;
-        // Registered before the command reaches its actor: no record can
-        // come first, so none is kept for a late request.
-        let waiters = Arc::new(Mutex::new(Waiters::new(0)));
-        let (persist_tx, persist_rx) = mpsc::channel::<Stored>(config.output_queue);
-        let persister = Persister {
-            store,
-            qty_scales: pairs
-                .iter()
-                .map(|(s, p)| (*s, p.config.qty_scale))
-                .collect(),
-            last_seqs: stored_seqs,
-            halted: Default::default(),
-            max_batch: config.persister_batch,
-            log: None,
-            metrics: metrics.clone(),
         };
-        let queue = Queue {
-            input: persist_rx,
-            linger: Duration::from_millis(config.persister_linger_ms),
-            pairs: pairs.clone(),
-            metrics: metrics.clone(),
-        };
-        let persister = tokio::spawn(persister.run(queue));
-        let dispatcher = Dispatcher {
-            observer,
-            waiters: waiters.clone(),
-            persist: persist_tx,
-        };
-        let dispatcher = tokio::spawn(pipeline::drain(actors.output, dispatcher, DISPATCH_BATCH));
-        let (journal_tx, journal_rx) = mpsc::channel(config.journal_queue);
-        let (stop, stop_rx) = watch::channel(false);
-        let writer = JournalWriter {
-            journal,
-            actors: actors.inputs,
-            pairs: pairs.clone(),
-            waiters,
-            max_batch: config.journal_batch,
-            metrics: metrics.clone(),
-        };
-        let journal = tokio::spawn(writer.run(journal_rx, stop_rx));
-        let gauges = metrics.watch(pairs.values().cloned().collect(), GAUGE_PERIOD);
-        Exchange {
-            journal: journal_tx,
-            pairs,
-            stop,
-            metrics,
-            tasks: Mutex::new(Some(Tasks {
-                gauges,
-                journal,
-                actors: actors.threads,
-                dispatcher,
-                persister,
-            })),
-        }
+        Ok(match stage {
+            None => parts.run(),
+            Some(stage) => parts.run_risk(stage, risk_snapshot),
+        })
     }
 
     /// Journals `cmd`; returns once it is durably in the command log. With
     /// `want_outcome`, the result also carries a receiver of its events.
+    /// With the risk stage on, an order or amend whose worst case the
+    /// user's free balance does not cover is refused
+    /// ([`SubmitError::Refused`]) and nothing is journaled.
     pub async fn submit_command(
         &self,
         cmd: Command,
@@ -202,25 +194,33 @@ impl Exchange {
             return Err(SubmitError::Halted);
         }
         let (reply, rx) = oneshot::channel();
-        self.journal
-            .send(JournalRequest {
-                cmd,
-                want_outcome,
-                reply,
-            })
-            .await
-            .map_err(|_| SubmitError::ShuttingDown)?;
+        let request = JournalRequest {
+            cmd,
+            want_outcome,
+            reply,
+        };
+        let sent = match &self.intake {
+            Intake::Plain(tx) => tx.send(request).await.is_ok(),
+            Intake::Risk(tx) => tx.send(Request::Submit(request)).await.is_ok(),
+        };
+        if !sent {
+            return Err(SubmitError::ShuttingDown);
+        }
         rx.await.map_err(|_| SubmitError::ShuttingDown)?
     }
 
     /// Submissions waiting for the journal writer.
     pub fn journal_queue_depth(&self) -> usize {
-        self.journal.max_capacity() - self.journal.capacity()
+        match &self.intake {
+            Intake::Plain(tx) => tx.max_capacity() - tx.capacity(),
+            Intake::Risk(tx) => tx.max_capacity() - tx.capacity(),
+        }
     }
 
     /// Stops taking commands, lets every queued command reach its book and
-    /// every event reach the store, snapshots every book, and returns when
-    /// all of that is done. Later calls return at once.
+    /// every event reach the store, snapshots every book (and the accounts
+    /// shard), and returns when all of that is done. Later calls return at
+    /// once.
     pub async fn shutdown(&self) {
         let tasks = self.tasks.lock().ok().and_then(|mut t| t.take());
         let Some(tasks) = tasks else { return };
@@ -229,13 +229,217 @@ impl Exchange {
         for a in tasks.actors {
             let _ = tokio::task::spawn_blocking(move || a.join()).await;
         }
-        let _ = tasks.dispatcher.await;
+        if let Some(d) = tasks.dispatcher {
+            let _ = d.await;
+        }
         let _ = tasks.persister.await;
+        if let Some(r) = tasks.risk_snapshots {
+            let _ = r.await;
+        }
         tasks.gauges.abort();
         for status in self.pairs.values() {
             self.metrics.observe(status);
         }
         info!("runtime stopped: queues drained, books snapshotted, events stored");
+    }
+
+    /// Stops every task at once, as a killed process would: nothing queued
+    /// is applied, stored or snapshotted (what was journaled stays). For
+    /// tests of recovery; the actor threads end on their own once their
+    /// queues close.
+    pub fn abort(&self) {
+        let tasks = self.tasks.lock().ok().and_then(|mut t| t.take());
+        let Some(tasks) = tasks else { return };
+        tasks.journal.abort();
+        if let Some(d) = &tasks.dispatcher {
+            d.abort();
+        }
+        tasks.persister.abort();
+        if let Some(r) = &tasks.risk_snapshots {
+            r.abort();
+        }
+        tasks.gauges.abort();
+    }
+
+    /// Sends `request` to the risk stage's writer.
+    async fn ask_risk(&self, request: Request) -> Result<(), SubmitError> {
+        match &self.intake {
+            Intake::Risk(tx) => tx
+                .send(request)
+                .await
+                .map_err(|_| SubmitError::ShuttingDown),
+            Intake::Plain(_) => Err(SubmitError::ShuttingDown),
+        }
+    }
+}
+
+/// What `start` recovered, ready to run.
+struct Parts {
+    store: Store,
+    journal: Journal,
+    actors: Actors,
+    stored_seqs: HashMap<Symbol, proto::Seq>,
+    config: RuntimeConfig,
+    observer: Arc<dyn Observer>,
+    metrics: PipelineMetrics,
+}
+
+impl Parts {
+    /// The persister and its queue's sender.
+    fn persister(
+        &mut self,
+        pairs: &HashMap<Symbol, Arc<PairStatus>>,
+    ) -> (JoinHandle<()>, mpsc::Sender<Stored>) {
+        let (persist_tx, persist_rx) = mpsc::channel::<Stored>(self.config.output_queue);
+        let persister = Persister {
+            store: self.store.clone(),
+            qty_scales: pairs
+                .iter()
+                .map(|(s, p)| (*s, p.config.qty_scale))
+                .collect(),
+            last_seqs: std::mem::take(&mut self.stored_seqs),
+            halted: Default::default(),
+            max_batch: self.config.persister_batch,
+            log: None,
+            metrics: self.metrics.clone(),
+        };
+        let queue = Queue {
+            input: persist_rx,
+            linger: Duration::from_millis(self.config.persister_linger_ms),
+            pairs: pairs.clone(),
+            metrics: self.metrics.clone(),
+        };
+        (tokio::spawn(persister.run(queue)), persist_tx)
+    }
+
+    /// Starts the dispatcher, the persister, the journal writer and the
+    /// gauges around the running actors.
+    fn run(mut self) -> Exchange {
+        let pairs = self.actors.statuses.clone();
+        // Registered before the command reaches its actor: no record can
+        // come first, so none is kept for a late request.
+        let waiters = Arc::new(Mutex::new(Waiters::new(0)));
+        let (persister, persist_tx) = self.persister(&pairs);
+        let dispatcher = Dispatcher {
+            observer: self.observer,
+            waiters: waiters.clone(),
+            persist: persist_tx,
+        };
+        let dispatcher = tokio::spawn(pipeline::drain(
+            self.actors.output,
+            dispatcher,
+            DISPATCH_BATCH,
+        ));
+        let (journal_tx, journal_rx) = mpsc::channel(self.config.journal_queue);
+        let (stop, stop_rx) = watch::channel(false);
+        let writer = JournalWriter {
+            journal: self.journal,
+            actors: self.actors.inputs,
+            pairs: pairs.clone(),
+            waiters,
+            max_batch: self.config.journal_batch,
+            metrics: self.metrics.clone(),
+        };
+        let journal = tokio::spawn(writer.run(journal_rx, stop_rx));
+        let gauges = self
+            .metrics
+            .watch(pairs.values().cloned().collect(), GAUGE_PERIOD);
+        Exchange {
+            intake: Intake::Plain(journal_tx),
+            pairs,
+            stop,
+            metrics: self.metrics,
+            risk: None,
+            tasks: Mutex::new(Some(Tasks {
+                gauges,
+                journal,
+                actors: self.actors.threads,
+                dispatcher: Some(dispatcher),
+                persister,
+                risk_snapshots: None,
+            })),
+        }
+    }
+
+    /// Starts the persister, the risk snapshots' writer, the journal writer
+    /// running `stage` (it reads the actors' outputs: no dispatcher) and the
+    /// gauges. `risk_snapshot` is the stored risk snapshot's position.
+    fn run_risk(mut self, stage: RiskStage, risk_snapshot: u64) -> Exchange {
+        let pairs = self.actors.statuses.clone();
+        let waiters = Arc::new(Mutex::new(Waiters::new(0)));
+        let (persister, persist_tx) = self.persister(&pairs);
+        let risk_stored = Arc::new(AtomicU64::new(risk_snapshot));
+        let (snap_tx, snap_rx) = mpsc::channel(RISK_SNAPSHOT_QUEUE);
+        let risk_snapshots = tokio::spawn(sequencer::store_risk_snapshots(
+            self.store.clone(),
+            snap_rx,
+            risk_stored.clone(),
+        ));
+        let info = RiskInfo {
+            assets: stage.shard.assets().to_vec(),
+            fees: pairs.keys().map(|p| (*p, stage.fees(*p))).collect(),
+        };
+        let (journal_tx, journal_rx) = mpsc::channel(self.config.journal_queue);
+        let (stop, stop_rx) = watch::channel(false);
+        let writer = Sequencer {
+            journal: self.journal,
+            actors: self.actors.inputs,
+            pairs: pairs.clone(),
+            waiters,
+            max_batch: self.config.journal_batch,
+            metrics: self.metrics.clone(),
+            risk: stage,
+            outputs: self.actors.output,
+            observer: self.observer,
+            persist: persist_tx,
+            snapshots: snap_tx,
+            risk_stored,
+        };
+        let journal = tokio::spawn(writer.run(journal_rx, stop_rx));
+        let gauges = self
+            .metrics
+            .watch(pairs.values().cloned().collect(), GAUGE_PERIOD);
+        Exchange {
+            intake: Intake::Risk(journal_tx),
+            pairs,
+            stop,
+            metrics: self.metrics,
+            risk: Some(info),
+            tasks: Mutex::new(Some(Tasks {
+                gauges,
+                journal,
+                actors: self.actors.threads,
+                dispatcher: None,
+                persister,
+                risk_snapshots: Some(risk_snapshots),
+            })),
+        }
+    }
+}
+
+impl Accounts for Exchange {
+    fn assets(&self) -> &[AssetInfo] {
+        self.risk.as_ref().map_or(&[], |r| &r.assets)
+    }
+
+    fn fees(&self, pair: Symbol) -> Option<Fees> {
+        self.risk.as_ref()?.fees.get(&pair).copied()
+    }
+
+    fn move_funds(&self, movement: Movement) -> MovementFuture<'_> {
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            self.ask_risk(Request::Move(movement, reply)).await?;
+            rx.await.map_err(|_| SubmitError::ShuttingDown)?
+        })
+    }
+
+    fn audit(&self) -> AuditFuture<'_> {
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            self.ask_risk(Request::Audit(reply)).await?;
+            rx.await.map_err(|_| SubmitError::ShuttingDown)
+        })
     }
 }
 
@@ -250,6 +454,10 @@ impl CommandLog for Exchange {
 
     fn pairs(&self) -> Vec<Arc<PairStatus>> {
         self.pairs.values().cloned().collect()
+    }
+
+    fn accounts(&self) -> Option<&dyn Accounts> {
+        self.risk.is_some().then_some(self as &dyn Accounts)
     }
 }
 

@@ -12,8 +12,19 @@
 //!
 //! ```text
 //! u32 LE payload length | u64 LE FNV-1a of the payload | payload
-//! payload: u8 pair length | pair | u64 LE first position | u32 LE count | commands (proto encodings back to back)
+//! payload, a pair's run:  u8 pair length (1..) | pair | u64 LE first position | u32 LE count | commands (proto encodings back to back)
+//! payload, a risk run:    u8 0 | u16 LE shard | u64 LE first position | u32 LE count | inputs (proto encodings of accounts::Input back to back)
 //! ```
+//!
+//! The risk stage's input stream (deposits, withdrawals, the checks of
+//! orders and amends, and the settlement of every engine event) is a stream
+//! of its own beside the pairs' runs, with its own positions from 1. Its
+//! records are marked by a pair length of 0, which no pair run can have (a
+//! symbol is never empty), so journals written before the risk stage read as
+//! they always did; a version without the risk stage refuses a journal with
+//! risk records (a bad pair) instead of skipping them. In a group commit the
+//! risk run comes first and the whole group is one `write`, so a killed
+//! process keeps both a command and the check that admitted it, or neither.
 //!
 //! A crash can leave the last record of the last segment torn; opening the
 //! journal cuts it off (it was never acknowledged: the write had not
@@ -27,6 +38,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use accounts::Input;
 use proto::{Command, Symbol, fnv1a};
 
 /// A new segment is started past this size.
@@ -55,6 +67,8 @@ pub enum BadRecord {
     BadPair,
     /// It holds no commands, or starts at position 0.
     NoCommands,
+    /// A risk record of a shard other than 0 (the only one embedded runs).
+    UnknownShard(u16),
     /// Its positions run past the end of the range.
     PastRange,
     /// Its commands do not decode.
@@ -77,6 +91,7 @@ impl fmt::Display for BadRecord {
             BadRecord::ShortHeader => f.write_str("record shorter than its header"),
             BadRecord::BadPair => f.write_str("bad pair"),
             BadRecord::NoCommands => f.write_str("a record without commands or at position 0"),
+            BadRecord::UnknownShard(s) => write!(f, "a risk record of unknown shard {s}"),
             BadRecord::PastRange => f.write_str("positions past the end of the range"),
             BadRecord::Undecodable(e) => write!(f, "{e}"),
             BadRecord::Count { holds, says } => write!(f, "holds {holds} commands, says {says}"),
@@ -107,25 +122,96 @@ pub(crate) struct Run {
     pub(crate) body: Vec<u8>,
 }
 
+/// Risk-stage inputs at contiguous positions of the risk stream, encoded
+/// back to back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RiskRun {
+    pub(crate) first_position: u64,
+    pub(crate) count: u32,
+    pub(crate) body: Vec<u8>,
+}
+
+/// The one shard the embedded runtime runs.
+const SHARD: u16 = 0;
+
 fn encode_record(run: &Run, out: &mut Vec<u8>) {
+    let pair = run.pair.as_str().as_bytes();
+    frame(out, |out| {
+        out.push(pair.len() as u8);
+        out.extend_from_slice(pair);
+        out.extend_from_slice(&run.first_position.to_le_bytes());
+        out.extend_from_slice(&run.count.to_le_bytes());
+        out.extend_from_slice(&run.body);
+    });
+}
+
+fn encode_risk_record(run: &RiskRun, out: &mut Vec<u8>) {
+    frame(out, |out| {
+        out.push(0);
+        out.extend_from_slice(&SHARD.to_le_bytes());
+        out.extend_from_slice(&run.first_position.to_le_bytes());
+        out.extend_from_slice(&run.count.to_le_bytes());
+        out.extend_from_slice(&run.body);
+    });
+}
+
+/// Appends a record whose payload `payload` writes: header, then payload.
+fn frame(out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     out.extend_from_slice(&[0; HEADER]);
-    let pair = run.pair.as_str().as_bytes();
-    out.push(pair.len() as u8);
-    out.extend_from_slice(pair);
-    out.extend_from_slice(&run.first_position.to_le_bytes());
-    out.extend_from_slice(&run.count.to_le_bytes());
-    out.extend_from_slice(&run.body);
+    payload(out);
     let payload_len = (out.len() - start - HEADER) as u32;
     let sum = fnv1a(&out[start + HEADER..]);
     out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
     out[start + 4..start + HEADER].copy_from_slice(&sum.to_le_bytes());
 }
 
+/// A record as read back.
+enum Record {
+    Pair(Run, Vec<Command>),
+    Risk(u64, Vec<Input>),
+}
+
+/// Checks a record's first position and count: positions start at 1, and
+/// the one after the last must exist (it is the next to write), or the
+/// reader's position arithmetic would overflow.
+fn check_range(first: u64, count: u32) -> Result<(), BadRecord> {
+    if first == 0 || count == 0 {
+        return Err(BadRecord::NoCommands);
+    }
+    if first.checked_add(u64::from(count)).is_none() {
+        return Err(BadRecord::PastRange);
+    }
+    Ok(())
+}
+
+/// A risk record's payload after its 0 marker.
+fn decode_risk(payload: &[u8]) -> Result<Record, BadRecord> {
+    let head = payload.get(..14).ok_or(BadRecord::ShortHeader)?;
+    let shard = u16::from_le_bytes([head[0], head[1]]);
+    if shard != SHARD {
+        return Err(BadRecord::UnknownShard(shard));
+    }
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&head[2..10]);
+    let first = u64::from_le_bytes(first);
+    let count = u32::from_le_bytes([head[10], head[11], head[12], head[13]]);
+    check_range(first, count)?;
+    let inputs: Vec<Input> =
+        proto::decode_run(&payload[14..]).map_err(|e| BadRecord::Undecodable(e.to_string()))?;
+    if inputs.len() != count as usize {
+        return Err(BadRecord::Count {
+            holds: inputs.len(),
+            says: count,
+        });
+    }
+    Ok(Record::Risk(first, inputs))
+}
+
 /// The record at the start of `bytes` and its length; `None` when the
 /// bytes end before the record does or its checksum fails (a torn write);
 /// an error when it checks out but does not decode.
-fn decode_record(bytes: &[u8]) -> Result<Option<(Run, Vec<Command>, usize)>, BadRecord> {
+fn decode_record(bytes: &[u8]) -> Result<Option<(Record, usize)>, BadRecord> {
     if bytes.len() < HEADER {
         return Ok(None);
     }
@@ -139,6 +225,9 @@ fn decode_record(bytes: &[u8]) -> Result<Option<(Run, Vec<Command>, usize)>, Bad
         return Ok(None);
     }
     let pair_len = *payload.first().ok_or(BadRecord::Empty)? as usize;
+    if pair_len == 0 {
+        return decode_risk(&payload[1..]).map(|r| Some((r, HEADER + len)));
+    }
     let fixed = 1 + pair_len + 12;
     let head = payload.get(..fixed).ok_or(BadRecord::ShortHeader)?;
     let pair = std::str::from_utf8(&head[1..1 + pair_len])
@@ -155,19 +244,7 @@ fn decode_record(bytes: &[u8]) -> Result<Option<(Run, Vec<Command>, usize)>, Bad
         count: u32::from_le_bytes(count),
         body: payload[fixed..].to_vec(),
     };
-    // Positions start at 1, and the one after a run's last must exist (it
-    // is the next to write): a record that says otherwise would make the
-    // reader's position arithmetic overflow.
-    if run.first_position == 0 || run.count == 0 {
-        return Err(BadRecord::NoCommands);
-    }
-    if run
-        .first_position
-        .checked_add(u64::from(run.count))
-        .is_none()
-    {
-        return Err(BadRecord::PastRange);
-    }
+    check_range(run.first_position, run.count)?;
     let cmds: Vec<Command> =
         proto::decode_run(&run.body).map_err(|e| BadRecord::Undecodable(e.to_string()))?;
     if cmds.len() != run.count as usize {
@@ -176,7 +253,7 @@ fn decode_record(bytes: &[u8]) -> Result<Option<(Run, Vec<Command>, usize)>, Bad
             says: run.count,
         });
     }
-    Ok(Some((run, cmds, HEADER + len)))
+    Ok(Some((Record::Pair(run, cmds), HEADER + len)))
 }
 
 /// Reads one segment's bytes, calling `each(pair, position, command)` for
@@ -187,15 +264,31 @@ fn decode_record(bytes: &[u8]) -> Result<Option<(Run, Vec<Command>, usize)>, Bad
 /// `journal_segment`.
 pub fn scan_segment(
     bytes: &[u8],
+    each: impl FnMut(Symbol, u64, Command),
+) -> Result<usize, (usize, BadRecord)> {
+    scan(bytes, each, |_, _| {})
+}
+
+/// [`scan_segment`], with `each_input(position, input)` for every input of
+/// the risk stream.
+fn scan(
+    bytes: &[u8],
     mut each: impl FnMut(Symbol, u64, Command),
+    mut each_input: impl FnMut(u64, Input),
 ) -> Result<usize, (usize, BadRecord)> {
     let mut at = 0usize;
     while at < bytes.len() {
         match decode_record(&bytes[at..]).map_err(|m| (at, m))? {
-            Some((run, cmds, used)) => {
-                // `decode_record` checked that every position fits.
+            // `decode_record` checked that every position fits.
+            Some((Record::Pair(run, cmds), used)) => {
                 for (i, cmd) in (0u64..).zip(cmds) {
                     each(run.pair, run.first_position + i, cmd);
+                }
+                at += used;
+            }
+            Some((Record::Risk(first, inputs), used)) => {
+                for (i, input) in (0u64..).zip(inputs) {
+                    each_input(first + i, input);
                 }
                 at += used;
             }
@@ -203,6 +296,13 @@ pub fn scan_segment(
         }
     }
     Ok(at)
+}
+
+/// Per segment: each pair's last position, and the risk stream's.
+#[derive(Debug, Default)]
+struct Segment {
+    pairs: HashMap<Symbol, u64>,
+    risk: Option<u64>,
 }
 
 /// The open journal: the segment being appended to, and what the earlier
@@ -213,8 +313,8 @@ pub(crate) struct Journal {
     file: File,
     index: u64,
     size: u64,
-    /// Per segment (the current one included): each pair's last position.
-    segments: BTreeMap<u64, HashMap<Symbol, u64>>,
+    /// Per segment (the current one included): each stream's last position.
+    segments: BTreeMap<u64, Segment>,
     buf: Vec<u8>,
     /// Set when a failed write could not be cut off: anything written after
     /// a torn record would be lost at the next start, so nothing is.
@@ -227,6 +327,9 @@ pub(crate) struct Journal {
 /// position given for it, in order.
 pub(crate) type Tail = HashMap<Symbol, Vec<(u64, Command)>>;
 
+/// The risk stream's inputs after a given position, in order.
+pub(crate) type RiskTail = Vec<(u64, Input)>;
+
 fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("{index:016}.log"))
 }
@@ -234,11 +337,13 @@ fn segment_path(dir: &Path, index: u64) -> PathBuf {
 impl Journal {
     /// Opens (creating) the journal in `dir`: reads every segment, cuts a
     /// torn tail off the last one, and starts a new segment. Returns the
-    /// commands of each pair after `after[pair]` (0 when absent).
+    /// commands of each pair after `after[pair]` (0 when absent), and the
+    /// risk stream's inputs after `risk_after`.
     pub(crate) fn open(
         dir: &Path,
         after: &HashMap<Symbol, u64>,
-    ) -> Result<(Journal, Tail), JournalError> {
+        risk_after: u64,
+    ) -> Result<(Journal, Tail, RiskTail), JournalError> {
         let io = |p: &Path, e| JournalError::Io(p.to_path_buf(), e);
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let mut indexes: Vec<u64> = std::fs::read_dir(dir)
@@ -253,16 +358,27 @@ impl Journal {
         indexes.sort_unstable();
         let mut segments = BTreeMap::new();
         let mut tail: Tail = HashMap::new();
+        let mut risk_tail = RiskTail::new();
         for (i, &index) in indexes.iter().enumerate() {
             let path = segment_path(dir, index);
             let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
             let mut last = HashMap::new();
-            let whole = scan_segment(&bytes, |pair, position, cmd| {
-                last.insert(pair, position);
-                if position > after.get(&pair).copied().unwrap_or(0) {
-                    tail.entry(pair).or_default().push((position, cmd));
-                }
-            })
+            let mut risk_last = None;
+            let whole = scan(
+                &bytes,
+                |pair, position, cmd| {
+                    last.insert(pair, position);
+                    if position > after.get(&pair).copied().unwrap_or(0) {
+                        tail.entry(pair).or_default().push((position, cmd));
+                    }
+                },
+                |position, input| {
+                    risk_last = Some(position);
+                    if position > risk_after {
+                        risk_tail.push((position, input));
+                    }
+                },
+            )
             .map_err(|(at, m)| JournalError::Corrupt(path.clone(), at as u64, m))?;
             if whole < bytes.len() {
                 if i + 1 < indexes.len() {
@@ -283,7 +399,13 @@ impl Journal {
                 f.set_len(whole as u64).map_err(|e| io(&path, e))?;
                 f.sync_all().map_err(|e| io(&path, e))?;
             }
-            segments.insert(index, last);
+            segments.insert(
+                index,
+                Segment {
+                    pairs: last,
+                    risk: risk_last,
+                },
+            );
         }
         let index = indexes.last().map_or(0, |i| i + 1);
         let path = segment_path(dir, index);
@@ -292,7 +414,7 @@ impl Journal {
             .append(true)
             .open(&path)
             .map_err(|e| io(&path, e))?;
-        segments.insert(index, HashMap::new());
+        segments.insert(index, Segment::default());
         let journal = Journal {
             dir: dir.to_path_buf(),
             file,
@@ -303,7 +425,7 @@ impl Journal {
             broken: false,
             fsync: false,
         };
-        Ok((journal, tail))
+        Ok((journal, tail, risk_tail))
     }
 
     /// With `on`, every append returns only after `fdatasync`: an
@@ -330,12 +452,20 @@ impl Journal {
             .map_err(|e| JournalError::Io(self.dir.clone(), e))
     }
 
-    /// Appends `runs` (those with commands) with one write. On failure
-    /// nothing of them stays in the journal: a partial write is cut off
-    /// again.
-    pub(crate) fn append(&mut self, runs: &[Run]) -> Result<(), JournalError> {
+    /// Appends `risk` (when it holds inputs), then `runs` (those with
+    /// commands), with one write. On failure nothing of them stays in the
+    /// journal: a partial write is cut off again.
+    pub(crate) fn append(
+        &mut self,
+        risk: Option<&RiskRun>,
+        runs: &[Run],
+    ) -> Result<(), JournalError> {
         let runs = || runs.iter().filter(|run| run.count > 0);
+        let risk = risk.filter(|r| r.count > 0);
         self.buf.clear();
+        if let Some(r) = risk {
+            encode_risk_record(r, &mut self.buf);
+        }
         for run in runs() {
             encode_record(run, &mut self.buf);
         }
@@ -369,7 +499,11 @@ impl Journal {
         self.size += self.buf.len() as u64;
         let last = self.segments.entry(self.index).or_default();
         for run in runs() {
-            last.insert(run.pair, run.first_position + u64::from(run.count) - 1);
+            last.pairs
+                .insert(run.pair, run.first_position + u64::from(run.count) - 1);
+        }
+        if let Some(r) = risk {
+            last.risk = Some(r.first_position + u64::from(r.count) - 1);
         }
         if self.size >= SEGMENT_BYTES {
             self.rotate()?;
@@ -387,7 +521,7 @@ impl Journal {
             .map_err(|e| JournalError::Io(path, e))?;
         self.index = index;
         self.size = 0;
-        self.segments.insert(index, HashMap::new());
+        self.segments.insert(index, Segment::default());
         if self.fsync {
             self.sync_dir()?;
         }
@@ -395,13 +529,17 @@ impl Journal {
     }
 
     /// Deletes the earlier segments whose every command is covered by a
-    /// stored snapshot (`covered(pair)` is the snapshot's position).
-    pub(crate) fn trim(&mut self, covered: impl Fn(Symbol) -> u64) {
+    /// stored snapshot (`covered(pair)` is the snapshot's position) and
+    /// whose every risk input is covered by the stored risk snapshot
+    /// (`risk_covered`, its position).
+    pub(crate) fn trim(&mut self, covered: impl Fn(Symbol) -> u64, risk_covered: u64) {
         let done: Vec<u64> = self
             .segments
             .iter()
             .filter(|(i, last)| {
-                **i != self.index && last.iter().all(|(p, pos)| *pos <= covered(*p))
+                **i != self.index
+                    && last.pairs.iter().all(|(p, pos)| *pos <= covered(*p))
+                    && last.risk.is_none_or(|r| r <= risk_covered)
             })
             .map(|(i, _)| *i)
             .collect();
@@ -461,15 +599,15 @@ mod tests {
             Symbol::new("BTC-EUR").unwrap(),
             Symbol::new("ETH-EUR").unwrap(),
         );
-        let (mut j, tail) = Journal::open(dir.path(), &HashMap::new()).unwrap();
+        let (mut j, tail, _) = Journal::open(dir.path(), &HashMap::new(), 0).unwrap();
         assert!(tail.is_empty());
-        j.append(&[run(btc, 1, 3), run(eth, 1, 2)]).unwrap();
+        j.append(None, &[run(btc, 1, 3), run(eth, 1, 2)]).unwrap();
         // A run without commands (a pair with none in this group) is not
         // written.
-        j.append(&[run(btc, 4, 1), run(eth, 3, 0)]).unwrap();
+        j.append(None, &[run(btc, 4, 1), run(eth, 3, 0)]).unwrap();
         drop(j);
         let after = HashMap::from([(btc, 2)]);
-        let (mut j, tail) = Journal::open(dir.path(), &after).unwrap();
+        let (mut j, tail, _) = Journal::open(dir.path(), &after, 0).unwrap();
         let positions = |p: Symbol| tail[&p].iter().map(|(pos, _)| *pos).collect::<Vec<_>>();
         assert_eq!(positions(btc), [3, 4]);
         assert_eq!(positions(eth), [1, 2]);
@@ -477,12 +615,12 @@ mod tests {
         // Each open starts a segment; the snapshots cover the first one
         // only once both pairs' commands in it are covered.
         assert_eq!(j.segment_count(), 2);
-        j.trim(|p| if p == btc { 4 } else { 1 });
+        j.trim(|p| if p == btc { 4 } else { 1 }, 0);
         assert_eq!(j.segment_count(), 2);
-        j.trim(|_| 4);
+        j.trim(|_| 4, 0);
         assert_eq!(j.segment_count(), 1);
         drop(j);
-        let (_, tail) = Journal::open(dir.path(), &HashMap::new()).unwrap();
+        let (_, tail, _) = Journal::open(dir.path(), &HashMap::new(), 0).unwrap();
         assert!(tail.is_empty());
     }
 
@@ -490,9 +628,9 @@ mod tests {
     fn a_torn_last_record_is_cut_off_and_a_bad_earlier_one_stops_the_start() {
         let dir = tempfile::tempdir().unwrap();
         let btc = Symbol::new("BTC-EUR").unwrap();
-        let (mut j, _) = Journal::open(dir.path(), &HashMap::new()).unwrap();
-        j.append(&[run(btc, 1, 2)]).unwrap();
-        j.append(&[run(btc, 3, 2)]).unwrap();
+        let (mut j, _, _) = Journal::open(dir.path(), &HashMap::new(), 0).unwrap();
+        j.append(None, &[run(btc, 1, 2)]).unwrap();
+        j.append(None, &[run(btc, 3, 2)]).unwrap();
         drop(j);
         let seg = segment_path(dir.path(), 0);
         let full = std::fs::read(&seg).unwrap();
@@ -501,7 +639,7 @@ mod tests {
         for cut in [first_len + 1, first_len + HEADER, full.len() - 1] {
             let d = tempfile::tempdir().unwrap();
             std::fs::write(segment_path(d.path(), 0), &full[..cut]).unwrap();
-            let (_, tail) = Journal::open(d.path(), &HashMap::new()).unwrap();
+            let (_, tail, _) = Journal::open(d.path(), &HashMap::new(), 0).unwrap();
             let got: Vec<u64> = tail[&btc].iter().map(|(p, _)| *p).collect();
             assert_eq!(got, [1, 2], "cut at {cut}");
             assert_eq!(
@@ -515,7 +653,7 @@ mod tests {
         bad[first_len + HEADER + 3] ^= 0xff;
         std::fs::write(segment_path(d.path(), 0), &bad).unwrap();
         std::fs::write(segment_path(d.path(), 1), b"").unwrap();
-        let err = Journal::open(d.path(), &HashMap::new()).unwrap_err();
+        let err = Journal::open(d.path(), &HashMap::new(), 0).unwrap_err();
         assert!(
             matches!(err, JournalError::Corrupt(_, at, _) if at as usize == first_len),
             "{err}"
@@ -523,19 +661,56 @@ mod tests {
     }
 
     #[test]
+    fn the_risk_stream_reads_back_after_its_position_and_holds_its_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let btc = Symbol::new("BTC-EUR").unwrap();
+        let input = |r: u64| Input::Deposit {
+            user: UserId(1),
+            asset: accounts::AssetId(0),
+            amount: 5,
+            reference: accounts::Reference(r),
+        };
+        let risk = |first: u64, n: u64| {
+            let mut run = RiskRun {
+                first_position: first,
+                count: n as u32,
+                body: Vec::new(),
+            };
+            for r in first..first + n {
+                proto::encode_into(&input(r), &mut run.body).unwrap();
+            }
+            run
+        };
+        let (mut j, _, _) = Journal::open(dir.path(), &HashMap::new(), 0).unwrap();
+        j.append(Some(&risk(1, 2)), &[run(btc, 1, 1)]).unwrap();
+        j.append(Some(&risk(3, 1)), &[]).unwrap();
+        drop(j);
+        let (mut j, tail, risk_tail) = Journal::open(dir.path(), &HashMap::new(), 1).unwrap();
+        assert_eq!(tail[&btc].len(), 1);
+        let got: Vec<(u64, Input)> = risk_tail;
+        assert_eq!(got, vec![(2, input(2)), (3, input(3))]);
+        // The pairs' snapshots cover the first segment, the risk snapshot
+        // not yet: it stays until that does too.
+        j.trim(|_| 1, 2);
+        assert_eq!(j.segment_count(), 2);
+        j.trim(|_| 1, 3);
+        assert_eq!(j.segment_count(), 1);
+    }
+
+    #[test]
     fn with_fsync_every_append_is_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let btc = Symbol::new("BTC-EUR").unwrap();
-        let (mut j, _) = Journal::open(dir.path(), &HashMap::new()).unwrap();
+        let (mut j, _, _) = Journal::open(dir.path(), &HashMap::new(), 0).unwrap();
         j.set_fsync(true).unwrap();
         assert!(j.syncs());
         for first in (1..=30).step_by(3) {
-            j.append(&[run(btc, first, 3)]).unwrap();
+            j.append(None, &[run(btc, first, 3)]).unwrap();
         }
         j.rotate().unwrap();
-        j.append(&[run(btc, 31, 1)]).unwrap();
+        j.append(None, &[run(btc, 31, 1)]).unwrap();
         drop(j);
-        let (_, tail) = Journal::open(dir.path(), &HashMap::new()).unwrap();
+        let (_, tail, _) = Journal::open(dir.path(), &HashMap::new(), 0).unwrap();
         let got: Vec<u64> = tail[&btc].iter().map(|(p, _)| *p).collect();
         assert_eq!(got, (1..=31).collect::<Vec<_>>());
     }

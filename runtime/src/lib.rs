@@ -4,9 +4,24 @@
 //! dispatcher (observers, RESULT waiters) in front of the persister.
 //!
 //! ```text
+//! risk off:
 //! submit --> journal writer --(bounded, per pair)--> actor --(bounded)--> dispatcher --(bounded)--> persister --> store
 //!            (group commit, file journal)            (book)               observers, RESULT waiters
+//!
+//! risk on (the writer runs the accounts shard; it also reads the actors' outputs):
+//! submit, movements --> journal writer --(bounded, per pair)--> actor
+//!                       check + lock, settle          ▲           |
+//!                       (group commit: risk run,      └-(bounded)-┘ records, snapshots
+//!                        then the pairs' runs)
+//!                          | after the commit: on_account, then on_record, RESULT waiters
+//!                          v
+//!                       persister --> store;  shard snapshots --> store
 //! ```
+//!
+//! Architecture Invariant (risk on): an order's worst case is locked in the
+//! shard in the same group commit that journals it, and a record is handed
+//! on only after its settlement is journaled; so a stored pair snapshot
+//! never covers an event the risk stream has not settled.
 //!
 //! Architecture Invariant: a command is acknowledged only after the write
 //! that journals it returned, and it reaches its actor only after that.
@@ -24,6 +39,7 @@ mod exchange;
 mod journal;
 mod recovery;
 mod risk;
+mod sequencer;
 mod writer;
 
 pub use error::StartError;

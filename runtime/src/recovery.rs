@@ -1,8 +1,13 @@
 //! Recovery, in stages: refuse a data directory this version cannot read,
 //! restore each book from its snapshot, then replay the journal after it.
+//! With the risk stage on: restore the shard from its snapshot and replay
+//! the risk stream after it, replay the pairs, settle every replayed event
+//! the shard has not settled yet (journaled before anything new), and only
+//! then snapshot the replayed pairs.
 
 use std::collections::HashMap;
 
+use accounts::{Input, Output, Shard};
 use engine::OrderBook;
 use pipeline::restore_book;
 use proto::{Command, PairConfig, Seq, Symbol};
@@ -10,6 +15,8 @@ use store::{Batch, Store};
 use tracing::{info, warn};
 
 use crate::error::StartError;
+use crate::journal::RiskTail;
+use crate::risk::RiskStage;
 
 /// Replayed commands whose events are stored per transaction.
 const REPLAY_BATCH: usize = 4_096;
@@ -102,17 +109,29 @@ pub(crate) async fn restore(
 }
 
 /// Applies the journal's commands after each running pair's snapshot,
-/// storing the events the persister had not stored before the stop, and
-/// snapshots every pair that moved.
+/// storing the events the persister had not stored before the stop; with
+/// `risk`, settling the events its shard has not settled (into its run).
 pub(crate) async fn replay_tail(
     store: &Store,
     running: &mut [PairBook],
     mut tail: HashMap<Symbol, Vec<(u64, Command)>>,
+    mut risk: Option<&mut RiskStage>,
 ) -> Result<(), StartError> {
     for p in running.iter_mut() {
         let sym = p.config.symbol;
         let cmds = tail.remove(&sym).unwrap_or_default();
-        replay(store, p, cmds).await?;
+        if let Some(risk) = risk.as_deref_mut() {
+            let settled = risk.shard.last_seq(sym).unwrap_or_default();
+            if settled < p.book.last_seq() {
+                warn!(
+                    pair = %sym,
+                    settled = settled.0,
+                    snapshot = p.book.last_seq().0,
+                    "the pair's snapshot covers events the risk stage never settled (was it off?)"
+                );
+            }
+        }
+        replay(store, p, cmds, risk.as_deref_mut()).await?;
         if p.stored_seq > p.book.last_seq() {
             return Err(StartError::Recovery(format!(
                 "pair {sym}: the store holds events up to seq {} but the journal rebuilds only {}",
@@ -120,7 +139,20 @@ pub(crate) async fn replay_tail(
                 p.book.last_seq()
             )));
         }
+    }
+    Ok(())
+}
+
+/// Snapshots every running pair the replay moved. With the risk stage on,
+/// only once the replay's settlements are journaled: a stored snapshot at
+/// seq `E` must imply the risk stream holds every settlement up to `E`.
+pub(crate) async fn snapshot_replayed(
+    store: &Store,
+    running: &[PairBook],
+) -> Result<(), StartError> {
+    for p in running {
         if p.position > p.snapshot_position {
+            let sym = p.config.symbol;
             info!(pair = %sym, from = p.snapshot_position, to = p.position, "replayed the journal");
             let mut batch = Batch::default();
             batch.add_snapshot(pipeline::snapshot_row(&p.book, p.position, 0));
@@ -130,11 +162,87 @@ pub(crate) async fn replay_tail(
     Ok(())
 }
 
+/// The shard from its latest snapshot (checked against its state hash and
+/// the configured pairs), or a new one; and the risk-stream position it
+/// covers.
+pub(crate) async fn restore_shard(
+    store: &Store,
+    pairs: &[PairConfig],
+) -> Result<(Shard, u64), StartError> {
+    let Some(row) = store.latest_risk_snapshot(0).await? else {
+        return Ok((Shard::new(pairs).map_err(StartError::RiskConfig)?, 0));
+    };
+    let bad = |reason: String| StartError::RiskSnapshot {
+        position: row.position,
+        reason,
+    };
+    let shard = Shard::restore(&row.bytes).map_err(|e| bad(e.to_string()))?;
+    if shard.state_hash() != row.state_hash {
+        return Err(bad("it does not match its state hash".into()));
+    }
+    // The shard's pair set is part of its state: one it does not know
+    // would have every order refused.
+    let fresh = Shard::new(pairs).map_err(StartError::RiskConfig)?;
+    for p in pairs {
+        if shard.pair_assets(p.symbol).is_none() {
+            return Err(bad(format!("it does not know pair {}", p.symbol)));
+        }
+    }
+    if shard.assets() != fresh.assets() {
+        return Err(bad("its assets differ from the configured pairs'".into()));
+    }
+    Ok((shard, row.position))
+}
+
+/// Applies the risk stream after `position` to `shard`; returns the last
+/// position applied. The stream holds only inputs the shard accepted, so
+/// one it refuses now, or a gap, is corruption.
+pub(crate) fn replay_risk(
+    shard: &mut Shard,
+    mut position: u64,
+    tail: RiskTail,
+) -> Result<u64, StartError> {
+    let mut out = Vec::new();
+    let count = tail.len();
+    for (at, input) in tail {
+        if at != position + 1 {
+            return Err(StartError::RiskReplay {
+                position: at,
+                reason: format!("gap: position {at} after {position}"),
+            });
+        }
+        out.clear();
+        shard.apply(&input, &mut out);
+        if let Some(Output::Rejected(code)) = out.first() {
+            return Err(StartError::RiskReplay {
+                position: at,
+                reason: format!("{} refused with {code:?} on replay", kind(&input)),
+            });
+        }
+        position = at;
+    }
+    if count > 0 {
+        info!(inputs = count, to = position, "replayed the risk stream");
+    }
+    Ok(position)
+}
+
+fn kind(input: &Input) -> &'static str {
+    match input {
+        Input::Deposit { .. } => "a deposit",
+        Input::Withdraw { .. } => "a withdrawal",
+        Input::Place(_) => "an order's check",
+        Input::Amend(_) => "an amend's check",
+        Input::Settle(_) => "a settlement",
+    }
+}
+
 /// Applies `cmds` (the commands after `p.position`, in order) to `p.book`.
 async fn replay(
     store: &Store,
     p: &mut PairBook,
     cmds: Vec<(u64, Command)>,
+    mut risk: Option<&mut RiskStage>,
 ) -> Result<(), StartError> {
     let qty_scale = p.config.qty_scale;
     let mut events = Vec::new();
@@ -149,6 +257,10 @@ async fn replay(
         }
         events.clear();
         p.book.apply(&cmd, &mut events);
+        if let Some(risk) = risk.as_deref_mut() {
+            // Events it settled before are duplicates: not journaled again.
+            risk.settle_events(&events);
+        }
         batch.add_events(qty_scale, &mut p.stored_seq, &events);
         p.position = position;
         if (i + 1) % REPLAY_BATCH == 0 || i + 1 == count {

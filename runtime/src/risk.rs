@@ -1,10 +1,25 @@
 //! The embedded risk stage: one accounts shard, the single writer of every
-//! user's balances.
+//! user's balances, run by the journal writer (see `sequencer`). This
+//! module is its synchronous part: turning commands, movements and engine
+//! events into shard inputs, applying them, encoding the accepted ones into
+//! the group commit's risk run, and publishing the balances they changed.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use accounts::Fees;
-use proto::Symbol;
+use accounts::{Fees, Input, Output, Place, RiskCode, Shard};
+use commandlog::{
+    AccountUpdate, AssetAudit, AuditReport, EventRecord, Movement, MovementKind, MovementOutcome,
+    Observer,
+};
+use pipeline::PipelineMetrics;
+use proto::{
+    Command, CommandBody, OrderRef, OrderSize, OrderType, PairConfig, QuoteQty, Side, Symbol,
+    UserId,
+};
+use store::RiskSnapshotRow;
+
+use crate::journal::RiskRun;
 
 /// What the risk stage needs besides the pairs.
 #[derive(Debug, Clone)]
@@ -13,4 +28,373 @@ pub struct RiskSettings {
     pub fees: HashMap<Symbol, Fees>,
     /// Shard inputs between snapshots.
     pub snapshot_every: u64,
+}
+
+/// The `kind` label of `risk_inputs_total`, by input.
+fn input_kind(input: &Input) -> usize {
+    match input {
+        Input::Deposit { .. } => 0,
+        Input::Withdraw { .. } => 1,
+        Input::Place(_) => 2,
+        Input::Amend(_) => 3,
+        Input::Settle(_) => 4,
+    }
+}
+
+const INPUT_KINDS: [&str; 5] = ["deposit", "withdraw", "place", "amend", "settle"];
+
+/// `InsufficientBalance` as `insufficient_balance`: the `code` label of
+/// `risk_refusals_total`.
+pub(crate) fn code_label(code: RiskCode) -> String {
+    let name = format!("{code:?}");
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The shard, and what one group commit adds to its stream.
+pub(crate) struct RiskStage {
+    pub(crate) shard: Shard,
+    settings: RiskSettings,
+    /// Per pair: the most a market buy of one lot-unit of base may cost at
+    /// the pair's highest price, and the pair's largest budget.
+    limits: HashMap<Symbol, (u8, u64, QuoteQty)>,
+    /// The last position of the risk stream applied (journaled, or in the
+    /// group being built).
+    pub(crate) position: u64,
+    /// The current group's inputs.
+    pub(crate) run: RiskRun,
+    /// Accounts the current group changed, in order, with repeats.
+    touched: Vec<(UserId, accounts::AssetId)>,
+    /// The current group's movements, published as they were applied.
+    movements: Vec<AccountUpdate>,
+    out: Vec<Output>,
+    since_snapshot: u64,
+    /// Inputs by kind since the counters were last flushed.
+    counts: [u64; INPUT_KINDS.len()],
+    metrics: PipelineMetrics,
+}
+
+impl RiskStage {
+    pub(crate) fn new(
+        shard: Shard,
+        position: u64,
+        pairs: &[PairConfig],
+        settings: RiskSettings,
+        metrics: PipelineMetrics,
+    ) -> RiskStage {
+        let limits = pairs
+            .iter()
+            .map(|p| (p.symbol, (p.qty_scale, p.max_price.0, p.max_notional)))
+            .collect();
+        RiskStage {
+            shard,
+            settings,
+            limits,
+            position,
+            run: RiskRun::default(),
+            touched: Vec::new(),
+            movements: Vec::new(),
+            out: Vec::with_capacity(16),
+            since_snapshot: 0,
+            counts: [0; INPUT_KINDS.len()],
+            metrics,
+        }
+    }
+
+    /// The rates orders on `pair` are placed with.
+    pub(crate) fn fees(&self, pair: Symbol) -> Fees {
+        self.settings.fees.get(&pair).copied().unwrap_or(Fees::ZERO)
+    }
+
+    /// Starts the next group's run after the last position.
+    pub(crate) fn start_group(&mut self) {
+        self.run.first_position = self.position + 1;
+        self.run.count = 0;
+        self.run.body.clear();
+        self.touched.clear();
+        self.movements.clear();
+    }
+
+    /// Gives a market buy by base quantity its budget (see
+    /// [`Shard::market_buy_budget`]): the command sent to the engine and the
+    /// journaled `Place` then carry the same order. Pure.
+    pub(crate) fn prepare(&self, cmd: &mut Command) -> Result<(), RiskCode> {
+        let CommandBody::NewOrder(o) = &mut cmd.body else {
+            return Ok(());
+        };
+        let (Side::Buy, OrderType::Market, OrderSize::Base(qty)) = (o.side, o.order_type, o.size)
+        else {
+            return Ok(());
+        };
+        let &(qty_scale, max_price, max_notional) =
+            self.limits.get(&cmd.pair).ok_or(RiskCode::UnknownPair)?;
+        // `qty` at the pair's highest price, in the budget's unit (rounded
+        // up so the last lot at that price still fits), within what the
+        // engine accepts as a budget.
+        let worst = u128::from(qty.0) * u128::from(max_price);
+        let worst = worst.div_ceil(proto::pow10(qty_scale));
+        let cap = QuoteQty(u64::try_from(worst).unwrap_or(u64::MAX).min(max_notional.0));
+        let fees = self.fees(cmd.pair);
+        let budget = self
+            .shard
+            .market_buy_budget(cmd.user, cmd.pair, fees.taker_bps, cap)?;
+        o.size = OrderSize::BaseWithin { qty, budget };
+        Ok(())
+    }
+
+    /// Checks and locks `cmd`'s worst case; on success its input is in the
+    /// group's run. Cancels need no check: their `Canceled` events release
+    /// the holds when they are settled.
+    pub(crate) fn admit(&mut self, cmd: &Command) -> Result<(), RiskCode> {
+        let input = match &cmd.body {
+            CommandBody::NewOrder(o) => Input::Place(Place {
+                pair: cmd.pair,
+                user: cmd.user,
+                order: *o,
+                fees: self.fees(cmd.pair),
+            }),
+            CommandBody::Amend(a) => {
+                // The shard knows orders by id only.
+                let OrderRef::Id(order_id) = a.target else {
+                    return Err(RiskCode::UnknownOrder);
+                };
+                Input::Amend(accounts::Amend {
+                    pair: cmd.pair,
+                    user: cmd.user,
+                    order_id,
+                    new_qty: a.new_qty,
+                    new_price: a.new_price,
+                })
+            }
+            CommandBody::Cancel { .. } | CommandBody::CancelAll => return Ok(()),
+        };
+        match self.apply(&input) {
+            Some(code) => Err(code),
+            None => Ok(()),
+        }
+    }
+
+    /// Settles every event of `record`.
+    pub(crate) fn settle(&mut self, record: &EventRecord) {
+        self.settle_events(&record.events);
+    }
+
+    /// Settles `events`, in order.
+    pub(crate) fn settle_events(&mut self, events: &[proto::Event]) {
+        for e in events {
+            // Settlement never refuses (an unknown pair is configuration
+            // drift, answered and journaled like any other input).
+            self.apply(&Input::Settle(*e));
+        }
+    }
+
+    /// Applies a movement; an applied one is in the group's run.
+    pub(crate) fn move_funds(&mut self, m: &Movement) -> MovementOutcome {
+        let input = match m.kind {
+            MovementKind::Deposit => Input::Deposit {
+                user: m.user,
+                asset: m.asset,
+                amount: m.amount,
+                reference: m.reference,
+            },
+            MovementKind::Withdraw => Input::Withdraw {
+                user: m.user,
+                asset: m.asset,
+                amount: m.amount,
+                reference: m.reference,
+            },
+        };
+        if let Some(code) = self.apply(&input) {
+            return MovementOutcome::Refused(code);
+        }
+        if matches!(self.out.first(), Some(Output::Duplicate(_))) {
+            return MovementOutcome::Duplicate;
+        }
+        let balance = self.shard.balance(m.user, m.asset);
+        let signed = i128::try_from(m.amount).unwrap_or(i128::MAX);
+        self.movements.push(AccountUpdate {
+            user: m.user,
+            time_ns: 0,
+            balances: vec![(m.asset, balance)],
+            movement: Some((
+                m.asset,
+                match m.kind {
+                    MovementKind::Deposit => signed,
+                    MovementKind::Withdraw => -signed,
+                },
+            )),
+        });
+        MovementOutcome::Applied(balance)
+    }
+
+    /// Applies `input`; returns the refusal, if any. A refused input and a
+    /// duplicate (a reused movement reference, an event settled before)
+    /// change nothing and are not journaled; everything else goes into the
+    /// run.
+    fn apply(&mut self, input: &Input) -> Option<RiskCode> {
+        self.out.clear();
+        self.shard.apply(input, &mut self.out);
+        if let Some(Output::Rejected(code)) = self.out.first() {
+            self.metrics
+                .risk_refusals
+                .with_label_values(&[&code_label(*code)])
+                .inc();
+            return Some(*code);
+        }
+        if let Some(Output::Duplicate(_)) = self.out.first() {
+            return None;
+        }
+        if proto::encode_into(input, &mut self.run.body).is_err() {
+            // A shard input is a few dozen bytes; its encoding cannot fail.
+            debug_assert!(false, "a shard input did not encode");
+        }
+        self.run.count += 1;
+        self.position += 1;
+        self.since_snapshot += 1;
+        self.counts[input_kind(input)] += 1;
+        for o in &self.out {
+            match *o {
+                Output::Locked { user, asset, .. } | Output::Released { user, asset, .. } => {
+                    self.touched.push((user, asset));
+                }
+                Output::Filled { user, pair, .. } => {
+                    if let Some((base, quote)) = self.shard.pair_assets(pair) {
+                        self.touched.push((user, base));
+                        self.touched.push((user, quote));
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Adds the inputs counted since the last call to the metrics (once
+    /// per group commit, not per input).
+    pub(crate) fn flush_metrics(&mut self) {
+        for (kind, n) in INPUT_KINDS.iter().zip(&mut self.counts) {
+            if *n > 0 {
+                self.metrics
+                    .risk_inputs
+                    .with_label_values(&[kind])
+                    .inc_by(*n);
+                *n = 0;
+            }
+        }
+        self.metrics
+            .risk_snapshot_age
+            .set(i64::try_from(self.since_snapshot).unwrap_or(i64::MAX));
+    }
+
+    /// Tells `observer` every account the group changed, after its commit:
+    /// movements as they were applied, then each changed user's touched
+    /// assets as they are now.
+    pub(crate) fn publish(&mut self, observer: &dyn Observer) {
+        if self.touched.is_empty() && self.movements.is_empty() {
+            return;
+        }
+        let time_ns = commandlog::now_ns();
+        for mut m in self.movements.drain(..) {
+            m.time_ns = time_ns;
+            observer.on_account(&Arc::new(m));
+        }
+        self.touched.sort_unstable();
+        self.touched.dedup();
+        let mut i = 0;
+        while i < self.touched.len() {
+            let user = self.touched[i].0;
+            let mut balances = Vec::new();
+            while let Some(&(u, asset)) = self.touched.get(i)
+                && u == user
+            {
+                balances.push((asset, self.shard.balance(user, asset)));
+                i += 1;
+            }
+            observer.on_account(&Arc::new(AccountUpdate {
+                user,
+                time_ns,
+                balances,
+                movement: None,
+            }));
+        }
+        self.touched.clear();
+    }
+
+    /// A snapshot when `snapshot_every` inputs were applied since the last.
+    pub(crate) fn due_snapshot(&mut self) -> Option<RiskSnapshotRow> {
+        if self.since_snapshot < self.settings.snapshot_every.max(1) {
+            return None;
+        }
+        Some(self.snapshot())
+    }
+
+    /// The shard's snapshot at the current position.
+    pub(crate) fn snapshot(&mut self) -> RiskSnapshotRow {
+        self.since_snapshot = 0;
+        let bytes = self.shard.snapshot();
+        RiskSnapshotRow {
+            shard: 0,
+            position: self.position,
+            state_hash: proto::fnv1a(&bytes),
+            taken_at: commandlog::now_ns(),
+            bytes,
+        }
+    }
+
+    /// Whether inputs were applied since the last snapshot.
+    pub(crate) fn moved_since_snapshot(&self) -> bool {
+        self.since_snapshot > 0
+    }
+
+    /// The live shard's audit.
+    pub(crate) fn audit(&self) -> AuditReport {
+        audit(&self.shard)
+    }
+}
+
+/// `shard`'s audit as the port reports it.
+pub(crate) fn audit(shard: &Shard) -> AuditReport {
+    let mut held = vec![0u128; shard.assets().len()];
+    for (_, asset, b) in shard.balances() {
+        if let Some(h) = held.get_mut(usize::from(asset.0)) {
+            *h = h.saturating_add(b.free).saturating_add(b.locked);
+        }
+    }
+    let assets = shard
+        .assets()
+        .iter()
+        .zip(held)
+        .enumerate()
+        .map(|(i, (info, held))| {
+            let id = accounts::AssetId(u16::try_from(i).unwrap_or(u16::MAX));
+            let t = shard.totals(id);
+            let fees = shard.fee_account(id);
+            let expected = t
+                .deposits
+                .saturating_add(t.received)
+                .saturating_sub(t.withdrawals)
+                .saturating_sub(t.sent);
+            AssetAudit {
+                asset: info.name.clone(),
+                held: held.saturating_add(fees),
+                expected,
+                fees,
+            }
+        })
+        .collect();
+    let failures = match shard.audit() {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    };
+    AuditReport {
+        assets,
+        open_holds: shard.open_holds(),
+        failures,
+    }
 }

@@ -92,8 +92,10 @@ impl JournalWriter {
             group_commits += 1;
             if group_commits.is_multiple_of(TRIM_EVERY) {
                 let pairs = &self.pairs;
-                self.journal
-                    .trim(|pair| pairs.get(&pair).map_or(0, |s| s.snapshot_position()));
+                self.journal.trim(
+                    |pair| pairs.get(&pair).map_or(0, |s| s.snapshot_position()),
+                    u64::MAX,
+                );
             }
         }
     }
@@ -158,9 +160,9 @@ impl JournalWriter {
         // fsync (`block`) it waits for the device, so other tasks move off
         // this thread.
         let appended = if block {
-            tokio::task::block_in_place(|| self.journal.append(&group.runs))
+            tokio::task::block_in_place(|| self.journal.append(None, &group.runs))
         } else {
-            self.journal.append(&group.runs)
+            self.journal.append(None, &group.runs)
         };
         let Err(e) = appended else { return true };
         error!(error = %e, "journal write failed; the batch is refused");

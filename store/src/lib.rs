@@ -15,6 +15,7 @@ mod halts;
 mod keys;
 mod leases;
 mod queries;
+mod risk;
 mod write;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ pub use halts::HaltedPair;
 pub use keys::ApiKey;
 pub use leases::{Lease, Member};
 pub use queries::OrderLookup;
+pub use risk::RiskSnapshotRow;
 
 /// What went wrong in the store.
 #[derive(Debug)]

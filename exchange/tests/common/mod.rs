@@ -22,6 +22,11 @@ pub fn config(dir: &tempfile::TempDir) -> Config {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
         log: "warn".into(),
+        // These tests are not about balances: orders are not checked.
+        accounts: exchange::config::AccountsSection {
+            enabled: false,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }
