@@ -56,11 +56,11 @@ min_notional = "1"
 [[pairs]]
 symbol = "ETH-BTC"
 partition = 2
-price_scale = 6
-qty_scale = 8
-tick_size = "0.000001"
-lot_size = "0.0001"
-min_qty = "0.0001"
+price_scale = 5
+qty_scale = 3
+tick_size = "0.00001"
+lot_size = "0.001"
+min_qty = "0.001"
 max_qty = "10000"
 min_notional = "0.0001"
 TOML

@@ -11,11 +11,14 @@
 //! snapshot give the same outputs and the same [`Shard::state_hash`].
 //!
 //! Rules, as implemented:
-//! - **Assets and scales.** Each pair `BASE-QUOTE` names two assets. One scale
-//!   per asset: a base asset counts in units of `10^-qty_scale`, a quote asset
-//!   in units of `10^-(price_scale + qty_scale)`, the unit in which
-//!   `price * qty` is exact, so a trade's notional never rounds. A pair set in
-//!   which one asset would get two scales is refused ([`ConfigError`]).
+//! - **Assets and scales.** Each pair `BASE-QUOTE` names two assets. A
+//!   pair counts base in units of `10^-qty_scale` and quote in units of
+//!   `10^-(price_scale + qty_scale)`, where `price * qty` is exact, so a
+//!   trade's notional never rounds. An asset counts in the finest unit any
+//!   of its pairs uses (BTC quoted by ETH-BTC at 6 + 8 decimals counts at
+//!   14, and BTC-EUR's quantities, at 8, convert by `10^6`), so every
+//!   conversion is an exact multiplication ([`ConfigError::TooLarge`] past
+//!   18 digits of difference).
 //! - **Fees** are paid in the quote asset by both sides, at the order's own
 //!   rates ([`Fees`], carried by [`Place`]): `fee = floor(notional * bps /
 //!   10_000)`. Rounding down makes the fees of a split fill never exceed the

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proto::{
-    CommandKind, EventBody, OrderId, OrderSize, OrderType, PairConfig, Price, Qty, Seq, Side,
-    Symbol, Trade, UserId,
+    ClientOrderId, CommandKind, EventBody, OrderId, OrderSize, OrderType, PairConfig, Price, Qty,
+    Seq, Side, Symbol, Trade, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -23,9 +23,29 @@ pub(crate) struct PairEntry {
     pub(crate) base: AssetId,
     pub(crate) quote: AssetId,
     pub(crate) qty_scale: u8,
+    pub(crate) price_scale: u8,
+    /// One base quantity unit of the pair, in units of the base asset.
+    pub(crate) base_unit: u128,
+    /// One unit of `price * qty` of the pair, in units of the quote asset.
+    pub(crate) quote_unit: u128,
     /// The last engine event settled; older ones are duplicates.
     pub(crate) last_seq: Seq,
 }
+
+impl PairEntry {
+    /// One unit of the amounts the pair's orders count in, in units of the
+    /// asset a `side` order holds.
+    fn unit(&self, side: Side) -> u128 {
+        match side {
+            Side::Buy => self.quote_unit,
+            Side::Sell => self.base_unit,
+        }
+    }
+}
+
+/// The most decimals an asset may have beyond a pair's own amounts: keeps
+/// `price * qty` (at most `i64::MAX`) times its unit far inside `u128`.
+const MAX_UNIT_DIGITS: u8 = 18;
 
 /// Everything a snapshot carries: ordered maps only, so its encoding (and
 /// so the state hash) is canonical.
@@ -40,6 +60,9 @@ pub(crate) struct State {
     /// Keyed by pair index and order id.
     pub(crate) holds: BTreeMap<(u16, OrderId), Hold>,
     pub(crate) references: BTreeSet<Reference>,
+    /// The open orders that have a client order id, by pair index, owner
+    /// and client id: amends and cancels may name an order that way.
+    pub(crate) clients: BTreeMap<(u16, UserId, ClientOrderId), OrderId>,
 }
 
 /// The state machine of one risk shard.
@@ -62,13 +85,16 @@ fn buy_need(price: Price, qty: Qty, bps: u16) -> Option<u128> {
 }
 
 impl Hold {
-    /// What the order needs locked if it is `qty` in total at `price`.
-    fn need_at(&self, qty: Qty, price: Price) -> Option<u128> {
+    /// What the order needs locked if it is `qty` in total at `price`, in
+    /// units of its asset, of which one of the pair's own is `unit`.
+    fn need_at(&self, qty: Qty, price: Price, unit: u128) -> Option<u128> {
         let filled = self.qty.0.saturating_sub(self.remaining.0);
         let rest = Qty(qty.0.saturating_sub(filled));
         match (self.side, self.kind) {
-            (Side::Buy, HoldKind::Limit { .. }) => buy_need(price, rest, self.fees.taker_bps),
-            (Side::Sell, _) => Some(u128::from(rest.0)),
+            (Side::Buy, HoldKind::Limit { .. }) => {
+                buy_need(price, rest, self.fees.taker_bps)?.checked_mul(unit)
+            }
+            (Side::Sell, _) => u128::from(rest.0).checked_mul(unit),
             // Spent down, never re-sized.
             (Side::Buy, _) => Some(self.amount),
         }
@@ -76,14 +102,14 @@ impl Hold {
 
     /// What the order needs now: enough for its current state and for every
     /// amend the engine may still apply.
-    fn need(&self) -> Option<u128> {
+    fn need(&self, unit: u128) -> Option<u128> {
         let price = match self.kind {
             HoldKind::Limit { price } => price,
             _ => Price::ZERO,
         };
-        let mut need = self.need_at(self.qty, price)?;
+        let mut need = self.need_at(self.qty, price, unit)?;
         for &(q, p) in &self.pending {
-            need = need.max(self.need_at(q, p)?);
+            need = need.max(self.need_at(q, p, unit)?);
         }
         Some(need)
     }
@@ -99,16 +125,16 @@ impl Hold {
 }
 
 impl Shard {
-    /// A shard trading `pairs`, with no accounts yet.
+    /// A shard trading `pairs`, with no accounts yet. Each asset counts in
+    /// the finest unit any of its pairs uses: a base asset at the pair's
+    /// `qty_scale`, a quote asset at `price_scale + qty_scale` (where
+    /// `price * qty` is exact); where pairs differ, the coarser ones
+    /// convert exactly by a power of ten.
     pub fn new(pairs: &[PairConfig]) -> Result<Shard, ConfigError> {
         let mut assets: Vec<AssetInfo> = Vec::new();
         let mut entries: Vec<PairEntry> = Vec::new();
         for p in pairs {
-            let bad = ConfigError::BadSymbol(p.symbol);
-            let (base, quote) = p.symbol.as_str().split_once('-').ok_or(bad.clone())?;
-            if base.is_empty() || quote.is_empty() || base == quote || quote.contains('-') {
-                return Err(bad);
-            }
+            let (base, quote) = split_symbol(p.symbol)?;
             if entries.iter().any(|e| e.symbol == p.symbol)
                 || entries.len() >= usize::from(u16::MAX)
             {
@@ -118,15 +144,30 @@ impl Shard {
                 .price_scale
                 .checked_add(p.qty_scale)
                 .ok_or(ConfigError::TooLarge(p.symbol))?;
-            let base = asset_index(&mut assets, base, p.qty_scale, p.symbol)?;
-            let quote = asset_index(&mut assets, quote, quote_scale, p.symbol)?;
+            let base = asset_index(&mut assets, &base, p.qty_scale, p.symbol)?;
+            let quote = asset_index(&mut assets, &quote, quote_scale, p.symbol)?;
             entries.push(PairEntry {
                 symbol: p.symbol,
                 base,
                 quote,
                 qty_scale: p.qty_scale,
+                price_scale: p.price_scale,
+                base_unit: 1,
+                quote_unit: 1,
                 last_seq: Seq(0),
             });
+        }
+        // Every asset's scale is known only now: the units follow.
+        for e in &mut entries {
+            let scale = |a: AssetId| assets[usize::from(a.0)].scale;
+            let unit = |asset_scale: u8, own: u8| {
+                let digits = asset_scale - own;
+                (digits <= MAX_UNIT_DIGITS)
+                    .then(|| proto::pow10(digits))
+                    .ok_or(ConfigError::TooLarge(e.symbol))
+            };
+            e.base_unit = unit(scale(e.base), e.qty_scale)?;
+            e.quote_unit = unit(scale(e.quote), e.price_scale + e.qty_scale)?;
         }
         let n = assets.len();
         Ok(Shard {
@@ -138,6 +179,7 @@ impl Shard {
                 totals: vec![AssetTotals::default(); n],
                 holds: BTreeMap::new(),
                 references: BTreeSet::new(),
+                clients: BTreeMap::new(),
             },
         })
     }
@@ -206,6 +248,17 @@ impl Shard {
         self.state.holds.get(&(pi, order_id))
     }
 
+    /// The open order of `user` on `pair` with client order id `client`.
+    pub fn order_by_client(
+        &self,
+        pair: Symbol,
+        user: UserId,
+        client: ClientOrderId,
+    ) -> Option<OrderId> {
+        let pi = self.pair_index(pair)?;
+        self.state.clients.get(&(pi, user, client)).copied()
+    }
+
     /// Number of open orders holding funds.
     pub fn open_holds(&self) -> usize {
         self.state.holds.len()
@@ -235,10 +288,10 @@ impl Shard {
         let pi = self.pair_index(pair).ok_or(RiskCode::UnknownPair)?;
         let p = &self.state.pairs[usize::from(pi)];
         let free = self.balance(user, p.quote).free;
-        let unit = proto::pow10(p.qty_scale);
+        let (unit, quote_unit) = (proto::pow10(p.qty_scale), p.quote_unit);
         let hold = |b: u64| {
             let n = u128::from(b) * unit;
-            n.checked_add(fee(n, taker_bps))
+            n.checked_add(fee(n, taker_bps))?.checked_mul(quote_unit)
         };
         let fits = |b: u64| hold(b).is_some_and(|h| h <= free);
         // `hold` grows with `b`: the largest fitting budget by bisection.
@@ -380,8 +433,21 @@ impl Shard {
         Ok(())
     }
 
-    /// The hold a new order needs: its kind, asset, amount and base quantity.
+    /// The hold a new order needs: its kind, asset, amount (in the asset's
+    /// unit) and base quantity.
     fn size_hold(&self, pi: u16, p: &Place) -> Result<(HoldKind, AssetId, u128, Qty), RiskCode> {
+        let (kind, asset, native, qty) = self.size_hold_native(pi, p)?;
+        let unit = self.state.pairs[usize::from(pi)].unit(p.order.side);
+        let amount = native.checked_mul(unit).ok_or(RiskCode::Overflow)?;
+        Ok((kind, asset, amount, qty))
+    }
+
+    /// [`Shard::size_hold`] in the pair's own units.
+    fn size_hold_native(
+        &self,
+        pi: u16,
+        p: &Place,
+    ) -> Result<(HoldKind, AssetId, u128, Qty), RiskCode> {
         let pair = &self.state.pairs[usize::from(pi)];
         let quote_exact = |q: u64| u128::from(q) * proto::pow10(pair.qty_scale);
         let with_fee = |n: u128| {
@@ -446,8 +512,17 @@ impl Shard {
                 fees: p.fees,
                 amount,
                 pending: Vec::new(),
+                client: p.order.client_order_id,
             },
         );
+        if let Some(client) = p.order.client_order_id {
+            // The engine keeps client ids unique among open orders; a later
+            // order may reuse one as soon as the engine ended the earlier,
+            // before its settlement arrives here: the newest one is meant.
+            self.state
+                .clients
+                .insert((pi, p.user, client), p.order.order_id);
+        }
         out.push(Output::Locked {
             user: p.user,
             asset,
@@ -493,7 +568,8 @@ impl Shard {
         }
         let mut wider = hold.clone();
         wider.pending.push((qty, price));
-        let need = wider.need().ok_or(RiskCode::Overflow)?;
+        let unit = self.state.pairs[usize::from(pi)].unit(hold.side);
+        let need = wider.need(unit).ok_or(RiskCode::Overflow)?;
         let extra = need.saturating_sub(hold.amount);
         let (user, asset) = (hold.user, self.hold_asset(pi, hold.side));
         self.lock(user, asset, extra)?;
@@ -582,10 +658,11 @@ impl Shard {
 
     /// Releases what an open order's hold holds beyond its need.
     fn trim(&mut self, pi: u16, id: OrderId, out: &mut Vec<Output>) {
+        let pair = &self.state.pairs[usize::from(pi)];
         let Some(hold) = self.state.holds.get_mut(&(pi, id)) else {
             return;
         };
-        let need = hold.need().unwrap_or(hold.amount);
+        let need = hold.need(pair.unit(hold.side)).unwrap_or(hold.amount);
         let excess = hold.amount.saturating_sub(need);
         if excess == 0 {
             return;
@@ -624,9 +701,16 @@ impl Shard {
         if self.state.holds.get(&key).is_none_or(|h| h.user != user) {
             return;
         }
-        if let Some(hold) = self.state.holds.remove(&key)
-            && hold.amount > 0
-        {
+        let Some(hold) = self.state.holds.remove(&key) else {
+            return;
+        };
+        if let Some(client) = hold.client {
+            let index = (pi, hold.user, client);
+            if self.state.clients.get(&index) == Some(&id) {
+                self.state.clients.remove(&index);
+            }
+        }
+        if hold.amount > 0 {
             self.release(pi, id, hold.user, hold.side, hold.amount, out);
         }
     }
@@ -653,11 +737,14 @@ impl Shard {
             Role::Maker => fees.maker_bps,
             Role::Taker => fees.taker_bps,
         };
-        let base = u128::from(t.qty.0);
-        let quote = u128::from(t.price.0) * base;
-        let charged = fee(quote, bps);
         let pair = &self.state.pairs[usize::from(pi)];
         let (symbol, base_asset, quote_asset) = (pair.symbol, pair.base, pair.quote);
+        // In the pair's own units, then exactly in the assets' (the fee
+        // too, so the fee account gets exactly what is charged).
+        let native = u128::from(t.price.0) * u128::from(t.qty.0);
+        let base = u128::from(t.qty.0).saturating_mul(pair.base_unit);
+        let quote = native.saturating_mul(pair.quote_unit);
+        let charged = fee(native, bps).saturating_mul(pair.quote_unit);
         // Settlement cannot refuse what the engine did, so its sums must not
         // fail. They stay far below `u128::MAX` (the engine's value range
         // keeps a notional near `i64::MAX` at the quote scale), and a
@@ -742,7 +829,18 @@ fn credit(state: &mut State, user: UserId, asset: AssetId, amount: u128) {
     b.free = b.free.saturating_add(amount);
 }
 
-/// The index of asset `name`, added with `scale` if new; one scale per asset.
+/// The base and quote asset names of `symbol`.
+fn split_symbol(symbol: Symbol) -> Result<(String, String), ConfigError> {
+    let bad = ConfigError::BadSymbol(symbol);
+    let (base, quote) = symbol.as_str().split_once('-').ok_or(bad.clone())?;
+    if base.is_empty() || quote.is_empty() || base == quote || quote.contains('-') {
+        return Err(bad);
+    }
+    Ok((base.to_owned(), quote.to_owned()))
+}
+
+/// The index of asset `name`, added if new; its scale is the largest any
+/// pair needs.
 fn asset_index(
     assets: &mut Vec<AssetInfo>,
     name: &str,
@@ -750,14 +848,10 @@ fn asset_index(
     pair: Symbol,
 ) -> Result<AssetId, ConfigError> {
     let i = match assets.iter().position(|a| a.name == name) {
-        Some(i) if assets[i].scale != scale => {
-            return Err(ConfigError::ScaleConflict {
-                asset: name.to_owned(),
-                first: assets[i].scale,
-                second: scale,
-            });
+        Some(i) => {
+            assets[i].scale = assets[i].scale.max(scale);
+            i
         }
-        Some(i) => i,
         None => {
             assets.push(AssetInfo {
                 name: name.to_owned(),

@@ -8,7 +8,9 @@ use crate::shard::State;
 
 /// The format version, the first byte of every snapshot.
 /// Version 2: balances no longer carry a debt, which no input can cause.
-pub const SNAPSHOT_VERSION: u8 = 2;
+/// Version 3: assets count in the finest unit of their pairs (each pair
+/// keeps its units), and open orders are indexed by client order id.
+pub const SNAPSHOT_VERSION: u8 = 3;
 
 /// The most bytes a restore decodes: a length prefix in damaged bytes cannot
 /// make it allocate more. Far above a shard of millions of accounts.

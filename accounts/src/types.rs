@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use proto::{NewOrder, OrderId, Price, Qty, Seq, Side, Symbol, TradeId, UserId};
+use proto::{ClientOrderId, NewOrder, OrderId, Price, Qty, Seq, Side, Symbol, TradeId, UserId};
 
 /// An asset, by its index in the shard's asset table (see [`crate::Shard::assets`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -302,6 +302,8 @@ pub struct Hold {
     /// Amends the shard passed on that the engine has not answered yet, in
     /// order: the hold covers each of them as well as the current state.
     pub pending: Vec<(Qty, Price)>,
+    /// The owner's client order id, if the order has one.
+    pub client: Option<ClientOrderId>,
 }
 
 /// Per asset, the flows that change the shard's total of it.
@@ -324,17 +326,9 @@ pub enum ConfigError {
     BadSymbol(Symbol),
     /// The same pair twice.
     DuplicatePair(Symbol),
-    /// An asset would count in two different units.
-    ScaleConflict {
-        /// The asset.
-        asset: String,
-        /// The scale it got first.
-        first: u8,
-        /// The scale another pair gives it.
-        second: u8,
-    },
-    /// A quote scale `price_scale + qty_scale` above 38 digits, or more pairs
-    /// or assets than ids.
+    /// A quote scale `price_scale + qty_scale` beyond `u8`, an asset with
+    /// more than 18 decimals beyond a pair's own amounts, or more pairs or
+    /// assets than ids.
     TooLarge(Symbol),
 }
 
@@ -343,14 +337,6 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::BadSymbol(s) => write!(f, "pair {s}: symbol is not BASE-QUOTE"),
             ConfigError::DuplicatePair(s) => write!(f, "pair {s} appears twice"),
-            ConfigError::ScaleConflict {
-                asset,
-                first,
-                second,
-            } => write!(
-                f,
-                "asset {asset} has scale {first} in one pair and {second} in another"
-            ),
             ConfigError::TooLarge(s) => write!(f, "pair {s}: scale or id space too large"),
         }
     }

@@ -305,13 +305,18 @@ impl Default for Config {
                     ("0.0001", "10000"),
                     ("1", "100000000"),
                 ),
-                demo_pair(
-                    "ETH-BTC",
-                    6,
-                    ("0.000001", "100"),
-                    ("0.0001", "10000"),
-                    ("0.0001", "10000"),
-                ),
+                // 5 + 3 decimals: BTC counts at 8 here too, as in BTC-EUR,
+                // so balances in BTC show Binance's 8 decimals.
+                PairSection {
+                    qty_scale: 3,
+                    ..demo_pair(
+                        "ETH-BTC",
+                        5,
+                        ("0.00001", "100"),
+                        ("0.001", "10000"),
+                        ("0.0001", "10000"),
+                    )
+                },
             ],
         }
     }

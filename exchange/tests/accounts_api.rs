@@ -1,13 +1,8 @@
 //! The accounts surfaces end to end: admin keys kept apart from trading
 //! keys, the admin API's answers for every bad input, `GET /api/v1/account`,
 //! commission in fills and trades, the user stream's account messages and
-//! the operator commands.
-//!
-//! Tests marked `ignore` need the embedded risk stage (`runtime`'s
-//! implementation of `commandlog::Accounts`): without it the exchange has
-//! no accounts and these surfaces answer -1051. Run them with
-//! `cargo test -p exchange --test accounts_api -- --include-ignored` once
-//! it is in.
+//! the operator commands. With `[accounts] enabled = false` these surfaces
+//! answer -1051, which is tested too.
 
 mod common;
 
@@ -215,7 +210,6 @@ async fn exchange_audit_exits_non_zero_when_it_cannot_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the embedded risk stage"]
 async fn every_bad_admin_input_has_its_code() {
     let ex = start(true).await;
     let ops = admin(&ex).await;
@@ -274,7 +268,6 @@ async fn every_bad_admin_input_has_its_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the embedded risk stage"]
 async fn deposit_trade_and_see_balances_fees_and_the_audit() {
     let ex = start(true).await;
     let ops = admin(&ex).await;
@@ -360,7 +353,6 @@ async fn deposit_trade_and_see_balances_fees_and_the_audit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the embedded risk stage"]
 async fn the_user_stream_reports_movements_and_positions() {
     let ex = start(true).await;
     let ops = admin(&ex).await;
@@ -392,10 +384,12 @@ async fn the_user_stream_reports_movements_and_positions() {
         json!([{"a": "EUR", "f": "250.0000000000", "l": "0.0000000000"}])
     );
     // An order's hold is a position change too.
-    alice
-        .place(&common::limit("BUY", "0.001", "100"))
+    // 0.01 at 100 is the pair's minimum value, 1 EUR.
+    let placed = alice
+        .place(&common::limit("BUY", "0.01", "100"))
         .await
         .unwrap();
+    assert!(placed.status.is_success(), "{placed:?}");
     let mut saw_lock = false;
     while let Some(m) = next_json(&mut ws).await {
         if m["e"] == "outboundAccountPosition" {
@@ -408,7 +402,6 @@ async fn the_user_stream_reports_movements_and_positions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the embedded risk stage"]
 async fn demo_funding_credits_a_new_user_once() {
     let ex = common::start_with(|c| {
         c.accounts.enabled = true;

@@ -119,14 +119,14 @@ fn asset<'a>(
 
 /// A positive amount at `info`'s scale.
 fn amount(text: &str, info: &AssetInfo) -> Result<u128, ApiError> {
-    let v = proto::parse_decimal(text, info.scale).map_err(|e| ApiError::decimal("amount", e))?;
+    let v = proto::parse_amount(text, info.scale).map_err(|e| ApiError::decimal("amount", e))?;
     if v == 0 {
         return Err(ApiError::new(
             code::BAD_NUMBER,
             "amount: must be greater than zero.",
         ));
     }
-    Ok(u128::from(v))
+    Ok(v)
 }
 
 async fn user_id(gw: &Gateway, name: &str) -> Result<UserId, ApiError> {

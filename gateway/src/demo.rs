@@ -62,11 +62,11 @@ pub fn parse_demo_funding(
             let id = asset_by_name(assets, name)
                 .ok_or_else(|| DemoFundingError::UnknownAsset(name.clone()))?;
             let scale = assets[usize::from(id.0)].scale;
-            let v = proto::parse_decimal(amount, scale)
+            let v = proto::parse_amount(amount, scale)
                 .ok()
                 .filter(|v| *v > 0)
                 .ok_or_else(|| DemoFundingError::Amount(name.clone(), amount.clone()))?;
-            Ok((id, u128::from(v)))
+            Ok((id, v))
         })
         .collect()
 }

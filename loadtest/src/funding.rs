@@ -48,22 +48,17 @@ pub fn assets(exchange_info: &Value) -> Vec<String> {
     out.into_iter().collect()
 }
 
-/// Credits `amount` of every asset to each of `users`.
+/// Credits `amount` of every asset to each of `users`, signing with the
+/// admin key `admin`.
 pub async fn fund(
     http: &reqwest::Client,
     base: &str,
-    (binary, config): (&Path, Option<&Path>),
+    admin: &Credentials,
     users: &[String],
     assets: &[String],
     amount: &str,
 ) -> Result<Funded, RunError> {
-    let (binary, config) = (binary.to_path_buf(), config.map(Path::to_path_buf));
-    let admin = tokio::task::spawn_blocking(move || {
-        keys::create_admin_key(&binary, config.as_deref(), "loadtest-funding")
-    })
-    .await
-    .map_err(|e| RunError::Harness(format!("admin key creation failed: {e}")))??;
-    let signer = Signer::new(&admin);
+    let signer = Signer::new(admin);
     let mut deposits = 0;
     for user in users {
         for asset in assets {
@@ -74,7 +69,7 @@ pub async fn fund(
                 "ref": format!("loadtest:{user}:{asset}"),
             })
             .to_string();
-            if !deposit(http, base, &signer, &admin, &body).await? {
+            if !deposit(http, base, &signer, admin, &body).await? {
                 return Ok(Funded::NotNeeded);
             }
             deposits += 1;
@@ -84,6 +79,18 @@ pub async fn fund(
         deposits,
         assets: assets.to_vec(),
     })
+}
+
+/// Makes the admin key funding signs with, by running
+/// `exchange admin-keys create`.
+pub async fn admin_key(binary: &Path, config: Option<&Path>) -> Result<Credentials, RunError> {
+    let (binary, config) = (binary.to_path_buf(), config.map(Path::to_path_buf));
+    let key = tokio::task::spawn_blocking(move || {
+        keys::create_admin_key(&binary, config.as_deref(), "loadtest-funding")
+    })
+    .await
+    .map_err(|e| RunError::Harness(format!("admin key creation failed: {e}")))??;
+    Ok(key)
 }
 
 /// Sends one deposit; false when the exchange has no accounts.

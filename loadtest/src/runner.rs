@@ -306,7 +306,8 @@ async fn fund_users(
     let binary = exchange_binary(scenario);
     let config = scenario.exchange.config.as_deref();
     let base = &scenario.url.base;
-    let funded = funding::fund(http, base, (&binary, config), names, &assets, amount).await?;
+    let admin = funding::admin_key(&binary, config).await?;
+    let funded = funding::fund(http, base, &admin, names, &assets, amount).await?;
     let line = match funded {
         Funded::Users { deposits, assets } => format!(
             "funded {} users with {amount} of {} ({deposits} deposits)",

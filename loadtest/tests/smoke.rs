@@ -51,6 +51,7 @@ async fn smoke_scenario_against_a_real_exchange() {
             secret: k.secret,
         });
     }
+    fund(&running, scenario.users.count).await;
     let out = dir.path().join("results");
     let result = loadtest::run(
         &scenario,
@@ -119,4 +120,40 @@ async fn smoke_scenario_against_a_real_exchange() {
     assert!(html.matches("<svg").count() >= 4);
 
     running.shutdown().await;
+}
+
+/// Funds the users as the harness funds those it creates, with an admin
+/// key made through the store: the exchange holds money.
+async fn fund(running: &exchange::Running, users: usize) {
+    let admin = running
+        .store
+        .create_admin_key("smoke-funding", 1)
+        .await
+        .expect("admin key");
+    let admin = Credentials {
+        api_key: admin.admin_key,
+        secret: admin.secret,
+    };
+    let names: Vec<String> = (0..users).map(|i| format!("smoke-{i}")).collect();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let base = format!("http://{}", running.addr);
+    let info: serde_json::Value = http
+        .get(format!("{base}/api/v1/exchangeInfo"))
+        .send()
+        .await
+        .expect("exchangeInfo")
+        .json()
+        .await
+        .expect("JSON");
+    let assets = loadtest::funding::assets(&info);
+    let funded = loadtest::funding::fund(&http, &base, &admin, &names, &assets, "1000000")
+        .await
+        .expect("funded");
+    assert!(
+        matches!(funded, loadtest::funding::Funded::Users { deposits, .. } if deposits == names.len() * 3),
+        "{funded:?}"
+    );
 }

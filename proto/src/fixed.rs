@@ -129,10 +129,19 @@ impl std::error::Error for DecimalError {}
 /// (`1.500` at scale 2) because the value is still exact. Rejects `.5`, `5.`,
 /// `+5`, `1e3`, whitespace and anything longer than [`MAX_DECIMAL_LEN`].
 pub fn parse_decimal(s: &str, scale: u8) -> Result<u64, DecimalError> {
+    if scale > MAX_SCALE {
+        return Err(DecimalError::Invalid);
+    }
+    let value = parse_amount(s, scale)?;
+    u64::try_from(value).map_err(|_| DecimalError::Overflow)
+}
+
+/// [`parse_decimal`] for balances, which count in `u128` at scales up to 38.
+pub fn parse_amount(s: &str, scale: u8) -> Result<u128, DecimalError> {
     if s.is_empty() {
         return Err(DecimalError::Empty);
     }
-    if s.len() > MAX_DECIMAL_LEN || scale > MAX_SCALE {
+    if s.len() > MAX_DECIMAL_LEN || scale > 38 {
         return Err(DecimalError::Invalid);
     }
     let (s, negative) = match s.strip_prefix('-') {
@@ -155,11 +164,11 @@ pub fn parse_decimal(s: &str, scale: u8) -> Result<u64, DecimalError> {
     if dropped.bytes().any(|b| b != b'0') {
         return Err(DecimalError::TooManyDecimals { max: scale });
     }
-    let mut value: u64 = 0;
+    let mut value: u128 = 0;
     for b in int_part.bytes().chain(kept.bytes()) {
         value = value
             .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .and_then(|v| v.checked_add(u128::from(b - b'0')))
             .ok_or(DecimalError::Overflow)?;
     }
     for _ in kept.len()..scale as usize {

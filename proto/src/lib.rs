@@ -27,7 +27,7 @@ pub use event::{
 };
 pub use fixed::{
     DecimalError, MAX_DECIMAL_LEN, MAX_SCALE, MAX_VALUE, Price, Qty, QuoteQty, format_decimal,
-    parse_decimal, pow10,
+    parse_amount, parse_decimal, pow10,
 };
 pub use hash::fnv1a;
 pub use ids::{

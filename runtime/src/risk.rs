@@ -160,9 +160,12 @@ impl RiskStage {
                 fees: self.fees(cmd.pair),
             }),
             CommandBody::Amend(a) => {
-                // The shard knows orders by id only.
-                let OrderRef::Id(order_id) = a.target else {
-                    return Err(RiskCode::UnknownOrder);
+                let order_id = match a.target {
+                    OrderRef::Id(id) => id,
+                    OrderRef::Client(client) => self
+                        .shard
+                        .order_by_client(cmd.pair, cmd.user, client)
+                        .ok_or(RiskCode::UnknownOrder)?,
                 };
                 Input::Amend(accounts::Amend {
                     pair: cmd.pair,
