@@ -45,7 +45,7 @@ mod snapshot;
 mod types;
 
 pub use audit::AuditError;
-pub use shard::Shard;
+pub use shard::{Shard, moves_money};
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_VERSION, SnapshotError};
 pub use types::{
     Amend, AssetId, AssetInfo, AssetTotals, Balance, ConfigError, Duplicate, Fees, Hold, HoldKind,

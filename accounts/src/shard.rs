@@ -71,6 +71,20 @@ pub struct Shard {
     pub(crate) state: State,
 }
 
+/// Whether settling `event` can change a balance or a hold: a trade, the end
+/// of an order (canceled for any reason, or refused by the engine) and an
+/// amend's answer. The others (an order accepted, a book change, the summary
+/// of a cancel-all, whose cancels are events of their own) settle to
+/// nothing, so a risk stage need not log them: skipping them keeps every
+/// balance, and `last_seq` still only grows.
+pub fn moves_money(event: &proto::Event) -> bool {
+    match &event.body {
+        EventBody::Trade(_) | EventBody::Canceled(_) | EventBody::Amended(_) => true,
+        EventBody::Rejected(r) => matches!(r.command, CommandKind::NewOrder | CommandKind::Amend),
+        EventBody::Accepted(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => false,
+    }
+}
+
 /// `floor(notional * bps / 10_000)` without an intermediate product that
 /// could overflow: exact for every `u128` notional.
 pub(crate) fn fee(notional: u128, bps: u16) -> u128 {

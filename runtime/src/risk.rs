@@ -190,7 +190,7 @@ impl RiskStage {
 
     /// Settles `events`, in order.
     pub(crate) fn settle_events(&mut self, events: &[proto::Event]) {
-        for e in events {
+        for e in events.iter().filter(|e| accounts::moves_money(e)) {
             // Settlement never refuses (an unknown pair is configuration
             // drift, answered and journaled like any other input).
             self.apply(&Input::Settle(*e));
