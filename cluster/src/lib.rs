@@ -29,6 +29,7 @@ mod leases;
 mod log;
 mod ownership;
 mod persister;
+mod risk;
 mod topics;
 
 pub use commandlog::{EventRecord, Waiters};
@@ -39,4 +40,8 @@ pub use kafka::{EventBatch, KafkaConfig, Partitions};
 pub use log::{KafkaLog, start_kafka_log};
 pub use ownership::EngineConfig;
 pub use persister::run_persister;
+pub use risk::{
+    Decision, DecisionBatch, Outcome, RequestId, RiskCore, RiskInput, RiskRequest, ShardId,
+    SnapshotError, Step,
+};
 pub use topics::{create_topics, read_log, replay_log};

@@ -40,7 +40,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "cluster",
-        &["proto", "engine", "store", "commandlog", "pipeline"],
+        &[
+            "proto",
+            "engine",
+            "accounts",
+            "store",
+            "commandlog",
+            "pipeline",
+        ],
     ),
     // Order entry and market data over HTTP: the port and the store's reads.
     (
