@@ -41,7 +41,8 @@ pub use log::{KafkaLog, start_kafka_log};
 pub use ownership::EngineConfig;
 pub use persister::run_persister;
 pub use risk::{
-    Decision, DecisionBatch, Outcome, RequestId, RiskCore, RiskInput, RiskRequest, ShardId,
-    SnapshotError, Step,
+    Decision, DecisionBatch, Forward, Forwards, Outcome, RISK_HEADER, RequestId, RiskAnswers,
+    RiskCore, RiskInput, RiskRequest, ShardId, SnapshotError, Step, decode_tag, encode_tag,
+    found_in,
 };
 pub use topics::{create_topics, read_log, replay_log};

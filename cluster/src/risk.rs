@@ -389,5 +389,11 @@ impl RiskCore {
     }
 }
 
+mod answers;
+mod forward;
+
+pub use answers::RiskAnswers;
+pub use forward::{Forward, Forwards, RISK_HEADER, decode_tag, encode_tag, found_in};
+
 #[cfg(test)]
 mod tests;
