@@ -391,9 +391,11 @@ impl RiskCore {
 
 mod answers;
 mod forward;
+mod route;
 
 pub use answers::RiskAnswers;
 pub use forward::{Forward, Forwards, RISK_HEADER, decode_tag, encode_tag, found_in};
+pub use route::{Route, moved, route, settlement, submitted};
 
 #[cfg(test)]
 mod tests;
