@@ -42,7 +42,7 @@ pub use ownership::EngineConfig;
 pub use persister::run_persister;
 pub use risk::{
     Decision, DecisionBatch, Forward, Forwards, Outcome, RISK_HEADER, RequestId, RiskAnswers,
-    RiskCore, RiskInput, RiskRequest, Route, ShardId, SnapshotError, Step, decode_tag, encode_tag,
-    found_in, moved, route, settlement, submitted,
+    RiskCore, RiskInput, RiskLogs, RiskRequest, Route, ShardId, ShardRole, SnapshotError, Step,
+    Tail, decode_tag, encode_tag, found_in, moved, route, settlement, submitted,
 };
 pub use topics::{create_topics, read_log, replay_log};

@@ -177,13 +177,16 @@ pub enum Step {
 }
 
 /// The distributed snapshot: the shard's own bytes (their hash is the
-/// row's `state_hash`) and, per events partition, the offset the feed of
+/// row's `state_hash`); per events partition, the offset the feed of
 /// settlements may resume from (every record before it was fed and its
-/// settlement applied at or before the snapshot's position).
+/// settlement applied at or before the snapshot's position); per orders
+/// partition, its end when the snapshot was taken, after every forward it
+/// covers was in the log (a restarted role scans for forwards from there).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct SnapshotBody {
     shard: Vec<u8>,
     fed: BTreeMap<i32, i64>,
+    orders_from: BTreeMap<i32, i64>,
 }
 
 /// Why a stored snapshot cannot be used.
@@ -222,6 +225,8 @@ pub struct RiskCore {
     /// Per events partition: the offset after the last record whose
     /// settlement was applied.
     fed: BTreeMap<i32, i64>,
+    /// Per orders partition: where the restored snapshot's scan starts.
+    orders_from: BTreeMap<i32, i64>,
     /// Risk offsets whose commands are in their pairs' logs already, with
     /// their positions (found by the role's scan at start).
     found: HashMap<i64, (Symbol, u64)>,
@@ -239,8 +244,8 @@ impl RiskCore {
     ) -> Result<RiskCore, SnapshotError> {
         let bad = |m: String| SnapshotError(m);
         let fresh = Shard::new(pairs).map_err(|e| bad(e.to_string()))?;
-        let (shard, next, fed) = match row {
-            None => (fresh, 0, BTreeMap::new()),
+        let (shard, next, fed, orders_from) = match row {
+            None => (fresh, 0, BTreeMap::new(), BTreeMap::new()),
             Some(row) => {
                 let body: SnapshotBody = proto::decode(&row.bytes)
                     .map_err(|e| bad(format!("shard {}: {e}", id.index)))?;
@@ -254,7 +259,7 @@ impl RiskCore {
                     return Err(bad("its pairs or assets differ from the configured".into()));
                 }
                 let next = i64::try_from(row.position).map_err(|e| bad(e.to_string()))?;
-                (shard, next, body.fed)
+                (shard, next, body.fed, body.orders_from)
             }
         };
         let mut stage = RiskStage::new(shard, id.index, 0, pairs, settings, metrics);
@@ -264,6 +269,7 @@ impl RiskCore {
             id,
             next,
             fed,
+            orders_from,
             found: HashMap::new(),
         })
     }
@@ -285,6 +291,12 @@ impl RiskCore {
         &self.fed
     }
 
+    /// Per orders partition, where the scan for this shard's forwards
+    /// starts (empty: from the beginning).
+    pub fn orders_from(&self) -> &BTreeMap<i32, i64> {
+        &self.orders_from
+    }
+
     /// The live shard.
     pub fn shard(&self) -> &Shard {
         &self.stage.shard
@@ -295,6 +307,13 @@ impl RiskCore {
     /// forwarding them again.
     pub fn found_forwards(&mut self, found: impl IntoIterator<Item = (i64, (Symbol, u64))>) {
         self.found.extend(found);
+    }
+
+    /// Whether forwards found at start are still ahead of the position:
+    /// until they are replayed, a snapshot must keep its scan start at or
+    /// before them.
+    pub fn replaying(&self) -> bool {
+        self.found.keys().any(|o| *o >= self.next)
     }
 
     /// Applies the input at `offset`. Offsets below [`RiskCore::next`] were
@@ -365,22 +384,21 @@ impl RiskCore {
         collect.0.into_inner().unwrap_or_default()
     }
 
-    /// A snapshot when `snapshot_every` inputs were applied since the last.
-    pub fn due_snapshot(&mut self) -> Option<RiskSnapshotRow> {
-        self.stage.due_snapshot().map(|row| self.wrap(row))
+    /// Whether `snapshot_every` inputs were applied since the last
+    /// snapshot.
+    pub fn snapshot_due(&self) -> bool {
+        self.stage.snapshot_due()
     }
 
-    /// The snapshot at [`RiskCore::next`]: take it only when every command
-    /// forwarded so far is in its pair's log.
-    pub fn snapshot(&mut self) -> RiskSnapshotRow {
-        let row = self.stage.snapshot();
-        self.wrap(row)
-    }
-
-    fn wrap(&self, mut row: RiskSnapshotRow) -> RiskSnapshotRow {
+    /// The snapshot at [`RiskCore::next`]. Take it only when every command
+    /// forwarded so far is in its pair's log, with `orders_ends` the ends
+    /// of the orders partitions read after that.
+    pub fn snapshot(&mut self, orders_ends: BTreeMap<i32, i64>) -> RiskSnapshotRow {
+        let mut row = self.stage.snapshot();
         let body = SnapshotBody {
             shard: std::mem::take(&mut row.bytes),
             fed: self.fed.clone(),
+            orders_from: orders_ends,
         };
         // A snapshot is plain data (bytes and integers): it encodes.
         row.bytes = proto::encode(&body).unwrap_or_default();
@@ -391,10 +409,12 @@ impl RiskCore {
 
 mod answers;
 mod forward;
+mod role;
 mod route;
 
 pub use answers::RiskAnswers;
 pub use forward::{Forward, Forwards, RISK_HEADER, decode_tag, encode_tag, found_in};
+pub use role::{RiskLogs, ShardRole, Tail};
 pub use route::{Route, moved, route, settlement, submitted};
 
 #[cfg(test)]

@@ -351,10 +351,12 @@ impl RiskStage {
 
     /// A snapshot when `snapshot_every` inputs were applied since the last.
     pub fn due_snapshot(&mut self) -> Option<RiskSnapshotRow> {
-        if self.since_snapshot < self.settings.snapshot_every.max(1) {
-            return None;
-        }
-        Some(self.snapshot())
+        self.snapshot_due().then(|| self.snapshot())
+    }
+
+    /// Whether `snapshot_every` inputs were applied since the last snapshot.
+    pub fn snapshot_due(&self) -> bool {
+        self.since_snapshot >= self.settings.snapshot_every.max(1)
     }
 
     /// The shard's snapshot at the current position.

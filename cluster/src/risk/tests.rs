@@ -1,7 +1,7 @@
 //! The core's decisions: refusals, forwards, settlement through a real
 //! book, replay from a snapshot with and without found forwards.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use accounts::{Fees, Reference};
 use commandlog::{MovementKind, MovementOutcome};
@@ -177,7 +177,7 @@ fn a_replay_from_a_snapshot_decides_alike_and_never_forwards_twice() {
     let snapshot_at = log.len();
     for input in &inputs[3..] {
         if row.is_none() {
-            row = Some(live.snapshot());
+            row = Some(live.snapshot(BTreeMap::new()));
         }
         let offset = log.len() as i64;
         log.push((offset, input.clone()));
@@ -241,9 +241,10 @@ fn settlement_is_idempotent_and_the_feed_resumes_from_the_snapshot() {
     log.push((offset, again.clone()));
     assert_eq!(c.apply(offset, &again), Step::None);
     assert_eq!(c.shard().state_hash(), settled);
-    let row = c.snapshot();
+    let row = c.snapshot(BTreeMap::from([(0, 3)]));
     let restored = core(id, Some(&row));
     assert_eq!(restored.fed(), c.fed());
+    assert_eq!(restored.orders_from(), &BTreeMap::from([(0, 3)]));
     assert_eq!(restored.shard().state_hash(), settled);
     // The hold: 2,000 and the taker fee on it.
     assert_eq!(balance(&restored, 1, "EUR"), (10_000 - 2_004, 2_004));
