@@ -377,9 +377,14 @@ impl RiskStage {
         self.since_snapshot > 0
     }
 
-    /// The live shard's audit.
+    /// The live shard's audit; one that fails is counted
+    /// (`risk_audit_failures_total`).
     pub fn audit(&self) -> AuditReport {
-        audit(&self.shard)
+        let report = audit(&self.shard);
+        if !report.failures.is_empty() {
+            self.metrics.risk_audit_failures.inc();
+        }
+        report
     }
 }
 

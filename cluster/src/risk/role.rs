@@ -125,7 +125,9 @@ impl ShardRole {
 
     /// One turn over the shard's partition (see the module's steps);
     /// returns how many inputs it applied and the snapshot to store, if
-    /// one was due.
+    /// one was due. After an error the core may be ahead of what reached
+    /// the logs: drop this `ShardRole` and start again from the stored
+    /// snapshot (what a kill -9 does), never turn it again.
     pub async fn turn(
         &mut self,
         logs: &mut impl RiskLogs,

@@ -294,6 +294,32 @@ fn shards_take_their_own_users_and_events() {
 }
 
 #[test]
+fn an_audit_is_answered_by_any_shard_and_a_clean_one_counts_no_failure() {
+    let registry = Registry::new();
+    let settings = RiskSettings {
+        fees: HashMap::new(),
+        snapshot_every: 3,
+    };
+    let metrics = PipelineMetrics::register(&registry).unwrap();
+    let id = ShardId { index: 1, count: 2 };
+    let mut c = RiskCore::restore(id, None, &pairs(), settings, metrics.clone()).unwrap();
+    c.apply(0, &deposit(3, "EUR", 5, 1));
+    let audit = RiskInput::Request {
+        from: from(2),
+        request: RiskRequest::Audit,
+    };
+    let Step::Decided(Decision {
+        outcome: Outcome::Audited(report),
+        ..
+    }) = c.apply(1, &audit)
+    else {
+        panic!("an audit is answered");
+    };
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_eq!(metrics.risk_audit_failures.get(), 0);
+}
+
+#[test]
 fn records_round_trip_through_the_codec() {
     let input = order(limit(1, 2, Side::Buy, 3, 4), 5);
     let bytes = proto::encode(&input).unwrap();
