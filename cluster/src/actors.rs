@@ -10,7 +10,7 @@ use pipeline::{Output, PipelineMetrics, RuntimeConfig};
 use proto::{Command, PairConfig};
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use store::Store;
+use store::{LeaseKey, Store};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -138,7 +138,7 @@ impl Actor {
             while !stored() && waiting.elapsed() < HANDOVER_WAIT {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            if let Err(e) = store.release_lease(pair, &me).await {
+            if let Err(e) = store.release_lease(LeaseKey::Pair(pair), &me).await {
                 warn!(%pair, error = %e, "releasing a lease failed; it expires instead");
             }
         });

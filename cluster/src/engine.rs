@@ -16,7 +16,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use store::Store;
+use store::{LeaseKey, Role, Store};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -26,7 +26,7 @@ use crate::commands::{position, records_through};
 use crate::emitter::{Emitter, Snapshots};
 use crate::error::ClusterError;
 use crate::kafka::{KafkaConfig, Partitions};
-use crate::leases::{Change, keep_leases};
+use crate::leases::{Change, Keeper, keep_leases};
 use crate::ownership::EngineConfig;
 
 /// A partition may lag this many records and still count as caught up.
@@ -187,9 +187,13 @@ impl Node {
         }
         let mut pairs: Vec<(i32, Symbol)> = partitions.iter().map(|(p, c)| (p, c.symbol)).collect();
         pairs.sort_unstable();
-        let symbols: Vec<Symbol> = pairs.iter().map(|(_, s)| *s).collect();
+        let keys: Vec<(LeaseKey, i32)> = pairs
+            .iter()
+            .map(|(p, s)| (LeaseKey::Pair(*s), *p))
+            .collect();
+        let lease_keys: Vec<LeaseKey> = keys.iter().map(|(k, _)| *k).collect();
         store
-            .ensure_leases(&symbols)
+            .ensure_leases(&lease_keys)
             .await
             .map_err(|e| ClusterError::store("lease rows", e))?;
         // Partitions are assigned by this engine, not by a group: the group
@@ -214,11 +218,13 @@ impl Node {
         let (change_tx, changes) = mpsc::unbounded_channel();
         info!(engine = %me, lease_ms = config.lease_ms, "joining the engines");
         let keeper = tokio::spawn(keep_leases(
-            store.clone(),
-            me.clone(),
-            symbols,
-            partitions.clone(),
-            config,
+            Keeper {
+                store: store.clone(),
+                me: me.clone(),
+                role: Role::Engine,
+                keys,
+                config,
+            },
             change_tx,
         ));
         let node = Node {

@@ -22,6 +22,12 @@ pub struct KafkaConfig {
     pub orders_topic: String,
     /// The event log.
     pub events_topic: String,
+    /// The risk shards' logs (distributed accounts): one partition per
+    /// shard, holding each shard's inputs in the order it applies them.
+    pub risk_topic: String,
+    /// The risk shards' decisions and balance updates, read by gateways:
+    /// one partition per shard.
+    pub risk_events_topic: String,
     /// The group id under which engines commit the offsets their snapshots
     /// cover (for operators' lag tools; engines assign partitions
     /// themselves).
@@ -47,6 +53,8 @@ impl Default for KafkaConfig {
             security_protocol: "plaintext".into(),
             orders_topic: "orders".into(),
             events_topic: "events".into(),
+            risk_topic: "risk".into(),
+            risk_events_topic: "risk-events".into(),
             engine_group: "engines".into(),
             replication_factor: 1,
             linger_ms: 1,
@@ -72,14 +80,26 @@ impl KafkaConfig {
         for (name, topic) in [
             ("orders_topic", &self.orders_topic),
             ("events_topic", &self.events_topic),
+            ("risk_topic", &self.risk_topic),
+            ("risk_events_topic", &self.risk_events_topic),
             ("engine_group", &self.engine_group),
         ] {
             if topic.is_empty() {
                 return bad(format!("kafka.{name} is empty"));
             }
         }
-        if self.orders_topic == self.events_topic {
-            return bad("kafka.orders_topic and kafka.events_topic must differ".into());
+        let topics = [
+            &self.orders_topic,
+            &self.events_topic,
+            &self.risk_topic,
+            &self.risk_events_topic,
+        ];
+        for (i, a) in topics.iter().enumerate() {
+            if topics[i + 1..].contains(a) {
+                return bad(format!(
+                    "kafka topic {a:?} is named twice: orders_topic, events_topic, risk_topic and risk_events_topic must differ"
+                ));
+            }
         }
         if self.replication_factor < 1 {
             return bad("kafka.replication_factor must be at least 1".into());

@@ -1,15 +1,14 @@
-//! The lease keeper: renews this engine's leases every heartbeat, reads
-//! everyone's, and tells the engine's loop which actors to start and stop.
+//! The lease keeper: renews this member's leases every heartbeat, reads
+//! those of every member of its role, and tells the member's loop which
+//! partitions to start and stop (an engine's pairs, a risk role's shards).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use proto::Symbol;
-use store::Store;
+use store::{LeaseKey, Role, Store};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::kafka::Partitions;
 use crate::ownership::{EngineConfig, Liveness, moves};
 
 /// A change of the pairs this engine runs, from the lease keeper to the
@@ -23,24 +22,36 @@ pub(crate) enum Change {
     Stop { partition: i32, release: bool },
 }
 
-/// Renews this engine's leases every heartbeat, reads everyone's, and
-/// tells the main loop which actors to start and stop.
-pub(crate) async fn keep_leases(
-    store: Store,
-    me: String,
-    pairs: Vec<Symbol>,
-    partitions: Partitions,
-    config: EngineConfig,
-    changes: mpsc::UnboundedSender<Change>,
-) {
+/// What a lease keeper keeps: the member, its role and the leases the
+/// role plans (in partition order), each with its partition.
+pub(crate) struct Keeper {
+    pub(crate) store: Store,
+    pub(crate) me: String,
+    pub(crate) role: Role,
+    pub(crate) keys: Vec<(LeaseKey, i32)>,
+    pub(crate) config: EngineConfig,
+}
+
+/// Renews this member's leases every heartbeat, reads those of its role,
+/// and tells the main loop which partitions to start and stop.
+pub(crate) async fn keep_leases(k: Keeper, changes: mpsc::UnboundedSender<Change>) {
+    let Keeper {
+        store,
+        me,
+        role,
+        keys,
+        config,
+    } = k;
+    let pairs: Vec<LeaseKey> = keys.iter().map(|(key, _)| *key).collect();
+    let partition_of = |key: LeaseKey| keys.iter().find(|(k, _)| *k == key).map(|(_, p)| *p);
     let mut liveness = Liveness::new(Duration::from_millis(config.lease_ms.into()));
-    let mut held: HashSet<Symbol> = HashSet::new();
+    let mut held: HashSet<LeaseKey> = HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(config.heartbeat_ms.into()));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let send = |change: Change| changes.send(change).is_ok();
     loop {
         tick.tick().await;
-        let still: HashSet<Symbol> = match store.heartbeat(&me).await {
+        let still: HashSet<LeaseKey> = match store.heartbeat(role, &me).await {
             Ok(s) => s.into_iter().collect(),
             Err(e) => {
                 warn!(error = %e, "heartbeat failed");
@@ -49,8 +60,8 @@ pub(crate) async fn keep_leases(
             }
         };
         for lost in held.difference(&still) {
-            warn!(pair = %lost, "lease lost to another engine");
-            if let Some(partition) = partitions.of(*lost)
+            warn!(lease = %lost, "lease lost to another member");
+            if let Some(partition) = partition_of(*lost)
                 && !send(Change::Stop {
                     partition,
                     release: false,
@@ -60,7 +71,7 @@ pub(crate) async fn keep_leases(
             }
         }
         held.retain(|p| still.contains(p));
-        let (members, leases) = match store.ownership().await {
+        let (members, leases) = match store.ownership(role).await {
             Ok(v) => v,
             Err(e) => {
                 warn!(error = %e, "reading the leases failed");
@@ -74,8 +85,8 @@ pub(crate) async fn keep_leases(
         let planned = moves(&me, &pairs, &leases, &live, &held);
         for pair in planned.release {
             held.remove(&pair);
-            info!(%pair, "handing the pair over");
-            if let Some(partition) = partitions.of(pair)
+            info!(lease = %pair, "handing the lease over");
+            if let Some(partition) = partition_of(pair)
                 && !send(Change::Stop {
                     partition,
                     release: true,
@@ -87,21 +98,21 @@ pub(crate) async fn keep_leases(
         for lease in planned.take {
             match store.take_lease(&lease, &me).await {
                 Ok(true) => {
-                    info!(pair = %lease.pair, from = ?lease.owner, "lease taken");
-                    held.insert(lease.pair);
-                    if let Some(partition) = partitions.of(lease.pair)
+                    info!(lease = %lease.key, from = ?lease.owner, "lease taken");
+                    held.insert(lease.key);
+                    if let Some(partition) = partition_of(lease.key)
                         && !send(Change::Start(partition))
                     {
                         return;
                     }
                 }
                 Ok(false) => {} // another engine was first
-                Err(e) => warn!(pair = %lease.pair, error = %e, "taking a lease failed"),
+                Err(e) => warn!(lease = %lease.key, error = %e, "taking a lease failed"),
             }
         }
         for (id, beat) in liveness.dead(&me, now) {
             if let Err(e) = store.forget_member(&id, beat).await {
-                warn!(member = %id, error = %e, "removing a silent engine failed");
+                warn!(member = %id, error = %e, "removing a silent member failed");
             }
         }
     }

@@ -29,6 +29,7 @@ mod leases;
 mod log;
 mod ownership;
 mod persister;
+mod risk;
 mod topics;
 
 pub use commandlog::{EventRecord, Waiters};
@@ -39,4 +40,9 @@ pub use kafka::{EventBatch, KafkaConfig, Partitions};
 pub use log::{KafkaLog, start_kafka_log};
 pub use ownership::EngineConfig;
 pub use persister::run_persister;
+pub use risk::{
+    Decision, DecisionBatch, Forward, Forwards, Outcome, RISK_HEADER, RequestId, RiskAnswers,
+    RiskCore, RiskInput, RiskLogs, RiskRequest, Route, ShardId, ShardRole, SnapshotError, Step,
+    Tail, decode_tag, encode_tag, found_in, moved, route, settlement, submitted,
+};
 pub use topics::{create_topics, read_log, replay_log};

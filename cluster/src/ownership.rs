@@ -15,9 +15,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use proto::Symbol;
 use serde::Deserialize;
-use store::{Lease, Member};
+use store::{Lease, LeaseKey, Member};
 
 use crate::error::ClusterError;
 
@@ -122,17 +121,18 @@ impl Liveness {
     }
 }
 
-/// Who should run each of `pairs` (in partition order), given the live
+/// Who should run each of `pairs` (leases, in partition order: an
+/// engine's pairs or a risk role's shards), given the live
 /// members (sorted, not empty) and the current owners among them. Every
 /// engine computes it from what it reads, so they agree once their views
 /// do. Loads end even (no member more than one pair above another), and a
 /// live owner keeps its pairs up to that share: only the surplus moves.
 pub(crate) fn plan(
-    pairs: &[Symbol],
-    owners: &HashMap<Symbol, String>,
+    pairs: &[LeaseKey],
+    owners: &HashMap<LeaseKey, String>,
     live: &[String],
-) -> HashMap<Symbol, String> {
-    let mut load: BTreeMap<&str, Vec<Symbol>> =
+) -> HashMap<LeaseKey, String> {
+    let mut load: BTreeMap<&str, Vec<LeaseKey>> =
         live.iter().map(|m| (m.as_str(), Vec::new())).collect();
     let mut free: Vec<usize> = Vec::new();
     for (i, pair) in pairs.iter().enumerate() {
@@ -143,7 +143,7 @@ pub(crate) fn plan(
     }
     let base = pairs.len() / live.len().max(1);
     let mut extra = pairs.len() % live.len().max(1);
-    let index: HashMap<Symbol, usize> = pairs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let index: HashMap<LeaseKey, usize> = pairs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     for held in load.values_mut() {
         let cap = if held.len() > base && extra > 0 {
             extra -= 1;
@@ -175,36 +175,36 @@ pub(crate) struct Moves {
     /// Leases to take, as read (the compare-and-set needs them).
     pub(crate) take: Vec<Lease>,
     /// Pairs to hand over: stop the actor, then release.
-    pub(crate) release: Vec<Symbol>,
+    pub(crate) release: Vec<LeaseKey>,
 }
 
 /// Compares the plan with what `me` holds: take what the plan gives `me`
 /// and nobody live holds; release what it gives a live other.
 pub(crate) fn moves(
     me: &str,
-    pairs: &[Symbol],
+    pairs: &[LeaseKey],
     leases: &[Lease],
     live: &[String],
-    held: &HashSet<Symbol>,
+    held: &HashSet<LeaseKey>,
 ) -> Moves {
     let is_live = |id: &str| live.iter().any(|m| m == id);
-    let owners: HashMap<Symbol, String> = leases
+    let owners: HashMap<LeaseKey, String> = leases
         .iter()
         .filter_map(|l| match &l.owner {
-            Some(o) if is_live(o) => Some((l.pair, o.clone())),
+            Some(o) if is_live(o) => Some((l.key, o.clone())),
             _ => None,
         })
         .collect();
     let planned = plan(pairs, &owners, live);
     let mut out = Moves::default();
     for lease in leases {
-        let mine = planned.get(&lease.pair).is_some_and(|m| m == me);
+        let mine = planned.get(&lease.key).is_some_and(|m| m == me);
         let holder_live = lease.owner.as_deref().is_some_and(is_live);
-        if mine && !holder_live && !held.contains(&lease.pair) {
+        if mine && !holder_live && !held.contains(&lease.key) {
             out.take.push(lease.clone());
         }
     }
-    let mut release: Vec<Symbol> = held
+    let mut release: Vec<LeaseKey> = held
         .iter()
         .filter(|p| planned.get(p).is_some_and(|m| m != me))
         .copied()
@@ -218,11 +218,11 @@ pub(crate) fn moves(
 mod tests {
     use super::*;
 
-    fn sym(s: &str) -> Symbol {
-        Symbol::new(s).unwrap()
+    fn sym(s: &str) -> LeaseKey {
+        LeaseKey::Pair(proto::Symbol::new(s).unwrap())
     }
 
-    fn pairs(n: usize) -> Vec<Symbol> {
+    fn pairs(n: usize) -> Vec<LeaseKey> {
         (0..n).map(|i| sym(&format!("P{i}-EUR"))).collect()
     }
 
@@ -230,7 +230,7 @@ mod tests {
         names.iter().map(|s| s.to_string()).collect()
     }
 
-    fn loads(planned: &HashMap<Symbol, String>) -> BTreeMap<String, usize> {
+    fn loads(planned: &HashMap<LeaseKey, String>) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
         for m in planned.values() {
             *out.entry(m.clone()).or_default() += 1;
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn a_balanced_assignment_stays_put() {
         let ps = pairs(3);
-        let owners: HashMap<Symbol, String> = [(ps[0], "b"), (ps[1], "a"), (ps[2], "b")]
+        let owners: HashMap<LeaseKey, String> = [(ps[0], "b"), (ps[1], "a"), (ps[2], "b")]
             .into_iter()
             .map(|(p, o)| (p, o.to_string()))
             .collect();
@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn a_joining_member_gets_only_the_surplus() {
         let ps = pairs(4);
-        let owners: HashMap<Symbol, String> =
+        let owners: HashMap<LeaseKey, String> =
             [(ps[0], "a"), (ps[1], "a"), (ps[2], "b"), (ps[3], "b")]
                 .into_iter()
                 .map(|(p, o)| (p, o.to_string()))
@@ -285,7 +285,7 @@ mod tests {
             let ps = pairs(1 + next(12));
             let members = ids(&["a", "b", "c", "d", "e"]);
             let live: Vec<String> = members[..1 + next(members.len())].to_vec();
-            let mut owners: HashMap<Symbol, String> = HashMap::new();
+            let mut owners: HashMap<LeaseKey, String> = HashMap::new();
             for p in &ps {
                 let owner = &members[next(members.len())];
                 if next(4) > 0 && live.contains(owner) {
@@ -313,8 +313,8 @@ mod tests {
     #[test]
     fn a_dead_owners_pairs_are_taken_and_a_planned_move_is_released() {
         let ps = pairs(3);
-        let lease = |p: Symbol, owner: Option<&str>| Lease {
-            pair: p,
+        let lease = |p: LeaseKey, owner: Option<&str>| Lease {
+            key: p,
             owner: owner.map(str::to_string),
             epoch: 4,
             beat: 9,
@@ -325,14 +325,14 @@ mod tests {
             lease(ps[1], Some("b")),
             lease(ps[2], Some("b")),
         ];
-        let held: HashSet<Symbol> = [ps[0]].into();
+        let held: HashSet<LeaseKey> = [ps[0]].into();
         let m = moves("a", &ps, &leases, &ids(&["a"]), &held);
         assert_eq!(m.take, vec![leases[1].clone(), leases[2].clone()]);
         assert!(m.release.is_empty());
         // "c" joined while "a" holds everything: "a" releases one and takes
         // nothing; "c" waits for the release instead of taking.
         let leases: Vec<Lease> = ps.iter().map(|p| lease(*p, Some("a"))).collect();
-        let held: HashSet<Symbol> = ps.iter().copied().collect();
+        let held: HashSet<LeaseKey> = ps.iter().copied().collect();
         let live = ids(&["a", "c"]);
         let m = moves("a", &ps, &leases, &live, &held);
         assert_eq!(m.release, vec![ps[2]]);

@@ -13,25 +13,29 @@ use crate::commands::position;
 use crate::error::ClusterError;
 use crate::kafka::{KafkaConfig, Partitions};
 
-/// Creates the two topics with one partition per pair (an existing topic is
-/// left as it is, and reported).
+/// Creates the command and event logs with one partition per pair and,
+/// when `risk_shards` is given (accounts enabled), the risk logs with one
+/// partition per shard (an existing topic is left as it is, and reported).
 pub async fn create_topics(
     kafka: &KafkaConfig,
     partitions: &Partitions,
+    risk_shards: Option<u16>,
 ) -> Result<(), ClusterError> {
     let admin: AdminClient<DefaultClientContext> = kafka
         .client()
         .create()
         .map_err(|e| ClusterError::kafka("kafka admin client", e))?;
-    let topics: Vec<NewTopic<'_>> = [&kafka.orders_topic, &kafka.events_topic]
-        .into_iter()
-        .map(|t| {
-            NewTopic::new(
-                t,
-                partitions.count(),
-                TopicReplication::Fixed(kafka.replication_factor),
-            )
-        })
+    let mut wanted = vec![
+        (&kafka.orders_topic, partitions.count()),
+        (&kafka.events_topic, partitions.count()),
+    ];
+    if let Some(shards) = risk_shards {
+        wanted.push((&kafka.risk_topic, i32::from(shards)));
+        wanted.push((&kafka.risk_events_topic, i32::from(shards)));
+    }
+    let topics: Vec<NewTopic<'_>> = wanted
+        .iter()
+        .map(|&(t, n)| NewTopic::new(t, n, TopicReplication::Fixed(kafka.replication_factor)))
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin
@@ -40,7 +44,10 @@ pub async fn create_topics(
         .map_err(|e| ClusterError::kafka("create topics", e))?;
     for r in results {
         match r {
-            Ok(name) => println!("created topic {name} ({} partitions)", partitions.count()),
+            Ok(name) => {
+                let n = wanted.iter().find(|(t, _)| **t == name).map_or(0, |w| w.1);
+                println!("created topic {name} ({n} partitions)");
+            }
             Err((name, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
                 println!("topic {name} exists")
             }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use accounts::{AssetId, AssetInfo, Balance, Fees, Reference, RiskCode};
 use proto::{Symbol, UserId};
+use serde::{Deserialize, Serialize};
 
 use crate::port::{SubmitError, SubmitFuture};
 
 /// Which way an operator's movement goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MovementKind {
     /// Credits `free`.
     Deposit,
@@ -19,7 +20,7 @@ pub enum MovementKind {
 }
 
 /// A deposit or a withdrawal, as an operator asks for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Movement {
     /// Deposit or withdraw.
     pub kind: MovementKind,
@@ -34,7 +35,7 @@ pub struct Movement {
 }
 
 /// What a journaled movement did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MovementOutcome {
     /// Applied; the account's balance after it.
     Applied(Balance),
@@ -47,7 +48,7 @@ pub enum MovementOutcome {
 /// One user's balances after a change, as the risk stage publishes them
 /// once the change is in its log: the source of `GET /account` views and
 /// of the user stream's `outboundAccountPosition` and `balanceUpdate`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountUpdate {
     /// Whose account.
     pub user: UserId,
@@ -62,7 +63,7 @@ pub struct AccountUpdate {
 
 /// A live shard's audit: conservation per asset and holds against open
 /// orders, checked on one consistent state by the shard's single writer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditReport {
     /// Per asset: its name, the sum of `free + locked` over every account
     /// (fee accounts included), and deposits − withdrawals.
@@ -74,7 +75,7 @@ pub struct AuditReport {
 }
 
 /// One asset's line of an [`AuditReport`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetAudit {
     /// The asset.
     pub asset: String,

@@ -156,6 +156,12 @@ pub struct AccountsSection {
     pub enabled: bool,
     /// Risk-stage inputs between snapshots of the shard.
     pub snapshot_every: u64,
+    /// Risk shards in distributed mode (the `risk` and `risk-events`
+    /// topics' partitions). A user's shard is `user_id % shards`, so this is
+    /// fixed for the life of the data: changing it would move users to
+    /// shards that do not hold their balances. Risk roles move whole shards
+    /// between them by lease. The embedded exchange runs one shard.
+    pub shards: u16,
     /// Local demos only: what every user is credited, once, the first time
     /// one of their keys is used (asset name to decimal amount). Refused
     /// unless `listen` is a loopback address.
@@ -167,6 +173,7 @@ impl Default for AccountsSection {
         AccountsSection {
             enabled: true,
             snapshot_every: 100_000,
+            shards: 1,
             demo_funding: std::collections::BTreeMap::new(),
         }
     }
@@ -523,6 +530,11 @@ impl Config {
                 "accounts.snapshot_every must be at least 1".into(),
             ));
         }
+        if a.shards == 0 {
+            return Err(ConfigError::Accounts(
+                "accounts.shards must be at least 1".into(),
+            ));
+        }
         if a.demo_funding.is_empty() {
             return Ok(());
         }
@@ -619,6 +631,26 @@ mod tests {
         );
         let bad: Result<Config, _> = toml::from_str("listne = \"x\"");
         assert!(bad.unwrap_err().to_string().contains("listne"));
+    }
+
+    #[test]
+    fn risk_shards_and_topics_are_checked() {
+        let mut c = Config::default();
+        assert_eq!(c.accounts.shards, 1);
+        assert_eq!(
+            (
+                c.kafka.risk_topic.as_str(),
+                c.kafka.risk_events_topic.as_str()
+            ),
+            ("risk", "risk-events")
+        );
+        c.accounts.shards = 0;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("accounts.shards"), "{e}");
+        let mut c = Config::default();
+        c.kafka.risk_events_topic = "orders".into();
+        let e = c.kafka.validate().unwrap_err().to_string();
+        assert!(e.contains("\"orders\"") && e.contains("must differ"), "{e}");
     }
 
     #[test]

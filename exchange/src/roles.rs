@@ -207,10 +207,12 @@ async fn run_persister(
     r
 }
 
-/// Creates the topics: one partition per pair.
+/// Creates the topics: one partition per pair, and with accounts enabled
+/// one partition of the risk topics per shard.
 pub async fn create_topics(config: &Config) -> Result<(), StartError> {
     let partitions: Partitions = config.partitions().map_err(StartError::Config)?;
-    Ok(cluster::create_topics(&config.kafka, &partitions).await?)
+    let shards = config.accounts.enabled.then_some(config.accounts.shards);
+    Ok(cluster::create_topics(&config.kafka, &partitions, shards).await?)
 }
 
 type Ready = Arc<dyn Fn() -> bool + Send + Sync>;

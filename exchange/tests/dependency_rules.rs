@@ -20,8 +20,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["proto"]),
     // The port: what the gateway sees of a command log.
     ("commandlog", &["proto", "engine", "accounts"]),
-    // What both backends share: actor shell, event sink, persister.
-    ("pipeline", &["proto", "engine", "store", "commandlog"]),
+    // What both backends share: actor shell, event sink, persister, and
+    // the risk stage around an accounts shard.
+    (
+        "pipeline",
+        &["proto", "engine", "accounts", "store", "commandlog"],
+    ),
     // The two backends.
     (
         "runtime",
@@ -36,7 +40,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "cluster",
-        &["proto", "engine", "store", "commandlog", "pipeline"],
+        &[
+            "proto",
+            "engine",
+            "accounts",
+            "store",
+            "commandlog",
+            "pipeline",
+        ],
     ),
     // Order entry and market data over HTTP: the port and the store's reads.
     (

@@ -40,7 +40,7 @@ pub async fn ceiling(brokers: &str, records: usize, in_flight: usize) -> Result<
     );
     let partitions = Partitions::new(&[(pair.clone(), 0)])
         .map_err(|e| Error::Settings(format!("partitions: {e}")))?;
-    cluster::create_topics(&kafka, &partitions)
+    cluster::create_topics(&kafka, &partitions, None)
         .await
         .map_err(|e| Error::kafka("creating the topics", e))?;
     let producer = kafka

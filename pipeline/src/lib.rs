@@ -20,6 +20,7 @@ mod actor;
 mod config;
 mod metrics;
 mod persister;
+pub mod risk;
 mod sink;
 
 pub use actor::{Output, RestoreError, restore_book, snapshot_row, spawn as spawn_actor};
@@ -28,4 +29,5 @@ pub use metrics::PipelineMetrics;
 pub use persister::{
     EventLog, Persister, RETRY_DELAY, Source, Stored, store_batch, write_retrying,
 };
+pub use risk::{RiskRun, RiskSettings, RiskStage};
 pub use sink::{EventSink, drain};

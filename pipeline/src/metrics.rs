@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use commandlog::{Lag, PairStatus};
-use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tokio::task::JoinHandle;
 
 /// Counters and gauges the pipeline updates; registered on the process's
@@ -42,6 +42,9 @@ pub struct PipelineMetrics {
     /// `risk_snapshot_age_inputs`: risk inputs applied since the shard's
     /// last snapshot.
     pub risk_snapshot_age: IntGauge,
+    /// `risk_audit_failures_total`: audits of a live shard that found money
+    /// not conserved or holds not matching their orders (alarm on any).
+    pub risk_audit_failures: IntCounter,
 }
 
 impl PipelineMetrics {
@@ -103,11 +106,16 @@ impl PipelineMetrics {
                 "risk_snapshot_age_inputs",
                 "Risk inputs applied since the shard's last snapshot.",
             )?,
+            risk_audit_failures: IntCounter::new(
+                "risk_audit_failures_total",
+                "Audits of a live risk shard that found a failure.",
+            )?,
         };
         registry.register(Box::new(m.commands.clone()))?;
         registry.register(Box::new(m.risk_inputs.clone()))?;
         registry.register(Box::new(m.risk_refusals.clone()))?;
         registry.register(Box::new(m.risk_snapshot_age.clone()))?;
+        registry.register(Box::new(m.risk_audit_failures.clone()))?;
         registry.register(Box::new(m.events.clone()))?;
         registry.register(Box::new(m.queue_depth.clone()))?;
         registry.register(Box::new(m.queue_capacity.clone()))?;

@@ -25,9 +25,9 @@ use crate::dispatch::{Dispatcher, Queue};
 use crate::error::StartError;
 use crate::journal::Journal;
 use crate::recovery::{self, HeldPair, PairBook};
-use crate::risk::{RiskSettings, RiskStage};
 use crate::sequencer::{self, Request, Sequencer};
 use crate::writer::{JournalRequest, JournalWriter};
+use pipeline::{RiskSettings, RiskStage};
 
 /// Risk snapshots waiting to be stored; one more due while one waits is
 /// skipped (the next comes `snapshot_every` inputs later).
@@ -129,7 +129,8 @@ impl Exchange {
         let mut stage = match (shard, risk) {
             (Some((mut shard, position)), Some(settings)) => {
                 let position = recovery::replay_risk(&mut shard, position, risk_tail)?;
-                let mut stage = RiskStage::new(shard, position, pairs, settings, metrics.clone());
+                let mut stage =
+                    RiskStage::new(shard, 0, position, pairs, settings, metrics.clone());
                 stage.start_group();
                 Some(stage)
             }

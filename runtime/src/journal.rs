@@ -123,13 +123,8 @@ pub(crate) struct Run {
 }
 
 /// Risk-stage inputs at contiguous positions of the risk stream, encoded
-/// back to back.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct RiskRun {
-    pub(crate) first_position: u64,
-    pub(crate) count: u32,
-    pub(crate) body: Vec<u8>,
-}
+/// back to back (the pipeline's run of a shard's log).
+pub(crate) use pipeline::RiskRun;
 
 /// The one shard the embedded runtime runs.
 const SHARD: u16 = 0;

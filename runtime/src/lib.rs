@@ -38,11 +38,10 @@ mod error;
 mod exchange;
 mod journal;
 mod recovery;
-mod risk;
 mod sequencer;
 mod writer;
 
 pub use error::StartError;
 pub use exchange::Exchange;
 pub use journal::{BadRecord, JournalError, scan_segment};
-pub use risk::RiskSettings;
+pub use pipeline::RiskSettings;

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use crate::error::StartError;
 use crate::journal::RiskTail;
-use crate::risk::RiskStage;
+use pipeline::RiskStage;
 
 /// Replayed commands whose events are stored per transaction.
 const REPLAY_BATCH: usize = 4_096;

@@ -27,8 +27,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, warn};
 
 use crate::journal::{Journal, Run};
-use crate::risk::RiskStage;
 use crate::writer::JournalRequest;
+use pipeline::RiskStage;
 
 /// Group commits between looks for journal segments the snapshots cover.
 const TRIM_EVERY: u64 = 1_024;

@@ -29,7 +29,7 @@ pub use admin::AdminKey;
 pub use fold::{Batch, FillRow, OrderRow, OrderStatus, quote_value};
 pub use halts::HaltedPair;
 pub use keys::ApiKey;
-pub use leases::{Lease, Member};
+pub use leases::{Lease, LeaseKey, Member, Role};
 pub use queries::OrderLookup;
 pub use risk::RiskSnapshotRow;
 

@@ -1,8 +1,10 @@
-//! The embedded risk stage: one accounts shard, the single writer of every
-//! user's balances, run by the journal writer (see `sequencer`). This
-//! module is its synchronous part: turning commands, movements and engine
-//! events into shard inputs, applying them, encoding the accepted ones into
-//! the group commit's risk run, and publishing the balances they changed.
+//! The risk stage both modes run: one accounts shard, the single writer of
+//! its users' balances. This is its synchronous part, shared by the
+//! embedded journal writer (`runtime/src/sequencer.rs`) and the distributed
+//! risk role (`cluster`): turning commands, movements and engine events into
+//! shard inputs (with fees and market-buy budgets), applying them, encoding
+//! the accepted ones into the current group's run of the shard's log,
+//! publishing the balances they changed, snapshots and the audit report.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,14 +14,28 @@ use commandlog::{
     AccountUpdate, AssetAudit, AuditReport, EventRecord, Movement, MovementKind, MovementOutcome,
     Observer,
 };
-use pipeline::PipelineMetrics;
 use proto::{
     Command, CommandBody, OrderRef, OrderSize, OrderType, PairConfig, QuoteQty, Side, Symbol,
     UserId,
 };
 use store::RiskSnapshotRow;
 
-use crate::journal::RiskRun;
+use crate::PipelineMetrics;
+
+/// A run of the shard's log: consecutive inputs from `first_position`, each
+/// a proto-codec (bincode) encoding of `accounts::Input`, in the order the
+/// shard applied them. The embedded journal writes it as one record; the
+/// risk role in distributed mode produces its inputs to the shard's
+/// partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RiskRun {
+    /// The log position of the first input.
+    pub first_position: u64,
+    /// How many inputs `body` holds.
+    pub count: u32,
+    /// The inputs' encodings, back to back.
+    pub body: Vec<u8>,
+}
 
 /// What the risk stage needs besides the pairs.
 #[derive(Debug, Clone)]
@@ -45,7 +61,7 @@ const INPUT_KINDS: [&str; 5] = ["deposit", "withdraw", "place", "amend", "settle
 
 /// `InsufficientBalance` as `insufficient_balance`: the `code` label of
 /// `risk_refusals_total`.
-pub(crate) fn code_label(code: RiskCode) -> String {
+pub fn code_label(code: RiskCode) -> String {
     let name = format!("{code:?}");
     let mut out = String::with_capacity(name.len() + 4);
     for (i, c) in name.chars().enumerate() {
@@ -58,17 +74,21 @@ pub(crate) fn code_label(code: RiskCode) -> String {
 }
 
 /// The shard, and what one group commit adds to its stream.
-pub(crate) struct RiskStage {
-    pub(crate) shard: Shard,
+#[derive(Debug)]
+pub struct RiskStage {
+    /// The ledger; read it, but apply inputs through the stage.
+    pub shard: Shard,
+    /// The shard's number (`user % shards`; 0 in embedded mode).
+    shard_id: u16,
     settings: RiskSettings,
     /// Per pair: the most a market buy of one lot-unit of base may cost at
     /// the pair's highest price, and the pair's largest budget.
     limits: HashMap<Symbol, (u8, u64, QuoteQty)>,
     /// The last position of the risk stream applied (journaled, or in the
     /// group being built).
-    pub(crate) position: u64,
+    pub position: u64,
     /// The current group's inputs.
-    pub(crate) run: RiskRun,
+    pub run: RiskRun,
     /// Accounts the current group changed, in order, with repeats.
     touched: Vec<(UserId, accounts::AssetId)>,
     /// The current group's movements, published as they were applied.
@@ -81,8 +101,10 @@ pub(crate) struct RiskStage {
 }
 
 impl RiskStage {
-    pub(crate) fn new(
+    /// The stage of shard `shard_id`, restored at `position` of its log.
+    pub fn new(
         shard: Shard,
+        shard_id: u16,
         position: u64,
         pairs: &[PairConfig],
         settings: RiskSettings,
@@ -94,6 +116,7 @@ impl RiskStage {
             .collect();
         RiskStage {
             shard,
+            shard_id,
             settings,
             limits,
             position,
@@ -108,12 +131,12 @@ impl RiskStage {
     }
 
     /// The rates orders on `pair` are placed with.
-    pub(crate) fn fees(&self, pair: Symbol) -> Fees {
+    pub fn fees(&self, pair: Symbol) -> Fees {
         self.settings.fees.get(&pair).copied().unwrap_or(Fees::ZERO)
     }
 
     /// Starts the next group's run after the last position.
-    pub(crate) fn start_group(&mut self) {
+    pub fn start_group(&mut self) {
         self.run.first_position = self.position + 1;
         self.run.count = 0;
         self.run.body.clear();
@@ -124,7 +147,7 @@ impl RiskStage {
     /// Gives a market buy by base quantity its budget (see
     /// [`Shard::market_buy_budget`]): the command sent to the engine and the
     /// journaled `Place` then carry the same order. Pure.
-    pub(crate) fn prepare(&self, cmd: &mut Command) -> Result<(), RiskCode> {
+    pub fn prepare(&self, cmd: &mut Command) -> Result<(), RiskCode> {
         let CommandBody::NewOrder(o) = &mut cmd.body else {
             return Ok(());
         };
@@ -151,7 +174,7 @@ impl RiskStage {
     /// Checks and locks `cmd`'s worst case; on success its input is in the
     /// group's run. Cancels need no check: their `Canceled` events release
     /// the holds when they are settled.
-    pub(crate) fn admit(&mut self, cmd: &Command) -> Result<(), RiskCode> {
+    pub fn admit(&mut self, cmd: &Command) -> Result<(), RiskCode> {
         let input = match &cmd.body {
             CommandBody::NewOrder(o) => Input::Place(Place {
                 pair: cmd.pair,
@@ -184,12 +207,12 @@ impl RiskStage {
     }
 
     /// Settles every event of `record`.
-    pub(crate) fn settle(&mut self, record: &EventRecord) {
+    pub fn settle(&mut self, record: &EventRecord) {
         self.settle_events(&record.events);
     }
 
     /// Settles `events`, in order.
-    pub(crate) fn settle_events(&mut self, events: &[proto::Event]) {
+    pub fn settle_events(&mut self, events: &[proto::Event]) {
         for e in events.iter().filter(|e| accounts::moves_money(e)) {
             // Settlement never refuses (an unknown pair is configuration
             // drift, answered and journaled like any other input).
@@ -198,7 +221,7 @@ impl RiskStage {
     }
 
     /// Applies a movement; an applied one is in the group's run.
-    pub(crate) fn move_funds(&mut self, m: &Movement) -> MovementOutcome {
+    pub fn move_funds(&mut self, m: &Movement) -> MovementOutcome {
         let input = match m.kind {
             MovementKind::Deposit => Input::Deposit {
                 user: m.user,
@@ -280,7 +303,7 @@ impl RiskStage {
 
     /// Adds the inputs counted since the last call to the metrics (once
     /// per group commit, not per input).
-    pub(crate) fn flush_metrics(&mut self) {
+    pub fn flush_metrics(&mut self) {
         for (kind, n) in INPUT_KINDS.iter().zip(&mut self.counts) {
             if *n > 0 {
                 self.metrics
@@ -298,7 +321,7 @@ impl RiskStage {
     /// Tells `observer` every account the group changed, after its commit:
     /// movements as they were applied, then each changed user's touched
     /// assets as they are now.
-    pub(crate) fn publish(&mut self, observer: &dyn Observer) {
+    pub fn publish(&mut self, observer: &dyn Observer) {
         if self.touched.is_empty() && self.movements.is_empty() {
             return;
         }
@@ -330,19 +353,21 @@ impl RiskStage {
     }
 
     /// A snapshot when `snapshot_every` inputs were applied since the last.
-    pub(crate) fn due_snapshot(&mut self) -> Option<RiskSnapshotRow> {
-        if self.since_snapshot < self.settings.snapshot_every.max(1) {
-            return None;
-        }
-        Some(self.snapshot())
+    pub fn due_snapshot(&mut self) -> Option<RiskSnapshotRow> {
+        self.snapshot_due().then(|| self.snapshot())
+    }
+
+    /// Whether `snapshot_every` inputs were applied since the last snapshot.
+    pub fn snapshot_due(&self) -> bool {
+        self.since_snapshot >= self.settings.snapshot_every.max(1)
     }
 
     /// The shard's snapshot at the current position.
-    pub(crate) fn snapshot(&mut self) -> RiskSnapshotRow {
+    pub fn snapshot(&mut self) -> RiskSnapshotRow {
         self.since_snapshot = 0;
         let bytes = self.shard.snapshot();
         RiskSnapshotRow {
-            shard: 0,
+            shard: self.shard_id,
             position: self.position,
             state_hash: proto::fnv1a(&bytes),
             taken_at: commandlog::now_ns(),
@@ -351,18 +376,23 @@ impl RiskStage {
     }
 
     /// Whether inputs were applied since the last snapshot.
-    pub(crate) fn moved_since_snapshot(&self) -> bool {
+    pub fn moved_since_snapshot(&self) -> bool {
         self.since_snapshot > 0
     }
 
-    /// The live shard's audit.
-    pub(crate) fn audit(&self) -> AuditReport {
-        audit(&self.shard)
+    /// The live shard's audit; one that fails is counted
+    /// (`risk_audit_failures_total`).
+    pub fn audit(&self) -> AuditReport {
+        let report = audit(&self.shard);
+        if !report.failures.is_empty() {
+            self.metrics.risk_audit_failures.inc();
+        }
+        report
     }
 }
 
 /// `shard`'s audit as the port reports it.
-pub(crate) fn audit(shard: &Shard) -> AuditReport {
+pub fn audit(shard: &Shard) -> AuditReport {
     let mut held = vec![0u128; shard.assets().len()];
     for (_, asset, b) in shard.balances() {
         if let Some(h) = held.get_mut(usize::from(asset.0)) {

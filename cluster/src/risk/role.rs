@@ -1,0 +1,223 @@
+//! One shard's turn in the risk role, over its logs behind [`RiskLogs`]
+//! (Kafka in production, memory in the crash tests): read the partition,
+//! decide, forward, answer, snapshot; and the settlement feed beside it.
+//!
+//! The order within a turn is what makes a kill -9 anywhere harmless:
+//!
+//! 1. apply the run of inputs read from the shard's position (decisions
+//!    depend only on the partition, so a replay decides alike);
+//! 2. forward the accepted commands, one record per pair, each awaited, and
+//!    each tagged with its risk offsets ([`super::RISK_HEADER`]);
+//! 3. produce the decisions and balance updates to `risk-events`;
+//! 4. when due, read the orders partitions' ends and snapshot: the snapshot
+//!    covers only inputs whose forwards are in their logs (2 is done), and
+//!    any later forward lands after the ends it records.
+//!
+//! A restart restores the snapshot, scans the orders partitions from those
+//! ends for its shard's tags, and replays: what was forwarded is answered
+//! with its position, not forwarded again; what was not is forwarded now.
+//! Decisions lost between 2 and 3 are produced again by the replay, and
+//! gateways drop repeats by `(shard, through)`.
+
+use std::collections::BTreeMap;
+
+use proto::{Symbol, UserId};
+use store::RiskSnapshotRow;
+
+use crate::commands::position;
+use crate::error::ClusterError;
+use crate::kafka::EventBatch;
+use crate::risk::{
+    Decision, DecisionBatch, Forward, Forwards, Outcome, RiskCore, RiskInput, Step, encode_tag,
+    settlement,
+};
+
+/// One record of an `orders` partition as the scan sees it: partition,
+/// pair, offset, and its risk header if any.
+pub type Tail = (i32, Symbol, i64, Option<Vec<u8>>);
+
+/// The logs one shard reads and writes.
+#[allow(async_fn_in_trait)] // used through generics only, never boxed
+pub trait RiskLogs {
+    /// Records of the shard's `risk` partition from offset `from`, at most
+    /// `max` (none when there are none yet).
+    async fn read_risk(
+        &mut self,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<(i64, RiskInput)>, ClusterError>;
+    /// Appends `input` to the shard's `risk` partition.
+    async fn append_risk(&mut self, input: &RiskInput) -> Result<(), ClusterError>;
+    /// Appends one forwarded record to its pair's `orders` partition with
+    /// the header `tag`; returns the record's offset once the broker has it.
+    async fn forward(&mut self, record: &Forward, tag: &[u8]) -> Result<i64, ClusterError>;
+    /// Appends a decision batch to the shard's `risk-events` partition.
+    async fn decide(&mut self, batch: &DecisionBatch) -> Result<(), ClusterError>;
+    /// The end offset of every `orders` partition now.
+    async fn orders_ends(&mut self) -> Result<BTreeMap<i32, i64>, ClusterError>;
+    /// The records of the `orders` partitions from `from` (per partition;
+    /// from 0 where absent) to their ends: each with its partition, pair,
+    /// offset and risk header if any.
+    async fn orders_tail(&mut self, from: &BTreeMap<i32, i64>) -> Result<Vec<Tail>, ClusterError>;
+    /// Records of `events` partition `partition` from offset `from`, at
+    /// most `max`.
+    async fn read_events(
+        &mut self,
+        partition: i32,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<(i64, EventBatch)>, ClusterError>;
+}
+
+/// One shard run by the risk role.
+#[derive(Debug)]
+pub struct ShardRole {
+    core: RiskCore,
+    /// Per events partition: the next record the feed reads.
+    feed: BTreeMap<i32, i64>,
+    /// Per orders partition: the first record holding a forward found at
+    /// start. While the core replays those, a snapshot's scan start stays
+    /// at or before them: a predecessor may have forwarded beyond the
+    /// snapshot it restored, and a snapshot taken before the replay
+    /// reaches those forwards must still lead the next start to them.
+    hold: BTreeMap<i32, i64>,
+    /// Most inputs applied per turn.
+    max_run: usize,
+}
+
+impl ShardRole {
+    /// Starts from `core` (restored from the shard's latest snapshot): finds
+    /// the forwards its predecessor made after the snapshot, and resumes
+    /// the feed of `events_partitions` where the snapshot says.
+    pub async fn start(
+        mut core: RiskCore,
+        events_partitions: &[i32],
+        logs: &mut impl RiskLogs,
+        max_run: usize,
+    ) -> Result<ShardRole, ClusterError> {
+        let shard = core.id().index;
+        let mut found = Vec::new();
+        let mut hold = BTreeMap::new();
+        for (partition, pair, offset, tag) in logs.orders_tail(core.orders_from()).await? {
+            let here = super::found_in(shard, pair, offset, tag.as_deref());
+            if !here.is_empty() {
+                hold.entry(partition).or_insert(offset);
+            }
+            found.extend(here);
+        }
+        core.found_forwards(found);
+        let feed = events_partitions
+            .iter()
+            .map(|p| (*p, core.fed().get(p).copied().unwrap_or(0)))
+            .collect();
+        Ok(ShardRole {
+            core,
+            feed,
+            hold,
+            max_run: max_run.max(1),
+        })
+    }
+
+    /// The shard's core.
+    pub fn core(&self) -> &RiskCore {
+        &self.core
+    }
+
+    /// One turn over the shard's partition (see the module's steps);
+    /// returns how many inputs it applied and the snapshot to store, if
+    /// one was due. After an error the core may be ahead of what reached
+    /// the logs: drop this `ShardRole` and start again from the stored
+    /// snapshot (what a kill -9 does), never turn it again.
+    pub async fn turn(
+        &mut self,
+        logs: &mut impl RiskLogs,
+    ) -> Result<(usize, Option<RiskSnapshotRow>), ClusterError> {
+        let inputs = logs.read_risk(self.core.next(), self.max_run).await?;
+        if inputs.is_empty() {
+            return Ok((0, None));
+        }
+        let mut forwards = Forwards::default();
+        let mut decisions = Vec::new();
+        for (offset, input) in &inputs {
+            match self.core.apply(*offset, input) {
+                Step::None => {}
+                Step::Decided(d) => decisions.push(d),
+                Step::Forward { from, cmd } => forwards.push(*offset, from, &cmd)?,
+            }
+        }
+        let shard = self.core.id().index;
+        for records in forwards.take() {
+            for record in records {
+                let at = logs
+                    .forward(&record, &encode_tag(shard, &record.offsets))
+                    .await?;
+                for (i, (offset, from)) in record.offsets.iter().zip(&record.from).enumerate() {
+                    decisions.push(Decision {
+                        offset: *offset,
+                        from: *from,
+                        outcome: Outcome::Forwarded {
+                            pair: record.pair,
+                            position: position(at, i),
+                        },
+                    });
+                }
+            }
+        }
+        decisions.sort_by_key(|d| d.offset);
+        let updates = self.core.take_updates();
+        if !decisions.is_empty() || !updates.is_empty() {
+            logs.decide(&DecisionBatch {
+                shard,
+                through: self.core.next(),
+                decisions,
+                updates,
+            })
+            .await?;
+        }
+        if !self.core.replaying() {
+            self.hold.clear();
+        }
+        let row = if self.core.snapshot_due() {
+            let mut ends = logs.orders_ends().await?;
+            for (partition, first) in &self.hold {
+                if let Some(end) = ends.get_mut(partition) {
+                    *end = (*end).min(*first);
+                }
+            }
+            Some(self.core.snapshot(ends))
+        } else {
+            None
+        };
+        Ok((inputs.len(), row))
+    }
+
+    /// One pass of the settlement feed: the events records after what was
+    /// fed, each that concerns the shard appended to its partition as a
+    /// `Settle` input. Returns how many records were read.
+    pub async fn feed(
+        &mut self,
+        logs: &mut impl RiskLogs,
+        max: usize,
+    ) -> Result<usize, ClusterError> {
+        let id = self.core.id();
+        let mut read = 0;
+        for (partition, next) in &mut self.feed {
+            for (offset, batch) in logs.read_events(*partition, *next, max).await? {
+                if let Some(input) = settlement(id, *partition, offset, &batch) {
+                    logs.append_risk(&input).await?;
+                }
+                *next = offset + 1;
+                read += 1;
+            }
+        }
+        Ok(read)
+    }
+
+    /// Whether `user`'s accounts are this shard's.
+    pub fn holds(&self, user: UserId) -> bool {
+        self.core.id().holds(user)
+    }
+}
+
+#[cfg(test)]
+mod tests;
