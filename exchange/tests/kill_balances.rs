@@ -27,7 +27,18 @@ const BTC_SCALE: u8 = 8;
 /// The pair's default taker rate, in basis points.
 const TAKER_BPS: i128 = 10;
 
-fn start(dir: &std::path::Path) -> (Child, String) {
+/// The exchange process, killed when dropped: a failed assertion must not
+/// leave it running (it holds the test's output pipe open).
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &std::path::Path) -> (Process, String) {
     let mut child = Command::new(BIN)
         .env("EXCHANGE_DATA_DIR", dir)
         .env("EXCHANGE_LISTEN", "127.0.0.1:0")
@@ -45,7 +56,7 @@ fn start(dir: &std::path::Path) -> (Child, String) {
         }
     };
     std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
+    (Process(child), url)
 }
 
 fn cli(dir: &std::path::Path, args: &[&str], key_label: &str) -> Credentials {
@@ -96,6 +107,8 @@ async fn trade(c: Client, seed: u64, for_ms: u64) {
         if c.place(&order).await.is_err() {
             return; // killed
         }
+        // A few hundred orders a second each: the fills fit one page.
+        tokio::time::sleep(Duration::from_millis(3)).await;
         if r % 5 == 0 {
             let _ = c
                 .signed(Method::DELETE, "/api/v1/openOrders", "symbol=BTC-EUR", None)
@@ -120,7 +133,8 @@ async fn from_fills(c: &Client, eur: i128, btc: i128) -> (i128, i128) {
     assert!(trades.len() < 1000, "more fills than one page");
     let (mut eur, mut btc) = (eur, btc);
     for t in trades {
-        let quote = units(&t["quoteQty"], EUR_SCALE);
+        // Exact: `quoteQty` is shown at the price's scale, cut short.
+        let quote = units(&t["price"], 2) * units(&t["qty"], BTC_SCALE);
         let fee = units(&t["commission"], EUR_SCALE);
         let qty = units(&t["qty"], BTC_SCALE);
         if t["isBuyer"] == true {
@@ -210,13 +224,13 @@ async fn kill_9_under_load_loses_and_doubles_no_money() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     for l in load {
         let _ = l.await;
     }
 
-    let (mut child, url) = start(dir.path());
+    let (_restarted, url) = start(dir.path());
     let users: Vec<Client> = keys
         .iter()
         .map(|k| Client::new(&url, Some(k.clone())))
@@ -259,6 +273,4 @@ async fn kill_9_under_load_loses_and_doubles_no_money() {
         .await
         .unwrap();
     assert_eq!(audit.body["passed"], true, "{:?}", audit.body);
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

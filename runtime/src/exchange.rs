@@ -362,13 +362,23 @@ impl Parts {
         }
     }
 
-    /// Starts the persister, the risk snapshots' writer, the journal writer
-    /// running `stage` (it reads the actors' outputs: no dispatcher) and the
-    /// gauges. `risk_snapshot` is the stored risk snapshot's position.
+    /// Starts the persister, the dispatcher, the risk snapshots' writer,
+    /// the journal writer running `stage` (it reads the actors' outputs and
+    /// hands each settled one to the dispatcher) and the gauges.
+    /// `risk_snapshot` is the stored risk snapshot's position.
     fn run_risk(mut self, stage: RiskStage, risk_snapshot: u64) -> Exchange {
         let pairs = self.actors.statuses.clone();
         let waiters = Arc::new(Mutex::new(Waiters::new(0)));
         let (persister, persist_tx) = self.persister(&pairs);
+        // The fan-out of settled records (observers, RESULT waiters, the
+        // persister's queue) runs beside the writer, as without risk.
+        let (settled_tx, settled_rx) = mpsc::channel::<Output>(self.config.output_queue);
+        let dispatcher = Dispatcher {
+            observer: self.observer.clone(),
+            waiters: waiters.clone(),
+            persist: persist_tx,
+        };
+        let dispatcher = tokio::spawn(pipeline::drain(settled_rx, dispatcher, DISPATCH_BATCH));
         let risk_stored = Arc::new(AtomicU64::new(risk_snapshot));
         let (snap_tx, snap_rx) = mpsc::channel(RISK_SNAPSHOT_QUEUE);
         let risk_snapshots = tokio::spawn(sequencer::store_risk_snapshots(
@@ -392,7 +402,7 @@ impl Parts {
             risk: stage,
             outputs: self.actors.output,
             observer: self.observer,
-            persist: persist_tx,
+            settled: settled_tx,
             snapshots: snap_tx,
             risk_stored,
         };
@@ -410,7 +420,7 @@ impl Parts {
                 gauges,
                 journal,
                 actors: self.actors.threads,
-                dispatcher: None,
+                dispatcher: Some(dispatcher),
                 persister,
                 risk_snapshots: Some(risk_snapshots),
             })),

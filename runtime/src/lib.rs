@@ -13,9 +13,10 @@
 //!                       check + lock, settle          ▲           |
 //!                       (group commit: risk run,      └-(bounded)-┘ records, snapshots
 //!                        then the pairs' runs)
-//!                          | after the commit: on_account, then on_record, RESULT waiters
+//!                          | after the commit: on_account, then each settled record
 //!                          v
-//!                       persister --> store;  shard snapshots --> store
+//!                       dispatcher --(bounded)--> persister --> store;  shard snapshots --> store
+//!                       on_record, RESULT waiters
 //! ```
 //!
 //! Architecture Invariant (risk on): an order's worst case is locked in the

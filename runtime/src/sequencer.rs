@@ -8,7 +8,7 @@
 //! commit then journals the risk run and the pairs' runs with one `write`.
 //! Only after it: the balances it changed are published, the commands go to
 //! their actors, and the records whose settlement it journaled go on to the
-//! observer, the waiting requests and the persister, with each pair's
+//! dispatcher (observer, waiting requests, persister), with each pair's
 //! snapshots behind that pair's earlier records. So a stored pair snapshot
 //! at seq `E` implies the journal holds the settlement of every event up to
 //! `E`, and recovery never needs an event older than a pair's snapshot.
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use commandlog::{
     AuditReport, Movement, MovementOutcome, Observer, PairStatus, SubmitError, Submitted, Waiters,
 };
-use pipeline::{Output, PipelineMetrics, Stored};
+use pipeline::{Output, PipelineMetrics};
 use proto::{Command, Symbol};
 use store::{RiskSnapshotRow, Store};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -60,7 +60,8 @@ pub(crate) struct Sequencer {
     pub(crate) risk: RiskStage,
     pub(crate) outputs: mpsc::Receiver<Output>,
     pub(crate) observer: Arc<dyn Observer>,
-    pub(crate) persist: mpsc::Sender<Stored>,
+    /// The dispatcher: observers, RESULT waiters, then the persister.
+    pub(crate) settled: mpsc::Sender<Output>,
     pub(crate) snapshots: mpsc::Sender<RiskSnapshotRow>,
     /// The position of the latest stored risk snapshot.
     pub(crate) risk_stored: Arc<AtomicU64>,
@@ -360,21 +361,13 @@ impl Sequencer {
         }
     }
 
-    /// Hands the settled outputs on, in arrival order.
+    /// Hands the settled outputs to the dispatcher, in arrival order: after
+    /// the balances of their settlement were published, so a RESULT answer
+    /// is never ahead of them.
     async fn forward(&mut self, t: &mut Turn) {
         for o in t.pending.drain(..) {
-            let item = match o {
-                Output::Record(record) => {
-                    self.observer.on_record(&record);
-                    if let Ok(mut w) = self.waiters.lock() {
-                        w.complete(&record);
-                    }
-                    Stored::Record(record)
-                }
-                Output::Snapshot(row) => Stored::Snapshot(row),
-            };
-            if self.persist.send(item).await.is_err() {
-                error!("the persister stopped; events are no longer stored");
+            if self.settled.send(o).await.is_err() {
+                error!("the dispatcher stopped; events are no longer stored");
             }
         }
     }
