@@ -173,7 +173,7 @@ mod tests {
             panic!("the traders' shard is fed");
         };
         assert_eq!((partition, offset), (0, 6));
-        assert!(events.iter().all(|e| accounts::moves_money(e)));
+        assert!(events.iter().all(accounts::moves_money));
         assert!(
             events
                 .iter()
