@@ -432,3 +432,56 @@ async fn next_json(
         }
     }
 }
+
+/// With the risk stage checking amends first, another user's order, named
+/// by id or by client id, still answers like an order that does not exist,
+/// and an amend up past the free balance is refused with -2010.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amends_of_other_users_orders_look_like_unknown_ones() {
+    let ex = start(true).await;
+    let ops = admin(&ex).await;
+    let (alice, bob) = (ex.user("alice").await, ex.user("bob").await);
+    for (user, r) in [("alice", "a"), ("bob", "b")] {
+        let m = post(&ops, "/admin/v1/deposit", movement(user, "EUR", "1000", r)).await;
+        assert!(m.status.is_success(), "{:?}", m.body);
+    }
+    let mut order = common::limit("BUY", "0.01", "100");
+    order["clientOrderId"] = json!("mine");
+    let placed = alice.place(&order).await.unwrap();
+    assert!(placed.status.is_success(), "{:?}", placed.body);
+    let id = placed.body["orderId"].as_u64().unwrap();
+    let amend = |target: Value| {
+        let mut body = json!({"symbol": "BTC-EUR", "quantity": "0.02"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(target.as_object().unwrap().clone());
+        body
+    };
+    let by_id = amend(json!({"orderId": id}));
+    let by_client = amend(json!({"origClientOrderId": "mine"}));
+    let nobody = amend(json!({"orderId": id + 1_000}));
+    let answer = |c: &Client, b: Value| {
+        let c = c.clone();
+        async move {
+            c.signed(Method::PUT, "/api/v1/order", "", Some(&b))
+                .await
+                .unwrap()
+        }
+    };
+    let missing = answer(&bob, nobody).await;
+    assert_error(&missing, StatusCode::NOT_FOUND, -303);
+    for b in [by_id.clone(), by_client.clone()] {
+        let theirs = answer(&bob, b).await;
+        assert_eq!(
+            (theirs.status, &theirs.body),
+            (missing.status, &missing.body)
+        );
+    }
+    // Her own amend by client id is checked: far past her balance, refused.
+    let mut huge = by_client;
+    huge["quantity"] = json!("100");
+    assert_error(&answer(&alice, huge).await, StatusCode::BAD_REQUEST, -2010);
+    let ok = answer(&alice, by_id).await;
+    assert!(ok.status.is_success(), "{:?}", ok.body);
+    ex.running.shutdown().await;
+}

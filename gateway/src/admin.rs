@@ -8,7 +8,6 @@
 //! as a duplicate, so a retry is safe across restarts and gateways.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use accounts::{AssetInfo, Balance, RiskCode};
 use axum::Json;
@@ -28,10 +27,9 @@ use serde_json::{Value, json};
 
 use crate::auth::{ADMIN_KEY_HEADER, Operator};
 use crate::errors::{ApiError, code};
-use crate::limits::ShedReason;
 use crate::money::decimal;
 use crate::rest::account::{accounts_disabled, balances};
-use crate::rest::{body_bytes, json_body, query};
+use crate::rest::{body_bytes, json_body, query, rate_limit};
 use crate::{Gateway, now_ns};
 
 type App = State<Arc<Gateway>>;
@@ -60,17 +58,7 @@ async fn operator(
         .admin_keys
         .verify_admin(key, query.unwrap_or(""), body, now_ns() / 1_000_000)
         .await?;
-    if let Err(wait) = gw.rate.check(&op.admin_key, Instant::now()) {
-        gw.metrics
-            .shed
-            .with_label_values(&[ShedReason::RateLimit.as_str()])
-            .inc();
-        return Err(ApiError::retry(
-            code::TOO_MANY_REQUESTS,
-            "Too many requests; slow down.",
-            wait,
-        ));
-    }
+    rate_limit(gw, &op.admin_key)?;
     Ok(op)
 }
 

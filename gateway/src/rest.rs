@@ -229,19 +229,26 @@ async fn signed(
         .keys
         .verify(key, query.unwrap_or(""), body, now_ns() / 1_000_000)
         .await?;
-    if let Err(wait) = gw.rate.check(&caller.api_key, Instant::now()) {
-        gw.metrics
-            .shed
-            .with_label_values(&[ShedReason::RateLimit.as_str()])
-            .inc();
-        return Err(ApiError::retry(
-            code::TOO_MANY_REQUESTS,
-            "Too many requests; slow down.",
-            wait,
-        ));
-    }
+    rate_limit(gw, &caller.api_key)?;
     gw.demo.fund(gw.log.accounts(), caller.user).await;
     Ok(caller)
+}
+
+/// Counts a request against `key`'s rate limit (trading and admin keys
+/// alike); past it, the request is shed with 429 and when to retry.
+pub(crate) fn rate_limit(gw: &Gateway, key: &str) -> Result<(), ApiError> {
+    let Err(wait) = gw.rate.check(key, Instant::now()) else {
+        return Ok(());
+    };
+    gw.metrics
+        .shed
+        .with_label_values(&[ShedReason::RateLimit.as_str()])
+        .inc();
+    Err(ApiError::retry(
+        code::TOO_MANY_REQUESTS,
+        "Too many requests; slow down.",
+        wait,
+    ))
 }
 
 /// The body of a `POST`/`PUT`: it must be JSON and within the size limit.
