@@ -41,8 +41,9 @@ pub use log::{KafkaLog, start_kafka_log};
 pub use ownership::EngineConfig;
 pub use persister::run_persister;
 pub use risk::{
-    Decision, DecisionBatch, Forward, Forwards, Outcome, RISK_HEADER, RequestId, RiskAnswers,
-    RiskCore, RiskInput, RiskLogs, RiskRequest, Route, ShardId, ShardRole, SnapshotError, Step,
-    Tail, decode_tag, encode_tag, found_in, moved, route, settlement, submitted,
+    Decision, DecisionBatch, Forward, Forwards, GatewayAccounts, KafkaRiskLogs, Outcome,
+    RISK_HEADER, RequestId, RiskAnswers, RiskCore, RiskInput, RiskLogs, RiskParts, RiskRequest,
+    RiskRole, Route, ShardId, ShardRole, SnapshotError, Step, Tail, decode_tag, encode_tag,
+    found_in, merge_audits, moved, route, run_risk, settlement, snapshot_balances, submitted,
 };
 pub use topics::{create_topics, read_log, replay_log};

@@ -12,8 +12,8 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 
 use commandlog::{
-    CommandLog, EventRecord, LagUnit, Observer, PairStatus, SubmitError, SubmitFuture, Submitted,
-    Waiters,
+    Accounts, CommandLog, EventRecord, LagUnit, Observer, PairStatus, SubmitError, SubmitFuture,
+    Submitted, Waiters,
 };
 use rdkafka::{Offset, TopicPartitionList};
 use store::Store;
@@ -24,6 +24,9 @@ use tracing::warn;
 use crate::commands::{CommandWriter, records_through};
 use crate::error::ClusterError;
 use crate::kafka::{EventBatch, KafkaConfig, Partitions};
+use crate::risk::{
+    GatewayAccounts, RiskPort, RiskRequest, Route, route, start_risk_port, submitted,
+};
 
 /// The command log in Kafka, as the gateway sees it.
 ///
@@ -35,6 +38,8 @@ pub struct KafkaLog {
     writer: Arc<CommandWriter>,
     statuses: HashMap<Symbol, Arc<PairStatus>>,
     waiters: Arc<Mutex<Waiters>>,
+    /// The risk stage, with accounts on: orders and amends go through it.
+    risk: Option<RiskPort>,
 }
 
 impl fmt::Debug for KafkaLog {
@@ -52,17 +57,31 @@ impl KafkaLog {
         let Some(status) = self.statuses.get(&pair) else {
             return Err(SubmitError::UnknownPair);
         };
-        let position = self
-            .writer
-            .write(&cmd)
-            .await
-            .map_err(|e| SubmitError::Store(e.to_string()))?;
+        let position = match &self.risk {
+            Some(risk) => match route(&cmd, risk.shards) {
+                Route::Risk { shard } => {
+                    let outcome = risk.ask(shard, RiskRequest::Order(cmd)).await?;
+                    submitted(outcome)?.1
+                }
+                Route::Orders => self.write(&cmd).await?,
+            },
+            None => self.write(&cmd).await?,
+        };
         status.logged(records_through(position));
         let outcome = want_outcome.then(|| match self.waiters.lock() {
             Ok(mut w) => w.register(pair, position),
             Err(_) => oneshot::channel().1,
         });
         Ok(Submitted { position, outcome })
+    }
+}
+
+impl KafkaLog {
+    async fn write(&self, cmd: &Command) -> Result<u64, SubmitError> {
+        self.writer
+            .write(cmd)
+            .await
+            .map_err(|e| SubmitError::Store(e.to_string()))
     }
 }
 
@@ -78,6 +97,10 @@ impl CommandLog for KafkaLog {
     fn pairs(&self) -> Vec<Arc<PairStatus>> {
         self.statuses.values().cloned().collect()
     }
+
+    fn accounts(&self) -> Option<&dyn Accounts> {
+        self.risk.as_ref().map(|r| r as &dyn Accounts)
+    }
 }
 
 /// How often a gateway reads the persister's progress from the store.
@@ -89,18 +112,29 @@ type Views = (HashMap<Symbol, Arc<PairStatus>>, HashMap<Symbol, Seq>);
 /// Starts the gateway's Kafka log: each pair's book view from its latest
 /// snapshot, then the events topic from the beginning (records the snapshot
 /// covers are dropped by seq), feeding `observer` and the RESULT waiters.
+/// With `accounts`, orders and amends go through the risk stage, and the
+/// balances start from the shards' snapshots, followed by `risk-events`.
 pub async fn start_kafka_log(
     kafka: &KafkaConfig,
     store: &Store,
     partitions: Partitions,
     observer: Arc<dyn Observer>,
+    accounts: Option<GatewayAccounts>,
 ) -> Result<(Arc<KafkaLog>, JoinHandle<()>), ClusterError> {
     let (statuses, seen) = restore_views(store, &partitions, &*observer).await?;
     let consumer = events_consumer(kafka, &partitions)?;
+    let (risk, risk_follower) = match accounts {
+        Some(a) => {
+            let (port, follower) = start_risk_port(kafka, store, a, observer.clone()).await?;
+            (Some(port), Some(follower))
+        }
+        None => (None, None),
+    };
     let log = Arc::new(KafkaLog {
         writer: CommandWriter::new(kafka, &partitions)?,
         statuses: statuses.clone(),
         waiters: Arc::default(),
+        risk,
     });
     // The persister is another process: its progress is what the store
     // says, polled beside the follower, so a slow query never holds up the
@@ -108,9 +142,16 @@ pub async fn start_kafka_log(
     let progress = follow_progress(store.clone(), statuses.clone());
     let follow = follow_events(consumer, statuses, seen, observer, log.waiters.clone());
     let follower = tokio::spawn(async move {
+        let risk = async move {
+            match risk_follower {
+                Some(f) => f.await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = progress => {}
             () = follow => {}
+            () = risk => {}
         }
     });
     Ok((log, follower))

@@ -204,6 +204,20 @@ impl std::fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
+/// Every balance a stored snapshot holds (a gateway's view starts there),
+/// with the position it covers.
+pub fn snapshot_balances(
+    row: &RiskSnapshotRow,
+) -> Result<Vec<(UserId, accounts::AssetId, accounts::Balance)>, SnapshotError> {
+    let bad = |m: String| SnapshotError(format!("shard {}: {m}", row.shard));
+    let body: SnapshotBody = proto::decode(&row.bytes).map_err(|e| bad(e.to_string()))?;
+    let shard = Shard::restore(&body.shard).map_err(|e| bad(e.to_string()))?;
+    if shard.state_hash() != row.state_hash {
+        return Err(bad("it does not match its state hash".into()));
+    }
+    Ok(shard.balances().collect())
+}
+
 /// Collects the stage's balance updates.
 #[derive(Default)]
 struct Collect(Mutex<Vec<AccountUpdate>>);
@@ -341,6 +355,12 @@ impl RiskCore {
         }
     }
 
+    /// Passes over the input at `offset`, which does not decode: every
+    /// replay skips it alike.
+    pub fn skip(&mut self, offset: i64) {
+        self.next = self.next.max(offset + 1);
+    }
+
     fn request(&mut self, offset: i64, from: RequestId, request: &RiskRequest) -> Step {
         let decided = |outcome| {
             Step::Decided(Decision {
@@ -412,13 +432,20 @@ impl RiskCore {
 
 mod answers;
 mod forward;
+mod kafka;
+mod port;
 mod role;
 mod route;
+mod run;
 
 pub use answers::RiskAnswers;
 pub use forward::{Forward, Forwards, RISK_HEADER, decode_tag, encode_tag, found_in};
+pub use kafka::KafkaRiskLogs;
+pub use port::{GatewayAccounts, merge_audits};
+pub(crate) use port::{RiskPort, start_risk_port};
 pub use role::{RiskLogs, ShardRole, Tail};
 pub use route::{Route, moved, route, settlement, submitted};
+pub use run::{RiskParts, RiskRole, run_risk};
 
 #[cfg(test)]
 mod tests;

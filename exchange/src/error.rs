@@ -28,9 +28,9 @@ pub enum StartError {
     Cluster(cluster::ClusterError),
     /// Serving HTTP failed.
     Serve(std::io::Error),
-    /// A distributed role with `[accounts] enabled`: the risk stage runs
-    /// only embedded so far.
-    AccountsDistributed,
+    /// The risk role with `[accounts] enabled = false`: it has nothing to
+    /// run.
+    AccountsDisabled,
 }
 
 impl fmt::Display for StartError {
@@ -45,9 +45,8 @@ impl fmt::Display for StartError {
             StartError::Listen(addr, e) => write!(f, "listen {addr}: {e}"),
             StartError::Cluster(e) => e.fmt(f),
             StartError::Serve(e) => write!(f, "serving HTTP: {e}"),
-            StartError::AccountsDistributed => f.write_str(
-                "the distributed roles have no risk stage yet: set `[accounts] enabled = false` \
-                 in the config (balances are checked and settled only by the embedded exchange)",
+            StartError::AccountsDisabled => f.write_str(
+                "the risk role runs the accounts: set `[accounts] enabled = true` in the config",
             ),
         }
     }
@@ -63,7 +62,7 @@ impl std::error::Error for StartError {
             StartError::Runtime(e) => Some(e),
             StartError::Cluster(e) => Some(e),
             StartError::Serve(e) => Some(e),
-            StartError::AccountsDistributed => None,
+            StartError::AccountsDisabled => None,
         }
     }
 }

@@ -60,6 +60,9 @@ enum Cmd {
     Engine,
     /// Distributed mode: stores the event log in the database.
     Persister,
+    /// Distributed mode: checks orders against balances and settles trades,
+    /// for the risk shards whose leases it holds (with `[accounts] enabled`).
+    Risk,
     /// Distributed mode: replays a pair's whole command log from offset zero
     /// and prints the book's position, last seq and state hash.
     Replay {
@@ -214,6 +217,7 @@ fn main() -> ExitCode {
             Cmd::Gateway => role(Role::Gateway, &config).await,
             Cmd::Engine => role(Role::Engine, &config).await,
             Cmd::Persister => role(Role::Persister, &config).await,
+            Cmd::Risk => role(Role::Risk, &config).await,
             Cmd::Topics {
                 action: TopicsCmd::Create,
             } => exchange::roles::create_topics(&config)

@@ -1,5 +1,5 @@
-//! The distributed mode's processes: `gateway`, `engine` and `persister`
-//! (see the `cluster` crate), each serving health and metrics, each stopped
+//! The distributed mode's processes: `gateway`, `engine`, `persister` and
+//! `risk` (see the `cluster` crate), each serving health and metrics, each stopped
 //! by `stop` turning true.
 
 use std::sync::Arc;
@@ -30,6 +30,8 @@ pub enum Role {
     Engine,
     /// Stores the event log.
     Persister,
+    /// Runs the risk shards whose leases it holds.
+    Risk,
 }
 
 impl Role {
@@ -38,6 +40,7 @@ impl Role {
             Role::Gateway => "gateway",
             Role::Engine => "engine",
             Role::Persister => "persister",
+            Role::Risk => "risk",
         }
     }
 }
@@ -69,8 +72,8 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let partitions = config.partitions().map_err(StartError::Config)?;
     let pairs = config.validate().map_err(StartError::Config)?;
-    if config.accounts.enabled {
-        return Err(StartError::AccountsDistributed);
+    if role == Role::Risk && !config.accounts.enabled {
+        return Err(StartError::AccountsDisabled);
     }
     let store = connect(config).await?;
     let registry = Registry::new();
@@ -94,6 +97,7 @@ pub async fn run(
         Role::Gateway => run_gateway(config, started, stop, on_listen).await,
         Role::Engine => run_engine(config, started, stop, on_listen).await,
         Role::Persister => run_persister(config, started, stop, on_listen).await,
+        Role::Risk => run_risk(config, started, stop, on_listen).await,
     };
     store.close().await;
     info!(role = role.name(), "stopped");
@@ -109,8 +113,26 @@ async fn run_gateway(
 ) -> Result<(), StartError> {
     let gm = GatewayMetrics::register(&s.registry).map_err(StartError::Metrics)?;
     let market = Arc::new(MarketData::new(&s.pairs, config.gateway.ws_buffer));
-    let (log, follower) =
-        cluster::start_kafka_log(&config.kafka, &s.store, s.partitions, market.clone()).await?;
+    let fees = if config.accounts.enabled {
+        config.fees().map_err(StartError::Config)?
+    } else {
+        Vec::new()
+    };
+    let accounts = config.accounts.enabled.then(|| cluster::GatewayAccounts {
+        // Unique per process start: the risk shards' decisions name it.
+        gateway: gateway::now_ns() ^ (u64::from(std::process::id()) << 40),
+        shards: config.accounts.shards,
+        pairs: s.pairs.clone(),
+        fees: fees.iter().copied().collect(),
+    });
+    let (log, follower) = cluster::start_kafka_log(
+        &config.kafka,
+        &s.store,
+        s.partitions,
+        market.clone(),
+        accounts,
+    )
+    .await?;
     let instance = s
         .store
         .register_instance("gateway", gateway::now_ns())
@@ -132,9 +154,8 @@ async fn run_gateway(
         registry: s.registry,
         metrics: gm,
         shutdown: stop.clone(),
-        // No risk stage behind the Kafka log yet: no commission, no demo
-        // funding, and the accounts routes answer that accounts are off.
-        fees: Vec::new(),
+        fees,
+        // Demo funding is for a local embedded exchange only.
         demo_funding: Vec::new(),
     });
     on_listen(s.addr);
@@ -203,6 +224,44 @@ async fn run_persister(
     )
     .await
     .map_err(StartError::Cluster);
+    health.abort();
+    r
+}
+
+/// The risk role, with its health port.
+async fn run_risk(
+    config: &Config,
+    s: Started,
+    stop: watch::Receiver<bool>,
+    on_listen: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), StartError> {
+    let role = cluster::RiskRole::register(&s.registry).map_err(StartError::Metrics)?;
+    let ready = role.clone();
+    let health = serve_health(
+        s.listener,
+        s.registry,
+        move || ready.is_ready(),
+        stop.clone(),
+    );
+    on_listen(s.addr);
+    let fees = config.fees().map_err(StartError::Config)?;
+    let parts = cluster::RiskParts {
+        kafka: config.kafka.clone(),
+        config: config.engine.clone(),
+        store: s.store,
+        partitions: s.partitions,
+        pairs: s.pairs,
+        settings: pipeline::RiskSettings {
+            fees: fees.into_iter().collect(),
+            snapshot_every: config.accounts.snapshot_every,
+        },
+        shards: config.accounts.shards,
+        metrics: s.metrics,
+        role,
+    };
+    let r = cluster::run_risk(parts, stop)
+        .await
+        .map_err(StartError::Cluster);
     health.abort();
     r
 }

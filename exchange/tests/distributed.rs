@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use client::{Client, Credentials};
+use client::{Client, Credentials, Method};
+use common::money::{BTC_SCALE, EUR_SCALE, balance, balances, from_fills, open_needs};
 use futures_util::{SinkExt, StreamExt};
 use proto::{Seq, Symbol};
 use serde_json::{Value, json};
@@ -105,8 +106,11 @@ impl Cluster {
             format!(
                 r#"
 log = "warn,cluster=info"
+# Two risk shards: alice and bob (users 1 and 2) are in different ones, so
+# every trade between them is settled by both.
 [accounts]
-enabled = false
+shards = 2
+snapshot_every = 30
 [kafka]
 brokers = "127.0.0.1:{broker_port}"
 [engine]
@@ -349,9 +353,91 @@ fn crossing_orders(mut seed: u64, n: usize) -> Vec<Value> {
             let qty = 1 + next() % 5;
             json!({"symbol": "BTC-EUR", "side": side, "type": "LIMIT",
                    "quantity": format!("0.00{qty}"), "price": format!("{price}.00"),
-                   "newOrderRespType": "ACK"})
+                   "selfTradePrevention": "EXPIRE_TAKER", "newOrderRespType": "ACK"})
         })
         .collect()
+}
+
+/// Deposits plenty of EUR and BTC for each user through the gateway's
+/// admin API; returns the operator's client.
+async fn fund(store: &Store, url: &str, users: &[&str]) -> Client {
+    let key = store.create_admin_key("ops", 1).await.unwrap();
+    let admin = Client::admin(
+        url,
+        Credentials {
+            api_key: key.admin_key,
+            secret: key.secret,
+        },
+    );
+    for user in users {
+        for (asset, amount) in [("EUR", DEPOSIT_EUR), ("BTC", DEPOSIT_BTC)] {
+            let body = json!({"user": user, "asset": asset, "amount": amount.to_string(),
+                              "ref": format!("{user}-{asset}")});
+            let r = admin
+                .signed(Method::POST, "/admin/v1/deposit", "", Some(&body))
+                .await
+                .unwrap();
+            assert!(r.status.is_success(), "{:?}", r.body);
+        }
+    }
+    admin
+}
+
+const DEPOSIT_EUR: i128 = 1_000_000;
+const DEPOSIT_BTC: i128 = 100;
+
+/// Waits until each user's balances equal their deposits moved by exactly
+/// their stored fills, and their `locked` what their open orders need (plus
+/// `extra_eur_locked`, for orders the store does not list); then asserts it.
+async fn money_matches(users: &[(&str, &Client, i128)]) {
+    let deposited = (
+        DEPOSIT_EUR * 10i128.pow(u32::from(EUR_SCALE)),
+        DEPOSIT_BTC * 10i128.pow(u32::from(BTC_SCALE)),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (user, c, extra) in users {
+        loop {
+            let all = balances(c).await;
+            let (eur_free, eur_locked) = balance(&all, "EUR", EUR_SCALE);
+            let (btc_free, btc_locked) = balance(&all, "BTC", BTC_SCALE);
+            let held = (eur_free + eur_locked, btc_free + btc_locked);
+            let expected = from_fills(c, deposited.0, deposited.1).await;
+            let (eur_needs, btc_needs) = open_needs(c).await;
+            let needs = (eur_needs + extra, btc_needs);
+            let settled = held == expected && (eur_locked, btc_locked) == needs;
+            if settled || Instant::now() > deadline {
+                assert_eq!(
+                    held, expected,
+                    "{user}: balances against deposits and fills"
+                );
+                assert_eq!(
+                    (eur_locked, btc_locked),
+                    needs,
+                    "{user}: locked against open orders"
+                );
+                assert_ne!(expected, deposited, "{user} traded");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Kills -9 the risk role that runs `shard` now.
+async fn kill_risk_owner(roles: &mut [Option<Proc>], shard: u16) {
+    let series = format!("risk_shard_owned{{shard=\"{shard}\"}} 1");
+    for _ in 0..100 {
+        for slot in roles.iter_mut() {
+            let Some(p) = slot.as_ref() else { continue };
+            let text = reqwest_text(&format!("http://{}/metrics", p.addr)).await;
+            if text.lines().any(|l| l == series) {
+                slot.take().unwrap().kill_9();
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no risk role reported running shard {shard}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,11 +454,16 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     let persister = cluster.role("persister", "persister").await;
     let engine_a = cluster.role("engine", "engine-a").await;
     let engine_b = cluster.role("engine", "engine-b").await;
+    let mut risks = vec![
+        Some(cluster.role("risk", "risk-a").await),
+        Some(cluster.role("risk", "risk-b").await),
+    ];
     let g1 = cluster.role("gateway", "gateway-1").await;
     let g2 = cluster.role("gateway", "gateway-2").await;
     let store = Store::connect(&db, 2).await.unwrap();
     let alice = store.create_api_key("alice", 1).await.unwrap();
     let bob = store.create_api_key("bob", 1).await.unwrap();
+    let admin = fund(&store, &format!("http://{}", g1.addr), &["alice", "bob"]).await;
     let clients = [
         signed(&format!("http://{}", g1.addr), &alice),
         signed(&format!("http://{}", g2.addr), &bob),
@@ -381,6 +472,17 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     ];
     let ws1 = trade_stream(&g1.addr).await;
     let ws2 = trade_stream(&g2.addr).await;
+
+    // An order its owner cannot pay for never reaches the book.
+    let too_big = json!({"symbol": "BTC-EUR", "side": "BUY", "type": "LIMIT",
+                         "quantity": "100", "price": "30000.00"});
+    let r = clients[0].place(&too_big).await.unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (400, Some(-2010)),
+        "{:?}",
+        r.body
+    );
 
     // From here on the store refuses ETH-EUR's order rows: the persister
     // halts that pair alone, and BTC-EUR's load, kills and restarts below
@@ -393,7 +495,8 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     }
 
     // A seeded stream of crossing limit orders through both gateways, with
-    // the engine that owns BTC-EUR killed and the persister killed and
+    // the risk role that runs alice's shard killed (and another started),
+    // the engine that owns BTC-EUR killed, and the persister killed and
     // restarted in the middle.
     let owner = |addr: &str| {
         let addr = addr.to_string();
@@ -415,6 +518,12 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
             assert_eq!(answer.status.as_u16(), 200, "{:?}", answer.body);
         }
         eprintln!("sent {} orders", (i + 1) * 20);
+        if i == 3 {
+            kill_risk_owner(&mut risks, 1).await;
+        }
+        if i == 9 {
+            risks.push(Some(cluster.role("risk", "risk-c").await));
+        }
         if i == 6 {
             // Kill -9 whichever engine owns BTC-EUR now.
             for _ in 0..50 {
@@ -462,6 +571,18 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     );
     assert_eq!(s1, trade_ids, "gateway 1's trade stream");
     assert_eq!(s2, trade_ids, "gateway 2's trade stream");
+
+    // Every user's money is their deposits moved by exactly the stored
+    // fills, and their holds are their open orders' (bob's ETH-EUR order is
+    // open but not stored: 0.01 at 100 EUR plus the 10 bps taker fee);
+    // every shard's audit passes.
+    let eth_hold = 10_010_000_000;
+    money_matches(&[("alice", &clients[0], 0), ("bob", &clients[1], eth_hold)]).await;
+    let audit = admin
+        .signed(Method::GET, "/admin/v1/audit", "", None)
+        .await
+        .unwrap();
+    assert_eq!(audit.body["passed"], true, "{:?}", audit.body);
 
     // Each gateway sees the persister's progress (another process) and so
     // its persister lag returns to zero; were it stuck, the gateways would
@@ -609,6 +730,7 @@ async fn a_broker_restart_loses_nothing_acknowledged() {
     let db = cluster.db.clone();
     let _persister = cluster.role("persister", "persister").await;
     let engine = cluster.role("engine", "engine").await;
+    let _risk = cluster.role("risk", "risk").await;
     let gateway = cluster.role("gateway", "gateway").await;
     let store = Store::connect(&db, 2).await.unwrap();
     let url = format!("http://{}", gateway.addr);
@@ -616,6 +738,7 @@ async fn a_broker_restart_loses_nothing_acknowledged() {
         signed(&url, &store.create_api_key("alice", 1).await.unwrap()),
         signed(&url, &store.create_api_key("bob", 1).await.unwrap()),
     ];
+    let admin = fund(&store, &url, &["alice", "bob"]).await;
     let ws = trade_stream(&gateway.addr).await;
     let orders = crossing_orders(0xb10c, 300);
 
@@ -694,6 +817,12 @@ async fn a_broker_restart_loses_nothing_acknowledged() {
         trade_ids,
         "the gateway's trade stream"
     );
+    money_matches(&[("alice", &clients[0], 0), ("bob", &clients[1], 0)]).await;
+    let audit = admin
+        .signed(Method::GET, "/admin/v1/audit", "", None)
+        .await
+        .unwrap();
+    assert_eq!(audit.body["passed"], true, "{:?}", audit.body);
     drop(gateway);
     engine.terminate();
     let snap = store.latest_snapshot(btc).await.unwrap().unwrap();

@@ -7,12 +7,14 @@
 
 mod common;
 
+use common::money::{BTC_SCALE, EUR_SCALE, balance, balances, from_fills, open_needs};
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use client::{Client, Credentials, Method};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_exchange");
 
@@ -22,10 +24,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_exchange");
 const CONFIG: &str = "[accounts]\nsnapshot_every = 40\n[runtime]\nsnapshot_every = 25\n";
 
 const USERS: [&str; 4] = ["ann", "ben", "cat", "dan"];
-const EUR_SCALE: u8 = 10;
-const BTC_SCALE: u8 = 8;
-/// The pair's default taker rate, in basis points.
-const TAKER_BPS: i128 = 10;
 
 /// The exchange process, killed when dropped: a failed assertion must not
 /// leave it running (it holds the test's output pipe open).
@@ -81,11 +79,6 @@ fn cli(dir: &std::path::Path, args: &[&str], key_label: &str) -> Credentials {
     }
 }
 
-fn units(text: &Value, scale: u8) -> i128 {
-    let s = text.as_str().unwrap_or_else(|| panic!("a decimal: {text}"));
-    i128::try_from(proto::parse_amount(s, scale).unwrap()).unwrap()
-}
-
 /// One user's random orders for `for_ms`, until the exchange goes away.
 async fn trade(c: Client, seed: u64, for_ms: u64) {
     let mut x = seed;
@@ -115,77 +108,6 @@ async fn trade(c: Client, seed: u64, for_ms: u64) {
                 .await;
         }
     }
-}
-
-/// `(EUR, BTC)` totals that `user`'s fills leave from the deposits.
-async fn from_fills(c: &Client, eur: i128, btc: i128) -> (i128, i128) {
-    let trades = c
-        .signed(
-            Method::GET,
-            "/api/v1/myTrades",
-            "symbol=BTC-EUR&limit=1000",
-            None,
-        )
-        .await
-        .unwrap()
-        .body;
-    let trades = trades.as_array().unwrap();
-    assert!(trades.len() < 1000, "more fills than one page");
-    let (mut eur, mut btc) = (eur, btc);
-    for t in trades {
-        // Exact: `quoteQty` is shown at the price's scale, cut short.
-        let quote = units(&t["price"], 2) * units(&t["qty"], BTC_SCALE);
-        let fee = units(&t["commission"], EUR_SCALE);
-        let qty = units(&t["qty"], BTC_SCALE);
-        if t["isBuyer"] == true {
-            eur -= quote + fee;
-            btc += qty;
-        } else {
-            eur += quote - fee;
-            btc -= qty;
-        }
-    }
-    (eur, btc)
-}
-
-/// `(EUR, BTC)` that `user`'s open orders still need: a buy's rest at its
-/// price plus the taker fee on it, a sell's rest.
-async fn open_needs(c: &Client) -> (i128, i128) {
-    let open = c
-        .signed(Method::GET, "/api/v1/openOrders", "symbol=BTC-EUR", None)
-        .await
-        .unwrap()
-        .body;
-    let (mut eur, mut btc) = (0, 0);
-    for o in open.as_array().unwrap() {
-        let rest = units(&o["origQty"], BTC_SCALE) - units(&o["executedQty"], BTC_SCALE);
-        if o["side"] == "BUY" {
-            // price (2 decimals) × quantity (8) is EUR at 10 decimals.
-            let notional = units(&o["price"], 2) * rest;
-            eur += notional + notional * TAKER_BPS / 10_000;
-        } else {
-            btc += rest;
-        }
-    }
-    (eur, btc)
-}
-
-async fn balances(c: &Client) -> Value {
-    c.signed(Method::GET, "/api/v1/account", "", None)
-        .await
-        .unwrap()
-        .body["balances"]
-        .clone()
-}
-
-fn balance(all: &Value, asset: &str, scale: u8) -> (i128, i128) {
-    let b = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["asset"] == asset)
-        .unwrap();
-    (units(&b["free"], scale), units(&b["locked"], scale))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,6 +58,14 @@ impl RiskAnswers {
         )
     }
 
+    /// Marks `shard`'s batches through `through` as handled: the balances
+    /// a snapshot at that position holds were shown already.
+    pub fn seen_through(&self, shard: u16, through: i64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = state.seen.entry(shard).or_insert(i64::MIN);
+        *seen = (*seen).max(through);
+    }
+
     /// Forgets a request whose decision will not come (its produce failed).
     pub fn forget(&self, id: RequestId) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -40,14 +40,16 @@ pub type Tail = (i32, Symbol, i64, Option<Vec<u8>>);
 #[allow(async_fn_in_trait)] // used through generics only, never boxed
 pub trait RiskLogs {
     /// Records of the shard's `risk` partition from offset `from`, at most
-    /// `max` (none when there are none yet).
+    /// `max` (none when there are none yet); `None` for a record that does
+    /// not decode (skipped alike on every replay).
     async fn read_risk(
         &mut self,
         from: i64,
         max: usize,
-    ) -> Result<Vec<(i64, RiskInput)>, ClusterError>;
-    /// Appends `input` to the shard's `risk` partition.
-    async fn append_risk(&mut self, input: &RiskInput) -> Result<(), ClusterError>;
+    ) -> Result<Vec<(i64, Option<RiskInput>)>, ClusterError>;
+    /// Appends `inputs`, in order, to the shard's `risk` partition; returns
+    /// once the broker has all of them.
+    async fn append_risk(&mut self, inputs: &[RiskInput]) -> Result<(), ClusterError>;
     /// Appends one forwarded record to its pair's `orders` partition with
     /// the header `tag`; returns the record's offset once the broker has it.
     async fn forward(&mut self, record: &Forward, tag: &[u8]) -> Result<i64, ClusterError>;
@@ -139,6 +141,10 @@ impl ShardRole {
         let mut forwards = Forwards::default();
         let mut decisions = Vec::new();
         for (offset, input) in &inputs {
+            let Some(input) = input else {
+                self.core.skip(*offset);
+                continue;
+            };
             match self.core.apply(*offset, input) {
                 Step::None => {}
                 Step::Decided(d) => decisions.push(d),
@@ -201,14 +207,16 @@ impl ShardRole {
     ) -> Result<usize, ClusterError> {
         let id = self.core.id();
         let mut read = 0;
+        let mut inputs = Vec::new();
         for (partition, next) in &mut self.feed {
             for (offset, batch) in logs.read_events(*partition, *next, max).await? {
-                if let Some(input) = settlement(id, *partition, offset, &batch) {
-                    logs.append_risk(&input).await?;
-                }
+                inputs.extend(settlement(id, *partition, offset, &batch));
                 *next = offset + 1;
                 read += 1;
             }
+        }
+        if !inputs.is_empty() {
+            logs.append_risk(&inputs).await?;
         }
         Ok(read)
     }

@@ -1,6 +1,7 @@
 //! Starting an exchange in-process on a free port, with its own store.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod money;
 pub mod raw;
 
 use std::time::Duration;

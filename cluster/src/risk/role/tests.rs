@@ -152,19 +152,21 @@ impl RiskLogs for View<'_> {
         &mut self,
         from: i64,
         max: usize,
-    ) -> Result<Vec<(i64, RiskInput)>, ClusterError> {
+    ) -> Result<Vec<(i64, Option<RiskInput>)>, ClusterError> {
         Ok(self.w.risk[self.shard]
             .iter()
             .enumerate()
             .skip(from as usize)
             .take(max)
-            .map(|(o, i)| (o as i64, i.clone()))
+            .map(|(o, i)| (o as i64, Some(i.clone())))
             .collect())
     }
 
-    async fn append_risk(&mut self, input: &RiskInput) -> Result<(), ClusterError> {
-        self.w.write()?;
-        self.w.risk[self.shard].push(input.clone());
+    async fn append_risk(&mut self, inputs: &[RiskInput]) -> Result<(), ClusterError> {
+        for input in inputs {
+            self.w.write()?;
+            self.w.risk[self.shard].push(input.clone());
+        }
         Ok(())
     }
 

@@ -1,0 +1,349 @@
+//! [`RiskLogs`] over the broker: one shard's partitions of `risk` and
+//! `risk-events`, the pairs' `orders` partitions it forwards to and scans,
+//! and the `events` partitions its settlement feed reads.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::try_join_all;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::warn;
+
+use crate::error::ClusterError;
+use crate::kafka::{EventBatch, KafkaConfig, Partitions};
+use crate::risk::{DecisionBatch, Forward, RISK_HEADER, RiskInput, Tail};
+
+use super::RiskLogs;
+
+/// How long a read of the shard's partition waits for a first record.
+const IDLE_WAIT: Duration = Duration::from_millis(20);
+
+/// How long a send may wait in the producer's queue.
+const QUEUE_WAIT: Duration = Duration::from_secs(1);
+
+/// One shard's logs in Kafka.
+pub struct KafkaRiskLogs {
+    kafka: KafkaConfig,
+    partitions: Partitions,
+    shard: i32,
+    producer: FutureProducer,
+    /// Reads the shard's `risk` partition.
+    risk: StreamConsumer,
+    /// The offset `risk` delivers next (`None`: not assigned yet).
+    risk_next: Option<i64>,
+    /// Reads every `events` partition for the settlement feed.
+    events: Arc<StreamConsumer>,
+    /// Per events partition: the offset it delivers next.
+    events_next: HashMap<i32, i64>,
+    /// Per events partition: records read ahead of the feed's requests.
+    buffered: HashMap<i32, VecDeque<(i64, EventBatch)>>,
+}
+
+impl std::fmt::Debug for KafkaRiskLogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaRiskLogs")
+            .field("shard", &self.shard)
+            .field("risk_next", &self.risk_next)
+            .finish()
+    }
+}
+
+impl KafkaRiskLogs {
+    /// The logs of `shard`, sending with `producer`.
+    pub fn new(
+        kafka: &KafkaConfig,
+        partitions: &Partitions,
+        shard: u16,
+        producer: FutureProducer,
+    ) -> Result<KafkaRiskLogs, ClusterError> {
+        let consumer = || -> Result<StreamConsumer, ClusterError> {
+            kafka
+                .consumer_config("risk")
+                .create()
+                .map_err(|e| ClusterError::kafka("kafka consumer", e))
+        };
+        Ok(KafkaRiskLogs {
+            kafka: kafka.clone(),
+            partitions: partitions.clone(),
+            shard: i32::from(shard),
+            producer,
+            risk: consumer()?,
+            risk_next: None,
+            events: Arc::new(consumer()?),
+            events_next: HashMap::new(),
+            buffered: HashMap::new(),
+        })
+    }
+
+    /// The end of the shard's `risk` partition (for its lag).
+    pub async fn risk_end(&self) -> Result<i64, ClusterError> {
+        let ends = self.ends(&self.kafka.risk_topic, vec![self.shard]).await?;
+        Ok(ends.get(&self.shard).copied().unwrap_or(0))
+    }
+
+    async fn ends(
+        &self,
+        topic: &str,
+        partitions: Vec<i32>,
+    ) -> Result<BTreeMap<i32, i64>, ClusterError> {
+        let consumer = self.events.clone();
+        let topic = topic.to_string();
+        tokio::task::spawn_blocking(move || {
+            partitions
+                .into_iter()
+                .map(|p| {
+                    consumer
+                        .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                        .map(|(_, high)| (p, high))
+                        .map_err(|e| ClusterError::kafka(format!("{topic}/{p}: its end"), e))
+                })
+                .collect()
+        })
+        .await
+        .map_err(|_| ClusterError::Stopped("reading a partition's end"))?
+    }
+
+    async fn send(
+        &self,
+        topic: &str,
+        partition: i32,
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) -> Result<i64, ClusterError> {
+        let mut record = FutureRecord::<(), [u8]>::to(topic)
+            .partition(partition)
+            .payload(payload);
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        self.producer
+            .send(record, QUEUE_WAIT)
+            .await
+            .map(|d| d.offset)
+            .map_err(|(e, _)| ClusterError::kafka(format!("sending to {topic}/{partition}"), e))
+    }
+
+    /// Points the events consumer at `next` for every partition.
+    fn assign_events(&mut self) -> Result<(), ClusterError> {
+        let topic = &self.kafka.events_topic;
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in &self.events_next {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(*o))
+                .map_err(|e| ClusterError::kafka(format!("{topic}/{p}"), e))?;
+        }
+        self.events
+            .assign(&tpl)
+            .map_err(|e| ClusterError::kafka(format!("assigning {topic}"), e))
+    }
+
+    /// Moves what the events consumer holds now into the buffers.
+    fn drain_events(&mut self) {
+        for _ in 0..4_096 {
+            let Some(msg) = self.events.recv().now_or_never() else {
+                return;
+            };
+            let msg = match msg {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(error = %e, "reading the event log for settlement");
+                    return;
+                }
+            };
+            let (p, offset) = (msg.partition(), msg.offset());
+            let Some(next) = self.events_next.get_mut(&p) else {
+                continue;
+            };
+            if offset < *next {
+                continue;
+            }
+            *next = offset + 1;
+            match msg.payload().map(proto::decode::<EventBatch>) {
+                Some(Ok(batch)) => self
+                    .buffered
+                    .entry(p)
+                    .or_default()
+                    .push_back((offset, batch)),
+                _ => warn!(
+                    partition = p,
+                    offset, "an undecodable event record is skipped"
+                ),
+            }
+        }
+    }
+}
+
+/// The risk header of a message, if it has one.
+fn risk_tag(msg: &impl Message) -> Option<Vec<u8>> {
+    let headers = msg.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == RISK_HEADER)
+        .and_then(|h| h.value.map(<[u8]>::to_vec))
+}
+
+impl RiskLogs for KafkaRiskLogs {
+    async fn read_risk(
+        &mut self,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<(i64, Option<RiskInput>)>, ClusterError> {
+        let topic = self.kafka.risk_topic.clone();
+        if self.risk_next != Some(from) {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&topic, self.shard, Offset::Offset(from))
+                .map_err(|e| ClusterError::kafka(format!("{topic}/{}", self.shard), e))?;
+            self.risk
+                .assign(&tpl)
+                .map_err(|e| ClusterError::kafka(format!("assigning {topic}"), e))?;
+            self.risk_next = Some(from);
+        }
+        let mut out = Vec::new();
+        let first = match tokio::time::timeout(IDLE_WAIT, self.risk.recv()).await {
+            Err(_) => return Ok(out),
+            Ok(m) => Some(m),
+        };
+        let mut next = first;
+        while let Some(msg) = next {
+            let msg = msg.map_err(|e| ClusterError::kafka(format!("reading {topic}"), e))?;
+            let offset = msg.offset();
+            if offset >= from {
+                let input = msg.payload().and_then(|p| proto::decode(p).ok());
+                if input.is_none() {
+                    warn!(
+                        shard = self.shard,
+                        offset, "an undecodable risk input is skipped"
+                    );
+                }
+                out.push((offset, input));
+                self.risk_next = Some(offset + 1);
+            }
+            if out.len() >= max {
+                break;
+            }
+            next = self.risk.recv().now_or_never();
+        }
+        Ok(out)
+    }
+
+    async fn append_risk(&mut self, inputs: &[RiskInput]) -> Result<(), ClusterError> {
+        let topic = self.kafka.risk_topic.clone();
+        let bodies = inputs
+            .iter()
+            .map(proto::encode)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ClusterError::Log(format!("encoding a risk input: {e}")))?;
+        // Sent together, delivered in order: the producer is idempotent.
+        try_join_all(
+            bodies
+                .iter()
+                .map(|b| self.send(&topic, self.shard, b, None)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn forward(&mut self, record: &Forward, tag: &[u8]) -> Result<i64, ClusterError> {
+        let Some(partition) = self.partitions.of(record.pair) else {
+            return Err(ClusterError::Config(format!(
+                "pair {} has no partition",
+                record.pair
+            )));
+        };
+        let headers = OwnedHeaders::new().insert(Header {
+            key: RISK_HEADER,
+            value: Some(tag),
+        });
+        let topic = self.kafka.orders_topic.clone();
+        self.send(&topic, partition, &record.body, Some(headers))
+            .await
+    }
+
+    async fn decide(&mut self, batch: &DecisionBatch) -> Result<(), ClusterError> {
+        let body = proto::encode(batch)
+            .map_err(|e| ClusterError::Log(format!("encoding decisions: {e}")))?;
+        let topic = self.kafka.risk_events_topic.clone();
+        self.send(&topic, self.shard, &body, None).await?;
+        Ok(())
+    }
+
+    async fn orders_ends(&mut self) -> Result<BTreeMap<i32, i64>, ClusterError> {
+        let all = self.partitions.iter().map(|(p, _)| p).collect();
+        let topic = self.kafka.orders_topic.clone();
+        self.ends(&topic, all).await
+    }
+
+    async fn orders_tail(&mut self, from: &BTreeMap<i32, i64>) -> Result<Vec<Tail>, ClusterError> {
+        let ends = self.orders_ends().await?;
+        let topic = self.kafka.orders_topic.clone();
+        let consumer: StreamConsumer = self
+            .kafka
+            .consumer_config("risk-scan")
+            .create()
+            .map_err(|e| ClusterError::kafka("kafka consumer", e))?;
+        let mut tpl = TopicPartitionList::new();
+        let mut left = BTreeMap::new();
+        for (p, end) in &ends {
+            let start = from.get(p).copied().unwrap_or(0);
+            if start < *end {
+                tpl.add_partition_offset(&topic, *p, Offset::Offset(start))
+                    .map_err(|e| ClusterError::kafka(format!("{topic}/{p}"), e))?;
+                left.insert(*p, *end);
+            }
+        }
+        let mut out = Vec::new();
+        if left.is_empty() {
+            return Ok(out);
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|e| ClusterError::kafka(format!("assigning {topic}"), e))?;
+        while !left.is_empty() {
+            let msg = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+                .await
+                .map_err(|_| ClusterError::Log(format!("{topic}: scan stalled for 30 s")))?
+                .map_err(|e| ClusterError::kafka(format!("scanning {topic}"), e))?;
+            let (p, offset) = (msg.partition(), msg.offset());
+            let (Some(end), Some(pair)) = (left.get(&p), self.partitions.pair(p)) else {
+                continue;
+            };
+            if offset + 1 >= *end {
+                left.remove(&p);
+            }
+            out.push((p, pair.symbol, offset, risk_tag(&msg)));
+        }
+        Ok(out)
+    }
+
+    async fn read_events(
+        &mut self,
+        partition: i32,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<(i64, EventBatch)>, ClusterError> {
+        let known = self.events_next.get(&partition).copied();
+        let buffered_from = self
+            .buffered
+            .get(&partition)
+            .and_then(|b| b.front())
+            .map_or(known, |(o, _)| Some(*o));
+        if buffered_from.is_none_or(|o| o > from) || known.is_none_or(|k| k < from) {
+            // First read, or the feed asks for other records than the
+            // consumer delivers: read again from `from`.
+            self.buffered.remove(&partition);
+            self.events_next.insert(partition, from);
+            self.assign_events()?;
+        }
+        self.drain_events();
+        let buffer = self.buffered.entry(partition).or_default();
+        while buffer.front().is_some_and(|(o, _)| *o < from) {
+            buffer.pop_front();
+        }
+        let n = buffer.len().min(max);
+        Ok(buffer.drain(..n).collect())
+    }
+}

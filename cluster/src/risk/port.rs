@@ -1,0 +1,239 @@
+//! The gateway's side of the distributed risk stage: requests produced to
+//! their shard's `risk` partition, decisions read back from `risk-events`,
+//! and the balances the gateway shows, started from the shards' snapshots.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use accounts::{AssetInfo, Fees, Shard};
+use commandlog::{
+    Accounts, AuditFuture, AuditReport, Movement, MovementFuture, Observer, SubmitError,
+};
+use proto::{PairConfig, Symbol};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use store::Store;
+use tracing::warn;
+
+use crate::error::ClusterError;
+use crate::kafka::KafkaConfig;
+use crate::risk::{
+    DecisionBatch, Outcome, RiskAnswers, RiskInput, RiskRequest, ShardId, moved, snapshot_balances,
+};
+
+/// How long a request waits for its shard's decision. A request that times
+/// out may still be decided (the answer says its status is unknown).
+const DECISION_WAIT: Duration = Duration::from_secs(30);
+
+/// What a gateway needs to run with accounts on.
+#[derive(Debug, Clone)]
+pub struct GatewayAccounts {
+    /// This gateway's instance id (unique per process start): decisions
+    /// name it.
+    pub gateway: u64,
+    /// How many shards (`accounts.shards`).
+    pub shards: u16,
+    /// The pairs (the asset table is the shards').
+    pub pairs: Vec<PairConfig>,
+    /// Each pair's fee rates.
+    pub fees: HashMap<Symbol, Fees>,
+}
+
+/// The risk stage as a gateway reaches it.
+pub(crate) struct RiskPort {
+    pub(crate) shards: u16,
+    producer: FutureProducer,
+    topic: String,
+    answers: Arc<RiskAnswers>,
+    assets: Vec<AssetInfo>,
+    fees: HashMap<Symbol, Fees>,
+}
+
+impl std::fmt::Debug for RiskPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RiskPort")
+            .field("shards", &self.shards)
+            .field("topic", &self.topic)
+            .finish()
+    }
+}
+
+impl RiskPort {
+    /// Produces `request` to `shard`'s partition and waits for its decision.
+    pub(crate) async fn ask(
+        &self,
+        shard: u16,
+        request: RiskRequest,
+    ) -> Result<Outcome, SubmitError> {
+        let (from, rx) = self.answers.register();
+        let body = proto::encode(&RiskInput::Request { from, request })
+            .map_err(|e| SubmitError::Store(format!("encoding a risk request: {e}")))?;
+        let record = FutureRecord::<(), [u8]>::to(&self.topic)
+            .partition(i32::from(shard))
+            .payload(&body);
+        if let Err((e, _)) = self.producer.send(record, Duration::from_secs(1)).await {
+            self.answers.forget(from);
+            return Err(SubmitError::Store(format!(
+                "sending to the risk stage: {e}"
+            )));
+        }
+        match tokio::time::timeout(DECISION_WAIT, rx).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_)) => Err(SubmitError::ShuttingDown),
+            Err(_) => {
+                self.answers.forget(from);
+                Err(SubmitError::Store(
+                    "no decision from the risk stage within 30 s; the request is in its log and \
+                     may still be applied"
+                        .into(),
+                ))
+            }
+        }
+    }
+}
+
+impl Accounts for RiskPort {
+    fn assets(&self) -> &[AssetInfo] {
+        &self.assets
+    }
+
+    fn fees(&self, pair: Symbol) -> Option<Fees> {
+        self.fees.get(&pair).copied()
+    }
+
+    fn move_funds(&self, movement: Movement) -> MovementFuture<'_> {
+        Box::pin(async move {
+            let shard = ShardId::of_user(movement.user, self.shards);
+            moved(self.ask(shard, RiskRequest::Move(movement)).await?)
+        })
+    }
+
+    fn audit(&self) -> AuditFuture<'_> {
+        Box::pin(async move {
+            let mut reports = Vec::new();
+            for shard in 0..self.shards {
+                match self.ask(shard, RiskRequest::Audit).await? {
+                    Outcome::Audited(r) => reports.push(r),
+                    other => {
+                        return Err(SubmitError::Store(format!(
+                            "shard {shard} answered an audit with {other:?}"
+                        )));
+                    }
+                }
+            }
+            Ok(merge_audits(reports))
+        })
+    }
+}
+
+/// The shards' audits as one: per asset the sums, and every failure. Each
+/// shard audits itself on one consistent state; the sums are taken at
+/// different moments, so a trade between shards may be counted on one
+/// side only.
+pub fn merge_audits(reports: Vec<AuditReport>) -> AuditReport {
+    let mut out = AuditReport {
+        assets: Vec::new(),
+        open_holds: 0,
+        failures: Vec::new(),
+    };
+    for (shard, r) in reports.into_iter().enumerate() {
+        out.open_holds += r.open_holds;
+        out.failures.extend(
+            r.failures
+                .into_iter()
+                .map(|f| format!("shard {shard}: {f}")),
+        );
+        for (i, a) in r.assets.into_iter().enumerate() {
+            match out.assets.get_mut(i) {
+                Some(sum) => {
+                    sum.held = sum.held.saturating_add(a.held);
+                    sum.expected = sum.expected.saturating_add(a.expected);
+                    sum.fees = sum.fees.saturating_add(a.fees);
+                }
+                None => out.assets.push(a),
+            }
+        }
+    }
+    out
+}
+
+/// Starts a gateway's risk port: every shard's balances from its latest
+/// snapshot to `observer`, then a follower of `risk-events` (returned, to
+/// be run) that hands balances and decisions on in order.
+pub(crate) async fn start_risk_port(
+    kafka: &KafkaConfig,
+    store: &Store,
+    accounts: GatewayAccounts,
+    observer: Arc<dyn Observer>,
+) -> Result<(RiskPort, impl Future<Output = ()> + Send + 'static), ClusterError> {
+    let answers = Arc::new(RiskAnswers::new(accounts.gateway));
+    let mut balances = Vec::new();
+    for shard in 0..accounts.shards {
+        let row = store
+            .latest_risk_snapshot(shard)
+            .await
+            .map_err(|e| ClusterError::store("reading a risk snapshot", e))?;
+        if let Some(row) = row {
+            balances.extend(snapshot_balances(&row).map_err(|e| ClusterError::Config(e.0))?);
+            answers.seen_through(shard, i64::try_from(row.position).unwrap_or(i64::MAX));
+        }
+    }
+    observer.on_accounts_start(&balances);
+    let consumer: StreamConsumer = kafka
+        .consumer_config("gateways")
+        .create()
+        .map_err(|e| ClusterError::kafka("kafka consumer", e))?;
+    let topic = &kafka.risk_events_topic;
+    let mut tpl = TopicPartitionList::new();
+    for shard in 0..accounts.shards {
+        tpl.add_partition_offset(topic, i32::from(shard), Offset::Beginning)
+            .map_err(|e| ClusterError::kafka(format!("{topic}/{shard}"), e))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| ClusterError::kafka(format!("assigning {topic}"), e))?;
+    let assets = Shard::new(&accounts.pairs)
+        .map_err(|e| ClusterError::Config(e.to_string()))?
+        .assets()
+        .to_vec();
+    let port = RiskPort {
+        shards: accounts.shards,
+        producer: kafka.producer()?,
+        topic: kafka.risk_topic.clone(),
+        answers: answers.clone(),
+        assets,
+        fees: accounts.fees,
+    };
+    Ok((port, follow_decisions(consumer, answers, observer)))
+}
+
+/// Hands each `risk-events` record to the waiting room, forever.
+async fn follow_decisions(
+    consumer: StreamConsumer,
+    answers: Arc<RiskAnswers>,
+    observer: Arc<dyn Observer>,
+) {
+    loop {
+        let msg = match consumer.recv().await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "consuming the risk decisions");
+                continue;
+            }
+        };
+        match msg.payload().map(proto::decode::<DecisionBatch>) {
+            Some(Ok(batch)) => {
+                answers.on_batch(&batch, &*observer);
+            }
+            _ => warn!(
+                partition = msg.partition(),
+                offset = msg.offset(),
+                "an undecodable decision record is skipped"
+            ),
+        }
+    }
+}
