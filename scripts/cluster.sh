@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A local distributed exchange in one command, against the local Postgres:
-# the broker, the topics, a persister, two engines and a gateway.
+# the broker, the topics, a persister, two engines, two risk roles and a
+# gateway.
 #   scripts/cluster.sh up      (builds the release binary, starts everything)
 #   scripts/cluster.sh down    (stops everything; data stays in target/cluster)
 #   scripts/cluster.sh reset   (down, then deletes the data and the database)
@@ -22,8 +23,8 @@ write_config() {
   cat >"$EXCHANGE_CONFIG" <<TOML
 # Written by scripts/cluster.sh. Each pair owns one partition of both topics.
 [accounts]
-# The distributed roles have no risk stage yet.
-enabled = false
+# Two risk shards (users by id % 2), run by the risk roles by lease.
+shards = 2
 
 [kafka]
 brokers = "127.0.0.1:9092"
@@ -102,19 +103,24 @@ up() {
   start_role persister 127.0.0.1:9101 persister
   start_role engine-1 127.0.0.1:9102 engine
   start_role engine-2 127.0.0.1:9103 engine
+  start_role risk-1 127.0.0.1:9104 risk
+  start_role risk-2 127.0.0.1:9105 risk
   start_role gateway "$GATEWAY_LISTEN" gateway
   echo
   echo "cluster up: gateway http://$GATEWAY_LISTEN, store $DATABASE_URL, logs in $DIR"
   echo "  create an API key: DATABASE_URL=$DATABASE_URL $BIN keys create --user alice"
+  echo "  fund it: DATABASE_URL=$DATABASE_URL $BIN admin-keys create --name ops; then with"
+  echo "    EXCHANGE_ADMIN_KEY and EXCHANGE_ADMIN_SECRET set to what it printed:"
+  echo "    $BIN accounts deposit --url http://$GATEWAY_LISTEN --user alice --asset EUR --amount 1000 --ref d1"
 }
 
 down() {
-  for name in gateway engine-2 engine-1 persister; do
+  for name in gateway risk-2 risk-1 engine-2 engine-1 persister; do
     if [ -f "$DIR/$name.pid" ]; then
       kill -TERM "$(cat "$DIR/$name.pid")" 2>/dev/null || true
     fi
   done
-  for name in gateway engine-2 engine-1 persister; do
+  for name in gateway risk-2 risk-1 engine-2 engine-1 persister; do
     if [ -f "$DIR/$name.pid" ]; then
       local pid; pid=$(cat "$DIR/$name.pid")
       for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

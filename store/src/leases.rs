@@ -187,6 +187,19 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Whether `member` holds `key` now (read from the primary).
+    pub async fn holds_lease(&self, key: LeaseKey, member: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT owner FROM pair_leases WHERE pair = $1")
+            .bind(key.to_db())
+            .fetch_optional(&self.writer)
+            .await?;
+        let owner: Option<String> = match row {
+            Some(r) => r.try_get(0)?,
+            None => None,
+        };
+        Ok(owner.as_deref() == Some(member))
+    }
+
     /// Releases `key` if `member` holds it, so another member can take it
     /// without waiting for a lease period.
     pub async fn release_lease(&self, key: LeaseKey, member: &str) -> Result<(), StoreError> {

@@ -12,6 +12,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
+use store::{LeaseKey, Store};
 use tracing::warn;
 
 use crate::error::ClusterError;
@@ -42,6 +43,9 @@ pub struct KafkaRiskLogs {
     events_next: HashMap<i32, i64>,
     /// Per events partition: records read ahead of the feed's requests.
     buffered: HashMap<i32, VecDeque<(i64, EventBatch)>>,
+    /// The store and this member's id, to check the shard's lease before
+    /// forwarding (`None`: no check, for tools that own the logs).
+    lease: Option<(Store, String)>,
 }
 
 impl std::fmt::Debug for KafkaRiskLogs {
@@ -54,12 +58,14 @@ impl std::fmt::Debug for KafkaRiskLogs {
 }
 
 impl KafkaRiskLogs {
-    /// The logs of `shard`, sending with `producer`.
+    /// The logs of `shard`, sending with `producer`; forwarding only while
+    /// `lease` names the shard's lease holder.
     pub fn new(
         kafka: &KafkaConfig,
         partitions: &Partitions,
         shard: u16,
         producer: FutureProducer,
+        lease: Option<(Store, String)>,
     ) -> Result<KafkaRiskLogs, ClusterError> {
         let consumer = || -> Result<StreamConsumer, ClusterError> {
             kafka
@@ -77,6 +83,7 @@ impl KafkaRiskLogs {
             events: Arc::new(consumer()?),
             events_next: HashMap::new(),
             buffered: HashMap::new(),
+            lease,
         })
     }
 
@@ -245,6 +252,17 @@ impl RiskLogs for KafkaRiskLogs {
         )
         .await?;
         Ok(())
+    }
+
+    async fn may_forward(&mut self) -> Result<bool, ClusterError> {
+        let Some((store, me)) = &self.lease else {
+            return Ok(true);
+        };
+        let shard = u16::try_from(self.shard).unwrap_or(u16::MAX);
+        store
+            .holds_lease(LeaseKey::RiskShard(shard), me)
+            .await
+            .map_err(|e| ClusterError::store("checking the shard's lease", e))
     }
 
     async fn forward(&mut self, record: &Forward, tag: &[u8]) -> Result<i64, ClusterError> {

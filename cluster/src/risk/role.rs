@@ -50,6 +50,11 @@ pub trait RiskLogs {
     /// Appends `inputs`, in order, to the shard's `risk` partition; returns
     /// once the broker has all of them.
     async fn append_risk(&mut self, inputs: &[RiskInput]) -> Result<(), ClusterError>;
+    /// Whether this role may still forward: it holds the shard's lease now.
+    /// Checked once per turn before any forward, it narrows the time in
+    /// which a role that lost its lease (and does not know it yet) could
+    /// forward beside its successor to one turn.
+    async fn may_forward(&mut self) -> Result<bool, ClusterError>;
     /// Appends one forwarded record to its pair's `orders` partition with
     /// the header `tag`; returns the record's offset once the broker has it.
     async fn forward(&mut self, record: &Forward, tag: &[u8]) -> Result<i64, ClusterError>;
@@ -152,6 +157,9 @@ impl ShardRole {
             }
         }
         let shard = self.core.id().index;
+        if !forwards.is_empty() && !logs.may_forward().await? {
+            return Err(ClusterError::Stopped("the shard (its lease was lost)"));
+        }
         for records in forwards.take() {
             for record in records {
                 let at = logs

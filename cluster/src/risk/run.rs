@@ -189,7 +189,7 @@ async fn apply_change(
             parts.role.set_starting(index, true);
             let label = [index.to_string()];
             parts.role.owned.with_label_values(&label).set(1);
-            shards.insert(index, tokio::spawn(keep_shard(parts.clone(), index)));
+            shards.insert(index, tokio::spawn(keep_shard(parts.clone(), index, me.to_string())));
         }
         Change::Stop { partition, release } => {
             let Ok(index) = u16::try_from(partition) else {
@@ -222,16 +222,16 @@ async fn apply_change(
 }
 
 /// Runs shard `index` until aborted, starting it again after a failure.
-async fn keep_shard(parts: Arc<RiskParts>, index: u16) {
+async fn keep_shard(parts: Arc<RiskParts>, index: u16, me: String) {
     loop {
-        let e = run_shard(&parts, index).await;
+        let e = run_shard(&parts, index, &me).await;
         error!(shard = index, error = %e, "the risk shard failed; starting it again from its snapshot");
         tokio::time::sleep(RESTART_DELAY).await;
     }
 }
 
 /// One life of shard `index`: restore, start, turn and feed until an error.
-async fn run_shard(parts: &RiskParts, index: u16) -> ClusterError {
+async fn run_shard(parts: &RiskParts, index: u16, me: &str) -> ClusterError {
     let id = ShardId {
         index,
         count: parts.shards,
@@ -254,7 +254,9 @@ async fn run_shard(parts: &RiskParts, index: u16) -> ClusterError {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let mut logs = match KafkaRiskLogs::new(&parts.kafka, &parts.partitions, index, producer) {
+    let lease = Some((parts.store.clone(), me.to_string()));
+    let mut logs = match KafkaRiskLogs::new(&parts.kafka, &parts.partitions, index, producer, lease)
+    {
         Ok(l) => l,
         Err(e) => return e,
     };
