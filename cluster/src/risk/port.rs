@@ -237,3 +237,34 @@ async fn follow_decisions(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use commandlog::AssetAudit;
+
+    use super::*;
+
+    fn report(held: u128, expected: u128, failures: &[&str]) -> AuditReport {
+        AuditReport {
+            assets: vec![AssetAudit {
+                asset: "EUR".into(),
+                held,
+                expected,
+                fees: 1,
+            }],
+            open_holds: 2,
+            failures: failures.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn merged_audits_sum_the_shards_and_keep_every_failure() {
+        let merged = merge_audits(vec![report(10, 10, &[]), report(5, 7, &["short"])]);
+        assert_eq!(merged.assets.len(), 1);
+        let eur = &merged.assets[0];
+        assert_eq!((eur.held, eur.expected, eur.fees), (15, 17, 2));
+        assert_eq!(merged.open_holds, 4);
+        assert_eq!(merged.failures, ["shard 1: short"]);
+        assert!(merge_audits(vec![report(1, 1, &[])]).failures.is_empty());
+    }
+}
