@@ -46,4 +46,4 @@ pub use risk::{
     RiskRole, Route, ShardId, ShardRole, SnapshotError, Step, Tail, decode_tag, encode_tag,
     found_in, merge_audits, moved, route, run_risk, settlement, snapshot_balances, submitted,
 };
-pub use topics::{create_topics, read_log, replay_log};
+pub use topics::{create_topics, read_log, replay_log, replay_risk};

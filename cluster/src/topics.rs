@@ -12,6 +12,7 @@ use rdkafka::message::Message;
 use crate::commands::position;
 use crate::error::ClusterError;
 use crate::kafka::{KafkaConfig, Partitions};
+use crate::risk::{RiskCore, RiskInput};
 
 /// Creates the command and event logs with one partition per pair and,
 /// when `risk_shards` is given (accounts enabled), the risk logs with one
@@ -59,28 +60,27 @@ pub async fn create_topics(
     Ok(())
 }
 
-/// Every command in `partition` of the command log, from offset zero to the
-/// current end, with its position: for replays and audits. A record that
-/// does not decode is an error: a replay must not skip commands.
-pub async fn read_log(
+/// Hands every record of `topic`'s `partition`, from its first to the
+/// current end, to `on_record` with its offset (an empty record as empty).
+async fn read_records(
     kafka: &KafkaConfig,
+    topic: &str,
     partition: i32,
-) -> Result<Vec<(u64, proto::Command)>, ClusterError> {
+    mut on_record: impl FnMut(i64, &[u8]) -> Result<(), ClusterError>,
+) -> Result<(), ClusterError> {
     let consumer: StreamConsumer = kafka
         .consumer_config("replay")
         .create()
         .map_err(|e| ClusterError::kafka("kafka consumer", e))?;
-    let topic = kafka.orders_topic.clone();
     let (low, high) = consumer
-        .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
         .map_err(|e| ClusterError::kafka(format!("{topic}/{partition}"), e))?;
     let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, partition, rdkafka::Offset::Offset(low))
+    tpl.add_partition_offset(topic, partition, rdkafka::Offset::Offset(low))
         .map_err(|e| ClusterError::kafka(format!("{topic}/{partition}"), e))?;
     consumer
         .assign(&tpl)
         .map_err(|e| ClusterError::kafka(format!("assigning {topic}/{partition}"), e))?;
-    let mut out = Vec::new();
     let mut next = low;
     while next < high {
         let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
@@ -92,18 +92,52 @@ pub async fn read_log(
             })?
             .map_err(|e| ClusterError::kafka(format!("{topic}/{partition}"), e))?;
         next = m.offset() + 1;
-        let cmds = m
-            .payload()
-            .map(proto::decode_run::<proto::Command>)
-            .transpose()
-            .map_err(|e| {
-                ClusterError::Log(format!("{topic}/{partition} offset {}: {e}", m.offset()))
-            })?;
-        for (i, cmd) in cmds.into_iter().flatten().enumerate() {
-            out.push((position(m.offset(), i), cmd));
+        on_record(m.offset(), m.payload().unwrap_or_default())?;
+    }
+    Ok(())
+}
+
+/// Every command in `partition` of the command log, from offset zero to the
+/// current end, with its position: for replays and audits. A record that
+/// does not decode is an error: a replay must not skip commands.
+pub async fn read_log(
+    kafka: &KafkaConfig,
+    partition: i32,
+) -> Result<Vec<(u64, proto::Command)>, ClusterError> {
+    let topic = kafka.orders_topic.clone();
+    let mut out = Vec::new();
+    read_records(kafka, &topic, partition, |offset, payload| {
+        let cmds = proto::decode_run::<proto::Command>(payload)
+            .map_err(|e| ClusterError::Log(format!("{topic}/{partition} offset {offset}: {e}")))?;
+        for (i, cmd) in cmds.into_iter().enumerate() {
+            out.push((position(offset, i), cmd));
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Replays risk shard `core.id()`'s partition of the `risk` topic from
+/// offset zero into `core` (a fresh shard): what an uninterrupted role
+/// would hold. Its decisions are recomputed, nothing is forwarded.
+pub async fn replay_risk(kafka: &KafkaConfig, core: &mut RiskCore) -> Result<(), ClusterError> {
+    let partition = i32::from(core.id().index);
+    let mut inputs = Vec::new();
+    read_records(kafka, &kafka.risk_topic, partition, |offset, payload| {
+        inputs.push((offset, proto::decode::<RiskInput>(payload).ok()));
+        Ok(())
+    })
+    .await?;
+    for (offset, input) in inputs {
+        match input {
+            Some(input) => {
+                core.apply(offset, &input);
+            }
+            None => core.skip(offset),
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Replays `partition` of the command log from offset zero into an empty

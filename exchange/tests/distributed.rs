@@ -423,6 +423,55 @@ async fn money_matches(users: &[(&str, &Client, i128)]) {
     }
 }
 
+/// Each user's `(EUR, BTC)` balances (free, locked) in the shards replayed
+/// from offset zero, as uninterrupted risk roles would hold them; checks
+/// that each replayed shard's own audit passes.
+async fn replayed_balances(cluster: &Cluster, users: &[proto::UserId]) -> Vec<[(i128, i128); 2]> {
+    let config = exchange::Config::load(Some(&cluster.config)).unwrap();
+    let pairs = config.pair_configs().unwrap();
+    let settings = pipeline::RiskSettings {
+        fees: config.fees().unwrap().into_iter().collect(),
+        snapshot_every: u64::MAX,
+    };
+    let metrics = pipeline::PipelineMetrics::register(&prometheus::Registry::new()).unwrap();
+    let mut shards = Vec::new();
+    for index in 0..config.accounts.shards {
+        let id = cluster::ShardId {
+            index,
+            count: config.accounts.shards,
+        };
+        let mut core =
+            cluster::RiskCore::restore(id, None, &pairs, settings.clone(), metrics.clone())
+                .unwrap();
+        cluster::replay_risk(&cluster.kafka(), &mut core)
+            .await
+            .unwrap();
+        assert_eq!(core.shard().audit(), Ok(()), "shard {index} replayed");
+        shards.push(core);
+    }
+    users
+        .iter()
+        .map(|user| {
+            let core = shards.iter().find(|c| c.id().holds(*user)).unwrap();
+            let assets = core.shard().assets();
+            ["EUR", "BTC"].map(|name| {
+                let asset = commandlog::asset_by_name(assets, name).unwrap();
+                let b = core.shard().balance(*user, asset);
+                (b.free as i128, b.locked as i128)
+            })
+        })
+        .collect()
+}
+
+/// Every shard's audit, through the admin API, passes.
+async fn audit_passes(admin: &Client) {
+    let audit = admin
+        .signed(Method::GET, "/admin/v1/audit", "", None)
+        .await
+        .unwrap();
+    assert_eq!(audit.body["passed"], true, "{:?}", audit.body);
+}
+
 /// Kills -9 the risk role that runs `shard` now.
 async fn kill_risk_owner(roles: &mut [Option<Proc>], shard: u16) {
     let series = format!("risk_shard_owned{{shard=\"{shard}\"}} 1");
@@ -578,11 +627,17 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     // every shard's audit passes.
     let eth_hold = 10_010_000_000;
     money_matches(&[("alice", &clients[0], 0), ("bob", &clients[1], eth_hold)]).await;
-    let audit = admin
-        .signed(Method::GET, "/admin/v1/audit", "", None)
-        .await
-        .unwrap();
-    assert_eq!(audit.body["passed"], true, "{:?}", audit.body);
+    // ... and exactly what the shards replayed from offset zero hold.
+    let replayed = replayed_balances(&cluster, &[alice.user, bob.user]).await;
+    for (c, expected) in [&clients[0], &clients[1]].into_iter().zip(replayed) {
+        let all = balances(c).await;
+        let shown = [
+            balance(&all, "EUR", EUR_SCALE),
+            balance(&all, "BTC", BTC_SCALE),
+        ];
+        assert_eq!(shown, expected, "balances against an uninterrupted replay");
+    }
+    audit_passes(&admin).await;
 
     // Each gateway sees the persister's progress (another process) and so
     // its persister lag returns to zero; were it stuck, the gateways would
@@ -818,11 +873,7 @@ async fn a_broker_restart_loses_nothing_acknowledged() {
         "the gateway's trade stream"
     );
     money_matches(&[("alice", &clients[0], 0), ("bob", &clients[1], 0)]).await;
-    let audit = admin
-        .signed(Method::GET, "/admin/v1/audit", "", None)
-        .await
-        .unwrap();
-    assert_eq!(audit.body["passed"], true, "{:?}", audit.body);
+    audit_passes(&admin).await;
     drop(gateway);
     engine.terminate();
     let snap = store.latest_snapshot(btc).await.unwrap().unwrap();

@@ -82,7 +82,7 @@ impl RiskRole {
 
     /// True when every shard this process runs has caught up once.
     pub fn is_ready(&self) -> bool {
-        self.starting.lock().map_or(false, |s| s.is_empty())
+        self.starting.lock().is_ok_and(|s| s.is_empty())
     }
 
     fn set_starting(&self, shard: u16, starting: bool) {
@@ -189,7 +189,10 @@ async fn apply_change(
             parts.role.set_starting(index, true);
             let label = [index.to_string()];
             parts.role.owned.with_label_values(&label).set(1);
-            shards.insert(index, tokio::spawn(keep_shard(parts.clone(), index, me.to_string())));
+            shards.insert(
+                index,
+                tokio::spawn(keep_shard(parts.clone(), index, me.to_string())),
+            );
         }
         Change::Stop { partition, release } => {
             let Ok(index) = u16::try_from(partition) else {
