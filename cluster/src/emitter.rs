@@ -17,6 +17,7 @@ use store::{Batch, SnapshotRow, Store};
 use tracing::{error, warn};
 
 use crate::commands::record_offset;
+use crate::fence::Fences;
 use crate::kafka::{EventBatch, KafkaConfig, Partitions};
 
 /// When, and at which position, each pair's last snapshot was stored.
@@ -30,6 +31,8 @@ pub(crate) struct Emitter {
     pub(crate) kafka: KafkaConfig,
     pub(crate) partitions: Partitions,
     pub(crate) snapshots: Snapshots,
+    /// The forward fences, stored with each snapshot.
+    pub(crate) fences: Fences,
     /// Records gathered since the last send, one batch per pair.
     pub(crate) pending: Vec<EventBatch>,
 }
@@ -51,7 +54,20 @@ impl EventSink for Emitter {
         // The snapshot covers events that must be in the log first.
         self.send_all().await;
         let (pair, position) = (row.pair, row.position);
+        let fence = self
+            .fences
+            .lock()
+            .ok()
+            .and_then(|mut f| f.get_mut(&pair).map(|f| f.at(position)));
         let mut batch = Batch::default();
+        match fence {
+            Some(Some(fence)) => batch.add_fence(pair, position, fence),
+            // Not known at this position yet: a snapshot without its fence
+            // would let a replay from it admit what the live engine
+            // dropped. Skipped; the next one covers its commands.
+            Some(None) => return,
+            None => {}
+        }
         batch.add_snapshot(row);
         if let Err(e) = pipeline::write_retrying(&self.store, &batch).await {
             // Only a cost: the next snapshot covers this one's commands, and

@@ -25,9 +25,11 @@ use crate::actors::{Actor, pause};
 use crate::commands::{position, records_through};
 use crate::emitter::{Emitter, Snapshots};
 use crate::error::ClusterError;
+use crate::fence::{Fence, Fences};
 use crate::kafka::{KafkaConfig, Partitions};
 use crate::leases::{Change, Keeper, keep_leases};
 use crate::ownership::EngineConfig;
+use crate::risk::{decode_tag, risk_tag};
 
 /// A partition may lag this many records and still count as caught up.
 const READY_LAG: i64 = 1_000;
@@ -146,6 +148,7 @@ struct Node {
     consumer: Arc<StreamConsumer>,
     output: mpsc::Sender<Output>,
     snapshots: Snapshots,
+    fences: Fences,
     actors: HashMap<i32, Actor>,
 }
 
@@ -205,6 +208,7 @@ impl Node {
         let consumer = Arc::new(consumer);
         let (output, out_rx) = mpsc::channel::<Output>(rc.output_queue);
         let snapshots: Snapshots = Arc::default();
+        let fences: Fences = Arc::default();
         let emitter = Emitter {
             producer: kafka.producer()?,
             consumer: consumer.clone(),
@@ -212,6 +216,7 @@ impl Node {
             kafka: kafka.clone(),
             partitions: partitions.clone(),
             snapshots: snapshots.clone(),
+            fences: fences.clone(),
             pending: Vec::new(),
         };
         let emitter = tokio::spawn(pipeline::drain(out_rx, emitter, EMIT_BATCH));
@@ -238,6 +243,7 @@ impl Node {
             consumer,
             output,
             snapshots,
+            fences,
             actors: HashMap::new(),
         };
         Ok((
@@ -361,6 +367,12 @@ impl Node {
             None => return Ok(()),
         };
         let was_paused = !actor.backlog.is_empty();
+        // A risk role's record: its shard and each command's risk offset.
+        let tag = risk_tag(&msg)
+            .and_then(|t| decode_tag(&t))
+            .filter(|(_, offsets)| offsets.len() == cmds.len());
+        let mut fences = self.fences.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fence = fences.get_mut(&pair);
         for (i, cmd) in cmds.into_iter().enumerate() {
             let position = position(offset, i);
             if position <= actor.sent {
@@ -371,8 +383,25 @@ impl Node {
                 continue;
             }
             actor.sent = position;
+            if let Some(f) = fence.as_deref_mut() {
+                let first = match &tag {
+                    Some((shard, offsets)) => f.admit(position, *shard, offsets[i]),
+                    None => {
+                        f.pass(position);
+                        true
+                    }
+                };
+                if !first {
+                    warn!(
+                        partition,
+                        position, "a second copy of a forwarded command is dropped"
+                    );
+                    continue;
+                }
+            }
             actor.backlog.push_back((position, cmd));
         }
+        drop(fences);
         if !actor.feed() && !was_paused {
             // The actor is full: stop fetching its partition, not the
             // others; the broker holds the backlog, not this process.
@@ -398,6 +427,10 @@ impl Node {
                         &self.metrics,
                     )
                     .await?;
+                    let fence = self.restore_fence(config.symbol, actor.sent).await?;
+                    if let Ok(mut f) = self.fences.lock() {
+                        f.insert(config.symbol, fence);
+                    }
                     self.actors.insert(partition, actor);
                 }
             }
@@ -416,6 +449,26 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// The pair's fence as of its snapshot at `position`: stored in the
+    /// same transaction, so at that position (older only for a snapshot
+    /// written before fences, or by the embedded exchange).
+    async fn restore_fence(&self, pair: Symbol, position: u64) -> Result<Fence, ClusterError> {
+        let stored = self
+            .store
+            .forward_fence(pair)
+            .await
+            .map_err(|e| ClusterError::store("reading the forward fence", e))?;
+        if let Some((at, _)) = &stored
+            && *at != position
+        {
+            warn!(%pair, fence = at, snapshot = position, "the forward fence is not the snapshot's");
+        }
+        Ok(Fence::restore(
+            stored.as_ref().map(|(_, b)| b.as_slice()),
+            position,
+        ))
     }
 
     /// Reads exactly the partitions of the running actors, each from the

@@ -24,6 +24,7 @@ mod commands;
 mod emitter;
 mod engine;
 mod error;
+mod fence;
 mod kafka;
 mod leases;
 mod log;

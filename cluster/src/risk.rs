@@ -441,6 +441,7 @@ mod run;
 pub use answers::RiskAnswers;
 pub use forward::{Forward, Forwards, RISK_HEADER, decode_tag, encode_tag, found_in};
 pub use kafka::KafkaRiskLogs;
+pub(crate) use kafka::risk_tag;
 pub use port::{GatewayAccounts, merge_audits};
 pub(crate) use port::{RiskPort, start_risk_port};
 pub use role::{RiskLogs, ShardRole, Tail};

@@ -11,8 +11,9 @@ use rdkafka::message::Message;
 
 use crate::commands::position;
 use crate::error::ClusterError;
+use crate::fence::Fence;
 use crate::kafka::{KafkaConfig, Partitions};
-use crate::risk::{RiskCore, RiskInput};
+use crate::risk::{RiskCore, RiskInput, decode_tag, risk_tag};
 
 /// Creates the command and event logs with one partition per pair and,
 /// when `risk_shards` is given (accounts enabled), the risk logs with one
@@ -61,12 +62,13 @@ pub async fn create_topics(
 }
 
 /// Hands every record of `topic`'s `partition`, from its first to the
-/// current end, to `on_record` with its offset (an empty record as empty).
+/// current end, to `on_record` with its offset and its risk header (an
+/// empty record as empty).
 async fn read_records(
     kafka: &KafkaConfig,
     topic: &str,
     partition: i32,
-    mut on_record: impl FnMut(i64, &[u8]) -> Result<(), ClusterError>,
+    mut on_record: impl FnMut(i64, &[u8], Option<Vec<u8>>) -> Result<(), ClusterError>,
 ) -> Result<(), ClusterError> {
     let consumer: StreamConsumer = kafka
         .consumer_config("replay")
@@ -92,25 +94,38 @@ async fn read_records(
             })?
             .map_err(|e| ClusterError::kafka(format!("{topic}/{partition}"), e))?;
         next = m.offset() + 1;
-        on_record(m.offset(), m.payload().unwrap_or_default())?;
+        on_record(m.offset(), m.payload().unwrap_or_default(), risk_tag(&m))?;
     }
     Ok(())
 }
 
-/// Every command in `partition` of the command log, from offset zero to the
-/// current end, with its position: for replays and audits. A record that
-/// does not decode is an error: a replay must not skip commands.
+/// Every command in `partition` of the command log that an engine applies,
+/// from offset zero to the current end, with its position: for replays and
+/// audits. Second copies of forwarded commands are dropped as engines drop
+/// them (`fence.rs`). A record that does not decode is an error: a replay
+/// must not skip commands.
 pub async fn read_log(
     kafka: &KafkaConfig,
     partition: i32,
 ) -> Result<Vec<(u64, proto::Command)>, ClusterError> {
     let topic = kafka.orders_topic.clone();
     let mut out = Vec::new();
-    read_records(kafka, &topic, partition, |offset, payload| {
+    let mut fence = Fence::restore(None, 0);
+    read_records(kafka, &topic, partition, |offset, payload, tag| {
         let cmds = proto::decode_run::<proto::Command>(payload)
             .map_err(|e| ClusterError::Log(format!("{topic}/{partition} offset {offset}: {e}")))?;
+        let tag = tag
+            .and_then(|t| decode_tag(&t))
+            .filter(|(_, offsets)| offsets.len() == cmds.len());
         for (i, cmd) in cmds.into_iter().enumerate() {
-            out.push((position(offset, i), cmd));
+            let at = position(offset, i);
+            let first = match &tag {
+                Some((shard, offsets)) => fence.admit(at, *shard, offsets[i]),
+                None => true,
+            };
+            if first {
+                out.push((at, cmd));
+            }
         }
         Ok(())
     })
@@ -124,7 +139,7 @@ pub async fn read_log(
 pub async fn replay_risk(kafka: &KafkaConfig, core: &mut RiskCore) -> Result<(), ClusterError> {
     let partition = i32::from(core.id().index);
     let mut inputs = Vec::new();
-    read_records(kafka, &kafka.risk_topic, partition, |offset, payload| {
+    read_records(kafka, &kafka.risk_topic, partition, |offset, payload, _| {
         inputs.push((offset, proto::decode::<RiskInput>(payload).ok()));
         Ok(())
     })

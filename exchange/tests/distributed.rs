@@ -463,6 +463,45 @@ async fn replayed_balances(cluster: &Cluster, users: &[proto::UserId]) -> Vec<[(
         .collect()
 }
 
+/// Produces the first `records` forwarded records of BTC-EUR's command log
+/// again, headers and all, as a risk role that lost its lease without
+/// knowing it would: the engines must drop every command in them.
+async fn forward_again(cluster: &Cluster, records: usize) {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let kafka = cluster.kafka();
+    let consumer: StreamConsumer = kafka.consumer_config("zombie").create().unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&kafka.orders_topic, 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let producer: FutureProducer = kafka.producer().unwrap();
+    let mut sent = 0;
+    while sent < records {
+        let m = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
+            .await
+            .expect("forwarded records in the log")
+            .unwrap();
+        let Some(tag) = m.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == cluster::RISK_HEADER)
+                .and_then(|h| h.value.map(<[u8]>::to_vec))
+        }) else {
+            continue;
+        };
+        let again = FutureRecord::<(), [u8]>::to(&kafka.orders_topic)
+            .partition(0)
+            .payload(m.payload().unwrap())
+            .headers(OwnedHeaders::new().insert(Header {
+                key: cluster::RISK_HEADER,
+                value: Some(&tag),
+            }));
+        producer.send(again, Duration::from_secs(5)).await.unwrap();
+        sent += 1;
+    }
+}
+
 /// Every shard's audit, through the admin API, passes.
 async fn audit_passes(admin: &Client) {
     let audit = admin
@@ -597,6 +636,11 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
             persister = Some(cluster.role("persister", "persister-2").await);
         }
     }
+
+    // A risk role that lost its lease forwards what its successor
+    // forwarded already: the engine drops the copies (filled orders would
+    // trade again, open ones be rejected and lose their holds).
+    forward_again(&cluster, 10).await;
 
     // Every fill in Postgres is exactly one of the uninterrupted replay's.
     let btc = Symbol::new("BTC-EUR").unwrap();

@@ -159,6 +159,8 @@ pub struct Batch {
     pub(crate) new_orders: BTreeMap<(Symbol, OrderId), OrderRow>,
     pub(crate) updates: BTreeMap<(Symbol, OrderId), OrderUpdate>,
     pub(crate) snapshots: BTreeMap<Symbol, SnapshotRow>,
+    /// Per pair: the forward fence as of its snapshot in this batch.
+    pub(crate) fences: BTreeMap<Symbol, (u64, Vec<u8>)>,
     pub(crate) progress: BTreeMap<Symbol, Seq>,
     pub(crate) log_offsets: BTreeMap<(String, i32), u64>,
     /// Pairs whose events produced a value no column can hold, with why;
@@ -383,6 +385,9 @@ impl Batch {
         for (k, v) in self.snapshots {
             out.entry(k).or_default().snapshots.insert(k, v);
         }
+        for (k, v) in self.fences {
+            out.entry(k).or_default().fences.insert(k, v);
+        }
         for (k, v) in self.progress {
             out.entry(k).or_default().progress.insert(k, v);
         }
@@ -415,5 +420,10 @@ impl Batch {
     /// Adds a snapshot; it replaces an older one of the same pair in the batch.
     pub fn add_snapshot(&mut self, snapshot: SnapshotRow) {
         self.snapshots.insert(snapshot.pair, snapshot);
+    }
+
+    /// Adds `pair`'s forward fence as of its snapshot at `position`.
+    pub fn add_fence(&mut self, pair: Symbol, position: u64, fence: Vec<u8>) {
+        self.fences.insert(pair, (position, fence));
     }
 }

@@ -343,6 +343,16 @@ impl Store {
         )?))
     }
 
+    /// `pair`'s forward fence and the snapshot position it belongs to.
+    pub async fn forward_fence(&self, pair: Symbol) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT position, fence FROM forward_fences WHERE pair = $1")
+            .bind(pair.as_str().to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((from_db(r.try_get(0)?)?, r.try_get(1)?)))
+            .transpose()
+    }
+
     /// Writes a batch in one transaction: fills, order states, snapshots (and
     /// the journal trimmed up to them) and the new `last_seq` of each pair.
     pub async fn write_batch(&self, batch: &Batch) -> Result<(), StoreError> {
@@ -373,6 +383,18 @@ impl Store {
             .bind(s.state_hash as i64)
             .bind(s.data.clone())
             .bind(to_db(s.taken_at)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (pair, (position, fence)) in &batch.fences {
+            sqlx::query(
+                "INSERT INTO forward_fences (pair, position, fence) VALUES ($1, $2, $3) \
+                 ON CONFLICT (pair) DO UPDATE SET position = excluded.position, \
+                 fence = excluded.fence WHERE excluded.position > forward_fences.position",
+            )
+            .bind(pair.as_str().to_string())
+            .bind(to_db(*position)?)
+            .bind(fence.clone())
             .execute(&mut *tx)
             .await?;
         }

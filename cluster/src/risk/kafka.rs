@@ -185,7 +185,7 @@ impl KafkaRiskLogs {
 }
 
 /// The risk header of a message, if it has one.
-fn risk_tag(msg: &impl Message) -> Option<Vec<u8>> {
+pub(crate) fn risk_tag(msg: &impl Message) -> Option<Vec<u8>> {
     let headers = msg.headers()?;
     headers
         .iter()
