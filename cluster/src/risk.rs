@@ -413,6 +413,11 @@ impl RiskCore {
         self.stage.snapshot_due()
     }
 
+    /// Whether any input was applied since the last snapshot.
+    pub fn unsnapshotted(&self) -> bool {
+        self.stage.unsnapshotted()
+    }
+
     /// The snapshot at [`RiskCore::next`]. Take it only when every command
     /// forwarded so far is in its pair's log, with `orders_ends` the ends
     /// of the orders partitions read after that.

@@ -362,6 +362,11 @@ impl RiskStage {
         self.since_snapshot >= self.settings.snapshot_every.max(1)
     }
 
+    /// Whether inputs were applied since the last snapshot.
+    pub fn unsnapshotted(&self) -> bool {
+        self.since_snapshot > 0
+    }
+
     /// The shard's snapshot at the current position.
     pub fn snapshot(&mut self) -> RiskSnapshotRow {
         self.since_snapshot = 0;

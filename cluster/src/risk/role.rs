@@ -132,16 +132,24 @@ impl ShardRole {
 
     /// One turn over the shard's partition (see the module's steps);
     /// returns how many inputs it applied and the snapshot to store, if
-    /// one was due. After an error the core may be ahead of what reached
+    /// one was due (every `snapshot_every` inputs, or with
+    /// `snapshot_anyway` when any input was applied since the last one, so
+    /// that a quiet shard's snapshot does not grow old). After an error the core may be ahead of what reached
     /// the logs: drop this `ShardRole` and start again from the stored
     /// snapshot (what a kill -9 does), never turn it again.
     pub async fn turn(
         &mut self,
         logs: &mut impl RiskLogs,
+        snapshot_anyway: bool,
     ) -> Result<(usize, Option<RiskSnapshotRow>), ClusterError> {
         let inputs = logs.read_risk(self.core.next(), self.max_run).await?;
         if inputs.is_empty() {
-            return Ok((0, None));
+            let row = if snapshot_anyway && self.core.unsnapshotted() {
+                Some(self.snapshot(logs).await?)
+            } else {
+                None
+            };
+            return Ok((0, row));
         }
         let mut forwards = Forwards::default();
         let mut decisions = Vec::new();
@@ -188,21 +196,32 @@ impl ShardRole {
             })
             .await?;
         }
-        if !self.core.replaying() {
-            self.hold.clear();
-        }
-        let row = if self.core.snapshot_due() {
-            let mut ends = logs.orders_ends().await?;
-            for (partition, first) in &self.hold {
-                if let Some(end) = ends.get_mut(partition) {
-                    *end = (*end).min(*first);
-                }
-            }
-            Some(self.core.snapshot(ends))
+        let row = if self.core.snapshot_due() || (snapshot_anyway && self.core.unsnapshotted()) {
+            Some(self.snapshot(logs).await?)
         } else {
             None
         };
         Ok((inputs.len(), row))
+    }
+
+    /// The snapshot at the core's position, taken when every forward so far
+    /// was acknowledged: the orders partitions' ends are read now, and kept
+    /// at or before the forwards found at start while the replay has not
+    /// passed them.
+    async fn snapshot(
+        &mut self,
+        logs: &mut impl RiskLogs,
+    ) -> Result<RiskSnapshotRow, ClusterError> {
+        if !self.core.replaying() {
+            self.hold.clear();
+        }
+        let mut ends = logs.orders_ends().await?;
+        for (partition, first) in &self.hold {
+            if let Some(end) = ends.get_mut(partition) {
+                *end = (*end).min(*first);
+            }
+        }
+        Ok(self.core.snapshot(ends))
     }
 
     /// One pass of the settlement feed: the events records after what was

@@ -32,6 +32,10 @@ const FEED_MAX: usize = 1_024;
 /// How long a failed shard waits before it starts again.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 
+/// The longest a shard that applied inputs goes without a snapshot, however
+/// few: a quiet shard's snapshot must not outlive the topics' retention.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
+
 /// A shard may lag this many inputs and still count as caught up.
 const READY_LAG: i64 = 1_000;
 
@@ -277,14 +281,16 @@ async fn run_shard(parts: &RiskParts, index: u16, me: &str) -> ClusterError {
     let mut snapshot_at = Instant::now();
     let mut report = Instant::now();
     loop {
-        let row = match role.turn(&mut logs).await {
+        let anyway = snapshot_at.elapsed() >= SNAPSHOT_INTERVAL;
+        let row = match role.turn(&mut logs, anyway).await {
             Ok((_, row)) => row,
             Err(e) => return e,
         };
         if let Some(row) = row {
-            match parts.store.save_risk_snapshot(&row).await {
-                Ok(()) => snapshot_at = Instant::now(),
-                Err(e) => warn!(shard = index, error = %e, "storing a risk snapshot failed"),
+            // A failure is retried by the next turn's timer.
+            snapshot_at = Instant::now();
+            if let Err(e) = parts.store.save_risk_snapshot(&row).await {
+                warn!(shard = index, error = %e, "storing a risk snapshot failed");
             }
         }
         if let Err(e) = role.feed(&mut logs, FEED_MAX).await {

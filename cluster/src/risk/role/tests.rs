@@ -326,6 +326,7 @@ enum Op {
 /// snapshot. Returns the world once nothing moves any more, and the live
 /// roles.
 async fn run(ops: Vec<Op>, mut crashes: Vec<usize>) -> (World, Vec<ShardRole>) {
+    let mut turns = 0u64;
     let mut w = World::new();
     let mut roles = Vec::new();
     for s in 0..SHARDS as usize {
@@ -367,8 +368,11 @@ async fn run(ops: Vec<Op>, mut crashes: Vec<usize>) -> (World, Vec<ShardRole>) {
                 w: &mut w,
                 shard: s,
             };
+            // Now and then a snapshot on the timer, whatever the count.
+            turns += 1;
+            let anyway = turns.is_multiple_of(7);
             let step = async {
-                let (applied, row) = role.turn(&mut view).await?;
+                let (applied, row) = role.turn(&mut view, anyway).await?;
                 if let Some(row) = row {
                     view.w.snapshots[s] = Some(row);
                 }
