@@ -20,11 +20,9 @@
 //! reject would release the live order's hold).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 
 use accounts::{RiskCode, Shard};
-use commandlog::{AccountUpdate, AuditReport, Movement, MovementOutcome, Observer};
-use engine::Depth;
+use commandlog::{AccountUpdate, AuditReport, Movement, MovementOutcome};
 use pipeline::{PipelineMetrics, RiskSettings, RiskStage};
 use proto::{Command, CommandBody, Event, EventBody, PairConfig, Symbol, UserId};
 use serde::{Deserialize, Serialize};
@@ -218,20 +216,6 @@ pub fn snapshot_balances(
     Ok(shard.balances().collect())
 }
 
-/// Collects the stage's balance updates.
-#[derive(Default)]
-struct Collect(Mutex<Vec<AccountUpdate>>);
-
-impl Observer for Collect {
-    fn on_start(&self, _pair: &PairConfig, _depth: Depth) {}
-    fn on_record(&self, _record: &Arc<commandlog::EventRecord>) {}
-    fn on_account(&self, update: &Arc<AccountUpdate>) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push((**update).clone());
-        }
-    }
-}
-
 /// One shard's decisions over its partition of the `risk` topic.
 #[derive(Debug)]
 pub struct RiskCore {
@@ -398,13 +382,13 @@ impl RiskCore {
     /// The balances changed since the last call, movements first; counts
     /// the inputs in the metrics. Call once per run of inputs.
     pub fn take_updates(&mut self) -> Vec<AccountUpdate> {
-        let collect = Collect::default();
-        self.stage.publish(&collect);
+        let mut updates = Vec::new();
+        self.stage.take_updates(&mut updates);
         self.stage.flush_metrics();
         // The stage encodes accepted inputs for a journal; here the log is
         // the partition, so the run is only cleared.
         self.stage.start_group();
-        collect.0.into_inner().unwrap_or_default()
+        updates
     }
 
     /// Whether `snapshot_every` inputs were applied since the last

@@ -4,16 +4,16 @@
 //! risk role (`cluster`): turning commands, movements and engine events into
 //! shard inputs (with fees and market-buy budgets), applying them, encoding
 //! the accepted ones into the current group's run of the shard's log,
-//! publishing the balances they changed, snapshots and the audit report.
+//! collecting the balances they changed for the observers, snapshots and the
+//! audit report.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use accounts::{Fees, Input, Output, Place, RiskCode, Shard};
 use commandlog::{
     AccountUpdate, AssetAudit, AuditReport, EventRecord, Movement, MovementKind, MovementOutcome,
-    Observer,
 };
+use prometheus::IntCounter;
 use proto::{
     Command, CommandBody, OrderRef, OrderSize, OrderType, PairConfig, QuoteQty, Side, Symbol,
     UserId,
@@ -97,6 +97,8 @@ pub struct RiskStage {
     since_snapshot: u64,
     /// Inputs by kind since the counters were last flushed.
     counts: [u64; INPUT_KINDS.len()],
+    /// `risk_inputs_total` by kind, looked up once.
+    inputs: [IntCounter; INPUT_KINDS.len()],
     metrics: PipelineMetrics,
 }
 
@@ -114,6 +116,7 @@ impl RiskStage {
             .iter()
             .map(|p| (p.symbol, (p.qty_scale, p.max_price.0, p.max_notional)))
             .collect();
+        let inputs = INPUT_KINDS.map(|kind| metrics.risk_inputs.with_label_values(&[kind]));
         RiskStage {
             shard,
             shard_id,
@@ -126,6 +129,7 @@ impl RiskStage {
             out: Vec::with_capacity(16),
             since_snapshot: 0,
             counts: [0; INPUT_KINDS.len()],
+            inputs,
             metrics,
         }
     }
@@ -304,12 +308,9 @@ impl RiskStage {
     /// Adds the inputs counted since the last call to the metrics (once
     /// per group commit, not per input).
     pub fn flush_metrics(&mut self) {
-        for (kind, n) in INPUT_KINDS.iter().zip(&mut self.counts) {
+        for (counter, n) in self.inputs.iter().zip(&mut self.counts) {
             if *n > 0 {
-                self.metrics
-                    .risk_inputs
-                    .with_label_values(&[kind])
-                    .inc_by(*n);
+                counter.inc_by(*n);
                 *n = 0;
             }
         }
@@ -318,36 +319,34 @@ impl RiskStage {
             .set(i64::try_from(self.since_snapshot).unwrap_or(i64::MAX));
     }
 
-    /// Tells `observer` every account the group changed, after its commit:
-    /// movements as they were applied, then each changed user's touched
-    /// assets as they are now.
-    pub fn publish(&mut self, observer: &dyn Observer) {
+    /// Appends to `out` every account the group changed, for its observers
+    /// once the group is committed: movements as they were applied, then
+    /// each changed user's touched assets as they are now. Reading the
+    /// balances is all it does; publishing them is the caller's (the
+    /// embedded writer hands them to its dispatcher, so the observer's work
+    /// is off the writer's turn).
+    pub fn take_updates(&mut self, out: &mut Vec<AccountUpdate>) {
         if self.touched.is_empty() && self.movements.is_empty() {
             return;
         }
         let time_ns = commandlog::now_ns();
-        for mut m in self.movements.drain(..) {
+        out.extend(self.movements.drain(..).map(|mut m| {
             m.time_ns = time_ns;
-            observer.on_account(&Arc::new(m));
-        }
+            m
+        }));
         self.touched.sort_unstable();
         self.touched.dedup();
-        let mut i = 0;
-        while i < self.touched.len() {
-            let user = self.touched[i].0;
-            let mut balances = Vec::new();
-            while let Some(&(u, asset)) = self.touched.get(i)
-                && u == user
-            {
-                balances.push((asset, self.shard.balance(user, asset)));
-                i += 1;
-            }
-            observer.on_account(&Arc::new(AccountUpdate {
+        for same_user in self.touched.chunk_by(|a, b| a.0 == b.0) {
+            let user = same_user[0].0;
+            out.push(AccountUpdate {
                 user,
                 time_ns,
-                balances,
+                balances: same_user
+                    .iter()
+                    .map(|&(_, asset)| (asset, self.shard.balance(user, asset)))
+                    .collect(),
                 movement: None,
-            }));
+            });
         }
         self.touched.clear();
     }

@@ -1,17 +1,68 @@
 //! The embedded ends of the pipeline: the dispatcher (the actors' event
-//! sink: observers, RESULT waiters, then the persister's queue) and the
-//! persister's source (that queue).
+//! sink: observers, RESULT waiters, then the persister's queue; with the
+//! risk stage on, also the balances and the answers to movements and
+//! audits) and the persister's source (that queue).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use commandlog::{EventRecord, Observer, PairStatus, Waiters};
-use pipeline::{EventSink, PipelineMetrics, Source, Stored};
+use commandlog::{
+    AccountUpdate, AuditReport, EventRecord, MovementOutcome, Observer, PairStatus, SubmitError,
+    Waiters,
+};
+use pipeline::{EventSink, Output, PipelineMetrics, Source, Stored};
 use proto::{Seq, Symbol};
 use store::{HaltedPair, SnapshotRow};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::error;
+
+/// What the journal writer hands the dispatcher with the risk stage on, in
+/// the order it must reach observers and requests: each group commit's
+/// balances before the answers and records that reflect them.
+pub(crate) enum Settled {
+    /// The balances one group commit changed (movements first), each
+    /// published with `Observer::on_account` before anything behind it.
+    Accounts(Vec<AccountUpdate>),
+    /// A record or snapshot whose settlement is journaled.
+    Output(Output),
+    /// A movement's answer, behind its balance.
+    Moved(
+        oneshot::Sender<Result<MovementOutcome, SubmitError>>,
+        MovementOutcome,
+    ),
+    /// An audit's answer, taken after its group's commit.
+    Audit(oneshot::Sender<AuditReport>, AuditReport),
+}
+
+/// The dispatcher with the risk stage on: hands each item of `input` on,
+/// in order, until the writer dropped its sender.
+pub(crate) async fn dispatch_settled(
+    mut input: mpsc::Receiver<Settled>,
+    mut sink: Dispatcher,
+    max_batch: usize,
+) {
+    let mut items = Vec::with_capacity(max_batch);
+    while input.recv_many(&mut items, max_batch).await > 0 {
+        for item in items.drain(..) {
+            match item {
+                Settled::Accounts(updates) => {
+                    for u in updates {
+                        sink.observer.on_account(&Arc::new(u));
+                    }
+                }
+                Settled::Output(Output::Record(r)) => sink.record(r).await,
+                Settled::Output(Output::Snapshot(s)) => sink.snapshot(s).await,
+                Settled::Moved(reply, outcome) => {
+                    let _ = reply.send(Ok(outcome));
+                }
+                Settled::Audit(reply, report) => {
+                    let _ = reply.send(report);
+                }
+            }
+        }
+    }
+}
 
 /// Fans each record out to the observer and the request waiting for it,
 /// then queues it for the persister.

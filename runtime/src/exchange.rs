@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::dispatch::{Dispatcher, Queue};
+use crate::dispatch::{self, Dispatcher, Queue, Settled};
 use crate::error::StartError;
 use crate::journal::Journal;
 use crate::recovery::{self, HeldPair, PairBook};
@@ -370,15 +370,20 @@ impl Parts {
         let pairs = self.actors.statuses.clone();
         let waiters = Arc::new(Mutex::new(Waiters::new(0)));
         let (persister, persist_tx) = self.persister(&pairs);
-        // The fan-out of settled records (observers, RESULT waiters, the
-        // persister's queue) runs beside the writer, as without risk.
-        let (settled_tx, settled_rx) = mpsc::channel::<Output>(self.config.output_queue);
+        // The fan-out of balances and settled records (observers, answers,
+        // RESULT waiters, the persister's queue) runs beside the writer, as
+        // without risk.
+        let (settled_tx, settled_rx) = mpsc::channel::<Settled>(self.config.output_queue);
         let dispatcher = Dispatcher {
-            observer: self.observer.clone(),
+            observer: self.observer,
             waiters: waiters.clone(),
             persist: persist_tx,
         };
-        let dispatcher = tokio::spawn(pipeline::drain(settled_rx, dispatcher, DISPATCH_BATCH));
+        let dispatcher = tokio::spawn(dispatch::dispatch_settled(
+            settled_rx,
+            dispatcher,
+            DISPATCH_BATCH,
+        ));
         let risk_stored = Arc::new(AtomicU64::new(risk_snapshot));
         let (snap_tx, snap_rx) = mpsc::channel(RISK_SNAPSHOT_QUEUE);
         let risk_snapshots = tokio::spawn(sequencer::store_risk_snapshots(
@@ -401,7 +406,6 @@ impl Parts {
             metrics: self.metrics.clone(),
             risk: stage,
             outputs: self.actors.output,
-            observer: self.observer,
             settled: settled_tx,
             snapshots: snap_tx,
             risk_stored,

@@ -464,10 +464,11 @@ impl Journal {
         for run in runs() {
             encode_record(run, &mut self.buf);
         }
-        let path = segment_path(&self.dir, self.index);
+        // Named only for an error: a path is an allocation per group commit.
+        let path = || segment_path(&self.dir, self.index);
         if self.broken {
             return Err(JournalError::Io(
-                path,
+                path(),
                 io::Error::other("an earlier write failed and could not be cut off"),
             ));
         }
@@ -485,11 +486,11 @@ impl Journal {
             if let Err(cut) = self.file.set_len(self.size) {
                 self.broken = true;
                 return Err(JournalError::Io(
-                    path,
+                    path(),
                     io::Error::other(format!("{e}; cutting it off failed: {cut}")),
                 ));
             }
-            return Err(JournalError::Io(path, e));
+            return Err(JournalError::Io(path(), e));
         }
         self.size += self.buf.len() as u64;
         let last = self.segments.entry(self.index).or_default();

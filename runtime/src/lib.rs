@@ -13,10 +13,11 @@
 //!                       check + lock, settle          ▲           |
 //!                       (group commit: risk run,      └-(bounded)-┘ records, snapshots
 //!                        then the pairs' runs)
-//!                          | after the commit: on_account, then each settled record
+//!                          | after the commit: the changed balances, then answers to
+//!                          | movements and audits and each settled record, in order
 //!                          v
 //!                       dispatcher --(bounded)--> persister --> store;  shard snapshots --> store
-//!                       on_record, RESULT waiters
+//!                       on_account, answers, on_record, RESULT waiters
 //! ```
 //!
 //! Architecture Invariant (risk on): an order's worst case is locked in the

@@ -6,19 +6,28 @@
 //! settled) and requests (orders and amends are checked and locked, cancels
 //! pass, movements and audits are applied), in arrival order. One group
 //! commit then journals the risk run and the pairs' runs with one `write`.
-//! Only after it: the balances it changed are published, the commands go to
-//! their actors, and the records whose settlement it journaled go on to the
-//! dispatcher (observer, waiting requests, persister), with each pair's
-//! snapshots behind that pair's earlier records. So a stored pair snapshot
-//! at seq `E` implies the journal holds the settlement of every event up to
-//! `E`, and recovery never needs an event older than a pair's snapshot.
+//! Only after it, in this order: the balances it changed are read from the
+//! shard and handed to the dispatcher, the commands go to their actors and
+//! their requests are acknowledged, and the answers to its movements and
+//! audits and the records whose settlement it journaled go to the
+//! dispatcher too, behind those balances, with each pair's snapshots behind
+//! that pair's earlier records. The dispatcher takes them in that order:
+//! `Observer::on_account` for the balances, then answers, records (observer,
+//! waiting requests, persister) and snapshots. So balances are published
+//! before any RESULT answer, record, movement or audit answer that reflects
+//! them, while the observer's work stays off this task's turn; an ACK
+//! (`Submitted`) is the writer's own answer, after the commit, and may reach
+//! its caller before the dispatcher has published the hold it took. A stored
+//! pair snapshot at seq `E` implies the journal holds the settlement of
+//! every event up to `E`, and recovery never needs an event older than a
+//! pair's snapshot.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use commandlog::{
-    AuditReport, Movement, MovementOutcome, Observer, PairStatus, SubmitError, Submitted, Waiters,
+    AuditReport, Movement, MovementOutcome, PairStatus, SubmitError, Submitted, Waiters,
 };
 use pipeline::{Output, PipelineMetrics};
 use proto::{Command, Symbol};
@@ -26,6 +35,7 @@ use store::{RiskSnapshotRow, Store};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, warn};
 
+use crate::dispatch::Settled;
 use crate::journal::{Journal, Run};
 use crate::writer::JournalRequest;
 use pipeline::RiskStage;
@@ -59,9 +69,9 @@ pub(crate) struct Sequencer {
     pub(crate) metrics: PipelineMetrics,
     pub(crate) risk: RiskStage,
     pub(crate) outputs: mpsc::Receiver<Output>,
-    pub(crate) observer: Arc<dyn Observer>,
-    /// The dispatcher: observers, RESULT waiters, then the persister.
-    pub(crate) settled: mpsc::Sender<Output>,
+    /// The dispatcher: balances, then answers, RESULT waiters, the
+    /// persister.
+    pub(crate) settled: mpsc::Sender<Settled>,
     pub(crate) snapshots: mpsc::Sender<RiskSnapshotRow>,
     /// The position of the latest stored risk snapshot.
     pub(crate) risk_stored: Arc<AtomicU64>,
@@ -200,7 +210,10 @@ impl Sequencer {
             run.body.clear();
         }
         let broken = || SubmitError::Store("the journal failed; restart to recover".into());
-        for r in std::mem::take(&mut t.requests) {
+        // Taken out so `submit` can borrow the turn; put back empty, with
+        // its capacity.
+        let mut requests = std::mem::take(&mut t.requests);
+        for r in requests.drain(..) {
             match r {
                 Request::Submit(r) if t.broken => {
                     let _ = r.reply.send(Err(broken()));
@@ -218,6 +231,7 @@ impl Sequencer {
                 Request::Audit(reply) => t.audits.push(reply),
             }
         }
+        t.requests = requests;
     }
 
     /// Checks one command and, if the shard accepts it, encodes it into its
@@ -300,15 +314,13 @@ impl Sequencer {
         false
     }
 
-    /// Publishes the group's balances, then hands its commands to their
-    /// actors and the settled records on.
+    /// Hands the group's balances to the dispatcher, then its commands to
+    /// their actors, then the rest of its output to the dispatcher.
     async fn after_commit(&mut self, t: &mut Turn) {
-        self.risk.publish(&*self.observer);
-        for (reply, outcome) in t.moved.drain(..) {
-            let _ = reply.send(Ok(outcome));
-        }
-        for reply in t.audits.drain(..) {
-            let _ = reply.send(self.risk.audit());
+        let mut updates = Vec::new();
+        self.risk.take_updates(&mut updates);
+        if !updates.is_empty() {
+            self.dispatch(Settled::Accounts(updates)).await;
         }
         self.hand_over(t).await;
         self.forward(t).await;
@@ -361,14 +373,28 @@ impl Sequencer {
         }
     }
 
-    /// Hands the settled outputs to the dispatcher, in arrival order: after
-    /// the balances of their settlement were published, so a RESULT answer
-    /// is never ahead of them.
+    /// Hands the group's answers to movements and audits and its settled
+    /// outputs (in arrival order) to the dispatcher: behind the balances of
+    /// their group, so none of them is ahead of those.
     async fn forward(&mut self, t: &mut Turn) {
-        for o in t.pending.drain(..) {
-            if self.settled.send(o).await.is_err() {
-                error!("the dispatcher stopped; events are no longer stored");
-            }
+        for (reply, outcome) in std::mem::take(&mut t.moved) {
+            self.dispatch(Settled::Moved(reply, outcome)).await;
+        }
+        for reply in std::mem::take(&mut t.audits) {
+            let report = self.risk.audit();
+            self.dispatch(Settled::Audit(reply, report)).await;
+        }
+        let mut pending = std::mem::take(&mut t.pending);
+        for o in pending.drain(..) {
+            self.dispatch(Settled::Output(o)).await;
+        }
+        t.pending = pending;
+    }
+
+    /// Sends `item` to the dispatcher, waiting for room in its queue.
+    async fn dispatch(&self, item: Settled) {
+        if self.settled.send(item).await.is_err() {
+            error!("the dispatcher stopped; events are no longer stored");
         }
     }
 }
