@@ -103,8 +103,12 @@ up() {
   start_role persister 127.0.0.1:9101 persister
   start_role engine-1 127.0.0.1:9102 engine
   start_role engine-2 127.0.0.1:9103 engine
-  start_role risk-1 127.0.0.1:9104 risk
-  start_role risk-2 127.0.0.1:9105 risk
+  # Risk roles only with accounts on (`[accounts] enabled = false` turns
+  # the risk stage off, and the role refuses to start).
+  if "$BIN" check-config | grep -q '^accounts: on'; then
+    start_role risk-1 127.0.0.1:9104 risk
+    start_role risk-2 127.0.0.1:9105 risk
+  fi
   start_role gateway "$GATEWAY_LISTEN" gateway
   echo
   echo "cluster up: gateway http://$GATEWAY_LISTEN, store $DATABASE_URL, logs in $DIR"

@@ -227,6 +227,11 @@ fn main() -> ExitCode {
             Cmd::CheckConfig => {
                 let pairs = config.validate().map_err(|e| e.to_string())?;
                 println!("store: {}", config.database_url());
+                if config.accounts.enabled {
+                    println!("accounts: on, {} risk shards", config.accounts.shards);
+                } else {
+                    println!("accounts: off");
+                }
                 for p in pairs {
                     println!("pair: {p:?}");
                 }
