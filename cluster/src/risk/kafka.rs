@@ -9,20 +9,25 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::try_join_all;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError::MessageProduction as RDKafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use store::{LeaseKey, Store};
 use tracing::warn;
 
 use crate::error::ClusterError;
 use crate::kafka::{EventBatch, KafkaConfig, Partitions};
-use crate::risk::{DecisionBatch, Forward, RISK_HEADER, RiskInput, Tail};
+use crate::risk::{DecisionBatch, Forward, RISK_HEADER, RiskInput, Tail, encode_tag};
 
 use super::RiskLogs;
 
 /// How long a read of the shard's partition waits for a first record.
 const IDLE_WAIT: Duration = Duration::from_millis(20);
+
+/// Most records queued without a look at their delivery.
+const PENDING_MAX: usize = 4_096;
 
 /// How long a send may wait in the producer's queue.
 const QUEUE_WAIT: Duration = Duration::from_secs(1);
@@ -46,6 +51,9 @@ pub struct KafkaRiskLogs {
     /// The store and this member's id, to check the shard's lease before
     /// forwarding (`None`: no check, for tools that own the logs).
     lease: Option<(Store, String)>,
+    /// Decision batches and settlements on their way: checked before the
+    /// next send of their kind and by `flush`.
+    pending: Vec<DeliveryFuture>,
 }
 
 impl std::fmt::Debug for KafkaRiskLogs {
@@ -84,6 +92,7 @@ impl KafkaRiskLogs {
             events_next: HashMap::new(),
             buffered: HashMap::new(),
             lease,
+            pending: Vec::new(),
         })
     }
 
@@ -133,6 +142,84 @@ impl KafkaRiskLogs {
             .await
             .map(|d| d.offset)
             .map_err(|(e, _)| ClusterError::kafka(format!("sending to {topic}/{partition}"), e))
+    }
+
+    /// Queues a record without waiting for the broker; its delivery is
+    /// checked by [`KafkaRiskLogs::settle_pending`].
+    async fn enqueue(&mut self, topic: &str, payload: &[u8]) -> Result<(), ClusterError> {
+        let waited = std::time::Instant::now();
+        loop {
+            let record = FutureRecord::<(), [u8]>::to(topic)
+                .partition(self.shard)
+                .payload(payload);
+            match self.producer.send_result(record) {
+                Ok(delivery) => {
+                    self.pending.push(delivery);
+                    return Ok(());
+                }
+                Err((RDKafkaError(RDKafkaErrorCode::QueueFull), _))
+                    if waited.elapsed() < QUEUE_WAIT =>
+                {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((e, _)) => return Err(ClusterError::kafka(format!("sending to {topic}"), e)),
+            }
+        }
+    }
+
+    /// Drops the queued records already delivered; an error if one failed
+    /// (the shard then restarts from its snapshot). Waits only when many
+    /// are on their way.
+    async fn prune_pending(&mut self) -> Result<(), ClusterError> {
+        if self.pending.len() >= PENDING_MAX {
+            return self.settle_pending().await;
+        }
+        let mut kept = Vec::with_capacity(self.pending.len());
+        for mut delivery in std::mem::take(&mut self.pending) {
+            match (&mut delivery).now_or_never() {
+                None => kept.push(delivery),
+                Some(Ok(Ok(_))) => {}
+                Some(Ok(Err((e, _)))) => return Err(ClusterError::kafka("a risk role's send", e)),
+                Some(Err(_)) => return Err(ClusterError::Stopped("the producer")),
+            }
+        }
+        self.pending = kept;
+        Ok(())
+    }
+
+    /// Waits for every queued record's delivery; an error if one failed.
+    async fn settle_pending(&mut self) -> Result<(), ClusterError> {
+        for delivery in std::mem::take(&mut self.pending) {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(ClusterError::kafka("a risk role's send", e)),
+                Err(_) => return Err(ClusterError::Stopped("the producer")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one forwarded record, tagged, and returns its offset once
+    /// the broker has it.
+    async fn forward_one(&self, shard: u16, record: &Forward) -> Result<i64, ClusterError> {
+        let Some(partition) = self.partitions.of(record.pair) else {
+            return Err(ClusterError::Config(format!(
+                "pair {} has no partition",
+                record.pair
+            )));
+        };
+        let tag = encode_tag(shard, &record.offsets);
+        let headers = OwnedHeaders::new().insert(Header {
+            key: RISK_HEADER,
+            value: Some(&tag),
+        });
+        self.send(
+            &self.kafka.orders_topic,
+            partition,
+            &record.body,
+            Some(headers),
+        )
+        .await
     }
 
     /// Points the events consumer at `next` for every partition.
@@ -238,19 +325,15 @@ impl RiskLogs for KafkaRiskLogs {
     }
 
     async fn append_risk(&mut self, inputs: &[RiskInput]) -> Result<(), ClusterError> {
+        self.prune_pending().await?;
         let topic = self.kafka.risk_topic.clone();
-        let bodies = inputs
-            .iter()
-            .map(proto::encode)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ClusterError::Log(format!("encoding a risk input: {e}")))?;
-        // Sent together, delivered in order: the producer is idempotent.
-        try_join_all(
-            bodies
-                .iter()
-                .map(|b| self.send(&topic, self.shard, b, None)),
-        )
-        .await?;
+        for input in inputs {
+            let body = proto::encode(input)
+                .map_err(|e| ClusterError::Log(format!("encoding a risk input: {e}")))?;
+            // Queued in order, delivered in order: the producer is
+            // idempotent.
+            self.enqueue(&topic, &body).await?;
+        }
         Ok(())
     }
 
@@ -265,28 +348,32 @@ impl RiskLogs for KafkaRiskLogs {
             .map_err(|e| ClusterError::store("checking the shard's lease", e))
     }
 
-    async fn forward(&mut self, record: &Forward, tag: &[u8]) -> Result<i64, ClusterError> {
-        let Some(partition) = self.partitions.of(record.pair) else {
-            return Err(ClusterError::Config(format!(
-                "pair {} has no partition",
-                record.pair
-            )));
-        };
-        let headers = OwnedHeaders::new().insert(Header {
-            key: RISK_HEADER,
-            value: Some(tag),
+    async fn forward(
+        &mut self,
+        shard: u16,
+        pairs: &[Vec<Forward>],
+    ) -> Result<Vec<Vec<i64>>, ClusterError> {
+        let this = &*self;
+        let sends = pairs.iter().map(|records| async move {
+            let mut offsets = Vec::with_capacity(records.len());
+            for record in records {
+                offsets.push(this.forward_one(shard, record).await?);
+            }
+            Ok::<_, ClusterError>(offsets)
         });
-        let topic = self.kafka.orders_topic.clone();
-        self.send(&topic, partition, &record.body, Some(headers))
-            .await
+        try_join_all(sends).await
+    }
+
+    async fn flush(&mut self) -> Result<(), ClusterError> {
+        self.settle_pending().await
     }
 
     async fn decide(&mut self, batch: &DecisionBatch) -> Result<(), ClusterError> {
+        self.prune_pending().await?;
         let body = proto::encode(batch)
             .map_err(|e| ClusterError::Log(format!("encoding decisions: {e}")))?;
         let topic = self.kafka.risk_events_topic.clone();
-        self.send(&topic, self.shard, &body, None).await?;
-        Ok(())
+        self.enqueue(&topic, &body).await
     }
 
     async fn orders_ends(&mut self) -> Result<BTreeMap<i32, i64>, ClusterError> {

@@ -28,8 +28,7 @@ use crate::commands::position;
 use crate::error::ClusterError;
 use crate::kafka::EventBatch;
 use crate::risk::{
-    Decision, DecisionBatch, Forward, Forwards, Outcome, RiskCore, RiskInput, Step, encode_tag,
-    settlement,
+    Decision, DecisionBatch, Forward, Forwards, Outcome, RiskCore, RiskInput, Step, settlement,
 };
 
 /// One record of an `orders` partition as the scan sees it: partition,
@@ -47,18 +46,28 @@ pub trait RiskLogs {
         from: i64,
         max: usize,
     ) -> Result<Vec<(i64, Option<RiskInput>)>, ClusterError>;
-    /// Appends `inputs`, in order, to the shard's `risk` partition; returns
-    /// once the broker has all of them.
+    /// Sends `inputs`, in order, to the shard's `risk` partition.
     async fn append_risk(&mut self, inputs: &[RiskInput]) -> Result<(), ClusterError>;
     /// Whether this role may still forward: it holds the shard's lease now.
     /// Checked once per turn before any forward, it narrows the time in
     /// which a role that lost its lease (and does not know it yet) could
     /// forward beside its successor to one turn.
     async fn may_forward(&mut self) -> Result<bool, ClusterError>;
-    /// Appends one forwarded record to its pair's `orders` partition with
-    /// the header `tag`; returns the record's offset once the broker has it.
-    async fn forward(&mut self, record: &Forward, tag: &[u8]) -> Result<i64, ClusterError>;
-    /// Appends a decision batch to the shard's `risk-events` partition.
+    /// Appends each pair's forwarded records to its `orders` partition,
+    /// each with the header [`super::encode_tag`]`(shard, offsets)`: one
+    /// pair's records one after the other, different pairs' at once.
+    /// Returns each record's offset once the broker has it, in the same
+    /// shape.
+    async fn forward(
+        &mut self,
+        shard: u16,
+        pairs: &[Vec<Forward>],
+    ) -> Result<Vec<Vec<i64>>, ClusterError>;
+    /// Waits until the broker has every record sent so far (a decision
+    /// batch or a settlement may be on its way when the call that sent it
+    /// returns; a failure shows here or in a later send).
+    async fn flush(&mut self) -> Result<(), ClusterError>;
+    /// Sends a decision batch to the shard's `risk-events` partition.
     async fn decide(&mut self, batch: &DecisionBatch) -> Result<(), ClusterError>;
     /// The end offset of every `orders` partition now.
     async fn orders_ends(&mut self) -> Result<BTreeMap<i32, i64>, ClusterError>;
@@ -168,11 +177,10 @@ impl ShardRole {
         if !forwards.is_empty() && !logs.may_forward().await? {
             return Err(ClusterError::Stopped("the shard (its lease was lost)"));
         }
-        for records in forwards.take() {
-            for record in records {
-                let at = logs
-                    .forward(&record, &encode_tag(shard, &record.offsets))
-                    .await?;
+        let pairs = forwards.take();
+        let offsets = logs.forward(shard, &pairs).await?;
+        for (records, offsets) in pairs.iter().zip(offsets) {
+            for (record, at) in records.iter().zip(offsets) {
                 for (i, (offset, from)) in record.offsets.iter().zip(&record.from).enumerate() {
                     decisions.push(Decision {
                         offset: *offset,
@@ -215,6 +223,9 @@ impl ShardRole {
         if !self.core.replaying() {
             self.hold.clear();
         }
+        // The decisions it covers are on the log: a restart from it does not
+        // decide them again.
+        logs.flush().await?;
         let mut ends = logs.orders_ends().await?;
         for (partition, first) in &self.hold {
             if let Some(end) = ends.get_mut(partition) {

@@ -174,15 +174,32 @@ impl RiskLogs for View<'_> {
         Ok(true)
     }
 
-    async fn forward(&mut self, record: &Forward, tag: &[u8]) -> Result<i64, ClusterError> {
-        self.w.write()?;
-        let log = self
-            .w
-            .orders
-            .get_mut(&World::partition(record.pair))
-            .unwrap();
-        log.push((Some(tag.to_vec()), proto::decode_run(&record.body).unwrap()));
-        Ok(log.len() as i64 - 1)
+    async fn forward(
+        &mut self,
+        shard: u16,
+        pairs: &[Vec<Forward>],
+    ) -> Result<Vec<Vec<i64>>, ClusterError> {
+        let mut out = Vec::new();
+        for records in pairs {
+            let mut offsets = Vec::new();
+            for record in records {
+                self.w.write()?;
+                let tag = crate::risk::encode_tag(shard, &record.offsets);
+                let log = self
+                    .w
+                    .orders
+                    .get_mut(&World::partition(record.pair))
+                    .unwrap();
+                log.push((Some(tag), proto::decode_run(&record.body).unwrap()));
+                offsets.push(log.len() as i64 - 1);
+            }
+            out.push(offsets);
+        }
+        Ok(out)
+    }
+
+    async fn flush(&mut self) -> Result<(), ClusterError> {
+        Ok(())
     }
 
     async fn decide(&mut self, batch: &DecisionBatch) -> Result<(), ClusterError> {
