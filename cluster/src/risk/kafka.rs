@@ -426,29 +426,43 @@ impl RiskLogs for KafkaRiskLogs {
 
     async fn read_events(
         &mut self,
-        partition: i32,
-        from: i64,
+        from: &BTreeMap<i32, i64>,
         max: usize,
-    ) -> Result<Vec<(i64, EventBatch)>, ClusterError> {
-        let known = self.events_next.get(&partition).copied();
-        let buffered_from = self
-            .buffered
-            .get(&partition)
-            .and_then(|b| b.front())
-            .map_or(known, |(o, _)| Some(*o));
-        if buffered_from.is_none_or(|o| o > from) || known.is_none_or(|k| k < from) {
-            // First read, or the feed asks for other records than the
-            // consumer delivers: read again from `from`.
-            self.buffered.remove(&partition);
-            self.events_next.insert(partition, from);
+    ) -> Result<Vec<(i32, i64, EventBatch)>, ClusterError> {
+        // Assigned once with every partition (librdkafka must not see
+        // assignments change in quick succession), again only when the
+        // feed asks for records the consumer has passed.
+        let behind = from.iter().any(|(p, o)| match self.events_next.get(p) {
+            None => true,
+            Some(next) => {
+                let first = self
+                    .buffered
+                    .get(p)
+                    .and_then(|b| b.front())
+                    .map(|(o, _)| *o);
+                first.unwrap_or(*next) > *o
+            }
+        });
+        if behind {
+            self.buffered.clear();
+            self.events_next = from.iter().map(|(p, o)| (*p, *o)).collect();
             self.assign_events()?;
         }
         self.drain_events();
-        let buffer = self.buffered.entry(partition).or_default();
-        while buffer.front().is_some_and(|(o, _)| *o < from) {
-            buffer.pop_front();
+        let mut out = Vec::new();
+        for (p, start) in from {
+            let Some(buffer) = self.buffered.get_mut(p) else {
+                continue;
+            };
+            while buffer.front().is_some_and(|(o, _)| o < start) {
+                buffer.pop_front();
+            }
+            while out.len() < max
+                && let Some((o, batch)) = buffer.pop_front()
+            {
+                out.push((*p, o, batch));
+            }
         }
-        let n = buffer.len().min(max);
-        Ok(buffer.drain(..n).collect())
+        Ok(out)
     }
 }

@@ -75,14 +75,14 @@ pub trait RiskLogs {
     /// from 0 where absent) to their ends: each with its partition, pair,
     /// offset and risk header if any.
     async fn orders_tail(&mut self, from: &BTreeMap<i32, i64>) -> Result<Vec<Tail>, ClusterError>;
-    /// Records of `events` partition `partition` from offset `from`, at
-    /// most `max`.
+    /// Records of the `events` partitions from the offsets `from` names
+    /// (one per partition), at most `max` per call, each with its
+    /// partition and offset, in offset order per partition.
     async fn read_events(
         &mut self,
-        partition: i32,
-        from: i64,
+        from: &BTreeMap<i32, i64>,
         max: usize,
-    ) -> Result<Vec<(i64, EventBatch)>, ClusterError>;
+    ) -> Result<Vec<(i32, i64, EventBatch)>, ClusterError>;
 }
 
 /// One shard run by the risk role.
@@ -246,12 +246,16 @@ impl ShardRole {
         let id = self.core.id();
         let mut read = 0;
         let mut inputs = Vec::new();
-        for (partition, next) in &mut self.feed {
-            for (offset, batch) in logs.read_events(*partition, *next, max).await? {
-                inputs.extend(settlement(id, *partition, offset, &batch));
-                *next = offset + 1;
-                read += 1;
+        for (partition, offset, batch) in logs.read_events(&self.feed, max).await? {
+            let Some(next) = self.feed.get_mut(&partition) else {
+                continue;
+            };
+            if offset < *next {
+                continue;
             }
+            inputs.extend(settlement(id, partition, offset, &batch));
+            *next = offset + 1;
+            read += 1;
         }
         if !inputs.is_empty() {
             logs.append_risk(&inputs).await?;

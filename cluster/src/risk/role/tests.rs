@@ -231,17 +231,19 @@ impl RiskLogs for View<'_> {
 
     async fn read_events(
         &mut self,
-        partition: i32,
-        from: i64,
+        from: &BTreeMap<i32, i64>,
         max: usize,
-    ) -> Result<Vec<(i64, EventBatch)>, ClusterError> {
-        Ok(self.w.events[&partition]
-            .iter()
-            .enumerate()
-            .skip(from as usize)
-            .take(max)
-            .map(|(o, b)| (o as i64, b.clone()))
-            .collect())
+    ) -> Result<Vec<(i32, i64, EventBatch)>, ClusterError> {
+        let mut out = Vec::new();
+        for (p, start) in from {
+            for (o, b) in self.w.events[p].iter().enumerate().skip(*start as usize) {
+                if out.len() >= max {
+                    return Ok(out);
+                }
+                out.push((*p, o as i64, b.clone()));
+            }
+        }
+        Ok(out)
     }
 }
 
