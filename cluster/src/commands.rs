@@ -65,11 +65,16 @@ struct Queue {
     sending: bool,
 }
 
-/// Appends commands to the command log, each pair's coalesced.
+/// Appends commands to the command log, each pair's coalesced; or, built
+/// with [`CommandWriter::for_partitions`], any records of one topic, each
+/// partition's coalesced (the gateways' requests to the risk shards).
 pub struct CommandWriter {
     producer: FutureProducer,
     topic: String,
-    queues: HashMap<Symbol, (i32, Mutex<Queue>)>,
+    /// Each pair's partition (empty for a writer of partitions).
+    pairs: HashMap<Symbol, i32>,
+    /// Per partition: its waiting items and the record key.
+    queues: HashMap<i32, (String, Mutex<Queue>)>,
 }
 
 impl fmt::Debug for CommandWriter {
@@ -90,9 +95,27 @@ impl CommandWriter {
         Ok(Arc::new(CommandWriter {
             producer: kafka.producer()?,
             topic: kafka.orders_topic.clone(),
+            pairs: partitions.iter().map(|(p, c)| (c.symbol, p)).collect(),
             queues: partitions
                 .iter()
-                .map(|(p, c)| (c.symbol, (p, Mutex::new(Queue::default()))))
+                .map(|(p, c)| (p, (c.symbol.to_string(), Mutex::new(Queue::default()))))
+                .collect(),
+        }))
+    }
+
+    /// A writer of partitions `0..count` of `topic`: items appended to one
+    /// partition while its record is on the way go together as the next.
+    pub fn for_partitions(
+        kafka: &KafkaConfig,
+        topic: &str,
+        count: u16,
+    ) -> Result<Arc<CommandWriter>, ClusterError> {
+        Ok(Arc::new(CommandWriter {
+            producer: kafka.producer()?,
+            topic: topic.to_string(),
+            pairs: HashMap::new(),
+            queues: (0..i32::from(count))
+                .map(|p| (p, (p.to_string(), Mutex::new(Queue::default()))))
                 .collect(),
         }))
     }
@@ -104,36 +127,52 @@ impl CommandWriter {
 
     /// Appends `cmd` and returns its position once the broker has it.
     pub async fn write(self: &Arc<Self>, cmd: &Command) -> Result<u64, ClusterError> {
-        let Some((_, queue)) = self.queues.get(&cmd.pair) else {
+        let Some(partition) = self.pairs.get(&cmd.pair) else {
             return Err(ClusterError::Config(format!(
                 "pair {} has no partition",
                 cmd.pair
             )));
         };
+        self.append(*partition, cmd).await
+    }
+
+    /// Appends `item` to `partition` and returns its position once the
+    /// broker has it.
+    pub async fn append<T: serde::Serialize>(
+        self: &Arc<Self>,
+        partition: i32,
+        item: &T,
+    ) -> Result<u64, ClusterError> {
+        let Some((_, queue)) = self.queues.get(&partition) else {
+            return Err(ClusterError::Config(format!(
+                "{}: no partition {partition}",
+                self.topic
+            )));
+        };
         let (tx, rx) = oneshot::channel();
         let start = {
             let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
-            // Encoded straight into the pair's buffer: no allocation per
-            // command.
+            // Encoded straight into the partition's buffer: no allocation
+            // per item.
             let before = q.bytes.len();
-            proto::encode_into(cmd, &mut q.bytes)
-                .map_err(|e| ClusterError::Log(format!("encoding a command: {e}")))?;
+            proto::encode_into(item, &mut q.bytes)
+                .map_err(|e| ClusterError::Log(format!("encoding a record: {e}")))?;
             let len = q.bytes.len() - before;
             q.waiting.push_back((len, tx));
             !std::mem::replace(&mut q.sending, true)
         };
         if start {
-            tokio::spawn(self.clone().send_records(cmd.pair));
+            tokio::spawn(self.clone().send_records(partition));
         }
         rx.await
-            .map_err(|_| ClusterError::Stopped("the command log writer"))?
-            .map_err(|e| ClusterError::kafka("sending to the command log", e))
+            .map_err(|_| ClusterError::Stopped("the log writer"))?
+            .map_err(|e| ClusterError::kafka(format!("sending to {}", self.topic), e))
     }
 
-    /// Sends the pair's waiting commands, a record at a time, until none
+    /// Sends the partition's waiting items, a record at a time, until none
     /// wait.
-    async fn send_records(self: Arc<Self>, pair: Symbol) {
-        let Some((partition, queue)) = self.queues.get(&pair) else {
+    async fn send_records(self: Arc<Self>, partition: i32) {
+        let Some((key, queue)) = self.queues.get(&partition) else {
             return;
         };
         let mut body = Vec::new();
@@ -161,8 +200,8 @@ impl CommandWriter {
                 q.bytes.drain(..take);
             }
             let record = FutureRecord::to(&self.topic)
-                .partition(*partition)
-                .key(pair.as_str())
+                .partition(partition)
+                .key(key.as_str())
                 .payload(&body);
             match self.producer.send(record, Duration::from_secs(1)).await {
                 Ok(delivery) => {

@@ -9,7 +9,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 
-use crate::commands::position;
+use crate::commands::{RUN_MAX, position};
 use crate::error::ClusterError;
 use crate::fence::Fence;
 use crate::kafka::{KafkaConfig, Partitions};
@@ -140,7 +140,14 @@ pub async fn replay_risk(kafka: &KafkaConfig, core: &mut RiskCore) -> Result<(),
     let partition = i32::from(core.id().index);
     let mut inputs = Vec::new();
     read_records(kafka, &kafka.risk_topic, partition, |offset, payload, _| {
-        inputs.push((offset, proto::decode::<RiskInput>(payload).ok()));
+        match proto::decode_run::<RiskInput>(payload) {
+            Ok(run) => {
+                for (i, input) in run.into_iter().enumerate() {
+                    inputs.push((position(offset, i) as i64, Some(input)));
+                }
+            }
+            Err(_) => inputs.push((position(offset, RUN_MAX - 1) as i64, None)),
+        }
         Ok(())
     })
     .await?;

@@ -17,6 +17,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use store::{LeaseKey, Store};
 use tracing::warn;
 
+use crate::commands::{RUN_MAX, position, record_offset};
 use crate::error::ClusterError;
 use crate::kafka::{EventBatch, KafkaConfig, Partitions};
 use crate::risk::{DecisionBatch, Forward, RISK_HEADER, RiskInput, Tail, encode_tag};
@@ -40,8 +41,9 @@ pub struct KafkaRiskLogs {
     producer: FutureProducer,
     /// Reads the shard's `risk` partition.
     risk: StreamConsumer,
-    /// The offset `risk` delivers next (`None`: not assigned yet).
-    risk_next: Option<i64>,
+    /// The position the `risk` consumer's records continue from: after
+    /// the last input it returned (`None`: not assigned yet).
+    risk_from: Option<i64>,
     /// Reads every `events` partition for the settlement feed.
     events: Arc<StreamConsumer>,
     /// Per events partition: the offset it delivers next.
@@ -60,7 +62,7 @@ impl std::fmt::Debug for KafkaRiskLogs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaRiskLogs")
             .field("shard", &self.shard)
-            .field("risk_next", &self.risk_next)
+            .field("risk_from", &self.risk_from)
             .finish()
     }
 }
@@ -87,7 +89,7 @@ impl KafkaRiskLogs {
             shard: i32::from(shard),
             producer,
             risk: consumer()?,
-            risk_next: None,
+            risk_from: None,
             events: Arc::new(consumer()?),
             events_next: HashMap::new(),
             buffered: HashMap::new(),
@@ -286,35 +288,47 @@ impl RiskLogs for KafkaRiskLogs {
         from: i64,
         max: usize,
     ) -> Result<Vec<(i64, Option<RiskInput>)>, ClusterError> {
+        // Positions, as in the command log: input `i` of the record at
+        // offset `o` is at `position(o, i)`.
         let topic = self.kafka.risk_topic.clone();
-        if self.risk_next != Some(from) {
+        if self.risk_from != Some(from) {
+            let record = record_offset(u64::try_from(from).unwrap_or(0));
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&topic, self.shard, Offset::Offset(from))
+            tpl.add_partition_offset(&topic, self.shard, Offset::Offset(record))
                 .map_err(|e| ClusterError::kafka(format!("{topic}/{}", self.shard), e))?;
             self.risk
                 .assign(&tpl)
                 .map_err(|e| ClusterError::kafka(format!("assigning {topic}"), e))?;
-            self.risk_next = Some(from);
+            self.risk_from = Some(from);
         }
         let mut out = Vec::new();
-        let first = match tokio::time::timeout(IDLE_WAIT, self.risk.recv()).await {
+        let mut next = match tokio::time::timeout(IDLE_WAIT, self.risk.recv()).await {
             Err(_) => return Ok(out),
             Ok(m) => Some(m),
         };
-        let mut next = first;
         while let Some(msg) = next {
             let msg = msg.map_err(|e| ClusterError::kafka(format!("reading {topic}"), e))?;
             let offset = msg.offset();
-            if offset >= from {
-                let input = msg.payload().and_then(|p| proto::decode(p).ok());
-                if input.is_none() {
+            match msg.payload().map(proto::decode_run::<RiskInput>) {
+                Some(Ok(inputs)) => {
+                    for (i, input) in inputs.into_iter().enumerate() {
+                        let at = position(offset, i) as i64;
+                        if at >= from {
+                            out.push((at, Some(input)));
+                        }
+                    }
+                }
+                _ => {
                     warn!(
                         shard = self.shard,
-                        offset, "an undecodable risk input is skipped"
+                        offset, "an undecodable risk record is skipped"
                     );
+                    // Skipping its last position skips the whole record.
+                    out.push((position(offset, RUN_MAX - 1) as i64, None));
                 }
-                out.push((offset, input));
-                self.risk_next = Some(offset + 1);
+            }
+            if let Some((at, _)) = out.last() {
+                self.risk_from = Some(at + 1);
             }
             if out.len() >= max {
                 break;
@@ -327,11 +341,14 @@ impl RiskLogs for KafkaRiskLogs {
     async fn append_risk(&mut self, inputs: &[RiskInput]) -> Result<(), ClusterError> {
         self.prune_pending().await?;
         let topic = self.kafka.risk_topic.clone();
-        for input in inputs {
-            let body = proto::encode(input)
-                .map_err(|e| ClusterError::Log(format!("encoding a risk input: {e}")))?;
-            // Queued in order, delivered in order: the producer is
-            // idempotent.
+        // One record per pass of the feed (the broker's cost is per
+        // record), queued in order: the producer is idempotent.
+        for run in inputs.chunks(RUN_MAX) {
+            let mut body = Vec::new();
+            for input in run {
+                proto::encode_into(input, &mut body)
+                    .map_err(|e| ClusterError::Log(format!("encoding a risk input: {e}")))?;
+            }
             self.enqueue(&topic, &body).await?;
         }
         Ok(())

@@ -14,11 +14,11 @@ use commandlog::{
 use proto::{PairConfig, Symbol};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use store::Store;
 use tracing::warn;
 
+use crate::commands::CommandWriter;
 use crate::error::ClusterError;
 use crate::kafka::KafkaConfig;
 use crate::risk::{
@@ -46,8 +46,8 @@ pub struct GatewayAccounts {
 /// The risk stage as a gateway reaches it.
 pub(crate) struct RiskPort {
     pub(crate) shards: u16,
-    producer: FutureProducer,
-    topic: String,
+    /// Each shard's requests coalesced into records, as the command log's.
+    writer: Arc<CommandWriter>,
     answers: Arc<RiskAnswers>,
     assets: Vec<AssetInfo>,
     fees: HashMap<Symbol, Fees>,
@@ -57,7 +57,7 @@ impl std::fmt::Debug for RiskPort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RiskPort")
             .field("shards", &self.shards)
-            .field("topic", &self.topic)
+            .field("writer", &self.writer)
             .finish()
     }
 }
@@ -70,12 +70,8 @@ impl RiskPort {
         request: RiskRequest,
     ) -> Result<Outcome, SubmitError> {
         let (from, rx) = self.answers.register();
-        let body = proto::encode(&RiskInput::Request { from, request })
-            .map_err(|e| SubmitError::Store(format!("encoding a risk request: {e}")))?;
-        let record = FutureRecord::<(), [u8]>::to(&self.topic)
-            .partition(i32::from(shard))
-            .payload(&body);
-        if let Err((e, _)) = self.producer.send(record, Duration::from_secs(1)).await {
+        let input = RiskInput::Request { from, request };
+        if let Err(e) = self.writer.append(i32::from(shard), &input).await {
             self.answers.forget(from);
             return Err(SubmitError::Store(format!(
                 "sending to the risk stage: {e}"
@@ -202,8 +198,7 @@ pub(crate) async fn start_risk_port(
         .to_vec();
     let port = RiskPort {
         shards: accounts.shards,
-        producer: kafka.producer()?,
-        topic: kafka.risk_topic.clone(),
+        writer: CommandWriter::for_partitions(kafka, &kafka.risk_topic, accounts.shards)?,
         answers: answers.clone(),
         assets,
         fees: accounts.fees,
