@@ -104,6 +104,12 @@ pub enum RiskInput {
         partition: i32,
         /// The record's offset there.
         offset: i64,
+        /// The offset after the record of the feed's previous `Settle` from
+        /// this partition. Above what the shard has settled, a `Settle`
+        /// before it is missing (a send that failed while a later one
+        /// succeeded): this one is skipped and the feed sends again from
+        /// the shard's position, so no settlement is passed over.
+        after: i64,
         /// The events.
         events: Vec<Event>,
     },
@@ -175,6 +181,12 @@ pub enum Step {
     },
     /// Answer with this decision.
     Decided(Decision),
+    /// A settlement was skipped because one before it is missing: feed
+    /// `partition` again from the shard's position.
+    Gap {
+        /// The events partition.
+        partition: i32,
+    },
 }
 
 /// The distributed snapshot: the shard's own bytes (their hash is the
@@ -328,11 +340,19 @@ impl RiskCore {
             RiskInput::Settle {
                 partition,
                 offset: at,
+                after,
                 events,
             } => {
+                let fed = self.fed.get(partition).copied().unwrap_or(0);
+                if *after > fed {
+                    return Step::Gap {
+                        partition: *partition,
+                    };
+                }
+                // At or below: the next in the chain, or a repeat (settled
+                // again by `(pair, seq)`, which changes nothing).
                 self.stage.settle_events(events);
-                let fed = self.fed.entry(*partition).or_insert(0);
-                *fed = (*fed).max(at + 1);
+                self.fed.insert(*partition, fed.max(at + 1));
                 Step::None
             }
             RiskInput::Request { from, request } => self.request(offset, *from, request),

@@ -91,6 +91,9 @@ pub struct ShardRole {
     core: RiskCore,
     /// Per events partition: the next record the feed reads.
     feed: BTreeMap<i32, i64>,
+    /// Per events partition: the offset after the record of the feed's last
+    /// `Settle` (each `Settle` names the one before it).
+    emitted: BTreeMap<i32, i64>,
     /// Per orders partition: the first record holding a forward found at
     /// start. While the core replays those, a snapshot's scan start stays
     /// at or before them: a predecessor may have forwarded beyond the
@@ -122,12 +125,13 @@ impl ShardRole {
             found.extend(here);
         }
         core.found_forwards(found);
-        let feed = events_partitions
+        let feed: BTreeMap<i32, i64> = events_partitions
             .iter()
             .map(|p| (*p, core.fed().get(p).copied().unwrap_or(0)))
             .collect();
         Ok(ShardRole {
             core,
+            emitted: feed.clone(),
             feed,
             hold,
             max_run: max_run.max(1),
@@ -169,6 +173,7 @@ impl ShardRole {
             };
             match self.core.apply(*offset, input) {
                 Step::None => {}
+                Step::Gap { partition } => self.refeed(partition),
                 Step::Decided(d) => decisions.push(d),
                 Step::Forward { from, cmd } => forwards.push(*offset, from, &cmd)?,
             }
@@ -253,7 +258,11 @@ impl ShardRole {
             if offset < *next {
                 continue;
             }
-            inputs.extend(settlement(id, partition, offset, &batch));
+            let after = self.emitted.get(&partition).copied().unwrap_or(0);
+            if let Some(input) = settlement(id, partition, offset, after, &batch) {
+                inputs.push(input);
+                self.emitted.insert(partition, offset + 1);
+            }
             *next = offset + 1;
             read += 1;
         }
@@ -261,6 +270,19 @@ impl ShardRole {
             logs.append_risk(&inputs).await?;
         }
         Ok(read)
+    }
+
+    /// Feeds `partition` again from what the shard has settled: a
+    /// settlement before it went missing.
+    fn refeed(&mut self, partition: i32) {
+        let fed = self.core.fed().get(&partition).copied().unwrap_or(0);
+        tracing::warn!(
+            partition,
+            from = fed,
+            "a settlement went missing; feeding again"
+        );
+        self.feed.insert(partition, fed);
+        self.emitted.insert(partition, fed);
     }
 
     /// Whether `user`'s accounts are this shard's.

@@ -58,11 +58,13 @@ pub fn moved(outcome: Outcome) -> Result<MovementOutcome, SubmitError> {
 
 /// The settlement input an events record (at `offset` of events partition
 /// `partition`) gives `shard`: its events that concern the shard, or
-/// nothing when none does.
+/// nothing when none does. `after` is the offset after the feed's previous
+/// settled record of the partition.
 pub fn settlement(
     shard: ShardId,
     partition: i32,
     offset: i64,
+    after: i64,
     batch: &EventBatch,
 ) -> Option<RiskInput> {
     let events: Vec<proto::Event> = batch
@@ -75,6 +77,7 @@ pub fn settlement(
     (!events.is_empty()).then_some(RiskInput::Settle {
         partition,
         offset,
+        after,
         events,
     })
 }
@@ -156,19 +159,20 @@ mod tests {
             pair,
             records: vec![(1, maker)],
         };
-        assert!(settlement(even, 0, 5, &resting).is_none());
-        assert!(settlement(odd, 0, 5, &resting).is_none());
+        assert!(settlement(even, 0, 5, 0, &resting).is_none());
+        assert!(settlement(odd, 0, 5, 0, &resting).is_none());
         // The trade names users 2 and 4, both of the even shard.
         let traded = EventBatch {
             pair,
             records: vec![(2, taker)],
         };
-        assert!(settlement(odd, 0, 6, &traded).is_none());
+        assert!(settlement(odd, 0, 6, 0, &traded).is_none());
         let Some(RiskInput::Settle {
             partition,
             offset,
             events,
-        }) = settlement(even, 0, 6, &traded)
+            ..
+        }) = settlement(even, 0, 6, 0, &traded)
         else {
             panic!("the traders' shard is fed");
         };

@@ -100,6 +100,8 @@ fn run(core: &mut RiskCore, book: &mut OrderBook, inputs: Vec<RiskInput>) -> Vec
             queue.push_front(RiskInput::Settle {
                 partition: 0,
                 offset: events_offset,
+                // Every command gives one: the chain has no holes.
+                after: events_offset,
                 events,
             });
             events_offset += 1;
@@ -345,4 +347,29 @@ fn records_round_trip_through_the_codec() {
     let bytes = proto::encode(&batch).unwrap();
     assert_eq!(proto::decode::<DecisionBatch>(&bytes).unwrap(), batch);
     assert!(proto::decode::<DecisionBatch>(&bytes[..bytes.len() - 1]).is_err());
+}
+
+#[test]
+fn a_settlement_after_a_missing_one_waits_until_the_feed_sends_again() {
+    let id = ShardId { index: 0, count: 1 };
+    let mut c = core(id, None);
+    let mut book = OrderBook::new(PairConfig::simple(btc())).unwrap();
+    run(&mut c, &mut book, vec![deposit(1, "EUR", 10_000, 1)]);
+    let next = c.next();
+    let before = c.shard().state_hash();
+    // The feed's settlement of records up to 5 never reached the log; the
+    // one after it names it.
+    let events = book.apply_one(&limit(1, 9, Side::Buy, 100, 1));
+    let settle = |after| RiskInput::Settle {
+        partition: 0,
+        offset: 7,
+        after,
+        events: events.clone(),
+    };
+    assert_eq!(c.apply(next, &settle(5)), Step::Gap { partition: 0 });
+    assert_eq!(c.fed().get(&0), None, "nothing settled from the partition");
+    assert_eq!(c.shard().state_hash(), before);
+    // Sent again from the shard's position, it is settled.
+    assert_eq!(c.apply(next + 1, &settle(0)), Step::None);
+    assert_eq!(c.fed().get(&0), Some(&8));
 }
