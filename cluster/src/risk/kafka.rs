@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::try_join_all;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::KafkaError::MessageProduction as RDKafkaError;
+use rdkafka::error::KafkaError::MessageProduction;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
@@ -53,8 +53,8 @@ pub struct KafkaRiskLogs {
     /// The store and this member's id, to check the shard's lease before
     /// forwarding (`None`: no check, for tools that own the logs).
     lease: Option<(Store, String)>,
-    /// Decision batches and settlements on their way: checked before the
-    /// next send of their kind and by `flush`.
+    /// Decision batches and settlements on their way: checked at the next
+    /// send of either, and all awaited by `flush`.
     pending: Vec<DeliveryFuture>,
 }
 
@@ -159,7 +159,7 @@ impl KafkaRiskLogs {
                     self.pending.push(delivery);
                     return Ok(());
                 }
-                Err((RDKafkaError(RDKafkaErrorCode::QueueFull), _))
+                Err((MessageProduction(RDKafkaErrorCode::QueueFull), _))
                     if waited.elapsed() < QUEUE_WAIT =>
                 {
                     tokio::time::sleep(Duration::from_millis(1)).await;
