@@ -244,17 +244,15 @@ async fn run_risk(
         stop.clone(),
     );
     on_listen(s.addr);
-    let fees = config.fees().map_err(StartError::Config)?;
+    // The embedded exchange's settings: the same fees and cadence.
+    let settings = crate::risk_settings(config)?.ok_or(StartError::AccountsDisabled)?;
     let parts = cluster::RiskParts {
         kafka: config.kafka.clone(),
         config: config.engine.clone(),
         store: s.store,
         partitions: s.partitions,
         pairs: s.pairs,
-        settings: pipeline::RiskSettings {
-            fees: fees.into_iter().collect(),
-            snapshot_every: config.accounts.snapshot_every,
-        },
+        settings,
         shards: config.accounts.shards,
         metrics: s.metrics,
         role,
