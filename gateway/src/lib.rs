@@ -17,6 +17,7 @@ mod metrics;
 mod money;
 mod rest;
 mod serve;
+mod usage;
 mod ws;
 
 use std::collections::HashMap;
@@ -250,6 +251,8 @@ pub struct Gateway {
     store: Store,
     market: Arc<MarketData>,
     pairs: HashMap<Symbol, PairConfig>,
+    /// Each pair by the name Binance's API gives it (`BTCEUR`).
+    by_name: HashMap<String, Symbol>,
     /// In the configured order, for `exchangeInfo`.
     pair_list: Vec<PairConfig>,
     keys: auth::KeyCache,
@@ -349,6 +352,7 @@ impl Gateway {
                 &symbols,
             ),
             pairs: pairs.iter().map(|p| (p.symbol, p.clone())).collect(),
+            by_name: pairs.iter().map(|p| (p.symbol.joined(), p.symbol)).collect(),
             pair_list: pairs,
             ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
             config,
@@ -380,6 +384,11 @@ impl Gateway {
             .layer(from_fn_with_state(self.clone(), rest::count_requests))
             .layer(from_fn(errors::json_errors))
             .with_state(self.clone())
+    }
+
+    /// `exchangeInfo`'s `rateLimits`.
+    fn rate_limits(&self) -> [usage::RateLimit; 3] {
+        usage::rate_limits(&self.config)
     }
 
     /// The fee rates of `pair`, when the exchange charges fees.

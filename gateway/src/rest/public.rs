@@ -1,0 +1,147 @@
+//! Binance's "Market data endpoints": the book, trades, candles and
+//! tickers. The book comes from the gateway's own view of the events;
+//! trades, candles and tickers from the store, which keeps candles as the
+//! persister writes fills.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use proto::PairConfig;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::bodies::{DepthBody, PublicTrade};
+use super::params;
+use super::{ApiResult, App, limit, symbol};
+use crate::Gateway;
+use crate::errors::{ApiError, code};
+
+pub(super) fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/api/v3/depth", get(depth))
+        .route("/api/v3/trades", get(trades))
+        .route("/api/v3/ticker/price", get(price_ticker))
+        .route("/api/v3/ticker/bookTicker", get(book_ticker))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SymbolLimit {
+    symbol: String,
+    limit: Option<u32>,
+}
+
+async fn depth(State(gw): App, uri: Uri) -> ApiResult {
+    let q: SymbolLimit = params::parse(uri.query().unwrap_or(""), "")?;
+    let p = symbol(&gw, &q.symbol)?;
+    let n = limit(q.limit, 100, 5_000)?;
+    let d = gw
+        .market
+        .depth(p.symbol, n as usize)
+        .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))?;
+    Ok(Json(DepthBody::new(&d, p)).into_response())
+}
+
+/// `GET /api/v3/trades`: the most recent trades, oldest first.
+async fn trades(State(gw): App, uri: Uri) -> ApiResult {
+    let q: SymbolLimit = params::parse(uri.query().unwrap_or(""), "")?;
+    let p = symbol(&gw, &q.symbol)?;
+    let n = limit(q.limit, 500, 1_000)?;
+    let mut rows = gw
+        .store
+        .trades(p.symbol, n)
+        .await
+        .map_err(ApiError::internal)?;
+    rows.reverse();
+    let out: Vec<PublicTrade> = rows.iter().map(|f| PublicTrade::new(f, p)).collect();
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SymbolOrSymbols {
+    symbol: Option<String>,
+    /// A JSON array of names: `["BTCEUR","ETHEUR"]`.
+    symbols: Option<String>,
+}
+
+/// The pairs a ticker request names, and whether it named one (answered
+/// as an object) or several (a list).
+fn tickers_of<'a>(
+    gw: &'a Gateway,
+    q: &SymbolOrSymbols,
+) -> Result<(Vec<&'a PairConfig>, bool), ApiError> {
+    match (&q.symbol, &q.symbols) {
+        (Some(_), Some(_)) => Err(ApiError::new(
+            code::BAD_PARAM_COMBINATION,
+            "Send symbol or symbols, not both.",
+        )),
+        (Some(one), None) => Ok((vec![symbol(gw, one)?], true)),
+        (None, Some(list)) => {
+            let names: Vec<String> = serde_json::from_str(list).map_err(|_| {
+                ApiError::new(
+                    code::ILLEGAL_CHARS,
+                    "symbols must be a JSON array of names, such as [\"BTCEUR\"].",
+                )
+            })?;
+            let pairs = names.iter().map(|n| symbol(gw, n)).collect::<Result<_, _>>()?;
+            Ok((pairs, false))
+        }
+        (None, None) => Ok((gw.pair_list.iter().collect(), false)),
+    }
+}
+
+/// One object for one symbol, a list for several.
+fn one_or_list(mut items: Vec<Value>, one: bool) -> Value {
+    match (one, items.pop()) {
+        (true, Some(v)) => v,
+        (_, last) => {
+            items.extend(last);
+            Value::Array(items)
+        }
+    }
+}
+
+/// `GET /api/v3/ticker/price`: the last trade's price.
+async fn price_ticker(State(gw): App, uri: Uri) -> ApiResult {
+    let q: SymbolOrSymbols = params::parse(uri.query().unwrap_or(""), "")?;
+    let (pairs, one) = tickers_of(&gw, &q)?;
+    let mut out = Vec::with_capacity(pairs.len());
+    for p in pairs {
+        let last = gw.store.trades(p.symbol, 1).await.map_err(ApiError::internal)?;
+        let price = last.first().map_or(proto::Price(0), |f| f.price);
+        out.push(json!({"symbol": p.symbol.joined(), "price": price.to_decimal(p.price_scale)}));
+    }
+    Ok(Json(one_or_list(out, one)).into_response())
+}
+
+/// `GET /api/v3/ticker/bookTicker`: the best bid and ask.
+async fn book_ticker(State(gw): App, uri: Uri) -> ApiResult {
+    let q: SymbolOrSymbols = params::parse(uri.query().unwrap_or(""), "")?;
+    let (pairs, one) = tickers_of(&gw, &q)?;
+    let out = pairs
+        .into_iter()
+        .filter_map(|p| {
+            let d = gw.market.depth(p.symbol, 1)?;
+            let side = |l: Option<&(proto::Price, proto::Qty)>| {
+                let (price, qty) = l.copied().unwrap_or_default();
+                (price.to_decimal(p.price_scale), qty.to_decimal(p.qty_scale))
+            };
+            let (bid, bid_qty) = side(d.bids.first());
+            let (ask, ask_qty) = side(d.asks.first());
+            Some(json!({
+                "symbol": p.symbol.joined(),
+                "bidPrice": bid,
+                "bidQty": bid_qty,
+                "askPrice": ask,
+                "askQty": ask_qty,
+            }))
+        })
+        .collect();
+    Ok(Json(one_or_list(out, one)).into_response())
+}
