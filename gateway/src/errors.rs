@@ -68,8 +68,12 @@ codes! {
     UNKNOWN = (-1000, INTERNAL_SERVER_ERROR);
     /// The command is in the log, but its outcome did not arrive in time.
     RESULT_TIMEOUT = (-1007, GATEWAY_TIMEOUT);
-    /// Too many requests for this API key.
+    /// Too many requests for this API key, or too much request weight for
+    /// this IP; also sent with status 418 while the IP is banned.
     TOO_MANY_REQUESTS = (-1003, TOO_MANY_REQUESTS);
+    /// Too many new orders for this account in the current 10 seconds or
+    /// UTC day.
+    TOO_MANY_ORDERS = (-1015, TOO_MANY_REQUESTS);
     /// The service sheds load: too many commands in flight, or the pair lags.
     OVERLOADED = (-1008, SERVICE_UNAVAILABLE);
     /// The pair's engine stopped on a fault.
