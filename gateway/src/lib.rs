@@ -323,6 +323,8 @@ pub struct Gateway {
     /// Credits for new users on a local demo exchange.
     demo: demo::DemoFunding,
     rate: limits::RateLimiter,
+    /// Binance's request weights per IP and order counts per account.
+    usage: usage::Usage,
     in_flight: limits::InFlight,
     ids: OrderIds,
     metrics: GatewayMetrics,
@@ -415,6 +417,7 @@ impl Gateway {
             fees: fees.into_iter().collect(),
             demo: demo::DemoFunding::new(demo_funding),
             rate: limits::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst),
+            usage: usage::Usage::new(&config),
             in_flight: limits::InFlight::new(
                 config.max_in_flight,
                 config.max_in_flight_cancels,
@@ -451,6 +454,7 @@ impl Gateway {
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
             .layer(from_fn_with_state(body_timeout, serve::body_deadline))
             .layer(from_fn(serve::head_limits))
+            .layer(from_fn_with_state(self.clone(), rest::weights::charge))
             .layer(from_fn_with_state(self.clone(), rest::count_requests))
             .layer(from_fn(errors::json_errors))
             .with_state(self.clone())
@@ -458,7 +462,7 @@ impl Gateway {
 
     /// `exchangeInfo`'s `rateLimits`.
     fn rate_limits(&self) -> [usage::RateLimit; 3] {
-        usage::rate_limits(&self.config)
+        self.usage.rate_limits()
     }
 
     /// The fee rates of `pair`, when the exchange charges fees.

@@ -35,6 +35,7 @@ pub(crate) mod params;
 mod public;
 mod raw;
 mod trading;
+pub(crate) mod weights;
 
 pub use raw::{RawRoute, command_from_raw};
 pub use trading::{NewOrderRequest, new_order_command};

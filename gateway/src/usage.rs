@@ -37,13 +37,6 @@
 //! holds a whole /64, and counting single addresses would let it escape
 //! the limit and fill the map. IPv4-mapped IPv6 addresses count as IPv4.
 
-// The handlers call this once they are wired to it; until then the
-// library build sees it unused (the tests use all of it).
-#![cfg_attr(
-    not(test),
-    expect(dead_code, reason = "wired into the REST handlers separately")
-)]
-
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};

@@ -263,28 +263,6 @@ impl AccountTrade {
             is_best_match: true,
         }
     }
-
-    /// The order this side of the trade belongs to.
-    pub(super) fn order_id(&self) -> u64 {
-        self.order_id
-    }
-
-    /// The sides of `f` that are `user`'s: one, or both for a self-trade.
-    pub(super) fn of_user(
-        f: &FillRow,
-        p: &PairConfig,
-        user: UserId,
-        fees: Option<Fees>,
-    ) -> Vec<AccountTrade> {
-        let mut sides = Vec::with_capacity(1);
-        if f.maker_user == user {
-            sides.push(AccountTrade::new(f, p, true, fees));
-        }
-        if f.taker_user == user {
-            sides.push(AccountTrade::new(f, p, false, fees));
-        }
-        sides
-    }
 }
 
 /// An order as `GET /api/v3/order`, `openOrders` and `allOrders` answer

@@ -20,13 +20,21 @@ use super::params;
 use super::{ApiResult, App, limit, symbol};
 use crate::Gateway;
 use crate::errors::{ApiError, code};
+use crate::money::decimal;
+
+mod tickers;
 
 pub(super) fn routes() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/api/v3/depth", get(depth))
         .route("/api/v3/trades", get(trades))
+        .route("/api/v3/historicalTrades", get(historical_trades))
+        .route("/api/v3/aggTrades", get(agg_trades))
+        .route("/api/v3/klines", get(klines))
+        .route("/api/v3/uiKlines", get(klines))
         .route("/api/v3/ticker/price", get(price_ticker))
         .route("/api/v3/ticker/bookTicker", get(book_ticker))
+        .merge(tickers::routes())
 }
 
 #[derive(Deserialize)]
@@ -59,6 +67,148 @@ async fn trades(State(gw): App, uri: Uri) -> ApiResult {
         .map_err(ApiError::internal)?;
     rows.reverse();
     let out: Vec<PublicTrade> = rows.iter().map(|f| PublicTrade::new(f, p)).collect();
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FromIdQuery {
+    symbol: String,
+    limit: Option<u32>,
+    from_id: Option<u64>,
+}
+
+/// `GET /api/v3/historicalTrades`: trades from `fromId`, or the most
+/// recent, oldest first.
+async fn historical_trades(State(gw): App, uri: Uri) -> ApiResult {
+    let q: FromIdQuery = params::parse(uri.query().unwrap_or(""), "")?;
+    let p = symbol(&gw, &q.symbol)?;
+    let n = limit(q.limit, 500, 1_000)?;
+    let rows = gw
+        .store
+        .trades_from(p.symbol, q.from_id.map(proto::Seq), n)
+        .await
+        .map_err(ApiError::internal)?;
+    let out: Vec<PublicTrade> = rows.iter().map(|f| PublicTrade::new(f, p)).collect();
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AggTradesQuery {
+    symbol: String,
+    from_id: Option<u64>,
+    start_time: Option<u64>,
+    end_time: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// Binance's widest `aggTrades` window: one hour.
+const HOUR_MS: u64 = 60 * 60 * 1_000;
+
+/// `GET /api/v3/aggTrades`: fills of one taker order at one price, summed.
+/// An aggregate's id is its first trade's, so ids increase with gaps.
+async fn agg_trades(State(gw): App, uri: Uri) -> ApiResult {
+    let q: AggTradesQuery = params::parse(uri.query().unwrap_or(""), "")?;
+    let p = symbol(&gw, &q.symbol)?;
+    let n = limit(q.limit, 500, 1_000)?;
+    if q.from_id.is_some() && (q.start_time.is_some() || q.end_time.is_some()) {
+        return Err(ApiError::new(
+            code::BAD_PARAM_COMBINATION,
+            "fromId cannot be sent with startTime or endTime.",
+        ));
+    }
+    if let (Some(s), Some(e)) = (q.start_time, q.end_time)
+        && (s > e || e - s > HOUR_MS)
+    {
+        return Err(ApiError::new(
+            code::BAD_PARAM_COMBINATION,
+            "startTime and endTime must be at most an hour apart, in that order.",
+        ));
+    }
+    let rows = gw
+        .store
+        .agg_trades(p.symbol, q.from_id, q.start_time, q.end_time, n)
+        .await
+        .map_err(ApiError::internal)?;
+    let out: Vec<Value> = rows
+        .iter()
+        .map(|a| {
+            json!({
+                "a": a.id.0,
+                "p": a.price.to_decimal(p.price_scale),
+                "q": a.qty.to_decimal(p.qty_scale),
+                "f": a.first_trade.0,
+                "l": a.last_trade.0,
+                "T": a.timestamp.0 / 1_000_000,
+                "m": a.buyer_is_maker,
+                "M": true,
+            })
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct KlinesQuery {
+    symbol: String,
+    interval: String,
+    start_time: Option<u64>,
+    end_time: Option<u64>,
+    time_zone: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v3/klines` and `uiKlines`: candles, oldest first, each
+/// `[openTime, open, high, low, close, volume, closeTime, quoteVolume,
+/// trades, takerBuyBaseVolume, takerBuyQuoteVolume, "0"]`. Intervals
+/// without trades are flat at the previous close, so `uiKlines` (candles
+/// for charts) needs nothing more.
+async fn klines(State(gw): App, uri: Uri) -> ApiResult {
+    let q: KlinesQuery = params::parse(uri.query().unwrap_or(""), "")?;
+    let p = symbol(&gw, &q.symbol)?;
+    let interval = store::Interval::from_name(&q.interval)
+        .ok_or_else(|| ApiError::new(code::BAD_INTERVAL, "Invalid interval."))?;
+    let tz = match q.time_zone.as_deref() {
+        None => 0,
+        Some(z) => store::parse_time_zone(z)
+            .ok_or_else(|| ApiError::new(code::ILLEGAL_CHARS, "Invalid timeZone."))?,
+    };
+    if let (Some(s), Some(e)) = (q.start_time, q.end_time)
+        && s > e
+    {
+        return Err(ApiError::new(
+            code::BAD_PARAM_COMBINATION,
+            "startTime must not be after endTime.",
+        ));
+    }
+    let n = limit(q.limit, 500, 1_000)?;
+    let candles = gw
+        .store
+        .klines(p.symbol, interval, q.start_time, q.end_time, n, tz)
+        .await
+        .map_err(ApiError::internal)?;
+    let (ps, qs) = (p.price_scale, p.qty_scale);
+    let out: Vec<Value> = candles
+        .iter()
+        .map(|c| {
+            json!([
+                c.open_time_ms,
+                c.open.to_decimal(ps),
+                c.high.to_decimal(ps),
+                c.low.to_decimal(ps),
+                c.close.to_decimal(ps),
+                decimal(c.volume, qs),
+                c.close_time_ms,
+                decimal(c.quote_volume, ps),
+                c.trades,
+                decimal(c.taker_buy_volume, qs),
+                decimal(c.taker_buy_quote_volume, ps),
+                "0",
+            ])
+        })
+        .collect();
     Ok(Json(out).into_response())
 }
 

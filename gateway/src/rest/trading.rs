@@ -197,7 +197,14 @@ pub(super) async fn new_order(
     }
     let mode = RespType::of(req.new_order_resp_type.as_deref(), &req.order_type)?;
     let (p, order) = new_order_command(&gw, &req)?;
-    Ok(Json(place(&gw, &caller, &p, order, mode).await?).into_response())
+    let counts = gw.usage.charge_orders(caller.user, 1, now_ms())?;
+    let mut resp = Json(place(&gw, &caller, &p, order, mode).await?).into_response();
+    resp.headers_mut().extend(counts.headers());
+    Ok(resp)
+}
+
+fn now_ms() -> u64 {
+    crate::now_ns() / 1_000_000
 }
 
 /// Submits `order` and answers in `mode`.
@@ -213,6 +220,10 @@ async fn place(
     let batch = match outcome {
         Some(record) => {
             let batch = fold(&record.events, p);
+            if batch.fills().iter().any(|f| f.taker_order_id == order.order_id) {
+                // Binance gives an order back to the count on its first fill.
+                gw.usage.order_filled(caller.user, now_ms());
+            }
             if crossed_as_maker(&record.events, order.order_id) {
                 return Err(ApiError::rejected_order(
                     proto::RejectCode::PostOnlyWouldCross,

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::IntoResponse;
 use proto::{OrderId, Seq};
 use serde::Deserialize;
-use store::{OrderFilter, TradeFilter};
+use store::TradeFilter;
 
 use super::super::bodies::{AccountTrade, OrderBody};
 use super::super::params::not_required;
@@ -94,15 +94,11 @@ pub(crate) async fn all_orders(
     }
     let p = symbol(&gw, &q.symbol)?;
     let (start_ms, end_ms) = window(&q, Some(DAY_MS))?;
-    let filter = OrderFilter {
-        from_order_id: q.order_id.map(OrderId),
-        start_ms,
-        end_ms,
-        limit: limit(q.limit, 500, 1_000)?,
-    };
+    let n = limit(q.limit, 500, 1_000)?;
+    let from = q.order_id.map(OrderId);
     let rows = gw
         .store
-        .all_orders(caller.user, p.symbol, &filter)
+        .all_orders(caller.user, p.symbol, from, start_ms, end_ms, n)
         .await
         .map_err(ApiError::internal)?;
     let out: Vec<OrderBody> = rows.iter().map(|o| OrderBody::new(o, p)).collect();
@@ -131,19 +127,18 @@ pub(crate) async fn my_trades(
         from_id: q.from_id.map(Seq),
         limit: limit(q.limit, 500, 1_000)?,
     };
+    let order_id = filter.order_id;
     let rows = gw
         .store
-        .user_trades_filtered(caller.user, p.symbol, &filter)
+        .user_trades_filtered(caller.user, p.symbol, filter)
         .await
         .map_err(ApiError::internal)?;
     let fees = gw.fees(p.symbol);
-    let mut out: Vec<AccountTrade> = rows
+    let out: Vec<AccountTrade> = rows
         .iter()
-        .flat_map(|f| AccountTrade::of_user(f, p, caller.user, fees))
+        // A self-trade has both sides; only the asked order's is wanted.
+        .filter(|t| order_id.is_none_or(|id| t.order_id() == id))
+        .map(|t| AccountTrade::new(&t.fill, p, t.is_maker, fees))
         .collect();
-    if let Some(id) = filter.order_id {
-        // A self-trade has both sides; only this order's is asked for.
-        out.retain(|t| t.order_id() == id.0);
-    }
     Ok(Json(out).into_response())
 }
