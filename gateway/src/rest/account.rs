@@ -1,4 +1,4 @@
-//! `GET /api/v1/account`: the caller's balances in Binance's "Account
+//! `GET /api/v3/account`: the caller's balances in Binance's "Account
 //! information" shape, from the view the gateway keeps of the risk stage's
 //! updates.
 
@@ -6,28 +6,35 @@ use axum::Json;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiResult, App, query, signed};
 use crate::errors::{ApiError, code};
 use crate::market::AccountSnapshot;
 use crate::money::{decimal, rate_text};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AccountQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct AccountQuery {
+    /// `true` leaves out the assets whose free and locked are both zero.
     omit_zero_balances: Option<bool>,
-    // Checked by the signature verification, before parsing.
+    // Checked by the signature verification, before parsing (described
+    // by the document's security schemes).
     #[serde(rename = "timestamp")]
+    #[param(ignore)]
     _timestamp: Option<String>,
     #[serde(rename = "recvWindow")]
+    #[param(ignore)]
     _recv_window: Option<String>,
     #[serde(rename = "signature")]
+    #[param(ignore)]
     _signature: Option<String>,
 }
 
 /// Binance's answer, field names exactly; the rates are those of the
 /// exchange's first pair (every account pays its pairs' rates).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AccountBody {
     maker_commission: u16,
@@ -44,11 +51,12 @@ pub(crate) struct AccountBody {
     update_time: u64,
     account_type: &'static str,
     balances: Vec<AssetBalance>,
+    #[schema(value_type = Vec<String>)]
     permissions: [&'static str; 1],
     uid: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct CommissionRates {
     maker: String,
     taker: String,
@@ -57,7 +65,7 @@ struct CommissionRates {
 }
 
 /// One asset's balance as decimal strings at the asset's scale.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AssetBalance {
     pub(crate) asset: String,
     pub(crate) free: String,
@@ -112,6 +120,12 @@ impl AccountBody {
     }
 }
 
+/// The caller's balances and commission rates.
+#[utoipa::path(get, path = "/api/v3/account", tag = "Account", params(AccountQuery),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "Account information.", body = AccountBody),
+        super::openapi::SignedErrors,
+        (status = 501, description = "Accounts are not enabled on this exchange (-1051).", body = super::openapi::ErrorBody)))]
 pub(super) async fn account(
     axum::extract::State(gw): App,
     headers: HeaderMap,

@@ -14,7 +14,11 @@ use proto::{PairConfig, Price};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use store::WindowStats;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
+use super::super::openapi::{PublicErrors, any_of, merged, one_or_list_of};
 use super::super::params::{self, missing};
 use super::super::{ApiResult, App, symbol};
 use super::{SymbolOrSymbols, one_or_list, tickers_of};
@@ -34,15 +38,130 @@ const MINUTE_MS: u64 = 60_000;
 /// `avgPrice`'s window, in minutes, as Binance's.
 const AVG_PRICE_MINS: u64 = 5;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct TickerQuery {
+#[into_params(parameter_in = Query)]
+pub(in crate::rest) struct TickerQuery {
+    /// One pair; not with `symbols` (-1128).
     symbol: Option<String>,
+    /// A JSON array of names, at most 100: `["BTCEUR","ETHEUR"]`.
+    #[param(value_type = Option<super::super::openapi::SymbolList>, inline)]
     symbols: Option<String>,
+    /// The window up to now: `1m`..`59m`, `1h`..`23h`, `1d`..`7d`
+    /// (default `1d`).
+    #[param(value_type = Option<super::super::openapi::WindowSize>, inline)]
     window_size: Option<String>,
+    /// `FULL` (the default) or `MINI`.
     #[serde(rename = "type")]
+    #[param(value_type = Option<super::super::openapi::TickerType>, inline)]
     kind: Option<String>,
 }
+
+/// A rolling window's statistics (`ticker`, `FULL`), as [`ticker`]
+/// builds them.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `ticker`
+struct RollingTicker {
+    symbol: String,
+    price_change: String,
+    /// Percent, three decimals.
+    price_change_percent: String,
+    weighted_avg_price: String,
+    open_price: String,
+    high_price: String,
+    low_price: String,
+    last_price: String,
+    volume: String,
+    quote_volume: String,
+    /// Unix milliseconds.
+    open_time: u64,
+    /// Unix milliseconds.
+    close_time: u64,
+    /// -1 without trades.
+    first_id: i64,
+    /// -1 without trades.
+    last_id: i64,
+    count: u64,
+}
+
+/// What [`day_extras`] adds to the 24-hour `FULL` ticker.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `day_extras`
+struct DayExtras {
+    prev_close_price: String,
+    last_qty: String,
+    bid_price: String,
+    bid_qty: String,
+    ask_price: String,
+    ask_qty: String,
+}
+
+/// The 24-hour `FULL` ticker.
+#[derive(Debug)]
+struct DayTicker;
+
+impl PartialSchema for DayTicker {
+    fn schema() -> RefOr<Schema> {
+        merged(RollingTicker::schema(), DayExtras::schema())
+    }
+}
+
+impl ToSchema for DayTicker {}
+
+/// The `MINI` ticker of either window.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `ticker` with `mini`
+struct MiniTicker {
+    symbol: String,
+    open_price: String,
+    high_price: String,
+    low_price: String,
+    last_price: String,
+    volume: String,
+    quote_volume: String,
+    /// Unix milliseconds.
+    open_time: u64,
+    /// Unix milliseconds.
+    close_time: u64,
+    /// -1 without trades.
+    first_id: i64,
+    /// -1 without trades.
+    last_id: i64,
+    count: u64,
+}
+
+/// `ticker/24hr`'s answer.
+#[derive(Debug)]
+struct DayTickers;
+
+impl PartialSchema for DayTickers {
+    fn schema() -> RefOr<Schema> {
+        any_of([
+            one_or_list_of(DayTicker::schema()),
+            one_or_list_of(MiniTicker::schema()),
+        ])
+    }
+}
+
+impl ToSchema for DayTickers {}
+
+/// `ticker`'s answer.
+#[derive(Debug)]
+struct RollingTickers;
+
+impl PartialSchema for RollingTickers {
+    fn schema() -> RefOr<Schema> {
+        any_of([
+            one_or_list_of(RollingTicker::schema()),
+            one_or_list_of(MiniTicker::schema()),
+        ])
+    }
+}
+
+impl ToSchema for RollingTickers {}
 
 /// Whether the `MINI` shape is asked for.
 fn mini(kind: Option<&str>) -> Result<bool, ApiError> {
@@ -89,7 +208,13 @@ fn percent(open: Price, close: Price) -> String {
 }
 
 /// The ticker fields of one window, in Binance's order and shape.
-fn ticker(p: &PairConfig, s: Option<&WindowStats>, from_ms: u64, to_ms: u64, mini: bool) -> Map<String, Value> {
+fn ticker(
+    p: &PairConfig,
+    s: Option<&WindowStats>,
+    from_ms: u64,
+    to_ms: u64,
+    mini: bool,
+) -> Map<String, Value> {
     let (ps, qs) = (p.price_scale, p.qty_scale);
     let zero = WindowStats {
         open: Price(0),
@@ -112,7 +237,10 @@ fn ticker(p: &PairConfig, s: Option<&WindowStats>, from_ms: u64, to_ms: u64, min
         let change = i128::from(s.close.0) - i128::from(s.open.0);
         let change = proto::Price(change.unsigned_abs().try_into().unwrap_or(u64::MAX));
         let sign = if s.close < s.open { "-" } else { "" };
-        out.insert("priceChange".into(), json!(format!("{sign}{}", price(change))));
+        out.insert(
+            "priceChange".into(),
+            json!(format!("{sign}{}", price(change))),
+        );
         out.insert("priceChangePercent".into(), json!(percent(s.open, s.close)));
         out.insert("weightedAvgPrice".into(), json!(price(weighted(p, s))));
     }
@@ -131,7 +259,12 @@ fn ticker(p: &PairConfig, s: Option<&WindowStats>, from_ms: u64, to_ms: u64, min
 }
 
 /// The window statistics of `p` over `[from_ms, to_ms]`.
-async fn window(gw: &Gateway, p: &PairConfig, from_ms: u64, to_ms: u64) -> Result<Option<WindowStats>, ApiError> {
+async fn window(
+    gw: &Gateway,
+    p: &PairConfig,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<Option<WindowStats>, ApiError> {
     let ns = |ms: u64| ms.saturating_mul(1_000_000);
     gw.store
         .ticker_window(p.symbol, ns(from_ms), ns(to_ms).saturating_add(999_999))
@@ -139,15 +272,25 @@ async fn window(gw: &Gateway, p: &PairConfig, from_ms: u64, to_ms: u64) -> Resul
         .map_err(ApiError::internal)
 }
 
-/// `GET /api/v3/ticker/24hr`: the last 24 hours, with the book's best
-/// prices and the last trade's quantity.
+/// The last 24 hours' statistics, with the book's best prices and the
+/// last trade's quantity.
+#[utoipa::path(get, path = "/api/v3/ticker/24hr", tag = "Market data",
+    params(
+        ("symbol" = Option<String>, Query, description = "One pair; not with `symbols` (-1128)."),
+        ("symbols" = inline(Option<super::super::openapi::SymbolList>), Query, description = "A JSON array of names: `[\"BTCEUR\",\"ETHEUR\"]`. Neither: every pair."),
+        ("type" = inline(Option<super::super::openapi::TickerType>), Query, description = "`FULL` (the default) or `MINI`."),
+    ),
+    responses((status = 200, description = "Tickers.", body = DayTickers), PublicErrors))]
 async fn day_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: TickerQuery = params::parse(uri.query().unwrap_or(""), "")?;
     if q.window_size.is_some() {
         return Err(params::not_required("windowSize"));
     }
     let mini = mini(q.kind.as_deref())?;
-    let pick = SymbolOrSymbols { symbol: q.symbol, symbols: q.symbols };
+    let pick = SymbolOrSymbols {
+        symbol: q.symbol,
+        symbols: q.symbols,
+    };
     let (pairs, one) = tickers_of(&gw, &pick)?;
     let to = now_ns() / 1_000_000;
     let from = to.saturating_sub(24 * 60 * MINUTE_MS);
@@ -174,7 +317,11 @@ async fn day_extras(
     let (ps, qs) = (p.price_scale, p.qty_scale);
     let prev = stats.and_then(|s| s.prev_close).unwrap_or(Price(0));
     t.insert("prevClosePrice".into(), json!(prev.to_decimal(ps)));
-    let last = gw.store.trades(p.symbol, 1).await.map_err(ApiError::internal)?;
+    let last = gw
+        .store
+        .trades(p.symbol, 1)
+        .await
+        .map_err(ApiError::internal)?;
     let last_qty = last.first().map_or(proto::Qty(0), |f| f.qty);
     t.insert("lastQty".into(), json!(last_qty.to_decimal(qs)));
     let d = gw.market.depth(p.symbol, 1);
@@ -188,7 +335,11 @@ async fn day_extras(
     Ok(())
 }
 
-/// `GET /api/v3/ticker`: the window `windowSize` (default `1d`) up to now.
+/// Statistics of the window `windowSize` (default `1d`) up to now.
+///
+/// `symbol` or `symbols` is required.
+#[utoipa::path(get, path = "/api/v3/ticker", tag = "Market data", params(TickerQuery),
+    responses((status = 200, description = "Tickers.", body = RollingTickers), PublicErrors))]
 async fn rolling_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: TickerQuery = params::parse(uri.query().unwrap_or(""), "")?;
     if q.symbol.is_none() && q.symbols.is_none() {
@@ -196,9 +347,12 @@ async fn rolling_ticker(State(gw): App, uri: Uri) -> ApiResult {
     }
     let mini = mini(q.kind.as_deref())?;
     let size = q.window_size.as_deref().unwrap_or("1d");
-    let span = window_ms(size)
-        .ok_or_else(|| ApiError::new(code::BAD_INTERVAL, "Invalid windowSize."))?;
-    let pick = SymbolOrSymbols { symbol: q.symbol, symbols: q.symbols };
+    let span =
+        window_ms(size).ok_or_else(|| ApiError::new(code::BAD_INTERVAL, "Invalid windowSize."))?;
+    let pick = SymbolOrSymbols {
+        symbol: q.symbol,
+        symbols: q.symbols,
+    };
     let (pairs, one) = tickers_of(&gw, &pick)?;
     if pairs.len() > 100 {
         return Err(ApiError::new(code::BAD_INTERVAL, "At most 100 symbols."));
@@ -213,14 +367,29 @@ async fn rolling_ticker(State(gw): App, uri: Uri) -> ApiResult {
     Ok(Json(one_or_list(out, one)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct AvgPriceQuery {
+#[into_params(parameter_in = Query)]
+pub(in crate::rest) struct AvgPriceQuery {
     symbol: String,
 }
 
-/// `GET /api/v3/avgPrice`: the volume-weighted price of the last five
-/// minutes; the last price when nothing traded in them.
+/// `avgPrice`'s answer.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `avg_price`
+struct AvgPrice {
+    /// The window, in minutes: 5.
+    mins: u64,
+    price: String,
+    /// Unix milliseconds.
+    close_time: u64,
+}
+
+/// The volume-weighted price of the last five minutes; the last price
+/// when nothing traded in them.
+#[utoipa::path(get, path = "/api/v3/avgPrice", tag = "Market data", params(AvgPriceQuery),
+    responses((status = 200, description = "The average.", body = AvgPrice), PublicErrors))]
 async fn avg_price(State(gw): App, uri: Uri) -> ApiResult {
     let q: AvgPriceQuery = params::parse(uri.query().unwrap_or(""), "")?;
     let p = symbol(&gw, &q.symbol)?;
