@@ -330,6 +330,7 @@ async fn stored_order(
         OrderRef::Id(id) => OrderLookup::Id(*id),
         OrderRef::Client(c) => OrderLookup::Client(*c),
     };
+    super::read_own_writes(gw, &[p.symbol]).await;
     let row = gw
         .store
         .order(p.symbol, caller.user, lookup)
