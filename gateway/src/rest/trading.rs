@@ -216,7 +216,10 @@ async fn place(
     mode: RespType,
 ) -> Result<Value, ApiError> {
     let cmd = command(p.symbol, caller, CommandBody::NewOrder(order));
-    let (_, outcome) = submit(gw, cmd, mode != RespType::Ack).await?;
+    // A LIMIT_MAKER that would take is refused, as on Binance, whatever
+    // the answer's shape: only the book can tell, so it is waited for.
+    let wait = mode != RespType::Ack || order.post_only;
+    let (_, outcome) = submit(gw, cmd, wait).await?;
     let batch = match outcome {
         Some(record) => {
             let batch = fold(&record.events, p);
