@@ -22,6 +22,7 @@ mod klines;
 mod leases;
 mod queries;
 mod risk;
+mod ticker;
 mod write;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ pub use klines::Candle;
 pub use leases::{Lease, LeaseKey, Member, Role};
 pub use queries::OrderLookup;
 pub use risk::RiskSnapshotRow;
+pub use ticker::WindowStats;
 
 /// What went wrong in the store.
 #[derive(Debug)]

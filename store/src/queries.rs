@@ -20,7 +20,7 @@ const ORDER_COLUMNS: &str = "pair, order_id, client_order_id, user_id, side, ord
     time_in_force, post_only, price, orig_qty, orig_quote_qty, executed_qty, cum_quote_qty, \
     status, created_at, updated_at";
 
-const FILL_COLUMNS: &str = "pair, seq, price, qty, quote_qty, taker_side, maker_order_id, \
+pub(crate) const FILL_COLUMNS: &str = "pair, seq, price, qty, quote_qty, taker_side, maker_order_id, \
     maker_user, taker_order_id, taker_user, ts";
 
 fn status(s: &str) -> Result<OrderStatus, StoreError> {
@@ -68,7 +68,7 @@ fn order_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
     })
 }
 
-fn fill_row(r: &AnyRow) -> Result<FillRow, StoreError> {
+pub(crate) fn fill_row(r: &AnyRow) -> Result<FillRow, StoreError> {
     Ok(FillRow {
         pair: symbol(&r.try_get::<String, _>(0)?)?,
         seq: Seq(u64_at(r, 1)?),

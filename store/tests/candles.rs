@@ -1,15 +1,15 @@
-//! Candles and klines against a naive fold of the fills,
+//! Candles, klines and ticker windows against a naive fold of the fills,
 //! in SQLite and Postgres: stored tiers stay exact when batches are written
 //! twice or replayed from scratch, the migration backfills candles of fills
-//! stored before it, and klines answer as Binance does.
+//! stored before it, and klines and windows answer as Binance does.
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::MS;
+use common::{DAY, MS, SEC};
 use proto::{Price, Seq, Side};
-use store::{Batch, Candle, FillRow, Interval, Store};
+use store::{Batch, Candle, FillRow, Interval, Store, WindowStats};
 use workload::Rng;
 
 const SEED: u64 = 0xc0ffee;
@@ -265,6 +265,7 @@ async fn candles_count_each_fill_once_in_sqlite() {
     let (store, _dir) = common::sqlite().await;
     duplicates_count_once(&store).await;
     klines_match_the_fills(&store).await;
+    windows_match_the_fills(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,6 +275,7 @@ async fn candles_count_each_fill_once_in_postgres() {
     };
     duplicates_count_once(&store).await;
     klines_match_the_fills(&store).await;
+    windows_match_the_fills(&store).await;
 }
 
 /// Every interval at several offsets: all of it, from a start inside the
@@ -327,6 +329,68 @@ async fn klines_match_the_fills(store: &Store) {
         0,
     );
     assert!(got.await.unwrap().is_empty());
+}
+
+/// Windows with edges at any nanosecond, from a millisecond to a week.
+async fn windows_match_the_fills(store: &Store) {
+    let fills = store.all_fills(common::pair()).await.unwrap();
+    let mut rng = Rng::new(SEED ^ 1);
+    for _ in 0..200 {
+        let t = fills[rng.below(fills.len() as u64) as usize].timestamp.0;
+        let from = t - rng.range(0, 2 * SEC);
+        let to =
+            from + rng.pick(&[MS, SEC, 61 * SEC, 3_700 * SEC, DAY, 7 * DAY]) + rng.range(0, SEC);
+        let got = store.ticker_window(common::pair(), from, to).await.unwrap();
+        assert_eq!(got, window_reference(&fills, from, to), "{from}..={to}");
+    }
+    let first = fills.iter().map(|f| f.timestamp.0).min().unwrap();
+    let before = store
+        .ticker_window(common::pair(), 0, first - 1)
+        .await
+        .unwrap();
+    assert_eq!(before, None);
+}
+
+fn window_reference(fills: &[FillRow], from: u64, to: u64) -> Option<WindowStats> {
+    let prev_close = fills
+        .iter()
+        .filter(|f| f.timestamp.0 < from)
+        .max_by_key(|f| (f.timestamp, f.seq))
+        .map(|f| f.price);
+    let inside: Vec<&FillRow> = fills
+        .iter()
+        .filter(|f| (from..=to).contains(&f.timestamp.0))
+        .collect();
+    let Some(first) = inside.first() else {
+        return prev_close.map(|p| WindowStats {
+            open: p,
+            high: p,
+            low: p,
+            close: p,
+            volume: 0,
+            quote_volume: 0,
+            trades: 0,
+            first_trade: None,
+            last_trade: None,
+            prev_close: Some(p),
+        });
+    };
+    let mut c = one(first, 0, 1);
+    for f in &inside[1..] {
+        add(&mut c, f);
+    }
+    Some(WindowStats {
+        open: c.open,
+        high: c.high,
+        low: c.low,
+        close: c.close,
+        volume: c.volume,
+        quote_volume: c.quote_volume,
+        trades: c.trades,
+        first_trade: c.first_trade,
+        last_trade: c.last_trade,
+        prev_close,
+    })
 }
 
 /// Fills stored before the candle migration: inserted into a database at
