@@ -352,6 +352,55 @@ pub(crate) async fn read_ranges(
     Ok(out)
 }
 
+/// The lowest and highest seq of `pair`'s fills with `lo <= ts < hi`
+/// (ns), or `None` when there are none: from the first and last seqs of
+/// the candles that [`cover`] the range, and the fills at its edges. Time
+/// windows of the history queries become seq ranges this way, walked by
+/// id on an index, even where times and seqs are not in the same order.
+pub(crate) async fn seq_range(
+    conn: &mut AnyConnection,
+    pair: Symbol,
+    lo: i64,
+    hi: i64,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let (mut pieces, mut rest) = (Vec::new(), Vec::new());
+    cover(lo, hi, &Tier::COARSEST_FIRST, &mut pieces, &mut rest);
+    let mut parts: Vec<(Option<i64>, Option<i64>)> = Vec::new();
+    for (tier, ranges) in ranges_by_tier(&pieces) {
+        for (a, b) in ranges {
+            let row = sqlx::query(
+                "SELECT MIN(first_seq), MAX(last_seq) FROM candles \
+                 WHERE pair = $1 AND tier = $2 AND open_time >= $3 AND open_time < $4",
+            )
+            .bind(pair.as_str().to_string())
+            .bind(tier.secs())
+            .bind(a)
+            .bind(b)
+            .fetch_one(&mut *conn)
+            .await?;
+            parts.push((row.try_get(0)?, row.try_get(1)?));
+        }
+    }
+    for (a, b) in rest {
+        let row = sqlx::query(
+            "SELECT MIN(seq), MAX(seq) FROM fills WHERE pair = $1 AND ts >= $2 AND ts < $3",
+        )
+        .bind(pair.as_str().to_string())
+        .bind(a)
+        .bind(b)
+        .fetch_one(&mut *conn)
+        .await?;
+        parts.push((row.try_get(0)?, row.try_get(1)?));
+    }
+    let mut out: Option<(i64, i64)> = None;
+    for part in parts {
+        if let (Some(first), Some(last)) = part {
+            out = Some(out.map_or((first, last), |(f, l)| (f.min(first), l.max(last))));
+        }
+    }
+    Ok(out)
+}
+
 /// Every stored candle of `pair` in `tier`, oldest first: for checks.
 pub(crate) async fn read_all(
     conn: &mut AnyConnection,

@@ -16,7 +16,7 @@ pub enum OrderLookup {
     Client(ClientOrderId),
 }
 
-const ORDER_COLUMNS: &str = "pair, order_id, client_order_id, user_id, side, order_type, \
+pub(crate) const ORDER_COLUMNS: &str = "pair, order_id, client_order_id, user_id, side, order_type, \
     time_in_force, post_only, price, orig_qty, orig_quote_qty, executed_qty, cum_quote_qty, \
     status, created_at, updated_at";
 
@@ -40,7 +40,7 @@ fn u64_at(r: &AnyRow, i: usize) -> Result<u64, StoreError> {
     from_db(r.try_get(i)?)
 }
 
-fn order_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
+pub(crate) fn order_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
     let client_order_id = r
         .try_get::<Option<String>, _>(2)?
         .map(|c| {
