@@ -50,6 +50,7 @@ pub(super) struct PairInfo<'a> {
     allow_trailing_stop: bool,
     cancel_replace_allowed: bool,
     amend_allowed: bool,
+    peg_instructions_allowed: bool,
     is_spot_trading_allowed: bool,
     is_margin_trading_allowed: bool,
     filters: [Filter; 5],
@@ -122,6 +123,8 @@ impl<'a> PairInfo<'a> {
             allow_trailing_stop: false,
             cancel_replace_allowed: true,
             amend_allowed: true,
+            // No pegged orders here.
+            peg_instructions_allowed: false,
             is_spot_trading_allowed: true,
             is_margin_trading_allowed: false,
             filters: [
