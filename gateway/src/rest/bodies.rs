@@ -55,8 +55,8 @@ pub(super) struct PairInfo<'a> {
     is_margin_trading_allowed: bool,
     filters: [Filter; 5],
     permissions: [&'static str; 0],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    permission_sets: Option<[[&'static str; 1]; 1]>,
+    /// Empty with `showPermissionSets=false`.
+    permission_sets: &'static [[&'static str; 1]],
     default_self_trade_prevention_mode: &'static str,
     allowed_self_trade_prevention_modes: [&'static str; 4],
 }
@@ -95,7 +95,7 @@ pub(super) enum Filter {
 
 impl<'a> PairInfo<'a> {
     /// `p`'s entry; `trading` false reports it halted. `permission_sets`
-    /// false leaves them out (`showPermissionSets=false`).
+    /// false empties them (`showPermissionSets=false`).
     pub(super) fn new(p: &'a PairConfig, trading: bool, permission_sets: bool) -> Self {
         let (base, quote) = p.symbol.assets();
         let price = |v: Price| v.to_decimal(p.price_scale);
@@ -157,7 +157,7 @@ impl<'a> PairInfo<'a> {
                 },
             ],
             permissions: [],
-            permission_sets: permission_sets.then_some([["SPOT"]]),
+            permission_sets: if permission_sets { &[["SPOT"]] } else { &[] },
             default_self_trade_prevention_mode: p.default_stp.as_str(),
             allowed_self_trade_prevention_modes: [
                 "NONE",
