@@ -62,6 +62,8 @@ pub(super) struct PairInfo<'a> {
 }
 
 /// Binance's filter shapes: every limit a new order is checked against.
+/// The variants are named after Binance's filter types (`PRICE_FILTER`).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Serialize)]
 #[serde(tag = "filterType", rename_all = "SCREAMING_SNAKE_CASE")]
 #[serde(rename_all_fields = "camelCase")]
