@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiResult, App, query, signed};
+use super::{ApiResult, App, signed_request};
 use crate::errors::{ApiError, code};
 use crate::market::AccountSnapshot;
 use crate::money::{decimal, rate_text};
@@ -19,17 +19,6 @@ use crate::money::{decimal, rate_text};
 pub(super) struct AccountQuery {
     /// `true` leaves out the assets whose free and locked are both zero.
     omit_zero_balances: Option<bool>,
-    // Checked by the signature verification, before parsing (described
-    // by the document's security schemes).
-    #[serde(rename = "timestamp")]
-    #[param(ignore)]
-    _timestamp: Option<String>,
-    #[serde(rename = "recvWindow")]
-    #[param(ignore)]
-    _recv_window: Option<String>,
-    #[serde(rename = "signature")]
-    #[param(ignore)]
-    _signature: Option<String>,
 }
 
 /// Binance's answer, field names exactly; the rates are those of the
@@ -130,9 +119,9 @@ pub(super) async fn account(
     axum::extract::State(gw): App,
     headers: HeaderMap,
     uri: axum::http::Uri,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult {
-    let caller = signed(&gw, &headers, uri.query(), b"").await?;
-    let q: AccountQuery = query(uri.query())?;
+    let (caller, q): (_, AccountQuery) = signed_request(&gw, &headers, &uri, body).await?;
     if gw.log.accounts().is_none() {
         return Err(accounts_disabled());
     }
@@ -149,6 +138,56 @@ pub(super) async fn account(
         q.omit_zero_balances.unwrap_or(false),
     );
     Ok(Json(body).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NoParams {}
+
+/// One entry of `rateLimit/order`, as [`order_count_entry`] builds it.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `order_count_entry`
+struct OrderCount {
+    #[schema(inline)]
+    rate_limit_type: crate::usage::RateLimitType,
+    #[schema(inline)]
+    interval: crate::usage::Interval,
+    interval_num: u32,
+    limit: u32,
+    /// The caller's new orders in the current window.
+    count: u32,
+}
+
+/// The caller's new orders in the current windows, against their limits.
+#[utoipa::path(get, path = "/api/v3/rateLimit/order", tag = "Account",
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The 10-second and daily counts.", body = Vec<OrderCount>),
+        super::openapi::SignedErrors))]
+pub(super) async fn order_rate_limits(
+    axum::extract::State(gw): App,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult {
+    let (caller, NoParams {}) = signed_request(&gw, &headers, &uri, body).await?;
+    let counts = gw
+        .usage
+        .order_counts(caller.user, crate::now_ns() / 1_000_000);
+    let [_, ten_seconds, day] = gw.rate_limits();
+    Ok(Json(vec![
+        order_count_entry(ten_seconds, counts.ten_seconds),
+        order_count_entry(day, counts.day),
+    ])
+    .into_response())
+}
+
+/// One entry of `rateLimit/order`: limit `l` and the caller's `count` in
+/// its current window.
+pub(super) fn order_count_entry(l: crate::usage::RateLimit, count: u32) -> serde_json::Value {
+    let mut v = serde_json::to_value(l).unwrap_or_default();
+    v["count"] = count.into();
+    v
 }
 
 /// The answer of every accounts surface when the exchange runs without a

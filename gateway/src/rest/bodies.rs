@@ -3,7 +3,7 @@
 //! against them in one place.
 
 use accounts::Fees;
-use proto::{PairConfig, Price, Qty, QuoteQty, Side, UserId};
+use proto::{PairConfig, Price, Qty, QuoteQty, Side};
 use serde::Serialize;
 use store::{FillRow, OrderRow};
 use utoipa::ToSchema;
@@ -53,15 +53,15 @@ pub(super) struct PairInfo<'a> {
     allow_trailing_stop: bool,
     cancel_replace_allowed: bool,
     amend_allowed: bool,
+    peg_instructions_allowed: bool,
     is_spot_trading_allowed: bool,
     is_margin_trading_allowed: bool,
     filters: [Filter; 5],
     #[schema(value_type = Vec<String>)]
     permissions: [&'static str; 0],
-    /// Left out with `showPermissionSets=false`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Empty with `showPermissionSets=false`.
     #[schema(value_type = Vec<Vec<String>>)]
-    permission_sets: Option<[[&'static str; 1]; 1]>,
+    permission_sets: &'static [[&'static str; 1]],
     #[schema(value_type = super::openapi::StpModeName, inline)]
     default_self_trade_prevention_mode: &'static str,
     #[schema(value_type = Vec<super::openapi::StpModeName>, inline)]
@@ -69,8 +69,10 @@ pub(super) struct PairInfo<'a> {
 }
 
 /// Binance's filter shapes: every limit a new order is checked against.
+/// The variants are named after Binance's filter types (`PRICE_FILTER`).
 // Each variant's fields are camelCase by its own `rename_all`, which the
 // OpenAPI derive reads (it does not read `rename_all_fields`).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "filterType", rename_all = "SCREAMING_SNAKE_CASE")]
 pub(super) enum Filter {
@@ -106,7 +108,7 @@ pub(super) enum Filter {
 
 impl<'a> PairInfo<'a> {
     /// `p`'s entry; `trading` false reports it halted. `permission_sets`
-    /// false leaves them out (`showPermissionSets=false`).
+    /// false empties them (`showPermissionSets=false`).
     pub(super) fn new(p: &'a PairConfig, trading: bool, permission_sets: bool) -> Self {
         let (base, quote) = p.symbol.assets();
         let price = |v: Price| v.to_decimal(p.price_scale);
@@ -134,6 +136,8 @@ impl<'a> PairInfo<'a> {
             allow_trailing_stop: false,
             cancel_replace_allowed: true,
             amend_allowed: true,
+            // No pegged orders here.
+            peg_instructions_allowed: false,
             is_spot_trading_allowed: true,
             is_margin_trading_allowed: false,
             filters: [
@@ -154,9 +158,11 @@ impl<'a> PairInfo<'a> {
                 },
                 Filter::Notional {
                     min_notional: notional(p.min_notional),
-                    apply_min_to_market: true,
+                    // A market order sized in base has no price to check
+                    // here; one sized in quote is checked as its amount.
+                    apply_min_to_market: false,
                     max_notional: notional(p.max_notional),
-                    apply_max_to_market: true,
+                    apply_max_to_market: false,
                     avg_price_mins: 0,
                 },
                 Filter::MaxNumOrders {
@@ -164,7 +170,7 @@ impl<'a> PairInfo<'a> {
                 },
             ],
             permissions: [],
-            permission_sets: permission_sets.then_some([["SPOT"]]),
+            permission_sets: if permission_sets { &[["SPOT"]] } else { &[] },
             default_self_trade_prevention_mode: p.default_stp.as_str(),
             allowed_self_trade_prevention_modes: [
                 "NONE",
@@ -353,10 +359,5 @@ impl OrderBody {
             orig_quote_order_qty: QuoteQty(o.orig_quote_qty.unwrap_or(0)).to_decimal(p.price_scale),
             self_trade_prevention_mode: p.default_stp.as_str(),
         }
-    }
-
-    /// The order's status, as Binance names it.
-    pub(super) fn status(&self) -> &'static str {
-        self.status
     }
 }

@@ -85,6 +85,7 @@ with `Retry-After`.";
         super::trading::history::all_orders,
         super::trading::history::my_trades,
         super::account::account,
+        super::account::order_rate_limits,
         crate::admin::deposit,
         crate::admin::withdraw,
         crate::admin::user_balances,

@@ -278,7 +278,10 @@ async fn place(
     mode: RespType,
 ) -> Result<Value, ApiError> {
     let cmd = command(p.symbol, caller, CommandBody::NewOrder(order));
-    let (_, outcome) = submit(gw, cmd, mode != RespType::Ack).await?;
+    // A LIMIT_MAKER that would take is refused, as on Binance, whatever
+    // the answer's shape: only the book can tell, so it is waited for.
+    let wait = mode != RespType::Ack || order.post_only;
+    let (_, outcome) = submit(gw, cmd, wait).await?;
     let batch = match outcome {
         Some(record) => {
             let batch = fold(&record.events, p);
@@ -331,7 +334,7 @@ fn fold(events: &[proto::Event], p: &PairConfig) -> Batch {
 /// `order/test`'s answer with `computeCommissionRates=true`.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // describes the `json!` of `test_order`
+#[allow(dead_code)] // describes the `json!` of `test_order_answer`
 struct TestOrderCommissions {
     #[schema(inline)]
     standard_commission_for_order: MakerTaker,
@@ -345,7 +348,7 @@ struct TestOrderCommissions {
 
 /// Rates as decimal fractions.
 #[derive(ToSchema)]
-#[allow(dead_code)] // describes a `json!` of `test_order`
+#[allow(dead_code)] // describes a `json!` of `test_order_answer`
 struct MakerTaker {
     maker: String,
     taker: String,
@@ -353,7 +356,7 @@ struct MakerTaker {
 
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // describes a `json!` of `test_order`
+#[allow(dead_code)] // describes a `json!` of `test_order_answer`
 struct Discount {
     enabled_for_account: bool,
     enabled_for_symbol: bool,
@@ -391,21 +394,28 @@ pub(super) async fn test_order(
     RespType::of(req.new_order_resp_type.as_deref(), &req.order_type)?;
     let p = symbol(&gw, &req.symbol)?;
     new_order_for(p, &req, || OrderId(0))?;
-    if req.compute_commission_rates.as_deref() != Some("true") {
-        return Ok(Json(json!({})).into_response());
-    }
-    let fees = gw.fees(p.symbol).unwrap_or(accounts::Fees {
-        maker_bps: 0,
-        taker_bps: 0,
+    let rates = (req.compute_commission_rates.as_deref() == Some("true")).then(|| {
+        gw.fees(p.symbol).unwrap_or(accounts::Fees {
+            maker_bps: 0,
+            taker_bps: 0,
+        })
     });
+    Ok(Json(test_order_answer(rates)).into_response())
+}
+
+/// `order/test`'s answer: `{}`, or with `computeCommissionRates=true` the
+/// pair's rates `fees`, no special or tax rates, no discount.
+pub(super) fn test_order_answer(fees: Option<accounts::Fees>) -> Value {
+    let Some(fees) = fees else {
+        return json!({});
+    };
     let rate = crate::money::rate_text;
-    Ok(Json(json!({
+    json!({
         "standardCommissionForOrder": {"maker": rate(fees.maker_bps), "taker": rate(fees.taker_bps)},
         "specialCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
         "taxCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
         "discount": {"enabledForAccount": false, "enabledForSymbol": false, "discountAsset": null, "discount": rate(0)},
-    }))
-    .into_response())
+    })
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -452,6 +462,7 @@ async fn stored_order(
         OrderRef::Id(id) => OrderLookup::Id(*id),
         OrderRef::Client(c) => OrderLookup::Client(*c),
     };
+    super::read_own_writes(gw, &[p.symbol]).await;
     let row = gw
         .store
         .order(p.symbol, caller.user, lookup)
@@ -585,7 +596,7 @@ impl ToSchema for CancelReplaceForm {}
 /// `order/cancelReplace`'s answer when both parts succeeded.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // describes the `json!` of `cancel_replace`
+#[allow(dead_code)] // describes the `json!` of `replace_success`
 struct CancelReplaceAnswer {
     /// `SUCCESS`.
     #[schema(value_type = ReplaceResult, inline)]
@@ -602,7 +613,7 @@ struct CancelReplaceAnswer {
 /// `order/cancelReplace`'s answer when a part failed: -2022 (400) when
 /// nothing happened, -2021 (409) when one part did.
 #[derive(ToSchema)]
-#[allow(dead_code)] // describes the `json!` of `replace_failure`
+#[allow(dead_code)] // describes the `json!` of `replace_failure_body`
 struct CancelReplaceFailure {
     code: i32,
     msg: String,
@@ -613,7 +624,7 @@ struct CancelReplaceFailure {
 /// Each part's outcome.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // describes the `json!` of `replace_failure`
+#[allow(dead_code)] // describes the `json!` of `replace_failure_body`
 struct ReplaceParts {
     #[schema(value_type = ReplaceResult, inline)]
     cancel_result: String,
@@ -714,15 +725,19 @@ pub(super) async fn cancel_replace(
     }
     let placed = place(&gw, &caller, &p, order, mode).await;
     match (canceled, placed) {
-        (Ok(c), Ok(n)) => Ok(Json(json!({
-            "cancelResult": "SUCCESS",
-            "newOrderResult": "SUCCESS",
-            "cancelResponse": c,
-            "newOrderResponse": n,
-        }))
-        .into_response()),
+        (Ok(c), Ok(n)) => Ok(Json(replace_success(c, n)).into_response()),
         (canceled, placed) => Ok(replace_failure(canceled, Some(placed))),
     }
+}
+
+/// A cancel-replace's answer when both parts succeeded.
+pub(super) fn replace_success(canceled: Value, placed: Value) -> Value {
+    json!({
+        "cancelResult": "SUCCESS",
+        "newOrderResult": "SUCCESS",
+        "cancelResponse": canceled,
+        "newOrderResponse": placed,
+    })
 }
 
 /// Binance's answer when a part of a cancel-replace failed: -2022 when
@@ -731,6 +746,16 @@ fn replace_failure(
     canceled: Result<Value, ApiError>,
     placed: Option<Result<Value, ApiError>>,
 ) -> Response {
+    let (status, body) = replace_failure_body(canceled, placed);
+    (status, Json(body)).into_response()
+}
+
+/// [`replace_failure`]'s status and body; `placed` is `None` when the new
+/// order was not attempted.
+pub(super) fn replace_failure_body(
+    canceled: Result<Value, ApiError>,
+    placed: Option<Result<Value, ApiError>>,
+) -> (StatusCode, Value) {
     let part = |r: &Result<Value, ApiError>| match r {
         Ok(v) => ("SUCCESS", v.clone()),
         Err(e) => ("FAILURE", json!({"code": e.code, "msg": e.msg})),
@@ -764,7 +789,7 @@ fn replace_failure(
             "newOrderResponse": new_response,
         },
     });
-    (status, Json(body)).into_response()
+    (status, body)
 }
 
 #[derive(Deserialize, ToSchema)]

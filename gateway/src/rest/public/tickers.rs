@@ -85,10 +85,10 @@ struct RollingTicker {
     count: u64,
 }
 
-/// What [`day_extras`] adds to the 24-hour `FULL` ticker.
+/// What [`day_fields`] adds to the 24-hour `FULL` ticker.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // describes the `json!` of `day_extras`
+#[allow(dead_code)] // describes the `json!` of `day_fields`
 struct DayExtras {
     prev_close_price: String,
     last_qty: String,
@@ -208,7 +208,7 @@ fn percent(open: Price, close: Price) -> String {
 }
 
 /// The ticker fields of one window, in Binance's order and shape.
-fn ticker(
+pub(in crate::rest) fn ticker(
     p: &PairConfig,
     s: Option<&WindowStats>,
     from_ms: u64,
@@ -314,25 +314,38 @@ async fn day_extras(
     stats: Option<&WindowStats>,
     t: &mut Map<String, Value>,
 ) -> Result<(), ApiError> {
-    let (ps, qs) = (p.price_scale, p.qty_scale);
-    let prev = stats.and_then(|s| s.prev_close).unwrap_or(Price(0));
-    t.insert("prevClosePrice".into(), json!(prev.to_decimal(ps)));
     let last = gw
         .store
         .trades(p.symbol, 1)
         .await
         .map_err(ApiError::internal)?;
     let last_qty = last.first().map_or(proto::Qty(0), |f| f.qty);
-    t.insert("lastQty".into(), json!(last_qty.to_decimal(qs)));
     let d = gw.market.depth(p.symbol, 1);
     let best = |side: Option<&(Price, proto::Qty)>| side.copied().unwrap_or_default();
-    let (bid, bid_qty) = best(d.as_ref().and_then(|d| d.bids.first()));
-    let (ask, ask_qty) = best(d.as_ref().and_then(|d| d.asks.first()));
+    let bid = best(d.as_ref().and_then(|d| d.bids.first()));
+    let ask = best(d.as_ref().and_then(|d| d.asks.first()));
+    day_fields(p, stats, last_qty, bid, ask, t);
+    Ok(())
+}
+
+/// Adds the full 24-hour ticker's own fields to `t`: the previous close,
+/// `last_qty`, and the best `bid` and `ask` as `(price, qty)`.
+pub(in crate::rest) fn day_fields(
+    p: &PairConfig,
+    stats: Option<&WindowStats>,
+    last_qty: proto::Qty,
+    (bid, bid_qty): (Price, proto::Qty),
+    (ask, ask_qty): (Price, proto::Qty),
+    t: &mut Map<String, Value>,
+) {
+    let (ps, qs) = (p.price_scale, p.qty_scale);
+    let prev = stats.and_then(|s| s.prev_close).unwrap_or(Price(0));
+    t.insert("prevClosePrice".into(), json!(prev.to_decimal(ps)));
+    t.insert("lastQty".into(), json!(last_qty.to_decimal(qs)));
     t.insert("bidPrice".into(), json!(bid.to_decimal(ps)));
     t.insert("bidQty".into(), json!(bid_qty.to_decimal(qs)));
     t.insert("askPrice".into(), json!(ask.to_decimal(ps)));
     t.insert("askQty".into(), json!(ask_qty.to_decimal(qs)));
-    Ok(())
 }
 
 /// Statistics of the window `windowSize` (default `1d`) up to now.
@@ -377,12 +390,12 @@ pub(in crate::rest) struct AvgPriceQuery {
 /// `avgPrice`'s answer.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // describes the `json!` of `avg_price`
+#[allow(dead_code)] // describes the `json!` of `avg_price_body`
 struct AvgPrice {
     /// The window, in minutes: 5.
     mins: u64,
     price: String,
-    /// Unix milliseconds.
+    /// The last trade's time, Unix milliseconds.
     close_time: u64,
 }
 
@@ -401,12 +414,23 @@ async fn avg_price(State(gw): App, uri: Uri) -> ApiResult {
         Some(s) => s.prev_close.unwrap_or(s.close),
         None => Price(0),
     };
-    Ok(Json(json!({
+    // Binance's `closeTime` is the last trade's time.
+    let last = gw
+        .store
+        .trades(p.symbol, 1)
+        .await
+        .map_err(ApiError::internal)?;
+    let last_ms = last.first().map_or(0, |f| f.timestamp.0 / 1_000_000);
+    Ok(Json(avg_price_body(p, price, last_ms)).into_response())
+}
+
+/// `avgPrice`'s answer: `price`, and the time of the last trade.
+pub(in crate::rest) fn avg_price_body(p: &PairConfig, price: Price, last_trade_ms: u64) -> Value {
+    json!({
         "mins": AVG_PRICE_MINS,
         "price": price.to_decimal(p.price_scale),
-        "closeTime": to,
-    }))
-    .into_response())
+        "closeTime": last_trade_ms,
+    })
 }
 
 #[cfg(test)]

@@ -223,6 +223,7 @@ pub(crate) struct CancelAnswer {
     price: String,
     orig_qty: String,
     executed_qty: String,
+    orig_quote_order_qty: String,
     cummulative_quote_qty: String,
     #[schema(value_type = OrderStatus, inline)]
     status: String,
@@ -237,10 +238,11 @@ pub(crate) struct CancelAnswer {
 }
 
 /// The fields of a cancel's answer taken from the order.
-const CANCEL_FIELDS: [&str; 9] = [
+const CANCEL_FIELDS: [&str; 10] = [
     "price",
     "origQty",
     "executedQty",
+    "origQuoteOrderQty",
     "cummulativeQuoteQty",
     "status",
     "timeInForce",
@@ -322,6 +324,7 @@ pub(crate) async fn cancel_all(
 ) -> ApiResult {
     let (caller, q): (Caller, CancelAllQuery) = signed_request(&gw, &headers, &uri, body).await?;
     let p = symbol(&gw, &q.symbol)?.clone();
+    super::super::read_own_writes(&gw, &[p.symbol]).await;
     let rows = gw
         .store
         .open_orders(caller.user, Some(p.symbol))
