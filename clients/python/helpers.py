@@ -1,0 +1,103 @@
+"""What both client test files share: the environment, exact decimals, a
+record of every HTTP exchange (printed when a test fails, so a failure says
+what was sent and what came back), and waiting for the store to catch up."""
+
+import os
+import time
+from decimal import Decimal
+
+# Notes on reads that were not consistent at once (the exchange's history
+# and open-order queries read the store, which trails the engine a little);
+# conftest.py prints them at the end of the run.
+LAG_NOTES = []
+
+# Every HTTP exchange of the running test, in order.
+HTTP_LOG = []
+
+
+def env(name):
+    """A required environment variable, or a failure that names it."""
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(
+            f"{name} is not set: run through scripts/clients.sh, or export "
+            "EXCHANGE_URL, API_KEY, API_SECRET, API_KEY_2, API_SECRET_2"
+        )
+    return value
+
+
+def base_url():
+    return env("EXCHANGE_URL").rstrip("/")
+
+
+def D(value):
+    """An exact decimal from a string (or a number's shortest repr)."""
+    return Decimal(str(value))
+
+
+def record_http(session):
+    """Adds a hook to a requests.Session that logs each exchange in HTTP_LOG."""
+
+    def hook(response, *args, **kwargs):
+        req = response.request
+        body = req.body
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", "replace")
+        HTTP_LOG.append(
+            {
+                "request": f"{req.method} {req.url}",
+                "headers": {
+                    k: v
+                    for k, v in req.headers.items()
+                    if k.lower() in ("content-type", "x-mbx-apikey")
+                },
+                "body": body,
+                "status": response.status_code,
+                "response": response.text[:3000],
+            }
+        )
+
+    session.hooks["response"].append(hook)
+
+
+def format_http_log():
+    lines = []
+    for i, e in enumerate(HTTP_LOG, 1):
+        lines.append(f"[{i}] {e['request']}  headers={e['headers']}")
+        if e["body"]:
+            lines.append(f"    body: {e['body']}")
+        lines.append(f"    -> {e['status']} {e['response']}")
+    return "\n".join(lines)
+
+
+def eventually(what, fetch, ok, timeout=5.0, interval=0.02):
+    """Calls fetch() until ok(answer), for at most `timeout` seconds; notes
+    it when the first answer was not yet right (Binance answers these reads
+    consistently at once), fails with the last answer otherwise."""
+    start = time.monotonic()
+    tries = 0
+    while True:
+        answer = fetch()
+        tries += 1
+        if ok(answer):
+            if tries > 1:
+                ms = (time.monotonic() - start) * 1000
+                LAG_NOTES.append(f"{what}: right only after {ms:.0f} ms ({tries} reads)")
+            return answer
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"{what}: still not right after {timeout} s; last answer: {answer!r}")
+        time.sleep(interval)
+
+
+def balances(account):
+    """{asset: (free, locked)} as exact decimals, from Binance's account answer."""
+    return {b["asset"]: (D(b["free"]), D(b["locked"])) for b in account["balances"]}
+
+
+def total(bals, asset):
+    free, locked = bals.get(asset, (Decimal(0), Decimal(0)))
+    return free + locked
+
+
+def filters(symbol_info):
+    return {f["filterType"]: f for f in symbol_info["filters"]}
