@@ -425,8 +425,9 @@ def test_step15_order_test_validates_and_places_nothing(taker):
     assert r == {}
     e = api_error(taker.create_test_order, symbol="NOPEEUR", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001", price="19500.00")
     assert e.code == -1121, e.message
-    e = api_error(taker.create_test_order, symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001", price="19500.001")
-    assert e.code == -1013 and "PRICE_FILTER" in e.message, e.message
+    # Above the pair's maxPrice (10,000,000): Binance's PRICE_FILTER failure.
+    e = api_error(taker.create_test_order, symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001", price="20000000.00")
+    assert (e.code, e.message) == (-1013, "Filter failure: PRICE_FILTER")
     time.sleep(0.2)  # an order that was wrongly placed would show by now
     assert taker.get_open_orders(symbol=SYMBOL) == before
 
