@@ -21,6 +21,10 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter):
+    sent = helpers.REQUESTS_SENT
+    if sent:
+        by_route = ", ".join(f"{route} {n}" for route, n in sorted(sent.items()))
+        terminalreporter.write_line(f"{sum(sent.values())} HTTP requests: {by_route}")
     if helpers.LAG_NOTES:
         terminalreporter.section("reads that were not consistent at once")
         for note in helpers.LAG_NOTES:

@@ -14,6 +14,10 @@ LAG_NOTES = []
 # Every HTTP exchange of the running test, in order.
 HTTP_LOG = []
 
+# Requests sent in the whole run, by "METHOD /path" (printed at the end:
+# they count against the exchange's request-weight limit).
+REQUESTS_SENT = {}
+
 
 def env(name):
     """A required environment variable, or a failure that names it."""
@@ -40,6 +44,8 @@ def record_http(session):
 
     def hook(response, *args, **kwargs):
         req = response.request
+        route = f"{req.method} {req.path_url.split('?')[0]}"
+        REQUESTS_SENT[route] = REQUESTS_SENT.get(route, 0) + 1
         body = req.body
         if isinstance(body, bytes):
             body = body.decode("utf-8", "replace")
