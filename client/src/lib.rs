@@ -1,6 +1,7 @@
-//! A client of the exchange's REST API that signs requests the way the
-//! gateway checks them: `timestamp` and `signature` in the query string, the
-//! signature over the query before it and the raw body.
+//! A client of the exchange's REST API (Binance's `/api/v3`) that signs
+//! requests by Binance's rules: parameters in the query string or a form
+//! body, `timestamp` and `signature` last in the query string, the
+//! signature over the query before it followed by the body.
 
 pub use clientkit::Credentials;
 use clientkit::{ADMIN_KEY_HEADER, API_KEY_HEADER, now_ms};
@@ -78,8 +79,9 @@ impl Client {
         Self::answer(self.http.get(url).send().await?).await
     }
 
-    /// A signed request: `query` is `k=v&k=v` (may be empty); `body` is JSON
-    /// for `POST` and `PUT`.
+    /// A signed request: `query` is `k=v&k=v` (may be empty); `body`, a
+    /// JSON object of parameters, is sent form-encoded, as Binance's
+    /// clients send `POST` and `PUT` parameters.
     pub async fn signed(
         &self,
         method: Method,
@@ -87,12 +89,12 @@ impl Client {
         query: &str,
         body: Option<&Value>,
     ) -> Result<Answer, reqwest::Error> {
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let body = body.map(form).unwrap_or_default();
         self.signed_raw(method, path, query, &body, now_ms()).await
     }
 
-    /// A signed request with a raw body and an explicit timestamp: for tests
-    /// of what the gateway refuses.
+    /// A signed request with a raw form body and an explicit timestamp:
+    /// for tests of what the gateway refuses.
     pub async fn signed_raw(
         &self,
         method: Method,
@@ -121,7 +123,10 @@ impl Client {
         let mut req = self.http.request(method, url).header(self.key_header, key);
         if !body.is_empty() {
             req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
                 .body(body.to_string());
         }
         Self::answer(req.send().await?).await
@@ -143,9 +148,9 @@ impl Client {
         })
     }
 
-    /// `POST /api/v1/order` with `order` as the body.
+    /// `POST /api/v3/order` with `order`'s fields as its parameters.
     pub async fn place(&self, order: &Value) -> Result<Answer, reqwest::Error> {
-        self.signed(Method::POST, "/api/v1/order", "", Some(order))
+        self.signed(Method::POST, "/api/v3/order", "", Some(order))
             .await
     }
 
@@ -165,4 +170,25 @@ impl Client {
             "id": id,
         }))
     }
+}
+
+/// A JSON object's fields as a form body, `k=v&k=v`: strings as they are,
+/// other values as JSON writes them (`7`, `true`), each percent-encoded;
+/// `null` fields are left out.
+pub fn form(fields: &Value) -> String {
+    let Some(map) = fields.as_object() else {
+        return String::new();
+    };
+    let pairs: Vec<(&str, String)> = map
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.as_str(), text)
+        })
+        .collect();
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
 }

@@ -55,20 +55,21 @@ struct PlaceArgs {
     /// GTC (limit default), IOC (market default) or FOK.
     #[arg(long)]
     tif: Option<String>,
-    /// Maker only.
+    /// Maker only (a LIMIT_MAKER order): refused if it would trade at once.
     #[arg(long)]
     post_only: bool,
     /// Your own id for the order.
     #[arg(long)]
     client_id: Option<String>,
-    /// ACK (answer once logged) or RESULT (answer with the outcome).
+    /// ACK (answer once logged), RESULT (with the outcome) or FULL (with
+    /// the fills too).
     #[arg(long)]
     resp: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Places an order: `trade place BTC-EUR BUY 0.01 --price 30000`.
+    /// Places an order: `trade place BTCEUR BUY 0.01 --price 30000`.
     Place(PlaceArgs),
     /// Cancels an order by id (or --client-id).
     Cancel {
@@ -77,21 +78,19 @@ enum Cmd {
         #[arg(long)]
         client_id: Option<String>,
     },
-    /// Changes an order's total quantity and/or price.
+    /// Lowers an order's quantity, keeping its place in the queue.
     Amend {
         symbol: String,
         order_id: u64,
-        #[arg(long)]
-        quantity: Option<String>,
-        #[arg(long)]
-        price: Option<String>,
+        /// The new, lower, total quantity.
+        quantity: String,
     },
     /// Shows one of your orders.
     Order { symbol: String, order_id: u64 },
     /// Lists your open orders.
     Open { symbol: Option<String> },
-    /// Cancels all your open orders (on one pair, or everywhere).
-    CancelAll { symbol: Option<String> },
+    /// Cancels all your open orders on one pair.
+    CancelAll { symbol: String },
     /// Shows the order book.
     Depth {
         symbol: String,
@@ -106,20 +105,20 @@ enum Cmd {
     },
     /// Shows your trades.
     MyTrades { symbol: String },
-    /// Shows your balances (non-zero ones): `GET /api/v1/account`.
+    /// Shows your balances (non-zero ones): `GET /api/v3/account`.
     Balance,
     /// Measures: sends `orders` limit orders around a mid price from
     /// `connections` concurrent workers (closed loop: each waits for its
     /// answer), alternating buys and sells so that about half trade, and
     /// prints the rate and the answer latency. Needs credentials.
     Bench {
-        #[arg(long, default_value = "BTC-EUR")]
+        #[arg(long, default_value = "BTCEUR")]
         symbol: String,
         #[arg(long, default_value_t = 100_000)]
         orders: u64,
         #[arg(long, default_value_t = 64)]
         connections: u64,
-        /// ACK or RESULT.
+        /// ACK, RESULT or FULL.
         #[arg(long, default_value = "ACK")]
         resp: String,
     },
@@ -166,25 +165,29 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The body of `POST /api/v1/order` for `trade place`.
+/// The parameters of `POST /api/v3/order` for `trade place`.
 fn order_body(a: PlaceArgs) -> Value {
+    let order_type = match (&a.price, a.post_only) {
+        (Some(_), true) => "LIMIT_MAKER",
+        (Some(_), false) => "LIMIT",
+        (None, _) => "MARKET",
+    };
     let mut o = json!({
         "symbol": a.symbol,
         "side": a.side,
-        "type": if a.price.is_some() { "LIMIT" } else { "MARKET" },
+        "type": order_type,
         "quantity": a.quantity,
     });
     if let Some(p) = a.price {
         o["price"] = json!(p);
     }
-    if let Some(t) = a.tif {
-        o["timeInForce"] = json!(t);
-    }
-    if a.post_only {
-        o["postOnly"] = json!(true);
+    match a.tif {
+        Some(t) => o["timeInForce"] = json!(t),
+        None if order_type == "LIMIT" => o["timeInForce"] = json!("GTC"),
+        None => {}
     }
     if let Some(id) = a.client_id {
-        o["clientOrderId"] = json!(id);
+        o["newClientOrderId"] = json!(id);
     }
     if let Some(r) = a.resp {
         o["newOrderRespType"] = json!(r);
@@ -210,27 +213,21 @@ async fn request(c: &Client, cmd: Cmd) -> Option<Result<Answer, reqwest::Error>>
                     return None;
                 }
             };
-            c.signed(Method::DELETE, "/api/v1/order", &q, None).await
+            c.signed(Method::DELETE, "/api/v3/order", &q, None).await
         }
         Cmd::Amend {
             symbol,
             order_id,
             quantity,
-            price,
         } => {
-            let mut b = json!({"symbol": symbol, "orderId": order_id});
-            if let Some(q) = quantity {
-                b["quantity"] = json!(q);
-            }
-            if let Some(p) = price {
-                b["price"] = json!(p);
-            }
-            c.signed(Method::PUT, "/api/v1/order", "", Some(&b)).await
+            let b = json!({"symbol": symbol, "orderId": order_id, "newQty": quantity});
+            let path = "/api/v3/order/amend/keepPriority";
+            c.signed(Method::PUT, path, "", Some(&b)).await
         }
         Cmd::Order { symbol, order_id } => {
             c.signed(
                 Method::GET,
-                "/api/v1/order",
+                "/api/v3/order",
                 &format!("symbol={symbol}&orderId={order_id}"),
                 None,
             )
@@ -238,25 +235,25 @@ async fn request(c: &Client, cmd: Cmd) -> Option<Result<Answer, reqwest::Error>>
         }
         Cmd::Open { symbol } => {
             let q = symbol.map(|s| format!("symbol={s}")).unwrap_or_default();
-            c.signed(Method::GET, "/api/v1/openOrders", &q, None).await
+            c.signed(Method::GET, "/api/v3/openOrders", &q, None).await
         }
         Cmd::CancelAll { symbol } => {
-            let q = symbol.map(|s| format!("symbol={s}")).unwrap_or_default();
-            c.signed(Method::DELETE, "/api/v1/openOrders", &q, None)
+            let q = format!("symbol={symbol}");
+            c.signed(Method::DELETE, "/api/v3/openOrders", &q, None)
                 .await
         }
         Cmd::Depth { symbol, limit } => {
-            c.get("/api/v1/depth", &format!("symbol={symbol}&limit={limit}"))
+            c.get("/api/v3/depth", &format!("symbol={symbol}&limit={limit}"))
                 .await
         }
         Cmd::Trades { symbol, limit } => {
-            c.get("/api/v1/trades", &format!("symbol={symbol}&limit={limit}"))
+            c.get("/api/v3/trades", &format!("symbol={symbol}&limit={limit}"))
                 .await
         }
         Cmd::MyTrades { symbol } => {
             c.signed(
                 Method::GET,
-                "/api/v1/myTrades",
+                "/api/v3/myTrades",
                 &format!("symbol={symbol}"),
                 None,
             )
@@ -272,7 +269,7 @@ async fn balance(c: &Client) -> ExitCode {
     let a = match c
         .signed(
             Method::GET,
-            "/api/v1/account",
+            "/api/v3/account",
             "omitZeroBalances=true",
             None,
         )
@@ -386,7 +383,7 @@ async fn bench(
                 let price = 30_000 + (k * 31) % 20;
                 let price = if side == "BUY" { price } else { price + 5 };
                 let order = json!({"symbol": symbol, "side": side, "type": "LIMIT",
-                    "quantity": "0.001", "price": price.to_string(), "newOrderRespType": resp});
+                    "timeInForce": "GTC", "quantity": "0.001", "price": price.to_string(), "newOrderRespType": resp});
                 let t = std::time::Instant::now();
                 match c.place(&order).await {
                     Ok(a) if a.status.is_success() => {

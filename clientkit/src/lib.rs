@@ -2,10 +2,11 @@
 //! request signing, the header and query names it reads, credentials, the
 //! wall clock requests are stamped with, and decimals at a pair's scale.
 //!
-//! Signed requests, Binance style: the API key in the [`API_KEY_HEADER`]
-//! header; `timestamp` (milliseconds) in the query string; `signature` last
-//! in the query string, the hex HMAC-SHA256, keyed by the secret, of
-//! everything before `&signature=` followed by the raw body.
+//! Signed requests, by Binance's rules: the API key in the
+//! [`API_KEY_HEADER`] header; `timestamp` (milliseconds) among the
+//! parameters; `signature` the hex HMAC-SHA256, keyed by the secret, of the
+//! query string followed by the body. These clients put it last in the
+//! query string; the gateway also takes it in a form body.
 //!
 //! Kept small on purpose: clients (`client`, `loadtest`) link this, `proto`
 //! and `workload`, never the gateway's server stack.
@@ -18,7 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// Header that carries the API key.
-pub const API_KEY_HEADER: &str = "x-api-key";
+pub const API_KEY_HEADER: &str = "x-mbx-apikey";
 
 /// Header that carries an operator's admin key. Admin requests are signed
 /// exactly like trading requests, with the admin key's secret; the gateway

@@ -36,7 +36,8 @@ pub enum ConfigError {
     Cluster(cluster::ClusterError),
     /// A pair's symbol is not `BASE-QUOTE`.
     Symbol(String, IdError),
-    /// A pair is listed twice.
+    /// A pair is listed twice, or two pairs have one name once their dash
+    /// is dropped (as Binance's API writes symbols).
     DuplicatePair(Symbol),
     /// No pairs are configured.
     NoPairs,
@@ -76,7 +77,10 @@ impl fmt::Display for ConfigError {
             ConfigError::Cluster(e) => write!(f, "{e}"),
             ConfigError::Gateway(e) => e.fmt(f),
             ConfigError::Symbol(v, e) => write!(f, "pairs: {v:?}: {e}"),
-            ConfigError::DuplicatePair(s) => write!(f, "pairs: {s} is listed twice"),
+            ConfigError::DuplicatePair(s) => write!(
+                f,
+                "pairs: {s} is listed twice, or has the name of another pair without its dash"
+            ),
             ConfigError::NoPairs => f.write_str("pairs: at least one pair is needed"),
             ConfigError::Decimal {
                 pair,
@@ -414,7 +418,9 @@ impl Config {
         for p in &self.pairs {
             let symbol =
                 Symbol::new(&p.symbol).map_err(|e| ConfigError::Symbol(p.symbol.clone(), e))?;
-            if out.iter().any(|o| o.symbol == symbol) {
+            // Binance's API names pairs without the dash, so `AB-C` and
+            // `A-BC` would be one name there.
+            if out.iter().any(|o| o.symbol.joined() == symbol.joined()) {
                 return Err(ConfigError::DuplicatePair(symbol));
             }
             let field = |name: &'static str, v: &str, scale: u8| {

@@ -1,13 +1,15 @@
-//! Signed requests, Binance style: the API key in the `X-API-KEY` header;
-//! `timestamp` (milliseconds) and optional `recvWindow` in the query string;
-//! `signature` last in the query string, the hex HMAC-SHA256, keyed by the
-//! secret, of everything before `&signature=` followed by the raw body.
+//! Signed requests, by Binance's rules: the API key in the `X-MBX-APIKEY`
+//! header; `timestamp` (milliseconds) and optional `recvWindow` among the
+//! parameters; `signature` in the query string or the body, the hex
+//! HMAC-SHA256, keyed by the secret, of the query string followed by the
+//! body, each without the `signature` parameter.
 //!
 //! Operators' requests (`/admin/v1/...`) are signed the same way with an
 //! admin key in the `X-ADMIN-KEY` header. Each header is checked against
 //! its own table through its own cache, so a trading key is unknown to
 //! the admin API and an admin key unknown to the trading API.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -288,24 +290,21 @@ impl KeyCache {
         now_ms: u64,
     ) -> Result<(String, Holder), ApiError> {
         let header = match self.kind {
-            KeyKind::Trading => "X-API-KEY",
+            KeyKind::Trading => "X-MBX-APIKEY",
             KeyKind::Admin => "X-ADMIN-KEY",
         };
-        let SignedQuery {
-            api_key,
-            signed,
-            signature,
-        } = signed_query_for(header, api_key, query, now_ms)?;
-        let (secret, holder) = self.lookup(api_key).await?;
-        let expected = hex::decode(signature).map_err(|_| {
+        let signed = signed_query_for(header, api_key, query, body, now_ms)?;
+        let (secret, holder) = self.lookup(signed.api_key).await?;
+        let expected = hex::decode(signed.signature).map_err(|_| {
             ApiError::new(
                 code::BAD_SIGNATURE,
                 "Signature for this request is not valid.",
             )
         })?;
         let mut mac = clientkit::keyed(&secret);
-        mac.update(signed.as_bytes());
-        mac.update(body);
+        for part in signed.payload() {
+            mac.update(part);
+        }
         // Constant-time comparison.
         mac.verify_slice(&expected).map_err(|_| {
             ApiError::new(
@@ -313,7 +312,7 @@ impl KeyCache {
                 "Signature for this request is not valid.",
             )
         })?;
-        Ok((api_key.to_string(), holder))
+        Ok((signed.api_key.to_string(), holder))
     }
 }
 
@@ -322,10 +321,20 @@ impl KeyCache {
 #[derive(Debug)]
 pub(crate) struct SignedQuery<'a> {
     pub(crate) api_key: &'a str,
-    /// The query before `&signature=`.
-    pub(crate) signed: &'a str,
+    /// The query string without its `signature` parameter.
+    pub(crate) query: Cow<'a, str>,
+    /// The body without its `signature` parameter.
+    pub(crate) body: Cow<'a, [u8]>,
     /// The hex signature.
     pub(crate) signature: &'a str,
+}
+
+impl SignedQuery<'_> {
+    /// What the signature covers: Binance's `totalParams`, the query
+    /// string followed by the body with nothing between them.
+    fn payload(&self) -> [&[u8]; 2] {
+        [self.query.as_bytes(), &self.body]
+    }
 }
 
 /// Checks the key's form, splits off the signature and checks `timestamp`
@@ -334,9 +343,89 @@ pub(crate) struct SignedQuery<'a> {
 pub(crate) fn signed_query<'a>(
     api_key: Option<&'a str>,
     query: &'a str,
+    body: &'a [u8],
     now_ms: u64,
 ) -> Result<SignedQuery<'a>, ApiError> {
-    signed_query_for("X-API-KEY", api_key, query, now_ms)
+    signed_query_for("X-MBX-APIKEY", api_key, query, body, now_ms)
+}
+
+/// `s` without its `signature=` parameter, and the signature; `None` when
+/// it has none.
+fn split_signature(s: &str) -> Option<(Cow<'_, str>, &str)> {
+    let mut start = 0;
+    for part in s.split('&') {
+        let end = start + part.len();
+        if let Some(sig) = part.strip_prefix("signature=") {
+            let rest = if start == 0 {
+                Cow::Borrowed(s.get(end + 1..).unwrap_or(""))
+            } else if end == s.len() {
+                Cow::Borrowed(&s[..start - 1])
+            } else {
+                Cow::Owned(format!("{}{}", &s[..start], &s[end + 1..]))
+            };
+            return Some((rest, sig));
+        }
+        start = end + 1;
+    }
+    None
+}
+
+/// The signature from the query string or, failing that, the body
+/// (Binance takes it in either), and both without it.
+fn signature_of<'a>(
+    query: &'a str,
+    body: &'a [u8],
+) -> Result<(Cow<'a, str>, Cow<'a, [u8]>, &'a str), ApiError> {
+    if let Some((rest, sig)) = split_signature(query) {
+        return Ok((rest, Cow::Borrowed(body), sig));
+    }
+    let form = std::str::from_utf8(body).unwrap_or("");
+    match split_signature(form) {
+        Some((rest, sig)) => Ok((Cow::Borrowed(query), bytes(rest), sig)),
+        None => Err(ApiError::new(
+            code::MISSING_PARAM,
+            "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
+        )),
+    }
+}
+
+fn bytes(s: Cow<'_, str>) -> Cow<'_, [u8]> {
+    match s {
+        Cow::Borrowed(b) => Cow::Borrowed(b.as_bytes()),
+        Cow::Owned(o) => Cow::Owned(o.into_bytes()),
+    }
+}
+
+/// `timestamp` and `recvWindow` from the signed parameters: the query
+/// first, then the body.
+fn freshness(query: &str, body: &[u8]) -> Result<(Option<u64>, u64), ApiError> {
+    let form = std::str::from_utf8(body).unwrap_or("");
+    let mut timestamp = None;
+    let mut window = None;
+    for (k, v) in query
+        .split('&')
+        .chain(form.split('&'))
+        .filter_map(|kv| kv.split_once('='))
+    {
+        match k {
+            "timestamp" if timestamp.is_none() => timestamp = v.parse::<u64>().ok(),
+            "recvWindow" if window.is_none() => {
+                window = Some(
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|w| (1..=MAX_RECV_WINDOW_MS).contains(w))
+                        .ok_or_else(|| {
+                            ApiError::new(
+                                code::BAD_NUMBER,
+                                format!("recvWindow must be 1 to {MAX_RECV_WINDOW_MS} ms."),
+                            )
+                        })?,
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok((timestamp, window.unwrap_or(DEFAULT_RECV_WINDOW_MS)))
 }
 
 /// [`signed_query`] with the key from `header` (named in the refusal).
@@ -344,6 +433,7 @@ fn signed_query_for<'a>(
     header: &str,
     api_key: Option<&'a str>,
     query: &'a str,
+    body: &'a [u8],
     now_ms: u64,
 ) -> Result<SignedQuery<'a>, ApiError> {
     let api_key = api_key
@@ -354,39 +444,12 @@ fn signed_query_for<'a>(
                 format!("Missing or malformed {header} header."),
             )
         })?;
-    let (signed, signature) = query
-        .rsplit_once("&signature=")
-        .or_else(|| query.strip_prefix("signature=").map(|s| ("", s)))
-        .ok_or_else(|| {
-            ApiError::new(
-                code::MISSING_PARAM,
-                "Mandatory parameter 'signature' was not sent; it must come last.",
-            )
-        })?;
-    let mut timestamp = None;
-    let mut window = DEFAULT_RECV_WINDOW_MS;
-    for (k, v) in signed.split('&').filter_map(|kv| kv.split_once('=')) {
-        match k {
-            "timestamp" => timestamp = v.parse::<u64>().ok(),
-            "recvWindow" => {
-                window = v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|w| (1..=MAX_RECV_WINDOW_MS).contains(w))
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            code::BAD_NUMBER,
-                            format!("recvWindow must be 1 to {MAX_RECV_WINDOW_MS} ms."),
-                        )
-                    })?
-            }
-            _ => {}
-        }
-    }
+    let (query, body, signature) = signature_of(query, body)?;
+    let (timestamp, window) = freshness(&query, &body)?;
     let timestamp = timestamp.ok_or_else(|| {
         ApiError::new(
             code::MISSING_PARAM,
-            "Mandatory parameter 'timestamp' was not sent or is not a number.",
+            "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
         )
     })?;
     // Binance's rule: not more than 1 s ahead, not older than the window.
@@ -398,7 +461,8 @@ fn signed_query_for<'a>(
     }
     Ok(SignedQuery {
         api_key,
-        signed,
+        query,
+        body,
         signature,
     })
 }
@@ -406,6 +470,62 @@ fn signed_query_for<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_signature_is_taken_from_the_query_or_the_body() {
+        fn split(q: &str) -> Option<(String, &str)> {
+            split_signature(q).map(|(rest, sig)| (rest.into_owned(), sig))
+        }
+        assert_eq!(split("a=1&signature=ff"), Some(("a=1".into(), "ff")));
+        assert_eq!(split("signature=ff&a=1"), Some(("a=1".into(), "ff")));
+        assert_eq!(
+            split("a=1&signature=ff&b=2"),
+            Some(("a=1&b=2".into(), "ff"))
+        );
+        assert_eq!(split("signature=ff"), Some((String::new(), "ff")));
+        assert_eq!(split("a=1&xsignature=ff"), None);
+        // Binance's example 3: the query and the body, nothing between.
+        let (q, b, sig) = signature_of("symbol=A&side=BUY", b"quantity=1&signature=ab").unwrap();
+        assert_eq!(
+            (q.as_ref(), b.as_ref(), sig),
+            ("symbol=A&side=BUY", &b"quantity=1"[..], "ab")
+        );
+        let (q, b, sig) = signature_of("a=1&signature=cd", b"b=2").unwrap();
+        assert_eq!((q.as_ref(), b.as_ref(), sig), ("a=1", &b"b=2"[..], "cd"));
+        assert!(signature_of("a=1", b"b=2").is_err());
+    }
+
+    #[test]
+    fn freshness_is_read_from_the_body_too() {
+        assert_eq!(
+            freshness("a=1", b"timestamp=5&recvWindow=10000").ok(),
+            Some((Some(5), 10_000))
+        );
+        assert_eq!(
+            freshness("timestamp=7", b"timestamp=5").ok(),
+            Some((Some(7), DEFAULT_RECV_WINDOW_MS))
+        );
+        assert!(freshness("recvWindow=0", b"").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_form_body_signed_as_python_binance_signs_it_passes() {
+        let (keys, store, _dir) = cache().await;
+        let key = store.create_api_key("alice", 1).await.unwrap();
+        let now = 1_700_000_000_000u64;
+        let body = format!("recvWindow=10000&symbol=BTCEUR&timestamp={now}");
+        let sig = sign(&key.secret, body.as_bytes());
+        let signed = format!("{body}&signature={sig}");
+        let ok = keys
+            .verify(Some(&key.api_key), "", signed.as_bytes(), now)
+            .await;
+        assert!(ok.is_ok(), "{ok:?}");
+        let tampered = signed.replace("BTCEUR", "ETHEUR");
+        let bad = keys
+            .verify(Some(&key.api_key), "", tampered.as_bytes(), now)
+            .await;
+        assert_eq!(bad.map_err(|e| e.code).err(), Some(code::BAD_SIGNATURE));
+    }
 
     async fn cache() -> (KeyCache, Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();

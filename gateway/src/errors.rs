@@ -68,8 +68,12 @@ codes! {
     UNKNOWN = (-1000, INTERNAL_SERVER_ERROR);
     /// The command is in the log, but its outcome did not arrive in time.
     RESULT_TIMEOUT = (-1007, GATEWAY_TIMEOUT);
-    /// Too many requests for this API key.
+    /// Too many requests for this API key, or too much request weight for
+    /// this IP; also sent with status 418 while the IP is banned.
     TOO_MANY_REQUESTS = (-1003, TOO_MANY_REQUESTS);
+    /// Too many new orders for this account in the current 10 seconds or
+    /// UTC day.
+    TOO_MANY_ORDERS = (-1015, TOO_MANY_REQUESTS);
     /// The service sheds load: too many commands in flight, or the pair lags.
     OVERLOADED = (-1008, SERVICE_UNAVAILABLE);
     /// The pair's engine stopped on a fault.
@@ -111,12 +115,23 @@ codes! {
     BAD_SIGNATURE = (-1022, UNAUTHORIZED);
     /// Illegal characters or an unparsable value.
     ILLEGAL_CHARS = (-1100, BAD_REQUEST);
-    /// A parameter is not allowed here, or is unknown.
-    UNKNOWN_PARAM = (-1101, BAD_REQUEST);
+    /// A parameter was sent twice (in the query, the body, or both).
+    DUPLICATE_PARAM = (-1101, BAD_REQUEST);
     /// A mandatory parameter is missing or empty.
     MISSING_PARAM = (-1102, BAD_REQUEST);
-    /// Two parameters that cannot be sent together, or neither of a required pair.
-    BAD_PARAM_COMBINATION = (-1104, BAD_REQUEST);
+    /// A parameter this endpoint does not read.
+    UNREAD_PARAMS = (-1104, BAD_REQUEST);
+    /// A parameter sent with an order type or another parameter that
+    /// takes none.
+    PARAM_NOT_REQUIRED = (-1106, BAD_REQUEST);
+    /// A value outside its range, such as `limit` or `windowSize`.
+    BAD_INTERVAL = (-1120, BAD_REQUEST);
+    /// Two parameters that cannot be sent together, or neither of a
+    /// required pair: Binance's OPTIONAL_PARAMS_BAD_COMBO.
+    BAD_PARAM_COMBINATION = (-1128, BAD_REQUEST);
+    /// The order fails one of the pair's filters; the message names it
+    /// (`Filter failure: LOT_SIZE`).
+    FILTER_FAILURE = (-1013, BAD_REQUEST);
     /// The body is not valid JSON of the expected shape.
     MALFORMED_JSON = (-1105, BAD_REQUEST);
     /// More decimals than the pair allows.
@@ -137,8 +152,10 @@ codes! {
     /// NEW_ORDER_REJECTED, whose message says why (for a lack of funds:
     /// "Account has insufficient balance for requested action.").
     ORDER_REFUSED = (-2010, BAD_REQUEST);
+    /// A cancel the book refused: no such open order among the caller's.
+    CANCEL_REJECTED = (-2011, BAD_REQUEST);
     /// No such order (among the caller's own).
-    NO_SUCH_ORDER = (-2013, NOT_FOUND);
+    NO_SUCH_ORDER = (-2013, BAD_REQUEST);
     /// The API key header is missing or malformed.
     BAD_API_KEY_FORMAT = (-2014, UNAUTHORIZED);
     /// The API key does not exist.
@@ -170,22 +187,49 @@ impl ApiError {
         }
     }
 
-    /// The engine refused the command.
+    /// The engine refused a new order or an amend: a pair's rule is
+    /// Binance's `-1013 Filter failure: NAME`, any other refusal
+    /// `-2010` with the engine's reason.
     pub fn rejected(reject: RejectCode) -> Self {
-        // Naming another user's order would tell that it exists.
-        if reject == RejectCode::NotOrderOwner {
-            return ApiError::rejected(RejectCode::UnknownOrder);
-        }
-        let status = if reject == RejectCode::UnknownOrder {
-            StatusCode::NOT_FOUND
-        } else {
-            StatusCode::BAD_REQUEST
+        ApiError::rejected_order(reject, false)
+    }
+
+    /// [`ApiError::rejected`] for an order of the given kind: a market
+    /// order's size is checked by `MARKET_LOT_SIZE`.
+    pub fn rejected_order(reject: RejectCode, market: bool) -> Self {
+        use RejectCode as R;
+        let filter = match reject {
+            R::PriceOffTick | R::PriceZero | R::PriceAboveMax => "PRICE_FILTER",
+            R::QtyOffLot | R::QtyBelowMin | R::QtyAboveMax if market => "MARKET_LOT_SIZE",
+            R::QtyOffLot | R::QtyBelowMin | R::QtyAboveMax => "LOT_SIZE",
+            R::NotionalBelowMin | R::NotionalAboveMax => "NOTIONAL",
+            R::BookFull => "MAX_NUM_ORDERS",
+            R::UnknownOrder | R::NotOrderOwner => {
+                return ApiError::new(code::CANCEL_REJECTED, "Unknown order sent.");
+            }
+            R::DuplicateOrderId | R::DuplicateClientOrderId => {
+                return ApiError::new(code::ORDER_REFUSED, "Duplicate order sent.");
+            }
+            R::PostOnlyWouldCross => {
+                return ApiError::new(
+                    code::ORDER_REFUSED,
+                    "Order would immediately match and take.",
+                );
+            }
+            other => return ApiError::new(code::ORDER_REFUSED, other.message()),
         };
-        ApiError {
-            status,
-            code: -i32::from(reject.code()),
-            msg: reject.message().to_string(),
-            retry_after: None,
+        ApiError::new(code::FILTER_FAILURE, format!("Filter failure: {filter}"))
+    }
+
+    /// The engine refused a cancel: Binance's `-2011 Unknown order sent.`
+    /// for an order that is not open (or not the caller's: the two must
+    /// look the same).
+    pub fn cancel_rejected(reject: RejectCode) -> Self {
+        match reject {
+            RejectCode::UnknownOrder | RejectCode::NotOrderOwner => {
+                ApiError::new(code::CANCEL_REJECTED, "Unknown order sent.")
+            }
+            other => ApiError::new(code::CANCEL_REJECTED, other.message()),
         }
     }
 
@@ -194,7 +238,7 @@ impl ApiError {
         let msg = match risk {
             // Not yours and does not exist must look the same.
             RiskCode::UnknownOrder | RiskCode::NotOwner => {
-                return ApiError::rejected(RejectCode::UnknownOrder);
+                return ApiError::cancel_rejected(RejectCode::UnknownOrder);
             }
             RiskCode::InsufficientBalance => {
                 "Account has insufficient balance for requested action."

@@ -17,6 +17,7 @@ mod metrics;
 mod money;
 mod rest;
 mod serve;
+mod usage;
 mod ws;
 
 use std::collections::HashMap;
@@ -109,6 +110,35 @@ pub struct GatewayConfig {
     pub body_read_timeout_ms: u64,
     /// The `Retry-After` sent with 503s.
     pub retry_after_secs: u32,
+    /// Request weight one IP (an IPv6 /64) may use per minute, in windows
+    /// aligned to the minute: Binance's `REQUEST_WEIGHT`, 6,000. A load
+    /// test driving one loopback address raises it.
+    pub request_weight_per_minute: u32,
+    /// New orders one account may place per 10 seconds (aligned windows):
+    /// Binance's `ORDERS` limit, 50. An order's first fill gives one back.
+    pub orders_per_10s: u32,
+    /// New orders one account may place per UTC day: Binance's 160,000.
+    pub orders_per_day: u32,
+    /// Answers of 429 an IP may receive in one minute for its request
+    /// weight; its next request within the minute is banned (418). 100
+    /// tolerates the requests a client had in flight when the first 429
+    /// came back, and bans one that ignores them within moments.
+    pub ip_ban_after_429s: u32,
+    /// An IP's first ban, in seconds: Binance's 2 minutes. Each further
+    /// ban doubles it, up to `ip_ban_max_secs`; an IP with no ban for
+    /// `ip_ban_max_secs` after its last one ended starts over.
+    pub ip_ban_min_secs: u64,
+    /// The longest ban, in seconds: Binance's 3 days.
+    pub ip_ban_max_secs: u64,
+    /// IPs whose request weight is tracked at once. An entry holds about
+    /// 100 bytes; entries whose minute is over (and hold no ban) make room
+    /// for new ones, and past the bound a newcomer is counted for its own
+    /// request only. Bounds what a flood of distinct IPs can make the
+    /// gateway hold.
+    pub max_tracked_ips: usize,
+    /// Accounts whose order counts are tracked at once: the same bound for
+    /// accounts, whose entries last the UTC day.
+    pub max_tracked_accounts: usize,
 }
 
 impl Default for GatewayConfig {
@@ -132,6 +162,14 @@ impl Default for GatewayConfig {
             header_read_timeout_ms: 5_000,
             body_read_timeout_ms: 10_000,
             retry_after_secs: 1,
+            request_weight_per_minute: 6_000,
+            orders_per_10s: 50,
+            orders_per_day: 160_000,
+            ip_ban_after_429s: 100,
+            ip_ban_min_secs: 120,
+            ip_ban_max_secs: 3 * 24 * 3_600,
+            max_tracked_ips: 65_536,
+            max_tracked_accounts: 262_144,
         }
     }
 }
@@ -157,11 +195,28 @@ impl GatewayConfig {
             ("ws_max_streams", self.ws_max_streams as u64),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
+            (
+                "request_weight_per_minute",
+                self.request_weight_per_minute.into(),
+            ),
+            ("orders_per_10s", self.orders_per_10s.into()),
+            ("orders_per_day", self.orders_per_day.into()),
+            ("ip_ban_after_429s", self.ip_ban_after_429s.into()),
+            ("ip_ban_min_secs", self.ip_ban_min_secs),
+            ("ip_ban_max_secs", self.ip_ban_max_secs),
+            ("max_tracked_ips", self.max_tracked_ips as u64),
+            ("max_tracked_accounts", self.max_tracked_accounts as u64),
         ];
         for (name, v) in positive {
             if v == 0 {
                 return Err(GatewayConfigError::Zero(name));
             }
+        }
+        if self.ip_ban_min_secs > self.ip_ban_max_secs {
+            return Err(GatewayConfigError::Exceeds(
+                "ip_ban_min_secs",
+                "ip_ban_max_secs",
+            ));
         }
         Ok(())
     }
@@ -188,6 +243,8 @@ impl GatewayConfig {
 pub enum GatewayConfigError {
     /// A bound that must be positive is zero; named as in the config file.
     Zero(&'static str),
+    /// The first bound is above the second, which caps it.
+    Exceeds(&'static str, &'static str),
 }
 
 impl std::fmt::Display for GatewayConfigError {
@@ -195,6 +252,9 @@ impl std::fmt::Display for GatewayConfigError {
         match self {
             GatewayConfigError::Zero(name) => {
                 write!(f, "gateway.{name} must be greater than zero")
+            }
+            GatewayConfigError::Exceeds(low, high) => {
+                write!(f, "gateway.{low} must not exceed gateway.{high}")
             }
         }
     }
@@ -250,6 +310,8 @@ pub struct Gateway {
     store: Store,
     market: Arc<MarketData>,
     pairs: HashMap<Symbol, PairConfig>,
+    /// Each pair by the name Binance's API gives it (`BTCEUR`).
+    by_name: HashMap<String, Symbol>,
     /// In the configured order, for `exchangeInfo`.
     pair_list: Vec<PairConfig>,
     keys: auth::KeyCache,
@@ -261,6 +323,8 @@ pub struct Gateway {
     /// Credits for new users on a local demo exchange.
     demo: demo::DemoFunding,
     rate: limits::RateLimiter,
+    /// Binance's request weights per IP and order counts per account.
+    usage: usage::Usage,
     in_flight: limits::InFlight,
     ids: OrderIds,
     metrics: GatewayMetrics,
@@ -336,12 +400,24 @@ impl Gateway {
         limit("header_read_timeout_ms", config.header_read_timeout_ms);
         limit("body_read_timeout_ms", config.body_read_timeout_ms);
         limit("max_body_bytes", config.max_body_bytes as u64);
+        limit(
+            "request_weight_per_minute",
+            config.request_weight_per_minute.into(),
+        );
+        limit("orders_per_10s", config.orders_per_10s.into());
+        limit("orders_per_day", config.orders_per_day.into());
+        limit("ip_ban_after_429s", config.ip_ban_after_429s.into());
+        limit("ip_ban_min_secs", config.ip_ban_min_secs);
+        limit("ip_ban_max_secs", config.ip_ban_max_secs);
+        limit("max_tracked_ips", config.max_tracked_ips as u64);
+        limit("max_tracked_accounts", config.max_tracked_accounts as u64);
         Arc::new(Gateway {
             keys: auth::KeyCache::new(store.clone()),
             admin_keys: auth::KeyCache::admin(store.clone()),
             fees: fees.into_iter().collect(),
             demo: demo::DemoFunding::new(demo_funding),
             rate: limits::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst),
+            usage: usage::Usage::new(&config),
             in_flight: limits::InFlight::new(
                 config.max_in_flight,
                 config.max_in_flight_cancels,
@@ -349,6 +425,10 @@ impl Gateway {
                 &symbols,
             ),
             pairs: pairs.iter().map(|p| (p.symbol, p.clone())).collect(),
+            by_name: pairs
+                .iter()
+                .map(|p| (p.symbol.joined(), p.symbol))
+                .collect(),
             pair_list: pairs,
             ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
             config,
@@ -377,9 +457,15 @@ impl Gateway {
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
             .layer(from_fn_with_state(body_timeout, serve::body_deadline))
             .layer(from_fn(serve::head_limits))
+            .layer(from_fn_with_state(self.clone(), rest::weights::charge))
             .layer(from_fn_with_state(self.clone(), rest::count_requests))
             .layer(from_fn(errors::json_errors))
             .with_state(self.clone())
+    }
+
+    /// `exchangeInfo`'s `rateLimits`.
+    fn rate_limits(&self) -> [usage::RateLimit; 3] {
+        self.usage.rate_limits()
     }
 
     /// The fee rates of `pair`, when the exchange charges fees.

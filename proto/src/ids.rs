@@ -122,6 +122,20 @@ inline_string_id!(
     }
 );
 
+impl Symbol {
+    /// The base and quote asset codes.
+    pub fn assets(&self) -> (&str, &str) {
+        self.as_str().split_once('-').unwrap_or((self.as_str(), ""))
+    }
+
+    /// The name Binance's API gives the pair: base and quote joined with
+    /// nothing between them, `BTCEUR` for `BTC-EUR`.
+    pub fn joined(&self) -> String {
+        let (base, quote) = self.assets();
+        format!("{base}{quote}")
+    }
+}
+
 inline_string_id!(
     /// The trader's own name for an order: 1 to 36 characters of
     /// `A-Z a-z 0-9 . _ : / -` (Binance's rule), unique among that user's

@@ -1,13 +1,9 @@
-//! The REST answers about markets and accounts as typed structs: one per
-//! shape, so an answer's fields can be read in one place.
-//!
-//! Fields are declared in the byte order of their JSON names (upper case
-//! before lower case). That is the order the hand-built `json!` maps these
-//! replaced wrote them in, so the bytes on the wire did not change; the
-//! test in `rest.rs` pins them.
+//! The REST answers as typed structs, one per Binance shape, with fields in
+//! the order of Binance's documented examples, so an answer can be read
+//! against them in one place.
 
 use accounts::Fees;
-use proto::{PairConfig, Price, Qty, QuoteQty, Side, UserId};
+use proto::{PairConfig, Price, Qty, QuoteQty, Side};
 use serde::Serialize;
 use store::{FillRow, OrderRow};
 
@@ -23,118 +19,155 @@ fn ms(ts: proto::Timestamp) -> u64 {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ExchangeInfo<'a> {
-    pub(super) server_time: u64,
-    pub(super) symbols: Vec<PairInfo<'a>>,
     pub(super) timezone: &'static str,
+    pub(super) server_time: u64,
+    pub(super) rate_limits: [crate::usage::RateLimit; 3],
+    pub(super) exchange_filters: [Filter; 0],
+    pub(super) symbols: Vec<PairInfo<'a>>,
 }
 
-/// One pair of `exchangeInfo`: its rules, also as Binance's filters.
+/// The order types every pair takes.
+pub(super) const ORDER_TYPES: [&str; 3] = ["LIMIT", "LIMIT_MAKER", "MARKET"];
+
+/// One pair of `exchangeInfo`, Binance's fields: its rules as filters.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PairInfo<'a> {
-    base_asset: &'a str,
-    default_self_trade_prevention_mode: &'static str,
-    filters: [Filter; 4],
-    max_notional: String,
-    max_price: String,
-    max_qty: String,
-    min_notional: String,
-    min_qty: String,
-    order_types: [&'static str; 2],
-    price_precision: u8,
-    quantity_precision: u8,
-    quote_asset: &'a str,
-    self_trade_prevention_modes: [&'static str; 4],
+    symbol: String,
     status: &'static str,
-    step_size: String,
-    symbol: &'a str,
-    tick_size: String,
-    time_in_force: [&'static str; 3],
+    base_asset: &'a str,
+    base_asset_precision: u8,
+    quote_asset: &'a str,
+    quote_precision: u8,
+    quote_asset_precision: u8,
+    base_commission_precision: u8,
+    quote_commission_precision: u8,
+    order_types: [&'static str; 3],
+    iceberg_allowed: bool,
+    oco_allowed: bool,
+    oto_allowed: bool,
+    quote_order_qty_market_allowed: bool,
+    allow_trailing_stop: bool,
+    cancel_replace_allowed: bool,
+    amend_allowed: bool,
+    is_spot_trading_allowed: bool,
+    is_margin_trading_allowed: bool,
+    filters: [Filter; 5],
+    permissions: [&'static str; 0],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permission_sets: Option<[[&'static str; 1]; 1]>,
+    default_self_trade_prevention_mode: &'static str,
+    allowed_self_trade_prevention_modes: [&'static str; 4],
 }
 
 /// Binance's filter shapes: every limit a new order is checked against.
-/// Untagged with `filterType` as a field, so it sits in name order.
 #[derive(Debug, Serialize)]
-#[serde(untagged, rename_all_fields = "camelCase")]
-enum Filter {
-    Price {
-        filter_type: &'static str,
-        max_price: String,
+#[serde(tag = "filterType", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all_fields = "camelCase")]
+pub(super) enum Filter {
+    PriceFilter {
         min_price: String,
+        max_price: String,
         tick_size: String,
     },
     LotSize {
-        filter_type: &'static str,
-        max_qty: String,
         min_qty: String,
+        max_qty: String,
+        step_size: String,
+    },
+    MarketLotSize {
+        min_qty: String,
+        max_qty: String,
         step_size: String,
     },
     Notional {
-        apply_max_to_market: bool,
-        apply_min_to_market: bool,
-        avg_price_mins: u32,
-        filter_type: &'static str,
-        max_notional: String,
         min_notional: String,
+        apply_min_to_market: bool,
+        max_notional: String,
+        apply_max_to_market: bool,
+        avg_price_mins: u32,
     },
     MaxNumOrders {
-        filter_type: &'static str,
         max_num_orders: u32,
     },
 }
 
 impl<'a> PairInfo<'a> {
-    /// `p`'s entry; `trading` false reports it halted.
-    pub(super) fn new(p: &'a PairConfig, trading: bool) -> Self {
-        let (base, quote) = p.symbol.as_str().split_once('-').unwrap_or_default();
+    /// `p`'s entry; `trading` false reports it halted. `permission_sets`
+    /// false leaves them out (`showPermissionSets=false`).
+    pub(super) fn new(p: &'a PairConfig, trading: bool, permission_sets: bool) -> Self {
+        let (base, quote) = p.symbol.assets();
         let price = |v: Price| v.to_decimal(p.price_scale);
         let qty = |v: Qty| v.to_decimal(p.qty_scale);
         let notional = |v: QuoteQty| v.to_decimal(p.price_scale);
+        let lot = || (qty(p.min_qty), qty(p.max_qty), qty(p.lot_size));
+        let (min_qty, max_qty, step_size) = lot();
+        let market_lot = lot();
+        let commission_precision = p.price_scale.saturating_add(p.qty_scale);
         PairInfo {
+            symbol: p.symbol.joined(),
+            status: if trading { "TRADING" } else { "HALT" },
             base_asset: base,
-            default_self_trade_prevention_mode: p.default_stp.as_str(),
+            base_asset_precision: p.qty_scale,
+            quote_asset: quote,
+            quote_precision: p.price_scale,
+            quote_asset_precision: p.price_scale,
+            base_commission_precision: commission_precision,
+            quote_commission_precision: commission_precision,
+            order_types: ORDER_TYPES,
+            iceberg_allowed: false,
+            oco_allowed: false,
+            oto_allowed: false,
+            quote_order_qty_market_allowed: true,
+            allow_trailing_stop: false,
+            cancel_replace_allowed: true,
+            amend_allowed: true,
+            is_spot_trading_allowed: true,
+            is_margin_trading_allowed: false,
             filters: [
-                Filter::Price {
-                    filter_type: "PRICE_FILTER",
-                    max_price: price(p.max_price),
+                Filter::PriceFilter {
                     min_price: price(p.tick_size),
+                    max_price: price(p.max_price),
                     tick_size: price(p.tick_size),
                 },
                 Filter::LotSize {
-                    filter_type: "LOT_SIZE",
-                    max_qty: qty(p.max_qty),
-                    min_qty: qty(p.min_qty),
-                    step_size: qty(p.lot_size),
+                    min_qty,
+                    max_qty,
+                    step_size,
+                },
+                Filter::MarketLotSize {
+                    min_qty: market_lot.0,
+                    max_qty: market_lot.1,
+                    step_size: market_lot.2,
                 },
                 Filter::Notional {
-                    apply_max_to_market: false,
-                    apply_min_to_market: false,
-                    avg_price_mins: 0,
-                    filter_type: "NOTIONAL",
-                    max_notional: notional(p.max_notional),
                     min_notional: notional(p.min_notional),
+                    // A market order sized in base has no price to check
+                    // here; one sized in quote is checked as its amount.
+                    apply_min_to_market: false,
+                    max_notional: notional(p.max_notional),
+                    apply_max_to_market: false,
+                    avg_price_mins: 0,
                 },
                 Filter::MaxNumOrders {
-                    filter_type: "MAX_NUM_ORDERS",
                     max_num_orders: p.max_open_orders,
                 },
             ],
-            max_notional: notional(p.max_notional),
-            max_price: price(p.max_price),
-            max_qty: qty(p.max_qty),
-            min_notional: notional(p.min_notional),
-            min_qty: qty(p.min_qty),
-            order_types: ["LIMIT", "MARKET"],
-            price_precision: p.price_scale,
-            quantity_precision: p.qty_scale,
-            quote_asset: quote,
-            self_trade_prevention_modes: ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
-            status: if trading { "TRADING" } else { "HALT" },
-            step_size: qty(p.lot_size),
-            symbol: p.symbol.as_str(),
-            tick_size: price(p.tick_size),
-            time_in_force: ["GTC", "IOC", "FOK"],
+            permissions: [],
+            permission_sets: permission_sets.then_some([["SPOT"]]),
+            default_self_trade_prevention_mode: p.default_stp.as_str(),
+            allowed_self_trade_prevention_modes: [
+                "NONE",
+                "EXPIRE_TAKER",
+                "EXPIRE_MAKER",
+                "EXPIRE_BOTH",
+            ],
         }
+    }
+
+    /// `TRADING` or `HALT`.
+    pub(super) fn status(&self) -> &'static str {
+        self.status
     }
 }
 
@@ -158,27 +191,29 @@ impl DepthBody {
     }
 }
 
-/// One entry of `GET /api/v3/trades`.
+/// One entry of `GET /api/v3/trades` and `historicalTrades`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PublicTrade {
     id: u64,
-    is_buyer_maker: bool,
     price: String,
     qty: String,
     quote_qty: String,
     time: u64,
+    is_buyer_maker: bool,
+    is_best_match: bool,
 }
 
 impl PublicTrade {
     pub(super) fn new(f: &FillRow, p: &PairConfig) -> Self {
         PublicTrade {
             id: f.seq.0,
-            is_buyer_maker: f.taker_side == Side::Sell,
             price: f.price.to_decimal(p.price_scale),
             qty: f.qty.to_decimal(p.qty_scale),
             quote_qty: QuoteQty(f.quote_qty).to_decimal(p.price_scale),
             time: ms(f.timestamp),
+            is_buyer_maker: f.taker_side == Side::Sell,
+            is_best_match: true,
         }
     }
 }
@@ -187,92 +222,117 @@ impl PublicTrade {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct AccountTrade {
+    symbol: String,
+    id: u64,
+    order_id: u64,
+    order_list_id: i64,
+    price: String,
+    qty: String,
+    quote_qty: String,
     /// What this side paid, at the quote asset's scale (`"0"` with
     /// accounts disabled).
     commission: String,
     /// The pair's quote asset.
     commission_asset: String,
-    id: u64,
-    is_buyer: bool,
-    is_buyer_maker: bool,
-    is_maker: bool,
-    order_id: u64,
-    price: String,
-    qty: String,
-    quote_qty: String,
     time: u64,
+    is_buyer: bool,
+    is_maker: bool,
+    is_best_match: bool,
 }
 
 impl AccountTrade {
-    /// Trade `f` as `user` (its maker or its taker) saw it; `fees` are the
-    /// pair's rates, when the exchange charges fees.
-    pub(super) fn new(f: &FillRow, p: &PairConfig, user: UserId, fees: Option<Fees>) -> Self {
+    /// Trade `f` as its maker (`maker` true) or its taker saw it; `fees`
+    /// are the pair's rates, when the exchange charges fees.
+    pub(super) fn new(f: &FillRow, p: &PairConfig, maker: bool, fees: Option<Fees>) -> Self {
         let public = PublicTrade::new(f, p);
-        let maker = f.maker_user == user;
         AccountTrade {
-            commission: commission_text(p, f.price, f.qty, rate(fees, maker)),
-            commission_asset: quote_asset(p).to_string(),
+            symbol: p.symbol.joined(),
             id: public.id,
-            is_buyer: (f.taker_side == Side::Buy) != maker,
-            is_buyer_maker: public.is_buyer_maker,
-            is_maker: maker,
             order_id: if maker {
                 f.maker_order_id.0
             } else {
                 f.taker_order_id.0
             },
+            order_list_id: -1,
             price: public.price,
             qty: public.qty,
             quote_qty: public.quote_qty,
+            commission: commission_text(p, f.price, f.qty, rate(fees, maker)),
+            commission_asset: quote_asset(p).to_string(),
             time: public.time,
+            is_buyer: (f.taker_side == Side::Buy) != maker,
+            is_maker: maker,
+            is_best_match: true,
         }
     }
 }
 
-/// An order as `GET /api/v3/order` and `openOrders` answer it. Of
-/// `origQty` and `origQuoteOrderQty` the one it is sized in is set; `price`
-/// is null for a market order.
+/// An order as `GET /api/v3/order`, `openOrders` and `allOrders` answer
+/// it. A market order sized in quote has `origQty` 0 and its amount in
+/// `origQuoteOrderQty`; a market order's `price` is 0.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct OrderBody<'a> {
-    client_order_id: Option<&'a str>,
-    cummulative_quote_qty: String,
-    executed_qty: String,
+pub(super) struct OrderBody {
+    symbol: String,
     order_id: u64,
-    orig_qty: Option<String>,
-    orig_quote_order_qty: Option<String>,
-    post_only: bool,
-    price: Option<String>,
-    side: &'static str,
+    order_list_id: i64,
+    client_order_id: String,
+    price: String,
+    orig_qty: String,
+    executed_qty: String,
+    cummulative_quote_qty: String,
     status: &'static str,
-    symbol: &'a str,
-    time: u64,
-    time_in_force: &'a str,
+    time_in_force: String,
     #[serde(rename = "type")]
-    order_type: &'a str,
+    order_type: String,
+    side: &'static str,
+    stop_price: String,
+    iceberg_qty: String,
+    time: u64,
     update_time: u64,
+    is_working: bool,
+    working_time: u64,
+    orig_quote_order_qty: String,
+    self_trade_prevention_mode: &'static str,
 }
 
-impl<'a> OrderBody<'a> {
-    pub(super) fn new(o: &'a OrderRow, p: &PairConfig) -> Self {
+/// The client order id Binance would show: the order's own, or one made
+/// from its id when it was placed without.
+pub(super) fn client_order_id(id: proto::OrderId, own: Option<&proto::ClientOrderId>) -> String {
+    own.map_or_else(|| format!("x-{}", id.0), |c| c.as_str().to_string())
+}
+
+impl OrderBody {
+    pub(super) fn new(o: &OrderRow, p: &PairConfig) -> Self {
+        let zero_price = Price(0).to_decimal(p.price_scale);
+        let order_type = if o.post_only && o.order_type == "LIMIT" {
+            "LIMIT_MAKER".to_string()
+        } else {
+            o.order_type.clone()
+        };
         OrderBody {
-            client_order_id: o.client_order_id.as_ref().map(|c| c.as_str()),
-            cummulative_quote_qty: QuoteQty(o.cum_quote_qty).to_decimal(p.price_scale),
-            executed_qty: o.executed_qty.to_decimal(p.qty_scale),
+            symbol: p.symbol.joined(),
             order_id: o.order_id.0,
-            orig_qty: o.orig_qty.map(|x| x.to_decimal(p.qty_scale)),
-            orig_quote_order_qty: o
-                .orig_quote_qty
-                .map(|x| QuoteQty(x).to_decimal(p.price_scale)),
-            post_only: o.post_only,
-            price: o.price.map(|x| x.to_decimal(p.price_scale)),
-            side: o.side.as_str(),
+            order_list_id: -1,
+            client_order_id: client_order_id(o.order_id, o.client_order_id.as_ref()),
+            price: o
+                .price
+                .map_or_else(|| zero_price.clone(), |x| x.to_decimal(p.price_scale)),
+            orig_qty: o.orig_qty.unwrap_or(Qty(0)).to_decimal(p.qty_scale),
+            executed_qty: o.executed_qty.to_decimal(p.qty_scale),
+            cummulative_quote_qty: QuoteQty(o.cum_quote_qty).to_decimal(p.price_scale),
             status: o.status.as_str(),
-            symbol: o.pair.as_str(),
+            time_in_force: o.time_in_force.clone(),
+            order_type,
+            side: o.side.as_str(),
+            stop_price: zero_price.clone(),
+            iceberg_qty: Qty(0).to_decimal(p.qty_scale),
             time: ms(o.created_at),
-            time_in_force: &o.time_in_force,
-            order_type: &o.order_type,
             update_time: ms(o.updated_at),
+            is_working: true,
+            working_time: ms(o.created_at),
+            orig_quote_order_qty: QuoteQty(o.orig_quote_qty.unwrap_or(0)).to_decimal(p.price_scale),
+            self_trade_prevention_mode: p.default_stp.as_str(),
         }
     }
 }

@@ -1,34 +1,34 @@
 //! The request path from raw bytes to a [`Command`], without HTTP, keys or
-//! a store: what the `POST`, `PUT` and `DELETE /api/v1/order` handlers do
-//! before they submit, for the fuzz target `rest_request` (`fuzz/`) and for
-//! the direct load target (`kafkaload`), which so refuses what the gateway
-//! refuses.
+//! a store: what the `POST` and `DELETE /api/v3/order` and `PUT
+//! /api/v3/order/amend/keepPriority` handlers do before they submit, for
+//! the fuzz target `rest_request` (`fuzz/`) and for the direct load target
+//! (`kafkaload`), which so refuses what the gateway refuses.
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use proto::{Command, CommandBody, OrderId, PairConfig, Symbol, UserId};
+use proto::{Amend, Command, CommandBody, OrderId, PairConfig, Qty, UserId};
 
-use super::{
-    AmendRequest, NewOrderRequest, OrderQuery, amend_for, command, json_body, new_order_for,
-    order_ref, query, resp_type,
-};
+use super::trading::{AmendRequest, NewOrderRequest, OrderQuery, RespType};
+use super::{command, params};
 use crate::auth::{Caller, signed_query};
 use crate::errors::{ApiError, code};
 
 /// Which handler a raw request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawRoute {
-    /// `POST /api/v1/order`: a JSON body.
+    /// `POST /api/v3/order`.
     NewOrder,
-    /// `DELETE /api/v1/order`: everything in the query.
+    /// `DELETE /api/v3/order`.
     Cancel,
-    /// `PUT /api/v1/order`: a JSON body.
+    /// `PUT /api/v3/order/amend/keepPriority`.
     Amend,
 }
 
 /// The command a request would submit, or the error it is answered with.
-/// `query` is the raw query string (signature included, not checked: the
-/// key's secret is the store's), `content_type` the header's value, `now_ms`
-/// the server's clock. The order id is 1 and the user 1.
+/// `query` is the raw query string and `body` the raw body (signature
+/// included in either, not checked: the key's secret is the store's),
+/// `content_type` the header's value, `now_ms` the server's clock. The
+/// order id is 1 and the user 1. An amend is checked against the pair's
+/// rules only: whether it lowers the order's quantity needs the store.
 pub fn command_from_raw(
     pairs: &[PairConfig],
     route: RawRoute,
@@ -37,37 +37,44 @@ pub fn command_from_raw(
     body: &[u8],
     now_ms: u64,
 ) -> Result<Command, ApiError> {
-    signed_query(Some("fuzz"), query_string, now_ms)?;
+    let form = params::form_body(&content_type_only(content_type)?, body)?;
+    signed_query(Some("fuzz"), query_string, form.as_bytes(), now_ms)?;
     let caller = Caller {
         user: UserId(1),
         api_key: "fuzz".into(),
     };
-    let pair = |s: &str| {
-        Symbol::new(s)
-            .ok()
-            .and_then(|s| pairs.iter().find(|p| p.symbol == s))
+    let pair = |name: &str| {
+        pairs
+            .iter()
+            .find(|p| p.symbol.joined() == name)
             .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))
     };
     match route {
         RawRoute::NewOrder => {
-            let req: NewOrderRequest = json_body(&content_type_only(content_type)?, body)?;
-            resp_type(req.new_order_resp_type.as_deref())?;
+            let req: NewOrderRequest = params::parse(query_string, form)?;
+            RespType::of(req.new_order_resp_type.as_deref(), &req.order_type)?;
             let p = pair(&req.symbol)?;
-            let order = new_order_for(p, &req, || OrderId(1))?;
+            let order = super::trading::new_order_for(p, &req, || OrderId(1))?;
             Ok(command(p.symbol, &caller, CommandBody::NewOrder(order)))
         }
         RawRoute::Cancel => {
-            let q: OrderQuery = query(Some(query_string))?;
+            let q: OrderQuery = params::parse(query_string, form)?;
             let p = pair(&q.symbol)?;
-            let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
-            resp_type(q.new_order_resp_type.as_deref())?;
+            let target = super::trading::order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
             Ok(command(p.symbol, &caller, CommandBody::Cancel { target }))
         }
         RawRoute::Amend => {
-            let req: AmendRequest = json_body(&content_type_only(content_type)?, body)?;
-            let p = pair(&req.symbol)?;
-            resp_type(req.new_order_resp_type.as_deref())?;
-            let amend = amend_for(p, &req)?;
+            let r: AmendRequest = params::parse(query_string, form)?;
+            let p = pair(&r.symbol)?;
+            let target = super::trading::order_ref(r.order_id, r.orig_client_order_id.as_deref())?;
+            let new_qty = Qty::parse_positive(&r.new_qty, p.qty_scale)
+                .map_err(|e| ApiError::decimal("newQty", e))?;
+            engine::validate::qty(p, new_qty).map_err(ApiError::rejected)?;
+            let amend = Amend {
+                target,
+                new_qty: Some(new_qty),
+                new_price: None,
+            };
             Ok(command(p.symbol, &caller, CommandBody::Amend(amend)))
         }
     }
@@ -76,6 +83,9 @@ pub fn command_from_raw(
 /// Headers holding only `content_type`, as a handler's body parser reads them.
 fn content_type_only(content_type: &str) -> Result<HeaderMap, ApiError> {
     let mut headers = HeaderMap::new();
+    if content_type.is_empty() {
+        return Ok(headers);
+    }
     let ct = HeaderValue::from_str(content_type)
         .map_err(|_| ApiError::new(code::BAD_CONTENT_TYPE, "Bad Content-Type."))?;
     headers.insert(header::CONTENT_TYPE, ct);
@@ -85,9 +95,10 @@ fn content_type_only(content_type: &str) -> Result<HeaderMap, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proto::{OrderRef, Price, Qty};
+    use proto::{OrderRef, Price, Symbol};
 
     const NOW: u64 = 1_700_000_000_000;
+    const FORM: &str = "application/x-www-form-urlencoded";
 
     fn pairs() -> Vec<PairConfig> {
         vec![PairConfig {
@@ -97,19 +108,20 @@ mod tests {
         }]
     }
 
+    fn refused(route: RawRoute, q: &str, ct: &str, body: &[u8]) -> i32 {
+        command_from_raw(&pairs(), route, q, ct, body, NOW)
+            .unwrap_err()
+            .code
+    }
+
     #[test]
     fn raw_requests_become_the_handlers_commands_or_their_errors() {
-        let q = format!("timestamp={NOW}&signature=00");
-        let body = br#"{"symbol":"BTC-EUR","side":"BUY","type":"LIMIT","quantity":"0.0100","price":"100.05"}"#;
-        let cmd = command_from_raw(
-            &pairs(),
-            RawRoute::NewOrder,
-            &q,
-            "application/json",
-            body,
-            NOW,
-        )
-        .unwrap();
+        let signed = format!("timestamp={NOW}&signature=00");
+        let body = format!(
+            "symbol=BTCEUR&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.0100&price=100.05&{signed}"
+        );
+        let cmd =
+            command_from_raw(&pairs(), RawRoute::NewOrder, "", FORM, body.as_bytes(), NOW).unwrap();
         let CommandBody::NewOrder(o) = cmd.body else {
             panic!("{cmd:?}");
         };
@@ -120,107 +132,63 @@ mod tests {
             }
         );
         assert_eq!(o.size, proto::OrderSize::Base(Qty(100)));
-        let cancel = format!("symbol=BTC-EUR&orderId=7&{q}");
+        let cancel = format!("symbol=BTCEUR&orderId=7&{signed}");
         let cmd = command_from_raw(&pairs(), RawRoute::Cancel, &cancel, "", b"", NOW).unwrap();
         let target = OrderRef::Id(OrderId(7));
         assert_eq!(cmd.body, CommandBody::Cancel { target });
-        // Stale, unsigned, not JSON, unknown pair: the handlers' codes.
-        let refused = |route, q: &str, ct: &str, body: &[u8]| {
-            command_from_raw(&pairs(), route, q, ct, body, NOW)
-                .unwrap_err()
-                .code
-        };
+        // The same cancel with its parameters in a form body.
+        let cmd = command_from_raw(&pairs(), RawRoute::Cancel, "", FORM, cancel.as_bytes(), NOW);
+        assert_eq!(cmd.map(|c| c.body), Ok(CommandBody::Cancel { target }));
         let stale = format!("timestamp={}&signature=00", NOW - 60_000);
         assert_eq!(
-            refused(RawRoute::NewOrder, &stale, "application/json", body),
+            refused(RawRoute::NewOrder, &stale, FORM, body.as_bytes()),
             code::STALE_TIMESTAMP
         );
         assert_eq!(
-            refused(RawRoute::Cancel, "symbol=BTC-EUR&orderId=7", "", b""),
+            refused(RawRoute::Cancel, "symbol=BTCEUR&orderId=7", "", b""),
             code::MISSING_PARAM
         );
         assert_eq!(
-            refused(RawRoute::NewOrder, &q, "text/plain", body),
+            refused(RawRoute::NewOrder, "", "application/json", body.as_bytes()),
             code::BAD_CONTENT_TYPE
         );
-        let eth = format!("symbol=ETH-EUR&orderId=7&{q}");
+        let eth = format!("symbol=ETHEUR&orderId=7&{signed}");
         assert_eq!(refused(RawRoute::Cancel, &eth, "", b""), code::BAD_SYMBOL);
     }
 
     #[test]
-    fn raw_amends_map_like_the_handler_or_get_its_codes() {
-        let q = format!("timestamp={NOW}&signature=00");
-        let refused = |route, q: &str, ct: &str, body: &[u8]| {
-            command_from_raw(&pairs(), route, q, ct, body, NOW)
-                .unwrap_err()
-                .code
-        };
-        // Amends: the handler's mapping and its codes.
-        let amend = br#"{"symbol":"BTC-EUR","orderId":7,"price":"100.10"}"#;
-        let cmd = command_from_raw(
-            &pairs(),
-            RawRoute::Amend,
-            &q,
-            "application/json",
-            amend,
-            NOW,
-        )
-        .unwrap();
+    fn raw_amends_map_like_the_handler_or_get_their_codes() {
+        let signed = format!("timestamp={NOW}&signature=00");
+        let amend = format!("symbol=BTCEUR&orderId=7&newQty=0.0100&{signed}");
+        let cmd = command_from_raw(&pairs(), RawRoute::Amend, &amend, "", b"", NOW).unwrap();
         let expected = proto::Amend {
             target: OrderRef::Id(OrderId(7)),
-            new_qty: None,
-            new_price: Some(Price(10_010)),
+            new_qty: Some(Qty(100)),
+            new_price: None,
         };
         assert_eq!(cmd.body, CommandBody::Amend(expected));
-        let neither = br#"{"symbol":"BTC-EUR","orderId":7}"#;
-        assert_eq!(
-            refused(RawRoute::Amend, &q, "application/json", neither),
-            code::MISSING_PARAM
-        );
-        // Each class of bad amend gets the handler's code.
-        let json = "application/json";
-        let cases: [(&[u8], i32); 9] = [
+        let cases = [
+            ("symbol=BTCEUR&orderId=7", code::MISSING_PARAM),
             (
-                br#"{"symbol":"BTC-EUR","orderId":7,"price":"1.00","side":"BUY"}"#,
-                code::UNKNOWN_PARAM,
+                "symbol=BTCEUR&orderId=7&newQty=1&side=BUY",
+                code::UNREAD_PARAMS,
+            ),
+            ("symbol=BTCEUR&orderId=x&newQty=1", code::ILLEGAL_CHARS),
+            ("symbol=BTCEUR&orderId=-1&newQty=1", code::ILLEGAL_CHARS),
+            ("symbol=BTCEUR&newQty=1", code::MISSING_PARAM),
+            ("symbol=ETHEUR&orderId=7&newQty=1", code::BAD_SYMBOL),
+            (
+                "symbol=BTCEUR&orderId=7&newQty=1&newQty=2",
+                code::DUPLICATE_PARAM,
             ),
             (
-                br#"{"symbol":"BTC-EUR","orderId":"7","price":"1.00"}"#,
-                code::ILLEGAL_CHARS,
+                "symbol=BTCEUR&orderId=7&newQty=0",
+                ApiError::decimal("newQty", proto::DecimalError::Zero).code,
             ),
-            (
-                br#"{"symbol":"BTC-EUR","orderId":-1,"price":"1.00"}"#,
-                code::ILLEGAL_CHARS,
-            ),
-            (
-                br#"{"symbol":"BTC-EUR","price":"1.00"}"#,
-                code::MISSING_PARAM,
-            ),
-            (
-                br#"{"symbol":"BTC-EUR","orderId":7,"origClientOrderId":"a","price":"1.00"}"#,
-                code::BAD_PARAM_COMBINATION,
-            ),
-            (
-                br#"{"symbol":"ETH-EUR","orderId":7,"price":"1.00"}"#,
-                code::BAD_SYMBOL,
-            ),
-            (
-                br#"{"symbol":"BTC-EUR","orderId":7,"newOrderRespType":"FULL","price":"1.00"}"#,
-                code::BAD_ENUM,
-            ),
-            (
-                br#"{"symbol":"BTC-EUR","orderId":7,"quantity":"0"}"#,
-                ApiError::decimal("quantity", proto::DecimalError::Zero).code,
-            ),
-            (b"{", code::MALFORMED_JSON),
         ];
-        for (body, expected) in cases {
-            let got = refused(RawRoute::Amend, &q, json, body);
-            assert_eq!(got, expected, "{}", String::from_utf8_lossy(body));
+        for (q, expected) in cases {
+            let got = refused(RawRoute::Amend, &format!("{q}&{signed}"), "", b"");
+            assert_eq!(got, expected, "{q}");
         }
-        assert_eq!(
-            refused(RawRoute::Amend, &q, "text/plain", amend),
-            code::BAD_CONTENT_TYPE
-        );
     }
 }

@@ -1,0 +1,111 @@
+//! Binance's "General endpoints": `ping`, `time` and `exchangeInfo`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use proto::PairConfig;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::bodies::{ExchangeInfo, PairInfo};
+use super::params::{self, not_required};
+use super::{ApiResult, App, symbol};
+use crate::errors::{ApiError, code};
+use crate::{Gateway, now_ns};
+
+pub(super) fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/api/v3/ping", get(ping))
+        .route("/api/v3/time", get(time))
+        .route("/api/v3/exchangeInfo", get(exchange_info))
+}
+
+async fn ping() -> Json<Value> {
+    Json(json!({}))
+}
+
+async fn time() -> Json<Value> {
+    Json(json!({"serverTime": now_ns() / 1_000_000}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct InfoQuery {
+    symbol: Option<String>,
+    /// A JSON array of names: `["BTCEUR","ETHEUR"]`.
+    symbols: Option<String>,
+    /// `SPOT`, or a JSON array of permissions.
+    permissions: Option<String>,
+    show_permission_sets: Option<bool>,
+    symbol_status: Option<String>,
+}
+
+/// The pairs a query names: one, a JSON list, or all.
+fn chosen<'a>(gw: &'a Gateway, q: &InfoQuery) -> Result<Vec<&'a PairConfig>, ApiError> {
+    match (&q.symbol, &q.symbols) {
+        (Some(_), Some(_)) => Err(ApiError::new(
+            code::BAD_PARAM_COMBINATION,
+            "Send symbol or symbols, not both.",
+        )),
+        (Some(one), None) => Ok(vec![symbol(gw, one)?]),
+        (None, Some(list)) => {
+            let names: Vec<String> = serde_json::from_str(list).map_err(|_| {
+                ApiError::new(
+                    code::ILLEGAL_CHARS,
+                    "symbols must be a JSON array of names, such as [\"BTCEUR\"].",
+                )
+            })?;
+            names.iter().map(|n| symbol(gw, n)).collect()
+        }
+        (None, None) => Ok(gw.pair_list.iter().collect()),
+    }
+}
+
+/// Whether `permissions` asks for spot (the only market here): `SPOT` or a
+/// JSON list that holds it. Any other list selects no pair.
+fn wants_spot(permissions: Option<&str>) -> bool {
+    match permissions {
+        None | Some("SPOT") => true,
+        Some(list) => {
+            serde_json::from_str::<Vec<String>>(list).is_ok_and(|l| l.iter().any(|p| p == "SPOT"))
+        }
+    }
+}
+
+async fn exchange_info(State(gw): App, uri: Uri) -> ApiResult {
+    let q: InfoQuery = params::parse(uri.query().unwrap_or(""), "")?;
+    if q.permissions.is_some() && (q.symbol.is_some() || q.symbols.is_some()) {
+        return Err(not_required("permissions"));
+    }
+    let status_filter = match q.symbol_status.as_deref() {
+        None => None,
+        Some(s @ ("TRADING" | "HALT" | "BREAK")) => Some(s),
+        Some(_) => return Err(ApiError::new(code::BAD_ENUM, "Invalid symbolStatus.")),
+    };
+    let pairs = if wants_spot(q.permissions.as_deref()) {
+        chosen(&gw, &q)?
+    } else {
+        Vec::new()
+    };
+    let symbols = pairs
+        .into_iter()
+        .map(|p| {
+            let trading = gw.log.pair(p.symbol).is_some_and(|s| !s.is_halted());
+            PairInfo::new(p, trading, q.show_permission_sets.unwrap_or(true))
+        })
+        .filter(|info| status_filter.is_none_or(|s| info.status() == s))
+        .collect();
+    Ok(Json(ExchangeInfo {
+        timezone: "UTC",
+        server_time: now_ns() / 1_000_000,
+        rate_limits: gw.rate_limits(),
+        exchange_filters: [],
+        symbols,
+    })
+    .into_response())
+}

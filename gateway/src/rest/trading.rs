@@ -1,0 +1,569 @@
+//! Binance's "Trading endpoints": placing, testing, querying, canceling,
+//! replacing and amending orders. New orders are checked against the
+//! pair's filters here and again by the engine, so nothing the engine
+//! would refuse reaches the log.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use proto::{
+    Amend, CancelReason, ClientOrderId, CommandBody, EventBody, NewOrder, OrderId, OrderRef,
+    OrderSize, OrderType, PairConfig, Price, Qty, QuoteQty, Side, StpMode, TimeInForce,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::{Batch, OrderLookup, OrderRow};
+
+use super::bodies::{OrderBody, client_order_id};
+use super::params::{missing, not_required};
+use super::{ApiResult, App, command, enum_value, signed_request, submit, symbol};
+use crate::Gateway;
+use crate::auth::Caller;
+use crate::errors::{ApiError, code};
+
+mod answers;
+mod history;
+
+pub(super) use answers::cancel_all;
+pub(super) use history::{all_orders, my_trades, open_orders};
+
+pub(super) use answers::RespType;
+use answers::{cancel_answer, new_order_answer};
+
+/// The parameters of `POST /api/v3/order` (and `order/test`), as parsed
+/// before validation. Public for benchmarks of the request path.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NewOrderRequest {
+    pub(super) symbol: String,
+    side: String,
+    #[serde(rename = "type")]
+    pub(super) order_type: String,
+    time_in_force: Option<String>,
+    quantity: Option<String>,
+    quote_order_qty: Option<String>,
+    price: Option<String>,
+    new_client_order_id: Option<String>,
+    pub(super) new_order_resp_type: Option<String>,
+    self_trade_prevention_mode: Option<String>,
+    // Binance's parameters for order kinds this exchange does not offer:
+    // read, so that sending one is refused by name.
+    stop_price: Option<String>,
+    trailing_delta: Option<String>,
+    iceberg_qty: Option<String>,
+    strategy_id: Option<String>,
+    strategy_type: Option<String>,
+    /// Read by `order/test` only: `true` or `false`. A string because a
+    /// cancel-replace flattens this struct into its own, and flattened
+    /// fields reach serde as text.
+    compute_commission_rates: Option<String>,
+}
+
+/// Validates a parsed order against its pair's rules and turns it into the
+/// engine's `NewOrder` (taking the next order id). Public for benchmarks
+/// of the request path.
+pub fn new_order_command(
+    gw: &Gateway,
+    r: &NewOrderRequest,
+) -> Result<(PairConfig, NewOrder), ApiError> {
+    let p = symbol(gw, &r.symbol)?.clone();
+    let order = new_order_for(&p, r, || gw.ids.next())?;
+    Ok((p, order))
+}
+
+/// Binance's parameters that no order type here takes.
+fn refuse_unsupported(r: &NewOrderRequest) -> Result<(), ApiError> {
+    let unsupported = [
+        ("stopPrice", &r.stop_price),
+        ("trailingDelta", &r.trailing_delta),
+        ("icebergQty", &r.iceberg_qty),
+        ("strategyId", &r.strategy_id),
+        ("strategyType", &r.strategy_type),
+    ];
+    match unsupported.iter().find(|(_, v)| v.is_some()) {
+        Some((name, _)) => Err(not_required(name)),
+        None => Ok(()),
+    }
+}
+
+/// The order type and whether it is post-only, by Binance's rules for
+/// which parameters each type takes.
+fn order_kind(p: &PairConfig, r: &NewOrderRequest) -> Result<(OrderType, bool), ApiError> {
+    let price = || {
+        let text = r.price.as_deref().ok_or_else(|| missing("price"))?;
+        Price::parse_positive(text, p.price_scale).map_err(|e| ApiError::decimal("price", e))
+    };
+    match r.order_type.as_str() {
+        "LIMIT" => Ok((OrderType::Limit { price: price()? }, false)),
+        "LIMIT_MAKER" if r.time_in_force.is_some() => Err(not_required("timeInForce")),
+        "LIMIT_MAKER" => Ok((OrderType::Limit { price: price()? }, true)),
+        "MARKET" if r.price.is_some() => Err(not_required("price")),
+        "MARKET" if r.time_in_force.is_some() => Err(not_required("timeInForce")),
+        "MARKET" => Ok((OrderType::Market, false)),
+        _ => Err(ApiError::new(code::BAD_ENUM, "Invalid orderType.")),
+    }
+}
+
+/// What the order buys or sells: `quantity`, or for a market order
+/// `quoteOrderQty`.
+fn order_size(p: &PairConfig, r: &NewOrderRequest, market: bool) -> Result<OrderSize, ApiError> {
+    match (&r.quantity, &r.quote_order_qty) {
+        (Some(q), None) => Ok(OrderSize::Base(
+            Qty::parse_positive(q, p.qty_scale).map_err(|e| ApiError::decimal("quantity", e))?,
+        )),
+        (None, Some(q)) if market => Ok(OrderSize::Quote(
+            QuoteQty::parse_positive(q, p.price_scale)
+                .map_err(|e| ApiError::decimal("quoteOrderQty", e))?,
+        )),
+        (None, Some(_)) => Err(not_required("quoteOrderQty")),
+        (Some(_), Some(_)) => Err(ApiError::new(
+            code::BAD_PARAM_COMBINATION,
+            "Send quantity or quoteOrderQty, not both.",
+        )),
+        (None, None) if market => Err(ApiError::new(
+            code::MISSING_PARAM,
+            "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
+        )),
+        (None, None) => Err(missing("quantity")),
+    }
+}
+
+/// [`new_order_command`] once the pair is known; `next_id` is called only
+/// for an order that parsed.
+pub(super) fn new_order_for(
+    p: &PairConfig,
+    r: &NewOrderRequest,
+    next_id: impl FnOnce() -> OrderId,
+) -> Result<NewOrder, ApiError> {
+    refuse_unsupported(r)?;
+    let side = enum_value("side", &r.side, Side::from_name)?;
+    let (order_type, post_only) = order_kind(p, r)?;
+    let market = order_type == OrderType::Market;
+    let time_in_force = match &r.time_in_force {
+        Some(t) => enum_value("timeInForce", t, TimeInForce::from_name)?,
+        None if r.order_type == "LIMIT" => return Err(missing("timeInForce")),
+        None if market => TimeInForce::Ioc,
+        None => TimeInForce::Gtc,
+    };
+    let size = order_size(p, r, market)?;
+    let stp = r
+        .self_trade_prevention_mode
+        .as_deref()
+        .map(|s| enum_value("selfTradePreventionMode", s, StpMode::from_name))
+        .transpose()?;
+    let order_id = next_id();
+    let client_order_id = match &r.new_client_order_id {
+        Some(c) => client_id("newClientOrderId", c)?,
+        // Binance makes one up; this one is unique because the id is.
+        None => client_id("newClientOrderId", &client_order_id(order_id, None))?,
+    };
+    let order = NewOrder {
+        order_id,
+        client_order_id: Some(client_order_id),
+        side,
+        order_type,
+        time_in_force,
+        post_only,
+        stp,
+        size,
+    };
+    // The engine checks again; refusing here keeps invalid orders out of the log.
+    engine::validate::new_order(p, &order).map_err(|c| ApiError::rejected_order(c, market))?;
+    Ok(order)
+}
+
+pub(super) fn client_id(field: &str, s: &str) -> Result<ClientOrderId, ApiError> {
+    ClientOrderId::new(s).map_err(|_| {
+        ApiError::new(
+            code::ILLEGAL_CHARS,
+            format!("Illegal characters found in parameter '{field}'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{{1,36}}$'."),
+        )
+    })
+}
+
+pub(super) async fn new_order(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (caller, req): (Caller, NewOrderRequest) =
+        signed_request(&gw, &headers, &uri, body).await?;
+    if req.compute_commission_rates.is_some() {
+        return Err(not_required("computeCommissionRates"));
+    }
+    let mode = RespType::of(req.new_order_resp_type.as_deref(), &req.order_type)?;
+    let (p, order) = new_order_command(&gw, &req)?;
+    let counts = gw.usage.charge_orders(caller.user, 1, now_ms())?;
+    let mut resp = Json(place(&gw, &caller, &p, order, mode).await?).into_response();
+    resp.headers_mut().extend(counts.headers());
+    Ok(resp)
+}
+
+fn now_ms() -> u64 {
+    crate::now_ns() / 1_000_000
+}
+
+/// Submits `order` and answers in `mode`.
+async fn place(
+    gw: &Gateway,
+    caller: &Caller,
+    p: &PairConfig,
+    order: NewOrder,
+    mode: RespType,
+) -> Result<Value, ApiError> {
+    let cmd = command(p.symbol, caller, CommandBody::NewOrder(order));
+    let (_, outcome) = submit(gw, cmd, mode != RespType::Ack).await?;
+    let batch = match outcome {
+        Some(record) => {
+            let batch = fold(&record.events, p);
+            if batch
+                .fills()
+                .iter()
+                .any(|f| f.taker_order_id == order.order_id)
+            {
+                // Binance gives an order back to the count on its first fill.
+                gw.usage.order_filled(caller.user, now_ms());
+            }
+            if crossed_as_maker(&record.events, order.order_id) {
+                return Err(ApiError::rejected_order(
+                    proto::RejectCode::PostOnlyWouldCross,
+                    false,
+                ));
+            }
+            Some(batch)
+        }
+        None => None,
+    };
+    let fees = gw.fees(p.symbol);
+    Ok(new_order_answer(
+        p,
+        &order,
+        cmd.timestamp,
+        batch.as_ref(),
+        mode,
+        fees,
+    ))
+}
+
+/// Whether `order_id` was a `LIMIT_MAKER` that would have taken: the book
+/// ends it at once, and Binance answers that as a rejection.
+fn crossed_as_maker(events: &[proto::Event], order_id: OrderId) -> bool {
+    events.iter().any(|e| {
+        matches!(e.body, EventBody::Canceled(c)
+            if c.order_id == order_id && c.reason == CancelReason::PostOnlyWouldCross)
+    })
+}
+
+/// The store rows a record's events make, for the answer.
+fn fold(events: &[proto::Event], p: &PairConfig) -> Batch {
+    let mut batch = Batch::default();
+    let mut seq = proto::Seq(0);
+    batch.add_events(p.qty_scale, &mut seq, events);
+    batch
+}
+
+/// `POST /api/v3/order/test`: every check of a new order, nothing placed.
+pub(super) async fn test_order(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (_, req): (Caller, NewOrderRequest) = signed_request(&gw, &headers, &uri, body).await?;
+    RespType::of(req.new_order_resp_type.as_deref(), &req.order_type)?;
+    let p = symbol(&gw, &req.symbol)?;
+    new_order_for(p, &req, || OrderId(0))?;
+    if req.compute_commission_rates.as_deref() != Some("true") {
+        return Ok(Json(json!({})).into_response());
+    }
+    let fees = gw.fees(p.symbol).unwrap_or(accounts::Fees {
+        maker_bps: 0,
+        taker_bps: 0,
+    });
+    let rate = crate::money::rate_text;
+    Ok(Json(json!({
+        "standardCommissionForOrder": {"maker": rate(fees.maker_bps), "taker": rate(fees.taker_bps)},
+        "specialCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
+        "taxCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
+        "discount": {"enabledForAccount": false, "enabledForSymbol": false, "discountAsset": null, "discount": rate(0)},
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct OrderQuery {
+    pub(super) symbol: String,
+    pub(super) order_id: Option<u64>,
+    pub(super) orig_client_order_id: Option<String>,
+    new_client_order_id: Option<String>,
+    cancel_restrictions: Option<String>,
+}
+
+/// The order a request names. Binance looks an order up by `orderId`
+/// when both are sent, and then requires the client id to match.
+pub(super) fn order_ref(order_id: Option<u64>, cid: Option<&str>) -> Result<OrderRef, ApiError> {
+    match (order_id, cid) {
+        (Some(id), _) => Ok(OrderRef::Id(OrderId(id))),
+        (None, Some(c)) => Ok(OrderRef::Client(client_id("origClientOrderId", c)?)),
+        (None, None) => Err(ApiError::new(
+            code::MISSING_PARAM,
+            "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+        )),
+    }
+}
+
+/// The caller's order `target` on `p`, as stored, if it exists and
+/// matches the client id also sent.
+async fn stored_order(
+    gw: &Gateway,
+    p: &PairConfig,
+    caller: &Caller,
+    target: &OrderRef,
+    cid: Option<&str>,
+) -> Result<Option<OrderRow>, ApiError> {
+    let lookup = match target {
+        OrderRef::Id(id) => OrderLookup::Id(*id),
+        OrderRef::Client(c) => OrderLookup::Client(*c),
+    };
+    let row = gw
+        .store
+        .order(p.symbol, caller.user, lookup)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(row.filter(|o| {
+        cid.is_none_or(|c| client_order_id(o.order_id, o.client_order_id.as_ref()) == c)
+    }))
+}
+
+pub(super) async fn query_order(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (caller, q): (Caller, OrderQuery) = signed_request(&gw, &headers, &uri, body).await?;
+    if q.new_client_order_id.is_some() {
+        return Err(not_required("newClientOrderId"));
+    }
+    let p = symbol(&gw, &q.symbol)?;
+    let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
+    let row = stored_order(&gw, p, &caller, &target, q.orig_client_order_id.as_deref()).await?;
+    let row = row.ok_or_else(|| ApiError::new(code::NO_SUCH_ORDER, "Order does not exist."))?;
+    Ok(Json(OrderBody::new(&row, p)).into_response())
+}
+
+/// Cancels `target` and answers as Binance's `DELETE /api/v3/order` does.
+async fn cancel(
+    gw: &Gateway,
+    caller: &Caller,
+    p: &PairConfig,
+    q: &OrderQuery,
+) -> Result<Value, ApiError> {
+    if let Some(r) = q.cancel_restrictions.as_deref()
+        && !matches!(r, "ONLY_NEW" | "ONLY_PARTIALLY_FILLED")
+    {
+        return Err(ApiError::new(code::BAD_ENUM, "Invalid cancelRestrictions."));
+    }
+    let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
+    let cid = q.orig_client_order_id.as_deref();
+    let row = stored_order(gw, p, caller, &target, cid).await?;
+    if q.order_id.is_some() && cid.is_some() && row.is_none() {
+        return Err(ApiError::cancel_rejected(proto::RejectCode::UnknownOrder));
+    }
+    let restricted = match (q.cancel_restrictions.as_deref(), &row) {
+        (Some("ONLY_NEW"), Some(o)) => o.status != store::OrderStatus::New,
+        (Some(_), Some(o)) => o.status != store::OrderStatus::PartiallyFilled,
+        _ => false,
+    };
+    if restricted {
+        return Err(ApiError::new(
+            code::CANCEL_REJECTED,
+            "Order was not canceled due to cancel restrictions.",
+        ));
+    }
+    let cmd = command(p.symbol, caller, CommandBody::Cancel { target });
+    let (_, outcome) = submit(gw, cmd, true).await?;
+    let record = outcome.ok_or_else(|| ApiError::internal("a cancel without its outcome"))?;
+    let canceled = record.events.iter().find_map(|e| match e.body {
+        EventBody::Canceled(c) => Some(c),
+        _ => None,
+    });
+    let c = canceled.ok_or_else(|| ApiError::internal("a cancel without a Canceled event"))?;
+    let new_cid = q.new_client_order_id.as_deref();
+    Ok(cancel_answer(p, &c, row.as_ref(), cmd.timestamp, new_cid))
+}
+
+pub(super) async fn cancel_order(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (caller, q): (Caller, OrderQuery) = signed_request(&gw, &headers, &uri, body).await?;
+    let p = symbol(&gw, &q.symbol)?.clone();
+    Ok(Json(cancel(&gw, &caller, &p, &q).await?).into_response())
+}
+
+/// The new order's fields are flattened in, so every field reaches serde as
+/// text; the new order's struct refuses unknown parameters.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CancelReplaceRequest {
+    cancel_replace_mode: String,
+    cancel_order_id: Option<String>,
+    cancel_orig_client_order_id: Option<String>,
+    cancel_new_client_order_id: Option<String>,
+    cancel_restrictions: Option<String>,
+    #[serde(flatten)]
+    order: NewOrderRequest,
+}
+
+/// `POST /api/v3/order/cancelReplace`: cancels an order, then places a
+/// new one. `STOP_ON_FAILURE` places nothing when the cancel fails;
+/// `ALLOW_FAILURE` places the new order regardless.
+pub(super) async fn cancel_replace(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (caller, r): (Caller, CancelReplaceRequest) =
+        signed_request(&gw, &headers, &uri, body).await?;
+    let allow_failure = match r.cancel_replace_mode.as_str() {
+        "STOP_ON_FAILURE" => false,
+        "ALLOW_FAILURE" => true,
+        _ => return Err(ApiError::new(code::BAD_ENUM, "Invalid cancelReplaceMode.")),
+    };
+    let mode = RespType::of(r.order.new_order_resp_type.as_deref(), &r.order.order_type)?;
+    let (p, order) = new_order_command(&gw, &r.order)?;
+    let cancel_order_id = r
+        .cancel_order_id
+        .as_deref()
+        .map(|id| {
+            id.parse::<u64>().map_err(|_| {
+                ApiError::new(
+                    code::ILLEGAL_CHARS,
+                    "Illegal characters found in parameter 'cancelOrderId'.",
+                )
+            })
+        })
+        .transpose()?;
+    let q = OrderQuery {
+        symbol: r.order.symbol.clone(),
+        order_id: cancel_order_id,
+        orig_client_order_id: r.cancel_orig_client_order_id.clone(),
+        new_client_order_id: r.cancel_new_client_order_id.clone(),
+        cancel_restrictions: r.cancel_restrictions.clone(),
+    };
+    let canceled = cancel(&gw, &caller, &p, &q).await;
+    if canceled.is_err() && !allow_failure {
+        return Ok(replace_failure(canceled, None));
+    }
+    let placed = place(&gw, &caller, &p, order, mode).await;
+    match (canceled, placed) {
+        (Ok(c), Ok(n)) => Ok(Json(json!({
+            "cancelResult": "SUCCESS",
+            "newOrderResult": "SUCCESS",
+            "cancelResponse": c,
+            "newOrderResponse": n,
+        }))
+        .into_response()),
+        (canceled, placed) => Ok(replace_failure(canceled, Some(placed))),
+    }
+}
+
+/// Binance's answer when a part of a cancel-replace failed: -2022 when
+/// nothing happened, -2021 when one part did.
+fn replace_failure(
+    canceled: Result<Value, ApiError>,
+    placed: Option<Result<Value, ApiError>>,
+) -> Response {
+    let part = |r: &Result<Value, ApiError>| match r {
+        Ok(v) => ("SUCCESS", v.clone()),
+        Err(e) => ("FAILURE", json!({"code": e.code, "msg": e.msg})),
+    };
+    let (cancel_result, cancel_response) = part(&canceled);
+    let (new_result, new_response) = match &placed {
+        Some(p) => part(p),
+        None => ("NOT_ATTEMPTED", Value::Null),
+    };
+    let all_failed = canceled.is_err() && !placed.as_ref().is_some_and(Result::is_ok);
+    let (status, code, msg) = if all_failed {
+        (
+            StatusCode::BAD_REQUEST,
+            -2022,
+            "Order cancel-replace failed.",
+        )
+    } else {
+        (
+            StatusCode::CONFLICT,
+            -2021,
+            "Order cancel-replace partially failed.",
+        )
+    };
+    let body = json!({
+        "code": code,
+        "msg": msg,
+        "data": {
+            "cancelResult": cancel_result,
+            "newOrderResult": new_result,
+            "cancelResponse": cancel_response,
+            "newOrderResponse": new_response,
+        },
+    });
+    (status, Json(body)).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct AmendRequest {
+    pub(super) symbol: String,
+    pub(super) order_id: Option<u64>,
+    pub(super) orig_client_order_id: Option<String>,
+    new_client_order_id: Option<String>,
+    pub(super) new_qty: String,
+}
+
+/// `PUT /api/v3/order/amend/keepPriority`: lowers an order's quantity and
+/// keeps its place in the queue.
+pub(super) async fn amend_keep_priority(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (caller, r): (Caller, AmendRequest) = signed_request(&gw, &headers, &uri, body).await?;
+    if r.new_client_order_id.is_some() {
+        return Err(not_required("newClientOrderId"));
+    }
+    let p = symbol(&gw, &r.symbol)?.clone();
+    let target = order_ref(r.order_id, r.orig_client_order_id.as_deref())?;
+    let new_qty =
+        Qty::parse_positive(&r.new_qty, p.qty_scale).map_err(|e| ApiError::decimal("newQty", e))?;
+    engine::validate::qty(&p, new_qty).map_err(ApiError::rejected)?;
+    let cid = r.orig_client_order_id.as_deref();
+    let row = stored_order(&gw, &p, &caller, &target, cid).await?;
+    let row = row.ok_or_else(|| ApiError::new(code::NO_SUCH_ORDER, "Order does not exist."))?;
+    if row.orig_qty.is_none_or(|q| new_qty >= q) {
+        return Err(ApiError::new(
+            code::ORDER_REFUSED,
+            "Order amend (quantity increase) is not supported.",
+        ));
+    }
+    let amend = Amend {
+        target,
+        new_qty: Some(new_qty),
+        new_price: None,
+    };
+    let cmd = command(p.symbol, &caller, CommandBody::Amend(amend));
+    let (_, outcome) = submit(&gw, cmd, true).await?;
+    let record = outcome.ok_or_else(|| ApiError::internal("an amend without its outcome"))?;
+    let answer = answers::amend_answer(&p, &row, &record.events, cmd.timestamp)
+        .ok_or_else(|| ApiError::internal("an amend without an Amended event"))?;
+    Ok(Json(answer).into_response())
+}

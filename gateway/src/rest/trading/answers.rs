@@ -1,0 +1,280 @@
+//! The answers of the order endpoints, in Binance's shapes: a new order's
+//! `ACK`, `RESULT` and `FULL`, a cancel's, an amend's.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, Uri};
+use axum::response::IntoResponse;
+use proto::{Canceled, CommandBody, Event, EventBody, NewOrder, OrderSize, PairConfig, Timestamp};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use store::{Batch, OrderRow};
+
+use super::super::bodies::{OrderBody, client_order_id};
+use super::super::{ApiResult, App, command, signed_request, submit, symbol};
+use crate::auth::Caller;
+use crate::errors::{ApiError, code};
+use crate::money::{commission_text, quote_asset, rate};
+
+/// `newOrderRespType`: how much a new order's answer says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RespType {
+    /// When the order is in the log.
+    Ack,
+    /// With the order's state once the engine applied it.
+    Result,
+    /// `Result` with the fills.
+    Full,
+}
+
+impl RespType {
+    /// The type asked for; Binance's default is `FULL` for `LIMIT` and
+    /// `MARKET` and `ACK` for the others.
+    pub(crate) fn of(asked: Option<&str>, order_type: &str) -> Result<RespType, ApiError> {
+        match asked {
+            Some("ACK") => Ok(RespType::Ack),
+            Some("RESULT") => Ok(RespType::Result),
+            Some("FULL") => Ok(RespType::Full),
+            Some(_) => Err(ApiError::new(code::BAD_ENUM, "Invalid newOrderRespType.")),
+            None if matches!(order_type, "LIMIT" | "MARKET") => Ok(RespType::Full),
+            None => Ok(RespType::Ack),
+        }
+    }
+}
+
+fn ms(ts: Timestamp) -> u64 {
+    ts.0 / 1_000_000
+}
+
+/// `fields` of `body`'s JSON, in that order.
+fn pick(body: &impl serde::Serialize, fields: &[&str]) -> Map<String, Value> {
+    let Ok(Value::Object(mut all)) = serde_json::to_value(body) else {
+        return Map::new();
+    };
+    fields
+        .iter()
+        .filter_map(|f| all.remove(*f).map(|v| (f.to_string(), v)))
+        .collect()
+}
+
+/// The fields of `RESULT` after the `ACK` ones.
+const RESULT_FIELDS: [&str; 11] = [
+    "price",
+    "origQty",
+    "executedQty",
+    "origQuoteOrderQty",
+    "cummulativeQuoteQty",
+    "status",
+    "timeInForce",
+    "type",
+    "side",
+    "workingTime",
+    "selfTradePreventionMode",
+];
+
+/// A new order's answer in `mode`; `batch` is what the engine made of it,
+/// when the request waited for that.
+pub(crate) fn new_order_answer(
+    p: &PairConfig,
+    order: &NewOrder,
+    at: Timestamp,
+    batch: Option<&Batch>,
+    mode: RespType,
+    fees: Option<accounts::Fees>,
+) -> Value {
+    let mut out = Map::new();
+    out.insert("symbol".into(), json!(p.symbol.joined()));
+    out.insert("orderId".into(), json!(order.order_id.0));
+    out.insert("orderListId".into(), json!(-1));
+    let cid = client_order_id(order.order_id, order.client_order_id.as_ref());
+    out.insert("clientOrderId".into(), json!(cid));
+    out.insert("transactTime".into(), json!(ms(at)));
+    let row = batch.and_then(|b| b.new_order(p.symbol, order.order_id));
+    let (Some(batch), Some(row), false) = (batch, row, mode == RespType::Ack) else {
+        return Value::Object(out);
+    };
+    out.extend(pick(&OrderBody::new(row, p), &RESULT_FIELDS));
+    if mode == RespType::Full {
+        out.insert("fills".into(), fills(batch, p, order, fees));
+    }
+    Value::Object(out)
+}
+
+/// The fills of a new order, as its taker saw them.
+fn fills(batch: &Batch, p: &PairConfig, order: &NewOrder, fees: Option<accounts::Fees>) -> Value {
+    let taker_rate = rate(fees, false);
+    batch
+        .fills()
+        .iter()
+        .filter(|f| f.taker_order_id == order.order_id)
+        .map(|f| {
+            json!({
+                "price": f.price.to_decimal(p.price_scale),
+                "qty": f.qty.to_decimal(p.qty_scale),
+                "commission": commission_text(p, f.price, f.qty, taker_rate),
+                "commissionAsset": quote_asset(p),
+                "tradeId": f.seq.0,
+            })
+        })
+        .collect()
+}
+
+/// The fields of a cancel's answer taken from the order.
+const CANCEL_FIELDS: [&str; 9] = [
+    "price",
+    "origQty",
+    "executedQty",
+    "cummulativeQuoteQty",
+    "status",
+    "timeInForce",
+    "type",
+    "side",
+    "selfTradePreventionMode",
+];
+
+/// A cancel's answer: the order as it stood, `CANCELED`. `row` is the
+/// stored order, which may trail the engine by the persister's lag: the
+/// executed quantity comes from the cancel itself.
+pub(crate) fn cancel_answer(
+    p: &PairConfig,
+    c: &Canceled,
+    row: Option<&OrderRow>,
+    at: Timestamp,
+    new_cid: Option<&str>,
+) -> Value {
+    let orig_cid = client_order_id(c.order_id, c.client_order_id.as_ref());
+    let mut out = Map::new();
+    out.insert("symbol".into(), json!(p.symbol.joined()));
+    out.insert("origClientOrderId".into(), json!(orig_cid));
+    out.insert("orderId".into(), json!(c.order_id.0));
+    out.insert("orderListId".into(), json!(-1));
+    out.insert("clientOrderId".into(), json!(new_cid.unwrap_or(&orig_cid)));
+    out.insert("transactTime".into(), json!(ms(at)));
+    let mut order = row.cloned().unwrap_or_else(|| unstored(p, c, at));
+    if let (OrderSize::Base(left), Some(orig)) = (c.remaining, order.orig_qty) {
+        order.executed_qty = proto::Qty(orig.0.saturating_sub(left.0));
+    }
+    order.status = store::OrderStatus::Canceled;
+    out.extend(pick(&OrderBody::new(&order, p), &CANCEL_FIELDS));
+    Value::Object(out)
+}
+
+/// What a cancel tells of an order the store does not have yet.
+fn unstored(p: &PairConfig, c: &Canceled, at: Timestamp) -> OrderRow {
+    let (orig_qty, orig_quote_qty) = match c.remaining {
+        OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => (Some(q), None),
+        OrderSize::Quote(q) => (None, Some(q.0)),
+    };
+    OrderRow {
+        pair: p.symbol,
+        order_id: c.order_id,
+        client_order_id: c.client_order_id,
+        user: c.user,
+        side: c.side,
+        order_type: "LIMIT".into(),
+        time_in_force: "GTC".into(),
+        post_only: false,
+        price: None,
+        orig_qty,
+        orig_quote_qty,
+        executed_qty: proto::Qty(0),
+        cum_quote_qty: 0,
+        status: store::OrderStatus::Canceled,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct CancelAllQuery {
+    symbol: String,
+}
+
+/// `DELETE /api/v3/openOrders`: every open order of the caller on one
+/// pair, canceled in one command; the answer lists each.
+pub(crate) async fn cancel_all(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (caller, q): (Caller, CancelAllQuery) = signed_request(&gw, &headers, &uri, body).await?;
+    let p = symbol(&gw, &q.symbol)?.clone();
+    let rows = gw
+        .store
+        .open_orders(caller.user, Some(p.symbol))
+        .await
+        .map_err(ApiError::internal)?;
+    let cmd = command(p.symbol, &caller, CommandBody::CancelAll);
+    let (_, outcome) = submit(&gw, cmd, true).await?;
+    let record = outcome.ok_or_else(|| ApiError::internal("a cancel-all without its outcome"))?;
+    let answers: Vec<Value> = record
+        .events
+        .iter()
+        .filter_map(|e| match e.body {
+            EventBody::Canceled(c) => {
+                let row = rows.iter().find(|r| r.order_id == c.order_id);
+                Some(cancel_answer(&p, &c, row, cmd.timestamp, None))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok(Json(answers).into_response())
+}
+
+/// An amend's answer: `row` is the order before it; `None` when the
+/// events hold no amend.
+pub(crate) fn amend_answer(
+    p: &PairConfig,
+    row: &OrderRow,
+    events: &[Event],
+    at: Timestamp,
+) -> Option<Value> {
+    let (seq, a) = events.iter().find_map(|e| match e.body {
+        EventBody::Amended(a) => Some((e.seq, a)),
+        _ => None,
+    })?;
+    let mut order = row.clone();
+    order.orig_qty = Some(a.qty);
+    order.executed_qty = proto::Qty(a.qty.0.saturating_sub(a.remaining.0));
+    let body = OrderBody::new(&order, p);
+    let mut amended = pick(&body, &["symbol", "orderId", "orderListId"]);
+    let cid = client_order_id(order.order_id, order.client_order_id.as_ref());
+    amended.insert("origClientOrderId".into(), json!(cid));
+    amended.insert("clientOrderId".into(), json!(cid));
+    amended.extend(pick(&body, &["price"]));
+    amended.insert("qty".into(), json!(a.qty.to_decimal(p.qty_scale)));
+    amended.extend(pick(&body, &["executedQty"]));
+    amended.insert(
+        "preventedQty".into(),
+        json!(proto::Qty(0).to_decimal(p.qty_scale)),
+    );
+    amended.insert(
+        "quoteOrderQty".into(),
+        json!(proto::QuoteQty(0).to_decimal(p.price_scale)),
+    );
+    let fields = [
+        "status",
+        "timeInForce",
+        "type",
+        "side",
+        "workingTime",
+        "selfTradePreventionMode",
+    ];
+    let mut rest = pick(&body, &fields);
+    amended.insert(
+        "cumulativeQuoteQty".into(),
+        pick(&body, &["cummulativeQuoteQty"])
+            .remove("cummulativeQuoteQty")
+            .unwrap_or(Value::Null),
+    );
+    amended.append(&mut rest);
+    Some(json!({
+        "transactTime": ms(at),
+        "executionId": seq.0,
+        "amendedOrder": amended,
+    }))
+}

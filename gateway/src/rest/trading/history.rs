@@ -1,0 +1,144 @@
+//! The caller's orders and trades: `openOrders`, `allOrders`, `myTrades`,
+//! from the store (which trails the engine by the persister's lag).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, Uri};
+use axum::response::IntoResponse;
+use proto::{OrderId, Seq};
+use serde::Deserialize;
+use store::TradeFilter;
+
+use super::super::bodies::{AccountTrade, OrderBody};
+use super::super::params::not_required;
+use super::super::{ApiResult, App, limit, signed_request, symbol};
+use crate::auth::Caller;
+use crate::errors::{ApiError, code};
+
+/// Binance's widest `startTime`..`endTime` window for trades: 24 hours.
+const DAY_MS: u64 = 24 * 60 * 60 * 1_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct OpenOrdersQuery {
+    symbol: Option<String>,
+}
+
+pub(crate) async fn open_orders(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (caller, q): (Caller, OpenOrdersQuery) = signed_request(&gw, &headers, &uri, body).await?;
+    let pair = q
+        .symbol
+        .as_deref()
+        .map(|s| symbol(&gw, s).map(|p| p.symbol))
+        .transpose()?;
+    let rows = gw
+        .store
+        .open_orders(caller.user, pair)
+        .await
+        .map_err(ApiError::internal)?;
+    let out: Vec<OrderBody> = rows
+        .iter()
+        .filter_map(|o| gw.pairs.get(&o.pair).map(|p| OrderBody::new(o, p)))
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct HistoryQuery {
+    symbol: String,
+    order_id: Option<u64>,
+    start_time: Option<u64>,
+    end_time: Option<u64>,
+    from_id: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// `startTime` and `endTime` as a window no wider than `max_ms` (when
+/// given), with Binance's codes for a window backwards or too wide.
+fn window(q: &HistoryQuery, max_ms: Option<u64>) -> Result<(Option<u64>, Option<u64>), ApiError> {
+    let (start, end) = (q.start_time, q.end_time);
+    if let (Some(s), Some(e)) = (start, end) {
+        if s > e {
+            return Err(ApiError::new(
+                code::BAD_PARAM_COMBINATION,
+                "startTime must not be after endTime.",
+            ));
+        }
+        if max_ms.is_some_and(|m| e - s > m) {
+            return Err(ApiError::new(
+                code::BAD_PARAM_COMBINATION,
+                "The time between startTime and endTime can't be longer than 24 hours.",
+            ));
+        }
+    }
+    Ok((start, end))
+}
+
+pub(crate) async fn all_orders(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (caller, q): (Caller, HistoryQuery) = signed_request(&gw, &headers, &uri, body).await?;
+    if q.from_id.is_some() {
+        return Err(not_required("fromId"));
+    }
+    let p = symbol(&gw, &q.symbol)?;
+    let (start_ms, end_ms) = window(&q, Some(DAY_MS))?;
+    let n = limit(q.limit, 500, 1_000)?;
+    let from = q.order_id.map(OrderId);
+    let rows = gw
+        .store
+        .all_orders(caller.user, p.symbol, from, start_ms, end_ms, n)
+        .await
+        .map_err(ApiError::internal)?;
+    let out: Vec<OrderBody> = rows.iter().map(|o| OrderBody::new(o, p)).collect();
+    Ok(Json(out).into_response())
+}
+
+pub(crate) async fn my_trades(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (caller, q): (Caller, HistoryQuery) = signed_request(&gw, &headers, &uri, body).await?;
+    let p = symbol(&gw, &q.symbol)?;
+    if q.from_id.is_some() && (q.start_time.is_some() || q.end_time.is_some()) {
+        return Err(ApiError::new(
+            code::BAD_PARAM_COMBINATION,
+            "fromId cannot be sent with startTime or endTime.",
+        ));
+    }
+    let (start_ms, end_ms) = window(&q, Some(DAY_MS))?;
+    let filter = TradeFilter {
+        order_id: q.order_id.map(OrderId),
+        start_ms,
+        end_ms,
+        from_id: q.from_id.map(Seq),
+        limit: limit(q.limit, 500, 1_000)?,
+    };
+    let order_id = filter.order_id;
+    let rows = gw
+        .store
+        .user_trades_filtered(caller.user, p.symbol, filter)
+        .await
+        .map_err(ApiError::internal)?;
+    let fees = gw.fees(p.symbol);
+    let out: Vec<AccountTrade> = rows
+        .iter()
+        // A self-trade has both sides; only the asked order's is wanted.
+        .filter(|t| order_id.is_none_or(|id| t.order_id() == id))
+        .map(|t| AccountTrade::new(&t.fill, p, t.is_maker, fees))
+        .collect();
+    Ok(Json(out).into_response())
+}
