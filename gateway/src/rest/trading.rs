@@ -216,7 +216,10 @@ async fn place(
     mode: RespType,
 ) -> Result<Value, ApiError> {
     let cmd = command(p.symbol, caller, CommandBody::NewOrder(order));
-    let (_, outcome) = submit(gw, cmd, mode != RespType::Ack).await?;
+    // A LIMIT_MAKER that would take is refused, as on Binance, whatever
+    // the answer's shape: only the book can tell, so it is waited for.
+    let wait = mode != RespType::Ack || order.post_only;
+    let (_, outcome) = submit(gw, cmd, wait).await?;
     let batch = match outcome {
         Some(record) => {
             let batch = fold(&record.events, p);
@@ -330,6 +333,7 @@ async fn stored_order(
         OrderRef::Id(id) => OrderLookup::Id(*id),
         OrderRef::Client(c) => OrderLookup::Client(*c),
     };
+    super::read_own_writes(gw, &[p.symbol]).await;
     let row = gw
         .store
         .order(p.symbol, caller.user, lookup)

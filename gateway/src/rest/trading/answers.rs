@@ -203,6 +203,7 @@ pub(crate) async fn cancel_all(
 ) -> ApiResult {
     let (caller, q): (Caller, CancelAllQuery) = signed_request(&gw, &headers, &uri, body).await?;
     let p = symbol(&gw, &q.symbol)?.clone();
+    super::super::read_own_writes(&gw, &[p.symbol]).await;
     let rows = gw
         .store
         .open_orders(caller.user, Some(p.symbol))
