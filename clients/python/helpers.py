@@ -5,6 +5,9 @@ what was sent and what came back), and waiting for the store to catch up."""
 import os
 import time
 from decimal import Decimal
+from urllib.parse import urlsplit
+
+import requests
 
 # Notes on reads that were not consistent at once (the exchange's history
 # and open-order queries read the store, which trails the engine a little);
@@ -37,6 +40,31 @@ def base_url():
 def D(value):
     """An exact decimal from a string (or a number's shortest repr)."""
     return Decimal(str(value))
+
+
+class OffMachineRequest(AssertionError):
+    """A client tried to reach a host other than the exchange under test."""
+
+
+class _ExchangeOnly(requests.adapters.HTTPAdapter):
+    """Sends only to the exchange's host (EXCHANGE_URL); anything else fails
+    the test before a connection is opened, so that a client default that
+    still names Binance's hosts shows up instead of leaving the machine."""
+
+    def send(self, request, *args, **kwargs):
+        allowed = urlsplit(base_url()).hostname
+        host = urlsplit(request.url).hostname
+        if host != allowed:
+            raise OffMachineRequest(f"refused {request.method} {request.url}: only {allowed} may be reached")
+        return super().send(request, *args, **kwargs)
+
+
+def exchange_only(session):
+    """Routes every http:// and https:// request of a requests.Session
+    through _ExchangeOnly."""
+    adapter = _ExchangeOnly()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
 
 
 def record_http(session):

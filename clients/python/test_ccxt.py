@@ -15,7 +15,7 @@ import uuid
 import ccxt
 import pytest
 
-from helpers import HTTP_LOG, D, balances, base_url, env, eventually, record_http, total
+from helpers import HTTP_LOG, D, balances, base_url, env, eventually, exchange_only, record_http, total
 
 SYMBOL, MARKET_ID = "ETH/EUR", "ETHEUR"
 BASE, QUOTE = "ETH", "EUR"
@@ -40,11 +40,11 @@ def need(key):
 
 
 def make_exchange(key, secret):
-    """ccxt.binance on the exchange, spot only: every API base URL points at
-    it (public and private at /api/v3; the futures, options, margin and
-    wallet ones at a path the exchange does not serve, so a call ccxt makes
-    there fails here instead of leaving the machine), and load_markets()
-    asks only for exchangeInfo."""
+    """ccxt.binance on the exchange, spot only: every entry of urls.api
+    points at it (public and private at /api/v3; the futures, options,
+    margin and wallet ones at a path the exchange does not serve, so that a
+    call ccxt makes there fails here), its session reaches no other host,
+    and load_markets() asks only for exchangeInfo."""
     api = base_url() + "/api/v3"
     urls = {name: api if name in ("public", "private") else f"{base_url()}/not-spot/{name}" for name in ccxt.binance().urls["api"]}
     ex = ccxt.binance(
@@ -56,6 +56,11 @@ def make_exchange(key, secret):
             "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
         }
     )
+    # The constructor deep-merges urls: a base URL this ccxt version added
+    # and the list above missed would still name Binance.
+    off = {name: url for name, url in ex.urls["api"].items() if not (isinstance(url, str) and url.startswith(base_url() + "/"))}
+    assert off == {}, f"urls.api entries not on the exchange: {off}"
+    exchange_only(ex.session)
     record_http(ex.session)
     return ex
 

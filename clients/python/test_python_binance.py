@@ -18,7 +18,7 @@ import pytest
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
-from helpers import D, balances, base_url, env, eventually, filters, record_http, total
+from helpers import HTTP_LOG, D, balances, base_url, env, eventually, exchange_only, filters, record_http, total
 
 SYMBOL = "BTCEUR"
 BASE, QUOTE = "BTC", "EUR"
@@ -43,14 +43,23 @@ def need(key):
     return S[key]
 
 
+class GuardedClient(Client):
+    """python-binance's Client whose session (made in the constructor,
+    before its ping) reaches only the exchange and records every exchange."""
+
+    def _init_session(self):
+        session = super()._init_session()
+        exchange_only(session)
+        record_http(session)
+        return session
+
+
 def make_client(key, secret, **kwargs):
     """A python-binance Client on the exchange: the supported way to move it
     off Binance is its API_URL, formatted at construction, before the
     constructor's ping, so it is set on a subclass."""
-    cls = type("LocalClient", (Client,), {"API_URL": base_url() + "/api"})
-    client = cls(key, secret, **kwargs)
-    record_http(client.session)
-    return client
+    cls = type("LocalClient", (GuardedClient,), {"API_URL": base_url() + "/api"})
+    return cls(key, secret, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +107,9 @@ def my_trades_of(client, order_ids):
 
 
 def test_constructor_pings_and_ping_answers_empty_object():
-    client = make_client(env("API_KEY"), env("API_SECRET"))  # pings in __init__
+    HTTP_LOG.clear()
+    client = make_client(env("API_KEY"), env("API_SECRET"))
+    assert [e["request"] for e in HTTP_LOG] == [f"GET {base_url()}/api/v3/ping"], "the constructor pings"
     assert client.ping() == {}
 
 
