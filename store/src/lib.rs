@@ -39,7 +39,7 @@ pub use halts::HaltedPair;
 pub use history::{AggTrade, TradeFilter, UserTrade};
 pub use interval::{Interval, parse_time_zone};
 pub use keys::ApiKey;
-pub use klines::Candle;
+pub use klines::{Candle, KlineWindow};
 pub use leases::{Lease, LeaseKey, Member, Role};
 pub use queries::OrderLookup;
 pub use risk::RiskSnapshotRow;

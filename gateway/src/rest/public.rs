@@ -184,9 +184,17 @@ async fn klines(State(gw): App, uri: Uri) -> ApiResult {
         ));
     }
     let n = limit(q.limit, 500, 1_000)?;
+    let window = store::KlineWindow {
+        start_ms: q.start_time,
+        end_ms: q.end_time,
+        limit: n,
+        tz_offset_minutes: tz,
+        // The current bucket is there even before it trades.
+        now_ms: Some(crate::now_ns() / 1_000_000),
+    };
     let candles = gw
         .store
-        .klines(p.symbol, interval, q.start_time, q.end_time, n, tz)
+        .klines(p.symbol, interval, window)
         .await
         .map_err(ApiError::internal)?;
     let (ps, qs) = (p.price_scale, p.qty_scale);
