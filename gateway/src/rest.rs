@@ -34,6 +34,8 @@ mod general;
 pub(crate) mod params;
 mod public;
 mod raw;
+#[cfg(test)]
+mod shapes;
 mod trading;
 pub(crate) mod weights;
 

@@ -236,6 +236,23 @@ async fn check_tiers(store: &Store, fills: &[FillRow], when: &str) {
     }
 }
 
+/// Every order of the stream's users, as stored.
+async fn all_orders(store: &Store) -> Vec<store::OrderRow> {
+    let mut out = Vec::new();
+    for user in 1..=3 {
+        let rows = store.all_orders(
+            proto::UserId(user),
+            common::pair(),
+            None,
+            None,
+            None,
+            100_000,
+        );
+        out.extend(rows.await.unwrap());
+    }
+    out
+}
+
 /// Writes the stream, then every batch again (a retry after a commit whose
 /// answer was lost), then the whole stream as one batch from seq 0 (a
 /// replay with its progress lost): the candles never count a fill twice.
@@ -248,10 +265,18 @@ async fn duplicates_count_once(store: &Store) {
         store.write_batch(b).await.unwrap();
     }
     check_tiers(store, &fills, "written once").await;
+    let orders = all_orders(store).await;
     for b in &batches {
         store.write_batch(b).await.unwrap();
     }
     check_tiers(store, &fills, "every batch written twice").await;
+    // Order updates add deltas: a batch written again must not add them
+    // again.
+    assert_eq!(
+        all_orders(store).await,
+        orders,
+        "orders after every batch twice"
+    );
     let mut replay = Batch::default();
     for e in &events {
         replay.add_events(common::config().qty_scale, &mut Seq(0), e);

@@ -147,16 +147,19 @@ pub(super) async fn order_rate_limits(
         .usage
         .order_counts(caller.user, crate::now_ns() / 1_000_000);
     let [_, ten_seconds, day] = gw.rate_limits();
-    let entry = |l: crate::usage::RateLimit, count: u32| {
-        let mut v = serde_json::to_value(l).unwrap_or_default();
-        v["count"] = count.into();
-        v
-    };
     Ok(Json(vec![
-        entry(ten_seconds, counts.ten_seconds),
-        entry(day, counts.day),
+        order_count_entry(ten_seconds, counts.ten_seconds),
+        order_count_entry(day, counts.day),
     ])
     .into_response())
+}
+
+/// One entry of `rateLimit/order`: limit `l` and the caller's `count` in
+/// its current window.
+pub(super) fn order_count_entry(l: crate::usage::RateLimit, count: u32) -> serde_json::Value {
+    let mut v = serde_json::to_value(l).unwrap_or_default();
+    v["count"] = count.into();
+    v
 }
 
 /// The answer of every accounts surface when the exchange runs without a

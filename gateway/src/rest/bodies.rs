@@ -50,17 +50,20 @@ pub(super) struct PairInfo<'a> {
     allow_trailing_stop: bool,
     cancel_replace_allowed: bool,
     amend_allowed: bool,
+    peg_instructions_allowed: bool,
     is_spot_trading_allowed: bool,
     is_margin_trading_allowed: bool,
     filters: [Filter; 5],
     permissions: [&'static str; 0],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    permission_sets: Option<[[&'static str; 1]; 1]>,
+    /// Empty with `showPermissionSets=false`.
+    permission_sets: &'static [[&'static str; 1]],
     default_self_trade_prevention_mode: &'static str,
     allowed_self_trade_prevention_modes: [&'static str; 4],
 }
 
 /// Binance's filter shapes: every limit a new order is checked against.
+/// The variants are named after Binance's filter types (`PRICE_FILTER`).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Serialize)]
 #[serde(tag = "filterType", rename_all = "SCREAMING_SNAKE_CASE")]
 #[serde(rename_all_fields = "camelCase")]
@@ -94,7 +97,7 @@ pub(super) enum Filter {
 
 impl<'a> PairInfo<'a> {
     /// `p`'s entry; `trading` false reports it halted. `permission_sets`
-    /// false leaves them out (`showPermissionSets=false`).
+    /// false empties them (`showPermissionSets=false`).
     pub(super) fn new(p: &'a PairConfig, trading: bool, permission_sets: bool) -> Self {
         let (base, quote) = p.symbol.assets();
         let price = |v: Price| v.to_decimal(p.price_scale);
@@ -122,6 +125,8 @@ impl<'a> PairInfo<'a> {
             allow_trailing_stop: false,
             cancel_replace_allowed: true,
             amend_allowed: true,
+            // No pegged orders here.
+            peg_instructions_allowed: false,
             is_spot_trading_allowed: true,
             is_margin_trading_allowed: false,
             filters: [
@@ -154,7 +159,7 @@ impl<'a> PairInfo<'a> {
                 },
             ],
             permissions: [],
-            permission_sets: permission_sets.then_some([["SPOT"]]),
+            permission_sets: if permission_sets { &[["SPOT"]] } else { &[] },
             default_self_trade_prevention_mode: p.default_stp.as_str(),
             allowed_self_trade_prevention_modes: [
                 "NONE",

@@ -24,7 +24,7 @@ use crate::Gateway;
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
 
-mod answers;
+pub(super) mod answers;
 mod history;
 
 pub(super) use answers::cancel_all;
@@ -280,21 +280,28 @@ pub(super) async fn test_order(
     RespType::of(req.new_order_resp_type.as_deref(), &req.order_type)?;
     let p = symbol(&gw, &req.symbol)?;
     new_order_for(p, &req, || OrderId(0))?;
-    if req.compute_commission_rates.as_deref() != Some("true") {
-        return Ok(Json(json!({})).into_response());
-    }
-    let fees = gw.fees(p.symbol).unwrap_or(accounts::Fees {
-        maker_bps: 0,
-        taker_bps: 0,
+    let rates = (req.compute_commission_rates.as_deref() == Some("true")).then(|| {
+        gw.fees(p.symbol).unwrap_or(accounts::Fees {
+            maker_bps: 0,
+            taker_bps: 0,
+        })
     });
+    Ok(Json(test_order_answer(rates)).into_response())
+}
+
+/// `order/test`'s answer: `{}`, or with `computeCommissionRates=true` the
+/// pair's rates `fees`, no special or tax rates, no discount.
+pub(super) fn test_order_answer(fees: Option<accounts::Fees>) -> Value {
+    let Some(fees) = fees else {
+        return json!({});
+    };
     let rate = crate::money::rate_text;
-    Ok(Json(json!({
+    json!({
         "standardCommissionForOrder": {"maker": rate(fees.maker_bps), "taker": rate(fees.taker_bps)},
         "specialCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
         "taxCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
         "discount": {"enabledForAccount": false, "enabledForSymbol": false, "discountAsset": null, "discount": rate(0)},
-    }))
-    .into_response())
+    })
 }
 
 #[derive(Deserialize)]
@@ -470,15 +477,19 @@ pub(super) async fn cancel_replace(
     }
     let placed = place(&gw, &caller, &p, order, mode).await;
     match (canceled, placed) {
-        (Ok(c), Ok(n)) => Ok(Json(json!({
-            "cancelResult": "SUCCESS",
-            "newOrderResult": "SUCCESS",
-            "cancelResponse": c,
-            "newOrderResponse": n,
-        }))
-        .into_response()),
+        (Ok(c), Ok(n)) => Ok(Json(replace_success(c, n)).into_response()),
         (canceled, placed) => Ok(replace_failure(canceled, Some(placed))),
     }
+}
+
+/// A cancel-replace's answer when both parts succeeded.
+pub(super) fn replace_success(canceled: Value, placed: Value) -> Value {
+    json!({
+        "cancelResult": "SUCCESS",
+        "newOrderResult": "SUCCESS",
+        "cancelResponse": canceled,
+        "newOrderResponse": placed,
+    })
 }
 
 /// Binance's answer when a part of a cancel-replace failed: -2022 when
@@ -487,6 +498,16 @@ fn replace_failure(
     canceled: Result<Value, ApiError>,
     placed: Option<Result<Value, ApiError>>,
 ) -> Response {
+    let (status, body) = replace_failure_body(canceled, placed);
+    (status, Json(body)).into_response()
+}
+
+/// [`replace_failure`]'s status and body; `placed` is `None` when the new
+/// order was not attempted.
+pub(super) fn replace_failure_body(
+    canceled: Result<Value, ApiError>,
+    placed: Option<Result<Value, ApiError>>,
+) -> (StatusCode, Value) {
     let part = |r: &Result<Value, ApiError>| match r {
         Ok(v) => ("SUCCESS", v.clone()),
         Err(e) => ("FAILURE", json!({"code": e.code, "msg": e.msg})),
@@ -520,7 +541,7 @@ fn replace_failure(
             "newOrderResponse": new_response,
         },
     });
-    (status, Json(body)).into_response()
+    (status, body)
 }
 
 #[derive(Deserialize)]

@@ -89,7 +89,7 @@ fn percent(open: Price, close: Price) -> String {
 }
 
 /// The ticker fields of one window, in Binance's order and shape.
-fn ticker(
+pub(in crate::rest) fn ticker(
     p: &PairConfig,
     s: Option<&WindowStats>,
     from_ms: u64,
@@ -188,25 +188,38 @@ async fn day_extras(
     stats: Option<&WindowStats>,
     t: &mut Map<String, Value>,
 ) -> Result<(), ApiError> {
-    let (ps, qs) = (p.price_scale, p.qty_scale);
-    let prev = stats.and_then(|s| s.prev_close).unwrap_or(Price(0));
-    t.insert("prevClosePrice".into(), json!(prev.to_decimal(ps)));
     let last = gw
         .store
         .trades(p.symbol, 1)
         .await
         .map_err(ApiError::internal)?;
     let last_qty = last.first().map_or(proto::Qty(0), |f| f.qty);
-    t.insert("lastQty".into(), json!(last_qty.to_decimal(qs)));
     let d = gw.market.depth(p.symbol, 1);
     let best = |side: Option<&(Price, proto::Qty)>| side.copied().unwrap_or_default();
-    let (bid, bid_qty) = best(d.as_ref().and_then(|d| d.bids.first()));
-    let (ask, ask_qty) = best(d.as_ref().and_then(|d| d.asks.first()));
+    let bid = best(d.as_ref().and_then(|d| d.bids.first()));
+    let ask = best(d.as_ref().and_then(|d| d.asks.first()));
+    day_fields(p, stats, last_qty, bid, ask, t);
+    Ok(())
+}
+
+/// Adds the full 24-hour ticker's own fields to `t`: the previous close,
+/// `last_qty`, and the best `bid` and `ask` as `(price, qty)`.
+pub(in crate::rest) fn day_fields(
+    p: &PairConfig,
+    stats: Option<&WindowStats>,
+    last_qty: proto::Qty,
+    (bid, bid_qty): (Price, proto::Qty),
+    (ask, ask_qty): (Price, proto::Qty),
+    t: &mut Map<String, Value>,
+) {
+    let (ps, qs) = (p.price_scale, p.qty_scale);
+    let prev = stats.and_then(|s| s.prev_close).unwrap_or(Price(0));
+    t.insert("prevClosePrice".into(), json!(prev.to_decimal(ps)));
+    t.insert("lastQty".into(), json!(last_qty.to_decimal(qs)));
     t.insert("bidPrice".into(), json!(bid.to_decimal(ps)));
     t.insert("bidQty".into(), json!(bid_qty.to_decimal(qs)));
     t.insert("askPrice".into(), json!(ask.to_decimal(ps)));
     t.insert("askQty".into(), json!(ask_qty.to_decimal(qs)));
-    Ok(())
 }
 
 /// `GET /api/v3/ticker`: the window `windowSize` (default `1d`) up to now.
@@ -256,12 +269,16 @@ async fn avg_price(State(gw): App, uri: Uri) -> ApiResult {
         Some(s) => s.prev_close.unwrap_or(s.close),
         None => Price(0),
     };
-    Ok(Json(json!({
+    Ok(Json(avg_price_body(p, price, to)).into_response())
+}
+
+/// `avgPrice`'s answer: `price` over the window that ends at `to_ms`.
+pub(in crate::rest) fn avg_price_body(p: &PairConfig, price: Price, to_ms: u64) -> Value {
+    json!({
         "mins": AVG_PRICE_MINS,
         "price": price.to_decimal(p.price_scale),
-        "closeTime": to,
-    }))
-    .into_response())
+        "closeTime": to_ms,
+    })
 }
 
 #[cfg(test)]

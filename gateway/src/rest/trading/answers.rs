@@ -122,10 +122,11 @@ fn fills(batch: &Batch, p: &PairConfig, order: &NewOrder, fees: Option<accounts:
 }
 
 /// The fields of a cancel's answer taken from the order.
-const CANCEL_FIELDS: [&str; 9] = [
+const CANCEL_FIELDS: [&str; 10] = [
     "price",
     "origQty",
     "executedQty",
+    "origQuoteOrderQty",
     "cummulativeQuoteQty",
     "status",
     "timeInForce",
