@@ -269,15 +269,22 @@ async fn avg_price(State(gw): App, uri: Uri) -> ApiResult {
         Some(s) => s.prev_close.unwrap_or(s.close),
         None => Price(0),
     };
-    Ok(Json(avg_price_body(p, price, to)).into_response())
+    // Binance's `closeTime` is the last trade's time.
+    let last = gw
+        .store
+        .trades(p.symbol, 1)
+        .await
+        .map_err(ApiError::internal)?;
+    let last_ms = last.first().map_or(0, |f| f.timestamp.0 / 1_000_000);
+    Ok(Json(avg_price_body(p, price, last_ms)).into_response())
 }
 
-/// `avgPrice`'s answer: `price` over the window that ends at `to_ms`.
-pub(in crate::rest) fn avg_price_body(p: &PairConfig, price: Price, to_ms: u64) -> Value {
+/// `avgPrice`'s answer: `price`, and the time of the last trade.
+pub(in crate::rest) fn avg_price_body(p: &PairConfig, price: Price, last_trade_ms: u64) -> Value {
     json!({
         "mins": AVG_PRICE_MINS,
         "price": price.to_decimal(p.price_scale),
-        "closeTime": to_ms,
+        "closeTime": last_trade_ms,
     })
 }
 
