@@ -6,57 +6,69 @@
 # the document gives for that operation.
 #   scripts/schemathesis.sh            (builds target/debug/exchange if needed)
 #   EXCHANGE_BIN=target/release/exchange scripts/schemathesis.sh
-# Steps: a venv cached in ~/.cache/exchange-schemathesis-venv/<Python
-# version>-<hash of scripts/schemathesis/requirements.txt> (made once, reused
-# by every run); the exchange on a free loopback port with its store in a
-# temporary directory, the built-in demo pairs and funding, and limits
-# raised so that request weights and order counts do not get in the way; a
-# trading key and an admin key; the document checked against the OpenAPI
-# 3.1 meta-schema; schemathesis for MAX_EXAMPLES (30) examples per operation
-# under a time bound; the exchange stopped. Exits non-zero when anything
-# failed. Environment: EXCHANGE_BIN, PYTHON (default python3),
-# SCHEMATHESIS_VENV (a venv to use instead of the cached one),
-# MAX_EXAMPLES, SEED (for a reproducible run), WORKERS (default 2),
-# RUN_SECONDS (the bound on schemathesis itself, default 480), REPORT_DIR
-# (keeps the JUnit report and a HAR of every exchange there), CARGO_TARGET_DIR.
+# Steps: the venv of scripts/clients.sh (clients/python/requirements.txt
+# pins Schemathesis with the client libraries; one venv, cached in
+# ~/.cache/exchange-clients-venv/<Python version>-<hash of the requirements>,
+# made by whichever script runs first); the exchange on a free loopback port
+# with its store in a temporary directory, the built-in demo pairs and
+# funding, and limits raised so that request weights and order counts do
+# not get in the way; a trading key (for the user the document's examples
+# name) and an admin key; the document checked against the OpenAPI 3.1
+# meta-schema; Schemathesis for MAX_EXAMPLES (30) examples per operation
+# under a time bound; the exchange stopped on every way out. Exits non-zero
+# when anything failed. Reads no standard input. Environment: EXCHANGE_BIN,
+# PYTHON (default python3), CLIENTS_VENV (a venv to use instead of the
+# cached one), MAX_EXAMPLES, SEED (for a reproducible run), WORKERS
+# (default 2), RUN_SECONDS (the bound on Schemathesis itself, default 480),
+# REPORT_DIR (keeps the JUnit report and a HAR of every exchange there),
+# CARGO_TARGET_DIR.
 set -euo pipefail
+exec </dev/null
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HERE=$ROOT/scripts/schemathesis
-REQ=$HERE/requirements.txt
+REQ=$ROOT/clients/python/requirements.txt
 PY=${PYTHON:-python3}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 [[ $TARGET = /* ]] || TARGET=$ROOT/$TARGET
-STARTED=$SECONDS
 
-step() { echo "== schemathesis: $*"; }
+step() { echo "== schemathesis: $* (${SECONDS}s)"; }
 
-# --- the venv, cached by what it holds -------------------------------------------
+# --- the venv: scripts/clients.sh's, cached by what it holds ----------------------
+if bad=$(grep -vE '^[[:space:]]*(#.*)?$' "$REQ" | grep -vE '^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+[[:space:]]*$'); then
+  echo "$REQ: every requirement must be name==version; not: $bad" >&2
+  exit 2
+fi
+grep -qE '^schemathesis==' "$REQ" || { echo "$REQ does not pin schemathesis" >&2; exit 2; }
 pyver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 key=$(sha256sum <"$REQ" | cut -c1-16)
-VENV=${SCHEMATHESIS_VENV:-$HOME/.cache/exchange-schemathesis-venv/py$pyver-$key}
-if [[ ! -f $VENV/.complete ]]; then
+VENV=${CLIENTS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/exchange-clients-venv/py$pyver-$key}
+venv_ok() {
+  [[ -f $VENV/.complete ]] && "$VENV/bin/python" -c '
+import importlib.util, sys
+sys.exit(any(importlib.util.find_spec(m) is None for m in ("schemathesis", "binance", "ccxt", "pytest")))' >/dev/null 2>&1
+}
+mkdir -p "$(dirname "$VENV")"
+# One run at a time makes the venv (scripts/clients.sh takes the same
+# lock); the others wait for it and reuse it.
+exec 9>"$VENV.lock"
+timeout 1200 flock 9 || { echo "waited 20 min for $VENV.lock" >&2; exit 1; }
+if ! venv_ok; then
   step "creating the venv $VENV"
   rm -rf "$VENV"
-  mkdir -p "$(dirname "$VENV")"
-  timeout 120 "$PY" -m venv "$VENV"
-  timeout 900 "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$REQ"
+  timeout -k 10 120 "$PY" -m venv "$VENV"
+  PIP_FIND_LINKS= PIP_EXTRA_INDEX_URL= PIP_NO_INPUT=1 \
+    timeout -k 10 900 "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input \
+      --progress-bar off -q -r "$REQ"
   touch "$VENV/.complete"
+  venv_ok || { echo "the venv $VENV does not import schemathesis" >&2; exit 1; }
 else
   step "reusing the venv $VENV"
 fi
+flock -u 9
+exec 9>&-
 
 # --- the exchange ------------------------------------------------------------------
-if [[ -n ${EXCHANGE_BIN:-} ]]; then
-  BIN=$EXCHANGE_BIN
-else
-  # A no-op after `cargo test`, which builds the same binary.
-  step "cargo build -p exchange"
-  (cd "$ROOT" && timeout 2400 cargo build -q -p exchange --locked)
-  BIN=$TARGET/debug/exchange
-fi
-[[ -x $BIN ]] || { echo "no exchange binary at $BIN" >&2; exit 2; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/exchange-schemathesis.XXXXXX")
+WORK=
 PID=
 stop_exchange() {
   [[ -n $PID ]] || return 0
@@ -72,11 +84,28 @@ stop_exchange() {
   wait "$PID" 2>/dev/null || true
   PID=
 }
+RUN_PID=
 cleanup() {
+  # timeout passes the signal on to Schemathesis.
+  [[ -z $RUN_PID ]] || kill -TERM "$RUN_PID" 2>/dev/null || true
   stop_exchange
-  rm -rf "$WORK"
+  [[ -z $WORK ]] || rm -rf "$WORK"
 }
+# Bash runs the EXIT trap on every way out: the end, an error under set -e,
+# and a fatal signal.
 trap cleanup EXIT
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/exchange-schemathesis.XXXXXX")
+if [[ -n ${EXCHANGE_BIN:-} ]]; then
+  BIN=$EXCHANGE_BIN
+else
+  # A no-op after `cargo test`, which builds the same binary.
+  step "cargo build -p exchange"
+  (cd "$ROOT" && timeout -k 10 2400 cargo build -q -p exchange --locked)
+  # A copy: another build into a shared target directory cannot swap it.
+  cp "$TARGET/debug/exchange" "$WORK/exchange"
+  BIN=$WORK/exchange
+fi
+[[ -x $BIN ]] || { echo "no exchange binary at $BIN" >&2; exit 2; }
 
 # The demo pairs (the defaults) and the demo funding, with limits no run of
 # this size reaches: the limits have their own tests, and a 429 here would
@@ -97,11 +126,12 @@ PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0
 export EXCHANGE_CONFIG=$WORK/exchange.toml EXCHANGE_LISTEN=127.0.0.1:$PORT EXCHANGE_DATA_DIR=$WORK/data
 URL=http://$EXCHANGE_LISTEN
 step "starting $BIN on $URL"
-"$BIN" run >"$WORK/exchange.log" 2>&1 &
+"$BIN" run </dev/null >"$WORK/exchange.log" 2>&1 &
 PID=$!
 ready=
-for _ in $(seq 1 600); do
-  if curl -fs "$URL/readyz" >/dev/null 2>&1; then
+deadline=$((SECONDS + 60))
+while ((SECONDS < deadline)); do
+  if curl -fs --max-time 2 "$URL/readyz" >/dev/null 2>&1; then
     ready=1
     break
   fi
@@ -116,9 +146,9 @@ fi
 
 # --- keys ----------------------------------------------------------------------------
 # The trading key's user is the one the document's examples name.
-read -r API_KEY API_SECRET <<<"$(timeout 60 "$BIN" keys create --user alice |
+read -r API_KEY API_SECRET <<<"$(timeout -k 5 60 "$BIN" keys create --user alice |
   awk '/^api key:/ {k = $3} /^secret:/ {s = $2} END {print k, s}')"
-read -r ADMIN_KEY ADMIN_SECRET <<<"$(timeout 60 "$BIN" admin-keys create --name schemathesis |
+read -r ADMIN_KEY ADMIN_SECRET <<<"$(timeout -k 5 60 "$BIN" admin-keys create --name schemathesis |
   awk '/^admin key:/ {k = $3} /^secret:/ {s = $2} END {print k, s}')"
 [[ -n $API_KEY && -n $API_SECRET && -n $ADMIN_KEY && -n $ADMIN_SECRET ]] ||
   { echo "could not create the keys" >&2; exit 1; }
@@ -126,7 +156,8 @@ export API_KEY API_SECRET ADMIN_KEY ADMIN_SECRET
 
 # --- the document ---------------------------------------------------------------------
 step "checking $URL/api/openapi.json against the OpenAPI 3.1 meta-schema"
-curl -fsS "$URL/api/openapi.json" -o "$WORK/openapi.json"
+curl -fsS --max-time 10 "$URL/api/openapi.json" -o "$WORK/openapi.json" ||
+  { echo "$BIN serves no /api/openapi.json" >&2; exit 1; }
 "$VENV/bin/python" - "$WORK/openapi.json" <<'PY'
 import json, sys
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
@@ -154,7 +185,10 @@ args=(
 [[ -z ${SEED:-} ]] || args+=(--seed "$SEED")
 step "schemathesis ${args[*]:1}"
 status=0
-(cd "$WORK" && SCHEMATHESIS_HOOKS=$HERE/hooks.py timeout "${RUN_SECONDS:-480}" "$VENV/bin/schemathesis" "${args[@]}") || status=$?
+(cd "$WORK" && SCHEMATHESIS_HOOKS=$HERE/hooks.py exec timeout -k 10 "${RUN_SECONDS:-480}" "$VENV/bin/schemathesis" "${args[@]}") &
+RUN_PID=$!
+wait "$RUN_PID" || status=$?
+RUN_PID=
 if ((status == 124)); then
   echo "schemathesis did not finish within ${RUN_SECONDS:-480} s" >&2
 fi
@@ -165,7 +199,7 @@ if ! kill -0 "$PID" 2>/dev/null; then
 fi
 stop_exchange
 if ((status != 0)); then
-  echo "== schemathesis: FAILED (exit $status) after $((SECONDS - STARTED)) s" >&2
+  echo "== schemathesis: FAILED (exit $status) after ${SECONDS} s" >&2
   if grep -q 'panicked' "$WORK/exchange.log"; then
     echo "the exchange panicked (a request it dropped without an answer):" >&2
     grep -A1 'panicked' "$WORK/exchange.log" | head -n 20 >&2
@@ -174,4 +208,4 @@ if ((status != 0)); then
   grep -v 'audit passed' "$WORK/exchange.log" | tail -n 20 >&2
   exit 1
 fi
-step "ok in $((SECONDS - STARTED)) s"
+step "ok"
