@@ -461,6 +461,7 @@ impl Gateway {
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
             .layer(from_fn_with_state(body_timeout, serve::body_deadline))
             .layer(from_fn(serve::head_limits))
+            .layer(from_fn(errors::catch_panics))
             .layer(from_fn_with_state(self.clone(), rest::weights::charge))
             .layer(from_fn_with_state(self.clone(), rest::count_requests))
             .layer(from_fn(errors::json_errors))

@@ -210,11 +210,25 @@ async fn signed_request<T: DeserializeOwned>(
     uri: &axum::http::Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(Caller, T), ApiError> {
+    let (caller, params) = signed_params(gw, headers, uri, body).await?;
+    Ok((caller, params::parse(&params, "")?))
+}
+
+/// A signed request: the caller, and its parameters from the query and the
+/// form body as one query string.
+async fn signed_params(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Caller, String), ApiError> {
     let body = body_bytes(body)?;
     let form = params::form_body(headers, &body)?;
     let caller = signed(gw, headers, uri.query(), form.as_bytes()).await?;
-    let params = params::parse(uri.query().unwrap_or(""), form)?;
-    Ok((caller, params))
+    Ok((
+        caller,
+        params::merged(uri.query().unwrap_or(""), form).into_owned(),
+    ))
 }
 
 /// Authenticates and rate-limits a signed request; on a demo exchange, a

@@ -25,8 +25,8 @@ use super::openapi::{
     self, BoolText, CommandErrors, EmptyObject, ErrorBody, OrderCountErrors, ReplaceResult,
     SignedErrors, any_of, merged,
 };
-use super::params::{missing, not_required};
-use super::{ApiResult, App, command, enum_value, signed_request, submit, symbol};
+use super::params::{self, missing, not_required};
+use super::{ApiResult, App, command, enum_value, signed_params, signed_request, submit, symbol};
 use crate::Gateway;
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
@@ -492,6 +492,9 @@ pub(super) async fn query_order(
     if q.new_client_order_id.is_some() {
         return Err(not_required("newClientOrderId"));
     }
+    if q.cancel_restrictions.is_some() {
+        return Err(not_required("cancelRestrictions"));
+    }
     let p = symbol(&gw, &q.symbol)?;
     let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
     let row = stored_order(&gw, p, &caller, &target, q.orig_client_order_id.as_deref()).await?;
@@ -691,8 +694,21 @@ pub(super) async fn cancel_replace(
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let (caller, r): (Caller, CancelReplaceRequest) =
-        signed_request(&gw, &headers, &uri, body).await?;
+    let (caller, params) = signed_params(&gw, &headers, &uri, body).await?;
+    let r: CancelReplaceRequest = params::parse(&params, "")?;
+    // serde does not refuse unknown fields through `flatten`: the new
+    // order's own struct refuses them once the cancel's are taken out.
+    let cancel_keys = [
+        "cancelReplaceMode",
+        "cancelOrderId",
+        "cancelOrigClientOrderId",
+        "cancelNewClientOrderId",
+        "cancelRestrictions",
+    ];
+    let _: NewOrderRequest = params::parse(&params::without(&params, &cancel_keys), "")?;
+    if r.order.compute_commission_rates.is_some() {
+        return Err(not_required("computeCommissionRates"));
+    }
     let allow_failure = match r.cancel_replace_mode.as_str() {
         "STOP_ON_FAILURE" => false,
         "ALLOW_FAILURE" => true,
@@ -700,6 +716,8 @@ pub(super) async fn cancel_replace(
     };
     let mode = RespType::of(r.order.new_order_resp_type.as_deref(), &r.order.order_type)?;
     let (p, order) = new_order_command(&gw, &r.order)?;
+    // Binance counts the new order even when it is not attempted.
+    let counts = gw.usage.charge_orders(caller.user, 1, now_ms())?;
     let cancel_order_id = r
         .cancel_order_id
         .as_deref()
@@ -720,14 +738,16 @@ pub(super) async fn cancel_replace(
         cancel_restrictions: r.cancel_restrictions.clone(),
     };
     let canceled = cancel(&gw, &caller, &p, &q).await;
-    if canceled.is_err() && !allow_failure {
-        return Ok(replace_failure(canceled, None));
-    }
-    let placed = place(&gw, &caller, &p, order, mode).await;
-    match (canceled, placed) {
-        (Ok(c), Ok(n)) => Ok(Json(replace_success(c, n)).into_response()),
-        (canceled, placed) => Ok(replace_failure(canceled, Some(placed))),
-    }
+    let mut resp = if canceled.is_err() && !allow_failure {
+        replace_failure(canceled, None)
+    } else {
+        match (canceled, place(&gw, &caller, &p, order, mode).await) {
+            (Ok(c), Ok(n)) => Json(replace_success(c, n)).into_response(),
+            (canceled, placed) => replace_failure(canceled, Some(placed)),
+        }
+    };
+    resp.headers_mut().extend(counts.headers());
+    Ok(resp)
 }
 
 /// A cancel-replace's answer when both parts succeeded.

@@ -174,7 +174,13 @@ fn mini(kind: Option<&str>) -> Result<bool, ApiError> {
 
 /// A `windowSize` in milliseconds: `1m`..`59m`, `1h`..`23h`, `1d`..`7d`.
 fn window_ms(size: &str) -> Option<u64> {
-    let (n, unit) = size.split_at(size.len().checked_sub(1)?);
+    // The unit is one ASCII letter; anything else is no size (and must not
+    // be split inside a character).
+    let unit_at = size
+        .len()
+        .checked_sub(1)
+        .filter(|&i| size.is_char_boundary(i))?;
+    let (n, unit) = size.split_at(unit_at);
     let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
     match unit {
         "m" if n <= 59 => Some(n * MINUTE_MS),
@@ -443,7 +449,9 @@ mod tests {
         assert_eq!(window_ms("59m"), Some(59 * 60_000));
         assert_eq!(window_ms("23h"), Some(23 * 3_600_000));
         assert_eq!(window_ms("7d"), Some(7 * 86_400_000));
-        for bad in ["", "0m", "60m", "24h", "8d", "1w", "m", "-1m", "1"] {
+        for bad in [
+            "", "0m", "60m", "24h", "8d", "1w", "m", "-1m", "1", "\u{80}", "1\u{80}", "é",
+        ] {
             assert_eq!(window_ms(bad), None, "{bad}");
         }
     }
