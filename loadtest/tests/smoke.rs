@@ -17,7 +17,13 @@ fn the_shipped_exchange_config_is_valid() {
     let config = exchange::Config::load(Some(&manifest_dir().join("exchange.toml")))
         .expect("loadtest/exchange.toml parses");
     config.validate().expect("and is valid");
-    assert!(config.gateway.rate_limit_per_sec >= 1_000_000);
+    let g = &config.gateway;
+    assert!(g.rate_limit_per_sec >= 1_000_000);
+    // Binance's limits, out of the way of the largest runs: 20M requests
+    // (max_requests) from one IP and, in the worst case, one user.
+    assert!(g.request_weight_per_minute >= 1_000_000_000, "{g:?}");
+    assert!(g.orders_per_10s >= 1_000_000_000, "{g:?}");
+    assert!(g.orders_per_day >= 1_000_000_000, "{g:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,6 +37,12 @@ async fn smoke_scenario_against_a_real_exchange() {
     };
     config.gateway.rate_limit_per_sec = 1_000_000;
     config.gateway.rate_limit_burst = 1_000_000;
+    // As loadtest/exchange.toml: Binance's defaults leave little room (10
+    // users' 400 requests come near 50 orders per account per 10 s, and a
+    // depth snapshot weighs 250), and the run must never meet them.
+    config.gateway.request_weight_per_minute = 1_000_000_000;
+    config.gateway.orders_per_10s = 1_000_000_000;
+    config.gateway.orders_per_day = 1_000_000_000;
     let running = exchange::start(&config).await.expect("exchange starts");
 
     let mut scenario =
