@@ -86,9 +86,10 @@ async fn smoke_scenario_against_a_real_exchange() {
     assert_eq!(q.outcomes["error"], 0, "{:?} {:?}", q.outcomes, q.failures);
     assert_eq!(q.outcomes["timeout"], 0, "{:?}", q.outcomes);
     assert_eq!(q.outcomes["shed"], 0, "{:?}", q.outcomes);
-    // Cancels and amends found resting orders to act on.
+    // Cancels, amends and replaces found resting orders to act on.
     assert!(q.by_kind["cancel"]["accepted"] > 0, "{:?}", q.by_kind);
     assert!(q.by_kind["amend"]["accepted"] > 0, "{:?}", q.by_kind);
+    assert!(q.by_kind["replace"]["accepted"] > 0, "{:?}", q.by_kind);
 
     let depth = result.depth.as_ref().expect("the depth subscriber ran");
     assert_eq!(depth.gaps, 0, "{depth:?}");
@@ -153,7 +154,7 @@ async fn fund(running: &exchange::Running, users: usize) {
         .expect("client");
     let base = format!("http://{}", running.addr);
     let info: serde_json::Value = http
-        .get(format!("{base}/api/v1/exchangeInfo"))
+        .get(format!("{base}/api/v3/exchangeInfo"))
         .send()
         .await
         .expect("exchangeInfo")
