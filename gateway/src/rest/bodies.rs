@@ -3,7 +3,7 @@
 //! against them in one place.
 
 use accounts::Fees;
-use proto::{PairConfig, Price, Qty, QuoteQty, Side, UserId};
+use proto::{PairConfig, Price, Qty, QuoteQty, Side};
 use serde::Serialize;
 use store::{FillRow, OrderRow};
 
@@ -142,9 +142,11 @@ impl<'a> PairInfo<'a> {
                 },
                 Filter::Notional {
                     min_notional: notional(p.min_notional),
-                    apply_min_to_market: true,
+                    // A market order sized in base has no price to check
+                    // here; one sized in quote is checked as its amount.
+                    apply_min_to_market: false,
                     max_notional: notional(p.max_notional),
-                    apply_max_to_market: true,
+                    apply_max_to_market: false,
                     avg_price_mins: 0,
                 },
                 Filter::MaxNumOrders {
@@ -313,7 +315,9 @@ impl OrderBody {
             order_id: o.order_id.0,
             order_list_id: -1,
             client_order_id: client_order_id(o.order_id, o.client_order_id.as_ref()),
-            price: o.price.map_or_else(|| zero_price.clone(), |x| x.to_decimal(p.price_scale)),
+            price: o
+                .price
+                .map_or_else(|| zero_price.clone(), |x| x.to_decimal(p.price_scale)),
             orig_qty: o.orig_qty.unwrap_or(Qty(0)).to_decimal(p.qty_scale),
             executed_qty: o.executed_qty.to_decimal(p.qty_scale),
             cummulative_quote_qty: QuoteQty(o.cum_quote_qty).to_decimal(p.price_scale),
@@ -330,10 +334,5 @@ impl OrderBody {
             orig_quote_order_qty: QuoteQty(o.orig_quote_qty.unwrap_or(0)).to_decimal(p.price_scale),
             self_trade_prevention_mode: p.default_stp.as_str(),
         }
-    }
-
-    /// The order's status, as Binance names it.
-    pub(super) fn status(&self) -> &'static str {
-        self.status
     }
 }

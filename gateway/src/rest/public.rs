@@ -239,7 +239,10 @@ fn tickers_of<'a>(
                     "symbols must be a JSON array of names, such as [\"BTCEUR\"].",
                 )
             })?;
-            let pairs = names.iter().map(|n| symbol(gw, n)).collect::<Result<_, _>>()?;
+            let pairs = names
+                .iter()
+                .map(|n| symbol(gw, n))
+                .collect::<Result<_, _>>()?;
             Ok((pairs, false))
         }
         (None, None) => Ok((gw.pair_list.iter().collect(), false)),
@@ -263,7 +266,11 @@ async fn price_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let (pairs, one) = tickers_of(&gw, &q)?;
     let mut out = Vec::with_capacity(pairs.len());
     for p in pairs {
-        let last = gw.store.trades(p.symbol, 1).await.map_err(ApiError::internal)?;
+        let last = gw
+            .store
+            .trades(p.symbol, 1)
+            .await
+            .map_err(ApiError::internal)?;
         let price = last.first().map_or(proto::Price(0), |f| f.price);
         out.push(json!({"symbol": p.symbol.joined(), "price": price.to_decimal(p.price_scale)}));
     }

@@ -220,7 +220,11 @@ async fn place(
     let batch = match outcome {
         Some(record) => {
             let batch = fold(&record.events, p);
-            if batch.fills().iter().any(|f| f.taker_order_id == order.order_id) {
+            if batch
+                .fills()
+                .iter()
+                .any(|f| f.taker_order_id == order.order_id)
+            {
                 // Binance gives an order back to the count on its first fill.
                 gw.usage.order_filled(caller.user, now_ms());
             }
@@ -235,7 +239,14 @@ async fn place(
         None => None,
     };
     let fees = gw.fees(p.symbol);
-    Ok(new_order_answer(p, &order, cmd.timestamp, batch.as_ref(), mode, fees))
+    Ok(new_order_answer(
+        p,
+        &order,
+        cmd.timestamp,
+        batch.as_ref(),
+        mode,
+        fees,
+    ))
 }
 
 /// Whether `order_id` was a `LIMIT_MAKER` that would have taken: the book
@@ -435,7 +446,10 @@ pub(super) async fn cancel_replace(
         .as_deref()
         .map(|id| {
             id.parse::<u64>().map_err(|_| {
-                ApiError::new(code::ILLEGAL_CHARS, "Illegal characters found in parameter 'cancelOrderId'.")
+                ApiError::new(
+                    code::ILLEGAL_CHARS,
+                    "Illegal characters found in parameter 'cancelOrderId'.",
+                )
             })
         })
         .transpose()?;
@@ -480,9 +494,17 @@ fn replace_failure(
     };
     let all_failed = canceled.is_err() && !placed.as_ref().is_some_and(Result::is_ok);
     let (status, code, msg) = if all_failed {
-        (StatusCode::BAD_REQUEST, -2022, "Order cancel-replace failed.")
+        (
+            StatusCode::BAD_REQUEST,
+            -2022,
+            "Order cancel-replace failed.",
+        )
     } else {
-        (StatusCode::CONFLICT, -2021, "Order cancel-replace partially failed.")
+        (
+            StatusCode::CONFLICT,
+            -2021,
+            "Order cancel-replace partially failed.",
+        )
     };
     let body = json!({
         "code": code,

@@ -248,11 +248,29 @@ pub(crate) fn amend_answer(
     amended.extend(pick(&body, &["price"]));
     amended.insert("qty".into(), json!(a.qty.to_decimal(p.qty_scale)));
     amended.extend(pick(&body, &["executedQty"]));
-    amended.insert("preventedQty".into(), json!(proto::Qty(0).to_decimal(p.qty_scale)));
-    amended.insert("quoteOrderQty".into(), json!(proto::QuoteQty(0).to_decimal(p.price_scale)));
-    let fields = ["status", "timeInForce", "type", "side", "workingTime", "selfTradePreventionMode"];
+    amended.insert(
+        "preventedQty".into(),
+        json!(proto::Qty(0).to_decimal(p.qty_scale)),
+    );
+    amended.insert(
+        "quoteOrderQty".into(),
+        json!(proto::QuoteQty(0).to_decimal(p.price_scale)),
+    );
+    let fields = [
+        "status",
+        "timeInForce",
+        "type",
+        "side",
+        "workingTime",
+        "selfTradePreventionMode",
+    ];
     let mut rest = pick(&body, &fields);
-    amended.insert("cumulativeQuoteQty".into(), pick(&body, &["cummulativeQuoteQty"]).remove("cummulativeQuoteQty").unwrap_or(Value::Null));
+    amended.insert(
+        "cumulativeQuoteQty".into(),
+        pick(&body, &["cummulativeQuoteQty"])
+            .remove("cummulativeQuoteQty")
+            .unwrap_or(Value::Null),
+    );
     amended.append(&mut rest);
     Some(json!({
         "transactTime": ms(at),
