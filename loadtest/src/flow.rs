@@ -1076,7 +1076,7 @@ mod tests {
                     let before = f.resting[f.position[&id]].order;
                     assert!(qty < before.qty, "a lower quantity: {qty} < {}", before.qty);
                     assert!(2 * qty >= before.qty, "at most halved");
-                    assert!(qty >= rule.min_qty && qty % rule.lot == 0);
+                    assert!(qty >= rule.min_qty && qty.is_multiple_of(rule.lot));
                     assert_eq!(req.follow, Follow::Amend { order_id: id, qty });
                     f.on_answer(&req, 200, b"{}");
                     assert_eq!(f.resting[f.position[&id]].order.qty, qty);
