@@ -370,12 +370,13 @@ fn split_signature(s: &str) -> Option<(Cow<'_, str>, &str)> {
     None
 }
 
+/// A request's query string and body without the signature, and the
+/// signature.
+type Unsigned<'a> = (Cow<'a, str>, Cow<'a, [u8]>, &'a str);
+
 /// The signature from the query string or, failing that, the body
 /// (Binance takes it in either), and both without it.
-fn signature_of<'a>(
-    query: &'a str,
-    body: &'a [u8],
-) -> Result<(Cow<'a, str>, Cow<'a, [u8]>, &'a str), ApiError> {
+fn signature_of<'a>(query: &'a str, body: &'a [u8]) -> Result<Unsigned<'a>, ApiError> {
     if let Some((rest, sig)) = split_signature(query) {
         return Ok((rest, Cow::Borrowed(body), sig));
     }

@@ -31,9 +31,12 @@ type ApiResult = Result<Response, ApiError>;
 pub(crate) mod account;
 mod bodies;
 mod general;
+pub(crate) mod openapi;
 pub(crate) mod params;
 mod public;
 mod raw;
+#[cfg(test)]
+mod shapes;
 mod trading;
 pub(crate) mod weights;
 
@@ -45,6 +48,7 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .merge(general::routes())
         .merge(public::routes())
         .route(
@@ -85,10 +89,31 @@ pub(crate) async fn count_requests(State(gw): App, req: Request, next: Next) -> 
     resp
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "Service",
+    responses((status = 200, description = "`ok`.", body = String, content_type = "text/plain")))]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// `readyz`'s answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the `json!` of `readyz`
+struct Readiness {
+    ready: bool,
+    /// Halted pairs (`BTC-EUR`); only when not ready.
+    halted: Option<Vec<String>>,
+    /// Why each halted pair stopped; only when not ready.
+    #[schema(value_type = Option<Object>)]
+    reasons: Option<()>,
+    /// Whether the exchange is shutting down; only when not ready.
+    stopping: Option<bool>,
+}
+
+/// Readiness: no pair halted and not shutting down.
+#[utoipa::path(get, path = "/readyz", tag = "Service",
+    responses((status = 200, description = "Ready.", body = Readiness),
+        (status = 503, description = "A pair is halted, or the exchange is shutting down.", body = Readiness)))]
 async fn readyz(State(gw): App) -> Response {
     let mut halted = Vec::new();
     let mut reasons = serde_json::Map::new();
@@ -107,6 +132,9 @@ async fn readyz(State(gw): App) -> Response {
     }
 }
 
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "Service",
+    responses((status = 200, description = "The text exposition format.", body = String, content_type = "text/plain")))]
 async fn metrics(State(gw): App) -> Response {
     let text = prometheus::TextEncoder::new()
         .encode_to_string(&gw.registry.gather())
@@ -140,6 +168,38 @@ fn limit(v: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
             code::BAD_INTERVAL,
             format!("Invalid limit: it must be 1 to {max}."),
         )),
+    }
+}
+
+/// The longest a read of the caller's own orders and trades waits for the
+/// store to catch up with the engine.
+const OWN_WRITES_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Waits, at most [`OWN_WRITES_WAIT`], until the store holds every event
+/// `pairs` had emitted when the request arrived, so that a trader reads
+/// their own writes: an order answered a moment ago is in `openOrders`.
+/// Embedded, the pair's status knows the store's progress at once; in
+/// distributed mode it learns it once a second, so the store is asked.
+async fn read_own_writes(gw: &Gateway, pairs: &[Symbol]) {
+    let deadline = Instant::now() + OWN_WRITES_WAIT;
+    let targets: Vec<_> = pairs
+        .iter()
+        .filter_map(|p| gw.log.pair(*p).map(|s| (*p, s.engine_seq(), s)))
+        .collect();
+    let behind = |stored: &dyn Fn(Symbol) -> Option<proto::Seq>| {
+        targets.iter().any(|(p, target, s)| {
+            s.persisted_seq() < *target && stored(*p).is_none_or(|q| q < *target)
+        })
+    };
+    if !behind(&|_| None) {
+        return;
+    }
+    loop {
+        let stored = gw.store.last_seqs().await.unwrap_or_default();
+        if !behind(&|p| stored.get(&p).copied()) || Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
 }
 

@@ -23,20 +23,29 @@ pub(crate) const NS_PER_MS: i64 = 1_000_000;
 pub(crate) enum Tier {
     Second,
     Minute,
+    /// 15 minutes: it divides 15m and 30m candles, which would otherwise
+    /// read 15 or 30 minute candles each, and every time zone's offset.
+    Quarter,
     Hour,
     Day,
 }
 
 impl Tier {
     /// Every tier, coarsest first: the order [`cover`] tries them in.
-    pub(crate) const COARSEST_FIRST: [Tier; 4] =
-        [Tier::Day, Tier::Hour, Tier::Minute, Tier::Second];
+    pub(crate) const COARSEST_FIRST: [Tier; 5] = [
+        Tier::Day,
+        Tier::Hour,
+        Tier::Quarter,
+        Tier::Minute,
+        Tier::Second,
+    ];
 
     /// The length in seconds, which is also the stored `tier`.
     pub(crate) fn secs(self) -> i64 {
         match self {
             Tier::Second => 1,
             Tier::Minute => 60,
+            Tier::Quarter => 900,
             Tier::Hour => 3_600,
             Tier::Day => 86_400,
         }

@@ -101,6 +101,30 @@ fn clamp_ms(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(MAX_MS).min(MAX_MS)
 }
 
+/// Which candles a [`Store::klines`] query asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KlineWindow {
+    /// Buckets opening at or after this time (UTC ms): the first `limit`.
+    pub start_ms: Option<u64>,
+    /// Buckets opening at or before this time (UTC ms).
+    pub end_ms: Option<u64>,
+    /// At most this many candles.
+    pub limit: u32,
+    /// Local time's offset ahead of UTC, in minutes (`timeZone`).
+    pub tz_offset_minutes: i32,
+    /// The present (UTC ms): flat candles run up to its bucket. `None`
+    /// stops at the latest trade's bucket.
+    pub now_ms: Option<u64>,
+}
+
+/// [`KlineWindow`]'s times as the queries take them.
+#[derive(Debug, Clone, Copy)]
+struct Range {
+    start: Option<i64>,
+    end: Option<i64>,
+    now: Option<i64>,
+}
+
 /// The buckets a klines query answers: `bounds[i]..bounds[i + 1]` is the
 /// `i`th, and the close before the first, if anything traded before it.
 #[derive(Debug)]
@@ -115,25 +139,35 @@ impl Store {
     /// is in `start_ms..=end_ms` (UTC); the first `limit` of them from
     /// `start_ms` when it is given, else the last `limit` up to `end_ms`.
     /// Never before the bucket of the first trade ever, nor past the bucket
-    /// of the latest (the store does not know the time: the gateway may add
-    /// the current bucket, flat at the last close); between them a bucket
-    /// without trades is a flat candle at the previous close. The gateway
-    /// bounds `limit` (Binance: default 500, at most 1000).
+    /// of `now_ms` (or, without it, of the latest trade); between them a
+    /// bucket without trades is a flat candle at the previous close, so a
+    /// chart runs up to the present. The gateway bounds `limit` (Binance:
+    /// default 500, at most 1000).
     pub async fn klines(
         &self,
         pair: Symbol,
         interval: Interval,
-        start_ms: Option<u64>,
-        end_ms: Option<u64>,
-        limit: u32,
-        tz_offset_minutes: i32,
+        w: KlineWindow,
     ) -> Result<Vec<Candle>, StoreError> {
-        let offset = i64::from(tz_offset_minutes) * 60_000;
+        let offset = i64::from(w.tz_offset_minutes) * 60_000;
         // One snapshot for every statement: the persister may commit
         // between them.
         let mut tx = self.begin_read().await?;
-        let range = (start_ms.map(clamp_ms), end_ms.map(clamp_ms));
-        let span = span(&mut tx, self.backend, pair, interval, offset, range, limit).await?;
+        let range = Range {
+            start: w.start_ms.map(clamp_ms),
+            end: w.end_ms.map(clamp_ms),
+            now: w.now_ms.map(clamp_ms),
+        };
+        let span = span(
+            &mut tx,
+            self.backend,
+            pair,
+            interval,
+            offset,
+            range,
+            w.limit,
+        )
+        .await?;
         let Some(span) = span else {
             return Ok(Vec::new());
         };
@@ -184,17 +218,18 @@ async fn span(
     pair: Symbol,
     iv: Interval,
     offset: i64,
-    (start, end): (Option<i64>, Option<i64>),
+    Range { start, end, now }: Range,
     limit: u32,
 ) -> Result<Option<Span>, StoreError> {
     if limit == 0 {
         return Ok(None);
     }
-    // Flat candles may run up to the end, but never past the latest trade:
-    // the store does not know what time it is now.
+    // Flat candles may run up to the end, but never past the present (the
+    // caller's `now`, or else the latest trade).
     let Some(latest) = second(conn, pair, "MAX", "<", i64::MAX).await? else {
         return Ok(None);
     };
+    let latest = now.map_or(latest, |n| n.max(latest));
     let mut last_open = iv.open_of(latest, offset);
     if let Some(e) = end {
         last_open = last_open.min(iv.open_of(e, offset));

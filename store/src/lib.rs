@@ -39,7 +39,7 @@ pub use halts::HaltedPair;
 pub use history::{AggTrade, TradeFilter, UserTrade};
 pub use interval::{Interval, parse_time_zone};
 pub use keys::ApiKey;
-pub use klines::Candle;
+pub use klines::{Candle, KlineWindow};
 pub use leases::{Lease, LeaseKey, Member, Role};
 pub use queries::OrderLookup;
 pub use risk::RiskSnapshotRow;
@@ -390,6 +390,13 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.writer.begin().await?;
+        // A batch is written whole or not at all, so one whose progress the
+        // store already holds was committed before: a retry after a commit
+        // whose answer was lost, or a replay. Its order updates add deltas
+        // and must not be applied twice.
+        if write::already_written(&mut tx, &batch.progress).await? {
+            return Ok(());
+        }
         let inserted = write::insert_fills(&mut tx, self.backend, &batch.fills).await?;
         write::add_to_candles(&mut tx, self.backend, &batch.fills, &inserted).await?;
         write::insert_new_orders(&mut tx, self.backend, &batch.new_orders).await?;

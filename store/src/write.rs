@@ -13,6 +13,25 @@ use crate::{
     placeholders, symbol, to_db,
 };
 
+/// Whether the store's progress already covers `progress` (any pair of it:
+/// a batch is committed whole).
+pub(crate) async fn already_written(
+    conn: &mut AnyConnection,
+    progress: &BTreeMap<Symbol, proto::Seq>,
+) -> Result<bool, StoreError> {
+    for (pair, seq) in progress {
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT last_seq FROM progress WHERE pair = $1")
+                .bind(pair.as_str().to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+        if stored.is_some_and(|s| s >= to_db(seq.0).unwrap_or(i64::MAX)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Inserts trades; one already stored (same pair and seq) is left as is.
 /// Returns the `(pair, seq)` of those inserted: only they may be added to
 /// the candles, so a batch written again (a retry after a commit whose

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use common::{DAY, MS, SEC};
 use proto::{Price, Seq, Side};
-use store::{Batch, Candle, FillRow, Interval, Store, WindowStats};
+use store::{Batch, Candle, FillRow, Interval, KlineWindow, Store, WindowStats};
 use workload::Rng;
 
 const SEED: u64 = 0xc0ffee;
@@ -236,6 +236,23 @@ async fn check_tiers(store: &Store, fills: &[FillRow], when: &str) {
     }
 }
 
+/// Every order of the stream's users, as stored.
+async fn all_orders(store: &Store) -> Vec<store::OrderRow> {
+    let mut out = Vec::new();
+    for user in 1..=3 {
+        let rows = store.all_orders(
+            proto::UserId(user),
+            common::pair(),
+            None,
+            None,
+            None,
+            100_000,
+        );
+        out.extend(rows.await.unwrap());
+    }
+    out
+}
+
 /// Writes the stream, then every batch again (a retry after a commit whose
 /// answer was lost), then the whole stream as one batch from seq 0 (a
 /// replay with its progress lost): the candles never count a fill twice.
@@ -248,10 +265,18 @@ async fn duplicates_count_once(store: &Store) {
         store.write_batch(b).await.unwrap();
     }
     check_tiers(store, &fills, "written once").await;
+    let orders = all_orders(store).await;
     for b in &batches {
         store.write_batch(b).await.unwrap();
     }
     check_tiers(store, &fills, "every batch written twice").await;
+    // Order updates add deltas: a batch written again must not add them
+    // again.
+    assert_eq!(
+        all_orders(store).await,
+        orders,
+        "orders after every batch twice"
+    );
     let mut replay = Batch::default();
     for e in &events {
         replay.add_events(common::config().qty_scale, &mut Seq(0), e);
@@ -288,7 +313,14 @@ async fn klines_match_the_fills(store: &Store) {
             let r = Reference::new(&fills, iv, i64::from(off_min) * 60_000);
             let klines = |start: Option<i64>, end: Option<i64>, limit| {
                 let (s, e) = (start.map(|t| t as u64), end.map(|t| t as u64));
-                store.klines(common::pair(), iv, s, e, limit, off_min)
+                let w = KlineWindow {
+                    start_ms: s,
+                    end_ms: e,
+                    limit,
+                    tz_offset_minutes: off_min,
+                    now_ms: None,
+                };
+                store.klines(common::pair(), iv, w)
             };
             let what = format!("{} at {off_min}", iv.as_str());
             let got = klines(None, None, 1_000).await.unwrap();
@@ -308,27 +340,40 @@ async fn klines_match_the_fills(store: &Store) {
             assert_eq!(got, want, "{what} {start}..={end}");
         }
     }
-    // Before the first trade there is nothing; after the last, nothing.
+    // Before the first trade there is nothing; after the last, nothing
+    // unless the present is later: then flat candles run up to it.
+    let window = |start_ms, end_ms, now_ms| KlineWindow {
+        start_ms,
+        end_ms,
+        limit: 10,
+        tz_offset_minutes: 0,
+        now_ms,
+    };
     let first = ms(&fills[0]) as u64;
     let got = store.klines(
         common::pair(),
         Interval::M1,
-        None,
-        Some(first - 120_000),
-        10,
-        0,
+        window(None, Some(first - 120_000), None),
     );
     assert!(got.await.unwrap().is_empty());
     let last = fills.iter().map(ms).max().unwrap() as u64;
-    let got = store.klines(
-        common::pair(),
-        Interval::M1,
-        Some(last + 60_000),
-        None,
-        10,
-        0,
-    );
+    let after = window(Some(last + 60_000), None, None);
+    let got = store.klines(common::pair(), Interval::M1, after);
     assert!(got.await.unwrap().is_empty());
+    let now = last + 5 * 60_000;
+    let up_to_now = window(Some(last + 60_000), None, Some(now));
+    let got = store
+        .klines(common::pair(), Interval::M1, up_to_now)
+        .await
+        .unwrap();
+    let close = store.klines(common::pair(), Interval::M1, window(None, None, None));
+    let close = close.await.unwrap().last().unwrap().close;
+    assert!(got.len() >= 4 && got.len() <= 5, "{got:?}");
+    assert!(
+        got.iter()
+            .all(|c| c.trades == 0 && c.open == close && c.close == close)
+    );
+    assert_eq!(got.last().unwrap().open_time_ms, now / 60_000 * 60_000);
 }
 
 /// Windows with edges at any nanosecond, from a millisecond to a week.

@@ -4,7 +4,7 @@
 -- written twice counts nothing twice). Klines and tickers read these
 -- instead of every fill.
 --
--- `tier` is the bucket's length in seconds: 1, 60, 3600 or 86400, buckets
+-- `tier` is the bucket's length in seconds: 1, 60, 900, 3600 or 86400, buckets
 -- aligned to UTC. `open_time` is the bucket's start in ms. `open` is the
 -- price of the lowest seq in the bucket, `close` of the highest.
 --
@@ -66,7 +66,8 @@ FROM (
                AS taker_buy_quote_volume_lo
     FROM fills f
     CROSS JOIN (SELECT CAST(1 AS BIGINT) AS tier UNION ALL SELECT 60
-                UNION ALL SELECT 3600 UNION ALL SELECT 86400) t
+                UNION ALL SELECT 900 UNION ALL SELECT 3600
+                UNION ALL SELECT 86400) t
     GROUP BY f.pair, t.tier, f.ts / (t.tier * 1000000000)
 ) g
 JOIN fills o ON o.pair = g.pair AND o.seq = g.first_seq

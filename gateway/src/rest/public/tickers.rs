@@ -14,7 +14,11 @@ use proto::{PairConfig, Price};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use store::WindowStats;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
+use super::super::openapi::{PublicErrors, any_of, merged, one_or_list_of};
 use super::super::params::{self, missing};
 use super::super::{ApiResult, App, symbol};
 use super::{SymbolOrSymbols, one_or_list, tickers_of};
@@ -34,15 +38,130 @@ const MINUTE_MS: u64 = 60_000;
 /// `avgPrice`'s window, in minutes, as Binance's.
 const AVG_PRICE_MINS: u64 = 5;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct TickerQuery {
+#[into_params(parameter_in = Query)]
+pub(in crate::rest) struct TickerQuery {
+    /// One pair; not with `symbols` (-1128).
     symbol: Option<String>,
+    /// A JSON array of names, at most 100: `["BTCEUR","ETHEUR"]`.
+    #[param(value_type = Option<super::super::openapi::SymbolList>, inline)]
     symbols: Option<String>,
+    /// The window up to now: `1m`..`59m`, `1h`..`23h`, `1d`..`7d`
+    /// (default `1d`).
+    #[param(value_type = Option<super::super::openapi::WindowSize>, inline)]
     window_size: Option<String>,
+    /// `FULL` (the default) or `MINI`.
     #[serde(rename = "type")]
+    #[param(value_type = Option<super::super::openapi::TickerType>, inline)]
     kind: Option<String>,
 }
+
+/// A rolling window's statistics (`ticker`, `FULL`), as [`ticker`]
+/// builds them.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `ticker`
+struct RollingTicker {
+    symbol: String,
+    price_change: String,
+    /// Percent, three decimals.
+    price_change_percent: String,
+    weighted_avg_price: String,
+    open_price: String,
+    high_price: String,
+    low_price: String,
+    last_price: String,
+    volume: String,
+    quote_volume: String,
+    /// Unix milliseconds.
+    open_time: u64,
+    /// Unix milliseconds.
+    close_time: u64,
+    /// -1 without trades.
+    first_id: i64,
+    /// -1 without trades.
+    last_id: i64,
+    count: u64,
+}
+
+/// What [`day_fields`] adds to the 24-hour `FULL` ticker.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `day_fields`
+struct DayExtras {
+    prev_close_price: String,
+    last_qty: String,
+    bid_price: String,
+    bid_qty: String,
+    ask_price: String,
+    ask_qty: String,
+}
+
+/// The 24-hour `FULL` ticker.
+#[derive(Debug)]
+struct DayTicker;
+
+impl PartialSchema for DayTicker {
+    fn schema() -> RefOr<Schema> {
+        merged(RollingTicker::schema(), DayExtras::schema())
+    }
+}
+
+impl ToSchema for DayTicker {}
+
+/// The `MINI` ticker of either window.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `ticker` with `mini`
+struct MiniTicker {
+    symbol: String,
+    open_price: String,
+    high_price: String,
+    low_price: String,
+    last_price: String,
+    volume: String,
+    quote_volume: String,
+    /// Unix milliseconds.
+    open_time: u64,
+    /// Unix milliseconds.
+    close_time: u64,
+    /// -1 without trades.
+    first_id: i64,
+    /// -1 without trades.
+    last_id: i64,
+    count: u64,
+}
+
+/// `ticker/24hr`'s answer.
+#[derive(Debug)]
+struct DayTickers;
+
+impl PartialSchema for DayTickers {
+    fn schema() -> RefOr<Schema> {
+        any_of([
+            one_or_list_of(DayTicker::schema()),
+            one_or_list_of(MiniTicker::schema()),
+        ])
+    }
+}
+
+impl ToSchema for DayTickers {}
+
+/// `ticker`'s answer.
+#[derive(Debug)]
+struct RollingTickers;
+
+impl PartialSchema for RollingTickers {
+    fn schema() -> RefOr<Schema> {
+        any_of([
+            one_or_list_of(RollingTicker::schema()),
+            one_or_list_of(MiniTicker::schema()),
+        ])
+    }
+}
+
+impl ToSchema for RollingTickers {}
 
 /// Whether the `MINI` shape is asked for.
 fn mini(kind: Option<&str>) -> Result<bool, ApiError> {
@@ -89,7 +208,7 @@ fn percent(open: Price, close: Price) -> String {
 }
 
 /// The ticker fields of one window, in Binance's order and shape.
-fn ticker(
+pub(in crate::rest) fn ticker(
     p: &PairConfig,
     s: Option<&WindowStats>,
     from_ms: u64,
@@ -153,8 +272,15 @@ async fn window(
         .map_err(ApiError::internal)
 }
 
-/// `GET /api/v3/ticker/24hr`: the last 24 hours, with the book's best
-/// prices and the last trade's quantity.
+/// The last 24 hours' statistics, with the book's best prices and the
+/// last trade's quantity.
+#[utoipa::path(get, path = "/api/v3/ticker/24hr", tag = "Market data",
+    params(
+        ("symbol" = Option<String>, Query, description = "One pair; not with `symbols` (-1128)."),
+        ("symbols" = inline(Option<super::super::openapi::SymbolList>), Query, description = "A JSON array of names: `[\"BTCEUR\",\"ETHEUR\"]`. Neither: every pair."),
+        ("type" = inline(Option<super::super::openapi::TickerType>), Query, description = "`FULL` (the default) or `MINI`."),
+    ),
+    responses((status = 200, description = "Tickers.", body = DayTickers), PublicErrors))]
 async fn day_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: TickerQuery = params::parse(uri.query().unwrap_or(""), "")?;
     if q.window_size.is_some() {
@@ -188,28 +314,45 @@ async fn day_extras(
     stats: Option<&WindowStats>,
     t: &mut Map<String, Value>,
 ) -> Result<(), ApiError> {
-    let (ps, qs) = (p.price_scale, p.qty_scale);
-    let prev = stats.and_then(|s| s.prev_close).unwrap_or(Price(0));
-    t.insert("prevClosePrice".into(), json!(prev.to_decimal(ps)));
     let last = gw
         .store
         .trades(p.symbol, 1)
         .await
         .map_err(ApiError::internal)?;
     let last_qty = last.first().map_or(proto::Qty(0), |f| f.qty);
-    t.insert("lastQty".into(), json!(last_qty.to_decimal(qs)));
     let d = gw.market.depth(p.symbol, 1);
     let best = |side: Option<&(Price, proto::Qty)>| side.copied().unwrap_or_default();
-    let (bid, bid_qty) = best(d.as_ref().and_then(|d| d.bids.first()));
-    let (ask, ask_qty) = best(d.as_ref().and_then(|d| d.asks.first()));
+    let bid = best(d.as_ref().and_then(|d| d.bids.first()));
+    let ask = best(d.as_ref().and_then(|d| d.asks.first()));
+    day_fields(p, stats, last_qty, bid, ask, t);
+    Ok(())
+}
+
+/// Adds the full 24-hour ticker's own fields to `t`: the previous close,
+/// `last_qty`, and the best `bid` and `ask` as `(price, qty)`.
+pub(in crate::rest) fn day_fields(
+    p: &PairConfig,
+    stats: Option<&WindowStats>,
+    last_qty: proto::Qty,
+    (bid, bid_qty): (Price, proto::Qty),
+    (ask, ask_qty): (Price, proto::Qty),
+    t: &mut Map<String, Value>,
+) {
+    let (ps, qs) = (p.price_scale, p.qty_scale);
+    let prev = stats.and_then(|s| s.prev_close).unwrap_or(Price(0));
+    t.insert("prevClosePrice".into(), json!(prev.to_decimal(ps)));
+    t.insert("lastQty".into(), json!(last_qty.to_decimal(qs)));
     t.insert("bidPrice".into(), json!(bid.to_decimal(ps)));
     t.insert("bidQty".into(), json!(bid_qty.to_decimal(qs)));
     t.insert("askPrice".into(), json!(ask.to_decimal(ps)));
     t.insert("askQty".into(), json!(ask_qty.to_decimal(qs)));
-    Ok(())
 }
 
-/// `GET /api/v3/ticker`: the window `windowSize` (default `1d`) up to now.
+/// Statistics of the window `windowSize` (default `1d`) up to now.
+///
+/// `symbol` or `symbols` is required.
+#[utoipa::path(get, path = "/api/v3/ticker", tag = "Market data", params(TickerQuery),
+    responses((status = 200, description = "Tickers.", body = RollingTickers), PublicErrors))]
 async fn rolling_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: TickerQuery = params::parse(uri.query().unwrap_or(""), "")?;
     if q.symbol.is_none() && q.symbols.is_none() {
@@ -237,14 +380,29 @@ async fn rolling_ticker(State(gw): App, uri: Uri) -> ApiResult {
     Ok(Json(one_or_list(out, one)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct AvgPriceQuery {
+#[into_params(parameter_in = Query)]
+pub(in crate::rest) struct AvgPriceQuery {
     symbol: String,
 }
 
-/// `GET /api/v3/avgPrice`: the volume-weighted price of the last five
-/// minutes; the last price when nothing traded in them.
+/// `avgPrice`'s answer.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `avg_price_body`
+struct AvgPrice {
+    /// The window, in minutes: 5.
+    mins: u64,
+    price: String,
+    /// The last trade's time, Unix milliseconds.
+    close_time: u64,
+}
+
+/// The volume-weighted price of the last five minutes; the last price
+/// when nothing traded in them.
+#[utoipa::path(get, path = "/api/v3/avgPrice", tag = "Market data", params(AvgPriceQuery),
+    responses((status = 200, description = "The average.", body = AvgPrice), PublicErrors))]
 async fn avg_price(State(gw): App, uri: Uri) -> ApiResult {
     let q: AvgPriceQuery = params::parse(uri.query().unwrap_or(""), "")?;
     let p = symbol(&gw, &q.symbol)?;
@@ -256,12 +414,23 @@ async fn avg_price(State(gw): App, uri: Uri) -> ApiResult {
         Some(s) => s.prev_close.unwrap_or(s.close),
         None => Price(0),
     };
-    Ok(Json(json!({
+    // Binance's `closeTime` is the last trade's time.
+    let last = gw
+        .store
+        .trades(p.symbol, 1)
+        .await
+        .map_err(ApiError::internal)?;
+    let last_ms = last.first().map_or(0, |f| f.timestamp.0 / 1_000_000);
+    Ok(Json(avg_price_body(p, price, last_ms)).into_response())
+}
+
+/// `avgPrice`'s answer: `price`, and the time of the last trade.
+pub(in crate::rest) fn avg_price_body(p: &PairConfig, price: Price, last_trade_ms: u64) -> Value {
+    json!({
         "mins": AVG_PRICE_MINS,
         "price": price.to_decimal(p.price_scale),
-        "closeTime": to,
-    }))
-    .into_response())
+        "closeTime": last_trade_ms,
+    })
 }
 
 #[cfg(test)]
