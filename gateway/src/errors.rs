@@ -1,7 +1,8 @@
 //! API errors: an HTTP status, a stable numeric code and a message, sent as
-//! `{"code": -1121, "msg": "Invalid symbol."}`. Codes follow Binance's where
-//! one exists; the engine's reject reasons are sent as their own number,
-//! negated (`-302` for a duplicate client order id), so every code is stable.
+//! `{"code": -1121, "msg": "Invalid symbol."}`. Codes are Binance's where it
+//! has one (the engine's reject reasons map to them in
+//! [`ApiError::rejected_order`] and [`ApiError::cancel_rejected`]); codes
+//! -1040 to -1059 are this exchange's own, for what Binance has none for.
 
 use accounts::RiskCode;
 use axum::Json;
@@ -144,7 +145,8 @@ codes! {
     BAD_SYMBOL = (-1121, BAD_REQUEST);
     /// The request body is larger than allowed.
     BODY_TOO_LARGE = (-1131, PAYLOAD_TOO_LARGE);
-    /// The body must be `application/json`.
+    /// The body is in a media type the route does not read: `/api/v3` takes
+    /// forms, `/admin/v1` JSON.
     BAD_CONTENT_TYPE = (-1132, UNSUPPORTED_MEDIA_TYPE);
     /// A WebSocket SUBSCRIBE names more streams than a connection may hold.
     TOO_MANY_SUBSCRIPTIONS = (-1191, BAD_REQUEST);
@@ -310,7 +312,10 @@ pub(crate) async fn catch_panics(
     next: axum::middleware::Next,
 ) -> Response {
     use futures_util::FutureExt;
-    match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
         Ok(resp) => resp,
         Err(_) => ApiError::internal("a request handler panicked").into_response(),
     }

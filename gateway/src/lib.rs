@@ -139,6 +139,13 @@ pub struct GatewayConfig {
     /// Accounts whose order counts are tracked at once: the same bound for
     /// accounts, whose entries last the UTC day.
     pub max_tracked_accounts: usize,
+    /// Proxies in front of the gateway that append the client's address
+    /// to `X-Forwarded-For` (1 behind one load balancer such as AWS's
+    /// ALB). Request weights are counted against the address that many
+    /// entries from the right of the header, the one the nearest trusted
+    /// proxy saw; 0 (the default) counts the TCP peer and ignores the
+    /// header, which a client could otherwise forge.
+    pub forwarded_for_hops: u32,
 }
 
 impl Default for GatewayConfig {
@@ -170,6 +177,7 @@ impl Default for GatewayConfig {
             ip_ban_max_secs: 3 * 24 * 3_600,
             max_tracked_ips: 65_536,
             max_tracked_accounts: 262_144,
+            forwarded_for_hops: 0,
         }
     }
 }

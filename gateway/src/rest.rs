@@ -434,6 +434,10 @@ fn rejection(cmd: &Command, record: &EventRecord) -> Option<ApiError> {
             ApiError::rejected_order(code, o.order_type == proto::OrderType::Market)
         }
         CommandBody::Cancel { .. } | CommandBody::CancelAll => ApiError::cancel_rejected(code),
+        // An amend names an order that must exist: Binance's -2013.
+        CommandBody::Amend(_) if code == proto::RejectCode::UnknownOrder => {
+            ApiError::new(crate::errors::code::NO_SUCH_ORDER, "Order does not exist.")
+        }
         _ => ApiError::rejected(code),
     })
 }

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::Method;
+use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -88,6 +88,27 @@ fn list_weight(query: &str, one: u32, list: u32, all: u32) -> u32 {
     }
 }
 
+/// The client's address: the TCP peer, or behind `hops` trusted proxies
+/// the address `hops` entries from the right of `X-Forwarded-For` (each
+/// proxy appends the address it saw, so entries further left are the
+/// client's own word). A header too short or unparsable counts the peer.
+fn client_ip(headers: &HeaderMap, peer: IpAddr, hops: u32) -> IpAddr {
+    let Some(hops) = usize::try_from(hops).ok().filter(|h| *h > 0) else {
+        return peer;
+    };
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    entries
+        .len()
+        .checked_sub(hops)
+        .and_then(|i| entries[i].trim().parse().ok())
+        .unwrap_or(peer)
+}
+
 /// Charges the request's weight to its IP; past the limit answers 429 (or
 /// 418 for an IP that kept going) without running the handler.
 pub(crate) async fn charge(State(gw): App, req: Request, next: Next) -> Response {
@@ -95,10 +116,11 @@ pub(crate) async fn charge(State(gw): App, req: Request, next: Next) -> Response
     let Some(w) = weight(req.method(), req.uri().path(), query) else {
         return next.run(req).await;
     };
-    let ip = req
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
+    let ip = client_ip(req.headers(), peer, gw.config.forwarded_for_hops);
     match gw.usage.charge_ip(ip, w, now_ns() / 1_000_000) {
         Err(refused) => refused.into_response(),
         Ok(used) => {
@@ -112,6 +134,20 @@ pub(crate) async fn charge(State(gw): App, req: Request, next: Next) -> Response
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_is_the_address_the_nearest_trusted_proxy_saw() {
+        let peer: IpAddr = "10.0.0.9".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "1.1.1.1, 2.2.2.2".parse().unwrap());
+        assert_eq!(client_ip(&h, peer, 0), peer);
+        assert_eq!(client_ip(&h, peer, 1), "2.2.2.2".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(&h, peer, 2), "1.1.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(&h, peer, 3), peer);
+        h.insert("x-forwarded-for", "nonsense".parse().unwrap());
+        assert_eq!(client_ip(&h, peer, 1), peer);
+        assert_eq!(client_ip(&HeaderMap::new(), peer, 1), peer);
+    }
 
     #[test]
     fn weights_follow_binances_table() {
