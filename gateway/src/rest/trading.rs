@@ -451,51 +451,30 @@ pub(super) fn order_ref(order_id: Option<u64>, cid: Option<&str>) -> Result<Orde
 
 /// The caller's order `target` on `p`, as stored, if it exists and
 /// matches the client id also sent.
+///
+/// It waits until the store holds what the engine had done when the request
+/// arrived: a cancel's or an amend's checks and answer need the order as it
+/// stands (an amend a moment ago changed its quantity), not as it was.
 async fn stored_order(
     gw: &Gateway,
     p: &PairConfig,
     caller: &Caller,
     target: &OrderRef,
     cid: Option<&str>,
-    freshness: Freshness,
 ) -> Result<Option<OrderRow>, ApiError> {
     let lookup = match target {
         OrderRef::Id(id) => OrderLookup::Id(*id),
         OrderRef::Client(c) => OrderLookup::Client(*c),
     };
-    let read = || async {
-        let row = gw
-            .store
-            .order(p.symbol, caller.user, lookup)
-            .await
-            .map_err(ApiError::internal)?;
-        Ok::<_, ApiError>(row.filter(|o| {
-            cid.is_none_or(|c| client_order_id(o.order_id, o.client_order_id.as_ref()) == c)
-        }))
-    };
-    if freshness == Freshness::Current {
-        super::read_own_writes(gw, &[p.symbol]).await;
-        return read().await;
-    }
-    match read().await? {
-        Some(row) => Ok(Some(row)),
-        None => {
-            super::read_own_writes(gw, &[p.symbol]).await;
-            read().await
-        }
-    }
-}
-
-/// How current a stored order must be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Freshness {
-    /// As of the request: a query answers with the order's state.
-    Current,
-    /// Any stored state: a cancel or an amend takes the order's fixed
-    /// fields (price, type, quantity) and the engine's outcome for the
-    /// rest, so it waits for the store only when the order is not there
-    /// yet, and cancels do not queue behind the persister.
-    Existing,
+    super::read_own_writes(gw, &[p.symbol]).await;
+    let row = gw
+        .store
+        .order(p.symbol, caller.user, lookup)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(row.filter(|o| {
+        cid.is_none_or(|c| client_order_id(o.order_id, o.client_order_id.as_ref()) == c)
+    }))
 }
 
 /// An order of the caller's, by `orderId` or `origClientOrderId`.
@@ -523,7 +502,7 @@ pub(super) async fn query_order(
     let p = symbol(&gw, &q.symbol)?;
     let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
     let cid = q.orig_client_order_id.as_deref();
-    let row = stored_order(&gw, p, &caller, &target, cid, Freshness::Current).await?;
+    let row = stored_order(&gw, p, &caller, &target, cid).await?;
     let row = row.ok_or_else(|| ApiError::new(code::NO_SUCH_ORDER, "Order does not exist."))?;
     Ok(Json(OrderBody::new(&row, p)).into_response())
 }
@@ -542,7 +521,7 @@ async fn cancel(
     }
     let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
     let cid = q.orig_client_order_id.as_deref();
-    let row = stored_order(gw, p, caller, &target, cid, Freshness::Existing).await?;
+    let row = stored_order(gw, p, caller, &target, cid).await?;
     if q.order_id.is_some() && cid.is_some() && row.is_none() {
         return Err(ApiError::cancel_rejected(proto::RejectCode::UnknownOrder));
     }
@@ -876,7 +855,7 @@ pub(super) async fn amend_keep_priority(
         Qty::parse_positive(&r.new_qty, p.qty_scale).map_err(|e| ApiError::decimal("newQty", e))?;
     engine::validate::qty(&p, new_qty).map_err(ApiError::rejected)?;
     let cid = r.orig_client_order_id.as_deref();
-    let row = stored_order(&gw, &p, &caller, &target, cid, Freshness::Existing).await?;
+    let row = stored_order(&gw, &p, &caller, &target, cid).await?;
     let row = row.ok_or_else(|| ApiError::new(code::NO_SUCH_ORDER, "Order does not exist."))?;
     if row.orig_qty.is_none_or(|q| new_qty >= q) {
         return Err(ApiError::new(
