@@ -143,6 +143,11 @@ impl PairStatus {
         self.persisted_seq.fetch_max(seq.0, Ordering::AcqRel);
     }
 
+    /// The last event seq the store is known to hold.
+    pub fn persisted_seq(&self) -> Seq {
+        Seq(self.persisted_seq.load(Ordering::Acquire))
+    }
+
     /// Records that a snapshot covering `position` is stored.
     pub fn snapshot_stored(&self, position: u64) {
         self.snapshot_position.fetch_max(position, Ordering::AcqRel);

@@ -77,7 +77,10 @@ impl fmt::Display for ConfigError {
             ConfigError::Cluster(e) => write!(f, "{e}"),
             ConfigError::Gateway(e) => e.fmt(f),
             ConfigError::Symbol(v, e) => write!(f, "pairs: {v:?}: {e}"),
-            ConfigError::DuplicatePair(s) => write!(f, "pairs: {s} is listed twice, or has the name of another pair without its dash"),
+            ConfigError::DuplicatePair(s) => write!(
+                f,
+                "pairs: {s} is listed twice, or has the name of another pair without its dash"
+            ),
             ConfigError::NoPairs => f.write_str("pairs: at least one pair is needed"),
             ConfigError::Decimal {
                 pair,

@@ -370,12 +370,13 @@ fn split_signature(s: &str) -> Option<(Cow<'_, str>, &str)> {
     None
 }
 
+/// A request's query string and body without the signature, and the
+/// signature.
+type Unsigned<'a> = (Cow<'a, str>, Cow<'a, [u8]>, &'a str);
+
 /// The signature from the query string or, failing that, the body
 /// (Binance takes it in either), and both without it.
-fn signature_of<'a>(
-    query: &'a str,
-    body: &'a [u8],
-) -> Result<(Cow<'a, str>, Cow<'a, [u8]>, &'a str), ApiError> {
+fn signature_of<'a>(query: &'a str, body: &'a [u8]) -> Result<Unsigned<'a>, ApiError> {
     if let Some((rest, sig)) = split_signature(query) {
         return Ok((rest, Cow::Borrowed(body), sig));
     }
@@ -470,6 +471,62 @@ fn signed_query_for<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_signature_is_taken_from_the_query_or_the_body() {
+        fn split(q: &str) -> Option<(String, &str)> {
+            split_signature(q).map(|(rest, sig)| (rest.into_owned(), sig))
+        }
+        assert_eq!(split("a=1&signature=ff"), Some(("a=1".into(), "ff")));
+        assert_eq!(split("signature=ff&a=1"), Some(("a=1".into(), "ff")));
+        assert_eq!(
+            split("a=1&signature=ff&b=2"),
+            Some(("a=1&b=2".into(), "ff"))
+        );
+        assert_eq!(split("signature=ff"), Some((String::new(), "ff")));
+        assert_eq!(split("a=1&xsignature=ff"), None);
+        // Binance's example 3: the query and the body, nothing between.
+        let (q, b, sig) = signature_of("symbol=A&side=BUY", b"quantity=1&signature=ab").unwrap();
+        assert_eq!(
+            (q.as_ref(), b.as_ref(), sig),
+            ("symbol=A&side=BUY", &b"quantity=1"[..], "ab")
+        );
+        let (q, b, sig) = signature_of("a=1&signature=cd", b"b=2").unwrap();
+        assert_eq!((q.as_ref(), b.as_ref(), sig), ("a=1", &b"b=2"[..], "cd"));
+        assert!(signature_of("a=1", b"b=2").is_err());
+    }
+
+    #[test]
+    fn freshness_is_read_from_the_body_too() {
+        assert_eq!(
+            freshness("a=1", b"timestamp=5&recvWindow=10000").ok(),
+            Some((Some(5), 10_000))
+        );
+        assert_eq!(
+            freshness("timestamp=7", b"timestamp=5").ok(),
+            Some((Some(7), DEFAULT_RECV_WINDOW_MS))
+        );
+        assert!(freshness("recvWindow=0", b"").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_form_body_signed_as_python_binance_signs_it_passes() {
+        let (keys, store, _dir) = cache().await;
+        let key = store.create_api_key("alice", 1).await.unwrap();
+        let now = 1_700_000_000_000u64;
+        let body = format!("recvWindow=10000&symbol=BTCEUR&timestamp={now}");
+        let sig = sign(&key.secret, body.as_bytes());
+        let signed = format!("{body}&signature={sig}");
+        let ok = keys
+            .verify(Some(&key.api_key), "", signed.as_bytes(), now)
+            .await;
+        assert!(ok.is_ok(), "{ok:?}");
+        let tampered = signed.replace("BTCEUR", "ETHEUR");
+        let bad = keys
+            .verify(Some(&key.api_key), "", tampered.as_bytes(), now)
+            .await;
+        assert_eq!(bad.map_err(|e| e.code).err(), Some(code::BAD_SIGNATURE));
+    }
 
     async fn cache() -> (KeyCache, Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();

@@ -211,7 +211,10 @@ impl ApiError {
                 return ApiError::new(code::ORDER_REFUSED, "Duplicate order sent.");
             }
             R::PostOnlyWouldCross => {
-                return ApiError::new(code::ORDER_REFUSED, "Order would immediately match and take.");
+                return ApiError::new(
+                    code::ORDER_REFUSED,
+                    "Order would immediately match and take.",
+                );
             }
             other => return ApiError::new(code::ORDER_REFUSED, other.message()),
         };

@@ -425,7 +425,10 @@ impl Gateway {
                 &symbols,
             ),
             pairs: pairs.iter().map(|p| (p.symbol, p.clone())).collect(),
-            by_name: pairs.iter().map(|p| (p.symbol.joined(), p.symbol)).collect(),
+            by_name: pairs
+                .iter()
+                .map(|p| (p.symbol.joined(), p.symbol))
+                .collect(),
             pair_list: pairs,
             ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
             config,

@@ -34,6 +34,8 @@ mod general;
 pub(crate) mod params;
 mod public;
 mod raw;
+#[cfg(test)]
+mod shapes;
 mod trading;
 pub(crate) mod weights;
 
@@ -66,6 +68,7 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/api/v3/allOrders", get(trading::all_orders))
         .route("/api/v3/myTrades", get(trading::my_trades))
         .route("/api/v3/account", get(account::account))
+        .route("/api/v3/rateLimit/order", get(account::order_rate_limits))
         .fallback(|| async { ApiError::new(code::NO_SUCH_ENDPOINT, "No such endpoint.") })
 }
 
@@ -127,8 +130,7 @@ fn symbol<'a>(gw: &'a Gateway, name: &str) -> Result<&'a PairConfig, ApiError> {
 }
 
 fn enum_value<T>(field: &str, value: &str, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
-    parse(value)
-        .ok_or_else(|| ApiError::new(code::BAD_ENUM, format!("Invalid {field}.")))
+    parse(value).ok_or_else(|| ApiError::new(code::BAD_ENUM, format!("Invalid {field}.")))
 }
 
 /// `v` within `1..=max`, or `default` when not sent.
@@ -143,13 +145,36 @@ fn limit(v: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
     }
 }
 
-/// A request's parameters, from the query string and the form body.
-fn request_params<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    uri: &axum::http::Uri,
-    body: &[u8],
-) -> Result<T, ApiError> {
-    params::parse(uri.query().unwrap_or(""), params::form_body(headers, body)?)
+/// The longest a read of the caller's own orders and trades waits for the
+/// store to catch up with the engine.
+const OWN_WRITES_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Waits, at most [`OWN_WRITES_WAIT`], until the store holds every event
+/// `pairs` had emitted when the request arrived, so that a trader reads
+/// their own writes: an order answered a moment ago is in `openOrders`.
+/// Embedded, the pair's status knows the store's progress at once; in
+/// distributed mode it learns it once a second, so the store is asked.
+async fn read_own_writes(gw: &Gateway, pairs: &[Symbol]) {
+    let deadline = Instant::now() + OWN_WRITES_WAIT;
+    let targets: Vec<_> = pairs
+        .iter()
+        .filter_map(|p| gw.log.pair(*p).map(|s| (*p, s.engine_seq(), s)))
+        .collect();
+    let behind = |stored: &dyn Fn(Symbol) -> Option<proto::Seq>| {
+        targets.iter().any(|(p, target, s)| {
+            s.persisted_seq() < *target && stored(*p).is_none_or(|q| q < *target)
+        })
+    };
+    if !behind(&|_| None) {
+        return;
+    }
+    loop {
+        let stored = gw.store.last_seqs().await.unwrap_or_default();
+        if !behind(&|p| stored.get(&p).copied()) || Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
 }
 
 /// A signed request: the caller, and its parameters parsed into `T`.
@@ -375,96 +400,6 @@ fn rejection(cmd: &Command, record: &EventRecord) -> Option<ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use proto::{ClientOrderId, Seq, UserId};
-    use store::{FillRow, OrderRow, OrderStatus};
-
-    use super::*;
-
-    fn pair() -> PairConfig {
-        PairConfig {
-            price_scale: 2,
-            qty_scale: 4,
-            ..PairConfig::simple(Symbol::new("BTC-EUR").unwrap())
-        }
-    }
-
-    /// 5 bps for makers, 10 for takers.
-    fn fees() -> accounts::Fees {
-        accounts::Fees {
-            maker_bps: 5,
-            taker_bps: 10,
-        }
-    }
-
-    fn fill() -> FillRow {
-        FillRow {
-            pair: pair().symbol,
-            seq: Seq(12),
-            price: Price(10_005),
-            qty: Qty(100),
-            quote_qty: 1_000_500,
-            taker_side: Side::Sell,
-            maker_order_id: OrderId(7),
-            maker_user: UserId(2),
-            taker_order_id: OrderId(9),
-            taker_user: UserId(1),
-            timestamp: Timestamp(1_700_000_000_123_456_789),
-        }
-    }
-
-    fn order(quote_sized: bool) -> OrderRow {
-        OrderRow {
-            pair: pair().symbol,
-            order_id: OrderId(9),
-            client_order_id: (!quote_sized).then(|| ClientOrderId::new("my-1").unwrap()),
-            user: UserId(1),
-            side: Side::Buy,
-            order_type: if quote_sized { "MARKET" } else { "LIMIT" }.into(),
-            time_in_force: if quote_sized { "IOC" } else { "GTC" }.into(),
-            post_only: !quote_sized,
-            price: (!quote_sized).then_some(Price(10_005)),
-            orig_qty: (!quote_sized).then_some(Qty(300)),
-            orig_quote_qty: quote_sized.then_some(25_000),
-            executed_qty: Qty(100),
-            cum_quote_qty: 1_000_500,
-            status: OrderStatus::PartiallyFilled,
-            created_at: Timestamp(1_700_000_000_123_456_789),
-            updated_at: Timestamp(1_700_000_001_000_000_000),
-        }
-    }
-
-    /// The exact bytes of the market and account payloads: clients parse
-    /// these, so a change of a name or a value's format must be deliberate.
-    #[test]
-    fn payloads_keep_their_exact_bytes() {
-        let p = pair();
-        let got = [
-            serde_json::to_string(&PairInfo::new(&p, true)).unwrap(),
-            serde_json::to_string(&PairInfo::new(&p, false)).unwrap(),
-            serde_json::to_string(&PublicTrade::new(&fill(), &p)).unwrap(),
-            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(2), None)).unwrap(),
-            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(1), None)).unwrap(),
-            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(2), Some(fees())))
-                .unwrap(),
-            serde_json::to_string(&AccountTrade::new(&fill(), &p, UserId(1), Some(fees())))
-                .unwrap(),
-            serde_json::to_string(&OrderBody::new(&order(false), &p)).unwrap(),
-            serde_json::to_string(&OrderBody::new(&order(true), &p)).unwrap(),
-        ];
-        let want = [
-            r#"{"baseAsset":"BTC","defaultSelfTradePreventionMode":"NONE","filters":[{"filterType":"PRICE_FILTER","maxPrice":"10000.00","minPrice":"0.01","tickSize":"0.01"},{"filterType":"LOT_SIZE","maxQty":"100000000.0000","minQty":"0.0001","stepSize":"0.0001"},{"applyMaxToMarket":false,"applyMinToMarket":false,"avgPriceMins":0,"filterType":"NOTIONAL","maxNotional":"92233720368547758.07","minNotional":"0.00"},{"filterType":"MAX_NUM_ORDERS","maxNumOrders":1000000}],"maxNotional":"92233720368547758.07","maxPrice":"10000.00","maxQty":"100000000.0000","minNotional":"0.00","minQty":"0.0001","orderTypes":["LIMIT","MARKET"],"pricePrecision":2,"quantityPrecision":4,"quoteAsset":"EUR","selfTradePreventionModes":["NONE","EXPIRE_TAKER","EXPIRE_MAKER","EXPIRE_BOTH"],"status":"TRADING","stepSize":"0.0001","symbol":"BTC-EUR","tickSize":"0.01","timeInForce":["GTC","IOC","FOK"]}"#,
-            r#"{"baseAsset":"BTC","defaultSelfTradePreventionMode":"NONE","filters":[{"filterType":"PRICE_FILTER","maxPrice":"10000.00","minPrice":"0.01","tickSize":"0.01"},{"filterType":"LOT_SIZE","maxQty":"100000000.0000","minQty":"0.0001","stepSize":"0.0001"},{"applyMaxToMarket":false,"applyMinToMarket":false,"avgPriceMins":0,"filterType":"NOTIONAL","maxNotional":"92233720368547758.07","minNotional":"0.00"},{"filterType":"MAX_NUM_ORDERS","maxNumOrders":1000000}],"maxNotional":"92233720368547758.07","maxPrice":"10000.00","maxQty":"100000000.0000","minNotional":"0.00","minQty":"0.0001","orderTypes":["LIMIT","MARKET"],"pricePrecision":2,"quantityPrecision":4,"quoteAsset":"EUR","selfTradePreventionModes":["NONE","EXPIRE_TAKER","EXPIRE_MAKER","EXPIRE_BOTH"],"status":"HALT","stepSize":"0.0001","symbol":"BTC-EUR","tickSize":"0.01","timeInForce":["GTC","IOC","FOK"]}"#,
-            r#"{"id":12,"isBuyerMaker":true,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
-            r#"{"commission":"0","commissionAsset":"EUR","id":12,"isBuyer":true,"isBuyerMaker":true,"isMaker":true,"orderId":7,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
-            r#"{"commission":"0","commissionAsset":"EUR","id":12,"isBuyer":false,"isBuyerMaker":true,"isMaker":false,"orderId":9,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
-            r#"{"commission":"0.000500","commissionAsset":"EUR","id":12,"isBuyer":true,"isBuyerMaker":true,"isMaker":true,"orderId":7,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
-            r#"{"commission":"0.001000","commissionAsset":"EUR","id":12,"isBuyer":false,"isBuyerMaker":true,"isMaker":false,"orderId":9,"price":"100.05","qty":"0.0100","quoteQty":"10005.00","time":1700000000123}"#,
-            r#"{"clientOrderId":"my-1","cummulativeQuoteQty":"10005.00","executedQty":"0.0100","orderId":9,"origQty":"0.0300","origQuoteOrderQty":null,"postOnly":true,"price":"100.05","side":"BUY","status":"PARTIALLY_FILLED","symbol":"BTC-EUR","time":1700000000123,"timeInForce":"GTC","type":"LIMIT","updateTime":1700000001000}"#,
-            r#"{"clientOrderId":null,"cummulativeQuoteQty":"10005.00","executedQty":"0.0100","orderId":9,"origQty":null,"origQuoteOrderQty":"250.00","postOnly":false,"price":null,"side":"BUY","status":"PARTIALLY_FILLED","symbol":"BTC-EUR","time":1700000000123,"timeInForce":"IOC","type":"MARKET","updateTime":1700000001000}"#,
-        ];
-        assert_eq!(got, want);
-    }
-
     #[test]
     fn json_media_type_is_matched_exactly() {
         use super::is_json_media_type;

@@ -97,7 +97,8 @@ impl Interval {
     }
 
     /// Binance's `intervalLetter`, as used in the header names.
-    pub(crate) fn letter(self) -> char {
+    #[cfg(test)]
+    fn letter(self) -> char {
         match self {
             Interval::Second => 'S',
             Interval::Minute => 'M',
@@ -149,7 +150,8 @@ impl RateLimit {
     }
 
     /// The header suffix Binance writes: `(intervalNum)(intervalLetter)`.
-    pub(crate) fn header_suffix(&self) -> String {
+    #[cfg(test)]
+    fn header_suffix(&self) -> String {
         format!("{}{}", self.interval_num, self.interval.letter())
     }
 }

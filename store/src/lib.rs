@@ -8,14 +8,22 @@
 //! Architecture Invariant: writes are idempotent on `(pair, seq)`. The
 //! persister skips events at or below the pair's recorded `last_seq` and
 //! advances it in the same transaction as the rows those events produce.
+//! Fills are inserted once per `(pair, seq)` (a second insert does
+//! nothing), and only the fills a transaction actually inserts are added to
+//! the candles, so candles count every stored fill exactly once.
 
 mod admin;
+mod candles;
 mod fold;
 mod halts;
+mod history;
+mod interval;
 mod keys;
+mod klines;
 mod leases;
 mod queries;
 mod risk;
+mod ticker;
 mod write;
 
 use std::collections::HashMap;
@@ -28,10 +36,14 @@ use sqlx::{AnyPool, Executor, Row};
 pub use admin::AdminKey;
 pub use fold::{Batch, FillRow, OrderRow, OrderStatus, quote_value};
 pub use halts::HaltedPair;
+pub use history::{AggTrade, TradeFilter, UserTrade};
+pub use interval::{Interval, parse_time_zone};
 pub use keys::ApiKey;
+pub use klines::{Candle, KlineWindow};
 pub use leases::{Lease, LeaseKey, Member, Role};
 pub use queries::OrderLookup;
 pub use risk::RiskSnapshotRow;
+pub use ticker::WindowStats;
 
 /// What went wrong in the store.
 #[derive(Debug)]
@@ -253,6 +265,20 @@ impl Store {
         self.backend
     }
 
+    /// A read transaction: one consistent view for a query of several
+    /// statements (Postgres reads each statement of a READ COMMITTED
+    /// transaction at its own snapshot; an SQLite transaction keeps one).
+    pub(crate) async fn begin_read(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .await?;
+        }
+        Ok(tx)
+    }
+
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
         self.writer.close().await;
@@ -353,8 +379,9 @@ impl Store {
             .transpose()
     }
 
-    /// Writes a batch in one transaction: fills, order states, snapshots (and
-    /// the journal trimmed up to them) and the new `last_seq` of each pair.
+    /// Writes a batch in one transaction: fills and the candles they add to,
+    /// order states, snapshots (and the journal trimmed up to them) and the
+    /// new `last_seq` of each pair.
     pub async fn write_batch(&self, batch: &Batch) -> Result<(), StoreError> {
         if let Some((pair, why)) = batch.faults.first_key_value() {
             return Err(StoreError::Unstorable(format!("{pair}: {why}")));
@@ -363,7 +390,15 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.writer.begin().await?;
-        write::insert_fills(&mut tx, self.backend, &batch.fills).await?;
+        // A batch is written whole or not at all, so one whose progress the
+        // store already holds was committed before: a retry after a commit
+        // whose answer was lost, or a replay. Its order updates add deltas
+        // and must not be applied twice.
+        if write::already_written(&mut tx, &batch.progress).await? {
+            return Ok(());
+        }
+        let inserted = write::insert_fills(&mut tx, self.backend, &batch.fills).await?;
+        write::add_to_candles(&mut tx, self.backend, &batch.fills, &inserted).await?;
         write::insert_new_orders(&mut tx, self.backend, &batch.new_orders).await?;
         write::update_orders(&mut tx, self.backend, &batch.updates).await?;
         // A snapshot never replaces a newer one: an engine that lost its

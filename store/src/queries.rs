@@ -16,11 +16,11 @@ pub enum OrderLookup {
     Client(ClientOrderId),
 }
 
-const ORDER_COLUMNS: &str = "pair, order_id, client_order_id, user_id, side, order_type, \
+pub(crate) const ORDER_COLUMNS: &str = "pair, order_id, client_order_id, user_id, side, order_type, \
     time_in_force, post_only, price, orig_qty, orig_quote_qty, executed_qty, cum_quote_qty, \
     status, created_at, updated_at";
 
-const FILL_COLUMNS: &str = "pair, seq, price, qty, quote_qty, taker_side, maker_order_id, \
+pub(crate) const FILL_COLUMNS: &str = "pair, seq, price, qty, quote_qty, taker_side, maker_order_id, \
     maker_user, taker_order_id, taker_user, ts";
 
 fn status(s: &str) -> Result<OrderStatus, StoreError> {
@@ -40,7 +40,7 @@ fn u64_at(r: &AnyRow, i: usize) -> Result<u64, StoreError> {
     from_db(r.try_get(i)?)
 }
 
-fn order_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
+pub(crate) fn order_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
     let client_order_id = r
         .try_get::<Option<String>, _>(2)?
         .map(|c| {
@@ -68,7 +68,7 @@ fn order_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
     })
 }
 
-fn fill_row(r: &AnyRow) -> Result<FillRow, StoreError> {
+pub(crate) fn fill_row(r: &AnyRow) -> Result<FillRow, StoreError> {
     Ok(FillRow {
         pair: symbol(&r.try_get::<String, _>(0)?)?,
         seq: Seq(u64_at(r, 1)?),

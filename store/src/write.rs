@@ -2,27 +2,51 @@
 //! multi-row statements of at most [`ROWS_PER_STATEMENT`] rows inside the
 //! batch's transaction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use proto::{OrderId, Symbol};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 
 use crate::fold::OrderUpdate;
 use crate::{
-    Backend, FillRow, OrderRow, OrderStatus, ROWS_PER_STATEMENT, StoreError, placeholders, to_db,
+    Backend, FillRow, OrderRow, OrderStatus, ROWS_PER_STATEMENT, StoreError, candles, from_db,
+    placeholders, symbol, to_db,
 };
 
+/// Whether the store's progress already covers `progress` (any pair of it:
+/// a batch is committed whole).
+pub(crate) async fn already_written(
+    conn: &mut AnyConnection,
+    progress: &BTreeMap<Symbol, proto::Seq>,
+) -> Result<bool, StoreError> {
+    for (pair, seq) in progress {
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT last_seq FROM progress WHERE pair = $1")
+                .bind(pair.as_str().to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+        if stored.is_some_and(|s| s >= to_db(seq.0).unwrap_or(i64::MAX)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Inserts trades; one already stored (same pair and seq) is left as is.
+/// Returns the `(pair, seq)` of those inserted: only they may be added to
+/// the candles, so a batch written again (a retry after a commit whose
+/// answer was lost, a replay) adds nothing twice.
 pub(crate) async fn insert_fills(
     conn: &mut AnyConnection,
     backend: Backend,
     fills: &[FillRow],
-) -> Result<(), StoreError> {
+) -> Result<HashSet<(Symbol, u64)>, StoreError> {
+    let mut inserted = HashSet::with_capacity(fills.len());
     for chunk in fills.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO fills (pair, seq, price, qty, quote_qty, taker_side, maker_order_id, \
              maker_user, taker_order_id, taker_user, ts) VALUES {} \
-             ON CONFLICT (pair, seq) DO NOTHING",
+             ON CONFLICT (pair, seq) DO NOTHING RETURNING pair, seq",
             placeholders(backend, chunk.len(), 11)
         );
         let mut q = sqlx::query(&sql);
@@ -40,9 +64,26 @@ pub(crate) async fn insert_fills(
                 .bind(to_db(f.taker_user.0)?)
                 .bind(to_db(f.timestamp.0)?);
         }
-        q.execute(&mut *conn).await?;
+        for r in q.fetch_all(&mut *conn).await? {
+            let pair = symbol(&r.try_get::<String, _>(0)?)?;
+            inserted.insert((pair, from_db(r.try_get(1)?)?));
+        }
     }
-    Ok(())
+    Ok(inserted)
+}
+
+/// Adds the fills of `fills` that `inserted` names to the candles.
+pub(crate) async fn add_to_candles(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    fills: &[FillRow],
+    inserted: &HashSet<(Symbol, u64)>,
+) -> Result<(), StoreError> {
+    let new = fills
+        .iter()
+        .filter(|f| inserted.contains(&(f.pair, f.seq.0)));
+    let buckets = candles::fold(new)?;
+    candles::upsert(conn, backend, &buckets).await
 }
 
 /// Inserts orders first seen in this batch; one already stored is left as

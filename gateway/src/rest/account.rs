@@ -1,4 +1,4 @@
-//! `GET /api/v1/account`: the caller's balances in Binance's "Account
+//! `GET /api/v3/account`: the caller's balances in Binance's "Account
 //! information" shape, from the view the gateway keeps of the risk stage's
 //! updates.
 
@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiResult, App, query, signed};
+use super::{ApiResult, App, signed_request};
 use crate::errors::{ApiError, code};
 use crate::market::AccountSnapshot;
 use crate::money::{decimal, rate_text};
@@ -16,13 +16,6 @@ use crate::money::{decimal, rate_text};
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AccountQuery {
     omit_zero_balances: Option<bool>,
-    // Checked by the signature verification, before parsing.
-    #[serde(rename = "timestamp")]
-    _timestamp: Option<String>,
-    #[serde(rename = "recvWindow")]
-    _recv_window: Option<String>,
-    #[serde(rename = "signature")]
-    _signature: Option<String>,
 }
 
 /// Binance's answer, field names exactly; the rates are those of the
@@ -116,9 +109,9 @@ pub(super) async fn account(
     axum::extract::State(gw): App,
     headers: HeaderMap,
     uri: axum::http::Uri,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult {
-    let caller = signed(&gw, &headers, uri.query(), b"").await?;
-    let q: AccountQuery = query(uri.query())?;
+    let (caller, q): (_, AccountQuery) = signed_request(&gw, &headers, &uri, body).await?;
     if gw.log.accounts().is_none() {
         return Err(accounts_disabled());
     }
@@ -135,6 +128,38 @@ pub(super) async fn account(
         q.omit_zero_balances.unwrap_or(false),
     );
     Ok(Json(body).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NoParams {}
+
+/// `GET /api/v3/rateLimit/order`: the caller's new orders in the current
+/// windows, against their limits.
+pub(super) async fn order_rate_limits(
+    axum::extract::State(gw): App,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult {
+    let (caller, NoParams {}) = signed_request(&gw, &headers, &uri, body).await?;
+    let counts = gw
+        .usage
+        .order_counts(caller.user, crate::now_ns() / 1_000_000);
+    let [_, ten_seconds, day] = gw.rate_limits();
+    Ok(Json(vec![
+        order_count_entry(ten_seconds, counts.ten_seconds),
+        order_count_entry(day, counts.day),
+    ])
+    .into_response())
+}
+
+/// One entry of `rateLimit/order`: limit `l` and the caller's `count` in
+/// its current window.
+pub(super) fn order_count_entry(l: crate::usage::RateLimit, count: u32) -> serde_json::Value {
+    let mut v = serde_json::to_value(l).unwrap_or_default();
+    v["count"] = count.into();
+    v
 }
 
 /// The answer of every accounts surface when the exchange runs without a

@@ -3,7 +3,7 @@
 //! against them in one place.
 
 use accounts::Fees;
-use proto::{PairConfig, Price, Qty, QuoteQty, Side, UserId};
+use proto::{PairConfig, Price, Qty, QuoteQty, Side};
 use serde::Serialize;
 use store::{FillRow, OrderRow};
 
@@ -50,17 +50,20 @@ pub(super) struct PairInfo<'a> {
     allow_trailing_stop: bool,
     cancel_replace_allowed: bool,
     amend_allowed: bool,
+    peg_instructions_allowed: bool,
     is_spot_trading_allowed: bool,
     is_margin_trading_allowed: bool,
     filters: [Filter; 5],
     permissions: [&'static str; 0],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    permission_sets: Option<[[&'static str; 1]; 1]>,
+    /// Empty with `showPermissionSets=false`.
+    permission_sets: &'static [[&'static str; 1]],
     default_self_trade_prevention_mode: &'static str,
     allowed_self_trade_prevention_modes: [&'static str; 4],
 }
 
 /// Binance's filter shapes: every limit a new order is checked against.
+/// The variants are named after Binance's filter types (`PRICE_FILTER`).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Serialize)]
 #[serde(tag = "filterType", rename_all = "SCREAMING_SNAKE_CASE")]
 #[serde(rename_all_fields = "camelCase")]
@@ -94,7 +97,7 @@ pub(super) enum Filter {
 
 impl<'a> PairInfo<'a> {
     /// `p`'s entry; `trading` false reports it halted. `permission_sets`
-    /// false leaves them out (`showPermissionSets=false`).
+    /// false empties them (`showPermissionSets=false`).
     pub(super) fn new(p: &'a PairConfig, trading: bool, permission_sets: bool) -> Self {
         let (base, quote) = p.symbol.assets();
         let price = |v: Price| v.to_decimal(p.price_scale);
@@ -122,6 +125,8 @@ impl<'a> PairInfo<'a> {
             allow_trailing_stop: false,
             cancel_replace_allowed: true,
             amend_allowed: true,
+            // No pegged orders here.
+            peg_instructions_allowed: false,
             is_spot_trading_allowed: true,
             is_margin_trading_allowed: false,
             filters: [
@@ -142,9 +147,11 @@ impl<'a> PairInfo<'a> {
                 },
                 Filter::Notional {
                     min_notional: notional(p.min_notional),
-                    apply_min_to_market: true,
+                    // A market order sized in base has no price to check
+                    // here; one sized in quote is checked as its amount.
+                    apply_min_to_market: false,
                     max_notional: notional(p.max_notional),
-                    apply_max_to_market: true,
+                    apply_max_to_market: false,
                     avg_price_mins: 0,
                 },
                 Filter::MaxNumOrders {
@@ -152,7 +159,7 @@ impl<'a> PairInfo<'a> {
                 },
             ],
             permissions: [],
-            permission_sets: permission_sets.then_some([["SPOT"]]),
+            permission_sets: if permission_sets { &[["SPOT"]] } else { &[] },
             default_self_trade_prevention_mode: p.default_stp.as_str(),
             allowed_self_trade_prevention_modes: [
                 "NONE",
@@ -313,7 +320,9 @@ impl OrderBody {
             order_id: o.order_id.0,
             order_list_id: -1,
             client_order_id: client_order_id(o.order_id, o.client_order_id.as_ref()),
-            price: o.price.map_or_else(|| zero_price.clone(), |x| x.to_decimal(p.price_scale)),
+            price: o
+                .price
+                .map_or_else(|| zero_price.clone(), |x| x.to_decimal(p.price_scale)),
             orig_qty: o.orig_qty.unwrap_or(Qty(0)).to_decimal(p.qty_scale),
             executed_qty: o.executed_qty.to_decimal(p.qty_scale),
             cummulative_quote_qty: QuoteQty(o.cum_quote_qty).to_decimal(p.price_scale),
@@ -330,10 +339,5 @@ impl OrderBody {
             orig_quote_order_qty: QuoteQty(o.orig_quote_qty.unwrap_or(0)).to_decimal(p.price_scale),
             self_trade_prevention_mode: p.default_stp.as_str(),
         }
-    }
-
-    /// The order's status, as Binance names it.
-    pub(super) fn status(&self) -> &'static str {
-        self.status
     }
 }

@@ -71,8 +71,9 @@ fn chosen<'a>(gw: &'a Gateway, q: &InfoQuery) -> Result<Vec<&'a PairConfig>, Api
 fn wants_spot(permissions: Option<&str>) -> bool {
     match permissions {
         None | Some("SPOT") => true,
-        Some(list) => serde_json::from_str::<Vec<String>>(list)
-            .is_ok_and(|l| l.iter().any(|p| p == "SPOT")),
+        Some(list) => {
+            serde_json::from_str::<Vec<String>>(list).is_ok_and(|l| l.iter().any(|p| p == "SPOT"))
+        }
     }
 }
 

@@ -69,7 +69,9 @@ pub(crate) fn param_error(msg: &str) -> ApiError {
     if msg.contains("unknown field") {
         return ApiError::new(
             code::UNREAD_PARAMS,
-            format!("Not all sent parameters were read; '{field}' is not a parameter of this endpoint."),
+            format!(
+                "Not all sent parameters were read; '{field}' is not a parameter of this endpoint."
+            ),
         );
     }
     if msg.contains("duplicate field") {
@@ -83,7 +85,10 @@ pub(crate) fn param_error(msg: &str) -> ApiError {
     } else {
         code::ILLEGAL_CHARS
     };
-    ApiError::new(code, format!("Illegal characters found in a parameter: {msg}."))
+    ApiError::new(
+        code,
+        format!("Illegal characters found in a parameter: {msg}."),
+    )
 }
 
 /// A parameter that must not come with the others sent.

@@ -20,9 +20,10 @@ use super::params;
 use super::{ApiResult, App, limit, symbol};
 use crate::Gateway;
 use crate::errors::{ApiError, code};
+use crate::market::DepthView;
 use crate::money::decimal;
 
-mod tickers;
+pub(super) mod tickers;
 
 pub(super) fn routes() -> Router<Arc<Gateway>> {
     Router::new()
@@ -131,22 +132,22 @@ async fn agg_trades(State(gw): App, uri: Uri) -> ApiResult {
         .agg_trades(p.symbol, q.from_id, q.start_time, q.end_time, n)
         .await
         .map_err(ApiError::internal)?;
-    let out: Vec<Value> = rows
-        .iter()
-        .map(|a| {
-            json!({
-                "a": a.id.0,
-                "p": a.price.to_decimal(p.price_scale),
-                "q": a.qty.to_decimal(p.qty_scale),
-                "f": a.first_trade.0,
-                "l": a.last_trade.0,
-                "T": a.timestamp.0 / 1_000_000,
-                "m": a.buyer_is_maker,
-                "M": true,
-            })
-        })
-        .collect();
+    let out: Vec<Value> = rows.iter().map(|a| agg_trade(a, p)).collect();
     Ok(Json(out).into_response())
+}
+
+/// One entry of `aggTrades`.
+pub(in crate::rest) fn agg_trade(a: &store::AggTrade, p: &PairConfig) -> Value {
+    json!({
+        "a": a.id.0,
+        "p": a.price.to_decimal(p.price_scale),
+        "q": a.qty.to_decimal(p.qty_scale),
+        "f": a.first_trade.0,
+        "l": a.last_trade.0,
+        "T": a.timestamp.0 / 1_000_000,
+        "m": a.buyer_is_maker,
+        "M": true,
+    })
 }
 
 #[derive(Deserialize)]
@@ -184,32 +185,40 @@ async fn klines(State(gw): App, uri: Uri) -> ApiResult {
         ));
     }
     let n = limit(q.limit, 500, 1_000)?;
+    let window = store::KlineWindow {
+        start_ms: q.start_time,
+        end_ms: q.end_time,
+        limit: n,
+        tz_offset_minutes: tz,
+        // The current bucket is there even before it trades.
+        now_ms: Some(crate::now_ns() / 1_000_000),
+    };
     let candles = gw
         .store
-        .klines(p.symbol, interval, q.start_time, q.end_time, n, tz)
+        .klines(p.symbol, interval, window)
         .await
         .map_err(ApiError::internal)?;
-    let (ps, qs) = (p.price_scale, p.qty_scale);
-    let out: Vec<Value> = candles
-        .iter()
-        .map(|c| {
-            json!([
-                c.open_time_ms,
-                c.open.to_decimal(ps),
-                c.high.to_decimal(ps),
-                c.low.to_decimal(ps),
-                c.close.to_decimal(ps),
-                decimal(c.volume, qs),
-                c.close_time_ms,
-                decimal(c.quote_volume, ps),
-                c.trades,
-                decimal(c.taker_buy_volume, qs),
-                decimal(c.taker_buy_quote_volume, ps),
-                "0",
-            ])
-        })
-        .collect();
+    let out: Vec<Value> = candles.iter().map(|c| kline_row(c, p)).collect();
     Ok(Json(out).into_response())
+}
+
+/// One row of `klines` and `uiKlines`, positions as Binance's.
+pub(in crate::rest) fn kline_row(c: &store::Candle, p: &PairConfig) -> Value {
+    let (ps, qs) = (p.price_scale, p.qty_scale);
+    json!([
+        c.open_time_ms,
+        c.open.to_decimal(ps),
+        c.high.to_decimal(ps),
+        c.low.to_decimal(ps),
+        c.close.to_decimal(ps),
+        decimal(c.volume, qs),
+        c.close_time_ms,
+        decimal(c.quote_volume, ps),
+        c.trades,
+        decimal(c.taker_buy_volume, qs),
+        decimal(c.taker_buy_quote_volume, ps),
+        "0",
+    ])
 }
 
 #[derive(Deserialize)]
@@ -239,7 +248,10 @@ fn tickers_of<'a>(
                     "symbols must be a JSON array of names, such as [\"BTCEUR\"].",
                 )
             })?;
-            let pairs = names.iter().map(|n| symbol(gw, n)).collect::<Result<_, _>>()?;
+            let pairs = names
+                .iter()
+                .map(|n| symbol(gw, n))
+                .collect::<Result<_, _>>()?;
             Ok((pairs, false))
         }
         (None, None) => Ok((gw.pair_list.iter().collect(), false)),
@@ -263,11 +275,20 @@ async fn price_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let (pairs, one) = tickers_of(&gw, &q)?;
     let mut out = Vec::with_capacity(pairs.len());
     for p in pairs {
-        let last = gw.store.trades(p.symbol, 1).await.map_err(ApiError::internal)?;
+        let last = gw
+            .store
+            .trades(p.symbol, 1)
+            .await
+            .map_err(ApiError::internal)?;
         let price = last.first().map_or(proto::Price(0), |f| f.price);
-        out.push(json!({"symbol": p.symbol.joined(), "price": price.to_decimal(p.price_scale)}));
+        out.push(price_entry(p, price));
     }
     Ok(Json(one_or_list(out, one)).into_response())
+}
+
+/// One entry of `ticker/price`.
+pub(in crate::rest) fn price_entry(p: &PairConfig, price: proto::Price) -> Value {
+    json!({"symbol": p.symbol.joined(), "price": price.to_decimal(p.price_scale)})
 }
 
 /// `GET /api/v3/ticker/bookTicker`: the best bid and ask.
@@ -276,22 +297,25 @@ async fn book_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let (pairs, one) = tickers_of(&gw, &q)?;
     let out = pairs
         .into_iter()
-        .filter_map(|p| {
-            let d = gw.market.depth(p.symbol, 1)?;
-            let side = |l: Option<&(proto::Price, proto::Qty)>| {
-                let (price, qty) = l.copied().unwrap_or_default();
-                (price.to_decimal(p.price_scale), qty.to_decimal(p.qty_scale))
-            };
-            let (bid, bid_qty) = side(d.bids.first());
-            let (ask, ask_qty) = side(d.asks.first());
-            Some(json!({
-                "symbol": p.symbol.joined(),
-                "bidPrice": bid,
-                "bidQty": bid_qty,
-                "askPrice": ask,
-                "askQty": ask_qty,
-            }))
-        })
+        .filter_map(|p| Some(book_entry(p, &gw.market.depth(p.symbol, 1)?)))
         .collect();
     Ok(Json(one_or_list(out, one)).into_response())
+}
+
+/// One entry of `ticker/bookTicker`: the best levels of `d`, zeros for an
+/// empty side.
+pub(in crate::rest) fn book_entry(p: &PairConfig, d: &DepthView) -> Value {
+    let side = |l: Option<&(proto::Price, proto::Qty)>| {
+        let (price, qty) = l.copied().unwrap_or_default();
+        (price.to_decimal(p.price_scale), qty.to_decimal(p.qty_scale))
+    };
+    let (bid, bid_qty) = side(d.bids.first());
+    let (ask, ask_qty) = side(d.asks.first());
+    json!({
+        "symbol": p.symbol.joined(),
+        "bidPrice": bid,
+        "bidQty": bid_qty,
+        "askPrice": ask,
+        "askQty": ask_qty,
+    })
 }

@@ -120,8 +120,8 @@ mod tests {
         let body = format!(
             "symbol=BTCEUR&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.0100&price=100.05&{signed}"
         );
-        let cmd = command_from_raw(&pairs(), RawRoute::NewOrder, "", FORM, body.as_bytes(), NOW)
-            .unwrap();
+        let cmd =
+            command_from_raw(&pairs(), RawRoute::NewOrder, "", FORM, body.as_bytes(), NOW).unwrap();
         let CommandBody::NewOrder(o) = cmd.body else {
             panic!("{cmd:?}");
         };
@@ -169,12 +169,18 @@ mod tests {
         assert_eq!(cmd.body, CommandBody::Amend(expected));
         let cases = [
             ("symbol=BTCEUR&orderId=7", code::MISSING_PARAM),
-            ("symbol=BTCEUR&orderId=7&newQty=1&side=BUY", code::UNREAD_PARAMS),
+            (
+                "symbol=BTCEUR&orderId=7&newQty=1&side=BUY",
+                code::UNREAD_PARAMS,
+            ),
             ("symbol=BTCEUR&orderId=x&newQty=1", code::ILLEGAL_CHARS),
             ("symbol=BTCEUR&orderId=-1&newQty=1", code::ILLEGAL_CHARS),
             ("symbol=BTCEUR&newQty=1", code::MISSING_PARAM),
             ("symbol=ETHEUR&orderId=7&newQty=1", code::BAD_SYMBOL),
-            ("symbol=BTCEUR&orderId=7&newQty=1&newQty=2", code::DUPLICATE_PARAM),
+            (
+                "symbol=BTCEUR&orderId=7&newQty=1&newQty=2",
+                code::DUPLICATE_PARAM,
+            ),
             (
                 "symbol=BTCEUR&orderId=7&newQty=0",
                 ApiError::decimal("newQty", proto::DecimalError::Zero).code,

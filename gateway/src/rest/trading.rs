@@ -24,7 +24,7 @@ use crate::Gateway;
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
 
-mod answers;
+pub(super) mod answers;
 mod history;
 
 pub(super) use answers::cancel_all;
@@ -216,11 +216,18 @@ async fn place(
     mode: RespType,
 ) -> Result<Value, ApiError> {
     let cmd = command(p.symbol, caller, CommandBody::NewOrder(order));
-    let (_, outcome) = submit(gw, cmd, mode != RespType::Ack).await?;
+    // A LIMIT_MAKER that would take is refused, as on Binance, whatever
+    // the answer's shape: only the book can tell, so it is waited for.
+    let wait = mode != RespType::Ack || order.post_only;
+    let (_, outcome) = submit(gw, cmd, wait).await?;
     let batch = match outcome {
         Some(record) => {
             let batch = fold(&record.events, p);
-            if batch.fills().iter().any(|f| f.taker_order_id == order.order_id) {
+            if batch
+                .fills()
+                .iter()
+                .any(|f| f.taker_order_id == order.order_id)
+            {
                 // Binance gives an order back to the count on its first fill.
                 gw.usage.order_filled(caller.user, now_ms());
             }
@@ -235,7 +242,14 @@ async fn place(
         None => None,
     };
     let fees = gw.fees(p.symbol);
-    Ok(new_order_answer(p, &order, cmd.timestamp, batch.as_ref(), mode, fees))
+    Ok(new_order_answer(
+        p,
+        &order,
+        cmd.timestamp,
+        batch.as_ref(),
+        mode,
+        fees,
+    ))
 }
 
 /// Whether `order_id` was a `LIMIT_MAKER` that would have taken: the book
@@ -266,21 +280,28 @@ pub(super) async fn test_order(
     RespType::of(req.new_order_resp_type.as_deref(), &req.order_type)?;
     let p = symbol(&gw, &req.symbol)?;
     new_order_for(p, &req, || OrderId(0))?;
-    if req.compute_commission_rates.as_deref() != Some("true") {
-        return Ok(Json(json!({})).into_response());
-    }
-    let fees = gw.fees(p.symbol).unwrap_or(accounts::Fees {
-        maker_bps: 0,
-        taker_bps: 0,
+    let rates = (req.compute_commission_rates.as_deref() == Some("true")).then(|| {
+        gw.fees(p.symbol).unwrap_or(accounts::Fees {
+            maker_bps: 0,
+            taker_bps: 0,
+        })
     });
+    Ok(Json(test_order_answer(rates)).into_response())
+}
+
+/// `order/test`'s answer: `{}`, or with `computeCommissionRates=true` the
+/// pair's rates `fees`, no special or tax rates, no discount.
+pub(super) fn test_order_answer(fees: Option<accounts::Fees>) -> Value {
+    let Some(fees) = fees else {
+        return json!({});
+    };
     let rate = crate::money::rate_text;
-    Ok(Json(json!({
+    json!({
         "standardCommissionForOrder": {"maker": rate(fees.maker_bps), "taker": rate(fees.taker_bps)},
         "specialCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
         "taxCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
         "discount": {"enabledForAccount": false, "enabledForSymbol": false, "discountAsset": null, "discount": rate(0)},
-    }))
-    .into_response())
+    })
 }
 
 #[derive(Deserialize)]
@@ -319,6 +340,7 @@ async fn stored_order(
         OrderRef::Id(id) => OrderLookup::Id(*id),
         OrderRef::Client(c) => OrderLookup::Client(*c),
     };
+    super::read_own_writes(gw, &[p.symbol]).await;
     let row = gw
         .store
         .order(p.symbol, caller.user, lookup)
@@ -435,7 +457,10 @@ pub(super) async fn cancel_replace(
         .as_deref()
         .map(|id| {
             id.parse::<u64>().map_err(|_| {
-                ApiError::new(code::ILLEGAL_CHARS, "Illegal characters found in parameter 'cancelOrderId'.")
+                ApiError::new(
+                    code::ILLEGAL_CHARS,
+                    "Illegal characters found in parameter 'cancelOrderId'.",
+                )
             })
         })
         .transpose()?;
@@ -452,15 +477,19 @@ pub(super) async fn cancel_replace(
     }
     let placed = place(&gw, &caller, &p, order, mode).await;
     match (canceled, placed) {
-        (Ok(c), Ok(n)) => Ok(Json(json!({
-            "cancelResult": "SUCCESS",
-            "newOrderResult": "SUCCESS",
-            "cancelResponse": c,
-            "newOrderResponse": n,
-        }))
-        .into_response()),
+        (Ok(c), Ok(n)) => Ok(Json(replace_success(c, n)).into_response()),
         (canceled, placed) => Ok(replace_failure(canceled, Some(placed))),
     }
+}
+
+/// A cancel-replace's answer when both parts succeeded.
+pub(super) fn replace_success(canceled: Value, placed: Value) -> Value {
+    json!({
+        "cancelResult": "SUCCESS",
+        "newOrderResult": "SUCCESS",
+        "cancelResponse": canceled,
+        "newOrderResponse": placed,
+    })
 }
 
 /// Binance's answer when a part of a cancel-replace failed: -2022 when
@@ -469,6 +498,16 @@ fn replace_failure(
     canceled: Result<Value, ApiError>,
     placed: Option<Result<Value, ApiError>>,
 ) -> Response {
+    let (status, body) = replace_failure_body(canceled, placed);
+    (status, Json(body)).into_response()
+}
+
+/// [`replace_failure`]'s status and body; `placed` is `None` when the new
+/// order was not attempted.
+pub(super) fn replace_failure_body(
+    canceled: Result<Value, ApiError>,
+    placed: Option<Result<Value, ApiError>>,
+) -> (StatusCode, Value) {
     let part = |r: &Result<Value, ApiError>| match r {
         Ok(v) => ("SUCCESS", v.clone()),
         Err(e) => ("FAILURE", json!({"code": e.code, "msg": e.msg})),
@@ -480,9 +519,17 @@ fn replace_failure(
     };
     let all_failed = canceled.is_err() && !placed.as_ref().is_some_and(Result::is_ok);
     let (status, code, msg) = if all_failed {
-        (StatusCode::BAD_REQUEST, -2022, "Order cancel-replace failed.")
+        (
+            StatusCode::BAD_REQUEST,
+            -2022,
+            "Order cancel-replace failed.",
+        )
     } else {
-        (StatusCode::CONFLICT, -2021, "Order cancel-replace partially failed.")
+        (
+            StatusCode::CONFLICT,
+            -2021,
+            "Order cancel-replace partially failed.",
+        )
     };
     let body = json!({
         "code": code,
@@ -494,7 +541,7 @@ fn replace_failure(
             "newOrderResponse": new_response,
         },
     });
-    (status, Json(body)).into_response()
+    (status, body)
 }
 
 #[derive(Deserialize)]

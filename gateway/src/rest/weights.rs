@@ -16,9 +16,10 @@ use crate::now_ns;
 /// endpoint and its parameters; `None` for what is not `/api/v3`.
 pub(crate) fn weight(method: &Method, path: &str, query: &str) -> Option<u32> {
     let has = |name: &str| {
-        query
-            .split('&')
-            .any(|kv| kv.split_once('=').is_some_and(|(k, v)| k == name && !v.is_empty()))
+        query.split('&').any(|kv| {
+            kv.split_once('=')
+                .is_some_and(|(k, v)| k == name && !v.is_empty())
+        })
     };
     let param = |name: &str| {
         query
@@ -42,6 +43,7 @@ pub(crate) fn weight(method: &Method, path: &str, query: &str) -> Option<u32> {
         ("GET", "myTrades") if has("orderId") => 5,
         ("GET", "myTrades") => 20,
         (_, "order/amend/keepPriority") => 4,
+        (_, "rateLimit/order") => 40,
         _ => 1,
     };
     Some(w)
@@ -116,14 +118,23 @@ mod tests {
         let w = |m: Method, p: &str, q: &str| weight(&m, p, q);
         assert_eq!(w(Method::GET, "/healthz", ""), None);
         assert_eq!(w(Method::GET, "/api/v3/depth", "symbol=A"), Some(5));
-        assert_eq!(w(Method::GET, "/api/v3/depth", "symbol=A&limit=500"), Some(25));
-        assert_eq!(w(Method::GET, "/api/v3/depth", "symbol=A&limit=5000"), Some(250));
+        assert_eq!(
+            w(Method::GET, "/api/v3/depth", "symbol=A&limit=500"),
+            Some(25)
+        );
+        assert_eq!(
+            w(Method::GET, "/api/v3/depth", "symbol=A&limit=5000"),
+            Some(250)
+        );
         assert_eq!(w(Method::GET, "/api/v3/ticker/24hr", "symbol=A"), Some(2));
         assert_eq!(w(Method::GET, "/api/v3/ticker/24hr", ""), Some(80));
         assert_eq!(w(Method::GET, "/api/v3/openOrders", "symbol=A"), Some(6));
         assert_eq!(w(Method::GET, "/api/v3/openOrders", ""), Some(80));
         assert_eq!(w(Method::DELETE, "/api/v3/openOrders", ""), Some(1));
-        assert_eq!(w(Method::GET, "/api/v3/myTrades", "symbol=A&orderId=1"), Some(5));
+        assert_eq!(
+            w(Method::GET, "/api/v3/myTrades", "symbol=A&orderId=1"),
+            Some(5)
+        );
         assert_eq!(w(Method::POST, "/api/v3/order", ""), Some(1));
         assert_eq!(w(Method::GET, "/api/v3/order", ""), Some(4));
         let three = "symbols=%5B%22A%22%2C%22B%22%2C%22C%22%5D";

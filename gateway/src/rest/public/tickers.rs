@@ -89,7 +89,13 @@ fn percent(open: Price, close: Price) -> String {
 }
 
 /// The ticker fields of one window, in Binance's order and shape.
-fn ticker(p: &PairConfig, s: Option<&WindowStats>, from_ms: u64, to_ms: u64, mini: bool) -> Map<String, Value> {
+pub(in crate::rest) fn ticker(
+    p: &PairConfig,
+    s: Option<&WindowStats>,
+    from_ms: u64,
+    to_ms: u64,
+    mini: bool,
+) -> Map<String, Value> {
     let (ps, qs) = (p.price_scale, p.qty_scale);
     let zero = WindowStats {
         open: Price(0),
@@ -112,7 +118,10 @@ fn ticker(p: &PairConfig, s: Option<&WindowStats>, from_ms: u64, to_ms: u64, min
         let change = i128::from(s.close.0) - i128::from(s.open.0);
         let change = proto::Price(change.unsigned_abs().try_into().unwrap_or(u64::MAX));
         let sign = if s.close < s.open { "-" } else { "" };
-        out.insert("priceChange".into(), json!(format!("{sign}{}", price(change))));
+        out.insert(
+            "priceChange".into(),
+            json!(format!("{sign}{}", price(change))),
+        );
         out.insert("priceChangePercent".into(), json!(percent(s.open, s.close)));
         out.insert("weightedAvgPrice".into(), json!(price(weighted(p, s))));
     }
@@ -131,7 +140,12 @@ fn ticker(p: &PairConfig, s: Option<&WindowStats>, from_ms: u64, to_ms: u64, min
 }
 
 /// The window statistics of `p` over `[from_ms, to_ms]`.
-async fn window(gw: &Gateway, p: &PairConfig, from_ms: u64, to_ms: u64) -> Result<Option<WindowStats>, ApiError> {
+async fn window(
+    gw: &Gateway,
+    p: &PairConfig,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<Option<WindowStats>, ApiError> {
     let ns = |ms: u64| ms.saturating_mul(1_000_000);
     gw.store
         .ticker_window(p.symbol, ns(from_ms), ns(to_ms).saturating_add(999_999))
@@ -147,7 +161,10 @@ async fn day_ticker(State(gw): App, uri: Uri) -> ApiResult {
         return Err(params::not_required("windowSize"));
     }
     let mini = mini(q.kind.as_deref())?;
-    let pick = SymbolOrSymbols { symbol: q.symbol, symbols: q.symbols };
+    let pick = SymbolOrSymbols {
+        symbol: q.symbol,
+        symbols: q.symbols,
+    };
     let (pairs, one) = tickers_of(&gw, &pick)?;
     let to = now_ns() / 1_000_000;
     let from = to.saturating_sub(24 * 60 * MINUTE_MS);
@@ -171,21 +188,38 @@ async fn day_extras(
     stats: Option<&WindowStats>,
     t: &mut Map<String, Value>,
 ) -> Result<(), ApiError> {
+    let last = gw
+        .store
+        .trades(p.symbol, 1)
+        .await
+        .map_err(ApiError::internal)?;
+    let last_qty = last.first().map_or(proto::Qty(0), |f| f.qty);
+    let d = gw.market.depth(p.symbol, 1);
+    let best = |side: Option<&(Price, proto::Qty)>| side.copied().unwrap_or_default();
+    let bid = best(d.as_ref().and_then(|d| d.bids.first()));
+    let ask = best(d.as_ref().and_then(|d| d.asks.first()));
+    day_fields(p, stats, last_qty, bid, ask, t);
+    Ok(())
+}
+
+/// Adds the full 24-hour ticker's own fields to `t`: the previous close,
+/// `last_qty`, and the best `bid` and `ask` as `(price, qty)`.
+pub(in crate::rest) fn day_fields(
+    p: &PairConfig,
+    stats: Option<&WindowStats>,
+    last_qty: proto::Qty,
+    (bid, bid_qty): (Price, proto::Qty),
+    (ask, ask_qty): (Price, proto::Qty),
+    t: &mut Map<String, Value>,
+) {
     let (ps, qs) = (p.price_scale, p.qty_scale);
     let prev = stats.and_then(|s| s.prev_close).unwrap_or(Price(0));
     t.insert("prevClosePrice".into(), json!(prev.to_decimal(ps)));
-    let last = gw.store.trades(p.symbol, 1).await.map_err(ApiError::internal)?;
-    let last_qty = last.first().map_or(proto::Qty(0), |f| f.qty);
     t.insert("lastQty".into(), json!(last_qty.to_decimal(qs)));
-    let d = gw.market.depth(p.symbol, 1);
-    let best = |side: Option<&(Price, proto::Qty)>| side.copied().unwrap_or_default();
-    let (bid, bid_qty) = best(d.as_ref().and_then(|d| d.bids.first()));
-    let (ask, ask_qty) = best(d.as_ref().and_then(|d| d.asks.first()));
     t.insert("bidPrice".into(), json!(bid.to_decimal(ps)));
     t.insert("bidQty".into(), json!(bid_qty.to_decimal(qs)));
     t.insert("askPrice".into(), json!(ask.to_decimal(ps)));
     t.insert("askQty".into(), json!(ask_qty.to_decimal(qs)));
-    Ok(())
 }
 
 /// `GET /api/v3/ticker`: the window `windowSize` (default `1d`) up to now.
@@ -196,9 +230,12 @@ async fn rolling_ticker(State(gw): App, uri: Uri) -> ApiResult {
     }
     let mini = mini(q.kind.as_deref())?;
     let size = q.window_size.as_deref().unwrap_or("1d");
-    let span = window_ms(size)
-        .ok_or_else(|| ApiError::new(code::BAD_INTERVAL, "Invalid windowSize."))?;
-    let pick = SymbolOrSymbols { symbol: q.symbol, symbols: q.symbols };
+    let span =
+        window_ms(size).ok_or_else(|| ApiError::new(code::BAD_INTERVAL, "Invalid windowSize."))?;
+    let pick = SymbolOrSymbols {
+        symbol: q.symbol,
+        symbols: q.symbols,
+    };
     let (pairs, one) = tickers_of(&gw, &pick)?;
     if pairs.len() > 100 {
         return Err(ApiError::new(code::BAD_INTERVAL, "At most 100 symbols."));
@@ -232,12 +269,23 @@ async fn avg_price(State(gw): App, uri: Uri) -> ApiResult {
         Some(s) => s.prev_close.unwrap_or(s.close),
         None => Price(0),
     };
-    Ok(Json(json!({
+    // Binance's `closeTime` is the last trade's time.
+    let last = gw
+        .store
+        .trades(p.symbol, 1)
+        .await
+        .map_err(ApiError::internal)?;
+    let last_ms = last.first().map_or(0, |f| f.timestamp.0 / 1_000_000);
+    Ok(Json(avg_price_body(p, price, last_ms)).into_response())
+}
+
+/// `avgPrice`'s answer: `price`, and the time of the last trade.
+pub(in crate::rest) fn avg_price_body(p: &PairConfig, price: Price, last_trade_ms: u64) -> Value {
+    json!({
         "mins": AVG_PRICE_MINS,
         "price": price.to_decimal(p.price_scale),
-        "closeTime": to,
-    }))
-    .into_response())
+        "closeTime": last_trade_ms,
+    })
 }
 
 #[cfg(test)]

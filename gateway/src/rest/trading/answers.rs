@@ -122,10 +122,11 @@ fn fills(batch: &Batch, p: &PairConfig, order: &NewOrder, fees: Option<accounts:
 }
 
 /// The fields of a cancel's answer taken from the order.
-const CANCEL_FIELDS: [&str; 9] = [
+const CANCEL_FIELDS: [&str; 10] = [
     "price",
     "origQty",
     "executedQty",
+    "origQuoteOrderQty",
     "cummulativeQuoteQty",
     "status",
     "timeInForce",
@@ -203,6 +204,7 @@ pub(crate) async fn cancel_all(
 ) -> ApiResult {
     let (caller, q): (Caller, CancelAllQuery) = signed_request(&gw, &headers, &uri, body).await?;
     let p = symbol(&gw, &q.symbol)?.clone();
+    super::super::read_own_writes(&gw, &[p.symbol]).await;
     let rows = gw
         .store
         .open_orders(caller.user, Some(p.symbol))
@@ -248,11 +250,29 @@ pub(crate) fn amend_answer(
     amended.extend(pick(&body, &["price"]));
     amended.insert("qty".into(), json!(a.qty.to_decimal(p.qty_scale)));
     amended.extend(pick(&body, &["executedQty"]));
-    amended.insert("preventedQty".into(), json!(proto::Qty(0).to_decimal(p.qty_scale)));
-    amended.insert("quoteOrderQty".into(), json!(proto::QuoteQty(0).to_decimal(p.price_scale)));
-    let fields = ["status", "timeInForce", "type", "side", "workingTime", "selfTradePreventionMode"];
+    amended.insert(
+        "preventedQty".into(),
+        json!(proto::Qty(0).to_decimal(p.qty_scale)),
+    );
+    amended.insert(
+        "quoteOrderQty".into(),
+        json!(proto::QuoteQty(0).to_decimal(p.price_scale)),
+    );
+    let fields = [
+        "status",
+        "timeInForce",
+        "type",
+        "side",
+        "workingTime",
+        "selfTradePreventionMode",
+    ];
     let mut rest = pick(&body, &fields);
-    amended.insert("cumulativeQuoteQty".into(), pick(&body, &["cummulativeQuoteQty"]).remove("cummulativeQuoteQty").unwrap_or(Value::Null));
+    amended.insert(
+        "cumulativeQuoteQty".into(),
+        pick(&body, &["cummulativeQuoteQty"])
+            .remove("cummulativeQuoteQty")
+            .unwrap_or(Value::Null),
+    );
     amended.append(&mut rest);
     Some(json!({
         "transactTime": ms(at),

@@ -1,5 +1,6 @@
 //! The caller's orders and trades: `openOrders`, `allOrders`, `myTrades`,
-//! from the store (which trails the engine by the persister's lag).
+//! from the store, once it holds what the engine had done when the request
+//! arrived.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -13,7 +14,7 @@ use store::TradeFilter;
 
 use super::super::bodies::{AccountTrade, OrderBody};
 use super::super::params::not_required;
-use super::super::{ApiResult, App, limit, signed_request, symbol};
+use super::super::{ApiResult, App, limit, read_own_writes, signed_request, symbol};
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
 
@@ -38,6 +39,11 @@ pub(crate) async fn open_orders(
         .as_deref()
         .map(|s| symbol(&gw, s).map(|p| p.symbol))
         .transpose()?;
+    let pairs: Vec<_> = match pair {
+        Some(p) => vec![p],
+        None => gw.pair_list.iter().map(|p| p.symbol).collect(),
+    };
+    read_own_writes(&gw, &pairs).await;
     let rows = gw
         .store
         .open_orders(caller.user, pair)
@@ -96,6 +102,7 @@ pub(crate) async fn all_orders(
     let (start_ms, end_ms) = window(&q, Some(DAY_MS))?;
     let n = limit(q.limit, 500, 1_000)?;
     let from = q.order_id.map(OrderId);
+    read_own_writes(&gw, &[p.symbol]).await;
     let rows = gw
         .store
         .all_orders(caller.user, p.symbol, from, start_ms, end_ms, n)
@@ -128,6 +135,7 @@ pub(crate) async fn my_trades(
         limit: limit(q.limit, 500, 1_000)?,
     };
     let order_id = filter.order_id;
+    read_own_writes(&gw, &[p.symbol]).await;
     let rows = gw
         .store
         .user_trades_filtered(caller.user, p.symbol, filter)
