@@ -237,6 +237,7 @@ fn routes() -> Vec<(Method, &'static str, &'static str, Value)> {
             Value::Null,
         ),
         (Method::GET, "/api/v3/account", "", Value::Null),
+        (Method::GET, "/api/v3/rateLimit/order", "", Value::Null),
     ]
 }
 

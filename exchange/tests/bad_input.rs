@@ -426,7 +426,7 @@ use std::time::{Duration, Instant};
 use common::raw;
 use tokio::io::AsyncWriteExt;
 
-const ROUTES: [&str; 29] = [
+const ROUTES: [&str; 30] = [
     "/healthz",
     "/readyz",
     "/metrics",
@@ -452,6 +452,7 @@ const ROUTES: [&str; 29] = [
     "/api/v3/allOrders",
     "/api/v3/myTrades",
     "/api/v3/account",
+    "/api/v3/rateLimit/order",
     "/admin/v1/audit",
     "/admin/v1/balances",
     "/admin/v1/deposit",
