@@ -24,11 +24,13 @@ use commandlog::{
 use proto::UserId;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, IntoResponses, PartialSchema, ToSchema};
 
 use crate::auth::{ADMIN_KEY_HEADER, Operator};
 use crate::errors::{ApiError, code};
 use crate::money::decimal;
-use crate::rest::account::{accounts_disabled, balances};
+use crate::rest::account::{AssetBalance, accounts_disabled, balances};
+use crate::rest::openapi::{ErrorBody, SignedErrors};
 use crate::rest::{body_bytes, json_body, query, rate_limit};
 use crate::{Gateway, now_ns};
 
@@ -63,9 +65,9 @@ async fn operator(
 }
 
 /// The body of `POST /admin/v1/deposit` and `/withdraw`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MovementRequest {
+pub(crate) struct MovementRequest {
     /// The user's name (as `exchange keys create --user` gave it).
     user: String,
     /// The asset's name, e.g. `EUR`.
@@ -73,8 +75,48 @@ struct MovementRequest {
     /// A positive decimal at most at the asset's scale.
     amount: String,
     /// The operator's reference: the same text is the same movement.
+    /// 1 to 64 printable ASCII characters.
     #[serde(rename = "ref")]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     reference: String,
+}
+
+/// A movement's answer: the balance after it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the `json!` of `movement`
+struct MovementAnswer {
+    user: String,
+    uid: u64,
+    asset: String,
+    free: String,
+    locked: String,
+    #[schema(rename = "ref")]
+    reference: String,
+    /// The reference was used before: nothing moved this time.
+    duplicate: bool,
+}
+
+/// The operators' answers past a signed request's.
+#[derive(Debug)]
+struct AdminErrors;
+
+impl IntoResponses for AdminErrors {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        let mut out = SignedErrors::responses();
+        let disabled = utoipa::openapi::response::ResponseBuilder::new()
+            .description("Accounts are not enabled on this exchange (-1051).")
+            .content(
+                "application/json",
+                utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name(
+                    "Error",
+                ))),
+            );
+        out.insert("501".into(), disabled.build().into());
+        out
+    }
 }
 
 /// A movement's reference, checked: 1 to [`MAX_REFERENCE_LEN`] printable
@@ -153,6 +195,11 @@ fn port_error(gw: &Gateway, e: SubmitError) -> ApiError {
     }
 }
 
+/// Credits a user through the risk stage.
+#[utoipa::path(post, path = "/admin/v1/deposit", tag = "Operators", request_body = inline(MovementRequest),
+    security(("AdminKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The balance after it.", body = MovementAnswer), AdminErrors,
+        (status = 503, description = "The exchange is shutting down (-1008).", body = ErrorBody)))]
 async fn deposit(
     State(gw): App,
     headers: HeaderMap,
@@ -162,6 +209,11 @@ async fn deposit(
     movement(&gw, MovementKind::Deposit, &headers, &uri, body).await
 }
 
+/// Debits a user's free balance through the risk stage.
+#[utoipa::path(post, path = "/admin/v1/withdraw", tag = "Operators", request_body = inline(MovementRequest),
+    security(("AdminKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The balance after it.", body = MovementAnswer), AdminErrors,
+        (status = 503, description = "The exchange is shutting down (-1008).", body = ErrorBody)))]
 async fn withdraw(
     State(gw): App,
     headers: HeaderMap,
@@ -231,20 +283,43 @@ fn current(gw: &Gateway, user: UserId, asset: accounts::AssetId) -> Balance {
         .unwrap_or_default()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct BalancesQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct BalancesQuery {
+    /// The user's name.
     user: String,
+    /// `true` leaves out the assets whose free and locked are both zero.
     #[serde(default)]
     omit_zero_balances: bool,
+    // Read by the signature check (the document's security schemes).
     #[serde(rename = "timestamp")]
+    #[param(ignore)]
     _timestamp: Option<String>,
     #[serde(rename = "recvWindow")]
+    #[param(ignore)]
     _recv_window: Option<String>,
     #[serde(rename = "signature")]
+    #[param(ignore)]
     _signature: Option<String>,
 }
 
+/// `balances`' answer.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `user_balances`
+struct UserBalances {
+    user: String,
+    uid: u64,
+    /// Unix milliseconds.
+    update_time: u64,
+    balances: Vec<AssetBalance>,
+}
+
+/// A user's balances, as the gateway's view last saw them.
+#[utoipa::path(get, path = "/admin/v1/balances", tag = "Operators", params(BalancesQuery),
+    security(("AdminKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The balances.", body = UserBalances), AdminErrors))]
 async fn user_balances(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> ApiResult {
     operator(&gw, &headers, uri.query(), b"").await?;
     gw.log.accounts().ok_or_else(accounts_disabled)?;
@@ -288,6 +363,53 @@ fn report_json(report: &AuditReport, accounts: &dyn Accounts) -> Value {
     })
 }
 
+/// The audit's report, as the `json!` of `report_json` builds it.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `report_json`
+struct AuditAnswer {
+    passed: bool,
+    #[schema(inline)]
+    assets: Vec<AuditAsset>,
+    open_holds: u64,
+    failures: Vec<String>,
+    /// -1054, when the audit failed.
+    code: Option<i32>,
+    /// When the audit failed.
+    msg: Option<String>,
+}
+
+/// One asset's totals.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the `json!` of `report_json`
+struct AuditAsset {
+    asset: String,
+    /// What the balances hold.
+    held: String,
+    /// Deposits less withdrawals.
+    expected: String,
+    /// Fees collected.
+    fees: String,
+}
+
+/// The audit's failed report, or a store failure's error.
+#[derive(Debug)]
+struct AuditFailure;
+
+impl PartialSchema for AuditFailure {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::rest::openapi::any_of([AuditAnswer::schema(), ErrorBody::schema()])
+    }
+}
+
+impl ToSchema for AuditFailure {}
+
+/// Audits every account: balances against movements and fees.
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "Operators",
+    security(("AdminKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The audit passed.", body = AuditAnswer), AdminErrors,
+        (status = 500, description = "The audit found a failure (-1054; the report says which), or the store failed (-1000).", body = AuditFailure),
+        (status = 503, description = "The exchange is shutting down (-1008).", body = ErrorBody)))]
 async fn audit(State(gw): App, headers: HeaderMap, uri: axum::http::Uri) -> ApiResult {
     let op = operator(&gw, &headers, uri.query(), b"").await?;
     let accounts = gw.log.accounts().ok_or_else(accounts_disabled)?;

@@ -303,6 +303,19 @@ fn is_json(resp: &Response) -> bool {
         .is_some_and(crate::rest::is_json_media_type)
 }
 
+/// A handler that panics answers 500 / -1000 like any internal error,
+/// instead of dropping the connection with no answer at all.
+pub(crate) async fn catch_panics(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::internal("a request handler panicked").into_response(),
+    }
+}
+
 /// The outermost layer: every error answer leaves as `{code,msg}` JSON,
 /// whoever produced it. Handlers answer with [`ApiError`]; this catches what
 /// the framework answers by itself (405 with its `Allow` header, extractor

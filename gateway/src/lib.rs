@@ -332,6 +332,8 @@ pub struct Gateway {
     shutdown: watch::Receiver<bool>,
     /// One permit per open WebSocket connection.
     ws_connections: Arc<Semaphore>,
+    /// The OpenAPI document, as `GET /api/openapi.json` serves it.
+    openapi: axum::body::Bytes,
 }
 
 /// What a [`Gateway`] is made of.
@@ -380,6 +382,7 @@ impl Gateway {
             demo_funding,
         } = parts;
         let symbols: Vec<Symbol> = pairs.iter().map(|p| p.symbol).collect();
+        let openapi = rest::openapi::document_json(&pairs);
         let limit = |name: &str, v: u64| {
             metrics.limits.with_label_values(&[name]).set(v as i64);
         };
@@ -431,6 +434,7 @@ impl Gateway {
                 .collect(),
             pair_list: pairs,
             ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
+            openapi,
             config,
             log,
             store,
@@ -457,6 +461,7 @@ impl Gateway {
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
             .layer(from_fn_with_state(body_timeout, serve::body_deadline))
             .layer(from_fn(serve::head_limits))
+            .layer(from_fn(errors::catch_panics))
             .layer(from_fn_with_state(self.clone(), rest::weights::charge))
             .layer(from_fn_with_state(self.clone(), rest::count_requests))
             .layer(from_fn(errors::json_errors))

@@ -31,6 +31,7 @@ type ApiResult = Result<Response, ApiError>;
 pub(crate) mod account;
 mod bodies;
 mod general;
+pub(crate) mod openapi;
 pub(crate) mod params;
 mod public;
 mod raw;
@@ -47,6 +48,7 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .merge(general::routes())
         .merge(public::routes())
         .route(
@@ -87,10 +89,31 @@ pub(crate) async fn count_requests(State(gw): App, req: Request, next: Next) -> 
     resp
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "Service",
+    responses((status = 200, description = "`ok`.", body = String, content_type = "text/plain")))]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// `readyz`'s answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the `json!` of `readyz`
+struct Readiness {
+    ready: bool,
+    /// Halted pairs (`BTC-EUR`); only when not ready.
+    halted: Option<Vec<String>>,
+    /// Why each halted pair stopped; only when not ready.
+    #[schema(value_type = Option<Object>)]
+    reasons: Option<()>,
+    /// Whether the exchange is shutting down; only when not ready.
+    stopping: Option<bool>,
+}
+
+/// Readiness: no pair halted and not shutting down.
+#[utoipa::path(get, path = "/readyz", tag = "Service",
+    responses((status = 200, description = "Ready.", body = Readiness),
+        (status = 503, description = "A pair is halted, or the exchange is shutting down.", body = Readiness)))]
 async fn readyz(State(gw): App) -> Response {
     let mut halted = Vec::new();
     let mut reasons = serde_json::Map::new();
@@ -109,6 +132,9 @@ async fn readyz(State(gw): App) -> Response {
     }
 }
 
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "Service",
+    responses((status = 200, description = "The text exposition format.", body = String, content_type = "text/plain")))]
 async fn metrics(State(gw): App) -> Response {
     let text = prometheus::TextEncoder::new()
         .encode_to_string(&gw.registry.gather())
@@ -184,11 +210,25 @@ async fn signed_request<T: DeserializeOwned>(
     uri: &axum::http::Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(Caller, T), ApiError> {
+    let (caller, params) = signed_params(gw, headers, uri, body).await?;
+    Ok((caller, params::parse(&params, "")?))
+}
+
+/// A signed request: the caller, and its parameters from the query and the
+/// form body as one query string.
+async fn signed_params(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Caller, String), ApiError> {
     let body = body_bytes(body)?;
     let form = params::form_body(headers, &body)?;
     let caller = signed(gw, headers, uri.query(), form.as_bytes()).await?;
-    let params = params::parse(uri.query().unwrap_or(""), form)?;
-    Ok((caller, params))
+    Ok((
+        caller,
+        params::merged(uri.query().unwrap_or(""), form).into_owned(),
+    ))
 }
 
 /// Authenticates and rate-limits a signed request; on a demo exchange, a

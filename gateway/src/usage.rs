@@ -66,7 +66,7 @@ const SHARDS: usize = 32;
 const SWEEP_EVERY_MS: u64 = 1_000;
 
 /// What a rate limit counts, as `exchangeInfo` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum RateLimitType {
     /// Request weight, per IP.
@@ -76,7 +76,7 @@ pub(crate) enum RateLimitType {
 }
 
 /// A rate limit's interval unit, as `exchangeInfo` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum Interval {
     /// One second.
@@ -116,7 +116,7 @@ impl Interval {
 }
 
 /// One entry of `exchangeInfo`'s `rateLimits`, shaped as Binance's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RateLimit {
     /// What is counted.

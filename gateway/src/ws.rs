@@ -60,6 +60,14 @@ const READ_BUFFER: usize = 8 * 1024;
 /// once, so this only caps what one write call carries.
 const WRITE_BUFFER: usize = 64 * 1024;
 
+/// The WebSocket streams: market data and the user's events.
+#[utoipa::path(get, path = "/ws", tag = "Service",
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol."),
+        (status = 400, description = "Not a valid WebSocket upgrade request (-1044).", body = crate::rest::openapi::ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded (-1044).", body = crate::rest::openapi::ErrorBody),
+        (status = 503, description = "Too many WebSocket connections (-1008).", body = crate::rest::openapi::ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))))]
 pub(crate) async fn upgrade(
     State(gw): State<Arc<Gateway>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,

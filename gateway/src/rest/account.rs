@@ -6,21 +6,24 @@ use axum::Json;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiResult, App, signed_request};
 use crate::errors::{ApiError, code};
 use crate::market::AccountSnapshot;
 use crate::money::{decimal, rate_text};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AccountQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct AccountQuery {
+    /// `true` leaves out the assets whose free and locked are both zero.
     omit_zero_balances: Option<bool>,
 }
 
 /// Binance's answer, field names exactly; the rates are those of the
 /// exchange's first pair (every account pays its pairs' rates).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AccountBody {
     maker_commission: u16,
@@ -37,11 +40,12 @@ pub(crate) struct AccountBody {
     update_time: u64,
     account_type: &'static str,
     balances: Vec<AssetBalance>,
+    #[schema(value_type = Vec<String>)]
     permissions: [&'static str; 1],
     uid: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct CommissionRates {
     maker: String,
     taker: String,
@@ -50,7 +54,7 @@ struct CommissionRates {
 }
 
 /// One asset's balance as decimal strings at the asset's scale.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AssetBalance {
     pub(crate) asset: String,
     pub(crate) free: String,
@@ -105,6 +109,12 @@ impl AccountBody {
     }
 }
 
+/// The caller's balances and commission rates.
+#[utoipa::path(get, path = "/api/v3/account", tag = "Account", params(AccountQuery),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "Account information.", body = AccountBody),
+        super::openapi::SignedErrors,
+        (status = 501, description = "Accounts are not enabled on this exchange (-1051).", body = super::openapi::ErrorBody)))]
 pub(super) async fn account(
     axum::extract::State(gw): App,
     headers: HeaderMap,
@@ -134,8 +144,26 @@ pub(super) async fn account(
 #[serde(deny_unknown_fields)]
 pub(super) struct NoParams {}
 
-/// `GET /api/v3/rateLimit/order`: the caller's new orders in the current
-/// windows, against their limits.
+/// One entry of `rateLimit/order`, as [`order_count_entry`] builds it.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `order_count_entry`
+struct OrderCount {
+    #[schema(inline)]
+    rate_limit_type: crate::usage::RateLimitType,
+    #[schema(inline)]
+    interval: crate::usage::Interval,
+    interval_num: u32,
+    limit: u32,
+    /// The caller's new orders in the current window.
+    count: u32,
+}
+
+/// The caller's new orders in the current windows, against their limits.
+#[utoipa::path(get, path = "/api/v3/rateLimit/order", tag = "Account",
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The 10-second and daily counts.", body = Vec<OrderCount>),
+        super::openapi::SignedErrors))]
 pub(super) async fn order_rate_limits(
     axum::extract::State(gw): App,
     headers: HeaderMap,

@@ -6,6 +6,7 @@ use accounts::Fees;
 use proto::{PairConfig, Price, Qty, QuoteQty, Side};
 use serde::Serialize;
 use store::{FillRow, OrderRow};
+use utoipa::ToSchema;
 
 use crate::market::{DepthView, Levels, levels};
 use crate::money::{commission_text, quote_asset, rate};
@@ -16,7 +17,7 @@ fn ms(ts: proto::Timestamp) -> u64 {
 }
 
 /// `GET /api/v3/exchangeInfo`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ExchangeInfo<'a> {
     pub(super) timezone: &'static str,
@@ -30,10 +31,11 @@ pub(super) struct ExchangeInfo<'a> {
 pub(super) const ORDER_TYPES: [&str; 3] = ["LIMIT", "LIMIT_MAKER", "MARKET"];
 
 /// One pair of `exchangeInfo`, Binance's fields: its rules as filters.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PairInfo<'a> {
     symbol: String,
+    #[schema(value_type = super::openapi::SymbolStatus, inline)]
     status: &'static str,
     base_asset: &'a str,
     base_asset_precision: u8,
@@ -42,6 +44,7 @@ pub(super) struct PairInfo<'a> {
     quote_asset_precision: u8,
     base_commission_precision: u8,
     quote_commission_precision: u8,
+    #[schema(value_type = Vec<super::openapi::OrderTypeName>, inline)]
     order_types: [&'static str; 3],
     iceberg_allowed: bool,
     oco_allowed: bool,
@@ -54,35 +57,44 @@ pub(super) struct PairInfo<'a> {
     is_spot_trading_allowed: bool,
     is_margin_trading_allowed: bool,
     filters: [Filter; 5],
+    #[schema(value_type = Vec<String>)]
     permissions: [&'static str; 0],
     /// Empty with `showPermissionSets=false`.
+    #[schema(value_type = Vec<Vec<String>>)]
     permission_sets: &'static [[&'static str; 1]],
+    #[schema(value_type = super::openapi::StpModeName, inline)]
     default_self_trade_prevention_mode: &'static str,
+    #[schema(value_type = Vec<super::openapi::StpModeName>, inline)]
     allowed_self_trade_prevention_modes: [&'static str; 4],
 }
 
 /// Binance's filter shapes: every limit a new order is checked against.
 /// The variants are named after Binance's filter types (`PRICE_FILTER`).
+// Each variant's fields are camelCase by its own `rename_all`, which the
+// OpenAPI derive reads (it does not read `rename_all_fields`).
 #[allow(clippy::enum_variant_names)]
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "filterType", rename_all = "SCREAMING_SNAKE_CASE")]
-#[serde(rename_all_fields = "camelCase")]
 pub(super) enum Filter {
+    #[serde(rename_all = "camelCase")]
     PriceFilter {
         min_price: String,
         max_price: String,
         tick_size: String,
     },
+    #[serde(rename_all = "camelCase")]
     LotSize {
         min_qty: String,
         max_qty: String,
         step_size: String,
     },
+    #[serde(rename_all = "camelCase")]
     MarketLotSize {
         min_qty: String,
         max_qty: String,
         step_size: String,
     },
+    #[serde(rename_all = "camelCase")]
     Notional {
         min_notional: String,
         apply_min_to_market: bool,
@@ -90,9 +102,8 @@ pub(super) enum Filter {
         apply_max_to_market: bool,
         avg_price_mins: u32,
     },
-    MaxNumOrders {
-        max_num_orders: u32,
-    },
+    #[serde(rename_all = "camelCase")]
+    MaxNumOrders { max_num_orders: u32 },
 }
 
 impl<'a> PairInfo<'a> {
@@ -178,10 +189,14 @@ impl<'a> PairInfo<'a> {
 
 /// `GET /api/v3/depth`: levels best first; `lastUpdateId` is the seq of
 /// the last event included, for syncing with the depth stream.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct DepthBody {
+    /// `[price, quantity]`, lowest price first.
+    #[schema(value_type = Vec<super::openapi::PriceLevel>, inline)]
     asks: Levels,
+    /// `[price, quantity]`, highest price first.
+    #[schema(value_type = Vec<super::openapi::PriceLevel>, inline)]
     bids: Levels,
     last_update_id: u64,
 }
@@ -197,7 +212,7 @@ impl DepthBody {
 }
 
 /// One entry of `GET /api/v3/trades` and `historicalTrades`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PublicTrade {
     id: u64,
@@ -224,7 +239,7 @@ impl PublicTrade {
 }
 
 /// One entry of `GET /api/v3/myTrades`: a trade as one of its sides saw it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct AccountTrade {
     symbol: String,
@@ -275,7 +290,7 @@ impl AccountTrade {
 /// An order as `GET /api/v3/order`, `openOrders` and `allOrders` answer
 /// it. A market order sized in quote has `origQty` 0 and its amount in
 /// `origQuoteOrderQty`; a market order's `price` is 0.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct OrderBody {
     symbol: String,
@@ -286,10 +301,14 @@ pub(super) struct OrderBody {
     orig_qty: String,
     executed_qty: String,
     cummulative_quote_qty: String,
+    #[schema(value_type = super::openapi::OrderStatus, inline)]
     status: &'static str,
+    #[schema(value_type = super::openapi::TimeInForceName, inline)]
     time_in_force: String,
     #[serde(rename = "type")]
+    #[schema(value_type = super::openapi::OrderTypeName, inline)]
     order_type: String,
+    #[schema(value_type = super::openapi::SideName, inline)]
     side: &'static str,
     stop_price: String,
     iceberg_qty: String,
@@ -298,6 +317,7 @@ pub(super) struct OrderBody {
     is_working: bool,
     working_time: u64,
     orig_quote_order_qty: String,
+    #[schema(value_type = super::openapi::StpModeName, inline)]
     self_trade_prevention_mode: &'static str,
 }
 

@@ -11,6 +11,7 @@ use axum::routing::get;
 use proto::PairConfig;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::bodies::{ExchangeInfo, PairInfo};
 use super::params::{self, not_required};
@@ -25,23 +26,45 @@ pub(super) fn routes() -> Router<Arc<Gateway>> {
         .route("/api/v3/exchangeInfo", get(exchange_info))
 }
 
+/// Test connectivity.
+#[utoipa::path(get, path = "/api/v3/ping", tag = "General",
+    responses((status = 200, description = "Always `{}`.", body = super::openapi::EmptyObject)))]
 async fn ping() -> Json<Value> {
     Json(json!({}))
 }
 
+/// The server's time.
+#[utoipa::path(get, path = "/api/v3/time", tag = "General",
+    responses((status = 200, description = "Its clock.", body = ServerTime)))]
 async fn time() -> Json<Value> {
     Json(json!({"serverTime": now_ns() / 1_000_000}))
 }
 
-#[derive(Deserialize)]
+/// `time`'s answer.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` above
+struct ServerTime {
+    /// Unix milliseconds.
+    server_time: u64,
+}
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct InfoQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct InfoQuery {
+    /// One pair.
     symbol: Option<String>,
     /// A JSON array of names: `["BTCEUR","ETHEUR"]`.
+    #[param(value_type = Option<super::openapi::SymbolList>, inline)]
     symbols: Option<String>,
-    /// `SPOT`, or a JSON array of permissions.
+    /// `SPOT`, or a JSON array of permissions; any list without `SPOT`
+    /// selects no pair. Not with `symbol` or `symbols` (-1106).
     permissions: Option<String>,
+    /// `false` leaves out each pair's `permissionSets`.
     show_permission_sets: Option<bool>,
+    /// Only the pairs in this status.
+    #[param(value_type = Option<super::openapi::SymbolStatus>, inline)]
     symbol_status: Option<String>,
 }
 
@@ -77,6 +100,10 @@ fn wants_spot(permissions: Option<&str>) -> bool {
     }
 }
 
+/// The exchange's rules and its pairs.
+#[utoipa::path(get, path = "/api/v3/exchangeInfo", tag = "General", params(InfoQuery),
+    responses((status = 200, description = "Rate limits and pairs.", body = ExchangeInfo),
+        super::openapi::ParamErrors))]
 async fn exchange_info(State(gw): App, uri: Uri) -> ApiResult {
     let q: InfoQuery = params::parse(uri.query().unwrap_or(""), "")?;
     if q.permissions.is_some() && (q.symbol.is_some() || q.symbols.is_some()) {

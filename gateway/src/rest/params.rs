@@ -44,7 +44,7 @@ pub(crate) fn parse<T: DeserializeOwned>(query: &str, form: &str) -> Result<T, A
 
 /// `query` and `form` as one query string, without the signing parameters
 /// and without empty values.
-fn merged<'a>(query: &'a str, form: &'a str) -> Cow<'a, str> {
+pub(crate) fn merged<'a>(query: &'a str, form: &'a str) -> Cow<'a, str> {
     let keep = |kv: &&str| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         !kv.is_empty() && !v.is_empty() && !SIGNING_PARAMS.contains(&k)
@@ -55,6 +55,15 @@ fn merged<'a>(query: &'a str, form: &'a str) -> Cow<'a, str> {
     }
     let kept: Vec<&str> = parts().filter(keep).collect();
     Cow::Owned(kept.join("&"))
+}
+
+/// `params` without the parameters named in `names`.
+pub(crate) fn without(params: &str, names: &[&str]) -> String {
+    let kept: Vec<&str> = params
+        .split('&')
+        .filter(|kv| !names.contains(&kv.split_once('=').map_or(*kv, |(k, _)| k)))
+        .collect();
+    kept.join("&")
 }
 
 /// Maps a serde message to Binance's code for it.

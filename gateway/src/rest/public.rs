@@ -14,8 +14,12 @@ use axum::routing::get;
 use proto::PairConfig;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::bodies::{DepthBody, PublicTrade};
+use super::openapi::{Decimal, ParamErrors, PublicErrors, one_or_list_of};
 use super::params;
 use super::{ApiResult, App, limit, symbol};
 use crate::Gateway;
@@ -32,19 +36,25 @@ pub(super) fn routes() -> Router<Arc<Gateway>> {
         .route("/api/v3/historicalTrades", get(historical_trades))
         .route("/api/v3/aggTrades", get(agg_trades))
         .route("/api/v3/klines", get(klines))
-        .route("/api/v3/uiKlines", get(klines))
+        .route("/api/v3/uiKlines", get(ui_klines))
         .route("/api/v3/ticker/price", get(price_ticker))
         .route("/api/v3/ticker/bookTicker", get(book_ticker))
         .merge(tickers::routes())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct SymbolLimit {
+#[into_params(parameter_in = Query)]
+pub(super) struct SymbolLimit {
     symbol: String,
+    /// `depth`: 1 to 5,000, default 100; `trades`: 1 to 1,000, default 500.
+    #[param(minimum = 1, maximum = 5_000)]
     limit: Option<u32>,
 }
 
+/// The order book, best levels first.
+#[utoipa::path(get, path = "/api/v3/depth", tag = "Market data", params(SymbolLimit),
+    responses((status = 200, description = "Bids and asks.", body = DepthBody), ParamErrors))]
 async fn depth(State(gw): App, uri: Uri) -> ApiResult {
     let q: SymbolLimit = params::parse(uri.query().unwrap_or(""), "")?;
     let p = symbol(&gw, &q.symbol)?;
@@ -56,7 +66,9 @@ async fn depth(State(gw): App, uri: Uri) -> ApiResult {
     Ok(Json(DepthBody::new(&d, p)).into_response())
 }
 
-/// `GET /api/v3/trades`: the most recent trades, oldest first.
+/// The most recent trades, oldest first.
+#[utoipa::path(get, path = "/api/v3/trades", tag = "Market data", params(SymbolLimit),
+    responses((status = 200, description = "Trades.", body = Vec<PublicTrade>), PublicErrors))]
 async fn trades(State(gw): App, uri: Uri) -> ApiResult {
     let q: SymbolLimit = params::parse(uri.query().unwrap_or(""), "")?;
     let p = symbol(&gw, &q.symbol)?;
@@ -71,16 +83,21 @@ async fn trades(State(gw): App, uri: Uri) -> ApiResult {
     Ok(Json(out).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct FromIdQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct FromIdQuery {
     symbol: String,
+    /// 1 to 1,000, default 500.
+    #[param(minimum = 1, maximum = 1_000)]
     limit: Option<u32>,
+    /// The first trade's id.
     from_id: Option<u64>,
 }
 
-/// `GET /api/v3/historicalTrades`: trades from `fromId`, or the most
-/// recent, oldest first.
+/// Trades from `fromId`, or the most recent, oldest first.
+#[utoipa::path(get, path = "/api/v3/historicalTrades", tag = "Market data", params(FromIdQuery),
+    responses((status = 200, description = "Trades.", body = Vec<PublicTrade>), PublicErrors))]
 async fn historical_trades(State(gw): App, uri: Uri) -> ApiResult {
     let q: FromIdQuery = params::parse(uri.query().unwrap_or(""), "")?;
     let p = symbol(&gw, &q.symbol)?;
@@ -94,21 +111,54 @@ async fn historical_trades(State(gw): App, uri: Uri) -> ApiResult {
     Ok(Json(out).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AggTradesQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct AggTradesQuery {
     symbol: String,
+    /// The first aggregate's id; not with `startTime` or `endTime` (-1128).
     from_id: Option<u64>,
+    /// Unix milliseconds; at most an hour before `endTime`.
     start_time: Option<u64>,
+    /// Unix milliseconds.
     end_time: Option<u64>,
+    /// 1 to 1,000, default 500.
+    #[param(minimum = 1, maximum = 1_000)]
     limit: Option<u32>,
+}
+
+/// One entry of `aggTrades`, as [`agg_trade`] builds it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the `json!` of `agg_trade`
+struct AggTrade {
+    /// The aggregate's id: its first trade's.
+    a: u64,
+    /// Price.
+    p: String,
+    /// Quantity.
+    q: String,
+    /// First trade id.
+    f: u64,
+    /// Last trade id.
+    l: u64,
+    /// Unix milliseconds.
+    #[schema(rename = "T")]
+    time: u64,
+    /// Whether the buyer was the maker.
+    m: bool,
+    /// Always `true`.
+    #[schema(rename = "M")]
+    best_match: bool,
 }
 
 /// Binance's widest `aggTrades` window: one hour.
 const HOUR_MS: u64 = 60 * 60 * 1_000;
 
-/// `GET /api/v3/aggTrades`: fills of one taker order at one price, summed.
+/// Compressed trades: fills of one taker order at one price, summed.
+///
 /// An aggregate's id is its first trade's, so ids increase with gaps.
+#[utoipa::path(get, path = "/api/v3/aggTrades", tag = "Market data", params(AggTradesQuery),
+    responses((status = 200, description = "Aggregates, oldest first.", body = Vec<AggTrade>), PublicErrors))]
 async fn agg_trades(State(gw): App, uri: Uri) -> ApiResult {
     let q: AggTradesQuery = params::parse(uri.query().unwrap_or(""), "")?;
     let p = symbol(&gw, &q.symbol)?;
@@ -150,22 +200,57 @@ pub(in crate::rest) fn agg_trade(a: &store::AggTrade, p: &PairConfig) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct KlinesQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct KlinesQuery {
     symbol: String,
+    #[param(value_type = super::openapi::KlineInterval, inline)]
     interval: String,
+    /// Unix milliseconds.
     start_time: Option<u64>,
+    /// Unix milliseconds; not before `startTime` (-1128).
     end_time: Option<u64>,
+    /// The offset candles are aligned in (default 0, UTC); the times
+    /// stay UTC.
+    #[param(value_type = Option<super::openapi::TimeZone>, inline)]
     time_zone: Option<String>,
+    /// 1 to 1,000, default 500.
+    #[param(minimum = 1, maximum = 1_000)]
     limit: Option<u32>,
 }
 
-/// `GET /api/v3/klines` and `uiKlines`: candles, oldest first, each
-/// `[openTime, open, high, low, close, volume, closeTime, quoteVolume,
-/// trades, takerBuyBaseVolume, takerBuyQuoteVolume, "0"]`. Intervals
-/// without trades are flat at the previous close, so `uiKlines` (candles
-/// for charts) needs nothing more.
+/// A candle as the `json!` of `kline_row` builds it. (Its positions are
+/// described rather than given as `prefixItems`, which Schemathesis 4
+/// cannot read.)
+#[derive(Debug)]
+struct Kline;
+
+impl PartialSchema for Kline {
+    fn schema() -> RefOr<Schema> {
+        let int = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0));
+        ArrayBuilder::new()
+            .items(super::openapi::any_of([int.into(), Decimal::schema()]))
+            .min_items(Some(12))
+            .max_items(Some(12))
+            .description(Some(
+                "`[openTime, open, high, low, close, volume, closeTime, quoteVolume, trades, \
+                 takerBuyBaseVolume, takerBuyQuoteVolume, \"0\"]`: times in Unix milliseconds and \
+                 the number of trades as integers, prices and volumes as decimal strings.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Kline {}
+
+/// Candles of a pair, oldest first.
+///
+/// Intervals without trades are flat at the previous close.
+#[utoipa::path(get, path = "/api/v3/klines", tag = "Market data", params(KlinesQuery),
+    responses((status = 200, description = "Candles.", body = Vec<Kline>), PublicErrors))]
 async fn klines(State(gw): App, uri: Uri) -> ApiResult {
     let q: KlinesQuery = params::parse(uri.query().unwrap_or(""), "")?;
     let p = symbol(&gw, &q.symbol)?;
@@ -221,11 +306,22 @@ pub(in crate::rest) fn kline_row(c: &store::Candle, p: &PairConfig) -> Value {
     ])
 }
 
-#[derive(Deserialize)]
+/// Candles for charts: the same as `klines`, whose intervals without
+/// trades are already flat at the previous close.
+#[utoipa::path(get, path = "/api/v3/uiKlines", tag = "Market data", params(KlinesQuery),
+    responses((status = 200, description = "Candles.", body = Vec<Kline>), PublicErrors))]
+async fn ui_klines(state: App, uri: Uri) -> ApiResult {
+    klines(state, uri).await
+}
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct SymbolOrSymbols {
+#[into_params(parameter_in = Query)]
+pub(super) struct SymbolOrSymbols {
+    /// One pair; not with `symbols` (-1128).
     symbol: Option<String>,
-    /// A JSON array of names: `["BTCEUR","ETHEUR"]`.
+    /// A JSON array of names: `["BTCEUR","ETHEUR"]`. Neither: every pair.
+    #[param(value_type = Option<super::openapi::SymbolList>, inline)]
     symbols: Option<String>,
 }
 
@@ -269,7 +365,30 @@ fn one_or_list(mut items: Vec<Value>, one: bool) -> Value {
     }
 }
 
-/// `GET /api/v3/ticker/price`: the last trade's price.
+/// `ticker/price`'s entry.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the `json!` of `price_entry`
+struct PriceTicker {
+    symbol: String,
+    /// The last trade's price; 0 before any trade.
+    price: String,
+}
+
+/// `ticker/price`'s answer.
+#[derive(Debug)]
+struct PriceTickers;
+
+impl PartialSchema for PriceTickers {
+    fn schema() -> RefOr<Schema> {
+        one_or_list_of(PriceTicker::schema())
+    }
+}
+
+impl ToSchema for PriceTickers {}
+
+/// The last trade's price.
+#[utoipa::path(get, path = "/api/v3/ticker/price", tag = "Market data", params(SymbolOrSymbols),
+    responses((status = 200, description = "Prices.", body = PriceTickers), PublicErrors))]
 async fn price_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: SymbolOrSymbols = params::parse(uri.query().unwrap_or(""), "")?;
     let (pairs, one) = tickers_of(&gw, &q)?;
@@ -291,7 +410,33 @@ pub(in crate::rest) fn price_entry(p: &PairConfig, price: proto::Price) -> Value
     json!({"symbol": p.symbol.joined(), "price": price.to_decimal(p.price_scale)})
 }
 
-/// `GET /api/v3/ticker/bookTicker`: the best bid and ask.
+/// `ticker/bookTicker`'s entry; an empty side is 0 at 0.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `book_entry`
+struct BookTicker {
+    symbol: String,
+    bid_price: String,
+    bid_qty: String,
+    ask_price: String,
+    ask_qty: String,
+}
+
+/// `ticker/bookTicker`'s answer.
+#[derive(Debug)]
+struct BookTickers;
+
+impl PartialSchema for BookTickers {
+    fn schema() -> RefOr<Schema> {
+        one_or_list_of(BookTicker::schema())
+    }
+}
+
+impl ToSchema for BookTickers {}
+
+/// The best bid and ask.
+#[utoipa::path(get, path = "/api/v3/ticker/bookTicker", tag = "Market data", params(SymbolOrSymbols),
+    responses((status = 200, description = "Best prices.", body = BookTickers), ParamErrors))]
 async fn book_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: SymbolOrSymbols = params::parse(uri.query().unwrap_or(""), "")?;
     let (pairs, one) = tickers_of(&gw, &q)?;

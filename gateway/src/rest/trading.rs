@@ -16,49 +16,102 @@ use proto::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{Batch, OrderLookup, OrderRow};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::bodies::{OrderBody, client_order_id};
-use super::params::{missing, not_required};
-use super::{ApiResult, App, command, enum_value, signed_request, submit, symbol};
+use super::openapi::{
+    self, BoolText, CommandErrors, EmptyObject, ErrorBody, OrderCountErrors, ReplaceResult,
+    SignedErrors, any_of, merged,
+};
+use super::params::{self, missing, not_required};
+use super::{ApiResult, App, command, enum_value, signed_params, signed_request, submit, symbol};
 use crate::Gateway;
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
 
 pub(super) mod answers;
-mod history;
+pub(super) mod history;
 
 pub(super) use answers::cancel_all;
 pub(super) use history::{all_orders, my_trades, open_orders};
 
 pub(super) use answers::RespType;
-use answers::{cancel_answer, new_order_answer};
+use answers::{AmendAnswer, CancelAnswer, NewOrderAnswer, cancel_answer, new_order_answer};
 
 /// The parameters of `POST /api/v3/order` (and `order/test`), as parsed
 /// before validation. Public for benchmarks of the request path.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(description = "A new order.")]
 pub struct NewOrderRequest {
     pub(super) symbol: String,
+    #[schema(value_type = openapi::SideName, inline)]
     side: String,
     #[serde(rename = "type")]
+    #[schema(value_type = openapi::OrderTypeName, inline)]
     pub(super) order_type: String,
+    /// Mandatory for `LIMIT`; not with `MARKET` or `LIMIT_MAKER` (-1106).
+    #[schema(value_type = Option<openapi::TimeInForceName>, inline)]
     time_in_force: Option<String>,
+    /// In the base asset.
+    #[schema(value_type = Option<openapi::Decimal>, inline)]
     quantity: Option<String>,
+    /// `MARKET` only, instead of `quantity`: the quote to spend or receive.
+    #[schema(value_type = Option<openapi::Decimal>, inline)]
     quote_order_qty: Option<String>,
+    /// Mandatory for `LIMIT` and `LIMIT_MAKER`; not with `MARKET` (-1106).
+    #[schema(value_type = Option<openapi::Decimal>, inline)]
     price: Option<String>,
+    /// Unique among the account's open orders; without one the order's
+    /// is `x-<orderId>`.
+    #[schema(value_type = Option<openapi::ClientOrderIdText>, inline)]
     new_client_order_id: Option<String>,
+    /// Default `FULL` for `LIMIT` and `MARKET`, `ACK` for `LIMIT_MAKER`.
+    #[schema(value_type = Option<openapi::RespTypeName>, inline)]
     pub(super) new_order_resp_type: Option<String>,
+    /// Default: the pair's.
+    #[schema(value_type = Option<openapi::StpModeName>, inline)]
     self_trade_prevention_mode: Option<String>,
     // Binance's parameters for order kinds this exchange does not offer:
-    // read, so that sending one is refused by name.
+    // read, so that sending one is refused by name (-1106), and not
+    // described.
+    #[schema(ignore)]
     stop_price: Option<String>,
+    #[schema(ignore)]
     trailing_delta: Option<String>,
+    #[schema(ignore)]
     iceberg_qty: Option<String>,
+    #[schema(ignore)]
     strategy_id: Option<String>,
+    #[schema(ignore)]
     strategy_type: Option<String>,
     /// Read by `order/test` only: `true` or `false`. A string because a
     /// cancel-replace flattens this struct into its own, and flattened
-    /// fields reach serde as text.
+    /// fields reach serde as text. Described by [`TestOrderForm`].
+    #[schema(ignore)]
+    compute_commission_rates: Option<String>,
+}
+
+/// `order/test`'s form: a new order's, and `computeCommissionRates`.
+#[derive(Debug)]
+struct TestOrderForm;
+
+impl PartialSchema for TestOrderForm {
+    fn schema() -> RefOr<Schema> {
+        merged(NewOrderRequest::schema(), CommissionRatesParam::schema())
+    }
+}
+
+impl ToSchema for TestOrderForm {}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the field of `NewOrderRequest` its schema leaves out
+struct CommissionRatesParam {
+    /// `true` answers the commission rates the order would pay.
+    #[schema(value_type = Option<BoolText>, inline)]
     compute_commission_rates: Option<String>,
 }
 
@@ -184,6 +237,15 @@ pub(super) fn client_id(field: &str, s: &str) -> Result<ClientOrderId, ApiError>
     })
 }
 
+/// Places a new order.
+#[utoipa::path(post, path = "/api/v3/order", tag = "Trading",
+    request_body(content = inline(NewOrderRequest), content_type = "application/x-www-form-urlencoded"),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses(
+        (status = 200, description = "`ACK`, `RESULT` or `FULL`.", body = NewOrderAnswer, headers(
+            ("X-MBX-ORDER-COUNT-10S" = u32, description = "New orders of this account in the current 10 s."),
+            ("X-MBX-ORDER-COUNT-1D" = u32, description = "New orders of this account in the current UTC day."))),
+        SignedErrors, CommandErrors, OrderCountErrors))]
 pub(super) async fn new_order(
     State(gw): App,
     headers: HeaderMap,
@@ -269,7 +331,59 @@ fn fold(events: &[proto::Event], p: &PairConfig) -> Batch {
     batch
 }
 
-/// `POST /api/v3/order/test`: every check of a new order, nothing placed.
+/// `order/test`'s answer with `computeCommissionRates=true`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `test_order_answer`
+struct TestOrderCommissions {
+    #[schema(inline)]
+    standard_commission_for_order: MakerTaker,
+    #[schema(inline)]
+    special_commission_for_order: MakerTaker,
+    #[schema(inline)]
+    tax_commission_for_order: MakerTaker,
+    #[schema(inline)]
+    discount: Discount,
+}
+
+/// Rates as decimal fractions.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes a `json!` of `test_order_answer`
+struct MakerTaker {
+    maker: String,
+    taker: String,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes a `json!` of `test_order_answer`
+struct Discount {
+    enabled_for_account: bool,
+    enabled_for_symbol: bool,
+    /// Always null.
+    #[schema(required = true)]
+    discount_asset: Option<String>,
+    discount: String,
+}
+
+/// `order/test`'s answer: `{}`, or the commission rates when asked.
+#[derive(Debug)]
+struct TestOrderAnswer;
+
+impl PartialSchema for TestOrderAnswer {
+    fn schema() -> RefOr<Schema> {
+        any_of([EmptyObject::schema(), TestOrderCommissions::schema()])
+    }
+}
+
+impl ToSchema for TestOrderAnswer {}
+
+/// Checks a new order as `order` would, and places nothing.
+#[utoipa::path(post, path = "/api/v3/order/test", tag = "Trading",
+    request_body(content = inline(TestOrderForm), content_type = "application/x-www-form-urlencoded"),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The order would be accepted.", body = TestOrderAnswer),
+        SignedErrors))]
 pub(super) async fn test_order(
     State(gw): App,
     headers: HeaderMap,
@@ -304,13 +418,21 @@ pub(super) fn test_order_answer(fees: Option<accounts::Fees>) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(super) struct OrderQuery {
     pub(super) symbol: String,
+    /// The order; when `origClientOrderId` is sent too, it must match.
     pub(super) order_id: Option<u64>,
+    /// The order, by its client id; one of the two is mandatory.
+    #[param(value_type = Option<openapi::ClientOrderIdText>, inline)]
     pub(super) orig_client_order_id: Option<String>,
+    /// The cancel's own client id, answered as `clientOrderId`.
+    #[param(value_type = Option<openapi::ClientOrderIdText>, inline)]
     new_client_order_id: Option<String>,
+    /// Cancel only an order in this status (else -2011).
+    #[param(value_type = Option<openapi::CancelRestrictions>, inline)]
     cancel_restrictions: Option<String>,
 }
 
@@ -351,6 +473,15 @@ async fn stored_order(
     }))
 }
 
+/// An order of the caller's, by `orderId` or `origClientOrderId`.
+#[utoipa::path(get, path = "/api/v3/order", tag = "Trading",
+    params(
+        ("symbol" = String, Query),
+        ("orderId" = Option<u64>, Query, minimum = 0, description = "The order; when `origClientOrderId` is sent too, it must match."),
+        ("origClientOrderId" = inline(Option<openapi::ClientOrderIdText>), Query, description = "The order, by its client id; one of the two is mandatory."),
+    ),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The order.", body = OrderBody), SignedErrors))]
 pub(super) async fn query_order(
     State(gw): App,
     headers: HeaderMap,
@@ -360,6 +491,9 @@ pub(super) async fn query_order(
     let (caller, q): (Caller, OrderQuery) = signed_request(&gw, &headers, &uri, body).await?;
     if q.new_client_order_id.is_some() {
         return Err(not_required("newClientOrderId"));
+    }
+    if q.cancel_restrictions.is_some() {
+        return Err(not_required("cancelRestrictions"));
     }
     let p = symbol(&gw, &q.symbol)?;
     let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
@@ -409,6 +543,11 @@ async fn cancel(
     Ok(cancel_answer(p, &c, row.as_ref(), cmd.timestamp, new_cid))
 }
 
+/// Cancels an open order.
+#[utoipa::path(delete, path = "/api/v3/order", tag = "Trading", params(OrderQuery),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The order as it stood, `CANCELED`.", body = CancelAnswer),
+        SignedErrors, CommandErrors))]
 pub(super) async fn cancel_order(
     State(gw): App,
     headers: HeaderMap,
@@ -422,29 +561,154 @@ pub(super) async fn cancel_order(
 
 /// The new order's fields are flattened in, so every field reaches serde as
 /// text; the new order's struct refuses unknown parameters.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct CancelReplaceRequest {
+    /// `STOP_ON_FAILURE` places nothing when the cancel fails;
+    /// `ALLOW_FAILURE` places the new order regardless.
+    #[schema(value_type = openapi::CancelReplaceMode, inline)]
     cancel_replace_mode: String,
+    /// The order to cancel; or `cancelOrigClientOrderId`.
+    #[schema(value_type = Option<u64>, minimum = 0)]
     cancel_order_id: Option<String>,
+    #[schema(value_type = Option<openapi::ClientOrderIdText>, inline)]
     cancel_orig_client_order_id: Option<String>,
+    /// The cancel's own client id.
+    #[schema(value_type = Option<openapi::ClientOrderIdText>, inline)]
     cancel_new_client_order_id: Option<String>,
+    #[schema(value_type = Option<openapi::CancelRestrictions>, inline)]
     cancel_restrictions: Option<String>,
+    /// Described by [`CancelReplaceForm`].
     #[serde(flatten)]
+    #[schema(ignore)]
     order: NewOrderRequest,
 }
 
-/// `POST /api/v3/order/cancelReplace`: cancels an order, then places a
-/// new one. `STOP_ON_FAILURE` places nothing when the cancel fails;
-/// `ALLOW_FAILURE` places the new order regardless.
+/// `order/cancelReplace`'s form: the cancel's fields and the new order's.
+#[derive(Debug)]
+struct CancelReplaceForm;
+
+impl PartialSchema for CancelReplaceForm {
+    fn schema() -> RefOr<Schema> {
+        merged(NewOrderRequest::schema(), CancelReplaceRequest::schema())
+    }
+}
+
+impl ToSchema for CancelReplaceForm {}
+
+/// `order/cancelReplace`'s answer when both parts succeeded.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `replace_success`
+struct CancelReplaceAnswer {
+    /// `SUCCESS`.
+    #[schema(value_type = ReplaceResult, inline)]
+    cancel_result: String,
+    /// `SUCCESS`.
+    #[schema(value_type = ReplaceResult, inline)]
+    new_order_result: String,
+    #[schema(inline)]
+    cancel_response: CancelAnswer,
+    #[schema(inline)]
+    new_order_response: NewOrderAnswer,
+}
+
+/// `order/cancelReplace`'s answer when a part failed: -2022 (400) when
+/// nothing happened, -2021 (409) when one part did.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the `json!` of `replace_failure_body`
+struct CancelReplaceFailure {
+    code: i32,
+    msg: String,
+    #[schema(inline)]
+    data: ReplaceParts,
+}
+
+/// Each part's outcome.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `replace_failure_body`
+struct ReplaceParts {
+    #[schema(value_type = ReplaceResult, inline)]
+    cancel_result: String,
+    #[schema(value_type = ReplaceResult, inline)]
+    new_order_result: String,
+    /// The cancel's answer, or its error.
+    #[schema(inline)]
+    cancel_response: CancelOrError,
+    /// The new order's answer, its error, or null when not attempted.
+    #[schema(inline)]
+    new_order_response: OrderOrError,
+}
+
+#[derive(Debug)]
+struct CancelOrError;
+
+impl PartialSchema for CancelOrError {
+    fn schema() -> RefOr<Schema> {
+        any_of([CancelAnswer::schema(), ErrorBody::schema()])
+    }
+}
+
+impl ToSchema for CancelOrError {}
+
+#[derive(Debug)]
+struct OrderOrError;
+
+impl PartialSchema for OrderOrError {
+    fn schema() -> RefOr<Schema> {
+        let null = utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Null);
+        any_of([NewOrderAnswer::schema(), ErrorBody::schema(), null.into()])
+    }
+}
+
+impl ToSchema for OrderOrError {}
+
+#[derive(Debug)]
+struct ErrorOrFailure;
+
+impl PartialSchema for ErrorOrFailure {
+    fn schema() -> RefOr<Schema> {
+        any_of([CancelReplaceFailure::schema(), ErrorBody::schema()])
+    }
+}
+
+impl ToSchema for ErrorOrFailure {}
+
+/// Cancels an order, then places a new one.
+///
+/// `STOP_ON_FAILURE` places nothing when the cancel fails; `ALLOW_FAILURE`
+/// places the new order regardless.
+#[utoipa::path(post, path = "/api/v3/order/cancelReplace", tag = "Trading",
+    request_body(content = inline(CancelReplaceForm), content_type = "application/x-www-form-urlencoded"),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses(
+        (status = 200, description = "Both parts succeeded.", body = CancelReplaceAnswer),
+        SignedErrors,
+        (status = 400, description = "The parameters were refused, or neither part succeeded (-2022, with each part's outcome).", body = ErrorOrFailure),
+        (status = 409, description = "One part succeeded, the other failed (-2021).", body = CancelReplaceFailure)))]
 pub(super) async fn cancel_replace(
     State(gw): App,
     headers: HeaderMap,
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let (caller, r): (Caller, CancelReplaceRequest) =
-        signed_request(&gw, &headers, &uri, body).await?;
+    let (caller, params) = signed_params(&gw, &headers, &uri, body).await?;
+    let r: CancelReplaceRequest = params::parse(&params, "")?;
+    // serde does not refuse unknown fields through `flatten`: the new
+    // order's own struct refuses them once the cancel's are taken out.
+    let cancel_keys = [
+        "cancelReplaceMode",
+        "cancelOrderId",
+        "cancelOrigClientOrderId",
+        "cancelNewClientOrderId",
+        "cancelRestrictions",
+    ];
+    let _: NewOrderRequest = params::parse(&params::without(&params, &cancel_keys), "")?;
+    if r.order.compute_commission_rates.is_some() {
+        return Err(not_required("computeCommissionRates"));
+    }
     let allow_failure = match r.cancel_replace_mode.as_str() {
         "STOP_ON_FAILURE" => false,
         "ALLOW_FAILURE" => true,
@@ -452,6 +716,8 @@ pub(super) async fn cancel_replace(
     };
     let mode = RespType::of(r.order.new_order_resp_type.as_deref(), &r.order.order_type)?;
     let (p, order) = new_order_command(&gw, &r.order)?;
+    // Binance counts the new order even when it is not attempted.
+    let counts = gw.usage.charge_orders(caller.user, 1, now_ms())?;
     let cancel_order_id = r
         .cancel_order_id
         .as_deref()
@@ -472,14 +738,16 @@ pub(super) async fn cancel_replace(
         cancel_restrictions: r.cancel_restrictions.clone(),
     };
     let canceled = cancel(&gw, &caller, &p, &q).await;
-    if canceled.is_err() && !allow_failure {
-        return Ok(replace_failure(canceled, None));
-    }
-    let placed = place(&gw, &caller, &p, order, mode).await;
-    match (canceled, placed) {
-        (Ok(c), Ok(n)) => Ok(Json(replace_success(c, n)).into_response()),
-        (canceled, placed) => Ok(replace_failure(canceled, Some(placed))),
-    }
+    let mut resp = if canceled.is_err() && !allow_failure {
+        replace_failure(canceled, None)
+    } else {
+        match (canceled, place(&gw, &caller, &p, order, mode).await) {
+            (Ok(c), Ok(n)) => Json(replace_success(c, n)).into_response(),
+            (canceled, placed) => replace_failure(canceled, Some(placed)),
+        }
+    };
+    resp.headers_mut().extend(counts.headers());
+    Ok(resp)
 }
 
 /// A cancel-replace's answer when both parts succeeded.
@@ -544,18 +812,28 @@ pub(super) fn replace_failure_body(
     (status, body)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct AmendRequest {
     pub(super) symbol: String,
+    /// The order; or `origClientOrderId`.
     pub(super) order_id: Option<u64>,
+    #[schema(value_type = Option<openapi::ClientOrderIdText>, inline)]
     pub(super) orig_client_order_id: Option<String>,
+    /// Refused (-1106): the order keeps its client id.
+    #[schema(ignore)]
     new_client_order_id: Option<String>,
+    /// Lower than the order's quantity.
+    #[schema(value_type = openapi::Decimal, inline)]
     pub(super) new_qty: String,
 }
 
-/// `PUT /api/v3/order/amend/keepPriority`: lowers an order's quantity and
-/// keeps its place in the queue.
+/// Lowers an order's quantity and keeps its place in the queue.
+#[utoipa::path(put, path = "/api/v3/order/amend/keepPriority", tag = "Trading",
+    request_body(content = inline(AmendRequest), content_type = "application/x-www-form-urlencoded"),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The amended order.", body = AmendAnswer),
+        SignedErrors, CommandErrors))]
 pub(super) async fn amend_keep_priority(
     State(gw): App,
     headers: HeaderMap,

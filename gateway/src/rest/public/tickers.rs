@@ -14,7 +14,11 @@ use proto::{PairConfig, Price};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use store::WindowStats;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
+use super::super::openapi::{PublicErrors, any_of, merged, one_or_list_of};
 use super::super::params::{self, missing};
 use super::super::{ApiResult, App, symbol};
 use super::{SymbolOrSymbols, one_or_list, tickers_of};
@@ -34,15 +38,130 @@ const MINUTE_MS: u64 = 60_000;
 /// `avgPrice`'s window, in minutes, as Binance's.
 const AVG_PRICE_MINS: u64 = 5;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct TickerQuery {
+#[into_params(parameter_in = Query)]
+pub(in crate::rest) struct TickerQuery {
+    /// One pair; not with `symbols` (-1128).
     symbol: Option<String>,
+    /// A JSON array of names, at most 100: `["BTCEUR","ETHEUR"]`.
+    #[param(value_type = Option<super::super::openapi::SymbolList>, inline)]
     symbols: Option<String>,
+    /// The window up to now: `1m`..`59m`, `1h`..`23h`, `1d`..`7d`
+    /// (default `1d`).
+    #[param(value_type = Option<super::super::openapi::WindowSize>, inline)]
     window_size: Option<String>,
+    /// `FULL` (the default) or `MINI`.
     #[serde(rename = "type")]
+    #[param(value_type = Option<super::super::openapi::TickerType>, inline)]
     kind: Option<String>,
 }
+
+/// A rolling window's statistics (`ticker`, `FULL`), as [`ticker`]
+/// builds them.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `ticker`
+struct RollingTicker {
+    symbol: String,
+    price_change: String,
+    /// Percent, three decimals.
+    price_change_percent: String,
+    weighted_avg_price: String,
+    open_price: String,
+    high_price: String,
+    low_price: String,
+    last_price: String,
+    volume: String,
+    quote_volume: String,
+    /// Unix milliseconds.
+    open_time: u64,
+    /// Unix milliseconds.
+    close_time: u64,
+    /// -1 without trades.
+    first_id: i64,
+    /// -1 without trades.
+    last_id: i64,
+    count: u64,
+}
+
+/// What [`day_fields`] adds to the 24-hour `FULL` ticker.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `day_fields`
+struct DayExtras {
+    prev_close_price: String,
+    last_qty: String,
+    bid_price: String,
+    bid_qty: String,
+    ask_price: String,
+    ask_qty: String,
+}
+
+/// The 24-hour `FULL` ticker.
+#[derive(Debug)]
+struct DayTicker;
+
+impl PartialSchema for DayTicker {
+    fn schema() -> RefOr<Schema> {
+        merged(RollingTicker::schema(), DayExtras::schema())
+    }
+}
+
+impl ToSchema for DayTicker {}
+
+/// The `MINI` ticker of either window.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `ticker` with `mini`
+struct MiniTicker {
+    symbol: String,
+    open_price: String,
+    high_price: String,
+    low_price: String,
+    last_price: String,
+    volume: String,
+    quote_volume: String,
+    /// Unix milliseconds.
+    open_time: u64,
+    /// Unix milliseconds.
+    close_time: u64,
+    /// -1 without trades.
+    first_id: i64,
+    /// -1 without trades.
+    last_id: i64,
+    count: u64,
+}
+
+/// `ticker/24hr`'s answer.
+#[derive(Debug)]
+struct DayTickers;
+
+impl PartialSchema for DayTickers {
+    fn schema() -> RefOr<Schema> {
+        any_of([
+            one_or_list_of(DayTicker::schema()),
+            one_or_list_of(MiniTicker::schema()),
+        ])
+    }
+}
+
+impl ToSchema for DayTickers {}
+
+/// `ticker`'s answer.
+#[derive(Debug)]
+struct RollingTickers;
+
+impl PartialSchema for RollingTickers {
+    fn schema() -> RefOr<Schema> {
+        any_of([
+            one_or_list_of(RollingTicker::schema()),
+            one_or_list_of(MiniTicker::schema()),
+        ])
+    }
+}
+
+impl ToSchema for RollingTickers {}
 
 /// Whether the `MINI` shape is asked for.
 fn mini(kind: Option<&str>) -> Result<bool, ApiError> {
@@ -55,7 +174,13 @@ fn mini(kind: Option<&str>) -> Result<bool, ApiError> {
 
 /// A `windowSize` in milliseconds: `1m`..`59m`, `1h`..`23h`, `1d`..`7d`.
 fn window_ms(size: &str) -> Option<u64> {
-    let (n, unit) = size.split_at(size.len().checked_sub(1)?);
+    // The unit is one ASCII letter; anything else is no size (and must not
+    // be split inside a character).
+    let unit_at = size
+        .len()
+        .checked_sub(1)
+        .filter(|&i| size.is_char_boundary(i))?;
+    let (n, unit) = size.split_at(unit_at);
     let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
     match unit {
         "m" if n <= 59 => Some(n * MINUTE_MS),
@@ -153,8 +278,15 @@ async fn window(
         .map_err(ApiError::internal)
 }
 
-/// `GET /api/v3/ticker/24hr`: the last 24 hours, with the book's best
-/// prices and the last trade's quantity.
+/// The last 24 hours' statistics, with the book's best prices and the
+/// last trade's quantity.
+#[utoipa::path(get, path = "/api/v3/ticker/24hr", tag = "Market data",
+    params(
+        ("symbol" = Option<String>, Query, description = "One pair; not with `symbols` (-1128)."),
+        ("symbols" = inline(Option<super::super::openapi::SymbolList>), Query, description = "A JSON array of names: `[\"BTCEUR\",\"ETHEUR\"]`. Neither: every pair."),
+        ("type" = inline(Option<super::super::openapi::TickerType>), Query, description = "`FULL` (the default) or `MINI`."),
+    ),
+    responses((status = 200, description = "Tickers.", body = DayTickers), PublicErrors))]
 async fn day_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: TickerQuery = params::parse(uri.query().unwrap_or(""), "")?;
     if q.window_size.is_some() {
@@ -222,7 +354,11 @@ pub(in crate::rest) fn day_fields(
     t.insert("askQty".into(), json!(ask_qty.to_decimal(qs)));
 }
 
-/// `GET /api/v3/ticker`: the window `windowSize` (default `1d`) up to now.
+/// Statistics of the window `windowSize` (default `1d`) up to now.
+///
+/// `symbol` or `symbols` is required.
+#[utoipa::path(get, path = "/api/v3/ticker", tag = "Market data", params(TickerQuery),
+    responses((status = 200, description = "Tickers.", body = RollingTickers), PublicErrors))]
 async fn rolling_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: TickerQuery = params::parse(uri.query().unwrap_or(""), "")?;
     if q.symbol.is_none() && q.symbols.is_none() {
@@ -250,14 +386,29 @@ async fn rolling_ticker(State(gw): App, uri: Uri) -> ApiResult {
     Ok(Json(one_or_list(out, one)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct AvgPriceQuery {
+#[into_params(parameter_in = Query)]
+pub(in crate::rest) struct AvgPriceQuery {
     symbol: String,
 }
 
-/// `GET /api/v3/avgPrice`: the volume-weighted price of the last five
-/// minutes; the last price when nothing traded in them.
+/// `avgPrice`'s answer.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `avg_price_body`
+struct AvgPrice {
+    /// The window, in minutes: 5.
+    mins: u64,
+    price: String,
+    /// The last trade's time, Unix milliseconds.
+    close_time: u64,
+}
+
+/// The volume-weighted price of the last five minutes; the last price
+/// when nothing traded in them.
+#[utoipa::path(get, path = "/api/v3/avgPrice", tag = "Market data", params(AvgPriceQuery),
+    responses((status = 200, description = "The average.", body = AvgPrice), PublicErrors))]
 async fn avg_price(State(gw): App, uri: Uri) -> ApiResult {
     let q: AvgPriceQuery = params::parse(uri.query().unwrap_or(""), "")?;
     let p = symbol(&gw, &q.symbol)?;
@@ -298,7 +449,9 @@ mod tests {
         assert_eq!(window_ms("59m"), Some(59 * 60_000));
         assert_eq!(window_ms("23h"), Some(23 * 3_600_000));
         assert_eq!(window_ms("7d"), Some(7 * 86_400_000));
-        for bad in ["", "0m", "60m", "24h", "8d", "1w", "m", "-1m", "1"] {
+        for bad in [
+            "", "0m", "60m", "24h", "8d", "1w", "m", "-1m", "1", "\u{80}", "1\u{80}", "é",
+        ] {
             assert_eq!(window_ms(bad), None, "{bad}");
         }
     }

@@ -11,8 +11,15 @@ use proto::{Canceled, CommandBody, Event, EventBody, NewOrder, OrderSize, PairCo
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use store::{Batch, OrderRow};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::super::bodies::{OrderBody, client_order_id};
+use super::super::openapi::{
+    CommandErrors, OrderStatus, OrderTypeName, SideName, SignedErrors, StpModeName,
+    TimeInForceName, any_of, merged,
+};
 use super::super::{ApiResult, App, command, signed_request, submit, symbol};
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
@@ -74,6 +81,84 @@ const RESULT_FIELDS: [&str; 11] = [
     "selfTradePreventionMode",
 ];
 
+/// `ACK`: a new order's answer when it is in the log.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `new_order_answer`
+pub(crate) struct NewOrderAck {
+    symbol: String,
+    order_id: u64,
+    /// Always -1.
+    order_list_id: i64,
+    /// The one sent, or `x-<orderId>`.
+    client_order_id: String,
+    /// Unix milliseconds.
+    transact_time: u64,
+}
+
+/// What `RESULT` adds to `ACK`: [`RESULT_FIELDS`] of [`OrderBody`].
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `new_order_answer`
+struct ResultFields {
+    price: String,
+    orig_qty: String,
+    executed_qty: String,
+    orig_quote_order_qty: String,
+    cummulative_quote_qty: String,
+    #[schema(value_type = OrderStatus, inline)]
+    status: String,
+    #[schema(value_type = TimeInForceName, inline)]
+    time_in_force: String,
+    #[schema(rename = "type", value_type = OrderTypeName, inline)]
+    order_type: String,
+    #[schema(value_type = SideName, inline)]
+    side: String,
+    working_time: u64,
+    #[schema(value_type = StpModeName, inline)]
+    self_trade_prevention_mode: String,
+}
+
+/// What `FULL` adds to `RESULT`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the `json!` of `new_order_answer`
+struct FullFields {
+    /// The order's fills as its taker, from the `json!` of [`fills`].
+    #[schema(inline)]
+    fills: Vec<OrderFill>,
+}
+
+/// One fill of a new order.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `fills`
+struct OrderFill {
+    price: String,
+    qty: String,
+    commission: String,
+    commission_asset: String,
+    trade_id: u64,
+}
+
+/// A new order's answer: `FULL`, `RESULT` or `ACK` as asked
+/// (`newOrderRespType`); `ACK` also when the order's outcome is not
+/// known yet.
+#[derive(Debug)]
+pub(crate) struct NewOrderAnswer;
+
+impl PartialSchema for NewOrderAnswer {
+    fn schema() -> RefOr<Schema> {
+        let result = || merged(NewOrderAck::schema(), ResultFields::schema());
+        any_of([
+            merged(result(), FullFields::schema()),
+            result(),
+            NewOrderAck::schema(),
+        ])
+    }
+}
+
+impl ToSchema for NewOrderAnswer {}
+
 /// A new order's answer in `mode`; `batch` is what the engine made of it,
 /// when the request waited for that.
 pub(crate) fn new_order_answer(
@@ -119,6 +204,37 @@ fn fills(batch: &Batch, p: &PairConfig, order: &NewOrder, fees: Option<accounts:
             })
         })
         .collect()
+}
+
+/// A cancel's answer: the order as it stood, `CANCELED`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `cancel_answer`
+pub(crate) struct CancelAnswer {
+    symbol: String,
+    orig_client_order_id: String,
+    order_id: u64,
+    /// Always -1.
+    order_list_id: i64,
+    /// `newClientOrderId` when sent, else the order's own.
+    client_order_id: String,
+    /// Unix milliseconds.
+    transact_time: u64,
+    price: String,
+    orig_qty: String,
+    executed_qty: String,
+    orig_quote_order_qty: String,
+    cummulative_quote_qty: String,
+    #[schema(value_type = OrderStatus, inline)]
+    status: String,
+    #[schema(value_type = TimeInForceName, inline)]
+    time_in_force: String,
+    #[schema(rename = "type", value_type = OrderTypeName, inline)]
+    order_type: String,
+    #[schema(value_type = SideName, inline)]
+    side: String,
+    #[schema(value_type = StpModeName, inline)]
+    self_trade_prevention_mode: String,
 }
 
 /// The fields of a cancel's answer taken from the order.
@@ -188,14 +304,18 @@ fn unstored(p: &PairConfig, c: &Canceled, at: Timestamp) -> OrderRow {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct CancelAllQuery {
     symbol: String,
 }
 
-/// `DELETE /api/v3/openOrders`: every open order of the caller on one
-/// pair, canceled in one command; the answer lists each.
+/// Cancels every open order of the caller on one pair, in one command.
+#[utoipa::path(delete, path = "/api/v3/openOrders", tag = "Trading", params(CancelAllQuery),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "Each canceled order.", body = Vec<CancelAnswer>),
+        SignedErrors, CommandErrors))]
 pub(crate) async fn cancel_all(
     State(gw): App,
     headers: HeaderMap,
@@ -225,6 +345,50 @@ pub(crate) async fn cancel_all(
         })
         .collect();
     Ok(Json(answers).into_response())
+}
+
+/// `order/amend/keepPriority`'s answer.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `amend_answer`
+pub(crate) struct AmendAnswer {
+    /// Unix milliseconds.
+    transact_time: u64,
+    /// The amend's event sequence number.
+    execution_id: u64,
+    #[schema(inline)]
+    amended_order: AmendedOrder,
+}
+
+/// The order after an amend.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `amend_answer`
+struct AmendedOrder {
+    symbol: String,
+    order_id: u64,
+    /// Always -1.
+    order_list_id: i64,
+    orig_client_order_id: String,
+    client_order_id: String,
+    price: String,
+    /// The new quantity.
+    qty: String,
+    executed_qty: String,
+    prevented_qty: String,
+    quote_order_qty: String,
+    cumulative_quote_qty: String,
+    #[schema(value_type = OrderStatus, inline)]
+    status: String,
+    #[schema(value_type = TimeInForceName, inline)]
+    time_in_force: String,
+    #[schema(rename = "type", value_type = OrderTypeName, inline)]
+    order_type: String,
+    #[schema(value_type = SideName, inline)]
+    side: String,
+    working_time: u64,
+    #[schema(value_type = StpModeName, inline)]
+    self_trade_prevention_mode: String,
 }
 
 /// An amend's answer: `row` is the order before it; `None` when the

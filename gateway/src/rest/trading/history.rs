@@ -11,8 +11,10 @@ use axum::response::IntoResponse;
 use proto::{OrderId, Seq};
 use serde::Deserialize;
 use store::TradeFilter;
+use utoipa::IntoParams;
 
 use super::super::bodies::{AccountTrade, OrderBody};
+use super::super::openapi::SignedErrors;
 use super::super::params::not_required;
 use super::super::{ApiResult, App, limit, read_own_writes, signed_request, symbol};
 use crate::auth::Caller;
@@ -21,12 +23,18 @@ use crate::errors::{ApiError, code};
 /// Binance's widest `startTime`..`endTime` window for trades: 24 hours.
 const DAY_MS: u64 = 24 * 60 * 60 * 1_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct OpenOrdersQuery {
+    /// One pair; every pair when not sent.
     symbol: Option<String>,
 }
 
+/// The caller's open orders.
+#[utoipa::path(get, path = "/api/v3/openOrders", tag = "Trading", params(OpenOrdersQuery),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "Open orders.", body = Vec<OrderBody>), SignedErrors))]
 pub(crate) async fn open_orders(
     State(gw): App,
     headers: HeaderMap,
@@ -56,14 +64,21 @@ pub(crate) async fn open_orders(
     Ok(Json(out).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
     symbol: String,
+    /// Only this order's trades.
     order_id: Option<u64>,
+    /// Unix milliseconds; at most 24 hours before `endTime`.
     start_time: Option<u64>,
+    /// Unix milliseconds.
     end_time: Option<u64>,
+    /// The first trade's id; not with `startTime` or `endTime` (-1128).
     from_id: Option<u64>,
+    /// 1 to 1,000, default 500.
+    #[param(minimum = 1, maximum = 1_000)]
     limit: Option<u32>,
 }
 
@@ -88,6 +103,18 @@ fn window(q: &HistoryQuery, max_ms: Option<u64>) -> Result<(Option<u64>, Option<
     Ok((start, end))
 }
 
+/// The caller's orders on a pair, open or not, from `orderId` or in a
+/// window.
+#[utoipa::path(get, path = "/api/v3/allOrders", tag = "Trading",
+    params(
+        ("symbol" = String, Query),
+        ("orderId" = Option<u64>, Query, minimum = 0, description = "Orders from this id on."),
+        ("startTime" = Option<u64>, Query, minimum = 0, description = "Unix milliseconds; at most 24 hours before `endTime`."),
+        ("endTime" = Option<u64>, Query, minimum = 0, description = "Unix milliseconds."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1,000, default 500."),
+    ),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "Orders.", body = Vec<OrderBody>), SignedErrors))]
 pub(crate) async fn all_orders(
     State(gw): App,
     headers: HeaderMap,
@@ -112,6 +139,10 @@ pub(crate) async fn all_orders(
     Ok(Json(out).into_response())
 }
 
+/// The caller's trades on a pair.
+#[utoipa::path(get, path = "/api/v3/myTrades", tag = "Trading", params(HistoryQuery),
+    security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "Trades, as the caller's side saw each.", body = Vec<AccountTrade>), SignedErrors))]
 pub(crate) async fn my_trades(
     State(gw): App,
     headers: HeaderMap,
