@@ -1,8 +1,10 @@
 //! Criterion benchmarks of the gateway's request path for a new order, the
-//! work done on every `POST /api/v1/order` before and after the command
-//! log: parse the JSON body, check the HMAC signature (key cached), validate
-//! the order into the engine's command, and encode the `ACK` answer.
-//! Run: `cargo bench -p benches --bench gateway`.
+//! work done on every `POST /api/v3/order` before and after the command
+//! log: check the HMAC signature (key cached), parse the form body, validate
+//! the order into the engine's command, and encode the `ACK` answer; and
+//! the same path from raw bytes as the gateway's own function runs it
+//! (`gateway::command_from_raw`: content type, timestamp, parameters,
+//! validation). Run: `cargo bench -p benches --bench gateway`.
 //!
 //! The gateway is real (over an SQLite store in a scratch directory, its
 //! pairs' actors idle); nothing is submitted to the log.
@@ -16,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gateway::{
     ApiError, Caller, Gateway, GatewayConfig, GatewayMetrics, GatewayParts, KeyCache, MarketData,
-    NewOrderRequest, OrderIds, new_order_command,
+    NewOrderRequest, OrderIds, RawRoute, new_order_command,
 };
 use pipeline::{PipelineMetrics, RuntimeConfig};
 use proto::{NewOrder, PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
@@ -24,8 +26,12 @@ use runtime::Exchange;
 use serde_json::json;
 use store::Store;
 
-/// A limit order as a client sends it.
-const BODY: &[u8] = br#"{"symbol":"BTC-EUR","side":"BUY","type":"LIMIT","timeInForce":"GTC","quantity":"0.01000000","price":"30000.00","clientOrderId":"bench-1","newOrderRespType":"ACK"}"#;
+/// A limit order as a client sends it: Binance's parameters, a form body
+/// (the signature goes in the query).
+const BODY: &[u8] = b"symbol=BTCEUR&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01000000\
+&price=30000.00&newClientOrderId=bench-1&newOrderRespType=ACK";
+/// [`BODY`]'s media type.
+const FORM: &str = "application/x-www-form-urlencoded";
 /// The request's timestamp; the check is given the same clock.
 const NOW_MS: u64 = 1_700_000_000_000;
 
@@ -136,29 +142,33 @@ fn verify(s: &Setup) -> Result<Caller, ApiError> {
     ready(s.keys.verify(Some(&s.api_key), &s.query, BODY, NOW_MS))
 }
 
-/// The `ACK` answer, built as the handler builds it.
+/// The `ACK` answer, Binance's shape, built as the handler builds it.
 fn encode_ack(p: &PairConfig, order: &NewOrder) -> Vec<u8> {
     let ack = json!({
-        "symbol": p.symbol.as_str(),
+        "symbol": p.symbol.joined(),
         "orderId": order.order_id.0,
+        "orderListId": -1,
         "clientOrderId": order.client_order_id.map(|c| c.as_str().to_string()),
         "transactTime": NOW_MS,
-        "logPosition": 123_456u64,
     });
     serde_json::to_vec(&ack).expect("encodes")
 }
 
+/// The order's parameters, parsed as the gateway parses a form body.
+fn parse(body: &[u8]) -> NewOrderRequest {
+    serde_urlencoded::from_bytes(body).expect("parses")
+}
+
 fn request_path(c: &mut Criterion) {
     let s = setup();
-    let req: NewOrderRequest = serde_json::from_slice(BODY).expect("parses");
+    let req = parse(BODY);
     let (pair, order) = new_order_command(&s.gateway, &req).expect("valid");
+    let pairs = [btc_eur()];
 
     let mut g = c.benchmark_group("gateway");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("parse_order_json", |b| {
-        b.iter(|| {
-            black_box(serde_json::from_slice::<NewOrderRequest>(black_box(BODY)).expect("parses"))
-        })
+    g.bench_function("parse_order_form", |b| {
+        b.iter(|| black_box(parse(black_box(BODY))))
     });
     g.bench_function("verify_signature", |b| {
         b.iter(|| black_box(verify(&s).expect("checks")))
@@ -178,9 +188,26 @@ fn request_path(c: &mut Criterion) {
     g.bench_function("request_path", |b| {
         b.iter(|| {
             let caller = verify(&s).expect("checks");
-            let req: NewOrderRequest = serde_json::from_slice(black_box(BODY)).expect("parses");
+            let req = parse(black_box(BODY));
             let (pair, order) = new_order_command(&s.gateway, &req).expect("valid");
             black_box((caller.user, encode_ack(&pair, &order)))
+        })
+    });
+    // Raw query and body to the command, by the gateway's own function:
+    // what the handler does between the signature check and the log.
+    g.bench_function("raw_to_command", |b| {
+        b.iter(|| {
+            black_box(
+                gateway::command_from_raw(
+                    &pairs,
+                    RawRoute::NewOrder,
+                    black_box(&s.query),
+                    FORM,
+                    black_box(BODY),
+                    NOW_MS,
+                )
+                .expect("valid"),
+            )
         })
     });
     g.finish();

@@ -145,20 +145,42 @@ fn text_seeds(dir: &Path) {
         bytes.extend_from_slice(s.as_bytes());
         write(dir, "decimal", &format!("decimal-{i}"), &bytes);
     }
+    rest_seeds(dir);
+}
+
+/// Requests of the `rest_request` target: a byte choosing the route (0 new
+/// order, 1 cancel, 2 amend; all with a form's content type), the query, a
+/// newline, the form body. Binance's parameters and symbol names (`BTCEUR`),
+/// signed in the query or in the body.
+fn rest_seeds(dir: &Path) {
     let signed = format!("timestamp={NOW_MS}&recvWindow=5000&signature=00");
     let orders = [
-        r#"{"symbol":"BTC-EUR","side":"BUY","type":"LIMIT","timeInForce":"GTC","quantity":"0.0100","price":"100.05","clientOrderId":"a1","newOrderRespType":"ACK"}"#,
-        r#"{"symbol":"BTC-EUR","side":"SELL","type":"MARKET","quantity":"1.0000","selfTradePrevention":"EXPIRE_MAKER"}"#,
-        r#"{"symbol":"BTC-EUR","side":"BUY","type":"MARKET","timeInForce":"FOK","quoteOrderQty":"250.00"}"#,
-        r#"{"symbol":"BTC-EUR","side":"SELL","type":"LIMIT","quantity":"0.0010","price":"99.95","postOnly":true}"#,
+        "symbol=BTCEUR&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.0100&price=100.05&newClientOrderId=a1&newOrderRespType=ACK",
+        "symbol=BTCEUR&side=SELL&type=MARKET&quantity=1.0000&selfTradePreventionMode=EXPIRE_MAKER&newOrderRespType=RESULT",
+        "symbol=BTCEUR&side=BUY&type=MARKET&quoteOrderQty=250.00&newOrderRespType=FULL",
+        "symbol=BTCEUR&side=SELL&type=LIMIT_MAKER&quantity=0.0010&price=99.95",
     ];
     for (i, body) in orders.iter().enumerate() {
         let bytes = format!("\x00{signed}\n{body}");
         write(dir, "rest_request", &format!("order-{i}"), bytes.as_bytes());
     }
-    let cancels = ["orderId=42", "origClientOrderId=a1&newOrderRespType=RESULT"];
+    // Everything in the query, no body; and split between the two, the
+    // signature in the body.
+    let in_query = format!(
+        "\x00symbol=BTCEUR&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.0020&price=100.00&{signed}"
+    );
+    write(dir, "rest_request", "order-4", in_query.as_bytes());
+    let split = format!(
+        "\x00symbol=BTCEUR&side=SELL&type=LIMIT&timeInForce=FOK\nquantity=0.0030&price=100.10&{signed}"
+    );
+    write(dir, "rest_request", "order-5", split.as_bytes());
+    let cancels = [
+        "orderId=42",
+        "origClientOrderId=a1&newClientOrderId=c2",
+        "orderId=42&origClientOrderId=a1&cancelRestrictions=ONLY_NEW",
+    ];
     for (i, q) in cancels.iter().enumerate() {
-        let bytes = format!("\x01symbol=BTC-EUR&{q}&timestamp={NOW_MS}&signature=00");
+        let bytes = format!("\x01symbol=BTCEUR&{q}&timestamp={NOW_MS}&signature=00");
         write(
             dir,
             "rest_request",
@@ -166,9 +188,11 @@ fn text_seeds(dir: &Path) {
             bytes.as_bytes(),
         );
     }
+    let in_body = format!("\x01\nsymbol=BTCEUR&orderId=7&{signed}");
+    write(dir, "rest_request", "cancel-3", in_body.as_bytes());
     let amends = [
-        r#"{"symbol":"BTC-EUR","orderId":42,"quantity":"0.0050"}"#,
-        r#"{"symbol":"BTC-EUR","origClientOrderId":"a1","price":"100.10","newOrderRespType":"RESULT"}"#,
+        "symbol=BTCEUR&orderId=42&newQty=0.0050",
+        "symbol=BTCEUR&origClientOrderId=a1&newQty=0.0010",
     ];
     for (i, body) in amends.iter().enumerate() {
         let bytes = format!("\x02{signed}\n{body}");

@@ -96,10 +96,12 @@ pub fn cluster_config(
     Ok((kafka, pairs))
 }
 
-/// The flow's view of a pair's rules.
+/// The flow's view of a pair's rules: both its names, as the gateway's
+/// `exchangeInfo` would give them.
 pub fn rules(config: &PairConfig) -> PairRules {
     PairRules {
-        symbol: config.symbol.as_str().to_string(),
+        symbol: config.symbol.joined(),
+        stream: config.symbol.as_str().to_string(),
         price_scale: config.price_scale,
         qty_scale: config.qty_scale,
         tick: config.tick_size.0,
@@ -175,6 +177,8 @@ mod tests {
         assert!(!pairs.is_empty());
         assert!(pairs.windows(2).all(|w| w[0].1 < w[1].1));
         let r = rules(&pairs[0].0);
-        assert_eq!(r.symbol, pairs[0].0.symbol.as_str());
+        assert_eq!(r.stream, pairs[0].0.symbol.as_str());
+        assert_eq!(r.symbol, pairs[0].0.symbol.joined());
+        assert!(!r.symbol.contains('-'), "{r:?}");
     }
 }

@@ -2,7 +2,7 @@
 //! documented procedure, and counts sequence gaps (there must be none):
 //!
 //! 1. Subscribe to `PAIR@depth` and buffer the diffs.
-//! 2. `GET /api/v1/depth` for a snapshot with `lastUpdateId`.
+//! 2. `GET /api/v3/depth` for a snapshot with `lastUpdateId`.
 //! 3. Drop buffered diffs with `u <= lastUpdateId`.
 //! 4. The first diff applied must have `U <= lastUpdateId + 1 <= u`.
 //! 5. From then on each diff's `U` must be the previous `u + 1`.
@@ -380,7 +380,7 @@ pub fn parse_snapshot(v: &Value, r: &PairRules) -> Result<Snapshot, DepthError> 
 /// The end state of one pair's sync.
 #[derive(Debug, Clone, Serialize)]
 pub struct PairReport {
-    /// The pair.
+    /// The pair, as its stream names it (`BTC-EUR`).
     pub symbol: String,
     /// Counters.
     #[serde(flatten)]
@@ -470,7 +470,7 @@ async fn fetch_snapshot(
     pair: PairRules,
     limit: u32,
 ) -> Result<Snapshot, DepthError> {
-    let url = format!("{base}/api/v1/depth?symbol={}&limit={limit}", pair.symbol);
+    let url = format!("{base}/api/v3/depth?symbol={}&limit={limit}", pair.symbol);
     let v: Value = http
         .get(&url)
         .send()
@@ -630,7 +630,7 @@ impl Syncer {
         let streams: Vec<String> = self
             .pairs
             .iter()
-            .map(|p| format!("{}@depth", p.rules.symbol))
+            .map(|p| format!("{}@depth", p.rules.stream))
             .collect();
         let sub = serde_json::json!({"method": "SUBSCRIBE", "params": streams, "id": 1});
         if tx.send(Message::text(sub.to_string())).await.is_err() {
@@ -711,7 +711,7 @@ impl Syncer {
         let Ok(w) = serde_json::from_str::<WireDiff<'_>>(text) else {
             return;
         };
-        let Some(i) = self.pairs.iter().position(|p| p.rules.symbol == w.symbol) else {
+        let Some(i) = self.pairs.iter().position(|p| p.rules.stream == w.symbol) else {
             return;
         };
         let p = &mut self.pairs[i];
@@ -801,7 +801,7 @@ impl Syncer {
                 .pairs
                 .into_iter()
                 .map(|p| PairReport {
-                    symbol: p.rules.symbol,
+                    symbol: p.rules.stream,
                     counts: p.sync.counts,
                     disconnects: p.disconnects,
                     book_matches_at_end: p.matches,
@@ -964,7 +964,8 @@ mod tests {
     #[test]
     fn snapshots_parse_at_the_pair_scales() {
         let r = PairRules {
-            symbol: "BTC-EUR".into(),
+            symbol: "BTCEUR".into(),
+            stream: "BTC-EUR".into(),
             price_scale: 2,
             qty_scale: 8,
             tick: 1,

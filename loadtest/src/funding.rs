@@ -138,9 +138,9 @@ mod tests {
     #[test]
     fn assets_are_every_pair_side_once() {
         let info = json!({"symbols": [
-            {"symbol": "BTC-EUR", "baseAsset": "BTC", "quoteAsset": "EUR"},
-            {"symbol": "ETH-EUR", "baseAsset": "ETH", "quoteAsset": "EUR"},
-            {"symbol": "ETH-BTC", "baseAsset": "ETH", "quoteAsset": "BTC"},
+            {"symbol": "BTCEUR", "baseAsset": "BTC", "quoteAsset": "EUR"},
+            {"symbol": "ETHEUR", "baseAsset": "ETH", "quoteAsset": "EUR"},
+            {"symbol": "ETHBTC", "baseAsset": "ETH", "quoteAsset": "BTC"},
         ]});
         assert_eq!(assets(&info), vec!["BTC", "ETH", "EUR"]);
         assert!(assets(&json!({})).is_empty());

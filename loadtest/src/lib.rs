@@ -5,7 +5,7 @@
 //! send time into HDR histograms, per outcome ([`stats`]). The order flow is
 //! seeded and shaped like a venue's: many users, pairs of skewed
 //! popularity, drifting mids, a mix of limit, market, IOC, FOK, post-only,
-//! cancel and amend ([`flow`]). A WebSocket subscriber keeps each pair's
+//! cancel, amend and replace, as Binance's `/api/v3` takes them ([`flow`]). A WebSocket subscriber keeps each pair's
 //! book in sync by the documented procedure and counts sequence gaps
 //! ([`depth`]). The engine's own counts of commands and events come from
 //! `/metrics` ([`metrics`]). Only loopback targets are accepted

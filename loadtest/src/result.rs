@@ -15,8 +15,9 @@ use crate::stats::Percentiles;
 pub const DEFINITIONS: [(&str, &str); 5] = [
     (
         "request",
-        "one signed HTTP call to the gateway: a new order (limit, market, IOC, FOK, post-only), \
-         an amend or a cancel",
+        "one signed HTTP call to the gateway's /api/v3: a new order (limit, market, IOC, FOK, \
+         post-only as LIMIT_MAKER), an amend (a lower quantity, keeping priority), a replace (a \
+         price move by cancel-replace: two commands) or a cancel",
     ),
     (
         "command",
@@ -36,7 +37,7 @@ pub const DEFINITIONS: [(&str, &str); 5] = [
     ),
     (
         "outcome",
-        "accepted: 2xx; rejected: 4xx from validation or the engine; shed: 429 or 503; error: \
+        "accepted: 2xx; rejected: 4xx from validation or the engine; shed: 429, 418 or 503; error: \
          transport failure, 401/403, other 5xx, or not sent (harness_overflow); timeout: no \
          answer within timeout_ms, or 504",
     ),
@@ -119,7 +120,7 @@ pub type ByOutcome = BTreeMap<&'static str, Percentiles>;
 pub struct Latencies {
     /// Everything the engine path answered (accepted or rejected).
     pub answered: Percentiles,
-    /// New orders and amends.
+    /// New orders, amends and replaces.
     pub orders: ByOutcome,
     /// Cancels.
     pub cancels: ByOutcome,
@@ -142,7 +143,7 @@ pub struct PhaseReport {
     pub cancel_outcomes: BTreeMap<&'static str, u64>,
     /// Accepted and rejected, both groups.
     pub answered: Percentiles,
-    /// New orders and amends by outcome (admitted orders: `accepted`).
+    /// New orders, amends and replaces by outcome (admitted orders: `accepted`).
     pub orders: ByOutcome,
     /// Cancels by outcome.
     pub cancels: ByOutcome,

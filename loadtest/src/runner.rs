@@ -238,7 +238,7 @@ async fn setup(
     let (rules, users, target) = match supplied {
         Some(s) => (s.rules, scenario.users.count, s.target),
         None => {
-            let info = get_json(&http, &format!("{base}/api/v1/exchangeInfo")).await?;
+            let info = get_json(&http, &format!("{base}/api/v3/exchangeInfo")).await?;
             let rules = PairRules::from_exchange_info(&info)?;
             let (credentials, created) = credentials(scenario, opts).await?;
             if let Some(names) = created {
@@ -394,7 +394,7 @@ async fn start_depth(
     let depth_rules: Vec<PairRules> = scenario
         .depth_pairs()
         .iter()
-        .filter_map(|s| rules.iter().find(|r| &r.symbol == s).cloned())
+        .filter_map(|s| rules.iter().find(|r| r.is_named(s)).cloned())
         .collect();
     if depth_rules.is_empty() {
         return None;

@@ -206,12 +206,17 @@ pub struct Mix {
     pub ioc: u32,
     /// FOK limit orders, priced to cross.
     pub fok: u32,
-    /// Post-only GTC limit orders near the mid (some would cross and expire).
+    /// Post-only limit orders (`LIMIT_MAKER`) near the mid; those that
+    /// would cross are refused (-2010).
     pub post_only: u32,
     /// Cancels of one of the user's own resting orders.
     pub cancel: u32,
-    /// Amends (price or quantity) of one of the user's own resting orders.
+    /// Lower quantities, keeping priority, of one of the user's own resting
+    /// orders (`PUT /api/v3/order/amend/keepPriority`).
     pub amend: u32,
+    /// Price moves of one of the user's own resting orders: a cancel and a
+    /// new order in one request (`POST /api/v3/order/cancelReplace`).
+    pub replace: u32,
 }
 
 impl Default for Mix {
@@ -223,7 +228,10 @@ impl Default for Mix {
             fok: 4,
             post_only: 8,
             cancel: 22,
-            amend: 8,
+            // What was one amend of 8 (half price moves, half quantity
+            // changes) before `/api/v3`, which amends quantities down only.
+            amend: 4,
+            replace: 4,
         }
     }
 }
@@ -232,7 +240,8 @@ impl Default for Mix {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PairFile {
-    /// `BASE-QUOTE`, as the exchange lists it.
+    /// The pair as the exchange's config names it (`BTC-EUR`) or as the
+    /// REST API does (`BTCEUR`).
     pub symbol: String,
     /// The starting mid price, a decimal string.
     pub mid: String,
@@ -707,6 +716,7 @@ fn check_flow(f: &FlowFile) -> Result<(), ScenarioError> {
         m.post_only,
         m.cancel,
         m.amend,
+        m.replace,
     ]
     .iter()
     .map(|&w| u64::from(w))
@@ -804,7 +814,7 @@ mod tests {
             ("[users]\nname_prefix = \"a b\"\n", "name_prefix"),
             ("[flow]\nzipf_s = -1\n", "zipf_s"),
             (
-                "[flow.mix]\nlimit = 0\nmarket = 0\nioc = 0\nfok = 0\npost_only = 0\ncancel = 0\namend = 0\n",
+                "[flow.mix]\nlimit = 0\nmarket = 0\nioc = 0\nfok = 0\npost_only = 0\ncancel = 0\namend = 0\nreplace = 0\n",
                 "mix",
             ),
             (

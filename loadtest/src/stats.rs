@@ -59,7 +59,9 @@ impl Outcome {
     pub fn of_status(status: u16) -> Outcome {
         match status {
             200..=299 => Outcome::Accepted,
-            429 | 503 => Outcome::Shed,
+            // 418: the IP is banned for ignoring 429s; a refusal by the
+            // limits like the 429s before it.
+            429 | 418 | 503 => Outcome::Shed,
             504 => Outcome::Timeout,
             // An authentication failure is the harness's fault, not a
             // verdict on the order.
@@ -83,7 +85,7 @@ pub struct PhaseStats {
     /// `[group][outcome]`: latency of every request that ended so.
     pub hist: Vec<Vec<Histogram<u64>>>,
     /// `[kind][outcome]`: counts.
-    pub kinds: [[u64; 5]; 7],
+    pub kinds: [[u64; 5]; 8],
 }
 
 impl PhaseStats {
@@ -93,7 +95,7 @@ impl PhaseStats {
                 .iter()
                 .map(|_| Outcome::ALL.iter().map(|_| histogram(3)).collect())
                 .collect(),
-            kinds: [[0; 5]; 7],
+            kinds: [[0; 5]; 8],
         }
     }
 
@@ -365,7 +367,9 @@ mod tests {
         assert_eq!(Outcome::of_status(200), Outcome::Accepted);
         assert_eq!(Outcome::of_status(400), Outcome::Rejected);
         assert_eq!(Outcome::of_status(404), Outcome::Rejected);
+        assert_eq!(Outcome::of_status(409), Outcome::Rejected);
         assert_eq!(Outcome::of_status(429), Outcome::Shed);
+        assert_eq!(Outcome::of_status(418), Outcome::Shed);
         assert_eq!(Outcome::of_status(503), Outcome::Shed);
         assert_eq!(Outcome::of_status(504), Outcome::Timeout);
         assert_eq!(Outcome::of_status(401), Outcome::Error);

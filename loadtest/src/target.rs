@@ -20,7 +20,7 @@ use hyper::client::conn::http1::SendRequest;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::flow::{Method, Request};
+use crate::flow::{FORM, Method, Request};
 use crate::scenario::HttpClient;
 use clientkit::{API_KEY_HEADER, Credentials, Signer, now_ms};
 
@@ -220,7 +220,7 @@ impl HttpTarget {
             .header(hyper::header::HOST, &self.authority)
             .header(API_KEY_HEADER, &signer.api_key);
         if !req.body.is_empty() {
-            builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
+            builder = builder.header(hyper::header::CONTENT_TYPE, FORM);
         }
         let request = builder
             .body(Full::new(req.body.clone()))
@@ -261,7 +261,7 @@ impl HttpTarget {
             .header(API_KEY_HEADER, &signer.api_key);
         if !req.body.is_empty() {
             r = r
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_TYPE, FORM)
                 .body(req.body.clone());
         }
         let resp = r.send().await.map_err(|_| SubmitError::Transport("send"))?;

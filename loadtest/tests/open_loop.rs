@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use loadtest::Credentials;
 use loadtest::{RunOptions, Scenario};
 use serde_json::json;
@@ -19,9 +19,13 @@ const SERVICE: Duration = Duration::from_millis(20);
 async fn slow_exchange() -> std::net::SocketAddr {
     let ids = Arc::new(AtomicU64::new(1));
     let info = json!({"symbols": [{
-        "symbol": "BTC-EUR", "pricePrecision": 2, "quantityPrecision": 8,
-        "tickSize": "0.01", "stepSize": "0.00001000", "minQty": "0.00001000",
-        "maxQty": "1000.00000000", "minNotional": "1.00"
+        "symbol": "BTCEUR", "baseAsset": "BTC", "quoteAsset": "EUR",
+        "baseAssetPrecision": 8, "quotePrecision": 2, "quoteAssetPrecision": 2,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
+            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "1000.00000000", "stepSize": "0.00001000"},
+            {"filterType": "NOTIONAL", "minNotional": "1.00", "maxNotional": "9000000.00"}
+        ]
     }]});
     let order = move || {
         let ids = ids.clone();
@@ -30,15 +34,17 @@ async fn slow_exchange() -> std::net::SocketAddr {
             axum::Json(json!({"orderId": ids.fetch_add(1, Ordering::Relaxed), "status": "NEW"}))
         }
     };
+    // Answers every order request alike: a new order's RESULT shape; a
+    // replace's answer lacks `newOrderResponse`, so its new order is not
+    // tracked, which does not matter here.
     let app = Router::new()
         .route(
-            "/api/v1/exchangeInfo",
+            "/api/v3/exchangeInfo",
             get(move || async move { axum::Json(info) }),
         )
-        .route(
-            "/api/v1/order",
-            post(order.clone()).put(order.clone()).delete(order),
-        );
+        .route("/api/v3/order", post(order.clone()).delete(order.clone()))
+        .route("/api/v3/order/amend/keepPriority", put(order.clone()))
+        .route("/api/v3/order/cancelReplace", post(order));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

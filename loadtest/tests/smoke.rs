@@ -17,7 +17,13 @@ fn the_shipped_exchange_config_is_valid() {
     let config = exchange::Config::load(Some(&manifest_dir().join("exchange.toml")))
         .expect("loadtest/exchange.toml parses");
     config.validate().expect("and is valid");
-    assert!(config.gateway.rate_limit_per_sec >= 1_000_000);
+    let g = &config.gateway;
+    assert!(g.rate_limit_per_sec >= 1_000_000);
+    // Binance's limits, out of the way of the largest runs: 20M requests
+    // (max_requests) from one IP and, in the worst case, one user.
+    assert!(g.request_weight_per_minute >= 1_000_000_000, "{g:?}");
+    assert!(g.orders_per_10s >= 1_000_000_000, "{g:?}");
+    assert!(g.orders_per_day >= 1_000_000_000, "{g:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,6 +37,12 @@ async fn smoke_scenario_against_a_real_exchange() {
     };
     config.gateway.rate_limit_per_sec = 1_000_000;
     config.gateway.rate_limit_burst = 1_000_000;
+    // As loadtest/exchange.toml: Binance's defaults leave little room (10
+    // users' 400 requests come near 50 orders per account per 10 s, and a
+    // depth snapshot weighs 250), and the run must never meet them.
+    config.gateway.request_weight_per_minute = 1_000_000_000;
+    config.gateway.orders_per_10s = 1_000_000_000;
+    config.gateway.orders_per_day = 1_000_000_000;
     let running = exchange::start(&config).await.expect("exchange starts");
 
     let mut scenario =
@@ -74,9 +86,10 @@ async fn smoke_scenario_against_a_real_exchange() {
     assert_eq!(q.outcomes["error"], 0, "{:?} {:?}", q.outcomes, q.failures);
     assert_eq!(q.outcomes["timeout"], 0, "{:?}", q.outcomes);
     assert_eq!(q.outcomes["shed"], 0, "{:?}", q.outcomes);
-    // Cancels and amends found resting orders to act on.
+    // Cancels, amends and replaces found resting orders to act on.
     assert!(q.by_kind["cancel"]["accepted"] > 0, "{:?}", q.by_kind);
     assert!(q.by_kind["amend"]["accepted"] > 0, "{:?}", q.by_kind);
+    assert!(q.by_kind["replace"]["accepted"] > 0, "{:?}", q.by_kind);
 
     let depth = result.depth.as_ref().expect("the depth subscriber ran");
     assert_eq!(depth.gaps, 0, "{depth:?}");
@@ -141,7 +154,7 @@ async fn fund(running: &exchange::Running, users: usize) {
         .expect("client");
     let base = format!("http://{}", running.addr);
     let info: serde_json::Value = http
-        .get(format!("{base}/api/v1/exchangeInfo"))
+        .get(format!("{base}/api/v3/exchangeInfo"))
         .send()
         .await
         .expect("exchangeInfo")
