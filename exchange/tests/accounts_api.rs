@@ -1,5 +1,5 @@
 //! The accounts surfaces end to end: admin keys kept apart from trading
-//! keys, the admin API's answers for every bad input, `GET /api/v1/account`,
+//! keys, the admin API's answers for every bad input, `GET /api/v3/account`,
 //! commission in fills and trades, the user stream's account messages and
 //! the operator commands. With `[accounts] enabled = false` these surfaces
 //! answer -1051, which is tested too.
@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use client::{Answer, Client, Credentials, Method, StatusCode};
+use common::Admin;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -26,19 +27,13 @@ async fn start(accounts: bool) -> common::TestExchange {
 }
 
 /// A new admin key's client.
-async fn admin(ex: &common::TestExchange) -> Client {
-    let k = ex.running.store.create_admin_key("ops", 1).await.unwrap();
-    Client::admin(
-        &ex.url,
-        Credentials {
-            api_key: k.admin_key,
-            secret: k.secret,
-        },
-    )
+async fn admin(ex: &common::TestExchange) -> Admin {
+    Admin::of(ex, "ops").await
 }
 
-async fn post(c: &Client, path: &str, body: Value) -> Answer {
-    c.signed(Method::POST, path, "", Some(&body)).await.unwrap()
+/// A `POST` to the admin API, whose parameters are JSON.
+async fn post(c: &Admin, path: &str, body: Value) -> Answer {
+    c.post(path, &body).await
 }
 
 async fn get(c: &Client, path: &str, query: &str) -> Answer {
@@ -83,12 +78,12 @@ async fn admin_and_trading_keys_are_refused_on_each_others_routes() {
     assert!(a.body["msg"].as_str().unwrap().contains("X-ADMIN-KEY"));
     // An admin key as a trading key: unknown to the trading API.
     let admin_as_trader = Client::new(&ex.url, Some(ops_creds.clone()));
-    let a = get(&admin_as_trader, "/api/v1/openOrders", "").await;
+    let a = get(&admin_as_trader, "/api/v3/openOrders", "").await;
     assert_error(&a, StatusCode::UNAUTHORIZED, -2015);
-    let a = get(&admin_as_trader, "/api/v1/account", "").await;
+    let a = get(&admin_as_trader, "/api/v3/account", "").await;
     assert_error(&a, StatusCode::UNAUTHORIZED, -2015);
     // A bad signature with a real admin key.
-    let forged = Client::admin(
+    let forged = Admin::new(
         &ex.url,
         Credentials {
             api_key: ops_creds.api_key.clone(),
@@ -133,10 +128,10 @@ async fn with_accounts_disabled_every_accounts_surface_says_so() {
     }
     let a = get(&ops, "/admin/v1/balances", "user=alice").await;
     assert_error(&a, StatusCode::NOT_IMPLEMENTED, -1051);
-    let a = get(&alice, "/api/v1/account", "").await;
+    let a = get(&alice, "/api/v3/account", "").await;
     assert_error(&a, StatusCode::NOT_IMPLEMENTED, -1051);
     // Unsigned: an authentication error first, never the account.
-    let a = get(&ex.public(), "/api/v1/account", "").await;
+    let a = get(&ex.public(), "/api/v3/account", "").await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{:?}", a.body);
     ex.running.shutdown().await;
 }
@@ -159,12 +154,53 @@ async fn with_accounts_disabled_fills_and_trades_carry_a_zero_commission() {
     assert_eq!(fill["commission"], "0", "{fill:?}");
     assert_eq!(fill["commissionAsset"], "EUR");
     let trades = common::eventually(|| async {
-        let t = get(&alice, "/api/v1/myTrades", "symbol=BTC-EUR").await;
+        let t = get(&alice, "/api/v3/myTrades", "symbol=BTCEUR").await;
         t.body.as_array().filter(|a| !a.is_empty()).cloned()
     })
     .await;
     assert_eq!(trades[0]["commission"], "0");
     assert_eq!(trades[0]["commissionAsset"], "EUR");
+    ex.running.shutdown().await;
+}
+
+/// BUG (kept failing on purpose; not the gateway's): `exchange accounts
+/// deposit|withdraw` post through `client::Client::admin(..).signed`,
+/// which now sends its parameters as a form, for Binance's trading API;
+/// the admin API takes JSON bodies only (v3.md: unchanged) and refuses
+/// the form with 415 -1132, so no operator can move money from the
+/// command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accounts_commands_move_money() {
+    let ex = start(true).await;
+    ex.user("alice").await;
+    let k = ex.running.store.create_admin_key("ops", 1).await.unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("accounts")
+            .args(args)
+            .args(["--url", &ex.url])
+            .env("EXCHANGE_ADMIN_KEY", &k.admin_key)
+            .env("EXCHANGE_ADMIN_SECRET", &k.secret)
+            .env_remove("EXCHANGE_CONFIG")
+            .env_remove("EXCHANGE_CONFIG_TOML")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "deposit", "--user", "alice", "--asset", "EUR", "--amount", "5", "--ref", "cli-1",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("5.0000000000"),
+        "deposit: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["balances", "--user", "alice"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("5.0000000000"),
+        "{stdout}"
+    );
     ex.running.shutdown().await;
 }
 
@@ -304,7 +340,7 @@ async fn deposit_trade_and_see_balances_fees_and_the_audit() {
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     // 6,000 EUR at the default 10 bps taker rate: 6 EUR.
     assert_eq!(a.body["fills"][0]["commission"], "6.0000000000");
-    let account = get(&alice, "/api/v1/account", "").await;
+    let account = get(&alice, "/api/v3/account", "").await;
     assert_eq!(account.status, StatusCode::OK, "{:?}", account.body);
     for field in [
         "makerCommission",
@@ -341,7 +377,7 @@ async fn deposit_trade_and_see_balances_fees_and_the_audit() {
     // 10,000 - 6,000 - 6.
     assert_eq!(balance("EUR")["free"], "3994.0000000000");
     let bob_trades = common::eventually(|| async {
-        let t = get(&bob, "/api/v1/myTrades", "symbol=BTC-EUR").await;
+        let t = get(&bob, "/api/v3/myTrades", "symbol=BTCEUR").await;
         t.body.as_array().filter(|a| !a.is_empty()).cloned()
     })
     .await;
@@ -409,14 +445,14 @@ async fn demo_funding_credits_a_new_user_once() {
     })
     .await;
     let alice = ex.user("alice").await;
-    let first = get(&alice, "/api/v1/account", "omitZeroBalances=true").await;
+    let first = get(&alice, "/api/v3/account", "omitZeroBalances=true").await;
     assert_eq!(
         first.body["balances"],
         json!([{"asset": "EUR", "free": "1000.0000000000", "locked": "0.0000000000"}]),
         "{:?}",
         first.body
     );
-    let second = get(&alice, "/api/v1/account", "omitZeroBalances=true").await;
+    let second = get(&alice, "/api/v3/account", "omitZeroBalances=true").await;
     assert_eq!(second.body["balances"], first.body["balances"]);
     ex.running.shutdown().await;
 }
@@ -433,10 +469,15 @@ async fn next_json(
     }
 }
 
-/// With the risk stage checking amends first, another user's order, named
-/// by id or by client id, still answers like an order that does not exist,
-/// and an amend up past the free balance is refused with -2010.
+/// An amend of another user's order, named by id or by client id, answers
+/// like an amend of an order that does not exist. A quantity increase is
+/// refused (-2010) before the risk stage sees it: keepPriority only
+/// lowers. What raising an order past the free balance became, a
+/// cancel-replace with a larger new order, has its new order refused by
+/// the risk stage with -2010 (the cancel done, -2021), and the hold of the
+/// canceled order released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(clippy::too_many_lines, reason = "one story, read top to bottom")]
 async fn amends_of_other_users_orders_look_like_unknown_ones() {
     let ex = start(true).await;
     let ops = admin(&ex).await;
@@ -445,31 +486,38 @@ async fn amends_of_other_users_orders_look_like_unknown_ones() {
         let m = post(&ops, "/admin/v1/deposit", movement(user, "EUR", "1000", r)).await;
         assert!(m.status.is_success(), "{:?}", m.body);
     }
-    let mut order = common::limit("BUY", "0.01", "100");
-    order["clientOrderId"] = json!("mine");
+    let mut order = common::limit("BUY", "0.02", "100");
+    order["newClientOrderId"] = json!("mine");
     let placed = alice.place(&order).await.unwrap();
     assert!(placed.status.is_success(), "{:?}", placed.body);
     let id = placed.body["orderId"].as_u64().unwrap();
-    let amend = |target: Value| {
-        let mut body = json!({"symbol": "BTC-EUR", "quantity": "0.02"});
+    // keepPriority reads the order from the store.
+    common::order_with_status(&alice, "BTCEUR", id, "NEW").await;
+    let amend = |target: Value, qty: &str| {
+        let mut body = json!({"symbol": "BTCEUR", "newQty": qty});
         body.as_object_mut()
             .unwrap()
             .extend(target.as_object().unwrap().clone());
         body
     };
-    let by_id = amend(json!({"orderId": id}));
-    let by_client = amend(json!({"origClientOrderId": "mine"}));
-    let nobody = amend(json!({"orderId": id + 1_000}));
+    let by_id = amend(json!({"orderId": id}), "0.01");
+    let by_client = amend(json!({"origClientOrderId": "mine"}), "0.01");
+    let nobody = amend(json!({"orderId": id + 1_000}), "0.01");
     let answer = |c: &Client, b: Value| {
         let c = c.clone();
         async move {
-            c.signed(Method::PUT, "/api/v1/order", "", Some(&b))
-                .await
-                .unwrap()
+            c.signed(
+                Method::PUT,
+                "/api/v3/order/amend/keepPriority",
+                "",
+                Some(&b),
+            )
+            .await
+            .unwrap()
         }
     };
     let missing = answer(&bob, nobody).await;
-    assert_error(&missing, StatusCode::NOT_FOUND, -303);
+    assert_error(&missing, StatusCode::BAD_REQUEST, -2013);
     for b in [by_id.clone(), by_client.clone()] {
         let theirs = answer(&bob, b).await;
         assert_eq!(
@@ -477,11 +525,72 @@ async fn amends_of_other_users_orders_look_like_unknown_ones() {
             (missing.status, &missing.body)
         );
     }
-    // Her own amend by client id is checked: far past her balance, refused.
-    let mut huge = by_client;
-    huge["quantity"] = json!("100");
+    // Her own increase is refused, whatever her balance.
+    let huge = amend(json!({"origClientOrderId": "mine"}), "100");
     assert_error(&answer(&alice, huge).await, StatusCode::BAD_REQUEST, -2010);
     let ok = answer(&alice, by_id).await;
     assert!(ok.status.is_success(), "{:?}", ok.body);
+    assert_eq!(
+        ok.body["amendedOrder"]["qty"], "0.01000000",
+        "{:?}",
+        ok.body
+    );
+    // 0.01 at 100 and its 10 bps fee stay held; the rest of the 0.02 is free.
+    let held = |c: Client, free: &'static str, locked: &'static str| async move {
+        let mut last = Value::Null;
+        for _ in 0..200 {
+            let a = get(&c, "/api/v3/account", "").await;
+            let eur = a.body["balances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["asset"] == "EUR")
+                .cloned()
+                .unwrap();
+            if (eur["free"].as_str(), eur["locked"].as_str()) == (Some(free), Some(locked)) {
+                return;
+            }
+            last = eur;
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("EUR not {free} free, {locked} locked: {last}");
+    };
+    held(alice.clone(), "998.9990000000", "1.0010000000").await;
+    // Far past her balance through cancel-replace: the cancel is done, the
+    // new order refused by the risk stage.
+    common::order_with_status(&alice, "BTCEUR", id, "NEW").await;
+    let mut bigger = common::limit("BUY", "100", "100");
+    bigger["cancelReplaceMode"] = json!("STOP_ON_FAILURE");
+    bigger["cancelOrderId"] = json!(id);
+    let r = alice
+        .signed(
+            Method::POST,
+            "/api/v3/order/cancelReplace",
+            "",
+            Some(&bigger),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, Some(-2021)),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["data"]["cancelResult"], "SUCCESS", "{:?}", r.body);
+    assert_eq!(r.body["data"]["newOrderResult"], "FAILURE");
+    assert_eq!(r.body["data"]["newOrderResponse"]["code"], -2010);
+    assert_eq!(
+        r.body["data"]["newOrderResponse"]["msg"],
+        "Account has insufficient balance for requested action."
+    );
+    held(alice.clone(), "1000.0000000000", "0.0000000000").await;
+    common::eventually(|| async {
+        common::open_orders(&alice, "BTCEUR")
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
     ex.running.shutdown().await;
 }

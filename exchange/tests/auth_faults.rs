@@ -8,16 +8,33 @@ use common::now_ms;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+/// Where a request carries its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// Last in the query string, as this project's clients send it.
+    QueryLast,
+    /// First in the query string.
+    QueryFirst,
+    /// Last in the form body.
+    Body,
+    /// Nowhere.
+    Nowhere,
+}
+
 /// The parts of a signed request a fault may change.
 struct Parts {
     key: Option<String>,
-    /// The query string before `signature`.
+    /// The header the key goes in.
+    key_header: &'static str,
+    /// The query string, without `signature`.
     query: String,
     /// `None`: the correct signature.
     signature: Option<String>,
-    /// Where the signature goes; `None` leaves it out.
-    signature_last: Option<bool>,
+    signature_at: At,
+    /// The form body, without `signature`.
     body: String,
+    /// Appended to the query string after signing.
+    after_signing: &'static str,
 }
 
 type Fault = (&'static str, fn(&mut Parts, u64), u16, i64);
@@ -45,10 +62,15 @@ fn faults() -> Vec<Fault> {
             401,
             -2015,
         ),
-        ("no signature", |p, _| p.signature_last = None, 400, -1102),
         (
-            "signature first",
-            |p, _| p.signature_last = Some(false),
+            "key in the old X-API-KEY header",
+            |p, _| p.key_header = "x-api-key",
+            401,
+            -2014,
+        ),
+        (
+            "no signature",
+            |p, _| p.signature_at = At::Nowhere,
             400,
             -1102,
         ),
@@ -67,6 +89,21 @@ fn faults() -> Vec<Fault> {
         (
             "signature of another body",
             |p, _| p.signature = Some(sign("x", b"other")),
+            401,
+            -1022,
+        ),
+        (
+            "wrong signature in the body",
+            |p, _| {
+                p.signature = Some(sign("x", b"other"));
+                p.signature_at = At::Body;
+            },
+            401,
+            -1022,
+        ),
+        (
+            "query changed after signing",
+            |p, _| p.after_signing = "&recvWindow=5000",
             401,
             -1022,
         ),
@@ -155,37 +192,113 @@ fn with_timestamp(q: &str, ts: &str) -> String {
 
 /// The signed routes, with a valid query and body each.
 fn routes() -> Vec<(Method, &'static str, &'static str, Value)> {
-    let order = json!({"symbol": "BTC-EUR", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "100"});
-    let amend = json!({"symbol": "BTC-EUR", "orderId": 1, "quantity": "0.02"});
+    let order = json!({"symbol": "BTCEUR", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+        "quantity": "0.01", "price": "100"});
+    let mut replace = order.clone();
+    replace["cancelReplaceMode"] = json!("STOP_ON_FAILURE");
+    // Orders that do not exist: the requests change nothing even when
+    // they pass.
+    replace["cancelOrderId"] = json!(999_999);
+    let amend = json!({"symbol": "BTCEUR", "orderId": 999_999, "newQty": "0.005"});
     vec![
-        (Method::POST, "/api/v1/order", "", order),
-        (Method::PUT, "/api/v1/order", "", amend),
+        (Method::POST, "/api/v3/order", "", order.clone()),
+        (Method::POST, "/api/v3/order/test", "", order),
+        (Method::POST, "/api/v3/order/cancelReplace", "", replace),
+        (Method::PUT, "/api/v3/order/amend/keepPriority", "", amend),
         (
             Method::GET,
-            "/api/v1/order",
-            "symbol=BTC-EUR&orderId=1",
+            "/api/v3/order",
+            "symbol=BTCEUR&orderId=999999",
             Value::Null,
         ),
         (
             Method::DELETE,
-            "/api/v1/order",
-            "symbol=BTC-EUR&orderId=1",
+            "/api/v3/order",
+            "symbol=BTCEUR&orderId=999999",
             Value::Null,
         ),
-        (Method::GET, "/api/v1/openOrders", "", Value::Null),
+        (Method::GET, "/api/v3/openOrders", "", Value::Null),
         (
             Method::DELETE,
-            "/api/v1/openOrders",
-            "symbol=BTC-EUR",
+            "/api/v3/openOrders",
+            "symbol=BTCEUR",
             Value::Null,
         ),
         (
             Method::GET,
-            "/api/v1/myTrades",
-            "symbol=BTC-EUR",
+            "/api/v3/allOrders",
+            "symbol=BTCEUR",
             Value::Null,
         ),
+        (
+            Method::GET,
+            "/api/v3/myTrades",
+            "symbol=BTCEUR",
+            Value::Null,
+        ),
+        (Method::GET, "/api/v3/account", "", Value::Null),
+        (Method::GET, "/api/v3/rateLimit/order", "", Value::Null),
     ]
+}
+
+/// Sends `p` (signed correctly unless `p.signature` says otherwise):
+/// the status and the JSON answer.
+async fn send(
+    http: &reqwest::Client,
+    base: &str,
+    secret: &str,
+    method: &Method,
+    path: &str,
+    p: &Parts,
+) -> (StatusCode, Value) {
+    let mut payload = p.query.clone().into_bytes();
+    payload.extend_from_slice(p.body.as_bytes());
+    let sig = p
+        .signature
+        .clone()
+        .unwrap_or_else(|| sign(secret, &payload));
+    let sig_param = format!("signature={sig}");
+    let join = |a: &str, b: &str| match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}&{b}"),
+    };
+    let (mut q, body) = match p.signature_at {
+        At::QueryLast => (join(&p.query, &sig_param), p.body.clone()),
+        At::QueryFirst => (join(&sig_param, &p.query), p.body.clone()),
+        At::Body => (p.query.clone(), join(&p.body, &sig_param)),
+        At::Nowhere => (p.query.clone(), p.body.clone()),
+    };
+    q.push_str(p.after_signing);
+    let mut req = http.request(method.clone(), format!("{base}{path}?{q}"));
+    if let Some(k) = &p.key {
+        req = req.header(p.key_header, k);
+    }
+    if !body.is_empty() {
+        req = req
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A correct request's parts for a route, at `now`.
+fn parts(key: &str, query: &str, body: &Value, now: u64) -> Parts {
+    Parts {
+        key: Some(key.to_string()),
+        key_header: gateway::API_KEY_HEADER,
+        query: with_timestamp(query, &now.to_string()),
+        signature: None,
+        signature_at: At::QueryLast,
+        body: if body.is_null() {
+            String::new()
+        } else {
+            client::form(body)
+        },
+        after_signing: "",
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,42 +309,15 @@ async fn every_auth_fault_on_every_signed_route_has_its_code() {
     let mut cases = 0;
     for (method, path, query, body) in routes() {
         for (name, fault, status, code) in faults() {
+            // GET parameters are the query string's alone, by Binance's
+            // rules.
+            if method == Method::GET && name.contains("in the body") {
+                continue;
+            }
             let now = now_ms();
-            let mut p = Parts {
-                key: Some(key.api_key.clone()),
-                query: with_timestamp(query, &now.to_string()),
-                signature: None,
-                signature_last: Some(true),
-                body: if body.is_null() {
-                    String::new()
-                } else {
-                    body.to_string()
-                },
-            };
+            let mut p = parts(&key.api_key, query, &body, now);
             fault(&mut p, now);
-            let mut payload = p.query.clone().into_bytes();
-            payload.extend_from_slice(p.body.as_bytes());
-            let sig = p
-                .signature
-                .clone()
-                .unwrap_or_else(|| sign(&key.secret, &payload));
-            let q = match p.signature_last {
-                Some(true) => format!("{}&signature={sig}", p.query),
-                Some(false) => format!("signature={sig}&{}", p.query),
-                None => p.query.clone(),
-            };
-            let mut req = http.request(method.clone(), format!("{}{path}?{q}", ex.url));
-            if let Some(k) = &p.key {
-                req = req.header(gateway::API_KEY_HEADER, k);
-            }
-            if !p.body.is_empty() {
-                req = req
-                    .header("content-type", "application/json")
-                    .body(p.body.clone());
-            }
-            let resp = req.send().await.unwrap();
-            let got_status = resp.status();
-            let answer: Value = resp.json().await.unwrap_or(Value::Null);
+            let (got_status, answer) = send(&http, &ex.url, &key.secret, &method, path, &p).await;
             assert_eq!(
                 (got_status, answer["code"].as_i64()),
                 (StatusCode::from_u16(status).unwrap(), Some(code)),
@@ -250,10 +336,72 @@ async fn every_auth_fault_on_every_signed_route_has_its_code() {
         secret: key.secret.clone(),
     });
     let open = alice
-        .signed(Method::GET, "/api/v1/openOrders", "", None)
+        .signed(Method::GET, "/api/v3/openOrders", "", None)
         .await
         .unwrap();
     assert_eq!(open.body, json!([]), "{:?}", open.body);
+    let d = ex
+        .public()
+        .get("/api/v3/depth", "symbol=BTCEUR")
+        .await
+        .unwrap();
+    assert_eq!(d.body["bids"], json!([]), "{:?}", d.body);
     eprintln!("{cases} auth fault cases");
+    ex.running.shutdown().await;
+}
+
+/// Binance takes the signature anywhere among the parameters: last or
+/// first in the query string, or (for `POST`, `PUT` and `DELETE`, whose
+/// parameters may be a form) in the form body, with `timestamp` in the
+/// body as well as in the query. Each way is answered exactly as the usual
+/// one on every signed route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signature_and_timestamp_may_be_in_the_query_or_the_body() {
+    let ex = common::start().await;
+    let key = ex.running.store.create_api_key("alice", 1).await.unwrap();
+    let http = reqwest::Client::new();
+    let mut cases = 0;
+    for (method, path, query, body) in routes() {
+        let mut answers = Vec::new();
+        let variants: &[&str] = if method == Method::GET {
+            &["query last", "query first"]
+        } else {
+            &["query last", "query first", "body", "timestamp in body"]
+        };
+        for &variant in variants {
+            let mut p = parts(&key.api_key, query, &body, now_ms());
+            match variant {
+                "query first" => p.signature_at = At::QueryFirst,
+                "body" => p.signature_at = At::Body,
+                "timestamp in body" => {
+                    let ts = format!("timestamp={}", now_ms());
+                    p.query = strip_timestamp(&p.query);
+                    p.body = if p.body.is_empty() {
+                        ts
+                    } else {
+                        format!("{}&{ts}", p.body)
+                    };
+                    p.signature_at = At::Body;
+                }
+                _ => {}
+            }
+            let (status, answer) = send(&http, &ex.url, &key.secret, &method, path, &p).await;
+            assert!(
+                !matches!(answer["code"].as_i64(), Some(-1022 | -1102 | -2014 | -2015)),
+                "{method} {path}, signature {variant}: {answer}"
+            );
+            answers.push((status, answer["code"].clone(), variant));
+            cases += 1;
+        }
+        let first = (answers[0].0, answers[0].1.clone());
+        for (status, code, variant) in &answers {
+            assert_eq!(
+                (*status, code.clone()),
+                first,
+                "{method} {path}: signature {variant}"
+            );
+        }
+    }
+    eprintln!("{cases} signature placement cases");
     ex.running.shutdown().await;
 }

@@ -14,45 +14,174 @@ use common::now_ms;
 async fn bad_orders_get_4xx_with_codes() {
     let ex = common::start().await;
     let alice = ex.user("alice").await;
+    // A good order's form body, with `extra` parameters appended.
     let o = |extra: &str| {
-        format!(
-            r#"{{"symbol":"BTC-EUR","side":"BUY","type":"LIMIT","quantity":"0.1","price":"30000"{extra}}}"#
-        )
+        format!("symbol=BTCEUR&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.1&price=30000{extra}")
     };
-    let big = format!(r#"{{"symbol":"BTC-EUR","pad":"{}"}}"#, "x".repeat(20_000));
+    let big = format!("symbol=BTCEUR&pad={}", "x".repeat(20_000));
     let cases: Vec<(&str, String, u16, i64)> = vec![
-        ("malformed JSON", "{\"symbol\":".into(), 400, -1105),
-        ("not an object", "[1,2]".into(), 400, -1100),
-        ("missing side", r#"{"symbol":"BTC-EUR","type":"LIMIT","quantity":"1","price":"1"}"#.into(), 400, -1102),
-        ("missing quantity", r#"{"symbol":"BTC-EUR","side":"BUY","type":"LIMIT","price":"1"}"#.into(), 400, -1102),
-        ("missing price on limit", r#"{"symbol":"BTC-EUR","side":"BUY","type":"LIMIT","quantity":"1"}"#.into(), 400, -1102),
-        ("unknown field", o(r#","colour":"red""#), 400, -1101),
+        (
+            "missing side",
+            "symbol=BTCEUR&type=LIMIT&timeInForce=GTC&quantity=1&price=1".into(),
+            400,
+            -1102,
+        ),
+        ("empty side", o("").replace("side=BUY", "side="), 400, -1102),
+        (
+            "missing quantity",
+            "symbol=BTCEUR&side=BUY&type=LIMIT&timeInForce=GTC&price=1".into(),
+            400,
+            -1102,
+        ),
+        (
+            "missing price on limit",
+            "symbol=BTCEUR&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1".into(),
+            400,
+            -1102,
+        ),
+        (
+            "missing time in force on limit",
+            o("").replace("&timeInForce=GTC", ""),
+            400,
+            -1102,
+        ),
+        (
+            "market without a size",
+            "symbol=BTCEUR&side=BUY&type=MARKET".into(),
+            400,
+            -1102,
+        ),
+        ("unknown parameter", o("&colour=red"), 400, -1104),
+        ("the old clientOrderId", o("&clientOrderId=a"), 400, -1104),
+        ("the old postOnly", o("&postOnly=true"), 400, -1104),
+        ("duplicate parameter", o("&quantity=0.2"), 400, -1101),
         ("unknown side", o("").replace("BUY", "HOLD"), 400, -1116),
         ("lower-case side", o("").replace("BUY", "buy"), 400, -1116),
-        ("unknown type", o("").replace("LIMIT", "STOP"), 400, -1116),
-        ("unknown time in force", o(r#","timeInForce":"GTX""#), 400, -1116),
-        ("unknown STP mode", o(r#","selfTradePrevention":"MAYBE""#), 400, -1116),
-        ("unknown response type", o(r#","newOrderRespType":"FULL""#), 400, -1116),
-        ("bad decimal", o("").replace("\"0.1\"", "\"1e3\""), 400, -1100),
-        ("number not string", o("").replace("\"0.1\"", "0.1"), 400, -1100),
-        ("too many decimals", o("").replace("\"30000\"", "\"30000.001\""), 400, -1111),
-        ("negative", o("").replace("\"0.1\"", "\"-0.1\""), 400, -1112),
-        ("zero", o("").replace("\"0.1\"", "\"0\""), 400, -1112),
-        ("overflow", o("").replace("\"30000\"", "\"999999999999999999999\""), 400, -1112),
-        ("unknown symbol", o("").replace("BTC-EUR", "DOGE-EUR"), 400, -1121),
-        ("malformed symbol", o("").replace("BTC-EUR", "btc/eur"), 400, -1121),
-        ("quantity off lot", o("").replace("\"0.1\"", "\"0.000001\""), 400, -202),
-        ("below min notional", o("").replace("\"30000\"", "\"1\"").replace("\"0.1\"", "\"0.00001\""), 400, -205),
-        ("market with price", o("").replace("LIMIT", "MARKET"), 400, -1104),
-        ("market GTC", r#"{"symbol":"BTC-EUR","side":"BUY","type":"MARKET","quantity":"1","timeInForce":"GTC"}"#.into(), 400, -206),
-        ("post-only IOC", o(r#","postOnly":true,"timeInForce":"IOC""#), 400, -207),
-        ("both sizes", o(r#","quoteOrderQty":"100""#), 400, -1104),
-        ("bad client order id", o(r#","clientOrderId":"has space""#), 400, -1100),
+        (
+            "unknown type",
+            o("").replace("type=LIMIT", "type=STOP"),
+            400,
+            -1116,
+        ),
+        (
+            "unknown time in force",
+            o("").replace("GTC", "GTX"),
+            400,
+            -1116,
+        ),
+        (
+            "unknown STP mode",
+            o("&selfTradePreventionMode=MAYBE"),
+            400,
+            -1116,
+        ),
+        (
+            "unknown response type",
+            o("&newOrderRespType=PARTIAL"),
+            400,
+            -1116,
+        ),
+        ("bad decimal", o("").replace("=0.1", "=1e3"), 400, -1100),
+        (
+            "too many decimals",
+            o("").replace("=30000", "=30000.001"),
+            400,
+            -1111,
+        ),
+        ("negative", o("").replace("=0.1", "=-0.1"), 400, -1112),
+        ("zero", o("").replace("=0.1", "=0"), 400, -1112),
+        (
+            "overflow",
+            o("").replace("=30000", "=999999999999999999999"),
+            400,
+            -1112,
+        ),
+        (
+            "unknown symbol",
+            o("").replace("BTCEUR", "DOGEEUR"),
+            400,
+            -1121,
+        ),
+        (
+            "the config's name",
+            o("").replace("BTCEUR", "BTC-EUR"),
+            400,
+            -1121,
+        ),
+        (
+            "malformed symbol",
+            o("").replace("BTCEUR", "btc%2Feur"),
+            400,
+            -1121,
+        ),
+        (
+            "quantity off lot",
+            o("").replace("=0.1", "=0.000001"),
+            400,
+            -1013,
+        ),
+        (
+            "below min notional",
+            o("").replace("=30000", "=1").replace("=0.1", "=0.00001"),
+            400,
+            -1013,
+        ),
+        (
+            "market with price",
+            o("").replace("type=LIMIT&timeInForce=GTC", "type=MARKET"),
+            400,
+            -1106,
+        ),
+        (
+            "market GTC",
+            "symbol=BTCEUR&side=BUY&type=MARKET&quantity=1&timeInForce=GTC".into(),
+            400,
+            -1106,
+        ),
+        (
+            "LIMIT_MAKER with IOC",
+            o("")
+                .replace("type=LIMIT", "type=LIMIT_MAKER")
+                .replace("GTC", "IOC"),
+            400,
+            -1106,
+        ),
+        (
+            "quoteOrderQty on a limit",
+            o("").replace("quantity=0.1", "quoteOrderQty=100"),
+            400,
+            -1106,
+        ),
+        (
+            "both sizes",
+            "symbol=BTCEUR&side=BUY&type=MARKET&quantity=1&quoteOrderQty=100".into(),
+            400,
+            -1128,
+        ),
+        ("a stop price", o("&stopPrice=1"), 400, -1106),
+        (
+            "bad client order id",
+            o("&newClientOrderId=has%20space"),
+            400,
+            -1100,
+        ),
+        (
+            "client order id of 37",
+            o(&format!("&newClientOrderId={}", "a".repeat(37))),
+            400,
+            -1100,
+        ),
+        (
+            "computeCommissionRates on a real order",
+            o("&computeCommissionRates=true"),
+            400,
+            -1106,
+        ),
         ("oversized body", big, 413, -1131),
     ];
     for (name, body, status, code) in &cases {
         let r = alice
-            .signed_raw(Method::POST, "/api/v1/order", "", body, now_ms())
+            .signed_raw(Method::POST, "/api/v3/order", "", body, now_ms())
             .await
             .unwrap();
         assert_eq!(
@@ -66,27 +195,106 @@ async fn bad_orders_get_4xx_with_codes() {
             "{name}"
         );
     }
-
-    // Wrong content type.
-    let url = format!("{}/api/v1/order", ex.url);
-    let http = reqwest_client();
-    let r = http
-        .post(&url)
-        .header("content-type", "text/plain")
-        .body("x")
-        .send()
+    // The filter failures name the filter, as Binance's do.
+    let r = alice
+        .signed_raw(
+            Method::POST,
+            "/api/v3/order",
+            "",
+            &o("").replace("=0.1", "=0.000001"),
+            now_ms(),
+        )
         .await
         .unwrap();
-    assert!(r.status().is_client_error());
+    assert_eq!(r.body["msg"], "Filter failure: LOT_SIZE");
+
+    // A body that is not UTF-8, and one that is not a form.
+    let http = reqwest_client();
+    let key = ex.credentials("raw").await;
+    let signer = clientkit::Signer::new(&key);
+    let bodies: [(&str, Vec<u8>, &str, i64); 3] = [
+        (
+            "not UTF-8",
+            b"symbol=BTCEUR&side=\xff".to_vec(),
+            "application/x-www-form-urlencoded",
+            -1100,
+        ),
+        ("plain text", b"x".to_vec(), "text/plain", -1132),
+        (
+            "JSON",
+            br#"{"symbol":"BTCEUR"}"#.to_vec(),
+            "application/json",
+            -1132,
+        ),
+    ];
+    for (name, body, ct, code) in &bodies {
+        let url = signer.sign("/api/v3/order", "", body, now_ms());
+        let r = http
+            .post(format!("{}{url}", ex.url))
+            .header(gateway::API_KEY_HEADER, &key.api_key)
+            .header("content-type", *ct)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{name}: {}", r.status());
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["code"].as_i64(), Some(*code), "{name}: {v}");
+    }
 
     // Query-string endpoints.
     let queries = [
-        ("/api/v1/depth", "symbol=BTC-EUR&limit=0", -1112),
-        ("/api/v1/depth", "symbol=BTC-EUR&limit=abc", -1100),
-        ("/api/v1/depth", "limit=5", -1102),
-        ("/api/v1/depth", "symbol=XXX-YYY", -1121),
-        ("/api/v1/depth", "symbol=BTC-EUR&extra=1", -1101),
-        ("/api/v1/trades", "symbol=BTC-EUR&limit=5000", -1112),
+        ("/api/v3/depth", "symbol=BTCEUR&limit=0", -1120),
+        ("/api/v3/depth", "symbol=BTCEUR&limit=abc", -1100),
+        ("/api/v3/depth", "limit=5", -1102),
+        ("/api/v3/depth", "symbol=XXXYYY", -1121),
+        ("/api/v3/depth", "symbol=BTC-EUR", -1121),
+        ("/api/v3/depth", "symbol=BTCEUR&extra=1", -1104),
+        ("/api/v3/depth", "symbol=BTCEUR&symbol=ETHEUR", -1101),
+        ("/api/v3/trades", "symbol=BTCEUR&limit=5000", -1120),
+        ("/api/v3/klines", "symbol=BTCEUR", -1102),
+        ("/api/v3/klines", "symbol=BTCEUR&interval=2m", -1120),
+        (
+            "/api/v3/klines",
+            "symbol=BTCEUR&interval=1m&startTime=2&endTime=1",
+            -1128,
+        ),
+        (
+            "/api/v3/klines",
+            "symbol=BTCEUR&interval=1m&limit=1001",
+            -1120,
+        ),
+        (
+            "/api/v3/klines",
+            "symbol=BTCEUR&interval=1m&timeZone=15:00",
+            -1100,
+        ),
+        (
+            "/api/v3/aggTrades",
+            "symbol=BTCEUR&fromId=1&startTime=1",
+            -1128,
+        ),
+        (
+            "/api/v3/aggTrades",
+            "symbol=BTCEUR&startTime=0&endTime=3600001",
+            -1128,
+        ),
+        ("/api/v3/ticker", "", -1102),
+        ("/api/v3/ticker", "symbol=BTCEUR&windowSize=60m", -1120),
+        ("/api/v3/ticker/24hr", "symbol=BTCEUR&type=HUGE", -1116),
+        (
+            "/api/v3/ticker/price",
+            "symbol=BTCEUR&symbols=%5B%5D",
+            -1128,
+        ),
+        ("/api/v3/ticker/price", "symbols=BTCEUR", -1100),
+        ("/api/v3/avgPrice", "", -1102),
+        (
+            "/api/v3/exchangeInfo",
+            "symbol=BTCEUR&symbols=%5B%22BTCEUR%22%5D",
+            -1128,
+        ),
+        ("/api/v3/exchangeInfo", "symbol=NOPE", -1121),
     ];
     for (path, q, code) in queries {
         let r = ex.public().get(path, q).await.unwrap();
@@ -98,26 +306,58 @@ async fn bad_orders_get_4xx_with_codes() {
         );
     }
     let signed = [
-        (Method::DELETE, "/api/v1/order", "symbol=BTC-EUR", -1102),
+        (Method::DELETE, "/api/v3/order", "symbol=BTCEUR", -1102),
         (
             Method::DELETE,
-            "/api/v1/order",
-            "symbol=BTC-EUR&orderId=1&origClientOrderId=a",
-            -1104,
+            "/api/v3/order",
+            "symbol=BTCEUR&orderId=1&origClientOrderId=a",
+            -2011,
         ),
         (
             Method::DELETE,
-            "/api/v1/order",
-            "symbol=BTC-EUR&orderId=-1",
+            "/api/v3/order",
+            "symbol=BTCEUR&orderId=-1",
             -1100,
         ),
         (
+            Method::DELETE,
+            "/api/v3/order",
+            "symbol=BTCEUR&orderId=1&newOrderRespType=ACK",
+            -1104,
+        ),
+        (
             Method::GET,
-            "/api/v1/order",
-            "symbol=BTC-EUR&orderId=12",
+            "/api/v3/order",
+            "symbol=BTCEUR&orderId=12",
             -2013,
         ),
-        (Method::GET, "/api/v1/myTrades", "", -1102),
+        (Method::GET, "/api/v3/myTrades", "", -1102),
+        (
+            Method::GET,
+            "/api/v3/myTrades",
+            "symbol=BTCEUR&fromId=1&startTime=1",
+            -1128,
+        ),
+        (
+            Method::GET,
+            "/api/v3/myTrades",
+            "symbol=BTCEUR&startTime=0&endTime=86400001",
+            -1128,
+        ),
+        (
+            Method::GET,
+            "/api/v3/allOrders",
+            "symbol=BTCEUR&fromId=1",
+            -1106,
+        ),
+        (
+            Method::GET,
+            "/api/v3/allOrders",
+            "symbol=BTCEUR&limit=1001",
+            -1120,
+        ),
+        (Method::DELETE, "/api/v3/openOrders", "", -1102),
+        (Method::GET, "/api/v3/openOrders", "symbol=NOPE", -1121),
     ];
     for (m, path, q, code) in signed.clone() {
         let r = alice.signed(m.clone(), path, q, None).await.unwrap();
@@ -127,29 +367,46 @@ async fn bad_orders_get_4xx_with_codes() {
     let r = alice
         .signed(
             Method::PUT,
-            "/api/v1/order",
+            "/api/v3/order/amend/keepPriority",
             "",
-            Some(&serde_json::json!({"symbol": "BTC-EUR", "orderId": 1})),
+            Some(&serde_json::json!({"symbol": "BTCEUR", "orderId": 1})),
         )
         .await
         .unwrap();
-    assert_eq!(r.code(), Some(-1102));
+    assert_eq!(r.code(), Some(-1102), "{:?}", r.body);
+    // Price amends are gone from REST: `PUT /api/v3/order` is no route.
+    let r = alice
+        .signed(
+            Method::PUT,
+            "/api/v3/order",
+            "",
+            Some(&serde_json::json!({"symbol": "BTCEUR", "orderId": 1, "price": "1"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (405, Some(-1020)),
+        "{:?}",
+        r.body
+    );
 
     // Nothing bad reached the book, and the process still serves.
     let d = ex
         .public()
-        .get("/api/v1/depth", "symbol=BTC-EUR")
+        .get("/api/v3/depth", "symbol=BTCEUR")
         .await
         .unwrap();
     assert_eq!(d.body["bids"], serde_json::json!([]));
+    assert!(common::open_orders(&alice, "BTCEUR").await.is_empty());
     let ok = alice
         .place(&common::limit("BUY", "0.1", "30000"))
         .await
         .unwrap();
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
     println!(
-        "bad_input: {} order, query and signed-request cases",
-        cases.len() + queries.len() + signed.len() + 2
+        "bad_input: {} order, body, query and signed-request cases",
+        cases.len() + bodies.len() + queries.len() + signed.len() + 3
     );
     ex.running.shutdown().await;
 }
@@ -169,29 +426,50 @@ use std::time::{Duration, Instant};
 use common::raw;
 use tokio::io::AsyncWriteExt;
 
-const ROUTES: [&str; 11] = [
+const ROUTES: [&str; 30] = [
     "/healthz",
     "/readyz",
     "/metrics",
-    "/api/v1/time",
-    "/api/v1/exchangeInfo",
-    "/api/v1/depth",
-    "/api/v1/trades",
-    "/api/v1/order",
-    "/api/v1/openOrders",
-    "/api/v1/myTrades",
+    "/api/v3/ping",
+    "/api/v3/time",
+    "/api/v3/exchangeInfo",
+    "/api/v3/depth",
+    "/api/v3/trades",
+    "/api/v3/historicalTrades",
+    "/api/v3/aggTrades",
+    "/api/v3/klines",
+    "/api/v3/uiKlines",
+    "/api/v3/avgPrice",
+    "/api/v3/ticker/24hr",
+    "/api/v3/ticker/price",
+    "/api/v3/ticker/bookTicker",
+    "/api/v3/ticker",
+    "/api/v3/order",
+    "/api/v3/order/test",
+    "/api/v3/order/cancelReplace",
+    "/api/v3/order/amend/keepPriority",
+    "/api/v3/openOrders",
+    "/api/v3/allOrders",
+    "/api/v3/myTrades",
+    "/api/v3/account",
+    "/api/v3/rateLimit/order",
+    "/admin/v1/audit",
+    "/admin/v1/balances",
+    "/admin/v1/deposit",
     "/ws",
 ];
 
-const UNKNOWN_PATHS: [&str; 9] = [
+const UNKNOWN_PATHS: [&str; 11] = [
     "/",
     "/api",
-    "/api/v1",
-    "/api/v1/",
-    "/api/v1/nope",
+    "/api/v3",
+    "/api/v3/",
+    "/api/v3/nope",
+    "/api/v1/order",
+    "/api/v1/time",
     "/api/v2/order",
-    "/api/v1/order/1",
-    "/api/v1/ORDER",
+    "/api/v3/order/1",
+    "/api/v3/ORDER",
     "/%ff%fe",
 ];
 
@@ -255,8 +533,8 @@ async fn every_route_and_method_answers_json() {
             }
         }
     }
-    // The finding: PATCH /api/v1/order answered 405 with an empty body.
-    let r = send(addr, "PATCH", "/api/v1/order", "").await;
+    // The finding: PATCH on the order route answered 405 with an empty body.
+    let r = send(addr, "PATCH", "/api/v3/order", "").await;
     assert_eq!(
         (r.status, r.json().unwrap()["code"].as_i64()),
         (405, Some(-1020))
@@ -269,7 +547,7 @@ async fn every_route_and_method_answers_json() {
 async fn request_head_limits_and_bad_upgrades_answer_json() {
     let ex = common::start().await;
     let addr = ex.running.addr;
-    let long = |n: usize| format!("/api/v1/depth?symbol=BTC-EUR&x={}", "a".repeat(n));
+    let long = |n: usize| format!("/api/v3/depth?symbol=BTCEUR&x={}", "a".repeat(n));
     let many: String = (0..65).map(|i| format!("X-H{i}: v\r\n")).collect();
     let big = format!("X-Big: {}\r\n", "b".repeat(20 * 1024));
     let cases: Vec<(&str, &str, String, String, u16, i64)> = vec![
@@ -277,9 +555,9 @@ async fn request_head_limits_and_bad_upgrades_answer_json() {
         ("URI of 60 KiB", "GET", long(60 * 1024), String::new(), 414, -1042),
         ("URI too long on POST", "POST", long(9000), String::new(), 414, -1042),
         ("URI too long, unknown path", "GET", format!("/{}", "p".repeat(9000)), String::new(), 414, -1042),
-        ("65 headers", "GET", "/api/v1/time".into(), many.clone(), 431, -1043),
+        ("65 headers", "GET", "/api/v3/time".into(), many.clone(), 431, -1043),
         ("65 headers, unknown path", "DELETE", "/nope".into(), many, 431, -1043),
-        ("a 20 KiB header", "GET", "/api/v1/time".into(), big.clone(), 431, -1043),
+        ("a 20 KiB header", "GET", "/api/v3/time".into(), big.clone(), 431, -1043),
         ("a 20 KiB header on /ws", "GET", "/ws".into(), big, 431, -1043),
         ("GET /ws, no upgrade headers", "GET", "/ws".into(), String::new(), 400, -1044),
         ("GET /ws, upgrade without key", "GET", "/ws".into(),
@@ -316,57 +594,81 @@ async fn request_head_limits_and_bad_upgrades_answer_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_types_are_matched_exactly() {
     let ex = common::start().await;
-    let key = ex.running.store.create_api_key("ct", 1).await.unwrap();
-    let body =
-        r#"{"symbol":"BTC-EUR","side":"BUY","type":"LIMIT","quantity":"0.1","price":"30000"}"#;
+    let key = ex.credentials("ct").await;
+    let form = "symbol=BTCEUR&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.1&price=30000";
+    let json = r#"{"symbol":"BTCEUR","side":"BUY","type":"LIMIT","timeInForce":"GTC","quantity":"0.1","price":"30000"}"#;
+    // Parameters come in a form (or the query string): a form's media type
+    // in any letter case, with parameters, or none at all.
     let accepted = [
-        "application/json",
-        "application/json; charset=utf-8",
-        "application/json;charset=UTF-8",
-        "application/json; charset=\"utf-8\"",
-        "APPLICATION/JSON",
-        "Application/Json; Charset=utf-8",
-        " application/json ",
+        Some("application/x-www-form-urlencoded"),
+        Some("application/x-www-form-urlencoded; charset=utf-8"),
+        Some("application/x-www-form-urlencoded;charset=UTF-8"),
+        Some("APPLICATION/X-WWW-FORM-URLENCODED"),
+        Some(" application/x-www-form-urlencoded "),
+        None,
     ];
-    let refused = [
-        "application/jsonx",
-        "application/json-patch+json",
-        "application/json-patch",
-        "application/json; charset=latin1",
-        "application/json;",
-        "application/json; charset",
-        "application/x-www-form-urlencoded",
-        "text/plain",
-        "text/json",
-        "json",
-        "",
+    // Anything else is refused, JSON included (-1132): it was this API's
+    // own body and would otherwise be read as nothing at all.
+    let refused: [(&str, &str); 9] = [
+        ("application/json", json),
+        ("application/json; charset=utf-8", json),
+        ("APPLICATION/JSON", json),
+        ("application/x-www-form-urlencodedx", form),
+        ("application/x-www-form", form),
+        ("multipart/form-data", form),
+        ("text/plain", form),
+        ("text/json", json),
+        ("json", json),
     ];
     let http = client::HttpClient::new();
-    let post = |ct: Option<&'static str>| {
-        let ts = now_ms();
-        let q = format!("timestamp={ts}");
-        let mut payload = q.clone().into_bytes();
-        payload.extend_from_slice(body.as_bytes());
-        let sig = gateway::sign(&key.secret, &payload);
+    let signer = clientkit::Signer::new(&key);
+    let post = |ct: Option<&str>, body: &str| {
+        let url = signer.sign("/api/v3/order", "", body.as_bytes(), now_ms());
         let mut req = http
-            .post(format!("{}/api/v1/order?{q}&signature={sig}", ex.url))
+            .post(format!("{}{url}", ex.url))
             .header(gateway::API_KEY_HEADER, key.api_key.clone())
-            .body(body);
+            .body(body.to_string());
         if let Some(ct) = ct {
             req = req.header("content-type", ct);
         }
         req.send()
     };
     for ct in accepted {
-        let r = post(Some(ct)).await.unwrap();
+        let r = post(ct, form).await.unwrap();
         assert_eq!(r.status(), 200, "{ct:?}: {:?}", r.text().await);
     }
-    for ct in refused.iter().map(|c| Some(*c)).chain([None]) {
-        let r = post(ct).await.unwrap();
+    for (ct, body) in refused {
+        let r = post(Some(ct), body).await.unwrap();
         assert_eq!(r.status(), 415, "{ct:?}");
         let v: serde_json::Value = r.json().await.unwrap();
         assert_eq!(v["code"], -1132, "{ct:?}");
     }
+    // A JSON body without a content type is read as a form, which it is
+    // not: refused, never placed.
+    let r = post(None, json).await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    // Only the accepted orders were placed.
+    let alice = client::Client::new(&ex.url, Some(key.clone()));
+    let placed = common::eventually(|| async {
+        let open = common::open_orders(&alice, "BTCEUR").await;
+        (open.len() >= accepted.len()).then_some(open.len())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(placed, accepted.len());
+    assert_eq!(
+        common::open_orders(&alice, "BTCEUR").await.len(),
+        accepted.len()
+    );
+    let d = ex
+        .public()
+        .get("/api/v3/depth", "symbol=BTCEUR")
+        .await
+        .unwrap();
+    assert_eq!(
+        d.body["bids"],
+        serde_json::json!([["30000.00", "0.60000000"]])
+    );
     println!(
         "bad_input: {} content-type cases",
         accepted.len() + refused.len() + 1
@@ -583,16 +885,16 @@ async fn stalled_clients_are_cut_off() {
     let bound = Duration::from_secs(3);
     let head = |len: usize| {
         format!(
-            "POST /api/v1/order?timestamp=1&signature=x HTTP/1.1\r\nHost: {addr}\r\n\
-             Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+            "POST /api/v3/order?timestamp=1&signature=x HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len}\r\n\r\n"
         )
     };
     let stalls: Vec<(&str, Vec<u8>)> = vec![
         ("nothing sent", vec![]),
-        ("half a request line", b"GET /api/v1/ti".to_vec()),
+        ("half a request line", b"GET /api/v3/ti".to_vec()),
         (
             "headers without the blank line",
-            format!("GET /api/v1/time HTTP/1.1\r\nHost: {addr}\r\n").into_bytes(),
+            format!("GET /api/v3/time HTTP/1.1\r\nHost: {addr}\r\n").into_bytes(),
         ),
     ];
     for (name, bytes) in &stalls {
@@ -612,7 +914,7 @@ async fn stalled_clients_are_cut_off() {
         let t = Instant::now();
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         s.write_all(head(100).as_bytes()).await.unwrap();
-        s.write_all(b"{\"symbol\":").await.unwrap();
+        s.write_all(b"symbol=").await.unwrap();
         if trickle {
             for _ in 0..8 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -647,7 +949,7 @@ async fn stalled_clients_are_cut_off() {
         bodies += 1;
     }
     // A prompt client is unaffected.
-    let r = ex.public().get("/api/v1/time", "").await.unwrap();
+    let r = ex.public().get("/api/v3/time", "").await.unwrap();
     assert_eq!(r.status, 200);
     println!("bad_input: {} stalled-client cases", stalls.len() + bodies);
     ex.running.shutdown().await;

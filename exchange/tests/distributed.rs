@@ -121,9 +121,15 @@ snapshot_every = 150
 # Small enough that a replay fills an actor's queue: the engine pauses that
 # partition and resumes it, and the fills must still be exact.
 actor_queue = 8
+# Two keys send bursts of hundreds of orders from 127.0.0.1: far past
+# Binance's 6,000 request weight per IP and minute and 50 orders per
+# account and 10 s.
 [gateway]
 rate_limit_per_sec = 100000
 rate_limit_burst = 100000
+request_weight_per_minute = 100000000
+orders_per_10s = 10000000
+orders_per_day = 100000000
 max_pair_lag = 1000000
 [[pairs]]
 symbol = "BTC-EUR"
@@ -351,18 +357,18 @@ fn crossing_orders(mut seed: u64, n: usize) -> Vec<Value> {
             let side = if next() % 2 == 0 { "BUY" } else { "SELL" };
             let price = 30_000 + (next() % 20) as i64 - 10;
             let qty = 1 + next() % 5;
-            json!({"symbol": "BTC-EUR", "side": side, "type": "LIMIT",
+            json!({"symbol": "BTCEUR", "side": side, "type": "LIMIT", "timeInForce": "GTC",
                    "quantity": format!("0.00{qty}"), "price": format!("{price}.00"),
-                   "selfTradePrevention": "EXPIRE_TAKER", "newOrderRespType": "ACK"})
+                   "selfTradePreventionMode": "EXPIRE_TAKER", "newOrderRespType": "ACK"})
         })
         .collect()
 }
 
 /// Deposits plenty of EUR and BTC for each user through the gateway's
 /// admin API; returns the operator's client.
-async fn fund(store: &Store, url: &str, users: &[&str]) -> Client {
+async fn fund(store: &Store, url: &str, users: &[&str]) -> common::Admin {
     let key = store.create_admin_key("ops", 1).await.unwrap();
-    let admin = Client::admin(
+    let admin = common::Admin::new(
         url,
         Credentials {
             api_key: key.admin_key,
@@ -373,10 +379,7 @@ async fn fund(store: &Store, url: &str, users: &[&str]) -> Client {
         for (asset, amount) in [("EUR", DEPOSIT_EUR), ("BTC", DEPOSIT_BTC)] {
             let body = json!({"user": user, "asset": asset, "amount": amount.to_string(),
                               "ref": format!("{user}-{asset}")});
-            let r = admin
-                .signed(Method::POST, "/admin/v1/deposit", "", Some(&body))
-                .await
-                .unwrap();
+            let r = admin.post("/admin/v1/deposit", &body).await;
             assert!(r.status.is_success(), "{:?}", r.body);
         }
     }
@@ -588,8 +591,7 @@ async fn engines_fail_over_and_fills_match_an_uninterrupted_run() {
     let ws2 = trade_stream(&g2.addr).await;
 
     // An order its owner cannot pay for never reaches the book.
-    let too_big = json!({"symbol": "BTC-EUR", "side": "BUY", "type": "LIMIT",
-                         "quantity": "100", "price": "30000.00"});
+    let too_big = common::limit("BUY", "100", "30000.00");
     let r = clients[0].place(&too_big).await.unwrap();
     assert_eq!(
         (r.status.as_u16(), r.code()),
@@ -807,7 +809,7 @@ async fn refuse_eth_orders(db: &str) {
 }
 
 fn eth_order() -> Value {
-    json!({"symbol": "ETH-EUR", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "100"})
+    common::limit_on(common::ETHEUR, "BUY", "0.01", "100")
 }
 
 /// Waits until the gateway at `addr` reports ETH-EUR halted by the store.

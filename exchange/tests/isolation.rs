@@ -24,22 +24,30 @@ fn normalized(mut v: Value) -> Value {
     v
 }
 
-/// One request: method, path, query, JSON body.
+/// One request: method, path, query, form parameters (as JSON).
 type Probe = (Method, String, String, Option<Value>);
 
 /// Each probe against an existing order of alice's (`real`) and against
 /// one that does not exist (`made_up`).
 fn probes(real: u64, made_up: u64) -> Vec<[Probe; 2]> {
-    let by_id = |id: u64| format!("symbol=BTC-EUR&orderId={id}");
-    let by_cid = |c: &str| format!("symbol=BTC-EUR&origClientOrderId={c}");
-    let amend = |target: Value| {
-        let mut b = json!({"symbol": "BTC-EUR", "quantity": "0.2"});
+    let by_id = |id: u64| format!("symbol=BTCEUR&orderId={id}");
+    let by_cid = |c: &str| format!("symbol=BTCEUR&origClientOrderId={c}");
+    let with = |mut b: Value, target: Value| {
         b.as_object_mut()
             .unwrap()
             .extend(target.as_object().unwrap().clone());
         Some(b)
     };
-    let path = "/api/v1/order".to_string();
+    // A decrease of alice's 0.1, as keepPriority takes.
+    let amend = |target: Value| with(json!({"symbol": "BTCEUR", "newQty": "0.05"}), target);
+    let replace = |target: Value| {
+        let mut new = common::limit("BUY", "0.1", "100");
+        new["cancelReplaceMode"] = json!("STOP_ON_FAILURE");
+        with(new, target)
+    };
+    let path = "/api/v3/order".to_string();
+    let keep = "/api/v3/order/amend/keepPriority".to_string();
+    let cancel_replace = "/api/v3/order/cancelReplace".to_string();
     vec![
         [
             (Method::GET, path.clone(), by_id(real), None),
@@ -60,13 +68,13 @@ fn probes(real: u64, made_up: u64) -> Vec<[Probe; 2]> {
         [
             (
                 Method::PUT,
-                path.clone(),
+                keep.clone(),
                 String::new(),
                 amend(json!({"orderId": real})),
             ),
             (
                 Method::PUT,
-                path.clone(),
+                keep.clone(),
                 String::new(),
                 amend(json!({"orderId": made_up})),
             ),
@@ -74,15 +82,43 @@ fn probes(real: u64, made_up: u64) -> Vec<[Probe; 2]> {
         [
             (
                 Method::PUT,
-                path.clone(),
+                keep.clone(),
                 String::new(),
                 amend(json!({"origClientOrderId": "alice-1"})),
             ),
             (
                 Method::PUT,
-                path,
+                keep,
                 String::new(),
                 amend(json!({"origClientOrderId": "nobody-1"})),
+            ),
+        ],
+        [
+            (
+                Method::POST,
+                cancel_replace.clone(),
+                String::new(),
+                replace(json!({"cancelOrderId": real})),
+            ),
+            (
+                Method::POST,
+                cancel_replace.clone(),
+                String::new(),
+                replace(json!({"cancelOrderId": made_up})),
+            ),
+        ],
+        [
+            (
+                Method::POST,
+                cancel_replace.clone(),
+                String::new(),
+                replace(json!({"cancelOrigClientOrderId": "alice-1"})),
+            ),
+            (
+                Method::POST,
+                cancel_replace,
+                String::new(),
+                replace(json!({"cancelOrigClientOrderId": "nobody-1"})),
             ),
         ],
     ]
@@ -109,7 +145,7 @@ async fn another_users_order_looks_like_no_order_on_rest_and_stream() {
     let alice = ex.user("alice").await;
     let bob: Client = ex.user("bob").await;
     let mut order = common::limit("SELL", "0.1", "30000");
-    order["clientOrderId"] = json!("alice-1");
+    order["newClientOrderId"] = json!("alice-1");
     let placed = alice.place(&order).await.unwrap();
     let real = placed.body["orderId"].as_u64().unwrap();
     let made_up = real + 1_000_003;
@@ -141,23 +177,27 @@ async fn another_users_order_looks_like_no_order_on_rest_and_stream() {
         }
         let (a, b) = (&seen[0], &seen[1]);
         assert!(a.0.is_client_error(), "{}: {:?}", a.3, a.1);
-        // Cancels and amends reach the engine, whose refusal is streamed.
-        if !a.3.starts_with("GET") {
-            assert_eq!(a.2.len(), 1, "{}: {:?}", a.3, a.2);
-        }
+        // Cancels (a cancel-replace's too) reach the engine, whose refusal
+        // is streamed; reads and keepPriority amends are answered from the
+        // store, which has no such order of bob's.
+        let streamed = usize::from(a.3.starts_with("DELETE") || a.3.starts_with("POST"));
+        assert_eq!(a.2.len(), streamed, "{}: {:?}", a.3, a.2);
         assert_eq!((a.0, &a.1, &a.2), (b.0, &b.1, &b.2), "{} vs {}", a.3, b.3);
         probed += 1;
     }
-    assert_eq!(probed, 6);
-    // Alice's order is untouched, and her own cancel still works.
-    let q = format!("symbol=BTC-EUR&orderId={real}");
+    assert_eq!(probed, 8);
+    // Alice's order is untouched, and her own cancel still works; bob's
+    // cancel-replaces placed nothing.
+    let q = format!("symbol=BTCEUR&orderId={real}");
     let r = alice
-        .signed(Method::GET, "/api/v1/order", &q, None)
+        .signed(Method::GET, "/api/v3/order", &q, None)
         .await
         .unwrap();
     assert_eq!(r.body["status"], "NEW", "{:?}", r.body);
+    assert_eq!(r.body["origQty"], "0.10000000", "{:?}", r.body);
+    assert!(common::open_orders(&bob, "BTCEUR").await.is_empty());
     let r = alice
-        .signed(Method::DELETE, "/api/v1/order", &q, None)
+        .signed(Method::DELETE, "/api/v3/order", &q, None)
         .await
         .unwrap();
     assert_eq!(r.body["status"], "CANCELED", "{:?}", r.body);

@@ -20,8 +20,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_exchange");
 
 /// Accounts on, no demo credit (a config is given), and snapshots of the
 /// books and of the shard every few inputs, so the restart restores from
-/// them and replays only the rest.
-const CONFIG: &str = "[accounts]\nsnapshot_every = 40\n[runtime]\nsnapshot_every = 25\n";
+/// them and replays only the rest; the order and weight limits raised for
+/// the load's few hundred orders a second per key.
+fn config() -> String {
+    format!(
+        "[accounts]\nsnapshot_every = 40\n[runtime]\nsnapshot_every = 25\n{}",
+        common::RAISED_LIMITS_TOML
+    )
+}
 
 const USERS: [&str; 4] = ["ann", "ben", "cat", "dan"];
 
@@ -40,7 +46,7 @@ fn start(dir: &std::path::Path) -> (Process, String) {
     let mut child = Command::new(BIN)
         .env("EXCHANGE_DATA_DIR", dir)
         .env("EXCHANGE_LISTEN", "127.0.0.1:0")
-        .env("EXCHANGE_CONFIG_TOML", CONFIG)
+        .env("EXCHANGE_CONFIG_TOML", config())
         .env("RUST_LOG", "warn")
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
@@ -61,7 +67,7 @@ fn cli(dir: &std::path::Path, args: &[&str], key_label: &str) -> Credentials {
     let out = Command::new(BIN)
         .args(args)
         .env("EXCHANGE_DATA_DIR", dir)
-        .env("EXCHANGE_CONFIG_TOML", CONFIG)
+        .env("EXCHANGE_CONFIG_TOML", config())
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
@@ -94,9 +100,9 @@ async fn trade(c: Client, seed: u64, for_ms: u64) {
         let side = if r % 2 == 0 { "BUY" } else { "SELL" };
         let price = format!("{}.{:02}", 100 + (r >> 8) % 2, (r >> 16) % 100);
         let qty = format!("0.0{}", 1 + (r >> 24) % 5);
-        let order = json!({"symbol": "BTC-EUR", "side": side, "type": "LIMIT",
-            "quantity": qty, "price": price, "selfTradePrevention": "EXPIRE_TAKER",
-            "newOrderRespType": "ACK"});
+        let order = json!({"symbol": "BTCEUR", "side": side, "type": "LIMIT",
+            "timeInForce": "GTC", "quantity": qty, "price": price,
+            "selfTradePreventionMode": "EXPIRE_TAKER", "newOrderRespType": "ACK"});
         if c.place(&order).await.is_err() {
             return; // killed
         }
@@ -104,7 +110,7 @@ async fn trade(c: Client, seed: u64, for_ms: u64) {
         tokio::time::sleep(Duration::from_millis(3)).await;
         if r % 5 == 0 {
             let _ = c
-                .signed(Method::DELETE, "/api/v1/openOrders", "symbol=BTC-EUR", None)
+                .signed(Method::DELETE, "/api/v3/openOrders", "symbol=BTCEUR", None)
                 .await;
         }
     }
@@ -123,14 +129,11 @@ async fn kill_9_under_load_loses_and_doubles_no_money() {
         "admin key:",
     );
     let (mut child, url) = start(dir.path());
-    let admin = Client::admin(&url, ops.clone());
+    let admin = common::Admin::new(&url, ops.clone());
     for (i, user) in USERS.iter().enumerate() {
         for (asset, amount) in [("EUR", "300"), ("BTC", "3")] {
             let body = json!({"user": user, "asset": asset, "amount": amount, "ref": format!("{user}-{asset}-{i}")});
-            let r = admin
-                .signed(Method::POST, "/admin/v1/deposit", "", Some(&body))
-                .await
-                .unwrap();
+            let r = admin.post("/admin/v1/deposit", &body).await;
             assert!(r.status.is_success(), "{:?}", r.body);
         }
     }

@@ -16,8 +16,15 @@ fn start(dir: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(BIN)
         .env("EXCHANGE_DATA_DIR", dir)
         .env("EXCHANGE_LISTEN", "127.0.0.1:0")
-        // Not about balances: orders are not checked.
-        .env("EXCHANGE_CONFIG_TOML", "[accounts]\nenabled = false\n")
+        // Not about balances: orders are not checked. Bursts of orders
+        // from one key: the order and weight limits raised.
+        .env(
+            "EXCHANGE_CONFIG_TOML",
+            format!(
+                "[accounts]\nenabled = false\n{}",
+                common::RAISED_LIMITS_TOML
+            ),
+        )
         .env("RUST_LOG", "warn")
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
@@ -48,17 +55,17 @@ fn create_key(dir: &std::path::Path, user: &str) -> Credentials {
 
 async fn state(c: &Client) -> (Value, Value, Value) {
     let trades = c
-        .get("/api/v1/trades", "symbol=BTC-EUR&limit=1000")
+        .get("/api/v3/trades", "symbol=BTCEUR&limit=1000")
         .await
         .unwrap()
         .body;
     let depth = c
-        .get("/api/v1/depth", "symbol=BTC-EUR&limit=1000")
+        .get("/api/v3/depth", "symbol=BTCEUR&limit=1000")
         .await
         .unwrap()
         .body;
     let open = c
-        .signed(Method::GET, "/api/v1/openOrders", "", None)
+        .signed(Method::GET, "/api/v3/openOrders", "", None)
         .await
         .unwrap()
         .body;
@@ -75,11 +82,11 @@ async fn kill_9_and_restart_keeps_fills_orders_and_books() {
     let b = Client::new(&url, Some(bob.clone()));
     for i in 0..40u32 {
         let price = 30_000 + (i * 7919) % 50;
-        a.place(&json!({"symbol": "BTC-EUR", "side": "SELL", "type": "LIMIT", "quantity": "0.3", "price": price.to_string()}))
+        a.place(&common::limit("SELL", "0.3", &price.to_string()))
             .await
             .unwrap();
         let r = b
-            .place(&json!({"symbol": "BTC-EUR", "side": "BUY", "type": "LIMIT", "quantity": "0.2", "price": (price + 10).to_string()}))
+            .place(&common::limit("BUY", "0.2", &(price + 10).to_string()))
             .await
             .unwrap();
         assert!(r.status.is_success(), "{:?}", r.body);
@@ -97,7 +104,10 @@ async fn kill_9_and_restart_keeps_fills_orders_and_books() {
     assert!(!before.0.as_array().unwrap().is_empty(), "no trades");
     // These were acknowledged (in the journal) and may not be stored yet.
     let late = b
-        .place(&json!({"symbol": "BTC-EUR", "side": "BUY", "type": "LIMIT", "quantity": "0.05", "price": "29000", "newOrderRespType": "ACK"}))
+        .place(
+            &json!({"symbol": "BTCEUR", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.05", "price": "29000", "newOrderRespType": "ACK"}),
+        )
         .await
         .unwrap();
     assert!(late.status.is_success());
@@ -119,7 +129,7 @@ async fn kill_9_and_restart_keeps_fills_orders_and_books() {
     // The restored book trades: sweep the asks.
     let b = Client::new(&url, Some(bob));
     let r = b
-        .place(&json!({"symbol": "BTC-EUR", "side": "BUY", "type": "MARKET", "quantity": "100"}))
+        .place(&json!({"symbol": "BTCEUR", "side": "BUY", "type": "MARKET", "quantity": "100"}))
         .await
         .unwrap();
     assert!(
@@ -163,9 +173,9 @@ async fn sigterm_drains_queues_stores_events_and_snapshots() {
         .map(|i| {
             let side = if i % 2 == 0 { "SELL" } else { "BUY" };
             let price = 30_000 + (i * 7919) % 20;
-            json!({"symbol": "BTC-EUR", "side": side, "type": "LIMIT", "quantity": "0.01",
-                   "price": price.to_string(), "selfTradePrevention": "NONE",
-                   "newOrderRespType": "ACK"})
+            json!({"symbol": "BTCEUR", "side": side, "type": "LIMIT", "timeInForce": "GTC",
+                   "quantity": "0.01", "price": price.to_string(),
+                   "selfTradePreventionMode": "NONE", "newOrderRespType": "ACK"})
         })
         .collect();
     for chunk in orders.chunks(50) {

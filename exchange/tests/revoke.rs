@@ -51,7 +51,7 @@ async fn a_key_revoked_by_the_cli_stops_within_1s() {
     // It stays refused, however often it is tried.
     for _ in 0..20 {
         let r = alice
-            .signed(client::Method::GET, "/api/v1/openOrders", "", None)
+            .signed(client::Method::GET, "/api/v3/openOrders", "", None)
             .await
             .unwrap();
         assert_eq!(r.code(), Some(-2015));
@@ -68,7 +68,7 @@ async fn a_key_revoked_while_unused_is_refused_at_its_next_use() {
     // Unused for longer than the cache trusts an entry.
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     let r = alice
-        .signed(client::Method::GET, "/api/v1/openOrders", "", None)
+        .signed(client::Method::GET, "/api/v3/openOrders", "", None)
         .await
         .unwrap();
     assert_eq!(r.code(), Some(-2015), "{:?}", r.body);

@@ -56,9 +56,10 @@ const NUMBERS: &[&str] = &[
 
 fn order(field: &str, value: &str, market: bool) -> Value {
     let mut o = if market {
-        json!({"symbol": "BTC-EUR", "side": "BUY", "type": "MARKET", "timeInForce": "IOC"})
+        json!({"symbol": "BTCEUR", "side": "BUY", "type": "MARKET"})
     } else {
-        json!({"symbol": "BTC-EUR", "side": "BUY", "type": "LIMIT", "quantity": "0.001", "price": "30000"})
+        json!({"symbol": "BTCEUR", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+               "quantity": "0.001", "price": "30000"})
     };
     o[field] = json!(value);
     o
@@ -79,10 +80,11 @@ async fn every_boundary_value_is_refused_with_a_code_or_stored() {
     let bob = ex.user("bob").await;
     // The largest order the pair takes trades at the largest price, before
     // anything else rests, and its value is stored exactly.
-    let max = json!({"symbol": "BTC-EUR", "side": "SELL", "type": "LIMIT", "quantity": "10", "price": "10000000"});
+    let max = json!({"symbol": "BTCEUR", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+        "quantity": "10", "price": "10000000"});
     let r = alice.place(&max).await.unwrap();
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let take = json!({"symbol": "BTC-EUR", "side": "BUY", "type": "LIMIT", "timeInForce": "IOC",
+    let take = json!({"symbol": "BTCEUR", "side": "BUY", "type": "LIMIT", "timeInForce": "IOC",
         "quantity": "10", "price": "10000000"});
     let r = bob.place(&take).await.unwrap();
     assert_eq!(
@@ -91,24 +93,9 @@ async fn every_boundary_value_is_refused_with_a_code_or_stored() {
         r.body
     );
     let id = r.body["orderId"].as_u64().unwrap();
-    let stored = eventually(|| async {
-        let q = format!("symbol=BTC-EUR&orderId={id}");
-        let r = bob
-            .signed(Method::GET, "/api/v1/order", &q, None)
-            .await
-            .unwrap();
-        (r.status == StatusCode::OK && r.body["status"] == "FILLED").then_some(r.body)
-    })
-    .await;
+    let stored = common::order_with_status(&bob, "BTCEUR", id, "FILLED").await;
     assert_eq!(stored["cummulativeQuoteQty"], "100000000.00");
-    // The ceilings are published.
-    let info = ex.public().get("/api/v1/exchangeInfo", "").await.unwrap();
-    let btc = &info.body["symbols"][0];
-    assert_eq!(
-        (&btc["maxPrice"], &btc["maxNotional"]),
-        (&json!("10000000.00"), &json!("100000000.00"))
-    );
-    assert_eq!(btc["filters"][0]["maxPrice"], "10000000.00", "{btc}");
+    assert_ceilings_published(&ex).await;
     // Liquidity for market orders to take.
     let r = bob.place(&limit("SELL", "0.5", "30000")).await.unwrap();
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -125,10 +112,10 @@ async fn every_boundary_value_is_refused_with_a_code_or_stored() {
             cases += 1;
         }
         for id in ["orderId", "origClientOrderId"] {
-            let q = format!("symbol=BTC-EUR&{id}={}", urlencode(value));
+            let q = format!("symbol=BTCEUR&{id}={}", urlencode(value));
             for method in [Method::GET, Method::DELETE] {
                 let r = alice
-                    .signed(method.clone(), "/api/v1/order", &q, None)
+                    .signed(method.clone(), "/api/v3/order", &q, None)
                     .await
                     .unwrap();
                 assert_coded(&format!("{method} order {id}={value:?}"), &r);
@@ -137,12 +124,16 @@ async fn every_boundary_value_is_refused_with_a_code_or_stored() {
         }
     }
     // The issue's own cases, by their codes.
-    let huge_price = json!({"symbol": "BTC-EUR", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+    let huge_price = json!({"symbol": "BTCEUR", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
         "quantity": "0.00001", "price": "100000000000000000"});
     let r = alice.place(&huge_price).await.unwrap();
     assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, Some(-211)),
+        (r.status, r.code(), &r.body["msg"]),
+        (
+            StatusCode::BAD_REQUEST,
+            Some(-1013),
+            &json!("Filter failure: PRICE_FILTER")
+        ),
         "{:?}",
         r.body
     );
@@ -151,20 +142,24 @@ async fn every_boundary_value_is_refused_with_a_code_or_stored() {
         .await
         .unwrap();
     assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, Some(-212)),
+        (r.status, r.code(), &r.body["msg"]),
+        (
+            StatusCode::BAD_REQUEST,
+            Some(-1013),
+            &json!("Filter failure: NOTIONAL")
+        ),
         "{:?}",
         r.body
     );
     for id in ["18446744073709551615", "9223372036854775808"] {
-        let q = format!("symbol=BTC-EUR&orderId={id}");
+        let q = format!("symbol=BTCEUR&orderId={id}");
         let r = alice
-            .signed(Method::GET, "/api/v1/order", &q, None)
+            .signed(Method::GET, "/api/v3/order", &q, None)
             .await
             .unwrap();
         assert_eq!(
             (r.status, r.code()),
-            (StatusCode::NOT_FOUND, Some(-2013)),
+            (StatusCode::BAD_REQUEST, Some(-2013)),
             "{id}: {:?}",
             r.body
         );
@@ -173,6 +168,28 @@ async fn every_boundary_value_is_refused_with_a_code_or_stored() {
     assert_still_storing(&ex, &alice).await;
     eprintln!("{cases} boundary cases");
     ex.running.shutdown().await;
+}
+
+/// The pair's ceilings are published, in Binance's filters.
+async fn assert_ceilings_published(ex: &common::TestExchange) {
+    let info = ex
+        .public()
+        .get("/api/v3/exchangeInfo", "symbol=BTCEUR")
+        .await
+        .unwrap();
+    let btc = &info.body["symbols"][0];
+    let filter = |name: &str| {
+        btc["filters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["filterType"] == name)
+            .unwrap_or_else(|| panic!("no {name} filter: {btc}"))
+            .clone()
+    };
+    assert_eq!(filter("PRICE_FILTER")["maxPrice"], "10000000.00", "{btc}");
+    assert_eq!(filter("NOTIONAL")["maxNotional"], "100000000.00", "{btc}");
+    assert_eq!(filter("LOT_SIZE")["maxQty"], "1000.00000000", "{btc}");
 }
 
 fn urlencode(s: &str) -> String {
@@ -188,16 +205,12 @@ fn urlencode(s: &str) -> String {
 }
 
 async fn assert_still_storing(ex: &common::TestExchange, user: &Client) {
-    let o = json!({"symbol": "ETH-EUR", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "100"});
+    let o = common::limit_on("ETHEUR", "BUY", "0.01", "100");
     let r = user.place(&o).await.unwrap();
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let id = r.body["orderId"].as_u64().unwrap();
     eventually(|| async {
-        let q = format!("symbol=ETH-EUR&orderId={id}");
-        let r = user
-            .signed(Method::GET, "/api/v1/order", &q, None)
-            .await
-            .unwrap();
+        let r = common::query_order(user, "ETHEUR", id).await;
         (r.status == StatusCode::OK).then_some(())
     })
     .await;
@@ -245,7 +258,7 @@ async fn execute(url: &str, statements: &[&str]) {
 }
 
 fn eth(price: &str) -> Value {
-    json!({"symbol": "ETH-EUR", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": price})
+    common::limit_on("ETHEUR", "BUY", "0.01", price)
 }
 
 async fn store_refuses_one_pair(database_url: Option<String>) {
@@ -301,14 +314,10 @@ async fn store_refuses_one_pair(database_url: Option<String>) {
     let btc = c.place(&limit("BUY", "0.01", "100")).await.unwrap();
     let btc_id = btc.body["orderId"].as_u64().unwrap();
     let found = |c: Client, pair: &'static str, id: u64| async move {
-        let q = format!("symbol={pair}&orderId={id}");
-        let r = c
-            .signed(Method::GET, "/api/v1/order", &q, None)
-            .await
-            .unwrap();
+        let r = common::query_order(&c, pair, id).await;
         (r.status == StatusCode::OK).then_some(())
     };
-    eventually(|| found(c.clone(), "BTC-EUR", btc_id)).await;
+    eventually(|| found(c.clone(), "BTCEUR", btc_id)).await;
     tokio::time::timeout(Duration::from_secs(15), running.shutdown())
         .await
         .expect("SIGTERM path exits with a halted pair");
@@ -340,7 +349,7 @@ async fn store_refuses_one_pair(database_url: Option<String>) {
     store.close().await;
     let running = exchange::start(&config).await.unwrap();
     let c = alice(running.addr);
-    eventually(|| found(c.clone(), "ETH-EUR", refused_id)).await;
+    eventually(|| found(c.clone(), "ETHEUR", refused_id)).await;
     let r = c.place(&eth("103")).await.unwrap();
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(c.get("/readyz", "").await.unwrap().body["ready"], true);

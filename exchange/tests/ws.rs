@@ -93,7 +93,7 @@ async fn ws_depth_sync_matches_rest_depth() {
             let price = 29_000 + (x >> 33) % 1_500;
             let qty = format!("0.{:02}", 1 + (x >> 20) % 30);
             let who = if x & 1 == 0 { &alice } else { &bob };
-            who.place(&json!({"symbol": "BTC-EUR", "side": side, "type": "LIMIT", "quantity": qty, "price": price.to_string()}))
+            who.place(&common::limit(side, &qty, &price.to_string()))
                 .await
                 .unwrap();
         }
@@ -101,7 +101,7 @@ async fn ws_depth_sync_matches_rest_depth() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let snap = ex
         .public()
-        .get("/api/v1/depth", "symbol=BTC-EUR&limit=5000")
+        .get("/api/v3/depth", "symbol=BTCEUR&limit=5000")
         .await
         .unwrap()
         .body;
@@ -142,7 +142,7 @@ async fn ws_depth_sync_matches_rest_depth() {
     assert!(trades > 0, "random flow produced no trade");
     let fin = ex
         .public()
-        .get("/api/v1/depth", "symbol=BTC-EUR&limit=5000")
+        .get("/api/v3/depth", "symbol=BTCEUR&limit=5000")
         .await
         .unwrap()
         .body;
@@ -190,6 +190,8 @@ async fn ws_user_stream_after_login_and_bad_requests() {
 /// consumer once a message cannot reach its socket in time; trading goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_dropped_and_trading_goes_on() {
+    // The per-key rate limit raised too: up to 100,000 orders from two
+    // keys (the order and weight limits are raised for every test).
     let ex = common::start_with(|c| {
         c.gateway.ws_send_timeout_ms = 200;
         c.gateway.rate_limit_per_sec = 1_000_000;

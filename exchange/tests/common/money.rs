@@ -1,5 +1,5 @@
 //! A user's money as the API shows it, and what deposits and fills say it
-//! should be: BTC-EUR at 2 price and 8 quantity decimals (EUR counts in
+//! should be: BTCEUR (BTC-EUR) at 2 price and 8 quantity decimals (EUR counts in
 //! 10 decimals, BTC in 8) with the default fees.
 
 use client::{Client, Method};
@@ -20,8 +20,8 @@ pub async fn from_fills(c: &Client, eur: i128, btc: i128) -> (i128, i128) {
     let trades = c
         .signed(
             Method::GET,
-            "/api/v1/myTrades",
-            "symbol=BTC-EUR&limit=1000",
+            "/api/v3/myTrades",
+            "symbol=BTCEUR&limit=1000",
             None,
         )
         .await
@@ -50,7 +50,7 @@ pub async fn from_fills(c: &Client, eur: i128, btc: i128) -> (i128, i128) {
 /// price plus the taker fee on it, a sell's rest.
 pub async fn open_needs(c: &Client) -> (i128, i128) {
     let open = c
-        .signed(Method::GET, "/api/v1/openOrders", "symbol=BTC-EUR", None)
+        .signed(Method::GET, "/api/v3/openOrders", "symbol=BTCEUR", None)
         .await
         .unwrap()
         .body;
@@ -69,7 +69,7 @@ pub async fn open_needs(c: &Client) -> (i128, i128) {
 }
 
 pub async fn balances(c: &Client) -> Value {
-    c.signed(Method::GET, "/api/v1/account", "", None)
+    c.signed(Method::GET, "/api/v3/account", "", None)
         .await
         .unwrap()
         .body["balances"]
