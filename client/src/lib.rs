@@ -34,6 +34,9 @@ pub struct Client {
     credentials: Option<Credentials>,
     /// The header the key goes in: a trader's or an operator's.
     key_header: &'static str,
+    /// How a body's parameters are sent: a form to `/api/v3`, JSON to the
+    /// operators' `/admin/v1`.
+    json_bodies: bool,
 }
 
 impl Client {
@@ -44,6 +47,7 @@ impl Client {
             http: reqwest::Client::new(),
             credentials,
             key_header: API_KEY_HEADER,
+            json_bodies: false,
         }
     }
 
@@ -52,6 +56,7 @@ impl Client {
     pub fn admin(base: &str, credentials: Credentials) -> Self {
         Client {
             key_header: ADMIN_KEY_HEADER,
+            json_bodies: true,
             ..Client::new(base, Some(credentials))
         }
     }
@@ -81,7 +86,8 @@ impl Client {
 
     /// A signed request: `query` is `k=v&k=v` (may be empty); `body`, a
     /// JSON object of parameters, is sent form-encoded, as Binance's
-    /// clients send `POST` and `PUT` parameters.
+    /// clients send `POST` and `PUT` parameters (as JSON by an operators'
+    /// client, [`Client::admin`]).
     pub async fn signed(
         &self,
         method: Method,
@@ -89,12 +95,17 @@ impl Client {
         query: &str,
         body: Option<&Value>,
     ) -> Result<Answer, reqwest::Error> {
-        let body = body.map(form).unwrap_or_default();
+        let body = match body {
+            Some(b) if self.json_bodies => b.to_string(),
+            Some(b) => form(b),
+            None => String::new(),
+        };
         self.signed_raw(method, path, query, &body, now_ms()).await
     }
 
-    /// A signed request with a raw form body and an explicit timestamp:
-    /// for tests of what the gateway refuses.
+    /// A signed request with a raw body (a form, or JSON from an operators'
+    /// client) and an explicit timestamp: for tests of what the gateway
+    /// refuses.
     pub async fn signed_raw(
         &self,
         method: Method,
@@ -122,11 +133,13 @@ impl Client {
         let url = format!("{}{path}?{signed}", self.base);
         let mut req = self.http.request(method, url).header(self.key_header, key);
         if !body.is_empty() {
+            let content_type = if self.json_bodies {
+                "application/json"
+            } else {
+                "application/x-www-form-urlencoded"
+            };
             req = req
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
+                .header(reqwest::header::CONTENT_TYPE, content_type)
                 .body(body.to_string());
         }
         Self::answer(req.send().await?).await

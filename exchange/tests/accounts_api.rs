@@ -163,12 +163,9 @@ async fn with_accounts_disabled_fills_and_trades_carry_a_zero_commission() {
     ex.running.shutdown().await;
 }
 
-/// BUG (kept failing on purpose; not the gateway's): `exchange accounts
-/// deposit|withdraw` post through `client::Client::admin(..).signed`,
-/// which now sends its parameters as a form, for Binance's trading API;
-/// the admin API takes JSON bodies only (v3.md: unchanged) and refuses
-/// the form with 415 -1132, so no operator can move money from the
-/// command line.
+/// `exchange accounts deposit|withdraw` post through
+/// `client::Client::admin(..).signed`, which sends JSON (the admin API's
+/// bodies) while trading clients send forms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_accounts_commands_move_money() {
     let ex = start(true).await;

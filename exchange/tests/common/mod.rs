@@ -269,13 +269,10 @@ pub async fn order_with_status(c: &Client, symbol: &str, id: u64, status: &str) 
 /// An operator's client of the admin API (`/admin/v1/...`): signed like
 /// any request, with the admin key in its own header, and `POST`
 /// parameters as a JSON body, which that API takes (and the trading API
-/// refuses). `client::Client::signed` sends forms, which the admin API
-/// refuses: see accounts_api.rs's `the_accounts_commands_move_money`.
+/// refuses).
 #[derive(Debug, Clone)]
 pub struct Admin {
     client: Client,
-    url: String,
-    credentials: Credentials,
 }
 
 impl std::ops::Deref for Admin {
@@ -290,9 +287,7 @@ impl std::ops::Deref for Admin {
 impl Admin {
     pub fn new(url: &str, credentials: Credentials) -> Admin {
         Admin {
-            client: Client::admin(url, credentials.clone()),
-            url: url.trim_end_matches('/').to_string(),
-            credentials,
+            client: Client::admin(url, credentials),
         }
     }
 
@@ -310,28 +305,9 @@ impl Admin {
 
     /// `POST path` with `body` as JSON.
     pub async fn post(&self, path: &str, body: &Value) -> client::Answer {
-        let body = body.to_string();
-        let url =
-            clientkit::Signer::new(&self.credentials).sign(path, "", body.as_bytes(), now_ms());
-        let resp = client::HttpClient::new()
-            .post(format!("{}{url}", self.url))
-            .header(clientkit::ADMIN_KEY_HEADER, &self.credentials.api_key)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+        self.client
+            .signed(client::Method::POST, path, "", Some(body))
             .await
-            .unwrap();
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let text = resp.text().await.unwrap();
-        client::Answer {
-            status,
-            retry_after,
-            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        }
+            .unwrap()
     }
 }

@@ -259,7 +259,11 @@ pub(super) async fn new_order(
     }
     let mode = RespType::of(req.new_order_resp_type.as_deref(), &req.order_type)?;
     let (p, order) = new_order_command(&gw, &req)?;
-    let counts = gw.usage.charge_orders(caller.user, 1, now_ms())?;
+    let counts = match gw.usage.charge_orders(caller.user, 1, now_ms()) {
+        Ok(counts) => counts,
+        // The refusal carries the counts in its headers too.
+        Err(refused) => return Ok(refused.into_response()),
+    };
     let mut resp = Json(place(&gw, &caller, &p, order, mode).await?).into_response();
     resp.headers_mut().extend(counts.headers());
     Ok(resp)
@@ -722,7 +726,11 @@ pub(super) async fn cancel_replace(
     let mode = RespType::of(r.order.new_order_resp_type.as_deref(), &r.order.order_type)?;
     let (p, order) = new_order_command(&gw, &r.order)?;
     // Binance counts the new order even when it is not attempted.
-    let counts = gw.usage.charge_orders(caller.user, 1, now_ms())?;
+    let counts = match gw.usage.charge_orders(caller.user, 1, now_ms()) {
+        Ok(counts) => counts,
+        // The refusal carries the counts in its headers too.
+        Err(refused) => return Ok(refused.into_response()),
+    };
     let cancel_order_id = r
         .cancel_order_id
         .as_deref()
