@@ -155,6 +155,37 @@ fn symbol<'a>(gw: &'a Gateway, name: &str) -> Result<&'a PairConfig, ApiError> {
         .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))
 }
 
+/// The pairs a request names by `symbol` (one) or `symbols` (a JSON list
+/// of names), or every pair when it names none; and whether it named one
+/// (answered with an object rather than a list).
+fn pairs_named<'a>(
+    gw: &'a Gateway,
+    one: Option<&str>,
+    list: Option<&str>,
+) -> Result<(Vec<&'a PairConfig>, bool), ApiError> {
+    match (one, list) {
+        (Some(_), Some(_)) => Err(ApiError::new(
+            code::BAD_PARAM_COMBINATION,
+            "Send symbol or symbols, not both.",
+        )),
+        (Some(one), None) => Ok((vec![symbol(gw, one)?], true)),
+        (None, Some(list)) => {
+            let names: Vec<String> = serde_json::from_str(list).map_err(|_| {
+                ApiError::new(
+                    code::ILLEGAL_CHARS,
+                    "symbols must be a JSON array of names, such as [\"BTCEUR\"].",
+                )
+            })?;
+            let pairs = names
+                .iter()
+                .map(|n| symbol(gw, n))
+                .collect::<Result<_, _>>()?;
+            Ok((pairs, false))
+        }
+        (None, None) => Ok((gw.pair_list.iter().collect(), false)),
+    }
+}
+
 fn enum_value<T>(field: &str, value: &str, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
     parse(value).ok_or_else(|| ApiError::new(code::BAD_ENUM, format!("Invalid {field}.")))
 }

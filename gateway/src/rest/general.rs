@@ -8,14 +8,13 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use proto::PairConfig;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::bodies::{ExchangeInfo, PairInfo};
 use super::params::{self, not_required};
-use super::{ApiResult, App, symbol};
+use super::{ApiResult, App, pairs_named};
 use crate::errors::{ApiError, code};
 use crate::{Gateway, now_ns};
 
@@ -68,27 +67,6 @@ pub(super) struct InfoQuery {
     symbol_status: Option<String>,
 }
 
-/// The pairs a query names: one, a JSON list, or all.
-fn chosen<'a>(gw: &'a Gateway, q: &InfoQuery) -> Result<Vec<&'a PairConfig>, ApiError> {
-    match (&q.symbol, &q.symbols) {
-        (Some(_), Some(_)) => Err(ApiError::new(
-            code::BAD_PARAM_COMBINATION,
-            "Send symbol or symbols, not both.",
-        )),
-        (Some(one), None) => Ok(vec![symbol(gw, one)?]),
-        (None, Some(list)) => {
-            let names: Vec<String> = serde_json::from_str(list).map_err(|_| {
-                ApiError::new(
-                    code::ILLEGAL_CHARS,
-                    "symbols must be a JSON array of names, such as [\"BTCEUR\"].",
-                )
-            })?;
-            names.iter().map(|n| symbol(gw, n)).collect()
-        }
-        (None, None) => Ok(gw.pair_list.iter().collect()),
-    }
-}
-
 /// Whether `permissions` asks for spot (the only market here): `SPOT` or a
 /// JSON list that holds it. Any other list selects no pair.
 fn wants_spot(permissions: Option<&str>) -> bool {
@@ -115,7 +93,7 @@ async fn exchange_info(State(gw): App, uri: Uri) -> ApiResult {
         Some(_) => return Err(ApiError::new(code::BAD_ENUM, "Invalid symbolStatus.")),
     };
     let pairs = if wants_spot(q.permissions.as_deref()) {
-        chosen(&gw, &q)?
+        pairs_named(&gw, q.symbol.as_deref(), q.symbols.as_deref())?.0
     } else {
         Vec::new()
     };

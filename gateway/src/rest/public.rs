@@ -21,7 +21,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 use super::bodies::{DepthBody, PublicTrade};
 use super::openapi::{Decimal, ParamErrors, PublicErrors, one_or_list_of};
 use super::params;
-use super::{ApiResult, App, limit, symbol};
+use super::{ApiResult, App, limit, pairs_named, symbol};
 use crate::Gateway;
 use crate::errors::{ApiError, code};
 use crate::market::DepthView;
@@ -325,35 +325,6 @@ pub(super) struct SymbolOrSymbols {
     symbols: Option<String>,
 }
 
-/// The pairs a ticker request names, and whether it named one (answered
-/// as an object) or several (a list).
-fn tickers_of<'a>(
-    gw: &'a Gateway,
-    q: &SymbolOrSymbols,
-) -> Result<(Vec<&'a PairConfig>, bool), ApiError> {
-    match (&q.symbol, &q.symbols) {
-        (Some(_), Some(_)) => Err(ApiError::new(
-            code::BAD_PARAM_COMBINATION,
-            "Send symbol or symbols, not both.",
-        )),
-        (Some(one), None) => Ok((vec![symbol(gw, one)?], true)),
-        (None, Some(list)) => {
-            let names: Vec<String> = serde_json::from_str(list).map_err(|_| {
-                ApiError::new(
-                    code::ILLEGAL_CHARS,
-                    "symbols must be a JSON array of names, such as [\"BTCEUR\"].",
-                )
-            })?;
-            let pairs = names
-                .iter()
-                .map(|n| symbol(gw, n))
-                .collect::<Result<_, _>>()?;
-            Ok((pairs, false))
-        }
-        (None, None) => Ok((gw.pair_list.iter().collect(), false)),
-    }
-}
-
 /// One object for one symbol, a list for several.
 fn one_or_list(mut items: Vec<Value>, one: bool) -> Value {
     match (one, items.pop()) {
@@ -391,7 +362,7 @@ impl ToSchema for PriceTickers {}
     responses((status = 200, description = "Prices.", body = PriceTickers), PublicErrors))]
 async fn price_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: SymbolOrSymbols = params::parse(uri.query().unwrap_or(""), "")?;
-    let (pairs, one) = tickers_of(&gw, &q)?;
+    let (pairs, one) = pairs_named(&gw, q.symbol.as_deref(), q.symbols.as_deref())?;
     let mut out = Vec::with_capacity(pairs.len());
     for p in pairs {
         let last = gw
@@ -439,7 +410,7 @@ impl ToSchema for BookTickers {}
     responses((status = 200, description = "Best prices.", body = BookTickers), ParamErrors))]
 async fn book_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: SymbolOrSymbols = params::parse(uri.query().unwrap_or(""), "")?;
-    let (pairs, one) = tickers_of(&gw, &q)?;
+    let (pairs, one) = pairs_named(&gw, q.symbol.as_deref(), q.symbols.as_deref())?;
     let out = pairs
         .into_iter()
         .filter_map(|p| Some(book_entry(p, &gw.market.depth(p.symbol, 1)?)))

@@ -20,8 +20,8 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::super::openapi::{PublicErrors, any_of, merged, one_or_list_of};
 use super::super::params::{self, missing};
-use super::super::{ApiResult, App, symbol};
-use super::{SymbolOrSymbols, one_or_list, tickers_of};
+use super::super::{ApiResult, App, pairs_named, symbol};
+use super::one_or_list;
 use crate::errors::{ApiError, code};
 use crate::money::decimal;
 use crate::{Gateway, now_ns};
@@ -293,11 +293,7 @@ async fn day_ticker(State(gw): App, uri: Uri) -> ApiResult {
         return Err(params::not_required("windowSize"));
     }
     let mini = mini(q.kind.as_deref())?;
-    let pick = SymbolOrSymbols {
-        symbol: q.symbol,
-        symbols: q.symbols,
-    };
-    let (pairs, one) = tickers_of(&gw, &pick)?;
+    let (pairs, one) = pairs_named(&gw, q.symbol.as_deref(), q.symbols.as_deref())?;
     let to = now_ns() / 1_000_000;
     let from = to.saturating_sub(24 * 60 * MINUTE_MS);
     let mut out = Vec::with_capacity(pairs.len());
@@ -368,11 +364,7 @@ async fn rolling_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let size = q.window_size.as_deref().unwrap_or("1d");
     let span =
         window_ms(size).ok_or_else(|| ApiError::new(code::BAD_INTERVAL, "Invalid windowSize."))?;
-    let pick = SymbolOrSymbols {
-        symbol: q.symbol,
-        symbols: q.symbols,
-    };
-    let (pairs, one) = tickers_of(&gw, &pick)?;
+    let (pairs, one) = pairs_named(&gw, q.symbol.as_deref(), q.symbols.as_deref())?;
     if pairs.len() > 100 {
         return Err(ApiError::new(code::BAD_INTERVAL, "At most 100 symbols."));
     }
