@@ -103,8 +103,10 @@ impl CommandLog for KafkaLog {
     }
 }
 
-/// How often a gateway reads the persister's progress from the store.
-const PERSISTED_POLL: Duration = Duration::from_secs(1);
+/// How often a gateway reads the persister's progress from the store: a
+/// trader's query of their own orders waits for it (`read_own_writes` in
+/// the gateway), so it is read often; two small queries per tick.
+const PERSISTED_POLL: Duration = Duration::from_millis(50);
 
 /// Each pair's counters and the last seq its view holds.
 type Views = (HashMap<Symbol, Arc<PairStatus>>, HashMap<Symbol, Seq>);

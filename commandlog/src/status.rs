@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use proto::{PairConfig, Seq};
+use tokio::sync::Notify;
 
 /// What a pair's log counts when it says how far its engine trails it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,9 @@ pub struct PairStatus {
     applied: AtomicU64,
     engine_seq: AtomicU64,
     persisted_seq: AtomicU64,
+    /// Woken whenever `persisted_seq` moves: readers of their own writes
+    /// wait on it instead of polling.
+    persisted_moved: Notify,
     /// The position the pair's latest stored snapshot covers.
     snapshot_position: AtomicU64,
     halted: AtomicBool,
@@ -75,6 +79,7 @@ impl PairStatus {
             applied: AtomicU64::new(logged),
             engine_seq: AtomicU64::new(seq.0),
             persisted_seq: AtomicU64::new(seq.0),
+            persisted_moved: Notify::new(),
             snapshot_position: AtomicU64::new(logged),
             halted: AtomicBool::new(false),
             halt_reason: OnceLock::new(),
@@ -140,7 +145,25 @@ impl PairStatus {
 
     /// Records that the store holds the pair's events up to `seq`.
     pub fn persisted(&self, seq: Seq) {
-        self.persisted_seq.fetch_max(seq.0, Ordering::AcqRel);
+        if self.persisted_seq.fetch_max(seq.0, Ordering::AcqRel) < seq.0 {
+            self.persisted_moved.notify_waiters();
+        }
+    }
+
+    /// Waits until the store is known to hold the pair's events up to
+    /// `seq`, or until `deadline`; true when it does.
+    pub async fn stored_up_to(&self, seq: Seq, deadline: tokio::time::Instant) -> bool {
+        loop {
+            // Registered before the check, so a move between the two is
+            // not missed.
+            let moved = self.persisted_moved.notified();
+            if self.persisted_seq() >= seq {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                return self.persisted_seq() >= seq;
+            }
+        }
     }
 
     /// The last event seq the store is known to hold.

@@ -209,28 +209,14 @@ const OWN_WRITES_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Waits, at most [`OWN_WRITES_WAIT`], until the store holds every event
 /// `pairs` had emitted when the request arrived, so that a trader reads
 /// their own writes: an order answered a moment ago is in `openOrders`.
-/// Embedded, the pair's status knows the store's progress at once; in
-/// distributed mode it learns it once a second, so the store is asked.
+/// The pair's status learns the store's progress (embedded at once, in
+/// distributed mode every 50 ms) and wakes the waiters.
 async fn read_own_writes(gw: &Gateway, pairs: &[Symbol]) {
-    let deadline = Instant::now() + OWN_WRITES_WAIT;
-    let targets: Vec<_> = pairs
-        .iter()
-        .filter_map(|p| gw.log.pair(*p).map(|s| (*p, s.engine_seq(), s)))
-        .collect();
-    let behind = |stored: &dyn Fn(Symbol) -> Option<proto::Seq>| {
-        targets.iter().any(|(p, target, s)| {
-            s.persisted_seq() < *target && stored(*p).is_none_or(|q| q < *target)
-        })
-    };
-    if !behind(&|_| None) {
-        return;
-    }
-    loop {
-        let stored = gw.store.last_seqs().await.unwrap_or_default();
-        if !behind(&|p| stored.get(&p).copied()) || Instant::now() >= deadline {
-            return;
+    let deadline = tokio::time::Instant::now() + OWN_WRITES_WAIT;
+    for p in pairs {
+        if let Some(status) = gw.log.pair(*p) {
+            status.stored_up_to(status.engine_seq(), deadline).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
 }
 
