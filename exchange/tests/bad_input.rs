@@ -411,6 +411,132 @@ async fn bad_orders_get_4xx_with_codes() {
     ex.running.shutdown().await;
 }
 
+/// The parameters `/api/v3` added for amends, cancel-replaces and
+/// cancels, at and past their bounds, with wrong types, and naming another
+/// user's order: each answer has its code, and nothing moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amend_replace_and_cancel_parameters_are_checked() {
+    let ex = common::start().await;
+    let alice = ex.user("alice").await;
+    let bob = ex.user("bob").await;
+    let placed = bob
+        .place(&common::limit("SELL", "0.5", "31000"))
+        .await
+        .unwrap();
+    assert_eq!(placed.status, StatusCode::OK, "{:?}", placed.body);
+    let bobs = placed.body["orderId"].as_u64().unwrap();
+    let mine = alice
+        .place(&common::limit("BUY", "0.5", "29000"))
+        .await
+        .unwrap();
+    let mine = mine.body["orderId"].as_u64().unwrap();
+    let amend =
+        |id: u64, qty: &str| serde_json::json!({"symbol": "BTCEUR", "orderId": id, "newQty": qty});
+    let amends = [
+        (amend(mine, "0"), -1112),
+        (amend(mine, "-0.1"), -1112),
+        (amend(mine, "abc"), -1100),
+        (amend(mine, "0.1234567890"), -1111),
+        // Not lower than the order's quantity: keepPriority only lowers.
+        (amend(mine, "0.5"), -2010),
+        (amend(mine, "0.6"), -2010),
+        // Another user's order is one that does not exist.
+        (amend(bobs, "0.1"), -2013),
+        (amend(u64::MAX, "0.1"), -2013),
+    ];
+    let path = "/api/v3/order/amend/keepPriority";
+    for (body, code) in &amends {
+        let r = alice
+            .signed(Method::PUT, path, "", Some(body))
+            .await
+            .unwrap();
+        assert_eq!(r.code(), Some(*code), "{body}: {:?}", r.body);
+        assert!(r.status.is_client_error(), "{body}");
+    }
+    let replace = |extra: &str| {
+        format!(
+            "symbol=BTCEUR&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.1&price=29500\
+             &cancelReplaceMode=STOP_ON_FAILURE{extra}"
+        )
+    };
+    let replaces = [
+        (
+            replace(&format!("&cancelOrderId={mine}")).replace("STOP_ON_FAILURE", "MAYBE"),
+            -1116,
+        ),
+        (replace("&cancelOrderId=x"), -1100),
+        (replace(&format!("&cancelOrderId={mine}&colour=red")), -1104),
+        (
+            replace(&format!(
+                "&cancelOrderId={mine}&computeCommissionRates=true"
+            )),
+            -1106,
+        ),
+        (
+            replace(&format!(
+                "&cancelOrderId={mine}&cancelRestrictions=SOMETIMES"
+            )),
+            -1116,
+        ),
+        // Bob's order cannot be canceled by alice: nothing is placed.
+        (replace(&format!("&cancelOrderId={bobs}")), -2022),
+    ];
+    for (q, code) in &replaces {
+        let r = alice
+            .signed(Method::POST, "/api/v3/order/cancelReplace", q, None)
+            .await
+            .unwrap();
+        assert_eq!(r.code(), Some(*code), "{q}: {:?}", r.body);
+        assert!(r.status.is_client_error(), "{q}");
+    }
+    let cancels = [
+        (format!("symbol=BTCEUR&orderId={bobs}"), -2011),
+        (format!("symbol=BTCEUR&orderId={}", u64::MAX), -2011),
+        (
+            format!("symbol=BTCEUR&orderId={mine}&cancelRestrictions=NEVER"),
+            -1116,
+        ),
+        (
+            format!("symbol=BTCEUR&orderId={mine}&orderId={mine}"),
+            -1101,
+        ),
+    ];
+    for (q, code) in &cancels {
+        let r = alice
+            .signed(Method::DELETE, "/api/v3/order", q, None)
+            .await
+            .unwrap();
+        assert_eq!(r.code(), Some(*code), "{q}: {:?}", r.body);
+    }
+    let r = alice
+        .signed(
+            Method::GET,
+            "/api/v3/order",
+            &format!("symbol=BTCEUR&orderId={bobs}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), Some(-2013), "{:?}", r.body);
+    // Another user's order id filters one's own trades down to none.
+    let q = format!("symbol=BTCEUR&orderId={bobs}");
+    let r = alice
+        .signed(Method::GET, "/api/v3/myTrades", &q, None)
+        .await
+        .unwrap();
+    assert_eq!(r.body, serde_json::json!([]), "{:?}", r.body);
+
+    // Both orders stand as placed: one each, untouched.
+    let mine_open = common::open_orders(&alice, "BTCEUR").await;
+    assert_eq!(mine_open.len(), 1, "{mine_open:?}");
+    assert_eq!(mine_open[0]["origQty"], "0.50000000");
+    assert_eq!(mine_open[0]["price"], "29000.00");
+    let bobs_open = common::open_orders(&bob, "BTCEUR").await;
+    assert_eq!(bobs_open.len(), 1, "{bobs_open:?}");
+    assert_eq!(bobs_open[0]["orderId"], bobs);
+    ex.running.shutdown().await;
+}
+
 fn reqwest_client() -> client::HttpClient {
     client::HttpClient::new()
 }

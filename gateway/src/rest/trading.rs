@@ -511,6 +511,14 @@ pub(super) async fn query_order(
     Ok(Json(OrderBody::new(&row, p)).into_response())
 }
 
+/// `cancelRestrictions` is one of Binance's values, when sent.
+fn check_restrictions(r: Option<&str>) -> Result<(), ApiError> {
+    match r {
+        None | Some("ONLY_NEW" | "ONLY_PARTIALLY_FILLED") => Ok(()),
+        Some(_) => Err(ApiError::new(code::BAD_ENUM, "Invalid cancelRestrictions.")),
+    }
+}
+
 /// Cancels `target` and answers as Binance's `DELETE /api/v3/order` does.
 async fn cancel(
     gw: &Gateway,
@@ -518,11 +526,7 @@ async fn cancel(
     p: &PairConfig,
     q: &OrderQuery,
 ) -> Result<Value, ApiError> {
-    if let Some(r) = q.cancel_restrictions.as_deref()
-        && !matches!(r, "ONLY_NEW" | "ONLY_PARTIALLY_FILLED")
-    {
-        return Err(ApiError::new(code::BAD_ENUM, "Invalid cancelRestrictions."));
-    }
+    check_restrictions(q.cancel_restrictions.as_deref())?;
     let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
     let cid = q.orig_client_order_id.as_deref();
     let row = stored_order(gw, p, caller, &target, cid).await?;
@@ -724,6 +728,9 @@ pub(super) async fn cancel_replace(
         _ => return Err(ApiError::new(code::BAD_ENUM, "Invalid cancelReplaceMode.")),
     };
     let mode = RespType::of(r.order.new_order_resp_type.as_deref(), &r.order.order_type)?;
+    // A malformed parameter is refused before anything happens, as any
+    // other endpoint refuses one.
+    check_restrictions(r.cancel_restrictions.as_deref())?;
     let (p, order) = new_order_command(&gw, &r.order)?;
     // Binance counts the new order even when it is not attempted.
     let counts = match gw.usage.charge_orders(caller.user, 1, now_ms()) {
