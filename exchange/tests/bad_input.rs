@@ -489,6 +489,22 @@ async fn amend_replace_and_cancel_parameters_are_checked() {
         assert_eq!(r.code(), Some(*code), "{q}: {:?}", r.body);
         assert!(r.status.is_client_error(), "{q}");
     }
+    cancels_and_queries_are_checked(&alice, mine, bobs).await;
+
+    // Both orders stand as placed: one each, untouched.
+    let mine_open = common::open_orders(&alice, "BTCEUR").await;
+    assert_eq!(mine_open.len(), 1, "{mine_open:?}");
+    assert_eq!(mine_open[0]["origQty"], "0.50000000");
+    assert_eq!(mine_open[0]["price"], "29000.00");
+    let bobs_open = common::open_orders(&bob, "BTCEUR").await;
+    assert_eq!(bobs_open.len(), 1, "{bobs_open:?}");
+    assert_eq!(bobs_open[0]["orderId"], bobs);
+    ex.running.shutdown().await;
+}
+
+/// Cancels and queries naming another user's order, an id past every
+/// order, a malformed restriction or a duplicated id: each has its code.
+async fn cancels_and_queries_are_checked(alice: &client::Client, mine: u64, bobs: u64) {
     let cancels = [
         (format!("symbol=BTCEUR&orderId={bobs}"), -2011),
         (format!("symbol=BTCEUR&orderId={}", u64::MAX), -2011),
@@ -525,16 +541,6 @@ async fn amend_replace_and_cancel_parameters_are_checked() {
         .await
         .unwrap();
     assert_eq!(r.body, serde_json::json!([]), "{:?}", r.body);
-
-    // Both orders stand as placed: one each, untouched.
-    let mine_open = common::open_orders(&alice, "BTCEUR").await;
-    assert_eq!(mine_open.len(), 1, "{mine_open:?}");
-    assert_eq!(mine_open[0]["origQty"], "0.50000000");
-    assert_eq!(mine_open[0]["price"], "29000.00");
-    let bobs_open = common::open_orders(&bob, "BTCEUR").await;
-    assert_eq!(bobs_open.len(), 1, "{bobs_open:?}");
-    assert_eq!(bobs_open[0]["orderId"], bobs);
-    ex.running.shutdown().await;
 }
 
 fn reqwest_client() -> client::HttpClient {
