@@ -45,6 +45,10 @@ fn risk_settings(config: &Config) -> Result<Option<runtime::RiskSettings>, Start
     }))
 }
 
+/// The longest start waits for the store to hold every recovered event
+/// before the gateway's order view is read from it.
+const SEED_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Starts the exchange described by `config`: recovers every book, then
 /// serves HTTP. Listening on port 0 picks a free port (see [`Running::addr`]).
 pub async fn start(config: &Config) -> Result<Running, StartError> {
@@ -74,6 +78,12 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     .await
     .map_err(StartError::Runtime)?;
     let exchange = Arc::new(exchange);
+    // Before the listener opens: no command can change an order between
+    // the store's read and the view's.
+    market
+        .seed_from_store(exchange.as_ref(), &store, SEED_WAIT)
+        .await
+        .map_err(StartError::Store)?;
     // Read with the risk stage's own asset table; no risk stage, no funding.
     let demo_funding = match exchange.accounts() {
         Some(a) => config

@@ -140,6 +140,13 @@ async fn run_gateway(
         .map_err(StartError::Store)?;
     let max_id = s.store.max_order_id().await.map_err(StartError::Store)?;
     let log: Arc<dyn CommandLog> = log;
+    // Other gateways may already be taking orders: an order changed between
+    // the store's read and the first event this gateway follows can be
+    // reported from the state the store had (ARCHITECTURE.md, user data).
+    market
+        .seed_from_store(log.as_ref(), &s.store, std::time::Duration::from_secs(10))
+        .await
+        .map_err(StartError::Store)?;
     // The persister's progress and the halts, as this gateway sees them.
     let gauges = s
         .metrics

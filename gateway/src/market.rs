@@ -18,14 +18,16 @@ use tokio::sync::broadcast;
 
 mod account;
 mod messages;
+mod orders;
+mod reports;
 
 pub use account::AccountSnapshot;
 pub(crate) use account::AccountViews;
 
-use messages::{
-    AmendReport, CancelReport, DepthUpdate, NewReport, RejectReport, TradeMessage, TradeReport,
-};
+use messages::{DepthUpdate, TradeMessage};
 pub(crate) use messages::{Levels, levels};
+use orders::{OpenOrders, OrderState};
+use reports::PairContext;
 
 /// One message for WebSocket clients: to a pair's depth or trade
 /// subscribers, or to one user.
@@ -61,6 +63,8 @@ struct PairView {
     last_seq: Seq,
     /// The `u` of the last depth message: the next one starts after it.
     published: Seq,
+    /// The pair's open orders, for the execution reports.
+    orders: OpenOrders,
 }
 
 /// The market-data side of the gateway: an [`Observer`] of the runtime.
@@ -146,33 +150,49 @@ impl MarketData {
         let _ = self.stream.send(msg);
     }
 
-    /// The trade and execution-report messages of one event.
+    /// The trade message of one event.
     fn publish_event(&self, pair: &Symbol, cfg: &PairConfig, e: &Event) {
-        match &e.body {
-            EventBody::Trade(t) => {
-                if let Some(text) = text(&TradeMessage::new(e, t, pair, cfg)) {
-                    self.publish(StreamMessage::Trade { pair: *pair, text });
-                }
-                let fees = self.fees.get(pair).copied();
-                let [maker, taker] = TradeReport::pair(e, t, pair, cfg, fees);
-                self.publish_report(t.maker_user, &maker);
-                self.publish_report(t.taker_user, &taker);
-            }
-            EventBody::Accepted(a) => self.publish_report(a.user, &NewReport::new(e, a, pair, cfg)),
-            EventBody::Canceled(c) => self.publish_report(c.user, &CancelReport::new(e, c, pair)),
-            EventBody::Amended(a) => {
-                self.publish_report(a.user, &AmendReport::new(e, a, pair, cfg))
-            }
-            EventBody::Rejected(r) => self.publish_report(r.user, &RejectReport::new(e, r, pair)),
-            EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
+        if let EventBody::Trade(t) = &e.body
+            && let Some(text) = text(&TradeMessage::new(e, t, pair, cfg))
+        {
+            self.publish(StreamMessage::Trade { pair: *pair, text });
         }
     }
 
-    /// An execution report to its order's owner.
-    fn publish_report(&self, user: UserId, report: &impl Serialize) {
-        if let Some(text) = text(report) {
-            self.publish(StreamMessage::User { user, text });
+    /// Seeds every pair's order view from `store`, once it holds each
+    /// pair's events up to what `log`'s engine had emitted (waiting at most
+    /// `wait` for it). Call before the gateway serves, so that no order is
+    /// both seeded and changed by an event the view already saw.
+    pub async fn seed_from_store(
+        &self,
+        log: &dyn commandlog::CommandLog,
+        store: &store::Store,
+        wait: std::time::Duration,
+    ) -> Result<(), store::StoreError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        for (pair, _) in self.pairs.iter() {
+            if let Some(status) = log.pair(*pair)
+                && !status.stored_up_to(status.engine_seq(), deadline).await
+            {
+                tracing::warn!(%pair, "the store is behind the engine: order view seeded from it as it is");
+            }
+            let rows = store.open_orders_of_pair(*pair).await?;
+            let held = self.seed_orders(*pair, &rows);
+            tracing::debug!(%pair, held, "order view seeded");
         }
+        Ok(())
+    }
+
+    /// Orders that were open when the pair's book was recovered, read from
+    /// the store once it holds every event up to then; the view learns the
+    /// rest from the events. Returns how many the view now holds.
+    fn seed_orders(&self, pair: Symbol, rows: &[store::OrderRow]) -> usize {
+        let Some((_, view)) = self.pairs.get(&pair) else {
+            return 0;
+        };
+        let Ok(mut v) = view.lock() else { return 0 };
+        v.orders.seed(rows.iter().filter_map(OrderState::from_row));
+        v.orders.len()
     }
 }
 
@@ -237,10 +257,26 @@ impl Observer for MarketData {
             }
             v.published = last.seq;
         }
+        // Reports name the pair as Binance's API does; built only when
+        // someone may read them.
+        let name = if watched {
+            cfg.symbol.joined()
+        } else {
+            String::new()
+        };
+        let context = PairContext {
+            cfg,
+            fees: self.fees.get(&record.pair).copied(),
+            name: &name,
+        };
+        let reports = reports::apply_record(&mut v.orders, context, &record.events, watched);
         drop(v);
         if watched {
             for e in &record.events {
                 self.publish_event(&record.pair, cfg, e);
+            }
+            for (user, text) in reports {
+                self.publish(StreamMessage::User { user, text });
             }
         }
     }
@@ -329,7 +365,26 @@ mod tests {
     fn record() -> EventRecord {
         let cid = Some(ClientOrderId::new("my-1").unwrap());
         let trade = trade();
+        let resting = |id, user, side, price, qty| {
+            EventBody::Accepted(Accepted {
+                order_id: OrderId(id),
+                client_order_id: (id != 7).then_some(cid).flatten(),
+                user: UserId(user),
+                side,
+                order_type: OrderType::Limit {
+                    price: Price(price),
+                },
+                time_in_force: TimeInForce::Gtc,
+                post_only: false,
+                size: OrderSize::Base(Qty(qty)),
+            })
+        };
         let bodies = [
+            // The makers, accepted earlier in the record so that the view
+            // knows them.
+            resting(7, 2, Side::Sell, 10_005, 250),
+            resting(4, 3, Side::Sell, 10_100, 20),
+            resting(6, 3, Side::Buy, 9_990, 400),
             EventBody::Accepted(Accepted {
                 order_id: OrderId(9),
                 client_order_id: cid,
@@ -440,19 +495,21 @@ mod tests {
             got.push(text(&m));
         }
         let want = [
-            r#"depth BTC-EUR {"E":1700000000123,"U":1,"a":[["100.05","0.0000"]],"b":[["99.90","0.0200"]],"e":"depthUpdate","s":"BTC-EUR","u":11}"#,
-            r#"user 1 {"E":1700000000123,"Q":null,"S":"BUY","c":"my-1","e":"executionReport","f":"GTC","i":9,"o":"LIMIT","p":"100.05","q":"0.0100","s":"BTC-EUR","seq":1,"u":1,"x":"NEW"}"#,
+            r#"depth BTC-EUR {"E":1700000000123,"U":1,"a":[["100.05","0.0000"]],"b":[["99.90","0.0200"]],"e":"depthUpdate","s":"BTC-EUR","u":14}"#,
             r#"trade BTC-EUR {"E":1700000000123,"T":1700000000123,"e":"trade","m":false,"p":"100.05","q":"0.0100","s":"BTC-EUR","t":3}"#,
-            r#"user 2 {"E":1700000000123,"L":"100.05","N":"EUR","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"n":"0","s":"BTC-EUR","seq":2,"t":3,"u":2,"x":"TRADE"}"#,
-            r#"user 1 {"E":1700000000123,"L":"100.05","N":"EUR","S":"BUY","c":null,"e":"executionReport","i":9,"l":"0.0100","leaves":"0.0000","leavesQuote":null,"m":false,"n":"0","s":"BTC-EUR","seq":2,"t":3,"u":1,"x":"TRADE"}"#,
-            r#"user 1 {"E":1700000000123,"Q":"250.00","S":"BUY","c":null,"e":"executionReport","f":"IOC","i":10,"o":"MARKET","p":null,"q":null,"s":"BTC-EUR","seq":4,"u":1,"x":"NEW"}"#,
             r#"trade BTC-EUR {"E":1700000000123,"T":1700000000123,"e":"trade","m":false,"p":"100.05","q":"0.0100","s":"BTC-EUR","t":5}"#,
-            r#"user 2 {"E":1700000000123,"L":"100.05","N":"EUR","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"n":"0","s":"BTC-EUR","seq":5,"t":5,"u":2,"x":"TRADE"}"#,
-            r#"user 1 {"E":1700000000123,"L":"100.05","N":"EUR","S":"BUY","c":null,"e":"executionReport","i":10,"l":"0.0100","leaves":null,"leavesQuote":"199.97","m":false,"n":"0","s":"BTC-EUR","seq":5,"t":5,"u":1,"x":"TRADE"}"#,
-            r#"user 1 {"E":1700000000123,"S":"BUY","X":"EXPIRED","c":null,"e":"executionReport","i":10,"reason":"IocRemainder","s":"BTC-EUR","seq":7,"u":1,"x":"EXPIRED"}"#,
-            r#"user 3 {"E":1700000000123,"S":"SELL","X":"CANCELED","c":"my-1","e":"executionReport","i":4,"reason":"UserRequest","s":"BTC-EUR","seq":8,"u":3,"x":"CANCELED"}"#,
-            r#"user 3 {"E":1700000000123,"S":"BUY","c":"my-1","e":"executionReport","i":6,"leaves":"0.0200","p":"99.90","priorityKept":true,"q":"0.0300","s":"BTC-EUR","seq":9,"u":3,"x":"AMENDMENT"}"#,
-            r#"user 4 {"E":1700000000123,"c":"my-1","e":"executionReport","i":0,"r":-303,"rMsg":"Unknown order.","s":"BTC-EUR","seq":11,"u":4,"x":"REJECTED"}"#,
+            r#"user 2 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"x-7","S":"SELL","o":"LIMIT","f":"GTC","q":"0.0250","p":"100.05","P":"0.00","F":"0.0000","g":-1,"C":"","x":"NEW","X":"NEW","r":"NONE","i":7,"l":"0.0000","z":"0.0000","L":"0.00","n":"0","N":null,"T":1700000000123,"t":-1,"I":1,"w":true,"m":false,"M":false,"O":1700000000123,"Z":"0.00","Y":"0.00","Q":"0.00","W":1700000000123,"V":"NONE"}"#,
+            r#"user 3 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"my-1","S":"SELL","o":"LIMIT","f":"GTC","q":"0.0020","p":"101.00","P":"0.00","F":"0.0000","g":-1,"C":"","x":"NEW","X":"NEW","r":"NONE","i":4,"l":"0.0000","z":"0.0000","L":"0.00","n":"0","N":null,"T":1700000000123,"t":-1,"I":2,"w":true,"m":false,"M":false,"O":1700000000123,"Z":"0.00","Y":"0.00","Q":"0.00","W":1700000000123,"V":"NONE"}"#,
+            r#"user 3 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"my-1","S":"BUY","o":"LIMIT","f":"GTC","q":"0.0400","p":"99.90","P":"0.00","F":"0.0000","g":-1,"C":"","x":"NEW","X":"NEW","r":"NONE","i":6,"l":"0.0000","z":"0.0000","L":"0.00","n":"0","N":null,"T":1700000000123,"t":-1,"I":3,"w":true,"m":false,"M":false,"O":1700000000123,"Z":"0.00","Y":"0.00","Q":"0.00","W":1700000000123,"V":"NONE"}"#,
+            r#"user 1 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"my-1","S":"BUY","o":"LIMIT","f":"GTC","q":"0.0100","p":"100.05","P":"0.00","F":"0.0000","g":-1,"C":"","x":"NEW","X":"NEW","r":"NONE","i":9,"l":"0.0000","z":"0.0000","L":"0.00","n":"0","N":null,"T":1700000000123,"t":-1,"I":4,"w":true,"m":false,"M":false,"O":1700000000123,"Z":"0.00","Y":"0.00","Q":"0.00","W":1700000000123,"V":"NONE"}"#,
+            r#"user 2 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"x-7","S":"SELL","o":"LIMIT","f":"GTC","q":"0.0250","p":"100.05","P":"0.00","F":"0.0000","g":-1,"C":"","x":"TRADE","X":"PARTIALLY_FILLED","r":"NONE","i":7,"l":"0.0100","z":"0.0100","L":"100.05","n":"0","N":"EUR","T":1700000000123,"t":3,"I":5,"w":true,"m":true,"M":false,"O":1700000000123,"Z":"1.00","Y":"1.00","Q":"0.00","W":1700000000123,"V":"NONE"}"#,
+            r#"user 1 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"my-1","S":"BUY","o":"LIMIT","f":"GTC","q":"0.0100","p":"100.05","P":"0.00","F":"0.0000","g":-1,"C":"","x":"TRADE","X":"FILLED","r":"NONE","i":9,"l":"0.0100","z":"0.0100","L":"100.05","n":"0","N":"EUR","T":1700000000123,"t":3,"I":5,"w":false,"m":false,"M":false,"O":1700000000123,"Z":"1.00","Y":"1.00","Q":"0.00","W":1700000000123,"V":"NONE"}"#,
+            r#"user 1 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"x-10","S":"BUY","o":"MARKET","f":"IOC","q":"0.0000","p":"0.00","P":"0.00","F":"0.0000","g":-1,"C":"","x":"NEW","X":"NEW","r":"NONE","i":10,"l":"0.0000","z":"0.0000","L":"0.00","n":"0","N":null,"T":1700000000123,"t":-1,"I":7,"w":false,"m":false,"M":false,"O":1700000000123,"Z":"0.00","Y":"0.00","Q":"250.00","V":"NONE"}"#,
+            r#"user 2 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"x-7","S":"SELL","o":"LIMIT","f":"GTC","q":"0.0250","p":"100.05","P":"0.00","F":"0.0000","g":-1,"C":"","x":"TRADE","X":"PARTIALLY_FILLED","r":"NONE","i":7,"l":"0.0100","z":"0.0200","L":"100.05","n":"0","N":"EUR","T":1700000000123,"t":5,"I":8,"w":true,"m":true,"M":false,"O":1700000000123,"Z":"2.00","Y":"1.00","Q":"0.00","W":1700000000123,"V":"NONE"}"#,
+            r#"user 1 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"x-10","S":"BUY","o":"MARKET","f":"IOC","q":"0.0000","p":"0.00","P":"0.00","F":"0.0000","g":-1,"C":"","x":"TRADE","X":"PARTIALLY_FILLED","r":"NONE","i":10,"l":"0.0100","z":"0.0100","L":"100.05","n":"0","N":"EUR","T":1700000000123,"t":5,"I":8,"w":false,"m":false,"M":false,"O":1700000000123,"Z":"1.00","Y":"1.00","Q":"250.00","V":"NONE"}"#,
+            r#"user 1 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"x-10","S":"BUY","o":"MARKET","f":"IOC","q":"0.0000","p":"0.00","P":"0.00","F":"0.0000","g":-1,"C":"","x":"EXPIRED","X":"EXPIRED","r":"NONE","i":10,"l":"0.0000","z":"0.0100","L":"0.00","n":"0","N":null,"T":1700000000123,"t":-1,"I":10,"w":false,"m":false,"M":false,"O":1700000000123,"Z":"1.00","Y":"0.00","Q":"250.00","V":"NONE"}"#,
+            r#"user 3 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"my-1","S":"SELL","o":"LIMIT","f":"GTC","q":"0.0020","p":"101.00","P":"0.00","F":"0.0000","g":-1,"C":"my-1","x":"CANCELED","X":"CANCELED","r":"NONE","i":4,"l":"0.0000","z":"0.0000","L":"0.00","n":"0","N":null,"T":1700000000123,"t":-1,"I":11,"w":false,"m":false,"M":false,"O":1700000000123,"Z":"0.00","Y":"0.00","Q":"0.00","W":1700000000123,"V":"NONE"}"#,
+            r#"user 3 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"my-1","S":"BUY","o":"LIMIT","f":"GTC","q":"0.0300","p":"99.90","P":"0.00","F":"0.0000","g":-1,"C":"","x":"REPLACED","X":"NEW","r":"NONE","i":6,"l":"0.0000","z":"0.0000","L":"0.00","n":"0","N":null,"T":1700000000123,"t":-1,"I":12,"w":true,"m":false,"M":false,"O":1700000000123,"Z":"0.00","Y":"0.00","Q":"0.00","W":1700000000123,"V":"NONE"}"#,
         ];
         assert_eq!(got, want);
     }

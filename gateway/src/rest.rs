@@ -30,6 +30,7 @@ type ApiResult = Result<Response, ApiError>;
 
 pub(crate) mod account;
 mod bodies;
+pub(crate) use bodies::client_order_id;
 mod general;
 pub(crate) mod openapi;
 pub(crate) mod params;

@@ -141,6 +141,20 @@ impl Store {
         rows.iter().map(order_row).collect()
     }
 
+    /// Every open order of `pair`, oldest first: what a gateway's order
+    /// view starts from.
+    pub async fn open_orders_of_pair(&self, pair: Symbol) -> Result<Vec<OrderRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE pair = $1 \
+             AND status IN ('NEW', 'PARTIALLY_FILLED') ORDER BY order_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(pair.as_str().to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(order_row).collect()
+    }
+
     /// The most recent trades of `pair`, newest first.
     pub async fn trades(&self, pair: Symbol, limit: u32) -> Result<Vec<FillRow>, StoreError> {
         let sql =

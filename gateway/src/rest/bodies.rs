@@ -323,7 +323,7 @@ pub(super) struct OrderBody {
 
 /// The client order id Binance would show: the order's own, or one made
 /// from its id when it was placed without.
-pub(super) fn client_order_id(id: proto::OrderId, own: Option<&proto::ClientOrderId>) -> String {
+pub(crate) fn client_order_id(id: proto::OrderId, own: Option<&proto::ClientOrderId>) -> String {
     own.map_or_else(|| format!("x-{}", id.0), |c| c.as_str().to_string())
 }
 
