@@ -265,6 +265,24 @@ impl KeyCache {
         }
     }
 
+    /// The holder of a trading key sent alone, unsigned: Binance's
+    /// USER_STREAM security type (listen keys).
+    pub(crate) async fn holder(&self, api_key: Option<&str>) -> Result<Caller, ApiError> {
+        let api_key = api_key.filter(|k| is_key_form(k)).ok_or_else(|| {
+            ApiError::new(
+                code::BAD_API_KEY_FORMAT,
+                "Missing or malformed X-MBX-APIKEY header.",
+            )
+        })?;
+        match self.lookup(api_key).await? {
+            (_, Holder::User(user)) => Ok(Caller {
+                user,
+                api_key: api_key.to_string(),
+            }),
+            (_, Holder::Operator(_)) => Err(self.unknown()),
+        }
+    }
+
     /// Checks a signed admin request, as [`KeyCache::verify`] checks a
     /// trading one; only a cache made by [`KeyCache::admin`] knows admin keys.
     pub async fn verify_admin(
@@ -430,6 +448,11 @@ fn freshness(query: &str, body: &[u8]) -> Result<(Option<u64>, u64), ApiError> {
 }
 
 /// [`signed_query`] with the key from `header` (named in the refusal).
+/// Whether `k` has the form of a key: 1 to 128 ASCII letters and digits.
+fn is_key_form(k: &str) -> bool {
+    !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 fn signed_query_for<'a>(
     header: &str,
     api_key: Option<&'a str>,
@@ -437,14 +460,12 @@ fn signed_query_for<'a>(
     body: &'a [u8],
     now_ms: u64,
 ) -> Result<SignedQuery<'a>, ApiError> {
-    let api_key = api_key
-        .filter(|k| !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_alphanumeric()))
-        .ok_or_else(|| {
-            ApiError::new(
-                code::BAD_API_KEY_FORMAT,
-                format!("Missing or malformed {header} header."),
-            )
-        })?;
+    let api_key = api_key.filter(|k| is_key_form(k)).ok_or_else(|| {
+        ApiError::new(
+            code::BAD_API_KEY_FORMAT,
+            format!("Missing or malformed {header} header."),
+        )
+    })?;
     let (query, body, signature) = signature_of(query, body)?;
     let (timestamp, window) = freshness(&query, &body)?;
     let timestamp = timestamp.ok_or_else(|| {

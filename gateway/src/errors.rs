@@ -148,6 +148,9 @@ codes! {
     /// The body is in a media type the route does not read: `/api/v3` takes
     /// forms, `/admin/v1` JSON.
     BAD_CONTENT_TYPE = (-1132, UNSUPPORTED_MEDIA_TYPE);
+    /// A listen key that does not exist (never made, expired or closed),
+    /// or is not the caller's.
+    INVALID_LISTEN_KEY = (-1125, BAD_REQUEST);
     /// A WebSocket SUBSCRIBE names more streams than a connection may hold.
     TOO_MANY_SUBSCRIPTIONS = (-1191, BAD_REQUEST);
     /// The risk stage refused a new order or an amend: Binance's

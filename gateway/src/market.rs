@@ -20,6 +20,8 @@ mod account;
 mod messages;
 mod orders;
 mod reports;
+#[cfg(test)]
+mod shapes;
 
 pub use account::AccountSnapshot;
 pub(crate) use account::AccountViews;

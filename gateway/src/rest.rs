@@ -37,8 +37,9 @@ pub(crate) mod params;
 mod public;
 mod raw;
 #[cfg(test)]
-mod shapes;
+pub(crate) mod shapes;
 mod trading;
+pub(crate) mod userstream;
 pub(crate) mod weights;
 
 pub use raw::{RawRoute, command_from_raw};
@@ -72,6 +73,12 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/api/v3/myTrades", get(trading::my_trades))
         .route("/api/v3/account", get(account::account))
         .route("/api/v3/rateLimit/order", get(account::order_rate_limits))
+        .route(
+            "/api/v3/userDataStream",
+            post(userstream::open)
+                .put(userstream::keep_alive)
+                .delete(userstream::close),
+        )
         .fallback(|| async { ApiError::new(code::NO_SUCH_ENDPOINT, "No such endpoint.") })
 }
 

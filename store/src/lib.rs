@@ -21,6 +21,7 @@ mod interval;
 mod keys;
 mod klines;
 mod leases;
+mod listen_keys;
 mod queries;
 mod risk;
 mod ticker;

@@ -86,6 +86,9 @@ with `Retry-After`.";
         super::trading::history::my_trades,
         super::account::account,
         super::account::order_rate_limits,
+        super::userstream::open,
+        super::userstream::keep_alive,
+        super::userstream::close,
         crate::admin::deposit,
         crate::admin::withdraw,
         crate::admin::user_balances,
@@ -103,6 +106,7 @@ with `Retry-After`.";
         (name = "Market data", description = "Binance's market data endpoints."),
         (name = "Trading", description = "Binance's trading endpoints: signed."),
         (name = "Account", description = "Binance's account endpoints: signed."),
+        (name = "User data stream", description = "Binance's listen keys: the API key header, no signature."),
         (name = "Operators", description = "Deposits, withdrawals, balances and the audit, for the exchange's operators: signed with an admin key."),
         (name = "Service", description = "Health, readiness, metrics, the WebSocket streams and this document."),
     )

@@ -88,7 +88,7 @@ fn drop_trailing_commas(text: &str) -> String {
 /// between a value and the next line's key or element put back (Binance's
 /// `GET /api/v3/order` example lacks one after `"orderListId": -1`), and
 /// trailing commas dropped.
-fn doc(text: &str) -> Value {
+pub(crate) fn doc(text: &str) -> Value {
     let lines: Vec<&str> = text
         .lines()
         .map(|l| strip_comment(l).trim_end())
@@ -194,7 +194,13 @@ fn compare(path: &str, ours: &Value, theirs: &Value, tuples: &[&str], out: &mut 
 /// differences as `(path, reason)`, `path` as [`compare`] writes it (the
 /// part before `:`); every other difference fails, and so does a listed
 /// one that does not occur.
-fn check(name: &str, ours: &Value, theirs: &Value, tuples: &[&str], known: &[(&str, &str)]) {
+pub(crate) fn check(
+    name: &str,
+    ours: &Value,
+    theirs: &Value,
+    tuples: &[&str],
+    known: &[(&str, &str)],
+) {
     let mut found = Vec::new();
     compare("$", ours, theirs, tuples, &mut found);
     let found: BTreeSet<String> = found.into_iter().collect();

@@ -1,0 +1,265 @@
+//! The user data stream's events against Binance's documented examples
+//! (`testnet/user-data-stream.md`, "Last Updated: 2024-11-27"), with the
+//! comparison of `rest/shapes.rs`: same keys, same JSON types, decimals
+//! where Binance writes decimals. Conditional fields are compared only
+//! where their condition holds (`W` for an order working on the book).
+
+use std::sync::Arc;
+
+use commandlog::{AccountUpdate, EventRecord, Observer};
+use proto::{
+    Accepted, CancelReason, Canceled, ClientOrderId, Event, EventBody, OrderId, OrderSize,
+    OrderType, PairConfig, Price, Qty, Seq, Side, Symbol, TimeInForce, Timestamp, Trade, TradeId,
+    UserId,
+};
+use serde_json::Value;
+
+use super::MarketData;
+use crate::rest::shapes::{check, doc};
+
+const EXECUTION_REPORT: &str = r#"{
+  "e": "executionReport",        // Event type
+  "E": 1499405658658,            // Event time
+  "s": "ETHBTC",                 // Symbol
+  "c": "mUvoqJxFIILMdfAW5iGSOW", // Client order ID
+  "S": "BUY",                    // Side
+  "o": "LIMIT",                  // Order type
+  "f": "GTC",                    // Time in force
+  "q": "1.00000000",             // Order quantity
+  "p": "0.10264410",             // Order price
+  "P": "0.00000000",             // Stop price
+  "F": "0.00000000",             // Iceberg quantity
+  "g": -1,                       // OrderListId
+  "C": "",                       // Original client order ID; This is the ID of the order being canceled
+  "x": "NEW",                    // Current execution type
+  "X": "NEW",                    // Current order status
+  "r": "NONE",                   // Order reject reason; will be an error code.
+  "i": 4293153,                  // Order ID
+  "l": "0.00000000",             // Last executed quantity
+  "z": "0.00000000",             // Cumulative filled quantity
+  "L": "0.00000000",             // Last executed price
+  "n": "0",                      // Commission amount
+  "N": null,                     // Commission asset
+  "T": 1499405658657,            // Transaction time
+  "t": -1,                       // Trade ID
+  "v": 3,                        // Prevented Match Id; This is only visible if the order expired due to STP
+  "I": 8641984,                  // Ignore
+  "w": true,                     // Is the order on the book?
+  "m": false,                    // Is this trade the maker side?
+  "M": false,                    // Ignore
+  "O": 1499405658657,            // Order creation time
+  "Z": "0.00000000",             // Cumulative quote asset transacted quantity
+  "Y": "0.00000000",             // Last quote asset transacted quantity (i.e. lastPrice * lastQty)
+  "Q": "0.00000000",             // Quote Order Quantity
+  "W": 1499405658657,            // Working Time; This is only visible if the order has been placed on the book.
+  "V": "NONE"                    // SelfTradePreventionMode
+}"#;
+
+const ACCOUNT_POSITION: &str = r#"{
+  "e": "outboundAccountPosition", // Event type
+  "E": 1564034571105,             // Event Time
+  "u": 1564034571073,             // Time of last account update
+  "B": [                          // Balances Array
+    {
+      "a": "ETH",                 // Asset
+      "f": "10000.000000",        // Free
+      "l": "0.000000"             // Locked
+    }
+  ]
+}"#;
+
+const BALANCE_UPDATE: &str = r#"{
+  "e": "balanceUpdate",         // Event Type
+  "E": 1573200697110,           // Event Time
+  "a": "BTC",                   // Asset
+  "d": "100.00000000",          // Balance Delta
+  "T": 1573200697068            // Clear Time
+}"#;
+
+const LISTEN_KEY_EXPIRED: &str = r#"{
+  "e": "listenKeyExpired",  // Event type
+  "E": "1699596037418",     // Event time
+  "listenKey": "OfYGbUzi3PraNagEkdKuFwUHn48brFsItTdsuiIXrucEvD0rhRXZ7I6URWfE8YE8"
+}"#;
+
+/// `v` appears only for an order that STP ended; `W` only for one that
+/// works on the book.
+const NO_STP: (&str, &str) = ("$.v", "only for an order that expired by STP");
+const NOT_WORKING: (&str, &str) = ("$.W", "only for an order placed on the book");
+
+fn pair() -> PairConfig {
+    PairConfig {
+        price_scale: 2,
+        qty_scale: 4,
+        ..PairConfig::simple(Symbol::new("BTC-EUR").unwrap())
+    }
+}
+
+fn event(seq: u64, body: EventBody) -> Event {
+    Event {
+        pair: pair().symbol,
+        seq: Seq(seq),
+        timestamp: Timestamp(1_700_000_000_123_456_789),
+        body,
+    }
+}
+
+fn accepted(id: u64, user: u64, side: Side, order_type: OrderType, tif: TimeInForce) -> EventBody {
+    EventBody::Accepted(Accepted {
+        order_id: OrderId(id),
+        client_order_id: ClientOrderId::new("c-1").ok(),
+        user: UserId(user),
+        side,
+        order_type,
+        time_in_force: tif,
+        post_only: false,
+        size: OrderSize::Base(Qty(300)),
+    })
+}
+
+/// Every user message a record of a resting sell, a market buy that
+/// fills part of it, and a cancel of the rest makes.
+fn reports() -> Vec<Value> {
+    let market = MarketData::new(&[pair()], 64);
+    let mut rx = market.subscribe();
+    let limit = OrderType::Limit {
+        price: Price(10_000),
+    };
+    let bodies = vec![
+        accepted(1, 2, Side::Sell, limit, TimeInForce::Gtc),
+        accepted(2, 1, Side::Buy, OrderType::Market, TimeInForce::Ioc),
+        EventBody::Trade(Trade {
+            trade_id: TradeId(3),
+            price: Price(10_000),
+            qty: Qty(100),
+            taker_side: Side::Buy,
+            maker_order_id: OrderId(1),
+            maker_user: UserId(2),
+            maker_remaining: Qty(200),
+            taker_order_id: OrderId(2),
+            taker_user: UserId(1),
+            taker_remaining: OrderSize::Base(Qty(0)),
+        }),
+        EventBody::Canceled(Canceled {
+            order_id: OrderId(1),
+            client_order_id: ClientOrderId::new("c-1").ok(),
+            user: UserId(2),
+            side: Side::Sell,
+            remaining: OrderSize::Base(Qty(200)),
+            reason: CancelReason::UserRequest,
+        }),
+    ];
+    let record = EventRecord {
+        pair: pair().symbol,
+        position: 1,
+        events: bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| event(i as u64 + 1, b))
+            .collect(),
+    };
+    market.on_record(&Arc::new(record));
+    std::iter::from_fn(|| rx.try_recv().ok())
+        .filter_map(|m| match m {
+            super::StreamMessage::User { text, .. } => serde_json::from_str(&text).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn execution_reports_are_binances() {
+    let theirs = doc(EXECUTION_REPORT);
+    let got = reports();
+    let kinds: Vec<(&str, &str)> = got
+        .iter()
+        .map(|r| (r["x"].as_str().unwrap_or(""), r["X"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("NEW", "NEW"),
+            ("NEW", "NEW"),
+            ("TRADE", "PARTIALLY_FILLED"),
+            ("TRADE", "FILLED"),
+            ("CANCELED", "CANCELED")
+        ]
+    );
+    for r in &got {
+        let mut known = vec![NO_STP];
+        if r["o"] != "LIMIT" {
+            known.push(NOT_WORKING);
+        }
+        if r["x"] == "TRADE" {
+            known.push(("$.N", "a fill's commission asset; the example is a NEW"));
+        }
+        check(
+            &format!("executionReport {}", r["x"]),
+            r,
+            &theirs,
+            &[],
+            &known,
+        );
+    }
+    // The maker's fill: its totals after it, its commission asset.
+    let maker = &got[2];
+    assert_eq!(
+        (maker["z"].as_str(), maker["Z"].as_str()),
+        (Some("0.0100"), Some("1.00"))
+    );
+    assert_eq!(
+        (maker["m"].as_bool(), maker["N"].as_str()),
+        (Some(true), Some("EUR"))
+    );
+    // The cancel names the canceled order's client id in `C`.
+    assert_eq!(got[4]["C"], "c-1");
+}
+
+#[test]
+fn account_events_are_binances() {
+    let market = MarketData::new(&[pair()], 64);
+    let mut rx = market.subscribe();
+    market.on_account(&Arc::new(AccountUpdate {
+        user: UserId(1),
+        time_ns: 1_700_000_000_123_456_789,
+        balances: vec![(
+            accounts::AssetId(1),
+            accounts::Balance {
+                free: 1_500_000,
+                locked: 0,
+            },
+        )],
+        movement: Some((accounts::AssetId(1), 1_500_000)),
+    }));
+    let got: Vec<Value> = std::iter::from_fn(|| rx.try_recv().ok())
+        .filter_map(|m| match m {
+            super::StreamMessage::User { text, .. } => serde_json::from_str(&text).ok(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got.len(), 2);
+    check("balanceUpdate", &got[0], &doc(BALANCE_UPDATE), &[], &[]);
+    check(
+        "outboundAccountPosition",
+        &got[1],
+        &doc(ACCOUNT_POSITION),
+        &[],
+        &[],
+    );
+}
+
+#[test]
+fn listen_key_expired_is_binances() {
+    let ours: Value = serde_json::from_str(&crate::rest::userstream::expired_event(
+        "k",
+        1_700_000_000_123,
+    ))
+    .unwrap_or_default();
+    check(
+        "listenKeyExpired",
+        &ours,
+        &doc(LISTEN_KEY_EXPIRED),
+        &[],
+        &[],
+    );
+}
