@@ -7,7 +7,8 @@
 //! popularity, drifting mids, a mix of limit, market, IOC, FOK, post-only,
 //! cancel, amend and replace, as Binance's `/api/v3` takes them ([`flow`]). A WebSocket subscriber keeps each pair's
 //! book in sync by the documented procedure and counts sequence gaps
-//! ([`depth`]). The engine's own counts of commands and events come from
+//! ([`depth`]); many more subscribers measure the streams' fan-out
+//! ([`fanout`]). The engine's own counts of commands and events come from
 //! `/metrics` ([`metrics`]). Only loopback targets are accepted
 //! ([`loopback`]).
 //!
@@ -16,6 +17,7 @@
 
 pub mod depth;
 pub mod error;
+pub mod fanout;
 pub mod flow;
 pub mod funding;
 pub mod keys;

@@ -281,6 +281,7 @@ pub fn html(r: &RunResult) -> String {
     html_step(&mut h, r);
     html_engine(&mut h, r);
     html_depth(&mut h, r);
+    html_fanout(&mut h, r);
     html_processes(&mut h, r);
     html_charts(&mut h, r);
     html_definitions(&mut h, r);
@@ -505,6 +506,26 @@ fn html_engine(h: &mut String, r: &RunResult) {
             );
         }
     }
+}
+
+/// The fan-out subscribers' findings.
+fn html_fanout(h: &mut String, r: &RunResult) {
+    let Some(f) = &r.fanout else { return };
+    let _ = write!(
+        *h,
+        "<h2>Fan-out</h2><table><tr><th>subscribers</th><th>connected</th><th>updates</th><th>deliveries</th><th>MB read</th><th>lag p50 ms</th><th>lag p99 ms</th><th>lag max ms</th><th>slowest p99 ms</th><th>dropped</th></tr>\
+         <tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
+        f.subscribers,
+        f.connected,
+        f.updates,
+        f.deliveries,
+        f.bytes as f64 / 1e6,
+        f.lag_ms.p50,
+        f.lag_ms.p99,
+        f.lag_ms.max,
+        f.slowest_p99_ms,
+        esc(&format!("{:?}", f.dropped))
+    );
 }
 
 /// The depth subscriber's findings.

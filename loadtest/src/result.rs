@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::depth::DepthReport;
+use crate::fanout::FanoutReport;
 use crate::metrics::EngineCounts;
 use crate::scenario::{Mix, PairFile, TargetKind};
 use crate::stats::Percentiles;
@@ -295,6 +296,8 @@ pub struct RunResult {
     pub engine_error: Option<String>,
     /// The depth subscriber's findings.
     pub depth: Option<DepthReport>,
+    /// The fan-out subscribers' findings.
+    pub fanout: Option<FanoutReport>,
     /// The exchange process.
     pub exchange_process: Option<ProcessReport>,
     /// The harness's cost.

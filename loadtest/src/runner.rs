@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::depth::{DepthReport, Subscriber};
 pub use crate::error::RunError;
+use crate::fanout::{Fanout, FanoutReport};
 use crate::flow::{Flow, Group, Kind, PairRules, Request};
 use crate::funding::{self, Funded};
 use crate::loopback::LoopbackTarget;
@@ -209,6 +210,7 @@ struct Context {
     users: usize,
     process: Watched,
     depth: Option<Subscriber>,
+    fanout: Option<Fanout>,
     endpoints: Vec<LoopbackTarget>,
     /// The first `/metrics` scrape, when asked for.
     before: Option<Result<EngineCounts, RunError>>,
@@ -258,6 +260,7 @@ async fn setup(
     target.warm_up().await?;
     let process = watched(scenario, addr);
     let depth = start_depth(scenario, opts, &base, &rules).await;
+    let fanout = start_fanout(scenario, opts, &base).await;
     // Scraped last, so the window is the run's and not the set-up's.
     let endpoints = scenario.metrics_endpoints();
     let before = if scenario.exchange.scrape_metrics && !endpoints.is_empty() {
@@ -272,6 +275,7 @@ async fn setup(
             users,
             process,
             depth,
+            fanout,
             endpoints,
             before,
             before_at: Instant::now(),
@@ -383,6 +387,25 @@ fn watched(scenario: &Scenario, addr: SocketAddr) -> Watched {
         None => (procfs::find_listener(addr.port()), "listening port"),
     };
     Watched { pid, found_by }
+}
+
+/// The fan-out benchmark's subscribers, when the scenario has some.
+async fn start_fanout(scenario: &Scenario, opts: &RunOptions, base: &str) -> Option<Fanout> {
+    let file = &scenario.fanout;
+    if file.subscribers == 0 || scenario.target == TargetKind::Direct {
+        return None;
+    }
+    let f = Fanout::start(base, file).await;
+    say(
+        opts,
+        &format!(
+            "fan-out: {} of {} subscribers connected to {}",
+            f.connected(),
+            file.subscribers,
+            file.streams.join("/")
+        ),
+    );
+    Some(f)
 }
 
 async fn start_depth(
@@ -535,6 +558,7 @@ struct Drained {
     /// The engine's counts, or why there are none.
     engine: Result<EngineReport, RunError>,
     depth: Option<DepthReport>,
+    fanout: Option<FanoutReport>,
 }
 
 /// Stage 3: waits for every request to end (each by its deadline), then
@@ -568,6 +592,10 @@ async fn drain(scenario: &Scenario, sent: Sent) -> Result<Drained, RunError> {
         Some(d) => Some(d.finish().await?),
         None => None,
     };
+    let fanout = match ctx.fanout {
+        Some(f) => Some(f.finish().await),
+        None => None,
+    };
     Ok(Drained {
         shared,
         schedule,
@@ -583,6 +611,7 @@ async fn drain(scenario: &Scenario, sent: Sent) -> Result<Drained, RunError> {
         step_verdicts,
         engine,
         depth,
+        fanout,
     })
 }
 
@@ -650,6 +679,7 @@ fn report(scenario: &Scenario, opts: &RunOptions, d: Drained) -> Result<RunResul
         engine,
         engine_error,
         depth: d.depth.clone(),
+        fanout: d.fanout.clone(),
         exchange_process: process_report(&d, &rec, ended),
         harness: harness_report(&d, &rec),
         timeline: timeline(&d.schedule, &rec),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::error::ScenarioError;
+use crate::fanout::FanoutFile;
 use crate::loopback::{self, LoopbackTarget};
 use crate::schedule::Phase;
 
@@ -131,6 +132,9 @@ struct File {
     /// The depth-sync subscriber.
     #[serde(default)]
     depth: DepthFile,
+    /// The fan-out benchmark's subscribers.
+    #[serde(default)]
+    fanout: FanoutFile,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -418,6 +422,8 @@ pub struct Scenario {
     pub flow: FlowFile,
     /// The depth subscriber.
     pub depth: DepthFile,
+    /// The fan-out subscribers.
+    pub fanout: FanoutFile,
 }
 
 fn seconds(what: &str, s: f64) -> Result<Duration, ScenarioError> {
@@ -492,6 +498,7 @@ impl Scenario {
             users: f.users,
             flow: f.flow,
             depth: f.depth,
+            fanout: f.fanout,
         })
     }
 
@@ -883,7 +890,8 @@ mod tests {
         assert_eq!(
             seen,
             [
-                "cluster", "direct", "failover", "knee", "smoke", "soak", "spike", "steady", "step"
+                "cluster", "direct", "failover", "fanout", "knee", "smoke", "soak", "spike",
+                "steady", "step"
             ]
         );
     }

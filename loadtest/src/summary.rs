@@ -18,6 +18,7 @@ pub fn summary(r: &RunResult) -> String {
     step(&mut s, r);
     engine(&mut s, r);
     depth(&mut s, r);
+    fanout(&mut s, r);
     processes(&mut s, r);
     s
 }
@@ -190,6 +191,30 @@ fn engine(s: &mut String, r: &RunResult) {
             );
         }
     }
+}
+
+/// The fan-out subscribers' findings, with the exchange's CPU per update.
+fn fanout(s: &mut String, r: &RunResult) {
+    let Some(f) = &r.fanout else { return };
+    let cpu = r.exchange_process.as_ref().and_then(|p| p.cpu_s);
+    let per_update = cpu.filter(|_| f.updates > 0).map_or("n/a".into(), |c| {
+        format!("{:.1} us", c * 1e6 / f.updates as f64)
+    });
+    let _ = writeln!(
+        *s,
+        "fan-out: {}/{} subscribers, {} updates, {} deliveries, exchange CPU {} per update; \
+         lag ms p50 {} p99 {} max {}, slowest subscriber p99 {}; dropped {:?}",
+        f.connected,
+        f.subscribers,
+        f.updates,
+        f.deliveries,
+        per_update,
+        f.lag_ms.p50,
+        f.lag_ms.p99,
+        f.lag_ms.max,
+        f.slowest_p99_ms,
+        f.dropped
+    );
 }
 
 /// The depth subscriber's findings.
