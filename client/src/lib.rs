@@ -167,21 +167,42 @@ impl Client {
             .await
     }
 
-    /// The WebSocket URL of this exchange.
+    /// Whether requests are signed (the client holds a key).
+    pub fn has_credentials(&self) -> bool {
+        self.credentials.is_some()
+    }
+
+    /// The WebSocket URL of this exchange's raw streams (`/ws`).
     pub fn ws_url(&self) -> String {
         format!("{}/ws", self.base.replacen("http", "ws", 1))
     }
 
-    /// The `LOGIN` message for the WebSocket, signed now.
-    pub fn ws_login(&self, id: u64) -> Option<Value> {
-        let c = self.credentials.as_ref()?;
-        let ts = now_ms();
-        let signature = c.ws_login_signature(ts);
-        Some(serde_json::json!({
-            "method": "LOGIN",
-            "params": {"apiKey": c.api_key, "timestamp": ts, "signature": signature},
-            "id": id,
-        }))
+    /// The URL of the combined streams `streams` (`/stream?streams=a/b`):
+    /// market stream names, or a listen key for the user's events.
+    pub fn stream_url(&self, streams: &[&str]) -> String {
+        format!(
+            "{}/stream?streams={}",
+            self.base.replacen("http", "ws", 1),
+            streams.join("/")
+        )
+    }
+
+    /// `POST /api/v3/userDataStream` (the API key alone, unsigned): the
+    /// listen key that opens the user's event stream.
+    pub async fn listen_key(&self) -> Result<Answer, reqwest::Error> {
+        let key = self
+            .credentials
+            .as_ref()
+            .map_or(String::new(), |c| c.api_key.clone());
+        let url = format!("{}/api/v3/userDataStream", self.base);
+        Self::answer(
+            self.http
+                .post(url)
+                .header(self.key_header, key)
+                .send()
+                .await?,
+        )
+        .await
     }
 }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use client::{Answer, Client, Credentials};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -122,8 +122,9 @@ enum Cmd {
         #[arg(long, default_value = "ACK")]
         resp: String,
     },
-    /// Prints stream messages: `trade watch BTC-EUR@depth BTC-EUR@trade`;
-    /// with credentials, your execution reports too.
+    /// Prints stream messages: `trade watch btceur@depth btceur@trade`;
+    /// with credentials, your execution reports and balances too (through
+    /// a listen key). Each line is `{"stream": NAME, "data": MESSAGE}`.
     Watch {
         streams: Vec<String>,
         /// Stop after this many messages.
@@ -320,21 +321,22 @@ fn print_answer(a: &Answer) -> ExitCode {
     }
 }
 
-async fn watch(c: &Client, streams: Vec<String>, count: Option<usize>) -> ExitCode {
-    let (mut ws, _) = match tokio_tungstenite::connect_async(c.ws_url()).await {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut requests = vec![json!({"method": "SUBSCRIBE", "params": streams, "id": 1})];
-    requests.extend(c.ws_login(2));
-    for r in requests {
-        if ws.send(Message::text(r.to_string())).await.is_err() {
-            return ExitCode::FAILURE;
+async fn watch(c: &Client, mut streams: Vec<String>, count: Option<usize>) -> ExitCode {
+    if c.has_credentials() {
+        match c.listen_key().await {
+            Ok(a) if a.status.is_success() => match a.body["listenKey"].as_str() {
+                Some(key) => streams.push(key.to_string()),
+                None => return failed(&format!("no listenKey in {}", a.body)),
+            },
+            Ok(a) => return failed(&format!("HTTP {}: {}", a.status, a.body)),
+            Err(e) => return failed(&e.to_string()),
         }
     }
+    let names: Vec<&str> = streams.iter().map(String::as_str).collect();
+    let (mut ws, _) = match tokio_tungstenite::connect_async(c.stream_url(&names)).await {
+        Ok(x) => x,
+        Err(e) => return failed(&e.to_string()),
+    };
     let mut seen = 0;
     while let Some(Ok(m)) = ws.next().await {
         match m {
@@ -354,6 +356,11 @@ async fn watch(c: &Client, streams: Vec<String>, count: Option<usize>) -> ExitCo
         }
     }
     ExitCode::SUCCESS
+}
+
+fn failed(why: &str) -> ExitCode {
+    eprintln!("error: {why}");
+    ExitCode::FAILURE
 }
 
 /// Microseconds, three significant figures.

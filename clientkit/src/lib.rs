@@ -88,15 +88,6 @@ impl Credentials {
             secret: field("secret:")?,
         })
     }
-
-    /// The `LOGIN` parameters of the WebSocket API at `timestamp_ms`: the
-    /// signature covers `apiKey=KEY&timestamp=T`.
-    pub fn ws_login_signature(&self, timestamp_ms: u64) -> String {
-        sign(
-            &self.secret,
-            format!("apiKey={}&{TIMESTAMP_PARAM}={timestamp_ms}", self.api_key).as_bytes(),
-        )
-    }
 }
 
 /// A user's signer: the HMAC is keyed once and cloned per request, which
@@ -209,9 +200,5 @@ mod tests {
         assert_eq!(c.secret, "xyz");
         assert!(!format!("{c:?}").contains("xyz"));
         assert!(Credentials::from_printed("api key: abc\n").is_none());
-        assert_eq!(
-            c.ws_login_signature(9),
-            sign("xyz", b"apiKey=abc&timestamp=9")
-        );
     }
 }

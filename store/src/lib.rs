@@ -42,6 +42,7 @@ pub use interval::{Interval, parse_time_zone};
 pub use keys::ApiKey;
 pub use klines::{Candle, KlineWindow};
 pub use leases::{Lease, LeaseKey, Member, Role};
+pub use listen_keys::ListenKey;
 pub use queries::OrderLookup;
 pub use risk::RiskSnapshotRow;
 pub use ticker::WindowStats;

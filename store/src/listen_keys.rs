@@ -8,6 +8,17 @@ use sqlx::Row;
 use crate::keys::random_hex;
 use crate::{Store, StoreError, from_db, to_db};
 
+/// A listen key's owner and life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenKey {
+    /// The account whose events the key's stream carries.
+    pub user: UserId,
+    /// The API key that made it: the stream ends if that key is revoked.
+    pub api_key: String,
+    /// When it expires, ms since the epoch, unless kept alive.
+    pub expires_at: u64,
+}
+
 impl Store {
     /// `user`'s active listen key extended to `expires_at` (ms), or a new
     /// random one (64 hex digits, like Binance's 64 characters) when it has
@@ -16,15 +27,19 @@ impl Store {
     pub async fn open_listen_key(
         &self,
         user: UserId,
+        api_key: &str,
         now_ms: u64,
         expires_at: u64,
     ) -> Result<String, StoreError> {
         let candidate = random_hex(32)?;
         let row = sqlx::query(
-            "INSERT INTO listen_keys (listen_key, user_id, expires_at) VALUES ($1, $2, $3) \
+            "INSERT INTO listen_keys (listen_key, user_id, api_key, expires_at) \
+             VALUES ($1, $2, $5, $3) \
              ON CONFLICT (user_id) DO UPDATE SET \
              listen_key = CASE WHEN listen_keys.expires_at > $4 \
                  THEN listen_keys.listen_key ELSE excluded.listen_key END, \
+             api_key = CASE WHEN listen_keys.expires_at > $4 \
+                 THEN listen_keys.api_key ELSE excluded.api_key END, \
              expires_at = excluded.expires_at \
              RETURNING listen_key",
         )
@@ -32,6 +47,7 @@ impl Store {
         .bind(to_db(user.0)?)
         .bind(to_db(expires_at)?)
         .bind(to_db(now_ms)?)
+        .bind(api_key.to_string())
         .fetch_one(&self.writer)
         .await?;
         Ok(row.try_get(0)?)
@@ -69,14 +85,22 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// The account `key` opens and when it expires (ms); `None` for a key
-    /// that does not exist (never made, or closed).
-    pub async fn listen_key(&self, key: &str) -> Result<Option<(UserId, u64)>, StoreError> {
-        let row = sqlx::query("SELECT user_id, expires_at FROM listen_keys WHERE listen_key = $1")
-            .bind(key.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((UserId(from_db(r.try_get(0)?)?), from_db(r.try_get(1)?)?)))
-            .transpose()
+    /// What `key` opens; `None` for a key that does not exist (never made,
+    /// replaced after it expired, or closed).
+    pub async fn listen_key(&self, key: &str) -> Result<Option<ListenKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT user_id, api_key, expires_at FROM listen_keys WHERE listen_key = $1",
+        )
+        .bind(key.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ListenKey {
+                user: UserId(from_db(r.try_get(0)?)?),
+                api_key: r.try_get(1)?,
+                expires_at: from_db(r.try_get(2)?)?,
+            })
+        })
+        .transpose()
     }
 }

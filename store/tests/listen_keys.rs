@@ -5,18 +5,35 @@
 mod common;
 
 use proto::UserId;
-use store::Store;
+use store::{ListenKey, Store};
 
 async fn lifecycle(store: &Store) {
     let (alice, bob) = (UserId(1), UserId(2));
-    let k1 = store.open_listen_key(alice, 1_000, 2_000).await.unwrap();
+    let k1 = store
+        .open_listen_key(alice, "ka", 1_000, 2_000)
+        .await
+        .unwrap();
     assert!(k1.len() == 64 && k1.bytes().all(|b| b.is_ascii_alphanumeric()));
     // Active: asked again, the same key, extended.
-    let again = store.open_listen_key(alice, 1_500, 3_500).await.unwrap();
+    let again = store
+        .open_listen_key(alice, "ka", 1_500, 3_500)
+        .await
+        .unwrap();
     assert_eq!(again, k1);
-    assert_eq!(store.listen_key(&k1).await.unwrap(), Some((alice, 3_500)));
+    let held = |api_key: &str, expires_at| ListenKey {
+        user: alice,
+        api_key: api_key.into(),
+        expires_at,
+    };
+    assert_eq!(
+        store.listen_key(&k1).await.unwrap(),
+        Some(held("ka", 3_500))
+    );
     // Another account gets its own.
-    let b1 = store.open_listen_key(bob, 1_500, 3_500).await.unwrap();
+    let b1 = store
+        .open_listen_key(bob, "kb", 1_500, 3_500)
+        .await
+        .unwrap();
     assert_ne!(b1, k1);
     let k1 = k1.as_str();
     // A keepalive by its owner extends it; by anyone else, or of an
@@ -34,7 +51,7 @@ async fn lifecycle(store: &Store) {
             .await
             .unwrap()
     );
-    assert_eq!(store.listen_key(k1).await.unwrap(), Some((alice, 5_000)));
+    assert_eq!(store.listen_key(k1).await.unwrap(), Some(held("ka", 5_000)));
     // Expired: a keepalive is refused, and asking makes a new key.
     assert!(
         !store
@@ -42,7 +59,10 @@ async fn lifecycle(store: &Store) {
             .await
             .unwrap()
     );
-    let k3 = store.open_listen_key(alice, 6_000, 9_000).await.unwrap();
+    let k3 = store
+        .open_listen_key(alice, "ka", 6_000, 9_000)
+        .await
+        .unwrap();
     assert_ne!(k3, k1);
     assert_eq!(store.listen_key(k1).await.unwrap(), None);
     // Closed by its owner only.

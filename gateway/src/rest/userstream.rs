@@ -10,9 +10,9 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use proto::UserId;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use store::ListenKey;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiResult, App, body_bytes, params, rate_limit};
@@ -87,7 +87,7 @@ pub(super) async fn open(
     let now = now_ms();
     let listen_key = gw
         .store
-        .open_listen_key(caller.user, now, expiry(now))
+        .open_listen_key(caller.user, &caller.api_key, now, expiry(now))
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(ListenKeyBody { listen_key }).into_response())
@@ -142,19 +142,19 @@ pub(super) async fn close(
     Ok(Json(json!({})).into_response())
 }
 
-/// Whose stream `key` opens and until when (ms); `None` for a key that is
-/// not (or no longer) valid.
+/// What `key` opens, while it is valid; `None` for a key that is not (or
+/// no longer) one.
 pub(crate) async fn listen_key_owner(
     gw: &Gateway,
     key: &str,
-) -> Result<Option<(UserId, u64)>, ApiError> {
+) -> Result<Option<ListenKey>, ApiError> {
     // Binance's keys are 64 characters; anything else is not one, and is
     // not worth a query.
     if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Ok(None);
     }
     let found = gw.store.listen_key(key).await.map_err(ApiError::internal)?;
-    Ok(found.filter(|(_, expires)| *expires > now_ms()))
+    Ok(found.filter(|k| k.expires_at > now_ms()))
 }
 
 /// Binance's `listenKeyExpired` event, sent once on each stream of a key
