@@ -94,6 +94,7 @@ with `Retry-After`.";
         super::readyz,
         super::metrics,
         crate::ws::upgrade,
+        crate::wsapi::upgrade,
         openapi_json,
     ),
     components(schemas(ErrorBody)),
