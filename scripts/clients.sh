@@ -154,6 +154,7 @@ run_file() {
 }
 run_file test_python_binance.py pb
 run_file test_ccxt.py ccxt
+run_file test_wsapi.py wsapi
 
 if ! kill -0 "$PID" 2>/dev/null; then
   echo "the exchange died during the tests" >&2
