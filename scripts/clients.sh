@@ -166,4 +166,4 @@ if ((${#failed[@]})); then
   tail -n 80 "$WORK/exchange.log" >&2
   exit 1
 fi
-step "ok: both files passed"
+step "ok: every file passed"
