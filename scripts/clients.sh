@@ -154,6 +154,7 @@ run_file() {
 }
 run_file test_python_binance.py pb
 run_file test_ccxt.py ccxt
+run_file test_wsapi.py wsapi
 
 if ! kill -0 "$PID" 2>/dev/null; then
   echo "the exchange died during the tests" >&2
@@ -165,4 +166,4 @@ if ((${#failed[@]})); then
   tail -n 80 "$WORK/exchange.log" >&2
   exit 1
 fi
-step "ok: both files passed"
+step "ok: every file passed"

@@ -447,6 +447,28 @@ fn freshness(query: &str, body: &[u8]) -> Result<(Option<u64>, u64), ApiError> {
     Ok((timestamp, window.unwrap_or(DEFAULT_RECV_WINDOW_MS)))
 }
 
+/// Checks `timestamp` (mandatory) and `recvWindow` among the parameters
+/// of `query` and `body` against `now_ms`. Also the check of a WebSocket
+/// API request in a logged-on session, which carries no signature but
+/// still its timestamp.
+pub(crate) fn check_fresh(query: &str, body: &[u8], now_ms: u64) -> Result<(), ApiError> {
+    let (timestamp, window) = freshness(query, body)?;
+    let timestamp = timestamp.ok_or_else(|| {
+        ApiError::new(
+            code::MISSING_PARAM,
+            "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
+        )
+    })?;
+    // Binance's rule: not more than 1 s ahead, not older than the window.
+    if timestamp > now_ms + 1_000 || now_ms.saturating_sub(timestamp) > window {
+        return Err(ApiError::new(
+            code::STALE_TIMESTAMP,
+            "Timestamp for this request is outside of the recvWindow.",
+        ));
+    }
+    Ok(())
+}
+
 /// [`signed_query`] with the key from `header` (named in the refusal).
 /// Whether `k` has the form of a key: 1 to 128 ASCII letters and digits.
 fn is_key_form(k: &str) -> bool {
@@ -467,20 +489,7 @@ fn signed_query_for<'a>(
         )
     })?;
     let (query, body, signature) = signature_of(query, body)?;
-    let (timestamp, window) = freshness(&query, &body)?;
-    let timestamp = timestamp.ok_or_else(|| {
-        ApiError::new(
-            code::MISSING_PARAM,
-            "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
-        )
-    })?;
-    // Binance's rule: not more than 1 s ahead, not older than the window.
-    if timestamp > now_ms + 1_000 || now_ms.saturating_sub(timestamp) > window {
-        return Err(ApiError::new(
-            code::STALE_TIMESTAMP,
-            "Timestamp for this request is outside of the recvWindow.",
-        ));
-    }
+    check_fresh(&query, &body, now_ms)?;
     Ok(SignedQuery {
         api_key,
         query,

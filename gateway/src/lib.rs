@@ -19,6 +19,7 @@ mod rest;
 mod serve;
 mod usage;
 mod ws;
+mod wsapi;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -98,6 +99,11 @@ pub struct GatewayConfig {
     /// Streams one WebSocket connection may subscribe to, in one SUBSCRIBE
     /// and in all; past it the SUBSCRIBE is refused with code -1191.
     pub ws_max_streams: usize,
+    /// WebSocket API requests one connection may have in flight (each is
+    /// served on its own task and answered when ready); one more is
+    /// answered at once with 429, code -1003. Bounds the tasks and answers
+    /// a single connection can make the gateway hold.
+    pub ws_api_max_in_flight: usize,
     /// Time a client has to send a whole request head (request line and
     /// headers), and the longest a keep-alive connection may sit idle; then
     /// the connection is closed. 5 s: a head is at most 16 KiB, seconds of
@@ -166,6 +172,7 @@ impl Default for GatewayConfig {
             ws_send_timeout_ms: 5_000,
             max_ws_connections: 4_096,
             ws_max_streams: 256,
+            ws_api_max_in_flight: 64,
             header_read_timeout_ms: 5_000,
             body_read_timeout_ms: 10_000,
             retry_after_secs: 1,
@@ -201,6 +208,7 @@ impl GatewayConfig {
             ("ws_send_timeout_ms", self.ws_send_timeout_ms),
             ("max_ws_connections", self.max_ws_connections as u64),
             ("ws_max_streams", self.ws_max_streams as u64),
+            ("ws_api_max_in_flight", self.ws_api_max_in_flight as u64),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
             (
@@ -408,6 +416,7 @@ impl Gateway {
         limit("ws_buffer", config.ws_buffer as u64);
         limit("max_ws_connections", config.max_ws_connections as u64);
         limit("ws_max_streams", config.ws_max_streams as u64);
+        limit("ws_api_max_in_flight", config.ws_api_max_in_flight as u64);
         limit("header_read_timeout_ms", config.header_read_timeout_ms);
         limit("body_read_timeout_ms", config.body_read_timeout_ms);
         limit("max_body_bytes", config.max_body_bytes as u64);
@@ -466,6 +475,7 @@ impl Gateway {
             .merge(rest::routes())
             .merge(admin::routes())
             .route("/ws", get(ws::upgrade))
+            .route("/ws-api/v3", get(wsapi::upgrade))
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
             .layer(from_fn_with_state(body_timeout, serve::body_deadline))
             .layer(from_fn(serve::head_limits))

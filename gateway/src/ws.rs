@@ -55,10 +55,10 @@ pub const MAX_CLIENT_FRAME: usize = MAX_CLIENT_MESSAGE;
 pub const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
 /// The read buffer each connection starts with (tungstenite's default is
 /// 128 KiB, zero-filled as it reads: per connection, not per message).
-const READ_BUFFER: usize = 8 * 1024;
+pub(crate) const READ_BUFFER: usize = 8 * 1024;
 /// Bytes gathered before a write to the socket. Every send is flushed at
 /// once, so this only caps what one write call carries.
-const WRITE_BUFFER: usize = 64 * 1024;
+pub(crate) const WRITE_BUFFER: usize = 64 * 1024;
 
 /// The WebSocket streams: market data and the user's events.
 #[utoipa::path(get, path = "/ws", tag = "Service",
@@ -101,7 +101,7 @@ pub(crate) async fn upgrade(
 
 /// A request to `/ws` that cannot be upgraded, answered in JSON; a method
 /// other than GET (HEAD reaches here too) gets 405 with its `Allow` header.
-fn upgrade_refused(e: &WebSocketUpgradeRejection) -> Response {
+pub(crate) fn upgrade_refused(e: &WebSocketUpgradeRejection) -> Response {
     if matches!(e, WebSocketUpgradeRejection::MethodNotGet(_)) {
         let mut resp = ApiError::new(code::UNSUPPORTED_OPERATION, e.body_text()).into_response();
         resp.headers_mut()
@@ -115,7 +115,7 @@ fn upgrade_refused(e: &WebSocketUpgradeRejection) -> Response {
 
 /// The close frame a read error deserves (RFC 6455 section 7.4.1), or
 /// `None` when the connection is already gone and nothing can be sent.
-fn close_for(e: axum::Error) -> Option<(u16, String)> {
+pub(crate) fn close_for(e: axum::Error) -> Option<(u16, String)> {
     use tungstenite::Error as E;
     use tungstenite::error::CapacityError;
     let inner = e.into_inner();
@@ -311,7 +311,7 @@ async fn session(gw: Arc<Gateway>, socket: WebSocket) {
 /// Hands `m` to the client's socket. A send that cannot finish within
 /// `limit` means the client stopped reading: its socket is full, so not even
 /// a close frame would reach it.
-async fn send_within(
+pub(crate) async fn send_within(
     tx: &mut SplitSink<WebSocket, Message>,
     m: Message,
     limit: Duration,

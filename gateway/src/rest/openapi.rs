@@ -97,6 +97,7 @@ with `Retry-After`.";
         super::readyz,
         super::metrics,
         crate::ws::upgrade,
+        crate::wsapi::upgrade,
         openapi_json,
     ),
     components(schemas(ErrorBody)),

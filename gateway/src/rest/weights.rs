@@ -92,7 +92,7 @@ fn list_weight(query: &str, one: u32, list: u32, all: u32) -> u32 {
 /// the address `hops` entries from the right of `X-Forwarded-For` (each
 /// proxy appends the address it saw, so entries further left are the
 /// client's own word). A header too short or unparsable counts the peer.
-fn client_ip(headers: &HeaderMap, peer: IpAddr, hops: u32) -> IpAddr {
+pub(crate) fn client_ip(headers: &HeaderMap, peer: IpAddr, hops: u32) -> IpAddr {
     let Some(hops) = usize::try_from(hops).ok().filter(|h| *h > 0) else {
         return peer;
     };
