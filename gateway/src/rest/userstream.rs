@@ -25,7 +25,7 @@ pub(crate) const LISTEN_KEY_TTL: Duration = Duration::from_secs(60 * 60);
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
-pub(super) struct ListenKeyParams {
+pub(crate) struct ListenKeyParams {
     /// The key `POST` answered.
     listen_key: String,
 }

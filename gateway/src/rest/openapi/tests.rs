@@ -365,6 +365,7 @@ fn reader(method: &str, path: &str) -> Option<fn(&str) -> Option<i32>> {
     use crate::rest::trading::answers::CancelAllQuery;
     use crate::rest::trading::history::{HistoryQuery, OpenOrdersQuery};
     use crate::rest::trading::{AmendRequest, NewOrderRequest, OrderQuery};
+    use crate::rest::userstream::ListenKeyParams;
     let endpoint = path
         .rsplit_once("/v3/")
         .or_else(|| path.rsplit_once("/v1/"))
@@ -388,6 +389,7 @@ fn reader(method: &str, path: &str) -> Option<fn(&str) -> Option<i32>> {
         ("GET", "account") => parse_code::<AccountQuery>,
         ("POST", "deposit" | "withdraw") => json_code::<MovementRequest>,
         ("GET", "balances") => parse_code::<BalancesQuery>,
+        ("PUT" | "DELETE", "userDataStream") => parse_code::<ListenKeyParams>,
         _ => return None,
     })
 }
