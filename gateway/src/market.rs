@@ -431,9 +431,8 @@ mod tests {
 
     fn text(m: &StreamMessage) -> String {
         let (to, text) = match m {
-            StreamMessage::Depth { pair, text } => (format!("depth {pair}"), text),
-            StreamMessage::Trade { pair, text } => (format!("trade {pair}"), text),
-            StreamMessage::User { user, text } => (format!("user {user}"), text),
+            StreamMessage::Market(p) => (p.topic.to_string(), Arc::from(p.raw().as_str())),
+            StreamMessage::User { user, text } => (format!("user {user}"), text.clone()),
         };
         format!("{to} {text}")
     }
@@ -443,20 +442,29 @@ mod tests {
     #[test]
     fn stream_messages_keep_their_exact_bytes() {
         let market = MarketData::new(&[pair()], 64);
+        for name in ["btceur@depth", "btceur@trade", "btceur@aggTrade", "btceur@bookTicker"] {
+            let topic = market.topics().parse(name).unwrap();
+            market.topics().watch(&topic);
+        }
         let mut rx = market.subscribe();
         market.on_record(&Arc::new(record()));
         let mut got = Vec::new();
         while let Ok(m) = rx.try_recv() {
             got.push(text(&m));
         }
+        // The book's and the trades' messages come first (they are made
+        // under the view's lock or right after it), then the reports.
         let want = [
-            r#"depth BTC-EUR {"E":1700000000123,"U":1,"a":[["100.05","0.0000"]],"b":[["99.90","0.0200"]],"e":"depthUpdate","s":"BTC-EUR","u":11}"#,
+            r#"btceur@depth {"e":"depthUpdate","E":1700000000123,"s":"BTCEUR","U":1,"u":11,"b":[["99.90","0.0200"]],"a":[["100.05","0.0000"]]}"#,
+            r#"btceur@bookTicker {"u":11,"s":"BTCEUR","b":"99.90","B":"0.0200","a":"0.00","A":"0.0000"}"#,
+            r#"btceur@trade {"e":"trade","E":1700000000123,"s":"BTCEUR","t":2,"p":"100.05","q":"0.0100","T":1700000000123,"m":false,"M":true}"#,
+            r#"btceur@trade {"e":"trade","E":1700000000123,"s":"BTCEUR","t":5,"p":"100.05","q":"0.0100","T":1700000000123,"m":false,"M":true}"#,
+            r#"btceur@aggTrade {"e":"aggTrade","E":1700000000123,"s":"BTCEUR","a":2,"p":"100.05","q":"0.0100","f":2,"l":2,"T":1700000000123,"m":false,"M":true}"#,
+            r#"btceur@aggTrade {"e":"aggTrade","E":1700000000123,"s":"BTCEUR","a":5,"p":"100.05","q":"0.0100","f":5,"l":5,"T":1700000000123,"m":false,"M":true}"#,
             r#"user 1 {"E":1700000000123,"Q":null,"S":"BUY","c":"my-1","e":"executionReport","f":"GTC","i":9,"o":"LIMIT","p":"100.05","q":"0.0100","s":"BTC-EUR","seq":1,"u":1,"x":"NEW"}"#,
-            r#"trade BTC-EUR {"E":1700000000123,"T":1700000000123,"e":"trade","m":false,"p":"100.05","q":"0.0100","s":"BTC-EUR","t":3}"#,
             r#"user 2 {"E":1700000000123,"L":"100.05","N":"EUR","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"n":"0","s":"BTC-EUR","seq":2,"t":3,"u":2,"x":"TRADE"}"#,
             r#"user 1 {"E":1700000000123,"L":"100.05","N":"EUR","S":"BUY","c":null,"e":"executionReport","i":9,"l":"0.0100","leaves":"0.0000","leavesQuote":null,"m":false,"n":"0","s":"BTC-EUR","seq":2,"t":3,"u":1,"x":"TRADE"}"#,
             r#"user 1 {"E":1700000000123,"Q":"250.00","S":"BUY","c":null,"e":"executionReport","f":"IOC","i":10,"o":"MARKET","p":null,"q":null,"s":"BTC-EUR","seq":4,"u":1,"x":"NEW"}"#,
-            r#"trade BTC-EUR {"E":1700000000123,"T":1700000000123,"e":"trade","m":false,"p":"100.05","q":"0.0100","s":"BTC-EUR","t":5}"#,
             r#"user 2 {"E":1700000000123,"L":"100.05","N":"EUR","S":"SELL","c":null,"e":"executionReport","i":7,"l":"0.0100","leaves":"0.0050","m":true,"n":"0","s":"BTC-EUR","seq":5,"t":5,"u":2,"x":"TRADE"}"#,
             r#"user 1 {"E":1700000000123,"L":"100.05","N":"EUR","S":"BUY","c":null,"e":"executionReport","i":10,"l":"0.0100","leaves":null,"leavesQuote":"199.97","m":false,"n":"0","s":"BTC-EUR","seq":5,"t":5,"u":1,"x":"TRADE"}"#,
             r#"user 1 {"E":1700000000123,"S":"BUY","X":"EXPIRED","c":null,"e":"executionReport","i":10,"reason":"IocRemainder","s":"BTC-EUR","seq":7,"u":1,"x":"EXPIRED"}"#,

@@ -68,7 +68,8 @@ pub(crate) struct Start {
     combined: bool,
 }
 
-/// Raw streams, subscribed to with control messages.
+/// Raw streams, subscribed to with control messages; `/ws/<s1>/<s2>`
+/// starts with the streams named in the path.
 #[utoipa::path(get, path = "/ws", tag = "Service",
     responses(
         (status = 101, description = "Switched to the WebSocket protocol."),
@@ -83,7 +84,8 @@ pub(crate) async fn upgrade(
     accept(gw, ws, Start::default())
 }
 
-/// Raw streams named in the path: `/ws/btceur@trade/btceur@depth`.
+/// Raw streams named in the path: `/ws/btceur@trade/btceur@depth`. Not
+/// in the OpenAPI document, whose paths are plain: `/ws` describes it.
 pub(crate) async fn upgrade_path(
     State(gw): State<Arc<Gateway>>,
     Path(streams): Path<String>,
@@ -95,7 +97,18 @@ pub(crate) async fn upgrade_path(
     }
 }
 
-/// Combined streams: `/stream?streams=btceur@trade/btceur@depth`.
+/// Combined streams: `/stream?streams=btceur@trade/btceur@depth`, each
+/// payload wrapped `{"stream":"<name>","data":<payload>}`.
+///
+/// `streams`: stream names separated by `/`; none, to subscribe with
+/// `SUBSCRIBE`. (Not listed as a parameter: no REST struct reads it.)
+#[utoipa::path(get, path = "/stream", tag = "Service",
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol."),
+        (status = 400, description = "Not a valid WebSocket upgrade request (-1044), an invalid stream name (-1100), too many streams (-1191).", body = crate::rest::openapi::ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded (-1044).", body = crate::rest::openapi::ErrorBody),
+        (status = 503, description = "Too many WebSocket connections (-1008).", body = crate::rest::openapi::ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))))]
 pub(crate) async fn upgrade_combined(
     State(gw): State<Arc<Gateway>>,
     RawQuery(query): RawQuery,

@@ -105,7 +105,8 @@ struct BookTicker<'a> {
     ask_qty: String,
 }
 
-/// `<symbol>@trade`: one fill; `t` is its seq, REST's trade id.
+/// `<symbol>@trade`: one fill; `t` is its event's seq, REST's trade id
+/// (the engine's `trade_id` is the same number).
 #[derive(Debug, Serialize)]
 pub(crate) struct TradeMessage<'a> {
     #[serde(rename = "e")]
@@ -135,7 +136,7 @@ impl<'a> TradeMessage<'a> {
             event: "trade",
             event_time: ms(e.timestamp),
             symbol,
-            trade_id: t.trade_id.0,
+            trade_id: e.seq.0,
             price: t.price.to_decimal(cfg.price_scale),
             qty: t.qty.to_decimal(cfg.qty_scale),
             trade_time: ms(e.timestamp),

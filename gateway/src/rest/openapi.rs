@@ -94,6 +94,7 @@ with `Retry-After`.";
         super::readyz,
         super::metrics,
         crate::ws::upgrade,
+        crate::ws::upgrade_combined,
         openapi_json,
     ),
     components(schemas(ErrorBody)),

@@ -266,7 +266,7 @@ mod tests {
         );
         assert_eq!(
             code_of(r#"{"method":"SUBSCRIB","params":[],"id":1}"#),
-            invalid(format!("unknown variant `SUBSCRIB`, expected one of {METHODS}"))
+            invalid(&format!("unknown variant `SUBSCRIB`, expected one of {METHODS}"))
         );
         assert_eq!(
             code_of(r#"{"params":[],"id":1}"#),
