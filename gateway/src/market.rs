@@ -442,7 +442,12 @@ mod tests {
     #[test]
     fn stream_messages_keep_their_exact_bytes() {
         let market = MarketData::new(&[pair()], 64);
-        for name in ["btceur@depth", "btceur@trade", "btceur@aggTrade", "btceur@bookTicker"] {
+        for name in [
+            "btceur@depth",
+            "btceur@trade",
+            "btceur@aggTrade",
+            "btceur@bookTicker",
+        ] {
             let topic = market.topics().parse(name).unwrap();
             market.topics().watch(&topic);
         }

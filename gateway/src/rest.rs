@@ -40,11 +40,11 @@ mod shapes;
 mod trading;
 pub(crate) mod weights;
 
-pub use raw::{RawRoute, command_from_raw};
 /// REST's candle rows and tickers, which the kline and ticker streams
 /// reuse so that both say the same.
 pub(crate) use public::kline_row;
 pub(crate) use public::tickers::day_ticker_entry;
+pub use raw::{RawRoute, command_from_raw};
 pub use trading::{NewOrderRequest, new_order_command};
 
 pub(crate) fn routes() -> Router<Arc<Gateway>> {

@@ -92,7 +92,14 @@ pub(crate) async fn upgrade_path(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match named(&gw, &streams).await {
-        Ok(streams) => accept(gw, ws, Start { streams, combined: false }),
+        Ok(streams) => accept(
+            gw,
+            ws,
+            Start {
+                streams,
+                combined: false,
+            },
+        ),
         Err(e) => e.into_response(),
     }
 }
@@ -132,7 +139,14 @@ pub(crate) async fn upgrade_combined(
         }
     }
     match named(&gw, &list).await {
-        Ok(streams) => accept(gw, ws, Start { streams, combined: true }),
+        Ok(streams) => accept(
+            gw,
+            ws,
+            Start {
+                streams,
+                combined: true,
+            },
+        ),
         Err(e) => e.into_response(),
     }
 }
@@ -148,7 +162,10 @@ async fn named(gw: &Gateway, list: &str) -> Result<Vec<(Topic, String)>, ApiErro
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let topic = session::resolve(gw, name).await.ok_or_else(|| {
-            ApiError::new(code::ILLEGAL_CHARS, format!("Invalid stream name {name:?}."))
+            ApiError::new(
+                code::ILLEGAL_CHARS,
+                format!("Invalid stream name {name:?}."),
+            )
         })?;
         out.push((topic, name.to_string()));
     }

@@ -55,7 +55,11 @@ impl Published {
     pub fn combined(&self) -> Utf8Bytes {
         self.combined
             .get_or_init(|| {
-                let text = format!(r#"{{"stream":"{}","data":{}}}"#, self.topic, self.raw.as_str());
+                let text = format!(
+                    r#"{{"stream":"{}","data":{}}}"#,
+                    self.topic,
+                    self.raw.as_str()
+                );
                 Utf8Bytes::from(text)
             })
             .clone()
@@ -287,7 +291,8 @@ impl MarketData {
         let mut diff = None;
         for speed in [Speed::Second, Speed::Fast] {
             self.publish_if_watched(Topic::Depth(pair, speed), || {
-                let (bids, asks) = diff.get_or_insert_with(|| (levels(c.bids, cfg), levels(c.asks, cfg)));
+                let (bids, asks) =
+                    diff.get_or_insert_with(|| (levels(c.bids, cfg), levels(c.asks, cfg)));
                 encode(&DepthUpdate {
                     event: "depthUpdate",
                     event_time: ms(c.last.timestamp),
@@ -305,8 +310,19 @@ impl MarketData {
                     let top = |side: Vec<(Price, Qty)>| levels(&side, cfg);
                     encode(&PartialDepth {
                         last_update_id: last_seq,
-                        bids: top(v.bids.iter().rev().take(n.into()).map(|(p, q)| (*p, *q)).collect()),
-                        asks: top(v.asks.iter().take(n.into()).map(|(p, q)| (*p, *q)).collect()),
+                        bids: top(v
+                            .bids
+                            .iter()
+                            .rev()
+                            .take(n.into())
+                            .map(|(p, q)| (*p, *q))
+                            .collect()),
+                        asks: top(v
+                            .asks
+                            .iter()
+                            .take(n.into())
+                            .map(|(p, q)| (*p, *q))
+                            .collect()),
                     })
                 });
             }
@@ -352,7 +368,10 @@ impl MarketData {
 /// already. Written by hand so the fields come in the doc's order whatever
 /// order `serde_json`'s maps keep; the keys are plain ASCII.
 fn object(fields: &[(&str, String)]) -> String {
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!(r#""{k}":{v}"#)).collect();
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!(r#""{k}":{v}"#))
+        .collect();
     format!("{{{}}}", body.join(","))
 }
 

@@ -72,7 +72,9 @@ impl Topic {
         let partial = PARTIAL_LEVELS
             .into_iter()
             .flat_map(move |n| speeds.into_iter().map(move |s| Topic::Partial(pair, n, s)));
-        let klines = Interval::ALL.into_iter().map(move |i| Topic::Kline(pair, i));
+        let klines = Interval::ALL
+            .into_iter()
+            .map(move |i| Topic::Kline(pair, i));
         fixed.into_iter().chain(depth).chain(partial).chain(klines)
     }
 
@@ -173,7 +175,8 @@ impl Registry {
             k => Topic::Kline(pair, Interval::from_name(k.strip_prefix("kline_")?)?),
         };
         // Only depth streams have an `@100ms` form.
-        let speed_ok = matches!(topic, Topic::Depth(..) | Topic::Partial(..)) || speed == Speed::Second;
+        let speed_ok =
+            matches!(topic, Topic::Depth(..) | Topic::Partial(..)) || speed == Speed::Second;
         speed_ok.then_some(topic)
     }
 

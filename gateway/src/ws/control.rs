@@ -199,7 +199,10 @@ mod tests {
             ok(r#"{"method":"UNSUBSCRIBE","params":["btceur@depth"],"id":312}"#),
             Request::Unsubscribe(vec!["btceur@depth".into()])
         );
-        assert_eq!(ok(r#"{"method":"LIST_SUBSCRIPTIONS","id":3}"#), Request::List);
+        assert_eq!(
+            ok(r#"{"method":"LIST_SUBSCRIPTIONS","id":3}"#),
+            Request::List
+        );
         assert_eq!(
             ok(r#"{"method":"SET_PROPERTY","params":["combined",true],"id":5}"#),
             Request::SetCombined(true)
@@ -266,7 +269,9 @@ mod tests {
         );
         assert_eq!(
             code_of(r#"{"method":"SUBSCRIB","params":[],"id":1}"#),
-            invalid(&format!("unknown variant `SUBSCRIB`, expected one of {METHODS}"))
+            invalid(&format!(
+                "unknown variant `SUBSCRIB`, expected one of {METHODS}"
+            ))
         );
         assert_eq!(
             code_of(r#"{"params":[],"id":1}"#),
@@ -293,7 +298,13 @@ mod tests {
             r#"{"result":["btceur@trade"],"id":"a1"}"#
         );
         assert_eq!(
-            refusal(&json!(5), &Refusal { code: 0, msg: "Unknown property".into() }),
+            refusal(
+                &json!(5),
+                &Refusal {
+                    code: 0,
+                    msg: "Unknown property".into()
+                }
+            ),
             r#"{"error":{"code":0,"msg":"Unknown property"},"id":5}"#
         );
     }

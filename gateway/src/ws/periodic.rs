@@ -83,6 +83,13 @@ impl Memory {
                 return;
             }
         };
+        // Candles opening from here on are not closed yet as far as the
+        // subscribers know; at first sight, the one now is in.
+        let month_ms = 31 * 24 * 3_600_000;
+        let from = *self
+            .open_times
+            .entry(topic)
+            .or_insert_with(|| now_ms.saturating_sub(interval.duration_ms().unwrap_or(month_ms)));
         let Some(current) = candles.last() else {
             return;
         };
@@ -90,9 +97,11 @@ impl Memory {
             let row = crate::rest::kline_row(c, p);
             kline_text(topic, &row, (c.first_trade, c.last_trade), closed, now_ms)
         };
-        if let Some(&open) = self.open_times.get(&topic)
-            && open < current.open_time_ms
-            && let Some(ended) = candles.iter().find(|c| c.open_time_ms == open)
+        // Those that ended since the last round get their closing message
+        // (with what the store has now: fills persisted late are in).
+        for ended in candles
+            .iter()
+            .filter(|c| c.open_time_ms >= from && c.open_time_ms < current.open_time_ms)
         {
             publish(gw, topic, text(ended, true));
         }

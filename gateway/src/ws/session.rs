@@ -65,9 +65,10 @@ impl<'a> Subscriptions<'a> {
     /// wrapped with its stream's name.
     pub(super) fn wants(&self, m: &StreamMessage) -> Option<Utf8Bytes> {
         match m {
-            StreamMessage::Market(p) => self.topics.contains_key(&p.topic).then(|| {
-                if self.combined { p.combined() } else { p.raw() }
-            }),
+            StreamMessage::Market(p) => self
+                .topics
+                .contains_key(&p.topic)
+                .then(|| if self.combined { p.combined() } else { p.raw() }),
             StreamMessage::User { user, text } => {
                 let name = self.topics.get(&Topic::User(*user))?;
                 Some(if self.combined {
@@ -239,13 +240,18 @@ async fn on_client(
             Step::Go
         }
         Some(Ok(Message::Ping(_))) => Step::Go,
-        Some(Ok(Message::Binary(_))) => Step::End(Some(close(1003, "text messages only")), "bad_message"),
+        Some(Ok(Message::Binary(_))) => {
+            Step::End(Some(close(1003, "text messages only")), "bad_message")
+        }
         Some(Ok(Message::Close(_))) | None => Step::End(None, "client_closed"),
         // The read failed but the socket can still write: the client
         // learns why before the connection closes.
         Some(Err(e)) => {
             let frame = close_for(e).map(|(code, reason)| {
-                Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }))
             });
             Step::End(frame, "protocol_error")
         }
@@ -384,6 +390,9 @@ mod tests {
             r#"{"stream":"KEY1","data":{"e":"executionReport"}}"#
         );
         subs.combined = false;
-        assert_eq!(subs.wants(&m).unwrap().as_str(), r#"{"e":"executionReport"}"#);
+        assert_eq!(
+            subs.wants(&m).unwrap().as_str(),
+            r#"{"e":"executionReport"}"#
+        );
     }
 }

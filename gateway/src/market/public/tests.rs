@@ -14,9 +14,7 @@ use super::*;
 /// nested objects described the same way.
 fn shape(v: &Value) -> Value {
     match v {
-        Value::Object(m) => {
-            Value::Array(m.iter().map(|(k, v)| json!([k, shape(v)])).collect())
-        }
+        Value::Object(m) => Value::Array(m.iter().map(|(k, v)| json!([k, shape(v)])).collect()),
         Value::Array(a) => Value::Array(a.iter().take(1).map(shape).collect()),
         Value::String(_) => json!("string"),
         Value::Number(_) => json!("number"),
@@ -44,14 +42,20 @@ impl<'de> serde::Deserialize<'de> for OrderedValue {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("JSON")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<OrderedValue, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<OrderedValue, A::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = m.next_entry::<String, OrderedValue>()? {
                     out.push(json!([k, v.0]));
                 }
                 Ok(OrderedValue(Value::Array(out)))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<OrderedValue, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> Result<OrderedValue, A::Error> {
                 let mut out = Vec::new();
                 while let Some(v) = s.next_element::<OrderedValue>()? {
                     out.push(v.0);
@@ -205,14 +209,20 @@ fn depth_partial_depth_and_book_ticker_are_binances() {
     let got = published(
         &names,
         vec![
-            vec![delta(1, Side::Buy, 9_900, 10), delta(2, Side::Sell, 10_100, 20)],
+            vec![
+                delta(1, Side::Buy, 9_900, 10),
+                delta(2, Side::Sell, 10_100, 20),
+            ],
             // No level changed: nothing, and the next diff covers it.
             vec![event(3, 9, 10_000, 0)],
             vec![delta(4, Side::Buy, 9_800, 5)],
         ],
     );
     let of = |topic: &str| -> Vec<&String> {
-        got.iter().filter(|(t, _)| t == topic).map(|(_, m)| m).collect()
+        got.iter()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, m)| m)
+            .collect()
     };
     let diffs = of("btceur@depth@100ms");
     assert_eq!(ordered_shape(diffs[0]), ordered_shape(diff_doc));
@@ -251,14 +261,19 @@ fn the_combined_form_wraps_the_raw_payload_once() {
         r#"{"stream":"btceur@depth5@100ms","data":{"x":1}}"#
     );
     // The same bytes, not a copy.
-    assert_eq!(p.combined().as_str().as_ptr(), p.combined().as_str().as_ptr());
+    assert_eq!(
+        p.combined().as_str().as_ptr(),
+        p.combined().as_str().as_ptr()
+    );
     assert_eq!(p.raw().as_str(), r#"{"x":1}"#);
 }
 
 #[test]
 fn kline_is_binances() {
     let doc = r#"{"e":"kline","E":1672515782136,"s":"BNBBTC","k":{"t":1672515780000,"T":1672515839999,"s":"BNBBTC","i":"1m","f":100,"L":200,"o":"0.0010","c":"0.0020","h":"0.0025","l":"0.0015","v":"1000","n":100,"x":false,"q":"1.0000","V":"500","Q":"0.500","B":"123456"}}"#;
-    let row = json!([60_000, "1.00", "3.00", "0.50", "2.00", "0.5000", 119_999, "1.00", 2, "0.2500", "0.50", "0"]);
+    let row = json!([
+        60_000, "1.00", "3.00", "0.50", "2.00", "0.5000", 119_999, "1.00", 2, "0.2500", "0.50", "0"
+    ]);
     let topic = Topic::Kline(pair().symbol, store::Interval::M1);
     let got = kline_text(topic, &row, (Some(Seq(7)), Some(Seq(9))), true, 120_001).unwrap();
     assert_eq!(ordered_shape(&got), ordered_shape(doc));
@@ -307,7 +322,10 @@ fn tickers_are_binances_with_rests_values() {
 #[test]
 fn shapes_compare_names_order_and_types() {
     // The helper itself: a reordered or retyped field is a different shape.
-    assert_ne!(ordered_shape(r#"{"a":1,"b":"x"}"#), ordered_shape(r#"{"b":"x","a":1}"#));
+    assert_ne!(
+        ordered_shape(r#"{"a":1,"b":"x"}"#),
+        ordered_shape(r#"{"b":"x","a":1}"#)
+    );
     assert_ne!(ordered_shape(r#"{"a":1}"#), ordered_shape(r#"{"a":"1"}"#));
     assert_eq!(shape(&json!({"a": [1, 2]})), json!([["a", ["number"]]]));
 }
