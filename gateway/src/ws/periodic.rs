@@ -44,7 +44,7 @@ pub(super) async fn run(gw: Arc<Gateway>) {
         for p in &gw.pair_list {
             for interval in Interval::ALL {
                 // `1s` every round, the others every other round.
-                if interval == Interval::S1 || round % 2 == 0 {
+                if interval == Interval::S1 || round.is_multiple_of(2) {
                     memory.kline(&gw, p, interval, now_ms).await;
                 }
             }
