@@ -41,9 +41,9 @@ use futures_util::stream::SplitSink;
 use crate::errors::{ApiError, code};
 use crate::{Gateway, Topic};
 
-/// Largest client message accepted: the longest useful one, a SUBSCRIBE
-/// of a few hundred streams, fits.
-pub const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+/// Largest client message accepted: a SUBSCRIBE of about 150 streams fits;
+/// more take several (1,024 streams per connection in all).
+pub const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
 /// Largest client frame: no larger than a message, so that a frame header
 /// announcing more is refused before any of its payload is buffered.
 pub const MAX_CLIENT_FRAME: usize = MAX_CLIENT_MESSAGE;
