@@ -171,18 +171,6 @@ impl Client {
     pub fn ws_url(&self) -> String {
         format!("{}/ws", self.base.replacen("http", "ws", 1))
     }
-
-    /// The `LOGIN` message for the WebSocket, signed now.
-    pub fn ws_login(&self, id: u64) -> Option<Value> {
-        let c = self.credentials.as_ref()?;
-        let ts = now_ms();
-        let signature = c.ws_login_signature(ts);
-        Some(serde_json::json!({
-            "method": "LOGIN",
-            "params": {"apiKey": c.api_key, "timestamp": ts, "signature": signature},
-            "id": id,
-        }))
-    }
 }
 
 /// A JSON object's fields as a form body, `k=v&k=v`: strings as they are,

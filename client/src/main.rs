@@ -122,8 +122,8 @@ enum Cmd {
         #[arg(long, default_value = "ACK")]
         resp: String,
     },
-    /// Prints stream messages: `trade watch BTC-EUR@depth BTC-EUR@trade`;
-    /// with credentials, your execution reports too.
+    /// Prints market stream messages by Binance's names:
+    /// `trade watch btceur@depth btceur@trade btceur@kline_1m`.
     Watch {
         streams: Vec<String>,
         /// Stop after this many messages.
@@ -328,12 +328,9 @@ async fn watch(c: &Client, streams: Vec<String>, count: Option<usize>) -> ExitCo
             return ExitCode::FAILURE;
         }
     };
-    let mut requests = vec![json!({"method": "SUBSCRIBE", "params": streams, "id": 1})];
-    requests.extend(c.ws_login(2));
-    for r in requests {
-        if ws.send(Message::text(r.to_string())).await.is_err() {
-            return ExitCode::FAILURE;
-        }
+    let subscribe = json!({"method": "SUBSCRIBE", "params": streams, "id": 1});
+    if ws.send(Message::text(subscribe.to_string())).await.is_err() {
+        return ExitCode::FAILURE;
     }
     let mut seen = 0;
     while let Some(Ok(m)) = ws.next().await {
