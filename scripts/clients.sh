@@ -152,8 +152,16 @@ run_file() {
     failed+=("$file")
   fi
 }
-run_file test_python_binance.py pb
-run_file test_ccxt.py ccxt
+# Every test file, each with its own two users (pb and ccxt as before).
+for file in "$ROOT"/clients/python/test_*.py; do
+  file=${file##*/}
+  case $file in
+    test_python_binance.py) prefix=pb ;;
+    test_ccxt.py) prefix=ccxt ;;
+    *) prefix=${file#test_} prefix=${prefix%.py} ;;
+  esac
+  run_file "$file" "${prefix//_/-}"
+done
 
 if ! kill -0 "$PID" 2>/dev/null; then
   echo "the exchange died during the tests" >&2
@@ -165,4 +173,4 @@ if ((${#failed[@]})); then
   tail -n 80 "$WORK/exchange.log" >&2
   exit 1
 fi
-step "ok: both files passed"
+step "ok: every file passed"

@@ -460,7 +460,7 @@ mod tests {
         // The book's and the trades' messages come first (they are made
         // under the view's lock or right after it), then the reports.
         let want = [
-            r#"btceur@depth {"e":"depthUpdate","E":1700000000123,"s":"BTCEUR","U":1,"u":11,"b":[["99.90","0.0200"]],"a":[["100.05","0.0000"]]}"#,
+            r#"btceur@depth {"e":"depthUpdate","E":1700000000123,"s":"BTCEUR","U":1,"u":11,"b":[["99.90","0.0200"]],"a":[["100.05","0.00000000"]]}"#,
             r#"btceur@bookTicker {"u":11,"s":"BTCEUR","b":"99.90","B":"0.0200","a":"0.00","A":"0.0000"}"#,
             r#"btceur@trade {"e":"trade","E":1700000000123,"s":"BTCEUR","t":2,"p":"100.05","q":"0.0100","T":1700000000123,"m":false,"M":true}"#,
             r#"btceur@trade {"e":"trade","E":1700000000123,"s":"BTCEUR","t":5,"p":"100.05","q":"0.0100","T":1700000000123,"m":false,"M":true}"#,

@@ -246,6 +246,23 @@ fn aggregates(events: &[Event]) -> Vec<Aggregate> {
     out
 }
 
+/// A removed level's quantity as Binance writes it. Clients compare it as
+/// text (python-binance's depth cache deletes a level only on exactly this
+/// string), so it is the same whatever the pair's scale.
+const REMOVED: &str = "0.00000000";
+
+/// A diff's levels at the pair's scales, a removed one's quantity
+/// [`REMOVED`].
+fn diff_levels(changed: &[(Price, Qty)], cfg: &PairConfig) -> Levels {
+    let mut out = levels(changed, cfg);
+    for (level, (_, q)) in out.iter_mut().zip(changed) {
+        if q.is_zero() {
+            level[1] = REMOVED.to_string();
+        }
+    }
+    out
+}
+
 /// A message as JSON text. The messages are plain structs of strings,
 /// numbers and booleans, so serializing them cannot fail; `None` would be a
 /// bug, and the message is then dropped rather than sent malformed.
@@ -291,8 +308,8 @@ impl MarketData {
         let mut diff = None;
         for speed in [Speed::Second, Speed::Fast] {
             self.publish_if_watched(Topic::Depth(pair, speed), || {
-                let (bids, asks) =
-                    diff.get_or_insert_with(|| (levels(c.bids, cfg), levels(c.asks, cfg)));
+                let (bids, asks) = diff
+                    .get_or_insert_with(|| (diff_levels(c.bids, cfg), diff_levels(c.asks, cfg)));
                 encode(&DepthUpdate {
                     event: "depthUpdate",
                     event_time: ms(c.last.timestamp),
