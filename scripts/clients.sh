@@ -152,9 +152,16 @@ run_file() {
     failed+=("$file")
   fi
 }
-run_file test_python_binance.py pb
-run_file test_ccxt.py ccxt
-run_file test_wsapi.py wsapi
+# Every test file, each with its own two users (pb and ccxt as before).
+for file in "$ROOT"/clients/python/test_*.py; do
+  file=${file##*/}
+  case $file in
+    test_python_binance.py) prefix=pb ;;
+    test_ccxt.py) prefix=ccxt ;;
+    *) prefix=${file#test_} prefix=${prefix%.py} ;;
+  esac
+  run_file "$file" "${prefix//_/-}"
+done
 
 if ! kill -0 "$PID" 2>/dev/null; then
   echo "the exchange died during the tests" >&2

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use client::{Answer, Client, Credentials, Method, StatusCode};
 use common::Admin;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_exchange");
 
@@ -386,55 +384,6 @@ async fn deposit_trade_and_see_balances_fees_and_the_audit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_user_stream_reports_movements_and_positions() {
-    let ex = start(true).await;
-    let ops = admin(&ex).await;
-    let alice = ex.user("alice").await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(alice.ws_url())
-        .await
-        .unwrap();
-    ws.send(Message::text(alice.ws_login(1).unwrap().to_string()))
-        .await
-        .unwrap();
-    assert_eq!(next_json(&mut ws).await.unwrap()["id"], 1);
-    let a = post(
-        &ops,
-        "/admin/v1/deposit",
-        movement("alice", "EUR", "250", "s-1"),
-    )
-    .await;
-    assert!(a.status.is_success(), "{:?}", a.body);
-    let update = next_json(&mut ws).await.expect("balanceUpdate");
-    assert_eq!(update["e"], "balanceUpdate");
-    assert_eq!(update["a"], "EUR");
-    assert_eq!(update["d"], "250.0000000000");
-    assert!(update["E"].is_u64() && update["T"].is_u64());
-    let position = next_json(&mut ws).await.expect("outboundAccountPosition");
-    assert_eq!(position["e"], "outboundAccountPosition");
-    assert!(position["u"].is_u64());
-    assert_eq!(
-        position["B"],
-        json!([{"a": "EUR", "f": "250.0000000000", "l": "0.0000000000"}])
-    );
-    // An order's hold is a position change too.
-    // 0.01 at 100 is the pair's minimum value, 1 EUR.
-    let placed = alice
-        .place(&common::limit("BUY", "0.01", "100"))
-        .await
-        .unwrap();
-    assert!(placed.status.is_success(), "{placed:?}");
-    let mut saw_lock = false;
-    while let Some(m) = next_json(&mut ws).await {
-        if m["e"] == "outboundAccountPosition" {
-            saw_lock = m["B"][0]["l"] != "0.0000000000";
-            break;
-        }
-    }
-    assert!(saw_lock);
-    ex.running.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_funding_credits_a_new_user_once() {
     let ex = common::start_with(|c| {
         c.accounts.enabled = true;
@@ -452,18 +401,6 @@ async fn demo_funding_credits_a_new_user_once() {
     let second = get(&alice, "/api/v3/account", "omitZeroBalances=true").await;
     assert_eq!(second.body["balances"], first.body["balances"]);
     ex.running.shutdown().await;
-}
-
-async fn next_json(
-    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
-) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).ok(),
-            Ok(Some(Ok(_))) => continue,
-            _ => return None,
-        }
-    }
 }
 
 /// An amend of another user's order, named by id or by client id, answers

@@ -870,7 +870,8 @@ fn frame_cases() -> Vec<FrameCase> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_frame_classes_get_close_codes() {
-    let ex = common::start().await;
+    // Many messages in a second on one connection: above Binance's 5.
+    let ex = common::start_with(|c| c.gateway.ws_messages_per_sec = 1_000).await;
     let addr = ex.running.addr;
     let cases = frame_cases();
     for c in &cases {
@@ -886,49 +887,65 @@ async fn websocket_frame_classes_get_close_codes() {
             c.name
         );
     }
-    // Messages the server answers in JSON, keeping the connection.
+    // Messages the server answers in JSON, keeping the connection, with
+    // the codes of Binance's "Error Messages" table (0 to 3).
     let mut s = raw::ws_connect(addr).await;
-    let many: Vec<String> = (0..1000).map(|_| String::new()).collect();
+    let many: Vec<String> = (0..1025).map(|_| String::new()).collect();
     let answers = [
-        ("not JSON", "hello".to_string(), Some(-1105)),
+        ("not JSON", "hello".to_string(), Some(3)),
         (
             "unknown method",
             r#"{"method":"FLY","id":1}"#.into(),
-            Some(-1116),
+            Some(2),
         ),
         (
             "params not a list",
             r#"{"method":"SUBSCRIBE","params":"x","id":2}"#.into(),
-            Some(-1102),
+            Some(2),
         ),
         (
             "bad stream",
-            r#"{"method":"SUBSCRIBE","params":["BTC-EUR"],"id":3}"#.into(),
-            Some(-1100),
+            r#"{"method":"SUBSCRIBE","params":["btceur"],"id":3}"#.into(),
+            Some(2),
         ),
         (
             "unknown symbol",
-            r#"{"method":"SUBSCRIBE","params":["X-Y@depth"],"id":4}"#.into(),
-            Some(-1121),
+            r#"{"method":"SUBSCRIBE","params":["xy@depth"],"id":4}"#.into(),
+            Some(2),
+        ),
+        (
+            "our old name",
+            r#"{"method":"SUBSCRIBE","params":["BTC-EUR@depth"],"id":4}"#.into(),
+            Some(2),
         ),
         (
             "unknown kind",
-            r#"{"method":"SUBSCRIBE","params":["BTC-EUR@kline"],"id":5}"#.into(),
-            Some(-1116),
+            r#"{"method":"SUBSCRIBE","params":["btceur@kline"],"id":5}"#.into(),
+            Some(2),
         ),
         (
-            "1,000 streams",
+            "1,025 streams",
             serde_json::json!({"method":"SUBSCRIBE","params":many,"id":6}).to_string(),
-            Some(-1191),
+            Some(2),
         ),
         (
-            "LOGIN without timestamp",
+            "LOGIN is gone",
             r#"{"method":"LOGIN","params":{},"id":7}"#.into(),
-            Some(-1102),
+            Some(2),
+        ),
+        (
+            "unknown property",
+            r#"{"method":"GET_PROPERTY","params":["x"],"id":8}"#.into(),
+            Some(0),
+        ),
+        (
+            "not a boolean",
+            r#"{"method":"SET_PROPERTY","params":["combined","x"],"id":9}"#.into(),
+            Some(1),
         ),
         (
             "valid SUBSCRIBE",
-            r#"{"method":"SUBSCRIBE","params":["BTC-EUR@depth"],"id":8}"#.into(),
+            r#"{"method":"SUBSCRIBE","params":["btceur@depth"],"id":10}"#.into(),
             None,
         ),
     ];
@@ -952,6 +969,7 @@ async fn websocket_streams_and_connections_are_bounded() {
     let ex = common::start_with(|c| {
         c.gateway.ws_max_streams = 3;
         c.gateway.max_ws_connections = 2;
+        c.gateway.ws_messages_per_sec = 1_000;
     })
     .await;
     let addr = ex.running.addr;
@@ -964,17 +982,17 @@ async fn websocket_streams_and_connections_are_bounded() {
     let steps: [(&[&str], Option<i64>); 5] = [
         (
             &[
-                "BTC-EUR@depth",
-                "BTC-EUR@trade",
-                "ETH-EUR@depth",
-                "ETH-EUR@trade",
+                "btceur@depth",
+                "btceur@trade",
+                "etheur@depth",
+                "etheur@trade",
             ],
-            Some(-1191),
+            Some(2),
         ),
-        (&["BTC-EUR@depth", "BTC-EUR@trade"], None),
-        (&["BTC-EUR@depth", "ETH-EUR@depth"], None),
-        (&["ETH-EUR@trade"], Some(-1191)),
-        (&["BTC-EUR@trade"], None),
+        (&["btceur@depth", "btceur@trade"], None),
+        (&["btceur@depth", "etheur@depth"], None),
+        (&["etheur@trade"], Some(2)),
+        (&["btceur@trade"], None),
     ];
     for (i, (streams, code)) in steps.iter().enumerate() {
         a.write_all(&sub(i as u32, streams)).await.unwrap();

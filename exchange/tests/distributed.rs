@@ -282,7 +282,7 @@ async fn trade_stream(addr: &str) -> Trades {
         .await
         .unwrap();
     ws.send(Message::text(
-        json!({"method": "SUBSCRIBE", "params": ["BTC-EUR@trade"], "id": 1}).to_string(),
+        json!({"method": "SUBSCRIBE", "params": ["btceur@trade"], "id": 1}).to_string(),
     ))
     .await
     .unwrap();

@@ -1,5 +1,7 @@
-//! A WebSocket client syncs a local book by the documented procedure while
-//! random orders flow, and ends equal to `GET /depth`.
+//! Binance's market streams against a running exchange: a client syncs a
+//! local book by the documented procedure while random orders flow and
+//! ends equal to `GET /depth`; trade and aggregate ids equal REST's; klines
+//! and tickers agree with REST; control methods, errors and limits.
 
 mod common;
 
@@ -41,16 +43,21 @@ async fn next_json(
     }
 }
 
-/// Subscribes to BTC-EUR's depth and trades, as request 1.
+/// Subscribes to BTCEUR's depth and trades, as request 1.
 async fn subscribe_btc_eur(
     ws: &mut (impl SinkExt<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin),
 ) {
     ws.send(Message::text(
-        json!({"method": "SUBSCRIBE", "params": ["BTC-EUR@depth", "BTC-EUR@trade"], "id": 1})
+        json!({"method": "SUBSCRIBE", "params": ["btceur@depth", "btceur@trade"], "id": 1})
             .to_string(),
     ))
     .await
     .unwrap();
+}
+
+/// The exchange's WebSocket URL for `path` (`/ws/...`, `/stream?...`).
+fn ws_at(ex: &common::TestExchange, path: &str) -> String {
+    format!("{}{path}", ex.url.replacen("http", "ws", 1))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,10 +133,10 @@ async fn ws_depth_sync_matches_rest_depth() {
                     continue;
                 }
                 match prev_u {
-                    None => assert!(
-                        first <= last_id + 1 && last_id < last,
-                        "first U {first} u {last} vs {last_id}"
-                    ),
+                    // Stricter than Binance's procedure, as python-binance's
+                    // DepthCacheManager is: the first diff after the
+                    // snapshot starts right after it.
+                    None => assert_eq!(first, last_id + 1, "first U {first} u {last} vs {last_id}"),
                     Some(p) => assert_eq!(first, p + 1, "gap after {p}"),
                 }
                 prev_u = Some(last);
@@ -152,37 +159,324 @@ async fn ws_depth_sync_matches_rest_depth() {
     ex.running.shutdown().await;
 }
 
+/// Every message of `ws` until it is quiet for half a second.
+async fn drain(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Some(m) = next_json(ws).await {
+        out.push(m);
+    }
+    out
+}
+
+/// `@trade` ids are REST's `trades` ids and `@aggTrade` aggregates are
+/// REST's `aggTrades`, for the same fills: one taker sweeping three makers
+/// at one price and one at another makes two aggregates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ws_user_stream_after_login_and_bad_requests() {
+async fn trade_and_aggregate_ids_equal_rests() {
     let ex = common::start().await;
     let alice = ex.user("alice").await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(alice.ws_url())
+    let bob = ex.user("bob").await;
+    let url = ws_at(&ex, "/ws/btceur@trade/btceur@aggTrade");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    for price in ["30000", "30000", "30000", "30001"] {
+        alice
+            .place(&common::limit("SELL", "0.1", price))
+            .await
+            .unwrap();
+    }
+    // A resting order first, so that the ids are not simply 1, 2, ...
+    bob.place(&common::limit("BUY", "0.1", "100"))
         .await
         .unwrap();
-    ws.send(Message::text("not json")).await.unwrap();
-    assert_eq!(next_json(&mut ws).await.unwrap()["error"]["code"], -1105);
-    ws.send(Message::text(
-        json!({"method": "SUBSCRIBE", "params": ["NOPE-X@depth"], "id": 5}).to_string(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(next_json(&mut ws).await.unwrap()["error"]["code"], -1121);
-    let mut bad_login = alice.ws_login(6).unwrap();
-    bad_login["params"]["signature"] = json!("00");
-    ws.send(Message::text(bad_login.to_string())).await.unwrap();
-    assert_eq!(next_json(&mut ws).await.unwrap()["error"]["code"], -1022);
-    ws.send(Message::text(alice.ws_login(7).unwrap().to_string()))
+    let taker = bob
+        .place(&common::limit("BUY", "0.4", "30001"))
         .await
         .unwrap();
-    assert_eq!(next_json(&mut ws).await.unwrap()["id"], 7);
-    let placed = alice
-        .place(&common::limit("BUY", "0.1", "100"))
+    assert_eq!(taker.status.as_u16(), 200, "{:?}", taker.body);
+    let got = drain(&mut ws).await;
+    let of = |e: &str| -> Vec<&Value> { got.iter().filter(|m| m["e"] == e).collect() };
+    let trades: Vec<(Value, Value, Value, Value)> = of("trade")
+        .iter()
+        .map(|m| {
+            (
+                m["t"].clone(),
+                m["p"].clone(),
+                m["q"].clone(),
+                m["m"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(trades.len(), 4, "{got:?}");
+    assert!(of("trade").iter().all(|m| m["s"] == "BTCEUR"));
+    let rest = common::eventually(|| async {
+        let r = ex
+            .public()
+            .get("/api/v3/trades", "symbol=BTCEUR")
+            .await
+            .unwrap()
+            .body;
+        (r.as_array().map_or(0, Vec::len) == 4).then_some(r)
+    })
+    .await;
+    let rest_trades: Vec<(Value, Value, Value, Value)> = rest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].clone(),
+                t["price"].clone(),
+                t["qty"].clone(),
+                t["isBuyerMaker"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(trades, rest_trades);
+    let aggs: Vec<Vec<Value>> = of("aggTrade")
+        .iter()
+        .map(|m| {
+            ["a", "p", "q", "f", "l", "T", "m"]
+                .iter()
+                .map(|k| m[*k].clone())
+                .collect()
+        })
+        .collect();
+    assert_eq!(aggs.len(), 2, "{got:?}");
+    let rest_aggs = ex
+        .public()
+        .get("/api/v3/aggTrades", "symbol=BTCEUR")
+        .await
+        .unwrap()
+        .body;
+    let rest_aggs: Vec<Vec<Value>> = rest_aggs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            ["a", "p", "q", "f", "l", "T", "m"]
+                .iter()
+                .map(|k| a[*k].clone())
+                .collect()
+        })
+        .collect();
+    assert_eq!(aggs, rest_aggs);
+    ex.running.shutdown().await;
+}
+
+/// A trade shows in `@kline_1s` as REST's `klines` has it, and the period's
+/// closing message (`x: true`) follows once it ends; the tickers say what
+/// `ticker/24hr` says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn klines_and_tickers_agree_with_rest() {
+    let ex = common::start().await;
+    let alice = ex.user("alice").await;
+    let bob = ex.user("bob").await;
+    let url = ws_at(
+        &ex,
+        "/stream?streams=btceur@kline_1s/btceur@ticker/btceur@miniTicker/!miniTicker@arr",
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    // The periodic task runs once a first message came: the trade is then
+    // in a candle it sends.
+    while next_json(&mut ws).await.is_none() {}
+    alice
+        .place(&common::limit("SELL", "0.2", "30000"))
         .await
         .unwrap();
-    let report = next_json(&mut ws).await.expect("execution report");
-    assert_eq!(report["e"], "executionReport");
-    assert_eq!(report["x"], "NEW");
-    assert_eq!(report["i"], placed.body["orderId"]);
+    bob.place(&common::limit("BUY", "0.2", "30000"))
+        .await
+        .unwrap();
+    let mut closed: Option<Value> = None;
+    let (mut ticker, mut mini, mut arr) = (None, None, None);
+    for _ in 0..200 {
+        let Some(m) = next_json(&mut ws).await else {
+            continue;
+        };
+        let (stream, data) = (m["stream"].as_str().unwrap_or(""), m["data"].clone());
+        match stream {
+            // The candle may show while open too, if a round falls within
+            // its second; its closing message comes in any case.
+            "btceur@kline_1s" if data["k"]["n"].as_u64() > Some(0) && data["k"]["x"] == true => {
+                closed = Some(data);
+            }
+            "btceur@ticker" if data["n"].as_u64() > Some(0) => ticker = Some(data),
+            "btceur@miniTicker" if data["v"] != "0.00000000" => mini = Some(data),
+            "!miniTicker@arr" => arr = Some(data),
+            _ => {}
+        }
+        if closed.is_some() && ticker.is_some() && mini.is_some() && arr.is_some() {
+            break;
+        }
+    }
+    let closed = closed.expect("a closing kline");
+    let k = &closed["k"];
+    let rest = ex
+        .public()
+        .get(
+            "/api/v3/klines",
+            &format!("symbol=BTCEUR&interval=1s&startTime={}&limit=1", k["t"]),
+        )
+        .await
+        .unwrap()
+        .body;
+    let row = &rest[0];
+    let named = ["t", "o", "h", "l", "c", "v", "T", "q", "n", "V", "Q"];
+    for (i, key) in named.iter().enumerate() {
+        assert_eq!(k[*key], row[i], "{key}: {k} vs {row}");
+    }
+    assert_eq!(
+        (k["i"].as_str(), k["s"].as_str()),
+        (Some("1s"), Some("BTCEUR"))
+    );
+    let rest = ex
+        .public()
+        .get("/api/v3/ticker/24hr", "symbol=BTCEUR")
+        .await
+        .unwrap()
+        .body;
+    let ticker = ticker.expect("a ticker");
+    for (key, name) in [
+        ("c", "lastPrice"),
+        ("v", "volume"),
+        ("q", "quoteVolume"),
+        ("n", "count"),
+        ("F", "firstId"),
+        ("L", "lastId"),
+        ("o", "openPrice"),
+        ("Q", "lastQty"),
+    ] {
+        assert_eq!(ticker[key], rest[name], "{key}");
+    }
+    let mini = mini.expect("a mini ticker");
+    assert_eq!(mini["c"], rest["lastPrice"]);
+    assert_eq!(mini["e"], "24hrMiniTicker");
+    let arr = arr.expect("an array");
+    assert_eq!(arr[0]["s"], "BTCEUR");
+    ex.running.shutdown().await;
+}
+
+/// Sends `m` and reads the answer.
+async fn ask(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    m: &str,
+) -> Value {
+    ws.send(Message::text(m)).await.unwrap();
+    next_json(ws).await.expect("an answer")
+}
+
+/// The control methods answer as Binance's doc says, errors with its
+/// codes; the combined property wraps payloads; names and paths refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_methods_and_errors_are_binances() {
+    let ex = common::start_with(|c| c.gateway.ws_messages_per_sec = 1_000).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(ex.public().ws_url())
+        .await
+        .unwrap();
+    let sub = r#"{"method":"SUBSCRIBE","params":["btceur@trade","btceur@depth@100ms"],"id":1}"#;
+    assert_eq!(ask(&mut ws, sub).await, json!({"result": null, "id": 1}));
+    let list = ask(&mut ws, r#"{"method":"LIST_SUBSCRIPTIONS","id":"a2"}"#).await;
+    assert_eq!(
+        list,
+        json!({"result": ["btceur@depth@100ms", "btceur@trade"], "id": "a2"})
+    );
+    let unsub = r#"{"method":"UNSUBSCRIBE","params":["btceur@depth@100ms"],"id":3}"#;
+    assert_eq!(ask(&mut ws, unsub).await, json!({"result": null, "id": 3}));
+    let get = r#"{"method":"GET_PROPERTY","params":["combined"],"id":4}"#;
+    assert_eq!(ask(&mut ws, get).await, json!({"result": false, "id": 4}));
+    let set = r#"{"method":"SET_PROPERTY","params":["combined",true],"id":5}"#;
+    assert_eq!(ask(&mut ws, set).await, json!({"result": null, "id": 5}));
+    assert_eq!(ask(&mut ws, get).await, json!({"result": true, "id": 4}));
+    // Now trades arrive wrapped.
+    let alice = ex.user("alice").await;
+    let bob = ex.user("bob").await;
+    alice
+        .place(&common::limit("SELL", "0.1", "30000"))
+        .await
+        .unwrap();
+    bob.place(&common::limit("BUY", "0.1", "30000"))
+        .await
+        .unwrap();
+    let m = next_json(&mut ws).await.expect("a trade");
+    assert_eq!(m["stream"], "btceur@trade");
+    assert_eq!(m["data"]["e"], "trade");
+    let code = |v: Value| (v["error"]["code"].clone(), v["id"].clone());
+    for (request, want) in [
+        ("not json", (json!(3), Value::Null)),
+        (
+            r#"{"method":"SUBSCRIBE","params":["nope@trade"],"id":6}"#,
+            (json!(2), json!(6)),
+        ),
+        (
+            r#"{"method":"SUBSCRIBE","params":["BTC-EUR@depth"],"id":7}"#,
+            (json!(2), json!(7)),
+        ),
+        (
+            r#"{"method":"LOGIN","params":{},"id":8}"#,
+            (json!(2), json!(8)),
+        ),
+        (
+            r#"{"method":"LIST_SUBSCRIPTIONS","id":1.5}"#,
+            (json!(2), Value::Null),
+        ),
+        (
+            r#"{"method":"SET_PROPERTY","params":["foo",true],"id":9}"#,
+            (json!(0), json!(9)),
+        ),
+        (
+            r#"{"method":"SET_PROPERTY","params":["combined",1],"id":10}"#,
+            (json!(1), json!(10)),
+        ),
+    ] {
+        assert_eq!(code(ask(&mut ws, request).await), want, "{request}");
+    }
+    // A refused SUBSCRIBE adds nothing.
+    let list = ask(&mut ws, r#"{"method":"LIST_SUBSCRIPTIONS","id":11}"#).await;
+    assert_eq!(list["result"], json!(["btceur@trade"]));
+    // A path naming an unknown stream is refused before the upgrade.
+    let bad = tokio_tungstenite::connect_async(ws_at(&ex, "/ws/btceur@trade/nope")).await;
+    assert!(bad.is_err(), "upgraded");
+    ex.running.shutdown().await;
+}
+
+/// Binance's limits: past the streams per connection a SUBSCRIBE is
+/// refused, and a sixth message in a second closes the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_and_message_limits() {
+    let ex = common::start_with(|c| c.gateway.ws_max_streams = 2).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(ex.public().ws_url())
+        .await
+        .unwrap();
+    let three =
+        r#"{"method":"SUBSCRIBE","params":["btceur@trade","btceur@depth","btceur@ticker"],"id":1}"#;
+    let refused = ask(&mut ws, three).await;
+    assert_eq!(refused["error"]["code"], 2, "{refused}");
+    let two = r#"{"method":"SUBSCRIBE","params":["btceur@trade","btceur@depth"],"id":2}"#;
+    assert_eq!(ask(&mut ws, two).await["result"], Value::Null);
+    let one_more = r#"{"method":"SUBSCRIBE","params":["btceur@ticker"],"id":3}"#;
+    assert_eq!(ask(&mut ws, one_more).await["error"]["code"], 2);
+    // Three so far in this second (or the next); six more pass 5 per second.
+    for i in 0..6 {
+        let _ = ws
+            .send(Message::text(format!(
+                r#"{{"method":"LIST_SUBSCRIPTIONS","id":{i}}}"#
+            )))
+            .await;
+    }
+    let mut closed = None;
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+        if let Ok(Message::Close(Some(f))) = m {
+            closed = Some((u16::from(f.code), f.reason.to_string()));
+            break;
+        }
+    }
+    assert_eq!(closed, Some((1008, "too many messages".to_string())));
+    // A path naming more streams than allowed is refused.
+    let path = ws_at(&ex, "/ws/btceur@trade/btceur@depth/btceur@ticker");
+    assert!(tokio_tungstenite::connect_async(path).await.is_err());
     ex.running.shutdown().await;
 }
 

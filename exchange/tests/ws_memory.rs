@@ -92,7 +92,7 @@ async fn unfinished_large_frames_do_not_pin_memory() {
     // The exchange still serves WebSocket clients.
     let mut s = raw::ws_connect(addr).await;
     s.write_all(&raw::text(
-        r#"{"method":"SUBSCRIBE","params":["BTC-EUR@trade"],"id":1}"#,
+        r#"{"method":"SUBSCRIBE","params":["btceur@trade"],"id":1}"#,
     ))
     .await
     .expect("write");

@@ -42,7 +42,7 @@ pub use commandlog::now_ns;
 pub use demo::{DemoFundingError, demo_reference, parse_demo_funding};
 pub use errors::{ApiError, code};
 pub use limits::ShedReason;
-pub use market::{AccountSnapshot, MarketData, StreamMessage};
+pub use market::{AccountSnapshot, MarketData, Published, Registry, Speed, StreamMessage, Topic};
 pub use metrics::GatewayMetrics;
 pub use rest::{NewOrderRequest, RawRoute, command_from_raw, new_order_command};
 pub use serve::{
@@ -97,13 +97,17 @@ pub struct GatewayConfig {
     /// the README), this bounds the memory WebSocket clients can take.
     pub max_ws_connections: usize,
     /// Streams one WebSocket connection may subscribe to, in one SUBSCRIBE
-    /// and in all; past it the SUBSCRIBE is refused with code -1191.
+    /// and in all: Binance's 1,024. Past it a SUBSCRIBE is refused (code
+    /// 2) and a connection naming more in its path gets 400 (-1191).
     pub ws_max_streams: usize,
     /// WebSocket API requests one connection may have in flight (each is
     /// served on its own task and answered when ready); one more is
     /// answered at once with 429, code -1003. Bounds the tasks and answers
     /// a single connection can make the gateway hold.
     pub ws_api_max_in_flight: usize,
+    /// Messages a stream client may send per second (pings, pongs and
+    /// control messages): Binance's 5. One more closes the connection.
+    pub ws_messages_per_sec: u32,
     /// Time a client has to send a whole request head (request line and
     /// headers), and the longest a keep-alive connection may sit idle; then
     /// the connection is closed. 5 s: a head is at most 16 KiB, seconds of
@@ -171,8 +175,9 @@ impl Default for GatewayConfig {
             ws_ping_secs: 20,
             ws_send_timeout_ms: 5_000,
             max_ws_connections: 4_096,
-            ws_max_streams: 256,
+            ws_max_streams: 1_024,
             ws_api_max_in_flight: 64,
+            ws_messages_per_sec: 5,
             header_read_timeout_ms: 5_000,
             body_read_timeout_ms: 10_000,
             retry_after_secs: 1,
@@ -209,6 +214,7 @@ impl GatewayConfig {
             ("max_ws_connections", self.max_ws_connections as u64),
             ("ws_max_streams", self.ws_max_streams as u64),
             ("ws_api_max_in_flight", self.ws_api_max_in_flight as u64),
+            ("ws_messages_per_sec", self.ws_messages_per_sec.into()),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
             (
@@ -417,6 +423,7 @@ impl Gateway {
         limit("max_ws_connections", config.max_ws_connections as u64);
         limit("ws_max_streams", config.ws_max_streams as u64);
         limit("ws_api_max_in_flight", config.ws_api_max_in_flight as u64);
+        limit("ws_messages_per_sec", config.ws_messages_per_sec.into());
         limit("header_read_timeout_ms", config.header_read_timeout_ms);
         limit("body_read_timeout_ms", config.body_read_timeout_ms);
         limit("max_body_bytes", config.max_body_bytes as u64);
@@ -476,6 +483,8 @@ impl Gateway {
             .merge(admin::routes())
             .route("/ws", get(ws::upgrade))
             .route("/ws-api/v3", get(wsapi::upgrade))
+            .route("/ws/{*streams}", get(ws::upgrade_path))
+            .route("/stream", get(ws::upgrade_combined))
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
             .layer(from_fn_with_state(body_timeout, serve::body_deadline))
             .layer(from_fn(serve::head_limits))

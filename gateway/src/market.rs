@@ -1,10 +1,13 @@
 //! Market data: each pair's L2 view, kept from the engine's book deltas, and
-//! the stream messages WebSocket clients receive, built once per record.
+//! the stream messages WebSocket clients receive, built once per record
+//! (market messages in `market/public.rs`, topics in `market/topic.rs`).
 //!
 //! Depth messages carry `U` (first seq) and `u` (last seq). Consecutive
 //! messages of a pair are contiguous (`U` = previous `u` + 1), and the REST
-//! depth's `lastUpdateId` is the view's last seq, taken under the same lock
-//! that publishes, so a client can sync a local book with no gap.
+//! depth's `lastUpdateId` is the `u` of the last level change, taken under
+//! the same lock that publishes, so a client can sync a local book with no
+//! gap: the next diff starts at exactly `lastUpdateId + 1`, which
+//! python-binance's `DepthCacheManager` insists on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -19,36 +22,28 @@ use tokio::sync::broadcast;
 mod account;
 mod messages;
 mod orders;
+mod public;
 mod reports;
 #[cfg(test)]
 mod shapes;
+mod topic;
 
 pub use account::AccountSnapshot;
 pub(crate) use account::AccountViews;
 
-use messages::{DepthUpdate, TradeMessage};
 pub(crate) use messages::{Levels, levels};
 use orders::{OpenOrders, OrderState};
+pub use public::Published;
+pub(crate) use public::{kline_text, ticker_text};
 use reports::PairContext;
+pub use topic::{Registry, Speed, Topic};
 
-/// One message for WebSocket clients: to a pair's depth or trade
-/// subscribers, or to one user.
+/// One message for WebSocket clients: to a market topic's subscribers, or
+/// to one user.
 #[derive(Debug, Clone)]
 pub enum StreamMessage {
-    /// A depth diff of `pair`.
-    Depth {
-        /// The pair.
-        pair: Symbol,
-        /// The JSON text.
-        text: Arc<str>,
-    },
-    /// A trade on `pair`.
-    Trade {
-        /// The pair.
-        pair: Symbol,
-        /// The JSON text.
-        text: Arc<str>,
-    },
+    /// A market message, encoded once for all its topic's subscribers.
+    Market(Arc<Published>),
     /// An execution report or account message for `user`.
     User {
         /// The owner of the order.
@@ -63,7 +58,9 @@ struct PairView {
     bids: BTreeMap<Price, Qty>,
     asks: BTreeMap<Price, Qty>,
     last_seq: Seq,
-    /// The `u` of the last depth message: the next one starts after it.
+    /// The seq of the last record that changed a level: the `u` of the
+    /// last diff (made or not, as someone watched or not), and REST's
+    /// `lastUpdateId`. The next diff starts after it.
     published: Seq,
     /// The pair's open orders, for the execution reports.
     orders: OpenOrders,
@@ -79,12 +76,15 @@ pub struct MarketData {
     fees: HashMap<Symbol, Fees>,
     /// Every user's balances, from the risk stage's updates.
     accounts: AccountViews,
+    /// The market topics and who watches them.
+    topics: Registry,
 }
 
 /// A depth answer: levels best first, as decimal strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DepthView {
-    /// The seq of the last event the view includes.
+    /// The seq of the last record that changed the view: the `u` of the
+    /// depth diff that brought it here.
     pub last_update_id: Seq,
     /// `(price, qty)`, highest price first.
     pub bids: Vec<(Price, Qty)>,
@@ -109,6 +109,7 @@ impl MarketData {
             stream: broadcast::channel(stream_capacity).0,
             fees: HashMap::new(),
             accounts: AccountViews::new(assets),
+            topics: Registry::new(pairs),
         }
     }
 
@@ -125,6 +126,11 @@ impl MarketData {
         self.accounts.snapshot(user)
     }
 
+    /// The market topics and their subscriber counts.
+    pub fn topics(&self) -> &Registry {
+        &self.topics
+    }
+
     /// A new receiver of every stream message from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<StreamMessage> {
         self.stream.subscribe()
@@ -135,7 +141,7 @@ impl MarketData {
         let (_, view) = self.pairs.get(&pair)?;
         let v = view.lock().ok()?;
         Some(DepthView {
-            last_update_id: v.last_seq,
+            last_update_id: v.published,
             bids: v
                 .bids
                 .iter()
@@ -147,18 +153,10 @@ impl MarketData {
         })
     }
 
-    fn publish(&self, msg: StreamMessage) {
+    /// Sends `msg` to every connection (each keeps what it subscribed to).
+    pub(crate) fn publish(&self, msg: StreamMessage) {
         // No receiver is not an error: nobody is watching.
         let _ = self.stream.send(msg);
-    }
-
-    /// The trade message of one event.
-    fn publish_event(&self, pair: &Symbol, cfg: &PairConfig, e: &Event) {
-        if let EventBody::Trade(t) = &e.body
-            && let Some(text) = text(&TradeMessage::new(e, t, pair, cfg))
-        {
-            self.publish(StreamMessage::Trade { pair: *pair, text });
-        }
     }
 
     /// Seeds every pair's order view from `store`, once it holds each
@@ -236,26 +234,22 @@ impl Observer for MarketData {
         };
         let watched = self.stream.receiver_count() > 0;
         let Ok(mut v) = view.lock() else { return };
+        let before = (v.best_bid(), v.best_ask());
         let (bids, asks) = v.apply_deltas(&record.events);
         v.last_seq = last.seq;
-        // Depth messages are published only when a level changed; the next
-        // one's `U` still starts right after the previous one's `u`. Under
-        // the view's lock, so a REST depth is never between two messages.
-        if watched && (!bids.is_empty() || !asks.is_empty()) {
-            let msg = DepthUpdate {
-                event_time: messages::ms(last.timestamp),
-                first_seq: v.published.0 + 1,
-                asks: levels(&asks, cfg),
-                bids: levels(&bids, cfg),
-                event: "depthUpdate",
-                symbol: record.pair.as_str(),
-                last_seq: last.seq.0,
-            };
-            if let Some(text) = text(&msg) {
-                self.publish(StreamMessage::Depth {
-                    pair: record.pair,
-                    text,
-                });
+        // Depth messages are made only when a level changed; the next one's
+        // `U` still starts right after the previous one's `u`. Under the
+        // view's lock, so a REST depth is never between two messages.
+        if !bids.is_empty() || !asks.is_empty() {
+            if watched {
+                let change = public::BookChange {
+                    bids: &bids,
+                    asks: &asks,
+                    first: Seq(v.published.0 + 1),
+                    last,
+                    best_changed: before != (v.best_bid(), v.best_ask()),
+                };
+                self.publish_book(cfg, &v, &change);
             }
             v.published = last.seq;
         }
@@ -274,9 +268,7 @@ impl Observer for MarketData {
         let reports = reports::apply_record(&mut v.orders, context, &record.events, watched);
         drop(v);
         if watched {
-            for e in &record.events {
-                self.publish_event(&record.pair, cfg, e);
-            }
+            self.publish_trades(cfg, &record.events);
             for (user, text) in reports {
                 self.publish(StreamMessage::User { user, text });
             }
@@ -288,6 +280,16 @@ impl Observer for MarketData {
 type LevelTotals = Vec<(Price, Qty)>;
 
 impl PairView {
+    /// The highest bid and its total.
+    fn best_bid(&self) -> Option<(Price, Qty)> {
+        self.bids.iter().next_back().map(|(p, q)| (*p, *q))
+    }
+
+    /// The lowest ask and its total.
+    fn best_ask(&self) -> Option<(Price, Qty)> {
+        self.asks.iter().next().map(|(p, q)| (*p, *q))
+    }
+
     /// Applies a record's book deltas to the view; returns the levels they
     /// changed, `(bids, asks)`, each at its last total in the record.
     fn apply_deltas(&mut self, events: &[Event]) -> (LevelTotals, LevelTotals) {
@@ -478,9 +480,8 @@ mod tests {
 
     fn text(m: &StreamMessage) -> String {
         let (to, text) = match m {
-            StreamMessage::Depth { pair, text } => (format!("depth {pair}"), text),
-            StreamMessage::Trade { pair, text } => (format!("trade {pair}"), text),
-            StreamMessage::User { user, text } => (format!("user {user}"), text),
+            StreamMessage::Market(p) => (p.topic.to_string(), Arc::from(p.raw().as_str())),
+            StreamMessage::User { user, text } => (format!("user {user}"), text.clone()),
         };
         format!("{to} {text}")
     }
@@ -490,12 +491,23 @@ mod tests {
     #[test]
     fn stream_messages_keep_their_exact_bytes() {
         let market = MarketData::new(&[pair()], 64);
+        for name in [
+            "btceur@depth",
+            "btceur@trade",
+            "btceur@aggTrade",
+            "btceur@bookTicker",
+        ] {
+            let topic = market.topics().parse(name).unwrap();
+            market.topics().watch(&topic);
+        }
         let mut rx = market.subscribe();
         market.on_record(&Arc::new(record()));
         let mut got = Vec::new();
         while let Ok(m) = rx.try_recv() {
             got.push(text(&m));
         }
+        // The book's and the trades' messages come first (they are made
+        // under the view's lock or right after it), then the reports.
         let want = [
             r#"depth BTC-EUR {"E":1700000000123,"U":1,"a":[["100.05","0.0000"]],"b":[["99.90","0.0200"]],"e":"depthUpdate","s":"BTC-EUR","u":14}"#,
             r#"trade BTC-EUR {"E":1700000000123,"T":1700000000123,"e":"trade","m":false,"p":"100.05","q":"0.0100","s":"BTC-EUR","t":3}"#,

@@ -42,6 +42,10 @@ mod trading;
 pub(crate) mod userstream;
 pub(crate) mod weights;
 
+/// REST's candle rows and tickers, which the kline and ticker streams
+/// reuse so that both say the same.
+pub(crate) use public::kline_row;
+pub(crate) use public::tickers::day_ticker_entry;
 pub use raw::{RawRoute, command_from_raw};
 pub use trading::{NewOrderRequest, new_order_command};
 

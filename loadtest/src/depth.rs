@@ -1,7 +1,8 @@
 //! A WebSocket subscriber that keeps a local L2 book of each pair by the
 //! documented procedure, and counts sequence gaps (there must be none):
 //!
-//! 1. Subscribe to `PAIR@depth` and buffer the diffs.
+//! 1. Subscribe to `<symbol>@depth` (`btceur@depth`, Binance's name) and
+//!    buffer the diffs.
 //! 2. `GET /api/v3/depth` for a snapshot with `lastUpdateId`.
 //! 3. Drop buffered diffs with `u <= lastUpdateId`.
 //! 4. The first diff applied must have `U <= lastUpdateId + 1 <= u`.
@@ -380,7 +381,7 @@ pub fn parse_snapshot(v: &Value, r: &PairRules) -> Result<Snapshot, DepthError> 
 /// The end state of one pair's sync.
 #[derive(Debug, Clone, Serialize)]
 pub struct PairReport {
-    /// The pair, as its stream names it (`BTC-EUR`).
+    /// The pair, as the exchange's config names it (`BTC-EUR`).
     pub symbol: String,
     /// Counters.
     #[serde(flatten)]
@@ -630,7 +631,7 @@ impl Syncer {
         let streams: Vec<String> = self
             .pairs
             .iter()
-            .map(|p| format!("{}@depth", p.rules.stream))
+            .map(|p| format!("{}@depth", p.rules.symbol.to_ascii_lowercase()))
             .collect();
         let sub = serde_json::json!({"method": "SUBSCRIBE", "params": streams, "id": 1});
         if tx.send(Message::text(sub.to_string())).await.is_err() {
@@ -711,7 +712,8 @@ impl Syncer {
         let Ok(w) = serde_json::from_str::<WireDiff<'_>>(text) else {
             return;
         };
-        let Some(i) = self.pairs.iter().position(|p| p.rules.stream == w.symbol) else {
+        // Diffs name the pair as REST does (`s`: `BTCEUR`).
+        let Some(i) = self.pairs.iter().position(|p| p.rules.symbol == w.symbol) else {
             return;
         };
         let p = &mut self.pairs[i];

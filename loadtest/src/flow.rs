@@ -159,8 +159,8 @@ impl Side {
 pub struct PairRules {
     /// Binance's name, as the REST API takes it: `BTCEUR`.
     pub symbol: String,
-    /// `BASE-QUOTE`, as the exchange's config and the WebSocket streams
-    /// name the pair (and scenarios may).
+    /// `BASE-QUOTE`, as the exchange's config names the pair (and
+    /// scenarios may).
     pub stream: String,
     /// Decimals of prices.
     pub price_scale: u8,

@@ -98,6 +98,7 @@ with `Retry-After`.";
         super::metrics,
         crate::ws::upgrade,
         crate::wsapi::upgrade,
+        crate::ws::upgrade_combined,
         openapi_json,
     ),
     components(schemas(ErrorBody)),

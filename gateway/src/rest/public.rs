@@ -288,7 +288,7 @@ async fn klines(State(gw): App, uri: Uri) -> ApiResult {
 }
 
 /// One row of `klines` and `uiKlines`, positions as Binance's.
-pub(in crate::rest) fn kline_row(c: &store::Candle, p: &PairConfig) -> Value {
+pub(crate) fn kline_row(c: &store::Candle, p: &PairConfig) -> Value {
     let (ps, qs) = (p.price_scale, p.qty_scale);
     json!([
         c.open_time_ms,

@@ -295,17 +295,37 @@ async fn day_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let mini = mini(q.kind.as_deref())?;
     let (pairs, one) = pairs_named(&gw, q.symbol.as_deref(), q.symbols.as_deref())?;
     let to = now_ns() / 1_000_000;
-    let from = to.saturating_sub(24 * 60 * MINUTE_MS);
     let mut out = Vec::with_capacity(pairs.len());
     for p in pairs {
-        let stats = window(&gw, p, from, to).await?;
-        let mut t = ticker(p, stats.as_ref(), from, to, mini);
-        if !mini {
-            day_extras(&gw, p, stats.as_ref(), &mut t).await?;
-        }
-        out.push(Value::Object(t));
+        out.push(Value::Object(day_ticker_at(&gw, p, mini, to).await?));
     }
     Ok(Json(one_or_list(out, one)).into_response())
+}
+
+/// One pair's entry of `ticker/24hr` now: the `@ticker` and `@miniTicker`
+/// streams send the same values.
+pub(crate) async fn day_ticker_entry(
+    gw: &Gateway,
+    p: &PairConfig,
+    mini: bool,
+) -> Result<Map<String, Value>, ApiError> {
+    day_ticker_at(gw, p, mini, now_ns() / 1_000_000).await
+}
+
+/// One pair's entry of `ticker/24hr` for the 24 hours up to `to` (ms).
+async fn day_ticker_at(
+    gw: &Gateway,
+    p: &PairConfig,
+    mini: bool,
+    to: u64,
+) -> Result<Map<String, Value>, ApiError> {
+    let from = to.saturating_sub(24 * 60 * MINUTE_MS);
+    let stats = window(gw, p, from, to).await?;
+    let mut t = ticker(p, stats.as_ref(), from, to, mini);
+    if !mini {
+        day_extras(gw, p, stats.as_ref(), &mut t).await?;
+    }
+    Ok(t)
 }
 
 /// What the full 24-hour ticker adds: the previous close, the last

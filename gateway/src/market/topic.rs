@@ -1,0 +1,293 @@
+//! Stream topics: what a WebSocket client can subscribe to, by Binance's
+//! names (`btceur@trade`, `btceur@kline_1m`, `!ticker@arr`, ...), and the
+//! registry counting each market topic's subscribers.
+//!
+//! The registry is why a topic nobody watches costs almost nothing: the
+//! observer and the periodic task ask it before they build a message, and
+//! asking is one atomic load in a map that never changes after start (every
+//! market topic of every pair is in it from the beginning), so the engine's
+//! observer never takes a lock or waits for it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use proto::{PairConfig, Symbol, UserId};
+use store::Interval;
+
+/// How often Binance pushes a depth stream: the plain name (1000 ms) or
+/// the `@100ms` one. Both are pushed per engine record here, faster than
+/// either; they stay apart only because they are different names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Speed {
+    /// `<symbol>@depth`, `<symbol>@depth5`, ...
+    Second,
+    /// `...@100ms`.
+    Fast,
+}
+
+/// One stream a connection can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// `<symbol>@trade`: every fill.
+    Trade(Symbol),
+    /// `<symbol>@aggTrade`: fills of one taker order at one price.
+    AggTrade(Symbol),
+    /// `<symbol>@depth[@100ms]`: diffs of the book.
+    Depth(Symbol, Speed),
+    /// `<symbol>@depth<5|10|20>[@100ms]`: the top of the book.
+    Partial(Symbol, u8, Speed),
+    /// `<symbol>@bookTicker`: the best bid and ask.
+    BookTicker(Symbol),
+    /// `<symbol>@kline_<interval>`: the current candle.
+    Kline(Symbol, Interval),
+    /// `<symbol>@miniTicker`: 24-hour statistics, short.
+    MiniTicker(Symbol),
+    /// `<symbol>@ticker`: 24-hour statistics.
+    Ticker(Symbol),
+    /// `!miniTicker@arr`: every pair's mini ticker that changed.
+    AllMiniTickers,
+    /// `!ticker@arr`: every pair's ticker that changed.
+    AllTickers,
+    /// A user's own events: what a listen key names. Never a market
+    /// topic, so the registry does not count it.
+    User(UserId),
+}
+
+/// The partial book sizes Binance offers.
+pub(super) const PARTIAL_LEVELS: [u8; 3] = [5, 10, 20];
+
+impl Topic {
+    /// Every market topic of `pair`.
+    fn of_pair(pair: Symbol) -> impl Iterator<Item = Topic> {
+        let speeds = [Speed::Second, Speed::Fast];
+        let fixed = [
+            Topic::Trade(pair),
+            Topic::AggTrade(pair),
+            Topic::BookTicker(pair),
+            Topic::MiniTicker(pair),
+            Topic::Ticker(pair),
+        ];
+        let depth = speeds.into_iter().map(move |s| Topic::Depth(pair, s));
+        let partial = PARTIAL_LEVELS
+            .into_iter()
+            .flat_map(move |n| speeds.into_iter().map(move |s| Topic::Partial(pair, n, s)));
+        let klines = Interval::ALL
+            .into_iter()
+            .map(move |i| Topic::Kline(pair, i));
+        fixed.into_iter().chain(depth).chain(partial).chain(klines)
+    }
+
+    /// The pair a market topic is about.
+    pub fn pair(&self) -> Option<Symbol> {
+        match *self {
+            Topic::Trade(p)
+            | Topic::AggTrade(p)
+            | Topic::Depth(p, _)
+            | Topic::Partial(p, _, _)
+            | Topic::BookTicker(p)
+            | Topic::Kline(p, _)
+            | Topic::MiniTicker(p)
+            | Topic::Ticker(p) => Some(p),
+            Topic::AllMiniTickers | Topic::AllTickers | Topic::User(_) => None,
+        }
+    }
+}
+
+/// A pair as stream names write it: `btceur`.
+fn lower(pair: Symbol) -> String {
+    pair.joined().to_ascii_lowercase()
+}
+
+/// The stream's name, as Binance writes it. A user topic has no name of
+/// its own (its listen key is its name), so it is written `user:<id>`.
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fast = |s: Speed| if s == Speed::Fast { "@100ms" } else { "" };
+        match *self {
+            Topic::Trade(p) => write!(f, "{}@trade", lower(p)),
+            Topic::AggTrade(p) => write!(f, "{}@aggTrade", lower(p)),
+            Topic::Depth(p, s) => write!(f, "{}@depth{}", lower(p), fast(s)),
+            Topic::Partial(p, n, s) => write!(f, "{}@depth{n}{}", lower(p), fast(s)),
+            Topic::BookTicker(p) => write!(f, "{}@bookTicker", lower(p)),
+            Topic::Kline(p, i) => write!(f, "{}@kline_{}", lower(p), i.as_str()),
+            Topic::MiniTicker(p) => write!(f, "{}@miniTicker", lower(p)),
+            Topic::Ticker(p) => write!(f, "{}@ticker", lower(p)),
+            Topic::AllMiniTickers => f.write_str("!miniTicker@arr"),
+            Topic::AllTickers => f.write_str("!ticker@arr"),
+            Topic::User(u) => write!(f, "user:{u}"),
+        }
+    }
+}
+
+/// The market topics and their subscriber counts.
+#[derive(Debug)]
+pub struct Registry {
+    /// Each pair by its stream name, `btceur`.
+    pairs: HashMap<String, Symbol>,
+    /// Every market topic: fixed at start, so reading a count needs no lock.
+    counts: HashMap<Topic, AtomicUsize>,
+    /// Whether the periodic task (klines, tickers) was started.
+    periodic: AtomicBool,
+}
+
+impl Registry {
+    /// The topics of `pairs`, none watched.
+    pub fn new(pairs: &[PairConfig]) -> Self {
+        let all = [Topic::AllMiniTickers, Topic::AllTickers];
+        let counts = pairs
+            .iter()
+            .flat_map(|p| Topic::of_pair(p.symbol))
+            .chain(all)
+            .map(|t| (t, AtomicUsize::new(0)))
+            .collect();
+        Registry {
+            pairs: pairs.iter().map(|p| (lower(p.symbol), p.symbol)).collect(),
+            counts,
+            periodic: AtomicBool::new(false),
+        }
+    }
+
+    /// The market topic `name` stands for, exactly as Binance spells it
+    /// (lowercase symbol, case-sensitive kind); `None` for anything else.
+    pub fn parse(&self, name: &str) -> Option<Topic> {
+        match name {
+            "!miniTicker@arr" => return Some(Topic::AllMiniTickers),
+            "!ticker@arr" => return Some(Topic::AllTickers),
+            _ => {}
+        }
+        let (symbol, kind) = name.split_once('@')?;
+        let pair = *self.pairs.get(symbol)?;
+        let (kind, speed) = match kind.strip_suffix("@100ms") {
+            Some(k) => (k, Speed::Fast),
+            None => (kind, Speed::Second),
+        };
+        let topic = match kind {
+            "trade" => Topic::Trade(pair),
+            "aggTrade" => Topic::AggTrade(pair),
+            "depth" => Topic::Depth(pair, speed),
+            "depth5" => Topic::Partial(pair, 5, speed),
+            "depth10" => Topic::Partial(pair, 10, speed),
+            "depth20" => Topic::Partial(pair, 20, speed),
+            "bookTicker" => Topic::BookTicker(pair),
+            "miniTicker" => Topic::MiniTicker(pair),
+            "ticker" => Topic::Ticker(pair),
+            k => Topic::Kline(pair, Interval::from_name(k.strip_prefix("kline_")?)?),
+        };
+        // Only depth streams have an `@100ms` form.
+        let speed_ok =
+            matches!(topic, Topic::Depth(..) | Topic::Partial(..)) || speed == Speed::Second;
+        speed_ok.then_some(topic)
+    }
+
+    /// Whether anyone subscribed to `topic`.
+    pub fn watched(&self, topic: &Topic) -> bool {
+        self.counts
+            .get(topic)
+            .is_some_and(|c| c.load(Ordering::Relaxed) > 0)
+    }
+
+    /// One more subscriber of `topic`.
+    pub fn watch(&self, topic: &Topic) {
+        if let Some(c) = self.counts.get(topic) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One subscriber of `topic` fewer.
+    pub fn unwatch(&self, topic: &Topic) {
+        if let Some(c) = self.counts.get(topic) {
+            // Never below zero, even if a caller unwatched twice.
+            let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+
+    /// True the first time only: the caller starts the periodic task.
+    pub fn start_periodic(&self) -> bool {
+        !self.periodic.swap(true, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> Registry {
+        Registry::new(&[PairConfig::simple(Symbol::new("BTC-EUR").unwrap())])
+    }
+
+    #[test]
+    fn every_binance_name_parses_and_prints_back() {
+        let r = registry();
+        let mut names = vec![
+            "btceur@trade",
+            "btceur@aggTrade",
+            "btceur@depth",
+            "btceur@depth@100ms",
+            "btceur@depth5",
+            "btceur@depth10@100ms",
+            "btceur@depth20",
+            "btceur@bookTicker",
+            "btceur@miniTicker",
+            "btceur@ticker",
+            "!miniTicker@arr",
+            "!ticker@arr",
+        ];
+        let klines: Vec<String> = Interval::ALL
+            .iter()
+            .map(|i| format!("btceur@kline_{}", i.as_str()))
+            .collect();
+        names.extend(klines.iter().map(String::as_str));
+        for name in names {
+            let topic = r.parse(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(topic.to_string(), name);
+            // Every market topic is counted.
+            r.watch(&topic);
+            assert!(r.watched(&topic), "{name}");
+        }
+    }
+
+    #[test]
+    fn other_names_are_not_market_topics() {
+        let r = registry();
+        for bad in [
+            "",
+            "btceur",
+            "BTCEUR@trade",
+            "btc-eur@trade",
+            "etheur@trade",
+            "btceur@Trade",
+            "btceur@depth15",
+            "btceur@depth@1000ms",
+            "btceur@trade@100ms",
+            "btceur@kline_2s",
+            "btceur@kline_1M@100ms",
+            "btceur@kline_",
+            "!bookTicker",
+            "btceur@trade@",
+        ] {
+            assert_eq!(r.parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn counts_go_up_and_down_but_never_below_zero() {
+        let r = registry();
+        let t = r.parse("btceur@trade").unwrap();
+        assert!(!r.watched(&t));
+        r.watch(&t);
+        r.watch(&t);
+        r.unwatch(&t);
+        assert!(r.watched(&t));
+        r.unwatch(&t);
+        r.unwatch(&t);
+        assert!(!r.watched(&t));
+        r.watch(&t);
+        assert!(r.watched(&t));
+        // A user topic is never counted.
+        r.watch(&Topic::User(UserId(1)));
+        assert!(!r.watched(&Topic::User(UserId(1))));
+        assert!(r.start_periodic());
+        assert!(!r.start_periodic());
+    }
+}
