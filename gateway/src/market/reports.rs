@@ -174,7 +174,9 @@ impl<'a> ExecutionReport<'a> {
                 report.last_quote = quote(value.unwrap_or(u64::MAX));
                 report.n = commission_text(cfg, trade.price, trade.qty, rate(pair.fees, is_maker));
                 report.commission_asset = Some(quote_asset(cfg));
-                report.t = i64::try_from(trade.trade_id.0).unwrap_or(i64::MAX);
+                // REST's trade id (`myTrades`, `trades`) is the fill's
+                // event seq, and so is the trade stream's `t`.
+                report.t = i64::try_from(e.seq.0).unwrap_or(i64::MAX);
                 report.m = is_maker;
             }
             Execution::Ended("CANCELED") => report.original_client_order_id = client_id(o),
