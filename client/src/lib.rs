@@ -167,6 +167,11 @@ impl Client {
             .await
     }
 
+    /// The exchange's base URL (`http://host:port`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Whether requests are signed (the client holds a key).
     pub fn has_credentials(&self) -> bool {
         self.credentials.is_some()

@@ -100,3 +100,36 @@ fn the_pairs_command_refuses_bad_names_and_says_what_it_did() {
         assert!(!out.stderr.is_empty(), "{bad:?}: no message");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_ends_its_user_stream_within_1s() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let ex = common::start().await;
+    let alice = ex.user("alice").await;
+    let listen = alice.listen_key().await.unwrap();
+    let listen = listen.body["listenKey"].as_str().unwrap().to_string();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/{listen}", alice.ws_url()))
+        .await
+        .unwrap();
+    let key = alice.api_key().unwrap().to_string();
+    assert!(ex.running.store.revoke_api_key(&key).await.unwrap());
+    let revoked = Instant::now();
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no close frame within 2 s: {other:?}"),
+        }
+    };
+    let frame = close.expect("a close frame with a code");
+    assert_eq!(u16::from(frame.code), 1008);
+    assert_eq!(frame.reason.as_str(), "API key revoked");
+    // A check every 300 ms of a cache at most 800 ms old; the rest is
+    // slack for a loaded machine.
+    assert!(
+        revoked.elapsed() < Duration::from_millis(1_500),
+        "{:?}",
+        revoked.elapsed()
+    );
+}

@@ -244,9 +244,6 @@ impl KeyCache {
 
     /// True once the store no longer knows `key` (it was revoked), as seen
     /// within [`KEY_EXPIRY`]. A store that does not answer revokes nothing.
-    // Unused since the streams' LOGIN went away; user streams by listen
-    // key or `session.logon` need it again.
-    #[allow(dead_code)]
     pub(crate) async fn is_revoked(&self, key: &str) -> bool {
         let unknown = self.unknown().code;
         matches!(self.lookup(key).await, Err(e) if e.code == unknown)

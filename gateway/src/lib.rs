@@ -108,6 +108,9 @@ pub struct GatewayConfig {
     /// Messages a stream client may send per second (pings, pongs and
     /// control messages): Binance's 5. One more closes the connection.
     pub ws_messages_per_sec: u32,
+    /// How long a listen key lives after it was made or last kept alive:
+    /// Binance's 60 minutes.
+    pub listen_key_ttl_secs: u64,
     /// Time a client has to send a whole request head (request line and
     /// headers), and the longest a keep-alive connection may sit idle; then
     /// the connection is closed. 5 s: a head is at most 16 KiB, seconds of
@@ -178,6 +181,7 @@ impl Default for GatewayConfig {
             ws_max_streams: 1_024,
             ws_api_max_in_flight: 64,
             ws_messages_per_sec: 5,
+            listen_key_ttl_secs: 3_600,
             header_read_timeout_ms: 5_000,
             body_read_timeout_ms: 10_000,
             retry_after_secs: 1,
@@ -215,6 +219,7 @@ impl GatewayConfig {
             ("ws_max_streams", self.ws_max_streams as u64),
             ("ws_api_max_in_flight", self.ws_api_max_in_flight as u64),
             ("ws_messages_per_sec", self.ws_messages_per_sec.into()),
+            ("listen_key_ttl_secs", self.listen_key_ttl_secs),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
             (
@@ -424,6 +429,7 @@ impl Gateway {
         limit("ws_max_streams", config.ws_max_streams as u64);
         limit("ws_api_max_in_flight", config.ws_api_max_in_flight as u64);
         limit("ws_messages_per_sec", config.ws_messages_per_sec.into());
+        limit("listen_key_ttl_secs", config.listen_key_ttl_secs);
         limit("header_read_timeout_ms", config.header_read_timeout_ms);
         limit("body_read_timeout_ms", config.body_read_timeout_ms);
         limit("max_body_bytes", config.max_body_bytes as u64);

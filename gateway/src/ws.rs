@@ -24,6 +24,7 @@
 //! are open per process (503 past it).
 
 mod control;
+mod listen;
 mod periodic;
 mod session;
 

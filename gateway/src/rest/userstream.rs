@@ -1,11 +1,10 @@
 //! `/api/v3/userDataStream`: listen keys for user data streams, as
 //! Binance's `user-data-stream.md` has them. `POST` makes one (or returns
 //! the account's active one, extended), `PUT` keeps it alive, `DELETE`
-//! closes it. A key lives [`LISTEN_KEY_TTL`] past its last keepalive; it
-//! opens the user's stream at `/ws/<listenKey>` or `/stream?streams=`.
+//! closes it. A key lives `listen_key_ttl_secs` (Binance's 60 minutes)
+//! past its last keepalive; it opens the user's stream at
+//! `/ws/<listenKey>` or `/stream?streams=`.
 //! Security type USER_STREAM: the API key header, no signature.
-
-use std::time::Duration;
 
 use axum::Json;
 use axum::http::HeaderMap;
@@ -18,9 +17,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiResult, App, body_bytes, params, rate_limit};
 use crate::errors::{ApiError, code};
 use crate::{API_KEY_HEADER, Caller, Gateway, now_ns};
-
-/// How long a listen key lives after it was made or last kept alive.
-pub(crate) const LISTEN_KEY_TTL: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -63,8 +59,8 @@ fn now_ms() -> u64 {
     now_ns() / 1_000_000
 }
 
-fn expiry(now_ms: u64) -> u64 {
-    now_ms + LISTEN_KEY_TTL.as_millis() as u64
+fn expiry(gw: &Gateway, now_ms: u64) -> u64 {
+    now_ms.saturating_add(gw.config.listen_key_ttl_secs.saturating_mul(1_000))
 }
 
 fn no_such_key() -> ApiError {
@@ -87,7 +83,7 @@ pub(super) async fn open(
     let now = now_ms();
     let listen_key = gw
         .store
-        .open_listen_key(caller.user, &caller.api_key, now, expiry(now))
+        .open_listen_key(caller.user, &caller.api_key, now, expiry(&gw, now))
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(ListenKeyBody { listen_key }).into_response())
@@ -109,7 +105,7 @@ pub(super) async fn keep_alive(
     let now = now_ms();
     let kept = gw
         .store
-        .keep_listen_key(caller.user, &p.listen_key, now, expiry(now))
+        .keep_listen_key(caller.user, &p.listen_key, now, expiry(&gw, now))
         .await
         .map_err(ApiError::internal)?;
     if !kept {

@@ -11,14 +11,17 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::control::{self, Refusal, Request};
+use super::listen::{self, Lapse, ListenKeys};
 use super::{Start, close_for, send_within};
 use crate::{Gateway, Registry, StreamMessage, Topic};
 
 /// The topic a stream name stands for: a market stream, or else (the one
-/// place to do it) a listen key naming a user's stream. Listen keys do not
-/// exist yet, so today any other name is refused.
+/// place to do it) a valid listen key naming a user's stream.
 pub(super) async fn resolve(gw: &Gateway, name: &str) -> Option<Topic> {
-    gw.market.topics().parse(name)
+    match gw.market.topics().parse(name) {
+        Some(topic) => Some(topic),
+        None => listen::resolve(gw, name).await,
+    }
 }
 
 /// A connection's streams. Dropping it takes its counts off the registry,
@@ -71,14 +74,35 @@ impl<'a> Subscriptions<'a> {
                 .then(|| if self.combined { p.combined() } else { p.raw() }),
             StreamMessage::User { user, text } => {
                 let name = self.topics.get(&Topic::User(*user))?;
-                Some(if self.combined {
-                    let name = Value::from(name.as_str());
-                    Utf8Bytes::from(format!(r#"{{"stream":{name},"data":{text}}}"#))
-                } else {
-                    Utf8Bytes::from(text.as_ref())
-                })
+                Some(self.user_text(name, text))
             }
         }
+    }
+
+    /// A user's message, wrapped with its stream's name (the listen key)
+    /// when the connection is combined.
+    fn user_text(&self, name: &str, text: &str) -> Utf8Bytes {
+        if self.combined {
+            let name = Value::from(name);
+            Utf8Bytes::from(format!(r#"{{"stream":{name},"data":{text}}}"#))
+        } else {
+            Utf8Bytes::from(text)
+        }
+    }
+
+    fn has_listen_keys(&self) -> bool {
+        self.topics.keys().any(|t| matches!(t, Topic::User(_)))
+    }
+
+    /// The listen keys subscribed, with the user each opens.
+    fn listen_keys(&self) -> Vec<(String, proto::UserId)> {
+        self.topics
+            .iter()
+            .filter_map(|(t, name)| match t {
+                Topic::User(u) => Some((name.clone(), *u)),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -258,6 +282,35 @@ async fn on_client(
     }
 }
 
+/// Checks the session's listen keys: an expired one gets Binance's
+/// `listenKeyExpired` and leaves the session, a closed one just leaves it;
+/// a revoked API key ends the connection (`Err` with the reason).
+async fn check_keys(
+    gw: &Gateway,
+    subs: &mut Subscriptions<'_>,
+    keys: &mut ListenKeys,
+    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    send_timeout: Duration,
+) -> Result<(), &'static str> {
+    for lapse in keys.check(gw, &subs.listen_keys()).await {
+        match lapse {
+            Lapse::Revoked => {
+                let _ = send_within(tx, close(1008, "API key revoked"), send_timeout).await;
+                return Err("key_revoked");
+            }
+            Lapse::Expired(key, user) => {
+                let event =
+                    crate::rest::userstream::expired_event(&key, crate::now_ns() / 1_000_000);
+                let text = subs.user_text(&key, &event);
+                subs.remove(&Topic::User(user));
+                send_within(tx, Message::Text(text), send_timeout).await?;
+            }
+            Lapse::Closed(_, user) => subs.remove(&Topic::User(user)),
+        }
+    }
+    Ok(())
+}
+
 /// Serves one connection until it ends; returns why it ended.
 async fn run_session(gw: &Gateway, socket: WebSocket, start: Start) -> &'static str {
     let (mut tx, mut rx) = socket.split();
@@ -272,8 +325,15 @@ async fn run_session(gw: &Gateway, socket: WebSocket, start: Start) -> &'static 
     let mut missed_pongs = 0u32;
     let mut incoming = Incoming::new(gw.config.ws_messages_per_sec);
     let send_timeout = Duration::from_millis(gw.config.ws_send_timeout_ms);
+    let mut keys = ListenKeys::default();
+    let mut key_check = tokio::time::interval(listen::CHECK_EVERY);
     loop {
         tokio::select! {
+            _ = key_check.tick(), if subs.has_listen_keys() => {
+                if let Err(reason) = check_keys(gw, &mut subs, &mut keys, &mut tx, send_timeout).await {
+                    return reason;
+                }
+            }
             m = stream.recv() => match m {
                 Ok(m) => {
                     if let Some(text) = subs.wants(&m)

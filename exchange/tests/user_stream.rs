@@ -1,0 +1,305 @@
+//! User data streams by listen key, as Binance's `user-data-stream.md` has
+//! them: `/api/v3/userDataStream` makes, keeps and closes a key; the key
+//! opens `/ws/<listenKey>` or a `/stream` name; the stream carries the
+//! user's execution reports and balance events and no one else's; an
+//! expired key says `listenKeyExpired` and stops; a closed key stops; a
+//! revoked API key closes the connection.
+
+mod common;
+
+use std::time::Duration;
+
+use client::{Answer, Client, Method, StatusCode};
+use common::{Admin, BTCEUR};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// `method /api/v3/userDataStream` with the API key header alone.
+async fn user_stream(
+    c: &Client,
+    method: reqwest::Method,
+    key: Option<&str>,
+    api_key: &str,
+) -> Answer {
+    let query = key.map_or(String::new(), |k| format!("?listenKey={k}"));
+    let url = format!("{}/api/v3/userDataStream{query}", c.base());
+    let resp = reqwest::Client::new()
+        .request(method, url)
+        .header("X-MBX-APIKEY", api_key)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        retry_after: None,
+        body,
+    }
+}
+
+async fn listen_key(c: &Client) -> String {
+    let a = c.listen_key().await.unwrap();
+    assert!(a.status.is_success(), "{:?}", a.body);
+    a.body["listenKey"].as_str().unwrap().to_string()
+}
+
+async fn open(url: &str) -> Ws {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// The next text message as JSON, within `wait`; `None` when none came.
+async fn next_json(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    let end = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(end, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).ok(),
+            Ok(Some(Ok(Message::Close(f)))) => panic!("closed: {f:?}"),
+            Ok(Some(Ok(_))) => continue,
+            Ok(other) => panic!("stream ended: {other:?}"),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Messages until one satisfies `want`, within 5 s; the ones before it
+/// are returned with it.
+async fn until(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut seen = Vec::new();
+    while let Some(v) = next_json(ws, Duration::from_secs(5)).await {
+        let done = want(&v);
+        seen.push(v);
+        if done {
+            return seen;
+        }
+    }
+    panic!("not seen within 5 s; saw {seen:#?}");
+}
+
+fn report_of(id: u64, x: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| v["e"] == "executionReport" && v["i"] == id && v["x"] == x
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_keys_follow_binances_rules() {
+    let ex = common::start().await;
+    let (alice, bob) = (ex.user("alice").await, ex.user("bob").await);
+    let a_key = alice.api_key().unwrap().to_string();
+    let key = listen_key(&alice).await;
+    assert_eq!(key.len(), 64);
+    // An active key is returned again (and extended).
+    assert_eq!(listen_key(&alice).await, key);
+    let put = user_stream(&alice, Method::PUT, Some(&key), &a_key).await;
+    assert_eq!((put.status, put.body.clone()), (StatusCode::OK, json!({})));
+    // Someone else's key, an unknown one, no key, no API key.
+    let b_key = bob.api_key().unwrap().to_string();
+    for (method, listen, api_key, status, code) in [
+        (Method::PUT, Some(key.as_str()), b_key.as_str(), 400, -1125),
+        (
+            Method::DELETE,
+            Some(key.as_str()),
+            b_key.as_str(),
+            400,
+            -1125,
+        ),
+        (Method::PUT, Some("0123"), a_key.as_str(), 400, -1125),
+        (Method::PUT, None, a_key.as_str(), 400, -1102),
+        (Method::POST, None, "", 401, -2014),
+        (Method::POST, None, "nosuchkey", 401, -2015),
+    ] {
+        let a = user_stream(&alice, method.clone(), listen, api_key).await;
+        assert_eq!(
+            (a.status.as_u16(), a.code()),
+            (status, Some(code)),
+            "{method} {listen:?}: {:?}",
+            a.body
+        );
+    }
+    // Closed by its owner: gone for good; the next POST makes a new one.
+    let del = user_stream(&alice, Method::DELETE, Some(&key), &a_key).await;
+    assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
+    let again = user_stream(&alice, Method::PUT, Some(&key), &a_key).await;
+    assert_eq!(again.code(), Some(-1125));
+    assert_ne!(listen_key(&alice).await, key);
+    // A closed key opens no stream.
+    let refused = tokio_tungstenite::connect_async(format!("{}/{key}", alice.ws_url())).await;
+    assert!(refused.is_err(), "a closed key opened a stream");
+}
+
+/// An exchange with accounts, Alice holding 1 BTC and Bob 100,000 EUR.
+async fn funded() -> (common::TestExchange, Admin, Client, Client) {
+    let ex = common::start_with(|c| {
+        c.accounts.enabled = true;
+        c.accounts.demo_funding.clear();
+    })
+    .await;
+    let ops = Admin::of(&ex, "ops").await;
+    let (alice, bob) = (ex.user("alice").await, ex.user("bob").await);
+    for (user, asset, amount, r) in [("alice", "BTC", "1", "a"), ("bob", "EUR", "100000", "b")] {
+        let body = json!({"user": user, "asset": asset, "amount": amount, "ref": r});
+        let a = ops.post("/admin/v1/deposit", &body).await;
+        assert!(a.status.is_success(), "{:?}", a.body);
+    }
+    (ex, ops, alice, bob)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_reaches_the_stream_as_binances_two_events() {
+    let (_ex, ops, alice, _) = funded().await;
+    let mut ws = open(&format!("{}/{}", alice.ws_url(), listen_key(&alice).await)).await;
+    let body = json!({"user": "alice", "asset": "EUR", "amount": "5", "ref": "a2"});
+    assert!(
+        ops.post("/admin/v1/deposit", &body)
+            .await
+            .status
+            .is_success()
+    );
+    let seen = until(&mut ws, |v| v["e"] == "outboundAccountPosition").await;
+    assert!(
+        seen.iter()
+            .any(|v| v["e"] == "balanceUpdate" && v["a"] == "EUR" && v["d"] == "5.0000000000"),
+        "{seen:#?}"
+    );
+    let position = seen.last().unwrap();
+    assert_eq!(position["B"][0]["f"], json!("5.0000000000"), "{position}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_stream_carries_its_own_events_and_no_one_elses() {
+    let (_ex, _, alice, bob) = funded().await;
+    let mut a_ws = open(&format!("{}/{}", alice.ws_url(), listen_key(&alice).await)).await;
+    // Bob's on /stream, combined with a market stream: wrapped payloads.
+    let b_key = listen_key(&bob).await;
+    let mut b_ws = open(&bob.stream_url(&[&b_key, "btceur@trade"])).await;
+    let ask = alice
+        .place(&common::limit("SELL", "0.5", "30000"))
+        .await
+        .unwrap();
+    let ask_id = ask.body["orderId"].as_u64().unwrap();
+    let new = until(&mut a_ws, report_of(ask_id, "NEW"))
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (new["X"].clone(), new["q"].clone(), new["w"].clone()),
+        (json!("NEW"), json!("0.50000000"), json!(true))
+    );
+    let bid = bob
+        .place(&common::limit("BUY", "0.2", "30000"))
+        .await
+        .unwrap();
+    let bid_id = bid.body["orderId"].as_u64().unwrap();
+    let fill = until(&mut a_ws, report_of(ask_id, "TRADE"))
+        .await
+        .pop()
+        .unwrap();
+    // 0.2 at 30000.00 is 6000 EUR; the maker pays 10 bps: 6 EUR.
+    assert_eq!(
+        (
+            &fill["X"], &fill["l"], &fill["z"], &fill["Z"], &fill["m"], &fill["n"], &fill["N"]
+        ),
+        (
+            &json!("PARTIALLY_FILLED"),
+            &json!("0.20000000"),
+            &json!("0.20000000"),
+            &json!("6000.00"),
+            &json!(true),
+            &json!("6.0000000000"),
+            &json!("EUR")
+        ),
+        "{fill:#}"
+    );
+    // The fill's id is REST's.
+    let mine = alice
+        .signed(
+            Method::GET,
+            "/api/v3/myTrades",
+            &format!("symbol={BTCEUR}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(mine.body[0]["id"], fill["t"], "{:?}", mine.body);
+    // Bob sees his own fill, wrapped with his key's name, and never
+    // Alice's order.
+    let bobs = until(&mut b_ws, |v| {
+        v["data"]["e"] == "executionReport" && v["data"]["x"] == "TRADE"
+    })
+    .await;
+    let last = bobs.last().unwrap();
+    assert_eq!(
+        (&last["stream"], &last["data"]["i"]),
+        (&json!(b_key), &json!(bid_id))
+    );
+    assert!(
+        bobs.iter()
+            .all(|v| v["data"]["i"] != ask_id || v["data"]["e"] != "executionReport")
+    );
+    let cancel = alice
+        .signed(
+            Method::DELETE,
+            "/api/v3/order",
+            &format!("symbol={BTCEUR}&orderId={ask_id}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(cancel.status.is_success(), "{:?}", cancel.body);
+    let end = until(&mut a_ws, report_of(ask_id, "CANCELED"))
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (&end["X"], &end["z"], &end["w"]),
+        (&json!("CANCELED"), &json!("0.20000000"), &json!(false))
+    );
+    while let Some(v) = next_json(&mut b_ws, Duration::from_millis(500)).await {
+        assert_ne!(
+            v["data"]["i"],
+            json!(ask_id),
+            "Alice's cancel on Bob's stream: {v}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_key_says_so_then_carries_nothing() {
+    let ex = common::start_with(|c| c.gateway.listen_key_ttl_secs = 1).await;
+    let alice = ex.user("alice").await;
+    let key = listen_key(&alice).await;
+    let mut ws = open(&format!("{}/{key}", alice.ws_url())).await;
+    let expired = until(&mut ws, |v| v["e"] == "listenKeyExpired")
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(expired["listenKey"], json!(key));
+    alice
+        .place(&common::limit("SELL", "0.5", "30000"))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut ws, Duration::from_secs(1)).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_key_stops_its_stream() {
+    let ex = common::start().await;
+    let alice = ex.user("alice").await;
+    let key = listen_key(&alice).await;
+    let mut ws = open(&format!("{}/{key}", alice.ws_url())).await;
+    let a_key = alice.api_key().unwrap().to_string();
+    let del = user_stream(&alice, Method::DELETE, Some(&key), &a_key).await;
+    assert_eq!(del.status, StatusCode::OK);
+    // Within the store check's period (3 s), the stream stops.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    alice
+        .place(&common::limit("SELL", "0.5", "30000"))
+        .await
+        .unwrap();
+    while let Some(v) = next_json(&mut ws, Duration::from_secs(1)).await {
+        assert_ne!(v["e"], "executionReport", "{v}");
+    }
+}
