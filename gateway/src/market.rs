@@ -365,30 +365,39 @@ mod tests {
         }
     }
 
+    /// A resting limit order's acceptance (order 7 without a client id).
+    fn resting(
+        id: u64,
+        user: u64,
+        side: Side,
+        price: u64,
+        qty: u64,
+        cid: Option<ClientOrderId>,
+    ) -> EventBody {
+        EventBody::Accepted(Accepted {
+            order_id: OrderId(id),
+            client_order_id: cid.filter(|_| id != 7),
+            user: UserId(user),
+            side,
+            order_type: OrderType::Limit {
+                price: Price(price),
+            },
+            time_in_force: TimeInForce::Gtc,
+            post_only: false,
+            size: OrderSize::Base(Qty(qty)),
+        })
+    }
+
     /// One record with every kind of event the streams report.
     fn record() -> EventRecord {
         let cid = Some(ClientOrderId::new("my-1").unwrap());
         let trade = trade();
-        let resting = |id, user, side, price, qty| {
-            EventBody::Accepted(Accepted {
-                order_id: OrderId(id),
-                client_order_id: (id != 7).then_some(cid).flatten(),
-                user: UserId(user),
-                side,
-                order_type: OrderType::Limit {
-                    price: Price(price),
-                },
-                time_in_force: TimeInForce::Gtc,
-                post_only: false,
-                size: OrderSize::Base(Qty(qty)),
-            })
-        };
         let bodies = [
             // The makers, accepted earlier in the record so that the view
             // knows them.
-            resting(7, 2, Side::Sell, 10_005, 250),
-            resting(4, 3, Side::Sell, 10_100, 20),
-            resting(6, 3, Side::Buy, 9_990, 400),
+            resting(7, 2, Side::Sell, 10_005, 250, cid),
+            resting(4, 3, Side::Sell, 10_100, 20, cid),
+            resting(6, 3, Side::Buy, 9_990, 400, cid),
             EventBody::Accepted(Accepted {
                 order_id: OrderId(9),
                 client_order_id: cid,
