@@ -118,21 +118,36 @@ async def _user_socket_reports():
                 newClientOrderId=cid("user"),
             )
             try:
-                while True:
-                    event = await asyncio.wait_for(socket.recv(), timeout=10)
-                    if event.get("e") == "executionReport" and event.get("i") == placed["orderId"]:
-                        break
-                # The report's fields are the user data stream's (not this
-                # branch's): its symbol is still the config's name today.
-                assert event["s"] in (SYMBOL, "BTC-EUR")
-                assert event["S"] == "BUY"
-                assert event["x"] == "NEW"
+                def reports():
+                    return [
+                        e for e in events
+                        if e.get("e") == "executionReport" and e.get("i") == placed["orderId"]
+                    ]
+
+                def positions():
+                    return [e for e in events if e.get("e") == "outboundAccountPosition"]
+
+                # Both, in either order: the risk stage's balance change is
+                # published as it happens, before the book's report.
+                events = []
+                while not (reports() and positions()):
+                    events.append(await asyncio.wait_for(socket.recv(), timeout=10))
+                event = reports()[0]
+                assert event["s"] == SYMBOL
+                assert (event["S"], event["o"], event["f"]) == ("BUY", "LIMIT", "GTC")
+                assert (event["x"], event["X"]) == ("NEW", "NEW")
                 assert event["c"] == placed["clientOrderId"]
+                assert float(event["q"]) == float(QTY) and float(event["p"]) == float(FAR_BID)
+                assert float(event["z"]) == 0 and event["w"] is True
+                # The balance update that follows: the bid's EUR is locked.
+                position = positions()[-1]
+                eur = [b for b in position["B"] if b["a"] == "EUR"]
+                assert eur and float(eur[0]["l"]) >= float(QTY) * float(FAR_BID), position
             finally:
                 await client.ws_cancel_order(symbol=SYMBOL, orderId=placed["orderId"])
     finally:
         await client.close_connection()
 
 
-def test_user_socket_receives_the_execution_report():
+def test_user_socket_receives_the_execution_report_and_the_balance_update():
     run(_user_socket_reports())

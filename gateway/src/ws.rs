@@ -153,6 +153,9 @@ pub(crate) async fn upgrade_combined(
 }
 
 /// The streams of a path or `streams=` list, `/`-separated (empty: none).
+/// A name that is no stream is passed over, as Binance does: ccxt.pro
+/// connects to `/ws/0`, `/ws/1`, ... (its own connection numbers) and
+/// subscribes with `SUBSCRIBE`.
 async fn named(gw: &Gateway, list: &str) -> Result<Vec<(Topic, String)>, ApiError> {
     let names: Vec<&str> = list.split('/').filter(|s| !s.is_empty()).collect();
     let max = gw.config.ws_max_streams;
@@ -162,13 +165,9 @@ async fn named(gw: &Gateway, list: &str) -> Result<Vec<(Topic, String)>, ApiErro
     }
     let mut out = Vec::with_capacity(names.len());
     for name in names {
-        let topic = session::resolve(gw, name).await.ok_or_else(|| {
-            ApiError::new(
-                code::ILLEGAL_CHARS,
-                format!("Invalid stream name {name:?}."),
-            )
-        })?;
-        out.push((topic, name.to_string()));
+        if let Some(topic) = session::resolve(gw, name).await {
+            out.push((topic, name.to_string()));
+        }
     }
     Ok(out)
 }
