@@ -153,6 +153,17 @@ impl MarketData {
         })
     }
 
+    /// Counts one subscriber of `user`'s events for as long as the guard
+    /// lives: the observer makes reports only for watched users.
+    pub(crate) fn watch_user(self: &Arc<Self>, user: UserId) -> UserWatch {
+        let topic = Topic::User(user);
+        self.topics.watch(&topic);
+        UserWatch {
+            market: self.clone(),
+            topic,
+        }
+    }
+
     /// Sends `msg` to every connection (each keeps what it subscribed to).
     pub(crate) fn publish(&self, msg: StreamMessage) {
         // No receiver is not an error: nobody is watching.
@@ -214,7 +225,7 @@ impl Observer for MarketData {
 
     fn on_account(&self, update: &Arc<AccountUpdate>) {
         self.accounts.apply(update);
-        if self.stream.receiver_count() == 0 {
+        if !self.topics.watched(&Topic::User(update.user)) {
             return;
         }
         for text in self.accounts.messages(update) {
@@ -265,7 +276,8 @@ impl Observer for MarketData {
             fees: self.fees.get(&record.pair).copied(),
             name: &name,
         };
-        let reports = reports::apply_record(&mut v.orders, context, &record.events, watched);
+        let wanted = |user| watched && self.topics.watched(&Topic::User(user));
+        let reports = reports::apply_record(&mut v.orders, context, &record.events, &wanted);
         drop(v);
         if watched {
             self.publish_trades(cfg, &record.events);
@@ -273,6 +285,19 @@ impl Observer for MarketData {
                 self.publish(StreamMessage::User { user, text });
             }
         }
+    }
+}
+
+/// One subscriber of a user's events, counted until dropped.
+#[derive(Debug)]
+pub(crate) struct UserWatch {
+    market: Arc<MarketData>,
+    topic: Topic,
+}
+
+impl Drop for UserWatch {
+    fn drop(&mut self) {
+        self.market.topics.unwatch(&self.topic);
     }
 }
 
@@ -332,6 +357,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// `market` with users 1 to 4 watched: reports are made only for users
+    /// someone listens to.
+    fn watching_users(market: MarketData) -> MarketData {
+        for u in 1..=4 {
+            market.topics().watch(&Topic::User(UserId(u)));
+        }
+        market
+    }
 
     fn pair() -> PairConfig {
         PairConfig {
@@ -499,7 +533,7 @@ mod tests {
     /// change of a name or a value's format must be deliberate.
     #[test]
     fn stream_messages_keep_their_exact_bytes() {
-        let market = MarketData::new(&[pair()], 64);
+        let market = watching_users(MarketData::new(&[pair()], 64));
         for name in [
             "btceur@depth",
             "btceur@trade",
@@ -547,7 +581,8 @@ mod tests {
             maker_bps: 5,
             taker_bps: 10,
         };
-        let market = MarketData::new(&[pair()], 64).with_fees(&[(pair().symbol, fees)]);
+        let market =
+            watching_users(MarketData::new(&[pair()], 64).with_fees(&[(pair().symbol, fees)]));
         let mut rx = market.subscribe();
         market.on_record(&Arc::new(record()));
         let mut commissions = Vec::new();
@@ -568,7 +603,7 @@ mod tests {
     /// user gets `balanceUpdate` for a movement and `outboundAccountPosition`.
     #[test]
     fn account_updates_are_kept_and_streamed() {
-        let market = MarketData::new(&[pair()], 64);
+        let market = watching_users(MarketData::new(&[pair()], 64));
         let b = |free, locked| Balance { free, locked };
         market.on_accounts_start(&[(UserId(1), AssetId(0), b(5, 0))]);
         let mut rx = market.subscribe();

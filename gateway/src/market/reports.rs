@@ -186,8 +186,9 @@ impl<'a> ExecutionReport<'a> {
     }
 }
 
-/// Applies one record's events to the pair's open `orders`; when
-/// `publish`, returns each execution report with the user it goes to.
+/// Applies one record's events to the pair's open `orders`; returns each
+/// execution report for a user `wanted` says someone listens to, with that
+/// user.
 ///
 /// An event of an order the view does not hold (possible only for an order
 /// that was open before this gateway started and was not seeded) updates
@@ -197,14 +198,14 @@ pub(crate) fn apply_record(
     orders: &mut OpenOrders,
     pair: PairContext<'_>,
     events: &[Event],
-    publish: bool,
+    wanted: &dyn Fn(UserId) -> bool,
 ) -> Vec<(UserId, Arc<str>)> {
     let mut out = Vec::new();
     let mut taker = None;
     for e in events {
         let mut report = |o: Option<OrderState>, exec: Execution| {
-            if publish
-                && let Some(o) = o
+            if let Some(o) = o
+                && wanted(o.user)
                 && let Some(text) = super::text(&ExecutionReport::new(pair, e, &o, exec))
             {
                 out.push((o.user, text));

@@ -14,7 +14,7 @@ use proto::{
 };
 use serde_json::Value;
 
-use super::MarketData;
+use super::{MarketData, Topic};
 use crate::rest::shapes::{check, doc};
 
 const EXECUTION_REPORT: &str = r#"{
@@ -87,6 +87,15 @@ const LISTEN_KEY_EXPIRED: &str = r#"{
 const NO_STP: (&str, &str) = ("$.v", "only for an order that expired by STP");
 const NOT_WORKING: (&str, &str) = ("$.W", "only for an order placed on the book");
 
+/// `market` with users 1 to 4 watched: reports are made only for users
+/// someone listens to.
+fn watching_users(market: MarketData) -> MarketData {
+    for u in 1..=4 {
+        market.topics().watch(&Topic::User(UserId(u)));
+    }
+    market
+}
+
 fn pair() -> PairConfig {
     PairConfig {
         price_scale: 2,
@@ -120,7 +129,7 @@ fn accepted(id: u64, user: u64, side: Side, order_type: OrderType, tif: TimeInFo
 /// Every user message a record of a resting sell, a market buy that
 /// fills part of it, and a cancel of the rest makes.
 fn reports() -> Vec<Value> {
-    let market = MarketData::new(&[pair()], 64);
+    let market = watching_users(MarketData::new(&[pair()], 64));
     let mut rx = market.subscribe();
     let limit = OrderType::Limit {
         price: Price(10_000),
@@ -217,7 +226,7 @@ fn execution_reports_are_binances() {
 
 #[test]
 fn account_events_are_binances() {
-    let market = MarketData::new(&[pair()], 64);
+    let market = watching_users(MarketData::new(&[pair()], 64));
     let mut rx = market.subscribe();
     market.on_account(&Arc::new(AccountUpdate {
         user: UserId(1),

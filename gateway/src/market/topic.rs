@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use proto::{PairConfig, Symbol, UserId};
@@ -49,8 +50,8 @@ pub enum Topic {
     AllMiniTickers,
     /// `!ticker@arr`: every pair's ticker that changed.
     AllTickers,
-    /// A user's own events: what a listen key names. Never a market
-    /// topic, so the registry does not count it.
+    /// A user's own events: what a listen key names (and a WebSocket API
+    /// subscription follows). Counted apart, in a map that grows.
     User(UserId),
 }
 
@@ -127,6 +128,9 @@ pub struct Registry {
     pairs: HashMap<String, Symbol>,
     /// Every market topic: fixed at start, so reading a count needs no lock.
     counts: HashMap<Topic, AtomicUsize>,
+    /// Each watched user's subscriber count (user data streams): execution
+    /// reports and balance messages are made only for these.
+    users: Mutex<HashMap<UserId, usize>>,
     /// Whether the periodic task (klines, tickers) was started.
     periodic: AtomicBool,
 }
@@ -144,6 +148,7 @@ impl Registry {
         Registry {
             pairs: pairs.iter().map(|p| (lower(p.symbol), p.symbol)).collect(),
             counts,
+            users: Mutex::default(),
             periodic: AtomicBool::new(false),
         }
     }
@@ -182,6 +187,9 @@ impl Registry {
 
     /// Whether anyone subscribed to `topic`.
     pub fn watched(&self, topic: &Topic) -> bool {
+        if let Topic::User(u) = topic {
+            return self.users.lock().is_ok_and(|m| m.contains_key(u));
+        }
         self.counts
             .get(topic)
             .is_some_and(|c| c.load(Ordering::Relaxed) > 0)
@@ -189,6 +197,12 @@ impl Registry {
 
     /// One more subscriber of `topic`.
     pub fn watch(&self, topic: &Topic) {
+        if let Topic::User(u) = topic {
+            if let Ok(mut m) = self.users.lock() {
+                *m.entry(*u).or_default() += 1;
+            }
+            return;
+        }
         if let Some(c) = self.counts.get(topic) {
             c.fetch_add(1, Ordering::Relaxed);
         }
@@ -196,6 +210,17 @@ impl Registry {
 
     /// One subscriber of `topic` fewer.
     pub fn unwatch(&self, topic: &Topic) {
+        if let Topic::User(u) = topic {
+            if let Ok(mut m) = self.users.lock()
+                && let Some(n) = m.get_mut(u)
+            {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(u);
+                }
+            }
+            return;
+        }
         if let Some(c) = self.counts.get(topic) {
             // Never below zero, even if a caller unwatched twice.
             let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
@@ -285,8 +310,15 @@ mod tests {
         r.watch(&t);
         assert!(r.watched(&t));
         // A user topic is never counted.
+        // A user's stream is counted too, apart.
         r.watch(&Topic::User(UserId(1)));
+        r.watch(&Topic::User(UserId(1)));
+        r.unwatch(&Topic::User(UserId(1)));
+        assert!(r.watched(&Topic::User(UserId(1))));
+        r.unwatch(&Topic::User(UserId(1)));
+        r.unwatch(&Topic::User(UserId(1)));
         assert!(!r.watched(&Topic::User(UserId(1))));
+        assert!(!r.watched(&Topic::User(UserId(2))));
         assert!(r.start_periodic());
         assert!(!r.start_periodic());
     }

@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::StreamExt;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 
 use super::control::{self, Refusal, Request};
@@ -311,6 +313,59 @@ async fn check_keys(
     Ok(())
 }
 
+/// Most stream messages written to one connection before a flush: a busy
+/// connection gets them in one write instead of one system call each.
+const BATCH: usize = 64;
+
+/// Why forwarding stopped.
+enum Forward {
+    /// The connection fell more than `ws_buffer` messages behind.
+    Lagged,
+    /// The socket failed or did not take the messages in time.
+    Failed(&'static str),
+}
+
+/// Writes `first` and the messages already waiting after it (up to
+/// [`BATCH`]) that the connection wants, then flushes once; all within
+/// `limit`, or the client is too slow.
+async fn forward(
+    subs: &Subscriptions<'_>,
+    first: StreamMessage,
+    stream: &mut Receiver<StreamMessage>,
+    tx: &mut SplitSink<WebSocket, Message>,
+    limit: Duration,
+) -> Result<(), Forward> {
+    let write = async {
+        let mut fed = 0;
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            if let Some(text) = subs.wants(&m) {
+                tx.feed(Message::Text(text))
+                    .await
+                    .map_err(|_| Forward::Failed("send_failed"))?;
+                fed += 1;
+            }
+            if fed == BATCH {
+                break;
+            }
+            next = match stream.try_recv() {
+                Ok(m) => Some(m),
+                Err(TryRecvError::Lagged(_)) => return Err(Forward::Lagged),
+                Err(_) => None,
+            };
+        }
+        if fed > 0 {
+            tx.flush()
+                .await
+                .map_err(|_| Forward::Failed("send_failed"))?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout(limit, write)
+        .await
+        .unwrap_or(Err(Forward::Failed("slow_consumer")))
+}
+
 /// Serves one connection until it ends; returns why it ended.
 async fn run_session(gw: &Gateway, socket: WebSocket, start: Start) -> &'static str {
     let (mut tx, mut rx) = socket.split();
@@ -335,13 +390,14 @@ async fn run_session(gw: &Gateway, socket: WebSocket, start: Start) -> &'static 
                 }
             }
             m = stream.recv() => match m {
-                Ok(m) => {
-                    if let Some(text) = subs.wants(&m)
-                        && let Err(reason) = send_within(&mut tx, Message::Text(text), send_timeout).await
-                    {
-                        return reason;
+                Ok(m) => match forward(&subs, m, &mut stream, &mut tx, send_timeout).await {
+                    Ok(()) => {}
+                    Err(Forward::Failed(reason)) => return reason,
+                    Err(Forward::Lagged) => {
+                        let _ = send_within(&mut tx, close(1008, "slow consumer"), send_timeout).await;
+                        return "slow_consumer";
                     }
-                }
+                },
                 Err(RecvError::Lagged(_)) => {
                     let _ = send_within(&mut tx, close(1008, "slow consumer"), send_timeout).await;
                     return "slow_consumer";

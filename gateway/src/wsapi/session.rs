@@ -44,6 +44,8 @@ struct Subscription {
     api_key: String,
     /// Started by `userDataStream.subscribe`: `session.logout` ends it.
     from_logon: bool,
+    /// Counts the user as watched while the subscription lasts.
+    _watch: crate::market::UserWatch,
 }
 
 /// A connection's logon and subscriptions.
@@ -203,12 +205,12 @@ impl Session {
                     return Err(revoked());
                 }
                 let caller = logon.caller.clone();
-                self.start(caller, true)
+                self.start(&gw.market, caller, true)
             }
             "userDataStream.subscribe.signature" => {
                 params.only(&SIGNED_PARAMS)?;
                 let caller = verify_signed(gw, params).await?;
-                self.start(caller, false)
+                self.start(&gw.market, caller, false)
             }
             _ => {
                 params.only(&["subscriptionId"])?;
@@ -217,7 +219,12 @@ impl Session {
         }
     }
 
-    fn start(&mut self, caller: Caller, from_logon: bool) -> Result<Value, ApiError> {
+    fn start(
+        &mut self,
+        market: &std::sync::Arc<crate::MarketData>,
+        caller: Caller,
+        from_logon: bool,
+    ) -> Result<Value, ApiError> {
         if let Some(id) = self
             .subscriptions
             .iter()
@@ -246,6 +253,7 @@ impl Session {
                 user: caller.user,
                 api_key: caller.api_key,
                 from_logon,
+                _watch: market.watch_user(caller.user),
             },
         );
         Ok(json!({"subscriptionId": id}))
@@ -297,12 +305,25 @@ mod tests {
         }
     }
 
+    fn market() -> std::sync::Arc<crate::MarketData> {
+        std::sync::Arc::new(crate::MarketData::new(&[], 16))
+    }
+
     #[test]
     fn subscriptions_are_numbered_once_per_account_and_wrap_events() {
+        let m = market();
+        let watched = |u| m.topics().watched(&crate::Topic::User(UserId(u)));
         let mut s = Session::default();
-        assert_eq!(s.start(caller(1, "a"), false).unwrap()["subscriptionId"], 0);
-        assert_eq!(s.start(caller(2, "b"), true).unwrap()["subscriptionId"], 1);
-        let again = s.start(caller(1, "a2"), false).unwrap_err();
+        assert_eq!(
+            s.start(&m, caller(1, "a"), false).unwrap()["subscriptionId"],
+            0
+        );
+        assert_eq!(
+            s.start(&m, caller(2, "b"), true).unwrap()["subscriptionId"],
+            1
+        );
+        assert!(watched(1) && watched(2) && !watched(3));
+        let again = s.start(&m, caller(1, "a2"), false).unwrap_err();
         assert_eq!(again.code, code::UNSUPPORTED_OPERATION);
         assert_eq!(
             s.events_for(UserId(2), r#"{"e":"executionReport"}"#),
@@ -313,14 +334,22 @@ mod tests {
         s.unsubscribe(Some("9")).unwrap();
         s.unsubscribe(Some("0")).unwrap();
         assert!(s.events_for(UserId(1), "{}").is_empty());
+        assert!(
+            !watched(1) && watched(2),
+            "reports are made for watched users only"
+        );
         assert_eq!(
             s.unsubscribe(Some("x")).unwrap_err().code,
             code::ILLEGAL_CHARS
         );
         s.unsubscribe(None).unwrap();
         assert!(!s.holds_keys());
+        assert!(!watched(2));
         // Ids are never reused.
-        assert_eq!(s.start(caller(1, "a"), false).unwrap()["subscriptionId"], 2);
+        assert_eq!(
+            s.start(&m, caller(1, "a"), false).unwrap()["subscriptionId"],
+            2
+        );
     }
 
     #[test]
@@ -329,7 +358,7 @@ mod tests {
             started: MAX_STARTED,
             ..Session::default()
         };
-        let e = s.start(caller(1, "a"), false).unwrap_err();
+        let e = s.start(&market(), caller(1, "a"), false).unwrap_err();
         assert_eq!(e.code, code::TOO_MANY_SUBSCRIPTIONS);
     }
 
