@@ -4,6 +4,8 @@
 
 mod common;
 
+use futures_util::StreamExt;
+
 use client::{Client, Method};
 use serde_json::{Value, json};
 
@@ -121,7 +123,7 @@ fn probes(real: u64, made_up: u64) -> Vec<[Probe; 2]> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_users_order_looks_like_no_order_on_rest() {
+async fn another_users_order_looks_like_no_order_on_rest_or_stream() {
     let ex = common::start().await;
     let alice = ex.user("alice").await;
     let bob: Client = ex.user("bob").await;
@@ -131,9 +133,13 @@ async fn another_users_order_looks_like_no_order_on_rest() {
     let real = placed.body["orderId"].as_u64().unwrap();
     let made_up = real + 1_000_003;
 
-    // The stream half of this test (bob's user stream shows the same
-    // refusal for both orders) went with the streams' LOGIN; it returns
-    // with listen keys.
+    // Bob's user stream: a refused command is answered on its request
+    // only, so neither probe may show up there, Alice's order least of all.
+    let listen = bob.listen_key().await.unwrap();
+    let listen = listen.body["listenKey"].as_str().unwrap().to_string();
+    let (mut stream, _) = tokio_tungstenite::connect_async(format!("{}/{listen}", bob.ws_url()))
+        .await
+        .unwrap();
 
     let mut probed = 0;
     for pair in probes(real, made_up) {
@@ -155,6 +161,15 @@ async fn another_users_order_looks_like_no_order_on_rest() {
         probed += 1;
     }
     assert_eq!(probed, 8);
+    while let Ok(Some(m)) =
+        tokio::time::timeout(std::time::Duration::from_secs(1), stream.next()).await
+    {
+        let text = m.unwrap().into_text().unwrap();
+        assert!(
+            !text.contains("executionReport"),
+            "bob's stream reported: {text}"
+        );
+    }
     // Alice's order is untouched, and her own cancel still works; bob's
     // cancel-replaces placed nothing.
     let q = format!("symbol=BTCEUR&orderId={real}");
