@@ -26,13 +26,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, IntoResponses, PartialSchema, ToSchema};
 
+use crate::Gateway;
 use crate::auth::{ADMIN_KEY_HEADER, Operator};
 use crate::errors::{ApiError, code};
 use crate::money::decimal;
 use crate::rest::account::{AssetBalance, accounts_disabled, balances};
 use crate::rest::openapi::{ErrorBody, SignedErrors};
 use crate::rest::{body_bytes, json_body, query, rate_limit};
-use crate::{Gateway, now_ns};
 
 type App = State<Arc<Gateway>>;
 type ApiResult = Result<Response, ApiError>;
@@ -58,7 +58,7 @@ async fn operator(
     let key = headers.get(ADMIN_KEY_HEADER).and_then(|v| v.to_str().ok());
     let op = gw
         .admin_keys
-        .verify_admin(key, query.unwrap_or(""), body, now_ns() / 1_000_000)
+        .verify_admin(key, query.unwrap_or(""), body, crate::now_ms())
         .await?;
     rate_limit(gw, &op.admin_key)?;
     Ok(op)

@@ -469,12 +469,12 @@ pub(crate) fn check_fresh(query: &str, body: &[u8], now_ms: u64) -> Result<(), A
     Ok(())
 }
 
-/// [`signed_query`] with the key from `header` (named in the refusal).
 /// Whether `k` has the form of a key: 1 to 128 ASCII letters and digits.
 fn is_key_form(k: &str) -> bool {
     !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// [`signed_query`] with the key from `header` (named in the refusal).
 fn signed_query_for<'a>(
     header: &str,
     api_key: Option<&'a str>,

@@ -151,7 +151,8 @@ codes! {
     /// A listen key that does not exist (never made, expired or closed),
     /// or is not the caller's.
     INVALID_LISTEN_KEY = (-1125, BAD_REQUEST);
-    /// A WebSocket SUBSCRIBE names more streams than a connection may hold.
+    /// More streams named in a stream path than a connection may hold, or
+    /// more WebSocket API subscriptions than a connection may start.
     TOO_MANY_SUBSCRIPTIONS = (-1191, BAD_REQUEST);
     /// The risk stage refused a new order or an amend: Binance's
     /// NEW_ORDER_REJECTED, whose message says why (for a lack of funds:

@@ -39,6 +39,11 @@ use tokio::sync::{Semaphore, watch};
 pub use auth::{ADMIN_KEY_HEADER, API_KEY_HEADER, Caller, KeyCache, Operator, sign};
 /// The wall clock that stamps commands (re-exported for the gateway's users).
 pub use commandlog::now_ns;
+
+/// Milliseconds since the Unix epoch: Binance's times.
+pub(crate) fn now_ms() -> u64 {
+    now_ns() / 1_000_000
+}
 pub use demo::{DemoFundingError, demo_reference, parse_demo_funding};
 pub use errors::{ApiError, code};
 pub use limits::ShedReason;

@@ -340,11 +340,9 @@ impl PairView {
     }
 }
 
-/// A message as JSON text. The messages are plain structs of strings,
-/// numbers and booleans, so serializing them cannot fail; `None` would be a
-/// bug, and the message is then dropped rather than sent malformed.
+/// A user message as shared JSON text (see [`public::encode`]).
 fn text(msg: &impl Serialize) -> Option<Arc<str>> {
-    serde_json::to_string(msg).ok().map(Arc::from)
+    public::encode(msg).map(Arc::from)
 }
 
 #[cfg(test)]

@@ -275,7 +275,7 @@ async fn signed(
         None => {
             let key = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok());
             gw.keys
-                .verify(key, query.unwrap_or(""), body, now_ns() / 1_000_000)
+                .verify(key, query.unwrap_or(""), body, crate::now_ms())
                 .await?
         }
     };

@@ -32,12 +32,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::errors::{ApiError, code};
 use crate::{Gateway, Topic};
@@ -54,10 +55,10 @@ pub const MAX_CLIENT_FRAME: usize = MAX_CLIENT_MESSAGE;
 pub const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
 /// The read buffer each connection starts with (tungstenite's default is
 /// 128 KiB, zero-filled as it reads: per connection, not per message).
-pub(crate) const READ_BUFFER: usize = 8 * 1024;
+const READ_BUFFER: usize = 8 * 1024;
 /// Bytes gathered before a write to the socket. Every send is flushed at
 /// once, so this only caps what one write call carries.
-pub(crate) const WRITE_BUFFER: usize = 64 * 1024;
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// The streams a connection starts with, named in its path, and whether
 /// its payloads are wrapped.
@@ -163,13 +164,12 @@ async fn named(gw: &Gateway, list: &str) -> Result<Vec<(Topic, String)>, ApiErro
         let msg = format!("At most {max} streams per connection.");
         return Err(ApiError::new(code::TOO_MANY_SUBSCRIPTIONS, msg));
     }
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        if let Some(topic) = session::resolve(gw, name).await {
-            out.push((topic, name.to_string()));
-        }
-    }
-    Ok(out)
+    let topics = session::resolve_all(gw, &names).await;
+    Ok(names
+        .iter()
+        .zip(topics)
+        .filter_map(|(name, topic)| Some((topic?, name.to_string())))
+        .collect())
 }
 
 /// Upgrades the connection, within the connection limit.
@@ -182,30 +182,51 @@ fn accept(
         Ok(ws) => ws,
         Err(e) => return upgrade_refused(&e),
     };
-    let Ok(permit) = gw.ws_connections.clone().try_acquire_owned() else {
-        gw.metrics
-            .ws_disconnects
-            .with_label_values(&["too_many_connections"])
-            .inc();
-        return ApiError::retry(
-            code::OVERLOADED,
-            "Too many WebSocket connections; try again later.",
-            gw.config.retry_after_secs,
-        )
-        .into_response();
+    let permit = match connection_permit(&gw) {
+        Ok(p) => p,
+        Err(refused) => return refused.into_response(),
     };
     if gw.market.topics().start_periodic() {
         tokio::spawn(periodic::run(gw.clone()));
     }
+    bounded(ws).on_upgrade(move |socket| async move {
+        session::session(gw, socket, start).await;
+        drop(permit);
+    })
+}
+
+/// One of the process's `max_ws_connections` permits, held for as long as
+/// the connection lasts; past them, 503 with `Retry-After`.
+pub(crate) fn connection_permit(gw: &Gateway) -> Result<OwnedSemaphorePermit, ApiError> {
+    gw.ws_connections.clone().try_acquire_owned().map_err(|_| {
+        gw.metrics
+            .ws_disconnects
+            .with_label_values(&["too_many_connections"])
+            .inc();
+        ApiError::retry(
+            code::OVERLOADED,
+            "Too many WebSocket connections; try again later.",
+            gw.config.retry_after_secs,
+        )
+    })
+}
+
+/// `ws` with the message, frame and buffer bounds every WebSocket endpoint
+/// shares.
+pub(crate) fn bounded(ws: WebSocketUpgrade) -> WebSocketUpgrade {
     ws.max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_FRAME)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| async move {
-            session::session(gw, socket, start).await;
-            drop(permit);
-        })
+}
+
+/// A close frame: `code` and the reason the client reads.
+pub(crate) fn close_frame(code: u16, reason: impl Into<Utf8Bytes>) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 /// A request that cannot be upgraded, answered in JSON; a method other

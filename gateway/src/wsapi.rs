@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{Extensions, HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
@@ -44,11 +44,9 @@ use tokio::sync::{Semaphore, broadcast, mpsc};
 
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
-use crate::ws::{
-    MAX_CLIENT_FRAME, MAX_CLIENT_MESSAGE, MAX_WRITE_BUFFER, READ_BUFFER, WRITE_BUFFER, close_for,
-    send_within, upgrade_refused,
-};
-use crate::{Gateway, StreamMessage, now_ns};
+use crate::now_ms;
+use crate::ws::{close_for, send_within, upgrade_refused};
+use crate::{Gateway, StreamMessage};
 
 use session::Session;
 
@@ -90,17 +88,9 @@ pub(crate) async fn upgrade(
         Ok(ws) => ws,
         Err(e) => return upgrade_refused(&e),
     };
-    let Ok(permit) = gw.ws_connections.clone().try_acquire_owned() else {
-        gw.metrics
-            .ws_disconnects
-            .with_label_values(&["too_many_connections"])
-            .inc();
-        return ApiError::retry(
-            code::OVERLOADED,
-            "Too many WebSocket connections; try again later.",
-            gw.config.retry_after_secs,
-        )
-        .into_response();
+    let permit = match crate::ws::connection_permit(&gw) {
+        Ok(p) => p,
+        Err(refused) => return refused.into_response(),
     };
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -123,27 +113,18 @@ pub(crate) async fn upgrade(
         connected_since: now_ms(),
         gw,
     };
-    ws.max_message_size(MAX_CLIENT_MESSAGE)
-        .max_frame_size(MAX_CLIENT_FRAME)
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| async move {
-            let conn = Arc::new(conn);
-            conn.gw.metrics.ws_clients.inc();
-            let reason = run(&conn, socket).await;
-            conn.gw.metrics.ws_clients.dec();
-            conn.gw
-                .metrics
-                .ws_disconnects
-                .with_label_values(&[reason])
-                .inc();
-            drop(permit);
-        })
-}
-
-fn now_ms() -> u64 {
-    now_ns() / 1_000_000
+    crate::ws::bounded(ws).on_upgrade(move |socket| async move {
+        let conn = Arc::new(conn);
+        conn.gw.metrics.ws_clients.inc();
+        let reason = run(&conn, socket).await;
+        conn.gw.metrics.ws_clients.dec();
+        conn.gw
+            .metrics
+            .ws_disconnects
+            .with_label_values(&[reason])
+            .inc();
+        drop(permit);
+    })
 }
 
 /// What every request of one connection shares.
@@ -172,10 +153,7 @@ impl Io {
 
     /// Sends a close frame, as far as the client still reads.
     async fn close(&mut self, code: u16, reason: &'static str) {
-        let frame = Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        }));
+        let frame = crate::ws::close_frame(code, Utf8Bytes::from_static(reason));
         let _ = send_within(&mut self.tx, frame, self.send_timeout).await;
     }
 }
@@ -209,6 +187,8 @@ async fn run(conn: &Arc<Conn>, socket: WebSocket) -> &'static str {
     ping.tick().await;
     let mut missed_pongs = 0u32;
     let mut key_check = tokio::time::interval(crate::auth::KEY_REFRESH);
+    // Idle while no key is held: no burst of missed checks after.
+    key_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             Some(answer) = answers.recv() => {
@@ -253,7 +233,7 @@ async fn run(conn: &Arc<Conn>, socket: WebSocket) -> &'static str {
                 Some(Ok(Message::Close(_))) | None => return "client_closed",
                 Some(Err(e)) => {
                     if let Some((code, reason)) = close_for(e) {
-                        let frame = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+                        let frame = crate::ws::close_frame(code, reason);
                         let _ = send_within(&mut io.tx, frame, io.send_timeout).await;
                     }
                     return "protocol_error";

@@ -22,8 +22,9 @@ pub struct ListenKey {
 impl Store {
     /// `user`'s active listen key extended to `expires_at` (ms), or a new
     /// random one (64 hex digits, like Binance's 64 characters) when it has
-    /// none or only an expired one. One statement, so two gateways asking
-    /// at once agree.
+    /// none, only an expired one, or one another of its API keys made (that
+    /// key may be revoked, and would end the stream). One statement, so two
+    /// gateways asking at once agree.
     pub async fn open_listen_key(
         &self,
         user: UserId,
@@ -37,9 +38,9 @@ impl Store {
              VALUES ($1, $2, $5, $3) \
              ON CONFLICT (user_id) DO UPDATE SET \
              listen_key = CASE WHEN listen_keys.expires_at > $4 \
+                 AND listen_keys.api_key = excluded.api_key \
                  THEN listen_keys.listen_key ELSE excluded.listen_key END, \
-             api_key = CASE WHEN listen_keys.expires_at > $4 \
-                 THEN listen_keys.api_key ELSE excluded.api_key END, \
+             api_key = excluded.api_key, \
              expires_at = excluded.expires_at \
              RETURNING listen_key",
         )

@@ -29,6 +29,18 @@ async fn lifecycle(store: &Store) {
         store.listen_key(&k1).await.unwrap(),
         Some(held("ka", 3_500))
     );
+    // Asked with another of the user's API keys: a new key, tied to it
+    // (the first one's revocation must not end its streams).
+    let other = store
+        .open_listen_key(alice, "ka2", 1_600, 3_600)
+        .await
+        .unwrap();
+    assert_ne!(other, k1);
+    assert_eq!(store.listen_key(&k1).await.unwrap(), None);
+    let k1 = store
+        .open_listen_key(alice, "ka", 1_700, 3_500)
+        .await
+        .unwrap();
     // Another account gets its own.
     let b1 = store
         .open_listen_key(bob, "kb", 1_500, 3_500)

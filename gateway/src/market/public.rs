@@ -266,7 +266,7 @@ fn diff_levels(changed: &[(Price, Qty)], cfg: &PairConfig) -> Levels {
 /// A message as JSON text. The messages are plain structs of strings,
 /// numbers and booleans, so serializing them cannot fail; `None` would be a
 /// bug, and the message is then dropped rather than sent malformed.
-fn encode(msg: &impl Serialize) -> Option<String> {
+pub(super) fn encode(msg: &impl Serialize) -> Option<String> {
     serde_json::to_string(msg).ok()
 }
 

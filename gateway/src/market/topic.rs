@@ -1,12 +1,13 @@
 //! Stream topics: what a WebSocket client can subscribe to, by Binance's
 //! names (`btceur@trade`, `btceur@kline_1m`, `!ticker@arr`, ...), and the
-//! registry counting each market topic's subscribers.
+//! registry counting each topic's subscribers.
 //!
 //! The registry is why a topic nobody watches costs almost nothing: the
-//! observer and the periodic task ask it before they build a message, and
-//! asking is one atomic load in a map that never changes after start (every
-//! market topic of every pair is in it from the beginning), so the engine's
-//! observer never takes a lock or waits for it.
+//! observer and the periodic task ask it before they build a message. For
+//! a market topic asking is one atomic load in a map that never changes
+//! after start (every market topic of every pair is in it from the
+//! beginning); for a user's stream it is a lookup under a mutex held for
+//! that lookup only, taken per execution report, never across an await.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -77,21 +78,6 @@ impl Topic {
             .into_iter()
             .map(move |i| Topic::Kline(pair, i));
         fixed.into_iter().chain(depth).chain(partial).chain(klines)
-    }
-
-    /// The pair a market topic is about.
-    pub fn pair(&self) -> Option<Symbol> {
-        match *self {
-            Topic::Trade(p)
-            | Topic::AggTrade(p)
-            | Topic::Depth(p, _)
-            | Topic::Partial(p, _, _)
-            | Topic::BookTicker(p)
-            | Topic::Kline(p, _)
-            | Topic::MiniTicker(p)
-            | Topic::Ticker(p) => Some(p),
-            Topic::AllMiniTickers | Topic::AllTickers | Topic::User(_) => None,
-        }
     }
 }
 
@@ -309,7 +295,6 @@ mod tests {
         assert!(!r.watched(&t));
         r.watch(&t);
         assert!(r.watched(&t));
-        // A user topic is never counted.
         // A user's stream is counted too, apart.
         r.watch(&Topic::User(UserId(1)));
         r.watch(&Topic::User(UserId(1)));

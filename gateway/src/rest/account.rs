@@ -171,9 +171,7 @@ pub(super) async fn order_rate_limits(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult {
     let (caller, NoParams {}) = signed_request(&gw, &headers, &uri, body).await?;
-    let counts = gw
-        .usage
-        .order_counts(caller.user, crate::now_ns() / 1_000_000);
+    let counts = gw.usage.order_counts(caller.user, crate::now_ms());
     let [_, ten_seconds, day] = gw.rate_limits();
     Ok(Json(vec![
         order_count_entry(ten_seconds, counts.ten_seconds),

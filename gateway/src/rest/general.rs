@@ -15,8 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::bodies::{ExchangeInfo, PairInfo};
 use super::params::{self, not_required};
 use super::{ApiResult, App, pairs_named};
+use crate::Gateway;
 use crate::errors::{ApiError, code};
-use crate::{Gateway, now_ns};
 
 pub(super) fn routes() -> Router<Arc<Gateway>> {
     Router::new()
@@ -36,7 +36,7 @@ async fn ping() -> Json<Value> {
 #[utoipa::path(get, path = "/api/v3/time", tag = "General",
     responses((status = 200, description = "Its clock.", body = ServerTime)))]
 async fn time() -> Json<Value> {
-    Json(json!({"serverTime": now_ns() / 1_000_000}))
+    Json(json!({"serverTime": crate::now_ms()}))
 }
 
 /// `time`'s answer.
@@ -107,7 +107,7 @@ async fn exchange_info(State(gw): App, uri: Uri) -> ApiResult {
         .collect();
     Ok(Json(ExchangeInfo {
         timezone: "UTC",
-        server_time: now_ns() / 1_000_000,
+        server_time: crate::now_ms(),
         rate_limits: gw.rate_limits(),
         exchange_filters: [],
         symbols,

@@ -276,7 +276,7 @@ async fn klines(State(gw): App, uri: Uri) -> ApiResult {
         limit: n,
         tz_offset_minutes: tz,
         // The current bucket is there even before it trades.
-        now_ms: Some(crate::now_ns() / 1_000_000),
+        now_ms: Some(crate::now_ms()),
     };
     let candles = gw
         .store

@@ -30,6 +30,7 @@ use super::{ApiResult, App, command, enum_value, signed_params, signed_request, 
 use crate::Gateway;
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
+use crate::now_ms;
 
 pub(super) mod answers;
 pub(super) mod history;
@@ -267,10 +268,6 @@ pub(super) async fn new_order(
     let mut resp = Json(place(&gw, &caller, &p, order, mode).await?).into_response();
     resp.headers_mut().extend(counts.headers());
     Ok(resp)
-}
-
-fn now_ms() -> u64 {
-    crate::now_ns() / 1_000_000
 }
 
 /// Submits `order` and answers in `mode`.

@@ -16,7 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiResult, App, body_bytes, params, rate_limit};
 use crate::errors::{ApiError, code};
-use crate::{API_KEY_HEADER, Caller, Gateway, now_ns};
+use crate::now_ms;
+use crate::{API_KEY_HEADER, Caller, Gateway};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -53,10 +54,6 @@ async fn user_stream_request<T: serde::de::DeserializeOwned>(
     gw.demo.fund(gw.log.accounts(), caller.user).await;
     let params = params::parse(uri.query().unwrap_or(""), form)?;
     Ok((caller, params))
-}
-
-fn now_ms() -> u64 {
-    now_ns() / 1_000_000
 }
 
 fn expiry(gw: &Gateway, now_ms: u64) -> u64 {

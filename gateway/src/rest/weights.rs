@@ -10,7 +10,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::App;
-use crate::now_ns;
 
 /// The weight of a request, as Binance's documentation gives it for the
 /// endpoint and its parameters; `None` for what is not `/api/v3`.
@@ -121,7 +120,7 @@ pub(crate) async fn charge(State(gw): App, req: Request, next: Next) -> Response
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
     let ip = client_ip(req.headers(), peer, gw.config.forwarded_for_hops);
-    match gw.usage.charge_ip(ip, w, now_ns() / 1_000_000) {
+    match gw.usage.charge_ip(ip, w, crate::now_ms()) {
         Err(refused) => refused.into_response(),
         Ok(used) => {
             let mut resp = next.run(req).await;

@@ -58,7 +58,7 @@ impl ListenKeys {
             .retain(|k, _| keys.iter().any(|(key, _)| key == k));
         let mut lapsed = Vec::new();
         let now = Instant::now();
-        let now_ms = crate::now_ns() / 1_000_000;
+        let now_ms = crate::now_ms();
         for (key, user) in keys {
             let stale = self.known.get(key).is_none_or(|k| {
                 now.duration_since(k.asked) >= STORE_EVERY || k.expires_at <= now_ms

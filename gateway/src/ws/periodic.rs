@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use store::{Interval, KlineWindow};
 
 use crate::market::{kline_text, ticker_text};
-use crate::{Gateway, Published, StreamMessage, Topic, now_ns};
+use crate::{Gateway, Published, StreamMessage, Topic};
 
 /// What the task remembers between rounds.
 #[derive(Debug, Default)]
@@ -40,7 +40,7 @@ pub(super) async fn run(gw: Arc<Gateway>) {
             _ = shutdown.changed() => return,
         }
         round += 1;
-        let now_ms = now_ns() / 1_000_000;
+        let now_ms = crate::now_ms();
         for p in &gw.pair_list {
             for interval in Interval::ALL {
                 // `1s` every round, the others every other round.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -17,13 +17,31 @@ use super::listen::{self, Lapse, ListenKeys};
 use super::{Start, close_for, send_within};
 use crate::{Gateway, Registry, StreamMessage, Topic};
 
-/// The topic a stream name stands for: a market stream, or else (the one
-/// place to do it) a valid listen key naming a user's stream.
-pub(super) async fn resolve(gw: &Gateway, name: &str) -> Option<Topic> {
-    match gw.market.topics().parse(name) {
-        Some(topic) => Some(topic),
-        None => listen::resolve(gw, name).await,
+/// Most names of one request (a path, a `streams=` list, a SUBSCRIBE)
+/// looked up as listen keys: each is a store query, and a request is
+/// neither signed nor weighed.
+const MAX_KEY_LOOKUPS: usize = 8;
+
+/// The topic each of `names` stands for, in order: a market stream, or
+/// else (the one place to do it) a valid listen key naming a user's
+/// stream, for the first [`MAX_KEY_LOOKUPS`] names that are no market
+/// stream; `None` for the rest.
+pub(super) async fn resolve_all<S: AsRef<str>>(gw: &Gateway, names: &[S]) -> Vec<Option<Topic>> {
+    let mut lookups = 0;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let name = name.as_ref();
+        let topic = match gw.market.topics().parse(name) {
+            Some(topic) => Some(topic),
+            None if lookups < MAX_KEY_LOOKUPS => {
+                lookups += 1;
+                listen::resolve(gw, name).await
+            }
+            None => None,
+        };
+        out.push(topic);
     }
+    out
 }
 
 /// A connection's streams. Dropping it takes its counts off the registry,
@@ -92,6 +110,13 @@ impl<'a> Subscriptions<'a> {
         }
     }
 
+    /// The topic subscribed by `name`, if any.
+    fn topic_named(&self, name: &str) -> Option<Topic> {
+        self.topics
+            .iter()
+            .find_map(|(t, n)| (n == name).then_some(*t))
+    }
+
     fn has_listen_keys(&self) -> bool {
         self.topics.keys().any(|t| matches!(t, Topic::User(_)))
     }
@@ -121,7 +146,7 @@ async fn handle(gw: &Gateway, subs: &mut Subscriptions<'_>, text: &str) -> Strin
     let (id, request) = control::parse(text);
     let result = match request {
         Ok(Request::Subscribe(names)) => subscribe(gw, subs, &names).await,
-        Ok(Request::Unsubscribe(names)) => unsubscribe(gw, subs, &names).await,
+        Ok(Request::Unsubscribe(names)) => unsubscribe(gw, subs, &names),
         Ok(Request::List) => Ok(Value::from(subs.names())),
         Ok(Request::SetCombined(on)) => {
             subs.combined = on;
@@ -139,10 +164,9 @@ async fn handle(gw: &Gateway, subs: &mut Subscriptions<'_>, text: &str) -> Strin
 /// The topics of `names`, or the refusal of the first unknown one.
 async fn topics(gw: &Gateway, names: &[String]) -> Result<Vec<(Topic, String)>, Refusal> {
     let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        let topic = resolve(gw, name)
-            .await
-            .ok_or_else(|| Refusal::invalid(format!("invalid stream name {name:?}")))?;
+    for (name, topic) in names.iter().zip(resolve_all(gw, names).await) {
+        let topic =
+            topic.ok_or_else(|| Refusal::invalid(format!("invalid stream name {name:?}")))?;
         out.push((topic, name.clone()));
     }
     Ok(out)
@@ -178,13 +202,23 @@ async fn subscribe(
     Ok(Value::Null)
 }
 
-/// Removes the streams of `names`; a name not subscribed is no error.
-async fn unsubscribe(
+/// Removes the streams of `names`; a market stream not subscribed is no
+/// error. A listen key is found among the connection's own names, so one
+/// that has lapsed since can still be removed, and no store is asked.
+fn unsubscribe(
     gw: &Gateway,
     subs: &mut Subscriptions<'_>,
     names: &[String],
 ) -> Result<Value, Refusal> {
-    for (topic, _) in topics(gw, names).await? {
+    let mut found = Vec::with_capacity(names.len());
+    for name in names {
+        let topic = subs
+            .topic_named(name)
+            .or_else(|| gw.market.topics().parse(name))
+            .ok_or_else(|| Refusal::invalid(format!("invalid stream name {name:?}")))?;
+        found.push(topic);
+    }
+    for topic in found {
         subs.remove(&topic);
     }
     Ok(Value::Null)
@@ -228,10 +262,7 @@ impl Incoming {
 }
 
 fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }))
+    super::close_frame(code, Utf8Bytes::from_static(reason))
 }
 
 /// What one client frame asks of the session.
@@ -273,12 +304,7 @@ async fn on_client(
         // The read failed but the socket can still write: the client
         // learns why before the connection closes.
         Some(Err(e)) => {
-            let frame = close_for(e).map(|(code, reason)| {
-                Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                }))
-            });
+            let frame = close_for(e).map(|(code, reason)| super::close_frame(code, reason));
             Step::End(frame, "protocol_error")
         }
     }
@@ -301,8 +327,7 @@ async fn check_keys(
                 return Err("key_revoked");
             }
             Lapse::Expired(key, user) => {
-                let event =
-                    crate::rest::userstream::expired_event(&key, crate::now_ns() / 1_000_000);
+                let event = crate::rest::userstream::expired_event(&key, crate::now_ms());
                 let text = subs.user_text(&key, &event);
                 subs.remove(&Topic::User(user));
                 send_within(tx, Message::Text(text), send_timeout).await?;
@@ -382,6 +407,8 @@ async fn run_session(gw: &Gateway, socket: WebSocket, start: Start) -> &'static 
     let send_timeout = Duration::from_millis(gw.config.ws_send_timeout_ms);
     let mut keys = ListenKeys::default();
     let mut key_check = tokio::time::interval(listen::CHECK_EVERY);
+    // Idle while no key is held: no burst of missed checks after.
+    key_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = key_check.tick(), if subs.has_listen_keys() => {

@@ -6,9 +6,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::now_ms;
 use crate::Gateway;
 use crate::errors::{ApiError, code};
+use crate::now_ms;
 use crate::usage::{self, LimitError, RateLimit};
 use crate::ws::MAX_WRITE_BUFFER;
 

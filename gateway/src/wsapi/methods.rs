@@ -11,10 +11,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use super::{Conn, PRE_AUTHENTICATED, envelope, now_ms};
+use super::{Conn, PRE_AUTHENTICATED, envelope};
 use crate::Gateway;
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
+use crate::now_ms;
 
 /// A method's REST twin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,9 +15,10 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::methods::{Request, verify_signed};
-use super::{Conn, envelope, now_ms};
+use super::{Conn, envelope};
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
+use crate::now_ms;
 use crate::{Gateway, StreamMessage};
 
 /// Binance's weight of each session and subscription method.

@@ -22,9 +22,9 @@ use super::super::openapi::{PublicErrors, any_of, merged, one_or_list_of};
 use super::super::params::{self, missing};
 use super::super::{ApiResult, App, pairs_named, symbol};
 use super::one_or_list;
+use crate::Gateway;
 use crate::errors::{ApiError, code};
 use crate::money::decimal;
-use crate::{Gateway, now_ns};
 
 pub(super) fn routes() -> Router<Arc<Gateway>> {
     Router::new()
@@ -294,7 +294,7 @@ async fn day_ticker(State(gw): App, uri: Uri) -> ApiResult {
     }
     let mini = mini(q.kind.as_deref())?;
     let (pairs, one) = pairs_named(&gw, q.symbol.as_deref(), q.symbols.as_deref())?;
-    let to = now_ns() / 1_000_000;
+    let to = crate::now_ms();
     let mut out = Vec::with_capacity(pairs.len());
     for p in pairs {
         out.push(Value::Object(day_ticker_at(&gw, p, mini, to).await?));
@@ -309,7 +309,7 @@ pub(crate) async fn day_ticker_entry(
     p: &PairConfig,
     mini: bool,
 ) -> Result<Map<String, Value>, ApiError> {
-    day_ticker_at(gw, p, mini, now_ns() / 1_000_000).await
+    day_ticker_at(gw, p, mini, crate::now_ms()).await
 }
 
 /// One pair's entry of `ticker/24hr` for the 24 hours up to `to` (ms).
@@ -388,7 +388,7 @@ async fn rolling_ticker(State(gw): App, uri: Uri) -> ApiResult {
     if pairs.len() > 100 {
         return Err(ApiError::new(code::BAD_INTERVAL, "At most 100 symbols."));
     }
-    let to = now_ns() / 1_000_000;
+    let to = crate::now_ms();
     let from = to.saturating_sub(span);
     let mut out = Vec::with_capacity(pairs.len());
     for p in pairs {
@@ -424,7 +424,7 @@ struct AvgPrice {
 async fn avg_price(State(gw): App, uri: Uri) -> ApiResult {
     let q: AvgPriceQuery = params::parse(uri.query().unwrap_or(""), "")?;
     let p = symbol(&gw, &q.symbol)?;
-    let to = now_ns() / 1_000_000;
+    let to = crate::now_ms();
     let from = to.saturating_sub(AVG_PRICE_MINS * MINUTE_MS);
     let stats = window(&gw, p, from, to).await?;
     let price = match &stats {
