@@ -135,11 +135,7 @@ async fn another_users_order_looks_like_no_order_on_rest_or_stream() {
 
     // Bob's user stream: a refused command is answered on its request
     // only, so neither probe may show up there, Alice's order least of all.
-    let listen = bob.listen_key().await.unwrap();
-    let listen = listen.body["listenKey"].as_str().unwrap().to_string();
-    let (mut stream, _) = tokio_tungstenite::connect_async(format!("{}/{listen}", bob.ws_url()))
-        .await
-        .unwrap();
+    let mut stream = common::streams::user_stream(&bob).await;
 
     let mut probed = 0;
     for pair in probes(real, made_up) {

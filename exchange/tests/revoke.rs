@@ -107,11 +107,7 @@ async fn a_revoked_key_ends_its_user_stream_within_1s() {
     use tokio_tungstenite::tungstenite::Message;
     let ex = common::start().await;
     let alice = ex.user("alice").await;
-    let listen = alice.listen_key().await.unwrap();
-    let listen = listen.body["listenKey"].as_str().unwrap().to_string();
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/{listen}", alice.ws_url()))
-        .await
-        .unwrap();
+    let mut ws = common::streams::user_stream(&alice).await;
     let key = alice.api_key().unwrap().to_string();
     assert!(ex.running.store.revoke_api_key(&key).await.unwrap());
     let revoked = Instant::now();

@@ -10,13 +10,9 @@ mod common;
 use std::time::Duration;
 
 use client::{Answer, Client, Method, StatusCode};
+use common::streams::{Ws, listen_key, next_json, open};
 use common::{Admin, BTCEUR};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// `method /api/v3/userDataStream` with the API key header alone.
 async fn user_stream(
@@ -39,30 +35,6 @@ async fn user_stream(
         status,
         retry_after: None,
         body,
-    }
-}
-
-async fn listen_key(c: &Client) -> String {
-    let a = c.listen_key().await.unwrap();
-    assert!(a.status.is_success(), "{:?}", a.body);
-    a.body["listenKey"].as_str().unwrap().to_string()
-}
-
-async fn open(url: &str) -> Ws {
-    tokio_tungstenite::connect_async(url).await.unwrap().0
-}
-
-/// The next text message as JSON, within `wait`; `None` when none came.
-async fn next_json(ws: &mut Ws, wait: Duration) -> Option<Value> {
-    let end = tokio::time::Instant::now() + wait;
-    loop {
-        match tokio::time::timeout_at(end, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).ok(),
-            Ok(Some(Ok(Message::Close(f)))) => panic!("closed: {f:?}"),
-            Ok(Some(Ok(_))) => continue,
-            Ok(other) => panic!("stream ended: {other:?}"),
-            Err(_) => return None,
-        }
     }
 }
 
@@ -155,7 +127,7 @@ async fn funded() -> (common::TestExchange, Admin, Client, Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposit_reaches_the_stream_as_binances_two_events() {
     let (_ex, ops, alice, _) = funded().await;
-    let mut ws = open(&format!("{}/{}", alice.ws_url(), listen_key(&alice).await)).await;
+    let mut ws = common::streams::user_stream(&alice).await;
     let body = json!({"user": "alice", "asset": "EUR", "amount": "5", "ref": "a2"});
     assert!(
         ops.post("/admin/v1/deposit", &body)
@@ -176,7 +148,7 @@ async fn a_deposit_reaches_the_stream_as_binances_two_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_stream_carries_its_own_events_and_no_one_elses() {
     let (_ex, _, alice, bob) = funded().await;
-    let mut a_ws = open(&format!("{}/{}", alice.ws_url(), listen_key(&alice).await)).await;
+    let mut a_ws = common::streams::user_stream(&alice).await;
     // Bob's on /stream, combined with a market stream: wrapped payloads.
     let b_key = listen_key(&bob).await;
     let mut b_ws = open(&bob.stream_url(&[&b_key, "btceur@trade"])).await;

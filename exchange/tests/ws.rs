@@ -31,16 +31,11 @@ fn levels(v: &Value) -> Side {
     s
 }
 
+/// The next message within 500 ms.
 async fn next_json(
     ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
 ) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).ok(),
-            Ok(Some(Ok(_))) => continue,
-            _ => return None,
-        }
-    }
+    common::streams::next_json(ws, Duration::from_millis(500)).await
 }
 
 /// Subscribes to BTCEUR's depth and trades, as request 1.

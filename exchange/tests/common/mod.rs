@@ -3,6 +3,7 @@
 
 pub mod money;
 pub mod raw;
+pub mod streams;
 
 use std::time::Duration;
 
