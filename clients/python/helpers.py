@@ -37,6 +37,24 @@ def base_url():
     return env("EXCHANGE_URL").rstrip("/")
 
 
+def ws_base():
+    """The exchange's WebSocket address: `ws://host:port`."""
+    return base_url().replace("http://", "ws://", 1)
+
+
+def local_async_client():
+    """python-binance's AsyncClient on the exchange: its REST base and its
+    WebSocket API URL are class attributes read in the constructor (before
+    `create`'s ping), so a subclass sets them."""
+    from binance import AsyncClient
+
+    return type(
+        "LocalAsyncClient",
+        (AsyncClient,),
+        {"API_URL": base_url() + "/api", "WS_API_URL": ws_base() + "/ws-api/v3"},
+    )
+
+
 def D(value):
     """An exact decimal from a string (or a number's shortest repr)."""
     return Decimal(str(value))

@@ -15,21 +15,17 @@ from decimal import ROUND_CEILING
 
 from binance import AsyncClient, BinanceSocketManager, DepthCacheManager
 
-from helpers import D, base_url, env, filters
+from helpers import D, env, filters, local_async_client, ws_base
 
 SYMBOL = "ETHBTC"
 STREAM = SYMBOL.lower()
 
 
-class LocalAsyncClient(AsyncClient):
-    """python-binance's AsyncClient on the exchange (its API_URL is read at
-    construction, before `create`'s ping)."""
-
-    API_URL = base_url() + "/api"
+LocalAsyncClient = local_async_client()
 
 
 def stream_url():
-    return base_url().replace("http://", "ws://", 1) + "/"
+    return ws_base() + "/"
 
 
 async def clients():

@@ -12,10 +12,10 @@ import asyncio
 import uuid
 
 import pytest
-from binance import AsyncClient, BinanceSocketManager
+from binance import BinanceSocketManager
 from binance.exceptions import BinanceAPIException
 
-from helpers import base_url, env
+from helpers import env, local_async_client
 
 SYMBOL = "BTCEUR"
 FAR_BID = "10000"
@@ -23,16 +23,7 @@ QTY = "0.01"
 
 
 async def make_client():
-    """An AsyncClient on the exchange: its REST base and its WebSocket API
-    URL are class attributes read in the constructor, so a subclass sets
-    them."""
-    ws_url = base_url().replace("http://", "ws://") + "/ws-api/v3"
-    cls = type(
-        "LocalAsyncClient",
-        (AsyncClient,),
-        {"API_URL": base_url() + "/api", "WS_API_URL": ws_url},
-    )
-    return await cls.create(env("API_KEY"), env("API_SECRET"))
+    return await local_async_client().create(env("API_KEY"), env("API_SECRET"))
 
 
 def run(coro):
