@@ -551,3 +551,31 @@ async fn a_client_that_stops_reading_is_dropped_and_trading_goes_on() {
     .await;
     assert!(ended.is_ok(), "the connection stayed open");
 }
+
+/// Binance's bound on WebSocket connection attempts per IP in 5 minutes,
+/// on the streams and the WebSocket API together: past it the upgrade is
+/// refused with 429, -1003 and `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_attempts_per_ip_are_bounded() {
+    let ex = common::start_with(|c| c.gateway.ws_connections_per_5min = 2).await;
+    let _a = tokio_tungstenite::connect_async(ex.public().ws_url())
+        .await
+        .unwrap();
+    let _b = tokio_tungstenite::connect_async(ws_at(&ex, "/ws-api/v3"))
+        .await
+        .unwrap();
+    let refused = reqwest::Client::new()
+        .get(format!("{}/stream?streams=btceur@trade", ex.url))
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], -1003, "{body}");
+    ex.running.shutdown().await;
+}

@@ -113,6 +113,10 @@ pub struct GatewayConfig {
     /// Messages a stream client may send per second (pings, pongs and
     /// control messages): Binance's 5. One more closes the connection.
     pub ws_messages_per_sec: u32,
+    /// WebSocket connection attempts one IP may make in 5 minutes, on the
+    /// streams and the WebSocket API together: Binance's 300. Past it the
+    /// upgrade is refused with 429, -1003 and `Retry-After`.
+    pub ws_connections_per_5min: u32,
     /// How long a listen key lives after it was made or last kept alive:
     /// Binance's 60 minutes.
     pub listen_key_ttl_secs: u64,
@@ -187,6 +191,7 @@ impl Default for GatewayConfig {
             ws_api_max_in_flight: 64,
             ws_messages_per_sec: 5,
             listen_key_ttl_secs: 3_600,
+            ws_connections_per_5min: 300,
             header_read_timeout_ms: 5_000,
             body_read_timeout_ms: 10_000,
             retry_after_secs: 1,
@@ -225,6 +230,10 @@ impl GatewayConfig {
             ("ws_api_max_in_flight", self.ws_api_max_in_flight as u64),
             ("ws_messages_per_sec", self.ws_messages_per_sec.into()),
             ("listen_key_ttl_secs", self.listen_key_ttl_secs),
+            (
+                "ws_connections_per_5min",
+                self.ws_connections_per_5min.into(),
+            ),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
             (
@@ -435,6 +444,10 @@ impl Gateway {
         limit("ws_api_max_in_flight", config.ws_api_max_in_flight as u64);
         limit("ws_messages_per_sec", config.ws_messages_per_sec.into());
         limit("listen_key_ttl_secs", config.listen_key_ttl_secs);
+        limit(
+            "ws_connections_per_5min",
+            config.ws_connections_per_5min.into(),
+        );
         limit("header_read_timeout_ms", config.header_read_timeout_ms);
         limit("body_read_timeout_ms", config.body_read_timeout_ms);
         limit("max_body_bytes", config.max_body_bytes as u64);

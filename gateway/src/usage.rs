@@ -342,6 +342,17 @@ struct IpUsage {
     bans: u32,
 }
 
+/// One IP's (or IPv6 /64's) WebSocket connection attempts.
+#[derive(Debug, Clone, Copy, Default)]
+struct ConnectUsage {
+    /// The five minutes `attempts` count in.
+    window: u64,
+    attempts: u32,
+}
+
+/// Binance's window for WebSocket connection attempts.
+const CONNECT_WINDOW_MS: u64 = 5 * 60 * 1_000;
+
 /// One account's new orders.
 #[derive(Debug, Clone, Copy, Default)]
 struct AccountUsage {
@@ -477,6 +488,9 @@ pub(crate) struct Usage {
     ban_max_ms: u64,
     ips: Table<IpAddr, IpUsage>,
     accounts: Table<UserId, AccountUsage>,
+    /// WebSocket connection attempts per IP in five minutes.
+    connect_limit: u32,
+    connects: Table<IpAddr, ConnectUsage>,
 }
 
 impl Usage {
@@ -492,7 +506,33 @@ impl Usage {
             ban_max_ms: config.ip_ban_max_secs.saturating_mul(1_000),
             ips: Table::new(config.max_tracked_ips),
             accounts: Table::new(config.max_tracked_accounts),
+            connect_limit: config.ws_connections_per_5min,
+            connects: Table::new(config.max_tracked_ips),
         }
+    }
+
+    /// Counts one WebSocket connection attempt of `ip` in the five minutes
+    /// `now_ms` falls in; past the limit, the seconds until they end.
+    pub(crate) fn charge_connect(&self, ip: IpAddr, now_ms: u64) -> Result<(), u32> {
+        let window = now_ms / CONNECT_WINDOW_MS;
+        self.connects.update(
+            ip_key(ip),
+            now_ms,
+            |e| e.window < window,
+            |e| {
+                if window > e.window {
+                    e.window = window;
+                    e.attempts = 0;
+                }
+                e.attempts = e.attempts.saturating_add(1);
+                if e.attempts <= self.connect_limit {
+                    Ok(())
+                } else {
+                    let end = window.saturating_add(1).saturating_mul(CONNECT_WINDOW_MS);
+                    Err(secs_until(end, now_ms))
+                }
+            },
+        )
     }
 
     /// The limits, as `exchangeInfo` lists them.
@@ -693,6 +733,20 @@ mod tests {
         assert_eq!((c.orders_per_10s, c.orders_per_day), (50, 160_000));
         assert_eq!((c.ip_ban_min_secs, c.ip_ban_max_secs), (120, 259_200));
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn websocket_connection_attempts_are_counted_per_ip_per_5_minutes() {
+        let u = usage(|c| c.ws_connections_per_5min = 2);
+        let at = DAY0 + 60_000;
+        assert_eq!(u.charge_connect(ip(1), at), Ok(()));
+        assert_eq!(u.charge_connect(ip(1), at + 1), Ok(()));
+        // The third in the window: refused until it ends (4 minutes on).
+        assert_eq!(u.charge_connect(ip(1), at + 2), Err(240));
+        // Another address has its own count; the next window starts over.
+        assert_eq!(u.charge_connect(ip(2), at + 3), Ok(()));
+        assert_eq!(u.charge_connect(ip(1), DAY0 + 5 * MINUTE), Ok(()));
+        assert_eq!(GatewayConfig::default().ws_connections_per_5min, 300);
     }
 
     #[test]

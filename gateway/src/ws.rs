@@ -21,7 +21,9 @@
 //! closed with 1009. Invalid UTF-8 closes it with 1007, any other protocol
 //! error (an unmasked frame, a reserved opcode or bit, a stray continuation)
 //! with 1002, each with a reason. At most `max_ws_connections` connections
-//! are open per process (503 past it).
+//! are open per process (503 past it), and one IP may make
+//! `ws_connections_per_5min` connection attempts in 5 minutes (Binance's
+//! 300; 429 past it).
 
 mod control;
 mod listen;
@@ -33,11 +35,13 @@ use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::errors::{ApiError, code};
@@ -77,25 +81,30 @@ pub(crate) struct Start {
         (status = 101, description = "Switched to the WebSocket protocol."),
         (status = 400, description = "Not a valid WebSocket upgrade request (-1044).", body = crate::rest::openapi::ErrorBody),
         (status = 426, description = "The connection cannot be upgraded (-1044).", body = crate::rest::openapi::ErrorBody),
+        (status = 429, description = "Too many connection attempts from this address in 5 minutes (-1003).", body = crate::rest::openapi::ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
         (status = 503, description = "Too many WebSocket connections (-1008).", body = crate::rest::openapi::ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))))]
 pub(crate) async fn upgrade(
     State(gw): State<Arc<Gateway>>,
+    ip: ClientIp,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    accept(gw, ws, Start::default())
+    accept(gw, ip, ws, Start::default())
 }
 
 /// Raw streams named in the path: `/ws/btceur@trade/btceur@depth`. Not
 /// in the OpenAPI document, whose paths are plain: `/ws` describes it.
 pub(crate) async fn upgrade_path(
     State(gw): State<Arc<Gateway>>,
+    ip: ClientIp,
     Path(streams): Path<String>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match named(&gw, &streams).await {
         Ok(streams) => accept(
             gw,
+            ip,
             ws,
             Start {
                 streams,
@@ -116,10 +125,13 @@ pub(crate) async fn upgrade_path(
         (status = 101, description = "Switched to the WebSocket protocol."),
         (status = 400, description = "Not a valid WebSocket upgrade request (-1044), an invalid stream name (-1100), too many streams (-1191).", body = crate::rest::openapi::ErrorBody),
         (status = 426, description = "The connection cannot be upgraded (-1044).", body = crate::rest::openapi::ErrorBody),
+        (status = 429, description = "Too many connection attempts from this address in 5 minutes (-1003).", body = crate::rest::openapi::ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
         (status = 503, description = "Too many WebSocket connections (-1008).", body = crate::rest::openapi::ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))))]
 pub(crate) async fn upgrade_combined(
     State(gw): State<Arc<Gateway>>,
+    ip: ClientIp,
     RawQuery(query): RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -143,6 +155,7 @@ pub(crate) async fn upgrade_combined(
     match named(&gw, &list).await {
         Ok(streams) => accept(
             gw,
+            ip,
             ws,
             Start {
                 streams,
@@ -175,6 +188,7 @@ async fn named(gw: &Gateway, list: &str) -> Result<Vec<(Topic, String)>, ApiErro
 /// Upgrades the connection, within the connection limit.
 fn accept(
     gw: Arc<Gateway>,
+    ClientIp(ip): ClientIp,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     start: Start,
 ) -> Response {
@@ -182,7 +196,7 @@ fn accept(
         Ok(ws) => ws,
         Err(e) => return upgrade_refused(&e),
     };
-    let permit = match connection_permit(&gw) {
+    let permit = match connection_permit(&gw, ip) {
         Ok(p) => p,
         Err(refused) => return refused.into_response(),
     };
@@ -195,9 +209,46 @@ fn accept(
     })
 }
 
+/// The client's address as REST's request weights see it: the peer, or
+/// what the nearest trusted proxy reports (`forwarded_for_hops`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientIp(pub(crate) IpAddr);
+
+impl FromRequestParts<Arc<Gateway>> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gw: &Arc<Gateway>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
+        let hops = gw.config.forwarded_for_hops;
+        Ok(ClientIp(crate::rest::weights::client_ip(
+            &parts.headers,
+            peer,
+            hops,
+        )))
+    }
+}
+
 /// One of the process's `max_ws_connections` permits, held for as long as
-/// the connection lasts; past them, 503 with `Retry-After`.
-pub(crate) fn connection_permit(gw: &Gateway) -> Result<OwnedSemaphorePermit, ApiError> {
+/// the connection lasts, for a client within Binance's connection attempts
+/// per IP: past those, 429 (-1003); past the permits, 503. Both with
+/// `Retry-After`.
+pub(crate) fn connection_permit(
+    gw: &Gateway,
+    ip: IpAddr,
+) -> Result<OwnedSemaphorePermit, ApiError> {
+    if let Err(secs) = gw.usage.charge_connect(ip, crate::now_ms()) {
+        let limit = gw.config.ws_connections_per_5min;
+        let msg = format!(
+            "Too many connection attempts from this address: at most {limit} per 5 minutes."
+        );
+        return Err(ApiError::retry(code::TOO_MANY_REQUESTS, msg, secs));
+    }
     gw.ws_connections.clone().try_acquire_owned().map_err(|_| {
         gw.metrics
             .ws_disconnects

@@ -72,7 +72,7 @@ pub(crate) fn pre_authenticated() -> Option<Caller> {
         (status = 101, description = "Switched to the WebSocket protocol: requests and answers as JSON text frames (see the README). `?returnRateLimits=false` leaves `rateLimits` out of answers unless a request asks for them."),
         (status = 400, description = "Not a valid WebSocket upgrade request (-1044).", body = crate::rest::openapi::ErrorBody),
         (status = 426, description = "The connection cannot be upgraded (-1044).", body = crate::rest::openapi::ErrorBody),
-        (status = 429, description = "The IP's request weight is spent: a connection costs 2 (-1003).", body = crate::rest::openapi::ErrorBody,
+        (status = 429, description = "The IP's request weight is spent (a connection costs 2), or too many connection attempts from it in 5 minutes (-1003).", body = crate::rest::openapi::ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
         (status = 418, description = "The IP is banned (-1003).", body = crate::rest::openapi::ErrorBody),
         (status = 503, description = "Too many WebSocket connections (-1008).", body = crate::rest::openapi::ErrorBody,
@@ -88,16 +88,16 @@ pub(crate) async fn upgrade(
         Ok(ws) => ws,
         Err(e) => return upgrade_refused(&e),
     };
-    let permit = match crate::ws::connection_permit(&gw) {
-        Ok(p) => p,
-        Err(refused) => return refused.into_response(),
-    };
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0), |c| c.0);
     // Requests are charged to the address REST would charge: the client's,
     // as the nearest trusted proxy saw it.
     let ip = crate::rest::weights::client_ip(&headers, peer.ip(), gw.config.forwarded_for_hops);
+    let permit = match crate::ws::connection_permit(&gw, ip) {
+        Ok(p) => p,
+        Err(refused) => return refused.into_response(),
+    };
     if let Err(refused) = gw.usage.charge_ip(ip, CONNECT_WEIGHT, now_ms()) {
         return refused.into_response();
     }

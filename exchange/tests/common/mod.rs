@@ -33,12 +33,13 @@ pub fn raise_limits(gateway: &mut gateway::GatewayConfig) {
     gateway.request_weight_per_minute = 100_000_000;
     gateway.orders_per_10s = 10_000_000;
     gateway.orders_per_day = 100_000_000;
+    gateway.ws_connections_per_5min = 1_000_000;
 }
 
 /// The same, as a `[gateway]` TOML section for exchanges started as
 /// processes.
 pub const RAISED_LIMITS_TOML: &str = "[gateway]\nrequest_weight_per_minute = 100000000\n\
-    orders_per_10s = 10000000\norders_per_day = 100000000\n";
+    orders_per_10s = 10000000\norders_per_day = 100000000\nws_connections_per_5min = 1000000\n";
 
 /// The config of a test exchange: port 0, a scratch data directory and
 /// the request-weight and order limits raised ([`raise_limits`]).
