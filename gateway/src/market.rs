@@ -70,6 +70,9 @@ struct PairView {
 #[derive(Debug)]
 pub struct MarketData {
     pairs: HashMap<Symbol, (PairConfig, Mutex<PairView>)>,
+    /// Each pair by the name Binance's API gives it (`BTCEUR`), made once
+    /// rather than per message.
+    names: HashMap<Symbol, String>,
     stream: broadcast::Sender<StreamMessage>,
     /// Each pair's fee rates, for the commission in execution reports; a
     /// pair without (accounts disabled) reports `"0"`.
@@ -105,6 +108,10 @@ impl MarketData {
             pairs: pairs
                 .iter()
                 .map(|p| (p.symbol, (p.clone(), Mutex::new(PairView::default()))))
+                .collect(),
+            names: pairs
+                .iter()
+                .map(|p| (p.symbol, p.symbol.joined()))
                 .collect(),
             stream: broadcast::channel(stream_capacity).0,
             fees: HashMap::new(),
@@ -162,6 +169,11 @@ impl MarketData {
             market: self.clone(),
             topic,
         }
+    }
+
+    /// `pair` as Binance's API names it (`BTCEUR`).
+    fn name(&self, pair: Symbol) -> &str {
+        self.names.get(&pair).map_or("", String::as_str)
     }
 
     /// Sends `msg` to every connection (each keeps what it subscribed to).
@@ -264,17 +276,10 @@ impl Observer for MarketData {
             }
             v.published = last.seq;
         }
-        // Reports name the pair as Binance's API does; built only when
-        // someone may read them.
-        let name = if watched {
-            cfg.symbol.joined()
-        } else {
-            String::new()
-        };
         let context = PairContext {
             cfg,
             fees: self.fees.get(&record.pair).copied(),
-            name: &name,
+            name: self.name(cfg.symbol),
         };
         let wanted = |user| watched && self.topics.watched(&Topic::User(user));
         let reports = reports::apply_record(&mut v.orders, context, &record.events, &wanted);
@@ -358,14 +363,14 @@ mod tests {
 
     /// `market` with users 1 to 4 watched: reports are made only for users
     /// someone listens to.
-    fn watching_users(market: MarketData) -> MarketData {
+    pub(super) fn watching_users(market: MarketData) -> MarketData {
         for u in 1..=4 {
             market.topics().watch(&Topic::User(UserId(u)));
         }
         market
     }
 
-    fn pair() -> PairConfig {
+    pub(super) fn pair() -> PairConfig {
         PairConfig {
             price_scale: 2,
             qty_scale: 4,
@@ -373,7 +378,7 @@ mod tests {
         }
     }
 
-    fn event(seq: u64, body: EventBody) -> Event {
+    pub(super) fn event(seq: u64, body: EventBody) -> Event {
         Event {
             pair: pair().symbol,
             seq: Seq(seq),

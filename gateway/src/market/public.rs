@@ -303,7 +303,7 @@ impl MarketData {
     /// changed levels of `v`, under the view's lock (see `market.rs`).
     pub(super) fn publish_book(&self, cfg: &PairConfig, v: &PairView, c: &BookChange<'_>) {
         let pair = cfg.symbol;
-        let symbol = pair.joined();
+        let symbol = self.name(pair);
         let last_seq = c.last.seq.0;
         let mut diff = None;
         for speed in [Speed::Second, Speed::Fast] {
@@ -313,7 +313,7 @@ impl MarketData {
                 encode(&DepthUpdate {
                     event: "depthUpdate",
                     event_time: ms(c.last.timestamp),
-                    symbol: &symbol,
+                    symbol,
                     first_seq: c.first.0,
                     last_seq,
                     bids,
@@ -350,7 +350,7 @@ impl MarketData {
                 let (a, ask_qty) = best_text(v.best_ask(), cfg);
                 encode(&BookTicker {
                     u: last_seq,
-                    s: &symbol,
+                    s: symbol,
                     b,
                     bid_qty,
                     a,
@@ -367,15 +367,15 @@ impl MarketData {
         if !self.topics.watched(&trades) && !self.topics.watched(&aggs) {
             return;
         }
-        let symbol = pair.joined();
+        let symbol = self.name(pair);
         for e in events {
             if let EventBody::Trade(t) = &e.body {
-                self.publish_if_watched(trades, || encode(&TradeMessage::new(e, t, &symbol, cfg)));
+                self.publish_if_watched(trades, || encode(&TradeMessage::new(e, t, symbol, cfg)));
             }
         }
         if self.topics.watched(&aggs) {
             for a in aggregates(events) {
-                self.publish_if_watched(aggs, || encode(&a.message(&symbol, cfg)));
+                self.publish_if_watched(aggs, || encode(&a.message(symbol, cfg)));
             }
         }
     }

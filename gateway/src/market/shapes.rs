@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use commandlog::{AccountUpdate, EventRecord, Observer};
 use proto::{
-    Accepted, CancelReason, Canceled, ClientOrderId, Event, EventBody, OrderId, OrderSize,
-    OrderType, PairConfig, Price, Qty, Seq, Side, Symbol, TimeInForce, Timestamp, Trade, TradeId,
-    UserId,
+    Accepted, CancelReason, Canceled, ClientOrderId, EventBody, OrderId, OrderSize, OrderType,
+    Price, Qty, Side, TimeInForce, Trade, TradeId, UserId,
 };
 use serde_json::Value;
 
-use super::{MarketData, Topic};
+use super::MarketData;
+use super::tests::{event, pair, watching_users};
 use crate::rest::shapes::{check, doc};
 
 const EXECUTION_REPORT: &str = r#"{
@@ -86,32 +86,6 @@ const LISTEN_KEY_EXPIRED: &str = r#"{
 /// works on the book.
 const NO_STP: (&str, &str) = ("$.v", "only for an order that expired by STP");
 const NOT_WORKING: (&str, &str) = ("$.W", "only for an order placed on the book");
-
-/// `market` with users 1 to 4 watched: reports are made only for users
-/// someone listens to.
-fn watching_users(market: MarketData) -> MarketData {
-    for u in 1..=4 {
-        market.topics().watch(&Topic::User(UserId(u)));
-    }
-    market
-}
-
-fn pair() -> PairConfig {
-    PairConfig {
-        price_scale: 2,
-        qty_scale: 4,
-        ..PairConfig::simple(Symbol::new("BTC-EUR").unwrap())
-    }
-}
-
-fn event(seq: u64, body: EventBody) -> Event {
-    Event {
-        pair: pair().symbol,
-        seq: Seq(seq),
-        timestamp: Timestamp(1_700_000_000_123_456_789),
-        body,
-    }
-}
 
 fn accepted(id: u64, user: u64, side: Side, order_type: OrderType, tif: TimeInForce) -> EventBody {
     EventBody::Accepted(Accepted {

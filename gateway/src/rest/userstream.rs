@@ -60,8 +60,15 @@ fn expiry(gw: &Gateway, now_ms: u64) -> u64 {
     now_ms.saturating_add(gw.config.listen_key_ttl_secs.saturating_mul(1_000))
 }
 
-fn no_such_key() -> ApiError {
-    ApiError::new(code::INVALID_LISTEN_KEY, "This listenKey does not exist.")
+/// `{}` when the store found the caller's key, -1125 when it did not.
+fn found(done: Result<bool, store::StoreError>) -> ApiResult {
+    if !done.map_err(ApiError::internal)? {
+        return Err(ApiError::new(
+            code::INVALID_LISTEN_KEY,
+            "This listenKey does not exist.",
+        ));
+    }
+    Ok(Json(json!({})).into_response())
 }
 
 /// Starts a user data stream: the account's listen key, valid for 60
@@ -100,15 +107,12 @@ pub(super) async fn keep_alive(
 ) -> ApiResult {
     let (caller, p): (_, ListenKeyParams) = user_stream_request(&gw, &headers, &uri, body).await?;
     let now = now_ms();
-    let kept = gw
-        .store
-        .keep_listen_key(caller.user, &p.listen_key, now, expiry(&gw, now))
-        .await
-        .map_err(ApiError::internal)?;
-    if !kept {
-        return Err(no_such_key());
-    }
-    Ok(Json(json!({})).into_response())
+    let expires_at = expiry(&gw, now);
+    found(
+        gw.store
+            .keep_listen_key(caller.user, &p.listen_key, now, expires_at)
+            .await,
+    )
 }
 
 /// Closes a listen key: its streams end.
@@ -124,15 +128,7 @@ pub(super) async fn close(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult {
     let (caller, p): (_, ListenKeyParams) = user_stream_request(&gw, &headers, &uri, body).await?;
-    let closed = gw
-        .store
-        .close_listen_key(caller.user, &p.listen_key)
-        .await
-        .map_err(ApiError::internal)?;
-    if !closed {
-        return Err(no_such_key());
-    }
-    Ok(Json(json!({})).into_response())
+    found(gw.store.close_listen_key(caller.user, &p.listen_key).await)
 }
 
 /// What `key` opens, while it is valid; `None` for a key that is not (or
