@@ -21,14 +21,29 @@ async fn user_stream(
     key: Option<&str>,
     api_key: &str,
 ) -> Answer {
-    let query = key.map_or(String::new(), |k| format!("?listenKey={k}"));
-    let url = format!("{}/api/v3/userDataStream{query}", c.base());
-    let resp = reqwest::Client::new()
+    let query = key.map_or(String::new(), |k| format!("listenKey={k}"));
+    raw(c, method, &query, None, api_key).await
+}
+
+/// `method /api/v3/userDataStream?query`, with `body` as (content type,
+/// text) when given.
+async fn raw(
+    c: &Client,
+    method: reqwest::Method,
+    query: &str,
+    body: Option<(&str, &str)>,
+    api_key: &str,
+) -> Answer {
+    let url = format!("{}/api/v3/userDataStream?{query}", c.base());
+    let mut req = reqwest::Client::new()
         .request(method, url)
-        .header("X-MBX-APIKEY", api_key)
-        .send()
-        .await
-        .unwrap();
+        .header("X-MBX-APIKEY", api_key);
+    if let Some((content_type, text)) = body {
+        req = req
+            .header("Content-Type", content_type)
+            .body(text.to_string());
+    }
+    let resp = req.send().await.unwrap();
     let status = resp.status();
     let body = resp.json().await.unwrap_or(Value::Null);
     Answer {
@@ -143,6 +158,110 @@ async fn a_deposit_reaches_the_stream_as_binances_two_events() {
     );
     let position = seen.last().unwrap();
     assert_eq!(position["B"][0]["f"], json!("5.0000000000"), "{position}");
+}
+
+/// Bad input to the listen-key routes: each refusal with Binance's code,
+/// and the key unchanged by any of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_key_parameters_are_checked() {
+    let ex = common::start().await;
+    let alice = ex.user("alice").await;
+    let a_key = alice.api_key().unwrap().to_string();
+    let key = listen_key(&alice).await;
+    let admin = Admin::of(&ex, "ops").await;
+    let admin_key = admin.api_key().unwrap().to_string();
+    let form = "application/x-www-form-urlencoded";
+    let (long, odd) = ("a".repeat(65), "k".repeat(64));
+    let cases: Vec<(Method, String, Option<(&str, String)>, &str, u16, i64)> = vec![
+        (
+            Method::POST,
+            format!("listenKey={key}"),
+            None,
+            &a_key,
+            400,
+            -1104,
+        ),
+        (Method::PUT, "listenKey=".into(), None, &a_key, 400, -1102),
+        (
+            Method::PUT,
+            format!("listenKey={long}"),
+            None,
+            &a_key,
+            400,
+            -1125,
+        ),
+        (
+            Method::PUT,
+            format!("listenKey={odd}"),
+            None,
+            &a_key,
+            400,
+            -1125,
+        ),
+        (
+            Method::PUT,
+            "listenKey=%FF%00".into(),
+            None,
+            &a_key,
+            400,
+            -1125,
+        ),
+        (
+            Method::PUT,
+            format!("listenKey={key}&listenKey={key}"),
+            None,
+            &a_key,
+            400,
+            -1101,
+        ),
+        (
+            Method::PUT,
+            format!("listenKey={key}&symbol=BTCEUR"),
+            None,
+            &a_key,
+            400,
+            -1104,
+        ),
+        (
+            Method::PUT,
+            String::new(),
+            Some(("application/json", format!(r#"{{"listenKey":"{key}"}}"#))),
+            &a_key,
+            415,
+            -1132,
+        ),
+        (
+            Method::PUT,
+            format!("listenKey={key}"),
+            None,
+            "not-a-key!",
+            401,
+            -2014,
+        ),
+        (
+            Method::PUT,
+            format!("listenKey={key}"),
+            None,
+            &admin_key,
+            401,
+            -2015,
+        ),
+    ];
+    for (method, query, body, api_key, status, code) in &cases {
+        let body = body.as_ref().map(|(t, b)| (*t, b.as_str()));
+        let a = raw(&alice, method.clone(), query, body, api_key).await;
+        assert_eq!(
+            (a.status.as_u16(), a.code()),
+            (*status, Some(*code)),
+            "{method} {query} {body:?}: {:?}",
+            a.body
+        );
+    }
+    // The key still holds, and a form body is read like the query.
+    let body = format!("listenKey={key}");
+    let kept = raw(&alice, Method::PUT, "", Some((form, &body)), &a_key).await;
+    assert_eq!(kept.status, StatusCode::OK, "{:?}", kept.body);
+    assert_eq!(listen_key(&alice).await, key);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
