@@ -160,6 +160,10 @@ async fn a_deposit_reaches_the_stream_as_binances_two_events() {
     assert_eq!(position["B"][0]["f"], json!("5.0000000000"), "{position}");
 }
 
+/// One bad request: method, query, body (content type, text), API key,
+/// and the status and code it must get.
+type Case<'a> = (Method, String, Option<(&'a str, String)>, &'a str, u16, i64);
+
 /// Bad input to the listen-key routes: each refusal with Binance's code,
 /// and the key unchanged by any of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,7 +176,7 @@ async fn listen_key_parameters_are_checked() {
     let admin_key = admin.api_key().unwrap().to_string();
     let form = "application/x-www-form-urlencoded";
     let (long, odd) = ("a".repeat(65), "k".repeat(64));
-    let cases: Vec<(Method, String, Option<(&str, String)>, &str, u16, i64)> = vec![
+    let cases: Vec<Case> = vec![
         (
             Method::POST,
             format!("listenKey={key}"),
