@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ClientOrderId, Command, CommandBody, CommandKind, NewOrder, OrderId, OrderRef, OrderSize,
-    OrderType, Price, Qty, RejectCode, Seq, Side, Symbol, TimeInForce, Timestamp, TradeId, UserId,
+    ClientOrderId, Command, CommandBody, CommandKind, ListKind, NewOrder, OrderId, OrderRef,
+    OrderSize, OrderType, Price, Qty, RejectCode, Seq, Side, Symbol, TimeInForce, Timestamp,
+    TradeId, UserId,
 };
 
 /// An order entered the book's processing (it may still trade, rest, or be
@@ -29,6 +30,12 @@ pub struct Accepted {
     pub post_only: bool,
     /// Base quantity or quote amount.
     pub size: OrderSize,
+    /// The visible slice of an iceberg order.
+    pub iceberg_qty: Option<Qty>,
+    /// When a GTD order expires.
+    pub good_till: Option<Timestamp>,
+    /// The order list it belongs to, if any.
+    pub list_id: Option<OrderId>,
 }
 
 /// A command was refused; nothing changed.
@@ -87,6 +94,11 @@ pub enum CancelReason {
     PostOnlyWouldCross,
     /// The owner's cancel-all.
     CancelAll,
+    /// A GTD order's time came.
+    Expired,
+    /// Another order of its list filled, fired or ended (OCO), or its
+    /// working order ended unfilled (OTO), or the list was canceled.
+    ListSibling,
 }
 
 /// An order (or its unfilled rest) was canceled.
@@ -147,6 +159,63 @@ pub struct CanceledAll {
     pub count: u32,
 }
 
+/// A conditional order's trigger fired: it works from now on (it trades,
+/// rests or is canceled next, as a new order would).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Triggered {
+    /// The order.
+    pub order_id: OrderId,
+    /// Its client order id, if any.
+    pub client_order_id: Option<ClientOrderId>,
+    /// Its owner.
+    pub user: UserId,
+    /// Buy or sell.
+    pub side: Side,
+    /// The trade price that fired it.
+    pub price: Price,
+}
+
+/// An OTO list's pending order is placed: its working order filled. It then
+/// works (or, if conditional, waits for its trigger) as a new order would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Released {
+    /// The pending order.
+    pub order_id: OrderId,
+    /// Its client order id, if any.
+    pub client_order_id: Option<ClientOrderId>,
+    /// Its owner.
+    pub user: UserId,
+    /// Buy or sell.
+    pub side: Side,
+}
+
+/// An order list was accepted; an `Accepted` for each of its orders follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ListAccepted {
+    /// The list.
+    pub list_id: OrderId,
+    /// Its client list id, if any.
+    pub client_list_id: Option<ClientOrderId>,
+    /// Its owner.
+    pub user: UserId,
+    /// OCO or OTO.
+    pub kind: ListKind,
+    /// Its orders, in the order given.
+    pub orders: [OrderId; 2],
+}
+
+/// An order list is over (Binance's `ALL_DONE`): its orders are ended, or
+/// live on by themselves (the order that filled or fired, a released one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ListDone {
+    /// The list.
+    pub list_id: OrderId,
+    /// Its client list id, if any.
+    pub client_list_id: Option<ClientOrderId>,
+    /// Its owner.
+    pub user: UserId,
+}
+
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EventBody {
@@ -164,6 +233,14 @@ pub enum EventBody {
     BookDelta(BookDelta),
     /// See [`CanceledAll`].
     CanceledAll(CanceledAll),
+    /// See [`Triggered`].
+    Triggered(Triggered),
+    /// See [`Released`].
+    Released(Released),
+    /// See [`ListAccepted`].
+    ListAccepted(ListAccepted),
+    /// See [`ListDone`].
+    ListDone(ListDone),
 }
 
 /// One output of a pair's order book.
@@ -180,8 +257,8 @@ pub struct Event {
 }
 
 impl NewOrder {
-    /// The `Accepted` event for this order placed by `user`.
-    pub fn accepted(&self, user: UserId) -> Accepted {
+    /// The `Accepted` event for this order placed by `user`, in `list`.
+    pub fn accepted_in(&self, user: UserId, list_id: Option<OrderId>) -> Accepted {
         Accepted {
             order_id: self.order_id,
             client_order_id: self.client_order_id,
@@ -191,7 +268,15 @@ impl NewOrder {
             time_in_force: self.time_in_force,
             post_only: self.post_only,
             size: self.size,
+            iceberg_qty: self.iceberg_qty,
+            good_till: self.good_till,
+            list_id,
         }
+    }
+
+    /// The `Accepted` event for this order placed by `user`, in no list.
+    pub fn accepted(&self, user: UserId) -> Accepted {
+        self.accepted_in(user, None)
     }
 }
 
@@ -201,13 +286,14 @@ impl Command {
     pub fn rejected(&self, code: RejectCode) -> Rejected {
         let (order_id, client_order_id) = match self.body {
             CommandBody::NewOrder(o) => (Some(o.order_id), o.client_order_id),
-            CommandBody::Cancel { target } | CommandBody::Amend(crate::Amend { target, .. }) => {
-                match target {
-                    OrderRef::Id(id) => (Some(id), None),
-                    OrderRef::Client(cid) => (None, Some(cid)),
-                }
-            }
-            CommandBody::CancelAll => (None, None),
+            CommandBody::NewOrderList(l) => (Some(l.list_id), l.client_list_id),
+            CommandBody::Cancel { target }
+            | CommandBody::CancelList { target }
+            | CommandBody::Amend(crate::Amend { target, .. }) => match target {
+                OrderRef::Id(id) => (Some(id), None),
+                OrderRef::Client(cid) => (None, Some(cid)),
+            },
+            CommandBody::CancelAll | CommandBody::AdvanceTime => (None, None),
         };
         Rejected {
             user: self.user,

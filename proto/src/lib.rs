@@ -18,12 +18,13 @@ pub use codec::{
     CodecError, FORMAT_VERSION, MAX_MESSAGE_BYTES, decode, decode_run, encode, encode_into,
 };
 pub use command::{
-    Amend, Command, CommandBody, CommandKind, NewOrder, OrderRef, OrderSize, OrderType, Side,
-    StpMode, TimeInForce,
+    Amend, Command, CommandBody, CommandKind, ConditionalKind, ListKind, MAX_ICEBERG_PARTS,
+    MAX_TRAILING_DELTA, MIN_TRAILING_DELTA, NewOrder, NewOrderList, OrderRef, OrderSize,
+    OrderType, Side, StpMode, TimeInForce, Trigger,
 };
 pub use event::{
-    Accepted, Amended, BookDelta, CancelReason, Canceled, CanceledAll, Event, EventBody, Rejected,
-    Trade,
+    Accepted, Amended, BookDelta, CancelReason, Canceled, CanceledAll, Event, EventBody,
+    ListAccepted, ListDone, Rejected, Released, Trade, Triggered,
 };
 pub use fixed::{
     DecimalError, MAX_DECIMAL_LEN, MAX_SCALE, MAX_VALUE, Price, Qty, QuoteQty, format_decimal,
@@ -33,5 +34,5 @@ pub use hash::fnv1a;
 pub use ids::{
     ClientOrderId, IdError, InstanceId, OrderId, Seq, Symbol, Timestamp, TradeId, UserId,
 };
-pub use pair::{PairConfig, PairConfigError};
+pub use pair::{AdvancedOrders, PairConfig, PairConfigError};
 pub use reject::RejectCode;

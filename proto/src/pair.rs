@@ -37,6 +37,45 @@ pub struct PairConfig {
     pub default_stp: StpMode,
     /// Most open orders the book holds; further resting orders are rejected.
     pub max_open_orders: u32,
+    /// Which advanced order types the pair takes (all unless configured).
+    #[serde(default)]
+    pub advanced: AdvancedOrders,
+}
+
+/// The advanced order types a pair allows, as Binance's `exchangeInfo`
+/// lists them per symbol (`orderTypes`, `allowTrailingStop`,
+/// `icebergAllowed`, `ocoAllowed`, `otoAllowed`). Plain limit, limit maker
+/// and market orders are always allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdvancedOrders {
+    /// `STOP_LOSS(_LIMIT)` and `TAKE_PROFIT(_LIMIT)`.
+    pub conditional: bool,
+    /// `trailingDelta` on conditional orders.
+    pub trailing: bool,
+    /// `icebergQty` on limit orders.
+    pub iceberg: bool,
+    /// OCO and OTO order lists.
+    pub lists: bool,
+    /// `GTD` time in force.
+    pub good_till_date: bool,
+}
+
+impl AdvancedOrders {
+    /// Every advanced order type allowed.
+    pub const ALL: AdvancedOrders = AdvancedOrders {
+        conditional: true,
+        trailing: true,
+        iceberg: true,
+        lists: true,
+        good_till_date: true,
+    };
+}
+
+impl Default for AdvancedOrders {
+    fn default() -> Self {
+        AdvancedOrders::ALL
+    }
 }
 
 /// A [`PairConfig`] value that cannot work, naming the field and the value.
@@ -149,6 +188,7 @@ impl PairConfig {
             max_notional: QuoteQty(MAX_VALUE),
             default_stp: StpMode::None,
             max_open_orders: 1_000_000,
+            advanced: AdvancedOrders::ALL,
         }
     }
 }

@@ -72,6 +72,11 @@ reject_codes! {
     PriceAboveMax = 211, "Price is above the maximum.";
     /// Price times quantity (or the quote amount) is above the pair's maximum notional.
     NotionalAboveMax = 212, "Order value is above the maximum notional.";
+    InvalidTrigger = 213, "A conditional order needs a stop price or a trailing delta within its range.";
+    IcebergNotAllowed = 214, "Iceberg quantity requires a limit order that may rest, below its quantity, within the slice limit.";
+    InvalidGoodTill = 215, "GTD requires an expiry time, and an expiry time requires GTD.";
+    InvalidOrderList = 216, "Order list legs do not fit the list's rules.";
+    OrderTypeNotAllowed = 217, "Order type is not allowed on this pair.";
 
     /// An open order already has this order id.
     DuplicateOrderId = 301, "Duplicate order id.";
@@ -89,6 +94,10 @@ reject_codes! {
     PostOnlyWouldCross = 306, "Post-only order would take liquidity.";
     /// An amend's new quantity is not above what has already filled.
     AmendBelowFilled = 307, "New quantity is not above the filled quantity.";
+    WouldTriggerImmediately = 308, "Order would trigger immediately.";
+    GoodTillPassed = 309, "The expiry time has already passed.";
+    UnknownOrderList = 310, "Unknown order list.";
+    DuplicateOrderListId = 311, "Duplicate order list id.";
 }
 
 impl fmt::Display for RejectCode {
