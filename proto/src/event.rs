@@ -129,8 +129,11 @@ pub struct Amended {
     pub user: UserId,
     /// Buy or sell.
     pub side: Side,
-    /// The limit price now.
+    /// The limit price now (zero for a conditional order that will work as
+    /// a market order).
     pub price: Price,
+    /// The stop price now, for a conditional order that has not fired.
+    pub stop_price: Option<Price>,
     /// The total quantity now (filled plus open).
     pub qty: Qty,
     /// The open quantity now.
