@@ -334,6 +334,10 @@ impl OrderBook {
                     self.cancel_all(cmd.user, &mut out);
                     Ok(())
                 }
+                CommandBody::AdvanceTime => Ok(()),
+                CommandBody::NewOrderList(_) | CommandBody::CancelList { .. } => {
+                    Err(RejectCode::OrderTypeNotAllowed)
+                }
             }
         };
         if let Err(code) = result {
@@ -367,6 +371,7 @@ impl OrderBook {
         let limit = match o.order_type {
             OrderType::Limit { price } => Some(price),
             OrderType::Market => None,
+            OrderType::Conditional { .. } => return Err(RejectCode::OrderTypeNotAllowed),
         };
         let may_rest = limit.is_some() && o.time_in_force == TimeInForce::Gtc;
         if may_rest && self.orders.len() >= self.config.max_open_orders as usize {
@@ -816,6 +821,7 @@ impl OrderBook {
             user,
             side: o.side,
             price,
+            stop_price: None,
             qty,
             remaining,
             priority_kept,
