@@ -157,16 +157,9 @@ fn command() -> BoxedStrategy<Command> {
         .boxed()
 }
 
-fn event() -> BoxedStrategy<Event> {
-    let body = prop_oneof![
-        (
-            new_order(),
-            any::<u64>(),
-            proptest::option::of(any::<u64>())
-        )
-            .prop_map(|(o, u, list)| EventBody::Accepted(
-                o.accepted_in(UserId(u), list.map(OrderId))
-            )),
+/// The events of conditional orders and order lists.
+fn list_event() -> BoxedStrategy<EventBody> {
+    prop_oneof![
         (any::<[u64; 3]>(), client_id(), side()).prop_map(|(n, cid, side)| {
             EventBody::Triggered(Triggered {
                 order_id: OrderId(n[0]),
@@ -198,6 +191,21 @@ fn event() -> BoxedStrategy<Event> {
             client_list_id: cid,
             user: UserId(n[1]),
         })),
+    ]
+    .boxed()
+}
+
+fn event() -> BoxedStrategy<Event> {
+    let body = prop_oneof![
+        (
+            new_order(),
+            any::<u64>(),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(|(o, u, list)| EventBody::Accepted(
+                o.accepted_in(UserId(u), list.map(OrderId))
+            )),
+        list_event(),
         (
             any::<u64>(),
             proptest::option::of(any::<u64>()),
