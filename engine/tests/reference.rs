@@ -13,7 +13,7 @@ mod common;
 use std::collections::VecDeque;
 
 use common::*;
-use engine::{OrderBook, RestingOrder};
+use engine::{OrderBook, OrderList, RestingOrder, WaitFor, WaitingOrder};
 use proto::*;
 use workload::{Generator, Mix};
 
@@ -62,14 +62,55 @@ struct List {
     user: UserId,
     kind: ListKind,
     legs: [OrderId; 2],
+    /// Its first order's placement number.
+    placed: u64,
 }
 
 /// What a matching step leaves for after it.
 #[derive(Clone, Copy, Debug)]
 enum Follow {
+    /// A fired order: `Triggered`, its OCO resolved, then it works.
     Fire(Wait, Price),
+    /// A fired order already triggered (inline effects): it works.
+    Work(Wait),
     Resolve(OrderId, Option<OrderId>),
     Release(OrderId),
+}
+
+/// How the reference reads the two points where the fast book departs
+/// from the spec's text.
+#[derive(Clone, Copy, Debug)]
+struct Reading {
+    /// Spec: a trade's list effects and firings, and an order's ending
+    /// effect on its list, are queued and take effect after the step.
+    /// Inline: they take effect at once (`Triggered` and the OCO's
+    /// resolution right after the trade); only the work of fired orders
+    /// and OTO releases waits for the queue.
+    inline_effects: bool,
+    /// Spec: any amend of a waiting trailing order restarts its trailing.
+    /// Otherwise: only a new stop price does.
+    restart_on_stop_only: bool,
+}
+
+impl Reading {
+    /// The spec's text.
+    const SPEC: Reading = Reading {
+        inline_effects: false,
+        restart_on_stop_only: false,
+    };
+    /// The fast book's reading of both points.
+    const FAST: Reading = Reading {
+        inline_effects: true,
+        restart_on_stop_only: true,
+    };
+    /// What the differential tests hold the fast book to: effects inline
+    /// (the spec's queued effects let both orders of an OCO work when one
+    /// trade fills one and fires the other: see `queued_effects_break_an_oco`),
+    /// and the spec's restart of trailing on any amend.
+    const TESTED: Reading = Reading {
+        inline_effects: true,
+        restart_on_stop_only: false,
+    };
 }
 
 struct Naive {
@@ -85,6 +126,7 @@ struct Naive {
     queue: VecDeque<Follow>,
     out: Vec<Event>,
     ts: Timestamp,
+    reading: Reading,
 }
 
 #[derive(Clone, Copy)]
@@ -127,8 +169,9 @@ fn trigger_of(o: &NewOrder) -> Trigger {
 }
 
 impl Naive {
-    fn new(config: PairConfig) -> Self {
+    fn new(config: PairConfig, reading: Reading) -> Self {
         Naive {
+            reading,
             config,
             seq: 0,
             arrivals: 0,
@@ -302,10 +345,19 @@ impl Naive {
     }
 
     /// An order of `list` ended without a fill or a firing: its list, if
-    /// still open, resolves with no survivor after the step.
+    /// still open, resolves with no survivor.
     fn ended(&mut self, list: Option<OrderId>) {
         if let Some(l) = list.and_then(|l| self.open_list(l)) {
-            self.queue.push_back(Follow::Resolve(l.id, None));
+            self.effect(Follow::Resolve(l.id, None));
+        }
+    }
+
+    /// A list effect or a firing: queued, or at once (see [`Reading`]).
+    fn effect(&mut self, f: Follow) {
+        if self.reading.inline_effects {
+            self.handle(f);
+        } else {
+            self.queue.push_back(f);
         }
     }
 
@@ -434,24 +486,9 @@ impl Naive {
             }
         }
         let maker_remaining = m.remaining - fill;
-        if maker_remaining == 0 {
-            self.book.retain(|o| o.id != m.id);
-        } else {
-            let next_arrival = self.arrivals + 1;
-            let r = self.rest_mut(m.id);
-            r.remaining = maker_remaining;
-            r.visible -= fill;
-            if r.visible == 0 {
-                // An iceberg's slice is gone: the next one joins the back.
-                r.visible = r
-                    .iceberg
-                    .expect("only an iceberg shows less")
-                    .0
-                    .min(maker_remaining);
-                r.arrival = next_arrival;
-                self.arrivals = next_arrival;
-            }
-        }
+        let r = self.rest_mut(m.id);
+        r.remaining = maker_remaining;
+        r.visible -= fill;
         let trade_id = TradeId(self.seq + 1);
         let taker_remaining = self.remaining(t);
         self.emit(EventBody::Trade(Trade {
@@ -469,6 +506,22 @@ impl Naive {
         self.traded(price, (m.id, m.list, maker_remaining));
         self.traded_leg(t.id, t.list, t.base.unwrap_or(1));
         self.fire_at(price);
+        // After the trade's effects, which may have canceled orders on this
+        // level (inline effects): the filled maker leaves, or an iceberg
+        // whose slice is gone shows the next one at the back.
+        if maker_remaining == 0 {
+            self.book.retain(|o| o.id != m.id);
+        } else if self.rest_mut(m.id).visible == 0 {
+            self.arrivals += 1;
+            let arrival = self.arrivals;
+            let r = self.rest_mut(m.id);
+            r.visible = r
+                .iceberg
+                .expect("only an iceberg shows less")
+                .0
+                .min(maker_remaining);
+            r.arrival = arrival;
+        }
     }
 
     /// The maker's part of a trade's follow-ups; the taker's and the
@@ -485,7 +538,7 @@ impl Naive {
             return;
         };
         match l.kind {
-            ListKind::Oco => self.queue.push_back(Follow::Resolve(l.id, Some(id))),
+            ListKind::Oco => self.effect(Follow::Resolve(l.id, Some(id))),
             ListKind::Oto if l.legs[0] == id && open == 0 => {
                 self.queue.push_back(Follow::Release(l.id));
             }
@@ -496,23 +549,30 @@ impl Naive {
     /// Every waiting conditional order, in placement order, against the
     /// trade price `p`: the ones that fire leave the waiting set at once.
     fn fire_at(&mut self, p: Price) {
-        let mut order: Vec<u64> = self
-            .waiting
-            .iter()
-            .filter(|w| !w.pending)
-            .map(|w| w.placed)
-            .collect();
-        order.sort_unstable();
-        for placed in order {
-            let i = self
-                .waiting
-                .iter()
-                .position(|w| w.placed == placed)
-                .unwrap();
-            if Self::advance(&mut self.waiting[i], p) {
-                let w = self.waiting.remove(i);
-                self.queue.push_back(Follow::Fire(w, p));
+        let mut fired: Vec<u64> = Vec::new();
+        for w in self.waiting.iter_mut().filter(|w| !w.pending) {
+            if Self::advance(w, p) {
+                fired.push(w.placed);
             }
+        }
+        fired.sort_unstable();
+        for placed in fired {
+            // An earlier firing's list may have canceled it (inline effects).
+            if let Some(i) = self.waiting.iter().position(|w| w.placed == placed) {
+                let w = self.waiting.remove(i);
+                self.fired(w, p);
+            }
+        }
+    }
+
+    /// A fired order: triggered when its follow-up runs, or at once with
+    /// only its work left for the queue (see [`Reading`]).
+    fn fired(&mut self, w: Wait, p: Price) {
+        if self.reading.inline_effects {
+            self.trigger(w, p);
+            self.queue.push_back(Follow::Work(w));
+        } else {
+            self.queue.push_back(Follow::Fire(w, p));
         }
     }
 
@@ -634,24 +694,33 @@ impl Naive {
 
     fn drain(&mut self) {
         while let Some(f) = self.queue.pop_front() {
-            match f {
-                Follow::Fire(w, p) => self.fire(w, p),
-                Follow::Resolve(l, survivor) => {
-                    if let Some(l) = self.open_list(l) {
-                        for leg in l.legs {
-                            if Some(leg) != survivor && self.held(leg) {
-                                self.cancel_held(leg, CancelReason::ListSibling);
-                            }
-                        }
-                        self.list_done(l);
-                    }
-                }
-                Follow::Release(l) => self.release(l),
-            }
+            self.handle(f);
         }
     }
 
-    fn fire(&mut self, w: Wait, p: Price) {
+    fn handle(&mut self, f: Follow) {
+        match f {
+            Follow::Fire(w, p) => {
+                self.trigger(w, p);
+                self.work_fired(w);
+            }
+            Follow::Work(w) => self.work_fired(w),
+            Follow::Resolve(l, survivor) => {
+                if let Some(l) = self.open_list(l) {
+                    for leg in l.legs {
+                        if Some(leg) != survivor && self.held(leg) {
+                            self.cancel_held(leg, CancelReason::ListSibling);
+                        }
+                    }
+                    self.list_done(l);
+                }
+            }
+            Follow::Release(l) => self.release(l),
+        }
+    }
+
+    /// `Triggered`, then the order's OCO ends with it surviving.
+    fn trigger(&mut self, w: Wait, p: Price) {
         self.emit(EventBody::Triggered(Triggered {
             order_id: w.o.order_id,
             client_order_id: w.o.client_order_id,
@@ -669,6 +738,10 @@ impl Naive {
             }
             self.list_done(l);
         }
+    }
+
+    /// A fired order works as its working type, never post-only.
+    fn work_fired(&mut self, w: Wait) {
         let mut o = w.o;
         o.order_type = o.order_type.working();
         o.post_only = false;
@@ -700,10 +773,13 @@ impl Naive {
         }
         w.pending = false;
         w.tracking = self.initial_tracking(&w.o);
-        let stop = trigger_of(&w.o).stop_price;
-        match (stop, self.last) {
-            (Some(s), Some(last)) if hits(kind_of(&w.o), w.o.side, s, last) => {
-                self.queue.push_back(Follow::Fire(w, last));
+        // A static stop already reached fires at once; a trailing one whose
+        // stop price is reached starts trailing at the next trade (the fast
+        // book's reading of "its stop condition").
+        let t = trigger_of(&w.o);
+        match (t.stop_price, t.trailing_delta, self.last) {
+            (Some(s), None, Some(last)) if hits(kind_of(&w.o), w.o.side, s, last) => {
+                self.fired(w, last);
             }
             _ => self.waiting.push(w),
         }
@@ -946,7 +1022,11 @@ impl Naive {
         if !Self::list_shape(l) {
             return Err(RejectCode::InvalidOrderList);
         }
-        if self.lists.iter().any(|x| x.id == l.list_id) {
+        // A client list id is unique among the user's open lists, like an
+        // order's (the fast book's reading; the spec names only the id).
+        let cid_open =
+            |x: &List| x.user == user && l.client_list_id.is_some_and(|c| x.cid == Some(c));
+        if self.lists.iter().any(|x| x.id == l.list_id || cid_open(x)) {
             return Err(RejectCode::DuplicateOrderListId);
         }
         let [a, b] = &l.orders;
@@ -1012,6 +1092,7 @@ impl Naive {
             user,
             kind: l.kind,
             legs,
+            placed: placed[0],
         });
         let list = Some(l.list_id);
         for (i, o) in l.orders.into_iter().enumerate() {
@@ -1146,7 +1227,8 @@ impl Naive {
             r.qty = qty;
             r.remaining = remaining;
             r.visible = r.visible.min(remaining);
-            if remaining != o.remaining {
+            // The level changes only where what shows shrank.
+            if r.visible != o.visible {
                 self.delta(o.side, o.price);
             }
             return Ok(());
@@ -1213,11 +1295,14 @@ impl Naive {
         if a.new_stop_price.is_some() && stop.is_none() {
             return Err(RejectCode::InvalidTrigger);
         }
-        for p in [a.new_price, a.new_stop_price].into_iter().flatten() {
+        if let Some(p) = a.new_price {
             engine::validate::price(&self.config, p)?;
         }
         if let Some(q) = a.new_qty {
             engine::validate::qty(&self.config, q)?;
+        }
+        if let Some(s) = a.new_stop_price {
+            engine::validate::price(&self.config, s)?;
         }
         let (new_limit, new_stop) = (a.new_price.or(limit), a.new_stop_price.or(stop));
         let new_qty = a.new_qty.or(old_qty);
@@ -1248,10 +1333,12 @@ impl Naive {
         if a.new_stop_price.is_some() && self.would_trigger(&n) {
             return Err(RejectCode::WouldTriggerImmediately);
         }
-        let tracking = if w.pending {
-            None
-        } else {
+        let restart =
+            !w.pending && (a.new_stop_price.is_some() || !self.reading.restart_on_stop_only);
+        let tracking = if restart {
             self.initial_tracking(&n)
+        } else {
+            w.tracking
         };
         self.waiting[i].o = n;
         self.waiting[i].tracking = tracking;
@@ -1285,8 +1372,54 @@ impl Naive {
                 remaining: Qty(o.remaining),
                 post_only: o.post_only,
                 stp: o.stp,
+                iceberg_qty: o.iceberg,
+                visible: Qty(o.visible),
+                good_till: o.good_till,
+                list_id: o.list,
+                placed: o.placed,
             })
             .collect()
+    }
+
+    /// The waiting orders in placement order.
+    fn waiting(&self) -> Vec<WaitingOrder> {
+        let mut v: Vec<WaitingOrder> = self
+            .waiting
+            .iter()
+            .map(|w| WaitingOrder {
+                order: w.o,
+                user: w.user,
+                list_id: w.list,
+                placed: w.placed,
+                wait: if w.pending {
+                    WaitFor::List
+                } else {
+                    WaitFor::Trigger {
+                        tracking: w.tracking,
+                    }
+                },
+            })
+            .collect();
+        v.sort_by_key(|w| w.placed);
+        v
+    }
+
+    /// The open lists by id.
+    fn lists(&self) -> Vec<OrderList> {
+        let mut v: Vec<OrderList> = self
+            .lists
+            .iter()
+            .map(|l| OrderList {
+                list_id: l.id,
+                client_list_id: l.cid,
+                user: l.user,
+                kind: l.kind,
+                legs: l.legs,
+                placed: l.placed,
+            })
+            .collect();
+        v.sort_by_key(|l| l.list_id);
+        v
     }
 
     /// What must hold after every command, whatever the fast book does.
@@ -1437,45 +1570,109 @@ fn with_budget(mut cmd: Command, book: &OrderBook, rng: &mut SplitMix) -> Comman
 /// Runs `n` commands of `mix` through both books; every event must match,
 /// both books must hold after every command, and the open orders must
 /// match every 50 commands and at the end.
-fn compare(mix: Mix, seed: u64, config: &PairConfig, n: usize) {
+fn compare(mix: Mix, seed: u64, config: &PairConfig, n: usize, reading: Reading) {
+    if let Err(e) = run(mix, seed, config, n, reading) {
+        panic!("{e}");
+    }
+}
+
+/// [`compare`], answering the first disagreement instead of panicking.
+fn run(mix: Mix, seed: u64, config: &PairConfig, n: usize, reading: Reading) -> Result<(), String> {
     let mut fast = OrderBook::new(config.clone()).expect("valid config");
-    let mut naive = Naive::new(config.clone());
+    let mut naive = Naive::new(config.clone(), reading);
     let mut generator = Generator::new(mix, seed, config);
     let mut ledger = Ledger::default();
     let mut events = Vec::new();
     let mut budgets = SplitMix(seed);
     for i in 0..n {
         let cmd = with_budget(generator.next_command(), &fast, &mut budgets);
+        let at = format!("seed {seed}, {mix:?}, command {i}: {cmd:?}");
         events.clear();
-        fast.apply(&cmd, &mut events);
         let expected = naive.apply(&cmd);
-        assert_eq!(
-            events,
-            expected,
-            "seed {seed}, {mix:?}, command {i}: {cmd:?}\nfast:  {:#?}\nnaive: {:#?}",
-            events.iter().map(render).collect::<Vec<_>>(),
-            expected.iter().map(render).collect::<Vec<_>>()
-        );
-        if let Err(e) = ledger.check(&fast, &cmd, &events) {
-            panic!("seed {seed}, {mix:?}, command {i}: {cmd:?}: {e}");
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            fast.apply(&cmd, &mut events);
+        }));
+        let lines = |es: &[Event]| es.iter().map(render).collect::<Vec<_>>();
+        if applied.is_err() {
+            return Err(format!(
+                "{at}: the fast book panicked\nnaive: {:#?}",
+                lines(&expected)
+            ));
         }
-        if let Err(e) = naive.check() {
-            panic!("seed {seed}, {mix:?}, command {i}: {cmd:?}: reference: {e}");
+        if events != expected {
+            return Err(format!(
+                "{at}\nfast:  {:#?}\nnaive: {:#?}",
+                lines(&events),
+                lines(&expected)
+            ));
         }
+        ledger
+            .check(&fast, &cmd, &events)
+            .map_err(|e| format!("{at}: {e}"))?;
+        naive.check().map_err(|e| format!("{at}: reference: {e}"))?;
         if i % 50 == 0 {
-            assert_eq!(
-                fast.resting_orders().collect::<Vec<_>>(),
-                naive.resting(),
-                "seed {seed} at {i}"
-            );
+            same_state(&fast, &naive).map_err(|e| format!("{at}: {e}"))?;
         }
         generator.observe(&events);
     }
-    assert_eq!(
-        fast.resting_orders().collect::<Vec<_>>(),
-        naive.resting(),
-        "seed {seed} at end"
-    );
+    same_state(&fast, &naive).map_err(|e| format!("seed {seed}, {mix:?}, at the end: {e}"))
+}
+
+/// Both books hold the same orders, waiting orders, lists and last price.
+fn same_state(fast: &OrderBook, naive: &Naive) -> Result<(), String> {
+    let differ =
+        |what: &str, a: String, b: String| Err(format!("{what} differ:\nfast:  {a}\nnaive: {b}"));
+    let resting: Vec<RestingOrder> = fast.resting_orders().collect();
+    if resting != naive.resting() {
+        return differ(
+            "resting orders",
+            format!("{resting:?}"),
+            format!("{:?}", naive.resting()),
+        );
+    }
+    let waiting: Vec<WaitingOrder> = fast.waiting_orders().collect();
+    if waiting != naive.waiting() {
+        return differ(
+            "waiting orders",
+            format!("{waiting:?}"),
+            format!("{:?}", naive.waiting()),
+        );
+    }
+    if fast.open_lists() != naive.lists() {
+        return differ(
+            "lists",
+            format!("{:?}", fast.open_lists()),
+            format!("{:?}", naive.lists()),
+        );
+    }
+    if fast.last_price() != naive.last {
+        return differ(
+            "last prices",
+            format!("{:?}", fast.last_price()),
+            format!("{:?}", naive.last),
+        );
+    }
+    Ok(())
+}
+
+/// Not a check: runs `CHAOS_SEEDS` chaos seeds per config and prints the
+/// first disagreement of each seed that has one, to survey them all at once
+/// (`cargo test -p engine --test reference survey -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn survey() {
+    let configs = configs();
+    let mut failed = 0;
+    for (c, config) in configs.iter().enumerate() {
+        for seed in 0..chaos_seeds(50) {
+            let seed = seed * 31 + c as u64;
+            if let Err(e) = run(Mix::Chaos, seed, config, 2_000, reading()) {
+                failed += 1;
+                println!("=== config {c}, {e}\n");
+            }
+        }
+    }
+    println!("{failed} seeds disagree");
 }
 
 /// How many chaos seeds each test runs per config: `CHAOS_SEEDS` raises it
@@ -1487,13 +1684,23 @@ fn chaos_seeds(default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Which reading the differential tests hold the fast book to:
+/// [`Reading::TESTED`], or `REFERENCE_READING=spec` / `fast`.
+fn reading() -> Reading {
+    match std::env::var("REFERENCE_READING").as_deref() {
+        Ok("spec") => Reading::SPEC,
+        Ok("fast") => Reading::FAST,
+        _ => Reading::TESTED,
+    }
+}
+
 #[test]
 fn chaos_streams_match_the_reference() {
     let configs = configs();
     let seeds = chaos_seeds(200u64.div_ceil(configs.len() as u64));
     for (c, config) in configs.iter().enumerate() {
         for seed in 0..seeds {
-            compare(Mix::Chaos, seed * 31 + c as u64, config, 2_000);
+            compare(Mix::Chaos, seed * 31 + c as u64, config, 2_000, reading());
         }
     }
 }
@@ -1502,7 +1709,7 @@ fn chaos_streams_match_the_reference() {
 fn long_chaos_streams_match_the_reference() {
     let config = default_config();
     for seed in 0..chaos_seeds(4) {
-        compare(Mix::Chaos, 1_000 + seed, &config, 12_000);
+        compare(Mix::Chaos, 1_000 + seed, &config, 12_000, reading());
     }
 }
 
@@ -1510,15 +1717,16 @@ fn long_chaos_streams_match_the_reference() {
 fn benchmark_mixes_match_the_reference() {
     let config = default_config();
     for seed in 0..4 {
-        compare(Mix::ExchangeCore, seed, &config, 4_000);
-        compare(Mix::Retail, seed, &config, 4_000);
-        compare(Mix::Advanced, seed, &config, 4_000);
+        compare(Mix::ExchangeCore, seed, &config, 4_000, reading());
+        compare(Mix::Retail, seed, &config, 4_000, reading());
+        compare(Mix::Advanced, seed, &config, 4_000, reading());
     }
 }
 
-/// Every scenario file's commands through both books: the fast book's
-/// events are checked against the file by `scenarios.rs`, and here the
-/// naive book must emit the same events and hold the same orders.
+/// Every scenario file's commands, and the advanced scenarios', through
+/// both books: the fast book's events are checked against the text by
+/// `scenarios.rs`, and here the naive book must emit the same events and
+/// hold the same orders.
 #[test]
 fn every_scenario_file_matches_the_reference() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
@@ -1531,26 +1739,151 @@ fn every_scenario_file_matches_the_reference() {
     assert!(files.len() >= 59, "{} scenario files", files.len());
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
-        let name = path.display();
-        let config = text
-            .lines()
-            .find(|l| l.starts_with("config"))
-            .map_or_else(default_config, |l| parse_config(l).unwrap());
-        let mut fast = OrderBook::new(config.clone()).unwrap();
-        let mut naive = Naive::new(config.clone());
-        let commands = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("> "))
-            .map(str::trim);
-        let mut clock = Clock::default();
-        for line in commands {
-            if line == "depth" || line == "orders" {
-                continue;
-            }
-            let cmd = clock.command(line, config.symbol).unwrap();
-            assert_eq!(fast.apply_one(&cmd), naive.apply(&cmd), "{name}: `{line}`");
-            let resting: Vec<_> = fast.resting_orders().collect();
-            assert_eq!(resting, naive.resting(), "{name}: after `{line}`");
+        scenario_matches(&path.display().to_string(), &text);
+    }
+    for (name, text) in ADVANCED_SCENARIOS {
+        scenario_matches(name, text);
+    }
+}
+
+fn scenario_matches(name: &str, text: &str) {
+    let config = text
+        .lines()
+        .find(|l| l.starts_with("config"))
+        .map_or_else(default_config, |l| parse_config(l).unwrap());
+    let mut fast = OrderBook::new(config.clone()).unwrap();
+    let mut naive = Naive::new(config.clone(), reading());
+    let commands = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("> "))
+        .map(str::trim);
+    let mut clock = Clock::default();
+    for line in commands {
+        if line == "depth" || line == "orders" {
+            continue;
+        }
+        let cmd = clock.command(line, config.symbol).unwrap();
+        let expected = naive.apply(&cmd);
+        assert_eq!(fast.apply_one(&cmd), expected, "{name}: `{line}`");
+        if let Err(e) = naive.check().and_then(|()| same_state(&fast, &naive)) {
+            panic!("{name}: after `{line}`: {e}");
         }
     }
+}
+
+/// Runs scenario lines through the fast book and the reference read as
+/// `reading`; returns both event lists rendered (the fast book's is `None`
+/// where it panicked).
+fn script(lines: &[&str], reading: Reading) -> (Option<Vec<String>>, Vec<String>) {
+    let config = default_config();
+    let mut fast = OrderBook::new(config.clone()).unwrap();
+    let mut naive = Naive::new(config.clone(), reading);
+    let mut clock = Clock::default();
+    let (mut f, mut n) = (Some(Vec::new()), Vec::new());
+    for line in lines {
+        let cmd = clock.command(line, config.symbol).unwrap();
+        n.extend(naive.apply(&cmd).iter().map(render));
+        naive.check().unwrap();
+        let applied =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fast.apply_one(&cmd)));
+        f = match (f, applied) {
+            (Some(mut v), Ok(events)) => {
+                v.extend(events.iter().map(render));
+                Some(v)
+            }
+            _ => None,
+        };
+    }
+    (f, n)
+}
+
+/// The events after the first `skip` lines' worth: `expected` lines.
+fn tail(events: &[String], expected: &[&str]) -> Vec<String> {
+    events[events.len() - expected.len()..].to_vec()
+}
+
+/// An order of an open list canceled by self-trade prevention as a maker
+/// ends its list once: its sibling is canceled, the list is done.
+#[test]
+fn stp_of_a_list_order_ends_its_list() {
+    let (fast, naive) = script(
+        &[
+            "oco l=1 u=1 | o=2 sell limit p=100 q=5 post | o=3 sell stop_loss_limit p=90 stop=90 q=5",
+            "new o=4 u=1 buy limit p=100 q=5 stp=cm",
+        ],
+        Reading::TESTED,
+    );
+    let expected = [
+        "5 accepted o=4 u=1 buy limit p=100 q=5 Gtc",
+        "6 canceled o=2 u=1 sell rem:q=5 SelfTradePrevention",
+        "7 canceled o=3 u=1 sell rem:q=5 ListSibling",
+        "8 list_done l=1 u=1",
+        "9 book ask p=100 q=0",
+        "10 book bid p=100 q=5",
+    ];
+    assert_eq!(tail(&naive, &expected), expected);
+    assert_eq!(fast.as_ref(), Some(&naive), "the fast book");
+}
+
+/// Read literally, the spec queues a trade's list effects and the orders it
+/// fires: a trade that fills an OCO's limit maker and fires its stop lets
+/// both work. With effects inline, the stop is canceled before it fires.
+#[test]
+fn queued_effects_break_an_oco() {
+    let lines = [
+        "oco l=1 u=1 | o=2 sell limit p=105 q=5 post | o=3 sell stop_loss_limit p=90 stop=110 q=5",
+        "new o=4 u=2 buy limit p=105 q=5",
+    ];
+    let (_, literal) = script(&lines, Reading::SPEC);
+    let both = [
+        "5 accepted o=4 u=2 buy limit p=105 q=5 Gtc",
+        "6 trade id=6 p=105 q=5 taker=o4/u2 buy rem:q=0 maker=o2/u1 rem:0",
+        "7 book ask p=105 q=0",
+        "8 list_done l=1 u=1",
+        "9 triggered o=3 u=1 sell p=105",
+        "10 book ask p=90 q=5",
+    ];
+    assert_eq!(tail(&literal, &both), both);
+    let (fast, inline) = script(&lines, Reading::TESTED);
+    let one = [
+        "5 accepted o=4 u=2 buy limit p=105 q=5 Gtc",
+        "6 trade id=6 p=105 q=5 taker=o4/u2 buy rem:q=0 maker=o2/u1 rem:0",
+        "7 canceled o=3 u=1 sell rem:q=5 ListSibling",
+        "8 list_done l=1 u=1",
+        "9 book ask p=105 q=0",
+    ];
+    assert_eq!(tail(&inline, &one), one);
+    assert_eq!(fast.as_ref(), Some(&inline), "the fast book");
+}
+
+/// The spec: an amend of a waiting trailing order restarts its trailing,
+/// here from the last price (110) rather than the high it had seen (120),
+/// so a trade at 100 (above 110 less 10%) does not fire it.
+#[test]
+fn an_amend_restarts_a_trailing_order() {
+    let lines = [
+        "new o=1 u=1 sell limit p=100 q=1",
+        "new o=2 u=2 buy limit p=100 q=1",
+        "new o=3 u=3 sell stop_loss trail=1000 q=1",
+        "new o=4 u=1 sell limit p=120 q=1",
+        "new o=5 u=2 buy limit p=120 q=1",
+        "new o=6 u=1 sell limit p=110 q=1",
+        "new o=7 u=2 buy limit p=110 q=1",
+        "amend u=3 o=3 q=2",
+        "new o=8 u=1 sell limit p=100 q=1",
+        "new o=9 u=2 buy limit p=100 q=1",
+    ];
+    let (fast, naive) = script(&lines, Reading::TESTED);
+    let expected = [
+        "20 accepted o=9 u=2 buy limit p=100 q=1 Gtc",
+        "21 trade id=21 p=100 q=1 taker=o9/u2 buy rem:q=0 maker=o8/u1 rem:0",
+        "22 book ask p=100 q=0",
+    ];
+    assert_eq!(tail(&naive, &expected), expected);
+    let (_, kept) = script(&lines, Reading::FAST);
+    assert!(
+        kept.iter().any(|l| l.contains("triggered o=3")),
+        "{kept:#?}"
+    );
+    assert_eq!(fast.as_ref(), Some(&naive), "the fast book");
 }

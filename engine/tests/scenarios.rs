@@ -43,7 +43,12 @@ fn parse_file(text: &str) -> Vec<Item> {
 /// anything other than an output mismatch.
 fn run(path: &Path) -> Result<(String, Vec<String>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let items = parse_file(&text);
+    run_text(&text)
+}
+
+/// [`run`] on a scenario's text.
+fn run_text(text: &str) -> Result<(String, Vec<String>), String> {
+    let items = parse_file(text);
     let config = items
         .iter()
         .find_map(|i| match i {
@@ -140,4 +145,21 @@ fn scenarios() {
         failures.join("\n\n")
     );
     assert!(files.len() >= 40, "only {} scenario files", files.len());
+}
+
+/// The scenarios of the advanced order types (in `common`), run like the
+/// files; `UPDATE_EXPECT=1` prints them as they run instead of failing.
+#[test]
+fn advanced_scenarios() {
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    for (name, text) in ADVANCED_SCENARIOS {
+        match run_text(text) {
+            Err(e) => failures.push(format!("{name}: {e}")),
+            Ok((_, m)) if m.is_empty() => {}
+            Ok((rewritten, _)) if update => println!("=== {name}\n{rewritten}"),
+            Ok((_, m)) => failures.push(format!("{name}:\n{}", m.join("\n"))),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -175,7 +175,14 @@ impl Generator {
             side,
             order_type,
             time_in_force: tif,
-            post_only: self.rng.percent(10),
+            // Mostly where it is allowed, now and then where it is not.
+            post_only: self
+                .rng
+                .percent(if matches!(order_type, OrderType::Limit { .. }) {
+                    10
+                } else {
+                    2
+                }),
             stp: self.rng.percent(50).then(|| {
                 self.rng.pick(&[
                     StpMode::None,
@@ -403,7 +410,13 @@ impl Generator {
                 self.from_last(up, away)
             }
         };
-        let (new_qty, new_price, new_stop_price) = match self.rng.below(6) {
+        // A new stop price mostly for an order that has one.
+        let kinds = if stop.is_some() || self.rng.percent(10) {
+            6
+        } else {
+            4
+        };
+        let (new_qty, new_price, new_stop_price) = match self.rng.below(kinds) {
             0 => (Some(qty), None, None),
             1 => (None, Some(price), None),
             2 => (Some(qty), Some(price), None),
