@@ -98,7 +98,7 @@ impl Generator {
     }
 
     /// A price `ticks` ticks from the last trade: up, or down (at least one tick).
-    fn from_last(&self, up: bool, ticks: u64) -> Price {
+    fn off_last(&self, up: bool, ticks: u64) -> Price {
         let last = self.last_ticks();
         self.price(if up {
             last + ticks
@@ -223,7 +223,7 @@ impl Generator {
         let rise = kind.fires_on_rise(side);
         let wrong_side = self.rng.percent(12);
         let away = self.rng.range(0, 6);
-        let mut stop = self.from_last(rise != wrong_side, away);
+        let mut stop = self.off_last(rise != wrong_side, away);
         match self.rng.below(100) {
             0..2 => stop = Price::ZERO,
             2..4 => stop.0 += 1,
@@ -285,7 +285,7 @@ impl Generator {
         // leg above it; a buy's the other way round.
         let stop_up = side == Side::Buy;
         let away = self.rng.range(1, 5);
-        let stop_at = self.from_last(stop_up, away);
+        let stop_at = self.off_last(stop_up, away);
         let slack = self.rng.range(0, 3) * self.tick;
         let stop_limit = match side {
             Side::Buy => Price(stop_at.0 + slack),
@@ -300,7 +300,7 @@ impl Generator {
             },
         };
         let away = self.rng.range(1, 5);
-        let other_at = self.from_last(!stop_up, away);
+        let other_at = self.off_last(!stop_up, away);
         let maker = self.rng.percent(60);
         let other = if maker {
             OrderType::Limit { price: other_at }
@@ -407,7 +407,7 @@ impl Generator {
             }
             _ => {
                 let away = self.rng.range(0, 5);
-                self.from_last(up, away)
+                self.off_last(up, away)
             }
         };
         // A new stop price mostly for an order that has one.
