@@ -266,12 +266,12 @@ impl Generator {
             2..4 => orders[0].order_id = list_id,
             _ => {}
         }
-        CommandBody::NewOrderList(NewOrderList {
+        CommandBody::NewOrderList(Box::new(NewOrderList {
             list_id,
             client_list_id,
             kind,
             orders,
-        })
+        }))
     }
 
     /// An OCO: a leg that fills or fires as the price rises and one for a

@@ -564,8 +564,8 @@ mod tests {
         let cmds: Vec<Command> = (0..n).map(|_| g.next_command()).collect();
         let mut orders = Vec::new();
         for c in &cmds {
-            match c.body {
-                CommandBody::NewOrder(o) => orders.push(o),
+            match &c.body {
+                CommandBody::NewOrder(o) => orders.push(*o),
                 CommandBody::NewOrderList(l) => orders.extend(l.orders),
                 _ => {}
             }
@@ -616,7 +616,7 @@ mod tests {
         }
         for list in [ListKind::Oco, ListKind::Oto] {
             assert!(has(
-                &|c| matches!(c.body, CommandBody::NewOrderList(l) if l.kind == list)
+                &|c| matches!(&c.body, CommandBody::NewOrderList(l) if l.kind == list)
             ));
         }
         assert!(has(
