@@ -293,7 +293,7 @@ impl Generator {
         };
         let stop_loss = OrderType::Conditional {
             kind: ConditionalKind::StopLoss,
-            limit: Some(stop_limit),
+            limit: self.rng.percent(80).then_some(stop_limit),
             trigger: Trigger {
                 stop_price: Some(stop_at),
                 trailing_delta: self.rng.percent(15).then(|| self.rng.pick(&DELTAS)),
@@ -316,6 +316,13 @@ impl Generator {
         };
         let mut legs = [stop_loss, other].map(|t| {
             let id = self.order_id();
+            // A leg that works as a market order once fired is IOC or FOK
+            // (Binance's stopLimitTimeInForce); the others share one.
+            let tif = if t.is_market() {
+                self.rng.pick(&[TimeInForce::Ioc, TimeInForce::Fok])
+            } else {
+                tif
+            };
             let mut o = NewOrder::plain(id, side, t, tif, OrderSize::Base(qty));
             o.good_till = (tif == TimeInForce::Gtd).then(|| self.chaos_good_till());
             o.client_order_id = self.chaos_cid(&["a", "b", "c", "d"]);
@@ -327,7 +334,7 @@ impl Generator {
         }
         match self.rng.below(100) {
             0..4 => legs[0].size = OrderSize::Base(Qty(qty.0 + self.lot)),
-            4..7 => legs[1].time_in_force = TimeInForce::Ioc,
+            4..7 => legs[1].time_in_force = TimeInForce::Fok,
             7..10 => legs[1].side = side.opposite(),
             10..13 => legs[1].post_only = false,
             _ => {}

@@ -636,9 +636,7 @@ mod tests {
             );
         }
         let trigger = |f: &dyn Fn(Trigger) -> bool| {
-            orders
-                .iter()
-                .any(|o| o.order_type.trigger().is_some_and(f))
+            orders.iter().any(|o| o.order_type.trigger().is_some_and(f))
         };
         assert!(trigger(
             &|t| t.trailing_delta.is_some() && t.stop_price.is_some()

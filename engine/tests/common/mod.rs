@@ -311,7 +311,7 @@ pub fn parse_command(line: &str, pair: Symbol, timestamp: u64) -> Result<Command
                 parse_order(&kv, &bare)
             };
             let orders = [leg()?, leg()?];
-            CommandBody::NewOrderList(NewOrderList {
+            CommandBody::NewOrderList(Box::new(NewOrderList {
                 list_id: OrderId(need(&kv, "l")?),
                 client_list_id: cid,
                 kind: if verb == "oco" {
@@ -320,7 +320,7 @@ pub fn parse_command(line: &str, pair: Symbol, timestamp: u64) -> Result<Command
                     ListKind::Oto
                 },
                 orders,
-            })
+            }))
         }
         "cancel" => CommandBody::Cancel {
             target: target("o")?,
