@@ -1713,7 +1713,7 @@ fn scenario_matches(name: &str, text: &str) {
         .map(str::trim);
     let mut clock = Clock::default();
     for line in commands {
-        if line == "depth" || line == "orders" {
+        if ["depth", "orders", "held"].contains(&line) {
             continue;
         }
         let cmd = clock.command(line, config.symbol).unwrap();

@@ -71,6 +71,7 @@ fn run_text(text: &str) -> Result<(String, Vec<String>), String> {
                 let actual = match line.as_str() {
                     "depth" => render_depth(&book),
                     "orders" => render_orders(&book),
+                    "held" => render_held(&book),
                     _ => {
                         let cmd = clock
                             .command(line, config.symbol)

@@ -462,9 +462,31 @@ pub fn render_depth(book: &OrderBook) -> Vec<String> {
     vec![side("bids", &d.bids), side("asks", &d.asks)]
 }
 
-/// The open orders in canonical order, then the orders waiting off the
-/// book in placement order (`wait`), then the open lists (`list`).
+/// The open orders in canonical order (`orders`), as scenario files have
+/// always shown them.
 pub fn render_orders(book: &OrderBook) -> Vec<String> {
+    book.resting_orders()
+        .map(|o| {
+            format!(
+                "{} p={} o={} u={} q={} rem={}{}{}",
+                if o.side == Side::Buy { "bid" } else { "ask" },
+                o.price,
+                o.order_id,
+                o.user,
+                o.qty,
+                o.remaining,
+                if o.post_only { " post" } else { "" },
+                cid_str(o.client_order_id)
+            )
+        })
+        .collect()
+}
+
+/// Everything the book holds (`held`): the open orders in canonical order
+/// with their advanced fields (an iceberg's slice and what shows of it,
+/// expiry, list), then the orders waiting off the book in placement order
+/// (`wait`, with what they wait for), then the open lists (`list`).
+pub fn render_held(book: &OrderBook) -> Vec<String> {
     let resting = book.resting_orders().map(|o| {
         let shows = match o.iceberg_qty {
             Some(_) => format!(" vis={}", o.visible),
@@ -733,7 +755,7 @@ const STOPS_FIRE_STOPS: &str = r"# A trade at 99 fires the stop at 99, whose mar
 24 trade id=24 p=98 q=4 taker=o6/u4 sell rem:q=4 maker=o3/u1 rem:0
 25 book bid p=98 q=0
 26 book ask p=97 q=4
-> orders
+> held
 ask p=97 o=6 u=4 q=8 rem=4
 wait o=7 u=5 buy take_profit_limit p=97 stop=97 q=2 Gtc
 ";
@@ -755,11 +777,11 @@ asks 100x7
 7 trade id=7 p=100 q=4 taker=o3/u2 buy rem:q=1 maker=o2/u1 rem:0
 8 trade id=8 p=100 q=1 taker=o3/u2 buy rem:q=0 maker=o1/u1 rem:6
 9 book ask p=100 q=2
-> orders
+> held
 ask p=100 o=1 u=1 q=10 rem=6 vis=2 iceberg=3
 > amend u=1 o=1 q=9
 10 amended o=1 u=1 sell p=100 q=9 rem=5 priority=kept
-> orders
+> held
 ask p=100 o=1 u=1 q=9 rem=5 vis=2 iceberg=3
 > amend u=1 o=1 q=7
 11 amended o=1 u=1 sell p=100 q=7 rem=3 priority=kept
@@ -771,7 +793,7 @@ asks 100x2
 13 trade id=13 p=100 q=2 taker=o4/u2 buy rem:q=1 maker=o1/u1 rem:1
 14 trade id=14 p=100 q=1 taker=o4/u2 buy rem:q=0 maker=o1/u1 rem:0
 15 book ask p=100 q=0
-> orders
+> held
 ";
 
 const GOOD_TILL_DATE: &str = r"# Orders expire before the first command stamped at or after their time,
@@ -789,7 +811,7 @@ const GOOD_TILL_DATE: &str = r"# Orders expire before the first command stamped 
 6 canceled o=2 u=1 buy rem:q=5 Expired
 7 canceled o=3 u=2 buy rem:q=5 Expired
 8 book bid p=101 q=0
-> orders
+> held
 bid p=100 o=1 u=1 q=5 rem=5 till=20
 > new o=4 u=2 sell limit p=130 q=1 gtd=20 ts=19
 9 accepted o=4 u=2 sell limit p=130 q=1 Gtd till=20
@@ -801,7 +823,7 @@ bid p=100 o=1 u=1 q=5 rem=5 till=20
 14 book ask p=130 q=0
 15 rejected NewOrder u=2 o=5 code=309 GoodTillPassed
 > tick ts=25
-> orders
+> held
 ";
 
 const LISTS: &str = r"# OTO: the pending order is placed once the working order filled.
@@ -814,7 +836,7 @@ const LISTS: &str = r"# OTO: the pending order is placed once the working order 
 5 accepted o=13 u=2 sell limit p=100 q=3 Gtc
 6 trade id=6 p=100 q=3 taker=o13/u2 sell rem:q=0 maker=o11/u1 rem:2
 7 book bid p=100 q=2
-> orders
+> held
 bid p=100 o=11 u=1 q=5 rem=2 list=10
 wait o=12 u=1 sell limit p=110 q=5 Gtc list=10 pending
 list l=10 u=1 oto o=11,12
@@ -825,7 +847,7 @@ list l=10 u=1 oto o=11,12
 11 released o=12 u=1 sell
 12 list_done l=10 u=1
 13 book ask p=110 q=5
-> orders
+> held
 ask p=110 o=12 u=1 q=5 rem=5 list=10
 # OCO: canceling one order ends the list; so does its first trade.
 > oco l=20 u=3 cid=x | o=21 sell limit p=120 q=2 post | o=22 sell stop_loss_limit p=90 stop=95 q=2
@@ -845,7 +867,7 @@ ask p=110 o=12 u=1 q=5 rem=5 list=10
 24 accepted o=31 u=3 sell limit p=120 q=2 Gtc post list=30
 25 accepted o=32 u=3 sell stop_loss_limit p=90 stop=95 q=2 Gtc list=30
 26 book ask p=120 q=2
-> orders
+> held
 ask p=110 o=12 u=1 q=5 rem=5 list=10
 ask p=120 o=31 u=3 q=2 rem=2 post list=30
 wait o=32 u=3 sell stop_loss_limit p=90 stop=95 q=2 Gtc list=30
@@ -854,7 +876,7 @@ list l=30 u=3 oco o=31,32 cid=x
 27 accepted o=33 u=4 buy limit p=120 q=5 Gtc
 28 trade id=28 p=110 q=5 taker=o33/u4 buy rem:q=0 maker=o12/u1 rem:0
 29 book ask p=110 q=0
-> orders
+> held
 ask p=120 o=31 u=3 q=2 rem=2 post list=30
 wait o=32 u=3 sell stop_loss_limit p=90 stop=95 q=2 Gtc list=30
 list l=30 u=3 oco o=31,32 cid=x
@@ -890,7 +912,7 @@ list l=30 u=3 oco o=31,32 cid=x
 51 list_done l=60 u=6
 52 book ask p=121 q=0
 53 book bid p=125 q=2
-> orders
+> held
 bid p=125 o=62 u=6 q=2 rem=2 list=60
 # An OTO whose working order ends unfilled cancels its pending order.
 > oto l=70 u=8 | o=71 buy ioc limit p=119 q=3 | o=72 sell limit p=150 q=3
@@ -968,7 +990,7 @@ const AMEND_WAITING: &str = r"# A waiting order's limit, stop and quantity chang
 > new o=10 u=2 sell limit p=99 q=1
 27 accepted o=10 u=2 sell limit p=99 q=1 Gtc
 28 book ask p=99 q=1
-> orders
+> held
 ask p=91 o=3 u=3 q=6 rem=5
 ask p=99 o=10 u=2 q=1 rem=1
 ask p=140 o=5 u=3 q=1 rem=1
@@ -984,7 +1006,7 @@ wait o=6 u=4 sell stop_loss_limit p=80 stop=95 trail=1000 q=1 Gtc tracking=95
 34 book bid p=85 q=1
 35 trade id=35 p=85 q=1 taker=o6/u4 sell rem:q=0 maker=o11/u1 rem:0
 36 book bid p=85 q=0
-> orders
+> held
 ask p=91 o=3 u=3 q=6 rem=5
 ask p=99 o=10 u=2 q=1 rem=1
 ask p=140 o=5 u=3 q=1 rem=1
