@@ -500,7 +500,7 @@ impl Naive {
         self.traded_leg(t.id, t.list, t.base.unwrap_or(1));
         self.fire_at(price);
         // After the trade's effects, which may have canceled orders on this
-        // level (inline effects): the filled maker leaves, or an iceberg
+        // level: the filled maker leaves, or an iceberg
         // whose slice is gone shows the next one at the back.
         if maker_remaining == 0 {
             self.book.retain(|o| o.id != m.id);
@@ -550,7 +550,7 @@ impl Naive {
         }
         fired.sort_unstable();
         for placed in fired {
-            // An earlier firing's list may have canceled it (inline effects).
+            // An earlier firing's list may have canceled it.
             if let Some(i) = self.waiting.iter().position(|w| w.placed == placed) {
                 let w = self.waiting.remove(i);
                 self.fired(w, p);
