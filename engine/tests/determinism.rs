@@ -275,27 +275,30 @@ fn a_snapshot_not_in_canonical_form_is_refused() {
     ));
 }
 
-/// A waiting iceberg whose quantity an amend brings to its slice or below
-/// is a state the book reaches, so its snapshot must restore.
+/// An amend that would bring a waiting iceberg's quantity to its slice or
+/// below is refused as at placement (214), so every waiting order the book
+/// holds restores.
 #[test]
-fn a_waiting_iceberg_amended_below_its_slice_restores() {
+fn a_waiting_iceberg_keeps_its_slice_below_its_quantity_and_restores() {
     let config = default_config();
     let mut book = OrderBook::new(config.clone()).expect("valid config");
-    for (i, line) in [
+    let lines = [
         "new o=1 u=1 buy stop_loss_limit p=100 stop=110 q=10 iceberg=3",
-        "amend u=1 o=1 q=2",
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let events = book.apply_one(&parse_command(line, config.symbol, i as u64 + 1).unwrap());
-        assert!(
-            events
-                .iter()
-                .all(|e| !matches!(e.body, proto::EventBody::Rejected(_))),
-            "{line}"
-        );
+        "amend u=1 o=1 q=3",
+        "amend u=1 o=1 q=4",
+    ];
+    let mut codes = Vec::new();
+    for (i, line) in lines.into_iter().enumerate() {
+        let cmd = parse_command(line, config.symbol, i as u64 + 1).unwrap();
+        codes.push(book.apply_one(&cmd).iter().find_map(|e| match e.body {
+            proto::EventBody::Rejected(r) => Some(r.code),
+            _ => None,
+        }));
     }
+    assert_eq!(
+        codes,
+        [None, Some(proto::RejectCode::IcebergNotAllowed), None]
+    );
     let restored = OrderBook::restore(config, &book.snapshot());
     assert_eq!(
         restored.map(|b| b.state_hash()).ok(),
