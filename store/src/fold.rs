@@ -70,7 +70,9 @@ impl OrderStatus {
             CancelReason::SelfTradePrevention => OrderStatus::ExpiredInMatch,
             CancelReason::IocRemainder
             | CancelReason::FokNotFillable
-            | CancelReason::PostOnlyWouldCross => OrderStatus::Expired,
+            | CancelReason::PostOnlyWouldCross
+            | CancelReason::Expired
+            | CancelReason::ListSibling => OrderStatus::Expired,
         }
     }
 }
@@ -288,7 +290,13 @@ impl Batch {
                         },
                     );
                 }
-                EventBody::Rejected(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
+                EventBody::Rejected(_)
+                | EventBody::BookDelta(_)
+                | EventBody::CanceledAll(_)
+                | EventBody::Triggered(_)
+                | EventBody::Released(_)
+                | EventBody::ListAccepted(_)
+                | EventBody::ListDone(_) => {}
             }
         }
         // An order that may not rest is over when its command is: a
