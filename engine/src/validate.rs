@@ -170,9 +170,10 @@ pub fn notional(config: &PairConfig, price: Price, qty: Qty) -> Result<(), Rejec
 
 /// Checks an order list's legs and shape (the stateless part): lists
 /// allowed, each leg a valid order, then the list's own rules:
-/// - OCO: both legs on one side with one base quantity, none IOC or FOK, at
-///   least one conditional, and one leg working above the market while the
-///   other works below it (see [`oco_leg_rises`]);
+/// - OCO: both legs on one side with one base quantity, at least one
+///   conditional (whose time in force is the one it works with once fired),
+///   and one leg working above the market while the other works below it
+///   (see [`oco_leg_rises`]);
 /// - OTO: the working order a plain limit order (limit maker allowed).
 pub fn order_list(config: &PairConfig, list: &NewOrderList) -> Result<(), RejectCode> {
     if !config.advanced.lists {
@@ -186,13 +187,9 @@ pub fn order_list(config: &PairConfig, list: &NewOrderList) -> Result<(), Reject
         ListKind::Oco => {
             let same_size =
                 matches!((a.size, b.size), (OrderSize::Base(x), OrderSize::Base(y)) if x == y);
-            let resting =
-                |o: &NewOrder| matches!(o.time_in_force, TimeInForce::Gtc | TimeInForce::Gtd);
             let conditional = a.order_type.trigger().is_some() || b.order_type.trigger().is_some();
             a.side == b.side
                 && same_size
-                && resting(a)
-                && resting(b)
                 && conditional
                 && matches!(
                     (oco_leg_rises(a), oco_leg_rises(b)),
