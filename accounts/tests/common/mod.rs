@@ -10,9 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use accounts::{
-    Amend, AssetId, Fees, Input, Output, Place, PlaceList, Reference, RiskCode, Shard,
-};
+use accounts::{Amend, AssetId, Fees, Input, Output, Place, PlaceList, Reference, RiskCode, Shard};
 use engine::OrderBook;
 use proto::{
     Command, CommandBody, ConditionalKind, Event, ListKind, NewOrder, NewOrderList, OrderId,
