@@ -82,6 +82,11 @@ pub struct RequestId {
 
 /// What a gateway asks of a shard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a command (an order list holds two orders) is most of what passes here; boxing \
+              it would allocate per command for nothing on the wire (serde's Box is transparent)"
+)]
 pub enum RiskRequest {
     /// A new order or an amend, checked and locked before its pair sees it.
     Order(Command),
@@ -93,6 +98,11 @@ pub enum RiskRequest {
 
 /// One record of the `risk` topic (partition = shard).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a command (an order list holds two orders) is most of what passes here; boxing \
+              it would allocate per command for nothing on the wire (serde's Box is transparent)"
+)]
 pub enum RiskInput {
     /// A gateway's request.
     Request {
@@ -170,6 +180,11 @@ pub struct DecisionBatch {
 
 /// What applying one input asks the role to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a command (an order list holds two orders) is most of what passes here; boxing \
+              it would allocate per command for nothing on the wire (serde's Box is transparent)"
+)]
 pub enum Step {
     /// Nothing to answer (a settlement, or an input before the shard's
     /// position).

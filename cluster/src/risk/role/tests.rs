@@ -318,16 +318,13 @@ fn gateway_ops(seed: u64, n: usize) -> Vec<Op> {
             pair,
             user,
             timestamp: Timestamp(id),
-            body: CommandBody::NewOrder(NewOrder {
-                order_id: OrderId(id),
-                client_order_id: None,
+            body: CommandBody::NewOrder(NewOrder::plain(
+                OrderId(id),
                 side,
                 order_type,
                 time_in_force,
-                post_only: false,
-                stp: None,
-                size: OrderSize::Base(Qty(1 + rng.below(12))),
-            }),
+                OrderSize::Base(Qty(1 + rng.below(12))),
+            )),
         };
         placed.push((pair, user, OrderId(id)));
         ops.push(Op::Risk(user, RiskRequest::Order(cmd)));
