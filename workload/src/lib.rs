@@ -253,6 +253,8 @@ impl Generator {
             post_only: false,
             stp: None,
             size: OrderSize::Base(qty),
+            iceberg_qty: None,
+            good_till: None,
         })
     }
 
@@ -303,6 +305,7 @@ impl Generator {
                 target: OrderRef::Id(o.id),
                 new_qty: None,
                 new_price: Some(price),
+                new_stop_price: None,
             }),
         )
     }
@@ -335,6 +338,8 @@ impl Generator {
                     post_only: false,
                     stp: None,
                     size: OrderSize::Base(qty),
+                    iceberg_qty: None,
+                    good_till: None,
                 }),
             );
         }
@@ -355,12 +360,14 @@ impl Generator {
                 target: OrderRef::Id(o.id),
                 new_qty: Some(qty),
                 new_price: None,
+                new_stop_price: None,
             }
         } else {
             Amend {
                 target: OrderRef::Id(o.id),
                 new_qty: None,
                 new_price: Some(self.passive_price(o.side)),
+                new_stop_price: None,
             }
         };
         (o.user, CommandBody::Amend(body))
@@ -410,6 +417,7 @@ impl Generator {
                         target: t,
                         new_qty,
                         new_price,
+                        new_stop_price: None,
                     }),
                 )
             }
@@ -477,6 +485,8 @@ impl Generator {
             } else {
                 OrderSize::Base(qty)
             },
+            iceberg_qty: None,
+            good_till: None,
         })
     }
 
