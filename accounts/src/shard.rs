@@ -81,7 +81,13 @@ pub fn moves_money(event: &proto::Event) -> bool {
     match &event.body {
         EventBody::Trade(_) | EventBody::Canceled(_) | EventBody::Amended(_) => true,
         EventBody::Rejected(r) => matches!(r.command, CommandKind::NewOrder | CommandKind::Amend),
-        EventBody::Accepted(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => false,
+        EventBody::Accepted(_)
+        | EventBody::BookDelta(_)
+        | EventBody::CanceledAll(_)
+        | EventBody::Triggered(_)
+        | EventBody::Released(_)
+        | EventBody::ListAccepted(_)
+        | EventBody::ListDone(_) => false,
     }
 }
 
@@ -501,6 +507,7 @@ impl Shard {
             (Side::Sell, _, OrderSize::Quote(_)) => Err(RiskCode::UnsupportedOrder),
             // A budget is for market buys only; the engine refuses the rest.
             (_, _, OrderSize::BaseWithin { .. }) => Err(RiskCode::UnsupportedOrder),
+            (_, OrderType::Conditional { .. }, _) => Err(RiskCode::UnsupportedOrder),
         }
     }
 
@@ -633,7 +640,13 @@ impl Shard {
                 let state = (a.qty, a.remaining, a.price);
                 self.amend_answered(pi, a.order_id, a.user, Some(state), out);
             }
-            EventBody::Accepted(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
+            EventBody::Accepted(_)
+            | EventBody::BookDelta(_)
+            | EventBody::CanceledAll(_)
+            | EventBody::Triggered(_)
+            | EventBody::Released(_)
+            | EventBody::ListAccepted(_)
+            | EventBody::ListDone(_) => {}
         }
         out.push(Output::Settled {
             pair: e.pair,
