@@ -116,6 +116,23 @@ impl Store {
         rows.iter().map(list_row).collect()
     }
 
+    /// Every open list of `pair`, by id: what a gateway's order view
+    /// starts from.
+    pub async fn open_order_lists_of_pair(
+        &self,
+        pair: proto::Symbol,
+    ) -> Result<Vec<OrderListRow>, StoreError> {
+        let sql = format!(
+            "SELECT {LIST_COLUMNS} FROM order_lists WHERE pair = $1 AND status = $2 ORDER BY list_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(pair.as_str().to_string())
+            .bind(ListStatus::Executing.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(list_row).collect()
+    }
+
     /// The orders of `list` as stored, in the list's order; an order not
     /// stored yet is left out.
     pub async fn list_orders(&self, list: &OrderListRow) -> Result<Vec<OrderRow>, StoreError> {

@@ -97,6 +97,9 @@ fn accepted(id: u64, user: u64, side: Side, order_type: OrderType, tif: TimeInFo
         time_in_force: tif,
         post_only: false,
         size: OrderSize::Base(Qty(300)),
+        iceberg_qty: None,
+        good_till: None,
+        list_id: None,
     })
 }
 

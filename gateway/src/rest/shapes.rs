@@ -259,6 +259,8 @@ fn limit(id: u64, side: Side, price: u64, qty: u64, client: &str) -> NewOrder {
         post_only: false,
         stp: None,
         size: OrderSize::Base(Qty(qty)),
+        iceberg_qty: None,
+        good_till: None,
     }
 }
 
@@ -273,6 +275,8 @@ fn market_by_quote(id: u64) -> NewOrder {
         post_only: false,
         stp: None,
         size: OrderSize::Quote(QuoteQty(2_500)),
+        iceberg_qty: None,
+        good_till: None,
     }
 }
 
@@ -311,6 +315,7 @@ impl Session {
                     target: OrderRef::Id(OrderId(1)),
                     new_qty: Some(Qty(90_000_000)),
                     new_price: None,
+                    new_stop_price: None,
                 }),
             ),
             (1, CommandBody::NewOrder(market_by_quote(4))),
@@ -494,8 +499,10 @@ const RATE_LIMITER: &str = r#"
 }"#;
 
 /// `filters.md`, the `/exchangeInfo format` of each filter served here,
-/// in the order `exchangeInfo` lists them.
-const FILTERS: [&str; 5] = [
+/// in the order `exchangeInfo` lists them (Binance's order for a symbol:
+/// `ICEBERG_PARTS` after `LOT_SIZE`, `TRAILING_DELTA` after
+/// `MARKET_LOT_SIZE`).
+const FILTERS: [&str; 7] = [
     r#"{
   "filterType": "PRICE_FILTER",
   "minPrice": "0.00000100",
@@ -509,10 +516,21 @@ const FILTERS: [&str; 5] = [
   "stepSize": "0.00100000"
 }"#,
     r#"{
+    "filterType": "ICEBERG_PARTS",
+    "limit": 10
+}"#,
+    r#"{
   "filterType": "MARKET_LOT_SIZE",
   "minQty": "0.00100000",
   "maxQty": "100000.00000000",
   "stepSize": "0.00100000"
+}"#,
+    r#"{
+    "filterType": "TRAILING_DELTA",
+    "minTrailingAboveDelta": 10,
+    "maxTrailingAboveDelta": 2000,
+    "minTrailingBelowDelta": 10,
+    "maxTrailingBelowDelta": 2000
 }"#,
     r#"{
    "filterType": "NOTIONAL",
@@ -585,11 +603,65 @@ fn exchange_info_is_binances() {
         [
             "PRICE_FILTER",
             "LOT_SIZE",
+            "ICEBERG_PARTS",
             "MARKET_LOT_SIZE",
+            "TRAILING_DELTA",
             "NOTIONAL",
             "MAX_NUM_ORDERS"
         ]
     );
+    let symbol = &ours["symbols"][0];
+    assert_eq!(symbol["orderTypes"].as_array().unwrap().len(), 7);
+    for flag in [
+        "icebergAllowed",
+        "ocoAllowed",
+        "otoAllowed",
+        "allowTrailingStop",
+    ] {
+        assert_eq!(symbol[flag], json!(true), "{flag}");
+    }
+}
+
+/// A pair that takes no advanced order type says so: the plain types, the
+/// flags off, no `ICEBERG_PARTS` or `TRAILING_DELTA`.
+#[test]
+fn exchange_info_shows_what_the_pair_takes() {
+    let mut p = pair();
+    p.advanced = proto::AdvancedOrders {
+        conditional: false,
+        trailing: false,
+        iceberg: false,
+        lists: false,
+        good_till_date: false,
+    };
+    let ours = exchange_info(&p, true);
+    let symbol = &ours["symbols"][0];
+    assert_eq!(
+        symbol["orderTypes"],
+        json!(["LIMIT", "LIMIT_MAKER", "MARKET"])
+    );
+    for flag in [
+        "icebergAllowed",
+        "ocoAllowed",
+        "otoAllowed",
+        "allowTrailingStop",
+    ] {
+        assert_eq!(symbol[flag], json!(false), "{flag}");
+    }
+    let types: Vec<&Value> = symbol["filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["filterType"])
+        .collect();
+    assert_eq!(types.len(), 5);
+    assert!(!types.contains(&&json!("ICEBERG_PARTS")));
+    // Conditional orders without trailing stops.
+    p.advanced.conditional = true;
+    let ours = exchange_info(&p, true);
+    let symbol = &ours["symbols"][0];
+    assert_eq!(symbol["orderTypes"].as_array().unwrap().len(), 7);
+    assert_eq!(symbol["allowTrailingStop"], json!(false));
 }
 
 /// `showPermissionSets=false` empties `permissionSets`; the field stays,
@@ -1056,6 +1128,7 @@ fn placed(s: &Session, i: usize, mode: RespType) -> Value {
         batch.as_ref(),
         mode,
         Session::fees(),
+        None,
     )
 }
 
