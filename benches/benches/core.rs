@@ -115,6 +115,7 @@ fn mixes(c: &mut Criterion) {
     let mut g = c.benchmark_group("mix");
     for (name, mix) in [
         ("exchange_core", Mix::ExchangeCore),
+        ("advanced", Mix::Advanced),
         ("retail", Mix::Retail),
     ] {
         let (start, cmds) = recorded(mix, 1, 20_000, 100_000);

@@ -49,18 +49,15 @@ pub fn limit(id: u64, user: u64, side: Side, price: u64, qty: u64) -> Command {
         pair: bench_config().symbol,
         user: UserId(user),
         timestamp: Timestamp(id),
-        body: CommandBody::NewOrder(NewOrder {
-            order_id: OrderId(id),
-            client_order_id: None,
+        body: CommandBody::NewOrder(NewOrder::plain(
+            OrderId(id),
             side,
-            order_type: OrderType::Limit {
+            OrderType::Limit {
                 price: Price(price),
             },
-            time_in_force: TimeInForce::Gtc,
-            post_only: false,
-            stp: None,
-            size: OrderSize::Base(Qty(qty)),
-        }),
+            TimeInForce::Gtc,
+            OrderSize::Base(Qty(qty)),
+        )),
     }
 }
 
@@ -83,6 +80,7 @@ pub fn amend(id: u64, user: u64, new_qty: Option<Qty>, new_price: Option<Price>)
             target: OrderRef::Id(OrderId(id)),
             new_qty,
             new_price,
+            new_stop_price: None,
         }),
         ..cancel(id, user)
     }

@@ -41,6 +41,7 @@ fn main() -> Result<(), String> {
     );
     for (name, mix) in [
         ("exchange-core", Mix::ExchangeCore),
+        ("advanced", Mix::Advanced),
         ("retail", Mix::Retail),
     ] {
         let (start, cmds) = recorded(mix, 42, 50_000, n);

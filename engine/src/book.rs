@@ -23,7 +23,12 @@
 //! its rest report the unfilled base quantity (`OrderSize::Base`), never the
 //! unspent budget: the order is for a quantity, the budget only caps it.
 
-use std::collections::BTreeMap;
+mod flow;
+mod lists;
+pub(crate) mod restore;
+mod waiting;
+
+use std::collections::{BTreeMap, VecDeque};
 
 use proto::{
     Amend, Amended, BookDelta, CancelReason, Canceled, CanceledAll, ClientOrderId, Command,
@@ -37,6 +42,11 @@ use crate::hash::IdMap;
 use crate::inconsistency::Inconsistency;
 use crate::slab::{NIL, Slab};
 use crate::validate;
+use flow::FollowUp;
+use lists::Lists;
+pub use lists::OrderList;
+use waiting::WaitingSet;
+pub use waiting::{WaitFor, WaitingOrder};
 
 /// An open order as it rests on the book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +69,17 @@ pub struct RestingOrder {
     pub post_only: bool,
     /// Its own self-trade-prevention mode, if it chose one.
     pub stp: Option<StpMode>,
+    /// The slice size of an iceberg order.
+    pub iceberg_qty: Option<Qty>,
+    /// What shows in depth and can trade now: the open quantity, or an
+    /// iceberg's current slice.
+    pub visible: Qty,
+    /// When a GTD order expires.
+    pub good_till: Option<Timestamp>,
+    /// Its order list, if any (kept after the list is done, for reports).
+    pub list_id: Option<OrderId>,
+    /// Its placement number.
+    pub placed: u64,
 }
 
 impl RestingOrder {
@@ -155,7 +176,8 @@ impl Budget {
     }
 }
 
-/// An incoming order (new, or amended to lose priority) while it matches.
+/// An incoming order (new, fired, released, or amended to lose priority)
+/// while it matches.
 #[derive(Debug, Clone, Copy)]
 struct Taker {
     order_id: OrderId,
@@ -165,14 +187,17 @@ struct Taker {
     limit: Option<Price>,
     budget: Budget,
     stp: StpMode,
+    list_id: Option<OrderId>,
 }
 
-/// Appends events with contiguous `seq` numbers.
+/// Appends events with contiguous `seq` numbers, and holds the command's
+/// follow-up queue (see [`flow`]).
 struct Out<'a> {
     pair: Symbol,
     timestamp: Timestamp,
     seq: u64,
     events: &'a mut Vec<Event>,
+    follow: VecDeque<FollowUp>,
 }
 
 impl Out<'_> {
@@ -191,6 +216,35 @@ impl Out<'_> {
             body,
         });
     }
+}
+
+/// Where a held order is.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    /// On a level, in this slot.
+    Resting(u32),
+    /// Off the book, with this placement number.
+    Waiting(u64),
+}
+
+/// True when an order may be held by the book: it may rest (a limit GTC or
+/// GTD order), or it waits for a trigger.
+fn may_be_held(o: &NewOrder) -> bool {
+    o.order_type.trigger().is_some()
+        || (o.order_type.price().is_some()
+            && matches!(o.time_in_force, TimeInForce::Gtc | TimeInForce::Gtd))
+}
+
+/// True for an iceberg part-way through a slice: it shows more than nothing
+/// and no more than its slice and its open quantity.
+fn shows_part(d: &RestingOrder) -> bool {
+    d.iceberg_qty
+        .is_some_and(|s| !d.visible.is_zero() && d.visible <= s && d.visible <= d.remaining)
+}
+
+/// What of `open` shows: an iceberg's slice, or all of it.
+fn slice(iceberg_qty: Option<Qty>, open: Qty) -> Qty {
+    iceberg_qty.map_or(open, |s| s.min(open))
 }
 
 /// True when an order on `side` limited at `limit` may trade at `price`.
@@ -215,6 +269,18 @@ pub struct OrderBook {
     asks: BTreeMap<Price, u32>,
     by_id: IdMap<OrderId, u32>,
     by_client_id: IdMap<(UserId, ClientOrderId), u32>,
+    /// The last placement number given (see [`RestingOrder::placed`]).
+    placements: u64,
+    /// The last trade's price: what conditional orders are checked against.
+    last_price: Option<Price>,
+    /// Orders held off the levels: conditional and OTO pending orders.
+    waiting: WaitingSet,
+    /// Open order lists.
+    lists: Lists,
+    /// Every held GTD order by (expiry, placement).
+    expiries: BTreeMap<(Timestamp, u64), OrderId>,
+    /// Scratch for the placements a trade fires; empty between trades.
+    fired: Vec<u64>,
 }
 
 impl OrderBook {
@@ -231,6 +297,12 @@ impl OrderBook {
             asks: BTreeMap::new(),
             by_id: IdMap::default(),
             by_client_id: IdMap::default(),
+            placements: 0,
+            last_price: None,
+            waiting: WaitingSet::default(),
+            lists: Lists::default(),
+            expiries: BTreeMap::new(),
+            fired: Vec::new(),
         })
     }
 
@@ -255,9 +327,29 @@ impl OrderBook {
         Seq(self.last_seq)
     }
 
-    /// Number of open orders.
+    /// Number of orders on the book's levels.
     pub fn open_orders(&self) -> usize {
         self.orders.len()
+    }
+
+    /// Number of orders held: on the levels, or waiting off them.
+    pub fn held_orders(&self) -> usize {
+        self.orders.len() + self.waiting.len()
+    }
+
+    /// The last trade price, if there has been a trade.
+    pub fn last_price(&self) -> Option<Price> {
+        self.last_price
+    }
+
+    /// Orders waiting off the book, in placement order.
+    pub fn waiting_orders(&self) -> impl Iterator<Item = WaitingOrder> + '_ {
+        self.waiting.iter().copied()
+    }
+
+    /// Open order lists, by list id.
+    pub fn open_lists(&self) -> Vec<OrderList> {
+        self.lists.canonical()
     }
 
     /// An open order by id.
@@ -322,10 +414,12 @@ impl OrderBook {
             timestamp: cmd.timestamp,
             seq: self.last_seq,
             events,
+            follow: VecDeque::new(),
         };
         let result = if cmd.pair != self.config.symbol {
             Err(RejectCode::UnknownPair)
         } else {
+            self.expire(cmd.timestamp, &mut out);
             match &cmd.body {
                 CommandBody::NewOrder(o) => self.new_order(cmd.user, o, &mut out),
                 CommandBody::Cancel { target } => self.cancel(cmd.user, *target, &mut out),
@@ -334,14 +428,14 @@ impl OrderBook {
                     self.cancel_all(cmd.user, &mut out);
                     Ok(())
                 }
+                CommandBody::NewOrderList(l) => self.new_order_list(cmd.user, l, &mut out),
+                CommandBody::CancelList { target } => self.cancel_list(cmd.user, *target, &mut out),
                 CommandBody::AdvanceTime => Ok(()),
-                CommandBody::NewOrderList(_) | CommandBody::CancelList { .. } => {
-                    Err(RejectCode::OrderTypeNotAllowed)
-                }
             }
         };
-        if let Err(code) = result {
-            out.emit(EventBody::Rejected(cmd.rejected(code)));
+        match result {
+            Ok(()) => self.run_follow_ups(&mut out),
+            Err(code) => out.emit(EventBody::Rejected(cmd.rejected(code))),
         }
         self.last_seq = out.seq;
     }
@@ -360,60 +454,140 @@ impl OrderBook {
         out: &mut Out<'_>,
     ) -> Result<(), RejectCode> {
         validate::new_order(&self.config, o)?;
-        if self.by_id.contains_key(&o.order_id) {
+        self.check_unique(user, o)?;
+        self.check_good_till(o, out.timestamp)?;
+        if may_be_held(o) && self.held_orders() >= self.config.max_open_orders as usize {
+            return Err(RejectCode::BookFull);
+        }
+        if self.would_fire_now(o) {
+            return Err(RejectCode::WouldTriggerImmediately);
+        }
+        let placed = self.next_placement();
+        out.emit(EventBody::Accepted(o.accepted(user)));
+        self.enter(user, o, None, placed, out);
+        Ok(())
+    }
+
+    /// Refuses an order id or client order id already held.
+    fn check_unique(&self, user: UserId, o: &NewOrder) -> Result<(), RejectCode> {
+        if self.by_id.contains_key(&o.order_id) || self.waiting.contains_id(o.order_id) {
             return Err(RejectCode::DuplicateOrderId);
         }
         if let Some(cid) = o.client_order_id
-            && self.by_client_id.contains_key(&(user, cid))
+            && (self.by_client_id.contains_key(&(user, cid))
+                || self.waiting.contains_client_id(user, cid))
         {
             return Err(RejectCode::DuplicateClientOrderId);
         }
-        let limit = match o.order_type {
-            OrderType::Limit { price } => Some(price),
-            OrderType::Market => None,
-            OrderType::Conditional { .. } => return Err(RejectCode::OrderTypeNotAllowed),
-        };
-        let may_rest = limit.is_some() && o.time_in_force == TimeInForce::Gtc;
-        if may_rest && self.orders.len() >= self.config.max_open_orders as usize {
-            return Err(RejectCode::BookFull);
+        Ok(())
+    }
+
+    /// Refuses a GTD order whose time has already come.
+    fn check_good_till(&self, o: &NewOrder, now: Timestamp) -> Result<(), RejectCode> {
+        match o.good_till {
+            Some(t) if t <= now => Err(RejectCode::GoodTillPassed),
+            _ => Ok(()),
         }
-        out.emit(EventBody::Accepted(o.accepted(user)));
+    }
+
+    /// True for a conditional order whose stop price the last trade price
+    /// has already reached (Binance refuses those: "would trigger
+    /// immediately"), trailing ones with a stop price included.
+    fn would_fire_now(&self, o: &NewOrder) -> bool {
+        match (o.order_type, self.last_price) {
+            (
+                OrderType::Conditional {
+                    kind,
+                    trigger:
+                        proto::Trigger {
+                            stop_price: Some(stop),
+                            ..
+                        },
+                    ..
+                },
+                Some(last),
+            ) => waiting::stop_met(kind.fires_on_rise(o.side), stop, last),
+            _ => false,
+        }
+    }
+
+    fn next_placement(&mut self) -> u64 {
+        self.placements += 1;
+        self.placements
+    }
+
+    /// An accepted order goes to work, or waits for its trigger.
+    fn enter(
+        &mut self,
+        user: UserId,
+        o: &NewOrder,
+        list_id: Option<OrderId>,
+        placed: u64,
+        out: &mut Out<'_>,
+    ) {
+        if o.order_type.trigger().is_some() {
+            let wait = self.initial_wait(o);
+            self.hold_waiting(WaitingOrder {
+                order: *o,
+                user,
+                list_id,
+                placed,
+                wait,
+            });
+        } else {
+            self.work(user, o, list_id, placed, out);
+        }
+    }
+
+    /// A conditional order's trailing state when it starts waiting: a
+    /// trailing order without a stop price trails from the last trade price.
+    fn initial_wait(&self, o: &NewOrder) -> WaitFor {
+        let trails_now = o
+            .order_type
+            .trigger()
+            .is_some_and(|t| t.trailing_delta.is_some() && t.stop_price.is_none());
+        WaitFor::Trigger {
+            tracking: if trails_now { self.last_price } else { None },
+        }
+    }
+
+    /// An order that works now (new, fired or released): it takes what it
+    /// may, then rests or has its rest canceled.
+    fn work(
+        &mut self,
+        user: UserId,
+        o: &NewOrder,
+        list_id: Option<OrderId>,
+        placed: u64,
+        out: &mut Out<'_>,
+    ) {
+        let limit = o.order_type.working().price();
+        let may_rest =
+            limit.is_some() && matches!(o.time_in_force, TimeInForce::Gtc | TimeInForce::Gtd);
         let mut taker = Taker {
             order_id: o.order_id,
             client_order_id: o.client_order_id,
             user,
             side: o.side,
             limit,
-            budget: match o.size {
-                OrderSize::Base(q) => Budget::Base(q.0),
-                OrderSize::BaseWithin { qty, budget } => Budget::Within {
-                    base: qty.0,
-                    exact: u128::from(budget.0) * proto::pow10(self.config.qty_scale),
-                },
-                OrderSize::Quote(q) => {
-                    let (max, lot) = (self.config.max_qty.0, self.config.lot_size.0);
-                    Budget::Quote {
-                        exact: u128::from(q.0) * proto::pow10(self.config.qty_scale),
-                        base_left: max - max % lot,
-                    }
-                }
-            },
+            budget: self.budget(o.size),
             stp: o.stp.unwrap_or(self.config.default_stp),
+            list_id,
         };
         if o.post_only && self.would_take(&taker) {
             self.cancel_taker(&taker, CancelReason::PostOnlyWouldCross, out);
-            return Ok(());
+            return;
         }
         if o.time_in_force == TimeInForce::Fok && !self.fok_fillable(&taker) {
             self.cancel_taker(&taker, CancelReason::FokNotFillable, out);
-            return Ok(());
+            return;
         }
         if self.take(&mut taker, out) {
             self.cancel_taker(&taker, CancelReason::SelfTradePrevention, out);
         } else if let (true, Some(price), OrderSize::Base(qty), Budget::Base(rest)) =
             (may_rest, limit, o.size, taker.budget)
         {
-            // Only limit GTC orders get here, and validation keeps those base-sized.
+            // Only limit GTC/GTD orders get here, and validation keeps those base-sized.
             if rest > 0 {
                 self.rest(
                     RestingOrder {
@@ -426,6 +600,11 @@ impl OrderBook {
                         remaining: Qty(rest),
                         post_only: o.post_only,
                         stp: o.stp,
+                        iceberg_qty: o.iceberg_qty,
+                        visible: slice(o.iceberg_qty, Qty(rest)),
+                        good_till: o.good_till,
+                        list_id,
+                        placed,
                     },
                     out,
                 );
@@ -433,7 +612,24 @@ impl OrderBook {
         } else {
             self.cancel_taker(&taker, CancelReason::IocRemainder, out);
         }
-        Ok(())
+    }
+
+    /// What an order of `size` may fill, in the matching loop's terms.
+    fn budget(&self, size: OrderSize) -> Budget {
+        match size {
+            OrderSize::Base(q) => Budget::Base(q.0),
+            OrderSize::BaseWithin { qty, budget } => Budget::Within {
+                base: qty.0,
+                exact: u128::from(budget.0) * proto::pow10(self.config.qty_scale),
+            },
+            OrderSize::Quote(q) => {
+                let (max, lot) = (self.config.max_qty.0, self.config.lot_size.0);
+                Budget::Quote {
+                    exact: u128::from(q.0) * proto::pow10(self.config.qty_scale),
+                    base_left: max - max % lot,
+                }
+            }
+        }
     }
 
     /// Emits `Canceled` for the taker's unfilled rest, if it has one.
@@ -453,6 +649,7 @@ impl OrderBook {
             remaining,
             reason,
         }));
+        self.ended(t.list_id, out);
     }
 
     /// What an event reports as left of a taker: base quantity, or for a
@@ -563,27 +760,33 @@ impl OrderBook {
                 if cap == 0 {
                     break;
                 }
-                let maker = self.orders[cur];
-                let m = maker.data;
+                let m = self.orders[cur].data;
                 if m.user == t.user && t.stp != StpMode::None {
                     if t.stp == StpMode::CancelTaker {
                         stp_hit = true;
                         break;
                     }
-                    self.unlink(cur);
                     touched = true;
                     out.emit(m.canceled(CancelReason::SelfTradePrevention));
+                    // A resting order's list sibling always waits off the
+                    // levels, so this cannot unlink anything on this level.
+                    self.ended(m.list_id, out);
+                    let next = self.orders[cur].next;
+                    self.unlink(cur);
                     if t.stp == StpMode::CancelBoth {
                         stp_hit = true;
                         break;
                     }
-                    cur = maker.next;
+                    cur = next;
                     continue;
                 }
-                let fill = cap.min(m.remaining.0);
+                let fill = cap.min(m.visible.0);
                 touched = true;
                 let maker_remaining = Qty(m.remaining.0 - fill);
-                self.orders[cur].data.remaining = maker_remaining;
+                let maker_visible = Qty(m.visible.0 - fill);
+                let d = &mut self.orders[cur].data;
+                d.remaining = maker_remaining;
+                d.visible = maker_visible;
                 self.levels[level].total.0 -= fill;
                 t.budget = t.budget.spend(price, fill);
                 out.emit(EventBody::Trade(Trade {
@@ -598,10 +801,19 @@ impl OrderBook {
                     taker_user: t.user,
                     taker_remaining: self.remaining(t.budget),
                 }));
+                self.after_trade(price, &m, maker_remaining, t, out);
+                // Read after the trade's effects, which may have removed an
+                // order behind this one (a fired stop's sibling).
+                let next = self.orders[cur].next;
                 if maker_remaining.is_zero() {
                     self.unlink(cur);
+                } else if maker_visible.is_zero() {
+                    self.refill(cur, level);
+                    // Alone or last, it is met again at once.
+                    cur = if next == NIL { cur } else { next };
+                    continue;
                 }
-                cur = maker.next;
+                cur = next;
             }
             let level_exhausted = self.levels[level].head == NIL;
             if touched {
@@ -639,7 +851,19 @@ impl OrderBook {
         if let Some(cid) = data.client_order_id {
             self.by_client_id.insert((data.user, cid), i);
         }
+        if let Some(t) = data.good_till {
+            self.expiries.insert((t, data.placed), data.order_id);
+        }
         level
+    }
+
+    /// An iceberg whose slice ran out shows its next slice at the back of
+    /// its level.
+    fn refill(&mut self, i: u32, level: u32) {
+        self.detach(i);
+        let d = &mut self.orders[i].data;
+        d.visible = slice(d.iceberg_qty, d.remaining);
+        self.attach(i, level);
     }
 
     /// The level of `side` at `price`, created empty if there is none.
@@ -668,7 +892,7 @@ impl OrderBook {
         o.level = level;
         o.prev = tail;
         o.next = NIL;
-        let remaining = o.data.remaining.0;
+        let visible = o.data.visible.0;
         if tail == NIL {
             self.levels[level].head = i;
         } else {
@@ -676,7 +900,7 @@ impl OrderBook {
         }
         let l = &mut self.levels[level];
         l.tail = i;
-        l.total.0 += remaining;
+        l.total.0 += visible;
     }
 
     /// Unlinks order `i` from its level, which stays (possibly empty) until
@@ -693,7 +917,7 @@ impl OrderBook {
         } else {
             self.orders[o.next].prev = o.prev;
         }
-        self.levels[o.level].total.0 -= o.data.remaining.0;
+        self.levels[o.level].total.0 -= o.data.visible.0;
     }
 
     /// Drops a detached order from the indexes and frees its slot.
@@ -702,6 +926,9 @@ impl OrderBook {
         self.by_id.remove(&d.order_id);
         if let Some(cid) = d.client_order_id {
             self.by_client_id.remove(&(d.user, cid));
+        }
+        if let Some(t) = d.good_till {
+            self.expiries.remove(&(t, d.placed));
         }
         self.orders.remove(i);
     }
@@ -729,21 +956,27 @@ impl OrderBook {
         }
     }
 
-    /// Finds the user's open order named by `target`.
-    fn find(&self, user: UserId, target: OrderRef) -> Result<u32, RejectCode> {
-        let i = match target {
-            OrderRef::Id(id) => *self.by_id.get(&id).ok_or(RejectCode::UnknownOrder)?,
-            OrderRef::Client(cid) => *self
-                .by_client_id
-                .get(&(user, cid))
-                .ok_or(RejectCode::UnknownOrder)?,
+    /// Finds the user's held order named by `target`: on a level, or
+    /// waiting off the book.
+    fn find(&self, user: UserId, target: OrderRef) -> Result<Held, RejectCode> {
+        let held = match target {
+            OrderRef::Id(id) => (self.by_id.get(&id).map(|&i| Held::Resting(i)))
+                .or_else(|| self.waiting.placed_of(id).map(Held::Waiting)),
+            OrderRef::Client(cid) => (self.by_client_id.get(&(user, cid)))
+                .map(|&i| Held::Resting(i))
+                .or_else(|| self.waiting.placed_of_client(user, cid).map(Held::Waiting)),
+        };
+        let owner = match held {
+            Some(Held::Resting(i)) => Some(self.orders[i].data.user),
+            Some(Held::Waiting(p)) => self.waiting.get(p).map(|w| w.user),
+            None => None,
         };
         // Another user's order is answered exactly like one that does not
         // exist: the answer must not tell which ids are live.
-        if self.orders[i].data.user != user {
-            return Err(RejectCode::UnknownOrder);
+        match held {
+            Some(h) if owner == Some(user) => Ok(h),
+            _ => Err(RejectCode::UnknownOrder),
         }
-        Ok(i)
     }
 
     fn cancel(
@@ -752,19 +985,64 @@ impl OrderBook {
         target: OrderRef,
         out: &mut Out<'_>,
     ) -> Result<(), RejectCode> {
-        let i = self.find(user, target)?;
-        self.cancel_resting(i, CancelReason::UserRequest, out);
+        match self.find(user, target)? {
+            Held::Resting(i) => self.cancel_resting(i, CancelReason::UserRequest, out),
+            Held::Waiting(p) => self.cancel_waiting(p, CancelReason::UserRequest, out),
+        }
         Ok(())
     }
 
+    /// Removes a resting order: `Canceled`, its level's `BookDelta`, then
+    /// its list's ending effect.
     fn cancel_resting(&mut self, i: u32, reason: CancelReason, out: &mut Out<'_>) {
         let o = self.orders[i];
         self.unlink(i);
         out.emit(o.data.canceled(reason));
         self.level_changed(o.level, o.data.side, out);
+        self.ended(o.data.list_id, out);
     }
 
+    /// Removes a waiting order: `Canceled` with its whole size, then its
+    /// list's ending effect.
+    fn cancel_waiting(&mut self, placed: u64, reason: CancelReason, out: &mut Out<'_>) {
+        if let Some(w) = self.take_waiting(placed) {
+            out.emit(EventBody::Canceled(Canceled {
+                order_id: w.order.order_id,
+                client_order_id: w.order.client_order_id,
+                user: w.user,
+                side: w.order.side,
+                remaining: w.order.size,
+                reason,
+            }));
+            self.ended(w.list_id, out);
+        }
+    }
+
+    /// Holds an order off the levels (and its expiry).
+    fn hold_waiting(&mut self, w: WaitingOrder) {
+        if let Some(t) = w.order.good_till {
+            self.expiries.insert((t, w.placed), w.order.order_id);
+        }
+        self.waiting.insert(w);
+    }
+
+    /// Takes a waiting order out of the book's hold (and its expiry).
+    fn take_waiting(&mut self, placed: u64) -> Option<WaitingOrder> {
+        let w = self.waiting.remove(placed)?;
+        if let Some(t) = w.order.good_till {
+            self.expiries.remove(&(t, w.placed));
+        }
+        Some(w)
+    }
+
+    /// Cancels every order the user holds, ending their lists without
+    /// resolutions: the resting ones in canonical order, then the waiting
+    /// ones in placement order, then `ListDone` per list, then the count.
     fn cancel_all(&mut self, user: UserId, out: &mut Out<'_>) {
+        let lists = self.lists.of_user(user);
+        for l in &lists {
+            self.lists.remove(l.list_id);
+        }
         // Canceling frees slots but fills none, so the collected slots stay valid.
         let mine: Vec<u32> = self
             .slots_in_order()
@@ -773,15 +1051,37 @@ impl OrderBook {
         for &i in &mine {
             self.cancel_resting(i, CancelReason::CancelAll, out);
         }
+        let waiting: Vec<u64> = (self.waiting.iter())
+            .filter(|w| w.user == user)
+            .map(|w| w.placed)
+            .collect();
+        for &p in &waiting {
+            self.cancel_waiting(p, CancelReason::CancelAll, out);
+        }
+        for l in &lists {
+            out.emit(l.done());
+        }
         out.emit(EventBody::CanceledAll(CanceledAll {
             user,
-            count: u32::try_from(mine.len()).unwrap_or(u32::MAX),
+            count: u32::try_from(mine.len() + waiting.len()).unwrap_or(u32::MAX),
         }));
     }
 
     fn amend(&mut self, user: UserId, a: &Amend, out: &mut Out<'_>) -> Result<(), RejectCode> {
-        let i = self.find(user, a.target)?;
+        match self.find(user, a.target)? {
+            Held::Resting(i) => self.amend_resting(i, a, out),
+            Held::Waiting(p) => self.amend_waiting(p, a, out),
+        }
+    }
+
+    /// Amends an order on a level: a quantity decrease keeps its place, any
+    /// other change re-queues it (and a new price may trade at once).
+    fn amend_resting(&mut self, i: u32, a: &Amend, out: &mut Out<'_>) -> Result<(), RejectCode> {
         let o = self.orders[i].data;
+        let user = o.user;
+        if a.new_stop_price.is_some() {
+            return Err(RejectCode::InvalidTrigger);
+        }
         if a.new_qty.is_none() && a.new_price.is_none() {
             return Err(RejectCode::NothingToAmend);
         }
@@ -810,6 +1110,7 @@ impl OrderBook {
             limit: Some(price),
             budget: Budget::Base(remaining.0),
             stp: o.stp.unwrap_or(self.config.default_stp),
+            list_id: o.list_id,
         };
         if o.post_only && price != o.price && self.would_take(&taker) {
             return Err(RejectCode::PostOnlyWouldCross);
@@ -828,12 +1129,14 @@ impl OrderBook {
         }));
         let level = self.orders[i].level;
         if priority_kept {
-            let cut = o.remaining.0 - remaining.0;
+            // What shows shrinks only where the new open quantity is below it.
+            let visible = o.visible.min(remaining);
             let order = &mut self.orders[i].data;
             order.qty = qty;
             order.remaining = remaining;
-            self.levels[level].total.0 -= cut;
-            if cut > 0 {
+            order.visible = visible;
+            self.levels[level].total.0 -= o.visible.0 - visible.0;
+            if visible != o.visible {
                 self.level_changed(level, o.side, out);
             }
             return Ok(());
@@ -845,6 +1148,7 @@ impl OrderBook {
         order.price = price;
         order.qty = qty;
         order.remaining = remaining;
+        order.visible = slice(o.iceberg_qty, remaining);
         if price == o.price {
             // A quantity increase: to the back of the same level, which it
             // cannot cross from. One delta, and the level never looks empty.
@@ -861,7 +1165,9 @@ impl OrderBook {
         } else if let Budget::Base(rest) = taker.budget
             && rest > 0
         {
-            self.orders[i].data.remaining = Qty(rest);
+            let order = &mut self.orders[i].data;
+            order.remaining = Qty(rest);
+            order.visible = slice(o.iceberg_qty, Qty(rest));
             let level = self.level_at(o.side, price);
             self.attach(i, level);
             self.level_changed(level, o.side, out);
@@ -908,6 +1214,9 @@ impl OrderBook {
                             qty: d.qty,
                         });
                     }
+                    if d.visible != slice(d.iceberg_qty, d.remaining) && !shows_part(&d) {
+                        return Err(Inconsistency::Visible(d.order_id));
+                    }
                     if self.by_id.get(&d.order_id) != Some(&i) {
                         return Err(Inconsistency::NotIndexed(d.order_id));
                     }
@@ -917,7 +1226,7 @@ impl OrderBook {
                             return Err(Inconsistency::ClientIdNotIndexed(d.order_id));
                         }
                     }
-                    sum += d.remaining.0;
+                    sum += d.visible.0;
                     prev = i;
                     last_arrival = o.arrival;
                     count += 1;
@@ -951,60 +1260,12 @@ impl OrderBook {
         if self.levels.len() != self.bids.len() + self.asks.len() {
             return Err(Inconsistency::LeakedLevels);
         }
+        self.check_held()?;
         if let (Some(bid), Some(ask)) = (self.best_bid(), self.best_ask())
             && bid >= ask
         {
             return Err(Inconsistency::Crossed { bid, ask });
         }
         Ok(())
-    }
-
-    /// Rebuilds a book from canonical parts (see [`crate::snapshot`]).
-    pub(crate) fn from_parts(
-        config: PairConfig,
-        last_seq: Seq,
-        orders: &[RestingOrder],
-    ) -> Result<Self, Inconsistency> {
-        let mut book = OrderBook::new(config).map_err(Inconsistency::Config)?;
-        // Leaves room for every seq this book could still emit.
-        if last_seq.0 > u64::MAX / 2 {
-            return Err(Inconsistency::LastSeq(last_seq));
-        }
-        book.last_seq = last_seq.0;
-        for o in orders {
-            if book.by_id.contains_key(&o.order_id) {
-                return Err(Inconsistency::DuplicateOrderId(o.order_id));
-            }
-            if let Some(cid) = o.client_order_id
-                && book.by_client_id.contains_key(&(o.user, cid))
-            {
-                return Err(Inconsistency::DuplicateClientOrderId(cid));
-            }
-            // Quantities and prices within the pair's maxima keep every level
-            // total in u64 and every fill's value in range (see
-            // `PairConfig::validate`).
-            let (tick, lot) = (book.config.tick_size.0, book.config.lot_size.0);
-            if o.price.is_zero()
-                || o.remaining.is_zero()
-                || o.remaining > o.qty
-                || o.qty > book.config.max_qty
-                || o.price > book.config.max_price
-                || !o.price.0.is_multiple_of(tick)
-                || !o.qty.0.is_multiple_of(lot)
-                || !o.remaining.0.is_multiple_of(lot)
-            {
-                return Err(Inconsistency::InvalidOrder(o.order_id));
-            }
-            if book.orders.len() >= book.config.max_open_orders as usize {
-                return Err(Inconsistency::TooManyOrders);
-            }
-            book.insert(*o);
-        }
-        book.check_invariants()?;
-        // Canonical order is best-first; a level's FIFO must also come back intact.
-        if !book.resting_orders().eq(orders.iter().copied()) {
-            return Err(Inconsistency::NotCanonical);
-        }
-        Ok(book)
     }
 }

@@ -91,6 +91,16 @@ pub enum Inconsistency {
     TooManyOrders,
     /// The orders are not in canonical (best first, FIFO) order.
     NotCanonical,
+    /// An order shows more than it has open, nothing, or not its slice.
+    Visible(OrderId),
+    /// A waiting order is invalid, or the waiting set's indexes disagree.
+    Waiting(OrderId),
+    /// A placement number is zero, repeated or beyond the counter.
+    Placement(OrderId),
+    /// The expiry index disagrees with the held GTD orders.
+    Expiries,
+    /// An open list names an order it does not hold, or the other way round.
+    List(OrderId),
 }
 
 impl fmt::Display for Inconsistency {
@@ -143,6 +153,11 @@ impl fmt::Display for Inconsistency {
             I::InvalidOrder(id) => write!(f, "order {id} has invalid price or quantity"),
             I::TooManyOrders => f.write_str("more orders than max_open_orders"),
             I::NotCanonical => f.write_str("orders are not in canonical order"),
+            I::Visible(id) => write!(f, "order {id} shows a wrong visible quantity"),
+            I::Waiting(id) => write!(f, "waiting order {id} is invalid or misindexed"),
+            I::Placement(id) => write!(f, "order {id} has a bad placement number"),
+            I::Expiries => f.write_str("the expiry index disagrees with the GTD orders"),
+            I::List(id) => write!(f, "order list {id} disagrees with its orders"),
         }
     }
 }

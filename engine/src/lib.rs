@@ -6,13 +6,13 @@
 //! hash-map iteration order. Replaying the same commands from the same
 //! snapshot yields byte-identical events and the same state hash.
 
-mod book;
+pub(crate) mod book;
 mod hash;
 mod inconsistency;
 mod slab;
 mod snapshot;
 pub mod validate;
 
-pub use book::{Depth, DepthLevel, OrderBook, RestingOrder};
+pub use book::{Depth, DepthLevel, OrderBook, OrderList, RestingOrder, WaitFor, WaitingOrder};
 pub use inconsistency::Inconsistency;
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_VERSION, SnapshotError};

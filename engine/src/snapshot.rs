@@ -5,14 +5,15 @@
 
 use std::fmt;
 
-use proto::{PairConfig, Seq, Symbol};
+use proto::{PairConfig, Price, Seq, Symbol};
 use serde::{Deserialize, Serialize};
 
-use crate::book::{OrderBook, RestingOrder};
+use crate::book::restore::Parts;
+use crate::book::{OrderBook, OrderList, RestingOrder, WaitingOrder};
 use crate::inconsistency::Inconsistency;
 
 /// First byte of a snapshot; bumped on any incompatible change.
-pub const SNAPSHOT_VERSION: u8 = 1;
+pub const SNAPSHOT_VERSION: u8 = 2;
 
 /// Largest snapshot accepted when restoring (a full book of a million orders
 /// is about 60 MiB).
@@ -22,7 +23,11 @@ pub const MAX_SNAPSHOT_BYTES: usize = 1 << 30;
 struct SnapshotBody {
     pair: Symbol,
     last_seq: Seq,
+    placements: u64,
+    last_price: Option<Price>,
     orders: Vec<RestingOrder>,
+    waiting: Vec<WaitingOrder>,
+    lists: Vec<OrderList>,
 }
 
 /// Why a snapshot could not be restored.
@@ -65,10 +70,15 @@ fn bincode_config() -> impl bincode::config::Config {
 impl OrderBook {
     /// The book's state as bytes (see the module docs).
     pub fn snapshot(&self) -> Vec<u8> {
+        let parts = self.parts();
         let body = SnapshotBody {
             pair: self.config().symbol,
-            last_seq: self.last_seq(),
-            orders: self.resting_orders().collect(),
+            last_seq: parts.last_seq,
+            placements: parts.placements,
+            last_price: parts.last_price,
+            orders: parts.orders,
+            waiting: parts.waiting,
+            lists: parts.lists,
         };
         let mut out = vec![SNAPSHOT_VERSION];
         // Writing plain data into a Vec cannot fail; a failure here would be
@@ -98,8 +108,15 @@ impl OrderBook {
                 found: body.pair,
             });
         }
-        let book = OrderBook::from_parts(config, body.last_seq, &body.orders)
-            .map_err(SnapshotError::Inconsistent)?;
+        let parts = Parts {
+            last_seq: body.last_seq,
+            placements: body.placements,
+            last_price: body.last_price,
+            orders: body.orders,
+            waiting: body.waiting,
+            lists: body.lists,
+        };
+        let book = OrderBook::from_parts(config, &parts).map_err(SnapshotError::Inconsistent)?;
         // One state, one encoding: the state hash is a hash of these bytes,
         // so a snapshot that decodes but is not what the book would write
         // (a varint in a longer form than needed, orders out of canonical

@@ -2,21 +2,26 @@
 //! `2xx`). Checks that need the book's state (`3xx`) live in the book.
 
 use proto::{
-    NewOrder, OrderSize, OrderType, PairConfig, Price, Qty, QuoteQty, RejectCode, Side, TimeInForce,
+    ListKind, MAX_ICEBERG_PARTS, MAX_TRAILING_DELTA, MIN_TRAILING_DELTA, NewOrder, NewOrderList,
+    OrderSize, OrderType, PairConfig, Price, Qty, QuoteQty, RejectCode, Side, TimeInForce, Trigger,
 };
 
-/// Checks a new order's shape, price and size against the pair's rules, in
-/// a fixed order so that an order with several faults always gets the same code.
+/// Checks a new order against the pair's rules, in a fixed order so that
+/// the first fault found is the one reported (the reference book in the
+/// tests relies on the same order).
 pub fn new_order(config: &PairConfig, order: &NewOrder) -> Result<(), RejectCode> {
-    let is_market = order.order_type == OrderType::Market;
-    if is_market && order.time_in_force == TimeInForce::Gtc {
+    let working = order.order_type.working();
+    let is_market = working == OrderType::Market;
+    let tif = order.time_in_force;
+    let may_rest = matches!(tif, TimeInForce::Gtc | TimeInForce::Gtd);
+    if is_market && may_rest {
         return Err(RejectCode::InvalidTimeInForce);
     }
-    if order.post_only && (is_market || order.time_in_force != TimeInForce::Gtc) {
+    if order.post_only && (!matches!(order.order_type, OrderType::Limit { .. }) || !may_rest) {
         return Err(RejectCode::PostOnlyNotAllowed);
     }
     if let OrderSize::Quote(_) = order.size
-        && (!is_market || order.side != Side::Buy || order.time_in_force != TimeInForce::Ioc)
+        && (!is_market || order.side != Side::Buy || tif != TimeInForce::Ioc)
     {
         return Err(RejectCode::QuoteSizeNotAllowed);
     }
@@ -27,13 +32,20 @@ pub fn new_order(config: &PairConfig, order: &NewOrder) -> Result<(), RejectCode
     {
         return Err(RejectCode::QuoteSizeNotAllowed);
     }
-    if let OrderType::Limit { price } = order.order_type {
+    good_till(config, order)?;
+    if let Some(trigger) = order.order_type.trigger() {
+        self::trigger(config, trigger)?;
+    }
+    if let Some(slice) = order.iceberg_qty {
+        iceberg(config, order, slice)?;
+    }
+    if let Some(price) = working.price() {
         self::price(config, price)?;
     }
     match order.size {
         OrderSize::Base(qty) => {
             self::qty(config, qty)?;
-            if let OrderType::Limit { price } = order.order_type {
+            if let Some(price) = working.price() {
                 notional(config, price, qty)?;
             }
         }
@@ -42,6 +54,62 @@ pub fn new_order(config: &PairConfig, order: &NewOrder) -> Result<(), RejectCode
             self::qty(config, qty)?;
             quote_amount(config, budget)?;
         }
+    }
+    Ok(())
+}
+
+/// GTD and an expiry time come together, on pairs that allow them.
+fn good_till(config: &PairConfig, order: &NewOrder) -> Result<(), RejectCode> {
+    if (order.time_in_force == TimeInForce::Gtd) != order.good_till.is_some() {
+        return Err(RejectCode::InvalidGoodTill);
+    }
+    if order.good_till.is_some() && !config.advanced.good_till_date {
+        return Err(RejectCode::OrderTypeNotAllowed);
+    }
+    Ok(())
+}
+
+/// A conditional order's trigger: allowed on the pair, a stop price or a
+/// trailing delta (or both), each within its rules.
+pub fn trigger(config: &PairConfig, trigger: Trigger) -> Result<(), RejectCode> {
+    if !config.advanced.conditional {
+        return Err(RejectCode::OrderTypeNotAllowed);
+    }
+    if trigger.stop_price.is_none() && trigger.trailing_delta.is_none() {
+        return Err(RejectCode::InvalidTrigger);
+    }
+    if let Some(delta) = trigger.trailing_delta {
+        if !config.advanced.trailing {
+            return Err(RejectCode::OrderTypeNotAllowed);
+        }
+        if !(MIN_TRAILING_DELTA..=MAX_TRAILING_DELTA).contains(&delta) {
+            return Err(RejectCode::InvalidTrigger);
+        }
+    }
+    if let Some(stop) = trigger.stop_price {
+        price(config, stop)?;
+    }
+    Ok(())
+}
+
+/// An iceberg's slice: on a limit order that may rest, whole lots, at least
+/// the minimum quantity, below the order's quantity, in at most
+/// [`MAX_ICEBERG_PARTS`] slices.
+fn iceberg(config: &PairConfig, order: &NewOrder, slice: Qty) -> Result<(), RejectCode> {
+    if !config.advanced.iceberg {
+        return Err(RejectCode::OrderTypeNotAllowed);
+    }
+    let resting_limit = order.order_type.working().price().is_some()
+        && matches!(order.time_in_force, TimeInForce::Gtc | TimeInForce::Gtd);
+    let OrderSize::Base(qty) = order.size else {
+        return Err(RejectCode::IcebergNotAllowed);
+    };
+    let fits = slice.0.is_multiple_of(config.lot_size.0)
+        && slice >= config.min_qty
+        && slice < qty
+        && qty.0.div_ceil(slice.0) <= MAX_ICEBERG_PARTS;
+    if !resting_limit || !fits {
+        return Err(RejectCode::IcebergNotAllowed);
     }
     Ok(())
 }
@@ -98,4 +166,52 @@ pub fn notional(config: &PairConfig, price: Price, qty: Qty) -> Result<(), Rejec
         return Err(RejectCode::NotionalAboveMax);
     }
     Ok(())
+}
+
+/// Checks an order list's legs and shape (the stateless part): lists
+/// allowed, each leg a valid order, then the list's own rules:
+/// - OCO: both legs on one side with one base quantity, at least one
+///   conditional (whose time in force is the one it works with once fired),
+///   and one leg working above the market while the other works below it
+///   (see [`oco_leg_rises`]);
+/// - OTO: the working order a plain limit order (limit maker allowed).
+pub fn order_list(config: &PairConfig, list: &NewOrderList) -> Result<(), RejectCode> {
+    if !config.advanced.lists {
+        return Err(RejectCode::OrderTypeNotAllowed);
+    }
+    for leg in &list.orders {
+        new_order(config, leg)?;
+    }
+    let [a, b] = &list.orders;
+    let fits = match list.kind {
+        ListKind::Oco => {
+            let same_size =
+                matches!((a.size, b.size), (OrderSize::Base(x), OrderSize::Base(y)) if x == y);
+            let conditional = a.order_type.trigger().is_some() || b.order_type.trigger().is_some();
+            a.side == b.side
+                && same_size
+                && conditional
+                && matches!(
+                    (oco_leg_rises(a), oco_leg_rises(b)),
+                    (Some(true), Some(false)) | (Some(false), Some(true))
+                )
+        }
+        ListKind::Oto => matches!(a.order_type, OrderType::Limit { .. }),
+    };
+    if !fits {
+        return Err(RejectCode::InvalidOrderList);
+    }
+    Ok(())
+}
+
+/// For an OCO leg: true when it fills or fires as the price rises (a sell
+/// limit maker, a sell take-profit, a buy stop-loss), false when as the
+/// price falls; `None` for an order that cannot be an OCO leg (a plain limit
+/// order that is not a limit maker).
+pub fn oco_leg_rises(order: &NewOrder) -> Option<bool> {
+    match order.order_type {
+        OrderType::Limit { .. } if order.post_only => Some(order.side == Side::Sell),
+        OrderType::Conditional { kind, .. } => Some(kind.fires_on_rise(order.side)),
+        _ => None,
+    }
 }

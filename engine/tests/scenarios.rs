@@ -55,7 +55,7 @@ fn run(path: &Path) -> Result<(String, Vec<String>), String> {
     let mut ledger = Ledger::default();
     let mut rewritten = String::new();
     let mut mismatches = Vec::new();
-    let mut steps = 0;
+    let mut clock = Clock::default();
     for item in &items {
         match item {
             Item::Verbatim(l) => {
@@ -63,16 +63,16 @@ fn run(path: &Path) -> Result<(String, Vec<String>), String> {
                 rewritten.push('\n');
             }
             Item::Step { line, expected } => {
-                steps += 1;
                 let actual = match line.as_str() {
                     "depth" => render_depth(&book),
                     "orders" => render_orders(&book),
                     _ => {
-                        let cmd = parse_command(line, config.symbol, steps)
+                        let cmd = clock
+                            .command(line, config.symbol)
                             .map_err(|e| format!("{line}: {e}"))?;
                         let events = book.apply_one(&cmd);
                         ledger
-                            .check(&book, &events)
+                            .check(&book, &cmd, &events)
                             .map_err(|e| format!("after `{line}`: {e}"))?;
                         events.iter().map(render).collect()
                     }

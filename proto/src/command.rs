@@ -236,6 +236,9 @@ pub struct Amend {
 }
 
 /// What the command asks.
+// A list holds two orders, so it is the largest variant by far; boxing it
+// would cost every command its `Copy`, which the queues and the book rely on.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CommandBody {
     /// Place an order.

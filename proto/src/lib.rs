@@ -19,8 +19,8 @@ pub use codec::{
 };
 pub use command::{
     Amend, Command, CommandBody, CommandKind, ConditionalKind, ListKind, MAX_ICEBERG_PARTS,
-    MAX_TRAILING_DELTA, MIN_TRAILING_DELTA, NewOrder, NewOrderList, OrderRef, OrderSize,
-    OrderType, Side, StpMode, TimeInForce, Trigger,
+    MAX_TRAILING_DELTA, MIN_TRAILING_DELTA, NewOrder, NewOrderList, OrderRef, OrderSize, OrderType,
+    Side, StpMode, TimeInForce, Trigger,
 };
 pub use event::{
     Accepted, Amended, BookDelta, CancelReason, Canceled, CanceledAll, Event, EventBody,

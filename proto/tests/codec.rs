@@ -24,7 +24,8 @@ fn tif() -> impl Strategy<Value = TimeInForce> {
     prop_oneof![
         Just(TimeInForce::Gtc),
         Just(TimeInForce::Ioc),
-        Just(TimeInForce::Fok)
+        Just(TimeInForce::Fok),
+        Just(TimeInForce::Gtd)
     ]
 }
 
@@ -48,11 +49,59 @@ fn size() -> impl Strategy<Value = OrderSize> {
     ]
 }
 
-fn order_type() -> impl Strategy<Value = OrderType> {
+fn order_type() -> BoxedStrategy<OrderType> {
+    let kind = prop_oneof![
+        Just(ConditionalKind::StopLoss),
+        Just(ConditionalKind::TakeProfit)
+    ];
+    let conditional = (
+        kind,
+        proptest::option::of(any::<u64>()),
+        proptest::option::of(any::<u64>()),
+        proptest::option::of(any::<u32>()),
+    )
+        .prop_map(|(kind, limit, stop, delta)| OrderType::Conditional {
+            kind,
+            limit: limit.map(Price),
+            trigger: Trigger {
+                stop_price: stop.map(Price),
+                trailing_delta: delta,
+            },
+        });
     prop_oneof![
         any::<u64>().prop_map(|p| OrderType::Limit { price: Price(p) }),
-        Just(OrderType::Market)
+        Just(OrderType::Market),
+        conditional
     ]
+    .boxed()
+}
+
+fn new_order() -> BoxedStrategy<NewOrder> {
+    (
+        (any::<u64>(), client_id(), side(), order_type(), tif()),
+        (any::<bool>(), proptest::option::of(stp()), size()),
+        (
+            proptest::option::of(any::<u64>()),
+            proptest::option::of(any::<u64>()),
+        ),
+    )
+        .prop_map(
+            |((id, cid, side, order_type, tif), (post_only, stp, size), (iceberg, till))| {
+                NewOrder {
+                    order_id: OrderId(id),
+                    client_order_id: cid,
+                    side,
+                    order_type,
+                    time_in_force: tif,
+                    post_only,
+                    stp,
+                    size,
+                    iceberg_qty: iceberg.map(Qty),
+                    good_till: till.map(Timestamp),
+                }
+            },
+        )
+        .boxed()
 }
 
 fn order_ref() -> impl Strategy<Value = OrderRef> {
@@ -62,76 +111,101 @@ fn order_ref() -> impl Strategy<Value = OrderRef> {
     ]
 }
 
-fn command() -> impl Strategy<Value = Command> {
-    let new_order = (
+fn command() -> BoxedStrategy<Command> {
+    let list = (
         any::<u64>(),
         client_id(),
-        side(),
-        order_type(),
-        tif(),
         any::<bool>(),
-        proptest::option::of(stp()),
-        size(),
+        new_order(),
+        new_order(),
     )
-        .prop_map(|(id, cid, side, order_type, tif, post_only, stp, size)| {
-            CommandBody::NewOrder(NewOrder {
-                order_id: OrderId(id),
-                client_order_id: cid,
-                side,
-                order_type,
-                time_in_force: tif,
-                post_only,
-                stp,
-                size,
+        .prop_map(|(id, cid, oco, a, b)| {
+            CommandBody::NewOrderList(NewOrderList {
+                list_id: OrderId(id),
+                client_list_id: cid,
+                kind: if oco { ListKind::Oco } else { ListKind::Oto },
+                orders: [a, b],
             })
         });
     let body = prop_oneof![
-        new_order,
+        new_order().prop_map(CommandBody::NewOrder),
+        list,
+        order_ref().prop_map(|target| CommandBody::CancelList { target }),
+        Just(CommandBody::AdvanceTime),
         order_ref().prop_map(|target| CommandBody::Cancel { target }),
         (
             order_ref(),
             proptest::option::of(any::<u64>()),
+            proptest::option::of(any::<u64>()),
             proptest::option::of(any::<u64>())
         )
-            .prop_map(|(target, q, p)| CommandBody::Amend(Amend {
+            .prop_map(|(target, q, p, s)| CommandBody::Amend(Amend {
                 target,
                 new_qty: q.map(Qty),
                 new_price: p.map(Price),
+                new_stop_price: s.map(Price),
             })),
         Just(CommandBody::CancelAll),
     ];
-    (symbol(), any::<u64>(), any::<u64>(), body).prop_map(|(pair, user, ts, body)| Command {
-        pair,
-        user: UserId(user),
-        timestamp: Timestamp(ts),
-        body,
-    })
+    (symbol(), any::<u64>(), any::<u64>(), body)
+        .prop_map(|(pair, user, ts, body)| Command {
+            pair,
+            user: UserId(user),
+            timestamp: Timestamp(ts),
+            body,
+        })
+        .boxed()
 }
 
-fn event() -> impl Strategy<Value = Event> {
+/// The events of conditional orders and order lists.
+fn list_event() -> BoxedStrategy<EventBody> {
+    prop_oneof![
+        (any::<[u64; 3]>(), client_id(), side()).prop_map(|(n, cid, side)| {
+            EventBody::Triggered(Triggered {
+                order_id: OrderId(n[0]),
+                client_order_id: cid,
+                user: UserId(n[1]),
+                side,
+                price: Price(n[2]),
+            })
+        }),
+        (any::<[u64; 2]>(), client_id(), side()).prop_map(|(n, cid, side)| {
+            EventBody::Released(Released {
+                order_id: OrderId(n[0]),
+                client_order_id: cid,
+                user: UserId(n[1]),
+                side,
+            })
+        }),
+        (any::<[u64; 4]>(), client_id(), any::<bool>()).prop_map(|(n, cid, oco)| {
+            EventBody::ListAccepted(ListAccepted {
+                list_id: OrderId(n[0]),
+                client_list_id: cid,
+                user: UserId(n[1]),
+                kind: if oco { ListKind::Oco } else { ListKind::Oto },
+                orders: [OrderId(n[2]), OrderId(n[3])],
+            })
+        }),
+        (any::<[u64; 2]>(), client_id()).prop_map(|(n, cid)| EventBody::ListDone(ListDone {
+            list_id: OrderId(n[0]),
+            client_list_id: cid,
+            user: UserId(n[1]),
+        })),
+    ]
+    .boxed()
+}
+
+fn event() -> BoxedStrategy<Event> {
     let body = prop_oneof![
         (
+            new_order(),
             any::<u64>(),
-            client_id(),
-            any::<u64>(),
-            side(),
-            order_type(),
-            tif(),
-            any::<bool>(),
-            size()
+            proptest::option::of(any::<u64>())
         )
-            .prop_map(|(id, cid, u, side, order_type, tif, post_only, size)| {
-                EventBody::Accepted(Accepted {
-                    order_id: OrderId(id),
-                    client_order_id: cid,
-                    user: UserId(u),
-                    side,
-                    order_type,
-                    time_in_force: tif,
-                    post_only,
-                    size,
-                })
-            }),
+            .prop_map(|(o, u, list)| EventBody::Accepted(
+                o.accepted_in(UserId(u), list.map(OrderId))
+            )),
+        list_event(),
         (
             any::<u64>(),
             proptest::option::of(any::<u64>()),
@@ -167,18 +241,24 @@ fn event() -> impl Strategy<Value = Event> {
                 reason: CancelReason::SelfTradePrevention,
             })
         ),
-        (any::<[u64; 5]>(), client_id(), side(), any::<bool>()).prop_map(|(n, cid, side, kept)| {
-            EventBody::Amended(Amended {
+        (
+            any::<[u64; 5]>(),
+            client_id(),
+            side(),
+            any::<bool>(),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(|(n, cid, side, kept, stop)| EventBody::Amended(Amended {
                 order_id: OrderId(n[0]),
                 client_order_id: cid,
                 user: UserId(n[1]),
                 side,
                 price: Price(n[2]),
+                stop_price: stop.map(Price),
                 qty: Qty(n[3]),
                 remaining: Qty(n[4]),
                 priority_kept: kept,
-            })
-        }),
+            })),
         (side(), any::<u64>(), any::<u64>()).prop_map(|(side, p, q)| EventBody::BookDelta(
             BookDelta {
                 side,
@@ -191,12 +271,14 @@ fn event() -> impl Strategy<Value = Event> {
             count
         })),
     ];
-    (symbol(), any::<u64>(), any::<u64>(), body).prop_map(|(pair, seq, ts, body)| Event {
-        pair,
-        seq: Seq(seq),
-        timestamp: Timestamp(ts),
-        body,
-    })
+    (symbol(), any::<u64>(), any::<u64>(), body)
+        .prop_map(|(pair, seq, ts, body)| Event {
+            pair,
+            seq: Seq(seq),
+            timestamp: Timestamp(ts),
+            body,
+        })
+        .boxed()
 }
 
 proptest! {

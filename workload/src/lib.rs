@@ -8,10 +8,12 @@
 
 use std::collections::HashMap;
 
+mod chaos;
+
 use proto::{
-    Amend, ClientOrderId, Command, CommandBody, CommandKind, Event, EventBody, NewOrder, OrderId,
-    OrderRef, OrderSize, OrderType, PairConfig, Price, Qty, QuoteQty, Side, StpMode, Symbol,
-    TimeInForce, Timestamp, UserId,
+    Amend, ClientOrderId, Command, CommandBody, CommandKind, ConditionalKind, Event, EventBody,
+    NewOrder, NewOrderList, OrderId, OrderRef, OrderSize, OrderType, PairConfig, Price, Qty, Side,
+    Symbol, TimeInForce, Timestamp, Trigger, UserId,
 };
 
 /// SplitMix64: tiny, fast, and its output never changes between versions.
@@ -66,10 +68,19 @@ pub enum Mix {
     Retail,
     /// Everything the engine knows, in a narrow price band with few users so
     /// that crossing, self-trades, duplicate ids and invalid input are
-    /// frequent. For differential tests, not for speed.
+    /// frequent: conditional and trailing orders near the last price,
+    /// icebergs, GTD times near the commands' own, OCO and OTO lists, their
+    /// cancels and amends, and time that advances unevenly. For differential
+    /// tests, not for speed.
     Chaos,
+    /// The exchange-core-like flow with advanced orders: of its new orders,
+    /// 10% are conditional (stop-loss and take-profit, limit and market, a
+    /// fifth of them trailing) with stops a few ticks from the last trade,
+    /// and 5% are GTC icebergs.
+    Advanced,
 }
 
+/// An order the generator believes may still be held by the book.
 #[derive(Debug, Clone, Copy)]
 struct Live {
     id: OrderId,
@@ -77,6 +88,19 @@ struct Live {
     side: Side,
     price: Price,
     cid: Option<ClientOrderId>,
+    /// A conditional order's stop price, while it waits.
+    stop: Option<Price>,
+    /// Works as a market order once it fires: it never rests.
+    market: bool,
+}
+
+/// An order list the generator believes open.
+#[derive(Debug, Clone, Copy)]
+struct LiveList {
+    id: OrderId,
+    user: UserId,
+    cid: Option<ClientOrderId>,
+    legs: [OrderId; 2],
 }
 
 /// Generates commands for one pair.
@@ -92,6 +116,9 @@ pub struct Generator {
     timestamp: u64,
     live: Vec<Live>,
     position: HashMap<OrderId, usize>,
+    lists: Vec<LiveList>,
+    /// The last trade price seen, in price units.
+    last_price: Option<u64>,
 }
 
 /// Resting orders the exchange-core-like mix aims to keep on the book.
@@ -116,19 +143,28 @@ impl Generator {
             timestamp: 1_700_000_000_000_000_000,
             live: Vec::new(),
             position: HashMap::new(),
+            lists: Vec::new(),
+            last_price: None,
         }
     }
 
     /// The next command.
     pub fn next_command(&mut self) -> Command {
-        self.timestamp += 1_000;
+        // Only the chaos mix draws its time step: the other mixes' streams
+        // stay exactly what they were for their seeds.
+        self.timestamp += match self.mix {
+            Mix::Chaos => self.chaos_time_step(),
+            _ => 1_000,
+        };
         let (user, body) = match self.mix {
-            Mix::ExchangeCore => self.exchange_core(),
+            Mix::ExchangeCore | Mix::Advanced => self.exchange_core(),
             Mix::Retail => self.retail(),
             Mix::Chaos => self.chaos(),
         };
-        if let CommandBody::NewOrder(o) = &body {
-            self.track(o, user);
+        match &body {
+            CommandBody::NewOrder(o) => self.track(o, user),
+            CommandBody::NewOrderList(l) => self.track_list(l, user),
+            _ => {}
         }
         Command {
             pair: self.pair,
@@ -138,11 +174,13 @@ impl Generator {
         }
     }
 
-    /// Learns from the book's events which orders closed or moved.
+    /// Learns from the book's events which orders closed or moved, and the
+    /// last trade price.
     pub fn observe(&mut self, events: &[Event]) {
         for e in events {
             match &e.body {
                 EventBody::Trade(t) => {
+                    self.last_price = Some(t.price.0);
                     if t.maker_remaining.is_zero() {
                         self.forget(t.maker_order_id);
                     }
@@ -156,28 +194,78 @@ impl Generator {
                         self.forget(id);
                     }
                 }
+                EventBody::Rejected(r) if r.command == CommandKind::NewOrderList => {
+                    if let Some(id) = r.order_id {
+                        self.forget_list(id, true);
+                    }
+                }
                 EventBody::Amended(a) => {
                     if let Some(&i) = self.position.get(&a.order_id) {
                         self.live[i].price = a.price;
+                        self.live[i].stop = a.stop_price;
                     }
                 }
+                EventBody::Triggered(t) => {
+                    let market = self.position.get(&t.order_id).map(|&i| self.live[i].market);
+                    if market == Some(true) {
+                        self.forget(t.order_id);
+                    } else if let Some(&i) = self.position.get(&t.order_id) {
+                        self.live[i].stop = None;
+                    }
+                }
+                EventBody::ListDone(d) => self.forget_list(d.list_id, false),
                 _ => {}
             }
         }
     }
 
     fn track(&mut self, o: &NewOrder, user: UserId) {
-        // Optimistic: a GTC limit order is assumed open until an event says
-        // otherwise. Others never rest.
-        if let (OrderType::Limit { price }, TimeInForce::Gtc) = (o.order_type, o.time_in_force) {
-            self.position.insert(o.order_id, self.live.len());
-            self.live.push(Live {
-                id: o.order_id,
-                user,
-                side: o.side,
-                price,
-                cid: o.client_order_id,
-            });
+        // Optimistic: an order that may be held (a GTC or GTD limit order, or
+        // a conditional one) is assumed open until an event says otherwise.
+        // Others never rest.
+        let held = match o.order_type {
+            OrderType::Limit { .. } => {
+                matches!(o.time_in_force, TimeInForce::Gtc | TimeInForce::Gtd)
+            }
+            OrderType::Market => false,
+            OrderType::Conditional { .. } => true,
+        };
+        if !held || self.position.contains_key(&o.order_id) {
+            return;
+        }
+        self.position.insert(o.order_id, self.live.len());
+        self.live.push(Live {
+            id: o.order_id,
+            user,
+            side: o.side,
+            price: o.order_type.price().unwrap_or(Price::ZERO),
+            cid: o.client_order_id,
+            stop: o.order_type.trigger().and_then(|t| t.stop_price),
+            market: o.order_type.is_market(),
+        });
+    }
+
+    fn track_list(&mut self, l: &NewOrderList, user: UserId) {
+        for o in &l.orders {
+            self.track(o, user);
+        }
+        self.lists.push(LiveList {
+            id: l.list_id,
+            user,
+            cid: l.client_list_id,
+            legs: [l.orders[0].order_id, l.orders[1].order_id],
+        });
+    }
+
+    /// Drops a list that ended; `with_legs` when it never existed (refused).
+    fn forget_list(&mut self, id: OrderId, with_legs: bool) {
+        if let Some(i) = self.lists.iter().position(|l| l.id == id) {
+            let l = self.lists.swap_remove(i);
+            if with_legs {
+                for leg in l.legs {
+                    self.forget(leg);
+                }
+            }
         }
     }
 
@@ -244,18 +332,86 @@ impl Generator {
     }
 
     fn limit(&mut self, side: Side, price: Price, qty: Qty, tif: TimeInForce) -> CommandBody {
-        CommandBody::NewOrder(NewOrder {
-            order_id: self.order_id(),
-            client_order_id: None,
-            side,
-            order_type: OrderType::Limit { price },
-            time_in_force: tif,
-            post_only: false,
-            stp: None,
-            size: OrderSize::Base(qty),
-            iceberg_qty: None,
-            good_till: None,
-        })
+        let order_type = OrderType::Limit { price };
+        let order = NewOrder::plain(self.order_id(), side, order_type, tif, OrderSize::Base(qty));
+        CommandBody::NewOrder(order)
+    }
+
+    /// A new order of the exchange-core-like flows: the plain limit order
+    /// asked for, or in the advanced mix now and then a conditional order or
+    /// a GTC iceberg instead.
+    fn core_order(&mut self, side: Side, price: Price, qty: Qty, tif: TimeInForce) -> CommandBody {
+        if self.mix != Mix::Advanced {
+            return self.limit(side, price, qty, tif);
+        }
+        match self.rng.below(100) {
+            0..10 => self.core_conditional(side, qty),
+            10..15 => {
+                let price = self.passive_price(side);
+                let qty = self.lots(10, 100);
+                // Two to ten slices, in whole lots.
+                let slice =
+                    Qty((qty.0 / self.rng.range(2, 10)).max(self.lot) / self.lot * self.lot);
+                let mut order = NewOrder::plain(
+                    self.order_id(),
+                    side,
+                    OrderType::Limit { price },
+                    TimeInForce::Gtc,
+                    OrderSize::Base(qty),
+                );
+                order.iceberg_qty = Some(slice);
+                CommandBody::NewOrder(order)
+            }
+            _ => self.limit(side, price, qty, tif),
+        }
+    }
+
+    /// A conditional order that waits: its stop a few ticks from the last
+    /// trade on the side where it has not fired yet; a fifth trail.
+    fn core_conditional(&mut self, side: Side, qty: Qty) -> CommandBody {
+        let kind = if self.rng.percent(50) {
+            ConditionalKind::StopLoss
+        } else {
+            ConditionalKind::TakeProfit
+        };
+        let last = self.last_price.unwrap_or(self.mid * self.tick) / self.tick;
+        let away = self.rng.range(1, 30);
+        let rise = kind.fires_on_rise(side);
+        let stop = if rise {
+            last + away
+        } else {
+            last.saturating_sub(away)
+        };
+        let trailing = self
+            .rng
+            .percent(20)
+            .then(|| self.rng.pick(&[10u32, 20, 30]));
+        let stop_price = match trailing {
+            Some(_) if self.rng.percent(50) => None,
+            _ => Some(self.price(stop)),
+        };
+        let market = self.rng.percent(30);
+        // A buy's limit a few ticks above its stop, a sell's below.
+        let slack = self.rng.range(0, 10);
+        let limit = (!market).then(|| match side {
+            Side::Buy => self.price(stop + slack),
+            Side::Sell => self.price(stop.saturating_sub(slack)),
+        });
+        let order_type = OrderType::Conditional {
+            kind,
+            limit,
+            trigger: Trigger {
+                stop_price,
+                trailing_delta: trailing,
+            },
+        };
+        let tif = if market {
+            TimeInForce::Ioc
+        } else {
+            TimeInForce::Gtc
+        };
+        let order = NewOrder::plain(self.order_id(), side, order_type, tif, OrderSize::Base(qty));
+        CommandBody::NewOrder(order)
     }
 
     fn exchange_core(&mut self) -> (UserId, CommandBody) {
@@ -272,19 +428,19 @@ impl Generator {
         if new_gtc {
             let price = self.passive_price(side);
             let qty = self.lots(1, 100);
-            return (user, self.limit(side, price, qty, TimeInForce::Gtc));
+            return (user, self.core_order(side, price, qty, TimeInForce::Gtc));
         }
         if (9..12).contains(&roll) {
             let price = self.aggressive_price(side);
             let qty = self.lots(1, 150);
-            return (user, self.limit(side, price, qty, TimeInForce::Ioc));
+            return (user, self.core_order(side, price, qty, TimeInForce::Ioc));
         }
         let Some(o) = self.random_live() else {
             let price = self.passive_price(side);
             let qty = self.lots(1, 100);
-            return (user, self.limit(side, price, qty, TimeInForce::Gtc));
+            return (user, self.core_order(side, price, qty, TimeInForce::Gtc));
         };
-        if roll < 18 {
+        if roll < 18 || o.price.is_zero() {
             return (
                 o.user,
                 CommandBody::Cancel {
@@ -327,21 +483,14 @@ impl Generator {
         }
         if roll < 60 {
             let qty = self.lots(1, 30);
-            return (
-                user,
-                CommandBody::NewOrder(NewOrder {
-                    order_id: self.order_id(),
-                    client_order_id: None,
-                    side,
-                    order_type: OrderType::Market,
-                    time_in_force: TimeInForce::Ioc,
-                    post_only: false,
-                    stp: None,
-                    size: OrderSize::Base(qty),
-                    iceberg_qty: None,
-                    good_till: None,
-                }),
+            let order = NewOrder::plain(
+                self.order_id(),
+                side,
+                OrderType::Market,
+                TimeInForce::Ioc,
+                OrderSize::Base(qty),
             );
+            return (user, CommandBody::NewOrder(order));
         }
         let Some(o) = self.random_live() else {
             return (user, CommandBody::CancelAll);
@@ -372,153 +521,12 @@ impl Generator {
         };
         (o.user, CommandBody::Amend(body))
     }
-
-    fn chaos(&mut self) -> (UserId, CommandBody) {
-        self.drift();
-        self.mid = self.mid.clamp(60, 140);
-        let user = UserId(self.rng.range(1, 5));
-        let side = self.side();
-        let roll = self.rng.below(100);
-        let tick_off = self.rng.percent(3);
-        // Mostly on the order's own side of the mid, two ticks into the other.
-        let off = self.rng.range(0, 12);
-        let ticks = match side {
-            Side::Buy => self.mid + 2 - off,
-            Side::Sell => self.mid - 2 + off,
-        };
-        let price = Price(ticks * self.tick + u64::from(tick_off));
-        let qty = Qty(if self.rng.percent(3) {
-            self.rng.pick(&[0, 1, self.lot + 1, u64::MAX / 4])
-        } else {
-            self.rng.range(1, 20) * self.lot
-        });
-        let cid = self
-            .rng
-            .percent(30)
-            .then(|| ClientOrderId::new(self.rng.pick(&["a", "b", "c", "d"])).ok())
-            .flatten();
-        match roll {
-            0..=54 => (user, self.chaos_new_order(side, price, qty, cid)),
-            55..=69 => {
-                let t = self.chaos_target();
-                (self.chaos_owner(t, user), CommandBody::Cancel { target: t })
-            }
-            70..=98 => {
-                let t = self.chaos_target();
-                let (new_qty, new_price) = match self.rng.below(4) {
-                    0 => (Some(qty), None),
-                    1 => (None, Some(price)),
-                    2 => (Some(qty), Some(price)),
-                    _ => (None, None),
-                };
-                (
-                    self.chaos_owner(t, user),
-                    CommandBody::Amend(Amend {
-                        target: t,
-                        new_qty,
-                        new_price,
-                        new_stop_price: None,
-                    }),
-                )
-            }
-            _ if self.rng.percent(30) => (user, CommandBody::CancelAll),
-            _ => {
-                let t = self.chaos_target();
-                (self.chaos_owner(t, user), CommandBody::Cancel { target: t })
-            }
-        }
-    }
-
-    /// A chaos new order: any type, time in force, size and flags, with the
-    /// odd duplicate id. The draws are in a fixed order: a seed's stream of
-    /// commands must not change.
-    fn chaos_new_order(
-        &mut self,
-        side: Side,
-        price: Price,
-        qty: Qty,
-        cid: Option<ClientOrderId>,
-    ) -> CommandBody {
-        let market = self.rng.percent(15);
-        let tif = self.rng.pick(&[
-            TimeInForce::Gtc,
-            TimeInForce::Gtc,
-            TimeInForce::Gtc,
-            TimeInForce::Ioc,
-            TimeInForce::Fok,
-        ]);
-        let quote = market && side == Side::Buy && self.rng.percent(40);
-        let order_id = if self.rng.percent(2) {
-            // Reuse a live order's id: must be rejected as a duplicate.
-            match self.chaos_target() {
-                OrderRef::Id(id) => id,
-                OrderRef::Client(_) => OrderId(1),
-            }
-        } else {
-            self.order_id()
-        };
-        CommandBody::NewOrder(NewOrder {
-            order_id,
-            client_order_id: cid,
-            side,
-            order_type: if market {
-                OrderType::Market
-            } else {
-                OrderType::Limit { price }
-            },
-            time_in_force: if market && !self.rng.percent(5) && tif == TimeInForce::Gtc {
-                TimeInForce::Ioc
-            } else {
-                tif
-            },
-            post_only: self.rng.percent(10),
-            stp: self.rng.percent(50).then(|| {
-                self.rng.pick(&[
-                    StpMode::None,
-                    StpMode::CancelTaker,
-                    StpMode::CancelMaker,
-                    StpMode::CancelBoth,
-                ])
-            }),
-            size: if quote {
-                OrderSize::Quote(QuoteQty(self.rng.range(1, 3_000)))
-            } else {
-                OrderSize::Base(qty)
-            },
-            iceberg_qty: None,
-            good_till: None,
-        })
-    }
-
-    /// An order for a chaos cancel or amend to name: mostly a live one (by
-    /// id or client id), else any id handed out so far.
-    fn chaos_target(&mut self) -> OrderRef {
-        match self.random_live() {
-            Some(o) if self.rng.percent(90) => match o.cid {
-                Some(c) if self.rng.percent(50) => OrderRef::Client(c),
-                _ => OrderRef::Id(o.id),
-            },
-            _ => OrderRef::Id(OrderId(self.rng.range(1, self.next_order_id + 1))),
-        }
-    }
-
-    /// Who sends a command naming `target`: its owner most of the time,
-    /// else `other`.
-    fn chaos_owner(&mut self, target: OrderRef, other: UserId) -> UserId {
-        let found = match target {
-            OrderRef::Id(id) => self.position.get(&id).map(|&i| self.live[i].user),
-            OrderRef::Client(_) => None,
-        };
-        match found {
-            Some(u) if self.rng.percent(90) => u,
-            _ => other,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::{ListKind, MAX_ICEBERG_PARTS};
 
     fn config() -> PairConfig {
         PairConfig::simple(Symbol::new("BTC-EUR").expect("valid"))
@@ -526,7 +534,7 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream() {
-        for mix in [Mix::ExchangeCore, Mix::Retail, Mix::Chaos] {
+        for mix in [Mix::ExchangeCore, Mix::Retail, Mix::Chaos, Mix::Advanced] {
             let mut a = Generator::new(mix, 7, &config());
             let mut b = Generator::new(mix, 7, &config());
             let mut c = Generator::new(mix, 8, &config());
@@ -549,5 +557,112 @@ mod tests {
             counts.iter().all(|&c| (9_000..11_000).contains(&c)),
             "{counts:?}"
         );
+    }
+
+    fn new_orders(mix: Mix, n: usize) -> (Vec<Command>, Vec<NewOrder>) {
+        let mut g = Generator::new(mix, 3, &config());
+        let cmds: Vec<Command> = (0..n).map(|_| g.next_command()).collect();
+        let mut orders = Vec::new();
+        for c in &cmds {
+            match c.body {
+                CommandBody::NewOrder(o) => orders.push(o),
+                CommandBody::NewOrderList(l) => orders.extend(l.orders),
+                _ => {}
+            }
+        }
+        (cmds, orders)
+    }
+
+    #[test]
+    fn advanced_mix_has_its_shares_of_conditional_and_iceberg_orders() {
+        let (_, orders) = new_orders(Mix::Advanced, 40_000);
+        let n = orders.len();
+        let conditional = orders
+            .iter()
+            .filter(|o| o.order_type.trigger().is_some())
+            .count();
+        let icebergs = orders.iter().filter(|o| o.iceberg_qty.is_some()).count();
+        assert!(n > 1_500, "{n} new orders");
+        assert!(
+            (8..=12).contains(&(conditional * 100 / n)),
+            "{conditional} of {n}"
+        );
+        assert!((4..=6).contains(&(icebergs * 100 / n)), "{icebergs} of {n}");
+        for o in &orders {
+            if let Some(slice) = o.iceberg_qty {
+                let OrderSize::Base(q) = o.size else {
+                    panic!("iceberg sized {:?}", o.size)
+                };
+                assert!(slice.0 > 0 && slice < q && q.0.div_ceil(slice.0) <= MAX_ICEBERG_PARTS);
+            }
+        }
+    }
+
+    #[test]
+    fn chaos_mix_has_every_command_and_field() {
+        let (cmds, orders) = new_orders(Mix::Chaos, 20_000);
+        let has = |f: &dyn Fn(&Command) -> bool| cmds.iter().any(f);
+        let kinds = [
+            CommandKind::NewOrder,
+            CommandKind::Cancel,
+            CommandKind::Amend,
+            CommandKind::CancelAll,
+            CommandKind::NewOrderList,
+            CommandKind::CancelList,
+            CommandKind::AdvanceTime,
+        ];
+        for k in kinds {
+            assert!(has(&|c| c.body.kind() == k), "no {k:?}");
+        }
+        for list in [ListKind::Oco, ListKind::Oto] {
+            assert!(has(
+                &|c| matches!(c.body, CommandBody::NewOrderList(l) if l.kind == list)
+            ));
+        }
+        assert!(has(
+            &|c| matches!(c.body, CommandBody::Amend(a) if a.new_stop_price.is_some())
+        ));
+        for name in [
+            "STOP_LOSS",
+            "STOP_LOSS_LIMIT",
+            "TAKE_PROFIT",
+            "TAKE_PROFIT_LIMIT",
+            "LIMIT",
+            "MARKET",
+        ] {
+            assert!(
+                orders.iter().any(|o| o.order_type.name() == name),
+                "no {name}"
+            );
+        }
+        let trigger = |f: &dyn Fn(Trigger) -> bool| {
+            orders
+                .iter()
+                .any(|o| o.order_type.trigger().is_some_and(|t| f(t)))
+        };
+        assert!(trigger(
+            &|t| t.trailing_delta.is_some() && t.stop_price.is_some()
+        ));
+        assert!(trigger(
+            &|t| t.trailing_delta.is_some() && t.stop_price.is_none()
+        ));
+        assert!(orders.iter().any(|o| o.iceberg_qty.is_some()));
+        assert!(
+            orders
+                .iter()
+                .any(|o| o.time_in_force == TimeInForce::Gtd && o.good_till.is_some())
+        );
+        // Time never goes back, sometimes stands still, sometimes leaps.
+        let steps: Vec<u64> = cmds
+            .windows(2)
+            .map(|w| {
+                w[1].timestamp
+                    .0
+                    .checked_sub(w[0].timestamp.0)
+                    .expect("monotonic")
+            })
+            .collect();
+        assert!(steps.contains(&0));
+        assert!(steps.iter().any(|&s| s > 20_000));
     }
 }
