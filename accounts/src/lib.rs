@@ -40,6 +40,7 @@
 //!   conservation checkable per shard.
 
 mod audit;
+mod lists;
 mod shard;
 mod snapshot;
 mod types;
@@ -49,5 +50,5 @@ pub use shard::{Shard, moves_money};
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_VERSION, SnapshotError};
 pub use types::{
     Amend, AssetId, AssetInfo, AssetTotals, Balance, ConfigError, Duplicate, Fees, Hold, HoldKind,
-    Input, Output, Place, Reference, RiskCode, Role,
+    Input, ListHold, Output, Place, PlaceList, Reference, RiskCode, Role,
 };

@@ -9,14 +9,14 @@
 
 use std::collections::HashMap;
 
-use accounts::{Fees, Input, Output, Place, RiskCode, Shard};
+use accounts::{Fees, Input, Output, Place, PlaceList, RiskCode, Shard};
 use commandlog::{
     AccountUpdate, AssetAudit, AuditReport, EventRecord, Movement, MovementKind, MovementOutcome,
 };
 use prometheus::IntCounter;
 use proto::{
-    Command, CommandBody, OrderRef, OrderSize, OrderType, PairConfig, QuoteQty, Side, Symbol,
-    UserId,
+    Command, CommandBody, ListKind, NewOrder, OrderRef, OrderSize, PairConfig, QuoteQty, Side,
+    Symbol, UserId,
 };
 use store::RiskSnapshotRow;
 
@@ -54,10 +54,18 @@ fn input_kind(input: &Input) -> usize {
         Input::Place(_) => 2,
         Input::Amend(_) => 3,
         Input::Settle(_) => 4,
+        Input::PlaceList(_) => 5,
     }
 }
 
-const INPUT_KINDS: [&str; 5] = ["deposit", "withdraw", "place", "amend", "settle"];
+const INPUT_KINDS: [&str; 6] = [
+    "deposit",
+    "withdraw",
+    "place",
+    "amend",
+    "settle",
+    "place_list",
+];
 
 /// `InsufficientBalance` as `insufficient_balance`: the `code` label of
 /// `risk_refusals_total`.
@@ -150,40 +158,80 @@ impl RiskStage {
 
     /// Gives a market buy by base quantity its budget (see
     /// [`Shard::market_buy_budget`]): the command sent to the engine and the
-    /// journaled `Place` then carry the same order. Pure.
+    /// journaled `Place` then carry the same order. So does a conditional
+    /// order that works as a market buy once triggered (its budget is
+    /// locked from placement on), and each such order of a list; an OTO's
+    /// second order gets its budget from what its first leaves free, since
+    /// both are held. Pure.
     pub fn prepare(&self, cmd: &mut Command) -> Result<(), RiskCode> {
-        let CommandBody::NewOrder(o) = &mut cmd.body else {
-            return Ok(());
-        };
-        let (Side::Buy, OrderType::Market, OrderSize::Base(qty)) = (o.side, o.order_type, o.size)
+        let (pair, user) = (cmd.pair, cmd.user);
+        match &mut cmd.body {
+            CommandBody::NewOrder(o) => self.give_budget(pair, user, o, 0),
+            CommandBody::NewOrderList(l) => {
+                self.give_budget(pair, user, &mut l.orders[0], 0)?;
+                let reserved = match l.kind {
+                    // One hold for both: each may use all that is free.
+                    ListKind::Oco => 0,
+                    ListKind::Oto => {
+                        let quote = self.shard.pair_assets(pair).map(|(_, q)| q);
+                        let fees = self.fees(pair);
+                        match self.shard.order_need(pair, user, &l.orders[0], fees) {
+                            Ok((asset, amount)) if Some(asset) == quote => amount,
+                            _ => 0,
+                        }
+                    }
+                };
+                self.give_budget(pair, user, &mut l.orders[1], reserved)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Gives `o` its budget if it is (or works as) a market buy by base
+    /// quantity, out of the free quote balance less `reserved`.
+    fn give_budget(
+        &self,
+        pair: Symbol,
+        user: UserId,
+        o: &mut NewOrder,
+        reserved: u128,
+    ) -> Result<(), RiskCode> {
+        let (Side::Buy, true, OrderSize::Base(qty)) = (o.side, o.order_type.is_market(), o.size)
         else {
             return Ok(());
         };
         let &(qty_scale, max_price, max_notional) =
-            self.limits.get(&cmd.pair).ok_or(RiskCode::UnknownPair)?;
+            self.limits.get(&pair).ok_or(RiskCode::UnknownPair)?;
         // `qty` at the pair's highest price, in the budget's unit (rounded
         // up so the last lot at that price still fits), within what the
         // engine accepts as a budget.
         let worst = u128::from(qty.0) * u128::from(max_price);
         let worst = worst.div_ceil(proto::pow10(qty_scale));
         let cap = QuoteQty(u64::try_from(worst).unwrap_or(u64::MAX).min(max_notional.0));
-        let fees = self.fees(cmd.pair);
-        let budget = self
-            .shard
-            .market_buy_budget(cmd.user, cmd.pair, fees.taker_bps, cap)?;
+        let fees = self.fees(pair);
+        let budget =
+            self.shard
+                .market_buy_budget_beside(user, pair, fees.taker_bps, cap, reserved)?;
         o.size = OrderSize::BaseWithin { qty, budget };
         Ok(())
     }
 
     /// Checks and locks `cmd`'s worst case; on success its input is in the
     /// group's run. Cancels need no check: their `Canceled` events release
-    /// the holds when they are settled.
+    /// the holds when they are settled; nor does the passing of time
+    /// (`AdvanceTime`), whose expiries are `Canceled` events too.
     pub fn admit(&mut self, cmd: &Command) -> Result<(), RiskCode> {
         let input = match &cmd.body {
             CommandBody::NewOrder(o) => Input::Place(Place {
                 pair: cmd.pair,
                 user: cmd.user,
                 order: *o,
+                fees: self.fees(cmd.pair),
+            }),
+            CommandBody::NewOrderList(l) => Input::PlaceList(PlaceList {
+                pair: cmd.pair,
+                user: cmd.user,
+                list: *l,
                 fees: self.fees(cmd.pair),
             }),
             CommandBody::Amend(a) => {
@@ -202,7 +250,10 @@ impl RiskStage {
                     new_price: a.new_price,
                 })
             }
-            CommandBody::Cancel { .. } | CommandBody::CancelAll => return Ok(()),
+            CommandBody::Cancel { .. }
+            | CommandBody::CancelAll
+            | CommandBody::CancelList { .. }
+            | CommandBody::AdvanceTime => return Ok(()),
         };
         match self.apply(&input) {
             Some(code) => Err(code),

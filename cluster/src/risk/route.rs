@@ -9,26 +9,34 @@ use crate::risk::{Outcome, RiskInput, ShardId};
 /// Where a gateway produces a command when accounts are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// New orders and amends: to the `risk` partition of the user's shard,
-    /// which checks and locks them and forwards what it accepts.
+    /// New orders, order lists and amends: to the `risk` partition of the
+    /// user's shard, which checks and locks them and forwards what it
+    /// accepts.
     Risk {
         /// The shard (= the partition).
         shard: u16,
     },
-    /// Cancels: straight to the pair's `orders` partition. The order was
-    /// forwarded before it was acknowledged, so a cancel sent after its ACK
-    /// always lands after it; a cancel needs no check (its `Canceled`
-    /// event releases the hold when it is settled).
+    /// Cancels (of orders, lists, all of a user's): straight to the pair's
+    /// `orders` partition. The order was forwarded before it was
+    /// acknowledged, so a cancel sent after its ACK always lands after it;
+    /// a cancel needs no check (its `Canceled` events release the holds
+    /// when they are settled). So does the passing of time, which holds
+    /// nothing either.
     Orders,
 }
 
 /// The route of `cmd` among `shards` shards.
 pub fn route(cmd: &Command, shards: u16) -> Route {
     match cmd.body {
-        CommandBody::NewOrder(_) | CommandBody::Amend(_) => Route::Risk {
-            shard: ShardId::of_user(cmd.user, shards),
-        },
-        CommandBody::Cancel { .. } | CommandBody::CancelAll => Route::Orders,
+        CommandBody::NewOrder(_) | CommandBody::NewOrderList(_) | CommandBody::Amend(_) => {
+            Route::Risk {
+                shard: ShardId::of_user(cmd.user, shards),
+            }
+        }
+        CommandBody::Cancel { .. }
+        | CommandBody::CancelAll
+        | CommandBody::CancelList { .. }
+        | CommandBody::AdvanceTime => Route::Orders,
     }
 }
 
