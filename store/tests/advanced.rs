@@ -450,3 +450,100 @@ fn an_open_list_is_still_executing_and_a_pending_order_pending() {
     let working = b.new_order(common::pair(), OrderId(11)).unwrap();
     assert_eq!(working.working_time, Some(Timestamp(3_000 * MS)));
 }
+
+/// Whether the store holds, as open, exactly the orders `book` holds (on
+/// the book or waiting), each as the book has it, and its open lists.
+/// Returns how many orders wait and how many lists are open.
+async fn holds_what_the_book_holds(store: &Store, book: &engine::OrderBook) -> (usize, usize) {
+    use std::collections::BTreeMap;
+    let pair = book.config().symbol;
+    let open: BTreeMap<u64, store::OrderRow> = store
+        .open_orders_of_pair(pair)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.order_id.0, o))
+        .collect();
+    let (mut held, mut waiting) = (0, 0);
+    for r in book.resting_orders() {
+        held += 1;
+        let o = &open[&r.order_id.0];
+        let filled = Qty(r.qty.0 - r.remaining.0);
+        assert_eq!((o.orig_qty, o.executed_qty), (Some(r.qty), filled), "{o:?}");
+        assert_eq!((o.price, o.iceberg_qty), (Some(r.price), r.iceberg_qty), "{o:?}");
+        assert!(o.working_time.is_some(), "a resting order works: {o:?}");
+        let status = if filled.is_zero() {
+            OrderStatus::New
+        } else {
+            OrderStatus::PartiallyFilled
+        };
+        assert_eq!(o.status, status, "{o:?}");
+    }
+    for w in book.waiting_orders() {
+        held += 1;
+        waiting += 1;
+        let o = &open[&w.order.order_id.0];
+        let status = match w.wait {
+            engine::WaitFor::List => OrderStatus::PendingNew,
+            engine::WaitFor::Trigger { .. } => OrderStatus::New,
+        };
+        assert_eq!((o.status, o.working_time), (status, None), "{o:?}");
+        let trigger = w.order.order_type.trigger();
+        assert_eq!(o.stop_price, trigger.and_then(|t| t.stop_price), "{o:?}");
+        assert_eq!(o.trailing_delta, trigger.and_then(|t| t.trailing_delta));
+        assert_eq!(o.price, w.order.order_type.price(), "{o:?}");
+        assert_eq!(o.order_list_id, w.list_id, "{o:?}");
+    }
+    assert_eq!(open.len(), held, "no other order is open");
+    let lists: Vec<(u64, [u64; 2])> = store
+        .open_order_lists_of_pair(pair)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| (l.list_id.0, l.orders.map(|o| o.order_id.0)))
+        .collect();
+    let mut book_lists: Vec<(u64, [u64; 2])> = book
+        .open_lists()
+        .iter()
+        .map(|l| (l.list_id.0, l.legs.map(|o| o.0)))
+        .collect();
+    book_lists.sort_unstable();
+    assert_eq!(lists, book_lists);
+    (waiting, lists.len())
+}
+
+/// The chaos mix (every order type and list, expiries, crossing,
+/// self-trades, refusals) through the real book, stored in batches of
+/// random sizes: the store's open orders and lists are the book's, every
+/// few hundred commands and at the end.
+#[tokio::test]
+async fn the_store_holds_what_the_book_holds_through_chaos() {
+    let config = proto::PairConfig {
+        max_qty: Qty(1_000_000),
+        max_open_orders: 10_000,
+        ..proto::PairConfig::simple(common::pair())
+    };
+    let (mut waiting, mut lists) = (0, 0);
+    for seed in 0..3 {
+        let mut book = engine::OrderBook::new(config.clone()).unwrap();
+        let mut generator = workload::Generator::new(workload::Mix::Chaos, seed, &config);
+        let mut rng = workload::Rng::new(seed ^ 0x5709e);
+        let (store, _dir) = common::sqlite().await;
+        let (mut last, mut batch) = (Seq(0), Batch::default());
+        for n in 1..=2_000 {
+            let cmd = generator.next_command();
+            let events = book.apply_one(&cmd);
+            generator.observe(&events);
+            batch.add_events(config.qty_scale, &mut last, &events);
+            if rng.percent(15) || n % 400 == 0 {
+                store.write_batch(&std::mem::take(&mut batch)).await.unwrap();
+            }
+            if n % 400 == 0 {
+                let (w, l) = holds_what_the_book_holds(&store, &book).await;
+                waiting += w;
+                lists += l;
+            }
+        }
+    }
+    assert!(waiting > 0 && lists > 0, "the stream holds waiting orders and lists");
+}
