@@ -183,10 +183,10 @@ impl Run {
                 self.movement(cmd.user.0, true);
             }
         }
-        let events = match cmd.body {
-            CommandBody::NewOrder(o) => self.place(&cmd, o),
-            CommandBody::NewOrderList(l) => self.place_list(&cmd, l),
-            CommandBody::Amend(a) => self.amend(&cmd, a),
+        let events = match &cmd.body {
+            CommandBody::NewOrder(o) => self.place(&cmd, *o),
+            CommandBody::NewOrderList(l) => self.place_list(&cmd, **l),
+            CommandBody::Amend(a) => self.amend(&cmd, *a),
             CommandBody::Cancel { .. }
             | CommandBody::CancelAll
             | CommandBody::CancelList { .. }
@@ -253,7 +253,7 @@ impl Run {
             return Self::refusal(cmd);
         }
         self.lists += 1;
-        let body = CommandBody::NewOrderList(l);
+        let body = CommandBody::NewOrderList(Box::new(l));
         self.h.run(&Command { body, ..*cmd })
     }
 

@@ -614,7 +614,8 @@ impl Runner {
             Step::PlaceList(l) => {
                 let out = self.shard_says(Input::PlaceList(l), &mut lines);
                 if !matches!(out[..], [Output::Rejected(_)]) {
-                    let cmd = self.command(l.pair, l.user, CommandBody::NewOrderList(l.list));
+                    let cmd =
+                        self.command(l.pair, l.user, CommandBody::NewOrderList(Box::new(l.list)));
                     self.book(&cmd, &mut lines)?;
                 }
             }

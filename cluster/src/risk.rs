@@ -82,11 +82,6 @@ pub struct RequestId {
 
 /// What a gateway asks of a shard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "a command (an order list holds two orders) is most of what passes here; boxing \
-              it would allocate per command for nothing on the wire (serde's Box is transparent)"
-)]
 pub enum RiskRequest {
     /// A new order or an amend, checked and locked before its pair sees it.
     Order(Command),
@@ -98,11 +93,6 @@ pub enum RiskRequest {
 
 /// One record of the `risk` topic (partition = shard).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "a command (an order list holds two orders) is most of what passes here; boxing \
-              it would allocate per command for nothing on the wire (serde's Box is transparent)"
-)]
 pub enum RiskInput {
     /// A gateway's request.
     Request {
@@ -180,11 +170,6 @@ pub struct DecisionBatch {
 
 /// What applying one input asks the role to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "a command (an order list holds two orders) is most of what passes here; boxing \
-              it would allocate per command for nothing on the wire (serde's Box is transparent)"
-)]
 pub enum Step {
     /// Nothing to answer (a settlement, or an input before the shard's
     /// position).
@@ -407,7 +392,7 @@ impl RiskCore {
                 if !ours {
                     return decided(Outcome::Misrouted);
                 }
-                let mut cmd = *cmd;
+                let mut cmd = cmd.clone();
                 let admitted = self
                     .stage
                     .prepare(&mut cmd)

@@ -231,7 +231,7 @@ impl RiskStage {
             CommandBody::NewOrderList(l) => Input::PlaceList(PlaceList {
                 pair: cmd.pair,
                 user: cmd.user,
-                list: *l,
+                list: **l,
                 fees: self.fees(cmd.pair),
             }),
             CommandBody::Amend(a) => {
@@ -610,7 +610,7 @@ mod tests {
             kind: ListKind::Oto,
             orders: [limit(2, Side::Buy, 1_000, 4), stop_buy(3, 5)],
         };
-        let mut cmd = command(CommandBody::NewOrderList(oto));
+        let mut cmd = command(CommandBody::NewOrderList(Box::new(oto)));
         stage.prepare(&mut cmd).unwrap();
         assert_eq!(budget(&cmd, 1), Some(QuoteQty(6_000)));
         // A working sell holds base: the buy may use all the quote.
@@ -618,7 +618,7 @@ mod tests {
             orders: [limit(2, Side::Sell, 1_000, 4), stop_buy(3, 5)],
             ..oto
         };
-        let mut cmd = command(CommandBody::NewOrderList(oto));
+        let mut cmd = command(CommandBody::NewOrderList(Box::new(oto)));
         stage.prepare(&mut cmd).unwrap();
         assert_eq!(budget(&cmd, 1), Some(QuoteQty(10_000)));
     }
@@ -634,7 +634,7 @@ mod tests {
             orders: [limit(2, Side::Sell, 120, 5), limit(3, Side::Sell, 130, 5)],
         };
         stage
-            .admit(&command(CommandBody::NewOrderList(oco)))
+            .admit(&command(CommandBody::NewOrderList(Box::new(oco))))
             .unwrap();
         assert_eq!(stage.run.count, 1);
         let btc = stage.shard.asset_id("BTC").unwrap();
@@ -647,7 +647,7 @@ mod tests {
             orders: [limit(5, Side::Sell, 120, 5), limit(6, Side::Sell, 130, 5)],
             ..oco
         };
-        let refused = stage.admit(&command(CommandBody::NewOrderList(again)));
+        let refused = stage.admit(&command(CommandBody::NewOrderList(Box::new(again))));
         assert_eq!(refused, Err(RiskCode::InsufficientBalance));
         let cancel = CommandBody::CancelList {
             target: OrderRef::Id(OrderId(1)),

@@ -48,11 +48,6 @@ const TRIM_EVERY: u64 = 1_024;
 const OUTPUT_BATCH: usize = 4_096;
 
 /// What reaches the writer with the risk stage on.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "nearly every request is a command: boxing it would allocate per command to save \
-              queue slots for the rare movements and audits"
-)]
 pub(crate) enum Request {
     /// A command for a pair.
     Submit(JournalRequest),

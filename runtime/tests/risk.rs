@@ -471,7 +471,7 @@ async fn lists_and_stops_hold_what_they_can_cost_through_the_writer() {
         ],
     };
     let list = |l| Command {
-        body: CommandBody::NewOrderList(l),
+        body: CommandBody::NewOrderList(Box::new(l)),
         ..order(btc(), alice, 3, Side::Sell, None, 1)
     };
     run(&ex, list(oco)).await.unwrap();
@@ -544,7 +544,6 @@ impl Rng {
 }
 
 /// One step of the random stream.
-#[allow(clippy::large_enum_variant, reason = "a test's list of steps")]
 enum Step {
     /// Waited for: its checks may depend on earlier settlements.
     Command(Command),
@@ -640,7 +639,7 @@ fn stream(seed: u64, steps: usize) -> Vec<Step> {
 async fn play(ex: &Exchange, steps: &[Step], wait_last_burst: bool) {
     for (i, step) in steps.iter().enumerate() {
         match step {
-            Step::Command(cmd) => match run(ex, *cmd).await {
+            Step::Command(cmd) => match run(ex, cmd.clone()).await {
                 Ok(_) | Err(SubmitError::Refused(_)) => {}
                 Err(e) => panic!("{e}"),
             },
@@ -650,7 +649,7 @@ async fn play(ex: &Exchange, steps: &[Step], wait_last_burst: bool) {
             Step::Burst(cmds) => {
                 let mut outcomes = Vec::new();
                 for cmd in cmds {
-                    let s = ex.submit(*cmd, true).await.unwrap();
+                    let s = ex.submit(cmd.clone(), true).await.unwrap();
                     outcomes.push(s.outcome.unwrap());
                 }
                 if i + 1 < steps.len() || wait_last_burst {

@@ -141,7 +141,7 @@ impl Harness {
         if let [Output::Rejected(code)] = out[..] {
             return Err(code);
         }
-        Ok(self.run(&self.command(pair, user, CommandBody::NewOrderList(list))))
+        Ok(self.run(&self.command(pair, user, CommandBody::NewOrderList(Box::new(list)))))
     }
 
     /// A command of `user` stamped with [`Harness::now`].

@@ -135,7 +135,7 @@ mod tests {
             unreachable!("an order");
         };
         let list = Command {
-            body: CommandBody::NewOrderList(proto::NewOrderList {
+            body: CommandBody::NewOrderList(Box::new(proto::NewOrderList {
                 list_id: OrderId(3),
                 client_list_id: None,
                 kind: proto::ListKind::Oto,
@@ -146,7 +146,7 @@ mod tests {
                         ..o
                     },
                 ],
-            }),
+            })),
             ..order(7, 1, Side::Buy)
         };
         assert_eq!(route(&list, 4), Route::Risk { shard: 3 });

@@ -425,7 +425,7 @@ fn dump(w: &World) {
     for (p, records) in &w.orders {
         for (o, (tag, cmds)) in records.iter().enumerate() {
             let tag = tag.as_deref().and_then(crate::risk::decode_tag);
-            let cmds: Vec<_> = cmds.iter().map(|c| c.body).collect();
+            let cmds: Vec<_> = cmds.iter().map(|c| &c.body).collect();
             eprintln!("orders {p} @{o} {tag:?} {cmds:?}");
         }
     }
