@@ -65,8 +65,9 @@ impl std::error::Error for AuditError {}
 impl Shard {
     /// Checks, for every asset, that the accounts (fee accounts included)
     /// hold exactly deposits - withdrawals + received - sent (a single
-    /// shard holding both sides of every trade has received == sent), that
-    /// and that each user's `locked` equals the sum of their orders' holds.
+    /// shard holding both sides of every trade has received == sent), and
+    /// that each user's `locked` equals the sum of their orders' holds (an
+    /// OCO list's one hold counted once for its two orders).
     /// Returns every failure found.
     pub fn audit(&self) -> Result<(), Vec<AuditError>> {
         let s = &self.state;
@@ -88,13 +89,23 @@ impl Shard {
             }
         }
         let mut holds: BTreeMap<(UserId, AssetId), u128> = BTreeMap::new();
-        for (&(pi, _), h) in &s.holds {
+        let asset = |pi: u16, side: proto::Side| {
             let p = &s.pairs[usize::from(pi)];
-            let asset = match h.side {
+            match side {
                 proto::Side::Buy => p.quote,
                 proto::Side::Sell => p.base,
-            };
-            *holds.entry((h.user, asset)).or_default() += h.amount;
+            }
+        };
+        for (&(pi, _), h) in &s.holds {
+            // An OCO's orders are paid for by their list's one hold.
+            if self.shared_by(pi, h).is_none() {
+                *holds.entry((h.user, asset(pi, h.side))).or_default() += h.amount;
+            }
+        }
+        for (&(pi, _), l) in &s.lists {
+            if l.amount > 0 {
+                *holds.entry((l.user, asset(pi, l.side))).or_default() += l.amount;
+            }
         }
         for (&(user, asset), b) in &s.balances {
             let sum = holds.remove(&(user, asset)).unwrap_or(0);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{
     Amend, AssetId, AssetInfo, AssetTotals, Balance, ConfigError, Duplicate, Hold, HoldKind, Input,
-    Output, Place, Reference, RiskCode, Role,
+    ListHold, Output, Place, Reference, RiskCode, Role,
 };
 
 /// Basis points in one.
@@ -63,6 +63,8 @@ pub(crate) struct State {
     /// The open orders that have a client order id, by pair index, owner
     /// and client id: amends and cancels may name an order that way.
     pub(crate) clients: BTreeMap<(u16, UserId, ClientOrderId), OrderId>,
+    /// The order lists with an order still open, by pair index and list id.
+    pub(crate) lists: BTreeMap<(u16, OrderId), ListHold>,
 }
 
 /// The state machine of one risk shard.
@@ -72,16 +74,27 @@ pub struct Shard {
 }
 
 /// Whether settling `event` can change a balance or a hold: a trade, the end
-/// of an order (canceled for any reason, or refused by the engine) and an
-/// amend's answer. The others (an order accepted, a book change, the summary
-/// of a cancel-all, whose cancels are events of their own) settle to
-/// nothing, so a risk stage need not log them: skipping them keeps every
-/// balance, and `last_seq` still only grows.
+/// of an order (canceled for any reason, expired included, or refused by the
+/// engine, alone or with its list) and an amend's answer. The others (an
+/// order or list accepted, a trigger fired, an OTO's pending order
+/// released, a list done, a book change, the summary of a cancel-all)
+/// settle to nothing: every order they concern is held already, and each
+/// end of one is an event of its own. So a risk stage need not log them:
+/// skipping them keeps every balance, and `last_seq` still only grows.
 pub fn moves_money(event: &proto::Event) -> bool {
     match &event.body {
         EventBody::Trade(_) | EventBody::Canceled(_) | EventBody::Amended(_) => true,
-        EventBody::Rejected(r) => matches!(r.command, CommandKind::NewOrder | CommandKind::Amend),
-        EventBody::Accepted(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => false,
+        EventBody::Rejected(r) => matches!(
+            r.command,
+            CommandKind::NewOrder | CommandKind::Amend | CommandKind::NewOrderList
+        ),
+        EventBody::Accepted(_)
+        | EventBody::BookDelta(_)
+        | EventBody::CanceledAll(_)
+        | EventBody::Triggered(_)
+        | EventBody::Released(_)
+        | EventBody::ListAccepted(_)
+        | EventBody::ListDone(_) => false,
     }
 }
 
@@ -194,6 +207,7 @@ impl Shard {
                 holds: BTreeMap::new(),
                 references: BTreeSet::new(),
                 clients: BTreeMap::new(),
+                lists: BTreeMap::new(),
             },
         })
     }
@@ -278,7 +292,21 @@ impl Shard {
         self.state.holds.len()
     }
 
-    fn pair_index(&self, pair: Symbol) -> Option<u16> {
+    /// An order list of `pair` with an order still open.
+    pub fn list_hold(&self, pair: Symbol, list_id: OrderId) -> Option<&ListHold> {
+        let pi = self.pair_index(pair)?;
+        self.state.lists.get(&(pi, list_id))
+    }
+
+    /// Every order list with an order still open, with its pair and id.
+    pub fn list_holds(&self) -> impl Iterator<Item = (Symbol, OrderId, &ListHold)> + '_ {
+        self.state
+            .lists
+            .iter()
+            .map(|(&(pi, id), l)| (self.state.pairs[usize::from(pi)].symbol, id, l))
+    }
+
+    pub(crate) fn pair_index(&self, pair: Symbol) -> Option<u16> {
         let i = self.state.pairs.iter().position(|p| p.symbol == pair)?;
         u16::try_from(i).ok()
     }
@@ -299,9 +327,23 @@ impl Shard {
         taker_bps: u16,
         cap: proto::QuoteQty,
     ) -> Result<proto::QuoteQty, RiskCode> {
+        self.market_buy_budget_beside(user, pair, taker_bps, cap, 0)
+    }
+
+    /// [`Shard::market_buy_budget`] out of the free quote balance less
+    /// `reserved` (in the quote asset's unit): what another order placed
+    /// with it in one input (an OTO's working order) locks first.
+    pub fn market_buy_budget_beside(
+        &self,
+        user: UserId,
+        pair: Symbol,
+        taker_bps: u16,
+        cap: proto::QuoteQty,
+        reserved: u128,
+    ) -> Result<proto::QuoteQty, RiskCode> {
         let pi = self.pair_index(pair).ok_or(RiskCode::UnknownPair)?;
         let p = &self.state.pairs[usize::from(pi)];
-        let free = self.balance(user, p.quote).free;
+        let free = self.balance(user, p.quote).free.saturating_sub(reserved);
         let (unit, quote_unit) = (proto::pow10(p.qty_scale), p.quote_unit);
         let hold = |b: u64| {
             let n = u128::from(b) * unit;
@@ -341,6 +383,7 @@ impl Shard {
             Input::Place(p) => self.place(p, out),
             Input::Amend(a) => self.amend(a, out),
             Input::Settle(e) => self.settle(e, out),
+            Input::PlaceList(l) => self.place_list(l, out),
         };
         if let Err(code) = result {
             out.push(Output::Rejected(code));
@@ -449,14 +492,40 @@ impl Shard {
 
     /// The hold a new order needs: its kind, asset, amount (in the asset's
     /// unit) and base quantity.
-    fn size_hold(&self, pi: u16, p: &Place) -> Result<(HoldKind, AssetId, u128, Qty), RiskCode> {
+    pub(crate) fn size_hold(
+        &self,
+        pi: u16,
+        p: &Place,
+    ) -> Result<(HoldKind, AssetId, u128, Qty), RiskCode> {
         let (kind, asset, native, qty) = self.size_hold_native(pi, p)?;
         let unit = self.state.pairs[usize::from(pi)].unit(p.order.side);
         let amount = native.checked_mul(unit).ok_or(RiskCode::Overflow)?;
         Ok((kind, asset, amount, qty))
     }
 
-    /// [`Shard::size_hold`] in the pair's own units.
+    /// What `order` would lock on `pair` at `fees`: its asset and amount in
+    /// the asset's unit. Pure.
+    pub fn order_need(
+        &self,
+        pair: Symbol,
+        user: UserId,
+        order: &proto::NewOrder,
+        fees: crate::Fees,
+    ) -> Result<(AssetId, u128), RiskCode> {
+        let pi = self.pair_index(pair).ok_or(RiskCode::UnknownPair)?;
+        let place = Place {
+            pair,
+            user,
+            order: *order,
+            fees,
+        };
+        let (_, asset, amount, _) = self.size_hold(pi, &place)?;
+        Ok((asset, amount))
+    }
+
+    /// [`Shard::size_hold`] in the pair's own units. A conditional order
+    /// holds as the order it works as once triggered (its limit price, or a
+    /// market order's); an iceberg or GTD order as its limit order.
     fn size_hold_native(
         &self,
         pi: u16,
@@ -469,11 +538,13 @@ impl Shard {
                 .ok_or(RiskCode::Overflow)
         };
         let o = &p.order;
-        match (o.side, o.order_type, o.size) {
+        match (o.side, o.order_type.working(), o.size) {
             (Side::Buy, OrderType::Limit { price }, OrderSize::Base(q)) => {
                 let need = buy_need(price, q, p.fees.taker_bps).ok_or(RiskCode::Overflow)?;
                 Ok((HoldKind::Limit { price }, pair.quote, need, q))
             }
+            // A market buy by quote; a limit one is refused by the engine,
+            // and this bounds it as well.
             (Side::Buy, _, OrderSize::Quote(q)) => Ok((
                 HoldKind::MarketBuy,
                 pair.quote,
@@ -496,6 +567,8 @@ impl Shard {
             (Side::Sell, OrderType::Market, OrderSize::Base(q)) => {
                 Ok((HoldKind::MarketSell, pair.base, u128::from(q.0), q))
             }
+            // `working()` is never conditional.
+            (_, OrderType::Conditional { .. }, _) => Err(RiskCode::UnsupportedOrder),
             // Only market buys may be sized in quote; the engine refuses
             // this too, and its base need is unknowable.
             (Side::Sell, _, OrderSize::Quote(_)) => Err(RiskCode::UnsupportedOrder),
@@ -506,9 +579,7 @@ impl Shard {
 
     fn place(&mut self, p: &Place, out: &mut Vec<Output>) -> Result<(), RiskCode> {
         let pi = self.pair_index(p.pair).ok_or(RiskCode::UnknownPair)?;
-        if p.fees.taker_bps > 10_000 || p.fees.maker_bps > p.fees.taker_bps {
-            return Err(RiskCode::BadFees);
-        }
+        crate::lists::check_fees(p.fees)?;
         let key = (pi, p.order.order_id);
         if self.state.holds.contains_key(&key) {
             return Err(RiskCode::DuplicateOrder);
@@ -527,6 +598,8 @@ impl Shard {
                 amount,
                 pending: Vec::new(),
                 client: p.order.client_order_id,
+                list: None,
+                conditional: p.order.order_type.trigger().is_some(),
             },
         );
         if let Some(client) = p.order.client_order_id {
@@ -548,7 +621,12 @@ impl Shard {
     }
 
     /// Moves `amount` from free to locked, or refuses without a change.
-    fn lock(&mut self, user: UserId, asset: AssetId, amount: u128) -> Result<(), RiskCode> {
+    pub(crate) fn lock(
+        &mut self,
+        user: UserId,
+        asset: AssetId,
+        amount: u128,
+    ) -> Result<(), RiskCode> {
         let b = self.balance(user, asset);
         let free = b.free.checked_sub(amount);
         let free = free.ok_or(RiskCode::InsufficientBalance)?;
@@ -563,7 +641,11 @@ impl Shard {
 
     /// An amend up locks the difference now. An amend down releases nothing
     /// yet: the engine may still refuse it, and until it confirms with
-    /// `Amended` the order may trade at its current size.
+    /// `Amended` the order may trade at its current size. A conditional
+    /// order waiting for its trigger is amended alike (a change of its stop
+    /// price alone needs nothing more); one that works as a market order is
+    /// sized by its quantity (a sell) or not at all (a buy: its hold is
+    /// its quote amount or budget, which no amend changes).
     fn amend(&mut self, a: &Amend, out: &mut Vec<Output>) -> Result<(), RiskCode> {
         let pi = self.pair_index(a.pair).ok_or(RiskCode::UnknownPair)?;
         let key = (pi, a.order_id);
@@ -571,8 +653,10 @@ impl Shard {
         if hold.user != a.user {
             return Err(RiskCode::NotOwner);
         }
-        let HoldKind::Limit { price } = hold.kind else {
-            return Err(RiskCode::NotAmendable);
+        let price = match hold.kind {
+            HoldKind::Limit { price } => price,
+            HoldKind::MarketSell | HoldKind::MarketBuy if hold.conditional => Price::ZERO,
+            HoldKind::MarketSell | HoldKind::MarketBuy => return Err(RiskCode::NotAmendable),
         };
         let (widest_qty, widest_price) = hold.widest(price);
         let qty = a.new_qty.unwrap_or(widest_qty);
@@ -584,10 +668,22 @@ impl Shard {
         wider.pending.push((qty, price));
         let unit = self.state.pairs[usize::from(pi)].unit(hold.side);
         let need = wider.need(unit).ok_or(RiskCode::Overflow)?;
-        let extra = need.saturating_sub(hold.amount);
+        wider.amount = wider.amount.max(need);
         let (user, asset) = (hold.user, self.hold_asset(pi, hold.side));
+        // An order of an OCO list locks through its list's shared hold.
+        let shared = self.shared_by(pi, hold);
+        let extra = match shared {
+            Some(list) => {
+                let list_need = self.list_need(pi, list, Some((a.order_id, wider.amount)));
+                let held = self.state.lists.get(&(pi, list)).map_or(0, |l| l.amount);
+                list_need.unwrap_or(0).saturating_sub(held)
+            }
+            None => need.saturating_sub(hold.amount),
+        };
         self.lock(user, asset, extra)?;
-        wider.amount += extra;
+        if let Some(l) = shared.and_then(|list| self.state.lists.get_mut(&(pi, list))) {
+            l.amount += extra;
+        }
         self.state.holds.insert(key, wider);
         out.push(Output::Locked {
             user,
@@ -627,13 +723,21 @@ impl Shard {
             EventBody::Rejected(r) => match (r.command, r.order_id) {
                 (CommandKind::NewOrder, Some(id)) => self.end(pi, id, r.user, out),
                 (CommandKind::Amend, Some(id)) => self.amend_answered(pi, id, r.user, None, out),
+                (CommandKind::NewOrderList, Some(id)) => self.list_refused(pi, id, r.user, out),
                 _ => {}
             },
             EventBody::Amended(a) => {
                 let state = (a.qty, a.remaining, a.price);
                 self.amend_answered(pi, a.order_id, a.user, Some(state), out);
             }
-            EventBody::Accepted(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
+            // Nothing to settle (see `moves_money`).
+            EventBody::Accepted(_)
+            | EventBody::BookDelta(_)
+            | EventBody::CanceledAll(_)
+            | EventBody::Triggered(_)
+            | EventBody::Released(_)
+            | EventBody::ListAccepted(_)
+            | EventBody::ListDone(_) => {}
         }
         out.push(Output::Settled {
             pair: e.pair,
@@ -662,31 +766,47 @@ impl Shard {
         if !hold.pending.is_empty() {
             hold.pending.remove(0);
         }
-        if let (Some((qty, remaining, price)), HoldKind::Limit { .. }) = (applied, hold.kind) {
-            hold.qty = qty;
-            hold.remaining = remaining;
-            hold.kind = HoldKind::Limit { price };
+        match (applied, hold.kind) {
+            (Some((qty, remaining, price)), HoldKind::Limit { .. }) => {
+                hold.qty = qty;
+                hold.remaining = remaining;
+                hold.kind = HoldKind::Limit { price };
+            }
+            // A waiting conditional market sell: its price is no limit.
+            (Some((qty, remaining, _)), HoldKind::MarketSell) => {
+                hold.qty = qty;
+                hold.remaining = remaining;
+            }
+            // A market buy's size is not a base quantity to resize by.
+            _ => {}
         }
         self.trim(pi, id, out);
     }
 
-    /// Releases what an open order's hold holds beyond its need.
+    /// Releases what an open order's hold holds beyond its need (for an
+    /// order of an OCO list: cuts its own need, then its list's hold).
     fn trim(&mut self, pi: u16, id: OrderId, out: &mut Vec<Output>) {
+        let shared = self
+            .state
+            .holds
+            .get(&(pi, id))
+            .and_then(|h| self.shared_by(pi, h));
         let pair = &self.state.pairs[usize::from(pi)];
         let Some(hold) = self.state.holds.get_mut(&(pi, id)) else {
             return;
         };
         let need = hold.need(pair.unit(hold.side)).unwrap_or(hold.amount);
         let excess = hold.amount.saturating_sub(need);
-        if excess == 0 {
-            return;
-        }
         hold.amount -= excess;
         let (user, side) = (hold.user, hold.side);
-        self.release(pi, id, user, side, excess, out);
+        if let Some(list) = shared {
+            self.trim_list(pi, list, out);
+        } else if excess > 0 {
+            self.release(pi, id, user, side, excess, out);
+        }
     }
 
-    fn release(
+    pub(crate) fn release(
         &mut self,
         pi: u16,
         order_id: OrderId,
@@ -709,12 +829,19 @@ impl Shard {
         });
     }
 
-    /// The order ended: all of its hold goes back to free.
-    fn end(&mut self, pi: u16, id: OrderId, user: UserId, out: &mut Vec<Output>) {
+    /// The order ended: all of its hold goes back to free (for an order of
+    /// an OCO list: its list's hold is cut to the other order's need, or
+    /// released if that one ended too).
+    pub(crate) fn end(&mut self, pi: u16, id: OrderId, user: UserId, out: &mut Vec<Output>) {
         let key = (pi, id);
         if self.state.holds.get(&key).is_none_or(|h| h.user != user) {
             return;
         }
+        let shared = self
+            .state
+            .holds
+            .get(&key)
+            .and_then(|h| self.shared_by(pi, h));
         let Some(hold) = self.state.holds.remove(&key) else {
             return;
         };
@@ -724,8 +851,11 @@ impl Shard {
                 self.state.clients.remove(&index);
             }
         }
-        if hold.amount > 0 {
+        if shared.is_none() && hold.amount > 0 {
             self.release(pi, id, hold.user, hold.side, hold.amount, out);
+        }
+        if let Some(list) = hold.list {
+            self.trim_list(pi, list, out);
         }
     }
 
@@ -800,11 +930,26 @@ impl Shard {
     /// the unpaid part would show as a conservation failure in the audit
     /// rather than be taken from elsewhere.
     fn spend_hold(&mut self, key: (u16, OrderId), user: UserId, asset: AssetId, amount: u128) {
+        let shared = self
+            .state
+            .holds
+            .get(&key)
+            .and_then(|h| self.shared_by(key.0, h));
         let Some(hold) = self.state.holds.get_mut(&key) else {
             return;
         };
-        let from_hold = hold.amount.min(amount);
-        hold.amount -= from_hold;
+        let own = hold.amount.min(amount);
+        hold.amount -= own;
+        // An order of an OCO list pays from its list's hold (its own amount
+        // only tracks its need).
+        let from_hold = match shared.and_then(|list| self.state.lists.get_mut(&(key.0, list))) {
+            Some(l) => {
+                let paid = l.amount.min(amount);
+                l.amount -= paid;
+                paid
+            }
+            None => own,
+        };
         let b = self.state.balances.entry((user, asset)).or_default();
         b.locked = b.locked.saturating_sub(from_hold);
     }

@@ -10,7 +10,9 @@ use crate::shard::State;
 /// Version 2: balances no longer carry a debt, which no input can cause.
 /// Version 3: assets count in the finest unit of their pairs (each pair
 /// keeps its units), and open orders are indexed by client order id.
-pub const SNAPSHOT_VERSION: u8 = 3;
+/// Version 4: holds name their order list and whether they are conditional,
+/// and the order lists (an OCO's one hold) are kept.
+pub const SNAPSHOT_VERSION: u8 = 4;
 
 /// The most bytes a restore decodes: a length prefix in damaged bytes cannot
 /// make it allocate more. Far above a shard of millions of accounts.

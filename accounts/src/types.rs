@@ -4,7 +4,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use proto::{ClientOrderId, NewOrder, OrderId, Price, Qty, Seq, Side, Symbol, TradeId, UserId};
+use proto::{
+    ClientOrderId, ListKind, NewOrder, NewOrderList, OrderId, Price, Qty, Seq, Side, Symbol,
+    TradeId, UserId,
+};
 
 /// An asset, by its index in the shard's asset table (see [`crate::Shard::assets`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -55,7 +58,23 @@ pub struct Place {
     pub fees: Fees,
 }
 
-/// Check an amend of an open limit order before it may reach its book.
+/// Check and lock the worst case of an order list (OCO or OTO) before it
+/// may reach its book: both orders are held, or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceList {
+    /// The pair.
+    pub pair: Symbol,
+    /// The owner.
+    pub user: UserId,
+    /// The list as it will be sent to the pair's engine (a market buy by
+    /// base quantity in it carries its budget, as in [`Place`]).
+    pub list: NewOrderList,
+    /// The rates its orders will be charged.
+    pub fees: Fees,
+}
+
+/// Check an amend of an open order (a resting limit order, or a
+/// conditional order waiting for its trigger) before it may reach its book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Amend {
     /// The pair.
@@ -101,6 +120,9 @@ pub enum Input {
     Amend(Amend),
     /// One event of a pair's engine, in that pair's `seq` order.
     Settle(proto::Event),
+    /// See [`PlaceList`]. (Last, so that the encodings of the inputs before
+    /// it keep their variant index.)
+    PlaceList(PlaceList),
 }
 
 /// Which side of a trade an order was on.
@@ -143,7 +165,7 @@ pub enum Output {
     Rejected(RiskCode),
     /// `amount` moved from free to locked for an order (zero for an amend
     /// that needs no more: what it frees is released when the engine
-    /// confirms it).
+    /// confirms it). An OCO list locks once, under its list id.
     Locked {
         /// The owner.
         user: UserId,
@@ -156,7 +178,8 @@ pub enum Output {
         /// How much.
         amount: u128,
     },
-    /// `amount` moved from locked back to free.
+    /// `amount` moved from locked back to free (from an OCO list's shared
+    /// hold: under its list id).
     Released {
         /// The owner.
         user: UserId,
@@ -236,7 +259,8 @@ pub enum RiskCode {
     BudgetRequired,
     /// A maker rate above the taker rate, or a rate above 10,000 bps.
     BadFees,
-    /// A market or quote-sized order: only limit orders can be amended.
+    /// A market or quote-sized order that is not waiting for a trigger:
+    /// only limit orders and waiting conditional orders can be amended.
     NotAmendable,
     /// An amend below what has already filled.
     AmendBelowFilled,
@@ -297,13 +321,38 @@ pub struct Hold {
     pub remaining: Qty,
     /// Its fee rates.
     pub fees: Fees,
-    /// Locked for it now.
+    /// Locked for it now. For an order of an OCO list this is what it
+    /// would lock alone, kept for sizing only: its list's shared hold
+    /// ([`ListHold::amount`]) is what is locked for both.
     pub amount: u128,
     /// Amends the shard passed on that the engine has not answered yet, in
     /// order: the hold covers each of them as well as the current state.
     pub pending: Vec<(Qty, Price)>,
     /// The owner's client order id, if the order has one.
     pub client: Option<ClientOrderId>,
+    /// The order list it was placed in, if any.
+    pub list: Option<OrderId>,
+    /// Placed as a conditional order: amendable while it waits, whatever
+    /// it works as once triggered.
+    pub conditional: bool,
+}
+
+/// An order list the shard holds funds for, until its last order ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListHold {
+    /// The owner.
+    pub user: UserId,
+    /// OCO or OTO.
+    pub kind: ListKind,
+    /// Buy (holds quote) or sell (holds base): an OCO's two orders are on
+    /// one side; an OTO's orders hold each for itself, see `kind`.
+    pub side: Side,
+    /// Its orders, in list order.
+    pub orders: [OrderId; 2],
+    /// OCO: locked once for both orders, sized for the larger need of the
+    /// two, spent by fills of either and trimmed to what the orders still
+    /// open need. OTO: zero (each order holds its own).
+    pub amount: u128,
 }
 
 /// Per asset, the flows that change the shard's total of it.

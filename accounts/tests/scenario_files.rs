@@ -15,17 +15,29 @@
 //! > withdraw u=1 EUR 500 ref=2
 //! > new o=1 u=1 buy limit p=100 q=5 [gtc|ioc|fok] [post] [stp=ct|cm|cb]
 //! > new o=2 u=2 buy market quote=500 | buy market q=3 [budget=900] | sell market q=3
-//! > cancel u=1 o=1 | cancel_all u=1 | amend u=1 o=1 [q=7] [p=101]
+//! > new o=3 u=1 sell stop_loss_limit p=95 stop=96 q=5 (also stop_loss,
+//!                                      take_profit(_limit); trail=BPS with
+//!                                      or instead of stop=)
+//! > new o=4 u=1 buy limit p=100 q=9 iceberg=3 [gtd=5000]
+//! > oco l=9 u=1 | o=5 sell limit p=110 q=5 post | o=6 sell stop_loss stop=90 q=5
+//! > oto l=10 u=1 | o=7 buy limit p=100 q=5 | o=8 sell limit p=120 q=5
+//! > cancel u=1 o=1 | cancel_all u=1 | cancel_list u=1 l=9
+//! > amend u=1 o=1 [q=7] [p=101] [stop=99]
+//! > tick                               (AdvanceTime: no user, no order)
 //! > balances [u=1]                     (every non-empty account; without u=,
 //!                                      then the non-empty fee accounts)
 //! ```
-//! Any order step takes `pair=SYM` and `maker=`/`taker=` to override.
+//! Any order step takes `pair=SYM` and `maker=`/`taker=` to override (a
+//! list's on its first part, before the first `|`), and any step `ts=N`:
+//! the timestamp of its command and of those after it (from 1).
 //!
 //! What a step prints: the shard's outputs (`locked`, `released`, `filled`,
 //! `deposited`, `withdrew`, `duplicate`, `refused CODE`; the `Settled`
-//! acknowledgements are left out) and, before the shard's answer to each, the
-//! engine events that matter to accounts (`book trade`, `book canceled`,
-//! `book rejected`, `book amended`). A step that cannot be parsed prints
+//! acknowledgements are left out; an OCO list locks and releases under its
+//! list id) and, before the shard's answer to each, the engine events that
+//! matter to accounts (`book trade`, `book canceled`, `book rejected`,
+//! `book amended`) or explain them (`book triggered`, `book released`,
+//! `book list_done`). A step that cannot be parsed prints
 //! `error: ...`, so the files also test what the language refuses.
 //!
 //! After every input the shard's audit must pass (see `common`); at the end
@@ -37,12 +49,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use accounts::{AssetId, Duplicate, Fees, Input, Output, Place, Reference, Role, Shard};
+use accounts::{AssetId, Duplicate, Fees, Input, Output, Place, PlaceList, Reference, Role, Shard};
 use common::Harness;
 use proto::{
-    Amend, Command, CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize,
-    OrderType, PairConfig, Price, Qty, QuoteQty, Side, StpMode, Symbol, TimeInForce, Timestamp,
-    UserId,
+    Amend, Command, CommandBody, ConditionalKind, Event, EventBody, ListKind, NewOrder,
+    NewOrderList, OrderId, OrderRef, OrderSize, OrderType, PairConfig, Price, Qty, QuoteQty, Side,
+    StpMode, Symbol, TimeInForce, Timestamp, Trigger, UserId,
 };
 
 enum Item {
@@ -165,6 +177,40 @@ fn stp(v: &str) -> Result<StpMode, String> {
     })
 }
 
+/// The order type its words name: `limit` (the default), `market`, or a
+/// conditional one with `stop=` and/or `trail=`.
+fn parse_type(kv: &BTreeMap<&str, &str>, bare: &[&str]) -> Result<OrderType, String> {
+    let conditional = [
+        ("stop_loss", ConditionalKind::StopLoss, false),
+        ("stop_loss_limit", ConditionalKind::StopLoss, true),
+        ("take_profit", ConditionalKind::TakeProfit, false),
+        ("take_profit_limit", ConditionalKind::TakeProfit, true),
+    ];
+    if let Some(&(_, kind, has_limit)) = conditional.iter().find(|(w, ..)| bare.contains(w)) {
+        let trailing_delta = opt(kv, "trail")?
+            .map(|t| u32::try_from(t).map_err(|e| format!("trail={t}: {e}")))
+            .transpose()?;
+        return Ok(OrderType::Conditional {
+            kind,
+            limit: if has_limit {
+                Some(Price(need(kv, "p")?))
+            } else {
+                None
+            },
+            trigger: Trigger {
+                stop_price: opt(kv, "stop")?.map(Price),
+                trailing_delta,
+            },
+        });
+    }
+    if bare.contains(&"market") {
+        return Ok(OrderType::Market);
+    }
+    Ok(OrderType::Limit {
+        price: Price(need(kv, "p")?),
+    })
+}
+
 fn parse_order(kv: &BTreeMap<&str, &str>, bare: &[&str]) -> Result<NewOrder, String> {
     let side = if bare.contains(&"buy") {
         Side::Buy
@@ -173,18 +219,15 @@ fn parse_order(kv: &BTreeMap<&str, &str>, bare: &[&str]) -> Result<NewOrder, Str
     } else {
         return Err("new needs buy or sell".into());
     };
-    let market = bare.contains(&"market");
-    let order_type = if market {
-        OrderType::Market
-    } else {
-        OrderType::Limit {
-            price: Price(need(kv, "p")?),
-        }
-    };
+    let order_type = parse_type(kv, bare)?;
+    let market = order_type.is_market();
+    let good_till = opt(kv, "gtd")?.map(Timestamp);
     let time_in_force = if bare.contains(&"fok") {
         TimeInForce::Fok
     } else if bare.contains(&"ioc") || (market && !bare.contains(&"gtc")) {
         TimeInForce::Ioc
+    } else if good_till.is_some() {
+        TimeInForce::Gtd
     } else {
         TimeInForce::Gtc
     };
@@ -205,6 +248,39 @@ fn parse_order(kv: &BTreeMap<&str, &str>, bare: &[&str]) -> Result<NewOrder, Str
         post_only: bare.contains(&"post"),
         stp: kv.get("stp").map(|v| stp(v)).transpose()?,
         size,
+        iceberg_qty: opt(kv, "iceberg")?.map(Qty),
+        good_till,
+    })
+}
+
+/// `oco l=9 u=1 | LEG | LEG` (or `oto`): each leg as a `new` step's words.
+fn parse_list(line: &str, ctx: &Ctx) -> Result<PlaceList, String> {
+    let mut parts = line.split('|');
+    let head = parts.next().unwrap_or_default();
+    let legs: Vec<&str> = parts.collect();
+    let [a, b] = legs[..] else {
+        return Err("a list needs two orders, each after a `|`".into());
+    };
+    let (kv, bare) = words(head);
+    let kind = match bare.first() {
+        Some(&"oco") => ListKind::Oco,
+        Some(&"oto") => ListKind::Oto,
+        _ => return Err("a list is oco or oto".into()),
+    };
+    let leg = |text: &str| {
+        let (kv, bare) = words(text);
+        parse_order(&kv, &bare)
+    };
+    Ok(PlaceList {
+        pair: kv.get("pair").map_or(Ok(ctx.pair), |p| symbol(p))?,
+        user: UserId(need(&kv, "u")?),
+        list: NewOrderList {
+            list_id: OrderId(need(&kv, "l")?),
+            client_list_id: None,
+            kind,
+            orders: [leg(a)?, leg(b)?],
+        },
+        fees: parse_fees(&kv, ctx.fees)?,
     })
 }
 
@@ -213,26 +289,36 @@ fn parse_order(kv: &BTreeMap<&str, &str>, bare: &[&str]) -> Result<NewOrder, Str
 enum Step {
     Movement(Input),
     Place(Place),
-    Amend(accounts::Amend),
+    PlaceList(PlaceList),
+    /// The shard's amend, and the new stop price the book gets too.
+    Amend(accounts::Amend, Option<Price>),
     /// A command that goes straight to the book (cancel, cancel-all).
     Book(Command),
     Balances(Option<UserId>),
 }
 
-/// The files' state besides the shard: the default pair and fees.
+/// The files' state besides the shard: the default pair and fees, and
+/// the commands' timestamp.
 struct Ctx {
     pair: Symbol,
     fees: Fees,
+    now: u64,
 }
 
 fn parse_step(line: &str, ctx: &Ctx, shard: &Shard) -> Result<Step, String> {
     let (kv, bare) = words(line);
     let verb = *bare.first().ok_or("empty step")?;
-    if verb == "balances" {
-        return Ok(Step::Balances(opt(&kv, "u")?.map(UserId)));
+    let pair = kv.get("pair").map_or(Ok(ctx.pair), |p| symbol(p))?;
+    match verb {
+        "balances" => return Ok(Step::Balances(opt(&kv, "u")?.map(UserId))),
+        "tick" => {
+            let time = command(pair, pipeline_time_user(), CommandBody::AdvanceTime, ctx);
+            return Ok(Step::Book(time));
+        }
+        "oco" | "oto" => return Ok(Step::PlaceList(parse_list(line, ctx)?)),
+        _ => {}
     }
     let user = UserId(need(&kv, "u")?);
-    let pair = kv.get("pair").map_or(Ok(ctx.pair), |p| symbol(p))?;
     match verb {
         "deposit" | "withdraw" => {
             let [_, asset, amount] = bare[..] else {
@@ -266,30 +352,47 @@ fn parse_step(line: &str, ctx: &Ctx, shard: &Shard) -> Result<Step, String> {
             order: parse_order(&kv, &bare)?,
             fees: parse_fees(&kv, ctx.fees)?,
         })),
-        "amend" => Ok(Step::Amend(accounts::Amend {
-            pair,
-            user,
-            order_id: OrderId(need(&kv, "o")?),
-            new_qty: opt(&kv, "q")?.map(Qty),
-            new_price: opt(&kv, "p")?.map(Price),
-        })),
+        "amend" => Ok(Step::Amend(
+            accounts::Amend {
+                pair,
+                user,
+                order_id: OrderId(need(&kv, "o")?),
+                new_qty: opt(&kv, "q")?.map(Qty),
+                new_price: opt(&kv, "p")?.map(Price),
+            },
+            opt(&kv, "stop")?.map(Price),
+        )),
         "cancel" => Ok(Step::Book(command(
             pair,
             user,
             CommandBody::Cancel {
                 target: OrderRef::Id(OrderId(need(&kv, "o")?)),
             },
+            ctx,
         ))),
-        "cancel_all" => Ok(Step::Book(command(pair, user, CommandBody::CancelAll))),
+        "cancel_list" => Ok(Step::Book(command(
+            pair,
+            user,
+            CommandBody::CancelList {
+                target: OrderRef::Id(OrderId(need(&kv, "l")?)),
+            },
+            ctx,
+        ))),
+        "cancel_all" => Ok(Step::Book(command(pair, user, CommandBody::CancelAll, ctx))),
         other => Err(format!("unknown step {other}")),
     }
 }
 
-fn command(pair: Symbol, user: UserId, body: CommandBody) -> Command {
+/// The user of an `AdvanceTime` command (the pipeline's sequencer uses 0).
+fn pipeline_time_user() -> UserId {
+    UserId(0)
+}
+
+fn command(pair: Symbol, user: UserId, body: CommandBody, ctx: &Ctx) -> Command {
     Command {
         pair,
         user,
-        timestamp: Timestamp(1),
+        timestamp: Timestamp(ctx.now),
         body,
     }
 }
@@ -329,11 +432,22 @@ fn render_event(e: &Event) -> Option<String> {
             r.code
         ),
         EventBody::Amended(a) => format!(
-            "book amended o={} p={} q={} rem={}",
-            a.order_id, a.price, a.qty, a.remaining
+            "book amended o={} p={} q={} rem={}{}",
+            a.order_id,
+            a.price,
+            a.qty,
+            a.remaining,
+            a.stop_price
+                .map(|s| format!(" stop={s}"))
+                .unwrap_or_default()
         ),
         EventBody::CanceledAll(c) => format!("book canceled_all u={} count={}", c.user, c.count),
-        EventBody::Accepted(_) | EventBody::BookDelta(_) => return None,
+        EventBody::Triggered(t) => format!("book triggered o={} p={}", t.order_id, t.price),
+        EventBody::Released(r) => format!("book released o={}", r.order_id),
+        EventBody::ListDone(l) => format!("book list_done l={}", l.list_id),
+        EventBody::Accepted(_) | EventBody::BookDelta(_) | EventBody::ListAccepted(_) => {
+            return None;
+        }
     })
 }
 
@@ -458,6 +572,8 @@ fn render_balances(shard: &Shard, only: Option<UserId>) -> Vec<String> {
 struct Runner {
     h: Harness,
     multi: bool,
+    /// The timestamp of the next commands.
+    now: u64,
 }
 
 impl Runner {
@@ -491,25 +607,43 @@ impl Runner {
             Step::Place(p) => {
                 let out = self.shard_says(Input::Place(p), &mut lines);
                 if !matches!(out[..], [Output::Rejected(_)]) {
-                    let cmd = command(p.pair, p.user, CommandBody::NewOrder(p.order));
+                    let cmd = self.command(p.pair, p.user, CommandBody::NewOrder(p.order));
                     self.book(&cmd, &mut lines)?;
                 }
             }
-            Step::Amend(a) => {
+            Step::PlaceList(l) => {
+                let out = self.shard_says(Input::PlaceList(l), &mut lines);
+                if !matches!(out[..], [Output::Rejected(_)]) {
+                    let cmd =
+                        self.command(l.pair, l.user, CommandBody::NewOrderList(Box::new(l.list)));
+                    self.book(&cmd, &mut lines)?;
+                }
+            }
+            Step::Amend(a, stop) => {
                 let out = self.shard_says(Input::Amend(a), &mut lines);
                 if !matches!(out[..], [Output::Rejected(_)]) {
                     let body = CommandBody::Amend(Amend {
                         target: OrderRef::Id(a.order_id),
                         new_qty: a.new_qty,
                         new_price: a.new_price,
+                        new_stop_price: stop,
                     });
-                    self.book(&command(a.pair, a.user, body), &mut lines)?;
+                    self.book(&self.command(a.pair, a.user, body), &mut lines)?;
                 }
             }
             Step::Book(cmd) => self.book(&cmd, &mut lines)?,
             Step::Balances(u) => lines = render_balances(&self.h.shard, u),
         }
         Ok(lines)
+    }
+
+    fn command(&self, pair: Symbol, user: UserId, body: CommandBody) -> Command {
+        Command {
+            pair,
+            user,
+            timestamp: Timestamp(self.now),
+            body,
+        }
     }
 }
 
@@ -532,10 +666,12 @@ fn run(path: &Path) -> Result<(String, Vec<String>), String> {
     let mut ctx = Ctx {
         pair: configs[0].symbol,
         fees: Fees::ZERO,
+        now: 1,
     };
     let mut r = Runner {
         h: Harness::new(&configs),
         multi: configs.len() > 1,
+        now: 1,
     };
     let mut rewritten = String::new();
     let mut mismatches = Vec::new();
@@ -549,7 +685,12 @@ fn run(path: &Path) -> Result<(String, Vec<String>), String> {
                 rewritten.push('\n');
             }
             Item::Step { line, expected } => {
-                let actual = match parse_step(line, &ctx, &r.h.shard) {
+                let ts = opt(&words(line).0, "ts");
+                if let Ok(Some(now)) = ts {
+                    ctx.now = now;
+                    r.now = now;
+                }
+                let actual = match ts.and_then(|_| parse_step(line, &ctx, &r.h.shard)) {
                     Ok(step) => r.step(step).map_err(|e| format!("`{line}`: {e}"))?,
                     Err(e) => vec![format!("error: {e}")],
                 };
@@ -639,6 +780,7 @@ fn negative_amounts_are_refused_by_the_parser() {
     let ctx = Ctx {
         pair: symbol("BTC-EUR").expect("symbol"),
         fees: Fees::ZERO,
+        now: 1,
     };
     let shard = Shard::new(&[PairConfig::simple(ctx.pair)]).expect("pair");
     for line in [

@@ -2,14 +2,21 @@
 //! `ownership` and `leases`), restoring each from its snapshot and reading
 //! the pair's partition of the command log from the position the snapshot
 //! covers. In stages: set up (leases, clients, emitter), run (commands in,
-//! lease changes, reports), drain (final snapshots, leases back).
+//! lease changes, reports, the passing of time on idle pairs), drain (final
+//! snapshots, leases back).
+//!
+//! The passing of time: a pair whose partition brought no command for
+//! `runtime.gtd_tick_ms` gets an `AdvanceTime` command from the engine
+//! that leases it, produced into its partition of the command log as a
+//! gateway produces commands (`CommandWriter`), so it is in the log and
+//! every replay applies it where the live engine did.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use pipeline::{Output, PipelineMetrics, RuntimeConfig};
+use pipeline::{Output, PipelineMetrics, RuntimeConfig, Ticks};
 use prometheus::{IntCounter, IntGaugeVec, Opts, Registry};
 use proto::{Command, Symbol};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -22,7 +29,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::actors::{Actor, pause};
-use crate::commands::{position, records_through};
+use crate::commands::{CommandWriter, position, records_through};
 use crate::emitter::{Emitter, Snapshots};
 use crate::error::ClusterError;
 use crate::fence::{Fence, Fences};
@@ -150,6 +157,10 @@ struct Node {
     snapshots: Snapshots,
     fences: Fences,
     actors: HashMap<i32, Actor>,
+    /// Which running pairs are idle.
+    ticks: Ticks,
+    /// Where their `AdvanceTime` commands go: the command log.
+    writer: Arc<CommandWriter>,
 }
 
 /// The tasks beside the main loop.
@@ -232,11 +243,15 @@ impl Node {
             },
             change_tx,
         ));
+        let ticks = Ticks::new(rc.gtd_tick_ms, [], Instant::now());
+        let writer = CommandWriter::new(&kafka, &partitions)?;
         let node = Node {
             kafka,
             store,
             me,
             partitions,
+            ticks,
+            writer,
             rc,
             metrics,
             engine,
@@ -283,6 +298,10 @@ impl Node {
                     self.feed_backlogs();
                     continue;
                 }
+                due = self.ticks.next_due() => {
+                    self.advance_time(due);
+                    continue;
+                }
                 m = consumer.recv() => m,
             };
             self.on_message(msg)?;
@@ -302,6 +321,28 @@ impl Node {
         keeper.abort();
         if let Err(e) = self.store.leave(&self.me).await {
             warn!(error = %e, "releasing the leases failed; they expire instead");
+        }
+    }
+
+    /// Produces an `AdvanceTime` command into the partition of each idle
+    /// pair that runs here, in the background: the loop does not wait for
+    /// the broker, and the command reaches the actor as any other does.
+    fn advance_time(&self, due: Vec<Symbol>) {
+        for pair in due {
+            let running = self
+                .actors
+                .values()
+                .any(|a| a.status.config.symbol == pair && !a.status.is_halted());
+            if !running {
+                continue;
+            }
+            let writer = self.writer.clone();
+            tokio::spawn(async move {
+                if let Err(e) = writer.write(&pipeline::advance_time(pair)).await {
+                    // The next period's tick sends another.
+                    warn!(%pair, error = %e, "producing the passing of time failed");
+                }
+            });
         }
     }
 
@@ -367,6 +408,7 @@ impl Node {
             None => return Ok(()),
         };
         let was_paused = !actor.backlog.is_empty();
+        let now = Instant::now();
         // A risk role's record: its shard and each command's risk offset.
         let tag = risk_tag(&msg)
             .and_then(|t| decode_tag(&t))
@@ -383,6 +425,7 @@ impl Node {
                 continue;
             }
             actor.sent = position;
+            self.ticks.saw(&cmd, now);
             if let Some(f) = fence.as_deref_mut() {
                 let first = match &tag {
                     Some((shard, offsets)) => f.admit(position, *shard, offsets[i]),
@@ -432,6 +475,7 @@ impl Node {
                         f.insert(config.symbol, fence);
                     }
                     self.actors.insert(partition, actor);
+                    self.ticks.start(config.symbol, Instant::now());
                 }
             }
             Change::Stop { partition, release } => {
@@ -439,6 +483,7 @@ impl Node {
                     return Ok(());
                 };
                 let pair = a.status.config.symbol;
+                self.ticks.stop(pair);
                 info!(partition, %pair, release, "stopping the pair's actor");
                 a.stop(
                     release,

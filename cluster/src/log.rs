@@ -266,10 +266,14 @@ async fn follow_events(
             continue;
         };
         for (position, events) in batch.records {
-            // A record whose events were all seen is a replay's duplicate.
+            // A command that emitted nothing (the passing of time on an
+            // idle book) was still applied: the pair's lag counts it, and
+            // the next command's record would otherwise seem to trail it.
             let Some(seq) = events.last().map(|e| e.seq) else {
+                status.applied(records_through(position), *last);
                 continue;
             };
+            // A record whose events were all seen is a replay's duplicate.
             if seq <= *last {
                 continue;
             }

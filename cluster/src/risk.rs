@@ -62,6 +62,10 @@ impl ShardId {
             EventBody::Amended(a) => self.holds(a.user),
             EventBody::CanceledAll(c) => self.holds(c.user),
             EventBody::Trade(t) => self.holds(t.maker_user) || self.holds(t.taker_user),
+            EventBody::Triggered(t) => self.holds(t.user),
+            EventBody::Released(r) => self.holds(r.user),
+            EventBody::ListAccepted(l) => self.holds(l.user),
+            EventBody::ListDone(l) => self.holds(l.user),
             EventBody::BookDelta(_) => false,
         }
     }
@@ -379,11 +383,16 @@ impl RiskCore {
             RiskRequest::Move(m) => decided(Outcome::Moved(self.stage.move_funds(m))),
             RiskRequest::Order(cmd) => {
                 let ours = self.id.holds(cmd.user)
-                    && matches!(cmd.body, CommandBody::NewOrder(_) | CommandBody::Amend(_));
+                    && matches!(
+                        cmd.body,
+                        CommandBody::NewOrder(_)
+                            | CommandBody::NewOrderList(_)
+                            | CommandBody::Amend(_)
+                    );
                 if !ours {
                     return decided(Outcome::Misrouted);
                 }
-                let mut cmd = *cmd;
+                let mut cmd = cmd.clone();
                 let admitted = self
                     .stage
                     .prepare(&mut cmd)

@@ -237,6 +237,11 @@ pub struct PairSection {
     /// Fee charged to the incoming side, in basis points; at most 10,000.
     #[serde(default = "default_fee_bps")]
     pub taker_fee_bps: u16,
+    /// The advanced order types the pair takes (`[pairs.advanced]`:
+    /// `conditional`, `trailing`, `iceberg`, `lists`, `good_till_date`).
+    /// Default: all.
+    #[serde(default)]
+    pub advanced: proto::AdvancedOrders,
 }
 
 fn default_fee_bps() -> u16 {
@@ -285,6 +290,7 @@ fn demo_pair(
         partition: None,
         maker_fee_bps: default_fee_bps(),
         taker_fee_bps: default_fee_bps(),
+        advanced: proto::AdvancedOrders::ALL,
     }
 }
 
@@ -455,6 +461,7 @@ impl Config {
                 default_stp: StpMode::from_name(&p.default_stp)
                     .ok_or_else(|| ConfigError::DefaultStp(symbol, p.default_stp.clone()))?,
                 max_open_orders: p.max_open_orders,
+                advanced: p.advanced,
             };
             cfg.validate().map_err(ConfigError::Pair)?;
             out.push(cfg);

@@ -127,6 +127,34 @@ codes! {
     PARAM_NOT_REQUIRED = (-1106, BAD_REQUEST);
     /// A value outside its range, such as `limit` or `windowSize`.
     BAD_INTERVAL = (-1120, BAD_REQUEST);
+    /// A value of the right form that cannot be taken (a `goodTillDate`
+    /// past what can be stored): Binance's INVALID_PARAMETER.
+    INVALID_PARAMETER = (-1130, BAD_REQUEST);
+    /// An order type an OCO does not take as that order (`aboveType`,
+    /// `belowType`): Binance's OCO_ORDER_TYPE_REJECTED.
+    OCO_ORDER_TYPE_REJECTED = (-1158, BAD_REQUEST);
+    /// An OCO order's `icebergQty` without GTC: Binance's
+    /// OCO_ICEBERGQTY_TIMEINFORCE.
+    OCO_ICEBERGQTY_TIMEINFORCE = (-1160, BAD_REQUEST);
+    /// A limit order above a buy OCO: Binance's BUY_OCO_LIMIT_MUST_BE_BELOW.
+    BUY_OCO_LIMIT_MUST_BE_BELOW = (-1165, BAD_REQUEST);
+    /// A limit order below a sell OCO: Binance's
+    /// SELL_OCO_LIMIT_MUST_BE_ABOVE.
+    SELL_OCO_LIMIT_MUST_BE_ABOVE = (-1166, BAD_REQUEST);
+    /// An OCO of two limit orders: Binance's BOTH_OCO_ORDERS_CANNOT_BE_LIMIT.
+    BOTH_OCO_ORDERS_CANNOT_BE_LIMIT = (-1168, BAD_REQUEST);
+    /// A stop loss below a buy OCO: Binance's
+    /// BUY_OCO_STOP_LOSS_MUST_BE_ABOVE.
+    BUY_OCO_STOP_LOSS_MUST_BE_ABOVE = (-1196, BAD_REQUEST);
+    /// A stop loss above a sell OCO: Binance's
+    /// SELL_OCO_STOP_LOSS_MUST_BE_BELOW.
+    SELL_OCO_STOP_LOSS_MUST_BE_BELOW = (-1197, BAD_REQUEST);
+    /// A take profit above a buy OCO: Binance's
+    /// BUY_OCO_TAKE_PROFIT_MUST_BE_BELOW.
+    BUY_OCO_TAKE_PROFIT_MUST_BE_BELOW = (-1198, BAD_REQUEST);
+    /// A take profit below a sell OCO: Binance's
+    /// SELL_OCO_TAKE_PROFIT_MUST_BE_ABOVE.
+    SELL_OCO_TAKE_PROFIT_MUST_BE_ABOVE = (-1199, BAD_REQUEST);
     /// Two parameters that cannot be sent together, or neither of a
     /// required pair: Binance's OPTIONAL_PARAMS_BAD_COMBO.
     BAD_PARAM_COMBINATION = (-1128, BAD_REQUEST);
@@ -204,8 +232,18 @@ impl ApiError {
     /// order's size is checked by `MARKET_LOT_SIZE`.
     pub fn rejected_order(reject: RejectCode, market: bool) -> Self {
         use RejectCode as R;
+        let refused = |msg: &str| ApiError::new(code::ORDER_REFUSED, msg);
         let filter = match reject {
             R::PriceOffTick | R::PriceZero | R::PriceAboveMax => "PRICE_FILTER",
+            R::InvalidTrigger => "TRAILING_DELTA",
+            R::WouldTriggerImmediately => return refused("Order would trigger immediately."),
+            R::IcebergNotAllowed | R::InvalidOrderList | R::InvalidGoodTill => {
+                return refused("Unsupported order combination");
+            }
+            R::DuplicateOrderListId => return refused("Duplicate order sent."),
+            R::UnknownOrderList => {
+                return ApiError::new(code::CANCEL_REJECTED, "Unknown order list sent.");
+            }
             R::QtyOffLot | R::QtyBelowMin | R::QtyAboveMax if market => "MARKET_LOT_SIZE",
             R::QtyOffLot | R::QtyBelowMin | R::QtyAboveMax => "LOT_SIZE",
             R::NotionalBelowMin | R::NotionalAboveMax => "NOTIONAL",
@@ -234,6 +272,9 @@ impl ApiError {
         match reject {
             RejectCode::UnknownOrder | RejectCode::NotOrderOwner => {
                 ApiError::new(code::CANCEL_REJECTED, "Unknown order sent.")
+            }
+            RejectCode::UnknownOrderList => {
+                ApiError::new(code::CANCEL_REJECTED, "Unknown order list sent.")
             }
             other => ApiError::new(code::CANCEL_REJECTED, other.message()),
         }

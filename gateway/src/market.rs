@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use accounts::{AssetId, Balance, Fees};
 use commandlog::{AccountUpdate, EventRecord, Observer};
 use engine::Depth;
-use proto::{Event, EventBody, PairConfig, Price, Qty, Seq, Side, Symbol, UserId};
+use proto::{
+    Event, EventBody, OrderId, PairConfig, Price, Qty, Seq, Side, Symbol, Timestamp, UserId,
+};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -32,7 +34,7 @@ pub use account::AccountSnapshot;
 pub(crate) use account::AccountViews;
 
 pub(crate) use messages::{Levels, levels};
-use orders::{OpenOrders, OrderState};
+use orders::{ListState, OpenOrders, OrderState};
 pub use public::Published;
 pub(crate) use public::{kline_text, ticker_text};
 use reports::PairContext;
@@ -200,7 +202,9 @@ impl MarketData {
                 tracing::warn!(%pair, "the store is behind the engine: order view seeded from it as it is");
             }
             let rows = store.open_orders_of_pair(*pair).await?;
-            let held = self.seed_orders(*pair, &rows);
+            let lists = store.open_order_lists_of_pair(*pair).await?;
+            let last_price = store.trades(*pair, 1).await?.first().map(|f| f.price);
+            let held = self.seed_orders(*pair, &rows, &lists, last_price);
             tracing::debug!(%pair, held, "order view seeded");
         }
         Ok(())
@@ -209,13 +213,30 @@ impl MarketData {
     /// Orders that were open when the pair's book was recovered, read from
     /// the store once it holds every event up to then; the view learns the
     /// rest from the events. Returns how many the view now holds.
-    fn seed_orders(&self, pair: Symbol, rows: &[store::OrderRow]) -> usize {
+    fn seed_orders(
+        &self,
+        pair: Symbol,
+        rows: &[store::OrderRow],
+        lists: &[store::OrderListRow],
+        last_price: Option<Price>,
+    ) -> usize {
         let Some((_, view)) = self.pairs.get(&pair) else {
             return 0;
         };
         let Ok(mut v) = view.lock() else { return 0 };
-        v.orders.seed(rows.iter().filter_map(OrderState::from_row));
+        v.orders.seed(
+            rows.iter().filter_map(OrderState::from_row),
+            lists.iter().map(ListState::from_row),
+            last_price,
+        );
         v.orders.len()
+    }
+
+    /// When trailing stop `id` of `pair` started tracking the price, if
+    /// the order view holds it and it did: Binance's `trailingTime`.
+    pub(crate) fn trailing_since(&self, pair: Symbol, id: OrderId) -> Option<Timestamp> {
+        let (_, view) = self.pairs.get(&pair)?;
+        view.lock().ok()?.orders.trailing_since(id)
     }
 }
 
@@ -422,6 +443,9 @@ mod tests {
             time_in_force: TimeInForce::Gtc,
             post_only: false,
             size: OrderSize::Base(Qty(qty)),
+            iceberg_qty: None,
+            good_till: None,
+            list_id: None,
         })
     }
 
@@ -446,6 +470,9 @@ mod tests {
                 time_in_force: TimeInForce::Gtc,
                 post_only: false,
                 size: OrderSize::Base(Qty(100)),
+                iceberg_qty: None,
+                good_till: None,
+                list_id: None,
             }),
             EventBody::Trade(trade),
             EventBody::BookDelta(BookDelta {
@@ -462,6 +489,9 @@ mod tests {
                 time_in_force: TimeInForce::Ioc,
                 post_only: false,
                 size: OrderSize::Quote(QuoteQty(25_000)),
+                iceberg_qty: None,
+                good_till: None,
+                list_id: None,
             }),
             EventBody::Trade(Trade {
                 trade_id: TradeId(5),
@@ -499,6 +529,7 @@ mod tests {
                 qty: Qty(300),
                 remaining: Qty(200),
                 priority_kept: true,
+                stop_price: None,
             }),
             EventBody::BookDelta(BookDelta {
                 side: Side::Buy,

@@ -30,7 +30,7 @@ type ApiResult = Result<Response, ApiError>;
 
 pub(crate) mod account;
 mod bodies;
-pub(crate) use bodies::client_order_id;
+pub(crate) use bodies::{client_order_id, list_id};
 mod general;
 pub(crate) mod openapi;
 pub(crate) mod params;
@@ -74,6 +74,14 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
             get(trading::open_orders).delete(trading::cancel_all),
         )
         .route("/api/v3/allOrders", get(trading::all_orders))
+        .route("/api/v3/orderList/oco", post(trading::lists::new_oco))
+        .route("/api/v3/orderList/oto", post(trading::lists::new_oto))
+        .route(
+            "/api/v3/orderList",
+            get(trading::lists::query_list).delete(trading::lists::cancel_list),
+        )
+        .route("/api/v3/allOrderList", get(trading::lists::all_lists))
+        .route("/api/v3/openOrderList", get(trading::lists::open_lists))
         .route("/api/v3/myTrades", get(trading::my_trades))
         .route("/api/v3/account", get(account::account))
         .route("/api/v3/rateLimit/order", get(account::order_rate_limits))
@@ -468,7 +476,16 @@ fn rejection(cmd: &Command, record: &EventRecord) -> Option<ApiError> {
         CommandBody::NewOrder(o) => {
             ApiError::rejected_order(code, o.order_type == proto::OrderType::Market)
         }
-        CommandBody::Cancel { .. } | CommandBody::CancelAll => ApiError::cancel_rejected(code),
+        CommandBody::Cancel { .. } | CommandBody::CancelAll | CommandBody::CancelList { .. } => {
+            ApiError::cancel_rejected(code)
+        }
+        // Binance's word for an OCO whose order would fire or take at once.
+        CommandBody::NewOrderList(_) if code == proto::RejectCode::WouldTriggerImmediately => {
+            ApiError::new(
+                crate::errors::code::ORDER_REFUSED,
+                "The relationship of the prices for the orders is not correct.",
+            )
+        }
         // An amend names an order that must exist: Binance's -2013.
         CommandBody::Amend(_) if code == proto::RejectCode::UnknownOrder => {
             ApiError::new(crate::errors::code::NO_SUCH_ORDER, "Order does not exist.")

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use commandlog::{EventRecord, PairStatus};
 use engine::OrderBook;
-use proto::{Command, EventBody, PairConfig, Symbol};
+use proto::{Command, CommandBody, EventBody, PairConfig, Symbol};
 use store::{SnapshotRow, Store, StoreError};
 use tokio::sync::mpsc;
 use tracing::error;
@@ -36,7 +36,7 @@ pub fn snapshot_row(book: &OrderBook, position: u64, taken_at: u64) -> SnapshotR
 }
 
 /// The `kind` label of each event, indexed by [`event_kind`].
-const EVENT_KINDS: [&str; 7] = [
+const EVENT_KINDS: [&str; 11] = [
     "accepted",
     "rejected",
     "trade",
@@ -44,6 +44,10 @@ const EVENT_KINDS: [&str; 7] = [
     "amended",
     "book_delta",
     "canceled_all",
+    "triggered",
+    "released",
+    "list_accepted",
+    "list_done",
 ];
 
 fn event_kind(body: &EventBody) -> usize {
@@ -55,6 +59,10 @@ fn event_kind(body: &EventBody) -> usize {
         EventBody::Amended(_) => 4,
         EventBody::BookDelta(_) => 5,
         EventBody::CanceledAll(_) => 6,
+        EventBody::Triggered(_) => 7,
+        EventBody::Released(_) => 8,
+        EventBody::ListAccepted(_) => 9,
+        EventBody::ListDone(_) => 10,
     }
 }
 
@@ -75,6 +83,8 @@ pub fn spawn(
         let label = pair.as_str();
         let accepted = metrics.commands.with_label_values(&[label, "accepted"]);
         let rejected = metrics.commands.with_label_values(&[label, "rejected"]);
+        // The sequencer's passing of time is no client's request.
+        let time = metrics.commands.with_label_values(&[label, "time"]);
         let kinds = EVENT_KINDS.map(|k| metrics.events.with_label_values(&[label, k]));
         let mut since_snapshot = 0u64;
         let mut last_ts = 0u64;
@@ -91,7 +101,9 @@ pub fn spawn(
             position = pos;
             last_ts = cmd.timestamp.0;
             status.set_applied(pos, book.last_seq());
-            if events
+            if cmd.body == CommandBody::AdvanceTime {
+                time.inc();
+            } else if events
                 .iter()
                 .any(|e| matches!(e.body, EventBody::Rejected(_)))
             {

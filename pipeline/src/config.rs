@@ -34,6 +34,12 @@ pub struct RuntimeConfig {
     /// both, at the cost of one device flush per group commit (see the
     /// README for the measured cost).
     pub journal_fsync: bool,
+    /// A pair that took no command for this long gets an `AdvanceTime`
+    /// command, so its book expires good-till-date orders on time (within
+    /// about two periods) though nobody trades. Appended by the journal
+    /// writer (embedded) or the engine that leases the pair (distributed),
+    /// logged and replayed like any command. 0: never.
+    pub gtd_tick_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -48,6 +54,7 @@ impl Default for RuntimeConfig {
             snapshot_every: 10_000,
             book_capacity: 65_536,
             journal_fsync: false,
+            gtd_tick_ms: 1_000,
         }
     }
 }

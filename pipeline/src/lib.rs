@@ -22,6 +22,7 @@ mod metrics;
 mod persister;
 pub mod risk;
 mod sink;
+mod ticks;
 
 pub use actor::{Output, RestoreError, restore_book, snapshot_row, spawn as spawn_actor};
 pub use config::{ConfigError, RuntimeConfig};
@@ -31,3 +32,4 @@ pub use persister::{
 };
 pub use risk::{RiskRun, RiskSettings, RiskStage};
 pub use sink::{EventSink, drain};
+pub use ticks::{TIME_USER, Ticks, advance_time};

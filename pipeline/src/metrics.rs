@@ -14,7 +14,8 @@ use tokio::task::JoinHandle;
 #[derive(Debug, Clone)]
 pub struct PipelineMetrics {
     /// `matching_commands_total{pair,result}`: commands applied, by outcome
-    /// (`accepted`, or `rejected` when any of its events is a rejection).
+    /// (`accepted`, or `rejected` when any of its events is a rejection;
+    /// `time` for the sequencer's `AdvanceTime`, which no client sent).
     pub commands: IntCounterVec,
     /// `matching_events_total{pair,kind}`: events emitted, by kind.
     pub events: IntCounterVec,
@@ -34,7 +35,7 @@ pub struct PipelineMetrics {
     /// commits (`journal`) and the persister's transactions (`persister`).
     pub batches: IntCounterVec,
     /// `risk_inputs_total{kind}`: inputs the risk stage journaled, by kind
-    /// (`deposit`, `withdraw`, `place`, `amend`, `settle`).
+    /// (`deposit`, `withdraw`, `place`, `amend`, `settle`, `place_list`).
     pub risk_inputs: IntCounterVec,
     /// `risk_refusals_total{code}`: inputs the risk stage refused, by its
     /// code in snake case (`insufficient_balance`, ...).

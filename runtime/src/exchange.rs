@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::sync::atomic::AtomicU64;
 
@@ -14,7 +14,7 @@ use commandlog::{
     Accounts, AuditFuture, CommandLog, LagUnit, Movement, MovementFuture, Observer, PairStatus,
     SubmitError, SubmitFuture, Submitted, Waiters,
 };
-use pipeline::{Output, Persister, PipelineMetrics, RuntimeConfig, Stored};
+use pipeline::{Output, Persister, PipelineMetrics, RuntimeConfig, Stored, Ticks};
 use proto::{Command, PairConfig, Symbol};
 use store::Store;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -286,6 +286,13 @@ struct Parts {
 }
 
 impl Parts {
+    /// The passing of time for the running pairs (halted ones take no
+    /// command).
+    fn ticks(&self) -> Ticks {
+        let running = self.actors.inputs.keys().copied();
+        Ticks::new(self.config.gtd_tick_ms, running, Instant::now())
+    }
+
     /// The persister and its queue's sender.
     fn persister(
         &mut self,
@@ -317,6 +324,7 @@ impl Parts {
     /// gauges around the running actors.
     fn run(mut self) -> Exchange {
         let pairs = self.actors.statuses.clone();
+        let ticks = self.ticks();
         // Registered before the command reaches its actor: no record can
         // come first, so none is kept for a late request.
         let waiters = Arc::new(Mutex::new(Waiters::new(0)));
@@ -340,6 +348,7 @@ impl Parts {
             waiters,
             max_batch: self.config.journal_batch,
             metrics: self.metrics.clone(),
+            ticks,
         };
         let journal = tokio::spawn(writer.run(journal_rx, stop_rx));
         let gauges = self
@@ -368,6 +377,7 @@ impl Parts {
     /// `risk_snapshot` is the stored risk snapshot's position.
     fn run_risk(mut self, stage: RiskStage, risk_snapshot: u64) -> Exchange {
         let pairs = self.actors.statuses.clone();
+        let ticks = self.ticks();
         let waiters = Arc::new(Mutex::new(Waiters::new(0)));
         let (persister, persist_tx) = self.persister(&pairs);
         // The fan-out of balances and settled records (observers, answers,
@@ -409,6 +419,7 @@ impl Parts {
             settled: settled_tx,
             snapshots: snap_tx,
             risk_stored,
+            ticks,
         };
         let journal = tokio::spawn(writer.run(journal_rx, stop_rx));
         let gauges = self

@@ -232,6 +232,7 @@ fn kind(input: &Input) -> &'static str {
         Input::Deposit { .. } => "a deposit",
         Input::Withdraw { .. } => "a withdrawal",
         Input::Place(_) => "an order's check",
+        Input::PlaceList(_) => "an order list's check",
         Input::Amend(_) => "an amend's check",
         Input::Settle(_) => "a settlement",
     }

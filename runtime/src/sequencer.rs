@@ -25,11 +25,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use commandlog::{
     AuditReport, Movement, MovementOutcome, PairStatus, SubmitError, Submitted, Waiters,
 };
-use pipeline::{Output, PipelineMetrics};
+use pipeline::{Output, PipelineMetrics, Ticks};
 use proto::{Command, Symbol};
 use store::{RiskSnapshotRow, Store};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -75,6 +76,9 @@ pub(crate) struct Sequencer {
     pub(crate) snapshots: mpsc::Sender<RiskSnapshotRow>,
     /// The position of the latest stored risk snapshot.
     pub(crate) risk_stored: Arc<AtomicU64>,
+    /// When idle pairs get an `AdvanceTime` (it passes the risk stage
+    /// unchecked: it holds nothing).
+    pub(crate) ticks: Ticks,
 }
 
 /// The loop's buffers and flags, reused from turn to turn.
@@ -169,6 +173,10 @@ impl Sequencer {
                     t.stopping = true;
                     rx.close();
                 }
+                due = self.ticks.next_due(), if t.open && !t.stopping => {
+                    let time = due.into_iter().map(JournalRequest::advance_time);
+                    t.requests.extend(time.map(Request::Submit));
+                }
             }
         }
     }
@@ -213,7 +221,11 @@ impl Sequencer {
         // Taken out so `submit` can borrow the turn; put back empty, with
         // its capacity.
         let mut requests = std::mem::take(&mut t.requests);
+        let now = Instant::now();
         for r in requests.drain(..) {
+            if let Request::Submit(r) = &r {
+                self.ticks.saw(&r.cmd, now);
+            }
             match r {
                 Request::Submit(r) if t.broken => {
                     let _ = r.reply.send(Err(broken()));

@@ -1,11 +1,13 @@
 //! The journal writer: group commits of submissions into the file journal,
-//! each command then handed to its pair's actor.
+//! each command then handed to its pair's actor; and of the `AdvanceTime`
+//! commands it appends itself to idle pairs (see `pipeline::Ticks`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use commandlog::{PairStatus, SubmitError, Submitted, Waiters};
-use pipeline::PipelineMetrics;
+use pipeline::{PipelineMetrics, Ticks};
 use proto::{Command, Symbol};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, warn};
@@ -22,6 +24,18 @@ pub(crate) struct JournalRequest {
     pub(crate) reply: oneshot::Sender<Result<Submitted, SubmitError>>,
 }
 
+impl JournalRequest {
+    /// The writer's own `AdvanceTime` for `pair`: nobody waits for it (its
+    /// reply goes nowhere, and no RESULT waiter is registered).
+    pub(crate) fn advance_time(pair: Symbol) -> JournalRequest {
+        JournalRequest {
+            cmd: pipeline::advance_time(pair),
+            want_outcome: false,
+            reply: oneshot::channel().0,
+        }
+    }
+}
+
 /// The journal writer's state between group commits.
 pub(crate) struct JournalWriter {
     pub(crate) journal: Journal,
@@ -30,6 +44,8 @@ pub(crate) struct JournalWriter {
     pub(crate) waiters: Arc<Mutex<Waiters>>,
     pub(crate) max_batch: usize,
     pub(crate) metrics: PipelineMetrics,
+    /// When idle pairs get an `AdvanceTime`.
+    pub(crate) ticks: Ticks,
 }
 
 /// What one group commit holds: a run of commands per pair, and each
@@ -64,22 +80,35 @@ impl JournalWriter {
         let block = self.journal.syncs()
             && tokio::runtime::Handle::current().runtime_flavor()
                 == tokio::runtime::RuntimeFlavor::MultiThread;
+        let mut stopping = false;
         loop {
-            let first = tokio::select! {
-                r = rx.recv() => r,
-                _ = stop.changed() => {
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Some(r) => requests.push(r),
+                    None => break,
+                },
+                _ = stop.changed(), if !stopping => {
                     // Refuse new submissions; those already queued still go in.
+                    stopping = true;
                     rx.close();
                     continue;
                 }
-            };
-            let Some(first) = first else { break };
-            requests.push(first);
+                due = self.ticks.next_due(), if !stopping => {
+                    requests.extend(due.into_iter().map(JournalRequest::advance_time));
+                    if requests.is_empty() {
+                        continue;
+                    }
+                }
+            }
             while requests.len() < self.max_batch {
                 match rx.try_recv() {
                     Ok(r) => requests.push(r),
                     Err(_) => break,
                 }
+            }
+            let now = Instant::now();
+            for r in &requests {
+                self.ticks.saw(&r.cmd, now);
             }
             self.assign(&mut requests, &mut next, &mut group);
             if group.assigned.is_empty() {

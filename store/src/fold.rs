@@ -6,8 +6,8 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use proto::{
-    CancelReason, ClientOrderId, Event, EventBody, OrderId, OrderSize, Price, Qty, Seq, Side,
-    Symbol, TimeInForce, Timestamp, UserId, pow10,
+    Accepted, CancelReason, ClientOrderId, Event, EventBody, ListKind, OrderId, OrderSize, Price,
+    Qty, Seq, Side, Symbol, TimeInForce, Timestamp, UserId, pow10,
 };
 
 use crate::SnapshotRow;
@@ -15,8 +15,12 @@ use crate::SnapshotRow;
 /// An order's lifecycle state, with Binance's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
-    /// Accepted, nothing filled yet; open.
+    /// Accepted, nothing filled yet; open (a conditional order waiting for
+    /// its trigger too).
     New,
+    /// An OTO list's pending order, waiting for its working order to fill;
+    /// open.
+    PendingNew,
     /// Some filled; open.
     PartiallyFilled,
     /// Completely filled.
@@ -24,7 +28,8 @@ pub enum OrderStatus {
     /// Canceled by its owner (one cancel or a cancel-all).
     Canceled,
     /// Ended by its own rules: the rest of an IOC or market order, a FOK that
-    /// could not fill, a post-only order that would have crossed.
+    /// could not fill, a post-only order that would have crossed, a GTD
+    /// order whose time came, the other order of a list that filled.
     Expired,
     /// Ended by self-trade prevention.
     ExpiredInMatch,
@@ -32,8 +37,9 @@ pub enum OrderStatus {
 
 impl OrderStatus {
     /// Every status.
-    pub const ALL: [OrderStatus; 6] = [
+    pub const ALL: [OrderStatus; 7] = [
         OrderStatus::New,
+        OrderStatus::PendingNew,
         OrderStatus::PartiallyFilled,
         OrderStatus::Filled,
         OrderStatus::Canceled,
@@ -50,6 +56,7 @@ impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             OrderStatus::New => "NEW",
+            OrderStatus::PendingNew => "PENDING_NEW",
             OrderStatus::PartiallyFilled => "PARTIALLY_FILLED",
             OrderStatus::Filled => "FILLED",
             OrderStatus::Canceled => "CANCELED",
@@ -58,21 +65,77 @@ impl OrderStatus {
         }
     }
 
-    /// Whether the order may still trade.
+    /// Whether the order may still trade (or, pending, be placed).
     pub fn is_open(self) -> bool {
-        matches!(self, OrderStatus::New | OrderStatus::PartiallyFilled)
+        matches!(
+            self,
+            OrderStatus::New | OrderStatus::PartiallyFilled | OrderStatus::PendingNew
+        )
     }
 
     /// The status a cancel reason leaves.
     pub fn after_cancel(reason: CancelReason) -> Self {
+        OrderStatus::after_cancel_in(reason, false)
+    }
+
+    /// The status a cancel reason leaves, `by_user` when the command that
+    /// caused it was the owner's cancel: Binance shows the other order of
+    /// a list canceled with its sibling as `CANCELED`, and one ended
+    /// because its sibling filled, fired or expired as `EXPIRED`.
+    pub fn after_cancel_in(reason: CancelReason, by_user: bool) -> Self {
         match reason {
             CancelReason::UserRequest | CancelReason::CancelAll => OrderStatus::Canceled,
+            CancelReason::ListSibling if by_user => OrderStatus::Canceled,
             CancelReason::SelfTradePrevention => OrderStatus::ExpiredInMatch,
             CancelReason::IocRemainder
             | CancelReason::FokNotFillable
-            | CancelReason::PostOnlyWouldCross => OrderStatus::Expired,
+            | CancelReason::PostOnlyWouldCross
+            | CancelReason::Expired
+            | CancelReason::ListSibling => OrderStatus::Expired,
         }
     }
+}
+
+/// Tells, event by event through one command, whether a `ListSibling`
+/// cancel is its owner's doing: the last cancel before it of another
+/// reason was the owner's, with no fill or trigger between.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SiblingCause {
+    by_user: bool,
+}
+
+impl SiblingCause {
+    /// Takes the next event of the command; returns the status a cancel in
+    /// it leaves.
+    pub fn status_after(&mut self, body: &EventBody) -> Option<OrderStatus> {
+        match body {
+            EventBody::Canceled(c) => {
+                if c.reason != CancelReason::ListSibling {
+                    self.by_user = matches!(
+                        c.reason,
+                        CancelReason::UserRequest | CancelReason::CancelAll
+                    );
+                }
+                Some(OrderStatus::after_cancel_in(c.reason, self.by_user))
+            }
+            EventBody::Trade(_) | EventBody::Triggered(_) | EventBody::Released(_) => {
+                self.by_user = false;
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What one command's fold keeps between its events.
+#[derive(Debug, Default)]
+struct CommandFold {
+    /// Orders that worked in this command (took liquidity or rested), in
+    /// order: accepted ordinary orders, fired ones, released ones.
+    workers: Vec<OrderId>,
+    /// The pending order of an OTO list accepted in this command.
+    pending: Option<OrderId>,
+    sibling: SiblingCause,
 }
 
 /// One trade as stored.
@@ -115,14 +178,29 @@ pub struct OrderRow {
     pub user: UserId,
     /// Buy or sell.
     pub side: Side,
-    /// `LIMIT` or `MARKET`.
+    /// `LIMIT`, `MARKET`, `STOP_LOSS`, `STOP_LOSS_LIMIT`, `TAKE_PROFIT` or
+    /// `TAKE_PROFIT_LIMIT`.
     pub order_type: String,
-    /// `GTC`, `IOC` or `FOK`.
+    /// `GTC`, `IOC`, `FOK` or `GTD`.
     pub time_in_force: String,
     /// Maker only.
     pub post_only: bool,
-    /// The limit price, for limit orders.
+    /// The limit price, for limit orders (conditional ones included).
     pub price: Option<Price>,
+    /// A conditional order's stop price.
+    pub stop_price: Option<Price>,
+    /// A trailing conditional order's delta, in basis points.
+    pub trailing_delta: Option<u32>,
+    /// An iceberg's visible slice.
+    pub iceberg_qty: Option<Qty>,
+    /// When a GTD order expires.
+    pub good_till: Option<Timestamp>,
+    /// The order list it belongs to.
+    pub order_list_id: Option<OrderId>,
+    /// When it started working: placed on the book or trading. `None`
+    /// while a conditional order waits for its trigger or an OTO's pending
+    /// order for its working order (Binance's `-1`).
+    pub working_time: Option<Timestamp>,
     /// The total base quantity, for orders sized in base.
     pub orig_qty: Option<Qty>,
     /// The quote budget, for market buys sized in quote.
@@ -139,6 +217,19 @@ pub struct OrderRow {
     pub updated_at: Timestamp,
 }
 
+impl OrderRow {
+    /// Whether it is a conditional order (`STOP_LOSS`, `TAKE_PROFIT` and
+    /// their `_LIMIT` kinds).
+    pub fn is_conditional(&self) -> bool {
+        self.stop_price.is_some() || self.trailing_delta.is_some()
+    }
+
+    /// Binance's `isWorking`: open and working (on the book, or trading).
+    pub fn is_working(&self) -> bool {
+        self.status.is_open() && self.working_time.is_some()
+    }
+}
+
 /// A change to an order stored by an earlier batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct OrderUpdate {
@@ -147,7 +238,71 @@ pub(crate) struct OrderUpdate {
     pub(crate) status: Option<OrderStatus>,
     pub(crate) price: Option<Price>,
     pub(crate) orig_qty: Option<Qty>,
+    pub(crate) stop_price: Option<Price>,
+    /// Its trigger fired: it works from then.
+    pub(crate) working_time: Option<Timestamp>,
+    /// It was released from its OTO list: it works from then unless it is
+    /// conditional (which the stored row tells).
+    pub(crate) released_at: Option<Timestamp>,
     pub(crate) updated_at: Timestamp,
+}
+
+/// Where an order list stands, with Binance's `listOrderStatus` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListStatus {
+    /// Placed, not over.
+    Executing,
+    /// Over: its orders ended, or live on by themselves.
+    AllDone,
+}
+
+impl ListStatus {
+    /// The stored and published name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListStatus::Executing => "EXECUTING",
+            ListStatus::AllDone => "ALL_DONE",
+        }
+    }
+
+    /// The status a stored name stands for.
+    pub fn from_name(s: &str) -> Option<Self> {
+        [ListStatus::Executing, ListStatus::AllDone]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+/// One order of a list, as the list names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListLeg {
+    /// The order.
+    pub order_id: OrderId,
+    /// Its client order id.
+    pub client_order_id: Option<ClientOrderId>,
+}
+
+/// One order list as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderListRow {
+    /// The pair.
+    pub pair: Symbol,
+    /// The list, from the order ids' sequence.
+    pub list_id: OrderId,
+    /// Its client list id.
+    pub client_list_id: Option<ClientOrderId>,
+    /// Its owner.
+    pub user: UserId,
+    /// OCO or OTO.
+    pub kind: ListKind,
+    /// Where it stands.
+    pub status: ListStatus,
+    /// Its orders, in the order given (an OTO's working order first).
+    pub orders: [ListLeg; 2],
+    /// When it was placed.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
 }
 
 /// The rows of one store transaction, folded from event records in log
@@ -158,6 +313,9 @@ pub struct Batch {
     pub(crate) fills: Vec<FillRow>,
     pub(crate) new_orders: BTreeMap<(Symbol, OrderId), OrderRow>,
     pub(crate) updates: BTreeMap<(Symbol, OrderId), OrderUpdate>,
+    pub(crate) new_lists: BTreeMap<(Symbol, OrderId), OrderListRow>,
+    /// Lists stored by an earlier batch that ended in this one, with when.
+    pub(crate) lists_done: BTreeMap<(Symbol, OrderId), Timestamp>,
     pub(crate) snapshots: BTreeMap<Symbol, SnapshotRow>,
     /// Per pair: the forward fence as of its snapshot in this batch.
     pub(crate) fences: BTreeMap<Symbol, (u64, Vec<u8>)>,
@@ -198,51 +356,25 @@ impl Batch {
         self.new_orders.get(&(pair, id))
     }
 
+    /// The state, at the end of the batch, of a list the batch created.
+    pub fn new_list(&self, pair: Symbol, id: OrderId) -> Option<&OrderListRow> {
+        self.new_lists.get(&(pair, id))
+    }
+
     /// Adds the events of one command of `pair` (whose quantities have
     /// `qty_scale` decimals). `last_seq` is the pair's persisted progress;
     /// it advances past the events taken.
     pub fn add_events(&mut self, qty_scale: u8, last_seq: &mut Seq, events: &[Event]) {
-        let mut taker: Option<(Symbol, OrderId, TimeInForce, bool)> = None;
+        let mut cmd = CommandFold::default();
         for e in events {
             if e.seq <= *last_seq {
                 continue;
             }
             *last_seq = e.seq;
             self.progress.insert(e.pair, e.seq);
-            let ts = e.timestamp;
+            let cancel_status = cmd.sibling.status_after(&e.body);
             match e.body {
-                EventBody::Accepted(a) => {
-                    let (orig_qty, orig_quote_qty) = match a.size {
-                        // A budget caps what the order spends; it is sized in base.
-                        OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => {
-                            (Some(q), None)
-                        }
-                        OrderSize::Quote(q) => (None, Some(q.0)),
-                    };
-                    let market = a.order_type.price().is_none();
-                    taker = Some((e.pair, a.order_id, a.time_in_force, market));
-                    self.new_orders.insert(
-                        (e.pair, a.order_id),
-                        OrderRow {
-                            pair: e.pair,
-                            order_id: a.order_id,
-                            client_order_id: a.client_order_id,
-                            user: a.user,
-                            side: a.side,
-                            order_type: a.order_type.name().to_string(),
-                            time_in_force: a.time_in_force.as_str().to_string(),
-                            post_only: a.post_only,
-                            price: a.order_type.price(),
-                            orig_qty,
-                            orig_quote_qty,
-                            executed_qty: Qty(0),
-                            cum_quote_qty: 0,
-                            status: OrderStatus::New,
-                            created_at: ts,
-                            updated_at: ts,
-                        },
-                    );
-                }
+                EventBody::Accepted(a) => self.add_accepted(e, &a, &mut cmd),
                 EventBody::Trade(t) => {
                     let Some(quote) = quote_value(t.price, t.qty, qty_scale) else {
                         self.fault(e.pair, format!("trade {} is worth over 2^64", e.seq));
@@ -259,50 +391,188 @@ impl Batch {
                         maker_user: t.maker_user,
                         taker_order_id: t.taker_order_id,
                         taker_user: t.taker_user,
-                        timestamp: ts,
+                        timestamp: e.timestamp,
                     });
                     self.add_trade_to_orders(e, &t, quote);
                 }
                 EventBody::Canceled(c) => {
-                    let status = OrderStatus::after_cancel(c.reason);
+                    let status = cancel_status.unwrap_or(OrderStatus::Canceled);
                     self.change(
                         e.pair,
                         c.order_id,
-                        ts,
+                        e.timestamp,
                         |o| o.status = status,
                         |u| u.status = Some(status),
                     );
                 }
                 EventBody::Amended(a) => {
+                    // A conditional order that will work as a market order
+                    // reports price zero: it still has no limit.
+                    let price = (a.price.0 != 0).then_some(a.price);
                     self.change(
                         e.pair,
                         a.order_id,
-                        ts,
+                        e.timestamp,
                         |o| {
-                            o.price = Some(a.price);
+                            o.price = price.or(o.price);
                             o.orig_qty = Some(a.qty);
+                            o.stop_price = a.stop_price.or(o.stop_price);
                         },
                         |u| {
-                            u.price = Some(a.price);
+                            u.price = price;
                             u.orig_qty = Some(a.qty);
+                            u.stop_price = a.stop_price;
                         },
                     );
+                }
+                EventBody::Triggered(t) => {
+                    cmd.workers.push(t.order_id);
+                    let ts = e.timestamp;
+                    self.change(
+                        e.pair,
+                        t.order_id,
+                        ts,
+                        |o| o.working_time = Some(ts),
+                        |u| u.working_time = Some(ts),
+                    );
+                }
+                EventBody::Released(r) => {
+                    cmd.workers.push(r.order_id);
+                    let ts = e.timestamp;
+                    self.change(
+                        e.pair,
+                        r.order_id,
+                        ts,
+                        |o| {
+                            o.status = OrderStatus::New;
+                            if !o.is_conditional() {
+                                o.working_time = Some(ts);
+                            }
+                        },
+                        |u| {
+                            u.status = Some(OrderStatus::New);
+                            u.released_at = Some(ts);
+                        },
+                    );
+                }
+                EventBody::ListAccepted(l) => {
+                    if l.kind == ListKind::Oto {
+                        cmd.pending = Some(l.orders[1]);
+                    }
+                    let leg = |order_id| ListLeg {
+                        order_id,
+                        client_order_id: None,
+                    };
+                    self.new_lists.insert(
+                        (e.pair, l.list_id),
+                        OrderListRow {
+                            pair: e.pair,
+                            list_id: l.list_id,
+                            client_list_id: l.client_list_id,
+                            user: l.user,
+                            kind: l.kind,
+                            status: ListStatus::Executing,
+                            orders: [leg(l.orders[0]), leg(l.orders[1])],
+                            created_at: e.timestamp,
+                            updated_at: e.timestamp,
+                        },
+                    );
+                }
+                EventBody::ListDone(d) => {
+                    if let Some(l) = self.new_lists.get_mut(&(e.pair, d.list_id)) {
+                        l.status = ListStatus::AllDone;
+                        l.updated_at = e.timestamp;
+                    } else {
+                        self.lists_done.insert((e.pair, d.list_id), e.timestamp);
+                    }
                 }
                 EventBody::Rejected(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
             }
         }
-        // An order that may not rest is over when its command is: a
-        // quote-sized buy can end with unspent dust and no cancel event.
-        if let Some((pair, id, tif, market)) = taker
-            && (tif != TimeInForce::Gtc || market)
-            && let Some(o) = self.new_orders.get_mut(&(pair, id))
-            && o.status.is_open()
+        self.end_takers(events.first().map(|e| e.pair), &cmd.workers);
+    }
+
+    /// An accepted order's row. An OTO's pending order (the second order of
+    /// a list accepted in the same command) is `PENDING_NEW`; it and a
+    /// conditional order do not work yet.
+    fn add_accepted(&mut self, e: &Event, a: &Accepted, cmd: &mut CommandFold) {
+        let (orig_qty, orig_quote_qty) = match a.size {
+            // A budget caps what the order spends; it is sized in base.
+            OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => (Some(q), None),
+            OrderSize::Quote(q) => (None, Some(q.0)),
+        };
+        let trigger = a.order_type.trigger();
+        let pending = cmd.pending == Some(a.order_id);
+        let works = trigger.is_none() && !pending;
+        if works {
+            cmd.workers.push(a.order_id);
+        }
+        if let Some(list_id) = a.list_id
+            && let Some(l) = self.new_lists.get_mut(&(e.pair, list_id))
+            && let Some(leg) = l.orders.iter_mut().find(|g| g.order_id == a.order_id)
         {
-            o.status = if o.executed_qty.is_zero() {
-                OrderStatus::Expired
-            } else {
-                OrderStatus::Filled
-            };
+            leg.client_order_id = a.client_order_id;
+        }
+        let ts = e.timestamp;
+        self.new_orders.insert(
+            (e.pair, a.order_id),
+            OrderRow {
+                pair: e.pair,
+                order_id: a.order_id,
+                client_order_id: a.client_order_id,
+                user: a.user,
+                side: a.side,
+                order_type: a.order_type.name().to_string(),
+                time_in_force: a.time_in_force.as_str().to_string(),
+                post_only: a.post_only,
+                price: a.order_type.price(),
+                stop_price: trigger.and_then(|t| t.stop_price),
+                trailing_delta: trigger.and_then(|t| t.trailing_delta),
+                iceberg_qty: a.iceberg_qty,
+                good_till: a.good_till,
+                order_list_id: a.list_id,
+                working_time: works.then_some(ts),
+                orig_qty,
+                orig_quote_qty,
+                executed_qty: Qty(0),
+                cum_quote_qty: 0,
+                status: if pending {
+                    OrderStatus::PendingNew
+                } else {
+                    OrderStatus::New
+                },
+                created_at: ts,
+                updated_at: ts,
+            },
+        );
+    }
+
+    /// Ends the orders that worked in a command and may not rest, at the
+    /// end of it: a quote-sized buy can stop with unspent dust and no
+    /// cancel event. Only orders this batch holds are known well enough;
+    /// the others are base-sized (conditional and pending orders cannot be
+    /// quote-sized), and the book ends those with an event.
+    fn end_takers(&mut self, pair: Option<Symbol>, workers: &[OrderId]) {
+        let Some(pair) = pair else {
+            return;
+        };
+        for id in workers {
+            // A released conditional order waits for its trigger.
+            if let Some(o) = self.new_orders.get_mut(&(pair, *id))
+                && o.status.is_open()
+                && o.working_time.is_some()
+                && (o.price.is_none()
+                    || !matches!(
+                        TimeInForce::from_name(&o.time_in_force),
+                        Some(TimeInForce::Gtc | TimeInForce::Gtd)
+                    ))
+            {
+                o.status = if o.executed_qty.is_zero() {
+                    OrderStatus::Expired
+                } else {
+                    OrderStatus::Filled
+                };
+            }
         }
     }
 
@@ -381,6 +651,12 @@ impl Batch {
         }
         for (k, v) in self.updates {
             out.entry(k.0).or_default().updates.insert(k, v);
+        }
+        for (k, v) in self.new_lists {
+            out.entry(k.0).or_default().new_lists.insert(k, v);
+        }
+        for (k, v) in self.lists_done {
+            out.entry(k.0).or_default().lists_done.insert(k, v);
         }
         for (k, v) in self.snapshots {
             out.entry(k).or_default().snapshots.insert(k, v);

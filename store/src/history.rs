@@ -17,7 +17,7 @@ const NS_PER_MS: u64 = 1_000_000;
 
 /// The `ts` range `[lo, hi)` (ns) of a window of ms, inclusive at both
 /// ends; ids of 2^63 or more name nothing stored, so they bound nothing.
-fn ns_window(start_ms: Option<u64>, end_ms: Option<u64>) -> (i64, i64) {
+pub(crate) fn ns_window(start_ms: Option<u64>, end_ms: Option<u64>) -> (i64, i64) {
     let ns = |ms: u64| i64::try_from(ms.saturating_mul(NS_PER_MS)).unwrap_or(i64::MAX);
     let lo = start_ms.map_or(0, ns);
     let hi = end_ms.map_or(i64::MAX, |e| ns(e.saturating_add(1)));
@@ -25,21 +25,21 @@ fn ns_window(start_ms: Option<u64>, end_ms: Option<u64>) -> (i64, i64) {
 }
 
 /// An id as a lower bound: one past every stored id when it is too large.
-fn id_from(id: u64) -> i64 {
+pub(crate) fn id_from(id: u64) -> i64 {
     i64::try_from(id).unwrap_or(i64::MAX)
 }
 
 /// Numbered placeholders for a query built from optional parts: `$1`,
 /// `$2`, ... in the order they first appear, as both backends bind them.
 #[derive(Debug, Default)]
-struct Params {
-    values: Vec<i64>,
+pub(crate) struct Params {
+    pub(crate) values: Vec<i64>,
 }
 
 impl Params {
     /// The placeholder of a new parameter `v`, after `fixed` ones bound
     /// first.
-    fn push(&mut self, fixed: usize, v: i64) -> String {
+    pub(crate) fn push(&mut self, fixed: usize, v: i64) -> String {
         self.values.push(v);
         format!("${}", fixed + self.values.len())
     }

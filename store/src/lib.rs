@@ -22,6 +22,7 @@ mod keys;
 mod klines;
 mod leases;
 mod listen_keys;
+mod lists;
 mod queries;
 mod risk;
 mod ticker;
@@ -35,7 +36,10 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use admin::AdminKey;
-pub use fold::{Batch, FillRow, OrderRow, OrderStatus, quote_value};
+pub use fold::{
+    Batch, FillRow, ListLeg, ListStatus, OrderListRow, OrderRow, OrderStatus, SiblingCause,
+    quote_value,
+};
 pub use halts::HaltedPair;
 pub use history::{AggTrade, TradeFilter, UserTrade};
 pub use interval::{Interval, parse_time_zone};
@@ -43,6 +47,7 @@ pub use keys::ApiKey;
 pub use klines::{Candle, KlineWindow};
 pub use leases::{Lease, LeaseKey, Member, Role};
 pub use listen_keys::ListenKey;
+pub use lists::{ListFilter, ListLookup};
 pub use queries::OrderLookup;
 pub use risk::RiskSnapshotRow;
 pub use ticker::WindowStats;
@@ -403,6 +408,8 @@ impl Store {
         write::add_to_candles(&mut tx, self.backend, &batch.fills, &inserted).await?;
         write::insert_new_orders(&mut tx, self.backend, &batch.new_orders).await?;
         write::update_orders(&mut tx, self.backend, &batch.updates).await?;
+        write::insert_new_lists(&mut tx, self.backend, &batch.new_lists).await?;
+        write::end_lists(&mut tx, &batch.lists_done).await?;
         // A snapshot never replaces a newer one: an engine that lost its
         // pair may store its final snapshot after the new owner's.
         for s in batch.snapshots.values() {

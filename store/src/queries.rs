@@ -1,11 +1,14 @@
 //! The read paths: order status and trade history come from the store, not
 //! from the engine, and trail it by the persister's lag.
 
-use proto::{ClientOrderId, OrderId, Price, Qty, Seq, Side, Symbol, Timestamp, UserId};
+use proto::{ClientOrderId, ListKind, OrderId, Price, Qty, Seq, Side, Symbol, Timestamp, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{FillRow, OrderRow, OrderStatus, Store, StoreError, from_db, symbol, to_db};
+use crate::{
+    FillRow, ListLeg, ListStatus, OrderListRow, OrderRow, OrderStatus, Store, StoreError, from_db,
+    symbol, to_db,
+};
 
 /// How a query names an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +21,11 @@ pub enum OrderLookup {
 
 pub(crate) const ORDER_COLUMNS: &str = "pair, order_id, client_order_id, user_id, side, order_type, \
     time_in_force, post_only, price, orig_qty, orig_quote_qty, executed_qty, cum_quote_qty, \
-    status, created_at, updated_at";
+    status, created_at, updated_at, stop_price, trailing_delta, iceberg_qty, good_till, \
+    order_list_id, working_time";
+
+/// The statuses of an open order, as SQL.
+const OPEN_STATUSES: &str = "('NEW', 'PARTIALLY_FILLED', 'PENDING_NEW')";
 
 pub(crate) const FILL_COLUMNS: &str = "pair, seq, price, qty, quote_qty, taker_side, maker_order_id, \
     maker_user, taker_order_id, taker_user, ts";
@@ -40,13 +47,19 @@ fn u64_at(r: &AnyRow, i: usize) -> Result<u64, StoreError> {
     from_db(r.try_get(i)?)
 }
 
-pub(crate) fn order_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
-    let client_order_id = r
-        .try_get::<Option<String>, _>(2)?
+fn client_id_at(r: &AnyRow, i: usize) -> Result<Option<ClientOrderId>, StoreError> {
+    r.try_get::<Option<String>, _>(i)?
         .map(|c| {
             ClientOrderId::new(&c)
                 .map_err(|_| StoreError::Corrupt(format!("bad client order id {c:?}")))
         })
+        .transpose()
+}
+
+pub(crate) fn order_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
+    let client_order_id = client_id_at(r, 2)?;
+    let trailing_delta = opt_u64(r, 17)?
+        .map(|d| u32::try_from(d).map_err(|_| StoreError::Corrupt(format!("trailing delta {d}"))))
         .transpose()?;
     Ok(OrderRow {
         pair: symbol(&r.try_get::<String, _>(0)?)?,
@@ -65,6 +78,42 @@ pub(crate) fn order_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
         status: status(&r.try_get::<String, _>(13)?)?,
         created_at: Timestamp(u64_at(r, 14)?),
         updated_at: Timestamp(u64_at(r, 15)?),
+        stop_price: opt_u64(r, 16)?.map(Price),
+        trailing_delta,
+        iceberg_qty: opt_u64(r, 18)?.map(Qty),
+        good_till: opt_u64(r, 19)?.map(Timestamp),
+        order_list_id: opt_u64(r, 20)?.map(OrderId),
+        working_time: opt_u64(r, 21)?.map(Timestamp),
+    })
+}
+
+pub(crate) const LIST_COLUMNS: &str = "pair, list_id, client_list_id, user_id, kind, status, \
+    order_id_0, client_order_id_0, order_id_1, client_order_id_1, created_at, updated_at";
+
+pub(crate) fn list_row(r: &AnyRow) -> Result<OrderListRow, StoreError> {
+    let kind: String = r.try_get(4)?;
+    let status: String = r.try_get(5)?;
+    Ok(OrderListRow {
+        pair: symbol(&r.try_get::<String, _>(0)?)?,
+        list_id: OrderId(u64_at(r, 1)?),
+        client_list_id: client_id_at(r, 2)?,
+        user: UserId(u64_at(r, 3)?),
+        kind: ListKind::from_name(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown list kind {kind:?}")))?,
+        status: ListStatus::from_name(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown list status {status:?}")))?,
+        orders: [
+            ListLeg {
+                order_id: OrderId(u64_at(r, 6)?),
+                client_order_id: client_id_at(r, 7)?,
+            },
+            ListLeg {
+                order_id: OrderId(u64_at(r, 8)?),
+                client_order_id: client_id_at(r, 9)?,
+            },
+        ],
+        created_at: Timestamp(u64_at(r, 10)?),
+        updated_at: Timestamp(u64_at(r, 11)?),
     })
 }
 
@@ -130,7 +179,7 @@ impl Store {
     ) -> Result<Vec<OrderRow>, StoreError> {
         let sql = format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 \
-             AND status IN ('NEW', 'PARTIALLY_FILLED') AND ($2 = '' OR pair = $2) \
+             AND status IN {OPEN_STATUSES} AND ($2 = '' OR pair = $2) \
              ORDER BY created_at, order_id"
         );
         let rows = sqlx::query(&sql)
@@ -146,7 +195,7 @@ impl Store {
     pub async fn open_orders_of_pair(&self, pair: Symbol) -> Result<Vec<OrderRow>, StoreError> {
         let sql = format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE pair = $1 \
-             AND status IN ('NEW', 'PARTIALLY_FILLED') ORDER BY order_id"
+             AND status IN {OPEN_STATUSES} ORDER BY order_id"
         );
         let rows = sqlx::query(&sql)
             .bind(pair.as_str().to_string())
@@ -199,11 +248,16 @@ impl Store {
 }
 
 impl Store {
-    /// The largest order id ever stored, or 0.
+    /// The largest order or list id ever stored (they share one
+    /// sequence), or 0.
     pub async fn max_order_id(&self) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT MAX(order_id) FROM orders")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(opt_u64(&row, 0)?.unwrap_or(0))
+        let row = sqlx::query(
+            "SELECT (SELECT MAX(order_id) FROM orders), (SELECT MAX(list_id) FROM order_lists)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(opt_u64(&row, 0)?
+            .unwrap_or(0)
+            .max(opt_u64(&row, 1)?.unwrap_or(0)))
     }
 }

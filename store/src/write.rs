@@ -9,8 +9,8 @@ use sqlx::{AnyConnection, Row};
 
 use crate::fold::OrderUpdate;
 use crate::{
-    Backend, FillRow, OrderRow, OrderStatus, ROWS_PER_STATEMENT, StoreError, candles, from_db,
-    placeholders, symbol, to_db,
+    Backend, FillRow, ListStatus, OrderListRow, OrderRow, OrderStatus, ROWS_PER_STATEMENT,
+    StoreError, candles, from_db, placeholders, symbol, to_db,
 };
 
 /// Whether the store's progress already covers `progress` (any pair of it:
@@ -98,9 +98,10 @@ pub(crate) async fn insert_new_orders(
         let sql = format!(
             "INSERT INTO orders (pair, order_id, client_order_id, user_id, side, order_type, \
              time_in_force, post_only, price, orig_qty, orig_quote_qty, executed_qty, \
-             cum_quote_qty, status, created_at, updated_at) VALUES {} \
+             cum_quote_qty, status, created_at, updated_at, stop_price, trailing_delta, \
+             iceberg_qty, good_till, order_list_id, working_time) VALUES {} \
              ON CONFLICT (pair, order_id) DO NOTHING",
-            placeholders(backend, chunk.len(), 16)
+            placeholders(backend, chunk.len(), 22)
         );
         let mut q = sqlx::query(&sql);
         for o in chunk {
@@ -120,7 +121,13 @@ pub(crate) async fn insert_new_orders(
                 .bind(to_db(o.cum_quote_qty)?)
                 .bind(o.status.as_str())
                 .bind(to_db(o.created_at.0)?)
-                .bind(to_db(o.updated_at.0)?);
+                .bind(to_db(o.updated_at.0)?)
+                .bind(o.stop_price.map(|p| to_db(p.0)).transpose()?)
+                .bind(o.trailing_delta.map(i64::from))
+                .bind(o.iceberg_qty.map(|q| to_db(q.0)).transpose()?)
+                .bind(o.good_till.map(|t| to_db(t.0)).transpose()?)
+                .bind(o.order_list_id.map(|l| to_db(l.0)).transpose()?)
+                .bind(o.working_time.map(|t| to_db(t.0)).transpose()?);
         }
         q.execute(&mut *conn).await?;
     }
@@ -138,15 +145,21 @@ pub(crate) async fn update_orders(
     for chunk in updates.chunks(ROWS_PER_STATEMENT) {
         // One statement per chunk; VALUES columns are named column1.. on
         // both backends.
+        // A released order works from its release unless it is
+        // conditional (it then works when its trigger fires: column10).
         let sql = format!(
             "UPDATE orders SET executed_qty = orders.executed_qty + u.column3, \
              cum_quote_qty = orders.cum_quote_qty + u.column4, \
              status = COALESCE(u.column5, orders.status), \
              price = COALESCE(u.column6, orders.price), \
-             orig_qty = COALESCE(u.column7, orders.orig_qty), updated_at = u.column8 \
+             orig_qty = COALESCE(u.column7, orders.orig_qty), updated_at = u.column8, \
+             stop_price = COALESCE(u.column9, orders.stop_price), \
+             working_time = COALESCE(u.column10, CASE WHEN u.column11 IS NOT NULL \
+             AND orders.stop_price IS NULL AND orders.trailing_delta IS NULL \
+             THEN u.column11 ELSE orders.working_time END) \
              FROM (VALUES {}) AS u \
              WHERE orders.pair = u.column1 AND orders.order_id = u.column2",
-            placeholders(backend, chunk.len(), 8)
+            placeholders(backend, chunk.len(), 11)
         );
         let mut q = sqlx::query(&sql);
         for ((pair, order_id), u) in chunk {
@@ -158,9 +171,68 @@ pub(crate) async fn update_orders(
                 .bind(u.status.map(OrderStatus::as_str))
                 .bind(u.price.map(|p| to_db(p.0)).transpose()?)
                 .bind(u.orig_qty.map(|q| to_db(q.0)).transpose()?)
-                .bind(to_db(u.updated_at.0)?);
+                .bind(to_db(u.updated_at.0)?)
+                .bind(u.stop_price.map(|p| to_db(p.0)).transpose()?)
+                .bind(u.working_time.map(|t| to_db(t.0)).transpose()?)
+                .bind(u.released_at.map(|t| to_db(t.0)).transpose()?);
         }
         q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Inserts order lists first seen in this batch; one already stored is
+/// left as is.
+pub(crate) async fn insert_new_lists(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    lists: &BTreeMap<(Symbol, OrderId), OrderListRow>,
+) -> Result<(), StoreError> {
+    let lists: Vec<&OrderListRow> = lists.values().collect();
+    for chunk in lists.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO order_lists (pair, list_id, client_list_id, user_id, kind, status, \
+             order_id_0, client_order_id_0, order_id_1, client_order_id_1, created_at, \
+             updated_at) VALUES {} ON CONFLICT (pair, list_id) DO NOTHING",
+            placeholders(backend, chunk.len(), 12)
+        );
+        let mut q = sqlx::query(&sql);
+        for l in chunk {
+            let cid = |c: Option<proto::ClientOrderId>| c.map(|c| c.as_str().to_string());
+            q = q
+                .bind(l.pair.as_str().to_string())
+                .bind(to_db(l.list_id.0)?)
+                .bind(cid(l.client_list_id))
+                .bind(to_db(l.user.0)?)
+                .bind(l.kind.as_str())
+                .bind(l.status.as_str())
+                .bind(to_db(l.orders[0].order_id.0)?)
+                .bind(cid(l.orders[0].client_order_id))
+                .bind(to_db(l.orders[1].order_id.0)?)
+                .bind(cid(l.orders[1].client_order_id))
+                .bind(to_db(l.created_at.0)?)
+                .bind(to_db(l.updated_at.0)?);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Marks lists stored by earlier batches as over.
+pub(crate) async fn end_lists(
+    conn: &mut AnyConnection,
+    done: &BTreeMap<(Symbol, OrderId), proto::Timestamp>,
+) -> Result<(), StoreError> {
+    for ((pair, list_id), at) in done {
+        sqlx::query(
+            "UPDATE order_lists SET status = $1, updated_at = $2 WHERE pair = $3 AND list_id = $4",
+        )
+        .bind(ListStatus::AllDone.as_str())
+        .bind(to_db(at.0)?)
+        .bind(pair.as_str().to_string())
+        .bind(to_db(list_id.0)?)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

@@ -83,6 +83,8 @@ fn command(rng: &mut Rng, c: &PairConfig, n: u64) -> Command {
             } else {
                 OrderSize::Base(Qty(edgy(rng, c.max_qty.0)))
             },
+            iceberg_qty: None,
+            good_till: None,
         }),
         _ => CommandBody::NewOrder(NewOrder {
             order_id: OrderId(n),
@@ -99,6 +101,8 @@ fn command(rng: &mut Rng, c: &PairConfig, n: u64) -> Command {
             post_only: false,
             stp: None,
             size: OrderSize::Base(Qty(edgy(rng, c.max_qty.0))),
+            iceberg_qty: None,
+            good_till: None,
         }),
     };
     Command {

@@ -9,26 +9,34 @@ use crate::risk::{Outcome, RiskInput, ShardId};
 /// Where a gateway produces a command when accounts are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// New orders and amends: to the `risk` partition of the user's shard,
-    /// which checks and locks them and forwards what it accepts.
+    /// New orders, order lists and amends: to the `risk` partition of the
+    /// user's shard, which checks and locks them and forwards what it
+    /// accepts.
     Risk {
         /// The shard (= the partition).
         shard: u16,
     },
-    /// Cancels: straight to the pair's `orders` partition. The order was
-    /// forwarded before it was acknowledged, so a cancel sent after its ACK
-    /// always lands after it; a cancel needs no check (its `Canceled`
-    /// event releases the hold when it is settled).
+    /// Cancels (of orders, lists, all of a user's): straight to the pair's
+    /// `orders` partition. The order was forwarded before it was
+    /// acknowledged, so a cancel sent after its ACK always lands after it;
+    /// a cancel needs no check (its `Canceled` events release the holds
+    /// when they are settled). So does the passing of time, which holds
+    /// nothing either.
     Orders,
 }
 
 /// The route of `cmd` among `shards` shards.
 pub fn route(cmd: &Command, shards: u16) -> Route {
     match cmd.body {
-        CommandBody::NewOrder(_) | CommandBody::Amend(_) => Route::Risk {
-            shard: ShardId::of_user(cmd.user, shards),
-        },
-        CommandBody::Cancel { .. } | CommandBody::CancelAll => Route::Orders,
+        CommandBody::NewOrder(_) | CommandBody::NewOrderList(_) | CommandBody::Amend(_) => {
+            Route::Risk {
+                shard: ShardId::of_user(cmd.user, shards),
+            }
+        }
+        CommandBody::Cancel { .. }
+        | CommandBody::CancelAll
+        | CommandBody::CancelList { .. }
+        | CommandBody::AdvanceTime => Route::Orders,
     }
 }
 
@@ -98,16 +106,13 @@ mod tests {
             pair: Symbol::new("BTC-EUR").unwrap(),
             user: UserId(user),
             timestamp: Timestamp(id),
-            body: CommandBody::NewOrder(NewOrder {
-                order_id: OrderId(id),
-                client_order_id: None,
+            body: CommandBody::NewOrder(NewOrder::plain(
+                OrderId(id),
                 side,
-                order_type: OrderType::Limit { price: Price(10) },
-                time_in_force: TimeInForce::Gtc,
-                post_only: false,
-                stp: None,
-                size: OrderSize::Base(Qty(1)),
-            }),
+                OrderType::Limit { price: Price(10) },
+                TimeInForce::Gtc,
+                OrderSize::Base(Qty(1)),
+            )),
         }
     }
 
@@ -122,6 +127,38 @@ mod tests {
             ..order(7, 1, Side::Buy)
         };
         assert_eq!(route(&cancel, 4), Route::Orders);
+    }
+
+    #[test]
+    fn lists_go_through_the_users_shard_and_list_cancels_and_time_do_not() {
+        let CommandBody::NewOrder(o) = order(7, 1, Side::Buy).body else {
+            unreachable!("an order");
+        };
+        let list = Command {
+            body: CommandBody::NewOrderList(Box::new(proto::NewOrderList {
+                list_id: OrderId(3),
+                client_list_id: None,
+                kind: proto::ListKind::Oto,
+                orders: [
+                    o,
+                    NewOrder {
+                        order_id: OrderId(2),
+                        ..o
+                    },
+                ],
+            })),
+            ..order(7, 1, Side::Buy)
+        };
+        assert_eq!(route(&list, 4), Route::Risk { shard: 3 });
+        let cancel_list = Command {
+            body: CommandBody::CancelList {
+                target: OrderRef::Id(OrderId(3)),
+            },
+            ..order(7, 1, Side::Buy)
+        };
+        assert_eq!(route(&cancel_list, 4), Route::Orders);
+        let time = pipeline::advance_time(Symbol::new("BTC-EUR").unwrap());
+        assert_eq!(route(&time, 4), Route::Orders);
     }
 
     #[test]

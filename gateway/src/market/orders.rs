@@ -1,18 +1,24 @@
 //! Each pair's open orders as the event stream leaves them: what an
 //! `executionReport` says beside the event itself (the order's quantity,
-//! price, type, creation time, and what it has filled so far).
+//! price, type, creation time, and what it has filled so far). Conditional
+//! orders waiting for their trigger and an OTO's pending orders are held
+//! too, and so are the open order lists, for `listStatus`.
 //!
 //! Kept from the same records as the depth view, under the same lock, so a
 //! report always describes the order exactly as the event left it. Orders
 //! leave the view when they close: its size is bounded by the books'.
+//!
+//! A trailing stop's `trailingTime` (when it started tracking the price)
+//! has no event of its own: the view follows the book's rule for it from
+//! the trades it sees and the pair's last trade price.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use proto::{
-    Accepted, Amended, ClientOrderId, OrderId, OrderSize, OrderType, Price, Qty, Side, TimeInForce,
-    Timestamp, UserId,
+    Accepted, Amended, ClientOrderId, ConditionalKind, ListKind, OrderId, OrderSize, OrderType,
+    Price, Qty, Side, TimeInForce, Timestamp, Trigger, UserId,
 };
-use store::{OrderRow, OrderStatus, quote_value};
+use store::{OrderListRow, OrderRow, OrderStatus, quote_value};
 
 /// One order's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +27,8 @@ pub(crate) struct OrderState {
     pub(crate) client_order_id: Option<ClientOrderId>,
     pub(crate) user: UserId,
     pub(crate) side: Side,
-    /// The limit price; `None` for a market order.
-    pub(crate) price: Option<Price>,
+    /// Its type, with its limit price and trigger.
+    pub(crate) order_type: OrderType,
     pub(crate) time_in_force: TimeInForce,
     pub(crate) post_only: bool,
     /// What the order was sized in: base quantity or quote budget.
@@ -33,23 +39,41 @@ pub(crate) struct OrderState {
     pub(crate) cum_quote: u64,
     pub(crate) status: OrderStatus,
     pub(crate) created: Timestamp,
+    pub(crate) iceberg_qty: Option<Qty>,
+    pub(crate) good_till: Option<Timestamp>,
+    pub(crate) list_id: Option<OrderId>,
+    /// When it started working; `None` while it waits for its trigger or
+    /// its OTO's working order.
+    pub(crate) working_time: Option<Timestamp>,
+    /// When a trailing stop started tracking the price.
+    pub(crate) trailing_since: Option<Timestamp>,
 }
 
 impl OrderState {
-    fn accepted(a: &Accepted, at: Timestamp) -> Self {
+    fn accepted(a: &Accepted, at: Timestamp, pending: bool) -> Self {
+        let works = a.order_type.trigger().is_none() && !pending;
         OrderState {
             order_id: a.order_id,
             client_order_id: a.client_order_id,
             user: a.user,
             side: a.side,
-            price: a.order_type.price(),
+            order_type: a.order_type,
             time_in_force: a.time_in_force,
             post_only: a.post_only,
             size: a.size,
             executed: Qty(0),
             cum_quote: 0,
-            status: OrderStatus::New,
+            status: if pending {
+                OrderStatus::PendingNew
+            } else {
+                OrderStatus::New
+            },
             created: at,
+            iceberg_qty: a.iceberg_qty,
+            good_till: a.good_till,
+            list_id: a.list_id,
+            working_time: works.then_some(at),
+            trailing_since: None,
         }
     }
 
@@ -66,7 +90,7 @@ impl OrderState {
             client_order_id: r.client_order_id,
             user: r.user,
             side: r.side,
-            price: r.price,
+            order_type: type_of_row(r)?,
             time_in_force: TimeInForce::from_name(&r.time_in_force)?,
             post_only: r.post_only,
             size,
@@ -74,37 +98,172 @@ impl OrderState {
             cum_quote: r.cum_quote_qty,
             status: r.status,
             created: r.created_at,
+            iceberg_qty: r.iceberg_qty,
+            good_till: r.good_till,
+            list_id: r.order_list_id,
+            working_time: r.working_time,
+            trailing_since: None,
         })
+    }
+
+    /// The limit price; `None` for an order that works as a market order.
+    pub(crate) fn price(&self) -> Option<Price> {
+        self.order_type.price()
+    }
+
+    /// The trigger of a conditional order.
+    pub(crate) fn trigger(&self) -> Option<Trigger> {
+        self.order_type.trigger()
     }
 
     /// The order's type as Binance names it.
     pub(crate) fn type_name(&self) -> &'static str {
-        match (self.price, self.post_only) {
-            (None, _) => OrderType::Market.name(),
-            (Some(_), true) => "LIMIT_MAKER",
-            (Some(p), false) => OrderType::Limit { price: p }.name(),
+        match (self.order_type, self.post_only) {
+            (OrderType::Limit { .. }, true) => "LIMIT_MAKER",
+            (t, _) => t.name(),
         }
     }
 
-    /// Whether the order rests on the book: open, with a limit price, and a
+    /// Whether it may rest on the book once working: a limit price and a
     /// time in force that lets it stay.
+    pub(crate) fn may_rest(&self) -> bool {
+        self.price().is_some() && matches!(self.time_in_force, TimeInForce::Gtc | TimeInForce::Gtd)
+    }
+
+    /// Whether the order rests on the book: open, working, and of a kind
+    /// that stays.
     pub(crate) fn is_working(&self) -> bool {
-        self.status.is_open() && self.price.is_some() && self.time_in_force == TimeInForce::Gtc
+        self.status.is_open() && self.working_time.is_some() && self.may_rest()
+    }
+
+    /// A trailing stop that has not fired.
+    fn trails(&self) -> bool {
+        self.working_time.is_none()
+            && self.status != OrderStatus::PendingNew
+            && self.trigger().is_some_and(|t| t.trailing_delta.is_some())
+    }
+
+    /// Whether a trade at `p` starts a waiting trailing stop's tracking:
+    /// at once without a stop price, else once the stop condition holds.
+    fn starts_trailing_at(&self, p: Price) -> bool {
+        let OrderType::Conditional { kind, trigger, .. } = self.order_type else {
+            return false;
+        };
+        match trigger.stop_price {
+            None => true,
+            Some(stop) if kind.fires_on_rise(self.side) => p >= stop,
+            Some(stop) => p <= stop,
+        }
     }
 }
 
-/// One pair's open orders.
+/// A stored order's type, from its name, limit price and trigger.
+fn type_of_row(r: &OrderRow) -> Option<OrderType> {
+    let trigger = Trigger {
+        stop_price: r.stop_price,
+        trailing_delta: r.trailing_delta,
+    };
+    let conditional = |kind, limit| {
+        Some(OrderType::Conditional {
+            kind,
+            limit,
+            trigger,
+        })
+    };
+    match r.order_type.as_str() {
+        "LIMIT" => r.price.map(|price| OrderType::Limit { price }),
+        "MARKET" => Some(OrderType::Market),
+        "STOP_LOSS" => conditional(ConditionalKind::StopLoss, None),
+        "STOP_LOSS_LIMIT" => conditional(ConditionalKind::StopLoss, Some(r.price?)),
+        "TAKE_PROFIT" => conditional(ConditionalKind::TakeProfit, None),
+        "TAKE_PROFIT_LIMIT" => conditional(ConditionalKind::TakeProfit, Some(r.price?)),
+        _ => None,
+    }
+}
+
+/// An open order list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ListState {
+    pub(crate) list_id: OrderId,
+    pub(crate) client_list_id: Option<ClientOrderId>,
+    pub(crate) user: UserId,
+    pub(crate) kind: ListKind,
+    /// Its orders, with their client ids once accepted.
+    pub(crate) orders: [(OrderId, Option<ClientOrderId>); 2],
+}
+
+impl ListState {
+    pub(crate) fn from_row(l: &OrderListRow) -> Self {
+        ListState {
+            list_id: l.list_id,
+            client_list_id: l.client_list_id,
+            user: l.user,
+            kind: l.kind,
+            orders: l.orders.map(|o| (o.order_id, o.client_order_id)),
+        }
+    }
+}
+
+/// One pair's open orders and lists.
 #[derive(Debug, Default)]
 pub(crate) struct OpenOrders {
     orders: HashMap<OrderId, OrderState>,
+    lists: HashMap<OrderId, ListState>,
+    /// Trailing stops that wait and have not started tracking, by id.
+    untracked: BTreeSet<OrderId>,
+    /// The pair's last trade price.
+    last_price: Option<Price>,
 }
 
 impl OpenOrders {
-    /// A new order: its state as accepted.
+    /// A new order: its state as accepted. The second order of an OTO
+    /// accepted just before is its pending order.
     pub(crate) fn accept(&mut self, a: &Accepted, at: Timestamp) -> OrderState {
-        let state = OrderState::accepted(a, at);
+        let pending = a
+            .list_id
+            .and_then(|l| self.lists.get(&l))
+            .is_some_and(|l| l.kind == ListKind::Oto && l.orders[1].0 == a.order_id);
+        if let Some(l) = a.list_id.and_then(|l| self.lists.get_mut(&l))
+            && let Some(leg) = l.orders.iter_mut().find(|o| o.0 == a.order_id)
+        {
+            leg.1 = a.client_order_id;
+        }
+        let mut state = OrderState::accepted(a, at, pending);
+        self.start_trailing(&mut state, at);
         self.orders.insert(a.order_id, state);
         state
+    }
+
+    /// Tracking of a trailing stop placed (or released, or amended) at
+    /// `at`: from the last price at once when it has no stop price, else
+    /// from the first trade that meets its stop.
+    fn start_trailing(&mut self, o: &mut OrderState, at: Timestamp) {
+        if !o.trails() {
+            return;
+        }
+        o.trailing_since = None;
+        let now = o.trigger().is_some_and(|t| t.stop_price.is_none()) && self.last_price.is_some();
+        if now {
+            o.trailing_since = Some(at);
+            self.untracked.remove(&o.order_id);
+        } else {
+            self.untracked.insert(o.order_id);
+        }
+    }
+
+    /// A trade at `price` at `at`: the pair's last price, and the trailing
+    /// stops it starts.
+    pub(crate) fn traded(&mut self, price: Price, at: Timestamp) {
+        self.last_price = Some(price);
+        let orders = &mut self.orders;
+        self.untracked.retain(|id| match orders.get_mut(id) {
+            Some(o) if o.starts_trailing_at(price) => {
+                o.trailing_since = Some(at);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        });
     }
 
     /// A fill of `qty` at `price` of order `id`, which `filled` says is now
@@ -136,37 +295,117 @@ impl OpenOrders {
     /// Order `id` left the book with `status`; its last state.
     pub(crate) fn close(&mut self, id: OrderId, status: OrderStatus) -> Option<OrderState> {
         let mut o = self.orders.remove(&id)?;
+        self.untracked.remove(&id);
         o.status = status;
         Some(o)
     }
 
-    /// An amendment of a resting order's price and quantity.
-    pub(crate) fn amend(&mut self, a: &Amended) -> Option<OrderState> {
-        let o = self.orders.get_mut(&a.order_id)?;
-        o.price = Some(a.price);
+    /// An amendment of an order's price, quantity or stop price; a waiting
+    /// trailing stop starts tracking again.
+    pub(crate) fn amend(&mut self, a: &Amended, at: Timestamp) -> Option<OrderState> {
+        let mut o = *self.orders.get(&a.order_id)?;
+        o.order_type = match o.order_type {
+            OrderType::Limit { .. } => OrderType::Limit { price: a.price },
+            OrderType::Conditional {
+                kind,
+                limit,
+                trigger,
+            } => OrderType::Conditional {
+                kind,
+                // A market conditional order reports price zero.
+                limit: limit.map(|_| a.price),
+                trigger: Trigger {
+                    stop_price: a.stop_price.or(trigger.stop_price),
+                    ..trigger
+                },
+            },
+            OrderType::Market => OrderType::Market,
+        };
         o.size = OrderSize::Base(a.qty);
+        self.start_trailing(&mut o, at);
+        self.orders.insert(a.order_id, o);
+        Some(o)
+    }
+
+    /// A conditional order fired at `at`: it works from now.
+    pub(crate) fn trigger(&mut self, id: OrderId, at: Timestamp) -> Option<OrderState> {
+        let o = self.orders.get_mut(&id)?;
+        o.working_time = Some(at);
+        self.untracked.remove(&id);
         Some(*o)
     }
 
-    /// Ends an order that may not rest, at the end of its command: a
-    /// quote-sized buy can stop with unspent dust and no cancel event.
+    /// An OTO's pending order released at `at`: it works from now, or waits
+    /// for its trigger.
+    pub(crate) fn release(&mut self, id: OrderId, at: Timestamp) -> Option<OrderState> {
+        let mut o = *self.orders.get(&id)?;
+        o.status = OrderStatus::New;
+        if o.trigger().is_none() {
+            o.working_time = Some(at);
+        }
+        self.start_trailing(&mut o, at);
+        self.orders.insert(id, o);
+        Some(o)
+    }
+
+    /// A list accepted: its orders follow.
+    pub(crate) fn add_list(&mut self, l: ListState) {
+        self.lists.insert(l.list_id, l);
+    }
+
+    /// A list as the view holds it.
+    pub(crate) fn list(&self, id: OrderId) -> Option<&ListState> {
+        self.lists.get(&id)
+    }
+
+    /// A list is over; its last state.
+    pub(crate) fn end_list(&mut self, id: OrderId) -> Option<ListState> {
+        self.lists.remove(&id)
+    }
+
+    /// Ends an order that worked in a command and may not rest, at its
+    /// end: a quote-sized buy can stop with unspent dust and no cancel
+    /// event.
     pub(crate) fn end_taker(&mut self, id: OrderId) {
         if self
             .orders
             .get(&id)
-            .is_some_and(|o| o.time_in_force != TimeInForce::Gtc || o.price.is_none())
+            .is_some_and(|o| o.working_time.is_some() && !o.may_rest())
         {
             self.orders.remove(&id);
         }
     }
 
-    /// Orders stored before this view started; one the view already knows
-    /// (from an event since) is kept as the view has it.
-    pub(crate) fn seed(&mut self, rows: impl IntoIterator<Item = OrderState>) {
+    /// When trailing stop `id` started tracking the price, if it is held
+    /// and did.
+    pub(crate) fn trailing_since(&self, id: OrderId) -> Option<Timestamp> {
+        self.orders.get(&id).and_then(|o| o.trailing_since)
+    }
+
+    /// Orders and lists stored before this view started, and the pair's
+    /// last trade price; what the view already knows (from an event since)
+    /// is kept as the view has it.
+    pub(crate) fn seed(
+        &mut self,
+        rows: impl IntoIterator<Item = OrderState>,
+        lists: impl IntoIterator<Item = ListState>,
+        last_price: Option<Price>,
+    ) {
         for o in rows {
-            if o.status.is_open() {
-                self.orders.entry(o.order_id).or_insert(o);
+            if o.status.is_open() && !self.orders.contains_key(&o.order_id) {
+                // When a seeded stop started trailing is not stored; it is
+                // known again from the next trade that would start it.
+                if o.trails() {
+                    self.untracked.insert(o.order_id);
+                }
+                self.orders.insert(o.order_id, o);
             }
+        }
+        for l in lists {
+            self.lists.entry(l.list_id).or_insert(l);
+        }
+        if self.last_price.is_none() {
+            self.last_price = last_price;
         }
     }
 
@@ -177,113 +416,4 @@ impl OpenOrders {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn accepted(id: u64, size: OrderSize, tif: TimeInForce, price: Option<u64>) -> Accepted {
-        Accepted {
-            order_id: OrderId(id),
-            client_order_id: None,
-            user: UserId(1),
-            side: Side::Buy,
-            order_type: price.map_or(OrderType::Market, |p| OrderType::Limit { price: Price(p) }),
-            time_in_force: tif,
-            post_only: false,
-            size,
-        }
-    }
-
-    #[test]
-    fn fills_accumulate_and_close_the_order() {
-        let mut v = OpenOrders::default();
-        v.accept(
-            &accepted(1, OrderSize::Base(Qty(300)), TimeInForce::Gtc, Some(10_000)),
-            Timestamp(5),
-        );
-        // Two decimals of quantity: 1.00 at 100.00 is worth 100.00.
-        let first = v.fill(OrderId(1), Price(10_000), Qty(100), 2, false);
-        let first = first.expect("known order");
-        assert_eq!((first.executed, first.cum_quote), (Qty(100), 10_000));
-        assert_eq!(first.status, OrderStatus::PartiallyFilled);
-        assert!(first.is_working());
-        let last = v.fill(OrderId(1), Price(9_000), Qty(200), 2, true);
-        let last = last.expect("known order");
-        assert_eq!((last.executed, last.cum_quote), (Qty(300), 28_000));
-        assert_eq!(
-            (last.status, last.created),
-            (OrderStatus::Filled, Timestamp(5))
-        );
-        assert!(!last.is_working());
-        assert_eq!(v.len(), 0, "a filled order leaves the view");
-        assert!(v.fill(OrderId(1), Price(1), Qty(1), 2, false).is_none());
-    }
-
-    #[test]
-    fn cancels_amends_and_takers_end_as_their_events_say() {
-        let mut v = OpenOrders::default();
-        v.accept(
-            &accepted(1, OrderSize::Base(Qty(300)), TimeInForce::Gtc, Some(10_000)),
-            Timestamp(5),
-        );
-        let amended = v.amend(&Amended {
-            order_id: OrderId(1),
-            client_order_id: None,
-            user: UserId(1),
-            side: Side::Buy,
-            price: Price(9_900),
-            qty: Qty(200),
-            remaining: Qty(200),
-            priority_kept: false,
-        });
-        let amended = amended.expect("known order");
-        assert_eq!(
-            (amended.price, amended.size),
-            (Some(Price(9_900)), OrderSize::Base(Qty(200)))
-        );
-        let closed = v
-            .close(OrderId(1), OrderStatus::Canceled)
-            .expect("known order");
-        assert_eq!(closed.status, OrderStatus::Canceled);
-        assert_eq!(v.len(), 0);
-        // A quote-sized market buy ends with its command, even with no event.
-        let quote = OrderSize::Quote(proto::QuoteQty(5_000));
-        v.accept(&accepted(2, quote, TimeInForce::Ioc, None), Timestamp(6));
-        v.end_taker(OrderId(2));
-        assert_eq!(v.len(), 0);
-        // A resting order stays.
-        v.accept(
-            &accepted(3, OrderSize::Base(Qty(1)), TimeInForce::Gtc, Some(1)),
-            Timestamp(7),
-        );
-        v.end_taker(OrderId(3));
-        assert_eq!(v.len(), 1);
-    }
-
-    #[test]
-    fn seeding_keeps_what_events_already_said() {
-        let mut v = OpenOrders::default();
-        let fresh = v.accept(
-            &accepted(1, OrderSize::Base(Qty(300)), TimeInForce::Gtc, Some(10_000)),
-            Timestamp(5),
-        );
-        let stale = OrderState {
-            executed: Qty(7),
-            ..fresh
-        };
-        let closed = OrderState {
-            order_id: OrderId(2),
-            status: OrderStatus::Filled,
-            ..fresh
-        };
-        let older = OrderState {
-            order_id: OrderId(3),
-            ..fresh
-        };
-        v.seed([stale, closed, older]);
-        assert_eq!(v.len(), 2, "a closed row is not seeded");
-        let kept = v
-            .close(OrderId(1), OrderStatus::Canceled)
-            .expect("known order");
-        assert_eq!(kept.executed, Qty(0));
-    }
-}
+mod tests;

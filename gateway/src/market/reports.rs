@@ -1,19 +1,24 @@
 //! Binance's `executionReport`: one order's state after one event, with
-//! every field of `user-data-stream.md` in Binance's order.
+//! every field of `user-data-stream.md` in Binance's order, and
+//! `listStatus` for order lists.
 //!
-//! Fields Binance sends for features this exchange does not have carry the
-//! values Binance gives an order without them: stop price and iceberg
-//! quantity zero, order list `-1`. `I` (documented "ignore") carries the
-//! event's seq, so a client can order reports of one pair.
+//! An order without a stop price or an iceberg slice reports them as zero,
+//! one in no list `g` -1, as Binance does. `I` (documented "ignore")
+//! carries the event's seq, so a client can order reports of one pair.
+//! A conditional order's trigger firing and an OTO's pending order being
+//! released are reported as Binance does, with execution type `NEW` and
+//! the order now working (`w`, `W`).
 
 use std::sync::Arc;
 
 use accounts::Fees;
-use proto::{Event, EventBody, OrderSize, PairConfig, Price, Qty, QuoteQty, Trade, UserId};
+use proto::{
+    Event, EventBody, ListKind, OrderId, OrderSize, PairConfig, Price, Qty, QuoteQty, Trade, UserId,
+};
 use serde::Serialize;
-use store::OrderStatus;
+use store::{OrderStatus, SiblingCause};
 
-use super::orders::{OpenOrders, OrderState};
+use super::orders::{ListState, OpenOrders, OrderState};
 use crate::money::{commission_text, quote_asset, rate};
 
 /// What happened to the order: Binance's execution type and, for a fill,
@@ -109,6 +114,83 @@ pub(crate) struct ExecutionReport<'a> {
     working_time: Option<u64>,
     #[serde(rename = "V")]
     stp_mode: &'static str,
+    /// A trailing stop's delta, in basis points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    d: Option<u32>,
+    /// A trailing stop's `trailingTime`: when it started tracking, or -1.
+    #[serde(rename = "D", skip_serializing_if = "Option::is_none")]
+    trailing_time: Option<i64>,
+}
+
+/// One order of a `listStatus`.
+#[derive(Debug, Serialize)]
+struct ListOrder<'a> {
+    s: &'a str,
+    i: u64,
+    c: String,
+}
+
+/// `listStatus`: an order list placed or over.
+#[derive(Debug, Serialize)]
+pub(crate) struct ListStatusEvent<'a> {
+    e: &'static str,
+    #[serde(rename = "E")]
+    event_time: u64,
+    s: &'a str,
+    g: u64,
+    /// `OCO` or `OTO`.
+    c: &'static str,
+    /// `EXEC_STARTED` or `ALL_DONE`.
+    l: &'static str,
+    /// `EXECUTING` or `ALL_DONE`.
+    #[serde(rename = "L")]
+    order_status: &'static str,
+    r: &'static str,
+    #[serde(rename = "C")]
+    list_client_order_id: String,
+    #[serde(rename = "T")]
+    transaction_time: u64,
+    #[serde(rename = "O")]
+    orders: Vec<ListOrder<'a>>,
+}
+
+impl<'a> ListStatusEvent<'a> {
+    /// List `l` in event `e`, placed or (`done`) over.
+    pub(crate) fn new(pair: PairContext<'a>, e: &Event, l: &ListState, done: bool) -> Self {
+        let at = super::messages::ms(e.timestamp);
+        let (status_type, order_status) = if done {
+            ("ALL_DONE", "ALL_DONE")
+        } else {
+            ("EXEC_STARTED", "EXECUTING")
+        };
+        ListStatusEvent {
+            e: "listStatus",
+            event_time: at,
+            s: pair.name,
+            g: l.list_id.0,
+            c: match l.kind {
+                ListKind::Oco => "OCO",
+                ListKind::Oto => "OTO",
+            },
+            l: status_type,
+            order_status,
+            r: "NONE",
+            list_client_order_id: crate::rest::client_order_id(
+                l.list_id,
+                l.client_list_id.as_ref(),
+            ),
+            transaction_time: at,
+            orders: l
+                .orders
+                .iter()
+                .map(|(id, cid)| ListOrder {
+                    s: pair.name,
+                    i: id.0,
+                    c: crate::rest::client_order_id(*id, cid.as_ref()),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The client order id Binance would show: the order's own, or the one
@@ -138,10 +220,10 @@ impl<'a> ExecutionReport<'a> {
             o: o.type_name(),
             f: o.time_in_force.as_str(),
             q: qty(base_size),
-            p: price(o.price.unwrap_or(Price(0))),
-            stop_price: price(Price(0)),
-            iceberg_qty: qty(Qty(0)),
-            g: -1,
+            p: price(o.price().unwrap_or(Price(0))),
+            stop_price: price(o.trigger().and_then(|t| t.stop_price).unwrap_or(Price(0))),
+            iceberg_qty: qty(o.iceberg_qty.unwrap_or(Qty(0))),
+            g: crate::rest::list_id(o.list_id),
             original_client_order_id: String::new(),
             x: exec.name(),
             status: o.status.as_str(),
@@ -162,9 +244,17 @@ impl<'a> ExecutionReport<'a> {
             cum_quote: quote(o.cum_quote),
             last_quote: quote(0),
             quote_order_qty: quote(quote_size),
-            working_time: (o.price.is_some() && o.time_in_force == proto::TimeInForce::Gtc)
-                .then(|| super::messages::ms(o.created)),
+            working_time: o
+                .working_time
+                .filter(|_| o.may_rest())
+                .map(super::messages::ms),
             stp_mode: cfg.default_stp.as_str(),
+            d: o.trigger().and_then(|t| t.trailing_delta),
+            trailing_time: o.trigger().and_then(|t| t.trailing_delta).map(|_| {
+                o.trailing_since.map_or(-1, |t| {
+                    i64::try_from(super::messages::ms(t)).unwrap_or(i64::MAX)
+                })
+            }),
         };
         match exec {
             Execution::Trade { trade, is_maker } => {
@@ -187,8 +277,8 @@ impl<'a> ExecutionReport<'a> {
 }
 
 /// Applies one record's events to the pair's open `orders`; returns each
-/// execution report for a user `wanted` says someone listens to, with that
-/// user.
+/// execution report and list status for a user `wanted` says someone
+/// listens to, with that user.
 ///
 /// An event of an order the view does not hold (possible only for an order
 /// that was open before this gateway started and was not seeded) updates
@@ -201,8 +291,12 @@ pub(crate) fn apply_record(
     wanted: &dyn Fn(UserId) -> bool,
 ) -> Vec<(UserId, Arc<str>)> {
     let mut out = Vec::new();
-    let mut taker = None;
+    // Orders that worked in this command: those that may not rest end
+    // with it.
+    let mut workers: Vec<OrderId> = Vec::new();
+    let mut cause = SiblingCause::default();
     for e in events {
+        let status = cause.status_after(&e.body);
         let mut report = |o: Option<OrderState>, exec: Execution| {
             if let Some(o) = o
                 && wanted(o.user)
@@ -213,35 +307,24 @@ pub(crate) fn apply_record(
         };
         match &e.body {
             EventBody::Accepted(a) => {
-                taker = Some(a.order_id);
-                report(Some(orders.accept(a, e.timestamp)), Execution::New);
+                let o = orders.accept(a, e.timestamp);
+                if o.working_time.is_some() {
+                    workers.push(a.order_id);
+                }
+                report(Some(o), Execution::New);
+                // The list is reported once its last order is accepted.
+                if let Some(l) = a.list_id.and_then(|l| orders.list(l))
+                    && l.orders[1].0 == a.order_id
+                {
+                    list_status(&mut out, pair, e, l, false, wanted);
+                }
             }
             EventBody::Trade(t) => {
-                let scale = pair.cfg.qty_scale;
-                let maker_filled = t.maker_remaining.is_zero();
-                let maker = orders.fill(t.maker_order_id, t.price, t.qty, scale, maker_filled);
-                report(
-                    maker,
-                    Execution::Trade {
-                        trade: t,
-                        is_maker: true,
-                    },
-                );
-                let taker_filled = match t.taker_remaining {
-                    OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => q.is_zero(),
-                    OrderSize::Quote(q) => q.is_zero(),
-                };
-                let taker = orders.fill(t.taker_order_id, t.price, t.qty, scale, taker_filled);
-                report(
-                    taker,
-                    Execution::Trade {
-                        trade: t,
-                        is_maker: false,
-                    },
-                );
+                orders.traded(t.price, e.timestamp);
+                trade_reports(orders, pair, t, &mut report);
             }
             EventBody::Canceled(c) => {
-                let status = OrderStatus::after_cancel(c.reason);
+                let status = status.unwrap_or(OrderStatus::Canceled);
                 let kind = match status {
                     OrderStatus::Canceled => "CANCELED",
                     OrderStatus::ExpiredInMatch => "TRADE_PREVENTION",
@@ -249,12 +332,79 @@ pub(crate) fn apply_record(
                 };
                 report(orders.close(c.order_id, status), Execution::Ended(kind));
             }
-            EventBody::Amended(a) => report(orders.amend(a), Execution::Replaced),
+            EventBody::Amended(a) => report(orders.amend(a, e.timestamp), Execution::Replaced),
+            EventBody::Triggered(t) => {
+                workers.push(t.order_id);
+                report(orders.trigger(t.order_id, e.timestamp), Execution::New);
+            }
+            EventBody::Released(r) => {
+                workers.push(r.order_id);
+                report(orders.release(r.order_id, e.timestamp), Execution::New);
+            }
+            EventBody::ListAccepted(l) => orders.add_list(ListState {
+                list_id: l.list_id,
+                client_list_id: l.client_list_id,
+                user: l.user,
+                kind: l.kind,
+                orders: l.orders.map(|id| (id, None)),
+            }),
+            EventBody::ListDone(d) => {
+                if let Some(l) = orders.end_list(d.list_id) {
+                    list_status(&mut out, pair, e, &l, true, wanted);
+                }
+            }
             EventBody::Rejected(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
         }
     }
-    if let Some(id) = taker {
+    for id in workers {
         orders.end_taker(id);
     }
     out
+}
+
+/// The reports of a trade: the maker's, then the taker's.
+fn trade_reports(
+    orders: &mut OpenOrders,
+    pair: PairContext<'_>,
+    t: &Trade,
+    report: &mut dyn FnMut(Option<OrderState>, Execution),
+) {
+    let scale = pair.cfg.qty_scale;
+    let maker_filled = t.maker_remaining.is_zero();
+    let maker = orders.fill(t.maker_order_id, t.price, t.qty, scale, maker_filled);
+    report(
+        maker,
+        Execution::Trade {
+            trade: t,
+            is_maker: true,
+        },
+    );
+    let taker_filled = match t.taker_remaining {
+        OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => q.is_zero(),
+        OrderSize::Quote(q) => q.is_zero(),
+    };
+    let taker = orders.fill(t.taker_order_id, t.price, t.qty, scale, taker_filled);
+    report(
+        taker,
+        Execution::Trade {
+            trade: t,
+            is_maker: false,
+        },
+    );
+}
+
+/// A `listStatus` for list `l`'s owner, when someone listens.
+fn list_status(
+    out: &mut Vec<(UserId, Arc<str>)>,
+    pair: PairContext<'_>,
+    e: &Event,
+    l: &ListState,
+    done: bool,
+    wanted: &dyn Fn(UserId) -> bool,
+) {
+    if wanted(l.user)
+        && let Some(text) = super::text(&ListStatusEvent::new(pair, e, l, done))
+    {
+        out.push((l.user, text));
+    }
 }

@@ -97,6 +97,9 @@ fn accepted(id: u64, user: u64, side: Side, order_type: OrderType, tif: TimeInFo
         time_in_force: tif,
         post_only: false,
         size: OrderSize::Base(Qty(300)),
+        iceberg_qty: None,
+        good_till: None,
+        list_id: None,
     })
 }
 
@@ -245,4 +248,209 @@ fn listen_key_expired_is_binances() {
         &[],
         &[],
     );
+}
+
+const LIST_STATUS: &str = r#"{
+  "e": "listStatus",                // Event Type
+  "E": 1564035303637,               // Event Time
+  "s": "ETHBTC",                    // Symbol
+  "g": 2,                           // OrderListId
+  "c": "OCO",                       // Contingency Type
+  "l": "EXEC_STARTED",              // List Status Type
+  "L": "EXECUTING",                 // List Order Status
+  "r": "NONE",                      // List Reject Reason
+  "C": "F4QN4G8DlFATFlIUQ0cjdD",    // List Client Order ID
+  "T": 1564035303625,               // Transaction Time
+  "O": [                            // An array of objects
+    {
+      "s": "ETHBTC",                // Symbol
+      "i": 17,                      // OrderId
+      "c": "AJYsMjErWJesZvqlJCTUgL" // ClientOrderId
+    },
+    {
+      "s": "ETHBTC",
+      "i": 18,
+      "c": "bfYPSQdLoqAJeNrOr9adzq"
+    }
+  ]
+}"#;
+
+/// The user messages of `records`, each a list of events, in order.
+fn messages(records: Vec<Vec<EventBody>>) -> Vec<Value> {
+    let market = watching_users(MarketData::new(&[pair()], 64));
+    let mut rx = market.subscribe();
+    let mut seq = 0;
+    for (n, bodies) in records.into_iter().enumerate() {
+        let events = bodies
+            .into_iter()
+            .map(|b| {
+                seq += 1;
+                event(seq, b)
+            })
+            .collect();
+        market.on_record(&Arc::new(EventRecord {
+            pair: pair().symbol,
+            position: n as u64 + 1,
+            events,
+        }));
+    }
+    std::iter::from_fn(|| rx.try_recv().ok())
+        .filter_map(|m| match m {
+            super::StreamMessage::User { text, .. } => serde_json::from_str(&text).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An OCO placed (a sell limit maker iceberg above, a trailing stop-limit
+/// below), then its stop firing and the maker ending as its sibling.
+#[test]
+fn list_orders_and_list_statuses_are_binances() {
+    use proto::{ConditionalKind, ListAccepted, ListDone, ListKind, Trigger, Triggered};
+    let in_list = |id, order_type, post_only, iceberg| {
+        let EventBody::Accepted(a) = accepted(id, 1, Side::Sell, order_type, TimeInForce::Gtc)
+        else {
+            unreachable!("an Accepted")
+        };
+        EventBody::Accepted(Accepted {
+            client_order_id: ClientOrderId::new(&format!("leg-{id}")).ok(),
+            post_only,
+            iceberg_qty: iceberg,
+            list_id: Some(OrderId(10)),
+            ..a
+        })
+    };
+    let stop = OrderType::Conditional {
+        kind: ConditionalKind::StopLoss,
+        limit: Some(Price(8_900)),
+        trigger: Trigger {
+            stop_price: Some(Price(9_000)),
+            trailing_delta: Some(50),
+        },
+    };
+    let maker = OrderType::Limit {
+        price: Price(11_000),
+    };
+    let list = ClientOrderId::new("my-oco").ok();
+    let got = messages(vec![
+        vec![
+            EventBody::ListAccepted(ListAccepted {
+                list_id: OrderId(10),
+                client_list_id: list,
+                user: UserId(1),
+                kind: ListKind::Oco,
+                orders: [OrderId(12), OrderId(11)],
+            }),
+            in_list(12, stop, false, None),
+            in_list(11, maker, true, Some(Qty(100))),
+        ],
+        vec![
+            EventBody::Triggered(Triggered {
+                order_id: OrderId(12),
+                client_order_id: ClientOrderId::new("leg-12").ok(),
+                user: UserId(1),
+                side: Side::Sell,
+                price: Price(9_000),
+            }),
+            EventBody::Canceled(Canceled {
+                order_id: OrderId(11),
+                client_order_id: ClientOrderId::new("leg-11").ok(),
+                user: UserId(1),
+                side: Side::Sell,
+                remaining: OrderSize::Base(Qty(300)),
+                reason: CancelReason::ListSibling,
+            }),
+            EventBody::ListDone(ListDone {
+                list_id: OrderId(10),
+                client_list_id: list,
+                user: UserId(1),
+            }),
+        ],
+    ]);
+    let kinds: Vec<(&str, &str, i64)> = got
+        .iter()
+        .map(|m| {
+            let kind = m["x"].as_str().or(m["l"].as_str()).unwrap_or("");
+            let status = m["X"].as_str().or(m["L"].as_str()).unwrap_or("");
+            (kind, status, m["i"].as_i64().unwrap_or(-1))
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("NEW", "NEW", 12),
+            ("NEW", "NEW", 11),
+            ("EXEC_STARTED", "EXECUTING", -1),
+            ("NEW", "NEW", 12),
+            ("EXPIRED", "EXPIRED", 11),
+            ("ALL_DONE", "ALL_DONE", -1),
+        ]
+    );
+    let trailing = [
+        ("$.d", "a trailing stop's delta"),
+        ("$.D", "a trailing stop's trailing time"),
+    ];
+    let waiting = &got[0];
+    assert_eq!(
+        (&waiting["o"], &waiting["P"], &waiting["g"]),
+        (
+            &Value::from("STOP_LOSS_LIMIT"),
+            &Value::from("90.00"),
+            &Value::from(10)
+        )
+    );
+    assert_eq!(
+        (&waiting["d"], &waiting["D"]),
+        (&Value::from(50), &Value::from(-1))
+    );
+    assert_eq!(waiting["w"], false, "it waits off the book");
+    let mut known = vec![NO_STP, NOT_WORKING];
+    known.extend(trailing);
+    check(
+        "executionReport of a waiting stop",
+        waiting,
+        &doc(EXECUTION_REPORT),
+        &[],
+        &known,
+    );
+    let maker = &got[1];
+    assert_eq!(
+        (&maker["o"], &maker["F"]),
+        (&Value::from("LIMIT_MAKER"), &Value::from("0.0100"))
+    );
+    check(
+        "executionReport of a maker",
+        maker,
+        &doc(EXECUTION_REPORT),
+        &[],
+        &[NO_STP],
+    );
+    let fired = &got[3];
+    assert_eq!(
+        (&fired["w"], fired["W"].is_u64()),
+        (&Value::from(true), true),
+        "it works now"
+    );
+    let known = [NO_STP, trailing[0], trailing[1]];
+    check(
+        "executionReport of a fired stop",
+        fired,
+        &doc(EXECUTION_REPORT),
+        &[],
+        &known,
+    );
+    for status in [&got[2], &got[5]] {
+        check("listStatus", status, &doc(LIST_STATUS), &[], &[]);
+        assert_eq!(
+            (&status["g"], &status["C"]),
+            (&Value::from(10), &Value::from("my-oco"))
+        );
+        let legs: Vec<&Value> = status["O"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| &o["c"])
+            .collect();
+        assert_eq!(legs, ["leg-12", "leg-11"]);
+    }
 }

@@ -30,6 +30,23 @@ pub(super) struct ExchangeInfo<'a> {
 /// The order types every pair takes.
 pub(super) const ORDER_TYPES: [&str; 3] = ["LIMIT", "LIMIT_MAKER", "MARKET"];
 
+/// The conditional order types, for a pair that takes them.
+pub(super) const CONDITIONAL_TYPES: [&str; 4] = [
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+];
+
+/// The order types `p` takes, in Binance's order.
+pub(super) fn order_types(p: &PairConfig) -> Vec<&'static str> {
+    let mut out = ORDER_TYPES.to_vec();
+    if p.advanced.conditional {
+        out.extend(CONDITIONAL_TYPES);
+    }
+    out
+}
+
 /// One pair of `exchangeInfo`, Binance's fields: its rules as filters.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -45,7 +62,7 @@ pub(super) struct PairInfo<'a> {
     base_commission_precision: u8,
     quote_commission_precision: u8,
     #[schema(value_type = Vec<super::openapi::OrderTypeName>, inline)]
-    order_types: [&'static str; 3],
+    order_types: Vec<&'static str>,
     iceberg_allowed: bool,
     oco_allowed: bool,
     oto_allowed: bool,
@@ -56,7 +73,7 @@ pub(super) struct PairInfo<'a> {
     peg_instructions_allowed: bool,
     is_spot_trading_allowed: bool,
     is_margin_trading_allowed: bool,
-    filters: [Filter; 5],
+    filters: Vec<Filter>,
     #[schema(value_type = Vec<String>)]
     permissions: [&'static str; 0],
     /// Empty with `showPermissionSets=false`.
@@ -104,6 +121,18 @@ pub(super) enum Filter {
     },
     #[serde(rename_all = "camelCase")]
     MaxNumOrders { max_num_orders: u32 },
+    /// At most `limit` slices per iceberg order: `ceil(quantity /
+    /// icebergQty)`.
+    IcebergParts { limit: u64 },
+    /// The range of `trailingDelta`, in basis points, by the direction the
+    /// order fires in.
+    #[serde(rename_all = "camelCase")]
+    TrailingDelta {
+        min_trailing_above_delta: u32,
+        max_trailing_above_delta: u32,
+        min_trailing_below_delta: u32,
+        max_trailing_below_delta: u32,
+    },
 }
 
 impl<'a> PairInfo<'a> {
@@ -128,12 +157,12 @@ impl<'a> PairInfo<'a> {
             quote_asset_precision: p.price_scale,
             base_commission_precision: commission_precision,
             quote_commission_precision: commission_precision,
-            order_types: ORDER_TYPES,
-            iceberg_allowed: false,
-            oco_allowed: false,
-            oto_allowed: false,
+            order_types: order_types(p),
+            iceberg_allowed: p.advanced.iceberg,
+            oco_allowed: p.advanced.lists,
+            oto_allowed: p.advanced.lists,
             quote_order_qty_market_allowed: true,
-            allow_trailing_stop: false,
+            allow_trailing_stop: p.advanced.conditional && p.advanced.trailing,
             cancel_replace_allowed: true,
             amend_allowed: true,
             // No pegged orders here.
@@ -141,22 +170,31 @@ impl<'a> PairInfo<'a> {
             is_spot_trading_allowed: true,
             is_margin_trading_allowed: false,
             filters: [
-                Filter::PriceFilter {
+                Some(Filter::PriceFilter {
                     min_price: price(p.tick_size),
                     max_price: price(p.max_price),
                     tick_size: price(p.tick_size),
-                },
-                Filter::LotSize {
+                }),
+                Some(Filter::LotSize {
                     min_qty,
                     max_qty,
                     step_size,
-                },
-                Filter::MarketLotSize {
+                }),
+                p.advanced.iceberg.then_some(Filter::IcebergParts {
+                    limit: proto::MAX_ICEBERG_PARTS,
+                }),
+                Some(Filter::MarketLotSize {
                     min_qty: market_lot.0,
                     max_qty: market_lot.1,
                     step_size: market_lot.2,
-                },
-                Filter::Notional {
+                }),
+                (p.advanced.conditional && p.advanced.trailing).then_some(Filter::TrailingDelta {
+                    min_trailing_above_delta: proto::MIN_TRAILING_DELTA,
+                    max_trailing_above_delta: proto::MAX_TRAILING_DELTA,
+                    min_trailing_below_delta: proto::MIN_TRAILING_DELTA,
+                    max_trailing_below_delta: proto::MAX_TRAILING_DELTA,
+                }),
+                Some(Filter::Notional {
                     min_notional: notional(p.min_notional),
                     // A market order sized in base has no price to check
                     // here; one sized in quote is checked as its amount.
@@ -164,11 +202,14 @@ impl<'a> PairInfo<'a> {
                     max_notional: notional(p.max_notional),
                     apply_max_to_market: false,
                     avg_price_mins: 0,
-                },
-                Filter::MaxNumOrders {
+                }),
+                Some(Filter::MaxNumOrders {
                     max_num_orders: p.max_open_orders,
-                },
-            ],
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
             permissions: [],
             permission_sets: if permission_sets { &[["SPOT"]] } else { &[] },
             default_self_trade_prevention_mode: p.default_stp.as_str(),
@@ -289,7 +330,11 @@ impl AccountTrade {
 
 /// An order as `GET /api/v3/order`, `openOrders` and `allOrders` answer
 /// it. A market order sized in quote has `origQty` 0 and its amount in
-/// `origQuoteOrderQty`; a market order's `price` is 0.
+/// `origQuoteOrderQty`; a market order's `price` is 0. `workingTime` is -1
+/// while a conditional order waits for its trigger or an OTO's pending
+/// order for its working order. Binance's conditional fields appear only
+/// for the orders they concern: `trailingDelta` and `trailingTime` for a
+/// trailing stop, `goodTillDate` for a GTD order.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct OrderBody {
@@ -315,10 +360,20 @@ pub(super) struct OrderBody {
     time: u64,
     update_time: u64,
     is_working: bool,
-    working_time: u64,
+    working_time: i64,
     orig_quote_order_qty: String,
     #[schema(value_type = super::openapi::StpModeName, inline)]
     self_trade_prevention_mode: &'static str,
+    /// Basis points; trailing stops only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trailing_delta: Option<u32>,
+    /// When the trailing stop started tracking the price (Unix ms), or -1;
+    /// trailing stops only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trailing_time: Option<i64>,
+    /// When a GTD order expires (Unix ms); GTD orders only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    good_till_date: Option<u64>,
 }
 
 /// The client order id Binance would show: the order's own, or one made
@@ -329,16 +384,21 @@ pub(crate) fn client_order_id(id: proto::OrderId, own: Option<&proto::ClientOrde
 
 impl OrderBody {
     pub(super) fn new(o: &OrderRow, p: &PairConfig) -> Self {
+        OrderBody::with_trailing_time(o, p, None)
+    }
+
+    /// [`OrderBody::new`] with the time a trailing stop started tracking,
+    /// when the gateway's order view knows it.
+    pub(super) fn with_trailing_time(
+        o: &OrderRow,
+        p: &PairConfig,
+        trailing_since: Option<proto::Timestamp>,
+    ) -> Self {
         let zero_price = Price(0).to_decimal(p.price_scale);
-        let order_type = if o.post_only && o.order_type == "LIMIT" {
-            "LIMIT_MAKER".to_string()
-        } else {
-            o.order_type.clone()
-        };
         OrderBody {
             symbol: p.symbol.joined(),
             order_id: o.order_id.0,
-            order_list_id: -1,
+            order_list_id: list_id(o.order_list_id),
             client_order_id: client_order_id(o.order_id, o.client_order_id.as_ref()),
             price: o
                 .price
@@ -348,16 +408,43 @@ impl OrderBody {
             cummulative_quote_qty: QuoteQty(o.cum_quote_qty).to_decimal(p.price_scale),
             status: o.status.as_str(),
             time_in_force: o.time_in_force.clone(),
-            order_type,
+            order_type: type_name(o),
             side: o.side.as_str(),
-            stop_price: zero_price.clone(),
-            iceberg_qty: Qty(0).to_decimal(p.qty_scale),
+            stop_price: o
+                .stop_price
+                .map_or_else(|| zero_price.clone(), |x| x.to_decimal(p.price_scale)),
+            iceberg_qty: o.iceberg_qty.unwrap_or(Qty(0)).to_decimal(p.qty_scale),
             time: ms(o.created_at),
             update_time: ms(o.updated_at),
-            is_working: true,
-            working_time: ms(o.created_at),
+            is_working: o.is_working(),
+            working_time: o.working_time.map_or(-1, ms_signed),
             orig_quote_order_qty: QuoteQty(o.orig_quote_qty.unwrap_or(0)).to_decimal(p.price_scale),
             self_trade_prevention_mode: p.default_stp.as_str(),
+            trailing_delta: o.trailing_delta,
+            trailing_time: o
+                .trailing_delta
+                .map(|_| trailing_since.map_or(-1, ms_signed)),
+            good_till_date: o.good_till.map(ms),
         }
+    }
+}
+
+/// Binance's `orderListId`: the list's id, or -1.
+pub(crate) fn list_id(id: Option<proto::OrderId>) -> i64 {
+    id.map_or(-1, |l| i64::try_from(l.0).unwrap_or(i64::MAX))
+}
+
+/// Milliseconds as a signed field that may also say -1.
+pub(crate) fn ms_signed(ts: proto::Timestamp) -> i64 {
+    i64::try_from(ms(ts)).unwrap_or(i64::MAX)
+}
+
+/// An order's type as Binance names it: a post-only limit order is a
+/// `LIMIT_MAKER`.
+pub(crate) fn type_name(o: &OrderRow) -> String {
+    if o.post_only && o.order_type == "LIMIT" {
+        "LIMIT_MAKER".to_string()
+    } else {
+        o.order_type.clone()
     }
 }

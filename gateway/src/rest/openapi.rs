@@ -84,6 +84,12 @@ with `Retry-After`.";
         super::trading::answers::cancel_all,
         super::trading::history::all_orders,
         super::trading::history::my_trades,
+        super::trading::lists::new_oco,
+        super::trading::lists::new_oto,
+        super::trading::lists::cancel_list,
+        super::trading::lists::query_list,
+        super::trading::lists::all_lists,
+        super::trading::lists::open_lists,
         super::account::account,
         super::account::order_rate_limits,
         super::userstream::open,
@@ -171,6 +177,8 @@ impl ExampleOrder {
             post_only: false,
             stp: None,
             size: OrderSize::Base(Qty(full)),
+            iceberg_qty: None,
+            good_till: None,
         };
         engine::validate::new_order(p, &order).ok()?;
         engine::validate::qty(p, Qty(half)).ok()?;
@@ -756,15 +764,23 @@ names! {
     /// `side`.
     SideName = ["BUY", "SELL"];
     /// An order's `type`.
-    OrderTypeName = ["LIMIT", "MARKET", "LIMIT_MAKER"];
+    OrderTypeName = ["LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"];
+    /// An OCO order's `type` (`aboveType`, `belowType`).
+    OcoTypeName = ["LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"];
     /// `timeInForce`.
-    TimeInForceName = ["GTC", "IOC", "FOK"];
+    TimeInForceName = ["GTC", "IOC", "FOK", "GTD"];
+    /// An order list's `contingencyType`.
+    ContingencyType = ["OCO", "OTO"];
+    /// An order list's `listStatusType`.
+    ListStatusType = ["EXEC_STARTED", "ALL_DONE"];
+    /// An order list's `listOrderStatus`.
+    ListOrderStatus = ["EXECUTING", "ALL_DONE"];
     /// `newOrderRespType`.
     RespTypeName = ["ACK", "RESULT", "FULL"];
     /// `selfTradePreventionMode`.
     StpModeName = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"];
     /// An order's `status`.
-    OrderStatus = ["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH"];
+    OrderStatus = ["NEW", "PENDING_NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH"];
     /// A pair's `status`.
     SymbolStatus = ["TRADING", "HALT", "BREAK"];
     /// A kline `interval`.

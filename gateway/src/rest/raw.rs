@@ -74,6 +74,7 @@ pub fn command_from_raw(
                 target,
                 new_qty: Some(new_qty),
                 new_price: None,
+                new_stop_price: None,
             };
             Ok(command(p.symbol, &caller, CommandBody::Amend(amend)))
         }
@@ -165,6 +166,7 @@ mod tests {
             target: OrderRef::Id(OrderId(7)),
             new_qty: Some(Qty(100)),
             new_price: None,
+            new_stop_price: None,
         };
         assert_eq!(cmd.body, CommandBody::Amend(expected));
         let cases = [

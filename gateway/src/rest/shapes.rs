@@ -259,6 +259,8 @@ fn limit(id: u64, side: Side, price: u64, qty: u64, client: &str) -> NewOrder {
         post_only: false,
         stp: None,
         size: OrderSize::Base(Qty(qty)),
+        iceberg_qty: None,
+        good_till: None,
     }
 }
 
@@ -273,6 +275,8 @@ fn market_by_quote(id: u64) -> NewOrder {
         post_only: false,
         stp: None,
         size: OrderSize::Quote(QuoteQty(2_500)),
+        iceberg_qty: None,
+        good_till: None,
     }
 }
 
@@ -311,6 +315,7 @@ impl Session {
                     target: OrderRef::Id(OrderId(1)),
                     new_qty: Some(Qty(90_000_000)),
                     new_price: None,
+                    new_stop_price: None,
                 }),
             ),
             (1, CommandBody::NewOrder(market_by_quote(4))),
@@ -494,8 +499,10 @@ const RATE_LIMITER: &str = r#"
 }"#;
 
 /// `filters.md`, the `/exchangeInfo format` of each filter served here,
-/// in the order `exchangeInfo` lists them.
-const FILTERS: [&str; 5] = [
+/// in the order `exchangeInfo` lists them (Binance's order for a symbol:
+/// `ICEBERG_PARTS` after `LOT_SIZE`, `TRAILING_DELTA` after
+/// `MARKET_LOT_SIZE`).
+const FILTERS: [&str; 7] = [
     r#"{
   "filterType": "PRICE_FILTER",
   "minPrice": "0.00000100",
@@ -509,10 +516,21 @@ const FILTERS: [&str; 5] = [
   "stepSize": "0.00100000"
 }"#,
     r#"{
+    "filterType": "ICEBERG_PARTS",
+    "limit": 10
+}"#,
+    r#"{
   "filterType": "MARKET_LOT_SIZE",
   "minQty": "0.00100000",
   "maxQty": "100000.00000000",
   "stepSize": "0.00100000"
+}"#,
+    r#"{
+    "filterType": "TRAILING_DELTA",
+    "minTrailingAboveDelta": 10,
+    "maxTrailingAboveDelta": 2000,
+    "minTrailingBelowDelta": 10,
+    "maxTrailingBelowDelta": 2000
 }"#,
     r#"{
    "filterType": "NOTIONAL",
@@ -585,11 +603,65 @@ fn exchange_info_is_binances() {
         [
             "PRICE_FILTER",
             "LOT_SIZE",
+            "ICEBERG_PARTS",
             "MARKET_LOT_SIZE",
+            "TRAILING_DELTA",
             "NOTIONAL",
             "MAX_NUM_ORDERS"
         ]
     );
+    let symbol = &ours["symbols"][0];
+    assert_eq!(symbol["orderTypes"].as_array().unwrap().len(), 7);
+    for flag in [
+        "icebergAllowed",
+        "ocoAllowed",
+        "otoAllowed",
+        "allowTrailingStop",
+    ] {
+        assert_eq!(symbol[flag], json!(true), "{flag}");
+    }
+}
+
+/// A pair that takes no advanced order type says so: the plain types, the
+/// flags off, no `ICEBERG_PARTS` or `TRAILING_DELTA`.
+#[test]
+fn exchange_info_shows_what_the_pair_takes() {
+    let mut p = pair();
+    p.advanced = proto::AdvancedOrders {
+        conditional: false,
+        trailing: false,
+        iceberg: false,
+        lists: false,
+        good_till_date: false,
+    };
+    let ours = exchange_info(&p, true);
+    let symbol = &ours["symbols"][0];
+    assert_eq!(
+        symbol["orderTypes"],
+        json!(["LIMIT", "LIMIT_MAKER", "MARKET"])
+    );
+    for flag in [
+        "icebergAllowed",
+        "ocoAllowed",
+        "otoAllowed",
+        "allowTrailingStop",
+    ] {
+        assert_eq!(symbol[flag], json!(false), "{flag}");
+    }
+    let types: Vec<&Value> = symbol["filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["filterType"])
+        .collect();
+    assert_eq!(types.len(), 5);
+    assert!(!types.contains(&&json!("ICEBERG_PARTS")));
+    // Conditional orders without trailing stops.
+    p.advanced.conditional = true;
+    let ours = exchange_info(&p, true);
+    let symbol = &ours["symbols"][0];
+    assert_eq!(symbol["orderTypes"].as_array().unwrap().len(), 7);
+    assert_eq!(symbol["allowTrailingStop"], json!(false));
 }
 
 /// `showPermissionSets=false` empties `permissionSets`; the field stays,
@@ -1056,6 +1128,7 @@ fn placed(s: &Session, i: usize, mode: RespType) -> Value {
         batch.as_ref(),
         mode,
         Session::fees(),
+        None,
     )
 }
 
@@ -1756,5 +1829,403 @@ fn the_checker_sees_every_kind_of_difference() {
     assert_eq!(
         doc("{\n \"a\": -1 // one\n \"b\": [1, 2,],\n}"),
         json!({"a": -1, "b": [1, 2]})
+    );
+}
+
+// ---------------------------------------------------------------------
+// Order lists.
+
+/// `POST /api/v3/orderList/oco`'s example (`RESULT`).
+const OCO_PLACED: &str = r#"
+{
+    "orderListId": 1,
+    "contingencyType": "OCO",
+    "listStatusType": "EXEC_STARTED",
+    "listOrderStatus": "EXECUTING",
+    "listClientOrderId": "lH1YDkuQKWiXVXHPSKYEIp",
+    "transactionTime": 1710485608839,
+    "symbol": "LTCBTC",
+    "orders": [
+        {
+            "symbol": "LTCBTC",
+            "orderId": 10,
+            "clientOrderId": "44nZvqpemY7sVYgPYbvPih"
+        },
+        {
+            "symbol": "LTCBTC",
+            "orderId": 11,
+            "clientOrderId": "NuMp0nVYnciDiFmVqfpBqK"
+        }
+    ],
+    "orderReports": [
+        {
+            "symbol": "LTCBTC",
+            "orderId": 10,
+            "orderListId": 1,
+            "clientOrderId": "44nZvqpemY7sVYgPYbvPih",
+            "transactTime": 1710485608839,
+            "price": "1.00000000",
+            "origQty": "5.00000000",
+            "executedQty": "0.00000000",
+            "origQuoteOrderQty": "0.000000",
+            "cummulativeQuoteQty": "0.00000000",
+            "status": "NEW",
+            "timeInForce": "GTC",
+            "type": "STOP_LOSS_LIMIT",
+            "side": "SELL",
+            "stopPrice": "1.00000000",
+            "workingTime": -1,
+            "icebergQty": "1.00000000",
+            "selfTradePreventionMode": "NONE"
+        },
+        {
+            "symbol": "LTCBTC",
+            "orderId": 11,
+            "orderListId": 1,
+            "clientOrderId": "NuMp0nVYnciDiFmVqfpBqK",
+            "transactTime": 1710485608839,
+            "price": "3.00000000",
+            "origQty": "5.00000000",
+            "executedQty": "0.00000000",
+            "origQuoteOrderQty": "0.000000",
+            "cummulativeQuoteQty": "0.00000000",
+            "status": "NEW",
+            "timeInForce": "GTC",
+            "type": "LIMIT_MAKER",
+            "side": "SELL",
+            "workingTime": 1710485608839,
+            "selfTradePreventionMode": "NONE"
+        }
+    ]
+}"#;
+
+/// `POST /api/v3/orderList/oto`'s example (its default answer).
+const OTO_PLACED: &str = r#"
+{
+    "orderListId": 0,
+    "contingencyType": "OTO",
+    "listStatusType": "EXEC_STARTED",
+    "listOrderStatus": "EXECUTING",
+    "listClientOrderId": "yl2ERtcar1o25zcWtqVBTC",
+    "transactionTime": 1712289389158,
+    "symbol": "LTCBTC",
+    "orders": [
+        {
+            "symbol": "LTCBTC",
+            "orderId": 4,
+            "clientOrderId": "Bq17mn9fP6vyCn75Jw1xya"
+        },
+        {
+            "symbol": "LTCBTC",
+            "orderId": 5,
+            "clientOrderId": "arLFo0zGJVDE69cvGBaU0d"
+        }
+    ],
+    "orderReports": [
+        {
+            "symbol": "LTCBTC",
+            "orderId": 4,
+            "orderListId": 0,
+            "clientOrderId": "Bq17mn9fP6vyCn75Jw1xya",
+            "transactTime": 1712289389158,
+            "price": "1.00000000",
+            "origQty": "1.00000000",
+            "executedQty": "0.00000000",
+            "origQuoteOrderQty": "0.000000",
+            "cummulativeQuoteQty": "0.00000000",
+            "status": "NEW",
+            "timeInForce": "GTC",
+            "type": "LIMIT",
+            "side": "SELL",
+            "workingTime": 1712289389158,
+            "selfTradePreventionMode": "NONE"
+        },
+        {
+            "symbol": "LTCBTC",
+            "orderId": 5,
+            "orderListId": 0,
+            "clientOrderId": "arLFo0zGJVDE69cvGBaU0d",
+            "transactTime": 1712289389158,
+            "price": "0.00000000",
+            "origQty": "5.00000000",
+            "executedQty": "0.00000000",
+            "origQuoteOrderQty": "0.000000",
+            "cummulativeQuoteQty": "0.00000000",
+            "status": "PENDING_NEW",
+            "timeInForce": "GTC",
+            "type": "MARKET",
+            "side": "BUY",
+            "workingTime": -1,
+            "selfTradePreventionMode": "NONE"
+        }
+    ]
+}"#;
+
+/// `DELETE /api/v3/orderList`'s example.
+const LIST_CANCELED: &str = r#"
+{
+  "orderListId": 0,
+  "contingencyType": "OCO",
+  "listStatusType": "ALL_DONE",
+  "listOrderStatus": "ALL_DONE",
+  "listClientOrderId": "C3wyj4WVEktd7u9aVBRXcN",
+  "transactionTime": 1574040868128,
+  "symbol": "LTCBTC",
+  "orders": [
+    {
+      "symbol": "LTCBTC",
+      "orderId": 2,
+      "clientOrderId": "pO9ufTiFGg3nw2fOdgeOXa"
+    },
+    {
+      "symbol": "LTCBTC",
+      "orderId": 3,
+      "clientOrderId": "TXOvglzXuaubXAaENpaRCB"
+    }
+  ],
+  "orderReports": [
+    {
+      "symbol": "LTCBTC",
+      "origClientOrderId": "pO9ufTiFGg3nw2fOdgeOXa",
+      "orderId": 2,
+      "orderListId": 0,
+      "clientOrderId": "unfWT8ig8i0uj6lPuYLez6",
+      "transactTime": 1688005070874,
+      "price": "1.00000000",
+      "origQty": "10.00000000",
+      "executedQty": "0.00000000",
+      "origQuoteOrderQty": "0.000000",
+      "cummulativeQuoteQty": "0.00000000",
+      "status": "CANCELED",
+      "timeInForce": "GTC",
+      "type": "STOP_LOSS_LIMIT",
+      "side": "SELL",
+      "stopPrice": "1.00000000",
+      "selfTradePreventionMode": "NONE"
+    },
+    {
+      "symbol": "LTCBTC",
+      "origClientOrderId": "TXOvglzXuaubXAaENpaRCB",
+      "orderId": 3,
+      "orderListId": 0,
+      "clientOrderId": "unfWT8ig8i0uj6lPuYLez6",
+      "transactTime": 1688005070874,
+      "price": "3.00000000",
+      "origQty": "10.00000000",
+      "executedQty": "0.00000000",
+      "origQuoteOrderQty": "0.000000",
+      "cummulativeQuoteQty": "0.00000000",
+      "status": "CANCELED",
+      "timeInForce": "GTC",
+      "type": "LIMIT_MAKER",
+      "side": "SELL",
+      "selfTradePreventionMode": "NONE"
+    }
+  ]
+}"#;
+
+/// `GET /api/v3/orderList`'s example; `allOrderList` and `openOrderList`
+/// answer lists of the same.
+const LIST_QUERIED: &str = r#"
+{
+  "orderListId": 27,
+  "contingencyType": "OCO",
+  "listStatusType": "EXEC_STARTED",
+  "listOrderStatus": "EXECUTING",
+  "listClientOrderId": "h2USkA5YQpaXHPIrkd96xE",
+  "transactionTime": 1565245656253,
+  "symbol": "LTCBTC",
+  "orders": [
+    {
+      "symbol": "LTCBTC",
+      "orderId": 4,
+      "clientOrderId": "qD1gy3kc3Gx0rihm9Y3xwS"
+    },
+    {
+      "symbol": "LTCBTC",
+      "orderId": 5,
+      "clientOrderId": "ARzZ9I00CPM8i3NhmU9Ega"
+    }
+  ]
+}"#;
+
+/// A list placed, as the book answers it: `ListAccepted`, then each order.
+fn list_placed(
+    p: &PairConfig,
+    kind: proto::ListKind,
+    orders: [NewOrder; 2],
+) -> (store::Batch, proto::NewOrderList) {
+    let list = proto::NewOrderList {
+        list_id: OrderId(1),
+        client_list_id: ClientOrderId::new("my-list").ok(),
+        kind,
+        orders,
+    };
+    let user = UserId(1);
+    let mut bodies = vec![EventBody::ListAccepted(proto::ListAccepted {
+        list_id: list.list_id,
+        client_list_id: list.client_list_id,
+        user,
+        kind,
+        orders: orders.map(|o| o.order_id),
+    })];
+    bodies.extend(orders.map(|o| EventBody::Accepted(o.accepted_in(user, Some(list.list_id)))));
+    let events: Vec<Event> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| Event {
+            pair: p.symbol,
+            seq: Seq(i as u64 + 1),
+            timestamp: Timestamp(AT),
+            body,
+        })
+        .collect();
+    let mut batch = store::Batch::default();
+    batch.add_events(p.qty_scale, &mut Seq(0), &events);
+    (batch, list)
+}
+
+/// A list's answer with its orders' reports in `mode`.
+fn list_placed_answer(p: &PairConfig, batch: &store::Batch, list: &proto::NewOrderList) -> Value {
+    let reports = list
+        .orders
+        .iter()
+        .map(|o| {
+            new_order_answer(
+                p,
+                o,
+                Timestamp(AT),
+                Some(batch),
+                RespType::Result,
+                None,
+                Some(list.list_id),
+            )
+        })
+        .collect();
+    let row = batch.new_list(p.symbol, list.list_id).unwrap();
+    super::trading::lists::list_answer(p, row, Some(reports))
+}
+
+fn sell_stop_limit(id: u64, iceberg: Option<u64>) -> NewOrder {
+    NewOrder {
+        order_type: OrderType::Conditional {
+            kind: proto::ConditionalKind::StopLoss,
+            limit: Some(Price(900)),
+            trigger: proto::Trigger {
+                stop_price: Some(Price(950)),
+                trailing_delta: None,
+            },
+        },
+        iceberg_qty: iceberg.map(Qty),
+        ..limit(id, Side::Sell, 900, 500_000, "stop")
+    }
+}
+
+fn sell_maker(id: u64) -> NewOrder {
+    NewOrder {
+        post_only: true,
+        ..limit(id, Side::Sell, 1_100, 500_000, "maker")
+    }
+}
+
+#[test]
+fn oco_answers_are_binances() {
+    let p = pair();
+    let orders = [sell_stop_limit(10, Some(100_000)), sell_maker(11)];
+    let (batch, list) = list_placed(&p, proto::ListKind::Oco, orders);
+    let ours = list_placed_answer(&p, &batch, &list);
+    check(
+        "orderList/oco",
+        &ours,
+        &doc(OCO_PLACED),
+        &["$.orderReports"],
+        &[],
+    );
+    assert_eq!(
+        ours["orderReports"][0]["workingTime"],
+        json!(-1),
+        "the stop waits"
+    );
+    assert_eq!(ours["listClientOrderId"], json!("my-list"));
+    // Canceled by its owner: the list over, each order canceled.
+    let canceled: Vec<Event> = [10, 11]
+        .into_iter()
+        .map(|id| {
+            EventBody::Canceled(proto::Canceled {
+                order_id: OrderId(id),
+                client_order_id: ClientOrderId::new("c").ok(),
+                user: UserId(1),
+                side: Side::Sell,
+                remaining: OrderSize::Base(Qty(500_000)),
+                reason: if id == 10 {
+                    proto::CancelReason::UserRequest
+                } else {
+                    proto::CancelReason::ListSibling
+                },
+            })
+        })
+        .chain([EventBody::ListDone(proto::ListDone {
+            list_id: OrderId(1),
+            client_list_id: list.client_list_id,
+            user: UserId(1),
+        })])
+        .map(|body| Event {
+            pair: p.symbol,
+            seq: Seq(9),
+            timestamp: Timestamp(AT),
+            body,
+        })
+        .collect();
+    let row = batch.new_list(p.symbol, OrderId(1)).unwrap();
+    let rows: Vec<OrderRow> = [10, 11]
+        .map(|id| batch.new_order(p.symbol, OrderId(id)).unwrap().clone())
+        .to_vec();
+    let no_iceberg = rows
+        .iter()
+        .cloned()
+        .map(|r| OrderRow {
+            iceberg_qty: None,
+            ..r
+        })
+        .collect::<Vec<_>>();
+    let ours = super::trading::lists::ended_list_answer(&p, row, &canceled, &no_iceberg, Some("x"));
+    check(
+        "DELETE orderList",
+        &ours,
+        &doc(LIST_CANCELED),
+        &["$.orderReports"],
+        &[],
+    );
+    let statuses: Vec<&Value> = ours["orderReports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["status"])
+        .collect();
+    assert_eq!(statuses, ["CANCELED", "CANCELED"], "canceled by the owner");
+    let queried = super::trading::lists::list_answer(&p, row, None);
+    check("GET orderList", &queried, &doc(LIST_QUERIED), &[], &[]);
+}
+
+#[test]
+fn oto_answers_are_binances() {
+    let p = pair();
+    let mut pending = limit(5, Side::Buy, 0, 500_000, "pending");
+    pending.order_type = OrderType::Market;
+    pending.time_in_force = TimeInForce::Ioc;
+    let orders = [limit(4, Side::Sell, 1_000, 100_000, "working"), pending];
+    let (batch, list) = list_placed(&p, proto::ListKind::Oto, orders);
+    let ours = list_placed_answer(&p, &batch, &list);
+    check(
+        "orderList/oto",
+        &ours,
+        &doc(OTO_PLACED),
+        &["$.orderReports"],
+        &[],
+    );
+    let pending = &ours["orderReports"][1];
+    assert_eq!(
+        (&pending["status"], &pending["workingTime"]),
+        (&json!("PENDING_NEW"), &json!(-1))
     );
 }

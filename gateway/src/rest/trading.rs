@@ -10,8 +10,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use proto::{
-    Amend, CancelReason, ClientOrderId, CommandBody, EventBody, NewOrder, OrderId, OrderRef,
-    OrderSize, OrderType, PairConfig, Price, Qty, QuoteQty, Side, StpMode, TimeInForce,
+    Amend, CancelReason, CommandBody, EventBody, NewOrder, OrderId, OrderRef, PairConfig, Qty,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,21 +24,25 @@ use super::openapi::{
     self, BoolText, CommandErrors, EmptyObject, ErrorBody, OrderCountErrors, ReplaceResult,
     SignedErrors, any_of, merged,
 };
-use super::params::{self, missing, not_required};
-use super::{ApiResult, App, command, enum_value, signed_params, signed_request, submit, symbol};
+use super::params::{self, not_required};
+use super::{ApiResult, App, command, signed_params, signed_request, submit, symbol};
 use crate::Gateway;
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
 use crate::now_ms;
 
 pub(super) mod answers;
+pub(super) mod form;
 pub(super) mod history;
+pub(super) mod lists;
 
 pub(super) use answers::cancel_all;
 pub(super) use history::{all_orders, my_trades, open_orders};
 
 pub(super) use answers::RespType;
 use answers::{AmendAnswer, CancelAnswer, NewOrderAnswer, cancel_answer, new_order_answer};
+use form::OrderForm;
+pub(super) use form::client_id;
 
 /// The parameters of `POST /api/v3/order` (and `order/test`), as parsed
 /// before validation. Public for benchmarks of the request path.
@@ -53,7 +56,8 @@ pub struct NewOrderRequest {
     #[serde(rename = "type")]
     #[schema(value_type = openapi::OrderTypeName, inline)]
     pub(super) order_type: String,
-    /// Mandatory for `LIMIT`; not with `MARKET` or `LIMIT_MAKER` (-1106).
+    /// Mandatory for `LIMIT`, `STOP_LOSS_LIMIT` and `TAKE_PROFIT_LIMIT`;
+    /// not with the other types (-1106).
     #[schema(value_type = Option<openapi::TimeInForceName>, inline)]
     time_in_force: Option<String>,
     /// In the base asset.
@@ -62,7 +66,8 @@ pub struct NewOrderRequest {
     /// `MARKET` only, instead of `quantity`: the quote to spend or receive.
     #[schema(value_type = Option<openapi::Decimal>, inline)]
     quote_order_qty: Option<String>,
-    /// Mandatory for `LIMIT` and `LIMIT_MAKER`; not with `MARKET` (-1106).
+    /// Mandatory for `LIMIT`, `LIMIT_MAKER`, `STOP_LOSS_LIMIT` and
+    /// `TAKE_PROFIT_LIMIT`; not with the other types (-1106).
     #[schema(value_type = Option<openapi::Decimal>, inline)]
     price: Option<String>,
     /// Unique among the account's open orders; without one the order's
@@ -75,15 +80,25 @@ pub struct NewOrderRequest {
     /// Default: the pair's.
     #[schema(value_type = Option<openapi::StpModeName>, inline)]
     self_trade_prevention_mode: Option<String>,
-    // Binance's parameters for order kinds this exchange does not offer:
-    // read, so that sending one is refused by name (-1106), and not
-    // described.
-    #[schema(ignore)]
+    /// `STOP_LOSS`, `TAKE_PROFIT` and their `_LIMIT` types: the last trade
+    /// price that fires the order (with `trailingDelta`, the price from
+    /// which it starts trailing). It or `trailingDelta` is mandatory.
+    #[schema(value_type = Option<openapi::Decimal>, inline)]
     stop_price: Option<String>,
-    #[schema(ignore)]
+    /// A trailing stop: basis points the price must move back from its
+    /// best since the order started trailing (`TRAILING_DELTA` filter).
+    #[schema(value_type = Option<u32>, minimum = 1)]
     trailing_delta: Option<String>,
-    #[schema(ignore)]
+    /// An iceberg: the visible slice of a `LIMIT`, `LIMIT_MAKER` or
+    /// conditional `_LIMIT` order with `timeInForce` GTC or GTD.
+    #[schema(value_type = Option<openapi::Decimal>, inline)]
     iceberg_qty: Option<String>,
+    /// With `timeInForce=GTD` only, and then mandatory: when the order
+    /// expires, in Unix milliseconds.
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    good_till_date: Option<String>,
+    // Binance's parameters for what this exchange does not offer: read,
+    // so that sending one is refused by name (-1106), and not described.
     #[schema(ignore)]
     strategy_id: Option<String>,
     #[schema(ignore)]
@@ -128,60 +143,26 @@ pub fn new_order_command(
     Ok((p, order))
 }
 
-/// Binance's parameters that no order type here takes.
-fn refuse_unsupported(r: &NewOrderRequest) -> Result<(), ApiError> {
-    let unsupported = [
-        ("stopPrice", &r.stop_price),
-        ("trailingDelta", &r.trailing_delta),
-        ("icebergQty", &r.iceberg_qty),
-        ("strategyId", &r.strategy_id),
-        ("strategyType", &r.strategy_type),
-    ];
-    match unsupported.iter().find(|(_, v)| v.is_some()) {
-        Some((name, _)) => Err(not_required(name)),
-        None => Ok(()),
-    }
-}
-
-/// The order type and whether it is post-only, by Binance's rules for
-/// which parameters each type takes.
-fn order_kind(p: &PairConfig, r: &NewOrderRequest) -> Result<(OrderType, bool), ApiError> {
-    let price = || {
-        let text = r.price.as_deref().ok_or_else(|| missing("price"))?;
-        Price::parse_positive(text, p.price_scale).map_err(|e| ApiError::decimal("price", e))
-    };
-    match r.order_type.as_str() {
-        "LIMIT" => Ok((OrderType::Limit { price: price()? }, false)),
-        "LIMIT_MAKER" if r.time_in_force.is_some() => Err(not_required("timeInForce")),
-        "LIMIT_MAKER" => Ok((OrderType::Limit { price: price()? }, true)),
-        "MARKET" if r.price.is_some() => Err(not_required("price")),
-        "MARKET" if r.time_in_force.is_some() => Err(not_required("timeInForce")),
-        "MARKET" => Ok((OrderType::Market, false)),
-        _ => Err(ApiError::new(code::BAD_ENUM, "Invalid orderType.")),
-    }
-}
-
-/// What the order buys or sells: `quantity`, or for a market order
-/// `quoteOrderQty`.
-fn order_size(p: &PairConfig, r: &NewOrderRequest, market: bool) -> Result<OrderSize, ApiError> {
-    match (&r.quantity, &r.quote_order_qty) {
-        (Some(q), None) => Ok(OrderSize::Base(
-            Qty::parse_positive(q, p.qty_scale).map_err(|e| ApiError::decimal("quantity", e))?,
-        )),
-        (None, Some(q)) if market => Ok(OrderSize::Quote(
-            QuoteQty::parse_positive(q, p.price_scale)
-                .map_err(|e| ApiError::decimal("quoteOrderQty", e))?,
-        )),
-        (None, Some(_)) => Err(not_required("quoteOrderQty")),
-        (Some(_), Some(_)) => Err(ApiError::new(
-            code::BAD_PARAM_COMBINATION,
-            "Send quantity or quoteOrderQty, not both.",
-        )),
-        (None, None) if market => Err(ApiError::new(
-            code::MISSING_PARAM,
-            "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
-        )),
-        (None, None) => Err(missing("quantity")),
+impl NewOrderRequest {
+    /// The order's parameters as one order's form.
+    fn form(&self) -> OrderForm<'_> {
+        OrderForm {
+            prefix: "",
+            side: &self.side,
+            order_type: &self.order_type,
+            time_in_force: self.time_in_force.as_deref(),
+            quantity: self.quantity.as_deref(),
+            quote_order_qty: self.quote_order_qty.as_deref(),
+            price: self.price.as_deref(),
+            stop_price: self.stop_price.as_deref(),
+            trailing_delta: self.trailing_delta.as_deref(),
+            iceberg_qty: self.iceberg_qty.as_deref(),
+            good_till_date: self.good_till_date.as_deref(),
+            client_order_id: self.new_client_order_id.as_deref(),
+            stp: self.self_trade_prevention_mode.as_deref(),
+            strategy_id: self.strategy_id.as_deref(),
+            strategy_type: self.strategy_type.as_deref(),
+        }
     }
 }
 
@@ -192,50 +173,8 @@ pub(super) fn new_order_for(
     r: &NewOrderRequest,
     next_id: impl FnOnce() -> OrderId,
 ) -> Result<NewOrder, ApiError> {
-    refuse_unsupported(r)?;
-    let side = enum_value("side", &r.side, Side::from_name)?;
-    let (order_type, post_only) = order_kind(p, r)?;
-    let market = order_type == OrderType::Market;
-    let time_in_force = match &r.time_in_force {
-        Some(t) => enum_value("timeInForce", t, TimeInForce::from_name)?,
-        None if r.order_type == "LIMIT" => return Err(missing("timeInForce")),
-        None if market => TimeInForce::Ioc,
-        None => TimeInForce::Gtc,
-    };
-    let size = order_size(p, r, market)?;
-    let stp = r
-        .self_trade_prevention_mode
-        .as_deref()
-        .map(|s| enum_value("selfTradePreventionMode", s, StpMode::from_name))
-        .transpose()?;
-    let order_id = next_id();
-    let client_order_id = match &r.new_client_order_id {
-        Some(c) => client_id("newClientOrderId", c)?,
-        // Binance makes one up; this one is unique because the id is.
-        None => client_id("newClientOrderId", &client_order_id(order_id, None))?,
-    };
-    let order = NewOrder {
-        order_id,
-        client_order_id: Some(client_order_id),
-        side,
-        order_type,
-        time_in_force,
-        post_only,
-        stp,
-        size,
-    };
-    // The engine checks again; refusing here keeps invalid orders out of the log.
-    engine::validate::new_order(p, &order).map_err(|c| ApiError::rejected_order(c, market))?;
-    Ok(order)
-}
-
-pub(super) fn client_id(field: &str, s: &str) -> Result<ClientOrderId, ApiError> {
-    ClientOrderId::new(s).map_err(|_| {
-        ApiError::new(
-            code::ILLEGAL_CHARS,
-            format!("Illegal characters found in parameter '{field}'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{{1,36}}$'."),
-        )
-    })
+    r.form()
+        .parse(p, proto::Timestamp(crate::now_ns()), next_id)
 }
 
 /// Places a new order.
@@ -312,6 +251,7 @@ async fn place(
         batch.as_ref(),
         mode,
         fees,
+        None,
     ))
 }
 
@@ -505,7 +445,16 @@ pub(super) async fn query_order(
     let cid = q.orig_client_order_id.as_deref();
     let row = stored_order(&gw, p, &caller, &target, cid).await?;
     let row = row.ok_or_else(|| ApiError::new(code::NO_SUCH_ORDER, "Order does not exist."))?;
-    Ok(Json(OrderBody::new(&row, p)).into_response())
+    Ok(Json(order_body(&gw, &row, p)).into_response())
+}
+
+/// A stored order as a query answers it, with when a trailing stop
+/// started tracking from the order view, which alone knows it.
+pub(super) fn order_body(gw: &Gateway, row: &OrderRow, p: &PairConfig) -> OrderBody {
+    let since = row
+        .trailing_delta
+        .and_then(|_| gw.market.trailing_since(row.pair, row.order_id));
+    OrderBody::with_trailing_time(row, p, since)
 }
 
 /// `cancelRestrictions` is one of Binance's values, when sent.
@@ -544,12 +493,38 @@ async fn cancel(
     let cmd = command(p.symbol, caller, CommandBody::Cancel { target });
     let (_, outcome) = submit(gw, cmd, true).await?;
     let record = outcome.ok_or_else(|| ApiError::internal("a cancel without its outcome"))?;
+    // The command's own cancel: expiries of GTD orders may come before it.
     let canceled = record.events.iter().find_map(|e| match e.body {
-        EventBody::Canceled(c) => Some(c),
+        EventBody::Canceled(c) if c.reason == CancelReason::UserRequest => Some(c),
         _ => None,
     });
     let c = canceled.ok_or_else(|| ApiError::internal("a cancel without a Canceled event"))?;
     let new_cid = q.new_client_order_id.as_deref();
+    // An order of a list ends its list: Binance answers with the list.
+    if let Some(list_id) = row.as_ref().and_then(|o| o.order_list_id)
+        && let Some(list) = gw
+            .store
+            .order_list(caller.user, store::ListLookup::Id(list_id))
+            .await
+            .map_err(ApiError::internal)?
+        && record
+            .events
+            .iter()
+            .any(|e| matches!(e.body, EventBody::ListDone(d) if d.list_id == list_id))
+    {
+        let rows = gw
+            .store
+            .list_orders(&list)
+            .await
+            .map_err(ApiError::internal)?;
+        return Ok(lists::ended_list_answer(
+            p,
+            &list,
+            &record.events,
+            &rows,
+            new_cid,
+        ));
+    }
     Ok(cancel_answer(p, &c, row.as_ref(), cmd.timestamp, new_cid))
 }
 
@@ -879,6 +854,7 @@ pub(super) async fn amend_keep_priority(
         target,
         new_qty: Some(new_qty),
         new_price: None,
+        new_stop_price: None,
     };
     let cmd = command(p.symbol, &caller, CommandBody::Amend(amend));
     let (_, outcome) = submit(&gw, cmd, true).await?;

@@ -90,6 +90,8 @@ fn command(rng: &mut Rng, id: u64, ts: u64) -> Command {
             post_only: false,
             stp: None,
             size: OrderSize::Base(Qty(rng.range(1, 500))),
+            iceberg_qty: None,
+            good_till: None,
         })
     };
     Command {

@@ -367,6 +367,9 @@ fn reader(method: &str, path: &str) -> Option<fn(&str) -> Option<i32>> {
     };
     use crate::rest::trading::answers::CancelAllQuery;
     use crate::rest::trading::history::{HistoryQuery, OpenOrdersQuery};
+    use crate::rest::trading::lists::{
+        AllListsQuery, CancelListQuery, ListQuery, OcoRequest, OpenListsQuery, OtoRequest,
+    };
     use crate::rest::trading::{AmendRequest, NewOrderRequest, OrderQuery};
     use crate::rest::userstream::ListenKeyParams;
     let endpoint = path
@@ -389,6 +392,12 @@ fn reader(method: &str, path: &str) -> Option<fn(&str) -> Option<i32>> {
         ("GET", "openOrders") => parse_code::<OpenOrdersQuery>,
         ("DELETE", "openOrders") => parse_code::<CancelAllQuery>,
         ("GET", "allOrders" | "myTrades") => parse_code::<HistoryQuery>,
+        ("POST", "orderList/oco") => parse_code::<OcoRequest>,
+        ("POST", "orderList/oto") => parse_code::<OtoRequest>,
+        ("DELETE", "orderList") => parse_code::<CancelListQuery>,
+        ("GET", "orderList") => parse_code::<ListQuery>,
+        ("GET", "allOrderList") => parse_code::<AllListsQuery>,
+        ("GET", "openOrderList") => parse_code::<OpenListsQuery>,
         ("GET", "account") => parse_code::<AccountQuery>,
         ("POST", "deposit" | "withdraw") => json_code::<MovementRequest>,
         ("GET", "balances") => parse_code::<BalancesQuery>,
@@ -556,7 +565,12 @@ fn documented_values_are_the_parsers_values() {
             .iter()
             .all(|v| Side::from_name(v).is_some())
     );
-    let tifs = [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok];
+    let tifs = [
+        TimeInForce::Gtc,
+        TimeInForce::Ioc,
+        TimeInForce::Fok,
+        TimeInForce::Gtd,
+    ];
     assert_eq!(
         set(TimeInForceName::VALUES),
         names(&tifs.map(TimeInForce::as_str))
@@ -578,10 +592,20 @@ fn documented_values_are_the_parsers_values() {
             .iter()
             .all(|v| StpMode::from_name(v).is_some())
     );
-    assert_eq!(
-        set(OrderTypeName::VALUES),
-        names(&crate::rest::bodies::ORDER_TYPES)
-    );
+    let mut types = crate::rest::bodies::ORDER_TYPES.to_vec();
+    types.extend(crate::rest::bodies::CONDITIONAL_TYPES);
+    assert_eq!(set(OrderTypeName::VALUES), names(&types));
+    use crate::rest::trading::form::TypeRules;
+    for v in OrderTypeName::VALUES {
+        assert!(TypeRules::of(v).is_some(), "{v}");
+    }
+    for v in OcoTypeName::VALUES {
+        let rules = TypeRules::of(v).unwrap();
+        assert!(rules.maker || rules.conditional.is_some(), "{v}");
+    }
+    for v in ContingencyType::VALUES {
+        assert!(proto::ListKind::from_name(v).is_some(), "{v}");
+    }
     for v in RespTypeName::VALUES {
         assert!(
             crate::rest::trading::RespType::of(Some(v), "LIMIT").is_ok(),

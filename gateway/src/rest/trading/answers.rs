@@ -66,8 +66,10 @@ fn pick(body: &impl serde::Serialize, fields: &[&str]) -> Map<String, Value> {
         .collect()
 }
 
-/// The fields of `RESULT` after the `ACK` ones.
-const RESULT_FIELDS: [&str; 11] = [
+/// The fields of `RESULT` after the `ACK` ones. `stopPrice` and
+/// `icebergQty` appear only for the orders they concern (see [`shown`]),
+/// the trailing fields and `goodTillDate` only for orders that have them.
+const RESULT_FIELDS: [&str; 16] = [
     "price",
     "origQty",
     "executedQty",
@@ -77,9 +79,28 @@ const RESULT_FIELDS: [&str; 11] = [
     "timeInForce",
     "type",
     "side",
+    "stopPrice",
+    "trailingDelta",
+    "trailingTime",
     "workingTime",
+    "icebergQty",
+    "goodTillDate",
     "selfTradePreventionMode",
 ];
+
+/// `fields` without Binance's conditional ones that do not concern `row`:
+/// `stopPrice` is a conditional order's, `icebergQty` an iceberg's.
+fn shown<'f>(fields: &[&'f str], row: &OrderRow) -> Vec<&'f str> {
+    fields
+        .iter()
+        .copied()
+        .filter(|f| match *f {
+            "stopPrice" => row.is_conditional(),
+            "icebergQty" => row.iceberg_qty.is_some(),
+            _ => true,
+        })
+        .collect()
+}
 
 /// `ACK`: a new order's answer when it is in the log.
 #[derive(ToSchema)]
@@ -88,7 +109,7 @@ const RESULT_FIELDS: [&str; 11] = [
 pub(crate) struct NewOrderAck {
     symbol: String,
     order_id: u64,
-    /// Always -1.
+    /// The order's list, or -1.
     order_list_id: i64,
     /// The one sent, or `x-<orderId>`.
     client_order_id: String,
@@ -114,7 +135,18 @@ struct ResultFields {
     order_type: String,
     #[schema(value_type = SideName, inline)]
     side: String,
-    working_time: u64,
+    /// Conditional orders only.
+    stop_price: Option<String>,
+    /// Trailing stops only.
+    trailing_delta: Option<u32>,
+    /// Trailing stops only: when it started trailing, or -1.
+    trailing_time: Option<i64>,
+    /// -1 while the order waits (a trigger, an OTO's working order).
+    working_time: i64,
+    /// Icebergs only.
+    iceberg_qty: Option<String>,
+    /// GTD orders only (Unix ms).
+    good_till_date: Option<u64>,
     #[schema(value_type = StpModeName, inline)]
     self_trade_prevention_mode: String,
 }
@@ -160,7 +192,7 @@ impl PartialSchema for NewOrderAnswer {
 impl ToSchema for NewOrderAnswer {}
 
 /// A new order's answer in `mode`; `batch` is what the engine made of it,
-/// when the request waited for that.
+/// when the request waited for that; `list_id` the list it was placed in.
 pub(crate) fn new_order_answer(
     p: &PairConfig,
     order: &NewOrder,
@@ -168,11 +200,12 @@ pub(crate) fn new_order_answer(
     batch: Option<&Batch>,
     mode: RespType,
     fees: Option<accounts::Fees>,
+    list_id: Option<proto::OrderId>,
 ) -> Value {
     let mut out = Map::new();
     out.insert("symbol".into(), json!(p.symbol.joined()));
     out.insert("orderId".into(), json!(order.order_id.0));
-    out.insert("orderListId".into(), json!(-1));
+    out.insert("orderListId".into(), json!(list_id_of(list_id)));
     let cid = client_order_id(order.order_id, order.client_order_id.as_ref());
     out.insert("clientOrderId".into(), json!(cid));
     out.insert("transactTime".into(), json!(ms(at)));
@@ -180,7 +213,7 @@ pub(crate) fn new_order_answer(
     let (Some(batch), Some(row), false) = (batch, row, mode == RespType::Ack) else {
         return Value::Object(out);
     };
-    out.extend(pick(&OrderBody::new(row, p), &RESULT_FIELDS));
+    out.extend(pick(&OrderBody::new(row, p), &shown(&RESULT_FIELDS, row)));
     if mode == RespType::Full {
         out.insert("fills".into(), fills(batch, p, order, fees));
     }
@@ -214,7 +247,7 @@ pub(crate) struct CancelAnswer {
     symbol: String,
     orig_client_order_id: String,
     order_id: u64,
-    /// Always -1.
+    /// The order's list, or -1.
     order_list_id: i64,
     /// `newClientOrderId` when sent, else the order's own.
     client_order_id: String,
@@ -233,12 +266,23 @@ pub(crate) struct CancelAnswer {
     order_type: String,
     #[schema(value_type = SideName, inline)]
     side: String,
+    /// Conditional orders only.
+    stop_price: Option<String>,
+    /// Trailing stops only.
+    trailing_delta: Option<u32>,
+    /// Trailing stops only: when it started trailing, or -1.
+    trailing_time: Option<i64>,
+    /// Icebergs only.
+    iceberg_qty: Option<String>,
+    /// GTD orders only (Unix ms).
+    good_till_date: Option<u64>,
     #[schema(value_type = StpModeName, inline)]
     self_trade_prevention_mode: String,
 }
 
-/// The fields of a cancel's answer taken from the order.
-const CANCEL_FIELDS: [&str; 10] = [
+/// The fields of a cancel's answer taken from the order (the conditional
+/// ones as in [`RESULT_FIELDS`]).
+const CANCEL_FIELDS: [&str; 15] = [
     "price",
     "origQty",
     "executedQty",
@@ -248,8 +292,18 @@ const CANCEL_FIELDS: [&str; 10] = [
     "timeInForce",
     "type",
     "side",
+    "stopPrice",
+    "trailingDelta",
+    "trailingTime",
+    "icebergQty",
+    "goodTillDate",
     "selfTradePreventionMode",
 ];
+
+/// Binance's `orderListId`: the list's id, or -1.
+fn list_id_of(id: Option<proto::OrderId>) -> i64 {
+    super::super::bodies::list_id(id)
+}
 
 /// A cancel's answer: the order as it stood, `CANCELED`. `row` is the
 /// stored order, which may trail the engine by the persister's lag: the
@@ -261,20 +315,34 @@ pub(crate) fn cancel_answer(
     at: Timestamp,
     new_cid: Option<&str>,
 ) -> Value {
+    cancel_answer_as(p, c, row, at, new_cid, store::OrderStatus::Canceled)
+}
+
+/// [`cancel_answer`] for an order the cancel left in `status`: the other
+/// order of a list, `EXPIRED` when Binance says so.
+pub(crate) fn cancel_answer_as(
+    p: &PairConfig,
+    c: &Canceled,
+    row: Option<&OrderRow>,
+    at: Timestamp,
+    new_cid: Option<&str>,
+    status: store::OrderStatus,
+) -> Value {
     let orig_cid = client_order_id(c.order_id, c.client_order_id.as_ref());
+    let mut order = row.cloned().unwrap_or_else(|| unstored(p, c, at));
     let mut out = Map::new();
     out.insert("symbol".into(), json!(p.symbol.joined()));
     out.insert("origClientOrderId".into(), json!(orig_cid));
     out.insert("orderId".into(), json!(c.order_id.0));
-    out.insert("orderListId".into(), json!(-1));
+    out.insert("orderListId".into(), json!(list_id_of(order.order_list_id)));
     out.insert("clientOrderId".into(), json!(new_cid.unwrap_or(&orig_cid)));
     out.insert("transactTime".into(), json!(ms(at)));
-    let mut order = row.cloned().unwrap_or_else(|| unstored(p, c, at));
     if let (OrderSize::Base(left), Some(orig)) = (c.remaining, order.orig_qty) {
         order.executed_qty = proto::Qty(orig.0.saturating_sub(left.0));
     }
-    order.status = store::OrderStatus::Canceled;
-    out.extend(pick(&OrderBody::new(&order, p), &CANCEL_FIELDS));
+    order.status = status;
+    let fields = shown(&CANCEL_FIELDS, &order);
+    out.extend(pick(&OrderBody::new(&order, p), &fields));
     Value::Object(out)
 }
 
@@ -294,6 +362,12 @@ fn unstored(p: &PairConfig, c: &Canceled, at: Timestamp) -> OrderRow {
         time_in_force: "GTC".into(),
         post_only: false,
         price: None,
+        stop_price: None,
+        trailing_delta: None,
+        iceberg_qty: None,
+        good_till: None,
+        order_list_id: None,
+        working_time: Some(at),
         orig_qty,
         orig_quote_qty,
         executed_qty: proto::Qty(0),
@@ -330,21 +404,62 @@ pub(crate) async fn cancel_all(
         .open_orders(caller.user, Some(p.symbol))
         .await
         .map_err(ApiError::internal)?;
+    let lists = gw
+        .store
+        .open_order_lists(caller.user)
+        .await
+        .map_err(ApiError::internal)?;
     let cmd = command(p.symbol, &caller, CommandBody::CancelAll);
     let (_, outcome) = submit(&gw, cmd, true).await?;
     let record = outcome.ok_or_else(|| ApiError::internal("a cancel-all without its outcome"))?;
-    let answers: Vec<Value> = record
-        .events
-        .iter()
-        .filter_map(|e| match e.body {
-            EventBody::Canceled(c) => {
+    Ok(Json(cancel_all_answers(
+        &p,
+        &record.events,
+        &rows,
+        &lists,
+        cmd.timestamp,
+    ))
+    .into_response())
+}
+
+/// A cancel-all's answer, Binance's: each canceled order that is in no
+/// list, and each list it ended with its orders' reports. Only the
+/// command's own cancels count: expiries of GTD orders may come before.
+fn cancel_all_answers(
+    p: &PairConfig,
+    events: &[Event],
+    rows: &[OrderRow],
+    lists: &[store::OrderListRow],
+    at: Timestamp,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    for e in events {
+        match e.body {
+            EventBody::Canceled(c) if c.reason == proto::CancelReason::CancelAll => {
                 let row = rows.iter().find(|r| r.order_id == c.order_id);
-                Some(cancel_answer(&p, &c, row, cmd.timestamp, None))
+                if row.is_none_or(|r| r.order_list_id.is_none()) {
+                    out.push(cancel_answer(p, &c, row, at, None));
+                }
             }
-            _ => None,
-        })
-        .collect();
-    Ok(Json(answers).into_response())
+            EventBody::ListDone(d) => {
+                if let Some(l) = lists.iter().find(|l| l.list_id == d.list_id) {
+                    let legs: Vec<Event> = events
+                        .iter()
+                        .filter(|e| {
+                            matches!(e.body, EventBody::Canceled(c)
+                            if c.reason == proto::CancelReason::CancelAll
+                                && l.orders.iter().any(|o| o.order_id == c.order_id))
+                        })
+                        .chain([e])
+                        .copied()
+                        .collect();
+                    out.push(super::lists::ended_list_answer(p, l, &legs, rows, None));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `order/amend/keepPriority`'s answer.

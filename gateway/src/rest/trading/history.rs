@@ -59,7 +59,7 @@ pub(crate) async fn open_orders(
         .map_err(ApiError::internal)?;
     let out: Vec<OrderBody> = rows
         .iter()
-        .filter_map(|o| gw.pairs.get(&o.pair).map(|p| OrderBody::new(o, p)))
+        .filter_map(|o| gw.pairs.get(&o.pair).map(|p| super::order_body(&gw, o, p)))
         .collect();
     Ok(Json(out).into_response())
 }
@@ -135,7 +135,7 @@ pub(crate) async fn all_orders(
         .all_orders(caller.user, p.symbol, from, start_ms, end_ms, n)
         .await
         .map_err(ApiError::internal)?;
-    let out: Vec<OrderBody> = rows.iter().map(|o| OrderBody::new(o, p)).collect();
+    let out: Vec<OrderBody> = rows.iter().map(|o| super::order_body(&gw, o, p)).collect();
     Ok(Json(out).into_response())
 }
 
