@@ -218,9 +218,10 @@ async fn place(
     mode: RespType,
 ) -> Result<Value, ApiError> {
     let cmd = command(p.symbol, caller, CommandBody::NewOrder(order));
-    // A LIMIT_MAKER that would take is refused, as on Binance, whatever
-    // the answer's shape: only the book can tell, so it is waited for.
-    let wait = mode != RespType::Ack || order.post_only;
+    // A LIMIT_MAKER that would take, or a stop the last price already
+    // met, is refused, as on Binance, whatever the answer's shape: only the
+    // book can tell, so it is waited for.
+    let wait = mode != RespType::Ack || order.post_only || order.order_type.trigger().is_some();
     let (_, outcome) = submit(gw, cmd, wait).await?;
     let batch = match outcome {
         Some(record) => {
