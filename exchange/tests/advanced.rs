@@ -1047,3 +1047,149 @@ async fn a_pair_refuses_the_types_it_does_not_take_by_name() {
     let stop = on(ETHBTC, "STOP_LOSS", json!({"stopPrice": "0.05"}));
     ok(&alice.place(&stop).await.unwrap());
 }
+
+/// The WebSocket API's twins of the new requests: `order.place` with the
+/// new parameters, `orderList.place.oco` and `.oto`, `orderList.status`,
+/// `openOrderLists.status`, `allOrderLists`, `orderList.cancel`; a logged-on
+/// session's user data carries the list statuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_api_places_queries_and_cancels_lists() {
+    use common::wsapi::WsApi;
+    let ex = common::start().await;
+    let alice = ex.credentials("alice").await;
+    trade_at(&ex, "30000.00").await;
+    let mut api = WsApi::connect(&ex).await;
+    let logon = api.signed("session.logon", json!({}), &alice).await;
+    assert_eq!(logon["status"], 200, "{logon}");
+    let sub = api.call("userDataStream.subscribe", json!({})).await;
+    assert_eq!(sub["status"], 200, "{sub}");
+    // A logged-on session's requests carry their timestamp only.
+    let ts = |v: Value| with(v, json!({"timestamp": common::now_ms()}));
+    let stop = json!({"symbol": BTCEUR, "side": "SELL", "type": "STOP_LOSS_LIMIT",
+        "timeInForce": "GTC", "quantity": "0.1", "price": "28900.00", "stopPrice": "29000.00",
+        "icebergQty": "0.01", "newOrderRespType": "RESULT"});
+    let placed = api.call("order.place", ts(stop)).await;
+    let result = &placed["result"];
+    assert_eq!(
+        (&placed["status"], &result["stopPrice"]),
+        (&json!(200), &json!("29000.00")),
+        "{placed}"
+    );
+    assert_eq!(
+        (&result["icebergQty"], &result["workingTime"]),
+        (&json!("0.01000000"), &json!(-1))
+    );
+    let refused = api
+        .call(
+            "order.place",
+            ts(order("STOP_LOSS", json!({"trailingDelta": 1}))),
+        )
+        .await;
+    assert_eq!(
+        (&refused["status"], &refused["error"]["code"]),
+        (&json!(400), &json!(-1013)),
+        "{refused}"
+    );
+    let oco = api.call("orderList.place.oco", ts(sell_oco("0.1"))).await;
+    assert_eq!(oco["status"], 200, "{oco}");
+    let list_id = oco["result"]["orderListId"].as_u64().unwrap();
+    let status = api
+        .call("orderList.status", ts(json!({"orderListId": list_id})))
+        .await;
+    assert_eq!(status["result"]["listOrderStatus"], "EXECUTING", "{status}");
+    let open = api.call("openOrderLists.status", ts(json!({}))).await;
+    assert_eq!(open["result"].as_array().map(Vec::len), Some(1), "{open}");
+    let oto = json!({"symbol": BTCEUR, "workingType": "LIMIT_MAKER", "workingSide": "BUY",
+        "workingPrice": "29500.00", "workingQuantity": "0.1", "pendingType": "TAKE_PROFIT",
+        "pendingSide": "SELL", "pendingQuantity": "0.1", "pendingStopPrice": "31000.00"});
+    let oto = api.call("orderList.place.oto", ts(oto)).await;
+    assert_eq!(
+        oto["result"]["orderReports"][1]["status"], "PENDING_NEW",
+        "{oto}"
+    );
+    let all = api.call("allOrderLists", ts(json!({"limit": 10}))).await;
+    assert_eq!(all["result"].as_array().map(Vec::len), Some(2), "{all}");
+    let canceled = api
+        .call(
+            "orderList.cancel",
+            ts(json!({"symbol": BTCEUR, "orderListId": list_id})),
+        )
+        .await;
+    assert_eq!(
+        canceled["result"]["listStatusType"], "ALL_DONE",
+        "{canceled}"
+    );
+    let unknown = api
+        .call(
+            "orderList.cancel",
+            ts(json!({"symbol": BTCEUR, "orderListId": list_id})),
+        )
+        .await;
+    assert_eq!(unknown["error"]["code"], -2011, "{unknown}");
+    // The subscription saw the lists placed and the first one end.
+    let mut statuses = Vec::new();
+    let mut seen = std::mem::take(&mut api.seen).into_iter();
+    while statuses.len() < 3 {
+        let v = match seen.next() {
+            Some(v) => v,
+            None => api.next().await,
+        };
+        if v["event"]["e"] == "listStatus" {
+            statuses.push((v["event"]["g"].clone(), v["event"]["l"].clone()));
+        }
+    }
+    assert!(
+        statuses.contains(&(json!(list_id), json!("ALL_DONE"))),
+        "{statuses:?}"
+    );
+}
+
+/// With accounts on, the new orders pass the risk stage: a funded stop and
+/// OCO are placed and hold the seller's base, an unfunded one is refused,
+/// and canceling gives the hold back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_accounts_the_new_orders_hold_and_release_funds() {
+    let ex = common::start_with(|c| {
+        c.accounts.enabled = true;
+        c.accounts.demo_funding.clear();
+    })
+    .await;
+    let ops = common::Admin::of(&ex, "ops").await;
+    let (alice, bob) = (ex.user("alice").await, ex.user("bob").await);
+    let funded = ops
+        .post(
+            "/admin/v1/deposit",
+            &json!({"user": "alice", "asset": "BTC", "amount": "1", "ref": "a"}),
+        )
+        .await;
+    assert!(funded.status.is_success(), "{:?}", funded.body);
+    let locked = |c: &Client| {
+        let c = c.clone();
+        async move {
+            let account = get(&c, "/api/v3/account", "").await;
+            let balances = ok(&account)["balances"].as_array().unwrap().clone();
+            let btc = balances
+                .iter()
+                .find(|b| b["asset"] == "BTC")
+                .cloned()
+                .unwrap();
+            btc["locked"].as_str().unwrap().to_string()
+        }
+    };
+    let stop = order(
+        "STOP_LOSS_LIMIT",
+        json!({"stopPrice": "29000", "price": "28900",
+        "timeInForce": "GTC", "quantity": "0.3"}),
+    );
+    let stop_id = id_of(ok(&alice.place(&stop).await.unwrap()));
+    let oco = ok(&post(&alice, "/api/v3/orderList/oco", &sell_oco("0.2")).await).clone();
+    let list_id = oco["orderListId"].as_u64().unwrap();
+    common::eventually(|| async { (locked(&alice).await == "0.50000000").then_some(()) }).await;
+    let unfunded = post(&bob, "/api/v3/orderList/oco", &sell_oco("0.2")).await;
+    assert_eq!(unfunded.code(), Some(-2010), "{:?}", unfunded.body);
+    let q = format!("symbol={BTCEUR}&orderId={stop_id}");
+    ok(&delete(&alice, "/api/v3/order", &q).await);
+    let q = format!("symbol={BTCEUR}&orderListId={list_id}");
+    ok(&delete(&alice, "/api/v3/orderList", &q).await);
+    common::eventually(|| async { (locked(&alice).await == "0.00000000").then_some(()) }).await;
+}
