@@ -520,14 +520,12 @@ fn order(order_type: &str, fields: Value) -> Value {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_stop_and_trailing_parameters_get_binances_codes() {
-    let ex = common::start().await;
-    let alice = ex.user("alice").await;
-    trade_at(&ex, "30000.00").await;
+/// Bad stop and trailing parameters of a new order, with Binance's code
+/// and message (empty: any message).
+fn stop_cases() -> Vec<(Value, i64, &'static str)> {
     let stop = |fields| order("STOP_LOSS", fields);
     let stop_limit = |fields| order("STOP_LOSS_LIMIT", fields);
-    let cases = [
+    vec![
         // Missing.
         (
             stop(json!({})),
@@ -556,6 +554,14 @@ async fn bad_stop_and_trailing_parameters_get_binances_codes() {
         (stop(json!({"trailingDelta": "1.5"})), -1100, ""),
         (stop(json!({"trailingDelta": "-100"})), -1100, ""),
         (stop(json!({"trailingDelta": "abc"})), -1100, ""),
+    ]
+}
+
+/// Stop and trailing parameters out of range or in a wrong combination.
+fn stop_combination_cases() -> Vec<(Value, i64, &'static str)> {
+    let stop = |fields| order("STOP_LOSS", fields);
+    let stop_limit = |fields| order("STOP_LOSS_LIMIT", fields);
+    vec![
         // Out of range.
         (
             stop(json!({"stopPrice": "99999999"})),
@@ -644,8 +650,17 @@ async fn bad_stop_and_trailing_parameters_get_binances_codes() {
             -2010,
             "Order would trigger immediately.",
         ),
-    ];
-    refused(&alice, "/api/v3/order", &cases).await;
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_stop_and_trailing_parameters_get_binances_codes() {
+    let ex = common::start().await;
+    let alice = ex.user("alice").await;
+    trade_at(&ex, "30000.00").await;
+    let stop = |fields| order("STOP_LOSS", fields);
+    refused(&alice, "/api/v3/order", &stop_cases()).await;
+    refused(&alice, "/api/v3/order", &stop_combination_cases()).await;
     // order/test checks the same.
     let a = post(
         &alice,
@@ -767,16 +782,14 @@ async fn bad_iceberg_and_gtd_parameters_get_binances_codes() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_lists_get_binances_codes() {
-    let ex = common::start().await;
-    let (alice, bob) = (ex.user("alice").await, ex.user("bob").await);
-    trade_at(&ex, "30000.00").await;
+/// Bad OCO parameters, after a trade at 30000, with Binance's code and
+/// message (empty: any message).
+fn oco_cases() -> Vec<(Value, i64, &'static str)> {
     let oco = |fields| with(sell_oco("0.1"), fields);
     let buy = json!({"side": "BUY", "aboveType": "STOP_LOSS", "aboveStopPrice": "31000",
         "belowType": "LIMIT_MAKER", "belowPrice": "29000", "belowStopPrice": null,
         "belowTimeInForce": null});
-    let cases = [
+    vec![
         (
             oco(json!({"aboveType": null})),
             -1102,
@@ -866,28 +879,17 @@ async fn bad_lists_get_binances_codes() {
         (oco(json!({"listClientOrderId": "bad id!"})), -1100, ""),
         (oco(json!({"price": "1"})), -1104, ""),
         (oco(json!({"newOrderRespType": "ALL"})), -1116, ""),
-    ];
-    refused(&alice, "/api/v3/orderList/oco", &cases).await;
-    // A limit maker above that would take the bid at 30500.
-    ok(&bob
-        .place(&common::limit("BUY", "0.1", "30500.00"))
-        .await
-        .unwrap());
-    let crossing = oco(json!({"abovePrice": "30400"}));
-    let a = post(&alice, "/api/v3/orderList/oco", &crossing).await;
-    assert_eq!(
-        (a.code(), &a.body["msg"]),
-        (
-            Some(-2010),
-            &json!("Order would immediately match and take.")
-        )
-    );
+    ]
+}
+
+/// Bad OTO parameters, with Binance's code and message.
+fn oto_cases() -> Vec<(Value, i64, &'static str)> {
     let oto = json!({"symbol": BTCEUR, "workingType": "LIMIT", "workingSide": "BUY",
         "workingPrice": "29500", "workingQuantity": "0.1", "workingTimeInForce": "GTC",
         "pendingType": "STOP_LOSS", "pendingSide": "SELL", "pendingQuantity": "0.1",
         "pendingStopPrice": "29000"});
     let oto_with = |fields| with(oto.clone(), fields);
-    let cases = [
+    vec![
         (
             oto_with(json!({"workingType": "MARKET"})),
             -1116,
@@ -931,8 +933,37 @@ async fn bad_lists_get_binances_codes() {
             "IcebergQty exceeds QTY.",
         ),
         (oto_with(json!({"pendingQuoteOrderQty": "10"})), -1104, ""),
-    ];
-    refused(&alice, "/api/v3/orderList/oto", &cases).await;
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_lists_get_binances_codes() {
+    let ex = common::start().await;
+    let (alice, bob) = (ex.user("alice").await, ex.user("bob").await);
+    trade_at(&ex, "30000.00").await;
+    let oco = |fields| with(sell_oco("0.1"), fields);
+    refused(&alice, "/api/v3/orderList/oco", &oco_cases()).await;
+    // A limit maker above that would take the bid at 30500.
+    ok(&bob
+        .place(&common::limit("BUY", "0.1", "30500.00"))
+        .await
+        .unwrap());
+    let crossing = oco(json!({"abovePrice": "30400"}));
+    let a = post(&alice, "/api/v3/orderList/oco", &crossing).await;
+    assert_eq!(
+        (a.code(), &a.body["msg"]),
+        (
+            Some(-2010),
+            &json!("Order would immediately match and take.")
+        )
+    );
+    refused(&alice, "/api/v3/orderList/oto", &oto_cases()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_list_queries_and_cancels_get_binances_codes() {
+    let ex = common::start().await;
+    let alice = ex.user("alice").await;
     let queries = [
         ("/api/v3/orderList", "", -1102),
         ("/api/v3/orderList", "orderListId=abc", -1100),
