@@ -103,3 +103,46 @@ pub fn ask_ladder(levels: u64, per_level: u64) -> OrderBook {
     }
     book
 }
+
+#[cfg(test)]
+mod tests {
+    use proto::EventBody;
+
+    use super::*;
+
+    /// The advanced mix's recording does what its figures claim: stops
+    /// wait and fire, icebergs rest and refill, on a book of the
+    /// exchange-core-like size.
+    #[test]
+    fn the_advanced_recording_fires_stops_and_refills_icebergs() {
+        let (start, cmds) = recorded(Mix::Advanced, 42, 20_000, 20_000);
+        assert!(
+            start.waiting_orders().count() > 10,
+            "stops waiting after the warm-up"
+        );
+        assert!(
+            (500..2_000).contains(&start.open_orders()),
+            "{}",
+            start.open_orders()
+        );
+        let mut book = start;
+        let (mut fired, mut refills) = (0, 0);
+        let mut events = Vec::new();
+        for cmd in &cmds {
+            events.clear();
+            book.apply(cmd, &mut events);
+            for e in &events {
+                match e.body {
+                    EventBody::Triggered(_) => fired += 1,
+                    EventBody::Trade(t) => {
+                        let maker = book.order(t.maker_order_id);
+                        refills += usize::from(maker.is_some_and(|m| m.iceberg_qty.is_some()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(fired > 100, "{fired} stops fired");
+        assert!(refills >= 10, "{refills} trades against icebergs that stay");
+    }
+}

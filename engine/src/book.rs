@@ -767,12 +767,12 @@ impl OrderBook {
                         break;
                     }
                     touched = true;
-                    out.emit(m.canceled(CancelReason::SelfTradePrevention));
-                    // A resting order's list sibling always waits off the
-                    // levels, so this cannot unlink anything on this level.
-                    self.ended(m.list_id, out);
                     let next = self.orders[cur].next;
                     self.unlink(cur);
+                    out.emit(m.canceled(CancelReason::SelfTradePrevention));
+                    // A resting order's list sibling always waits off the
+                    // levels, so this cannot unlink `next`.
+                    self.ended(m.list_id, out);
                     if t.stp == StpMode::CancelBoth {
                         stp_hit = true;
                         break;

@@ -95,7 +95,7 @@ pub fn trigger(config: &PairConfig, trigger: Trigger) -> Result<(), RejectCode> 
 /// An iceberg's slice: on a limit order that may rest, whole lots, at least
 /// the minimum quantity, below the order's quantity, in at most
 /// [`MAX_ICEBERG_PARTS`] slices.
-fn iceberg(config: &PairConfig, order: &NewOrder, slice: Qty) -> Result<(), RejectCode> {
+pub fn iceberg(config: &PairConfig, order: &NewOrder, slice: Qty) -> Result<(), RejectCode> {
     if !config.advanced.iceberg {
         return Err(RejectCode::OrderTypeNotAllowed);
     }

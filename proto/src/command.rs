@@ -236,10 +236,7 @@ pub struct Amend {
 }
 
 /// What the command asks.
-// A list holds two orders, so it is the largest variant by far; boxing it
-// would cost every command its `Copy`, which the queues and the book rely on.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CommandBody {
     /// Place an order.
     NewOrder(NewOrder),
@@ -253,8 +250,9 @@ pub enum CommandBody {
     /// Cancel all of the user's open orders on this pair. A cancel-all across
     /// pairs is one such command per pair, sent by the gateway.
     CancelAll,
-    /// Place an order list (OCO or OTO).
-    NewOrderList(NewOrderList),
+    /// Place an order list (OCO or OTO). Boxed: two orders would more than
+    /// double the size of every command.
+    NewOrderList(Box<NewOrderList>),
     /// Cancel an open order list and every open order in it. An order of a
     /// list canceled by itself also ends its list.
     CancelList {
@@ -268,7 +266,7 @@ pub enum CommandBody {
 }
 
 /// One input to a pair's order book.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Command {
     /// The pair, and so the book, this command is for.
     pub pair: Symbol,

@@ -287,12 +287,12 @@ impl Command {
     /// The `Rejected` event refusing this command with `code`; it names the
     /// new order, or the targeted order as the command named it.
     pub fn rejected(&self, code: RejectCode) -> Rejected {
-        let (order_id, client_order_id) = match self.body {
+        let (order_id, client_order_id) = match &self.body {
             CommandBody::NewOrder(o) => (Some(o.order_id), o.client_order_id),
             CommandBody::NewOrderList(l) => (Some(l.list_id), l.client_list_id),
             CommandBody::Cancel { target }
             | CommandBody::CancelList { target }
-            | CommandBody::Amend(crate::Amend { target, .. }) => match target {
+            | CommandBody::Amend(crate::Amend { target, .. }) => match *target {
                 OrderRef::Id(id) => (Some(id), None),
                 OrderRef::Client(cid) => (None, Some(cid)),
             },

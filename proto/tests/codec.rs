@@ -120,12 +120,12 @@ fn command() -> BoxedStrategy<Command> {
         new_order(),
     )
         .prop_map(|(id, cid, oco, a, b)| {
-            CommandBody::NewOrderList(NewOrderList {
+            CommandBody::NewOrderList(Box::new(NewOrderList {
                 list_id: OrderId(id),
                 client_list_id: cid,
                 kind: if oco { ListKind::Oco } else { ListKind::Oto },
                 orders: [a, b],
-            })
+            }))
         });
     let body = prop_oneof![
         new_order().prop_map(CommandBody::NewOrder),
@@ -285,7 +285,7 @@ proptest! {
     #[test]
     fn commands_round_trip(cmd in command()) {
         let bytes = encode(&cmd).unwrap();
-        prop_assert_eq!(decode::<Command>(&bytes), Ok(cmd));
+        prop_assert_eq!(decode::<Command>(&bytes), Ok(cmd.clone()));
         let json = serde_json::to_string(&cmd).unwrap();
         prop_assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), cmd);
     }
@@ -313,7 +313,7 @@ proptest! {
         prop_assert_eq!(decode_run::<Command>(&run), Ok(cmds.clone()));
         // A run cut anywhere but at an encoding's end is an error, not a shorter run.
         let one = encode(&cmds[0]).unwrap();
-        prop_assert_eq!(decode_run::<Command>(&one), Ok(vec![cmds[0]]));
+        prop_assert_eq!(decode_run::<Command>(&one), Ok(vec![cmds[0].clone()]));
         prop_assert!(decode_run::<Command>(&one[..one.len() - 1]).is_err());
     }
 

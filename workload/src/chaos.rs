@@ -98,7 +98,7 @@ impl Generator {
     }
 
     /// A price `ticks` ticks from the last trade: up, or down (at least one tick).
-    fn from_last(&self, up: bool, ticks: u64) -> Price {
+    fn off_last(&self, up: bool, ticks: u64) -> Price {
         let last = self.last_ticks();
         self.price(if up {
             last + ticks
@@ -175,7 +175,14 @@ impl Generator {
             side,
             order_type,
             time_in_force: tif,
-            post_only: self.rng.percent(10),
+            // Mostly where it is allowed, now and then where it is not.
+            post_only: self
+                .rng
+                .percent(if matches!(order_type, OrderType::Limit { .. }) {
+                    10
+                } else {
+                    2
+                }),
             stp: self.rng.percent(50).then(|| {
                 self.rng.pick(&[
                     StpMode::None,
@@ -216,7 +223,7 @@ impl Generator {
         let rise = kind.fires_on_rise(side);
         let wrong_side = self.rng.percent(12);
         let away = self.rng.range(0, 6);
-        let mut stop = self.from_last(rise != wrong_side, away);
+        let mut stop = self.off_last(rise != wrong_side, away);
         match self.rng.below(100) {
             0..2 => stop = Price::ZERO,
             2..4 => stop.0 += 1,
@@ -259,12 +266,12 @@ impl Generator {
             2..4 => orders[0].order_id = list_id,
             _ => {}
         }
-        CommandBody::NewOrderList(NewOrderList {
+        CommandBody::NewOrderList(Box::new(NewOrderList {
             list_id,
             client_list_id,
             kind,
             orders,
-        })
+        }))
     }
 
     /// An OCO: a leg that fills or fires as the price rises and one for a
@@ -278,7 +285,7 @@ impl Generator {
         // leg above it; a buy's the other way round.
         let stop_up = side == Side::Buy;
         let away = self.rng.range(1, 5);
-        let stop_at = self.from_last(stop_up, away);
+        let stop_at = self.off_last(stop_up, away);
         let slack = self.rng.range(0, 3) * self.tick;
         let stop_limit = match side {
             Side::Buy => Price(stop_at.0 + slack),
@@ -286,14 +293,14 @@ impl Generator {
         };
         let stop_loss = OrderType::Conditional {
             kind: ConditionalKind::StopLoss,
-            limit: Some(stop_limit),
+            limit: self.rng.percent(80).then_some(stop_limit),
             trigger: Trigger {
                 stop_price: Some(stop_at),
                 trailing_delta: self.rng.percent(15).then(|| self.rng.pick(&DELTAS)),
             },
         };
         let away = self.rng.range(1, 5);
-        let other_at = self.from_last(!stop_up, away);
+        let other_at = self.off_last(!stop_up, away);
         let maker = self.rng.percent(60);
         let other = if maker {
             OrderType::Limit { price: other_at }
@@ -309,6 +316,13 @@ impl Generator {
         };
         let mut legs = [stop_loss, other].map(|t| {
             let id = self.order_id();
+            // A leg that works as a market order once fired is IOC or FOK
+            // (Binance's stopLimitTimeInForce); the others share one.
+            let tif = if t.is_market() {
+                self.rng.pick(&[TimeInForce::Ioc, TimeInForce::Fok])
+            } else {
+                tif
+            };
             let mut o = NewOrder::plain(id, side, t, tif, OrderSize::Base(qty));
             o.good_till = (tif == TimeInForce::Gtd).then(|| self.chaos_good_till());
             o.client_order_id = self.chaos_cid(&["a", "b", "c", "d"]);
@@ -320,7 +334,7 @@ impl Generator {
         }
         match self.rng.below(100) {
             0..4 => legs[0].size = OrderSize::Base(Qty(qty.0 + self.lot)),
-            4..7 => legs[1].time_in_force = TimeInForce::Ioc,
+            4..7 => legs[1].time_in_force = TimeInForce::Fok,
             7..10 => legs[1].side = side.opposite(),
             10..13 => legs[1].post_only = false,
             _ => {}
@@ -400,10 +414,16 @@ impl Generator {
             }
             _ => {
                 let away = self.rng.range(0, 5);
-                self.from_last(up, away)
+                self.off_last(up, away)
             }
         };
-        let (new_qty, new_price, new_stop_price) = match self.rng.below(6) {
+        // A new stop price mostly for an order that has one.
+        let kinds = if stop.is_some() || self.rng.percent(10) {
+            6
+        } else {
+            4
+        };
+        let (new_qty, new_price, new_stop_price) = match self.rng.below(kinds) {
             0 => (Some(qty), None, None),
             1 => (None, Some(price), None),
             2 => (Some(qty), Some(price), None),

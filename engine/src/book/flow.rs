@@ -351,6 +351,11 @@ impl OrderBook {
         if let (Some(price), OrderSize::Base(qty)) = (amended.order_type.price(), amended.size) {
             validate::notional(&self.config, price, qty)?;
         }
+        // A quantity at or below its slice would make an iceberg no
+        // iceberg: refused as at placement.
+        if let Some(slice) = amended.iceberg_qty {
+            validate::iceberg(&self.config, &amended, slice)?;
+        }
         if amended == o {
             return Err(RejectCode::NothingToAmend);
         }

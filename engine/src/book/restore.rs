@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use proto::{ListKind, OrderId, PairConfig, Price, Seq};
+use proto::{AdvancedOrders, ListKind, MAX_VALUE, OrderId, PairConfig, Price, QuoteQty, Seq};
 
 use super::{OrderBook, OrderList, RestingOrder, WaitFor, WaitingOrder};
 use crate::inconsistency::Inconsistency;
@@ -102,7 +102,17 @@ impl OrderBook {
     fn restore_waiting(&mut self, w: &WaitingOrder) -> Result<(), Inconsistency> {
         let id = w.order.order_id;
         self.check_new_id(id, w.user, w.order.client_order_id)?;
-        if validate::new_order(&self.config, &w.order).is_err() {
+        // The rules an order was placed under may have changed since (a
+        // minimum raised, a type switched off): what the book holds stays,
+        // as it does on the levels; only what no book could hold is refused.
+        let lenient = PairConfig {
+            min_qty: self.config.lot_size,
+            min_notional: QuoteQty(0),
+            max_notional: QuoteQty(MAX_VALUE),
+            advanced: AdvancedOrders::ALL,
+            ..self.config.clone()
+        };
+        if validate::new_order(&lenient, &w.order).is_err() {
             return Err(Inconsistency::Waiting(id));
         }
         let fits = match w.wait {

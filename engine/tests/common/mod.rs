@@ -311,7 +311,7 @@ pub fn parse_command(line: &str, pair: Symbol, timestamp: u64) -> Result<Command
                 parse_order(&kv, &bare)
             };
             let orders = [leg()?, leg()?];
-            CommandBody::NewOrderList(NewOrderList {
+            CommandBody::NewOrderList(Box::new(NewOrderList {
                 list_id: OrderId(need(&kv, "l")?),
                 client_list_id: cid,
                 kind: if verb == "oco" {
@@ -320,7 +320,7 @@ pub fn parse_command(line: &str, pair: Symbol, timestamp: u64) -> Result<Command
                     ListKind::Oto
                 },
                 orders,
-            })
+            }))
         }
         "cancel" => CommandBody::Cancel {
             target: target("o")?,
@@ -462,7 +462,8 @@ pub fn render_depth(book: &OrderBook) -> Vec<String> {
     vec![side("bids", &d.bids), side("asks", &d.asks)]
 }
 
-/// The open orders in canonical order.
+/// The open orders in canonical order (`orders`), as scenario files have
+/// always shown them.
 pub fn render_orders(book: &OrderBook) -> Vec<String> {
     book.resting_orders()
         .map(|o| {
@@ -481,6 +482,62 @@ pub fn render_orders(book: &OrderBook) -> Vec<String> {
         .collect()
 }
 
+/// Everything the book holds (`held`): the open orders in canonical order
+/// with their advanced fields (an iceberg's slice and what shows of it,
+/// expiry, list), then the orders waiting off the book in placement order
+/// (`wait`, with what they wait for), then the open lists (`list`).
+pub fn render_held(book: &OrderBook) -> Vec<String> {
+    let resting = book.resting_orders().map(|o| {
+        let shows = match o.iceberg_qty {
+            Some(_) => format!(" vis={}", o.visible),
+            None => String::new(),
+        };
+        format!(
+            "{} p={} o={} u={} q={} rem={}{}{}{shows}{}",
+            if o.side == Side::Buy { "bid" } else { "ask" },
+            o.price,
+            o.order_id,
+            o.user,
+            o.qty,
+            o.remaining,
+            if o.post_only { " post" } else { "" },
+            cid_str(o.client_order_id),
+            extras_str(o.iceberg_qty, o.good_till, o.list_id)
+        )
+    });
+    let waiting = book.waiting_orders().map(|w| {
+        let o = w.order;
+        let waits = match w.wait {
+            engine::WaitFor::List => " pending".to_string(),
+            engine::WaitFor::Trigger { tracking: Some(p) } => format!(" tracking={p}"),
+            engine::WaitFor::Trigger { tracking: None } => String::new(),
+        };
+        format!(
+            "wait o={} u={} {} {} {} {:?}{}{}{waits}",
+            o.order_id,
+            w.user,
+            side_str(o.side),
+            type_str(o.order_type),
+            size_str(o.size),
+            o.time_in_force,
+            cid_str(o.client_order_id),
+            extras_str(o.iceberg_qty, o.good_till, w.list_id)
+        )
+    });
+    let lists = book.open_lists().into_iter().map(|l| {
+        format!(
+            "list l={} u={} {} o={},{}{}",
+            l.list_id,
+            l.user,
+            l.kind.as_str().to_lowercase(),
+            l.legs[0],
+            l.legs[1],
+            cid_str(l.client_list_id)
+        )
+    });
+    resting.chain(waiting).chain(lists).collect()
+}
+
 /// Tracks what every order was given and what became of it, to check that
 /// quantity is conserved: filled + open + canceled = submitted, per order.
 /// Orders held off the book (waiting for a trigger, or an OTO's pending
@@ -497,6 +554,8 @@ pub struct Ledger {
     dormant: std::collections::BTreeSet<OrderId>,
     /// OTO pending orders announced by a `ListAccepted`, until accepted.
     pending: std::collections::BTreeSet<OrderId>,
+    /// Dormant conditional orders: a released one waits on for its trigger.
+    conditional: std::collections::BTreeSet<OrderId>,
     last_seq: u64,
 }
 
@@ -550,8 +609,18 @@ impl Ledger {
                 self.pending.insert(l.orders[1]);
             }
             EventBody::Accepted(a) => {
-                if a.order_type.trigger().is_some() || self.pending.remove(&a.order_id) {
+                // An id may come back once its order is done, even within
+                // one command (expired in the prelude, then placed again).
+                self.orders.remove(&a.order_id);
+                self.budgets.remove(&a.order_id);
+                self.conditional.remove(&a.order_id);
+                self.dormant.remove(&a.order_id);
+                let conditional = a.order_type.trigger().is_some();
+                if self.pending.remove(&a.order_id) || conditional {
                     self.dormant.insert(a.order_id);
+                }
+                if conditional {
+                    self.conditional.insert(a.order_id);
                 }
                 match a.size {
                     OrderSize::Base(q) => {
@@ -566,10 +635,19 @@ impl Ledger {
                     OrderSize::Quote(_) => {}
                 }
             }
-            EventBody::Triggered(Triggered { order_id, .. })
-            | EventBody::Released(Released { order_id, .. }) => {
+            EventBody::Triggered(Triggered { order_id, .. }) => {
+                self.conditional.remove(order_id);
                 if !self.dormant.remove(order_id) {
-                    return Err(format!("{order_id} fired or was released twice"));
+                    return Err(format!("{order_id} fired twice, or was not waiting"));
+                }
+            }
+            EventBody::Released(Released { order_id, .. }) => {
+                // A released conditional order waits on for its trigger.
+                if !self.dormant.contains(order_id) {
+                    return Err(format!("{order_id} released twice, or was not pending"));
+                }
+                if !self.conditional.contains(order_id) {
+                    self.dormant.remove(order_id);
                 }
             }
             EventBody::Trade(t) => {
@@ -599,6 +677,7 @@ impl Ledger {
                 if let (Some(o), Some(q)) = (self.orders.get_mut(&c.order_id), q) {
                     o.2 += q;
                 }
+                self.conditional.remove(&c.order_id);
                 if self.dormant.remove(&c.order_id)
                     && self.orders.get(&c.order_id).is_some_and(|o| o.2 != o.0)
                 {
@@ -608,6 +687,9 @@ impl Ledger {
                     ));
                 }
             }
+            // A waiting order sized within a budget reports no quantity:
+            // only its stop price can change.
+            EventBody::Amended(a) if self.budgets.contains_key(&a.order_id) => {}
             EventBody::Amended(a) => {
                 if let Some(o) = self.orders.get_mut(&a.order_id) {
                     // The new total replaces the old: what was filled stays filled.
@@ -622,3 +704,351 @@ impl Ledger {
         Ok(())
     }
 }
+
+/// Scenarios of the advanced order types, in the scenario language: run on
+/// the fast book against their expected events by `scenarios.rs`, and
+/// through the reference book by `reference.rs`. (`UPDATE_EXPECT=1 cargo
+/// test -p engine --test scenarios advanced` prints them as they run.)
+pub const ADVANCED_SCENARIOS: &[(&str, &str)] = &[
+    ("stops_fire_stops", STOPS_FIRE_STOPS),
+    ("iceberg_refills", ICEBERG_REFILLS),
+    ("good_till_date", GOOD_TILL_DATE),
+    ("lists", LISTS),
+    ("amend_waiting", AMEND_WAITING),
+    ("rejects", REJECTS),
+];
+
+const STOPS_FIRE_STOPS: &str = r"# A trade at 99 fires the stop at 99, whose market sell trades at 98 and
+# fires the stop at 98: Triggered right after the trade that fires it, the
+# fired order's work after the step.
+> new o=1 u=1 buy limit p=100 q=5
+1 accepted o=1 u=1 buy limit p=100 q=5 Gtc
+2 book bid p=100 q=5
+> new o=2 u=1 buy limit p=99 q=5
+3 accepted o=2 u=1 buy limit p=99 q=5 Gtc
+4 book bid p=99 q=5
+> new o=3 u=1 buy limit p=98 q=5
+5 accepted o=3 u=1 buy limit p=98 q=5 Gtc
+6 book bid p=98 q=5
+> new o=4 u=2 sell market q=1
+7 accepted o=4 u=2 sell market q=1 Ioc
+8 trade id=8 p=100 q=1 taker=o4/u2 sell rem:q=0 maker=o1/u1 rem:4
+9 book bid p=100 q=4
+> new o=5 u=3 sell stop_loss stop=99 q=5
+10 accepted o=5 u=3 sell stop_loss stop=99 q=5 Ioc
+> new o=6 u=4 sell stop_loss_limit p=97 stop=98 q=8
+11 accepted o=6 u=4 sell stop_loss_limit p=97 stop=98 q=8 Gtc
+> new o=7 u=5 buy take_profit_limit p=97 stop=97 q=2
+12 accepted o=7 u=5 buy take_profit_limit p=97 stop=97 q=2 Gtc
+> new o=8 u=2 sell limit p=99 q=5
+13 accepted o=8 u=2 sell limit p=99 q=5 Gtc
+14 trade id=14 p=100 q=4 taker=o8/u2 sell rem:q=1 maker=o1/u1 rem:0
+15 book bid p=100 q=0
+16 trade id=16 p=99 q=1 taker=o8/u2 sell rem:q=0 maker=o2/u1 rem:4
+17 triggered o=5 u=3 sell p=99
+18 book bid p=99 q=4
+19 trade id=19 p=99 q=4 taker=o5/u3 sell rem:q=1 maker=o2/u1 rem:0
+20 book bid p=99 q=0
+21 trade id=21 p=98 q=1 taker=o5/u3 sell rem:q=0 maker=o3/u1 rem:4
+22 triggered o=6 u=4 sell p=98
+23 book bid p=98 q=4
+24 trade id=24 p=98 q=4 taker=o6/u4 sell rem:q=4 maker=o3/u1 rem:0
+25 book bid p=98 q=0
+26 book ask p=97 q=4
+> held
+ask p=97 o=6 u=4 q=8 rem=4
+wait o=7 u=5 buy take_profit_limit p=97 stop=97 q=2 Gtc
+";
+
+const ICEBERG_REFILLS: &str = r"# Only the slice shows; a slice that runs out refills at the back of its
+# level, where the same taker meets it again.
+> new o=1 u=1 sell limit p=100 q=10 iceberg=3
+1 accepted o=1 u=1 sell limit p=100 q=10 Gtc iceberg=3
+2 book ask p=100 q=3
+> new o=2 u=1 sell limit p=100 q=4
+3 accepted o=2 u=1 sell limit p=100 q=4 Gtc
+4 book ask p=100 q=7
+> depth
+bids
+asks 100x7
+> new o=3 u=2 buy limit p=100 q=8
+5 accepted o=3 u=2 buy limit p=100 q=8 Gtc
+6 trade id=6 p=100 q=3 taker=o3/u2 buy rem:q=5 maker=o1/u1 rem:7
+7 trade id=7 p=100 q=4 taker=o3/u2 buy rem:q=1 maker=o2/u1 rem:0
+8 trade id=8 p=100 q=1 taker=o3/u2 buy rem:q=0 maker=o1/u1 rem:6
+9 book ask p=100 q=2
+> held
+ask p=100 o=1 u=1 q=10 rem=6 vis=2 iceberg=3
+> amend u=1 o=1 q=9
+10 amended o=1 u=1 sell p=100 q=9 rem=5 priority=kept
+> held
+ask p=100 o=1 u=1 q=9 rem=5 vis=2 iceberg=3
+> amend u=1 o=1 q=7
+11 amended o=1 u=1 sell p=100 q=7 rem=3 priority=kept
+> depth
+bids
+asks 100x2
+> new o=4 u=2 buy fok limit p=100 q=3
+12 accepted o=4 u=2 buy limit p=100 q=3 Fok
+13 trade id=13 p=100 q=2 taker=o4/u2 buy rem:q=1 maker=o1/u1 rem:1
+14 trade id=14 p=100 q=1 taker=o4/u2 buy rem:q=0 maker=o1/u1 rem:0
+15 book ask p=100 q=0
+> held
+";
+
+const GOOD_TILL_DATE: &str = r"# Orders expire before the first command stamped at or after their time,
+# by (time, placement); time alone may expire them, or do nothing.
+> new o=1 u=1 buy limit p=100 q=5 gtd=20 ts=5
+1 accepted o=1 u=1 buy limit p=100 q=5 Gtd till=20
+2 book bid p=100 q=5
+> new o=2 u=1 buy stop_loss_limit p=120 stop=110 q=5 gtd=12
+3 accepted o=2 u=1 buy stop_loss_limit p=120 stop=110 q=5 Gtd till=12
+> new o=3 u=2 buy limit p=101 q=5 gtd=12
+4 accepted o=3 u=2 buy limit p=101 q=5 Gtd till=12
+5 book bid p=101 q=5
+> tick ts=11
+> tick ts=12
+6 canceled o=2 u=1 buy rem:q=5 Expired
+7 canceled o=3 u=2 buy rem:q=5 Expired
+8 book bid p=101 q=0
+> held
+bid p=100 o=1 u=1 q=5 rem=5 till=20
+> new o=4 u=2 sell limit p=130 q=1 gtd=20 ts=19
+9 accepted o=4 u=2 sell limit p=130 q=1 Gtd till=20
+10 book ask p=130 q=1
+> new o=5 u=2 sell limit p=131 q=1 gtd=19
+11 canceled o=1 u=1 buy rem:q=5 Expired
+12 book bid p=100 q=0
+13 canceled o=4 u=2 sell rem:q=1 Expired
+14 book ask p=130 q=0
+15 rejected NewOrder u=2 o=5 code=309 GoodTillPassed
+> tick ts=25
+> held
+";
+
+const LISTS: &str = r"# OTO: the pending order is placed once the working order filled.
+> oto l=10 u=1 | o=11 buy limit p=100 q=5 | o=12 sell limit p=110 q=5
+1 list_accepted l=10 u=1 oto o=11,12
+2 accepted o=11 u=1 buy limit p=100 q=5 Gtc list=10
+3 accepted o=12 u=1 sell limit p=110 q=5 Gtc list=10
+4 book bid p=100 q=5
+> new o=13 u=2 sell limit p=100 q=3
+5 accepted o=13 u=2 sell limit p=100 q=3 Gtc
+6 trade id=6 p=100 q=3 taker=o13/u2 sell rem:q=0 maker=o11/u1 rem:2
+7 book bid p=100 q=2
+> held
+bid p=100 o=11 u=1 q=5 rem=2 list=10
+wait o=12 u=1 sell limit p=110 q=5 Gtc list=10 pending
+list l=10 u=1 oto o=11,12
+> new o=14 u=2 sell limit p=100 q=2
+8 accepted o=14 u=2 sell limit p=100 q=2 Gtc
+9 trade id=9 p=100 q=2 taker=o14/u2 sell rem:q=0 maker=o11/u1 rem:0
+10 book bid p=100 q=0
+11 released o=12 u=1 sell
+12 list_done l=10 u=1
+13 book ask p=110 q=5
+> held
+ask p=110 o=12 u=1 q=5 rem=5 list=10
+# OCO: canceling one order ends the list; so does its first trade.
+> oco l=20 u=3 cid=x | o=21 sell limit p=120 q=2 post | o=22 sell stop_loss_limit p=90 stop=95 q=2
+14 list_accepted l=20 u=3 oco o=21,22 cid=x
+15 accepted o=21 u=3 sell limit p=120 q=2 Gtc post list=20
+16 accepted o=22 u=3 sell stop_loss_limit p=90 stop=95 q=2 Gtc list=20
+17 book ask p=120 q=2
+> cancel u=3 o=22
+18 canceled o=22 u=3 sell rem:q=2 UserRequest
+19 canceled o=21 u=3 sell rem:q=2 ListSibling
+20 book ask p=120 q=0
+21 list_done l=20 u=3 cid=x
+> oco l=30 u=3 cid=x | o=31 sell limit p=120 q=2 post | o=32 sell stop_loss stop=95 q=2 gtc
+22 rejected NewOrderList u=3 o=30 cid=x code=206 InvalidTimeInForce
+> oco l=30 u=3 cid=x | o=31 sell limit p=120 q=2 post | o=32 sell stop_loss_limit p=90 stop=95 q=2
+23 list_accepted l=30 u=3 oco o=31,32 cid=x
+24 accepted o=31 u=3 sell limit p=120 q=2 Gtc post list=30
+25 accepted o=32 u=3 sell stop_loss_limit p=90 stop=95 q=2 Gtc list=30
+26 book ask p=120 q=2
+> held
+ask p=110 o=12 u=1 q=5 rem=5 list=10
+ask p=120 o=31 u=3 q=2 rem=2 post list=30
+wait o=32 u=3 sell stop_loss_limit p=90 stop=95 q=2 Gtc list=30
+list l=30 u=3 oco o=31,32 cid=x
+> new o=33 u=4 buy limit p=120 q=5
+27 accepted o=33 u=4 buy limit p=120 q=5 Gtc
+28 trade id=28 p=110 q=5 taker=o33/u4 buy rem:q=0 maker=o12/u1 rem:0
+29 book ask p=110 q=0
+> held
+ask p=120 o=31 u=3 q=2 rem=2 post list=30
+wait o=32 u=3 sell stop_loss_limit p=90 stop=95 q=2 Gtc list=30
+list l=30 u=3 oco o=31,32 cid=x
+# A stop's firing ends its OCO too; the stop then works.
+> oco l=60 u=6 | o=61 buy limit p=100 q=2 post | o=62 buy stop_loss_limit p=125 stop=121 q=2
+30 list_accepted l=60 u=6 oco o=61,62
+31 accepted o=61 u=6 buy limit p=100 q=2 Gtc post list=60
+32 accepted o=62 u=6 buy stop_loss_limit p=125 stop=121 q=2 Gtc list=60
+33 book bid p=100 q=2
+> oco l=60 u=6 | o=63 buy limit p=100 q=2 post | o=64 buy stop_loss_limit p=125 stop=121 q=2
+34 rejected NewOrderList u=6 o=60 code=311 DuplicateOrderListId
+> cancel_list u=7 l=60
+35 rejected CancelList u=7 o=60 code=310 UnknownOrderList
+> new o=65 u=4 buy limit p=121 q=1
+36 accepted o=65 u=4 buy limit p=121 q=1 Gtc
+37 trade id=37 p=120 q=1 taker=o65/u4 buy rem:q=0 maker=o31/u3 rem:1
+38 canceled o=32 u=3 sell rem:q=2 ListSibling
+39 list_done l=30 u=3 cid=x
+40 book ask p=120 q=1
+> new o=66 u=7 sell limit p=121 q=1
+41 accepted o=66 u=7 sell limit p=121 q=1 Gtc
+42 book ask p=121 q=1
+> new o=67 u=4 buy limit p=121 q=1
+43 accepted o=67 u=4 buy limit p=121 q=1 Gtc
+44 trade id=44 p=120 q=1 taker=o67/u4 buy rem:q=0 maker=o31/u3 rem:0
+45 book ask p=120 q=0
+> new o=68 u=4 buy limit p=121 q=1
+46 accepted o=68 u=4 buy limit p=121 q=1 Gtc
+47 trade id=47 p=121 q=1 taker=o68/u4 buy rem:q=0 maker=o66/u7 rem:0
+48 triggered o=62 u=6 buy p=121
+49 canceled o=61 u=6 buy rem:q=2 ListSibling
+50 book bid p=100 q=0
+51 list_done l=60 u=6
+52 book ask p=121 q=0
+53 book bid p=125 q=2
+> held
+bid p=125 o=62 u=6 q=2 rem=2 list=60
+# An OTO whose working order ends unfilled cancels its pending order.
+> oto l=70 u=8 | o=71 buy ioc limit p=119 q=3 | o=72 sell limit p=150 q=3
+54 list_accepted l=70 u=8 oto o=71,72
+55 accepted o=71 u=8 buy limit p=119 q=3 Ioc list=70
+56 accepted o=72 u=8 sell limit p=150 q=3 Gtc list=70
+57 canceled o=71 u=8 buy rem:q=3 IocRemainder
+58 canceled o=72 u=8 sell rem:q=3 ListSibling
+59 list_done l=70 u=8
+> oco l=40 u=3 | o=41 buy take_profit_limit p=90 stop=90 q=2 | o=42 buy stop_loss_limit p=130 stop=125 q=2
+60 list_accepted l=40 u=3 oco o=41,42
+61 accepted o=41 u=3 buy take_profit_limit p=90 stop=90 q=2 Gtc list=40
+62 accepted o=42 u=3 buy stop_loss_limit p=130 stop=125 q=2 Gtc list=40
+> cancel_list u=3 l=40
+63 canceled o=41 u=3 buy rem:q=2 UserRequest
+64 canceled o=42 u=3 buy rem:q=2 UserRequest
+65 list_done l=40 u=3
+> oto l=50 u=5 | o=51 buy limit p=95 q=1 | o=52 sell take_profit stop=130 q=1
+66 list_accepted l=50 u=5 oto o=51,52
+67 accepted o=51 u=5 buy limit p=95 q=1 Gtc list=50
+68 accepted o=52 u=5 sell take_profit stop=130 q=1 Ioc list=50
+69 book bid p=95 q=1
+> cancel_all u=5
+70 canceled o=51 u=5 buy rem:q=1 CancelAll
+71 book bid p=95 q=0
+72 canceled o=52 u=5 sell rem:q=1 CancelAll
+73 list_done l=50 u=5
+74 canceled_all u=5 count=2
+";
+
+const AMEND_WAITING: &str = r"# A waiting order's limit, stop and quantity change in place.
+> new o=1 u=1 sell limit p=100 q=1
+1 accepted o=1 u=1 sell limit p=100 q=1 Gtc
+2 book ask p=100 q=1
+> new o=2 u=2 buy limit p=100 q=1
+3 accepted o=2 u=2 buy limit p=100 q=1 Gtc
+4 trade id=4 p=100 q=1 taker=o2/u2 buy rem:q=0 maker=o1/u1 rem:0
+5 book ask p=100 q=0
+> new o=3 u=3 sell stop_loss_limit p=90 stop=95 q=4
+6 accepted o=3 u=3 sell stop_loss_limit p=90 stop=95 q=4 Gtc
+> amend u=3 o=3 stop=96
+7 amended o=3 u=3 sell p=90 stop=96 q=4 rem=4 priority=kept
+> amend u=3 o=3 p=91 q=6
+8 amended o=3 u=3 sell p=91 stop=96 q=6 rem=6 priority=kept
+> amend u=3 o=3 stop=100
+9 rejected Amend u=3 o=3 code=308 WouldTriggerImmediately
+> amend u=3 o=3 stop=96
+10 rejected Amend u=3 o=3 code=209 NothingToAmend
+> new o=4 u=3 buy stop_loss trail=500 q=2
+11 accepted o=4 u=3 buy stop_loss trail=500 q=2 Ioc
+> amend u=3 o=4 stop=120
+12 rejected Amend u=3 o=4 code=213 InvalidTrigger
+> new o=5 u=3 sell limit p=140 q=1
+13 accepted o=5 u=3 sell limit p=140 q=1 Gtc
+14 book ask p=140 q=1
+> amend u=3 o=5 stop=120
+15 rejected Amend u=3 o=5 code=213 InvalidTrigger
+# A trailing sell with a stop starts trailing at the first trade at or
+# below its stop, then fires on a 10% fall from the highest since.
+> new o=6 u=4 sell stop_loss_limit p=80 stop=95 trail=1000 q=1
+16 accepted o=6 u=4 sell stop_loss_limit p=80 stop=95 trail=1000 q=1 Gtc
+> new o=7 u=1 buy limit p=95 q=1
+17 accepted o=7 u=1 buy limit p=95 q=1 Gtc
+18 book bid p=95 q=1
+> new o=8 u=2 sell limit p=95 q=1
+19 accepted o=8 u=2 sell limit p=95 q=1 Gtc
+20 trade id=20 p=95 q=1 taker=o8/u2 sell rem:q=0 maker=o7/u1 rem:0
+21 triggered o=3 u=3 sell p=95
+22 book bid p=95 q=0
+23 book ask p=91 q=6
+> new o=9 u=1 buy limit p=99 q=1
+24 accepted o=9 u=1 buy limit p=99 q=1 Gtc
+25 trade id=25 p=91 q=1 taker=o9/u1 buy rem:q=0 maker=o3/u3 rem:5
+26 book ask p=91 q=5
+> new o=10 u=2 sell limit p=99 q=1
+27 accepted o=10 u=2 sell limit p=99 q=1 Gtc
+28 book ask p=99 q=1
+> held
+ask p=91 o=3 u=3 q=6 rem=5
+ask p=99 o=10 u=2 q=1 rem=1
+ask p=140 o=5 u=3 q=1 rem=1
+wait o=4 u=3 buy stop_loss trail=500 q=2 Ioc tracking=91
+wait o=6 u=4 sell stop_loss_limit p=80 stop=95 trail=1000 q=1 Gtc tracking=95
+> new o=11 u=1 buy limit p=85 q=2
+29 accepted o=11 u=1 buy limit p=85 q=2 Gtc
+30 book bid p=85 q=2
+> new o=12 u=2 sell limit p=85 q=1
+31 accepted o=12 u=2 sell limit p=85 q=1 Gtc
+32 trade id=32 p=85 q=1 taker=o12/u2 sell rem:q=0 maker=o11/u1 rem:1
+33 triggered o=6 u=4 sell p=85
+34 book bid p=85 q=1
+35 trade id=35 p=85 q=1 taker=o6/u4 sell rem:q=0 maker=o11/u1 rem:0
+36 book bid p=85 q=0
+> held
+ask p=91 o=3 u=3 q=6 rem=5
+ask p=99 o=10 u=2 q=1 rem=1
+ask p=140 o=5 u=3 q=1 rem=1
+wait o=4 u=3 buy stop_loss trail=500 q=2 Ioc tracking=85
+";
+
+const REJECTS: &str = r"config advanced=conditional,lists max_orders=3
+> new o=1 u=1 buy limit p=100 q=10 iceberg=2
+1 rejected NewOrder u=1 o=1 code=217 OrderTypeNotAllowed
+> new o=2 u=1 buy limit p=100 q=10 gtd=50
+2 rejected NewOrder u=1 o=2 code=217 OrderTypeNotAllowed
+> new o=3 u=1 buy stop_loss stop=110 trail=100 q=1
+3 rejected NewOrder u=1 o=3 code=217 OrderTypeNotAllowed
+> new o=4 u=1 buy stop_loss q=1
+4 rejected NewOrder u=1 o=4 code=213 InvalidTrigger
+> new o=5 u=1 buy stop_loss stop=110 q=1 gtc
+5 rejected NewOrder u=1 o=5 code=206 InvalidTimeInForce
+> new o=6 u=1 buy stop_loss_limit p=100 stop=110 q=1 post
+6 rejected NewOrder u=1 o=6 code=207 PostOnlyNotAllowed
+> oco l=7 u=1 | o=8 sell limit p=120 q=2 | o=9 sell stop_loss_limit p=90 stop=95 q=2
+7 rejected NewOrderList u=1 o=7 code=216 InvalidOrderList
+> oco l=7 u=1 | o=8 sell limit p=120 q=2 post | o=9 sell stop_loss_limit p=90 stop=95 q=3
+8 rejected NewOrderList u=1 o=7 code=216 InvalidOrderList
+> oto l=7 u=1 | o=8 sell market q=2 | o=9 sell limit p=90 q=2
+9 rejected NewOrderList u=1 o=7 code=216 InvalidOrderList
+> oco l=7 u=1 | o=8 sell limit p=120 q=2 post | o=8 sell stop_loss_limit p=90 stop=95 q=2
+10 rejected NewOrderList u=1 o=7 code=301 DuplicateOrderId
+> cancel_list u=1 l=7
+11 rejected CancelList u=1 o=7 code=310 UnknownOrderList
+> new o=10 u=1 buy stop_loss_limit p=100 stop=110 q=1
+12 accepted o=10 u=1 buy stop_loss_limit p=100 stop=110 q=1 Gtc
+> new o=11 u=1 buy limit p=90 q=1
+13 accepted o=11 u=1 buy limit p=90 q=1 Gtc
+14 book bid p=90 q=1
+> oco l=12 u=1 | o=13 sell limit p=120 q=2 post | o=14 sell stop_loss_limit p=90 stop=95 q=2
+15 rejected NewOrderList u=1 o=12 code=305 BookFull
+> new o=15 u=1 buy limit p=91 q=1
+16 accepted o=15 u=1 buy limit p=91 q=1 Gtc
+17 book bid p=91 q=1
+> new o=16 u=1 buy limit p=92 q=1
+18 rejected NewOrder u=1 o=16 code=305 BookFull
+> new o=17 u=1 buy market q=1
+19 accepted o=17 u=1 buy market q=1 Ioc
+20 canceled o=17 u=1 buy rem:q=1 IocRemainder
+";
