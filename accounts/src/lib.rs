@@ -33,6 +33,14 @@
 //!   fill a limit order's hold is cut to what its rest still needs at its
 //!   limit price (this releases price improvement at once); when an order
 //!   ends, all of its hold is released.
+//! - **Advanced orders.** A conditional order holds, while it waits, as
+//!   the order it works as once triggered (its limit price, or a market
+//!   order's quantity, quote amount or budget); an iceberg or GTD order as
+//!   its limit order. An OTO list holds both of its orders. An OCO list
+//!   locks once for both ([`ListHold`]): the larger need of the two, paid
+//!   from by fills of either, cut to its open orders' need after each
+//!   change (the survivor's once the other ended), released when the last
+//!   ends. See `lists.rs`.
 //! - **Shards.** A shard settles only the sides of a trade whose order it
 //!   holds: every order of its users was placed through it, so holding the
 //!   order is holding the user. Value that leaves or enters a shard with a

@@ -17,7 +17,11 @@ use crate::types::{AssetId, Hold, HoldKind, ListHold, Output, Place, PlaceList, 
 
 impl Shard {
     /// Checks and locks both orders of a list, or refuses without a change.
-    pub(crate) fn place_list(&mut self, l: &PlaceList, out: &mut Vec<Output>) -> Result<(), RiskCode> {
+    pub(crate) fn place_list(
+        &mut self,
+        l: &PlaceList,
+        out: &mut Vec<Output>,
+    ) -> Result<(), RiskCode> {
         let pi = self.pair_index(l.pair).ok_or(RiskCode::UnknownPair)?;
         check_fees(l.fees)?;
         let list_id = l.list.list_id;
@@ -27,7 +31,9 @@ impl Shard {
         // release the holds of the live orders (or list) with its ids.
         if ids[0] == ids[1]
             || self.state.lists.contains_key(&(pi, list_id))
-            || ids.iter().any(|id| self.state.holds.contains_key(&(pi, *id)))
+            || ids
+                .iter()
+                .any(|id| self.state.holds.contains_key(&(pi, *id)))
         {
             return Err(RiskCode::DuplicateOrder);
         }
@@ -108,7 +114,14 @@ impl Shard {
     }
 
     /// An `Output::Locked` of `pair` index `pi`.
-    fn locked(&self, pi: u16, user: UserId, asset: AssetId, order_id: OrderId, amount: u128) -> Output {
+    fn locked(
+        &self,
+        pi: u16,
+        user: UserId,
+        asset: AssetId,
+        order_id: OrderId,
+        amount: u128,
+    ) -> Output {
         Output::Locked {
             user,
             asset,
@@ -198,7 +211,13 @@ impl Shard {
     }
 
     /// The engine refused list `list` of `user`: both of its orders end.
-    pub(crate) fn list_refused(&mut self, pi: u16, list: OrderId, user: UserId, out: &mut Vec<Output>) {
+    pub(crate) fn list_refused(
+        &mut self,
+        pi: u16,
+        list: OrderId,
+        user: UserId,
+        out: &mut Vec<Output>,
+    ) {
         let Some(orders) = self
             .state
             .lists

@@ -621,7 +621,12 @@ impl Shard {
     }
 
     /// Moves `amount` from free to locked, or refuses without a change.
-    pub(crate) fn lock(&mut self, user: UserId, asset: AssetId, amount: u128) -> Result<(), RiskCode> {
+    pub(crate) fn lock(
+        &mut self,
+        user: UserId,
+        asset: AssetId,
+        amount: u128,
+    ) -> Result<(), RiskCode> {
         let b = self.balance(user, asset);
         let free = b.free.checked_sub(amount);
         let free = free.ok_or(RiskCode::InsufficientBalance)?;

@@ -1,21 +1,24 @@
 //! Random multi-user, multi-pair streams from `workload` through real order
 //! books, each order checked by the shard first and every event settled back:
 //! the audit holds after every input (see `common`), each user's `locked` is
-//! the sum of their orders' holds (recomputed here from the holds), a
-//! snapshot restored at any of several random points continues with
-//! identical outputs, balances and hash, and two shards splitting the users
-//! end with the same balances as one. Every mix runs on pairs at unit scales
-//! and on pairs at different scales sharing their assets.
+//! the sum of their orders' holds (recomputed here from the holds, an OCO
+//! list's one hold once), a snapshot restored at any of several random
+//! points continues with identical outputs, balances and hash, and two
+//! shards splitting the users end with the same balances as one. Every mix
+//! runs on pairs at unit scales and on pairs at different scales sharing
+//! their assets. The chaos mix has every advanced order type (conditional
+//! and trailing orders that fire in cascades, icebergs, GTD expiries on
+//! busy and idle books, OCO and OTO lists, amends of waiting orders).
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use accounts::{Amend, AssetId, Fees, Input, Output, Place, Reference, Shard};
+use accounts::{Amend, AssetId, Fees, Input, Output, Place, PlaceList, Reference, Shard};
 use common::{Harness, sym};
 use proto::{
-    Command, CommandBody, Event, EventBody, OrderId, OrderRef, OrderSize, OrderType, PairConfig,
-    QuoteQty, RejectCode, Seq, Side, Symbol, UserId,
+    CancelReason, Command, CommandBody, Event, EventBody, ListKind, NewOrder, OrderId, OrderRef,
+    OrderSize, PairConfig, QuoteQty, RejectCode, Seq, Side, Symbol, UserId,
 };
 use workload::{Generator, Mix, Rng};
 
@@ -46,13 +49,19 @@ struct Run {
     gens: Vec<Generator>,
     rng: Rng,
     funded: BTreeSet<u64>,
-    /// Every order the shard ever locked for, to recompute `locked` from holds.
+    /// Every order the shard was asked to hold, to recompute `locked`
+    /// from holds.
     orders: BTreeSet<(Symbol, OrderId)>,
-    /// How far `h.outputs` has been scanned for `Locked`.
+    /// How far `h.inputs` has been scanned for orders.
     scanned: usize,
     next_ref: u64,
     placed: u64,
     refused: u64,
+    /// What the advanced types did: lists placed, triggers fired, orders
+    /// expired.
+    lists: u64,
+    triggered: u64,
+    expired: u64,
 }
 
 impl Run {
@@ -71,6 +80,9 @@ impl Run {
             next_ref: 0,
             placed: 0,
             refused: 0,
+            lists: 0,
+            triggered: 0,
+            expired: 0,
         }
     }
 
@@ -107,25 +119,47 @@ impl Run {
     }
 
     /// Each user's `locked` equals the sum of their open orders' holds,
-    /// recomputed from the holds themselves (independently of the audit).
+    /// recomputed from the holds themselves (independently of the audit):
+    /// an OCO's orders are held once, by their list.
     fn check_holds(&mut self) {
-        for o in &self.h.outputs[self.scanned..] {
-            if let Output::Locked { pair, order_id, .. } = *o {
-                self.orders.insert((pair, order_id));
+        for i in &self.h.inputs[self.scanned..] {
+            match i {
+                Input::Place(p) => {
+                    self.orders.insert((p.pair, p.order.order_id));
+                }
+                Input::PlaceList(l) => {
+                    for o in &l.list.orders {
+                        self.orders.insert((l.pair, o.order_id));
+                    }
+                }
+                _ => {}
             }
         }
-        self.scanned = self.h.outputs.len();
+        self.scanned = self.h.inputs.len();
         let shard = &self.h.shard;
+        let asset_of = |pair: Symbol, side: Side| {
+            let (base, quote) = shard.pair_assets(pair).expect("pair");
+            if side == Side::Buy { quote } else { base }
+        };
         let mut sums: BTreeMap<(UserId, AssetId), u128> = BTreeMap::new();
         self.orders.retain(|&(pair, id)| {
             let Some(hold) = shard.hold(pair, id) else {
                 return false;
             };
-            let (base, quote) = shard.pair_assets(pair).expect("pair");
-            let asset = if hold.side == Side::Buy { quote } else { base };
-            *sums.entry((hold.user, asset)).or_default() += hold.amount;
+            let oco = hold
+                .list
+                .and_then(|l| shard.list_hold(pair, l))
+                .is_some_and(|l| l.kind == ListKind::Oco);
+            if !oco {
+                *sums
+                    .entry((hold.user, asset_of(pair, hold.side)))
+                    .or_default() += hold.amount;
+            }
             true
         });
+        for (pair, _, l) in shard.list_holds() {
+            *sums.entry((l.user, asset_of(pair, l.side))).or_default() += l.amount;
+        }
         assert_eq!(self.orders.len(), shard.open_holds(), "every hold is known");
         for (user, asset, b) in shard.balances() {
             let sum = sums.remove(&(user, asset)).unwrap_or(0);
@@ -149,36 +183,87 @@ impl Run {
                 self.movement(cmd.user.0, true);
             }
         }
-        let events = match cmd.body {
-            CommandBody::NewOrder(o) => self.place(&cmd, o),
-            CommandBody::Amend(a) => self.amend(&cmd, a),
-            CommandBody::Cancel { .. } | CommandBody::CancelAll => self.h.run(&cmd),
+        let events = match &cmd.body {
+            CommandBody::NewOrder(o) => self.place(&cmd, *o),
+            CommandBody::NewOrderList(l) => self.place_list(&cmd, **l),
+            CommandBody::Amend(a) => self.amend(&cmd, *a),
+            CommandBody::Cancel { .. }
+            | CommandBody::CancelAll
+            | CommandBody::CancelList { .. }
+            | CommandBody::AdvanceTime => self.h.run(&cmd),
         };
+        for e in &events {
+            match e.body {
+                EventBody::Triggered(_) => self.triggered += 1,
+                EventBody::Canceled(c) if c.reason == CancelReason::Expired => self.expired += 1,
+                _ => {}
+            }
+        }
         self.gens[k].observe(&events);
     }
 
-    fn place(&mut self, cmd: &Command, o: proto::NewOrder) -> Vec<Event> {
+    /// Random fee rates, the taker's at most 50 bps, the maker's below it.
+    fn fees(&mut self) -> Fees {
         let taker_bps = self.rng.range(0, 50) as u16;
-        let fees = Fees {
+        Fees {
             maker_bps: self.rng.range(0, u64::from(taker_bps)) as u16,
             taker_bps,
-        };
-        let (o, cmd) = match (o.side, o.order_type, o.size) {
-            // A market buy by base needs a budget: from too little for one
-            // lot up to the pair's worst case. The engine stops at it, and the
-            // hold must cover every fill it allows.
-            (Side::Buy, OrderType::Market, OrderSize::Base(qty)) => {
+        }
+    }
+
+    /// A market buy by base (or a conditional order that works as one)
+    /// needs a budget: from too little for one lot up to the pair's worst
+    /// case. The engine stops at it, and the hold must cover every fill it
+    /// allows.
+    fn with_budget(&mut self, o: NewOrder) -> NewOrder {
+        match (o.side, o.order_type.is_market(), o.size) {
+            (Side::Buy, true, OrderSize::Base(qty)) => {
                 let budget = QuoteQty(qty.0.saturating_mul(self.rng.range(1, 2_000_000)));
-                let o = proto::NewOrder {
+                NewOrder {
                     size: OrderSize::BaseWithin { qty, budget },
                     ..o
-                };
-                let body = CommandBody::NewOrder(o);
-                (o, Command { body, ..*cmd })
+                }
             }
-            _ => (o, *cmd),
+            _ => o,
+        }
+    }
+
+    /// What the generator is told of a command the shard refused: it never
+    /// happened.
+    fn refusal(cmd: &Command) -> Vec<Event> {
+        vec![Event {
+            pair: cmd.pair,
+            seq: Seq(0),
+            timestamp: cmd.timestamp,
+            body: EventBody::Rejected(cmd.rejected(RejectCode::ALL[0])),
+        }]
+    }
+
+    fn place_list(&mut self, cmd: &Command, mut l: proto::NewOrderList) -> Vec<Event> {
+        let fees = self.fees();
+        l.orders = l.orders.map(|o| self.with_budget(o));
+        let out = self.h.input(Input::PlaceList(PlaceList {
+            pair: cmd.pair,
+            user: cmd.user,
+            list: l,
+            fees,
+        }));
+        if let [Output::Rejected(_)] = out[..] {
+            self.refused += 1;
+            return Self::refusal(cmd);
+        }
+        self.lists += 1;
+        let body = CommandBody::NewOrderList(Box::new(l));
+        self.h.run(&Command { body, ..*cmd })
+    }
+
+    fn place(&mut self, cmd: &Command, o: proto::NewOrder) -> Vec<Event> {
+        let fees = self.fees();
+        let o = self.with_budget(o);
+        let cmd = &Command {
+            body: CommandBody::NewOrder(o),
+            ..*cmd
         };
-        let cmd = &cmd;
         let out = self.h.input(Input::Place(Place {
             pair: cmd.pair,
             user: cmd.user,
@@ -187,26 +272,27 @@ impl Run {
         }));
         if let [Output::Rejected(_)] = out[..] {
             self.refused += 1;
-            // Tell the generator the order never happened.
-            return vec![Event {
-                pair: cmd.pair,
-                seq: Seq(0),
-                timestamp: cmd.timestamp,
-                body: EventBody::Rejected(cmd.rejected(RejectCode::ALL[0])),
-            }];
+            return Self::refusal(cmd);
         }
         self.placed += 1;
         self.h.run(cmd)
     }
 
-    /// Amends go by order id: a client id is resolved first, as the gateway would.
+    /// Amends go by order id: a client id is resolved first (among resting
+    /// and waiting orders), as the gateway would.
     fn amend(&mut self, cmd: &Command, a: proto::Amend) -> Vec<Event> {
+        let book = &self.h.books[&cmd.pair];
         let id = match a.target {
             OrderRef::Id(id) => Some(id),
-            OrderRef::Client(c) => self.h.books[&cmd.pair]
+            OrderRef::Client(c) => book
                 .resting_orders()
                 .find(|o| o.user == cmd.user && o.client_order_id == Some(c))
-                .map(|o| o.order_id),
+                .map(|o| o.order_id)
+                .or_else(|| {
+                    book.waiting_orders()
+                        .find(|w| w.user == cmd.user && w.order.client_order_id == Some(c))
+                        .map(|w| w.order.order_id)
+                }),
         };
         let Some(order_id) = id else {
             // Unknown to the book: it refuses, and nothing needs a hold.
@@ -250,6 +336,7 @@ fn split_matches(one: &Shard, inputs: &[Input], pairs: &[PairConfig]) {
         let user = match i {
             Input::Deposit { user, .. } | Input::Withdraw { user, .. } => Some(*user),
             Input::Place(p) => Some(p.user),
+            Input::PlaceList(l) => Some(l.user),
             Input::Amend(a) => Some(a.user),
             Input::Settle(_) => None,
         };
@@ -375,12 +462,20 @@ fn run(mix: Mix, seed: u64, steps: usize, pairs: &[PairConfig]) {
             .count();
     let duplicates = count(|o| matches!(o, Output::Duplicate(_)));
     println!(
-        "{mix:?} seed {seed}: {fills} fills, {short} insufficient, {amends} amends, {duplicates} duplicates"
+        "{mix:?} seed {seed}: {fills} fills, {short} insufficient, {amends} amends, \
+         {duplicates} duplicates, {} lists, {} triggered, {} expired",
+        r.lists, r.triggered, r.expired
     );
     assert!(
         fills > 0 && short > 0 && duplicates > 0,
         "{mix:?}: the stream exercises settlement and refusals"
     );
+    if mix == Mix::Chaos {
+        assert!(
+            r.lists > 0 && r.triggered > 0 && r.expired > 0,
+            "{mix:?}: the stream exercises lists, triggers and expiries"
+        );
+    }
     let totals = r.h.shard.totals(AssetId(0));
     assert_eq!(
         totals.sent, totals.received,

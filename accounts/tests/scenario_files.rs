@@ -49,9 +49,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use accounts::{
-    AssetId, Duplicate, Fees, Input, Output, Place, PlaceList, Reference, Role, Shard,
-};
+use accounts::{AssetId, Duplicate, Fees, Input, Output, Place, PlaceList, Reference, Role, Shard};
 use common::Harness;
 use proto::{
     Amend, Command, CommandBody, ConditionalKind, Event, EventBody, ListKind, NewOrder,
@@ -434,8 +432,14 @@ fn render_event(e: &Event) -> Option<String> {
             r.code
         ),
         EventBody::Amended(a) => format!(
-            "book amended o={} p={} q={} rem={}",
-            a.order_id, a.price, a.qty, a.remaining
+            "book amended o={} p={} q={} rem={}{}",
+            a.order_id,
+            a.price,
+            a.qty,
+            a.remaining,
+            a.stop_price
+                .map(|s| format!(" stop={s}"))
+                .unwrap_or_default()
         ),
         EventBody::CanceledAll(c) => format!("book canceled_all u={} count={}", c.user, c.count),
         EventBody::Triggered(t) => format!("book triggered o={} p={}", t.order_id, t.price),
@@ -610,7 +614,8 @@ impl Runner {
             Step::PlaceList(l) => {
                 let out = self.shard_says(Input::PlaceList(l), &mut lines);
                 if !matches!(out[..], [Output::Rejected(_)]) {
-                    let cmd = self.command(l.pair, l.user, CommandBody::NewOrderList(l.list));
+                    let cmd =
+                        self.command(l.pair, l.user, CommandBody::NewOrderList(Box::new(l.list)));
                     self.book(&cmd, &mut lines)?;
                 }
             }

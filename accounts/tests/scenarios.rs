@@ -926,6 +926,7 @@ fn amend_command(user: u64, id: u64, qty: Option<u64>, price: Option<u64>) -> pr
             target: proto::OrderRef::Id(OrderId(id)),
             new_qty: qty.map(Qty),
             new_price: price.map(Price),
+            new_stop_price: None,
         }),
     )
 }

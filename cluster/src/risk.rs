@@ -392,7 +392,7 @@ impl RiskCore {
                 if !ours {
                     return decided(Outcome::Misrouted);
                 }
-                let mut cmd = *cmd;
+                let mut cmd = cmd.clone();
                 let admitted = self
                     .stage
                     .prepare(&mut cmd)

@@ -97,7 +97,10 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn new(tansu: PathBuf, db: String) -> Cluster {
+    /// A cluster whose engines send idle pairs the passing of time every
+    /// `gtd_tick_ms` (0: never, so a test may compare the log with a final
+    /// snapshot without a time command landing between the two).
+    fn new(tansu: PathBuf, db: String, gtd_tick_ms: u64) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let broker_port = free_port();
         let config = dir.path().join("cluster.toml");
@@ -118,6 +121,7 @@ lease_ms = 1000
 heartbeat_ms = 200
 [runtime]
 snapshot_every = 150
+gtd_tick_ms = {gtd_tick_ms}
 # Small enough that a replay fills an actor's queue: the engine pauses that
 # partition and resumes it, and the fills must still be exact.
 actor_queue = 8
@@ -167,9 +171,14 @@ min_notional = "1"
     /// A cluster with its broker running and its topics created, or `None`
     /// (the test is skipped) without the broker binary or Postgres.
     async fn start() -> Option<(Cluster, Proc)> {
+        Cluster::start_ticking(0).await
+    }
+
+    /// [`Cluster::start`], with time commands every `gtd_tick_ms`.
+    async fn start_ticking(gtd_tick_ms: u64) -> Option<(Cluster, Proc)> {
         let tansu = tansu()?;
         let db = common::fresh_postgres().await?;
-        let cluster = Cluster::new(tansu, db);
+        let cluster = Cluster::new(tansu, db, gtd_tick_ms);
         eprintln!("cluster logs in {}", cluster.dir.path().display());
         let broker = cluster.broker();
         let created = cluster.command(&["topics", "create"]).output().unwrap();
@@ -968,4 +977,96 @@ async fn a_broker_restart_loses_nothing_acknowledged() {
         records.len(),
         expected.len()
     );
+}
+
+/// The period of the time commands in the GTD test.
+const TICK_MS: u64 = 300;
+
+/// The free and locked EUR of `c`'s account, in units of its scale.
+async fn eur(c: &Client) -> (i128, i128) {
+    balance(&balances(c).await, "EUR", EUR_SCALE)
+}
+
+/// The engine that leases an idle pair produces its `AdvanceTime` commands
+/// into the pair's partition of the command log (so they are in the log
+/// and replayed), and the risk role passes their expiries on: a GTD order
+/// on an idle book expires within two periods of its time, and its hold is
+/// released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gtd_order_on_an_idle_book_expires_on_time_and_its_hold_is_released() {
+    let Some((cluster, _broker)) = Cluster::start_ticking(TICK_MS).await else {
+        return;
+    };
+    let _persister = cluster.role("persister", "persister").await;
+    let engine = cluster.role("engine", "engine").await;
+    let _risk = cluster.role("risk", "risk").await;
+    let gateway = cluster.role("gateway", "gateway").await;
+    let store = Store::connect(&cluster.db, 2).await.unwrap();
+    let url = format!("http://{}", gateway.addr);
+    let alice = signed(&url, &store.create_api_key("alice", 1).await.unwrap());
+    let admin = fund(&store, &url, &["alice"]).await;
+    let deposited = DEPOSIT_EUR * 10i128.pow(u32::from(EUR_SCALE));
+
+    // A bid good till two seconds from now, on a book nobody else uses.
+    let good_till = common::now_ms() + 2_000;
+    let order = json!({"symbol": "BTCEUR", "side": "BUY", "type": "LIMIT",
+                       "timeInForce": "GTD", "goodTillDate": good_till.to_string(),
+                       "quantity": "0.010", "price": "100.00", "newOrderRespType": "ACK"});
+    let r = alice.place(&order).await.unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    let id = r.body["orderId"].as_u64().unwrap();
+    let (free, locked) = eur(&alice).await;
+    assert!(locked > 0, "the order holds its price: {locked}");
+    assert_eq!(free + locked, deposited);
+
+    // It expires by a time command stamped within two periods of its time.
+    let expired = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let r = common::query_order(&alice, "BTCEUR", id).await;
+            if r.body["status"] == "EXPIRED" {
+                return r.body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("order {id} did not expire"));
+    let seen = common::now_ms();
+    let at = expired["updateTime"].as_u64().unwrap();
+    assert!(at >= good_till, "expired at {at}, before its time {good_till}");
+    assert!(
+        at - good_till <= 2 * TICK_MS,
+        "expired {} ms after its time",
+        at - good_till
+    );
+    // Seen through the store: the persister's and the gateway's polls on top.
+    assert!(seen - good_till <= 2 * TICK_MS + 2_000, "{} ms", seen - good_till);
+
+    // Its hold comes back.
+    let released = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let b = eur(&alice).await;
+            if b.1 == 0 {
+                return b;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the hold released");
+    assert_eq!(released, (deposited, 0));
+    audit_passes(&admin).await;
+
+    // The time commands are in both pairs' logs (the other pair is idle
+    // throughout), stamped by the engine, after the order.
+    for partition in [0, 1] {
+        let log = cluster::read_log(&cluster.kafka(), partition).await.unwrap();
+        let times = log
+            .iter()
+            .filter(|(_, c)| c.body == proto::CommandBody::AdvanceTime)
+            .count();
+        assert!(times >= 2, "partition {partition}: {times} time commands");
+    }
+    drop(gateway);
+    engine.terminate();
 }

@@ -231,7 +231,7 @@ impl RiskStage {
             CommandBody::NewOrderList(l) => Input::PlaceList(PlaceList {
                 pair: cmd.pair,
                 user: cmd.user,
-                list: *l,
+                list: **l,
                 fees: self.fees(cmd.pair),
             }),
             CommandBody::Amend(a) => {
@@ -484,5 +484,176 @@ pub fn audit(shard: &Shard) -> AuditReport {
         assets,
         open_holds: shard.open_holds(),
         failures,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use accounts::Reference;
+    use proto::{
+        ConditionalKind, NewOrderList, OrderId, OrderType, Price, Qty, TimeInForce, Timestamp,
+        Trigger,
+    };
+
+    use super::*;
+
+    const FEES: Fees = Fees {
+        maker_bps: 10,
+        taker_bps: 20,
+    };
+
+    fn pair() -> Symbol {
+        Symbol::new("BTC-EUR").unwrap()
+    }
+
+    /// A stage whose user 1 has 10,020 EUR and 5 BTC free.
+    fn stage() -> RiskStage {
+        let pairs = [PairConfig::simple(pair())];
+        let settings = RiskSettings {
+            fees: [(pair(), FEES)].into_iter().collect(),
+            snapshot_every: 1_000,
+        };
+        let metrics = PipelineMetrics::register(&prometheus::Registry::new()).unwrap();
+        let shard = Shard::new(&pairs).unwrap();
+        let mut stage = RiskStage::new(shard, 0, 0, &pairs, settings, metrics);
+        for (asset, amount) in [("EUR", 10_020), ("BTC", 5)] {
+            let asset = stage.shard.asset_id(asset).unwrap();
+            let m = Movement {
+                user: UserId(1),
+                asset,
+                amount,
+                kind: MovementKind::Deposit,
+                reference: Reference(u64::from(asset.0)),
+            };
+            assert!(matches!(stage.move_funds(&m), MovementOutcome::Applied(_)));
+        }
+        stage
+    }
+
+    fn command(body: CommandBody) -> Command {
+        Command {
+            pair: pair(),
+            user: UserId(1),
+            timestamp: Timestamp(1),
+            body,
+        }
+    }
+
+    /// A buy stop-loss of `qty` by base: a market order once it fires.
+    fn stop_buy(id: u64, qty: u64) -> NewOrder {
+        let order_type = OrderType::Conditional {
+            kind: ConditionalKind::StopLoss,
+            limit: None,
+            trigger: Trigger {
+                stop_price: Some(Price(110)),
+                trailing_delta: None,
+            },
+        };
+        NewOrder::plain(
+            OrderId(id),
+            Side::Buy,
+            order_type,
+            TimeInForce::Ioc,
+            OrderSize::Base(Qty(qty)),
+        )
+    }
+
+    fn limit(id: u64, side: Side, price: u64, qty: u64) -> NewOrder {
+        NewOrder::plain(
+            OrderId(id),
+            side,
+            OrderType::Limit {
+                price: Price(price),
+            },
+            TimeInForce::Gtc,
+            OrderSize::Base(Qty(qty)),
+        )
+    }
+
+    fn budget(cmd: &Command, leg: usize) -> Option<QuoteQty> {
+        let size = match &cmd.body {
+            CommandBody::NewOrder(o) => o.size,
+            CommandBody::NewOrderList(l) => l.orders[leg].size,
+            _ => return None,
+        };
+        match size {
+            OrderSize::BaseWithin { budget, .. } => Some(budget),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_conditional_market_buy_by_base_gets_a_budget_as_a_market_buy_does() {
+        let stage = stage();
+        // 10,000 + 20 bps = 10,020: all that is free.
+        let mut stop = command(CommandBody::NewOrder(stop_buy(1, 5)));
+        stage.prepare(&mut stop).unwrap();
+        assert_eq!(budget(&stop, 0), Some(QuoteQty(10_000)));
+        // A stop-limit keeps its size: its limit bounds it.
+        let mut stop_limit = stop_buy(2, 5);
+        if let OrderType::Conditional { limit, .. } = &mut stop_limit.order_type {
+            *limit = Some(Price(120));
+        }
+        let mut cmd = command(CommandBody::NewOrder(stop_limit));
+        stage.prepare(&mut cmd).unwrap();
+        assert_eq!(budget(&cmd, 0), None);
+    }
+
+    #[test]
+    fn an_oto_second_order_gets_its_budget_from_what_its_first_leaves() {
+        let stage = stage();
+        // The working buy holds 4,000 + 8: the pending buy may use 6,012
+        // (6,000 + 12).
+        let oto = NewOrderList {
+            list_id: OrderId(1),
+            client_list_id: None,
+            kind: ListKind::Oto,
+            orders: [limit(2, Side::Buy, 1_000, 4), stop_buy(3, 5)],
+        };
+        let mut cmd = command(CommandBody::NewOrderList(Box::new(oto)));
+        stage.prepare(&mut cmd).unwrap();
+        assert_eq!(budget(&cmd, 1), Some(QuoteQty(6_000)));
+        // A working sell holds base: the buy may use all the quote.
+        let oto = NewOrderList {
+            orders: [limit(2, Side::Sell, 1_000, 4), stop_buy(3, 5)],
+            ..oto
+        };
+        let mut cmd = command(CommandBody::NewOrderList(Box::new(oto)));
+        stage.prepare(&mut cmd).unwrap();
+        assert_eq!(budget(&cmd, 1), Some(QuoteQty(10_000)));
+    }
+
+    #[test]
+    fn lists_are_checked_and_logged_and_list_cancels_and_time_pass() {
+        let mut stage = stage();
+        stage.start_group();
+        let oco = NewOrderList {
+            list_id: OrderId(1),
+            client_list_id: None,
+            kind: ListKind::Oco,
+            orders: [limit(2, Side::Sell, 120, 5), limit(3, Side::Sell, 130, 5)],
+        };
+        stage
+            .admit(&command(CommandBody::NewOrderList(Box::new(oco))))
+            .unwrap();
+        assert_eq!(stage.run.count, 1);
+        let btc = stage.shard.asset_id("BTC").unwrap();
+        assert_eq!(stage.shard.balance(UserId(1), btc).locked, 5);
+        let decoded: Input = proto::decode(&stage.run.body).unwrap();
+        assert!(matches!(decoded, Input::PlaceList(_)));
+        // A second list for the same 5 BTC is refused and not logged.
+        let again = NewOrderList {
+            list_id: OrderId(4),
+            orders: [limit(5, Side::Sell, 120, 5), limit(6, Side::Sell, 130, 5)],
+            ..oco
+        };
+        let refused = stage.admit(&command(CommandBody::NewOrderList(Box::new(again))));
+        assert_eq!(refused, Err(RiskCode::InsufficientBalance));
+        let cancel = CommandBody::CancelList {
+            target: OrderRef::Id(OrderId(1)),
+        };
+        stage.admit(&command(cancel)).unwrap();
+        stage.admit(&command(CommandBody::AdvanceTime)).unwrap();
+        assert_eq!(stage.run.count, 1, "nothing to check, nothing logged");
     }
 }

@@ -36,7 +36,6 @@ impl JournalRequest {
     }
 }
 
-
 /// The journal writer's state between group commits.
 pub(crate) struct JournalWriter {
     pub(crate) journal: Journal,

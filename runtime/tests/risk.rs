@@ -13,8 +13,9 @@ use commandlog::{
 use engine::Depth;
 use pipeline::{PipelineMetrics, RuntimeConfig};
 use proto::{
-    Amend, Command, CommandBody, EventBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType,
-    PairConfig, Price, Qty, Side, Symbol, TimeInForce, Timestamp, UserId,
+    Amend, Command, CommandBody, ConditionalKind, EventBody, ListKind, NewOrder, NewOrderList,
+    OrderId, OrderRef, OrderSize, OrderType, PairConfig, Price, Qty, Side, Symbol, TimeInForce,
+    Timestamp, Trigger, UserId,
 };
 use runtime::{Exchange, RiskSettings};
 use store::Store;
@@ -158,16 +159,13 @@ fn order(pair: Symbol, user: u64, id: u64, side: Side, price: Option<u64>, qty: 
         pair,
         user: UserId(user),
         timestamp: Timestamp(id),
-        body: CommandBody::NewOrder(NewOrder {
-            order_id: OrderId(id),
-            client_order_id: None,
+        body: CommandBody::NewOrder(NewOrder::plain(
+            OrderId(id),
             side,
             order_type,
-            time_in_force: tif,
-            post_only: false,
-            stp: None,
-            size: OrderSize::Base(Qty(qty)),
-        }),
+            tif,
+            OrderSize::Base(Qty(qty)),
+        )),
     }
 }
 
@@ -191,6 +189,7 @@ fn amend(pair: Symbol, user: u64, id: u64, qty: Option<u64>, price: Option<u64>)
             target: OrderRef::Id(OrderId(id)),
             new_qty: qty.map(Qty),
             new_price: price.map(Price),
+            new_stop_price: None,
         }),
     }
 }
@@ -400,6 +399,137 @@ async fn an_amend_up_must_be_affordable() {
     ex.shutdown().await;
 }
 
+/// A conditional order of `kind` firing at `stop`, working at `limit` (GTC)
+/// or as a market order (IOC) of `qty` base.
+fn conditional(
+    id: u64,
+    side: Side,
+    kind: ConditionalKind,
+    limit: Option<u64>,
+    stop: u64,
+    qty: u64,
+) -> NewOrder {
+    let order_type = OrderType::Conditional {
+        kind,
+        limit: limit.map(Price),
+        trigger: Trigger {
+            stop_price: Some(Price(stop)),
+            trailing_delta: None,
+        },
+    };
+    let tif = if limit.is_some() {
+        TimeInForce::Gtc
+    } else {
+        TimeInForce::Ioc
+    };
+    NewOrder::plain(
+        OrderId(id),
+        side,
+        order_type,
+        tif,
+        OrderSize::Base(Qty(qty)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_and_stops_hold_what_they_can_cost_through_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let books = Arc::new(Books::default());
+    let (ex, _store) = start(dir.path(), &Setup::default(), books.clone()).await;
+    let (btc_a, eur) = (asset(&ex, "BTC"), asset(&ex, "EUR"));
+    let (alice, bob) = (1, 2);
+    deposit(&ex, alice, btc_a, 10, 1).await;
+    deposit(&ex, bob, eur, 100_000, 2).await;
+    // A trade at 1,000: the last price.
+    run(&ex, order(btc(), alice, 1, Side::Sell, Some(1_000), 1))
+        .await
+        .unwrap();
+    run(&ex, order(btc(), bob, 2, Side::Buy, Some(1_000), 1))
+        .await
+        .unwrap();
+    // Alice's OCO sells 5: a limit maker at 1,100 and a stop-limit at 900
+    // (firing at 950). One hold of 5 BTC for both.
+    let maker = NewOrder {
+        post_only: true,
+        ..NewOrder::plain(
+            OrderId(4),
+            Side::Sell,
+            OrderType::Limit {
+                price: Price(1_100),
+            },
+            TimeInForce::Gtc,
+            OrderSize::Base(Qty(5)),
+        )
+    };
+    let oco = NewOrderList {
+        list_id: OrderId(3),
+        client_list_id: None,
+        kind: ListKind::Oco,
+        orders: [
+            maker,
+            conditional(5, Side::Sell, ConditionalKind::StopLoss, Some(900), 950, 5),
+        ],
+    };
+    let list = |l| Command {
+        body: CommandBody::NewOrderList(Box::new(l)),
+        ..order(btc(), alice, 3, Side::Sell, None, 1)
+    };
+    run(&ex, list(oco)).await.unwrap();
+    assert_eq!(books.get(alice, btc_a), Balance { free: 4, locked: 5 });
+    // Bob's stop-loss buys 2 at market once the price reaches 1,050: it gets
+    // a budget from his free quote (98,998: 98,801 and its 197 fee), held.
+    let stop = conditional(6, Side::Buy, ConditionalKind::StopLoss, None, 1_050, 2);
+    let stop = Command {
+        body: CommandBody::NewOrder(stop),
+        ..order(btc(), bob, 6, Side::Buy, None, 1)
+    };
+    run(&ex, stop).await.unwrap();
+    assert_eq!(
+        books.get(bob, eur),
+        Balance {
+            free: 0,
+            locked: 98_998
+        }
+    );
+    // Carol takes Alice's limit maker: her stop-limit is canceled, Bob's
+    // stop fires and finds nothing left to buy: all of its hold comes back.
+    let carol = 3;
+    deposit(&ex, carol, eur, 10_000, 3).await;
+    let r = run(&ex, order(btc(), carol, 7, Side::Buy, Some(1_100), 5))
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = r
+        .events
+        .iter()
+        .map(|e| match e.body {
+            EventBody::Trade(_) => "trade",
+            EventBody::Canceled(_) => "canceled",
+            EventBody::Triggered(_) => "triggered",
+            EventBody::ListDone(_) => "list_done",
+            _ => "",
+        })
+        .filter(|k| !k.is_empty())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["trade", "canceled", "list_done", "triggered", "canceled"]
+    );
+    assert_eq!(books.get(alice, btc_a), Balance { free: 4, locked: 0 });
+    assert_eq!(
+        books.get(bob, eur),
+        Balance {
+            free: 98_998,
+            locked: 0
+        }
+    );
+    // Both of her sales as a maker, less 10 bps each.
+    assert_eq!(books.get(alice, eur).free, 999 + 5_495);
+    let report = ex.accounts().unwrap().audit().await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.open_holds, 0);
+    ex.shutdown().await;
+}
+
 /// A tiny deterministic generator.
 struct Rng(u64);
 
@@ -509,7 +639,7 @@ fn stream(seed: u64, steps: usize) -> Vec<Step> {
 async fn play(ex: &Exchange, steps: &[Step], wait_last_burst: bool) {
     for (i, step) in steps.iter().enumerate() {
         match step {
-            Step::Command(cmd) => match run(ex, *cmd).await {
+            Step::Command(cmd) => match run(ex, cmd.clone()).await {
                 Ok(_) | Err(SubmitError::Refused(_)) => {}
                 Err(e) => panic!("{e}"),
             },
@@ -519,7 +649,7 @@ async fn play(ex: &Exchange, steps: &[Step], wait_last_burst: bool) {
             Step::Burst(cmds) => {
                 let mut outcomes = Vec::new();
                 for cmd in cmds {
-                    let s = ex.submit(*cmd, true).await.unwrap();
+                    let s = ex.submit(cmd.clone(), true).await.unwrap();
                     outcomes.push(s.outcome.unwrap());
                 }
                 if i + 1 < steps.len() || wait_last_burst {

@@ -10,9 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use accounts::{
-    Amend, AssetId, Fees, Input, Output, Place, PlaceList, Reference, RiskCode, Shard,
-};
+use accounts::{Amend, AssetId, Fees, Input, Output, Place, PlaceList, Reference, RiskCode, Shard};
 use engine::OrderBook;
 use proto::{
     Command, CommandBody, ConditionalKind, Event, ListKind, NewOrder, NewOrderList, OrderId,
@@ -143,7 +141,7 @@ impl Harness {
         if let [Output::Rejected(code)] = out[..] {
             return Err(code);
         }
-        Ok(self.run(&self.command(pair, user, CommandBody::NewOrderList(list))))
+        Ok(self.run(&self.command(pair, user, CommandBody::NewOrderList(Box::new(list)))))
     }
 
     /// A command of `user` stamped with [`Harness::now`].

@@ -106,16 +106,13 @@ mod tests {
             pair: Symbol::new("BTC-EUR").unwrap(),
             user: UserId(user),
             timestamp: Timestamp(id),
-            body: CommandBody::NewOrder(NewOrder {
-                order_id: OrderId(id),
-                client_order_id: None,
+            body: CommandBody::NewOrder(NewOrder::plain(
+                OrderId(id),
                 side,
-                order_type: OrderType::Limit { price: Price(10) },
-                time_in_force: TimeInForce::Gtc,
-                post_only: false,
-                stp: None,
-                size: OrderSize::Base(Qty(1)),
-            }),
+                OrderType::Limit { price: Price(10) },
+                TimeInForce::Gtc,
+                OrderSize::Base(Qty(1)),
+            )),
         }
     }
 
@@ -130,6 +127,38 @@ mod tests {
             ..order(7, 1, Side::Buy)
         };
         assert_eq!(route(&cancel, 4), Route::Orders);
+    }
+
+    #[test]
+    fn lists_go_through_the_users_shard_and_list_cancels_and_time_do_not() {
+        let CommandBody::NewOrder(o) = order(7, 1, Side::Buy).body else {
+            unreachable!("an order");
+        };
+        let list = Command {
+            body: CommandBody::NewOrderList(Box::new(proto::NewOrderList {
+                list_id: OrderId(3),
+                client_list_id: None,
+                kind: proto::ListKind::Oto,
+                orders: [
+                    o,
+                    NewOrder {
+                        order_id: OrderId(2),
+                        ..o
+                    },
+                ],
+            })),
+            ..order(7, 1, Side::Buy)
+        };
+        assert_eq!(route(&list, 4), Route::Risk { shard: 3 });
+        let cancel_list = Command {
+            body: CommandBody::CancelList {
+                target: OrderRef::Id(OrderId(3)),
+            },
+            ..order(7, 1, Side::Buy)
+        };
+        assert_eq!(route(&cancel_list, 4), Route::Orders);
+        let time = pipeline::advance_time(Symbol::new("BTC-EUR").unwrap());
+        assert_eq!(route(&time, 4), Route::Orders);
     }
 
     #[test]

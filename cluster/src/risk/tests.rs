@@ -58,18 +58,15 @@ fn limit(user: u64, id: u64, side: Side, price: u64, qty: u64) -> Command {
         pair: btc(),
         user: UserId(user),
         timestamp: Timestamp(id),
-        body: CommandBody::NewOrder(NewOrder {
-            order_id: OrderId(id),
-            client_order_id: None,
+        body: CommandBody::NewOrder(NewOrder::plain(
+            OrderId(id),
             side,
-            order_type: OrderType::Limit {
+            OrderType::Limit {
                 price: Price(price),
             },
-            time_in_force: TimeInForce::Gtc,
-            post_only: false,
-            stp: None,
-            size: OrderSize::Base(Qty(qty)),
-        }),
+            TimeInForce::Gtc,
+            OrderSize::Base(Qty(qty)),
+        )),
     }
 }
 

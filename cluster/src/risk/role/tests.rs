@@ -318,16 +318,13 @@ fn gateway_ops(seed: u64, n: usize) -> Vec<Op> {
             pair,
             user,
             timestamp: Timestamp(id),
-            body: CommandBody::NewOrder(NewOrder {
-                order_id: OrderId(id),
-                client_order_id: None,
+            body: CommandBody::NewOrder(NewOrder::plain(
+                OrderId(id),
                 side,
                 order_type,
                 time_in_force,
-                post_only: false,
-                stp: None,
-                size: OrderSize::Base(Qty(1 + rng.below(12))),
-            }),
+                OrderSize::Base(Qty(1 + rng.below(12))),
+            )),
         };
         placed.push((pair, user, OrderId(id)));
         ops.push(Op::Risk(user, RiskRequest::Order(cmd)));
@@ -428,7 +425,7 @@ fn dump(w: &World) {
     for (p, records) in &w.orders {
         for (o, (tag, cmds)) in records.iter().enumerate() {
             let tag = tag.as_deref().and_then(crate::risk::decode_tag);
-            let cmds: Vec<_> = cmds.iter().map(|c| c.body).collect();
+            let cmds: Vec<_> = cmds.iter().map(|c| &c.body).collect();
             eprintln!("orders {p} @{o} {tag:?} {cmds:?}");
         }
     }
