@@ -315,6 +315,14 @@ async fn an_oco_fill_expires_the_other_order() {
         "{seen:#?}"
     );
     common::order_with_status(&alice, BTCEUR, stop_id, "EXPIRED").await;
+    let trades = ok(&get(&alice, "/api/v3/myTrades", &format!("symbol={BTCEUR}")).await).clone();
+    let maker_trade = trades
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["orderId"] == maker_id)
+        .expect("the maker's fill");
+    assert_eq!(maker_trade["orderListId"], list_id, "{maker_trade}");
     let q = ok(&get(
         &alice,
         "/api/v3/orderList",

@@ -1033,14 +1033,21 @@ async fn a_gtd_order_on_an_idle_book_expires_on_time_and_its_hold_is_released() 
     .unwrap_or_else(|_| panic!("order {id} did not expire"));
     let seen = common::now_ms();
     let at = expired["updateTime"].as_u64().unwrap();
-    assert!(at >= good_till, "expired at {at}, before its time {good_till}");
+    assert!(
+        at >= good_till,
+        "expired at {at}, before its time {good_till}"
+    );
     assert!(
         at - good_till <= 2 * TICK_MS,
         "expired {} ms after its time",
         at - good_till
     );
     // Seen through the store: the persister's and the gateway's polls on top.
-    assert!(seen - good_till <= 2 * TICK_MS + 2_000, "{} ms", seen - good_till);
+    assert!(
+        seen - good_till <= 2 * TICK_MS + 2_000,
+        "{} ms",
+        seen - good_till
+    );
 
     // Its hold comes back.
     let released = tokio::time::timeout(Duration::from_secs(10), async {
@@ -1060,7 +1067,9 @@ async fn a_gtd_order_on_an_idle_book_expires_on_time_and_its_hold_is_released() 
     // The time commands are in both pairs' logs (the other pair is idle
     // throughout), stamped by the engine, after the order.
     for partition in [0, 1] {
-        let log = cluster::read_log(&cluster.kafka(), partition).await.unwrap();
+        let log = cluster::read_log(&cluster.kafka(), partition)
+            .await
+            .unwrap();
         let times = log
             .iter()
             .filter(|(_, c)| c.body == proto::CommandBody::AdvanceTime)

@@ -399,6 +399,10 @@ async fn check_lists(store: &Store) {
     assert_eq!(store.max_order_id().await.unwrap(), 70);
     let lists = store.open_order_lists(ALICE).await.unwrap();
     assert!(lists.is_empty(), "every list is done");
+    let ids = [11, 12, 30, 999].map(OrderId);
+    let in_lists = store.order_list_ids(common::pair(), &ids).await.unwrap();
+    assert_eq!(in_lists.len(), 2, "only orders of a list: {in_lists:?}");
+    assert_eq!(in_lists[&OrderId(12)], OrderId(10));
 }
 
 #[tokio::test]

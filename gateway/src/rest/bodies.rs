@@ -305,6 +305,17 @@ impl AccountTrade {
     /// Trade `f` as its maker (`maker` true) or its taker saw it; `fees`
     /// are the pair's rates, when the exchange charges fees.
     pub(super) fn new(f: &FillRow, p: &PairConfig, maker: bool, fees: Option<Fees>) -> Self {
+        AccountTrade::of_list(f, p, maker, fees, None)
+    }
+
+    /// [`AccountTrade::new`] for a side whose order is in list `list_id`.
+    pub(super) fn of_list(
+        f: &FillRow,
+        p: &PairConfig,
+        maker: bool,
+        fees: Option<Fees>,
+        list_id: Option<proto::OrderId>,
+    ) -> Self {
         let public = PublicTrade::new(f, p);
         AccountTrade {
             symbol: p.symbol.joined(),
@@ -314,7 +325,7 @@ impl AccountTrade {
             } else {
                 f.taker_order_id.0
             },
-            order_list_id: -1,
+            order_list_id: self::list_id(list_id),
             price: public.price,
             qty: public.qty,
             quote_qty: public.quote_qty,
