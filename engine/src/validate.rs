@@ -185,8 +185,13 @@ pub fn order_list(config: &PairConfig, list: &NewOrderList) -> Result<(), Reject
     let [a, b] = &list.orders;
     let fits = match list.kind {
         ListKind::Oco => {
-            let same_size =
-                matches!((a.size, b.size), (OrderSize::Base(x), OrderSize::Base(y)) if x == y);
+            // A market buy leg may carry the budget the risk stage gives it:
+            // its base quantity is what counts.
+            let base = |o: &NewOrder| match o.size {
+                OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => Some(q),
+                OrderSize::Quote(_) => None,
+            };
+            let same_size = base(a).is_some() && base(a) == base(b);
             let conditional = a.order_type.trigger().is_some() || b.order_type.trigger().is_some();
             a.side == b.side
                 && same_size

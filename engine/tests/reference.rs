@@ -934,8 +934,11 @@ impl Naive {
                 // Any time in force a leg may have on its own: a stop's is
                 // the one it works with once fired (Binance's
                 // stopLimitTimeInForce); a limit maker's is GTC or GTD.
-                let same_qty =
-                    matches!((a.size, b.size), (OrderSize::Base(x), OrderSize::Base(y)) if x == y);
+                let base = |o: &NewOrder| match o.size {
+                    OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => Some(q),
+                    OrderSize::Quote(_) => None,
+                };
+                let same_qty = base(a).is_some() && base(a) == base(b);
                 a.side == b.side
                     && same_qty
                     && matches!((class(a), class(b)), (Some(x), Some(y)) if x != y)
