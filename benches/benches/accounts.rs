@@ -50,18 +50,15 @@ fn place(id: u64, user: u64, side: Side, qty: u64) -> Input {
     Input::Place(Place {
         pair: pair(),
         user: UserId(user),
-        order: NewOrder {
-            order_id: OrderId(id),
-            client_order_id: None,
+        order: NewOrder::plain(
+            OrderId(id),
             side,
-            order_type: OrderType::Limit {
+            OrderType::Limit {
                 price: Price(10_000 + id % 100),
             },
-            time_in_force: TimeInForce::Gtc,
-            post_only: false,
-            stp: None,
-            size: OrderSize::Base(Qty(qty)),
-        },
+            TimeInForce::Gtc,
+            OrderSize::Base(Qty(qty)),
+        ),
         fees: FEES,
     })
 }

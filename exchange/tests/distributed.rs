@@ -1033,6 +1033,11 @@ async fn a_gtd_order_on_an_idle_book_expires_on_time_and_its_hold_is_released() 
     .unwrap_or_else(|_| panic!("order {id} did not expire"));
     let seen = common::now_ms();
     let at = expired["updateTime"].as_u64().unwrap();
+    eprintln!(
+        "expired by a command stamped {} ms after its time, seen {} ms after it",
+        at.saturating_sub(good_till),
+        seen.saturating_sub(good_till)
+    );
     assert!(
         at >= good_till,
         "expired at {at}, before its time {good_till}"
