@@ -303,13 +303,9 @@ pub(super) struct AccountTrade {
 
 impl AccountTrade {
     /// Trade `f` as its maker (`maker` true) or its taker saw it; `fees`
-    /// are the pair's rates, when the exchange charges fees.
-    pub(super) fn new(f: &FillRow, p: &PairConfig, maker: bool, fees: Option<Fees>) -> Self {
-        AccountTrade::of_list(f, p, maker, fees, None)
-    }
-
-    /// [`AccountTrade::new`] for a side whose order is in list `list_id`.
-    pub(super) fn of_list(
+    /// are the pair's rates, when the exchange charges fees; `list_id` the
+    /// list of this side's order, if it is in one.
+    pub(super) fn new(
         f: &FillRow,
         p: &PairConfig,
         maker: bool,

@@ -1776,7 +1776,7 @@ fn my_trades_are_binances() {
         let ours: Vec<AccountTrade> = s
             .fills()
             .iter()
-            .flat_map(|f| [true, false].map(|maker| AccountTrade::new(f, &s.p, maker, fees)))
+            .flat_map(|f| [true, false].map(|maker| AccountTrade::new(f, &s.p, maker, fees, None)))
             .collect();
         check(
             "myTrades",

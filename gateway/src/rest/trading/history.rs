@@ -185,7 +185,7 @@ pub(crate) async fn my_trades(
         .filter(|t| order_id.is_none_or(|id| t.order_id() == id))
         .map(|t| {
             let list = lists.get(&t.order_id()).copied();
-            AccountTrade::of_list(&t.fill, p, t.is_maker, fees, list)
+            AccountTrade::new(&t.fill, p, t.is_maker, fees, list)
         })
         .collect();
     Ok(Json(out).into_response())
