@@ -173,8 +173,8 @@ fn advanced_commands() -> Vec<Command> {
         cmd(4, CommandBody::NewOrder(stop(11, 9_950, Some(50)))),
         cmd(4, CommandBody::NewOrder(iceberg)),
         cmd(4, CommandBody::NewOrder(gtd)),
-        cmd(4, CommandBody::NewOrderList(oco)),
-        cmd(4, CommandBody::NewOrderList(oto)),
+        cmd(4, CommandBody::NewOrderList(Box::new(oco))),
+        cmd(4, CommandBody::NewOrderList(Box::new(oto))),
         cmd(
             4,
             CommandBody::Amend(Amend {
