@@ -65,6 +65,24 @@ struct PlaceArgs {
     /// the fills too).
     #[arg(long)]
     resp: Option<String>,
+    /// A stop-loss order (take-profit with --take-profit): it waits until a
+    /// trade reaches this price, then works as a market order, or with
+    /// --price as a limit order.
+    #[arg(long)]
+    stop_price: Option<String>,
+    /// A trailing stop: basis points back from the best price since it
+    /// started trailing (with or without --stop-price).
+    #[arg(long)]
+    trailing_delta: Option<u32>,
+    /// With --stop-price or --trailing-delta: a take-profit order.
+    #[arg(long)]
+    take_profit: bool,
+    /// An iceberg: only this much of a limit order shows in the book.
+    #[arg(long)]
+    iceberg: Option<String>,
+    /// A GTD order: it expires at this time (Unix ms).
+    #[arg(long)]
+    good_till: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -168,10 +186,15 @@ async fn main() -> ExitCode {
 
 /// The parameters of `POST /api/v3/order` for `trade place`.
 fn order_body(a: PlaceArgs) -> Value {
-    let order_type = match (&a.price, a.post_only) {
-        (Some(_), true) => "LIMIT_MAKER",
-        (Some(_), false) => "LIMIT",
-        (None, _) => "MARKET",
+    let conditional = a.stop_price.is_some() || a.trailing_delta.is_some();
+    let order_type = match (&a.price, a.post_only, conditional, a.take_profit) {
+        (Some(_), _, true, false) => "STOP_LOSS_LIMIT",
+        (Some(_), _, true, true) => "TAKE_PROFIT_LIMIT",
+        (None, _, true, false) => "STOP_LOSS",
+        (None, _, true, true) => "TAKE_PROFIT",
+        (Some(_), true, false, _) => "LIMIT_MAKER",
+        (Some(_), false, false, _) => "LIMIT",
+        (None, _, false, _) => "MARKET",
     };
     let mut o = json!({
         "symbol": a.symbol,
@@ -182,16 +205,28 @@ fn order_body(a: PlaceArgs) -> Value {
     if let Some(p) = a.price {
         o["price"] = json!(p);
     }
-    match a.tif {
-        Some(t) => o["timeInForce"] = json!(t),
-        None if order_type == "LIMIT" => o["timeInForce"] = json!("GTC"),
-        None => {}
+    let takes_tif = matches!(
+        order_type,
+        "LIMIT" | "STOP_LOSS_LIMIT" | "TAKE_PROFIT_LIMIT"
+    );
+    match (a.tif, a.good_till) {
+        (Some(t), _) => o["timeInForce"] = json!(t),
+        (None, Some(_)) => o["timeInForce"] = json!("GTD"),
+        (None, None) if takes_tif => o["timeInForce"] = json!("GTC"),
+        (None, None) => {}
     }
-    if let Some(id) = a.client_id {
-        o["newClientOrderId"] = json!(id);
-    }
-    if let Some(r) = a.resp {
-        o["newOrderRespType"] = json!(r);
+    let extras = [
+        ("stopPrice", a.stop_price.map(Value::from)),
+        ("trailingDelta", a.trailing_delta.map(Value::from)),
+        ("icebergQty", a.iceberg.map(Value::from)),
+        ("goodTillDate", a.good_till.map(Value::from)),
+        ("newClientOrderId", a.client_id.map(Value::from)),
+        ("newOrderRespType", a.resp.map(Value::from)),
+    ];
+    for (name, value) in extras {
+        if let Some(v) = value {
+            o[name] = v;
+        }
     }
     o
 }
@@ -439,5 +474,54 @@ mod tests {
         assert!(text.contains("2.0000000000"));
         assert_eq!(balance_lines(&json!({"balances": []})), "no balances\n");
         assert!(Cli::try_parse_from(["trade", "balance"]).is_ok());
+    }
+
+    fn body(args: &[&str]) -> Value {
+        let mut argv = vec!["trade", "place", "BTCEUR", "SELL", "0.01"];
+        argv.extend(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Cmd::Place(a) => order_body(a),
+            _ => unreachable!("a place command"),
+        }
+    }
+
+    #[test]
+    fn place_builds_each_order_type() {
+        let limit = body(&["--price", "30000"]);
+        assert_eq!(
+            (&limit["type"], &limit["timeInForce"]),
+            (&json!("LIMIT"), &json!("GTC"))
+        );
+        let stop = body(&["--stop-price", "29000"]);
+        assert_eq!(stop["type"], "STOP_LOSS");
+        assert!(stop.get("timeInForce").is_none(), "{stop}");
+        let stop_limit = body(&["--stop-price", "29000", "--price", "28900"]);
+        assert_eq!(
+            (&stop_limit["type"], &stop_limit["timeInForce"]),
+            (&json!("STOP_LOSS_LIMIT"), &json!("GTC"))
+        );
+        let trailing = body(&["--trailing-delta", "100", "--take-profit"]);
+        assert_eq!(
+            (&trailing["type"], &trailing["trailingDelta"]),
+            (&json!("TAKE_PROFIT"), &json!(100))
+        );
+        let iceberg = body(&[
+            "--price",
+            "31000",
+            "--iceberg",
+            "0.001",
+            "--good-till",
+            "4102444800000",
+        ]);
+        assert_eq!(
+            (&iceberg["timeInForce"], &iceberg["icebergQty"]),
+            (&json!("GTD"), &json!("0.001"))
+        );
+        assert_eq!(iceberg["goodTillDate"], 4_102_444_800_000u64);
+        assert_eq!(body(&[])["type"], "MARKET");
+        assert_eq!(
+            body(&["--price", "1", "--post-only"])["type"],
+            "LIMIT_MAKER"
+        );
     }
 }

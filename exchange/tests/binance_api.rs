@@ -1457,7 +1457,8 @@ async fn exchange_info_filters_and_symbol_parameters() {
     let want = json!({
         "symbol": "BTCEUR", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "EUR",
         "baseAssetPrecision": 8, "quotePrecision": 2, "quoteAssetPrecision": 2,
-        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "cancelReplaceAllowed": true,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
+            "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"], "cancelReplaceAllowed": true,
         "amendAllowed": true, "isSpotTradingAllowed": true, "permissionSets": [["SPOT"]],
     });
     for (k, v) in want.as_object().unwrap() {
@@ -1494,7 +1495,13 @@ async fn exchange_info_filters_and_symbol_parameters() {
             json!({"minPrice": "0.01", "maxPrice": "10000000.00", "tickSize": "0.01"}),
         ),
         ("LOT_SIZE", lot.clone()),
+        ("ICEBERG_PARTS", json!({"limit": proto::MAX_ICEBERG_PARTS})),
         ("MARKET_LOT_SIZE", lot),
+        (
+            "TRAILING_DELTA",
+            json!({"minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
+                   "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000}),
+        ),
         (
             "NOTIONAL",
             json!({"minNotional": "1.00", "maxNotional": "100000000.00"}),

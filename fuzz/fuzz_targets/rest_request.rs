@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
         "a JSON body is refused"
     );
     let bytes = proto::encode(&cmd).expect("a command encodes");
-    assert_eq!(proto::decode(&bytes), Ok(cmd));
+    assert_eq!(proto::decode(&bytes).as_ref(), Ok(&cmd));
     let mut book = OrderBook::new(pairs[0].clone()).expect("a valid pair");
     let events = book.apply_one(&cmd);
     assert!(!events.is_empty());

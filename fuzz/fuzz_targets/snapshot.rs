@@ -24,6 +24,8 @@ fn sweep(side: Side, id: u64) -> Command {
             post_only: false,
             stp: None,
             size: OrderSize::Base(Qty(exchange_fuzz::pair().max_qty.0)),
+            iceberg_qty: None,
+            good_till: None,
         }),
     }
 }

@@ -7,8 +7,9 @@ use std::path::Path;
 use engine::OrderBook;
 use exchange_fuzz::{NOW_MS, pair};
 use proto::{
-    Amend, ClientOrderId, Command, CommandBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType,
-    Price, Qty, QuoteQty, Side, StpMode, TimeInForce, Timestamp, UserId,
+    Amend, ClientOrderId, Command, CommandBody, ConditionalKind, ListKind, NewOrder, NewOrderList,
+    OrderId, OrderRef, OrderSize, OrderType, Price, Qty, QuoteQty, Side, StpMode, TimeInForce,
+    Timestamp, Trigger, UserId,
 };
 
 fn cmd(user: u64, body: CommandBody) -> Command {
@@ -34,6 +35,8 @@ fn limit(id: u64, user: u64, side: Side, price: u64, qty: u64) -> Command {
             post_only: false,
             stp: Some(StpMode::CancelTaker),
             size: OrderSize::Base(Qty(qty)),
+            iceberg_qty: None,
+            good_till: None,
         }),
     )
 }
@@ -48,6 +51,8 @@ fn commands() -> Vec<Command> {
         post_only: false,
         stp: None,
         size: OrderSize::Quote(QuoteQty(100_000)),
+        iceberg_qty: None,
+        good_till: None,
     };
     vec![
         limit(1, 1, Side::Buy, 10_000, 100),
@@ -62,6 +67,7 @@ fn commands() -> Vec<Command> {
                 target: OrderRef::Id(OrderId(2)),
                 new_qty: Some(Qty(40)),
                 new_price: Some(Price(9_990)),
+                new_stop_price: None,
             }),
         ),
         cmd(
@@ -71,6 +77,123 @@ fn commands() -> Vec<Command> {
             },
         ),
         cmd(1, CommandBody::CancelAll),
+    ]
+    .into_iter()
+    .chain(advanced_commands())
+    .collect()
+}
+
+/// A sell stop-loss limit order of user 4, by stop price (and trailing).
+fn stop(id: u64, stop: u64, trailing: Option<u32>) -> NewOrder {
+    NewOrder {
+        order_type: OrderType::Conditional {
+            kind: ConditionalKind::StopLoss,
+            limit: Some(Price(stop - 5)),
+            trigger: Trigger {
+                stop_price: Some(Price(stop)),
+                trailing_delta: trailing,
+            },
+        },
+        ..NewOrder::plain(
+            OrderId(id),
+            Side::Sell,
+            OrderType::Market,
+            TimeInForce::Gtc,
+            OrderSize::Base(Qty(20)),
+        )
+    }
+}
+
+/// The advanced order types once each, after [`commands`]' last trade at
+/// 100.00: a stop, a trailing stop, an iceberg, a GTD order, an OCO and an
+/// OTO, an amend of a stop price, a list canceled, and time passing.
+fn advanced_commands() -> Vec<Command> {
+    let iceberg = NewOrder {
+        iceberg_qty: Some(Qty(20)),
+        ..NewOrder::plain(
+            OrderId(12),
+            Side::Sell,
+            OrderType::Limit { price: Price(10_100) },
+            TimeInForce::Gtc,
+            OrderSize::Base(Qty(100)),
+        )
+    };
+    let gtd = NewOrder {
+        good_till: Some(Timestamp((NOW_MS + 1_000) * 1_000_000)),
+        ..NewOrder::plain(
+            OrderId(13),
+            Side::Buy,
+            OrderType::Limit { price: Price(9_000) },
+            TimeInForce::Gtd,
+            OrderSize::Base(Qty(10)),
+        )
+    };
+    let maker = NewOrder {
+        post_only: true,
+        ..NewOrder::plain(
+            OrderId(16),
+            Side::Sell,
+            OrderType::Limit { price: Price(10_200) },
+            TimeInForce::Gtc,
+            OrderSize::Base(Qty(20)),
+        )
+    };
+    let oco = NewOrderList {
+        list_id: OrderId(14),
+        client_list_id: ClientOrderId::new("oco").ok(),
+        kind: ListKind::Oco,
+        orders: [stop(15, 9_900, None), maker],
+    };
+    let working = NewOrder::plain(
+        OrderId(18),
+        Side::Buy,
+        OrderType::Limit { price: Price(9_500) },
+        TimeInForce::Gtc,
+        OrderSize::Base(Qty(10)),
+    );
+    let oto = NewOrderList {
+        list_id: OrderId(17),
+        client_list_id: None,
+        kind: ListKind::Oto,
+        orders: [working, stop(19, 9_400, Some(100))],
+    };
+    let sweep = NewOrder::plain(
+        OrderId(20),
+        Side::Sell,
+        OrderType::Limit { price: Price(9_500) },
+        TimeInForce::Ioc,
+        OrderSize::Base(Qty(1_000)),
+    );
+    let later = |mut c: Command| {
+        c.timestamp = Timestamp((NOW_MS + 2_000) * 1_000_000);
+        c
+    };
+    vec![
+        cmd(4, CommandBody::NewOrder(stop(10, 9_950, None))),
+        cmd(4, CommandBody::NewOrder(stop(11, 9_950, Some(50)))),
+        cmd(4, CommandBody::NewOrder(iceberg)),
+        cmd(4, CommandBody::NewOrder(gtd)),
+        cmd(4, CommandBody::NewOrderList(Box::new(oco))),
+        cmd(4, CommandBody::NewOrderList(Box::new(oto))),
+        cmd(
+            4,
+            CommandBody::Amend(Amend {
+                target: OrderRef::Id(OrderId(10)),
+                new_qty: None,
+                new_price: None,
+                new_stop_price: Some(Price(9_930)),
+            }),
+        ),
+        cmd(
+            4,
+            CommandBody::CancelList {
+                target: OrderRef::Id(OrderId(14)),
+            },
+        ),
+        // Down to 95.00: the stops fire, the OTO's working order fills and
+        // its pending stop is released.
+        cmd(5, CommandBody::NewOrder(sweep)),
+        later(cmd(0, CommandBody::AdvanceTime)),
     ]
 }
 
@@ -112,13 +235,19 @@ fn engine_seeds(dir: &Path) {
         );
         events.clear();
         book.apply(c, &mut events);
-        // The events of the commands that trade cover every kind.
-        let trades = i == 4 || i == 5;
+        // Every advanced seed does what it is there for.
+        assert!(
+            i < 9 || !events.iter().any(|e| matches!(e.body, proto::EventBody::Rejected(_))),
+            "seed command {i} rejected: {events:?}"
+        );
+        // The events of the commands that trade, and of the advanced
+        // ones, cover every kind.
+        let trades = i == 4 || i == 5 || i >= 9;
         for (j, e) in events.iter().enumerate().filter(|_| trades) {
             let name = format!("event-{i}-{j}");
             write(dir, "codec", &name, &proto::encode(e).expect("encodes"));
         }
-        if i == 4 || i == 6 {
+        if i == 4 || i == 6 || i == 14 {
             write(dir, "snapshot", &format!("after-{i}"), &book.snapshot());
         }
     }
@@ -163,6 +292,17 @@ fn rest_seeds(dir: &Path) {
     for (i, body) in orders.iter().enumerate() {
         let bytes = format!("\x00{signed}\n{body}");
         write(dir, "rest_request", &format!("order-{i}"), bytes.as_bytes());
+    }
+    // The advanced order types: stop, trailing take-profit, iceberg, GTD.
+    let advanced = [
+        "symbol=BTCEUR&side=SELL&type=STOP_LOSS_LIMIT&timeInForce=GTC&quantity=0.0100&price=99.00&stopPrice=99.50",
+        "symbol=BTCEUR&side=BUY&type=TAKE_PROFIT&quantity=0.0100&trailingDelta=150",
+        "symbol=BTCEUR&side=SELL&type=LIMIT&timeInForce=GTC&quantity=1.0000&price=101.00&icebergQty=0.1000",
+        "symbol=BTCEUR&side=BUY&type=LIMIT&timeInForce=GTD&goodTillDate=4102444800000&quantity=0.0100&price=99.00",
+    ];
+    for (i, body) in advanced.iter().enumerate() {
+        let bytes = format!("\x00{signed}\n{body}");
+        write(dir, "rest_request", &format!("advanced-{i}"), bytes.as_bytes());
     }
     // Everything in the query, no body; and split between the two, the
     // signature in the body.

@@ -421,6 +421,7 @@ async fn submit(
     let kind = if risk_reducing { "cancels" } else { "orders" };
     let gauge = gw.metrics.in_flight.with_label_values(&[kind]);
     gauge.inc();
+    let asked = Asked::of(&cmd.body);
     let result = async {
         let submitted = gw.log.submit(cmd, wait).await.map_err(|e| match e {
             SubmitError::UnknownPair => ApiError::new(code::BAD_SYMBOL, "Invalid symbol."),
@@ -432,7 +433,7 @@ async fn submit(
         let outcome = match submitted.outcome {
             None => None,
             Some(rx) => match tokio::time::timeout(gw.result_timeout(), rx).await {
-                Ok(Ok(record)) => match rejection(&cmd, &record) {
+                Ok(Ok(record)) => match rejection(asked, &record) {
                     Some(e) => return Err(e),
                     None => Some(record),
                 },
@@ -465,32 +466,58 @@ fn command(pair: Symbol, caller: &Caller, body: CommandBody) -> Command {
     }
 }
 
-/// The first rejection in `cmd`'s record, if the book refused it, in
-/// Binance's terms for the kind of command.
-fn rejection(cmd: &Command, record: &EventRecord) -> Option<ApiError> {
+/// What a command asked, as far as Binance's code for its rejection
+/// depends on it: kept before the command goes to the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// A new order; a plain market order's size is `MARKET_LOT_SIZE`'s.
+    Order { market: bool },
+    /// A cancel of an order, a list or all.
+    Cancel,
+    /// An order list.
+    List,
+    /// An amend.
+    Amend,
+    /// Anything else.
+    Other,
+}
+
+impl Asked {
+    fn of(body: &CommandBody) -> Asked {
+        match body {
+            CommandBody::NewOrder(o) => Asked::Order {
+                market: o.order_type == proto::OrderType::Market,
+            },
+            CommandBody::Cancel { .. }
+            | CommandBody::CancelAll
+            | CommandBody::CancelList { .. } => Asked::Cancel,
+            CommandBody::NewOrderList(_) => Asked::List,
+            CommandBody::Amend(_) => Asked::Amend,
+            CommandBody::AdvanceTime => Asked::Other,
+        }
+    }
+}
+
+/// The first rejection in a command's record, if the book refused it, in
+/// Binance's terms for what the command `asked`.
+fn rejection(asked: Asked, record: &EventRecord) -> Option<ApiError> {
     let code = record.events.iter().find_map(|e| match e.body {
         EventBody::Rejected(r) => Some(r.code),
         _ => None,
     })?;
-    Some(match &cmd.body {
-        CommandBody::NewOrder(o) => {
-            ApiError::rejected_order(code, o.order_type == proto::OrderType::Market)
-        }
-        CommandBody::Cancel { .. } | CommandBody::CancelAll | CommandBody::CancelList { .. } => {
-            ApiError::cancel_rejected(code)
-        }
+    Some(match asked {
+        Asked::Order { market } => ApiError::rejected_order(code, market),
+        Asked::Cancel => ApiError::cancel_rejected(code),
         // Binance's word for an OCO whose order would fire or take at once.
-        CommandBody::NewOrderList(_) if code == proto::RejectCode::WouldTriggerImmediately => {
-            ApiError::new(
-                crate::errors::code::ORDER_REFUSED,
-                "The relationship of the prices for the orders is not correct.",
-            )
-        }
+        Asked::List if code == proto::RejectCode::WouldTriggerImmediately => ApiError::new(
+            crate::errors::code::ORDER_REFUSED,
+            "The relationship of the prices for the orders is not correct.",
+        ),
         // An amend names an order that must exist: Binance's -2013.
-        CommandBody::Amend(_) if code == proto::RejectCode::UnknownOrder => {
+        Asked::Amend if code == proto::RejectCode::UnknownOrder => {
             ApiError::new(crate::errors::code::NO_SUCH_ORDER, "Order does not exist.")
         }
-        _ => ApiError::rejected(code),
+        Asked::List | Asked::Amend | Asked::Other => ApiError::rejected(code),
     })
 }
 

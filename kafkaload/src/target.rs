@@ -294,12 +294,13 @@ fn refusal(e: &ApiError) -> Answer {
 /// What a request becomes.
 #[derive(Debug)]
 enum Rendered {
-    /// One command.
-    One(Command),
+    /// One command (boxed, as the others: a command holds an order
+    /// list's two orders).
+    One(Box<Command>),
     /// A cancel-replace's cancel and new order.
     Replace {
-        cancel: Command,
-        order: Command,
+        cancel: Box<Command>,
+        order: Box<Command>,
         /// `ALLOW_FAILURE`: the new order is placed even if the cancel
         /// failed.
         allow_failure: bool,
@@ -338,8 +339,8 @@ fn commands_of(
             let order = with_order_id(order, next_id(), &[&split.order]);
             let cancel = raw(RawRoute::Cancel, &split.cancel, "")?;
             return Ok(Rendered::Replace {
-                cancel,
-                order,
+                cancel: Box::new(cancel),
+                order: Box::new(order),
                 allow_failure: split.allow_failure,
             });
         }
@@ -348,7 +349,7 @@ fn commands_of(
             with_order_id(order, next_id(), &[&req.query, body])
         }
     };
-    Ok(Rendered::One(cmd))
+    Ok(Rendered::One(Box::new(cmd)))
 }
 
 /// A cancel-replace's parameters as the gateway's handler divides them.
@@ -602,7 +603,7 @@ mod tests {
 
     fn one(r: Result<Rendered, ApiError>) -> Command {
         match r.expect("valid") {
-            Rendered::One(cmd) => cmd,
+            Rendered::One(cmd) => *cmd,
             other => panic!("{other:?}"),
         }
     }
@@ -707,6 +708,7 @@ mod tests {
                 target: OrderRef::Id(OrderId(42)),
                 new_qty: Some(Qty(25_000_000)),
                 new_price: None,
+                new_stop_price: None,
             })
         );
     }

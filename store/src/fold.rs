@@ -372,124 +372,148 @@ impl Batch {
             }
             *last_seq = e.seq;
             self.progress.insert(e.pair, e.seq);
-            let cancel_status = cmd.sibling.status_after(&e.body);
-            match e.body {
-                EventBody::Accepted(a) => self.add_accepted(e, &a, &mut cmd),
-                EventBody::Trade(t) => {
-                    let Some(quote) = quote_value(t.price, t.qty, qty_scale) else {
-                        self.fault(e.pair, format!("trade {} is worth over 2^64", e.seq));
-                        continue;
-                    };
-                    self.fills.push(FillRow {
-                        pair: e.pair,
-                        seq: e.seq,
-                        price: t.price,
-                        qty: t.qty,
-                        quote_qty: quote,
-                        taker_side: t.taker_side,
-                        maker_order_id: t.maker_order_id,
-                        maker_user: t.maker_user,
-                        taker_order_id: t.taker_order_id,
-                        taker_user: t.taker_user,
-                        timestamp: e.timestamp,
-                    });
-                    self.add_trade_to_orders(e, &t, quote);
-                }
-                EventBody::Canceled(c) => {
-                    let status = cancel_status.unwrap_or(OrderStatus::Canceled);
-                    self.change(
-                        e.pair,
-                        c.order_id,
-                        e.timestamp,
-                        |o| o.status = status,
-                        |u| u.status = Some(status),
-                    );
-                }
-                EventBody::Amended(a) => {
-                    // A conditional order that will work as a market order
-                    // reports price zero: it still has no limit.
-                    let price = (a.price.0 != 0).then_some(a.price);
-                    self.change(
-                        e.pair,
-                        a.order_id,
-                        e.timestamp,
-                        |o| {
-                            o.price = price.or(o.price);
-                            o.orig_qty = Some(a.qty);
-                            o.stop_price = a.stop_price.or(o.stop_price);
-                        },
-                        |u| {
-                            u.price = price;
-                            u.orig_qty = Some(a.qty);
-                            u.stop_price = a.stop_price;
-                        },
-                    );
-                }
-                EventBody::Triggered(t) => {
-                    cmd.workers.push(t.order_id);
-                    let ts = e.timestamp;
-                    self.change(
-                        e.pair,
-                        t.order_id,
-                        ts,
-                        |o| o.working_time = Some(ts),
-                        |u| u.working_time = Some(ts),
-                    );
-                }
-                EventBody::Released(r) => {
-                    cmd.workers.push(r.order_id);
-                    let ts = e.timestamp;
-                    self.change(
-                        e.pair,
-                        r.order_id,
-                        ts,
-                        |o| {
-                            o.status = OrderStatus::New;
-                            if !o.is_conditional() {
-                                o.working_time = Some(ts);
-                            }
-                        },
-                        |u| {
-                            u.status = Some(OrderStatus::New);
-                            u.released_at = Some(ts);
-                        },
-                    );
-                }
-                EventBody::ListAccepted(l) => {
-                    if l.kind == ListKind::Oto {
-                        cmd.pending = Some(l.orders[1]);
-                    }
-                    let leg = |order_id| ListLeg {
-                        order_id,
-                        client_order_id: None,
-                    };
-                    self.new_lists.insert(
-                        (e.pair, l.list_id),
-                        OrderListRow {
-                            pair: e.pair,
-                            list_id: l.list_id,
-                            client_list_id: l.client_list_id,
-                            user: l.user,
-                            kind: l.kind,
-                            status: ListStatus::Executing,
-                            orders: [leg(l.orders[0]), leg(l.orders[1])],
-                            created_at: e.timestamp,
-                            updated_at: e.timestamp,
-                        },
-                    );
-                }
-                EventBody::ListDone(d) => {
-                    if let Some(l) = self.new_lists.get_mut(&(e.pair, d.list_id)) {
-                        l.status = ListStatus::AllDone;
-                        l.updated_at = e.timestamp;
-                    } else {
-                        self.lists_done.insert((e.pair, d.list_id), e.timestamp);
-                    }
-                }
-                EventBody::Rejected(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
-            }
+            self.add_event(qty_scale, e, &mut cmd);
         }
         self.end_takers(events.first().map(|e| e.pair), &cmd.workers);
+    }
+
+    /// One event of a command.
+    fn add_event(&mut self, qty_scale: u8, e: &Event, cmd: &mut CommandFold) {
+        let cancel_status = cmd.sibling.status_after(&e.body);
+        match e.body {
+            EventBody::Accepted(a) => self.add_accepted(e, &a, cmd),
+            EventBody::Trade(t) => {
+                let Some(quote) = quote_value(t.price, t.qty, qty_scale) else {
+                    self.fault(e.pair, format!("trade {} is worth over 2^64", e.seq));
+                    return;
+                };
+                self.fills.push(FillRow {
+                    pair: e.pair,
+                    seq: e.seq,
+                    price: t.price,
+                    qty: t.qty,
+                    quote_qty: quote,
+                    taker_side: t.taker_side,
+                    maker_order_id: t.maker_order_id,
+                    maker_user: t.maker_user,
+                    taker_order_id: t.taker_order_id,
+                    taker_user: t.taker_user,
+                    timestamp: e.timestamp,
+                });
+                self.add_trade_to_orders(e, &t, quote);
+            }
+            EventBody::Canceled(c) => {
+                let status = cancel_status.unwrap_or(OrderStatus::Canceled);
+                self.change(
+                    e.pair,
+                    c.order_id,
+                    e.timestamp,
+                    |o| o.status = status,
+                    |u| u.status = Some(status),
+                );
+            }
+            EventBody::Amended(a) => self.add_amended(e, &a),
+            EventBody::Triggered(_) | EventBody::Released(_) => self.add_working(e, cmd),
+            EventBody::ListAccepted(_) | EventBody::ListDone(_) => self.add_list_event(e, cmd),
+            EventBody::Rejected(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
+        }
+    }
+
+    /// An amend's new price, quantity and stop price.
+    fn add_amended(&mut self, e: &Event, a: &proto::Amended) {
+        // A conditional order that will work as a market order reports
+        // price zero: it still has no limit.
+        let price = (a.price.0 != 0).then_some(a.price);
+        self.change(
+            e.pair,
+            a.order_id,
+            e.timestamp,
+            |o| {
+                o.price = price.or(o.price);
+                o.orig_qty = Some(a.qty);
+                o.stop_price = a.stop_price.or(o.stop_price);
+            },
+            |u| {
+                u.price = price;
+                u.orig_qty = Some(a.qty);
+                u.stop_price = a.stop_price;
+            },
+        );
+    }
+
+    /// An order that starts working: a conditional one fired, or an OTO's
+    /// pending one released (which, conditional, still waits).
+    fn add_working(&mut self, e: &Event, cmd: &mut CommandFold) {
+        let ts = e.timestamp;
+        match e.body {
+            EventBody::Triggered(t) => {
+                cmd.workers.push(t.order_id);
+                self.change(
+                    e.pair,
+                    t.order_id,
+                    ts,
+                    |o| o.working_time = Some(ts),
+                    |u| u.working_time = Some(ts),
+                );
+            }
+            EventBody::Released(r) => {
+                cmd.workers.push(r.order_id);
+                self.change(
+                    e.pair,
+                    r.order_id,
+                    ts,
+                    |o| {
+                        o.status = OrderStatus::New;
+                        if !o.is_conditional() {
+                            o.working_time = Some(ts);
+                        }
+                    },
+                    |u| {
+                        u.status = Some(OrderStatus::New);
+                        u.released_at = Some(ts);
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// A list placed (its orders' `Accepted` follow) or over.
+    fn add_list_event(&mut self, e: &Event, cmd: &mut CommandFold) {
+        match e.body {
+            EventBody::ListAccepted(l) => {
+                if l.kind == ListKind::Oto {
+                    cmd.pending = Some(l.orders[1]);
+                }
+                let leg = |order_id| ListLeg {
+                    order_id,
+                    client_order_id: None,
+                };
+                self.new_lists.insert(
+                    (e.pair, l.list_id),
+                    OrderListRow {
+                        pair: e.pair,
+                        list_id: l.list_id,
+                        client_list_id: l.client_list_id,
+                        user: l.user,
+                        kind: l.kind,
+                        status: ListStatus::Executing,
+                        orders: [leg(l.orders[0]), leg(l.orders[1])],
+                        created_at: e.timestamp,
+                        updated_at: e.timestamp,
+                    },
+                );
+            }
+            EventBody::ListDone(d) => {
+                if let Some(l) = self.new_lists.get_mut(&(e.pair, d.list_id)) {
+                    l.status = ListStatus::AllDone;
+                    l.updated_at = e.timestamp;
+                } else {
+                    self.lists_done.insert((e.pair, d.list_id), e.timestamp);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// An accepted order's row. An OTO's pending order (the second order of

@@ -116,6 +116,37 @@ impl Store {
         rows.iter().map(list_row).collect()
     }
 
+    /// The lists the orders `ids` of `pair` belong to, for those in one:
+    /// a trade's `orderListId`.
+    pub async fn order_list_ids(
+        &self,
+        pair: proto::Symbol,
+        ids: &[OrderId],
+    ) -> Result<std::collections::HashMap<OrderId, OrderId>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(crate::ROWS_PER_STATEMENT) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT order_id, order_list_id FROM orders WHERE pair = $1 \
+                 AND order_list_id IS NOT NULL AND order_id IN ({})",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(pair.as_str().to_string());
+            for id in chunk {
+                q = q.bind(id_from(id.0));
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let order: i64 = sqlx::Row::try_get(&r, 0)?;
+                let list: i64 = sqlx::Row::try_get(&r, 1)?;
+                out.insert(
+                    OrderId(crate::from_db(order)?),
+                    OrderId(crate::from_db(list)?),
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// Every open list of `pair`, by id: what a gateway's order view
     /// starts from.
     pub async fn open_order_lists_of_pair(

@@ -339,6 +339,11 @@ async fn check(store: &Store) {
         (OrderStatus::New, at(11))
     );
 
+    check_lists(store).await;
+}
+
+/// The scenario's lists as stored, and the list queries.
+async fn check_lists(store: &Store) {
     let oto = store
         .order_list(ALICE, ListLookup::Id(OrderId(10)))
         .await
@@ -394,6 +399,10 @@ async fn check(store: &Store) {
     assert_eq!(store.max_order_id().await.unwrap(), 70);
     let lists = store.open_order_lists(ALICE).await.unwrap();
     assert!(lists.is_empty(), "every list is done");
+    let ids = [11, 12, 30, 999].map(OrderId);
+    let in_lists = store.order_list_ids(common::pair(), &ids).await.unwrap();
+    assert_eq!(in_lists.len(), 2, "only orders of a list: {in_lists:?}");
+    assert_eq!(in_lists[&OrderId(12)], OrderId(10));
 }
 
 #[tokio::test]
@@ -470,7 +479,11 @@ async fn holds_what_the_book_holds(store: &Store, book: &engine::OrderBook) -> (
         let o = &open[&r.order_id.0];
         let filled = Qty(r.qty.0 - r.remaining.0);
         assert_eq!((o.orig_qty, o.executed_qty), (Some(r.qty), filled), "{o:?}");
-        assert_eq!((o.price, o.iceberg_qty), (Some(r.price), r.iceberg_qty), "{o:?}");
+        assert_eq!(
+            (o.price, o.iceberg_qty),
+            (Some(r.price), r.iceberg_qty),
+            "{o:?}"
+        );
         assert!(o.working_time.is_some(), "a resting order works: {o:?}");
         let status = if filled.is_zero() {
             OrderStatus::New
@@ -536,7 +549,10 @@ async fn the_store_holds_what_the_book_holds_through_chaos() {
             generator.observe(&events);
             batch.add_events(config.qty_scale, &mut last, &events);
             if rng.percent(15) || n % 400 == 0 {
-                store.write_batch(&std::mem::take(&mut batch)).await.unwrap();
+                store
+                    .write_batch(&std::mem::take(&mut batch))
+                    .await
+                    .unwrap();
             }
             if n % 400 == 0 {
                 let (w, l) = holds_what_the_book_holds(&store, &book).await;
@@ -545,5 +561,8 @@ async fn the_store_holds_what_the_book_holds_through_chaos() {
             }
         }
     }
-    assert!(waiting > 0 && lists > 0, "the stream holds waiting orders and lists");
+    assert!(
+        waiting > 0 && lists > 0,
+        "the stream holds waiting orders and lists"
+    );
 }

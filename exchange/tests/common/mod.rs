@@ -4,6 +4,7 @@
 pub mod money;
 pub mod raw;
 pub mod streams;
+pub mod wsapi;
 
 use std::time::Duration;
 

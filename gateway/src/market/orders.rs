@@ -301,9 +301,11 @@ impl OpenOrders {
     }
 
     /// An amendment of an order's price, quantity or stop price; a waiting
-    /// trailing stop starts tracking again.
+    /// trailing stop whose stop price changed starts tracking again, as the
+    /// book's does.
     pub(crate) fn amend(&mut self, a: &Amended, at: Timestamp) -> Option<OrderState> {
         let mut o = *self.orders.get(&a.order_id)?;
+        let old_stop = o.trigger().and_then(|t| t.stop_price);
         o.order_type = match o.order_type {
             OrderType::Limit { .. } => OrderType::Limit { price: a.price },
             OrderType::Conditional {
@@ -322,7 +324,9 @@ impl OpenOrders {
             OrderType::Market => OrderType::Market,
         };
         o.size = OrderSize::Base(a.qty);
-        self.start_trailing(&mut o, at);
+        if a.stop_price.is_some() && a.stop_price != old_stop {
+            self.start_trailing(&mut o, at);
+        }
         self.orders.insert(a.order_id, o);
         Some(o)
     }

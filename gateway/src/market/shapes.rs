@@ -302,10 +302,10 @@ fn messages(records: Vec<Vec<EventBody>>) -> Vec<Value> {
         .collect()
 }
 
-/// An OCO placed (a sell limit maker iceberg above, a trailing stop-limit
-/// below), then its stop firing and the maker ending as its sibling.
-#[test]
-fn list_orders_and_list_statuses_are_binances() {
+/// The records of an OCO placed (a sell limit maker iceberg above, a
+/// trailing stop-limit below), then of its stop firing and the maker
+/// ending as its sibling.
+fn oco_records() -> Vec<Vec<EventBody>> {
     use proto::{ConditionalKind, ListAccepted, ListDone, ListKind, Trigger, Triggered};
     let in_list = |id, order_type, post_only, iceberg| {
         let EventBody::Accepted(a) = accepted(id, 1, Side::Sell, order_type, TimeInForce::Gtc)
@@ -332,7 +332,7 @@ fn list_orders_and_list_statuses_are_binances() {
         price: Price(11_000),
     };
     let list = ClientOrderId::new("my-oco").ok();
-    let got = messages(vec![
+    vec![
         vec![
             EventBody::ListAccepted(ListAccepted {
                 list_id: OrderId(10),
@@ -366,7 +366,13 @@ fn list_orders_and_list_statuses_are_binances() {
                 user: UserId(1),
             }),
         ],
-    ]);
+    ]
+}
+
+/// The OCO of [`oco_records`] as its owner's stream shows it.
+#[test]
+fn list_orders_and_list_statuses_are_binances() {
+    let got = messages(oco_records());
     let kinds: Vec<(&str, &str, i64)> = got
         .iter()
         .map(|m| {

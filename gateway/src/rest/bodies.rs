@@ -303,8 +303,15 @@ pub(super) struct AccountTrade {
 
 impl AccountTrade {
     /// Trade `f` as its maker (`maker` true) or its taker saw it; `fees`
-    /// are the pair's rates, when the exchange charges fees.
-    pub(super) fn new(f: &FillRow, p: &PairConfig, maker: bool, fees: Option<Fees>) -> Self {
+    /// are the pair's rates, when the exchange charges fees; `list_id` the
+    /// list of this side's order, if it is in one.
+    pub(super) fn new(
+        f: &FillRow,
+        p: &PairConfig,
+        maker: bool,
+        fees: Option<Fees>,
+        list_id: Option<proto::OrderId>,
+    ) -> Self {
         let public = PublicTrade::new(f, p);
         AccountTrade {
             symbol: p.symbol.joined(),
@@ -314,7 +321,7 @@ impl AccountTrade {
             } else {
                 f.taker_order_id.0
             },
-            order_list_id: -1,
+            order_list_id: self::list_id(list_id),
             price: public.price,
             qty: public.qty,
             quote_qty: public.quote_qty,

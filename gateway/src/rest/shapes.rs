@@ -1603,6 +1603,93 @@ fn amend_answer_is_binances() {
     check("order/amend/keepPriority", &ours, &doc(AMEND), &[], &[]);
 }
 
+/// `PUT /api/v3/order/amend/keepPriority`'s example for an order of a
+/// list.
+const AMEND_IN_LIST: &str = r#"
+{
+  "transactTime": 1741669661670,
+  "executionId": 22,
+  "amendedOrder":
+  {
+    "symbol": "BTCUSDT",
+    "orderId": 9,
+    "orderListId": 1,
+    "origClientOrderId": "W0fJ9fiLKHOJutovPK3oJp",
+    "clientOrderId": "UQ1Np3bmQ71jJzsSDW9Vpi",
+    "price": "0.00000000",
+    "qty": "4.00000000",
+    "executedQty": "0.00000000",
+    "preventedQty": "0.00000000",
+    "quoteOrderQty": "0.00000000",
+    "cumulativeQuoteQty": "0.00000000",
+    "status": "PENDING_NEW",
+    "timeInForce": "GTC",
+    "type": "MARKET",
+    "side": "BUY",
+    "selfTradePreventionMode": "NONE"
+  },
+  "listStatus":
+  {
+    "orderListId": 1,
+    "contingencyType": "OTO",
+    "listOrderStatus": "EXECUTING",
+    "listClientOrderId": "AT7FTxZXylVSwRoZs52mt3",
+    "symbol": "BTCUSDT",
+    "orders":
+    [
+      {
+        "symbol": "BTCUSDT",
+        "orderId": 8,
+        "clientOrderId": "GkwwHZUUbFtZOoH1YsZk9Q"
+      },
+      {
+        "symbol": "BTCUSDT",
+        "orderId": 9,
+        "clientOrderId": "UQ1Np3bmQ71jJzsSDW9Vpi"
+      }
+    ]
+  }
+}"#;
+
+/// The amend of an OTO's pending order: its list's status added, and no
+/// `workingTime` (it does not work yet).
+#[test]
+fn amend_answer_of_a_list_order_is_binances() {
+    let p = pair();
+    let mut pending = limit(5, Side::Buy, 0, 500_000, "pending");
+    pending.order_type = OrderType::Market;
+    pending.time_in_force = TimeInForce::Ioc;
+    let orders = [limit(4, Side::Sell, 1_000, 100_000, "working"), pending];
+    let (batch, _) = list_placed(&p, proto::ListKind::Oto, orders);
+    let row = batch.new_order(p.symbol, OrderId(5)).unwrap();
+    let amended = Event {
+        pair: p.symbol,
+        seq: Seq(9),
+        timestamp: Timestamp(AT),
+        body: EventBody::Amended(proto::Amended {
+            order_id: OrderId(5),
+            client_order_id: row.client_order_id,
+            user: UserId(1),
+            side: Side::Buy,
+            price: Price(0),
+            stop_price: None,
+            qty: Qty(400_000),
+            remaining: Qty(400_000),
+            priority_kept: true,
+        }),
+    };
+    let mut ours = amend_answer(&p, row, &[amended], Timestamp(AT)).unwrap();
+    let list = batch.new_list(p.symbol, OrderId(1)).unwrap();
+    ours["listStatus"] = super::trading::lists::amend_list_status(&p, list);
+    check(
+        "order/amend/keepPriority in a list",
+        &ours,
+        &doc(AMEND_IN_LIST),
+        &[],
+        &[],
+    );
+}
+
 const TEST_ORDER_EMPTY: &str = "{}";
 
 const TEST_ORDER_RATES: &str = r#"
@@ -1689,7 +1776,7 @@ fn my_trades_are_binances() {
         let ours: Vec<AccountTrade> = s
             .fills()
             .iter()
-            .flat_map(|f| [true, false].map(|maker| AccountTrade::new(f, &s.p, maker, fees)))
+            .flat_map(|f| [true, false].map(|maker| AccountTrade::new(f, &s.p, maker, fees, None)))
             .collect();
         check(
             "myTrades",

@@ -218,9 +218,11 @@ async fn place(
     mode: RespType,
 ) -> Result<Value, ApiError> {
     let cmd = command(p.symbol, caller, CommandBody::NewOrder(order));
-    // A LIMIT_MAKER that would take is refused, as on Binance, whatever
-    // the answer's shape: only the book can tell, so it is waited for.
-    let wait = mode != RespType::Ack || order.post_only;
+    let at = cmd.timestamp;
+    // A LIMIT_MAKER that would take, or a stop the last price already
+    // met, is refused, as on Binance, whatever the answer's shape: only the
+    // book can tell, so it is waited for.
+    let wait = mode != RespType::Ack || order.post_only || order.order_type.trigger().is_some();
     let (_, outcome) = submit(gw, cmd, wait).await?;
     let batch = match outcome {
         Some(record) => {
@@ -247,7 +249,7 @@ async fn place(
     Ok(new_order_answer(
         p,
         &order,
-        cmd.timestamp,
+        at,
         batch.as_ref(),
         mode,
         fees,
@@ -491,6 +493,7 @@ async fn cancel(
         ));
     }
     let cmd = command(p.symbol, caller, CommandBody::Cancel { target });
+    let at = cmd.timestamp;
     let (_, outcome) = submit(gw, cmd, true).await?;
     let record = outcome.ok_or_else(|| ApiError::internal("a cancel without its outcome"))?;
     // The command's own cancel: expiries of GTD orders may come before it.
@@ -525,7 +528,7 @@ async fn cancel(
             new_cid,
         ));
     }
-    Ok(cancel_answer(p, &c, row.as_ref(), cmd.timestamp, new_cid))
+    Ok(cancel_answer(p, &c, row.as_ref(), at, new_cid))
 }
 
 /// Cancels an open order.
@@ -857,9 +860,21 @@ pub(super) async fn amend_keep_priority(
         new_stop_price: None,
     };
     let cmd = command(p.symbol, &caller, CommandBody::Amend(amend));
+    let at = cmd.timestamp;
     let (_, outcome) = submit(&gw, cmd, true).await?;
     let record = outcome.ok_or_else(|| ApiError::internal("an amend without its outcome"))?;
-    let answer = answers::amend_answer(&p, &row, &record.events, cmd.timestamp)
+    let mut answer = answers::amend_answer(&p, &row, &record.events, at)
         .ok_or_else(|| ApiError::internal("an amend without an Amended event"))?;
+    // An order of a list: Binance adds the list's status.
+    if let Some(list_id) = row.order_list_id
+        && let Some(list) = gw
+            .store
+            .order_list(caller.user, store::ListLookup::Id(list_id))
+            .await
+            .map_err(ApiError::internal)?
+        && let Some(obj) = answer.as_object_mut()
+    {
+        obj.insert("listStatus".into(), lists::amend_list_status(&p, &list));
+    }
     Ok(Json(answer).into_response())
 }

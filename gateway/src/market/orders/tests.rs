@@ -196,6 +196,22 @@ fn trailing_stops_start_tracking_by_the_books_rule() {
     );
     assert_eq!(amended.price(), None, "still a market stop");
     assert_eq!(v.trailing_since(OrderId(4)), None);
+    // An amend of its quantity alone keeps its tracking.
+    v.traded(Price(121), Timestamp(11));
+    assert_eq!(v.trailing_since(OrderId(4)), Some(Timestamp(11)));
+    let qty_only = Amended {
+        order_id: OrderId(4),
+        client_order_id: None,
+        user: UserId(1),
+        side: Side::Buy,
+        price: Price(0),
+        stop_price: Some(Price(120)),
+        qty: Qty(4),
+        remaining: Qty(4),
+        priority_kept: true,
+    };
+    v.amend(&qty_only, Timestamp(12));
+    assert_eq!(v.trailing_since(OrderId(4)), Some(Timestamp(11)));
 }
 
 #[test]

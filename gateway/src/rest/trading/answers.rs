@@ -410,16 +410,11 @@ pub(crate) async fn cancel_all(
         .await
         .map_err(ApiError::internal)?;
     let cmd = command(p.symbol, &caller, CommandBody::CancelAll);
+    let at = cmd.timestamp;
     let (_, outcome) = submit(&gw, cmd, true).await?;
     let record = outcome.ok_or_else(|| ApiError::internal("a cancel-all without its outcome"))?;
-    Ok(Json(cancel_all_answers(
-        &p,
-        &record.events,
-        &rows,
-        &lists,
-        cmd.timestamp,
-    ))
-    .into_response())
+    let answers = cancel_all_answers(&p, &record.events, &rows, &lists, at);
+    Ok(Json(answers).into_response())
 }
 
 /// A cancel-all's answer, Binance's: each canceled order that is in no
@@ -546,6 +541,11 @@ pub(crate) fn amend_answer(
         "selfTradePreventionMode",
     ];
     let mut rest = pick(&body, &fields);
+    // Binance leaves `workingTime` out for an order that does not work yet
+    // (an OTO's pending order, a waiting stop).
+    if order.working_time.is_none() {
+        rest.remove("workingTime");
+    }
     amended.insert(
         "cumulativeQuoteQty".into(),
         pick(&body, &["cummulativeQuoteQty"])

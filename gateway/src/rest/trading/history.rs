@@ -173,11 +173,20 @@ pub(crate) async fn my_trades(
         .await
         .map_err(ApiError::internal)?;
     let fees = gw.fees(p.symbol);
+    let ids: Vec<OrderId> = rows.iter().map(store::UserTrade::order_id).collect();
+    let lists = gw
+        .store
+        .order_list_ids(p.symbol, &ids)
+        .await
+        .map_err(ApiError::internal)?;
     let out: Vec<AccountTrade> = rows
         .iter()
         // A self-trade has both sides; only the asked order's is wanted.
         .filter(|t| order_id.is_none_or(|id| t.order_id() == id))
-        .map(|t| AccountTrade::new(&t.fill, p, t.is_maker, fees))
+        .map(|t| {
+            let list = lists.get(&t.order_id()).copied();
+            AccountTrade::new(&t.fill, p, t.is_maker, fees, list)
+        })
         .collect();
     Ok(Json(out).into_response())
 }

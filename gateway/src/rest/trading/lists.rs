@@ -462,7 +462,8 @@ async fn place_list(
         // The refusal carries the counts in its headers too.
         Err(refused) => return Ok(refused.into_response()),
     };
-    let cmd = command(p.symbol, caller, CommandBody::NewOrderList(list));
+    let cmd = command(p.symbol, caller, CommandBody::NewOrderList(Box::new(list)));
+    let at = cmd.timestamp;
     // Always waited for: the book alone can tell an OCO's orders cross.
     let (_, outcome) = submit(gw, cmd, true).await?;
     let record = outcome.ok_or_else(|| ApiError::internal("a list without its outcome"))?;
@@ -477,22 +478,12 @@ async fn place_list(
     let reports = list
         .orders
         .iter()
-        .map(|o| {
-            new_order_answer(
-                p,
-                o,
-                cmd.timestamp,
-                Some(&batch),
-                mode,
-                fees,
-                Some(list.list_id),
-            )
-        })
+        .map(|o| new_order_answer(p, o, at, Some(&batch), mode, fees, Some(list.list_id)))
         .collect();
     let row = batch
         .new_list(p.symbol, list.list_id)
         .cloned()
-        .unwrap_or_else(|| placed_row(p, caller, &list, cmd.timestamp));
+        .unwrap_or_else(|| placed_row(p, caller, &list, at));
     let mut resp = Json(list_answer(p, &row, Some(reports))).into_response();
     resp.headers_mut().extend(counts.headers());
     Ok(resp)
@@ -551,6 +542,17 @@ pub(crate) fn list_answer(p: &PairConfig, l: &OrderListRow, reports: Option<Vec<
         out.insert("orderReports".into(), Value::Array(reports));
     }
     Value::Object(out)
+}
+
+/// The `listStatus` of an amend's answer for an order of list `l`:
+/// Binance's list fields without `listStatusType` and `transactionTime`.
+pub(crate) fn amend_list_status(p: &PairConfig, l: &OrderListRow) -> Value {
+    let mut v = list_answer(p, l, None);
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("listStatusType");
+        obj.remove("transactionTime");
+    }
+    v
 }
 
 /// The answer of a command that ended list `l`: the list as the record
