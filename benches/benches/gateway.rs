@@ -21,7 +21,7 @@ use gateway::{
     NewOrderRequest, OrderIds, RawRoute, new_order_command,
 };
 use pipeline::{PipelineMetrics, RuntimeConfig};
-use proto::{NewOrder, PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
+use proto::{AdvancedOrders, NewOrder, PairConfig, Price, Qty, QuoteQty, StpMode, Symbol};
 use runtime::Exchange;
 use serde_json::json;
 use store::Store;
@@ -49,6 +49,7 @@ fn btc_eur() -> PairConfig {
         max_notional: QuoteQty(10_000_000_000),
         default_stp: StpMode::None,
         max_open_orders: 1_000_000,
+        advanced: AdvancedOrders::ALL,
     }
 }
 
