@@ -69,6 +69,15 @@ impl Shard {
         if used != bytes.len() - 1 {
             return Err(SnapshotError::Malformed("trailing bytes".into()));
         }
+        // Holds and lists name their pair by index: one that names no pair
+        // would be read out of bounds by the audit and the settlement.
+        let pairs = state.pairs.len();
+        let keys = state.holds.keys().chain(state.lists.keys());
+        if let Some((pi, id)) = keys.into_iter().find(|(pi, _)| usize::from(*pi) >= pairs) {
+            return Err(SnapshotError::Malformed(format!(
+                "order {id} names pair index {pi} of {pairs}"
+            )));
+        }
         let shard = Shard { state };
         // One state, one encoding: the hash must not depend on how it was written.
         if shard.snapshot() != bytes {
@@ -80,5 +89,33 @@ impl Shard {
     /// FNV-1a of the snapshot bytes: stable across runs and processes.
     pub fn state_hash(&self) -> u64 {
         proto::fnv1a(&self.snapshot())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proto::{ListKind, OrderId, PairConfig, Side, Symbol, UserId};
+
+    use super::*;
+    use crate::types::ListHold;
+
+    #[test]
+    fn a_list_naming_no_pair_is_refused_not_read_out_of_bounds() {
+        let pair = PairConfig::simple(Symbol::new("BTC-EUR").expect("valid"));
+        let mut shard = Shard::new(&[pair]).expect("valid pair");
+        let list = ListHold {
+            user: UserId(1),
+            kind: ListKind::Oco,
+            side: Side::Sell,
+            orders: [OrderId(2), OrderId(3)],
+            amount: 0,
+        };
+        shard.state.lists.insert((0, OrderId(1)), list.clone());
+        assert!(Shard::restore(&shard.snapshot()).is_ok());
+        shard.state.lists.insert((7, OrderId(1)), list);
+        assert!(matches!(
+            Shard::restore(&shard.snapshot()),
+            Err(SnapshotError::Malformed(m)) if m.contains("pair index 7")
+        ));
     }
 }

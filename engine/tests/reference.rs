@@ -8,9 +8,6 @@
 //! icebergs, GTD expiry, OCO and OTO lists, the follow-up queue) without any
 //! of the fast book's slabs, links, indexes or maps. Both must emit
 //! identical events for every command and hold the same orders.
-//!
-//! `cargo test -p engine --test reference survey -- --ignored --nocapture`
-//! lists the first disagreement of every chaos seed.
 
 mod common;
 
@@ -1603,26 +1600,6 @@ fn same_state(fast: &OrderBook, naive: &Naive) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// Not a check: runs `CHAOS_SEEDS` chaos seeds per config and prints the
-/// first disagreement of each seed that has one, to survey them all at once
-/// (`cargo test -p engine --test reference survey -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn survey() {
-    let configs = configs();
-    let mut failed = 0;
-    for (c, config) in configs.iter().enumerate() {
-        for seed in 0..chaos_seeds(50) {
-            let seed = seed * 31 + c as u64;
-            if let Err(e) = run(Mix::Chaos, seed, config, 2_000) {
-                failed += 1;
-                println!("=== config {c}, {e}\n");
-            }
-        }
-    }
-    println!("{failed} seeds disagree");
 }
 
 /// How many chaos seeds each test runs per config: `CHAOS_SEEDS` raises it

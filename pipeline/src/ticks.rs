@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use proto::{Command, CommandBody, Symbol, UserId};
-use tokio::time::{Interval, MissedTickBehavior};
 
 /// The user an `AdvanceTime` command names: no account's (the book does
 /// not read it, and the risk stage holds nothing for it).
@@ -29,11 +28,13 @@ pub fn advance_time(pair: Symbol) -> Command {
 
 /// Which pairs are idle: those that took no command other than
 /// `AdvanceTime` for a whole period. Wait for [`Ticks::tick`], then append
-/// an `AdvanceTime` to each pair [`Ticks::due`] names.
+/// an `AdvanceTime` to each pair [`Ticks::due`] names (or ask
+/// [`Ticks::due_now`] on every turn of a loop that may never wait).
 #[derive(Debug)]
 pub struct Ticks {
     period: Duration,
-    interval: Option<Interval>,
+    /// When the next period ends; set on first use.
+    next: Option<Instant>,
     /// When each pair last took a command (its start counts as one).
     last: HashMap<Symbol, Instant>,
 }
@@ -45,8 +46,7 @@ impl Ticks {
         let period = Duration::from_millis(period_ms);
         Ticks {
             period,
-            // Made on first use: an interval needs a runtime.
-            interval: None,
+            next: None,
             last: if period_ms == 0 {
                 HashMap::new()
             } else {
@@ -60,20 +60,34 @@ impl Ticks {
         !self.period.is_zero()
     }
 
-    /// Waits for the next period's end; never returns when disabled.
+    /// Waits for the next period's end; never returns when disabled. A late
+    /// tick (a busy writer) is not made up for in a burst: the next period
+    /// starts when this one is seen to end.
     pub async fn tick(&mut self) {
         if !self.enabled() {
             return std::future::pending().await;
         }
-        let period = self.period;
-        let interval = self.interval.get_or_insert_with(|| {
-            // The first tick one period from now, not at once.
-            let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-            // A late tick (a busy writer) is not made up for in a burst.
-            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            i
-        });
-        interval.tick().await;
+        let next = *self
+            .next
+            .get_or_insert_with(|| Instant::now() + self.period);
+        tokio::time::sleep_until(next.into()).await;
+        self.next = Some(Instant::now() + self.period);
+    }
+
+    /// Without waiting: the idle pairs if a period has ended by `now` (and
+    /// the next period starts), else none. For a loop that is never idle
+    /// long enough to await [`Ticks::tick`]: under load, idle pairs must
+    /// still expire their orders on time.
+    pub fn due_now(&mut self, now: Instant) -> Vec<Symbol> {
+        if !self.enabled() {
+            return Vec::new();
+        }
+        let next = *self.next.get_or_insert(now + self.period);
+        if now < next {
+            return Vec::new();
+        }
+        self.next = Some(now + self.period);
+        self.due(now)
     }
 
     /// Waits for the next period's end, then names the idle pairs (see
@@ -166,6 +180,21 @@ mod tests {
         let mut off = Ticks::new(0, [], start);
         off.start(btc, start);
         assert!(off.due(at(1_000)).is_empty());
+    }
+
+    #[test]
+    fn a_loop_that_never_waits_still_sees_each_period_end_once() {
+        let btc = sym("BTC-EUR");
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut t = Ticks::new(100, [btc], start);
+        assert!(t.due_now(at(10)).is_empty(), "the first period starts here");
+        assert!(t.due_now(at(109)).is_empty());
+        assert_eq!(t.due_now(at(110)), vec![btc]);
+        assert!(t.due_now(at(150)).is_empty(), "once per period");
+        assert_eq!(t.due_now(at(215)), vec![btc]);
+        let mut off = Ticks::new(0, [btc], start);
+        assert!(off.due_now(at(10_000)).is_empty());
     }
 
     #[test]

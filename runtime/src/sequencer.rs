@@ -148,6 +148,13 @@ impl Sequencer {
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
         loop {
+            // The select below prefers outputs and requests, and a busy
+            // turn never reaches it: idle pairs' time is checked here too.
+            if t.open && !t.stopping {
+                let due = self.ticks.due_now(Instant::now());
+                let time = due.into_iter().map(JournalRequest::advance_time);
+                t.requests.extend(time.map(Request::Submit));
+            }
             if !t.arrived.is_empty() || !t.requests.is_empty() {
                 return true;
             }

@@ -73,11 +73,6 @@ impl OrderStatus {
         )
     }
 
-    /// The status a cancel reason leaves.
-    pub fn after_cancel(reason: CancelReason) -> Self {
-        OrderStatus::after_cancel_in(reason, false)
-    }
-
     /// The status a cancel reason leaves, `by_user` when the command that
     /// caused it was the owner's cancel: Binance shows the other order of
     /// a list canceled with its sibling as `CANCELED`, and one ended

@@ -3,7 +3,7 @@
 //! pairs (lists take their ids from the order ids' sequence), so none of
 //! them names a pair.
 
-use proto::{ClientOrderId, OrderId, UserId};
+use proto::{ClientOrderId, OrderId, Symbol, UserId};
 
 use crate::history::{Params, id_from, ns_window};
 use crate::queries::{LIST_COLUMNS, ORDER_COLUMNS, list_row, order_row};
@@ -32,11 +32,14 @@ pub struct ListFilter {
 }
 
 impl Store {
-    /// One of `user`'s order lists, on any pair.
+    /// One of `user`'s order lists, on `pair` or on any pair. A client list
+    /// id is unique only among a pair's open lists: a cancel, which names
+    /// its pair, must not find the same id's newer list on another pair.
     pub async fn order_list(
         &self,
         user: UserId,
         lookup: ListLookup,
+        pair: Option<Symbol>,
     ) -> Result<Option<OrderListRow>, StoreError> {
         let sql = match lookup {
             // Stored ids are database integers: a larger id names no list.
@@ -48,13 +51,16 @@ impl Store {
             }
             ListLookup::Client(_) => format!(
                 "SELECT {LIST_COLUMNS} FROM order_lists WHERE user_id = $1 \
-                 AND client_list_id = $2 ORDER BY created_at DESC, list_id DESC LIMIT 1"
+                 AND client_list_id = $2 AND ($3 = '' OR pair = $3) \
+                 ORDER BY created_at DESC, list_id DESC LIMIT 1"
             ),
         };
         let q = sqlx::query(&sql).bind(to_db(user.0)?);
         let q = match lookup {
             ListLookup::Id(id) => q.bind(to_db(id.0)?),
-            ListLookup::Client(cid) => q.bind(cid.as_str().to_string()),
+            ListLookup::Client(cid) => q
+                .bind(cid.as_str().to_string())
+                .bind(pair.map(|p| p.as_str().to_string()).unwrap_or_default()),
         };
         q.fetch_optional(&self.pool)
             .await?

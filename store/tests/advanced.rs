@@ -345,7 +345,7 @@ async fn check(store: &Store) {
 /// The scenario's lists as stored, and the list queries.
 async fn check_lists(store: &Store) {
     let oto = store
-        .order_list(ALICE, ListLookup::Id(OrderId(10)))
+        .order_list(ALICE, ListLookup::Id(OrderId(10)), None)
         .await
         .unwrap()
         .unwrap();
@@ -357,11 +357,17 @@ async fn check_lists(store: &Store) {
         (Timestamp(3_000 * MS), Timestamp(5_000 * MS))
     );
     let by_client = store
-        .order_list(ALICE, ListLookup::Client(cid("l20").unwrap()))
+        .order_list(ALICE, ListLookup::Client(cid("l20").unwrap()), None)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(by_client.list_id, OrderId(20));
+    // A cancel names its pair: the id's list on another pair is not it.
+    let on = |pair| store.order_list(ALICE, ListLookup::Client(cid("l20").unwrap()), Some(pair));
+    let here = on(common::pair()).await.unwrap().map(|l| l.list_id);
+    assert_eq!(here, Some(OrderId(20)));
+    let elsewhere = proto::Symbol::new("ETH-EUR").unwrap();
+    assert!(on(elsewhere).await.unwrap().is_none());
     let legs = store.list_orders(&by_client).await.unwrap();
     assert_eq!(
         legs.iter().map(|o| o.order_id.0).collect::<Vec<_>>(),
@@ -369,7 +375,7 @@ async fn check_lists(store: &Store) {
     );
     assert!(
         store
-            .order_list(BOB, ListLookup::Id(OrderId(10)))
+            .order_list(BOB, ListLookup::Id(OrderId(10)), None)
             .await
             .unwrap()
             .is_none(),

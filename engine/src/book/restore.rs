@@ -89,6 +89,7 @@ impl OrderBook {
             || !o.visible.0.is_multiple_of(lot)
             || o.iceberg_qty
                 .is_some_and(|s| s.is_zero() || !s.0.is_multiple_of(lot))
+            || !shows_rightly(o)
         {
             return Err(Inconsistency::InvalidOrder(o.order_id));
         }
@@ -220,5 +221,74 @@ impl OrderBook {
             return bad;
         }
         Ok(())
+    }
+}
+
+/// What a restored order shows: something, no more than it has open, and
+/// all of it unless it is an iceberg, whose part of a slice is at most the
+/// slice. Checked before the order joins a level, whose total it adds to.
+fn shows_rightly(o: &RestingOrder) -> bool {
+    let within = !o.visible.is_zero() && o.visible <= o.remaining;
+    match o.iceberg_qty {
+        Some(slice) => within && o.visible <= slice,
+        None => within && o.visible == o.remaining,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proto::{OrderId, PairConfig, Price, Qty, Seq, Side, Symbol, UserId};
+
+    use super::*;
+
+    fn order(visible: u64, remaining: u64, iceberg: Option<u64>) -> RestingOrder {
+        RestingOrder {
+            order_id: OrderId(1),
+            client_order_id: None,
+            user: UserId(1),
+            side: Side::Buy,
+            price: Price(100),
+            qty: Qty(10),
+            remaining: Qty(remaining),
+            post_only: false,
+            stp: None,
+            iceberg_qty: iceberg.map(Qty),
+            visible: Qty(visible),
+            good_till: None,
+            list_id: None,
+            placed: 1,
+        }
+    }
+
+    fn restore(o: RestingOrder) -> Result<OrderBook, Inconsistency> {
+        let config = PairConfig::simple(Symbol::new("BTC-EUR").expect("valid"));
+        let parts = Parts {
+            last_seq: Seq(1),
+            placements: 1,
+            last_price: None,
+            orders: vec![o],
+            waiting: Vec::new(),
+            lists: Vec::new(),
+        };
+        OrderBook::from_parts(config, &parts)
+    }
+
+    #[test]
+    fn a_visible_part_that_no_book_could_show_is_refused_before_it_joins_a_level() {
+        assert!(restore(order(10, 10, None)).is_ok());
+        assert!(restore(order(3, 10, Some(3))).is_ok());
+        assert!(restore(order(2, 10, Some(3))).is_ok(), "part of a slice");
+        for bad in [
+            order(u64::MAX, 10, None),
+            order(u64::MAX, 10, Some(3)),
+            order(0, 10, Some(3)),
+            order(4, 10, Some(3)),
+            order(9, 10, None),
+        ] {
+            assert_eq!(
+                restore(bad).err(),
+                Some(Inconsistency::InvalidOrder(OrderId(1)))
+            );
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::market::{DepthView, Levels, levels};
 use crate::money::{commission_text, quote_asset, rate};
 
 /// Milliseconds since the Unix epoch, as the answers carry time.
-fn ms(ts: proto::Timestamp) -> u64 {
+pub(crate) fn ms(ts: proto::Timestamp) -> u64 {
     ts.0 / 1_000_000
 }
 

@@ -507,7 +507,7 @@ async fn cancel(
     if let Some(list_id) = row.as_ref().and_then(|o| o.order_list_id)
         && let Some(list) = gw
             .store
-            .order_list(caller.user, store::ListLookup::Id(list_id))
+            .order_list(caller.user, store::ListLookup::Id(list_id), None)
             .await
             .map_err(ApiError::internal)?
         && record
@@ -869,7 +869,7 @@ pub(super) async fn amend_keep_priority(
     if let Some(list_id) = row.order_list_id
         && let Some(list) = gw
             .store
-            .order_list(caller.user, store::ListLookup::Id(list_id))
+            .order_list(caller.user, store::ListLookup::Id(list_id), None)
             .await
             .map_err(ApiError::internal)?
         && let Some(obj) = answer.as_object_mut()

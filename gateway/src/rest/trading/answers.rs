@@ -15,7 +15,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::super::bodies::{OrderBody, client_order_id};
+use super::super::bodies::{self, OrderBody, client_order_id, ms};
 use super::super::openapi::{
     CommandErrors, OrderStatus, OrderTypeName, SideName, SignedErrors, StpModeName,
     TimeInForceName, any_of, merged,
@@ -49,10 +49,6 @@ impl RespType {
             None => Ok(RespType::Ack),
         }
     }
-}
-
-fn ms(ts: Timestamp) -> u64 {
-    ts.0 / 1_000_000
 }
 
 /// `fields` of `body`'s JSON, in that order.
@@ -205,7 +201,7 @@ pub(crate) fn new_order_answer(
     let mut out = Map::new();
     out.insert("symbol".into(), json!(p.symbol.joined()));
     out.insert("orderId".into(), json!(order.order_id.0));
-    out.insert("orderListId".into(), json!(list_id_of(list_id)));
+    out.insert("orderListId".into(), json!(bodies::list_id(list_id)));
     let cid = client_order_id(order.order_id, order.client_order_id.as_ref());
     out.insert("clientOrderId".into(), json!(cid));
     out.insert("transactTime".into(), json!(ms(at)));
@@ -300,11 +296,6 @@ const CANCEL_FIELDS: [&str; 15] = [
     "selfTradePreventionMode",
 ];
 
-/// Binance's `orderListId`: the list's id, or -1.
-fn list_id_of(id: Option<proto::OrderId>) -> i64 {
-    super::super::bodies::list_id(id)
-}
-
 /// A cancel's answer: the order as it stood, `CANCELED`. `row` is the
 /// stored order, which may trail the engine by the persister's lag: the
 /// executed quantity comes from the cancel itself.
@@ -334,7 +325,10 @@ pub(crate) fn cancel_answer_as(
     out.insert("symbol".into(), json!(p.symbol.joined()));
     out.insert("origClientOrderId".into(), json!(orig_cid));
     out.insert("orderId".into(), json!(c.order_id.0));
-    out.insert("orderListId".into(), json!(list_id_of(order.order_list_id)));
+    out.insert(
+        "orderListId".into(),
+        json!(bodies::list_id(order.order_list_id)),
+    );
     out.insert("clientOrderId".into(), json!(new_cid.unwrap_or(&orig_cid)));
     out.insert("transactTime".into(), json!(ms(at)));
     if let (OrderSize::Base(left), Some(orig)) = (c.remaining, order.orig_qty) {

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use store::{ListFilter, ListLookup, ListStatus, OrderListRow, OrderRow, SiblingCause};
 use utoipa::{IntoParams, ToSchema};
 
-use super::super::bodies::client_order_id;
+use super::super::bodies::{client_order_id, ms};
 use super::super::openapi::{self, CommandErrors, OrderCountErrors, SignedErrors};
 use super::super::{
     ApiResult, App, command, enum_value, limit, read_own_writes, signed_request, submit, symbol,
@@ -34,10 +34,6 @@ use crate::now_ms;
 
 /// Binance's widest `startTime`..`endTime` window: 24 hours.
 const DAY_MS: u64 = 24 * 60 * 60 * 1_000;
-
-fn ms(ts: Timestamp) -> u64 {
-    ts.0 / 1_000_000
-}
 
 /// The parameters of `POST /api/v3/orderList/oco`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -615,13 +611,14 @@ fn list_ref(id: Option<u64>, cid: Option<&str>, cid_name: &str) -> Result<OrderR
     }
 }
 
-/// The caller's list a request names, as stored, if it matches the client
-/// id also sent.
+/// The caller's list a request names, as stored (on `pair` when the
+/// request names one), if it matches the client id also sent.
 async fn stored_list(
     gw: &Gateway,
     caller: &Caller,
     target: OrderRef,
     cid: Option<&str>,
+    pair: Option<proto::Symbol>,
 ) -> Result<Option<OrderListRow>, ApiError> {
     let lookup = match target {
         OrderRef::Id(id) => ListLookup::Id(id),
@@ -631,7 +628,7 @@ async fn stored_list(
     read_own_writes(gw, &pairs).await;
     let row = gw
         .store
-        .order_list(caller.user, lookup)
+        .order_list(caller.user, lookup, pair)
         .await
         .map_err(ApiError::internal)?;
     Ok(row
@@ -659,7 +656,7 @@ pub(crate) async fn cancel_list(
         .map(|c| client_id("newClientOrderId", c).map(|_| c))
         .transpose()?;
     let unknown = || ApiError::cancel_rejected(proto::RejectCode::UnknownOrderList);
-    let list = stored_list(&gw, &caller, target, cid)
+    let list = stored_list(&gw, &caller, target, cid, Some(p.symbol))
         .await?
         .filter(|l| l.pair == p.symbol)
         .ok_or_else(unknown)?;
@@ -698,7 +695,7 @@ pub(crate) async fn query_list(
     let (caller, q): (Caller, ListQuery) = signed_request(&gw, &headers, &uri, body).await?;
     let cid = q.orig_client_order_id.as_deref();
     let target = list_ref(q.order_list_id, cid, "origClientOrderId")?;
-    let list = stored_list(&gw, &caller, target, cid).await?;
+    let list = stored_list(&gw, &caller, target, cid, None).await?;
     let list =
         list.ok_or_else(|| ApiError::new(code::NO_SUCH_ORDER, "Order list does not exist."))?;
     let p = gw
