@@ -351,12 +351,19 @@ async fn an_oco_fill_expires_the_other_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_are_canceled_whole_by_their_owner() {
     let ex = common::start().await;
-    let alice = ex.user("alice").await;
+    let (alice, bob) = (ex.user("alice").await, ex.user("bob").await);
     trade_at(&ex, "30000.00").await;
     // DELETE orderList: both orders canceled.
     let list = ok(&post(&alice, "/api/v3/orderList/oco", &sell_oco("0.1")).await).clone();
     let list_id = list["orderListId"].as_u64().unwrap();
     let q = format!("symbol={BTCEUR}&orderListId={list_id}&newClientOrderId=gone");
+    // Another user's list, or the list named on another pair, is unknown:
+    // nothing is canceled.
+    let theirs = delete(&bob, "/api/v3/orderList", &q).await;
+    assert_eq!(theirs.code(), Some(-2011), "{:?}", theirs.body);
+    let elsewhere = format!("symbol={ETHEUR}&orderListId={list_id}");
+    let wrong_pair = delete(&alice, "/api/v3/orderList", &elsewhere).await;
+    assert_eq!(wrong_pair.code(), Some(-2011), "{:?}", wrong_pair.body);
     let canceled = ok(&delete(&alice, "/api/v3/orderList", &q).await).clone();
     assert_eq!(canceled["listStatusType"], "ALL_DONE");
     let statuses: Vec<&Value> = canceled["orderReports"]
