@@ -52,7 +52,8 @@ impl Actor {
         metrics: &PipelineMetrics,
     ) -> Result<Actor, ClusterError> {
         let pair = config.symbol;
-        let (book, position) = pipeline::restore_book(store, config, rc.book_capacity).await?;
+        let pipeline::Restored { book, position, .. } =
+            pipeline::restore_book(store, config, rc.book_capacity).await?;
         info!(%pair, position, "restored; replaying the log after the snapshot");
         // Counts positions: the engine reads its lag from the broker instead.
         let status = Arc::new(PairStatus::new(

@@ -35,6 +35,11 @@ pub(crate) struct Emitter {
     pub(crate) fences: Fences,
     /// Records gathered since the last send, one batch per pair.
     pub(crate) pending: Vec<EventBatch>,
+    /// Per pair, the offset after its last events record this engine sent:
+    /// every later event of the pair is sent after it, by this engine or,
+    /// replayed, by a later owner, so a snapshot taken now can tell a
+    /// gateway to start its view there. Unknown until the first send.
+    pub(crate) events_next: HashMap<Symbol, u64>,
 }
 
 impl EventSink for Emitter {
@@ -50,10 +55,13 @@ impl EventSink for Emitter {
         }
     }
 
-    async fn snapshot(&mut self, row: SnapshotRow) {
+    async fn snapshot(&mut self, mut row: SnapshotRow) {
         // The snapshot covers events that must be in the log first.
         self.send_all().await;
         let (pair, position) = (row.pair, row.position);
+        // Unknown before this engine sent any of the pair's events: the
+        // store then keeps the offset of the snapshot it replaces.
+        row.events_from = self.events_next.get(&pair).copied();
         let fence = self
             .fences
             .lock()
@@ -129,7 +137,12 @@ impl Emitter {
                     .key(batch.pair.as_str())
                     .payload(&payload);
                 match self.producer.send(record, Duration::from_secs(5)).await {
-                    Ok(_) => break,
+                    Ok(delivery) => {
+                        if let Ok(at) = u64::try_from(delivery.offset) {
+                            self.events_next.insert(batch.pair, at + 1);
+                        }
+                        break;
+                    }
                     Err((e, _)) => {
                         error!(pair = %batch.pair, error = %e, "sending events failed; retrying");
                         tokio::time::sleep(RETRY_DELAY).await;

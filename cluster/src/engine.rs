@@ -229,6 +229,7 @@ impl Node {
             snapshots: snapshots.clone(),
             fences: fences.clone(),
             pending: Vec::new(),
+            events_next: HashMap::new(),
         };
         let emitter = tokio::spawn(pipeline::drain(out_rx, emitter, EMIT_BATCH));
         let (change_tx, changes) = mpsc::unbounded_channel();

@@ -19,7 +19,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::commands::{CommandWriter, records_through};
 use crate::error::ClusterError;
@@ -108,12 +108,19 @@ impl CommandLog for KafkaLog {
 /// the gateway), so it is read often; two small queries per tick.
 const PERSISTED_POLL: Duration = Duration::from_millis(50);
 
-/// Each pair's counters and the last seq its view holds.
-type Views = (HashMap<Symbol, Arc<PairStatus>>, HashMap<Symbol, Seq>);
+/// Each pair's counters, the last seq its view holds, and the offset of
+/// its events partition its view follows from.
+struct Views {
+    statuses: HashMap<Symbol, Arc<PairStatus>>,
+    seen: HashMap<Symbol, Seq>,
+    starts: Vec<(i32, Offset)>,
+}
 
 /// Starts the gateway's Kafka log: each pair's book view from its latest
-/// snapshot, then the events topic from the beginning (records the snapshot
-/// covers are dropped by seq), feeding `observer` and the RESULT waiters.
+/// snapshot, then the events topic from the offset stored with that
+/// snapshot (records before it hold no event after the snapshot; those the
+/// snapshot covers are dropped by seq), so the start does not grow with
+/// the history. Feeds `observer` and the RESULT waiters.
 /// With `accounts`, orders and amends go through the risk stage, and the
 /// balances start from the shards' snapshots, followed by `risk-events`.
 pub async fn start_kafka_log(
@@ -123,8 +130,12 @@ pub async fn start_kafka_log(
     observer: Arc<dyn Observer>,
     accounts: Option<GatewayAccounts>,
 ) -> Result<(Arc<KafkaLog>, JoinHandle<()>), ClusterError> {
-    let (statuses, seen) = restore_views(store, &partitions, &*observer).await?;
-    let consumer = events_consumer(kafka, &partitions)?;
+    let Views {
+        statuses,
+        seen,
+        starts,
+    } = restore_views(store, &partitions, &*observer).await?;
+    let consumer = events_consumer(kafka, &starts)?;
     let (risk, risk_follower) = match accounts {
         Some(a) => {
             let (port, follower) = start_risk_port(kafka, store, a, observer.clone()).await?;
@@ -159,21 +170,33 @@ pub async fn start_kafka_log(
     Ok((log, follower))
 }
 
-/// Each pair's book view from its latest snapshot, handed to `observer`.
+/// Each pair's book view from its latest snapshot, handed to `observer`,
+/// and where its events partition is read from.
 async fn restore_views(
     store: &Store,
     partitions: &Partitions,
     observer: &dyn Observer,
 ) -> Result<Views, ClusterError> {
-    let mut statuses = HashMap::new();
-    let mut seen: HashMap<Symbol, Seq> = HashMap::new();
-    for (_, config) in partitions.iter() {
+    let mut views = Views {
+        statuses: HashMap::new(),
+        seen: HashMap::new(),
+        starts: Vec::new(),
+    };
+    for (partition, config) in partitions.iter() {
         let pair = config.symbol;
         // Capacity 0: this book only gives the depth to start the views from.
-        let (book, position) = pipeline::restore_book(store, config, 0).await?;
+        let restored = pipeline::restore_book(store, config, 0).await?;
+        let (book, position) = (restored.book, restored.position);
         observer.on_start(config, book.depth(usize::MAX));
-        seen.insert(pair, book.last_seq());
-        statuses.insert(
+        let from = match restored.events_from.map(i64::try_from) {
+            Some(Ok(offset)) => Offset::Offset(offset),
+            // A snapshot stored before offsets were: the whole partition.
+            _ => Offset::Beginning,
+        };
+        info!(%pair, seq = book.last_seq().0, events_from = ?from, "view restored");
+        views.starts.push((partition, from));
+        views.seen.insert(pair, book.last_seq());
+        views.statuses.insert(
             pair,
             Arc::new(PairStatus::new(
                 config.clone(),
@@ -183,21 +206,21 @@ async fn restore_views(
             )),
         );
     }
-    Ok((statuses, seen))
+    Ok(views)
 }
 
-/// A consumer of every partition of the events topic, from the beginning.
+/// A consumer of the events topic, each partition from its view's start.
 fn events_consumer(
     kafka: &KafkaConfig,
-    partitions: &Partitions,
+    starts: &[(i32, Offset)],
 ) -> Result<StreamConsumer, ClusterError> {
     let consumer: StreamConsumer = kafka
         .consumer_config("gateways")
         .create()
         .map_err(|e| ClusterError::kafka("kafka consumer", e))?;
     let mut tpl = TopicPartitionList::new();
-    for (p, _) in partitions.iter() {
-        tpl.add_partition_offset(&kafka.events_topic, p, Offset::Beginning)
+    for (p, from) in starts {
+        tpl.add_partition_offset(&kafka.events_topic, *p, *from)
             .map_err(|e| ClusterError::kafka(format!("partition {p}"), e))?;
     }
     consumer

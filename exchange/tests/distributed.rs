@@ -99,8 +99,9 @@ struct Cluster {
 impl Cluster {
     /// A cluster whose engines send idle pairs the passing of time every
     /// `gtd_tick_ms` (0: never, so a test may compare the log with a final
-    /// snapshot without a time command landing between the two).
-    fn new(tansu: PathBuf, db: String, gtd_tick_ms: u64) -> Cluster {
+    /// snapshot without a time command landing between the two), with the
+    /// risk stage when `accounts`.
+    fn new(tansu: PathBuf, db: String, gtd_tick_ms: u64, accounts: bool) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let broker_port = free_port();
         let config = dir.path().join("cluster.toml");
@@ -112,6 +113,7 @@ log = "warn,cluster=info"
 # Two risk shards: alice and bob (users 1 and 2) are in different ones, so
 # every trade between them is settled by both.
 [accounts]
+enabled = {accounts}
 shards = 2
 snapshot_every = 30
 [kafka]
@@ -176,9 +178,14 @@ min_notional = "1"
 
     /// [`Cluster::start`], with time commands every `gtd_tick_ms`.
     async fn start_ticking(gtd_tick_ms: u64) -> Option<(Cluster, Proc)> {
+        Cluster::start_with(gtd_tick_ms, true).await
+    }
+
+    /// [`Cluster::start_ticking`], with or without the risk stage.
+    async fn start_with(gtd_tick_ms: u64, accounts: bool) -> Option<(Cluster, Proc)> {
         let tansu = tansu()?;
         let db = common::fresh_postgres().await?;
-        let cluster = Cluster::new(tansu, db, gtd_tick_ms);
+        let cluster = Cluster::new(tansu, db, gtd_tick_ms, accounts);
         eprintln!("cluster logs in {}", cluster.dir.path().display());
         let broker = cluster.broker();
         let created = cluster.command(&["topics", "create"]).output().unwrap();
@@ -232,14 +239,18 @@ min_notional = "1"
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
         let mut reader = BufReader::new(stdout);
-        reader.read_line(&mut line).unwrap();
-        // The rest of stdout (the logs) goes to the role's log file.
         let mut log = std::fs::OpenOptions::new()
             .append(true)
             .open(self.dir.path().join(format!("{name}.log")))
             .unwrap();
+        // Logs may come before the line with the address: they go to the
+        // role's log file, as does the rest of stdout.
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 && !line.contains("http://") {
+            std::io::Write::write_all(&mut log, line.as_bytes()).unwrap();
+            line.clear();
+        }
         std::thread::spawn(move || std::io::copy(&mut reader, &mut log));
         let addr = line
             .trim()
@@ -1083,4 +1094,230 @@ async fn a_gtd_order_on_an_idle_book_expires_on_time_and_its_hold_is_released() 
     }
     drop(gateway);
     engine.terminate();
+}
+
+/// How many commands the history of the gateway-start test holds:
+/// `GATEWAY_START_COMMANDS`, or enough for about a million events (the
+/// exchange-core-like flow makes about 1.05 events per command at this length).
+fn history_commands() -> usize {
+    std::env::var("GATEWAY_START_COMMANDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// Appends `n` commands of the exchange-core-like flow on BTC-EUR straight
+/// to the command log (no risk stage in this cluster), many records in
+/// flight, as gateways under load would.
+async fn write_history(cluster: &Cluster, n: usize) {
+    let config = exchange::config::Config::load(Some(cluster.config.as_path())).unwrap();
+    let partitions = config.partitions().unwrap();
+    let btc = partitions
+        .iter()
+        .find(|(_, c)| c.symbol.as_str() == "BTC-EUR")
+        .map(|(_, c)| c.clone())
+        .unwrap();
+    let writer = cluster::CommandWriter::new(&cluster.kafka(), &partitions).unwrap();
+    let mut generator = workload::Generator::new(workload::Mix::ExchangeCore, 7, &btc);
+    let commands: Vec<proto::Command> = (0..n).map(|_| generator.next_command()).collect();
+    for chunk in commands.chunks(20_000) {
+        let writes = chunk.iter().map(|c| {
+            let writer = writer.clone();
+            async move { writer.write(c).await.unwrap() }
+        });
+        futures_util::future::join_all(writes).await;
+    }
+}
+
+/// A gateway's answer to a public GET, as JSON.
+async fn public_json(addr: &str, path: &str) -> Value {
+    let text = reqwest_text(&format!("http://{addr}{path}")).await;
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+}
+
+/// Waits until neither the store's last seq of BTC-EUR nor `addr`'s depth
+/// view has moved for two seconds; returns that seq.
+async fn settled(store: &Store, addr: &str) -> u64 {
+    let pair = Symbol::new("BTC-EUR").unwrap();
+    let mut last = ((0, 0), Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let stored = store
+            .last_seqs()
+            .await
+            .unwrap()
+            .get(&pair)
+            .map_or(0, |s| s.0);
+        let shown = public_json(addr, "/api/v3/depth?symbol=BTCEUR&limit=1").await["lastUpdateId"]
+            .as_u64()
+            .unwrap();
+        if (stored, shown) != last.0 {
+            last = ((stored, shown), Instant::now());
+        } else if stored > 0 && last.1.elapsed() > Duration::from_secs(2) {
+            return stored;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the history did not settle: {stored}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A depth answer's levels (its `lastUpdateId` is the last update that
+/// changed a level, which a view started from a snapshot may place later).
+fn levels(depth: &Value) -> (Value, Value) {
+    (depth["bids"].clone(), depth["asks"].clone())
+}
+
+/// The offset the gateway logged it started BTC-EUR's view from.
+fn view_start(cluster: &Cluster, name: &str) -> String {
+    let colored = std::fs::read_to_string(cluster.dir.path().join(format!("{name}.log"))).unwrap();
+    // Without the terminal's colour codes.
+    let mut log = String::with_capacity(colored.len());
+    let mut rest = colored.as_str();
+    while let Some(at) = rest.find('\u{1b}') {
+        log.push_str(&rest[..at]);
+        rest = rest[at..].split_once('m').map_or("", |(_, after)| after);
+    }
+    log.push_str(rest);
+    log.lines()
+        .find(|l| l.contains("view restored") && l.contains("BTC-EUR"))
+        .and_then(|l| l.split("events_from=").nth(1))
+        .map(|rest| {
+            rest.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_else(|| panic!("{name} logged no view start"))
+}
+
+/// Reads `addr`'s BTC-EUR diff-depth stream until its last update is
+/// `through`, and checks Binance's sync rule against the REST snapshot
+/// taken at `from`: the first update spans `from + 1`, each next one
+/// starts right after the one before. Returns the number of updates.
+async fn depth_stream_in_sync(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    from: u64,
+    through: u64,
+) -> usize {
+    let mut next = None;
+    let mut updates = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while next.is_none_or(|n| n <= through) {
+        let msg = tokio::time::timeout_at(deadline.into(), ws.next())
+            .await
+            .expect("the depth stream reached the last update")
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = msg else { continue };
+        let m: Value = serde_json::from_str(&text).unwrap();
+        let (first, last) = (m["U"].as_u64().unwrap(), m["u"].as_u64().unwrap());
+        if last <= from {
+            continue; // before the snapshot: dropped, as Binance says
+        }
+        match next {
+            None => assert!(
+                first <= from + 1,
+                "gap after the snapshot: {first} > {from} + 1"
+            ),
+            Some(n) => assert_eq!(first, n, "gap in the depth stream"),
+        }
+        next = Some(last + 1);
+        updates += 1;
+    }
+    updates
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_joining_after_a_long_history_serves_within_seconds_the_same_views() {
+    let Some((cluster, _broker)) = Cluster::start_with(0, false).await else {
+        return;
+    };
+    let _persister = cluster.role("persister", "persister").await;
+    let _engine = cluster.role("engine", "engine").await;
+    let first = cluster.role("gateway", "gateway-1").await;
+    let store = Store::connect(&cluster.db, 2).await.unwrap();
+
+    let n = history_commands();
+    let writing = Instant::now();
+    write_history(&cluster, n).await;
+    let written = writing.elapsed();
+    let seq = settled(&store, &first.addr).await;
+    eprintln!(
+        "history: {n} commands, {seq} events, written in {:.1} s, stored in {:.1} s",
+        written.as_secs_f64(),
+        writing.elapsed().as_secs_f64()
+    );
+
+    // The second gateway starts from the snapshot and the offset stored
+    // with it, not from the partition's first record.
+    let starting = Instant::now();
+    let second = cluster.role("gateway", "gateway-2").await;
+    let ready = starting.elapsed();
+    let depth = "/api/v3/depth?symbol=BTCEUR&limit=5000";
+    let expected = levels(&public_json(&first.addr, depth).await);
+    loop {
+        if levels(&public_json(&second.addr, depth).await) == expected {
+            break;
+        }
+        assert!(
+            starting.elapsed() < Duration::from_secs(10),
+            "the views differ"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let same = starting.elapsed();
+    eprintln!(
+        "second gateway: ready after {:.0} ms, the same depth after {:.0} ms ({seq} events, started at events offset {})",
+        ready.as_secs_f64() * 1e3,
+        same.as_secs_f64() * 1e3,
+        view_start(&cluster, "gateway-2"),
+    );
+    assert!(
+        same < Duration::from_secs(2),
+        "{same:?} to serve the same depth"
+    );
+    assert_ne!(view_start(&cluster, "gateway-2"), "Offset(0)");
+    assert_ne!(view_start(&cluster, "gateway-2"), "Beginning");
+    for path in [
+        "/api/v3/trades?symbol=BTCEUR&limit=1000",
+        "/api/v3/klines?symbol=BTCEUR&interval=1m&limit=1000",
+        "/api/v3/klines?symbol=BTCEUR&interval=1d",
+        "/api/v3/ticker/price?symbol=BTCEUR",
+        "/api/v3/ticker/bookTicker?symbol=BTCEUR",
+    ] {
+        assert_eq!(
+            public_json(&second.addr, path).await,
+            public_json(&first.addr, path).await,
+            "{path}"
+        );
+    }
+
+    // Its depth stream follows on from its snapshot without a gap while
+    // orders keep coming through it.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws/btceur@depth@100ms", second.addr))
+            .await
+            .unwrap();
+    let from =
+        public_json(&second.addr, "/api/v3/depth?symbol=BTCEUR&limit=1000").await["lastUpdateId"]
+            .as_u64()
+            .unwrap();
+    let key = store.create_api_key("alice", 1).await.unwrap();
+    let alice = signed(&format!("http://{}", second.addr), &key);
+    for o in crossing_orders(0xdeb7, 40) {
+        let r = alice.place(&o).await.unwrap();
+        assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    }
+    let through = settled(&store, &second.addr).await;
+    let updates = depth_stream_in_sync(&mut ws, from, through).await;
+    assert!(updates > 0);
+    assert_eq!(
+        public_json(&second.addr, depth).await,
+        public_json(&first.addr, depth).await
+    );
 }

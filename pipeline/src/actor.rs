@@ -32,6 +32,8 @@ pub fn snapshot_row(book: &OrderBook, position: u64, taken_at: u64) -> SnapshotR
         state_hash: book.state_hash(),
         data: book.snapshot(),
         taken_at,
+        // Only an engine's emitter knows where its events went.
+        events_from: None,
     }
 }
 
@@ -173,13 +175,25 @@ impl From<StoreError> for RestoreError {
     }
 }
 
+/// A pair's book restored by [`restore_book`].
+#[derive(Debug)]
+pub struct Restored {
+    /// The book, checked against the snapshot's state hash.
+    pub book: OrderBook,
+    /// The command-log position the snapshot covers (0 without one).
+    pub position: u64,
+    /// Where the pair's events after the snapshot can be read from, if
+    /// known (`SnapshotRow::events_from`).
+    pub events_from: Option<u64>,
+}
+
 /// A pair's book from its latest stored snapshot, checked against the
-/// snapshot's state hash, or an empty book; and the log position it covers.
+/// snapshot's state hash, or an empty book.
 pub async fn restore_book(
     store: &Store,
     config: &PairConfig,
     capacity: usize,
-) -> Result<(OrderBook, u64), RestoreError> {
+) -> Result<Restored, RestoreError> {
     let pair = config.symbol;
     let bad = |reason: String| RestoreError::Book { pair, reason };
     match store.latest_snapshot(pair).await? {
@@ -192,11 +206,18 @@ pub async fn restore_book(
                     s.position
                 )));
             }
-            Ok((book, s.position))
+            Ok(Restored {
+                book,
+                position: s.position,
+                events_from: s.events_from,
+            })
         }
-        None => Ok((
-            OrderBook::with_capacity(config.clone(), capacity).map_err(|e| bad(e.to_string()))?,
-            0,
-        )),
+        None => Ok(Restored {
+            book: OrderBook::with_capacity(config.clone(), capacity)
+                .map_err(|e| bad(e.to_string()))?,
+            position: 0,
+            // Nothing was ever snapshotted: every event is after it.
+            events_from: Some(0),
+        }),
     }
 }

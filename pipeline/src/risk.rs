@@ -427,6 +427,8 @@ impl RiskStage {
             state_hash: proto::fnv1a(&bytes),
             taken_at: commandlog::now_ns(),
             bytes,
+            // Only a distributed risk role knows where its decisions went.
+            decisions_from: None,
         }
     }
 

@@ -85,7 +85,8 @@ pub(crate) async fn restore(
     for config in pairs {
         let sym = config.symbol;
         let stored_seq = stored.get(&sym).copied().unwrap_or_default();
-        let (book, position) = restore_book(store, config, capacity).await?;
+        let pipeline::Restored { book, position, .. } =
+            restore_book(store, config, capacity).await?;
         if let Some(reason) = halts.remove(&sym) {
             warn!(pair = %sym, %reason, "the pair is halted; `exchange pairs resume` restarts it");
             restored.held.push(HeldPair {

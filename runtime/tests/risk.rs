@@ -759,6 +759,7 @@ async fn a_journal_whose_risk_stream_does_not_replay_stops_the_start() {
             state_hash: shard.state_hash(),
             taken_at: 0,
             bytes: shard.snapshot(),
+            decisions_from: None,
         })
         .await
         .unwrap();

@@ -144,6 +144,12 @@ pub struct SnapshotRow {
     pub data: Vec<u8>,
     /// When it was taken, nanoseconds since the epoch.
     pub taken_at: u64,
+    /// Distributed mode: the offset in the pair's events partition from
+    /// which every event after `seq` can be read, where a gateway starts
+    /// its view of the pair. `None` where unknown; a newer snapshot stored
+    /// without one keeps the older one's, which is as valid for it (its
+    /// later events are a subset).
+    pub events_from: Option<u64>,
 }
 
 /// A pool on one database.
@@ -307,7 +313,8 @@ impl Store {
     /// The latest snapshot of `pair`, if one was taken.
     pub async fn latest_snapshot(&self, pair: Symbol) -> Result<Option<SnapshotRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT position, seq, state_hash, data, taken_at FROM snapshots WHERE pair = $1",
+            "SELECT position, seq, state_hash, data, taken_at, events_from FROM snapshots \
+             WHERE pair = $1",
         )
         .bind(pair.as_str().to_string())
         .fetch_optional(&self.pool)
@@ -321,6 +328,7 @@ impl Store {
                 state_hash: r.try_get::<i64, _>(2)? as u64,
                 data: r.try_get(3)?,
                 taken_at: from_db(r.try_get(4)?)?,
+                events_from: r.try_get::<Option<i64>, _>(5)?.map(from_db).transpose()?,
             })
         })
         .transpose()
@@ -414,11 +422,13 @@ impl Store {
         // pair may store its final snapshot after the new owner's.
         for s in batch.snapshots.values() {
             sqlx::query(
-                "INSERT INTO snapshots (pair, position, seq, state_hash, data, taken_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (pair) DO UPDATE SET \
+                "INSERT INTO snapshots \
+                 (pair, position, seq, state_hash, data, taken_at, events_from) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (pair) DO UPDATE SET \
                  position = excluded.position, seq = excluded.seq, \
                  state_hash = excluded.state_hash, data = excluded.data, \
-                 taken_at = excluded.taken_at \
+                 taken_at = excluded.taken_at, \
+                 events_from = COALESCE(excluded.events_from, snapshots.events_from) \
                  WHERE excluded.position > snapshots.position",
             )
             .bind(s.pair.as_str().to_string())
@@ -427,6 +437,7 @@ impl Store {
             .bind(s.state_hash as i64)
             .bind(s.data.clone())
             .bind(to_db(s.taken_at)?)
+            .bind(s.events_from.map(to_db).transpose()?)
             .execute(&mut *tx)
             .await?;
         }

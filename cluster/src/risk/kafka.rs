@@ -53,9 +53,13 @@ pub struct KafkaRiskLogs {
     /// The store and this member's id, to check the shard's lease before
     /// forwarding (`None`: no check, for tools that own the logs).
     lease: Option<(Store, String)>,
-    /// Decision batches and settlements on their way: checked at the next
-    /// send of either, and all awaited by `flush`.
-    pending: Vec<DeliveryFuture>,
+    /// Decision batches and settlements on their way, each marked whether
+    /// it is a decision batch: checked at the next send of either, and all
+    /// awaited by `flush`.
+    pending: Vec<(bool, DeliveryFuture)>,
+    /// The offset after the last decision batch the broker took from this
+    /// role: every later decision of the shard is sent after it.
+    decisions_next: Option<u64>,
 }
 
 impl std::fmt::Debug for KafkaRiskLogs {
@@ -95,6 +99,7 @@ impl KafkaRiskLogs {
             buffered: HashMap::new(),
             lease,
             pending: Vec::new(),
+            decisions_next: None,
         })
     }
 
@@ -149,6 +154,7 @@ impl KafkaRiskLogs {
     /// Queues a record without waiting for the broker; its delivery is
     /// checked by [`KafkaRiskLogs::settle_pending`].
     async fn enqueue(&mut self, topic: &str, payload: &[u8]) -> Result<(), ClusterError> {
+        let decision = topic == self.kafka.risk_events_topic;
         let waited = std::time::Instant::now();
         loop {
             let record = FutureRecord::<(), [u8]>::to(topic)
@@ -156,7 +162,7 @@ impl KafkaRiskLogs {
                 .payload(payload);
             match self.producer.send_result(record) {
                 Ok(delivery) => {
-                    self.pending.push(delivery);
+                    self.pending.push((decision, delivery));
                     return Ok(());
                 }
                 Err((MessageProduction(RDKafkaErrorCode::QueueFull), _))
@@ -177,10 +183,10 @@ impl KafkaRiskLogs {
             return self.settle_pending().await;
         }
         let mut kept = Vec::with_capacity(self.pending.len());
-        for mut delivery in std::mem::take(&mut self.pending) {
+        for (decision, mut delivery) in std::mem::take(&mut self.pending) {
             match (&mut delivery).now_or_never() {
-                None => kept.push(delivery),
-                Some(Ok(Ok(_))) => {}
+                None => kept.push((decision, delivery)),
+                Some(Ok(Ok(d))) => self.delivered(decision, d.offset),
                 Some(Ok(Err((e, _)))) => return Err(ClusterError::kafka("a risk role's send", e)),
                 Some(Err(_)) => return Err(ClusterError::Stopped("the producer")),
             }
@@ -191,14 +197,21 @@ impl KafkaRiskLogs {
 
     /// Waits for every queued record's delivery; an error if one failed.
     async fn settle_pending(&mut self) -> Result<(), ClusterError> {
-        for delivery in std::mem::take(&mut self.pending) {
+        for (decision, delivery) in std::mem::take(&mut self.pending) {
             match delivery.await {
-                Ok(Ok(_)) => {}
+                Ok(Ok(d)) => self.delivered(decision, d.offset),
                 Ok(Err((e, _))) => return Err(ClusterError::kafka("a risk role's send", e)),
                 Err(_) => return Err(ClusterError::Stopped("the producer")),
             }
         }
         Ok(())
+    }
+
+    /// Notes where a delivered decision batch went.
+    fn delivered(&mut self, decision: bool, offset: i64) {
+        if decision && let Ok(at) = u64::try_from(offset) {
+            self.decisions_next = Some(self.decisions_next.unwrap_or(0).max(at + 1));
+        }
     }
 
     /// Appends one forwarded record, tagged, and returns its offset once
@@ -383,6 +396,10 @@ impl RiskLogs for KafkaRiskLogs {
 
     async fn flush(&mut self) -> Result<(), ClusterError> {
         self.settle_pending().await
+    }
+
+    fn decisions_from(&self) -> Option<u64> {
+        self.decisions_next
     }
 
     async fn decide(&mut self, batch: &DecisionBatch) -> Result<(), ClusterError> {

@@ -158,8 +158,9 @@ pub fn merge_audits(reports: Vec<AuditReport>) -> AuditReport {
 }
 
 /// Starts a gateway's risk port: every shard's balances from its latest
-/// snapshot to `observer`, then a follower of `risk-events` (returned, to
-/// be run) that hands balances and decisions on in order.
+/// snapshot to `observer`, then a follower of `risk-events` from the offset
+/// stored with that snapshot (returned, to be run) that hands balances and
+/// decisions on in order.
 pub(crate) async fn start_risk_port(
     kafka: &KafkaConfig,
     store: &Store,
@@ -168,15 +169,23 @@ pub(crate) async fn start_risk_port(
 ) -> Result<(RiskPort, impl Future<Output = ()> + Send + 'static), ClusterError> {
     let answers = Arc::new(RiskAnswers::new(accounts.gateway));
     let mut balances = Vec::new();
+    // Where each shard's decisions are read from: after the snapshot's,
+    // or from the beginning where the offset is not known.
+    let mut starts = Vec::new();
     for shard in 0..accounts.shards {
         let row = store
             .latest_risk_snapshot(shard)
             .await
             .map_err(|e| ClusterError::store("reading a risk snapshot", e))?;
+        let mut from = Offset::Beginning;
         if let Some(row) = row {
             balances.extend(snapshot_balances(&row).map_err(|e| ClusterError::Config(e.0))?);
             answers.seen_through(shard, i64::try_from(row.position).unwrap_or(i64::MAX));
+            if let Some(Ok(offset)) = row.decisions_from.map(i64::try_from) {
+                from = Offset::Offset(offset);
+            }
         }
+        starts.push((shard, from));
     }
     observer.on_accounts_start(&balances);
     let consumer: StreamConsumer = kafka
@@ -185,8 +194,8 @@ pub(crate) async fn start_risk_port(
         .map_err(|e| ClusterError::kafka("kafka consumer", e))?;
     let topic = &kafka.risk_events_topic;
     let mut tpl = TopicPartitionList::new();
-    for shard in 0..accounts.shards {
-        tpl.add_partition_offset(topic, i32::from(shard), Offset::Beginning)
+    for (shard, from) in starts {
+        tpl.add_partition_offset(topic, i32::from(shard), from)
             .map_err(|e| ClusterError::kafka(format!("{topic}/{shard}"), e))?;
     }
     consumer

@@ -69,6 +69,10 @@ pub trait RiskLogs {
     async fn flush(&mut self) -> Result<(), ClusterError>;
     /// Sends a decision batch to the shard's `risk-events` partition.
     async fn decide(&mut self, batch: &DecisionBatch) -> Result<(), ClusterError>;
+    /// After [`RiskLogs::flush`]: the offset of the shard's `risk-events`
+    /// partition after the last decision batch this role sent (every later
+    /// decision goes after it), if it sent one.
+    fn decisions_from(&self) -> Option<u64>;
     /// The end offset of every `orders` partition now.
     async fn orders_ends(&mut self) -> Result<BTreeMap<i32, i64>, ClusterError>;
     /// The records of the `orders` partitions from `from` (per partition;
@@ -237,7 +241,9 @@ impl ShardRole {
                 *end = (*end).min(*first);
             }
         }
-        Ok(self.core.snapshot(ends))
+        let mut row = self.core.snapshot(ends);
+        row.decisions_from = logs.decisions_from();
+        Ok(row)
     }
 
     /// One pass of the settlement feed: the events records after what was

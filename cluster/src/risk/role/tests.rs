@@ -208,6 +208,10 @@ impl RiskLogs for View<'_> {
         Ok(())
     }
 
+    fn decisions_from(&self) -> Option<u64> {
+        u64::try_from(self.w.risk_events[self.shard].len()).ok()
+    }
+
     async fn orders_ends(&mut self) -> Result<BTreeMap<i32, i64>, ClusterError> {
         Ok(self
             .w
