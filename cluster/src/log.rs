@@ -171,17 +171,18 @@ async fn restore_views(
         let pair = config.symbol;
         // Capacity 0: this book only gives the depth to start the views from.
         let (book, position) = pipeline::restore_book(store, config, 0).await?;
-        observer.on_start(config, book.depth(usize::MAX));
+        // The snapshot's rules, not the file's; later changes come with the
+        // events this gateway follows.
+        observer.on_start(book.config(), book.depth(usize::MAX));
         seen.insert(pair, book.last_seq());
-        statuses.insert(
-            pair,
-            Arc::new(PairStatus::new(
-                config.clone(),
-                LagUnit::Records,
-                records_through(position),
-                book.last_seq(),
-            )),
+        let status = PairStatus::new(
+            *book.config(),
+            LagUnit::Records,
+            records_through(position),
+            book.last_seq(),
         );
+        status.set_rules(*book.config(), book.status());
+        statuses.insert(pair, Arc::new(status));
     }
     Ok((statuses, seen))
 }
@@ -283,6 +284,9 @@ async fn follow_events(
                 position,
                 events,
             });
+            // The rules first: the request waiting for this record (an
+            // operator's change) reads them once it is answered.
+            status.observe(&record.events);
             observer.on_record(&record);
             status.applied(records_through(position), seq);
             if let Ok(mut w) = waiters.lock() {

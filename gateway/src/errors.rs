@@ -237,6 +237,7 @@ impl ApiError {
             R::PriceOffTick | R::PriceZero | R::PriceAboveMax => "PRICE_FILTER",
             R::InvalidTrigger => "TRAILING_DELTA",
             R::WouldTriggerImmediately => return refused("Order would trigger immediately."),
+            R::PairHalted | R::PairBreak => return refused("Market is closed."),
             R::IcebergNotAllowed | R::InvalidOrderList | R::InvalidGoodTill => {
                 return refused("Unsupported order combination");
             }
@@ -275,6 +276,9 @@ impl ApiError {
             }
             RejectCode::UnknownOrderList => {
                 ApiError::new(code::CANCEL_REJECTED, "Unknown order list sent.")
+            }
+            RejectCode::PairHalted | RejectCode::PairBreak => {
+                ApiError::new(code::CANCEL_REJECTED, "Market is closed.")
             }
             other => ApiError::new(code::CANCEL_REJECTED, other.message()),
         }

@@ -36,7 +36,7 @@ pub fn snapshot_row(book: &OrderBook, position: u64, taken_at: u64) -> SnapshotR
 }
 
 /// The `kind` label of each event, indexed by [`event_kind`].
-const EVENT_KINDS: [&str; 11] = [
+const EVENT_KINDS: [&str; 12] = [
     "accepted",
     "rejected",
     "trade",
@@ -48,6 +48,7 @@ const EVENT_KINDS: [&str; 11] = [
     "released",
     "list_accepted",
     "list_done",
+    "pair_changed",
 ];
 
 fn event_kind(body: &EventBody) -> usize {
@@ -63,6 +64,7 @@ fn event_kind(body: &EventBody) -> usize {
         EventBody::Released(_) => 8,
         EventBody::ListAccepted(_) => 9,
         EventBody::ListDone(_) => 10,
+        EventBody::PairChanged(_) => 11,
     }
 }
 
@@ -101,6 +103,11 @@ pub fn spawn(
             position = pos;
             last_ts = cmd.timestamp.0;
             status.set_applied(pos, book.last_seq());
+            // The gateway reads the pair's rules from its status: they
+            // change before the record reaches anyone waiting for it.
+            if let CommandBody::ChangePair(_) = cmd.body {
+                status.observe(&events);
+            }
             if cmd.body == CommandBody::AdvanceTime {
                 time.inc();
             } else if events
