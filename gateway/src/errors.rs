@@ -110,6 +110,9 @@ codes! {
     UNKNOWN_USER = (-1053, BAD_REQUEST);
     /// The audit ran and found a failure; the body carries the report.
     AUDIT_FAILED = (-1054, INTERNAL_SERVER_ERROR);
+    /// An operator's change of a pair whose rules together are not valid
+    /// (or not with the orders the book holds); nothing changed.
+    INVALID_PAIR_CHANGE = (-1055, BAD_REQUEST);
     /// The request's timestamp is outside its receive window.
     STALE_TIMESTAMP = (-1021, UNAUTHORIZED);
     /// The signature does not match.

@@ -529,7 +529,7 @@ impl Gateway {
         self.fees.get(&pair).copied()
     }
 
-    fn result_timeout(&self) -> Duration {
+    pub(crate) fn result_timeout(&self) -> Duration {
         Duration::from_millis(self.config.result_timeout_ms)
     }
 }
