@@ -33,8 +33,8 @@ use std::collections::{BTreeMap, VecDeque};
 use proto::{
     Amend, Amended, BookDelta, CancelReason, Canceled, CanceledAll, ClientOrderId, Command,
     CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType, PairChange,
-    PairChanged, PairConfig, PairConfigError, Price, Qty, QuoteQty, RejectCode, Seq, Side,
-    StpMode, Symbol, TimeInForce, Timestamp, Trade, TradeId, TradingStatus, UserId,
+    PairChanged, PairConfig, PairConfigError, Price, Qty, QuoteQty, RejectCode, Seq, Side, StpMode,
+    Symbol, TimeInForce, Timestamp, Trade, TradeId, TradingStatus, UserId,
 };
 use serde::{Deserialize, Serialize};
 

@@ -129,10 +129,15 @@ impl OrderBook {
                 found: body.pair,
             });
         }
-        if (body.config.symbol, body.config.price_scale, body.config.qty_scale)
-            != (config.symbol, config.price_scale, config.qty_scale)
+        if (
+            body.config.symbol,
+            body.config.price_scale,
+            body.config.qty_scale,
+        ) != (config.symbol, config.price_scale, config.qty_scale)
         {
-            return Err(SnapshotError::ScalesChanged { pair: config.symbol });
+            return Err(SnapshotError::ScalesChanged {
+                pair: config.symbol,
+            });
         }
         let parts = Parts {
             status: body.status,
@@ -144,7 +149,8 @@ impl OrderBook {
             waiting: body.waiting,
             lists: body.lists,
         };
-        let book = OrderBook::from_parts(body.config, &parts).map_err(SnapshotError::Inconsistent)?;
+        let book =
+            OrderBook::from_parts(body.config, &parts).map_err(SnapshotError::Inconsistent)?;
         // One state, one encoding: the state hash is a hash of these bytes,
         // so a snapshot that decodes but is not what the book would write
         // (a varint in a longer form than needed, orders out of canonical

@@ -633,9 +633,7 @@ impl Naive {
             CommandBody::AdvanceTime | CommandBody::ChangePair(_)
         );
         let result = match &cmd.body {
-            _ if self.status == TradingStatus::Break && !operational => {
-                Err(RejectCode::PairBreak)
-            }
+            _ if self.status == TradingStatus::Break && !operational => Err(RejectCode::PairBreak),
             _ if self.status == TradingStatus::Halt && !operational && !cancel => {
                 Err(RejectCode::PairHalted)
             }
@@ -666,11 +664,22 @@ impl Naive {
     fn change(&mut self, c: &PairChange) -> Result<(), RejectCode> {
         let config = c.merged(&self.config);
         let widest = PairConfig {
-            max_qty: self.history.iter().map(|h| h.max_qty).max().unwrap().max(config.max_qty),
+            max_qty: self
+                .history
+                .iter()
+                .map(|h| h.max_qty)
+                .max()
+                .unwrap()
+                .max(config.max_qty),
             max_price: (self.history.iter().map(|h| h.max_price).max().unwrap())
                 .max(config.max_price),
-            max_open_orders: (self.history.iter().map(|h| h.max_open_orders).max().unwrap())
-                .max(config.max_open_orders),
+            max_open_orders: (self
+                .history
+                .iter()
+                .map(|h| h.max_open_orders)
+                .max()
+                .unwrap())
+            .max(config.max_open_orders),
             ..config
         };
         if config.validate().is_err() || widest.validate().is_err() {

@@ -653,12 +653,27 @@ mod tests {
             Some(Cmd::Pairs { action: PairsCmd::Status { ref pair, ref status }, .. })
                 if pair == "BTC-EUR" && status == "HALT"
         ));
-        let cli = parse(&["pairs", "rules", "BTC-EUR", "--tick-size", "0.05", "--max-open-orders", "9"])
-            .unwrap();
-        let Some(Cmd::Pairs { action: PairsCmd::Rules(r), .. }) = cli.command else {
+        let cli = parse(&[
+            "pairs",
+            "rules",
+            "BTC-EUR",
+            "--tick-size",
+            "0.05",
+            "--max-open-orders",
+            "9",
+        ])
+        .unwrap();
+        let Some(Cmd::Pairs {
+            action: PairsCmd::Rules(r),
+            ..
+        }) = cli.command
+        else {
             panic!("not a rules change");
         };
-        assert_eq!((r.pair.as_str(), r.tick_size.as_deref()), ("BTC-EUR", Some("0.05")));
+        assert_eq!(
+            (r.pair.as_str(), r.tick_size.as_deref()),
+            ("BTC-EUR", Some("0.05"))
+        );
         assert_eq!((r.max_open_orders, r.min_qty), (Some(9), None));
         assert!(parse(&["pairs", "halted"]).is_ok());
         assert!(parse(&["pairs", "resume", "BTC-EUR"]).is_ok());

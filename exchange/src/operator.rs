@@ -88,7 +88,11 @@ pub async fn audit(t: &AdminTarget) -> Result<Answer, reqwest::Error> {
 
 /// `POST /admin/v1/pairs/status`: the pair's market status (`TRADING`,
 /// `HALT`, `BREAK`), sequenced in its log.
-pub async fn pair_status(t: &AdminTarget, pair: &str, status: &str) -> Result<Answer, reqwest::Error> {
+pub async fn pair_status(
+    t: &AdminTarget,
+    pair: &str,
+    status: &str,
+) -> Result<Answer, reqwest::Error> {
     let body = json!({"symbol": pair, "status": status.to_ascii_uppercase()});
     Client::admin(&t.url, t.credentials.clone())
         .signed(Method::POST, "/admin/v1/pairs/status", "", Some(&body))

@@ -16,7 +16,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use commandlog::{EventRecord, SubmitError};
-use proto::{Command, CommandBody, EventBody, PairConfig, RejectCode, Symbol, Timestamp, TradingStatus};
+use proto::{
+    Command, CommandBody, EventBody, PairConfig, RejectCode, Symbol, Timestamp, TradingStatus,
+};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 

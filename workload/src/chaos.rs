@@ -73,10 +73,10 @@ impl Generator {
         use TradingStatus::{Break, Halt, Trading};
         let b = self.base;
         let mut c = PairChange {
-            status: self
-                .rng
-                .percent(60)
-                .then(|| self.rng.pick(&[Trading, Trading, Trading, Halt, Halt, Break])),
+            status: self.rng.percent(60).then(|| {
+                self.rng
+                    .pick(&[Trading, Trading, Trading, Halt, Halt, Break])
+            }),
             ..PairChange::default()
         };
         if self.rng.percent(50) {

@@ -260,9 +260,9 @@ pub fn render_rules(c: &PairConfig, status: TradingStatus) -> String {
 fn parse_change(kv: &BTreeMap<&str, &str>) -> Result<PairChange, String> {
     let status = match kv.get("status").copied() {
         None => None,
-        Some(s) => Some(
-            TradingStatus::from_name(&s.to_uppercase()).ok_or(format!("unknown status {s}"))?,
-        ),
+        Some(s) => {
+            Some(TradingStatus::from_name(&s.to_uppercase()).ok_or(format!("unknown status {s}"))?)
+        }
     };
     Ok(PairChange {
         status,

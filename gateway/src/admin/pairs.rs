@@ -116,12 +116,8 @@ pub(crate) async fn set_status(
     let op = operator(&gw, &headers, uri.query(), &body).await?;
     let r: StatusRequest = json_body(&headers, &body)?;
     let p = pair(&gw, &r.symbol)?;
-    let status = TradingStatus::from_name(&r.status).ok_or_else(|| {
-        ApiError::new(
-            code::BAD_ENUM,
-            "Invalid status: TRADING, HALT or BREAK.",
-        )
-    })?;
+    let status = TradingStatus::from_name(&r.status)
+        .ok_or_else(|| ApiError::new(code::BAD_ENUM, "Invalid status: TRADING, HALT or BREAK."))?;
     let change = PairChange {
         status: Some(status),
         ..PairChange::default()
@@ -202,7 +198,11 @@ fn rules_change(r: &RulesRequest, p: &PairConfig) -> Result<PairChange, ApiError
 
 /// Submits the change to `p`'s log and answers with what its book made of
 /// it: the rules and status now, or the refusal (nothing changed).
-async fn change_pair(gw: &Gateway, p: &PairConfig, change: PairChange) -> Result<Response, ApiError> {
+async fn change_pair(
+    gw: &Gateway,
+    p: &PairConfig,
+    change: PairChange,
+) -> Result<Response, ApiError> {
     let cmd = Command {
         pair: p.symbol,
         user: OPERATOR_USER,
@@ -220,7 +220,9 @@ async fn change_pair(gw: &Gateway, p: &PairConfig, change: PairChange) -> Result
     let timeout = || {
         ApiError::new(
             code::RESULT_TIMEOUT,
-            format!("The change is in the log at position {position}, but its outcome did not arrive in time; read exchangeInfo."),
+            format!(
+                "The change is in the log at position {position}, but its outcome did not arrive in time; read exchangeInfo."
+            ),
         )
     };
     let rx = submitted.outcome.ok_or_else(timeout)?;
@@ -230,7 +232,9 @@ async fn change_pair(gw: &Gateway, p: &PairConfig, change: PairChange) -> Result
     };
     for e in &record.events {
         match e.body {
-            EventBody::PairChanged(c) => return Ok(Json(answer(&c.config, c.status)).into_response()),
+            EventBody::PairChanged(c) => {
+                return Ok(Json(answer(&c.config, c.status)).into_response());
+            }
             EventBody::Rejected(r) => {
                 return Err(ApiError::new(
                     code::INVALID_PAIR_CHANGE,
@@ -240,7 +244,9 @@ async fn change_pair(gw: &Gateway, p: &PairConfig, change: PairChange) -> Result
             _ => {}
         }
     }
-    Err(ApiError::internal("the pair's book answered the change with no outcome"))
+    Err(ApiError::internal(
+        "the pair's book answered the change with no outcome",
+    ))
 }
 
 /// A pair's rules and status, in `exchangeInfo`'s names and decimals.

@@ -25,9 +25,7 @@ use super::openapi::{
     SignedErrors, any_of, merged,
 };
 use super::params::{self, not_required};
-use super::{
-    ApiResult, App, command, signed_params, signed_request, submit, symbol, symbol_now,
-};
+use super::{ApiResult, App, command, signed_params, signed_request, submit, symbol, symbol_now};
 use crate::Gateway;
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};

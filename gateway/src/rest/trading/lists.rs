@@ -22,8 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::super::bodies::{client_order_id, ms};
 use super::super::openapi::{self, CommandErrors, OrderCountErrors, SignedErrors};
 use super::super::{
-    ApiResult, App, command, enum_value, limit, read_own_writes, signed_request, submit,
-    symbol_now,
+    ApiResult, App, command, enum_value, limit, read_own_writes, signed_request, submit, symbol_now,
 };
 use super::answers::{RespType, cancel_answer_as, new_order_answer};
 use super::form::{OrderForm, TypeRules, client_id, numbered};
