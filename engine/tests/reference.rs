@@ -1478,7 +1478,7 @@ impl Naive {
 fn configs() -> Vec<PairConfig> {
     let base = default_config();
     vec![
-        base.clone(),
+        base,
         // Some advanced types refused: the stream's orders of those types
         // must all be rejected the same way.
         PairConfig {
@@ -1487,7 +1487,7 @@ fn configs() -> Vec<PairConfig> {
                 lists: false,
                 ..AdvancedOrders::ALL
             },
-            ..base.clone()
+            ..base
         },
         PairConfig {
             advanced: AdvancedOrders {
@@ -1497,7 +1497,7 @@ fn configs() -> Vec<PairConfig> {
                 ..AdvancedOrders::ALL
             },
             max_open_orders: 40,
-            ..base.clone()
+            ..base
         },
         PairConfig {
             tick_size: Price(2),
@@ -1506,14 +1506,14 @@ fn configs() -> Vec<PairConfig> {
             max_qty: Qty(80),
             min_notional: QuoteQty(600),
             default_stp: StpMode::CancelMaker,
-            ..base.clone()
+            ..base
         },
         PairConfig {
             qty_scale: 3,
             price_scale: 2,
             default_stp: StpMode::CancelTaker,
             max_open_orders: 25,
-            ..base.clone()
+            ..base
         },
         PairConfig {
             default_stp: StpMode::CancelBoth,
@@ -1587,8 +1587,8 @@ fn compare(mix: Mix, seed: u64, config: &PairConfig, n: usize) {
 
 /// [`compare`], answering the first disagreement instead of panicking.
 fn run(mix: Mix, seed: u64, config: &PairConfig, n: usize) -> Result<(), String> {
-    let mut fast = OrderBook::new(config.clone()).expect("valid config");
-    let mut naive = Naive::new(config.clone());
+    let mut fast = OrderBook::new(*config).expect("valid config");
+    let mut naive = Naive::new(*config);
     let mut generator = Generator::new(mix, seed, config);
     let mut ledger = Ledger::default();
     let mut events = Vec::new();
@@ -1737,8 +1737,8 @@ fn scenario_matches(name: &str, text: &str) {
         .lines()
         .find(|l| l.starts_with("config"))
         .map_or_else(default_config, |l| parse_config(l).unwrap());
-    let mut fast = OrderBook::new(config.clone()).unwrap();
-    let mut naive = Naive::new(config.clone());
+    let mut fast = OrderBook::new(config).unwrap();
+    let mut naive = Naive::new(config);
     let commands = text
         .lines()
         .filter_map(|l| l.strip_prefix("> "))
@@ -1761,8 +1761,8 @@ fn scenario_matches(name: &str, text: &str) {
 /// both event lists rendered (the fast book's is `None` where it panicked).
 fn script(lines: &[&str]) -> (Option<Vec<String>>, Vec<String>) {
     let config = default_config();
-    let mut fast = OrderBook::new(config.clone()).unwrap();
-    let mut naive = Naive::new(config.clone());
+    let mut fast = OrderBook::new(config).unwrap();
+    let mut naive = Naive::new(config);
     let mut clock = Clock::default();
     let (mut f, mut n) = (Some(Vec::new()), Vec::new());
     for line in lines {

@@ -57,7 +57,7 @@ fn run_text(text: &str) -> Result<(String, Vec<String>), String> {
             _ => None,
         })
         .unwrap_or_else(|| Ok(default_config()))?;
-    let mut book = OrderBook::new(config.clone()).map_err(|e| e.to_string())?;
+    let mut book = OrderBook::new(config).map_err(|e| e.to_string())?;
     let mut ledger = Ledger::default();
     let mut rewritten = String::new();
     let mut mismatches = Vec::new();
@@ -77,7 +77,7 @@ fn run_text(text: &str) -> Result<(String, Vec<String>), String> {
                     // A restart: the book is rebuilt from its snapshot under
                     // the file's config, whose rules the snapshot's override.
                     "restore" => {
-                        let restored = OrderBook::restore(config.clone(), &book.snapshot())
+                        let restored = OrderBook::restore(config, &book.snapshot())
                             .map_err(|e| format!("restore: {e}"))?;
                         if restored.state_hash() != book.state_hash() {
                             return Err("restored mid-way with another state hash".into());

@@ -58,7 +58,7 @@ fn id(a: &Answer) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn halt_break_resume_and_new_rules_apply_at_once_and_survive_a_restart() {
+async fn halt_takes_cancels_only_break_nothing_and_trading_all() {
     let ex = common::start().await;
     let ops = Admin::of(&ex, "ops").await;
     let creds = ex.credentials("alice").await;
@@ -89,8 +89,22 @@ async fn halt_break_resume_and_new_rules_apply_at_once_and_survive_a_restart() {
         "Market is closed.",
     );
 
-    // TRADING again; then a coarser tick.
     assert_eq!(set_status(&ops, "TRADING").await.body["status"], "TRADING");
+    assert_eq!(info(&ex.public()).await["status"], "TRADING");
+    id(&place(&alice, "BUY", "99.00").await);
+    assert_eq!(cancel(&alice, kept).await.status, StatusCode::OK);
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
+    let ex = common::start().await;
+    let ops = Admin::of(&ex, "ops").await;
+    let creds = ex.credentials("alice").await;
+    let alice = Client::new(&ex.url, Some(creds.clone()));
+    let kept = id(&place(&alice, "BUY", "100.01").await);
+
+    // A coarser tick.
     let a = ops
         .post(
             "/admin/v1/pairs/rules",

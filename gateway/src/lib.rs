@@ -475,7 +475,7 @@ impl Gateway {
                 config.max_in_flight_per_pair,
                 &symbols,
             ),
-            pairs: pairs.iter().map(|p| (p.symbol, p.clone())).collect(),
+            pairs: pairs.iter().map(|p| (p.symbol, *p)).collect(),
             by_name: pairs
                 .iter()
                 .map(|p| (p.symbol.joined(), p.symbol))

@@ -191,7 +191,7 @@ pub async fn restore_book(
     let bad = |reason: String| RestoreError::Book { pair, reason };
     match store.latest_snapshot(pair).await? {
         Some(s) => {
-            let book = OrderBook::restore(config.clone(), &s.data)
+            let book = OrderBook::restore(*config, &s.data)
                 .map_err(|e| bad(format!("snapshot at position {}: {e}", s.position)))?;
             if book.state_hash() != s.state_hash {
                 return Err(bad(format!(
@@ -202,7 +202,7 @@ pub async fn restore_book(
             Ok((book, s.position))
         }
         None => Ok((
-            OrderBook::with_capacity(config.clone(), capacity).map_err(|e| bad(e.to_string()))?,
+            OrderBook::with_capacity(*config, capacity).map_err(|e| bad(e.to_string()))?,
             0,
         )),
     }

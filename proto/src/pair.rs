@@ -291,14 +291,14 @@ mod tests {
             (
                 PairConfig {
                     tick_size: Price(0),
-                    ..ok.clone()
+                    ..ok
                 },
                 "tick_size",
             ),
             (
                 PairConfig {
                     lot_size: Qty(0),
-                    ..ok.clone()
+                    ..ok
                 },
                 "lot_size",
             ),
@@ -306,56 +306,56 @@ mod tests {
                 PairConfig {
                     lot_size: Qty(3),
                     min_qty: Qty(4),
-                    ..ok.clone()
+                    ..ok
                 },
                 "min_qty 4",
             ),
             (
                 PairConfig {
                     max_qty: Qty(0),
-                    ..ok.clone()
+                    ..ok
                 },
                 "max_qty 0",
             ),
             (
                 PairConfig {
                     price_scale: 19,
-                    ..ok.clone()
+                    ..ok
                 },
                 "price_scale 19",
             ),
             (
                 PairConfig {
                     max_open_orders: 0,
-                    ..ok.clone()
+                    ..ok
                 },
                 "max_open_orders",
             ),
             (
                 PairConfig {
                     max_price: Price(0),
-                    ..ok.clone()
+                    ..ok
                 },
                 "max_price 0",
             ),
             (
                 PairConfig {
                     max_notional: QuoteQty(0),
-                    ..ok.clone()
+                    ..ok
                 },
                 "max_notional 0",
             ),
             (
                 PairConfig {
                     max_price: Price(MAX_VALUE / 1_000_000_000_000 + 1),
-                    ..ok.clone()
+                    ..ok
                 },
                 "times max_qty",
             ),
             (
                 PairConfig {
                     max_notional: QuoteQty(MAX_VALUE + 1),
-                    ..ok.clone()
+                    ..ok
                 },
                 "max_notional 9223372036854775808 exceeds",
             ),

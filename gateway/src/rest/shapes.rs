@@ -295,7 +295,7 @@ impl Session {
     fn new() -> Session {
         let p = pair();
         p.validate().unwrap();
-        let mut book = engine::OrderBook::new(p.clone()).unwrap();
+        let mut book = engine::OrderBook::new(p).unwrap();
         let bodies = [
             (
                 2,
