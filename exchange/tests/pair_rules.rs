@@ -98,9 +98,13 @@ async fn halt_takes_cancels_only_break_nothing_and_trading_all() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
-    let ex = common::start().await;
+    // With the risk stage, which sequences the change like any command.
+    let ex = common::start_with(|c| c.accounts.enabled = true).await;
     let ops = Admin::of(&ex, "ops").await;
     let creds = ex.credentials("alice").await;
+    let deposit = json!({"user": "alice", "asset": "EUR", "amount": "100000", "ref": "a"});
+    let a = ops.post("/admin/v1/deposit", &deposit).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     let alice = Client::new(&ex.url, Some(creds.clone()));
     let kept = id(&place(&alice, "BUY", "100.01").await);
 
