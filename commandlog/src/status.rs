@@ -280,4 +280,31 @@ mod tests {
         assert!(s.is_halted());
         assert_eq!(s.halt_reason().as_deref(), Some("first"));
     }
+
+    #[test]
+    fn the_rules_follow_the_last_pair_changed_of_a_record() {
+        let s = PairStatus::new(pair(), LagUnit::Commands, 0, Seq(0));
+        assert_eq!(s.rules(), (pair(), proto::TradingStatus::Trading));
+        let changed = |seq: u64, tick: u64, status| proto::Event {
+            pair: pair().symbol,
+            seq: Seq(seq),
+            timestamp: proto::Timestamp(1),
+            body: EventBody::PairChanged(proto::PairChanged {
+                config: PairConfig {
+                    tick_size: proto::Price(tick),
+                    ..pair()
+                },
+                status,
+            }),
+        };
+        s.observe(&[
+            changed(1, 5, proto::TradingStatus::Halt),
+            changed(2, 7, proto::TradingStatus::Break),
+        ]);
+        assert_eq!(s.config().tick_size, proto::Price(7));
+        assert_eq!(s.trading_status(), proto::TradingStatus::Break);
+        // A record without a change leaves the rules alone.
+        s.observe(&[]);
+        assert_eq!(s.trading_status(), proto::TradingStatus::Break);
+    }
 }

@@ -284,6 +284,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_change_merges_only_what_it_names_and_statuses_keep_binances_names() {
+        let base = PairConfig::simple(Symbol::new("BTC-EUR").unwrap());
+        assert_eq!(PairChange::default().merged(&base), base);
+        assert!(PairChange::default().is_empty());
+        let change = PairChange {
+            tick_size: Some(Price(5)),
+            max_open_orders: Some(7),
+            ..PairChange::default()
+        };
+        assert!(!change.is_empty());
+        let merged = change.merged(&base);
+        assert_eq!((merged.tick_size, merged.max_open_orders), (Price(5), 7));
+        assert_eq!(
+            PairConfig {
+                tick_size: base.tick_size,
+                max_open_orders: base.max_open_orders,
+                ..merged
+            },
+            base
+        );
+        for s in [
+            TradingStatus::Trading,
+            TradingStatus::Halt,
+            TradingStatus::Break,
+        ] {
+            assert_eq!(TradingStatus::from_name(s.as_str()), Some(s));
+        }
+        assert_eq!(TradingStatus::from_name("halt"), None);
+    }
+
+    #[test]
     fn validate_names_the_bad_value() {
         let ok = PairConfig::simple(Symbol::new("BTC-EUR").unwrap());
         assert_eq!(ok.validate(), Ok(()));
