@@ -94,7 +94,8 @@ pub fn moves_money(event: &proto::Event) -> bool {
         | EventBody::Triggered(_)
         | EventBody::Released(_)
         | EventBody::ListAccepted(_)
-        | EventBody::ListDone(_) => false,
+        | EventBody::ListDone(_)
+        | EventBody::PairChanged(_) => false,
     }
 }
 
@@ -737,7 +738,8 @@ impl Shard {
             | EventBody::Triggered(_)
             | EventBody::Released(_)
             | EventBody::ListAccepted(_)
-            | EventBody::ListDone(_) => {}
+            | EventBody::ListDone(_)
+            | EventBody::PairChanged(_) => {}
         }
         out.push(Output::Settled {
             pair: e.pair,

@@ -190,7 +190,8 @@ impl Run {
             CommandBody::Cancel { .. }
             | CommandBody::CancelAll
             | CommandBody::CancelList { .. }
-            | CommandBody::AdvanceTime => self.h.run(&cmd),
+            | CommandBody::AdvanceTime
+            | CommandBody::ChangePair(_) => self.h.run(&cmd),
         };
         for e in &events {
             match e.body {

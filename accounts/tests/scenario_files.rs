@@ -445,7 +445,10 @@ fn render_event(e: &Event) -> Option<String> {
         EventBody::Triggered(t) => format!("book triggered o={} p={}", t.order_id, t.price),
         EventBody::Released(r) => format!("book released o={}", r.order_id),
         EventBody::ListDone(l) => format!("book list_done l={}", l.list_id),
-        EventBody::Accepted(_) | EventBody::BookDelta(_) | EventBody::ListAccepted(_) => {
+        EventBody::Accepted(_)
+        | EventBody::BookDelta(_)
+        | EventBody::ListAccepted(_)
+        | EventBody::PairChanged(_) => {
             return None;
         }
     })

@@ -891,7 +891,7 @@ fn pair_sets_that_would_give_an_asset_two_scales_are_refused() {
         qty_scale: 4,
         ..PairConfig::simple(sym("ETH-BTC"))
     };
-    let shard = Shard::new(&[btc_eur.clone(), eth_btc.clone()]).expect("consistent");
+    let shard = Shard::new(&[btc_eur, eth_btc]).expect("consistent");
     assert_eq!(shard.assets().len(), 3);
     let eth_btc_bad = PairConfig {
         price_scale: 5,
@@ -899,11 +899,11 @@ fn pair_sets_that_would_give_an_asset_two_scales_are_refused() {
     };
     // BTC is the base of BTC-EUR at 8 decimals and the quote of this ETH-BTC
     // at 5 + 4: it counts at 9, and BTC-EUR's quantities convert by 10.
-    let mixed = Shard::new(&[btc_eur.clone(), eth_btc_bad]).expect("mixed scales");
+    let mixed = Shard::new(&[btc_eur, eth_btc_bad]).expect("mixed scales");
     let btc = mixed.asset_id("BTC").expect("BTC");
     assert_eq!(mixed.assets()[usize::from(btc.0)].scale, 9);
     assert_eq!(
-        Shard::new(&[btc_eur.clone(), btc_eur.clone()]),
+        Shard::new(&[btc_eur, btc_eur]),
         Err(ConfigError::DuplicatePair(btc_eur.symbol))
     );
 }

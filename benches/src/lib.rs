@@ -21,7 +21,7 @@ pub fn bench_config() -> PairConfig {
 /// Returns the book state after the warm-up and the commands after it.
 pub fn recorded(mix: Mix, seed: u64, warmup: usize, n: usize) -> (OrderBook, Vec<Command>) {
     let config = bench_config();
-    let mut book = OrderBook::new(config.clone()).expect("valid config");
+    let mut book = OrderBook::new(config).expect("valid config");
     let mut generator = Generator::new(mix, seed, &config);
     let mut events = Vec::new();
     for _ in 0..warmup {

@@ -57,11 +57,12 @@ impl Actor {
         info!(%pair, position, "restored; replaying the log after the snapshot");
         // Counts positions: the engine reads its lag from the broker instead.
         let status = Arc::new(PairStatus::new(
-            config.clone(),
+            *book.config(),
             LagUnit::Commands,
             position,
             book.last_seq(),
         ));
+        status.set_rules(*book.config(), book.status());
         metrics.observe_halt(&status);
         let (tx, rx) = mpsc::channel(rc.actor_queue);
         let thread = pipeline::spawn_actor(
@@ -97,7 +98,7 @@ impl Actor {
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {
                     warn!(
-                        pair = %self.status.config.symbol,
+                        pair = %self.status.symbol,
                         "the pair is halted; its commands wait in the log"
                     );
                     self.backlog.clear();
@@ -118,7 +119,7 @@ impl Actor {
     /// hand-over) releases the lease once its final snapshot is stored, so
     /// the next owner restores exactly where this actor stopped.
     pub(crate) fn stop(self, release: bool, store: Store, me: String, snapshots: Snapshots) {
-        let pair = self.status.config.symbol;
+        let pair = self.status.symbol;
         let (status, restored) = (self.status.clone(), self.restored);
         tokio::spawn(async move {
             // Dropping the input ends the thread after its final snapshot.

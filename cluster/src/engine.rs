@@ -333,7 +333,7 @@ impl Node {
             let running = self
                 .actors
                 .values()
-                .any(|a| a.status.config.symbol == pair && !a.status.is_halted());
+                .any(|a| a.status.symbol == pair && !a.status.is_halted());
             if !running {
                 continue;
             }
@@ -373,7 +373,7 @@ impl Node {
         let Some(actor) = self.actors.get_mut(&partition) else {
             return Ok(()); // fetched before its actor stopped
         };
-        let pair = actor.status.config.symbol;
+        let pair = actor.status.symbol;
         if offset < actor.next_offset {
             return Ok(()); // covered by the snapshot, or a redelivery
         }
@@ -483,7 +483,7 @@ impl Node {
                 let Some(a) = self.actors.remove(&partition) else {
                     return Ok(());
                 };
-                let pair = a.status.config.symbol;
+                let pair = a.status.symbol;
                 self.ticks.stop(pair);
                 info!(partition, %pair, release, "stopping the pair's actor");
                 a.stop(
@@ -539,7 +539,7 @@ impl Node {
         let mut ready = true;
         self.engine.owned.reset();
         for a in self.actors.values() {
-            let label = [a.status.config.symbol.as_str()];
+            let label = [a.status.symbol.as_str()];
             self.engine.owned.with_label_values(&label).set(1);
             // Positions are not contiguous here: the depth is the queue's
             // own, plus what waits for room in it.
@@ -559,7 +559,7 @@ impl Node {
             if let Some(a) = self.actors.get(p) {
                 self.engine
                     .replayed
-                    .with_label_values(&[a.status.config.symbol.as_str()])
+                    .with_label_values(&[a.status.symbol.as_str()])
                     .set(a.status.applied_position() as i64);
             }
         }

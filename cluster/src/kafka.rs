@@ -169,7 +169,7 @@ impl Partitions {
                     pairs.len()
                 )));
             }
-            if let Some(other) = by_partition.insert(*p, pc.clone()) {
+            if let Some(other) = by_partition.insert(*p, *pc) {
                 return Err(ClusterError::Config(format!(
                     "pairs {} and {} both map to partition {p}",
                     other.symbol, pc.symbol

@@ -187,7 +187,9 @@ async fn restore_views(
         // Capacity 0: this book only gives the depth to start the views from.
         let restored = pipeline::restore_book(store, config, 0).await?;
         let (book, position) = (restored.book, restored.position);
-        observer.on_start(config, book.depth(usize::MAX));
+        // The snapshot's rules, not the file's; later changes come with the
+        // events this gateway follows.
+        observer.on_start(book.config(), book.depth(usize::MAX));
         let from = match restored.events_from.map(i64::try_from) {
             Some(Ok(offset)) => Offset::Offset(offset),
             // A snapshot stored before offsets were: the whole partition.
@@ -196,15 +198,14 @@ async fn restore_views(
         info!(%pair, seq = book.last_seq().0, events_from = ?from, "view restored");
         views.starts.push((partition, from));
         views.seen.insert(pair, book.last_seq());
-        views.statuses.insert(
-            pair,
-            Arc::new(PairStatus::new(
-                config.clone(),
-                LagUnit::Records,
-                records_through(position),
-                book.last_seq(),
-            )),
+        let status = PairStatus::new(
+            *book.config(),
+            LagUnit::Records,
+            records_through(position),
+            book.last_seq(),
         );
+        status.set_rules(*book.config(), book.status());
+        views.statuses.insert(pair, Arc::new(status));
     }
     Ok(views)
 }
@@ -306,6 +307,9 @@ async fn follow_events(
                 position,
                 events,
             });
+            // The rules first: the request waiting for this record (an
+            // operator's change) reads them once it is answered.
+            status.observe(&record.events);
             observer.on_record(&record);
             status.applied(records_through(position), seq);
             if let Ok(mut w) = waiters.lock() {

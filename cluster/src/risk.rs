@@ -50,8 +50,14 @@ impl ShardId {
     }
 
     /// Whether `event` changes an account of this shard: it can move money
-    /// (`accounts::moves_money`) and names one of its users.
+    /// (`accounts::moves_money`) and names one of its users; or it changes
+    /// a pair's rules.
     pub fn concerns(self, event: &Event) -> bool {
+        // A pair's new rules concern every shard: they bound the budgets
+        // its market buys are given (`RiskStage::set_pair_rules`).
+        if let EventBody::PairChanged(_) = event.body {
+            return true;
+        }
         if !accounts::moves_money(event) {
             return false;
         }
@@ -66,7 +72,7 @@ impl ShardId {
             EventBody::Released(r) => self.holds(r.user),
             EventBody::ListAccepted(l) => self.holds(l.user),
             EventBody::ListDone(l) => self.holds(l.user),
-            EventBody::BookDelta(_) => false,
+            EventBody::BookDelta(_) | EventBody::PairChanged(_) => false,
         }
     }
 }

@@ -172,7 +172,7 @@ pub async fn replay_log(
     mut on_events: impl FnMut(&[Event]),
 ) -> Result<(::engine::OrderBook, u64), ClusterError> {
     let log = read_log(kafka, partition).await?;
-    let mut book = ::engine::OrderBook::new(config.clone())
+    let mut book = ::engine::OrderBook::new(*config)
         .map_err(|e| ClusterError::Config(format!("pair {}: {e}", config.symbol)))?;
     let mut events = Vec::new();
     for (_, cmd) in log.iter().filter(|(_, c)| c.pair == config.symbol) {

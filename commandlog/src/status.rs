@@ -2,10 +2,10 @@
 //! (load-shedding, `/readyz`) and by whoever exports metrics.
 
 use std::fmt;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{OnceLock, RwLock};
 
-use proto::{PairConfig, Seq};
+use proto::{Event, EventBody, PairConfig, Seq, Symbol, TradingStatus};
 use tokio::sync::Notify;
 
 /// What a pair's log counts when it says how far its engine trails it.
@@ -51,8 +51,14 @@ impl fmt::Display for Lag {
 /// counts (Kafka) accordingly.
 #[derive(Debug)]
 pub struct PairStatus {
-    /// The pair's rules.
-    pub config: PairConfig,
+    /// The pair.
+    pub symbol: Symbol,
+    /// The pair's rules and trading status now: from its restored book at
+    /// start, then from each `PairChanged` its engine emits (both modes
+    /// see every record), so the request path and `exchangeInfo` read the
+    /// rules the book applies. A lock, not atomics: read per request,
+    /// written only by an operator's change.
+    rules: RwLock<(PairConfig, TradingStatus)>,
     unit: LagUnit,
     logged: AtomicU64,
     applied: AtomicU64,
@@ -73,7 +79,8 @@ impl PairStatus {
     /// up to `seq`, all of it applied and stored.
     pub fn new(config: PairConfig, unit: LagUnit, logged: u64, seq: Seq) -> Self {
         PairStatus {
-            config,
+            symbol: config.symbol,
+            rules: RwLock::new((config, TradingStatus::Trading)),
             unit,
             logged: AtomicU64::new(logged),
             applied: AtomicU64::new(logged),
@@ -83,6 +90,39 @@ impl PairStatus {
             snapshot_position: AtomicU64::new(logged),
             halted: AtomicBool::new(false),
             halt_reason: OnceLock::new(),
+        }
+    }
+
+    /// The pair's rules now.
+    pub fn config(&self) -> PairConfig {
+        self.rules().0
+    }
+
+    /// The pair's trading status now (`TRADING`, `HALT`, `BREAK`): not to be
+    /// confused with [`PairStatus::is_halted`], a stop on a fault.
+    pub fn trading_status(&self) -> TradingStatus {
+        self.rules().1
+    }
+
+    /// The pair's rules and trading status now.
+    pub fn rules(&self) -> (PairConfig, TradingStatus) {
+        // A poisoned lock still holds a whole value (it is only ever
+        // replaced whole).
+        *self.rules.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the rules and trading status (from a restored book).
+    pub fn set_rules(&self, config: PairConfig, status: TradingStatus) {
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = (config, status);
+    }
+
+    /// Takes the last `PairChanged` among `events`, if any.
+    pub fn observe(&self, events: &[Event]) {
+        if let Some(c) = events.iter().rev().find_map(|e| match e.body {
+            EventBody::PairChanged(c) => Some(c),
+            _ => None,
+        }) {
+            self.set_rules(c.config, c.status);
         }
     }
 
@@ -239,5 +279,32 @@ mod tests {
         s.halt("second");
         assert!(s.is_halted());
         assert_eq!(s.halt_reason().as_deref(), Some("first"));
+    }
+
+    #[test]
+    fn the_rules_follow_the_last_pair_changed_of_a_record() {
+        let s = PairStatus::new(pair(), LagUnit::Commands, 0, Seq(0));
+        assert_eq!(s.rules(), (pair(), proto::TradingStatus::Trading));
+        let changed = |seq: u64, tick: u64, status| proto::Event {
+            pair: pair().symbol,
+            seq: Seq(seq),
+            timestamp: proto::Timestamp(1),
+            body: EventBody::PairChanged(proto::PairChanged {
+                config: PairConfig {
+                    tick_size: proto::Price(tick),
+                    ..pair()
+                },
+                status,
+            }),
+        };
+        s.observe(&[
+            changed(1, 5, proto::TradingStatus::Halt),
+            changed(2, 7, proto::TradingStatus::Break),
+        ]);
+        assert_eq!(s.config().tick_size, proto::Price(7));
+        assert_eq!(s.trading_status(), proto::TradingStatus::Break);
+        // A record without a change leaves the rules alone.
+        s.observe(&[]);
+        assert_eq!(s.trading_status(), proto::TradingStatus::Break);
     }
 }

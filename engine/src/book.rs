@@ -32,9 +32,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use proto::{
     Amend, Amended, BookDelta, CancelReason, Canceled, CanceledAll, ClientOrderId, Command,
-    CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType, PairConfig,
-    PairConfigError, Price, Qty, QuoteQty, RejectCode, Seq, Side, StpMode, Symbol, TimeInForce,
-    Timestamp, Trade, TradeId, UserId,
+    CommandBody, Event, EventBody, NewOrder, OrderId, OrderRef, OrderSize, OrderType, PairChange,
+    PairChanged, PairConfig, PairConfigError, Price, Qty, QuoteQty, RejectCode, Seq, Side, StpMode,
+    Symbol, TimeInForce, Timestamp, Trade, TradeId, TradingStatus, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -256,11 +256,60 @@ fn crosses(side: Side, limit: Price, price: Price) -> bool {
     }
 }
 
+/// The largest bounds any of the book's rules have had. A change of rules
+/// keeps the orders the book holds (as real venues do), so those may exceed
+/// today's `max_qty`, `max_price` or `max_open_orders`; the arithmetic
+/// bounds `PairConfig::validate` guarantees must hold for them too, and a
+/// change is checked against these together with its own values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The largest `max_qty`.
+    pub max_qty: Qty,
+    /// The largest `max_price`.
+    pub max_price: Price,
+    /// The largest `max_open_orders`.
+    pub max_open_orders: u32,
+}
+
+impl Envelope {
+    /// The bounds of one config.
+    pub fn of(config: &PairConfig) -> Envelope {
+        Envelope {
+            max_qty: config.max_qty,
+            max_price: config.max_price,
+            max_open_orders: config.max_open_orders,
+        }
+    }
+
+    /// These bounds widened to cover `config`'s too.
+    pub fn widened(self, config: &PairConfig) -> Envelope {
+        Envelope {
+            max_qty: self.max_qty.max(config.max_qty),
+            max_price: self.max_price.max(config.max_price),
+            max_open_orders: self.max_open_orders.max(config.max_open_orders),
+        }
+    }
+
+    /// `config` with these bounds: what every held order fits within.
+    pub fn applied_to(self, config: &PairConfig) -> PairConfig {
+        PairConfig {
+            max_qty: self.max_qty,
+            max_price: self.max_price,
+            max_open_orders: self.max_open_orders,
+            ..*config
+        }
+    }
+}
+
 /// The order book of one pair: a pure state machine. Feed it commands in log
 /// order with [`OrderBook::apply`]; it appends the events they cause.
 #[derive(Debug, Clone)]
 pub struct OrderBook {
     config: PairConfig,
+    /// `TRADING`, `HALT` or `BREAK`: which commands the book takes.
+    status: TradingStatus,
+    /// The widest bounds its rules have had (see [`Envelope`]).
+    envelope: Envelope,
     last_seq: u64,
     arrivals: u64,
     orders: Slab<Order>,
@@ -288,7 +337,9 @@ impl OrderBook {
     pub fn new(config: PairConfig) -> Result<Self, PairConfigError> {
         config.validate()?;
         Ok(OrderBook {
+            envelope: Envelope::of(&config),
             config,
+            status: TradingStatus::Trading,
             last_seq: 0,
             arrivals: 0,
             orders: Slab::default(),
@@ -320,6 +371,16 @@ impl OrderBook {
     /// The pair's rules.
     pub fn config(&self) -> &PairConfig {
         &self.config
+    }
+
+    /// The pair's trading status.
+    pub fn status(&self) -> TradingStatus {
+        self.status
+    }
+
+    /// The widest bounds the pair's rules have had.
+    pub fn envelope(&self) -> Envelope {
+        self.envelope
     }
 
     /// The `seq` of the last event emitted (0 before any).
@@ -419,8 +480,14 @@ impl OrderBook {
         let result = if cmd.pair != self.config.symbol {
             Err(RejectCode::UnknownPair)
         } else {
+            // Time passes in every status: an expiry is the order's own
+            // term, like a cancel, and only ever removes.
             self.expire(cmd.timestamp, &mut out);
             match &cmd.body {
+                _ if self.refused_now(&cmd.body) => Err(match self.status {
+                    TradingStatus::Break => RejectCode::PairBreak,
+                    _ => RejectCode::PairHalted,
+                }),
                 CommandBody::NewOrder(o) => self.new_order(cmd.user, o, &mut out),
                 CommandBody::Cancel { target } => self.cancel(cmd.user, *target, &mut out),
                 CommandBody::Amend(a) => self.amend(cmd.user, a, &mut out),
@@ -431,6 +498,7 @@ impl OrderBook {
                 CommandBody::NewOrderList(l) => self.new_order_list(cmd.user, l, &mut out),
                 CommandBody::CancelList { target } => self.cancel_list(cmd.user, *target, &mut out),
                 CommandBody::AdvanceTime => Ok(()),
+                CommandBody::ChangePair(c) => self.change_pair(c, &mut out),
             }
         };
         match result {
@@ -438,6 +506,42 @@ impl OrderBook {
             Err(code) => out.emit(EventBody::Rejected(cmd.rejected(code))),
         }
         self.last_seq = out.seq;
+    }
+
+    /// True when the pair's status refuses `body`: in `HALT` everything
+    /// but cancels (by id, client id, list or all), in `BREAK` every
+    /// trading command. Time and the operator's changes always pass.
+    fn refused_now(&self, body: &CommandBody) -> bool {
+        let cancel = matches!(
+            body,
+            CommandBody::Cancel { .. } | CommandBody::CancelAll | CommandBody::CancelList { .. }
+        );
+        let always = matches!(body, CommandBody::AdvanceTime | CommandBody::ChangePair(_));
+        match self.status {
+            TradingStatus::Trading => false,
+            TradingStatus::Halt => !cancel && !always,
+            TradingStatus::Break => !always,
+        }
+    }
+
+    /// An operator's change: the merged rules must be valid, alone and with
+    /// the widest bounds the held orders may have been placed under (see
+    /// [`Envelope`]); then they apply to every later command. Held orders
+    /// stay, whatever the new rules would say of them as new orders.
+    fn change_pair(&mut self, c: &PairChange, out: &mut Out<'_>) -> Result<(), RejectCode> {
+        let config = c.merged(&self.config);
+        let envelope = self.envelope.widened(&config);
+        if config.validate().is_err() || envelope.applied_to(&config).validate().is_err() {
+            return Err(RejectCode::InvalidPairChange);
+        }
+        self.config = config;
+        self.envelope = envelope;
+        self.status = c.status.unwrap_or(self.status);
+        out.emit(EventBody::PairChanged(PairChanged {
+            config,
+            status: self.status,
+        }));
+        Ok(())
     }
 
     /// Convenience for tests and tools: the events of one command.

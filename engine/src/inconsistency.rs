@@ -101,6 +101,8 @@ pub enum Inconsistency {
     Expiries,
     /// An open list names an order it does not hold, or the other way round.
     List(OrderId),
+    /// The widest bounds held orders may have are narrower than the rules.
+    Envelope,
 }
 
 impl fmt::Display for Inconsistency {
@@ -158,6 +160,7 @@ impl fmt::Display for Inconsistency {
             I::Placement(id) => write!(f, "order {id} has a bad placement number"),
             I::Expiries => f.write_str("the expiry index disagrees with the GTD orders"),
             I::List(id) => write!(f, "order list {id} disagrees with its orders"),
+            I::Envelope => f.write_str("the held orders' bounds are narrower than the rules"),
         }
     }
 }

@@ -13,6 +13,8 @@ mod slab;
 mod snapshot;
 pub mod validate;
 
-pub use book::{Depth, DepthLevel, OrderBook, OrderList, RestingOrder, WaitFor, WaitingOrder};
+pub use book::{
+    Depth, DepthLevel, Envelope, OrderBook, OrderList, RestingOrder, WaitFor, WaitingOrder,
+};
 pub use inconsistency::Inconsistency;
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_VERSION, SnapshotError};

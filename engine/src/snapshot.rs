@@ -5,15 +5,15 @@
 
 use std::fmt;
 
-use proto::{PairConfig, Price, Seq, Symbol};
+use proto::{PairConfig, Price, Seq, Symbol, TradingStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::book::restore::Parts;
-use crate::book::{OrderBook, OrderList, RestingOrder, WaitingOrder};
+use crate::book::{Envelope, OrderBook, OrderList, RestingOrder, WaitingOrder};
 use crate::inconsistency::Inconsistency;
 
 /// First byte of a snapshot; bumped on any incompatible change.
-pub const SNAPSHOT_VERSION: u8 = 2;
+pub const SNAPSHOT_VERSION: u8 = 3;
 
 /// Largest snapshot accepted when restoring (a full book of a million orders
 /// is about 60 MiB).
@@ -22,6 +22,11 @@ pub const MAX_SNAPSHOT_BYTES: usize = 1 << 30;
 #[derive(Serialize, Deserialize)]
 struct SnapshotBody {
     pair: Symbol,
+    /// The rules in force: an operator may have changed them since the
+    /// config file was read, and the log, not the file, is the truth.
+    config: PairConfig,
+    status: TradingStatus,
+    envelope: Envelope,
     last_seq: Seq,
     placements: u64,
     last_price: Option<Price>,
@@ -44,6 +49,12 @@ pub enum SnapshotError {
         /// The pair in the snapshot.
         found: Symbol,
     },
+    /// The configured scales differ from the snapshot's: scales never
+    /// change (every stored amount is at them).
+    ScalesChanged {
+        /// The pair.
+        pair: Symbol,
+    },
     /// Decodes, but is not a consistent book under this config.
     Inconsistent(Inconsistency),
 }
@@ -56,6 +67,10 @@ impl fmt::Display for SnapshotError {
             SnapshotError::WrongPair { expected, found } => {
                 write!(f, "snapshot is of {found}, expected {expected}")
             }
+            SnapshotError::ScalesChanged { pair } => write!(
+                f,
+                "the configured scales of {pair} differ from its snapshot's; scales never change"
+            ),
             SnapshotError::Inconsistent(e) => write!(f, "inconsistent snapshot: {e}"),
         }
     }
@@ -73,6 +88,9 @@ impl OrderBook {
         let parts = self.parts();
         let body = SnapshotBody {
             pair: self.config().symbol,
+            config: *self.config(),
+            status: self.status(),
+            envelope: self.envelope(),
             last_seq: parts.last_seq,
             placements: parts.placements,
             last_price: parts.last_price,
@@ -90,7 +108,10 @@ impl OrderBook {
         out
     }
 
-    /// Rebuilds a book from [`OrderBook::snapshot`] bytes under `config`.
+    /// Rebuilds a book from [`OrderBook::snapshot`] bytes. `config` is the
+    /// configured pair: its symbol and scales must be the snapshot's; the
+    /// rules and status are the snapshot's (changes sequenced in the log
+    /// win over the file).
     pub fn restore(config: PairConfig, bytes: &[u8]) -> Result<OrderBook, SnapshotError> {
         match bytes.first() {
             Some(&SNAPSHOT_VERSION) => {}
@@ -108,7 +129,19 @@ impl OrderBook {
                 found: body.pair,
             });
         }
+        if (
+            body.config.symbol,
+            body.config.price_scale,
+            body.config.qty_scale,
+        ) != (config.symbol, config.price_scale, config.qty_scale)
+        {
+            return Err(SnapshotError::ScalesChanged {
+                pair: config.symbol,
+            });
+        }
         let parts = Parts {
+            status: body.status,
+            envelope: body.envelope,
             last_seq: body.last_seq,
             placements: body.placements,
             last_price: body.last_price,
@@ -116,7 +149,8 @@ impl OrderBook {
             waiting: body.waiting,
             lists: body.lists,
         };
-        let book = OrderBook::from_parts(config, &parts).map_err(SnapshotError::Inconsistent)?;
+        let book =
+            OrderBook::from_parts(body.config, &parts).map_err(SnapshotError::Inconsistent)?;
         // One state, one encoding: the state hash is a hash of these bytes,
         // so a snapshot that decodes but is not what the book would write
         // (a varint in a longer form than needed, orders out of canonical

@@ -78,6 +78,10 @@ enum Follow {
 
 struct Naive {
     config: PairConfig,
+    status: TradingStatus,
+    /// Every config the book has had, the first included: held orders may
+    /// have been placed under any of them.
+    history: Vec<PairConfig>,
     seq: u64,
     arrivals: u64,
     placed: u64,
@@ -134,6 +138,8 @@ impl Naive {
     fn new(config: PairConfig) -> Self {
         Naive {
             config,
+            status: TradingStatus::Trading,
+            history: vec![config],
             seq: 0,
             arrivals: 0,
             placed: 0,
@@ -618,7 +624,20 @@ impl Naive {
         }
         self.expire();
         let user = cmd.user;
+        let cancel = matches!(
+            cmd.body,
+            CommandBody::Cancel { .. } | CommandBody::CancelAll | CommandBody::CancelList { .. }
+        );
+        let operational = matches!(
+            cmd.body,
+            CommandBody::AdvanceTime | CommandBody::ChangePair(_)
+        );
         let result = match &cmd.body {
+            _ if self.status == TradingStatus::Break && !operational => Err(RejectCode::PairBreak),
+            _ if self.status == TradingStatus::Halt && !operational && !cancel => {
+                Err(RejectCode::PairHalted)
+            }
+            CommandBody::ChangePair(c) => self.change(c),
             CommandBody::NewOrder(o) => self.new_order(user, *o),
             CommandBody::Cancel { target } => self.find(user, *target).map(|id| {
                 let list = self.cancel_held(id, CancelReason::UserRequest);
@@ -638,6 +657,44 @@ impl Naive {
             Err(code) => self.emit(EventBody::Rejected(cmd.rejected(code))),
         }
         std::mem::take(&mut self.out)
+    }
+
+    /// An operator's change: valid alone, and valid with the largest maxima
+    /// of every config the book has had (the orders it holds).
+    fn change(&mut self, c: &PairChange) -> Result<(), RejectCode> {
+        let config = c.merged(&self.config);
+        let widest = PairConfig {
+            max_qty: self
+                .history
+                .iter()
+                .map(|h| h.max_qty)
+                .max()
+                .unwrap()
+                .max(config.max_qty),
+            max_price: (self.history.iter().map(|h| h.max_price).max().unwrap())
+                .max(config.max_price),
+            max_open_orders: (self
+                .history
+                .iter()
+                .map(|h| h.max_open_orders)
+                .max()
+                .unwrap())
+            .max(config.max_open_orders),
+            ..config
+        };
+        if config.validate().is_err() || widest.validate().is_err() {
+            return Err(RejectCode::InvalidPairChange);
+        }
+        self.config = config;
+        self.history.push(config);
+        if let Some(s) = c.status {
+            self.status = s;
+        }
+        self.emit(EventBody::PairChanged(PairChanged {
+            config,
+            status: self.status,
+        }));
+        Ok(())
     }
 
     /// The prelude: every held order whose time has come, earliest first.
@@ -1210,6 +1267,11 @@ impl Naive {
             .unwrap();
         let w = self.waiting[i];
         let o = w.o;
+        // Nothing named is nothing to amend, before any rule is checked
+        // (the rules may have changed since the order was placed).
+        if a.new_qty.is_none() && a.new_price.is_none() && a.new_stop_price.is_none() {
+            return Err(RejectCode::NothingToAmend);
+        }
         let old_qty = match o.size {
             OrderSize::Base(q) => Some(q),
             _ => None,
@@ -1416,7 +1478,7 @@ impl Naive {
 fn configs() -> Vec<PairConfig> {
     let base = default_config();
     vec![
-        base.clone(),
+        base,
         // Some advanced types refused: the stream's orders of those types
         // must all be rejected the same way.
         PairConfig {
@@ -1425,7 +1487,7 @@ fn configs() -> Vec<PairConfig> {
                 lists: false,
                 ..AdvancedOrders::ALL
             },
-            ..base.clone()
+            ..base
         },
         PairConfig {
             advanced: AdvancedOrders {
@@ -1435,7 +1497,7 @@ fn configs() -> Vec<PairConfig> {
                 ..AdvancedOrders::ALL
             },
             max_open_orders: 40,
-            ..base.clone()
+            ..base
         },
         PairConfig {
             tick_size: Price(2),
@@ -1444,14 +1506,14 @@ fn configs() -> Vec<PairConfig> {
             max_qty: Qty(80),
             min_notional: QuoteQty(600),
             default_stp: StpMode::CancelMaker,
-            ..base.clone()
+            ..base
         },
         PairConfig {
             qty_scale: 3,
             price_scale: 2,
             default_stp: StpMode::CancelTaker,
             max_open_orders: 25,
-            ..base.clone()
+            ..base
         },
         PairConfig {
             default_stp: StpMode::CancelBoth,
@@ -1525,8 +1587,8 @@ fn compare(mix: Mix, seed: u64, config: &PairConfig, n: usize) {
 
 /// [`compare`], answering the first disagreement instead of panicking.
 fn run(mix: Mix, seed: u64, config: &PairConfig, n: usize) -> Result<(), String> {
-    let mut fast = OrderBook::new(config.clone()).expect("valid config");
-    let mut naive = Naive::new(config.clone());
+    let mut fast = OrderBook::new(*config).expect("valid config");
+    let mut naive = Naive::new(*config);
     let mut generator = Generator::new(mix, seed, config);
     let mut ledger = Ledger::default();
     let mut events = Vec::new();
@@ -1569,6 +1631,13 @@ fn run(mix: Mix, seed: u64, config: &PairConfig, n: usize) -> Result<(), String>
 fn same_state(fast: &OrderBook, naive: &Naive) -> Result<(), String> {
     let differ =
         |what: &str, a: String, b: String| Err(format!("{what} differ:\nfast:  {a}\nnaive: {b}"));
+    if (fast.config(), fast.status()) != (&naive.config, naive.status) {
+        return differ(
+            "rules",
+            format!("{:?} {:?}", fast.config(), fast.status()),
+            format!("{:?} {:?}", naive.config, naive.status),
+        );
+    }
     let resting: Vec<RestingOrder> = fast.resting_orders().collect();
     if resting != naive.resting() {
         return differ(
@@ -1668,15 +1737,15 @@ fn scenario_matches(name: &str, text: &str) {
         .lines()
         .find(|l| l.starts_with("config"))
         .map_or_else(default_config, |l| parse_config(l).unwrap());
-    let mut fast = OrderBook::new(config.clone()).unwrap();
-    let mut naive = Naive::new(config.clone());
+    let mut fast = OrderBook::new(config).unwrap();
+    let mut naive = Naive::new(config);
     let commands = text
         .lines()
         .filter_map(|l| l.strip_prefix("> "))
         .map(str::trim);
     let mut clock = Clock::default();
     for line in commands {
-        if ["depth", "orders", "held"].contains(&line) {
+        if ["depth", "orders", "held", "pair", "restore"].contains(&line) {
             continue;
         }
         let cmd = clock.command(line, config.symbol).unwrap();
@@ -1692,8 +1761,8 @@ fn scenario_matches(name: &str, text: &str) {
 /// both event lists rendered (the fast book's is `None` where it panicked).
 fn script(lines: &[&str]) -> (Option<Vec<String>>, Vec<String>) {
     let config = default_config();
-    let mut fast = OrderBook::new(config.clone()).unwrap();
-    let mut naive = Naive::new(config.clone());
+    let mut fast = OrderBook::new(config).unwrap();
+    let mut naive = Naive::new(config);
     let mut clock = Clock::default();
     let (mut f, mut n) = (Some(Vec::new()), Vec::new());
     for line in lines {

@@ -1,6 +1,7 @@
 //! Data-driven scenarios: each `testdata/*.txt` file lists commands (`> `
 //! lines) and, under each, the exact events it must emit. `depth` and
-//! `orders` print the book. Run with `UPDATE_EXPECT=1` to rewrite the
+//! `orders` print the book, `pair` its rules and status; `restore`
+//! rebuilds it from its snapshot mid-way, as a restart would. Run with `UPDATE_EXPECT=1` to rewrite the
 //! expectations from the engine's actual output, then review the diff.
 //!
 //! Every scenario also checks the invariants after each command and that a
@@ -56,7 +57,7 @@ fn run_text(text: &str) -> Result<(String, Vec<String>), String> {
             _ => None,
         })
         .unwrap_or_else(|| Ok(default_config()))?;
-    let mut book = OrderBook::new(config.clone()).map_err(|e| e.to_string())?;
+    let mut book = OrderBook::new(config).map_err(|e| e.to_string())?;
     let mut ledger = Ledger::default();
     let mut rewritten = String::new();
     let mut mismatches = Vec::new();
@@ -72,6 +73,18 @@ fn run_text(text: &str) -> Result<(String, Vec<String>), String> {
                     "depth" => render_depth(&book),
                     "orders" => render_orders(&book),
                     "held" => render_held(&book),
+                    "pair" => vec![render_rules(book.config(), book.status())],
+                    // A restart: the book is rebuilt from its snapshot under
+                    // the file's config, whose rules the snapshot's override.
+                    "restore" => {
+                        let restored = OrderBook::restore(config, &book.snapshot())
+                            .map_err(|e| format!("restore: {e}"))?;
+                        if restored.state_hash() != book.state_hash() {
+                            return Err("restored mid-way with another state hash".into());
+                        }
+                        book = restored;
+                        vec!["restored".to_string()]
+                    }
                     _ => {
                         let cmd = clock
                             .command(line, config.symbol)

@@ -698,7 +698,7 @@ mod tests {
         let mut c = Config::default();
         c.pairs[0].max_price = None;
         c.pairs[0].max_notional = None;
-        let pair = c.validate().unwrap()[0].clone();
+        let pair = c.validate().unwrap()[0];
         let value = |p: Price| u128::from(p.0) * u128::from(pair.max_qty.0) / 100_000_000;
         assert!(value(pair.max_price) <= u128::from(proto::MAX_VALUE));
         assert!(value(Price(pair.max_price.0 + 1)) > u128::from(proto::MAX_VALUE));

@@ -70,10 +70,14 @@ enum Cmd {
         #[arg(long)]
         pair: String,
     },
-    /// Pairs the store halted: why, and letting them start again.
+    /// Pairs: the store's halts for failures (`halted`, `resume`), and a
+    /// pair's market status and rules changed at runtime through a running
+    /// exchange's admin API (`status`, `rules`).
     Pairs {
         #[command(subcommand)]
         action: PairsCmd,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Distributed mode: manages the Kafka topics.
     Topics {
@@ -98,6 +102,53 @@ enum PairsCmd {
         /// The pair, e.g. BTC-EUR.
         pair: String,
     },
+    /// Sets a pair's market status on a running exchange, at once and
+    /// through its log: TRADING, HALT (cancels only) or BREAK (nothing).
+    /// Not the store's halts above.
+    Status {
+        /// The pair, e.g. BTC-EUR.
+        pair: String,
+        /// TRADING, HALT or BREAK.
+        status: String,
+    },
+    /// Changes a pair's rules on a running exchange, at once and through its
+    /// log: each rule given; the others keep their values. Orders already
+    /// held stay, whatever the new rules say of them.
+    Rules(RulesCli),
+}
+
+/// A rules change's arguments: decimals at the pair's scales.
+#[derive(Args, Debug)]
+struct RulesCli {
+    /// The pair, e.g. BTC-EUR.
+    pair: String,
+    /// Every price a multiple of this.
+    #[arg(long)]
+    tick_size: Option<String>,
+    /// Every quantity a multiple of this (the lot).
+    #[arg(long)]
+    step_size: Option<String>,
+    /// Smallest order quantity.
+    #[arg(long)]
+    min_qty: Option<String>,
+    /// Largest order quantity.
+    #[arg(long)]
+    max_qty: Option<String>,
+    /// Largest limit price.
+    #[arg(long)]
+    max_price: Option<String>,
+    /// Smallest order value.
+    #[arg(long)]
+    min_notional: Option<String>,
+    /// Largest order value.
+    #[arg(long)]
+    max_notional: Option<String>,
+    /// Most orders the book holds.
+    #[arg(long)]
+    max_open_orders: Option<u32>,
+    /// NONE, EXPIRE_TAKER, EXPIRE_MAKER or EXPIRE_BOTH.
+    #[arg(long)]
+    default_stp: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -213,7 +264,7 @@ fn main() -> ExitCode {
             Cmd::AdminKeys { action } => admin_keys(&config, action).await,
             Cmd::Accounts { action, admin } => accounts(&config, action, admin).await,
             Cmd::Audit { admin } => audit(&config, admin).await,
-            Cmd::Pairs { action } => pairs(&config, action).await,
+            Cmd::Pairs { action, admin } => pairs(&config, action, admin).await,
             Cmd::Gateway => role(Role::Gateway, &config).await,
             Cmd::Engine => role(Role::Engine, &config).await,
             Cmd::Persister => role(Role::Persister, &config).await,
@@ -330,7 +381,35 @@ async fn open_store(config: &Config) -> Result<store::Store, String> {
         .map_err(|e| e.to_string())
 }
 
-async fn pairs(config: &Config, action: PairsCmd) -> Result<(), String> {
+async fn pairs(config: &Config, action: PairsCmd, admin: AdminArgs) -> Result<(), String> {
+    let answer = match action {
+        PairsCmd::Status { pair, status } => {
+            let target = admin_target(config, admin)?;
+            exchange::operator::pair_status(&target, &pair, &status).await
+        }
+        PairsCmd::Rules(r) => {
+            let target = admin_target(config, admin)?;
+            let rules = exchange::operator::PairRules {
+                pair: r.pair,
+                tick_size: r.tick_size,
+                step_size: r.step_size,
+                min_qty: r.min_qty,
+                max_qty: r.max_qty,
+                max_price: r.max_price,
+                min_notional: r.min_notional,
+                max_notional: r.max_notional,
+                max_open_orders: r.max_open_orders,
+                default_stp: r.default_stp,
+            };
+            exchange::operator::pair_rules(&target, &rules).await
+        }
+        other => return store_halts(config, other).await,
+    };
+    print_json(&answer.map_err(|e| e.to_string())?)
+}
+
+/// `pairs halted` and `pairs resume`: the store's halts.
+async fn store_halts(config: &Config, action: PairsCmd) -> Result<(), String> {
     let store = open_store(config).await?;
     match action {
         PairsCmd::Halted => {
@@ -354,6 +433,7 @@ async fn pairs(config: &Config, action: PairsCmd) -> Result<(), String> {
                 }
             );
         }
+        PairsCmd::Status { .. } | PairsCmd::Rules(_) => {}
     }
     store.close().await;
     Ok(())
@@ -563,6 +643,41 @@ mod tests {
         ));
         assert!(parse(&["admin-keys", "revoke", "abc"]).is_ok());
         assert!(parse(&["audit", "--bogus"]).is_err());
+    }
+
+    #[test]
+    fn pairs_status_and_rules_parse_beside_the_store_halts() {
+        let cli = parse(&["pairs", "status", "BTC-EUR", "HALT", "--admin-key", "k"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Cmd::Pairs { action: PairsCmd::Status { ref pair, ref status }, .. })
+                if pair == "BTC-EUR" && status == "HALT"
+        ));
+        let cli = parse(&[
+            "pairs",
+            "rules",
+            "BTC-EUR",
+            "--tick-size",
+            "0.05",
+            "--max-open-orders",
+            "9",
+        ])
+        .unwrap();
+        let Some(Cmd::Pairs {
+            action: PairsCmd::Rules(r),
+            ..
+        }) = cli.command
+        else {
+            panic!("not a rules change");
+        };
+        assert_eq!(
+            (r.pair.as_str(), r.tick_size.as_deref()),
+            ("BTC-EUR", Some("0.05"))
+        );
+        assert_eq!((r.max_open_orders, r.min_qty), (Some(9), None));
+        assert!(parse(&["pairs", "halted"]).is_ok());
+        assert!(parse(&["pairs", "resume", "BTC-EUR"]).is_ok());
+        assert!(parse(&["pairs", "status", "BTC-EUR"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The operator commands that are clients of a running exchange's admin
-//! API (`exchange accounts deposit|withdraw|balances`, `exchange audit`):
+//! API (`exchange accounts deposit|withdraw|balances`, `exchange audit`,
+//! `exchange pairs status|rules`):
 //! signed with an admin key through the `client` crate, like any client.
 
 use client::{Answer, Client, Credentials, Method};
@@ -82,6 +83,70 @@ pub async fn balances(t: &AdminTarget, user: &str) -> Result<Answer, reqwest::Er
 pub async fn audit(t: &AdminTarget) -> Result<Answer, reqwest::Error> {
     Client::admin(&t.url, t.credentials.clone())
         .signed(Method::GET, "/admin/v1/audit", "", None)
+        .await
+}
+
+/// `POST /admin/v1/pairs/status`: the pair's market status (`TRADING`,
+/// `HALT`, `BREAK`), sequenced in its log.
+pub async fn pair_status(
+    t: &AdminTarget,
+    pair: &str,
+    status: &str,
+) -> Result<Answer, reqwest::Error> {
+    let body = json!({"symbol": pair, "status": status.to_ascii_uppercase()});
+    Client::admin(&t.url, t.credentials.clone())
+        .signed(Method::POST, "/admin/v1/pairs/status", "", Some(&body))
+        .await
+}
+
+/// A change of a pair's rules, as the command line gives it: each rule a
+/// decimal at the pair's scale, `None` to keep it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PairRules {
+    /// The pair, e.g. `BTC-EUR`.
+    pub pair: String,
+    /// `tickSize`.
+    pub tick_size: Option<String>,
+    /// `stepSize` (the lot).
+    pub step_size: Option<String>,
+    /// `minQty`.
+    pub min_qty: Option<String>,
+    /// `maxQty`.
+    pub max_qty: Option<String>,
+    /// `maxPrice`.
+    pub max_price: Option<String>,
+    /// `minNotional`.
+    pub min_notional: Option<String>,
+    /// `maxNotional`.
+    pub max_notional: Option<String>,
+    /// `maxOpenOrders`.
+    pub max_open_orders: Option<u32>,
+    /// `defaultSelfTradePreventionMode`.
+    pub default_stp: Option<String>,
+}
+
+/// `POST /admin/v1/pairs/rules`: the rules given, sequenced in the pair's log.
+pub async fn pair_rules(t: &AdminTarget, r: &PairRules) -> Result<Answer, reqwest::Error> {
+    let mut body = json!({"symbol": r.pair});
+    for (name, v) in [
+        ("tickSize", &r.tick_size),
+        ("stepSize", &r.step_size),
+        ("minQty", &r.min_qty),
+        ("maxQty", &r.max_qty),
+        ("maxPrice", &r.max_price),
+        ("minNotional", &r.min_notional),
+        ("maxNotional", &r.max_notional),
+        ("defaultSelfTradePreventionMode", &r.default_stp),
+    ] {
+        if let Some(v) = v {
+            body[name] = json!(v);
+        }
+    }
+    if let Some(n) = r.max_open_orders {
+        body["maxOpenOrders"] = json!(n);
+    }
+    Client::admin(&t.url, t.credentials.clone())
+        .signed(Method::POST, "/admin/v1/pairs/rules", "", Some(&body))
         .await
 }
 

@@ -1115,7 +1115,7 @@ async fn write_history(cluster: &Cluster, n: usize) {
     let btc = partitions
         .iter()
         .find(|(_, c)| c.symbol.as_str() == "BTC-EUR")
-        .map(|(_, c)| c.clone())
+        .map(|(_, c)| *c)
         .unwrap();
     let writer = cluster::CommandWriter::new(&cluster.kafka(), &partitions).unwrap();
     let mut generator = workload::Generator::new(workload::Mix::ExchangeCore, 7, &btc);
@@ -1320,4 +1320,119 @@ async fn a_gateway_joining_after_a_long_history_serves_within_seconds_the_same_v
         public_json(&second.addr, depth).await,
         public_json(&first.addr, depth).await
     );
+}
+
+/// `exchangeInfo`'s BTCEUR status and tick size as `url` shows them.
+async fn btceur_rules(url: &str) -> (String, String) {
+    let a = Client::new(url, None)
+        .get("/api/v3/exchangeInfo", "symbol=BTCEUR")
+        .await
+        .unwrap();
+    let s = &a.body["symbols"][0];
+    let tick = s["filters"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["filterType"] == "PRICE_FILTER"))
+        .map(|f| f["tickSize"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    (s["status"].as_str().unwrap_or_default().to_string(), tick)
+}
+
+/// Waits until `url` shows `want` for BTCEUR (its events follower applies
+/// the change when the engine's record reaches it).
+async fn shows(url: &str, want: (&str, &str)) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (status, tick) = btceur_rules(url).await;
+            if (status.as_str(), tick.as_str()) == want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{url} never showed {want:?}"));
+}
+
+/// An operator's halt and tick change through one gateway: sequenced in the
+/// pair's `orders` partition, applied by its engine, and seen by another
+/// gateway through the events it follows (its orders refused, its cancels
+/// taken); an engine restarted from the log keeps them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_halted_and_retuned_through_one_gateway_is_so_on_every_gateway() {
+    let Some((cluster, _broker)) = Cluster::start().await else {
+        return;
+    };
+    let _persister = cluster.role("persister", "persister").await;
+    let engine = cluster.role("engine", "engine").await;
+    let _risk = cluster.role("risk", "risk").await;
+    let g1 = cluster.role("gateway", "gateway-1").await;
+    let g2 = cluster.role("gateway", "gateway-2").await;
+    let store = Store::connect(&cluster.db, 2).await.unwrap();
+    let (url1, url2) = (format!("http://{}", g1.addr), format!("http://{}", g2.addr));
+    let key = store.create_api_key("alice", 1).await.unwrap();
+    let alice = signed(&url2, &key);
+    let admin = fund(&store, &url1, &["alice"]).await;
+    let order = |price: &str| {
+        json!({"symbol": "BTCEUR", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+               "quantity": "0.010", "price": price})
+    };
+    let r = alice.place(&order("100.01")).await.unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    let kept = r.body["orderId"].as_u64().unwrap();
+
+    let r = admin
+        .post(
+            "/admin/v1/pairs/status",
+            &json!({"symbol": "BTCEUR", "status": "HALT"}),
+        )
+        .await;
+    assert_eq!(r.body["status"], "HALT", "{:?}", r.body);
+    shows(&url2, ("HALT", "0.01")).await;
+    let r = alice.place(&order("100.00")).await.unwrap();
+    assert_eq!(
+        (r.code(), r.body["msg"].as_str()),
+        (Some(-2010), Some("Market is closed."))
+    );
+
+    let r = admin
+        .post(
+            "/admin/v1/pairs/rules",
+            &json!({"symbol": "BTCEUR", "tickSize": "0.05"}),
+        )
+        .await;
+    assert_eq!(r.body["tickSize"], "0.05", "{:?}", r.body);
+    let r = admin
+        .post(
+            "/admin/v1/pairs/status",
+            &json!({"symbol": "BTCEUR", "status": "TRADING"}),
+        )
+        .await;
+    assert_eq!(r.body["status"], "TRADING", "{:?}", r.body);
+    shows(&url2, ("TRADING", "0.05")).await;
+    let r = alice.place(&order("100.02")).await.unwrap();
+    assert_eq!(r.code(), Some(-1013), "{:?}", r.body);
+    let r = alice.place(&order("100.05")).await.unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+
+    // The changes are commands in the pair's own log.
+    let log = cluster::read_log(&cluster.kafka(), 0).await.unwrap();
+    let changes = log
+        .iter()
+        .filter(|(_, c)| matches!(c.body, proto::CommandBody::ChangePair(_)))
+        .count();
+    assert_eq!(changes, 3);
+
+    // An engine restarted from its snapshot and the log keeps them: the
+    // old-tick order is still open and cancelable, old-only prices refused.
+    engine.terminate();
+    let _engine = cluster.role("engine", "engine-2").await;
+    let r = alice.place(&order("100.03")).await.unwrap();
+    assert_eq!(r.code(), Some(-1013), "{:?}", r.body);
+    let q = format!("symbol=BTCEUR&orderId={kept}");
+    let r = alice
+        .signed(Method::DELETE, "/api/v3/order", &q, None)
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    drop((g1, g2));
 }

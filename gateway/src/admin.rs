@@ -1,5 +1,6 @@
 //! The operators' API under `/admin/v1/`: deposits and withdrawals through
-//! the risk stage, a user's balances, and the live audit. Requests are
+//! the risk stage, a user's balances, the live audit, and a pair's trading
+//! status and rules (`pairs.rs`). Requests are
 //! signed like trading requests, with an admin key in `X-ADMIN-KEY`,
 //! checked against admin keys only.
 //!
@@ -34,6 +35,8 @@ use crate::rest::account::{AssetBalance, accounts_disabled, balances};
 use crate::rest::openapi::{ErrorBody, SignedErrors};
 use crate::rest::{body_bytes, json_body, query, rate_limit};
 
+pub(crate) mod pairs;
+
 type App = State<Arc<Gateway>>;
 type ApiResult = Result<Response, ApiError>;
 
@@ -46,6 +49,8 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/admin/v1/withdraw", post(withdraw))
         .route("/admin/v1/balances", get(user_balances))
         .route("/admin/v1/audit", get(audit))
+        .route("/admin/v1/pairs/status", post(pairs::set_status))
+        .route("/admin/v1/pairs/rules", post(pairs::set_rules))
 }
 
 /// Authenticates and rate-limits an admin request.

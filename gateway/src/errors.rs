@@ -110,6 +110,9 @@ codes! {
     UNKNOWN_USER = (-1053, BAD_REQUEST);
     /// The audit ran and found a failure; the body carries the report.
     AUDIT_FAILED = (-1054, INTERNAL_SERVER_ERROR);
+    /// An operator's change of a pair whose rules together are not valid
+    /// (or not with the orders the book holds); nothing changed.
+    INVALID_PAIR_CHANGE = (-1055, BAD_REQUEST);
     /// The request's timestamp is outside its receive window.
     STALE_TIMESTAMP = (-1021, UNAUTHORIZED);
     /// The signature does not match.
@@ -237,6 +240,7 @@ impl ApiError {
             R::PriceOffTick | R::PriceZero | R::PriceAboveMax => "PRICE_FILTER",
             R::InvalidTrigger => "TRAILING_DELTA",
             R::WouldTriggerImmediately => return refused("Order would trigger immediately."),
+            R::PairHalted | R::PairBreak => return refused("Market is closed."),
             R::IcebergNotAllowed | R::InvalidOrderList | R::InvalidGoodTill => {
                 return refused("Unsupported order combination");
             }
@@ -275,6 +279,9 @@ impl ApiError {
             }
             RejectCode::UnknownOrderList => {
                 ApiError::new(code::CANCEL_REJECTED, "Unknown order list sent.")
+            }
+            RejectCode::PairHalted | RejectCode::PairBreak => {
+                ApiError::new(code::CANCEL_REJECTED, "Market is closed.")
             }
             other => ApiError::new(code::CANCEL_REJECTED, other.message()),
         }

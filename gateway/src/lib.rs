@@ -475,7 +475,7 @@ impl Gateway {
                 config.max_in_flight_per_pair,
                 &symbols,
             ),
-            pairs: pairs.iter().map(|p| (p.symbol, p.clone())).collect(),
+            pairs: pairs.iter().map(|p| (p.symbol, *p)).collect(),
             by_name: pairs
                 .iter()
                 .map(|p| (p.symbol.joined(), p.symbol))
@@ -529,7 +529,7 @@ impl Gateway {
         self.fees.get(&pair).copied()
     }
 
-    fn result_timeout(&self) -> Duration {
+    pub(crate) fn result_timeout(&self) -> Duration {
         Duration::from_millis(self.config.result_timeout_ms)
     }
 }

@@ -109,7 +109,7 @@ impl MarketData {
         MarketData {
             pairs: pairs
                 .iter()
-                .map(|p| (p.symbol, (p.clone(), Mutex::new(PairView::default()))))
+                .map(|p| (p.symbol, (*p, Mutex::new(PairView::default()))))
                 .collect(),
             names: pairs
                 .iter()

@@ -16,7 +16,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use commandlog::{EventRecord, SubmitError};
-use proto::{Command, CommandBody, EventBody, PairConfig, Symbol, Timestamp};
+use proto::{
+    Command, CommandBody, EventBody, PairConfig, RejectCode, Symbol, Timestamp, TradingStatus,
+};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -138,7 +140,7 @@ async fn readyz(State(gw): App) -> Response {
     let mut halted = Vec::new();
     let mut reasons = serde_json::Map::new();
     for p in gw.log.pairs().into_iter().filter(|p| p.is_halted()) {
-        let pair = p.config.symbol.to_string();
+        let pair = p.symbol.to_string();
         reasons.insert(pair.clone(), json!(p.halt_reason()));
         halted.push(pair);
     }
@@ -173,6 +175,31 @@ fn symbol<'a>(gw: &'a Gateway, name: &str) -> Result<&'a PairConfig, ApiError> {
         .get(name)
         .and_then(|s| gw.pairs.get(s))
         .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))
+}
+
+/// [`symbol`] with the rules in force now: an operator may have changed
+/// them since start (the pair's status follows its engine's events); what
+/// orders are checked against before they go to the log.
+fn symbol_now(gw: &Gateway, name: &str) -> Result<PairConfig, ApiError> {
+    let p = symbol(gw, name)?;
+    Ok(gw.log.pair(p.symbol).map_or(*p, |s| s.config()))
+}
+
+/// Refuses a command the pair's trading status refuses, before it is
+/// logged (an ACK must not say "accepted" for an order the book will
+/// refuse): in `HALT` everything but cancels, in `BREAK` everything.
+/// Binance's words for a closed market: `-2010`/`-2011 Market is closed.`
+fn check_trading_status(status: TradingStatus, asked: Asked) -> Result<(), ApiError> {
+    match (status, asked) {
+        (TradingStatus::Trading, _) | (TradingStatus::Halt, Asked::Cancel) | (_, Asked::Other) => {
+            Ok(())
+        }
+        (TradingStatus::Halt, _) => Err(ApiError::rejected(RejectCode::PairHalted)),
+        (TradingStatus::Break, Asked::Cancel) => {
+            Err(ApiError::cancel_rejected(RejectCode::PairBreak))
+        }
+        (TradingStatus::Break, _) => Err(ApiError::rejected(RejectCode::PairBreak)),
+    }
 }
 
 /// The pairs a request names by `symbol` (one) or `symbols` (a JSON list
@@ -401,6 +428,7 @@ async fn submit(
     if pair.is_halted() {
         return Err(shed(ShedReason::Halted));
     }
+    check_trading_status(pair.trading_status(), Asked::of(&cmd.body))?;
     let risk_reducing = matches!(
         cmd.body,
         CommandBody::Cancel { .. } | CommandBody::CancelAll
@@ -493,7 +521,7 @@ impl Asked {
             | CommandBody::CancelList { .. } => Asked::Cancel,
             CommandBody::NewOrderList(_) => Asked::List,
             CommandBody::Amend(_) => Asked::Amend,
-            CommandBody::AdvanceTime => Asked::Other,
+            CommandBody::AdvanceTime | CommandBody::ChangePair(_) => Asked::Other,
         }
     }
 }

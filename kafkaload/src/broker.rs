@@ -38,8 +38,8 @@ pub async fn ceiling(brokers: &str, records: usize, in_flight: usize) -> Result<
     let pair = PairConfig::simple(
         Symbol::new("BTC-EUR").map_err(|e| Error::Settings(format!("BTC-EUR: {e}")))?,
     );
-    let partitions = Partitions::new(&[(pair.clone(), 0)])
-        .map_err(|e| Error::Settings(format!("partitions: {e}")))?;
+    let partitions =
+        Partitions::new(&[(pair, 0)]).map_err(|e| Error::Settings(format!("partitions: {e}")))?;
     cluster::create_topics(&kafka, &partitions, None)
         .await
         .map_err(|e| Error::kafka("creating the topics", e))?;

@@ -38,7 +38,7 @@ pub fn snapshot_row(book: &OrderBook, position: u64, taken_at: u64) -> SnapshotR
 }
 
 /// The `kind` label of each event, indexed by [`event_kind`].
-const EVENT_KINDS: [&str; 11] = [
+const EVENT_KINDS: [&str; 12] = [
     "accepted",
     "rejected",
     "trade",
@@ -50,6 +50,7 @@ const EVENT_KINDS: [&str; 11] = [
     "released",
     "list_accepted",
     "list_done",
+    "pair_changed",
 ];
 
 fn event_kind(body: &EventBody) -> usize {
@@ -65,6 +66,7 @@ fn event_kind(body: &EventBody) -> usize {
         EventBody::Released(_) => 8,
         EventBody::ListAccepted(_) => 9,
         EventBody::ListDone(_) => 10,
+        EventBody::PairChanged(_) => 11,
     }
 }
 
@@ -103,6 +105,11 @@ pub fn spawn(
             position = pos;
             last_ts = cmd.timestamp.0;
             status.set_applied(pos, book.last_seq());
+            // The gateway reads the pair's rules from its status: they
+            // change before the record reaches anyone waiting for it.
+            if let CommandBody::ChangePair(_) = cmd.body {
+                status.observe(&events);
+            }
             if cmd.body == CommandBody::AdvanceTime {
                 time.inc();
             } else if events
@@ -198,7 +205,7 @@ pub async fn restore_book(
     let bad = |reason: String| RestoreError::Book { pair, reason };
     match store.latest_snapshot(pair).await? {
         Some(s) => {
-            let book = OrderBook::restore(config.clone(), &s.data)
+            let book = OrderBook::restore(*config, &s.data)
                 .map_err(|e| bad(format!("snapshot at position {}: {e}", s.position)))?;
             if book.state_hash() != s.state_hash {
                 return Err(bad(format!(
@@ -213,8 +220,7 @@ pub async fn restore_book(
             })
         }
         None => Ok(Restored {
-            book: OrderBook::with_capacity(config.clone(), capacity)
-                .map_err(|e| bad(e.to_string()))?,
+            book: OrderBook::with_capacity(*config, capacity).map_err(|e| bad(e.to_string()))?,
             position: 0,
             // Nothing was ever snapshotted: every event is after it.
             events_from: Some(0),

@@ -131,7 +131,7 @@ impl PipelineMetrics {
     /// Sets `status`'s gauges from its counters: the actor queue's depth
     /// when its lag counts commands, the persister's lag, and the halt.
     pub fn observe(&self, status: &PairStatus) {
-        let label = [status.config.symbol.as_str()];
+        let label = [status.symbol.as_str()];
         if let Lag::Commands(n) = status.lag() {
             self.queue_depth.with_label_values(&label).set(gauge(n));
         }
@@ -144,7 +144,7 @@ impl PipelineMetrics {
     /// Sets `status`'s `matching_pair_halted`.
     pub fn observe_halt(&self, status: &PairStatus) {
         self.halted
-            .with_label_values(&[status.config.symbol.as_str()])
+            .with_label_values(&[status.symbol.as_str()])
             .set(i64::from(status.is_halted()));
     }
 

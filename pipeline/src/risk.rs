@@ -142,6 +142,15 @@ impl RiskStage {
         }
     }
 
+    /// The bounds market buys on `config`'s pair are budgeted within: its
+    /// rules now (at start, those its restored book holds; then each
+    /// `PairChanged` settled).
+    pub fn set_pair_rules(&mut self, config: &PairConfig) {
+        if let Some(l) = self.limits.get_mut(&config.symbol) {
+            *l = (config.qty_scale, config.max_price.0, config.max_notional);
+        }
+    }
+
     /// The rates orders on `pair` are placed with.
     pub fn fees(&self, pair: Symbol) -> Fees {
         self.settings.fees.get(&pair).copied().unwrap_or(Fees::ZERO)
@@ -219,7 +228,8 @@ impl RiskStage {
     /// Checks and locks `cmd`'s worst case; on success its input is in the
     /// group's run. Cancels need no check: their `Canceled` events release
     /// the holds when they are settled; nor does the passing of time
-    /// (`AdvanceTime`), whose expiries are `Canceled` events too.
+    /// (`AdvanceTime`), whose expiries are `Canceled` events too, nor an
+    /// operator's change of a pair.
     pub fn admit(&mut self, cmd: &Command) -> Result<(), RiskCode> {
         let input = match &cmd.body {
             CommandBody::NewOrder(o) => Input::Place(Place {
@@ -253,7 +263,8 @@ impl RiskStage {
             CommandBody::Cancel { .. }
             | CommandBody::CancelAll
             | CommandBody::CancelList { .. }
-            | CommandBody::AdvanceTime => return Ok(()),
+            | CommandBody::AdvanceTime
+            | CommandBody::ChangePair(_) => return Ok(()),
         };
         match self.apply(&input) {
             Some(code) => Err(code),
@@ -266,8 +277,14 @@ impl RiskStage {
         self.settle_events(&record.events);
     }
 
-    /// Settles `events`, in order.
+    /// Settles `events`, in order. A pair's new rules change the bounds
+    /// market buys are budgeted within from then on.
     pub fn settle_events(&mut self, events: &[proto::Event]) {
+        for e in events {
+            if let proto::EventBody::PairChanged(c) = &e.body {
+                self.set_pair_rules(&c.config);
+            }
+        }
         for e in events.iter().filter(|e| accounts::moves_money(e)) {
             // Settlement never refuses (an unknown pair is configuration
             // drift, answered and journaled like any other input).

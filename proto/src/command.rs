@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ClientOrderId, OrderId, Price, Qty, QuoteQty, Symbol, Timestamp, UserId};
+use crate::{ClientOrderId, OrderId, PairChange, Price, Qty, QuoteQty, Symbol, Timestamp, UserId};
 
 /// Buy or sell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -263,6 +263,10 @@ pub enum CommandBody {
     /// time has come on a book that receives no other command. Stamped by
     /// the sequencer, replayed like any other command; it may emit nothing.
     AdvanceTime,
+    /// An operator's change of the pair's status and rules, sequenced in the
+    /// pair's log like any command (so replay reaches the same rules). Boxed:
+    /// rare, and larger than the common commands.
+    ChangePair(Box<PairChange>),
 }
 
 /// One input to a pair's order book.
@@ -295,6 +299,8 @@ pub enum CommandKind {
     CancelList,
     /// [`CommandBody::AdvanceTime`].
     AdvanceTime,
+    /// [`CommandBody::ChangePair`].
+    ChangePair,
 }
 
 impl CommandBody {
@@ -308,6 +314,7 @@ impl CommandBody {
             CommandBody::NewOrderList(_) => CommandKind::NewOrderList,
             CommandBody::CancelList { .. } => CommandKind::CancelList,
             CommandBody::AdvanceTime => CommandKind::AdvanceTime,
+            CommandBody::ChangePair(_) => CommandKind::ChangePair,
         }
     }
 }

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ClientOrderId, Command, CommandBody, CommandKind, ListKind, NewOrder, OrderId, OrderRef,
-    OrderSize, OrderType, Price, Qty, RejectCode, Seq, Side, Symbol, TimeInForce, Timestamp,
-    TradeId, UserId,
+    OrderSize, OrderType, PairConfig, Price, Qty, RejectCode, Seq, Side, Symbol, TimeInForce,
+    Timestamp, TradeId, TradingStatus, UserId,
 };
 
 /// An order entered the book's processing (it may still trade, rest, or be
@@ -219,6 +219,16 @@ pub struct ListDone {
     pub user: UserId,
 }
 
+/// A pair's rules or status changed (an operator's `ChangePair`): the whole
+/// resulting state, so every consumer learns it from the event stream alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PairChanged {
+    /// The pair's rules now.
+    pub config: PairConfig,
+    /// Its trading status now.
+    pub status: TradingStatus,
+}
+
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EventBody {
@@ -244,6 +254,8 @@ pub enum EventBody {
     ListAccepted(ListAccepted),
     /// See [`ListDone`].
     ListDone(ListDone),
+    /// See [`PairChanged`].
+    PairChanged(PairChanged),
 }
 
 /// One output of a pair's order book.
@@ -296,7 +308,9 @@ impl Command {
                 OrderRef::Id(id) => (Some(id), None),
                 OrderRef::Client(cid) => (None, Some(cid)),
             },
-            CommandBody::CancelAll | CommandBody::AdvanceTime => (None, None),
+            CommandBody::CancelAll | CommandBody::AdvanceTime | CommandBody::ChangePair(_) => {
+                (None, None)
+            }
         };
         Rejected {
             user: self.user,

@@ -24,7 +24,7 @@ pub use command::{
 };
 pub use event::{
     Accepted, Amended, BookDelta, CancelReason, Canceled, CanceledAll, Event, EventBody,
-    ListAccepted, ListDone, Rejected, Released, Trade, Triggered,
+    ListAccepted, ListDone, PairChanged, Rejected, Released, Trade, Triggered,
 };
 pub use fixed::{
     DecimalError, MAX_DECIMAL_LEN, MAX_SCALE, MAX_VALUE, Price, Qty, QuoteQty, format_decimal,
@@ -34,5 +34,5 @@ pub use hash::fnv1a;
 pub use ids::{
     ClientOrderId, IdError, InstanceId, OrderId, Seq, Symbol, Timestamp, TradeId, UserId,
 };
-pub use pair::{AdvancedOrders, PairConfig, PairConfigError};
+pub use pair::{AdvancedOrders, PairChange, PairConfig, PairConfigError, TradingStatus};
 pub use reject::RejectCode;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{MAX_SCALE, MAX_VALUE, Price, Qty, QuoteQty, StpMode, Symbol, pow10};
 
 /// The rules of one trading pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PairConfig {
     /// The pair, e.g. `BTC-EUR`.
@@ -75,6 +75,92 @@ impl AdvancedOrders {
 impl Default for AdvancedOrders {
     fn default() -> Self {
         AdvancedOrders::ALL
+    }
+}
+
+/// Whether a pair trades, by Binance's symbol status names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum TradingStatus {
+    /// `TRADING`: every command is taken.
+    #[default]
+    Trading,
+    /// `HALT`: only cancels are taken (by id, client id, list, all).
+    Halt,
+    /// `BREAK`: no trading command is taken, cancels included.
+    Break,
+}
+
+impl TradingStatus {
+    /// Binance's name: `TRADING`, `HALT` or `BREAK`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradingStatus::Trading => "TRADING",
+            TradingStatus::Halt => "HALT",
+            TradingStatus::Break => "BREAK",
+        }
+    }
+
+    /// The status a name stands for; exact, case-sensitive.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "TRADING" => Some(TradingStatus::Trading),
+            "HALT" => Some(TradingStatus::Halt),
+            "BREAK" => Some(TradingStatus::Break),
+            _ => None,
+        }
+    }
+}
+
+/// A partial change of a pair's rules and status, applied by its book in
+/// log order (see `CommandBody::ChangePair`). Every field left `None` keeps
+/// its value. The symbol and the scales are not here: they never change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PairChange {
+    /// The new trading status.
+    pub status: Option<TradingStatus>,
+    /// See [`PairConfig::tick_size`].
+    pub tick_size: Option<Price>,
+    /// See [`PairConfig::lot_size`].
+    pub lot_size: Option<Qty>,
+    /// See [`PairConfig::min_qty`].
+    pub min_qty: Option<Qty>,
+    /// See [`PairConfig::max_qty`].
+    pub max_qty: Option<Qty>,
+    /// See [`PairConfig::max_price`].
+    pub max_price: Option<Price>,
+    /// See [`PairConfig::min_notional`].
+    pub min_notional: Option<QuoteQty>,
+    /// See [`PairConfig::max_notional`].
+    pub max_notional: Option<QuoteQty>,
+    /// See [`PairConfig::max_open_orders`].
+    pub max_open_orders: Option<u32>,
+    /// See [`PairConfig::default_stp`].
+    pub default_stp: Option<StpMode>,
+    /// See [`PairConfig::advanced`].
+    pub advanced: Option<AdvancedOrders>,
+}
+
+impl PairChange {
+    /// True when the change names nothing at all.
+    pub fn is_empty(&self) -> bool {
+        *self == PairChange::default()
+    }
+
+    /// `config` with this change's rules merged in (not validated).
+    pub fn merged(&self, config: &PairConfig) -> PairConfig {
+        PairConfig {
+            tick_size: self.tick_size.unwrap_or(config.tick_size),
+            lot_size: self.lot_size.unwrap_or(config.lot_size),
+            min_qty: self.min_qty.unwrap_or(config.min_qty),
+            max_qty: self.max_qty.unwrap_or(config.max_qty),
+            max_price: self.max_price.unwrap_or(config.max_price),
+            min_notional: self.min_notional.unwrap_or(config.min_notional),
+            max_notional: self.max_notional.unwrap_or(config.max_notional),
+            max_open_orders: self.max_open_orders.unwrap_or(config.max_open_orders),
+            default_stp: self.default_stp.unwrap_or(config.default_stp),
+            advanced: self.advanced.unwrap_or(config.advanced),
+            ..*config
+        }
     }
 }
 
@@ -198,6 +284,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_change_merges_only_what_it_names_and_statuses_keep_binances_names() {
+        let base = PairConfig::simple(Symbol::new("BTC-EUR").unwrap());
+        assert_eq!(PairChange::default().merged(&base), base);
+        assert!(PairChange::default().is_empty());
+        let change = PairChange {
+            tick_size: Some(Price(5)),
+            max_open_orders: Some(7),
+            ..PairChange::default()
+        };
+        assert!(!change.is_empty());
+        let merged = change.merged(&base);
+        assert_eq!((merged.tick_size, merged.max_open_orders), (Price(5), 7));
+        assert_eq!(
+            PairConfig {
+                tick_size: base.tick_size,
+                max_open_orders: base.max_open_orders,
+                ..merged
+            },
+            base
+        );
+        for s in [
+            TradingStatus::Trading,
+            TradingStatus::Halt,
+            TradingStatus::Break,
+        ] {
+            assert_eq!(TradingStatus::from_name(s.as_str()), Some(s));
+        }
+        assert_eq!(TradingStatus::from_name("halt"), None);
+    }
+
+    #[test]
     fn validate_names_the_bad_value() {
         let ok = PairConfig::simple(Symbol::new("BTC-EUR").unwrap());
         assert_eq!(ok.validate(), Ok(()));
@@ -205,14 +322,14 @@ mod tests {
             (
                 PairConfig {
                     tick_size: Price(0),
-                    ..ok.clone()
+                    ..ok
                 },
                 "tick_size",
             ),
             (
                 PairConfig {
                     lot_size: Qty(0),
-                    ..ok.clone()
+                    ..ok
                 },
                 "lot_size",
             ),
@@ -220,56 +337,56 @@ mod tests {
                 PairConfig {
                     lot_size: Qty(3),
                     min_qty: Qty(4),
-                    ..ok.clone()
+                    ..ok
                 },
                 "min_qty 4",
             ),
             (
                 PairConfig {
                     max_qty: Qty(0),
-                    ..ok.clone()
+                    ..ok
                 },
                 "max_qty 0",
             ),
             (
                 PairConfig {
                     price_scale: 19,
-                    ..ok.clone()
+                    ..ok
                 },
                 "price_scale 19",
             ),
             (
                 PairConfig {
                     max_open_orders: 0,
-                    ..ok.clone()
+                    ..ok
                 },
                 "max_open_orders",
             ),
             (
                 PairConfig {
                     max_price: Price(0),
-                    ..ok.clone()
+                    ..ok
                 },
                 "max_price 0",
             ),
             (
                 PairConfig {
                     max_notional: QuoteQty(0),
-                    ..ok.clone()
+                    ..ok
                 },
                 "max_notional 0",
             ),
             (
                 PairConfig {
                     max_price: Price(MAX_VALUE / 1_000_000_000_000 + 1),
-                    ..ok.clone()
+                    ..ok
                 },
                 "times max_qty",
             ),
             (
                 PairConfig {
                     max_notional: QuoteQty(MAX_VALUE + 1),
-                    ..ok.clone()
+                    ..ok
                 },
                 "max_notional 9223372036854775808 exceeds",
             ),

@@ -77,6 +77,10 @@ reject_codes! {
     InvalidGoodTill = 215, "GTD requires an expiry time, and an expiry time requires GTD.";
     InvalidOrderList = 216, "Order list legs do not fit the list's rules.";
     OrderTypeNotAllowed = 217, "Order type is not allowed on this pair.";
+    /// An operator's change of a pair whose merged rules are not valid
+    /// (`PairConfig::validate`), alone or with the bounds of the orders
+    /// the book holds; nothing changed.
+    InvalidPairChange = 218, "The pair change does not make valid rules.";
 
     /// An open order already has this order id.
     DuplicateOrderId = 301, "Duplicate order id.";
@@ -98,6 +102,10 @@ reject_codes! {
     GoodTillPassed = 309, "The expiry time has already passed.";
     UnknownOrderList = 310, "Unknown order list.";
     DuplicateOrderListId = 311, "Duplicate order list id.";
+    /// The pair is in `HALT`: it takes cancels only.
+    PairHalted = 312, "Market is closed: the pair takes cancels only.";
+    /// The pair is in `BREAK`: it takes no trading command, cancels included.
+    PairBreak = 313, "Market is closed: the pair takes no orders or cancels.";
 }
 
 impl fmt::Display for RejectCode {

@@ -111,6 +111,47 @@ fn order_ref() -> impl Strategy<Value = OrderRef> {
     ]
 }
 
+fn status() -> impl Strategy<Value = TradingStatus> {
+    prop_oneof![
+        Just(TradingStatus::Trading),
+        Just(TradingStatus::Halt),
+        Just(TradingStatus::Break),
+    ]
+}
+
+/// An operator's change: any subset of the fields.
+fn pair_change() -> impl Strategy<Value = PairChange> {
+    use proptest::option::of;
+    (
+        of(status()),
+        of(any::<[u64; 7]>()),
+        of(any::<u32>()),
+        of(any::<bool>()),
+    )
+        .prop_map(|(status, n, orders, flag)| PairChange {
+            status,
+            tick_size: n.map(|n| Price(n[0])),
+            lot_size: n.map(|n| Qty(n[1])),
+            min_qty: n.map(|n| Qty(n[2])),
+            max_qty: n.map(|n| Qty(n[3])),
+            max_price: n.map(|n| Price(n[4])),
+            min_notional: n.map(|n| QuoteQty(n[5])),
+            max_notional: n.map(|n| QuoteQty(n[6])),
+            max_open_orders: orders,
+            default_stp: flag.map(|f| {
+                if f {
+                    StpMode::CancelBoth
+                } else {
+                    StpMode::None
+                }
+            }),
+            advanced: flag.map(|f| AdvancedOrders {
+                iceberg: f,
+                ..AdvancedOrders::ALL
+            }),
+        })
+}
+
 fn command() -> BoxedStrategy<Command> {
     let list = (
         any::<u64>(),
@@ -132,6 +173,7 @@ fn command() -> BoxedStrategy<Command> {
         list,
         order_ref().prop_map(|target| CommandBody::CancelList { target }),
         Just(CommandBody::AdvanceTime),
+        pair_change().prop_map(|c| CommandBody::ChangePair(Box::new(c))),
         order_ref().prop_map(|target| CommandBody::Cancel { target }),
         (
             order_ref(),
@@ -191,6 +233,12 @@ fn list_event() -> BoxedStrategy<EventBody> {
             client_list_id: cid,
             user: UserId(n[1]),
         })),
+        (symbol(), pair_change(), status()).prop_map(|(s, c, status)| {
+            EventBody::PairChanged(PairChanged {
+                config: c.merged(&PairConfig::simple(s)),
+                status,
+            })
+        }),
     ]
     .boxed()
 }

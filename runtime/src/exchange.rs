@@ -138,6 +138,13 @@ impl Exchange {
         };
         recovery::replay_tail(&store, &mut restored.running, tail, stage.as_mut()).await?;
         if let Some(stage) = &mut stage {
+            // Market buys are budgeted within the rules the books hold
+            // after the replay (an operator's changes included).
+            for book in (restored.running.iter().map(|p| &p.book))
+                .chain(restored.held.iter().map(|p| &p.book))
+            {
+                stage.set_pair_rules(book.config());
+            }
             // The replay's settlements, before anything new.
             journal
                 .append(Some(&stage.run), &[])
@@ -303,7 +310,7 @@ impl Parts {
             store: self.store.clone(),
             qty_scales: pairs
                 .iter()
-                .map(|(s, p)| (*s, p.config.qty_scale))
+                .map(|(s, p)| (*s, p.config().qty_scale))
                 .collect(),
             last_seqs: std::mem::take(&mut self.stored_seqs),
             halted: Default::default(),
@@ -505,13 +512,16 @@ fn spawn_actors(
     };
     for p in running {
         let sym = p.config.symbol;
-        observer.on_start(&p.config, p.book.depth(usize::MAX));
+        // The book's rules, not the file's: an operator may have changed
+        // them, and the book restored them from its snapshot and the log.
+        observer.on_start(p.book.config(), p.book.depth(usize::MAX));
         let status = Arc::new(PairStatus::new(
-            p.config,
+            *p.book.config(),
             LagUnit::Commands,
             p.position,
             p.book.last_seq(),
         ));
+        status.set_rules(*p.book.config(), p.book.status());
         metrics
             .queue_capacity
             .with_label_values(&[sym.as_str()])
@@ -530,14 +540,15 @@ fn spawn_actors(
         actors.statuses.insert(sym, status);
     }
     for p in held {
-        observer.on_start(&p.config, p.book.depth(usize::MAX));
+        observer.on_start(p.book.config(), p.book.depth(usize::MAX));
         let sym = p.config.symbol;
         let status = Arc::new(PairStatus::new(
-            p.config,
+            *p.book.config(),
             LagUnit::Commands,
             p.position,
             p.stored_seq,
         ));
+        status.set_rules(*p.book.config(), p.book.status());
         status.halt(format!("halted by the store: {}", p.reason));
         metrics.observe(&status);
         actors.statuses.insert(sym, status);

@@ -90,7 +90,7 @@ pub(crate) async fn restore(
         if let Some(reason) = halts.remove(&sym) {
             warn!(pair = %sym, %reason, "the pair is halted; `exchange pairs resume` restarts it");
             restored.held.push(HeldPair {
-                config: config.clone(),
+                config: *config,
                 book,
                 position,
                 stored_seq,
@@ -99,7 +99,7 @@ pub(crate) async fn restore(
             continue;
         }
         restored.running.push(PairBook {
-            config: config.clone(),
+            config: *config,
             book,
             snapshot_position: position,
             position,

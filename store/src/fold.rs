@@ -410,7 +410,12 @@ impl Batch {
             EventBody::Amended(a) => self.add_amended(e, &a),
             EventBody::Triggered(_) | EventBody::Released(_) => self.add_working(e, cmd),
             EventBody::ListAccepted(_) | EventBody::ListDone(_) => self.add_list_event(e, cmd),
-            EventBody::Rejected(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
+            // A pair's new rules and status are not stored: the book's
+            // snapshot carries them, and no stored row changes with them.
+            EventBody::Rejected(_)
+            | EventBody::BookDelta(_)
+            | EventBody::CanceledAll(_)
+            | EventBody::PairChanged(_) => {}
         }
     }
 

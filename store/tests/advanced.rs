@@ -544,7 +544,7 @@ async fn the_store_holds_what_the_book_holds_through_chaos() {
     };
     let (mut waiting, mut lists) = (0, 0);
     for seed in 0..3 {
-        let mut book = engine::OrderBook::new(config.clone()).unwrap();
+        let mut book = engine::OrderBook::new(config).unwrap();
         let mut generator = workload::Generator::new(workload::Mix::Chaos, seed, &config);
         let mut rng = workload::Rng::new(seed ^ 0x5709e);
         let (store, _dir) = common::sqlite().await;

@@ -36,7 +36,7 @@ fn extreme_configs() -> Vec<PairConfig> {
             max_qty: Qty(max_qty),
             max_notional: QuoteQty(MAX_VALUE),
             max_open_orders,
-            ..base.clone()
+            ..base
         };
         c.max_price = widest(&c);
         c.validate().unwrap();
@@ -120,7 +120,7 @@ type Expected = BTreeMap<OrderId, (UserId, u128, u128)>;
 async fn run_one(store: &Store, i: usize) {
     {
         let config = extreme_configs().swap_remove(i);
-        let mut book = OrderBook::new(config.clone()).unwrap();
+        let mut book = OrderBook::new(config).unwrap();
         let mut rng = Rng::new(0x5eed ^ i as u64);
         let mut last_seq = Seq(0);
         let mut expected = Expected::new();

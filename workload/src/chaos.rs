@@ -4,9 +4,9 @@
 //! expiries and list resolutions are all frequent.
 
 use proto::{
-    Amend, ClientOrderId, CommandBody, ConditionalKind, ListKind, NewOrder, NewOrderList, OrderId,
-    OrderRef, OrderSize, OrderType, Price, Qty, QuoteQty, Side, StpMode, TimeInForce, Timestamp,
-    Trigger, UserId,
+    AdvancedOrders, Amend, ClientOrderId, CommandBody, ConditionalKind, ListKind, NewOrder,
+    NewOrderList, OrderId, OrderRef, OrderSize, OrderType, PairChange, Price, Qty, QuoteQty, Side,
+    StpMode, TimeInForce, Timestamp, TradingStatus, Trigger, UserId,
 };
 
 use crate::Generator;
@@ -49,6 +49,8 @@ impl Generator {
                 (owner, CommandBody::CancelList { target: t })
             }
             67..=90 => self.chaos_amend(user, price, qty),
+            // An operator halts, breaks, resumes or changes a rule.
+            95 if self.rng.percent(50) => (UserId(0), self.chaos_change()),
             91..=95 => {
                 // A quiet spell: only time passes, maybe a long time.
                 if self.rng.percent(50) {
@@ -62,6 +64,52 @@ impl Generator {
                 (self.chaos_owner(t, user), CommandBody::Cancel { target: t })
             }
         }
+    }
+
+    /// An operator's change: a status (mostly back to trading), and half of
+    /// the time one rule, tighter, looser or invalid, so that orders left
+    /// off the new rules, refused changes and every status are frequent.
+    fn chaos_change(&mut self) -> CommandBody {
+        use TradingStatus::{Break, Halt, Trading};
+        let b = self.base;
+        let mut c = PairChange {
+            status: self.rng.percent(60).then(|| {
+                self.rng
+                    .pick(&[Trading, Trading, Trading, Halt, Halt, Break])
+            }),
+            ..PairChange::default()
+        };
+        if self.rng.percent(50) {
+            match self.rng.below(8) {
+                0 => c.tick_size = Some(Price(b.tick_size.0 * self.rng.pick(&[1, 2, 0]))),
+                1 => {
+                    let lot = b.lot_size.0 * self.rng.pick(&[1, 2]);
+                    c.lot_size = Some(Qty(lot));
+                    c.min_qty = Some(Qty(lot * self.rng.pick(&[1, 3])));
+                }
+                2 => c.min_qty = Some(Qty(b.min_qty.0 * self.rng.pick(&[1, 3]))),
+                3 => c.max_qty = Some(Qty(self.lot * self.rng.pick(&[5, 20, 1_000_000]))),
+                4 => c.max_price = Some(Price(b.tick_size.0 * self.rng.pick(&[110, 150, 100_000]))),
+                5 => {
+                    c.min_notional = Some(QuoteQty(b.min_notional.0 * self.rng.pick(&[0, 1, 4])));
+                    c.max_notional = Some(QuoteQty(b.max_notional.0 / self.rng.pick(&[1, 100])));
+                }
+                6 => c.max_open_orders = Some(self.rng.pick(&[5, 30, b.max_open_orders])),
+                _ => {
+                    c.default_stp = Some(self.rng.pick(&[StpMode::None, StpMode::CancelBoth]));
+                    c.advanced = Some(if self.rng.percent(50) {
+                        AdvancedOrders::ALL
+                    } else {
+                        AdvancedOrders {
+                            iceberg: false,
+                            lists: false,
+                            ..AdvancedOrders::ALL
+                        }
+                    });
+                }
+            }
+        }
+        CommandBody::ChangePair(Box::new(c))
     }
 
     /// Mostly on the order's own side of the mid, two ticks into the other;

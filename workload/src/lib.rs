@@ -119,6 +119,8 @@ pub struct Generator {
     lists: Vec<LiveList>,
     /// The last trade price seen, in price units.
     last_price: Option<u64>,
+    /// The pair's rules at the start: what the chaos mix's changes vary.
+    base: PairConfig,
 }
 
 /// Resting orders the exchange-core-like mix aims to keep on the book.
@@ -145,6 +147,7 @@ impl Generator {
             position: HashMap::new(),
             lists: Vec::new(),
             last_price: None,
+            base: *config,
         }
     }
 
@@ -610,6 +613,7 @@ mod tests {
             CommandKind::NewOrderList,
             CommandKind::CancelList,
             CommandKind::AdvanceTime,
+            CommandKind::ChangePair,
         ];
         for k in kinds {
             assert!(has(&|c| c.body.kind() == k), "no {k:?}");

@@ -46,7 +46,7 @@ impl Harness {
             shard: Shard::new(pairs).expect("pair set"),
             books: pairs
                 .iter()
-                .map(|p| (p.symbol, OrderBook::new(p.clone()).expect("pair config")))
+                .map(|p| (p.symbol, OrderBook::new(*p).expect("pair config")))
                 .collect(),
             inputs: Vec::new(),
             outputs: Vec::new(),

@@ -36,7 +36,8 @@ pub fn route(cmd: &Command, shards: u16) -> Route {
         CommandBody::Cancel { .. }
         | CommandBody::CancelAll
         | CommandBody::CancelList { .. }
-        | CommandBody::AdvanceTime => Route::Orders,
+        | CommandBody::AdvanceTime
+        | CommandBody::ChangePair(_) => Route::Orders,
     }
 }
 

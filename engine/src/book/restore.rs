@@ -3,14 +3,19 @@
 
 use std::collections::BTreeSet;
 
-use proto::{AdvancedOrders, ListKind, MAX_VALUE, OrderId, PairConfig, Price, QuoteQty, Seq};
+use proto::{
+    AdvancedOrders, ListKind, MAX_VALUE, OrderId, PairConfig, Price, Qty, QuoteQty, Seq,
+    TradingStatus,
+};
 
-use super::{OrderBook, OrderList, RestingOrder, WaitFor, WaitingOrder};
+use super::{Envelope, OrderBook, OrderList, RestingOrder, WaitFor, WaitingOrder};
 use crate::inconsistency::Inconsistency;
 use crate::validate;
 
 /// A book's whole state in canonical order (see [`crate::snapshot`]).
 pub(crate) struct Parts {
+    pub(crate) status: TradingStatus,
+    pub(crate) envelope: Envelope,
     pub(crate) last_seq: Seq,
     pub(crate) placements: u64,
     pub(crate) last_price: Option<Price>,
@@ -23,6 +28,8 @@ impl OrderBook {
     /// The book's parts, in canonical order.
     pub(crate) fn parts(&self) -> Parts {
         Parts {
+            status: self.status,
+            envelope: self.envelope,
             last_seq: self.last_seq(),
             placements: self.placements,
             last_price: self.last_price,
@@ -36,6 +43,17 @@ impl OrderBook {
     /// itself could not have reached.
     pub(crate) fn from_parts(config: PairConfig, parts: &Parts) -> Result<Self, Inconsistency> {
         let mut book = OrderBook::new(config).map_err(Inconsistency::Config)?;
+        // The held orders' bounds must cover today's rules and be usable.
+        if parts.envelope.widened(&config) != parts.envelope {
+            return Err(Inconsistency::Envelope);
+        }
+        parts
+            .envelope
+            .applied_to(&config)
+            .validate()
+            .map_err(Inconsistency::Config)?;
+        book.status = parts.status;
+        book.envelope = parts.envelope;
         // Leaves room for every seq this book could still emit.
         if parts.last_seq.0 > u64::MAX / 2 || parts.placements > u64::MAX / 2 {
             return Err(Inconsistency::LastSeq(parts.last_seq));
@@ -43,7 +61,7 @@ impl OrderBook {
         book.last_seq = parts.last_seq.0;
         book.placements = parts.placements;
         if let Some(p) = parts.last_price {
-            validate::price(&book.config, p)
+            validate::price(&book.lenient(), p)
                 .map_err(|_| Inconsistency::InvalidOrder(OrderId(0)))?;
         }
         book.last_price = parts.last_price;
@@ -59,7 +77,7 @@ impl OrderBook {
             }
             book.lists.insert(*l);
         }
-        if book.held_orders() > book.config.max_open_orders as usize {
+        if book.held_orders() > book.envelope.max_open_orders as usize {
             return Err(Inconsistency::TooManyOrders);
         }
         book.check_invariants()?;
@@ -74,26 +92,22 @@ impl OrderBook {
 
     fn restore_resting(&mut self, o: &RestingOrder) -> Result<(), Inconsistency> {
         self.check_new_id(o.order_id, o.user, o.client_order_id)?;
-        // Quantities and prices within the pair's maxima keep every level
-        // total in u64 and every fill's value in range (see
-        // `PairConfig::validate`).
-        let (tick, lot) = (self.config.tick_size.0, self.config.lot_size.0);
+        // Quantities and prices within the widest maxima the pair's rules
+        // had keep every level total in u64 and every fill's value in range
+        // (see `PairConfig::validate` and [`Envelope`]). Tick and lot are
+        // rules for new orders only: an order placed before the operator
+        // changed them stays on the book off the new ones.
         if o.price.is_zero()
             || o.remaining.is_zero()
             || o.remaining > o.qty
-            || o.qty > self.config.max_qty
-            || o.price > self.config.max_price
-            || !o.price.0.is_multiple_of(tick)
-            || !o.qty.0.is_multiple_of(lot)
-            || !o.remaining.0.is_multiple_of(lot)
-            || !o.visible.0.is_multiple_of(lot)
-            || o.iceberg_qty
-                .is_some_and(|s| s.is_zero() || !s.0.is_multiple_of(lot))
+            || o.qty > self.envelope.max_qty
+            || o.price > self.envelope.max_price
+            || o.iceberg_qty.is_some_and(|s| s.is_zero())
             || !shows_rightly(o)
         {
             return Err(Inconsistency::InvalidOrder(o.order_id));
         }
-        if self.orders.len() >= self.config.max_open_orders as usize {
+        if self.orders.len() >= self.envelope.max_open_orders as usize {
             return Err(Inconsistency::TooManyOrders);
         }
         self.insert(*o);
@@ -103,23 +117,14 @@ impl OrderBook {
     fn restore_waiting(&mut self, w: &WaitingOrder) -> Result<(), Inconsistency> {
         let id = w.order.order_id;
         self.check_new_id(id, w.user, w.order.client_order_id)?;
-        // The rules an order was placed under may have changed since (a
-        // minimum raised, a type switched off): what the book holds stays,
-        // as it does on the levels; only what no book could hold is refused.
-        let lenient = PairConfig {
-            min_qty: self.config.lot_size,
-            min_notional: QuoteQty(0),
-            max_notional: QuoteQty(MAX_VALUE),
-            advanced: AdvancedOrders::ALL,
-            ..self.config.clone()
-        };
+        let lenient = self.lenient();
         if validate::new_order(&lenient, &w.order).is_err() {
             return Err(Inconsistency::Waiting(id));
         }
         let fits = match w.wait {
             WaitFor::Trigger { tracking } => {
                 w.order.order_type.trigger().is_some()
-                    && tracking.is_none_or(|p| validate::price(&self.config, p).is_ok())
+                    && tracking.is_none_or(|p| validate::price(&lenient, p).is_ok())
             }
             WaitFor::List => w.list_id.is_some(),
         };
@@ -128,6 +133,22 @@ impl OrderBook {
         }
         self.hold_waiting(*w);
         Ok(())
+    }
+
+    /// The rules any held order satisfies. The rules an order was placed
+    /// under may have changed since (a tick or lot changed, a minimum
+    /// raised, a maximum lowered, a type switched off): what the book holds
+    /// stays, as on real venues; only what no book could hold is refused.
+    fn lenient(&self) -> PairConfig {
+        PairConfig {
+            tick_size: Price(1),
+            lot_size: Qty(1),
+            min_qty: Qty(1),
+            min_notional: QuoteQty(0),
+            max_notional: QuoteQty(MAX_VALUE),
+            advanced: AdvancedOrders::ALL,
+            ..self.envelope.applied_to(&self.config)
+        }
     }
 
     fn check_new_id(
@@ -263,6 +284,8 @@ mod tests {
     fn restore(o: RestingOrder) -> Result<OrderBook, Inconsistency> {
         let config = PairConfig::simple(Symbol::new("BTC-EUR").expect("valid"));
         let parts = Parts {
+            status: TradingStatus::Trading,
+            envelope: Envelope::of(&config),
             last_seq: Seq(1),
             placements: 1,
             last_price: None,

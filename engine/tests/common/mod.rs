@@ -174,6 +174,7 @@ pub fn render(e: &Event) -> String {
             l.user,
             cid_str(l.client_list_id)
         ),
+        EventBody::PairChanged(c) => format!("pair_changed {}", render_rules(&c.config, c.status)),
     };
     format!("{} {body}", e.seq)
 }
@@ -237,6 +238,49 @@ fn advanced(v: &str) -> Result<AdvancedOrders, String> {
     Ok(a)
 }
 
+/// A pair's rules and status on one line, for `pair_changed` and `pair`.
+pub fn render_rules(c: &PairConfig, status: TradingStatus) -> String {
+    format!(
+        "status={} tick={} lot={} min_qty={} max_qty={} max_price={} min_notional={} max_notional={} max_orders={} stp={:?}",
+        status.as_str(),
+        c.tick_size.0,
+        c.lot_size.0,
+        c.min_qty.0,
+        c.max_qty.0,
+        c.max_price.0,
+        c.min_notional.0,
+        c.max_notional.0,
+        c.max_open_orders,
+        c.default_stp
+    )
+}
+
+/// A `change` command's fields: the same keys as a `config` line, each
+/// optional, and `status=trading|halt|break`.
+fn parse_change(kv: &BTreeMap<&str, &str>) -> Result<PairChange, String> {
+    let status = match kv.get("status").copied() {
+        None => None,
+        Some(s) => {
+            Some(TradingStatus::from_name(&s.to_uppercase()).ok_or(format!("unknown status {s}"))?)
+        }
+    };
+    Ok(PairChange {
+        status,
+        tick_size: num(kv, "tick")?.map(Price),
+        lot_size: num(kv, "lot")?.map(Qty),
+        min_qty: num(kv, "min_qty")?.map(Qty),
+        max_qty: num(kv, "max_qty")?.map(Qty),
+        max_price: num(kv, "max_price")?.map(Price),
+        min_notional: num(kv, "min_notional")?.map(QuoteQty),
+        max_notional: num(kv, "max_notional")?.map(QuoteQty),
+        max_open_orders: num(kv, "max_orders")?
+            .map(|v| u32::try_from(v).map_err(|e| e.to_string()))
+            .transpose()?,
+        default_stp: kv.get("stp").map(|v| stp(v)).transpose()?,
+        advanced: kv.get("advanced").map(|v| advanced(v)).transpose()?,
+    })
+}
+
 /// Parses `config key=value...` over [`default_config`].
 pub fn parse_config(line: &str) -> Result<PairConfig, String> {
     let (kv, _) = words(line);
@@ -280,6 +324,8 @@ pub fn parse_config(line: &str) -> Result<PairConfig, String> {
 /// cancel_all u=1
 /// cancel_list u=1 l=9 | cancel_list u=1 cid=x
 /// tick                                 (time passes: AdvanceTime)
+/// change [status=halt] [tick=5] [lot=..] [min_qty=..] ... (ChangePair;
+///     the keys of a `config` line, each optional)
 /// ```
 /// Any command takes `pair=SYM` to address another pair and `ts=T` to set
 /// its timestamp (else `timestamp`).
@@ -288,7 +334,7 @@ pub fn parse_command(line: &str, pair: Symbol, timestamp: u64) -> Result<Command
     let (kv, bare) = words(parts.next().unwrap_or_default());
     let verb = *bare.first().ok_or("empty command")?;
     let user = match (verb, num(&kv, "u")?) {
-        ("tick", u) => UserId(u.unwrap_or(0)),
+        ("tick" | "change", u) => UserId(u.unwrap_or(0)),
         (_, u) => UserId(u.ok_or("missing u=")?),
     };
     let pair = match kv.get("pair") {
@@ -336,6 +382,7 @@ pub fn parse_command(line: &str, pair: Symbol, timestamp: u64) -> Result<Command
             target: target("l")?,
         },
         "tick" => CommandBody::AdvanceTime,
+        "change" => CommandBody::ChangePair(Box::new(parse_change(&kv)?)),
         other => return Err(format!("unknown command {other}")),
     };
     if parts.next().is_some() {

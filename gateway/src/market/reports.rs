@@ -353,7 +353,12 @@ pub(crate) fn apply_record(
                     list_status(&mut out, pair, e, &l, true, wanted);
                 }
             }
-            EventBody::Rejected(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
+            // A pair's new rules are no order's: the pair's status carries
+            // them (`commandlog::PairStatus`).
+            EventBody::Rejected(_)
+            | EventBody::BookDelta(_)
+            | EventBody::CanceledAll(_)
+            | EventBody::PairChanged(_) => {}
         }
     }
     for id in workers {

@@ -136,9 +136,9 @@ pub(super) enum Filter {
 }
 
 impl<'a> PairInfo<'a> {
-    /// `p`'s entry; `trading` false reports it halted. `permission_sets`
-    /// false empties them (`showPermissionSets=false`).
-    pub(super) fn new(p: &'a PairConfig, trading: bool, permission_sets: bool) -> Self {
+    /// `p`'s entry in `status` (`TRADING`, `HALT` or `BREAK`).
+    /// `permission_sets` false empties them (`showPermissionSets=false`).
+    pub(super) fn new(p: &'a PairConfig, status: &'static str, permission_sets: bool) -> Self {
         let (base, quote) = p.symbol.assets();
         let price = |v: Price| v.to_decimal(p.price_scale);
         let qty = |v: Qty| v.to_decimal(p.qty_scale);
@@ -149,7 +149,7 @@ impl<'a> PairInfo<'a> {
         let commission_precision = p.price_scale.saturating_add(p.qty_scale);
         PairInfo {
             symbol: p.symbol.joined(),
-            status: if trading { "TRADING" } else { "HALT" },
+            status,
             base_asset: base,
             base_asset_precision: p.qty_scale,
             quote_asset: quote,

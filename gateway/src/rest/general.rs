@@ -97,12 +97,22 @@ async fn exchange_info(State(gw): App, uri: Uri) -> ApiResult {
     } else {
         Vec::new()
     };
-    let symbols = pairs
+    // Each pair's rules and status now: an operator's change shows at once.
+    // A pair stopped on a fault shows as HALT, as before.
+    let live: Vec<(proto::PairConfig, &'static str)> = pairs
         .into_iter()
-        .map(|p| {
-            let trading = gw.log.pair(p.symbol).is_some_and(|s| !s.is_halted());
-            PairInfo::new(p, trading, q.show_permission_sets.unwrap_or(true))
+        .map(|p| match gw.log.pair(p.symbol) {
+            Some(s) if !s.is_halted() => {
+                let (config, status) = s.rules();
+                (config, status.as_str())
+            }
+            Some(s) => (s.config(), "HALT"),
+            None => (*p, "HALT"),
         })
+        .collect();
+    let symbols = live
+        .iter()
+        .map(|(p, status)| PairInfo::new(p, status, q.show_permission_sets.unwrap_or(true)))
         .filter(|info| status_filter.is_none_or(|s| info.status() == s))
         .collect();
     Ok(Json(ExchangeInfo {

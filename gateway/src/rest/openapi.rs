@@ -99,6 +99,8 @@ with `Retry-After`.";
         crate::admin::withdraw,
         crate::admin::user_balances,
         crate::admin::audit,
+        crate::admin::pairs::set_status,
+        crate::admin::pairs::set_rules,
         super::healthz,
         super::readyz,
         super::metrics,
@@ -115,7 +117,7 @@ with `Retry-After`.";
         (name = "Trading", description = "Binance's trading endpoints: signed."),
         (name = "Account", description = "Binance's account endpoints: signed."),
         (name = "User data stream", description = "Binance's listen keys: the API key header, no signature."),
-        (name = "Operators", description = "Deposits, withdrawals, balances and the audit, for the exchange's operators: signed with an admin key."),
+        (name = "Operators", description = "Deposits, withdrawals, balances, the audit and pairs' trading status and rules, for the exchange's operators: signed with an admin key."),
         (name = "Service", description = "Health, readiness, metrics, the WebSocket streams and this document."),
     )
 )]

@@ -295,7 +295,7 @@ impl Session {
     fn new() -> Session {
         let p = pair();
         p.validate().unwrap();
-        let mut book = engine::OrderBook::new(p.clone()).unwrap();
+        let mut book = engine::OrderBook::new(p).unwrap();
         let bodies = [
             (
                 2,
@@ -572,7 +572,7 @@ fn exchange_info(p: &PairConfig, permission_sets: bool) -> Value {
         server_time: AT / 1_000_000,
         rate_limits: crate::usage::rate_limits(&crate::GatewayConfig::default()),
         exchange_filters: [],
-        symbols: vec![PairInfo::new(p, true, permission_sets)],
+        symbols: vec![PairInfo::new(p, "TRADING", permission_sets)],
     };
     serde_json::to_value(info).unwrap()
 }

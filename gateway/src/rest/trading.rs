@@ -25,7 +25,7 @@ use super::openapi::{
     SignedErrors, any_of, merged,
 };
 use super::params::{self, not_required};
-use super::{ApiResult, App, command, signed_params, signed_request, submit, symbol};
+use super::{ApiResult, App, command, signed_params, signed_request, submit, symbol, symbol_now};
 use crate::Gateway;
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
@@ -138,7 +138,7 @@ pub fn new_order_command(
     gw: &Gateway,
     r: &NewOrderRequest,
 ) -> Result<(PairConfig, NewOrder), ApiError> {
-    let p = symbol(gw, &r.symbol)?.clone();
+    let p = symbol_now(gw, &r.symbol)?;
     let order = new_order_for(&p, r, || gw.ids.next())?;
     Ok((p, order))
 }
@@ -543,7 +543,7 @@ pub(super) async fn cancel_order(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let (caller, q): (Caller, OrderQuery) = signed_request(&gw, &headers, &uri, body).await?;
-    let p = symbol(&gw, &q.symbol)?.clone();
+    let p = symbol_now(&gw, &q.symbol)?;
     Ok(Json(cancel(&gw, &caller, &p, &q).await?).into_response())
 }
 
@@ -839,7 +839,7 @@ pub(super) async fn amend_keep_priority(
     if r.new_client_order_id.is_some() {
         return Err(not_required("newClientOrderId"));
     }
-    let p = symbol(&gw, &r.symbol)?.clone();
+    let p = symbol_now(&gw, &r.symbol)?;
     let target = order_ref(r.order_id, r.orig_client_order_id.as_deref())?;
     let new_qty =
         Qty::parse_positive(&r.new_qty, p.qty_scale).map_err(|e| ApiError::decimal("newQty", e))?;

@@ -358,6 +358,7 @@ fn cancel_replace_code(query: &str) -> Option<i32> {
 
 /// The parameter struct each operation's handler parses.
 fn reader(method: &str, path: &str) -> Option<fn(&str) -> Option<i32>> {
+    use crate::admin::pairs::{RulesRequest, StatusRequest};
     use crate::admin::{BalancesQuery, MovementRequest};
     use crate::rest::account::AccountQuery;
     use crate::rest::general::InfoQuery;
@@ -400,6 +401,8 @@ fn reader(method: &str, path: &str) -> Option<fn(&str) -> Option<i32>> {
         ("GET", "openOrderList") => parse_code::<OpenListsQuery>,
         ("GET", "account") => parse_code::<AccountQuery>,
         ("POST", "deposit" | "withdraw") => json_code::<MovementRequest>,
+        ("POST", "pairs/status") => json_code::<StatusRequest>,
+        ("POST", "pairs/rules") => json_code::<RulesRequest>,
         ("GET", "balances") => parse_code::<BalancesQuery>,
         ("PUT" | "DELETE", "userDataStream") => parse_code::<ListenKeyParams>,
         _ => return None,

@@ -1,0 +1,201 @@
+//! A pair's market status and rules changed at runtime through the admin
+//! API, end to end on the embedded exchange: HALT takes cancels only, BREAK
+//! nothing, TRADING all; a new tick applies to new orders at once (and to
+//! `exchangeInfo`) while an order on the old tick stays; an invalid change
+//! changes nothing; and a restart comes back with the same status and rules.
+
+mod common;
+
+use client::{Answer, Client, Method, StatusCode};
+use common::{Admin, BTCEUR, limit};
+use serde_json::{Value, json};
+
+async fn set_status(ops: &Admin, status: &str) -> Answer {
+    ops.post(
+        "/admin/v1/pairs/status",
+        &json!({"symbol": BTCEUR, "status": status}),
+    )
+    .await
+}
+
+async fn info(c: &Client) -> Value {
+    let a = c
+        .get("/api/v3/exchangeInfo", &format!("symbol={BTCEUR}"))
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    a.body["symbols"][0].clone()
+}
+
+fn tick_size(symbol: &Value) -> String {
+    let filters = symbol["filters"].as_array().unwrap();
+    let price = filters
+        .iter()
+        .find(|f| f["filterType"] == "PRICE_FILTER")
+        .unwrap();
+    price["tickSize"].as_str().unwrap().to_string()
+}
+
+fn assert_refused(a: &Answer, code: i64, msg: &str) {
+    assert_eq!(a.code(), Some(code), "{:?}", a.body);
+    assert_eq!(a.body["msg"], msg, "{:?}", a.body);
+}
+
+async fn place(c: &Client, side: &str, price: &str) -> Answer {
+    c.place(&limit(side, "0.1", price)).await.unwrap()
+}
+
+async fn cancel(c: &Client, id: u64) -> Answer {
+    let q = format!("symbol={BTCEUR}&orderId={id}");
+    c.signed(Method::DELETE, "/api/v3/order", &q, None)
+        .await
+        .unwrap()
+}
+
+fn id(a: &Answer) -> u64 {
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    a.body["orderId"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halt_takes_cancels_only_break_nothing_and_trading_all() {
+    let ex = common::start().await;
+    let ops = Admin::of(&ex, "ops").await;
+    let creds = ex.credentials("alice").await;
+    let alice = Client::new(&ex.url, Some(creds.clone()));
+    let kept = id(&place(&alice, "BUY", "100.01").await);
+    let other = id(&place(&alice, "BUY", "100.00").await);
+
+    // HALT: new orders refused with Binance's closed-market answer,
+    // cancels taken.
+    let a = set_status(&ops, "HALT").await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(a.body["status"], "HALT");
+    assert_eq!(info(&ex.public()).await["status"], "HALT");
+    assert_refused(
+        &place(&alice, "BUY", "99.00").await,
+        -2010,
+        "Market is closed.",
+    );
+    assert_eq!(cancel(&alice, other).await.status, StatusCode::OK);
+
+    // BREAK: cancels refused too.
+    assert_eq!(set_status(&ops, "BREAK").await.body["status"], "BREAK");
+    assert_eq!(info(&ex.public()).await["status"], "BREAK");
+    assert_refused(&cancel(&alice, kept).await, -2011, "Market is closed.");
+    assert_refused(
+        &place(&alice, "BUY", "99.00").await,
+        -2010,
+        "Market is closed.",
+    );
+
+    assert_eq!(set_status(&ops, "TRADING").await.body["status"], "TRADING");
+    assert_eq!(info(&ex.public()).await["status"], "TRADING");
+    id(&place(&alice, "BUY", "99.00").await);
+    assert_eq!(cancel(&alice, kept).await.status, StatusCode::OK);
+    ex.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
+    // With the risk stage, which sequences the change like any command.
+    let ex = common::start_with(|c| c.accounts.enabled = true).await;
+    let ops = Admin::of(&ex, "ops").await;
+    let creds = ex.credentials("alice").await;
+    let deposit = json!({"user": "alice", "asset": "EUR", "amount": "100000", "ref": "a"});
+    let a = ops.post("/admin/v1/deposit", &deposit).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let alice = Client::new(&ex.url, Some(creds.clone()));
+    let kept = id(&place(&alice, "BUY", "100.01").await);
+
+    // A coarser tick.
+    let a = ops
+        .post(
+            "/admin/v1/pairs/rules",
+            &json!({"symbol": "BTC-EUR", "tickSize": "0.05"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(
+        (a.body["tickSize"].as_str(), a.body["status"].as_str()),
+        (Some("0.05"), Some("TRADING"))
+    );
+    let shown = info(&ex.public()).await;
+    assert_eq!(
+        (tick_size(&shown).as_str(), shown["status"].as_str()),
+        ("0.05", Some("TRADING"))
+    );
+    // The old-tick order stays; a new-tick price is taken, an old-only one
+    // refused by the price filter.
+    let open = common::open_orders(&alice, BTCEUR).await;
+    assert!(
+        open.iter()
+            .any(|o| o["orderId"] == kept && o["price"] == "100.01"),
+        "{open:?}"
+    );
+    id(&place(&alice, "BUY", "100.05").await);
+    assert_refused(
+        &place(&alice, "BUY", "100.02").await,
+        -1013,
+        "Filter failure: PRICE_FILTER",
+    );
+
+    // An invalid change is refused and changes nothing.
+    let a = ops
+        .post(
+            "/admin/v1/pairs/rules",
+            &json!({"symbol": BTCEUR, "tickSize": "0"}),
+        )
+        .await;
+    assert_eq!(a.code(), Some(-1055), "{:?}", a.body);
+    assert_eq!(tick_size(&info(&ex.public()).await), "0.05");
+    let a = ops
+        .post(
+            "/admin/v1/pairs/status",
+            &json!({"symbol": BTCEUR, "status": "OPEN"}),
+        )
+        .await;
+    assert_eq!(a.code(), Some(-1116), "{:?}", a.body);
+
+    // A restart while halted comes back halted, with the new tick and the
+    // old-tick order.
+    assert_eq!(set_status(&ops, "HALT").await.body["status"], "HALT");
+    let config = ex.config.clone();
+    ex.running.shutdown().await;
+    let running = exchange::start(&config).await.unwrap();
+    let url = format!("http://{}", running.addr);
+    let alice = Client::new(&url, Some(creds));
+    let public = Client::new(&url, None);
+    let shown = info(&public).await;
+    assert_eq!(
+        (tick_size(&shown).as_str(), shown["status"].as_str()),
+        ("0.05", Some("HALT"))
+    );
+    assert_refused(
+        &place(&alice, "BUY", "100.05").await,
+        -2010,
+        "Market is closed.",
+    );
+    let open = common::open_orders(&alice, BTCEUR).await;
+    assert!(
+        open.iter()
+            .any(|o| o["orderId"] == kept && o["price"] == "100.01"),
+        "{open:?}"
+    );
+    let k = running.store.create_admin_key("ops2", 1).await.unwrap();
+    let ops = Admin::new(
+        &url,
+        client::Credentials {
+            api_key: k.admin_key,
+            secret: k.secret,
+        },
+    );
+    assert_eq!(set_status(&ops, "TRADING").await.body["status"], "TRADING");
+    id(&place(&alice, "BUY", "100.10").await);
+    assert_refused(
+        &place(&alice, "BUY", "100.02").await,
+        -1013,
+        "Filter failure: PRICE_FILTER",
+    );
+    running.shutdown().await;
+}

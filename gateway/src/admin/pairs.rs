@@ -1,0 +1,271 @@
+//! A pair's trading status and rules, changed by an operator at runtime:
+//! `POST /admin/v1/pairs/status` and `POST /admin/v1/pairs/rules`. Each
+//! builds one `ChangePair` command and submits it through the same
+//! `CommandLog::submit` as any order, so it is stamped and sequenced in the
+//! pair's own log (both modes) and replays to the same rules; the answer is
+//! the pair's rules and status as its book applied them, or the refusal.
+//!
+//! Not the store's halts (`exchange pairs halted|resume`): those stop a pair
+//! whose rows the store refused, outside the log. A status here is the
+//! market's (Binance's `TRADING`, `HALT`, `BREAK`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use commandlog::SubmitError;
+use proto::{
+    AdvancedOrders, Command, CommandBody, EventBody, PairChange, PairConfig, Price, Qty, QuoteQty,
+    StpMode, Timestamp, TradingStatus, UserId,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::{AdminErrors, operator};
+use crate::Gateway;
+use crate::errors::{ApiError, code};
+use crate::rest::openapi::ErrorBody;
+use crate::rest::{body_bytes, json_body};
+
+type App = State<Arc<Gateway>>;
+
+/// The user a `ChangePair` command names: no account's (as the sequencer's
+/// `AdvanceTime`); the operator is in the gateway's log line.
+const OPERATOR_USER: UserId = UserId(0);
+
+/// The body of `POST /admin/v1/pairs/status`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatusRequest {
+    /// The pair: `BTC-EUR` or Binance's `BTCEUR`.
+    symbol: String,
+    /// `TRADING`, `HALT` (cancels only) or `BREAK` (nothing).
+    status: String,
+}
+
+/// The body of `POST /admin/v1/pairs/rules`: every rule is optional and
+/// keeps its value when left out. Decimals at the pair's scales, which
+/// never change (nor does the symbol).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RulesRequest {
+    /// The pair: `BTC-EUR` or Binance's `BTCEUR`.
+    symbol: String,
+    /// `PRICE_FILTER`'s `tickSize`.
+    tick_size: Option<String>,
+    /// `LOT_SIZE`'s `stepSize`.
+    step_size: Option<String>,
+    /// `LOT_SIZE`'s `minQty`.
+    min_qty: Option<String>,
+    /// `LOT_SIZE`'s `maxQty`.
+    max_qty: Option<String>,
+    /// `PRICE_FILTER`'s `maxPrice`.
+    max_price: Option<String>,
+    /// `NOTIONAL`'s `minNotional`.
+    min_notional: Option<String>,
+    /// `NOTIONAL`'s `maxNotional`.
+    max_notional: Option<String>,
+    /// `MAX_NUM_ORDERS`: most orders the book holds.
+    max_open_orders: Option<u32>,
+    /// `NONE`, `EXPIRE_TAKER`, `EXPIRE_MAKER` or `EXPIRE_BOTH`.
+    default_self_trade_prevention_mode: Option<String>,
+    /// The advanced order types allowed: `conditional`, `trailing`,
+    /// `iceberg`, `lists`, `good_till_date` (each left out is allowed).
+    #[schema(value_type = Option<Object>)]
+    advanced: Option<AdvancedOrders>,
+}
+
+/// The pair's rules and status after a change.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // describes the `json!` of `answer`
+struct PairAnswer {
+    symbol: String,
+    pair: String,
+    status: String,
+    tick_size: String,
+    step_size: String,
+    min_qty: String,
+    max_qty: String,
+    max_price: String,
+    min_notional: String,
+    max_notional: String,
+    max_open_orders: u32,
+    default_self_trade_prevention_mode: String,
+    #[schema(value_type = Object)]
+    advanced: (),
+}
+
+/// Sets a pair's trading status.
+#[utoipa::path(post, path = "/admin/v1/pairs/status", tag = "Operators", request_body = inline(StatusRequest),
+    security(("AdminKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The pair's rules and status now.", body = PairAnswer), AdminErrors,
+        (status = 503, description = "The pair stopped on a fault (-1009), or the exchange is shutting down (-1008).", body = ErrorBody)))]
+pub(crate) async fn set_status(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let op = operator(&gw, &headers, uri.query(), &body).await?;
+    let r: StatusRequest = json_body(&headers, &body)?;
+    let p = pair(&gw, &r.symbol)?;
+    let status = TradingStatus::from_name(&r.status)
+        .ok_or_else(|| ApiError::new(code::BAD_ENUM, "Invalid status: TRADING, HALT or BREAK."))?;
+    let change = PairChange {
+        status: Some(status),
+        ..PairChange::default()
+    };
+    tracing::info!(operator = %op.name, pair = %p.symbol, status = status.as_str(), "pair status");
+    change_pair(&gw, &p, change).await
+}
+
+/// Changes a pair's rules (those named; the rest keep their values).
+#[utoipa::path(post, path = "/admin/v1/pairs/rules", tag = "Operators", request_body = inline(RulesRequest),
+    security(("AdminKey" = [], "Timestamp" = [], "Signature" = [])),
+    responses((status = 200, description = "The pair's rules and status now.", body = PairAnswer), AdminErrors,
+        (status = 503, description = "The pair stopped on a fault (-1009), or the exchange is shutting down (-1008).", body = ErrorBody)))]
+pub(crate) async fn set_rules(
+    State(gw): App,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let op = operator(&gw, &headers, uri.query(), &body).await?;
+    let r: RulesRequest = json_body(&headers, &body)?;
+    let p = pair(&gw, &r.symbol)?;
+    let change = rules_change(&r, &p)?;
+    if change.is_empty() {
+        return Err(ApiError::new(
+            code::MISSING_PARAM,
+            "Name at least one rule to change.",
+        ));
+    }
+    tracing::info!(operator = %op.name, pair = %p.symbol, ?change, "pair rules");
+    change_pair(&gw, &p, change).await
+}
+
+/// The pair named `name` (`BTC-EUR` or `BTCEUR`), with its rules now.
+fn pair(gw: &Gateway, name: &str) -> Result<PairConfig, ApiError> {
+    let symbol = proto::Symbol::new(name)
+        .ok()
+        .filter(|s| gw.pairs.contains_key(s))
+        .or_else(|| gw.by_name.get(name).copied())
+        .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))?;
+    gw.log
+        .pair(symbol)
+        .map(|s| s.config())
+        .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))
+}
+
+/// The change a rules request names, its decimals at `p`'s scales.
+fn rules_change(r: &RulesRequest, p: &PairConfig) -> Result<PairChange, ApiError> {
+    let dec = |field: &str, v: &Option<String>, scale: u8| -> Result<Option<u64>, ApiError> {
+        v.as_deref()
+            .map(|t| proto::parse_decimal(t, scale).map_err(|e| ApiError::decimal(field, e)))
+            .transpose()
+    };
+    let stp = r
+        .default_self_trade_prevention_mode
+        .as_deref()
+        .map(|s| {
+            StpMode::from_name(s).ok_or_else(|| {
+                ApiError::new(code::BAD_ENUM, "Invalid defaultSelfTradePreventionMode.")
+            })
+        })
+        .transpose()?;
+    Ok(PairChange {
+        status: None,
+        tick_size: dec("tickSize", &r.tick_size, p.price_scale)?.map(Price),
+        lot_size: dec("stepSize", &r.step_size, p.qty_scale)?.map(Qty),
+        min_qty: dec("minQty", &r.min_qty, p.qty_scale)?.map(Qty),
+        max_qty: dec("maxQty", &r.max_qty, p.qty_scale)?.map(Qty),
+        max_price: dec("maxPrice", &r.max_price, p.price_scale)?.map(Price),
+        min_notional: dec("minNotional", &r.min_notional, p.price_scale)?.map(QuoteQty),
+        max_notional: dec("maxNotional", &r.max_notional, p.price_scale)?.map(QuoteQty),
+        max_open_orders: r.max_open_orders,
+        default_stp: stp,
+        advanced: r.advanced,
+    })
+}
+
+/// Submits the change to `p`'s log and answers with what its book made of
+/// it: the rules and status now, or the refusal (nothing changed).
+async fn change_pair(
+    gw: &Gateway,
+    p: &PairConfig,
+    change: PairChange,
+) -> Result<Response, ApiError> {
+    let cmd = Command {
+        pair: p.symbol,
+        user: OPERATOR_USER,
+        timestamp: Timestamp(commandlog::now_ns()),
+        body: CommandBody::ChangePair(Box::new(change)),
+    };
+    let retry = |code, msg: &str| ApiError::retry(code, msg, gw.config.retry_after_secs);
+    let submitted = gw.log.submit(cmd, true).await.map_err(|e| match e {
+        SubmitError::Halted => retry(code::PAIR_HALTED, "The pair stopped on a fault."),
+        SubmitError::ShuttingDown => retry(code::OVERLOADED, "The exchange is shutting down."),
+        SubmitError::UnknownPair => ApiError::new(code::BAD_SYMBOL, "Invalid symbol."),
+        SubmitError::Store(_) | SubmitError::Refused(_) => ApiError::internal(e),
+    })?;
+    let position = submitted.position;
+    let timeout = || {
+        ApiError::new(
+            code::RESULT_TIMEOUT,
+            format!(
+                "The change is in the log at position {position}, but its outcome did not arrive in time; read exchangeInfo."
+            ),
+        )
+    };
+    let rx = submitted.outcome.ok_or_else(timeout)?;
+    let record = match tokio::time::timeout(gw.result_timeout(), rx).await {
+        Ok(Ok(record)) => record,
+        _ => return Err(timeout()),
+    };
+    for e in &record.events {
+        match e.body {
+            EventBody::PairChanged(c) => {
+                return Ok(Json(answer(&c.config, c.status)).into_response());
+            }
+            EventBody::Rejected(r) => {
+                return Err(ApiError::new(
+                    code::INVALID_PAIR_CHANGE,
+                    format!("{} Nothing changed.", r.code.message()),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Err(ApiError::internal(
+        "the pair's book answered the change with no outcome",
+    ))
+}
+
+/// A pair's rules and status, in `exchangeInfo`'s names and decimals.
+fn answer(c: &PairConfig, status: TradingStatus) -> Value {
+    let price = |v: Price| v.to_decimal(c.price_scale);
+    let qty = |v: Qty| v.to_decimal(c.qty_scale);
+    json!({
+        "symbol": c.symbol.joined(),
+        "pair": c.symbol.to_string(),
+        "status": status.as_str(),
+        "tickSize": price(c.tick_size),
+        "stepSize": qty(c.lot_size),
+        "minQty": qty(c.min_qty),
+        "maxQty": qty(c.max_qty),
+        "maxPrice": price(c.max_price),
+        "minNotional": c.min_notional.to_decimal(c.price_scale),
+        "maxNotional": c.max_notional.to_decimal(c.price_scale),
+        "maxOpenOrders": c.max_open_orders,
+        "defaultSelfTradePreventionMode": c.default_stp.as_str(),
+        "advanced": c.advanced,
+    })
+}
