@@ -1436,3 +1436,126 @@ async fn a_pair_halted_and_retuned_through_one_gateway_is_so_on_every_gateway() 
     assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
     drop((g1, g2));
 }
+
+/// The gateways an open-loop load is spread over, as a load balancer's
+/// target group: each with a client per user.
+type Targets = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, [Client; 2])>>>;
+
+/// One answer of the scaling load: which gateway, its status (0: no
+/// answer), and how long it took.
+type Answered = (&'static str, u16, Duration);
+
+/// Sends one order every `every` to the gateways in `targets`, in turn,
+/// each in its own task (open loop), until `stop`; returns every answer.
+async fn balanced_load(
+    targets: Targets,
+    every: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<Answered> {
+    let orders = crossing_orders(0x5ca1e, 100_000);
+    let mut tick = tokio::time::interval(every);
+    let mut sends = Vec::new();
+    for (i, order) in orders.into_iter().enumerate() {
+        tick.tick().await;
+        if *stop.borrow() {
+            break;
+        }
+        let (name, client) = {
+            let t = targets.lock().unwrap();
+            let (name, clients) = &t[i % t.len()];
+            (*name, clients[i % 2].clone())
+        };
+        sends.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let status = client.place(&order).await.map_or(0, |r| r.status.as_u16());
+            (name, status, sent.elapsed())
+        }));
+    }
+    let mut answers = Vec::new();
+    for s in sends {
+        answers.push(s.await.unwrap());
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_load_a_third_gateway_joins_and_a_second_leaves_and_no_request_fails() {
+    let Some((cluster, _broker)) = Cluster::start().await else {
+        return;
+    };
+    let _persister = cluster.role("persister", "persister").await;
+    let _engine = cluster.role("engine", "engine").await;
+    let _risk = cluster.role("risk", "risk").await;
+    let g1 = cluster.role("gateway", "gateway-1").await;
+    let g2 = cluster.role("gateway", "gateway-2").await;
+    let store = Store::connect(&cluster.db, 2).await.unwrap();
+    let keys = [
+        store.create_api_key("alice", 1).await.unwrap(),
+        store.create_api_key("bob", 1).await.unwrap(),
+    ];
+    let admin = fund(&store, &format!("http://{}", g1.addr), &["alice", "bob"]).await;
+    let clients = |addr: &str| {
+        let url = format!("http://{addr}");
+        [signed(&url, &keys[0]), signed(&url, &keys[1])]
+    };
+    let targets = Targets::default();
+    targets.lock().unwrap().extend([
+        ("gateway-1", clients(&g1.addr)),
+        ("gateway-2", clients(&g2.addr)),
+    ]);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let load = tokio::spawn(balanced_load(
+        targets.clone(),
+        Duration::from_millis(10),
+        stopped,
+    ));
+
+    // Scale out: a third gateway starts while orders flow, and joins the
+    // rotation once ready, as a load balancer's health check would add it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let joining = Instant::now();
+    let g3 = cluster.role("gateway", "gateway-3").await;
+    let joined = joining.elapsed();
+    targets
+        .lock()
+        .unwrap()
+        .push(("gateway-3", clients(&g3.addr)));
+
+    // Scale in: the second leaves the rotation (deregistered), and once
+    // its requests had time to finish it gets SIGTERM and stops gracefully.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    targets.lock().unwrap().retain(|(n, _)| *n != "gateway-2");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let leaving = Instant::now();
+    tokio::task::spawn_blocking(move || g2.terminate())
+        .await
+        .unwrap();
+    let left = leaving.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.send(true).unwrap();
+    let answers = load.await.unwrap();
+
+    let count = |gw: &str| answers.iter().filter(|a| a.0 == gw).count();
+    let failed: Vec<&Answered> = answers.iter().filter(|a| a.1 != 200).collect();
+    let mut took: Vec<Duration> = answers.iter().map(|a| a.2).collect();
+    took.sort_unstable();
+    let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    eprintln!(
+        "scaling under load: {} orders at 100/s; gateway-1 {}, gateway-2 {}, gateway-3 {}; \
+         gateway-3 ready {:.0} ms after its start, gateway-2 stopped {:.0} ms after SIGTERM; \
+         {} failed; ACK p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        answers.len(),
+        count("gateway-1"),
+        count("gateway-2"),
+        count("gateway-3"),
+        joined.as_secs_f64() * 1e3,
+        left.as_secs_f64() * 1e3,
+        failed.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0),
+    );
+    assert!(failed.is_empty(), "failed: {failed:?}");
+    assert!(count("gateway-3") > 0 && count("gateway-2") > 0);
+    audit_passes(&admin).await;
+}

@@ -66,17 +66,24 @@ impl Generator {
         }
     }
 
-    /// An operator's change: a status (mostly back to trading), and half of
-    /// the time one rule, tighter, looser or invalid, so that orders left
-    /// off the new rules, refused changes and every status are frequent.
+    /// An operator's change: now and then a halt or a break, which the
+    /// next change ends (closed spells are short, so that a stream still
+    /// trades most of the time), and half of the time one rule, tighter,
+    /// looser or invalid, so that orders left off the new rules, refused
+    /// changes and every status are frequent.
     fn chaos_change(&mut self) -> CommandBody {
         use TradingStatus::{Break, Halt, Trading};
         let b = self.base;
+        let status = if self.closed {
+            Some(Trading)
+        } else {
+            self.rng
+                .percent(25)
+                .then(|| self.rng.pick(&[Trading, Halt, Halt, Break]))
+        };
+        self.closed = status.is_some_and(|s| s != Trading);
         let mut c = PairChange {
-            status: self.rng.percent(60).then(|| {
-                self.rng
-                    .pick(&[Trading, Trading, Trading, Halt, Halt, Break])
-            }),
+            status,
             ..PairChange::default()
         };
         if self.rng.percent(50) {

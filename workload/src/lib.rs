@@ -121,6 +121,8 @@ pub struct Generator {
     last_price: Option<u64>,
     /// The pair's rules at the start: what the chaos mix's changes vary.
     base: PairConfig,
+    /// Whether the chaos mix's last change closed the pair (HALT or BREAK).
+    closed: bool,
 }
 
 /// Resting orders the exchange-core-like mix aims to keep on the book.
@@ -148,6 +150,7 @@ impl Generator {
             lists: Vec::new(),
             last_price: None,
             base: *config,
+            closed: false,
         }
     }
 
