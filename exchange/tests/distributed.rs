@@ -1558,4 +1558,15 @@ async fn under_load_a_third_gateway_joins_and_a_second_leaves_and_no_request_fai
     assert!(failed.is_empty(), "failed: {failed:?}");
     assert!(count("gateway-3") > 0 && count("gateway-2") > 0);
     audit_passes(&admin).await;
+
+    // The joiner took each shard's balances from its snapshot and the
+    // decisions after it: it shows what the first gateway shows.
+    let (one, three) = (clients(&g1.addr), clients(&g3.addr));
+    for user in 0..2 {
+        common::eventually(|| async {
+            let seen = balances(&three[user]).await;
+            (seen == balances(&one[user]).await).then_some(())
+        })
+        .await;
+    }
 }
