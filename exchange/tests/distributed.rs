@@ -1232,6 +1232,30 @@ async fn depth_stream_in_sync(
     updates
 }
 
+/// Places a resting bid through `via` (the first gateway, at `first`) and
+/// returns how long after `since` the depth view of `addr` shows it: when
+/// a gateway has caught up with the present.
+async fn caught_up(via: &Client, first: &str, addr: &str, since: Instant) -> Duration {
+    let depth = "/api/v3/depth?symbol=BTCEUR&limit=1";
+    let before = public_json(first, depth).await["lastUpdateId"]
+        .as_u64()
+        .unwrap();
+    let bid = json!({"symbol": "BTCEUR", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                     "quantity": "0.020", "price": "90.00", "newOrderRespType": "ACK"});
+    let r = via.place(&bid).await.unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut shown = before;
+    while shown <= before {
+        assert!(Instant::now() < deadline, "{addr} did not catch up");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        shown = public_json(addr, depth).await["lastUpdateId"]
+            .as_u64()
+            .unwrap();
+    }
+    since.elapsed()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_joining_after_a_long_history_serves_within_seconds_the_same_views() {
     let Some((cluster, _broker)) = Cluster::start_with(0, false).await else {
@@ -1241,6 +1265,8 @@ async fn a_gateway_joining_after_a_long_history_serves_within_seconds_the_same_v
     let _engine = cluster.role("engine", "engine").await;
     let first = cluster.role("gateway", "gateway-1").await;
     let store = Store::connect(&cluster.db, 2).await.unwrap();
+    let key = store.create_api_key("alice", 1).await.unwrap();
+    let alice = signed(&format!("http://{}", first.addr), &key);
 
     let n = history_commands();
     let writing = Instant::now();
@@ -1271,15 +1297,18 @@ async fn a_gateway_joining_after_a_long_history_serves_within_seconds_the_same_v
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let same = starting.elapsed();
+    let current = caught_up(&alice, &first.addr, &second.addr, starting).await;
     eprintln!(
-        "second gateway: ready after {:.0} ms, the same depth after {:.0} ms ({seq} events, started at events offset {})",
+        "second gateway: ready after {:.0} ms, the same depth after {:.0} ms, \
+         caught up after {:.0} ms ({seq} events, started at events offset {})",
         ready.as_secs_f64() * 1e3,
         same.as_secs_f64() * 1e3,
+        current.as_secs_f64() * 1e3,
         view_start(&cluster, "gateway-2"),
     );
     assert!(
-        same < Duration::from_secs(2),
-        "{same:?} to serve the same depth"
+        current < Duration::from_secs(2),
+        "{current:?} to serve the same depth and catch up"
     );
     assert_ne!(view_start(&cluster, "gateway-2"), "Offset(0)");
     assert_ne!(view_start(&cluster, "gateway-2"), "Beginning");
@@ -1307,10 +1336,9 @@ async fn a_gateway_joining_after_a_long_history_serves_within_seconds_the_same_v
         public_json(&second.addr, "/api/v3/depth?symbol=BTCEUR&limit=1000").await["lastUpdateId"]
             .as_u64()
             .unwrap();
-    let key = store.create_api_key("alice", 1).await.unwrap();
-    let alice = signed(&format!("http://{}", second.addr), &key);
+    let via_second = signed(&format!("http://{}", second.addr), &key);
     for o in crossing_orders(0xdeb7, 40) {
-        let r = alice.place(&o).await.unwrap();
+        let r = via_second.place(&o).await.unwrap();
         assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
     }
     let through = settled(&store, &second.addr).await;
@@ -1319,6 +1347,26 @@ async fn a_gateway_joining_after_a_long_history_serves_within_seconds_the_same_v
     assert_eq!(
         public_json(&second.addr, depth).await,
         public_json(&first.addr, depth).await
+    );
+
+    // Snapshots without an offset (as before offsets were stored): a
+    // gateway reads the whole partition, and comes to the same views.
+    let db = sqlx::PgPool::connect(&cluster.db).await.unwrap();
+    sqlx::query("UPDATE snapshots SET events_from = NULL")
+        .execute(&db)
+        .await
+        .unwrap();
+    let starting = Instant::now();
+    let third = cluster.role("gateway", "gateway-3").await;
+    let current = caught_up(&alice, &first.addr, &third.addr, starting).await;
+    eprintln!(
+        "a gateway reading the whole partition caught up after {:.0} ms",
+        current.as_secs_f64() * 1e3
+    );
+    assert_eq!(view_start(&cluster, "gateway-3"), "Beginning");
+    assert_eq!(
+        levels(&public_json(&third.addr, depth).await),
+        levels(&public_json(&first.addr, depth).await)
     );
 }
 
