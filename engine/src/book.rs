@@ -724,7 +724,8 @@ impl OrderBook {
             OrderSize::Base(q) => Budget::Base(q.0),
             OrderSize::BaseWithin { qty, budget } => Budget::Within {
                 base: qty.0,
-                exact: u128::from(budget.0) * proto::pow10(self.config.qty_scale),
+                exact: u128::from(validate::capped_budget(&self.config, budget).0)
+                    * proto::pow10(self.config.qty_scale),
             },
             OrderSize::Quote(q) => {
                 let (max, lot) = (self.config.max_qty.0, self.config.lot_size.0);

@@ -138,13 +138,6 @@ impl Exchange {
         };
         recovery::replay_tail(&store, &mut restored.running, tail, stage.as_mut()).await?;
         if let Some(stage) = &mut stage {
-            // Market buys are budgeted within the rules the books hold
-            // after the replay (an operator's changes included).
-            for book in (restored.running.iter().map(|p| &p.book))
-                .chain(restored.held.iter().map(|p| &p.book))
-            {
-                stage.set_pair_rules(book.config());
-            }
             // The replay's settlements, before anything new.
             journal
                 .append(Some(&stage.run), &[])
