@@ -19,7 +19,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use commandlog::SubmitError;
 use proto::{
-    AdvancedOrders, Command, CommandBody, EventBody, PairChange, PairConfig, Price, Qty, QuoteQty,
+    AdvancedChange, Command, CommandBody, EventBody, PairChange, PairConfig, Price, Qty, QuoteQty,
     StpMode, Timestamp, TradingStatus, UserId,
 };
 use serde::Deserialize;
@@ -74,10 +74,12 @@ pub(crate) struct RulesRequest {
     max_open_orders: Option<u32>,
     /// `NONE`, `EXPIRE_TAKER`, `EXPIRE_MAKER` or `EXPIRE_BOTH`.
     default_self_trade_prevention_mode: Option<String>,
-    /// The advanced order types allowed: `conditional`, `trailing`,
-    /// `iceberg`, `lists`, `good_till_date` (each left out is allowed).
+    /// The advanced order types to allow (`true`) or refuse (`false`):
+    /// `conditional`, `trailing`, `iceberg`, `lists`, `good_till_date`.
+    /// Each left out keeps its value (merged by the pair's book, in log
+    /// order).
     #[schema(value_type = Option<Object>)]
-    advanced: Option<AdvancedOrders>,
+    advanced: Option<AdvancedChange>,
 }
 
 /// The pair's rules and status after a change.
@@ -192,7 +194,7 @@ fn rules_change(r: &RulesRequest, p: &PairConfig) -> Result<PairChange, ApiError
         max_notional: dec("maxNotional", &r.max_notional, p.price_scale)?.map(QuoteQty),
         max_open_orders: r.max_open_orders,
         default_stp: stp,
-        advanced: r.advanced,
+        advanced: r.advanced.unwrap_or_default(),
     })
 }
 
