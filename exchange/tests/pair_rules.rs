@@ -1,8 +1,10 @@
 //! A pair's market status and rules changed at runtime through the admin
 //! API, end to end on the embedded exchange: HALT takes cancels only, BREAK
 //! nothing, TRADING all; a new tick applies to new orders at once (and to
-//! `exchangeInfo`) while an order on the old tick stays; an invalid change
-//! changes nothing; and a restart comes back with the same status and rules.
+//! `exchangeInfo`) while an order on the old tick stays; `order/test`
+//! answers a closed market as an order would; order bodies show a new
+//! default self-trade prevention mode; an invalid change changes nothing;
+//! and a restart comes back with the same status and rules.
 
 mod common;
 
@@ -78,6 +80,18 @@ async fn halt_takes_cancels_only_break_nothing_and_trading_all() {
         "Market is closed.",
     );
     assert_eq!(cancel(&alice, other).await.status, StatusCode::OK);
+    // order/test (and WS order.test, the same handler) answers as an order
+    // would.
+    let test = alice
+        .signed(
+            Method::POST,
+            "/api/v3/order/test",
+            "",
+            Some(&limit("BUY", "0.1", "99.00")),
+        )
+        .await
+        .unwrap();
+    assert_refused(&test, -2010, "Market is closed.");
 
     // BREAK: cancels refused too.
     assert_eq!(set_status(&ops, "BREAK").await.body["status"], "BREAK");
@@ -138,6 +152,32 @@ async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
         &place(&alice, "BUY", "100.02").await,
         -1013,
         "Filter failure: PRICE_FILTER",
+    );
+
+    // A new default self-trade prevention mode shows in the order bodies
+    // (and the execution reports) at once, for orders placed before it.
+    let a = ops
+        .post(
+            "/admin/v1/pairs/rules",
+            &json!({"symbol": BTCEUR, "defaultSelfTradePreventionMode": "EXPIRE_BOTH"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let open = common::open_orders(&alice, BTCEUR).await;
+    assert!(
+        open.iter()
+            .any(|o| o["orderId"] == kept && o["selfTradePreventionMode"] == "EXPIRE_BOTH"),
+        "{open:?}"
+    );
+    let q = format!("symbol={BTCEUR}&orderId={kept}");
+    let one = alice
+        .signed(Method::GET, "/api/v3/order", &q, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        one.body["selfTradePreventionMode"], "EXPIRE_BOTH",
+        "{:?}",
+        one.body
     );
 
     // An invalid change is refused and changes nothing.

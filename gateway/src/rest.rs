@@ -169,20 +169,14 @@ pub(crate) fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiErro
     params::parse(raw.unwrap_or(""), "")
 }
 
-/// The pair Binance's API calls `name` (`BTCEUR`).
-fn symbol<'a>(gw: &'a Gateway, name: &str) -> Result<&'a PairConfig, ApiError> {
+/// The pair Binance's API names `name` (`BTCEUR`), with its rules now
+/// ([`Gateway::rules`]): what orders are checked against before they go to
+/// the log, and what answers say of the pair.
+fn symbol(gw: &Gateway, name: &str) -> Result<PairConfig, ApiError> {
     gw.by_name
         .get(name)
-        .and_then(|s| gw.pairs.get(s))
+        .and_then(|s| gw.rules(*s))
         .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))
-}
-
-/// [`symbol`] with the rules in force now: an operator may have changed
-/// them since start (the pair's status follows its engine's events); what
-/// orders are checked against before they go to the log.
-fn symbol_now(gw: &Gateway, name: &str) -> Result<PairConfig, ApiError> {
-    let p = symbol(gw, name)?;
-    Ok(gw.log.pair(p.symbol).map_or(*p, |s| s.config()))
 }
 
 /// Refuses a command the pair's trading status refuses, before it is
@@ -205,11 +199,11 @@ fn check_trading_status(status: TradingStatus, asked: Asked) -> Result<(), ApiEr
 /// The pairs a request names by `symbol` (one) or `symbols` (a JSON list
 /// of names), or every pair when it names none; and whether it named one
 /// (answered with an object rather than a list).
-fn pairs_named<'a>(
-    gw: &'a Gateway,
+fn pairs_named(
+    gw: &Gateway,
     one: Option<&str>,
     list: Option<&str>,
-) -> Result<(Vec<&'a PairConfig>, bool), ApiError> {
+) -> Result<(Vec<PairConfig>, bool), ApiError> {
     match (one, list) {
         (Some(_), Some(_)) => Err(ApiError::new(
             code::BAD_PARAM_COMBINATION,
@@ -229,7 +223,13 @@ fn pairs_named<'a>(
                 .collect::<Result<_, _>>()?;
             Ok((pairs, false))
         }
-        (None, None) => Ok((gw.pair_list.iter().collect(), false)),
+        (None, None) => Ok((
+            gw.pair_list
+                .iter()
+                .filter_map(|p| gw.rules(p.symbol))
+                .collect(),
+            false,
+        )),
     }
 }
 
