@@ -239,3 +239,100 @@ async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
     );
     running.shutdown().await;
 }
+
+/// The `matching_events_total` series: an operator's change that reached
+/// the book would count a `pair_changed` or a `rejected` event.
+async fn event_counts(c: &Client) -> Vec<String> {
+    let m = c.get("/metrics", "").await.unwrap();
+    let text = m.body.as_str().unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("matching_events_total"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_routes_refuse_what_they_can_check_before_anything_is_logged() {
+    let ex = common::start().await;
+    let ops = Admin::of(&ex, "ops").await;
+    let public = ex.public();
+    let before = (info(&public).await, event_counts(&public).await);
+
+    // A trading key is no admin key.
+    let trader = Client::admin(&ex.url, ex.credentials("alice").await);
+    let a = trader
+        .signed(
+            Method::POST,
+            "/admin/v1/pairs/status",
+            "",
+            Some(&json!({"symbol": BTCEUR, "status": "HALT"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.status, a.code()),
+        (StatusCode::UNAUTHORIZED, Some(-1050)),
+        "{:?}",
+        a.body
+    );
+    let rules = |body: Value| {
+        let ops = &ops;
+        async move { ops.post("/admin/v1/pairs/rules", &body).await }
+    };
+    let a = rules(json!({"symbol": "BTCUSD", "tickSize": "0.05"})).await;
+    assert_eq!(a.code(), Some(-1121), "{:?}", a.body);
+    let a = ops
+        .post(
+            "/admin/v1/pairs/status",
+            &json!({"symbol": "BTCUSD", "status": "HALT"}),
+        )
+        .await;
+    assert_eq!(a.code(), Some(-1121), "{:?}", a.body);
+    let a = rules(json!({"symbol": BTCEUR, "tickSize": "0.001"})).await;
+    assert_eq!(a.code(), Some(-1111), "{:?}", a.body);
+    let a = rules(json!({"symbol": BTCEUR})).await;
+    assert_refused(&a, -1102, "Name at least one rule to change.");
+    let a = rules(json!({})).await;
+    assert_eq!(a.code(), Some(-1102), "{:?}", a.body);
+
+    // Rules that cannot work together: -1055 with what is wrong.
+    for (body, says) in [
+        (
+            json!({"tickSize": "0"}),
+            "tick_size must be greater than zero",
+        ),
+        (
+            json!({"maxOpenOrders": 0}),
+            "max_open_orders must be greater than zero",
+        ),
+        (
+            json!({"minQty": "0.000015"}),
+            "must be a positive multiple of lot_size",
+        ),
+        (json!({"minQty": "2000"}), "is below min_qty"),
+        (
+            json!({"minNotional": "200000000"}),
+            "must be positive and at least min_notional",
+        ),
+    ] {
+        let mut body = body;
+        body["symbol"] = json!(BTCEUR);
+        let a = rules(body.clone()).await;
+        assert_eq!(a.code(), Some(-1055), "{body}: {:?}", a.body);
+        let msg = a.body["msg"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(says) && msg.ends_with("Nothing changed."),
+            "{body}: {msg}"
+        );
+    }
+
+    // None of it reached the pair's log: its rules and its events are as
+    // they were.
+    let after = (info(&public).await, event_counts(&public).await);
+    assert_eq!(after, before);
+    // A valid change does reach it (so the count above could move).
+    let a = rules(json!({"symbol": BTCEUR, "maxOpenOrders": 50})).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_ne!(event_counts(&public).await, before.1);
+    ex.running.shutdown().await;
+}

@@ -150,6 +150,15 @@ pub(crate) async fn set_rules(
             "Name at least one rule to change.",
         ));
     }
+    // What the gateway can see is refused before it is logged (the book
+    // keeps its own check, which also covers the orders it holds and a
+    // change that lands first).
+    if let Err(e) = change.merged(&p).validate() {
+        return Err(ApiError::new(
+            code::INVALID_PAIR_CHANGE,
+            format!("{e}. Nothing changed."),
+        ));
+    }
     tracing::info!(operator = %op.name, pair = %p.symbol, ?change, "pair rules");
     change_pair(&gw, &p, change).await
 }
