@@ -31,7 +31,7 @@ type App = State<Arc<Gateway>>;
 type ApiResult = Result<Response, ApiError>;
 
 pub(crate) mod account;
-mod bodies;
+pub(crate) mod bodies;
 pub(crate) use bodies::{client_order_id, list_id};
 mod general;
 pub(crate) mod openapi;
@@ -179,20 +179,14 @@ fn symbol(gw: &Gateway, name: &str) -> Result<PairConfig, ApiError> {
         .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))
 }
 
-/// Refuses a command the pair's trading status refuses, before it is
-/// logged (an ACK must not say "accepted" for an order the book will
-/// refuse): in `HALT` everything but cancels, in `BREAK` everything.
+/// Refuses a command the pair's trading status refuses
+/// (`TradingStatus::refusal`, the book's own table), before it is logged:
+/// an ACK must not say "accepted" for an order the book will refuse.
 /// Binance's words for a closed market: `-2010`/`-2011 Market is closed.`
-fn check_trading_status(status: TradingStatus, asked: Asked) -> Result<(), ApiError> {
-    match (status, asked) {
-        (TradingStatus::Trading, _) | (TradingStatus::Halt, Asked::Cancel) | (_, Asked::Other) => {
-            Ok(())
-        }
-        (TradingStatus::Halt, _) => Err(ApiError::rejected(RejectCode::PairHalted)),
-        (TradingStatus::Break, Asked::Cancel) => {
-            Err(ApiError::cancel_rejected(RejectCode::PairBreak))
-        }
-        (TradingStatus::Break, _) => Err(ApiError::rejected(RejectCode::PairBreak)),
+fn check_trading_status(status: TradingStatus, body: &CommandBody) -> Result<(), ApiError> {
+    match status.refusal(body.kind()) {
+        Some(code) => Err(refused(Asked::of(body), code)),
+        None => Ok(()),
     }
 }
 
@@ -428,7 +422,7 @@ async fn submit(
     if pair.is_halted() {
         return Err(shed(ShedReason::Halted));
     }
-    check_trading_status(pair.trading_status(), Asked::of(&cmd.body))?;
+    check_trading_status(pair.trading_status(), &cmd.body)?;
     let risk_reducing = matches!(
         cmd.body,
         CommandBody::Cancel { .. } | CommandBody::CancelAll
@@ -533,7 +527,12 @@ fn rejection(asked: Asked, record: &EventRecord) -> Option<ApiError> {
         EventBody::Rejected(r) => Some(r.code),
         _ => None,
     })?;
-    Some(match asked {
+    Some(refused(asked, code))
+}
+
+/// The book's refusal `code` of a command that `asked`, in Binance's terms.
+fn refused(asked: Asked, code: RejectCode) -> ApiError {
+    match asked {
         Asked::Order { market } => ApiError::rejected_order(code, market),
         Asked::Cancel => ApiError::cancel_rejected(code),
         // Binance's word for an OCO whose order would fire or take at once.
@@ -546,7 +545,7 @@ fn rejection(asked: Asked, record: &EventRecord) -> Option<ApiError> {
             ApiError::new(crate::errors::code::NO_SUCH_ORDER, "Order does not exist.")
         }
         Asked::List | Asked::Amend | Asked::Other => ApiError::rejected(code),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{MAX_SCALE, MAX_VALUE, Price, Qty, QuoteQty, StpMode, Symbol, pow10};
+use crate::{
+    CommandKind, MAX_SCALE, MAX_VALUE, Price, Qty, QuoteQty, RejectCode, StpMode, Symbol, pow10,
+};
 
 /// The rules of one trading pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -140,6 +142,25 @@ impl TradingStatus {
             TradingStatus::Trading => "TRADING",
             TradingStatus::Halt => "HALT",
             TradingStatus::Break => "BREAK",
+        }
+    }
+
+    /// The refusal a command of `kind` gets in this status, if any: in
+    /// `HALT` everything but cancels (by id, client id, list or all), in
+    /// `BREAK` every trading command; the passing of time and an
+    /// operator's change always pass. The book applies it; a gateway checks
+    /// it before logging a command (so that an ACK never says "accepted"
+    /// for an order the book will refuse).
+    pub fn refusal(self, kind: CommandKind) -> Option<RejectCode> {
+        use CommandKind as K;
+        let cancel = matches!(kind, K::Cancel | K::CancelAll | K::CancelList);
+        let always = matches!(kind, K::AdvanceTime | K::ChangePair);
+        match self {
+            TradingStatus::Trading => None,
+            TradingStatus::Halt if cancel || always => None,
+            TradingStatus::Halt => Some(RejectCode::PairHalted),
+            TradingStatus::Break if always => None,
+            TradingStatus::Break => Some(RejectCode::PairBreak),
         }
     }
 
@@ -355,6 +376,48 @@ mod tests {
             assert_eq!(TradingStatus::from_name(s.as_str()), Some(s));
         }
         assert_eq!(TradingStatus::from_name("halt"), None);
+    }
+
+    #[test]
+    fn a_closed_market_refuses_by_the_kind_of_command() {
+        use CommandKind as K;
+        let all = [
+            K::NewOrder,
+            K::Cancel,
+            K::Amend,
+            K::CancelAll,
+            K::NewOrderList,
+            K::CancelList,
+            K::AdvanceTime,
+            K::ChangePair,
+        ];
+        let refused = |s: TradingStatus| -> Vec<_> {
+            all.into_iter()
+                .filter_map(|k| s.refusal(k).map(|c| (k, c)))
+                .collect()
+        };
+        assert_eq!(refused(TradingStatus::Trading), []);
+        let halted = RejectCode::PairHalted;
+        assert_eq!(
+            refused(TradingStatus::Halt),
+            [
+                (K::NewOrder, halted),
+                (K::Amend, halted),
+                (K::NewOrderList, halted)
+            ]
+        );
+        let broken = RejectCode::PairBreak;
+        assert_eq!(
+            refused(TradingStatus::Break),
+            [
+                (K::NewOrder, broken),
+                (K::Cancel, broken),
+                (K::Amend, broken),
+                (K::CancelAll, broken),
+                (K::NewOrderList, broken),
+                (K::CancelList, broken)
+            ]
+        );
     }
 
     #[test]

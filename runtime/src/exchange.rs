@@ -510,11 +510,11 @@ fn spawn_actors(
         observer.on_start(p.book.config(), p.book.depth(usize::MAX));
         let status = Arc::new(PairStatus::new(
             *p.book.config(),
+            p.book.status(),
             LagUnit::Commands,
             p.position,
             p.book.last_seq(),
         ));
-        status.set_rules(*p.book.config(), p.book.status());
         metrics
             .queue_capacity
             .with_label_values(&[sym.as_str()])
@@ -537,11 +537,11 @@ fn spawn_actors(
         let sym = p.config.symbol;
         let status = Arc::new(PairStatus::new(
             *p.book.config(),
+            p.book.status(),
             LagUnit::Commands,
             p.position,
             p.stored_seq,
         ));
-        status.set_rules(*p.book.config(), p.book.status());
         status.halt(format!("halted by the store: {}", p.reason));
         metrics.observe(&status);
         actors.statuses.insert(sym, status);

@@ -19,16 +19,16 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use commandlog::SubmitError;
 use proto::{
-    AdvancedChange, Command, CommandBody, EventBody, PairChange, PairConfig, Price, Qty, QuoteQty,
-    StpMode, Timestamp, TradingStatus, UserId,
+    AdvancedChange, AdvancedOrders, Command, CommandBody, EventBody, PairChange, PairConfig, Price,
+    Qty, QuoteQty, StpMode, Timestamp, TradingStatus, UserId,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{AdminErrors, operator};
 use crate::Gateway;
 use crate::errors::{ApiError, code};
+use crate::rest::bodies::PairInfo;
 use crate::rest::openapi::ErrorBody;
 use crate::rest::{body_bytes, json_body};
 
@@ -82,25 +82,20 @@ pub(crate) struct RulesRequest {
     advanced: Option<AdvancedChange>,
 }
 
-/// The pair's rules and status after a change.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // describes the `json!` of `answer`
-struct PairAnswer {
-    symbol: String,
+/// The pair's rules and status after a change: its `exchangeInfo` entry
+/// (the same filters, rendered by the same code), with this exchange's name
+/// of the pair and its advanced order types by flag.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PairAnswer<'a> {
+    #[serde(flatten)]
+    info: PairInfo<'a>,
+    /// `BTC-EUR`.
     pair: String,
-    status: String,
-    tick_size: String,
-    step_size: String,
-    min_qty: String,
-    max_qty: String,
-    max_price: String,
-    min_notional: String,
-    max_notional: String,
-    max_open_orders: u32,
-    default_self_trade_prevention_mode: String,
+    /// `conditional`, `trailing`, `iceberg`, `lists`, `good_till_date`:
+    /// each allowed or not.
     #[schema(value_type = Object)]
-    advanced: (),
+    advanced: AdvancedOrders,
 }
 
 /// Sets a pair's trading status.
@@ -244,7 +239,7 @@ async fn change_pair(
     for e in &record.events {
         match e.body {
             EventBody::PairChanged(c) => {
-                return Ok(Json(answer(&c.config, c.status)).into_response());
+                return Ok(answer(&c.config, c.status));
             }
             EventBody::Rejected(r) => {
                 return Err(ApiError::new(
@@ -260,23 +255,12 @@ async fn change_pair(
     ))
 }
 
-/// A pair's rules and status, in `exchangeInfo`'s names and decimals.
-fn answer(c: &PairConfig, status: TradingStatus) -> Value {
-    let price = |v: Price| v.to_decimal(c.price_scale);
-    let qty = |v: Qty| v.to_decimal(c.qty_scale);
-    json!({
-        "symbol": c.symbol.joined(),
-        "pair": c.symbol.to_string(),
-        "status": status.as_str(),
-        "tickSize": price(c.tick_size),
-        "stepSize": qty(c.lot_size),
-        "minQty": qty(c.min_qty),
-        "maxQty": qty(c.max_qty),
-        "maxPrice": price(c.max_price),
-        "minNotional": c.min_notional.to_decimal(c.price_scale),
-        "maxNotional": c.max_notional.to_decimal(c.price_scale),
-        "maxOpenOrders": c.max_open_orders,
-        "defaultSelfTradePreventionMode": c.default_stp.as_str(),
-        "advanced": c.advanced,
+/// A pair's rules and status, as [`PairAnswer`].
+fn answer(c: &PairConfig, status: TradingStatus) -> Response {
+    Json(PairAnswer {
+        info: PairInfo::new(c, status.as_str(), true),
+        pair: c.symbol.to_string(),
+        advanced: c.advanced,
     })
+    .into_response()
 }

@@ -340,10 +340,7 @@ pub(super) async fn test_order(
     let order = new_order_for(p, &req, || OrderId(0))?;
     // As `order` would answer: a closed market refuses it.
     if let Some(pair) = gw.log.pair(p.symbol) {
-        let asked = super::Asked::Order {
-            market: order.order_type == proto::OrderType::Market,
-        };
-        super::check_trading_status(pair.trading_status(), asked)?;
+        super::check_trading_status(pair.trading_status(), &CommandBody::NewOrder(order))?;
     }
     let rates = (req.compute_commission_rates.as_deref() == Some("true")).then(|| {
         gw.fees(p.symbol).unwrap_or(accounts::Fees {
