@@ -211,7 +211,7 @@ async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
             &json!({"symbol": BTCEUR, "status": "OPEN"}),
         )
         .await;
-    assert_eq!(a.code(), Some(-1116), "{:?}", a.body);
+    assert_eq!(a.code(), Some(-1122), "{:?}", a.body);
 
     // A restart while halted comes back halted, with the new tick and the
     // old-tick order.

@@ -113,8 +113,12 @@ pub(crate) async fn set_status(
     let op = operator(&gw, &headers, uri.query(), &body).await?;
     let r: StatusRequest = json_body(&headers, &body)?;
     let p = pair(&gw, &r.symbol)?;
-    let status = TradingStatus::from_name(&r.status)
-        .ok_or_else(|| ApiError::new(code::BAD_ENUM, "Invalid status: TRADING, HALT or BREAK."))?;
+    let status = TradingStatus::from_name(&r.status).ok_or_else(|| {
+        ApiError::new(
+            code::INVALID_SYMBOL_STATUS,
+            "Invalid symbolStatus: TRADING, HALT or BREAK.",
+        )
+    })?;
     let change = PairChange {
         status: Some(status),
         ..PairChange::default()
