@@ -110,6 +110,47 @@ async fn halt_takes_cancels_only_break_nothing_and_trading_all() {
     ex.running.shutdown().await;
 }
 
+/// An advanced order type's flag changes alone: the others keep theirs.
+async fn one_flag_changes_alone(ops: &Admin) {
+    let a = ops
+        .post(
+            "/admin/v1/pairs/rules",
+            &json!({"symbol": BTCEUR, "advanced": {"iceberg": false}}),
+        )
+        .await;
+    let kept_flags = (&a.body["advanced"]["iceberg"], &a.body["advanced"]["lists"]);
+    assert_eq!(kept_flags, (&json!(false), &json!(true)), "{:?}", a.body);
+    assert_eq!(a.body["icebergAllowed"], false, "{:?}", a.body);
+}
+
+/// A new default self-trade prevention mode shows in the order bodies (and
+/// the execution reports) at once, for `kept`, placed before it.
+async fn stp_mode_shows_at_once(ops: &Admin, alice: &Client, kept: u64) {
+    let a = ops
+        .post(
+            "/admin/v1/pairs/rules",
+            &json!({"symbol": BTCEUR, "defaultSelfTradePreventionMode": "EXPIRE_BOTH"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let open = common::open_orders(alice, BTCEUR).await;
+    assert!(
+        open.iter()
+            .any(|o| o["orderId"] == kept && o["selfTradePreventionMode"] == "EXPIRE_BOTH"),
+        "{open:?}"
+    );
+    let q = format!("symbol={BTCEUR}&orderId={kept}");
+    let one = alice
+        .signed(Method::GET, "/api/v3/order", &q, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        one.body["selfTradePreventionMode"], "EXPIRE_BOTH",
+        "{:?}",
+        one.body
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
     // With the risk stage, which sequences the change like any command.
@@ -141,15 +182,7 @@ async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
         (&json!(BTCEUR), &json!("BTC-EUR"))
     );
     assert_eq!(a.body["advanced"]["iceberg"], true, "{:?}", a.body);
-    let a = ops
-        .post(
-            "/admin/v1/pairs/rules",
-            &json!({"symbol": BTCEUR, "advanced": {"iceberg": false}}),
-        )
-        .await;
-    let kept_flags = (&a.body["advanced"]["iceberg"], &a.body["advanced"]["lists"]);
-    assert_eq!(kept_flags, (&json!(false), &json!(true)), "{:?}", a.body);
-    assert_eq!(a.body["icebergAllowed"], false, "{:?}", a.body);
+    one_flag_changes_alone(&ops).await;
     let shown = info(&ex.public()).await;
     assert_eq!(
         (tick_size(&shown).as_str(), shown["status"].as_str()),
@@ -170,31 +203,7 @@ async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
         "Filter failure: PRICE_FILTER",
     );
 
-    // A new default self-trade prevention mode shows in the order bodies
-    // (and the execution reports) at once, for orders placed before it.
-    let a = ops
-        .post(
-            "/admin/v1/pairs/rules",
-            &json!({"symbol": BTCEUR, "defaultSelfTradePreventionMode": "EXPIRE_BOTH"}),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
-    let open = common::open_orders(&alice, BTCEUR).await;
-    assert!(
-        open.iter()
-            .any(|o| o["orderId"] == kept && o["selfTradePreventionMode"] == "EXPIRE_BOTH"),
-        "{open:?}"
-    );
-    let q = format!("symbol={BTCEUR}&orderId={kept}");
-    let one = alice
-        .signed(Method::GET, "/api/v3/order", &q, None)
-        .await
-        .unwrap();
-    assert_eq!(
-        one.body["selfTradePreventionMode"], "EXPIRE_BOTH",
-        "{:?}",
-        one.body
-    );
+    stp_mode_shows_at_once(&ops, &alice, kept).await;
 
     // An invalid change is refused and changes nothing.
     let a = ops
