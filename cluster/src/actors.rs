@@ -58,11 +58,11 @@ impl Actor {
         // Counts positions: the engine reads its lag from the broker instead.
         let status = Arc::new(PairStatus::new(
             *book.config(),
+            book.status(),
             LagUnit::Commands,
             position,
             book.last_seq(),
         ));
-        status.set_rules(*book.config(), book.status());
         metrics.observe_halt(&status);
         let (tx, rx) = mpsc::channel(rc.actor_queue);
         let thread = pipeline::spawn_actor(

@@ -200,11 +200,11 @@ async fn restore_views(
         views.seen.insert(pair, book.last_seq());
         let status = PairStatus::new(
             *book.config(),
+            book.status(),
             LagUnit::Records,
             records_through(position),
             book.last_seq(),
         );
-        status.set_rules(*book.config(), book.status());
         views.statuses.insert(pair, Arc::new(status));
     }
     Ok(views)

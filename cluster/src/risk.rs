@@ -50,14 +50,10 @@ impl ShardId {
     }
 
     /// Whether `event` changes an account of this shard: it can move money
-    /// (`accounts::moves_money`) and names one of its users; or it changes
-    /// a pair's rules.
+    /// (`accounts::moves_money`) and names one of its users. A pair's new
+    /// rules concern no shard: market buys are budgeted with the config
+    /// file's limits (`RiskStage::limits`).
     pub fn concerns(self, event: &Event) -> bool {
-        // A pair's new rules concern every shard: they bound the budgets
-        // its market buys are given (`RiskStage::set_pair_rules`).
-        if let EventBody::PairChanged(_) = event.body {
-            return true;
-        }
         if !accounts::moves_money(event) {
             return false;
         }

@@ -75,12 +75,19 @@ pub struct PairStatus {
 }
 
 impl PairStatus {
-    /// A pair whose log is at `logged` (in `unit`) and whose engine emitted
-    /// up to `seq`, all of it applied and stored.
-    pub fn new(config: PairConfig, unit: LagUnit, logged: u64, seq: Seq) -> Self {
+    /// A pair with the rules and trading status of its restored book, whose
+    /// log is at `logged` (in `unit`) and whose engine emitted up to `seq`,
+    /// all of it applied and stored.
+    pub fn new(
+        config: PairConfig,
+        status: TradingStatus,
+        unit: LagUnit,
+        logged: u64,
+        seq: Seq,
+    ) -> Self {
         PairStatus {
             symbol: config.symbol,
-            rules: RwLock::new((config, TradingStatus::Trading)),
+            rules: RwLock::new((config, status)),
             unit,
             logged: AtomicU64::new(logged),
             applied: AtomicU64::new(logged),
@@ -111,8 +118,8 @@ impl PairStatus {
         *self.rules.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sets the rules and trading status (from a restored book).
-    pub fn set_rules(&self, config: PairConfig, status: TradingStatus) {
+    /// Sets the rules and trading status.
+    fn set_rules(&self, config: PairConfig, status: TradingStatus) {
         *self.rules.write().unwrap_or_else(|e| e.into_inner()) = (config, status);
     }
 
@@ -256,7 +263,13 @@ mod tests {
 
     #[test]
     fn the_lag_names_its_unit() {
-        let s = PairStatus::new(pair(), LagUnit::Commands, 10, Seq(5));
+        let s = PairStatus::new(
+            pair(),
+            TradingStatus::Trading,
+            LagUnit::Commands,
+            10,
+            Seq(5),
+        );
         assert_eq!(s.lag(), Lag::Commands(0));
         s.logged(14);
         assert_eq!(s.lag(), Lag::Commands(4));
@@ -265,7 +278,7 @@ mod tests {
         assert_eq!(s.persister_lag(), 4);
         s.persisted(Seq(9));
         assert_eq!(s.persister_lag(), 0);
-        let r = PairStatus::new(pair(), LagUnit::Records, 3, Seq(0));
+        let r = PairStatus::new(pair(), TradingStatus::Trading, LagUnit::Records, 3, Seq(0));
         r.logged(5);
         assert_eq!(r.lag(), Lag::Records(2));
         assert_eq!(r.lag().count(), 2);
@@ -273,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_first_halt_reason_is_kept() {
-        let s = PairStatus::new(pair(), LagUnit::Commands, 0, Seq(0));
+        let s = PairStatus::new(pair(), TradingStatus::Trading, LagUnit::Commands, 0, Seq(0));
         assert!(!s.is_halted());
         s.halt("first");
         s.halt("second");
@@ -283,7 +296,7 @@ mod tests {
 
     #[test]
     fn the_rules_follow_the_last_pair_changed_of_a_record() {
-        let s = PairStatus::new(pair(), LagUnit::Commands, 0, Seq(0));
+        let s = PairStatus::new(pair(), TradingStatus::Trading, LagUnit::Commands, 0, Seq(0));
         assert_eq!(s.rules(), (pair(), proto::TradingStatus::Trading));
         let changed = |seq: u64, tick: u64, status| proto::Event {
             pair: pair().symbol,

@@ -484,10 +484,7 @@ impl OrderBook {
             // term, like a cancel, and only ever removes.
             self.expire(cmd.timestamp, &mut out);
             match &cmd.body {
-                _ if self.refused_now(&cmd.body) => Err(match self.status {
-                    TradingStatus::Break => RejectCode::PairBreak,
-                    _ => RejectCode::PairHalted,
-                }),
+                _ if let Some(code) = self.status.refusal(cmd.body.kind()) => Err(code),
                 CommandBody::NewOrder(o) => self.new_order(cmd.user, o, &mut out),
                 CommandBody::Cancel { target } => self.cancel(cmd.user, *target, &mut out),
                 CommandBody::Amend(a) => self.amend(cmd.user, a, &mut out),
@@ -506,22 +503,6 @@ impl OrderBook {
             Err(code) => out.emit(EventBody::Rejected(cmd.rejected(code))),
         }
         self.last_seq = out.seq;
-    }
-
-    /// True when the pair's status refuses `body`: in `HALT` everything
-    /// but cancels (by id, client id, list or all), in `BREAK` every
-    /// trading command. Time and the operator's changes always pass.
-    fn refused_now(&self, body: &CommandBody) -> bool {
-        let cancel = matches!(
-            body,
-            CommandBody::Cancel { .. } | CommandBody::CancelAll | CommandBody::CancelList { .. }
-        );
-        let always = matches!(body, CommandBody::AdvanceTime | CommandBody::ChangePair(_));
-        match self.status {
-            TradingStatus::Trading => false,
-            TradingStatus::Halt => !cancel && !always,
-            TradingStatus::Break => !always,
-        }
     }
 
     /// An operator's change: the merged rules must be valid, alone and with
@@ -724,7 +705,8 @@ impl OrderBook {
             OrderSize::Base(q) => Budget::Base(q.0),
             OrderSize::BaseWithin { qty, budget } => Budget::Within {
                 base: qty.0,
-                exact: u128::from(budget.0) * proto::pow10(self.config.qty_scale),
+                exact: u128::from(validate::capped_budget(&self.config, budget).0)
+                    * proto::pow10(self.config.qty_scale),
             },
             OrderSize::Quote(q) => {
                 let (max, lot) = (self.config.max_qty.0, self.config.lot_size.0);

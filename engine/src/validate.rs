@@ -52,10 +52,29 @@ pub fn new_order(config: &PairConfig, order: &NewOrder) -> Result<(), RejectCode
         OrderSize::Quote(amount) => quote_amount(config, amount)?,
         OrderSize::BaseWithin { qty, budget } => {
             self::qty(config, qty)?;
-            quote_amount(config, budget)?;
+            self::budget(config, budget)?;
         }
     }
     Ok(())
+}
+
+/// A market buy's budget, given by the risk stage (not the user): positive,
+/// at least the pair's minimum notional. One above the maximum notional is
+/// not refused: the book spends at most that maximum
+/// ([`capped_budget`]), since the risk stage budgets with the config
+/// file's limits while an operator may have lowered the pair's since.
+pub fn budget(config: &PairConfig, budget: QuoteQty) -> Result<(), RejectCode> {
+    if budget.is_zero() || budget < config.min_notional {
+        return Err(RejectCode::NotionalBelowMin);
+    }
+    Ok(())
+}
+
+/// What a market buy's `budget` may spend under the pair's rules now: at
+/// most its maximum notional. Applied each time the order works (placed or
+/// fired), with the rules of that moment.
+pub fn capped_budget(config: &PairConfig, budget: QuoteQty) -> QuoteQty {
+    budget.min(config.max_notional)
 }
 
 /// GTD and an expiry time come together, on pairs that allow them.
@@ -114,8 +133,8 @@ pub fn iceberg(config: &PairConfig, order: &NewOrder, slice: Qty) -> Result<(), 
     Ok(())
 }
 
-/// A quote amount an order may spend (a quote-sized order's amount or a
-/// base-sized order's budget): positive, within the pair's notional limits.
+/// A quote amount a user's quote-sized market buy may spend: positive,
+/// within the pair's notional limits.
 pub fn quote_amount(config: &PairConfig, amount: QuoteQty) -> Result<(), RejectCode> {
     if amount.is_zero() || amount < config.min_notional {
         return Err(RejectCode::NotionalBelowMin);

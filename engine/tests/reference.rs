@@ -790,8 +790,10 @@ impl Naive {
         let (base, quote, within) = match o.size {
             OrderSize::Base(q) => (Some(q.0), 0, None),
             OrderSize::Quote(q) => (None, u128::from(q.0) * scale, None),
+            // The budget spends at most the pair's maximum notional now.
             OrderSize::BaseWithin { qty, budget } => {
-                (Some(qty.0), 0, Some(u128::from(budget.0) * scale))
+                let most = budget.0.min(self.config.max_notional.0);
+                (Some(qty.0), 0, Some(u128::from(most) * scale))
             }
         };
         let mut t = NaiveTaker {
@@ -917,7 +919,9 @@ impl Naive {
             OrderSize::Quote(a) => engine::validate::quote_amount(c, a)?,
             OrderSize::BaseWithin { qty, budget } => {
                 engine::validate::qty(c, qty)?;
-                engine::validate::quote_amount(c, budget)?;
+                if budget.is_zero() || budget < c.min_notional {
+                    return Err(RejectCode::NotionalBelowMin);
+                }
             }
         }
         Ok(())

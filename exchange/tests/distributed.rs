@@ -1404,7 +1404,8 @@ async fn shows(url: &str, want: (&str, &str)) {
 /// An operator's halt and tick change through one gateway: sequenced in the
 /// pair's `orders` partition, applied by its engine, and seen by another
 /// gateway through the events it follows (its orders refused, its cancels
-/// taken); an engine restarted from the log keeps them.
+/// taken); an engine restarted from the log keeps them, and so does a
+/// gateway started after that restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pair_halted_and_retuned_through_one_gateway_is_so_on_every_gateway() {
     let Some((cluster, _broker)) = Cluster::start().await else {
@@ -1448,7 +1449,11 @@ async fn a_pair_halted_and_retuned_through_one_gateway_is_so_on_every_gateway() 
             &json!({"symbol": "BTCEUR", "tickSize": "0.05"}),
         )
         .await;
-    assert_eq!(r.body["tickSize"], "0.05", "{:?}", r.body);
+    let tick = r.body["filters"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["filterType"] == "PRICE_FILTER"))
+        .map(|f| f["tickSize"].clone());
+    assert_eq!(tick, Some(json!("0.05")), "{:?}", r.body);
     let r = admin
         .post(
             "/admin/v1/pairs/status",
@@ -1470,19 +1475,33 @@ async fn a_pair_halted_and_retuned_through_one_gateway_is_so_on_every_gateway() 
         .count();
     assert_eq!(changes, 3);
 
-    // An engine restarted from its snapshot and the log keeps them: the
-    // old-tick order is still open and cancelable, old-only prices refused.
+    // An engine restarted from its snapshot and the log keeps them, and a
+    // gateway started after it learns them from what the restarted engine
+    // left (its snapshot and events), not from the config file's tick of
+    // 0.01: it shows them, refuses an old-only price, takes a new-tick one,
+    // and the old-tick order is still open and cancelable through it.
     engine.terminate();
     let _engine = cluster.role("engine", "engine-2").await;
+    let g3 = cluster.role("gateway", "gateway-3").await;
+    let url3 = format!("http://{}", g3.addr);
+    shows(&url3, ("TRADING", "0.05")).await;
+    let alice = signed(&url3, &key);
     let r = alice.place(&order("100.03")).await.unwrap();
-    assert_eq!(r.code(), Some(-1013), "{:?}", r.body);
+    assert_eq!(
+        (r.code(), r.body["msg"].as_str()),
+        (Some(-1013), Some("Filter failure: PRICE_FILTER")),
+        "{:?}",
+        r.body
+    );
+    let r = alice.place(&order("100.10")).await.unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
     let q = format!("symbol=BTCEUR&orderId={kept}");
     let r = alice
         .signed(Method::DELETE, "/api/v3/order", &q, None)
         .await
         .unwrap();
     assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
-    drop((g1, g2));
+    drop((g1, g2, g3));
 }
 
 /// The gateways an open-loop load is spread over, as a load balancer's

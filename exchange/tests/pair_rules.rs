@@ -1,8 +1,10 @@
 //! A pair's market status and rules changed at runtime through the admin
 //! API, end to end on the embedded exchange: HALT takes cancels only, BREAK
 //! nothing, TRADING all; a new tick applies to new orders at once (and to
-//! `exchangeInfo`) while an order on the old tick stays; an invalid change
-//! changes nothing; and a restart comes back with the same status and rules.
+//! `exchangeInfo`) while an order on the old tick stays; `order/test`
+//! answers a closed market as an order would; order bodies show a new
+//! default self-trade prevention mode; an invalid change changes nothing;
+//! and a restart comes back with the same status and rules.
 
 mod common;
 
@@ -78,6 +80,18 @@ async fn halt_takes_cancels_only_break_nothing_and_trading_all() {
         "Market is closed.",
     );
     assert_eq!(cancel(&alice, other).await.status, StatusCode::OK);
+    // order/test (and WS order.test, the same handler) answers as an order
+    // would.
+    let test = alice
+        .signed(
+            Method::POST,
+            "/api/v3/order/test",
+            "",
+            Some(&limit("BUY", "0.1", "99.00")),
+        )
+        .await
+        .unwrap();
+    assert_refused(&test, -2010, "Market is closed.");
 
     // BREAK: cancels refused too.
     assert_eq!(set_status(&ops, "BREAK").await.body["status"], "BREAK");
@@ -94,6 +108,47 @@ async fn halt_takes_cancels_only_break_nothing_and_trading_all() {
     id(&place(&alice, "BUY", "99.00").await);
     assert_eq!(cancel(&alice, kept).await.status, StatusCode::OK);
     ex.running.shutdown().await;
+}
+
+/// An advanced order type's flag changes alone: the others keep theirs.
+async fn one_flag_changes_alone(ops: &Admin) {
+    let a = ops
+        .post(
+            "/admin/v1/pairs/rules",
+            &json!({"symbol": BTCEUR, "advanced": {"iceberg": false}}),
+        )
+        .await;
+    let kept_flags = (&a.body["advanced"]["iceberg"], &a.body["advanced"]["lists"]);
+    assert_eq!(kept_flags, (&json!(false), &json!(true)), "{:?}", a.body);
+    assert_eq!(a.body["icebergAllowed"], false, "{:?}", a.body);
+}
+
+/// A new default self-trade prevention mode shows in the order bodies (and
+/// the execution reports) at once, for `kept`, placed before it.
+async fn stp_mode_shows_at_once(ops: &Admin, alice: &Client, kept: u64) {
+    let a = ops
+        .post(
+            "/admin/v1/pairs/rules",
+            &json!({"symbol": BTCEUR, "defaultSelfTradePreventionMode": "EXPIRE_BOTH"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let open = common::open_orders(alice, BTCEUR).await;
+    assert!(
+        open.iter()
+            .any(|o| o["orderId"] == kept && o["selfTradePreventionMode"] == "EXPIRE_BOTH"),
+        "{open:?}"
+    );
+    let q = format!("symbol={BTCEUR}&orderId={kept}");
+    let one = alice
+        .signed(Method::GET, "/api/v3/order", &q, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        one.body["selfTradePreventionMode"], "EXPIRE_BOTH",
+        "{:?}",
+        one.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,10 +171,18 @@ async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
         )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    // The answer is the pair's exchangeInfo entry, with its name and its
+    // advanced order types by flag.
     assert_eq!(
-        (a.body["tickSize"].as_str(), a.body["status"].as_str()),
-        (Some("0.05"), Some("TRADING"))
+        (tick_size(&a.body).as_str(), a.body["status"].as_str()),
+        ("0.05", Some("TRADING"))
     );
+    assert_eq!(
+        (&a.body["symbol"], &a.body["pair"]),
+        (&json!(BTCEUR), &json!("BTC-EUR"))
+    );
+    assert_eq!(a.body["advanced"]["iceberg"], true, "{:?}", a.body);
+    one_flag_changes_alone(&ops).await;
     let shown = info(&ex.public()).await;
     assert_eq!(
         (tick_size(&shown).as_str(), shown["status"].as_str()),
@@ -140,6 +203,8 @@ async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
         "Filter failure: PRICE_FILTER",
     );
 
+    stp_mode_shows_at_once(&ops, &alice, kept).await;
+
     // An invalid change is refused and changes nothing.
     let a = ops
         .post(
@@ -155,7 +220,7 @@ async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
             &json!({"symbol": BTCEUR, "status": "OPEN"}),
         )
         .await;
-    assert_eq!(a.code(), Some(-1116), "{:?}", a.body);
+    assert_eq!(a.code(), Some(-1122), "{:?}", a.body);
 
     // A restart while halted comes back halted, with the new tick and the
     // old-tick order.
@@ -198,4 +263,103 @@ async fn new_rules_apply_at_once_keep_old_orders_and_survive_a_restart() {
         "Filter failure: PRICE_FILTER",
     );
     running.shutdown().await;
+}
+
+/// The `matching_events_total` series that counted something (each
+/// actor creates its series at zero when it starts): an operator's change
+/// that reached the book would count a `pair_changed` or a `rejected`
+/// event.
+async fn event_counts(c: &Client) -> Vec<String> {
+    let m = c.get("/metrics", "").await.unwrap();
+    let text = m.body.as_str().unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("matching_events_total") && !l.ends_with(" 0"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_routes_refuse_what_they_can_check_before_anything_is_logged() {
+    let ex = common::start().await;
+    let ops = Admin::of(&ex, "ops").await;
+    let public = ex.public();
+    let before = (info(&public).await, event_counts(&public).await);
+
+    // A trading key is no admin key.
+    let trader = Client::admin(&ex.url, ex.credentials("alice").await);
+    let a = trader
+        .signed(
+            Method::POST,
+            "/admin/v1/pairs/status",
+            "",
+            Some(&json!({"symbol": BTCEUR, "status": "HALT"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.status, a.code()),
+        (StatusCode::UNAUTHORIZED, Some(-1050)),
+        "{:?}",
+        a.body
+    );
+    let rules = |body: Value| {
+        let ops = &ops;
+        async move { ops.post("/admin/v1/pairs/rules", &body).await }
+    };
+    let a = rules(json!({"symbol": "BTCUSD", "tickSize": "0.05"})).await;
+    assert_eq!(a.code(), Some(-1121), "{:?}", a.body);
+    let a = ops
+        .post(
+            "/admin/v1/pairs/status",
+            &json!({"symbol": "BTCUSD", "status": "HALT"}),
+        )
+        .await;
+    assert_eq!(a.code(), Some(-1121), "{:?}", a.body);
+    let a = rules(json!({"symbol": BTCEUR, "tickSize": "0.001"})).await;
+    assert_eq!(a.code(), Some(-1111), "{:?}", a.body);
+    let a = rules(json!({"symbol": BTCEUR})).await;
+    assert_refused(&a, -1102, "Name at least one rule to change.");
+    let a = rules(json!({})).await;
+    assert_eq!(a.code(), Some(-1102), "{:?}", a.body);
+
+    // Rules that cannot work together: -1055 with what is wrong.
+    for (body, says) in [
+        (
+            json!({"tickSize": "0"}),
+            "tick_size must be greater than zero",
+        ),
+        (
+            json!({"maxOpenOrders": 0}),
+            "max_open_orders must be greater than zero",
+        ),
+        (
+            json!({"minQty": "0.000015"}),
+            "must be a positive multiple of lot_size",
+        ),
+        (json!({"minQty": "2000"}), "is below min_qty"),
+        (
+            json!({"minNotional": "200000000"}),
+            "must be positive and at least min_notional",
+        ),
+    ] {
+        let mut body = body;
+        body["symbol"] = json!(BTCEUR);
+        let a = rules(body.clone()).await;
+        assert_eq!(a.code(), Some(-1055), "{body}: {:?}", a.body);
+        let msg = a.body["msg"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(says) && msg.ends_with("Nothing changed."),
+            "{body}: {msg}"
+        );
+    }
+
+    // None of it reached the pair's log: its rules and its events are as
+    // they were.
+    let after = (info(&public).await, event_counts(&public).await);
+    assert_eq!(after, before);
+    // A valid change does reach it (so the count above could move).
+    let a = rules(json!({"symbol": BTCEUR, "maxOpenOrders": 50})).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_ne!(event_counts(&public).await, before.1);
+    ex.running.shutdown().await;
 }

@@ -174,6 +174,8 @@ codes! {
     BAD_ENUM = (-1116, BAD_REQUEST);
     /// The symbol is not traded here.
     BAD_SYMBOL = (-1121, BAD_REQUEST);
+    /// A symbol status that is not one: Binance's INVALID_SYMBOLSTATUS.
+    INVALID_SYMBOL_STATUS = (-1122, BAD_REQUEST);
     /// The request body is larger than allowed.
     BODY_TOO_LARGE = (-1131, PAYLOAD_TOO_LARGE);
     /// The body is in a media type the route does not read: `/api/v3` takes

@@ -524,6 +524,16 @@ impl Gateway {
         self.usage.rate_limits()
     }
 
+    /// `pair`'s rules now, if it is configured: an operator may have
+    /// changed them since start (the pair's status follows its engine's
+    /// events and starts from its restored snapshot). The config file's
+    /// copy only where the pair's status is not known; its scales and
+    /// symbol never change.
+    pub(crate) fn rules(&self, pair: Symbol) -> Option<PairConfig> {
+        let file = self.pairs.get(&pair)?;
+        Some(self.log.pair(pair).map_or(*file, |s| s.config()))
+    }
+
     /// The fee rates of `pair`, when the exchange charges fees.
     fn fees(&self, pair: Symbol) -> Option<Fees> {
         self.fees.get(&pair).copied()

@@ -55,8 +55,13 @@ pub enum StreamMessage {
     },
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PairView {
+    /// The pair's rules now: the restored book's at start (`on_start`),
+    /// then each `PairChanged`'s, for what the execution reports say of
+    /// them (the default self-trade prevention mode). The scales never
+    /// change.
+    cfg: PairConfig,
     bids: BTreeMap<Price, Qty>,
     asks: BTreeMap<Price, Qty>,
     last_seq: Seq,
@@ -71,7 +76,7 @@ struct PairView {
 /// The market-data side of the gateway: an [`Observer`] of the runtime.
 #[derive(Debug)]
 pub struct MarketData {
-    pairs: HashMap<Symbol, (PairConfig, Mutex<PairView>)>,
+    pairs: HashMap<Symbol, Mutex<PairView>>,
     /// Each pair by the name Binance's API gives it (`BTCEUR`), made once
     /// rather than per message.
     names: HashMap<Symbol, String>,
@@ -109,7 +114,7 @@ impl MarketData {
         MarketData {
             pairs: pairs
                 .iter()
-                .map(|p| (p.symbol, (*p, Mutex::new(PairView::default()))))
+                .map(|p| (p.symbol, Mutex::new(PairView::new(*p))))
                 .collect(),
             names: pairs
                 .iter()
@@ -147,8 +152,7 @@ impl MarketData {
 
     /// The best `limit` levels of each side of `pair`.
     pub fn depth(&self, pair: Symbol, limit: usize) -> Option<DepthView> {
-        let (_, view) = self.pairs.get(&pair)?;
-        let v = view.lock().ok()?;
+        let v = self.pairs.get(&pair)?.lock().ok()?;
         Some(DepthView {
             last_update_id: v.published,
             bids: v
@@ -195,7 +199,7 @@ impl MarketData {
         wait: std::time::Duration,
     ) -> Result<(), store::StoreError> {
         let deadline = tokio::time::Instant::now() + wait;
-        for (pair, _) in self.pairs.iter() {
+        for pair in self.pairs.keys() {
             if let Some(status) = log.pair(*pair)
                 && !status.stored_up_to(status.engine_seq(), deadline).await
             {
@@ -220,7 +224,7 @@ impl MarketData {
         lists: &[store::OrderListRow],
         last_price: Option<Price>,
     ) -> usize {
-        let Some((_, view)) = self.pairs.get(&pair) else {
+        let Some(view) = self.pairs.get(&pair) else {
             return 0;
         };
         let Ok(mut v) = view.lock() else { return 0 };
@@ -235,16 +239,22 @@ impl MarketData {
     /// When trailing stop `id` of `pair` started tracking the price, if
     /// the order view holds it and it did: Binance's `trailingTime`.
     pub(crate) fn trailing_since(&self, pair: Symbol, id: OrderId) -> Option<Timestamp> {
-        let (_, view) = self.pairs.get(&pair)?;
-        view.lock().ok()?.orders.trailing_since(id)
+        self.pairs
+            .get(&pair)?
+            .lock()
+            .ok()?
+            .orders
+            .trailing_since(id)
     }
 }
 
 impl Observer for MarketData {
     fn on_start(&self, pair: &PairConfig, depth: Depth) {
-        if let Some((_, view)) = self.pairs.get(&pair.symbol)
+        if let Some(view) = self.pairs.get(&pair.symbol)
             && let Ok(mut v) = view.lock()
         {
+            // The restored book's rules: an operator's changes included.
+            v.cfg = *pair;
             v.bids = depth.bids.iter().map(|l| (l.price, l.qty)).collect();
             v.asks = depth.asks.iter().map(|l| (l.price, l.qty)).collect();
             v.last_seq = depth.last_seq;
@@ -270,7 +280,7 @@ impl Observer for MarketData {
     }
 
     fn on_record(&self, record: &Arc<EventRecord>) {
-        let Some((cfg, view)) = self.pairs.get(&record.pair) else {
+        let Some(view) = self.pairs.get(&record.pair) else {
             return;
         };
         let Some(last) = record.events.last() else {
@@ -278,6 +288,15 @@ impl Observer for MarketData {
         };
         let watched = self.stream.receiver_count() > 0;
         let Ok(mut v) = view.lock() else { return };
+        // A change of the pair's rules holds for the record's own reports
+        // on (its book emits nothing else with it).
+        for e in &record.events {
+            if let EventBody::PairChanged(c) = &e.body {
+                v.cfg = c.config;
+            }
+        }
+        // A copy: the view is changed below while the reports read it.
+        let cfg = v.cfg;
         let before = (v.best_bid(), v.best_ask());
         let (bids, asks) = v.apply_deltas(&record.events);
         v.last_seq = last.seq;
@@ -293,12 +312,12 @@ impl Observer for MarketData {
                     last,
                     best_changed: before != (v.best_bid(), v.best_ask()),
                 };
-                self.publish_book(cfg, &v, &change);
+                self.publish_book(&cfg, &v, &change);
             }
             v.published = last.seq;
         }
         let context = PairContext {
-            cfg,
+            cfg: &cfg,
             fees: self.fees.get(&record.pair).copied(),
             name: self.name(cfg.symbol),
         };
@@ -306,7 +325,7 @@ impl Observer for MarketData {
         let reports = reports::apply_record(&mut v.orders, context, &record.events, &wanted);
         drop(v);
         if watched {
-            self.publish_trades(cfg, &record.events);
+            self.publish_trades(&cfg, &record.events);
             for (user, text) in reports {
                 self.publish(StreamMessage::User { user, text });
             }
@@ -331,6 +350,17 @@ impl Drop for UserWatch {
 type LevelTotals = Vec<(Price, Qty)>;
 
 impl PairView {
+    fn new(cfg: PairConfig) -> Self {
+        PairView {
+            cfg,
+            bids: BTreeMap::new(),
+            asks: BTreeMap::new(),
+            last_seq: Seq::default(),
+            published: Seq::default(),
+            orders: OpenOrders::default(),
+        }
+    }
+
     /// The highest bid and its total.
     fn best_bid(&self) -> Option<(Price, Qty)> {
         self.bids.iter().next_back().map(|(p, q)| (*p, *q))
@@ -375,7 +405,8 @@ fn text(msg: &impl Serialize) -> Option<Arc<str>> {
 mod tests {
     use proto::{
         Accepted, Amended, BookDelta, CancelReason, Canceled, ClientOrderId, OrderId, OrderSize,
-        OrderType, QuoteQty, RejectCode, Rejected, TimeInForce, Timestamp, Trade, TradeId,
+        OrderType, PairChanged, QuoteQty, RejectCode, Rejected, TimeInForce, Timestamp, Trade,
+        TradeId,
     };
 
     use serde_json::json;
@@ -606,6 +637,55 @@ mod tests {
             r#"user 3 {"e":"executionReport","E":1700000000123,"s":"BTCEUR","c":"my-1","S":"BUY","o":"LIMIT","f":"GTC","q":"0.0300","p":"99.90","P":"0.00","F":"0.0000","g":-1,"C":"","x":"REPLACED","X":"NEW","r":"NONE","i":6,"l":"0.0000","z":"0.0000","L":"0.00","n":"0","N":null,"T":1700000000123,"t":-1,"I":12,"w":true,"m":false,"M":false,"O":1700000000123,"Z":"0.00","Y":"0.00","Q":"0.00","W":1700000000123,"V":"NONE"}"#,
         ];
         assert_eq!(got, want);
+    }
+
+    /// Execution reports name the pair's default self-trade prevention mode
+    /// now: the restored book's at start (not the config file's), then each
+    /// `PairChanged`'s, from the record that carries it on.
+    #[test]
+    fn execution_reports_follow_the_pairs_rules_now() {
+        let market = watching_users(MarketData::new(&[pair()], 64));
+        let restored = PairConfig {
+            default_stp: proto::StpMode::CancelTaker,
+            ..pair()
+        };
+        let depth = Depth {
+            last_seq: Seq(0),
+            bids: Vec::new(),
+            asks: Vec::new(),
+        };
+        market.on_start(&restored, depth);
+        let mut rx = market.subscribe();
+        let one = |seq: u64, id: u64, body: Option<EventBody>| EventRecord {
+            pair: pair().symbol,
+            position: seq,
+            events: body
+                .into_iter()
+                .chain([resting(id, 1, Side::Buy, 9_000, 10, None)])
+                .enumerate()
+                .map(|(i, b)| event(seq + i as u64, b))
+                .collect(),
+        };
+        let modes = |rx: &mut broadcast::Receiver<StreamMessage>| -> Vec<String> {
+            std::iter::from_fn(|| rx.try_recv().ok())
+                .filter_map(|m| match m {
+                    StreamMessage::User { text, .. } => Some(text),
+                    StreamMessage::Market(_) => None,
+                })
+                .map(|t| serde_json::from_str::<serde_json::Value>(&t).unwrap()["V"].to_string())
+                .collect()
+        };
+        market.on_record(&Arc::new(one(1, 1, None)));
+        assert_eq!(modes(&mut rx), [r#""EXPIRE_TAKER""#]);
+        let changed = PairChanged {
+            config: PairConfig {
+                default_stp: proto::StpMode::CancelBoth,
+                ..restored
+            },
+            status: proto::TradingStatus::Trading,
+        };
+        market.on_record(&Arc::new(one(2, 2, Some(EventBody::PairChanged(changed)))));
+        assert_eq!(modes(&mut rx), [r#""EXPIRE_BOTH""#]);
     }
 
     /// With fees, each side of a trade reports its own role's commission.

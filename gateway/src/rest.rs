@@ -31,7 +31,7 @@ type App = State<Arc<Gateway>>;
 type ApiResult = Result<Response, ApiError>;
 
 pub(crate) mod account;
-mod bodies;
+pub(crate) mod bodies;
 pub(crate) use bodies::{client_order_id, list_id};
 mod general;
 pub(crate) mod openapi;
@@ -169,47 +169,35 @@ pub(crate) fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiErro
     params::parse(raw.unwrap_or(""), "")
 }
 
-/// The pair Binance's API calls `name` (`BTCEUR`).
-fn symbol<'a>(gw: &'a Gateway, name: &str) -> Result<&'a PairConfig, ApiError> {
+/// The pair Binance's API names `name` (`BTCEUR`), with its rules now
+/// ([`Gateway::rules`]): what orders are checked against before they go to
+/// the log, and what answers say of the pair.
+fn symbol(gw: &Gateway, name: &str) -> Result<PairConfig, ApiError> {
     gw.by_name
         .get(name)
-        .and_then(|s| gw.pairs.get(s))
+        .and_then(|s| gw.rules(*s))
         .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))
 }
 
-/// [`symbol`] with the rules in force now: an operator may have changed
-/// them since start (the pair's status follows its engine's events); what
-/// orders are checked against before they go to the log.
-fn symbol_now(gw: &Gateway, name: &str) -> Result<PairConfig, ApiError> {
-    let p = symbol(gw, name)?;
-    Ok(gw.log.pair(p.symbol).map_or(*p, |s| s.config()))
-}
-
-/// Refuses a command the pair's trading status refuses, before it is
-/// logged (an ACK must not say "accepted" for an order the book will
-/// refuse): in `HALT` everything but cancels, in `BREAK` everything.
+/// Refuses a command the pair's trading status refuses
+/// (`TradingStatus::refusal`, the book's own table), before it is logged:
+/// an ACK must not say "accepted" for an order the book will refuse.
 /// Binance's words for a closed market: `-2010`/`-2011 Market is closed.`
-fn check_trading_status(status: TradingStatus, asked: Asked) -> Result<(), ApiError> {
-    match (status, asked) {
-        (TradingStatus::Trading, _) | (TradingStatus::Halt, Asked::Cancel) | (_, Asked::Other) => {
-            Ok(())
-        }
-        (TradingStatus::Halt, _) => Err(ApiError::rejected(RejectCode::PairHalted)),
-        (TradingStatus::Break, Asked::Cancel) => {
-            Err(ApiError::cancel_rejected(RejectCode::PairBreak))
-        }
-        (TradingStatus::Break, _) => Err(ApiError::rejected(RejectCode::PairBreak)),
+fn check_trading_status(status: TradingStatus, body: &CommandBody) -> Result<(), ApiError> {
+    match status.refusal(body.kind()) {
+        Some(code) => Err(refused(Asked::of(body), code)),
+        None => Ok(()),
     }
 }
 
 /// The pairs a request names by `symbol` (one) or `symbols` (a JSON list
 /// of names), or every pair when it names none; and whether it named one
 /// (answered with an object rather than a list).
-fn pairs_named<'a>(
-    gw: &'a Gateway,
+fn pairs_named(
+    gw: &Gateway,
     one: Option<&str>,
     list: Option<&str>,
-) -> Result<(Vec<&'a PairConfig>, bool), ApiError> {
+) -> Result<(Vec<PairConfig>, bool), ApiError> {
     match (one, list) {
         (Some(_), Some(_)) => Err(ApiError::new(
             code::BAD_PARAM_COMBINATION,
@@ -229,7 +217,13 @@ fn pairs_named<'a>(
                 .collect::<Result<_, _>>()?;
             Ok((pairs, false))
         }
-        (None, None) => Ok((gw.pair_list.iter().collect(), false)),
+        (None, None) => Ok((
+            gw.pair_list
+                .iter()
+                .filter_map(|p| gw.rules(p.symbol))
+                .collect(),
+            false,
+        )),
     }
 }
 
@@ -428,7 +422,7 @@ async fn submit(
     if pair.is_halted() {
         return Err(shed(ShedReason::Halted));
     }
-    check_trading_status(pair.trading_status(), Asked::of(&cmd.body))?;
+    check_trading_status(pair.trading_status(), &cmd.body)?;
     let risk_reducing = matches!(
         cmd.body,
         CommandBody::Cancel { .. } | CommandBody::CancelAll
@@ -533,7 +527,12 @@ fn rejection(asked: Asked, record: &EventRecord) -> Option<ApiError> {
         EventBody::Rejected(r) => Some(r.code),
         _ => None,
     })?;
-    Some(match asked {
+    Some(refused(asked, code))
+}
+
+/// The book's refusal `code` of a command that `asked`, in Binance's terms.
+fn refused(asked: Asked, code: RejectCode) -> ApiError {
+    match asked {
         Asked::Order { market } => ApiError::rejected_order(code, market),
         Asked::Cancel => ApiError::cancel_rejected(code),
         // Binance's word for an OCO whose order would fire or take at once.
@@ -546,7 +545,7 @@ fn rejection(asked: Asked, record: &EventRecord) -> Option<ApiError> {
             ApiError::new(crate::errors::code::NO_SUCH_ORDER, "Order does not exist.")
         }
         Asked::List | Asked::Amend | Asked::Other => ApiError::rejected(code),
-    })
+    }
 }
 
 #[cfg(test)]

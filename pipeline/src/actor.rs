@@ -10,7 +10,7 @@ use engine::OrderBook;
 use proto::{Command, CommandBody, EventBody, PairConfig, Symbol};
 use store::{SnapshotRow, Store, StoreError};
 use tokio::sync::mpsc;
-use tracing::error;
+use tracing::{error, warn};
 
 use crate::metrics::PipelineMetrics;
 
@@ -213,6 +213,15 @@ pub async fn restore_book(
                     s.position
                 )));
             }
+            let changed = changed_rules(config, book.config());
+            if !changed.is_empty() {
+                warn!(
+                    %pair,
+                    ?changed,
+                    snapshot = s.position,
+                    "the config file's rules for the pair differ from its snapshot's (an operator's change): the snapshot's hold"
+                );
+            }
             Ok(Restored {
                 book,
                 position: s.position,
@@ -225,5 +234,48 @@ pub async fn restore_book(
             // Nothing was ever snapshotted: every event is after it.
             events_from: Some(0),
         }),
+    }
+}
+
+/// The rules `snapshot` holds that differ from the config `file`'s, by name
+/// (the scales cannot: restore refuses them).
+fn changed_rules(file: &PairConfig, snapshot: &PairConfig) -> Vec<&'static str> {
+    let (f, s) = (file, snapshot);
+    [
+        ("tick_size", f.tick_size != s.tick_size),
+        ("lot_size", f.lot_size != s.lot_size),
+        ("min_qty", f.min_qty != s.min_qty),
+        ("max_qty", f.max_qty != s.max_qty),
+        ("max_price", f.max_price != s.max_price),
+        ("min_notional", f.min_notional != s.min_notional),
+        ("max_notional", f.max_notional != s.max_notional),
+        ("max_open_orders", f.max_open_orders != s.max_open_orders),
+        ("default_stp", f.default_stp != s.default_stp),
+        ("advanced", f.advanced != s.advanced),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proto::{Price, StpMode, Symbol};
+
+    use super::*;
+
+    #[test]
+    fn changed_rules_names_each_rule_the_snapshot_changed() {
+        let file = PairConfig::simple(Symbol::new("BTC-EUR").unwrap());
+        assert!(changed_rules(&file, &file).is_empty());
+        let snapshot = PairConfig {
+            tick_size: Price(5),
+            default_stp: StpMode::CancelBoth,
+            ..file
+        };
+        assert_eq!(
+            changed_rules(&file, &snapshot),
+            ["tick_size", "default_stp"]
+        );
     }
 }

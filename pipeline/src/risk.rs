@@ -90,7 +90,11 @@ pub struct RiskStage {
     shard_id: u16,
     settings: RiskSettings,
     /// Per pair: the most a market buy of one lot-unit of base may cost at
-    /// the pair's highest price, and the pair's largest budget.
+    /// the pair's highest price, and the pair's largest budget. Always the
+    /// config file's, never an operator's later change (`PairChanged`):
+    /// neither the journal nor a risk snapshot holds the pair's rules, and
+    /// a replay must budget each market buy as the first run did. The
+    /// engine spends at most the pair's maximum notional of the moment.
     limits: HashMap<Symbol, (u8, u64, QuoteQty)>,
     /// The last position of the risk stream applied (journaled, or in the
     /// group being built).
@@ -139,15 +143,6 @@ impl RiskStage {
             counts: [0; INPUT_KINDS.len()],
             inputs,
             metrics,
-        }
-    }
-
-    /// The bounds market buys on `config`'s pair are budgeted within: its
-    /// rules now (at start, those its restored book holds; then each
-    /// `PairChanged` settled).
-    pub fn set_pair_rules(&mut self, config: &PairConfig) {
-        if let Some(l) = self.limits.get_mut(&config.symbol) {
-            *l = (config.qty_scale, config.max_price.0, config.max_notional);
         }
     }
 
@@ -277,14 +272,8 @@ impl RiskStage {
         self.settle_events(&record.events);
     }
 
-    /// Settles `events`, in order. A pair's new rules change the bounds
-    /// market buys are budgeted within from then on.
+    /// Settles `events`, in order.
     pub fn settle_events(&mut self, events: &[proto::Event]) {
-        for e in events {
-            if let proto::EventBody::PairChanged(c) = &e.body {
-                self.set_pair_rules(&c.config);
-            }
-        }
         for e in events.iter().filter(|e| accounts::moves_money(e)) {
             // Settlement never refuses (an unknown pair is configuration
             // drift, answered and journaled like any other input).

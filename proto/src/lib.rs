@@ -34,5 +34,7 @@ pub use hash::fnv1a;
 pub use ids::{
     ClientOrderId, IdError, InstanceId, OrderId, Seq, Symbol, Timestamp, TradeId, UserId,
 };
-pub use pair::{AdvancedOrders, PairChange, PairConfig, PairConfigError, TradingStatus};
+pub use pair::{
+    AdvancedChange, AdvancedOrders, PairChange, PairConfig, PairConfigError, TradingStatus,
+};
 pub use reject::RejectCode;

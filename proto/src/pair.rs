@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{MAX_SCALE, MAX_VALUE, Price, Qty, QuoteQty, StpMode, Symbol, pow10};
+use crate::{
+    CommandKind, MAX_SCALE, MAX_VALUE, Price, Qty, QuoteQty, RejectCode, StpMode, Symbol, pow10,
+};
 
 /// The rules of one trading pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,6 +80,49 @@ impl Default for AdvancedOrders {
     }
 }
 
+/// A partial change of a pair's [`AdvancedOrders`]: each flag named is set,
+/// each left `None` keeps its value. Merged by the book in log order (not by
+/// whoever sent it), so two changes of different flags both hold whatever
+/// order they land in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdvancedChange {
+    /// See [`AdvancedOrders::conditional`].
+    pub conditional: Option<bool>,
+    /// See [`AdvancedOrders::trailing`].
+    pub trailing: Option<bool>,
+    /// See [`AdvancedOrders::iceberg`].
+    pub iceberg: Option<bool>,
+    /// See [`AdvancedOrders::lists`].
+    pub lists: Option<bool>,
+    /// See [`AdvancedOrders::good_till_date`].
+    pub good_till_date: Option<bool>,
+}
+
+impl AdvancedChange {
+    /// A change that sets every flag to `a`'s.
+    pub fn all(a: AdvancedOrders) -> Self {
+        AdvancedChange {
+            conditional: Some(a.conditional),
+            trailing: Some(a.trailing),
+            iceberg: Some(a.iceberg),
+            lists: Some(a.lists),
+            good_till_date: Some(a.good_till_date),
+        }
+    }
+
+    /// `a` with the flags this change names set.
+    pub fn merged(&self, a: AdvancedOrders) -> AdvancedOrders {
+        AdvancedOrders {
+            conditional: self.conditional.unwrap_or(a.conditional),
+            trailing: self.trailing.unwrap_or(a.trailing),
+            iceberg: self.iceberg.unwrap_or(a.iceberg),
+            lists: self.lists.unwrap_or(a.lists),
+            good_till_date: self.good_till_date.unwrap_or(a.good_till_date),
+        }
+    }
+}
+
 /// Whether a pair trades, by Binance's symbol status names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum TradingStatus {
@@ -97,6 +142,25 @@ impl TradingStatus {
             TradingStatus::Trading => "TRADING",
             TradingStatus::Halt => "HALT",
             TradingStatus::Break => "BREAK",
+        }
+    }
+
+    /// The refusal a command of `kind` gets in this status, if any: in
+    /// `HALT` everything but cancels (by id, client id, list or all), in
+    /// `BREAK` every trading command; the passing of time and an
+    /// operator's change always pass. The book applies it; a gateway checks
+    /// it before logging a command (so that an ACK never says "accepted"
+    /// for an order the book will refuse).
+    pub fn refusal(self, kind: CommandKind) -> Option<RejectCode> {
+        use CommandKind as K;
+        let cancel = matches!(kind, K::Cancel | K::CancelAll | K::CancelList);
+        let always = matches!(kind, K::AdvanceTime | K::ChangePair);
+        match self {
+            TradingStatus::Trading => None,
+            TradingStatus::Halt if cancel || always => None,
+            TradingStatus::Halt => Some(RejectCode::PairHalted),
+            TradingStatus::Break if always => None,
+            TradingStatus::Break => Some(RejectCode::PairBreak),
         }
     }
 
@@ -136,8 +200,8 @@ pub struct PairChange {
     pub max_open_orders: Option<u32>,
     /// See [`PairConfig::default_stp`].
     pub default_stp: Option<StpMode>,
-    /// See [`PairConfig::advanced`].
-    pub advanced: Option<AdvancedOrders>,
+    /// See [`PairConfig::advanced`]: only the flags named change.
+    pub advanced: AdvancedChange,
 }
 
 impl PairChange {
@@ -158,7 +222,7 @@ impl PairChange {
             max_notional: self.max_notional.unwrap_or(config.max_notional),
             max_open_orders: self.max_open_orders.unwrap_or(config.max_open_orders),
             default_stp: self.default_stp.unwrap_or(config.default_stp),
-            advanced: self.advanced.unwrap_or(config.advanced),
+            advanced: self.advanced.merged(config.advanced),
             ..*config
         }
     }
@@ -312,6 +376,91 @@ mod tests {
             assert_eq!(TradingStatus::from_name(s.as_str()), Some(s));
         }
         assert_eq!(TradingStatus::from_name("halt"), None);
+    }
+
+    #[test]
+    fn a_closed_market_refuses_by_the_kind_of_command() {
+        use CommandKind as K;
+        let all = [
+            K::NewOrder,
+            K::Cancel,
+            K::Amend,
+            K::CancelAll,
+            K::NewOrderList,
+            K::CancelList,
+            K::AdvanceTime,
+            K::ChangePair,
+        ];
+        let refused = |s: TradingStatus| -> Vec<_> {
+            all.into_iter()
+                .filter_map(|k| s.refusal(k).map(|c| (k, c)))
+                .collect()
+        };
+        assert_eq!(refused(TradingStatus::Trading), []);
+        let halted = RejectCode::PairHalted;
+        assert_eq!(
+            refused(TradingStatus::Halt),
+            [
+                (K::NewOrder, halted),
+                (K::Amend, halted),
+                (K::NewOrderList, halted)
+            ]
+        );
+        let broken = RejectCode::PairBreak;
+        assert_eq!(
+            refused(TradingStatus::Break),
+            [
+                (K::NewOrder, broken),
+                (K::Cancel, broken),
+                (K::Amend, broken),
+                (K::CancelAll, broken),
+                (K::NewOrderList, broken),
+                (K::CancelList, broken)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_advanced_change_sets_only_the_flags_it_names() {
+        let base = PairConfig::simple(Symbol::new("BTC-EUR").unwrap());
+        let change = PairChange {
+            advanced: AdvancedChange {
+                iceberg: Some(false),
+                ..AdvancedChange::default()
+            },
+            ..PairChange::default()
+        };
+        assert!(!change.is_empty());
+        let merged = change.merged(&base);
+        assert_eq!(
+            merged.advanced,
+            AdvancedOrders {
+                iceberg: false,
+                ..AdvancedOrders::ALL
+            }
+        );
+        // Re-enabling one flag leaves the others as they are.
+        let off = AdvancedOrders {
+            conditional: false,
+            iceberg: false,
+            ..AdvancedOrders::ALL
+        };
+        let on = AdvancedChange {
+            iceberg: Some(true),
+            ..AdvancedChange::default()
+        };
+        let back = on.merged(off);
+        assert_eq!((back.iceberg, back.conditional), (true, false));
+        assert_eq!(AdvancedChange::all(off).merged(AdvancedOrders::ALL), off);
+        // The admin body's JSON: the flags left out are `None`.
+        let parsed: AdvancedChange = serde_json::from_str(r#"{"lists":false}"#).unwrap();
+        assert_eq!(
+            parsed,
+            AdvancedChange {
+                lists: Some(false),
+                ..AdvancedChange::default()
+            }
+        );
     }
 
     #[test]

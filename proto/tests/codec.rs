@@ -145,10 +145,11 @@ fn pair_change() -> impl Strategy<Value = PairChange> {
                     StpMode::None
                 }
             }),
-            advanced: flag.map(|f| AdvancedOrders {
-                iceberg: f,
-                ..AdvancedOrders::ALL
-            }),
+            advanced: AdvancedChange {
+                iceberg: flag,
+                lists: flag.map(|f| !f),
+                ..AdvancedChange::default()
+            },
         })
 }
 

@@ -138,13 +138,6 @@ impl Exchange {
         };
         recovery::replay_tail(&store, &mut restored.running, tail, stage.as_mut()).await?;
         if let Some(stage) = &mut stage {
-            // Market buys are budgeted within the rules the books hold
-            // after the replay (an operator's changes included).
-            for book in (restored.running.iter().map(|p| &p.book))
-                .chain(restored.held.iter().map(|p| &p.book))
-            {
-                stage.set_pair_rules(book.config());
-            }
             // The replay's settlements, before anything new.
             journal
                 .append(Some(&stage.run), &[])
@@ -517,11 +510,11 @@ fn spawn_actors(
         observer.on_start(p.book.config(), p.book.depth(usize::MAX));
         let status = Arc::new(PairStatus::new(
             *p.book.config(),
+            p.book.status(),
             LagUnit::Commands,
             p.position,
             p.book.last_seq(),
         ));
-        status.set_rules(*p.book.config(), p.book.status());
         metrics
             .queue_capacity
             .with_label_values(&[sym.as_str()])
@@ -544,11 +537,11 @@ fn spawn_actors(
         let sym = p.config.symbol;
         let status = Arc::new(PairStatus::new(
             *p.book.config(),
+            p.book.status(),
             LagUnit::Commands,
             p.position,
             p.stored_seq,
         ));
-        status.set_rules(*p.book.config(), p.book.status());
         status.halt(format!("halted by the store: {}", p.reason));
         metrics.observe(&status);
         actors.statuses.insert(sym, status);

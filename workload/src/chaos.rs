@@ -4,7 +4,7 @@
 //! expiries and list resolutions are all frequent.
 
 use proto::{
-    AdvancedOrders, Amend, ClientOrderId, CommandBody, ConditionalKind, ListKind, NewOrder,
+    AdvancedChange, Amend, ClientOrderId, CommandBody, ConditionalKind, ListKind, NewOrder,
     NewOrderList, OrderId, OrderRef, OrderSize, OrderType, PairChange, Price, Qty, QuoteQty, Side,
     StpMode, TimeInForce, Timestamp, TradingStatus, Trigger, UserId,
 };
@@ -104,15 +104,13 @@ impl Generator {
                 6 => c.max_open_orders = Some(self.rng.pick(&[5, 30, b.max_open_orders])),
                 _ => {
                     c.default_stp = Some(self.rng.pick(&[StpMode::None, StpMode::CancelBoth]));
-                    c.advanced = Some(if self.rng.percent(50) {
-                        AdvancedOrders::ALL
-                    } else {
-                        AdvancedOrders {
-                            iceberg: false,
-                            lists: false,
-                            ..AdvancedOrders::ALL
-                        }
-                    });
+                    // Only the flags named change (the others keep theirs).
+                    let allow = self.rng.percent(50);
+                    c.advanced = AdvancedChange {
+                        iceberg: Some(allow),
+                        lists: Some(allow),
+                        ..AdvancedChange::default()
+                    };
                 }
             }
         }

@@ -238,10 +238,57 @@ fn advanced(v: &str) -> Result<AdvancedOrders, String> {
     Ok(a)
 }
 
+/// A change's `advanced=`: the flags named, each `name` (allowed) or
+/// `-name` (refused), comma-separated; `none` and `all` name all five.
+fn advanced_change(v: &str) -> Result<AdvancedChange, String> {
+    match v {
+        "none" => return Ok(AdvancedChange::all(advanced("none")?)),
+        "all" => return Ok(AdvancedChange::all(AdvancedOrders::ALL)),
+        _ => {}
+    }
+    let mut c = AdvancedChange::default();
+    for name in v.split(',') {
+        let (allow, name) = match name.strip_prefix('-') {
+            Some(n) => (false, n),
+            None => (true, name),
+        };
+        let flag = match name {
+            "conditional" => &mut c.conditional,
+            "trailing" => &mut c.trailing,
+            "iceberg" => &mut c.iceberg,
+            "lists" => &mut c.lists,
+            "gtd" => &mut c.good_till_date,
+            _ => return Err(format!("unknown advanced order type {name}")),
+        };
+        *flag = Some(allow);
+    }
+    Ok(c)
+}
+
+/// The advanced order types allowed, in `advanced()`'s names (`none`, or
+/// the names comma-separated).
+fn render_advanced(a: AdvancedOrders) -> String {
+    let names: Vec<&str> = [
+        (a.conditional, "conditional"),
+        (a.trailing, "trailing"),
+        (a.iceberg, "iceberg"),
+        (a.lists, "lists"),
+        (a.good_till_date, "gtd"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(",")
+    }
+}
+
 /// A pair's rules and status on one line, for `pair_changed` and `pair`.
 pub fn render_rules(c: &PairConfig, status: TradingStatus) -> String {
     format!(
-        "status={} tick={} lot={} min_qty={} max_qty={} max_price={} min_notional={} max_notional={} max_orders={} stp={:?}",
+        "status={} tick={} lot={} min_qty={} max_qty={} max_price={} min_notional={} max_notional={} max_orders={} stp={:?} advanced={}",
         status.as_str(),
         c.tick_size.0,
         c.lot_size.0,
@@ -251,12 +298,14 @@ pub fn render_rules(c: &PairConfig, status: TradingStatus) -> String {
         c.min_notional.0,
         c.max_notional.0,
         c.max_open_orders,
-        c.default_stp
+        c.default_stp,
+        render_advanced(c.advanced)
     )
 }
 
 /// A `change` command's fields: the same keys as a `config` line, each
-/// optional, and `status=trading|halt|break`.
+/// optional (`advanced=` names only the flags it changes, see
+/// [`advanced_change`]), and `status=trading|halt|break`.
 fn parse_change(kv: &BTreeMap<&str, &str>) -> Result<PairChange, String> {
     let status = match kv.get("status").copied() {
         None => None,
@@ -277,7 +326,11 @@ fn parse_change(kv: &BTreeMap<&str, &str>) -> Result<PairChange, String> {
             .map(|v| u32::try_from(v).map_err(|e| e.to_string()))
             .transpose()?,
         default_stp: kv.get("stp").map(|v| stp(v)).transpose()?,
-        advanced: kv.get("advanced").map(|v| advanced(v)).transpose()?,
+        advanced: kv
+            .get("advanced")
+            .map(|v| advanced_change(v))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 

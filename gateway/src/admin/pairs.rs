@@ -19,16 +19,16 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use commandlog::SubmitError;
 use proto::{
-    AdvancedOrders, Command, CommandBody, EventBody, PairChange, PairConfig, Price, Qty, QuoteQty,
-    StpMode, Timestamp, TradingStatus, UserId,
+    AdvancedChange, AdvancedOrders, Command, CommandBody, EventBody, PairChange, PairConfig, Price,
+    Qty, QuoteQty, StpMode, Timestamp, TradingStatus, UserId,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{AdminErrors, operator};
 use crate::Gateway;
 use crate::errors::{ApiError, code};
+use crate::rest::bodies::PairInfo;
 use crate::rest::openapi::ErrorBody;
 use crate::rest::{body_bytes, json_body};
 
@@ -74,31 +74,28 @@ pub(crate) struct RulesRequest {
     max_open_orders: Option<u32>,
     /// `NONE`, `EXPIRE_TAKER`, `EXPIRE_MAKER` or `EXPIRE_BOTH`.
     default_self_trade_prevention_mode: Option<String>,
-    /// The advanced order types allowed: `conditional`, `trailing`,
-    /// `iceberg`, `lists`, `good_till_date` (each left out is allowed).
+    /// The advanced order types to allow (`true`) or refuse (`false`):
+    /// `conditional`, `trailing`, `iceberg`, `lists`, `good_till_date`.
+    /// Each left out keeps its value (merged by the pair's book, in log
+    /// order).
     #[schema(value_type = Option<Object>)]
-    advanced: Option<AdvancedOrders>,
+    advanced: Option<AdvancedChange>,
 }
 
-/// The pair's rules and status after a change.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // describes the `json!` of `answer`
-struct PairAnswer {
-    symbol: String,
+/// The pair's rules and status after a change: its `exchangeInfo` entry
+/// (the same filters, rendered by the same code), with this exchange's name
+/// of the pair and its advanced order types by flag.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PairAnswer<'a> {
+    #[serde(flatten)]
+    info: PairInfo<'a>,
+    /// `BTC-EUR`.
     pair: String,
-    status: String,
-    tick_size: String,
-    step_size: String,
-    min_qty: String,
-    max_qty: String,
-    max_price: String,
-    min_notional: String,
-    max_notional: String,
-    max_open_orders: u32,
-    default_self_trade_prevention_mode: String,
+    /// `conditional`, `trailing`, `iceberg`, `lists`, `good_till_date`:
+    /// each allowed or not.
     #[schema(value_type = Object)]
-    advanced: (),
+    advanced: AdvancedOrders,
 }
 
 /// Sets a pair's trading status.
@@ -116,8 +113,12 @@ pub(crate) async fn set_status(
     let op = operator(&gw, &headers, uri.query(), &body).await?;
     let r: StatusRequest = json_body(&headers, &body)?;
     let p = pair(&gw, &r.symbol)?;
-    let status = TradingStatus::from_name(&r.status)
-        .ok_or_else(|| ApiError::new(code::BAD_ENUM, "Invalid status: TRADING, HALT or BREAK."))?;
+    let status = TradingStatus::from_name(&r.status).ok_or_else(|| {
+        ApiError::new(
+            code::INVALID_SYMBOL_STATUS,
+            "Invalid symbolStatus: TRADING, HALT or BREAK.",
+        )
+    })?;
     let change = PairChange {
         status: Some(status),
         ..PairChange::default()
@@ -146,6 +147,15 @@ pub(crate) async fn set_rules(
         return Err(ApiError::new(
             code::MISSING_PARAM,
             "Name at least one rule to change.",
+        ));
+    }
+    // What the gateway can see is refused before it is logged (the book
+    // keeps its own check, which also covers the orders it holds and a
+    // change that lands first).
+    if let Err(e) = change.merged(&p).validate() {
+        return Err(ApiError::new(
+            code::INVALID_PAIR_CHANGE,
+            format!("{e}. Nothing changed."),
         ));
     }
     tracing::info!(operator = %op.name, pair = %p.symbol, ?change, "pair rules");
@@ -192,7 +202,7 @@ fn rules_change(r: &RulesRequest, p: &PairConfig) -> Result<PairChange, ApiError
         max_notional: dec("maxNotional", &r.max_notional, p.price_scale)?.map(QuoteQty),
         max_open_orders: r.max_open_orders,
         default_stp: stp,
-        advanced: r.advanced,
+        advanced: r.advanced.unwrap_or_default(),
     })
 }
 
@@ -233,7 +243,7 @@ async fn change_pair(
     for e in &record.events {
         match e.body {
             EventBody::PairChanged(c) => {
-                return Ok(Json(answer(&c.config, c.status)).into_response());
+                return Ok(answer(&c.config, c.status));
             }
             EventBody::Rejected(r) => {
                 return Err(ApiError::new(
@@ -249,23 +259,12 @@ async fn change_pair(
     ))
 }
 
-/// A pair's rules and status, in `exchangeInfo`'s names and decimals.
-fn answer(c: &PairConfig, status: TradingStatus) -> Value {
-    let price = |v: Price| v.to_decimal(c.price_scale);
-    let qty = |v: Qty| v.to_decimal(c.qty_scale);
-    json!({
-        "symbol": c.symbol.joined(),
-        "pair": c.symbol.to_string(),
-        "status": status.as_str(),
-        "tickSize": price(c.tick_size),
-        "stepSize": qty(c.lot_size),
-        "minQty": qty(c.min_qty),
-        "maxQty": qty(c.max_qty),
-        "maxPrice": price(c.max_price),
-        "minNotional": c.min_notional.to_decimal(c.price_scale),
-        "maxNotional": c.max_notional.to_decimal(c.price_scale),
-        "maxOpenOrders": c.max_open_orders,
-        "defaultSelfTradePreventionMode": c.default_stp.as_str(),
-        "advanced": c.advanced,
+/// A pair's rules and status, as [`PairAnswer`].
+fn answer(c: &PairConfig, status: TradingStatus) -> Response {
+    Json(PairAnswer {
+        info: PairInfo::new(c, status.as_str(), true),
+        pair: c.symbol.to_string(),
+        advanced: c.advanced,
     })
+    .into_response()
 }

@@ -50,7 +50,7 @@ pub(super) fn order_types(p: &PairConfig) -> Vec<&'static str> {
 /// One pair of `exchangeInfo`, Binance's fields: its rules as filters.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct PairInfo<'a> {
+pub(crate) struct PairInfo<'a> {
     symbol: String,
     #[schema(value_type = super::openapi::SymbolStatus, inline)]
     status: &'static str,
@@ -138,7 +138,7 @@ pub(super) enum Filter {
 impl<'a> PairInfo<'a> {
     /// `p`'s entry in `status` (`TRADING`, `HALT` or `BREAK`).
     /// `permission_sets` false empties them (`showPermissionSets=false`).
-    pub(super) fn new(p: &'a PairConfig, status: &'static str, permission_sets: bool) -> Self {
+    pub(crate) fn new(p: &'a PairConfig, status: &'static str, permission_sets: bool) -> Self {
         let (base, quote) = p.symbol.assets();
         let price = |v: Price| v.to_decimal(p.price_scale);
         let qty = |v: Qty| v.to_decimal(p.qty_scale);

@@ -107,7 +107,7 @@ async fn exchange_info(State(gw): App, uri: Uri) -> ApiResult {
                 (config, status.as_str())
             }
             Some(s) => (s.config(), "HALT"),
-            None => (*p, "HALT"),
+            None => (p, "HALT"),
         })
         .collect();
     let symbols = live

@@ -57,7 +57,7 @@ pub(super) struct SymbolLimit {
     responses((status = 200, description = "Bids and asks.", body = DepthBody), ParamErrors))]
 async fn depth(State(gw): App, uri: Uri) -> ApiResult {
     let q: SymbolLimit = params::parse(uri.query().unwrap_or(""), "")?;
-    let p = symbol(&gw, &q.symbol)?;
+    let p = &symbol(&gw, &q.symbol)?;
     let n = limit(q.limit, 100, 5_000)?;
     let d = gw
         .market
@@ -71,7 +71,7 @@ async fn depth(State(gw): App, uri: Uri) -> ApiResult {
     responses((status = 200, description = "Trades.", body = Vec<PublicTrade>), PublicErrors))]
 async fn trades(State(gw): App, uri: Uri) -> ApiResult {
     let q: SymbolLimit = params::parse(uri.query().unwrap_or(""), "")?;
-    let p = symbol(&gw, &q.symbol)?;
+    let p = &symbol(&gw, &q.symbol)?;
     let n = limit(q.limit, 500, 1_000)?;
     let mut rows = gw
         .store
@@ -100,7 +100,7 @@ pub(super) struct FromIdQuery {
     responses((status = 200, description = "Trades.", body = Vec<PublicTrade>), PublicErrors))]
 async fn historical_trades(State(gw): App, uri: Uri) -> ApiResult {
     let q: FromIdQuery = params::parse(uri.query().unwrap_or(""), "")?;
-    let p = symbol(&gw, &q.symbol)?;
+    let p = &symbol(&gw, &q.symbol)?;
     let n = limit(q.limit, 500, 1_000)?;
     let rows = gw
         .store
@@ -161,7 +161,7 @@ const HOUR_MS: u64 = 60 * 60 * 1_000;
     responses((status = 200, description = "Aggregates, oldest first.", body = Vec<AggTrade>), PublicErrors))]
 async fn agg_trades(State(gw): App, uri: Uri) -> ApiResult {
     let q: AggTradesQuery = params::parse(uri.query().unwrap_or(""), "")?;
-    let p = symbol(&gw, &q.symbol)?;
+    let p = &symbol(&gw, &q.symbol)?;
     let n = limit(q.limit, 500, 1_000)?;
     if q.from_id.is_some() && (q.start_time.is_some() || q.end_time.is_some()) {
         return Err(ApiError::new(
@@ -253,7 +253,7 @@ impl ToSchema for Kline {}
     responses((status = 200, description = "Candles.", body = Vec<Kline>), PublicErrors))]
 async fn klines(State(gw): App, uri: Uri) -> ApiResult {
     let q: KlinesQuery = params::parse(uri.query().unwrap_or(""), "")?;
-    let p = symbol(&gw, &q.symbol)?;
+    let p = &symbol(&gw, &q.symbol)?;
     let interval = store::Interval::from_name(&q.interval)
         .ok_or_else(|| ApiError::new(code::BAD_INTERVAL, "Invalid interval."))?;
     let tz = match q.time_zone.as_deref() {
@@ -364,7 +364,7 @@ async fn price_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: SymbolOrSymbols = params::parse(uri.query().unwrap_or(""), "")?;
     let (pairs, one) = pairs_named(&gw, q.symbol.as_deref(), q.symbols.as_deref())?;
     let mut out = Vec::with_capacity(pairs.len());
-    for p in pairs {
+    for p in &pairs {
         let last = gw
             .store
             .trades(p.symbol, 1)
@@ -412,7 +412,7 @@ async fn book_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let q: SymbolOrSymbols = params::parse(uri.query().unwrap_or(""), "")?;
     let (pairs, one) = pairs_named(&gw, q.symbol.as_deref(), q.symbols.as_deref())?;
     let out = pairs
-        .into_iter()
+        .iter()
         .filter_map(|p| Some(book_entry(p, &gw.market.depth(p.symbol, 1)?)))
         .collect();
     Ok(Json(one_or_list(out, one)).into_response())

@@ -25,7 +25,7 @@ use super::openapi::{
     SignedErrors, any_of, merged,
 };
 use super::params::{self, not_required};
-use super::{ApiResult, App, command, signed_params, signed_request, submit, symbol, symbol_now};
+use super::{ApiResult, App, command, signed_params, signed_request, submit, symbol};
 use crate::Gateway;
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
@@ -138,7 +138,7 @@ pub fn new_order_command(
     gw: &Gateway,
     r: &NewOrderRequest,
 ) -> Result<(PairConfig, NewOrder), ApiError> {
-    let p = symbol_now(gw, &r.symbol)?;
+    let p = symbol(gw, &r.symbol)?;
     let order = new_order_for(&p, r, || gw.ids.next())?;
     Ok((p, order))
 }
@@ -321,7 +321,8 @@ impl PartialSchema for TestOrderAnswer {
 
 impl ToSchema for TestOrderAnswer {}
 
-/// Checks a new order as `order` would, and places nothing.
+/// Checks a new order as `order` would (the pair's rules and trading
+/// status now), and places nothing.
 #[utoipa::path(post, path = "/api/v3/order/test", tag = "Trading",
     request_body(content = inline(TestOrderForm), content_type = "application/x-www-form-urlencoded"),
     security(("ApiKey" = [], "Timestamp" = [], "Signature" = [])),
@@ -335,8 +336,12 @@ pub(super) async fn test_order(
 ) -> ApiResult {
     let (_, req): (Caller, NewOrderRequest) = signed_request(&gw, &headers, &uri, body).await?;
     RespType::of(req.new_order_resp_type.as_deref(), &req.order_type)?;
-    let p = symbol(&gw, &req.symbol)?;
-    new_order_for(p, &req, || OrderId(0))?;
+    let p = &symbol(&gw, &req.symbol)?;
+    let order = new_order_for(p, &req, || OrderId(0))?;
+    // As `order` would answer: a closed market refuses it.
+    if let Some(pair) = gw.log.pair(p.symbol) {
+        super::check_trading_status(pair.trading_status(), &CommandBody::NewOrder(order))?;
+    }
     let rates = (req.compute_commission_rates.as_deref() == Some("true")).then(|| {
         gw.fees(p.symbol).unwrap_or(accounts::Fees {
             maker_bps: 0,
@@ -442,7 +447,7 @@ pub(super) async fn query_order(
     if q.cancel_restrictions.is_some() {
         return Err(not_required("cancelRestrictions"));
     }
-    let p = symbol(&gw, &q.symbol)?;
+    let p = &symbol(&gw, &q.symbol)?;
     let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
     let cid = q.orig_client_order_id.as_deref();
     let row = stored_order(&gw, p, &caller, &target, cid).await?;
@@ -543,7 +548,7 @@ pub(super) async fn cancel_order(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let (caller, q): (Caller, OrderQuery) = signed_request(&gw, &headers, &uri, body).await?;
-    let p = symbol_now(&gw, &q.symbol)?;
+    let p = symbol(&gw, &q.symbol)?;
     Ok(Json(cancel(&gw, &caller, &p, &q).await?).into_response())
 }
 
@@ -839,7 +844,7 @@ pub(super) async fn amend_keep_priority(
     if r.new_client_order_id.is_some() {
         return Err(not_required("newClientOrderId"));
     }
-    let p = symbol_now(&gw, &r.symbol)?;
+    let p = symbol(&gw, &r.symbol)?;
     let target = order_ref(r.order_id, r.orig_client_order_id.as_deref())?;
     let new_qty =
         Qty::parse_positive(&r.new_qty, p.qty_scale).map_err(|e| ApiError::decimal("newQty", e))?;

@@ -296,7 +296,7 @@ async fn day_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let (pairs, one) = pairs_named(&gw, q.symbol.as_deref(), q.symbols.as_deref())?;
     let to = crate::now_ms();
     let mut out = Vec::with_capacity(pairs.len());
-    for p in pairs {
+    for p in &pairs {
         out.push(Value::Object(day_ticker_at(&gw, p, mini, to).await?));
     }
     Ok(Json(one_or_list(out, one)).into_response())
@@ -391,7 +391,7 @@ async fn rolling_ticker(State(gw): App, uri: Uri) -> ApiResult {
     let to = crate::now_ms();
     let from = to.saturating_sub(span);
     let mut out = Vec::with_capacity(pairs.len());
-    for p in pairs {
+    for p in &pairs {
         let stats = window(&gw, p, from, to).await?;
         out.push(Value::Object(ticker(p, stats.as_ref(), from, to, mini)));
     }
@@ -423,7 +423,7 @@ struct AvgPrice {
     responses((status = 200, description = "The average.", body = AvgPrice), PublicErrors))]
 async fn avg_price(State(gw): App, uri: Uri) -> ApiResult {
     let q: AvgPriceQuery = params::parse(uri.query().unwrap_or(""), "")?;
-    let p = symbol(&gw, &q.symbol)?;
+    let p = &symbol(&gw, &q.symbol)?;
     let to = crate::now_ms();
     let from = to.saturating_sub(AVG_PRICE_MINS * MINUTE_MS);
     let stats = window(&gw, p, from, to).await?;

@@ -20,7 +20,7 @@ use super::super::openapi::{
     CommandErrors, OrderStatus, OrderTypeName, SideName, SignedErrors, StpModeName,
     TimeInForceName, any_of, merged,
 };
-use super::super::{ApiResult, App, command, signed_request, submit, symbol_now};
+use super::super::{ApiResult, App, command, signed_request, submit, symbol};
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
 use crate::money::{commission_text, quote_asset, rate};
@@ -391,7 +391,7 @@ pub(crate) async fn cancel_all(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let (caller, q): (Caller, CancelAllQuery) = signed_request(&gw, &headers, &uri, body).await?;
-    let p = symbol_now(&gw, &q.symbol)?;
+    let p = symbol(&gw, &q.symbol)?;
     super::super::read_own_writes(&gw, &[p.symbol]).await;
     let rows = gw
         .store

@@ -59,7 +59,7 @@ pub(crate) async fn open_orders(
         .map_err(ApiError::internal)?;
     let out: Vec<OrderBody> = rows
         .iter()
-        .filter_map(|o| gw.pairs.get(&o.pair).map(|p| super::order_body(&gw, o, p)))
+        .filter_map(|o| gw.rules(o.pair).map(|p| super::order_body(&gw, o, &p)))
         .collect();
     Ok(Json(out).into_response())
 }
@@ -125,7 +125,7 @@ pub(crate) async fn all_orders(
     if q.from_id.is_some() {
         return Err(not_required("fromId"));
     }
-    let p = symbol(&gw, &q.symbol)?;
+    let p = &symbol(&gw, &q.symbol)?;
     let (start_ms, end_ms) = window(&q, Some(DAY_MS))?;
     let n = limit(q.limit, 500, 1_000)?;
     let from = q.order_id.map(OrderId);
@@ -150,7 +150,7 @@ pub(crate) async fn my_trades(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let (caller, q): (Caller, HistoryQuery) = signed_request(&gw, &headers, &uri, body).await?;
-    let p = symbol(&gw, &q.symbol)?;
+    let p = &symbol(&gw, &q.symbol)?;
     if q.from_id.is_some() && (q.start_time.is_some() || q.end_time.is_some()) {
         return Err(ApiError::new(
             code::BAD_PARAM_COMBINATION,

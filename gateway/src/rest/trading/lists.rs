@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::super::bodies::{client_order_id, ms};
 use super::super::openapi::{self, CommandErrors, OrderCountErrors, SignedErrors};
 use super::super::{
-    ApiResult, App, command, enum_value, limit, read_own_writes, signed_request, submit, symbol_now,
+    ApiResult, App, command, enum_value, limit, read_own_writes, signed_request, submit, symbol,
 };
 use super::answers::{RespType, cancel_answer_as, new_order_answer};
 use super::form::{OrderForm, TypeRules, client_id, numbered};
@@ -384,7 +384,7 @@ pub(crate) async fn new_oco(
 ) -> ApiResult {
     let (caller, r): (Caller, OcoRequest) = signed_request(&gw, &headers, &uri, body).await?;
     let mode = RespType::of(r.new_order_resp_type.as_deref(), "LIMIT")?;
-    let p = symbol_now(&gw, &r.symbol)?;
+    let p = symbol(&gw, &r.symbol)?;
     let side = enum_value("side", &r.side, Side::from_name)?;
     let above = OcoRole::of("above", &r.above_type)?;
     let below = OcoRole::of("below", &r.below_type)?;
@@ -425,7 +425,7 @@ pub(crate) async fn new_oto(
 ) -> ApiResult {
     let (caller, r): (Caller, OtoRequest) = signed_request(&gw, &headers, &uri, body).await?;
     let mode = RespType::of(r.new_order_resp_type.as_deref(), "LIMIT")?;
-    let p = symbol_now(&gw, &r.symbol)?;
+    let p = symbol(&gw, &r.symbol)?;
     if !matches!(r.working_type.as_str(), "LIMIT" | "LIMIT_MAKER") {
         return Err(ApiError::new(code::BAD_ENUM, "Invalid workingType."));
     }
@@ -647,7 +647,7 @@ pub(crate) async fn cancel_list(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let (caller, q): (Caller, CancelListQuery) = signed_request(&gw, &headers, &uri, body).await?;
-    let p = symbol_now(&gw, &q.symbol)?;
+    let p = symbol(&gw, &q.symbol)?;
     let cid = q.list_client_order_id.as_deref();
     let target = list_ref(q.order_list_id, cid, "listClientOrderId")?;
     let new_cid = q
@@ -699,10 +699,9 @@ pub(crate) async fn query_list(
     let list =
         list.ok_or_else(|| ApiError::new(code::NO_SUCH_ORDER, "Order list does not exist."))?;
     let p = gw
-        .pairs
-        .get(&list.pair)
+        .rules(list.pair)
         .ok_or_else(|| ApiError::internal("a list of an unknown pair"))?;
-    Ok(Json(list_answer(p, &list, None)).into_response())
+    Ok(Json(list_answer(&p, &list, None)).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -797,7 +796,7 @@ pub(crate) async fn open_lists(
 fn answers(gw: &Gateway, lists: &[OrderListRow]) -> Vec<Value> {
     lists
         .iter()
-        .filter_map(|l| gw.pairs.get(&l.pair).map(|p| list_answer(p, l, None)))
+        .filter_map(|l| gw.rules(l.pair).map(|p| list_answer(&p, l, None)))
         .collect()
 }
 
