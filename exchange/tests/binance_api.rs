@@ -1555,7 +1555,7 @@ async fn exchange_info_filters_and_symbol_parameters() {
     for (query, code) in [
         ("symbols=%5B%22BTCEUR%22%2C%22NOPE%22%5D", -1121),
         ("symbol=BTC-EUR", -1121),
-        ("symbolStatus=OPEN", -1116),
+        ("symbolStatus=OPEN", -1122),
         ("symbol=BTCEUR&permissions=SPOT", -1106),
     ] {
         let r = public.get("/api/v3/exchangeInfo", query).await.unwrap();

@@ -245,6 +245,8 @@ impl PairConfig {
     pub fn validate(&self) -> Result<(), PairConfigError> {
         let s = self.symbol;
         let bad = |msg: String| Err(PairConfigError(format!("pair {s}: {msg}")));
+        // Decimals, as the config file and the admin API write them.
+        let (p, q) = (self.price_scale, self.qty_scale);
         if self.price_scale > MAX_SCALE || self.qty_scale > MAX_SCALE {
             return bad(format!(
                 "price_scale {} and qty_scale {} must be at most {MAX_SCALE}",
@@ -260,25 +262,29 @@ impl PairConfig {
         if self.min_qty < self.lot_size || !self.min_qty.0.is_multiple_of(self.lot_size.0) {
             return bad(format!(
                 "min_qty {} must be a positive multiple of lot_size {}",
-                self.min_qty, self.lot_size
+                self.min_qty.to_decimal(q),
+                self.lot_size.to_decimal(q)
             ));
         }
         if self.max_qty < self.min_qty {
             return bad(format!(
                 "max_qty {} is below min_qty {}",
-                self.max_qty, self.min_qty
+                self.max_qty.to_decimal(q),
+                self.min_qty.to_decimal(q)
             ));
         }
         if self.max_price < self.tick_size {
             return bad(format!(
                 "max_price {} is below tick_size {}",
-                self.max_price, self.tick_size
+                self.max_price.to_decimal(p),
+                self.tick_size.to_decimal(p)
             ));
         }
         if self.max_notional.is_zero() || self.max_notional < self.min_notional {
             return bad(format!(
                 "max_notional {} must be positive and at least min_notional {}",
-                self.max_notional, self.min_notional
+                self.max_notional.to_decimal(p),
+                self.min_notional.to_decimal(p)
             ));
         }
         if let Some(msg) = self.value_range_fault() {
@@ -290,8 +296,9 @@ impl PairConfig {
         // Level and book totals are u64: a full book of maximal orders must fit.
         if u128::from(self.max_qty.0) * u128::from(self.max_open_orders) > u128::from(u64::MAX) {
             return bad(format!(
-                "max_qty {} times max_open_orders {} exceeds 2^64",
-                self.max_qty, self.max_open_orders
+                "max_qty {} times max_open_orders {} exceeds 2^64 units",
+                self.max_qty.to_decimal(self.qty_scale),
+                self.max_open_orders
             ));
         }
         Ok(())

@@ -89,8 +89,13 @@ async fn exchange_info(State(gw): App, uri: Uri) -> ApiResult {
     }
     let status_filter = match q.symbol_status.as_deref() {
         None => None,
-        Some(s @ ("TRADING" | "HALT" | "BREAK")) => Some(s),
-        Some(_) => return Err(ApiError::new(code::BAD_ENUM, "Invalid symbolStatus.")),
+        Some(s) if proto::TradingStatus::from_name(s).is_some() => Some(s),
+        Some(_) => {
+            return Err(ApiError::new(
+                code::INVALID_SYMBOL_STATUS,
+                "Invalid symbolStatus.",
+            ));
+        }
     };
     let pairs = if wants_spot(q.permissions.as_deref()) {
         pairs_named(&gw, q.symbol.as_deref(), q.symbols.as_deref())?.0
