@@ -62,7 +62,7 @@ pub(super) struct InfoQuery {
     permissions: Option<String>,
     /// `false` leaves out each pair's `permissionSets`.
     show_permission_sets: Option<bool>,
-    /// Only the pairs in this status.
+    /// Only the pairs in this status (another value: -1122).
     #[param(value_type = Option<super::openapi::SymbolStatus>, inline)]
     symbol_status: Option<String>,
 }

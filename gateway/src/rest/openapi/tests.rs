@@ -623,20 +623,30 @@ fn documented_values_are_the_parsers_values() {
 }
 
 /// The values of the public endpoints' own enumerations are taken, and
-/// others refused (-1116).
+/// others refused with Binance's code for each (-1122 for a symbol status,
+/// -1116 otherwise).
 #[tokio::test]
 async fn public_enumerations_are_taken_and_others_refused() {
     let (gw, _store, _dir) = gateway().await;
     let router = gw.router();
     let cases = [
-        ("/api/v3/exchangeInfo?symbolStatus=", SymbolStatus::VALUES),
+        (
+            "/api/v3/exchangeInfo?symbolStatus=",
+            SymbolStatus::VALUES,
+            code::INVALID_SYMBOL_STATUS,
+        ),
         (
             "/api/v3/ticker/24hr?symbol=BTCEUR&type=",
             TickerType::VALUES,
+            code::BAD_ENUM,
         ),
-        ("/api/v3/ticker?symbol=BTCEUR&type=", TickerType::VALUES),
+        (
+            "/api/v3/ticker?symbol=BTCEUR&type=",
+            TickerType::VALUES,
+            code::BAD_ENUM,
+        ),
     ];
-    for (uri, values) in cases {
+    for (uri, values, refused) in cases {
         for v in values {
             let (status, body) = send(&router, &Method::GET, &format!("{uri}{v}")).await;
             assert_eq!(status, StatusCode::OK, "{uri}{v}: {body}");
@@ -644,7 +654,7 @@ async fn public_enumerations_are_taken_and_others_refused() {
         let (status, body) = send(&router, &Method::GET, &format!("{uri}NOPE")).await;
         assert_eq!(
             (status, &body["code"]),
-            (StatusCode::BAD_REQUEST, &json!(code::BAD_ENUM)),
+            (StatusCode::BAD_REQUEST, &json!(refused)),
             "{uri}"
         );
     }
