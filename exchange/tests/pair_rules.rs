@@ -278,6 +278,45 @@ async fn event_counts(c: &Client) -> Vec<String> {
         .collect()
 }
 
+/// Wrong types, out-of-range numbers, unknown fields and values: a 400
+/// with a code, whatever the route.
+async fn refuses_malformed(ops: &Admin) {
+    for (route, body) in [
+        ("rules", json!({"maxOpenOrders": "x"})),
+        ("rules", json!({"maxOpenOrders": -1})),
+        ("rules", json!({"maxOpenOrders": 4_294_967_296_u64})),
+        ("rules", json!({"tickSize": 5})),
+        ("rules", json!({"tickSize": "abc"})),
+        ("rules", json!({"tickSize": "-0.05"})),
+        ("rules", json!({"maxQty": "99999999999999999999"})),
+        ("rules", json!({"tickSize": "0.05", "foo": 1})),
+        ("rules", json!({"advanced": {"nope": true}})),
+        ("rules", json!({"advanced": {"iceberg": "yes"}})),
+        (
+            "rules",
+            json!({"defaultSelfTradePreventionMode": "SOMETIMES"}),
+        ),
+        ("status", json!({"status": 1})),
+        ("status", json!({})),
+        ("status", json!({"status": "HALT", "reason": "x"})),
+    ] {
+        let mut body = body;
+        body["symbol"] = json!(BTCEUR);
+        let a = ops.post(&format!("/admin/v1/pairs/{route}"), &body).await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{route} {body}: {:?}",
+            a.body
+        );
+        assert!(
+            a.code().is_some_and(|c| c < 0),
+            "{route} {body}: {:?}",
+            a.body
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_routes_refuse_what_they_can_check_before_anything_is_logged() {
     let ex = common::start().await;
@@ -353,42 +392,7 @@ async fn the_routes_refuse_what_they_can_check_before_anything_is_logged() {
         );
     }
 
-    // Wrong types, out-of-range numbers, unknown fields and values: a 400
-    // with a code, whatever the route.
-    for (route, body) in [
-        ("rules", json!({"maxOpenOrders": "x"})),
-        ("rules", json!({"maxOpenOrders": -1})),
-        ("rules", json!({"maxOpenOrders": 4_294_967_296_u64})),
-        ("rules", json!({"tickSize": 5})),
-        ("rules", json!({"tickSize": "abc"})),
-        ("rules", json!({"tickSize": "-0.05"})),
-        ("rules", json!({"maxQty": "99999999999999999999"})),
-        ("rules", json!({"tickSize": "0.05", "foo": 1})),
-        ("rules", json!({"advanced": {"nope": true}})),
-        ("rules", json!({"advanced": {"iceberg": "yes"}})),
-        (
-            "rules",
-            json!({"defaultSelfTradePreventionMode": "SOMETIMES"}),
-        ),
-        ("status", json!({"status": 1})),
-        ("status", json!({})),
-        ("status", json!({"status": "HALT", "reason": "x"})),
-    ] {
-        let mut body = body;
-        body["symbol"] = json!(BTCEUR);
-        let a = ops.post(&format!("/admin/v1/pairs/{route}"), &body).await;
-        assert_eq!(
-            a.status,
-            StatusCode::BAD_REQUEST,
-            "{route} {body}: {:?}",
-            a.body
-        );
-        assert!(
-            a.code().is_some_and(|c| c < 0),
-            "{route} {body}: {:?}",
-            a.body
-        );
-    }
+    refuses_malformed(&ops).await;
 
     // None of it reached the pair's log: its rules and its events are as
     // they were.
