@@ -33,6 +33,17 @@ pub(crate) struct PairEntry {
 }
 
 impl PairEntry {
+    /// The scales that make this entry (what [`Shard::new`] reads of a
+    /// pair's config).
+    fn config(&self) -> PairConfig {
+        PairConfig {
+            symbol: self.symbol,
+            price_scale: self.price_scale,
+            qty_scale: self.qty_scale,
+            ..PairConfig::simple(self.symbol)
+        }
+    }
+
     /// One unit of the amounts the pair's orders count in, in units of the
     /// asset a `side` order holds.
     fn unit(&self, side: Side) -> u128 {
@@ -211,6 +222,42 @@ impl Shard {
                 lists: BTreeMap::new(),
             },
         })
+    }
+
+    /// Lists `pair` on a running shard: its new assets are appended with
+    /// nothing in them, and the assets it shares keep their ids and units.
+    /// The result is the shard [`Shard::new`] would build with `pair` last,
+    /// so a restart that lists every pair at once restores the same state.
+    /// An existing asset the pair would count more finely is refused
+    /// ([`ConfigError::FinerUnit`]); nothing changes on any error.
+    pub fn add_pair(&mut self, pair: &PairConfig) -> Result<(), ConfigError> {
+        if self.state.pairs.iter().any(|e| e.symbol == pair.symbol) {
+            return Err(ConfigError::DuplicatePair(pair.symbol));
+        }
+        let mut all: Vec<PairConfig> = self.state.pairs.iter().map(PairEntry::config).collect();
+        all.push(*pair);
+        let grown = Shard::new(&all)?;
+        for (old, new) in self.state.assets.iter().zip(&grown.state.assets) {
+            if old.scale != new.scale {
+                return Err(ConfigError::FinerUnit {
+                    pair: pair.symbol,
+                    asset: old.name.clone(),
+                    scale: old.scale,
+                    needed: new.scale,
+                });
+            }
+        }
+        let added = grown.state.assets.len() - self.state.assets.len();
+        let Some(entry) = grown.state.pairs.last() else {
+            return Err(ConfigError::DuplicatePair(pair.symbol));
+        };
+        self.state.pairs.push(entry.clone());
+        let s = &mut self.state;
+        s.assets = grown.state.assets;
+        s.fee_accounts.extend(std::iter::repeat_n(0, added));
+        s.totals
+            .extend(std::iter::repeat_n(AssetTotals::default(), added));
+        Ok(())
     }
 
     /// The asset table, indexed by [`AssetId`].
@@ -1029,7 +1076,7 @@ fn asset_index(
 #[cfg(test)]
 mod tests {
     use super::fee;
-    use crate::{Input, Reference, RiskCode, Shard};
+    use crate::{ConfigError, Input, Reference, RiskCode, Shard};
     use proto::{PairConfig, QuoteQty, Symbol, UserId};
 
     #[test]
@@ -1073,5 +1120,62 @@ mod tests {
                 assert_eq!(fee(n, bps), n * u128::from(bps) / 10_000, "{n} at {bps}");
             }
         }
+    }
+
+    fn scaled(symbol: &str, price_scale: u8, qty_scale: u8) -> PairConfig {
+        PairConfig {
+            price_scale,
+            qty_scale,
+            ..PairConfig::simple(Symbol::new(symbol).unwrap())
+        }
+    }
+
+    #[test]
+    fn a_pair_listed_on_a_running_shard_gives_the_state_of_a_shard_started_with_it() {
+        let btc = scaled("BTC-EUR", 2, 8);
+        let eth = scaled("ETH-EUR", 2, 6);
+        let mut running = Shard::new(&[btc]).unwrap();
+        let eur = running.asset_id("EUR").unwrap();
+        running.apply_one(&Input::Deposit {
+            user: UserId(7),
+            asset: eur,
+            amount: 5_000,
+            reference: Reference(1),
+        });
+        running.add_pair(&eth).unwrap();
+        let mut started = Shard::new(&[btc, eth]).unwrap();
+        started.apply_one(&Input::Deposit {
+            user: UserId(7),
+            asset: eur,
+            amount: 5_000,
+            reference: Reference(1),
+        });
+        assert_eq!(running.state_hash(), started.state_hash());
+        assert_eq!(running.asset_id("ETH").map(|a| a.0), Some(2));
+        assert_eq!(running.fee_account(running.asset_id("ETH").unwrap()), 0);
+        let twice = running.add_pair(&eth);
+        assert_eq!(twice, Err(ConfigError::DuplicatePair(eth.symbol)));
+    }
+
+    #[test]
+    fn a_listed_pair_that_would_count_an_asset_more_finely_is_refused_and_changes_nothing() {
+        let mut shard = Shard::new(&[scaled("BTC-EUR", 2, 8)]).unwrap();
+        let before = shard.state_hash();
+        // EUR counts at 2 + 8 = 10 decimals; ETH-EUR at 4 + 8 would need 12.
+        let refused = shard.add_pair(&scaled("ETH-EUR", 4, 8));
+        assert_eq!(
+            refused,
+            Err(ConfigError::FinerUnit {
+                pair: Symbol::new("ETH-EUR").unwrap(),
+                asset: "EUR".into(),
+                scale: 10,
+                needed: 12,
+            })
+        );
+        assert_eq!(shard.state_hash(), before);
+        assert!(shard.asset_id("ETH").is_none());
+        // A coarser pair of the same asset converts exactly.
+        shard.add_pair(&scaled("ETH-EUR", 2, 4)).unwrap();
+        assert_eq!(shard.assets()[1].scale, 10);
     }
 }

@@ -379,6 +379,19 @@ pub enum ConfigError {
     /// more than 18 decimals beyond a pair's own amounts, or more pairs or
     /// assets than ids.
     TooLarge(Symbol),
+    /// A pair listed on a running shard would count an asset it already
+    /// has in a finer unit: every balance of that asset would have to be
+    /// rescaled.
+    FinerUnit {
+        /// The pair listed.
+        pair: Symbol,
+        /// The asset.
+        asset: String,
+        /// The decimals the asset counts in.
+        scale: u8,
+        /// The decimals the pair would need.
+        needed: u8,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -387,6 +400,16 @@ impl fmt::Display for ConfigError {
             ConfigError::BadSymbol(s) => write!(f, "pair {s}: symbol is not BASE-QUOTE"),
             ConfigError::DuplicatePair(s) => write!(f, "pair {s} appears twice"),
             ConfigError::TooLarge(s) => write!(f, "pair {s}: scale or id space too large"),
+            ConfigError::FinerUnit {
+                pair,
+                asset,
+                scale,
+                needed,
+            } => write!(
+                f,
+                "pair {pair}: {asset} counts in {scale} decimals here and the pair needs {needed}; \
+                 list it with scales that need at most {scale}"
+            ),
         }
     }
 }

@@ -90,8 +90,8 @@ impl CommandLog for KafkaLog {
         Box::pin(self.send(cmd, want_outcome))
     }
 
-    fn pair(&self, pair: Symbol) -> Option<&Arc<PairStatus>> {
-        self.statuses.get(&pair)
+    fn pair(&self, pair: Symbol) -> Option<Arc<PairStatus>> {
+        self.statuses.get(&pair).cloned()
     }
 
     fn pairs(&self) -> Vec<Arc<PairStatus>> {

@@ -89,8 +89,9 @@ pub struct AssetAudit {
 
 /// The risk stage behind a [`crate::CommandLog`], where there is one.
 pub trait Accounts: Send + Sync + fmt::Debug + 'static {
-    /// Every asset, in `AssetId` order, with its scale.
-    fn assets(&self) -> &[AssetInfo];
+    /// Every asset, in `AssetId` order, with its scale (a listed pair may
+    /// add some).
+    fn assets(&self) -> Vec<AssetInfo>;
     /// The rates new orders on `pair` are charged.
     fn fees(&self, pair: Symbol) -> Option<Fees>;
     /// Journals and applies a movement; returns once it is in the log (or

@@ -21,6 +21,9 @@ pub use accounts::{
     MovementKind, MovementOutcome, SharedAccountUpdate, asset_by_name,
 };
 pub use clock::now_ns;
-pub use port::{CommandLog, EventRecord, Observer, SubmitError, SubmitFuture, Submitted};
+pub use port::{
+    CommandLog, EventRecord, ListError, ListFuture, Listing, Observer, SubmitError, SubmitFuture,
+    Submitted,
+};
 pub use status::{Lag, LagUnit, PairStatus};
 pub use waiters::{RECENT, Waiters};

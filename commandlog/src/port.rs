@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use accounts::{AssetId, Balance, RiskCode};
+use accounts::{AssetId, Balance, Fees, RiskCode};
 use engine::Depth;
 use proto::{Command, Event, PairConfig, Symbol, UserId};
 use tokio::sync::oneshot;
@@ -48,7 +48,7 @@ pub trait CommandLog: Send + Sync + fmt::Debug + 'static {
     /// `want_outcome`, the result also carries a receiver of its events.
     fn submit(&self, cmd: Command, want_outcome: bool) -> SubmitFuture<'_>;
     /// A pair's live counters.
-    fn pair(&self, pair: Symbol) -> Option<&Arc<PairStatus>>;
+    fn pair(&self, pair: Symbol) -> Option<Arc<PairStatus>>;
     /// Every pair's live counters.
     fn pairs(&self) -> Vec<Arc<PairStatus>>;
     /// The risk stage, when accounts are enabled. Without one, orders are
@@ -56,7 +56,60 @@ pub trait CommandLog: Send + Sync + fmt::Debug + 'static {
     fn accounts(&self) -> Option<&dyn Accounts> {
         None
     }
+    /// Lists a new pair: once this returns, the pair takes commands and
+    /// every later start lists it again. Observers see it first through
+    /// [`Observer::on_start`] with an empty book.
+    fn list_pair(&self, _listing: Listing) -> ListFuture<'_> {
+        Box::pin(async { Err(ListError::Unsupported) })
+    }
 }
+
+/// A pair to list on a running exchange.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// Its rules (checked).
+    pub config: PairConfig,
+    /// The rates its orders are charged, where the exchange charges fees.
+    pub fees: Fees,
+    /// Its table as the config file would give it (JSON of
+    /// [`proto::PairSpec`]): what a start reads back.
+    pub spec: String,
+}
+
+/// What [`CommandLog::list_pair`] returns.
+pub type ListFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<PairStatus>, ListError>> + Send + 'a>>;
+
+/// Why a pair was not listed. Nothing was listed in every case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListError {
+    /// The pair, or one with its name once the dash is dropped, is traded
+    /// here already.
+    Exists,
+    /// The accounts cannot hold it (the message says why).
+    Refused(String),
+    /// The store could not record it.
+    Store(String),
+    /// This backend lists pairs only at start, from its config.
+    Unsupported,
+    /// The log is shutting down.
+    ShuttingDown,
+}
+
+impl fmt::Display for ListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListError::Exists => f.write_str("the pair is listed already"),
+            ListError::Refused(why) => f.write_str(why),
+            ListError::Store(e) => write!(f, "the listing could not be stored: {e}"),
+            ListError::Unsupported => f.write_str(
+                "this exchange lists pairs only from its config file, at start (distributed mode)",
+            ),
+            ListError::ShuttingDown => f.write_str("shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for ListError {}
 
 /// What [`CommandLog::submit`] (and the port's other writes) return.
 pub type SubmitFuture<'a, T = Submitted> =

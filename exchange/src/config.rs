@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use cluster::{EngineConfig, KafkaConfig};
 use gateway::{GatewayConfig, GatewayConfigError};
 use pipeline::RuntimeConfig;
-use proto::{
-    DecimalError, IdError, PairConfig, PairConfigError, Price, Qty, QuoteQty, StpMode, Symbol,
-};
+use proto::{PairConfig, PairSpec, SpecError, Symbol};
 use serde::Deserialize;
 
 /// Why the configuration cannot be read or is refused; the message names the
@@ -34,34 +32,20 @@ pub enum ConfigError {
     Gateway(GatewayConfigError),
     /// The `kafka` or `engine` section, or the pairs' partitions.
     Cluster(cluster::ClusterError),
-    /// A pair's symbol is not `BASE-QUOTE`.
-    Symbol(String, IdError),
+    /// A pair's table: its symbol, a decimal, its STP mode, its values
+    /// together, or its fee rates.
+    Spec(SpecError),
     /// A pair is listed twice, or two pairs have one name once their dash
     /// is dropped (as Binance's API writes symbols).
     DuplicatePair(Symbol),
     /// No pairs are configured.
     NoPairs,
-    /// A pair's decimal field does not parse at the pair's scale.
-    Decimal {
-        /// The pair.
-        pair: Symbol,
-        /// The field, as named in the file.
-        field: &'static str,
-        /// The text given.
-        value: String,
-        /// Why it does not parse.
-        error: DecimalError,
-    },
-    /// A pair's `default_stp` is not a mode's name.
-    DefaultStp(Symbol, String),
-    /// A pair's values do not fit together.
-    Pair(PairConfigError),
     /// Distributed mode needs the pair's partition.
     NoPartition(String),
-    /// A pair's fee rates: maker above taker, or above 10,000 bps.
-    Fees(Symbol),
     /// The `accounts` section (the message names the key and value).
     Accounts(String),
+    /// A pair listed at runtime whose stored table no longer reads.
+    Listed(Symbol, String),
 }
 
 impl fmt::Display for ConfigError {
@@ -76,31 +60,17 @@ impl fmt::Display for ConfigError {
             ConfigError::Runtime(e) => write!(f, "{e}"),
             ConfigError::Cluster(e) => write!(f, "{e}"),
             ConfigError::Gateway(e) => e.fmt(f),
-            ConfigError::Symbol(v, e) => write!(f, "pairs: {v:?}: {e}"),
+            ConfigError::Spec(e) => e.fmt(f),
             ConfigError::DuplicatePair(s) => write!(
                 f,
                 "pairs: {s} is listed twice, or has the name of another pair without its dash"
             ),
             ConfigError::NoPairs => f.write_str("pairs: at least one pair is needed"),
-            ConfigError::Decimal {
-                pair,
-                field,
-                value,
-                error,
-            } => write!(f, "pair {pair}: {field} {value:?}: {error}"),
-            ConfigError::DefaultStp(pair, v) => write!(
-                f,
-                "pair {pair}: default_stp {v:?}: NONE, EXPIRE_TAKER, EXPIRE_MAKER or EXPIRE_BOTH"
-            ),
-            ConfigError::Pair(e) => e.fmt(f),
             ConfigError::NoPartition(pair) => {
                 write!(f, "pair {pair}: partition is needed in distributed mode")
             }
-            ConfigError::Fees(pair) => write!(
-                f,
-                "pair {pair}: maker_fee_bps must be at most taker_fee_bps, and taker_fee_bps at most 10000"
-            ),
             ConfigError::Accounts(m) => f.write_str(m),
+            ConfigError::Listed(pair, e) => write!(f, "listed pair {pair}: its stored table: {e}"),
         }
     }
 }
@@ -112,9 +82,7 @@ impl std::error::Error for ConfigError {
             ConfigError::ParseFile(_, e) | ConfigError::ParseInline(e) => Some(e),
             ConfigError::Listen(_, e) => Some(e),
             ConfigError::Gateway(e) => Some(e),
-            ConfigError::Symbol(_, e) => Some(e),
-            ConfigError::Decimal { error, .. } => Some(error),
-            ConfigError::Pair(e) => Some(e),
+            ConfigError::Spec(e) => Some(e),
             _ => None,
         }
     }
@@ -192,80 +160,8 @@ pub fn demo_funding() -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-/// One pair, with decimals as strings at the pair's scales.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PairSection {
-    /// `BASE-QUOTE`.
-    pub symbol: String,
-    /// Decimals of prices.
-    pub price_scale: u8,
-    /// Decimals of quantities.
-    pub qty_scale: u8,
-    /// Price increment, e.g. `"0.01"`.
-    pub tick_size: String,
-    /// Quantity increment.
-    pub lot_size: String,
-    /// Smallest order quantity.
-    pub min_qty: String,
-    /// Largest order quantity.
-    pub max_qty: String,
-    /// Largest limit price. Default: the highest price on the tick at which
-    /// an order of `max_qty` is still worth at most `proto::MAX_VALUE`
-    /// price units, so no value the pair produces overflows.
-    #[serde(default)]
-    pub max_price: Option<String>,
-    /// Smallest order value, in the quote currency.
-    pub min_notional: String,
-    /// Largest order value (and market buy quote amount), in the quote
-    /// currency. Default: no limit below the one `max_price` already sets.
-    #[serde(default)]
-    pub max_notional: Option<String>,
-    /// `NONE`, `EXPIRE_TAKER`, `EXPIRE_MAKER` or `EXPIRE_BOTH`.
-    #[serde(default = "default_stp")]
-    pub default_stp: String,
-    /// Most open orders on the book.
-    #[serde(default = "default_max_open")]
-    pub max_open_orders: u32,
-    /// The pair's partition of both Kafka topics (distributed mode).
-    #[serde(default)]
-    pub partition: Option<i32>,
-    /// Fee charged to the resting side of a trade, in basis points of its
-    /// value, paid in the quote asset. At most `taker_fee_bps`.
-    #[serde(default = "default_fee_bps")]
-    pub maker_fee_bps: u16,
-    /// Fee charged to the incoming side, in basis points; at most 10,000.
-    #[serde(default = "default_fee_bps")]
-    pub taker_fee_bps: u16,
-    /// The advanced order types the pair takes (`[pairs.advanced]`:
-    /// `conditional`, `trailing`, `iceberg`, `lists`, `good_till_date`).
-    /// Default: all.
-    #[serde(default)]
-    pub advanced: proto::AdvancedOrders,
-}
-
-fn default_fee_bps() -> u16 {
-    10
-}
-
-fn default_stp() -> String {
-    "NONE".into()
-}
-
-fn default_max_open() -> u32 {
-    1_000_000
-}
-
-/// A demo pair: `(tick, max_price)`, `(lot, max_qty)` and
-/// `(min_notional, max_notional)`.
-/// The highest price on `tick` at which `max_qty` is worth at most
-/// [`proto::MAX_VALUE`] price units: the default `max_price`.
-fn widest_max_price(tick: Price, max_qty: Qty, qty_scale: u8) -> Price {
-    let cap = u128::from(proto::MAX_VALUE);
-    let by_value = cap * proto::pow10(qty_scale) / u128::from(max_qty.0.max(1));
-    let p = u64::try_from(by_value.min(cap)).unwrap_or(proto::MAX_VALUE);
-    Price(p - p % tick.0.max(1))
-}
+/// One pair's table in the file: the shape the admin API lists pairs in.
+pub type PairSection = PairSpec;
 
 fn demo_pair(
     symbol: &str,
@@ -285,11 +181,11 @@ fn demo_pair(
         max_price: Some(max_price.into()),
         min_notional: notional.into(),
         max_notional: Some(max_notional.into()),
-        default_stp: default_stp(),
-        max_open_orders: default_max_open(),
+        default_stp: proto::default_stp(),
+        max_open_orders: proto::DEFAULT_MAX_OPEN_ORDERS,
         partition: None,
-        maker_fee_bps: default_fee_bps(),
-        taker_fee_bps: default_fee_bps(),
+        maker_fee_bps: proto::DEFAULT_FEE_BPS,
+        taker_fee_bps: proto::DEFAULT_FEE_BPS,
         advanced: proto::AdvancedOrders::ALL,
     }
 }
@@ -422,52 +318,30 @@ impl Config {
     pub fn pair_configs(&self) -> Result<Vec<PairConfig>, ConfigError> {
         let mut out: Vec<PairConfig> = Vec::new();
         for p in &self.pairs {
-            let symbol =
-                Symbol::new(&p.symbol).map_err(|e| ConfigError::Symbol(p.symbol.clone(), e))?;
+            let cfg = p.config().map_err(ConfigError::Spec)?;
             // Binance's API names pairs without the dash, so `AB-C` and
             // `A-BC` would be one name there.
-            if out.iter().any(|o| o.symbol.joined() == symbol.joined()) {
-                return Err(ConfigError::DuplicatePair(symbol));
+            if out.iter().any(|o| o.symbol.joined() == cfg.symbol.joined()) {
+                return Err(ConfigError::DuplicatePair(cfg.symbol));
             }
-            let field = |name: &'static str, v: &str, scale: u8| {
-                proto::parse_decimal(v, scale).map_err(|error| ConfigError::Decimal {
-                    pair: symbol,
-                    field: name,
-                    value: v.to_string(),
-                    error,
-                })
-            };
-            let tick_size = Price(field("tick_size", &p.tick_size, p.price_scale)?);
-            let max_qty = Qty(field("max_qty", &p.max_qty, p.qty_scale)?);
-            let max_price = match &p.max_price {
-                Some(v) => Price(field("max_price", v, p.price_scale)?),
-                None => widest_max_price(tick_size, max_qty, p.qty_scale),
-            };
-            let max_notional = match &p.max_notional {
-                Some(v) => QuoteQty(field("max_notional", v, p.price_scale)?),
-                None => QuoteQty(proto::MAX_VALUE),
-            };
-            let cfg = PairConfig {
-                symbol,
-                price_scale: p.price_scale,
-                qty_scale: p.qty_scale,
-                tick_size,
-                lot_size: Qty(field("lot_size", &p.lot_size, p.qty_scale)?),
-                min_qty: Qty(field("min_qty", &p.min_qty, p.qty_scale)?),
-                max_qty,
-                max_price,
-                min_notional: QuoteQty(field("min_notional", &p.min_notional, p.price_scale)?),
-                max_notional,
-                default_stp: StpMode::from_name(&p.default_stp)
-                    .ok_or_else(|| ConfigError::DefaultStp(symbol, p.default_stp.clone()))?,
-                max_open_orders: p.max_open_orders,
-                advanced: p.advanced,
-            };
-            cfg.validate().map_err(ConfigError::Pair)?;
             out.push(cfg);
         }
         if out.is_empty() {
             return Err(ConfigError::NoPairs);
+        }
+        Ok(out)
+    }
+
+    /// This config with the pairs listed at runtime after the file's, in
+    /// listing order. A pair the file names too is the file's.
+    pub fn with_listed(&self, listed: &[store::ListedPair]) -> Result<Config, ConfigError> {
+        let mut out = self.clone();
+        for l in listed {
+            let spec: PairSpec = serde_json::from_str(&l.spec)
+                .map_err(|e| ConfigError::Listed(l.pair, e.to_string()))?;
+            if !self.pairs.iter().any(|p| p.symbol == spec.symbol) {
+                out.pairs.push(spec);
+            }
         }
         Ok(out)
     }
@@ -522,14 +396,11 @@ impl Config {
         self.pairs
             .iter()
             .map(|p| {
-                let symbol =
-                    Symbol::new(&p.symbol).map_err(|e| ConfigError::Symbol(p.symbol.clone(), e))?;
-                if p.maker_fee_bps > p.taker_fee_bps || p.taker_fee_bps > 10_000 {
-                    return Err(ConfigError::Fees(symbol));
-                }
+                let (maker_bps, taker_bps) = p.fee_bps().map_err(ConfigError::Spec)?;
+                let symbol = p.symbol().map_err(ConfigError::Spec)?;
                 let fees = accounts::Fees {
-                    maker_bps: p.maker_fee_bps,
-                    taker_bps: p.taker_fee_bps,
+                    maker_bps,
+                    taker_bps,
                 };
                 Ok((symbol, fees))
             })

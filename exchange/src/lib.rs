@@ -52,7 +52,7 @@ const SEED_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Starts the exchange described by `config`: recovers every book, then
 /// serves HTTP. Listening on port 0 picks a free port (see [`Running::addr`]).
 pub async fn start(config: &Config) -> Result<Running, StartError> {
-    let pairs = config.validate().map_err(StartError::Config)?;
+    config.validate().map_err(StartError::Config)?;
     let url = config.database_url();
     // The journal is always here; the SQLite store too, unless a database
     // URL names another.
@@ -61,6 +61,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let store = Store::connect(&url, config.db_connections)
         .await
         .map_err(|e| StartError::Connect(url.clone(), e))?;
+    // The pairs listed at runtime, after the file's.
+    let listed = store.listed_pairs().await.map_err(StartError::Store)?;
+    let config = &config.with_listed(&listed).map_err(StartError::Config)?;
+    let pairs = config.validate().map_err(StartError::Config)?;
     let registry = prometheus::Registry::new();
     let rm = PipelineMetrics::register(&registry).map_err(StartError::Metrics)?;
     let gm = GatewayMetrics::register(&registry).map_err(StartError::Metrics)?;
@@ -87,7 +91,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     // Read with the risk stage's own asset table; no risk stage, no funding.
     let demo_funding = match exchange.accounts() {
         Some(a) => config
-            .demo_credits(a.assets())
+            .demo_credits(&a.assets())
             .map_err(StartError::Config)?,
         None => Vec::new(),
     };

@@ -72,7 +72,8 @@ enum Cmd {
     },
     /// Pairs: the store's halts for failures (`halted`, `resume`), and a
     /// pair's market status and rules changed at runtime through a running
-    /// exchange's admin API (`status`, `rules`).
+    /// exchange's admin API (`status`, `rules`), and new pairs listed
+    /// on it (`add`).
     Pairs {
         #[command(subcommand)]
         action: PairsCmd,
@@ -115,6 +116,14 @@ enum PairsCmd {
     /// log: each rule given; the others keep their values. Orders already
     /// held stay, whatever the new rules say of them.
     Rules(RulesCli),
+    /// Lists a new pair on a running exchange, at once and with an empty
+    /// book: FILE holds the pair's table as the config file's `[[pairs]]`
+    /// writes it (without the `[[pairs]]` line). Every later start lists
+    /// it again; the config file need not change.
+    Add {
+        /// A TOML file: symbol, price_scale, qty_scale, tick_size, ...
+        file: std::path::PathBuf,
+    },
 }
 
 /// A rules change's arguments: decimals at the pair's scales.
@@ -403,6 +412,14 @@ async fn pairs(config: &Config, action: PairsCmd, admin: AdminArgs) -> Result<()
             };
             exchange::operator::pair_rules(&target, &rules).await
         }
+        PairsCmd::Add { file } => {
+            let target = admin_target(config, admin)?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let spec: proto::PairSpec =
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            exchange::operator::add_pair(&target, &spec).await
+        }
         other => return store_halts(config, other).await,
     };
     print_json(&answer.map_err(|e| e.to_string())?)
@@ -433,7 +450,7 @@ async fn store_halts(config: &Config, action: PairsCmd) -> Result<(), String> {
                 }
             );
         }
-        PairsCmd::Status { .. } | PairsCmd::Rules(_) => {}
+        PairsCmd::Status { .. } | PairsCmd::Rules(_) | PairsCmd::Add { .. } => {}
     }
     store.close().await;
     Ok(())

@@ -99,6 +99,14 @@ pub async fn pair_status(
         .await
 }
 
+/// `POST /admin/v1/pairs`: lists the pair `spec` describes (the config
+/// file's `[[pairs]]` table), at once, with an empty book.
+pub async fn add_pair(t: &AdminTarget, spec: &proto::PairSpec) -> Result<Answer, reqwest::Error> {
+    Client::admin(&t.url, t.credentials.clone())
+        .signed(Method::POST, "/admin/v1/pairs", "", Some(&json!(spec)))
+        .await
+}
+
 /// A change of a pair's rules, as the command line gives it: each rule a
 /// decimal at the pair's scale, `None` to keep it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -148,9 +148,10 @@ async fn run_gateway(
         .await
         .map_err(StartError::Store)?;
     // The persister's progress and the halts, as this gateway sees them.
+    let watched = log.pairs();
     let gauges = s
         .metrics
-        .watch(log.pairs(), std::time::Duration::from_secs(1));
+        .watch(move || watched.clone(), std::time::Duration::from_secs(1));
     let gw = Gateway::new(GatewayParts {
         config: config.gateway.clone(),
         log,

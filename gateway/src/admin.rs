@@ -35,6 +35,7 @@ use crate::rest::account::{AssetBalance, accounts_disabled, balances};
 use crate::rest::openapi::{ErrorBody, SignedErrors};
 use crate::rest::{body_bytes, json_body, query, rate_limit};
 
+pub(crate) mod listing;
 pub(crate) mod pairs;
 
 type App = State<Arc<Gateway>>;
@@ -51,6 +52,7 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/admin/v1/audit", get(audit))
         .route("/admin/v1/pairs/status", post(pairs::set_status))
         .route("/admin/v1/pairs/rules", post(pairs::set_rules))
+        .route("/admin/v1/pairs", post(listing::list_pair))
 }
 
 /// Authenticates and rate-limits an admin request.
@@ -242,7 +244,8 @@ async fn movement(
     let accounts = gw.log.accounts().ok_or_else(accounts_disabled)?;
     let r: MovementRequest = json_body(headers, &body)?;
     check_reference(&r.reference)?;
-    let (asset_id, info) = asset(accounts.assets(), &r.asset)?;
+    let assets = accounts.assets();
+    let (asset_id, info) = asset(&assets, &r.asset)?;
     let amount = amount(&r.amount, info)?;
     let user = user_id(gw, &r.user).await?;
     let reference = gw
@@ -342,9 +345,10 @@ async fn user_balances(State(gw): App, headers: HeaderMap, uri: axum::http::Uri)
 
 /// The report as JSON: amounts at each asset's scale.
 fn report_json(report: &AuditReport, accounts: &dyn Accounts) -> Value {
+    let assets = accounts.assets();
     let scale = |name: &str| {
-        asset_by_name(accounts.assets(), name)
-            .and_then(|id| accounts.assets().get(usize::from(id.0)))
+        asset_by_name(&assets, name)
+            .and_then(|id| assets.get(usize::from(id.0)))
             .map_or(0, |a| a.scale)
     };
     let assets: Vec<Value> = report

@@ -113,6 +113,12 @@ codes! {
     /// An operator's change of a pair whose rules together are not valid
     /// (or not with the orders the book holds); nothing changed.
     INVALID_PAIR_CHANGE = (-1055, BAD_REQUEST);
+    /// A listing of a pair that is traded here already (or one with its
+    /// name once the dash is dropped); nothing changed.
+    PAIR_LISTED = (-1056, CONFLICT);
+    /// This exchange lists pairs only from its config file, at start
+    /// (distributed mode, for now).
+    LISTING_UNSUPPORTED = (-1057, NOT_IMPLEMENTED);
     /// The request's timestamp is outside its receive window.
     STALE_TIMESTAMP = (-1021, UNAUTHORIZED);
     /// The signature does not match.

@@ -15,14 +15,14 @@ mod limits;
 mod market;
 mod metrics;
 mod money;
+mod pairs;
 mod rest;
 mod serve;
 mod usage;
 mod ws;
 mod wsapi;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -350,17 +350,11 @@ pub struct Gateway {
     log: Arc<dyn CommandLog>,
     store: Store,
     market: Arc<MarketData>,
-    pairs: HashMap<Symbol, PairConfig>,
-    /// Each pair by the name Binance's API gives it (`BTCEUR`).
-    by_name: HashMap<String, Symbol>,
-    /// In the configured order, for `exchangeInfo`.
-    pair_list: Vec<PairConfig>,
+    /// Every pair, configured or listed since.
+    pairs: RwLock<pairs::PairTable>,
     keys: auth::KeyCache,
     /// Operators' keys: a cache of their own table.
     admin_keys: auth::KeyCache,
-    /// Each pair's fee rates when accounts are enabled; a pair without
-    /// reports commission `"0"`.
-    fees: HashMap<Symbol, Fees>,
     /// Credits for new users on a local demo exchange.
     demo: demo::DemoFunding,
     rate: limits::RateLimiter,
@@ -373,8 +367,9 @@ pub struct Gateway {
     shutdown: watch::Receiver<bool>,
     /// One permit per open WebSocket connection.
     ws_connections: Arc<Semaphore>,
-    /// The OpenAPI document, as `GET /api/openapi.json` serves it.
-    openapi: axum::body::Bytes,
+    /// The OpenAPI document, as `GET /api/openapi.json` serves it (its
+    /// symbols are the pairs': a listing rebuilds it).
+    openapi: RwLock<axum::body::Bytes>,
 }
 
 /// What a [`Gateway`] is made of.
@@ -465,7 +460,6 @@ impl Gateway {
         Arc::new(Gateway {
             keys: auth::KeyCache::new(store.clone()),
             admin_keys: auth::KeyCache::admin(store.clone()),
-            fees: fees.into_iter().collect(),
             demo: demo::DemoFunding::new(demo_funding),
             rate: limits::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst),
             usage: usage::Usage::new(&config),
@@ -475,14 +469,9 @@ impl Gateway {
                 config.max_in_flight_per_pair,
                 &symbols,
             ),
-            pairs: pairs.iter().map(|p| (p.symbol, *p)).collect(),
-            by_name: pairs
-                .iter()
-                .map(|p| (p.symbol.joined(), p.symbol))
-                .collect(),
-            pair_list: pairs,
+            pairs: RwLock::new(pairs::PairTable::new(&pairs, fees)),
             ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
-            openapi,
+            openapi: RwLock::new(openapi),
             config,
             log,
             store,
@@ -530,13 +519,53 @@ impl Gateway {
     /// copy only where the pair's status is not known; its scales and
     /// symbol never change.
     pub(crate) fn rules(&self, pair: Symbol) -> Option<PairConfig> {
-        let file = self.pairs.get(&pair)?;
-        Some(self.log.pair(pair).map_or(*file, |s| s.config()))
+        let file = *self.pairs.read().ok()?.listed(pair)?;
+        Some(self.log.pair(pair).map_or(file, |s| s.config()))
     }
 
     /// The fee rates of `pair`, when the exchange charges fees.
     fn fees(&self, pair: Symbol) -> Option<Fees> {
-        self.fees.get(&pair).copied()
+        self.pairs.read().ok()?.fees(pair)
+    }
+
+    /// Serves a pair the log just listed: its bounds, its assets, its
+    /// place in every list and in the OpenAPI document's symbols.
+    fn add_pair(&self, pair: PairConfig, fees: Option<Fees>) {
+        self.in_flight.add_pair(pair.symbol);
+        if let Some(accounts) = self.log.accounts() {
+            self.market.set_assets(accounts.assets());
+        }
+        let list = match self.pairs.write() {
+            Ok(mut table) => {
+                table.add(pair, fees);
+                table.list().to_vec()
+            }
+            Err(_) => return,
+        };
+        if let Ok(mut doc) = self.openapi.write() {
+            *doc = rest::openapi::document_json(&list);
+        }
+    }
+
+    /// The pair Binance's API names `name` (`BTCEUR`).
+    pub(crate) fn symbol_named(&self, name: &str) -> Option<Symbol> {
+        self.pairs.read().ok()?.named(name)
+    }
+
+    /// Every pair's symbol, configured then listed.
+    pub(crate) fn symbols(&self) -> Vec<Symbol> {
+        self.pairs
+            .read()
+            .map(|t| t.list().iter().map(|p| p.symbol).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every pair as configured or listed, in that order.
+    pub(crate) fn pair_list(&self) -> Vec<PairConfig> {
+        self.pairs
+            .read()
+            .map(|t| t.list().to_vec())
+            .unwrap_or_default()
     }
 
     pub(crate) fn result_timeout(&self) -> Duration {

@@ -54,8 +54,10 @@ pub(crate) struct InFlight {
     /// Cancels, process-wide: a separate budget, so that a flood of orders
     /// never blocks the commands that reduce risk.
     pub cancels: Arc<Semaphore>,
-    /// New orders and amends, per pair.
-    pub per_pair: HashMap<Symbol, Arc<Semaphore>>,
+    /// New orders and amends, per pair (a listing adds one).
+    per_pair: std::sync::RwLock<HashMap<Symbol, Arc<Semaphore>>>,
+    /// The bound of each pair's semaphore.
+    pair_bound: usize,
 }
 
 /// Why a command was turned away before the log.
@@ -105,10 +107,21 @@ impl InFlight {
         InFlight {
             orders: Arc::new(Semaphore::new(orders)),
             cancels: Arc::new(Semaphore::new(cancels)),
-            per_pair: pairs
-                .iter()
-                .map(|p| (*p, Arc::new(Semaphore::new(per_pair))))
-                .collect(),
+            per_pair: std::sync::RwLock::new(
+                pairs
+                    .iter()
+                    .map(|p| (*p, Arc::new(Semaphore::new(per_pair))))
+                    .collect(),
+            ),
+            pair_bound: per_pair,
+        }
+    }
+
+    /// The bound of a listed pair.
+    pub(crate) fn add_pair(&self, pair: Symbol) {
+        if let Ok(mut m) = self.per_pair.write() {
+            m.entry(pair)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.pair_bound)));
         }
     }
 
@@ -117,7 +130,8 @@ impl InFlight {
         &self,
         pair: Symbol,
     ) -> Result<(OwnedSemaphorePermit, Option<OwnedSemaphorePermit>), ShedReason> {
-        let pair_permit = match self.per_pair.get(&pair) {
+        let semaphore = self.per_pair.read().ok().and_then(|m| m.get(&pair).cloned());
+        let pair_permit = match semaphore {
             Some(s) => Some(
                 s.clone()
                     .try_acquire_owned()

@@ -10,7 +10,7 @@
 //! python-binance's `DepthCacheManager` insists on.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use accounts::{AssetId, Balance, Fees};
 use commandlog::{AccountUpdate, EventRecord, Observer};
@@ -76,14 +76,15 @@ struct PairView {
 /// The market-data side of the gateway: an [`Observer`] of the runtime.
 #[derive(Debug)]
 pub struct MarketData {
-    pairs: HashMap<Symbol, Mutex<PairView>>,
+    /// Each pair's view; a listed pair's is added by its `on_start`.
+    pairs: RwLock<HashMap<Symbol, Arc<Mutex<PairView>>>>,
     /// Each pair by the name Binance's API gives it (`BTCEUR`), made once
     /// rather than per message.
-    names: HashMap<Symbol, String>,
+    names: RwLock<HashMap<Symbol, Arc<str>>>,
     stream: broadcast::Sender<StreamMessage>,
     /// Each pair's fee rates, for the commission in execution reports; a
     /// pair without (accounts disabled) reports `"0"`.
-    fees: HashMap<Symbol, Fees>,
+    fees: RwLock<HashMap<Symbol, Fees>>,
     /// Every user's balances, from the risk stage's updates.
     accounts: AccountViews,
     /// The market topics and who watches them.
@@ -112,16 +113,20 @@ impl MarketData {
             .map(|s| s.assets().to_vec())
             .unwrap_or_default();
         MarketData {
-            pairs: pairs
-                .iter()
-                .map(|p| (p.symbol, Mutex::new(PairView::new(*p))))
-                .collect(),
-            names: pairs
-                .iter()
-                .map(|p| (p.symbol, p.symbol.joined()))
-                .collect(),
+            pairs: RwLock::new(
+                pairs
+                    .iter()
+                    .map(|p| (p.symbol, Arc::new(Mutex::new(PairView::new(*p)))))
+                    .collect(),
+            ),
+            names: RwLock::new(
+                pairs
+                    .iter()
+                    .map(|p| (p.symbol, Arc::from(p.symbol.joined())))
+                    .collect(),
+            ),
             stream: broadcast::channel(stream_capacity).0,
-            fees: HashMap::new(),
+            fees: RwLock::default(),
             accounts: AccountViews::new(assets),
             topics: Registry::new(pairs),
         }
@@ -129,9 +134,40 @@ impl MarketData {
 
     /// The same views, reporting commission at `fees` (the pairs' rates,
     /// when accounts are enabled).
-    pub fn with_fees(mut self, fees: &[(Symbol, Fees)]) -> Self {
-        self.fees = fees.iter().copied().collect();
+    pub fn with_fees(self, fees: &[(Symbol, Fees)]) -> Self {
+        for (pair, f) in fees {
+            self.set_fees(*pair, *f);
+        }
         self
+    }
+
+    /// The rates a listed pair's execution reports show.
+    pub(crate) fn set_fees(&self, pair: Symbol, fees: Fees) {
+        if let Ok(mut m) = self.fees.write() {
+            m.insert(pair, fees);
+        }
+    }
+
+    /// The asset table once a listing added to it.
+    pub(crate) fn set_assets(&self, assets: Vec<accounts::AssetInfo>) {
+        self.accounts.set_assets(assets);
+    }
+
+    /// `pair`'s view.
+    fn view(&self, pair: Symbol) -> Option<Arc<Mutex<PairView>>> {
+        self.pairs.read().ok()?.get(&pair).cloned()
+    }
+
+    /// A listed pair's view, topics and name, with an empty book.
+    fn add_pair(&self, pair: &PairConfig) -> Option<Arc<Mutex<PairView>>> {
+        let view = Arc::new(Mutex::new(PairView::new(*pair)));
+        self.pairs.write().ok()?.insert(pair.symbol, view.clone());
+        self.names
+            .write()
+            .ok()?
+            .insert(pair.symbol, Arc::from(pair.symbol.joined()));
+        self.topics.add_pair(pair.symbol);
+        Some(view)
     }
 
     /// `user`'s balances in every asset, as the risk stage last published
@@ -152,7 +188,8 @@ impl MarketData {
 
     /// The best `limit` levels of each side of `pair`.
     pub fn depth(&self, pair: Symbol, limit: usize) -> Option<DepthView> {
-        let v = self.pairs.get(&pair)?.lock().ok()?;
+        let view = self.view(pair)?;
+        let v = view.lock().ok()?;
         Some(DepthView {
             last_update_id: v.published,
             bids: v
@@ -178,8 +215,11 @@ impl MarketData {
     }
 
     /// `pair` as Binance's API names it (`BTCEUR`).
-    fn name(&self, pair: Symbol) -> &str {
-        self.names.get(&pair).map_or("", String::as_str)
+    fn name(&self, pair: Symbol) -> Arc<str> {
+        let names = self.names.read().ok();
+        names
+            .and_then(|n| n.get(&pair).cloned())
+            .unwrap_or_else(|| Arc::from(""))
     }
 
     /// Sends `msg` to every connection (each keeps what it subscribed to).
@@ -199,7 +239,11 @@ impl MarketData {
         wait: std::time::Duration,
     ) -> Result<(), store::StoreError> {
         let deadline = tokio::time::Instant::now() + wait;
-        for pair in self.pairs.keys() {
+        let pairs: Vec<Symbol> = match self.pairs.read() {
+            Ok(p) => p.keys().copied().collect(),
+            Err(_) => Vec::new(),
+        };
+        for pair in &pairs {
             if let Some(status) = log.pair(*pair)
                 && !status.stored_up_to(status.engine_seq(), deadline).await
             {
@@ -224,7 +268,7 @@ impl MarketData {
         lists: &[store::OrderListRow],
         last_price: Option<Price>,
     ) -> usize {
-        let Some(view) = self.pairs.get(&pair) else {
+        let Some(view) = self.view(pair) else {
             return 0;
         };
         let Ok(mut v) = view.lock() else { return 0 };
@@ -239,18 +283,16 @@ impl MarketData {
     /// When trailing stop `id` of `pair` started tracking the price, if
     /// the order view holds it and it did: Binance's `trailingTime`.
     pub(crate) fn trailing_since(&self, pair: Symbol, id: OrderId) -> Option<Timestamp> {
-        self.pairs
-            .get(&pair)?
-            .lock()
-            .ok()?
-            .orders
-            .trailing_since(id)
+        self.view(pair)?.lock().ok()?.orders.trailing_since(id)
     }
 }
 
 impl Observer for MarketData {
     fn on_start(&self, pair: &PairConfig, depth: Depth) {
-        if let Some(view) = self.pairs.get(&pair.symbol)
+        let view = self
+            .view(pair.symbol)
+            .or_else(|| self.add_pair(pair));
+        if let Some(view) = view
             && let Ok(mut v) = view.lock()
         {
             // The restored book's rules: an operator's changes included.
@@ -280,7 +322,7 @@ impl Observer for MarketData {
     }
 
     fn on_record(&self, record: &Arc<EventRecord>) {
-        let Some(view) = self.pairs.get(&record.pair) else {
+        let Some(view) = self.view(record.pair) else {
             return;
         };
         let Some(last) = record.events.last() else {
@@ -316,10 +358,11 @@ impl Observer for MarketData {
             }
             v.published = last.seq;
         }
+        let name = self.name(cfg.symbol);
         let context = PairContext {
             cfg: &cfg,
-            fees: self.fees.get(&record.pair).copied(),
-            name: self.name(cfg.symbol),
+            fees: self.fees.read().ok().and_then(|f| f.get(&record.pair).copied()),
+            name: &name,
         };
         let wanted = |user| watched && self.topics.watched(&Topic::User(user));
         let reports = reports::apply_record(&mut v.orders, context, &record.events, &wanted);

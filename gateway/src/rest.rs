@@ -173,9 +173,8 @@ pub(crate) fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiErro
 /// ([`Gateway::rules`]): what orders are checked against before they go to
 /// the log, and what answers say of the pair.
 fn symbol(gw: &Gateway, name: &str) -> Result<PairConfig, ApiError> {
-    gw.by_name
-        .get(name)
-        .and_then(|s| gw.rules(*s))
+    gw.symbol_named(name)
+        .and_then(|s| gw.rules(s))
         .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))
 }
 
@@ -218,9 +217,9 @@ fn pairs_named(
             Ok((pairs, false))
         }
         (None, None) => Ok((
-            gw.pair_list
-                .iter()
-                .filter_map(|p| gw.rules(p.symbol))
+            gw.symbols()
+                .into_iter()
+                .filter_map(|s| gw.rules(s))
                 .collect(),
             false,
         )),

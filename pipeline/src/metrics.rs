@@ -151,13 +151,16 @@ impl PipelineMetrics {
     /// Sets the gauges of `pairs` every `period` until the task is
     /// aborted: the counters are atomics the hot path bumps, the gauges a
     /// sample of them.
-    pub fn watch(&self, pairs: Vec<Arc<PairStatus>>, period: Duration) -> JoinHandle<()> {
+    pub fn watch<F>(&self, pairs: F, period: Duration) -> JoinHandle<()>
+    where
+        F: Fn() -> Vec<Arc<PairStatus>> + Send + 'static,
+    {
         let metrics = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             loop {
                 tick.tick().await;
-                for p in &pairs {
+                for p in &pairs() {
                     metrics.observe(p);
                 }
             }

@@ -40,6 +40,13 @@ pub enum Stored {
     },
     /// A snapshot covering every record of its pair before it.
     Snapshot(SnapshotRow),
+    /// A pair listed at runtime, ahead of its first record.
+    Listed {
+        /// The pair.
+        pair: Symbol,
+        /// Its quantities' decimals.
+        qty_scale: u8,
+    },
     /// Where reading `partition` of the event log resumes once this batch
     /// is stored (stored in the same transaction).
     Offset {
@@ -129,6 +136,9 @@ impl Persister {
                     for (_, events) in &records {
                         self.add_events(&mut batch, pair, events);
                     }
+                }
+                Stored::Listed { pair, qty_scale } => {
+                    self.qty_scales.insert(pair, qty_scale);
                 }
                 Stored::Snapshot(s) if self.halted.contains(&s.pair) => {}
                 Stored::Snapshot(s) => {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use accounts::{Fees, Input, Output, Place, PlaceList, RiskCode, Shard};
+use accounts::{ConfigError, Fees, Input, Output, Place, PlaceList, RiskCode, Shard};
 use commandlog::{
     AccountUpdate, AssetAudit, AuditReport, EventRecord, Movement, MovementKind, MovementOutcome,
 };
@@ -144,6 +144,20 @@ impl RiskStage {
             inputs,
             metrics,
         }
+    }
+
+    /// Lists `pair` with its fee rates: the shard learns its assets (see
+    /// [`Shard::add_pair`]), and its listing rules are its budgeting
+    /// limits from now on, as a config file's are. Nothing changes when
+    /// the shard refuses it.
+    pub fn add_pair(&mut self, pair: &PairConfig, fees: Fees) -> Result<(), ConfigError> {
+        self.shard.add_pair(pair)?;
+        self.limits.insert(
+            pair.symbol,
+            (pair.qty_scale, pair.max_price.0, pair.max_notional),
+        );
+        self.settings.fees.insert(pair.symbol, fees);
+        Ok(())
     }
 
     /// The rates orders on `pair` are placed with.

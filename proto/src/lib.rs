@@ -13,6 +13,7 @@ mod hash;
 mod ids;
 mod pair;
 mod reject;
+mod spec;
 
 pub use codec::{
     CodecError, FORMAT_VERSION, MAX_MESSAGE_BYTES, decode, decode_run, encode, encode_into,
@@ -38,3 +39,4 @@ pub use pair::{
     AdvancedChange, AdvancedOrders, PairChange, PairConfig, PairConfigError, TradingStatus,
 };
 pub use reject::RejectCode;
+pub use spec::{DEFAULT_FEE_BPS, DEFAULT_MAX_OPEN_ORDERS, PairSpec, SpecError, default_stp};

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use commandlog::{
-    AccountUpdate, AuditReport, EventRecord, MovementOutcome, Observer, PairStatus, SubmitError,
+    AccountUpdate, AuditReport, EventRecord, MovementOutcome, Observer, SubmitError,
     Waiters,
 };
 use pipeline::{EventSink, Output, PipelineMetrics, Source, Stored};
@@ -104,7 +104,7 @@ pub(crate) struct Queue {
     pub(crate) input: mpsc::Receiver<Stored>,
     /// How long records may gather before a transaction (0: none).
     pub(crate) linger: Duration,
-    pub(crate) pairs: HashMap<Symbol, Arc<PairStatus>>,
+    pub(crate) pairs: crate::exchange::PairMap,
     pub(crate) metrics: PipelineMetrics,
 }
 
@@ -130,13 +130,14 @@ impl Source for Queue {
     }
 
     fn stored(&mut self, last_seqs: &HashMap<Symbol, Seq>, snapshots: &[(Symbol, u64)]) {
+        let Ok(pairs) = self.pairs.read() else { return };
         // The journal writer deletes segments the stored snapshots cover.
         for (pair, position) in snapshots {
-            if let Some(status) = self.pairs.get(pair) {
+            if let Some(status) = pairs.get(pair) {
                 status.snapshot_stored(*position);
             }
         }
-        for (pair, status) in &self.pairs {
+        for (pair, status) in pairs.iter() {
             if let Some(seq) = last_seqs.get(pair) {
                 status.persisted(*seq);
                 self.metrics.observe(status);
@@ -145,9 +146,10 @@ impl Source for Queue {
     }
 
     fn halted(&mut self, halt: &HaltedPair) {
-        if let Some(status) = self.pairs.get(&halt.pair) {
+        let status = self.pairs.read().ok().and_then(|p| p.get(&halt.pair).cloned());
+        if let Some(status) = status {
             status.halt(format!("events could not be stored: {}", halt.reason));
-            self.metrics.observe_halt(status);
+            self.metrics.observe_halt(&status);
         }
     }
 }

@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use std::sync::atomic::AtomicU64;
 
 use accounts::{AssetInfo, Fees};
 use commandlog::{
-    Accounts, AuditFuture, CommandLog, LagUnit, Movement, MovementFuture, Observer, PairStatus,
-    SubmitError, SubmitFuture, Submitted, Waiters,
+    Accounts, ListError, AuditFuture, CommandLog, LagUnit, ListFuture, Listing, Movement, MovementFuture,
+    Observer, PairStatus, SubmitError, SubmitFuture, Submitted, Waiters,
 };
 use pipeline::{Output, Persister, PipelineMetrics, RuntimeConfig, Stored, Ticks};
 use proto::{Command, PairConfig, Symbol};
@@ -24,6 +24,7 @@ use tracing::{info, warn};
 use crate::dispatch::{self, Dispatcher, Queue, Settled};
 use crate::error::StartError;
 use crate::journal::Journal;
+use crate::listing::{self, Lister, NewPair, RiskInfo};
 use crate::recovery::{self, HeldPair, PairBook};
 use crate::sequencer::{self, Request, Sequencer};
 use crate::writer::{JournalRequest, JournalWriter};
@@ -59,27 +60,26 @@ enum Intake {
     Risk(mpsc::Sender<Request>),
 }
 
-/// What the port's accounts side answers without the writer.
-#[derive(Debug)]
-struct RiskInfo {
-    assets: Vec<AssetInfo>,
-    fees: HashMap<Symbol, Fees>,
-}
+/// Every pair's counters, shared by the port, the persister's queue and
+/// the gauges; a listing adds to it.
+pub(crate) type PairMap = Arc<RwLock<HashMap<Symbol, Arc<PairStatus>>>>;
 
 /// The running embedded exchange core.
 pub struct Exchange {
     intake: Intake,
-    pairs: HashMap<Symbol, Arc<PairStatus>>,
+    pairs: PairMap,
     stop: watch::Sender<bool>,
     tasks: Mutex<Option<Tasks>>,
     metrics: PipelineMetrics,
-    risk: Option<RiskInfo>,
+    risk: Option<RwLock<RiskInfo>>,
+    /// Taken at shutdown; its lock makes listings one at a time.
+    lister: tokio::sync::Mutex<Option<Lister>>,
 }
 
 impl fmt::Debug for Exchange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Exchange")
-            .field("pairs", &self.pairs.len())
+            .field("pairs", &self.pairs().len())
             .finish()
     }
 }
@@ -90,6 +90,8 @@ struct Actors {
     threads: Vec<std::thread::JoinHandle<()>>,
     statuses: HashMap<Symbol, Arc<PairStatus>>,
     output: mpsc::Receiver<Output>,
+    /// For the actors of pairs listed later.
+    output_tx: mpsc::Sender<Output>,
 }
 
 impl Exchange {
@@ -176,7 +178,7 @@ impl Exchange {
         };
         Ok(match stage {
             None => parts.run(),
-            Some(stage) => parts.run_risk(stage, risk_snapshot),
+            Some(stage) => parts.run_risk(stage, risk_snapshot, pairs.to_vec()),
         })
     }
 
@@ -190,7 +192,7 @@ impl Exchange {
         cmd: Command,
         want_outcome: bool,
     ) -> Result<Submitted, SubmitError> {
-        let status = self.pairs.get(&cmd.pair).ok_or(SubmitError::UnknownPair)?;
+        let status = self.pair_status(cmd.pair).ok_or(SubmitError::UnknownPair)?;
         if status.is_halted() {
             return Err(SubmitError::Halted);
         }
@@ -223,6 +225,8 @@ impl Exchange {
     /// shard), and returns when all of that is done. Later calls return at
     /// once.
     pub async fn shutdown(&self) {
+        // No listing from now on; the queues it could feed may close.
+        self.lister.lock().await.take();
         let tasks = self.tasks.lock().ok().and_then(|mut t| t.take());
         let Some(tasks) = tasks else { return };
         let _ = self.stop.send(true);
@@ -238,8 +242,8 @@ impl Exchange {
             let _ = r.await;
         }
         tasks.gauges.abort();
-        for status in self.pairs.values() {
-            self.metrics.observe(status);
+        for status in self.pairs() {
+            self.metrics.observe(&status);
         }
         info!("runtime stopped: queues drained, books snapshotted, events stored");
     }
@@ -249,6 +253,9 @@ impl Exchange {
     /// tests of recovery; the actor threads end on their own once their
     /// queues close.
     pub fn abort(&self) {
+        if let Ok(mut lister) = self.lister.try_lock() {
+            lister.take();
+        }
         let tasks = self.tasks.lock().ok().and_then(|mut t| t.take());
         let Some(tasks) = tasks else { return };
         tasks.journal.abort();
@@ -274,6 +281,33 @@ impl Exchange {
     }
 }
 
+impl Exchange {
+    /// A pair's counters.
+    fn pair_status(&self, pair: Symbol) -> Option<Arc<PairStatus>> {
+        self.pairs.read().ok()?.get(&pair).cloned()
+    }
+
+    /// Lists a new pair (see `listing`): recorded in the store, then
+    /// started with an empty book. With the risk stage on, a pair that
+    /// would count an asset the shard has more finely is refused first.
+    pub async fn list_pair(&self, listing: Listing) -> Result<Arc<PairStatus>, ListError> {
+        let lister = self.lister.lock().await;
+        let Some(lister) = lister.as_ref() else {
+            return Err(ListError::ShuttingDown);
+        };
+        let (status, actor) =
+            listing::list(lister, &self.pairs, self.risk.as_ref(), listing).await?;
+        match self.tasks.lock() {
+            Ok(mut t) => match t.as_mut() {
+                Some(t) => t.actors.push(actor),
+                None => drop(actor),
+            },
+            Err(_) => drop(actor),
+        }
+        Ok(status)
+    }
+}
+
 /// What `start` recovered, ready to run.
 struct Parts {
     store: Store,
@@ -293,15 +327,31 @@ impl Parts {
         Ticks::new(self.config.gtd_tick_ms, running, Instant::now())
     }
 
+    /// What listing a pair later needs of these parts.
+    fn lister(
+        &self,
+        persist: mpsc::Sender<Stored>,
+        writer: mpsc::Sender<NewPair>,
+    ) -> Lister {
+        Lister {
+            store: self.store.clone(),
+            config: self.config.clone(),
+            observer: self.observer.clone(),
+            metrics: self.metrics.clone(),
+            outputs: self.actors.output_tx.clone(),
+            persist,
+            writer,
+        }
+    }
+
     /// The persister and its queue's sender.
-    fn persister(
-        &mut self,
-        pairs: &HashMap<Symbol, Arc<PairStatus>>,
-    ) -> (JoinHandle<()>, mpsc::Sender<Stored>) {
+    fn persister(&mut self, pairs: &PairMap) -> (JoinHandle<()>, mpsc::Sender<Stored>) {
         let (persist_tx, persist_rx) = mpsc::channel::<Stored>(self.config.output_queue);
         let persister = Persister {
             store: self.store.clone(),
-            qty_scales: pairs
+            qty_scales: self
+                .actors
+                .statuses
                 .iter()
                 .map(|(s, p)| (*s, p.config().qty_scale))
                 .collect(),
@@ -323,12 +373,15 @@ impl Parts {
     /// Starts the dispatcher, the persister, the journal writer and the
     /// gauges around the running actors.
     fn run(mut self) -> Exchange {
-        let pairs = self.actors.statuses.clone();
+        let pairs: PairMap = Arc::new(RwLock::new(self.actors.statuses.clone()));
         let ticks = self.ticks();
         // Registered before the command reaches its actor: no record can
         // come first, so none is kept for a late request.
         let waiters = Arc::new(Mutex::new(Waiters::new(0)));
         let (persister, persist_tx) = self.persister(&pairs);
+        // One listing at a time (the lister's lock).
+        let (listings, listings_rx) = mpsc::channel(1);
+        let lister = self.lister(persist_tx.clone(), listings);
         let dispatcher = Dispatcher {
             observer: self.observer,
             waiters: waiters.clone(),
@@ -344,22 +397,22 @@ impl Parts {
         let writer = JournalWriter {
             journal: self.journal,
             actors: self.actors.inputs,
-            pairs: pairs.clone(),
+            pairs: self.actors.statuses,
+            listings: listings_rx,
             waiters,
             max_batch: self.config.journal_batch,
             metrics: self.metrics.clone(),
             ticks,
         };
         let journal = tokio::spawn(writer.run(journal_rx, stop_rx));
-        let gauges = self
-            .metrics
-            .watch(pairs.values().cloned().collect(), GAUGE_PERIOD);
+        let gauges = self.metrics.watch(statuses_of(&pairs), GAUGE_PERIOD);
         Exchange {
             intake: Intake::Plain(journal_tx),
             pairs,
             stop,
             metrics: self.metrics,
             risk: None,
+            lister: tokio::sync::Mutex::new(Some(lister)),
             tasks: Mutex::new(Some(Tasks {
                 gauges,
                 journal,
@@ -375,8 +428,13 @@ impl Parts {
     /// the journal writer running `stage` (it reads the actors' outputs and
     /// hands each settled one to the dispatcher) and the gauges.
     /// `risk_snapshot` is the stored risk snapshot's position.
-    fn run_risk(mut self, stage: RiskStage, risk_snapshot: u64) -> Exchange {
-        let pairs = self.actors.statuses.clone();
+    fn run_risk(
+        mut self,
+        stage: RiskStage,
+        risk_snapshot: u64,
+        configs: Vec<PairConfig>,
+    ) -> Exchange {
+        let pairs: PairMap = Arc::new(RwLock::new(self.actors.statuses.clone()));
         let ticks = self.ticks();
         let waiters = Arc::new(Mutex::new(Waiters::new(0)));
         let (persister, persist_tx) = self.persister(&pairs);
@@ -384,6 +442,9 @@ impl Parts {
         // RESULT waiters, the persister's queue) runs beside the writer, as
         // without risk.
         let (settled_tx, settled_rx) = mpsc::channel::<Settled>(self.config.output_queue);
+        // One listing at a time (the lister's lock).
+        let (listings, listings_rx) = mpsc::channel(1);
+        let lister = self.lister(persist_tx.clone(), listings);
         let dispatcher = Dispatcher {
             observer: self.observer,
             waiters: waiters.clone(),
@@ -403,14 +464,16 @@ impl Parts {
         ));
         let info = RiskInfo {
             assets: stage.shard.assets().to_vec(),
-            fees: pairs.keys().map(|p| (*p, stage.fees(*p))).collect(),
+            fees: configs.iter().map(|p| (p.symbol, stage.fees(p.symbol))).collect(),
+            pairs: configs,
         };
         let (journal_tx, journal_rx) = mpsc::channel(self.config.journal_queue);
         let (stop, stop_rx) = watch::channel(false);
         let writer = Sequencer {
             journal: self.journal,
             actors: self.actors.inputs,
-            pairs: pairs.clone(),
+            pairs: self.actors.statuses,
+            listings: listings_rx,
             waiters,
             max_batch: self.config.journal_batch,
             metrics: self.metrics.clone(),
@@ -422,15 +485,14 @@ impl Parts {
             ticks,
         };
         let journal = tokio::spawn(writer.run(journal_rx, stop_rx));
-        let gauges = self
-            .metrics
-            .watch(pairs.values().cloned().collect(), GAUGE_PERIOD);
+        let gauges = self.metrics.watch(statuses_of(&pairs), GAUGE_PERIOD);
         Exchange {
             intake: Intake::Risk(journal_tx),
             pairs,
             stop,
             metrics: self.metrics,
-            risk: Some(info),
+            risk: Some(RwLock::new(info)),
+            lister: tokio::sync::Mutex::new(Some(lister)),
             tasks: Mutex::new(Some(Tasks {
                 gauges,
                 journal,
@@ -444,12 +506,13 @@ impl Parts {
 }
 
 impl Accounts for Exchange {
-    fn assets(&self) -> &[AssetInfo] {
-        self.risk.as_ref().map_or(&[], |r| &r.assets)
+    fn assets(&self) -> Vec<AssetInfo> {
+        let risk = self.risk.as_ref().and_then(|r| r.read().ok());
+        risk.map_or_else(Vec::new, |r| r.assets.clone())
     }
 
     fn fees(&self, pair: Symbol) -> Option<Fees> {
-        self.risk.as_ref()?.fees.get(&pair).copied()
+        self.risk.as_ref()?.read().ok()?.fees.get(&pair).copied()
     }
 
     fn move_funds(&self, movement: Movement) -> MovementFuture<'_> {
@@ -474,16 +537,31 @@ impl CommandLog for Exchange {
         Box::pin(self.submit_command(cmd, want_outcome))
     }
 
-    fn pair(&self, pair: Symbol) -> Option<&Arc<PairStatus>> {
-        self.pairs.get(&pair)
+    fn pair(&self, pair: Symbol) -> Option<Arc<PairStatus>> {
+        self.pair_status(pair)
     }
 
     fn pairs(&self) -> Vec<Arc<PairStatus>> {
-        self.pairs.values().cloned().collect()
+        statuses_of(&self.pairs)()
+    }
+
+    fn list_pair(&self, listing: Listing) -> ListFuture<'_> {
+        Box::pin(self.list_pair(listing))
     }
 
     fn accounts(&self) -> Option<&dyn Accounts> {
         self.risk.is_some().then_some(self as &dyn Accounts)
+    }
+}
+
+/// Reads the pairs' counters as they are now (a listing adds to them).
+fn statuses_of(pairs: &PairMap) -> impl Fn() -> Vec<Arc<PairStatus>> + Send + 'static {
+    let pairs = pairs.clone();
+    move || {
+        pairs
+            .read()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -502,6 +580,7 @@ fn spawn_actors(
         threads: Vec::new(),
         statuses: HashMap::new(),
         output,
+        output_tx: out_tx.clone(),
     };
     for p in running {
         let sym = p.config.symbol;

@@ -39,6 +39,7 @@ mod dispatch;
 mod error;
 mod exchange;
 mod journal;
+mod listing;
 mod recovery;
 mod sequencer;
 mod writer;

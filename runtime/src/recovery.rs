@@ -177,16 +177,19 @@ pub(crate) async fn restore_shard(
         position: row.position,
         reason,
     };
-    let shard = Shard::restore(&row.bytes).map_err(|e| bad(e.to_string()))?;
+    let mut shard = Shard::restore(&row.bytes).map_err(|e| bad(e.to_string()))?;
     if shard.state_hash() != row.state_hash {
         return Err(bad("it does not match its state hash".into()));
     }
     // The shard's pair set is part of its state: one it does not know
-    // would have every order refused.
+    // would have every order refused. A pair listed after the snapshot is
+    // listed again here, as it was then: before any input that names it.
     let fresh = Shard::new(pairs).map_err(StartError::RiskConfig)?;
     for p in pairs {
         if shard.pair_assets(p.symbol).is_none() {
-            return Err(bad(format!("it does not know pair {}", p.symbol)));
+            shard
+                .add_pair(p)
+                .map_err(|e| bad(format!("pair {} cannot be listed on it: {e}", p.symbol)))?;
         }
     }
     if shard.assets() != fresh.assets() {

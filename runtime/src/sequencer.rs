@@ -38,6 +38,7 @@ use tracing::{error, warn};
 
 use crate::dispatch::Settled;
 use crate::journal::{Journal, Run};
+use crate::listing::NewPair;
 use crate::writer::JournalRequest;
 use pipeline::RiskStage;
 
@@ -65,6 +66,8 @@ pub(crate) struct Sequencer {
     pub(crate) journal: Journal,
     pub(crate) actors: HashMap<Symbol, mpsc::Sender<(u64, Command)>>,
     pub(crate) pairs: HashMap<Symbol, Arc<PairStatus>>,
+    /// Pairs listed while running.
+    pub(crate) listings: mpsc::Receiver<NewPair>,
     pub(crate) waiters: Arc<Mutex<Waiters>>,
     pub(crate) max_batch: usize,
     pub(crate) metrics: PipelineMetrics,
@@ -98,6 +101,8 @@ struct Turn {
     audits: Vec<oneshot::Sender<AuditReport>>,
     next: HashMap<Symbol, u64>,
     open: bool,
+    /// The listing channel is open.
+    listing: bool,
     stopping: bool,
     actors_done: bool,
     /// A journal write failed: the shard holds inputs the log does not.
@@ -121,6 +126,7 @@ impl Sequencer {
                 .map(|(s, p)| (*s, p.logged_position()))
                 .collect(),
             open: true,
+            listing: true,
             ..Turn::default()
         };
         let block = self.journal.syncs()
@@ -174,6 +180,14 @@ impl Sequencer {
                         t.open = false;
                         self.actors.clear();
                     }
+                },
+                l = self.listings.recv(), if t.listing => match l {
+                    Some(l) => {
+                        if let Some(l) = l.admit(&mut self.risk) {
+                            l.install(&mut self.actors, &mut self.pairs, &mut t.next, &mut self.ticks);
+                        }
+                    }
+                    None => t.listing = false,
                 },
                 _ = stop.changed(), if t.open && !t.stopping => {
                     // Refuse new requests; those already queued still go in.

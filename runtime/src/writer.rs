@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, warn};
 
 use crate::journal::{Journal, Run};
+use crate::listing::NewPair;
 
 /// Group commits between looks for journal segments the snapshots cover.
 const TRIM_EVERY: u64 = 1_024;
@@ -41,6 +42,8 @@ pub(crate) struct JournalWriter {
     pub(crate) journal: Journal,
     pub(crate) actors: HashMap<Symbol, mpsc::Sender<(u64, Command)>>,
     pub(crate) pairs: HashMap<Symbol, Arc<PairStatus>>,
+    /// Pairs listed while running.
+    pub(crate) listings: mpsc::Receiver<NewPair>,
     pub(crate) waiters: Arc<Mutex<Waiters>>,
     pub(crate) max_batch: usize,
     pub(crate) metrics: PipelineMetrics,
@@ -81,8 +84,16 @@ impl JournalWriter {
             && tokio::runtime::Handle::current().runtime_flavor()
                 == tokio::runtime::RuntimeFlavor::MultiThread;
         let mut stopping = false;
+        let mut listing = true;
         loop {
             tokio::select! {
+                l = self.listings.recv(), if listing => {
+                    match l {
+                        Some(l) => l.install(&mut self.actors, &mut self.pairs, &mut next, &mut self.ticks),
+                        None => listing = false,
+                    }
+                    continue;
+                }
                 r = rx.recv() => match r {
                     Some(r) => requests.push(r),
                     None => break,

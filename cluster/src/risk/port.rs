@@ -93,8 +93,8 @@ impl RiskPort {
 }
 
 impl Accounts for RiskPort {
-    fn assets(&self) -> &[AssetInfo] {
-        &self.assets
+    fn assets(&self) -> Vec<AssetInfo> {
+        self.assets.clone()
     }
 
     fn fees(&self, pair: Symbol) -> Option<Fees> {

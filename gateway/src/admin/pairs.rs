@@ -166,8 +166,8 @@ pub(crate) async fn set_rules(
 fn pair(gw: &Gateway, name: &str) -> Result<PairConfig, ApiError> {
     let symbol = proto::Symbol::new(name)
         .ok()
-        .filter(|s| gw.pairs.contains_key(s))
-        .or_else(|| gw.by_name.get(name).copied())
+        .filter(|s| gw.rules(*s).is_some())
+        .or_else(|| gw.symbol_named(name))
         .ok_or_else(|| ApiError::new(code::BAD_SYMBOL, "Invalid symbol."))?;
     gw.log
         .pair(symbol)
@@ -260,7 +260,7 @@ async fn change_pair(
 }
 
 /// A pair's rules and status, as [`PairAnswer`].
-fn answer(c: &PairConfig, status: TradingStatus) -> Response {
+pub(super) fn answer(c: &PairConfig, status: TradingStatus) -> Response {
     Json(PairAnswer {
         info: PairInfo::new(c, status.as_str(), true),
         pair: c.symbol.to_string(),

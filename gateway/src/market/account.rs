@@ -3,7 +3,7 @@
 //! stream's account messages built from each update.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use accounts::{AssetId, AssetInfo, Balance};
 use commandlog::AccountUpdate;
@@ -24,8 +24,8 @@ struct UserView {
 #[derive(Debug, Default)]
 pub(crate) struct AccountViews {
     /// The asset table, in `AssetId` order (the risk stage's own, derived
-    /// from the pairs the same way).
-    assets: Vec<AssetInfo>,
+    /// from the pairs the same way); a listing may add to it.
+    assets: RwLock<Vec<AssetInfo>>,
     users: Mutex<HashMap<UserId, UserView>>,
 }
 
@@ -42,13 +42,16 @@ pub struct AccountSnapshot {
 impl AccountViews {
     pub(crate) fn new(assets: Vec<AssetInfo>) -> Self {
         AccountViews {
-            assets,
+            assets: RwLock::new(assets),
             users: Mutex::default(),
         }
     }
 
-    fn asset(&self, id: AssetId) -> Option<&AssetInfo> {
-        self.assets.get(usize::from(id.0))
+    /// The asset table with a listed pair's new assets.
+    pub(crate) fn set_assets(&self, assets: Vec<AssetInfo>) {
+        if let Ok(mut a) = self.assets.write() {
+            *a = assets;
+        }
     }
 
     /// Replaces every view with the recovered balances.
@@ -86,8 +89,8 @@ impl AccountViews {
             .ok()
             .and_then(|u| u.get(&user).cloned())
             .unwrap_or_default();
-        let balances = self
-            .assets
+        let assets = self.assets.read().map(|a| a.clone()).unwrap_or_default();
+        let balances = assets
             .iter()
             .enumerate()
             .map(|(i, info)| {
@@ -107,10 +110,14 @@ impl AccountViews {
     /// Their event time `E` is the change's own.
     pub(crate) fn messages(&self, update: &AccountUpdate) -> Vec<String> {
         let mut out = Vec::new();
+        let Ok(assets) = self.assets.read() else {
+            return out;
+        };
+        let info_of = |id: AssetId| assets.get(usize::from(id.0));
         // The risk stage's time, so a replay renders the same bytes.
         let time = update.time_ns / 1_000_000;
         if let Some((asset, delta)) = update.movement
-            && let Some(info) = self.asset(asset)
+            && let Some(info) = info_of(asset)
         {
             let msg = BalanceUpdateMessage {
                 event_time: time,
@@ -125,7 +132,7 @@ impl AccountViews {
             .balances
             .iter()
             .filter_map(|(asset, b)| {
-                let info = self.asset(*asset)?;
+                let info = info_of(*asset)?;
                 Some(PositionBalance {
                     asset: &info.name,
                     free: decimal(b.free, info.scale),

@@ -303,7 +303,8 @@ impl MarketData {
     /// changed levels of `v`, under the view's lock (see `market.rs`).
     pub(super) fn publish_book(&self, cfg: &PairConfig, v: &PairView, c: &BookChange<'_>) {
         let pair = cfg.symbol;
-        let symbol = self.name(pair);
+        let name = self.name(pair);
+        let symbol: &str = &name;
         let last_seq = c.last.seq.0;
         let mut diff = None;
         for speed in [Speed::Second, Speed::Fast] {
@@ -367,7 +368,8 @@ impl MarketData {
         if !self.topics.watched(&trades) && !self.topics.watched(&aggs) {
             return;
         }
-        let symbol = self.name(pair);
+        let name = self.name(pair);
+        let symbol: &str = &name;
         for e in events {
             if let EventBody::Trade(t) = &e.body {
                 self.publish_if_watched(trades, || encode(&TradeMessage::new(e, t, symbol, cfg)));

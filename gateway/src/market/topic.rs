@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use proto::{PairConfig, Symbol, UserId};
@@ -111,9 +111,10 @@ impl fmt::Display for Topic {
 #[derive(Debug)]
 pub struct Registry {
     /// Each pair by its stream name, `btceur`.
-    pairs: HashMap<String, Symbol>,
-    /// Every market topic: fixed at start, so reading a count needs no lock.
-    counts: HashMap<Topic, AtomicUsize>,
+    pairs: RwLock<HashMap<String, Symbol>>,
+    /// Every market topic. Only a listing writes it, so reading a count
+    /// takes an uncontended read lock.
+    counts: RwLock<HashMap<Topic, AtomicUsize>>,
     /// Each watched user's subscriber count (user data streams): execution
     /// reports and balance messages are made only for these.
     users: Mutex<HashMap<UserId, usize>>,
@@ -132,10 +133,22 @@ impl Registry {
             .map(|t| (t, AtomicUsize::new(0)))
             .collect();
         Registry {
-            pairs: pairs.iter().map(|p| (lower(p.symbol), p.symbol)).collect(),
-            counts,
+            pairs: RwLock::new(pairs.iter().map(|p| (lower(p.symbol), p.symbol)).collect()),
+            counts: RwLock::new(counts),
             users: Mutex::default(),
             periodic: AtomicBool::new(false),
+        }
+    }
+
+    /// The topics of a listed pair, none watched.
+    pub(crate) fn add_pair(&self, pair: Symbol) {
+        if let Ok(mut counts) = self.counts.write() {
+            for t in Topic::of_pair(pair) {
+                counts.entry(t).or_insert_with(|| AtomicUsize::new(0));
+            }
+        }
+        if let Ok(mut pairs) = self.pairs.write() {
+            pairs.insert(lower(pair), pair);
         }
     }
 
@@ -148,7 +161,7 @@ impl Registry {
             _ => {}
         }
         let (symbol, kind) = name.split_once('@')?;
-        let pair = *self.pairs.get(symbol)?;
+        let pair = *self.pairs.read().ok()?.get(symbol)?;
         let (kind, speed) = match kind.strip_suffix("@100ms") {
             Some(k) => (k, Speed::Fast),
             None => (kind, Speed::Second),
@@ -176,9 +189,11 @@ impl Registry {
         if let Topic::User(u) = topic {
             return self.users.lock().is_ok_and(|m| m.contains_key(u));
         }
-        self.counts
-            .get(topic)
-            .is_some_and(|c| c.load(Ordering::Relaxed) > 0)
+        self.counts.read().is_ok_and(|counts| {
+            counts
+                .get(topic)
+                .is_some_and(|c| c.load(Ordering::Relaxed) > 0)
+        })
     }
 
     /// One more subscriber of `topic`.
@@ -189,7 +204,9 @@ impl Registry {
             }
             return;
         }
-        if let Some(c) = self.counts.get(topic) {
+        if let Ok(counts) = self.counts.read()
+            && let Some(c) = counts.get(topic)
+        {
             c.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -207,7 +224,9 @@ impl Registry {
             }
             return;
         }
-        if let Some(c) = self.counts.get(topic) {
+        if let Ok(counts) = self.counts.read()
+            && let Some(c) = counts.get(topic)
+        {
             // Never below zero, even if a caller unwatched twice.
             let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         }

@@ -126,9 +126,9 @@ pub(super) async fn account(
         return Err(accounts_disabled());
     }
     let rates = gw
-        .pair_list
+        .symbols()
         .first()
-        .and_then(|p| gw.fees(p.symbol))
+        .and_then(|p| gw.fees(*p))
         .map_or((0, 0), |f| (f.maker_bps, f.taker_bps));
     let snapshot = gw.market.account(caller.user);
     let body = AccountBody::new(

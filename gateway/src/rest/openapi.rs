@@ -101,6 +101,7 @@ with `Retry-After`.";
         crate::admin::audit,
         crate::admin::pairs::set_status,
         crate::admin::pairs::set_rules,
+        crate::admin::listing::list_pair,
         super::healthz,
         super::readyz,
         super::metrics,
@@ -302,7 +303,7 @@ impl ExampleOrder {
 pub(crate) async fn openapi_json(State(gw): App) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        gw.openapi.clone(),
+        gw.openapi.read().map(|d| d.clone()).unwrap_or_default(),
     )
         .into_response()
 }

@@ -41,7 +41,7 @@ pub(super) async fn run(gw: Arc<Gateway>) {
         }
         round += 1;
         let now_ms = crate::now_ms();
-        for p in &gw.pair_list {
+        for p in &gw.pair_list() {
             for interval in Interval::ALL {
                 // `1s` every round, the others every other round.
                 if interval == Interval::S1 || round.is_multiple_of(2) {
@@ -116,7 +116,7 @@ impl Memory {
         let all_full = topics.watched(&Topic::AllTickers);
         let all_mini = topics.watched(&Topic::AllMiniTickers);
         let (mut full_arr, mut mini_arr) = (Vec::new(), Vec::new());
-        for p in &gw.pair_list {
+        for p in &gw.pair_list() {
             let full = all_full || topics.watched(&Topic::Ticker(p.symbol));
             let mini = all_mini || topics.watched(&Topic::MiniTicker(p.symbol));
             if !full && !mini {

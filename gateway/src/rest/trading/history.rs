@@ -49,7 +49,7 @@ pub(crate) async fn open_orders(
         .transpose()?;
     let pairs: Vec<_> = match pair {
         Some(p) => vec![p],
-        None => gw.pair_list.iter().map(|p| p.symbol).collect(),
+        None => gw.symbols(),
     };
     read_own_writes(&gw, &pairs).await;
     let rows = gw

@@ -624,7 +624,7 @@ async fn stored_list(
         OrderRef::Id(id) => ListLookup::Id(id),
         OrderRef::Client(c) => ListLookup::Client(c),
     };
-    let pairs: Vec<_> = gw.pair_list.iter().map(|p| p.symbol).collect();
+    let pairs = gw.symbols();
     read_own_writes(gw, &pairs).await;
     let row = gw
         .store
@@ -756,7 +756,7 @@ pub(crate) async fn all_lists(
         end_ms: q.end_time,
         limit: limit(q.limit, 500, 1_000)?,
     };
-    let pairs: Vec<_> = gw.pair_list.iter().map(|p| p.symbol).collect();
+    let pairs = gw.symbols();
     read_own_writes(&gw, &pairs).await;
     let lists = gw
         .store
@@ -782,7 +782,7 @@ pub(crate) async fn open_lists(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let (caller, _): (Caller, OpenListsQuery) = signed_request(&gw, &headers, &uri, body).await?;
-    let pairs: Vec<_> = gw.pair_list.iter().map(|p| p.symbol).collect();
+    let pairs = gw.symbols();
     read_own_writes(&gw, &pairs).await;
     let lists = gw
         .store

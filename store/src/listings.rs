@@ -1,0 +1,64 @@
+//! Pairs listed at runtime. A row is the pair's table as the config file
+//! would give it (the caller's JSON), written before the pair takes its
+//! first command, so every start lists it again, after the configured
+//! pairs and in listing order.
+
+use proto::Symbol;
+use sqlx::Row;
+
+use crate::{Store, StoreError, from_db, symbol, to_db};
+
+/// A pair an operator listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPair {
+    /// The pair.
+    pub pair: Symbol,
+    /// Its table, as JSON.
+    pub spec: String,
+    /// When, in nanoseconds since the epoch.
+    pub listed_at: u64,
+}
+
+impl Store {
+    /// Records a listing; false (and nothing written) if `pair` is listed
+    /// already.
+    pub async fn list_pair(&self, listed: &ListedPair) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO listed_pairs (pair, spec, listed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (pair) DO NOTHING",
+        )
+        .bind(listed.pair.as_str().to_string())
+        .bind(listed.spec.clone())
+        .bind(to_db(listed.listed_at)?)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Forgets a listing whose pair never started (its start failed).
+    pub async fn unlist_pair(&self, pair: Symbol) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM listed_pairs WHERE pair = $1")
+            .bind(pair.as_str().to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Every listed pair, in listing order.
+    pub async fn listed_pairs(&self) -> Result<Vec<ListedPair>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT pair, spec, listed_at FROM listed_pairs ORDER BY listed_at, pair",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ListedPair {
+                    pair: symbol(&r.try_get::<String, _>(0)?)?,
+                    spec: r.try_get(1)?,
+                    listed_at: from_db(r.try_get(2)?)?,
+                })
+            })
+            .collect()
+    }
+}
