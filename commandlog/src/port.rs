@@ -77,7 +77,8 @@ pub struct Listing {
 }
 
 /// What [`CommandLog::list_pair`] returns.
-pub type ListFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<PairStatus>, ListError>> + Send + 'a>>;
+pub type ListFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Arc<PairStatus>, ListError>> + Send + 'a>>;
 
 /// Why a pair was not listed. Nothing was listed in every case.
 #[derive(Debug, Clone, PartialEq, Eq)]

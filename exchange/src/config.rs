@@ -465,6 +465,7 @@ fn with_password(url: &str, password: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::{Price, QuoteQty};
 
     #[test]
     fn defaults_are_valid() {

@@ -22,8 +22,8 @@ mod usage;
 mod ws;
 mod wsapi;
 
-use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use accounts::Fees;

@@ -130,7 +130,11 @@ impl InFlight {
         &self,
         pair: Symbol,
     ) -> Result<(OwnedSemaphorePermit, Option<OwnedSemaphorePermit>), ShedReason> {
-        let semaphore = self.per_pair.read().ok().and_then(|m| m.get(&pair).cloned());
+        let semaphore = self
+            .per_pair
+            .read()
+            .ok()
+            .and_then(|m| m.get(&pair).cloned());
         let pair_permit = match semaphore {
             Some(s) => Some(
                 s.clone()

@@ -289,9 +289,7 @@ impl MarketData {
 
 impl Observer for MarketData {
     fn on_start(&self, pair: &PairConfig, depth: Depth) {
-        let view = self
-            .view(pair.symbol)
-            .or_else(|| self.add_pair(pair));
+        let view = self.view(pair.symbol).or_else(|| self.add_pair(pair));
         if let Some(view) = view
             && let Ok(mut v) = view.lock()
         {
@@ -361,7 +359,11 @@ impl Observer for MarketData {
         let name = self.name(cfg.symbol);
         let context = PairContext {
             cfg: &cfg,
-            fees: self.fees.read().ok().and_then(|f| f.get(&record.pair).copied()),
+            fees: self
+                .fees
+                .read()
+                .ok()
+                .and_then(|f| f.get(&record.pair).copied()),
             name: &name,
         };
         let wanted = |user| watched && self.topics.watched(&Topic::User(user));

@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use commandlog::{
-    AccountUpdate, AuditReport, EventRecord, MovementOutcome, Observer, SubmitError,
-    Waiters,
+    AccountUpdate, AuditReport, EventRecord, MovementOutcome, Observer, SubmitError, Waiters,
 };
 use pipeline::{EventSink, Output, PipelineMetrics, Source, Stored};
 use proto::{Seq, Symbol};
@@ -146,7 +145,11 @@ impl Source for Queue {
     }
 
     fn halted(&mut self, halt: &HaltedPair) {
-        let status = self.pairs.read().ok().and_then(|p| p.get(&halt.pair).cloned());
+        let status = self
+            .pairs
+            .read()
+            .ok()
+            .and_then(|p| p.get(&halt.pair).cloned());
         if let Some(status) = status {
             status.halt(format!("events could not be stored: {}", halt.reason));
             self.metrics.observe_halt(&status);

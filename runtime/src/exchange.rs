@@ -11,8 +11,8 @@ use std::sync::atomic::AtomicU64;
 
 use accounts::{AssetInfo, Fees};
 use commandlog::{
-    Accounts, ListError, AuditFuture, CommandLog, LagUnit, ListFuture, Listing, Movement, MovementFuture,
-    Observer, PairStatus, SubmitError, SubmitFuture, Submitted, Waiters,
+    Accounts, AuditFuture, CommandLog, LagUnit, ListError, ListFuture, Listing, Movement,
+    MovementFuture, Observer, PairStatus, SubmitError, SubmitFuture, Submitted, Waiters,
 };
 use pipeline::{Output, Persister, PipelineMetrics, RuntimeConfig, Stored, Ticks};
 use proto::{Command, PairConfig, Symbol};
@@ -328,11 +328,7 @@ impl Parts {
     }
 
     /// What listing a pair later needs of these parts.
-    fn lister(
-        &self,
-        persist: mpsc::Sender<Stored>,
-        writer: mpsc::Sender<NewPair>,
-    ) -> Lister {
+    fn lister(&self, persist: mpsc::Sender<Stored>, writer: mpsc::Sender<NewPair>) -> Lister {
         Lister {
             store: self.store.clone(),
             config: self.config.clone(),
@@ -464,7 +460,10 @@ impl Parts {
         ));
         let info = RiskInfo {
             assets: stage.shard.assets().to_vec(),
-            fees: configs.iter().map(|p| (p.symbol, stage.fees(p.symbol))).collect(),
+            fees: configs
+                .iter()
+                .map(|p| (p.symbol, stage.fees(p.symbol)))
+                .collect(),
             pairs: configs,
         };
         let (journal_tx, journal_rx) = mpsc::channel(self.config.journal_queue);

@@ -108,7 +108,11 @@ pub(crate) async fn list(
         return Err(ListError::Exists);
     }
     let assets = match risk {
-        Some(r) => Some(r.read().map_err(|_| ListError::ShuttingDown)?.with(&config)?),
+        Some(r) => Some(
+            r.read()
+                .map_err(|_| ListError::ShuttingDown)?
+                .with(&config)?,
+        ),
         None => None,
     };
     let book = OrderBook::with_capacity(config, lister.config.book_capacity)

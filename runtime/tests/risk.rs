@@ -119,7 +119,7 @@ fn prometheus_free_metrics() -> PipelineMetrics {
 }
 
 fn asset(ex: &Exchange, name: &str) -> AssetId {
-    commandlog::asset_by_name(ex.accounts().unwrap().assets(), name).unwrap()
+    commandlog::asset_by_name(&ex.accounts().unwrap().assets(), name).unwrap()
 }
 
 async fn deposit(

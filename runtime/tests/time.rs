@@ -141,7 +141,7 @@ async fn expires_on_an_idle_book(risk: bool) -> (Exchange, Arc<Seen>, PipelineMe
     let seen = Arc::new(Seen::default());
     let (ex, metrics, _store) = start(dir.path(), risk, TICK, seen.clone()).await;
     if risk {
-        let eur = commandlog::asset_by_name(ex.accounts().unwrap().assets(), "EUR").unwrap();
+        let eur = commandlog::asset_by_name(&ex.accounts().unwrap().assets(), "EUR").unwrap();
         let m = Movement {
             user: UserId(1),
             asset: eur,
@@ -184,7 +184,7 @@ async fn expires_on_an_idle_book(risk: bool) -> (Exchange, Arc<Seen>, PipelineMe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gtd_order_on_an_idle_book_expires_on_time_and_its_hold_is_released() {
     let (ex, seen, _) = expires_on_an_idle_book(true).await;
-    let eur = commandlog::asset_by_name(ex.accounts().unwrap().assets(), "EUR").unwrap();
+    let eur = commandlog::asset_by_name(&ex.accounts().unwrap().assets(), "EUR").unwrap();
     // The expiry's settlement was published before its record.
     let b = seen.balances.lock().unwrap()[&(UserId(1), eur)];
     assert_eq!(
@@ -250,7 +250,7 @@ async fn time_commands_are_journaled_and_replayed_like_any_command() {
     let dir = tempfile::tempdir().unwrap();
     let seen = Arc::new(Seen::default());
     let (ex, _, store) = start(dir.path(), true, Duration::from_millis(50), seen.clone()).await;
-    let eur = commandlog::asset_by_name(ex.accounts().unwrap().assets(), "EUR").unwrap();
+    let eur = commandlog::asset_by_name(&ex.accounts().unwrap().assets(), "EUR").unwrap();
     let m = Movement {
         user: UserId(1),
         asset: eur,

@@ -46,11 +46,10 @@ impl Store {
 
     /// Every listed pair, in listing order.
     pub async fn listed_pairs(&self) -> Result<Vec<ListedPair>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT pair, spec, listed_at FROM listed_pairs ORDER BY listed_at, pair",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT pair, spec, listed_at FROM listed_pairs ORDER BY listed_at, pair")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(ListedPair {

@@ -67,9 +67,10 @@ pub(crate) async fn list_pair(
     let retry = |code, msg: &str| ApiError::retry(code, msg, gw.config.retry_after_secs);
     gw.log.list_pair(listing).await.map_err(|e| match e {
         ListError::Exists => listed(),
-        ListError::Refused(why) => {
-            ApiError::new(code::INVALID_PAIR_CHANGE, format!("{why}. Nothing changed."))
-        }
+        ListError::Refused(why) => ApiError::new(
+            code::INVALID_PAIR_CHANGE,
+            format!("{why}. Nothing changed."),
+        ),
         ListError::Unsupported => ApiError::new(code::LISTING_UNSUPPORTED, e.to_string()),
         ListError::ShuttingDown => retry(code::OVERLOADED, "The exchange is shutting down."),
         ListError::Store(_) => ApiError::internal(e),

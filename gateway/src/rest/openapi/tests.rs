@@ -159,7 +159,7 @@ impl CommandLog for NoLog {
         Box::pin(async { Err(SubmitError::ShuttingDown) })
     }
 
-    fn pair(&self, _: Symbol) -> Option<&Arc<PairStatus>> {
+    fn pair(&self, _: Symbol) -> Option<Arc<PairStatus>> {
         None
     }
 
