@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use accounts::{AssetId, Balance, Fees, Reference, RiskCode, Shard};
 use commandlog::{
-    AccountUpdate, CommandLog, EventRecord, Movement, MovementKind, MovementOutcome, Observer,
-    SubmitError,
+    AccountUpdate, CommandLog, EventRecord, ListError, Listing, Movement, MovementKind,
+    MovementOutcome, Observer, SubmitError,
 };
 use engine::Depth;
 use pipeline::{PipelineMetrics, RuntimeConfig};
@@ -93,13 +93,22 @@ impl Default for Setup {
 }
 
 async fn start(dir: &Path, setup: &Setup, books: Arc<Books>) -> (Exchange, Store) {
+    start_with(dir, setup, books, &pairs()).await
+}
+
+async fn start_with(
+    dir: &Path,
+    setup: &Setup,
+    books: Arc<Books>,
+    pairs: &[PairConfig],
+) -> (Exchange, Store) {
     let url = format!("sqlite://{}", dir.join("store.sqlite").display());
     let store = Store::connect(&url, 4).await.unwrap();
     let registry = prometheus_free_metrics();
-    let fees: HashMap<Symbol, Fees> = pairs().iter().map(|p| (p.symbol, FEES)).collect();
+    let fees: HashMap<Symbol, Fees> = pairs.iter().map(|p| (p.symbol, FEES)).collect();
     let ex = Exchange::start(
         store.clone(),
-        &pairs(),
+        pairs,
         &dir.join("journal"),
         setup.runtime.clone(),
         books,
@@ -784,4 +793,67 @@ async fn a_journal_whose_risk_stream_does_not_replay_stops_the_start() {
         matches!(err, runtime::StartError::RiskReplay { position: 2, .. }),
         "{err}"
     );
+}
+
+fn sol() -> Symbol {
+    Symbol::new("SOL-EUR").unwrap()
+}
+
+/// The balances of users 1 and 2 in SOL and EUR.
+fn sol_and_eur(books: &Books, ex: &Exchange) -> Vec<Balance> {
+    let (sol, eur) = (asset(ex, "SOL"), asset(ex, "EUR"));
+    let users = [(1, sol), (1, eur), (2, sol), (2, eur)];
+    users.iter().map(|&(u, a)| books.get(u, a)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_listed_after_the_risk_snapshot_is_listed_again_and_replays_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::default();
+    // A risk snapshot that knows BTC-EUR and ETH-EUR only.
+    let (ex, store) = start(dir.path(), &setup, Arc::new(Books::default())).await;
+    deposit(&ex, 1, asset(&ex, "EUR"), 1_000_000, 1).await;
+    ex.shutdown().await;
+    store.close().await;
+
+    let books = Arc::new(Books::default());
+    let (ex, store) = start(dir.path(), &setup, books.clone()).await;
+    let listing = Listing {
+        config: PairConfig::simple(sol()),
+        fees: FEES,
+        spec: "{}".into(),
+    };
+    let status = ex.list_pair(listing.clone()).await.unwrap();
+    assert_eq!(status.symbol, sol());
+    assert_eq!(ex.list_pair(listing).await.unwrap_err(), ListError::Exists);
+    deposit(&ex, 2, asset(&ex, "SOL"), 50, 2).await;
+    run(&ex, order(sol(), 2, 10, Side::Sell, Some(100), 5))
+        .await
+        .unwrap();
+    run(&ex, order(sol(), 1, 11, Side::Buy, Some(100), 3))
+        .await
+        .unwrap();
+    let before = sol_and_eur(&books, &ex);
+    assert_eq!(before[0].free, 3, "the buy filled: {before:?}");
+    // A crash: no snapshot of the shard or of the new book after this.
+    ex.abort();
+    drop(ex);
+    store.close().await;
+
+    // The store lists the pair; a start names it after the configured ones.
+    let mut all = pairs();
+    all.push(PairConfig::simple(sol()));
+    let books = Arc::new(Books::default());
+    let (ex, store) = start_with(dir.path(), &setup, books.clone(), &all).await;
+    let listed = store.listed_pairs().await.unwrap();
+    assert_eq!(listed.iter().map(|l| l.pair).collect::<Vec<_>>(), [sol()]);
+    let report = ex.accounts().unwrap().audit().await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(sol_and_eur(&books, &ex), before);
+    // The rest of the sell fills: the book came back from the journal.
+    run(&ex, order(sol(), 1, 12, Side::Buy, Some(100), 2))
+        .await
+        .unwrap();
+    assert_eq!(books.get(1, asset(&ex, "SOL")).free, 5);
+    ex.shutdown().await;
 }
