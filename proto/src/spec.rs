@@ -14,6 +14,7 @@ use crate::{
 
 /// One pair, with decimals as strings at the pair's scales.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PairSpec {
     /// `BASE-QUOTE`.
@@ -60,6 +61,7 @@ pub struct PairSpec {
     /// The advanced order types the pair takes (`conditional`, `trailing`,
     /// `iceberg`, `lists`, `good_till_date`). Default: all.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schema(value_type = Option<Object>))]
     pub advanced: AdvancedOrders,
 }
 

@@ -26,7 +26,7 @@ type App = State<Arc<Gateway>>;
 
 /// Lists a pair: it trades at once, with an empty book.
 #[utoipa::path(post, path = "/admin/v1/pairs", tag = "Operators",
-    request_body(content = Object, description = "The pair's table as the config file's `[[pairs]]` writes it, as JSON: `symbol`, `price_scale`, `qty_scale`, `tick_size`, `lot_size`, `min_qty`, `max_qty`, `min_notional`, and optionally `max_price`, `max_notional`, `default_stp`, `max_open_orders`, `maker_fee_bps`, `taker_fee_bps`, `advanced`."),
+    request_body(content = inline(PairSpec), description = "The pair's table as the config file's `[[pairs]]` writes it, as JSON."),
     security(("AdminKey" = [], "Timestamp" = [], "Signature" = [])),
     responses((status = 200, description = "The pair's rules and status: TRADING.", body = Object), super::AdminErrors,
         (status = 409, description = "The pair is traded here already (-1056).", body = ErrorBody),

@@ -403,6 +403,7 @@ fn reader(method: &str, path: &str) -> Option<fn(&str) -> Option<i32>> {
         ("POST", "deposit" | "withdraw") => json_code::<MovementRequest>,
         ("POST", "pairs/status") => json_code::<StatusRequest>,
         ("POST", "pairs/rules") => json_code::<RulesRequest>,
+        ("POST", "pairs") => json_code::<proto::PairSpec>,
         ("GET", "balances") => parse_code::<BalancesQuery>,
         ("PUT" | "DELETE", "userDataStream") => parse_code::<ListenKeyParams>,
         _ => return None,
