@@ -1466,6 +1466,19 @@ async fn a_pair_halted_and_retuned_through_one_gateway_is_so_on_every_gateway() 
     assert_eq!(r.code(), Some(-1013), "{:?}", r.body);
     let r = alice.place(&order("100.05")).await.unwrap();
     assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    // A new pair is the config's here, not a listing's: said so, and
+    // nothing is recorded.
+    let spec = json!({"symbol": "SOL-EUR", "price_scale": 2, "qty_scale": 4,
+        "tick_size": "0.01", "lot_size": "0.0001", "min_qty": "0.0001",
+        "max_qty": "1000", "min_notional": "1"});
+    let r = admin.post("/admin/v1/pairs", &spec).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (501, Some(-1057)),
+        "{:?}",
+        r.body
+    );
+    assert!(store.listed_pairs().await.unwrap().is_empty());
 
     // The changes are commands in the pair's own log.
     let log = cluster::read_log(&cluster.kafka(), 0).await.unwrap();

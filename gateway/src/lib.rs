@@ -535,6 +535,9 @@ impl Gateway {
         if let Some(accounts) = self.log.accounts() {
             self.market.set_assets(accounts.assets());
         }
+        if let Some(f) = fees {
+            self.market.set_fees(pair.symbol, f);
+        }
         let list = match self.pairs.write() {
             Ok(mut table) => {
                 table.add(pair, fees);

@@ -55,10 +55,6 @@ pub(crate) async fn list_pair(
     if taken {
         return Err(listed());
     }
-    let charged = gw.log.accounts().is_some().then_some(fees);
-    if let Some(f) = charged {
-        gw.market.set_fees(config.symbol, f);
-    }
     let listing = Listing {
         config,
         fees,
@@ -75,7 +71,8 @@ pub(crate) async fn list_pair(
         ListError::ShuttingDown => retry(code::OVERLOADED, "The exchange is shutting down."),
         ListError::Store(_) => ApiError::internal(e),
     })?;
-    gw.add_pair(config, charged);
+    // Requests reach the pair through the gateway's own table: only now.
+    gw.add_pair(config, gw.log.accounts().is_some().then_some(fees));
     tracing::info!(operator = %op.name, pair = %config.symbol, "pair listed");
     Ok(answer(&config, TradingStatus::Trading))
 }
