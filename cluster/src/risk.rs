@@ -268,13 +268,21 @@ impl RiskCore {
             Some(row) => {
                 let body: SnapshotBody = proto::decode(&row.bytes)
                     .map_err(|e| bad(format!("shard {}: {e}", id.index)))?;
-                let shard = Shard::restore(&body.shard).map_err(|e| bad(e.to_string()))?;
+                let mut shard = Shard::restore(&body.shard).map_err(|e| bad(e.to_string()))?;
                 if shard.state_hash() != row.state_hash {
                     return Err(bad("it does not match its state hash".into()));
                 }
-                if shard.assets() != fresh.assets()
-                    || pairs.iter().any(|p| shard.pair_assets(p.symbol).is_none())
-                {
+                // A pair added to the config since: listed on the shard as
+                // it would have been (nothing before it named the pair; its
+                // partitions are read from their start).
+                for p in pairs {
+                    if shard.pair_assets(p.symbol).is_none() {
+                        shard.add_pair(p).map_err(|e| {
+                            bad(format!("pair {} cannot be added to it: {e}", p.symbol))
+                        })?;
+                    }
+                }
+                if shard.assets() != fresh.assets() {
                     return Err(bad("its pairs or assets differ from the configured".into()));
                 }
                 let next = i64::try_from(row.position).map_err(|e| bad(e.to_string()))?;

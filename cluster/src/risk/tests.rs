@@ -370,3 +370,38 @@ fn a_settlement_after_a_missing_one_waits_until_the_feed_sends_again() {
     assert_eq!(c.apply(next + 1, &settle(0)), Step::None);
     assert_eq!(c.fed().get(&0), Some(&8));
 }
+
+#[test]
+fn a_pair_added_to_the_config_is_added_to_a_restored_shard_unless_it_rescales_an_asset() {
+    let id = ShardId { index: 0, count: 1 };
+    let mut c = core(id, None);
+    let mut book = OrderBook::new(PairConfig::simple(btc())).unwrap();
+    run(&mut c, &mut book, vec![deposit(1, "EUR", 10_000, 1)]);
+    let row = c.snapshot(BTreeMap::new());
+    let eth = Symbol::new("ETH-EUR").unwrap();
+    let restore = |pair: PairConfig| {
+        let settings = RiskSettings {
+            fees: HashMap::from([(btc(), FEES), (eth, FEES)]),
+            snapshot_every: 3,
+        };
+        let metrics = PipelineMetrics::register(&Registry::new()).unwrap();
+        RiskCore::restore(
+            id,
+            Some(&row),
+            &[PairConfig::simple(btc()), pair],
+            settings,
+            metrics,
+        )
+    };
+    let grown = restore(PairConfig::simple(eth)).unwrap();
+    assert!(grown.shard().pair_assets(eth).is_some());
+    assert_eq!(balance(&grown, 1, "EUR"), (10_000, 0));
+    // EUR counts in whole units here; ETH-EUR at 2 + 0 decimals would
+    // rescale every balance of it.
+    let finer = PairConfig {
+        price_scale: 2,
+        ..PairConfig::simple(eth)
+    };
+    let refused = restore(finer).err().expect("refused");
+    assert!(refused.0.contains("cannot be added"), "{}", refused.0);
+}
