@@ -4,7 +4,8 @@
 //! with its new asset deposited and settled; HALT refuses its new orders
 //! with Binance's answer and takes cancels; a tick change holds at once;
 //! a restart lists it again with its book, rules, status and balances; and
-//! a listing the exchange cannot take changes nothing.
+//! a listing the exchange cannot take (bad values, boundaries, wrong types,
+//! a trading key) changes nothing.
 
 mod common;
 
@@ -269,12 +270,24 @@ async fn a_listing_the_exchange_cannot_take_changes_nothing() {
         ),
         (with(json!({"maker_fee_bps": 20})), -1055),
         (with(json!({"default_stp": "SOMETIMES"})), -1116),
+        // Boundaries: scales past 18, zero and overflowing amounts, fee
+        // rates past 10,000 bps, no room for any order.
+        (with(json!({"price_scale": 19})), -1055),
+        (with(json!({"qty_scale": 255})), -1055),
+        (with(json!({"max_qty": "0"})), -1055),
+        (with(json!({"min_notional": "99999999999999999999"})), -1112),
+        (with(json!({"taker_fee_bps": 10_001})), -1055),
+        (with(json!({"max_open_orders": 0})), -1055),
+        (with(json!({"symbol": ""})), -1100),
     ] {
         let a = ops.post("/admin/v1/pairs", &spec).await;
         assert_eq!(a.code(), Some(code), "{spec}: {:?}", a.body);
     }
     for bad in [
         with(json!({"price_scale": "2"})),
+        with(json!({"price_scale": -1})),
+        with(json!({"qty_scale": 256})),
+        with(json!({"maker_fee_bps": 65_536})),
         with(json!({"nope": 1})),
         with(json!({"advanced": {"nope": true}})),
         json!({"symbol": "SOL-EUR"}),

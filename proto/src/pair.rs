@@ -241,18 +241,24 @@ impl fmt::Display for PairConfigError {
 impl std::error::Error for PairConfigError {}
 
 impl PairConfig {
+    /// Checks that a pair's scales are ones its decimals can be read at
+    /// (before anything is read at them).
+    pub fn check_scales(symbol: Symbol, price: u8, qty: u8) -> Result<(), PairConfigError> {
+        if price > MAX_SCALE || qty > MAX_SCALE {
+            return Err(PairConfigError(format!(
+                "pair {symbol}: price_scale {price} and qty_scale {qty} must be at most {MAX_SCALE}"
+            )));
+        }
+        Ok(())
+    }
+
     /// Checks that the rules are usable together.
     pub fn validate(&self) -> Result<(), PairConfigError> {
         let s = self.symbol;
         let bad = |msg: String| Err(PairConfigError(format!("pair {s}: {msg}")));
         // Decimals, as the config file and the admin API write them.
         let (p, q) = (self.price_scale, self.qty_scale);
-        if self.price_scale > MAX_SCALE || self.qty_scale > MAX_SCALE {
-            return bad(format!(
-                "price_scale {} and qty_scale {} must be at most {MAX_SCALE}",
-                self.price_scale, self.qty_scale
-            ));
-        }
+        PairConfig::check_scales(s, p, q)?;
         if self.tick_size.is_zero() {
             return bad("tick_size must be greater than zero".into());
         }

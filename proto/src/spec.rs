@@ -160,6 +160,7 @@ impl PairSpec {
             })
         };
         let (ps, qs) = (self.price_scale, self.qty_scale);
+        PairConfig::check_scales(symbol, ps, qs).map_err(SpecError::Pair)?;
         let tick_size = Price(field("tick_size", &self.tick_size, ps)?);
         let max_qty = Qty(field("max_qty", &self.max_qty, qs)?);
         let max_price = match &self.max_price {
