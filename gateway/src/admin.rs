@@ -55,6 +55,19 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/admin/v1/pairs", post(listing::list_pair))
 }
 
+/// An admin POST whose whole input is its JSON body: the body within its
+/// bounds, the operator it is signed by, and the body read as `T`.
+async fn signed_json<T: serde::de::DeserializeOwned>(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Operator, T), ApiError> {
+    let body = body_bytes(body)?;
+    let op = operator(gw, headers, uri.query(), &body).await?;
+    Ok((op, json_body(headers, &body)?))
+}
+
 /// Authenticates and rate-limits an admin request.
 async fn operator(
     gw: &Gateway,

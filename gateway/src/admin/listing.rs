@@ -15,12 +15,11 @@ use axum::response::Response;
 use commandlog::{ListError, Listing};
 use proto::{PairSpec, SpecError, TradingStatus};
 
-use super::operator;
 use super::pairs::answer;
+use super::signed_json;
 use crate::Gateway;
 use crate::errors::{ApiError, code};
 use crate::rest::openapi::ErrorBody;
-use crate::rest::{body_bytes, json_body};
 
 type App = State<Arc<Gateway>>;
 
@@ -38,9 +37,7 @@ pub(crate) async fn list_pair(
     uri: axum::http::Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body_bytes(body)?;
-    let op = operator(&gw, &headers, uri.query(), &body).await?;
-    let spec: PairSpec = json_body(&headers, &body)?;
+    let (op, spec): (_, PairSpec) = signed_json(&gw, &headers, &uri, body).await?;
     let config = spec.config().map_err(spec_error)?;
     let (maker_bps, taker_bps) = spec.fee_bps().map_err(spec_error)?;
     let fees = accounts::Fees {

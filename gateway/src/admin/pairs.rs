@@ -25,12 +25,11 @@ use proto::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AdminErrors, operator};
+use super::{AdminErrors, signed_json};
 use crate::Gateway;
 use crate::errors::{ApiError, code};
 use crate::rest::bodies::PairInfo;
 use crate::rest::openapi::ErrorBody;
-use crate::rest::{body_bytes, json_body};
 
 type App = State<Arc<Gateway>>;
 
@@ -109,9 +108,7 @@ pub(crate) async fn set_status(
     uri: axum::http::Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body_bytes(body)?;
-    let op = operator(&gw, &headers, uri.query(), &body).await?;
-    let r: StatusRequest = json_body(&headers, &body)?;
+    let (op, r): (_, StatusRequest) = signed_json(&gw, &headers, &uri, body).await?;
     let p = pair(&gw, &r.symbol)?;
     let status = TradingStatus::from_name(&r.status).ok_or_else(|| {
         ApiError::new(
@@ -138,9 +135,7 @@ pub(crate) async fn set_rules(
     uri: axum::http::Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body_bytes(body)?;
-    let op = operator(&gw, &headers, uri.query(), &body).await?;
-    let r: RulesRequest = json_body(&headers, &body)?;
+    let (op, r): (_, RulesRequest) = signed_json(&gw, &headers, &uri, body).await?;
     let p = pair(&gw, &r.symbol)?;
     let change = rules_change(&r, &p)?;
     if change.is_empty() {
