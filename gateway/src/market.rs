@@ -62,6 +62,12 @@ struct PairView {
     /// them (the default self-trade prevention mode). The scales never
     /// change.
     cfg: PairConfig,
+    /// The pair as Binance's API names it (`BTCEUR`), made once rather
+    /// than per message.
+    name: Arc<str>,
+    /// The pair's fee rates, for the commission in execution reports;
+    /// none (accounts disabled) reports `"0"`.
+    fees: Option<Fees>,
     bids: BTreeMap<Price, Qty>,
     asks: BTreeMap<Price, Qty>,
     last_seq: Seq,
@@ -78,13 +84,7 @@ struct PairView {
 pub struct MarketData {
     /// Each pair's view; a listed pair's is added by its `on_start`.
     pairs: RwLock<HashMap<Symbol, Arc<Mutex<PairView>>>>,
-    /// Each pair by the name Binance's API gives it (`BTCEUR`), made once
-    /// rather than per message.
-    names: RwLock<HashMap<Symbol, Arc<str>>>,
     stream: broadcast::Sender<StreamMessage>,
-    /// Each pair's fee rates, for the commission in execution reports; a
-    /// pair without (accounts disabled) reports `"0"`.
-    fees: RwLock<HashMap<Symbol, Fees>>,
     /// Every user's balances, from the risk stage's updates.
     accounts: AccountViews,
     /// The market topics and who watches them.
@@ -119,14 +119,7 @@ impl MarketData {
                     .map(|p| (p.symbol, Arc::new(Mutex::new(PairView::new(*p)))))
                     .collect(),
             ),
-            names: RwLock::new(
-                pairs
-                    .iter()
-                    .map(|p| (p.symbol, Arc::from(p.symbol.joined())))
-                    .collect(),
-            ),
             stream: broadcast::channel(stream_capacity).0,
-            fees: RwLock::default(),
             accounts: AccountViews::new(assets),
             topics: Registry::new(pairs),
         }
@@ -143,8 +136,10 @@ impl MarketData {
 
     /// The rates a listed pair's execution reports show.
     pub(crate) fn set_fees(&self, pair: Symbol, fees: Fees) {
-        if let Ok(mut m) = self.fees.write() {
-            m.insert(pair, fees);
+        if let Some(view) = self.view(pair)
+            && let Ok(mut v) = view.lock()
+        {
+            v.fees = Some(fees);
         }
     }
 
@@ -158,14 +153,10 @@ impl MarketData {
         self.pairs.read().ok()?.get(&pair).cloned()
     }
 
-    /// A listed pair's view, topics and name, with an empty book.
+    /// A listed pair's view and topics, with an empty book.
     fn add_pair(&self, pair: &PairConfig) -> Option<Arc<Mutex<PairView>>> {
         let view = Arc::new(Mutex::new(PairView::new(*pair)));
         self.pairs.write().ok()?.insert(pair.symbol, view.clone());
-        self.names
-            .write()
-            .ok()?
-            .insert(pair.symbol, Arc::from(pair.symbol.joined()));
         self.topics.add_pair(pair.symbol);
         Some(view)
     }
@@ -212,14 +203,6 @@ impl MarketData {
             market: self.clone(),
             topic,
         }
-    }
-
-    /// `pair` as Binance's API names it (`BTCEUR`).
-    fn name(&self, pair: Symbol) -> Arc<str> {
-        let names = self.names.read().ok();
-        names
-            .and_then(|n| n.get(&pair).cloned())
-            .unwrap_or_else(|| Arc::from(""))
     }
 
     /// Sends `msg` to every connection (each keeps what it subscribed to).
@@ -356,21 +339,17 @@ impl Observer for MarketData {
             }
             v.published = last.seq;
         }
-        let name = self.name(cfg.symbol);
+        let name = v.name.clone();
         let context = PairContext {
             cfg: &cfg,
-            fees: self
-                .fees
-                .read()
-                .ok()
-                .and_then(|f| f.get(&record.pair).copied()),
+            fees: v.fees,
             name: &name,
         };
         let wanted = |user| watched && self.topics.watched(&Topic::User(user));
         let reports = reports::apply_record(&mut v.orders, context, &record.events, &wanted);
         drop(v);
         if watched {
-            self.publish_trades(&cfg, &record.events);
+            self.publish_trades(&cfg, &name, &record.events);
             for (user, text) in reports {
                 self.publish(StreamMessage::User { user, text });
             }
@@ -398,6 +377,8 @@ impl PairView {
     fn new(cfg: PairConfig) -> Self {
         PairView {
             cfg,
+            name: Arc::from(cfg.symbol.joined()),
+            fees: None,
             bids: BTreeMap::new(),
             asks: BTreeMap::new(),
             last_seq: Seq::default(),

@@ -303,8 +303,7 @@ impl MarketData {
     /// changed levels of `v`, under the view's lock (see `market.rs`).
     pub(super) fn publish_book(&self, cfg: &PairConfig, v: &PairView, c: &BookChange<'_>) {
         let pair = cfg.symbol;
-        let name = self.name(pair);
-        let symbol: &str = &name;
+        let symbol: &str = &v.name;
         let last_seq = c.last.seq.0;
         let mut diff = None;
         for speed in [Speed::Second, Speed::Fast] {
@@ -362,14 +361,12 @@ impl MarketData {
     }
 
     /// The `trade` and `aggTrade` messages of a record's fills.
-    pub(super) fn publish_trades(&self, cfg: &PairConfig, events: &[Event]) {
+    pub(super) fn publish_trades(&self, cfg: &PairConfig, symbol: &str, events: &[Event]) {
         let pair = cfg.symbol;
         let (trades, aggs) = (Topic::Trade(pair), Topic::AggTrade(pair));
         if !self.topics.watched(&trades) && !self.topics.watched(&aggs) {
             return;
         }
-        let name = self.name(pair);
-        let symbol: &str = &name;
         for e in events {
             if let EventBody::Trade(t) = &e.body {
                 self.publish_if_watched(trades, || encode(&TradeMessage::new(e, t, symbol, cfg)));
