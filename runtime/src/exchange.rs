@@ -279,9 +279,7 @@ impl Exchange {
             Intake::Plain(_) => Err(SubmitError::ShuttingDown),
         }
     }
-}
 
-impl Exchange {
     /// A pair's counters.
     fn pair_status(&self, pair: Symbol) -> Option<Arc<PairStatus>> {
         self.pairs.read().ok()?.get(&pair).cloned()
