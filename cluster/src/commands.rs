@@ -15,10 +15,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use proto::{Command, Symbol};
+use proto::Command;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::oneshot;
@@ -71,23 +71,35 @@ struct Queue {
 pub struct CommandWriter {
     producer: FutureProducer,
     topic: String,
-    /// Each pair's partition (empty for a writer of partitions).
-    pairs: HashMap<Symbol, i32>,
-    /// Per partition: its waiting items and the record key.
-    queues: HashMap<i32, (String, Mutex<Queue>)>,
+    /// Whose partitions these are: pairs (growing with listings), or the
+    /// numbers below a count.
+    targets: Targets,
+    /// Per partition written so far: its waiting items and the record key.
+    queues: RwLock<HashMap<i32, Arc<PartitionQueue>>>,
+}
+
+enum Targets {
+    Pairs(Partitions),
+    Numbered(i32),
+}
+
+/// One partition's waiting items and its records' key.
+struct PartitionQueue {
+    key: String,
+    queue: Mutex<Queue>,
 }
 
 impl fmt::Debug for CommandWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CommandWriter")
             .field("topic", &self.topic)
-            .field("pairs", &self.queues.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl CommandWriter {
-    /// A writer of `kafka`'s orders topic, with the idempotent producer.
+    /// A writer of `kafka`'s orders topic, with the idempotent producer;
+    /// a pair added to `partitions` later is written as well.
     pub fn new(
         kafka: &KafkaConfig,
         partitions: &Partitions,
@@ -95,11 +107,8 @@ impl CommandWriter {
         Ok(Arc::new(CommandWriter {
             producer: kafka.producer()?,
             topic: kafka.orders_topic.clone(),
-            pairs: partitions.iter().map(|(p, c)| (c.symbol, p)).collect(),
-            queues: partitions
-                .iter()
-                .map(|(p, c)| (p, (c.symbol.to_string(), Mutex::new(Queue::default()))))
-                .collect(),
+            targets: Targets::Pairs(partitions.clone()),
+            queues: RwLock::default(),
         }))
     }
 
@@ -113,11 +122,35 @@ impl CommandWriter {
         Ok(Arc::new(CommandWriter {
             producer: kafka.producer()?,
             topic: topic.to_string(),
-            pairs: HashMap::new(),
-            queues: (0..i32::from(count))
-                .map(|p| (p, (p.to_string(), Mutex::new(Queue::default()))))
-                .collect(),
+            targets: Targets::Numbered(i32::from(count)),
+            queues: RwLock::default(),
         }))
+    }
+
+    /// `partition`'s queue, made on its first item; `None` for a partition
+    /// this writer does not write.
+    fn queue(&self, partition: i32) -> Option<Arc<PartitionQueue>> {
+        if let Some(q) = self
+            .queues
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&partition)
+        {
+            return Some(q.clone());
+        }
+        let key = match &self.targets {
+            Targets::Pairs(pairs) => pairs.pair(partition)?.symbol.to_string(),
+            Targets::Numbered(n) if (0..*n).contains(&partition) => partition.to_string(),
+            Targets::Numbered(_) => return None,
+        };
+        let mut queues = self.queues.write().unwrap_or_else(|e| e.into_inner());
+        let q = queues.entry(partition).or_insert_with(|| {
+            Arc::new(PartitionQueue {
+                key,
+                queue: Mutex::default(),
+            })
+        });
+        Some(q.clone())
     }
 
     /// The producer, for warming it up.
@@ -127,13 +160,17 @@ impl CommandWriter {
 
     /// Appends `cmd` and returns its position once the broker has it.
     pub async fn write(self: &Arc<Self>, cmd: &Command) -> Result<u64, ClusterError> {
-        let Some(partition) = self.pairs.get(&cmd.pair) else {
+        let partition = match &self.targets {
+            Targets::Pairs(pairs) => pairs.of(cmd.pair),
+            Targets::Numbered(_) => None,
+        };
+        let Some(partition) = partition else {
             return Err(ClusterError::Config(format!(
                 "pair {} has no partition",
                 cmd.pair
             )));
         };
-        self.append(*partition, cmd).await
+        self.append(partition, cmd).await
     }
 
     /// Appends `item` to `partition` and returns its position once the
@@ -143,7 +180,7 @@ impl CommandWriter {
         partition: i32,
         item: &T,
     ) -> Result<u64, ClusterError> {
-        let Some((_, queue)) = self.queues.get(&partition) else {
+        let Some(queue) = self.queue(partition) else {
             return Err(ClusterError::Config(format!(
                 "{}: no partition {partition}",
                 self.topic
@@ -151,7 +188,7 @@ impl CommandWriter {
         };
         let (tx, rx) = oneshot::channel();
         let start = {
-            let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+            let mut q = queue.queue.lock().unwrap_or_else(|e| e.into_inner());
             // Encoded straight into the partition's buffer: no allocation
             // per item.
             let before = q.bytes.len();
@@ -172,15 +209,16 @@ impl CommandWriter {
     /// Sends the partition's waiting items, a record at a time, until none
     /// wait.
     async fn send_records(self: Arc<Self>, partition: i32) {
-        let Some((key, queue)) = self.queues.get(&partition) else {
+        let Some(queue) = self.queue(partition) else {
             return;
         };
+        let key = queue.key.as_str();
         let mut body = Vec::new();
         let mut replies = Vec::with_capacity(RUN_MAX);
         loop {
             body.clear();
             {
-                let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                let mut q = queue.queue.lock().unwrap_or_else(|e| e.into_inner());
                 let mut take = 0;
                 while replies.len() < RUN_MAX
                     && let Some(&(len, _)) = q.waiting.front()
@@ -201,7 +239,7 @@ impl CommandWriter {
             }
             let record = FutureRecord::to(&self.topic)
                 .partition(partition)
-                .key(key.as_str())
+                .key(key)
                 .payload(&body);
             match self.producer.send(record, Duration::from_secs(1)).await {
                 Ok(delivery) => {

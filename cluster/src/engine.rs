@@ -241,6 +241,7 @@ impl Node {
                 role: Role::Engine,
                 keys,
                 config,
+                listings: Some(partitions.clone()),
             },
             change_tx,
         ));
@@ -465,7 +466,7 @@ impl Node {
                 if !self.actors.contains_key(&partition) {
                     let actor = Actor::start(
                         &self.store,
-                        config,
+                        &config,
                         &self.rc,
                         self.output.clone(),
                         &self.metrics,

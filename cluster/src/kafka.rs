@@ -1,7 +1,8 @@
 //! How to reach the brokers, the topics' layout (one partition per pair),
 //! and the events topic's record.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 
 use proto::{Event, PairConfig, Symbol};
 use rdkafka::ClientConfig;
@@ -9,6 +10,10 @@ use rdkafka::producer::FutureProducer;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ClusterError;
+
+/// The most spare partitions `topics create` makes: a bound on what a
+/// typo can ask the brokers for.
+const MAX_SPARE_PARTITIONS: u16 = 1_000;
 
 /// How to reach the brokers, and the topic layout.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +49,10 @@ pub struct KafkaConfig {
     /// so there it is both a floor on each hop's latency and, through the
     /// polling rate, the broker's idle CPU.
     pub fetch_wait_ms: u32,
+    /// Partitions beyond the config file's pairs that `topics create` adds
+    /// to `orders` and `events`: a pair listed at runtime takes the lowest
+    /// one no pair has, so a listing never waits for the topics to grow.
+    pub spare_partitions: u16,
 }
 
 impl Default for KafkaConfig {
@@ -60,6 +69,7 @@ impl Default for KafkaConfig {
             linger_ms: 1,
             send_timeout_ms: 30_000,
             fetch_wait_ms: 10,
+            spare_partitions: 8,
         }
     }
 }
@@ -107,6 +117,11 @@ impl KafkaConfig {
         if !(1..=10_000).contains(&self.fetch_wait_ms) {
             return bad("kafka.fetch_wait_ms must be 1 to 10000".into());
         }
+        if self.spare_partitions > MAX_SPARE_PARTITIONS {
+            return bad(format!(
+                "kafka.spare_partitions must be at most {MAX_SPARE_PARTITIONS}"
+            ));
+        }
         Ok(())
     }
 
@@ -149,18 +164,25 @@ impl KafkaConfig {
 }
 
 /// The explicit pair-to-partition map: partition `i` of both topics belongs
-/// to one pair, never `hash % n`.
-#[derive(Debug, Clone)]
+/// to one pair, never `hash % n`. Shared by its clones, so a pair listed
+/// at runtime ([`Partitions::add`]) is seen by every part of a process
+/// at once; it only grows.
+#[derive(Debug, Clone, Default)]
 pub struct Partitions {
+    map: Arc<RwLock<PartitionMap>>,
+}
+
+#[derive(Debug, Default)]
+struct PartitionMap {
     by_pair: HashMap<Symbol, i32>,
-    by_partition: HashMap<i32, PairConfig>,
+    by_partition: BTreeMap<i32, PairConfig>,
 }
 
 impl Partitions {
-    /// Every partition from 0 to n-1 exactly once, each with one pair.
+    /// The config file's pairs: every partition from 0 to n-1 exactly once,
+    /// each with one pair.
     pub fn new(pairs: &[(PairConfig, i32)]) -> Result<Partitions, ClusterError> {
-        let mut by_pair = HashMap::new();
-        let mut by_partition = HashMap::new();
+        let out = Partitions::default();
         for (pc, p) in pairs {
             if *p < 0 || *p as usize >= pairs.len() {
                 return Err(ClusterError::Config(format!(
@@ -169,38 +191,71 @@ impl Partitions {
                     pairs.len()
                 )));
             }
-            if let Some(other) = by_partition.insert(*p, *pc) {
+            out.add(pc, *p)?;
+        }
+        Ok(out)
+    }
+
+    /// Maps `partition` to `pair`: true if new, false if it was so already;
+    /// an error if either is mapped otherwise.
+    pub fn add(&self, pair: &PairConfig, partition: i32) -> Result<bool, ClusterError> {
+        let mut m = self.map.write().unwrap_or_else(|e| e.into_inner());
+        match (m.by_pair.get(&pair.symbol), m.by_partition.get(&partition)) {
+            (Some(&p), _) if p == partition => return Ok(false),
+            (Some(&p), _) => {
                 return Err(ClusterError::Config(format!(
-                    "pairs {} and {} both map to partition {p}",
-                    other.symbol, pc.symbol
+                    "pair {} is on partition {p}, not {partition}",
+                    pair.symbol
                 )));
             }
-            by_pair.insert(pc.symbol, *p);
+            (None, Some(other)) => {
+                return Err(ClusterError::Config(format!(
+                    "pairs {} and {} both map to partition {partition}",
+                    other.symbol, pair.symbol
+                )));
+            }
+            (None, None) if partition < 0 => {
+                return Err(ClusterError::Config(format!(
+                    "pair {}: partition {partition} is negative",
+                    pair.symbol
+                )));
+            }
+            (None, None) => {}
         }
-        Ok(Partitions {
-            by_pair,
-            by_partition,
-        })
+        m.by_pair.insert(pair.symbol, partition);
+        m.by_partition.insert(partition, *pair);
+        Ok(true)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, PartitionMap> {
+        self.map.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The partition of `pair`.
     pub fn of(&self, pair: Symbol) -> Option<i32> {
-        self.by_pair.get(&pair).copied()
+        self.read().by_pair.get(&pair).copied()
     }
 
     /// The pair of `partition`.
-    pub fn pair(&self, partition: i32) -> Option<&PairConfig> {
-        self.by_partition.get(&partition)
+    pub fn pair(&self, partition: i32) -> Option<PairConfig> {
+        self.read().by_partition.get(&partition).copied()
     }
 
-    /// How many partitions each topic needs.
+    /// How many partitions each topic needs for its pairs: one past the
+    /// highest mapped.
     pub fn count(&self) -> i32 {
-        self.by_partition.len() as i32
+        self.read()
+            .by_partition
+            .keys()
+            .next_back()
+            .map_or(0, |p| p + 1)
     }
 
-    /// Every `(partition, pair)`.
-    pub fn iter(&self) -> impl Iterator<Item = (i32, &PairConfig)> {
-        self.by_partition.iter().map(|(p, c)| (*p, c))
+    /// Every `(partition, pair)`, in partition order.
+    pub fn iter(&self) -> std::vec::IntoIter<(i32, PairConfig)> {
+        let m = self.read();
+        let all: Vec<(i32, PairConfig)> = m.by_partition.iter().map(|(p, c)| (*p, *c)).collect();
+        all.into_iter()
     }
 }
 
@@ -213,4 +268,42 @@ pub struct EventBatch {
     pub pair: Symbol,
     /// `(position, events)` per command, in order.
     pub records: Vec<(u64, Vec<Event>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(s: &str) -> PairConfig {
+        PairConfig::simple(Symbol::new(s).unwrap())
+    }
+
+    #[test]
+    fn a_listing_grows_every_clone_and_never_takes_a_mapped_partition_or_pair() {
+        let file = Partitions::new(&[(pair("BTC-EUR"), 0), (pair("ETH-EUR"), 1)]).unwrap();
+        let writer_view = file.clone();
+        assert!(file.add(&pair("SOL-EUR"), 3).unwrap());
+        assert_eq!(writer_view.of(Symbol::new("SOL-EUR").unwrap()), Some(3));
+        assert_eq!(writer_view.count(), 4, "one past the highest, gaps and all");
+        assert!(
+            !file.add(&pair("SOL-EUR"), 3).unwrap(),
+            "the same listing again"
+        );
+        for (p, at) in [("SOL-EUR", 2), ("ADA-EUR", 1), ("ADA-EUR", -1)] {
+            assert!(file.add(&pair(p), at).is_err(), "{p} at {at}");
+        }
+        let all: Vec<i32> = file.iter().map(|(p, _)| p).collect();
+        assert_eq!(all, vec![0, 1, 3]);
+        assert!(Partitions::new(&[(pair("BTC-EUR"), 1)]).is_err());
+    }
+
+    #[test]
+    fn spare_partitions_are_bounded() {
+        let mut k = KafkaConfig::default();
+        k.spare_partitions = MAX_SPARE_PARTITIONS;
+        assert!(k.validate().is_ok());
+        k.spare_partitions += 1;
+        let e = k.validate().unwrap_err().to_string();
+        assert!(e.contains("kafka.spare_partitions"), "{e}");
+    }
 }

@@ -27,6 +27,7 @@ mod error;
 mod fence;
 mod kafka;
 mod leases;
+mod listings;
 mod log;
 mod ownership;
 mod persister;
@@ -38,6 +39,7 @@ pub use commands::{CommandWriter, RUN_MAX, position, record_offset, records_thro
 pub use engine::{Engine, EngineParts, run_engine};
 pub use error::ClusterError;
 pub use kafka::{EventBatch, KafkaConfig, Partitions};
+pub use listings::{Listed, adopt_listings, read_listing};
 pub use log::{KafkaLog, start_kafka_log};
 pub use ownership::EngineConfig;
 pub use persister::run_persister;

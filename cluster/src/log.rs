@@ -2,28 +2,29 @@
 //! (acknowledged once the broker has them), and the events topic feeds the
 //! RESULT answers, the market-data streams and the per-pair lag.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use proto::{Command, Seq, Symbol};
+use proto::{Command, PairSpec, Seq, Symbol, TradingStatus};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 
 use commandlog::{
-    Accounts, CommandLog, EventRecord, LagUnit, Observer, PairStatus, SubmitError, SubmitFuture,
-    Submitted, Waiters,
+    Accounts, CommandLog, EventRecord, LagUnit, ListError, ListFuture, Listing, Observer,
+    PairStatus, SubmitError, SubmitFuture, Submitted, Waiters,
 };
 use rdkafka::{Offset, TopicPartitionList};
-use store::Store;
-use tokio::sync::oneshot;
+use store::{ListedPair, Store};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::commands::{CommandWriter, records_through};
 use crate::error::ClusterError;
 use crate::kafka::{EventBatch, KafkaConfig, Partitions};
+use crate::listings::{LISTING_POLL, Listed, adopt_listings};
 use crate::risk::{
     GatewayAccounts, RiskPort, RiskRequest, Route, route, start_risk_port, submitted,
 };
@@ -36,25 +37,44 @@ use crate::risk::{
 /// and the gateway sheds on `max_pair_lag_records`.
 pub struct KafkaLog {
     writer: Arc<CommandWriter>,
-    statuses: HashMap<Symbol, Arc<PairStatus>>,
+    statuses: Statuses,
     waiters: Arc<Mutex<Waiters>>,
     /// The risk stage, with accounts on: orders and amends go through it.
     risk: Option<RiskPort>,
+    /// What a pair listed at runtime joins.
+    listings: Listings,
+}
+
+/// Each pair's counters, shared by the log, its follower and its progress
+/// poller; it grows when a pair is listed.
+type Statuses = Arc<RwLock<HashMap<Symbol, Arc<PairStatus>>>>;
+
+/// What a listing, here or through another gateway, grows: the pairs'
+/// partitions (which the writer shares), the events consumer's
+/// assignment, the observer's views; one listing at a time.
+struct Listings {
+    kafka: KafkaConfig,
+    store: Store,
+    partitions: Partitions,
+    events: Arc<StreamConsumer>,
+    observer: Arc<dyn Observer>,
+    one_at_a_time: tokio::sync::Mutex<()>,
+    /// The pairs listed through other gateways, for the gateway's tables.
+    heard: mpsc::UnboundedSender<Listed>,
 }
 
 impl fmt::Debug for KafkaLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KafkaLog")
             .field("writer", &self.writer)
-            .field("pairs", &self.statuses.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl KafkaLog {
     async fn send(&self, cmd: Command, want_outcome: bool) -> Result<Submitted, SubmitError> {
         let pair = cmd.pair;
-        let Some(status) = self.statuses.get(&pair) else {
+        let Some(status) = self.pair(pair) else {
             return Err(SubmitError::UnknownPair);
         };
         let position = match &self.risk {
@@ -83,7 +103,143 @@ impl KafkaLog {
             .await
             .map_err(|e| SubmitError::Store(e.to_string()))
     }
+
+    /// Lists a pair on the lowest partition of both topics that no pair
+    /// has: the store's row first (every role learns the pair from it),
+    /// then this gateway's own maps. The engines start its empty book at
+    /// their next look; a command sent before waits in its partition.
+    async fn list(&self, listing: Listing) -> Result<Arc<PairStatus>, ListError> {
+        if self.risk.is_some() {
+            return Err(ListError::Unsupported);
+        }
+        let l = &self.listings;
+        let _one = l.one_at_a_time.lock().await;
+        let pair = listing.config.symbol;
+        let mut spec: PairSpec =
+            serde_json::from_str(&listing.spec).map_err(|e| ListError::Refused(e.to_string()))?;
+        let room = self.topic_room().await?;
+        let stored = |e: store::StoreError| ListError::Store(e.to_string());
+        // Another gateway may take the partition first: look again.
+        for _ in 0..LIST_TRIES {
+            let rows = l.store.listed_pairs().await.map_err(stored)?;
+            if rows.iter().any(|r| r.pair == pair) {
+                return Err(ListError::Exists);
+            }
+            let taken: HashSet<i32> = rows
+                .iter()
+                .filter_map(|r| r.partition)
+                .chain(l.partitions.iter().map(|(p, _)| p))
+                .collect();
+            let Some(partition) = (0..room).find(|p| !taken.contains(p)) else {
+                return Err(ListError::Refused(format!(
+                    "No spare partition: the {} and {} topics have {room} and every one has a \
+                     pair; create them with more kafka.spare_partitions",
+                    l.kafka.orders_topic, l.kafka.events_topic
+                )));
+            };
+            spec.partition = Some(partition);
+            let row = ListedPair {
+                pair,
+                spec: serde_json::to_string(&spec).map_err(|e| ListError::Store(e.to_string()))?,
+                listed_at: commandlog::now_ns(),
+                partition: Some(partition),
+            };
+            if !l.store.list_pair(&row).await.map_err(stored)? {
+                continue;
+            }
+            let listed = Listed {
+                config: listing.config,
+                partition,
+                spec,
+            };
+            match l.partitions.add(&listed.config, partition) {
+                Ok(true) => self.join(&listed),
+                Ok(false) => {}
+                Err(e) => return Err(ListError::Store(e.to_string())),
+            }
+            return self.pair(pair).ok_or(ListError::ShuttingDown);
+        }
+        Err(ListError::Store(
+            "other listings kept taking the spare partition; try again".into(),
+        ))
+    }
+
+    /// How many partitions both `orders` and `events` have, from the
+    /// brokers' metadata.
+    async fn topic_room(&self) -> Result<i32, ListError> {
+        let consumer = self.listings.events.clone();
+        let topics = [
+            self.listings.kafka.orders_topic.clone(),
+            self.listings.kafka.events_topic.clone(),
+        ];
+        tokio::task::spawn_blocking(move || {
+            let mut room = i32::MAX;
+            for topic in topics {
+                let meta = consumer
+                    .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                    .map_err(|e| ListError::Store(format!("reading {topic}'s partitions: {e}")))?;
+                let n = meta.topics().first().map_or(0, |t| t.partitions().len());
+                room = room.min(i32::try_from(n).unwrap_or(i32::MAX));
+            }
+            Ok(room)
+        })
+        .await
+        .map_err(|_| ListError::ShuttingDown)?
+    }
+
+    /// Serves a pair listed here or elsewhere, already in `partitions`:
+    /// its empty view, its events partition from the start, and last its
+    /// counters, which let commands in.
+    fn join(&self, l: &Listed) {
+        let l2 = &self.listings;
+        let empty = engine::Depth {
+            last_seq: Seq(0),
+            bids: Vec::new(),
+            asks: Vec::new(),
+        };
+        l2.observer.on_start(&l.config, empty);
+        let mut tpl = TopicPartitionList::new();
+        let assigned = tpl
+            .add_partition_offset(&l2.kafka.events_topic, l.partition, Offset::Beginning)
+            .and_then(|()| l2.events.incremental_assign(&tpl));
+        if let Err(e) = assigned {
+            // Its orders are still taken and applied; their answers and
+            // streams wait for a restart of this gateway.
+            tracing::error!(pair = %l.config.symbol, error = %e, "following a listed pair's events");
+        }
+        let status = PairStatus::new(
+            l.config,
+            TradingStatus::Trading,
+            LagUnit::Records,
+            0,
+            Seq(0),
+        );
+        self.statuses
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(l.config.symbol, Arc::new(status));
+        info!(pair = %l.config.symbol, partition = l.partition, "listed pair served");
+    }
+
+    /// Serves the pairs listed through other gateways since the last look,
+    /// and tells the gateway's tables.
+    async fn hear_listings(&self) {
+        let l = &self.listings;
+        let _one = l.one_at_a_time.lock().await;
+        match adopt_listings(&l.store, &l.partitions).await {
+            Ok(listed) => {
+                for pair in listed {
+                    self.join(&pair);
+                    let _ = l.heard.send(pair);
+                }
+            }
+            Err(e) => warn!(error = %e, "reading the listings failed"),
+        }
+    }
 }
+
+/// Attempts at a listing while other gateways take the spare partitions.
+const LIST_TRIES: usize = 8;
 
 impl CommandLog for KafkaLog {
     fn submit(&self, cmd: Command, want_outcome: bool) -> SubmitFuture<'_> {
@@ -91,16 +247,24 @@ impl CommandLog for KafkaLog {
     }
 
     fn pair(&self, pair: Symbol) -> Option<Arc<PairStatus>> {
-        self.statuses.get(&pair).cloned()
+        read(&self.statuses).get(&pair).cloned()
     }
 
     fn pairs(&self) -> Vec<Arc<PairStatus>> {
-        self.statuses.values().cloned().collect()
+        read(&self.statuses).values().cloned().collect()
     }
 
     fn accounts(&self) -> Option<&dyn Accounts> {
         self.risk.as_ref().map(|r| r as &dyn Accounts)
     }
+
+    fn list_pair(&self, listing: Listing) -> ListFuture<'_> {
+        Box::pin(self.list(listing))
+    }
+}
+
+fn read(statuses: &Statuses) -> std::sync::RwLockReadGuard<'_, HashMap<Symbol, Arc<PairStatus>>> {
+    statuses.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How often a gateway reads the persister's progress from the store: a
@@ -123,19 +287,28 @@ struct Views {
 /// the history. Feeds `observer` and the RESULT waiters.
 /// With `accounts`, orders and amends go through the risk stage, and the
 /// balances start from the shards' snapshots, followed by `risk-events`.
+/// The receiver hears of each pair listed through another gateway, once
+/// this log serves it.
 pub async fn start_kafka_log(
     kafka: &KafkaConfig,
     store: &Store,
     partitions: Partitions,
     observer: Arc<dyn Observer>,
     accounts: Option<GatewayAccounts>,
-) -> Result<(Arc<KafkaLog>, JoinHandle<()>), ClusterError> {
+) -> Result<
+    (
+        Arc<KafkaLog>,
+        JoinHandle<()>,
+        mpsc::UnboundedReceiver<Listed>,
+    ),
+    ClusterError,
+> {
     let Views {
         statuses,
         seen,
         starts,
     } = restore_views(store, &partitions, &*observer).await?;
-    let consumer = events_consumer(kafka, &starts)?;
+    let consumer = Arc::new(events_consumer(kafka, &starts)?);
     let (risk, risk_follower) = match accounts {
         Some(a) => {
             let (port, follower) = start_risk_port(kafka, store, a, observer.clone()).await?;
@@ -143,17 +316,29 @@ pub async fn start_kafka_log(
         }
         None => (None, None),
     };
+    let statuses: Statuses = Arc::new(RwLock::new(statuses));
+    let (heard, hear) = mpsc::unbounded_channel();
     let log = Arc::new(KafkaLog {
         writer: CommandWriter::new(kafka, &partitions)?,
         statuses: statuses.clone(),
         waiters: Arc::default(),
         risk,
+        listings: Listings {
+            kafka: kafka.clone(),
+            store: store.clone(),
+            partitions,
+            events: consumer.clone(),
+            observer: observer.clone(),
+            one_at_a_time: tokio::sync::Mutex::new(()),
+            heard,
+        },
     });
     // The persister is another process: its progress is what the store
     // says, polled beside the follower, so a slow query never holds up the
     // events.
     let progress = follow_progress(store.clone(), statuses.clone());
     let follow = follow_events(consumer, statuses, seen, observer, log.waiters.clone());
+    let listings = follow_listings(Arc::downgrade(&log));
     let follower = tokio::spawn(async move {
         let risk = async move {
             match risk_follower {
@@ -165,9 +350,21 @@ pub async fn start_kafka_log(
             () = progress => {}
             () = follow => {}
             () = risk => {}
+            () = listings => {}
         }
     });
-    Ok((log, follower))
+    Ok((log, follower, hear))
+}
+
+/// Looks for pairs listed through other gateways every [`LISTING_POLL`],
+/// while the log lives.
+async fn follow_listings(log: std::sync::Weak<KafkaLog>) {
+    let mut tick = tokio::time::interval(LISTING_POLL);
+    loop {
+        tick.tick().await;
+        let Some(log) = log.upgrade() else { return };
+        log.hear_listings().await;
+    }
 }
 
 /// Each pair's book view from its latest snapshot, handed to `observer`,
@@ -185,7 +382,7 @@ async fn restore_views(
     for (partition, config) in partitions.iter() {
         let pair = config.symbol;
         // Capacity 0: this book only gives the depth to start the views from.
-        let restored = pipeline::restore_book(store, config, 0).await?;
+        let restored = pipeline::restore_book(store, &config, 0).await?;
         let (book, position) = (restored.book, restored.position);
         // The snapshot's rules, not the file's; later changes come with the
         // events this gateway follows.
@@ -232,12 +429,13 @@ fn events_consumer(
 
 /// Reads the persister's progress and the halts from the store once a
 /// second (the gateway sheds on them), forever.
-async fn follow_progress(store: Store, statuses: HashMap<Symbol, Arc<PairStatus>>) {
+async fn follow_progress(store: Store, statuses: Statuses) {
     let mut tick = tokio::time::interval(PERSISTED_POLL);
     loop {
         tick.tick().await;
         match store.last_seqs().await {
             Ok(stored) => {
+                let statuses = read(&statuses);
                 for (pair, seq) in stored {
                     if let Some(status) = statuses.get(&pair) {
                         status.persisted(seq);
@@ -249,6 +447,7 @@ async fn follow_progress(store: Store, statuses: HashMap<Symbol, Arc<PairStatus>
         // A pair the persister halted takes no more commands.
         match store.halted_pairs().await {
             Ok(halts) => {
+                let statuses = read(&statuses);
                 for h in halts {
                     if let Some(status) = statuses.get(&h.pair) {
                         status.halt(format!("halted by the store: {}", h.reason));
@@ -263,8 +462,8 @@ async fn follow_progress(store: Store, statuses: HashMap<Symbol, Arc<PairStatus>
 /// Hands each new record of the events topic to `observer` and its
 /// waiting request, forever.
 async fn follow_events(
-    consumer: StreamConsumer,
-    statuses: HashMap<Symbol, Arc<PairStatus>>,
+    consumer: Arc<StreamConsumer>,
+    statuses: Statuses,
     mut seen: HashMap<Symbol, Seq>,
     observer: Arc<dyn Observer>,
     waiters: Arc<Mutex<Waiters>>,
@@ -285,10 +484,12 @@ async fn follow_events(
             );
             continue;
         };
-        let (Some(status), Some(last)) = (statuses.get(&batch.pair), seen.get_mut(&batch.pair))
-        else {
+        // A pair listed after this gateway started has no seq yet: its
+        // log starts empty.
+        let Some(status) = read(&statuses).get(&batch.pair).cloned() else {
             continue;
         };
+        let last = seen.entry(batch.pair).or_insert(Seq(0));
         for (position, events) in batch.records {
             // A command that emitted nothing (the passing of time on an
             // idle book) was still applied: the pair's lag counts it, and

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::error::ClusterError;
 use crate::kafka::{EventBatch, KafkaConfig, Partitions};
+use crate::listings::{LISTING_POLL, adopt_listings};
 
 /// How long the persister waits for more records before writing a batch.
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
@@ -82,6 +83,8 @@ pub async fn run_persister(
         metrics,
         stop,
         lag_tick: tokio::time::interval(Duration::from_secs(1)),
+        listing_tick: tokio::time::interval(LISTING_POLL),
+        store: persister.store.clone(),
     };
     persister.run(source).await;
     Ok(())
@@ -119,6 +122,9 @@ struct EventsTopic {
     metrics: PipelineMetrics,
     stop: watch::Receiver<bool>,
     lag_tick: tokio::time::Interval,
+    listing_tick: tokio::time::Interval,
+    /// Where listings are read.
+    store: Store,
     /// The next offset to store per partition, for the lag gauge.
     next_offsets: HashMap<i32, i64>,
     /// Partitions of halted pairs: not read past their refused records.
@@ -131,6 +137,11 @@ impl Source for EventsTopic {
             tokio::select! {
                 _ = self.stop.changed() => return false,
                 _ = self.lag_tick.tick() => self.report_lag(),
+                _ = self.listing_tick.tick() => {
+                    if self.adopt_listings(items).await {
+                        return true;
+                    }
+                }
                 m = self.consumer.recv() => break m,
             }
         };
@@ -163,6 +174,38 @@ impl Source for EventsTopic {
 }
 
 impl EventsTopic {
+    /// Reads the pairs listed since the last look from offset zero of
+    /// their partitions, after an item that tells the persister their
+    /// partition and quantity scale; true if any was.
+    async fn adopt_listings(&mut self, items: &mut Vec<Stored>) -> bool {
+        let listed = match adopt_listings(&self.store, &self.partitions).await {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "reading the listings failed");
+                return false;
+            }
+        };
+        for l in &listed {
+            let p = l.partition;
+            info!(pair = %l.config.symbol, partition = p, "storing a listed pair's events");
+            items.push(Stored::Listed {
+                pair: l.config.symbol,
+                qty_scale: l.config.qty_scale,
+                partition: Some(p),
+            });
+            self.next_offsets.insert(p, 0);
+            let mut tpl = TopicPartitionList::new();
+            let added = tpl
+                .add_partition_offset(&self.kafka.events_topic, p, Offset::Beginning)
+                .and_then(|()| self.consumer.incremental_assign(&tpl));
+            if let Err(e) = added {
+                // Nothing of the pair is stored until a restart reads it.
+                tracing::error!(partition = p, error = %e, "assigning a listed pair's partition");
+            }
+        }
+        !listed.is_empty()
+    }
+
     /// Sets `matching_persister_lag_events{pair}` to the event records in
     /// the log that are not stored yet (high watermark minus the next
     /// offset).

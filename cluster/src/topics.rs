@@ -15,7 +15,8 @@ use crate::fence::Fence;
 use crate::kafka::{KafkaConfig, Partitions};
 use crate::risk::{RiskCore, RiskInput, decode_tag, risk_tag};
 
-/// Creates the command and event logs with one partition per pair and,
+/// Creates the command and event logs with one partition per pair and
+/// `kafka.spare_partitions` more for pairs listed at runtime, and,
 /// when `risk_shards` is given (accounts enabled), the risk logs with one
 /// partition per shard (an existing topic is left as it is, and reported).
 pub async fn create_topics(
@@ -27,10 +28,8 @@ pub async fn create_topics(
         .client()
         .create()
         .map_err(|e| ClusterError::kafka("kafka admin client", e))?;
-    let mut wanted = vec![
-        (&kafka.orders_topic, partitions.count()),
-        (&kafka.events_topic, partitions.count()),
-    ];
+    let pairs = partitions.count() + i32::from(kafka.spare_partitions);
+    let mut wanted = vec![(&kafka.orders_topic, pairs), (&kafka.events_topic, pairs)];
     if let Some(shards) = risk_shards {
         wanted.push((&kafka.risk_topic, i32::from(shards)));
         wanted.push((&kafka.risk_events_topic, i32::from(shards)));

@@ -90,7 +90,8 @@ pub enum ListError {
     Refused(String),
     /// The store could not record it.
     Store(String),
-    /// This backend lists pairs only at start, from its config.
+    /// This backend lists pairs only at start, from its config (the
+    /// distributed risk stage does not grow at runtime).
     Unsupported,
     /// The log is shutting down.
     ShuttingDown,
@@ -103,7 +104,8 @@ impl fmt::Display for ListError {
             ListError::Refused(why) => f.write_str(why),
             ListError::Store(e) => write!(f, "the listing could not be stored: {e}"),
             ListError::Unsupported => f.write_str(
-                "this exchange lists pairs only from its config file, at start (distributed mode)",
+                "a distributed exchange with accounts lists pairs only from its config file, \
+                 at a rolling restart",
             ),
             ListError::ShuttingDown => f.write_str("shutting down"),
         }

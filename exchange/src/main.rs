@@ -343,13 +343,15 @@ async fn role(role: Role, config: &Config) -> Result<(), String> {
 }
 
 async fn replay(config: &Config, pair: &str) -> Result<(), String> {
-    let partitions = config.partitions().map_err(|e| e.to_string())?;
+    let partitions = exchange::roles::partitions(config)
+        .await
+        .map_err(|e| e.to_string())?;
     let symbol = proto::Symbol::new(pair).map_err(|e| format!("--pair {pair:?}: {e}"))?;
     let (partition, pc) = partitions
         .iter()
         .find(|(_, c)| c.symbol == symbol)
-        .ok_or_else(|| format!("--pair {pair}: not configured"))?;
-    let (book, position) = cluster::replay_log(&config.kafka, partition, pc, |_| {})
+        .ok_or_else(|| format!("--pair {pair}: neither configured nor listed"))?;
+    let (book, position) = cluster::replay_log(&config.kafka, partition, &pc, |_| {})
         .await
         .map_err(|e| e.to_string())?;
     println!("pair:       {symbol}");

@@ -17,7 +17,7 @@ use pipeline::PipelineMetrics;
 use prometheus::{Encoder, Registry, TextEncoder};
 use store::Store;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{Config, StartError};
 
@@ -70,12 +70,11 @@ pub async fn run(
     stop: watch::Receiver<bool>,
     on_listen: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), StartError> {
-    let partitions = config.partitions().map_err(StartError::Config)?;
-    let pairs = config.validate().map_err(StartError::Config)?;
     if role == Role::Risk && !config.accounts.enabled {
         return Err(StartError::AccountsDisabled);
     }
     let store = connect(config).await?;
+    let (partitions, pairs) = with_listed(config, &store).await?;
     let registry = Registry::new();
     let metrics = PipelineMetrics::register(&registry).map_err(StartError::Metrics)?;
     let listen = |e| StartError::Listen(config.listen.clone(), e);
@@ -104,6 +103,40 @@ pub async fn run(
     result
 }
 
+/// Every pair with its partition: the config file's, then those listed at
+/// runtime (`exchange replay` needs them too).
+pub async fn partitions(config: &Config) -> Result<Partitions, StartError> {
+    let store = connect(config).await?;
+    let listed = with_listed(config, &store).await;
+    store.close().await;
+    Ok(listed?.0)
+}
+
+/// The file's pairs and partitions, then the pairs listed at runtime in
+/// listing order (a pair the file names too is the file's).
+async fn with_listed(
+    config: &Config,
+    store: &Store,
+) -> Result<(Partitions, Vec<proto::PairConfig>), StartError> {
+    let partitions = config.partitions().map_err(StartError::Config)?;
+    let mut pairs = config.validate().map_err(StartError::Config)?;
+    for row in store.listed_pairs().await.map_err(StartError::Store)? {
+        let bad = |e: String| StartError::Config(crate::ConfigError::Listed(row.pair, e));
+        let Some(listed) = cluster::read_listing(&row).map_err(|e| bad(e.to_string()))? else {
+            warn!(pair = %row.pair, "a pair listed on an embedded exchange is not run here");
+            continue;
+        };
+        if pairs.iter().any(|p| p.symbol == row.pair) {
+            continue;
+        }
+        partitions
+            .add(&listed.config, listed.partition)
+            .map_err(|e| bad(e.to_string()))?;
+        pairs.push(listed.config);
+    }
+    Ok((partitions, pairs))
+}
+
 /// The gateway role: the HTTP and WebSocket edge in front of the Kafka log.
 async fn run_gateway(
     config: &Config,
@@ -125,7 +158,7 @@ async fn run_gateway(
         pairs: s.pairs.clone(),
         fees: fees.iter().copied().collect(),
     });
-    let (log, follower) = cluster::start_kafka_log(
+    let (log, follower, mut heard) = cluster::start_kafka_log(
         &config.kafka,
         &s.store,
         s.partitions,
@@ -166,6 +199,13 @@ async fn run_gateway(
         // Demo funding is for a local embedded exchange only.
         demo_funding: Vec::new(),
     });
+    // Pairs listed through other gateways: served once the log serves them.
+    let listed_gw = gw.clone();
+    let listings = tokio::spawn(async move {
+        while let Some(l) = heard.recv().await {
+            listed_gw.add_pair(l.config, None);
+        }
+    });
     on_listen(s.addr);
     let mut stopping = stop;
     let timeouts = config.gateway.serve_timeouts();
@@ -176,6 +216,7 @@ async fn run_gateway(
     .map_err(StartError::Serve);
     follower.abort();
     gauges.abort();
+    listings.abort();
     served
 }
 
@@ -272,8 +313,9 @@ async fn run_risk(
     r
 }
 
-/// Creates the topics: one partition per pair, and with accounts enabled
-/// one partition of the risk topics per shard.
+/// Creates the topics: one partition per pair and `kafka.spare_partitions`
+/// for listings, and with accounts enabled one partition of the risk
+/// topics per shard.
 pub async fn create_topics(config: &Config) -> Result<(), StartError> {
     let partitions: Partitions = config.partitions().map_err(StartError::Config)?;
     let shards = config.accounts.enabled.then_some(config.accounts.shards);

@@ -118,6 +118,8 @@ shards = 2
 snapshot_every = 30
 [kafka]
 brokers = "127.0.0.1:{broker_port}"
+# Room for two listings: the listing test takes both, then finds none.
+spare_partitions = 2
 [engine]
 lease_ms = 1000
 heartbeat_ms = 200
@@ -1115,7 +1117,7 @@ async fn write_history(cluster: &Cluster, n: usize) {
     let btc = partitions
         .iter()
         .find(|(_, c)| c.symbol.as_str() == "BTC-EUR")
-        .map(|(_, c)| *c)
+        .map(|(_, c)| c)
         .unwrap();
     let writer = cluster::CommandWriter::new(&cluster.kafka(), &partitions).unwrap();
     let mut generator = workload::Generator::new(workload::Mix::ExchangeCore, 7, &btc);
@@ -1514,6 +1516,156 @@ async fn a_pair_halted_and_retuned_through_one_gateway_is_so_on_every_gateway() 
         .await
         .unwrap();
     assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    drop((g1, g2, g3));
+}
+
+/// `exchangeInfo`'s entry for `name` as `url` shows it, once it shows one
+/// (within 10 s: gateways look for listings twice a second).
+async fn listed_on(url: &str, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = Client::new(url, None)
+            .get("/api/v3/exchangeInfo", &format!("symbol={name}"))
+            .await
+            .unwrap();
+        if r.status.is_success() {
+            return r.body["symbols"][0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} never listed {name}: {:?}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sol_spec(symbol: &str) -> Value {
+    json!({"symbol": symbol, "price_scale": 2, "qty_scale": 4,
+        "tick_size": "0.01", "lot_size": "0.0001", "min_qty": "0.0001",
+        "max_qty": "1000", "min_notional": "1"})
+}
+
+/// A pair listed through one gateway while the cluster runs (no accounts):
+/// it takes the lowest spare partition of both topics; the other gateway
+/// serves it without a restart and refuses to list it again; orders
+/// through either gateway trade on it, the persister stores its fills, an
+/// engine restarted from its snapshot and log keeps its book, and a
+/// gateway started afterwards shows the same depth. A third listing finds
+/// no spare partition and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_listed_through_one_gateway_trades_everywhere_without_a_restart() {
+    let Some((cluster, _broker)) = Cluster::start_with(0, false).await else {
+        return;
+    };
+    let _persister = cluster.role("persister", "persister").await;
+    let engine = cluster.role("engine", "engine").await;
+    let g1 = cluster.role("gateway", "gateway-1").await;
+    let g2 = cluster.role("gateway", "gateway-2").await;
+    let store = Store::connect(&cluster.db, 2).await.unwrap();
+    let (url1, url2) = (format!("http://{}", g1.addr), format!("http://{}", g2.addr));
+    let ops = store.create_admin_key("ops", 1).await.unwrap();
+    let admin = |url: &str| {
+        common::Admin::new(
+            url,
+            Credentials {
+                api_key: ops.admin_key.clone(),
+                secret: ops.secret.clone(),
+            },
+        )
+    };
+    let (admin1, admin2) = (admin(&url1), admin(&url2));
+
+    let r = admin1.post("/admin/v1/pairs", &sol_spec("SOL-EUR")).await;
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    assert_eq!(
+        (r.body["symbol"].as_str(), r.body["status"].as_str()),
+        (Some("SOLEUR"), Some("TRADING"))
+    );
+    let shown = listed_on(&url2, "SOLEUR").await;
+    assert_eq!(shown["status"], "TRADING");
+    let r = admin2.post("/admin/v1/pairs", &sol_spec("SOL-EUR")).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (409, Some(-1056)),
+        "{:?}",
+        r.body
+    );
+    let r = admin2.post("/admin/v1/pairs", &sol_spec("ADA-EUR")).await;
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    let partitions: Vec<(String, Option<i32>)> = store
+        .listed_pairs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.pair.to_string(), l.partition))
+        .collect();
+    assert_eq!(
+        partitions,
+        vec![
+            ("SOL-EUR".to_string(), Some(2)),
+            ("ADA-EUR".to_string(), Some(3))
+        ]
+    );
+    // Two config pairs and two spare partitions: no room for a third.
+    let r = admin1.post("/admin/v1/pairs", &sol_spec("DOT-EUR")).await;
+    assert_eq!(r.code(), Some(-1055), "{:?}", r.body);
+    assert!(
+        r.body["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("No spare partition")
+    );
+    assert_eq!(store.listed_pairs().await.unwrap().len(), 2);
+
+    // Orders through both gateways trade on the new pair.
+    let alice = signed(&url2, &store.create_api_key("alice", 1).await.unwrap());
+    let bob = signed(&url1, &store.create_api_key("bob", 2).await.unwrap());
+    let order = |side: &str, qty: &str| {
+        json!({"symbol": "SOLEUR", "side": side, "type": "LIMIT", "timeInForce": "GTC",
+               "quantity": qty, "price": "150.25", "newOrderRespType": "RESULT"})
+    };
+    let r = alice.place(&order("SELL", "2.5")).await.unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    let r = bob.place(&order("BUY", "1")).await.unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.body["status"].as_str()),
+        (200, Some("FILLED")),
+        "{:?}",
+        r.body
+    );
+    let sol = Symbol::new("SOL-EUR").unwrap();
+    let fills = stored_fills(&store, sol, 1).await;
+    assert_eq!(
+        fills.len(),
+        1,
+        "the persister stores the listed pair's fill"
+    );
+    let depth = |addr: String| async move {
+        levels(&public_json(&addr, "/api/v3/depth?symbol=SOLEUR").await)
+    };
+    let want = (json!([]), json!([["150.25", "1.5000"]]));
+    assert_eq!(depth(g1.addr.clone()).await, want);
+
+    // An engine restarted from the pair's snapshot and log keeps its book;
+    // a gateway started afterwards lists the pair from the store and shows
+    // the same depth, and the rest of alice's order still trades.
+    engine.terminate();
+    let _engine = cluster.role("engine", "engine-2").await;
+    let g3 = cluster.role("gateway", "gateway-3").await;
+    assert_eq!(depth(g3.addr.clone()).await, want);
+    let bob3 = signed(
+        &format!("http://{}", g3.addr),
+        &store.create_api_key("bob", 2).await.unwrap(),
+    );
+    let r = bob3.place(&order("BUY", "1.5")).await.unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.body["status"].as_str()),
+        (200, Some("FILLED")),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(stored_fills(&store, sol, 2).await.len(), 2);
     drop((g1, g2, g3));
 }
 

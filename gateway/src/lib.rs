@@ -528,9 +528,10 @@ impl Gateway {
         self.pairs.read().ok()?.fees(pair)
     }
 
-    /// Serves a pair the log just listed: its bounds, its assets, its
-    /// place in every list and in the OpenAPI document's symbols.
-    fn add_pair(&self, pair: PairConfig, fees: Option<Fees>) {
+    /// Serves a pair the log just listed (here, or through another
+    /// gateway): its bounds, its assets, its place in every list and in the
+    /// OpenAPI document's symbols. A pair served already stays as it is.
+    pub fn add_pair(&self, pair: PairConfig, fees: Option<Fees>) {
         self.in_flight.add_pair(pair.symbol);
         if let Some(accounts) = self.log.accounts() {
             self.market.set_assets(accounts.assets());

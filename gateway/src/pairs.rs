@@ -35,6 +35,9 @@ impl PairTable {
 
     /// Adds a listed pair.
     pub(crate) fn add(&mut self, pair: PairConfig, fees: Option<Fees>) {
+        if self.by_symbol.contains_key(&pair.symbol) {
+            return;
+        }
         self.by_symbol.insert(pair.symbol, pair);
         self.by_name.insert(pair.symbol.joined(), pair.symbol);
         self.list.push(pair);

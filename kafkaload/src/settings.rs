@@ -86,7 +86,7 @@ pub fn cluster_config(
     let bad = |e: &dyn std::fmt::Display| Error::Settings(format!("{}: {e}", path.display()));
     let config = exchange::Config::load(Some(path)).map_err(|e| bad(&e))?;
     let partitions = config.partitions().map_err(|e| bad(&e))?;
-    let mut pairs: Vec<(PairConfig, i32)> = partitions.iter().map(|(p, c)| (*c, p)).collect();
+    let mut pairs: Vec<(PairConfig, i32)> = partitions.iter().map(|(p, c)| (c, p)).collect();
     pairs.sort_by_key(|(_, p)| *p);
     let kafka = KafkaConfig {
         brokers: brokers.to_string(),

@@ -46,6 +46,8 @@ pub enum Stored {
         pair: Symbol,
         /// Its quantities' decimals.
         qty_scale: u8,
+        /// Its partition of the event log, if read from one.
+        partition: Option<i32>,
     },
     /// Where reading `partition` of the event log resumes once this batch
     /// is stored (stored in the same transaction).
@@ -137,8 +139,15 @@ impl Persister {
                         self.add_events(&mut batch, pair, events);
                     }
                 }
-                Stored::Listed { pair, qty_scale } => {
+                Stored::Listed {
+                    pair,
+                    qty_scale,
+                    partition,
+                } => {
                     self.qty_scales.insert(pair, qty_scale);
+                    if let (Some(log), Some(p)) = (self.log.as_mut(), partition) {
+                        log.partitions.insert(p, pair);
+                    }
                 }
                 Stored::Snapshot(s) if self.halted.contains(&s.pair) => {}
                 Stored::Snapshot(s) => {

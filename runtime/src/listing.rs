@@ -121,6 +121,7 @@ pub(crate) async fn list(
         pair,
         spec: listing.spec,
         listed_at: commandlog::now_ns(),
+        partition: None,
     };
     match lister.store.list_pair(&row).await {
         Ok(true) => {}
@@ -175,6 +176,7 @@ async fn start(
         .send(Stored::Listed {
             pair,
             qty_scale: config.qty_scale,
+            partition: None,
         })
         .await
         .map_err(gone)?;

@@ -17,19 +17,22 @@ pub struct ListedPair {
     pub spec: String,
     /// When, in nanoseconds since the epoch.
     pub listed_at: u64,
+    /// Its partition of both Kafka topics (distributed mode only).
+    pub partition: Option<i32>,
 }
 
 impl Store {
     /// Records a listing; false (and nothing written) if `pair` is listed
-    /// already.
+    /// already, or another pair has its partition.
     pub async fn list_pair(&self, listed: &ListedPair) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO listed_pairs (pair, spec, listed_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (pair) DO NOTHING",
+            "INSERT INTO listed_pairs (pair, spec, listed_at, kafka_partition) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .bind(listed.pair.as_str().to_string())
         .bind(listed.spec.clone())
         .bind(to_db(listed.listed_at)?)
+        .bind(listed.partition)
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -46,16 +49,19 @@ impl Store {
 
     /// Every listed pair, in listing order.
     pub async fn listed_pairs(&self) -> Result<Vec<ListedPair>, StoreError> {
-        let rows =
-            sqlx::query("SELECT pair, spec, listed_at FROM listed_pairs ORDER BY listed_at, pair")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT pair, spec, listed_at, kafka_partition FROM listed_pairs \
+             ORDER BY listed_at, pair",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(ListedPair {
                     pair: symbol(&r.try_get::<String, _>(0)?)?,
                     spec: r.try_get(1)?,
                     listed_at: from_db(r.try_get(2)?)?,
+                    partition: r.try_get(3)?,
                 })
             })
             .collect()

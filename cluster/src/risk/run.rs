@@ -153,6 +153,7 @@ pub async fn run_risk(
             role: Role::Risk,
             keys,
             config: parts.config.clone(),
+            listings: None,
         },
         change_tx,
     ));

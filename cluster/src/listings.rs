@@ -1,0 +1,79 @@
+//! Pairs listed at runtime in distributed mode. A gateway records the
+//! listing in the store with the lowest spare partition of both topics
+//! (`listed_pairs.kafka_partition`, unique); every role polls the rows and
+//! adds what it does not run yet to its [`Partitions`], which its clones
+//! share. A new partition is read from offset zero everywhere, so nothing
+//! written to it before a role noticed the pair is missed.
+
+use std::time::Duration;
+
+use proto::{PairConfig, PairSpec};
+use store::{ListedPair, Store};
+use tracing::warn;
+
+use crate::error::ClusterError;
+use crate::kafka::Partitions;
+
+/// How often a role looks for new listings: a pair listed through one
+/// gateway takes orders on the others within about this long.
+pub(crate) const LISTING_POLL: Duration = Duration::from_millis(500);
+
+/// A pair listed at runtime, with its partition of both topics.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Its rules.
+    pub config: PairConfig,
+    /// Its partition of `orders` and `events`.
+    pub partition: i32,
+    /// Its table as listed (fees and all).
+    pub spec: PairSpec,
+}
+
+/// Reads a row: `None` for a listing of the embedded exchange (no
+/// partition).
+pub fn read_listing(row: &ListedPair) -> Result<Option<Listed>, ClusterError> {
+    let Some(partition) = row.partition else {
+        return Ok(None);
+    };
+    let bad = |e: String| ClusterError::Config(format!("listed pair {}: {e}", row.pair));
+    let spec: PairSpec = serde_json::from_str(&row.spec).map_err(|e| bad(e.to_string()))?;
+    let config = spec.config().map_err(|e| bad(e.to_string()))?;
+    Ok(Some(Listed {
+        config,
+        partition,
+        spec,
+    }))
+}
+
+/// The stored listings `partitions` does not have yet, added to it, in
+/// listing order. A row that does not read, or that clashes with the
+/// config file's pairs, is reported and skipped.
+pub async fn adopt_listings(
+    store: &Store,
+    partitions: &Partitions,
+) -> Result<Vec<Listed>, ClusterError> {
+    let rows = store
+        .listed_pairs()
+        .await
+        .map_err(|e| ClusterError::store("reading the listed pairs", e))?;
+    let mut out = Vec::new();
+    for row in rows
+        .iter()
+        .filter(|r| partitions.of(r.pair).is_none() && r.partition.is_some())
+    {
+        let listed = match read_listing(row) {
+            Ok(Some(l)) => l,
+            Ok(None) => continue,
+            Err(e) => {
+                warn!(error = %e, "a listing is skipped");
+                continue;
+            }
+        };
+        match partitions.add(&listed.config, listed.partition) {
+            Ok(true) => out.push(listed),
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "a listing is skipped"),
+        }
+    }
+    Ok(out)
+}
