@@ -179,18 +179,12 @@ struct PartitionMap {
 }
 
 impl Partitions {
-    /// The config file's pairs: every partition from 0 to n-1 exactly once,
-    /// each with one pair.
+    /// The config file's pairs, each on its own partition. Gaps are
+    /// allowed: a pair added to the file after runtime listings took the
+    /// next partitions goes past them.
     pub fn new(pairs: &[(PairConfig, i32)]) -> Result<Partitions, ClusterError> {
         let out = Partitions::default();
         for (pc, p) in pairs {
-            if *p < 0 || *p as usize >= pairs.len() {
-                return Err(ClusterError::Config(format!(
-                    "pair {}: partition {p} is outside 0..{}",
-                    pc.symbol,
-                    pairs.len()
-                )));
-            }
             out.add(pc, *p)?;
         }
         Ok(out)
@@ -294,13 +288,16 @@ mod tests {
         }
         let all: Vec<i32> = file.iter().map(|(p, _)| p).collect();
         assert_eq!(all, vec![0, 1, 3]);
-        assert!(Partitions::new(&[(pair("BTC-EUR"), 1)]).is_err());
+        assert!(Partitions::new(&[(pair("BTC-EUR"), -1)]).is_err());
+        assert!(Partitions::new(&[(pair("BTC-EUR"), 0), (pair("ETH-EUR"), 0)]).is_err());
     }
 
     #[test]
     fn spare_partitions_are_bounded() {
-        let mut k = KafkaConfig::default();
-        k.spare_partitions = MAX_SPARE_PARTITIONS;
+        let mut k = KafkaConfig {
+            spare_partitions: MAX_SPARE_PARTITIONS,
+            ..KafkaConfig::default()
+        };
         assert!(k.validate().is_ok());
         k.spare_partitions += 1;
         let e = k.validate().unwrap_err().to_string();

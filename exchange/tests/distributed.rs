@@ -1546,43 +1546,18 @@ fn sol_spec(symbol: &str) -> Value {
         "max_qty": "1000", "min_notional": "1"})
 }
 
-/// A pair listed through one gateway while the cluster runs (no accounts):
-/// it takes the lowest spare partition of both topics; the other gateway
-/// serves it without a restart and refuses to list it again; orders
-/// through either gateway trade on it, the persister stores its fills, an
-/// engine restarted from its snapshot and log keeps its book, and a
-/// gateway started afterwards shows the same depth. A third listing finds
-/// no spare partition and changes nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pair_listed_through_one_gateway_trades_everywhere_without_a_restart() {
-    let Some((cluster, _broker)) = Cluster::start_with(0, false).await else {
-        return;
-    };
-    let _persister = cluster.role("persister", "persister").await;
-    let engine = cluster.role("engine", "engine").await;
-    let g1 = cluster.role("gateway", "gateway-1").await;
-    let g2 = cluster.role("gateway", "gateway-2").await;
-    let store = Store::connect(&cluster.db, 2).await.unwrap();
-    let (url1, url2) = (format!("http://{}", g1.addr), format!("http://{}", g2.addr));
-    let ops = store.create_admin_key("ops", 1).await.unwrap();
-    let admin = |url: &str| {
-        common::Admin::new(
-            url,
-            Credentials {
-                api_key: ops.admin_key.clone(),
-                secret: ops.secret.clone(),
-            },
-        )
-    };
-    let (admin1, admin2) = (admin(&url1), admin(&url2));
-
+/// Lists SOL-EUR through the first gateway, which the second then shows
+/// and refuses to list again; ADA-EUR through the second; DOT-EUR finds no
+/// spare partition and changes nothing.
+async fn list_until_no_spare_partition(store: &Store, admins: [&common::Admin; 2], url2: &str) {
+    let [admin1, admin2] = admins;
     let r = admin1.post("/admin/v1/pairs", &sol_spec("SOL-EUR")).await;
     assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
     assert_eq!(
         (r.body["symbol"].as_str(), r.body["status"].as_str()),
         (Some("SOLEUR"), Some("TRADING"))
     );
-    let shown = listed_on(&url2, "SOLEUR").await;
+    let shown = listed_on(url2, "SOLEUR").await;
     assert_eq!(shown["status"], "TRADING");
     let r = admin2.post("/admin/v1/pairs", &sol_spec("SOL-EUR")).await;
     assert_eq!(
@@ -1617,6 +1592,39 @@ async fn a_pair_listed_through_one_gateway_trades_everywhere_without_a_restart()
             .contains("No spare partition")
     );
     assert_eq!(store.listed_pairs().await.unwrap().len(), 2);
+}
+
+/// A pair listed through one gateway while the cluster runs (no accounts):
+/// it takes the lowest spare partition of both topics; the other gateway
+/// serves it without a restart and refuses to list it again; orders
+/// through either gateway trade on it, the persister stores its fills, an
+/// engine restarted from its snapshot and log keeps its book, and a
+/// gateway started afterwards shows the same depth. A third listing finds
+/// no spare partition and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_listed_through_one_gateway_trades_everywhere_without_a_restart() {
+    let Some((cluster, _broker)) = Cluster::start_with(0, false).await else {
+        return;
+    };
+    let _persister = cluster.role("persister", "persister").await;
+    let engine = cluster.role("engine", "engine").await;
+    let g1 = cluster.role("gateway", "gateway-1").await;
+    let g2 = cluster.role("gateway", "gateway-2").await;
+    let store = Store::connect(&cluster.db, 2).await.unwrap();
+    let (url1, url2) = (format!("http://{}", g1.addr), format!("http://{}", g2.addr));
+    let ops = store.create_admin_key("ops", 1).await.unwrap();
+    let admin = |url: &str| {
+        common::Admin::new(
+            url,
+            Credentials {
+                api_key: ops.admin_key.clone(),
+                secret: ops.secret.clone(),
+            },
+        )
+    };
+    let (admin1, admin2) = (admin(&url1), admin(&url2));
+
+    list_until_no_spare_partition(&store, [&admin1, &admin2], &url2).await;
 
     // Orders through both gateways trade on the new pair.
     let alice = signed(&url2, &store.create_api_key("alice", 1).await.unwrap());
