@@ -1594,7 +1594,8 @@ async fn list_until_no_spare_partition(store: &Store, admins: [&common::Admin; 2
     assert_eq!(store.listed_pairs().await.unwrap().len(), 2);
 }
 
-/// A pair listed through one gateway while the cluster runs (no accounts):
+/// A pair listed through one gateway while the cluster runs (no accounts)
+/// and BTC-EUR orders flow through both gateways, none failing:
 /// it takes the lowest spare partition of both topics; the other gateway
 /// serves it without a restart and refuses to list it again; orders
 /// through either gateway trade on it, the persister stores its fills, an
@@ -1623,12 +1624,25 @@ async fn a_pair_listed_through_one_gateway_trades_everywhere_without_a_restart()
         )
     };
     let (admin1, admin2) = (admin(&url1), admin(&url2));
+    let keys = [
+        store.create_api_key("alice", 1).await.unwrap(),
+        store.create_api_key("bob", 2).await.unwrap(),
+    ];
+    // BTC-EUR orders every 10 ms through both gateways, all the while.
+    let targets = Targets::default();
+    for (name, url) in [("gateway-1", &url1), ("gateway-2", &url2)] {
+        let clients = [signed(url, &keys[0]), signed(url, &keys[1])];
+        targets.lock().unwrap().push((name, clients));
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let load = tokio::spawn(balanced_load(targets, Duration::from_millis(10), stopped));
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     list_until_no_spare_partition(&store, [&admin1, &admin2], &url2).await;
 
     // Orders through both gateways trade on the new pair.
-    let alice = signed(&url2, &store.create_api_key("alice", 1).await.unwrap());
-    let bob = signed(&url1, &store.create_api_key("bob", 2).await.unwrap());
+    let alice = signed(&url2, &keys[0]);
+    let bob = signed(&url1, &keys[1]);
     let order = |side: &str, qty: &str| {
         json!({"symbol": "SOLEUR", "side": side, "type": "LIMIT", "timeInForce": "GTC",
                "quantity": qty, "price": "150.25", "newOrderRespType": "RESULT"})
@@ -1654,6 +1668,14 @@ async fn a_pair_listed_through_one_gateway_trades_everywhere_without_a_restart()
     };
     let want = (json!([]), json!([["150.25", "1.5000"]]));
     assert_eq!(depth(g1.addr.clone()).await, want);
+    stop.send(true).unwrap();
+    let answers = load.await.unwrap();
+    let failed: Vec<&Answered> = answers.iter().filter(|a| a.1 != 200).collect();
+    assert!(
+        answers.len() > 50 && failed.is_empty(),
+        "{} sent, failed: {failed:?}",
+        answers.len()
+    );
 
     // An engine restarted from the pair's snapshot and log keeps its book;
     // a gateway started afterwards lists the pair from the store and shows
@@ -1662,10 +1684,7 @@ async fn a_pair_listed_through_one_gateway_trades_everywhere_without_a_restart()
     let _engine = cluster.role("engine", "engine-2").await;
     let g3 = cluster.role("gateway", "gateway-3").await;
     assert_eq!(depth(g3.addr.clone()).await, want);
-    let bob3 = signed(
-        &format!("http://{}", g3.addr),
-        &store.create_api_key("bob", 2).await.unwrap(),
-    );
+    let bob3 = signed(&format!("http://{}", g3.addr), &keys[1]);
     let r = bob3.place(&order("BUY", "1.5")).await.unwrap();
     assert_eq!(
         (r.status.as_u16(), r.body["status"].as_str()),
