@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use accounts::Fees;
 use proto::{PairConfig, PairSpec};
 use store::{ListedPair, Store};
 use tracing::warn;
@@ -25,8 +26,8 @@ pub struct Listed {
     pub config: PairConfig,
     /// Its partition of `orders` and `events`.
     pub partition: i32,
-    /// Its table as listed (fees and all).
-    pub spec: PairSpec,
+    /// The rates its orders are charged, where accounts are on.
+    pub fees: Fees,
 }
 
 /// Reads a row: `None` for a listing of the embedded exchange (no
@@ -38,10 +39,14 @@ pub fn read_listing(row: &ListedPair) -> Result<Option<Listed>, ClusterError> {
     let bad = |e: String| ClusterError::Config(format!("listed pair {}: {e}", row.pair));
     let spec: PairSpec = serde_json::from_str(&row.spec).map_err(|e| bad(e.to_string()))?;
     let config = spec.config().map_err(|e| bad(e.to_string()))?;
+    let (maker_bps, taker_bps) = spec.fee_bps().map_err(|e| bad(e.to_string()))?;
     Ok(Some(Listed {
         config,
         partition,
-        spec,
+        fees: Fees {
+            maker_bps,
+            taker_bps,
+        },
     }))
 }
 

@@ -109,11 +109,13 @@ impl KafkaLog {
     /// then this gateway's own maps. The engines start its empty book at
     /// their next look; a command sent before waits in its partition.
     async fn list(&self, listing: Listing) -> Result<Arc<PairStatus>, ListError> {
-        if self.risk.is_some() {
-            return Err(ListError::Unsupported);
-        }
         let l = &self.listings;
         let _one = l.one_at_a_time.lock().await;
+        // What the shards would refuse is refused before anything is
+        // written: a stored listing is one every shard takes.
+        if let Some(why) = self.risk.as_ref().and_then(|r| r.refuses(&listing.config)) {
+            return Err(ListError::Refused(why));
+        }
         let pair = listing.config.symbol;
         let mut spec: PairSpec =
             serde_json::from_str(&listing.spec).map_err(|e| ListError::Refused(e.to_string()))?;
@@ -150,7 +152,7 @@ impl KafkaLog {
             let listed = Listed {
                 config: listing.config,
                 partition,
-                spec,
+                fees: listing.fees,
             };
             match l.partitions.add(&listed.config, partition) {
                 Ok(true) => self.join(&listed),
@@ -197,6 +199,10 @@ impl KafkaLog {
             bids: Vec::new(),
             asks: Vec::new(),
         };
+        if let Some(risk) = &self.risk {
+            // Its assets before any request can name them.
+            risk.add_pair(&l.config, l.fees);
+        }
         l2.observer.on_start(&l.config, empty);
         let mut tpl = TopicPartitionList::new();
         let assigned = tpl

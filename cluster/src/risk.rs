@@ -28,6 +28,8 @@ use proto::{Command, CommandBody, Event, EventBody, PairConfig, Symbol, UserId};
 use serde::{Deserialize, Serialize};
 use store::RiskSnapshotRow;
 
+use crate::error::ClusterError;
+
 /// Shard `index` of `count`: a user's shard is `user_id % count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ShardId {
@@ -371,6 +373,39 @@ impl RiskCore {
             }
             RiskInput::Request { from, request } => self.request(offset, *from, request),
         }
+    }
+
+    /// Whether `input` names a pair or an asset the shard does not have
+    /// (listed at runtime since the shard started).
+    pub fn names_new(&self, input: &RiskInput) -> bool {
+        let shard = &self.stage.shard;
+        match input {
+            RiskInput::Request {
+                request: RiskRequest::Order(cmd),
+                ..
+            } => shard.pair_assets(cmd.pair).is_none(),
+            RiskInput::Request {
+                request: RiskRequest::Move(m),
+                ..
+            } => usize::from(m.asset.0) >= shard.assets().len(),
+            _ => false,
+        }
+    }
+
+    /// Lists `listed` on the shard with its fees and budgeting limits,
+    /// unless it has the pair: true if it was new.
+    pub fn add_listed(&mut self, listed: &crate::Listed) -> Result<bool, ClusterError> {
+        let pair = &listed.config;
+        if self.stage.shard.pair_assets(pair.symbol).is_some() {
+            return Ok(false);
+        }
+        self.stage.add_pair(pair, listed.fees).map_err(|e| {
+            ClusterError::Config(format!(
+                "listed pair {} cannot be added to shard {}: {e}",
+                pair.symbol, self.id.index
+            ))
+        })?;
+        Ok(true)
     }
 
     /// Passes over the input at `offset`, which does not decode: every

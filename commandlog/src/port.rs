@@ -90,8 +90,7 @@ pub enum ListError {
     Refused(String),
     /// The store could not record it.
     Store(String),
-    /// This backend lists pairs only at start, from its config (the
-    /// distributed risk stage does not grow at runtime).
+    /// This backend lists pairs only at start, from its config.
     Unsupported,
     /// The log is shutting down.
     ShuttingDown,
@@ -103,10 +102,9 @@ impl fmt::Display for ListError {
             ListError::Exists => f.write_str("the pair is listed already"),
             ListError::Refused(why) => f.write_str(why),
             ListError::Store(e) => write!(f, "the listing could not be stored: {e}"),
-            ListError::Unsupported => f.write_str(
-                "a distributed exchange with accounts lists pairs only from its config file, \
-                 at a rolling restart",
-            ),
+            ListError::Unsupported => {
+                f.write_str("this exchange lists pairs only from its config file")
+            }
             ListError::ShuttingDown => f.write_str("shutting down"),
         }
     }

@@ -337,8 +337,12 @@ impl Config {
     pub fn with_listed(&self, listed: &[store::ListedPair]) -> Result<Config, ConfigError> {
         let mut out = self.clone();
         for l in listed {
-            let spec: PairSpec = serde_json::from_str(&l.spec)
+            let mut spec: PairSpec = serde_json::from_str(&l.spec)
                 .map_err(|e| ConfigError::Listed(l.pair, e.to_string()))?;
+            // The row's partition is the one it holds (unique there).
+            if l.partition.is_some() {
+                spec.partition = l.partition;
+            }
             if !self.pairs.iter().any(|p| p.symbol == spec.symbol) {
                 out.pairs.push(spec);
             }

@@ -73,8 +73,11 @@ pub async fn run(
     if role == Role::Risk && !config.accounts.enabled {
         return Err(StartError::AccountsDisabled);
     }
+    config.partitions().map_err(StartError::Config)?;
     let store = connect(config).await?;
-    let (partitions, pairs) = with_listed(config, &store).await?;
+    let config = &with_listed(config, &store).await?;
+    let partitions = config.partitions().map_err(StartError::Config)?;
+    let pairs = config.validate().map_err(StartError::Config)?;
     let registry = Registry::new();
     let metrics = PipelineMetrics::register(&registry).map_err(StartError::Metrics)?;
     let listen = |e| StartError::Listen(config.listen.clone(), e);
@@ -109,32 +112,21 @@ pub async fn partitions(config: &Config) -> Result<Partitions, StartError> {
     let store = connect(config).await?;
     let listed = with_listed(config, &store).await;
     store.close().await;
-    Ok(listed?.0)
+    listed?.partitions().map_err(StartError::Config)
 }
 
-/// The file's pairs and partitions, then the pairs listed at runtime in
-/// listing order (a pair the file names too is the file's).
-async fn with_listed(
-    config: &Config,
-    store: &Store,
-) -> Result<(Partitions, Vec<proto::PairConfig>), StartError> {
-    let partitions = config.partitions().map_err(StartError::Config)?;
-    let mut pairs = config.validate().map_err(StartError::Config)?;
-    for row in store.listed_pairs().await.map_err(StartError::Store)? {
-        let bad = |e: String| StartError::Config(crate::ConfigError::Listed(row.pair, e));
-        let Some(listed) = cluster::read_listing(&row).map_err(|e| bad(e.to_string()))? else {
+/// The config with the pairs listed at runtime after the file's, in
+/// listing order (a pair the file names too is the file's): their
+/// partitions, rules and fees, as if configured.
+async fn with_listed(config: &Config, store: &Store) -> Result<Config, StartError> {
+    let mut rows = store.listed_pairs().await.map_err(StartError::Store)?;
+    rows.retain(|row| {
+        if row.partition.is_none() {
             warn!(pair = %row.pair, "a pair listed on an embedded exchange is not run here");
-            continue;
-        };
-        if pairs.iter().any(|p| p.symbol == row.pair) {
-            continue;
         }
-        partitions
-            .add(&listed.config, listed.partition)
-            .map_err(|e| bad(e.to_string()))?;
-        pairs.push(listed.config);
-    }
-    Ok((partitions, pairs))
+        row.partition.is_some()
+    });
+    config.with_listed(&rows).map_err(StartError::Config)
 }
 
 /// The gateway role: the HTTP and WebSocket edge in front of the Kafka log.
@@ -201,9 +193,10 @@ async fn run_gateway(
     });
     // Pairs listed through other gateways: served once the log serves them.
     let listed_gw = gw.clone();
+    let accounts_on = config.accounts.enabled;
     let listings = tokio::spawn(async move {
         while let Some(l) = heard.recv().await {
-            listed_gw.add_pair(l.config, None);
+            listed_gw.add_pair(l.config, accounts_on.then_some(l.fees));
         }
     });
     on_listen(s.addr);

@@ -1468,20 +1468,6 @@ async fn a_pair_halted_and_retuned_through_one_gateway_is_so_on_every_gateway() 
     assert_eq!(r.code(), Some(-1013), "{:?}", r.body);
     let r = alice.place(&order("100.05")).await.unwrap();
     assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
-    // A new pair is the config's here, not a listing's: said so, and
-    // nothing is recorded.
-    let spec = json!({"symbol": "SOL-EUR", "price_scale": 2, "qty_scale": 4,
-        "tick_size": "0.01", "lot_size": "0.0001", "min_qty": "0.0001",
-        "max_qty": "1000", "min_notional": "1"});
-    let r = admin.post("/admin/v1/pairs", &spec).await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (501, Some(-1057)),
-        "{:?}",
-        r.body
-    );
-    assert!(store.listed_pairs().await.unwrap().is_empty());
-
     // The changes are commands in the pair's own log.
     let log = cluster::read_log(&cluster.kafka(), 0).await.unwrap();
     let changes = log
@@ -1694,6 +1680,96 @@ async fn a_pair_listed_through_one_gateway_trades_everywhere_without_a_restart()
     );
     assert_eq!(stored_fills(&store, sol, 2).await.len(), 2);
     drop((g1, g2, g3));
+}
+
+/// Waits until `c`'s balance of `asset` (at `scale`) is `want`.
+async fn balance_becomes(c: &Client, asset: &str, scale: u8, want: (i128, i128)) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = balance(&balances(c).await, asset, scale);
+        if now == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{asset}: {now:?}, not {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// With accounts on: a pair whose shards would count EUR in a finer unit
+/// is refused before anything is stored; SOL-EUR is listed through one
+/// gateway, its new asset takes a deposit through the other, a trade
+/// between users of different shards settles with the listed fees, and a
+/// restarted risk role (its shards restored with the pair) keeps the
+/// balances and takes the next trade; the audit passes throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_accounts_a_listed_pair_settles_with_its_fees_across_shards_and_restarts() {
+    let Some((cluster, _broker)) = Cluster::start().await else {
+        return;
+    };
+    let _persister = cluster.role("persister", "persister").await;
+    let _engine = cluster.role("engine", "engine").await;
+    let risk = cluster.role("risk", "risk").await;
+    let g1 = cluster.role("gateway", "gateway-1").await;
+    let g2 = cluster.role("gateway", "gateway-2").await;
+    let store = Store::connect(&cluster.db, 2).await.unwrap();
+    let (url1, url2) = (format!("http://{}", g1.addr), format!("http://{}", g2.addr));
+    let alice_key = store.create_api_key("alice", 1).await.unwrap();
+    let bob_key = store.create_api_key("bob", 2).await.unwrap();
+    let admin1 = fund(&store, &url1, &["alice", "bob"]).await;
+
+    // EUR counts at 10 decimals in the shards; 4 + 8 would need 12.
+    let mut finer = sol_spec("SOL-EUR");
+    finer["price_scale"] = json!(4);
+    finer["qty_scale"] = json!(8);
+    let r = admin1.post("/admin/v1/pairs", &finer).await;
+    assert_eq!(r.code(), Some(-1055), "{:?}", r.body);
+    assert!(store.listed_pairs().await.unwrap().is_empty());
+    let mut spec = sol_spec("SOL-EUR");
+    spec["maker_fee_bps"] = json!(5);
+    spec["taker_fee_bps"] = json!(10);
+    let r = admin1.post("/admin/v1/pairs", &spec).await;
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    listed_on(&url2, "SOLEUR").await;
+
+    // Through the other gateway: the new asset's deposit, and the maker.
+    let ops2 = store.create_admin_key("ops-2", 1).await.unwrap();
+    let admin2 = common::Admin::new(
+        &url2,
+        Credentials {
+            api_key: ops2.admin_key,
+            secret: ops2.secret,
+        },
+    );
+    let body = json!({"user": "bob", "asset": "SOL", "amount": "10", "ref": "bob-SOL"});
+    let r = admin2.post("/admin/v1/deposit", &body).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    let bob = signed(&url2, &bob_key);
+    let sell = json!({"symbol": "SOLEUR", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+                      "quantity": "2", "price": "20.00"});
+    let r = bob.place(&sell).await.unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    let buy = json!({"symbol": "SOLEUR", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                     "quantity": "1", "price": "20.00", "newOrderRespType": "RESULT"});
+    let alice = signed(&url1, &alice_key);
+    let r = alice.place(&buy).await.unwrap();
+    assert_eq!(r.body["status"], "FILLED", "{:?}", r.body);
+    // 20 EUR and the taker's 10 bps of it, at 10 decimals.
+    let eur = |spent: i128| (DEPOSIT_EUR * 10i128.pow(u32::from(EUR_SCALE)) - spent, 0);
+    balance_becomes(&alice, "SOL", 4, (10_000, 0)).await;
+    balance_becomes(&alice, "EUR", EUR_SCALE, eur(200_200_000_000)).await;
+    audit_passes(&admin1).await;
+
+    // A restarted risk role restores the shards with the listed pair.
+    risk.terminate();
+    let _risk = cluster.role("risk", "risk-2").await;
+    let r = alice.place(&buy).await.unwrap();
+    assert_eq!(r.body["status"], "FILLED", "{:?}", r.body);
+    balance_becomes(&alice, "SOL", 4, (20_000, 0)).await;
+    balance_becomes(&alice, "EUR", EUR_SCALE, eur(400_400_000_000)).await;
+    // bob: 40 EUR less the maker's 5 bps, and 8 SOL left.
+    balance_becomes(&bob, "SOL", 4, (80_000, 0)).await;
+    audit_passes(&admin1).await;
+    drop((g1, g2));
 }
 
 /// The gateways an open-loop load is spread over, as a load balancer's

@@ -20,6 +20,7 @@ use tracing::warn;
 use crate::commands::{RUN_MAX, position, record_offset};
 use crate::error::ClusterError;
 use crate::kafka::{EventBatch, KafkaConfig, Partitions};
+use crate::listings::{Listed, read_listing};
 use crate::risk::{DecisionBatch, Forward, RISK_HEADER, RiskInput, Tail, encode_tag};
 
 use super::RiskLogs;
@@ -296,6 +297,32 @@ pub(crate) fn risk_tag(msg: &impl Message) -> Option<Vec<u8>> {
 }
 
 impl RiskLogs for KafkaRiskLogs {
+    async fn listings(&mut self) -> Result<Vec<Listed>, ClusterError> {
+        let Some((store, _)) = &self.lease else {
+            return Ok(Vec::new());
+        };
+        let rows = store
+            .listed_pairs()
+            .await
+            .map_err(|e| ClusterError::store("reading the listed pairs", e))?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let listed = match read_listing(row) {
+                Ok(Some(l)) => l,
+                Ok(None) => continue,
+                Err(e) => {
+                    warn!(error = %e, "a listing is skipped");
+                    continue;
+                }
+            };
+            match self.partitions.add(&listed.config, listed.partition) {
+                Ok(_) => out.push(listed),
+                Err(e) => warn!(error = %e, "a listing is skipped"),
+            }
+        }
+        Ok(out)
+    }
+
     async fn read_risk(
         &mut self,
         from: i64,

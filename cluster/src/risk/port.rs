@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use accounts::{AssetInfo, Fees, Shard};
@@ -49,8 +49,9 @@ pub(crate) struct RiskPort {
     /// Each shard's requests coalesced into records, as the command log's.
     writer: Arc<CommandWriter>,
     answers: Arc<RiskAnswers>,
-    assets: Vec<AssetInfo>,
-    fees: HashMap<Symbol, Fees>,
+    /// The shards' pairs and assets (an empty shard's) and the fee rates;
+    /// listings grow them.
+    table: RwLock<(Shard, HashMap<Symbol, Fees>)>,
 }
 
 impl std::fmt::Debug for RiskPort {
@@ -92,13 +93,40 @@ impl RiskPort {
     }
 }
 
+impl RiskPort {
+    fn table(&self) -> std::sync::RwLockReadGuard<'_, (Shard, HashMap<Symbol, Fees>)> {
+        self.table.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Why the shards could not take `pair` (an asset they hold would be
+    /// counted in a finer unit), if they could not.
+    pub(crate) fn refuses(&self, pair: &PairConfig) -> Option<String> {
+        let mut shard = self.table().0.clone();
+        shard.add_pair(pair).err().map(|e| e.to_string())
+    }
+
+    /// A pair listed at runtime: its new assets take the next ids, as the
+    /// shards give them, which add listed pairs in listing order.
+    pub(crate) fn add_pair(&self, pair: &PairConfig, fees: Fees) {
+        let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
+        if table.0.pair_assets(pair.symbol).is_some() {
+            return;
+        }
+        if let Err(e) = table.0.add_pair(pair) {
+            tracing::error!(pair = %pair.symbol, error = %e, "a listed pair's assets");
+            return;
+        }
+        table.1.insert(pair.symbol, fees);
+    }
+}
+
 impl Accounts for RiskPort {
     fn assets(&self) -> Vec<AssetInfo> {
-        self.assets.clone()
+        self.table().0.assets().to_vec()
     }
 
     fn fees(&self, pair: Symbol) -> Option<Fees> {
-        self.fees.get(&pair).copied()
+        self.table().1.get(&pair).copied()
     }
 
     fn move_funds(&self, movement: Movement) -> MovementFuture<'_> {
@@ -201,16 +229,12 @@ pub(crate) async fn start_risk_port(
     consumer
         .assign(&tpl)
         .map_err(|e| ClusterError::kafka(format!("assigning {topic}"), e))?;
-    let assets = Shard::new(&accounts.pairs)
-        .map_err(|e| ClusterError::Config(e.to_string()))?
-        .assets()
-        .to_vec();
+    let shard = Shard::new(&accounts.pairs).map_err(|e| ClusterError::Config(e.to_string()))?;
     let port = RiskPort {
         shards: accounts.shards,
         writer: CommandWriter::for_partitions(kafka, &kafka.risk_topic, accounts.shards)?,
         answers: answers.clone(),
-        assets,
-        fees: accounts.fees,
+        table: RwLock::new((shard, accounts.fees)),
     };
     Ok((port, follow_decisions(consumer, answers, observer)))
 }

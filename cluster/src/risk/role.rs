@@ -27,6 +27,7 @@ use store::RiskSnapshotRow;
 use crate::commands::position;
 use crate::error::ClusterError;
 use crate::kafka::EventBatch;
+use crate::listings::Listed;
 use crate::risk::{
     Decision, DecisionBatch, Forward, Forwards, Outcome, RiskCore, RiskInput, Step, settlement,
 };
@@ -87,6 +88,9 @@ pub trait RiskLogs {
         from: &BTreeMap<i32, i64>,
         max: usize,
     ) -> Result<Vec<(i32, i64, EventBatch)>, ClusterError>;
+    /// Every pair listed at runtime, in listing order, with its partition
+    /// (which the forwards and scans then know).
+    async fn listings(&mut self) -> Result<Vec<Listed>, ClusterError>;
 }
 
 /// One shard run by the risk role.
@@ -168,6 +172,12 @@ impl ShardRole {
             };
             return Ok((0, row));
         }
+        if inputs
+            .iter()
+            .any(|(_, i)| i.as_ref().is_some_and(|i| self.core.names_new(i)))
+        {
+            self.add_listed(logs).await?;
+        }
         let mut forwards = Forwards::default();
         let mut decisions = Vec::new();
         for (offset, input) in &inputs {
@@ -219,6 +229,22 @@ impl ShardRole {
             None
         };
         Ok((inputs.len(), row))
+    }
+
+    /// Adds every pair listed since the shard started, in listing order, so
+    /// that an input naming one finds it: a listing is stored before any
+    /// gateway lets a request name the pair or its assets, so every input
+    /// that names one comes after it, and a restart that lists them all at
+    /// once decides alike. Their events partitions join the feed.
+    async fn add_listed(&mut self, logs: &mut impl RiskLogs) -> Result<(), ClusterError> {
+        for listed in logs.listings().await? {
+            if self.core.add_listed(&listed)? {
+                tracing::info!(pair = %listed.config.symbol, shard = self.core.id().index, "a listed pair joins the shard");
+                self.feed.entry(listed.partition).or_insert(0);
+                self.emitted.entry(listed.partition).or_insert(0);
+            }
+        }
+        Ok(())
     }
 
     /// The snapshot at the core's position, taken when every forward so far

@@ -407,3 +407,49 @@ fn a_pair_added_to_the_config_is_added_to_a_restored_shard_unless_it_rescales_an
     };
     assert!(refused.0.contains("cannot be added"), "{}", refused.0);
 }
+
+#[test]
+fn a_pair_listed_mid_stream_decides_as_if_it_had_always_been_there() {
+    let id = ShardId { index: 0, count: 1 };
+    let sol = Symbol::new("SOL-EUR").unwrap();
+    let listed = crate::Listed {
+        config: PairConfig::simple(sol),
+        partition: 1,
+        fees: FEES,
+    };
+    let before = [
+        deposit(1, "EUR", 10_000, 1),
+        order(limit(1, 2, Side::Buy, 10, 5), 2),
+    ];
+    let sol_buy = order(
+        Command {
+            pair: sol,
+            ..limit(1, 3, Side::Buy, 10, 5)
+        },
+        3,
+    );
+    let mut late = core(id, None);
+    for (offset, input) in before.iter().enumerate() {
+        late.apply(offset as i64, input);
+    }
+    assert!(late.names_new(&sol_buy));
+    assert!(late.add_listed(&listed).unwrap());
+    assert!(!late.add_listed(&listed).unwrap(), "listed once");
+    assert!(!late.names_new(&sol_buy));
+    let late_step = late.apply(2, &sol_buy);
+    assert!(matches!(late_step, Step::Forward { .. }), "{late_step:?}");
+
+    let settings = RiskSettings {
+        fees: HashMap::from([(btc(), FEES), (sol, FEES)]),
+        snapshot_every: 3,
+    };
+    let metrics = PipelineMetrics::register(&Registry::new()).unwrap();
+    let all = [PairConfig::simple(btc()), PairConfig::simple(sol)];
+    let mut early = RiskCore::restore(id, None, &all, settings, metrics).unwrap();
+    for (offset, input) in before.iter().enumerate() {
+        early.apply(offset as i64, input);
+    }
+    let early_step = early.apply(2, &sol_buy);
+    assert_eq!(format!("{late_step:?}"), format!("{early_step:?}"));
+    assert_eq!(late.shard().state_hash(), early.shard().state_hash());
+}

@@ -29,7 +29,7 @@ type App = State<Arc<Gateway>>;
     security(("AdminKey" = [], "Timestamp" = [], "Signature" = [])),
     responses((status = 200, description = "The pair's rules and status: TRADING.", body = Object), super::AdminErrors,
         (status = 409, description = "The pair is traded here already (-1056).", body = ErrorBody),
-        (status = 501, description = "A distributed exchange with accounts lists pairs only from its config file (-1057).", body = ErrorBody),
+        (status = 501, description = "This exchange lists pairs only from its config file (-1057).", body = ErrorBody),
         (status = 503, description = "The exchange is shutting down (-1008).", body = ErrorBody)))]
 pub(crate) async fn list_pair(
     State(gw): App,

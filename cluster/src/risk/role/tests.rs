@@ -148,6 +148,10 @@ struct View<'a> {
 }
 
 impl RiskLogs for View<'_> {
+    async fn listings(&mut self) -> Result<Vec<crate::Listed>, ClusterError> {
+        Ok(Vec::new())
+    }
+
     async fn read_risk(
         &mut self,
         from: i64,
