@@ -51,16 +51,26 @@ pub fn read_listing(row: &ListedPair) -> Result<Option<Listed>, ClusterError> {
 }
 
 /// The stored listings `partitions` does not have yet, added to it, in
-/// listing order. A row that does not read, or that clashes with the
-/// config file's pairs, is reported and skipped.
+/// listing order (see [`adopt`]).
 pub async fn adopt_listings(
     store: &Store,
     partitions: &Partitions,
 ) -> Result<Vec<Listed>, ClusterError> {
-    let rows = store
+    Ok(adopt(&stored_listings(store).await?, partitions))
+}
+
+/// Every stored listing, in listing order.
+pub(crate) async fn stored_listings(store: &Store) -> Result<Vec<ListedPair>, ClusterError> {
+    store
         .listed_pairs()
         .await
-        .map_err(|e| ClusterError::store("reading the listed pairs", e))?;
+        .map_err(|e| ClusterError::store("reading the listed pairs", e))
+}
+
+/// The listings among `rows` that `partitions` does not have yet, added to
+/// it, in order. A row that does not read, or that clashes with the config
+/// file's pairs, is reported and skipped.
+pub(crate) fn adopt(rows: &[ListedPair], partitions: &Partitions) -> Vec<Listed> {
     let mut out = Vec::new();
     for row in rows
         .iter()
@@ -80,5 +90,5 @@ pub async fn adopt_listings(
             Err(e) => warn!(error = %e, "a listing is skipped"),
         }
     }
-    Ok(out)
+    out
 }

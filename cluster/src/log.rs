@@ -24,7 +24,7 @@ use tracing::{info, warn};
 use crate::commands::{CommandWriter, records_through};
 use crate::error::ClusterError;
 use crate::kafka::{EventBatch, KafkaConfig, Partitions};
-use crate::listings::{LISTING_POLL, Listed, adopt_listings};
+use crate::listings::{LISTING_POLL, Listed, adopt, stored_listings};
 use crate::risk::{
     GatewayAccounts, RiskPort, RiskRequest, Route, route, start_risk_port, submitted,
 };
@@ -108,34 +108,43 @@ impl KafkaLog {
     /// has: the store's row first (every role learns the pair from it),
     /// then this gateway's own maps. The engines start its empty book at
     /// their next look; a command sent before waits in its partition.
+    ///
+    /// The partition is also what orders listings: each is checked against
+    /// every listing stored before it (this gateway serves them all first),
+    /// and two gateways listing at once pick the same lowest partition, so
+    /// the unique column lets one through and the other looks again. So
+    /// partition order is the order listings were accepted in, and every
+    /// role adds them in it (new assets take their ids in that order).
     async fn list(&self, listing: Listing) -> Result<Arc<PairStatus>, ListError> {
         let l = &self.listings;
         let _one = l.one_at_a_time.lock().await;
-        // What the shards would refuse is refused before anything is
-        // written: a stored listing is one every shard takes.
-        if let Some(why) = self.risk.as_ref().and_then(|r| r.refuses(&listing.config)) {
-            return Err(ListError::Refused(why));
-        }
         let pair = listing.config.symbol;
         let mut spec: PairSpec =
             serde_json::from_str(&listing.spec).map_err(|e| ListError::Refused(e.to_string()))?;
         let room = self.topic_room().await?;
         let stored = |e: store::StoreError| ListError::Store(e.to_string());
-        // Another gateway may take the partition first: look again.
         for _ in 0..LIST_TRIES {
-            let rows = l.store.listed_pairs().await.map_err(stored)?;
-            if rows.iter().any(|r| r.pair == pair) {
+            // One read: the listing is checked against exactly the rows
+            // whose partitions it avoids.
+            let rows = self
+                .catch_up()
+                .await
+                .map_err(|e| ListError::Store(e.to_string()))?;
+            if self.pair(pair).is_some() || rows.iter().any(|r| r.pair == pair) {
                 return Err(ListError::Exists);
             }
-            let taken: HashSet<i32> = rows
-                .iter()
-                .filter_map(|r| r.partition)
-                .chain(l.partitions.iter().map(|(p, _)| p))
+            // What the shards would refuse is refused before anything is
+            // written: a stored listing is one every shard takes.
+            if let Some(why) = self.risk.as_ref().and_then(|r| r.refuses(&listing.config)) {
+                return Err(ListError::Refused(why));
+            }
+            let taken: HashSet<i32> = (l.partitions.iter().map(|(p, _)| p))
+                .chain(rows.iter().filter_map(|r| r.partition))
                 .collect();
             let Some(partition) = (0..room).find(|p| !taken.contains(p)) else {
                 return Err(ListError::Refused(format!(
                     "No spare partition: the {} and {} topics have {room} and every one has a \
-                     pair; create them with more kafka.spare_partitions",
+                     pair; grow both topics (deploy/README.md, Add a pair)",
                     l.kafka.orders_topic, l.kafka.events_topic
                 )));
             };
@@ -146,6 +155,7 @@ impl KafkaLog {
                 listed_at: commandlog::now_ns(),
                 partition: Some(partition),
             };
+            // Not written: another gateway listed first; look again.
             if !l.store.list_pair(&row).await.map_err(stored)? {
                 continue;
             }
@@ -154,11 +164,10 @@ impl KafkaLog {
                 partition,
                 fees: listing.fees,
             };
-            match l.partitions.add(&listed.config, partition) {
-                Ok(true) => self.join(&listed),
-                Ok(false) => {}
-                Err(e) => return Err(ListError::Store(e.to_string())),
-            }
+            l.partitions
+                .add(&listed.config, partition)
+                .map_err(|e| ListError::Store(e.to_string()))?;
+            self.join(&listed);
             return self.pair(pair).ok_or(ListError::ShuttingDown);
         }
         Err(ListError::Store(
@@ -192,8 +201,8 @@ impl KafkaLog {
     /// Serves a pair listed here or elsewhere, already in `partitions`:
     /// its empty view, its events partition from the start, and last its
     /// counters, which let commands in.
-    fn join(&self, l: &Listed) {
-        let l2 = &self.listings;
+    fn join(&self, listed: &Listed) {
+        let l = &self.listings;
         let empty = engine::Depth {
             last_seq: Seq(0),
             bids: Vec::new(),
@@ -201,20 +210,20 @@ impl KafkaLog {
         };
         if let Some(risk) = &self.risk {
             // Its assets before any request can name them.
-            risk.add_pair(&l.config, l.fees);
+            risk.add_pair(&listed.config, listed.fees);
         }
-        l2.observer.on_start(&l.config, empty);
+        l.observer.on_start(&listed.config, empty);
         let mut tpl = TopicPartitionList::new();
         let assigned = tpl
-            .add_partition_offset(&l2.kafka.events_topic, l.partition, Offset::Beginning)
-            .and_then(|()| l2.events.incremental_assign(&tpl));
+            .add_partition_offset(&l.kafka.events_topic, listed.partition, Offset::Beginning)
+            .and_then(|()| l.events.incremental_assign(&tpl));
         if let Err(e) = assigned {
             // Its orders are still taken and applied; their answers and
             // streams wait for a restart of this gateway.
-            tracing::error!(pair = %l.config.symbol, error = %e, "following a listed pair's events");
+            tracing::error!(pair = %listed.config.symbol, error = %e, "following a listed pair's events");
         }
         let status = PairStatus::new(
-            l.config,
+            listed.config,
             TradingStatus::Trading,
             LagUnit::Records,
             0,
@@ -223,24 +232,29 @@ impl KafkaLog {
         self.statuses
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(l.config.symbol, Arc::new(status));
-        info!(pair = %l.config.symbol, partition = l.partition, "listed pair served");
+            .insert(listed.config.symbol, Arc::new(status));
+        info!(pair = %listed.config.symbol, partition = listed.partition, "listed pair served");
     }
 
     /// Serves the pairs listed through other gateways since the last look,
-    /// and tells the gateway's tables.
+    /// in listing order, and tells the gateway's tables.
     async fn hear_listings(&self) {
-        let l = &self.listings;
-        let _one = l.one_at_a_time.lock().await;
-        match adopt_listings(&l.store, &l.partitions).await {
-            Ok(listed) => {
-                for pair in listed {
-                    self.join(&pair);
-                    let _ = l.heard.send(pair);
-                }
-            }
-            Err(e) => warn!(error = %e, "reading the listings failed"),
+        let _one = self.listings.one_at_a_time.lock().await;
+        if let Err(e) = self.catch_up().await.map(drop) {
+            warn!(error = %e, "reading the listings failed");
         }
+    }
+
+    /// [`KafkaLog::hear_listings`], with the listing lock held; returns
+    /// the rows it read.
+    async fn catch_up(&self) -> Result<Vec<ListedPair>, ClusterError> {
+        let l = &self.listings;
+        let rows = stored_listings(&l.store).await?;
+        for listed in adopt(&rows, &l.partitions) {
+            self.join(&listed);
+            let _ = l.heard.send(listed);
+        }
+        Ok(rows)
     }
 }
 

@@ -103,6 +103,7 @@ impl Cluster {
     /// risk stage when `accounts`.
     fn new(tansu: PathBuf, db: String, gtd_tick_ms: u64, accounts: bool) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
+        let spare = if accounts { 4 } else { 2 };
         let broker_port = free_port();
         let config = dir.path().join("cluster.toml");
         std::fs::write(
@@ -118,8 +119,9 @@ shards = 2
 snapshot_every = 30
 [kafka]
 brokers = "127.0.0.1:{broker_port}"
-# Room for two listings: the listing test takes both, then finds none.
-spare_partitions = 2
+# Room for listings: without accounts, the listing test takes both, then
+# finds none; with, it lists three.
+spare_partitions = {spare}
 [engine]
 lease_ms = 1000
 heartbeat_ms = 200
@@ -1695,6 +1697,54 @@ async fn balance_becomes(c: &Client, asset: &str, scale: u8, want: (i128, i128))
     }
 }
 
+/// Two gateways list at once pairs whose new asset XRP only fits one way
+/// round (XRP-BTC counts it at 8 decimals, XRP-EUR at 4: the second may not
+/// count it more finely than the first). Whatever the race, the stored
+/// listings, taken in listing order, fit the shards one after another, and
+/// what was refused was refused with -1055.
+async fn racing_listings_fit_the_shards(admins: [&common::Admin; 2], store: &Store) {
+    let mut xrp_btc = sol_spec("XRP-BTC");
+    xrp_btc["price_scale"] = json!(0);
+    xrp_btc["qty_scale"] = json!(8);
+    xrp_btc["tick_size"] = json!("1");
+    xrp_btc["lot_size"] = json!("0.00000001");
+    xrp_btc["min_qty"] = json!("0.00000001");
+    let xrp_eur = sol_spec("XRP-EUR");
+    let (a, b) = tokio::join!(
+        admins[0].post("/admin/v1/pairs", &xrp_eur),
+        admins[1].post("/admin/v1/pairs", &xrp_btc)
+    );
+    for r in [&a, &b] {
+        assert!(
+            r.status.as_u16() == 200 || r.code() == Some(-1055),
+            "{:?}",
+            r.body
+        );
+    }
+    assert!(
+        a.status.as_u16() == 200 || b.status.as_u16() == 200,
+        "one fits first"
+    );
+    let pairs = |spec: &Value| -> proto::PairConfig {
+        serde_json::from_value::<proto::PairSpec>(spec.clone())
+            .unwrap()
+            .config()
+            .unwrap()
+    };
+    let btc_eur = proto::PairConfig {
+        price_scale: 2,
+        qty_scale: 8,
+        ..proto::PairConfig::simple(Symbol::new("BTC-EUR").unwrap())
+    };
+    let mut shard = accounts::Shard::new(&[btc_eur]).unwrap();
+    for row in store.listed_pairs().await.unwrap() {
+        let spec: Value = serde_json::from_str(&row.spec).unwrap();
+        shard
+            .add_pair(&pairs(&spec))
+            .unwrap_or_else(|e| panic!("{}: {e}", row.pair));
+    }
+}
+
 /// With accounts on: a pair whose shards would count EUR in a finer unit
 /// is refused before anything is stored; SOL-EUR is listed through one
 /// gateway, its new asset takes a deposit through the other, a trade
@@ -1768,6 +1818,7 @@ async fn with_accounts_a_listed_pair_settles_with_its_fees_across_shards_and_res
     balance_becomes(&alice, "EUR", EUR_SCALE, eur(400_400_000_000)).await;
     // bob: 40 EUR less the maker's 5 bps, and 8 SOL left.
     balance_becomes(&bob, "SOL", 4, (80_000, 0)).await;
+    racing_listings_fit_the_shards([&admin1, &admin2], &store).await;
     audit_passes(&admin1).await;
     drop((g1, g2));
 }

@@ -47,11 +47,13 @@ impl Store {
         Ok(())
     }
 
-    /// Every listed pair, in listing order.
+    /// Every listed pair, in listing order: by partition where listings
+    /// have one (distributed mode gives each the lowest free one as it is
+    /// accepted, whatever the gateways' clocks say), by time otherwise.
     pub async fn listed_pairs(&self) -> Result<Vec<ListedPair>, StoreError> {
         let rows = sqlx::query(
             "SELECT pair, spec, listed_at, kafka_partition FROM listed_pairs \
-             ORDER BY listed_at, pair",
+             ORDER BY COALESCE(kafka_partition, -1), listed_at, pair",
         )
         .fetch_all(&self.pool)
         .await?;

@@ -20,7 +20,7 @@ use tracing::warn;
 use crate::commands::{RUN_MAX, position, record_offset};
 use crate::error::ClusterError;
 use crate::kafka::{EventBatch, KafkaConfig, Partitions};
-use crate::listings::{Listed, read_listing};
+use crate::listings::{Listed, read_listing, stored_listings};
 use crate::risk::{DecisionBatch, Forward, RISK_HEADER, RiskInput, Tail, encode_tag};
 
 use super::RiskLogs;
@@ -301,10 +301,7 @@ impl RiskLogs for KafkaRiskLogs {
         let Some((store, _)) = &self.lease else {
             return Ok(Vec::new());
         };
-        let rows = store
-            .listed_pairs()
-            .await
-            .map_err(|e| ClusterError::store("reading the listed pairs", e))?;
+        let rows = stored_listings(store).await?;
         let mut out = Vec::new();
         for row in &rows {
             let listed = match read_listing(row) {
