@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -1821,6 +1822,169 @@ async fn with_accounts_a_listed_pair_settles_with_its_fees_across_shards_and_res
     racing_listings_fit_the_shards([&admin1, &admin2], &store).await;
     audit_passes(&admin1).await;
     drop((g1, g2));
+}
+
+/// Per `(topic, partition)` of `orders` and `events`, the first record a
+/// restart needs: the records below it are what a retention longer than
+/// the snapshots' age may have deleted. `orders`: the record holding each
+/// pair's engine snapshot position, and each risk shard's scan start.
+/// `events`: each pair's view start, the persister's next offset, and each
+/// risk shard's settlement feed.
+async fn needed_from(cluster: &Cluster, store: &Store) -> BTreeMap<(String, i32), i64> {
+    let config = exchange::Config::load(Some(&cluster.config)).unwrap();
+    let mut need: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let mut keep = |topic: &str, p: i32, from: i64| {
+        let at = need.entry((topic.to_string(), p)).or_insert(i64::MAX);
+        *at = (*at).min(from);
+    };
+    let persisted = store.log_offsets("events").await.unwrap();
+    for (p, pair) in config.partitions().unwrap().iter() {
+        // A pair that never traded keeps its whole (empty) history.
+        let Some(snapshot) = store.latest_snapshot(pair.symbol).await.unwrap() else {
+            keep("orders", p, 0);
+            keep("events", p, 0);
+            continue;
+        };
+        keep(
+            "orders",
+            p,
+            cluster::record_offset(snapshot.position) as i64,
+        );
+        keep("events", p, snapshot.events_from.unwrap_or(0) as i64);
+        keep("events", p, persisted.get(&p).map_or(0, |o| *o as i64));
+    }
+    let pairs = config.pair_configs().unwrap();
+    let settings = pipeline::RiskSettings {
+        fees: config.fees().unwrap().into_iter().collect(),
+        snapshot_every: u64::MAX,
+    };
+    let metrics = pipeline::PipelineMetrics::register(&prometheus::Registry::new()).unwrap();
+    for index in 0..config.accounts.shards {
+        let id = cluster::ShardId {
+            index,
+            count: config.accounts.shards,
+        };
+        let row = store.latest_risk_snapshot(index).await.unwrap().unwrap();
+        let core =
+            cluster::RiskCore::restore(id, Some(&row), &pairs, settings.clone(), metrics.clone())
+                .unwrap();
+        for (p, from) in core.orders_from() {
+            keep("orders", *p, *from);
+        }
+        for (p, from) in core.fed() {
+            keep("events", *p, *from);
+        }
+    }
+    need
+}
+
+/// Deletes the broker's records below `cuts` from its SQLite storage (the
+/// broker stopped), as retention would: Tansu 0.6's SQLite engine does not
+/// serve `DeleteRecords`, and its earliest offset is its first record.
+async fn delete_below(cluster: &Cluster, cuts: &BTreeMap<(String, i32), i64>) {
+    let url = format!("sqlite://{}", cluster.dir.path().join("tansu.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for ((topic, partition), cut) in cuts {
+        let topition = "(SELECT tp.id FROM topition tp JOIN topic t ON tp.topic = t.id \
+                        WHERE t.name = $1 AND tp.partition = $2)";
+        for sql in [
+            format!("DELETE FROM record WHERE topition = {topition} AND offset_id < $3"),
+            format!("UPDATE watermark SET low = $3 WHERE topition = {topition}"),
+        ] {
+            sqlx::query(&sql)
+                .bind(topic)
+                .bind(partition)
+                .bind(cut)
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+    }
+    db.close().await;
+}
+
+/// The views a restart must keep: BTC-EUR's depth, both users' balances,
+/// the stored fills.
+async fn kept_views(
+    addr: &str,
+    clients: &[Client; 2],
+    store: &Store,
+) -> (Value, Vec<Value>, usize) {
+    let depth = public_json(addr, "/api/v3/depth?symbol=BTCEUR").await;
+    let mut held = Vec::new();
+    for c in clients {
+        held.push(json!(balances(c).await));
+    }
+    let fills = store
+        .all_fills(Symbol::new("BTC-EUR").unwrap())
+        .await
+        .unwrap();
+    (json!(levels(&depth)), held, fills.len())
+}
+
+/// Retention (deploy/README.md, Retention): with the records of `orders`
+/// and `events` below what the snapshots and the persister cover deleted,
+/// every role starts again from the snapshots alone, with the same book,
+/// balances and fills, and trades on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_early_records_gone_every_role_starts_again_from_the_snapshots() {
+    let Some((cluster, broker)) = Cluster::start_ticking(0).await else {
+        return;
+    };
+    let mut roles = Vec::new();
+    for role in ["persister", "engine", "risk", "gateway"] {
+        roles.push(cluster.role(role, role).await);
+    }
+    let store = Store::connect(&cluster.db, 2).await.unwrap();
+    let url = format!("http://{}", roles[3].addr);
+    let keys = [
+        store.create_api_key("alice", 1).await.unwrap(),
+        store.create_api_key("bob", 2).await.unwrap(),
+    ];
+    fund(&store, &url, &["alice", "bob"]).await;
+    let clients = [signed(&url, &keys[0]), signed(&url, &keys[1])];
+    let (_, statuses) = send_all(&clients, &crossing_orders(0xe7a, 600)).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    settled(&store, &roles[3].addr).await;
+    let before = kept_views(&roles[3].addr, &clients, &store).await;
+    // Every role stops gracefully: final snapshots, stored offsets.
+    for role in roles.drain(..).rev() {
+        role.terminate();
+    }
+    broker.terminate();
+    let cuts = needed_from(&cluster, &store).await;
+    assert!(cuts.values().filter(|c| **c > 0).count() >= 2, "{cuts:?}");
+    delete_below(&cluster, &cuts).await;
+
+    let _broker = cluster.broker();
+    for ((topic, p), cut) in &cuts {
+        use rdkafka::consumer::Consumer;
+        let consumer: rdkafka::consumer::BaseConsumer =
+            cluster.kafka().consumer_config("check").create().unwrap();
+        let (low, _) = consumer
+            .fetch_watermarks(topic, *p, Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(low, *cut, "{topic}/{p}: the records below are gone");
+    }
+    for role in ["persister", "engine", "risk", "gateway"] {
+        roles.push(cluster.role(role, &format!("{role}-2")).await);
+    }
+    let url = format!("http://{}", roles[3].addr);
+    let clients = [signed(&url, &keys[0]), signed(&url, &keys[1])];
+    assert_eq!(kept_views(&roles[3].addr, &clients, &store).await, before);
+    let (_, statuses) = send_all(&clients, &crossing_orders(0xa11, 40)).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    settled(&store, &roles[3].addr).await;
+    assert!(kept_views(&roles[3].addr, &clients, &store).await.2 > before.2);
+    let ops = store.create_admin_key("ops-2", 1).await.unwrap();
+    let admin = common::Admin::new(
+        &url,
+        Credentials {
+            api_key: ops.admin_key,
+            secret: ops.secret,
+        },
+    );
+    audit_passes(&admin).await;
 }
 
 /// The gateways an open-loop load is spread over, as a load balancer's
