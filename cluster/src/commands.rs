@@ -78,8 +78,11 @@ pub struct CommandWriter {
     queues: RwLock<HashMap<i32, Arc<PartitionQueue>>>,
 }
 
+/// Which partitions a writer writes.
 enum Targets {
+    /// Each pair's partition, looked up by the command's pair.
     Pairs(Partitions),
+    /// Partitions `0..n`, named by the caller.
     Numbered(i32),
 }
 
