@@ -68,14 +68,26 @@ pub(crate) async fn stored_listings(store: &Store) -> Result<Vec<ListedPair>, Cl
 }
 
 /// The listings among `rows` that `partitions` does not have yet, added to
-/// it, in order. A row that does not read, or that clashes with the config
-/// file's pairs, is reported and skipped.
+/// it, in order.
 pub(crate) fn adopt(rows: &[ListedPair], partitions: &Partitions) -> Vec<Listed> {
+    // Rows of pairs served already are not read again.
+    let unseen = rows.iter().filter(|r| partitions.of(r.pair).is_none());
+    in_partitions(unseen, partitions)
+        .into_iter()
+        .filter_map(|(listed, new)| new.then_some(listed))
+        .collect()
+}
+
+/// Every listing among `rows` with a partition, in order, each added to
+/// `partitions` and marked whether it was new there. A row that does not
+/// read, or that clashes with the config file's pairs, is reported and
+/// skipped.
+pub(crate) fn in_partitions<'a>(
+    rows: impl IntoIterator<Item = &'a ListedPair>,
+    partitions: &Partitions,
+) -> Vec<(Listed, bool)> {
     let mut out = Vec::new();
-    for row in rows
-        .iter()
-        .filter(|r| partitions.of(r.pair).is_none() && r.partition.is_some())
-    {
+    for row in rows {
         let listed = match read_listing(row) {
             Ok(Some(l)) => l,
             Ok(None) => continue,
@@ -85,8 +97,7 @@ pub(crate) fn adopt(rows: &[ListedPair], partitions: &Partitions) -> Vec<Listed>
             }
         };
         match partitions.add(&listed.config, listed.partition) {
-            Ok(true) => out.push(listed),
-            Ok(false) => {}
+            Ok(new) => out.push((listed, new)),
             Err(e) => warn!(error = %e, "a listing is skipped"),
         }
     }

@@ -20,7 +20,7 @@ use tracing::warn;
 use crate::commands::{RUN_MAX, position, record_offset};
 use crate::error::ClusterError;
 use crate::kafka::{EventBatch, KafkaConfig, Partitions};
-use crate::listings::{Listed, read_listing, stored_listings};
+use crate::listings::{Listed, in_partitions, stored_listings};
 use crate::risk::{DecisionBatch, Forward, RISK_HEADER, RiskInput, Tail, encode_tag};
 
 use super::RiskLogs;
@@ -302,22 +302,8 @@ impl RiskLogs for KafkaRiskLogs {
             return Ok(Vec::new());
         };
         let rows = stored_listings(store).await?;
-        let mut out = Vec::new();
-        for row in &rows {
-            let listed = match read_listing(row) {
-                Ok(Some(l)) => l,
-                Ok(None) => continue,
-                Err(e) => {
-                    warn!(error = %e, "a listing is skipped");
-                    continue;
-                }
-            };
-            match self.partitions.add(&listed.config, listed.partition) {
-                Ok(_) => out.push(listed),
-                Err(e) => warn!(error = %e, "a listing is skipped"),
-            }
-        }
-        Ok(out)
+        let all = in_partitions(&rows, &self.partitions);
+        Ok(all.into_iter().map(|(listed, _)| listed).collect())
     }
 
     async fn read_risk(
