@@ -523,6 +523,26 @@ mod tests {
     }
 
     #[test]
+    fn spare_partitions_read_as_a_bounded_count() {
+        let read = |v: &str| toml::from_str::<Config>(&format!("[kafka]\nspare_partitions = {v}"));
+        assert_eq!(read("0").unwrap().kafka.spare_partitions, 0);
+        assert_eq!(read("1000").unwrap().kafka.spare_partitions, 1_000);
+        assert!(read("1000").unwrap().kafka.validate().is_ok());
+        let e = read("1001")
+            .unwrap()
+            .kafka
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("kafka.spare_partitions"), "{e}");
+        // Wrong types and values past a u16 do not read, naming the field.
+        for bad in ["-1", "65536", "\"8\"", "1.5", "true"] {
+            let e = read(bad).unwrap_err().to_string();
+            assert!(e.contains("spare_partitions"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn risk_shards_and_topics_are_checked() {
         let mut c = Config::default();
         assert_eq!(c.accounts.shards, 1);

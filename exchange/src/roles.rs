@@ -73,6 +73,7 @@ pub async fn run(
     if role == Role::Risk && !config.accounts.enabled {
         return Err(StartError::AccountsDisabled);
     }
+    // The file alone first: a bad one fails before the store is reached.
     config.partitions().map_err(StartError::Config)?;
     let store = connect(config).await?;
     let config = &with_listed(config, &store).await?;
