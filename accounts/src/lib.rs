@@ -54,9 +54,11 @@ mod snapshot;
 mod types;
 
 pub use audit::AuditError;
+/// The rates a pair's orders are charged: a pair's rule, so it is `proto`'s.
+pub use proto::Fees;
 pub use shard::{Shard, moves_money};
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_VERSION, SnapshotError};
 pub use types::{
-    Amend, AssetId, AssetInfo, AssetTotals, Balance, ConfigError, Duplicate, Fees, Hold, HoldKind,
-    Input, ListHold, Output, Place, PlaceList, Reference, RiskCode, Role,
+    Amend, AssetId, AssetInfo, AssetTotals, Balance, ConfigError, Duplicate, Hold, HoldKind, Input,
+    ListHold, Output, Place, PlaceList, Reference, RiskCode, Role,
 };

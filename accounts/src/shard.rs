@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proto::{
-    ClientOrderId, CommandKind, EventBody, OrderId, OrderSize, OrderType, PairConfig, Price, Qty,
-    Seq, Side, Symbol, Trade, UserId,
+    ClientOrderId, CommandKind, EventBody, Fees, OrderId, OrderSize, OrderType, PairConfig, Price,
+    Qty, Seq, Side, Symbol, Trade, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,10 @@ pub(crate) struct PairEntry {
     pub(crate) quote_unit: u128,
     /// The last engine event settled; older ones are duplicates.
     pub(crate) last_seq: Seq,
+    /// The rates orders placed now are charged: the pair's config's, then
+    /// each `PairChanged` settled (an operator's change, in the pair's log
+    /// order). Orders keep the rates they were placed with ([`Hold`]).
+    pub(crate) fees: Fees,
 }
 
 impl PairEntry {
@@ -40,6 +44,7 @@ impl PairEntry {
             symbol: self.symbol,
             price_scale: self.price_scale,
             qty_scale: self.qty_scale,
+            fees: self.fees,
             ..PairConfig::simple(self.symbol)
         }
     }
@@ -84,9 +89,11 @@ pub struct Shard {
     pub(crate) state: State,
 }
 
-/// Whether settling `event` can change a balance or a hold: a trade, the end
-/// of an order (canceled for any reason, expired included, or refused by the
-/// engine, alone or with its list) and an amend's answer. The others (an
+/// Whether settling `event` can change a balance, a hold or a rate: a
+/// trade, the end of an order (canceled for any reason, expired included,
+/// or refused by the engine, alone or with its list), an amend's answer and
+/// a change of the pair (its fee rates for the orders placed after it). The
+/// others (an
 /// order or list accepted, a trigger fired, an OTO's pending order
 /// released, a list done, a book change, the summary of a cancel-all)
 /// settle to nothing: every order they concern is held already, and each
@@ -94,7 +101,10 @@ pub struct Shard {
 /// skipping them keeps every balance, and `last_seq` still only grows.
 pub fn moves_money(event: &proto::Event) -> bool {
     match &event.body {
-        EventBody::Trade(_) | EventBody::Canceled(_) | EventBody::Amended(_) => true,
+        EventBody::Trade(_)
+        | EventBody::Canceled(_)
+        | EventBody::Amended(_)
+        | EventBody::PairChanged(_) => true,
         EventBody::Rejected(r) => matches!(
             r.command,
             CommandKind::NewOrder | CommandKind::Amend | CommandKind::NewOrderList
@@ -105,8 +115,7 @@ pub fn moves_money(event: &proto::Event) -> bool {
         | EventBody::Triggered(_)
         | EventBody::Released(_)
         | EventBody::ListAccepted(_)
-        | EventBody::ListDone(_)
-        | EventBody::PairChanged(_) => false,
+        | EventBody::ListDone(_) => false,
     }
 }
 
@@ -194,6 +203,7 @@ impl Shard {
                 base_unit: 1,
                 quote_unit: 1,
                 last_seq: Seq(0),
+                fees: p.fees,
             });
         }
         // Every asset's scale is known only now: the units follow.
@@ -258,6 +268,13 @@ impl Shard {
         s.totals
             .extend(std::iter::repeat_n(AssetTotals::default(), added));
         Ok(())
+    }
+
+    /// The rates an order placed on `pair` now is charged, if the shard
+    /// trades it.
+    pub fn fees(&self, pair: Symbol) -> Option<Fees> {
+        let pi = self.pair_index(pair)?;
+        Some(self.state.pairs[usize::from(pi)].fees)
     }
 
     /// The asset table, indexed by [`AssetId`].
@@ -778,6 +795,9 @@ impl Shard {
                 let state = (a.qty, a.remaining, a.price);
                 self.amend_answered(pi, a.order_id, a.user, Some(state), out);
             }
+            EventBody::PairChanged(c) => {
+                self.state.pairs[usize::from(pi)].fees = c.config.fees;
+            }
             // Nothing to settle (see `moves_money`).
             EventBody::Accepted(_)
             | EventBody::BookDelta(_)
@@ -785,8 +805,7 @@ impl Shard {
             | EventBody::Triggered(_)
             | EventBody::Released(_)
             | EventBody::ListAccepted(_)
-            | EventBody::ListDone(_)
-            | EventBody::PairChanged(_) => {}
+            | EventBody::ListDone(_) => {}
         }
         out.push(Output::Settled {
             pair: e.pair,

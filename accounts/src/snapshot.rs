@@ -12,7 +12,9 @@ use crate::shard::State;
 /// keeps its units), and open orders are indexed by client order id.
 /// Version 4: holds name their order list and whether they are conditional,
 /// and the order lists (an OCO's one hold) are kept.
-pub const SNAPSHOT_VERSION: u8 = 4;
+/// Version 5: each pair carries the fee rates new orders are placed with
+/// (an operator may change them at runtime).
+pub const SNAPSHOT_VERSION: u8 = 5;
 
 /// The most bytes a restore decodes: a length prefix in damaged bytes cannot
 /// make it allocate more. Far above a shard of millions of accounts.

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use proto::{
-    ClientOrderId, ListKind, NewOrder, NewOrderList, OrderId, Price, Qty, Seq, Side, Symbol,
+    ClientOrderId, Fees, ListKind, NewOrder, NewOrderList, OrderId, Price, Qty, Seq, Side, Symbol,
     TradeId, UserId,
 };
 
@@ -25,23 +25,6 @@ pub struct AssetInfo {
 /// The operator's id of a deposit or withdrawal; a second use is a duplicate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Reference(pub u64);
-
-/// An order's fee rates in basis points, paid in the quote asset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Fees {
-    /// Charged when the order rests and is hit. At most `taker_bps`.
-    pub maker_bps: u16,
-    /// Charged when the order takes liquidity. At most 10,000.
-    pub taker_bps: u16,
-}
-
-impl Fees {
-    /// No fees.
-    pub const ZERO: Fees = Fees {
-        maker_bps: 0,
-        taker_bps: 0,
-    };
-}
 
 /// Check and lock the worst case of a new order before it may reach its book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

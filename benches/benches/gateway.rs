@@ -50,6 +50,7 @@ fn btc_eur() -> PairConfig {
         default_stp: StpMode::None,
         max_open_orders: 1_000_000,
         advanced: AdvancedOrders::ALL,
+        fees: proto::Fees::ZERO,
     }
 }
 
@@ -103,7 +104,6 @@ fn setup() -> Setup {
             registry,
             metrics: gm,
             shutdown: stop_rx,
-            fees: Vec::new(),
             demo_funding: Vec::new(),
         });
         (gateway, KeyCache::new(store), key.api_key, key.secret)

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use accounts::Fees;
 use proto::{PairConfig, PairSpec};
 use store::{ListedPair, Store};
 use tracing::warn;
@@ -22,12 +21,10 @@ pub(crate) const LISTING_POLL: Duration = Duration::from_millis(500);
 /// A pair listed at runtime, with its partition of both topics.
 #[derive(Debug, Clone)]
 pub struct Listed {
-    /// Its rules.
+    /// Its rules and fee rates.
     pub config: PairConfig,
     /// Its partition of `orders` and `events`.
     pub partition: i32,
-    /// The rates its orders are charged, where accounts are on.
-    pub fees: Fees,
 }
 
 /// Reads a row: `None` for a listing of the embedded exchange (no
@@ -39,15 +36,7 @@ pub fn read_listing(row: &ListedPair) -> Result<Option<Listed>, ClusterError> {
     let bad = |e: String| ClusterError::Config(format!("listed pair {}: {e}", row.pair));
     let spec: PairSpec = serde_json::from_str(&row.spec).map_err(|e| bad(e.to_string()))?;
     let config = spec.config().map_err(|e| bad(e.to_string()))?;
-    let (maker_bps, taker_bps) = spec.fee_bps().map_err(|e| bad(e.to_string()))?;
-    Ok(Some(Listed {
-        config,
-        partition,
-        fees: Fees {
-            maker_bps,
-            taker_bps,
-        },
-    }))
+    Ok(Some(Listed { config, partition }))
 }
 
 /// The stored listings `partitions` does not have yet, added to it, in

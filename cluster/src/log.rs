@@ -162,7 +162,6 @@ impl KafkaLog {
             let listed = Listed {
                 config: listing.config,
                 partition,
-                fees: listing.fees,
             };
             l.partitions
                 .add(&listed.config, partition)
@@ -210,7 +209,7 @@ impl KafkaLog {
         };
         if let Some(risk) = &self.risk {
             // Its assets before any request can name them.
-            risk.add_pair(&listed.config, listed.fees);
+            risk.add_pair(&listed.config);
         }
         l.observer.on_start(&listed.config, empty);
         let mut tpl = TopicPartitionList::new();

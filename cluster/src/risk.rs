@@ -51,10 +51,11 @@ impl ShardId {
         Self::of_user(user, self.count) == self.index
     }
 
-    /// Whether `event` changes an account of this shard: it can move money
-    /// (`accounts::moves_money`) and names one of its users. A pair's new
-    /// rules concern no shard: market buys are budgeted with the config
-    /// file's limits (`RiskStage::limits`).
+    /// Whether `event` changes this shard: it can move money
+    /// (`accounts::moves_money`) and names one of its users, or it is a
+    /// pair's change, which every shard takes in the pair's log order (the
+    /// fee rates of the orders placed after it; market buys stay budgeted
+    /// with the config file's limits, `RiskStage::limits`).
     pub fn concerns(self, event: &Event) -> bool {
         if !accounts::moves_money(event) {
             return false;
@@ -70,7 +71,8 @@ impl ShardId {
             EventBody::Released(r) => self.holds(r.user),
             EventBody::ListAccepted(l) => self.holds(l.user),
             EventBody::ListDone(l) => self.holds(l.user),
-            EventBody::BookDelta(_) | EventBody::PairChanged(_) => false,
+            EventBody::PairChanged(_) => true,
+            EventBody::BookDelta(_) => false,
         }
     }
 }
@@ -399,7 +401,7 @@ impl RiskCore {
         if self.stage.shard.pair_assets(pair.symbol).is_some() {
             return Ok(false);
         }
-        self.stage.add_pair(pair, listed.fees).map_err(|e| {
+        self.stage.add_pair(pair).map_err(|e| {
             ClusterError::Config(format!(
                 "listed pair {} cannot be added to shard {}: {e}",
                 pair.symbol, self.id.index

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use accounts::{AssetId, AssetInfo, Balance, Fees, Reference, RiskCode};
-use proto::{Symbol, UserId};
+use accounts::{AssetId, AssetInfo, Balance, Reference, RiskCode};
+use proto::UserId;
 use serde::{Deserialize, Serialize};
 
 use crate::port::{SubmitError, SubmitFuture};
@@ -92,8 +92,6 @@ pub trait Accounts: Send + Sync + fmt::Debug + 'static {
     /// Every asset, in `AssetId` order, with its scale (a listed pair may
     /// add some).
     fn assets(&self) -> Vec<AssetInfo>;
-    /// The rates new orders on `pair` are charged.
-    fn fees(&self, pair: Symbol) -> Option<Fees>;
     /// Journals and applies a movement; returns once it is in the log (or
     /// was refused, leaving nothing).
     fn move_funds(&self, movement: Movement) -> MovementFuture<'_>;

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use accounts::{AssetId, Balance, Fees, RiskCode};
+use accounts::{AssetId, Balance, RiskCode};
 use engine::Depth;
 use proto::{Command, Event, PairConfig, Symbol, UserId};
 use tokio::sync::oneshot;
@@ -67,10 +67,8 @@ pub trait CommandLog: Send + Sync + fmt::Debug + 'static {
 /// A pair to list on a running exchange.
 #[derive(Debug, Clone)]
 pub struct Listing {
-    /// Its rules (checked).
+    /// Its rules and fee rates (checked).
     pub config: PairConfig,
-    /// The rates its orders are charged, where the exchange charges fees.
-    pub fees: Fees,
     /// Its table as the config file would give it (JSON of
     /// [`proto::PairSpec`]): what a start reads back.
     pub spec: String,

@@ -13,7 +13,7 @@ use crate::book::{Envelope, OrderBook, OrderList, RestingOrder, WaitingOrder};
 use crate::inconsistency::Inconsistency;
 
 /// First byte of a snapshot; bumped on any incompatible change.
-pub const SNAPSHOT_VERSION: u8 = 3;
+pub const SNAPSHOT_VERSION: u8 = 4;
 
 /// Largest snapshot accepted when restoring (a full book of a million orders
 /// is about 60 MiB).

@@ -361,19 +361,8 @@ impl Config {
         self.runtime.validate().map_err(ConfigError::Runtime)?;
         self.gateway.validate().map_err(ConfigError::Gateway)?;
         let pairs = self.pair_configs()?;
-        self.fees()?;
         self.validate_accounts()?;
         Ok(pairs)
-    }
-
-    /// The fee rates the gateway reports commission at: the pairs' rates
-    /// when accounts are enabled, none otherwise (commission `"0"`).
-    pub fn charged_fees(&self) -> Result<Vec<(Symbol, accounts::Fees)>, ConfigError> {
-        if self.accounts.enabled {
-            self.fees()
-        } else {
-            Ok(Vec::new())
-        }
     }
 
     /// `accounts.demo_funding` as amounts at each asset's scale, read with
@@ -393,22 +382,6 @@ impl Config {
             .collect();
         gateway::parse_demo_funding(&entries, assets)
             .map_err(|e| ConfigError::Accounts(e.to_string()))
-    }
-
-    /// Each pair's fee rates, checked.
-    pub fn fees(&self) -> Result<Vec<(Symbol, accounts::Fees)>, ConfigError> {
-        self.pairs
-            .iter()
-            .map(|p| {
-                let (maker_bps, taker_bps) = p.fee_bps().map_err(ConfigError::Spec)?;
-                let symbol = p.symbol().map_err(ConfigError::Spec)?;
-                let fees = accounts::Fees {
-                    maker_bps,
-                    taker_bps,
-                };
-                Ok((symbol, fees))
-            })
-            .collect()
     }
 
     fn validate_accounts(&self) -> Result<(), ConfigError> {

@@ -38,9 +38,7 @@ fn risk_settings(config: &Config) -> Result<Option<runtime::RiskSettings>, Start
     if !config.accounts.enabled {
         return Ok(None);
     }
-    let fees = config.fees().map_err(StartError::Config)?;
     Ok(Some(runtime::RiskSettings {
-        fees: fees.into_iter().collect(),
         snapshot_every: config.accounts.snapshot_every,
     }))
 }
@@ -68,8 +66,12 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let registry = prometheus::Registry::new();
     let rm = PipelineMetrics::register(&registry).map_err(StartError::Metrics)?;
     let gm = GatewayMetrics::register(&registry).map_err(StartError::Metrics)?;
-    let fees = config.charged_fees().map_err(StartError::Config)?;
-    let market = Arc::new(MarketData::new(&pairs, config.gateway.ws_buffer).with_fees(&fees));
+    let market = MarketData::new(&pairs, config.gateway.ws_buffer);
+    let market = Arc::new(if config.accounts.enabled {
+        market.charging_fees()
+    } else {
+        market
+    });
     let exchange = Exchange::start(
         store.clone(),
         &pairs,
@@ -107,7 +109,6 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         registry,
         metrics: gm,
         shutdown: stop_rx.clone(),
-        fees,
         demo_funding,
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)

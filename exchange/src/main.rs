@@ -112,9 +112,10 @@ enum PairsCmd {
         /// TRADING, HALT or BREAK.
         status: String,
     },
-    /// Changes a pair's rules on a running exchange, at once and through its
-    /// log: each rule given; the others keep their values. Orders already
-    /// held stay, whatever the new rules say of them.
+    /// Changes a pair's rules or fee rates on a running exchange, at once
+    /// and through its log: each rule given; the others keep their values.
+    /// Orders already held stay, whatever the new rules say of them, and
+    /// keep the rates they were placed with.
     Rules(RulesCli),
     /// Lists a new pair on a running exchange, at once and with an empty
     /// book: FILE holds the pair's table as the config file's `[[pairs]]`
@@ -158,6 +159,12 @@ struct RulesCli {
     /// NONE, EXPIRE_TAKER, EXPIRE_MAKER or EXPIRE_BOTH.
     #[arg(long)]
     default_stp: Option<String>,
+    /// The maker fee of orders placed from now on, in basis points.
+    #[arg(long)]
+    maker_fee_bps: Option<u16>,
+    /// The taker fee of orders placed from now on, in basis points.
+    #[arg(long)]
+    taker_fee_bps: Option<u16>,
 }
 
 #[derive(Subcommand)]
@@ -411,6 +418,8 @@ async fn pairs(config: &Config, action: PairsCmd, admin: AdminArgs) -> Result<()
                 max_notional: r.max_notional,
                 max_open_orders: r.max_open_orders,
                 default_stp: r.default_stp,
+                maker_fee_bps: r.maker_fee_bps,
+                taker_fee_bps: r.taker_fee_bps,
             };
             exchange::operator::pair_rules(&target, &rules).await
         }
@@ -680,6 +689,8 @@ mod tests {
             "0.05",
             "--max-open-orders",
             "9",
+            "--taker-fee-bps",
+            "12",
         ])
         .unwrap();
         let Some(Cmd::Pairs {
@@ -694,6 +705,7 @@ mod tests {
             ("BTC-EUR", Some("0.05"))
         );
         assert_eq!((r.max_open_orders, r.min_qty), (Some(9), None));
+        assert_eq!((r.maker_fee_bps, r.taker_fee_bps), (None, Some(12)));
         assert!(parse(&["pairs", "halted"]).is_ok());
         assert!(parse(&["pairs", "resume", "BTC-EUR"]).is_ok());
         assert!(parse(&["pairs", "status", "BTC-EUR"]).is_err());

@@ -131,6 +131,10 @@ pub struct PairRules {
     pub max_open_orders: Option<u32>,
     /// `defaultSelfTradePreventionMode`.
     pub default_stp: Option<String>,
+    /// `makerFeeBps`.
+    pub maker_fee_bps: Option<u16>,
+    /// `takerFeeBps`.
+    pub taker_fee_bps: Option<u16>,
 }
 
 /// `POST /admin/v1/pairs/rules`: the rules given, sequenced in the pair's log.
@@ -152,6 +156,14 @@ pub async fn pair_rules(t: &AdminTarget, r: &PairRules) -> Result<Answer, reqwes
     }
     if let Some(n) = r.max_open_orders {
         body["maxOpenOrders"] = json!(n);
+    }
+    for (name, v) in [
+        ("makerFeeBps", r.maker_fee_bps),
+        ("takerFeeBps", r.taker_fee_bps),
+    ] {
+        if let Some(v) = v {
+            body[name] = json!(v);
+        }
     }
     Client::admin(&t.url, t.credentials.clone())
         .signed(Method::POST, "/admin/v1/pairs/rules", "", Some(&body))

@@ -138,18 +138,17 @@ async fn run_gateway(
     on_listen: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), StartError> {
     let gm = GatewayMetrics::register(&s.registry).map_err(StartError::Metrics)?;
-    let market = Arc::new(MarketData::new(&s.pairs, config.gateway.ws_buffer));
-    let fees = if config.accounts.enabled {
-        config.fees().map_err(StartError::Config)?
+    let market = MarketData::new(&s.pairs, config.gateway.ws_buffer);
+    let market = Arc::new(if config.accounts.enabled {
+        market.charging_fees()
     } else {
-        Vec::new()
-    };
+        market
+    });
     let accounts = config.accounts.enabled.then(|| cluster::GatewayAccounts {
         // Unique per process start: the risk shards' decisions name it.
         gateway: gateway::now_ns() ^ (u64::from(std::process::id()) << 40),
         shards: config.accounts.shards,
         pairs: s.pairs.clone(),
-        fees: fees.iter().copied().collect(),
     });
     let (log, follower, mut heard) = cluster::start_kafka_log(
         &config.kafka,
@@ -188,16 +187,14 @@ async fn run_gateway(
         registry: s.registry,
         metrics: gm,
         shutdown: stop.clone(),
-        fees,
         // Demo funding is for a local embedded exchange only.
         demo_funding: Vec::new(),
     });
     // Pairs listed through other gateways: served once the log serves them.
     let listed_gw = gw.clone();
-    let accounts_on = config.accounts.enabled;
     let listings = tokio::spawn(async move {
         while let Some(l) = heard.recv().await {
-            listed_gw.add_pair(l.config, accounts_on.then_some(l.fees));
+            listed_gw.add_pair(l.config);
         }
     });
     on_listen(s.addr);

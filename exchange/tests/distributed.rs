@@ -458,7 +458,6 @@ async fn replayed_balances(cluster: &Cluster, users: &[proto::UserId]) -> Vec<[(
     let config = exchange::Config::load(Some(&cluster.config)).unwrap();
     let pairs = config.pair_configs().unwrap();
     let settings = pipeline::RiskSettings {
-        fees: config.fees().unwrap().into_iter().collect(),
         snapshot_every: u64::MAX,
     };
     let metrics = pipeline::PipelineMetrics::register(&prometheus::Registry::new()).unwrap();
@@ -1812,16 +1811,78 @@ async fn with_accounts_a_listed_pair_settles_with_its_fees_across_shards_and_res
 
     // A restarted risk role restores the shards with the listed pair.
     risk.terminate();
-    let _risk = cluster.role("risk", "risk-2").await;
+    let risk = cluster.role("risk", "risk-2").await;
     let r = alice.place(&buy).await.unwrap();
     assert_eq!(r.body["status"], "FILLED", "{:?}", r.body);
     balance_becomes(&alice, "SOL", 4, (20_000, 0)).await;
     balance_becomes(&alice, "EUR", EUR_SCALE, eur(400_400_000_000)).await;
     // bob: 40 EUR less the maker's 5 bps, and 8 SOL left.
     balance_becomes(&bob, "SOL", 4, (80_000, 0)).await;
+    balance_becomes(&bob, "EUR", EUR_SCALE, eur(-399_800_000_000)).await;
+    let _risk = fee_change_reaches_every_shard_and_survives_a_restart(
+        &cluster,
+        risk,
+        &admin2,
+        [&alice, &bob],
+    )
+    .await;
     racing_listings_fit_the_shards([&admin1, &admin2], &store).await;
     audit_passes(&admin1).await;
     drop((g1, g2));
+}
+
+/// SOL-EUR's rates changed through gateway 2 to 0/30 bps: gateway 1 quotes
+/// them, and after a restart of the risk role a trade between users of
+/// different shards (alice takes, bob makes) settles at them: alice pays
+/// 20 EUR and 30 bps, bob gets 20 EUR whole. Before: alice spent 40.04 EUR,
+/// bob got 39.98.
+async fn fee_change_reaches_every_shard_and_survives_a_restart(
+    cluster: &Cluster,
+    risk: Proc,
+    admin2: &common::Admin,
+    [alice, bob]: [&Client; 2],
+) -> Proc {
+    let change = json!({"symbol": "SOLEUR", "makerFeeBps": 0, "takerFeeBps": 30});
+    let r = admin2.post("/admin/v1/pairs/rules", &change).await;
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    assert_eq!(
+        (&r.body["makerFeeBps"], &r.body["takerFeeBps"]),
+        (&json!(0), &json!(30))
+    );
+    let quote = json!({"symbol": "SOLEUR", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                       "quantity": "1", "price": "20.00", "computeCommissionRates": "true"});
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = alice
+            .signed(Method::POST, "/api/v3/order/test", "", Some(&quote))
+            .await
+            .unwrap();
+        if r.body["standardCommissionForOrder"]["taker"] == "0.00300000" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "gateway 1 quotes {:?}", r.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    risk.terminate();
+    let risk = cluster.role("risk", "risk-3").await;
+    let sell = json!({"symbol": "SOLEUR", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+                      "quantity": "1", "price": "20.00"});
+    let r = bob.place(&sell).await.unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    let buy = json!({"symbol": "SOLEUR", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                     "quantity": "1", "price": "20.00", "newOrderRespType": "RESULT"});
+    let r = alice.place(&buy).await.unwrap();
+    assert_eq!(r.body["status"], "FILLED", "{:?}", r.body);
+    let eur = |spent: i128| (DEPOSIT_EUR * 10i128.pow(u32::from(EUR_SCALE)) - spent, 0);
+    balance_becomes(
+        alice,
+        "EUR",
+        EUR_SCALE,
+        eur(400_400_000_000 + 200_600_000_000),
+    )
+    .await;
+    balance_becomes(bob, "EUR", EUR_SCALE, eur(-599_800_000_000)).await;
+    risk
 }
 
 /// Per `(topic, partition)` of `orders` and `events`, the first record a
@@ -1855,7 +1916,6 @@ async fn needed_from(cluster: &Cluster, store: &Store) -> BTreeMap<(String, i32)
     }
     let pairs = config.pair_configs().unwrap();
     let settings = pipeline::RiskSettings {
-        fees: config.fees().unwrap().into_iter().collect(),
         snapshot_every: u64::MAX,
     };
     let metrics = pipeline::PipelineMetrics::register(&prometheus::Registry::new()).unwrap();

@@ -292,6 +292,12 @@ async fn refuses_malformed(ops: &Admin) {
         ("rules", json!({"tickSize": "0.05", "foo": 1})),
         ("rules", json!({"advanced": {"nope": true}})),
         ("rules", json!({"advanced": {"iceberg": "yes"}})),
+        ("rules", json!({"makerFeeBps": "5"})),
+        ("rules", json!({"makerFeeBps": -1})),
+        ("rules", json!({"takerFeeBps": 65_536})),
+        ("rules", json!({"takerFeeBps": 1.5})),
+        ("rules", json!({"takerFeeBps": true})),
+        ("rules", json!({"takerFeeBps": null, "makerFee": 1})),
         (
             "rules",
             json!({"defaultSelfTradePreventionMode": "SOMETIMES"}),
@@ -380,6 +386,24 @@ async fn the_routes_refuse_what_they_can_check_before_anything_is_logged() {
             json!({"minNotional": "200000000"}),
             "must be positive and at least min_notional",
         ),
+        // The pair charges 10/10 bps: a maker rate above the taker rate,
+        // either way round, and a taker rate above the whole value.
+        (
+            json!({"makerFeeBps": 21}),
+            "maker_fee_bps 21 must be at most taker_fee_bps 10",
+        ),
+        (
+            json!({"makerFeeBps": 30, "takerFeeBps": 25}),
+            "maker_fee_bps 30 must be at most taker_fee_bps 25",
+        ),
+        (
+            json!({"takerFeeBps": 5}),
+            "maker_fee_bps 10 must be at most taker_fee_bps 5",
+        ),
+        (
+            json!({"takerFeeBps": 10_001}),
+            "taker_fee_bps at most 10000",
+        ),
     ] {
         let mut body = body;
         body["symbol"] = json!(BTCEUR);
@@ -403,4 +427,139 @@ async fn the_routes_refuse_what_they_can_check_before_anything_is_logged() {
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     assert_ne!(event_counts(&public).await, before.1);
     ex.running.shutdown().await;
+}
+
+/// `user`'s free EUR, in units of 10^-10 EUR (the finest EUR unit here).
+async fn free_eur(ops: &Admin, user: &str) -> i128 {
+    let a = ops
+        .signed(
+            Method::GET,
+            "/admin/v1/balances",
+            &format!("user={user}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let empty = Vec::new();
+    let eur = a.body["balances"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .find(|b| b["asset"] == "EUR");
+    let text = eur.map_or("0", |b| b["free"].as_str().unwrap_or("0"));
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let frac = format!("{frac:0<10}");
+    whole.parse::<i128>().unwrap() * 10_000_000_000 + frac[..10].parse::<i128>().unwrap()
+}
+
+/// The rates `order/test` says an order placed now is charged.
+async fn quoted_rates(c: &Client) -> (String, String) {
+    let mut order = limit("BUY", "0.1", "99.00");
+    order["computeCommissionRates"] = json!("true");
+    let a = c
+        .signed(Method::POST, "/api/v3/order/test", "", Some(&order))
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let rates = &a.body["standardCommissionForOrder"];
+    (
+        rates["maker"].as_str().unwrap_or_default().to_string(),
+        rates["taker"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// 0.1 BTC at 100.00 EUR: 10 EUR, in units of 10^-10 EUR.
+const TEN_EUR: i128 = 100_000_000_000;
+
+/// `bps` of 10 EUR, in units of 10^-10 EUR.
+fn fee_of_ten_eur(bps: i128) -> i128 {
+    TEN_EUR * bps / 10_000
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fee_change_charges_the_orders_placed_after_it_and_survives_a_restart() {
+    let ex = common::start_with(|c| c.accounts.enabled = true).await;
+    let ops = Admin::of(&ex, "ops").await;
+    let (alice_creds, bob_creds) = (ex.credentials("alice").await, ex.credentials("bob").await);
+    for (user, asset, amount) in [("alice", "EUR", "1000"), ("bob", "BTC", "1")] {
+        let body = json!({"user": user, "asset": asset, "amount": amount, "ref": user});
+        let a = ops.post("/admin/v1/deposit", &body).await;
+        assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    }
+    let alice = Client::new(&ex.url, Some(alice_creds.clone()));
+    let bob = Client::new(&ex.url, Some(bob_creds.clone()));
+    assert_eq!(
+        quoted_rates(&alice).await,
+        ("0.00100000".into(), "0.00100000".into())
+    );
+    // Placed at 10/10 bps, resting through the change.
+    id(&place(&bob, "SELL", "100.00").await);
+
+    let a = ops
+        .post(
+            "/admin/v1/pairs/rules",
+            &json!({"symbol": BTCEUR, "makerFeeBps": 0, "takerFeeBps": 50}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(
+        (&a.body["makerFeeBps"], &a.body["takerFeeBps"]),
+        (&json!(0), &json!(50))
+    );
+    assert_eq!(
+        quoted_rates(&alice).await,
+        ("0.00000000".into(), "0.00500000".into())
+    );
+
+    // Alice's buy takes at the new 50 bps; bob's sell keeps its 10 bps.
+    let start = 1000 * 10_000_000_000;
+    id(&place(&alice, "BUY", "100.00").await);
+    common::eventually(|| async {
+        (free_eur(&ops, "bob").await == TEN_EUR - fee_of_ten_eur(10)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        free_eur(&ops, "alice").await,
+        start - TEN_EUR - fee_of_ten_eur(50)
+    );
+
+    // A restart keeps the new rates; a sell placed now pays the new maker
+    // rate, nothing.
+    let config = ex.config.clone();
+    ex.running.shutdown().await;
+    let running = exchange::start(&config).await.unwrap();
+    let url = format!("http://{}", running.addr);
+    let (alice, bob) = (
+        Client::new(&url, Some(alice_creds)),
+        Client::new(&url, Some(bob_creds)),
+    );
+    assert_eq!(
+        quoted_rates(&alice).await,
+        ("0.00000000".into(), "0.00500000".into())
+    );
+    let k = running.store.create_admin_key("ops2", 1).await.unwrap();
+    let ops = Admin::new(
+        &url,
+        client::Credentials {
+            api_key: k.admin_key,
+            secret: k.secret,
+        },
+    );
+    id(&place(&bob, "SELL", "100.00").await);
+    id(&place(&alice, "BUY", "100.00").await);
+    common::eventually(|| async {
+        (free_eur(&ops, "bob").await == 2 * TEN_EUR - fee_of_ten_eur(10)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        free_eur(&ops, "alice").await,
+        start - 2 * (TEN_EUR + fee_of_ten_eur(50))
+    );
+    let audit = ops
+        .signed(Method::GET, "/admin/v1/audit", "", None)
+        .await
+        .unwrap();
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    running.shutdown().await;
 }

@@ -393,9 +393,6 @@ pub struct GatewayParts {
     pub metrics: GatewayMetrics,
     /// Turning true closes the streams.
     pub shutdown: watch::Receiver<bool>,
-    /// Each pair's fee rates, when accounts are enabled (empty otherwise:
-    /// commission is then reported as `"0"`).
-    pub fees: Vec<(Symbol, Fees)>,
     /// Demo funding, already checked against the assets (see
     /// [`parse_demo_funding`]); empty for none.
     pub demo_funding: Vec<(accounts::AssetId, u128)>,
@@ -414,7 +411,6 @@ impl Gateway {
             registry,
             metrics,
             shutdown,
-            fees,
             demo_funding,
         } = parts;
         let symbols: Vec<Symbol> = pairs.iter().map(|p| p.symbol).collect();
@@ -469,7 +465,7 @@ impl Gateway {
                 config.max_in_flight_per_pair,
                 &symbols,
             ),
-            pairs: RwLock::new(pairs::PairTable::new(&pairs, fees)),
+            pairs: RwLock::new(pairs::PairTable::new(&pairs)),
             ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
             openapi: RwLock::new(openapi),
             config,
@@ -523,25 +519,25 @@ impl Gateway {
         Some(self.log.pair(pair).map_or(file, |s| s.config()))
     }
 
-    /// The fee rates of `pair`, when the exchange charges fees.
+    /// The rates an order placed on `pair` now is charged, when the
+    /// exchange charges fees (keeps accounts): the pair's rules', which
+    /// follow an operator's change as its book applies it.
     fn fees(&self, pair: Symbol) -> Option<Fees> {
-        self.pairs.read().ok()?.fees(pair)
+        self.log.accounts()?;
+        Some(self.rules(pair)?.fees)
     }
 
     /// Serves a pair the log just listed (here, or through another
     /// gateway): its bounds, its assets, its place in every list and in the
     /// OpenAPI document's symbols. A pair served already stays as it is.
-    pub fn add_pair(&self, pair: PairConfig, fees: Option<Fees>) {
+    pub fn add_pair(&self, pair: PairConfig) {
         self.in_flight.add_pair(pair.symbol);
         if let Some(accounts) = self.log.accounts() {
             self.market.set_assets(accounts.assets());
         }
-        if let Some(f) = fees {
-            self.market.set_fees(pair.symbol, f);
-        }
         let list = match self.pairs.write() {
             Ok(mut table) => {
-                table.add(pair, fees);
+                table.add(pair);
                 table.list().to_vec()
             }
             Err(_) => return,

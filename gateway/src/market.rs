@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use accounts::{AssetId, Balance, Fees};
+use accounts::{AssetId, Balance};
 use commandlog::{AccountUpdate, EventRecord, Observer};
 use engine::Depth;
 use proto::{
@@ -65,9 +65,6 @@ struct PairView {
     /// The pair as Binance's API names it (`BTCEUR`), made once rather
     /// than per message.
     name: Arc<str>,
-    /// The pair's fee rates, for the commission in execution reports;
-    /// none (accounts disabled) reports `"0"`.
-    fees: Option<Fees>,
     bids: BTreeMap<Price, Qty>,
     asks: BTreeMap<Price, Qty>,
     last_seq: Seq,
@@ -89,6 +86,9 @@ pub struct MarketData {
     accounts: AccountViews,
     /// The market topics and who watches them.
     topics: Registry,
+    /// Whether the exchange charges fees (keeps accounts): execution
+    /// reports then show the commission at the pair's rates, else `"0"`.
+    charges_fees: bool,
 }
 
 /// A depth answer: levels best first, as decimal strings.
@@ -122,25 +122,15 @@ impl MarketData {
             stream: broadcast::channel(stream_capacity).0,
             accounts: AccountViews::new(assets),
             topics: Registry::new(pairs),
+            charges_fees: false,
         }
     }
 
-    /// The same views, reporting commission at `fees` (the pairs' rates,
-    /// when accounts are enabled).
-    pub fn with_fees(self, fees: &[(Symbol, Fees)]) -> Self {
-        for (pair, f) in fees {
-            self.set_fees(*pair, *f);
-        }
+    /// The same views, reporting commission at each pair's rates (when
+    /// accounts are enabled).
+    pub fn charging_fees(mut self) -> Self {
+        self.charges_fees = true;
         self
-    }
-
-    /// The rates a listed pair's execution reports show.
-    pub(crate) fn set_fees(&self, pair: Symbol, fees: Fees) {
-        if let Some(view) = self.view(pair)
-            && let Ok(mut v) = view.lock()
-        {
-            v.fees = Some(fees);
-        }
     }
 
     /// The asset table once a listing added to it.
@@ -342,7 +332,7 @@ impl Observer for MarketData {
         let name = v.name.clone();
         let context = PairContext {
             cfg: &cfg,
-            fees: v.fees,
+            fees: self.charges_fees.then_some(cfg.fees),
             name: &name,
         };
         let wanted = |user| watched && self.topics.watched(&Topic::User(user));
@@ -378,7 +368,6 @@ impl PairView {
         PairView {
             cfg,
             name: Arc::from(cfg.symbol.joined()),
-            fees: None,
             bids: BTreeMap::new(),
             asks: BTreeMap::new(),
             last_seq: Seq::default(),
@@ -721,8 +710,8 @@ mod tests {
             maker_bps: 5,
             taker_bps: 10,
         };
-        let market =
-            watching_users(MarketData::new(&[pair()], 64).with_fees(&[(pair().symbol, fees)]));
+        let cfg = PairConfig { fees, ..pair() };
+        let market = watching_users(MarketData::new(&[cfg], 64).charging_fees());
         let mut rx = market.subscribe();
         market.on_record(&Arc::new(record()));
         let mut commissions = Vec::new();

@@ -1,10 +1,9 @@
-//! The pairs this gateway serves: their names, rules as listed and fee
-//! rates. Fixed by the config at start and grown by a listing; requests
-//! read it under a read lock.
+//! The pairs this gateway serves: their names and rules as listed. Fixed by
+//! the config at start and grown by a listing; requests read it under a
+//! read lock.
 
 use std::collections::HashMap;
 
-use accounts::Fees;
 use proto::{PairConfig, Symbol};
 
 /// Every pair, by symbol and by Binance's name for it, in listing order.
@@ -16,34 +15,25 @@ pub(crate) struct PairTable {
     by_name: HashMap<String, Symbol>,
     /// In the configured order, then the listing order, for `exchangeInfo`.
     list: Vec<PairConfig>,
-    /// Each pair's fee rates when accounts are enabled; a pair without
-    /// reports commission `"0"`.
-    fees: HashMap<Symbol, Fees>,
 }
 
 impl PairTable {
-    pub(crate) fn new(pairs: &[PairConfig], fees: Vec<(Symbol, Fees)>) -> Self {
-        let mut table = PairTable {
-            fees: fees.into_iter().collect(),
-            ..PairTable::default()
-        };
+    pub(crate) fn new(pairs: &[PairConfig]) -> Self {
+        let mut table = PairTable::default();
         for p in pairs {
-            table.add(*p, None);
+            table.add(*p);
         }
         table
     }
 
     /// Adds a listed pair.
-    pub(crate) fn add(&mut self, pair: PairConfig, fees: Option<Fees>) {
+    pub(crate) fn add(&mut self, pair: PairConfig) {
         if self.by_symbol.contains_key(&pair.symbol) {
             return;
         }
         self.by_symbol.insert(pair.symbol, pair);
         self.by_name.insert(pair.symbol.joined(), pair.symbol);
         self.list.push(pair);
-        if let Some(f) = fees {
-            self.fees.insert(pair.symbol, f);
-        }
     }
 
     /// The rules `pair` was configured or listed with.
@@ -64,9 +54,5 @@ impl PairTable {
     /// Every pair, configured then listed.
     pub(crate) fn list(&self) -> &[PairConfig] {
         &self.list
-    }
-
-    pub(crate) fn fees(&self, pair: Symbol) -> Option<Fees> {
-        self.fees.get(&pair).copied()
     }
 }

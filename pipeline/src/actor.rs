@@ -252,6 +252,7 @@ fn changed_rules(file: &PairConfig, snapshot: &PairConfig) -> Vec<&'static str> 
         ("max_open_orders", f.max_open_orders != s.max_open_orders),
         ("default_stp", f.default_stp != s.default_stp),
         ("advanced", f.advanced != s.advanced),
+        ("fees", f.fees != s.fees),
     ]
     .into_iter()
     .filter_map(|(name, differs)| differs.then_some(name))

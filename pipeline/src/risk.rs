@@ -37,11 +37,10 @@ pub struct RiskRun {
     pub body: Vec<u8>,
 }
 
-/// What the risk stage needs besides the pairs.
+/// What the risk stage needs besides the pairs (whose configs carry their
+/// fee rates).
 #[derive(Debug, Clone)]
 pub struct RiskSettings {
-    /// Each pair's fee rates, charged to the orders placed from now on.
-    pub fees: HashMap<Symbol, Fees>,
     /// Shard inputs between snapshots.
     pub snapshot_every: u64,
 }
@@ -146,23 +145,23 @@ impl RiskStage {
         }
     }
 
-    /// Lists `pair` with its fee rates: the shard learns its assets (see
-    /// [`Shard::add_pair`]), and its listing rules are its budgeting
-    /// limits from now on, as a config file's are. Nothing changes when
-    /// the shard refuses it.
-    pub fn add_pair(&mut self, pair: &PairConfig, fees: Fees) -> Result<(), ConfigError> {
+    /// Lists `pair` with its fee rates: the shard learns its assets and
+    /// rates (see [`Shard::add_pair`]), and its listing rules are its
+    /// budgeting limits from now on, as a config file's are. Nothing
+    /// changes when the shard refuses it.
+    pub fn add_pair(&mut self, pair: &PairConfig) -> Result<(), ConfigError> {
         self.shard.add_pair(pair)?;
         self.limits.insert(
             pair.symbol,
             (pair.qty_scale, pair.max_price.0, pair.max_notional),
         );
-        self.settings.fees.insert(pair.symbol, fees);
         Ok(())
     }
 
-    /// The rates orders on `pair` are placed with.
+    /// The rates orders on `pair` are placed with now: the shard's, which
+    /// follow the pair's changes in its log order.
     pub fn fees(&self, pair: Symbol) -> Fees {
-        self.settings.fees.get(&pair).copied().unwrap_or(Fees::ZERO)
+        self.shard.fees(pair).unwrap_or(Fees::ZERO)
     }
 
     /// Starts the next group's run after the last position.
@@ -513,8 +512,8 @@ pub fn audit(shard: &Shard) -> AuditReport {
 mod tests {
     use accounts::Reference;
     use proto::{
-        ConditionalKind, NewOrderList, OrderId, OrderType, Price, Qty, TimeInForce, Timestamp,
-        Trigger,
+        ConditionalKind, NewOrderList, OrderId, OrderType, PairChange, Price, Qty, TimeInForce,
+        Timestamp, Trigger,
     };
 
     use super::*;
@@ -530,9 +529,11 @@ mod tests {
 
     /// A stage whose user 1 has 10,020 EUR and 5 BTC free.
     fn stage() -> RiskStage {
-        let pairs = [PairConfig::simple(pair())];
+        let pairs = [PairConfig {
+            fees: FEES,
+            ..PairConfig::simple(pair())
+        }];
         let settings = RiskSettings {
-            fees: [(pair(), FEES)].into_iter().collect(),
             snapshot_every: 1_000,
         };
         let metrics = PipelineMetrics::register(&prometheus::Registry::new()).unwrap();
@@ -677,5 +678,73 @@ mod tests {
         stage.admit(&command(cancel)).unwrap();
         stage.admit(&command(CommandBody::AdvanceTime)).unwrap();
         assert_eq!(stage.run.count, 1, "nothing to check, nothing logged");
+    }
+    /// The place input of the run's last input, with its rates.
+    fn placed_fees(stage: &RiskStage) -> Fees {
+        let inputs: Vec<Input> = proto::decode_run(&stage.run.body).unwrap();
+        match inputs.last() {
+            Some(Input::Place(p)) => p.fees,
+            other => panic!("not a place: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_settled_fee_change_rates_the_orders_placed_after_it_and_is_in_the_snapshot() {
+        let mut stage = stage();
+        let mut book = engine::OrderBook::new(PairConfig {
+            fees: FEES,
+            ..PairConfig::simple(pair())
+        })
+        .unwrap();
+        stage.start_group();
+        stage
+            .admit(&command(CommandBody::NewOrder(limit(
+                1,
+                Side::Sell,
+                100,
+                1,
+            ))))
+            .unwrap();
+        assert_eq!(placed_fees(&stage), FEES);
+        let cheaper = Fees {
+            maker_bps: 0,
+            taker_bps: 5,
+        };
+        let change = PairChange {
+            maker_fee_bps: Some(cheaper.maker_bps),
+            taker_fee_bps: Some(cheaper.taker_bps),
+            ..PairChange::default()
+        };
+        let events = book.apply_one(&Command {
+            user: UserId(0),
+            ..command(CommandBody::ChangePair(Box::new(change)))
+        });
+        // Admitted before the change was settled: the old rates.
+        stage
+            .admit(&command(CommandBody::NewOrder(limit(
+                2,
+                Side::Sell,
+                100,
+                1,
+            ))))
+            .unwrap();
+        assert_eq!(placed_fees(&stage), FEES);
+        stage.settle_events(&events);
+        assert_eq!(stage.fees(pair()), cheaper);
+        stage
+            .admit(&command(CommandBody::NewOrder(limit(
+                3,
+                Side::Sell,
+                100,
+                1,
+            ))))
+            .unwrap();
+        assert_eq!(placed_fees(&stage), cheaper);
+        // The first order's hold keeps the rates it was placed with.
+        let first = stage.shard.hold(pair(), OrderId(1)).unwrap();
+        assert_eq!(first.fees, FEES);
+        let restored = Shard::restore(&stage.shard.snapshot()).unwrap();
+        assert_eq!(restored.fees(pair()), Some(cheaper));
+        assert_eq!(restored.state_hash(), stage.shard.state_hash());
     }
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The first byte of every encoded message. Bumped on any incompatible change.
-pub const FORMAT_VERSION: u8 = 3;
+pub const FORMAT_VERSION: u8 = 4;
 
 /// The largest message, in bytes, that is encoded or decoded.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;

@@ -36,7 +36,7 @@ pub use ids::{
     ClientOrderId, IdError, InstanceId, OrderId, Seq, Symbol, Timestamp, TradeId, UserId,
 };
 pub use pair::{
-    AdvancedChange, AdvancedOrders, PairChange, PairConfig, PairConfigError, TradingStatus,
+    AdvancedChange, AdvancedOrders, Fees, PairChange, PairConfig, PairConfigError, TradingStatus,
 };
 pub use reject::RejectCode;
 pub use spec::{DEFAULT_FEE_BPS, DEFAULT_MAX_OPEN_ORDERS, PairSpec, SpecError, default_stp};

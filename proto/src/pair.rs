@@ -42,6 +42,36 @@ pub struct PairConfig {
     /// Which advanced order types the pair takes (all unless configured).
     #[serde(default)]
     pub advanced: AdvancedOrders,
+    /// The fee rates an order placed now is charged, for its whole life
+    /// (when the exchange keeps accounts).
+    #[serde(default)]
+    pub fees: Fees,
+}
+
+/// An order's fee rates in basis points of the trade's value, paid in the
+/// quote asset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fees {
+    /// Charged when the order rests and is hit. At most `taker_bps`.
+    pub maker_bps: u16,
+    /// Charged when the order takes liquidity. At most 10,000.
+    pub taker_bps: u16,
+}
+
+impl Fees {
+    /// No fees.
+    pub const ZERO: Fees = Fees {
+        maker_bps: 0,
+        taker_bps: 0,
+    };
+
+    /// Whether the rates can be charged: the maker rate at most the taker
+    /// rate, which is at most the whole value. A limit buy's hold covers its
+    /// fills only so (it reserves the taker fee).
+    pub fn usable(self) -> bool {
+        self.maker_bps <= self.taker_bps && self.taker_bps <= 10_000
+    }
 }
 
 /// The advanced order types a pair allows, as Binance's `exchangeInfo`
@@ -202,6 +232,11 @@ pub struct PairChange {
     pub default_stp: Option<StpMode>,
     /// See [`PairConfig::advanced`]: only the flags named change.
     pub advanced: AdvancedChange,
+    /// See [`PairConfig::fees`]: orders placed before keep their rates.
+    /// Each rate is merged by the book, as the advanced flags are.
+    pub maker_fee_bps: Option<u16>,
+    /// See [`PairChange::maker_fee_bps`].
+    pub taker_fee_bps: Option<u16>,
 }
 
 impl PairChange {
@@ -223,6 +258,10 @@ impl PairChange {
             max_open_orders: self.max_open_orders.unwrap_or(config.max_open_orders),
             default_stp: self.default_stp.unwrap_or(config.default_stp),
             advanced: self.advanced.merged(config.advanced),
+            fees: Fees {
+                maker_bps: self.maker_fee_bps.unwrap_or(config.fees.maker_bps),
+                taker_bps: self.taker_fee_bps.unwrap_or(config.fees.taker_bps),
+            },
             ..*config
         }
     }
@@ -299,6 +338,12 @@ impl PairConfig {
         if self.max_open_orders == 0 {
             return bad("max_open_orders must be greater than zero".into());
         }
+        if !self.fees.usable() {
+            return bad(format!(
+                "maker_fee_bps {} must be at most taker_fee_bps {}, and taker_fee_bps at most 10000",
+                self.fees.maker_bps, self.fees.taker_bps
+            ));
+        }
         // Level and book totals are u64: a full book of maximal orders must fit.
         if u128::from(self.max_qty.0) * u128::from(self.max_open_orders) > u128::from(u64::MAX) {
             return bad(format!(
@@ -352,6 +397,7 @@ impl PairConfig {
             default_stp: StpMode::None,
             max_open_orders: 1_000_000,
             advanced: AdvancedOrders::ALL,
+            fees: Fees::ZERO,
         }
     }
 }

@@ -8,8 +8,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AdvancedOrders, DecimalError, IdError, MAX_VALUE, PairConfig, PairConfigError, Price, Qty,
-    QuoteQty, StpMode, Symbol, parse_decimal, pow10,
+    AdvancedOrders, DecimalError, Fees, IdError, MAX_VALUE, PairConfig, PairConfigError, Price,
+    Qty, QuoteQty, StpMode, Symbol, parse_decimal, pow10,
 };
 
 /// One pair, with decimals as strings at the pair's scales.
@@ -159,6 +159,13 @@ impl PairSpec {
                 error,
             })
         };
+        let fees = Fees {
+            maker_bps: self.maker_fee_bps,
+            taker_bps: self.taker_fee_bps,
+        };
+        if !fees.usable() {
+            return Err(SpecError::Fees(symbol));
+        }
         let (ps, qs) = (self.price_scale, self.qty_scale);
         PairConfig::check_scales(symbol, ps, qs).map_err(SpecError::Pair)?;
         let tick_size = Price(field("tick_size", &self.tick_size, ps)?);
@@ -186,18 +193,10 @@ impl PairSpec {
                 .ok_or_else(|| SpecError::DefaultStp(symbol, self.default_stp.clone()))?,
             max_open_orders: self.max_open_orders,
             advanced: self.advanced,
+            fees,
         };
         cfg.validate().map_err(SpecError::Pair)?;
         Ok(cfg)
-    }
-
-    /// The maker and taker rates in basis points, checked.
-    pub fn fee_bps(&self) -> Result<(u16, u16), SpecError> {
-        let symbol = self.symbol()?;
-        if self.maker_fee_bps > self.taker_fee_bps || self.taker_fee_bps > 10_000 {
-            return Err(SpecError::Fees(symbol));
-        }
-        Ok((self.maker_fee_bps, self.taker_fee_bps))
     }
 }
 

@@ -127,8 +127,9 @@ fn pair_change() -> impl Strategy<Value = PairChange> {
         of(any::<[u64; 7]>()),
         of(any::<u32>()),
         of(any::<bool>()),
+        of(any::<[u16; 2]>()),
     )
-        .prop_map(|(status, n, orders, flag)| PairChange {
+        .prop_map(|(status, n, orders, flag, bps)| PairChange {
             status,
             tick_size: n.map(|n| Price(n[0])),
             lot_size: n.map(|n| Qty(n[1])),
@@ -150,6 +151,8 @@ fn pair_change() -> impl Strategy<Value = PairChange> {
                 lists: flag.map(|f| !f),
                 ..AdvancedChange::default()
             },
+            maker_fee_bps: bps.map(|b| b[0]),
+            taker_fee_bps: bps.map(|b| b[1]),
         })
 }
 

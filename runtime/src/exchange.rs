@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::AtomicU64;
 
-use accounts::{AssetInfo, Fees};
+use accounts::AssetInfo;
 use commandlog::{
     Accounts, AuditFuture, CommandLog, LagUnit, ListError, ListFuture, Listing, Movement,
     MovementFuture, Observer, PairStatus, SubmitError, SubmitFuture, Submitted, Waiters,
@@ -458,10 +458,6 @@ impl Parts {
         ));
         let info = RiskInfo {
             assets: stage.shard.assets().to_vec(),
-            fees: configs
-                .iter()
-                .map(|p| (p.symbol, stage.fees(p.symbol)))
-                .collect(),
             pairs: configs,
         };
         let (journal_tx, journal_rx) = mpsc::channel(self.config.journal_queue);
@@ -506,10 +502,6 @@ impl Accounts for Exchange {
     fn assets(&self) -> Vec<AssetInfo> {
         let risk = self.risk.as_ref().and_then(|r| r.read().ok());
         risk.map_or_else(Vec::new, |r| r.assets.clone())
-    }
-
-    fn fees(&self, pair: Symbol) -> Option<Fees> {
-        self.risk.as_ref()?.read().ok()?.fees.get(&pair).copied()
     }
 
     fn move_funds(&self, movement: Movement) -> MovementFuture<'_> {

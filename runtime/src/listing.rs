@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use accounts::{AssetInfo, Fees, Shard};
+use accounts::{AssetInfo, Shard};
 use commandlog::{LagUnit, ListError, Listing, Observer, PairStatus};
 use engine::OrderBook;
 use pipeline::{Output, PipelineMetrics, RiskStage, RuntimeConfig, Stored, Ticks};
@@ -18,7 +18,6 @@ use tokio::sync::{mpsc, oneshot};
 /// A listed pair, handed to the journal writer.
 pub(crate) struct NewPair {
     pub(crate) config: PairConfig,
-    pub(crate) fees: Fees,
     pub(crate) status: Arc<PairStatus>,
     pub(crate) actor: mpsc::Sender<(u64, Command)>,
     /// Refused only by the risk stage's shard (the message says why).
@@ -45,7 +44,7 @@ impl NewPair {
 
     /// The risk stage's turn: the shard learns the pair first.
     pub(crate) fn admit(self, risk: &mut RiskStage) -> Option<NewPair> {
-        match risk.add_pair(&self.config, self.fees) {
+        match risk.add_pair(&self.config) {
             Ok(()) => Some(self),
             Err(e) => {
                 let _ = self.reply.send(Err(e.to_string()));
@@ -75,7 +74,6 @@ pub(crate) struct Lister {
 #[derive(Debug)]
 pub(crate) struct RiskInfo {
     pub(crate) assets: Vec<AssetInfo>,
-    pub(crate) fees: HashMap<Symbol, Fees>,
     /// Every pair, configured then listed: the order the shard knows them.
     pub(crate) pairs: Vec<PairConfig>,
 }
@@ -135,7 +133,7 @@ pub(crate) async fn list(
         0,
         Seq(0),
     ));
-    let started = start(lister, book, &status, listing.fees).await;
+    let started = start(lister, book, &status).await;
     let handle = match started {
         Ok(handle) => handle,
         Err(e) => {
@@ -149,7 +147,6 @@ pub(crate) async fn list(
         && let Ok(mut r) = r.write()
     {
         r.assets = assets;
-        r.fees.insert(pair, listing.fees);
         r.pairs.push(config);
     }
     pairs
@@ -166,7 +163,6 @@ async fn start(
     lister: &Lister,
     book: OrderBook,
     status: &Arc<PairStatus>,
-    fees: Fees,
 ) -> Result<std::thread::JoinHandle<()>, ListError> {
     let config = *book.config();
     let pair = config.symbol;
@@ -200,7 +196,6 @@ async fn start(
     let (reply, answer) = oneshot::channel();
     let new = NewPair {
         config,
-        fees,
         status: status.clone(),
         actor: tx,
         reply,

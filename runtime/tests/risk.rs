@@ -1,7 +1,7 @@
 //! The risk stage in the embedded runtime: pre-trade checks, settlement,
 //! movements, publishing, and recovery after a clean stop and a crash.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -105,16 +105,19 @@ async fn start_with(
     let url = format!("sqlite://{}", dir.join("store.sqlite").display());
     let store = Store::connect(&url, 4).await.unwrap();
     let registry = prometheus_free_metrics();
-    let fees: HashMap<Symbol, Fees> = pairs.iter().map(|p| (p.symbol, FEES)).collect();
+    // Every pair charges FEES.
+    let pairs: Vec<PairConfig> = pairs
+        .iter()
+        .map(|p| PairConfig { fees: FEES, ..*p })
+        .collect();
     let ex = Exchange::start(
         store.clone(),
-        pairs,
+        &pairs,
         &dir.join("journal"),
         setup.runtime.clone(),
         books,
         registry,
         Some(RiskSettings {
-            fees,
             snapshot_every: setup.risk_every,
         }),
     )
@@ -783,7 +786,6 @@ async fn a_journal_whose_risk_stream_does_not_replay_stops_the_start() {
         Arc::new(Books::default()),
         prometheus_free_metrics(),
         Some(RiskSettings {
-            fees: HashMap::new(),
             snapshot_every: 1_000,
         }),
     )
@@ -819,8 +821,10 @@ async fn a_pair_listed_after_the_risk_snapshot_is_listed_again_and_replays_after
     let books = Arc::new(Books::default());
     let (ex, store) = start(dir.path(), &setup, books.clone()).await;
     let listing = Listing {
-        config: PairConfig::simple(sol()),
-        fees: FEES,
+        config: PairConfig {
+            fees: FEES,
+            ..PairConfig::simple(sol())
+        },
         spec: "{}".into(),
     };
     let status = ex.list_pair(listing.clone()).await.unwrap();

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use accounts::{AssetId, Balance, Fees, Reference};
+use accounts::{AssetId, Balance, Reference};
 use commandlog::{
     AccountUpdate, CommandLog, EventRecord, Lag, Movement, MovementKind, MovementOutcome, Observer,
 };
@@ -88,8 +88,7 @@ async fn start(
         gtd_tick_ms: u64::try_from(tick.as_millis()).unwrap(),
         ..RuntimeConfig::default()
     };
-    let settings = risk.then(|| RiskSettings {
-        fees: pairs().iter().map(|p| (p.symbol, Fees::ZERO)).collect(),
+    let settings = risk.then_some(RiskSettings {
         snapshot_every: 1_000,
     });
     let ex = Exchange::start(

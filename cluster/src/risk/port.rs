@@ -2,16 +2,15 @@
 //! their shard's `risk` partition, decisions read back from `risk-events`,
 //! and the balances the gateway shows, started from the shards' snapshots.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use accounts::{AssetInfo, Fees, Shard};
+use accounts::{AssetInfo, Shard};
 use commandlog::{
     Accounts, AuditFuture, AuditReport, Movement, MovementFuture, Observer, SubmitError,
 };
-use proto::{PairConfig, Symbol};
+use proto::PairConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -39,8 +38,6 @@ pub struct GatewayAccounts {
     pub shards: u16,
     /// The pairs (the asset table is the shards').
     pub pairs: Vec<PairConfig>,
-    /// Each pair's fee rates.
-    pub fees: HashMap<Symbol, Fees>,
 }
 
 /// The risk stage as a gateway reaches it.
@@ -49,9 +46,8 @@ pub(crate) struct RiskPort {
     /// Each shard's requests coalesced into records, as the command log's.
     writer: Arc<CommandWriter>,
     answers: Arc<RiskAnswers>,
-    /// The shards' pairs and assets (an empty shard's) and the fee rates;
-    /// listings grow them.
-    table: RwLock<(Shard, HashMap<Symbol, Fees>)>,
+    /// The shards' pairs and assets (an empty shard's); listings grow it.
+    table: RwLock<Shard>,
 }
 
 impl std::fmt::Debug for RiskPort {
@@ -94,39 +90,33 @@ impl RiskPort {
 }
 
 impl RiskPort {
-    fn table(&self) -> std::sync::RwLockReadGuard<'_, (Shard, HashMap<Symbol, Fees>)> {
+    fn table(&self) -> std::sync::RwLockReadGuard<'_, Shard> {
         self.table.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Why the shards could not take `pair` (an asset they hold would be
     /// counted in a finer unit), if they could not.
     pub(crate) fn refuses(&self, pair: &PairConfig) -> Option<String> {
-        let mut shard = self.table().0.clone();
+        let mut shard = self.table().clone();
         shard.add_pair(pair).err().map(|e| e.to_string())
     }
 
     /// A pair listed at runtime: its new assets take the next ids, as the
     /// shards give them, which add listed pairs in listing order.
-    pub(crate) fn add_pair(&self, pair: &PairConfig, fees: Fees) {
+    pub(crate) fn add_pair(&self, pair: &PairConfig) {
         let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
-        if table.0.pair_assets(pair.symbol).is_some() {
+        if table.pair_assets(pair.symbol).is_some() {
             return;
         }
-        if let Err(e) = table.0.add_pair(pair) {
+        if let Err(e) = table.add_pair(pair) {
             tracing::error!(pair = %pair.symbol, error = %e, "a listed pair's assets");
-            return;
         }
-        table.1.insert(pair.symbol, fees);
     }
 }
 
 impl Accounts for RiskPort {
     fn assets(&self) -> Vec<AssetInfo> {
-        self.table().0.assets().to_vec()
-    }
-
-    fn fees(&self, pair: Symbol) -> Option<Fees> {
-        self.table().1.get(&pair).copied()
+        self.table().assets().to_vec()
     }
 
     fn move_funds(&self, movement: Movement) -> MovementFuture<'_> {
@@ -234,7 +224,7 @@ pub(crate) async fn start_risk_port(
         shards: accounts.shards,
         writer: CommandWriter::for_partitions(kafka, &kafka.risk_topic, accounts.shards)?,
         answers: answers.clone(),
-        table: RwLock::new((shard, accounts.fees)),
+        table: RwLock::new(shard),
     };
     Ok((port, follow_decisions(consumer, answers, observer)))
 }

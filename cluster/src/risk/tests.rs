@@ -1,7 +1,7 @@
 //! The core's decisions: refusals, forwards, settlement through a real
 //! book, replay from a snapshot with and without found forwards.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use accounts::{Fees, Reference};
 use commandlog::{MovementKind, MovementOutcome};
@@ -22,15 +22,20 @@ fn btc() -> Symbol {
     Symbol::new("BTC-EUR").unwrap()
 }
 
+/// A pair charging FEES.
+fn charging(pair: Symbol) -> PairConfig {
+    PairConfig {
+        fees: FEES,
+        ..PairConfig::simple(pair)
+    }
+}
+
 fn pairs() -> Vec<PairConfig> {
-    vec![PairConfig::simple(btc())]
+    vec![charging(btc())]
 }
 
 fn core(id: ShardId, row: Option<&RiskSnapshotRow>) -> RiskCore {
-    let settings = RiskSettings {
-        fees: HashMap::from([(btc(), FEES)]),
-        snapshot_every: 3,
-    };
+    let settings = RiskSettings { snapshot_every: 3 };
     let metrics = PipelineMetrics::register(&Registry::new()).unwrap();
     RiskCore::restore(id, row, &pairs(), settings, metrics).unwrap()
 }
@@ -295,10 +300,7 @@ fn shards_take_their_own_users_and_events() {
 #[test]
 fn an_audit_is_answered_by_any_shard_and_a_clean_one_counts_no_failure() {
     let registry = Registry::new();
-    let settings = RiskSettings {
-        fees: HashMap::new(),
-        snapshot_every: 3,
-    };
+    let settings = RiskSettings { snapshot_every: 3 };
     let metrics = PipelineMetrics::register(&registry).unwrap();
     let id = ShardId { index: 1, count: 2 };
     let mut c = RiskCore::restore(id, None, &pairs(), settings, metrics.clone()).unwrap();
@@ -380,18 +382,9 @@ fn a_pair_added_to_the_config_is_added_to_a_restored_shard_unless_it_rescales_an
     let row = c.snapshot(BTreeMap::new());
     let eth = Symbol::new("ETH-EUR").unwrap();
     let restore = |pair: PairConfig| {
-        let settings = RiskSettings {
-            fees: HashMap::from([(btc(), FEES), (eth, FEES)]),
-            snapshot_every: 3,
-        };
+        let settings = RiskSettings { snapshot_every: 3 };
         let metrics = PipelineMetrics::register(&Registry::new()).unwrap();
-        RiskCore::restore(
-            id,
-            Some(&row),
-            &[PairConfig::simple(btc()), pair],
-            settings,
-            metrics,
-        )
+        RiskCore::restore(id, Some(&row), &[charging(btc()), pair], settings, metrics)
     };
     let grown = restore(PairConfig::simple(eth)).unwrap();
     assert!(grown.shard().pair_assets(eth).is_some());
@@ -413,9 +406,8 @@ fn a_pair_listed_mid_stream_decides_as_if_it_had_always_been_there() {
     let id = ShardId { index: 0, count: 1 };
     let sol = Symbol::new("SOL-EUR").unwrap();
     let listed = crate::Listed {
-        config: PairConfig::simple(sol),
+        config: charging(sol),
         partition: 1,
-        fees: FEES,
     };
     let before = [
         deposit(1, "EUR", 10_000, 1),
@@ -439,12 +431,9 @@ fn a_pair_listed_mid_stream_decides_as_if_it_had_always_been_there() {
     let late_step = late.apply(2, &sol_buy);
     assert!(matches!(late_step, Step::Forward { .. }), "{late_step:?}");
 
-    let settings = RiskSettings {
-        fees: HashMap::from([(btc(), FEES), (sol, FEES)]),
-        snapshot_every: 3,
-    };
+    let settings = RiskSettings { snapshot_every: 3 };
     let metrics = PipelineMetrics::register(&Registry::new()).unwrap();
-    let all = [PairConfig::simple(btc()), PairConfig::simple(sol)];
+    let all = [charging(btc()), charging(sol)];
     let mut early = RiskCore::restore(id, None, &all, settings, metrics).unwrap();
     for (offset, input) in before.iter().enumerate() {
         early.apply(offset as i64, input);

@@ -285,10 +285,16 @@ fn render_advanced(a: AdvancedOrders) -> String {
     }
 }
 
-/// A pair's rules and status on one line, for `pair_changed` and `pair`.
+/// A pair's rules and status on one line, for `pair_changed` and `pair`;
+/// the fee rates (`fees=maker/taker`) only when a pair has some.
 pub fn render_rules(c: &PairConfig, status: TradingStatus) -> String {
+    let fees = if c.fees == proto::Fees::ZERO {
+        String::new()
+    } else {
+        format!(" fees={}/{}", c.fees.maker_bps, c.fees.taker_bps)
+    };
     format!(
-        "status={} tick={} lot={} min_qty={} max_qty={} max_price={} min_notional={} max_notional={} max_orders={} stp={:?} advanced={}",
+        "status={} tick={} lot={} min_qty={} max_qty={} max_price={} min_notional={} max_notional={} max_orders={} stp={:?} advanced={}{fees}",
         status.as_str(),
         c.tick_size.0,
         c.lot_size.0,
@@ -331,7 +337,15 @@ fn parse_change(kv: &BTreeMap<&str, &str>) -> Result<PairChange, String> {
             .map(|v| advanced_change(v))
             .transpose()?
             .unwrap_or_default(),
+        maker_fee_bps: bps(kv, "maker_bps")?,
+        taker_fee_bps: bps(kv, "taker_bps")?,
     })
+}
+
+fn bps(kv: &BTreeMap<&str, &str>, key: &str) -> Result<Option<u16>, String> {
+    num(kv, key)?
+        .map(|v| u16::try_from(v).map_err(|e| format!("{key}={v}: {e}")))
+        .transpose()
 }
 
 /// Parses `config key=value...` over [`default_config`].

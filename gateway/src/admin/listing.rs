@@ -39,11 +39,6 @@ pub(crate) async fn list_pair(
 ) -> Result<Response, ApiError> {
     let (op, spec): (_, PairSpec) = signed_json(&gw, &headers, &uri, body).await?;
     let config = spec.config().map_err(spec_error)?;
-    let (maker_bps, taker_bps) = spec.fee_bps().map_err(spec_error)?;
-    let fees = accounts::Fees {
-        maker_bps,
-        taker_bps,
-    };
     let taken = gw
         .pairs
         .read()
@@ -54,7 +49,6 @@ pub(crate) async fn list_pair(
     }
     let listing = Listing {
         config,
-        fees,
         spec: serde_json::to_string(&spec).map_err(ApiError::internal)?,
     };
     let retry = |code, msg: &str| ApiError::retry(code, msg, gw.config.retry_after_secs);
@@ -69,7 +63,7 @@ pub(crate) async fn list_pair(
         ListError::Store(_) => ApiError::internal(e),
     })?;
     // Requests reach the pair through the gateway's own table: only now.
-    gw.add_pair(config, gw.log.accounts().is_some().then_some(fees));
+    gw.add_pair(config);
     tracing::info!(operator = %op.name, pair = %config.symbol, "pair listed");
     Ok(answer(&config, TradingStatus::Trading))
 }

@@ -79,6 +79,12 @@ pub(crate) struct RulesRequest {
     /// order).
     #[schema(value_type = Option<Object>)]
     advanced: Option<AdvancedChange>,
+    /// The maker fee in basis points of a trade's value, for orders placed
+    /// from the change on (orders open keep theirs). At most
+    /// `takerFeeBps`.
+    maker_fee_bps: Option<u16>,
+    /// The taker fee in basis points, likewise. At most 10000.
+    taker_fee_bps: Option<u16>,
 }
 
 /// The pair's rules and status after a change: its `exchangeInfo` entry
@@ -95,6 +101,11 @@ struct PairAnswer<'a> {
     /// each allowed or not.
     #[schema(value_type = Object)]
     advanced: AdvancedOrders,
+    /// The maker rate new orders are charged, in basis points (charged
+    /// only when the exchange keeps accounts).
+    maker_fee_bps: u16,
+    /// The taker rate new orders are charged, in basis points.
+    taker_fee_bps: u16,
 }
 
 /// Sets a pair's trading status.
@@ -198,6 +209,8 @@ fn rules_change(r: &RulesRequest, p: &PairConfig) -> Result<PairChange, ApiError
         max_open_orders: r.max_open_orders,
         default_stp: stp,
         advanced: r.advanced.unwrap_or_default(),
+        maker_fee_bps: r.maker_fee_bps,
+        taker_fee_bps: r.taker_fee_bps,
     })
 }
 
@@ -260,6 +273,8 @@ pub(super) fn answer(c: &PairConfig, status: TradingStatus) -> Response {
         info: PairInfo::new(c, status.as_str(), true),
         pair: c.symbol.to_string(),
         advanced: c.advanced,
+        maker_fee_bps: c.fees.maker_bps,
+        taker_fee_bps: c.fees.taker_bps,
     })
     .into_response()
 }

@@ -26,28 +26,20 @@ const PAIRS: [&str; 2] = ["BTC-EUR", "ETH-EUR"];
 fn pairs() -> Vec<PairConfig> {
     PAIRS
         .iter()
-        .map(|p| PairConfig::simple(Symbol::new(p).unwrap()))
+        .map(|p| PairConfig {
+            fees: Fees {
+                maker_bps: 10,
+                taker_bps: 20,
+            },
+            ..PairConfig::simple(Symbol::new(p).unwrap())
+        })
         .collect()
 }
 
 const SHARDS: u16 = 2;
 
 fn core(index: usize, row: Option<&RiskSnapshotRow>) -> RiskCore {
-    let settings = RiskSettings {
-        fees: pairs()
-            .iter()
-            .map(|p| {
-                (
-                    p.symbol,
-                    Fees {
-                        maker_bps: 10,
-                        taker_bps: 20,
-                    },
-                )
-            })
-            .collect(),
-        snapshot_every: 5,
-    };
+    let settings = RiskSettings { snapshot_every: 5 };
     let metrics = PipelineMetrics::register(&Registry::new()).unwrap();
     let id = ShardId {
         index: index as u16,

@@ -187,7 +187,6 @@ async fn gateway() -> (Arc<Gateway>, store::Store, tempfile::TempDir) {
         registry,
         metrics,
         shutdown,
-        fees: Vec::new(),
         demo_funding: Vec::new(),
     });
     (gw, store, dir)
