@@ -447,10 +447,35 @@ async fn free_eur(ops: &Admin, user: &str) -> i128 {
         .unwrap_or(&empty)
         .iter()
         .find(|b| b["asset"] == "EUR");
-    let text = eur.map_or("0", |b| b["free"].as_str().unwrap_or("0"));
+    units(eur.map_or("0", |b| b["free"].as_str().unwrap_or("0")))
+}
+
+/// A decimal EUR amount in units of 10^-10 EUR.
+fn units(text: &str) -> i128 {
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     let frac = format!("{frac:0<10}");
     whole.parse::<i128>().unwrap() * 10_000_000_000 + frac[..10].parse::<i128>().unwrap()
+}
+
+/// The commission of each of `c`'s trades, oldest first, in units of
+/// 10^-10 EUR.
+async fn commissions(c: &Client) -> Vec<i128> {
+    let a = c
+        .signed(
+            Method::GET,
+            "/api/v3/myTrades",
+            &format!("symbol={BTCEUR}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let empty = Vec::new();
+    let trades = a.body.as_array().unwrap_or(&empty);
+    trades
+        .iter()
+        .map(|t| units(t["commission"].as_str().unwrap_or_default()))
+        .collect()
 }
 
 /// The rates `order/test` says an order placed now is charged.
@@ -523,6 +548,10 @@ async fn a_fee_change_charges_the_orders_placed_after_it_and_survives_a_restart(
         free_eur(&ops, "alice").await,
         start - TEN_EUR - fee_of_ten_eur(50)
     );
+    // Each side reports what it was charged: the rates its order was
+    // accepted at.
+    assert_eq!(commissions(&bob).await, [fee_of_ten_eur(10)]);
+    assert_eq!(commissions(&alice).await, [fee_of_ten_eur(50)]);
 
     // A restart keeps the new rates; a sell placed now pays the new maker
     // rate, nothing.
@@ -555,6 +584,11 @@ async fn a_fee_change_charges_the_orders_placed_after_it_and_survives_a_restart(
     assert_eq!(
         free_eur(&ops, "alice").await,
         start - 2 * (TEN_EUR + fee_of_ten_eur(50))
+    );
+    assert_eq!(commissions(&bob).await, [fee_of_ten_eur(10), 0]);
+    assert_eq!(
+        commissions(&alice).await,
+        [fee_of_ten_eur(50), fee_of_ten_eur(50)]
     );
     let audit = ops
         .signed(Method::GET, "/admin/v1/audit", "", None)

@@ -6,8 +6,8 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use proto::{
-    Accepted, CancelReason, ClientOrderId, Event, EventBody, ListKind, OrderId, OrderSize, Price,
-    Qty, Seq, Side, Symbol, TimeInForce, Timestamp, UserId, pow10,
+    Accepted, CancelReason, ClientOrderId, Event, EventBody, Fees, ListKind, OrderId, OrderSize,
+    Price, Qty, Seq, Side, Symbol, TimeInForce, Timestamp, UserId, pow10,
 };
 
 use crate::SnapshotRow;
@@ -210,6 +210,9 @@ pub struct OrderRow {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// The seq of its `Accepted` event: the fee rates in force there are
+    /// the ones it is charged. 0 where unknown (stored before it was kept).
+    pub accepted_seq: Seq,
 }
 
 impl OrderRow {
@@ -312,6 +315,9 @@ pub struct Batch {
     /// Lists stored by an earlier batch that ended in this one, with when.
     pub(crate) lists_done: BTreeMap<(Symbol, OrderId), Timestamp>,
     pub(crate) snapshots: BTreeMap<Symbol, SnapshotRow>,
+    /// Each pair's changes in this batch: the seq of its `PairChanged` and
+    /// the fee rates after it (`pair_fee_changes`).
+    pub(crate) fee_changes: BTreeMap<(Symbol, Seq), Fees>,
     /// Per pair: the forward fence as of its snapshot in this batch.
     pub(crate) fences: BTreeMap<Symbol, (u64, Vec<u8>)>,
     pub(crate) progress: BTreeMap<Symbol, Seq>,
@@ -410,12 +416,12 @@ impl Batch {
             EventBody::Amended(a) => self.add_amended(e, &a),
             EventBody::Triggered(_) | EventBody::Released(_) => self.add_working(e, cmd),
             EventBody::ListAccepted(_) | EventBody::ListDone(_) => self.add_list_event(e, cmd),
-            // A pair's new rules and status are not stored: the book's
-            // snapshot carries them, and no stored row changes with them.
-            EventBody::Rejected(_)
-            | EventBody::BookDelta(_)
-            | EventBody::CanceledAll(_)
-            | EventBody::PairChanged(_) => {}
+            // A pair's new rules and status are the book's snapshot's; its
+            // fee rates are stored too, for the commission of later fills.
+            EventBody::PairChanged(c) => {
+                self.fee_changes.insert((e.pair, e.seq), c.config.fees);
+            }
+            EventBody::Rejected(_) | EventBody::BookDelta(_) | EventBody::CanceledAll(_) => {}
         }
     }
 
@@ -567,6 +573,7 @@ impl Batch {
                 },
                 created_at: ts,
                 updated_at: ts,
+                accepted_seq: e.seq,
             },
         );
     }
@@ -684,6 +691,9 @@ impl Batch {
         }
         for (k, v) in self.snapshots {
             out.entry(k).or_default().snapshots.insert(k, v);
+        }
+        for (k, v) in self.fee_changes {
+            out.entry(k.0).or_default().fee_changes.insert(k, v);
         }
         for (k, v) in self.fences {
             out.entry(k).or_default().fences.insert(k, v);

@@ -49,7 +49,7 @@ pub use klines::{Candle, KlineWindow};
 pub use leases::{Lease, LeaseKey, Member, Role};
 pub use listen_keys::ListenKey;
 pub use listings::ListedPair;
-pub use lists::{ListFilter, ListLookup};
+pub use lists::{ListFilter, ListLookup, TradeOrder};
 pub use queries::OrderLookup;
 pub use risk::RiskSnapshotRow;
 pub use ticker::WindowStats;
@@ -440,6 +440,18 @@ impl Store {
             .bind(s.data.clone())
             .bind(to_db(s.taken_at)?)
             .bind(s.events_from.map(to_db).transpose()?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for ((pair, seq), fees) in &batch.fee_changes {
+            sqlx::query(
+                "INSERT INTO pair_fee_changes (pair, seq, maker_fee_bps, taker_fee_bps) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (pair, seq) DO NOTHING",
+            )
+            .bind(pair.as_str().to_string())
+            .bind(to_db(seq.0)?)
+            .bind(i32::from(fees.maker_bps))
+            .bind(i32::from(fees.taker_bps))
             .execute(&mut *tx)
             .await?;
         }

@@ -3,7 +3,7 @@
 //! first command, so every start lists it again, after the configured
 //! pairs and in listing order.
 
-use proto::Symbol;
+use proto::{Fees, Seq, Symbol};
 use sqlx::Row;
 
 use crate::{Store, StoreError, from_db, symbol, to_db};
@@ -65,6 +65,29 @@ impl Store {
                     listed_at: from_db(r.try_get(2)?)?,
                     partition: r.try_get(3)?,
                 })
+            })
+            .collect()
+    }
+
+    /// `pair`'s changes in seq order: each `PairChanged`'s seq and the fee
+    /// rates after it.
+    pub async fn fee_changes(&self, pair: Symbol) -> Result<Vec<(Seq, Fees)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, maker_fee_bps, taker_fee_bps FROM pair_fee_changes \
+             WHERE pair = $1 ORDER BY seq",
+        )
+        .bind(pair.as_str().to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let bps =
+            |v: i32| u16::try_from(v).map_err(|_| StoreError::Corrupt(format!("fee rate {v}")));
+        rows.iter()
+            .map(|r| {
+                let fees = Fees {
+                    maker_bps: bps(r.try_get(1)?)?,
+                    taker_bps: bps(r.try_get(2)?)?,
+                };
+                Ok((Seq(from_db(r.try_get(0)?)?), fees))
             })
             .collect()
     }

@@ -18,6 +18,15 @@ pub enum ListLookup {
     Client(ClientOrderId),
 }
 
+/// What a trade reports of one of its orders (see [`Store::trade_orders`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TradeOrder {
+    /// The list it is in.
+    pub list_id: Option<OrderId>,
+    /// The seq of its `Accepted` event; 0 where unknown.
+    pub accepted_seq: proto::Seq,
+}
+
 /// What `allOrderList` asks for, beside the user.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListFilter {
@@ -122,19 +131,20 @@ impl Store {
         rows.iter().map(list_row).collect()
     }
 
-    /// The lists the orders `ids` of `pair` belong to, for those in one:
-    /// a trade's `orderListId`.
-    pub async fn order_list_ids(
+    /// What a trade reports of the stored orders `ids` of `pair`: the list
+    /// each is in (a trade's `orderListId`) and the seq it was accepted at
+    /// (the rates it is charged).
+    pub async fn trade_orders(
         &self,
         pair: proto::Symbol,
         ids: &[OrderId],
-    ) -> Result<std::collections::HashMap<OrderId, OrderId>, StoreError> {
+    ) -> Result<std::collections::HashMap<OrderId, TradeOrder>, StoreError> {
         let mut out = std::collections::HashMap::new();
         for chunk in ids.chunks(crate::ROWS_PER_STATEMENT) {
             let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "SELECT order_id, order_list_id FROM orders WHERE pair = $1 \
-                 AND order_list_id IS NOT NULL AND order_id IN ({})",
+                "SELECT order_id, order_list_id, accepted_seq FROM orders WHERE pair = $1 \
+                 AND order_id IN ({})",
                 marks.join(", ")
             );
             let mut q = sqlx::query(&sql).bind(pair.as_str().to_string());
@@ -143,11 +153,15 @@ impl Store {
             }
             for r in q.fetch_all(&self.pool).await? {
                 let order: i64 = sqlx::Row::try_get(&r, 0)?;
-                let list: i64 = sqlx::Row::try_get(&r, 1)?;
-                out.insert(
-                    OrderId(crate::from_db(order)?),
-                    OrderId(crate::from_db(list)?),
-                );
+                let list: Option<i64> = sqlx::Row::try_get(&r, 1)?;
+                let accepted: Option<i64> = sqlx::Row::try_get(&r, 2)?;
+                let facts = TradeOrder {
+                    list_id: list.map(crate::from_db).transpose()?.map(OrderId),
+                    accepted_seq: proto::Seq(
+                        accepted.map(crate::from_db).transpose()?.unwrap_or(0),
+                    ),
+                };
+                out.insert(OrderId(crate::from_db(order)?), facts);
             }
         }
         Ok(out)

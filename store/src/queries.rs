@@ -22,7 +22,7 @@ pub enum OrderLookup {
 pub(crate) const ORDER_COLUMNS: &str = "pair, order_id, client_order_id, user_id, side, order_type, \
     time_in_force, post_only, price, orig_qty, orig_quote_qty, executed_qty, cum_quote_qty, \
     status, created_at, updated_at, stop_price, trailing_delta, iceberg_qty, good_till, \
-    order_list_id, working_time";
+    order_list_id, working_time, accepted_seq";
 
 /// The statuses of an open order, as SQL.
 const OPEN_STATUSES: &str = "('NEW', 'PARTIALLY_FILLED', 'PENDING_NEW')";
@@ -84,6 +84,7 @@ pub(crate) fn order_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
         good_till: opt_u64(r, 19)?.map(Timestamp),
         order_list_id: opt_u64(r, 20)?.map(OrderId),
         working_time: opt_u64(r, 21)?.map(Timestamp),
+        accepted_seq: Seq(opt_u64(r, 22)?.unwrap_or(0)),
     })
 }
 

@@ -99,9 +99,9 @@ pub(crate) async fn insert_new_orders(
             "INSERT INTO orders (pair, order_id, client_order_id, user_id, side, order_type, \
              time_in_force, post_only, price, orig_qty, orig_quote_qty, executed_qty, \
              cum_quote_qty, status, created_at, updated_at, stop_price, trailing_delta, \
-             iceberg_qty, good_till, order_list_id, working_time) VALUES {} \
+             iceberg_qty, good_till, order_list_id, working_time, accepted_seq) VALUES {} \
              ON CONFLICT (pair, order_id) DO NOTHING",
-            placeholders(backend, chunk.len(), 22)
+            placeholders(backend, chunk.len(), 23)
         );
         let mut q = sqlx::query(&sql);
         for o in chunk {
@@ -127,7 +127,8 @@ pub(crate) async fn insert_new_orders(
                 .bind(o.iceberg_qty.map(|q| to_db(q.0)).transpose()?)
                 .bind(o.good_till.map(|t| to_db(t.0)).transpose()?)
                 .bind(o.order_list_id.map(|l| to_db(l.0)).transpose()?)
-                .bind(o.working_time.map(|t| to_db(t.0)).transpose()?);
+                .bind(o.working_time.map(|t| to_db(t.0)).transpose()?)
+                .bind(to_db(o.accepted_seq.0)?);
         }
         q.execute(&mut *conn).await?;
     }

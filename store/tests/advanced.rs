@@ -406,9 +406,12 @@ async fn check_lists(store: &Store) {
     let lists = store.open_order_lists(ALICE).await.unwrap();
     assert!(lists.is_empty(), "every list is done");
     let ids = [11, 12, 30, 999].map(OrderId);
-    let in_lists = store.order_list_ids(common::pair(), &ids).await.unwrap();
+    let orders = store.trade_orders(common::pair(), &ids).await.unwrap();
+    assert_eq!(orders.len(), 3, "every stored order: {orders:?}");
+    let in_lists: Vec<_> = orders.values().filter(|o| o.list_id.is_some()).collect();
     assert_eq!(in_lists.len(), 2, "only orders of a list: {in_lists:?}");
-    assert_eq!(in_lists[&OrderId(12)], OrderId(10));
+    assert_eq!(orders[&OrderId(12)].list_id, Some(OrderId(10)));
+    assert!(orders.values().all(|o| o.accepted_seq.0 > 0), "{orders:?}");
 }
 
 #[tokio::test]

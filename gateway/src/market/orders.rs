@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use proto::Fees;
 use proto::{
     Accepted, Amended, ClientOrderId, ConditionalKind, ListKind, OrderId, OrderSize, OrderType,
     Price, Qty, Side, TimeInForce, Timestamp, Trigger, UserId,
@@ -47,12 +48,17 @@ pub(crate) struct OrderState {
     pub(crate) working_time: Option<Timestamp>,
     /// When a trailing stop started tracking the price.
     pub(crate) trailing_since: Option<Timestamp>,
+    /// The pair's fee rates when this view saw it accepted: the ones it is
+    /// charged. `None` for an order seeded from the store (the pair's
+    /// current rates are reported).
+    pub(crate) fees: Option<Fees>,
 }
 
 impl OrderState {
-    fn accepted(a: &Accepted, at: Timestamp, pending: bool) -> Self {
+    fn accepted(a: &Accepted, at: Timestamp, pending: bool, fees: Fees) -> Self {
         let works = a.order_type.trigger().is_none() && !pending;
         OrderState {
+            fees: Some(fees),
             order_id: a.order_id,
             client_order_id: a.client_order_id,
             user: a.user,
@@ -103,6 +109,7 @@ impl OrderState {
             list_id: r.order_list_id,
             working_time: r.working_time,
             trailing_since: None,
+            fees: None,
         })
     }
 
@@ -218,7 +225,8 @@ pub(crate) struct OpenOrders {
 impl OpenOrders {
     /// A new order: its state as accepted. The second order of an OTO
     /// accepted just before is its pending order.
-    pub(crate) fn accept(&mut self, a: &Accepted, at: Timestamp) -> OrderState {
+    /// `fees` are the pair's rates now.
+    pub(crate) fn accept(&mut self, a: &Accepted, at: Timestamp, fees: Fees) -> OrderState {
         let pending = a
             .list_id
             .and_then(|l| self.lists.get(&l))
@@ -228,7 +236,7 @@ impl OpenOrders {
         {
             leg.1 = a.client_order_id;
         }
-        let mut state = OrderState::accepted(a, at, pending);
+        let mut state = OrderState::accepted(a, at, pending, fees);
         self.start_trailing(&mut state, at);
         self.orders.insert(a.order_id, state);
         state

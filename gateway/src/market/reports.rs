@@ -262,7 +262,9 @@ impl<'a> ExecutionReport<'a> {
                 report.last_price = price(trade.price);
                 let value = store::quote_value(trade.price, trade.qty, cfg.qty_scale);
                 report.last_quote = quote(value.unwrap_or(u64::MAX));
-                report.n = commission_text(cfg, trade.price, trade.qty, rate(pair.fees, is_maker));
+                // The order's own rates: those in force when it was accepted.
+                let fees = pair.fees.map(|now| o.fees.unwrap_or(now));
+                report.n = commission_text(cfg, trade.price, trade.qty, rate(fees, is_maker));
                 report.commission_asset = Some(quote_asset(cfg));
                 // REST's trade id (`myTrades`, `trades`) is the fill's
                 // event seq, and so is the trade stream's `t`.
@@ -307,7 +309,7 @@ pub(crate) fn apply_record(
         };
         match &e.body {
             EventBody::Accepted(a) => {
-                let o = orders.accept(a, e.timestamp);
+                let o = orders.accept(a, e.timestamp, pair.fees.unwrap_or(Fees::ZERO));
                 if o.working_time.is_some() {
                     workers.push(a.order_id);
                 }

@@ -24,6 +24,7 @@ fn fills_accumulate_and_close_the_order() {
     v.accept(
         &accepted(1, OrderSize::Base(Qty(300)), TimeInForce::Gtc, Some(10_000)),
         Timestamp(5),
+        proto::Fees::ZERO,
     );
     // Two decimals of quantity: 1.00 at 100.00 is worth 100.00.
     let first = v.fill(OrderId(1), Price(10_000), Qty(100), 2, false);
@@ -49,6 +50,7 @@ fn cancels_amends_and_takers_end_as_their_events_say() {
     v.accept(
         &accepted(1, OrderSize::Base(Qty(300)), TimeInForce::Gtc, Some(10_000)),
         Timestamp(5),
+        proto::Fees::ZERO,
     );
     let amended = v.amend(
         &Amended {
@@ -76,13 +78,18 @@ fn cancels_amends_and_takers_end_as_their_events_say() {
     assert_eq!(v.len(), 0);
     // A quote-sized market buy ends with its command, even with no event.
     let quote = OrderSize::Quote(proto::QuoteQty(5_000));
-    v.accept(&accepted(2, quote, TimeInForce::Ioc, None), Timestamp(6));
+    v.accept(
+        &accepted(2, quote, TimeInForce::Ioc, None),
+        Timestamp(6),
+        proto::Fees::ZERO,
+    );
     v.end_taker(OrderId(2));
     assert_eq!(v.len(), 0);
     // A resting order stays.
     v.accept(
         &accepted(3, OrderSize::Base(Qty(1)), TimeInForce::Gtc, Some(1)),
         Timestamp(7),
+        proto::Fees::ZERO,
     );
     v.end_taker(OrderId(3));
     assert_eq!(v.len(), 1);
@@ -94,6 +101,7 @@ fn seeding_keeps_what_events_already_said() {
     let fresh = v.accept(
         &accepted(1, OrderSize::Base(Qty(300)), TimeInForce::Gtc, Some(10_000)),
         Timestamp(5),
+        proto::Fees::ZERO,
     );
     let stale = OrderState {
         executed: Qty(7),
@@ -134,7 +142,11 @@ fn conditional(id: u64, side: Side, stop: Option<u64>, trailing: Option<u32>) ->
 #[test]
 fn a_conditional_order_waits_then_works() {
     let mut v = OpenOrders::default();
-    let o = v.accept(&conditional(1, Side::Sell, Some(90), None), Timestamp(5));
+    let o = v.accept(
+        &conditional(1, Side::Sell, Some(90), None),
+        Timestamp(5),
+        proto::Fees::ZERO,
+    );
     assert_eq!((o.status, o.working_time), (OrderStatus::New, None));
     assert_eq!(o.type_name(), "STOP_LOSS");
     assert!(!o.is_working());
@@ -148,18 +160,27 @@ fn a_conditional_order_waits_then_works() {
 fn trailing_stops_start_tracking_by_the_books_rule() {
     let mut v = OpenOrders::default();
     // No trade yet: a stop without a stop price waits for the first one.
-    v.accept(&conditional(1, Side::Sell, None, Some(100)), Timestamp(1));
+    v.accept(
+        &conditional(1, Side::Sell, None, Some(100)),
+        Timestamp(1),
+        proto::Fees::ZERO,
+    );
     assert_eq!(v.trailing_since(OrderId(1)), None);
     v.traded(Price(100), Timestamp(2));
     assert_eq!(v.trailing_since(OrderId(1)), Some(Timestamp(2)));
     // With a last price it tracks at once.
-    v.accept(&conditional(2, Side::Sell, None, Some(100)), Timestamp(3));
+    v.accept(
+        &conditional(2, Side::Sell, None, Some(100)),
+        Timestamp(3),
+        proto::Fees::ZERO,
+    );
     assert_eq!(v.trailing_since(OrderId(2)), Some(Timestamp(3)));
     // With a stop price, once a trade meets it: a sell stop-loss when the
     // price falls to it.
     v.accept(
         &conditional(3, Side::Sell, Some(90), Some(100)),
         Timestamp(4),
+        proto::Fees::ZERO,
     );
     v.traded(Price(95), Timestamp(5));
     assert_eq!(v.trailing_since(OrderId(3)), None);
@@ -169,6 +190,7 @@ fn trailing_stops_start_tracking_by_the_books_rule() {
     v.accept(
         &conditional(4, Side::Buy, Some(110), Some(100)),
         Timestamp(7),
+        proto::Fees::ZERO,
     );
     v.traded(Price(100), Timestamp(8));
     assert_eq!(v.trailing_since(OrderId(4)), None);
@@ -237,6 +259,7 @@ fn an_oto_pending_order_is_pending_until_released() {
             Some(100),
         )),
         Timestamp(1),
+        proto::Fees::ZERO,
     );
     assert_eq!(working.status, OrderStatus::New);
     assert!(working.is_working());
@@ -248,6 +271,7 @@ fn an_oto_pending_order_is_pending_until_released() {
             Some(120),
         )),
         Timestamp(1),
+        proto::Fees::ZERO,
     );
     assert_eq!(
         (pending.status, pending.working_time),

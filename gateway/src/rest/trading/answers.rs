@@ -369,6 +369,7 @@ fn unstored(p: &PairConfig, c: &Canceled, at: Timestamp) -> OrderRow {
         status: store::OrderStatus::Canceled,
         created_at: at,
         updated_at: at,
+        accepted_seq: proto::Seq(0),
     }
 }
 

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, Uri};
 use axum::response::IntoResponse;
-use proto::{OrderId, Seq};
+use proto::{Fees, OrderId, Seq};
 use serde::Deserialize;
 use store::TradeFilter;
 use utoipa::IntoParams;
@@ -172,11 +172,14 @@ pub(crate) async fn my_trades(
         .user_trades_filtered(caller.user, p.symbol, filter)
         .await
         .map_err(ApiError::internal)?;
-    let fees = gw.fees(p.symbol);
+    let fees = match gw.fees(p.symbol) {
+        Some(_) => Some(fee_history(&gw, p.symbol).await?),
+        None => None,
+    };
     let ids: Vec<OrderId> = rows.iter().map(store::UserTrade::order_id).collect();
-    let lists = gw
+    let orders = gw
         .store
-        .order_list_ids(p.symbol, &ids)
+        .trade_orders(p.symbol, &ids)
         .await
         .map_err(ApiError::internal)?;
     let out: Vec<AccountTrade> = rows
@@ -184,9 +187,53 @@ pub(crate) async fn my_trades(
         // A self-trade has both sides; only the asked order's is wanted.
         .filter(|t| order_id.is_none_or(|id| t.order_id() == id))
         .map(|t| {
-            let list = lists.get(&t.order_id()).copied();
-            AccountTrade::new(&t.fill, p, t.is_maker, fees, list)
+            let order = orders.get(&t.order_id());
+            let list = order.and_then(|o| o.list_id);
+            // Charged at the rates in force when the order was accepted
+            // (at the fill where that is not known).
+            let accepted = order.map_or(Seq(0), |o| o.accepted_seq);
+            let at = if accepted.0 == 0 {
+                t.fill.seq
+            } else {
+                accepted
+            };
+            let rates = fees.as_ref().map(|h| h.at(at));
+            AccountTrade::new(&t.fill, p, t.is_maker, rates, list)
         })
         .collect();
     Ok(Json(out).into_response())
+}
+
+/// A pair's fee rates over its log, as `myTrades` reports them: the pair's
+/// configured (or listed) rates, then each operator's change from its seq
+/// on.
+struct FeeHistory {
+    first: Fees,
+    changes: Vec<(Seq, Fees)>,
+}
+
+impl FeeHistory {
+    /// The rates in force at `seq`.
+    fn at(&self, seq: Seq) -> Fees {
+        self.changes
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= seq)
+            .map_or(self.first, |(_, f)| *f)
+    }
+}
+
+async fn fee_history(gw: &crate::Gateway, pair: proto::Symbol) -> Result<FeeHistory, ApiError> {
+    let first = gw
+        .pairs
+        .read()
+        .map_err(ApiError::internal)?
+        .listed(pair)
+        .map_or(Fees::ZERO, |c| c.fees);
+    let changes = gw
+        .store
+        .fee_changes(pair)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(FeeHistory { first, changes })
 }
