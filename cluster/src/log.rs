@@ -80,7 +80,8 @@ impl KafkaLog {
         let position = match &self.risk {
             Some(risk) => match route(&cmd, risk.shards) {
                 Route::Risk { shard } => {
-                    let outcome = risk.ask(shard, RiskRequest::Order(cmd)).await?;
+                    let fees = status.config().fees;
+                    let outcome = risk.ask(shard, RiskRequest::Order(cmd, fees)).await?;
                     submitted(outcome)?.1
                 }
                 Route::Orders => self.write(&cmd).await?,

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use accounts::{RiskCode, Shard};
 use commandlog::{AccountUpdate, AuditReport, Movement, MovementOutcome};
 use pipeline::{PipelineMetrics, RiskSettings, RiskStage};
-use proto::{Command, CommandBody, Event, EventBody, PairConfig, Symbol, UserId};
+use proto::{Command, CommandBody, Event, EventBody, Fees, PairConfig, Symbol, UserId};
 use serde::{Deserialize, Serialize};
 use store::RiskSnapshotRow;
 
@@ -89,8 +89,12 @@ pub struct RequestId {
 /// What a gateway asks of a shard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RiskRequest {
-    /// A new order or an amend, checked and locked before its pair sees it.
-    Order(Command),
+    /// A new order or an amend, checked and locked before its pair sees it,
+    /// with the rates the gateway quoted for the pair as it sent it: what a
+    /// new order is charged. The gateway follows the pair's events, so its
+    /// rates change with the pair's log; the shard's own settle the same
+    /// changes later, through its feed.
+    Order(Command, Fees),
     /// A deposit or withdrawal.
     Move(Movement),
     /// The live shard's audit.
@@ -383,7 +387,7 @@ impl RiskCore {
         let shard = &self.stage.shard;
         match input {
             RiskInput::Request {
-                request: RiskRequest::Order(cmd),
+                request: RiskRequest::Order(cmd, _),
                 ..
             } => shard.pair_assets(cmd.pair).is_none(),
             RiskInput::Request {
@@ -428,7 +432,7 @@ impl RiskCore {
             RiskRequest::Audit => decided(Outcome::Audited(self.stage.audit())),
             RiskRequest::Move(m) if !self.id.holds(m.user) => decided(Outcome::Misrouted),
             RiskRequest::Move(m) => decided(Outcome::Moved(self.stage.move_funds(m))),
-            RiskRequest::Order(cmd) => {
+            RiskRequest::Order(cmd, fees) => {
                 let ours = self.id.holds(cmd.user)
                     && matches!(
                         cmd.body,
@@ -442,8 +446,8 @@ impl RiskCore {
                 let mut cmd = cmd.clone();
                 let admitted = self
                     .stage
-                    .prepare(&mut cmd)
-                    .and_then(|()| self.stage.admit(&cmd));
+                    .prepare_at(&mut cmd, *fees)
+                    .and_then(|()| self.stage.admit_at(&cmd, *fees));
                 match admitted {
                     Err(code) => decided(Outcome::Refused(code)),
                     Ok(()) => match self.found.remove(&offset) {

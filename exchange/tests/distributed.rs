@@ -1828,7 +1828,16 @@ async fn with_accounts_a_listed_pair_settles_with_its_fees_across_shards_and_res
     .await;
     racing_listings_fit_the_shards([&admin1, &admin2], &store).await;
     audit_passes(&admin1).await;
-    drop((g1, g2));
+    // A gateway started now shows every balance decided before it from
+    // its first answer: it read risk-events to their end before serving.
+    let g3 = cluster.role("gateway", "gateway-3").await;
+    let (alice3, bob3) = (
+        signed(&format!("http://{}", g3.addr), &alice_key),
+        signed(&format!("http://{}", g3.addr), &bob_key),
+    );
+    assert_eq!(balances(&alice3).await, balances(&alice).await);
+    assert_eq!(balances(&bob3).await, balances(&bob).await);
+    drop((g1, g2, g3));
 }
 
 /// SOL-EUR's rates changed through gateway 2 to 0/30 bps: gateway 1 quotes

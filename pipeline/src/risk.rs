@@ -181,36 +181,41 @@ impl RiskStage {
     /// second order gets its budget from what its first leaves free, since
     /// both are held. Pure.
     pub fn prepare(&self, cmd: &mut Command) -> Result<(), RiskCode> {
+        self.prepare_at(cmd, self.fees(cmd.pair))
+    }
+
+    /// [`RiskStage::prepare`] for an order charged `fees`.
+    pub fn prepare_at(&self, cmd: &mut Command, fees: Fees) -> Result<(), RiskCode> {
         let (pair, user) = (cmd.pair, cmd.user);
         match &mut cmd.body {
-            CommandBody::NewOrder(o) => self.give_budget(pair, user, o, 0),
+            CommandBody::NewOrder(o) => self.give_budget(user, o, (pair, fees), 0),
             CommandBody::NewOrderList(l) => {
-                self.give_budget(pair, user, &mut l.orders[0], 0)?;
+                self.give_budget(user, &mut l.orders[0], (pair, fees), 0)?;
                 let reserved = match l.kind {
                     // One hold for both: each may use all that is free.
                     ListKind::Oco => 0,
                     ListKind::Oto => {
                         let quote = self.shard.pair_assets(pair).map(|(_, q)| q);
-                        let fees = self.fees(pair);
                         match self.shard.order_need(pair, user, &l.orders[0], fees) {
                             Ok((asset, amount)) if Some(asset) == quote => amount,
                             _ => 0,
                         }
                     }
                 };
-                self.give_budget(pair, user, &mut l.orders[1], reserved)
+                self.give_budget(user, &mut l.orders[1], (pair, fees), reserved)
             }
             _ => Ok(()),
         }
     }
 
     /// Gives `o` its budget if it is (or works as) a market buy by base
-    /// quantity, out of the free quote balance less `reserved`.
+    /// quantity, out of the free quote balance less `reserved`, with the
+    /// taker fee of `pair` at `fees` on it.
     fn give_budget(
         &self,
-        pair: Symbol,
         user: UserId,
         o: &mut NewOrder,
+        (pair, fees): (Symbol, Fees),
         reserved: u128,
     ) -> Result<(), RiskCode> {
         let (Side::Buy, true, OrderSize::Base(qty)) = (o.side, o.order_type.is_market(), o.size)
@@ -225,7 +230,6 @@ impl RiskStage {
         let worst = u128::from(qty.0) * u128::from(max_price);
         let worst = worst.div_ceil(proto::pow10(qty_scale));
         let cap = QuoteQty(u64::try_from(worst).unwrap_or(u64::MAX).min(max_notional.0));
-        let fees = self.fees(pair);
         let budget =
             self.shard
                 .market_buy_budget_beside(user, pair, fees.taker_bps, cap, reserved)?;
@@ -237,20 +241,27 @@ impl RiskStage {
     /// group's run. Cancels need no check: their `Canceled` events release
     /// the holds when they are settled; nor does the passing of time
     /// (`AdvanceTime`), whose expiries are `Canceled` events too, nor an
-    /// operator's change of a pair.
+    /// operator's change of a pair. New orders are charged the pair's
+    /// rates as this shard has settled them.
     pub fn admit(&mut self, cmd: &Command) -> Result<(), RiskCode> {
+        self.admit_at(cmd, self.fees(cmd.pair))
+    }
+
+    /// [`RiskStage::admit`] for an order charged `fees` (checked: a maker
+    /// rate above the taker rate is refused, `BadFees`).
+    pub fn admit_at(&mut self, cmd: &Command, fees: Fees) -> Result<(), RiskCode> {
         let input = match &cmd.body {
             CommandBody::NewOrder(o) => Input::Place(Place {
                 pair: cmd.pair,
                 user: cmd.user,
                 order: *o,
-                fees: self.fees(cmd.pair),
+                fees,
             }),
             CommandBody::NewOrderList(l) => Input::PlaceList(PlaceList {
                 pair: cmd.pair,
                 user: cmd.user,
                 list: **l,
-                fees: self.fees(cmd.pair),
+                fees,
             }),
             CommandBody::Amend(a) => {
                 let order_id = match a.target {

@@ -176,9 +176,11 @@ pub fn merge_audits(reports: Vec<AuditReport>) -> AuditReport {
 }
 
 /// Starts a gateway's risk port: every shard's balances from its latest
-/// snapshot to `observer`, then a follower of `risk-events` from the offset
-/// stored with that snapshot (returned, to be run) that hands balances and
-/// decisions on in order.
+/// snapshot to `observer`, then `risk-events` from the offset stored with
+/// that snapshot, read up to its end as of now before this returns (so a
+/// gateway serves no balance older than its start), then a follower of the
+/// rest (returned, to be run) that hands balances and decisions on in
+/// order.
 pub(crate) async fn start_risk_port(
     kafka: &KafkaConfig,
     store: &Store,
@@ -212,13 +214,15 @@ pub(crate) async fn start_risk_port(
         .map_err(|e| ClusterError::kafka("kafka consumer", e))?;
     let topic = &kafka.risk_events_topic;
     let mut tpl = TopicPartitionList::new();
-    for (shard, from) in starts {
-        tpl.add_partition_offset(topic, i32::from(shard), from)
+    for (shard, from) in &starts {
+        tpl.add_partition_offset(topic, i32::from(*shard), *from)
             .map_err(|e| ClusterError::kafka(format!("{topic}/{shard}"), e))?;
     }
     consumer
         .assign(&tpl)
         .map_err(|e| ClusterError::kafka(format!("assigning {topic}"), e))?;
+    let ends = decision_ends(&consumer, topic, &starts)?;
+    catch_up_decisions(&consumer, &answers, &*observer, ends).await;
     let shard = Shard::new(&accounts.pairs).map_err(|e| ClusterError::Config(e.to_string()))?;
     let port = RiskPort {
         shards: accounts.shards,
@@ -229,6 +233,59 @@ pub(crate) async fn start_risk_port(
     Ok((port, follow_decisions(consumer, answers, observer)))
 }
 
+/// The longest a starting gateway reads `risk-events` before it serves:
+/// past it, it serves and the follower catches up (with a warning).
+const DECISIONS_CATCH_UP: Duration = Duration::from_secs(60);
+
+/// Per shard partition with records left to read from its start: the
+/// offset of its last record now.
+fn decision_ends(
+    consumer: &StreamConsumer,
+    topic: &str,
+    starts: &[(u16, Offset)],
+) -> Result<Vec<(i32, i64)>, ClusterError> {
+    let mut ends = Vec::new();
+    for (shard, from) in starts {
+        let p = i32::from(*shard);
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .map_err(|e| ClusterError::kafka(format!("{topic}/{p}: its end"), e))?;
+        let first = match from {
+            Offset::Offset(o) => (*o).max(low),
+            _ => low,
+        };
+        if first < high {
+            ends.push((p, high - 1));
+        }
+    }
+    Ok(ends)
+}
+
+/// Reads decisions until every partition in `ends` reached its end (or
+/// [`DECISIONS_CATCH_UP`] passed).
+async fn catch_up_decisions(
+    consumer: &StreamConsumer,
+    answers: &RiskAnswers,
+    observer: &dyn Observer,
+    mut ends: Vec<(i32, i64)>,
+) {
+    let deadline = tokio::time::Instant::now() + DECISIONS_CATCH_UP;
+    while !ends.is_empty() {
+        let Ok(next) = tokio::time::timeout_at(deadline, consumer.recv()).await else {
+            warn!(left = ?ends, "risk-events not read to its end at start; serving anyway");
+            return;
+        };
+        match next {
+            Ok(msg) => {
+                take_decisions(&msg, answers, observer);
+                let (p, at) = (msg.partition(), msg.offset());
+                ends.retain(|&(q, end)| q != p || at < end);
+            }
+            Err(e) => warn!(error = %e, "consuming the risk decisions"),
+        }
+    }
+}
+
 /// Hands each `risk-events` record to the waiting room, forever.
 async fn follow_decisions(
     consumer: StreamConsumer,
@@ -236,23 +293,25 @@ async fn follow_decisions(
     observer: Arc<dyn Observer>,
 ) {
     loop {
-        let msg = match consumer.recv().await {
-            Ok(m) => m,
-            Err(e) => {
-                warn!(error = %e, "consuming the risk decisions");
-                continue;
-            }
-        };
-        match msg.payload().map(proto::decode::<DecisionBatch>) {
-            Some(Ok(batch)) => {
-                answers.on_batch(&batch, &*observer);
-            }
-            _ => warn!(
-                partition = msg.partition(),
-                offset = msg.offset(),
-                "an undecodable decision record is skipped"
-            ),
+        match consumer.recv().await {
+            Ok(msg) => take_decisions(&msg, &answers, &*observer),
+            Err(e) => warn!(error = %e, "consuming the risk decisions"),
         }
+    }
+}
+
+/// One `risk-events` record's decisions, to the waiting room and the
+/// balance views.
+fn take_decisions(msg: &impl Message, answers: &RiskAnswers, observer: &dyn Observer) {
+    match msg.payload().map(proto::decode::<DecisionBatch>) {
+        Some(Ok(batch)) => {
+            answers.on_batch(&batch, observer);
+        }
+        _ => warn!(
+            partition = msg.partition(),
+            offset = msg.offset(),
+            "an undecodable decision record is skipped"
+        ),
     }
 }
 

@@ -78,7 +78,7 @@ fn limit(user: u64, id: u64, side: Side, price: u64, qty: u64) -> Command {
 fn order(cmd: Command, id: u64) -> RiskInput {
     RiskInput::Request {
         from: from(id),
-        request: RiskRequest::Order(cmd),
+        request: RiskRequest::Order(cmd, FEES),
     }
 }
 
@@ -159,6 +159,51 @@ fn orders_without_funds_are_refused_and_trades_settle_with_fees() {
             .iter()
             .any(|u| u.user == UserId(1) && u.movement.is_some())
     );
+}
+
+/// An order is charged the rates its gateway quoted (it follows the
+/// pair's log; the shard's own table lags by its feed), and rates that
+/// cannot be charged are refused.
+#[test]
+fn an_order_is_charged_the_rates_its_gateway_sent() {
+    let id = ShardId { index: 0, count: 1 };
+    let mut c = core(id, None);
+    let mut book = OrderBook::new(PairConfig::simple(btc())).unwrap();
+    let quoted = Fees {
+        maker_bps: 0,
+        taker_bps: 50,
+    };
+    let at = |cmd, id, fees| RiskInput::Request {
+        from: from(id),
+        request: RiskRequest::Order(cmd, fees),
+    };
+    let log = run(
+        &mut c,
+        &mut book,
+        vec![
+            deposit(1, "EUR", 10_000, 1),
+            deposit(2, "BTC", 5, 2),
+            at(limit(2, 10, Side::Sell, 1_000, 2), 3, quoted),
+            at(limit(1, 11, Side::Buy, 1_000, 2), 4, quoted),
+        ],
+    );
+    // 2,000 EUR and 0.5% for the taker; nothing for the maker.
+    assert_eq!(balance(&c, 1, "EUR"), (10_000 - 2_000 - 10, 0));
+    assert_eq!(balance(&c, 2, "EUR"), (2_000, 0));
+    let bad = Fees {
+        maker_bps: 60,
+        taker_bps: 50,
+    };
+    assert!(matches!(
+        c.apply(
+            log.len() as i64,
+            &at(limit(1, 12, Side::Buy, 1_000, 1), 5, bad)
+        ),
+        Step::Decided(Decision {
+            outcome: Outcome::Refused(RiskCode::BadFees),
+            ..
+        })
+    ));
 }
 
 #[test]

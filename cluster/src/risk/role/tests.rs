@@ -327,7 +327,8 @@ fn gateway_ops(seed: u64, n: usize) -> Vec<Op> {
             )),
         };
         placed.push((pair, user, OrderId(id)));
-        ops.push(Op::Risk(user, RiskRequest::Order(cmd)));
+        let fees = pairs()[0].fees;
+        ops.push(Op::Risk(user, RiskRequest::Order(cmd, fees)));
     }
     ops
 }
