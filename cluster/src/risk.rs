@@ -53,9 +53,12 @@ impl ShardId {
 
     /// Whether `event` changes this shard: it can move money
     /// (`accounts::moves_money`) and names one of its users, or it is a
-    /// pair's change, which every shard takes in the pair's log order (the
-    /// fee rates of the orders placed after it; market buys stay budgeted
-    /// with the config file's limits, `RiskStage::limits`).
+    /// pair's change, which every shard takes in the pair's log order, so
+    /// its state (and snapshot) holds the pair's rates as an embedded
+    /// shard's does. Its orders are charged the rates their gateway sent
+    /// ([`RiskRequest::Order`]), which do not wait for this feed; market
+    /// buys stay budgeted with the config file's limits
+    /// (`RiskStage::limits`).
     pub fn concerns(self, event: &Event) -> bool {
         if !accounts::moves_money(event) {
             return false;

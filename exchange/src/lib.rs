@@ -66,12 +66,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let registry = prometheus::Registry::new();
     let rm = PipelineMetrics::register(&registry).map_err(StartError::Metrics)?;
     let gm = GatewayMetrics::register(&registry).map_err(StartError::Metrics)?;
-    let market = MarketData::new(&pairs, config.gateway.ws_buffer);
-    let market = Arc::new(if config.accounts.enabled {
-        market.charging_fees()
-    } else {
-        market
-    });
+    let market = Arc::new(
+        MarketData::new(&pairs, config.gateway.ws_buffer).charging_fees(config.accounts.enabled),
+    );
     let exchange = Exchange::start(
         store.clone(),
         &pairs,

@@ -138,12 +138,9 @@ async fn run_gateway(
     on_listen: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), StartError> {
     let gm = GatewayMetrics::register(&s.registry).map_err(StartError::Metrics)?;
-    let market = MarketData::new(&s.pairs, config.gateway.ws_buffer);
-    let market = Arc::new(if config.accounts.enabled {
-        market.charging_fees()
-    } else {
-        market
-    });
+    let market = Arc::new(
+        MarketData::new(&s.pairs, config.gateway.ws_buffer).charging_fees(config.accounts.enabled),
+    );
     let accounts = config.accounts.enabled.then(|| cluster::GatewayAccounts {
         // Unique per process start: the risk shards' decisions name it.
         gateway: gateway::now_ns() ^ (u64::from(std::process::id()) << 40),

@@ -126,10 +126,10 @@ impl MarketData {
         }
     }
 
-    /// The same views, reporting commission at each pair's rates (when
-    /// accounts are enabled).
-    pub fn charging_fees(mut self) -> Self {
-        self.charges_fees = true;
+    /// The same views, reporting commission at each pair's rates when
+    /// `charged` (accounts are enabled), else `"0"`.
+    pub fn charging_fees(mut self, charged: bool) -> Self {
+        self.charges_fees = charged;
         self
     }
 
@@ -711,7 +711,7 @@ mod tests {
             taker_bps: 10,
         };
         let cfg = PairConfig { fees, ..pair() };
-        let market = watching_users(MarketData::new(&[cfg], 64).charging_fees());
+        let market = watching_users(MarketData::new(&[cfg], 64).charging_fees(true));
         let mut rx = market.subscribe();
         market.on_record(&Arc::new(record()));
         let mut commissions = Vec::new();

@@ -14,10 +14,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use proto::Fees;
 use proto::{
-    Accepted, Amended, ClientOrderId, ConditionalKind, ListKind, OrderId, OrderSize, OrderType,
-    Price, Qty, Side, TimeInForce, Timestamp, Trigger, UserId,
+    Accepted, Amended, ClientOrderId, ConditionalKind, Fees, ListKind, OrderId, OrderSize,
+    OrderType, Price, Qty, Side, TimeInForce, Timestamp, Trigger, UserId,
 };
 use store::{OrderListRow, OrderRow, OrderStatus, quote_value};
 
@@ -58,7 +57,6 @@ impl OrderState {
     fn accepted(a: &Accepted, at: Timestamp, pending: bool, fees: Fees) -> Self {
         let works = a.order_type.trigger().is_none() && !pending;
         OrderState {
-            fees: Some(fees),
             order_id: a.order_id,
             client_order_id: a.client_order_id,
             user: a.user,
@@ -80,6 +78,7 @@ impl OrderState {
             list_id: a.list_id,
             working_time: works.then_some(at),
             trailing_since: None,
+            fees: Some(fees),
         }
     }
 
