@@ -706,6 +706,14 @@ mod tests {
         );
         assert_eq!((r.max_open_orders, r.min_qty), (Some(9), None));
         assert_eq!((r.maker_fee_bps, r.taker_fee_bps), (None, Some(12)));
+        // Rates are basis points in a u16: the parser refuses the rest (the
+        // exchange then refuses maker above taker or taker above 10000).
+        for bad in ["-1", "65536", "1.5", "abc", ""] {
+            for flag in ["--maker-fee-bps", "--taker-fee-bps"] {
+                let args = ["pairs", "rules", "BTC-EUR", flag, bad];
+                assert!(parse(&args).is_err(), "{flag} {bad:?}");
+            }
+        }
         assert!(parse(&["pairs", "halted"]).is_ok());
         assert!(parse(&["pairs", "resume", "BTC-EUR"]).is_ok());
         assert!(parse(&["pairs", "status", "BTC-EUR"]).is_err());

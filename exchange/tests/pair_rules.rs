@@ -431,18 +431,9 @@ async fn the_routes_refuse_what_they_can_check_before_anything_is_logged() {
 
 /// `user`'s free EUR, in units of 10^-10 EUR (the finest EUR unit here).
 async fn free_eur(ops: &Admin, user: &str) -> i128 {
-    let a = ops
-        .signed(
-            Method::GET,
-            "/admin/v1/balances",
-            &format!("user={user}"),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let body = common::signed_get(ops, "/admin/v1/balances", &format!("user={user}")).await;
     let empty = Vec::new();
-    let eur = a.body["balances"]
+    let eur = body["balances"]
         .as_array()
         .unwrap_or(&empty)
         .iter()
@@ -460,18 +451,9 @@ fn units(text: &str) -> i128 {
 /// The commission of each of `c`'s trades, oldest first, in units of
 /// 10^-10 EUR.
 async fn commissions(c: &Client) -> Vec<i128> {
-    let a = c
-        .signed(
-            Method::GET,
-            "/api/v3/myTrades",
-            &format!("symbol={BTCEUR}"),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let body = common::signed_get(c, "/api/v3/myTrades", &format!("symbol={BTCEUR}")).await;
     let empty = Vec::new();
-    let trades = a.body.as_array().unwrap_or(&empty);
+    let trades = body.as_array().unwrap_or(&empty);
     trades
         .iter()
         .map(|t| units(t["commission"].as_str().unwrap_or_default()))
@@ -555,26 +537,16 @@ async fn a_fee_change_charges_the_orders_placed_after_it_and_survives_a_restart(
 
     // A restart keeps the new rates; a sell placed now pays the new maker
     // rate, nothing.
-    let config = ex.config.clone();
-    ex.running.shutdown().await;
-    let running = exchange::start(&config).await.unwrap();
-    let url = format!("http://{}", running.addr);
+    let ex = ex.restart().await;
     let (alice, bob) = (
-        Client::new(&url, Some(alice_creds)),
-        Client::new(&url, Some(bob_creds)),
+        Client::new(&ex.url, Some(alice_creds)),
+        Client::new(&ex.url, Some(bob_creds)),
     );
     assert_eq!(
         quoted_rates(&alice).await,
         ("0.00000000".into(), "0.00500000".into())
     );
-    let k = running.store.create_admin_key("ops2", 1).await.unwrap();
-    let ops = Admin::new(
-        &url,
-        client::Credentials {
-            api_key: k.admin_key,
-            secret: k.secret,
-        },
-    );
+    let ops = Admin::of(&ex, "ops2").await;
     id(&place(&bob, "SELL", "100.00").await);
     id(&place(&alice, "BUY", "100.00").await);
     common::eventually(|| async {
@@ -590,10 +562,6 @@ async fn a_fee_change_charges_the_orders_placed_after_it_and_survives_a_restart(
         commissions(&alice).await,
         [fee_of_ten_eur(50), fee_of_ten_eur(50)]
     );
-    let audit = ops
-        .signed(Method::GET, "/admin/v1/audit", "", None)
-        .await
-        .unwrap();
-    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
-    running.shutdown().await;
+    common::signed_get(&ops, "/admin/v1/audit", "").await;
+    ex.running.shutdown().await;
 }

@@ -690,6 +690,13 @@ mod tests {
         stage.admit(&command(CommandBody::AdvanceTime)).unwrap();
         assert_eq!(stage.run.count, 1, "nothing to check, nothing logged");
     }
+
+    /// Admits order `id`: a sell of 1 at 100.
+    fn sell_one(stage: &mut RiskStage, id: u64) {
+        let order = limit(id, Side::Sell, 100, 1);
+        stage.admit(&command(CommandBody::NewOrder(order))).unwrap();
+    }
+
     /// The place input of the run's last input, with its rates.
     fn placed_fees(stage: &RiskStage) -> Fees {
         let inputs: Vec<Input> = proto::decode_run(&stage.run.body).unwrap();
@@ -708,14 +715,7 @@ mod tests {
         })
         .unwrap();
         stage.start_group();
-        stage
-            .admit(&command(CommandBody::NewOrder(limit(
-                1,
-                Side::Sell,
-                100,
-                1,
-            ))))
-            .unwrap();
+        sell_one(&mut stage, 1);
         assert_eq!(placed_fees(&stage), FEES);
         let cheaper = Fees {
             maker_bps: 0,
@@ -731,25 +731,11 @@ mod tests {
             ..command(CommandBody::ChangePair(Box::new(change)))
         });
         // Admitted before the change was settled: the old rates.
-        stage
-            .admit(&command(CommandBody::NewOrder(limit(
-                2,
-                Side::Sell,
-                100,
-                1,
-            ))))
-            .unwrap();
+        sell_one(&mut stage, 2);
         assert_eq!(placed_fees(&stage), FEES);
         stage.settle_events(&events);
         assert_eq!(stage.fees(pair()), cheaper);
-        stage
-            .admit(&command(CommandBody::NewOrder(limit(
-                3,
-                Side::Sell,
-                100,
-                1,
-            ))))
-            .unwrap();
+        sell_one(&mut stage, 3);
         assert_eq!(placed_fees(&stage), cheaper);
         // The first order's hold keeps the rates it was placed with.
         let first = stage.shard.hold(pair(), OrderId(1)).unwrap();

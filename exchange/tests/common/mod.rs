@@ -96,6 +96,41 @@ impl TestExchange {
     pub fn public(&self) -> Client {
         Client::new(&self.url, None)
     }
+
+    /// Stops the exchange and starts it again on the same config and data
+    /// (a new port: use the returned `url`).
+    pub async fn restart(self) -> TestExchange {
+        let TestExchange {
+            running,
+            config,
+            _dir,
+            ..
+        } = self;
+        running.shutdown().await;
+        let running = exchange::start(&config).await.unwrap();
+        let url = format!("http://{}", running.addr);
+        TestExchange {
+            running,
+            url,
+            config,
+            _dir,
+        }
+    }
+}
+
+/// `GET path?query`, signed by `c`'s key: its answer, asserted 200.
+pub async fn signed_get(c: &Client, path: &str, query: &str) -> Value {
+    let a = c
+        .signed(client::Method::GET, path, query, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.status,
+        client::StatusCode::OK,
+        "{path}?{query}: {:?}",
+        a.body
+    );
+    a.body
 }
 
 /// A good-till-canceled limit order on BTCEUR (Binance's `LIMIT` needs its
