@@ -23,6 +23,7 @@ pub mod funding;
 pub mod keys;
 pub mod loopback;
 pub mod metrics;
+pub mod null;
 pub mod procfs;
 pub mod report;
 pub mod result;
@@ -32,6 +33,7 @@ pub mod schedule;
 pub mod stats;
 pub mod summary;
 pub mod target;
+pub mod wsapi;
 
 pub use clientkit::Credentials;
 pub use error::RunError;

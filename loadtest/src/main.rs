@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use loadtest::{RunOptions, Scenario};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "loadtest",
@@ -45,6 +48,14 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Serves a target that does no work (exchangeInfo and the WebSocket
+    /// API, every request answered at once), to measure the harness:
+    /// `loadtest/scenarios/null.toml`.
+    NullExchange {
+        /// Where to listen (loopback only).
+        #[arg(long, default_value = "127.0.0.1:9400")]
+        listen: std::net::SocketAddr,
+    },
     /// Parses and checks a scenario file, and prints its phases.
     Check {
         /// The scenario file.
@@ -54,6 +65,13 @@ enum Cmd {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Cmd::NullExchange { listen } => match loadtest::null::serve(listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Check { scenario } => match Scenario::load(&scenario) {
             Ok(s) => {
                 let schedule = loadtest::schedule::Schedule::new(s.phases.clone());

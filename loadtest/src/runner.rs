@@ -33,10 +33,11 @@ use crate::result::{
     ByOutcome, DEFINITIONS, EngineReport, HarnessReport, Latencies, PhasePlan, PhaseReport,
     ProcessReport, RunResult, ScenarioInfo, StepReport, StepVerdict, TimelinePoint, Totals,
 };
-use crate::scenario::{Scenario, TargetKind};
+use crate::scenario::{Keys, Scenario, TargetKind};
 use crate::schedule::Schedule;
 use crate::stats::{Outcome, Percentiles, PhaseStats, Recorder};
-use crate::target::{HttpTarget, SubmitError, Target};
+use crate::target::{Completion, Finished, HttpTarget, SubmitError, Target, Ticket};
+use crate::wsapi::WsTarget;
 use crate::{keys, loopback, procfs};
 use clientkit::Credentials;
 
@@ -246,7 +247,7 @@ async fn setup(
             if let Some(names) = created {
                 fund_users(scenario, opts, &http, &info, &names).await?;
             }
-            let target = http_target(scenario, addr, &credentials)?;
+            let target = gateway_target(scenario, addr, &credentials)?;
             (rules, credentials.len(), target)
         }
     };
@@ -330,6 +331,15 @@ async fn credentials(
     scenario: &Scenario,
     opts: &RunOptions,
 ) -> Result<(Vec<Credentials>, Option<Vec<String>>), RunError> {
+    if scenario.users.keys == Keys::Unchecked {
+        let made_up = (1..=scenario.users.count)
+            .map(|i| Credentials {
+                api_key: format!("{}-{i}", scenario.users.name_prefix),
+                secret: "unchecked".into(),
+            })
+            .collect();
+        return Ok((made_up, None));
+    }
     match &opts.credentials {
         Some(c) if c.len() >= scenario.users.count => {
             Ok((c[..scenario.users.count].to_vec(), None))
@@ -364,19 +374,28 @@ async fn credentials(
     }
 }
 
-fn http_target(
+/// The gateway, over HTTP or its WebSocket API.
+fn gateway_target(
     scenario: &Scenario,
     addr: SocketAddr,
     credentials: &[Credentials],
 ) -> Result<Box<dyn Target>, RunError> {
-    let t = HttpTarget::new(
-        addr,
-        &scenario.url.authority,
-        credentials,
-        scenario.connections,
-        scenario.http_client,
-    )?;
-    Ok(Box::new(t))
+    Ok(if scenario.target == TargetKind::Ws {
+        Box::new(WsTarget::new(
+            addr,
+            credentials,
+            scenario.connections,
+            scenario.ws_in_flight,
+        )?)
+    } else {
+        Box::new(HttpTarget::new(
+            addr,
+            &scenario.url.authority,
+            credentials,
+            scenario.connections,
+            scenario.http_client,
+        )?)
+    })
 }
 
 fn watched(scenario: &Scenario, addr: SocketAddr) -> Watched {
@@ -478,7 +497,7 @@ fn send(scenario: &Scenario, opts: &RunOptions, ready: Ready) -> Result<Sent, Ru
     say(
         opts,
         &format!(
-            "{}: {} requests over {:.0} s to {} ({} users, {} connections, {}, {:?}); exchange pid {}",
+            "{}: {} requests over {:.0} s to {} ({} users, {} connections, {}, {}); exchange pid {}",
             scenario.name,
             schedule.total(),
             schedule.duration().as_secs_f64(),
@@ -486,7 +505,10 @@ fn send(scenario: &Scenario, opts: &RunOptions, ready: Ready) -> Result<Sent, Ru
             ctx.users,
             scenario.connections,
             scenario.resp_type.as_str(),
-            scenario.http_client,
+            match scenario.target {
+                TargetKind::Ws => "WebSocket API".to_string(),
+                _ => format!("{:?}", scenario.http_client),
+            },
             pid.map_or("unknown".to_string(), |p| p.to_string()),
         ),
     );
@@ -917,8 +939,9 @@ struct Pace {
 /// Sends every request at its planned time until the schedule ends or the
 /// run is stopped. It runs on its own thread and sleeps with the OS timer
 /// (tens of microseconds late), not tokio's 1 ms timer wheel, whose
-/// rounding would add up to a millisecond to every latency; the requests
-/// themselves run as tasks on the runtime behind `rt`.
+/// rounding would add up to a millisecond to every latency. A [`crate::target::Batched`]
+/// target takes each batch from this thread; otherwise the requests run as
+/// tasks on the runtime behind `rt`.
 fn dispatch(
     shared: Arc<Shared>,
     schedule: Schedule,
@@ -940,6 +963,10 @@ fn dispatch(
     let total = schedule.total();
     let mut n = 0u64;
     let mut batch: Vec<(usize, std::time::Instant, Request)> = Vec::new();
+    let ended: Completion = {
+        let (shared, start) = (shared.clone(), Instant::from_std(start));
+        Arc::new(move |finished| record(&shared, finished, start))
+    };
     // Nothing goes before its planned time.
     sleep_until(start);
     while n < total && !shared.stop.load(Ordering::Relaxed) {
@@ -981,15 +1008,34 @@ fn dispatch(
                 }
                 send.push((phase, Instant::from_std(planned), req));
             }
-            // One hand-over to the runtime per batch; the requests are
-            // spawned there, without waking it once each.
-            let (shared, start) = (shared.clone(), Instant::from_std(start));
-            rt.spawn(async move {
-                for (phase, planned, req) in send {
-                    let shared = shared.clone();
-                    tokio::spawn(request(shared, phase, planned, req, start, timeout));
-                }
-            });
+            if let Some(batched) = shared.target.batched() {
+                // The whole batch at once, from this thread.
+                let tickets = send
+                    .into_iter()
+                    .map(|(phase, planned, req)| Ticket {
+                        req,
+                        phase,
+                        planned,
+                        deadline: planned + timeout,
+                    })
+                    .collect();
+                batched.send_all(tickets, &ended);
+            } else {
+                // One hand-over to the runtime per batch; the requests are
+                // spawned there, without waking it once each.
+                let (shared, ended) = (shared.clone(), ended.clone());
+                rt.spawn(async move {
+                    for (phase, planned, req) in send {
+                        let ticket = Ticket {
+                            req,
+                            phase,
+                            planned,
+                            deadline: planned + timeout,
+                        };
+                        tokio::spawn(request(shared.clone(), ticket, ended.clone()));
+                    }
+                });
+            }
         }
         match schedule.planned(n) {
             Some((_, at)) => sleep_until(start + at),
@@ -998,35 +1044,39 @@ fn dispatch(
     }
 }
 
-/// Sends one request, waits for its answer and records it.
-async fn request(
-    shared: Arc<Shared>,
-    phase: usize,
-    planned: Instant,
-    req: Request,
-    start: Instant,
-    timeout: Duration,
-) {
-    let r = shared.target.submit(&req, planned + timeout).await;
-    let done = Instant::now();
-    let latency = done.saturating_duration_since(planned).as_micros() as u64;
-    let (outcome, code, failure) = match &r {
-        Ok(a) => {
-            let o = Outcome::of_status(a.status);
-            let code = (o != Outcome::Accepted)
-                .then(|| error_code(&a.body).unwrap_or(i64::from(a.status)));
-            (o, code, None)
-        }
-        Err(SubmitError::Timeout) => (Outcome::Timeout, None, Some("timeout")),
-        Err(SubmitError::Transport(why)) => (Outcome::Error, None, Some(*why)),
-    };
-    if let Ok(a) = &r {
-        lock(&shared.flow).on_answer(&req, a.status, &a.body);
-    }
+/// Sends one request and waits for its answer.
+async fn request(shared: Arc<Shared>, ticket: Ticket, ended: Completion) {
+    let r = shared.target.submit(&ticket.req, ticket.deadline).await;
+    ended(vec![(ticket, r, Instant::now())]);
+}
+
+/// Records requests that ended: their latency from the planned time,
+/// outcome and error code, and what the flow learns from the answers;
+/// each lock once per call.
+fn record(shared: &Shared, finished: Vec<Finished>, start: Instant) {
     {
-        let mut rec = lock(&shared.recorder);
+        let mut flow = lock(&shared.flow);
+        for (t, r, _) in &finished {
+            if let Ok(a) = r {
+                flow.on_answer(&t.req, a.status, &a.body);
+            }
+        }
+    }
+    let mut rec = lock(&shared.recorder);
+    for (t, r, done) in &finished {
+        let latency = done.saturating_duration_since(t.planned).as_micros() as u64;
+        let (outcome, code, failure) = match r {
+            Ok(a) => {
+                let o = Outcome::of_status(a.status);
+                let code = (o != Outcome::Accepted)
+                    .then(|| error_code(&a.body).unwrap_or(i64::from(a.status)));
+                (o, code, None)
+            }
+            Err(SubmitError::Timeout) => (Outcome::Timeout, None, Some("timeout")),
+            Err(SubmitError::Transport(why)) => (Outcome::Error, None, Some(*why)),
+        };
         let s = done.saturating_duration_since(start).as_secs() as usize;
-        rec.record(phase, req.kind, outcome, latency, s);
+        rec.record(t.phase, t.req.kind, outcome, latency, s);
         if let Some(c) = code {
             rec.code(c);
         }
@@ -1034,7 +1084,10 @@ async fn request(
             rec.failure(f);
         }
     }
-    shared.outstanding.fetch_sub(1, Ordering::Relaxed);
+    drop(rec);
+    shared
+        .outstanding
+        .fetch_sub(finished.len(), Ordering::Relaxed);
 }
 
 /// What the ticker watches besides the shared state.

@@ -25,6 +25,9 @@ pub const MAX_RATE: u64 = 1_000_000;
 pub enum TargetKind {
     /// The gateway over HTTP with keep-alive connections.
     Http,
+    /// The gateway's WebSocket API: logged-on connections, pipelined
+    /// requests ([`crate::wsapi`]).
+    Ws,
     /// A target another tool supplies and runs with
     /// [`crate::runner::run_supplied`] (`kafkaload run`: commands produced
     /// straight to the command log, answers read from the events topic);
@@ -74,7 +77,7 @@ struct File {
     /// What the scenario is for.
     #[serde(default)]
     description: String,
-    /// `http` or `direct`.
+    /// `http`, `ws` or `direct`.
     #[serde(default = "default_target")]
     target: String,
     /// The exchange's base URL; loopback only.
@@ -98,6 +101,9 @@ struct File {
     /// Keep-alive connections (and so the most requests in flight).
     #[serde(default = "default_connections")]
     connections: usize,
+    /// For `ws`: requests waiting for their answers on one connection.
+    #[serde(default = "default_ws_in_flight")]
+    ws_in_flight: usize,
     /// A request not answered this long after its planned time is a timeout.
     #[serde(default = "default_timeout")]
     timeout_ms: u64,
@@ -186,6 +192,20 @@ pub struct UsersFile {
     /// What each user the harness creates is credited in every asset before
     /// the run, when the exchange holds money (a decimal; `"0"`: nothing).
     pub funding: String,
+    /// `create` (each user's key made with `exchange keys create`) or
+    /// `unchecked`: made-up keys, nothing funded, for a target that checks
+    /// no signature (`loadtest null-exchange`).
+    pub keys: Keys,
+}
+
+/// Where the users' keys come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Keys {
+    /// `exchange keys create`, one per user.
+    Create,
+    /// Made up by the harness: only a target that checks none takes them.
+    Unchecked,
 }
 
 impl Default for UsersFile {
@@ -194,6 +214,7 @@ impl Default for UsersFile {
             count: 100,
             name_prefix: "loadtest".into(),
             funding: "1000000000".into(),
+            keys: Keys::Create,
         }
     }
 }
@@ -354,6 +375,10 @@ fn default_client() -> HttpClient {
 fn default_connections() -> usize {
     128
 }
+fn default_ws_in_flight() -> usize {
+    // The gateway's default `ws_api_max_in_flight`.
+    64
+}
 fn default_timeout() -> u64 {
     5_000
 }
@@ -402,6 +427,8 @@ pub struct Scenario {
     pub http_client: HttpClient,
     /// Keep-alive connections.
     pub connections: usize,
+    /// For `ws`: requests waiting on one connection at once.
+    pub ws_in_flight: usize,
     /// Answer deadline after the planned time.
     pub timeout: Duration,
     /// Harness worker threads.
@@ -454,14 +481,15 @@ impl Scenario {
         let f: File = toml::from_str(text).map_err(|e| e.to_string())?;
         let target = match f.target.as_str() {
             "http" => TargetKind::Http,
+            "ws" => TargetKind::Ws,
             "direct" => TargetKind::Direct,
             other => {
                 return Err(ScenarioError::from(format!(
-                    "target {other:?}: unknown; use \"http\" or \"direct\""
+                    "target {other:?}: unknown; use \"http\", \"ws\" or \"direct\""
                 )));
             }
         };
-        if target == TargetKind::Http && !f.direct.is_empty() {
+        if target != TargetKind::Direct && !f.direct.is_empty() {
             return Err(ScenarioError::from("[direct] is for target = \"direct\""));
         }
         let url = loopback::check_url(&f.url)?;
@@ -488,6 +516,7 @@ impl Scenario {
             resp_type: f.resp_type,
             http_client: f.http_client,
             connections: f.connections,
+            ws_in_flight: f.ws_in_flight,
             timeout: Duration::from_millis(f.timeout_ms),
             threads: f.threads,
             max_outstanding: f.max_outstanding,
@@ -506,7 +535,7 @@ impl Scenario {
     /// listed ones, or the target URL of an `http` scenario.
     pub fn metrics_endpoints(&self) -> Vec<LoopbackTarget> {
         match (self.metrics.is_empty(), self.target) {
-            (true, TargetKind::Http) => vec![self.url.clone()],
+            (true, TargetKind::Http | TargetKind::Ws) => vec![self.url.clone()],
             _ => self.metrics.clone(),
         }
     }
@@ -529,6 +558,7 @@ impl Scenario {
 fn check_numbers(f: &File) -> Result<(), ScenarioError> {
     let positive = [
         ("connections", f.connections as u64),
+        ("ws_in_flight", f.ws_in_flight as u64),
         ("timeout_ms", f.timeout_ms),
         ("threads", f.threads as u64),
         ("max_requests", f.max_requests),
@@ -545,6 +575,7 @@ fn check_numbers(f: &File) -> Result<(), ScenarioError> {
     }
     let limits = [
         ("connections", f.connections as u64, 10_000),
+        ("ws_in_flight", f.ws_in_flight as u64, 100_000),
         ("timeout_ms", f.timeout_ms, 120_000),
         ("threads", f.threads as u64, 64),
         ("users.count", f.users.count as u64, 10_000),
@@ -876,6 +907,32 @@ mod tests {
     }
 
     #[test]
+    fn a_ws_target_takes_its_in_flight_bound_and_unchecked_keys() {
+        let s = Scenario::parse(
+            "target = \"ws\"\nws_in_flight = 8\n[[phases]]\nname = \"a\"\nrate = 10\nduration_s = 1\n[users]\nkeys = \"unchecked\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(s.target, TargetKind::Ws);
+        assert_eq!(s.ws_in_flight, 8);
+        assert_eq!(s.users.keys, Keys::Unchecked);
+        assert_eq!(s.metrics_endpoints(), vec![s.url.clone()]);
+        for (bad, why) in [
+            ("ws_in_flight = 0", "ws_in_flight must be greater than zero"),
+            ("ws_in_flight = 100001", "ws_in_flight = 100001 is above"),
+            ("target = \"wss\"", "use \"http\", \"ws\" or \"direct\""),
+        ] {
+            let text = format!("{bad}\n[[phases]]\nname = \"a\"\nrate = 10\nduration_s = 1\n");
+            let e = Scenario::parse(&text, "x").unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let e = Scenario::parse("[users]\nkeys = \"none\"\n", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant"), "{e}");
+    }
+
+    #[test]
     fn shipped_scenarios_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
         let mut seen = Vec::new();
@@ -890,8 +947,8 @@ mod tests {
         assert_eq!(
             seen,
             [
-                "cluster", "direct", "failover", "fanout", "knee", "smoke", "soak", "spike",
-                "steady", "step"
+                "cluster", "direct", "failover", "fanout", "goal", "knee", "null", "smoke", "soak",
+                "spike", "steady", "step", "ws-knee"
             ]
         );
     }

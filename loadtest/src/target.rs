@@ -67,6 +67,40 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     fn reconnects(&self) -> u64 {
         0
     }
+
+    /// The target's way of taking many requests at once, without a task
+    /// each, if it has one.
+    fn batched(&self) -> Option<&dyn Batched> {
+        None
+    }
+}
+
+/// A request handed to a [`Batched`] target, and when it was due.
+#[derive(Debug)]
+pub struct Ticket {
+    /// The request.
+    pub req: Request,
+    /// Its phase of the schedule.
+    pub phase: usize,
+    /// When it was planned: its latency runs from here.
+    pub planned: Instant,
+    /// Unanswered then, it is a timeout.
+    pub deadline: Instant,
+}
+
+/// A ticket's end: its answer (or why none), and when it came.
+pub type Finished = (Ticket, Result<Answer, SubmitError>, Instant);
+
+/// Called with requests that ended, as many at once as the target has.
+pub type Completion = std::sync::Arc<dyn Fn(Vec<Finished>) + Send + Sync>;
+
+/// A target that takes requests in batches and reports their ends in
+/// batches: no task, timer or channel per request.
+pub trait Batched: Send + Sync {
+    /// Sends the tickets (each as soon as the target has room for it);
+    /// `done` gets every one of them back, answered or not, exactly once.
+    /// Callable from any thread.
+    fn send_all(&self, tickets: Vec<Ticket>, done: &Completion);
 }
 
 /// The gateway over HTTP/1.1 keep-alive connections.

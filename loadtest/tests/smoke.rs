@@ -1,11 +1,13 @@
 //! Runs the smoke scenario for about two seconds at about 200 requests/s
 //! against a real exchange started in this process (port 0, SQLite in a
-//! scratch directory), with keys made through the store.
+//! scratch directory), with keys made through the store: over HTTP and
+//! over the WebSocket API. And the null scenario against the null exchange.
 
 use std::path::Path;
 use std::time::Duration;
 
 use loadtest::Credentials;
+use loadtest::scenario::{Keys, TargetKind};
 use loadtest::{RunOptions, Scenario};
 
 fn manifest_dir() -> &'static Path {
@@ -28,6 +30,18 @@ fn the_shipped_exchange_config_is_valid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_scenario_against_a_real_exchange() {
+    smoke(TargetKind::Http).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_scenario_through_the_websocket_api() {
+    smoke(TargetKind::Ws).await;
+}
+
+/// The smoke scenario through `target`: every request ends, none fails,
+/// cancels, amends and replaces find their orders, and the books stay in
+/// sync.
+async fn smoke(target: TargetKind) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = exchange::Config {
         listen: "127.0.0.1:0".into(),
@@ -51,6 +65,7 @@ async fn smoke_scenario_against_a_real_exchange() {
         loadtest::loopback::check_url(&format!("http://{}", running.addr)).expect("loopback");
     scenario.phases[0].rate = 200;
     scenario.phases[0].duration = Duration::from_secs(2);
+    scenario.target = target;
     let mut keys = Vec::new();
     for i in 0..scenario.users.count {
         let k = running
@@ -169,4 +184,41 @@ async fn fund(running: &exchange::Running, users: usize) {
         matches!(funded, loadtest::funding::Funded::Users { deposits, .. } if deposits == names.len() * 3),
         "{funded:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_null_scenario_against_the_null_exchange() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(loadtest::null::serve_on(listener));
+
+    let mut scenario =
+        Scenario::load(&manifest_dir().join("scenarios/null.toml")).expect("null.toml");
+    assert_eq!(scenario.target, TargetKind::Ws);
+    assert_eq!(scenario.users.keys, Keys::Unchecked);
+    scenario.url = loadtest::loopback::check_url(&format!("http://{addr}")).expect("loopback");
+    scenario.phases[0].rate = 2_000;
+    scenario.phases[0].duration = Duration::from_secs(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let result = loadtest::run(
+        &scenario,
+        &RunOptions {
+            out_dir: dir.path().join("results"),
+            credentials: None,
+            quiet: true,
+        },
+    )
+    .await
+    .expect("the run completes");
+    let q = &result.requests;
+    assert_eq!(q.planned, 2_000);
+    assert_eq!(
+        q.outcomes["accepted"], 2_000,
+        "{:?} {:?}",
+        q.outcomes, q.failures
+    );
+    // The flow learned the null exchange's order ids: it sent cancels.
+    assert!(q.by_kind["cancel"]["accepted"] > 0, "{:?}", q.by_kind);
 }
