@@ -503,7 +503,11 @@ fn send(scenario: &Scenario, opts: &RunOptions, ready: Ready) -> Result<Sent, Ru
             schedule.duration().as_secs_f64(),
             ctx.base,
             ctx.users,
-            scenario.connections,
+            match scenario.target {
+                TargetKind::Ws =>
+                    crate::wsapi::per_user(scenario.connections, ctx.users) * ctx.users,
+                _ => scenario.connections,
+            },
             scenario.resp_type.as_str(),
             match scenario.target {
                 TargetKind::Ws => "WebSocket API".to_string(),

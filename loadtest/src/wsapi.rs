@@ -57,6 +57,11 @@ fn config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(READ_BUFFER)
 }
 
+/// Connections each user gets out of `connections`: at least one.
+pub fn per_user(connections: usize, users: usize) -> usize {
+    (connections / users.max(1)).max(1)
+}
+
 /// A request and whom to tell of its end.
 type Item = (Ticket, Completion);
 
@@ -111,7 +116,7 @@ impl WsTarget {
         Ok(WsTarget {
             url: format!("ws://{addr}/ws-api/v3?returnRateLimits=false"),
             users: users.to_vec(),
-            per_user: (connections / users.len()).max(1),
+            per_user: per_user(connections, users.len()),
             in_flight: in_flight.max(1),
             queues: OnceLock::new(),
             turn: AtomicUsize::new(0),
