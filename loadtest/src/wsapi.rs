@@ -290,7 +290,10 @@ impl Connection {
                         break "closed";
                     }
                 }
-                _ = sweep.tick() => self.expire(Instant::now()),
+                // Only while something waits: idle connections sleep.
+                _ = sweep.tick(), if !(self.sent.is_empty() && self.waiting.is_empty()) => {
+                    self.expire(Instant::now());
+                }
             }
             if self.send_waiting().await.is_err() {
                 break "send";

@@ -222,3 +222,39 @@ async fn the_null_scenario_against_the_null_exchange() {
     // The flow learned the null exchange's order ids: it sent cancels.
     assert!(q.by_kind["cancel"]["accepted"] > 0, "{:?}", q.by_kind);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_target_answers_a_single_submit_too() {
+    use loadtest::target::Target;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(loadtest::null::serve_on(listener));
+    let users = [Credentials {
+        api_key: "k".into(),
+        secret: "s".into(),
+    }];
+    let target = loadtest::wsapi::WsTarget::new(addr, &users, 1, 4).expect("target");
+    let req = loadtest::flow::Request {
+        kind: loadtest::flow::Kind::Cancel,
+        user: 0,
+        pair: 0,
+        method: loadtest::flow::Method::Delete,
+        path: "/api/v3/order",
+        query: "symbol=BTCEUR&orderId=5".into(),
+        body: Default::default(),
+        follow: loadtest::flow::Follow::Nothing,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    // Not opened yet: refused, not lost.
+    assert!(target.submit(&req, deadline).await.is_err());
+    target.warm_up().await.expect("connects and logs on");
+    let answer = target.submit(&req, deadline).await.expect("answered");
+    assert_eq!(answer.status, 200);
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).expect("JSON");
+    assert!(body["orderId"].as_u64().is_some(), "{body}");
+    // A user the target has no connection for.
+    let stranger = loadtest::flow::Request { user: 7, ..req };
+    assert!(target.submit(&stranger, deadline).await.is_err());
+}
