@@ -494,25 +494,24 @@ fn send(scenario: &Scenario, opts: &RunOptions, ready: Ready) -> Result<Sent, Ru
         self_cpu: procfs::self_cpu_seconds(),
         unix_ms: clientkit::now_ms(),
     };
+    // A WebSocket API run opens at least one connection per user.
+    let (connections, transport) = match scenario.target {
+        TargetKind::Ws => (
+            crate::wsapi::per_user(scenario.connections, ctx.users) * ctx.users,
+            "WebSocket API".to_string(),
+        ),
+        _ => (scenario.connections, format!("{:?}", scenario.http_client)),
+    };
     say(
         opts,
         &format!(
-            "{}: {} requests over {:.0} s to {} ({} users, {} connections, {}, {}); exchange pid {}",
+            "{}: {} requests over {:.0} s to {} ({} users, {connections} connections, {}, {transport}); exchange pid {}",
             scenario.name,
             schedule.total(),
             schedule.duration().as_secs_f64(),
             ctx.base,
             ctx.users,
-            match scenario.target {
-                TargetKind::Ws =>
-                    crate::wsapi::per_user(scenario.connections, ctx.users) * ctx.users,
-                _ => scenario.connections,
-            },
             scenario.resp_type.as_str(),
-            match scenario.target {
-                TargetKind::Ws => "WebSocket API".to_string(),
-                _ => format!("{:?}", scenario.http_client),
-            },
             pid.map_or("unknown".to_string(), |p| p.to_string()),
         ),
     );

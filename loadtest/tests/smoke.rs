@@ -188,11 +188,7 @@ async fn fund(running: &exchange::Running, users: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_null_scenario_against_the_null_exchange() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(loadtest::null::serve_on(listener));
+    let addr = null_exchange().await;
 
     let mut scenario =
         Scenario::load(&manifest_dir().join("scenarios/null.toml")).expect("null.toml");
@@ -226,11 +222,7 @@ async fn the_null_scenario_against_the_null_exchange() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_websocket_target_answers_a_single_submit_too() {
     use loadtest::target::Target;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(loadtest::null::serve_on(listener));
+    let addr = null_exchange().await;
     let users = [Credentials {
         api_key: "k".into(),
         secret: "s".into(),
@@ -257,4 +249,34 @@ async fn the_websocket_target_answers_a_single_submit_too() {
     // A user the target has no connection for.
     let stranger = loadtest::flow::Request { user: 7, ..req };
     assert!(target.submit(&stranger, deadline).await.is_err());
+}
+
+/// A null exchange on a free loopback port, serving in the background.
+async fn null_exchange() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(loadtest::null::serve_on(listener));
+    addr
+}
+
+#[test]
+fn the_null_exchange_refuses_a_bad_or_outside_address() {
+    for (listen, why) in [
+        ("0.0.0.0:9400", "loopback"),
+        ("10.0.0.1:9400", "loopback"),
+        ("127.0.0.1", "invalid"),
+        ("127.0.0.1:65536", "invalid"),
+        ("localhost:9400", "invalid"),
+        ("", "invalid"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+            .args(["null-exchange", "--listen", listen])
+            .output()
+            .expect("runs");
+        assert!(!out.status.success(), "{listen:?} was taken");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{listen:?}: {err}");
+    }
 }

@@ -64,14 +64,7 @@ pub async fn start_with(f: impl FnOnce(&mut Config)) -> TestExchange {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(&dir);
     f(&mut config);
-    let running = exchange::start(&config).await.unwrap();
-    let url = format!("http://{}", running.addr);
-    TestExchange {
-        running,
-        url,
-        config,
-        _dir: dir,
-    }
+    TestExchange::start(config, dir).await
 }
 
 pub async fn start() -> TestExchange {
@@ -107,13 +100,18 @@ impl TestExchange {
             ..
         } = self;
         running.shutdown().await;
+        TestExchange::start(config, _dir).await
+    }
+
+    /// Starts an exchange on `config`, whose data lives in `dir`.
+    async fn start(config: Config, dir: tempfile::TempDir) -> TestExchange {
         let running = exchange::start(&config).await.unwrap();
         let url = format!("http://{}", running.addr);
         TestExchange {
             running,
             url,
             config,
-            _dir,
+            _dir: dir,
         }
     }
 }
