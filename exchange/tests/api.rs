@@ -621,6 +621,79 @@ async fn overload_sheds_orders_but_cancels_pass() {
     ex.running.shutdown().await;
 }
 
+/// `DELETE /api/v3/order` with `query` (after `symbol=BTCEUR&`).
+async fn cancel(c: &client::Client, query: &str) -> client::Answer {
+    c.signed(
+        Method::DELETE,
+        "/api/v3/order",
+        &format!("symbol=BTCEUR&{query}"),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancels_are_answered_from_the_order_view_while_the_store_is_stalled() {
+    use sqlx::Connection;
+    let ex = start().await;
+    let alice = ex.user("alice").await;
+    let bob = ex.user("bob").await;
+    // Another connection holds SQLite's write lock: the persister can
+    // store nothing until it lets go.
+    let mut lock = sqlx::SqliteConnection::connect(&ex.config.database_url())
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (qty, price, cid) in [("0.5", "20000", "a-1"), ("0.25", "21000", "a-2")] {
+        let mut order = limit("BUY", qty, price);
+        order["newClientOrderId"] = json!(cid);
+        let r = alice.place(&order).await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        ids.push(r.body["orderId"].as_u64().unwrap());
+    }
+
+    // Not the owner: unknown, and the order stays.
+    let theirs = cancel(&bob, &format!("orderId={}", ids[0])).await;
+    assert_eq!(theirs.code(), Some(-2011), "{:?}", theirs.body);
+    // The wrong client id beside the right order id: unknown.
+    let wrong = cancel(&alice, &format!("orderId={}&origClientOrderId=a-2", ids[0])).await;
+    assert_eq!(wrong.code(), Some(-2011), "{:?}", wrong.body);
+
+    // By order id, with a restriction the order meets: the answer shows
+    // the order as placed, which the store does not hold yet.
+    let by_id = cancel(
+        &alice,
+        &format!("orderId={}&cancelRestrictions=ONLY_NEW", ids[0]),
+    )
+    .await;
+    assert_eq!(by_id.status, StatusCode::OK, "{:?}", by_id.body);
+    assert_eq!(by_id.body["price"], "20000.00");
+    assert_eq!(by_id.body["origQty"], "0.50000000");
+    assert_eq!(by_id.body["origClientOrderId"], "a-1");
+    assert_eq!(by_id.body["status"], "CANCELED");
+    // By client id.
+    let by_cid = cancel(&alice, "origClientOrderId=a-2").await;
+    assert_eq!(by_cid.status, StatusCode::OK, "{:?}", by_cid.body);
+    assert_eq!(by_cid.body["orderId"].as_u64(), Some(ids[1]));
+    assert_eq!(by_cid.body["price"], "21000.00");
+    assert_eq!(by_cid.body["origQty"], "0.25000000");
+    // Canceled: no longer open, so a second cancel is unknown.
+    let again = cancel(&alice, &format!("orderId={}", ids[0])).await;
+    assert_eq!(again.code(), Some(-2011), "{:?}", again.body);
+
+    // Once the lock is gone the store catches up with every change.
+    sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
+    for id in ids {
+        order_with_status(&alice, BTCEUR, id, "CANCELED").await;
+    }
+    ex.running.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_ready_and_metrics() {
     let ex = start().await;

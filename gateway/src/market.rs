@@ -19,7 +19,7 @@ use proto::{
     Event, EventBody, OrderId, PairConfig, Price, Qty, Seq, Side, Symbol, Timestamp, UserId,
 };
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 mod account;
 mod messages;
@@ -39,6 +39,19 @@ pub use public::Published;
 pub(crate) use public::{kline_text, ticker_text};
 use reports::PairContext;
 pub use topic::{Registry, Speed, Topic};
+
+/// What the order view says of an order.
+#[derive(Debug)]
+pub(crate) enum Viewed {
+    /// It is open, in this state (as a stored row would show it).
+    Open(Box<store::OrderRow>),
+    /// The caller has no such open order: closed, never placed, or
+    /// another user's.
+    NotOpen,
+    /// The view has not folded the events asked for within the wait (or
+    /// holds no such pair): ask the store.
+    Behind,
+}
 
 /// One message for WebSocket clients: to a market topic's subscribers, or
 /// to one user.
@@ -68,6 +81,9 @@ struct PairView {
     bids: BTreeMap<Price, Qty>,
     asks: BTreeMap<Price, Qty>,
     last_seq: Seq,
+    /// Woken whenever `last_seq` moves: requests that answer from the
+    /// order view wait on it for the events they must see.
+    folded: Arc<Notify>,
     /// The seq of the last record that changed a level: the `u` of the
     /// last diff (made or not, as someone watched or not), and REST's
     /// `lastUpdateId`. The next diff starts after it.
@@ -253,6 +269,44 @@ impl MarketData {
         v.orders.len()
     }
 
+    /// `user`'s order `target` on `pair` as the order view holds it once it
+    /// has folded every event up to `seq`, waiting until `deadline` at
+    /// most. The view sees each record as it is emitted, before the store
+    /// does, so a request answered from it waits for no database.
+    pub(crate) async fn open_order(
+        &self,
+        pair: Symbol,
+        user: UserId,
+        target: proto::OrderRef,
+        seq: Seq,
+        deadline: tokio::time::Instant,
+    ) -> Viewed {
+        let Some(view) = self.view(pair) else {
+            return Viewed::Behind;
+        };
+        let Some(folded) = view.lock().ok().map(|v| v.folded.clone()) else {
+            return Viewed::Behind;
+        };
+        loop {
+            // Made before the check, so a move between the two wakes it.
+            let moved = folded.notified();
+            {
+                let Ok(v) = view.lock() else {
+                    return Viewed::Behind;
+                };
+                if v.last_seq >= seq {
+                    return match v.orders.find(user, target) {
+                        Some(o) => Viewed::Open(Box::new(o.to_row(pair))),
+                        None => Viewed::NotOpen,
+                    };
+                }
+            }
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                return Viewed::Behind;
+            }
+        }
+    }
+
     /// When trailing stop `id` of `pair` started tracking the price, if
     /// the order view holds it and it did: Binance's `trailingTime`.
     pub(crate) fn trailing_since(&self, pair: Symbol, id: OrderId) -> Option<Timestamp> {
@@ -272,6 +326,7 @@ impl Observer for MarketData {
             v.asks = depth.asks.iter().map(|l| (l.price, l.qty)).collect();
             v.last_seq = depth.last_seq;
             v.published = depth.last_seq;
+            v.folded.notify_waiters();
         }
     }
 
@@ -313,6 +368,7 @@ impl Observer for MarketData {
         let before = (v.best_bid(), v.best_ask());
         let (bids, asks) = v.apply_deltas(&record.events);
         v.last_seq = last.seq;
+        v.folded.notify_waiters();
         // Depth messages are made only when a level changed; the next one's
         // `U` still starts right after the previous one's `u`. Under the
         // view's lock, so a REST depth is never between two messages.
@@ -371,6 +427,7 @@ impl PairView {
             bids: BTreeMap::new(),
             asks: BTreeMap::new(),
             last_seq: Seq::default(),
+            folded: Arc::default(),
             published: Seq::default(),
             orders: OpenOrders::default(),
         }
@@ -419,9 +476,9 @@ fn text(msg: &impl Serialize) -> Option<Arc<str>> {
 #[cfg(test)]
 mod tests {
     use proto::{
-        Accepted, Amended, BookDelta, CancelReason, Canceled, ClientOrderId, OrderId, OrderSize,
-        OrderType, PairChanged, QuoteQty, RejectCode, Rejected, TimeInForce, Timestamp, Trade,
-        TradeId,
+        Accepted, Amended, BookDelta, CancelReason, Canceled, ClientOrderId, OrderId, OrderRef,
+        OrderSize, OrderType, PairChanged, QuoteQty, RejectCode, Rejected, TimeInForce, Timestamp,
+        Trade, TradeId,
     };
 
     use serde_json::json;
@@ -599,6 +656,56 @@ mod tests {
                 .map(|(i, b)| event(i as u64 + 1, b))
                 .collect(),
         }
+    }
+
+    #[tokio::test]
+    async fn an_order_lookup_waits_for_the_events_it_must_see() {
+        let market = Arc::new(MarketData::new(&[pair()], 16));
+        let pair = pair().symbol;
+        let soon = || tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let lookup = {
+            let market = market.clone();
+            tokio::spawn(async move {
+                market
+                    .open_order(pair, UserId(2), OrderRef::Id(OrderId(7)), Seq(1), soon())
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        let placed = EventRecord {
+            pair,
+            position: 1,
+            events: vec![event(1, resting(7, 2, Side::Sell, 10_005, 250, None))],
+        };
+        market.on_record(&Arc::new(placed));
+        let Viewed::Open(row) = lookup.await.expect("the lookup ends") else {
+            panic!("the order placed at seq 1 is open");
+        };
+        assert_eq!((row.order_id, row.price), (OrderId(7), Some(Price(10_005))));
+        // Someone else's, and one never placed: not open.
+        for (user, id) in [(3, 7), (2, 8)] {
+            let seen = market
+                .open_order(
+                    pair,
+                    UserId(user),
+                    OrderRef::Id(OrderId(id)),
+                    Seq(1),
+                    soon(),
+                )
+                .await;
+            assert!(matches!(seen, Viewed::NotOpen), "{user} {id}: {seen:?}");
+        }
+        // Events the view has not folded by the deadline: it cannot say.
+        let ahead = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+        let seen = market
+            .open_order(pair, UserId(2), OrderRef::Id(OrderId(7)), Seq(2), ahead)
+            .await;
+        assert!(matches!(seen, Viewed::Behind), "{seen:?}");
+        let unknown = Symbol::new("XRP-EUR").expect("a valid symbol");
+        let seen = market
+            .open_order(unknown, UserId(2), OrderRef::Id(OrderId(7)), Seq(0), soon())
+            .await;
+        assert!(matches!(seen, Viewed::Behind), "{seen:?}");
     }
 
     fn text(m: &StreamMessage) -> String {

@@ -160,6 +160,15 @@ pub struct FillRow {
     pub timestamp: Timestamp,
 }
 
+/// An order's size as its row stores it: `(orig_qty, orig_quote_qty)`.
+pub fn stored_size(size: OrderSize) -> (Option<Qty>, Option<u64>) {
+    match size {
+        // A budget caps what the order spends; it is sized in base.
+        OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => (Some(q), None),
+        OrderSize::Quote(q) => (None, Some(q.0)),
+    }
+}
+
 /// One order's state as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRow {
@@ -526,11 +535,7 @@ impl Batch {
     /// a list accepted in the same command) is `PENDING_NEW`; it and a
     /// conditional order do not work yet.
     fn add_accepted(&mut self, e: &Event, a: &Accepted, cmd: &mut CommandFold) {
-        let (orig_qty, orig_quote_qty) = match a.size {
-            // A budget caps what the order spends; it is sized in base.
-            OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => (Some(q), None),
-            OrderSize::Quote(q) => (None, Some(q.0)),
-        };
+        let (orig_qty, orig_quote_qty) = stored_size(a.size);
         let trigger = a.order_type.trigger();
         let pending = cmd.pending == Some(a.order_id);
         let works = trigger.is_none() && !pending;

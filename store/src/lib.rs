@@ -39,7 +39,7 @@ use sqlx::{AnyPool, Executor, Row};
 pub use admin::AdminKey;
 pub use fold::{
     Batch, FillRow, ListLeg, ListStatus, OrderListRow, OrderRow, OrderStatus, SiblingCause,
-    quote_value,
+    quote_value, stored_size,
 };
 pub use halts::HaltedPair;
 pub use history::{AggTrade, TradeFilter, UserTrade};
@@ -411,7 +411,7 @@ impl Store {
         // store already holds was committed before: a retry after a commit
         // whose answer was lost, or a replay. Its order updates add deltas
         // and must not be applied twice.
-        if write::already_written(&mut tx, &batch.progress).await? {
+        if write::already_written(&mut tx, self.backend, &batch.progress).await? {
             return Ok(());
         }
         let inserted = write::insert_fills(&mut tx, self.backend, &batch.fills).await?;
@@ -478,16 +478,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        for (pair, seq) in &batch.progress {
-            sqlx::query(
-                "INSERT INTO progress (pair, last_seq) VALUES ($1, $2) \
-                 ON CONFLICT (pair) DO UPDATE SET last_seq = excluded.last_seq",
-            )
-            .bind(pair.as_str().to_string())
-            .bind(to_db(seq.0)?)
-            .execute(&mut *tx)
-            .await?;
-        }
+        write::set_progress(&mut tx, self.backend, &batch.progress).await?;
         tx.commit().await?;
         Ok(())
     }

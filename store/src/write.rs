@@ -14,22 +14,53 @@ use crate::{
 };
 
 /// Whether the store's progress already covers `progress` (any pair of it:
-/// a batch is committed whole).
+/// a batch is committed whole). One query per [`ROWS_PER_STATEMENT`] pairs.
 pub(crate) async fn already_written(
     conn: &mut AnyConnection,
+    backend: Backend,
     progress: &BTreeMap<Symbol, proto::Seq>,
 ) -> Result<bool, StoreError> {
-    for (pair, seq) in progress {
-        let stored: Option<i64> =
-            sqlx::query_scalar("SELECT last_seq FROM progress WHERE pair = $1")
+    let progress: Vec<_> = progress.iter().collect();
+    for chunk in progress.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT 1 FROM progress JOIN (VALUES {}) AS b ON progress.pair = b.column1 \
+             WHERE progress.last_seq >= b.column2 LIMIT 1",
+            placeholders(backend, chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql);
+        for (pair, seq) in chunk {
+            q = q
                 .bind(pair.as_str().to_string())
-                .fetch_optional(&mut *conn)
-                .await?;
-        if stored.is_some_and(|s| s >= to_db(seq.0).unwrap_or(i64::MAX)) {
+                .bind(to_db(seq.0).unwrap_or(i64::MAX));
+        }
+        if q.fetch_optional(&mut *conn).await?.is_some() {
             return Ok(true);
         }
     }
     Ok(false)
+}
+
+/// Records how far each pair of `progress` is stored, one statement per
+/// [`ROWS_PER_STATEMENT`] pairs.
+pub(crate) async fn set_progress(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    progress: &BTreeMap<Symbol, proto::Seq>,
+) -> Result<(), StoreError> {
+    let progress: Vec<_> = progress.iter().collect();
+    for chunk in progress.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO progress (pair, last_seq) VALUES {} \
+             ON CONFLICT (pair) DO UPDATE SET last_seq = excluded.last_seq",
+            placeholders(backend, chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql);
+        for (pair, seq) in chunk {
+            q = q.bind(pair.as_str().to_string()).bind(to_db(seq.0)?);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Inserts trades; one already stored (same pair and seq) is left as is.

@@ -15,8 +15,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use proto::{
-    Accepted, Amended, ClientOrderId, ConditionalKind, Fees, ListKind, OrderId, OrderSize,
-    OrderType, Price, Qty, Side, TimeInForce, Timestamp, Trigger, UserId,
+    Accepted, Amended, ClientOrderId, ConditionalKind, Fees, ListKind, OrderId, OrderRef,
+    OrderSize, OrderType, Price, Qty, Seq, Side, Symbol, TimeInForce, Timestamp, Trigger, UserId,
 };
 use store::{OrderListRow, OrderRow, OrderStatus, quote_value};
 
@@ -110,6 +110,40 @@ impl OrderState {
             trailing_since: None,
             fees: None,
         })
+    }
+
+    /// The order as a stored row of `pair` would show it now. The view
+    /// keeps neither when the order last changed nor the seq it was
+    /// accepted at: `updated_at` is its creation and `accepted_seq` 0, so
+    /// the row serves answers that show neither (a cancel's).
+    pub(crate) fn to_row(self, pair: Symbol) -> OrderRow {
+        let (orig_qty, orig_quote_qty) = store::stored_size(self.size);
+        let trigger = self.trigger();
+        OrderRow {
+            pair,
+            order_id: self.order_id,
+            client_order_id: self.client_order_id,
+            user: self.user,
+            side: self.side,
+            order_type: self.order_type.name().to_string(),
+            time_in_force: self.time_in_force.as_str().to_string(),
+            post_only: self.post_only,
+            price: self.price(),
+            stop_price: trigger.and_then(|t| t.stop_price),
+            trailing_delta: trigger.and_then(|t| t.trailing_delta),
+            iceberg_qty: self.iceberg_qty,
+            good_till: self.good_till,
+            order_list_id: self.list_id,
+            working_time: self.working_time,
+            orig_qty,
+            orig_quote_qty,
+            executed_qty: self.executed,
+            cum_quote_qty: self.cum_quote,
+            status: self.status,
+            created_at: self.created,
+            updated_at: self.created,
+            accepted_seq: Seq(0),
+        }
     }
 
     /// The limit price; `None` for an order that works as a market order.
@@ -385,6 +419,20 @@ impl OpenOrders {
         {
             self.orders.remove(&id);
         }
+    }
+
+    /// `user`'s open order `target`, if this view holds it. By client id
+    /// it is a scan of the pair's open orders: the view is kept for the
+    /// event stream, which names orders by id.
+    pub(crate) fn find(&self, user: UserId, target: OrderRef) -> Option<&OrderState> {
+        let found = match target {
+            OrderRef::Id(id) => self.orders.get(&id),
+            OrderRef::Client(c) => self
+                .orders
+                .values()
+                .find(|o| o.user == user && o.client_order_id == Some(c)),
+        };
+        found.filter(|o| o.user == user)
     }
 
     /// When trailing stop `id` started tracking the price, if it is held

@@ -10,7 +10,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use proto::{
-    Amend, CancelReason, CommandBody, EventBody, NewOrder, OrderId, OrderRef, PairConfig, Qty,
+    Amend, CancelReason, CommandBody, EventBody, NewOrder, OrderId, OrderRef, PairConfig, Qty, Seq,
+    Symbol,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -29,6 +30,7 @@ use super::{ApiResult, App, command, signed_params, signed_request, submit, symb
 use crate::Gateway;
 use crate::auth::Caller;
 use crate::errors::{ApiError, code};
+use crate::market::Viewed;
 use crate::now_ms;
 
 pub(super) mod answers;
@@ -420,9 +422,53 @@ async fn stored_order(
         .order(p.symbol, caller.user, lookup)
         .await
         .map_err(ApiError::internal)?;
-    Ok(row.filter(|o| {
-        cid.is_none_or(|c| client_order_id(o.order_id, o.client_order_id.as_ref()) == c)
-    }))
+    Ok(row.filter(|o| matches_cid(o, cid)))
+}
+
+/// The caller's order `target` on `p` as a cancel needs it, as it stood
+/// when the engine had emitted `arrived` (the pair's seq when the request
+/// arrived): from the gateway's view of open orders, which folds each
+/// event as it is emitted, so a cancel waits for no store write. From the
+/// store when the view cannot say: it is behind, or the order is not open
+/// and `closed_matters` (a cancel restriction answers by a closed order's
+/// status).
+async fn order_to_cancel(
+    gw: &Gateway,
+    p: &PairConfig,
+    caller: &Caller,
+    target: &OrderRef,
+    cid: Option<&str>,
+    arrived: Option<Seq>,
+    closed_matters: bool,
+) -> Result<Option<OrderRow>, ApiError> {
+    if let Some(seq) = arrived {
+        let deadline = tokio::time::Instant::now() + super::OWN_WRITES_WAIT;
+        match gw
+            .market
+            .open_order(p.symbol, caller.user, *target, seq, deadline)
+            .await
+        {
+            Viewed::Open(row) => return Ok(Some(*row).filter(|o| matches_cid(o, cid))),
+            Viewed::NotOpen if !closed_matters => return Ok(None),
+            Viewed::NotOpen | Viewed::Behind => {}
+        }
+    }
+    stored_order(gw, p, caller, target, cid).await
+}
+
+/// Whether `o` has the client id `cid`, when one was sent.
+fn matches_cid(o: &OrderRow, cid: Option<&str>) -> bool {
+    cid.is_none_or(|c| client_order_id(o.order_id, o.client_order_id.as_ref()) == c)
+}
+
+/// Waits, at most [`super::OWN_WRITES_WAIT`], until the store holds
+/// `pair`'s events up to `seq`; true when it does (or `seq` is unknown).
+async fn stored_up_to(gw: &Gateway, pair: Symbol, seq: Option<Seq>) -> bool {
+    let deadline = tokio::time::Instant::now() + super::OWN_WRITES_WAIT;
+    match (gw.log.pair(pair), seq) {
+        (Some(status), Some(seq)) => status.stored_up_to(seq, deadline).await,
+        _ => true,
+    }
 }
 
 /// An order of the caller's, by `orderId` or `origClientOrderId`.
@@ -482,7 +528,9 @@ async fn cancel(
     check_restrictions(q.cancel_restrictions.as_deref())?;
     let target = order_ref(q.order_id, q.orig_client_order_id.as_deref())?;
     let cid = q.orig_client_order_id.as_deref();
-    let row = stored_order(gw, p, caller, &target, cid).await?;
+    let arrived = gw.log.pair(p.symbol).map(|s| s.engine_seq());
+    let closed_matters = q.cancel_restrictions.is_some();
+    let row = order_to_cancel(gw, p, caller, &target, cid, arrived, closed_matters).await?;
     if q.order_id.is_some() && cid.is_some() && row.is_none() {
         return Err(ApiError::cancel_rejected(proto::RejectCode::UnknownOrder));
     }
@@ -508,8 +556,10 @@ async fn cancel(
     });
     let c = canceled.ok_or_else(|| ApiError::internal("a cancel without a Canceled event"))?;
     let new_cid = q.new_client_order_id.as_deref();
-    // An order of a list ends its list: Binance answers with the list.
+    // An order of a list ends its list: Binance answers with the list, as
+    // stored when the cancel arrived and changed by its events.
     if let Some(list_id) = row.as_ref().and_then(|o| o.order_list_id)
+        && stored_up_to(gw, p.symbol, arrived).await
         && let Some(list) = gw
             .store
             .order_list(caller.user, store::ListLookup::Id(list_id), None)

@@ -290,3 +290,53 @@ fn an_oto_pending_order_is_pending_until_released() {
     assert!(v.end_list(OrderId(10)).is_some());
     assert!(v.list(OrderId(10)).is_none());
 }
+
+#[test]
+fn an_open_order_is_found_by_its_owner_only_and_reads_as_its_row() {
+    let mut v = OpenOrders::default();
+    let mut a = accepted(7, OrderSize::Base(Qty(300)), TimeInForce::Gtc, Some(10_000));
+    a.client_order_id = Some(ClientOrderId::new("mine").expect("a valid id"));
+    v.accept(&a, Timestamp(5), proto::Fees::ZERO);
+    v.fill(OrderId(7), Price(10_000), Qty(100), 2, false);
+    let cid = OrderRef::Client(ClientOrderId::new("mine").expect("a valid id"));
+    for target in [OrderRef::Id(OrderId(7)), cid] {
+        let found = v.find(UserId(1), target).map(|o| o.order_id);
+        assert_eq!(found, Some(OrderId(7)), "{target:?}");
+        assert!(
+            v.find(UserId(2), target).is_none(),
+            "{target:?}: not theirs"
+        );
+    }
+    assert!(v.find(UserId(1), OrderRef::Id(OrderId(8))).is_none());
+    let other = OrderRef::Client(ClientOrderId::new("other").expect("a valid id"));
+    assert!(v.find(UserId(1), other).is_none());
+
+    // The row says what the store's row of the same events says, and
+    // reads back as the same state.
+    let state = *v.find(UserId(1), OrderRef::Id(OrderId(7))).expect("open");
+    let symbol = Symbol::new("BTC-EUR").expect("a valid symbol");
+    let row = state.to_row(symbol);
+    assert_eq!(
+        (row.order_type.as_str(), row.time_in_force.as_str()),
+        ("LIMIT", "GTC")
+    );
+    assert_eq!(
+        (row.price, row.orig_qty),
+        (Some(Price(10_000)), Some(Qty(300)))
+    );
+    assert_eq!((row.executed_qty, row.cum_quote_qty), (Qty(100), 10_000));
+    assert_eq!(row.status, OrderStatus::PartiallyFilled);
+    assert_eq!(row.working_time, Some(Timestamp(5)));
+    let back = OrderState::from_row(&row).expect("readable");
+    assert_eq!(
+        back,
+        OrderState {
+            fees: None,
+            ..state
+        }
+    );
+
+    // Closed, it is gone.
+    v.close(OrderId(7), OrderStatus::Canceled);
+    assert!(v.find(UserId(1), OrderRef::Id(OrderId(7))).is_none());
+}

@@ -342,10 +342,7 @@ pub(crate) fn cancel_answer_as(
 
 /// What a cancel tells of an order the store does not have yet.
 fn unstored(p: &PairConfig, c: &Canceled, at: Timestamp) -> OrderRow {
-    let (orig_qty, orig_quote_qty) = match c.remaining {
-        OrderSize::Base(q) | OrderSize::BaseWithin { qty: q, .. } => (Some(q), None),
-        OrderSize::Quote(q) => (None, Some(q.0)),
-    };
+    let (orig_qty, orig_quote_qty) = store::stored_size(c.remaining);
     OrderRow {
         pair: p.symbol,
         order_id: c.order_id,
