@@ -403,8 +403,9 @@ pub(super) fn order_ref(order_id: Option<u64>, cid: Option<&str>) -> Result<Orde
 /// matches the client id also sent.
 ///
 /// It waits until the store holds what the engine had done when the request
-/// arrived: a cancel's or an amend's checks and answer need the order as it
-/// stands (an amend a moment ago changed its quantity), not as it was.
+/// arrived: a query, and a cancel or an amend the order view cannot serve,
+/// need the order as it stands (an amend a moment ago changed its
+/// quantity), not as it was.
 async fn stored_order(
     gw: &Gateway,
     p: &PairConfig,
@@ -425,14 +426,14 @@ async fn stored_order(
     Ok(row.filter(|o| matches_cid(o, cid)))
 }
 
-/// The caller's order `target` on `p` as a cancel needs it, as it stood
-/// when the engine had emitted `arrived` (the pair's seq when the request
-/// arrived): from the gateway's view of open orders, which folds each
-/// event as it is emitted, so a cancel waits for no store write. From the
-/// store when the view cannot say: it is behind, or the order is not open
-/// and `closed_matters` (a cancel restriction answers by a closed order's
-/// status).
-async fn order_to_cancel(
+/// The caller's order `target` on `p` as a cancel or an amend needs it,
+/// as it stood when the engine had emitted `arrived` (the pair's seq when
+/// the request arrived): from the gateway's view of open orders, which
+/// folds each event as it is emitted, so the request waits for no store
+/// write. From the store when the view cannot say: it is behind, or the
+/// order is not open and `closed_matters` (a cancel restriction answers by
+/// a closed order's status).
+async fn order_to_change(
     gw: &Gateway,
     p: &PairConfig,
     caller: &Caller,
@@ -530,7 +531,7 @@ async fn cancel(
     let cid = q.orig_client_order_id.as_deref();
     let arrived = gw.log.pair(p.symbol).map(|s| s.engine_seq());
     let closed_matters = q.cancel_restrictions.is_some();
-    let row = order_to_cancel(gw, p, caller, &target, cid, arrived, closed_matters).await?;
+    let row = order_to_change(gw, p, caller, &target, cid, arrived, closed_matters).await?;
     if q.order_id.is_some() && cid.is_some() && row.is_none() {
         return Err(ApiError::cancel_rejected(proto::RejectCode::UnknownOrder));
     }
@@ -900,7 +901,10 @@ pub(super) async fn amend_keep_priority(
         Qty::parse_positive(&r.new_qty, p.qty_scale).map_err(|e| ApiError::decimal("newQty", e))?;
     engine::validate::qty(&p, new_qty).map_err(ApiError::rejected)?;
     let cid = r.orig_client_order_id.as_deref();
-    let row = stored_order(&gw, &p, &caller, &target, cid).await?;
+    let arrived = gw.log.pair(p.symbol).map(|s| s.engine_seq());
+    // Only an open order can be amended: any other is -2013, as the book
+    // would answer.
+    let row = order_to_change(&gw, &p, &caller, &target, cid, arrived, false).await?;
     let row = row.ok_or_else(|| ApiError::new(code::NO_SUCH_ORDER, "Order does not exist."))?;
     if row.orig_qty.is_none_or(|q| new_qty >= q) {
         return Err(ApiError::new(
@@ -920,8 +924,9 @@ pub(super) async fn amend_keep_priority(
     let record = outcome.ok_or_else(|| ApiError::internal("an amend without its outcome"))?;
     let mut answer = answers::amend_answer(&p, &row, &record.events, at)
         .ok_or_else(|| ApiError::internal("an amend without an Amended event"))?;
-    // An order of a list: Binance adds the list's status.
+    // An order of a list: Binance adds the list's status, as stored.
     if let Some(list_id) = row.order_list_id
+        && stored_up_to(&gw, p.symbol, arrived).await
         && let Some(list) = gw
             .store
             .order_list(caller.user, store::ListLookup::Id(list_id), None)
