@@ -634,7 +634,7 @@ async fn cancel(c: &client::Client, query: &str) -> client::Answer {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancels_are_answered_from_the_order_view_while_the_store_is_stalled() {
+async fn cancels_and_amends_are_answered_from_the_order_view_while_the_store_is_stalled() {
     use sqlx::Connection;
     let ex = start().await;
     let alice = ex.user("alice").await;
@@ -664,8 +664,38 @@ async fn cancels_are_answered_from_the_order_view_while_the_store_is_stalled() {
     let wrong = cancel(&alice, &format!("orderId={}&origClientOrderId=a-2", ids[0])).await;
     assert_eq!(wrong.code(), Some(-2011), "{:?}", wrong.body);
 
+    // An amend down keeps the order's place; its answer shows the order
+    // as placed, which the store does not hold yet.
+    let amend = |id: u64, qty: &str| json!({"symbol": BTCEUR, "orderId": id, "newQty": qty});
+    let path = "/api/v3/order/amend/keepPriority";
+    let amended = alice
+        .signed(Method::PUT, path, "", Some(&amend(ids[0], "0.4")))
+        .await
+        .unwrap();
+    assert_eq!(amended.status, StatusCode::OK, "{:?}", amended.body);
+    let order = &amended.body["amendedOrder"];
+    assert_eq!(
+        (&order["price"], &order["qty"]),
+        (&json!("20000.00"), &json!("0.40000000"))
+    );
+    let up = alice
+        .signed(Method::PUT, path, "", Some(&amend(ids[0], "0.45")))
+        .await
+        .unwrap();
+    assert_eq!(
+        up.code(),
+        Some(-2010),
+        "an increase over the amended 0.4: {:?}",
+        up.body
+    );
+    let theirs = bob
+        .signed(Method::PUT, path, "", Some(&amend(ids[0], "0.1")))
+        .await
+        .unwrap();
+    assert_eq!(theirs.code(), Some(-2013), "{:?}", theirs.body);
+
     // By order id, with a restriction the order meets: the answer shows
-    // the order as placed, which the store does not hold yet.
+    // the order as it stands.
     let by_id = cancel(
         &alice,
         &format!("orderId={}&cancelRestrictions=ONLY_NEW", ids[0]),
@@ -673,7 +703,7 @@ async fn cancels_are_answered_from_the_order_view_while_the_store_is_stalled() {
     .await;
     assert_eq!(by_id.status, StatusCode::OK, "{:?}", by_id.body);
     assert_eq!(by_id.body["price"], "20000.00");
-    assert_eq!(by_id.body["origQty"], "0.50000000");
+    assert_eq!(by_id.body["origQty"], "0.40000000");
     assert_eq!(by_id.body["origClientOrderId"], "a-1");
     assert_eq!(by_id.body["status"], "CANCELED");
     // By client id.
@@ -682,9 +712,15 @@ async fn cancels_are_answered_from_the_order_view_while_the_store_is_stalled() {
     assert_eq!(by_cid.body["orderId"].as_u64(), Some(ids[1]));
     assert_eq!(by_cid.body["price"], "21000.00");
     assert_eq!(by_cid.body["origQty"], "0.25000000");
-    // Canceled: no longer open, so a second cancel is unknown.
+    // Canceled: no longer open, so a second cancel is unknown, and so is
+    // an amend.
     let again = cancel(&alice, &format!("orderId={}", ids[0])).await;
     assert_eq!(again.code(), Some(-2011), "{:?}", again.body);
+    let late = alice
+        .signed(Method::PUT, path, "", Some(&amend(ids[0], "0.1")))
+        .await
+        .unwrap();
+    assert_eq!(late.code(), Some(-2013), "{:?}", late.body);
 
     // Once the lock is gone the store catches up with every change.
     sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
