@@ -24,6 +24,17 @@ pub(crate) const ORDER_COLUMNS: &str = "pair, order_id, client_order_id, user_id
     status, created_at, updated_at, stop_price, trailing_delta, iceberg_qty, good_till, \
     order_list_id, working_time, accepted_seq";
 
+/// A user's open orders (`$1`), on one pair (`$2`) or all (`''`): its
+/// status condition is the partial index `orders_open_by_user`'s (store
+/// migration 0018), so the index serves it.
+fn open_orders_sql() -> String {
+    format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 \
+         AND status IN {OPEN_STATUSES} AND ($2 = '' OR pair = $2) \
+         ORDER BY created_at, order_id"
+    )
+}
+
 /// The statuses of an open order, as SQL.
 const OPEN_STATUSES: &str = "('NEW', 'PARTIALLY_FILLED', 'PENDING_NEW')";
 
@@ -178,12 +189,7 @@ impl Store {
         user: UserId,
         pair: Option<Symbol>,
     ) -> Result<Vec<OrderRow>, StoreError> {
-        let sql = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 \
-             AND status IN {OPEN_STATUSES} AND ($2 = '' OR pair = $2) \
-             ORDER BY created_at, order_id"
-        );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(&open_orders_sql())
             .bind(to_db(user.0)?)
             .bind(pair.map(|p| p.as_str().to_string()).unwrap_or_default())
             .fetch_all(&self.pool)
@@ -260,5 +266,38 @@ impl Store {
         Ok(opt_u64(&row, 0)?
             .unwrap_or(0)
             .max(opt_u64(&row, 1)?.unwrap_or(0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::*;
+
+    /// The partial index holds only open orders, so a query whose status
+    /// condition differs from its predicate in any way would silently scan
+    /// instead.
+    #[tokio::test]
+    async fn open_orders_are_read_through_the_open_orders_index() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let url = format!("sqlite:{}", dir.path().join("plan.db").display());
+        let store = Store::connect(&url, 1).await.expect("a store");
+        let plan = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", open_orders_sql()))
+            .bind(1_i64)
+            .bind("")
+            .fetch_all(&store.pool)
+            .await
+            .expect("a plan");
+        let steps: Vec<String> = plan
+            .iter()
+            .map(|r| r.try_get::<String, _>(3).expect("a step"))
+            .collect();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("USING INDEX orders_open_by_user")),
+            "{steps:?}"
+        );
     }
 }
