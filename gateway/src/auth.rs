@@ -51,6 +51,16 @@ pub(crate) const KEY_EXPIRY: Duration = Duration::from_millis(800);
 /// made-up keys can make the gateway hold.
 const MAX_CACHED_KEYS: usize = 65_536;
 
+/// How long a background refresh waits for more keys to come due before
+/// it asks the store about all of them in one query. Keys refreshed
+/// together come due together again, so the keys in use are refreshed by
+/// about one query per [`KEY_REFRESH`], not one per key.
+const KEY_GATHER: Duration = Duration::from_millis(50);
+
+// A refreshed answer arrives before its entry expires.
+const _: () =
+    assert!(KEY_REFRESH.as_millis() + 2 * KEY_GATHER.as_millis() < KEY_EXPIRY.as_millis());
+
 /// Store queries for keys in flight at once, per gateway: a flood of
 /// unknown keys costs the store at most this many concurrent point
 /// queries, and requests for the same stale key wait for the first one's
@@ -86,8 +96,8 @@ struct Cached {
 }
 
 /// Keys as the store knew them at most [`KEY_EXPIRY`] ago, known and
-/// unknown alike: a request costs a map lookup, and each key in use one
-/// background store query per [`KEY_REFRESH`].
+/// unknown alike: a request costs a map lookup, and the keys in use about
+/// one background store query per [`KEY_REFRESH`], all together.
 #[derive(Debug)]
 pub struct KeyCache {
     store: Store,
@@ -104,17 +114,25 @@ pub struct Operator {
     pub admin_key: String,
 }
 
-/// What `kind`'s table says about `key`.
-async fn fetch(store: &Store, kind: KeyKind, key: &str) -> Result<Found, store::StoreError> {
+/// What `kind`'s table says about each of `keys` it holds.
+async fn fetch(
+    store: &Store,
+    kind: KeyKind,
+    keys: &[String],
+) -> Result<HashMap<String, (String, Holder)>, store::StoreError> {
     Ok(match kind {
         KeyKind::Trading => store
-            .api_key(key)
+            .api_keys(keys)
             .await?
-            .map(|(secret, user)| (secret, Holder::User(user))),
+            .into_iter()
+            .map(|(key, (secret, user))| (key, (secret, Holder::User(user))))
+            .collect(),
         KeyKind::Admin => store
-            .admin_key(key)
+            .admin_keys(keys)
             .await?
-            .map(|(secret, name)| (secret, Holder::Operator(name))),
+            .into_iter()
+            .map(|(key, (secret, name))| (key, (secret, Holder::Operator(name))))
+            .collect(),
     })
 }
 
@@ -123,8 +141,16 @@ async fn fetch(store: &Store, kind: KeyKind, key: &str) -> Result<Found, store::
 struct Shared {
     keys: RwLock<HashMap<String, Cached>>,
     lookups: Semaphore,
-    /// Keys whose background refresh is in flight: one at a time per key.
-    refreshing: Mutex<HashSet<String>>,
+    /// Keys in use whose answer is due for a refresh.
+    due: Mutex<Due>,
+}
+
+/// Keys waiting for the next background refresh.
+#[derive(Debug, Default)]
+struct Due {
+    keys: HashSet<String>,
+    /// A refresh is gathering them: it takes them all when it asks.
+    gathering: bool,
 }
 
 impl Shared {
@@ -183,7 +209,7 @@ impl KeyCache {
             shared: Arc::new(Shared {
                 keys: RwLock::default(),
                 lookups: Semaphore::new(MAX_KEY_LOOKUPS),
-                refreshing: Mutex::default(),
+                due: Mutex::default(),
             }),
         }
     }
@@ -210,34 +236,44 @@ impl KeyCache {
         if let Some((found, _)) = shared.cached(key, Instant::now()) {
             return found.ok_or_else(unknown);
         }
-        let found = fetch(&self.store, self.kind, key)
+        let found = fetch(&self.store, self.kind, &[key.to_string()])
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::internal)?
+            .remove(key);
         shared.remember(key, found.clone(), Instant::now());
         found.ok_or_else(unknown)
     }
 
-    /// Asks the store about `key` again without anyone waiting, unless a
-    /// refresh of it is already on its way. A failed refresh changes
-    /// nothing: the entry then expires and the next request asks itself.
+    /// Asks the store about `key` again without anyone waiting: with
+    /// every other key that comes due within [`KEY_GATHER`], in one query.
+    /// A failed refresh changes nothing: the entries then expire and the
+    /// next request for each asks itself.
     fn refresh_in_background(&self, key: &str) {
-        let Ok(mut refreshing) = self.shared.refreshing.lock() else {
+        let Ok(mut due) = self.shared.due.lock() else {
             return;
         };
-        if !refreshing.insert(key.to_string()) {
+        if !due.keys.insert(key.to_string()) || due.gathering {
             return;
         }
-        drop(refreshing);
-        let (store, shared, key) = (self.store.clone(), self.shared.clone(), key.to_string());
-        let kind = self.kind;
+        due.gathering = true;
+        drop(due);
+        let (store, shared, kind) = (self.store.clone(), self.shared.clone(), self.kind);
         tokio::spawn(async move {
+            tokio::time::sleep(KEY_GATHER).await;
+            let keys: Vec<String> = match shared.due.lock() {
+                Ok(mut due) => {
+                    due.gathering = false;
+                    std::mem::take(&mut due.keys).into_iter().collect()
+                }
+                Err(_) => return,
+            };
             if let Ok(_permit) = shared.lookups.acquire().await
-                && let Ok(found) = fetch(&store, kind, &key).await
+                && let Ok(mut found) = fetch(&store, kind, &keys).await
             {
-                shared.remember(&key, found, Instant::now());
-            }
-            if let Ok(mut r) = shared.refreshing.lock() {
-                r.remove(&key);
+                let now = Instant::now();
+                for key in &keys {
+                    shared.remember(key, found.remove(key), now);
+                }
             }
         });
     }
@@ -590,6 +626,34 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let refused = check(&keys, &k.api_key, &k.secret).await.unwrap_err();
         assert_eq!(refused.code, code::UNKNOWN_API_KEY);
+    }
+
+    #[tokio::test]
+    async fn keys_in_use_are_refreshed_together() {
+        let (keys, store, _dir) = cache().await;
+        let a = store.create_api_key("alice", 1).await.unwrap();
+        let b = store.create_api_key("bob", 1).await.unwrap();
+        for k in [&a, &b] {
+            assert!(check(&keys, &k.api_key, &k.secret).await.is_ok());
+            assert!(store.revoke_api_key(&k.api_key).await.unwrap());
+        }
+        tokio::time::sleep(KEY_REFRESH + Duration::from_millis(20)).await;
+        // Both stale: the first starts a refresh, the second joins it.
+        for k in [&a, &b] {
+            assert!(check(&keys, &k.api_key, &k.secret).await.is_ok());
+        }
+        {
+            let due = keys.shared.due.lock().unwrap();
+            assert!(due.gathering);
+            assert_eq!(due.keys.len(), 2);
+        }
+        tokio::time::sleep(KEY_GATHER + Duration::from_millis(100)).await;
+        for k in [&a, &b] {
+            let refused = check(&keys, &k.api_key, &k.secret).await.unwrap_err();
+            assert_eq!(refused.code, code::UNKNOWN_API_KEY);
+        }
+        let due = keys.shared.due.lock().unwrap();
+        assert!(!due.gathering && due.keys.is_empty());
     }
 
     #[tokio::test]

@@ -2,6 +2,8 @@
 //! their own, never trading keys), users by name, and the numbers behind
 //! operators' text references of deposits and withdrawals.
 
+use std::collections::HashMap;
+
 use proto::UserId;
 use sqlx::Row;
 
@@ -39,13 +41,17 @@ impl Store {
         Ok(key)
     }
 
-    /// The secret and holder of an admin key, if it exists.
-    pub async fn admin_key(&self, admin_key: &str) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query("SELECT secret, name FROM admin_keys WHERE admin_key = $1")
-            .bind(admin_key.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    /// The secret and holder of each key of `admin_keys` that exists.
+    pub async fn admin_keys(
+        &self,
+        admin_keys: &[String],
+    ) -> Result<HashMap<String, (String, String)>, StoreError> {
+        let head = "SELECT admin_key, secret, name FROM admin_keys WHERE admin_key IN";
+        let mut found = HashMap::new();
+        for r in self.rows_with_keys(head, admin_keys).await? {
+            found.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
+        }
+        Ok(found)
     }
 
     /// Deletes an admin key; true if it existed.
@@ -101,17 +107,48 @@ mod tests {
         let (s, _dir) = store().await;
         let admin = s.create_admin_key("ops", 1).await.unwrap();
         let trading = s.create_api_key("alice", 1).await.unwrap();
+        let both = [admin.admin_key.clone(), trading.api_key.clone()];
+        let admins = s.admin_keys(&both).await.unwrap();
         assert_eq!(
-            s.admin_key(&admin.admin_key).await.unwrap(),
-            Some((admin.secret.clone(), "ops".to_string()))
+            admins.into_iter().collect::<Vec<_>>(),
+            [(
+                admin.admin_key.clone(),
+                (admin.secret.clone(), "ops".to_string())
+            )]
         );
-        assert_eq!(s.admin_key(&trading.api_key).await.unwrap(), None);
-        assert_eq!(s.api_key(&admin.admin_key).await.unwrap(), None);
+        let traders = s.api_keys(&both).await.unwrap();
+        assert_eq!(
+            traders.into_iter().collect::<Vec<_>>(),
+            [(
+                trading.api_key.clone(),
+                (trading.secret.clone(), trading.user)
+            )]
+        );
         assert!(s.revoke_admin_key(&admin.admin_key).await.unwrap());
         assert!(!s.revoke_admin_key(&admin.admin_key).await.unwrap());
-        assert_eq!(s.admin_key(&admin.admin_key).await.unwrap(), None);
+        assert!(s.admin_keys(&both).await.unwrap().is_empty());
         assert_eq!(s.user_by_name("alice").await.unwrap(), Some(trading.user));
         assert_eq!(s.user_by_name("bob").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn keys_are_looked_up_together_in_any_number() {
+        let (s, _dir) = store().await;
+        let mut real = Vec::new();
+        for i in 0..3 {
+            real.push(s.create_api_key(&format!("u{i}"), 1).await.unwrap());
+        }
+        // More than one statement's worth, one real key in each.
+        let mut asked: Vec<String> = (0..447).map(|i| format!("{i:032x}")).collect();
+        for (k, at) in real.iter().zip([10, 250, 440]) {
+            asked.insert(at, k.api_key.clone());
+        }
+        let found = s.api_keys(&asked).await.unwrap();
+        assert_eq!(found.len(), 3);
+        for k in &real {
+            assert_eq!(found[&k.api_key], (k.secret.clone(), k.user));
+        }
+        assert!(s.api_keys(&[]).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -1,9 +1,12 @@
 //! API keys: a public key naming a user, and a secret that signs requests.
 
+use std::collections::HashMap;
+
 use proto::UserId;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
-use crate::{Store, StoreError, from_db, to_db};
+use crate::{ROWS_PER_STATEMENT, Store, StoreError, from_db, placeholders, to_db};
 
 /// A key as created: the secret is shown once, to whoever created it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,14 +61,38 @@ impl Store {
         Ok(key)
     }
 
-    /// The secret and user of `api_key`, if it exists.
-    pub async fn api_key(&self, api_key: &str) -> Result<Option<(String, UserId)>, StoreError> {
-        let row = sqlx::query("SELECT secret, user_id FROM api_keys WHERE api_key = $1")
-            .bind(api_key.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((r.try_get(0)?, UserId(from_db(r.try_get(1)?)?))))
-            .transpose()
+    /// The secret and user of each key of `api_keys` that exists: one
+    /// query per [`ROWS_PER_STATEMENT`] keys.
+    pub async fn api_keys(
+        &self,
+        api_keys: &[String],
+    ) -> Result<HashMap<String, (String, UserId)>, StoreError> {
+        let head = "SELECT api_key, secret, user_id FROM api_keys WHERE api_key IN";
+        let mut found = HashMap::new();
+        for r in self.rows_with_keys(head, api_keys).await? {
+            let user = UserId(from_db(r.try_get(2)?)?);
+            found.insert(r.try_get(0)?, (r.try_get(1)?, user));
+        }
+        Ok(found)
+    }
+
+    /// The rows `head` (a query ending in `IN`) selects for `keys`, one
+    /// query per [`ROWS_PER_STATEMENT`] keys.
+    pub(crate) async fn rows_with_keys(
+        &self,
+        head: &str,
+        keys: &[String],
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let mut rows = Vec::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("{head} {}", placeholders(self.backend, 1, chunk.len()));
+            let mut q = sqlx::query(&sql);
+            for k in chunk {
+                q = q.bind(k.clone());
+            }
+            rows.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(rows)
     }
 
     /// Deletes a key; true if it existed.
