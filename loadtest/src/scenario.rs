@@ -947,8 +947,20 @@ mod tests {
         assert_eq!(
             seen,
             [
-                "cluster", "direct", "failover", "fanout", "goal", "knee", "null", "smoke", "soak",
-                "spike", "steady", "step", "ws-knee"
+                "cluster",
+                "direct",
+                "failover",
+                "fanout",
+                "goal",
+                "knee",
+                "null",
+                "smoke",
+                "soak",
+                "spike",
+                "steady",
+                "step",
+                "ws-knee",
+                "ws-steady"
             ]
         );
     }
