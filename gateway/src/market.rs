@@ -284,13 +284,8 @@ impl MarketData {
         let Some(view) = self.view(pair) else {
             return Viewed::Behind;
         };
-        let Some(folded) = view.lock().ok().map(|v| v.folded.clone()) else {
-            return Viewed::Behind;
-        };
         loop {
-            // Made before the check, so a move between the two wakes it.
-            let moved = folded.notified();
-            {
+            let folded = {
                 let Ok(v) = view.lock() else {
                     return Viewed::Behind;
                 };
@@ -300,6 +295,13 @@ impl MarketData {
                         None => Viewed::NotOpen,
                     };
                 }
+                v.folded.clone()
+            };
+            // A move between the check and `notified` is seen by checking
+            // again; one after it wakes `moved`.
+            let moved = folded.notified();
+            if view.lock().is_ok_and(|v| v.last_seq >= seq) {
+                continue;
             }
             if tokio::time::timeout_at(deadline, moved).await.is_err() {
                 return Viewed::Behind;

@@ -252,11 +252,30 @@ const OWN_WRITES_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// The pair's status learns the store's progress (embedded at once, in
 /// distributed mode every 50 ms) and wakes the waiters.
 async fn read_own_writes(gw: &Gateway, pairs: &[Symbol]) {
-    let deadline = tokio::time::Instant::now() + OWN_WRITES_WAIT;
+    let deadline = own_writes_deadline();
     for p in pairs {
-        if let Some(status) = gw.log.pair(*p) {
-            status.stored_up_to(status.engine_seq(), deadline).await;
-        }
+        let seq = gw.log.pair(*p).map(|s| s.engine_seq());
+        stored_up_to(gw, *p, seq, deadline).await;
+    }
+}
+
+/// The longest a read of one's own writes waits: [`OWN_WRITES_WAIT`] from
+/// now.
+fn own_writes_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + OWN_WRITES_WAIT
+}
+
+/// Waits, until `deadline` at most, until the store holds `pair`'s events
+/// up to `seq`; true when it does, or when either is unknown.
+async fn stored_up_to(
+    gw: &Gateway,
+    pair: Symbol,
+    seq: Option<proto::Seq>,
+    deadline: tokio::time::Instant,
+) -> bool {
+    match (gw.log.pair(pair), seq) {
+        (Some(status), Some(seq)) => status.stored_up_to(seq, deadline).await,
+        _ => true,
     }
 }
 

@@ -47,11 +47,8 @@ impl Store {
         admin_keys: &[String],
     ) -> Result<HashMap<String, (String, String)>, StoreError> {
         let head = "SELECT admin_key, secret, name FROM admin_keys WHERE admin_key IN";
-        let mut found = HashMap::new();
-        for r in self.rows_with_keys(head, admin_keys).await? {
-            found.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
-        }
-        Ok(found)
+        self.keys_in(head, admin_keys, |r| Ok((r.try_get(1)?, r.try_get(2)?)))
+            .await
     }
 
     /// Deletes an admin key; true if it existed.

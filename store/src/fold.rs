@@ -225,6 +225,43 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
+    /// The row of order `a` of `pair` as accepted at `at` by event `seq`,
+    /// nothing filled; `pending` for an OTO's pending order. A pending or
+    /// conditional order does not work yet.
+    pub fn accepted(pair: Symbol, a: &Accepted, at: Timestamp, seq: Seq, pending: bool) -> Self {
+        let (orig_qty, orig_quote_qty) = stored_size(a.size);
+        let trigger = a.order_type.trigger();
+        OrderRow {
+            pair,
+            order_id: a.order_id,
+            client_order_id: a.client_order_id,
+            user: a.user,
+            side: a.side,
+            order_type: a.order_type.name().to_string(),
+            time_in_force: a.time_in_force.as_str().to_string(),
+            post_only: a.post_only,
+            price: a.order_type.price(),
+            stop_price: trigger.and_then(|t| t.stop_price),
+            trailing_delta: trigger.and_then(|t| t.trailing_delta),
+            iceberg_qty: a.iceberg_qty,
+            good_till: a.good_till,
+            order_list_id: a.list_id,
+            working_time: (trigger.is_none() && !pending).then_some(at),
+            orig_qty,
+            orig_quote_qty,
+            executed_qty: Qty(0),
+            cum_quote_qty: 0,
+            status: if pending {
+                OrderStatus::PendingNew
+            } else {
+                OrderStatus::New
+            },
+            created_at: at,
+            updated_at: at,
+            accepted_seq: seq,
+        }
+    }
+
     /// Whether it is a conditional order (`STOP_LOSS`, `TAKE_PROFIT` and
     /// their `_LIMIT` kinds).
     pub fn is_conditional(&self) -> bool {
@@ -535,11 +572,9 @@ impl Batch {
     /// a list accepted in the same command) is `PENDING_NEW`; it and a
     /// conditional order do not work yet.
     fn add_accepted(&mut self, e: &Event, a: &Accepted, cmd: &mut CommandFold) {
-        let (orig_qty, orig_quote_qty) = stored_size(a.size);
-        let trigger = a.order_type.trigger();
         let pending = cmd.pending == Some(a.order_id);
-        let works = trigger.is_none() && !pending;
-        if works {
+        let row = OrderRow::accepted(e.pair, a, e.timestamp, e.seq, pending);
+        if row.working_time.is_some() {
             cmd.workers.push(a.order_id);
         }
         if let Some(list_id) = a.list_id
@@ -548,39 +583,7 @@ impl Batch {
         {
             leg.client_order_id = a.client_order_id;
         }
-        let ts = e.timestamp;
-        self.new_orders.insert(
-            (e.pair, a.order_id),
-            OrderRow {
-                pair: e.pair,
-                order_id: a.order_id,
-                client_order_id: a.client_order_id,
-                user: a.user,
-                side: a.side,
-                order_type: a.order_type.name().to_string(),
-                time_in_force: a.time_in_force.as_str().to_string(),
-                post_only: a.post_only,
-                price: a.order_type.price(),
-                stop_price: trigger.and_then(|t| t.stop_price),
-                trailing_delta: trigger.and_then(|t| t.trailing_delta),
-                iceberg_qty: a.iceberg_qty,
-                good_till: a.good_till,
-                order_list_id: a.list_id,
-                working_time: works.then_some(ts),
-                orig_qty,
-                orig_quote_qty,
-                executed_qty: Qty(0),
-                cum_quote_qty: 0,
-                status: if pending {
-                    OrderStatus::PendingNew
-                } else {
-                    OrderStatus::New
-                },
-                created_at: ts,
-                updated_at: ts,
-                accepted_seq: e.seq,
-            },
-        );
+        self.new_orders.insert((e.pair, a.order_id), row);
     }
 
     /// Ends the orders that worked in a command and may not rest, at the

@@ -61,38 +61,39 @@ impl Store {
         Ok(key)
     }
 
-    /// The secret and user of each key of `api_keys` that exists: one
-    /// query per [`ROWS_PER_STATEMENT`] keys.
+    /// The secret and user of each key of `api_keys` that exists.
     pub async fn api_keys(
         &self,
         api_keys: &[String],
     ) -> Result<HashMap<String, (String, UserId)>, StoreError> {
         let head = "SELECT api_key, secret, user_id FROM api_keys WHERE api_key IN";
-        let mut found = HashMap::new();
-        for r in self.rows_with_keys(head, api_keys).await? {
-            let user = UserId(from_db(r.try_get(2)?)?);
-            found.insert(r.try_get(0)?, (r.try_get(1)?, user));
-        }
-        Ok(found)
+        self.keys_in(head, api_keys, |r| {
+            Ok((r.try_get(1)?, UserId(from_db(r.try_get(2)?)?)))
+        })
+        .await
     }
 
-    /// The rows `head` (a query ending in `IN`) selects for `keys`, one
-    /// query per [`ROWS_PER_STATEMENT`] keys.
-    pub(crate) async fn rows_with_keys(
+    /// What `head` (a query of the key, its secret and its holder, ending
+    /// in `IN`) finds of `keys`, by key, each row's secret and holder
+    /// read by `holder`: one query per [`ROWS_PER_STATEMENT`] keys.
+    pub(crate) async fn keys_in<T>(
         &self,
         head: &str,
         keys: &[String],
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        let mut rows = Vec::new();
+        holder: impl Fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<HashMap<String, T>, StoreError> {
+        let mut found = HashMap::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
             let sql = format!("{head} {}", placeholders(self.backend, 1, chunk.len()));
             let mut q = sqlx::query(&sql);
             for k in chunk {
                 q = q.bind(k.clone());
             }
-            rows.extend(q.fetch_all(&self.pool).await?);
+            for r in q.fetch_all(&self.pool).await? {
+                found.insert(r.try_get(0)?, holder(&r)?);
+            }
         }
-        Ok(rows)
+        Ok(found)
     }
 
     /// Deletes a key; true if it existed.

@@ -115,34 +115,28 @@ impl OrderState {
     /// The order as a stored row of `pair` would show it now. The view
     /// keeps neither when the order last changed nor the seq it was
     /// accepted at: `updated_at` is its creation and `accepted_seq` 0, so
-    /// the row serves answers that show neither (a cancel's).
+    /// the row serves answers that show neither (a cancel's, an amend's).
     pub(crate) fn to_row(self, pair: Symbol) -> OrderRow {
-        let (orig_qty, orig_quote_qty) = store::stored_size(self.size);
-        let trigger = self.trigger();
-        OrderRow {
-            pair,
+        let accepted = Accepted {
             order_id: self.order_id,
             client_order_id: self.client_order_id,
             user: self.user,
             side: self.side,
-            order_type: self.order_type.name().to_string(),
-            time_in_force: self.time_in_force.as_str().to_string(),
+            order_type: self.order_type,
+            time_in_force: self.time_in_force,
             post_only: self.post_only,
-            price: self.price(),
-            stop_price: trigger.and_then(|t| t.stop_price),
-            trailing_delta: trigger.and_then(|t| t.trailing_delta),
+            size: self.size,
             iceberg_qty: self.iceberg_qty,
             good_till: self.good_till,
-            order_list_id: self.list_id,
-            working_time: self.working_time,
-            orig_qty,
-            orig_quote_qty,
+            list_id: self.list_id,
+        };
+        let pending = self.status == OrderStatus::PendingNew;
+        OrderRow {
             executed_qty: self.executed,
             cum_quote_qty: self.cum_quote,
             status: self.status,
-            created_at: self.created,
-            updated_at: self.created,
-            accepted_seq: Seq(0),
+            working_time: self.working_time,
+            ..OrderRow::accepted(pair, &accepted, self.created, Seq(0), pending)
         }
     }
 

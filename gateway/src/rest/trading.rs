@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use proto::{
     Amend, CancelReason, CommandBody, EventBody, NewOrder, OrderId, OrderRef, PairConfig, Qty, Seq,
-    Symbol,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -443,7 +442,7 @@ async fn order_to_change(
     closed_matters: bool,
 ) -> Result<Option<OrderRow>, ApiError> {
     if let Some(seq) = arrived {
-        let deadline = tokio::time::Instant::now() + super::OWN_WRITES_WAIT;
+        let deadline = super::own_writes_deadline();
         match gw
             .market
             .open_order(p.symbol, caller.user, *target, seq, deadline)
@@ -460,16 +459,6 @@ async fn order_to_change(
 /// Whether `o` has the client id `cid`, when one was sent.
 fn matches_cid(o: &OrderRow, cid: Option<&str>) -> bool {
     cid.is_none_or(|c| client_order_id(o.order_id, o.client_order_id.as_ref()) == c)
-}
-
-/// Waits, at most [`super::OWN_WRITES_WAIT`], until the store holds
-/// `pair`'s events up to `seq`; true when it does (or `seq` is unknown).
-async fn stored_up_to(gw: &Gateway, pair: Symbol, seq: Option<Seq>) -> bool {
-    let deadline = tokio::time::Instant::now() + super::OWN_WRITES_WAIT;
-    match (gw.log.pair(pair), seq) {
-        (Some(status), Some(seq)) => status.stored_up_to(seq, deadline).await,
-        _ => true,
-    }
 }
 
 /// An order of the caller's, by `orderId` or `origClientOrderId`.
@@ -560,7 +549,7 @@ async fn cancel(
     // An order of a list ends its list: Binance answers with the list, as
     // stored when the cancel arrived and changed by its events.
     if let Some(list_id) = row.as_ref().and_then(|o| o.order_list_id)
-        && stored_up_to(gw, p.symbol, arrived).await
+        && super::stored_up_to(gw, p.symbol, arrived, super::own_writes_deadline()).await
         && let Some(list) = gw
             .store
             .order_list(caller.user, store::ListLookup::Id(list_id), None)
@@ -926,7 +915,7 @@ pub(super) async fn amend_keep_priority(
         .ok_or_else(|| ApiError::internal("an amend without an Amended event"))?;
     // An order of a list: Binance adds the list's status, as stored.
     if let Some(list_id) = row.order_list_id
-        && stored_up_to(&gw, p.symbol, arrived).await
+        && super::stored_up_to(&gw, p.symbol, arrived, super::own_writes_deadline()).await
         && let Some(list) = gw
             .store
             .order_list(caller.user, store::ListLookup::Id(list_id), None)
