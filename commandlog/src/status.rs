@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use proto::{Event, EventBody, PairConfig, Seq, Symbol, TradingStatus};
 use tokio::sync::Notify;
@@ -67,6 +67,11 @@ pub struct PairStatus {
     /// Woken whenever `persisted_seq` moves: readers of their own writes
     /// wait on it instead of polling.
     persisted_moved: Notify,
+    /// Told when a reader waits for events the store does not hold yet:
+    /// the persister that lingers for a bigger transaction commits at once
+    /// instead (one per exchange, shared by its pairs; see
+    /// [`PairStatus::asking_store_through`]).
+    store_wanted: Arc<Notify>,
     /// The position the pair's latest stored snapshot covers.
     snapshot_position: AtomicU64,
     halted: AtomicBool,
@@ -94,10 +99,19 @@ impl PairStatus {
             engine_seq: AtomicU64::new(seq.0),
             persisted_seq: AtomicU64::new(seq.0),
             persisted_moved: Notify::new(),
+            store_wanted: Arc::new(Notify::new()),
             snapshot_position: AtomicU64::new(logged),
             halted: AtomicBool::new(false),
             halt_reason: OnceLock::new(),
         }
+    }
+
+    /// The same, telling `wanted` whenever a reader waits for the store to
+    /// catch up ([`PairStatus::stored_up_to`]): the persister of the
+    /// pair's events waits on it while it lingers.
+    pub fn asking_store_through(mut self, wanted: Arc<Notify>) -> Self {
+        self.store_wanted = wanted;
+        self
     }
 
     /// The pair's rules now.
@@ -207,6 +221,9 @@ impl PairStatus {
             if self.persisted_seq() >= seq {
                 return true;
             }
+            // Again after each move: the events asked for may have
+            // reached the persister after the transaction it cut short.
+            self.store_wanted.notify_one();
             if tokio::time::timeout_at(deadline, moved).await.is_err() {
                 return self.persisted_seq() >= seq;
             }

@@ -5,7 +5,7 @@ mod common;
 use client::{Method, StatusCode};
 use common::{
     BTCEUR, ETHEUR, eventually, header, limit, limit_on, open_orders, order_with_status,
-    send_signed, start, start_with,
+    send_signed, signed_get, start, start_with,
 };
 use serde_json::{Value, json};
 
@@ -631,6 +631,46 @@ async fn cancel(c: &client::Client, query: &str) -> client::Answer {
     )
     .await
     .unwrap()
+}
+
+/// A read of one's own orders or trades waits for the store, and asks the
+/// persister to commit instead of lingering. With a linger of ten minutes,
+/// far past the read's 1 s wait, every read still finds what was just
+/// done, and a shutdown does not wait the linger out either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_of_ones_own_writes_cut_the_persisters_linger_short() {
+    let ex = start_with(|c| c.runtime.persister_linger_ms = 600_000).await;
+    let alice_key = ex.credentials("alice").await;
+    let alice = client::Client::new(&ex.url, Some(alice_key.clone()));
+    let bob = ex.user("bob").await;
+    let ask = alice.place(&limit("SELL", "0.5", "30000")).await.unwrap();
+    assert_eq!(ask.status, StatusCode::OK, "{:?}", ask.body);
+    let ask_id = ask.body["orderId"].as_u64().unwrap();
+    let bid = bob.place(&limit("BUY", "0.2", "30000")).await.unwrap();
+    assert_eq!(bid.body["status"], "FILLED", "{:?}", bid.body);
+
+    let trades = signed_get(&bob, "/api/v3/myTrades", "symbol=BTCEUR").await;
+    assert_eq!(trades.as_array().map(Vec::len), Some(1), "{trades:?}");
+    let orders = signed_get(&alice, "/api/v3/allOrders", "symbol=BTCEUR").await;
+    assert_eq!(orders[0]["orderId"], ask_id, "{orders:?}");
+    assert_eq!(orders[0]["status"], "PARTIALLY_FILLED", "{orders:?}");
+    assert_eq!(orders[0]["executedQty"], "0.20000000", "{orders:?}");
+
+    // Again for events after that commit: each wait asks anew.
+    let canceled = cancel(&alice, &format!("orderId={ask_id}")).await;
+    assert_eq!(canceled.status, StatusCode::OK, "{:?}", canceled.body);
+    let orders = signed_get(&alice, "/api/v3/allOrders", "symbol=BTCEUR").await;
+    assert_eq!(orders[0]["status"], "CANCELED", "{orders:?}");
+
+    // A new order, then a restart: shutdown stores it without lingering.
+    let rest = alice.place(&limit("SELL", "0.1", "31000")).await.unwrap();
+    assert_eq!(rest.status, StatusCode::OK, "{:?}", rest.body);
+    let ex = tokio::time::timeout(std::time::Duration::from_secs(60), ex.restart())
+        .await
+        .expect("the shutdown waited for the persister's linger");
+    let alice = client::Client::new(&ex.url, Some(alice_key));
+    let open = open_orders(&alice, BTCEUR).await;
+    assert_eq!(open.len(), 1, "{open:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

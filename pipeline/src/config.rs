@@ -21,10 +21,12 @@ pub struct RuntimeConfig {
     /// Most event records stored in one transaction.
     pub persister_batch: usize,
     /// How long the persister lets records gather before a transaction
-    /// (0: none). No order, cancel or amend waits for the store (reads of
-    /// one's own orders and trades do); it trades a little persister lag
-    /// for far fewer transactions, each rewriting fewer index pages per
-    /// event, at low and medium rates.
+    /// (0: none). No order, cancel or amend waits for the store; a read of
+    /// one's own orders or trades does, and cuts the linger short. It
+    /// trades persister lag (and how fresh public trade history is) for
+    /// fewer transactions, each rewriting fewer index pages per event:
+    /// the orders' indexes by user take most of the pages a transaction
+    /// writes, and rows of one user share them.
     pub persister_linger_ms: u64,
     /// An actor snapshots its book after this many commands.
     pub snapshot_every: u64,
@@ -52,7 +54,7 @@ impl Default for RuntimeConfig {
             actor_queue: 16_384,
             output_queue: 16_384,
             persister_batch: 4_096,
-            persister_linger_ms: 10,
+            persister_linger_ms: 50,
             snapshot_every: 10_000,
             book_capacity: 65_536,
             journal_fsync: false,

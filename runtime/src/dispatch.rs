@@ -103,6 +103,8 @@ pub(crate) struct Queue {
     pub(crate) input: mpsc::Receiver<Stored>,
     /// How long records may gather before a transaction (0: none).
     pub(crate) linger: Duration,
+    /// Cuts the linger short: a reader waits for the store.
+    pub(crate) store_wanted: Arc<tokio::sync::Notify>,
     pub(crate) pairs: crate::exchange::PairMap,
     pub(crate) metrics: PipelineMetrics,
 }
@@ -112,12 +114,16 @@ impl Source for Queue {
         if self.input.recv_many(items, max).await == 0 {
             return false;
         }
-        // Nothing waits for the store (answers come from the engine), so
-        // let a few more records arrive: at low rates this turns a
-        // transaction per record, and the thread wake-ups of each of its
-        // statements, into a transaction per `linger`.
+        // Answers come from the engine, so let more records arrive: this
+        // turns a transaction per record (at low rates) or per few records
+        // into one per `linger`, and the index pages a transaction rewrites
+        // are shared by more rows. A read of one's own orders or trades
+        // does wait for the store: it cuts the linger short.
         if !self.linger.is_zero() && items.len() < max {
-            tokio::time::sleep(self.linger).await;
+            tokio::select! {
+                () = tokio::time::sleep(self.linger) => {}
+                () = self.store_wanted.notified() => {}
+            }
             while items.len() < max {
                 match self.input.try_recv() {
                     Ok(item) => items.push(item),

@@ -17,7 +17,7 @@ use commandlog::{
 use pipeline::{Output, Persister, PipelineMetrics, RuntimeConfig, Stored, Ticks};
 use proto::{Command, PairConfig, Symbol};
 use store::Store;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -49,6 +49,8 @@ struct Tasks {
     /// outputs when it is on.
     dispatcher: Option<JoinHandle<()>>,
     persister: JoinHandle<()>,
+    /// Cuts the persister's linger short (its queue has closed).
+    store_wanted: Arc<Notify>,
     /// With the risk stage only.
     risk_snapshots: Option<JoinHandle<()>>,
 }
@@ -160,18 +162,21 @@ impl Exchange {
                     .map(|p| (p.config.symbol, p.stored_seq)),
             )
             .collect();
+        let store_wanted = Arc::new(Notify::new());
         let actors = spawn_actors(
             restored.running,
             restored.held,
             &config,
             &*observer,
             &metrics,
+            &store_wanted,
         );
         let parts = Parts {
             store,
             journal,
             actors,
             stored_seqs,
+            store_wanted,
             config,
             observer,
             metrics,
@@ -237,6 +242,8 @@ impl Exchange {
         if let Some(d) = tasks.dispatcher {
             let _ = d.await;
         }
+        // Nothing more is coming: a lingering persister stores now.
+        tasks.store_wanted.notify_one();
         let _ = tasks.persister.await;
         if let Some(r) = tasks.risk_snapshots {
             let _ = r.await;
@@ -312,6 +319,9 @@ struct Parts {
     journal: Journal,
     actors: Actors,
     stored_seqs: HashMap<Symbol, proto::Seq>,
+    /// Readers waiting for the store tell the persister here (every
+    /// pair's status, a listed one's too).
+    store_wanted: Arc<Notify>,
     config: RuntimeConfig,
     observer: Arc<dyn Observer>,
     metrics: PipelineMetrics,
@@ -334,6 +344,7 @@ impl Parts {
             metrics: self.metrics.clone(),
             outputs: self.actors.output_tx.clone(),
             persist,
+            store_wanted: self.store_wanted.clone(),
             writer,
         }
     }
@@ -358,6 +369,7 @@ impl Parts {
         let queue = Queue {
             input: persist_rx,
             linger: Duration::from_millis(self.config.persister_linger_ms),
+            store_wanted: self.store_wanted.clone(),
             pairs: pairs.clone(),
             metrics: self.metrics.clone(),
         };
@@ -413,6 +425,7 @@ impl Parts {
                 actors: self.actors.threads,
                 dispatcher: Some(dispatcher),
                 persister,
+                store_wanted: self.store_wanted.clone(),
                 risk_snapshots: None,
             })),
         }
@@ -492,6 +505,7 @@ impl Parts {
                 actors: self.actors.threads,
                 dispatcher: Some(dispatcher),
                 persister,
+                store_wanted: self.store_wanted.clone(),
                 risk_snapshots: Some(risk_snapshots),
             })),
         }
@@ -562,6 +576,7 @@ fn spawn_actors(
     config: &RuntimeConfig,
     observer: &dyn Observer,
     metrics: &PipelineMetrics,
+    store_wanted: &Arc<Notify>,
 ) -> Actors {
     let (out_tx, output) = mpsc::channel::<Output>(config.output_queue);
     let mut actors = Actors {
@@ -576,13 +591,16 @@ fn spawn_actors(
         // The book's rules, not the file's: an operator may have changed
         // them, and the book restored them from its snapshot and the log.
         observer.on_start(p.book.config(), p.book.depth(usize::MAX));
-        let status = Arc::new(PairStatus::new(
-            *p.book.config(),
-            p.book.status(),
-            LagUnit::Commands,
-            p.position,
-            p.book.last_seq(),
-        ));
+        let status = Arc::new(
+            PairStatus::new(
+                *p.book.config(),
+                p.book.status(),
+                LagUnit::Commands,
+                p.position,
+                p.book.last_seq(),
+            )
+            .asking_store_through(store_wanted.clone()),
+        );
         metrics
             .queue_capacity
             .with_label_values(&[sym.as_str()])
@@ -603,13 +621,16 @@ fn spawn_actors(
     for p in held {
         observer.on_start(p.book.config(), p.book.depth(usize::MAX));
         let sym = p.config.symbol;
-        let status = Arc::new(PairStatus::new(
-            *p.book.config(),
-            p.book.status(),
-            LagUnit::Commands,
-            p.position,
-            p.stored_seq,
-        ));
+        let status = Arc::new(
+            PairStatus::new(
+                *p.book.config(),
+                p.book.status(),
+                LagUnit::Commands,
+                p.position,
+                p.stored_seq,
+            )
+            .asking_store_through(store_wanted.clone()),
+        );
         status.halt(format!("halted by the store: {}", p.reason));
         metrics.observe(&status);
         actors.statuses.insert(sym, status);

@@ -65,6 +65,8 @@ pub(crate) struct Lister {
     pub(crate) outputs: mpsc::Sender<Output>,
     /// The persister's queue.
     pub(crate) persist: mpsc::Sender<Stored>,
+    /// Where the pairs' readers ask the persister to commit.
+    pub(crate) store_wanted: Arc<tokio::sync::Notify>,
     /// The journal writer.
     pub(crate) writer: mpsc::Sender<NewPair>,
 }
@@ -126,13 +128,10 @@ pub(crate) async fn list(
         Ok(false) => return Err(ListError::Exists),
         Err(e) => return Err(ListError::Store(e.to_string())),
     }
-    let status = Arc::new(PairStatus::new(
-        config,
-        TradingStatus::Trading,
-        LagUnit::Commands,
-        0,
-        Seq(0),
-    ));
+    let status = Arc::new(
+        PairStatus::new(config, TradingStatus::Trading, LagUnit::Commands, 0, Seq(0))
+            .asking_store_through(lister.store_wanted.clone()),
+    );
     let started = start(lister, book, &status).await;
     let handle = match started {
         Ok(handle) => handle,
