@@ -24,9 +24,10 @@ pub struct RuntimeConfig {
     /// (0: none). No order, cancel or amend waits for the store; a read of
     /// one's own orders or trades does, and cuts the linger short. It
     /// trades persister lag (and how fresh public trade history is) for
-    /// fewer transactions, each rewriting fewer index pages per event:
-    /// the orders' indexes by user take most of the pages a transaction
-    /// writes, and rows of one user share them.
+    /// fewer transactions, each rewriting fewer index pages per event.
+    /// Longer is not cheaper here: 50 ms measured no less CPU than 10 at
+    /// 4,000 requests/s, and a worse p99 (each commit is a longer burst
+    /// on the cores the requests share).
     pub persister_linger_ms: u64,
     /// An actor snapshots its book after this many commands.
     pub snapshot_every: u64,
@@ -54,7 +55,7 @@ impl Default for RuntimeConfig {
             actor_queue: 16_384,
             output_queue: 16_384,
             persister_batch: 4_096,
-            persister_linger_ms: 50,
+            persister_linger_ms: 10,
             snapshot_every: 10_000,
             book_capacity: 65_536,
             journal_fsync: false,
