@@ -106,7 +106,7 @@ impl PairStatus {
         }
     }
 
-    /// The same, telling `wanted` whenever a reader waits for the store to
+    /// This status, telling `wanted` whenever a reader waits for the store to
     /// catch up ([`PairStatus::stored_up_to`]): the persister of the
     /// pair's events waits on it while it lingers.
     pub fn asking_store_through(mut self, wanted: Arc<Notify>) -> Self {
