@@ -25,10 +25,9 @@ pub struct RuntimeConfig {
     /// one's own orders or trades does, and cuts the linger short. It
     /// trades persister lag (and how fresh public trade history is) for
     /// fewer transactions, each rewriting fewer index pages per event.
-    /// 50 ms cut the SQLite writer's CPU by about a quarter at 4,000
-    /// requests/s but the exchange's by only about 4%, and worsened the
-    /// p99 (each commit is a longer burst on the cores the requests
-    /// share): see the README.
+    /// Longer makes the SQLite writer cheaper but each commit a longer
+    /// burst on the cores the requests share, so the p99 pays (the
+    /// README has the runs).
     pub persister_linger_ms: u64,
     /// An actor snapshots its book after this many commands.
     pub snapshot_every: u64,

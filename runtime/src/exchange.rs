@@ -14,6 +14,7 @@ use commandlog::{
     Accounts, AuditFuture, CommandLog, LagUnit, ListError, ListFuture, Listing, Movement,
     MovementFuture, Observer, PairStatus, SubmitError, SubmitFuture, Submitted, Waiters,
 };
+use engine::OrderBook;
 use pipeline::{Output, Persister, PipelineMetrics, RuntimeConfig, Stored, Ticks};
 use proto::{Command, PairConfig, Symbol};
 use store::Store;
@@ -586,21 +587,26 @@ fn spawn_actors(
         output,
         output_tx: out_tx.clone(),
     };
+    // A pair's counters, with the book's rules and status, at `position`
+    // of the journal with events up to `seq`.
+    let status_of = |book: &OrderBook, position, seq| {
+        Arc::new(
+            PairStatus::new(
+                *book.config(),
+                book.status(),
+                LagUnit::Commands,
+                position,
+                seq,
+            )
+            .asking_store_through(store_wanted.clone()),
+        )
+    };
     for p in running {
         let sym = p.config.symbol;
         // The book's rules, not the file's: an operator may have changed
         // them, and the book restored them from its snapshot and the log.
         observer.on_start(p.book.config(), p.book.depth(usize::MAX));
-        let status = Arc::new(
-            PairStatus::new(
-                *p.book.config(),
-                p.book.status(),
-                LagUnit::Commands,
-                p.position,
-                p.book.last_seq(),
-            )
-            .asking_store_through(store_wanted.clone()),
-        );
+        let status = status_of(&p.book, p.position, p.book.last_seq());
         metrics
             .queue_capacity
             .with_label_values(&[sym.as_str()])
@@ -621,16 +627,7 @@ fn spawn_actors(
     for p in held {
         observer.on_start(p.book.config(), p.book.depth(usize::MAX));
         let sym = p.config.symbol;
-        let status = Arc::new(
-            PairStatus::new(
-                *p.book.config(),
-                p.book.status(),
-                LagUnit::Commands,
-                p.position,
-                p.stored_seq,
-            )
-            .asking_store_through(store_wanted.clone()),
-        );
+        let status = status_of(&p.book, p.position, p.stored_seq);
         status.halt(format!("halted by the store: {}", p.reason));
         metrics.observe(&status);
         actors.statuses.insert(sym, status);
