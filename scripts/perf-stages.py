@@ -5,8 +5,9 @@
     scripts/perf-stages.py perf.data 458      # 458: loadtest's exchange CPU us/request
 
 Each sample goes to the first stage whose rule matches its thread, its
-object and its symbol (the table below, in order): the SQLite thread and
-the pair actors by thread name; the kernel by object, split into wake-ups
+object and its symbol (the table below, in order): the SQLite thread by
+thread name; the pair actors by module path (or by thread name, in builds
+from before they became tasks); the kernel by object, split into wake-ups
 and context switches and the rest (loopback TCP, files); the exchange's
 own code by module path. Without frame pointers, a library's samples
 (allocation, tokio) count where the library is, not for the stage that
@@ -19,7 +20,7 @@ import sys
 
 STAGES = [
     ("persist: SQLite thread", lambda c, d, s: c.startswith("sqlx-sqlite")),
-    ("match: pair actors", lambda c, d, s: c.startswith("actor-")),
+    ("match: pair actors", lambda c, d, s: c.startswith("actor-") or re.search(r"engine::|pipeline::actor", s)),
     ("kernel: wake-ups, context switches", lambda c, d, s: d == "[kernel.kallsyms]" and re.search(
         r"finish_task_switch|raw_spin_unlock|schedule|futex|irqentry|exit_to_user|rseq|try_to_wake|ep_poll|epoll", s)),
     ("kernel: loopback TCP, files, other", lambda c, d, s: d == "[kernel.kallsyms]"),

@@ -37,7 +37,7 @@ pub(crate) struct Actor {
     /// or after a restore the one holding the snapshot's position (the
     /// snapshot may cover only part of it).
     pub(crate) next_offset: i64,
-    thread: std::thread::JoinHandle<()>,
+    task: tokio::task::JoinHandle<()>,
     pub(crate) status: Arc<PairStatus>,
 }
 
@@ -65,7 +65,7 @@ impl Actor {
         ));
         metrics.observe_halt(&status);
         let (tx, rx) = mpsc::channel(rc.actor_queue);
-        let thread = pipeline::spawn_actor(
+        let task = pipeline::spawn_actor(
             book,
             position,
             status.clone(),
@@ -80,7 +80,7 @@ impl Actor {
             backlog: VecDeque::new(),
             restored: position,
             next_offset: record_offset(position),
-            thread,
+            task,
             status,
         })
     }
@@ -108,11 +108,10 @@ impl Actor {
         true
     }
 
-    /// Waits for the thread to end after its final snapshot.
+    /// Waits for the task to end after its final snapshot.
     pub(crate) async fn join(self) {
         drop(self.input);
-        let thread = self.thread;
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        let _ = self.task.await;
     }
 
     /// Stops the actor in the background; with `release` (a planned
@@ -122,7 +121,7 @@ impl Actor {
         let pair = self.status.symbol;
         let (status, restored) = (self.status.clone(), self.restored);
         tokio::spawn(async move {
-            // Dropping the input ends the thread after its final snapshot.
+            // Dropping the input ends the task after its final snapshot.
             self.join().await;
             if !release {
                 return;

@@ -1,5 +1,13 @@
-//! One pair's actor: the single writer of its book, on its own thread;
-//! restored from the pair's latest snapshot, checked by its state hash.
+//! One pair's actor: the single writer of its book, a task of the async
+//! runtime; restored from the pair's latest snapshot, checked by its state
+//! hash.
+//!
+//! A task, not a thread of its own: applying a command takes well under a
+//! microsecond, and the queues around the actor have their other ends on
+//! tasks (the journal writer, the engine's consumer, the dispatcher, the
+//! emitter). As a thread, each command cost a futex wake-up and a context
+//! switch in, and a cross-thread wake of the runtime out; as a task it is
+//! scheduled on the worker that fed it (README, "Performance").
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -70,9 +78,10 @@ fn event_kind(body: &EventBody) -> usize {
     }
 }
 
-/// Starts the actor thread for `book`, whose last applied command is at
+/// Starts the actor task for `book`, whose last applied command is at
 /// `position`. It applies commands from `input` until that closes, then
 /// takes a final snapshot. A panic in the book halts this pair only.
+/// Must be called within a tokio runtime.
 pub fn spawn(
     mut book: OrderBook,
     mut position: u64,
@@ -81,9 +90,9 @@ pub fn spawn(
     output: mpsc::Sender<Output>,
     snapshot_every: u64,
     metrics: PipelineMetrics,
-) -> std::thread::JoinHandle<()> {
+) -> tokio::task::JoinHandle<()> {
     let pair = book.config().symbol;
-    let run = move || {
+    tokio::spawn(async move {
         let label = pair.as_str();
         let accepted = metrics.commands.with_label_values(&[label, "accepted"]);
         let rejected = metrics.commands.with_label_values(&[label, "rejected"]);
@@ -92,7 +101,7 @@ pub fn spawn(
         let kinds = EVENT_KINDS.map(|k| metrics.events.with_label_values(&[label, k]));
         let mut since_snapshot = 0u64;
         let mut last_ts = 0u64;
-        while let Some((pos, cmd)) = input.blocking_recv() {
+        while let Some((pos, cmd)) = input.recv().await {
             let mut events = Vec::with_capacity(8);
             if catch_unwind(AssertUnwindSafe(|| book.apply(&cmd, &mut events))).is_err() {
                 error!(%pair, position = pos, "the book panicked; the pair is halted");
@@ -128,26 +137,35 @@ pub fn spawn(
                 position: pos,
                 events,
             });
-            if output.blocking_send(Output::Record(record)).is_err() {
+            if output.send(Output::Record(record)).await.is_err() {
                 return;
             }
             since_snapshot += 1;
             if since_snapshot >= snapshot_every {
                 since_snapshot = 0;
-                let snap = snapshot_row(&book, position, last_ts);
-                if output.blocking_send(Output::Snapshot(snap)).is_err() {
+                let snap = off_worker(|| snapshot_row(&book, position, last_ts));
+                if output.send(Output::Snapshot(snap)).await.is_err() {
                     return;
                 }
             }
         }
         if since_snapshot > 0 {
-            let _ = output.blocking_send(Output::Snapshot(snapshot_row(&book, position, last_ts)));
+            let snap = off_worker(|| snapshot_row(&book, position, last_ts));
+            let _ = output.send(Output::Snapshot(snap)).await;
         }
-    };
-    std::thread::Builder::new()
-        .name(format!("actor-{pair}"))
-        .spawn(run)
-        .unwrap_or_else(|e| panic!("cannot start the actor thread of {pair}: {e}"))
+    })
+}
+
+/// Runs `f` (a snapshot: a copy of the whole book) with the runtime's other
+/// tasks moved off this worker, where the runtime has other workers.
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    if tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
 }
 
 /// Why a pair's book could not be restored.
@@ -261,7 +279,11 @@ fn changed_rules(file: &PairConfig, snapshot: &PairConfig) -> Vec<&'static str> 
 
 #[cfg(test)]
 mod tests {
-    use proto::{Price, StpMode, Symbol};
+    use commandlog::LagUnit;
+    use proto::{
+        NewOrder, OrderId, OrderSize, OrderType, Price, Qty, Side, StpMode, Symbol, TimeInForce,
+        Timestamp, UserId,
+    };
 
     use super::*;
 
@@ -278,5 +300,105 @@ mod tests {
             changed_rules(&file, &snapshot),
             ["tick_size", "default_stp"]
         );
+    }
+
+    fn place(id: u64, side: Side, price: u64) -> Command {
+        let order = NewOrder::plain(
+            OrderId(id),
+            side,
+            OrderType::Limit {
+                price: Price(price),
+            },
+            TimeInForce::Gtc,
+            OrderSize::Base(Qty(1)),
+        );
+        Command {
+            pair: Symbol::new("BTC-EUR").unwrap(),
+            user: UserId(id),
+            timestamp: Timestamp(id),
+            body: CommandBody::NewOrder(order),
+        }
+    }
+
+    /// Runs an actor over five orders with a snapshot every two commands;
+    /// returns its outputs once its input has closed.
+    async fn run_actor() -> (Vec<Output>, u64) {
+        let config = PairConfig::simple(Symbol::new("BTC-EUR").unwrap());
+        let book = OrderBook::new(config).unwrap();
+        let status = Arc::new(PairStatus::new(
+            config,
+            book.status(),
+            LagUnit::Commands,
+            0,
+            book.last_seq(),
+        ));
+        let metrics = PipelineMetrics::register(&prometheus::Registry::new()).unwrap();
+        let (tx, rx) = mpsc::channel(8);
+        let (out_tx, mut out_rx) = mpsc::channel(64);
+        let actor = spawn(book, 0, status.clone(), rx, out_tx, 2, metrics);
+        // Two sells, then a buy that takes the cheaper one, and two more.
+        let prices = [(Side::Sell, 101), (Side::Sell, 100), (Side::Buy, 100)];
+        let more = [(Side::Buy, 90), (Side::Sell, 110)];
+        for (i, (side, price)) in prices.into_iter().chain(more).enumerate() {
+            let id = i as u64 + 1;
+            tx.send((id, place(id, side, price))).await.unwrap();
+        }
+        drop(tx);
+        actor.await.unwrap();
+        let mut outputs = Vec::new();
+        while let Some(o) = out_rx.recv().await {
+            outputs.push(o);
+        }
+        (outputs, status.applied_position())
+    }
+
+    /// Records in order, a snapshot after every second command, and a
+    /// final one when the input closes: whichever runtime the actor is on
+    /// (a snapshot moves off a worker only where there are others).
+    fn check(outputs: &[Output], applied: u64) {
+        let kinds: Vec<String> = outputs
+            .iter()
+            .map(|o| match o {
+                Output::Record(r) => format!("r{}", r.position),
+                Output::Snapshot(s) => format!("s{}", s.position),
+            })
+            .collect();
+        assert_eq!(kinds, ["r1", "r2", "s2", "r3", "r4", "s4", "r5", "s5"]);
+        assert_eq!(applied, 5);
+        let Some(Output::Record(third)) = outputs.get(3) else {
+            panic!("no third record: {kinds:?}");
+        };
+        assert!(
+            third
+                .events
+                .iter()
+                .any(|e| matches!(e.body, EventBody::Trade(_))),
+            "the buy at 100 trades: {third:?}"
+        );
+        let Some(Output::Snapshot(last)) = outputs.last() else {
+            panic!("no final snapshot: {kinds:?}");
+        };
+        let restored = OrderBook::restore(
+            PairConfig::simple(Symbol::new("BTC-EUR").unwrap()),
+            &last.data,
+        )
+        .unwrap();
+        assert_eq!(restored.state_hash(), last.state_hash);
+        assert_eq!(
+            restored.depth(10).bids.len() + restored.depth(10).asks.len(),
+            3
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_actor_on_a_multi_threaded_runtime_applies_in_order_and_snapshots() {
+        let (outputs, applied) = run_actor().await;
+        check(&outputs, applied);
+    }
+
+    #[tokio::test]
+    async fn an_actor_on_a_current_thread_runtime_applies_in_order_and_snapshots() {
+        let (outputs, applied) = run_actor().await;
+        check(&outputs, applied);
     }
 }

@@ -2,7 +2,7 @@
 //! pipeline, two backends (`runtime` embedded, `cluster` over Kafka).
 //!
 //! ```text
-//! commands --> actor (one thread per pair: restore, apply, snapshot) --> EventSink --> persister Source --> Persister --> store
+//! commands --> actor (one task per pair: restore, apply, snapshot) --> EventSink --> persister Source --> Persister --> store
 //!                                                                        embedded: dispatcher (observers, waiters) -> queue
 //!                                                                        Kafka:    emitter (events topic)          -> topic
 //! ```

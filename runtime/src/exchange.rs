@@ -45,7 +45,7 @@ const GAUGE_PERIOD: Duration = Duration::from_secs(1);
 struct Tasks {
     gauges: JoinHandle<()>,
     journal: JoinHandle<()>,
-    actors: Vec<std::thread::JoinHandle<()>>,
+    actors: Vec<tokio::task::JoinHandle<()>>,
     /// Without the risk stage only: the journal writer reads the actors'
     /// outputs when it is on.
     dispatcher: Option<JoinHandle<()>>,
@@ -90,7 +90,7 @@ impl fmt::Debug for Exchange {
 /// The running pairs' actors, and every pair's counters.
 struct Actors {
     inputs: HashMap<Symbol, mpsc::Sender<(u64, Command)>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    threads: Vec<tokio::task::JoinHandle<()>>,
     statuses: HashMap<Symbol, Arc<PairStatus>>,
     output: mpsc::Receiver<Output>,
     /// For the actors of pairs listed later.
@@ -238,7 +238,7 @@ impl Exchange {
         let _ = self.stop.send(true);
         let _ = tasks.journal.await;
         for a in tasks.actors {
-            let _ = tokio::task::spawn_blocking(move || a.join()).await;
+            let _ = a.await;
         }
         if let Some(d) = tasks.dispatcher {
             let _ = d.await;
@@ -258,7 +258,7 @@ impl Exchange {
 
     /// Stops every task at once, as a killed process would: nothing queued
     /// is applied, stored or snapshotted (what was journaled stays). For
-    /// tests of recovery; the actor threads end on their own once their
+    /// tests of recovery; the actor tasks end on their own once their
     /// queues close.
     pub fn abort(&self) {
         if let Ok(mut lister) = self.lister.try_lock() {

@@ -96,7 +96,7 @@ pub(crate) async fn list(
     pairs: &RwLock<HashMap<Symbol, Arc<PairStatus>>>,
     risk: Option<&RwLock<RiskInfo>>,
     listing: Listing,
-) -> Result<(Arc<PairStatus>, std::thread::JoinHandle<()>), ListError> {
+) -> Result<(Arc<PairStatus>, tokio::task::JoinHandle<()>), ListError> {
     let config = listing.config;
     let pair = config.symbol;
     let taken = pairs
@@ -162,7 +162,7 @@ async fn start(
     lister: &Lister,
     book: OrderBook,
     status: &Arc<PairStatus>,
-) -> Result<std::thread::JoinHandle<()>, ListError> {
+) -> Result<tokio::task::JoinHandle<()>, ListError> {
     let config = *book.config();
     let pair = config.symbol;
     let gone = |_| ListError::ShuttingDown;
@@ -206,7 +206,7 @@ async fn start(
         .map_err(|_| ListError::ShuttingDown)?;
     match answer.await {
         Ok(Ok(())) => Ok(handle),
-        // The actor's queue is dropped with the refused pair: its thread ends.
+        // The actor's queue is dropped with the refused pair: its task ends.
         Ok(Err(why)) => Err(ListError::Refused(why)),
         Err(_) => Err(ListError::ShuttingDown),
     }
