@@ -156,9 +156,11 @@ pub fn spawn(
     })
 }
 
-/// Runs `f` (a snapshot: a copy of the whole book) with the runtime's other
-/// tasks moved off this worker, where the runtime has other workers.
-fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+/// Runs `f`, work that holds its thread a while (a snapshot: a copy of the
+/// whole book; a journal write with fsync), with the runtime's other tasks
+/// moved off this worker (`block_in_place`) where the runtime has other
+/// workers; on a current-thread runtime it simply runs.
+pub fn off_worker<T>(f: impl FnOnce() -> T) -> T {
     if tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::MultiThread
     {
@@ -302,6 +304,10 @@ mod tests {
         );
     }
 
+    fn btc_eur() -> PairConfig {
+        PairConfig::simple(Symbol::new("BTC-EUR").unwrap())
+    }
+
     fn place(id: u64, side: Side, price: u64) -> Command {
         let order = NewOrder::plain(
             OrderId(id),
@@ -313,7 +319,7 @@ mod tests {
             OrderSize::Base(Qty(1)),
         );
         Command {
-            pair: Symbol::new("BTC-EUR").unwrap(),
+            pair: btc_eur().symbol,
             user: UserId(id),
             timestamp: Timestamp(id),
             body: CommandBody::NewOrder(order),
@@ -323,7 +329,7 @@ mod tests {
     /// Runs an actor over five orders with a snapshot every two commands;
     /// returns its outputs once its input has closed.
     async fn run_actor() -> (Vec<Output>, u64) {
-        let config = PairConfig::simple(Symbol::new("BTC-EUR").unwrap());
+        let config = btc_eur();
         let book = OrderBook::new(config).unwrap();
         let status = Arc::new(PairStatus::new(
             config,
@@ -378,11 +384,7 @@ mod tests {
         let Some(Output::Snapshot(last)) = outputs.last() else {
             panic!("no final snapshot: {kinds:?}");
         };
-        let restored = OrderBook::restore(
-            PairConfig::simple(Symbol::new("BTC-EUR").unwrap()),
-            &last.data,
-        )
-        .unwrap();
+        let restored = OrderBook::restore(btc_eur(), &last.data).unwrap();
         assert_eq!(restored.state_hash(), last.state_hash);
         assert_eq!(
             restored.depth(10).bids.len() + restored.depth(10).asks.len(),

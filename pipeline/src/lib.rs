@@ -24,7 +24,9 @@ pub mod risk;
 mod sink;
 mod ticks;
 
-pub use actor::{Output, RestoreError, Restored, restore_book, snapshot_row, spawn as spawn_actor};
+pub use actor::{
+    Output, RestoreError, Restored, off_worker, restore_book, snapshot_row, spawn as spawn_actor,
+};
 pub use config::{ConfigError, RuntimeConfig};
 pub use metrics::PipelineMetrics;
 pub use persister::{

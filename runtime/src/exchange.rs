@@ -45,7 +45,7 @@ const GAUGE_PERIOD: Duration = Duration::from_secs(1);
 struct Tasks {
     gauges: JoinHandle<()>,
     journal: JoinHandle<()>,
-    actors: Vec<tokio::task::JoinHandle<()>>,
+    actors: Vec<JoinHandle<()>>,
     /// Without the risk stage only: the journal writer reads the actors'
     /// outputs when it is on.
     dispatcher: Option<JoinHandle<()>>,
@@ -90,7 +90,7 @@ impl fmt::Debug for Exchange {
 /// The running pairs' actors, and every pair's counters.
 struct Actors {
     inputs: HashMap<Symbol, mpsc::Sender<(u64, Command)>>,
-    threads: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
     statuses: HashMap<Symbol, Arc<PairStatus>>,
     output: mpsc::Receiver<Output>,
     /// For the actors of pairs listed later.
@@ -423,7 +423,7 @@ impl Parts {
             tasks: Mutex::new(Some(Tasks {
                 gauges,
                 journal,
-                actors: self.actors.threads,
+                actors: self.actors.tasks,
                 dispatcher: Some(dispatcher),
                 persister,
                 store_wanted: self.store_wanted.clone(),
@@ -503,7 +503,7 @@ impl Parts {
             tasks: Mutex::new(Some(Tasks {
                 gauges,
                 journal,
-                actors: self.actors.threads,
+                actors: self.actors.tasks,
                 dispatcher: Some(dispatcher),
                 persister,
                 store_wanted: self.store_wanted.clone(),
@@ -582,7 +582,7 @@ fn spawn_actors(
     let (out_tx, output) = mpsc::channel::<Output>(config.output_queue);
     let mut actors = Actors {
         inputs: HashMap::new(),
-        threads: Vec::new(),
+        tasks: Vec::new(),
         statuses: HashMap::new(),
         output,
         output_tx: out_tx.clone(),
@@ -613,7 +613,7 @@ fn spawn_actors(
             .set(i64::try_from(config.actor_queue).unwrap_or(i64::MAX));
         let (tx, rx) = mpsc::channel(config.actor_queue);
         actors.inputs.insert(sym, tx);
-        actors.threads.push(pipeline::spawn_actor(
+        actors.tasks.push(pipeline::spawn_actor(
             p.book,
             p.position,
             status.clone(),

@@ -14,6 +14,7 @@ use pipeline::{Output, PipelineMetrics, RiskStage, RuntimeConfig, Stored, Ticks}
 use proto::{Command, PairConfig, Seq, Symbol, TradingStatus};
 use store::{ListedPair, Store};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 /// A listed pair, handed to the journal writer.
 pub(crate) struct NewPair {
@@ -96,7 +97,7 @@ pub(crate) async fn list(
     pairs: &RwLock<HashMap<Symbol, Arc<PairStatus>>>,
     risk: Option<&RwLock<RiskInfo>>,
     listing: Listing,
-) -> Result<(Arc<PairStatus>, tokio::task::JoinHandle<()>), ListError> {
+) -> Result<(Arc<PairStatus>, JoinHandle<()>), ListError> {
     let config = listing.config;
     let pair = config.symbol;
     let taken = pairs
@@ -162,7 +163,7 @@ async fn start(
     lister: &Lister,
     book: OrderBook,
     status: &Arc<PairStatus>,
-) -> Result<tokio::task::JoinHandle<()>, ListError> {
+) -> Result<JoinHandle<()>, ListError> {
     let config = *book.config();
     let pair = config.symbol;
     let gone = |_| ListError::ShuttingDown;

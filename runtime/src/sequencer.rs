@@ -129,15 +129,12 @@ impl Sequencer {
             listing: true,
             ..Turn::default()
         };
-        let block = self.journal.syncs()
-            && tokio::runtime::Handle::current().runtime_flavor()
-                == tokio::runtime::RuntimeFlavor::MultiThread;
         while self.wait(&mut t, &mut rx, &mut stop).await {
             self.gather(&mut t, &mut rx);
             self.risk.start_group();
             self.settle_arrived(&mut t);
             self.assign(&mut t);
-            if self.commit(&mut t, block) {
+            if self.commit(&mut t) {
                 self.after_commit(&mut t).await;
             }
         }
@@ -318,14 +315,15 @@ impl Sequencer {
     /// Writes the group (risk run first) with one write. On failure the
     /// shard is ahead of its log, so the writer stops taking input: every
     /// pair is halted and a restart rebuilds the shard from the log.
-    fn commit(&mut self, t: &mut Turn, block: bool) -> bool {
+    fn commit(&mut self, t: &mut Turn) -> bool {
         let nothing = self.risk.run.count == 0 && t.assigned.is_empty();
         if nothing || t.broken {
             return !t.broken;
         }
         self.metrics.batches.with_label_values(&["journal"]).inc();
-        let appended = if block {
-            tokio::task::block_in_place(|| self.journal.append(Some(&self.risk.run), &t.runs))
+        // With fsync the write waits for the device: other tasks move off.
+        let appended = if self.journal.syncs() {
+            pipeline::off_worker(|| self.journal.append(Some(&self.risk.run), &t.runs))
         } else {
             self.journal.append(Some(&self.risk.run), &t.runs)
         };

@@ -78,11 +78,6 @@ impl JournalWriter {
             assigned: Vec::with_capacity(self.max_batch),
         };
         let mut group_commits = 0u64;
-        // `block_in_place` needs a multi-threaded runtime; elsewhere the
-        // flush simply blocks this task.
-        let block = self.journal.syncs()
-            && tokio::runtime::Handle::current().runtime_flavor()
-                == tokio::runtime::RuntimeFlavor::MultiThread;
         let mut stopping = false;
         let mut listing = true;
         loop {
@@ -125,7 +120,7 @@ impl JournalWriter {
             if group.assigned.is_empty() {
                 continue;
             }
-            if !self.commit(&mut group, &mut next, block) {
+            if !self.commit(&mut group, &mut next) {
                 continue;
             }
             self.hand_over(&mut group).await;
@@ -193,14 +188,14 @@ impl JournalWriter {
 
     /// Writes the group's runs; on failure refuses every request of the
     /// group (nothing of it was written) and returns false.
-    fn commit(&mut self, group: &mut Group, next: &mut HashMap<Symbol, u64>, block: bool) -> bool {
+    fn commit(&mut self, group: &mut Group, next: &mut HashMap<Symbol, u64>) -> bool {
         self.metrics.batches.with_label_values(&["journal"]).inc();
         // A write of a few KiB into the page cache: done here, on this
         // task, rather than paying two thread switches to hand it off. With
-        // fsync (`block`) it waits for the device, so other tasks move off
-        // this thread.
-        let appended = if block {
-            tokio::task::block_in_place(|| self.journal.append(None, &group.runs))
+        // fsync it waits for the device, so other tasks move off this
+        // worker.
+        let appended = if self.journal.syncs() {
+            pipeline::off_worker(|| self.journal.append(None, &group.runs))
         } else {
             self.journal.append(None, &group.runs)
         };

@@ -219,8 +219,9 @@ pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize) -> String
 /// same index pages over and over (a user's orders, a user's fills), and a
 /// checkpoint writes each page once however many frames it has: at 1,000 a
 /// checkpoint came about every quarter second at 4,000 orders/s and, with
-/// its `fsync`, took 30% of the writer thread. 10,000 (a WAL of at most
-/// about 40 MiB) cut the writer's CPU by about 15% (README, "Performance").
+/// its `fsync`, took 30% of the writer thread. 10,000 (a WAL of about 40 MiB
+/// between checkpoints) cut the writer's CPU by about 15% (README,
+/// "Performance").
 const WAL_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 10000";
 
 impl Store {
