@@ -285,19 +285,29 @@ async fn user_data_arrives_with_its_subscription_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_in_flight_are_bounded_and_answered_when_ready() {
-    let ex = common::start_with(|c| c.gateway.ws_api_max_in_flight = 4).await;
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    // Each group commit waits for the disk, so orders stay in flight while
+    // the connection reads on.
+    let ex = common::start_with(|c| {
+        c.gateway.ws_api_max_in_flight = 4;
+        c.runtime.journal_fsync = true;
+    })
+    .await;
     let alice = ex.credentials("alice").await;
     let mut api = WsApi::connect(&ex).await;
-    // Sixteen orders on two pairs sent at once: four are taken, the rest
-    // refused at once (429, -1003), and every id is answered exactly once.
+    // Sixteen orders on two pairs sent at once, in one write: four are
+    // taken, the rest refused at once (429, -1003), and every id is
+    // answered exactly once.
     for i in 0..16 {
         let mut p = order("BUY", &format!("{}", 100 + i));
         if i % 2 == 1 {
             p["symbol"] = json!("ETHEUR");
         }
         let req = json!({"id": i, "method": "order.place", "params": sign(p, &alice)});
-        api.send_text(req.to_string()).await;
+        api.ws.feed(Message::text(req.to_string())).await.unwrap();
     }
+    api.ws.flush().await.unwrap();
     let mut answered = Vec::new();
     let mut refused = 0;
     while answered.len() < 16 {
@@ -341,4 +351,57 @@ async fn weight_is_charged_per_ip_and_refused_past_the_limit() {
     assert_error(&depth, 429, -1003);
     assert!(depth["error"]["data"]["retryAfter"].is_u64(), "{depth}");
     assert_eq!(depth["rateLimits"][0]["count"], 11, "{depth}");
+}
+
+/// A client that pipelines a burst of requests gets them served one per
+/// turn of its connection: the other tasks on the runtime (the pipeline's
+/// stages among them) get a turn between two of its requests, instead of
+/// waiting until the whole burst is read.
+#[tokio::test]
+async fn a_pipelined_burst_is_served_one_request_per_turn() {
+    use futures_util::SinkExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let ex = common::start().await;
+    let mut api = WsApi::connect(&ex).await;
+    assert_eq!(api.call("ping", json!({})).await["status"], 200);
+    // Another task on this (single-threaded) runtime, counting its turns.
+    let turns = Arc::new(AtomicUsize::new(0));
+    let spinner = tokio::spawn({
+        let turns = turns.clone();
+        async move {
+            loop {
+                turns.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    // The burst leaves in one write, so the server reads it at once.
+    const BURST: usize = 200;
+    for i in 0..BURST {
+        let req = json!({"id": i, "method": "time", "params": {}});
+        api.ws.feed(Message::text(req.to_string())).await.unwrap();
+    }
+    let before = turns.load(Ordering::Relaxed);
+    api.ws.flush().await.unwrap();
+    let mut refused = 0;
+    for _ in 0..BURST {
+        let status = api.next().await["status"].as_u64();
+        refused += usize::from(status == Some(429));
+    }
+    let turns = turns.load(Ordering::Relaxed) - before;
+    spinner.abort();
+    // Read whole, the burst gave the other task 4 turns, and 126 of its
+    // requests were refused past the 64 in flight.
+    assert!(
+        turns >= BURST / 2,
+        "the other task had {turns} turns while {BURST} pipelined requests were served"
+    );
+    assert_eq!(
+        refused, 0,
+        "served as read, a burst of quick requests stays in bounds"
+    );
+    ex.running.shutdown().await;
 }

@@ -223,6 +223,13 @@ async fn run(conn: &Arc<Conn>, socket: WebSocket) -> &'static str {
                         return reason;
                     }
                     session.follow(gw, &mut stream);
+                    // One request per turn. A client that pipelines has
+                    // many frames in one read, and the runtime's budget
+                    // counts reads, not frames: without this a flooding
+                    // connection held its worker for thousands of requests
+                    // while the pipeline's stages, whose turn it was, waited
+                    // (overloaded 20 times, a quarter of the commands).
+                    tokio::task::yield_now().await;
                 }
                 Some(Ok(Message::Pong(_))) => missed_pongs = 0,
                 Some(Ok(Message::Ping(_))) => {}
