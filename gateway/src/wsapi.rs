@@ -58,7 +58,8 @@ const CONNECT_WEIGHT: u32 = 2;
 /// counts reads, not frames: a flooding connection held its worker for
 /// thousands of requests while the pipeline's stages waited behind it.
 /// Overloaded 20 times, 8 per turn applied three times the commands; 1 per
-/// turn four times, at twice the cost at full load (README, "Performance").
+/// turn four times, but at clearly more CPU per request at full load
+/// (README, "Performance").
 const REQUESTS_PER_TURN: u32 = 8;
 
 tokio::task_local! {
