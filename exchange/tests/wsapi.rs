@@ -285,8 +285,6 @@ async fn user_data_arrives_with_its_subscription_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_in_flight_are_bounded_and_answered_when_ready() {
-    use futures_util::SinkExt;
-    use tokio_tungstenite::tungstenite::Message;
     // Each group commit waits for the disk, so orders stay in flight while
     // the connection reads on.
     let ex = common::start_with(|c| {
@@ -299,15 +297,14 @@ async fn requests_in_flight_are_bounded_and_answered_when_ready() {
     // Sixteen orders on two pairs sent at once, in one write: four are
     // taken, the rest refused at once (429, -1003), and every id is
     // answered exactly once.
-    for i in 0..16 {
+    let orders = (0..16).map(|i| {
         let mut p = order("BUY", &format!("{}", 100 + i));
         if i % 2 == 1 {
             p["symbol"] = json!("ETHEUR");
         }
-        let req = json!({"id": i, "method": "order.place", "params": sign(p, &alice)});
-        api.ws.feed(Message::text(req.to_string())).await.unwrap();
-    }
-    api.ws.flush().await.unwrap();
+        json!({"id": i, "method": "order.place", "params": sign(p, &alice)}).to_string()
+    });
+    api.send_burst(orders).await;
     let mut answered = Vec::new();
     let mut refused = 0;
     while answered.len() < 16 {
@@ -359,18 +356,13 @@ async fn weight_is_charged_per_ip_and_refused_past_the_limit() {
 /// are answered before the rest of the burst is read.
 #[tokio::test]
 async fn a_pipelined_burst_is_served_as_it_is_read() {
-    use futures_util::SinkExt;
-    use tokio_tungstenite::tungstenite::Message;
-
     let ex = common::start().await;
     let mut api = WsApi::connect(&ex).await;
-    // The burst leaves in one write, so the server has all of it at once.
     const BURST: usize = 200;
-    for i in 0..BURST {
-        let req = json!({"id": i, "method": "time", "params": {}});
-        api.ws.feed(Message::text(req.to_string())).await.unwrap();
-    }
-    api.ws.flush().await.unwrap();
+    api.send_burst(
+        (0..BURST).map(|i| json!({"id": i, "method": "time", "params": {}}).to_string()),
+    )
+    .await;
     let mut refused = 0;
     for _ in 0..BURST {
         let answer = api.next().await;

@@ -32,6 +32,14 @@ impl WsApi {
         self.ws.send(Message::text(text)).await.unwrap();
     }
 
+    /// Sends `texts` in one write, so that the server has them all at once.
+    pub async fn send_burst(&mut self, texts: impl IntoIterator<Item = String>) {
+        for text in texts {
+            self.ws.feed(Message::text(text)).await.unwrap();
+        }
+        self.ws.flush().await.unwrap();
+    }
+
     pub async fn send(&mut self, id: Value, method: &str, params: Value) {
         let req = json!({"id": id, "method": method, "params": params});
         self.send_text(req.to_string()).await;
