@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::stats::Backlog;
+
 /// One sample line: name, labels, value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -155,6 +157,14 @@ impl EngineCounts {
     /// Events, all kinds.
     pub fn total_events(&self) -> u64 {
         self.events.values().sum()
+    }
+
+    /// The two gauges: what waits to be applied and to be stored.
+    pub fn backlog(&self) -> Backlog {
+        Backlog {
+            persister_lag: self.persister_lag,
+            queue_depth: self.queue_depth,
+        }
     }
 }
 

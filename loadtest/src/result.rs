@@ -10,10 +10,10 @@ use crate::depth::DepthReport;
 use crate::fanout::FanoutReport;
 use crate::metrics::EngineCounts;
 use crate::scenario::{Mix, PairFile, TargetKind};
-use crate::stats::Percentiles;
+use crate::stats::{Backlog, Percentiles};
 
 /// The definitions a reader needs, written into every result.
-pub const DEFINITIONS: [(&str, &str); 5] = [
+pub const DEFINITIONS: [(&str, &str); 6] = [
     (
         "request",
         "one signed HTTP call to the gateway's /api/v3: a new order (limit, market, IOC, FOK, \
@@ -41,6 +41,12 @@ pub const DEFINITIONS: [(&str, &str); 5] = [
         "accepted: 2xx; rejected: 4xx from validation or the engine; shed: 429, 418 or 503; error: \
          transport failure, 401/403, other 5xx, or not sent (harness_overflow); timeout: no \
          answer within timeout_ms, or 504",
+    ),
+    (
+        "backlog",
+        "what the engine holds but has not finished, from /metrics once a second: persister lag \
+         (matching_persister_lag_events: events emitted but not yet stored) and queue depth \
+         (matching_actor_queue_depth: commands journaled but not yet applied), over all pairs",
     ),
 ];
 
@@ -208,6 +214,30 @@ pub struct EngineReport {
     pub events_per_minute_by_kind: BTreeMap<String, f64>,
     /// The counters' changes.
     pub counts: EngineCounts,
+    /// How far the persister and the actors fell behind, and caught up.
+    pub backlog: BacklogReport,
+}
+
+/// The engine's backlog over a run: sampled from `/metrics` once a second
+/// while requests were sent, then watched after the last answer until it
+/// is empty again.
+#[derive(Debug, Clone, Serialize)]
+pub struct BacklogReport {
+    /// Seconds with a sample (a scrape slower than the tick is skipped).
+    pub samples: u64,
+    /// Largest persister lag sampled, events.
+    pub persister_lag_max: u64,
+    /// Median persister lag over the samples, events.
+    pub persister_lag_p50: u64,
+    /// Largest actor queue depth sampled, commands.
+    pub queue_depth_max: u64,
+    /// The backlog when the last request ended.
+    pub at_end: Backlog,
+    /// Seconds from the last request's end until nothing waited; `None`
+    /// when the backlog had not emptied within `settle_bound_s`.
+    pub empty_after_s: Option<f64>,
+    /// How long the harness waited for it to empty.
+    pub settle_bound_s: f64,
 }
 
 /// The exchange process, when its pid is known.
@@ -267,6 +297,8 @@ pub struct TimelinePoint {
     pub latency_us: Percentiles,
     /// The exchange's RSS, KiB.
     pub rss_kib: Option<u64>,
+    /// The engine's backlog at the end of the second, when scraped.
+    pub backlog: Option<Backlog>,
 }
 
 /// Everything a run produced.

@@ -30,12 +30,13 @@ use crate::funding::{self, Funded};
 use crate::loopback::LoopbackTarget;
 use crate::metrics::EngineCounts;
 use crate::result::{
-    ByOutcome, DEFINITIONS, EngineReport, HarnessReport, Latencies, PhasePlan, PhaseReport,
-    ProcessReport, RunResult, ScenarioInfo, StepReport, StepVerdict, TimelinePoint, Totals,
+    BacklogReport, ByOutcome, DEFINITIONS, EngineReport, HarnessReport, Latencies, PhasePlan,
+    PhaseReport, ProcessReport, RunResult, ScenarioInfo, StepReport, StepVerdict, TimelinePoint,
+    Totals,
 };
 use crate::scenario::{Keys, Scenario, TargetKind};
 use crate::schedule::Schedule;
-use crate::stats::{Outcome, Percentiles, PhaseStats, Recorder};
+use crate::stats::{Backlog, Outcome, Percentiles, PhaseStats, Recorder};
 use crate::target::{Completion, Finished, HttpTarget, SubmitError, Target, Ticket};
 use crate::wsapi::WsTarget;
 use crate::{keys, loopback, procfs};
@@ -66,6 +67,16 @@ pub struct SuppliedTarget {
 
 /// A step fails above this share of requests not answered.
 const STEP_MAX_NOT_ANSWERED_PCT: f64 = 1.0;
+
+/// How long the harness waits after the last answer for the engine to
+/// apply and store what it holds. The gateway sheds orders while the
+/// persister lags by more than `max_persister_lag` events (500,000 by
+/// default), and the store keeps tens of thousands of events a second, so a
+/// healthy exchange empties well within it.
+const SETTLE_BOUND: Duration = Duration::from_secs(60);
+
+/// A once-a-second `/metrics` scrape slower than this is skipped.
+const BACKLOG_SCRAPE_BOUND: Duration = Duration::from_millis(800);
 
 struct Shared {
     recorder: Mutex<Recorder>,
@@ -524,6 +535,8 @@ fn send(scenario: &Scenario, opts: &RunOptions, ready: Ready) -> Result<Sent, Ru
             start,
             pid,
             gaps: ctx.depth.as_ref().map(|d| d.gaps.clone()),
+            metrics: matches!(ctx.before, Some(Ok(_)))
+                .then(|| (ctx.http.clone(), ctx.endpoints.clone())),
             quiet: opts.quiet,
         },
     ));
@@ -612,7 +625,7 @@ async fn drain(scenario: &Scenario, sent: Sent) -> Result<Drained, RunError> {
     ctrl_c.abort();
     let step_verdicts = ticker.await.unwrap_or_default();
     // Missing engine counts do not fail the run: the report says why.
-    let engine = engine_report(&ctx).await;
+    let engine = engine_report(&ctx, &shared.recorder).await;
     let depth = match ctx.depth {
         Some(d) => Some(d.finish().await?),
         None => None,
@@ -640,10 +653,10 @@ async fn drain(scenario: &Scenario, sent: Sent) -> Result<Drained, RunError> {
     })
 }
 
-/// The engine's counts over the run. The engine may still apply what was
-/// logged (ACK mode): its queues are given time to empty before the second
-/// scrape.
-async fn engine_report(ctx: &Context) -> Result<EngineReport, RunError> {
+/// The engine's counts over the run. The engine may still apply and store
+/// what was logged (ACK mode): the backlog is watched until it empties, for
+/// at most `SETTLE_BOUND`, before the second scrape.
+async fn engine_report(ctx: &Context, rec: &Mutex<Recorder>) -> Result<EngineReport, RunError> {
     let before = match &ctx.before {
         None => {
             return Err(RunError::Exchange(
@@ -653,16 +666,17 @@ async fn engine_report(ctx: &Context) -> Result<EngineReport, RunError> {
         Some(Err(e)) => return Err(RunError::Exchange(e.to_string())),
         Some(Ok(before)) => before,
     };
-    let mut after = scrape(&ctx.http, &ctx.endpoints).await;
-    let settle = Instant::now() + Duration::from_secs(10);
-    while let Ok(a) = &after
-        && (a.queue_depth > 0 || a.persister_lag > 0)
-        && Instant::now() < settle
-    {
+    let ended = Instant::now();
+    let mut after = scrape(&ctx.http, &ctx.endpoints).await?;
+    let at_end = after.backlog();
+    while !after.backlog().is_empty() && ended.elapsed() < SETTLE_BOUND {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        after = scrape(&ctx.http, &ctx.endpoints).await;
+        after = scrape(&ctx.http, &ctx.endpoints).await?;
     }
-    let after = after?;
+    let empty_after_s = after
+        .backlog()
+        .is_empty()
+        .then(|| ended.elapsed().as_secs_f64());
     let window = ctx.before_at.elapsed().as_secs_f64().max(1e-3);
     let counts = after.since(before);
     let per_min = |n: u64| n as f64 * 60.0 / window;
@@ -679,7 +693,24 @@ async fn engine_report(ctx: &Context) -> Result<EngineReport, RunError> {
             .map(|(k, v)| (k.clone(), per_min(*v)))
             .collect(),
         counts,
+        backlog: backlog_report(&lock(rec), at_end, empty_after_s),
     })
+}
+
+/// The backlog's samples, summed up.
+fn backlog_report(rec: &Recorder, at_end: Backlog, empty_after_s: Option<f64>) -> BacklogReport {
+    let samples: Vec<Backlog> = rec.seconds.iter().filter_map(|s| s.backlog).collect();
+    let mut lags: Vec<u64> = samples.iter().map(|b| b.persister_lag).collect();
+    lags.sort_unstable();
+    BacklogReport {
+        samples: samples.len() as u64,
+        persister_lag_max: lags.last().copied().unwrap_or(0),
+        persister_lag_p50: lags.get(lags.len() / 2).copied().unwrap_or(0),
+        queue_depth_max: samples.iter().map(|b| b.queue_depth).max().unwrap_or(0),
+        at_end,
+        empty_after_s,
+        settle_bound_s: SETTLE_BOUND.as_secs_f64(),
+    }
 }
 
 /// Stage 4: the figures, then the files.
@@ -836,6 +867,7 @@ fn timeline(schedule: &Schedule, rec: &Recorder) -> Vec<TimelinePoint> {
             timeouts: s.counts[Outcome::Timeout.index()],
             latency_us: Percentiles::of(&s.answered),
             rss_kib: s.rss_kib,
+            backlog: s.backlog,
         })
         .collect()
 }
@@ -1101,12 +1133,14 @@ struct Watch {
     pid: Option<u32>,
     /// The depth subscriber's gap counter.
     gaps: Option<Arc<AtomicU64>>,
+    /// Where the engine's gauges are scraped, when the run scrapes them.
+    metrics: Option<(reqwest::Client, Vec<LoopbackTarget>)>,
     quiet: bool,
 }
 
-/// Once a second: samples the exchange's RSS, prints progress, and judges
-/// finished steps; stops the run at the first step over the bound.
-/// Returns the step verdicts.
+/// Once a second: samples the exchange's RSS and the engine's backlog,
+/// prints progress, and judges finished steps; stops the run at the first
+/// step over the bound. Returns the step verdicts.
 async fn tick(shared: Arc<Shared>, schedule: Schedule, w: Watch) -> Vec<StepVerdict> {
     let mut judge = Judge {
         verdicts: Vec::new(),
@@ -1118,6 +1152,7 @@ async fn tick(shared: Arc<Shared>, schedule: Schedule, w: Watch) -> Vec<StepVerd
         tokio::time::sleep_until(w.start + Duration::from_secs(second)).await;
         let elapsed = Duration::from_secs(second);
         let rss = w.pid.and_then(procfs::rss_kib);
+        let backlog = sample_backlog(w.metrics.as_ref()).await;
         let dispatched = shared.dispatched.load(Ordering::Relaxed);
         let outstanding = shared.outstanding.load(Ordering::Relaxed);
         let stopped = shared.stop.load(Ordering::Relaxed);
@@ -1128,6 +1163,7 @@ async fn tick(shared: Arc<Shared>, schedule: Schedule, w: Watch) -> Vec<StepVerd
             let s = (second - 1) as usize;
             if let Some(sec) = rec.second(s) {
                 sec.rss_kib = rss;
+                sec.backlog = backlog;
             }
             let done = rec.done();
             let Some(sec) = rec.seconds.get(s) else {
@@ -1140,7 +1176,7 @@ async fn tick(shared: Arc<Shared>, schedule: Schedule, w: Watch) -> Vec<StepVerd
                 sec.answered.value_at_quantile(0.99)
             };
             let line = format!(
-                "[{:>4}s] sent {dispatched}/{total} ({} planned/s) | done {done}: {}/s ok {} rej {} shed {} err {} t/o {} | p99(1s) {:.2} ms | in flight {outstanding}{}{}",
+                "[{:>4}s] sent {dispatched}/{total} ({} planned/s) | done {done}: {}/s ok {} rej {} shed {} err {} t/o {} | p99(1s) {:.2} ms | in flight {outstanding}{}{}{}",
                 second,
                 schedule.rate_at(elapsed - Duration::from_millis(1)),
                 answered,
@@ -1155,6 +1191,12 @@ async fn tick(shared: Arc<Shared>, schedule: Schedule, w: Watch) -> Vec<StepVerd
                     .map(|g| format!(" | gaps {}", g.load(Ordering::Relaxed)))
                     .unwrap_or_default(),
                 rss.map(|r| format!(" | rss {} MiB", r / 1024))
+                    .unwrap_or_default(),
+                backlog
+                    .map(|b| format!(
+                        " | unstored {} unapplied {}",
+                        b.persister_lag, b.queue_depth
+                    ))
                     .unwrap_or_default(),
             );
             if let Some(bound) = w.step_bound {
@@ -1171,6 +1213,16 @@ async fn tick(shared: Arc<Shared>, schedule: Schedule, w: Watch) -> Vec<StepVerd
         }
         second += 1;
     }
+}
+
+/// The engine's backlog now, or `None` when `/metrics` does not answer
+/// within `BACKLOG_SCRAPE_BOUND` (the tick must not fall behind).
+async fn sample_backlog(
+    metrics: Option<&(reqwest::Client, Vec<LoopbackTarget>)>,
+) -> Option<Backlog> {
+    let (http, endpoints) = metrics?;
+    let scraped = tokio::time::timeout(BACKLOG_SCRAPE_BOUND, scrape(http, endpoints)).await;
+    Some(scraped.ok()?.ok()?.backlog())
 }
 
 /// Where the run is, for judging steps.
@@ -1250,5 +1302,49 @@ impl Judge {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog(persister_lag: u64, queue_depth: u64) -> Backlog {
+        Backlog {
+            persister_lag,
+            queue_depth,
+        }
+    }
+
+    #[test]
+    fn the_backlog_report_sums_up_the_seconds_that_were_sampled() {
+        let mut rec = Recorder::new(1);
+        let samples = [
+            Some(backlog(10, 0)),
+            None,
+            Some(backlog(400, 7)),
+            Some(backlog(30, 2)),
+        ];
+        for (s, b) in samples.into_iter().enumerate() {
+            rec.second(s).expect("within the time line").backlog = b;
+        }
+        let r = backlog_report(&rec, backlog(5, 1), Some(1.5));
+        assert_eq!(r.samples, 3);
+        assert_eq!(r.persister_lag_max, 400);
+        assert_eq!(r.persister_lag_p50, 30);
+        assert_eq!(r.queue_depth_max, 7);
+        assert_eq!(r.at_end, backlog(5, 1));
+        assert_eq!(r.empty_after_s, Some(1.5));
+        assert_eq!(r.settle_bound_s, SETTLE_BOUND.as_secs_f64());
+    }
+
+    #[test]
+    fn a_run_without_samples_reports_an_empty_backlog() {
+        let r = backlog_report(&Recorder::new(1), Backlog::default(), None);
+        assert_eq!(
+            (r.samples, r.persister_lag_max, r.persister_lag_p50),
+            (0, 0, 0)
+        );
+        assert_eq!(r.empty_after_s, None);
     }
 }

@@ -155,6 +155,25 @@ pub struct Second {
     pub answered: Histogram<u64>,
     /// The exchange's RSS at the end of the second, in KiB, when sampled.
     pub rss_kib: Option<u64>,
+    /// The engine's backlog at the end of the second, from `/metrics`,
+    /// when scraped in time.
+    pub backlog: Option<Backlog>,
+}
+
+/// The engine's two backlogs at one moment (gauges from `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Backlog {
+    /// Events emitted but not yet stored, over all pairs.
+    pub persister_lag: u64,
+    /// Commands journaled but not yet applied, over all pairs.
+    pub queue_depth: u64,
+}
+
+impl Backlog {
+    /// Nothing waits: every command applied, every event stored.
+    pub fn is_empty(&self) -> bool {
+        self.persister_lag == 0 && self.queue_depth == 0
+    }
 }
 
 impl Second {
@@ -164,6 +183,7 @@ impl Second {
             counts: [0; 5],
             answered: histogram(2),
             rss_kib: None,
+            backlog: None,
         }
     }
 }

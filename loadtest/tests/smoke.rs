@@ -117,16 +117,7 @@ async fn smoke(target: TargetKind) {
         "{depth:?}"
     );
 
-    let engine = result.engine.as_ref().expect("metrics scraped");
-    assert!(
-        engine.commands_total >= q.outcomes["accepted"],
-        "every accepted request is a command: {engine:?}"
-    );
-    assert!(engine.events_total > engine.commands_total, "{engine:?}");
-    assert!(
-        engine.counts.events.get("trade").copied().unwrap_or(0) > 0,
-        "{engine:?}"
-    );
+    check_engine(&result);
 
     for f in [
         "result.json",
@@ -146,8 +137,33 @@ async fn smoke(target: TargetKind) {
     let html = std::fs::read_to_string(out.join("report.html")).expect("read report.html");
     assert!(html.contains("<svg"), "charts are inline SVG");
     assert!(html.matches("<svg").count() >= 4);
+    assert!(html.contains("Engine backlog"), "the backlog is charted");
 
     running.shutdown().await;
+}
+
+/// The engine applied every accepted request, traded, and its backlog was
+/// sampled while sending and emptied after the run.
+fn check_engine(result: &loadtest::RunResult) {
+    let accepted = result.requests.outcomes["accepted"];
+    let engine = result.engine.as_ref().expect("metrics scraped");
+    assert!(
+        engine.commands_total >= accepted,
+        "every accepted request is a command: {engine:?}"
+    );
+    assert!(engine.events_total > engine.commands_total, "{engine:?}");
+    assert!(
+        engine.counts.events.get("trade").copied().unwrap_or(0) > 0,
+        "{engine:?}"
+    );
+    // The backlog was sampled while sending, and emptied after the run.
+    let backlog = &engine.backlog;
+    assert!(backlog.samples >= 1, "{backlog:?}");
+    assert!(backlog.empty_after_s.is_some(), "{backlog:?}");
+    assert!(
+        result.timeline.iter().any(|p| p.backlog.is_some()),
+        "the time line carries the samples"
+    );
 }
 
 /// Funds the users as the harness funds those it creates, with an admin
