@@ -28,12 +28,24 @@ owner() {
   return 1
 }
 
+# The engine owning BTC-EUR, waiting up to $1 seconds for one. Right after
+# an engine (re)joins, the plan moves pairs between the members, and a pair
+# in hand-over has no owner for a moment.
+await_owner() {
+  for _ in $(seq 1 $(($1 * 10))); do
+    owner && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 [ -x "$LOADTEST" ] || (cd "$ROOT" && cargo build --release --locked -p loadtest)
 cd "$ROOT"
+await_owner 30 >/dev/null || { echo "no engine reports owning BTC-EUR" >&2; exit 1; }
 "$LOADTEST" run loadtest/scenarios/failover.toml --out "$OUT" --quiet &
 LT=$!
 sleep 10
-n=$(owner) || { echo "no engine reports owning BTC-EUR" >&2; kill "$LT"; exit 1; }
+n=$(await_owner 5) || { echo "no engine reports owning BTC-EUR" >&2; kill "$LT"; exit 1; }
 echo "$(date +%T.%N | cut -c1-12) kill -9 engine-$n (pid $(cat "$DIR/engine-$n.pid"))"
 kill -9 "$(cat "$DIR/engine-$n.pid")"
 for _ in $(seq 1 300); do
