@@ -20,7 +20,7 @@ use plotters::prelude::*;
 
 pub use crate::error::ReportError;
 use crate::flow::Group;
-use crate::result::{BacklogReport, RunResult, TimelinePoint};
+use crate::result::{RunResult, TimelinePoint};
 use crate::schedule::Schedule;
 use crate::stats::{Outcome, Percentiles, Recorder, hgrm};
 
@@ -497,7 +497,11 @@ fn html_engine(h: &mut String, r: &RunResult) {
                 e.commands_total + e.events_total,
                 e.commands_and_events_per_minute
             );
-            html_backlog(h, &e.backlog);
+            let _ = write!(
+                *h,
+                "<p>Backlog, sampled once a second while sending: {}.</p>",
+                esc(&e.backlog.describe())
+            );
         }
         None => {
             let _ = write!(
@@ -647,26 +651,6 @@ fn html_charts(h: &mut String, r: &RunResult) {
         false,
     ));
     html_failure_charts(h, t);
-}
-
-/// The persister's lag and the actors' queues over the run and after it.
-fn html_backlog(h: &mut String, b: &BacklogReport) {
-    let _ = write!(
-        *h,
-        "<p>Backlog ({} samples, once a second while sending): persister lag max {} events, \
-         median {}; actor queue depth max {} commands. When the last request ended: {} events \
-         unstored, {} commands unapplied; {}.</p>",
-        b.samples,
-        b.persister_lag_max,
-        b.persister_lag_p50,
-        b.queue_depth_max,
-        b.at_end.persister_lag,
-        b.at_end.queue_depth,
-        b.empty_after_s.map_or_else(
-            || format!("<b>not empty within {:.0} s</b>", b.settle_bound_s),
-            |t| format!("empty {t:.1} s later"),
-        ),
-    );
 }
 
 /// The charts of what was not accepted, of the engine's backlog and of the

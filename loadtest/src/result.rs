@@ -240,6 +240,26 @@ pub struct BacklogReport {
     pub settle_bound_s: f64,
 }
 
+impl BacklogReport {
+    /// One sentence for the summary and the HTML report.
+    pub fn describe(&self) -> String {
+        format!(
+            "persister lag max {} events, median {}; actor queue depth max {} commands ({} samples); \
+             when the last request ended {} events unstored, {} commands unapplied; {}",
+            self.persister_lag_max,
+            self.persister_lag_p50,
+            self.queue_depth_max,
+            self.samples,
+            self.at_end.persister_lag,
+            self.at_end.queue_depth,
+            self.empty_after_s.map_or_else(
+                || format!("NOT empty within {:.0} s", self.settle_bound_s),
+                |t| format!("empty {t:.1} s later"),
+            ),
+        )
+    }
+}
+
 /// The exchange process, when its pid is known.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcessReport {

@@ -120,6 +120,7 @@ async fn scrape(
             .get(&url)
             .send()
             .await
+            .and_then(reqwest::Response::error_for_status)
             .map_err(|e| RunError::Exchange(format!("GET {url}: {e}")))?
             .text()
             .await
@@ -1336,6 +1337,99 @@ mod tests {
         assert_eq!(r.at_end, backlog(5, 1));
         assert_eq!(r.empty_after_s, Some(1.5));
         assert_eq!(r.settle_bound_s, SETTLE_BOUND.as_secs_f64());
+    }
+
+    /// A loopback endpoint answering every connection with `answer`
+    /// (`None`: accepts and never answers).
+    fn endpoint(answer: Option<&'static str>) -> LoopbackTarget {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for mut socket in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf);
+                match answer {
+                    Some(a) => {
+                        let _ = socket.write_all(a.as_bytes());
+                    }
+                    None => held.push(socket),
+                }
+            }
+        });
+        loopback::check_url(&url).expect("loopback")
+    }
+
+    fn ok(body: &str) -> String {
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    async fn sample(endpoints: Vec<LoopbackTarget>) -> Option<Backlog> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        sample_backlog(Some(&(http, endpoints))).await
+    }
+
+    #[tokio::test]
+    async fn the_backlog_is_summed_over_the_endpoints_and_negative_gauges_read_as_zero() {
+        let a = ok("matching_persister_lag_events{pair=\"BTC-EUR\"} 7\n\
+                    matching_persister_lag_events{pair=\"ETH-EUR\"} 5\n\
+                    matching_actor_queue_depth{pair=\"BTC-EUR\"} 2\n");
+        let b = ok("matching_persister_lag_events{pair=\"ETH-BTC\"} -3\n\
+                    matching_actor_queue_depth{pair=\"ETH-BTC\"} 1\n");
+        let endpoints = vec![endpoint(Some(a.leak())), endpoint(Some(b.leak()))];
+        assert_eq!(sample(endpoints).await, Some(backlog(12, 3)));
+        assert_eq!(sample_backlog(None).await, None, "not scraped: no sample");
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_that_fails_or_stalls_gives_no_sample() {
+        let not_found = endpoint(Some(
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        ));
+        assert_eq!(sample(vec![not_found]).await, None, "a 404 is not zero");
+        let garbage = endpoint(Some("not http at all\r\n\r\n"));
+        assert_eq!(sample(vec![garbage]).await, None);
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let url = format!("http://{}", l.local_addr().expect("addr"));
+            drop(l);
+            loopback::check_url(&url).expect("loopback")
+        };
+        assert_eq!(sample(vec![closed]).await, None, "connection refused");
+        // One stalled endpoint spoils the sum: no sample, within the bound.
+        let good = endpoint(Some(ok("matching_actor_queue_depth 1\n").leak()));
+        let started = std::time::Instant::now();
+        assert_eq!(sample(vec![good, endpoint(None)]).await, None);
+        let took = started.elapsed();
+        assert!(took >= BACKLOG_SCRAPE_BOUND, "{took:?}");
+        assert!(
+            took < BACKLOG_SCRAPE_BOUND + Duration::from_millis(500),
+            "{took:?}"
+        );
+    }
+
+    #[test]
+    fn the_backlog_is_described_settled_or_not() {
+        let mut r = backlog_report(&Recorder::new(1), backlog(9, 4), Some(2.5));
+        let settled = r.describe();
+        assert!(
+            settled.contains("9 events unstored, 4 commands unapplied"),
+            "{settled}"
+        );
+        assert!(settled.ends_with("empty 2.5 s later"), "{settled}");
+        r.empty_after_s = None;
+        assert!(
+            r.describe().ends_with("NOT empty within 60 s"),
+            "{}",
+            r.describe()
+        );
     }
 
     #[test]

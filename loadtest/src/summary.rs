@@ -182,21 +182,7 @@ fn engine(s: &mut String, r: &RunResult) {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            let b = &e.backlog;
-            let _ = writeln!(
-                *s,
-                "backlog: persister lag max {} p50 {} events, queue depth max {} ({} samples); at the end {} unstored, {} unapplied; {}",
-                b.persister_lag_max,
-                b.persister_lag_p50,
-                b.queue_depth_max,
-                b.samples,
-                b.at_end.persister_lag,
-                b.at_end.queue_depth,
-                b.empty_after_s.map_or_else(
-                    || format!("NOT empty within {:.0} s", b.settle_bound_s),
-                    |t| format!("empty {t:.1} s later"),
-                ),
-            );
+            let _ = writeln!(*s, "backlog: {}", e.backlog.describe());
         }
         None => {
             let _ = writeln!(
